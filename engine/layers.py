@@ -1,0 +1,119 @@
+"""Partial convolution (Liu et al. 2018, "Image Inpainting for Irregular Holes Using Partial
+Convolutions"), equations (1) and (2).
+
+For every output position, with X the input window, M the binary mask window (1 = valid pixel),
+W the kernel and b the bias::
+
+    x' = W^T (X * M) * sum(1) / sum(M) + b    if sum(M) > 0
+         0                                    otherwise
+    m' = 1 if sum(M) > 0 else 0
+
+``sum(1)`` counts the kernel taps times the input channels. The mask is zero-padded like the
+input, so pixels outside the image count as holes: this is the paper's replacement of zero
+padding at the border.
+
+The layer is stateless between calls. The all-ones kernel that counts valid pixels is a
+non-persistent buffer made once at construction. Mask arithmetic always runs in float32 with
+autocast disabled, so counts stay exact under fp16/bf16 autocast (fp16 holds integers exactly
+only up to 2048, and a 3x3 window over 512 channels counts up to 4608).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["PartialConv2d"]
+
+
+class PartialConv2d(nn.Module):
+    """2-D partial convolution.
+
+    ``forward(x, mask)`` takes ``x`` of shape ``(N, C_in, H, W)`` and ``mask`` of shape
+    ``(N, 1, H, W)`` (the same mask for every channel) or ``(N, C_in, H, W)`` (one per channel),
+    1 = valid. It returns ``(out, new_mask)`` with ``new_mask`` of shape ``(N, 1, H', W')``.
+    """
+
+    mask_kernel: torch.Tensor
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        if kernel_size < 1 or stride < 1 or padding < 0:
+            raise ValueError("kernel_size and stride must be >= 1 and padding >= 0")
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        # The convolution proper has no bias: the bias is added after the re-weighting.
+        self.conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False
+        )
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        if self.bias is not None:
+            # Same initialisation as nn.Conv2d's bias.
+            fan_in = in_channels * kernel_size * kernel_size
+            bound = 1.0 / fan_in**0.5
+            nn.init.uniform_(self.bias, -bound, bound)
+        self.register_buffer(
+            "mask_kernel", torch.ones(1, 1, kernel_size, kernel_size), persistent=False
+        )
+        self.window_size = float(in_channels * kernel_size * kernel_size)  # sum(1)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.conv.weight
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+        )
+
+    def mask_update(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(scale, new_mask)``, both float32 ``(N, 1, H', W')``.
+
+        ``scale`` is ``sum(1) / sum(M)`` where ``sum(M) > 0`` and 0 elsewhere.
+        """
+        if mask.dim() != 4 or mask.shape[1] not in (1, self.in_channels):
+            raise ValueError(
+                f"mask must have shape (N, 1, H, W) or (N, {self.in_channels}, H, W), "
+                f"got {tuple(mask.shape)}"
+            )
+        with torch.autocast(device_type=mask.device.type, enabled=False):
+            m = mask.float()
+            if m.shape[1] == 1:
+                per_channel = float(self.in_channels)
+            else:
+                m = m.sum(dim=1, keepdim=True)
+                per_channel = 1.0
+            counts = F.conv2d(m, self.mask_kernel, stride=self.stride, padding=self.padding)
+            if per_channel != 1.0:
+                counts = counts * per_channel
+            new_mask = (counts > 0).float()
+            scale = self.window_size / counts.clamp(min=1e-8) * new_mask
+        return scale, new_mask
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        if mask.shape[0] != x.shape[0] or mask.shape[-2:] != x.shape[-2:]:
+            raise ValueError(
+                f"mask shape {tuple(mask.shape)} does not match input shape {tuple(x.shape)}"
+            )
+        scale, new_mask = self.mask_update(mask)
+        raw = self.conv(x * mask.to(x.dtype))
+        out = raw * scale.to(raw.dtype)
+        if self.bias is not None:
+            out = out + self.bias.to(raw.dtype).view(1, -1, 1, 1) * new_mask.to(raw.dtype)
+        return out, new_mask.to(mask.dtype if mask.is_floating_point() else torch.float32)

@@ -1,0 +1,231 @@
+"""The partial-convolution U-Net of Liu et al. 2018, built from a typed config.
+
+Encoder: ``depth`` partial convolutions with stride 2 (kernels 7,5,5,3,... in the paper), BatchNorm
+on every layer but the first, ReLU. Decoder: nearest x2 upsampling of features *and* masks,
+concatenation with the encoder's skip features *and their masks*, a 3x3 partial convolution,
+BatchNorm and LeakyReLU(0.2); the last decoder layer (which sees the input image and its mask)
+has neither, and outputs the image.
+
+Images enter the network scaled to [-1, 1]; masks are the paper's M (float, 1 = valid).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import PartialConv2d
+
+__all__ = ["UNetConfig", "PConvUNet", "create_model", "PAPER_256", "PAPER_512", "MODEL_PRESETS"]
+
+
+def _paper_kernels(depth: int) -> tuple[int, ...]:
+    return tuple([7, 5, 5] + [3] * (depth - 3))[:depth]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture of a :class:`PConvUNet`. Saved in every weight file and checkpoint."""
+
+    widths: tuple[int, ...] = (64, 128, 256, 512, 512, 512, 512)
+    kernels: tuple[int, ...] = (7, 5, 5, 3, 3, 3, 3)
+    in_channels: int = 3
+    out_channels: int = 3
+    decoder_kernel: int = 3
+    image_size: int = 256  # the resolution the model was designed/trained for
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
+        object.__setattr__(self, "kernels", tuple(int(k) for k in self.kernels))
+        if len(self.widths) != len(self.kernels) or not self.widths:
+            raise ValueError(
+                f"widths {self.widths} and kernels {self.kernels} must be non-empty and of equal length"
+            )
+        if any(w < 1 for w in self.widths) or any(k < 1 or k % 2 == 0 for k in self.kernels):
+            raise ValueError("widths must be positive and kernels odd")
+
+    @property
+    def depth(self) -> int:
+        return len(self.widths)
+
+    @property
+    def granularity(self) -> int:
+        """Input sides must be multiples of this (2 ** depth)."""
+        return 2**self.depth
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        d["kernels"] = list(self.kernels)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "UNetConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown UNetConfig fields: {sorted(unknown)}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "UNetConfig":
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def paper(cls, image_size: int = 256) -> "UNetConfig":
+        """The paper's configuration: 7 levels at 256x256, 8 at 512x512."""
+        depth = 8 if image_size >= 512 else 7
+        widths = (64, 128, 256) + (512,) * (depth - 3)
+        return cls(widths=widths, kernels=_paper_kernels(depth), image_size=image_size)
+
+    @classmethod
+    def scaled(cls, base_width: int, depth: int = 7, image_size: int = 256) -> "UNetConfig":
+        """The paper's shape with widths scaled: base, 2x, 4x, then 8x base for deeper levels."""
+        widths = tuple(base_width * min(2**i, 8) for i in range(depth))
+        return cls(widths=widths, kernels=_paper_kernels(depth), image_size=image_size)
+
+
+PAPER_256 = UNetConfig.paper(256)
+PAPER_512 = UNetConfig.paper(512)
+MODEL_PRESETS: dict[str, UNetConfig] = {
+    "paper": PAPER_256,
+    "paper512": PAPER_512,
+    "small": UNetConfig.scaled(32),  # half the paper's widths
+    "tiny": UNetConfig.scaled(16),
+}
+
+
+class _EncoderBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, kernel: int, bn: bool) -> None:
+        super().__init__()
+        self.pconv = PartialConv2d(cin, cout, kernel, stride=2, padding=kernel // 2, bias=not bn)
+        self.bn = nn.BatchNorm2d(cout) if bn else None
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, m = self.pconv(x, m)
+        if self.bn is not None:
+            x = self.bn(x)
+        return self.act(x), m
+
+
+class _DecoderBlock(nn.Module):
+    def __init__(self, cin_up: int, cin_skip: int, cout: int, kernel: int, last: bool) -> None:
+        super().__init__()
+        self.cin_up, self.cin_skip = cin_up, cin_skip
+        self.pconv = PartialConv2d(
+            cin_up + cin_skip, cout, kernel, stride=1, padding=kernel // 2, bias=last
+        )
+        self.bn = None if last else nn.BatchNorm2d(cout)
+        self.act = None if last else nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(
+        self, x: torch.Tensor, m: torch.Tensor, skip: torch.Tensor, skip_m: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        m = F.interpolate(m, scale_factor=2.0, mode="nearest")
+        x = torch.cat([x, skip], dim=1)
+        # One mask per input channel: the upsampled mask for the decoder features, the skip
+        # mask for the skip features (expand() is a view; cat materialises it once).
+        n, _, h, w = x.shape
+        m = torch.cat(
+            [m.expand(n, self.cin_up, h, w), skip_m.expand(n, self.cin_skip, h, w)], dim=1
+        )
+        x, m = self.pconv(x, m)
+        if self.bn is not None:
+            x = self.bn(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x, m
+
+
+class PConvUNet(nn.Module):
+    """Partial-convolution U-Net. ``forward(image, mask) -> image``.
+
+    ``image`` is ``(N, C, H, W)`` in [-1, 1] with hole pixels arbitrary, ``mask`` is
+    ``(N, 1, H, W)``, 1 = valid. H and W must be multiples of ``config.granularity``.
+    """
+
+    def __init__(self, config: UNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or UNetConfig()
+        widths = config.widths
+        self.encoder = nn.ModuleList()
+        cin = config.in_channels
+        for i, (w, k) in enumerate(zip(widths, config.kernels)):
+            self.encoder.append(_EncoderBlock(cin, w, k, bn=i > 0))
+            cin = w
+        self.decoder = nn.ModuleList()
+        # Decoder level i (deepest first) upsamples level i+1 and joins encoder level i-1's
+        # output (or the input image at the top).
+        for i in reversed(range(config.depth)):
+            skip_c = widths[i - 1] if i > 0 else config.in_channels
+            out_c = widths[i - 1] if i > 0 else config.out_channels
+            self.decoder.append(
+                _DecoderBlock(cin, skip_c, out_c, config.decoder_kernel, last=(i == 0))
+            )
+            cin = out_c
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        g = self.config.granularity
+        if image.shape[-1] % g or image.shape[-2] % g:
+            raise ValueError(
+                f"image sides must be multiples of {g} for a depth-{self.config.depth} model, "
+                f"got {tuple(image.shape[-2:])}"
+            )
+        feats = [(image, mask)]
+        x, m = image, mask
+        for block in self.encoder:
+            x, m = block(x, m)
+            feats.append((x, m))
+        feats.pop()  # the bottleneck is not a skip
+        for block in self.decoder:
+            skip, skip_m = feats.pop()
+            x, m = block(x, m, skip, skip_m)
+        return x
+
+    def freeze_encoder_bn(self) -> None:
+        """Fine-tuning phase of the paper: encoder BatchNorm layers use and keep their running
+        statistics and their affine parameters stop learning."""
+        for block in self.encoder:
+            if block.bn is not None:
+                block.bn.eval()
+                for p in block.bn.parameters():
+                    p.requires_grad_(False)
+        self._encoder_bn_frozen = True
+
+    def train(self, mode: bool = True) -> "PConvUNet":
+        super().train(mode)
+        if mode and getattr(self, "_encoder_bn_frozen", False):
+            for block in self.encoder:
+                if block.bn is not None:
+                    block.bn.eval()
+        return self
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def create_model(name_or_config: str | UNetConfig | dict[str, Any] = "paper") -> PConvUNet:
+    """timm-style factory: a preset name (``paper``, ``paper512``, ``small``, ``tiny``),
+    a :class:`UNetConfig` or its dict form."""
+    if isinstance(name_or_config, UNetConfig):
+        cfg = name_or_config
+    elif isinstance(name_or_config, dict):
+        cfg = UNetConfig.from_dict(name_or_config)
+    else:
+        try:
+            cfg = MODEL_PRESETS[name_or_config]
+        except KeyError:
+            raise ValueError(
+                f"unknown model {name_or_config!r}; choose one of {sorted(MODEL_PRESETS)}"
+            ) from None
+    return PConvUNet(cfg)

@@ -1,0 +1,184 @@
+"""Weight files: safetensors with the architecture and provenance in the metadata.
+
+A file alone rebuilds the model: ``metadata["config"]`` is the :class:`UNetConfig` as JSON,
+``metadata["provenance"]`` a JSON object (data, steps, recipe, metrics...). safetensors never
+executes code, so a file from a stranger can at worst fail to load. Pickled PyTorch checkpoints
+are refused with a message that says how to convert them (``retoucher-train export``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .atomic import atomic_path
+from .unet import PConvUNet, UNetConfig
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "WeightsError",
+    "WeightsInfo",
+    "save_weights",
+    "load_weights",
+    "read_weights_info",
+    "resources_dir",
+    "default_weights_path",
+]
+
+FORMAT_NAME = "retoucher.pconv-unet"
+FORMAT_VERSION = "1"
+DEFAULT_WEIGHTS_NAME = "default.safetensors"
+
+
+class WeightsError(ValueError):
+    """A weight file that cannot be used: missing, corrupt, not ours, or another architecture."""
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    path: Path | None
+    name: str
+    config: UNetConfig
+    provenance: dict[str, Any] = field(default_factory=dict)
+    dtype: str = "float32"
+
+
+def resources_dir() -> Path:
+    """The ``resources/`` folder: ``$RETOUCHER_RESOURCES``, else next to the packages
+    (a source checkout or an editable install), else inside a PyInstaller bundle."""
+    env = os.environ.get("RETOUCHER_RESOURCES")
+    if env:
+        return Path(env)
+    import sys
+
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        return Path(bundle) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def default_weights_path() -> Path:
+    return resources_dir() / "weights" / DEFAULT_WEIGHTS_NAME
+
+
+def save_weights(
+    path: str | os.PathLike[str],
+    model: PConvUNet,
+    provenance: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``model`` (its parameters and BatchNorm statistics) atomically to ``path``."""
+    path = Path(path)
+    dtype = torch.float16 if half else torch.float32
+    tensors = {}
+    for key, t in model.state_dict().items():
+        t = t.detach().to("cpu")
+        if t.is_floating_point():
+            t = t.to(dtype)
+        tensors[key] = t.contiguous()
+    metadata = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "name": name or path.stem,
+        "config": model.config.to_json(),
+        "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
+        "dtype": str(dtype).removeprefix("torch."),
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return path
+
+
+def _sniff(path: Path) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise WeightsError(
+            f"{path} is a pickled PyTorch checkpoint, which Retoucher never loads because "
+            "unpickling can run arbitrary code. Convert a training checkpoint with "
+            "'retoucher-train export CKPT OUT.safetensors'."
+        )
+
+
+def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
+    """Read only the header: name, architecture and provenance."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weight file not found: {path}")
+    _sniff(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from exc
+    if meta.get("format") != FORMAT_NAME:
+        raise WeightsError(
+            f"{path} is a safetensors file but not a Retoucher partial-convolution U-Net "
+            f"(metadata format {meta.get('format')!r}, expected {FORMAT_NAME!r})"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(
+            f"{path} has weight-format version {meta.get('format_version')!r}; this Retoucher "
+            f"reads version {FORMAT_VERSION}"
+        )
+    try:
+        config = UNetConfig.from_json(meta["config"])
+        provenance = json.loads(meta.get("provenance") or "{}")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise WeightsError(f"{path} has a broken architecture description ({exc})") from exc
+    return WeightsInfo(
+        path=path,
+        name=meta.get("name") or path.stem,
+        config=config,
+        provenance=provenance,
+        dtype=meta.get("dtype", "float32"),
+    )
+
+
+def load_weights(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[PConvUNet, WeightsInfo]:
+    """Rebuild the model described by the file and load its tensors (float32, eval mode)."""
+    info = read_weights_info(path)
+    model = PConvUNet(info.config)
+    try:
+        with safe_open(str(info.path), framework="pt", device="cpu") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise WeightsError(f"{info.path} is corrupt ({exc})") from exc
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong_shape = sorted(
+        k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape)
+    )
+    if missing or unexpected or wrong_shape:
+        detail = "; ".join(
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (
+                ("missing", missing),
+                ("unexpected", unexpected),
+                ("wrong shape", wrong_shape),
+            )
+            if keys
+        )
+        raise WeightsError(
+            f"{info.path} does not match the architecture its metadata describes ({detail})"
+        )
+    for k, t in tensors.items():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise WeightsError(f"{info.path} is corrupt: tensor {k} holds NaN or infinity")
+        if expected[k].is_floating_point():
+            tensors[k] = t.float()
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    return model.to(device), info
