@@ -3,6 +3,7 @@
 
 Conventions: images are ``uint8 HxWx3 RGB`` arrays, hole masks ``bool HxW`` with True = hole.
 """
+from .inpainter import InpaintCancelled, Inpainter, select_device
 from .layers import PartialConv2d
 from .unet import MODEL_PRESETS, PConvUNet, UNetConfig, create_model
 from .weights import (
@@ -16,6 +17,9 @@ from .weights import (
 )
 
 __all__ = [
+    "Inpainter",
+    "InpaintCancelled",
+    "select_device",
     "PartialConv2d",
     "PConvUNet",
     "UNetConfig",

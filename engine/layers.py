@@ -79,7 +79,8 @@ class PartialConv2d(nn.Module):
         )
 
     def mask_update(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(scale, new_mask)``, both float32 ``(N, 1, H', W')``.
+        """Return ``(scale, new_mask)``, both float32 (float64 for a float64 mask)
+        ``(N, 1, H', W')``.
 
         ``scale`` is ``sum(1) / sum(M)`` where ``sum(M) > 0`` and 0 elsewhere.
         """
@@ -89,16 +90,16 @@ class PartialConv2d(nn.Module):
                 f"got {tuple(mask.shape)}"
             )
         with torch.autocast(device_type=mask.device.type, enabled=False):
-            m = mask.float()
+            m = mask.double() if mask.dtype == torch.float64 else mask.float()
             if m.shape[1] == 1:
                 per_channel = float(self.in_channels)
             else:
                 m = m.sum(dim=1, keepdim=True)
                 per_channel = 1.0
-            counts = F.conv2d(m, self.mask_kernel, stride=self.stride, padding=self.padding)
+            counts = F.conv2d(m, self.mask_kernel.to(m.dtype), stride=self.stride, padding=self.padding)
             if per_channel != 1.0:
                 counts = counts * per_channel
-            new_mask = (counts > 0).float()
+            new_mask = (counts > 0).to(m.dtype)
             scale = self.window_size / counts.clamp(min=1e-8) * new_mask
         return scale, new_mask
 
