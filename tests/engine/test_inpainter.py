@@ -1,0 +1,199 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from engine import Inpainter, InpaintCancelled, WeightsError, save_weights
+from engine.inpainter import plan_regions, select_device
+from engine.unet import PConvUNet, UNetConfig
+
+TINY = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return PConvUNet(TINY).eval()
+
+
+@pytest.fixture()
+def inpainter(model):
+    return Inpainter.from_model(model, max_side=128)
+
+
+def _photo(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (h + w)], -1)
+    return np.clip(base + rng.normal(0, 10, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def test_only_hole_pixels_change_and_all_come_from_the_network(inpainter, model):
+    image = _photo(64, 96)
+    hole = np.zeros((64, 96), bool)
+    hole[10:30, 20:60] = True
+    hole[50:55, 5:90] = True
+    before = image.copy()
+    out = inpainter(image, hole)
+    assert np.array_equal(image, before), "input must not be modified"
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert np.array_equal(out[~hole], image[~hole])
+    # Every hole pixel is the network's output for this image and mask.
+    with torch.no_grad():
+        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255 * 2 - 1
+        valid = torch.from_numpy(~hole)[None, None].float()
+        net = model(x * valid, valid)
+    expected = ((net[0].permute(1, 2, 0) + 1) / 2).clamp(0, 1).mul(255).round().byte().numpy()
+    assert np.array_equal(out[hole], expected[hole])
+    # The hole's original content has no influence.
+    scrambled = image.copy()
+    scrambled[hole] = 255 - scrambled[hole]
+    assert np.array_equal(inpainter(scrambled, hole)[hole], out[hole])
+
+
+def test_small_odd_sized_image_is_padded(inpainter):
+    image = _photo(37, 53)
+    hole = np.zeros((37, 53), bool)
+    hole[0:10, 40:53] = True  # touching the border
+    out = inpainter(image, hole)
+    assert out.shape == (37, 53, 3)
+    assert np.array_equal(out[~hole], image[~hole])
+
+
+def test_empty_mask_returns_copy_without_running_the_model(inpainter, monkeypatch):
+    image = _photo(32, 32)
+    monkeypatch.setattr(inpainter, "_fill", lambda *a: pytest.fail("model must not run"))
+    out = inpainter(image, np.zeros((32, 32), bool))
+    assert np.array_equal(out, image) and out is not image
+
+
+def test_bad_inputs_give_clear_errors(inpainter):
+    image = _photo(32, 32)
+    with pytest.raises(ValueError, match="whole image"):
+        inpainter(image, np.ones((32, 32), bool))
+    with pytest.raises(ValueError, match="same size"):
+        inpainter(image, np.zeros((32, 31), bool))
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        inpainter(image.astype(np.float32), np.zeros((32, 32), bool))
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        inpainter(image[..., :1], np.zeros((32, 32), bool))
+
+
+def test_large_image_uses_one_crop_per_separate_hole(inpainter, monkeypatch):
+    image = _photo(600, 900, seed=1)
+    hole = np.zeros((600, 900), bool)
+    hole[50:80, 60:100] = True
+    hole[400:460, 700:800] = True
+    regions = plan_regions(hole, inpainter.max_side, TINY.image_size)
+    assert len(regions) == 2
+    for r in regions:  # each crop holds its hole with context around it and stays in the image
+        sub = hole[r.y0 : r.y1, r.x0 : r.x1]
+        assert sub.any() and not sub[0].any() and not sub[:, 0].any()
+        assert 0 <= r.y0 < r.y1 <= 600 and 0 <= r.x0 < r.x1 <= 900
+    assert sum(hole[r.y0 : r.y1, r.x0 : r.x1].sum() for r in regions) == hole.sum()
+    calls = []
+    real = inpainter._fill
+    monkeypatch.setattr(inpainter, "_fill", lambda im, v: calls.append(tuple(im.shape)) or real(im, v))
+    out = inpainter(image, hole)
+    assert len(calls) == 2 and all(max(c[-2:]) <= inpainter.max_side for c in calls)
+    assert np.array_equal(out[~hole], image[~hole])
+    assert (out[hole] != image[hole]).mean() > 0.5
+
+
+def test_large_hole_is_scaled_to_the_working_size(inpainter, monkeypatch):
+    image = _photo(700, 700, seed=2)
+    hole = np.zeros((700, 700), bool)
+    hole[200:500, 250:450] = True
+    shapes = []
+    real = inpainter._fill
+    monkeypatch.setattr(inpainter, "_fill", lambda im, v: shapes.append(tuple(im.shape)) or real(im, v))
+    out = inpainter(image, hole)
+    assert len(shapes) == 1 and max(shapes[0][-2:]) == inpainter.max_side
+    assert np.array_equal(out[~hole], image[~hole])
+    assert (out[hole] != image[hole]).mean() > 0.5
+
+
+def test_overlapping_crops_are_merged():
+    hole = np.zeros((1000, 1000), bool)
+    hole[100:120, 100:120] = True
+    hole[100:120, 160:180] = True  # near: shares context with the first
+    hole[800:820, 800:820] = True
+    regions = plan_regions(hole, 128, 64)
+    assert len(regions) == 2
+    for a in regions:
+        for b in regions:
+            assert a is b or not a.overlaps(b)
+
+
+def test_batch_equals_single_calls(inpainter):
+    images = [_photo(64, 64, seed=s) for s in range(5)]
+    holes = []
+    for s in range(5):
+        h = np.zeros((64, 64), bool)
+        h[s * 5 : s * 5 + 20, 10:40] = True
+        holes.append(h)
+    holes[3][:] = False  # an empty mask inside a batch
+    inpainter.batch_size = 2
+    batch = inpainter.inpaint_batch(images, holes)
+    for im, ho, out in zip(images, holes, batch):
+        assert np.array_equal(out, inpainter(im, ho))
+    assert np.array_equal(batch[3], images[3])
+    with pytest.raises(ValueError, match="one size"):
+        inpainter.inpaint_batch([images[0], _photo(32, 32)], [holes[0], np.zeros((32, 32), bool)])
+    with pytest.raises(ValueError, match="item 1"):
+        inpainter.inpaint_batch(images[:2], [holes[0], np.ones((64, 64), bool)])
+
+
+def test_cancel_and_progress(inpainter):
+    image = _photo(600, 900)
+    hole = np.zeros((600, 900), bool)
+    hole[50:80, 60:100] = True
+    hole[400:460, 700:800] = True
+    seen = []
+    inpainter(image, hole, progress=seen.append)
+    assert seen == [0.5, 1.0]
+    with pytest.raises(InpaintCancelled):
+        inpainter(image, hole, cancel=lambda: True)
+    # Cancelled after the first region: still an exception, never a half-filled result.
+    with pytest.raises(InpaintCancelled):
+        inpainter(image, hole, cancel=lambda: len(seen) > 2, progress=seen.append)
+
+
+def test_loads_weight_file_and_reports_name(tmp_path, model):
+    path = save_weights(tmp_path / "w.safetensors", model, {"steps": 3}, name="unit-model")
+    ip = Inpainter(path, device="cpu")
+    assert ip.name == "unit-model" and ip.device_name == "CPU"
+    assert ip.info.provenance == {"steps": 3}
+    image = _photo(64, 64)
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 20:40] = True
+    assert np.array_equal(ip(image, hole), Inpainter.from_model(model)(image, hole))
+
+
+def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path))
+    with pytest.raises(WeightsError, match="default model is missing"):
+        Inpainter()
+
+
+def test_device_selection():
+    assert select_device("cpu").type == "cpu"
+    assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError):
+        select_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            select_device("cuda")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(model):
+    image = _photo(64, 64)
+    hole = np.zeros((64, 64), bool)
+    hole[10:40, 10:40] = True
+    cpu = Inpainter.from_model(model, "cpu")(image, hole)
+    gpu = Inpainter.from_model(copy.deepcopy(model), "cuda")(image, hole)
+    assert np.array_equal(gpu[~hole], image[~hole])
+    assert np.abs(gpu.astype(int) - cpu.astype(int)).max() <= 2

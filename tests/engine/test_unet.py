@@ -1,0 +1,76 @@
+import pytest
+import torch
+
+from engine.unet import MODEL_PRESETS, PConvUNet, UNetConfig, create_model
+
+TINY = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
+
+
+def test_paper_configuration():
+    cfg = UNetConfig.paper(256)
+    assert cfg.depth == 7 and cfg.granularity == 128
+    assert cfg.kernels == (7, 5, 5, 3, 3, 3, 3)
+    assert cfg.widths == (64, 128, 256, 512, 512, 512, 512)
+    cfg512 = UNetConfig.paper(512)
+    assert cfg512.depth == 8 and cfg512.kernels[-1] == 3 and cfg512.widths[-1] == 512
+    model = PConvUNet(cfg)
+    # First encoder layer has no BatchNorm (and therefore a bias); the others have BatchNorm.
+    assert model.encoder[0].bn is None and model.encoder[0].pconv.bias is not None
+    assert all(b.bn is not None and b.pconv.bias is None for b in model.encoder[1:])
+    assert [b.pconv.kernel_size for b in model.encoder] == list(cfg.kernels)
+    assert all(b.pconv.stride == 2 for b in model.encoder)
+    # Decoder: 3x3, concatenation of upsampled and skip channels; last layer outputs RGB.
+    assert all(b.pconv.kernel_size == 3 for b in model.decoder)
+    assert model.decoder[0].pconv.in_channels == 512 + 512
+    assert model.decoder[-1].pconv.in_channels == 64 + 3
+    assert model.decoder[-1].pconv.out_channels == 3
+    assert model.decoder[-1].bn is None and model.decoder[-1].act is None
+    assert isinstance(model.decoder[0].act, torch.nn.LeakyReLU)
+    assert model.decoder[0].act.negative_slope == pytest.approx(0.2)
+
+
+def test_config_round_trip_and_validation():
+    cfg = UNetConfig.scaled(16, depth=5, image_size=128)
+    assert UNetConfig.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError):
+        UNetConfig(widths=(8, 16), kernels=(3,))
+    with pytest.raises(ValueError):
+        UNetConfig.from_dict({**cfg.to_dict(), "colour": 1})
+    with pytest.raises(ValueError, match="unknown model"):
+        create_model("huge")
+    assert set(MODEL_PRESETS) >= {"paper", "paper512", "small", "tiny"}
+
+
+def test_forward_shapes_and_granularity():
+    model = PConvUNet(TINY).eval()
+    x = torch.randn(2, 3, 32, 48)
+    mask = torch.ones(2, 1, 32, 48)
+    with torch.no_grad():
+        assert model(x, mask).shape == (2, 3, 32, 48)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        model(torch.randn(1, 3, 30, 32), torch.ones(1, 1, 30, 32))
+
+
+def test_output_does_not_depend_on_hole_content():
+    torch.manual_seed(0)
+    model = PConvUNet(TINY).eval()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    mask = torch.ones(1, 1, 64, 64)
+    mask[..., 20:40, 16:50] = 0
+    y = x.clone()
+    y[..., 20:40, 16:50] = torch.randn(1, 3, 20, 34) * 50
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, mask), model(y, mask))
+
+
+def test_freeze_encoder_bn_survives_train_mode():
+    torch.manual_seed(0)
+    model = PConvUNet(TINY)
+    model.freeze_encoder_bn()
+    model.train()
+    bn = model.encoder[1].bn
+    assert not bn.training and not bn.weight.requires_grad
+    before = bn.running_mean.clone()
+    model(torch.randn(2, 3, 64, 64), torch.ones(2, 1, 64, 64))
+    assert torch.equal(bn.running_mean, before)
+    assert model.decoder[0].bn.training  # the decoder keeps learning its statistics

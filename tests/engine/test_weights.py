@@ -1,0 +1,112 @@
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from engine.unet import PConvUNet, UNetConfig
+from engine.weights import WeightsError, load_weights, read_weights_info, save_weights
+
+TINY = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
+
+
+def _model(seed=0, cfg=TINY):
+    torch.manual_seed(seed)
+    m = PConvUNet(cfg)
+    # Non-trivial BatchNorm statistics, so that they are checked too.
+    with torch.no_grad():
+        for mod in m.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.5, 2.0)
+    return m.eval()
+
+
+def test_round_trip_rebuilds_the_model_from_the_file_alone(tmp_path):
+    model = _model()
+    path = save_weights(tmp_path / "m.safetensors", model, {"steps": 12, "data": "synthetic"}, name="unit")
+    loaded, info = load_weights(path)
+    assert info.config == TINY and info.name == "unit"
+    assert info.provenance == {"steps": 12, "data": "synthetic"}
+    x, m = torch.randn(1, 3, 64, 64), (torch.rand(1, 1, 64, 64) > 0.3).float()
+    with torch.no_grad():
+        assert torch.equal(model(x, m), loaded(x, m))
+    assert not loaded.training
+    assert not list(tmp_path.glob(".*tmp*")), "no temporary file left behind"
+
+
+def test_half_precision_file_is_smaller_and_close(tmp_path):
+    model = _model()
+    full = save_weights(tmp_path / "f.safetensors", model)
+    half = save_weights(tmp_path / "h.safetensors", model, half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    loaded, info = load_weights(half)
+    assert info.dtype == "float16"
+    x, m = torch.randn(1, 3, 64, 64), torch.ones(1, 1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, m), loaded(x, m), rtol=0.02, atol=0.02)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(WeightsError, match="not found"):
+        load_weights(tmp_path / "nope.safetensors")
+
+
+def test_corrupt_file(tmp_path):
+    path = save_weights(tmp_path / "m.safetensors", _model())
+    data = path.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(WeightsError):
+        load_weights(tmp_path / "trunc.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x07" * 100)
+    with pytest.raises(WeightsError):
+        load_weights(tmp_path / "junk.safetensors")
+
+
+def test_nan_weights_rejected(tmp_path):
+    model = _model()
+    with torch.no_grad():
+        model.encoder[0].pconv.conv.weight[0, 0, 0, 0] = float("nan")
+    path = save_weights(tmp_path / "nan.safetensors", model)
+    with pytest.raises(WeightsError, match="NaN"):
+        load_weights(path)
+
+
+def test_other_architecture_rejected(tmp_path):
+    # Tensors of one architecture under the metadata of another.
+    other = _model(cfg=UNetConfig(widths=(8, 16, 32, 16), kernels=(7, 5, 3, 3), image_size=64))
+    path = save_weights(tmp_path / "m.safetensors", _model())
+    meta_path = save_weights(tmp_path / "o.safetensors", other)
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    with safe_open(str(meta_path), "pt") as f:
+        meta = f.metadata()
+    save_file(tensors, str(tmp_path / "mixed.safetensors"), metadata=meta)
+    with pytest.raises(WeightsError, match="does not match the architecture"):
+        load_weights(tmp_path / "mixed.safetensors")
+
+
+def test_foreign_safetensors_rejected(tmp_path):
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(WeightsError, match="not a Retoucher"):
+        read_weights_info(tmp_path / "foreign.safetensors")
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("import pathlib; pathlib.Path('PWNED').write_text('x')",))
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_pickle_is_refused_and_never_executed(tmp_path, monkeypatch, zip_format):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    if zip_format:
+        torch.save({"payload": _Boom()}, path)
+    else:
+        path.write_bytes(pickle.dumps({"payload": _Boom()}))
+    with pytest.raises(WeightsError, match="pickle"):
+        load_weights(path)
+    assert not (tmp_path / "PWNED").exists()
