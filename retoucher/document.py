@@ -1,0 +1,524 @@
+"""The Qt-free model of one open photo: the image, its hole mask, the untouched original and
+the reversible edits that change them.
+
+Views (the Qt canvas, tests, scripts) observe a :class:`Document` through its events and never
+reach into its arrays to change them; every change goes through a method that returns an
+:class:`Edit`. An edit stores only what it changed (a bounding box and the pixels before and
+after, masks packed to one bit per pixel), so an undo history of hundreds of strokes on a
+24-megapixel photo stays small. The desktop app wraps each edit in a ``QUndoCommand``.
+
+Conventions: image ``uint8 HxWx3 RGB``; hole mask ``bool HxW``, True = hole. Pixel ``(row i,
+column j)`` covers the continuous square ``[j, j+1) x [i, i+1)``; brush positions are continuous
+coordinates in that space (what a view gets from its scene coordinates).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
+
+_states = itertools.count(1)
+
+
+# --------------------------------------------------------------------------- geometry
+@dataclass(frozen=True)
+class Rect:
+    """A pixel box ``[x0, x1) x [y0, y1)``."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return max(0, self.x1 - self.x0)
+
+    @property
+    def height(self) -> int:
+        return max(0, self.y1 - self.y0)
+
+    @property
+    def empty(self) -> bool:
+        return self.width == 0 or self.height == 0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def union(self, other: "Rect | None") -> "Rect":
+        if other is None or other.empty:
+            return self
+        if self.empty:
+            return other
+        return Rect(
+            min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1)
+        )
+
+    def clip(self, width: int, height: int) -> "Rect":
+        return Rect(
+            min(max(self.x0, 0), width),
+            min(max(self.y0, 0), height),
+            min(max(self.x1, 0), width),
+            min(max(self.y1, 0), height),
+        )
+
+    @staticmethod
+    def bounding(mask: np.ndarray) -> "Rect | None":
+        """The bounding box of the True pixels of a 2-D array, None when there are none."""
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(mask.any(axis=0))
+        return Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+
+class Event:
+    """A minimal Qt-free signal: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``."""
+
+    def __init__(self) -> None:
+        self._slots: list[Callable[..., Any]] = []
+
+    def connect(self, fn: Callable[..., Any]) -> None:
+        self._slots.append(fn)
+
+    def disconnect(self, fn: Callable[..., Any]) -> None:
+        self._slots.remove(fn)
+
+    def emit(self, *args: Any) -> None:
+        for fn in list(self._slots):
+            fn(*args)
+
+
+# --------------------------------------------------------------------------- edits
+class _PackedMask:
+    """A bool patch stored at one bit per pixel."""
+
+    __slots__ = ("shape", "bits")
+
+    def __init__(self, patch: np.ndarray) -> None:
+        self.shape = patch.shape
+        self.bits = np.packbits(patch, axis=None)
+
+    def unpack(self) -> np.ndarray:
+        n = self.shape[0] * self.shape[1]
+        return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.bits.nbytes)
+
+
+class Edit:
+    """One reversible change of a document; ``redo`` and ``undo`` replay it."""
+
+    label: str = ""
+
+    def redo(self, doc: "Document") -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def undo(self, doc: "Document") -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    @property
+    def nbytes(self) -> int:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class MaskEdit(Edit):
+    """A change of the hole mask inside ``rect``: the patch before and after, bit-packed."""
+
+    def __init__(self, label: str, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
+        self.label = label
+        self.rect = rect
+        self._before = _PackedMask(before)
+        self._after = _PackedMask(after)
+
+    def redo(self, doc: "Document") -> None:
+        doc._write_mask(self.rect, self._after.unpack())
+
+    def undo(self, doc: "Document") -> None:
+        doc._write_mask(self.rect, self._before.unpack())
+
+    @property
+    def nbytes(self) -> int:
+        return self._before.nbytes + self._after.nbytes
+
+
+class ImageEdit(Edit):
+    """A fill: the changed image pixels (bounding box, before and after) and the hole it
+    cleared from the mask, as one step."""
+
+    def __init__(
+        self,
+        label: str,
+        rect: Rect | None,
+        before: np.ndarray | None,
+        after: np.ndarray | None,
+        mask_edit: MaskEdit | None,
+        state_before: int,
+    ) -> None:
+        self.label = label
+        self.rect = rect
+        self._before = before
+        self._after = after
+        self.mask_edit = mask_edit
+        self.state_before = state_before
+        self.state_after = next(_states)
+
+    def redo(self, doc: "Document") -> None:
+        if self.rect is not None:
+            doc._write_image(self.rect, self._after)
+        if self.mask_edit is not None:
+            self.mask_edit.redo(doc)
+        doc._set_state(self.state_after)
+
+    def undo(self, doc: "Document") -> None:
+        if self.rect is not None:
+            doc._write_image(self.rect, self._before)
+        if self.mask_edit is not None:
+            self.mask_edit.undo(doc)
+        doc._set_state(self.state_before)
+
+    @property
+    def nbytes(self) -> int:
+        n = 0 if self._before is None else self._before.nbytes + self._after.nbytes
+        return n + (self.mask_edit.nbytes if self.mask_edit else 0)
+
+
+# --------------------------------------------------------------------------- document
+class Document:
+    """One open photo.
+
+    ``image`` is the current picture (changed only by fills), ``original`` the picture as it
+    was opened (read-only), ``mask`` the hole mask the user paints. Metadata from the file
+    (``alpha``, ``exif``, ``icc_profile``, ``format``, ``mode``, ``path``) travels to
+    :meth:`save`. Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()``
+    (the dirty flag may have changed).
+    """
+
+    def __init__(
+        self,
+        rgb: np.ndarray,
+        *,
+        alpha: np.ndarray | None = None,
+        exif: bytes | None = None,
+        icc_profile: bytes | None = None,
+        format: str | None = None,
+        mode: str = "RGB",
+        path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        rgb = np.asarray(rgb)
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(f"a document needs a uint8 HxWx3 RGB image, got {rgb.dtype} {rgb.shape}")
+        if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+            raise ValueError("a document needs a non-empty image")
+        self.image = np.ascontiguousarray(rgb).copy()
+        self.original = self.image.copy()
+        self.original.flags.writeable = False
+        self.mask = np.zeros(self.image.shape[:2], dtype=bool)
+        self.alpha = alpha
+        self.exif = exif
+        self.icc_profile = icc_profile
+        self.format = format
+        self.mode = mode
+        self.path = Path(path) if path is not None else None
+        self.mask_changed = Event()
+        self.image_changed = Event()
+        self.state_changed = Event()
+        self._state = 0
+        self._saved_state: int | None = 0
+        self._stroke: _Stroke | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_loaded(cls, loaded: Any) -> "Document":
+        """From an ``engine.imageio.LoadedImage``."""
+        return cls(
+            loaded.rgb,
+            alpha=loaded.alpha,
+            exif=loaded.exif,
+            icc_profile=loaded.icc_profile,
+            format=loaded.format,
+            mode=loaded.mode,
+            path=loaded.path,
+        )
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> "Document":
+        """Load a photo file (``engine.imageio.load_image``; raises its ``ImageReadError``)."""
+        from engine.imageio import load_image
+
+        return cls.from_loaded(load_image(path, **kwargs))
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def bounds(self) -> Rect:
+        return Rect(0, 0, self.width, self.height)
+
+    @property
+    def has_hole(self) -> bool:
+        return bool(self.mask.any())
+
+    @property
+    def dirty(self) -> bool:
+        """True when the image differs from the file it was last opened from or saved to
+        (painting the mask alone does not make a photo unsaved)."""
+        return self._state != self._saved_state
+
+    @property
+    def image_state(self) -> int:
+        """An id of the current image content; every fill (and its undo) changes it."""
+        return self._state
+
+    @property
+    def display_name(self) -> str:
+        return self.path.name if self.path is not None else "Untitled"
+
+    def mark_saved(self) -> None:
+        self._saved_state = self._state
+        self.state_changed.emit()
+
+    def mark_unsaved(self) -> None:
+        """For a photo that exists only in memory (pasted): nothing on disk matches it."""
+        self._saved_state = None
+        self.state_changed.emit()
+
+    # ------------------------------------------------------------------ low-level writes
+    def _write_mask(self, rect: Rect, patch: np.ndarray) -> None:
+        self.mask[rect.slices] = patch
+        self.mask_changed.emit(rect)
+
+    def _write_image(self, rect: Rect, patch: np.ndarray) -> None:
+        self.image[rect.slices] = patch
+        self.image_changed.emit(rect)
+
+    def _set_state(self, state: int) -> None:
+        self._state = state
+        self.state_changed.emit()
+
+    def _mask_edit(self, label: str, rect: Rect, before: np.ndarray) -> MaskEdit | None:
+        after = self.mask[rect.slices]
+        if np.array_equal(before, after):
+            return None
+        return MaskEdit(label, rect, before, after.copy())
+
+    # ------------------------------------------------------------------ mask editing
+    def begin_stroke(self, value: bool = True, label: str | None = None) -> None:
+        """Start a brush (``value=True``) or eraser (``value=False``) stroke."""
+        if self._stroke is not None:
+            self.end_stroke()
+        self._stroke = _Stroke(bool(value), label or ("Brush stroke" if value else "Erase"), self.mask)
+
+    @property
+    def stroking(self) -> bool:
+        return self._stroke is not None
+
+    def stroke_to(self, x: float, y: float, radius: float) -> Rect | None:
+        """Extend the current stroke to ``(x, y)`` with a round brush of ``radius`` pixels;
+        the first call stamps one dab. Returns the changed box (also emitted)."""
+        if self._stroke is None:
+            raise RuntimeError("stroke_to() outside a stroke; call begin_stroke() first")
+        s = self._stroke
+        start = s.last if s.last is not None else (x, y)
+        s.last = (x, y)
+        rect = _paint_capsule(self.mask, start, (x, y), radius, s.value)
+        if rect is None:
+            return None
+        s.rect = rect.union(s.rect)
+        self.mask_changed.emit(rect)
+        return rect
+
+    def end_stroke(self) -> MaskEdit | None:
+        """Finish the stroke; the returned edit is already applied (None: nothing changed)."""
+        s, self._stroke = self._stroke, None
+        if s is None or s.rect is None:
+            return None
+        return self._mask_edit(s.label, s.rect, s.snapshot[s.rect.slices])
+
+    def set_rect(self, rect: Rect, value: bool = True, label: str | None = None) -> MaskEdit | None:
+        """Mark (or unmark) a rectangle of pixels as hole."""
+        rect = rect.clip(self.width, self.height)
+        if rect.empty:
+            return None
+        before = self.mask[rect.slices].copy()
+        self.mask[rect.slices] = value
+        edit = self._mask_edit(label or ("Rectangle" if value else "Erase rectangle"), rect, before)
+        if edit is not None:
+            self.mask_changed.emit(rect)
+        return edit
+
+    def set_mask(self, mask: np.ndarray, label: str = "Set mask") -> MaskEdit | None:
+        """Replace the whole mask (e.g. one loaded from a file)."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.mask.shape:
+            raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, the photo {self.width}x{self.height}")
+        changed = Rect.bounding(mask != self.mask)
+        if changed is None:
+            return None
+        before = self.mask[changed.slices].copy()
+        self.mask[changed.slices] = mask[changed.slices]
+        self.mask_changed.emit(changed)
+        return MaskEdit(label, changed, before, self.mask[changed.slices].copy())
+
+    def clear_mask(self) -> MaskEdit | None:
+        rect = Rect.bounding(self.mask)
+        if rect is None:
+            return None
+        before = self.mask[rect.slices].copy()
+        self.mask[rect.slices] = False
+        self.mask_changed.emit(rect)
+        return MaskEdit("Clear mask", rect, before, self.mask[rect.slices].copy())
+
+    # ------------------------------------------------------------------ fills
+    def apply_fill(self, result: np.ndarray, hole: np.ndarray, label: str = "Fill") -> ImageEdit | None:
+        """Take the engine's ``result`` for ``hole`` (the mask it was run with): only hole pixels
+        of the image change, and the hole is cleared from the mask, in one edit."""
+        result = np.asarray(result)
+        hole = np.asarray(hole, dtype=bool)
+        if result.shape != self.image.shape or result.dtype != np.uint8:
+            raise ValueError(
+                f"fill result is {result.dtype} {result.shape}, the photo {self.image.dtype} {self.image.shape}"
+            )
+        if hole.shape != self.mask.shape:
+            raise ValueError("fill hole and photo differ in size")
+        box = Rect.bounding(hole)
+        if box is None:
+            return None
+        sub_hole = hole[box.slices]
+        old = self.image[box.slices]
+        new = np.where(sub_hole[..., None], result[box.slices], old)
+        changed = Rect.bounding((new != old).any(axis=2))
+        rect = before = after = None
+        if changed is not None:
+            rect = Rect(box.x0 + changed.x0, box.y0 + changed.y0, box.x0 + changed.x1, box.y0 + changed.y1)
+            local = Rect(changed.x0, changed.y0, changed.x1, changed.y1)
+            before = old[local.slices].copy()
+            after = new[local.slices].copy()
+        mask_before = self.mask[box.slices].copy()
+        mask_after = mask_before & ~sub_hole
+        mask_edit = None
+        if not np.array_equal(mask_before, mask_after):
+            mask_edit = MaskEdit(label, box, mask_before, mask_after)
+        edit = ImageEdit(label, rect, before, after, mask_edit, self._state)
+        edit.redo(self)
+        return edit
+
+    # ------------------------------------------------------------------ history
+    def undo(self, edit: Edit) -> None:
+        edit.undo(self)
+
+    def redo(self, edit: Edit) -> None:
+        edit.redo(self)
+
+    # ------------------------------------------------------------------ files
+    def save(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        format: str | None = None,
+        quality: int = 95,
+    ) -> Path:
+        """Write the image (atomically, with its alpha, EXIF and ICC profile) to ``path``
+        (default: where it came from, in its format). The document then refers to that file."""
+        from engine.imageio import format_for_suffix, save_image
+
+        if path is None:
+            if self.path is None:
+                raise ValueError("this photo has no file yet; give a path (Save As)")
+            path = self.path
+            format = format or self.format
+        path = Path(path)
+        format = _SAVE_FORMATS.get(format.upper(), format) if format else format_for_suffix(path.suffix)
+        written = save_image(
+            path,
+            self.image,
+            alpha=self.alpha,
+            exif=self.exif,
+            icc_profile=self.icc_profile,
+            format=format,
+            quality=quality,
+        )
+        self.path = Path(written)
+        self.format = format
+        self.mark_saved()
+        return self.path
+
+    def export_mask(self, path: str | os.PathLike[str]) -> Path:
+        """Write the hole mask as a black-and-white image (white = hole)."""
+        from engine.imageio import save_mask
+
+        return Path(save_mask(path, self.mask) or path)
+
+
+# Formats Pillow reads under another name than the one a photo is written back in.
+_SAVE_FORMATS = {"MPO": "JPEG", "JPG": "JPEG", "TIF": "TIFF"}
+
+
+class _Stroke:
+    __slots__ = ("value", "label", "snapshot", "rect", "last")
+
+    def __init__(self, value: bool, label: str, mask: np.ndarray) -> None:
+        self.value = value
+        self.label = label
+        # A full copy costs a few milliseconds even at 24 MP and makes the undo patch exact.
+        self.snapshot = mask.copy()
+        self.rect: Rect | None = None
+        self.last: tuple[float, float] | None = None
+
+
+def _paint_capsule(
+    mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: bool
+) -> Rect | None:
+    """Set every pixel whose centre lies within ``radius`` of the segment p0-p1. Long segments
+    are cut into pieces so that each works on a small box."""
+    h, w = mask.shape
+    r = max(float(radius), 0.75)  # always covers the pixel under the pointer
+    (x0, y0), (x1, y1) = p0, p1
+    length = math.hypot(x1 - x0, y1 - y0)
+    pieces = max(1, math.ceil(length / max(4 * r, 32)))
+    total: Rect | None = None
+    for k in range(pieces):
+        ax, ay = x0 + (x1 - x0) * k / pieces, y0 + (y1 - y0) * k / pieces
+        bx, by = x0 + (x1 - x0) * (k + 1) / pieces, y0 + (y1 - y0) * (k + 1) / pieces
+        box = Rect(
+            math.floor(min(ax, bx) - r),
+            math.floor(min(ay, by) - r),
+            math.ceil(max(ax, bx) + r) + 1,
+            math.ceil(max(ay, by) + r) + 1,
+        ).clip(w, h)
+        if box.empty:
+            continue
+        cy = np.arange(box.y0, box.y1, dtype=np.float32)[:, None] + 0.5
+        cx = np.arange(box.x0, box.x1, dtype=np.float32)[None, :] + 0.5
+        dx, dy = bx - ax, by - ay
+        seg2 = dx * dx + dy * dy
+        if seg2 > 0:
+            t = np.clip(((cx - ax) * dx + (cy - ay) * dy) / seg2, 0.0, 1.0)
+            px, py = ax + t * dx, ay + t * dy
+        else:
+            px, py = ax, ay
+        inside = (cx - px) ** 2 + (cy - py) ** 2 <= r * r
+        if not inside.any():
+            continue
+        mask[box.slices][inside] = value
+        hit = Rect.bounding(inside)
+        assert hit is not None
+        hit = Rect(box.x0 + hit.x0, box.y0 + hit.y0, box.x0 + hit.x1, box.y0 + hit.y1)
+        total = hit.union(total)
+    return total

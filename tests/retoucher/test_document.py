@@ -1,0 +1,213 @@
+"""The Qt-free document model: mask edits, fills, history and the dirty flag."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from retoucher.document import Document, ImageEdit, MaskEdit, Rect
+
+
+def _photo(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _disk(h: int, w: int, cx: float, cy: float, r: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= r * r
+
+
+def test_document_copies_its_input_and_keeps_a_read_only_original():
+    rgb = _photo()
+    doc = Document(rgb)
+    rgb[:] = 0
+    assert doc.image.any()
+    assert np.array_equal(doc.image, doc.original)
+    assert not doc.original.flags.writeable
+    assert doc.mask.shape == (48, 64) and doc.mask.dtype == bool and not doc.mask.any()
+    assert not doc.dirty
+
+
+def test_rejects_non_rgb_arrays():
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        Document(np.zeros((4, 4), np.uint8))
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        Document(np.zeros((4, 4, 3), np.float32))
+
+
+def test_single_dab_is_a_disk_and_undo_redo_are_exact():
+    doc = Document(_photo())
+    seen: list[Rect] = []
+    doc.mask_changed.connect(seen.append)
+    doc.begin_stroke(True)
+    doc.stroke_to(20.0, 15.0, 5.0)
+    edit = doc.end_stroke()
+    assert isinstance(edit, MaskEdit)
+    expected = _disk(48, 64, 20.0, 15.0, 5.0)
+    assert np.array_equal(doc.mask, expected)
+    # The edit covers just the dab, and the views were told about it.
+    assert edit.rect == Rect.bounding(expected)
+    assert seen and seen[0] == edit.rect
+    doc.undo(edit)
+    assert not doc.mask.any()
+    doc.redo(edit)
+    assert np.array_equal(doc.mask, expected)
+
+
+def test_stroke_covers_the_whole_segment_as_a_capsule():
+    doc = Document(_photo(64, 200))
+    doc.begin_stroke(True)
+    doc.stroke_to(10.0, 30.0, 3.0)
+    doc.stroke_to(190.0, 30.0, 3.0)  # long: painted in pieces
+    doc.end_stroke()
+    rows = np.flatnonzero(doc.mask.any(axis=1))
+    assert rows.min() == 27 and rows.max() == 32  # centres 27.5 .. 32.5 are within 3 of y=30
+    # Every column between the end points is painted on the centre line, none far outside.
+    assert doc.mask[29, 10:190].all()
+    assert not doc.mask[:, :6].any() and not doc.mask[:, 194:].any()
+
+
+def test_eraser_stroke_clears_and_undo_restores():
+    doc = Document(_photo())
+    rect_edit = doc.set_rect(Rect(10, 10, 40, 30))
+    assert rect_edit is not None and doc.mask[10:30, 10:40].all() and doc.mask.sum() == 30 * 20
+    before = doc.mask.copy()
+    doc.begin_stroke(False)
+    doc.stroke_to(25.0, 20.0, 4.0)
+    erase = doc.end_stroke()
+    assert erase is not None and erase.label == "Erase"
+    assert not doc.mask[18:22, 23:27].any()
+    assert np.array_equal(doc.mask, before & ~_disk(48, 64, 25.0, 20.0, 4.0))
+    doc.undo(erase)
+    assert np.array_equal(doc.mask, before)
+
+
+def test_stroke_that_changes_nothing_gives_no_edit():
+    doc = Document(_photo())
+    doc.begin_stroke(False)  # erasing an empty mask
+    doc.stroke_to(5.0, 5.0, 3.0)
+    assert doc.end_stroke() is None
+    assert doc.set_rect(Rect(100, 100, 120, 120)) is None  # off the photo
+    assert doc.clear_mask() is None
+
+
+def test_mask_edits_store_only_their_box_bit_packed():
+    doc = Document(_photo(2000, 3000))
+    doc.begin_stroke(True)
+    doc.stroke_to(100.0, 100.0, 10.0)
+    doc.stroke_to(140.0, 120.0, 10.0)
+    edit = doc.end_stroke()
+    assert edit is not None
+    assert edit.rect.width <= 62 and edit.rect.height <= 42
+    assert edit.nbytes <= 2 * (62 * 42 // 8 + 1)
+
+
+def test_clear_mask_is_undoable():
+    doc = Document(_photo())
+    doc.set_rect(Rect(0, 0, 10, 10))
+    doc.set_rect(Rect(50, 40, 60, 48))
+    before = doc.mask.copy()
+    edit = doc.clear_mask()
+    assert edit is not None and not doc.mask.any()
+    doc.undo(edit)
+    assert np.array_equal(doc.mask, before)
+
+
+def test_set_mask_replaces_the_mask_and_checks_the_size():
+    doc = Document(_photo())
+    m = np.zeros((48, 64), bool)
+    m[5:9, 30:33] = True
+    edit = doc.set_mask(m)
+    assert edit is not None and np.array_equal(doc.mask, m) and edit.rect == Rect(30, 5, 33, 9)
+    with pytest.raises(ValueError, match="mask is"):
+        doc.set_mask(np.zeros((10, 10), bool))
+
+
+def test_fill_changes_only_hole_pixels_clears_the_hole_and_is_one_step():
+    rgb = _photo()
+    doc = Document(rgb)
+    doc.set_rect(Rect(10, 10, 20, 20))
+    doc.set_rect(Rect(40, 30, 44, 34))
+    hole = doc.mask.copy()
+    other = hole.copy()
+    other[10:20, 10:20] = False  # the small rectangle stays painted if the fill used only the big one
+    fill_hole = hole & ~other
+    result = 255 - rgb  # every pixel differs: the document must keep the non-hole ones
+    changes: list[Rect] = []
+    doc.image_changed.connect(changes.append)
+    edit = doc.apply_fill(result, fill_hole)
+    assert isinstance(edit, ImageEdit)
+    assert np.array_equal(doc.image[fill_hole], result[fill_hole])
+    assert np.array_equal(doc.image[~fill_hole], rgb[~fill_hole])
+    assert np.array_equal(doc.mask, other)  # the filled hole is cleared, the rest kept
+    assert changes == [Rect(10, 10, 20, 20)]
+    assert doc.dirty
+    assert edit.nbytes < 2 * 10 * 10 * 3 + 64
+    doc.undo(edit)
+    assert np.array_equal(doc.image, rgb) and np.array_equal(doc.mask, hole)
+    assert not doc.dirty
+    doc.redo(edit)
+    assert np.array_equal(doc.image[fill_hole], result[fill_hole]) and doc.dirty
+
+
+def test_fill_validates_result_shape():
+    doc = Document(_photo())
+    doc.set_rect(Rect(0, 0, 5, 5))
+    with pytest.raises(ValueError, match="fill result"):
+        doc.apply_fill(np.zeros((10, 10, 3), np.uint8), doc.mask.copy())
+
+
+def test_several_fills_then_undo_all_restores_the_original_exactly():
+    rgb = _photo()
+    doc = Document(rgb)
+    edits = []
+    for k, box in enumerate([Rect(0, 0, 16, 16), Rect(8, 8, 30, 30), Rect(40, 20, 64, 48)]):
+        doc.set_rect(box)
+        result = np.full_like(rgb, 40 * (k + 1))
+        edits.append(doc.apply_fill(result, doc.mask.copy()))
+        assert not doc.mask.any()
+    assert (doc.image[8:16, 8:16] == 80).all()  # the second fill painted over the first
+    for e in reversed(edits):
+        doc.undo(e)
+    assert np.array_equal(doc.image, rgb) and np.array_equal(doc.image, doc.original)
+    assert not doc.dirty
+
+
+def test_dirty_follows_the_saved_state_through_undo():
+    doc = Document(_photo())
+    doc.set_rect(Rect(0, 0, 8, 8))
+    assert not doc.dirty  # painting a mask is not an unsaved change of the photo
+    e1 = doc.apply_fill(np.zeros_like(doc.image), doc.mask.copy())
+    assert doc.dirty
+    doc.mark_saved()
+    assert not doc.dirty
+    doc.undo(e1)
+    assert doc.dirty  # the file on disk has the fill; the screen does not
+    doc.redo(e1)
+    assert not doc.dirty
+    doc.mark_unsaved()
+    assert doc.dirty
+
+
+def test_save_and_reopen_round_trip(tmp_path):
+    pytest.importorskip("engine.imageio")
+    rgb = _photo()
+    doc = Document(rgb, path=None)
+    doc.set_rect(Rect(4, 4, 12, 12))
+    doc.apply_fill(np.zeros_like(rgb), doc.mask.copy())
+    out = doc.save(tmp_path / "out.png")
+    assert out == tmp_path / "out.png" and doc.path == out and doc.format == "PNG"
+    assert not doc.dirty
+    again = Document.open(out)
+    assert np.array_equal(again.image, doc.image)
+    mask_path = tmp_path / "mask.png"
+    doc.set_rect(Rect(1, 2, 5, 7))
+    doc.export_mask(mask_path)
+    from engine.imageio import load_mask
+
+    assert np.array_equal(load_mask(mask_path), doc.mask)
+
+
+def test_save_without_a_path_asks_for_one():
+    doc = Document(_photo())
+    with pytest.raises(ValueError, match="Save As"):
+        doc.save()
