@@ -1,0 +1,524 @@
+"""Image files in and out: the one place where Pillow meets the engine's arrays.
+
+Loading gives a :class:`LoadedImage`: ``rgb`` (``uint8 HxWx3``, in display orientation: the EXIF
+orientation is applied), ``alpha`` (``uint8 HxW`` or None) kept aside, and the EXIF block and ICC
+profile to write back on save. Any Pillow mode is turned into 8-bit RGB: grayscale, bilevel,
+palette (transparency becomes alpha), CMYK (through its embedded ICC profile to sRGB when there is
+one), 16-bit and 32-bit integer and float images (scaled down, not clipped).
+
+The pixel count is checked from the header, before anything is decoded, so a decompression bomb
+costs nothing but an :class:`ImageTooLargeError`. Every problem with an input file is an
+:class:`ImageReadError` (a ``ValueError``) whose message names the file; input files are only
+ever opened for reading.
+
+Saving is atomic (:func:`engine.atomic.atomic_path`), picks the format from the suffix, writes
+JPEG at quality 95 with 4:4:4 chroma by default, keeps EXIF and ICC where the format can hold them,
+and restores alpha for PNG, TIFF and WebP. Formats without alpha (JPEG, BMP) get the image
+flattened onto white, as image editors do when exporting a transparent picture to JPEG.
+
+Hole masks on disk are grayscale pictures, white (> 127) = hole.
+"""
+from __future__ import annotations
+
+import io
+import os
+import struct
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from .atomic import atomic_path
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_SUFFIXES",
+    "ALPHA_FORMATS",
+    "ImageReadError",
+    "ImageTooLargeError",
+    "ImageNotFoundError",
+    "LoadedImage",
+    "load_image",
+    "save_image",
+    "load_mask",
+    "save_mask",
+    "format_for_suffix",
+    "suffix_for_format",
+    "supports_alpha",
+]
+
+DEFAULT_MAX_PIXELS = 250_000_000
+"""Largest image (width x height) :func:`load_image` decodes by default: 250 megapixels."""
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+"""File suffixes (lower case) treated as photos by folder-level tools such as ``retoucher batch``."""
+
+ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
+"""Formats whose files keep an alpha channel on save."""
+
+_EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
+_ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
+_ORIENTATION = 0x0112
+# ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
+_TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
+_EXIF_SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-directories
+
+_SUFFIX_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+}
+_FORMAT_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
+
+# Pillow's own bomb check reads a process-wide limit; we lift it only while opening a header
+# (under this lock) and apply the caller's ``max_pixels`` ourselves.
+_open_lock = threading.Lock()
+
+
+class ImageReadError(ValueError):
+    """An image (or mask) file that cannot be read: corrupt, truncated, unknown or unsupported."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """The image has more pixels than the allowed maximum (decompression-bomb protection)."""
+
+
+class ImageNotFoundError(ImageReadError, FileNotFoundError):
+    """The file does not exist (also a ``FileNotFoundError``)."""
+
+
+@dataclass
+class LoadedImage:
+    """A decoded photo in display orientation, with what is needed to write it back faithfully."""
+
+    rgb: np.ndarray  # uint8 HxWx3
+    alpha: np.ndarray | None = None  # uint8 HxW, 255 = opaque
+    exif: bytes | None = None  # orientation already applied (tag says 1)
+    icc_profile: bytes | None = None  # describes ``rgb`` (RGB profiles only)
+    format: str | None = None  # Pillow's name: JPEG, PNG, TIFF, WEBP, BMP...
+    mode: str = "RGB"  # the file's Pillow mode before conversion
+    path: Path | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.rgb.shape[1]), int(self.rgb.shape[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# formats
+
+
+def format_for_suffix(suffix: str) -> str:
+    """Pillow format name for a file suffix (``".jpg"`` -> ``"JPEG"``); ValueError if unknown."""
+    s = suffix.lower()
+    if not s.startswith("."):
+        s = "." + s
+    if s in _SUFFIX_FORMATS:
+        return _SUFFIX_FORMATS[s]
+    fmt = Image.registered_extensions().get(s)
+    if fmt is None:
+        raise ValueError(f"no image format is known for the file suffix {suffix!r}")
+    return fmt
+
+
+def suffix_for_format(fmt: str) -> str:
+    """The usual file suffix for a format name (``"JPEG"``/``"jpg"`` -> ``".jpg"``)."""
+    f = _normalise_format(fmt)
+    if f in _FORMAT_SUFFIXES:
+        return _FORMAT_SUFFIXES[f]
+    for ext, name in Image.registered_extensions().items():
+        if name == f:
+            return ext
+    raise ValueError(f"unknown image format {fmt!r}")
+
+
+def supports_alpha(fmt: str) -> bool:
+    return _normalise_format(fmt) in ALPHA_FORMATS
+
+
+def _normalise_format(fmt: str) -> str:
+    f = fmt.upper().lstrip(".")
+    return _FORMAT_ALIASES.get(f, f)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _open_checked(path: Path, max_pixels: int, what: str) -> Image.Image:
+    """Open (header only) and enforce the pixel limit before any decoding."""
+    if not path.exists():
+        raise ImageNotFoundError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise ImageReadError(f"{path} is a folder, not an {what}")
+    with _open_lock:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            im = Image.open(path)
+        except UnidentifiedImageError as exc:
+            raise ImageReadError(
+                f"{path} is not an image file Retoucher can read (unknown or corrupt format)"
+            ) from exc
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise ImageReadError(f"{path} could not be opened as an {what}: {exc}") from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    width, height = im.size
+    if width * height > max_pixels:
+        im.close()
+        raise ImageTooLargeError(
+            f"{path} is {width}x{height} = {width * height:,} pixels, more than the limit of "
+            f"{max_pixels:,} pixels (refused before decoding, as protection against "
+            "decompression bombs)"
+        )
+    if width < 1 or height < 1:
+        im.close()
+        raise ImageReadError(f"{path} has an empty size {width}x{height}")
+    return im
+
+
+def _decode(im: Image.Image, path: Path, what: str) -> None:
+    try:
+        pillow_limit = Image.MAX_IMAGE_PIXELS
+        if pillow_limit is not None and im.width * im.height > pillow_limit:
+            # Some decoders (TIFF) repeat Pillow's check; ours already passed.
+            with _open_lock:
+                Image.MAX_IMAGE_PIXELS = None
+                try:
+                    im.load()
+                finally:
+                    Image.MAX_IMAGE_PIXELS = pillow_limit
+        else:
+            im.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{path}: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as exc:
+        raise ImageReadError(
+            f"{path} is damaged or truncated and could not be decoded as an {what}: {exc}"
+        ) from exc
+
+
+def _orient(im: Image.Image) -> tuple[Image.Image, int]:
+    """Apply the EXIF orientation; return the upright image and the original orientation."""
+    try:
+        orientation = int(im.getexif().get(_ORIENTATION, 1))
+    except Exception:  # an unreadable EXIF block must not make the photo unreadable
+        orientation = 1
+    if orientation in (2, 3, 4, 5, 6, 7, 8):
+        im = ImageOps.exif_transpose(im)
+    return im, orientation
+
+
+def _tiff_exif(im: Image.Image) -> bytes | None:
+    """TIFF keeps EXIF among its own structural tags; take only the descriptive ones."""
+    try:
+        src = im.getexif()
+        out = Image.Exif()
+        for tag in _TIFF_DESCRIPTIVE_TAGS:
+            if tag in src:
+                out[tag] = src[tag]
+        for tag in _EXIF_SUB_IFDS:
+            if tag in src:
+                ifd = src.get_ifd(tag)
+                if ifd:
+                    out[tag] = dict(ifd)
+        return out.tobytes() if len(out) else None
+    except Exception:
+        return None
+
+
+def _exif_bytes(im: Image.Image, had_orientation: bool, fmt: str | None) -> bytes | None:
+    """The EXIF block to write back: orientation forced to 1 (the pixels are upright now)."""
+    raw = im.info.get("exif")
+    if not raw and fmt == "TIFF":
+        return _tiff_exif(im)
+    if not raw:
+        return None
+    raw = bytes(raw)
+    try:
+        exif = Image.Exif()
+        exif.load(raw)
+        if had_orientation or exif.get(_ORIENTATION, 1) != 1:
+            exif[_ORIENTATION] = 1
+            return exif.tobytes()
+    except Exception:
+        return None  # a damaged EXIF block is dropped rather than copied into the output
+    return raw
+
+
+def _icc_colour_space(icc: bytes) -> str | None:
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return str(profile.profile.xcolor_space).strip().upper()
+    except Exception:
+        return None
+
+
+def _srgb_profile_bytes() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def _high_bit_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
+    """Scale 16-bit, 32-bit integer or float samples to 0..255 (rounded, not clipped)."""
+    if a.dtype.kind == "f":
+        a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(a.max()) if a.size else 0.0
+        scale = 255.0 if top <= 1.0 else (255.0 / 65535.0 if top > 255.0 else 1.0)
+        return np.clip(np.rint(a * scale), 0, 255).astype(np.uint8)
+    a = a.astype(np.int64)
+    if mode.startswith("I;16"):
+        peak = 65535
+    else:  # mode "I": 32-bit integers, in practice 8- or 16-bit data widened
+        top = int(a.max()) if a.size else 0
+        peak = 255 if top <= 255 else 65535 if top <= 65535 else max(top, 1)
+    a = np.clip(a, 0, peak)
+    return ((a * 255 + peak // 2) // peak).astype(np.uint8)
+
+
+def _to_rgb_alpha(
+    im: Image.Image, icc: bytes | None, path: Path
+) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
+    """Any mode -> (rgb uint8 HxWx3, alpha uint8 HxW | None, icc profile valid for rgb)."""
+    mode = im.mode
+    icc_space = _icc_colour_space(icc) if icc else None
+    alpha: np.ndarray | None = None
+
+    if mode == "CMYK":
+        if icc and icc_space == "CMYK":
+            try:
+                rgb_im = ImageCms.profileToProfile(
+                    im,
+                    ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                    ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")),
+                    outputMode="RGB",
+                )
+                assert rgb_im is not None
+                return np.asarray(rgb_im, dtype=np.uint8).copy(), None, _srgb_profile_bytes()
+            except Exception:
+                pass  # broken profile: fall back to Pillow's naive conversion below
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None, None
+
+    if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
+        gray = _high_bit_to_uint8(np.asarray(im), mode)
+        rgb = np.repeat(gray[:, :, None], 3, axis=2)
+        return rgb, None, None  # a grayscale profile does not describe RGB data
+
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        mode in ("P", "L", "RGB", "1") and "transparency" in im.info
+    )
+    if mode == "P" and not has_alpha and im.palette is not None and im.palette.mode == "RGBA":
+        has_alpha = True
+    try:
+        if has_alpha:
+            rgba = np.asarray(im.convert("RGBA"), dtype=np.uint8)
+            rgb, alpha = rgba[:, :, :3].copy(), rgba[:, :, 3].copy()
+        else:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except (ValueError, OSError) as exc:
+        raise ImageReadError(f"{path} has the image mode {mode!r}, which cannot be converted to RGB") from exc
+    if icc and icc_space != "RGB":
+        icc = None  # a gray/other profile would mislabel the RGB pixels
+    return rgb, alpha, icc
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read a photo as upright 8-bit RGB with its alpha, EXIF and ICC profile kept aside.
+
+    Raises :class:`ImageNotFoundError` (missing file), :class:`ImageTooLargeError` (more than
+    ``max_pixels`` pixels, checked before decoding) or :class:`ImageReadError` (unknown format,
+    corrupt or truncated data, unsupported mode), each naming the file.
+    """
+    path = Path(path)
+    im = _open_checked(path, max_pixels, "image")
+    with im:
+        fmt = im.format
+        mode = im.mode
+        _decode(im, path, "image")
+        try:
+            upright, orientation = _orient(im)
+        except Exception as exc:
+            raise ImageReadError(f"{path}: could not apply the EXIF orientation ({exc})") from exc
+        exif = _exif_bytes(upright, orientation != 1, fmt)
+        icc = upright.info.get("icc_profile") or im.info.get("icc_profile") or None
+        rgb, alpha, icc = _to_rgb_alpha(upright, bytes(icc) if icc else None, path)
+    return LoadedImage(
+        rgb=np.ascontiguousarray(rgb),
+        alpha=None if alpha is None else np.ascontiguousarray(alpha),
+        exif=exif,
+        icc_profile=icc,
+        format=fmt,
+        mode=mode,
+        path=path,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# saving
+
+
+def _check_rgb(rgb: Any) -> np.ndarray:
+    if not isinstance(rgb, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(rgb).__name__}")
+    if rgb.dtype != np.uint8:
+        raise ValueError(f"image must be uint8, got dtype {rgb.dtype}")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"image must have shape HxWx3 (RGB), got {rgb.shape}")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {rgb.shape}")
+    return np.ascontiguousarray(rgb)
+
+
+def _check_alpha(alpha: Any, shape: tuple[int, ...]) -> np.ndarray:
+    if not isinstance(alpha, np.ndarray):
+        raise ValueError(f"alpha must be a numpy array, got {type(alpha).__name__}")
+    if alpha.dtype != np.uint8:
+        raise ValueError(f"alpha must be uint8, got dtype {alpha.dtype}")
+    if alpha.shape != tuple(shape[:2]):
+        raise ValueError(f"alpha has shape {alpha.shape}, the image is {tuple(shape[:2])}")
+    return np.ascontiguousarray(alpha)
+
+
+def _sanitise_exif(exif: bytes) -> bytes:
+    """Our pixels are always upright, so a written file must never ask for a rotation."""
+    try:
+        parsed = Image.Exif()
+        parsed.load(exif)
+        if parsed.get(_ORIENTATION, 1) != 1:
+            parsed[_ORIENTATION] = 1
+            return parsed.tobytes()
+    except Exception as exc:
+        raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
+    return exif
+
+
+def _flatten_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    a = alpha.astype(np.uint16)[:, :, None]
+    out = (rgb.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def save_image(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    format: str | None = None,
+    quality: int = 95,
+) -> Path:
+    """Write ``rgb`` (uint8 HxWx3) atomically; return the path.
+
+    ``format`` defaults to the one the suffix names. ``alpha`` is restored for PNG, TIFF and
+    WebP; for formats without alpha the picture is flattened onto white. EXIF (with orientation
+    1) and the ICC profile are written where the format supports them. ``quality`` (1..100)
+    applies to JPEG and WebP; JPEG at quality >= 90 uses 4:4:4 chroma (no subsampling).
+    """
+    path = Path(path)
+    rgb = _check_rgb(rgb)
+    if alpha is not None:
+        alpha = _check_alpha(alpha, rgb.shape)
+    if not isinstance(quality, int) or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer from 1 to 100, got {quality!r}")
+    fmt = _normalise_format(format) if format else format_for_suffix(path.suffix)
+    if fmt not in Image.SAVE:
+        Image.init()
+        if fmt not in Image.SAVE:
+            raise ValueError(f"Pillow cannot write the image format {fmt!r} ({path})")
+
+    if alpha is not None and fmt in ALPHA_FORMATS:
+        im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    else:
+        if alpha is not None:
+            rgb = _flatten_on_white(rgb, alpha)
+        im = Image.fromarray(rgb, "RGB")
+
+    params: dict[str, Any] = {}
+    if exif and fmt in _EXIF_FORMATS:
+        params["exif"] = _sanitise_exif(bytes(exif))
+    if icc_profile and fmt in _ICC_FORMATS:
+        params["icc_profile"] = bytes(icc_profile)
+    if fmt == "JPEG":
+        params["quality"] = quality
+        params["subsampling"] = 0 if quality >= 90 else 2
+    elif fmt == "WEBP":
+        params["quality"] = quality
+        params["method"] = 4
+    elif fmt == "TIFF":
+        params["compression"] = "tiff_lzw"
+    elif fmt == "PNG":
+        params["compress_level"] = 6
+
+    with atomic_path(path) as tmp:
+        im.save(tmp, format=fmt, **params)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# masks
+
+
+def load_mask(
+    path: str | os.PathLike[str],
+    shape: tuple[int, int] | None = None,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Read a hole mask: bool HxW, True where the picture is brighter than 127 (white = hole).
+
+    A mask whose colour is uniform but whose alpha varies (strokes painted on a transparent
+    layer) is read from its alpha instead: opaque = hole. With ``shape=(H, W)`` the mask is
+    scaled to that size with nearest-neighbour sampling.
+    """
+    path = Path(path)
+    im = _open_checked(path, max_pixels, "mask")
+    with im:
+        _decode(im, path, "mask")
+        upright, _ = _orient(im)
+        rgb, alpha, _ = _to_rgb_alpha(upright, None, path)
+    gray = (
+        rgb[:, :, 0].astype(np.uint32) * 299
+        + rgb[:, :, 1].astype(np.uint32) * 587
+        + rgb[:, :, 2].astype(np.uint32) * 114
+        + 500
+    ) // 1000
+    if alpha is not None and gray.min() == gray.max() and alpha.min() != alpha.max():
+        gray = alpha
+    hole = np.asarray(gray) > 127
+    if shape is not None:
+        h, w = (int(s) for s in shape)
+        if h < 1 or w < 1:
+            raise ValueError(f"mask shape must be positive, got {shape}")
+        if hole.shape != (h, w):
+            small = Image.fromarray(hole.astype(np.uint8) * 255, "L")
+            hole = np.asarray(small.resize((w, h), Image.Resampling.NEAREST)) > 127
+    return np.ascontiguousarray(hole)
+
+
+def save_mask(path: str | os.PathLike[str], hole: np.ndarray) -> Path:
+    """Write a hole mask (bool HxW, True = hole) as a grayscale PNG, white = hole, atomically."""
+    path = Path(path)
+    if not isinstance(hole, np.ndarray):
+        raise ValueError(f"mask must be a numpy array, got {type(hole).__name__}")
+    if hole.dtype != np.bool_:
+        raise ValueError(f"mask must be a bool array (True = hole), got dtype {hole.dtype}")
+    if hole.ndim != 2 or hole.shape[0] < 1 or hole.shape[1] < 1:
+        raise ValueError(f"mask must have shape HxW, got {hole.shape}")
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"masks are saved as PNG; use a .png file name, not {path.name!r}")
+    im = Image.fromarray(np.ascontiguousarray(hole).astype(np.uint8) * 255, "L")
+    with atomic_path(path) as tmp:
+        im.save(tmp, format="PNG")
+    return path

@@ -1,0 +1,446 @@
+"""engine.imageio: orientation, modes, metadata, alpha, size limit, bad files, masks, atomicity."""
+from __future__ import annotations
+
+import hashlib
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, JpegImagePlugin
+
+from engine import imageio as iio
+from engine.imageio import (
+    ImageNotFoundError,
+    ImageReadError,
+    ImageTooLargeError,
+    load_image,
+    load_mask,
+    save_image,
+    save_mask,
+)
+
+ORIENTATION = 0x0112
+MAKE = 0x010F
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def rng_rgb(h: int = 32, w: int = 48, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def exif_with(**tags: object) -> bytes:
+    ex = Image.Exif()
+    ex[MAKE] = "TestCam"
+    for k, v in tags.items():
+        ex[{"orientation": ORIENTATION}[k]] = v
+    return ex.tobytes()
+
+
+def parse_exif(data: bytes) -> Image.Exif:
+    ex = Image.Exif()
+    ex.load(data)
+    return ex
+
+
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+# --- orientation -----------------------------------------------------------------------------
+
+
+def _landscape_with_white_left_band() -> np.ndarray:
+    rgb = np.zeros((20, 40, 3), np.uint8)
+    rgb[:, :10] = 255  # left band white
+    return rgb
+
+
+def test_exif_orientation_6_is_applied_and_not_applied_twice_after_resave(tmp_path):
+    src = tmp_path / "rot6.jpg"
+    Image.fromarray(_landscape_with_white_left_band()).save(
+        src, exif=exif_with(orientation=6), quality=95
+    )
+    loaded = load_image(src)
+    # Orientation 6: displayed rotated 90 degrees clockwise; the stored left band is on top.
+    assert loaded.rgb.shape == (40, 20, 3)
+    assert loaded.rgb[:8].mean() > 200 and loaded.rgb[12:].mean() < 30
+    ex = parse_exif(loaded.exif)
+    assert ex.get(ORIENTATION) == 1
+    assert ex.get(MAKE) == "TestCam"
+
+    out = tmp_path / "resaved.jpg"
+    save_image(out, loaded.rgb, exif=loaded.exif)
+    with Image.open(out) as raw:  # stored upright, and the file does not ask for a rotation
+        assert raw.size == (20, 40)
+        assert raw.getexif().get(ORIENTATION, 1) == 1
+        assert raw.getexif().get(MAKE) == "TestCam"
+    again = load_image(out)
+    assert again.rgb.shape == (40, 20, 3)
+    assert np.abs(again.rgb.astype(int) - loaded.rgb.astype(int)).max() <= 8
+
+
+@pytest.mark.parametrize(
+    "orientation, band_where",
+    [(1, "left"), (3, "right"), (8, "bottom"), (2, "right")],
+)
+def test_other_orientations(tmp_path, orientation, band_where):
+    src = tmp_path / f"o{orientation}.png"
+    Image.fromarray(_landscape_with_white_left_band()).save(
+        src, exif=exif_with(orientation=orientation)
+    )
+    rgb = load_image(src).rgb
+    band = {
+        "left": rgb[:, :10],
+        "right": rgb[:, -10:],
+        "bottom": rgb[-10:],
+    }[band_where]
+    assert band.min() == 255
+    assert rgb.sum() == 255 * 3 * 10 * 20
+
+
+def test_save_never_writes_a_rotation(tmp_path):
+    """Arrays are always upright, so EXIF handed to save_image is forced to orientation 1."""
+    out = save_image(tmp_path / "x.jpg", rng_rgb(), exif=exif_with(orientation=6))
+    with Image.open(out) as raw:
+        assert raw.getexif().get(ORIENTATION) == 1
+        assert raw.getexif().get(MAKE) == "TestCam"
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".png", "PNG"), (".webp", "WEBP"), (".tif", "TIFF")])
+def test_exif_and_icc_survive_load_save_load(tmp_path, suffix, fmt):
+    src = tmp_path / f"src{suffix}"
+    save_image(src, rng_rgb(), exif=exif_with(), icc_profile=SRGB_ICC)
+    first = load_image(src)
+    assert first.format == fmt
+    assert first.icc_profile == SRGB_ICC
+    assert parse_exif(first.exif).get(MAKE) == "TestCam"
+
+    out = tmp_path / f"out{suffix}"
+    save_image(out, first.rgb, exif=first.exif, icc_profile=first.icc_profile)
+    second = load_image(out)
+    assert second.icc_profile == SRGB_ICC
+    assert parse_exif(second.exif).get(MAKE) == "TestCam"
+
+
+def test_bmp_drops_metadata_it_cannot_hold(tmp_path):
+    out = save_image(tmp_path / "x.bmp", rng_rgb(), exif=exif_with(), icc_profile=SRGB_ICC)
+    loaded = load_image(out)
+    assert loaded.format == "BMP" and loaded.exif is None
+    np.testing.assert_array_equal(loaded.rgb, rng_rgb())
+
+
+def test_jpeg_defaults_quality_95_and_444(tmp_path):
+    rgb = rng_rgb(64, 64)
+    hi = save_image(tmp_path / "hi.jpg", rgb)
+    lo = save_image(tmp_path / "lo.jpg", rgb, quality=50)
+    with Image.open(hi) as im:
+        assert JpegImagePlugin.get_sampling(im) == 0  # 4:4:4
+    assert hi.stat().st_size > lo.stat().st_size
+    err_hi = np.abs(load_image(hi).rgb.astype(int) - rgb).mean()
+    err_lo = np.abs(load_image(lo).rgb.astype(int) - rgb).mean()
+    assert err_hi < err_lo
+
+
+def test_lossless_formats_round_trip_exactly(tmp_path):
+    rgb = rng_rgb()
+    for suffix in (".png", ".tif", ".bmp"):
+        np.testing.assert_array_equal(load_image(save_image(tmp_path / f"a{suffix}", rgb)).rgb, rgb)
+
+
+def test_explicit_format_overrides_suffix(tmp_path):
+    out = save_image(tmp_path / "pic.dat", rng_rgb(), format="png")
+    with Image.open(out) as im:
+        assert im.format == "PNG"
+
+
+# --- modes -----------------------------------------------------------------------------------
+
+
+def _save_pil(tmp_path: Path, im: Image.Image, name: str, **kw) -> Path:
+    p = tmp_path / name
+    im.save(p, **kw)
+    return p
+
+
+def test_mode_L(tmp_path):
+    g = np.arange(0, 256, dtype=np.uint8).reshape(16, 16)
+    loaded = load_image(_save_pil(tmp_path, Image.fromarray(g, "L"), "g.png"))
+    assert loaded.mode == "L" and loaded.alpha is None
+    assert loaded.rgb.shape == (16, 16, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(loaded.rgb[:, :, c], g)
+
+
+def test_mode_1(tmp_path):
+    bits = np.zeros((8, 8), bool)
+    bits[2:4, 2:4] = True
+    im = Image.fromarray(bits.astype(np.uint8) * 255, "L").convert("1")
+    loaded = load_image(_save_pil(tmp_path, im, "b.png"))
+    assert loaded.mode == "1"
+    np.testing.assert_array_equal(loaded.rgb[:, :, 0] == 255, bits)
+    assert set(np.unique(loaded.rgb)) <= {0, 255}
+
+
+def _palette_image() -> Image.Image:
+    p = Image.new("P", (8, 8), 0)
+    p.putpalette([200, 10, 20, 5, 250, 6] + [0] * (256 * 3 - 6))
+    p.putpixel((1, 1), 1)
+    return p
+
+
+def test_mode_P(tmp_path):
+    loaded = load_image(_save_pil(tmp_path, _palette_image(), "p.png"))
+    assert loaded.mode == "P" and loaded.alpha is None
+    assert tuple(loaded.rgb[0, 0]) == (200, 10, 20)
+    assert tuple(loaded.rgb[1, 1]) == (5, 250, 6)
+
+
+def test_mode_P_with_transparency_gives_alpha(tmp_path):
+    loaded = load_image(_save_pil(tmp_path, _palette_image(), "pt.png", transparency=1))
+    assert loaded.alpha is not None
+    assert loaded.alpha[1, 1] == 0 and loaded.alpha[0, 0] == 255
+    assert tuple(loaded.rgb[0, 0]) == (200, 10, 20)
+
+
+def test_mode_LA(tmp_path):
+    la = np.zeros((6, 6, 2), np.uint8)
+    la[..., 0] = 90
+    la[..., 1] = np.arange(36, dtype=np.uint8).reshape(6, 6) * 7
+    loaded = load_image(_save_pil(tmp_path, Image.fromarray(la, "LA"), "la.png"))
+    assert loaded.mode == "LA"
+    np.testing.assert_array_equal(loaded.alpha, la[..., 1])
+    assert (loaded.rgb == 90).all()
+
+
+def test_mode_RGBA_alpha_kept_and_restored(tmp_path):
+    rgb = rng_rgb(16, 16)
+    alpha = np.random.default_rng(1).integers(0, 256, (16, 16), dtype=np.uint8)
+    src = tmp_path / "a.png"
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src)
+    loaded = load_image(src)
+    assert loaded.mode == "RGBA"
+    np.testing.assert_array_equal(loaded.alpha, alpha)
+    np.testing.assert_array_equal(loaded.rgb, rgb)
+    for suffix in (".png", ".tif", ".webp"):
+        back = load_image(save_image(tmp_path / f"b{suffix}", loaded.rgb, alpha=loaded.alpha, quality=100))
+        assert back.alpha is not None
+        if suffix != ".webp":
+            np.testing.assert_array_equal(back.alpha, alpha)
+            np.testing.assert_array_equal(back.rgb, rgb)
+        else:  # lossy rgb; alpha kept
+            assert np.abs(back.alpha.astype(int) - alpha).max() <= 2
+
+
+def test_alpha_flattened_on_white_for_jpeg_and_bmp(tmp_path):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    alpha = np.full((4, 4), 255, np.uint8)
+    alpha[0, 0] = 0
+    for suffix in (".jpg", ".bmp"):
+        back = load_image(save_image(tmp_path / f"f{suffix}", rgb, alpha=alpha))
+        assert back.alpha is None
+        assert back.rgb[0, 0].min() >= 240  # transparent -> white
+        assert back.rgb[3, 3].max() <= 15  # opaque black stays black
+
+
+def test_mode_CMYK_without_profile(tmp_path):
+    im = Image.new("CMYK", (4, 4), (0, 255, 255, 0))  # pure red in naive conversion
+    for name in ("c.jpg", "c.tif"):
+        loaded = load_image(_save_pil(tmp_path, im, name))
+        assert loaded.mode == "CMYK"
+        r, g, b = (int(v) for v in loaded.rgb[0, 0])
+        assert r > 240 and g < 15 and b < 15
+
+
+def test_mode_16bit_gray_scaled_not_clipped(tmp_path):
+    a = np.array([[0, 257 * 100, 32768, 65535]], dtype=np.uint16)
+    src = tmp_path / "g16.png"
+    Image.fromarray(a).save(src)
+    loaded = load_image(src)
+    assert loaded.mode.startswith("I")
+    assert list(loaded.rgb[0, :, 0]) == [0, 100, 128, 255]
+
+
+def test_mode_F_and_I(tmp_path):
+    f = np.array([[0.0, 0.5, 1.0]], np.float32)
+    loaded = load_image(_save_pil(tmp_path, Image.fromarray(f, "F"), "f.tif"))
+    assert list(loaded.rgb[0, :, 1]) == [0, 128, 255]
+    i = np.array([[0, 1000, 65535]], np.int32)
+    loaded = load_image(_save_pil(tmp_path, Image.fromarray(i, "I"), "i.tif"))
+    assert list(loaded.rgb[0, :, 2]) == [0, 4, 255]
+
+
+# --- bad input -------------------------------------------------------------------------------
+
+
+def test_corrupt_bytes(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"this is not a jpeg" * 20)
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        load_image(bad)
+
+
+def test_truncated_jpeg(tmp_path):
+    src = tmp_path / "full.jpg"
+    save_image(src, rng_rgb(128, 128))
+    data = src.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(ImageReadError, match="cut.jpg"):
+        load_image(cut)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageNotFoundError, match="nothere.png") as info:
+        load_image(tmp_path / "nothere.png")
+    assert isinstance(info.value, FileNotFoundError)
+    with pytest.raises(ImageReadError):
+        load_image(tmp_path)  # a folder
+
+
+def test_decompression_bomb_limit(tmp_path):
+    src = save_image(tmp_path / "big.png", rng_rgb(100, 100))
+    with pytest.raises(ImageTooLargeError, match="10,000 pixels"):
+        load_image(src, max_pixels=9_999)
+    assert load_image(src, max_pixels=10_000).rgb.shape == (100, 100, 3)
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+
+
+def test_bomb_refused_from_header_with_default_limit(tmp_path):
+    """A 900-megapixel header is refused before any decoding, and Pillow's global is untouched."""
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 30_000, 30_000)
+    before = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageTooLargeError, match="bomb.png"):
+        load_image(bomb)
+    with pytest.raises(ImageTooLargeError):
+        load_mask(bomb)
+    assert Image.MAX_IMAGE_PIXELS == before
+
+
+def test_input_file_unchanged_by_load(tmp_path):
+    src = tmp_path / "in.jpg"
+    Image.fromarray(_landscape_with_white_left_band()).save(src, exif=exif_with(orientation=6))
+    digest, mtime = sha(src), src.stat().st_mtime_ns
+    load_image(src)
+    load_mask(src)
+    assert sha(src) == digest and src.stat().st_mtime_ns == mtime
+
+
+# --- saving: validation and atomicity --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "array, kwargs, message",
+    [
+        (np.zeros((4, 4, 3), np.float32), {}, "uint8"),
+        (np.zeros((4, 4), np.uint8), {}, "HxWx3"),
+        (np.zeros((4, 4, 4), np.uint8), {}, "HxWx3"),
+        ([[0]], {}, "numpy"),
+        (np.zeros((4, 4, 3), np.uint8), {"alpha": np.zeros((3, 4), np.uint8)}, "alpha"),
+        (np.zeros((4, 4, 3), np.uint8), {"alpha": np.zeros((4, 4), bool)}, "alpha"),
+        (np.zeros((4, 4, 3), np.uint8), {"quality": 0}, "quality"),
+    ],
+)
+def test_save_validates(tmp_path, array, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        save_image(tmp_path / "x.png", array, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_unknown_suffix(tmp_path):
+    with pytest.raises(ValueError, match="suffix"):
+        save_image(tmp_path / "x.unknownext", rng_rgb())
+
+
+def test_atomic_save_leaves_no_temp_and_keeps_old_file_on_error(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+    save_image(target, rng_rgb(seed=1))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    digest = sha(target)
+
+    real_save = Image.Image.save
+
+    def failing_save(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)  # write a complete temp file, then fail
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_image(target, rng_rgb(seed=2))
+    assert sha(target) == digest
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+# --- masks -----------------------------------------------------------------------------------
+
+
+def test_mask_threshold_at_127(tmp_path):
+    g = np.array([[0, 127, 128, 255]], np.uint8)
+    p = tmp_path / "m.png"
+    Image.fromarray(g, "L").save(p)
+    np.testing.assert_array_equal(load_mask(p), [[False, False, True, True]])
+
+
+def test_mask_from_rgb_and_from_alpha_only(tmp_path):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[1, 2] = 255
+    Image.fromarray(rgb).save(tmp_path / "rgb.png")
+    expected = np.zeros((4, 4), bool)
+    expected[1, 2] = True
+    np.testing.assert_array_equal(load_mask(tmp_path / "rgb.png"), expected)
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., :3] = 255  # uniform white colour, strokes only in alpha
+    rgba[1, 2, 3] = 255
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "alpha.png")
+    np.testing.assert_array_equal(load_mask(tmp_path / "alpha.png"), expected)
+
+
+def test_mask_resized_nearest_to_shape(tmp_path):
+    small = np.zeros((4, 4), bool)
+    small[:2, :2] = True
+    p = save_mask(tmp_path / "m.png", small)
+    big = load_mask(p, shape=(8, 12))
+    assert big.shape == (8, 12) and big.dtype == bool
+    expected = np.zeros((8, 12), bool)
+    expected[:4, :6] = True
+    np.testing.assert_array_equal(big, expected)
+    assert set(np.unique(np.asarray(Image.open(p)))) == {0, 255}
+
+
+def test_mask_round_trip_and_validation(tmp_path):
+    hole = np.random.default_rng(3).random((33, 17)) > 0.5
+    p = save_mask(tmp_path / "hole.png", hole)
+    np.testing.assert_array_equal(load_mask(p), hole)
+    with pytest.raises(ValueError, match="bool"):
+        save_mask(tmp_path / "x.png", hole.astype(np.uint8))
+    with pytest.raises(ValueError, match="HxW"):
+        save_mask(tmp_path / "x.png", np.zeros((2, 2, 2), bool))
+    with pytest.raises(ValueError, match="PNG"):
+        save_mask(tmp_path / "x.jpg", hole)
+    with pytest.raises(ImageReadError, match="nomask.png"):
+        load_mask(tmp_path / "nomask.png")
+
+
+def test_suffix_and_format_helpers():
+    assert iio.format_for_suffix(".JPEG") == "JPEG"
+    assert iio.suffix_for_format("jpg") == ".jpg"
+    assert iio.suffix_for_format("PNG") == ".png"
+    assert iio.supports_alpha("png") and not iio.supports_alpha("JPEG")
+    assert ".jpg" in iio.IMAGE_SUFFIXES and ".png" in iio.IMAGE_SUFFIXES
