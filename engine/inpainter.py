@@ -142,8 +142,29 @@ def _grow(box: Region, height: int, width: int, min_side: int, h: int, w: int) -
     return Region(y0, y1, x0, x1)
 
 
-def plan_regions(hole: np.ndarray, max_side: int, min_side: int, context: float = 0.75) -> list[Region]:
-    """Crop boxes covering every hole pixel, each with context around its hole."""
+def _network_side(side: int, granularity: int, floor: int) -> int:
+    """A crop side that is a multiple of the network's granularity: the nearest multiple, but
+    never cutting below ``floor`` (the hole plus a minimal margin)."""
+    g = granularity
+    n = max(g, round(side / g) * g)
+    while n < floor:
+        n += g
+    return n
+
+
+def plan_regions(
+    hole: np.ndarray,
+    max_side: int,
+    min_side: int,
+    context: float = 0.75,
+    granularity: int = 1,
+) -> list[Region]:
+    """Crop boxes covering every hole pixel, each with context around its hole.
+
+    A crop is the hole's box grown by ``context`` times its longest side (plus 16 px) on each side,
+    at least ``min_side`` (the model's training resolution), rounded to a multiple of
+    ``granularity`` where the photo allows, so that the network needs no padding or resampling.
+    """
     h, w = hole.shape
     if max(h, w) <= max_side:
         return [Region(0, h, 0, w)]
@@ -151,9 +172,11 @@ def plan_regions(hole: np.ndarray, max_side: int, min_side: int, context: float 
     regions = []
     for comp in _hole_components(hole, cell):
         margin = int(context * max(comp.height, comp.width)) + 16
-        regions.append(
-            _grow(comp, comp.height + 2 * margin, comp.width + 2 * margin, min_side, h, w)
-        )
+        want_h, want_w = comp.height + 2 * margin, comp.width + 2 * margin
+        if max(want_h, want_w) <= max_side:
+            want_h = _network_side(max(want_h, min_side), granularity, comp.height + 32)
+            want_w = _network_side(max(want_w, min_side), granularity, comp.width + 32)
+        regions.append(_grow(comp, want_h, want_w, min_side, h, w))
     # Crops that overlap would paste over each other's context: merge them until none do.
     merged = True
     while merged:
@@ -290,22 +313,30 @@ class Inpainter:
         return t.permute(2, 0, 1).unsqueeze(0).float().div_(255)
 
     def _fill_region(self, image: np.ndarray, hole: np.ndarray, r: Region) -> np.ndarray:
-        """Fill one crop; returns its uint8 filled crop (all pixels are the network's)."""
+        """Fill one crop; returns its uint8 filled crop (all pixels are the network's).
+
+        A crop that fits ``max_side`` goes through at full resolution (padded if need be).
+        A larger one is scaled down to multiples of the granularity within ``max_side``, filled,
+        and the result scaled back up.
+        """
         crop = self._to_tensor(image[r.y0 : r.y1, r.x0 : r.x1])
         hole_t = torch.from_numpy(np.ascontiguousarray(hole[r.y0 : r.y1, r.x0 : r.x1])).to(self.device)
         hole_t = hole_t[None, None].float()
-        scale = min(1.0, self.max_side / max(r.height, r.width))
-        if scale < 1.0:
-            size = (max(1, round(r.height * scale)), max(1, round(r.width * scale)))
-            small_hole = F.adaptive_max_pool2d(hole_t, size)
-            small = F.adaptive_avg_pool2d(crop * (1 - hole_t), size)
-            # Average only over valid pixels so hole content never leaks into the context.
-            weight = F.adaptive_avg_pool2d(1 - hole_t, size).clamp_(min=1e-6)
-            small = small / weight
-            out = self._fill(small, 1 - small_hole)
-            out = F.interpolate(out, size=(r.height, r.width), mode="bilinear", align_corners=False)
-        else:
+        if max(r.height, r.width) <= self.max_side:
             out = self._fill(crop, 1 - hole_t)
+        else:
+            g = self.config.granularity
+            scale = self.max_side / max(r.height, r.width)
+            size = (
+                max(g, int(r.height * scale) // g * g),
+                max(g, int(r.width * scale) // g * g),
+            )
+            small_hole = F.adaptive_max_pool2d(hole_t, size)
+            # Average only over valid pixels so that hole content never leaks into the context.
+            small = F.adaptive_avg_pool2d(crop * (1 - hole_t), size)
+            weight = F.adaptive_avg_pool2d(1 - hole_t, size).clamp_(min=1e-6)
+            out = self._fill(small / weight, 1 - small_hole)
+            out = F.interpolate(out, size=(r.height, r.width), mode="bilinear", align_corners=False)
         out = out[0].permute(1, 2, 0).mul_(255).round_().to(torch.uint8)
         return out.cpu().numpy()
 
@@ -324,7 +355,9 @@ class Inpainter:
             if progress:
                 progress(1.0)
             return result
-        regions = plan_regions(hole, self.max_side, self.config.image_size)
+        regions = plan_regions(
+            hole, self.max_side, self.config.image_size, granularity=self.config.granularity
+        )
         for i, r in enumerate(regions):
             if cancel is not None and cancel():
                 raise InpaintCancelled()

@@ -79,8 +79,8 @@ class PartialConv2d(nn.Module):
         )
 
     def mask_update(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(scale, new_mask)``, both float32 (float64 for a float64 mask)
-        ``(N, 1, H', W')``.
+        """Return ``(scale, new_mask)`` for ``mask`` of shape (N, 1 or C_in, H, W), both float32
+        (float64 for a float64 mask) of shape ``(N, 1, H', W')``.
 
         ``scale`` is ``sum(1) / sum(M)`` where ``sum(M) > 0`` and 0 elsewhere.
         """
@@ -92,16 +92,32 @@ class PartialConv2d(nn.Module):
         with torch.autocast(device_type=mask.device.type, enabled=False):
             m = mask.double() if mask.dtype == torch.float64 else mask.float()
             if m.shape[1] == 1:
-                per_channel = float(self.in_channels)
+                valid_channels = m * self.in_channels
             else:
-                m = m.sum(dim=1, keepdim=True)
-                per_channel = 1.0
-            counts = F.conv2d(m, self.mask_kernel.to(m.dtype), stride=self.stride, padding=self.padding)
-            if per_channel != 1.0:
-                counts = counts * per_channel
-            new_mask = (counts > 0).to(m.dtype)
+                valid_channels = m.sum(dim=1, keepdim=True)
+        return self.scale_from_counts(valid_channels)
+
+    def scale_from_counts(self, valid_channels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``valid_channels`` (N, 1, H, W): how many input channels are valid at each pixel.
+        Its box sum over each window is sum(M); returns ``(scale, new_mask)``."""
+        with torch.autocast(device_type=valid_channels.device.type, enabled=False):
+            counts = F.conv2d(
+                valid_channels, self.mask_kernel.to(valid_channels.dtype),
+                stride=self.stride, padding=self.padding,
+            )
+            new_mask = (counts > 0).to(counts.dtype)
             scale = self.window_size / counts.clamp(min=1e-8) * new_mask
         return scale, new_mask
+
+    def forward_masked(
+        self, x_masked: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The convolution part, given ``X * M`` and the results of :meth:`mask_update`."""
+        out = self.conv(x_masked)
+        out = out * scale.to(out.dtype)
+        if self.bias is not None:
+            out = torch.addcmul(out, self.bias.to(out.dtype).view(1, -1, 1, 1), new_mask.to(out.dtype))
+        return out
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -113,8 +129,5 @@ class PartialConv2d(nn.Module):
                 f"mask shape {tuple(mask.shape)} does not match input shape {tuple(x.shape)}"
             )
         scale, new_mask = self.mask_update(mask)
-        raw = self.conv(x * mask.to(x.dtype))
-        out = raw * scale.to(raw.dtype)
-        if self.bias is not None:
-            out = out + self.bias.to(raw.dtype).view(1, -1, 1, 1) * new_mask.to(raw.dtype)
+        out = self.forward_masked(x * mask.to(x.dtype), scale, new_mask)
         return out, new_mask.to(mask.dtype if mask.is_floating_point() else torch.float32)

@@ -132,14 +132,15 @@ class _DecoderBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         m = F.interpolate(m, scale_factor=2.0, mode="nearest")
-        x = torch.cat([x, skip], dim=1)
-        # One mask per input channel: the upsampled mask for the decoder features, the skip
-        # mask for the skip features (expand() is a view; cat materialises it once).
-        n, _, h, w = x.shape
-        m = torch.cat(
-            [m.expand(n, self.cin_up, h, w), skip_m.expand(n, self.cin_skip, h, w)], dim=1
-        )
-        x, m = self.pconv(x, m)
+        # The concatenated input has one mask per channel: the upsampled mask over the decoder
+        # features, the skip mask over the skip features. Rather than materialise that
+        # (N, C_up + C_skip, H, W) mask, mask each part by broadcasting and count valid channels
+        # per pixel directly (what the layer's mask sum over channels would give).
+        x = torch.cat([x * m.to(x.dtype), skip * skip_m.to(skip.dtype)], dim=1)
+        with torch.autocast(device_type=m.device.type, enabled=False):
+            valid_channels = m.float() * self.cin_up + skip_m.float() * self.cin_skip
+        scale, m = self.pconv.scale_from_counts(valid_channels)
+        x = self.pconv.forward_masked(x, scale, m)
         if self.bn is not None:
             x = self.bn(x)
         if self.act is not None:

@@ -85,8 +85,10 @@ def test_large_image_uses_one_crop_per_separate_hole(inpainter, monkeypatch):
     hole = np.zeros((600, 900), bool)
     hole[50:80, 60:100] = True
     hole[400:460, 700:800] = True
-    regions = plan_regions(hole, inpainter.max_side, TINY.image_size)
+    regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
     assert len(regions) == 2
+    # Crops are cut to the network's granularity, so they need neither padding nor resampling.
+    assert all(r.height % TINY.granularity == 0 and r.width % TINY.granularity == 0 for r in regions)
     for r in regions:  # each crop holds its hole with context around it and stays in the image
         sub = hole[r.y0 : r.y1, r.x0 : r.x1]
         assert sub.any() and not sub[0].any() and not sub[:, 0].any()

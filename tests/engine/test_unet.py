@@ -74,3 +74,25 @@ def test_freeze_encoder_bn_survives_train_mode():
     model(torch.randn(2, 3, 64, 64), torch.ones(2, 1, 64, 64))
     assert torch.equal(bn.running_mean, before)
     assert model.decoder[0].bn.training  # the decoder keeps learning its statistics
+
+
+def test_decoder_counts_skip_masks_per_channel():
+    """The decoder's broadcast masking equals a partial convolution over the concatenation
+    with an explicit one-mask-per-channel tensor (the paper's definition)."""
+    torch.manual_seed(4)
+    model = PConvUNet(TINY).eval()
+    block = model.decoder[1]
+    x = torch.randn(1, block.cin_up, 8, 8)
+    m = (torch.rand(1, 1, 8, 8) > 0.5).float()
+    skip = torch.randn(1, block.cin_skip, 16, 16)
+    skip_m = (torch.rand(1, 1, 16, 16) > 0.3).float()
+    with torch.no_grad():
+        got, got_m = block(x, m, skip, skip_m)
+        up = torch.nn.functional.interpolate(x, scale_factor=2.0)
+        up_m = torch.nn.functional.interpolate(m, scale_factor=2.0)
+        full_mask = torch.cat([up_m.expand(1, block.cin_up, 16, 16), skip_m.expand(1, block.cin_skip, 16, 16)], 1)
+        ref, ref_m = block.pconv(torch.cat([up, skip], 1), full_mask)
+        ref = block.act(block.bn(ref))
+    assert torch.equal(got_m, ref_m)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(up_m, skip_m), "the case must have different masks on both sides"

@@ -1,0 +1,271 @@
+"""Inference speed and memory of the engine, with baselines timed in the same run.
+
+    python benchmarks/inference.py [--device cpu|cuda|all] [--repeats 5] [--quick]
+
+Every case runs in a fresh child process, so "peak RSS" is that case's own high-water mark
+(whole process: Python, torch, model, images). Cases:
+
+* model forward at 256x256 and 512x512 for the paper configurations and the default model, each
+  against a *plain* PyTorch partial convolution written the common way (NCHW, a per-channel mask
+  tensor, the mask kernel allocated on every call, ``torch.no_grad``) with the same weights;
+  ablations show what channels_last and inference_mode buy on their own;
+* the whole ``Inpainter`` call on a 6000x4000 photo with a 300x300 brushed hole;
+* OpenCV Telea on the same inputs, for scale.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+# ----------------------------------------------------------------------------- plain baseline
+def plain_model(engine_model):
+    """The same network, written the plain way, sharing the engine model's weights."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    class PlainPConv(nn.Module):
+        def __init__(self, p):
+            super().__init__()
+            self.p = p
+
+        def forward(self, x, mask):  # mask: (N, C_in, H, W)
+            p = self.p
+            kernel = torch.ones(1, p.in_channels, p.kernel_size, p.kernel_size, device=x.device)
+            with torch.no_grad():
+                counts = F.conv2d(mask, kernel, stride=p.stride, padding=p.padding)
+                ratio = p.window_size / (counts + 1e-8)
+                new_mask = torch.clamp(counts, 0, 1)
+                ratio = ratio * new_mask
+            raw = F.conv2d(x * mask, p.conv.weight, p.bias, p.stride, p.padding)
+            if p.bias is not None:
+                b = p.bias.view(1, -1, 1, 1)
+                out = ((raw - b) * ratio + b) * new_mask
+            else:
+                out = raw * ratio
+            return out, new_mask
+
+    class Plain(nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x, mask):
+            m = self.m
+            feats = []
+            h, hm = x, mask.expand_as(x)
+            for blk in m.encoder:
+                feats.append((h, hm))
+                h, nm = PlainPConv(blk.pconv)(h, hm)
+                if blk.bn is not None:
+                    h = blk.bn(h)
+                h = blk.act(h)
+                hm = nm.expand(-1, h.shape[1], -1, -1)
+            for blk in m.decoder:
+                skip, sm = feats.pop()
+                h = F.interpolate(h, scale_factor=2.0)
+                hm = F.interpolate(hm, scale_factor=2.0)
+                h = torch.cat([h, skip], 1)
+                hm = torch.cat([hm, sm], 1)
+                h, nm = PlainPConv(blk.pconv)(h, hm)
+                if blk.bn is not None:
+                    h = blk.bn(h)
+                if blk.act is not None:
+                    h = blk.act(h)
+                hm = nm.expand(-1, h.shape[1], -1, -1)
+            return h
+
+    return Plain(engine_model).eval()
+
+
+# ----------------------------------------------------------------------------- child side
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _model_config(name: str):
+    from engine import MODEL_PRESETS, default_weights_path, read_weights_info
+
+    if name == "default":
+        path = default_weights_path()
+        if path.is_file():
+            return read_weights_info(path).config, path
+        return MODEL_PRESETS["small"], None
+    return MODEL_PRESETS[name], None
+
+
+def run_case(case: dict) -> dict:
+    import numpy as np
+    import torch
+
+    from engine import Inpainter, PConvUNet, load_weights
+
+    torch.manual_seed(0)
+    device = torch.device(case["device"])
+    cuda = device.type == "cuda"
+    repeats = case["repeats"]
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    def timed(fn):
+        fn()  # warm-up (oneDNN / cuDNN pick their kernels)
+        sync()
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - t)
+        return times
+
+    kind = case["kind"]
+    if kind == "telea":
+        import cv2
+
+        img, hole = _big_photo()
+        bgr = np.ascontiguousarray(img[..., ::-1])
+        m8 = hole.astype(np.uint8) * 255
+        times = timed(lambda: cv2.inpaint(bgr, m8, 3, cv2.INPAINT_TELEA))
+    else:
+        config, path = _model_config(case["model"])
+        if path is not None:
+            model, _ = load_weights(path)
+        else:
+            model = PConvUNet(config).eval()
+        if kind == "photo":
+            ip = Inpainter.from_model(model, device)
+            img, hole = _big_photo()
+            times = timed(lambda: ip(img, hole))
+        else:
+            size = case["size"]
+            x = torch.rand(1, 3, size, size, device=device) * 2 - 1
+            g = torch.Generator().manual_seed(1)
+            mask = (torch.rand(1, 1, size, size, generator=g) > 0.25).float().to(device)
+            model = model.to(device)
+            variant = case["variant"]
+            if variant == "plain":
+                net = plain_model(model)
+                ctx = torch.no_grad
+            else:
+                net = model
+                ctx = torch.inference_mode if "inference_mode" in variant else torch.no_grad
+                if "channels_last" in variant:
+                    net = net.to(memory_format=torch.channels_last)
+                    x = x.contiguous(memory_format=torch.channels_last)
+
+            def fwd():
+                with ctx():
+                    return net(x * mask, mask)
+
+            times = timed(fwd)
+    out = {
+        "ms": 1000 * min(times),
+        "ms_median": 1000 * statistics.median(times),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+    if cuda:
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def _big_photo():
+    """A 6000x4000 photo-like image with a 300x300 brushed (round-ended stroke) hole."""
+    import numpy as np
+
+    h, w = 4000, 6000
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.empty((h, w, 3), np.uint8)
+    img[..., 0] = (128 + 100 * np.sin(xx / 300)).astype(np.uint8)
+    img[..., 1] = (128 + 100 * np.cos(yy / 250)).astype(np.uint8)
+    img[..., 2] = ((xx + yy) / (w + h) * 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    cy, cx = 2000, 3000
+    for t in np.linspace(0, 1, 60):  # a diagonal stroke of a 60-px brush inside 300x300
+        y, x = cy - 120 + 240 * t, cx - 120 + 240 * t
+        hole[int(y) - 30 : int(y) + 30, int(x) - 30 : int(x) + 30] |= (
+            (yy[int(y) - 30 : int(y) + 30, int(x) - 30 : int(x) + 30] - y) ** 2
+            + (xx[int(y) - 30 : int(y) + 30, int(x) - 30 : int(x) + 30] - x) ** 2
+        ) <= 900
+    return img, hole
+
+
+# ----------------------------------------------------------------------------- parent side
+def child(case: dict) -> dict:
+    cmd = [sys.executable, __file__, "--child", json.dumps(case)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if res.returncode != 0:
+        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr else "failed"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="skip the ablations and the 256 paper case")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run_case(json.loads(args.child))))
+        return
+
+    import torch
+
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    if "cuda" in devices and not torch.cuda.is_available():
+        print("CUDA not available: CPU only")
+        devices = ["cpu"]
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, threads {torch.get_num_threads()}")
+    rows = []
+    for dev in devices:
+        base = {"device": dev, "repeats": args.repeats}
+        models = [("paper512", 512), ("paper", 256), ("default", 256), ("default", 512)]
+        if args.quick:
+            models = [("paper512", 512), ("default", 512)]
+        for model, size in models:
+            variants = ["plain", "channels_last+inference_mode"]
+            if not args.quick and model == "paper512":
+                variants[1:1] = ["nchw+inference_mode", "channels_last+no_grad"]
+            plain_ms = None
+            for variant in variants:
+                r = child({**base, "kind": "forward", "model": model, "size": size, "variant": variant})
+                if variant == "plain":
+                    plain_ms = r.get("ms")
+                ratio = f"{plain_ms / r['ms']:.2f}x" if plain_ms and "ms" in r else "-"
+                rows.append((dev, f"{model} forward {size}x{size}", variant, r, ratio))
+        tel = child({**base, "kind": "telea", "repeats": max(1, args.repeats // 2)})
+        rows.append((dev, "6000x4000 photo, 300x300 stroke", "OpenCV Telea (whole photo)", tel, "1.00x"))
+        for model in ("default", "paper512"):
+            r = child({**base, "kind": "photo", "model": model, "repeats": max(1, args.repeats // 2)})
+            ratio = f"{tel['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in tel else "-"
+            rows.append((dev, "6000x4000 photo, 300x300 stroke", f"Inpainter ({model})", r, ratio))
+
+    print()
+    print("| device | case | variant | best ms | median ms | peak RSS MB | speed vs baseline |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for dev, case, variant, r, ratio in rows:
+        if "error" in r:
+            print(f"| {dev} | {case} | {variant} | error: {r['error']} | | | |")
+            continue
+        mem = f"{r['peak_rss_mb']:.0f}"
+        if "peak_cuda_mb" in r:
+            mem += f" (CUDA {r['peak_cuda_mb']:.0f})"
+        print(f"| {dev} | {case} | {variant} | {r['ms']:.0f} | {r['ms_median']:.0f} | {mem} | {ratio} |")
+    print("\nBaseline of each forward group: the plain implementation; of the photo group: Telea.")
+
+
+if __name__ == "__main__":
+    main()
