@@ -87,8 +87,13 @@ def test_large_image_uses_one_crop_per_separate_hole(inpainter, monkeypatch):
     hole[400:460, 700:800] = True
     regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
     assert len(regions) == 2
-    # Crops are cut to the network's granularity, so they need neither padding nor resampling.
-    assert all(r.height % TINY.granularity == 0 and r.width % TINY.granularity == 0 for r in regions)
+    # Crops that fit the working size are cut to the network's granularity, so they need
+    # neither padding nor resampling.
+    g = TINY.granularity
+    for r in plan_regions(hole, 256, TINY.image_size, granularity=g):
+        assert max(r.height, r.width) <= 256
+        assert r.height % g == 0 and r.width % g == 0
+        assert hole[r.y0 : r.y1, r.x0 : r.x1].any()
     for r in regions:  # each crop holds its hole with context around it and stays in the image
         sub = hole[r.y0 : r.y1, r.x0 : r.x1]
         assert sub.any() and not sub[0].any() and not sub[:, 0].any()
