@@ -90,8 +90,8 @@ def test_large_image_uses_one_crop_per_separate_hole(inpainter, monkeypatch):
     # Crops that fit the working size are cut to the network's granularity, so they need
     # neither padding nor resampling.
     g = TINY.granularity
-    for r in plan_regions(hole, 256, TINY.image_size, granularity=g):
-        assert max(r.height, r.width) <= 256
+    for r in plan_regions(hole, 320, TINY.image_size, granularity=g):
+        assert max(r.height, r.width) <= 320
         assert r.height % g == 0 and r.width % g == 0
         assert hole[r.y0 : r.y1, r.x0 : r.x1].any()
     for r in regions:  # each crop holds its hole with context around it and stays in the image
