@@ -1,0 +1,684 @@
+"""Folder retouching: fill the same kind of hole in every photo of a folder.
+
+Shared by the command line (``retoucher batch INPUT_DIR OUTPUT_DIR ...``, see :func:`main`) and
+the desktop app's batch dialog (:func:`run_batch` with progress and cancel callbacks).
+
+Guarantees: inputs are only read; each output is written atomically (a temporary file renamed into
+place), so an output that exists is complete and a re-run skips it unless ``overwrite`` is set
+(a batch killed half-way resumes where it stopped); one bad file is reported and never stops the
+batch; two inputs that would write the same output are reported instead of overwriting each
+other. Under ``torchrun --nproc_per_node=N`` every rank takes every N-th file of the sorted list
+(``RANK``/``WORLD_SIZE``) and its own GPU (``LOCAL_RANK``).
+
+This module never imports torch; the engine is imported when a batch actually runs.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.imageio import LoadedImage
+    from engine.inpainter import Inpainter
+
+__all__ = [
+    "BatchError",
+    "MaskSpec",
+    "BatchOptions",
+    "BatchReport",
+    "run_batch",
+    "plan_batch",
+    "parse_rect",
+    "parse_size",
+    "rank_from_env",
+    "build_parser",
+    "main",
+    "OUTPUT_FORMATS",
+]
+
+ProgressFn = Callable[[int, int, str], None]
+CancelFn = Callable[[], bool]
+
+OUTPUT_FORMATS = ("same", "png", "jpg", "tif", "webp")
+_FORMAT_SUFFIX = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif", "webp": ".webp"}
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class BatchError(ValueError):
+    """A problem with the batch as a whole (bad folders, mask file, weights, device): nothing
+    was processed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# options
+
+
+def parse_rect(text: str) -> tuple[int, int, int, int]:
+    """``"X,Y,W,H"`` -> (x, y, w, h) with x, y >= 0 and w, h > 0."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"rectangle must be X,Y,W,H (four integers), got {text!r}") from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise ValueError(f"rectangle {text!r}: X and Y must be >= 0, W and H > 0")
+    return x, y, w, h
+
+
+def parse_size(text: str | int) -> tuple[int, int]:
+    """``"64"`` -> (64, 64); ``"96x64"`` (width x height) -> (96, 64)."""
+    if isinstance(text, int):
+        w = h = text
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(text))
+        if not m:
+            raise ValueError(f"hole size must be SIZE or WxH in pixels, got {text!r}")
+        w = int(m.group(1))
+        h = int(m.group(2)) if m.group(2) else w
+    if w <= 0 or h <= 0:
+        raise ValueError(f"hole size must be positive, got {text!r}")
+    return int(w), int(h)
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Where the hole of each photo comes from.
+
+    ``dir``: a folder of PNG masks named like the photos (``<stem>.png`` or ``<stem>_mask.png``,
+    in the same sub-folder as the photo or at the folder's top), white = hole;
+    ``file``: one mask for every photo; ``rect``: ``(x, y, w, h)`` in pixels; ``center``: a
+    centred hole of ``size`` pixels (an int, or ``(w, h)``). Masks of another size than the photo
+    are scaled (nearest neighbour) and thresholded at 127.
+    """
+
+    kind: Literal["dir", "file", "rect", "center"]
+    value: Any
+
+    def __post_init__(self) -> None:
+        if self.kind in ("dir", "file"):
+            object.__setattr__(self, "value", Path(self.value))
+        elif self.kind == "rect":
+            v = parse_rect(self.value) if isinstance(self.value, str) else parse_rect(
+                ",".join(str(int(c)) for c in self.value)
+            )
+            object.__setattr__(self, "value", v)
+        elif self.kind == "center":
+            v = parse_size(self.value) if isinstance(self.value, (str, int)) else parse_size(
+                "x".join(str(int(c)) for c in self.value)
+            )
+            object.__setattr__(self, "value", v)
+        else:
+            raise ValueError(f"unknown mask kind {self.kind!r}; use dir, file, rect or center")
+
+    def describe(self) -> str:
+        if self.kind == "dir":
+            return f"masks from {self.value}"
+        if self.kind == "file":
+            return f"mask {self.value}"
+        if self.kind == "rect":
+            return "rectangle x={} y={} w={} h={}".format(*self.value)
+        return "centred hole {}x{}".format(*self.value)
+
+
+@dataclass
+class BatchOptions:
+    input_dir: Path
+    output_dir: Path
+    masks: MaskSpec
+    weights: Path | None = None
+    device: str = "auto"
+    format: str = "same"  # same | png | jpg | tif | webp
+    overwrite: bool = False
+    recursive: bool = False
+    quality: int = 95
+
+    def __post_init__(self) -> None:
+        self.input_dir = Path(self.input_dir)
+        self.output_dir = Path(self.output_dir)
+        if self.weights is not None:
+            self.weights = Path(self.weights)
+        fmt = str(self.format).lower().lstrip(".")
+        if fmt not in OUTPUT_FORMATS and fmt not in _FORMAT_SUFFIX:
+            raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}")
+        self.format = fmt
+        if not _DEVICE_RE.match(str(self.device)):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if not isinstance(self.quality, int) or not 1 <= self.quality <= 100:
+            raise ValueError(f"quality must be an integer from 1 to 100, got {self.quality!r}")
+
+
+@dataclass
+class BatchReport:
+    """What happened to each input photo (paths are the inputs)."""
+
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)  # output already there
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    total: int = 0  # files assigned to this rank
+    cancelled: bool = False
+    outputs: dict[Path, Path] = field(default_factory=dict)  # input -> output written
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled
+
+    @property
+    def not_processed(self) -> int:
+        return self.total - len(self.done) - len(self.skipped) - len(self.failed)
+
+    def summary(self) -> str:
+        prefix = f"[rank {self.rank}/{self.world_size}] " if self.world_size > 1 else ""
+        parts = [f"done {len(self.done)}", f"skipped {len(self.skipped)}", f"failed {len(self.failed)}"]
+        if self.cancelled:
+            parts.append(f"cancelled with {self.not_processed} not processed")
+        lines = [prefix + ", ".join(parts) + f" (of {self.total})"]
+        lines += [f"{prefix}  FAILED {path}: {reason}" for path, reason in self.failed]
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+
+@dataclass
+class Job:
+    source: Path
+    relative: Path
+    output: Path
+    error: str | None = None  # known before loading (e.g. an output collision)
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Path]:
+    from engine.imageio import IMAGE_SUFFIXES
+
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        # Hidden folders and files are skipped: among them our own temporary files (".name.*").
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and not any((here / d).resolve() == ex for ex in exclude)
+        )
+        for name in filenames:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(here / name)
+        if not recursive:
+            break
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _mask_candidates(masks_dir: Path, relative: Path) -> list[Path]:
+    stem = relative.stem
+    folders = [masks_dir / relative.parent]
+    if relative.parent != Path("."):
+        folders.append(masks_dir)
+    names = [f"{stem}.png", f"{stem}.PNG", f"{stem}_mask.png", f"{stem}_mask.PNG"]
+    return [folder / n for folder in folders for n in names]
+
+
+def _output_suffix(source: Path, fmt: str) -> str:
+    return source.suffix if fmt == "same" else _FORMAT_SUFFIX[fmt]
+
+
+def _validate_folders(options: BatchOptions) -> tuple[Path, Path, list[Path]]:
+    src = options.input_dir.expanduser().resolve()
+    dst = options.output_dir.expanduser().resolve()
+    if not src.is_dir():
+        raise BatchError(f"input folder not found: {options.input_dir}")
+    if dst.exists() and not dst.is_dir():
+        raise BatchError(f"output path exists and is not a folder: {options.output_dir}")
+    if dst == src:
+        raise BatchError(
+            f"the output folder must differ from the input folder ({options.output_dir}): "
+            "Retoucher never overwrites its inputs"
+        )
+    exclude = [dst] if _is_within(dst, src) else []
+    spec = options.masks
+    if spec.kind == "dir":
+        mdir = spec.value.expanduser().resolve()
+        if not mdir.is_dir():
+            raise BatchError(f"mask folder not found: {spec.value}")
+        if _is_within(mdir, src) and mdir != src:
+            exclude.append(mdir)
+    elif spec.kind == "file":
+        if not spec.value.expanduser().is_file():
+            raise BatchError(f"mask file not found: {spec.value}")
+    return src, dst, exclude
+
+
+def plan_batch(options: BatchOptions) -> list[Job]:
+    """Every input of the batch (all ranks), sorted, with its output path; collisions marked.
+
+    Raises :class:`BatchError` for unusable folders.
+    """
+    src, dst, exclude = _validate_folders(options)
+    files = _list_images(src, options.recursive, exclude)
+    spec = options.masks
+    if spec.kind == "dir":
+        # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.
+        mdir = spec.value.expanduser().resolve()
+        used_as_mask: set[Path] = set()
+        for f in files:
+            rel = f.relative_to(src)
+            for cand in _mask_candidates(mdir, rel):
+                if cand != f and cand.is_file():
+                    used_as_mask.add(cand)
+                    break
+        files = [f for f in files if f not in used_as_mask]
+    jobs: list[Job] = []
+    owner: dict[Path, Path] = {}
+    inputs = set(files)
+    for f in files:
+        rel = f.relative_to(src)
+        out = dst / rel.parent / (rel.stem + _output_suffix(f, options.format))
+        job = Job(source=f, relative=rel, output=out)
+        if out in inputs:
+            job.error = f"its output {out} would overwrite an input photo"
+        else:
+            key = Path(os.path.normcase(str(out)))
+            if key in owner:
+                job.error = (
+                    f"its output {out} is already the output of {owner[key].relative_to(src)}; "
+                    "rename one of them (or keep --format same)"
+                )
+            else:
+                owner[key] = f
+        jobs.append(job)
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# masks
+
+
+class _Holes:
+    """Makes the hole for a photo of a given size according to the :class:`MaskSpec`."""
+
+    def __init__(self, spec: MaskSpec, input_root: Path) -> None:
+        from engine.imageio import ImageReadError, load_mask
+
+        self.spec = spec
+        self.input_root = input_root
+        self._load_mask = load_mask
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+        if spec.kind == "file":
+            try:
+                self._file_mask = load_mask(spec.value)
+            except ImageReadError as exc:
+                raise BatchError(f"the mask file cannot be used: {exc}") from exc
+            if not self._file_mask.any():
+                raise BatchError(f"the mask file {spec.value} has no hole (no pixel brighter than 127)")
+
+    def for_image(self, job: Job, shape: tuple[int, int]) -> np.ndarray:
+        h, w = shape
+        kind = self.spec.kind
+        if kind == "dir":
+            mdir = self.spec.value.expanduser().resolve()
+            for cand in _mask_candidates(mdir, job.relative):
+                if cand.is_file() and cand != job.source:
+                    return self._load_mask(cand, (h, w))
+            raise FileNotFoundError(
+                f"no mask for it in {self.spec.value} (looked for {job.relative.stem}.png and "
+                f"{job.relative.stem}_mask.png)"
+            )
+        if kind == "file":
+            if (h, w) not in self._cache:
+                m = self._file_mask
+                if m.shape != (h, w):
+                    m = self._load_mask(self.spec.value, (h, w))
+                self._cache[(h, w)] = m
+            return self._cache[(h, w)]
+        if kind == "rect":
+            x, y, rw, rh = self.spec.value
+            if x >= w or y >= h:
+                raise ValueError(f"the rectangle x={x} y={y} starts outside the {w}x{h} image")
+            hole = np.zeros((h, w), dtype=bool)
+            hole[y : min(h, y + rh), x : min(w, x + rw)] = True
+            return hole
+        cw, ch = self.spec.value
+        if cw > w or ch > h:
+            raise ValueError(f"the centred hole {cw}x{ch} does not fit in the {w}x{h} image")
+        hole = np.zeros((h, w), dtype=bool)
+        y0, x0 = (h - ch) // 2, (w - cw) // 2
+        hole[y0 : y0 + ch, x0 : x0 + cw] = True
+        return hole
+
+
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def _resolve_device(device: str, local_rank: int | None) -> str:
+    from engine.inpainter import select_device
+
+    try:
+        dev = select_device(device)
+    except ValueError as exc:
+        raise BatchError(str(exc)) from exc
+    if dev.type == "cuda" and dev.index is None and local_rank is not None:
+        return f"cuda:{local_rank}"
+    return str(dev)
+
+
+@dataclass
+class _Item:
+    job: Job
+    image: "LoadedImage"
+    hole: np.ndarray
+
+
+class _Runner:
+    def __init__(
+        self,
+        options: BatchOptions,
+        inpainter: "Inpainter | None",
+        progress: ProgressFn | None,
+        cancel: CancelFn | None,
+        report: BatchReport,
+        local_rank: int | None,
+    ) -> None:
+        self.options = options
+        self._inpainter = inpainter
+        self.progress = progress
+        self.cancel = cancel
+        self.report = report
+        self.local_rank = local_rank
+        self.finished = 0
+
+    # -- the model, created when the first photo needs it (a finished batch never loads it)
+    @property
+    def inpainter(self) -> "Inpainter":
+        if self._inpainter is None:
+            from engine.inpainter import Inpainter
+            from engine.weights import WeightsError
+
+            device = _resolve_device(self.options.device, self.local_rank)
+            try:
+                self._inpainter = Inpainter(self.options.weights, device=device)
+            except WeightsError as exc:
+                raise BatchError(str(exc)) from exc
+        return self._inpainter
+
+    def _tick(self, job: Job) -> None:
+        self.finished += 1
+        if self.progress is not None:
+            self.progress(self.finished, self.report.total, job.relative.as_posix())
+
+    def fail(self, job: Job, reason: str) -> None:
+        self.report.failed.append((job.source, reason))
+        self._tick(job)
+
+    def skip(self, job: Job) -> None:
+        self.report.skipped.append(job.source)
+        self._tick(job)
+
+    def save(self, item: _Item, result: np.ndarray) -> None:
+        from engine.imageio import save_image
+
+        img = item.image
+        try:
+            save_image(
+                item.job.output,
+                result,
+                alpha=img.alpha,
+                exif=img.exif,
+                icc_profile=img.icc_profile,
+                quality=self.options.quality,
+            )
+        except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+            self.fail(item.job, f"could not write {item.job.output}: {_reason(exc)}")
+            return
+        self.report.done.append(item.job.source)
+        self.report.outputs[item.job.source] = item.job.output
+        self._tick(item.job)
+
+    def fill(self, group: list[_Item]) -> None:
+        """Fill a group of equal-size photos (one network batch when there are several)."""
+        from engine.inpainter import InpaintCancelled
+
+        if not group:
+            return
+        if len(group) > 1:
+            try:
+                results = self.inpainter.inpaint_batch([g.image.rgb for g in group], [g.hole for g in group])
+            except BatchError:
+                raise
+            except Exception:  # noqa: BLE001 - retry one by one so only the culprit fails
+                results = None
+            if results is not None:
+                for item, result in zip(group, results):
+                    self.save(item, result)
+                return
+        for n, item in enumerate(group):
+            if n and self.cancel is not None and self.cancel():
+                raise InpaintCancelled()
+            try:
+                result = self.inpainter(item.image.rgb, item.hole, cancel=self.cancel)
+            except (InpaintCancelled, BatchError):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self.fail(item.job, _reason(exc))
+                continue
+            self.save(item, result)
+
+
+def _reason(exc: BaseException) -> str:
+    msg = str(exc) or type(exc).__name__
+    if isinstance(exc, (ValueError, OSError)):
+        return msg
+    return f"{type(exc).__name__}: {msg}"
+
+
+def run_batch(
+    options: BatchOptions,
+    *,
+    inpainter: "Inpainter | None" = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+    rank: int = 0,
+    world_size: int = 1,
+    local_rank: int | None = None,
+) -> BatchReport:
+    """Retouch this rank's share of the input folder; return what happened to each photo.
+
+    ``inpainter``: a ready :class:`engine.Inpainter` (the app passes its own); otherwise one is
+    made from ``options.weights``/``options.device`` when the first photo needs it (with
+    ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). ``progress(finished, total, name)``
+    is called after each photo; ``cancel()`` returning True stops the batch at the next photo (or
+    the next check inside a fill): finished outputs stay, and a re-run resumes.
+
+    Raises :class:`BatchError` for problems with the batch as a whole (nothing usable to do).
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise BatchError(f"rank {rank} is not within a world of size {world_size}")
+    from engine.imageio import load_image
+    from engine.inpainter import InpaintCancelled
+
+    jobs = plan_batch(options)[rank::world_size]
+    report = BatchReport(total=len(jobs), rank=rank, world_size=world_size)
+    holes = _Holes(options.masks, options.input_dir.expanduser().resolve())
+    runner = _Runner(options, inpainter, progress, cancel, report, local_rank)
+    group: list[_Item] = []
+
+    def flush() -> None:
+        runner.fill(group)
+        group.clear()
+
+    try:
+        for job in jobs:
+            if cancel is not None and cancel():
+                raise InpaintCancelled()
+            if job.error:
+                runner.fail(job, job.error)
+                continue
+            if job.output.exists() and not options.overwrite:
+                runner.skip(job)
+                continue
+            try:
+                image = load_image(job.source)
+                hole = holes.for_image(job, image.rgb.shape[:2])
+            except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+                runner.fail(job, _reason(exc))
+                continue
+            if hole.all():
+                runner.fail(job, "the whole image is marked as hole: there is nothing to fill it from")
+                continue
+            item = _Item(job, image, hole)
+            if not hole.any():  # nothing to fill: the output is the photo, re-encoded
+                runner.save(item, image.rgb)
+                continue
+            inp = runner.inpainter
+            same = not group or group[0].image.rgb.shape == image.rgb.shape
+            small = max(image.rgb.shape[:2]) <= getattr(inp, "max_side", 0)
+            if not (same and small):
+                flush()
+            group.append(item)
+            if not small or len(group) >= getattr(inp, "batch_size", 1):
+                flush()
+        flush()
+    except InpaintCancelled:
+        report.cancelled = True
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise _UsageError(message)
+
+
+def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description=(
+            "Fill a hole in every photo of INPUT_DIR and write the results to OUTPUT_DIR "
+            "(same file names). Inputs are never modified; finished outputs are skipped on a "
+            "re-run unless --overwrite. Exit status: 0 all good, 1 some photos failed, "
+            "2 usage error. Runs under 'torchrun --nproc_per_node=N' too (each rank takes its "
+            "share of the files)."
+        ),
+    )
+    p.add_argument("input_dir", metavar="INPUT_DIR", type=Path, help="folder of photos")
+    p.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="where the results go")
+    m = p.add_argument_group("hole (exactly one)").add_mutually_exclusive_group(required=True)
+    m.add_argument("--masks", metavar="DIR", type=Path,
+                   help="folder of PNG masks named <stem>.png or <stem>_mask.png, white = hole")
+    m.add_argument("--mask", metavar="FILE", type=Path, help="one mask for every photo")
+    m.add_argument("--rect", metavar="X,Y,W,H", help="a rectangular hole, in pixels")
+    m.add_argument("--center-hole", metavar="SIZE", help="a centred square hole of SIZE (or WxH) pixels")
+    p.add_argument("--weights", metavar="PATH", type=Path,
+                   help="model weights (.safetensors); default: the bundled model")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--format", default="same", choices=OUTPUT_FORMATS,
+                   help="output format (default: same as the input)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--overwrite", action="store_true", help="redo photos whose output exists")
+    p.add_argument("--recursive", action="store_true",
+                   help="include sub-folders (outputs keep the sub-folder layout)")
+    return p
+
+
+def _mask_spec(args: argparse.Namespace) -> MaskSpec:
+    if args.masks is not None:
+        return MaskSpec("dir", args.masks)
+    if args.mask is not None:
+        return MaskSpec("file", args.mask)
+    if args.rect is not None:
+        return MaskSpec("rect", args.rect)
+    return MaskSpec("center", args.center_hole)
+
+
+def rank_from_env(environ: os._Environ[str] | dict[str, str] | None = None) -> tuple[int, int, int | None]:
+    """(rank, world_size, local_rank) as torchrun sets them; (0, 1, None) otherwise."""
+    env = os.environ if environ is None else environ
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        rank = int(env.get("RANK", "0"))
+        local = env.get("LOCAL_RANK")
+        local_rank = int(local) if local not in (None, "") else None
+    except ValueError as exc:
+        raise BatchError(f"RANK/WORLD_SIZE/LOCAL_RANK must be integers ({exc})") from exc
+    if world < 1 or not 0 <= rank < world:
+        raise BatchError(f"RANK={rank} is not within WORLD_SIZE={world}")
+    if local_rank is None and world > 1:
+        local_rank = rank
+    return rank, world, local_rank
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher batch") -> int:
+    """``retoucher batch`` command line; returns the exit status."""
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+        options = BatchOptions(
+            input_dir=args.input_dir,
+            output_dir=args.output_dir,
+            masks=_mask_spec(args),
+            weights=args.weights,
+            device=args.device,
+            format=args.format,
+            overwrite=args.overwrite,
+            recursive=args.recursive,
+            quality=args.quality,
+        )
+        rank, world, local_rank = rank_from_env()
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    except (_UsageError, ValueError) as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+    from tqdm import tqdm
+
+    bar: list[Any] = []
+
+    def progress(finished: int, total: int, name: str) -> None:
+        if not bar:
+            bar.append(tqdm(total=total, unit="photo", desc="retouching", disable=rank != 0,
+                            dynamic_ncols=True))
+        bar[0].set_postfix_str(name[-40:], refresh=False)
+        bar[0].update(finished - bar[0].n)
+
+    try:
+        report = run_batch(options, progress=progress, rank=rank, world_size=world, local_rank=local_rank)
+    except BatchError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar:
+            bar[0].close()
+    print(report.summary())
+    if report.total == 0 and rank == 0:
+        print(f"{prog}: no photos found in {options.input_dir}"
+              + ("" if options.recursive else " (use --recursive for sub-folders)"), file=sys.stderr)
+    return EXIT_OK if not report.failed else EXIT_FAILED

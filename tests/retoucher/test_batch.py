@@ -1,0 +1,394 @@
+"""retoucher batch: the CLI end to end, masks, formats, resume, exit codes, ranks, cancel."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from engine import Inpainter
+from engine.imageio import load_image, load_mask, save_mask
+from retoucher import __main__ as cli
+from retoucher.batch import (
+    BatchError,
+    BatchOptions,
+    MaskSpec,
+    plan_batch,
+    rank_from_env,
+    run_batch,
+)
+
+MAKE = 0x010F
+SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def photo(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (h + w)], -1)
+    return np.clip(base + rng.normal(0, 12, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def centre_hole(h: int, w: int, size: int) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    y0, x0 = (h - size) // 2, (w - size) // 2
+    hole[y0 : y0 + size, x0 : x0 + size] = True
+    return hole
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    """in/: two RGB PNGs, a JPEG with EXIF+ICC, a grayscale PNG, an RGBA PNG, a corrupt file,
+    a text file (ignored) and sub/c.png (only with --recursive)."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(photo(64, 80, 1)).save(src / "a.png")
+    Image.fromarray(photo(64, 80, 2)).save(src / "b.png")
+    exif = Image.Exif()
+    exif[MAKE] = "BatchCam"
+    Image.fromarray(photo(64, 64, 3)).save(src / "j.jpg", quality=95, exif=exif.tobytes(), icc_profile=SRGB_ICC)
+    Image.fromarray(photo(64, 64, 4)[:, :, 0], "L").save(src / "gray.png")
+    rgba = np.dstack([photo(64, 64, 5), np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))])
+    Image.fromarray(rgba, "RGBA").save(src / "rgba.png")
+    (src / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a complete jpeg" * 3)
+    (src / "notes.txt").write_text("not a photo")
+    Image.fromarray(photo(48, 48, 6)).save(src / "sub" / "c.png")
+    return src
+
+
+def hashes(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def run_cli(*args: object) -> int:
+    return cli.main([str(a) for a in args])
+
+
+def test_center_hole_end_to_end(folder, tmp_path, tiny_weights, capsys):
+    out = tmp_path / "out"
+    before = hashes(folder)
+    rc = run_cli("batch", folder, out, "--center-hole", 16, "--weights", tiny_weights, "--device", "cpu")
+    captured = capsys.readouterr()
+    assert rc == 1  # bad.jpg failed
+    assert "done 5, skipped 0, failed 1" in captured.out
+    assert "bad.jpg" in captured.out
+    assert hashes(folder) == before, "inputs must never change"
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "gray.png", "j.jpg", "rgba.png"]
+
+    for name, (h, w) in {"a.png": (64, 80), "b.png": (64, 80), "gray.png": (64, 64), "rgba.png": (64, 64)}.items():
+        inp, res = load_image(folder / name), load_image(out / name)
+        hole = centre_hole(h, w, 16)
+        assert res.rgb.shape == (h, w, 3)
+        np.testing.assert_array_equal(res.rgb[~hole], inp.rgb[~hole])  # lossless: bit-identical
+        assert (res.rgb[hole] != inp.rgb[hole]).any(), f"{name}: the hole was not filled"
+    np.testing.assert_array_equal(load_image(out / "rgba.png").alpha, load_image(folder / "rgba.png").alpha)
+
+    jpg = load_image(out / "j.jpg")
+    assert jpg.format == "JPEG" and jpg.icc_profile == SRGB_ICC
+    ex = Image.Exif()
+    ex.load(jpg.exif)
+    assert ex.get(MAKE) == "BatchCam"
+
+
+def test_batch_output_matches_the_inpainter(folder, tmp_path, tiny_weights):
+    """Grouped (inpaint_batch) and single fills both give what the Inpainter gives per photo."""
+    out = tmp_path / "out"
+    inp = Inpainter(tiny_weights, device="cpu")
+    report = run_batch(
+        BatchOptions(folder, out, MaskSpec("center", 16), format="png"), inpainter=inp
+    )
+    assert len(report.done) == 5 and len(report.failed) == 1
+    for name in ("a", "b", "gray", "rgba", "j"):
+        src = load_image(next(folder.glob(f"{name}.*")))
+        expected = inp(src.rgb, centre_hole(*src.rgb.shape[:2], 16))
+        got = load_image(out / f"{name}.png").rgb
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_masks_dir_missing_mask_and_rescaled_mask(folder, tmp_path, tiny_weights):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    hole_a = np.zeros((64, 80), bool)
+    hole_a[5:20, 30:60] = True
+    save_mask(masks / "a.png", hole_a)
+    hole_b = np.zeros((64, 80), bool)
+    hole_b[40:60, 2:12] = True
+    save_mask(masks / "b_mask.png", hole_b)  # the <stem>_mask.png spelling
+    small = np.zeros((32, 32), bool)
+    small[8:16, 8:16] = True
+    save_mask(masks / "gray.png", small)  # another size: scaled (nearest) to 64x64
+    Image.fromarray(np.full((64, 64), 200, np.uint8), "L").save(masks / "j.png")
+    # no mask for rgba.png
+
+    out = tmp_path / "out"
+    report = run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=Inpainter(tiny_weights, device="cpu"))
+    failed = {p.name: reason for p, reason in report.failed}
+    assert set(failed) == {"bad.jpg", "rgba.png", "j.jpg"}
+    assert "no mask" in failed["rgba.png"] and "rgba_mask.png" in failed["rgba.png"]
+    assert "whole image" in failed["j.jpg"]  # a mask brighter than 127 everywhere
+    assert sorted(p.name for p in report.done) == ["a.png", "b.png", "gray.png"]
+
+    big = np.zeros((64, 64), bool)
+    big[16:32, 16:32] = True
+    for name, hole in (("a.png", hole_a), ("b.png", hole_b), ("gray.png", big)):
+        inp, res = load_image(folder / name).rgb, load_image(out / name).rgb
+        np.testing.assert_array_equal(res[~hole], inp[~hole])
+        assert (res[hole] != inp[hole]).any()
+
+
+def test_mask_file_rect_and_formats(folder, tmp_path, tiny_weights, capsys):
+    mask = tmp_path / "one.png"
+    m = np.zeros((16, 16), bool)
+    m[:4, :4] = True
+    save_mask(mask, m)
+    out1 = tmp_path / "o1"
+    assert run_cli("batch", folder, out1, "--mask", mask, "--weights", tiny_weights, "--format", "jpg") == 1
+    assert sorted(p.suffix for p in out1.iterdir()) == [".jpg"] * 5
+    with Image.open(out1 / "rgba.jpg") as im:
+        assert im.format == "JPEG" and im.mode == "RGB"
+
+    out2 = tmp_path / "o2"
+    # A rectangle running off the image is clipped to it.
+    rc = run_cli("batch", folder, out2, "--rect", "70,50,40,40", "--weights", tiny_weights, "--format", "png")
+    assert rc == 1
+    hole = np.zeros((64, 80), bool)
+    hole[50:, 70:] = True
+    a_in, a_out = load_image(folder / "a.png").rgb, load_image(out2 / "a.png").rgb
+    np.testing.assert_array_equal(a_out[~hole], a_in[~hole])
+    assert (a_out[hole] != a_in[hole]).any()
+    out = capsys.readouterr().out
+    # Starts outside the 64x64 photos: those fail with a reason, the 80-wide ones are done.
+    assert "starts outside the 64x64 image" in out
+    assert sorted(p.name for p in out2.iterdir()) == ["a.png", "b.png"]
+
+
+def test_rerun_skips_and_overwrite_redoes(folder, tmp_path, tiny_weights, capsys):
+    out = tmp_path / "out"
+    args = ["batch", folder, out, "--center-hole", "8x12", "--weights", tiny_weights]
+    assert run_cli(*args) == 1
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    (out / "b.png").unlink()  # as if the first run had been killed before b.png
+    capsys.readouterr()
+    assert run_cli(*args) == 1
+    assert "done 1, skipped 4, failed 1" in capsys.readouterr().out
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "b.png"} == {
+        k: v for k, v in stamps.items() if k != "b.png"
+    }
+    assert (out / "b.png").is_file()
+    assert run_cli(*args, "--overwrite") == 1
+    assert "done 5, skipped 0, failed 1" in capsys.readouterr().out
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_exit_code_zero_and_recursive_layout(folder, tmp_path, tiny_weights, capsys):
+    (folder / "bad.jpg").unlink()
+    out = tmp_path / "out"
+    assert run_cli("batch", folder, out, "--center-hole", 8, "--weights", tiny_weights, "--recursive") == 0
+    assert (out / "sub" / "c.png").is_file()
+    assert "failed 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "one of the arguments"),
+        (["--rect", "1,2,3", ], "X,Y,W,H"),
+        (["--center-hole", "8", "--rect", "1,2,3,4"], "not allowed with"),
+        (["--center-hole", "-3"], "hole size"),
+        (["--center-hole", "8", "--quality", "0"], "quality"),
+        (["--center-hole", "8", "--device", "tpu"], "device"),
+        (["--center-hole", "8", "--format", "gif"], "invalid choice"),
+        (["--center-hole", "8", "--weights", "missing.safetensors"], "not found"),
+        (["--mask", "missing.png"], "mask file not found"),
+        (["--masks", "missing_dir"], "mask folder not found"),
+    ],
+)
+def test_usage_errors_exit_2(folder, tmp_path, capsys, extra, message):
+    out = tmp_path / "out"
+    assert run_cli("batch", folder, out, *extra) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_folder_errors_exit_2(folder, tmp_path, capsys, tiny_weights):
+    assert run_cli("batch", tmp_path / "nope", tmp_path / "out", "--center-hole", 8) == 2
+    assert "input folder not found" in capsys.readouterr().err
+    assert run_cli("batch", folder, folder, "--center-hole", 8) == 2
+    assert "must differ" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    __import__("torch").cuda.is_available(), reason="checks the message when CUDA is absent"
+)
+def test_cuda_requested_without_gpu_is_a_clear_usage_error(folder, tmp_path, tiny_weights, capsys):
+    assert run_cli("batch", folder, tmp_path / "o", "--center-hole", 8, "--weights", tiny_weights, "--device", "cuda") == 2
+    assert "cuda" in capsys.readouterr().err.lower()
+
+
+def test_output_inside_input_is_not_reingested(folder, tiny_weights, capsys):
+    out = folder / "results"
+    args = ["batch", folder, out, "--center-hole", 8, "--weights", tiny_weights, "--recursive"]
+    assert run_cli(*args) == 1
+    capsys.readouterr()
+    assert run_cli(*args) == 1
+    # Second run: the 6 photos (5 good + sub/c.png) skipped, bad.jpg fails again, no results/*.
+    assert "done 0, skipped 6, failed 1 (of 7)" in capsys.readouterr().out
+    assert not (out / "results").exists()
+
+
+def test_masks_next_to_photos_are_not_photos(tmp_path, tiny_weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(32, 32, 0)).save(src / "p.png")
+    hole = np.zeros((32, 32), bool)
+    hole[4:10, 4:10] = True
+    save_mask(src / "p_mask.png", hole)
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", src)))
+    assert [j.source.name for j in jobs] == ["p.png"]
+    report = run_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", src)), inpainter=Inpainter(tiny_weights, device="cpu"))
+    assert [p.name for p in report.done] == ["p.png"] and not report.failed
+
+
+def test_two_inputs_one_output_is_reported_not_overwritten(tmp_path, tiny_weights):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(32, 32, 0)).save(src / "x.jpg")
+    Image.fromarray(photo(32, 32, 1)).save(src / "x.png")
+    out = tmp_path / "out"
+    report = run_batch(
+        BatchOptions(src, out, MaskSpec("center", 8), format="png"), inpainter=Inpainter(tiny_weights, device="cpu")
+    )
+    assert [p.name for p in report.done] == ["x.jpg"]
+    assert [(p.name, "already the output of x.jpg" in r) for p, r in report.failed] == [("x.png", True)]
+    assert [p.name for p in out.iterdir()] == ["x.png"]
+
+
+def test_rank_sharding_covers_disjoint_halves(folder, tmp_path, tiny_weights, monkeypatch, capsys):
+    out = tmp_path / "out"
+    opts = BatchOptions(folder, out, MaskSpec("center", 8), recursive=True)
+    inp = Inpainter(tiny_weights, device="cpu")
+    r0 = run_batch(opts, inpainter=inp, rank=0, world_size=2)
+    r1 = run_batch(opts, inpainter=inp, rank=1, world_size=2)
+    seen0 = set(r0.done) | {p for p, _ in r0.failed}
+    seen1 = set(r1.done) | {p for p, _ in r1.failed}
+    assert seen0 and seen1 and not seen0 & seen1
+    assert seen0 | seen1 == {j.source for j in plan_batch(opts)}
+    assert (r0.total, r1.total) == (4, 3)
+
+    # The CLI reads torchrun's variables: rank 1 of 2 does only its share.
+    out2 = tmp_path / "out2"
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    rc = run_cli("batch", folder, out2, "--center-hole", 8, "--weights", tiny_weights, "--recursive", "--device", "cpu")
+    assert rc == (1 if any(p.name == "bad.jpg" for p in seen1) else 0)
+    assert "[rank 1/2]" in capsys.readouterr().out
+    written = {p.relative_to(out2).as_posix() for p in out2.rglob("*") if p.is_file()}
+    assert written == {r1.outputs[p].relative_to(out).as_posix() for p in r1.done}
+
+
+def test_rank_from_env():
+    assert rank_from_env({}) == (0, 1, None)
+    assert rank_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == (3, 4, 1)
+    with pytest.raises(BatchError):
+        rank_from_env({"RANK": "4", "WORLD_SIZE": "4"})
+
+
+def test_cancel_stops_and_rerun_resumes(folder, tmp_path, tiny_weights):
+    out = tmp_path / "out"
+    opts = BatchOptions(folder, out, MaskSpec("center", 8))
+    inp = Inpainter(tiny_weights, device="cpu")
+    calls: list[tuple[int, int, str]] = []
+    report = run_batch(opts, inpainter=inp, progress=lambda *a: calls.append(a), cancel=lambda: len(calls) >= 2)
+    assert report.cancelled and not report.ok
+    processed = len(report.done) + len(report.failed) + len(report.skipped)
+    # Stops at the next photo (photos already filled together in one network batch are saved).
+    assert 2 <= processed < report.total == 6
+    assert report.not_processed == report.total - processed
+    assert [c[0] for c in calls] == list(range(1, processed + 1)) and all(c[1] == 6 for c in calls)
+    assert sorted(p.name for p in out.iterdir()) == sorted(report.outputs[p].name for p in report.done)
+
+    calls.clear()
+    again = run_batch(opts, inpainter=inp, progress=lambda *a: calls.append(a))
+    assert not again.cancelled
+    assert set(again.skipped) == set(report.done)
+    assert len(again.done) + len(again.skipped) == 5
+    assert [c[0] for c in calls] == list(range(1, 7))
+
+
+def test_progress_names_each_photo(folder, tmp_path, tiny_weights):
+    calls = []
+    run_batch(
+        BatchOptions(folder, tmp_path / "out", MaskSpec("rect", (0, 0, 8, 8)), recursive=True),
+        inpainter=Inpainter(tiny_weights, device="cpu"),
+        progress=lambda *a: calls.append(a),
+    )
+    assert sorted(c[2] for c in calls) == sorted(
+        ["a.png", "b.png", "bad.jpg", "gray.png", "j.jpg", "rgba.png", "sub/c.png"]
+    )
+    assert [c[0] for c in calls] == list(range(1, 8))
+
+
+def test_mask_spec_and_options_validation(tmp_path):
+    assert MaskSpec("rect", "1,2,3,4").value == (1, 2, 3, 4)
+    assert MaskSpec("center", "32").value == (32, 32)
+    assert MaskSpec("center", (40, 20)).value == (40, 20)
+    with pytest.raises(ValueError):
+        MaskSpec("blob", 1)
+    with pytest.raises(ValueError, match="format"):
+        BatchOptions(tmp_path, tmp_path / "o", MaskSpec("center", 8), format="gif")
+
+
+# --- the retoucher command -------------------------------------------------------------------
+
+
+def test_version_and_help(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("retoucher ")
+    assert cli.main(["--help"]) == 0
+    assert "retoucher batch" in capsys.readouterr().out
+    assert cli.main(["batch", "--help"]) == 0
+    assert "--center-hole" in capsys.readouterr().out
+    assert cli.main(["a.jpg", "b.jpg"]) == 2
+
+
+def test_photo_argument_opens_the_app(monkeypatch):
+    opened = []
+    fake = types.ModuleType("retoucher.qt.app")
+    fake.run_app = lambda photo: opened.append(photo) or 0
+    monkeypatch.setitem(sys.modules, "retoucher.qt.app", fake)
+    assert cli.main(["holiday.jpg"]) == 0
+    assert cli.main([]) == 0
+    assert opened == ["holiday.jpg", None]
+
+
+def test_console_entry_in_a_subprocess_without_torch_in_retoucher(folder, tmp_path, tiny_weights):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("WORLD_SIZE", None)
+    env.pop("RANK", None)
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, retoucher.batch, retoucher.__main__; print('torch' in sys.modules)"],
+        capture_output=True, text=True, env=env, check=True,
+    )
+    assert probe.stdout.strip() == "False", "importing the CLI must not import torch"
+
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "retoucher", "batch", str(folder), str(out), "--center-hole", "8",
+         "--weights", str(tiny_weights), "--device", "cpu"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "done 5, skipped 0, failed 1" in proc.stdout
+    assert len(list(out.iterdir())) == 5
