@@ -1,0 +1,36 @@
+"""``retoucher [PHOTO]``: start the desktop app."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from .settings import APPLICATION, ORGANIZATION
+
+
+def sample_photo() -> Path:
+    """The bundled sample photo (resources/sample.jpg)."""
+    from engine import resources_dir
+
+    return resources_dir() / "sample.jpg"
+
+
+def run_app(photo: str | None = None) -> int:
+    """Open the main window (with ``photo``, else the sample photo when it exists) and run
+    the event loop; returns the exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName(APPLICATION)
+
+    from .main_window import MainWindow
+
+    window = MainWindow()
+    window.restore_geometry()
+    window.show()
+    if photo is not None:
+        window.open_path(photo)
+    elif sample_photo().is_file():
+        window.open_path(sample_photo())
+    return app.exec()

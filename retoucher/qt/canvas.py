@@ -1,0 +1,530 @@
+"""The canvas: a QGraphicsView showing the photo, the hole mask as a translucent overlay, the
+brush cursor and the rectangle band; zoom, pan and the painting tools.
+
+Built for large photos: the photo item draws straight from the document's array (a QImage that
+shares its memory, no conversion), the overlay is kept in 256x256 tiles that exist only where
+there is hole and are refreshed only inside the box an edit touched, and repaints cover only
+the exposed part of the view. A stroke on a 24-megapixel photo therefore costs what the brush
+touches, not what the photo weighs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPen,
+    QRadialGradient,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
+
+from ..document import Document, Edit, Rect
+from .qimage import wrap_rgb
+from .tools import BrushTool, EraserTool, RectangleTool, Tool, ToolKind
+
+MIN_ZOOM = 1 / 64
+MAX_ZOOM = 32.0
+ZOOM_STEP = 1.25
+TILE = 256
+OVERLAY_RGBA = (255, 36, 72, 140)  # the hole colour: a translucent red
+
+
+def _premultiplied_argb(r: int, g: int, b: int, a: int) -> np.uint32:
+    return np.uint32((a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255))
+
+
+def _exposed(option: QStyleOptionGraphicsItem, width: int, height: int) -> Rect:
+    r = option.exposedRect
+    return Rect(
+        math.floor(r.left()), math.floor(r.top()), math.ceil(r.right()), math.ceil(r.bottom())
+    ).clip(width, height)
+
+
+def _smooth_when_shrunk(painter: QPainter) -> None:
+    scale = painter.worldTransform().m11()
+    # Zoomed out: filter; zoomed in: show crisp pixels, as photo editors do.
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
+
+
+class PhotoItem(QGraphicsItem):
+    """The photo at scene coordinates = image pixel coordinates. Shares the arrays' memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self._arrays: dict[str, np.ndarray] = {}
+        self._images: dict[str, QImage] = {}
+        self._which = "current"
+        self._w = self._h = 0
+
+    def set_arrays(self, current: np.ndarray | None, original: np.ndarray | None) -> None:
+        self.prepareGeometryChange()
+        self._arrays = {}
+        self._images = {}
+        if current is not None and original is not None:
+            self._arrays = {"current": current, "original": original}
+            self._images = {k: wrap_rgb(v) for k, v in self._arrays.items()}
+            self._h, self._w = current.shape[:2]
+        else:
+            self._w = self._h = 0
+        self.update()
+
+    def show_original(self, on: bool) -> None:
+        which = "original" if on else "current"
+        if which != self._which:
+            self._which = which
+            self.update()
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self._w, self._h)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        img = self._images.get(self._which)
+        if img is None:
+            return
+        r = _exposed(option, self._w, self._h)
+        if r.empty:
+            return
+        _smooth_when_shrunk(painter)
+        rect = QRectF(r.x0, r.y0, r.width, r.height)
+        painter.drawImage(rect, img, rect)
+
+
+class MaskOverlayItem(QGraphicsItem):
+    """The hole mask as a translucent colour, in tiles allocated only where there is hole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self._w = self._h = 0
+        self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}
+        self._colour = _premultiplied_argb(*OVERLAY_RGBA)
+
+    @property
+    def tile_count(self) -> int:
+        return len(self._tiles)
+
+    def reset(self, mask: np.ndarray | None) -> None:
+        self.prepareGeometryChange()
+        self._tiles.clear()
+        if mask is None:
+            self._w = self._h = 0
+        else:
+            self._h, self._w = mask.shape
+            box = Rect.bounding(mask)
+            if box is not None:
+                self.refresh(mask, box)
+        self.update()
+
+    def refresh(self, mask: np.ndarray, rect: Rect) -> None:
+        """Re-render the tiles under ``rect`` from ``mask`` and schedule a repaint of it."""
+        rect = rect.clip(self._w, self._h)
+        if rect.empty:
+            return
+        for ty in range(rect.y0 // TILE, (rect.y1 - 1) // TILE + 1):
+            for tx in range(rect.x0 // TILE, (rect.x1 - 1) // TILE + 1):
+                tile = Rect(tx * TILE, ty * TILE, min((tx + 1) * TILE, self._w), min((ty + 1) * TILE, self._h))
+                part = Rect(max(rect.x0, tile.x0), max(rect.y0, tile.y0), min(rect.x1, tile.x1), min(rect.y1, tile.y1))
+                sub = mask[part.slices]
+                entry = self._tiles.get((ty, tx))
+                if entry is None:
+                    if not sub.any():
+                        continue
+                    data = np.zeros((tile.height, tile.width), dtype=np.uint32)
+                    img = QImage(data.data, tile.width, tile.height, data.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
+                    entry = self._tiles[(ty, tx)] = (data, img)
+                data = entry[0]
+                local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
+                data[local.slices] = np.where(sub, self._colour, np.uint32(0))
+                if not data.any():
+                    del self._tiles[(ty, tx)]
+        self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self._w, self._h)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        if not self._tiles:
+            return
+        r = _exposed(option, self._w, self._h)
+        if r.empty:
+            return
+        _smooth_when_shrunk(painter)
+        for ty in range(r.y0 // TILE, (r.y1 - 1) // TILE + 1):
+            for tx in range(r.x0 // TILE, (r.x1 - 1) // TILE + 1):
+                entry = self._tiles.get((ty, tx))
+                if entry is None:
+                    continue
+                data, img = entry
+                target = QRectF(tx * TILE, ty * TILE, data.shape[1], data.shape[0])
+                painter.drawImage(target, img, QRectF(0, 0, data.shape[1], data.shape[0]))
+
+
+class BrushCursorItem(QGraphicsItem):
+    """A round, soft-edged preview of the brush, in image pixels (it scales with the zoom)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._radius = 10.0
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def set_radius(self, radius: float) -> None:
+        if radius != self._radius:
+            self.prepareGeometryChange()
+            self._radius = radius
+
+    @property
+    def radius(self) -> float:
+        return self._radius
+
+    def boundingRect(self) -> QRectF:
+        r = self._radius + 2
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+        r = self._radius
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        grad = QRadialGradient(QPointF(0, 0), r)
+        grad.setColorAt(0.0, QColor(255, 255, 255, 0))
+        grad.setColorAt(0.75, QColor(255, 255, 255, 30))
+        grad.setColorAt(1.0, QColor(255, 255, 255, 90))
+        painter.setBrush(QBrush(grad))
+        dark = QPen(QColor(0, 0, 0, 200), 0)  # cosmetic: one screen pixel at any zoom
+        painter.setPen(dark)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+        light = QPen(QColor(255, 255, 255, 220), 0, Qt.PenStyle.DashLine)
+        painter.setPen(light)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+
+
+class Canvas(QGraphicsView):
+    """Shows a :class:`Document` and edits its mask with the current tool.
+
+    Signals: ``edit_made(Edit)`` when a tool finishes (the edit is applied; push it to the undo
+    stack), ``zoom_changed(float)``, ``compare_changed(bool)`` (the original is shown or not).
+    """
+
+    edit_made = Signal(object)
+    zoom_changed = Signal(float)
+    compare_changed = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setScene(QGraphicsScene(self))
+        self.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        self.setBackgroundBrush(QColor(46, 46, 50))
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setAcceptDrops(False)  # files dropped on the canvas go to the main window
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.photo = PhotoItem()
+        self.overlay = MaskOverlayItem()
+        self.overlay.setZValue(1)
+        self.band = QGraphicsRectItem()
+        self.band.setZValue(2)
+        pen = QPen(QColor(255, 255, 255), 0, Qt.PenStyle.DashLine)
+        self.band.setPen(pen)
+        self.band.setBrush(QColor(*OVERLAY_RGBA[:3], 90))
+        self.band.setVisible(False)
+        self.cursor_item = BrushCursorItem()
+        self.cursor_item.setZValue(3)
+        self.cursor_item.setVisible(False)
+        for item in (self.photo, self.overlay, self.band, self.cursor_item):
+            self.scene().addItem(item)
+
+        self.doc: Document | None = None
+        self._brush_size = 40
+        self._tools: dict[ToolKind, Tool] = {
+            ToolKind.BRUSH: BrushTool(lambda: self._brush_size),
+            ToolKind.ERASER: EraserTool(lambda: self._brush_size),
+            ToolKind.RECTANGLE: RectangleTool(self.band),
+        }
+        self._tool = self._tools[ToolKind.BRUSH]
+        self._dragging = False  # a tool drag is in progress
+        self._panning: QPointF | None = None
+        self._space = False
+        self._fit_mode = True
+        self._editable = True
+        self._comparing = False
+        self.cursor_item.set_radius(self._brush_size / 2)
+        self._update_cursor_shape()
+
+    # ------------------------------------------------------------------ document
+    def set_document(self, doc: Document | None) -> None:
+        self._abort_drag()
+        if self.doc is not None:
+            self.doc.mask_changed.disconnect(self._on_mask_changed)
+            self.doc.image_changed.disconnect(self._on_image_changed)
+        self.doc = doc
+        self.set_comparing(False)
+        if doc is None:
+            self.photo.set_arrays(None, None)
+            self.overlay.reset(None)
+            self.scene().setSceneRect(QRectF())
+        else:
+            self.photo.set_arrays(doc.image, doc.original)
+            self.overlay.reset(doc.mask)
+            doc.mask_changed.connect(self._on_mask_changed)
+            doc.image_changed.connect(self._on_image_changed)
+            self.scene().setSceneRect(QRectF(0, 0, doc.width, doc.height))
+        self.fit()
+        self.viewport().update()
+
+    def _on_mask_changed(self, rect: Rect) -> None:
+        assert self.doc is not None
+        self.overlay.refresh(self.doc.mask, rect)
+
+    def _on_image_changed(self, rect: Rect) -> None:
+        self.photo.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
+
+    # ------------------------------------------------------------------ tools
+    @property
+    def tool(self) -> ToolKind:
+        return self._tool.kind
+
+    def set_tool(self, kind: ToolKind) -> None:
+        self._abort_drag()
+        self._tool = self._tools[kind]
+        self._update_cursor_shape()
+
+    @property
+    def brush_size(self) -> int:
+        return self._brush_size
+
+    def set_brush_size(self, diameter: int) -> None:
+        self._brush_size = int(min(max(diameter, 1), 1000))
+        self.cursor_item.set_radius(self._brush_size / 2)
+
+    def set_editable(self, on: bool) -> None:
+        """While a fill runs the mask must not change: the view still zooms and pans."""
+        if not on:
+            self._abort_drag()
+        self._editable = on
+        self._update_cursor_shape()
+
+    def _abort_drag(self) -> None:
+        if self._dragging and self.doc is not None:
+            edit = self._tool.cancel(self.doc)
+            if edit is not None:
+                self.edit_made.emit(edit)
+        self._dragging = False
+
+    def _update_cursor_shape(self) -> None:
+        if self._panning is not None:
+            shape = Qt.CursorShape.ClosedHandCursor
+        elif self._space:
+            shape = Qt.CursorShape.OpenHandCursor
+        elif not self._editable or self.doc is None:
+            shape = Qt.CursorShape.ArrowCursor
+        else:
+            shape = Qt.CursorShape.CrossCursor
+        self.viewport().setCursor(shape)
+        show = self._tool.shows_brush and self._editable and self.doc is not None and not self._space
+        if not show:
+            self.cursor_item.setVisible(False)
+
+    # ------------------------------------------------------------------ compare
+    @property
+    def comparing(self) -> bool:
+        return self._comparing
+
+    def set_comparing(self, on: bool) -> None:
+        """Show the photo as it was opened instead of the current one (and hide the mask)."""
+        if on == self._comparing:
+            return
+        self._comparing = on
+        self.photo.show_original(on)
+        self.overlay.setVisible(not on)
+        self.compare_changed.emit(on)
+
+    # ------------------------------------------------------------------ coordinates and zoom
+    def to_image(self, pos: QPointF) -> QPointF:
+        """Viewport coordinates -> continuous image coordinates (sub-pixel exact)."""
+        inverse, _ = self.viewportTransform().inverted()
+        return inverse.map(QPointF(pos))
+
+    def from_image(self, x: float, y: float) -> QPointF:
+        return self.viewportTransform().map(QPointF(x, y))
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``zoom`` keeping the image point under ``anchor`` (viewport coordinates,
+        default the centre) where it is."""
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        if anchor is None:
+            anchor = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
+        fixed = self.to_image(anchor)
+        self._fit_mode = False
+        self.resetTransform()
+        self.scale(zoom, zoom)
+        moved = self.from_image(fixed.x(), fixed.y()) - anchor
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(moved.x()))
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(moved.y()))
+        self.zoom_changed.emit(self.zoom)
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def fit(self) -> None:
+        """Show the whole photo (never enlarged beyond 100 %); follows window resizes."""
+        self._fit_mode = True
+        if self.doc is None:
+            self.resetTransform()
+        else:
+            vw, vh = max(1, self.viewport().width() - 4), max(1, self.viewport().height() - 4)
+            z = min(vw / self.doc.width, vh / self.doc.height, 1.0)
+            self.resetTransform()
+            self.scale(z, z)
+            self.centerOn(self.doc.width / 2, self.doc.height / 2)
+        self.zoom_changed.emit(self.zoom)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        if self.doc is None:
+            return
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0:
+            steps = event.pixelDelta().y() / 60.0
+        if steps:
+            self.set_zoom(self.zoom * ZOOM_STEP**steps, event.position())
+        event.accept()
+
+    # ------------------------------------------------------------------ mouse
+    def _start_pan(self, pos: QPointF) -> None:
+        self._panning = QPointF(pos)
+        self._update_cursor_shape()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space):
+            self._start_pan(event.position())
+            event.accept()
+            return
+        if button == Qt.MouseButton.LeftButton and self.doc is not None and self._editable and not self._comparing:
+            p = self.to_image(event.position())
+            self._dragging = True
+            self._tool.press(self.doc, p.x(), p.y())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        pos = event.position()
+        p = self.to_image(pos)
+        if self._panning is not None:
+            delta = pos - self._panning
+            self._panning = QPointF(pos)
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+            event.accept()
+            return
+        if self._tool.shows_brush and self._editable and self.doc is not None and not self._space:
+            self.cursor_item.setPos(p)
+            self.cursor_item.setVisible(True)
+        if self._dragging and self.doc is not None:
+            self._tool.move(self.doc, p.x(), p.y())
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._panning is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+            self._panning = None
+            self._update_cursor_shape()
+            event.accept()
+            return
+        if self._dragging and event.button() == Qt.MouseButton.LeftButton and self.doc is not None:
+            self._dragging = False
+            p = self.to_image(event.position())
+            edit: Edit | None = self._tool.release(self.doc, p.x(), p.y())
+            if edit is not None:
+                self.edit_made.emit(edit)
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def leaveEvent(self, event) -> None:  # noqa: ANN001 - QEvent
+        self.cursor_item.setVisible(False)
+        super().leaveEvent(event)
+
+    # ------------------------------------------------------------------ keys
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space = True
+                self._update_cursor_shape()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Backslash:
+            if not event.isAutoRepeat() and self.doc is not None:
+                self._abort_drag()
+                self.set_comparing(True)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self._space = False
+                self._update_cursor_shape()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Backslash:
+            if not event.isAutoRepeat():
+                self.set_comparing(False)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: ANN001 - QFocusEvent
+        # A key released elsewhere must not leave the view stuck in pan or compare mode.
+        self._space = False
+        self._update_cursor_shape()
+        super().focusOutEvent(event)
+
+    # ------------------------------------------------------------------ empty state
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:
+        if self.doc is not None:
+            return
+        painter.save()
+        painter.resetTransform()
+        painter.setPen(QColor(190, 190, 195))
+        painter.drawText(
+            self.viewport().rect(),
+            Qt.AlignmentFlag.AlignCenter,
+            "Open a photo (Ctrl+O), drop one here, or paste one (Ctrl+V)",
+        )
+        painter.restore()

@@ -1,0 +1,172 @@
+"""Preferences and About dialogs."""
+from __future__ import annotations
+
+import html
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .settings import DEVICES, Settings
+
+
+def app_version() -> str:
+    try:
+        return metadata.version("retoucher")
+    except metadata.PackageNotFoundError:
+        return "dev"
+
+
+class PreferencesDialog(QDialog):
+    """Device, weights file, JPEG quality and default brush size; :meth:`apply` stores them."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Preferences")
+        self.settings = settings
+        form = QFormLayout()
+
+        self.device = QComboBox()
+        labels = {"auto": "Automatic (CUDA GPU if present, else CPU)", "cpu": "CPU", "cuda": "CUDA GPU"}
+        for d in DEVICES:
+            self.device.addItem(labels[d], d)
+        self.device.setCurrentIndex(DEVICES.index(settings.device))
+        form.addRow("Device:", self.device)
+
+        self.weights = QLineEdit(settings.weights)
+        self.weights.setPlaceholderText("bundled model (resources/weights/default.safetensors)")
+        browse = QPushButton("Browse\u2026")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.weights, 1)
+        row.addWidget(browse)
+        form.addRow("Weights file:", row)
+
+        self.quality = QSpinBox()
+        self.quality.setRange(1, 100)
+        self.quality.setValue(settings.jpeg_quality)
+        form.addRow("JPEG quality:", self.quality)
+
+        self.brush = QSpinBox()
+        self.brush.setRange(1, 1000)
+        self.brush.setSuffix(" px")
+        self.brush.setValue(settings.brush_size)
+        form.addRow("Default brush size:", self.brush)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a weights file", self.weights.text() or str(Path.home()), "Retoucher weights (*.safetensors)"
+        )
+        if path:
+            self.weights.setText(path)
+
+    def apply(self) -> None:
+        self.settings.device = self.device.currentData()
+        self.settings.weights = self.weights.text().strip()
+        self.settings.jpeg_quality = self.quality.value()
+        self.settings.brush_size = self.brush.value()
+        self.settings.sync()
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, default=str)
+    return str(value)
+
+
+def provenance_html(info: Any) -> str:
+    """An HTML description of a ``WeightsInfo``: name, architecture, provenance and metrics."""
+    if info is None:
+        return "<p>No model information.</p>"
+    rows = [("Name", info.name)]
+    if info.path is not None:
+        rows.append(("File", str(info.path)))
+    cfg = info.config
+    rows.append(("Architecture", f"partial-convolution U-Net, depth {cfg.depth}, widths {list(cfg.widths)}, trained at {cfg.image_size} px"))
+    rows.append(("Stored as", info.dtype))
+    prov = dict(info.provenance or {})
+    metrics = prov.pop("metrics", None)
+    out = ["<table cellspacing='4'>"]
+    out += [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows]
+    out.append("</table>")
+    if prov:
+        out.append("<h4>Provenance</h4><table cellspacing='4'>")
+        out += [
+            f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_value(v))}</td></tr>"
+            for k, v in sorted(prov.items())
+        ]
+        out.append("</table>")
+    if metrics:
+        out.append("<h4>Metrics</h4><table cellspacing='4'>")
+        items = metrics.items() if isinstance(metrics, dict) else [("metrics", metrics)]
+        out += [
+            f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_value(v))}</td></tr>"
+            for k, v in items
+        ]
+        out.append("</table>")
+    if not prov and not metrics:
+        out.append("<p>The weight file records no provenance.</p>")
+    return "".join(out)
+
+
+class AboutDialog(QDialog):
+    """The app, the method, and the model in use with its provenance and metrics."""
+
+    def __init__(self, info: Any, problem: str | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("About Retoucher")
+        self.resize(560, 480)
+        text = QTextBrowser()
+        text.setOpenExternalLinks(True)
+        parts = [
+            f"<h2>Retoucher {html.escape(app_version())}</h2>",
+            "<p>Fills holes in photos with a partial-convolution U-Net "
+            "(G. Liu et al., <i>Image Inpainting for Irregular Holes Using Partial Convolutions</i>, "
+            "ECCV 2018). Paint over what should go, press Fill.</p>",
+            "<h3>Model</h3>",
+        ]
+        if problem:
+            parts.append(f"<p><b>{html.escape(problem)}</b></p>")
+        if info is not None:
+            parts.append(provenance_html(info))
+        text.setHtml("".join(parts))
+        self.text = text
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        buttons.accepted.connect(self.accept)
+        layout = QVBoxLayout(self)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+
+
+def message_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label

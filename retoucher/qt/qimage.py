@@ -1,0 +1,43 @@
+"""numpy <-> QImage without surprises: RGB arrays in, RGB(+alpha) arrays out."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+
+def wrap_rgb(array: np.ndarray) -> QImage:
+    """A QImage that *shares* the memory of a C-contiguous uint8 HxWx3 array (no copy).
+
+    The caller keeps ``array`` alive for as long as the QImage is used; writes to the array
+    show up in the image on the next repaint.
+    """
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3 or not array.flags.c_contiguous:
+        raise ValueError("wrap_rgb needs a C-contiguous uint8 HxWx3 array")
+    h, w = array.shape[:2]
+    return QImage(array.data, w, h, array.strides[0], QImage.Format.Format_RGB888)
+
+
+def to_rgb_alpha(image: QImage) -> tuple[np.ndarray, np.ndarray | None]:
+    """Copy a QImage of any format into ``(rgb uint8 HxWx3, alpha uint8 HxW | None)``;
+    alpha is None when the image has no alpha channel or is fully opaque."""
+    if image.isNull():
+        raise ValueError("the image is empty")
+    has_alpha = image.hasAlphaChannel()
+    fmt = QImage.Format.Format_RGBA8888 if has_alpha else QImage.Format.Format_RGB888
+    img = image.convertToFormat(fmt)
+    w, h, bpl = img.width(), img.height(), img.bytesPerLine()
+    channels = 4 if has_alpha else 3
+    buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
+    pixels = buf[:, : w * channels].reshape(h, w, channels)
+    rgb = np.ascontiguousarray(pixels[:, :, :3])
+    alpha = None
+    if has_alpha:
+        alpha = np.ascontiguousarray(pixels[:, :, 3])
+        if (alpha == 255).all():
+            alpha = None
+    return rgb, alpha
+
+
+def from_rgb(array: np.ndarray) -> QImage:
+    """A QImage that owns a copy of an RGB array."""
+    return wrap_rgb(np.ascontiguousarray(array)).copy()

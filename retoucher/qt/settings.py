@@ -1,0 +1,100 @@
+"""Typed access to the app's preferences, stored with ``QSettings``.
+
+Tests and scripts pass their own ``QSettings`` (an INI file in a temporary folder) so that they
+never touch the user's real preferences.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+ORGANIZATION = "Retoucher"
+APPLICATION = "Retoucher"
+DEVICES = ("auto", "cpu", "cuda")
+MAX_RECENT = 10
+
+
+class Settings:
+    """Device, weights file, JPEG quality, default brush size and the recent-files list."""
+
+    def __init__(self, qsettings: QSettings | None = None) -> None:
+        self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "Settings":
+        return cls(QSettings(str(path), QSettings.Format.IniFormat))
+
+    def _int(self, key: str, default: int, lo: int, hi: int) -> int:
+        try:
+            value = int(self.q.value(key, default))
+        except (TypeError, ValueError):
+            return default
+        return min(max(value, lo), hi)
+
+    # ------------------------------------------------------------------ engine
+    @property
+    def device(self) -> str:
+        value = str(self.q.value("engine/device", "auto"))
+        return value if value in DEVICES else "auto"
+
+    @device.setter
+    def device(self, value: str) -> None:
+        if value not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, not {value!r}")
+        self.q.setValue("engine/device", value)
+
+    @property
+    def weights(self) -> str:
+        """A weights file path, or "" for the bundled default model."""
+        return str(self.q.value("engine/weights", "") or "")
+
+    @weights.setter
+    def weights(self, value: str | Path | None) -> None:
+        self.q.setValue("engine/weights", str(value) if value else "")
+
+    # ------------------------------------------------------------------ saving and painting
+    @property
+    def jpeg_quality(self) -> int:
+        return self._int("save/jpeg_quality", 95, 1, 100)
+
+    @jpeg_quality.setter
+    def jpeg_quality(self, value: int) -> None:
+        self.q.setValue("save/jpeg_quality", int(min(max(value, 1), 100)))
+
+    @property
+    def brush_size(self) -> int:
+        return self._int("paint/brush_size", 40, 1, 1000)
+
+    @brush_size.setter
+    def brush_size(self, value: int) -> None:
+        self.q.setValue("paint/brush_size", int(min(max(value, 1), 1000)))
+
+    # ------------------------------------------------------------------ recent files
+    @property
+    def recent_files(self) -> list[str]:
+        value = self.q.value("files/recent", [])
+        if isinstance(value, str):  # QSettings returns a lone string for a 1-item list
+            value = [value]
+        return [str(v) for v in (value or []) if v][:MAX_RECENT]
+
+    def add_recent_file(self, path: str | Path) -> None:
+        p = str(Path(path).resolve())
+        files = [f for f in self.recent_files if f != p]
+        self.q.setValue("files/recent", [p, *files][:MAX_RECENT])
+
+    def remove_recent_file(self, path: str | Path) -> None:
+        self.q.setValue("files/recent", [f for f in self.recent_files if f != str(path)])
+
+    def clear_recent_files(self) -> None:
+        self.q.setValue("files/recent", [])
+
+    # ------------------------------------------------------------------ folders and window
+    def value(self, key: str, default: object = None) -> object:
+        return self.q.value(key, default)
+
+    def set_value(self, key: str, value: object) -> None:
+        self.q.setValue(key, value)
+
+    def sync(self) -> None:
+        self.q.sync()

@@ -1,0 +1,227 @@
+"""The canvas under simulated mouse, wheel and keyboard input (pytest-qt, offscreen)."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from retoucher.document import Document
+from retoucher.qt.fill_worker import InpainterCache
+from retoucher.qt.main_window import MainWindow
+from retoucher.qt.settings import Settings
+from retoucher.qt.tools import ToolKind
+
+H, W = 1500, 2000  # larger than the view at 100 %, so the view scrolls instead of centring
+
+
+def _no_engine(weights, device):
+    raise AssertionError("these tests never run the engine")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), InpainterCache(factory=_no_engine))
+    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    w.resize(1000, 700)
+    w.show()
+    qtbot.waitExposed(w)
+    rgb = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    w.set_document(Document(rgb))
+    return w
+
+
+def _vp(w: MainWindow, x: float, y: float) -> QPoint:
+    return w.canvas.from_image(x, y).toPoint()
+
+
+def _drag(w: MainWindow, points: list[tuple[float, float]], button=Qt.MouseButton.LeftButton) -> None:
+    vp = w.canvas.viewport()
+    QTest.mousePress(vp, button, Qt.KeyboardModifier.NoModifier, _vp(w, *points[0]))
+    for p in points[1:]:
+        QTest.mouseMove(vp, _vp(w, *p))
+    QTest.mouseRelease(vp, button, Qt.KeyboardModifier.NoModifier, _vp(w, *points[-1]))
+
+
+def _capsule(x0, y0, x1, y1, r):
+    """Independent reference: pixels whose centre is within r of the segment."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
+    return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r * r
+
+
+def _set_zoom_at(w: MainWindow, zoom: float, x: float, y: float) -> None:
+    w.canvas.set_zoom(zoom)
+    w.canvas.centerOn(x, y)
+    QApplication.processEvents()
+
+
+@pytest.mark.parametrize("zoom", [1.0, 4.0])
+def test_brush_stroke_sets_the_expected_pixels_at_any_zoom(window, zoom):
+    w = window
+    _set_zoom_at(w, zoom, 320, 200)
+    w.set_brush_size(9)
+    _drag(w, [(300, 200), (310, 200), (340, 200)])
+    assert np.array_equal(w.doc.mask, _capsule(300, 200, 340, 200, 4.5))
+    # One stroke, one undo step; undo clears it exactly.
+    assert w.undo_stack.count() == 1 and w.undo_stack.undoText() == "Brush stroke"
+    w.undo_stack.undo()
+    assert not w.doc.mask.any()
+
+
+@pytest.mark.parametrize("zoom", [1.0, 3.0])
+def test_rectangle_tool_marks_the_dragged_box(window, zoom):
+    w = window
+    _set_zoom_at(w, zoom, 150, 120)
+    w.tool_actions[ToolKind.RECTANGLE].trigger()
+    assert w.canvas.tool is ToolKind.RECTANGLE
+    _drag(w, [(120.25, 100.25), (150.25, 120.25), (180.25, 140.25)])
+    expected = np.zeros((H, W), bool)
+    expected[100:141, 120:181] = True
+    assert np.array_equal(w.doc.mask, expected)
+    assert not w.canvas.band.isVisible()
+
+
+def test_eraser_clears_what_the_brush_painted(window):
+    w = window
+    _set_zoom_at(w, 1.0, 400, 300)
+    w.tool_actions[ToolKind.RECTANGLE].trigger()
+    _drag(w, [(380.25, 280.25), (420.25, 320.25)])
+    assert w.doc.mask[280:321, 380:421].all()
+    w.tool_actions[ToolKind.ERASER].trigger()
+    w.set_brush_size(10)
+    _drag(w, [(400, 300), (400, 300)])
+    hole = _capsule(400, 300, 400, 300, 5.0)
+    expected = np.zeros((H, W), bool)
+    expected[280:321, 380:421] = True
+    expected &= ~hole
+    assert np.array_equal(w.doc.mask, expected)
+    assert w.undo_stack.count() == 2
+    w.undo_stack.undo()
+    assert w.doc.mask[280:321, 380:421].all()
+
+
+def test_zoom_shortcuts_fit_and_actual_size(window):
+    w = window
+    w.canvas.fit()
+    fit = w.canvas.zoom
+    assert fit < 1.0  # 2000x1500 does not fit a 1000x700 window
+    w.zoom_in_action.trigger()
+    assert w.canvas.zoom == pytest.approx(fit * 1.25)
+    w.zoom_out_action.trigger()
+    w.zoom_out_action.trigger()
+    assert w.canvas.zoom == pytest.approx(fit / 1.25)
+    w.actual_size_action.trigger()
+    assert w.canvas.zoom == 1.0
+    assert w.zoom_label.text() == "100%"
+    w.fit_action.trigger()
+    assert w.canvas.zoom == pytest.approx(fit)
+    # Fitted, the whole photo is visible.
+    tl, br = w.canvas.from_image(0, 0), w.canvas.from_image(W, H)
+    vp = w.canvas.viewport().rect()
+    assert tl.x() >= -1 and tl.y() >= -1 and br.x() <= vp.width() + 1 and br.y() <= vp.height() + 1
+
+
+def test_wheel_zooms_around_the_pointer(window):
+    w = window
+    _set_zoom_at(w, 1.0, 1000, 750)
+    vp = w.canvas.viewport()
+    pos = QPointF(200, 150)
+    before = w.canvas.to_image(pos)
+    ev = QWheelEvent(
+        pos, vp.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 240),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+    )
+    QApplication.sendEvent(vp, ev)
+    assert w.canvas.zoom == pytest.approx(1.25**2)
+    after = w.canvas.to_image(pos)
+    assert abs(after.x() - before.x()) < 1 and abs(after.y() - before.y()) < 1
+
+
+def test_middle_button_and_space_drag_pan_without_painting(window):
+    w = window
+    _set_zoom_at(w, 2.0, 1000, 750)
+    canvas = w.canvas
+    vp = canvas.viewport()
+    h0 = canvas.horizontalScrollBar().value()
+    v0 = canvas.verticalScrollBar().value()
+    QTest.mousePress(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
+    QTest.mouseMove(vp, QPoint(250, 280))
+    QTest.mouseRelease(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(250, 280))
+    assert canvas.horizontalScrollBar().value() == h0 + 50
+    assert canvas.verticalScrollBar().value() == v0 + 20
+    canvas.setFocus()
+    QTest.keyPress(canvas, Qt.Key.Key_Space)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
+    QTest.mouseMove(vp, QPoint(330, 300))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(330, 300))
+    QTest.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.horizontalScrollBar().value() == h0 + 50 - 30
+    assert not w.doc.mask.any()  # panning never paints
+    # After panning, a stroke still lands where the pointer shows it.
+    w.set_brush_size(5)
+    target = canvas.to_image(QPointF(400, 300))
+    _drag(w, [(target.x(), target.y())])
+    ys, xs = np.nonzero(w.doc.mask)
+    assert abs(xs.mean() + 0.5 - target.x()) < 1 and abs(ys.mean() + 0.5 - target.y()) < 1
+
+
+def test_bracket_keys_and_slider_change_the_brush(window):
+    w = window
+    w.set_brush_size(40)
+    w.larger_action.trigger()
+    assert w.canvas.brush_size == 48 and w.size_slider.value() == 48 and w.size_spin.value() == 48
+    w.smaller_action.trigger()
+    w.smaller_action.trigger()
+    assert w.canvas.brush_size == 33
+    w.size_slider.setValue(12)
+    assert w.canvas.brush_size == 12
+    assert w.canvas.cursor_item.radius == 6.0
+    # The shortcuts are bound to [ and ].
+    assert w.smaller_action.shortcut().toString() == "["
+    assert w.larger_action.shortcut().toString() == "]"
+
+
+def test_brush_cursor_follows_the_pointer(window):
+    w = window
+    _set_zoom_at(w, 1.0, 500, 500)
+    w.set_brush_size(30)
+    QTest.mouseMove(w.canvas.viewport(), _vp(w, 500, 480))
+    item = w.canvas.cursor_item
+    assert item.isVisible()
+    assert abs(item.pos().x() - 500) <= 1 and abs(item.pos().y() - 480) <= 1
+    assert item.boundingRect().width() >= 30
+
+
+def test_overlay_tiles_follow_the_mask(window):
+    w = window
+    overlay = w.canvas.overlay
+    assert overlay.tile_count == 0
+    from retoucher.document import Rect
+
+    edit = w.doc.set_rect(Rect(10, 10, 600, 20))  # spans three 256-pixel tiles
+    assert overlay.tile_count == 3
+    w.doc.undo(edit)
+    assert overlay.tile_count == 0  # tiles are dropped again when their mask is empty
+
+
+def test_clear_mask_is_one_undo_step(window):
+    w = window
+    from retoucher.document import Rect
+
+    w._push_edit(w.doc.set_rect(Rect(0, 0, 50, 50)))
+    w.clear_mask_action.trigger()
+    assert not w.doc.mask.any()
+    w.undo_stack.undo()
+    assert w.doc.mask[:50, :50].all()
