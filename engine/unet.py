@@ -111,6 +111,10 @@ class _EncoderBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.bn is not None and not self.bn.training:  # inference: BatchNorm folded in
+            scale, new_m = self.pconv.mask_update(m)
+            x = self.pconv.forward_masked(x * m.to(x.dtype), scale, new_m, bn=self.bn)
+            return self.act(x), new_m
         x, m = self.pconv(x, m)
         if self.bn is not None:
             x = self.bn(x)
@@ -130,19 +134,23 @@ class _DecoderBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, m: torch.Tensor, skip: torch.Tensor, skip_m: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        m = F.interpolate(m, scale_factor=2.0, mode="nearest")
         # The concatenated input has one mask per channel: the upsampled mask over the decoder
         # features, the skip mask over the skip features. Rather than materialise that
-        # (N, C_up + C_skip, H, W) mask, mask each part by broadcasting and count valid channels
-        # per pixel directly (what the layer's mask sum over channels would give).
-        x = torch.cat([x * m.to(x.dtype), skip * skip_m.to(skip.dtype)], dim=1)
+        # (N, C_up + C_skip, H, W) mask, mask each part by broadcasting (the decoder part before
+        # upsampling: nearest upsampling commutes with masking) and count valid channels per
+        # pixel directly (what the layer's mask sum over channels would give).
+        x = F.interpolate(x * m.to(x.dtype), scale_factor=2.0, mode="nearest")
+        m = F.interpolate(m, scale_factor=2.0, mode="nearest")
+        x = torch.cat([x, skip * skip_m.to(skip.dtype)], dim=1)
         with torch.autocast(device_type=m.device.type, enabled=False):
             valid_channels = m.float() * self.cin_up + skip_m.float() * self.cin_skip
         scale, m = self.pconv.scale_from_counts(valid_channels)
-        x = self.pconv.forward_masked(x, scale, m)
-        if self.bn is not None:
-            x = self.bn(x)
+        if self.bn is not None and not self.bn.training:  # inference: BatchNorm folded in
+            x = self.pconv.forward_masked(x, scale, m, bn=self.bn)
+        else:
+            x = self.pconv.forward_masked(x, scale, m)
+            if self.bn is not None:
+                x = self.bn(x)
         if self.act is not None:
             x = self.act(x)
         return x, m

@@ -96,3 +96,25 @@ def test_decoder_counts_skip_masks_per_channel():
     assert torch.equal(got_m, ref_m)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
     assert not torch.equal(up_m, skip_m), "the case must have different masks on both sides"
+
+
+def test_inference_batchnorm_folding_matches_unfolded():
+    torch.manual_seed(5)
+    model = PConvUNet(TINY)
+    with torch.no_grad():
+        for mod in model.modules():
+            if isinstance(mod, torch.nn.BatchNorm2d):
+                mod.running_mean.uniform_(-1, 1)
+                mod.running_var.uniform_(0.5, 2)
+                mod.weight.uniform_(0.5, 1.5)
+                mod.bias.uniform_(-0.5, 0.5)
+    model.eval()
+    block = model.encoder[1]
+    x = torch.randn(2, 8, 32, 32)
+    m = (torch.rand(2, 1, 32, 32) > 0.4).float()
+    with torch.no_grad():
+        got, got_m = block(x, m)  # folded path
+        ref, ref_m = block.pconv(x, m)
+        ref = block.act(block.bn(ref))
+    assert torch.equal(got_m, ref_m)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
