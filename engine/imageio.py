@@ -456,7 +456,9 @@ def save_image(
     elif fmt == "WEBP":
         params["quality"] = quality
         params["method"] = 4
-    elif fmt == "TIFF":
+    elif fmt == "TIFF" and "exif" not in params:
+        # LZW goes through libtiff, which cannot write EXIF sub-directories (Exif, GPS); with
+        # EXIF the file is written uncompressed by Pillow's own writer, which keeps them.
         params["compression"] = "tiff_lzw"
     elif fmt == "PNG":
         params["compress_level"] = 6

@@ -23,6 +23,8 @@ from engine.imageio import (
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
+EXIF_IFD = 0x8769
+DATE_TAKEN = 0x9003  # DateTimeOriginal, inside the Exif sub-IFD
 
 
 def sha(path: Path) -> str:
@@ -36,6 +38,7 @@ def rng_rgb(h: int = 32, w: int = 48, seed: int = 0) -> np.ndarray:
 def exif_with(**tags: object) -> bytes:
     ex = Image.Exif()
     ex[MAKE] = "TestCam"
+    ex[EXIF_IFD] = {DATE_TAKEN: "2020:05:17 10:11:12"}
     for k, v in tags.items():
         ex[{"orientation": ORIENTATION}[k]] = v
     return ex.tobytes()
@@ -71,6 +74,7 @@ def test_exif_orientation_6_is_applied_and_not_applied_twice_after_resave(tmp_pa
     ex = parse_exif(loaded.exif)
     assert ex.get(ORIENTATION) == 1
     assert ex.get(MAKE) == "TestCam"
+    assert ex.get_ifd(EXIF_IFD).get(DATE_TAKEN) == "2020:05:17 10:11:12"  # sub-IFD kept
 
     out = tmp_path / "resaved.jpg"
     save_image(out, loaded.rgb, exif=loaded.exif)
@@ -127,6 +131,7 @@ def test_exif_and_icc_survive_load_save_load(tmp_path, suffix, fmt):
     second = load_image(out)
     assert second.icc_profile == SRGB_ICC
     assert parse_exif(second.exif).get(MAKE) == "TestCam"
+    assert parse_exif(second.exif).get_ifd(EXIF_IFD).get(DATE_TAKEN) == "2020:05:17 10:11:12"
 
 
 def test_bmp_drops_metadata_it_cannot_hold(tmp_path):
