@@ -84,8 +84,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
-        self.undo_stack.cleanChanged.connect(lambda _clean: self._update_actions())
-        self.undo_stack.indexChanged.connect(lambda _i: self._update_actions())
+        # Bound methods, not lambdas: Qt drops these connections when the window is destroyed.
+        self.undo_stack.indexChanged.connect(self._on_history_changed)
         self._refresh_model_status()
         self._update_title()
         self._update_actions()
@@ -247,6 +247,9 @@ class MainWindow(QMainWindow):
         name = self.doc.display_name if self.doc else "Retoucher"
         self.setWindowTitle(f"{name}[*] \u2014 Retoucher" if self.doc else "Retoucher")
         self.setWindowModified(bool(self.doc and self.doc.dirty))
+
+    def _on_history_changed(self, _index: int) -> None:
+        self._update_actions()
 
     def _update_actions(self) -> None:
         has = self.doc is not None

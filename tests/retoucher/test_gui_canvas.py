@@ -35,7 +35,9 @@ def window(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.resize(1000, 700)
     w.show()
-    qtbot.waitExposed(w)
+    assert QTest.qWaitForWindowExposed(w)
+    w.activateWindow()
+    assert QTest.qWaitForWindowActive(w)
     rgb = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
     w.set_document(Document(rgb))
     return w

@@ -1,0 +1,300 @@
+"""The batch dialog: the GUI face of ``retoucher batch`` (it calls the same
+:func:`retoucher.batch.run_batch`), run in a worker thread with progress, cancel and a summary."""
+from __future__ import annotations
+
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..batch import OUTPUT_FORMATS, BatchError, BatchOptions, BatchReport, MaskSpec, run_batch
+from .fill_worker import InpainterCache, describe_error
+from .settings import Settings
+
+MASK_KINDS = (("dir", "Mask folder (one PNG per photo)"), ("file", "One mask for every photo"),
+              ("rect", "Rectangle"), ("center", "Centred hole"))
+
+
+class BatchSignals(QObject):
+    progress = Signal(int, int, str)
+    finished = Signal(object)  # BatchReport
+    failed = Signal(str)
+
+
+class BatchJob(QRunnable):
+    def __init__(self, options: BatchOptions, cache: InpainterCache | None) -> None:
+        super().__init__()
+        self.setAutoDelete(False)
+        self.options = options
+        self.cache = cache
+        self.signals = BatchSignals()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        try:
+            # The app's own (cached) Inpainter; run_batch loads it from the options otherwise.
+            inpainter = self.cache.get() if self.cache is not None else None
+            report = run_batch(
+                self.options, inpainter=inpainter, progress=self.signals.progress.emit, cancel=self._cancel.is_set
+            )
+        except BatchError as exc:
+            self.signals.failed.emit(str(exc))
+        except Exception as exc:  # shown in the dialog; the app goes on
+            if not isinstance(exc, ValueError):
+                traceback.print_exc()
+            self.signals.failed.emit("\n\n".join(describe_error(exc)))
+        else:
+            self.signals.finished.emit(report)
+
+
+def _path_row(edit: QLineEdit, browse: Any) -> QHBoxLayout:
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    button = QPushButton("Browse\u2026")
+    button.clicked.connect(browse)
+    row.addWidget(button)
+    return row
+
+
+class BatchDialog(QDialog):
+    """Input folder, output folder, where the holes come from, format; Run, Cancel, summary."""
+
+    def __init__(self, settings: Settings, cache: InpainterCache | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch retouch")
+        self.resize(620, 520)
+        self.settings = settings
+        self.cache = cache
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(1)
+        self.job: BatchJob | None = None
+        self.report: BatchReport | None = None
+
+        form = QFormLayout()
+        self.input_edit = QLineEdit(str(settings.value("batch/input", "") or ""))
+        self.output_edit = QLineEdit(str(settings.value("batch/output", "") or ""))
+        form.addRow("Photos folder:", _path_row(self.input_edit, lambda: self._pick_dir(self.input_edit)))
+        form.addRow("Output folder:", _path_row(self.output_edit, lambda: self._pick_dir(self.output_edit)))
+
+        self.mask_kind = QComboBox()
+        for kind, label in MASK_KINDS:
+            self.mask_kind.addItem(label, kind)
+        self.mask_stack = QStackedWidget()
+        self.mask_dir_edit = QLineEdit()
+        self.mask_file_edit = QLineEdit()
+        self.mask_stack.addWidget(self._wrap(_path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit))))
+        self.mask_stack.addWidget(self._wrap(_path_row(self.mask_file_edit, self._pick_mask_file)))
+        self.rect_spins = [self._spin(0, 100000, v) for v in (0, 0, 64, 64)]
+        rect_row = QHBoxLayout()
+        for label, spin in zip(("x", "y", "width", "height"), self.rect_spins):
+            rect_row.addWidget(QLabel(label))
+            rect_row.addWidget(spin)
+        self.mask_stack.addWidget(self._wrap(rect_row))
+        self.center_spins = [self._spin(1, 100000, 64), self._spin(1, 100000, 64)]
+        centre_row = QHBoxLayout()
+        for label, spin in zip(("width", "height"), self.center_spins):
+            centre_row.addWidget(QLabel(label))
+            centre_row.addWidget(spin)
+        centre_row.addStretch(1)
+        self.mask_stack.addWidget(self._wrap(centre_row))
+        self.mask_kind.currentIndexChanged.connect(self.mask_stack.setCurrentIndex)
+        form.addRow("Holes:", self.mask_kind)
+        form.addRow("", self.mask_stack)
+
+        self.format_combo = QComboBox()
+        for f in OUTPUT_FORMATS:
+            self.format_combo.addItem("same as the photo" if f == "same" else f.upper(), f)
+        form.addRow("Output format:", self.format_combo)
+        self.overwrite_check = QCheckBox("Redo photos whose output exists")
+        self.recursive_check = QCheckBox("Include sub-folders")
+        form.addRow("", self.overwrite_check)
+        form.addRow("", self.recursive_check)
+
+        self.progress = QProgressBar()
+        self.progress.setValue(0)
+        self.current_label = QLabel("")
+        self.summary = QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setPlaceholderText("The summary appears here when the batch ends.")
+
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for b in (self.run_button, self.cancel_button, self.close_button):
+            buttons.addWidget(b)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.current_label)
+        layout.addWidget(self.summary, 1)
+        layout.addLayout(buttons)
+
+    # ------------------------------------------------------------------ widgets
+    @staticmethod
+    def _wrap(layout: QHBoxLayout) -> QWidget:
+        w = QWidget()
+        layout.setContentsMargins(0, 0, 0, 0)
+        w.setLayout(layout)
+        return w
+
+    @staticmethod
+    def _spin(lo: int, hi: int, value: int) -> QSpinBox:
+        s = QSpinBox()
+        s.setRange(lo, hi)
+        s.setValue(value)
+        return s
+
+    def _pick_dir(self, edit: QLineEdit) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text() or str(Path.home()))
+        if path:
+            edit.setText(path)
+
+    def _pick_mask_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a mask", self.mask_file_edit.text() or str(Path.home()), "Masks (*.png *.bmp *.tif *.tiff);;All files (*)")
+        if path:
+            self.mask_file_edit.setText(path)
+
+    def set_mask_kind(self, kind: str) -> None:
+        self.mask_kind.setCurrentIndex(self.mask_kind.findData(kind))
+
+    # ------------------------------------------------------------------ running
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def options(self) -> BatchOptions:
+        """The batch as the form describes it; ValueError with a message when incomplete."""
+        if not self.input_edit.text().strip():
+            raise ValueError("Choose the folder of photos.")
+        if not self.output_edit.text().strip():
+            raise ValueError("Choose an output folder.")
+        kind = self.mask_kind.currentData()
+        if kind == "dir":
+            if not self.mask_dir_edit.text().strip():
+                raise ValueError("Choose the folder of masks.")
+            spec = MaskSpec("dir", self.mask_dir_edit.text().strip())
+        elif kind == "file":
+            if not self.mask_file_edit.text().strip():
+                raise ValueError("Choose the mask file.")
+            spec = MaskSpec("file", self.mask_file_edit.text().strip())
+        elif kind == "rect":
+            spec = MaskSpec("rect", tuple(s.value() for s in self.rect_spins))
+        else:
+            spec = MaskSpec("center", tuple(s.value() for s in self.center_spins))
+        return BatchOptions(
+            input_dir=Path(self.input_edit.text().strip()),
+            output_dir=Path(self.output_edit.text().strip()),
+            masks=spec,
+            weights=Path(self.settings.weights) if self.settings.weights else None,
+            device=self.settings.device,
+            format=self.format_combo.currentData(),
+            overwrite=self.overwrite_check.isChecked(),
+            recursive=self.recursive_check.isChecked(),
+            quality=self.settings.jpeg_quality,
+        )
+
+    def start(self) -> BatchJob | None:
+        if self.running:
+            return None
+        try:
+            options = self.options()
+        except ValueError as exc:
+            self.summary.setPlainText(str(exc))
+            return None
+        self.settings.set_value("batch/input", str(options.input_dir))
+        self.settings.set_value("batch/output", str(options.output_dir))
+        self.report = None
+        job = BatchJob(options, self.cache)
+        job.signals.progress.connect(self._on_progress)
+        job.signals.finished.connect(self._on_finished)
+        job.signals.failed.connect(self._on_failed)
+        self.job = job
+        self.summary.setPlainText(f"Retouching {options.input_dir} \u2192 {options.output_dir} ({options.masks.describe()})\u2026")
+        self.progress.setRange(0, 0)
+        self.current_label.setText("Starting\u2026")
+        self._set_running(True)
+        self.pool.start(job)
+        return job
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.current_label.setText("Cancelling after the current photo\u2026")
+
+    def _set_running(self, on: bool) -> None:
+        self.run_button.setEnabled(not on)
+        self.cancel_button.setEnabled(on)
+        self.close_button.setEnabled(not on)
+
+    def _on_progress(self, finished: int, total: int, name: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(finished)
+        self.current_label.setText(f"{finished} of {total}: {name}")
+
+    def _finish(self) -> None:
+        self.job = None
+        self._set_running(False)
+        if self.progress.maximum() == 0:
+            self.progress.setRange(0, 1)
+
+    def _on_finished(self, report: BatchReport) -> None:
+        self._finish()
+        self.report = report
+        lines = [report.summary()]
+        if report.total == 0:
+            lines.append("No photos were found in the folder" + ("." if self.recursive_check.isChecked() else " (sub-folders are not included)."))
+        if report.skipped:
+            lines.append("Skipped photos already have an output (tick \u2018Redo\u2019 to redo them).")
+        if report.cancelled:
+            lines.append("Cancelled: finished outputs are kept; run again to resume.")
+        self.summary.setPlainText("\n".join(lines))
+        self.current_label.setText("Cancelled" if report.cancelled else "Finished")
+
+    def _on_failed(self, message: str) -> None:
+        self._finish()
+        self.summary.setPlainText(f"The batch could not run:\n{message}")
+        self.current_label.setText("Failed")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.job is not None:  # closing the window stops the batch (outputs so far are kept)
+            self.job.cancel()
+            self.pool.waitForDone(30000)
+            self._finish()
+        super().closeEvent(event)
+
+    def reject(self) -> None:  # Esc: cancel a running batch first, close when idle
+        if self.running:
+            self.cancel()
+            return
+        super().reject()

@@ -1,0 +1,272 @@
+"""Filling through the worker thread: only hole pixels change, the UI keeps running, cancel,
+undo/redo, several fills, missing weights, compare with the original."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
+
+import engine
+from engine import Inpainter, UNetConfig, create_model
+from retoucher.document import Document, Rect
+from retoucher.qt.fill_worker import InpainterCache
+from retoucher.qt.main_window import MainWindow
+from retoucher.qt.settings import Settings
+
+
+class SlowFake:
+    """Stands in for an Inpainter: takes ``seconds``, checks ``cancel`` often, paints the hole
+    a fixed colour. Records the thread it ran on and whether it saw the cancel."""
+
+    name = "slow fake"
+    device_name = "CPU"
+    info = None
+
+    def __init__(self, seconds: float, colour=(0, 255, 0)) -> None:
+        self.seconds = seconds
+        self.colour = np.array(colour, np.uint8)
+        self.thread: threading.Thread | None = None
+        self.saw_cancel = False
+        self.calls = 0
+
+    def __call__(self, image, hole, *, cancel=None, progress=None):
+        self.thread = threading.current_thread()
+        self.calls += 1
+        steps = max(1, int(self.seconds / 0.02))
+        for i in range(steps):
+            if cancel is not None and cancel():
+                self.saw_cancel = True
+                raise engine.InpaintCancelled()
+            time.sleep(0.02)
+            if progress:
+                progress((i + 1) / steps)
+        out = image.copy()
+        out[hole] = self.colour
+        return out
+
+
+def _photo(h=96, w=128, seed=3):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    def make(inpainter=None, cache=None, rgb=None):
+        settings = Settings.from_file(tmp_path / "settings.ini")
+        cache = cache or InpainterCache()
+        if inpainter is not None:
+            cache.set(inpainter)
+        w = MainWindow(settings, cache)
+        w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+        qtbot.addWidget(w)
+        w.resize(900, 650)
+        w.show()
+        assert QTest.qWaitForWindowExposed(w)
+        w.activateWindow()
+        assert QTest.qWaitForWindowActive(w)
+        w.set_document(Document(_photo() if rgb is None else rgb))
+        return w
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def tiny_inpainter():
+    import torch
+
+    torch.manual_seed(0)
+    return Inpainter.from_model(create_model(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3))), name="tiny-random")
+
+
+def _paint_rect(w: MainWindow, rect: Rect) -> None:
+    w._push_edit(w.doc.set_rect(rect))
+
+
+def _wait_fill(qtbot, w: MainWindow, timeout=20000) -> None:
+    qtbot.waitUntil(lambda: not w.busy, timeout=timeout)
+
+
+def test_fill_with_a_tiny_model_changes_only_hole_pixels_and_is_one_undo_step(qtbot, make_window, tiny_inpainter):
+    w = make_window(tiny_inpainter)
+    before = w.doc.image.copy()
+    _paint_rect(w, Rect(30, 20, 70, 50))
+    hole = w.doc.mask.copy()
+    steps = w.undo_stack.count()
+    QTest.keyClick(w.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Return
+    assert w.busy
+    _wait_fill(qtbot, w)
+    after = w.doc.image.copy()
+    assert np.array_equal(after[~hole], before[~hole])
+    assert (after[hole] != before[hole]).any()
+    assert not w.doc.mask.any()  # the filled hole is cleared
+    assert w.undo_stack.count() == steps + 1 and w.undo_stack.undoText() == "Fill"
+    assert w.doc.dirty and w.isWindowModified()
+    # The status bar now names the engine that ran.
+    assert w.device_label.text() == "Device: CPU" and "tiny-random" in w.model_label.text()
+    w.undo_stack.undo()
+    assert np.array_equal(w.doc.image, before) and np.array_equal(w.doc.mask, hole)
+    assert not w.doc.dirty
+    w.undo_stack.redo()
+    assert np.array_equal(w.doc.image, after) and not w.doc.mask.any()
+
+
+def test_several_fills_in_a_row_then_undo_everything(qtbot, make_window, tiny_inpainter):
+    w = make_window(tiny_inpainter)
+    original = w.doc.image.copy()
+    results = []
+    for rect in (Rect(5, 5, 40, 30), Rect(20, 15, 90, 60), Rect(100, 70, 128, 96)):
+        _paint_rect(w, rect)
+        w.fill_action.trigger()
+        _wait_fill(qtbot, w)
+        results.append(w.doc.image.copy())
+    assert w.undo_stack.count() == 6
+    assert not np.array_equal(results[0], results[1])
+    for i in (1, 0):
+        w.undo_stack.undo()  # the fill
+        w.undo_stack.undo()  # its rectangle
+        assert np.array_equal(w.doc.image, results[i])
+    w.undo_stack.undo()
+    w.undo_stack.undo()
+    assert np.array_equal(w.doc.image, original) and not w.doc.mask.any()
+
+
+def test_event_loop_keeps_running_while_the_worker_fills(qtbot, make_window):
+    fake = SlowFake(0.6)
+    w = make_window(fake)
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(w.busy))
+    timer.start()
+    w.fill_button.click()
+    assert w.busy and not w.fill_action.isEnabled() and w.cancel_action.isEnabled()
+    assert w.progress.isVisible()
+    _wait_fill(qtbot, w)
+    timer.stop()
+    assert fake.thread is not None and fake.thread is not threading.main_thread()
+    assert sum(ticks) >= 15  # the GUI thread ticked all along the 0.6 s fill
+    assert (w.doc.image[10:30, 10:30] == (0, 255, 0)).all()
+    assert not w.progress.isVisible() and w.fill_action.isEnabled()
+
+
+def test_cancel_leaves_everything_as_it_was(qtbot, make_window):
+    fake = SlowFake(5.0)
+    w = make_window(fake)
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    image, mask, steps = w.doc.image.copy(), w.doc.mask.copy(), w.undo_stack.count()
+    w.fill()
+    qtbot.wait(100)
+    started = time.monotonic()
+    QTest.keyClick(w.canvas, Qt.Key.Key_Escape)
+    _wait_fill(qtbot, w, timeout=3000)
+    assert time.monotonic() - started < 2.0
+    assert fake.saw_cancel
+    assert np.array_equal(w.doc.image, image) and np.array_equal(w.doc.mask, mask)
+    assert w.undo_stack.count() == steps
+    assert "cancelled" in w.statusBar().currentMessage().lower()
+    # And the next fill works.
+    fake.seconds = 0.05
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert (w.doc.image[10:30, 10:30] == (0, 255, 0)).all()
+
+
+def test_canvas_does_not_edit_while_filling(qtbot, make_window):
+    fake = SlowFake(0.5)
+    w = make_window(fake)
+    _paint_rect(w, Rect(10, 10, 20, 20))
+    w.fill()
+    vp = w.canvas.viewport()
+    p = w.canvas.from_image(80, 60).toPoint()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
+    assert not w.doc.mask[50:70, 70:90].any()
+    assert not w.undo_action.isEnabled()
+    _wait_fill(qtbot, w)
+    assert w.undo_action.isEnabled()
+
+
+def test_missing_default_weights_opens_the_app_and_explains_on_fill(qtbot, make_window, tmp_path, monkeypatch):
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path / "no-resources"))
+    w = make_window()  # the real factory: Inpainter() with the (missing) default weights
+    assert "none" in w.model_label.text().lower()
+    _paint_rect(w, Rect(10, 10, 20, 20))
+    image = w.doc.image.copy()
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.last_error is not None
+    title, text = w.last_error
+    assert title == "No usable model"
+    assert "default.safetensors" in text and "Preferences" in text
+    assert np.array_equal(w.doc.image, image) and w.doc.mask[10:20, 10:20].all()
+
+
+def test_weights_chosen_in_preferences_are_loaded_in_the_worker(qtbot, make_window, tiny_weights, tmp_path, monkeypatch):
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path / "no-resources"))
+    w = make_window()
+    dlg = w.open_preferences()
+    dlg.weights.setText(str(tiny_weights))
+    dlg.device.setCurrentIndex(dlg.device.findData("cpu"))
+    dlg.quality.setValue(80)
+    dlg.brush.setValue(25)
+    dlg.accept()
+    assert w.settings.weights == str(tiny_weights) and w.settings.device == "cpu"
+    assert w.settings.jpeg_quality == 80 and w.canvas.brush_size == 25
+    assert w.model_label.text() == "Model: tiny-random"  # read from the file header
+    assert w.inpainters.loaded is None  # not loaded until a fill needs it
+    _paint_rect(w, Rect(40, 30, 60, 50))
+    before = w.doc.image.copy()
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.last_error is None
+    assert w.inpainters.loaded is not None and w.inpainters.loaded.name == "tiny-random"
+    assert not np.array_equal(w.doc.image, before)
+    # The About dialog shows the weight file's provenance.
+    about = w.open_about()
+    html = about.text.toPlainText()
+    assert "tiny-random" in html and "random initialisation, for tests" in html
+    about.close()
+
+
+def test_hold_backslash_to_compare_with_the_original(qtbot, make_window):
+    rgb = np.full((96, 128, 3), (200, 30, 30), np.uint8)
+    w = make_window(SlowFake(0.0, colour=(0, 0, 255)), rgb=rgb)
+    _paint_rect(w, Rect(40, 30, 90, 70))
+    w.fill()
+    _wait_fill(qtbot, w)
+    centre = w.canvas.from_image(64, 50).toPoint()
+
+    def shown():
+        return w.canvas.viewport().grab().toImage().pixelColor(centre).getRgb()[:3]
+
+    assert shown() == (0, 0, 255)
+    QTest.keyPress(w.canvas, Qt.Key.Key_Backslash)
+    assert w.canvas.comparing and w.compare_action.isChecked()
+    assert shown() == (200, 30, 30)
+    QTest.keyRelease(w.canvas, Qt.Key.Key_Backslash)
+    assert not w.canvas.comparing and not w.compare_action.isChecked()
+    assert shown() == (0, 0, 255)
+    w.compare_action.trigger()  # the toolbar toggle does the same
+    assert shown() == (200, 30, 30)
+    w.compare_action.trigger()
+    assert shown() == (0, 0, 255)
+
+
+def test_fill_with_nothing_painted_only_says_so(qtbot, make_window):
+    fake = SlowFake(0.0)
+    w = make_window(fake)
+    assert w.fill() is None and not w.busy and fake.calls == 0
+    assert "paint" in w.statusBar().currentMessage().lower()
