@@ -1,0 +1,265 @@
+"""Opening, saving and the ways a photo gets in: file, recent list, drop, clipboard."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import io
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PIL import Image, ImageCms
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from engine.imageio import load_image
+from retoucher.document import Rect
+from retoucher.qt.fill_worker import InpainterCache
+from retoucher.qt.main_window import MainWindow
+from retoucher.qt.settings import Settings
+
+ORIENTATION, MAKE, MODEL = 0x0112, 0x010F, 0x0110
+
+
+class FlatFill:
+    """Instant stand-in for the Inpainter: the hole becomes mid-grey."""
+
+    name = "flat"
+    device_name = "CPU"
+    info = None
+
+    def __call__(self, image, hole, *, cancel=None, progress=None):
+        out = image.copy()
+        out[hole] = 128
+        return out
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    cache = InpainterCache()
+    cache.set(FlatFill())
+    w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), cache)
+    w.asked = []
+
+    def ask():
+        w.asked.append(w.doc.display_name)
+        return w.answer
+
+    w.answer = QMessageBox.StandardButton.Discard
+    w.ask_unsaved_changes = ask
+    qtbot.addWidget(w)
+    w.show()
+    assert QTest.qWaitForWindowExposed(w)
+    return w
+
+
+def _rotated_jpeg(path, *, width=60, height=40):
+    """A JPEG stored landscape with EXIF orientation 6 (display: rotate 90 clockwise), camera
+    make/model and an sRGB ICC profile. Left half red, right half blue as stored."""
+    arr = np.zeros((height, width, 3), np.uint8)
+    arr[:, : width // 2] = (220, 20, 20)
+    arr[:, width // 2 :] = (20, 20, 220)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    exif[MAKE] = "RetoucherCam"
+    exif[MODEL] = "Test 1"
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(arr).save(path, quality=95, exif=exif.tobytes(), icc_profile=icc)
+    return icc
+
+
+def _fill(qtbot, w, rect):
+    w._push_edit(w.doc.set_rect(rect))
+    w.fill()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+
+
+def test_open_applies_exif_orientation_and_save_keeps_metadata(qtbot, window, tmp_path):
+    w = window
+    path = tmp_path / "photo.jpg"
+    icc = _rotated_jpeg(path)
+    assert w.open_path(path)
+    assert (w.doc.width, w.doc.height) == (40, 60)  # upright: portrait
+    assert tuple(w.doc.image[2, 20]) == pytest.approx((220, 20, 20), abs=12)  # red on top now
+    assert w.size_label.text().startswith("40 \u00d7 60")
+    assert w.windowTitle().startswith("photo.jpg")
+    _fill(qtbot, w, Rect(10, 20, 30, 40))
+    assert w.isWindowModified()
+    w.save_action.trigger()
+    assert not w.doc.dirty and not w.isWindowModified()
+    again = load_image(path)
+    assert again.format == "JPEG"
+    assert again.rgb.shape == (60, 40, 3)  # still upright, not rotated twice
+    assert np.abs(again.rgb.astype(int) - w.doc.image.astype(int)).mean() < 4
+    assert np.abs(again.rgb[20:40, 10:30].astype(int) - 128).max() < 12  # the fill is in the file
+    with Image.open(path) as im:
+        exif = im.getexif()
+        assert exif.get(ORIENTATION, 1) == 1
+        assert exif.get(MAKE) == "RetoucherCam" and exif.get(MODEL) == "Test 1"
+        assert im.info.get("icc_profile") == icc
+
+
+def test_jpeg_quality_comes_from_the_preferences(qtbot, window, tmp_path):
+    w = window
+    src = tmp_path / "noise.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src, quality=95)
+    sizes = {}
+    for q in (30, 95):
+        w.settings.jpeg_quality = q
+        assert w.open_path(src)
+        w.ask_save_path = lambda *a, q=q: str(tmp_path / f"q{q}.jpg")
+        assert w.save_as()
+        sizes[q] = (tmp_path / f"q{q}.jpg").stat().st_size
+    assert sizes[30] < sizes[95] * 0.7
+
+
+def test_save_as_png_export_mask_and_recent_files(qtbot, window, tmp_path):
+    w = window
+    src = tmp_path / "in.png"
+    rgba = np.random.default_rng(2).integers(0, 256, (32, 48, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(src)
+    assert w.open_path(src)
+    assert w.settings.recent_files[0] == str(src.resolve())
+    assert [a.text() for a in w.recent_menu.actions()][0] == "in.png"
+    _fill(qtbot, w, Rect(5, 5, 15, 15))
+    w._push_edit(w.doc.set_rect(Rect(30, 10, 40, 20)))
+    out = tmp_path / "sub" / "out.png"
+    w.ask_save_path = lambda title, suggestion, filters: str(out)
+    assert w.save_as()
+    assert w.doc.path == out and w.windowTitle().startswith("out.png")
+    saved = load_image(out)
+    assert saved.alpha is not None and np.array_equal(saved.alpha, rgba[:, :, 3])  # alpha kept
+    assert np.array_equal(saved.rgb, w.doc.image)
+    assert w.settings.recent_files[0] == str(out.resolve())
+    mask_path = tmp_path / "mask.png"
+    w.ask_save_path = lambda title, suggestion, filters: str(mask_path)
+    assert w.export_mask()
+    m = np.asarray(Image.open(mask_path).convert("L")) > 127
+    assert np.array_equal(m, w.doc.mask) and m[10:20, 30:40].all() and m.sum() == 100
+    # The recent-files menu opens the photo again.
+    w.set_document(None)
+    next(a for a in w.recent_menu.actions() if a.text() == "out.png").trigger()
+    assert w.doc is not None and w.doc.path == out
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 truncated", "photo.jpg"),
+        (b"hello, I am text", "photo.jpg"),
+    ],
+)
+def test_corrupt_or_unsupported_file_shows_an_error_and_keeps_the_open_photo(qtbot, window, tmp_path, content, needle):
+    w = window
+    good = tmp_path / "good.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(good)
+    assert w.open_path(good)
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(content)
+    assert not w.open_path(bad)
+    title, text = w.last_error
+    assert title == "Cannot open photo" and needle in text
+    assert w.doc.path == good  # nothing lost
+    box = next(b for b in w.findChildren(QMessageBox) if b.isVisible())
+    assert needle in box.text()
+    box.close()
+
+
+def test_missing_recent_file_is_reported_and_dropped_from_the_list(qtbot, window, tmp_path):
+    w = window
+    p = tmp_path / "gone.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(p)
+    assert w.open_path(p)
+    p.unlink()
+    assert not w.open_path(p)
+    assert "not found" in w.last_error[1]
+    assert str(p.resolve()) not in w.settings.recent_files
+
+
+def test_unsaved_changes_prompt_on_open_and_close(qtbot, window, tmp_path):
+    w = window
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for p in (a, b):
+        Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(p)
+    assert w.open_path(a)
+    w._push_edit(w.doc.set_rect(Rect(0, 0, 4, 4)))
+    assert w.open_path(b) and w.asked == []  # a painted mask alone is not an unsaved change
+    _fill(qtbot, w, Rect(0, 0, 4, 4))
+    w.answer = QMessageBox.StandardButton.Cancel
+    assert not w.open_path(a)
+    assert w.asked == ["b.png"] and w.doc.path == b and w.doc.dirty
+    assert not w.close()  # cancelled: the window stays
+    w.answer = QMessageBox.StandardButton.Save
+    assert w.open_path(a)  # saved b first, then opened a
+    assert load_image(b).rgb[0, 0].tolist() == [128, 128, 128]
+    assert w.doc.path == a
+
+
+def _drag_and_drop(w, mime) -> bool:
+    """Enter, then drop, as a real drag does (Qt delivers the drop only to a widget that
+    accepted the enter). Returns whether the enter was accepted."""
+    pos = QPoint(w.width() // 2, w.height() // 2)
+    enter = QDragEnterEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(w.canvas, enter)  # over the canvas: it passes drops to the window
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(w.canvas, drop)
+    return True
+
+
+def test_drop_a_file_on_the_window_opens_it(qtbot, window, tmp_path):
+    w = window
+    p = tmp_path / "dropped.webp"
+    Image.fromarray(np.full((20, 30, 3), 200, np.uint8)).save(p, lossless=True)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p))])
+    _drag_and_drop(w, mime)
+    assert w.doc is not None and w.doc.path == p and w.doc.format == "WEBP"
+    assert (w.doc.width, w.doc.height) == (30, 20)
+
+
+def test_paste_an_image_from_the_clipboard(qtbot, window, tmp_path):
+    w = window
+    arr = np.random.default_rng(5).integers(0, 256, (24, 36, 3), dtype=np.uint8)
+    img = QImage(arr.data, 36, 24, 36 * 3, QImage.Format.Format_RGB888).copy()
+    QGuiApplication.clipboard().setImage(img)
+    w.paste_action.trigger()
+    assert w.doc is not None and w.doc.path is None
+    assert np.array_equal(w.doc.image, arr)
+    assert w.windowTitle().startswith("Untitled")
+    # Save on an unnamed photo asks for a name.
+    target = tmp_path / "pasted.bmp"
+    w.ask_save_path = lambda *a: str(target)
+    w.save_action.trigger()
+    assert np.array_equal(load_image(target).rgb, arr)
+    assert w.doc.path == target and w.doc.format == "BMP"
+
+
+def test_tiff_opens_and_saves_in_its_format(qtbot, window, tmp_path):
+    w = window
+    p = tmp_path / "scan.tif"
+    arr = np.random.default_rng(9).integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(p)
+    assert w.open_path(p)
+    _fill(qtbot, w, Rect(2, 2, 6, 6))
+    assert w.save()
+    with Image.open(p) as im:
+        assert im.format == "TIFF"
+    got = load_image(p).rgb
+    assert np.array_equal(got[10:], arr[10:]) and (got[2:6, 2:6] == 128).all()
+
+
+def test_a_drop_of_plain_text_is_refused(qtbot, window):
+    # A drop of something that is neither a file nor an image is ignored.
+    w = window
+    mime = QMimeData()
+    mime.setText("just text")
+    assert not _drag_and_drop(w, mime)
+    assert w.doc is None
