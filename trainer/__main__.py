@@ -1,0 +1,179 @@
+"""``retoucher-train prepare|train|evaluate|export``.
+
+Heavy modules are imported inside each command so that ``--help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from .prepare import PrepareConfig, PrepareError, prepare
+
+    config = PrepareConfig(
+        out=args.out,
+        cub=args.cub,
+        images_dir=args.images_dir,
+        size=args.size,
+        seed=args.seed,
+        format=args.format,
+        quality=args.quality,
+        workers=args.workers,
+        progress=not args.no_progress,
+    )
+    try:
+        report = prepare(config)
+    except (PrepareError, ValueError) as exc:
+        print(f"retoucher-train prepare: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary(Path(args.out)))
+    return 0
+
+
+def _add_prepare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "prepare",
+        help="crop CUB-200-2011 (or a folder of photos) into a square training set",
+        description="Crop CUB-200-2011 to the seed's bird squares (or any folder of photos to "
+        "centre squares), resize, and split 6:2:2 per species into train/val/test.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cub", type=Path, metavar="CUB_ROOT", help="official CUB_200_2011 folder")
+    src.add_argument("--images-dir", type=Path, metavar="DIR",
+                     help="any folder of photos (subfolders = classes); centre square crops")
+    p.add_argument("--out", type=Path, required=True, metavar="DATA_DIR")
+    p.add_argument("--size", type=int, default=256, help="side of the square images (default 256)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split")
+    p.add_argument("--format", choices=("jpeg", "png"), default="jpeg",
+                   help="jpeg (quality --quality, default) or png (lossless, ~4x larger)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (0 = one per core)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_prepare)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "0", "") else int(text)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .loop import TrainError, train
+
+    given = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    if "no_progress" in given:
+        given["progress"] = not given.pop("no_progress")
+    for key in ("data", "out", "init", "mask_dir"):
+        if given.get(key) is not None:
+            given[key] = str(given[key])
+    try:
+        config = TrainConfig(**given)
+        result = train(config, explicit=set(given))
+    except (TrainError, ValueError, FileNotFoundError) as exc:
+        print(f"retoucher-train train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if not result.stopped_early else 3
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    S = argparse.SUPPRESS  # only options given on the command line reach TrainConfig
+    p = sub.add_parser(
+        "train",
+        help="train the partial-convolution U-Net (torchrun for several processes/GPUs)",
+        description="Train or fine-tune the U-Net on a prepared folder. Defaults follow the "
+        "paper (loss weights, lr 2e-4 then 5e-5 for --phase finetune). Several GPUs or "
+        "machines: torchrun --nproc_per_node=N -m trainer train ...",
+        argument_default=S,
+    )
+    g = p.add_argument_group("data")
+    g.add_argument("--data", type=Path, required=True, metavar="DATA_DIR", help="from 'prepare'")
+    g.add_argument("--out", type=Path, required=True, metavar="RUN_DIR",
+                   help="checkpoints, logs, TensorBoard")
+    g.add_argument("--masks", metavar="SPEC",
+                   help="mask mixture, e.g. center:0.4,strokes:0.3,folder:0.3 (kinds: center, "
+                   "rects, strokes, folder); default with --mask-dir: center:0.4,strokes:0.3,"
+                   "folder:0.3, without: center:0.4,rects:0.2,strokes:0.4")
+    g.add_argument("--mask-dir", type=Path, metavar="DIR", help="mask images (white = hole)")
+    g.add_argument("--mask-holdout", type=float, metavar="F",
+                   help="fraction of --mask-dir kept out of training for evaluate (default 0.2)")
+    g.add_argument("--crop", type=int, help="train on random crops of this side (default: full)")
+    g.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random flips")
+    g.add_argument("--preload", choices=("auto", "yes", "no"),
+                   help="decode the train split into memory (default auto: if it fits in 3 GB)")
+    g.add_argument("--workers", type=int, help="data-loader worker processes (default 1)")
+    g.add_argument("--seed", type=int, help="model init, data order, masks (default 0)")
+    g = p.add_argument_group("model")
+    g.add_argument("--preset", help="paper (default), paper512, small, tiny")
+    g.add_argument("--widths", type=_int_list, help="encoder widths, e.g. 32,64,128,256,256,256,256")
+    g.add_argument("--depth", type=int, help="number of levels (with --preset: scaled widths)")
+    g.add_argument("--init", type=Path, metavar="CKPT_OR_WEIGHTS",
+                   help="start from a checkpoint (.pt) or a weight file (.safetensors)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--phase", choices=("train", "finetune"),
+                   help="train (default, lr 2e-4) or finetune (encoder BatchNorm frozen, lr 5e-5)")
+    g.add_argument("--lr", type=float, help="learning rate (default by phase)")
+    g.add_argument("--schedule", choices=("constant", "cosine"), help="default constant (paper)")
+    g.add_argument("--warmup-steps", type=int)
+    g.add_argument("--min-lr-ratio", type=float, help="cosine floor as a fraction of --lr (0.1)")
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--grad-clip", type=float, help="clip the gradient norm (0 = off)")
+    g.add_argument("--ema", type=float, help="EMA decay of the weights, e.g. 0.999 (0 = off)")
+    g.add_argument("--batch-size", type=int, help="per process (default 6, as in the paper)")
+    g.add_argument("--steps", type=int, help="total optimiser steps of this run (default 10000)")
+    g.add_argument("--loss", choices=("full", "l1"),
+                   help="full = the paper's loss with VGG perceptual/style terms (default); "
+                   "l1 = valid + 6 hole + 0.1 TV, no VGG")
+    g.add_argument("--vgg-size", type=_optional_int, metavar="PX",
+                   help="run the VGG on images resized to PX (cheaper perceptual/style loss)")
+    g = p.add_argument_group("runtime")
+    g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    g.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"),
+                   help="autocast: auto = bf16 on CUDA, off on CPU")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="channels_last memory format (default on)")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model")
+    g.add_argument("--threads", type=int, help="CPU threads (default: cores / local processes)")
+    g.add_argument("--ckpt-every", type=int, help="checkpoint every N steps (default 500)")
+    g.add_argument("--keep-checkpoints", action="store_true", help="also keep ckpt_<step>.pt")
+    g.add_argument("--log-every", type=int, help="log losses every N steps (default 20)")
+    g.add_argument("--val-every", type=int, help="validate every N steps (default 500, 0 = never)")
+    g.add_argument("--val-images", type=int, help="validation images (default 64)")
+    g.add_argument("--image-every", type=int, help="TensorBoard image grids every N steps")
+    g.add_argument("--time-limit", type=float, metavar="MINUTES",
+                   help="checkpoint and stop before this much wall time has passed")
+    g.add_argument("--stop-after", type=int, metavar="STEPS",
+                   help="checkpoint and stop after this many steps of this invocation")
+    g.add_argument("--resume", action="store_true", help="continue RUN_DIR/ckpt.pt exactly")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="retoucher-train",
+        description="Train Retoucher's partial-convolution U-Net: prepare data, train, "
+        "evaluate against OpenCV's inpainting, export a weight file.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_prepare(sub)
+    _add_train(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""Typed configuration of a training run (saved in every checkpoint)."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from engine.unet import MODEL_PRESETS, UNetConfig
+
+__all__ = ["TrainConfig", "RUNTIME_FIELDS", "PHASE_LR", "model_config", "default_masks"]
+
+PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
+
+# Fields that may change when a run is resumed: they do not change what is learned.
+RUNTIME_FIELDS = frozenset(
+    {
+        "steps", "workers", "compile", "threads", "ckpt_every", "keep_checkpoints", "log_every",
+        "val_every", "image_every", "time_limit", "stop_after", "progress", "resume", "preload",
+        "device",
+    }
+)
+
+
+def default_masks(mask_dir: str | None) -> str:
+    if mask_dir:
+        return "center:0.4,strokes:0.3,folder:0.3"
+    return "center:0.4,rects:0.2,strokes:0.4"
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = ""
+    # model (ignored with --init: the architecture comes from the initial weights)
+    preset: str = "paper"
+    widths: tuple[int, ...] | None = None
+    depth: int | None = None
+    # phase and optimisation
+    phase: str = "train"  # "train" (BatchNorm learns) or "finetune" (encoder BN frozen)
+    init: str | None = None  # checkpoint (.pt) or weight file (.safetensors) to start from
+    lr: float | None = None  # None: 2e-4 for train, 5e-5 for finetune
+    schedule: str = "constant"  # "constant" (the paper) or "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.1  # cosine floor, as a fraction of lr
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # 0 = off
+    ema: float = 0.0  # EMA decay of the weights (0 = off); export uses the EMA when present
+    batch_size: int = 6  # per process
+    steps: int = 10_000
+    # data
+    masks: str | None = None  # mixture spec; None = default_masks(mask_dir)
+    mask_dir: str | None = None
+    mask_holdout: float = 0.2  # fraction of --mask-dir files kept out of training for evaluate
+    crop: int | None = None  # random crops of this side (None = the prepared size)
+    hflip: bool = True
+    preload: str = "auto"  # "auto" | "yes" | "no"
+    workers: int = 1
+    seed: int = 0
+    # loss
+    loss: str = "full"  # "full" (the paper) or "l1" (no VGG: valid + 6 hole + 0.1 tv)
+    vgg_size: int | None = None  # run the VGG at this resolution (None = full)
+    # runtime
+    device: str = "auto"
+    amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
+    channels_last: bool = True
+    compile: bool = False
+    threads: int = 0  # torch CPU threads (0 = cores / local processes)
+    ckpt_every: int = 500
+    keep_checkpoints: bool = False  # also keep ckpt_<step>.pt copies
+    log_every: int = 20
+    val_every: int = 500
+    val_images: int = 64
+    image_every: int = 0  # TensorBoard image grids (0 = with validation)
+    time_limit: float | None = None  # minutes; checkpoint and stop before running past it
+    stop_after: int | None = None  # stop (with a checkpoint) after this many steps of this run
+    progress: bool = True
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        if self.widths is not None:
+            self.widths = tuple(int(w) for w in self.widths)
+        if self.phase not in PHASE_LR:
+            raise ValueError(f"--phase must be one of {sorted(PHASE_LR)}, got {self.phase!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"--schedule must be constant or cosine, got {self.schedule!r}")
+        if self.loss not in ("full", "l1"):
+            raise ValueError(f"--loss must be full or l1, got {self.loss!r}")
+        if self.amp not in ("auto", "bf16", "fp16", "off"):
+            raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
+        if self.preload not in ("auto", "yes", "no"):
+            raise ValueError(f"--preload must be auto, yes or no, got {self.preload!r}")
+        if self.batch_size < 1 or self.steps < 0:
+            raise ValueError("--batch-size must be >= 1 and --steps >= 0")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("--ema must be in [0, 1)")
+        if not 0.0 <= self.mask_holdout < 1.0:
+            raise ValueError("--mask-holdout must be in [0, 1)")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else PHASE_LR[self.phase]
+
+    @property
+    def mask_spec(self) -> str:
+        return self.masks or default_masks(self.mask_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        if d["widths"] is not None:
+            d["widths"] = list(d["widths"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def model_config(config: TrainConfig, image_size: int) -> UNetConfig:
+    """The architecture asked for by ``--preset``/``--widths``/``--depth``."""
+    if config.widths:
+        if config.depth is not None and config.depth != len(config.widths):
+            raise ValueError(f"--depth {config.depth} disagrees with {len(config.widths)} --widths")
+        depth = len(config.widths)
+        kernels = tuple([7, 5, 5] + [3] * max(0, depth - 3))[:depth]
+        return UNetConfig(widths=config.widths, kernels=kernels, image_size=image_size)
+    try:
+        preset = MODEL_PRESETS[config.preset]
+    except KeyError:
+        raise ValueError(
+            f"unknown --preset {config.preset!r}; choose from {', '.join(MODEL_PRESETS)}"
+        ) from None
+    if config.depth is not None and config.depth != preset.depth:
+        return UNetConfig.scaled(preset.widths[0], depth=config.depth, image_size=image_size)
+    return dataclasses.replace(preset, image_size=image_size)

@@ -1,0 +1,203 @@
+"""Training data: prepared images in memory, per-sample masks, and a resumable data order.
+
+The order is a pure function of ``(seed, step)``: sample position ``p`` of the run (global over
+all ranks: ``p = (step * world_size + rank) * batch_size + j``) is image
+``permutation(seed, p // n)[p % n]`` and its augmentation and mask come from a generator seeded
+with ``(seed, p)``. Resuming at step ``s`` therefore replays exactly the batches an
+uninterrupted run would have seen, whatever the number of loader workers, and the ranks of a
+``torchrun`` job read disjoint shards of every global batch (like ``DistributedSampler``).
+"""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from .manifest import ManifestRow, read_manifest
+from .masks import MaskGenerator
+
+__all__ = ["PreparedImages", "InpaintingDataset", "StepBatchSampler", "load_rgb", "collate"]
+
+log = logging.getLogger(__name__)
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+class PreparedImages:
+    """The uint8 ``HxWx3`` images of one split of a prepared folder, sorted by image id.
+
+    ``preload``: True decodes them all into one array now (fast training, ~200 KB per 256px
+    image); False reads each on demand; None decides by size (``max_preload_bytes``).
+    ``limit``: keep this many rows, evenly spaced over the split (covers every species)."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        split: str,
+        *,
+        preload: bool | None = None,
+        limit: int | None = None,
+        max_preload_bytes: float = 3e9,
+        threads: int = 4,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        rows: list[ManifestRow] = read_manifest(self.data_dir, split)
+        if not rows:
+            raise ValueError(f"the {split} split of {self.data_dir} is empty")
+        if limit is not None and 0 < limit < len(rows):
+            picks = np.linspace(0, len(rows) - 1, limit).round().astype(int)
+            rows = [rows[i] for i in picks]
+        self.rows = rows
+        self.split = split
+        first = load_rgb(self.path(0))
+        self.shape = first.shape
+        if preload is None:
+            preload = len(rows) * first.nbytes <= max_preload_bytes
+        self.array: np.ndarray | None = None
+        if preload:
+            array = np.empty((len(rows), *self.shape), dtype=np.uint8)
+
+            def fill(i: int) -> None:
+                img = load_rgb(self.path(i))
+                if img.shape != self.shape:
+                    raise ValueError(
+                        f"{self.path(i)} is {img.shape[1]}x{img.shape[0]}, the others "
+                        f"{self.shape[1]}x{self.shape[0]}: re-run prepare"
+                    )
+                array[i] = img
+
+            with ThreadPoolExecutor(max(1, threads)) as pool:
+                list(pool.map(fill, range(len(rows))))
+            self.array = array
+
+    def path(self, i: int) -> Path:
+        return self.data_dir / self.rows[i].file
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self.array is not None:
+            return self.array[i]
+        img = load_rgb(self.path(i))
+        if img.shape != self.shape:
+            raise ValueError(f"{self.path(i)} has size {img.shape[:2]}, expected {self.shape[:2]}")
+        return img
+
+    @property
+    def species(self) -> list[str]:
+        return sorted({r.species for r in self.rows})
+
+
+def sample_rng(seed: int, position: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 0x5EED, position])
+
+
+class InpaintingDataset(Dataset):
+    """``dataset[(index, position)] -> (image uint8 (3, S, S), hole bool (1, S, S))``.
+
+    The sample's random crop (to ``crop`` pixels, None = full size), horizontal flip and mask
+    all come from :func:`sample_rng` ``(seed, position)``."""
+
+    def __init__(
+        self,
+        images: PreparedImages,
+        masks: MaskGenerator,
+        *,
+        seed: int = 0,
+        crop: int | None = None,
+        hflip: bool = True,
+    ) -> None:
+        self.images = images
+        self.masks = masks
+        self.seed = seed
+        h, w = images.shape[:2]
+        self.crop = crop or min(h, w)
+        if self.crop > min(h, w):
+            raise ValueError(f"crop {self.crop} is larger than the prepared images ({w}x{h})")
+        self.hflip = hflip
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, position = key
+        rng = sample_rng(self.seed, position)
+        img = self.images[index]
+        h, w = img.shape[:2]
+        s = self.crop
+        top = int(rng.integers(0, h - s + 1))
+        left = int(rng.integers(0, w - s + 1))
+        img = img[top : top + s, left : left + s]
+        if self.hflip and rng.random() < 0.5:
+            img = img[:, ::-1]
+        hole = self.masks(rng, s, s)
+        image_t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
+        hole_t = torch.from_numpy(np.ascontiguousarray(hole))[None]
+        return image_t, hole_t
+
+
+def collate(batch: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    images, holes = zip(*batch)
+    return torch.stack(images), torch.stack(holes)
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields this rank's batch of ``(index, position)`` keys for steps ``start .. stop - 1``."""
+
+    def __init__(
+        self,
+        num_images: int,
+        batch_size: int,
+        *,
+        seed: int = 0,
+        start_step: int = 0,
+        stop_step: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if num_images < 1 or batch_size < 1:
+            raise ValueError("need at least one image and a positive batch size")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.n = num_images
+        self.batch_size = batch_size
+        self.seed = seed
+        self.start_step = start_step
+        self.stop_step = stop_step
+        self.rank = rank
+        self.world_size = world_size
+        self._perms: dict[int, np.ndarray] = {}
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        perm = self._perms.get(epoch)
+        if perm is None:
+            perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            self._perms = {epoch: perm, **{k: v for k, v in self._perms.items() if k == epoch - 1}}
+        return perm
+
+    def keys(self, step: int) -> list[tuple[int, int]]:
+        first = (step * self.world_size + self.rank) * self.batch_size
+        out = []
+        for p in range(first, first + self.batch_size):
+            out.append((int(self.permutation(p // self.n)[p % self.n]), p))
+        return out
+
+    def epoch_of(self, step: int) -> float:
+        return step * self.world_size * self.batch_size / self.n
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start_step, self.stop_step):
+            yield self.keys(step)
+
+    def __len__(self) -> int:
+        return max(0, self.stop_step - self.start_step)

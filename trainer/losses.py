@@ -1,0 +1,159 @@
+"""The loss of Liu et al. 2018, section 3.4::
+
+    L_total = L_valid + 6 L_hole + 0.05 L_perceptual + 120 (L_style_out + L_style_comp) + 0.1 L_tv
+
+With ``M`` the paper's mask (1 = valid), ``I_out`` the network output, ``I_gt`` the photo and
+``I_comp = M I_gt + (1 - M) I_out``:
+
+* ``L_hole = ||(1 - M)(I_out - I_gt)||_1 / N_Igt`` and ``L_valid = ||M (I_out - I_gt)||_1 / N_Igt``
+  with ``N_Igt = C H W``: normalised by the number of elements, not by the hole size.
+* ``L_perceptual = sum_p ||Psi_p(I_out) - Psi_p(I_gt)||_1 / N_Psi_p
+  + sum_p ||Psi_p(I_comp) - Psi_p(I_gt)||_1 / N_Psi_p`` over VGG pool1..pool3.
+* ``L_style_{out,comp} = sum_p ||G_p(I_{out,comp}) - G_p(I_gt)||_1 / C_p^2`` with the Gram
+  matrix ``G_p(I) = Psi_p^T Psi_p / (C_p H_p W_p)`` (the paper's K_p).
+* ``L_tv`` = the L1 difference of horizontally and vertically adjacent pixels of ``I_comp``, both
+  inside P, the hole dilated by one pixel (3x3), divided by ``N_Icomp = C H W``.
+
+Every term is averaged over the batch. Pixel terms use the network's [-1, 1] scale; the VGG
+takes care of its own input convention (:mod:`trainer.vgg`). ``mode="l1"`` drops the two VGG
+terms (``L_valid + 6 L_hole + 0.1 L_tv``) for training without a VGG.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "LossWeights",
+    "InpaintingLoss",
+    "gram_matrix",
+    "hole_valid_l1",
+    "dilate_holes",
+    "total_variation",
+    "perceptual_loss",
+    "style_loss",
+]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    valid: float = 1.0
+    hole: float = 6.0
+    perceptual: float = 0.05
+    style: float = 120.0  # applied to L_style_out and L_style_comp each
+    tv: float = 0.1
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def hole_valid_l1(
+    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L_hole, L_valid)``; ``mask`` is (N, 1, H, W) with 1 = valid."""
+    diff = (output - target).abs()
+    n = diff[0].numel()  # C H W
+    hole = (diff * (1.0 - mask)).flatten(1).sum(1) / n
+    valid = (diff * mask).flatten(1).sum(1) / n
+    return hole.mean(), valid.mean()
+
+
+def dilate_holes(mask: torch.Tensor) -> torch.Tensor:
+    """The region P: the hole (``mask == 0``) dilated by one pixel in all 8 directions;
+    returned as float, 1 = in P."""
+    hole = 1.0 - mask.float()
+    return F.max_pool2d(hole, kernel_size=3, stride=1, padding=1)
+
+
+def total_variation(comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``L_tv`` of the composite on the one-pixel dilation of the hole."""
+    p = dilate_holes(mask).to(comp.dtype)
+    n = comp[0].numel()
+    horiz = (comp[..., :, 1:] - comp[..., :, :-1]).abs() * (p[..., :, 1:] * p[..., :, :-1])
+    vert = (comp[..., 1:, :] - comp[..., :-1, :]).abs() * (p[..., 1:, :] * p[..., :-1, :])
+    return ((horiz.flatten(1).sum(1) + vert.flatten(1).sum(1)) / n).mean()
+
+
+def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
+    """``Psi^T Psi / (C H W)`` per image: (N, C, H, W) -> (N, C, C), computed in float32."""
+    n, c, h, w = feat.shape
+    with torch.autocast(device_type=feat.device.type, enabled=False):
+        f = feat.float().reshape(n, c, h * w)
+        return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
+
+
+def perceptual_loss(feats_a: list[torch.Tensor], feats_b: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_p ||a_p - b_p||_1 / N_p``, averaged over the batch."""
+    return sum((a.float() - b.float()).abs().mean() for a, b in zip(feats_a, feats_b))  # type: ignore[return-value]
+
+
+def style_loss(feats_a: list[torch.Tensor], grams_b: list[torch.Tensor]) -> torch.Tensor:
+    """``sum_p ||G_p(a) - G_p(b)||_1 / C_p^2``, averaged over the batch."""
+    return sum((gram_matrix(a) - gb).abs().mean() for a, gb in zip(feats_a, grams_b))  # type: ignore[return-value]
+
+
+class InpaintingLoss(nn.Module):
+    """``forward(output, target, mask) -> dict`` of the weighted ``total`` and each unweighted
+    term (``valid``, ``hole``, ``tv`` and, in ``full`` mode, ``perceptual``, ``style_out``,
+    ``style_comp``). Tensors in [-1, 1], mask (N, 1, H, W) float, 1 = valid.
+
+    ``vgg_size``: run the VGG on images resized to this side (None = full size): a cheaper
+    perceptual/style loss for CPU training.
+    """
+
+    def __init__(
+        self,
+        vgg: nn.Module | None = None,
+        weights: LossWeights = LossWeights(),
+        mode: str = "full",
+        vgg_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if mode not in ("full", "l1"):
+            raise ValueError(f"loss mode must be 'full' or 'l1', got {mode!r}")
+        if mode == "full" and vgg is None:
+            raise ValueError("the full loss needs a VGG (or use mode='l1')")
+        self.mode = mode
+        self.weights = weights
+        self.vgg = vgg if mode == "full" else None
+        self.vgg_size = vgg_size
+
+    def _vgg_in(self, x: torch.Tensor) -> torch.Tensor:
+        if self.vgg_size and x.shape[-1] != self.vgg_size:
+            return F.interpolate(
+                x, size=(self.vgg_size, self.vgg_size), mode="bilinear", align_corners=False,
+                antialias=True,
+            )
+        return x
+
+    def forward(
+        self, output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        w = self.weights
+        output = output.float()
+        target = target.float()
+        mask = mask.float()
+        comp = mask * target + (1.0 - mask) * output
+        hole, valid = hole_valid_l1(output, target, mask)
+        tv = total_variation(comp, mask)
+        terms = {"valid": valid, "hole": hole, "tv": tv}
+        total = w.valid * valid + w.hole * hole + w.tv * tv
+        if self.vgg is not None:
+            n = output.shape[0]
+            with torch.no_grad():
+                feats_gt = self.vgg(self._vgg_in(target))
+                grams_gt = [gram_matrix(f) for f in feats_gt]
+            # output and composite through the VGG as one batch
+            feats = self.vgg(self._vgg_in(torch.cat([output, comp], dim=0)))
+            feats_out = [f[:n] for f in feats]
+            feats_comp = [f[n:] for f in feats]
+            perceptual = perceptual_loss(feats_out, feats_gt) + perceptual_loss(feats_comp, feats_gt)
+            style_out = style_loss(feats_out, grams_gt)
+            style_comp = style_loss(feats_comp, grams_gt)
+            terms.update(perceptual=perceptual, style_out=style_out, style_comp=style_comp)
+            total = total + w.perceptual * perceptual + w.style * (style_out + style_comp)
+        terms["total"] = total
+        return terms

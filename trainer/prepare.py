@@ -1,0 +1,409 @@
+"""``retoucher-train prepare``: turn CUB-200-2011 (or any folder of photos) into a small set of
+square training images with a manifest and a stratified 6:2:2 split.
+
+Output folder::
+
+    DATA_DIR/images/<species>/<name>.jpg   the square crops, --size pixels (JPEG q95 or PNG)
+    DATA_DIR/manifest.csv                  one row per kept photo (see trainer.manifest)
+    DATA_DIR/prepare.json                  the settings and the report of the last run
+
+Photos are decoded, cropped and encoded by worker processes. Re-running with the same settings
+reuses the crops already written (only the manifest and split are rebuilt), so it is cheap and
+gives identical files; changing --size/--format/--quality rewrites them. Missing photos (a
+partial copy of CUB) are counted and reported once; unreadable photos are skipped with their
+reason; the inputs are never modified.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from engine.atomic import atomic_path
+
+from .cub import bird_square, centre_square, read_cub
+from .manifest import MANIFEST_NAME, ManifestRow, read_manifest, write_manifest
+from .splits import stratified_split
+
+__all__ = ["PrepareConfig", "PrepareReport", "PrepareError", "prepare", "IMAGE_SUFFIXES"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+SETTINGS_NAME = "prepare.json"
+FORMATS = {"jpeg": ".jpg", "png": ".png"}
+
+
+class PrepareError(ValueError):
+    """Bad arguments for prepare (missing source, output inside the source...)."""
+
+
+@dataclass
+class PrepareConfig:
+    out: Path
+    cub: Path | None = None  # an official CUB-200-2011 folder...
+    images_dir: Path | None = None  # ...or any folder of photos (centre square crops)
+    size: int = 256
+    seed: int = 0
+    format: str = "jpeg"  # "jpeg" or "png"
+    quality: int = 95  # JPEG quality
+    workers: int = 0  # 0 = one per CPU core; 1 = no worker processes
+    progress: bool = True
+
+    def image_settings(self) -> dict:
+        """What the written files depend on (the seed only changes the split)."""
+        return {
+            "source": str(Path(self.cub or self.images_dir or "").resolve()),
+            "mode": "cub" if self.cub else "folder",
+            "size": self.size,
+            "format": self.format,
+            "quality": self.quality if self.format == "jpeg" else None,
+        }
+
+
+@dataclass
+class PrepareReport:
+    source: str
+    mode: str
+    listed: int = 0
+    present: int = 0
+    missing: int = 0
+    missing_examples: list[str] = field(default_factory=list)
+    kept: int = 0
+    discarded: int = 0
+    corrupt: list[tuple[str, str]] = field(default_factory=list)
+    converted_to_rgb: dict[str, int] = field(default_factory=dict)
+    upscaled: int = 0
+    written: int = 0
+    reused: int = 0
+    removed_stale: int = 0
+    species: int = 0
+    splits: dict[str, int] = field(default_factory=dict)
+    seed: int = 0
+    format: str = "jpeg"
+    size: int = 256
+    bytes: int = 0
+    seconds: float = 0.0
+
+    def summary(self, out: Path) -> str:
+        what = "CUB-200-2011 metadata" if self.mode == "cub" else "folder of photos"
+        lines = [f"Prepared {out} from {self.source} ({what}):"]
+        if self.mode == "cub":
+            line = f"  listed {self.listed} photos: {self.present} present"
+            if self.missing:
+                line += (
+                    f", {self.missing} missing from this copy (skipped; e.g. "
+                    f"{', '.join(self.missing_examples[:2])})"
+                )
+            lines.append(line)
+        else:
+            lines.append(f"  found {self.present} photos")
+        why = (
+            "the bird's box does not fit in a square inside the photo"
+            if self.mode == "cub"
+            else "empty image"
+        )
+        lines.append(
+            f"  kept {self.kept}, discarded {self.discarded} ({why}), corrupt {len(self.corrupt)}"
+        )
+        for source, reason in self.corrupt:
+            lines.append(f"    corrupt: {source}: {reason}")
+        if self.converted_to_rgb:
+            modes = ", ".join(f"{m} {n}" for m, n in sorted(self.converted_to_rgb.items()))
+            lines.append(f"  converted to RGB: {modes}")
+        if self.upscaled:
+            lines.append(f"  {self.upscaled} crops were smaller than {self.size} px and were upscaled")
+        parts = ", ".join(f"{k} {v}" for k, v in self.splits.items())
+        lines.append(
+            f"  split (seed {self.seed}, 6:2:2 within each of {self.species} species): {parts}"
+        )
+        lines.append(
+            f"  {self.written} files written, {self.reused} reused"
+            + (f", {self.removed_stale} stale removed" if self.removed_stale else "")
+            + f"; {self.kept} {self.format.upper()} files of {self.size}x{self.size}, "
+            f"{self.bytes / 1e6:.1f} MB; {self.seconds:.1f} s"
+        )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class _Job:
+    key: int
+    source: str
+    out: str
+    bbox: tuple[float, float, float, float] | None
+    size: int
+    format: str
+    quality: int
+    reuse: bool
+    exif_transpose: bool
+
+
+@dataclass(frozen=True)
+class _Result:
+    key: int
+    status: str  # "kept" | "discarded" | "corrupt"
+    reason: str = ""
+    width: int = 0
+    height: int = 0
+    mode: str = ""
+    crop: tuple[int, int, int] | None = None
+    written: bool = False
+
+
+def _crop_for(job: _Job, width: int, height: int) -> tuple[int, int, int] | None:
+    if width < 1 or height < 1:
+        return None
+    if job.bbox is not None:
+        return bird_square(job.bbox, width, height)
+    return centre_square(width, height)
+
+
+def _process(job: _Job) -> _Result:
+    """Runs in a worker process: never raises, a bad file becomes a "corrupt" result."""
+    try:
+        with Image.open(job.source) as img:
+            mode = img.mode
+            if job.exif_transpose:
+                img = ImageOps.exif_transpose(img) or img
+            width, height = img.size
+            crop = _crop_for(job, width, height)
+            if crop is None:
+                return _Result(job.key, "discarded", width=width, height=height, mode=mode)
+            if job.reuse and os.path.isfile(job.out):
+                return _Result(job.key, "kept", width=width, height=height, mode=mode, crop=crop)
+            img.load()  # a truncated or broken file fails here
+            rgb = img.convert("RGB")
+        left, top, side = crop
+        square = rgb.resize(
+            (job.size, job.size),
+            Image.Resampling.LANCZOS,
+            box=(left, top, left + side, top + side),
+        )
+        Path(job.out).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(job.out) as tmp:
+            if job.format == "png":
+                square.save(tmp, format="PNG", optimize=False)
+            else:
+                square.save(tmp, format="JPEG", quality=job.quality, optimize=True)
+        return _Result(job.key, "kept", width=width, height=height, mode=mode, crop=crop, written=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        return _Result(job.key, "corrupt", reason=reason)
+
+
+@dataclass(frozen=True)
+class _Item:
+    key: int  # image id
+    source: Path
+    source_rel: str
+    out_rel: str
+    species: str
+    species_id: int
+    bbox: tuple[float, float, float, float] | None
+
+
+def _cub_items(root: Path, suffix: str) -> tuple[list[_Item], int]:
+    records = read_cub(root)
+    items = []
+    for r in records:
+        rel = Path(r.relpath)
+        items.append(
+            _Item(
+                key=r.image_id,
+                source=root / "images" / rel,
+                source_rel=r.relpath,
+                out_rel=(Path("images") / rel.parent / (rel.stem + suffix)).as_posix(),
+                species=r.species,
+                species_id=r.class_id,
+                bbox=r.bbox,
+            )
+        )
+    return items, len(records)
+
+
+def _folder_items(root: Path, suffix: str) -> list[_Item]:
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    species_names = sorted({p.parent.relative_to(root).as_posix() for p in files})
+    species_ids = {name: i + 1 for i, name in enumerate(species_names)}
+    items, used = [], set()
+    for key, p in enumerate(files, 1):
+        rel = p.relative_to(root)
+        out_rel = (Path("images") / rel.parent / (rel.stem + suffix)).as_posix()
+        if out_rel in used:  # "a.jpg" and "a.png" in one folder
+            out_rel = (Path("images") / rel.parent / f"{rel.stem}_{key}{suffix}").as_posix()
+        used.add(out_rel)
+        species = rel.parent.as_posix()
+        items.append(
+            _Item(key, p, rel.as_posix(), out_rel, "." if species == "." else species,
+                  species_ids[species], None)
+        )
+    return items
+
+
+def _check_paths(source: Path, out: Path) -> None:
+    src, dst = source.resolve(), out.resolve()
+    if src == dst or src in dst.parents or dst in src.parents:
+        raise PrepareError(
+            f"the output folder {out} must be outside the source {source} (and not contain it): "
+            "prepare never writes into its input"
+        )
+
+
+def _folder_size(paths: list[Path]) -> int:
+    return sum(p.stat().st_size for p in paths if p.is_file())
+
+
+def prepare(config: PrepareConfig) -> PrepareReport:
+    """Prepare the data set described by ``config``; returns the report (also in prepare.json)."""
+    t0 = time.perf_counter()
+    if (config.cub is None) == (config.images_dir is None):
+        raise PrepareError("give exactly one of --cub CUB_ROOT or --images-dir DIR")
+    if config.format not in FORMATS:
+        raise PrepareError(f"--format must be one of {sorted(FORMATS)}, got {config.format!r}")
+    if config.size < 8:
+        raise PrepareError(f"--size must be at least 8 pixels, got {config.size}")
+    source = Path(config.cub or config.images_dir)  # type: ignore[arg-type]
+    if not source.is_dir():
+        raise PrepareError(f"source folder not found: {source}")
+    out = Path(config.out)
+    _check_paths(source, out)
+    suffix = FORMATS[config.format]
+    mode = "cub" if config.cub else "folder"
+    report = PrepareReport(
+        source=str(source), mode=mode, seed=config.seed, format=config.format, size=config.size
+    )
+    if mode == "cub":
+        items, report.listed = _cub_items(source, suffix)
+    else:
+        items = _folder_items(source, suffix)
+        report.listed = len(items)
+
+    present = []
+    for item in items:
+        if item.source.is_file():
+            present.append(item)
+        else:
+            report.missing += 1
+            if len(report.missing_examples) < 3:
+                report.missing_examples.append(item.source_rel)
+    report.present = len(present)
+
+    out.mkdir(parents=True, exist_ok=True)
+    for leftover in (out / "images").rglob(".*.tmp.*") if (out / "images").is_dir() else []:
+        leftover.unlink(missing_ok=True)  # temp files of a killed run
+    settings = config.image_settings()
+    old_settings = None
+    settings_path = out / SETTINGS_NAME
+    if settings_path.is_file():
+        try:
+            old_settings = json.loads(settings_path.read_text(encoding="utf-8")).get("settings")
+        except (OSError, ValueError):
+            old_settings = None
+    reuse = old_settings == settings
+
+    jobs = [
+        _Job(
+            key=item.key,
+            source=str(item.source),
+            out=str(out / item.out_rel),
+            bbox=item.bbox,
+            size=config.size,
+            format=config.format,
+            quality=config.quality,
+            reuse=reuse,
+            exif_transpose=mode == "folder",
+        )
+        for item in present
+    ]
+    workers = config.workers or os.cpu_count() or 1
+    results: list[_Result] = []
+    bar = tqdm(total=len(jobs), desc="prepare", unit="photo", disable=not config.progress)
+    if workers <= 1 or len(jobs) < 2:
+        for job in jobs:
+            results.append(_process(job))
+            bar.update()
+    else:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with context.Pool(min(workers, len(jobs))) as pool:
+            for res in pool.imap_unordered(_process, jobs, chunksize=8):
+                results.append(res)
+                bar.update()
+    bar.close()
+
+    by_key = {item.key: item for item in present}
+    kept: list[tuple[_Item, _Result]] = []
+    converted: Counter[str] = Counter()
+    for res in sorted(results, key=lambda r: r.key):
+        item = by_key[res.key]
+        if res.status == "corrupt":
+            report.corrupt.append((item.source_rel, res.reason))
+        elif res.status == "discarded":
+            report.discarded += 1
+        else:
+            kept.append((item, res))
+            if res.mode != "RGB":
+                converted[res.mode] += 1
+            report.written += res.written
+            report.reused += not res.written
+            if res.crop is not None and res.crop[2] < config.size:
+                report.upscaled += 1
+    report.kept = len(kept)
+    report.converted_to_rgb = dict(converted)
+
+    groups: dict[str, list[int]] = defaultdict(list)
+    for item, _ in kept:
+        groups[item.species].append(item.key)
+    split = stratified_split(groups, config.seed)
+    report.species = len(groups)
+    rows = [
+        ManifestRow(
+            image_id=item.key,
+            split=split[item.key],
+            species_id=item.species_id,
+            species=item.species,
+            file=item.out_rel,
+            source=item.source_rel,
+            source_width=res.width,
+            source_height=res.height,
+            source_mode=res.mode,
+            bbox=item.bbox,
+            crop=res.crop,  # type: ignore[arg-type]
+        )
+        for item, res in kept
+    ]
+    report.splits = {name: sum(r.split == name for r in rows) for name in ("train", "val", "test")}
+
+    # Files a previous run listed that this one does not keep (other format, other source).
+    if (out / MANIFEST_NAME).is_file():
+        try:
+            old_files = {r.file for r in read_manifest(out)}
+        except ValueError:
+            old_files = set()
+        for stale in old_files - {r.file for r in rows}:
+            path = out / stale
+            if path.is_file() and path.resolve().is_relative_to((out / "images").resolve()):
+                path.unlink()
+                report.removed_stale += 1
+
+    write_manifest(out, rows)
+    report.bytes = _folder_size([out / r.file for r in rows])
+    report.seconds = time.perf_counter() - t0
+    with atomic_path(settings_path) as tmp:
+        tmp.write_text(
+            json.dumps({"settings": settings, "report": asdict(report)}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+    return report
