@@ -1,5 +1,6 @@
 """The ``retoucher`` command: ``retoucher [PHOTO]`` opens the app, ``retoucher batch ...`` retouches
-a folder (see :mod:`retoucher.batch`), ``retoucher --version`` prints the version.
+a folder (see :mod:`retoucher.batch`), ``retoucher --version`` prints the version and the default
+model's name, ``retoucher --self-test`` checks the installation headless (see :mod:`retoucher.selftest`).
 
 Nothing heavy is imported before it is needed: the GUI (PySide6) only for the app, the engine
 (torch) only when a batch runs.
@@ -14,7 +15,9 @@ usage: retoucher [PHOTO]                 open the desktop app (optionally with a
        retoucher batch INPUT_DIR OUTPUT_DIR (--masks DIR | --mask FILE | --rect X,Y,W,H |
                        --center-hole SIZE) [options]
                                          fill holes in every photo of a folder
-       retoucher --version
+       retoucher --self-test [--device DEV]
+                                         fill a hole in the sample photo, check it (headless)
+       retoucher --version               print the version and the default model's name
 
 'retoucher batch --help' lists the batch options.
 """
@@ -29,6 +32,20 @@ def version() -> str:
         return "unknown"
 
 
+def model_description() -> str:
+    """The default model's name from its weight file header, or why there is none."""
+    from engine.weights import WeightsError, default_weights_path, read_weights_info
+
+    path = default_weights_path()
+    if not path.is_file():
+        return f"no model bundled (expected {path})"
+    try:
+        info = read_weights_info(path)
+    except WeightsError as exc:
+        return f"unusable model file ({exc})"
+    return f"{info.name} ({path})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "batch":
@@ -37,7 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return batch_main(args[1:])
     if args and args[0] in ("--version", "-V"):
         print(f"retoucher {version()}")
+        print(f"model: {model_description()}")
         return 0
+    if args and args[0] == "--self-test":
+        from .selftest import main as selftest_main
+
+        return selftest_main(args[1:])
     if args and args[0] in ("-h", "--help"):
         print(USAGE, end="")
         return 0

@@ -1,0 +1,157 @@
+"""``retoucher --self-test``: prove that an installation (above all a PyInstaller bundle) works
+without a screen: the default model loads, a hole in the sample photo gets filled, only hole
+pixels change, the hole pixels do change, and a PNG can be written and read back.
+
+Prints each step with its timing and returns 0; on any failure prints ``self-test FAILED: ...``
+with the reason to stderr and returns 1. Qt-free: it runs headless and never starts the GUI.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+import numpy as np
+
+__all__ = ["SelfTestError", "self_test_hole", "run_self_test", "main", "SAMPLE_NAME"]
+
+SAMPLE_NAME = "sample.jpg"
+
+# Build an inpainter from (weights path, device); tests inject broken ones to prove the checks bite.
+InpainterFactory = Callable[[Path, str], Callable[..., np.ndarray]]
+
+
+class SelfTestError(RuntimeError):
+    """A step of the self-test failed; the message says which and why."""
+
+
+def self_test_hole(shape: tuple[int, int]) -> np.ndarray:
+    """The hole the self-test fills: a centred rectangle a quarter of each side, and a smaller
+    square towards the top-left corner (two separate regions), as a ``bool HxW`` mask."""
+    h, w = shape
+    hole = np.zeros((h, w), dtype=bool)
+    hh, hw = max(h // 4, 2), max(w // 4, 2)
+    y0, x0 = (h - hh) // 2, (w - hw) // 2
+    hole[y0 : y0 + hh, x0 : x0 + hw] = True
+    s = max(min(h, w) // 10, 2)
+    hole[h // 8 : h // 8 + s, w // 8 : w // 8 + s] = True
+    return hole
+
+
+def _default_factory(weights: Path, device: str) -> Any:
+    from engine.inpainter import Inpainter
+
+    return Inpainter(weights, device=device)
+
+
+def _check_result(image: np.ndarray, hole: np.ndarray, result: Any) -> float:
+    """Raise SelfTestError unless ``result`` is a same-size uint8 image that differs from
+    ``image`` in the hole and nowhere else; return the fraction of hole pixels that changed."""
+    if not isinstance(result, np.ndarray) or result.shape != image.shape or result.dtype != np.uint8:
+        got = f"{type(result).__name__} {getattr(result, 'shape', '')} {getattr(result, 'dtype', '')}"
+        raise SelfTestError(f"the fill returned {got.strip()}, expected uint8 {image.shape}")
+    changed = np.any(result != image, axis=2)
+    outside = int(np.count_nonzero(changed & ~hole))
+    if outside:
+        raise SelfTestError(f"{outside} pixels outside the hole changed; only hole pixels may change")
+    inside = int(np.count_nonzero(changed & hole))
+    if inside == 0:
+        raise SelfTestError("no hole pixel changed: the hole was not filled")
+    return inside / int(np.count_nonzero(hole))
+
+
+def _png_round_trip(result: np.ndarray) -> None:
+    from engine.imageio import load_image, save_image
+
+    with tempfile.TemporaryDirectory(prefix="retoucher-selftest-") as tmp:
+        path = Path(tmp) / "filled.png"
+        save_image(path, result)
+        back = load_image(path).rgb
+    if back.shape != result.shape or not np.array_equal(back, result):
+        raise SelfTestError("a PNG written and read back differs from the image written")
+
+
+def run_self_test(
+    *,
+    resources: Path | None = None,
+    device: str = "auto",
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    inpainter_factory: InpainterFactory | None = None,
+) -> int:
+    """Run every step; 0 when all pass, 1 (after a ``self-test FAILED`` line on ``err``) otherwise.
+    ``resources`` defaults to :func:`engine.weights.resources_dir` (inside a bundle: the bundle's)."""
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    factory = inpainter_factory or _default_factory
+
+    def say(label: str, text: str) -> None:
+        print(f"  {label:<8} {text}", file=out, flush=True)
+
+    started = time.perf_counter()
+    print("Retoucher self-test", file=out, flush=True)
+    try:
+        from engine.imageio import ImageReadError, load_image
+        from engine.weights import WeightsError, read_weights_info, resources_dir
+
+        folder = Path(resources) if resources is not None else resources_dir()
+        say("folder", str(folder))
+        weights = folder / "weights" / "default.safetensors"
+        if not weights.is_file():
+            raise SelfTestError(f"no model bundled: {weights} does not exist")
+        photo = folder / SAMPLE_NAME
+        if not photo.is_file():
+            raise SelfTestError(f"no sample photo bundled: {photo} does not exist")
+
+        try:
+            info = read_weights_info(weights)
+            t0 = time.perf_counter()
+            inpainter = factory(weights, device)
+            load_s = time.perf_counter() - t0
+        except (WeightsError, ValueError) as exc:
+            raise SelfTestError(f"the model did not load: {exc}") from exc
+        where = getattr(inpainter, "device_name", device)
+        say("model", f"{info.name} ({weights.name}, {info.dtype}) loaded on {where} in {load_s:.2f} s")
+
+        try:
+            image = load_image(photo).rgb
+        except ImageReadError as exc:
+            raise SelfTestError(f"the sample photo did not load: {exc}") from exc
+        hole = self_test_hole(image.shape[:2])
+        say("photo", f"{photo.name}, {image.shape[1]}x{image.shape[0]}")
+        say("hole", f"{int(hole.sum())} pixels ({100 * hole.mean():.1f}% of the photo)")
+
+        t0 = time.perf_counter()
+        result = inpainter(image, hole)
+        fill_s = time.perf_counter() - t0
+        say("fill", f"{fill_s:.2f} s")
+        fraction = _check_result(image, hole, result)
+        say("check", "pixels outside the hole unchanged: ok")
+        say("check", f"hole pixels changed: {100 * fraction:.1f}%: ok")
+        _png_round_trip(result)
+        say("check", "PNG written and read back identical: ok")
+    except SelfTestError as exc:
+        print(f"self-test FAILED: {exc}", file=err, flush=True)
+        return 1
+    except Exception as exc:  # anything else broken in the installation: say what, fail
+        print(f"self-test FAILED: {type(exc).__name__}: {exc}", file=err, flush=True)
+        return 1
+    print(f"self-test passed in {time.perf_counter() - started:.2f} s", file=out, flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher --self-test") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Fill a hole in the bundled sample photo with the bundled model and check "
+        "the result (headless).",
+    )
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--resources", type=Path, default=None, help="a resources/ folder other than the bundled one"
+    )
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    return run_self_test(resources=args.resources, device=args.device)

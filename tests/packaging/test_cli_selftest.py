@@ -1,0 +1,150 @@
+"""``retoucher --self-test`` and ``retoucher --version`` against a resources/ folder in tmp_path
+(RETOUCHER_RESOURCES) holding the tiny random model and a small generated sample photo."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from retoucher import __main__ as cli
+from retoucher.selftest import run_self_test, self_test_hole
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def resources(tmp_path, tiny_weights, monkeypatch) -> Path:
+    """A folder laid out like resources/: weights/default.safetensors and sample.jpg."""
+    folder = tmp_path / "resources"
+    (folder / "weights").mkdir(parents=True)
+    shutil.copy(tiny_weights, folder / "weights" / "default.safetensors")
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:72, 0:100]
+    photo = np.stack([x * 2.5, y * 3.5, (x + y) * 1.5], -1) + rng.normal(0, 10, (72, 100, 3))
+    Image.fromarray(photo.clip(0, 255).astype(np.uint8)).save(folder / "sample.jpg", quality=90)
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(folder))
+    return folder
+
+
+def test_self_test_hole_has_two_regions_inside_the_photo():
+    hole = self_test_hole((72, 100))
+    assert hole.dtype == bool and hole.shape == (72, 100)
+    assert 0.05 < hole.mean() < 0.2
+    assert not hole[0].any() and not hole[-1].any() and not hole[:, 0].any() and not hole[:, -1].any()
+    # the centre and a square near the top-left corner, separated by valid pixels
+    assert hole[36, 50] and hole[72 // 8, 100 // 8] and not hole[20, 20]
+
+
+def test_self_test_passes_and_prints_timings(resources, capsys):
+    assert cli.main(["--self-test", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert str(resources) in out
+    assert "tiny-random" in out and "loaded on CPU" in out
+    assert "photo    sample.jpg, 100x72" in out
+    assert "fill" in out and " s" in out
+    assert "pixels outside the hole unchanged: ok" in out
+    assert out.rstrip().splitlines()[-1].startswith("self-test passed in ")
+
+
+def test_self_test_fails_clearly_without_a_model(resources, capsys):
+    (resources / "weights" / "default.safetensors").unlink()
+    assert cli.main(["--self-test"]) == 1
+    err = capsys.readouterr().err
+    assert "self-test FAILED: no model bundled" in err
+    assert "default.safetensors" in err
+
+
+def test_self_test_fails_clearly_without_the_sample_photo(resources, capsys):
+    (resources / "sample.jpg").unlink()
+    assert cli.main(["--self-test"]) == 1
+    assert "self-test FAILED: no sample photo bundled" in capsys.readouterr().err
+
+
+def test_self_test_fails_on_a_corrupt_model(resources, capsys):
+    (resources / "weights" / "default.safetensors").write_bytes(b"\x00" * 64)
+    assert cli.main(["--self-test"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("self-test FAILED:") and "default.safetensors" in err
+
+
+def test_self_test_fails_on_an_unreadable_sample_photo(resources, capsys):
+    (resources / "sample.jpg").write_bytes(b"not a jpeg")
+    assert cli.main(["--self-test"]) == 1
+    assert "self-test FAILED: the sample photo did not load" in capsys.readouterr().err
+
+
+def _broken(change):
+    def factory(weights, device):
+        def fill(image, hole):
+            return change(image.copy(), hole)
+
+        return fill
+
+    return factory
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda img, hole: img, "no hole pixel changed"),
+        (lambda img, hole: np.where(hole[..., None], 255 - img, img ^ 1).astype(np.uint8),
+         "pixels outside the hole changed"),
+        (lambda img, hole: img[:-1], "expected uint8"),
+        (lambda img, hole: img.astype(np.float32), "expected uint8"),
+    ],
+    ids=["unfilled", "outside-changed", "wrong-size", "wrong-dtype"],
+)
+def test_self_test_catches_a_broken_fill(resources, change, message, capsys):
+    assert run_self_test(inpainter_factory=_broken(change)) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_self_test_catches_a_fill_that_raises(resources, capsys):
+    def factory(weights, device):
+        def fill(image, hole):
+            raise RuntimeError("kernel exploded")
+
+        return fill
+
+    assert run_self_test(inpainter_factory=factory) == 1
+    assert "self-test FAILED: RuntimeError: kernel exploded" in capsys.readouterr().err
+
+
+def test_version_prints_the_version_and_the_model_name(resources, capsys):
+    assert cli.main(["--version"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert lines[0] == f"retoucher {declared}"
+    assert lines[1].startswith("model: tiny-random (")
+    assert str(resources / "weights" / "default.safetensors") in lines[1]
+
+
+def test_version_says_when_no_model_is_bundled(resources, capsys):
+    (resources / "weights" / "default.safetensors").unlink()
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("model: no model bundled")
+
+
+def test_version_says_when_the_model_file_is_unusable(resources, capsys):
+    (resources / "weights" / "default.safetensors").write_bytes(b"garbage")
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("model: unusable model file")
+
+
+def test_help_still_does_not_import_torch():
+    code = (
+        "import sys; from retoucher.__main__ import main; rc = main(['--help']); "
+        "print(rc, 'torch' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "--self-test" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "0 False"
