@@ -157,6 +157,97 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from .checkpoint import CheckpointError
+    from .evaluate import EvalConfig, evaluate
+
+    cfg = EvalConfig(
+        data=str(args.data), weights=str(args.weights), task=args.task,
+        mask_dir=str(args.mask_dir) if args.mask_dir else None, mask_holdout=args.mask_holdout,
+        limit=args.limit, seed=args.seed, device=args.device, batch_size=args.batch_size,
+        radius=args.radius, out=str(args.out), grid=str(args.grid) if args.grid else None,
+        grid_rows=args.grid_rows, progress=not args.no_progress,
+    )
+    try:
+        report = evaluate(cfg)
+    except (CheckpointError, ValueError, FileNotFoundError) as exc:
+        print(f"retoucher-train evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    print(report.markdown)
+    print(f"wrote {report.out} and {report.out.with_suffix('.json')}"
+          + (f"; example grid {report.grid}" if report.grid else ""))
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="compare the model with OpenCV Telea / Navier-Stokes on the test split",
+        description="Hole L1, PSNR and SSIM on the test split for the model and OpenCV's Telea "
+        "and Navier-Stokes inpainting, same images and masks; a Markdown table and a grid.",
+    )
+    p.add_argument("--data", type=Path, required=True, metavar="DATA_DIR")
+    p.add_argument("--weights", type=Path, required=True, metavar="FILE",
+                   help="weight file (.safetensors) or training checkpoint (.pt or RUN_DIR)")
+    p.add_argument("--task", choices=("center", "irregular", "both"), default="both")
+    p.add_argument("--mask-dir", type=Path, metavar="DIR", help="irregular masks (white = hole)")
+    p.add_argument("--mask-holdout", type=float, default=0.2, metavar="F",
+                   help="use only the masks train held out with the same fraction (default 0.2; "
+                   "0 = all masks)")
+    p.add_argument("--limit", type=int, help="at most this many test images (evenly spaced)")
+    p.add_argument("--seed", type=int, default=0, help="pairing of images and masks")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--radius", type=int, default=3, help="OpenCV inpaintRadius (default 3)")
+    p.add_argument("--out", type=Path, default=Path("evaluation.md"),
+                   help="Markdown table (default evaluation.md; numbers also in .json)")
+    p.add_argument("--grid", type=Path, help="example grid image (default: --out with .jpg)")
+    p.add_argument("--grid-rows", type=int, default=6, help="examples in the grid (0 = none)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from engine.weights import WeightsError
+
+    from .checkpoint import CheckpointError
+    from .export import export
+
+    try:
+        path, prov = export(
+            args.checkpoint, args.out, half=args.half, name=args.name, ema=not args.no_ema,
+            evaluation=args.evaluation,
+        )
+    except (CheckpointError, WeightsError, OSError, ValueError) as exc:
+        print(f"retoucher-train export: error: {exc}", file=sys.stderr)
+        return 2
+    size = path.stat().st_size / 1e6
+    val = prov["metrics"].get("validation") or {}
+    print(
+        f"wrote {path} ({'fp16' if args.half else 'fp32'}, {size:.1f} MB): {prov['steps']} steps, "
+        f"{prov['weights']} weights"
+        + (f", val PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
+    )
+    return 0
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a checkpoint as the engine's weight file (safetensors + provenance)",
+        description="Convert a training checkpoint into a .safetensors weight file that "
+        "engine.load_weights / retoucher --weights read directly.",
+    )
+    p.add_argument("checkpoint", type=Path, help="RUN_DIR/ckpt.pt (or RUN_DIR)")
+    p.add_argument("out", type=Path, help="OUT.safetensors")
+    p.add_argument("--half", action="store_true", help="store fp16 (half the size)")
+    p.add_argument("--name", help="model name in the metadata (default: file name)")
+    p.add_argument("--no-ema", action="store_true", help="export the raw weights, not the EMA")
+    p.add_argument("--evaluation", type=Path, metavar="JSON",
+                   help="add the test metrics written by 'evaluate' (its .json)")
+    p.set_defaults(func=_export)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="retoucher-train",
@@ -166,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_prepare(sub)
     _add_train(sub)
+    _add_evaluate(sub)
+    _add_export(sub)
     return parser
 
 
