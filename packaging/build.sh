@@ -98,7 +98,10 @@ if [ "$VENV_ONLY" = 1 ]; then
 fi
 
 # The project itself, without its dependencies (torchvision and the trainer's are not wanted).
+# Its metadata gives `Retoucher --version` the version; setuptools' scratch copies in build/ are
+# removed first so that a module deleted from the source can't come back from a stale copy.
 log "installing the project (no dependencies)"
+rm -rf "$ROOT/build/lib" "$ROOT"/build/bdist.*
 "$BIN/python" -m pip install --disable-pip-version-check --quiet --no-deps --no-build-isolation \
     --force-reinstall "$ROOT"
 
