@@ -1,0 +1,134 @@
+"""The paper's loss terms against small cases computed by hand."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from trainer.losses import (
+    InpaintingLoss,
+    dilate_holes,
+    gram_matrix,
+    hole_valid_l1,
+    perceptual_loss,
+    style_loss,
+    total_variation,
+)
+
+
+def test_hole_and_valid_l1_are_normalised_by_all_elements():
+    gt = torch.zeros(1, 2, 2, 2)
+    out = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[-1.0, 0.0], [0.0, 0.0]]]])
+    mask = torch.tensor([[[[1.0, 0.0], [1.0, 1.0]]]])  # one hole pixel, top right
+    hole, valid = hole_valid_l1(out, gt, mask)
+    # N_Igt = C*H*W = 8. Hole pixel: |2| + |0| = 2. Valid: |1|+|3|+|4| + |-1|+0+0 = 9.
+    assert hole.item() == pytest.approx(2 / 8)
+    assert valid.item() == pytest.approx(9 / 8)
+
+
+def test_l1_terms_average_over_the_batch():
+    gt = torch.zeros(2, 1, 1, 2)
+    out = torch.tensor([[[[1.0, 1.0]]], [[[3.0, 3.0]]]])
+    mask = torch.ones(2, 1, 1, 2)
+    _, valid = hole_valid_l1(out, gt, mask)
+    assert valid.item() == pytest.approx((1.0 + 3.0) / 2)
+
+
+def test_gram_matrix_normalisation():
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # C=2, H=1, W=2
+    g = gram_matrix(f)
+    # Psi^T Psi = [[1*1+2*2, 1*3+2*4], [.., 3*3+4*4]] = [[5, 11], [11, 25]], / (C*H*W = 4)
+    assert torch.allclose(g, torch.tensor([[[5.0, 11.0], [11.0, 25.0]]]) / 4)
+
+
+def test_style_loss_is_mean_abs_gram_difference():
+    a = [torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])]
+    b = torch.zeros_like(a[0])
+    b[0, 0, 0, 0] = 2.0  # gram of b: [[4, 0], [0, 0]] / 4
+    loss = style_loss(a, [gram_matrix(b)])
+    diff = torch.tensor([[5.0 - 4.0, 11.0], [11.0, 25.0]]) / 4
+    assert loss.item() == pytest.approx(diff.abs().sum().item() / 4)  # / C^2
+
+
+def test_perceptual_loss_sums_layer_means():
+    a = [torch.ones(1, 2, 2, 2), torch.zeros(1, 1, 1, 1)]
+    b = [torch.zeros(1, 2, 2, 2), torch.full((1, 1, 1, 1), 3.0)]
+    assert perceptual_loss(a, b).item() == pytest.approx(1.0 + 3.0)
+
+
+def test_dilated_hole_region_is_one_pixel_larger():
+    mask = torch.ones(1, 1, 5, 5)
+    mask[0, 0, 2, 2] = 0.0
+    p = dilate_holes(mask)
+    expected = torch.zeros(1, 1, 5, 5)
+    expected[0, 0, 1:4, 1:4] = 1.0
+    assert torch.equal(p, expected)
+
+
+def test_total_variation_only_inside_the_dilated_hole():
+    # 1 channel 5x5; hole at the centre -> P = the 3x3 block rows/cols 1..3
+    mask = torch.ones(1, 1, 5, 5)
+    mask[0, 0, 2, 2] = 0.0
+    comp = torch.zeros(1, 1, 5, 5)
+    comp[0, 0, 2, 2] = 1.0  # a spike in the hole
+    comp[0, 0, 0, 0] = 100.0  # outside P: must not count
+    tv = total_variation(comp, mask)
+    # pairs inside P touching the spike: left/right (2) and up/down (2), each |1|; N = 25
+    assert tv.item() == pytest.approx(4 / 25)
+
+
+def test_total_variation_counts_pairs_across_p_only_when_both_inside():
+    mask = torch.ones(1, 1, 1, 6)
+    mask[0, 0, 0, 2] = 0.0  # P = columns 1..3
+    comp = torch.tensor([[[[0.0, 1.0, 3.0, 6.0, 10.0, 15.0]]]])
+    # horizontal pairs inside P: (1,2): 2, (2,3): 3  -> 5 / N(=6)
+    assert total_variation(comp, mask).item() == pytest.approx(5 / 6)
+
+
+class _TinyFeatures(nn.Module):
+    """A stand-in feature extractor: the image itself and its 2x2 average."""
+
+    def forward(self, x):
+        return [x, nn.functional.avg_pool2d(x, 2)]
+
+
+def test_total_uses_the_papers_weights():
+    torch.manual_seed(0)
+    out, gt = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
+    mask = torch.ones(2, 1, 8, 8)
+    mask[:, :, 2:5, 3:7] = 0.0
+    terms = InpaintingLoss(_TinyFeatures())(out, gt, mask)
+    expected = (
+        terms["valid"] + 6 * terms["hole"] + 0.05 * terms["perceptual"]
+        + 120 * (terms["style_out"] + terms["style_comp"]) + 0.1 * terms["tv"]
+    )
+    assert terms["total"].item() == pytest.approx(expected.item(), rel=1e-6)
+    comp = mask * gt + (1 - mask) * out
+    fo, fc, fg = _TinyFeatures()(out), _TinyFeatures()(comp), _TinyFeatures()(gt)
+    assert terms["perceptual"].item() == pytest.approx(
+        (perceptual_loss(fo, fg) + perceptual_loss(fc, fg)).item(), rel=1e-6
+    )
+    assert terms["style_comp"].item() == pytest.approx(
+        style_loss(fc, [gram_matrix(f) for f in fg]).item(), rel=1e-6
+    )
+
+
+def test_l1_mode_has_no_vgg_terms():
+    out, gt = torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 8)
+    mask = torch.ones(1, 1, 8, 8)
+    mask[..., :4] = 0
+    terms = InpaintingLoss(None, mode="l1")(out, gt, mask)
+    assert set(terms) == {"valid", "hole", "tv", "total"}
+    assert terms["total"].item() == pytest.approx(
+        (terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"]).item()
+    )
+    with pytest.raises(ValueError, match="VGG"):
+        InpaintingLoss(None, mode="full")
+
+
+def test_loss_gradient_reaches_the_output_only():
+    out = (torch.rand(1, 3, 8, 8) * 2 - 1).requires_grad_()
+    gt = torch.rand(1, 3, 8, 8) * 2 - 1
+    mask = torch.ones(1, 1, 8, 8)
+    InpaintingLoss(_TinyFeatures())(out, gt, mask)["total"].backward()
+    assert out.grad is not None and torch.isfinite(out.grad).all()

@@ -1,0 +1,112 @@
+"""Mask generators: shapes, hole ratios, determinism, folders with hold-out, mixtures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from trainer.masks import (
+    CentreHole,
+    MaskFolder,
+    MaskMixture,
+    RandomRectangles,
+    RandomStrokes,
+    hole_ratio,
+    is_held_out,
+    parse_mask_mixture,
+)
+
+
+def test_centre_hole_is_the_seeds_64px_square():
+    m = CentreHole()(None, 256, 256)
+    assert m.dtype == bool and m.shape == (256, 256)
+    ys, xs = np.nonzero(m)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (96, 159, 96, 159)
+    assert m.sum() == 64 * 64
+
+
+@pytest.mark.parametrize("gen", [RandomRectangles(), RandomStrokes()], ids=["rects", "strokes"])
+def test_random_generators_shapes_ratios_and_determinism(gen):
+    ratios = []
+    for seed in range(30):
+        a = gen(np.random.default_rng(seed), 96, 128)
+        b = gen(np.random.default_rng(seed), 96, 128)
+        assert a.dtype == bool and a.shape == (96, 128)
+        assert np.array_equal(a, b)
+        ratios.append(hole_ratio(a))
+    assert 0.0 < min(ratios) and max(ratios) < 0.7
+    assert len({round(r, 6) for r in ratios}) > 20  # different seeds, different masks
+
+
+def test_rectangles_are_axis_aligned_boxes():
+    gen = RandomRectangles(max_count=1)
+    m = gen(np.random.default_rng(0), 100, 100)
+    ys, xs = np.nonzero(m)
+    box = m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    assert box.all()
+    assert 10 <= box.shape[0] <= 50 and 10 <= box.shape[1] <= 50
+
+
+def _write_masks(root, n=20, size=64):
+    root.mkdir()
+    for i in range(n):
+        m = np.zeros((size, size), np.uint8)
+        m[: 3 + i * 2, :] = 255  # more hole rows for later files
+        Image.fromarray(m).save(root / f"{i:05d}.png")
+    return root
+
+
+def test_mask_folder_reads_white_as_hole_and_resizes(tmp_path):
+    folder = MaskFolder(_write_masks(tmp_path / "m"), augment=False)
+    m = folder.load(0, 32, 32)
+    assert m.shape == (32, 32) and m.dtype == bool
+    assert m[:1].all() and not m[3:].any()
+    a = folder(np.random.default_rng(1), 32, 32)
+    assert any(np.array_equal(a, folder.load(i, 32, 32)) for i in range(len(folder)))
+
+
+def test_mask_folder_augmentation_is_seeded(tmp_path):
+    folder = MaskFolder(_write_masks(tmp_path / "m"), augment=True)
+    a = folder(np.random.default_rng(7), 48, 48)
+    b = folder(np.random.default_rng(7), 48, 48)
+    assert a.shape == (48, 48) and np.array_equal(a, b)
+    outs = {folder(np.random.default_rng(s), 48, 48).tobytes() for s in range(10)}
+    assert len(outs) == 10
+
+
+def test_mask_folder_holdout_subsets_are_disjoint(tmp_path):
+    root = _write_masks(tmp_path / "m", n=60)
+    train = MaskFolder(root, subset="train", holdout=0.25)
+    held = MaskFolder(root, subset="holdout", holdout=0.25)
+    every = MaskFolder(root, subset="all")
+    assert set(train.files).isdisjoint(held.files)
+    assert set(train.files) | set(held.files) == set(every.files)
+    assert 5 <= len(held) <= 25
+    assert is_held_out("00001.png", 0.25) == is_held_out("00001.png", 0.25)
+    with pytest.raises(ValueError, match="no mask images"):
+        MaskFolder(root, subset="holdout", holdout=0.0)
+
+
+def test_mixture_spec_weights_are_respected(tmp_path):
+    mix = parse_mask_mixture("center:0.4,strokes:0.3,folder:0.3", _write_masks(tmp_path / "m"))
+    assert mix.names == ["center", "strokes", "folder"]
+    assert np.allclose(mix.probabilities, [0.4, 0.3, 0.3])
+    centre = CentreHole()(None, 64, 64)
+    rng = np.random.default_rng(0)
+    n_centre = sum(np.array_equal(mix(rng, 64, 64), centre) for _ in range(400))
+    assert 120 <= n_centre <= 200  # ~160 expected
+    a = [mix(np.random.default_rng(s), 64, 64) for s in range(5)]
+    b = [mix(np.random.default_rng(s), 64, 64) for s in range(5)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_mixture_spec_errors():
+    with pytest.raises(ValueError, match="unknown mask kind"):
+        parse_mask_mixture("centre:1,blobs:1")
+    with pytest.raises(ValueError, match="--mask-dir"):
+        parse_mask_mixture("folder:1")
+    with pytest.raises(ValueError, match="weight"):
+        parse_mask_mixture("center:abc")
+    with pytest.raises(ValueError):
+        MaskMixture([CentreHole()], [0.0])
+    assert parse_mask_mixture("rects").names == ["rects"]

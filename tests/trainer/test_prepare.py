@@ -1,0 +1,240 @@
+"""prepare: bird squares, discards, partial copies, corrupt/grayscale files, the stratified split,
+the manifest, idempotency, --images-dir, and the real CUB copy's counts."""
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from trainer.__main__ import main
+from trainer.cub import CUBError, bird_square, centre_square, read_cub
+from trainer.manifest import read_manifest
+from trainer.prepare import PrepareConfig, PrepareError, prepare
+from trainer.splits import split_counts, stratified_split
+
+
+# ---------------------------------------------------------------- the square crop
+def test_bird_square_is_centred_on_the_box():
+    # box 40x20 at (30, 40) in 200x100: square side 40, centred vertically on the box
+    assert bird_square((30, 40, 40, 20), 200, 100) == (30, 30, 40)
+
+
+def test_bird_square_shifts_inside_the_photo():
+    # a 60x60 square around a box at the left edge cannot start at -10: it starts at 0
+    assert bird_square((0, 20, 40, 60), 200, 100) == (0, 20, 60)
+    # at the bottom-right corner
+    assert bird_square((170, 80, 30, 20), 200, 100) == (170, 70, 30)
+
+
+def test_bird_square_discards_boxes_longer_than_the_short_side():
+    assert bird_square((10, 5, 101, 50), 200, 100) is None
+    assert bird_square((10, 0, 100, 50), 200, 100) == (10, 0, 100)  # exactly fits
+
+
+def test_bird_square_always_contains_the_box_and_stays_inside():
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        w, h = int(rng.integers(20, 300)), int(rng.integers(20, 300))
+        bw, bh = rng.uniform(1, w), rng.uniform(1, h)
+        x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+        sq = bird_square((x, y, bw, bh), w, h)
+        if sq is None:
+            assert max(np.ceil(x + bw) - np.floor(x), np.ceil(y + bh) - np.floor(y)) > min(w, h)
+            continue
+        left, top, side = sq
+        assert 0 <= left and left + side <= w and 0 <= top and top + side <= h
+        assert left <= x and top <= y and left + side >= x + bw and top + side >= y + bh
+        assert side == max(int(np.ceil(x + bw)) - int(np.floor(x)), int(np.ceil(y + bh)) - int(np.floor(y)))
+
+
+def test_centre_square():
+    assert centre_square(120, 90) == (15, 0, 90)
+    assert centre_square(50, 80) == (0, 15, 50)
+
+
+# ---------------------------------------------------------------- splits
+@pytest.mark.parametrize("n", range(0, 40))
+def test_split_counts_are_close_to_6_2_2(n):
+    counts = split_counts(n, (6, 2, 2))
+    assert sum(counts) == n and min(counts) >= 0
+    if n:
+        assert counts[0] >= 1
+    for c, share in zip(counts, (0.6, 0.2, 0.2)):
+        assert abs(c - n * share) <= 1.0
+
+
+def test_stratified_split_is_reproducible_and_per_group():
+    groups = {"a": list(range(0, 50)), "b": list(range(100, 120))}
+    s1 = stratified_split(groups, seed=0)
+    assert s1 == stratified_split({"b": groups["b"][::-1], "a": groups["a"]}, seed=0)
+    assert s1 != stratified_split(groups, seed=1)
+    for name, ids in groups.items():
+        got = Counter(s1[i] for i in ids)
+        assert [got["train"], got["val"], got["test"]] == split_counts(len(ids), (6, 2, 2))
+    # a group's split does not depend on the other groups
+    assert {i: s1[i] for i in groups["b"]} == stratified_split({"b": groups["b"]}, seed=0)
+
+
+# ---------------------------------------------------------------- CUB metadata
+def test_read_cub_names_a_missing_metadata_file(cub):
+    (cub.root / "bounding_boxes.txt").unlink()
+    with pytest.raises(CUBError, match="bounding_boxes.txt"):
+        read_cub(cub.root)
+
+
+def test_read_cub_reads_all_listed_records(cub):
+    records = read_cub(cub.root)
+    assert len(records) == cub.listed
+    assert records[0].species == cub.species[1] and records[0].bbox == cub.boxes[1]
+
+
+# ---------------------------------------------------------------- prepare on the fixture
+def _prepare(cub_root: Path, out: Path, **kw):
+    cfg = dict(out=out, cub=cub_root, size=32, workers=1, progress=False)
+    cfg.update(kw)
+    return prepare(PrepareConfig(**cfg))
+
+
+def test_prepare_counts_and_reports(cub, tmp_path):
+    report = _prepare(cub.root, tmp_path / "data")
+    assert report.listed == cub.listed == 30
+    assert report.present == cub.present == 27
+    assert report.missing == cub.missing == 3
+    assert sorted(s for s, _ in report.corrupt) == sorted(cub.corrupt)
+    reasons = dict(report.corrupt)
+    assert all(reason for reason in reasons.values())
+    assert report.discarded == len(cub.discarded) == 3
+    assert report.kept == cub.present - len(cub.corrupt) - len(cub.discarded) == 22
+    assert report.converted_to_rgb == {"L": 1}
+    summary = report.summary(tmp_path / "data")
+    # missing files are reported once, in one line, with the count
+    assert summary.count("missing") == 1 and "3 missing" in summary
+    assert "kept 22, discarded 3" in summary and "corrupt 2" in summary
+    for rel in cub.corrupt:
+        assert rel in summary
+
+
+def test_prepare_writes_squares_and_a_manifest(cub, tmp_path):
+    out = tmp_path / "data"
+    _prepare(cub.root, out)
+    rows = read_manifest(out)
+    assert len(rows) == 22
+    ids = {r.image_id for r in rows}
+    assert not ids & set(cub.discarded)
+    for r in rows:
+        w, h = cub.sizes[r.image_id]
+        assert (r.source_width, r.source_height) == (w, h)
+        assert r.bbox == cub.boxes[r.image_id]
+        assert r.crop == bird_square(r.bbox, w, h)
+        with Image.open(out / r.file) as img:
+            assert img.size == (32, 32) and img.mode == "RGB" and img.format == "JPEG"
+    # the square box is exactly the crop: the red bird fills the whole output
+    red = next(r for r in rows if r.image_id == cub.square_box)
+    arr = np.asarray(Image.open(out / red.file)).astype(int)
+    assert arr[..., 0].min() > 200 and arr[..., 2].max() < 60
+    # grayscale became RGB with equal channels
+    gray = next(r for r in rows if r.image_id == cub.grayscale[0])
+    assert gray.source_mode == "L"
+    g = np.asarray(Image.open(out / gray.file)).astype(int)
+    assert g.shape == (32, 32, 3) and np.abs(g[..., 0] - g[..., 1]).max() <= 3
+
+
+def test_prepare_split_is_stratified_and_seeded(cub, tmp_path):
+    _prepare(cub.root, tmp_path / "a", seed=0)
+    _prepare(cub.root, tmp_path / "b", seed=0)
+    _prepare(cub.root, tmp_path / "c", seed=5)
+    a, b, c = (read_manifest(tmp_path / x) for x in "abc")
+    assert [(r.image_id, r.split) for r in a] == [(r.image_id, r.split) for r in b]
+    assert [r.split for r in a] != [r.split for r in c]
+    per_species = Counter(r.species for r in a)
+    for species, n in per_species.items():
+        got = Counter(r.split for r in a if r.species == species)
+        assert [got["train"], got["val"], got["test"]] == split_counts(n, (6, 2, 2))
+    assert {r.split for r in a} == {"train", "val", "test"}
+
+
+def test_prepare_is_idempotent(cub, tmp_path):
+    out = tmp_path / "data"
+    first = _prepare(cub.root, out)
+    manifest = (out / "manifest.csv").read_bytes()
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / "images").rglob("*.jpg")}
+    second = _prepare(cub.root, out)
+    assert first.written == 22 and second.written == 0 and second.reused == 22
+    assert (out / "manifest.csv").read_bytes() == manifest
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / "images").rglob("*.jpg")}
+    assert after == files
+    assert json.loads((out / "prepare.json").read_text())["report"]["kept"] == 22
+
+
+def test_prepare_png_rewrites_and_removes_stale_files(cub, tmp_path):
+    out = tmp_path / "data"
+    _prepare(cub.root, out)
+    report = _prepare(cub.root, out, format="png")
+    assert report.written == 22 and report.removed_stale == 22
+    assert not list((out / "images").rglob("*.jpg"))
+    rows = read_manifest(out)
+    assert all(r.file.endswith(".png") for r in rows)
+    with Image.open(out / rows[0].file) as img:
+        assert img.format == "PNG"
+
+
+def test_prepare_with_worker_processes_matches_one_process(cub, tmp_path):
+    _prepare(cub.root, tmp_path / "one", workers=1)
+    _prepare(cub.root, tmp_path / "two", workers=2)
+    one, two = read_manifest(tmp_path / "one"), read_manifest(tmp_path / "two")
+    assert one == two
+    for r in one:
+        assert (tmp_path / "one" / r.file).read_bytes() == (tmp_path / "two" / r.file).read_bytes()
+
+
+def test_prepare_never_writes_into_its_source(cub):
+    before = sorted(p for p in cub.root.rglob("*"))
+    with pytest.raises(PrepareError, match="outside the source"):
+        _prepare(cub.root, cub.root / "prepared")
+    with pytest.raises(PrepareError, match="outside the source"):
+        _prepare(cub.root, cub.root)
+    assert sorted(p for p in cub.root.rglob("*")) == before
+
+
+def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path, make_photos):
+    photos = make_photos(tmp_path / "photos", per_class=5, classes=2, size=(80, 60))
+    (photos / "class_0" / "broken.png").write_bytes(b"nope")
+    report = prepare(PrepareConfig(out=tmp_path / "data", images_dir=photos, size=32, workers=1, progress=False))
+    assert report.present == 11 and report.kept == 10 and len(report.corrupt) == 1
+    rows = read_manifest(tmp_path / "data")
+    assert {r.species for r in rows} == {"class_0", "class_1"}
+    assert all(r.crop == (10, 0, 60) and r.bbox is None for r in rows)
+
+
+def test_prepare_cli_prints_the_report(cub, tmp_path, capsys):
+    rc = main(["prepare", "--cub", str(cub.root), "--out", str(tmp_path / "d"), "--size", "32",
+               "--workers", "1", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "listed 30 photos: 27 present, 3 missing" in out and "kept 22" in out
+    rc = main(["prepare", "--cub", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e")])
+    assert rc == 2 and "not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the shared real data
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_prepare_real_partial_cub(tmp_path):
+    data = os.environ.get("RETOUCHER_DATA")
+    if not data:
+        pytest.skip("RETOUCHER_DATA is not set")
+    root = Path(data) / "CUB_200_2011"
+    report = prepare(PrepareConfig(out=tmp_path / "cub", cub=root, progress=False))
+    # the shared copy: full metadata, photos of classes 001-030 only
+    assert report.listed == 11788
+    assert report.present == 1701 and report.missing == 10087
+    assert report.corrupt == []
+    assert report.kept == 1310 and report.discarded == 391
+    assert report.species == 30
+    assert report.splits == {"train": 786, "val": 262, "test": 262}
+    assert report.bytes < 60e6
