@@ -16,8 +16,8 @@
 #   RETOUCHER_PACKAGE_VENV  the build venv (default: build/package-venv); reused while its
 #                           requirements are unchanged
 #   TORCH_SPEC              which torch to bundle (default: torch==2.13.0, a CPU build where a
-#                           CPU wheel is on the pip search path); e.g. "torch==2.5.1+cu124" for CUDA
-#   TORCH_INDEX_URL         an index to take torch from (e.g. PyTorch's cpu or cu124 wheel index)
+#                           CPU wheel is on the pip search path; see packaging/README.md for CUDA)
+#   TORCH_INDEX_URL         an index to take torch from (e.g. PyTorch's cpu or cu128 wheel index)
 #
 # Exit codes: 0 built (and checked), 1 build or check failed, 2 usage, 3 build tools not installable.
 set -euo pipefail
@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
         --dist) DIST="$2"; shift ;;
         --work) WORK="$2"; shift ;;
         --resources) RESOURCES="$2"; shift ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
