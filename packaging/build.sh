@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
         --dist) DIST="$2"; shift ;;
         --work) WORK="$2"; shift ;;
         --resources) RESOURCES="$2"; shift ;;
-        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
