@@ -7,31 +7,30 @@ How an image reaches the network:
 
 * Small images (longest side <= ``max_side``) go through whole, padded to the model's
   granularity (2 ** depth); the padding is marked as hole, exactly like the border of the image.
-* Larger images use the crop strategy: the hole is split into separate regions, each region's
-  box grows by a context margin, is cut out, scaled down to ``max_side`` when it is larger, filled,
-  scaled back, and only its hole pixels are pasted into the result. Memory and time then depend
-  on the holes, not on the photo's megapixels.
-
-Downscaling uses area averaging for the image and "any hole pixel" for the mask, so the context
-the network sees never mixes in pixels from under the hole.
+* Larger images follow the crop plan of :mod:`engine.crops`: each part of the hole is filled in
+  its own crop with context around it (at full resolution when it fits the working size, in
+  tiles along long thin strokes, scaled down to the working size for large solid holes), and
+  only hole pixels are pasted back. Memory and time then depend on the holes, not on the
+  photo's megapixels.
+* Scaled crops are resized in uint8 with Pillow (box filter down, bicubic up), so even a hole
+  covering most of a large photo needs little memory.
 """
 from __future__ import annotations
 
-import math
 import os
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from .crops import plan_regions
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights
 
-__all__ = ["Inpainter", "InpaintCancelled", "select_device", "Region"]
+__all__ = ["Inpainter", "InpaintCancelled", "select_device"]
 
 CancelFn = Callable[[], bool]
 ProgressFn = Callable[[float], None]
@@ -60,138 +59,6 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"unsupported device {dev}; use auto, cpu or cuda[:N]")
     return dev
-
-
-@dataclass(frozen=True)
-class Region:
-    """A crop box ``[y0, y1) x [x0, x1)`` of the photo that is filled in one network pass."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    def overlaps(self, other: "Region") -> bool:
-        return not (
-            self.x1 <= other.x0 or other.x1 <= self.x0 or self.y1 <= other.y0 or other.y1 <= self.y0
-        )
-
-    def union(self, other: "Region") -> "Region":
-        return Region(
-            min(self.y0, other.y0), max(self.y1, other.y1),
-            min(self.x0, other.x0), max(self.x1, other.x1),
-        )
-
-
-def _hole_components(hole: np.ndarray, cell: int) -> list[Region]:
-    """Bounding boxes of the hole's connected parts, found on a grid of ``cell``-pixel cells
-    (parts closer than a cell merge, which is what the crops want anyway)."""
-    h, w = hole.shape
-    gh, gw = math.ceil(h / cell), math.ceil(w / cell)
-    padded = np.zeros((gh * cell, gw * cell), dtype=bool)
-    padded[:h, :w] = hole
-    grid = padded.reshape(gh, cell, gw, cell).any(axis=(1, 3))
-    label = np.zeros(grid.shape, dtype=np.int32)
-    boxes: list[Region] = []
-    for sy, sx in zip(*np.nonzero(grid)):
-        if label[sy, sx]:
-            continue
-        n = len(boxes) + 1
-        label[sy, sx] = n
-        y0 = y1 = sy
-        x0 = x1 = sx
-        queue = deque([(sy, sx)])
-        while queue:
-            cy, cx = queue.popleft()
-            y0, y1, x0, x1 = min(y0, cy), max(y1, cy), min(x0, cx), max(x1, cx)
-            for ny in (cy - 1, cy, cy + 1):
-                for nx in (cx - 1, cx, cx + 1):
-                    if 0 <= ny < gh and 0 <= nx < gw and grid[ny, nx] and not label[ny, nx]:
-                        label[ny, nx] = n
-                        queue.append((ny, nx))
-        boxes.append(
-            Region(
-                int(y0) * cell, min(h, (int(y1) + 1) * cell),
-                int(x0) * cell, min(w, (int(x1) + 1) * cell),
-            )
-        )
-    return boxes
-
-
-def _grow(box: Region, height: int, width: int, min_side: int, h: int, w: int) -> Region:
-    """Grow ``box`` around its centre to at least ``height`` x ``width`` (and ``min_side``),
-    shifted to stay inside the ``h`` x ``w`` image."""
-
-    def span(lo: int, hi: int, want: int, limit: int) -> tuple[int, int]:
-        want = min(limit, max(want, hi - lo, min_side))
-        centre = (lo + hi) / 2
-        a = int(round(centre - want / 2))
-        a = max(0, min(a, limit - want))
-        return a, a + want
-
-    y0, y1 = span(box.y0, box.y1, height, h)
-    x0, x1 = span(box.x0, box.x1, width, w)
-    return Region(y0, y1, x0, x1)
-
-
-def _network_side(side: int, granularity: int, floor: int) -> int:
-    """A crop side that is a multiple of the network's granularity: the nearest multiple, but
-    never cutting below ``floor`` (the hole plus a minimal margin)."""
-    g = granularity
-    n = max(g, round(side / g) * g)
-    while n < floor:
-        n += g
-    return n
-
-
-def plan_regions(
-    hole: np.ndarray,
-    max_side: int,
-    min_side: int,
-    context: float = 0.75,
-    granularity: int = 1,
-) -> list[Region]:
-    """Crop boxes covering every hole pixel, each with context around its hole.
-
-    A crop is the hole's box grown by ``context`` times its longest side (plus 16 px) on each side,
-    at least ``min_side`` (the model's training resolution), rounded to a multiple of
-    ``granularity`` where the photo allows, so that the network needs no padding or resampling.
-    """
-    h, w = hole.shape
-    if max(h, w) <= max_side:
-        return [Region(0, h, 0, w)]
-    cell = max(4, max(h, w) // 512)
-    regions = []
-    for comp in _hole_components(hole, cell):
-        margin = int(context * max(comp.height, comp.width)) + 16
-        want_h, want_w = comp.height + 2 * margin, comp.width + 2 * margin
-        if max(want_h, want_w) <= max_side:
-            want_h = _network_side(max(want_h, min_side), granularity, comp.height + 32)
-            want_w = _network_side(max(want_w, min_side), granularity, comp.width + 32)
-        regions.append(_grow(comp, want_h, want_w, min_side, h, w))
-    # Crops that overlap would paste over each other's context: merge them until none do.
-    merged = True
-    while merged:
-        merged = False
-        out: list[Region] = []
-        for r in regions:
-            for i, o in enumerate(out):
-                if r.overlaps(o):
-                    out[i] = o.union(r)
-                    merged = True
-                    break
-            else:
-                out.append(r)
-        regions = out
-    return regions
 
 
 class Inpainter:
@@ -231,8 +98,9 @@ class Inpainter:
         max_side: int | None = None,
         batch_size: int = 8,
     ) -> "Inpainter":
-        """Wrap a model object (tests, evaluation during training). The model is put in eval
-        mode on ``device``."""
+        """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
+        over: it is put in eval mode, channels_last, on ``device``. Pass a copy (or call
+        ``model.train()`` afterwards) to keep training it."""
         self = cls.__new__(cls)
         dev = select_device(device)
         info = WeightsInfo(path=None, name=name, config=model.config)
@@ -247,6 +115,12 @@ class Inpainter:
         max_side: int | None,
         batch_size: int,
     ) -> None:
+        cfg = model.config
+        if cfg.in_channels != 3 or cfg.out_channels != 3:
+            raise WeightsError(
+                f"model {info.name!r} maps {cfg.in_channels} to {cfg.out_channels} channels; "
+                "the Inpainter needs an RGB-to-RGB model (3 and 3)"
+            )
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.info = info
         self.device = device
@@ -309,36 +183,26 @@ class Inpainter:
         return ((out[..., :h, :w].float() + 1) / 2).clamp_(0, 1)
 
     def _to_tensor(self, arr: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device)
+        t = torch.from_numpy(np.require(arr, requirements=["C", "W"])).to(self.device)
         return t.permute(2, 0, 1).unsqueeze(0).float().div_(255)
 
-    def _fill_region(self, image: np.ndarray, hole: np.ndarray, r: Region) -> np.ndarray:
-        """Fill one crop; returns its uint8 filled crop (all pixels are the network's).
-
-        A crop that fits ``max_side`` goes through at full resolution (padded if need be).
-        A larger one is scaled down to multiples of the granularity within ``max_side``, filled,
-        and the result scaled back up.
-        """
-        crop = self._to_tensor(image[r.y0 : r.y1, r.x0 : r.x1])
-        hole_t = torch.from_numpy(np.ascontiguousarray(hole[r.y0 : r.y1, r.x0 : r.x1])).to(self.device)
-        hole_t = hole_t[None, None].float()
-        if max(r.height, r.width) <= self.max_side:
-            out = self._fill(crop, 1 - hole_t)
-        else:
-            g = self.config.granularity
-            scale = self.max_side / max(r.height, r.width)
-            size = (
-                max(g, int(r.height * scale) // g * g),
-                max(g, int(r.width * scale) // g * g),
-            )
-            small_hole = F.adaptive_max_pool2d(hole_t, size)
-            # Average only over valid pixels so that hole content never leaks into the context.
-            small = F.adaptive_avg_pool2d(crop * (1 - hole_t), size)
-            weight = F.adaptive_avg_pool2d(1 - hole_t, size).clamp_(min=1e-6)
-            out = self._fill(small / weight, 1 - small_hole)
-            out = F.interpolate(out, size=(r.height, r.width), mode="bilinear", align_corners=False)
-        out = out[0].permute(1, 2, 0).mul_(255).round_().to(torch.uint8)
-        return out.cpu().numpy()
+    def _fill_crop(self, crop: np.ndarray, hole: np.ndarray, scaled: bool) -> np.ndarray:
+        """Fill one crop (uint8 hxwx3, bool hxw); returns the network's uint8 hxwx3 result."""
+        h, w = hole.shape
+        if not scaled and max(h, w) <= self.max_side:
+            image_t = self._to_tensor(crop)
+            valid = torch.from_numpy(~hole).to(self.device)[None, None].float()
+            out = self._fill(image_t, valid)
+            return out[0].permute(1, 2, 0).mul_(255).round_().to(torch.uint8).cpu().numpy()
+        # Uniform scale down to the working size; a small cell that holds any hole pixel is hole.
+        s = self.max_side / max(h, w)
+        size = (max(1, round(w * s)), max(1, round(h * s)))
+        small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BOX))
+        small_hole = np.asarray(
+            Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)
+        ) > 0
+        filled = self._fill_crop(small, small_hole, scaled=False)
+        return np.asarray(Image.fromarray(filled).resize((w, h), Image.Resampling.BICUBIC))
 
     @torch.inference_mode()
     def __call__(
@@ -358,12 +222,21 @@ class Inpainter:
         regions = plan_regions(
             hole, self.max_side, self.config.image_size, granularity=self.config.granularity
         )
+        remaining = hole.copy()  # pixels filled by an earlier region are context for later ones
         for i, r in enumerate(regions):
             if cancel is not None and cancel():
                 raise InpaintCancelled()
-            filled = self._fill_region(image, hole, r)
-            sub_hole = hole[r.y0 : r.y1, r.x0 : r.x1]
-            result[r.y0 : r.y1, r.x0 : r.x1][sub_hole] = filled[sub_hole]
+            crop_hole = remaining[r.crop.slices]
+            todo = np.zeros_like(crop_hole)
+            core = (
+                slice(r.core.y0 - r.crop.y0, r.core.y1 - r.crop.y0),
+                slice(r.core.x0 - r.crop.x0, r.core.x1 - r.crop.x0),
+            )
+            todo[core] = crop_hole[core]
+            if todo.any():
+                filled = self._fill_crop(result[r.crop.slices], crop_hole, r.scaled)
+                result[r.crop.slices][todo] = filled[todo]
+                crop_hole[todo] = False
             if progress:
                 progress((i + 1) / len(regions))
         if cancel is not None and cancel():
@@ -381,7 +254,7 @@ class Inpainter:
         if len(images) != len(holes):
             raise ValueError(f"{len(images)} images but {len(holes)} masks")
         checked = [self._check(im, ho, f"item {i}: ") for i, (im, ho) in enumerate(zip(images, holes))]
-        if not images:
+        if len(images) == 0:
             return []
         shape = images[0].shape
         if any(im.shape != shape for im in images):

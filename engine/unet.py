@@ -24,6 +24,13 @@ from .layers import PartialConv2d
 __all__ = ["UNetConfig", "PConvUNet", "create_model", "PAPER_256", "PAPER_512", "MODEL_PRESETS"]
 
 
+# Sanity limits: a config from a weight file is data from a stranger; these keep a crafted file
+# from making the loader allocate gigabytes before it can be refused.
+MAX_DEPTH = 10
+MAX_WIDTH = 2048
+MAX_KERNEL = 15
+
+
 def _paper_kernels(depth: int) -> tuple[int, ...]:
     return tuple([7, 5, 5] + [3] * (depth - 3))[:depth]
 
@@ -46,8 +53,17 @@ class UNetConfig:
             raise ValueError(
                 f"widths {self.widths} and kernels {self.kernels} must be non-empty and of equal length"
             )
-        if any(w < 1 for w in self.widths) or any(k < 1 or k % 2 == 0 for k in self.kernels):
-            raise ValueError("widths must be positive and kernels odd")
+        if not 1 <= len(self.widths) <= MAX_DEPTH:
+            raise ValueError(f"depth must be 1..{MAX_DEPTH}, got {len(self.widths)}")
+        if any(not 1 <= w <= MAX_WIDTH for w in self.widths):
+            raise ValueError(f"widths must be 1..{MAX_WIDTH}, got {self.widths}")
+        for k in (*self.kernels, self.decoder_kernel):
+            if not (1 <= k <= MAX_KERNEL and k % 2 == 1):
+                raise ValueError(f"kernel sizes must be odd and 1..{MAX_KERNEL}, got {k}")
+        if not (1 <= self.in_channels <= 16 and 1 <= self.out_channels <= 16):
+            raise ValueError("in_channels and out_channels must be 1..16")
+        if not 1 <= self.image_size <= 8192:
+            raise ValueError(f"image_size must be 1..8192, got {self.image_size}")
 
     @property
     def depth(self) -> int:

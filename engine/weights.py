@@ -98,15 +98,17 @@ def save_weights(
     return path
 
 
-def _sniff(path: Path) -> None:
+def _not_safetensors(path: Path, exc: Exception) -> WeightsError:
+    """The error for a file safetensors cannot parse; says so plainly when it is a pickle."""
     with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        raise WeightsError(
+        head = fh.read(2)
+    if head == b"PK" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
+        return WeightsError(
             f"{path} is a pickled PyTorch checkpoint, which Retoucher never loads because "
             "unpickling can run arbitrary code. Convert a training checkpoint with "
             "'retoucher-train export CKPT OUT.safetensors'."
         )
+    return WeightsError(f"{path} is not a readable safetensors file ({exc})")
 
 
 def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
@@ -114,12 +116,11 @@ def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weight file not found: {path}")
-    _sniff(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path} is not a readable safetensors file ({exc})") from exc
+        raise _not_safetensors(path, exc) from exc
     if meta.get("format") != FORMAT_NAME:
         raise WeightsError(
             f"{path} is a safetensors file but not a Retoucher partial-convolution U-Net "
@@ -149,35 +150,39 @@ def load_weights(
 ) -> tuple[PConvUNet, WeightsInfo]:
     """Rebuild the model described by the file and load its tensors (float32, eval mode)."""
     info = read_weights_info(path)
-    model = PConvUNet(info.config)
+    # Compare shapes on a model without storage first: nothing is allocated for a file that
+    # does not match what its metadata describes.
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in PConvUNet(info.config).state_dict().items()}
     try:
         with safe_open(str(info.path), framework="pt", device="cpu") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            missing = sorted(set(expected) - set(shapes))
+            unexpected = sorted(set(shapes) - set(expected))
+            wrong_shape = sorted(k for k in set(expected) & set(shapes) if expected[k] != shapes[k])
+            if missing or unexpected or wrong_shape:
+                detail = "; ".join(
+                    f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                    for label, keys in (
+                        ("missing", missing),
+                        ("unexpected", unexpected),
+                        ("wrong shape", wrong_shape),
+                    )
+                    if keys
+                )
+                raise WeightsError(
+                    f"{info.path} does not match the architecture its metadata describes ({detail})"
+                )
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, WeightsError):
+            raise
         raise WeightsError(f"{info.path} is corrupt ({exc})") from exc
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(tensors))
-    unexpected = sorted(set(tensors) - set(expected))
-    wrong_shape = sorted(
-        k for k in set(expected) & set(tensors) if tuple(expected[k].shape) != tuple(tensors[k].shape)
-    )
-    if missing or unexpected or wrong_shape:
-        detail = "; ".join(
-            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-            for label, keys in (
-                ("missing", missing),
-                ("unexpected", unexpected),
-                ("wrong shape", wrong_shape),
-            )
-            if keys
-        )
-        raise WeightsError(
-            f"{info.path} does not match the architecture its metadata describes ({detail})"
-        )
+    model = PConvUNet(info.config)
     for k, t in tensors.items():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise WeightsError(f"{info.path} is corrupt: tensor {k} holds NaN or infinity")
-        if expected[k].is_floating_point():
+        if t.is_floating_point():
             tensors[k] = t.float()
     model.load_state_dict(tensors, strict=True)
     model.eval()

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from engine import Inpainter, InpaintCancelled, WeightsError, save_weights
-from engine.inpainter import plan_regions, select_device
+from engine.crops import plan_regions
+from engine.inpainter import select_device
 from engine.unet import PConvUNet, UNetConfig
 
 TINY = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
@@ -80,57 +81,97 @@ def test_bad_inputs_give_clear_errors(inpainter):
         inpainter(image[..., :1], np.zeros((32, 32), bool))
 
 
-def test_large_image_uses_one_crop_per_separate_hole(inpainter, monkeypatch):
+def _spy_fill(inpainter, monkeypatch):
+    shapes = []
+    real = inpainter._fill
+    monkeypatch.setattr(inpainter, "_fill", lambda im, v: shapes.append(tuple(im.shape)) or real(im, v))
+    return shapes
+
+
+def test_large_image_uses_one_crop_per_separate_hole(model, monkeypatch):
+    inpainter = Inpainter.from_model(model, max_side=256)
     image = _photo(600, 900, seed=1)
     hole = np.zeros((600, 900), bool)
     hole[50:80, 60:100] = True
     hole[400:460, 700:800] = True
-    regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
-    assert len(regions) == 2
-    # Crops that fit the working size are cut to the network's granularity, so they need
-    # neither padding nor resampling.
     g = TINY.granularity
-    for r in plan_regions(hole, 320, TINY.image_size, granularity=g):
-        assert max(r.height, r.width) <= 320
-        assert r.height % g == 0 and r.width % g == 0
-        assert hole[r.y0 : r.y1, r.x0 : r.x1].any()
-    for r in regions:  # each crop holds its hole with context around it and stays in the image
-        sub = hole[r.y0 : r.y1, r.x0 : r.x1]
+    regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=g)
+    assert len(regions) == 2
+    for r in regions:  # each crop holds its hole with context around it, at full resolution
+        assert not r.scaled and r.crop.contains(r.core)
+        assert max(r.crop.height, r.crop.width) <= inpainter.max_side
+        # cut to the network's granularity: no padding, no resampling
+        assert r.crop.height % g == 0 and r.crop.width % g == 0
+        sub = hole[r.crop.slices]
         assert sub.any() and not sub[0].any() and not sub[:, 0].any()
-        assert 0 <= r.y0 < r.y1 <= 600 and 0 <= r.x0 < r.x1 <= 900
-    assert sum(hole[r.y0 : r.y1, r.x0 : r.x1].sum() for r in regions) == hole.sum()
-    calls = []
-    real = inpainter._fill
-    monkeypatch.setattr(inpainter, "_fill", lambda im, v: calls.append(tuple(im.shape)) or real(im, v))
+    covered = np.zeros_like(hole)
+    for r in regions:
+        covered[r.core.slices] = True
+    assert covered[hole].all(), "every hole pixel lies in some region's core"
+    shapes = _spy_fill(inpainter, monkeypatch)
     out = inpainter(image, hole)
-    assert len(calls) == 2 and all(max(c[-2:]) <= inpainter.max_side for c in calls)
+    assert len(shapes) == 2 and all(max(s[-2:]) <= inpainter.max_side for s in shapes)
     assert np.array_equal(out[~hole], image[~hole])
     assert (out[hole] != image[hole]).mean() > 0.5
 
 
-def test_large_hole_is_scaled_to_the_working_size(inpainter, monkeypatch):
-    image = _photo(700, 700, seed=2)
-    hole = np.zeros((700, 700), bool)
+def test_large_solid_hole_is_scaled_uniformly(inpainter, monkeypatch):
+    image = _photo(700, 900, seed=2)
+    hole = np.zeros((700, 900), bool)
     hole[200:500, 250:450] = True
-    shapes = []
-    real = inpainter._fill
-    monkeypatch.setattr(inpainter, "_fill", lambda im, v: shapes.append(tuple(im.shape)) or real(im, v))
+    (region,) = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
+    assert region.scaled
+    shapes = _spy_fill(inpainter, monkeypatch)
     out = inpainter(image, hole)
-    assert len(shapes) == 1 and max(shapes[0][-2:]) == inpainter.max_side
+    assert len(shapes) == 1
+    fed_h, fed_w = shapes[0][-2:]
+    assert max(fed_h, fed_w) == inpainter.max_side
+    # one scale for both axes (the network input may be padded up to the granularity only)
+    s = inpainter.max_side / max(region.crop.height, region.crop.width)
+    assert abs(fed_h - region.crop.height * s) < TINY.granularity
+    assert abs(fed_w - region.crop.width * s) < TINY.granularity
     assert np.array_equal(out[~hole], image[~hole])
     assert (out[hole] != image[hole]).mean() > 0.5
 
 
-def test_overlapping_crops_are_merged():
+def test_long_thin_stroke_is_tiled_at_full_resolution(inpainter, monkeypatch):
+    image = _photo(400, 1200, seed=3)
+    hole = np.zeros((400, 1200), bool)
+    hole[200:206, 20:1180] = True  # a wire across the photo
+    regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
+    assert len(regions) > 3 and not any(r.scaled for r in regions)
+    shapes = _spy_fill(inpainter, monkeypatch)
+    out = inpainter(image, hole)
+    assert all(max(s[-2:]) <= inpainter.max_side for s in shapes)
+    assert np.array_equal(out[~hole], image[~hole])
+    assert (out[hole] != image[hole]).mean() > 0.5
+
+
+def test_neighbouring_holes_get_their_own_crops():
     hole = np.zeros((1000, 1000), bool)
     hole[100:120, 100:120] = True
-    hole[100:120, 160:180] = True  # near: shares context with the first
+    hole[100:120, 160:180] = True  # near: the crops overlap, but are not merged into one
     hole[800:820, 800:820] = True
-    regions = plan_regions(hole, 128, 64)
-    assert len(regions) == 2
-    for a in regions:
-        for b in regions:
-            assert a is b or not a.overlaps(b)
+    regions = plan_regions(hole, 128, 64, granularity=16)
+    assert len(regions) == 3
+    assert all(max(r.crop.height, r.crop.width) <= 128 and not r.scaled for r in regions)
+
+
+def test_padding_counts_as_hole(inpainter, model):
+    """An odd-sized image is padded to the granularity, and the padding is a hole (like the
+    border), not black valid pixels: the result equals a manual run with that padding."""
+    image = _photo(37, 53)
+    hole = np.zeros((37, 53), bool)
+    hole[5:20, 10:30] = True
+    out = inpainter(image, hole)
+    x = torch.zeros(1, 3, 48, 64)
+    x[..., :37, :53] = torch.from_numpy(image).permute(2, 0, 1).float() / 255 * 2 - 1
+    valid = torch.zeros(1, 1, 48, 64)
+    valid[..., :37, :53] = torch.from_numpy(~hole).float()
+    with torch.no_grad():
+        net = model(x * valid, valid)[0, :, :37, :53]
+    expected = ((net.permute(1, 2, 0) + 1) / 2).clamp(0, 1).mul(255).round().byte().numpy()
+    assert np.array_equal(out[hole], expected[hole])
 
 
 def test_batch_equals_single_calls(inpainter):
@@ -150,6 +191,8 @@ def test_batch_equals_single_calls(inpainter):
         inpainter.inpaint_batch([images[0], _photo(32, 32)], [holes[0], np.zeros((32, 32), bool)])
     with pytest.raises(ValueError, match="item 1"):
         inpainter.inpaint_batch(images[:2], [holes[0], np.ones((64, 64), bool)])
+    stacked = inpainter.inpaint_batch(np.stack(images), np.stack(holes))  # arrays work too
+    assert all(np.array_equal(a, b) for a, b in zip(stacked, batch))
 
 
 def test_cancel_and_progress(inpainter):

@@ -141,20 +141,22 @@ def test_bad_mask_shape_is_a_clear_error():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_autocast_keeps_mask_counts_exact(dtype):
-    """Under autocast the counts must stay exact: 3x3 over 512 channels counts to 4608, beyond
-    fp16's exact integers."""
+    """Under autocast the counts must stay exact: with a per-channel mask over 512 channels a 3x3
+    window counts up to 4608, and odd counts such as 4607 are not representable in fp16/bf16."""
     torch.manual_seed(2)
     layer = PartialConv2d(512, 4, 3, padding=1)
     x = torch.randn(1, 512, 6, 6)
-    mask = torch.ones(1, 1, 6, 6)
-    mask[..., 0, 0] = 0
+    mask = torch.ones(1, 512, 6, 6)
+    mask[0, 7, 2, 2] = 0  # one channel of one pixel: the windows around it count 4607
     ref, ref_m = layer(x, mask)
-    scale, _ = layer.mask_update(mask)
-    assert scale.dtype == torch.float32
-    assert scale[0, 0, 1, 1].item() == pytest.approx(4608 / 4096, abs=0)
+    scale_ref, _ = layer.mask_update(mask)
+    assert scale_ref.dtype == torch.float32
+    assert scale_ref[0, 0, 2, 2].item() == (torch.tensor(4608.0) / torch.tensor(4607.0)).item()
     with torch.autocast("cpu", dtype=dtype):
-        out, m = layer(x, mask)
-    assert torch.equal(m, ref_m)
+        scale, m = layer.mask_update(mask)
+        out, m2 = layer(x, mask)
+    assert torch.equal(scale, scale_ref), "mask arithmetic must not run in reduced precision"
+    assert torch.equal(m2, ref_m)
     torch.testing.assert_close(out.float(), ref, rtol=0.05, atol=0.1)
 
 

@@ -110,3 +110,74 @@ def test_pickle_is_refused_and_never_executed(tmp_path, monkeypatch, zip_format)
     with pytest.raises(WeightsError, match="pickle"):
         load_weights(path)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_header_length_ending_in_0x80_is_not_mistaken_for_a_pickle(tmp_path):
+    """The first byte of a safetensors file is the low byte of its header length; 0x80 there
+    must not trip the pickle detection."""
+    model = _model()
+    for n in range(64):
+        path = save_weights(tmp_path / f"m{n}.safetensors", model, {"note": "x" * n})
+        if path.read_bytes()[0] == 0x80:
+            break
+    else:
+        pytest.fail("no header length ending in 0x80 found")
+    loaded, info = load_weights(path)
+    assert info.provenance["note"] == "x" * n
+
+
+def test_crafted_config_is_refused_before_allocating(tmp_path):
+    """Small tensors under metadata describing a huge network: refused from the shapes alone."""
+    from safetensors import safe_open
+
+    path = save_weights(tmp_path / "m.safetensors", _model())
+    with safe_open(str(path), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = dict(f.metadata())
+    huge = UNetConfig(widths=(2048,) * 6, kernels=(15,) * 6)
+    meta["config"] = huge.to_json()
+    save_file(tensors, str(tmp_path / "huge.safetensors"), metadata=meta)
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(WeightsError, match="does not match"):
+        load_weights(tmp_path / "huge.safetensors")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 200, f"peak memory grew by {grown_mb:.0f} MB"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"decoder_kernel": 4},
+        {"image_size": 0},
+        {"widths": [8, 100000], "kernels": [3, 3]},
+        {"in_channels": 0},
+        {"widths": [8] * 20, "kernels": [3] * 20},
+    ],
+)
+def test_impossible_architectures_are_refused(tmp_path, bad):
+    meta_cfg = {**TINY.to_dict(), **bad}
+    with pytest.raises(ValueError):
+        UNetConfig.from_dict(meta_cfg)
+    from safetensors import safe_open
+
+    path = save_weights(tmp_path / "m.safetensors", _model())
+    with safe_open(str(path), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        meta = dict(f.metadata())
+    import json
+
+    meta["config"] = json.dumps(meta_cfg)
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata=meta)
+    with pytest.raises(WeightsError, match="architecture"):
+        load_weights(tmp_path / "bad.safetensors")
+
+
+def test_inpainter_refuses_a_non_rgb_model(tmp_path):
+    from engine import Inpainter
+
+    gray = PConvUNet(UNetConfig(widths=(8, 16), kernels=(3, 3), in_channels=1, out_channels=1))
+    path = save_weights(tmp_path / "gray.safetensors", gray)
+    with pytest.raises(WeightsError, match="RGB"):
+        Inpainter(path, device="cpu")

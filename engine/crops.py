@@ -1,0 +1,161 @@
+"""Where to run the network on a photo larger than its working size: the crop plan.
+
+Each separate part of the hole gets its own crop with context around it:
+
+* a part that fits the working size (``max_side``) with some context is filled at full
+  resolution, in a crop cut to the network's granularity where the photo allows;
+* a long thin part (a wire, a scratch across the photo) is cut into tiles along its length, each
+  filled at full resolution with context on every side;
+* a large solid part is filled in one crop scaled down to the working size (uniform scale).
+
+Every :class:`Region` fills the hole pixels inside its ``core`` that are still unfilled; regions
+are processed in order, so pixels filled by an earlier region are context for a later one.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Box", "Region", "hole_components", "plan_regions"]
+
+
+@dataclass(frozen=True)
+class Box:
+    """``[y0, y1) x [x0, x1)`` in photo pixels."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def contains(self, other: "Box") -> bool:
+        return self.y0 <= other.y0 and other.y1 <= self.y1 and self.x0 <= other.x0 and other.x1 <= self.x1
+
+
+@dataclass(frozen=True)
+class Region:
+    """One network pass: ``crop`` is what the network sees, ``core`` (inside ``crop``) the part
+    whose hole pixels it fills; ``scaled`` when the crop is larger than the working size."""
+
+    crop: Box
+    core: Box
+    scaled: bool = False
+
+
+def hole_components(hole: np.ndarray, cell: int) -> list[Box]:
+    """Bounding boxes of the hole's connected parts, found on a grid of ``cell``-pixel cells
+    (parts closer than a cell join, which is what the crops want anyway)."""
+    h, w = hole.shape
+    gh, gw = math.ceil(h / cell), math.ceil(w / cell)
+    padded = np.zeros((gh * cell, gw * cell), dtype=bool)
+    padded[:h, :w] = hole
+    grid = padded.reshape(gh, cell, gw, cell).any(axis=(1, 3))
+    label = np.zeros(grid.shape, dtype=bool)
+    boxes: list[Box] = []
+    for sy, sx in zip(*np.nonzero(grid)):
+        if label[sy, sx]:
+            continue
+        label[sy, sx] = True
+        y0 = y1 = int(sy)
+        x0 = x1 = int(sx)
+        queue = deque([(int(sy), int(sx))])
+        while queue:
+            cy, cx = queue.popleft()
+            y0, y1, x0, x1 = min(y0, cy), max(y1, cy), min(x0, cx), max(x1, cx)
+            for ny in (cy - 1, cy, cy + 1):
+                for nx in (cx - 1, cx, cx + 1):
+                    if 0 <= ny < gh and 0 <= nx < gw and grid[ny, nx] and not label[ny, nx]:
+                        label[ny, nx] = True
+                        queue.append((ny, nx))
+        boxes.append(Box(y0 * cell, min(h, (y1 + 1) * cell), x0 * cell, min(w, (x1 + 1) * cell)))
+    return boxes
+
+
+def _span(lo: int, hi: int, want: int, limit: int) -> tuple[int, int]:
+    """An interval of length ``want`` (at least ``hi - lo``) centred on [lo, hi), shifted to
+    stay inside [0, limit)."""
+    want = min(limit, max(want, hi - lo))
+    a = int(round((lo + hi) / 2 - want / 2))
+    a = max(0, min(a, limit - want))
+    return a, a + want
+
+
+def _fit_side(side: int, want: int, max_side: int, granularity: int, limit: int) -> int:
+    """Crop side for a hole of ``side`` pixels: ``want`` capped at the working size, rounded up to
+    the granularity when that still fits, never beyond the photo."""
+    n = min(max(want, side), max_side)
+    g = granularity
+    if n % g and (n // g + 1) * g <= max_side:
+        n = (n // g + 1) * g
+    return min(n, limit)
+
+
+def plan_regions(
+    hole: np.ndarray,
+    max_side: int,
+    min_side: int,
+    granularity: int = 1,
+    context: float = 0.75,
+    min_margin: int = 16,
+) -> list[Region]:
+    """The crop plan for ``hole`` (bool HxW). ``max_side``: the largest side the network sees;
+    ``min_side``: the model's training resolution (a crop is at least that, where the photo
+    allows); ``context``: the wanted margin around a hole part, as a fraction of its longest side.
+    """
+    h, w = hole.shape
+    whole = Box(0, h, 0, w)
+    if max(h, w) <= max_side:
+        return [Region(whole, whole)]
+    cell = max(4, max(h, w) // 512)
+    regions: list[Region] = []
+    for part in hole_components(hole, cell):
+        side = max(part.height, part.width)
+        if side + 2 * min_margin <= max_side:
+            margin = int(context * side) + min_margin
+            want = max(side + 2 * margin, min_side)
+            ch = _fit_side(part.height, want, max_side, granularity, h)
+            cw = _fit_side(part.width, want, max_side, granularity, w)
+            y0, y1 = _span(part.y0, part.y1, ch, h)
+            x0, x1 = _span(part.x0, part.x1, cw, w)
+            regions.append(Region(Box(y0, y1, x0, x1), part))
+            continue
+        thickness = hole[part.slices].sum() / side  # mean width of a stroke this long
+        if thickness <= max_side / 8:
+            regions.extend(_tiles(hole, part, max_side, h, w))
+        else:
+            margin = int(context * side / 2) + min_margin
+            y0, y1 = _span(part.y0, part.y1, part.height + 2 * margin, h)
+            x0, x1 = _span(part.x0, part.x1, part.width + 2 * margin, w)
+            regions.append(Region(Box(y0, y1, x0, x1), part, scaled=True))
+    return regions
+
+
+def _tiles(hole: np.ndarray, part: Box, max_side: int, h: int, w: int) -> list[Region]:
+    """Full-resolution tiles over a long thin hole part: cores of half the working size, each
+    in a crop of the working size centred on it; tiles without hole pixels are left out."""
+    core = max(1, max_side // 2)
+    out = []
+    for ty in range(part.y0, part.y1, core):
+        for tx in range(part.x0, part.x1, core):
+            c = Box(ty, min(ty + core, part.y1), tx, min(tx + core, part.x1))
+            if not hole[c.slices].any():
+                continue
+            y0, y1 = _span(c.y0, c.y1, max_side, h)
+            x0, x1 = _span(c.x0, c.x1, max_side, w)
+            out.append(Region(Box(y0, y1, x0, x1), c))
+    return out
