@@ -27,7 +27,6 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
@@ -254,7 +253,6 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     images = np.stack([test[i] for i in range(len(test))])
     n, h, w = images.shape[:3]
     inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size)
-    torch.set_grad_enabled(False)
     report = EvalReport(model=name, images=n)
     md = [
         f"## Evaluation of {name}",
