@@ -47,8 +47,10 @@ PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3 || true)}"
 VENV="${RETOUCHER_PACKAGE_VENV:-$ROOT/build/package-venv}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 TORCH_INDEX_URL="${TORCH_INDEX_URL:-}"
-if [ -z "$PYTHON" ]; then
-    echo "build.sh: no python3 found; set PYTHON=/path/to/python3.11" >&2
+if [ -z "$PYTHON" ] || ! "$PYTHON" -c 'import sys, venv; assert sys.version_info >= (3, 11)' 2>/dev/null
+then
+    echo "build.sh: no usable Python 3.11+ with venv (PYTHON=${PYTHON:-<none>});" \
+        "set PYTHON=/path/to/python3.11" >&2
     exit 3
 fi
 case "$OSTYPE" in
