@@ -5,7 +5,8 @@ the desktop app's batch dialog (:func:`run_batch` with progress and cancel callb
 
 Guarantees: inputs are only read; each output is written atomically (a temporary file renamed into
 place), so an output that exists is complete and a re-run skips it unless ``overwrite`` is set
-(a batch killed half-way resumes where it stopped); one bad file is reported and never stops the
+(a batch killed half-way resumes where it stopped, and removes the temporary file a hard kill
+left next to one of its outputs); one bad file is reported and never stops the
 batch; two inputs that would write the same output are reported instead of overwriting each
 other. Under ``torchrun --nproc_per_node=N`` every rank takes every N-th file of the sorted list
 (``RANK``/``WORLD_SIZE``) and its own GPU (``LOCAL_RANK``).
@@ -166,6 +167,7 @@ class BatchReport:
     total: int = 0  # files assigned to this rank
     cancelled: bool = False
     outputs: dict[Path, Path] = field(default_factory=dict)  # input -> output written
+    removed_temporaries: list[Path] = field(default_factory=list)  # left by a killed run
     rank: int = 0
     world_size: int = 1
 
@@ -488,6 +490,20 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}"
 
 
+def _remove_leftover_temporaries(jobs: Sequence[Job], report: BatchReport) -> None:
+    """A run killed mid-save (SIGKILL, power cut) leaves ``.<stem>.XXXXXXXX.tmp<suffix>`` next
+    to the output it was writing. Remove those of this rank's own outputs (files of exactly that
+    pattern only), so that no other rank's or program's file in progress is touched."""
+    from engine.atomic import leftover_temporaries
+
+    for tmp in leftover_temporaries(job.output for job in jobs if not job.error):
+        try:
+            tmp.unlink()
+        except OSError:
+            continue
+        report.removed_temporaries.append(tmp)
+
+
 def run_batch(
     options: BatchOptions,
     *,
@@ -515,6 +531,7 @@ def run_batch(
 
     jobs = plan_batch(options)[rank::world_size]
     report = BatchReport(total=len(jobs), rank=rank, world_size=world_size)
+    _remove_leftover_temporaries(jobs, report)
     holes = _Holes(options.masks, options.input_dir.expanduser().resolve())
     runner = _Runner(options, inpainter, progress, cancel, report, local_rank)
     group: list[_Item] = []

@@ -392,3 +392,21 @@ def test_console_entry_in_a_subprocess_without_torch_in_retoucher(folder, tmp_pa
     assert proc.returncode == 1, proc.stderr
     assert "done 5, skipped 0, failed 1" in proc.stdout
     assert len(list(out.iterdir())) == 5
+
+
+def test_leftover_temporaries_of_own_outputs_are_removed(folder, tmp_path, tiny_weights):
+    """A run killed by SIGKILL mid-save leaves .<stem>.XXXXXXXX.tmp<suffix>; the next run removes
+    those of its outputs, and nothing else."""
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".a.k3x_9qaz.tmp.png"
+    stale.write_bytes(b"half a png")
+    keep = [out / ".zzz.k3x_9qaz.tmp.png", out / ".a.k3x.tmp.png", out / "a.k3x_9qaz.tmp.png.txt"]
+    for p in keep:
+        p.write_bytes(b"not ours")
+    report = run_batch(
+        BatchOptions(folder, out, MaskSpec("center", 8)), inpainter=Inpainter(tiny_weights, device="cpu")
+    )
+    assert report.removed_temporaries == [stale] and not stale.exists()
+    assert all(p.read_bytes() == b"not ours" for p in keep)
+    assert (out / "a.png").is_file()

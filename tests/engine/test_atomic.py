@@ -1,0 +1,80 @@
+"""engine.atomic: permissions of atomically written files and leftover temporaries."""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from engine import atomic as atomic_module
+from engine.atomic import atomic_path, leftover_temporaries, temporary_target
+
+ATOMIC_FILE = atomic_module.__file__
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@posix_only
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_file_gets_the_umask_mode_not_0600(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        with atomic_path(tmp_path / "new.bin") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "new.bin") == 0o666 & ~umask
+
+
+@posix_only
+def test_overwrite_keeps_the_existing_permissions(tmp_path):
+    target = tmp_path / "kept.bin"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert mode(target) == 0o640
+
+
+def test_temporary_names_are_recognised_exactly(tmp_path):
+    with atomic_path(tmp_path / "my.photo.jpg") as tmp:
+        assert temporary_target(tmp) == tmp_path / "my.photo.jpg"
+        assert leftover_temporaries([tmp_path / "my.photo.jpg"]) == [tmp]
+        assert leftover_temporaries([tmp_path / "other.jpg"]) == []
+    for name in (".my.photo.jpg", ".my.photo.tmp.jpg", ".my.photo.ABCDEFGH.tmp.jpg",
+                 ".my.photo.abc.tmp.jpg", "my.photo.abcdefgh.tmp.jpg", ".my.photo.abcdefgh.tmp.jpg.bak"):
+        assert temporary_target(tmp_path / name) is None, name
+    assert temporary_target(tmp_path / ".x.abcd_123.tmp") == tmp_path / "x"
+
+
+@posix_only
+def test_a_killed_writer_leaves_a_temporary_that_is_found(tmp_path):
+    """SIGKILL in the middle of a write leaves the temporary (nothing can remove it then), and
+    leftover_temporaries finds it by name for that target only."""
+    target = tmp_path / "out.png"
+    script = textwrap.dedent(
+        f"""
+        import importlib.util, os, signal
+        spec = importlib.util.spec_from_file_location("atomic", {str(ATOMIC_FILE)!r})
+        atomic = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(atomic)  # just this module: no torch import in the child
+        with atomic.atomic_path({str(target)!r}) as tmp:
+            tmp.write_bytes(b"half")
+            os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True)
+    assert proc.returncode == -9
+    (tmp_path / ".unrelated.abcdefgh.tmp.png").write_bytes(b"someone else's")
+    left = leftover_temporaries([target])
+    assert len(left) == 1 and left[0].read_bytes() == b"half"
+    assert temporary_target(left[0]) == target
+    assert not target.exists()
