@@ -214,13 +214,18 @@ class Document:
         format: str | None = None,
         mode: str = "RGB",
         path: str | os.PathLike[str] | None = None,
+        copy: bool = True,
     ) -> None:
         rgb = np.asarray(rgb)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"a document needs a uint8 HxWx3 RGB image, got {rgb.dtype} {rgb.shape}")
         if rgb.shape[0] < 1 or rgb.shape[1] < 1:
             raise ValueError("a document needs a non-empty image")
-        self.image = np.ascontiguousarray(rgb).copy()
+        # ``copy=False`` hands the array over (a freshly decoded photo): one 24 MP copy less.
+        if copy or not rgb.flags.writeable:
+            self.image = np.array(rgb, order="C", copy=True)
+        else:
+            self.image = np.ascontiguousarray(rgb)
         self.original = self.image.copy()
         self.original.flags.writeable = False
         self.mask = np.zeros(self.image.shape[:2], dtype=bool)
@@ -240,7 +245,7 @@ class Document:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_loaded(cls, loaded: Any) -> "Document":
-        """From an ``engine.imageio.LoadedImage``."""
+        """From an ``engine.imageio.LoadedImage``, taking over its pixel array."""
         return cls(
             loaded.rgb,
             alpha=loaded.alpha,
@@ -249,6 +254,7 @@ class Document:
             format=loaded.format,
             mode=loaded.mode,
             path=loaded.path,
+            copy=False,
         )
 
     @classmethod

@@ -32,5 +32,5 @@ def run_app(photo: str | None = None) -> int:
     if photo is not None:
         window.open_path(photo)
     elif sample_photo().is_file():
-        window.open_path(sample_photo())
+        window.open_path(sample_photo(), remember=False)
     return app.exec()

@@ -124,7 +124,8 @@ class FillJob(QRunnable):
         except engine.InpaintCancelled:
             self.signals.cancelled.emit()
         except Exception as exc:  # reported to the user; the GUI thread must not die
-            traceback.print_exc()
+            if not isinstance(exc, ValueError):  # WeightsError and bad input are expected
+                traceback.print_exc()
             self.signals.failed.emit(*describe_error(exc))
         else:
             self.signals.finished.emit(result)

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QMimeData, QSize, Qt, QThreadPool, QUrl
+from PySide6.QtCore import QMimeData, QSize, Qt, QThreadPool
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -91,17 +91,19 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # ================================================================== construction
-    def _action(self, text: str, slot: Any = None, shortcut: Any = None, *, checkable: bool = False, tip: str = "") -> QAction:
+    def _action(
+        self, text: str, slot: Any = None, shortcut: Any = None, *, checkable: bool = False, tip: str = "", short: str = ""
+    ) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
-            if isinstance(shortcut, list):
-                a.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                a.setShortcut(QKeySequence(shortcut))
+            keys = shortcut if isinstance(shortcut, list) else [shortcut]
+            a.setShortcuts([QKeySequence(k) for k in keys])
+        if short:
+            a.setIconText(short)  # the toolbar's label
         a.setCheckable(checkable)
-        if tip:
-            a.setStatusTip(tip)
-            a.setToolTip(f"{text.replace('&', '').rstrip('.…')} ({a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})" if a.shortcut() else tip)
+        keys_text = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+        a.setStatusTip(tip)
+        a.setToolTip((tip or text.replace("&", "").rstrip(".\u2026")) + (f" ({keys_text})" if keys_text else ""))
         if slot is not None:
             (a.toggled if checkable else a.triggered).connect(slot)
         self.addAction(a)  # shortcuts work whatever has the focus
@@ -109,9 +111,9 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.open_action = self._action("&Open\u2026", self.open_dialog, K.Open, tip="Open a photo")
+        self.open_action = self._action("&Open\u2026", self.open_dialog, K.Open, tip="Open a photo", short="Open")
         self.paste_action = self._action("&Paste as New Photo", self.paste, K.Paste, tip="Open the image on the clipboard")
-        self.save_action = self._action("&Save", self.save, K.Save, tip="Save the photo in its format, keeping its metadata")
+        self.save_action = self._action("&Save", self.save, K.Save, tip="Save the photo in its format, keeping its metadata", short="Save")
         self.save_as_action = self._action("Save &As\u2026", self.save_as, K.SaveAs, tip="Save under another name or format")
         self.export_mask_action = self._action("&Export Mask\u2026", self.export_mask, "Ctrl+Shift+M", tip="Save the hole mask as a black-and-white PNG")
         self.batch_action = self._action("&Batch\u2026", self.open_batch_dialog, "Ctrl+B", tip="Retouch a folder of photos")
@@ -121,23 +123,25 @@ class MainWindow(QMainWindow):
 
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
         self.undo_action.setShortcut(QKeySequence(K.Undo))
+        self.undo_action.setIconText("Undo")
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
         self.redo_action.setShortcuts(QKeySequence.keyBindings(K.Redo) or [QKeySequence("Ctrl+Shift+Z")])
+        self.redo_action.setIconText("Redo")
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
 
         self.fill_action = self._action("&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], tip="Fill the painted hole")
-        self.cancel_action = self._action("&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill")
-        self.clear_mask_action = self._action("C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask")
+        self.cancel_action = self._action("&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill", short="Cancel")
+        self.clear_mask_action = self._action("C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask", short="Clear")
         self.preferences_action = self._action("&Preferences\u2026", self.open_preferences, "Ctrl+,")
 
         self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, K.ZoomIn)
         self.zoom_out_action = self._action("Zoom &Out", self.canvas.zoom_out, K.ZoomOut)
-        self.fit_action = self._action("&Fit to Window", self.canvas.fit, "Ctrl+0", tip="Show the whole photo")
-        self.actual_size_action = self._action("&Actual Pixels (100%)", self.canvas.actual_size, "Ctrl+1")
+        self.fit_action = self._action("&Fit to Window", self.canvas.fit, "Ctrl+0", tip="Show the whole photo", short="Fit")
+        self.actual_size_action = self._action("&Actual Pixels (100%)", self.canvas.actual_size, "Ctrl+1", tip="One photo pixel per screen pixel", short="100%")
         self.compare_action = self._action(
             "&Compare with Original", self.canvas.set_comparing, checkable=True,
-            tip="Show the photo as it was opened (or hold \\ on the canvas)",
+            tip="Show the photo as it was opened (or hold \\ on the canvas)", short="Before/After",
         )
         self.canvas.compare_changed.connect(self._sync_compare)
 
@@ -381,8 +385,9 @@ class MainWindow(QMainWindow):
             return self.save()
         return answer == QMessageBox.StandardButton.Discard
 
-    def open_path(self, path: str | Path) -> bool:
-        """Open a photo file; an unreadable one gets an error box and changes nothing."""
+    def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
+        """Open a photo file; an unreadable one gets an error box and changes nothing.
+        ``remember``: add it to the recent files."""
         if self.busy:
             self.statusBar().showMessage("Wait for the fill to finish (or cancel it) first", 4000)
             return False
@@ -402,8 +407,9 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open photo", f"{path}: {exc}")
             return False
         self.set_document(doc)
-        self.settings.add_recent_file(path)
-        self._rebuild_recent_menu()
+        if remember:
+            self.settings.add_recent_file(path)
+            self._rebuild_recent_menu()
         self.statusBar().showMessage(f"Opened {doc.display_name}", 3000)
         return True
 
@@ -663,6 +669,3 @@ class MainWindow(QMainWindow):
         if geometry:
             self.restoreGeometry(geometry)
 
-
-def file_url(path: str | Path) -> QUrl:
-    return QUrl.fromLocalFile(str(path))

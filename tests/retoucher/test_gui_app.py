@@ -1,0 +1,98 @@
+"""Starting the app, the preferences store, and the About dialog without a model."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PIL import Image
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from retoucher.qt.app import run_app, sample_photo
+from retoucher.qt.fill_worker import InpainterCache
+from retoucher.qt.main_window import MainWindow
+from retoucher.qt.settings import Settings
+
+
+@pytest.fixture
+def isolated_settings(tmp_path):
+    """Point the app's default QSettings at a temporary folder."""
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+def _run_and_inspect(photo):
+    seen = {}
+
+    def inspect():
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        w = windows[-1]
+        seen["doc"] = w.doc
+        seen["title"] = w.windowTitle()
+        w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+        w.close()
+
+    QTimer.singleShot(0, inspect)
+    code = run_app(photo)
+    return code, seen
+
+
+def test_run_app_opens_the_bundled_sample_ready_to_brush(qapp, isolated_settings):
+    if not sample_photo().is_file():
+        pytest.skip("resources/sample.jpg is not there")
+    code, seen = _run_and_inspect(None)
+    assert code == 0
+    doc = seen["doc"]
+    assert doc is not None and doc.path == sample_photo()
+    assert doc.width >= 640 and not doc.mask.any()
+    assert seen["title"].startswith("sample.jpg")
+    assert Settings().recent_files == []  # the sample is not a recent file of the user's
+
+
+def test_run_app_opens_the_photo_it_is_given(qapp, isolated_settings, tmp_path):
+    p = tmp_path / "given.png"
+    Image.fromarray(np.full((30, 40, 3), 77, np.uint8)).save(p)
+    code, seen = _run_and_inspect(str(p))
+    assert code == 0 and seen["doc"].path == p
+    # The recent-files list went to the (isolated) default settings store.
+    assert Settings().recent_files[0] == str(p.resolve())
+
+
+def test_settings_round_trip_and_sanitise(tmp_path):
+    s = Settings.from_file(tmp_path / "s.ini")
+    assert (s.device, s.weights, s.jpeg_quality, s.brush_size) == ("auto", "", 95, 40)
+    s.device = "cpu"
+    s.weights = tmp_path / "w.safetensors"
+    s.jpeg_quality = 250
+    s.brush_size = 0
+    s.sync()
+    again = Settings.from_file(tmp_path / "s.ini")
+    assert again.device == "cpu" and again.weights == str(tmp_path / "w.safetensors")
+    assert again.jpeg_quality == 100 and again.brush_size == 1
+    with pytest.raises(ValueError):
+        again.device = "tpu"
+    again.q.setValue("save/jpeg_quality", "not a number")
+    assert again.jpeg_quality == 95
+    for i in range(15):
+        again.add_recent_file(tmp_path / f"{i}.jpg")
+    again.add_recent_file(tmp_path / "3.jpg")  # re-opening moves it to the top, no duplicate
+    files = again.recent_files
+    assert len(files) == 10 and files[0].endswith("3.jpg") and len(set(files)) == 10
+
+
+def test_about_dialog_explains_a_missing_model(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path / "empty"))
+    w = MainWindow(Settings.from_file(tmp_path / "s.ini"), InpainterCache())
+    qtbot.addWidget(w)
+    about = w.open_about()
+    text = about.text.toPlainText()
+    assert "Retoucher" in text and "Liu" in text
+    assert "missing" in text and "default.safetensors" in text
+    about.close()
