@@ -388,6 +388,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         collate_fn=collate,
         pin_memory=device.type == "cuda",
         prefetch_factor=4 if config.workers > 0 else None,
+        worker_init_fn=_worker_init if config.workers > 0 else None,
     )
     step_fn = TrainStep(
         train_step_model, loss_fn, optimizer, scheduler, scaler, device=device,
@@ -636,6 +637,14 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     if result.checkpoint is None and ckpt_path.is_file():
         result.checkpoint = ckpt_path
     return result
+
+
+def _worker_init(_worker_id: int) -> None:
+    """Data-loader workers draw masks with OpenCV: one thread each, so they do not compete
+    with the training threads (torch already limits itself to one thread in workers)."""
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def _append_log(path: Path, record: dict[str, Any]) -> None:

@@ -188,5 +188,5 @@ def trained_run(tmp_path_factory, prepared) -> Path:
     from trainer.loop import train
 
     out = tmp_path_factory.mktemp("run") / "run"
-    train(tiny_train_config(prepared, out, steps=3, val_every=3, ema=0.9))
+    train(tiny_train_config(prepared, out, steps=3, val_every=3, ema=0.9, workers=1))
     return out

@@ -104,6 +104,14 @@ def test_init_from_a_weight_file(trained_run, prepared, tmp_path, train_config):
     assert ckpt["lineage"][-1]["init"] == str(weights)
 
 
+def test_time_limit_stops_with_a_checkpoint(prepared, tmp_path, train_config):
+    out = tmp_path / "timed"
+    result = train(train_config(prepared, out, steps=50, time_limit=0.001))
+    assert result.stopped_early and 1 <= result.step < 50
+    assert load_checkpoint(out)["step"] == result.step
+    assert "continue with --resume" in (out / "train.log").read_text()
+
+
 def test_bad_sizes_are_explained(prepared, tmp_path, train_config):
     with pytest.raises(TrainError, match="multiples of 128"):
         train(train_config(prepared, tmp_path / "r", widths=None, preset="tiny"))
