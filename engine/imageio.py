@@ -12,8 +12,9 @@ costs nothing but an :class:`ImageTooLargeError`. Every problem with an input fi
 ever opened for reading.
 
 Saving is atomic (:func:`engine.atomic.atomic_path`), picks the format from the suffix, writes
-JPEG at quality 95 with 4:4:4 chroma by default, keeps EXIF and ICC where the format can hold them,
-and restores alpha for PNG, TIFF and WebP. Formats without alpha (JPEG, BMP) get the image
+JPEG at quality 95 with 4:4:4 chroma by default, keeps EXIF and ICC where the format can hold them
+(the EXIF is rebuilt with orientation 1 and without the original's embedded thumbnail, which would
+still show what was retouched away), and restores alpha for PNG, TIFF and WebP. Formats without alpha (JPEG, BMP) get the image
 flattened onto white, as image editors do when exporting a transparent picture to JPEG.
 
 Hole masks on disk are grayscale pictures, white (> 127) = hole.
@@ -239,23 +240,29 @@ def _tiff_exif(im: Image.Image) -> bytes | None:
         return None
 
 
+def _rebuilt_exif(raw: bytes, *, had_orientation: bool = False) -> bytes:
+    """Re-serialise an EXIF block: the main directory (IFD0) with its Exif, GPS and Interop
+    sub-directories, orientation forced to 1 (our pixels are upright). IFD1 is not written, so
+    the embedded thumbnail of the original picture (which would still show a removed object in
+    file managers) never reaches a retouched file. Raises on data that is not EXIF."""
+    exif = Image.Exif()
+    exif.load(raw)
+    if had_orientation or _ORIENTATION in exif:
+        exif[_ORIENTATION] = 1
+    return exif.tobytes()
+
+
 def _exif_bytes(im: Image.Image, had_orientation: bool, fmt: str | None) -> bytes | None:
-    """The EXIF block to write back: orientation forced to 1 (the pixels are upright now)."""
+    """The EXIF block to write back: rebuilt without the thumbnail, orientation 1."""
     raw = im.info.get("exif")
     if not raw and fmt == "TIFF":
         return _tiff_exif(im)
     if not raw:
         return None
-    raw = bytes(raw)
     try:
-        exif = Image.Exif()
-        exif.load(raw)
-        if had_orientation or exif.get(_ORIENTATION, 1) != 1:
-            exif[_ORIENTATION] = 1
-            return exif.tobytes()
+        return _rebuilt_exif(bytes(raw), had_orientation=had_orientation)
     except Exception:
         return None  # a damaged EXIF block is dropped rather than copied into the output
-    return raw
 
 
 def _icc_colour_space(icc: bytes) -> str | None:
@@ -391,16 +398,12 @@ def _check_alpha(alpha: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _sanitise_exif(exif: bytes) -> bytes:
-    """Our pixels are always upright, so a written file must never ask for a rotation."""
+    """Our pixels are always upright, so a written file must never ask for a rotation; and a
+    thumbnail in the block would show the picture as it was before retouching: rebuild it."""
     try:
-        parsed = Image.Exif()
-        parsed.load(exif)
-        if parsed.get(_ORIENTATION, 1) != 1:
-            parsed[_ORIENTATION] = 1
-            return parsed.tobytes()
+        return _rebuilt_exif(exif)
     except Exception as exc:
         raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
-    return exif
 
 
 def _flatten_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:

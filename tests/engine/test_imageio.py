@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -132,6 +133,45 @@ def test_exif_and_icc_survive_load_save_load(tmp_path, suffix, fmt):
     assert second.icc_profile == SRGB_ICC
     assert parse_exif(second.exif).get(MAKE) == "TestCam"
     assert parse_exif(second.exif).get_ifd(EXIF_IFD).get(DATE_TAKEN) == "2020:05:17 10:11:12"
+
+
+def _exif_with_thumbnail(orientation: int, thumbnail: bytes) -> bytes:
+    """A little-endian EXIF block: IFD0 (Make, Orientation) -> IFD1 holding a JPEG thumbnail."""
+    ifd0 = 8
+    ifd1 = ifd0 + 2 + 2 * 12 + 4
+    thumb_at = ifd1 + 2 + 2 * 12 + 4
+    t = b"II*\0" + struct.pack("<I", ifd0)
+    t += struct.pack("<H", 2)
+    t += struct.pack("<HHI4s", MAKE, 2, 4, b"Cam\0")
+    t += struct.pack("<HHIHH", ORIENTATION, 3, 1, orientation, 0)
+    t += struct.pack("<I", ifd1)
+    t += struct.pack("<H", 2)
+    t += struct.pack("<HHII", 0x0201, 4, 1, thumb_at)  # JPEGInterchangeFormat
+    t += struct.pack("<HHII", 0x0202, 4, 1, len(thumbnail))  # ...Length
+    t += struct.pack("<I", 0)
+    return b"Exif\0\0" + t + thumbnail
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_exif_thumbnail_of_the_original_is_not_carried_over(tmp_path, orientation):
+    """The thumbnail shows the photo before retouching (the removed object): it must not reach the
+    output, whatever the orientation; the rest of the EXIF is kept."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (255, 0, 0)).save(buf, "JPEG")
+    thumbnail = buf.getvalue()
+    src = tmp_path / f"thumb{orientation}.jpg"
+    Image.new("RGB", (40, 20), (0, 0, 255)).save(src, exif=_exif_with_thumbnail(orientation, thumbnail))
+    assert thumbnail in src.read_bytes()
+    loaded = load_image(src)
+    assert thumbnail not in loaded.exif
+    out = save_image(tmp_path / "out.jpg", loaded.rgb, exif=loaded.exif)
+    assert thumbnail not in out.read_bytes()
+    with Image.open(out) as im:
+        assert im.getexif().get(MAKE) == "Cam" and im.getexif().get(ORIENTATION) == 1
+    # EXIF handed to save_image directly is cleaned the same way.
+    direct = save_image(tmp_path / "direct.png", loaded.rgb, exif=_exif_with_thumbnail(1, thumbnail))
+    assert thumbnail not in direct.read_bytes()
+    assert parse_exif(load_image(direct).exif).get(MAKE) == "Cam"
 
 
 def test_bmp_drops_metadata_it_cannot_hold(tmp_path):
