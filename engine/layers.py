@@ -35,6 +35,9 @@ class PartialConv2d(nn.Module):
     """
 
     mask_kernel: torch.Tensor
+    #: Count valid pixels with sum pooling (fast) rather than a convolution with ``mask_kernel``.
+    #: Both are exact; the switch exists so that benchmarks/inference.py can measure the gain.
+    sum_pool_counts: bool = True
 
     def __init__(
         self,
@@ -101,7 +104,7 @@ class PartialConv2d(nn.Module):
         """``valid_channels`` (N, 1, H, W): how many input channels are valid at each pixel.
         Its box sum over each window is sum(M); returns ``(scale, new_mask)``."""
         with torch.autocast(device_type=valid_channels.device.type, enabled=False):
-            if self.padding <= self.kernel_size // 2:
+            if self.sum_pool_counts and self.padding <= self.kernel_size // 2:
                 # A box sum: sum pooling is several times faster than a 1-channel convolution
                 # and exact (zero padding counted, divisor 1).
                 counts = F.avg_pool2d(

@@ -120,6 +120,10 @@ MODEL_PRESETS: dict[str, UNetConfig] = {
 
 
 class _EncoderBlock(nn.Module):
+    #: In eval mode, fold BatchNorm into the partial convolution (see
+    #: PartialConv2d.forward_masked). A switch only so that the benchmark can measure the gain.
+    fold_bn: bool = True
+
     def __init__(self, cin: int, cout: int, kernel: int, bn: bool) -> None:
         super().__init__()
         self.pconv = PartialConv2d(cin, cout, kernel, stride=2, padding=kernel // 2, bias=not bn)
@@ -127,7 +131,7 @@ class _EncoderBlock(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.bn is not None and not self.bn.training:  # inference: BatchNorm folded in
+        if self.fold_bn and self.bn is not None and not self.bn.training:  # BatchNorm folded in
             scale, new_m = self.pconv.mask_update(m)
             x = self.pconv.forward_masked(x * m.to(x.dtype), scale, new_m, bn=self.bn)
             return self.act(x), new_m
@@ -138,6 +142,8 @@ class _EncoderBlock(nn.Module):
 
 
 class _DecoderBlock(nn.Module):
+    fold_bn: bool = True  # as _EncoderBlock.fold_bn
+
     def __init__(self, cin_up: int, cin_skip: int, cout: int, kernel: int, last: bool) -> None:
         super().__init__()
         self.cin_up, self.cin_skip = cin_up, cin_skip
@@ -161,7 +167,7 @@ class _DecoderBlock(nn.Module):
         with torch.autocast(device_type=m.device.type, enabled=False):
             valid_channels = m.float() * self.cin_up + skip_m.float() * self.cin_skip
         scale, m = self.pconv.scale_from_counts(valid_channels)
-        if self.bn is not None and not self.bn.training:  # inference: BatchNorm folded in
+        if self.fold_bn and self.bn is not None and not self.bn.training:  # BatchNorm folded in
             x = self.pconv.forward_masked(x, scale, m, bn=self.bn)
         else:
             x = self.pconv.forward_masked(x, scale, m)
