@@ -41,6 +41,7 @@ __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
     "ImageNotFoundError",
+    "MaskShapeError",
     "LoadedImage",
     "load_image",
     "save_image",
@@ -92,6 +93,10 @@ class ImageReadError(ValueError):
 
 class ImageTooLargeError(ImageReadError):
     """The image has more pixels than the allowed maximum (decompression-bomb protection)."""
+
+
+class MaskShapeError(ImageReadError):
+    """A mask whose aspect ratio differs from the photo's: scaling it would distort the hole."""
 
 
 class ImageNotFoundError(ImageReadError, FileNotFoundError):
@@ -484,8 +489,10 @@ def load_mask(
     """Read a hole mask: bool HxW, True where the picture is brighter than 127 (white = hole).
 
     A mask whose colour is uniform but whose alpha varies (strokes painted on a transparent
-    layer) is read from its alpha instead: opaque = hole. With ``shape=(H, W)`` the mask is
-    scaled to that size with nearest-neighbour sampling.
+    layer) is read from its alpha instead: opaque = hole. With ``shape=(H, W)`` a mask of another
+    size is scaled to it with nearest-neighbour sampling, if it has the same aspect ratio (within
+    1 %, or one pixel of rounding); otherwise :class:`MaskShapeError` names both sizes (a mask
+    drawn on the stored landscape pixels of a photo displayed upright, for instance).
     """
     path = Path(path)
     im = _open_checked(path, max_pixels, "mask")
@@ -507,9 +514,26 @@ def load_mask(
         if h < 1 or w < 1:
             raise ValueError(f"mask shape must be positive, got {shape}")
         if hole.shape != (h, w):
+            _check_mask_aspect(path, hole.shape, (h, w))
             small = Image.fromarray(hole.astype(np.uint8) * 255, "L")
             hole = np.asarray(small.resize((w, h), Image.Resampling.NEAREST)) > 127
     return np.ascontiguousarray(hole)
+
+
+def _check_mask_aspect(path: Path, mask_hw: tuple[int, ...], hw: tuple[int, int]) -> None:
+    mh, mw = int(mask_hw[0]), int(mask_hw[1])
+    h, w = hw
+    # mh/mw == h/w  <=>  mh*w == mw*h; tolerate 1 % or one pixel of rounding in either picture
+    # (one pixel of mask height changes mh*w by w, and so on).
+    diff = abs(mh * w - mw * h)
+    if diff <= max(0.01 * max(mh * w, mw * h), max(h, w, mh, mw)):
+        return
+    raise MaskShapeError(
+        f"{path}: the mask is {mw}x{mh} pixels (width x height) but the photo is {w}x{h}; their "
+        f"aspect ratios differ ({mw / mh:.3f} vs {w / h:.3f}), so scaling the mask would move "
+        "and distort the hole. Draw the mask on the photo as it is displayed (upright), or at "
+        "its size."
+    )
 
 
 def save_mask(path: str | os.PathLike[str], hole: np.ndarray) -> Path:

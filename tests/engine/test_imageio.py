@@ -458,8 +458,8 @@ def test_mask_from_rgb_and_from_alpha_only(tmp_path):
 
 
 def test_mask_resized_nearest_to_shape(tmp_path):
-    small = np.zeros((4, 4), bool)
-    small[:2, :2] = True
+    small = np.zeros((4, 6), bool)
+    small[:2, :3] = True
     p = save_mask(tmp_path / "m.png", small)
     big = load_mask(p, shape=(8, 12))
     assert big.shape == (8, 12) and big.dtype == bool
@@ -467,6 +467,18 @@ def test_mask_resized_nearest_to_shape(tmp_path):
     expected[:4, :6] = True
     np.testing.assert_array_equal(big, expected)
     assert set(np.unique(np.asarray(Image.open(p)))) == {0, 255}
+    # One pixel of rounding is not an aspect-ratio change (e.g. 63 vs 64 rows).
+    assert load_mask(save_mask(tmp_path / "r.png", np.zeros((64, 64), bool)), shape=(63, 64)).shape == (63, 64)
+
+
+def test_mask_of_another_aspect_ratio_is_refused(tmp_path):
+    """A mask drawn on the stored 60x40 (landscape) pixels of a photo displayed upright as 40x60
+    would be stretched and misplaced: refused with both sizes named."""
+    p = save_mask(tmp_path / "landscape.png", np.eye(40, 60, dtype=bool))
+    with pytest.raises(iio.MaskShapeError, match=r"60x40 .*40x60") as err:
+        load_mask(p, shape=(60, 40))
+    assert isinstance(err.value, ImageReadError) and "landscape.png" in str(err.value)
+    assert load_mask(p, shape=(80, 120)).shape == (80, 120)  # same aspect: scaled
 
 
 def test_mask_round_trip_and_validation(tmp_path):
