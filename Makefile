@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast screenshot bench clean
+.PHONY: setup run test test-fast screenshot bench package clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ test-fast: setup
 
 screenshot: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshot.py docs/screenshot.png
+
+## One-folder app dist/Retoucher/ (own venv build/package-venv with a CPU torch; PyInstaller).
+package:
+	bash packaging/build.sh
 
 bench: setup
 	$(BIN)/python benchmarks/inference.py
