@@ -153,7 +153,9 @@ def test_mask_file_rect_and_formats(folder, tmp_path, tiny_weights, capsys):
     save_mask(mask, m)
     out1 = tmp_path / "o1"
     assert run_cli("batch", folder, out1, "--mask", mask, "--weights", tiny_weights, "--format", "jpg") == 1
-    assert sorted(p.suffix for p in out1.iterdir()) == [".jpg"] * 5
+    # The square mask fits the square photos; the 80x64 ones are refused, not stretched.
+    assert sorted(p.name for p in out1.iterdir()) == ["gray.jpg", "j.jpg", "rgba.jpg"]
+    assert "the mask is 16x16 pixels (width x height) but the photo is 80x64" in capsys.readouterr().out
     with Image.open(out1 / "rgba.jpg") as im:
         assert im.format == "JPEG" and im.mode == "RGB"
 
