@@ -25,6 +25,7 @@ import io
 import os
 import struct
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "ImageTooLargeError",
     "ImageNotFoundError",
     "MaskShapeError",
+    "MultiPageWarning",
     "LoadedImage",
     "load_image",
     "save_image",
@@ -82,8 +84,12 @@ _SUFFIX_FORMATS = {
 _FORMAT_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 
-# Pillow's own bomb check reads a process-wide limit; we lift it only while opening a header
-# (under this lock) and apply the caller's ``max_pixels`` ourselves.
+# Pillow's own bomb check reads a process-wide limit (Image.MAX_IMAGE_PIXELS: a warning above
+# ~89 Mpx, an error above twice that, raised inside Image.open before the size can be read). We
+# lift it only while opening a header or decoding (under this lock, restored at once) and apply
+# the caller's ``max_pixels`` ourselves. Leaving the global alone is not possible with Pillow's
+# public API: the error loses the image (its size only in the message), and silencing the warning
+# needs warnings.catch_warnings, which swaps the process-wide filter list (before Python 3.14).
 _open_lock = threading.Lock()
 
 
@@ -93,6 +99,10 @@ class ImageReadError(ValueError):
 
 class ImageTooLargeError(ImageReadError):
     """The image has more pixels than the allowed maximum (decompression-bomb protection)."""
+
+
+class MultiPageWarning(UserWarning):
+    """The file holds several pictures (TIFF pages, animation frames); only the first is loaded."""
 
 
 class MaskShapeError(ImageReadError):
@@ -114,6 +124,7 @@ class LoadedImage:
     format: str | None = None  # Pillow's name: JPEG, PNG, TIFF, WEBP, BMP...
     mode: str = "RGB"  # the file's Pillow mode before conversion
     path: Path | None = None
+    pages: int = 1  # pictures in the file (TIFF pages, animation frames); only the first is loaded
 
     @property
     def size(self) -> tuple[int, int]:
@@ -350,13 +361,23 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
 
     Raises :class:`ImageNotFoundError` (missing file), :class:`ImageTooLargeError` (more than
     ``max_pixels`` pixels, checked before decoding) or :class:`ImageReadError` (unknown format,
-    corrupt or truncated data, unsupported mode), each naming the file.
+    corrupt or truncated data, unsupported mode), each naming the file. A file of several pages
+    or frames (multi-page TIFF, animation) gives its first one, with a :class:`MultiPageWarning`
+    and ``pages`` set to the count.
     """
     path = Path(path)
     im = _open_checked(path, max_pixels, "image")
     with im:
         fmt = im.format
         mode = im.mode
+        pages = _page_count(im)
+        if pages > 1 and fmt != "MPO":  # MPO: a camera JPEG with previews, not pages
+            warnings.warn(
+                f"{path} holds {pages} pages (or frames); only the first one is loaded, and a "
+                "file saved from it holds only that one",
+                MultiPageWarning,
+                stacklevel=2,
+            )
         _decode(im, path, "image")
         try:
             upright, orientation = _orient(im)
@@ -373,7 +394,15 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         format=fmt,
         mode=mode,
         path=path,
+        pages=pages,
     )
+
+
+def _page_count(im: Image.Image) -> int:
+    try:
+        return max(1, int(getattr(im, "n_frames", 1)))
+    except Exception:  # counting pages walks the file; a damaged tail must not stop the load
+        return 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import io
 import struct
+import warnings
 import zlib
 from pathlib import Path
 
@@ -339,6 +340,20 @@ def test_truncated_jpeg(tmp_path):
     cut.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(ImageReadError, match="cut.jpg"):
         load_image(cut)
+
+
+def test_multi_page_tiff_loads_the_first_page_and_says_so(tmp_path):
+    pages = [Image.fromarray(np.full((8, 10, 3), 40 * (i + 1), np.uint8)) for i in range(3)]
+    src = tmp_path / "multi.tif"
+    pages[0].save(src, save_all=True, append_images=pages[1:])
+    with pytest.warns(iio.MultiPageWarning, match=r"multi\.tif holds 3 pages"):
+        loaded = load_image(src)
+    assert loaded.pages == 3
+    assert (loaded.rgb == 40).all()
+    single = save_image(tmp_path / "one.tif", rng_rgb())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a single page: no warning
+        assert load_image(single).pages == 1
 
 
 def test_missing_file(tmp_path):
