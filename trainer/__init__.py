@@ -1,0 +1,8 @@
+"""Training for Retoucher's partial-convolution U-Net: ``retoucher-train prepare|train|evaluate|export``.
+
+Modules, one job each: ``cub`` (CUB metadata, the bird-square crop), ``prepare`` (the prepare
+command), ``splits``, ``manifest``, ``masks``, ``data`` (images, samples, resumable order),
+``vgg`` and ``losses`` (the paper's loss), ``metrics`` and ``inference`` (hole L1, PSNR, SSIM of
+composites), ``config``, ``checkpoint``, ``ema``, ``distributed``, ``loop`` (training),
+``evaluate`` (against OpenCV), ``export`` (engine weight files). Imports engine, never Qt.
+"""
