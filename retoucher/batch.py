@@ -94,8 +94,9 @@ def parse_size(text: str | int) -> tuple[int, int]:
 class MaskSpec:
     """Where the hole of each photo comes from.
 
-    ``dir``: a folder of PNG masks named like the photos (``<stem>.png`` or ``<stem>_mask.png``,
-    in the same sub-folder as the photo or at the folder's top), white = hole;
+    ``dir``: a folder of PNG masks named like the photos (``<stem>.png`` or ``<stem>_mask.png``
+    in the same sub-folder as the photo; ``<stem>_mask.png`` at the folder's top), white = hole;
+    when the mask folder is the input folder (masks next to the photos), only ``_mask`` names;
     ``file``: one mask for every photo; ``rect``: ``(x, y, w, h)`` in pixels; ``center``: a
     centred hole of ``size`` pixels (an int, or ``(w, h)``). Masks of another size than the photo
     are scaled (nearest neighbour) and thresholded at 127.
@@ -199,6 +200,7 @@ class Job:
     relative: Path
     output: Path
     error: str | None = None  # known before loading (e.g. an output collision)
+    mask: Path | None = None  # with MaskSpec("dir"): the mask file found for it
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -228,13 +230,44 @@ def _list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[P
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
-def _mask_candidates(masks_dir: Path, relative: Path) -> list[Path]:
+def _is_mask_name(name: str) -> bool:
+    return name.lower().endswith("_mask.png")
+
+
+def _mask_candidates(masks_dir: Path, relative: Path, mask_names_only: bool) -> list[Path]:
+    """Where the mask of the photo ``relative`` may be, in order of preference: ``<stem>.png``
+    (unless ``mask_names_only``) or ``<stem>_mask.png`` in the photo's sub-folder of
+    ``masks_dir``, then ``<stem>_mask.png`` at its top (never a plain ``<stem>.png`` there: in
+    a recursive batch that could be another photo's mask, or another photo)."""
     stem = relative.stem
-    folders = [masks_dir / relative.parent]
+    mask_names = [f"{stem}_mask.png", f"{stem}_mask.PNG"]
+    here = ([] if mask_names_only else [f"{stem}.png", f"{stem}.PNG"]) + mask_names
+    found = [masks_dir / relative.parent / n for n in here]
     if relative.parent != Path("."):
-        folders.append(masks_dir)
-    names = [f"{stem}.png", f"{stem}.PNG", f"{stem}_mask.png", f"{stem}_mask.PNG"]
-    return [folder / n for folder in folders for n in names]
+        found += [masks_dir / n for n in mask_names]
+    return found
+
+
+def _assign_masks(files: list[Path], src: Path, masks_dir: Path) -> dict[Path, Path | None]:
+    """The mask file of each photo; files used as masks are not photos (not in the result).
+
+    When the mask folder is the input folder (or contains it), masks live among the photos, and
+    only ``<stem>_mask.png`` names count as masks: ``x.png`` is a photo, never the mask of
+    ``x.jpg``. A file listed as a photo is never used as a mask unless it has a ``_mask`` name.
+    """
+    mask_names_only = _is_within(src, masks_dir)
+    listed = set(files)
+    chosen: dict[Path, Path | None] = {}
+    for f in files:
+        chosen[f] = None
+        for cand in _mask_candidates(masks_dir, f.relative_to(src), mask_names_only):
+            if cand == f or (cand in listed and not _is_mask_name(cand.name)):
+                continue
+            if cand.is_file():
+                chosen[f] = cand
+                break
+    used = {m for m in chosen.values() if m is not None}
+    return {f: m for f, m in chosen.items() if f not in used}
 
 
 def _output_suffix(source: Path, fmt: str) -> str:
@@ -275,24 +308,18 @@ def plan_batch(options: BatchOptions) -> list[Job]:
     src, dst, exclude = _validate_folders(options)
     files = _list_images(src, options.recursive, exclude)
     spec = options.masks
+    masks: dict[Path, Path | None] = {}
     if spec.kind == "dir":
         # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.
-        mdir = spec.value.expanduser().resolve()
-        used_as_mask: set[Path] = set()
-        for f in files:
-            rel = f.relative_to(src)
-            for cand in _mask_candidates(mdir, rel):
-                if cand != f and cand.is_file():
-                    used_as_mask.add(cand)
-                    break
-        files = [f for f in files if f not in used_as_mask]
+        masks = _assign_masks(files, src, spec.value.expanduser().resolve())
+        files = [f for f in files if f in masks]
     jobs: list[Job] = []
     owner: dict[Path, Path] = {}
     inputs = set(files)
     for f in files:
         rel = f.relative_to(src)
         out = dst / rel.parent / (rel.stem + _output_suffix(f, options.format))
-        job = Job(source=f, relative=rel, output=out)
+        job = Job(source=f, relative=rel, output=out, mask=masks.get(f))
         if out in inputs:
             job.error = f"its output {out} would overwrite an input photo"
         else:
@@ -334,14 +361,12 @@ class _Holes:
         h, w = shape
         kind = self.spec.kind
         if kind == "dir":
-            mdir = self.spec.value.expanduser().resolve()
-            for cand in _mask_candidates(mdir, job.relative):
-                if cand.is_file() and cand != job.source:
-                    return self._load_mask(cand, (h, w))
-            raise FileNotFoundError(
-                f"no mask for it in {self.spec.value} (looked for {job.relative.stem}.png and "
-                f"{job.relative.stem}_mask.png)"
-            )
+            if job.mask is not None:
+                return self._load_mask(job.mask, (h, w))
+            stem = job.relative.stem
+            among_photos = _is_within(self.input_root, self.spec.value.expanduser().resolve())
+            looked_for = f"{stem}_mask.png" if among_photos else f"{stem}.png and {stem}_mask.png"
+            raise FileNotFoundError(f"no mask for it in {self.spec.value} (looked for {looked_for})")
         if kind == "file":
             if (h, w) not in self._cache:
                 m = self._file_mask
@@ -605,7 +630,8 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
     p.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="where the results go")
     m = p.add_argument_group("hole (exactly one)").add_mutually_exclusive_group(required=True)
     m.add_argument("--masks", metavar="DIR", type=Path,
-                   help="folder of PNG masks named <stem>.png or <stem>_mask.png, white = hole")
+                   help="folder of PNG masks named <stem>.png or <stem>_mask.png, white = hole "
+                        "(only <stem>_mask.png when DIR is INPUT_DIR: masks next to the photos)")
     m.add_argument("--mask", metavar="FILE", type=Path, help="one mask for every photo")
     m.add_argument("--rect", metavar="X,Y,W,H", help="a rectangular hole, in pixels")
     m.add_argument("--center-hole", metavar="SIZE", help="a centred square hole of SIZE (or WxH) pixels")

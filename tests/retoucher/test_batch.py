@@ -261,6 +261,37 @@ def test_masks_next_to_photos_are_not_photos(tmp_path, tiny_weights):
     assert [p.name for p in report.done] == ["p.png"] and not report.failed
 
 
+def test_masks_among_photos_only_mask_names_and_never_a_photo(tmp_path):
+    """--masks INPUT_DIR --recursive: the top-level photo x.png is not the mask of sub/x.jpg (it
+    stays a photo); only <stem>_mask.png names are masks, with a top-level fallback."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    for name in ("x.png", "sub/x.jpg", "y.png", "sub/y.jpg", "sub/z.jpg"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+    for name in ("x_mask.png", "sub/z_mask.png"):
+        save_mask(src / name, centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", src), recursive=True))
+    masks = {j.relative.as_posix(): j.mask and j.mask.relative_to(src).as_posix() for j in jobs}
+    assert masks == {
+        "x.png": "x_mask.png",
+        "sub/x.jpg": "x_mask.png",  # top-level fallback, _mask names only
+        "y.png": None,
+        "sub/y.jpg": None,  # never the photo y.png
+        "sub/z.jpg": "sub/z_mask.png",
+    }
+
+    # A separate mask folder: <stem>.png next to the photo's sub-folder, but not from the top.
+    masks_dir = tmp_path / "masks"
+    (masks_dir / "sub").mkdir(parents=True)
+    for name in ("y.png", "sub/x.png"):
+        save_mask(masks_dir / name, centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", masks_dir), recursive=True))
+    masks = {j.relative.as_posix(): j.mask and j.mask.relative_to(masks_dir).as_posix() for j in jobs}
+    assert masks["y.png"] == "y.png" and masks["sub/x.jpg"] == "sub/x.png"
+    assert masks["sub/y.jpg"] is None
+    assert "x_mask.png" in masks and "sub/z_mask.png" in masks  # photos, with another mask folder
+
+
 def test_two_inputs_one_output_is_reported_not_overwritten(tmp_path, tiny_weights):
     src = tmp_path / "in"
     src.mkdir()
