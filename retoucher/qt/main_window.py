@@ -15,6 +15,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QImage,
     QKeySequence,
+    QPixmap,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
@@ -211,11 +212,13 @@ class MainWindow(QMainWindow):
         self.size_slider = QSlider(Qt.Orientation.Horizontal)
         self.size_slider.setRange(1, 400)
         self.size_slider.setFixedWidth(140)
+        self.size_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
         self.size_spin = QSpinBox()
         self.size_spin.setRange(1, 1000)
         self.size_spin.setSuffix(" px")
         self.size_slider.valueChanged.connect(self.set_brush_size)
         self.size_spin.valueChanged.connect(self.set_brush_size)
+        self.size_spin.editingFinished.connect(self.canvas.setFocus)
         tb.addWidget(self.size_slider)
         tb.addWidget(self.size_spin)
         tb.addAction(self.clear_mask_action)
@@ -477,7 +480,9 @@ class MainWindow(QMainWindow):
             self.open_path(path)
         elif mime.hasImage():
             event.acceptProposedAction()
-            self.open_image(QImage(mime.imageData()), "Dropped")
+            data = mime.imageData()
+            image = data.toImage() if isinstance(data, QPixmap) else QImage(data)
+            self.open_image(image, "Dropped")
 
     # ------------------------------------------------------------------ saving
     def ask_save_path(self, title: str, suggestion: Path, filters: str) -> str:

@@ -206,11 +206,11 @@ def _drag_and_drop(w, mime) -> bool:
     accepted the enter). Returns whether the enter was accepted."""
     pos = QPoint(w.width() // 2, w.height() // 2)
     enter = QDragEnterEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(w.canvas, enter)  # over the canvas: it passes drops to the window
+    QApplication.sendEvent(w.canvas.viewport(), enter)  # over the photo: it passes drops up
     if not enter.isAccepted():
         return False
     drop = QDropEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    QApplication.sendEvent(w.canvas, drop)
+    QApplication.sendEvent(w.canvas.viewport(), drop)
     return True
 
 
@@ -263,3 +263,27 @@ def test_a_drop_of_plain_text_is_refused(qtbot, window):
     mime.setText("just text")
     assert not _drag_and_drop(w, mime)
     assert w.doc is None
+
+
+def test_drop_image_data_opens_it_as_an_unnamed_photo(qtbot, window):
+    w = window
+    arr = np.random.default_rng(11).integers(0, 256, (10, 14, 3), dtype=np.uint8)
+    mime = QMimeData()
+    mime.setImageData(QImage(arr.data, 14, 10, 14 * 3, QImage.Format.Format_RGB888).copy())
+    assert _drag_and_drop(w, mime)
+    assert w.doc is not None and w.doc.path is None and np.array_equal(w.doc.image, arr)
+
+
+def test_standard_shortcuts(window):
+    from PySide6.QtGui import QKeySequence
+
+    K = QKeySequence.StandardKey
+    w = window
+    for action, key in (
+        (w.open_action, K.Open), (w.save_action, K.Save), (w.undo_action, K.Undo),
+        (w.zoom_in_action, K.ZoomIn), (w.zoom_out_action, K.ZoomOut), (w.paste_action, K.Paste),
+    ):
+        assert action.shortcut() == QKeySequence(key) and not action.shortcut().isEmpty()
+    assert QKeySequence("Ctrl+Return") in w.fill_action.shortcuts()
+    assert QKeySequence("Ctrl+Enter") in w.fill_action.shortcuts()
+    assert not w.redo_action.shortcut().isEmpty()
