@@ -227,3 +227,17 @@ def test_clear_mask_is_one_undo_step(window):
     assert not w.doc.mask.any()
     w.undo_stack.undo()
     assert w.doc.mask[:50, :50].all()
+
+
+def test_the_photo_is_drawn_from_the_document_memory_not_a_converted_copy(window):
+    # What keeps a 24-megapixel photo smooth: no per-edit conversion to a QImage.
+    w = window
+    img = w.canvas.photo._images["current"]
+    address = np.frombuffer(img.constBits(), dtype=np.uint8, count=1).ctypes.data
+    assert address == w.doc.image.ctypes.data
+    from retoucher.document import Rect
+
+    w.doc.set_rect(Rect(0, 0, 8, 8))
+    w.doc.apply_fill(np.zeros_like(w.doc.image), w.doc.mask.copy())
+    assert w.canvas.photo._images["current"] is img  # still the same, and it shows the fill
+    assert img.pixelColor(3, 3).getRgb()[:3] == (0, 0, 0)
