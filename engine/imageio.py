@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from .atomic import atomic_path
 
@@ -45,6 +45,7 @@ __all__ = [
     "MaskShapeError",
     "MultiPageWarning",
     "LoadedImage",
+    "JpegTables",
     "load_image",
     "save_image",
     "load_mask",
@@ -66,6 +67,8 @@ ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
 _EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ORIENTATION = 0x0112
+_TIFF_XMP = 700
+_DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
 # ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
 _TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
 _EXIF_SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-directories
@@ -113,6 +116,16 @@ class ImageNotFoundError(ImageReadError, FileNotFoundError):
     """The file does not exist (also a ``FileNotFoundError``)."""
 
 
+@dataclass(frozen=True)
+class JpegTables:
+    """How a JPEG file was compressed: its quantisation tables and chroma subsampling
+    (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, None = other). Writing a JPEG with them re-uses the
+    original's quality instead of a fixed one."""
+
+    qtables: tuple[tuple[int, ...], ...]
+    subsampling: int | None = None
+
+
 @dataclass
 class LoadedImage:
     """A decoded photo in display orientation, with what is needed to write it back faithfully."""
@@ -125,6 +138,9 @@ class LoadedImage:
     mode: str = "RGB"  # the file's Pillow mode before conversion
     path: Path | None = None
     pages: int = 1  # pictures in the file (TIFF pages, animation frames); only the first is loaded
+    dpi: tuple[float, float] | None = None  # (x, y) of the upright picture
+    xmp: bytes | None = None  # XMP packet (orientation removed when it was applied)
+    jpeg_tables: JpegTables | None = None  # for JPEG files
 
     @property
     def size(self) -> tuple[int, int]:
@@ -386,6 +402,11 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         exif = _exif_bytes(upright, orientation != 1, fmt)
         icc = upright.info.get("icc_profile") or im.info.get("icc_profile") or None
         rgb, alpha, icc = _to_rgb_alpha(upright, bytes(icc) if icc else None, path)
+        # Pillow reports (1, 1) for a TIFF without resolution tags: no DPI then.
+        has_dpi = fmt != "TIFF" or 282 in getattr(im, "tag_v2", {})
+        dpi = _dpi(im.info.get("dpi"), swap=orientation in (5, 6, 7, 8)) if has_dpi else None
+        xmp = _xmp(upright.info.get("xmp"))
+        jpeg_tables = _jpeg_tables(im) if fmt in ("JPEG", "MPO") else None
     return LoadedImage(
         rgb=np.ascontiguousarray(rgb),
         alpha=None if alpha is None else np.ascontiguousarray(alpha),
@@ -395,7 +416,38 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         mode=mode,
         path=path,
         pages=pages,
+        dpi=dpi,
+        xmp=xmp,
+        jpeg_tables=jpeg_tables,
     )
+
+
+def _dpi(value: Any, *, swap: bool) -> tuple[float, float] | None:
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if not (0 < x < 1e6 and 0 < y < 1e6):
+        return None
+    return (y, x) if swap else (x, y)
+
+
+def _xmp(value: Any) -> bytes | None:
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return bytes(value) if isinstance(value, (bytes, bytearray)) and value.strip(b"\x00 ") else None
+
+
+def _jpeg_tables(im: Image.Image) -> JpegTables | None:
+    try:
+        tables = getattr(im, "quantization", None) or {}
+        qtables = tuple(tuple(int(v) for v in tables[k]) for k in sorted(tables))
+        if not qtables or any(len(t) != 64 for t in qtables):
+            return None
+        sampling = JpegImagePlugin.get_sampling(im)
+    except Exception:
+        return None
+    return JpegTables(qtables, sampling if sampling in (0, 1, 2) else None)
 
 
 def _page_count(im: Image.Image) -> int:
@@ -455,13 +507,19 @@ def save_image(
     icc_profile: bytes | None = None,
     format: str | None = None,
     quality: int = 95,
+    jpeg_tables: JpegTables | None = None,
+    dpi: tuple[float, float] | None = None,
+    xmp: bytes | None = None,
 ) -> Path:
     """Write ``rgb`` (uint8 HxWx3) atomically; return the path.
 
     ``format`` defaults to the one the suffix names. ``alpha`` is restored for PNG, TIFF and
     WebP; for formats without alpha the picture is flattened onto white. EXIF (with orientation
-    1) and the ICC profile are written where the format supports them. ``quality`` (1..100)
-    applies to JPEG and WebP; JPEG at quality >= 90 uses 4:4:4 chroma (no subsampling).
+    1, without a thumbnail), the ICC profile, ``dpi`` (JPEG, PNG, TIFF, BMP) and the ``xmp``
+    packet (JPEG, PNG, TIFF, WebP) are written where the format supports them. ``quality``
+    (1..100) applies to JPEG and WebP; JPEG at quality >= 90 uses 4:4:4 chroma (no
+    subsampling). ``jpeg_tables`` (a JPEG input's :attr:`LoadedImage.jpeg_tables`) make a JPEG
+    keep the original's quantisation and subsampling instead of ``quality``.
     """
     path = Path(path)
     rgb = _check_rgb(rgb)
@@ -487,7 +545,27 @@ def save_image(
         params["exif"] = _sanitise_exif(bytes(exif))
     if icc_profile and fmt in _ICC_FORMATS:
         params["icc_profile"] = bytes(icc_profile)
-    if fmt == "JPEG":
+    if dpi is not None and fmt in _DPI_FORMATS:
+        params["dpi"] = tuple(float(v) for v in dpi)
+    if xmp and fmt in ("JPEG", "WEBP"):
+        params["xmp"] = bytes(xmp)
+    elif xmp and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", bytes(xmp).decode("utf-8", "replace"))
+        params["pnginfo"] = info
+    elif xmp and fmt == "TIFF":  # Pillow takes either tiffinfo or exif: put XMP among the EXIF
+        if "exif" in params:
+            tags = Image.Exif()
+            tags.load(params["exif"])
+            tags[_TIFF_XMP] = bytes(xmp)
+            params["exif"] = tags
+        else:
+            params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
+    if fmt == "JPEG" and jpeg_tables is not None:
+        params["qtables"] = [list(t) for t in jpeg_tables.qtables]
+        if jpeg_tables.subsampling is not None:
+            params["subsampling"] = jpeg_tables.subsampling
+    elif fmt == "JPEG":
         params["quality"] = quality
         params["subsampling"] = 0 if quality >= 90 else 2
     elif fmt == "WEBP":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ CancelFn = Callable[[], bool]
 
 OUTPUT_FORMATS = ("same", "png", "jpg", "tif", "webp")
 _FORMAT_SUFFIX = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif", "webp": ".webp"}
+_JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a camera JPEG with extra preview pictures
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -141,7 +143,7 @@ class BatchOptions:
     format: str = "same"  # same | png | jpg | tif | webp
     overwrite: bool = False
     recursive: bool = False
-    quality: int = 95
+    quality: int | None = None  # None: a JPEG input's own quantisation for JPEG output, else 95
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -154,7 +156,7 @@ class BatchOptions:
         self.format = fmt
         if not _DEVICE_RE.match(str(self.device)):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
-        if not isinstance(self.quality, int) or not 1 <= self.quality <= 100:
+        if self.quality is not None and (not isinstance(self.quality, int) or not 1 <= self.quality <= 100):
             raise ValueError(f"quality must be an integer from 1 to 100, got {self.quality!r}")
 
 
@@ -459,9 +461,11 @@ class _Runner:
         self._tick(job)
 
     def save(self, item: _Item, result: np.ndarray) -> None:
-        from engine.imageio import save_image
+        from engine.imageio import format_for_suffix, save_image
 
         img = item.image
+        out_format = format_for_suffix(item.job.output.suffix)
+        keep_jpeg = self.options.quality is None and out_format == "JPEG" and img.format in _JPEG_FORMATS
         try:
             save_image(
                 item.job.output,
@@ -469,14 +473,41 @@ class _Runner:
                 alpha=img.alpha,
                 exif=img.exif,
                 icc_profile=img.icc_profile,
-                quality=self.options.quality,
+                quality=95 if self.options.quality is None else self.options.quality,
+                jpeg_tables=img.jpeg_tables if keep_jpeg else None,
+                dpi=img.dpi,
+                xmp=img.xmp,
             )
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
             self.fail(item.job, f"could not write {item.job.output}: {_reason(exc)}")
             return
-        self.report.done.append(item.job.source)
-        self.report.outputs[item.job.source] = item.job.output
-        self._tick(item.job)
+        self.done(item.job)
+
+    def keep_unchanged(self, item: _Item) -> None:
+        """Nothing to fill: the output is the photo. Same format: the input's bytes, copied
+        (atomically; no re-encoding, so no JPEG generation loss). Another format: saved."""
+        from engine.atomic import atomic_path
+        from engine.imageio import format_for_suffix
+
+        out_format = format_for_suffix(item.job.output.suffix)
+        same = item.image.format == out_format or (
+            out_format == "JPEG" and item.image.format in _JPEG_FORMATS
+        )
+        if not same:
+            self.save(item, item.image.rgb)
+            return
+        try:
+            with atomic_path(item.job.output) as tmp:
+                shutil.copyfile(item.job.source, tmp)
+        except Exception as exc:  # noqa: BLE001
+            self.fail(item.job, f"could not write {item.job.output}: {_reason(exc)}")
+            return
+        self.done(item.job)
+
+    def done(self, job: Job) -> None:
+        self.report.done.append(job.source)
+        self.report.outputs[job.source] = job.output
+        self._tick(job)
 
     def fill(self, group: list[_Item]) -> None:
         """Fill a group of equal-size photos (one network batch when there are several)."""
@@ -585,8 +616,8 @@ def run_batch(
                 runner.fail(job, "the whole image is marked as hole: there is nothing to fill it from")
                 continue
             item = _Item(job, image, hole)
-            if not hole.any():  # nothing to fill: the output is the photo, re-encoded
-                runner.save(item, image.rgb)
+            if not hole.any():  # nothing to fill: the output is the photo
+                runner.keep_unchanged(item)
                 continue
             inp = runner.inpainter
             same = not group or group[0].image.rgb.shape == image.rgb.shape
@@ -640,7 +671,9 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--format", default="same", choices=OUTPUT_FORMATS,
                    help="output format (default: same as the input)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality 1-100 (default 95)")
+    p.add_argument("--quality", type=int, default=None,
+                   help="JPEG/WebP quality 1-100 (default: a JPEG written from a JPEG keeps the "
+                        "original's quantisation, anything else 95)")
     p.add_argument("--overwrite", action="store_true", help="redo photos whose output exists")
     p.add_argument("--recursive", action="store_true",
                    help="include sub-folders (outputs keep the sub-folder layout)")

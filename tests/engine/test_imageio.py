@@ -175,6 +175,36 @@ def test_exif_thumbnail_of_the_original_is_not_carried_over(tmp_path, orientatio
     assert parse_exif(load_image(direct).exif).get(MAKE) == "Cam"
 
 
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
+
+
+def test_jpeg_tables_dpi_and_xmp_are_kept(tmp_path):
+    """A JPEG written with the input's tables has the input's quantisation and subsampling
+    (no fixed quality 95); DPI (swapped by a 90-degree orientation) and XMP survive."""
+    src = tmp_path / "q70.jpg"
+    Image.fromarray(rng_rgb(32, 48)).save(
+        src, quality=70, subsampling=1, dpi=(300, 150), xmp=XMP, exif=exif_with(orientation=6)
+    )
+    loaded = load_image(src)
+    assert loaded.dpi == (150, 300) and loaded.xmp == XMP
+    assert loaded.jpeg_tables is not None and loaded.jpeg_tables.subsampling == 1
+    out = save_image(tmp_path / "out.jpg", loaded.rgb, jpeg_tables=loaded.jpeg_tables,
+                     dpi=loaded.dpi, xmp=loaded.xmp)
+    with Image.open(src) as a, Image.open(out) as b:
+        assert b.quantization == a.quantization
+        assert JpegImagePlugin.get_sampling(b) == 1
+        assert b.info["dpi"] == (150, 300) and b.info["xmp"] == XMP
+    for suffix in (".png", ".tif", ".webp"):
+        again = load_image(save_image(tmp_path / f"out{suffix}", loaded.rgb, dpi=loaded.dpi, xmp=loaded.xmp))
+        assert again.xmp == XMP, suffix
+        if suffix != ".webp":
+            assert again.dpi is not None and np.allclose(again.dpi, (150, 300), atol=0.05), suffix
+    plain = load_image(save_image(tmp_path / "x.tif", rng_rgb()))
+    assert plain.jpeg_tables is None and plain.dpi is None and plain.xmp is None
+    exif_too = load_image(save_image(tmp_path / "e.tif", rng_rgb(), exif=exif_with(), xmp=XMP))
+    assert exif_too.xmp == XMP and parse_exif(exif_too.exif).get(MAKE) == "TestCam"
+
+
 def test_bmp_drops_metadata_it_cannot_hold(tmp_path):
     out = save_image(tmp_path / "x.bmp", rng_rgb(), exif=exif_with(), icc_profile=SRGB_ICC)
     loaded = load_image(out)

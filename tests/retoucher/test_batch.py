@@ -292,6 +292,39 @@ def test_masks_among_photos_only_mask_names_and_never_a_photo(tmp_path):
     assert "x_mask.png" in masks and "sub/z_mask.png" in masks  # photos, with another mask folder
 
 
+def test_empty_mask_copies_and_jpeg_keeps_its_quantisation(tmp_path, tiny_weights):
+    """An empty mask gives the input's bytes (no JPEG generation loss) when the format stays, a
+    saved picture otherwise; a filled JPEG keeps the input's quantisation and DPI unless
+    --quality is given."""
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks.mkdir()
+    Image.fromarray(photo(32, 48, 1)).save(src / "q.jpg", quality=70, dpi=(200, 200))
+    Image.fromarray(photo(32, 48, 2)).save(src / "e.jpg", quality=80)
+    save_mask(masks / "q.png", centre_hole(32, 48, 8))
+    save_mask(masks / "e.png", np.zeros((32, 48), bool))
+    inp = Inpainter(tiny_weights, device="cpu")
+    with Image.open(src / "q.jpg") as im:
+        tables_70 = im.quantization
+
+    out = tmp_path / "out"
+    report = run_batch(BatchOptions(src, out, MaskSpec("dir", masks)), inpainter=inp)
+    assert sorted(p.name for p in report.done) == ["e.jpg", "q.jpg"]
+    assert sha(out / "e.jpg") == sha(src / "e.jpg")
+    with Image.open(out / "q.jpg") as im:
+        assert im.quantization == tables_70 and im.info["dpi"] == (200, 200)
+
+    out95 = tmp_path / "out95"
+    run_batch(BatchOptions(src, out95, MaskSpec("dir", masks), quality=95), inpainter=inp)
+    with Image.open(out95 / "q.jpg") as im:
+        assert im.quantization != tables_70 and im.info["dpi"] == (200, 200)
+    assert sha(out95 / "e.jpg") == sha(src / "e.jpg")
+
+    png = tmp_path / "png"
+    run_batch(BatchOptions(src, png, MaskSpec("dir", masks), format="png"), inpainter=inp)
+    np.testing.assert_array_equal(load_image(png / "e.png").rgb, load_image(src / "e.jpg").rgb)
+
+
 def test_two_inputs_one_output_is_reported_not_overwritten(tmp_path, tiny_weights):
     src = tmp_path / "in"
     src.mkdir()
