@@ -52,6 +52,17 @@ SAVE_FILTERS = {
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
+def _key_sequences(keys: Any) -> list[QKeySequence]:
+    """Every binding of a standard key (ZoomIn is Ctrl++ and Ctrl+=), or the given sequences."""
+    out: list[QKeySequence] = []
+    for k in keys if isinstance(keys, list) else [keys]:
+        if isinstance(k, QKeySequence.StandardKey):
+            out += QKeySequence.keyBindings(k)
+        else:
+            out.append(QKeySequence(k))
+    return out
+
+
 class MainWindow(QMainWindow):
     """One photo at a time. ``settings`` and ``inpainters`` can be given (tests, scripts)."""
 
@@ -97,8 +108,7 @@ class MainWindow(QMainWindow):
     ) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
-            keys = shortcut if isinstance(shortcut, list) else [shortcut]
-            a.setShortcuts([QKeySequence(k) for k in keys])
+            a.setShortcuts(_key_sequences(shortcut))
         if short:
             a.setIconText(short)  # the toolbar's label
         a.setCheckable(checkable)
@@ -123,10 +133,10 @@ class MainWindow(QMainWindow):
             self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence(K.Undo))
+        self.undo_action.setShortcuts(_key_sequences(K.Undo))
         self.undo_action.setIconText("Undo")
         self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts(QKeySequence.keyBindings(K.Redo) or [QKeySequence("Ctrl+Shift+Z")])
+        self.redo_action.setShortcuts(_key_sequences(K.Redo) or [QKeySequence("Ctrl+Shift+Z")])
         self.redo_action.setIconText("Redo")
         self.addAction(self.undo_action)
         self.addAction(self.redo_action)
@@ -136,7 +146,7 @@ class MainWindow(QMainWindow):
         self.clear_mask_action = self._action("C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask", short="Clear")
         self.preferences_action = self._action("&Preferences\u2026", self.open_preferences, "Ctrl+,")
 
-        self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, K.ZoomIn)
+        self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, [K.ZoomIn, "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", self.canvas.zoom_out, K.ZoomOut)
         self.fit_action = self._action("&Fit to Window", self.canvas.fit, "Ctrl+0", tip="Show the whole photo", short="Fit")
         self.actual_size_action = self._action("&Actual Pixels (100%)", self.canvas.actual_size, "Ctrl+1", tip="One photo pixel per screen pixel", short="100%")
