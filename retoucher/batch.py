@@ -9,7 +9,9 @@ place), so an output that exists is complete and a re-run skips it unless ``over
 left next to one of its outputs); one bad file is reported and never stops the
 batch; two inputs that would write the same output are reported instead of overwriting each
 other. Under ``torchrun --nproc_per_node=N`` every rank takes every N-th file of the sorted list
-(``RANK``/``WORLD_SIZE``) and its own GPU (``LOCAL_RANK``).
+(``RANK``/``WORLD_SIZE``) and its own GPU (``LOCAL_RANK``); at the end the ranks meet
+(:mod:`engine.distributed`, gloo on the CPU) and all exit with the status of the whole batch, so
+that a rank with a failed photo does not make torchrun stop the ranks still working.
 
 This module never imports torch; the engine is imported when a batch actually runs.
 """
@@ -397,15 +399,12 @@ class _Holes:
 
 
 def _resolve_device(device: str, local_rank: int | None) -> str:
-    from engine.inpainter import select_device
+    from engine.distributed import device_for_rank
 
     try:
-        dev = select_device(device)
+        return str(device_for_rank(device, local_rank))
     except ValueError as exc:
         raise BatchError(str(exc)) from exc
-    if dev.type == "cuda" and dev.index is None and local_rank is not None:
-        return f"cuda:{local_rank}"
-    return str(dev)
 
 
 @dataclass
@@ -445,6 +444,8 @@ class _Runner:
                 self._inpainter = Inpainter(self.options.weights, device=device)
             except WeightsError as exc:
                 raise BatchError(str(exc)) from exc
+            except Exception as exc:  # noqa: BLE001 - CUDA errors, out of memory...
+                raise BatchError(f"could not create the model on {device}: {_reason(exc)}") from exc
         return self._inpainter
 
     def _tick(self, job: Job) -> None:
@@ -654,7 +655,7 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
             "(same file names). Inputs are never modified; finished outputs are skipped on a "
             "re-run unless --overwrite. Exit status: 0 all good, 1 some photos failed, "
             "2 usage error. Runs under 'torchrun --nproc_per_node=N' too (each rank takes its "
-            "share of the files)."
+            "share of the files; all ranks exit with the status of the whole batch)."
         ),
     )
     p.add_argument("input_dir", metavar="INPUT_DIR", type=Path, help="folder of photos")
@@ -677,6 +678,9 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="redo photos whose output exists")
     p.add_argument("--recursive", action="store_true",
                    help="include sub-folders (outputs keep the sub-folder layout)")
+    p.add_argument("--rank-timeout", metavar="MINUTES", type=float, default=60.0,
+                   help="under torchrun: how long a rank that has finished its share waits for the "
+                        "others, to exit with the status of the whole batch (default 60)")
     return p
 
 
@@ -724,6 +728,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher batch") ->
             quality=args.quality,
         )
         rank, world, local_rank = rank_from_env()
+        if not args.rank_timeout > 0:
+            raise ValueError(f"--rank-timeout must be a positive number of minutes, got {args.rank_timeout}")
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     except (_UsageError, ValueError) as exc:
@@ -742,19 +748,42 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher batch") ->
         bar[0].set_postfix_str(name[-40:], refresh=False)
         bar[0].update(finished - bar[0].n)
 
+    who = f"[rank {rank}/{world}] " if world > 1 else ""
     try:
         report = run_batch(options, progress=progress, rank=rank, world_size=world, local_rank=local_rank)
     except BatchError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: {who}error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"\n{prog}: interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
+        print(f"\n{prog}: {who}interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         if bar:
             bar[0].close()
-    print(report.summary())
-    if report.total == 0 and rank == 0:
+    print(report.summary(), flush=True)
+    counts = [len(report.done), len(report.skipped), len(report.failed), report.total]
+    if world > 1:
+        counts = _combine_ranks(counts, args.rank_timeout * 60, prog, who, rank, world)
+    if counts[3] == 0 and rank == 0:
         print(f"{prog}: no photos found in {options.input_dir}"
               + ("" if options.recursive else " (use --recursive for sub-folders)"), file=sys.stderr)
-    return EXIT_OK if not report.failed else EXIT_FAILED
+    return EXIT_OK if not counts[2] else EXIT_FAILED
+
+
+def _combine_ranks(counts: list[int], timeout_s: float, prog: str, who: str, rank: int, world: int) -> list[int]:
+    """Sum the ranks' counts so that every rank exits with the status of the whole batch
+    (torchrun stops all ranks when one exits non-zero: a rank with a failed photo must not stop
+    the others before they finish). If the ranks cannot meet, this rank's own counts."""
+    from engine.distributed import RankMeetingError, joined_ranks
+
+    try:
+        with joined_ranks(timeout_s) as group:
+            total = group.sum(counts)
+            if rank == 0:
+                print("all {} ranks: done {}, skipped {}, failed {} (of {})".format(world, *total), flush=True)
+            group.barrier()  # nobody exits (and gets the others stopped) before that line is out
+        return total
+    except RankMeetingError as exc:
+        print(f"{prog}: {who}warning: {exc}; the exit status covers this rank's photos only",
+              file=sys.stderr)
+        return counts

@@ -237,6 +237,67 @@ def test_cuda_requested_without_gpu_is_a_clear_usage_error(folder, tmp_path, tin
     assert "cuda" in capsys.readouterr().err.lower()
 
 
+def test_missing_gpu_and_too_many_ranks_are_clear_usage_errors(folder, tmp_path, tiny_weights, monkeypatch, capsys):
+    """cuda:N that does not exist, or more torchrun ranks on a node than GPUs: exit 2 with a
+    message, not a CUDA traceback. (Simulated: a machine with one GPU.)"""
+    import engine.distributed as ed
+
+    monkeypatch.setattr(ed.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(ed.torch.cuda, "device_count", lambda: 1)
+    assert str(ed.device_for_rank("cuda", 0)) == "cuda:0"
+    assert str(ed.device_for_rank("auto", None)) == "cuda:0"
+    assert str(ed.device_for_rank("cpu", 3)) == "cpu"
+    with pytest.raises(ValueError, match=r"cuda:1 does not exist: this machine has 1 CUDA GPU \(cuda:0..cuda:0\)"):
+        ed.device_for_rank("cuda:1", 0)
+    with pytest.raises(ValueError, match="torchrun started 2 ranks on this node; use --nproc_per_node=1"):
+        ed.device_for_rank("auto", 1, environ={"LOCAL_WORLD_SIZE": "2"})
+
+    args = ["batch", folder, tmp_path / "o", "--center-hole", 8, "--weights", tiny_weights]
+    assert run_cli(*args, "--device", "cuda:1") == 2
+    err = capsys.readouterr().err
+    assert "cuda:1 does not exist" in err and "Traceback" not in err
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert run_cli(*args) == 2
+    assert "[rank 1/2] error: rank with LOCAL_RANK=1 needs cuda:1" in capsys.readouterr().err
+
+
+def test_model_creation_failure_is_a_clear_usage_error(folder, tmp_path, tiny_weights, monkeypatch, capsys):
+    import engine.inpainter
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(engine.inpainter.Inpainter, "__init__", broken)
+    rc = run_cli("batch", folder, tmp_path / "o", "--center-hole", 8, "--weights", tiny_weights, "--device", "cpu")
+    assert rc == 2
+    assert "could not create the model on cpu: RuntimeError: CUDA error: out of memory" in capsys.readouterr().err
+
+
+def test_ranks_that_cannot_meet_give_up_after_the_timeout(tmp_path, tiny_weights, monkeypatch, capsys):
+    """Rank 0 of 2 whose partner never comes: it waits --rank-timeout, says so, and exits with
+    its own status instead of hanging."""
+    import socket
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(32, 32, 0)).save(src / "p.png")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for k, v in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                 "MASTER_PORT": str(port)}.items():
+        monkeypatch.setenv(k, v)
+    rc = run_cli("batch", src, tmp_path / "out", "--center-hole", 8, "--weights", tiny_weights,
+                 "--device", "cpu", "--rank-timeout", "0.02")
+    assert rc == 0 and (tmp_path / "out" / "p.png").is_file()
+    err = capsys.readouterr().err
+    assert "could not meet the other 1 rank(s) within 1.2 s" in err and "this rank's photos only" in err
+
+
 def test_output_inside_input_is_not_reingested(folder, tiny_weights, capsys):
     out = folder / "results"
     args = ["batch", folder, out, "--center-hole", 8, "--weights", tiny_weights, "--recursive"]
@@ -356,11 +417,54 @@ def test_rank_sharding_covers_disjoint_halves(folder, tmp_path, tiny_weights, mo
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
     rc = run_cli("batch", folder, out2, "--center-hole", 8, "--weights", tiny_weights, "--recursive", "--device", "cpu")
     assert rc == (1 if any(p.name == "bad.jpg" for p in seen1) else 0)
-    assert "[rank 1/2]" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "[rank 1/2]" in captured.out
+    # Without torchrun's MASTER_ADDR the ranks cannot meet: said, and this rank's status is used.
+    assert "MASTER_ADDR" in captured.err and "this rank's photos only" in captured.err
     written = {p.relative_to(out2).as_posix() for p in out2.rglob("*") if p.is_file()}
     assert written == {r1.outputs[p].relative_to(out).as_posix() for p in r1.done}
+
+
+def test_torchrun_ranks_all_finish_and_exit_with_the_batch_status(tmp_path, tiny_weights):
+    """Two CPU ranks under torchrun: rank 0 has a bad file and is done early, rank 1 is slow.
+    Rank 0 must not exit 1 alone (torchrun would stop rank 1 mid-work): both outputs are written
+    and every rank exits 1."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a0.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")  # rank 0
+    Image.fromarray(photo(48, 48, 1)).save(src / "a1.png")  # rank 1
+    Image.fromarray(photo(48, 48, 2)).save(src / "a2.png")  # rank 0
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    # Fault injection, so the test does not depend on machine speed: rank 1 saves slowly.
+    (hook / "sitecustomize.py").write_text(
+        "import os\n"
+        "if os.environ.get('RANK') == '1':\n"
+        "    import time, engine.imageio as io\n"
+        "    real = io.save_image\n"
+        "    def slow(*args, **kwargs):\n"
+        "        time.sleep(2)\n"
+        "        return real(*args, **kwargs)\n"
+        "    io.save_image = slow\n"
+    )
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env["PYTHONPATH"] = os.pathsep.join([str(hook), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONWARNINGS"] = "ignore"
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "retoucher", "batch", str(src), str(out), "--center-hole", "8",
+         "--weights", str(tiny_weights), "--device", "cpu"],
+        capture_output=True, text=True, env=env, timeout=180,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a1.png", "a2.png"], proc.stdout + proc.stderr
+    assert "[rank 1/2] done 1, skipped 0, failed 0 (of 1)" in proc.stdout
+    assert "all 2 ranks: done 2, skipped 0, failed 1 (of 3)" in proc.stdout
 
 
 def test_rank_from_env():
