@@ -30,7 +30,8 @@ from trainer.masks import parse_mask_mixture  # noqa: E402
 
 
 def step_rate(preset: str, loss: str, device: torch.device, args: argparse.Namespace) -> float:
-    cfg = TrainConfig(loss=loss, vgg_size=args.vgg_size, channels_last=not args.no_channels_last)
+    cfg = TrainConfig(loss=loss, vgg_size=args.vgg_size, channels_last=not args.no_channels_last,
+                      amp=args.amp)
     torch.manual_seed(0)
     model = PConvUNet(MODEL_PRESETS[preset]).to(device)
     if cfg.channels_last:
@@ -96,6 +97,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--vgg-size", type=int, default=None, help="VGG input side (default: full)")
     p.add_argument("--no-channels-last", action="store_true")
+    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"),
+                   help="autocast as in train (auto = bf16 on CUDA, off on CPU)")
     p.add_argument("--devices", default="auto", help="auto = cpu (+ cuda when present)")
     p.add_argument("--baseline", default="paper/full", help="PRESET/LOSS row the ratios refer to")
     p.add_argument("--mask-dir", default=None, help="include folder masks in the data-rate row")
@@ -110,6 +113,7 @@ def main() -> int:
         f"# Training speed: batch {args.batch_size}, {args.size}x{args.size}, {args.steps} timed steps "
         f"after {args.warmup} warm-up; CPU threads {torch.get_num_threads()} of {os.cpu_count()} cores"
         + (f"; VGG at {args.vgg_size}px" if args.vgg_size else "")
+        + f"; amp {args.amp}"
     )
     for dev_name in devices:
         device = torch.device(dev_name)

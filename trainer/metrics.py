@@ -4,7 +4,8 @@
 * :func:`psnr` - peak signal-to-noise ratio of the whole image, data range 1 (capped at 100 dB
   for identical images).
 * :func:`ssim` - structural similarity (Wang et al. 2004): Gaussian window 11x11, sigma 1.5,
-  K1 = 0.01, K2 = 0.03, computed per channel over the valid positions (no padding) and averaged.
+  K1 = 0.01, K2 = 0.03, computed per channel over the valid positions (no padding) and averaged;
+  float32 arithmetic (within 1e-5 of a float64 computation).
 """
 from __future__ import annotations
 
@@ -63,8 +64,10 @@ def ssim(
 ) -> torch.Tensor:
     if pred.shape[-1] < window or pred.shape[-2] < window:
         raise ValueError(f"SSIM needs images of at least {window}x{window}, got {tuple(pred.shape[-2:])}")
-    x, y = pred.double(), target.double()
-    g = gaussian_window(window, sigma).to(x.device)
+    # float32 is enough: with values in [0, 1] the variance terms carry errors of ~1e-7, far
+    # below C2 = 9e-4, and it halves the cost of a whole test set.
+    x, y = pred.float(), target.float()
+    g = gaussian_window(window, sigma).to(device=x.device, dtype=x.dtype)
     # The separable Gaussian blur (valid positions only) as two band-matrix products: exact,
     # and much faster on a CPU than a grouped 11x11 convolution.
     rows = _band(x.shape[-2], g).to(x.device)

@@ -54,7 +54,7 @@ def test_ssim_matches_an_independent_implementation():
     b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
     ta = torch.from_numpy(a).permute(2, 0, 1)[None]
     tb = torch.from_numpy(b).permute(2, 0, 1)[None]
-    assert ssim(ta, tb).item() == pytest.approx(_ssim_opencv(a, b), abs=1e-9)
+    assert ssim(ta, tb).item() == pytest.approx(_ssim_opencv(a, b), abs=1e-5)
     assert ssim(ta, ta).item() == pytest.approx(1.0)
     assert ssim(ta, tb).item() < 0.95
 
