@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .convert import from_network, to_network
 from .crops import plan_regions
+from .distributed import device_for_rank
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights
 
@@ -41,24 +43,9 @@ class InpaintCancelled(Exception):
 
 
 def select_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto``: the local CUDA GPU when there is one, else the CPU."""
-    if isinstance(device, torch.device):
-        dev = device
-    elif device == "auto":
-        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            dev = torch.device(device)
-        except RuntimeError as exc:
-            raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda[:N]") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            "device 'cuda' was requested but no CUDA GPU is usable here "
-            "(torch.cuda.is_available() is False); use --device cpu or auto"
-        )
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"unsupported device {dev}; use auto, cpu or cuda[:N]")
-    return dev
+    """``auto``: the local CUDA GPU when there is one, else the CPU; ``cpu``, ``cuda``,
+    ``cuda:N``. A clear :class:`ValueError` for anything this machine cannot do."""
+    return device_for_rank(str(device))
 
 
 class Inpainter:
@@ -97,14 +84,15 @@ class Inpainter:
         name: str = "in-memory model",
         max_side: int | None = None,
         batch_size: int = 8,
+        channels_last: bool = True,
     ) -> "Inpainter":
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
-        over: it is put in eval mode, channels_last, on ``device``. Pass a copy (or call
-        ``model.train()`` afterwards) to keep training it."""
+        over: it is put in eval mode on ``device`` (and in channels_last memory format unless
+        ``channels_last=False``). Call ``model.train()`` afterwards to keep training it."""
         self = cls.__new__(cls)
         dev = select_device(device)
         info = WeightsInfo(path=None, name=name, config=model.config)
-        self._setup(model.to(dev), info, dev, max_side, batch_size)
+        self._setup(model.to(dev), info, dev, max_side, batch_size, channels_last)
         return self
 
     def _setup(
@@ -114,6 +102,7 @@ class Inpainter:
         device: torch.device,
         max_side: int | None,
         batch_size: int,
+        channels_last: bool = True,
     ) -> None:
         cfg = model.config
         if cfg.in_channels != 3 or cfg.out_channels != 3:
@@ -121,13 +110,15 @@ class Inpainter:
                 f"model {info.name!r} maps {cfg.in_channels} to {cfg.out_channels} channels; "
                 "the Inpainter needs an RGB-to-RGB model (3 and 3)"
             )
-        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.model = model.eval()
+        if channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.info = info
         self.device = device
         self.config: UNetConfig = model.config
         g = self.config.granularity
         side = max_side or max(512, 2 * self.config.image_size)
-        self.max_side = max(g, side // g * g)
+        self.max_side = max(g, -(-side // g) * g)  # rounded up to the granularity
         self.batch_size = max(1, batch_size)
 
     # ------------------------------------------------------------------ properties
@@ -167,33 +158,24 @@ class Inpainter:
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def _fill(self, image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """``image`` (N,3,h,w) float in [0,1], ``valid`` (N,1,h,w) float 1=valid, any h, w.
-        Returns the network's output in [0,1], same size."""
+    def _fill(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """``x`` (N,3,h,w) in [-1,1] with holes zeroed, ``valid`` (N,1,h,w) float 1=valid, any
+        h, w (see :func:`engine.convert.to_network`). Returns the network's output, same size."""
         g = self.config.granularity
-        h, w = image.shape[-2:]
+        h, w = x.shape[-2:]
         ph, pw = (-h) % g, (-w) % g
-        x = image * 2 - 1
         if ph or pw:
             # Padding is outside the photo: a hole, as the partial convolution treats the border.
             x = F.pad(x, (0, pw, 0, ph))
             valid = F.pad(valid, (0, pw, 0, ph))
-        x = (x * valid).contiguous(memory_format=torch.channels_last)
-        out = self.model(x, valid)
-        return ((out[..., :h, :w].float() + 1) / 2).clamp_(0, 1)
-
-    def _to_tensor(self, arr: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.require(arr, requirements=["C", "W"])).to(self.device)
-        return t.permute(2, 0, 1).unsqueeze(0).float().div_(255)
+        out = self.model(x.contiguous(memory_format=torch.channels_last), valid)
+        return out[..., :h, :w]
 
     def _fill_crop(self, crop: np.ndarray, hole: np.ndarray, scaled: bool) -> np.ndarray:
         """Fill one crop (uint8 hxwx3, bool hxw); returns the network's uint8 hxwx3 result."""
         h, w = hole.shape
         if not scaled and max(h, w) <= self.max_side:
-            image_t = self._to_tensor(crop)
-            valid = torch.from_numpy(~hole).to(self.device)[None, None].float()
-            out = self._fill(image_t, valid)
-            return out[0].permute(1, 2, 0).mul_(255).round_().to(torch.uint8).cpu().numpy()
+            return from_network(self._fill(*to_network(crop, hole, self.device)))[0]
         # Uniform scale down to the working size; a small cell that holds any hole pixel is hole.
         s = self.max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -265,12 +247,10 @@ class Inpainter:
         todo = [i for i, ho in enumerate(checked) if ho.any()]
         for start in range(0, len(todo), self.batch_size):
             idx = todo[start : start + self.batch_size]
-            batch = torch.from_numpy(np.stack([images[i] for i in idx])).to(self.device)
-            batch = batch.permute(0, 3, 1, 2).float().div_(255)
-            hole_t = torch.from_numpy(np.stack([checked[i] for i in idx])).to(self.device)
-            valid = (~hole_t)[:, None].float()
-            out = self._fill(batch, valid)
-            out = out.permute(0, 2, 3, 1).mul_(255).round_().to(torch.uint8).cpu().numpy()
+            x, valid = to_network(
+                np.stack([images[i] for i in idx]), np.stack([checked[i] for i in idx]), self.device
+            )
+            out = from_network(self._fill(x, valid))
             for j, i in enumerate(idx):
                 results[i][checked[i]] = out[j][checked[i]]
         return results

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from engine.distributed import device_for_rank
+
 __all__ = ["DistInfo", "setup_distributed", "cleanup_distributed", "resolve_device"]
 
 
@@ -29,15 +31,8 @@ class DistInfo:
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda was asked for but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
-    return device
+    """The engine's device choice for this rank (``auto``/``cuda`` mean ``cuda:LOCAL_RANK``)."""
+    return device_for_rank(name, local_rank)
 
 
 def setup_distributed(device_name: str = "auto") -> DistInfo:

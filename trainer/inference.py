@@ -1,8 +1,8 @@
 """Filling holes with a model during training and evaluation, and scoring the composites.
 
-Conventions: images ``uint8 (N, H, W, 3)`` RGB, holes ``bool (N, H, W)`` True = hole. Here, and
-only here in the trainer, they become the network's tensors: image in [-1, 1] and the paper's
-mask M (float, 1 = valid). A composite keeps every pixel outside the hole bit-identical.
+Conventions: images ``uint8 (N, H, W, 3)`` RGB, holes ``bool (N, H, W)`` True = hole. The
+conversion to the network's tensors and the compositing are the engine's (:mod:`engine.convert`,
+:class:`engine.Inpainter`), so that training, evaluation and the app fill holes the same way.
 """
 from __future__ import annotations
 
@@ -12,34 +12,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from engine.convert import composite, from_network, to_network
+from engine.inpainter import Inpainter
+
 from .metrics import hole_l1, psnr, ssim
 
 __all__ = ["to_network", "from_network", "fill_with_model", "composite", "score"]
 
 
-def to_network(
-    images: np.ndarray | torch.Tensor, holes: np.ndarray | torch.Tensor, device: torch.device | str = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 ``(N, H, W, 3)`` + bool ``(N, H, W)`` -> image ``(N, 3, H, W)`` in [-1, 1] with
-    the holes zeroed, mask ``(N, 1, H, W)`` float, 1 = valid."""
-    x = torch.as_tensor(np.ascontiguousarray(images)).to(device)
-    x = x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-    m = (~torch.as_tensor(np.ascontiguousarray(holes)).to(device)).float()[:, None]
-    return x * m, m
-
-
-def from_network(x: torch.Tensor) -> np.ndarray:
-    """``(N, 3, H, W)`` in [-1, 1] -> uint8 ``(N, H, W, 3)`` (rounded, clipped)."""
-    u8 = ((x.float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
-    return u8.permute(0, 2, 3, 1).cpu().numpy()
-
-
-def composite(images: np.ndarray, filled: np.ndarray, holes: np.ndarray) -> np.ndarray:
-    """Only hole pixels come from ``filled``."""
-    return np.where(np.asarray(holes)[..., None], filled, images).astype(np.uint8)
-
-
-@torch.no_grad()
 def fill_with_model(
     model: torch.nn.Module,
     images: np.ndarray | Sequence[np.ndarray],
@@ -50,31 +30,27 @@ def fill_with_model(
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
 ) -> np.ndarray:
-    """Composites of ``model``'s fills (uint8 ``(N, H, W, 3)``); the model is used in eval
-    mode and left in the mode it was in."""
+    """Composites of ``model``'s fills (uint8 ``(N, H, W, 3)``) through the engine's batch entry
+    point; the model is used in eval mode and left in the mode it was in."""
     images = np.asarray(images)
     holes = np.asarray(holes, dtype=bool)
     device = torch.device(device)
     was_training = model.training
-    model.eval()
-    out = np.empty_like(images)
     ctx = (
         torch.autocast(device.type, dtype=autocast_dtype)
         if autocast_dtype is not None
         else contextlib.nullcontext()
     )
     try:
-        for start in range(0, len(images), batch_size):
-            sl = slice(start, start + batch_size)
-            x, m = to_network(images[sl], holes[sl], device)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with ctx:
-                y = model(x, m)
-            out[sl] = composite(images[sl], from_network(y), holes[sl])
+        inpainter = Inpainter.from_model(
+            model, device, batch_size=batch_size, channels_last=channels_last,
+            max_side=max(images.shape[1:3]) if len(images) else None,
+        )
+        with ctx:
+            filled = inpainter.inpaint_batch(images, holes)
     finally:
         model.train(was_training)
-    return out
+    return np.stack(filled) if filled else np.empty_like(images)
 
 
 def score(

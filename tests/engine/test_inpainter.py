@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from engine import Inpainter, InpaintCancelled, WeightsError, save_weights
+from engine.convert import composite, from_network, to_network
 from engine.crops import plan_regions
 from engine.inpainter import select_device
 from engine.unet import PConvUNet, UNetConfig
@@ -42,10 +43,8 @@ def test_only_hole_pixels_change_and_all_come_from_the_network(inpainter, model)
     assert np.array_equal(out[~hole], image[~hole])
     # Every hole pixel is the network's output for this image and mask.
     with torch.no_grad():
-        x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255 * 2 - 1
-        valid = torch.from_numpy(~hole)[None, None].float()
-        net = model(x * valid, valid)
-    expected = ((net[0].permute(1, 2, 0) + 1) / 2).clamp(0, 1).mul(255).round().byte().numpy()
+        x, valid = to_network(image, hole)
+        expected = from_network(model(x, valid))[0]
     assert np.array_equal(out[hole], expected[hole])
     # The hole's original content has no influence.
     scrambled = image.copy()
@@ -164,13 +163,12 @@ def test_padding_counts_as_hole(inpainter, model):
     hole = np.zeros((37, 53), bool)
     hole[5:20, 10:30] = True
     out = inpainter(image, hole)
-    x = torch.zeros(1, 3, 48, 64)
-    x[..., :37, :53] = torch.from_numpy(image).permute(2, 0, 1).float() / 255 * 2 - 1
-    valid = torch.zeros(1, 1, 48, 64)
-    valid[..., :37, :53] = torch.from_numpy(~hole).float()
+    padded = np.zeros((48, 64, 3), np.uint8)
+    padded[:37, :53] = image
+    padded_hole = np.ones((48, 64), bool)  # the padding is hole
+    padded_hole[:37, :53] = hole
     with torch.no_grad():
-        net = model(x * valid, valid)[0, :, :37, :53]
-    expected = ((net.permute(1, 2, 0) + 1) / 2).clamp(0, 1).mul(255).round().byte().numpy()
+        expected = from_network(model(*to_network(padded, padded_hole)))[0, :37, :53]
     assert np.array_equal(out[hole], expected[hole])
 
 
@@ -247,3 +245,19 @@ def test_cuda_matches_cpu(model):
     gpu = Inpainter.from_model(copy.deepcopy(model), "cuda")(image, hole)
     assert np.array_equal(gpu[~hole], image[~hole])
     assert np.abs(gpu.astype(int) - cpu.astype(int)).max() <= 2
+
+
+def test_conversion_round_trip_and_composite():
+    image = _photo(20, 30)
+    hole = np.zeros((20, 30), bool)
+    hole[5:9, 3:20] = True
+    x, valid = to_network(image, hole)
+    assert x.shape == (1, 3, 20, 30) and valid.shape == (1, 1, 20, 30)
+    assert float(x.min()) >= -1 and float(x.max()) <= 1
+    assert (x[0][:, torch.from_numpy(hole)] == 0).all(), "hole pixels are zeroed"
+    assert torch.equal(valid[0, 0], torch.from_numpy(~hole).float())
+    back = from_network(x)[0]
+    assert np.array_equal(back[~hole], image[~hole]), "uint8 -> network -> uint8 is exact"
+    other = 255 - image
+    comp = composite(image, other, hole)
+    assert np.array_equal(comp[hole], other[hole]) and np.array_equal(comp[~hole], image[~hole])
