@@ -9,12 +9,17 @@ Output folder::
 
 Photos are decoded, cropped and encoded by worker processes. Re-running with the same settings
 reuses the crops already written (only the manifest and split are rebuilt), so it is cheap and
-gives identical files; changing --size/--format/--quality rewrites them. Missing photos (a
+gives identical files; changing --size/--format/--quality rewrites them. A run with new settings
+first marks prepare.json as in progress (no settings), so a run killed half-way never has its
+mix of old and new files reused; each reused file's header (format, size, JPEG tables) is
+checked as well. Missing photos (a
 partial copy of CUB) are counted and reported once; unreadable photos are skipped with their
 reason; the inputs are never modified.
 """
 from __future__ import annotations
 
+import functools
+import io
 import json
 import multiprocessing
 import os
@@ -164,6 +169,31 @@ def _crop_for(job: _Job, width: int, height: int) -> tuple[int, int, int] | None
     return centre_square(width, height)
 
 
+@functools.lru_cache(maxsize=None)
+def _jpeg_tables(quality: int) -> dict:
+    """The quantisation tables Pillow writes for ``quality`` (how a reused file's quality is told)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="JPEG", quality=quality, optimize=True)
+    buf.seek(0)
+    with Image.open(buf) as img:
+        return img.quantization
+
+
+def _reusable(job: _Job) -> bool:
+    """Whether the existing output is what this job would write, judged from its header alone
+    (format, mode, size and, for JPEG, the quality's quantisation tables): a file another run
+    left with other settings is rewritten, never kept."""
+    try:
+        with Image.open(job.out) as img:
+            if img.size != (job.size, job.size) or img.mode != "RGB":
+                return False
+            if job.format == "png":
+                return img.format == "PNG"
+            return img.format == "JPEG" and img.quantization == _jpeg_tables(job.quality)
+    except (OSError, ValueError):  # missing or unreadable: write it again
+        return False
+
+
 def _process(job: _Job) -> _Result:
     """Runs in a worker process: never raises, a bad file becomes a "corrupt" result."""
     try:
@@ -175,7 +205,7 @@ def _process(job: _Job) -> _Result:
             crop = _crop_for(job, width, height)
             if crop is None:
                 return _Result(job.key, "discarded", width=width, height=height, mode=mode)
-            if job.reuse and os.path.isfile(job.out):
+            if job.reuse and _reusable(job):
                 return _Result(job.key, "kept", width=width, height=height, mode=mode, crop=crop)
             img.load()  # a truncated or broken file fails here
             rgb = img.convert("RGB")
@@ -312,6 +342,11 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         except (OSError, ValueError):
             old_settings = None
     reuse = old_settings == settings
+    if not reuse:
+        # Before the first file changes: a run killed from here on must not leave a prepare.json
+        # whose settings vouch for files it has half rewritten (the next run would keep them).
+        with atomic_path(settings_path) as tmp:
+            tmp.write_text(json.dumps({"in_progress": settings}, indent=2) + "\n", encoding="utf-8")
 
     jobs = [
         _Job(

@@ -183,6 +183,56 @@ def test_prepare_png_rewrites_and_removes_stale_files(cub, tmp_path):
         assert img.format == "PNG"
 
 
+def _sizes_and_tables(out: Path) -> set:
+    got = set()
+    for r in read_manifest(out):
+        with Image.open(out / r.file) as img:
+            got.add((img.size, str(img.quantization)))
+    return got
+
+
+def test_prepare_killed_with_new_settings_never_reuses_its_files(cub, tmp_path, monkeypatch):
+    import trainer.prepare as prep
+
+    out = tmp_path / "data"
+    _prepare(cub.root, out)  # complete at 32 px, quality 95
+    expected = _sizes_and_tables(out)
+    assert len(expected) == 1
+    real, calls = prep._process, []
+
+    def killed_after_five(job):
+        if len(calls) == 5:
+            raise KeyboardInterrupt  # stands for SIGKILL: nothing after this line runs
+        calls.append(job)
+        return real(job)
+
+    monkeypatch.setattr(prep, "_process", killed_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        _prepare(cub.root, out, size=48, quality=80)
+    monkeypatch.setattr(prep, "_process", real)
+    assert "settings" not in json.loads((out / "prepare.json").read_text())  # in progress
+    report = _prepare(cub.root, out)  # the original settings again
+    assert report.written == 22 and report.reused == 0
+    assert _sizes_and_tables(out) == expected
+
+
+def test_prepare_rewrites_reused_files_whose_header_disagrees(cub, tmp_path):
+    out = tmp_path / "data"
+    _prepare(cub.root, out)
+    rows = read_manifest(out)
+    expected = _sizes_and_tables(out)
+    # e.g. left by an older version killed mid-way: prepare.json still vouches for these
+    Image.new("RGB", (48, 48)).save(out / rows[0].file, format="JPEG", quality=95)
+    Image.new("RGB", (32, 32)).save(out / rows[1].file, format="JPEG", quality=60)
+    Image.new("RGB", (32, 32)).save(out / rows[2].file, format="PNG")  # named .jpg
+    report = _prepare(cub.root, out)
+    assert report.written == 3 and report.reused == 19
+    assert _sizes_and_tables(out) == expected
+    for r in rows[:3]:
+        with Image.open(out / r.file) as img:
+            assert img.format == "JPEG" and np.asarray(img).max() > 0  # the crop, not black
+
+
 def test_prepare_with_worker_processes_matches_one_process(cub, tmp_path):
     _prepare(cub.root, tmp_path / "one", workers=1)
     _prepare(cub.root, tmp_path / "two", workers=2)
