@@ -7,6 +7,7 @@ logs and saves). bf16 autocast on CUDA (nothing on CPU), channels_last, optional
 ``ckpt_every`` steps, at the end, on SIGINT/SIGTERM and before ``--time-limit`` runs out; with
 ``--resume`` a run continues exactly where its checkpoint stopped (same weights as an
 uninterrupted run: the data order is a function of the seed and the step, see trainer.data).
+Temporary checkpoint files left by a run killed while saving are removed when a run starts.
 
 Run folder::
 
@@ -22,6 +23,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass, field, replace
@@ -35,6 +37,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from engine.atomic import leftover_temporaries, temporary_target
 from engine.unet import PConvUNet, UNetConfig
 from engine.weights import load_weights
 
@@ -282,6 +285,11 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     if d.distributed:
         dist.barrier()
     say = _Console(out / "train.log" if d.is_main else None, d.is_main)
+    if d.is_main:
+        removed = _remove_checkpoint_temporaries(out)
+        if removed:
+            say(f"removed {len(removed)} temporary checkpoint file(s) left by a killed run: "
+                + ", ".join(p.name for p in removed))
     device = d.device
 
     threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, d.local_world_size))
@@ -637,6 +645,22 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     if result.checkpoint is None and ckpt_path.is_file():
         result.checkpoint = ckpt_path
     return result
+
+
+def _remove_checkpoint_temporaries(out: Path) -> list[Path]:
+    """Delete the temporaries of ckpt.pt / ckpt_<step>.pt that a run killed while saving left
+    (they are as large as a checkpoint and nothing else would ever remove them)."""
+    targets = [out / CKPT_NAME]
+    for temp in out.glob(".ckpt_*.tmp.pt"):
+        target = temporary_target(temp)
+        if target is not None and re.fullmatch(r"ckpt_\d+\.pt", target.name):
+            targets.append(target)
+    removed = []
+    for temp in leftover_temporaries(targets):
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed.append(temp)
+    return removed
 
 
 def _worker_init(_worker_id: int) -> None:

@@ -112,6 +112,22 @@ def test_time_limit_stops_with_a_checkpoint(prepared, tmp_path, train_config):
     assert "continue with --resume" in (out / "train.log").read_text()
 
 
+def test_a_run_removes_checkpoint_temporaries_of_a_killed_run(prepared, tmp_path, train_config):
+    out = tmp_path / "killed"
+    out.mkdir()
+    leftovers = [out / ".ckpt.k3x_9qaz.tmp.pt", out / ".ckpt_500.a1b2c3d4.tmp.pt"]
+    others = [out / ".notes.k3x_9qaz.tmp.pt", out / ".ckpt.toolong123.tmp.pt", out / "ckpt_x.pt"]
+    for p in leftovers + others:
+        p.write_bytes(b"partial")
+    train(train_config(prepared, out, steps=1))
+    assert not any(p.exists() for p in leftovers)
+    assert all(p.exists() for p in others)  # not temporaries of a checkpoint
+    assert "removed 2 temporary checkpoint file(s)" in (out / "train.log").read_text()
+    (out / ".ckpt.zz_9qaz0.tmp.pt").write_bytes(b"partial")  # killed again, then resumed
+    train(train_config(prepared, out, steps=2, resume=True))
+    assert not (out / ".ckpt.zz_9qaz0.tmp.pt").exists()
+
+
 def test_bad_sizes_are_explained(prepared, tmp_path, train_config):
     with pytest.raises(TrainError, match="multiples of 128"):
         train(train_config(prepared, tmp_path / "r", widths=None, preset="tiny"))
