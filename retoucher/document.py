@@ -306,13 +306,29 @@ class Document:
         self.state_changed.emit()
 
     # ------------------------------------------------------------------ low-level writes
+    def _check_patch(self, rect: Rect, patch: np.ndarray) -> None:
+        """An edit made on another photo (or a bug) must fail loudly, never write elsewhere."""
+        if rect.clip(self.width, self.height) != rect or patch.shape[:2] != (rect.height, rect.width):
+            raise ValueError(
+                f"an edit of the box {rect} ({patch.shape[1]}x{patch.shape[0]} pixels) does not fit "
+                f"this {self.width}x{self.height} photo; it belongs to another one"
+            )
+
     def _write_mask(self, rect: Rect, patch: np.ndarray) -> None:
+        self._check_patch(rect, patch)
         self.mask[rect.slices] = patch
         self.mask_changed.emit(rect)
 
     def _write_image(self, rect: Rect, patch: np.ndarray) -> None:
+        self._check_patch(rect, patch)
         self.image[rect.slices] = patch
         self.image_changed.emit(rect)
+
+    def _not_stroking(self, what: str) -> None:
+        """A stroke's undo patch is the mask as it was when the stroke began: any other change
+        in between would be undone (or redone) with it. The view ends the stroke first."""
+        if self._stroke is not None:
+            raise RuntimeError(f"{what} during a brush stroke; call end_stroke() first")
 
     def _set_state(self, state: int) -> None:
         self._state = state
@@ -326,9 +342,9 @@ class Document:
 
     # ------------------------------------------------------------------ mask editing
     def begin_stroke(self, value: bool = True, label: str | None = None) -> None:
-        """Start a brush (``value=True``) or eraser (``value=False``) stroke."""
-        if self._stroke is not None:
-            self.end_stroke()
+        """Start a brush (``value=True``) or eraser (``value=False``) stroke. Until
+        :meth:`end_stroke`, every other change of the document raises ``RuntimeError``."""
+        self._not_stroking("a new stroke")
         self._stroke = _Stroke(bool(value), label or ("Brush stroke" if value else "Erase"), self.mask)
 
     @property
@@ -359,6 +375,7 @@ class Document:
 
     def set_rect(self, rect: Rect, value: bool = True, label: str | None = None) -> MaskEdit | None:
         """Mark (or unmark) a rectangle of pixels as hole."""
+        self._not_stroking("a rectangle")
         rect = rect.clip(self.width, self.height)
         if rect.empty:
             return None
@@ -371,6 +388,7 @@ class Document:
 
     def set_mask(self, mask: np.ndarray, label: str = "Set mask") -> MaskEdit | None:
         """Replace the whole mask (e.g. one loaded from a file)."""
+        self._not_stroking("replacing the mask")
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.mask.shape:
             raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, the photo {self.width}x{self.height}")
@@ -383,6 +401,7 @@ class Document:
         return MaskEdit(label, changed, before, self.mask[changed.slices].copy())
 
     def clear_mask(self) -> MaskEdit | None:
+        self._not_stroking("clearing the mask")
         rect = Rect.bounding(self.mask)
         if rect is None:
             return None
@@ -395,6 +414,7 @@ class Document:
     def apply_fill(self, result: np.ndarray, hole: np.ndarray, label: str = "Fill") -> ImageEdit | None:
         """Take the engine's ``result`` for ``hole`` (the mask it was run with): only hole pixels
         of the image change, and the hole is cleared from the mask, in one edit."""
+        self._not_stroking("a fill")
         result = np.asarray(result)
         hole = np.asarray(hole, dtype=bool)
         if result.shape != self.image.shape or result.dtype != np.uint8:
@@ -427,9 +447,11 @@ class Document:
 
     # ------------------------------------------------------------------ history
     def undo(self, edit: Edit) -> None:
+        self._not_stroking("undo")
         edit.undo(self)
 
     def redo(self, edit: Edit) -> None:
+        self._not_stroking("redo")
         edit.redo(self)
 
     # ------------------------------------------------------------------ files

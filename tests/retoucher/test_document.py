@@ -211,3 +211,37 @@ def test_save_without_a_path_asks_for_one():
     doc = Document(_photo())
     with pytest.raises(ValueError, match="Save As"):
         doc.save()
+
+
+def test_no_other_change_can_slip_into_a_stroke():
+    # A stroke's undo patch is the mask as it was at begin_stroke; an edit in between would be
+    # undone with the stroke. So every other change is refused until the stroke ends.
+    doc = Document(_photo())
+    rect = doc.set_rect(Rect(0, 0, 10, 10))
+    doc.begin_stroke(True)
+    doc.stroke_to(20.0, 15.0, 3.0)
+    for change in (
+        lambda: doc.clear_mask(),
+        lambda: doc.set_rect(Rect(30, 30, 40, 40)),
+        lambda: doc.set_mask(np.zeros((48, 64), bool)),
+        lambda: doc.apply_fill(np.zeros_like(doc.image), doc.mask.copy()),
+        lambda: doc.undo(rect),
+        lambda: doc.redo(rect),
+        lambda: doc.begin_stroke(False),
+    ):
+        with pytest.raises(RuntimeError, match="stroke"):
+            change()
+    stroke = doc.end_stroke()
+    assert doc.mask[:10, :10].all() and doc.mask[15, 20]
+    doc.undo(stroke)
+    doc.undo(rect)
+    assert not doc.mask.any()
+
+
+def test_an_edit_of_another_photo_is_refused_not_written_elsewhere():
+    big = Document(_photo(100, 100))
+    edit = big.set_rect(Rect(60, 60, 90, 90))
+    small = Document(_photo(48, 64))
+    with pytest.raises(ValueError, match="another one"):
+        small.undo(edit)
+    assert not small.mask.any()
