@@ -217,11 +217,11 @@ class BrushCursorItem(QGraphicsItem):
 class Canvas(QGraphicsView):
     """Shows a :class:`Document` and edits its mask with the current tool.
 
-    Signals: ``edit_made(Edit)`` when a tool finishes (the edit is applied; push it to the undo
-    stack), ``zoom_changed(float)``, ``compare_changed(bool)`` (the original is shown or not).
+    Signals: ``edit_made(Document, Edit)`` when a tool finishes (the edit is applied to that
+    document; push it to its undo stack), ``zoom_changed(float)``, ``compare_changed(bool)`` (the original is shown or not).
     """
 
-    edit_made = Signal(object)
+    edit_made = Signal(object, object)
     zoom_changed = Signal(float)
     compare_changed = Signal(bool)
 
@@ -272,7 +272,7 @@ class Canvas(QGraphicsView):
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc: Document | None) -> None:
-        self._abort_drag()
+        self.finish_drag()
         if self.doc is not None:
             self.doc.mask_changed.disconnect(self._on_mask_changed)
             self.doc.image_changed.disconnect(self._on_image_changed)
@@ -304,7 +304,7 @@ class Canvas(QGraphicsView):
         return self._tool.kind
 
     def set_tool(self, kind: ToolKind) -> None:
-        self._abort_drag()
+        self.finish_drag()
         self._tool = self._tools[kind]
         self._update_cursor_shape()
 
@@ -319,16 +319,28 @@ class Canvas(QGraphicsView):
     def set_editable(self, on: bool) -> None:
         """While a fill runs the mask must not change: the view still zooms and pans."""
         if not on:
-            self._abort_drag()
+            self.finish_drag()
         self._editable = on
         self._update_cursor_shape()
 
-    def _abort_drag(self) -> None:
-        if self._dragging and self.doc is not None:
-            edit = self._tool.cancel(self.doc)
-            if edit is not None:
-                self.edit_made.emit(edit)
+    @property
+    def dragging(self) -> bool:
+        """A tool drag (mouse button held) is in progress."""
+        return self._dragging
+
+    def finish_drag(self) -> None:
+        """End the drag in progress now: a brush stroke so far becomes its undo step
+        (``edit_made``), a rectangle being dragged is dropped; the rest of the drag does
+        nothing. Call it before any other change of the document (undo, redo, clear, fill,
+        another photo): a stroke's undo step must not span other edits."""
+        if not self._dragging:
+            return
         self._dragging = False
+        doc = self.doc
+        if doc is not None:
+            edit = self._tool.cancel(doc)
+            if edit is not None:
+                self.edit_made.emit(doc, edit)
 
     def _update_cursor_shape(self) -> None:
         if self._panning is not None:
@@ -435,6 +447,7 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         if button == Qt.MouseButton.LeftButton and self.doc is not None and self._editable and not self._comparing:
+            self.finish_drag()  # a press without a release (the release went elsewhere)
             p = self.to_image(event.position())
             self._dragging = True
             self._tool.press(self.doc, p.x(), p.y())
@@ -467,10 +480,11 @@ class Canvas(QGraphicsView):
             return
         if self._dragging and event.button() == Qt.MouseButton.LeftButton and self.doc is not None:
             self._dragging = False
+            doc = self.doc
             p = self.to_image(event.position())
-            edit: Edit | None = self._tool.release(self.doc, p.x(), p.y())
+            edit: Edit | None = self._tool.release(doc, p.x(), p.y())
             if edit is not None:
-                self.edit_made.emit(edit)
+                self.edit_made.emit(doc, edit)
             event.accept()
             return
         super().mouseReleaseEvent(event)
@@ -489,7 +503,7 @@ class Canvas(QGraphicsView):
             return
         if event.key() == Qt.Key.Key_Backslash:
             if not event.isAutoRepeat() and self.doc is not None:
-                self._abort_drag()
+                self.finish_drag()
                 self.set_comparing(True)
             event.accept()
             return

@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(self)
         self.canvas.set_brush_size(self.settings.brush_size)
         self.setCentralWidget(self.canvas)
-        self.canvas.edit_made.connect(self._push_edit)
+        self.canvas.edit_made.connect(self._on_canvas_edit)
         self.canvas.zoom_changed.connect(self._show_zoom)
         self.setAcceptDrops(True)
         self.setMinimumSize(QSize(640, 420))
@@ -98,6 +98,10 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         # Bound methods, not lambdas: Qt drops these connections when the window is destroyed.
         self.undo_stack.indexChanged.connect(self._on_history_changed)
+        self.undo_stack.canUndoChanged.connect(self._on_history_changed)
+        self.undo_stack.canRedoChanged.connect(self._on_history_changed)
+        self.undo_stack.undoTextChanged.connect(self._show_undo_text)
+        self.undo_stack.redoTextChanged.connect(self._show_redo_text)
         self._refresh_model_status()
         self._update_title()
         self._update_actions()
@@ -132,14 +136,12 @@ class MainWindow(QMainWindow):
         if self.quit_action.shortcut().isEmpty():
             self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcuts(_key_sequences(K.Undo))
-        self.undo_action.setIconText("Undo")
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
-        self.redo_action.setShortcuts(_key_sequences(K.Redo) or [QKeySequence("Ctrl+Shift+Z")])
-        self.redo_action.setIconText("Redo")
-        self.addAction(self.undo_action)
-        self.addAction(self.redo_action)
+        # Our own actions, not QUndoStack.createUndoAction: a stroke in progress must end
+        # (and become its own step) before the history moves.
+        self.undo_action = self._action("&Undo", self.undo, K.Undo, short="Undo")
+        self.redo_action = self._action("&Redo", self.redo, K.Redo, short="Redo")
+        if self.redo_action.shortcut().isEmpty():
+            self.redo_action.setShortcut(QKeySequence("Ctrl+Shift+Z"))
 
         self.fill_action = self._action("&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], tip="Fill the painted hole")
         self.cancel_action = self._action("&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill", short="Cancel")
@@ -265,8 +267,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{name}[*] \u2014 Retoucher" if self.doc else "Retoucher")
         self.setWindowModified(bool(self.doc and self.doc.dirty))
 
-    def _on_history_changed(self, _index: int) -> None:
+    def _on_history_changed(self, _value: object = None) -> None:
         self._update_actions()
+
+    def _show_undo_text(self, text: str) -> None:
+        self.undo_action.setText(f"&Undo {text}" if text else "&Undo")
+
+    def _show_redo_text(self, text: str) -> None:
+        self.redo_action.setText(f"&Redo {text}" if text else "&Redo")
 
     def _update_actions(self) -> None:
         has = self.doc is not None
@@ -361,6 +369,8 @@ class MainWindow(QMainWindow):
 
     # ================================================================== documents
     def set_document(self, doc: Document | None) -> None:
+        # A stroke in progress ends on its own photo's history, before that history goes.
+        self.canvas.finish_drag()
         if self.doc is not None:
             self.doc.state_changed.disconnect(self._update_title)
         self.undo_stack.clear()
@@ -375,8 +385,26 @@ class MainWindow(QMainWindow):
         self.canvas.setFocus()
 
     def _push_edit(self, edit: Edit) -> None:
+        """Put an edit of the current photo (already applied) on the undo stack."""
         if self.doc is not None:
-            self.undo_stack.push(EditCommand(self.doc, edit))
+            self.undo_stack.push(EditCommand(self.doc, edit, self._on_history_error))
+
+    def _on_canvas_edit(self, doc: Document, edit: Edit) -> None:
+        if doc is self.doc:  # an edit of a photo that is no longer open has no history left
+            self._push_edit(edit)
+
+    def _on_history_error(self, title: str, message: str) -> None:
+        self.show_error(title, message)
+
+    def undo(self) -> None:
+        if not self.busy:
+            self.canvas.finish_drag()
+            self.undo_stack.undo()
+
+    def redo(self) -> None:
+        if not self.busy:
+            self.canvas.finish_drag()
+            self.undo_stack.redo()
 
     def ask_unsaved_changes(self) -> QMessageBox.StandardButton:
         """Save, Discard or Cancel (tests replace this)."""
@@ -404,6 +432,7 @@ class MainWindow(QMainWindow):
         if self.busy:
             self.statusBar().showMessage("Wait for the fill to finish (or cancel it) first", 4000)
             return False
+        self.canvas.finish_drag()
         if not self.maybe_save():
             return False
         from engine.imageio import ImageReadError
@@ -453,7 +482,10 @@ class MainWindow(QMainWindow):
 
     def open_image(self, image: QImage, name: str = "Pasted") -> bool:
         """Open an in-memory image (clipboard, dropped image data) as a new, unnamed photo."""
-        if self.busy or image.isNull() or not self.maybe_save():
+        if self.busy or image.isNull():
+            return False
+        self.canvas.finish_drag()
+        if not self.maybe_save():
             return False
         rgb, alpha = to_rgb_alpha(image)
         self.set_document(Document(rgb, alpha=alpha))
@@ -537,6 +569,7 @@ class MainWindow(QMainWindow):
     def export_mask(self) -> bool:
         if self.doc is None:
             return False
+        self.canvas.finish_drag()
         base = self.doc.path or Path.home() / "photo.png"
         path = self.ask_save_path("Export mask", base.with_name(f"{base.stem}_mask.png"), "PNG mask (*.png)")
         if not path:
@@ -554,6 +587,7 @@ class MainWindow(QMainWindow):
     # ================================================================== mask and fill
     def clear_mask(self) -> None:
         if self.doc is not None and not self.busy:
+            self.canvas.finish_drag()
             edit = self.doc.clear_mask()
             if edit is not None:
                 self._push_edit(edit)
@@ -563,6 +597,7 @@ class MainWindow(QMainWindow):
         to do). The result arrives as one undo step."""
         if self.doc is None or self.busy:
             return None
+        self.canvas.finish_drag()  # a stroke in progress is part of the hole, one step before the fill
         if not self.doc.has_hole:
             self.statusBar().showMessage("Paint over what should go first (brush or rectangle), then Fill", 4000)
             return None

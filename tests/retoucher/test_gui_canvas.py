@@ -15,7 +15,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from retoucher.document import Document
+from retoucher.document import Document, Rect
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
@@ -241,3 +241,99 @@ def test_the_photo_is_drawn_from_the_document_memory_not_a_converted_copy(window
     w.doc.apply_fill(np.zeros_like(w.doc.image), w.doc.mask.copy())
     assert w.canvas.photo._images["current"] is img  # still the same, and it shows the fill
     assert img.pixelColor(3, 3).getRgb()[:3] == (0, 0, 0)
+
+
+# ---------------------------------------------------------------- edits while the mouse is held
+def _press_and_move(w: MainWindow, points: list[tuple[float, float]]) -> None:
+    vp = w.canvas.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _vp(w, *points[0]))
+    for p in points[1:]:
+        QTest.mouseMove(vp, _vp(w, *p))
+
+
+def _move_and_release(w: MainWindow, x: float, y: float) -> None:
+    vp = w.canvas.viewport()
+    QTest.mouseMove(vp, _vp(w, x, y))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _vp(w, x, y))
+
+
+def test_clear_mask_during_a_stroke_ends_the_stroke_first_so_undo_stays_exact(window):
+    from retoucher.document import Rect
+
+    w = window
+    _set_zoom_at(w, 1.0, 100, 100)
+    w.set_brush_size(10)
+    w._push_edit(w.doc.set_rect(Rect(40, 40, 120, 120)))
+    rect_only = w.doc.mask.copy()
+    _press_and_move(w, [(30, 100), (60, 100)])
+    w.clear_mask_action.trigger()  # Delete pressed with the mouse still held
+    assert not w.doc.mask.any() and not w.doc.stroking
+    _move_and_release(w, 90, 100)
+    assert not w.doc.mask.any()  # the stroke ended at Delete; the rest of the drag paints nothing
+    assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == ["Rectangle", "Brush stroke", "Clear mask"]
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, rect_only | _capsule(30, 100, 60, 100, 5.0))
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, rect_only)
+    w.undo_action.trigger()
+    assert not w.doc.mask.any()
+    for _ in range(3):
+        w.redo_action.trigger()
+    assert not w.doc.mask.any()
+
+
+def test_undo_during_a_stroke_takes_back_the_stroke_so_far(window):
+    from retoucher.document import Rect
+
+    w = window
+    _set_zoom_at(w, 1.0, 100, 100)
+    w.set_brush_size(10)
+    w._push_edit(w.doc.set_rect(Rect(40, 40, 120, 120)))
+    rect_only = w.doc.mask.copy()
+    _press_and_move(w, [(130, 100), (160, 100)])
+    w.undo_action.trigger()  # Ctrl+Z with the mouse still held
+    assert np.array_equal(w.doc.mask, rect_only) and not w.doc.stroking
+    assert w.undo_stack.undoText() == "Rectangle" and w.undo_stack.redoText() == "Brush stroke"
+    assert w.undo_action.text().endswith("Rectangle") and w.redo_action.text().endswith("Brush stroke")
+    _move_and_release(w, 190, 100)
+    assert np.array_equal(w.doc.mask, rect_only) and w.undo_stack.count() == 2
+    w.redo_action.trigger()
+    assert np.array_equal(w.doc.mask, rect_only | _capsule(130, 100, 160, 100, 5.0))
+    w.undo_action.trigger()
+    w.undo_action.trigger()
+    assert not w.doc.mask.any()
+
+
+def test_a_new_photo_during_a_stroke_never_receives_the_old_photos_stroke(window):
+    w = window
+    _set_zoom_at(w, 1.0, 300, 300)
+    old = w.doc
+    _press_and_move(w, [(300, 300), (320, 320)])
+    new = Document(np.zeros((50, 50, 3), np.uint8))
+    w.set_document(new)  # what Open, Paste or a drop do, with the mouse still held
+    assert w.undo_stack.count() == 0 and not old.stroking
+    _move_and_release(w, 10, 10)
+    assert not new.mask.any() and w.undo_stack.count() == 0
+    # An edit the canvas reports for another photo never reaches this photo's history.
+    stray = old.set_rect(Rect(0, 0, 5, 5))
+    w.canvas.edit_made.emit(old, stray)
+    assert w.undo_stack.count() == 0
+    w.undo_stack.undo()
+    assert not new.mask.any()
+
+
+def test_an_edit_that_cannot_be_undone_is_reported_not_fatal(window):
+    w = window
+    other = Document(np.zeros((400, 400, 3), np.uint8))
+    other.begin_stroke(True)
+    other.stroke_to(300, 300, 20)
+    foreign = other.end_stroke()
+    small = Document(np.zeros((50, 50, 3), np.uint8))
+    w.set_document(small)
+    w._push_edit(foreign)  # a bug elsewhere: an edit of another photo on this photo's stack
+    w.undo_action.trigger()
+    assert w.last_error is not None and w.last_error[0] == "Cannot undo"
+    assert not small.mask.any()
+    w.set_brush_size(4)
+    _drag(w, [(10, 10)])  # the window still works
+    assert small.mask.any()
