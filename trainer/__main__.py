@@ -149,7 +149,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--val-images", type=int, help="validation images (default 64)")
     g.add_argument("--image-every", type=int, help="TensorBoard image grids every N steps")
     g.add_argument("--time-limit", type=float, metavar="MINUTES",
-                   help="checkpoint and stop before this much wall time has passed")
+                   help="checkpoint and stop before this invocation has run this long")
     g.add_argument("--stop-after", type=int, metavar="STEPS",
                    help="checkpoint and stop after this many steps of this invocation")
     g.add_argument("--resume", action="store_true", help="continue RUN_DIR/ckpt.pt exactly")

@@ -7,7 +7,9 @@ from typing import Any
 
 from engine.unet import MODEL_PRESETS, UNetConfig
 
-__all__ = ["TrainConfig", "RUNTIME_FIELDS", "PHASE_LR", "model_config", "default_masks"]
+__all__ = [
+    "TrainConfig", "RUNTIME_FIELDS", "PER_INVOCATION_FIELDS", "PHASE_LR", "model_config", "default_masks",
+]
 
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
 
@@ -19,6 +21,11 @@ RUNTIME_FIELDS = frozenset(
         "device",
     }
 )
+
+
+# Runtime fields that belong to one invocation: a resumed run does not inherit them from the
+# checkpoint (a run started with --stop-after 500 and resumed with --resume alone runs on).
+PER_INVOCATION_FIELDS = frozenset({"stop_after", "time_limit"})
 
 
 def default_masks(mask_dir: str | None) -> str:

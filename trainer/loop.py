@@ -42,7 +42,7 @@ from engine.unet import PConvUNet, UNetConfig
 from engine.weights import load_weights
 
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import RUNTIME_FIELDS, TrainConfig, model_config
+from .config import PER_INVOCATION_FIELDS, RUNTIME_FIELDS, TrainConfig, model_config
 from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate
 from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
@@ -194,11 +194,13 @@ class TrainStep:
 
 
 def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | None) -> TrainConfig:
-    """The saved config, with the runtime fields the user gave now."""
+    """The saved config, with the runtime fields the user gave now; the per-invocation ones
+    (--stop-after, --time-limit) are reset unless given again."""
     names = explicit if explicit is not None else {
         f for f in given.to_dict() if getattr(given, f) != getattr(saved, f)
     }
-    changes = {}
+    defaults = TrainConfig()
+    changes = {f: getattr(defaults, f) for f in PER_INVOCATION_FIELDS}
     for name in sorted(names - {"data", "out"}):
         new, old = getattr(given, name), getattr(saved, name)
         if name in RUNTIME_FIELDS:

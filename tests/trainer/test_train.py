@@ -146,6 +146,23 @@ def test_train_cli_exit_codes(prepared, tmp_path):
     assert main(args + ["--steps", "3", "--resume", "--batch-size", "4"]) == 2  # recipe change
 
 
+def test_stop_after_and_time_limit_do_not_carry_over_into_resume(prepared, tmp_path):
+    from trainer.__main__ import main
+
+    out = tmp_path / "per-invocation"
+    args = ["train", "--data", str(prepared), "--out", str(out), "--widths", "8,16,16,16",
+            "--batch-size", "2", "--loss", "l1", "--workers", "0", "--val-every", "0",
+            "--no-progress", "--steps", "6"]
+    assert main(args + ["--time-limit", "0.001"]) == 3  # stops after its first step
+    assert load_checkpoint(out)["step"] == 1
+    assert main(args + ["--resume", "--stop-after", "2"]) == 3  # no inherited time limit
+    assert load_checkpoint(out)["step"] == 3
+    assert main(args + ["--resume"]) == 0  # no inherited --stop-after 2: runs to the end
+    ckpt = load_checkpoint(out)
+    assert ckpt["step"] == 6
+    assert ckpt["config"]["stop_after"] is None and ckpt["config"]["time_limit"] is None
+
+
 @pytest.mark.slow
 def test_two_process_gloo_torchrun(prepared, tmp_path):
     out = tmp_path / "ddp"
