@@ -377,12 +377,12 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
             )
 
     train_step_model: torch.nn.Module = model
-    if config.compile:
-        train_step_model = torch.compile(model)
     if d.distributed:
         train_step_model = DistributedDataParallel(
             train_step_model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    if config.compile:  # after DDP, as PyTorch recommends (Dynamo splits the graph at its buckets)
+        train_step_model = torch.compile(train_step_model)
 
     stop_step = config.steps
     if config.stop_after is not None:
