@@ -48,7 +48,7 @@ from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
 from .inference import fill_with_model, score
 from .losses import InpaintingLoss
-from .masks import parse_mask_mixture
+from .masks import MaskFolder, MaskMixture, is_held_out, parse_mask_mixture
 
 __all__ = ["TrainError", "TrainResult", "train", "TrainStep", "build_loss", "data_info"]
 
@@ -224,8 +224,27 @@ def _load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dic
     return UNetConfig.from_dict(ckpt["model_config"]), state, list(ckpt.get("lineage", []))
 
 
+def _val_mask_subset(config: TrainConfig, train_masks: MaskMixture, say: _Console) -> str:
+    """Validation draws folder masks from those held out of training; a folder too small to
+    have any held out (a handful of files) falls back to all of them, with a warning."""
+    if config.mask_holdout <= 0:
+        return "all"
+    folder = next((g for g in train_masks.generators if isinstance(g, MaskFolder)), None)
+    if folder is None:
+        return "holdout"  # no folder masks: the subset is not used
+    files = MaskFolder(folder.directory, subset="all").files
+    if any(is_held_out(p.name, config.mask_holdout) for p in files):
+        return "holdout"
+    say(
+        f"warning: none of the {len(files)} masks in {folder.directory} is among the "
+        f"{config.mask_holdout:.0%} held out of training; validation uses all of them "
+        "(so its folder masks are training masks too)"
+    )
+    return "all"
+
+
 def _fixed_val_set(
-    config: TrainConfig, size: int
+    config: TrainConfig, size: int, train_masks: MaskMixture, say: _Console
 ) -> tuple[np.ndarray, np.ndarray] | None:
     if not config.val_every or config.val_images <= 0:
         return None
@@ -237,7 +256,7 @@ def _fixed_val_set(
         config.mask_spec,
         config.mask_dir,
         holdout=config.mask_holdout,
-        folder_subset="holdout" if config.mask_holdout > 0 else "all",
+        folder_subset=_val_mask_subset(config, train_masks, say),
         augment=False,
     )
     h, w = images.shape[:2]
@@ -404,7 +423,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         train_step_model, loss_fn, optimizer, scheduler, scaler, device=device,
         autocast_dtype=adtype, channels_last=config.channels_last, grad_clip=config.grad_clip,
     )
-    val_set = _fixed_val_set(config, size) if d.is_main else None
+    val_set = _fixed_val_set(config, size, masks, say) if d.is_main else None
 
     phase_entry = {
         "phase": config.phase,

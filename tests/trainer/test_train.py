@@ -128,6 +128,21 @@ def test_a_run_removes_checkpoint_temporaries_of_a_killed_run(prepared, tmp_path
     assert not (out / ".ckpt.zz_9qaz0.tmp.pt").exists()
 
 
+def test_validation_falls_back_to_all_masks_when_none_is_held_out(
+    prepared, tmp_path, train_config, make_masks
+):
+    from trainer.masks import is_held_out
+
+    masks = make_masks(tmp_path / "few", count=2, size=64)
+    assert not any(is_held_out(p.name, 0.2) for p in masks.iterdir())  # 00000.png, 00001.png
+    out = tmp_path / "few-masks"
+    result = train(train_config(prepared, out, steps=1, masks="folder:1", mask_dir=str(masks),
+                                val_every=1, val_images=2))
+    assert result.step == 1 and 0 < result.metrics["ssim"] <= 1
+    log = (out / "train.log").read_text()
+    assert "none of the 2 masks" in log and "validation uses all of them" in log
+
+
 def test_bad_sizes_are_explained(prepared, tmp_path, train_config):
     with pytest.raises(TrainError, match="multiples of 128"):
         train(train_config(prepared, tmp_path / "r", widths=None, preset="tiny"))
