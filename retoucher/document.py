@@ -199,8 +199,9 @@ class Document:
 
     ``image`` is the current picture (changed only by fills), ``original`` the picture as it
     was opened (read-only), ``mask`` the hole mask the user paints. Metadata from the file
-    (``alpha``, ``exif``, ``icc_profile``, ``format``, ``mode``, ``path``) travels to
-    :meth:`save`. Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()``
+    (``alpha``, ``exif``, ``icc_profile``, ``dpi``, ``xmp``, ``jpeg_tables``, ``format``,
+    ``mode``, ``pages``, ``path``) travels to :meth:`save`; :attr:`save_in_place_problem` says
+    when writing back over the file would lose part of it. Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()``
     (the dirty flag may have changed).
     """
 
@@ -215,6 +216,10 @@ class Document:
         mode: str = "RGB",
         path: str | os.PathLike[str] | None = None,
         copy: bool = True,
+        dpi: tuple[float, float] | None = None,
+        xmp: bytes | None = None,
+        jpeg_tables: Any = None,
+        pages: int = 1,
     ) -> None:
         rgb = np.asarray(rgb)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -235,6 +240,10 @@ class Document:
         self.format = format
         self.mode = mode
         self.path = Path(path) if path is not None else None
+        self.dpi = dpi
+        self.xmp = xmp
+        self.jpeg_tables = jpeg_tables  # an engine.imageio.JpegTables for a JPEG file
+        self.pages = int(pages)
         self.mask_changed = Event()
         self.image_changed = Event()
         self.state_changed = Event()
@@ -255,6 +264,10 @@ class Document:
             mode=loaded.mode,
             path=loaded.path,
             copy=False,
+            dpi=loaded.dpi,
+            xmp=loaded.xmp,
+            jpeg_tables=loaded.jpeg_tables,
+            pages=loaded.pages,
         )
 
     @classmethod
@@ -295,6 +308,22 @@ class Document:
     @property
     def display_name(self) -> str:
         return self.path.name if self.path is not None else "Untitled"
+
+    @property
+    def save_in_place_problem(self) -> str | None:
+        """Why saving over the file this photo came from would lose part of it (the file
+        holds more pages, more bits per channel or another colour model than an 8-bit RGB(A)
+        picture), or None when it would not."""
+        if self.pages > 1 and (self.format or "").upper() != "MPO":  # MPO: previews, not pages
+            return f"the file holds {self.pages} pages; only the first one would be kept"
+        mode = self.mode or "RGB"
+        if mode in _EIGHT_BIT_MODES:
+            return None
+        if mode == "CMYK":
+            return "the file is CMYK; it would be written back as RGB"
+        if mode in ("I", "F") or mode.startswith("I;"):
+            return f"the file has more than 8 bits per channel ({mode}); it would be written back with 8"
+        return f"the file's colour mode is {mode}; it would be written back as 8-bit RGB"
 
     def mark_saved(self) -> None:
         self._saved_state = self._state
@@ -461,9 +490,13 @@ class Document:
         *,
         format: str | None = None,
         quality: int = 95,
+        keep_jpeg_compression: bool = False,
     ) -> Path:
-        """Write the image (atomically, with its alpha, EXIF and ICC profile) to ``path``
-        (default: where it came from, in its format). The document then refers to that file."""
+        """Write the image (atomically, with its alpha, EXIF, ICC profile, DPI and XMP) to
+        ``path`` (default: where it came from, in its format). ``quality`` applies to JPEG and
+        WebP; with ``keep_jpeg_compression`` a photo read from a JPEG and written as one keeps
+        the original's quantisation and chroma subsampling instead. The document then refers
+        to the written file (so :attr:`save_in_place_problem` no longer applies)."""
         from engine.imageio import format_for_suffix, save_image
 
         if path is None:
@@ -473,6 +506,8 @@ class Document:
             format = format or self.format
         path = Path(path)
         format = _SAVE_FORMATS.get(format.upper(), format) if format else format_for_suffix(path.suffix)
+        from_jpeg = (self.format or "").upper() in ("JPEG", "MPO")
+        tables = self.jpeg_tables if keep_jpeg_compression and format == "JPEG" and from_jpeg else None
         written = save_image(
             path,
             self.image,
@@ -481,9 +516,17 @@ class Document:
             icc_profile=self.icc_profile,
             format=format,
             quality=quality,
+            jpeg_tables=tables,
+            dpi=self.dpi,
+            xmp=self.xmp,
         )
+        # What the document's file is now: one 8-bit page, compressed with ``tables`` (or,
+        # when None, at ``quality``, which a later save repeats).
         self.path = Path(written)
         self.format = format
+        self.jpeg_tables = tables
+        self.mode = "RGB" if self.alpha is None else "RGBA"
+        self.pages = 1
         self.mark_saved()
         return self.path
 
@@ -493,6 +536,9 @@ class Document:
 
         return Path(save_mask(path, self.mask) or path)
 
+
+# Pillow modes that an 8-bit RGB(A) picture holds without loss (palette and grey widen to RGB).
+_EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX"})
 
 # Formats Pillow reads under another name than the one a photo is written back in.
 _SAVE_FORMATS = {"MPO": "JPEG", "JPG": "JPEG", "TIF": "TIFF"}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -33,7 +34,7 @@ def app_version() -> str:
 
 
 class PreferencesDialog(QDialog):
-    """Device, weights file, JPEG quality and default brush size; :meth:`apply` stores them."""
+    """Device, weights file, JPEG quality, default brush size; :meth:`apply` stores them."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,6 +63,13 @@ class PreferencesDialog(QDialog):
         self.quality.setRange(1, 100)
         self.quality.setValue(settings.jpeg_quality)
         form.addRow("JPEG quality:", self.quality)
+        self.keep_jpeg = QCheckBox("Photos opened from a JPEG keep its compression")
+        self.keep_jpeg.setToolTip(
+            "Save a JPEG photo as JPEG with the original's quantisation and chroma subsampling, "
+            "so its quality and size stay as they were; the quality above applies otherwise."
+        )
+        self.keep_jpeg.setChecked(settings.jpeg_keep_original)
+        form.addRow("", self.keep_jpeg)
 
         self.brush = QSpinBox()
         self.brush.setRange(1, 1000)
@@ -87,6 +95,7 @@ class PreferencesDialog(QDialog):
         self.settings.device = self.device.currentData()
         self.settings.weights = self.weights.text().strip()
         self.settings.jpeg_quality = self.quality.value()
+        self.settings.jpeg_keep_original = self.keep_jpeg.isChecked()
         self.settings.brush_size = self.brush.value()
         self.settings.sync()
 

@@ -63,6 +63,16 @@ def _key_sequences(keys: Any) -> list[QKeySequence]:
     return out
 
 
+def _is_bundled(path: Path) -> bool:
+    """Whether ``path`` is one of Retoucher's own files (the sample photo in resources/)."""
+    from engine.weights import resources_dir
+
+    try:
+        return path.resolve().is_relative_to(resources_dir().resolve())
+    except OSError:
+        return False
+
+
 class MainWindow(QMainWindow):
     """One photo at a time. ``settings`` and ``inpainters`` can be given (tests, scripts)."""
 
@@ -534,18 +544,39 @@ class MainWindow(QMainWindow):
             path += SAVE_FILTERS[chosen]
         return path
 
+    def save_in_place_problem(self) -> str | None:
+        """Why Save must not write over the photo's file (None: it may): the bundled sample,
+        or a file that an 8-bit RGB picture cannot hold (pages, 16-bit, CMYK...)."""
+        if self.doc is None or self.doc.path is None:
+            return None
+        if _is_bundled(self.doc.path):
+            return "the sample photo is part of Retoucher and stays as it is"
+        return self.doc.save_in_place_problem
+
     def save(self) -> bool:
         if self.doc is None:
             return False
         if self.doc.path is None or self.doc.format is None:
             return self.save_as()
+        problem = self.save_in_place_problem()
+        if problem:
+            self.statusBar().showMessage(f"Not saved over the original: {problem}", 8000)
+            return self.save_as(problem)
         return self._write(None)
 
-    def save_as(self) -> bool:
+    def save_as(self, problem: str | None = None) -> bool:
+        """Ask for a file name and save there. ``problem``: why the original file is not
+        written over (shown in the dialog's title; a copy's name is suggested)."""
         if self.doc is None:
             return False
-        suggestion = self.doc.path or Path(str(self.settings.value("files/last_dir", "") or Path.home())) / "retouched.png"
-        path = self.ask_save_path("Save photo as", suggestion, ";;".join(SAVE_FILTERS))
+        last_dir = Path(str(self.settings.value("files/last_dir", "") or Path.home()))
+        title = "Save photo as"
+        suggestion = self.doc.path or last_dir / "retouched.png"
+        if problem and self.doc.path is not None:
+            title = f"Save a copy — {problem}"
+            folder = last_dir if _is_bundled(self.doc.path) else self.doc.path.parent
+            suggestion = folder / f"{self.doc.path.stem}_retouched{self.doc.path.suffix}"
+        path = self.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS))
         if not path:
             return False
         if Path(path).suffix.lower() not in PHOTO_SUFFIXES:
@@ -556,7 +587,9 @@ class MainWindow(QMainWindow):
     def _write(self, path: Path | None) -> bool:
         assert self.doc is not None
         try:
-            written = self.doc.save(path, quality=self.settings.jpeg_quality)
+            written = self.doc.save(
+                path, quality=self.settings.jpeg_quality, keep_jpeg_compression=self.settings.jpeg_keep_original
+            )
         except (OSError, ValueError) as exc:
             self.show_error("Cannot save", f"{path or self.doc.path}: {exc}")
             return False

@@ -16,7 +16,8 @@ MAX_RECENT = 10
 
 
 class Settings:
-    """Device, weights file, JPEG quality, default brush size and the recent-files list."""
+    """Device, weights file, JPEG quality (or the original's), default brush size and the
+    recent-files list."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
@@ -61,6 +62,19 @@ class Settings:
     @jpeg_quality.setter
     def jpeg_quality(self, value: int) -> None:
         self.q.setValue("save/jpeg_quality", int(min(max(value, 1), 100)))
+
+    @property
+    def jpeg_keep_original(self) -> bool:
+        """Save a photo read from a JPEG with the original's compression (quantisation and
+        chroma subsampling) instead of :attr:`jpeg_quality`."""
+        value = self.q.value("save/jpeg_keep_original", True)
+        if isinstance(value, str):  # INI files give strings back
+            return value.strip().lower() not in ("false", "0", "no", "off", "")
+        return bool(value)
+
+    @jpeg_keep_original.setter
+    def jpeg_keep_original(self, value: bool) -> None:
+        self.q.setValue("save/jpeg_keep_original", bool(value))
 
     @property
     def brush_size(self) -> int:

@@ -245,3 +245,39 @@ def test_an_edit_of_another_photo_is_refused_not_written_elsewhere():
     with pytest.raises(ValueError, match="another one"):
         small.undo(edit)
     assert not small.mask.any()
+
+
+def test_save_in_place_problem_names_what_an_8_bit_rgb_save_would_lose(tmp_path):
+    from PIL import Image
+
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "plain.png")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "grey.png")  # widens to RGB without loss
+    Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(tmp_path / "deep.png")
+    Image.new("CMYK", (8, 8), (0, 50, 100, 0)).save(tmp_path / "print.jpg")
+    Image.fromarray(rgb).save(tmp_path / "pages.tif", save_all=True, append_images=[Image.fromarray(rgb)])
+    problem = {p.name: Document.open(p).save_in_place_problem for p in tmp_path.glob("*.[pj][np]g")}
+    assert problem["plain.png"] is None and problem["grey.png"] is None
+    assert "8 bits" in problem["deep.png"] and "CMYK" in problem["print.jpg"]
+    with pytest.warns(UserWarning):
+        assert "2 pages" in Document.open(tmp_path / "pages.tif").save_in_place_problem
+    # Saved (as one 8-bit page), the document's file no longer has the problem.
+    doc = Document.open(tmp_path / "deep.png")
+    doc.save(tmp_path / "deep8.png")
+    assert doc.save_in_place_problem is None
+
+
+def test_dpi_and_xmp_travel_from_the_file_to_the_saved_copy(tmp_path):
+    from PIL import Image, PngImagePlugin
+
+    from engine.imageio import load_image
+
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"></x:xmpmeta>'
+    src = tmp_path / "in.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    Image.fromarray(_photo(16, 16)).save(src, dpi=(240, 240), pnginfo=info)
+    doc = Document.open(src)
+    assert doc.xmp == xmp and doc.dpi is not None
+    again = load_image(doc.save(tmp_path / "out.tif"))
+    assert again.xmp == xmp and np.allclose(again.dpi, (240, 240), atol=0.05)

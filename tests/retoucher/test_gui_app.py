@@ -68,6 +68,8 @@ def test_run_app_opens_the_photo_it_is_given(qapp, isolated_settings, tmp_path):
 def test_settings_round_trip_and_sanitise(tmp_path):
     s = Settings.from_file(tmp_path / "s.ini")
     assert (s.device, s.weights, s.jpeg_quality, s.brush_size) == ("auto", "", 95, 40)
+    assert s.jpeg_keep_original is True
+    s.jpeg_keep_original = False
     s.device = "cpu"
     s.weights = tmp_path / "w.safetensors"
     s.jpeg_quality = 250
@@ -76,6 +78,7 @@ def test_settings_round_trip_and_sanitise(tmp_path):
     again = Settings.from_file(tmp_path / "s.ini")
     assert again.device == "cpu" and again.weights == str(tmp_path / "w.safetensors")
     assert again.jpeg_quality == 100 and again.brush_size == 1
+    assert again.jpeg_keep_original is False  # read back from the INI file's string
     with pytest.raises(ValueError):
         again.device = "tpu"
     again.q.setValue("save/jpeg_quality", "not a number")

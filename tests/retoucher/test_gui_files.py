@@ -97,7 +97,9 @@ def test_open_applies_exif_orientation_and_save_keeps_metadata(qtbot, window, tm
     assert again.format == "JPEG"
     assert again.rgb.shape == (60, 40, 3)  # still upright, not rotated twice
     assert np.abs(again.rgb.astype(int) - w.doc.image.astype(int)).mean() < 4
-    assert np.abs(again.rgb[20:40, 10:30].astype(int) - 128).max() < 12  # the fill is in the file
+    # The fill is in the file. It keeps the original's 4:2:0 chroma subsampling, which smears
+    # colour a pixel or two across the fill's edges: look inside them.
+    assert np.abs(again.rgb[22:38, 12:28].astype(int) - 128).max() < 12
     with Image.open(path) as im:
         exif = im.getexif()
         assert exif.get(ORIENTATION, 1) == 1
@@ -110,6 +112,7 @@ def test_jpeg_quality_comes_from_the_preferences(qtbot, window, tmp_path):
     src = tmp_path / "noise.jpg"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src, quality=95)
     sizes = {}
+    w.settings.jpeg_keep_original = False  # by default a JPEG keeps its own compression
     for q in (30, 95):
         w.settings.jpeg_quality = q
         assert w.open_path(src)
@@ -287,3 +290,76 @@ def test_standard_shortcuts(window):
     assert QKeySequence("Ctrl+Return") in w.fill_action.shortcuts()
     assert QKeySequence("Ctrl+Enter") in w.fill_action.shortcuts()
     assert not w.redo_action.shortcut().isEmpty()
+
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
+
+
+def test_save_in_place_keeps_dpi_xmp_and_the_jpeg_compression(qtbot, window, tmp_path):
+    w = window
+    path = tmp_path / "scan.jpg"
+    arr = np.random.default_rng(3).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(path, quality=70, subsampling=1, dpi=(300, 150), xmp=XMP)
+    with Image.open(path) as im:
+        qtables = im.quantization
+    assert w.open_path(path)
+    _fill(qtbot, w, Rect(4, 4, 12, 12))
+    w.settings.jpeg_quality = 20  # not used: the photo keeps its own compression
+    assert w.save()
+    again = load_image(path)
+    assert again.dpi is not None and np.allclose(again.dpi, (300, 150), atol=0.05)
+    assert again.xmp == XMP
+    with Image.open(path) as im:
+        assert im.quantization == qtables
+    # Asked not to keep it, Save uses the quality setting.
+    w.settings.jpeg_keep_original = False
+    assert w.save()
+    with Image.open(path) as im:
+        assert im.quantization != qtables
+    assert load_image(path).xmp == XMP
+
+
+def test_the_bundled_sample_is_never_overwritten_save_goes_to_save_as(qtbot, window, tmp_path, monkeypatch):
+    w = window
+    resources = tmp_path / "resources"
+    resources.mkdir()
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(resources))
+    from retoucher.qt.app import sample_photo
+
+    sample = sample_photo()
+    assert sample.parent == resources
+    Image.fromarray(np.full((16, 24, 3), 60, np.uint8)).save(sample, quality=90)
+    original = sample.read_bytes()
+    assert w.open_path(sample, remember=False)
+    _fill(qtbot, w, Rect(2, 2, 8, 8))
+    asked = []
+    w.ask_save_path = lambda title, suggestion, filters: asked.append((title, suggestion)) or ""
+    assert not w.save()  # cancelled in the Save As dialog
+    assert len(asked) == 1 and "sample" in asked[0][0].lower()
+    assert asked[0][1] != sample  # the dialog does not suggest the sample itself
+    assert sample.read_bytes() == original and w.doc.dirty
+    copy = tmp_path / "mine.jpg"
+    w.ask_save_path = lambda *a: str(copy)
+    assert w.save()
+    assert sample.read_bytes() == original
+    assert w.doc.path == copy and not w.doc.dirty
+    assert np.abs(load_image(copy).rgb[3:7, 3:7].astype(int) - 128).max() < 12  # the fill, saved
+
+
+def test_save_of_a_multi_page_tiff_goes_to_save_as(qtbot, window, tmp_path):
+    w = window
+    path = tmp_path / "pages.tif"
+    pages = [Image.fromarray(np.full((12, 16, 3), v, np.uint8)) for v in (40, 200)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    original = path.read_bytes()
+    with pytest.warns(UserWarning):
+        assert w.open_path(path)
+    _fill(qtbot, w, Rect(1, 1, 4, 4))
+    asked = []
+    w.ask_save_path = lambda title, suggestion, filters: asked.append(title) or str(tmp_path / "page1.tif")
+    assert w.save()
+    assert len(asked) == 1 and "2 pages" in asked[0]
+    assert path.read_bytes() == original
+    assert w.doc.path == tmp_path / "page1.tif"
+    w.ask_save_path = lambda *a: pytest.fail("the single-page copy saves in place")
+    assert w.save()

@@ -221,10 +221,13 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(qtbot, make_wind
     dlg.weights.setText(str(tiny_weights))
     dlg.device.setCurrentIndex(dlg.device.findData("cpu"))
     dlg.quality.setValue(80)
+    assert dlg.keep_jpeg.isChecked()
+    dlg.keep_jpeg.setChecked(False)
     dlg.brush.setValue(25)
     dlg.accept()
     assert w.settings.weights == str(tiny_weights) and w.settings.device == "cpu"
     assert w.settings.jpeg_quality == 80 and w.canvas.brush_size == 25
+    assert w.settings.jpeg_keep_original is False
     assert w.model_label.text() == "Model: tiny-random"  # read from the file header
     assert w.inpainters.loaded is None  # not loaded until a fill needs it
     _paint_rect(w, Rect(40, 30, 60, 50))
