@@ -498,7 +498,9 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             return False
         rgb, alpha = to_rgb_alpha(image)
-        self.set_document(Document(rgb, alpha=alpha))
+        doc = Document(rgb, alpha=alpha)
+        doc.mark_unsaved()  # it exists nowhere else: closing or opening another photo asks
+        self.set_document(doc)
         self.statusBar().showMessage(f"{name} image, {rgb.shape[1]} \u00d7 {rgb.shape[0]} px: use Save As to keep it", 5000)
         return True
 

@@ -363,3 +363,21 @@ def test_save_of_a_multi_page_tiff_goes_to_save_as(qtbot, window, tmp_path):
     assert w.doc.path == tmp_path / "page1.tif"
     w.ask_save_path = lambda *a: pytest.fail("the single-page copy saves in place")
     assert w.save()
+
+
+@pytest.mark.parametrize("how", ["paste", "drop"])
+def test_a_pasted_or_dropped_image_is_unsaved_and_closing_asks(qtbot, window, how):
+    w = window
+    arr = np.random.default_rng(12).integers(0, 256, (10, 14, 3), dtype=np.uint8)
+    img = QImage(arr.data, 14, 10, 14 * 3, QImage.Format.Format_RGB888).copy()
+    if how == "paste":
+        QGuiApplication.clipboard().setImage(img)
+        w.paste_action.trigger()
+    else:
+        mime = QMimeData()
+        mime.setImageData(img)
+        assert _drag_and_drop(w, mime)
+    assert w.doc is not None and w.doc.dirty and w.isWindowModified()  # it exists nowhere else
+    w.answer = QMessageBox.StandardButton.Cancel
+    assert not w.close()
+    assert w.asked == ["Untitled"] and w.isVisible()
