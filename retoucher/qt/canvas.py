@@ -267,6 +267,7 @@ class Canvas(QGraphicsView):
         self._fit_mode = True
         self._editable = True
         self._comparing = False
+        self._compare_held = False  # shown while the compare key is held (not the toggle)
         self.cursor_item.set_radius(self._brush_size / 2)
         self._update_cursor_shape()
 
@@ -363,6 +364,8 @@ class Canvas(QGraphicsView):
 
     def set_comparing(self, on: bool) -> None:
         """Show the photo as it was opened instead of the current one (and hide the mask)."""
+        if not on:
+            self._compare_held = False
         if on == self._comparing:
             return
         self._comparing = on
@@ -502,9 +505,10 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         if event.key() == Qt.Key.Key_Backslash:
-            if not event.isAutoRepeat() and self.doc is not None:
+            if not event.isAutoRepeat() and self.doc is not None and not self._comparing:
                 self.finish_drag()
                 self.set_comparing(True)
+                self._compare_held = True
             event.accept()
             return
         super().keyPressEvent(event)
@@ -517,7 +521,7 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         if event.key() == Qt.Key.Key_Backslash:
-            if not event.isAutoRepeat():
+            if not event.isAutoRepeat() and self._compare_held:
                 self.set_comparing(False)
             event.accept()
             return
@@ -526,6 +530,8 @@ class Canvas(QGraphicsView):
     def focusOutEvent(self, event) -> None:  # noqa: ANN001 - QFocusEvent
         # A key released elsewhere must not leave the view stuck in pan or compare mode.
         self._space = False
+        if self._compare_held:
+            self.set_comparing(False)
         self._update_cursor_shape()
         super().focusOutEvent(event)
 

@@ -337,3 +337,27 @@ def test_an_edit_that_cannot_be_undone_is_reported_not_fatal(window):
     w.set_brush_size(4)
     _drag(w, [(10, 10)])  # the window still works
     assert small.mask.any()
+
+
+def test_compare_held_on_the_canvas_ends_when_the_canvas_loses_focus(window):
+    w = window
+    canvas = w.canvas
+    canvas.setFocus()
+    QApplication.processEvents()
+    assert canvas.hasFocus()
+    QTest.keyPress(canvas, Qt.Key.Key_Backslash)
+    assert canvas.comparing and w.compare_action.isChecked()
+    w.size_spin.setFocus()  # e.g. a click elsewhere: the key release goes to that widget
+    QApplication.processEvents()
+    assert not canvas.hasFocus()
+    assert not canvas.comparing and not w.compare_action.isChecked()
+    assert canvas.overlay.isVisible()
+    # Compare switched on with the toolbar toggle is a mode, not a held key: it stays on.
+    w.compare_action.setChecked(True)
+    canvas.setFocus()
+    QApplication.processEvents()
+    w.size_spin.setFocus()
+    QApplication.processEvents()
+    assert canvas.comparing
+    w.compare_action.setChecked(False)
+    assert not canvas.comparing
