@@ -178,21 +178,64 @@ def test_stop_after_and_time_limit_do_not_carry_over_into_resume(prepared, tmp_p
     assert ckpt["config"]["stop_after"] is None and ckpt["config"]["time_limit"] is None
 
 
+# Runs under torchrun: the real CLI, with TrainStep recording each rank's loss, batch and final
+# parameters (only rank 0 saves a checkpoint, so rank 1's weights are not otherwise visible).
+_DDP_DRIVER = """
+import json, os, sys
+import torch
+import trainer.loop as loop
+from trainer.__main__ import main
+
+records, final = [], {}
+
+class Recording(loop.TrainStep):
+    def __call__(self, images, holes):
+        terms = super().__call__(images, holes)
+        records.append({"total": float(terms["total"]), "pixels": int(images.sum())})
+        module = self.model.module  # the DistributedDataParallel-wrapped model
+        final.update({k: v.detach().clone() for k, v in module.named_parameters()})
+        return terms
+
+loop.TrainStep = Recording
+rc = main(sys.argv[2:])
+rank = os.environ["RANK"]
+torch.save(final, os.path.join(sys.argv[1], f"rank{rank}.pt"))
+with open(os.path.join(sys.argv[1], f"rank{rank}.json"), "w") as fh:
+    json.dump(records, fh)
+sys.exit(rc)
+"""
+
+
 @pytest.mark.slow
 def test_two_process_gloo_torchrun(prepared, tmp_path):
-    out = tmp_path / "ddp"
+    out, record = tmp_path / "ddp", tmp_path / "record"
+    record.mkdir()
+    driver = tmp_path / "ddp_driver.py"
+    driver.write_text(_DDP_DRIVER)
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        "-m", "trainer", "train", "--data", str(prepared), "--out", str(out),
-        "--widths", "8,16,16,16", "--batch-size", "2", "--steps", "2", "--loss", "l1",
-        "--workers", "0", "--val-every", "2", "--val-images", "2", "--log-every", "1",
+        str(driver), str(record), "train", "--data", str(prepared), "--out", str(out),
+        "--widths", "8,16,16,16", "--batch-size", "2", "--steps", "3", "--loss", "l1",
+        "--workers", "0", "--val-every", "3", "--val-images", "2", "--log-every", "1",
         "--device", "cpu", "--no-progress",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
     ckpt = load_checkpoint(out / "ckpt.pt")
-    assert ckpt["step"] == 2
+    assert ckpt["step"] == 3
     assert ckpt["data_state"]["world_size"] == 2 and ckpt["lineage"][-1]["global_batch"] == 4
     log = (out / "train.log").read_text()
     assert "batch 2x2" in log and log.count("training:") == 1  # rank 0 alone logs
+    # DDP averages the gradients: after 3 steps both ranks hold the same parameters (the saved ones)
+    w0, w1 = torch.load(record / "rank0.pt"), torch.load(record / "rank1.pt")
+    assert w0.keys() == w1.keys() and _states_equal(w0, w1)
+    assert all(torch.equal(v, ckpt["model"][k]) for k, v in w0.items())
+    # each rank trained on its own shard, and the logged loss is the mean over both ranks
+    r0, r1 = (json.loads((record / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert len(r0) == len(r1) == 3
+    assert all(a["pixels"] != b["pixels"] for a, b in zip(r0, r1))
+    logged = [r["train"]["total"] for r in map(json.loads, (out / "log.jsonl").read_text().splitlines())
+              if "train" in r]
+    assert logged == pytest.approx([(a["total"] + b["total"]) / 2 for a, b in zip(r0, r1)], rel=1e-5)
+    assert all(a["total"] != pytest.approx(b["total"], rel=1e-5) for a, b in zip(r0, r1))
