@@ -235,7 +235,8 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     r0, r1 = (json.loads((record / f"rank{r}.json").read_text()) for r in (0, 1))
     assert len(r0) == len(r1) == 3
     assert all(a["pixels"] != b["pixels"] for a, b in zip(r0, r1))
-    logged = [r["train"]["total"] for r in map(json.loads, (out / "log.jsonl").read_text().splitlines())
-              if "train" in r]
-    assert logged == pytest.approx([(a["total"] + b["total"]) / 2 for a, b in zip(r0, r1)], rel=1e-5)
+    lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    logged = [r["train"]["total"] for r in lines if "train" in r]
+    mean = [(a["total"] + b["total"]) / 2 for a, b in zip(r0, r1)]
+    assert logged == pytest.approx(mean, rel=1e-5)
     assert all(a["total"] != pytest.approx(b["total"], rel=1e-5) for a, b in zip(r0, r1))
