@@ -65,7 +65,7 @@ def _key_sequences(keys: Any) -> list[QKeySequence]:
 
 def _is_bundled(path: Path) -> bool:
     """Whether ``path`` is one of Retoucher's own files (the sample photo in resources/)."""
-    from engine.weights import resources_dir
+    from engine import resources_dir
 
     try:
         return path.resolve().is_relative_to(resources_dir().resolve())
