@@ -95,13 +95,17 @@ def _span(lo: int, hi: int, want: int, limit: int) -> tuple[int, int]:
     return a, a + want
 
 
-def _fit_side(side: int, want: int, max_side: int, granularity: int, limit: int) -> int:
-    """Crop side for a hole of ``side`` pixels: ``want`` capped at the working size, rounded up to
-    the granularity when that still fits, never beyond the photo."""
-    n = min(max(want, side), max_side)
+def _fit_side(side: int, want: int, floor: int, max_side: int, granularity: int, limit: int) -> int:
+    """Crop side for a hole of ``side`` pixels: ``want`` capped at the working size and rounded
+    to the nearest multiple of the granularity (up when that would cut below ``floor``, the hole
+    plus a minimal margin; never beyond the working size or the photo)."""
     g = granularity
-    if n % g and (n // g + 1) * g <= max_side:
-        n = (n // g + 1) * g
+    n = min(max(want, side), max_side)
+    rounded = max(g, round(n / g) * g)
+    while rounded < min(floor, max_side) and rounded + g <= max_side:
+        rounded += g
+    if rounded <= max_side:
+        n = rounded
     return min(n, limit)
 
 
@@ -128,8 +132,9 @@ def plan_regions(
         if side + 2 * min_margin <= max_side:
             margin = int(context * side) + min_margin
             want = max(side + 2 * margin, min_side)
-            ch = _fit_side(part.height, want, max_side, granularity, h)
-            cw = _fit_side(part.width, want, max_side, granularity, w)
+            floor_h, floor_w = part.height + 2 * min_margin, part.width + 2 * min_margin
+            ch = _fit_side(part.height, want, floor_h, max_side, granularity, h)
+            cw = _fit_side(part.width, want, floor_w, max_side, granularity, w)
             y0, y1 = _span(part.y0, part.y1, ch, h)
             x0, x1 = _span(part.x0, part.x1, cw, w)
             regions.append(Region(Box(y0, y1, x0, x1), part))
