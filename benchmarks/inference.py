@@ -9,7 +9,8 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
   against a *plain* PyTorch partial convolution written the common way (NCHW, a per-channel mask
   tensor, the mask kernel allocated on every call, ``torch.no_grad``) with the same weights;
   ablations show what channels_last and inference_mode buy on their own;
-* a 6000x4000 photo with a 300x300 brushed hole: the ``Inpainter`` call alone, and end to end
+* the same with bf16 autocast (the Inpainter's ``precision="auto"`` on CPUs with native bf16);
+* a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults): the call alone, and end to end
   (decode the JPEG, fill, encode the JPEG with its EXIF) through engine.imageio;
 * OpenCV Telea on the same inputs, for scale.
 """
@@ -192,8 +193,10 @@ def run_case(case: dict) -> dict:
                     net = net.to(memory_format=torch.channels_last)
                     x = x.contiguous(memory_format=torch.channels_last)
 
+            bf16 = "+bf16" in variant
+
             def fwd():
-                with ctx():
+                with ctx(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                     return net(x * mask, mask)
 
             times = timed(fwd)
@@ -262,7 +265,7 @@ def main() -> None:
         if args.quick:
             models = [("paper512", 512), ("default", 512)]
         for model, size in models:
-            variants = ["plain", "channels_last+inference_mode"]
+            variants = ["plain", "channels_last+inference_mode", "channels_last+inference_mode+bf16"]
             if not args.quick and model == "paper512":
                 variants[1:1] = [
                     "nchw+inference_mode",

@@ -111,17 +111,19 @@ def opencv_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: int
 
 
 def _load_inpainter(weights: str, device: str, batch_size: int = 16) -> tuple[Any, str, dict[str, Any]]:
-    """An engine Inpainter for a weight file or a training checkpoint; its name; provenance."""
+    """An engine Inpainter for a weight file or a training checkpoint; its name; provenance.
+    Always full precision, so that the figures do not depend on the CPU's bf16 support."""
     from engine.inpainter import Inpainter
 
     path = Path(weights)
     if path.suffix == ".safetensors":
-        inp = Inpainter(path, device=device, batch_size=batch_size)
+        inp = Inpainter(path, device=device, batch_size=batch_size, precision="fp32")
         return inp, inp.name, dict(inp.info.provenance) if inp.info else {}
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     name = f"{Path(ckpt['path']).parent.name}/{Path(ckpt['path']).name} (step {ckpt['step']})"
-    return Inpainter.from_model(model, device=device, name=name, batch_size=batch_size), name, {}
+    inp = Inpainter.from_model(model, device=device, name=name, batch_size=batch_size, precision="fp32")
+    return inp, name, {}
 
 
 def _run_methods(

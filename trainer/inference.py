@@ -43,7 +43,7 @@ def fill_with_model(
     )
     try:
         inpainter = Inpainter.from_model(
-            model, device, batch_size=batch_size, channels_last=channels_last,
+            model, device, batch_size=batch_size, channels_last=channels_last, precision="fp32",
             max_side=max(images.shape[1:3]) if len(images) else None,
         )
         with ctx:

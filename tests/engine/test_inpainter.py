@@ -21,7 +21,7 @@ def model():
 
 @pytest.fixture()
 def inpainter(model):
-    return Inpainter.from_model(model, max_side=128)
+    return Inpainter.from_model(model, max_side=128, precision="fp32")
 
 
 def _photo(h, w, seed=0):
@@ -88,7 +88,7 @@ def _spy_fill(inpainter, monkeypatch):
 
 
 def test_large_image_uses_one_crop_per_separate_hole(model, monkeypatch):
-    inpainter = Inpainter.from_model(model, max_side=256)
+    inpainter = Inpainter.from_model(model, max_side=256, precision="fp32")
     image = _photo(600, 900, seed=1)
     hole = np.zeros((600, 900), bool)
     hole[50:80, 60:100] = True
@@ -261,3 +261,24 @@ def test_conversion_round_trip_and_composite():
     other = 255 - image
     comp = composite(image, other, hole)
     assert np.array_equal(comp[hole], other[hole]) and np.array_equal(comp[~hole], image[~hole])
+
+
+def test_precision_choice_and_bf16_output(model):
+    from engine.inpainter import bf16_supported, inference_dtype
+
+    cpu = torch.device("cpu")
+    assert inference_dtype(cpu, "fp32") is None
+    assert inference_dtype(cpu, "auto") == (torch.bfloat16 if bf16_supported(cpu) else None)
+    with pytest.raises(ValueError, match="precision"):
+        inference_dtype(cpu, "fp8")
+    if not bf16_supported(cpu):
+        with pytest.raises(ValueError, match="not supported"):
+            inference_dtype(cpu, "bf16")
+        pytest.skip("no native bf16 on this CPU")
+    image = _photo(64, 64)
+    hole = np.zeros((64, 64), bool)
+    hole[16:48, 10:40] = True
+    full = Inpainter.from_model(model, precision="fp32")(image, hole)
+    half = Inpainter.from_model(model, precision="bf16")(image, hole)
+    assert np.array_equal(half[~hole], image[~hole]), "outside the hole stays bit-identical"
+    assert np.abs(half.astype(int) - full.astype(int)).max() <= 4
