@@ -23,7 +23,7 @@ from typing import Callable, Protocol
 
 import cv2
 import numpy as np
-from PIL import Image
+from engine.imageio import load_mask
 
 __all__ = [
     "MaskGenerator",
@@ -129,11 +129,6 @@ def is_held_out(name: str, fraction: float) -> bool:
     return (zlib.crc32(name.encode("utf-8")) % 10_000) < fraction * 10_000
 
 
-def _load_mask_file(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("L")) > 127
-
-
 @dataclass
 class MaskFolder:
     """Masks read from a folder (white/>127 = hole), chosen uniformly at random.
@@ -175,7 +170,7 @@ class MaskFolder:
 
     def load(self, index: int, height: int, width: int) -> np.ndarray:
         """File ``index`` resized (nearest) to ``height x width``, without augmentation."""
-        mask = _load_mask_file(self.files[index])
+        mask = load_mask(self.files[index])
         if mask.shape != (height, width):
             mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST) > 0
         return mask
@@ -184,7 +179,7 @@ class MaskFolder:
         index = int(rng.integers(0, len(self.files)))
         if not self.augment:
             return self.load(index, height, width)
-        m = _load_mask_file(self.files[index]).astype(np.uint8) * 255
+        m = load_mask(self.files[index]).astype(np.uint8) * 255
         mh, mw = m.shape
         angle = float(rng.uniform(0, 360))
         rot = cv2.getRotationMatrix2D((mw / 2, mh / 2), angle, 1.0)
