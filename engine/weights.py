@@ -64,8 +64,9 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "resources"
 
 
-def default_weights_path() -> Path:
-    return resources_dir() / "weights" / DEFAULT_WEIGHTS_NAME
+def default_weights_path(resources: str | os.PathLike[str] | None = None) -> Path:
+    """The bundled model in ``resources`` (default: :func:`resources_dir`)."""
+    return (Path(resources) if resources is not None else resources_dir()) / "weights" / DEFAULT_WEIGHTS_NAME
 
 
 def save_weights(

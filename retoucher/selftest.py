@@ -16,9 +16,8 @@ from typing import Any, Callable, Sequence, TextIO
 
 import numpy as np
 
-__all__ = ["SelfTestError", "self_test_hole", "run_self_test", "main", "SAMPLE_NAME"]
+__all__ = ["SelfTestError", "self_test_hole", "run_self_test", "main"]
 
-SAMPLE_NAME = "sample.jpg"
 
 # Build an inpainter from (weights path, device); tests inject broken ones to prove the checks bite.
 InpainterFactory = Callable[[Path, str], Callable[..., np.ndarray]]
@@ -95,14 +94,16 @@ def run_self_test(
     print("Retoucher self-test", file=out, flush=True)
     try:
         from engine.imageio import ImageReadError, load_image
-        from engine.weights import WeightsError, read_weights_info, resources_dir
+        from engine.weights import WeightsError, default_weights_path, read_weights_info, resources_dir
+
+        from .bundled import sample_photo
 
         folder = Path(resources) if resources is not None else resources_dir()
         say("folder", str(folder))
-        weights = folder / "weights" / "default.safetensors"
+        weights = default_weights_path(folder)
         if not weights.is_file():
             raise SelfTestError(f"no model bundled: {weights} does not exist")
-        photo = folder / SAMPLE_NAME
+        photo = sample_photo(folder)
         if not photo.is_file():
             raise SelfTestError(f"no sample photo bundled: {photo} does not exist")
 

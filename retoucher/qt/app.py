@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
+from ..bundled import sample_photo
 from .settings import APPLICATION, ORGANIZATION
 
-
-def sample_photo() -> Path:
-    """The bundled sample photo (resources/sample.jpg)."""
-    from engine import resources_dir
-
-    return resources_dir() / "sample.jpg"
+__all__ = ["run_app", "sample_photo"]
 
 
 def run_app(photo: str | None = None) -> int:
