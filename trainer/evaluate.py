@@ -35,7 +35,7 @@ from engine.atomic import atomic_path
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import PreparedImages
 from .inference import composite, score
-from .masks import CentreHole, MaskFolder, hole_ratio
+from .masks import CentreHole, MaskFolder, held_out_subset, hole_ratio
 
 __all__ = ["EvalConfig", "EvalRow", "EvalReport", "evaluate", "ratio_band", "opencv_inpaint", "METHODS"]
 
@@ -283,7 +283,9 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
             examples.append((images[k], holes[k], {m: results[m][k] for m in METHODS}, "centre"))
 
     if "irregular" in tasks:
-        subset = "holdout" if cfg.mask_holdout > 0 else "all"
+        subset, warning = held_out_subset(Path(cfg.mask_dir), cfg.mask_holdout)  # type: ignore[arg-type]
+        if warning:
+            log(f"warning: {warning}")
         folder = MaskFolder(Path(cfg.mask_dir), subset=subset, holdout=cfg.mask_holdout, augment=False)  # type: ignore[arg-type]
         by_band: dict[int, list[np.ndarray]] = {}
         for idx in range(len(folder)):
@@ -314,7 +316,8 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
             f"Masks: `{cfg.mask_dir}`"
             + (f", the {cfg.mask_holdout:.0%} held out of training" if subset == "holdout" else ", all files")
             + f" ({sum(len(v) for v in by_band.values())} masks; per band {mask_counts}). "
-            "Each test image is paired with one mask per band.",
+            "Each test image is paired with one mask per band."
+            + (f" Warning: {warning}." if warning else ""),
             "",
         ]
         md += _table(band_rows + total, True)

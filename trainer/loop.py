@@ -48,7 +48,7 @@ from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
 from .inference import fill_with_model, score
 from .losses import InpaintingLoss
-from .masks import MaskFolder, MaskMixture, is_held_out, parse_mask_mixture
+from .masks import MaskFolder, MaskMixture, held_out_subset, parse_mask_mixture
 
 __all__ = ["TrainError", "TrainResult", "train", "TrainStep", "build_loss", "data_info"]
 
@@ -227,20 +227,13 @@ def _load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dic
 def _val_mask_subset(config: TrainConfig, train_masks: MaskMixture, say: _Console) -> str:
     """Validation draws folder masks from those held out of training; a folder too small to
     have any held out (a handful of files) falls back to all of them, with a warning."""
-    if config.mask_holdout <= 0:
-        return "all"
     folder = next((g for g in train_masks.generators if isinstance(g, MaskFolder)), None)
     if folder is None:
         return "holdout"  # no folder masks: the subset is not used
-    files = MaskFolder(folder.directory, subset="all").files
-    if any(is_held_out(p.name, config.mask_holdout) for p in files):
-        return "holdout"
-    say(
-        f"warning: none of the {len(files)} masks in {folder.directory} is among the "
-        f"{config.mask_holdout:.0%} held out of training; validation uses all of them "
-        "(so its folder masks are training masks too)"
-    )
-    return "all"
+    subset, warning = held_out_subset(folder.directory, config.mask_holdout)
+    if warning:
+        say(f"warning: {warning} (validation)")
+    return subset
 
 
 def _fixed_val_set(

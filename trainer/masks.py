@@ -129,6 +129,21 @@ def is_held_out(name: str, fraction: float) -> bool:
     return (zlib.crc32(name.encode("utf-8")) % 10_000) < fraction * 10_000
 
 
+def held_out_subset(directory: str | Path, fraction: float) -> tuple[str, str | None]:
+    """Which :class:`MaskFolder` subset to evaluate or validate on: ``"holdout"`` (the files
+    kept out of training) when ``fraction`` > 0 and the folder has any, else ``"all"``. The second
+    value is a warning when a holdout was asked for but the folder is too small to have one."""
+    if fraction <= 0:
+        return "all", None
+    files = MaskFolder(Path(directory), subset="all").files
+    if any(is_held_out(p.name, fraction) for p in files):
+        return "holdout", None
+    return "all", (
+        f"none of the {len(files)} masks in {directory} is among the {fraction:.0%} held out of "
+        "training; using all of them (so they are training masks too)"
+    )
+
+
 @dataclass
 class MaskFolder:
     """Masks read from a folder (white/>127 = hole), chosen uniformly at random.

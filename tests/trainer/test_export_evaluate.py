@@ -117,6 +117,20 @@ def test_evaluate_writes_a_table_with_three_methods(trained_run, prepared, mask_
     assert read_weights_info(path).provenance["metrics"]["test"]["rows"] == rows
 
 
+def test_evaluate_uses_all_masks_when_none_is_held_out(trained_run, prepared, make_masks, tmp_path):
+    masks = make_masks(tmp_path / "few", count=2, size=64)
+    cfg = EvalConfig(
+        data=str(prepared), weights=str(trained_run / "ckpt.pt"), task="irregular",
+        mask_dir=str(masks), mask_holdout=0.2, out=str(tmp_path / "eval.md"), progress=False,
+        grid_rows=0, limit=2,
+    )
+    logged: list[str] = []
+    report = evaluate(cfg, log=logged.append)
+    assert any(r.band == "all" and r.images > 0 for r in report.rows)
+    assert "none of the 2 masks" in report.markdown and "all files" in report.markdown
+    assert any("none of the 2 masks" in line for line in logged)
+
+
 def test_evaluate_accepts_a_checkpoint_and_needs_masks_for_irregular(trained_run, prepared, tmp_path, capsys):
     rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
                "--task", "center", "--limit", "3", "--out", str(tmp_path / "e.md"),

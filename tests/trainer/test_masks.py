@@ -11,6 +11,7 @@ from trainer.masks import (
     MaskMixture,
     RandomRectangles,
     RandomStrokes,
+    held_out_subset,
     hole_ratio,
     is_held_out,
     parse_mask_mixture,
@@ -85,6 +86,16 @@ def test_mask_folder_holdout_subsets_are_disjoint(tmp_path):
     assert is_held_out("00001.png", 0.25) == is_held_out("00001.png", 0.25)
     with pytest.raises(ValueError, match="no mask images"):
         MaskFolder(root, subset="holdout", holdout=0.0)
+
+
+def test_held_out_subset_falls_back_to_all_with_a_warning(tmp_path):
+    big = _write_masks(tmp_path / "big", n=60)
+    assert held_out_subset(big, 0.25) == ("holdout", None)
+    assert held_out_subset(big, 0.0) == ("all", None)
+    small = _write_masks(tmp_path / "small", n=2)
+    assert not any(is_held_out(p.name, 0.2) for p in MaskFolder(small).files)
+    subset, warning = held_out_subset(small, 0.2)
+    assert subset == "all" and "none of the 2 masks" in warning
 
 
 def test_mixture_spec_weights_are_respected(tmp_path):

@@ -140,7 +140,7 @@ def test_validation_falls_back_to_all_masks_when_none_is_held_out(
                                 val_every=1, val_images=2))
     assert result.step == 1 and 0 < result.metrics["ssim"] <= 1
     log = (out / "train.log").read_text()
-    assert "none of the 2 masks" in log and "validation uses all of them" in log
+    assert "none of the 2 masks" in log and "using all of them" in log and "(validation)" in log
 
 
 def test_bad_sizes_are_explained(prepared, tmp_path, train_config):
