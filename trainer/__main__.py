@@ -134,6 +134,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "l1 = valid + 6 hole + 0.1 TV, no VGG")
     g.add_argument("--vgg-size", type=_optional_int, metavar="PX",
                    help="run the VGG on images resized to PX (cheaper perceptual/style loss)")
+    g.add_argument("--hole-weighting", choices=("pixel", "image"),
+                   help="pixel = every hole pixel weighs the same (the paper, default); image = "
+                   "each image's mean hole error weighs the same, whatever its hole size")
     g = p.add_argument_group("runtime")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     g.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"),

@@ -66,6 +66,7 @@ class TrainConfig:
     # loss
     loss: str = "full"  # "full" (the paper) or "l1" (no VGG: valid + 6 hole + 0.1 tv)
     vgg_size: int | None = None  # run the VGG at this resolution (None = full)
+    hole_weighting: str = "pixel"  # "pixel" (the paper) or "image" (each image's hole error counts alike)
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
@@ -92,6 +93,8 @@ class TrainConfig:
             raise ValueError(f"--schedule must be constant or cosine, got {self.schedule!r}")
         if self.loss not in ("full", "l1"):
             raise ValueError(f"--loss must be full or l1, got {self.loss!r}")
+        if self.hole_weighting not in ("pixel", "image"):
+            raise ValueError(f"--hole-weighting must be pixel or image, got {self.hole_weighting!r}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if self.preload not in ("auto", "yes", "no"):

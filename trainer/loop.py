@@ -95,7 +95,10 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
 def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLoss, str]:
     """The loss and a description of the VGG it uses (or why it uses none)."""
     if config.loss == "l1":
-        return InpaintingLoss(None, mode="l1").to(device), "none (--loss l1)"
+        return (
+            InpaintingLoss(None, mode="l1", hole_weighting=config.hole_weighting).to(device),
+            "none (--loss l1)",
+        )
     from .vgg import VGGUnavailableError, load_vgg
 
     try:
@@ -105,7 +108,10 @@ def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLos
     vgg = vgg.to(device)
     if config.channels_last:
         vgg = vgg.to(memory_format=torch.channels_last)
-    return InpaintingLoss(vgg, mode="full", vgg_size=config.vgg_size).to(device), vgg.description
+    loss = InpaintingLoss(
+        vgg, mode="full", vgg_size=config.vgg_size, hole_weighting=config.hole_weighting
+    )
+    return loss.to(device), vgg.description
 
 
 def lr_factor(config: TrainConfig, step: int) -> float:
@@ -428,6 +434,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         "loss": config.loss,
         "vgg": vgg_desc if config.loss == "full" else None,
         "vgg_size": config.vgg_size,
+        "hole_weighting": config.hole_weighting,
         "masks": config.mask_spec,
         "mask_dir": config.mask_dir,
         "mask_holdout": config.mask_holdout,
@@ -460,7 +467,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         say(f"data: {len(train_images)} train images from {config.data} "
             f"({'in memory' if train_images.array is not None else 'read on demand'}), "
             f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else ""))
-        say(f"loss: {config.loss}; VGG: {vgg_desc}")
+        say(f"loss: {config.loss}, hole weighting {config.hole_weighting}; VGG: {vgg_desc}")
 
     stop_requested = {"flag": False, "why": ""}
 

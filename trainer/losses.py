@@ -31,6 +31,7 @@ __all__ = [
     "InpaintingLoss",
     "gram_matrix",
     "hole_valid_l1",
+    "HOLE_WEIGHTINGS",
     "dilate_holes",
     "total_variation",
     "perceptual_loss",
@@ -50,14 +51,32 @@ class LossWeights:
         return asdict(self)
 
 
+HOLE_WEIGHTINGS = ("pixel", "image")
+
+
 def hole_valid_l1(
-    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weighting: str = "pixel"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(L_hole, L_valid)``; ``mask`` is (N, 1, H, W) with 1 = valid."""
+    """``(L_hole, L_valid)``; ``mask`` is (N, 1, H, W) with 1 = valid.
+
+    ``hole_weighting="pixel"`` is the paper's: every hole pixel of the batch weighs the same, so
+    an image with a 5% hole counts a tenth of one with a 50% hole. ``"image"`` weighs each
+    image's hole error by ``mean hole fraction of the batch / its hole fraction``: the mean error
+    over each hole counts equally per image (as a per-image metric such as PSNR does), and the
+    term keeps the paper's scale on average, so the other weights keep their balance.
+    """
+    if hole_weighting not in HOLE_WEIGHTINGS:
+        raise ValueError(f"hole_weighting must be one of {HOLE_WEIGHTINGS}, got {hole_weighting!r}")
     diff = (output - target).abs()
     n = diff[0].numel()  # C H W
     hole = (diff * (1.0 - mask)).flatten(1).sum(1) / n
     valid = (diff * mask).flatten(1).sum(1) / n
+    if hole_weighting == "image":
+        frac = (1.0 - mask).flatten(1).mean(1)  # hole fraction per image
+        has_hole = frac > 0
+        if has_hole.any():
+            weight = torch.where(has_hole, frac[has_hole].mean() / frac.clamp(min=1e-12), 0.0)
+            hole = hole * weight.detach()
     return hole.mean(), valid.mean()
 
 
@@ -101,7 +120,7 @@ class InpaintingLoss(nn.Module):
     ``style_comp``). Tensors in [-1, 1], mask (N, 1, H, W) float, 1 = valid.
 
     ``vgg_size``: run the VGG on images resized to this side (None = full size): a cheaper
-    perceptual/style loss for CPU training.
+    perceptual/style loss for CPU training. ``hole_weighting``: see :func:`hole_valid_l1`.
     """
 
     def __init__(
@@ -110,8 +129,12 @@ class InpaintingLoss(nn.Module):
         weights: LossWeights = LossWeights(),
         mode: str = "full",
         vgg_size: int | None = None,
+        hole_weighting: str = "pixel",
     ) -> None:
         super().__init__()
+        if hole_weighting not in HOLE_WEIGHTINGS:
+            raise ValueError(f"hole_weighting must be one of {HOLE_WEIGHTINGS}, got {hole_weighting!r}")
+        self.hole_weighting = hole_weighting
         if mode not in ("full", "l1"):
             raise ValueError(f"loss mode must be 'full' or 'l1', got {mode!r}")
         if mode == "full" and vgg is None:
@@ -137,7 +160,7 @@ class InpaintingLoss(nn.Module):
         target = target.float()
         mask = mask.float()
         comp = mask * target + (1.0 - mask) * output
-        hole, valid = hole_valid_l1(output, target, mask)
+        hole, valid = hole_valid_l1(output, target, mask, self.hole_weighting)
         tv = total_variation(comp, mask)
         terms = {"valid": valid, "hole": hole, "tv": tv}
         total = w.valid * valid + w.hole * hole + w.tv * tv

@@ -34,6 +34,39 @@ def test_l1_terms_average_over_the_batch():
     assert valid.item() == pytest.approx((1.0 + 3.0) / 2)
 
 
+def test_image_hole_weighting_counts_each_images_hole_error_alike():
+    gt = torch.zeros(3, 1, 4, 4)
+    out = torch.ones(3, 1, 4, 4)  # error 1 everywhere
+    mask = torch.ones(3, 1, 4, 4)
+    mask[0, :, 0, 0] = 0.0  # 1/16 hole
+    mask[1, :, :2, :] = 0.0  # 8/16 hole
+    # image 2 has no hole at all
+    pixel, valid_p = hole_valid_l1(out, gt, mask, "pixel")
+    image, valid_i = hole_valid_l1(out, gt, mask, "image")
+    # pixel (the paper): (1/16 + 8/16 + 0) / 3; the big hole dominates
+    assert pixel.item() == pytest.approx((1 / 16 + 8 / 16) / 3)
+    # image: each holed image counts its mean hole error (1) times the mean hole fraction of the
+    # holed images ((1/16 + 8/16) / 2), the image without a hole counts 0
+    mean_frac = (1 / 16 + 8 / 16) / 2
+    assert image.item() == pytest.approx((mean_frac + mean_frac + 0.0) / 3)
+    assert valid_i.item() == pytest.approx(valid_p.item())  # the valid term is untouched
+
+
+def test_image_hole_weighting_equals_the_paper_for_equal_holes():
+    gt = torch.zeros(2, 3, 8, 8)
+    out = torch.randn(2, 3, 8, 8)
+    mask = torch.ones(2, 1, 8, 8)
+    mask[0, :, 2:5, 2:5] = 0.0
+    mask[1, :, 4:7, 1:4] = 0.0
+    a, _ = hole_valid_l1(out, gt, mask, "pixel")
+    b, _ = hole_valid_l1(out, gt, mask, "image")
+    assert b.item() == pytest.approx(a.item())
+    with pytest.raises(ValueError, match="hole_weighting"):
+        hole_valid_l1(out, gt, mask, "area")
+    loss = InpaintingLoss(None, mode="l1", hole_weighting="image")
+    assert loss(out, gt, mask)["hole"].item() == pytest.approx(a.item())
+
+
 def test_gram_matrix_normalisation():
     f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])  # C=2, H=1, W=2
     g = gram_matrix(f)
@@ -132,3 +165,14 @@ def test_loss_gradient_reaches_the_output_only():
     mask = torch.ones(1, 1, 8, 8)
     InpaintingLoss(_TinyFeatures())(out, gt, mask)["total"].backward()
     assert out.grad is not None and torch.isfinite(out.grad).all()
+
+
+def test_hole_weighting_comes_from_the_training_config():
+    from trainer.config import TrainConfig
+    from trainer.loop import build_loss
+
+    loss, _ = build_loss(TrainConfig(loss="l1", hole_weighting="image"), torch.device("cpu"))
+    assert loss.hole_weighting == "image"
+    assert build_loss(TrainConfig(loss="l1"), torch.device("cpu"))[0].hole_weighting == "pixel"
+    with pytest.raises(ValueError, match="--hole-weighting"):
+        TrainConfig(hole_weighting="area")
