@@ -134,6 +134,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    "l1 = valid + 6 hole + 0.1 TV, no VGG")
     g.add_argument("--vgg-size", type=_optional_int, metavar="PX",
                    help="run the VGG on images resized to PX (cheaper perceptual/style loss)")
+    g.add_argument("--valid-weight", type=float, metavar="W",
+                   help="weight of L_valid, the error outside the hole (the paper: 1). The "
+                   "composite discards those pixels; a lower weight stops rewarding a copy of "
+                   "the centre pixel, which the network cannot see in a hole")
     g.add_argument("--hole-weighting", choices=("pixel", "image"),
                    help="pixel = every hole pixel weighs the same (the paper, default); image = "
                    "each image's mean hole error weighs the same, whatever its hole size")

@@ -67,6 +67,7 @@ class TrainConfig:
     loss: str = "full"  # "full" (the paper) or "l1" (no VGG: valid + 6 hole + 0.1 tv)
     vgg_size: int | None = None  # run the VGG at this resolution (None = full)
     hole_weighting: str = "pixel"  # "pixel" (the paper) or "image" (each image's hole error counts alike)
+    valid_weight: float = 1.0  # weight of L_valid (the paper: 1)
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
@@ -95,6 +96,8 @@ class TrainConfig:
             raise ValueError(f"--loss must be full or l1, got {self.loss!r}")
         if self.hole_weighting not in ("pixel", "image"):
             raise ValueError(f"--hole-weighting must be pixel or image, got {self.hole_weighting!r}")
+        if not 0.0 <= self.valid_weight <= 100.0:
+            raise ValueError(f"--valid-weight must be in [0, 100], got {self.valid_weight}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if self.preload not in ("auto", "yes", "no"):

@@ -47,7 +47,7 @@ from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate
 from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
 from .inference import fill_with_model, score
-from .losses import InpaintingLoss
+from .losses import InpaintingLoss, LossWeights
 from .masks import MaskFolder, MaskMixture, held_out_subset, parse_mask_mixture
 
 __all__ = ["TrainError", "TrainResult", "train", "TrainStep", "build_loss", "data_info"]
@@ -94,11 +94,12 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
 
 def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLoss, str]:
     """The loss and a description of the VGG it uses (or why it uses none)."""
+    weights = LossWeights(valid=config.valid_weight)
     if config.loss == "l1":
-        return (
-            InpaintingLoss(None, mode="l1", hole_weighting=config.hole_weighting).to(device),
-            "none (--loss l1)",
+        loss = InpaintingLoss(
+            None, weights=weights, mode="l1", hole_weighting=config.hole_weighting
         )
+        return loss.to(device), "none (--loss l1)"
     from .vgg import VGGUnavailableError, load_vgg
 
     try:
@@ -109,7 +110,8 @@ def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLos
     if config.channels_last:
         vgg = vgg.to(memory_format=torch.channels_last)
     loss = InpaintingLoss(
-        vgg, mode="full", vgg_size=config.vgg_size, hole_weighting=config.hole_weighting
+        vgg, weights=weights, mode="full", vgg_size=config.vgg_size,
+        hole_weighting=config.hole_weighting,
     )
     return loss.to(device), vgg.description
 
@@ -435,6 +437,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         "vgg": vgg_desc if config.loss == "full" else None,
         "vgg_size": config.vgg_size,
         "hole_weighting": config.hole_weighting,
+        "loss_weights": LossWeights(valid=config.valid_weight).to_dict(),
         "masks": config.mask_spec,
         "mask_dir": config.mask_dir,
         "mask_holdout": config.mask_holdout,
@@ -467,7 +470,10 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         say(f"data: {len(train_images)} train images from {config.data} "
             f"({'in memory' if train_images.array is not None else 'read on demand'}), "
             f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else ""))
-        say(f"loss: {config.loss}, hole weighting {config.hole_weighting}; VGG: {vgg_desc}")
+        say(
+            f"loss: {config.loss}, weights {LossWeights(valid=config.valid_weight).to_dict()}, "
+            f"hole weighting {config.hole_weighting}; VGG: {vgg_desc}"
+        )
 
     stop_requested = {"flag": False, "why": ""}
 

@@ -173,6 +173,23 @@ def test_hole_weighting_comes_from_the_training_config():
 
     loss, _ = build_loss(TrainConfig(loss="l1", hole_weighting="image"), torch.device("cpu"))
     assert loss.hole_weighting == "image"
-    assert build_loss(TrainConfig(loss="l1"), torch.device("cpu"))[0].hole_weighting == "pixel"
+    paper = build_loss(TrainConfig(loss="l1"), torch.device("cpu"))[0]
+    assert paper.hole_weighting == "pixel" and paper.weights.valid == 1.0
+    assert build_loss(TrainConfig(loss="l1", valid_weight=0.1), torch.device("cpu"))[0].weights.valid == 0.1
+    with pytest.raises(ValueError, match="--valid-weight"):
+        TrainConfig(valid_weight=-1.0)
     with pytest.raises(ValueError, match="--hole-weighting"):
         TrainConfig(hole_weighting="area")
+
+
+def test_valid_weight_scales_only_the_valid_term():
+    from trainer.losses import LossWeights
+
+    gt = torch.zeros(1, 3, 8, 8)
+    out = torch.full((1, 3, 8, 8), 0.5)
+    mask = torch.ones(1, 1, 8, 8)
+    mask[..., 2:4, 2:4] = 0.0
+    paper = InpaintingLoss(None, mode="l1")(out, gt, mask)
+    none = InpaintingLoss(None, weights=LossWeights(valid=0.0), mode="l1")(out, gt, mask)
+    assert paper["valid"].item() == pytest.approx(0.5 * 60 / 64)
+    assert paper["total"].item() - none["total"].item() == pytest.approx(paper["valid"].item())
