@@ -6,16 +6,22 @@ shares its memory, no conversion), the overlay is kept in 256x256 tiles that exi
 there is hole and are refreshed only inside the box an edit touched, and repaints cover only
 the exposed part of the view. A stroke on a 24-megapixel photo therefore costs what the brush
 touches, not what the photo weighs.
+
+The split before/after view draws the original left of a divider and the current photo right of
+it, each straight from its shared QImage and only where exposed; moving the divider repaints the
+band it swept.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QFont,
+    QFontMetrics,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -43,6 +49,10 @@ MAX_ZOOM = 32.0
 ZOOM_STEP = 1.25
 TILE = 256
 OVERLAY_RGBA = (255, 36, 72, 140)  # the hole colour: a translucent red
+DIVIDER_DARK = QColor(0, 0, 0, 220)  # the split divider: a dark and a light screen pixel side by
+DIVIDER_LIGHT = QColor(255, 255, 255, 230)  # side, so it shows on any photo
+LABEL_PX = 11  # the "Before" / "After" labels' font size, in screen pixels
+LABEL_PAD, LABEL_GAP, LABEL_TOP = 5, 6, 8  # screen pixels: padding, gap to the divider, from the top
 
 
 def _premultiplied_argb(r: int, g: int, b: int, a: int) -> np.uint32:
@@ -72,6 +82,15 @@ class PhotoItem(QGraphicsItem):
         self._images: dict[str, QImage] = {}
         self._which = "current"
         self._w = self._h = 0
+        self._split: float | None = None  # image x of the before/after divider, None: no split
+        self._scale: float | None = None  # the zoom of the last paint (screen px per image px)
+        self._label_font = QFont()
+        self._label_font.setPixelSize(LABEL_PX)
+        fm = QFontMetrics(self._label_font)
+        self._label_size = (
+            max(fm.horizontalAdvance(t) for t in ("Before", "After")) + 2 * LABEL_PAD,
+            fm.height() + LABEL_PAD,
+        )
 
     def set_arrays(self, current: np.ndarray | None, original: np.ndarray | None) -> None:
         self.prepareGeometryChange()
@@ -83,6 +102,8 @@ class PhotoItem(QGraphicsItem):
             self._h, self._w = current.shape[:2]
         else:
             self._w = self._h = 0
+        if self._split is not None:
+            self._split = min(self._split, float(self._w))
         self.update()
 
     def show_original(self, on: bool) -> None:
@@ -91,19 +112,85 @@ class PhotoItem(QGraphicsItem):
             self._which = which
             self.update()
 
+    @property
+    def split(self) -> float | None:
+        """Image x of the before/after divider (original left, current right), None: off."""
+        return self._split
+
+    def set_split(self, x: float | None) -> None:
+        """Show the original left of image column ``x`` and the current photo right of it,
+        with a divider between (clamped to the photo); None shows one photo again."""
+        if x is not None:
+            x = min(max(float(x), 0.0), float(self._w))
+        if x == self._split:
+            return
+        old, self._split = self._split, x
+        if old is None or x is None or not self._scale:
+            self.update()
+            return
+        # Only the band the divider swept changes, plus its lines and labels (screen pixels).
+        margin = (LABEL_GAP + self._label_size[0] + 2) / self._scale
+        lo, hi = min(old, x) - margin, max(old, x) + margin
+        self.update(QRectF(lo, 0, hi - lo, self._h))
+
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self._w, self._h)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
-        img = self._images.get(self._which)
-        if img is None:
+        if not self._images:
             return
         r = _exposed(option, self._w, self._h)
         if r.empty:
             return
+        self._scale = painter.worldTransform().m11()
         _smooth_when_shrunk(painter)
-        rect = QRectF(r.x0, r.y0, r.width, r.height)
-        painter.drawImage(rect, img, rect)
+        s = self._split
+        if s is None:
+            rect = QRectF(r.x0, r.y0, r.width, r.height)
+            painter.drawImage(rect, self._images[self._which], rect)
+            return
+        # Each side is clipped at the divider (one rounding, so no gap and no overlap on screen)
+        # and drawn only where exposed.
+        sides = (
+            ("original", Rect(r.x0, r.y0, min(r.x1, math.ceil(s)), r.y1), QRectF(0, 0, s, self._h)),
+            ("current", Rect(max(r.x0, math.floor(s)), r.y0, r.x1, r.y1), QRectF(s, 0, self._w - s, self._h)),
+        )
+        for key, part, clip in sides:
+            if part.empty or clip.width() <= 0:
+                continue
+            painter.save()
+            painter.setClipRect(clip, Qt.ClipOperation.IntersectClip)
+            rect = QRectF(part.x0, part.y0, part.width, part.height)
+            painter.drawImage(rect, self._images[key], rect)
+            painter.restore()
+        self._paint_divider(painter, s)
+
+    def _paint_divider(self, painter: QPainter, s: float) -> None:
+        """The divider and its labels, in screen pixels (the same at any zoom), inside the photo."""
+        t = painter.worldTransform()
+        top_left, bottom_right = t.map(QPointF(0, 0)), t.map(QPointF(self._w, self._h))
+        left, top = round(top_left.x()), round(top_left.y())
+        right, bottom = round(bottom_right.x()), round(bottom_right.y())
+        if right - left < 2 or bottom <= top:
+            return
+        b = min(max(round(t.map(QPointF(s, 0)).x()), left + 1), right - 1)  # first "after" column
+        painter.save()
+        painter.resetTransform()
+        painter.fillRect(QRect(b - 1, top, 1, bottom - top), DIVIDER_DARK)
+        painter.fillRect(QRect(b, top, 1, bottom - top), DIVIDER_LIGHT)
+        lw, lh = self._label_size
+        painter.setFont(self._label_font)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for text, x in (("Before", b - LABEL_GAP - lw), ("After", b + LABEL_GAP)):
+            box = QRect(x, top + LABEL_TOP, lw, lh)
+            if box.left() < left or box.right() >= right or box.bottom() >= bottom:
+                continue  # no room inside the photo on that side
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.drawRoundedRect(QRectF(box), 3, 3)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
 
 
 class MaskOverlayItem(QGraphicsItem):
@@ -218,12 +305,15 @@ class Canvas(QGraphicsView):
     """Shows a :class:`Document` and edits its mask with the current tool.
 
     Signals: ``edit_made(Document, Edit)`` when a tool finishes (the edit is applied to that
-    document; push it to its undo stack), ``zoom_changed(float)``, ``compare_changed(bool)`` (the original is shown or not).
+    document; push it to its undo stack), ``zoom_changed(float)``, ``compare_changed(bool)`` (the original is shown or not),
+    ``split_changed(bool)`` (the split before/after view is on or not). Compare and split are
+    never on together.
     """
 
     edit_made = Signal(object, object)
     zoom_changed = Signal(float)
     compare_changed = Signal(bool)
+    split_changed = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -268,6 +358,10 @@ class Canvas(QGraphicsView):
         self._editable = True
         self._comparing = False
         self._compare_held = False  # shown while the compare key is held (not the toggle)
+        self._resume_split = False  # the held compare interrupted the split view: back after it
+        self._splitting = False
+        self._split_fraction = 0.5  # of the photo width; kept while the split is off
+        self._split_dragging = False  # the divider is being dragged
         self.cursor_item.set_radius(self._brush_size / 2)
         self._update_cursor_shape()
 
@@ -279,6 +373,7 @@ class Canvas(QGraphicsView):
             self.doc.image_changed.disconnect(self._on_image_changed)
         self.doc = doc
         self.set_comparing(False)
+        self.set_split(False)
         if doc is None:
             self.photo.set_arrays(None, None)
             self.overlay.reset(None)
@@ -348,14 +443,21 @@ class Canvas(QGraphicsView):
             shape = Qt.CursorShape.ClosedHandCursor
         elif self._space:
             shape = Qt.CursorShape.OpenHandCursor
+        elif self._splitting:
+            shape = Qt.CursorShape.SizeHorCursor
         elif not self._editable or self.doc is None:
             shape = Qt.CursorShape.ArrowCursor
         else:
             shape = Qt.CursorShape.CrossCursor
         self.viewport().setCursor(shape)
-        show = self._tool.shows_brush and self._editable and self.doc is not None and not self._space
-        if not show:
+        if not self._shows_brush():
             self.cursor_item.setVisible(False)
+
+    def _shows_brush(self) -> bool:
+        return (
+            self._tool.shows_brush and self._editable and self.doc is not None
+            and not self._space and not self._splitting
+        )
 
     # ------------------------------------------------------------------ compare
     @property
@@ -366,12 +468,55 @@ class Canvas(QGraphicsView):
         """Show the photo as it was opened instead of the current one (and hide the mask)."""
         if not on:
             self._compare_held = False
+            self._resume_split = False
         if on == self._comparing:
             return
+        if on:
+            self.set_split(False)
         self._comparing = on
         self.photo.show_original(on)
-        self.overlay.setVisible(not on)
+        self.overlay.setVisible(not on and not self._splitting)
         self.compare_changed.emit(on)
+
+    def _end_held_compare(self) -> None:
+        resume = self._resume_split
+        self.set_comparing(False)
+        if resume:
+            self.set_split(True)
+
+    # ------------------------------------------------------------------ split before/after
+    @property
+    def splitting(self) -> bool:
+        return self._splitting
+
+    @property
+    def split_fraction(self) -> float:
+        """Where the divider is, as a fraction of the photo width (0 left edge, 1 right edge)."""
+        return self._split_fraction
+
+    def set_split_fraction(self, fraction: float) -> None:
+        self._split_fraction = min(max(float(fraction), 0.0), 1.0)
+        if self._splitting and self.doc is not None:
+            self.photo.set_split(self._split_fraction * self.doc.width)
+
+    def set_split(self, on: bool) -> None:
+        """Show the original left of a divider and the current photo right of it (the mask
+        hidden, no painting: a left drag moves the divider). Needs a photo; ends compare."""
+        if on == self._splitting or (on and self.doc is None):
+            return
+        if on:
+            self.finish_drag()  # a stroke in progress becomes its undo step first
+            self.set_comparing(False)
+        self._splitting = on
+        self._split_dragging = False
+        self.photo.set_split(self._split_fraction * self.doc.width if on and self.doc is not None else None)
+        self.overlay.setVisible(not on and not self._comparing)
+        self._update_cursor_shape()
+        self.split_changed.emit(on)
+
+    def _move_divider(self, pos: QPointF) -> None:
+        assert self.doc is not None
+        self.set_split_fraction(self.to_image(pos).x() / self.doc.width)
 
     # ------------------------------------------------------------------ coordinates and zoom
     def to_image(self, pos: QPointF) -> QPointF:
@@ -449,7 +594,15 @@ class Canvas(QGraphicsView):
             self._start_pan(event.position())
             event.accept()
             return
-        if button == Qt.MouseButton.LeftButton and self.doc is not None and self._editable and not self._comparing:
+        if button == Qt.MouseButton.LeftButton and self._splitting and self.doc is not None:
+            self._split_dragging = True
+            self._move_divider(event.position())
+            event.accept()
+            return
+        if (
+            button == Qt.MouseButton.LeftButton and self.doc is not None and self._editable
+            and not self._comparing and not self._splitting
+        ):
             self.finish_drag()  # a press without a release (the release went elsewhere)
             p = self.to_image(event.position())
             self._dragging = True
@@ -468,7 +621,11 @@ class Canvas(QGraphicsView):
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
             event.accept()
             return
-        if self._tool.shows_brush and self._editable and self.doc is not None and not self._space:
+        if self._split_dragging and self.doc is not None:
+            self._move_divider(pos)
+            event.accept()
+            return
+        if self._shows_brush():
             self.cursor_item.setPos(p)
             self.cursor_item.setVisible(True)
         if self._dragging and self.doc is not None:
@@ -479,6 +636,12 @@ class Canvas(QGraphicsView):
         if self._panning is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
             self._panning = None
             self._update_cursor_shape()
+            event.accept()
+            return
+        if self._split_dragging and event.button() == Qt.MouseButton.LeftButton:
+            self._split_dragging = False
+            if self.doc is not None:
+                self._move_divider(event.position())
             event.accept()
             return
         if self._dragging and event.button() == Qt.MouseButton.LeftButton and self.doc is not None:
@@ -507,8 +670,10 @@ class Canvas(QGraphicsView):
         if event.key() == Qt.Key.Key_Backslash:
             if not event.isAutoRepeat() and self.doc is not None and not self._comparing:
                 self.finish_drag()
+                resume = self._splitting  # held compare shows the whole original, then the split again
                 self.set_comparing(True)
                 self._compare_held = True
+                self._resume_split = resume
             event.accept()
             return
         super().keyPressEvent(event)
@@ -522,7 +687,7 @@ class Canvas(QGraphicsView):
             return
         if event.key() == Qt.Key.Key_Backslash:
             if not event.isAutoRepeat() and self._compare_held:
-                self.set_comparing(False)
+                self._end_held_compare()
             event.accept()
             return
         super().keyReleaseEvent(event)
@@ -531,7 +696,7 @@ class Canvas(QGraphicsView):
         # A key released elsewhere must not leave the view stuck in pan or compare mode.
         self._space = False
         if self._compare_held:
-            self.set_comparing(False)
+            self._end_held_compare()
         self._update_cursor_shape()
         super().focusOutEvent(event)
 

@@ -167,6 +167,11 @@ class MainWindow(QMainWindow):
             tip="Show the photo as it was opened (or hold \\ on the canvas)", short="Before/After",
         )
         self.canvas.compare_changed.connect(self._sync_compare)
+        self.split_action = self._action(
+            "&Split Before/After", self.set_split, "Y", checkable=True,
+            tip="Original left, retouched right of a divider; drag on the photo to move it", short="Split",
+        )
+        self.canvas.split_changed.connect(self._sync_split)
 
         self.tool_group = QActionGroup(self)
         self.tool_actions: dict[ToolKind, QAction] = {}
@@ -210,7 +215,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         m.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action])
         m.addSeparator()
-        m.addAction(self.compare_action)
+        m.addActions([self.compare_action, self.split_action])
 
         m = mb.addMenu("&Tools")
         m.addActions(list(self.tool_actions.values()))
@@ -252,7 +257,7 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.fill_button)
         tb.addAction(self.cancel_action)
         tb.addSeparator()
-        tb.addActions([self.compare_action, self.fit_action, self.actual_size_action])
+        tb.addActions([self.compare_action, self.split_action, self.fit_action, self.actual_size_action])
         self.set_brush_size(self.canvas.brush_size)
 
     def _build_status_bar(self) -> None:
@@ -299,7 +304,10 @@ class MainWindow(QMainWindow):
         self.cancel_action.setEnabled(self.busy)
         self.undo_action.setEnabled(idle and self.undo_stack.canUndo())
         self.redo_action.setEnabled(idle and self.undo_stack.canRedo())
-        for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action, self.compare_action):
+        for a in (
+            self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action,
+            self.compare_action, self.split_action,
+        ):
             a.setEnabled(has)
         self.canvas.set_editable(idle)
 
@@ -345,6 +353,19 @@ class MainWindow(QMainWindow):
             self.compare_action.blockSignals(True)
             self.compare_action.setChecked(on)
             self.compare_action.blockSignals(False)
+
+    def set_split(self, on: bool) -> None:
+        """The split before/after view on or off (it needs a photo: the toggle follows the canvas)."""
+        self.canvas.set_split(on)
+        self._sync_split(self.canvas.splitting)
+        if self.canvas.splitting and on:
+            self.statusBar().showMessage("Original left, retouched right: drag to move the divider, Y to end", 4000)
+
+    def _sync_split(self, on: bool) -> None:
+        if self.split_action.isChecked() != on:
+            self.split_action.blockSignals(True)
+            self.split_action.setChecked(on)
+            self.split_action.blockSignals(False)
 
     def show_error(self, title: str, text: str) -> QMessageBox:
         """A non-blocking error box (the window keeps working behind it)."""
@@ -687,7 +708,7 @@ class MainWindow(QMainWindow):
         edit = doc.apply_fill(result, job.hole)
         if edit is not None:
             self._push_edit(edit)
-        self.statusBar().showMessage("Filled. Compare with \\ , undo with Ctrl+Z", 4000)
+        self.statusBar().showMessage("Filled. Compare with \\ (or Y, split), undo with Ctrl+Z", 4000)
 
     def _on_fill_failed(self, job: FillJob, title: str, message: str) -> None:
         if self._end_fill(job):
