@@ -4,7 +4,8 @@ Encoder: ``depth`` partial convolutions with stride 2 (kernels 7,5,5,3,... in th
 on every layer but the first, ReLU. Decoder: nearest x2 upsampling of features *and* masks,
 concatenation with the encoder's skip features *and their masks*, a 3x3 partial convolution,
 BatchNorm and LeakyReLU(0.2); the last decoder layer (which sees the input image and its mask)
-has neither, and outputs the image.
+has neither, and outputs the image. Optionally (``UNetConfig.refine``) a small full-resolution
+head that sees the hole map corrects that output (:class:`RefineHead`).
 
 Images enter the network scaled to [-1, 1]; masks are the paper's M (float, 1 = valid).
 """
@@ -21,7 +22,7 @@ from torch import nn
 
 from .layers import PartialConv2d
 
-__all__ = ["UNetConfig", "PConvUNet", "create_model", "PAPER_256", "PAPER_512", "MODEL_PRESETS"]
+__all__ = ["UNetConfig", "PConvUNet", "RefineHead", "create_model", "PAPER_256", "PAPER_512", "MODEL_PRESETS"]
 
 
 # Sanity limits: a config from a weight file is data from a stranger; these keep a crafted file
@@ -45,6 +46,9 @@ class UNetConfig:
     out_channels: int = 3
     decoder_kernel: int = 3
     image_size: int = 256  # the resolution the model was designed/trained for
+    #: Width of the full-resolution refinement head (0 = none: the paper's network). See
+    #: :class:`RefineHead`.
+    refine: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
@@ -64,6 +68,8 @@ class UNetConfig:
             raise ValueError("in_channels and out_channels must be 1..16")
         if not 1 <= self.image_size <= 8192:
             raise ValueError(f"image_size must be 1..8192, got {self.image_size}")
+        if not 0 <= self.refine <= 256:
+            raise ValueError(f"refine must be 0..256 channels, got {self.refine}")
 
     @property
     def depth(self) -> int:
@@ -178,6 +184,33 @@ class _DecoderBlock(nn.Module):
         return x, m
 
 
+class RefineHead(nn.Module):
+    """A small residual head at full resolution that sees where the hole is.
+
+    Why: in the paper's last layer the image skip (3 channels) is concatenated with the decoder
+    features (32-64 channels, all valid by then), so the partial convolution's re-weighting
+    ``sum(1) / sum(M)`` barely changes at a hole pixel, and a hole pixel (zeroed) looks exactly
+    like a mid-grey one. The network cannot tell a 1-2 pixel hole from a grey pixel and pulls
+    thin strokes towards grey (light specks on dark areas, dark ones on light). This head takes
+    the network's output, the masked image and the hole map ``1 - M`` as plain inputs, and adds a
+    correction: ``out + conv(LeakyReLU(conv([out, image * M, 1 - M])))``. Its last convolution
+    starts at zero, so a model grown from paper-architecture weights starts out identical.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, width: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(out_channels + in_channels + 1, width, 3, padding=1)
+        self.act = nn.LeakyReLU(0.2, inplace=True)
+        self.conv2 = nn.Conv2d(width, out_channels, 3, padding=1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, out: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        m = mask.to(out.dtype)
+        x = torch.cat([out, image.to(out.dtype) * m, 1.0 - m], dim=1)
+        return out + self.conv2(self.act(self.conv1(x)))
+
+
 class PConvUNet(nn.Module):
     """Partial-convolution U-Net. ``forward(image, mask) -> image``.
 
@@ -204,6 +237,9 @@ class PConvUNet(nn.Module):
                 _DecoderBlock(cin, skip_c, out_c, config.decoder_kernel, last=(i == 0))
             )
             cin = out_c
+        self.refine = (
+            RefineHead(config.in_channels, config.out_channels, config.refine) if config.refine else None
+        )
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         g = self.config.granularity
@@ -221,6 +257,8 @@ class PConvUNet(nn.Module):
         for block in self.decoder:
             skip, skip_m = feats.pop()
             x, m = block(x, m, skip, skip_m)
+        if self.refine is not None:
+            x = self.refine(x, image, mask)
         return x
 
     def freeze_encoder_bn(self) -> None:

@@ -115,6 +115,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--preset", help="paper (default), paper512, small, tiny")
     g.add_argument("--widths", type=_int_list, help="encoder widths, e.g. 32,64,128,256,256,256,256")
     g.add_argument("--depth", type=int, help="number of levels (with --preset: scaled widths)")
+    g.add_argument("--refine", type=int, metavar="CH",
+                   help="add a full-resolution refinement head of CH channels that sees the hole "
+                   "map (0 = none, the paper's network); with --init it grows the initial model, "
+                   "starting out identical to it")
     g.add_argument("--init", type=Path, metavar="CKPT_OR_WEIGHTS",
                    help="start from a checkpoint (.pt) or a weight file (.safetensors)")
     g = p.add_argument_group("optimisation")

@@ -42,6 +42,7 @@ class TrainConfig:
     preset: str = "paper"
     widths: tuple[int, ...] | None = None
     depth: int | None = None
+    refine: int | None = None  # width of the full-resolution refinement head (None: preset/--init's)
     # phase and optimisation
     phase: str = "train"  # "train" (BatchNorm learns) or "finetune" (encoder BN frozen)
     init: str | None = None  # checkpoint (.pt) or weight file (.safetensors) to start from
@@ -130,7 +131,14 @@ class TrainConfig:
 
 
 def model_config(config: TrainConfig, image_size: int) -> UNetConfig:
-    """The architecture asked for by ``--preset``/``--widths``/``--depth``."""
+    """The architecture asked for by ``--preset``/``--widths``/``--depth``/``--refine``."""
+    cfg = _base_model_config(config, image_size)
+    if config.refine is not None:
+        cfg = dataclasses.replace(cfg, refine=config.refine)
+    return cfg
+
+
+def _base_model_config(config: TrainConfig, image_size: int) -> UNetConfig:
     if config.widths:
         if config.depth is not None and config.depth != len(config.widths):
             raise ValueError(f"--depth {config.depth} disagrees with {len(config.widths)} --widths")

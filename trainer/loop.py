@@ -20,6 +20,7 @@ Run folder::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -354,9 +355,20 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
             f"training images of {size}px do not fit a depth-{mcfg.depth} model: sides must be "
             f"multiples of {mcfg.granularity} (use --crop or --depth)"
         )
+    grown = False
+    if init_state is not None and config.refine is not None and config.refine != mcfg.refine:
+        if mcfg.refine:
+            raise TrainError(
+                f"--init {config.init} already has a refinement head of width {mcfg.refine}; "
+                f"it cannot be changed to {config.refine}"
+            )
+        mcfg = dataclasses.replace(mcfg, refine=config.refine)
+        grown = True
     model = PConvUNet(mcfg)
     if init_state is not None:
-        model.load_state_dict(init_state)
+        missing, unexpected = model.load_state_dict(init_state, strict=not grown)
+        if unexpected or any(not k.startswith("refine.") for k in missing):
+            raise TrainError(f"--init {config.init} does not fit the model: {missing + unexpected}")
     if config.phase == "finetune":
         model.freeze_encoder_bn()
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -461,7 +473,9 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         n_params = raw_model.num_parameters()
         say(
             f"{'resuming at step ' + str(start_step) if resumed else 'training'}: "
-            f"{mcfg.widths} ({n_params / 1e6:.2f}M parameters), phase {config.phase}, "
+            f"{mcfg.widths}{f' + refine head {mcfg.refine}' if mcfg.refine else ''}"
+            f"{' (grown from --init)' if grown else ''} ({n_params / 1e6:.2f}M parameters), "
+            f"phase {config.phase}, "
             f"lr {config.learning_rate:g} ({config.schedule}), batch {config.batch_size}x{d.world_size}, "
             f"steps {start_step}->{stop_step} of {config.steps}, {size}px, device {device}"
             f"{' x' + str(d.world_size) if d.distributed else ''}, amp {adtype or 'off'}, "

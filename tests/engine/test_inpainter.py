@@ -282,3 +282,25 @@ def test_precision_choice_and_bf16_output(model):
     half = Inpainter.from_model(model, precision="bf16")(image, hole)
     assert np.array_equal(half[~hole], image[~hole]), "outside the hole stays bit-identical"
     assert np.abs(half.astype(int) - full.astype(int)).max() <= 4
+
+
+def test_a_model_with_a_refinement_head_ignores_the_holes_content():
+    import dataclasses
+
+    torch.manual_seed(1)
+    model = PConvUNet(dataclasses.replace(TINY, refine=4)).eval()
+    with torch.no_grad():
+        model.refine.conv2.weight.normal_(std=0.2)  # a trained head, not the zero start
+    inpainter = Inpainter.from_model(model, max_side=128, precision="fp32")
+    image = _photo(64, 64, seed=3)
+    hole = np.zeros((64, 64), bool)
+    hole[20:24, 5:60] = True
+    out = inpainter(image, hole)
+    assert np.array_equal(out[~hole], image[~hole])
+    scrambled = image.copy()
+    scrambled[hole] = 255 - scrambled[hole]
+    assert np.array_equal(inpainter(scrambled, hole), out)
+    with torch.no_grad():
+        plain = copy.deepcopy(model)
+        plain.refine.conv2.weight.zero_()
+    assert not np.array_equal(Inpainter.from_model(plain, max_side=128, precision="fp32")(image, hole), out)

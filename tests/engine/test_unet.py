@@ -118,3 +118,30 @@ def test_inference_batchnorm_folding_matches_unfolded():
         ref = block.act(block.bn(ref))
     assert torch.equal(got_m, ref_m)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_refine_head_starts_as_identity_and_learns():
+    import dataclasses
+
+    from engine.unet import PConvUNet, UNetConfig
+
+    base = create_model("tiny").eval()
+    cfg = dataclasses.replace(base.config, refine=8)
+    assert UNetConfig.from_json(cfg.to_json()) == cfg
+    assert UNetConfig.from_dict({k: v for k, v in base.config.to_dict().items()}).refine == 0
+    grown = PConvUNet(cfg)
+    missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
+    assert sorted(missing) == ["refine.conv1.bias", "refine.conv1.weight", "refine.conv2.bias", "refine.conv2.weight"]
+    assert not unexpected
+    grown.eval()
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    m = (torch.rand(2, 1, 128, 128) > 0.2).float()
+    with torch.no_grad():
+        assert torch.equal(grown(x * m, m), base(x * m, m))
+    # the head sees the hole map: once its last layer is non-zero, the output depends on it
+    torch.nn.init.normal_(grown.refine.conv2.weight, std=0.1)
+    with torch.no_grad():
+        y = grown(x * m, m)
+    assert not torch.allclose(y, base(x * m, m))
+    with pytest.raises(ValueError, match="refine"):
+        UNetConfig(refine=-1)

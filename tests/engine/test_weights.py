@@ -35,6 +35,20 @@ def test_round_trip_rebuilds_the_model_from_the_file_alone(tmp_path):
     assert not list(tmp_path.glob(".*tmp*")), "no temporary file left behind"
 
 
+def test_round_trip_with_a_refinement_head(tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(TINY, refine=4)
+    model = _model(cfg=cfg)
+    with torch.no_grad():
+        model.refine.conv2.weight.normal_(std=0.1)  # a trained head, not the zero start
+    loaded, info = load_weights(save_weights(tmp_path / "r.safetensors", model))
+    assert info.config.refine == 4
+    x, m = torch.randn(1, 3, 64, 64), (torch.rand(1, 1, 64, 64) > 0.3).float()
+    with torch.no_grad():
+        assert torch.equal(model(x, m), loaded(x, m))
+
+
 def test_half_precision_file_is_smaller_and_close(tmp_path):
     model = _model()
     full = save_weights(tmp_path / "f.safetensors", model)

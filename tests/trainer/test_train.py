@@ -104,6 +104,32 @@ def test_init_from_a_weight_file(trained_run, prepared, tmp_path, train_config):
     assert ckpt["lineage"][-1]["init"] == str(weights)
 
 
+def test_init_grows_a_refinement_head_that_starts_identical(trained_run, prepared, tmp_path, train_config):
+    from engine.unet import PConvUNet, UNetConfig
+
+    start = load_checkpoint(trained_run / "ckpt.pt")
+    assert UNetConfig.from_dict(start["model_config"]).refine == 0
+    out = tmp_path / "grown"
+    train(train_config(prepared, out, init=str(trained_run / "ckpt.pt"), refine=4, steps=0))
+    grown = load_checkpoint(out / "ckpt.pt")
+    cfg = UNetConfig.from_dict(grown["model_config"])
+    assert cfg.refine == 4
+    old, new = PConvUNet(UNetConfig.from_dict(start["model_config"])), PConvUNet(cfg)
+    old.load_state_dict(start["ema_model"])
+    new.load_state_dict(grown["model"])
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    m = (torch.rand(2, 1, 64, 64) > 0.3).float()
+    with torch.no_grad():
+        assert torch.equal(old.eval()(x * m, m), new.eval()(x * m, m))  # zero-initialised head
+    assert "refine head 4 (grown from --init)" in (out / "train.log").read_text()
+    # training moves the head, and a resumed run keeps it
+    train(train_config(prepared, out, init=str(trained_run / "ckpt.pt"), refine=4, steps=2, resume=True))
+    trained = load_checkpoint(out / "ckpt.pt")["model"]
+    assert not torch.equal(trained["refine.conv2.weight"], grown["model"]["refine.conv2.weight"])
+    with pytest.raises(TrainError, match="cannot be changed"):
+        train(train_config(prepared, tmp_path / "again", init=str(out / "ckpt.pt"), refine=8, steps=1))
+
+
 def test_time_limit_stops_with_a_checkpoint(prepared, tmp_path, train_config):
     out = tmp_path / "timed"
     result = train(train_config(prepared, out, steps=50, time_limit=0.001))
