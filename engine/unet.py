@@ -191,24 +191,50 @@ class RefineHead(nn.Module):
     features (32-64 channels, all valid by then), so the partial convolution's re-weighting
     ``sum(1) / sum(M)`` barely changes at a hole pixel, and a hole pixel (zeroed) looks exactly
     like a mid-grey one. The network cannot tell a 1-2 pixel hole from a grey pixel and pulls
-    thin strokes towards grey (light specks on dark areas, dark ones on light). This head takes
-    the network's output, the masked image and the hole map ``1 - M`` as plain inputs, and adds a
-    correction: ``out + conv(LeakyReLU(conv([out, image * M, 1 - M])))``. Its last convolution
-    starts at zero, so a model grown from paper-architecture weights starts out identical.
+    thin strokes towards grey (light specks on dark areas, dark ones on light).
+
+    The head's features, all at full resolution: the network's output ``out``, the masked image,
+    the hole map ``H = 1 - M``, ``N`` = hole pixels with a valid pixel within ``RADIUS``, and on
+    those pixels the mean of the valid pixels around them (``N * local mean``) and ``N * out``.
+    The last two make "blend the output towards the valid neighbours near the hole's edge" a
+    linear function of the features. The head adds ``lin(features) + conv(LeakyReLU(conv(
+    features)))`` to ``out``; ``lin`` and the last convolution start at zero, so a model grown
+    from paper-architecture weights starts out identical.
     """
+
+    RADIUS = 2  # the local mean looks at a 5x5 window
 
     def __init__(self, in_channels: int, out_channels: int, width: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(out_channels + in_channels + 1, width, 3, padding=1)
+        # out, image, H, N, N * local mean, N * out
+        n_features = out_channels + in_channels + 2 + in_channels + out_channels
+        self.linear = nn.Conv2d(n_features, out_channels, 1)
+        self.conv1 = nn.Conv2d(n_features, width, 3, padding=1)
         self.act = nn.LeakyReLU(0.2, inplace=True)
         self.conv2 = nn.Conv2d(width, out_channels, 3, padding=1)
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
+        for conv in (self.linear, self.conv2):
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def features(self, out: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        k = 2 * self.RADIUS + 1
+        with torch.autocast(device_type=mask.device.type, enabled=False):
+            m = mask.float()
+            img = image.float() * m
+            count = F.avg_pool2d(m, k, 1, self.RADIUS, count_include_pad=True, divisor_override=1)
+            total = F.avg_pool2d(img, k, 1, self.RADIUS, count_include_pad=True, divisor_override=1)
+            hole = 1.0 - m
+            near = hole * (count > 0).float()
+            local_mean = total / count.clamp(min=1.0)
+        dt = out.dtype
+        return torch.cat(
+            [out, img.to(dt), hole.to(dt), near.to(dt), (near * local_mean).to(dt), near.to(dt) * out],
+            dim=1,
+        )
 
     def forward(self, out: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        m = mask.to(out.dtype)
-        x = torch.cat([out, image.to(out.dtype) * m, 1.0 - m], dim=1)
-        return out + self.conv2(self.act(self.conv1(x)))
+        x = self.features(out, image, mask)
+        return out + self.linear(x) + self.conv2(self.act(self.conv1(x)))
 
 
 class PConvUNet(nn.Module):

@@ -131,7 +131,10 @@ def test_refine_head_starts_as_identity_and_learns():
     assert UNetConfig.from_dict({k: v for k, v in base.config.to_dict().items()}).refine == 0
     grown = PConvUNet(cfg)
     missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
-    assert sorted(missing) == ["refine.conv1.bias", "refine.conv1.weight", "refine.conv2.bias", "refine.conv2.weight"]
+    assert sorted(missing) == [
+        "refine.conv1.bias", "refine.conv1.weight", "refine.conv2.bias", "refine.conv2.weight",
+        "refine.linear.bias", "refine.linear.weight",
+    ]
     assert not unexpected
     grown.eval()
     x = torch.rand(2, 3, 128, 128) * 2 - 1
@@ -145,3 +148,33 @@ def test_refine_head_starts_as_identity_and_learns():
     assert not torch.allclose(y, base(x * m, m))
     with pytest.raises(ValueError, match="refine"):
         UNetConfig(refine=-1)
+
+
+def test_refine_head_features_let_a_linear_blend_fill_thin_holes_from_their_neighbours():
+    from engine.unet import RefineHead
+
+    head = RefineHead(3, 3, 4)
+    image = torch.full((1, 3, 16, 16), 0.5)
+    mask = torch.ones(1, 1, 16, 16)
+    mask[..., 8, 3:12] = 0.0  # a 1-px line
+    mask[..., 0:2, 0:2] = 0.0  # a corner block: (0, 0) still has valid pixels in its 5x5 window
+    out = torch.full((1, 3, 16, 16), -0.2)  # what a network pulled towards grey would give
+    f = head.features(out, image, mask)
+    hole, near, near_mean, near_out = f[:, 6], f[:, 7], f[:, 8:11], f[:, 11:14]
+    assert torch.equal(hole[0] > 0, mask[0, 0] == 0)
+    assert torch.equal(near, hole)  # every hole pixel here is within 2 px of a valid one
+    assert torch.allclose(near_mean[0, :, 8, 5], torch.full((3,), 0.5))  # the valid neighbours' mean
+    assert torch.all(near_mean[0, :, 4, 4] == 0) and torch.all(near_out[0, :, 4, 4] == 0)  # valid pixel
+    # out + (N * local mean - N * out): the line takes its neighbours' value, valid pixels keep out
+    with torch.no_grad():
+        head.linear.weight.zero_()
+        for c in range(3):
+            head.linear.weight[c, 8 + c] = 1.0
+            head.linear.weight[c, 11 + c] = -1.0
+        y = head(out, image, mask)
+    assert torch.allclose(y[0, :, 8, 3:12], torch.full((3, 9), 0.5))
+    assert torch.allclose(y[0, :, 4, 4], torch.full((3,), -0.2))
+    # far inside a big hole there is no valid neighbour: N = 0 there
+    big = torch.ones(1, 1, 16, 16)
+    big[..., 2:14, 2:14] = 0.0
+    assert head.features(out, image, big)[0, 7, 8, 8] == 0
