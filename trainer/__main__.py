@@ -119,6 +119,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="add a full-resolution refinement head of CH channels that sees the hole "
                    "map (0 = none, the paper's network); with --init it grows the initial model, "
                    "starting out identical to it")
+    g.add_argument("--refine-lr-scale", type=float, metavar="X",
+                   help="the refinement head learns at X times --lr (default 10)")
     g.add_argument("--init", type=Path, metavar="CKPT_OR_WEIGHTS",
                    help="start from a checkpoint (.pt) or a weight file (.safetensors)")
     g = p.add_argument_group("optimisation")

@@ -43,6 +43,7 @@ class TrainConfig:
     widths: tuple[int, ...] | None = None
     depth: int | None = None
     refine: int | None = None  # width of the full-resolution refinement head (None: preset/--init's)
+    refine_lr_scale: float = 10.0  # the refinement head learns at this times --lr
     # phase and optimisation
     phase: str = "train"  # "train" (BatchNorm learns) or "finetune" (encoder BN frozen)
     init: str | None = None  # checkpoint (.pt) or weight file (.safetensors) to start from
@@ -97,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"--loss must be full or l1, got {self.loss!r}")
         if self.hole_weighting not in ("pixel", "image"):
             raise ValueError(f"--hole-weighting must be pixel or image, got {self.hole_weighting!r}")
+        if not 0.0 < self.refine_lr_scale <= 1000.0:
+            raise ValueError(f"--refine-lr-scale must be in (0, 1000], got {self.refine_lr_scale}")
         if not 0.0 <= self.valid_weight <= 100.0:
             raise ValueError(f"--valid-weight must be in [0, 100], got {self.valid_weight}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):

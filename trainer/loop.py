@@ -93,6 +93,18 @@ def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
 
 
+def param_groups(model: PConvUNet, config: TrainConfig) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: the U-Net at ``--lr``, the refinement head (if any) at
+    ``--refine-lr-scale`` times that. The head starts at zero and its blend weights must travel
+    to about 1, which Adam (steps of about the learning rate) would take ~1/lr steps to do."""
+    head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("refine.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("refine.")]
+    groups: list[dict[str, Any]] = [{"params": rest, "lr": config.learning_rate}]
+    if head:
+        groups.append({"params": head, "lr": config.learning_rate * config.refine_lr_scale})
+    return groups
+
+
 def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLoss, str]:
     """The loss and a description of the VGG it uses (or why it uses none)."""
     weights = LossWeights(valid=config.valid_weight)
@@ -376,7 +388,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     raw_model = model
     ema = ModelEMA(raw_model, config.ema) if config.ema else None
 
-    params = [p for p in raw_model.parameters() if p.requires_grad]
+    params = param_groups(raw_model, config)
     if config.weight_decay:
         optimizer: torch.optim.Optimizer = torch.optim.AdamW(
             params, lr=config.learning_rate, weight_decay=config.weight_decay
@@ -449,6 +461,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         "vgg": vgg_desc if config.loss == "full" else None,
         "vgg_size": config.vgg_size,
         "hole_weighting": config.hole_weighting,
+        "refine_lr_scale": config.refine_lr_scale if mcfg.refine else None,
         "loss_weights": LossWeights(valid=config.valid_weight).to_dict(),
         "masks": config.mask_spec,
         "mask_dir": config.mask_dir,

@@ -124,8 +124,11 @@ def test_init_grows_a_refinement_head_that_starts_identical(trained_run, prepare
     assert "refine head 4 (grown from --init)" in (out / "train.log").read_text()
     # training moves the head, and a resumed run keeps it
     train(train_config(prepared, out, init=str(trained_run / "ckpt.pt"), refine=4, steps=2, resume=True))
-    trained = load_checkpoint(out / "ckpt.pt")["model"]
+    resumed = load_checkpoint(out / "ckpt.pt")
+    trained = resumed["model"]
     assert not torch.equal(trained["refine.conv2.weight"], grown["model"]["refine.conv2.weight"])
+    groups = resumed["optimizer"]["param_groups"]
+    assert len(groups) == 2 and groups[1]["lr"] == pytest.approx(10 * groups[0]["lr"])  # the head learns faster
     with pytest.raises(TrainError, match="cannot be changed"):
         train(train_config(prepared, tmp_path / "again", init=str(out / "ckpt.pt"), refine=8, steps=1))
 
@@ -266,3 +269,21 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     mean = [(a["total"] + b["total"]) / 2 for a, b in zip(r0, r1)]
     assert logged == pytest.approx(mean, rel=1e-5)
     assert all(a["total"] != pytest.approx(b["total"], rel=1e-5) for a, b in zip(r0, r1))
+
+
+def test_param_groups_give_the_refinement_head_its_own_learning_rate():
+    import dataclasses
+
+    from engine.unet import PConvUNet, create_model
+    from trainer.config import TrainConfig
+    from trainer.loop import param_groups
+
+    plain = create_model("tiny")
+    assert len(param_groups(plain, TrainConfig(lr=1e-3))) == 1
+    grown = PConvUNet(dataclasses.replace(plain.config, refine=4))
+    groups = param_groups(grown, TrainConfig(lr=1e-3, refine_lr_scale=5.0))
+    assert [g["lr"] for g in groups] == [1e-3, pytest.approx(5e-3)]
+    assert sum(p.numel() for g in groups for p in g["params"]) == grown.num_parameters()
+    assert {id(p) for p in groups[1]["params"]} == {id(p) for p in grown.refine.parameters()}
+    with pytest.raises(ValueError, match="--refine-lr-scale"):
+        TrainConfig(refine_lr_scale=0.0)
