@@ -86,6 +86,8 @@ def plain_model(engine_model):
                 if blk.act is not None:
                     h = blk.act(h)
                 hm = nm.expand(-1, h.shape[1], -1, -1)
+            if m.refine is not None:  # the refinement head has no partial convolution: shared as is
+                h = m.refine(h, x, mask)
             return h
 
     return Plain(engine_model).eval()
