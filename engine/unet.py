@@ -53,6 +53,8 @@ class UNetConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
         object.__setattr__(self, "kernels", tuple(int(k) for k in self.kernels))
+        if isinstance(self.refine, bool) or not isinstance(self.refine, int):
+            raise ValueError(f"refine must be a whole number of channels, got {self.refine!r}")
         if len(self.widths) != len(self.kernels) or not self.widths:
             raise ValueError(
                 f"widths {self.widths} and kernels {self.kernels} must be non-empty and of equal length"
@@ -84,6 +86,8 @@ class UNetConfig:
         d = dataclasses.asdict(self)
         d["widths"] = list(self.widths)
         d["kernels"] = list(self.kernels)
+        if not self.refine:
+            del d["refine"]  # files of the paper's architecture stay readable by older releases
         return d
 
     def to_json(self) -> str:

@@ -101,7 +101,12 @@ def param_groups(model: PConvUNet, config: TrainConfig) -> list[dict[str, Any]]:
     rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("refine.")]
     groups: list[dict[str, Any]] = [{"params": rest, "lr": config.learning_rate}]
     if head:
-        groups.append({"params": head, "lr": config.learning_rate * config.refine_lr_scale})
+        scale = config.refine_lr_scale
+        # AdamW's decay is lr x weight_decay: divide it back so the head decays like the rest.
+        groups.append({
+            "params": head, "lr": config.learning_rate * scale,
+            "weight_decay": config.weight_decay / scale,
+        })
     return groups
 
 

@@ -128,7 +128,12 @@ def test_refine_head_starts_as_identity_and_learns():
     base = create_model("tiny").eval()
     cfg = dataclasses.replace(base.config, refine=8)
     assert UNetConfig.from_json(cfg.to_json()) == cfg
-    assert UNetConfig.from_dict({k: v for k, v in base.config.to_dict().items()}).refine == 0
+    old_file_config = base.config.to_dict()
+    assert "refine" not in old_file_config  # written only when there is a head
+    assert UNetConfig.from_dict(old_file_config).refine == 0
+    assert "refine" in cfg.to_dict()
+    with pytest.raises(ValueError, match="whole number"):
+        UNetConfig.from_dict({**cfg.to_dict(), "refine": 2.5})
     grown = PConvUNet(cfg)
     missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
     assert sorted(missing) == [
