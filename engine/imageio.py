@@ -135,7 +135,7 @@ class LoadedImage:
     exif: bytes | None = None  # orientation already applied (tag says 1)
     icc_profile: bytes | None = None  # describes ``rgb`` (RGB profiles only)
     format: str | None = None  # Pillow's name: JPEG, PNG, TIFF, WEBP, BMP...
-    mode: str = "RGB"  # the file's Pillow mode before conversion
+    mode: str = "RGB"  # the file's Pillow mode before conversion ("RGB;16"/"RGBA;16": 16-bit RGB)
     path: Path | None = None
     pages: int = 1  # pictures in the file (TIFF pages, animation frames); only the first is loaded
     dpi: tuple[float, float] | None = None  # (x, y) of the upright picture
@@ -372,6 +372,21 @@ def _to_rgb_alpha(
     return rgb, alpha, icc
 
 
+def _file_mode(im: Image.Image) -> str:
+    """Pillow's mode, except that 16-bit RGB(A) files, which Pillow opens as 8-bit "RGB" or
+    "RGBA", are reported as "RGB;16" / "RGBA;16" so that nobody writes 8 bits over them unawares."""
+    mode = im.mode
+    if mode in ("RGB", "RGBA"):
+        try:
+            rawmode = im.tile[0][3]
+            rawmode = rawmode[0] if isinstance(rawmode, tuple) else rawmode
+        except (IndexError, TypeError):
+            return mode
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return f"{mode};16"
+    return mode
+
+
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read a photo as upright 8-bit RGB with its alpha, EXIF and ICC profile kept aside.
 
@@ -385,7 +400,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     im = _open_checked(path, max_pixels, "image")
     with im:
         fmt = im.format
-        mode = im.mode
+        mode = _file_mode(im)
         pages = _page_count(im)
         if pages > 1 and fmt != "MPO":  # MPO: a camera JPEG with previews, not pages
             warnings.warn(

@@ -343,6 +343,24 @@ def test_mode_16bit_gray_scaled_not_clipped(tmp_path):
     assert list(loaded.rgb[0, :, 0]) == [0, 100, 128, 255]
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_16bit_rgb_is_reported_as_such(tmp_path, suffix):
+    import cv2
+
+    a = np.zeros((4, 4, 3), np.uint16)
+    a[..., 2] = 65535  # OpenCV writes BGR: this is red
+    a[0, 0] = (0, 257 * 100, 0)
+    src = tmp_path / f"rgb16{suffix}"
+    assert cv2.imwrite(str(src), a)
+    loaded = load_image(src)
+    assert loaded.mode == "RGB;16"  # Pillow itself says "RGB": 8 bits would be written back
+    assert loaded.rgb.dtype == np.uint8 and tuple(loaded.rgb[1, 1]) == (255, 0, 0)
+    assert tuple(loaded.rgb[0, 0]) == (0, 100, 0)
+    # an ordinary 8-bit file keeps Pillow's mode
+    Image.fromarray(loaded.rgb).save(tmp_path / "rgb8.png")
+    assert load_image(tmp_path / "rgb8.png").mode == "RGB"
+
+
 def test_mode_F_and_I(tmp_path):
     f = np.array([[0.0, 0.5, 1.0]], np.float32)
     loaded = load_image(_save_pil(tmp_path, Image.fromarray(f, "F"), "f.tif"))

@@ -255,10 +255,14 @@ def test_save_in_place_problem_names_what_an_8_bit_rgb_save_would_lose(tmp_path)
     Image.fromarray(rgb[..., 0]).save(tmp_path / "grey.png")  # widens to RGB without loss
     Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(tmp_path / "deep.png")
     Image.new("CMYK", (8, 8), (0, 50, 100, 0)).save(tmp_path / "print.jpg")
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "deep-rgb.png"), np.full((8, 8, 3), 40000, np.uint16))
     Image.fromarray(rgb).save(tmp_path / "pages.tif", save_all=True, append_images=[Image.fromarray(rgb)])
     problem = {p.name: Document.open(p).save_in_place_problem for p in tmp_path.glob("*.[pj][np]g")}
     assert problem["plain.png"] is None and problem["grey.png"] is None
     assert "8 bits" in problem["deep.png"] and "CMYK" in problem["print.jpg"]
+    assert "8 bits" in problem["deep-rgb.png"] and "RGB;16" in problem["deep-rgb.png"]
     with pytest.warns(UserWarning):
         assert "2 pages" in Document.open(tmp_path / "pages.tif").save_in_place_problem
     # Saved (as one 8-bit page), the document's file no longer has the problem.
