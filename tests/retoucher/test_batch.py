@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from engine import Inpainter
-from engine.imageio import load_image, load_mask, save_mask
+from engine.imageio import load_image, save_mask
 from retoucher import __main__ as cli
 from retoucher.batch import (
     BatchError,

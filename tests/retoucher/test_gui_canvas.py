@@ -13,34 +13,18 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from retoucher.document import Document, Rect
-from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
-from retoucher.qt.settings import Settings
 from retoucher.qt.tools import ToolKind
 
 H, W = 1500, 2000  # larger than the view at 100 %, so the view scrolls instead of centring
 
 
-def _no_engine(weights, device):
-    raise AssertionError("these tests never run the engine")
-
-
 @pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), InpainterCache(factory=_no_engine))
-    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
-    qtbot.addWidget(w)
-    w.resize(1000, 700)
-    w.show()
-    assert QTest.qWaitForWindowExposed(w)
-    w.activateWindow()
-    assert QTest.qWaitForWindowActive(w)
-    rgb = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
-    w.set_document(Document(rgb))
-    return w
+def window(shown_window):
+    return shown_window(Document(np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)))
 
 
 def _vp(w: MainWindow, x: float, y: float) -> QPoint:

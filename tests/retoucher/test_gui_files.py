@@ -5,7 +5,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import io
 
 import numpy as np
 import pytest

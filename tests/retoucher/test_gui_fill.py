@@ -16,14 +16,12 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QMessageBox
 
 import engine
 from engine import Inpainter, UNetConfig, create_model
 from retoucher.document import Document, Rect
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
-from retoucher.qt.settings import Settings
 
 
 class SlowFake:
@@ -62,22 +60,12 @@ def _photo(h=96, w=128, seed=3):
 
 
 @pytest.fixture
-def make_window(qtbot, tmp_path):
+def make_window(shown_window):
     def make(inpainter=None, cache=None, rgb=None):
-        settings = Settings.from_file(tmp_path / "settings.ini")
         cache = cache or InpainterCache()
         if inpainter is not None:
             cache.set(inpainter)
-        w = MainWindow(settings, cache)
-        w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
-        qtbot.addWidget(w)
-        w.resize(900, 650)
-        w.show()
-        assert QTest.qWaitForWindowExposed(w)
-        w.activateWindow()
-        assert QTest.qWaitForWindowActive(w)
-        w.set_document(Document(_photo() if rgb is None else rgb))
-        return w
+        return shown_window(Document(_photo() if rgb is None else rgb), cache, size=(900, 650))
 
     return make
 

@@ -15,19 +15,13 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication
 
 from retoucher.document import Document, Rect
-from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
-from retoucher.qt.settings import Settings
 from retoucher.qt.tools import ToolKind
 
 H, W = 400, 600
-
-
-def _no_engine(weights, device):
-    raise AssertionError("these tests never run the engine")
 
 
 def _retouched(h: int = H, w: int = W, seed: int = 5) -> Document:
@@ -41,17 +35,8 @@ def _retouched(h: int = H, w: int = W, seed: int = 5) -> Document:
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), InpainterCache(factory=_no_engine))
-    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
-    qtbot.addWidget(w)
-    w.resize(1000, 700)
-    w.show()
-    assert QTest.qWaitForWindowExposed(w)
-    w.activateWindow()
-    assert QTest.qWaitForWindowActive(w)
-    w.set_document(_retouched())
-    return w
+def window(shown_window):
+    return shown_window(_retouched())
 
 
 def _rendered(w: MainWindow) -> QImage:

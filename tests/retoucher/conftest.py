@@ -1,0 +1,39 @@
+"""Shared GUI fixture: a shown, active main window with a settings file of its own."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest
+
+
+def _no_engine(weights, device):
+    raise AssertionError("these tests never run the engine")
+
+
+@pytest.fixture
+def shown_window(qtbot, tmp_path):
+    """``shown_window(document, cache=None, size=(1000, 700)) -> MainWindow``: the window shown
+    and active with ``document`` open; a ``cache`` without an engine unless one is given.
+    Unsaved changes are discarded when a test closes or replaces a photo."""
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QMessageBox
+
+    from retoucher.qt.fill_worker import InpainterCache
+    from retoucher.qt.main_window import MainWindow
+    from retoucher.qt.settings import Settings
+
+    def make(document, cache=None, size=(1000, 700)):
+        w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), cache or InpainterCache(factory=_no_engine))
+        w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+        qtbot.addWidget(w)
+        w.resize(*size)
+        w.show()
+        assert QTest.qWaitForWindowExposed(w)
+        w.activateWindow()
+        assert QTest.qWaitForWindowActive(w)
+        w.set_document(document)
+        return w
+
+    return make
