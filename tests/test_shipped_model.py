@@ -1,0 +1,68 @@
+"""What ships must agree with itself: the bundled weight file's test metrics, the evaluation
+report in docs/ and the quality table of the README are the same measurement.
+
+These fail when a new model is exported without re-running ``retoucher-train evaluate`` and
+updating the README, which is exactly the mistake they are here to catch.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.weights import default_weights_path, read_weights_info
+
+ROOT = Path(__file__).resolve().parent.parent
+EVALUATION = ROOT / "docs" / "evaluation.json"
+README = ROOT / "README.md"
+
+pytestmark = pytest.mark.skipif(
+    not default_weights_path().is_file(), reason="no bundled model in resources/weights"
+)
+
+METHODS = {"OpenCV Telea": "telea", "OpenCV Navier-Stokes": "ns", "Retoucher": "ours"}
+TASKS = {"centre 64x64": ("center", "centre"), "irregular, all bands": ("irregular", "all")}
+
+
+@pytest.fixture(scope="module")
+def evaluation() -> dict:
+    return json.loads(EVALUATION.read_text(encoding="utf-8"))
+
+
+def _row(evaluation: dict, task: str, band: str, method: str) -> dict:
+    rows = [r for r in evaluation["rows"] if (r["task"], r["band"], r["method"]) == (task, band, method)]
+    assert len(rows) == 1, f"docs/evaluation.json has {len(rows)} rows for {task}/{band}/{method}"
+    return rows[0]
+
+
+def test_weight_file_carries_the_published_evaluation(evaluation):
+    info = read_weights_info(default_weights_path())
+    assert info.name == evaluation["model"]
+    assert info.provenance["metrics"]["test"]["rows"] == evaluation["rows"]
+    assert info.dtype == "float16" and default_weights_path().stat().st_size < 30e6
+
+
+def test_readme_quality_table_is_the_evaluation(evaluation):
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## The bundled model and its measured quality", 1)[1].split("\n## ", 1)[0]
+    assert f"**{evaluation['model']}**" in section
+    found = 0
+    for line in section.splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or cells[0] not in TASKS or cells[1] not in METHODS:
+            continue
+        task, band = TASKS[cells[0]]
+        row = _row(evaluation, task, band, METHODS[cells[1]])
+        assert cells[2:] == [f"{row['hole_l1']:.4f}", f"{row['psnr']:.2f}", f"{row['ssim']:.4f}"], line
+        found += 1
+    assert found == 6, "the README table should list 3 methods x 2 tasks"
+    # and the gains quoted in the text are the report's
+    for task in ("center", "irregular"):
+        gain = evaluation["vs_navier_stokes"][task]["psnr_gain_db"]
+        assert f"{gain:+.2f} dB" in section, f"{task} PSNR gain {gain:+.2f} dB not quoted"
+
+
+def test_evaluation_markdown_is_the_same_run(evaluation):
+    md = (ROOT / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    assert f"## Evaluation of {evaluation['model']}" in md
+    ours = _row(evaluation, "irregular", "all", "ours")
+    assert f"| all | Retoucher U-Net | {ours['images']} | {ours['hole_l1']:.4f} | {ours['psnr']:.2f} |" in md
