@@ -1,6 +1,6 @@
 """Inference speed and memory of the engine, with baselines timed in the same run.
 
-    python benchmarks/inference.py [--device cpu|cuda|all] [--repeats 5] [--quick]
+    python benchmarks/inference.py [--device cpu|cuda|all] [--repeats 5] [--quick] [--model default]
 
 Every case runs in a fresh child process, so "peak RSS" is that case's own high-water mark
 (whole process: Python, torch, model, images). Cases:
@@ -247,6 +247,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="skip the ablations and the 256 paper case")
+    ap.add_argument("--model", choices=["paper512", "paper", "default"],
+                    help="only this model's cases (Telea, the photo baseline, always runs)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -266,6 +268,8 @@ def main() -> None:
         models = [("paper512", 512), ("paper", 256), ("default", 256), ("default", 512)]
         if args.quick:
             models = [("paper512", 512), ("default", 512)]
+        if args.model:
+            models = [(m, size) for m, size in models if m == args.model]
         for model, size in models:
             variants = ["plain", "channels_last+inference_mode", "channels_last+inference_mode+bf16"]
             if not args.quick and model == "paper512":
@@ -286,6 +290,8 @@ def main() -> None:
         rows.append((dev, "6000x4000 photo, 300x300 stroke", "OpenCV Telea (whole photo)", tel, "1.00x"))
         for kind, label in (("photo", "Inpainter call"), ("photo_file", "JPEG in -> fill -> JPEG out")):
             for model in ("default", "paper512"):
+                if args.model and model != args.model:
+                    continue
                 r = child({**base, "kind": kind, "model": model, "repeats": max(1, args.repeats // 2)})
                 ratio = f"{tel['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in tel else "-"
                 rows.append((dev, "6000x4000 photo, 300x300 stroke", f"{label} ({model})", r, ratio))
