@@ -739,12 +739,13 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher batch") ->
 
     from tqdm import tqdm
 
-    bar: list[Any] = []
+    # Started before the work (model loading included), so its rate is photos per second of the
+    # whole run; a bar started at the first finished photo showed thousands of photos/s.
+    bar = [tqdm(total=None, unit="photo", desc="retouching", disable=rank != 0, dynamic_ncols=True)]
 
     def progress(finished: int, total: int, name: str) -> None:
-        if not bar:
-            bar.append(tqdm(total=total, unit="photo", desc="retouching", disable=rank != 0,
-                            dynamic_ncols=True))
+        if bar[0].total != total:
+            bar[0].total = total
         bar[0].set_postfix_str(name[-40:], refresh=False)
         bar[0].update(finished - bar[0].n)
 
