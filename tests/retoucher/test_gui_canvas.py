@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from gui_input import drag as _drag, drag_in_view, view_point as _vp  # tests/retoucher/gui_input.py
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
@@ -25,18 +26,6 @@ H, W = 1500, 2000  # larger than the view at 100 %, so the view scrolls instead 
 @pytest.fixture
 def window(shown_window):
     return shown_window(Document(np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)))
-
-
-def _vp(w: MainWindow, x: float, y: float) -> QPoint:
-    return w.canvas.from_image(x, y).toPoint()
-
-
-def _drag(w: MainWindow, points: list[tuple[float, float]], button=Qt.MouseButton.LeftButton) -> None:
-    vp = w.canvas.viewport()
-    QTest.mousePress(vp, button, Qt.KeyboardModifier.NoModifier, _vp(w, *points[0]))
-    for p in points[1:]:
-        QTest.mouseMove(vp, _vp(w, *p))
-    QTest.mouseRelease(vp, button, Qt.KeyboardModifier.NoModifier, _vp(w, *points[-1]))
 
 
 def _capsule(x0, y0, x1, y1, r):
@@ -142,16 +131,12 @@ def test_middle_button_and_space_drag_pan_without_painting(window):
     vp = canvas.viewport()
     h0 = canvas.horizontalScrollBar().value()
     v0 = canvas.verticalScrollBar().value()
-    QTest.mousePress(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
-    QTest.mouseMove(vp, QPoint(250, 280))
-    QTest.mouseRelease(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(250, 280))
+    drag_in_view(vp, [QPoint(300, 300), QPoint(250, 280)], Qt.MouseButton.MiddleButton)
     assert canvas.horizontalScrollBar().value() == h0 + 50
     assert canvas.verticalScrollBar().value() == v0 + 20
     canvas.setFocus()
     QTest.keyPress(canvas, Qt.Key.Key_Space)
-    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
-    QTest.mouseMove(vp, QPoint(330, 300))
-    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(330, 300))
+    drag_in_view(vp, [QPoint(300, 300), QPoint(330, 300)])
     QTest.keyRelease(canvas, Qt.Key.Key_Space)
     assert canvas.horizontalScrollBar().value() == h0 + 50 - 30
     assert not w.doc.mask.any()  # panning never paints

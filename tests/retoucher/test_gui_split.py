@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
+from gui_input import drag as _drag, drag_in_view, view_point as _vp  # tests/retoucher/gui_input.py
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtTest import QTest
@@ -70,18 +71,6 @@ def _side(w: MainWindow, img: QImage, x: int, y: int) -> str:
 
 def _sides(w: MainWindow, img: QImage, xs, ys=(60, 200, 390)) -> set[str]:
     return {_side(w, img, x, y) for x in xs for y in ys}
-
-
-def _vp(w: MainWindow, x: float, y: float) -> QPoint:
-    return w.canvas.from_image(x, y).toPoint()
-
-
-def _drag(w: MainWindow, points, button=Qt.MouseButton.LeftButton) -> None:
-    vp = w.canvas.viewport()
-    QTest.mousePress(vp, button, Qt.KeyboardModifier.NoModifier, _vp(w, *points[0]))
-    for p in points[1:]:
-        QTest.mouseMove(vp, _vp(w, *p))
-    QTest.mouseRelease(vp, button, Qt.KeyboardModifier.NoModifier, _vp(w, *points[-1]))
 
 
 def _assert_divider_at(w: MainWindow, img: QImage, x: float, ys=(30, 150, 250, 380)) -> None:
@@ -208,15 +197,11 @@ def test_pan_and_zoom_keep_working_in_split_mode(window):
     w.split_action.trigger()
     vp = canvas.viewport()
     h0 = canvas.horizontalScrollBar().value()
-    QTest.mousePress(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
-    QTest.mouseMove(vp, QPoint(260, 300))
-    QTest.mouseRelease(vp, Qt.MouseButton.MiddleButton, Qt.KeyboardModifier.NoModifier, QPoint(260, 300))
+    drag_in_view(vp, [QPoint(300, 300), QPoint(260, 300)], Qt.MouseButton.MiddleButton)
     assert canvas.horizontalScrollBar().value() == h0 + 40
     canvas.setFocus()
     QTest.keyPress(canvas, Qt.Key.Key_Space)
-    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
-    QTest.mouseMove(vp, QPoint(330, 300))
-    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(330, 300))
+    drag_in_view(vp, [QPoint(300, 300), QPoint(330, 300)])
     QTest.keyRelease(canvas, Qt.Key.Key_Space)
     assert canvas.horizontalScrollBar().value() == h0 + 40 - 30
     assert canvas.split_fraction == 0.5 and canvas.splitting  # panning never moves the divider
