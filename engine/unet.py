@@ -229,12 +229,10 @@ class RefineHead(nn.Module):
             total = F.avg_pool2d(img, k, 1, self.RADIUS, count_include_pad=True, divisor_override=1)
             hole = 1.0 - m
             near = hole * (count > 0).float()
-            local_mean = total / count.clamp(min=1.0)
+            near_mean = near * (total / count.clamp(min=1.0))
         dt = out.dtype
-        return torch.cat(
-            [out, img.to(dt), hole.to(dt), near.to(dt), (near * local_mean).to(dt), near.to(dt) * out],
-            dim=1,
-        )
+        near = near.to(dt)
+        return torch.cat([out, img.to(dt), hole.to(dt), near, near_mean.to(dt), near * out], dim=1)
 
     def forward(self, out: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         x = self.features(out, image, mask)

@@ -144,7 +144,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="weight of L_valid, the error outside the hole (the paper: 1). The "
                    "composite discards those pixels; a lower weight stops rewarding a copy of "
                    "the centre pixel, which the network cannot see in a hole")
-    g.add_argument("--hole-weighting", choices=("pixel", "image"),
+    g.add_argument("--hole-weighting", choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
                    help="pixel = every hole pixel weighs the same (the paper, default); image = "
                    "each image's mean hole error weighs the same, whatever its hole size")
     g = p.add_argument_group("runtime")

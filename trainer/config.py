@@ -7,6 +7,8 @@ from typing import Any
 
 from engine.unet import MODEL_PRESETS, UNetConfig
 
+from .losses import HOLE_WEIGHTINGS
+
 __all__ = [
     "TrainConfig", "RUNTIME_FIELDS", "PER_INVOCATION_FIELDS", "PHASE_LR", "model_config", "default_masks",
 ]
@@ -96,8 +98,10 @@ class TrainConfig:
             raise ValueError(f"--schedule must be constant or cosine, got {self.schedule!r}")
         if self.loss not in ("full", "l1"):
             raise ValueError(f"--loss must be full or l1, got {self.loss!r}")
-        if self.hole_weighting not in ("pixel", "image"):
-            raise ValueError(f"--hole-weighting must be pixel or image, got {self.hole_weighting!r}")
+        if self.hole_weighting not in HOLE_WEIGHTINGS:
+            raise ValueError(
+                f"--hole-weighting must be one of {', '.join(HOLE_WEIGHTINGS)}, got {self.hole_weighting!r}"
+            )
         if not 0.0 < self.refine_lr_scale <= 1000.0:
             raise ValueError(f"--refine-lr-scale must be in (0, 1000], got {self.refine_lr_scale}")
         if not 0.0 <= self.valid_weight <= 100.0:

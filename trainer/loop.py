@@ -467,7 +467,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         "vgg_size": config.vgg_size,
         "hole_weighting": config.hole_weighting,
         "refine_lr_scale": config.refine_lr_scale if mcfg.refine else None,
-        "loss_weights": LossWeights(valid=config.valid_weight).to_dict(),
+        "loss_weights": loss_fn.weights.to_dict(),
         "masks": config.mask_spec,
         "mask_dir": config.mask_dir,
         "mask_holdout": config.mask_holdout,
@@ -503,7 +503,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
             f"({'in memory' if train_images.array is not None else 'read on demand'}), "
             f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else ""))
         say(
-            f"loss: {config.loss}, weights {LossWeights(valid=config.valid_weight).to_dict()}, "
+            f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
             f"hole weighting {config.hole_weighting}; VGG: {vgg_desc}"
         )
 
