@@ -177,7 +177,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         data=str(args.data), weights=str(args.weights), task=args.task,
         mask_dir=str(args.mask_dir) if args.mask_dir else None, mask_holdout=args.mask_holdout,
-        limit=args.limit, seed=args.seed, device=args.device, batch_size=args.batch_size,
+        limit=args.limit, split=args.split, seed=args.seed, device=args.device, batch_size=args.batch_size,
         radius=args.radius, out=str(args.out), grid=str(args.grid) if args.grid else None,
         grid_rows=args.grid_rows, progress=not args.no_progress,
     )
@@ -207,7 +207,10 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask-holdout", type=float, default=0.2, metavar="F",
                    help="use only the masks train held out with the same fraction (default 0.2; "
                    "0 = all masks)")
-    p.add_argument("--limit", type=int, help="at most this many test images (evenly spaced)")
+    p.add_argument("--limit", type=int, help="at most this many images (evenly spaced)")
+    p.add_argument("--split", choices=("test", "val"), default="test",
+                   help="test (default; the figures to report) or val (to choose between runs "
+                   "without looking at the test split)")
     p.add_argument("--seed", type=int, default=0, help="pairing of images and masks")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=16)

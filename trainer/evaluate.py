@@ -10,6 +10,9 @@ Tasks:
   one mask per band, drawn with a fixed seed. By default only the masks held out of training
   (``--mask-holdout``, same rule and default as ``train``) are used.
 
+``--split val`` runs the same comparison on the validation split, to choose between runs and
+recipes without looking at the test split that the README reports.
+
 Metrics on the composite (only hole pixels replaced), uint8 results: hole L1 (mean absolute
 error over hole pixels, 0-1 scale), PSNR and SSIM of the whole image (trainer.metrics). Writes a
 Markdown table, the same numbers as JSON, and a grid of examples (input with hole, Telea,
@@ -51,7 +54,8 @@ class EvalConfig:
     task: str = "both"  # center | irregular | both
     mask_dir: str | None = None
     mask_holdout: float = 0.2  # use the held-out masks only (0 = all masks)
-    limit: int | None = None  # test images (evenly spaced); None = all
+    limit: int | None = None  # images of the split (evenly spaced); None = all
+    split: str = "test"  # test (what gets reported) | val (for choosing between runs)
     seed: int = 0
     device: str = "auto"
     batch_size: int = 16
@@ -78,6 +82,7 @@ class EvalReport:
     rows: list[EvalRow] = field(default_factory=list)
     markdown: str = ""
     model: str = ""
+    split: str = "test"
     images: int = 0
     comparisons: dict[str, dict[str, float]] = field(default_factory=dict)
     out: Path | None = None
@@ -86,7 +91,8 @@ class EvalReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "model": self.model,
-            "test_images": self.images,
+            "split": self.split,
+            f"{self.split}_images": self.images,
             "rows": [asdict(r) for r in self.rows],
             "vs_navier_stokes": self.comparisons,
         }
@@ -251,15 +257,17 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     tasks = ["center", "irregular"] if cfg.task == "both" else [cfg.task]
     if "irregular" in tasks and not cfg.mask_dir:
         raise ValueError("the irregular task needs --mask-dir")
-    test = PreparedImages(cfg.data, "test", preload=True, limit=cfg.limit)
-    images = np.stack([test[i] for i in range(len(test))])
+    if cfg.split not in ("test", "val"):
+        raise ValueError(f"--split must be test or val, got {cfg.split!r}")
+    prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
+    images = np.stack([prepared[i] for i in range(len(prepared))])
     n, h, w = images.shape[:3]
     inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size)
-    report = EvalReport(model=name, images=n)
+    report = EvalReport(model=name, split=cfg.split, images=n)
     md = [
         f"## Evaluation of {name}",
         "",
-        f"Test split of `{cfg.data}`: {n} images of {w}x{h}. Same images and masks for every "
+        f"{cfg.split.capitalize()} split of `{cfg.data}`: {n} images of {w}x{h}. Same images and masks for every "
         f"method; metrics on the composite (only hole pixels replaced). Hole L1: mean absolute "
         f"error over the hole, 0-1 scale. OpenCV inpaintRadius {cfg.radius}. "
         f"Device: {inpainter.device_name}.",
@@ -316,7 +324,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
             f"Masks: `{cfg.mask_dir}`"
             + (f", the {cfg.mask_holdout:.0%} held out of training" if subset == "holdout" else ", all files")
             + f" ({sum(len(v) for v in by_band.values())} masks; per band {mask_counts}). "
-            "Each test image is paired with one mask per band."
+            f"Each {cfg.split} image is paired with one mask per band."
             + (f" Warning: {warning}." if warning else ""),
             "",
         ]

@@ -55,6 +55,12 @@ def export(
     model = model_from_checkpoint(ckpt, ema=ema)
     provenance = provenance_from_checkpoint(ckpt, ema=ema)
     if evaluation is not None:
-        provenance["metrics"]["test"] = json.loads(Path(evaluation).read_text(encoding="utf-8"))
+        table = json.loads(Path(evaluation).read_text(encoding="utf-8"))
+        if table.get("split", "test") != "test":
+            raise ValueError(
+                f"{evaluation} is an evaluation of the {table['split']} split; the weight file "
+                "carries the test split's (retoucher-train evaluate without --split)"
+            )
+        provenance["metrics"]["test"] = table
     path = save_weights(out, model, provenance, name=name, half=half)
     return path, provenance

@@ -141,3 +141,17 @@ def test_evaluate_accepts_a_checkpoint_and_needs_masks_for_irregular(trained_run
     rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
                "--task", "irregular", "--out", str(tmp_path / "f.md")])
     assert rc == 2 and "--mask-dir" in capsys.readouterr().err
+
+
+def test_evaluate_on_the_val_split_is_labelled_and_stays_out_of_weight_files(trained_run, prepared, tmp_path, capsys):
+    rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
+               "--task", "center", "--split", "val", "--out", str(tmp_path / "val.md"),
+               "--grid-rows", "0", "--no-progress"])
+    assert rc == 0
+    data = json.loads((tmp_path / "val.json").read_text())
+    assert data["split"] == "val" and data["val_images"] == 4 and "test_images" not in data
+    assert all(r["images"] == 4 for r in data["rows"])  # the fixture's 4 val images, not its 6 test ones
+    assert (tmp_path / "val.md").read_text().startswith("## Evaluation of") and "Val split of" in capsys.readouterr().out
+    rc = main(["export", str(trained_run), str(tmp_path / "w.safetensors"), "--evaluation", str(tmp_path / "val.json")])
+    assert rc == 2 and "val split" in capsys.readouterr().err
+    assert not (tmp_path / "w.safetensors").exists()
