@@ -741,13 +741,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher batch") ->
 
     # Started before the work (model loading included), so its rate is photos per second of the
     # whole run; a bar started at the first finished photo showed thousands of photos/s.
-    bar = [tqdm(total=None, unit="photo", desc="retouching", disable=rank != 0, dynamic_ncols=True)]
+    bar = tqdm(total=None, unit="photo", desc="retouching", disable=rank != 0, dynamic_ncols=True)
 
     def progress(finished: int, total: int, name: str) -> None:
-        if bar[0].total != total:
-            bar[0].total = total
-        bar[0].set_postfix_str(name[-40:], refresh=False)
-        bar[0].update(finished - bar[0].n)
+        bar.total = total
+        bar.set_postfix_str(name[-40:], refresh=False)
+        bar.update(finished - bar.n)
 
     who = f"[rank {rank}/{world}] " if world > 1 else ""
     try:
@@ -759,8 +758,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher batch") ->
         print(f"\n{prog}: {who}interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        if bar:
-            bar[0].close()
+        bar.close()
     print(report.summary(), flush=True)
     counts = [len(report.done), len(report.skipped), len(report.failed), report.total]
     if world > 1:
