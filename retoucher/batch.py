@@ -175,6 +175,7 @@ class BatchReport:
     removed_temporaries: list[Path] = field(default_factory=list)  # left by a killed run
     rank: int = 0
     world_size: int = 1
+    model: str | None = None  # "NAME on DEVICE" of the model that filled; None if none was needed
 
     @property
     def ok(self) -> bool:
@@ -190,6 +191,8 @@ class BatchReport:
         if self.cancelled:
             parts.append(f"cancelled with {self.not_processed} not processed")
         lines = [prefix + ", ".join(parts) + f" (of {self.total})"]
+        if self.model is not None:
+            lines.append(f"{prefix}model: {self.model}")
         lines += [f"{prefix}  FAILED {path}: {reason}" for path, reason in self.failed]
         return "\n".join(lines)
 
@@ -446,6 +449,8 @@ class _Runner:
                 raise BatchError(str(exc)) from exc
             except Exception as exc:  # noqa: BLE001 - CUDA errors, out of memory...
                 raise BatchError(f"could not create the model on {device}: {_reason(exc)}") from exc
+        if self.report.model is None:
+            self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}"
         return self._inpainter
 
     def _tick(self, job: Job) -> None:

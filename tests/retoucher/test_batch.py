@@ -81,6 +81,7 @@ def test_center_hole_end_to_end(folder, tmp_path, tiny_weights, capsys):
     captured = capsys.readouterr()
     assert rc == 1  # bad.jpg failed
     assert "done 5, skipped 0, failed 1" in captured.out
+    assert "model: tiny-random on CPU" in captured.out  # the summary names the model that filled
     assert "bad.jpg" in captured.out
     assert hashes(folder) == before, "inputs must never change"
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "gray.png", "j.jpg", "rgba.png"]
@@ -305,7 +306,9 @@ def test_output_inside_input_is_not_reingested(folder, tiny_weights, capsys):
     capsys.readouterr()
     assert run_cli(*args) == 1
     # Second run: the 6 photos (5 good + sub/c.png) skipped, bad.jpg fails again, no results/*.
-    assert "done 0, skipped 6, failed 1 (of 7)" in capsys.readouterr().out
+    out_text = capsys.readouterr().out
+    assert "done 0, skipped 6, failed 1 (of 7)" in out_text
+    assert "model:" not in out_text  # nothing was filled, so no model was loaded or named
     assert not (out / "results").exists()
 
 
