@@ -280,11 +280,12 @@ def test_prepare_real_partial_cub(tmp_path):
         pytest.skip("RETOUCHER_DATA is not set")
     root = Path(data) / "CUB_200_2011"
     report = prepare(PrepareConfig(out=tmp_path / "cub", cub=root, progress=False))
-    # the shared copy: full metadata, photos of classes 001-030 only
+    # the shared copy: full metadata for 200 species, photos of 155 (001-030 whole originals,
+    # 125 more already cropped to the bird's square, their boxes in the crop's coordinates)
     assert report.listed == 11788
-    assert report.present == 1701 and report.missing == 10087
+    assert report.present == 7801 and report.missing == 3987
     assert report.corrupt == []
-    assert report.kept == 1310 and report.discarded == 391
-    assert report.species == 30
-    assert report.splits == {"train": 786, "val": 262, "test": 262}
-    assert report.bytes < 60e6
+    assert report.kept == 7410 and report.discarded == 391
+    assert report.species == 155
+    assert report.splits == {"train": 4442, "val": 1483, "test": 1485}
+    assert report.bytes < 40_000 * report.kept  # JPEG q95 of 256x256: about 25 kB each
