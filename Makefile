@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast screenshot bench package clean
+.PHONY: setup run test test-fast lint format screenshot bench package clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,15 @@ run: setup
 ## The whole test suite (CPU; GPU tests skip without CUDA; real-data tests need RETOUCHER_DATA).
 test: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Lint and format check (ruff, configured in pyproject.toml); `make format` rewrites the code.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 test-fast: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -m "not slow and not realdata" $(PYTEST_ARGS)

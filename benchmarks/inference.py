@@ -14,6 +14,7 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
   (decode the JPEG, fill, encode the JPEG with its EXIF) through engine.imageio;
 * OpenCV Telea on the same inputs, for scale.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -247,8 +248,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "all"])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="skip the ablations and the 256 paper case")
-    ap.add_argument("--model", choices=["paper512", "paper", "default"],
-                    help="only this model's cases (Telea, the photo baseline, always runs)")
+    ap.add_argument(
+        "--model",
+        choices=["paper512", "paper", "default"],
+        help="only this model's cases (Telea, the photo baseline, always runs)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:

@@ -10,6 +10,7 @@ images, random crops/flips, masks), to show it is not the bottleneck.
 Uses the trainer's own TrainStep, so the numbers are those of ``retoucher-train train``.
 The ratio column is relative to the baseline row (default: paper widths, full loss, same device).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,15 +24,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.unet import MODEL_PRESETS, PConvUNet  # noqa: E402
-from trainer.config import TrainConfig  # noqa: E402
-from trainer.loop import TrainStep, amp_dtype, build_loss  # noqa: E402
-from trainer.masks import parse_mask_mixture  # noqa: E402
+from engine.unet import MODEL_PRESETS, PConvUNet
+from trainer.config import TrainConfig
+from trainer.loop import TrainStep, amp_dtype, build_loss
+from trainer.masks import parse_mask_mixture
 
 
 def step_rate(preset: str, loss: str, device: torch.device, args: argparse.Namespace) -> float:
-    cfg = TrainConfig(loss=loss, vgg_size=args.vgg_size, channels_last=not args.no_channels_last,
-                      amp=args.amp)
+    cfg = TrainConfig(
+        loss=loss, vgg_size=args.vgg_size, channels_last=not args.no_channels_last, amp=args.amp
+    )
     torch.manual_seed(0)
     model = PConvUNet(MODEL_PRESETS[preset]).to(device)
     if cfg.channels_last:
@@ -41,8 +43,16 @@ def step_rate(preset: str, loss: str, device: torch.device, args: argparse.Names
     opt = torch.optim.Adam(model.parameters(), lr=2e-4)
     adtype = amp_dtype(cfg, device)
     scaler = torch.amp.GradScaler(device.type, enabled=adtype == torch.float16)
-    step = TrainStep(model, loss_fn, opt, None, scaler, device=device, autocast_dtype=adtype,
-                     channels_last=cfg.channels_last)
+    step = TrainStep(
+        model,
+        loss_fn,
+        opt,
+        None,
+        scaler,
+        device=device,
+        autocast_dtype=adtype,
+        channels_last=cfg.channels_last,
+    )
     rng = np.random.default_rng(0)
     masks = parse_mask_mixture("center:0.4,rects:0.2,strokes:0.4")
     n, s = args.batch_size, args.size
@@ -97,8 +107,12 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--vgg-size", type=int, default=None, help="VGG input side (default: full)")
     p.add_argument("--no-channels-last", action="store_true")
-    p.add_argument("--amp", default="auto", choices=("auto", "bf16", "fp16", "off"),
-                   help="autocast as in train (auto = bf16 on CUDA, off on CPU)")
+    p.add_argument(
+        "--amp",
+        default="auto",
+        choices=("auto", "bf16", "fp16", "off"),
+        help="autocast as in train (auto = bf16 on CUDA, off on CPU)",
+    )
     p.add_argument("--devices", default="auto", help="auto = cpu (+ cuda when present)")
     p.add_argument("--baseline", default="paper/full", help="PRESET/LOSS row the ratios refer to")
     p.add_argument("--mask-dir", default=None, help="include folder masks in the data-rate row")
@@ -106,7 +120,11 @@ def main() -> int:
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.devices == "auto" else args.devices.split(",")
+    devices = (
+        ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        if args.devices == "auto"
+        else args.devices.split(",")
+    )
     presets = [x for x in args.presets.split(",") if x]
     losses = [x for x in args.losses.split(",") if x]
     print(
@@ -130,7 +148,9 @@ def main() -> int:
         print("|---|---:|---|---:|---:|")
         for preset, loss, rate in rows:
             params = PConvUNet(MODEL_PRESETS[preset]).num_parameters() / 1e6
-            print(f"| {preset} {MODEL_PRESETS[preset].widths} | {params:.1f}M | {loss} | {rate:.2f} | {rate / base:.2f}x |")
+            print(
+                f"| {preset} {MODEL_PRESETS[preset].widths} | {params:.1f}M | {loss} | {rate:.2f} | {rate / base:.2f}x |"
+            )
     print(f"\nData pipeline (one process, preloaded images, masks): {data_rate(args):.0f} images/s")
     return 0
 

@@ -3,7 +3,8 @@
 
 Conventions: images are ``uint8 HxWx3 RGB`` arrays, hole masks ``bool HxW`` with True = hole.
 """
-from .inpainter import InpaintCancelled, Inpainter, select_device
+
+from .inpainter import InpaintCancelled, Inpainter, NothingToFillError, select_device
 from .layers import PartialConv2d
 from .unet import MODEL_PRESETS, PConvUNet, UNetConfig, create_model
 from .weights import (
@@ -19,6 +20,7 @@ from .weights import (
 __all__ = [
     "Inpainter",
     "InpaintCancelled",
+    "NothingToFillError",
     "select_device",
     "PartialConv2d",
     "PConvUNet",

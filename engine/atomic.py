@@ -9,6 +9,7 @@ temporary file: it stays as ``.<stem>.XXXXXXXX.tmp<suffix>`` next to the target 
 Unix). :func:`leftover_temporaries` finds such files for a set of targets so that a tool that
 owns those targets (``retoucher batch`` for its outputs) can remove them on its next run.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,8 +18,8 @@ import re
 import stat
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 __all__ = ["atomic_path", "leftover_temporaries", "temporary_target"]
 

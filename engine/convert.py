@@ -4,6 +4,7 @@ Arrays: images ``uint8 (N, H, W, 3)`` RGB (or one ``(H, W, 3)``), holes ``bool (
 True = hole. Network: image ``(N, 3, H, W)`` float in [-1, 1] with hole pixels zeroed, and the
 paper's mask M ``(N, 1, H, W)`` float, 1 = valid.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,6 +11,7 @@ Each separate part of the hole gets its own crop with context around it:
 Every :class:`Region` fills the hole pixels inside its ``core`` that are still unfilled; regions
 are processed in order, so pixels filled by an earlier region are context for a later one.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,7 +44,7 @@ class Box:
     def slices(self) -> tuple[slice, slice]:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
-    def contains(self, other: "Box") -> bool:
+    def contains(self, other: Box) -> bool:
         return self.y0 <= other.y0 and other.y1 <= self.y1 and self.x0 <= other.x0 and other.x1 <= self.x1
 
 

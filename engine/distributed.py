@@ -11,15 +11,19 @@
 Waiting is bounded: a rank that cannot meet the others within ``timeout`` seconds (a peer that
 died outside torchrun, a peer far slower than the timeout) gets a :class:`RankMeetingError`.
 """
+
 from __future__ import annotations
 
 import contextlib
 import operator
 import os
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Iterator, Mapping, Sequence, overload
+from typing import overload
 
 import torch
+
+from .torchrun import env_int
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
@@ -39,19 +43,9 @@ class RankMeetingError(RuntimeError):
     """The ranks could not meet: missing torchrun variables, a timeout, a rank gone."""
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int | None) -> int | None:
-    value = env.get(name, "")
-    if value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"the environment variable {name} must be an integer, got {value!r}") from None
-
-
 def world_size(environ: Mapping[str, str] | None = None) -> int:
     """``WORLD_SIZE`` as torchrun sets it; 1 when unset."""
-    return max(1, _env_int(os.environ if environ is None else environ, "WORLD_SIZE", 1) or 1)
+    return max(1, env_int(os.environ if environ is None else environ, "WORLD_SIZE", 1) or 1)
 
 
 def device_for_rank(
@@ -87,7 +81,7 @@ def device_for_rank(
     if index >= count:
         have = f"this machine has {count} CUDA GPU{'s' if count != 1 else ''} (cuda:0..cuda:{count - 1})"
         if dev.index is None and local_rank is not None:
-            per_node = _env_int(env, "LOCAL_WORLD_SIZE", None)
+            per_node = env_int(env, "LOCAL_WORLD_SIZE", None)
             started = f"{per_node} ranks" if per_node else "more ranks than that"
             raise ValueError(
                 f"rank with LOCAL_RANK={local_rank} needs cuda:{index}, but {have}: torchrun "

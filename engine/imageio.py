@@ -19,6 +19,7 @@ flattened onto white, as image editors do when exporting a transparent picture t
 
 Hole masks on disk are grayscale pictures, white (> 127) = hole.
 """
+
 from __future__ import annotations
 
 import io
@@ -34,6 +35,15 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from .atomic import atomic_path
+from .formats import (
+    ALPHA_FORMATS,
+    IMAGE_SUFFIXES,
+    format_for_suffix,
+    is_jpeg,
+    normalise_format,
+    suffix_for_format,
+    supports_alpha,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -58,12 +68,6 @@ __all__ = [
 DEFAULT_MAX_PIXELS = 250_000_000
 """Largest image (width x height) :func:`load_image` decodes by default: 250 megapixels."""
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
-"""File suffixes (lower case) treated as photos by folder-level tools such as ``retoucher batch``."""
-
-ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
-"""Formats whose files keep an alpha channel on save."""
-
 _EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ORIENTATION = 0x0112
@@ -73,19 +77,6 @@ _DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
 _TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
 _EXIF_SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-directories
 
-_SUFFIX_FORMATS = {
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".jpe": "JPEG",
-    ".jfif": "JPEG",
-    ".png": "PNG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-}
-_FORMAT_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
-_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
 
 # Pillow's own bomb check reads a process-wide limit (Image.MAX_IMAGE_PIXELS: a warning above
 # ~89 Mpx, an error above twice that, raised inside Image.open before the size can be read). We
@@ -146,43 +137,6 @@ class LoadedImage:
     def size(self) -> tuple[int, int]:
         """(width, height)."""
         return int(self.rgb.shape[1]), int(self.rgb.shape[0])
-
-
-# ---------------------------------------------------------------------------------------------
-# formats
-
-
-def format_for_suffix(suffix: str) -> str:
-    """Pillow format name for a file suffix (``".jpg"`` -> ``"JPEG"``); ValueError if unknown."""
-    s = suffix.lower()
-    if not s.startswith("."):
-        s = "." + s
-    if s in _SUFFIX_FORMATS:
-        return _SUFFIX_FORMATS[s]
-    fmt = Image.registered_extensions().get(s)
-    if fmt is None:
-        raise ValueError(f"no image format is known for the file suffix {suffix!r}")
-    return fmt
-
-
-def suffix_for_format(fmt: str) -> str:
-    """The usual file suffix for a format name (``"JPEG"``/``"jpg"`` -> ``".jpg"``)."""
-    f = _normalise_format(fmt)
-    if f in _FORMAT_SUFFIXES:
-        return _FORMAT_SUFFIXES[f]
-    for ext, name in Image.registered_extensions().items():
-        if name == f:
-            return ext
-    raise ValueError(f"unknown image format {fmt!r}")
-
-
-def supports_alpha(fmt: str) -> bool:
-    return _normalise_format(fmt) in ALPHA_FORMATS
-
-
-def _normalise_format(fmt: str) -> str:
-    f = fmt.upper().lstrip(".")
-    return _FORMAT_ALIASES.get(f, f)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +375,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         has_dpi = fmt != "TIFF" or 282 in getattr(im, "tag_v2", {})
         dpi = _dpi(im.info.get("dpi"), swap=orientation in (5, 6, 7, 8)) if has_dpi else None
         xmp = _xmp(upright.info.get("xmp"))
-        jpeg_tables = _jpeg_tables(im) if fmt in ("JPEG", "MPO") else None
+        jpeg_tables = _jpeg_tables(im) if is_jpeg(fmt) else None
     return LoadedImage(
         rgb=np.ascontiguousarray(rgb),
         alpha=None if alpha is None else np.ascontiguousarray(alpha),
@@ -542,7 +496,7 @@ def save_image(
         alpha = _check_alpha(alpha, rgb.shape)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ValueError(f"quality must be an integer from 1 to 100, got {quality!r}")
-    fmt = _normalise_format(format) if format else format_for_suffix(path.suffix)
+    fmt = normalise_format(format) if format else format_for_suffix(path.suffix)
     if fmt not in Image.SAVE:
         Image.init()
         if fmt not in Image.SAVE:

@@ -15,12 +15,13 @@ How an image reaches the network:
 * Scaled crops are resized in uint8 with Pillow (box filter down, bicubic up), so even a hole
   covering most of a large photo needs little memory.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,7 +34,7 @@ from .distributed import device_for_rank
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights
 
-__all__ = ["Inpainter", "InpaintCancelled", "select_device"]
+__all__ = ["Inpainter", "InpaintCancelled", "NothingToFillError", "select_device"]
 
 CancelFn = Callable[[], bool]
 ProgressFn = Callable[[float], None]
@@ -41,6 +42,13 @@ ProgressFn = Callable[[float], None]
 
 class InpaintCancelled(Exception):
     """Raised when the caller's ``cancel()`` returned True; the input is untouched."""
+
+
+class NothingToFillError(ValueError):
+    """Every pixel of the image is hole: there is nothing to fill the hole from."""
+
+    def __init__(self, what: str = "") -> None:
+        super().__init__(f"{what}the whole image is marked as hole: there is nothing to fill it from")
 
 
 def select_device(device: str | torch.device = "auto") -> torch.device:
@@ -116,7 +124,7 @@ class Inpainter:
         batch_size: int = 8,
         channels_last: bool = True,
         precision: str = "auto",
-    ) -> "Inpainter":
+    ) -> Inpainter:
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
         over: it is put in eval mode on ``device`` (and in channels_last memory format unless
         ``channels_last=False``). Call ``model.train()`` afterwards to keep training it."""
@@ -171,7 +179,12 @@ class Inpainter:
     # ------------------------------------------------------------------ validation
     @staticmethod
     def _check(image: np.ndarray, hole: np.ndarray, what: str = "") -> np.ndarray:
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        if (
+            not isinstance(image, np.ndarray)
+            or image.dtype != np.uint8
+            or image.ndim != 3
+            or image.shape[2] != 3
+        ):
             got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
             raise ValueError(f"{what}image must be a uint8 HxWx3 RGB array, got {got}")
         if not isinstance(hole, np.ndarray) or hole.ndim != 2:
@@ -184,9 +197,7 @@ class Inpainter:
         if hole.dtype != bool:
             hole = hole != 0
         if hole.all():
-            raise ValueError(
-                f"{what}the whole image is marked as hole: there is nothing to fill it from"
-            )
+            raise NothingToFillError(what)
         return hole
 
     # ------------------------------------------------------------------ inference
@@ -220,9 +231,9 @@ class Inpainter:
         s = self.max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
         small = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BOX))
-        small_hole = np.asarray(
-            Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)
-        ) > 0
+        small_hole = (
+            np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) > 0
+        )
         filled = self._fill_crop(small, small_hole, scaled=False)
         return np.asarray(Image.fromarray(filled).resize((w, h), Image.Resampling.BICUBIC))
 
@@ -266,9 +277,7 @@ class Inpainter:
         return result
 
     @torch.inference_mode()
-    def inpaint_batch(
-        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]
-    ) -> list[np.ndarray]:
+    def inpaint_batch(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Fill many images of one size in batches of ``batch_size`` network passes.
 
         Images larger than ``max_side`` fall back to one call each (the crop strategy).

@@ -17,6 +17,7 @@ non-persistent buffer made once at construction. Mask arithmetic always runs in 
 autocast disabled, so counts stay exact under fp16/bf16 autocast (fp16 holds integers exactly
 only up to 2048, and a 3x3 window over 512 channels counts up to 4608).
 """
+
 from __future__ import annotations
 
 import torch
@@ -66,9 +67,7 @@ class PartialConv2d(nn.Module):
             fan_in = in_channels * kernel_size * kernel_size
             bound = 1.0 / fan_in**0.5
             nn.init.uniform_(self.bias, -bound, bound)
-        self.register_buffer(
-            "mask_kernel", torch.ones(1, 1, kernel_size, kernel_size), persistent=False
-        )
+        self.register_buffer("mask_kernel", torch.ones(1, 1, kernel_size, kernel_size), persistent=False)
         self.window_size = float(in_channels * kernel_size * kernel_size)  # sum(1)
 
     @property
@@ -89,8 +88,7 @@ class PartialConv2d(nn.Module):
         """
         if mask.dim() != 4 or mask.shape[1] not in (1, self.in_channels):
             raise ValueError(
-                f"mask must have shape (N, 1, H, W) or (N, {self.in_channels}, H, W), "
-                f"got {tuple(mask.shape)}"
+                f"mask must have shape (N, 1, H, W) or (N, {self.in_channels}, H, W), got {tuple(mask.shape)}"
             )
         with torch.autocast(device_type=mask.device.type, enabled=False):
             m = mask.double() if mask.dtype == torch.float64 else mask.float()
@@ -108,13 +106,19 @@ class PartialConv2d(nn.Module):
                 # A box sum: sum pooling is several times faster than a 1-channel convolution
                 # and exact (zero padding counted, divisor 1).
                 counts = F.avg_pool2d(
-                    valid_channels, self.kernel_size, self.stride, self.padding,
-                    count_include_pad=True, divisor_override=1,
+                    valid_channels,
+                    self.kernel_size,
+                    self.stride,
+                    self.padding,
+                    count_include_pad=True,
+                    divisor_override=1,
                 )
             else:
                 counts = F.conv2d(
-                    valid_channels, self.mask_kernel.to(valid_channels.dtype),
-                    stride=self.stride, padding=self.padding,
+                    valid_channels,
+                    self.mask_kernel.to(valid_channels.dtype),
+                    stride=self.stride,
+                    padding=self.padding,
                 )
             new_mask = (counts > 0).to(counts.dtype)
             scale = self.window_size / counts.clamp(min=1e-8) * new_mask
@@ -138,9 +142,7 @@ class PartialConv2d(nn.Module):
                 raise ValueError("BatchNorm folding needs a bias-free layer and BatchNorm in eval mode")
             a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
             b = bn.bias - bn.running_mean * a
-            out = F.conv2d(
-                x_masked, self.conv.weight * a.view(-1, 1, 1, 1), None, self.stride, self.padding
-            )
+            out = F.conv2d(x_masked, self.conv.weight * a.view(-1, 1, 1, 1), None, self.stride, self.padding)
             return torch.addcmul(b.to(out.dtype).view(1, -1, 1, 1), out, scale.to(out.dtype))
         out = self.conv(x_masked)
         out = out * scale.to(out.dtype)
@@ -150,13 +152,9 @@ class PartialConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected input of shape (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if mask.shape[0] != x.shape[0] or mask.shape[-2:] != x.shape[-2:]:
-            raise ValueError(
-                f"mask shape {tuple(mask.shape)} does not match input shape {tuple(x.shape)}"
-            )
+            raise ValueError(f"mask shape {tuple(mask.shape)} does not match input shape {tuple(x.shape)}")
         scale, new_mask = self.mask_update(mask)
         out = self.forward_masked(x * mask.to(x.dtype), scale, new_mask)
         return out, new_mask.to(mask.dtype if mask.is_floating_point() else torch.float32)

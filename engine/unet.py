@@ -9,6 +9,7 @@ head that sees the hole map corrects that output (:class:`RefineHead`).
 
 Images enter the network scaled to [-1, 1]; masks are the paper's M (float, 1 = valid).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -94,7 +95,7 @@ class UNetConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "UNetConfig":
+    def from_dict(cls, d: dict[str, Any]) -> UNetConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -102,18 +103,18 @@ class UNetConfig:
         return cls(**d)
 
     @classmethod
-    def from_json(cls, text: str) -> "UNetConfig":
+    def from_json(cls, text: str) -> UNetConfig:
         return cls.from_dict(json.loads(text))
 
     @classmethod
-    def paper(cls, image_size: int = 256) -> "UNetConfig":
+    def paper(cls, image_size: int = 256) -> UNetConfig:
         """The paper's configuration: 7 levels at 256x256, 8 at 512x512."""
         depth = 8 if image_size >= 512 else 7
         widths = (64, 128, 256) + (512,) * (depth - 3)
         return cls(widths=widths, kernels=_paper_kernels(depth), image_size=image_size)
 
     @classmethod
-    def scaled(cls, base_width: int, depth: int = 7, image_size: int = 256) -> "UNetConfig":
+    def scaled(cls, base_width: int, depth: int = 7, image_size: int = 256) -> UNetConfig:
         """The paper's shape with widths scaled: base, 2x, 4x, then 8x base for deeper levels."""
         widths = tuple(base_width * min(2**i, 8) for i in range(depth))
         return cls(widths=widths, kernels=_paper_kernels(depth), image_size=image_size)
@@ -157,9 +158,7 @@ class _DecoderBlock(nn.Module):
     def __init__(self, cin_up: int, cin_skip: int, cout: int, kernel: int, last: bool) -> None:
         super().__init__()
         self.cin_up, self.cin_skip = cin_up, cin_skip
-        self.pconv = PartialConv2d(
-            cin_up + cin_skip, cout, kernel, stride=1, padding=kernel // 2, bias=last
-        )
+        self.pconv = PartialConv2d(cin_up + cin_skip, cout, kernel, stride=1, padding=kernel // 2, bias=last)
         self.bn = None if last else nn.BatchNorm2d(cout)
         self.act = None if last else nn.LeakyReLU(0.2, inplace=True)
 
@@ -261,9 +260,7 @@ class PConvUNet(nn.Module):
         for i in reversed(range(config.depth)):
             skip_c = widths[i - 1] if i > 0 else config.in_channels
             out_c = widths[i - 1] if i > 0 else config.out_channels
-            self.decoder.append(
-                _DecoderBlock(cin, skip_c, out_c, config.decoder_kernel, last=(i == 0))
-            )
+            self.decoder.append(_DecoderBlock(cin, skip_c, out_c, config.decoder_kernel, last=(i == 0)))
             cin = out_c
         self.refine = (
             RefineHead(config.in_channels, config.out_channels, config.refine) if config.refine else None
@@ -299,7 +296,7 @@ class PConvUNet(nn.Module):
                     p.requires_grad_(False)
         self._encoder_bn_frozen = True
 
-    def train(self, mode: bool = True) -> "PConvUNet":
+    def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
         if mode and getattr(self, "_encoder_bn_frozen", False):
             for block in self.encoder:

@@ -5,6 +5,7 @@ A file alone rebuilds the model: ``metadata["config"]`` is the :class:`UNetConfi
 executes code, so a file from a stranger can at worst fail to load. Pickled PyTorch checkpoints
 are refused with a message that says how to convert them (``retoucher-train export``).
 """
+
 from __future__ import annotations
 
 import json

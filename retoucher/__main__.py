@@ -5,10 +5,11 @@ model's name, ``retoucher --self-test`` checks the installation headless (see :m
 Nothing heavy is imported before it is needed: the GUI (PySide6) only for the app, the engine
 (torch) only when a batch runs.
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 USAGE = """\
 usage: retoucher [PHOTO]                 open the desktop app (optionally with a photo)
@@ -25,7 +26,8 @@ usage: retoucher [PHOTO]                 open the desktop app (optionally with a
 
 def version() -> str:
     try:
-        from importlib.metadata import PackageNotFoundError, version as dist_version
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
 
         return dist_version("retoucher")
     except PackageNotFoundError:  # running from a source tree that is not installed

@@ -15,6 +15,7 @@ that a rank with a failed photo does not make torchrun stop the ranks still work
 
 This module never imports torch; the engine is imported when a batch actually runs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,10 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -51,8 +53,6 @@ ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
 
 OUTPUT_FORMATS = ("same", "png", "jpg", "tif", "webp")
-_FORMAT_SUFFIX = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tif", "webp": ".webp"}
-_JPEG_FORMATS = ("JPEG", "MPO")  # MPO: a camera JPEG with extra preview pictures
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -113,13 +113,17 @@ class MaskSpec:
         if self.kind in ("dir", "file"):
             object.__setattr__(self, "value", Path(self.value))
         elif self.kind == "rect":
-            v = parse_rect(self.value) if isinstance(self.value, str) else parse_rect(
-                ",".join(str(int(c)) for c in self.value)
+            v = (
+                parse_rect(self.value)
+                if isinstance(self.value, str)
+                else parse_rect(",".join(str(int(c)) for c in self.value))
             )
             object.__setattr__(self, "value", v)
         elif self.kind == "center":
-            v = parse_size(self.value) if isinstance(self.value, (str, int)) else parse_size(
-                "x".join(str(int(c)) for c in self.value)
+            v = (
+                parse_size(self.value)
+                if isinstance(self.value, (str, int))
+                else parse_size("x".join(str(int(c)) for c in self.value))
             )
             object.__setattr__(self, "value", v)
         else:
@@ -153,7 +157,7 @@ class BatchOptions:
         if self.weights is not None:
             self.weights = Path(self.weights)
         fmt = str(self.format).lower().lstrip(".")
-        if fmt not in OUTPUT_FORMATS and fmt not in _FORMAT_SUFFIX:
+        if fmt not in OUTPUT_FORMATS and fmt not in ("jpeg", "tiff"):
             raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}")
         self.format = fmt
         if not _DEVICE_RE.match(str(self.device)):
@@ -219,14 +223,15 @@ def _is_within(path: Path, folder: Path) -> bool:
 
 
 def _list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Path]:
-    from engine.imageio import IMAGE_SUFFIXES
+    from engine.formats import IMAGE_SUFFIXES
 
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
         # Hidden folders and files are skipped: among them our own temporary files (".name.*").
         dirnames[:] = sorted(
-            d for d in dirnames
+            d
+            for d in dirnames
             if not d.startswith(".") and not any((here / d).resolve() == ex for ex in exclude)
         )
         for name in filenames:
@@ -278,7 +283,9 @@ def _assign_masks(files: list[Path], src: Path, masks_dir: Path) -> dict[Path, P
 
 
 def _output_suffix(source: Path, fmt: str) -> str:
-    return source.suffix if fmt == "same" else _FORMAT_SUFFIX[fmt]
+    from engine.formats import suffix_for_format
+
+    return source.suffix if fmt == "same" else suffix_for_format(fmt)
 
 
 def _validate_folders(options: BatchOptions) -> tuple[Path, Path, list[Path]]:
@@ -301,9 +308,8 @@ def _validate_folders(options: BatchOptions) -> tuple[Path, Path, list[Path]]:
             raise BatchError(f"mask folder not found: {spec.value}")
         if _is_within(mdir, src) and mdir != src:
             exclude.append(mdir)
-    elif spec.kind == "file":
-        if not spec.value.expanduser().is_file():
-            raise BatchError(f"mask file not found: {spec.value}")
+    elif spec.kind == "file" and not spec.value.expanduser().is_file():
+        raise BatchError(f"mask file not found: {spec.value}")
     return src, dst, exclude
 
 
@@ -413,7 +419,7 @@ def _resolve_device(device: str, local_rank: int | None) -> str:
 @dataclass
 class _Item:
     job: Job
-    image: "LoadedImage"
+    image: LoadedImage
     hole: np.ndarray
 
 
@@ -421,7 +427,7 @@ class _Runner:
     def __init__(
         self,
         options: BatchOptions,
-        inpainter: "Inpainter | None",
+        inpainter: Inpainter | None,
         progress: ProgressFn | None,
         cancel: CancelFn | None,
         report: BatchReport,
@@ -437,7 +443,7 @@ class _Runner:
 
     # -- the model, created when the first photo needs it (a finished batch never loads it)
     @property
-    def inpainter(self) -> "Inpainter":
+    def inpainter(self) -> Inpainter:
         if self._inpainter is None:
             from engine.inpainter import Inpainter
             from engine.weights import WeightsError
@@ -447,7 +453,7 @@ class _Runner:
                 self._inpainter = Inpainter(self.options.weights, device=device)
             except WeightsError as exc:
                 raise BatchError(str(exc)) from exc
-            except Exception as exc:  # noqa: BLE001 - CUDA errors, out of memory...
+            except Exception as exc:
                 raise BatchError(f"could not create the model on {device}: {_reason(exc)}") from exc
         if self.report.model is None:
             self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}"
@@ -467,11 +473,12 @@ class _Runner:
         self._tick(job)
 
     def save(self, item: _Item, result: np.ndarray) -> None:
-        from engine.imageio import format_for_suffix, save_image
+        from engine.formats import format_for_suffix, is_jpeg
+        from engine.imageio import save_image
 
         img = item.image
         out_format = format_for_suffix(item.job.output.suffix)
-        keep_jpeg = self.options.quality is None and out_format == "JPEG" and img.format in _JPEG_FORMATS
+        keep_jpeg = self.options.quality is None and out_format == "JPEG" and is_jpeg(img.format)
         try:
             save_image(
                 item.job.output,
@@ -493,12 +500,10 @@ class _Runner:
         """Nothing to fill: the output is the photo. Same format: the input's bytes, copied
         (atomically; no re-encoding, so no JPEG generation loss). Another format: saved."""
         from engine.atomic import atomic_path
-        from engine.imageio import format_for_suffix
+        from engine.formats import format_for_suffix, is_jpeg
 
         out_format = format_for_suffix(item.job.output.suffix)
-        same = item.image.format == out_format or (
-            out_format == "JPEG" and item.image.format in _JPEG_FORMATS
-        )
+        same = item.image.format == out_format or (out_format == "JPEG" and is_jpeg(item.image.format))
         if not same:
             self.save(item, item.image.rgb)
             return
@@ -569,7 +574,7 @@ def _remove_leftover_temporaries(jobs: Sequence[Job], report: BatchReport) -> No
 def run_batch(
     options: BatchOptions,
     *,
-    inpainter: "Inpainter | None" = None,
+    inpainter: Inpainter | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     rank: int = 0,
@@ -589,7 +594,7 @@ def run_batch(
     if world_size < 1 or not 0 <= rank < world_size:
         raise BatchError(f"rank {rank} is not within a world of size {world_size}")
     from engine.imageio import load_image
-    from engine.inpainter import InpaintCancelled
+    from engine.inpainter import InpaintCancelled, NothingToFillError
 
     jobs = plan_batch(options)[rank::world_size]
     report = BatchReport(total=len(jobs), rank=rank, world_size=world_size)
@@ -619,7 +624,7 @@ def run_batch(
                 runner.fail(job, _reason(exc))
                 continue
             if hole.all():
-                runner.fail(job, "the whole image is marked as hole: there is nothing to fill it from")
+                runner.fail(job, str(NothingToFillError()))
                 continue
             item = _Item(job, image, hole)
             if not hole.any():  # nothing to fill: the output is the photo
@@ -666,26 +671,45 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
     p.add_argument("input_dir", metavar="INPUT_DIR", type=Path, help="folder of photos")
     p.add_argument("output_dir", metavar="OUTPUT_DIR", type=Path, help="where the results go")
     m = p.add_argument_group("hole (exactly one)").add_mutually_exclusive_group(required=True)
-    m.add_argument("--masks", metavar="DIR", type=Path,
-                   help="folder of PNG masks named <stem>.png or <stem>_mask.png, white = hole "
-                        "(only <stem>_mask.png when DIR is INPUT_DIR: masks next to the photos)")
+    m.add_argument(
+        "--masks",
+        metavar="DIR",
+        type=Path,
+        help="folder of PNG masks named <stem>.png or <stem>_mask.png, white = hole "
+        "(only <stem>_mask.png when DIR is INPUT_DIR: masks next to the photos)",
+    )
     m.add_argument("--mask", metavar="FILE", type=Path, help="one mask for every photo")
     m.add_argument("--rect", metavar="X,Y,W,H", help="a rectangular hole, in pixels")
     m.add_argument("--center-hole", metavar="SIZE", help="a centred square hole of SIZE (or WxH) pixels")
-    p.add_argument("--weights", metavar="PATH", type=Path,
-                   help="model weights (.safetensors); default: the bundled model")
+    p.add_argument(
+        "--weights",
+        metavar="PATH",
+        type=Path,
+        help="model weights (.safetensors); default: the bundled model",
+    )
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--format", default="same", choices=OUTPUT_FORMATS,
-                   help="output format (default: same as the input)")
-    p.add_argument("--quality", type=int, default=None,
-                   help="JPEG/WebP quality 1-100 (default: a JPEG written from a JPEG keeps the "
-                        "original's quantisation, anything else 95)")
+    p.add_argument(
+        "--format", default="same", choices=OUTPUT_FORMATS, help="output format (default: same as the input)"
+    )
+    p.add_argument(
+        "--quality",
+        type=int,
+        default=None,
+        help="JPEG/WebP quality 1-100 (default: a JPEG written from a JPEG keeps the "
+        "original's quantisation, anything else 95)",
+    )
     p.add_argument("--overwrite", action="store_true", help="redo photos whose output exists")
-    p.add_argument("--recursive", action="store_true",
-                   help="include sub-folders (outputs keep the sub-folder layout)")
-    p.add_argument("--rank-timeout", metavar="MINUTES", type=float, default=60.0,
-                   help="under torchrun: how long a rank that has finished its share waits for the "
-                        "others, to exit with the status of the whole batch (default 60)")
+    p.add_argument(
+        "--recursive", action="store_true", help="include sub-folders (outputs keep the sub-folder layout)"
+    )
+    p.add_argument(
+        "--rank-timeout",
+        metavar="MINUTES",
+        type=float,
+        default=60.0,
+        help="under torchrun: how long a rank that has finished its share waits for the "
+        "others, to exit with the status of the whole batch (default 60)",
+    )
     return p
 
 
@@ -769,12 +793,17 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher batch") ->
     if world > 1:
         counts = _combine_ranks(counts, args.rank_timeout * 60, prog, who, rank, world)
     if counts[3] == 0 and rank == 0:
-        print(f"{prog}: no photos found in {options.input_dir}"
-              + ("" if options.recursive else " (use --recursive for sub-folders)"), file=sys.stderr)
+        print(
+            f"{prog}: no photos found in {options.input_dir}"
+            + ("" if options.recursive else " (use --recursive for sub-folders)"),
+            file=sys.stderr,
+        )
     return EXIT_OK if not counts[2] else EXIT_FAILED
 
 
-def _combine_ranks(counts: list[int], timeout_s: float, prog: str, who: str, rank: int, world: int) -> list[int]:
+def _combine_ranks(
+    counts: list[int], timeout_s: float, prog: str, who: str, rank: int, world: int
+) -> list[int]:
     """Sum the ranks' counts so that every rank exits with the status of the whole batch
     (torchrun stops all ranks when one exits non-zero: a rank with a failed photo must not stop
     the others before they finish). If the ranks cannot meet, this rank's own counts."""
@@ -784,10 +813,11 @@ def _combine_ranks(counts: list[int], timeout_s: float, prog: str, who: str, ran
         with joined_ranks(timeout_s) as group:
             total = group.sum(counts)
             if rank == 0:
-                print("all {} ranks: done {}, skipped {}, failed {} (of {})".format(world, *total), flush=True)
+                print(
+                    "all {} ranks: done {}, skipped {}, failed {} (of {})".format(world, *total), flush=True
+                )
             group.barrier()  # nobody exits (and gets the others stopped) before that line is out
         return total
     except RankMeetingError as exc:
-        print(f"{prog}: {who}warning: {exc}; the exit status covers this rank's photos only",
-              file=sys.stderr)
+        print(f"{prog}: {who}warning: {exc}; the exit status covers this rank's photos only", file=sys.stderr)
         return counts

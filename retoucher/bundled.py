@@ -1,4 +1,5 @@
 """The sample photo the app opens on first launch: ``resources/sample.jpg``."""
+
 from __future__ import annotations
 
 import os

@@ -11,14 +11,16 @@ Conventions: image ``uint8 HxWx3 RGB``; hole mask ``bool HxW``, True = hole. Pix
 column j)`` covers the continuous square ``[j, j+1) x [i, i+1)``; brush positions are continuous
 coordinates in that space (what a view gets from its scene coordinates).
 """
+
 from __future__ import annotations
 
 import itertools
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +55,7 @@ class Rect:
     def slices(self) -> tuple[slice, slice]:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
-    def union(self, other: "Rect | None") -> "Rect":
+    def union(self, other: Rect | None) -> Rect:
         if other is None or other.empty:
             return self
         if self.empty:
@@ -62,7 +64,7 @@ class Rect:
             min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1)
         )
 
-    def clip(self, width: int, height: int) -> "Rect":
+    def clip(self, width: int, height: int) -> Rect:
         return Rect(
             min(max(self.x0, 0), width),
             min(max(self.y0, 0), height),
@@ -71,7 +73,7 @@ class Rect:
         )
 
     @staticmethod
-    def bounding(mask: np.ndarray) -> "Rect | None":
+    def bounding(mask: np.ndarray) -> Rect | None:
         """The bounding box of the True pixels of a 2-D array, None when there are none."""
         rows = np.flatnonzero(mask.any(axis=1))
         if rows.size == 0:
@@ -121,10 +123,10 @@ class Edit:
 
     label: str = ""
 
-    def redo(self, doc: "Document") -> None:  # pragma: no cover - interface
+    def redo(self, doc: Document) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def undo(self, doc: "Document") -> None:  # pragma: no cover - interface
+    def undo(self, doc: Document) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
     @property
@@ -141,10 +143,10 @@ class MaskEdit(Edit):
         self._before = _PackedMask(before)
         self._after = _PackedMask(after)
 
-    def redo(self, doc: "Document") -> None:
+    def redo(self, doc: Document) -> None:
         doc._write_mask(self.rect, self._after.unpack())
 
-    def undo(self, doc: "Document") -> None:
+    def undo(self, doc: Document) -> None:
         doc._write_mask(self.rect, self._before.unpack())
 
     @property
@@ -173,14 +175,14 @@ class ImageEdit(Edit):
         self.state_before = state_before
         self.state_after = next(_states)
 
-    def redo(self, doc: "Document") -> None:
+    def redo(self, doc: Document) -> None:
         if self.rect is not None:
             doc._write_image(self.rect, self._after)
         if self.mask_edit is not None:
             self.mask_edit.redo(doc)
         doc._set_state(self.state_after)
 
-    def undo(self, doc: "Document") -> None:
+    def undo(self, doc: Document) -> None:
         if self.rect is not None:
             doc._write_image(self.rect, self._before)
         if self.mask_edit is not None:
@@ -253,7 +255,7 @@ class Document:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_loaded(cls, loaded: Any) -> "Document":
+    def from_loaded(cls, loaded: Any) -> Document:
         """From an ``engine.imageio.LoadedImage``, taking over its pixel array."""
         return cls(
             loaded.rgb,
@@ -271,7 +273,7 @@ class Document:
         )
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> "Document":
+    def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> Document:
         """Load a photo file (``engine.imageio.load_image``; raises its ``ImageReadError``)."""
         from engine.imageio import load_image
 
@@ -497,7 +499,8 @@ class Document:
         WebP; with ``keep_jpeg_compression`` a photo read from a JPEG and written as one keeps
         the original's quantisation and chroma subsampling instead. The document then refers
         to the written file (so :attr:`save_in_place_problem` no longer applies)."""
-        from engine.imageio import format_for_suffix, save_image
+        from engine.formats import format_for_suffix, is_jpeg, normalise_format
+        from engine.imageio import save_image
 
         if path is None:
             if self.path is None:
@@ -505,8 +508,8 @@ class Document:
             path = self.path
             format = format or self.format
         path = Path(path)
-        format = _SAVE_FORMATS.get(format.upper(), format) if format else format_for_suffix(path.suffix)
-        from_jpeg = (self.format or "").upper() in ("JPEG", "MPO")
+        format = normalise_format(format) if format else format_for_suffix(path.suffix)
+        from_jpeg = is_jpeg(self.format)
         tables = self.jpeg_tables if keep_jpeg_compression and format == "JPEG" and from_jpeg else None
         written = save_image(
             path,
@@ -539,9 +542,6 @@ class Document:
 
 # Pillow modes that an 8-bit RGB(A) picture holds without loss (palette and grey widen to RGB).
 _EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX"})
-
-# Formats Pillow reads under another name than the one a photo is written back in.
-_SAVE_FORMATS = {"MPO": "JPEG", "JPG": "JPEG", "TIF": "TIFF"}
 
 
 class _Stroke:

@@ -5,14 +5,16 @@ pixels change, the hole pixels do change, and a PNG can be written and read back
 Prints each step with its timing and returns 0; on any failure prints ``self-test FAILED: ...``
 with the reason to stderr and returns 1. Qt-free: it runs headless and never starts the GUI.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -137,7 +139,7 @@ def run_self_test(
     except SelfTestError as exc:
         print(f"self-test FAILED: {exc}", file=err, flush=True)
         return 1
-    except Exception as exc:  # anything else broken in the installation: say what, fail
+    except Exception as exc:  # noqa: BLE001 - anything else broken in the installation: say what, fail
         print(f"self-test FAILED: {type(exc).__name__}: {exc}", file=err, flush=True)
         return 1
     print(f"self-test passed in {time.perf_counter() - started:.2f} s", file=out, flush=True)

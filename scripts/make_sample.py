@@ -1,7 +1,9 @@
 """Procedurally paint resources/sample.jpg: a 1024x768 evening landscape (sky gradient, sun,
 layered hills, a lake with reflections, a meadow) with things to retouch away: a power pole
 with wires and a signpost. Deterministic (seed 2024). numpy + Pillow only."""
+
 import sys
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
@@ -48,11 +50,14 @@ glow = np.exp(-d / 120.0)[..., None]
 img = img * (1 - 0.55 * glow) + np.array([255, 230, 180]) * 0.55 * glow
 img[d < 34] = (255, 246, 222)
 
+
 # soft clouds
 def stretched(scale_y, scale_x, seed):
     r = np.random.default_rng(seed)
     small = r.standard_normal((H // scale_y + 2, W // scale_x + 2)).astype(np.float32)
-    return np.asarray(Image.fromarray(small).resize((W + 2 * scale_x, H + 2 * scale_y), Image.BICUBIC))[:H, :W]
+    return np.asarray(Image.fromarray(small).resize((W + 2 * scale_x, H + 2 * scale_y), Image.BICUBIC))[
+        :H, :W
+    ]
 
 
 clouds = stretched(40, 160, 1) + 0.45 * stretched(14, 50, 2) + 0.2 * stretched(5, 16, 3)
@@ -79,8 +84,11 @@ shore = horizon + 10
 lake_bottom = 600
 rows = np.arange(lake_bottom - shore)
 src_rows = np.clip(shore - 1 - (rows * 1.6).astype(int), 0, H - 1)  # foreshortened mirror image
-ripple = np.round(3 * np.sin(np.arange(W)[None, :] / 9.0 + rows[:, None] * 0.9)
-                  * (0.3 + rows[:, None] / (lake_bottom - shore))).astype(int)
+ripple = np.round(
+    3
+    * np.sin(np.arange(W)[None, :] / 9.0 + rows[:, None] * 0.9)
+    * (0.3 + rows[:, None] / (lake_bottom - shore))
+).astype(int)
 cols = np.clip(np.arange(W)[None, :] + ripple, 0, W - 1)
 refl = img[src_rows[:, None], cols]
 streaks = np.clip(stretched(2, 60, 21)[shore:lake_bottom] - 1.2, 0, 1)[..., None] * 40
@@ -102,10 +110,12 @@ px = 250
 draw.rectangle([px - 5, 170, px + 5, 640], fill=(58, 44, 34))
 draw.rectangle([px - 48, 196, px + 48, 204], fill=(58, 44, 34))
 for k, off in enumerate((-40, 0, 40)):
+
     def sag(x, off=off, k=k):
         span = (W - px) if x > px else px
         u = (x - px) / span
         return 199 + k * 9 + 60 * u * u * (1 if x > px else 0.5) + 0 * off
+
     pts = [(x, sag(x)) for x in range(0, W + 8, 8)]
     draw.line(pts, fill=(28, 28, 32), width=2)
 # a signpost in the meadow

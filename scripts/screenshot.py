@@ -7,6 +7,7 @@ then the power pole is brushed over, so the picture shows the mask overlay too. 
 bundled model (resources/weights/default.safetensors) or ``--weights FILE``; without either it
 falls back to an untrained tiny network and says so (the fill then looks like noise).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     weights = args.weights or engine.default_weights_path()
     cache = InpainterCache(str(weights), "cpu")
     if not weights.is_file():
-        print(f"screenshot: {weights} is missing; using an UNTRAINED tiny model (the fill will look wrong)", file=sys.stderr)
+        print(
+            f"screenshot: {weights} is missing; using an UNTRAINED tiny model (the fill will look wrong)",
+            file=sys.stderr,
+        )
         import torch
 
         torch.manual_seed(0)
@@ -93,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         cursor = window.canvas.from_image(250 * sx, 420 * sy)
         window.canvas.cursor_item.setPos(window.canvas.to_image(cursor))
         window.canvas.cursor_item.setVisible(True)
-        window.statusBar().showMessage("Signpost filled; power pole painted \u2014 press Ctrl+Enter to fill it")
+        window.statusBar().showMessage(
+            "Signpost filled; power pole painted \u2014 press Ctrl+Enter to fill it"
+        )
         for _ in range(5):
             QCoreApplication.processEvents()
         args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
 """Fixtures shared by every test folder. Keep them small, generic and CPU-friendly."""
+
 from __future__ import annotations
 
 from pathlib import Path

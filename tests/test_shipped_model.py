@@ -4,6 +4,7 @@ report in docs/ and the quality table of the README are the same measurement.
 These fail when a new model is exported without re-running ``retoucher-train evaluate`` and
 updating the README, which is exactly the mistake they are here to catch.
 """
+
 import json
 from pathlib import Path
 

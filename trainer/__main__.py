@@ -2,6 +2,7 @@
 
 Heavy modules are imported inside each command so that ``--help`` is instant.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,13 +42,21 @@ def _add_prepare(sub: argparse._SubParsersAction) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--cub", type=Path, metavar="CUB_ROOT", help="official CUB_200_2011 folder")
-    src.add_argument("--images-dir", type=Path, metavar="DIR",
-                     help="any folder of photos (subfolders = classes); centre square crops")
+    src.add_argument(
+        "--images-dir",
+        type=Path,
+        metavar="DIR",
+        help="any folder of photos (subfolders = classes); centre square crops",
+    )
     p.add_argument("--out", type=Path, required=True, metavar="DATA_DIR")
     p.add_argument("--size", type=int, default=256, help="side of the square images (default 256)")
     p.add_argument("--seed", type=int, default=0, help="seed of the train/val/test split")
-    p.add_argument("--format", choices=("jpeg", "png"), default="jpeg",
-                   help="jpeg (quality --quality, default) or png (lossless, ~4x larger)")
+    p.add_argument(
+        "--format",
+        choices=("jpeg", "png"),
+        default="jpeg",
+        help="jpeg (quality --quality, default) or png (lossless, ~4x larger)",
+    )
     p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     p.add_argument("--workers", type=int, default=0, help="worker processes (0 = one per core)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -96,36 +105,62 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     g = p.add_argument_group("data")
     g.add_argument("--data", type=Path, required=True, metavar="DATA_DIR", help="from 'prepare'")
-    g.add_argument("--out", type=Path, required=True, metavar="RUN_DIR",
-                   help="checkpoints, logs, TensorBoard")
-    g.add_argument("--masks", metavar="SPEC",
-                   help="mask mixture, e.g. center:0.4,strokes:0.3,folder:0.3 (kinds: center, "
-                   "rects, strokes, folder); default with --mask-dir: center:0.4,strokes:0.3,"
-                   "folder:0.3, without: center:0.4,rects:0.2,strokes:0.4")
+    g.add_argument(
+        "--out", type=Path, required=True, metavar="RUN_DIR", help="checkpoints, logs, TensorBoard"
+    )
+    g.add_argument(
+        "--masks",
+        metavar="SPEC",
+        help="mask mixture, e.g. center:0.4,strokes:0.3,folder:0.3 (kinds: center, "
+        "rects, strokes, folder); default with --mask-dir: center:0.4,strokes:0.3,"
+        "folder:0.3, without: center:0.4,rects:0.2,strokes:0.4",
+    )
     g.add_argument("--mask-dir", type=Path, metavar="DIR", help="mask images (white = hole)")
-    g.add_argument("--mask-holdout", type=float, metavar="F",
-                   help="fraction of --mask-dir kept out of training for evaluate (default 0.2)")
+    g.add_argument(
+        "--mask-holdout",
+        type=float,
+        metavar="F",
+        help="fraction of --mask-dir kept out of training for evaluate (default 0.2)",
+    )
     g.add_argument("--crop", type=int, help="train on random crops of this side (default: full)")
     g.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random flips")
-    g.add_argument("--preload", choices=("auto", "yes", "no"),
-                   help="decode the train split into memory (default auto: if it fits in 3 GB)")
+    g.add_argument(
+        "--preload",
+        choices=("auto", "yes", "no"),
+        help="decode the train split into memory (default auto: if it fits in 3 GB)",
+    )
     g.add_argument("--workers", type=int, help="data-loader worker processes (default 1)")
     g.add_argument("--seed", type=int, help="model init, data order, masks (default 0)")
     g = p.add_argument_group("model")
     g.add_argument("--preset", help="paper (default), paper512, small, tiny")
     g.add_argument("--widths", type=_int_list, help="encoder widths, e.g. 32,64,128,256,256,256,256")
     g.add_argument("--depth", type=int, help="number of levels (with --preset: scaled widths)")
-    g.add_argument("--refine", type=int, metavar="CH",
-                   help="add a full-resolution refinement head of CH channels that sees the hole "
-                   "map (0 = none, the paper's network); with --init it grows the initial model, "
-                   "starting out identical to it")
-    g.add_argument("--refine-lr-scale", type=float, metavar="X",
-                   help="the refinement head learns at X times --lr (default 10)")
-    g.add_argument("--init", type=Path, metavar="CKPT_OR_WEIGHTS",
-                   help="start from a checkpoint (.pt) or a weight file (.safetensors)")
+    g.add_argument(
+        "--refine",
+        type=int,
+        metavar="CH",
+        help="add a full-resolution refinement head of CH channels that sees the hole "
+        "map (0 = none, the paper's network); with --init it grows the initial model, "
+        "starting out identical to it",
+    )
+    g.add_argument(
+        "--refine-lr-scale",
+        type=float,
+        metavar="X",
+        help="the refinement head learns at X times --lr (default 10)",
+    )
+    g.add_argument(
+        "--init",
+        type=Path,
+        metavar="CKPT_OR_WEIGHTS",
+        help="start from a checkpoint (.pt) or a weight file (.safetensors)",
+    )
     g = p.add_argument_group("optimisation")
-    g.add_argument("--phase", choices=("train", "finetune"),
-                   help="train (default, lr 2e-4) or finetune (encoder BatchNorm frozen, lr 5e-5)")
+    g.add_argument(
+        "--phase",
+        choices=("train", "finetune"),
+        help="train (default, lr 2e-4) or finetune (encoder BatchNorm frozen, lr 5e-5)",
+    )
     g.add_argument("--lr", type=float, help="learning rate (default by phase)")
     g.add_argument("--schedule", choices=("constant", "cosine"), help="default constant (paper)")
     g.add_argument("--warmup-steps", type=int)
@@ -135,24 +170,42 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--ema", type=float, help="EMA decay of the weights, e.g. 0.999 (0 = off)")
     g.add_argument("--batch-size", type=int, help="per process (default 6, as in the paper)")
     g.add_argument("--steps", type=int, help="total optimiser steps of this run (default 10000)")
-    g.add_argument("--loss", choices=("full", "l1"),
-                   help="full = the paper's loss with VGG perceptual/style terms (default); "
-                   "l1 = valid + 6 hole + 0.1 TV, no VGG")
-    g.add_argument("--vgg-size", type=_optional_int, metavar="PX",
-                   help="run the VGG on images resized to PX (cheaper perceptual/style loss)")
-    g.add_argument("--valid-weight", type=float, metavar="W",
-                   help="weight of L_valid, the error outside the hole (the paper: 1). The "
-                   "composite discards those pixels; a lower weight stops rewarding a copy of "
-                   "the centre pixel, which the network cannot see in a hole")
-    g.add_argument("--hole-weighting", choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
-                   help="pixel = every hole pixel weighs the same (the paper, default); image = "
-                   "each image's mean hole error weighs the same, whatever its hole size")
+    g.add_argument(
+        "--loss",
+        choices=("full", "l1"),
+        help="full = the paper's loss with VGG perceptual/style terms (default); "
+        "l1 = valid + 6 hole + 0.1 TV, no VGG",
+    )
+    g.add_argument(
+        "--vgg-size",
+        type=_optional_int,
+        metavar="PX",
+        help="run the VGG on images resized to PX (cheaper perceptual/style loss)",
+    )
+    g.add_argument(
+        "--valid-weight",
+        type=float,
+        metavar="W",
+        help="weight of L_valid, the error outside the hole (the paper: 1). The "
+        "composite discards those pixels; a lower weight stops rewarding a copy of "
+        "the centre pixel, which the network cannot see in a hole",
+    )
+    g.add_argument(
+        "--hole-weighting",
+        choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
+        help="pixel = every hole pixel weighs the same (the paper, default); image = "
+        "each image's mean hole error weighs the same, whatever its hole size",
+    )
     g = p.add_argument_group("runtime")
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    g.add_argument("--amp", choices=("auto", "bf16", "fp16", "off"),
-                   help="autocast: auto = bf16 on CUDA, off on CPU")
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
-                   help="channels_last memory format (default on)")
+    g.add_argument(
+        "--amp", choices=("auto", "bf16", "fp16", "off"), help="autocast: auto = bf16 on CUDA, off on CPU"
+    )
+    g.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        help="channels_last memory format (default on)",
+    )
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, help="torch.compile the model")
     g.add_argument("--threads", type=int, help="CPU threads (default: cores / local processes)")
     g.add_argument("--ckpt-every", type=int, help="checkpoint every N steps (default 500)")
@@ -161,10 +214,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--val-every", type=int, help="validate every N steps (default 500, 0 = never)")
     g.add_argument("--val-images", type=int, help="validation images (default 64)")
     g.add_argument("--image-every", type=int, help="TensorBoard image grids every N steps")
-    g.add_argument("--time-limit", type=float, metavar="MINUTES",
-                   help="checkpoint and stop before this invocation has run this long")
-    g.add_argument("--stop-after", type=int, metavar="STEPS",
-                   help="checkpoint and stop after this many steps of this invocation")
+    g.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MINUTES",
+        help="checkpoint and stop before this invocation has run this long",
+    )
+    g.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="STEPS",
+        help="checkpoint and stop after this many steps of this invocation",
+    )
     g.add_argument("--resume", action="store_true", help="continue RUN_DIR/ckpt.pt exactly")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
@@ -175,11 +236,21 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .evaluate import EvalConfig, evaluate
 
     cfg = EvalConfig(
-        data=str(args.data), weights=str(args.weights), task=args.task,
-        mask_dir=str(args.mask_dir) if args.mask_dir else None, mask_holdout=args.mask_holdout,
-        limit=args.limit, split=args.split, seed=args.seed, device=args.device, batch_size=args.batch_size,
-        radius=args.radius, out=str(args.out), grid=str(args.grid) if args.grid else None,
-        grid_rows=args.grid_rows, progress=not args.no_progress,
+        data=str(args.data),
+        weights=str(args.weights),
+        task=args.task,
+        mask_dir=str(args.mask_dir) if args.mask_dir else None,
+        mask_holdout=args.mask_holdout,
+        limit=args.limit,
+        split=args.split,
+        seed=args.seed,
+        device=args.device,
+        batch_size=args.batch_size,
+        radius=args.radius,
+        out=str(args.out),
+        grid=str(args.grid) if args.grid else None,
+        grid_rows=args.grid_rows,
+        progress=not args.no_progress,
     )
     try:
         report = evaluate(cfg)
@@ -187,8 +258,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"retoucher-train evaluate: error: {exc}", file=sys.stderr)
         return 2
     print(report.markdown)
-    print(f"wrote {report.out} and {report.out.with_suffix('.json')}"
-          + (f"; example grid {report.grid}" if report.grid else ""))
+    print(
+        f"wrote {report.out} and {report.out.with_suffix('.json')}"
+        + (f"; example grid {report.grid}" if report.grid else "")
+    )
     return 0
 
 
@@ -200,23 +273,40 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         "and Navier-Stokes inpainting, same images and masks; a Markdown table and a grid.",
     )
     p.add_argument("--data", type=Path, required=True, metavar="DATA_DIR")
-    p.add_argument("--weights", type=Path, required=True, metavar="FILE",
-                   help="weight file (.safetensors) or training checkpoint (.pt or RUN_DIR)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="weight file (.safetensors) or training checkpoint (.pt or RUN_DIR)",
+    )
     p.add_argument("--task", choices=("center", "irregular", "both"), default="both")
     p.add_argument("--mask-dir", type=Path, metavar="DIR", help="irregular masks (white = hole)")
-    p.add_argument("--mask-holdout", type=float, default=0.2, metavar="F",
-                   help="use only the masks train held out with the same fraction (default 0.2; "
-                   "0 = all masks)")
+    p.add_argument(
+        "--mask-holdout",
+        type=float,
+        default=0.2,
+        metavar="F",
+        help="use only the masks train held out with the same fraction (default 0.2; 0 = all masks)",
+    )
     p.add_argument("--limit", type=int, help="at most this many images (evenly spaced)")
-    p.add_argument("--split", choices=("test", "val"), default="test",
-                   help="test (default; the figures to report) or val (to choose between runs "
-                   "without looking at the test split)")
+    p.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="test (default; the figures to report) or val (to choose between runs "
+        "without looking at the test split)",
+    )
     p.add_argument("--seed", type=int, default=0, help="pairing of images and masks")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--radius", type=int, default=3, help="OpenCV inpaintRadius (default 3)")
-    p.add_argument("--out", type=Path, default=Path("evaluation.md"),
-                   help="Markdown table (default evaluation.md; numbers also in .json)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("evaluation.md"),
+        help="Markdown table (default evaluation.md; numbers also in .json)",
+    )
     p.add_argument("--grid", type=Path, help="example grid image (default: --out with .jpg)")
     p.add_argument("--grid-rows", type=int, default=6, help="examples in the grid (0 = none)")
     p.add_argument("--no-progress", action="store_true")
@@ -231,7 +321,11 @@ def _export(args: argparse.Namespace) -> int:
 
     try:
         path, prov = export(
-            args.checkpoint, args.out, half=args.half, name=args.name, ema=not args.no_ema,
+            args.checkpoint,
+            args.out,
+            half=args.half,
+            name=args.name,
+            ema=not args.no_ema,
             evaluation=args.evaluation,
         )
     except (CheckpointError, WeightsError, OSError, ValueError) as exc:
@@ -241,8 +335,7 @@ def _export(args: argparse.Namespace) -> int:
     val = prov["metrics"].get("validation") or {}
     print(
         f"wrote {path} ({'fp16' if args.half else 'fp32'}, {size:.1f} MB): {prov['steps']} steps, "
-        f"{prov['weights']} weights"
-        + (f", val PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
+        f"{prov['weights']} weights" + (f", val PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
     )
     return 0
 
@@ -259,8 +352,12 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--half", action="store_true", help="store fp16 (half the size)")
     p.add_argument("--name", help="model name in the metadata (default: file name)")
     p.add_argument("--no-ema", action="store_true", help="export the raw weights, not the EMA")
-    p.add_argument("--evaluation", type=Path, metavar="JSON",
-                   help="add the test metrics written by 'evaluate' (its .json)")
+    p.add_argument(
+        "--evaluation",
+        type=Path,
+        metavar="JSON",
+        help="add the test metrics written by 'evaluate' (its .json)",
+    )
     p.set_defaults(func=_export)
 
 

@@ -4,6 +4,7 @@ A checkpoint is a ``torch.save`` dict written atomically (a run killed mid-write
 previous file) and read back with ``weights_only=True`` (tensors and plain Python values only;
 NumPy's RNG state is stored as tensors for that reason).
 """
+
 from __future__ import annotations
 
 import random
@@ -87,12 +88,14 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+    except Exception as exc:
         raise CheckpointError(f"{path} is not a readable training checkpoint ({exc})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a Retoucher training checkpoint")
     if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')}, expected {CHECKPOINT_VERSION}")
+        raise CheckpointError(
+            f"{path} has checkpoint version {ckpt.get('version')}, expected {CHECKPOINT_VERSION}"
+        )
     ckpt["path"] = str(path)
     return ckpt
 

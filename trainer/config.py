@@ -1,4 +1,5 @@
 """Typed configuration of a training run (saved in every checkpoint)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,12 @@ from engine.unet import MODEL_PRESETS, UNetConfig
 from .losses import HOLE_WEIGHTINGS
 
 __all__ = [
-    "TrainConfig", "RUNTIME_FIELDS", "PER_INVOCATION_FIELDS", "PHASE_LR", "model_config", "default_masks",
+    "TrainConfig",
+    "RUNTIME_FIELDS",
+    "PER_INVOCATION_FIELDS",
+    "PHASE_LR",
+    "model_config",
+    "default_masks",
 ]
 
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
@@ -18,8 +24,20 @@ PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
 # Fields that may change when a run is resumed: they do not change what is learned.
 RUNTIME_FIELDS = frozenset(
     {
-        "steps", "workers", "compile", "threads", "ckpt_every", "keep_checkpoints", "log_every",
-        "val_every", "image_every", "time_limit", "stop_after", "progress", "resume", "preload",
+        "steps",
+        "workers",
+        "compile",
+        "threads",
+        "ckpt_every",
+        "keep_checkpoints",
+        "log_every",
+        "val_every",
+        "image_every",
+        "time_limit",
+        "stop_after",
+        "progress",
+        "resume",
+        "preload",
         "device",
     }
 )
@@ -132,7 +150,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -6,6 +6,7 @@ class id), ``classes.txt`` (class id, folder name), ``train_test_split.txt`` (id
 train) and ``images/``. A partial copy (photos missing from ``images/``) is normal: the listing
 stays complete, the caller counts what is absent.
 """
+
 from __future__ import annotations
 
 import math

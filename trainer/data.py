@@ -7,12 +7,13 @@ with ``(seed, p)``. Resuming at step ``s`` therefore replays exactly the batches
 uninterrupted run would have seen, whatever the number of loader workers, and the ranks of a
 ``torchrun`` job read disjoint shards of every global batch (like ``DistributedSampler``).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch

@@ -1,5 +1,6 @@
 """torchrun integration: read RANK / WORLD_SIZE / LOCAL_RANK, pick the device, start the process
 group (NCCL on CUDA, gloo on CPU). A plain ``python -m trainer`` run is a world of one."""
+
 from __future__ import annotations
 
 import os

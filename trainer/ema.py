@@ -1,4 +1,5 @@
 """Exponential moving average of a model's weights (and BatchNorm statistics)."""
+
 from __future__ import annotations
 
 import copy

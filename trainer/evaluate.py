@@ -18,15 +18,17 @@ error over hole pixels, 0-1 scale), PSNR and SSIM of the whole image (trainer.me
 Markdown table, the same numbers as JSON, and a grid of examples (input with hole, Telea,
 Navier-Stokes, ours, original).
 """
+
 from __future__ import annotations
 
 import json
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -145,7 +147,9 @@ def _run_methods(
     with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:  # cv2 releases the GIL
         for method in ("telea", "ns"):
             results = []
-            for res in pool.map(lambda k: opencv_inpaint(images[k], holes[k], method, cfg.radius), range(n)):
+            for res in pool.map(
+                lambda k, m=method: opencv_inpaint(images[k], holes[k], m, cfg.radius), range(n)
+            ):
                 results.append(res)
                 bar.update()
             out[method] = np.stack(results)
@@ -160,16 +164,29 @@ def _run_methods(
     return out
 
 
-def _rows(task: str, band: str, results: dict[str, np.ndarray], images: np.ndarray, holes: np.ndarray,
-          store: dict[str, dict[str, list[np.ndarray]]]) -> list[EvalRow]:
+def _rows(
+    task: str,
+    band: str,
+    results: dict[str, np.ndarray],
+    images: np.ndarray,
+    holes: np.ndarray,
+    store: dict[str, dict[str, list[np.ndarray]]],
+) -> list[EvalRow]:
     rows = []
     for method in METHODS:
         s = score(results[method], images, holes)
         for k, v in s.items():
             store.setdefault(method, {}).setdefault(k, []).append(v)
         rows.append(
-            EvalRow(task, band, method, len(images), float(np.nanmean(s["hole_l1"])),
-                    float(np.mean(s["psnr"])), float(np.mean(s["ssim"])))
+            EvalRow(
+                task,
+                band,
+                method,
+                len(images),
+                float(np.nanmean(s["hole_l1"])),
+                float(np.mean(s["psnr"])),
+                float(np.mean(s["ssim"])),
+            )
         )
     return rows
 
@@ -179,8 +196,15 @@ def _total_rows(task: str, store: dict[str, dict[str, list[np.ndarray]]]) -> lis
     for method in METHODS:
         s = {k: np.concatenate(v) for k, v in store[method].items()}
         rows.append(
-            EvalRow(task, "all", method, len(s["psnr"]), float(np.nanmean(s["hole_l1"])),
-                    float(np.mean(s["psnr"])), float(np.mean(s["ssim"])))
+            EvalRow(
+                task,
+                "all",
+                method,
+                len(s["psnr"]),
+                float(np.nanmean(s["hole_l1"])),
+                float(np.mean(s["psnr"])),
+                float(np.mean(s["ssim"])),
+            )
         )
     return rows
 
@@ -223,11 +247,19 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 def _grid(examples: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]], path: Path) -> Path:
     """Rows of: input with the hole in white, Telea, Navier-Stokes, ours, original."""
-    cols = [("Input", None), ("Telea", "telea"), ("Navier-Stokes", "ns"), ("Ours", "ours"), ("Original", None)]
+    cols = [
+        ("Input", None),
+        ("Telea", "telea"),
+        ("Navier-Stokes", "ns"),
+        ("Ours", "ours"),
+        ("Original", None),
+    ]
     h, w = examples[0][0].shape[:2]
     header = max(18, h // 10)
     pad = 2
-    canvas = Image.new("RGB", (len(cols) * (w + pad) + pad, header + len(examples) * (h + pad) + pad), "white")
+    canvas = Image.new(
+        "RGB", (len(cols) * (w + pad) + pad, header + len(examples) * (h + pad) + pad), "white"
+    )
     draw = ImageDraw.Draw(canvas)
     font = _font(max(10, header * 2 // 3))
     for j, (label, _) in enumerate(cols):
@@ -319,7 +351,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         report.comparisons["irregular"] = _compare(total)
         mask_counts = ", ".join(f"{band_label(b)}: {len(v)}" for b, v in sorted(by_band.items()))
         md += [
-            f"### Irregular masks by hole ratio",
+            "### Irregular masks by hole ratio",
             "",
             f"Masks: `{cfg.mask_dir}`"
             + (f", the {cfg.mask_holdout:.0%} held out of training" if subset == "holdout" else ", all files")

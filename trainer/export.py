@@ -5,6 +5,7 @@ and a provenance record: the data it was trained on (source, classes, image coun
 and recipe of every training phase, the last logged losses, the last validation metrics and,
 with ``--evaluation``, the test-split table written by ``retoucher-train evaluate``.
 """
+
 from __future__ import annotations
 
 import json

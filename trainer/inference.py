@@ -4,10 +4,11 @@ Conventions: images ``uint8 (N, H, W, 3)`` RGB, holes ``bool (N, H, W)`` True = 
 conversion to the network's tensors and the compositing are the engine's (:mod:`engine.convert`,
 :class:`engine.Inpainter`), so that training, evaluation and the app fill holes the same way.
 """
+
 from __future__ import annotations
 
 import contextlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -43,7 +44,11 @@ def fill_with_model(
     )
     try:
         inpainter = Inpainter.from_model(
-            model, device, batch_size=batch_size, channels_last=channels_last, precision="fp32",
+            model,
+            device,
+            batch_size=batch_size,
+            channels_last=channels_last,
+            precision="fp32",
             max_side=max(images.shape[1:3]) if len(images) else None,
         )
         with ctx:

@@ -17,6 +17,7 @@ Run folder::
     RUN_DIR/train.log      the messages printed on the console
     RUN_DIR/tb/            TensorBoard: losses, lr, images/s, validation metrics, image grids
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -103,10 +104,13 @@ def param_groups(model: PConvUNet, config: TrainConfig) -> list[dict[str, Any]]:
     if head:
         scale = config.refine_lr_scale
         # AdamW's decay is lr x weight_decay: divide it back so the head decays like the rest.
-        groups.append({
-            "params": head, "lr": config.learning_rate * scale,
-            "weight_decay": config.weight_decay / scale,
-        })
+        groups.append(
+            {
+                "params": head,
+                "lr": config.learning_rate * scale,
+                "weight_decay": config.weight_decay / scale,
+            }
+        )
     return groups
 
 
@@ -114,9 +118,7 @@ def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLos
     """The loss and a description of the VGG it uses (or why it uses none)."""
     weights = LossWeights(valid=config.valid_weight)
     if config.loss == "l1":
-        loss = InpaintingLoss(
-            None, weights=weights, mode="l1", hole_weighting=config.hole_weighting
-        )
+        loss = InpaintingLoss(None, weights=weights, mode="l1", hole_weighting=config.hole_weighting)
         return loss.to(device), "none (--loss l1)"
     from .vgg import VGGUnavailableError, load_vgg
 
@@ -128,7 +130,10 @@ def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLos
     if config.channels_last:
         vgg = vgg.to(memory_format=torch.channels_last)
     loss = InpaintingLoss(
-        vgg, weights=weights, mode="full", vgg_size=config.vgg_size,
+        vgg,
+        weights=weights,
+        mode="full",
+        vgg_size=config.vgg_size,
         hole_weighting=config.hole_weighting,
     )
     return loss.to(device), vgg.description
@@ -222,9 +227,11 @@ class TrainStep:
 def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | None) -> TrainConfig:
     """The saved config, with the runtime fields the user gave now; the per-invocation ones
     (--stop-after, --time-limit) are reset unless given again."""
-    names = explicit if explicit is not None else {
-        f for f in given.to_dict() if getattr(given, f) != getattr(saved, f)
-    }
+    names = (
+        explicit
+        if explicit is not None
+        else {f for f in given.to_dict() if getattr(given, f) != getattr(saved, f)}
+    )
     defaults = TrainConfig()
     changes = {f: getattr(defaults, f) for f in PER_INVOCATION_FIELDS}
     for name in sorted(names - {"data", "out"}):
@@ -287,7 +294,9 @@ def _fixed_val_set(
     return arr, holes
 
 
-def _image_grid(images: np.ndarray, holes: np.ndarray, filled_raw: np.ndarray, comps: np.ndarray) -> np.ndarray:
+def _image_grid(
+    images: np.ndarray, holes: np.ndarray, filled_raw: np.ndarray, comps: np.ndarray
+) -> np.ndarray:
     """Rows of (masked input, output, composite, ground truth), CHW uint8 for TensorBoard."""
     rows = []
     for img, hole, raw, comp in zip(images, holes, filled_raw, comps):
@@ -328,8 +337,10 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     if d.is_main:
         removed = _remove_checkpoint_temporaries(out)
         if removed:
-            say(f"removed {len(removed)} temporary checkpoint file(s) left by a killed run: "
-                + ", ".join(p.name for p in removed))
+            say(
+                f"removed {len(removed)} temporary checkpoint file(s) left by a killed run: "
+                + ", ".join(p.name for p in removed)
+            )
     device = d.device
 
     threads = config.threads or max(1, (os.cpu_count() or 1) // max(1, d.local_world_size))
@@ -437,8 +448,13 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     if config.stop_after is not None:
         stop_step = min(stop_step, start_step + config.stop_after)
     sampler = StepBatchSampler(
-        len(dataset), config.batch_size, seed=config.seed, start_step=start_step,
-        stop_step=stop_step, rank=d.rank, world_size=d.world_size,
+        len(dataset),
+        config.batch_size,
+        seed=config.seed,
+        start_step=start_step,
+        stop_step=stop_step,
+        rank=d.rank,
+        world_size=d.world_size,
     )
     loader = DataLoader(
         dataset,
@@ -450,8 +466,15 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         worker_init_fn=_worker_init if config.workers > 0 else None,
     )
     step_fn = TrainStep(
-        train_step_model, loss_fn, optimizer, scheduler, scaler, device=device,
-        autocast_dtype=adtype, channels_last=config.channels_last, grad_clip=config.grad_clip,
+        train_step_model,
+        loss_fn,
+        optimizer,
+        scheduler,
+        scaler,
+        device=device,
+        autocast_dtype=adtype,
+        channels_last=config.channels_last,
+        grad_clip=config.grad_clip,
     )
     val_set = _fixed_val_set(config, size, masks, say) if d.is_main else None
 
@@ -499,9 +522,11 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
             f"{' x' + str(d.world_size) if d.distributed else ''}, amp {adtype or 'off'}, "
             f"threads {threads if device.type == 'cpu' else '-'}"
         )
-        say(f"data: {len(train_images)} train images from {config.data} "
+        say(
+            f"data: {len(train_images)} train images from {config.data} "
             f"({'in memory' if train_images.array is not None else 'read on demand'}), "
-            f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else ""))
+            f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else "")
+        )
         say(
             f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
             f"hole weighting {config.hole_weighting}; VGG: {vgg_desc}"
@@ -531,8 +556,12 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     paused = 0.0  # seconds of validation/checkpointing inside the current log window
     max_step_s = 0.0
     bar = tqdm(
-        total=config.steps, initial=start_step, unit="step", dynamic_ncols=True,
-        disable=not (d.is_main and config.progress), desc="train",
+        total=config.steps,
+        initial=start_step,
+        unit="step",
+        dynamic_ncols=True,
+        disable=not (d.is_main and config.progress),
+        desc="train",
     )
 
     def save(step_now: int) -> Path | None:
@@ -576,7 +605,11 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         images, holes = val_set
         eval_model = ema.model if ema is not None else raw_model
         comps = fill_with_model(
-            eval_model, images, holes, device=device, autocast_dtype=adtype,
+            eval_model,
+            images,
+            holes,
+            device=device,
+            autocast_dtype=adtype,
             batch_size=max(1, config.batch_size * 2),
         )
         s = score(comps, images, holes)

@@ -18,6 +18,7 @@ Every term is averaged over the batch. Pixel terms use the network's [-1, 1] sca
 takes care of its own input convention (:mod:`trainer.vgg`). ``mode="l1"`` drops the two VGG
 terms (``L_valid + 6 L_hole + 0.1 L_tv``) for training without a VGG.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -150,7 +151,10 @@ class InpaintingLoss(nn.Module):
     def _vgg_in(self, x: torch.Tensor) -> torch.Tensor:
         if self.vgg_size and x.shape[-1] != self.vgg_size:
             return F.interpolate(
-                x, size=(self.vgg_size, self.vgg_size), mode="bilinear", align_corners=False,
+                x,
+                size=(self.vgg_size, self.vgg_size),
+                mode="bilinear",
+                align_corners=False,
                 antialias=True,
             )
         return x

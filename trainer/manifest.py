@@ -5,6 +5,7 @@ prepared file (relative to DATA_DIR), the source photo (relative to the source r
 source's size and colour mode, the bird's bounding box (empty without one) and the square crop
 taken from the source.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,7 +54,7 @@ class ManifestRow:
         }
 
     @classmethod
-    def from_csv(cls, row: dict[str, str]) -> "ManifestRow":
+    def from_csv(cls, row: dict[str, str]) -> ManifestRow:
         bbox = tuple(float(v) for v in row["bbox"].split()) if row["bbox"].strip() else None
         left, top, side = (int(v) for v in row["crop"].split())
         return cls(
@@ -76,12 +77,11 @@ COLUMNS = [f.name for f in fields(ManifestRow)]
 
 def write_manifest(data_dir: str | Path, rows: list[ManifestRow]) -> Path:
     path = Path(data_dir) / MANIFEST_NAME
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-            writer.writeheader()
-            for row in sorted(rows, key=lambda r: r.image_id):
-                writer.writerow(row.to_csv())
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        for row in sorted(rows, key=lambda r: r.image_id):
+            writer.writerow(row.to_csv())
     return path
 
 

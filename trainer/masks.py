@@ -14,15 +14,18 @@ seed that made ``rng`` (the data loader seeds one per sample; validation uses a 
 * :class:`MaskMixture` - picks one of the above per sample with given weights; built from a
   spec such as ``center:0.4,strokes:0.3,folder:0.3`` by :func:`parse_mask_mixture`.
 """
+
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
+
 from engine.imageio import load_mask
 
 __all__ = [
@@ -169,7 +172,8 @@ class MaskFolder:
         if self.subset not in ("all", "train", "holdout"):
             raise ValueError(f"subset must be all, train or holdout, got {self.subset!r}")
         files = sorted(
-            p for p in self.directory.rglob("*")
+            p
+            for p in self.directory.rglob("*")
             if p.is_file() and p.suffix.lower() in MASK_SUFFIXES and not p.name.startswith(".")
         )
         if self.subset == "train":

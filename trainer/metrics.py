@@ -7,6 +7,7 @@
   K1 = 0.01, K2 = 0.03, computed per channel over the valid positions (no padding) and averaged;
   float32 arithmetic (within 1e-5 of a float64 computation).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -16,6 +16,7 @@ checked as well. Missing photos (a
 partial copy of CUB) are counted and reported once; unreadable photos are skipped with their
 reason; the inputs are never modified.
 """
+
 from __future__ import annotations
 
 import functools
@@ -113,9 +114,7 @@ class PrepareReport:
             if self.mode == "cub"
             else "empty image"
         )
-        lines.append(
-            f"  kept {self.kept}, discarded {self.discarded} ({why}), corrupt {len(self.corrupt)}"
-        )
+        lines.append(f"  kept {self.kept}, discarded {self.discarded} ({why}), corrupt {len(self.corrupt)}")
         for source, reason in self.corrupt:
             lines.append(f"    corrupt: {source}: {reason}")
         if self.converted_to_rgb:
@@ -124,9 +123,7 @@ class PrepareReport:
         if self.upscaled:
             lines.append(f"  {self.upscaled} crops were smaller than {self.size} px and were upscaled")
         parts = ", ".join(f"{k} {v}" for k, v in self.splits.items())
-        lines.append(
-            f"  split (seed {self.seed}, 6:2:2 within each of {self.species} species): {parts}"
-        )
+        lines.append(f"  split (seed {self.seed}, 6:2:2 within each of {self.species} species): {parts}")
         lines.append(
             f"  {self.written} files written, {self.reused} reused"
             + (f", {self.removed_stale} stale removed" if self.removed_stale else "")
@@ -169,7 +166,7 @@ def _crop_for(job: _Job, width: int, height: int) -> tuple[int, int, int] | None
     return centre_square(width, height)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jpeg_tables(quality: int) -> dict:
     """The quantisation tables Pillow writes for ``quality`` (how a reused file's quality is told)."""
     buf = io.BytesIO()
@@ -276,8 +273,15 @@ def _folder_items(root: Path, suffix: str) -> list[_Item]:
         used.add(out_rel)
         species = rel.parent.as_posix()
         items.append(
-            _Item(key, p, rel.as_posix(), out_rel, "." if species == "." else species,
-                  species_ids[species], None)
+            _Item(
+                key,
+                p,
+                rel.as_posix(),
+                out_rel,
+                "." if species == "." else species,
+                species_ids[species],
+                None,
+            )
         )
     return items
 

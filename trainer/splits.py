@@ -1,4 +1,5 @@
 """Reproducible train/val/test splits, stratified by group (species)."""
+
 from __future__ import annotations
 
 import zlib

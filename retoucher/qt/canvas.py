@@ -11,6 +11,7 @@ The split before/after view draws the original left of a divider and the current
 it, each straight from its shared QImage and only where exposed; moving the divider repaints the
 band it swept.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,9 +62,9 @@ def _premultiplied_argb(r: int, g: int, b: int, a: int) -> np.uint32:
 
 def _exposed(option: QStyleOptionGraphicsItem, width: int, height: int) -> Rect:
     r = option.exposedRect
-    return Rect(
-        math.floor(r.left()), math.floor(r.top()), math.ceil(r.right()), math.ceil(r.bottom())
-    ).clip(width, height)
+    return Rect(math.floor(r.left()), math.floor(r.top()), math.ceil(r.right()), math.ceil(r.bottom())).clip(
+        width, height
+    )
 
 
 def _smooth_when_shrunk(painter: QPainter) -> None:
@@ -136,7 +137,9 @@ class PhotoItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self._w, self._h)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         if not self._images:
             return
         r = _exposed(option, self._w, self._h)
@@ -226,15 +229,25 @@ class MaskOverlayItem(QGraphicsItem):
             return
         for ty in range(rect.y0 // TILE, (rect.y1 - 1) // TILE + 1):
             for tx in range(rect.x0 // TILE, (rect.x1 - 1) // TILE + 1):
-                tile = Rect(tx * TILE, ty * TILE, min((tx + 1) * TILE, self._w), min((ty + 1) * TILE, self._h))
-                part = Rect(max(rect.x0, tile.x0), max(rect.y0, tile.y0), min(rect.x1, tile.x1), min(rect.y1, tile.y1))
+                tile = Rect(
+                    tx * TILE, ty * TILE, min((tx + 1) * TILE, self._w), min((ty + 1) * TILE, self._h)
+                )
+                part = Rect(
+                    max(rect.x0, tile.x0), max(rect.y0, tile.y0), min(rect.x1, tile.x1), min(rect.y1, tile.y1)
+                )
                 sub = mask[part.slices]
                 entry = self._tiles.get((ty, tx))
                 if entry is None:
                     if not sub.any():
                         continue
                     data = np.zeros((tile.height, tile.width), dtype=np.uint32)
-                    img = QImage(data.data, tile.width, tile.height, data.strides[0], QImage.Format.Format_ARGB32_Premultiplied)
+                    img = QImage(
+                        data.data,
+                        tile.width,
+                        tile.height,
+                        data.strides[0],
+                        QImage.Format.Format_ARGB32_Premultiplied,
+                    )
                     entry = self._tiles[(ty, tx)] = (data, img)
                 data = entry[0]
                 local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
@@ -246,7 +259,9 @@ class MaskOverlayItem(QGraphicsItem):
     def boundingRect(self) -> QRectF:
         return QRectF(0, 0, self._w, self._h)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         if not self._tiles:
             return
         r = _exposed(option, self._w, self._h)
@@ -284,7 +299,9 @@ class BrushCursorItem(QGraphicsItem):
         r = self._radius + 2
         return QRectF(-r, -r, 2 * r, 2 * r)
 
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
         r = self._radius
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         grad = QRadialGradient(QPointF(0, 0), r)
@@ -455,8 +472,11 @@ class Canvas(QGraphicsView):
 
     def _shows_brush(self) -> bool:
         return (
-            self._tool.shows_brush and self._editable and self.doc is not None
-            and not self._space and not self._splitting
+            self._tool.shows_brush
+            and self._editable
+            and self.doc is not None
+            and not self._space
+            and not self._splitting
         )
 
     # ------------------------------------------------------------------ compare
@@ -600,8 +620,11 @@ class Canvas(QGraphicsView):
             event.accept()
             return
         if (
-            button == Qt.MouseButton.LeftButton and self.doc is not None and self._editable
-            and not self._comparing and not self._splitting
+            button == Qt.MouseButton.LeftButton
+            and self.doc is not None
+            and self._editable
+            and not self._comparing
+            and not self._splitting
         ):
             self.finish_drag()  # a press without a release (the release went elsewhere)
             p = self.to_image(event.position())
@@ -633,7 +656,10 @@ class Canvas(QGraphicsView):
         event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
-        if self._panning is not None and event.button() in (Qt.MouseButton.MiddleButton, Qt.MouseButton.LeftButton):
+        if self._panning is not None and event.button() in (
+            Qt.MouseButton.MiddleButton,
+            Qt.MouseButton.LeftButton,
+        ):
             self._panning = None
             self._update_cursor_shape()
             event.accept()
@@ -655,7 +681,7 @@ class Canvas(QGraphicsView):
             return
         super().mouseReleaseEvent(event)
 
-    def leaveEvent(self, event) -> None:  # noqa: ANN001 - QEvent
+    def leaveEvent(self, event) -> None:
         self.cursor_item.setVisible(False)
         super().leaveEvent(event)
 
@@ -692,7 +718,7 @@ class Canvas(QGraphicsView):
             return
         super().keyReleaseEvent(event)
 
-    def focusOutEvent(self, event) -> None:  # noqa: ANN001 - QFocusEvent
+    def focusOutEvent(self, event) -> None:
         # A key released elsewhere must not leave the view stuck in pan or compare mode.
         self._space = False
         if self._compare_held:

@@ -5,9 +5,10 @@ An exception must never leave ``undo``/``redo``: they are called from inside ``Q
 (C++), where a Python exception can take the whole app down. A failing step is reported
 through ``on_error`` and made obsolete, so the stack drops it instead of replaying it again.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtGui import QUndoCommand
 

@@ -1,4 +1,5 @@
 """Preferences and About dialogs."""
+
 from __future__ import annotations
 
 import html
@@ -77,7 +78,9 @@ class PreferencesDialog(QDialog):
         self.brush.setValue(settings.brush_size)
         form.addRow("Default brush size:", self.brush)
 
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -86,7 +89,10 @@ class PreferencesDialog(QDialog):
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a weights file", self.weights.text() or str(Path.home()), "Retoucher weights (*.safetensors)"
+            self,
+            "Choose a weights file",
+            self.weights.text() or str(Path.home()),
+            "Retoucher weights (*.safetensors)",
         )
         if path:
             self.weights.setText(path)
@@ -116,7 +122,12 @@ def provenance_html(info: Any) -> str:
     if info.path is not None:
         rows.append(("File", str(info.path)))
     cfg = info.config
-    rows.append(("Architecture", f"partial-convolution U-Net, depth {cfg.depth}, widths {list(cfg.widths)}, trained at {cfg.image_size} px"))
+    rows.append(
+        (
+            "Architecture",
+            f"partial-convolution U-Net, depth {cfg.depth}, widths {list(cfg.widths)}, trained at {cfg.image_size} px",
+        )
+    )
     rows.append(("Stored as", info.dtype))
     prov = dict(info.provenance or {})
     metrics = prov.pop("metrics", None)
@@ -171,4 +182,3 @@ class AboutDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(text)
         layout.addWidget(buttons)
-

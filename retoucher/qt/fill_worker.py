@@ -5,11 +5,13 @@ a model can take seconds) and keeps it for the next fill. :class:`FillJob` is a 
 fills one hole of a copy of the photo; it reports through Qt signals, which reach the GUI thread
 as queued calls, and can be cancelled (the engine checks a callable between network passes).
 """
+
 from __future__ import annotations
 
 import threading
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, Signal
@@ -26,7 +28,9 @@ def default_factory(weights: str | None, device: str) -> Any:
 class InpainterCache:
     """One Inpainter for the chosen weights file and device, built on first use (thread-safe)."""
 
-    def __init__(self, weights: str | None = None, device: str = "auto", factory: InpainterFactory | None = None) -> None:
+    def __init__(
+        self, weights: str | None = None, device: str = "auto", factory: InpainterFactory | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._factory = factory or default_factory
         self._key = (weights or None, device)
@@ -93,7 +97,9 @@ class FillSignals(QObject):
 class FillJob(QRunnable):
     """Fill ``hole`` in ``image`` (both copies owned by the job) with the cache's Inpainter."""
 
-    def __init__(self, image: np.ndarray, hole: np.ndarray, cache: InpainterCache, *, state: int = 0, doc: Any = None) -> None:
+    def __init__(
+        self, image: np.ndarray, hole: np.ndarray, cache: InpainterCache, *, state: int = 0, doc: Any = None
+    ) -> None:
         super().__init__()
         self.setAutoDelete(False)  # the Python side keeps the job (and its signals) alive
         self.image = image
@@ -118,12 +124,14 @@ class FillJob(QRunnable):
                 raise engine.InpaintCancelled()
             inpainter = self.cache.get()
             self.signals.loaded.emit(inpainter)
-            result = inpainter(self.image, self.hole, cancel=self._cancel.is_set, progress=self.signals.progress.emit)
+            result = inpainter(
+                self.image, self.hole, cancel=self._cancel.is_set, progress=self.signals.progress.emit
+            )
             if self._cancel.is_set():
                 raise engine.InpaintCancelled()
         except engine.InpaintCancelled:
             self.signals.cancelled.emit()
-        except Exception as exc:  # reported to the user; the GUI thread must not die
+        except Exception as exc:  # noqa: BLE001 - reported to the user; the GUI thread must not die
             if not isinstance(exc, ValueError):  # WeightsError and bad input are expected
                 traceback.print_exc()
             self.signals.failed.emit(*describe_error(exc))

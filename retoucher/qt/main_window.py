@@ -1,4 +1,5 @@
 """The main window: menus, toolbar, canvas, status bar; opening, filling, undo, saving."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,6 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+import engine
+from engine.formats import IMAGE_SUFFIXES
+
 from ..document import Document, Edit
 from .canvas import Canvas
 from .commands import EditCommand
@@ -49,7 +53,6 @@ SAVE_FILTERS = {
     "WebP (*.webp)": ".webp",
     "BMP (*.bmp)": ".bmp",
 }
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
 
 
 def _key_sequences(keys: Any) -> list[QKeySequence]:
@@ -118,7 +121,14 @@ class MainWindow(QMainWindow):
 
     # ================================================================== construction
     def _action(
-        self, text: str, slot: Any = None, shortcut: Any = None, *, checkable: bool = False, tip: str = "", short: str = ""
+        self,
+        text: str,
+        slot: Any = None,
+        shortcut: Any = None,
+        *,
+        checkable: bool = False,
+        tip: str = "",
+        short: str = "",
     ) -> QAction:
         a = QAction(text, self)
         if shortcut is not None:
@@ -128,7 +138,9 @@ class MainWindow(QMainWindow):
         a.setCheckable(checkable)
         keys_text = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         a.setStatusTip(tip)
-        a.setToolTip((tip or text.replace("&", "").rstrip(".\u2026")) + (f" ({keys_text})" if keys_text else ""))
+        a.setToolTip(
+            (tip or text.replace("&", "").rstrip(".\u2026")) + (f" ({keys_text})" if keys_text else "")
+        )
         if slot is not None:
             (a.toggled if checkable else a.triggered).connect(slot)
         self.addAction(a)  # shortcuts work whatever has the focus
@@ -136,12 +148,27 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.open_action = self._action("&Open\u2026", self.open_dialog, K.Open, tip="Open a photo", short="Open")
-        self.paste_action = self._action("&Paste as New Photo", self.paste, K.Paste, tip="Open the image on the clipboard")
-        self.save_action = self._action("&Save", self.save, K.Save, tip="Save the photo in its format, keeping its metadata", short="Save")
-        self.save_as_action = self._action("Save &As\u2026", self.save_as, K.SaveAs, tip="Save under another name or format")
-        self.export_mask_action = self._action("&Export Mask\u2026", self.export_mask, "Ctrl+Shift+M", tip="Save the hole mask as a black-and-white PNG")
-        self.batch_action = self._action("&Batch\u2026", self.open_batch_dialog, "Ctrl+B", tip="Retouch a folder of photos")
+        self.open_action = self._action(
+            "&Open\u2026", self.open_dialog, K.Open, tip="Open a photo", short="Open"
+        )
+        self.paste_action = self._action(
+            "&Paste as New Photo", self.paste, K.Paste, tip="Open the image on the clipboard"
+        )
+        self.save_action = self._action(
+            "&Save", self.save, K.Save, tip="Save the photo in its format, keeping its metadata", short="Save"
+        )
+        self.save_as_action = self._action(
+            "Save &As\u2026", self.save_as, K.SaveAs, tip="Save under another name or format"
+        )
+        self.export_mask_action = self._action(
+            "&Export Mask\u2026",
+            self.export_mask,
+            "Ctrl+Shift+M",
+            tip="Save the hole mask as a black-and-white PNG",
+        )
+        self.batch_action = self._action(
+            "&Batch\u2026", self.open_batch_dialog, "Ctrl+B", tip="Retouch a folder of photos"
+        )
         self.quit_action = self._action("&Quit", self.close, K.Quit)
         if self.quit_action.shortcut().isEmpty():
             self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -153,23 +180,44 @@ class MainWindow(QMainWindow):
         if self.redo_action.shortcut().isEmpty():
             self.redo_action.setShortcut(QKeySequence("Ctrl+Shift+Z"))
 
-        self.fill_action = self._action("&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], tip="Fill the painted hole")
-        self.cancel_action = self._action("&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill", short="Cancel")
-        self.clear_mask_action = self._action("C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask", short="Clear")
+        self.fill_action = self._action(
+            "&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], tip="Fill the painted hole"
+        )
+        self.cancel_action = self._action(
+            "&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill", short="Cancel"
+        )
+        self.clear_mask_action = self._action(
+            "C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask", short="Clear"
+        )
         self.preferences_action = self._action("&Preferences\u2026", self.open_preferences, "Ctrl+,")
 
         self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, [K.ZoomIn, "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", self.canvas.zoom_out, K.ZoomOut)
-        self.fit_action = self._action("&Fit to Window", self.canvas.fit, "Ctrl+0", tip="Show the whole photo", short="Fit")
-        self.actual_size_action = self._action("&Actual Pixels (100%)", self.canvas.actual_size, "Ctrl+1", tip="One photo pixel per screen pixel", short="100%")
+        self.fit_action = self._action(
+            "&Fit to Window", self.canvas.fit, "Ctrl+0", tip="Show the whole photo", short="Fit"
+        )
+        self.actual_size_action = self._action(
+            "&Actual Pixels (100%)",
+            self.canvas.actual_size,
+            "Ctrl+1",
+            tip="One photo pixel per screen pixel",
+            short="100%",
+        )
         self.compare_action = self._action(
-            "&Compare with Original", self.canvas.set_comparing, checkable=True,
-            tip="Show the photo as it was opened (or hold \\ on the canvas)", short="Before/After",
+            "&Compare with Original",
+            self.canvas.set_comparing,
+            checkable=True,
+            tip="Show the photo as it was opened (or hold \\ on the canvas)",
+            short="Before/After",
         )
         self.canvas.compare_changed.connect(self._sync_compare)
         self.split_action = self._action(
-            "&Split Before/After", self.set_split, "Y", checkable=True,
-            tip="Original left, retouched right of a divider; drag on the photo to move it", short="Split",
+            "&Split Before/After",
+            self.set_split,
+            "Y",
+            checkable=True,
+            tip="Original left, retouched right of a divider; drag on the photo to move it",
+            short="Split",
         )
         self.canvas.split_changed.connect(self._sync_split)
 
@@ -305,8 +353,12 @@ class MainWindow(QMainWindow):
         self.undo_action.setEnabled(idle and self.undo_stack.canUndo())
         self.redo_action.setEnabled(idle and self.undo_stack.canRedo())
         for a in (
-            self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action,
-            self.compare_action, self.split_action,
+            self.zoom_in_action,
+            self.zoom_out_action,
+            self.fit_action,
+            self.actual_size_action,
+            self.compare_action,
+            self.split_action,
         ):
             a.setEnabled(has)
         self.canvas.set_editable(idle)
@@ -359,7 +411,9 @@ class MainWindow(QMainWindow):
         self.canvas.set_split(on)
         self._sync_split(self.canvas.splitting)
         if self.canvas.splitting and on:
-            self.statusBar().showMessage("Original left, retouched right: drag to move the divider, Y to end", 4000)
+            self.statusBar().showMessage(
+                "Original left, retouched right: drag to move the divider, Y to end", 4000
+            )
 
     def _sync_split(self, on: bool) -> None:
         if self.split_action.isChecked() != on:
@@ -444,7 +498,9 @@ class MainWindow(QMainWindow):
             self,
             "Unsaved changes",
             f"Save the changes to {self.doc.display_name}?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save,
         )
 
@@ -487,7 +543,11 @@ class MainWindow(QMainWindow):
         return True
 
     def open_dialog(self) -> None:
-        start = str(self.doc.path.parent) if self.doc and self.doc.path else str(self.settings.value("files/last_dir", "") or Path.home())
+        start = (
+            str(self.doc.path.parent)
+            if self.doc and self.doc.path
+            else str(self.settings.value("files/last_dir", "") or Path.home())
+        )
         path, _ = QFileDialog.getOpenFileName(self, "Open photo", start, OPEN_FILTER)
         if path:
             self.settings.set_value("files/last_dir", str(Path(path).parent))
@@ -522,7 +582,9 @@ class MainWindow(QMainWindow):
         doc = Document(rgb, alpha=alpha)
         doc.mark_unsaved()  # it exists nowhere else: closing or opening another photo asks
         self.set_document(doc)
-        self.statusBar().showMessage(f"{name} image, {rgb.shape[1]} \u00d7 {rgb.shape[0]} px: use Save As to keep it", 5000)
+        self.statusBar().showMessage(
+            f"{name} image, {rgb.shape[1]} \u00d7 {rgb.shape[0]} px: use Save As to keep it", 5000
+        )
         return True
 
     def paste(self) -> None:
@@ -602,8 +664,10 @@ class MainWindow(QMainWindow):
         path = self.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS))
         if not path:
             return False
-        if Path(path).suffix.lower() not in PHOTO_SUFFIXES:
-            self.show_error("Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(PHOTO_SUFFIXES))}")
+        if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+            self.show_error(
+                "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(IMAGE_SUFFIXES))}"
+            )
             return False
         return self._write(Path(path))
 
@@ -611,7 +675,9 @@ class MainWindow(QMainWindow):
         assert self.doc is not None
         try:
             written = self.doc.save(
-                path, quality=self.settings.jpeg_quality, keep_jpeg_compression=self.settings.jpeg_keep_original
+                path,
+                quality=self.settings.jpeg_quality,
+                keep_jpeg_compression=self.settings.jpeg_keep_original,
             )
         except (OSError, ValueError) as exc:
             self.show_error("Cannot save", f"{path or self.doc.path}: {exc}")
@@ -655,13 +721,22 @@ class MainWindow(QMainWindow):
             return None
         self.canvas.finish_drag()  # a stroke in progress is part of the hole, one step before the fill
         if not self.doc.has_hole:
-            self.statusBar().showMessage("Paint over what should go first (brush or rectangle), then Fill", 4000)
+            self.statusBar().showMessage(
+                "Paint over what should go first (brush or rectangle), then Fill", 4000
+            )
             return None
         if self.doc.mask.all():
-            self.show_error("Cannot fill", "The whole photo is marked as hole: there is nothing to fill it from.")
+            reason = str(engine.NothingToFillError())
+            self.show_error("Cannot fill", f"{reason[0].upper()}{reason[1:]}.")
             return None
         self.canvas.set_comparing(False)
-        job = FillJob(self.doc.image.copy(), self.doc.mask.copy(), self.inpainters, state=self.doc.image_state, doc=self.doc)
+        job = FillJob(
+            self.doc.image.copy(),
+            self.doc.mask.copy(),
+            self.inpainters,
+            state=self.doc.image_state,
+            doc=self.doc,
+        )
         job.signals.loaded.connect(self._on_engine_loaded)
         job.signals.progress.connect(lambda f, j=job: self._on_fill_progress(j, f))
         job.signals.finished.connect(lambda r, j=job: self._on_fill_finished(j, r))
@@ -774,4 +849,3 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if geometry:
             self.restoreGeometry(geometry)
-

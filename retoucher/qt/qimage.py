@@ -1,4 +1,5 @@
 """numpy <-> QImage without surprises: RGB arrays in, RGB(+alpha) arrays out."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 Tests and scripts pass their own ``QSettings`` (an INI file in a temporary folder) so that they
 never touch the user's real preferences.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,7 +24,7 @@ class Settings:
         self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "Settings":
+    def from_file(cls, path: str | Path) -> Settings:
         return cls(QSettings(str(path), QSettings.Format.IniFormat))
 
     def _int(self, key: str, default: int, lo: int, hi: int) -> int:

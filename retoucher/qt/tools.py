@@ -1,10 +1,12 @@
 """The painting tools. A tool turns pointer positions (image coordinates, floats) into edits of
 the document's hole mask; the canvas feeds it and pushes the finished edit to the undo stack."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QRectF
 
@@ -80,7 +82,10 @@ class EraserTool(BrushTool):
 def pixel_rect(x0: float, y0: float, x1: float, y1: float) -> Rect:
     """The pixels from the one under the first corner to the one under the second, inclusive."""
     return Rect(
-        math.floor(min(x0, x1)), math.floor(min(y0, y1)), math.floor(max(x0, x1)) + 1, math.floor(max(y0, y1)) + 1
+        math.floor(min(x0, x1)),
+        math.floor(min(y0, y1)),
+        math.floor(max(x0, x1)) + 1,
+        math.floor(max(y0, y1)) + 1,
     )
 
 
@@ -89,7 +94,7 @@ class RectangleTool(Tool):
 
     kind = ToolKind.RECTANGLE
 
-    def __init__(self, band: "QGraphicsRectItem") -> None:
+    def __init__(self, band: QGraphicsRectItem) -> None:
         self._band = band
         self._start: tuple[float, float] | None = None
 

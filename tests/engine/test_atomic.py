@@ -1,4 +1,5 @@
 """engine.atomic: permissions of atomically written files and leftover temporaries."""
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,14 @@ def test_temporary_names_are_recognised_exactly(tmp_path):
         assert temporary_target(tmp) == tmp_path / "my.photo.jpg"
         assert leftover_temporaries([tmp_path / "my.photo.jpg"]) == [tmp]
         assert leftover_temporaries([tmp_path / "other.jpg"]) == []
-    for name in (".my.photo.jpg", ".my.photo.tmp.jpg", ".my.photo.ABCDEFGH.tmp.jpg",
-                 ".my.photo.abc.tmp.jpg", "my.photo.abcdefgh.tmp.jpg", ".my.photo.abcdefgh.tmp.jpg.bak"):
+    for name in (
+        ".my.photo.jpg",
+        ".my.photo.tmp.jpg",
+        ".my.photo.ABCDEFGH.tmp.jpg",
+        ".my.photo.abc.tmp.jpg",
+        "my.photo.abcdefgh.tmp.jpg",
+        ".my.photo.abcdefgh.tmp.jpg.bak",
+    ):
         assert temporary_target(tmp_path / name) is None, name
     assert temporary_target(tmp_path / ".x.abcd_123.tmp") == tmp_path / "x"
 

@@ -1,5 +1,6 @@
 """The inference benchmark's "plain" baseline must compute the same function as the engine's
 network, or its speed ratios would compare different things."""
+
 import dataclasses
 import importlib.util
 from pathlib import Path

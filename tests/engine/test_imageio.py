@@ -1,4 +1,5 @@
 """engine.imageio: orientation, modes, metadata, alpha, size limit, bad files, masks, atomicity."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,9 +67,7 @@ def _landscape_with_white_left_band() -> np.ndarray:
 
 def test_exif_orientation_6_is_applied_and_not_applied_twice_after_resave(tmp_path):
     src = tmp_path / "rot6.jpg"
-    Image.fromarray(_landscape_with_white_left_band()).save(
-        src, exif=exif_with(orientation=6), quality=95
-    )
+    Image.fromarray(_landscape_with_white_left_band()).save(src, exif=exif_with(orientation=6), quality=95)
     loaded = load_image(src)
     # Orientation 6: displayed rotated 90 degrees clockwise; the stored left band is on top.
     assert loaded.rgb.shape == (40, 20, 3)
@@ -95,9 +94,7 @@ def test_exif_orientation_6_is_applied_and_not_applied_twice_after_resave(tmp_pa
 )
 def test_other_orientations(tmp_path, orientation, band_where):
     src = tmp_path / f"o{orientation}.png"
-    Image.fromarray(_landscape_with_white_left_band()).save(
-        src, exif=exif_with(orientation=orientation)
-    )
+    Image.fromarray(_landscape_with_white_left_band()).save(src, exif=exif_with(orientation=orientation))
     rgb = load_image(src).rgb
     band = {
         "left": rgb[:, :10],
@@ -119,7 +116,9 @@ def test_save_never_writes_a_rotation(tmp_path):
 # --- metadata --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("suffix, fmt", [(".jpg", "JPEG"), (".png", "PNG"), (".webp", "WEBP"), (".tif", "TIFF")])
+@pytest.mark.parametrize(
+    "suffix, fmt", [(".jpg", "JPEG"), (".png", "PNG"), (".webp", "WEBP"), (".tif", "TIFF")]
+)
 def test_exif_and_icc_survive_load_save_load(tmp_path, suffix, fmt):
     src = tmp_path / f"src{suffix}"
     save_image(src, rng_rgb(), exif=exif_with(), icc_profile=SRGB_ICC)
@@ -188,8 +187,9 @@ def test_jpeg_tables_dpi_and_xmp_are_kept(tmp_path):
     loaded = load_image(src)
     assert loaded.dpi == (150, 300) and loaded.xmp == XMP
     assert loaded.jpeg_tables is not None and loaded.jpeg_tables.subsampling == 1
-    out = save_image(tmp_path / "out.jpg", loaded.rgb, jpeg_tables=loaded.jpeg_tables,
-                     dpi=loaded.dpi, xmp=loaded.xmp)
+    out = save_image(
+        tmp_path / "out.jpg", loaded.rgb, jpeg_tables=loaded.jpeg_tables, dpi=loaded.dpi, xmp=loaded.xmp
+    )
     with Image.open(src) as a, Image.open(out) as b:
         assert b.quantization == a.quantization
         assert JpegImagePlugin.get_sampling(b) == 1
@@ -438,7 +438,7 @@ def test_bomb_refused_from_header_with_default_limit(tmp_path):
         load_image(bomb)
     with pytest.raises(ImageTooLargeError):
         load_mask(bomb)
-    assert Image.MAX_IMAGE_PIXELS == before
+    assert before == Image.MAX_IMAGE_PIXELS
 
 
 def test_input_file_unchanged_by_load(tmp_path):
@@ -531,7 +531,10 @@ def test_mask_resized_nearest_to_shape(tmp_path):
     np.testing.assert_array_equal(big, expected)
     assert set(np.unique(np.asarray(Image.open(p)))) == {0, 255}
     # One pixel of rounding is not an aspect-ratio change (e.g. 63 vs 64 rows).
-    assert load_mask(save_mask(tmp_path / "r.png", np.zeros((64, 64), bool)), shape=(63, 64)).shape == (63, 64)
+    assert load_mask(save_mask(tmp_path / "r.png", np.zeros((64, 64), bool)), shape=(63, 64)).shape == (
+        63,
+        64,
+    )
 
 
 def test_mask_of_another_aspect_ratio_is_refused(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine import Inpainter, InpaintCancelled, WeightsError, save_weights
+from engine import InpaintCancelled, Inpainter, WeightsError, save_weights
 from engine.convert import composite, from_network, to_network
 from engine.crops import plan_regions
 from engine.inpainter import select_device

@@ -1,4 +1,5 @@
 """PartialConv2d against a slow reference written straight from the paper's equations (1)-(2)."""
+
 import itertools
 
 import pytest
@@ -16,7 +17,11 @@ def reference_pconv(layer: PartialConv2d, x: torch.Tensor, mask: torch.Tensor):
     xp = torch.nn.functional.pad(x, (p, p, p, p)).double()
     mp = torch.nn.functional.pad(mask, (p, p, p, p)).double()
     weight = layer.weight.double()
-    bias = layer.bias.double() if layer.bias is not None else torch.zeros(layer.out_channels, dtype=torch.float64)
+    bias = (
+        layer.bias.double()
+        if layer.bias is not None
+        else torch.zeros(layer.out_channels, dtype=torch.float64)
+    )
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     out = torch.zeros(n, layer.out_channels, ho, wo, dtype=torch.float64)
     new_mask = torch.zeros(n, 1, ho, wo, dtype=torch.float64)

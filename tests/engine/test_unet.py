@@ -90,7 +90,9 @@ def test_decoder_counts_skip_masks_per_channel():
         got, got_m = block(x, m, skip, skip_m)
         up = torch.nn.functional.interpolate(x, scale_factor=2.0)
         up_m = torch.nn.functional.interpolate(m, scale_factor=2.0)
-        full_mask = torch.cat([up_m.expand(1, block.cin_up, 16, 16), skip_m.expand(1, block.cin_skip, 16, 16)], 1)
+        full_mask = torch.cat(
+            [up_m.expand(1, block.cin_up, 16, 16), skip_m.expand(1, block.cin_skip, 16, 16)], 1
+        )
         ref, ref_m = block.pconv(torch.cat([up, skip], 1), full_mask)
         ref = block.act(block.bn(ref))
     assert torch.equal(got_m, ref_m)
@@ -137,8 +139,12 @@ def test_refine_head_starts_as_identity_and_learns():
     grown = PConvUNet(cfg)
     missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
     assert sorted(missing) == [
-        "refine.conv1.bias", "refine.conv1.weight", "refine.conv2.bias", "refine.conv2.weight",
-        "refine.linear.bias", "refine.linear.weight",
+        "refine.conv1.bias",
+        "refine.conv1.weight",
+        "refine.conv2.bias",
+        "refine.conv2.weight",
+        "refine.linear.bias",
+        "refine.linear.weight",
     ]
     assert not unexpected
     grown.eval()

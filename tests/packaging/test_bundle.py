@@ -10,6 +10,7 @@ python3.11, no venv module, a package not reachable) the tests skip.
 Every run of the bundle gets an environment with PATH set to an empty folder (no Python, nor
 anything else, on it), no VIRTUAL_ENV/PYTHONPATH/PYTHONHOME, and its own HOME.
 """
+
 from __future__ import annotations
 
 import ast
@@ -46,16 +47,27 @@ class Bundle:
         home = self.tmp / "home"
         empty_bin.mkdir(exist_ok=True)
         home.mkdir(exist_ok=True)
-        env = {"PATH": str(empty_bin), "HOME": str(home), "LANG": "C.UTF-8",
-               "QT_QPA_PLATFORM": "offscreen", "TMPDIR": str(self.tmp)}
+        env = {
+            "PATH": str(empty_bin),
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "QT_QPA_PLATFORM": "offscreen",
+            "TMPDIR": str(self.tmp),
+        }
         if sys.platform == "win32":  # Windows needs its system folders
             env.update({k: os.environ[k] for k in ("SYSTEMROOT", "WINDIR") if k in os.environ})
         env.update(extra)
         return env
 
     def run(self, *args: str, timeout: float = 300, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.exe), *args], capture_output=True, text=True,
-                              env=self.env(**extra), cwd=self.tmp, timeout=timeout)
+        return subprocess.run(
+            [str(self.exe), *args],
+            capture_output=True,
+            text=True,
+            env=self.env(**extra),
+            cwd=self.tmp,
+            timeout=timeout,
+        )
 
 
 def _bundle_resources(dest: Path, tmp: Path) -> Path:
@@ -67,13 +79,19 @@ def _bundle_resources(dest: Path, tmp: Path) -> Path:
     weights = dest / "weights" / "default.safetensors"
     if not weights.is_file():
         proc = subprocess.run(
-            [sys.executable, "-c",
-             "import sys, torch; from engine.unet import PConvUNet, UNetConfig;"
-             "from engine.weights import save_weights; torch.manual_seed(0);"
-             "m = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3))).eval();"
-             "save_weights(sys.argv[1], m, {'note': 'random, packaging test'}, name='tiny-random')",
-             str(weights)],
-            cwd=ROOT, capture_output=True, text=True, timeout=300,
+            [
+                sys.executable,
+                "-c",
+                "import sys, torch; from engine.unet import PConvUNet, UNetConfig;"
+                "from engine.weights import save_weights; torch.manual_seed(0);"
+                "m = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3))).eval();"
+                "save_weights(sys.argv[1], m, {'note': 'random, packaging test'}, name='tiny-random')",
+                str(weights),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
     if not (dest / "sample.jpg").is_file():
@@ -98,20 +116,35 @@ def bundle(tmp_path_factory) -> Bundle:
         pytest.skip("the bundle test builds with packaging/build.sh, which needs bash")
 
     started = time.monotonic()
-    venv = subprocess.run(["bash", str(BUILD), "--venv-only"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=1200)
+    venv = subprocess.run(
+        ["bash", str(BUILD), "--venv-only"], capture_output=True, text=True, cwd=ROOT, timeout=1200
+    )
     if venv.returncode == 3:
-        pytest.skip("build tools could not be installed: "
-                    + (venv.stderr.strip().splitlines() or ["(no message)"])[-1])
+        pytest.skip(
+            "build tools could not be installed: "
+            + (venv.stderr.strip().splitlines() or ["(no message)"])[-1]
+        )
     assert venv.returncode == 0, venv.stdout[-3000:] + venv.stderr[-3000:]
     venv_s = time.monotonic() - started
 
     resources = _bundle_resources(tmp / "resources", tmp)
     dist, work = tmp / "dist", tmp / "work"
     build = subprocess.run(
-        ["bash", str(BUILD), "--no-check", "--dist", str(dist), "--work", str(work),
-         "--resources", str(resources)],
-        capture_output=True, text=True, cwd=ROOT, timeout=1500,
+        [
+            "bash",
+            str(BUILD),
+            "--no-check",
+            "--dist",
+            str(dist),
+            "--work",
+            str(work),
+            "--resources",
+            str(resources),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=1500,
     )
     assert build.returncode == 0, build.stdout[-5000:] + build.stderr[-5000:]
     print(f"\nbundle: build venv {venv_s:.0f} s, whole build {time.monotonic() - started:.0f} s")
@@ -129,14 +162,22 @@ def test_bundle_holds_the_app_the_model_and_the_qt_plugins(bundle):
     assert (res / "sample.jpg").is_file()
     if bundle.resources is not None:  # exactly the weights that were bundled
         assert (res / "weights" / "default.safetensors").read_bytes() == (
-            bundle.resources / "weights" / "default.safetensors").read_bytes()
+            bundle.resources / "weights" / "default.safetensors"
+        ).read_bytes()
     plugins = bundle.internal / "PySide6" / "Qt" / "plugins" / "platforms"
     names = {p.name for p in plugins.iterdir()}
     assert any("qoffscreen" in n for n in names), names
     if sys.platform.startswith("linux"):
         assert any("qxcb" in n for n in names), names
-    for unwanted in ("torchvision", "tensorboard", "trainer", "pytest", "torch/include",
-                     "torch/test", "PySide6/Qt/qml"):
+    for unwanted in (
+        "torchvision",
+        "tensorboard",
+        "trainer",
+        "pytest",
+        "torch/include",
+        "torch/test",
+        "PySide6/Qt/qml",
+    ):
         assert not (bundle.internal / unwanted).exists(), f"{unwanted} should not be bundled"
     size = _size(bundle.folder)
     print(f"\nbundle size: {size / 2**20:.0f} MiB")
@@ -148,14 +189,38 @@ def test_bundle_leaves_out_the_trainer_and_unused_modules(bundle):
         pytest.skip("the module list is only known for a bundle this test built")
     toc = ast.literal_eval((bundle.workdir / "PYZ-00.toc").read_text())[1]
     modules = {entry[0] for entry in toc}
-    assert {"retoucher.__main__", "retoucher.selftest", "retoucher.batch", "retoucher.qt.app",
-            "retoucher.qt.main_window", "engine.inpainter", "engine.imageio"} <= modules
+    assert {
+        "retoucher.__main__",
+        "retoucher.selftest",
+        "retoucher.batch",
+        "retoucher.qt.app",
+        "retoucher.qt.main_window",
+        "engine.inpainter",
+        "engine.imageio",
+    } <= modules
     tops = {name.split(".")[0] for name in modules}
-    assert not tops & {"trainer", "torchvision", "tensorboard", "pytest", "tests", "sympy",
-                       "matplotlib", "tkinter", "cv2"}
+    assert not tops & {
+        "trainer",
+        "torchvision",
+        "tensorboard",
+        "pytest",
+        "tests",
+        "sympy",
+        "matplotlib",
+        "tkinter",
+        "cv2",
+    }
     qt = {name for name in modules if name.startswith("PySide6.")}
-    assert not {"PySide6.QtNetwork", "PySide6.QtQml", "PySide6.QtQuick",
-                "PySide6.QtWebEngineCore", "PySide6.QtMultimedia"} & qt
+    assert (
+        not {
+            "PySide6.QtNetwork",
+            "PySide6.QtQml",
+            "PySide6.QtQuick",
+            "PySide6.QtWebEngineCore",
+            "PySide6.QtMultimedia",
+        }
+        & qt
+    )
 
 
 def test_version_from_the_bundle(bundle):
@@ -200,15 +265,16 @@ def test_batch_from_the_bundle(bundle, tmp_path):
     for i, (h, w) in enumerate([(64, 80), (96, 64)]):
         photos[f"p{i}.png"] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         Image.fromarray(photos[f"p{i}.png"]).save(inputs / f"p{i}.png")
-    proc = bundle.run("batch", str(inputs), str(outputs), "--center-hole", "16", "--device", "cpu",
-                      timeout=300)
+    proc = bundle.run(
+        "batch", str(inputs), str(outputs), "--center-hole", "16", "--device", "cpu", timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for name, original in photos.items():
         result = np.asarray(Image.open(outputs / name).convert("RGB"))
         assert result.shape == original.shape
         h, w = original.shape[:2]
         hole = np.zeros((h, w), bool)
-        hole[(h - 16) // 2:(h - 16) // 2 + 16, (w - 16) // 2:(w - 16) // 2 + 16] = True
+        hole[(h - 16) // 2 : (h - 16) // 2 + 16, (w - 16) // 2 : (w - 16) // 2 + 16] = True
         assert np.array_equal(result[~hole], original[~hole]), name
         assert np.any(result[hole] != original[hole]), name
 
@@ -216,8 +282,14 @@ def test_batch_from_the_bundle(bundle, tmp_path):
 def test_app_starts_headless_from_the_bundle(bundle):
     """The GUI with the offscreen platform plugin: it must come up and keep running (a missing
     Qt plugin or module makes it exit at once with an error)."""
-    proc = subprocess.Popen([str(bundle.exe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=bundle.env(), cwd=bundle.tmp)
+    proc = subprocess.Popen(
+        [str(bundle.exe)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=bundle.env(),
+        cwd=bundle.tmp,
+    )
     try:
         rc = proc.wait(timeout=10)
     except subprocess.TimeoutExpired:

@@ -1,5 +1,6 @@
 """``retoucher --self-test`` and ``retoucher --version`` against a resources/ folder in tmp_path
 (RETOUCHER_RESOURCES) holding the tiny random model and a small generated sample photo."""
+
 from __future__ import annotations
 
 import os
@@ -94,8 +95,10 @@ def _broken(change):
     "change, message",
     [
         (lambda img, hole: img, "no hole pixel changed"),
-        (lambda img, hole: np.where(hole[..., None], 255 - img, img ^ 1).astype(np.uint8),
-         "pixels outside the hole changed"),
+        (
+            lambda img, hole: np.where(hole[..., None], 255 - img, img ^ 1).astype(np.uint8),
+            "pixels outside the hole changed",
+        ),
         (lambda img, hole: img[:-1], "expected uint8"),
         (lambda img, hole: img.astype(np.float32), "expected uint8"),
     ],
@@ -143,8 +146,14 @@ def test_help_still_does_not_import_torch():
         "import sys; from retoucher.__main__ import main; rc = main(['--help']); "
         "print(rc, 'torch' in sys.modules)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, env={**os.environ, "PYTHONWARNINGS": "ignore"}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "--self-test" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "0 False"

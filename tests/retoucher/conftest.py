@@ -1,4 +1,5 @@
 """Shared GUI fixture: a shown, active main window with a settings file of its own."""
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,9 @@ def shown_window(qtbot, tmp_path):
     from retoucher.qt.settings import Settings
 
     def make(document, cache=None, size=(1000, 700)):
-        w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), cache or InpainterCache(factory=_no_engine))
+        w = MainWindow(
+            Settings.from_file(tmp_path / "settings.ini"), cache or InpainterCache(factory=_no_engine)
+        )
         w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
         qtbot.addWidget(w)
         w.resize(*size)

@@ -1,4 +1,5 @@
 """Simulated pointer input for the GUI tests (shared by the canvas and split-view tests)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt

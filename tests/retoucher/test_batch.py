@@ -1,4 +1,5 @@
 """retoucher batch: the CLI end to end, masks, formats, resume, exit codes, ranks, cancel."""
+
 from __future__ import annotations
 
 import hashlib
@@ -56,7 +57,9 @@ def folder(tmp_path: Path) -> Path:
     Image.fromarray(photo(64, 80, 2)).save(src / "b.png")
     exif = Image.Exif()
     exif[MAKE] = "BatchCam"
-    Image.fromarray(photo(64, 64, 3)).save(src / "j.jpg", quality=95, exif=exif.tobytes(), icc_profile=SRGB_ICC)
+    Image.fromarray(photo(64, 64, 3)).save(
+        src / "j.jpg", quality=95, exif=exif.tobytes(), icc_profile=SRGB_ICC
+    )
     Image.fromarray(photo(64, 64, 4)[:, :, 0], "L").save(src / "gray.png")
     rgba = np.dstack([photo(64, 64, 5), np.tile(np.arange(64, dtype=np.uint8) * 4, (64, 1))])
     Image.fromarray(rgba, "RGBA").save(src / "rgba.png")
@@ -86,7 +89,12 @@ def test_center_hole_end_to_end(folder, tmp_path, tiny_weights, capsys):
     assert hashes(folder) == before, "inputs must never change"
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "gray.png", "j.jpg", "rgba.png"]
 
-    for name, (h, w) in {"a.png": (64, 80), "b.png": (64, 80), "gray.png": (64, 64), "rgba.png": (64, 64)}.items():
+    for name, (h, w) in {
+        "a.png": (64, 80),
+        "b.png": (64, 80),
+        "gray.png": (64, 64),
+        "rgba.png": (64, 64),
+    }.items():
         inp, res = load_image(folder / name), load_image(out / name)
         hole = centre_hole(h, w, 16)
         assert res.rgb.shape == (h, w, 3)
@@ -105,9 +113,7 @@ def test_batch_output_matches_the_inpainter(folder, tmp_path, tiny_weights):
     """Grouped (inpaint_batch) and single fills both give what the Inpainter gives per photo."""
     out = tmp_path / "out"
     inp = Inpainter(tiny_weights, device="cpu")
-    report = run_batch(
-        BatchOptions(folder, out, MaskSpec("center", 16), format="png"), inpainter=inp
-    )
+    report = run_batch(BatchOptions(folder, out, MaskSpec("center", 16), format="png"), inpainter=inp)
     assert len(report.done) == 5 and len(report.failed) == 1
     for name in ("a", "b", "gray", "rgba", "j"):
         src = load_image(next(folder.glob(f"{name}.*")))
@@ -132,7 +138,9 @@ def test_masks_dir_missing_mask_and_rescaled_mask(folder, tmp_path, tiny_weights
     # no mask for rgba.png
 
     out = tmp_path / "out"
-    report = run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=Inpainter(tiny_weights, device="cpu"))
+    report = run_batch(
+        BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=Inpainter(tiny_weights, device="cpu")
+    )
     failed = {p.name: reason for p, reason in report.failed}
     assert set(failed) == {"bad.jpg", "rgba.png", "j.jpg"}
     assert "no mask" in failed["rgba.png"] and "rgba_mask.png" in failed["rgba.png"]
@@ -205,7 +213,13 @@ def test_exit_code_zero_and_recursive_layout(folder, tmp_path, tiny_weights, cap
     "extra, message",
     [
         ([], "one of the arguments"),
-        (["--rect", "1,2,3", ], "X,Y,W,H"),
+        (
+            [
+                "--rect",
+                "1,2,3",
+            ],
+            "X,Y,W,H",
+        ),
         (["--center-hole", "8", "--rect", "1,2,3,4"], "not allowed with"),
         (["--center-hole", "-3"], "hole size"),
         (["--center-hole", "8", "--quality", "0"], "quality"),
@@ -230,15 +244,20 @@ def test_folder_errors_exit_2(folder, tmp_path, capsys, tiny_weights):
     assert "must differ" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
-    __import__("torch").cuda.is_available(), reason="checks the message when CUDA is absent"
-)
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message when CUDA is absent")
 def test_cuda_requested_without_gpu_is_a_clear_usage_error(folder, tmp_path, tiny_weights, capsys):
-    assert run_cli("batch", folder, tmp_path / "o", "--center-hole", 8, "--weights", tiny_weights, "--device", "cuda") == 2
+    assert (
+        run_cli(
+            "batch", folder, tmp_path / "o", "--center-hole", 8, "--weights", tiny_weights, "--device", "cuda"
+        )
+        == 2
+    )
     assert "cuda" in capsys.readouterr().err.lower()
 
 
-def test_missing_gpu_and_too_many_ranks_are_clear_usage_errors(folder, tmp_path, tiny_weights, monkeypatch, capsys):
+def test_missing_gpu_and_too_many_ranks_are_clear_usage_errors(
+    folder, tmp_path, tiny_weights, monkeypatch, capsys
+):
     """cuda:N that does not exist, or more torchrun ranks on a node than GPUs: exit 2 with a
     message, not a CUDA traceback. (Simulated: a machine with one GPU.)"""
     import engine.distributed as ed
@@ -248,7 +267,9 @@ def test_missing_gpu_and_too_many_ranks_are_clear_usage_errors(folder, tmp_path,
     assert str(ed.device_for_rank("cuda", 0)) == "cuda:0"
     assert str(ed.device_for_rank("auto", None)) == "cuda:0"
     assert str(ed.device_for_rank("cpu", 3)) == "cpu"
-    with pytest.raises(ValueError, match=r"cuda:1 does not exist: this machine has 1 CUDA GPU \(cuda:0..cuda:0\)"):
+    with pytest.raises(
+        ValueError, match=r"cuda:1 does not exist: this machine has 1 CUDA GPU \(cuda:0..cuda:0\)"
+    ):
         ed.device_for_rank("cuda:1", 0)
     with pytest.raises(ValueError, match="torchrun started 2 ranks on this node; use --nproc_per_node=1"):
         ed.device_for_rank("auto", 1, environ={"LOCAL_WORLD_SIZE": "2"})
@@ -273,9 +294,14 @@ def test_model_creation_failure_is_a_clear_usage_error(folder, tmp_path, tiny_we
         raise RuntimeError("CUDA error: out of memory")
 
     monkeypatch.setattr(engine.inpainter.Inpainter, "__init__", broken)
-    rc = run_cli("batch", folder, tmp_path / "o", "--center-hole", 8, "--weights", tiny_weights, "--device", "cpu")
+    rc = run_cli(
+        "batch", folder, tmp_path / "o", "--center-hole", 8, "--weights", tiny_weights, "--device", "cpu"
+    )
     assert rc == 2
-    assert "could not create the model on cpu: RuntimeError: CUDA error: out of memory" in capsys.readouterr().err
+    assert (
+        "could not create the model on cpu: RuntimeError: CUDA error: out of memory"
+        in capsys.readouterr().err
+    )
 
 
 def test_ranks_that_cannot_meet_give_up_after_the_timeout(tmp_path, tiny_weights, monkeypatch, capsys):
@@ -289,11 +315,27 @@ def test_ranks_that_cannot_meet_give_up_after_the_timeout(tmp_path, tiny_weights
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    for k, v in {"WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
-                 "MASTER_PORT": str(port)}.items():
+    for k, v in {
+        "WORLD_SIZE": "2",
+        "RANK": "0",
+        "LOCAL_RANK": "0",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+    }.items():
         monkeypatch.setenv(k, v)
-    rc = run_cli("batch", src, tmp_path / "out", "--center-hole", 8, "--weights", tiny_weights,
-                 "--device", "cpu", "--rank-timeout", "0.02")
+    rc = run_cli(
+        "batch",
+        src,
+        tmp_path / "out",
+        "--center-hole",
+        8,
+        "--weights",
+        tiny_weights,
+        "--device",
+        "cpu",
+        "--rank-timeout",
+        "0.02",
+    )
     assert rc == 0 and (tmp_path / "out" / "p.png").is_file()
     err = capsys.readouterr().err
     assert "could not meet the other 1 rank(s) within 1.2 s" in err and "this rank's photos only" in err
@@ -321,7 +363,10 @@ def test_masks_next_to_photos_are_not_photos(tmp_path, tiny_weights):
     save_mask(src / "p_mask.png", hole)
     jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", src)))
     assert [j.source.name for j in jobs] == ["p.png"]
-    report = run_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", src)), inpainter=Inpainter(tiny_weights, device="cpu"))
+    report = run_batch(
+        BatchOptions(src, tmp_path / "out", MaskSpec("dir", src)),
+        inpainter=Inpainter(tiny_weights, device="cpu"),
+    )
     assert [p.name for p in report.done] == ["p.png"] and not report.failed
 
 
@@ -396,7 +441,8 @@ def test_two_inputs_one_output_is_reported_not_overwritten(tmp_path, tiny_weight
     Image.fromarray(photo(32, 32, 1)).save(src / "x.png")
     out = tmp_path / "out"
     report = run_batch(
-        BatchOptions(src, out, MaskSpec("center", 8), format="png"), inpainter=Inpainter(tiny_weights, device="cpu")
+        BatchOptions(src, out, MaskSpec("center", 8), format="png"),
+        inpainter=Inpainter(tiny_weights, device="cpu"),
     )
     assert [p.name for p in report.done] == ["x.jpg"]
     assert [(p.name, "already the output of x.jpg" in r) for p, r in report.failed] == [("x.png", True)]
@@ -421,7 +467,9 @@ def test_rank_sharding_covers_disjoint_halves(folder, tmp_path, tiny_weights, mo
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("LOCAL_RANK", "1")
     monkeypatch.delenv("MASTER_ADDR", raising=False)
-    rc = run_cli("batch", folder, out2, "--center-hole", 8, "--weights", tiny_weights, "--recursive", "--device", "cpu")
+    rc = run_cli(
+        "batch", folder, out2, "--center-hole", 8, "--weights", tiny_weights, "--recursive", "--device", "cpu"
+    )
     assert rc == (1 if any(p.name == "bad.jpg" for p in seen1) else 0)
     captured = capsys.readouterr()
     assert "[rank 1/2]" in captured.out
@@ -453,16 +501,37 @@ def test_torchrun_ranks_all_finish_and_exit_with_the_batch_status(tmp_path, tiny
         "        return real(*args, **kwargs)\n"
         "    io.save_image = slow\n"
     )
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(hook), *filter(None, [env.get("PYTHONPATH")])])
     env["PYTHONWARNINGS"] = "ignore"
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "retoucher", "batch", str(src), str(out), "--center-hole", "8",
-         "--weights", str(tiny_weights), "--device", "cpu"],
-        capture_output=True, text=True, env=env, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "retoucher",
+            "batch",
+            str(src),
+            str(out),
+            "--center-hole",
+            "8",
+            "--weights",
+            str(tiny_weights),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a1.png", "a2.png"], proc.stdout + proc.stderr
@@ -482,7 +551,9 @@ def test_cancel_stops_and_rerun_resumes(folder, tmp_path, tiny_weights):
     opts = BatchOptions(folder, out, MaskSpec("center", 8))
     inp = Inpainter(tiny_weights, device="cpu")
     calls: list[tuple[int, int, str]] = []
-    report = run_batch(opts, inpainter=inp, progress=lambda *a: calls.append(a), cancel=lambda: len(calls) >= 2)
+    report = run_batch(
+        opts, inpainter=inp, progress=lambda *a: calls.append(a), cancel=lambda: len(calls) >= 2
+    )
     assert report.cancelled and not report.ok
     processed = len(report.done) + len(report.failed) + len(report.skipped)
     # Stops at the next photo (photos already filled together in one network batch are saved).
@@ -550,17 +621,38 @@ def test_console_entry_in_a_subprocess_without_torch_in_retoucher(folder, tmp_pa
     env.pop("WORLD_SIZE", None)
     env.pop("RANK", None)
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import sys, retoucher.batch, retoucher.__main__; print('torch' in sys.modules)"],
-        capture_output=True, text=True, env=env, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, retoucher.batch, retoucher.__main__; print('torch' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert probe.stdout.strip() == "False", "importing the CLI must not import torch"
 
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "retoucher", "batch", str(folder), str(out), "--center-hole", "8",
-         "--weights", str(tiny_weights), "--device", "cpu"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "retoucher",
+            "batch",
+            str(folder),
+            str(out),
+            "--center-hole",
+            "8",
+            "--weights",
+            str(tiny_weights),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
     assert "done 5, skipped 0, failed 1" in proc.stdout

@@ -1,4 +1,5 @@
 """The Qt-free document model: mask edits, fills, history and the dirty flag."""
+
 from __future__ import annotations
 
 import numpy as np

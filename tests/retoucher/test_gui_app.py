@@ -1,4 +1,5 @@
 """Starting the app, the preferences store, and the About dialog without a model."""
+
 from __future__ import annotations
 
 import os

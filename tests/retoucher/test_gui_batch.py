@@ -1,4 +1,5 @@
 """The batch dialog runs retoucher.batch.run_batch in a worker: outputs, a bad file, cancel."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The canvas under simulated mouse, wheel and keyboard input (pytest-qt, offscreen)."""
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from gui_input import drag as _drag, drag_in_view, view_point as _vp  # tests/retoucher/gui_input.py
+from gui_input import drag as _drag  # tests/retoucher/gui_input.py
+from gui_input import drag_in_view
+from gui_input import view_point as _vp
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
@@ -115,8 +118,14 @@ def test_wheel_zooms_around_the_pointer(window):
     pos = QPointF(200, 150)
     before = w.canvas.to_image(pos)
     ev = QWheelEvent(
-        pos, vp.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 240),
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+        pos,
+        vp.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, 240),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
     )
     QApplication.sendEvent(vp, ev)
     assert w.canvas.zoom == pytest.approx(1.25**2)
@@ -239,7 +248,11 @@ def test_clear_mask_during_a_stroke_ends_the_stroke_first_so_undo_stays_exact(wi
     assert not w.doc.mask.any() and not w.doc.stroking
     _move_and_release(w, 90, 100)
     assert not w.doc.mask.any()  # the stroke ended at Delete; the rest of the drag paints nothing
-    assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == ["Rectangle", "Brush stroke", "Clear mask"]
+    assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == [
+        "Rectangle",
+        "Brush stroke",
+        "Clear mask",
+    ]
     w.undo_action.trigger()
     assert np.array_equal(w.doc.mask, rect_only | _capsule(30, 100, 60, 100, 5.0))
     w.undo_action.trigger()

@@ -1,4 +1,5 @@
 """Opening, saving and the ways a photo gets in: file, recent list, drop, clipboard."""
+
 from __future__ import annotations
 
 import os
@@ -109,7 +110,9 @@ def test_open_applies_exif_orientation_and_save_keeps_metadata(qtbot, window, tm
 def test_jpeg_quality_comes_from_the_preferences(qtbot, window, tmp_path):
     w = window
     src = tmp_path / "noise.jpg"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(src, quality=95)
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+        src, quality=95
+    )
     sizes = {}
     w.settings.jpeg_keep_original = False  # by default a JPEG keeps its own compression
     for q in (30, 95):
@@ -157,7 +160,9 @@ def test_save_as_png_export_mask_and_recent_files(qtbot, window, tmp_path):
         (b"hello, I am text", "photo.jpg"),
     ],
 )
-def test_corrupt_or_unsupported_file_shows_an_error_and_keeps_the_open_photo(qtbot, window, tmp_path, content, needle):
+def test_corrupt_or_unsupported_file_shows_an_error_and_keeps_the_open_photo(
+    qtbot, window, tmp_path, content, needle
+):
     w = window
     good = tmp_path / "good.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(good)
@@ -207,11 +212,23 @@ def _drag_and_drop(w, mime) -> bool:
     """Enter, then drop, as a real drag does (Qt delivers the drop only to a widget that
     accepted the enter). Returns whether the enter was accepted."""
     pos = QPoint(w.width() // 2, w.height() // 2)
-    enter = QDragEnterEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPointF(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(w.canvas.viewport(), enter)  # over the photo: it passes drops up
     if not enter.isAccepted():
         return False
-    drop = QDropEvent(pos.toPointF(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        pos.toPointF(),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(w.canvas.viewport(), drop)
     return True
 
@@ -282,8 +299,12 @@ def test_standard_shortcuts(window):
     K = QKeySequence.StandardKey
     w = window
     for action, key in (
-        (w.open_action, K.Open), (w.save_action, K.Save), (w.undo_action, K.Undo),
-        (w.zoom_in_action, K.ZoomIn), (w.zoom_out_action, K.ZoomOut), (w.paste_action, K.Paste),
+        (w.open_action, K.Open),
+        (w.save_action, K.Save),
+        (w.undo_action, K.Undo),
+        (w.zoom_in_action, K.ZoomIn),
+        (w.zoom_out_action, K.ZoomOut),
+        (w.paste_action, K.Paste),
     ):
         assert action.shortcut() == QKeySequence(key) and not action.shortcut().isEmpty()
     assert QKeySequence("Ctrl+Return") in w.fill_action.shortcuts()

@@ -1,5 +1,6 @@
 """Filling through the worker thread: only hole pixels change, the UI keeps running, cancel,
 undo/redo, several fills, missing weights, compare with the original."""
+
 from __future__ import annotations
 
 import os
@@ -75,7 +76,9 @@ def tiny_inpainter():
     import torch
 
     torch.manual_seed(0)
-    return Inpainter.from_model(create_model(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3))), name="tiny-random")
+    return Inpainter.from_model(
+        create_model(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3))), name="tiny-random"
+    )
 
 
 def _paint_rect(w: MainWindow, rect: Rect) -> None:
@@ -86,7 +89,9 @@ def _wait_fill(qtbot, w: MainWindow, timeout=20000) -> None:
     qtbot.waitUntil(lambda: not w.busy, timeout=timeout)
 
 
-def test_fill_with_a_tiny_model_changes_only_hole_pixels_and_is_one_undo_step(qtbot, make_window, tiny_inpainter):
+def test_fill_with_a_tiny_model_changes_only_hole_pixels_and_is_one_undo_step(
+    qtbot, make_window, tiny_inpainter
+):
     w = make_window(tiny_inpainter)
     before = w.doc.image.copy()
     _paint_rect(w, Rect(30, 20, 70, 50))
@@ -187,7 +192,9 @@ def test_canvas_does_not_edit_while_filling(qtbot, make_window):
     assert w.undo_action.isEnabled()
 
 
-def test_missing_default_weights_opens_the_app_and_explains_on_fill(qtbot, make_window, tmp_path, monkeypatch):
+def test_missing_default_weights_opens_the_app_and_explains_on_fill(
+    qtbot, make_window, tmp_path, monkeypatch
+):
     monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path / "no-resources"))
     w = make_window()  # the real factory: Inpainter() with the (missing) default weights
     assert "none" in w.model_label.text().lower()
@@ -202,7 +209,9 @@ def test_missing_default_weights_opens_the_app_and_explains_on_fill(qtbot, make_
     assert np.array_equal(w.doc.image, image) and w.doc.mask[10:20, 10:20].all()
 
 
-def test_weights_chosen_in_preferences_are_loaded_in_the_worker(qtbot, make_window, tiny_weights, tmp_path, monkeypatch):
+def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
+    qtbot, make_window, tiny_weights, tmp_path, monkeypatch
+):
     monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path / "no-resources"))
     w = make_window()
     dlg = w.open_preferences()

@@ -1,5 +1,6 @@
 """The split before/after view: original left of a divider, current photo right of it
 (pytest-qt, offscreen). Pixels are read from what the view renders."""
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from gui_input import drag as _drag, drag_in_view, view_point as _vp  # tests/retoucher/gui_input.py
+from gui_input import drag as _drag  # tests/retoucher/gui_input.py
+from gui_input import drag_in_view
+from gui_input import view_point as _vp
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QWheelEvent
 from PySide6.QtTest import QTest
@@ -207,8 +210,14 @@ def test_pan_and_zoom_keep_working_in_split_mode(window):
     assert canvas.split_fraction == 0.5 and canvas.splitting  # panning never moves the divider
     pos = QPointF(200, 150)
     ev = QWheelEvent(
-        pos, vp.mapToGlobal(pos), QPoint(0, 0), QPoint(0, -120),
-        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False,
+        pos,
+        vp.mapToGlobal(pos),
+        QPoint(0, 0),
+        QPoint(0, -120),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
     )
     QApplication.sendEvent(vp, ev)
     assert canvas.zoom == pytest.approx(3.0 / 1.25)
@@ -271,7 +280,13 @@ def test_compare_and_split_exclude_each_other(window):
     canvas.set_split(False)
     assert not w.split_action.isChecked() and not w.compare_action.isChecked()
     assert canvas.overlay.isVisible()
-    assert events[5:] == [("split", False), ("compare", True), ("compare", False), ("split", True), ("split", False)]
+    assert events[5:] == [
+        ("split", False),
+        ("compare", True),
+        ("compare", False),
+        ("split", True),
+        ("split", False),
+    ]
 
 
 def test_holding_backslash_in_split_mode_shows_the_whole_original_then_the_split_again(window):

@@ -1,5 +1,6 @@
 """Small synthetic data for the trainer tests: a CUB-layout folder with known boxes, a prepared
 64 px set, a folder of masks, and a tiny trained checkpoint (all built in temp folders)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ def cub(tmp_path) -> CubFixture:
     return make_cub(tmp_path / "CUB_200_2011")
 
 
-def make_photo_folder(root: Path, per_class: int = 12, classes: int = 2, size: tuple[int, int] = (80, 72)) -> Path:
+def make_photo_folder(
+    root: Path, per_class: int = 12, classes: int = 2, size: tuple[int, int] = (80, 72)
+) -> Path:
     rng = np.random.default_rng(1)
     for c in range(classes):
         d = root / f"class_{c}"
@@ -175,8 +178,18 @@ def tiny_train_config(data: Path, out: Path, **kw):
     from trainer.config import TrainConfig
 
     base = dict(
-        data=str(data), out=str(out), widths=WIDTHS, batch_size=3, steps=4, loss="l1",
-        workers=0, log_every=2, val_every=0, ckpt_every=100, val_images=4, progress=False,
+        data=str(data),
+        out=str(out),
+        widths=WIDTHS,
+        batch_size=3,
+        steps=4,
+        loss="l1",
+        workers=0,
+        log_every=2,
+        val_every=0,
+        ckpt_every=100,
+        val_images=4,
+        progress=False,
     )
     base.update(kw)
     return TrainConfig(**base)

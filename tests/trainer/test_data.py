@@ -1,4 +1,5 @@
 """The data order is a function of (seed, step); ranks get disjoint shards; samples are seeded."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """export -> engine round trip with provenance; evaluate's table, JSON and grid."""
+
 from __future__ import annotations
 
 import json
@@ -89,8 +90,13 @@ def test_opencv_baselines_change_only_the_hole():
 def test_evaluate_writes_a_table_with_three_methods(trained_run, prepared, mask_dir, tmp_path):
     export(trained_run, tmp_path / "m.safetensors", name="tiny-test")
     cfg = EvalConfig(
-        data=str(prepared), weights=str(tmp_path / "m.safetensors"), task="both",
-        mask_dir=str(mask_dir), mask_holdout=0.0, out=str(tmp_path / "eval.md"), progress=False,
+        data=str(prepared),
+        weights=str(tmp_path / "m.safetensors"),
+        task="both",
+        mask_dir=str(mask_dir),
+        mask_holdout=0.0,
+        out=str(tmp_path / "eval.md"),
+        progress=False,
         grid_rows=4,
     )
     report = evaluate(cfg)
@@ -120,9 +126,15 @@ def test_evaluate_writes_a_table_with_three_methods(trained_run, prepared, mask_
 def test_evaluate_uses_all_masks_when_none_is_held_out(trained_run, prepared, make_masks, tmp_path):
     masks = make_masks(tmp_path / "few", count=2, size=64)
     cfg = EvalConfig(
-        data=str(prepared), weights=str(trained_run / "ckpt.pt"), task="irregular",
-        mask_dir=str(masks), mask_holdout=0.2, out=str(tmp_path / "eval.md"), progress=False,
-        grid_rows=0, limit=2,
+        data=str(prepared),
+        weights=str(trained_run / "ckpt.pt"),
+        task="irregular",
+        mask_dir=str(masks),
+        mask_holdout=0.2,
+        out=str(tmp_path / "eval.md"),
+        progress=False,
+        grid_rows=0,
+        limit=2,
     )
     logged: list[str] = []
     report = evaluate(cfg, log=logged.append)
@@ -132,26 +144,79 @@ def test_evaluate_uses_all_masks_when_none_is_held_out(trained_run, prepared, ma
 
 
 def test_evaluate_accepts_a_checkpoint_and_needs_masks_for_irregular(trained_run, prepared, tmp_path, capsys):
-    rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
-               "--task", "center", "--limit", "3", "--out", str(tmp_path / "e.md"),
-               "--grid-rows", "0", "--no-progress"])
+    rc = main(
+        [
+            "evaluate",
+            "--data",
+            str(prepared),
+            "--weights",
+            str(trained_run / "ckpt.pt"),
+            "--task",
+            "center",
+            "--limit",
+            "3",
+            "--out",
+            str(tmp_path / "e.md"),
+            "--grid-rows",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "| OpenCV Navier-Stokes | 3 |" in out and "Retoucher U-Net" in out
-    rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
-               "--task", "irregular", "--out", str(tmp_path / "f.md")])
+    rc = main(
+        [
+            "evaluate",
+            "--data",
+            str(prepared),
+            "--weights",
+            str(trained_run / "ckpt.pt"),
+            "--task",
+            "irregular",
+            "--out",
+            str(tmp_path / "f.md"),
+        ]
+    )
     assert rc == 2 and "--mask-dir" in capsys.readouterr().err
 
 
-def test_evaluate_on_the_val_split_is_labelled_and_stays_out_of_weight_files(trained_run, prepared, tmp_path, capsys):
-    rc = main(["evaluate", "--data", str(prepared), "--weights", str(trained_run / "ckpt.pt"),
-               "--task", "center", "--split", "val", "--out", str(tmp_path / "val.md"),
-               "--grid-rows", "0", "--no-progress"])
+def test_evaluate_on_the_val_split_is_labelled_and_stays_out_of_weight_files(
+    trained_run, prepared, tmp_path, capsys
+):
+    rc = main(
+        [
+            "evaluate",
+            "--data",
+            str(prepared),
+            "--weights",
+            str(trained_run / "ckpt.pt"),
+            "--task",
+            "center",
+            "--split",
+            "val",
+            "--out",
+            str(tmp_path / "val.md"),
+            "--grid-rows",
+            "0",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     data = json.loads((tmp_path / "val.json").read_text())
     assert data["split"] == "val" and data["val_images"] == 4 and "test_images" not in data
     assert all(r["images"] == 4 for r in data["rows"])  # the fixture's 4 val images, not its 6 test ones
-    assert (tmp_path / "val.md").read_text().startswith("## Evaluation of") and "Val split of" in capsys.readouterr().out
-    rc = main(["export", str(trained_run), str(tmp_path / "w.safetensors"), "--evaluation", str(tmp_path / "val.json")])
+    assert (tmp_path / "val.md").read_text().startswith(
+        "## Evaluation of"
+    ) and "Val split of" in capsys.readouterr().out
+    rc = main(
+        [
+            "export",
+            str(trained_run),
+            str(tmp_path / "w.safetensors"),
+            "--evaluation",
+            str(tmp_path / "val.json"),
+        ]
+    )
     assert rc == 2 and "val split" in capsys.readouterr().err
     assert not (tmp_path / "w.safetensors").exists()

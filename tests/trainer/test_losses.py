@@ -1,4 +1,5 @@
 """The paper's loss terms against small cases computed by hand."""
+
 from __future__ import annotations
 
 import pytest
@@ -132,8 +133,11 @@ def test_total_uses_the_papers_weights():
     mask[:, :, 2:5, 3:7] = 0.0
     terms = InpaintingLoss(_TinyFeatures())(out, gt, mask)
     expected = (
-        terms["valid"] + 6 * terms["hole"] + 0.05 * terms["perceptual"]
-        + 120 * (terms["style_out"] + terms["style_comp"]) + 0.1 * terms["tv"]
+        terms["valid"]
+        + 6 * terms["hole"]
+        + 0.05 * terms["perceptual"]
+        + 120 * (terms["style_out"] + terms["style_comp"])
+        + 0.1 * terms["tv"]
     )
     assert terms["total"].item() == pytest.approx(expected.item(), rel=1e-6)
     comp = mask * gt + (1 - mask) * out

@@ -1,4 +1,5 @@
 """PSNR, SSIM and hole L1 against hand values and an independent OpenCV-based SSIM."""
+
 from __future__ import annotations
 
 import cv2

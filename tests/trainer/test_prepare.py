@@ -1,5 +1,6 @@
 """prepare: bird squares, discards, partial copies, corrupt/grayscale files, the stratified split,
 the manifest, idempotency, --images-dir, and the real CUB copy's counts."""
+
 from __future__ import annotations
 
 import json
@@ -47,7 +48,7 @@ def test_bird_square_always_contains_the_box_and_stays_inside():
             assert max(np.ceil(x + bw) - np.floor(x), np.ceil(y + bh) - np.floor(y)) > min(w, h)
             continue
         left, top, side = sq
-        assert 0 <= left and left + side <= w and 0 <= top and top + side <= h
+        assert left >= 0 and left + side <= w and top >= 0 and top + side <= h
         assert left <= x and top <= y and left + side >= x + bw and top + side >= y + bh
         assert side == max(int(np.ceil(x + bw)) - int(np.floor(x)), int(np.ceil(y + bh)) - int(np.floor(y)))
 
@@ -73,7 +74,7 @@ def test_stratified_split_is_reproducible_and_per_group():
     s1 = stratified_split(groups, seed=0)
     assert s1 == stratified_split({"b": groups["b"][::-1], "a": groups["a"]}, seed=0)
     assert s1 != stratified_split(groups, seed=1)
-    for name, ids in groups.items():
+    for ids in groups.values():
         got = Counter(s1[i] for i in ids)
         assert [got["train"], got["val"], got["test"]] == split_counts(len(ids), (6, 2, 2))
     # a group's split does not depend on the other groups
@@ -254,7 +255,9 @@ def test_prepare_never_writes_into_its_source(cub):
 def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path, make_photos):
     photos = make_photos(tmp_path / "photos", per_class=5, classes=2, size=(80, 60))
     (photos / "class_0" / "broken.png").write_bytes(b"nope")
-    report = prepare(PrepareConfig(out=tmp_path / "data", images_dir=photos, size=32, workers=1, progress=False))
+    report = prepare(
+        PrepareConfig(out=tmp_path / "data", images_dir=photos, size=32, workers=1, progress=False)
+    )
     assert report.present == 11 and report.kept == 10 and len(report.corrupt) == 1
     rows = read_manifest(tmp_path / "data")
     assert {r.species for r in rows} == {"class_0", "class_1"}
@@ -262,8 +265,20 @@ def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path,
 
 
 def test_prepare_cli_prints_the_report(cub, tmp_path, capsys):
-    rc = main(["prepare", "--cub", str(cub.root), "--out", str(tmp_path / "d"), "--size", "32",
-               "--workers", "1", "--no-progress"])
+    rc = main(
+        [
+            "prepare",
+            "--cub",
+            str(cub.root),
+            "--out",
+            str(tmp_path / "d"),
+            "--size",
+            "32",
+            "--workers",
+            "1",
+            "--no-progress",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     assert "listed 30 photos: 27 present, 3 missing" in out and "kept 22" in out

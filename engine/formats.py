@@ -1,0 +1,92 @@
+"""Image file formats and suffixes: the one table every part of Retoucher reads.
+
+Format names are Pillow's (``JPEG``, ``PNG``, ``TIFF``, ``WEBP``, ``BMP``); suffixes are lower
+case with the dot. Pillow is imported only for suffixes outside the table.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALPHA_FORMATS",
+    "IMAGE_SUFFIXES",
+    "JPEG_FORMATS",
+    "format_for_suffix",
+    "is_jpeg",
+    "normalise_format",
+    "suffix_for_format",
+    "supports_alpha",
+]
+
+SUFFIX_FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
+    ".png": "PNG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+}
+"""Suffix -> the format written for it."""
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+"""Suffixes treated as photos by folder-level tools (``retoucher batch``, ``prepare``) and
+offered by the app's file dialogs."""
+
+FORMAT_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
+"""Format -> the suffix a new file of that format gets."""
+
+ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
+"""Formats whose files keep an alpha channel on save."""
+
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+"""Formats that are JPEG data (MPO: a camera JPEG with extra preview pictures, written back as
+JPEG)."""
+
+# Names for a format that Pillow reads or people type, and the format written for them.
+_FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF", "MPO": "JPEG"}
+
+
+def normalise_format(fmt: str) -> str:
+    """The format written for a name (``"jpg"``, ``".tif"``, ``"MPO"`` -> ``"JPEG"``, ``"TIFF"``,
+    ``"JPEG"``)."""
+    f = fmt.upper().lstrip(".")
+    return _FORMAT_ALIASES.get(f, f)
+
+
+def is_jpeg(fmt: str | None) -> bool:
+    """Whether a format name (as Pillow reports it when reading) is JPEG data."""
+    return bool(fmt) and fmt.upper() in JPEG_FORMATS
+
+
+def format_for_suffix(suffix: str) -> str:
+    """Pillow format name for a file suffix (``".jpg"`` -> ``"JPEG"``); ValueError if unknown."""
+    s = suffix.lower()
+    if not s.startswith("."):
+        s = "." + s
+    if s in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[s]
+    from PIL import Image
+
+    fmt = Image.registered_extensions().get(s)
+    if fmt is None:
+        raise ValueError(f"no image format is known for the file suffix {suffix!r}")
+    return fmt
+
+
+def suffix_for_format(fmt: str) -> str:
+    """The usual file suffix for a format name (``"JPEG"``/``"jpg"`` -> ``".jpg"``)."""
+    f = normalise_format(fmt)
+    if f in FORMAT_SUFFIXES:
+        return FORMAT_SUFFIXES[f]
+    from PIL import Image
+
+    for ext, name in Image.registered_extensions().items():
+        if name == f:
+            return ext
+    raise ValueError(f"unknown image format {fmt!r}")
+
+
+def supports_alpha(fmt: str) -> bool:
+    return normalise_format(fmt) in ALPHA_FORMATS
