@@ -1,0 +1,53 @@
+"""What the app needs of an inpainting engine, as a Protocol.
+
+:class:`engine.Inpainter` satisfies it; so do the small test doubles in ``tests/retoucher``.
+The batch runner, the self-test and the Qt fill worker type their engine with it instead of
+``Any``, without importing torch at module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.weights import WeightsInfo
+
+__all__ = ["CancelFn", "InpainterFactory", "InpainterLike", "ProgressFn"]
+
+CancelFn = Callable[[], bool]
+ProgressFn = Callable[[float], None]
+
+
+class InpainterLike(Protocol):
+    """Fills the hole of an ``uint8 HxWx3`` image (``bool HxW`` mask, True = hole); only hole
+    pixels change. ``max_side`` and ``batch_size`` (how large an image one network pass takes,
+    how many equal-size images go in one batch) are optional: callers read them with defaults."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def device_name(self) -> str: ...
+
+    @property
+    def info(self) -> WeightsInfo: ...
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        hole: np.ndarray,
+        *,
+        cancel: CancelFn | None = None,
+        progress: ProgressFn | None = None,
+    ) -> np.ndarray: ...
+
+    def inpaint_batch(
+        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]
+    ) -> list[np.ndarray]: ...
+
+
+InpainterFactory = Callable[[str | None, str], InpainterLike]
+"""``factory(weights_path_or_None, device)`` -> a ready engine (None: the bundled model)."""
