@@ -23,10 +23,11 @@ from collections.abc import Callable, Mapping
 from importlib.util import find_spec
 from pathlib import Path
 
-# The Debian/Ubuntu package of each library the xcb plugin chain (libqxcb.so, libQt6XcbQpa,
-# libQt6Gui, libQt6DBus) of PySide6 6.12 links against outside the wheel, other than those that
-# every Debian system has (libc6, libstdc++6, zlib1g, libzstd1). The README's apt-get line for
-# Linux desktops is every package of this table (a test keeps the two equal).
+# The Debian/Ubuntu package of each library that the xcb plugin chain of PySide6 6.12 (libqxcb.so,
+# libQt6XcbQpa, libQt6Gui, libQt6Core, libQt6DBus) links against outside the wheel, but for those
+# every Debian system has (libc6, libstdc++6, zlib1g, libzstd1). Libraries these load in turn come
+# with the packages (libgl1 brings libglx0, libx11-6 libxau6, ...). The README's apt-get line for
+# Linux desktops installs every package of this table (a test keeps the two equal).
 DEBIAN_PACKAGES: dict[str, str] = {
     "libxcb.so.1": "libxcb1",
     "libxcb-cursor.so.0": "libxcb-cursor0",
@@ -47,8 +48,6 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "libX11.so.6": "libx11-6",
     "libX11-xcb.so.1": "libx11-xcb1",
     "libGL.so.1": "libgl1",
-    "libGLX.so.0": "libglx0",
-    "libGLdispatch.so.0": "libglvnd0",
     "libEGL.so.1": "libegl1",
     "libfontconfig.so.1": "libfontconfig1",
     "libfreetype.so.6": "libfreetype6",
