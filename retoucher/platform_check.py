@@ -4,13 +4,13 @@ PySide6's wheels bring Qt itself but not the X11 client libraries its xcb plugin
 (libxcb-cursor, libxcb-icccm, ...). Without them Qt aborts with a bare "Could not load the Qt
 platform plugin "xcb"" that names no library. :func:`platform_problem` finds out first, without
 importing PySide6: it works out which platform plugins Qt will try (as ``QGuiApplication`` does),
-and only when xcb is the one Qt would end up with, it asks the dynamic loader (``ldd``) which
-libraries of the plugin are missing and names the Debian/Ubuntu packages that bring them.
+and only when xcb is the one Qt would end up with, it asks the dynamic loader (as ``ldd`` does)
+which libraries of the plugin are missing and names the Debian/Ubuntu packages that bring them.
 
 It never blocks a launch that would work: any other platform (``QT_QPA_PLATFORM=offscreen``,
-``wayland``, ...), a Wayland session, Windows and macOS are left alone, and when the plugin or
-``ldd`` can't be found the check says nothing and leaves the rest to Qt. It costs one ``ldd`` run
-(a few tens of milliseconds) and caches nothing.
+``wayland``, ...), a Wayland session, Windows and macOS are left alone, and when the plugin or the
+loader can't be found the check says nothing and leaves the rest to Qt. It costs one run of the
+loader in list mode (about 25 ms of CPU with the imports it needs) and caches nothing.
 """
 
 from __future__ import annotations

@@ -180,6 +180,15 @@ def test_the_real_probe_reads_the_installed_plugin():
     assert all(re.fullmatch(r"[\w.+-]+\.so(\.\d+)*", name) for name in missing)
 
 
+@pytest.mark.skipif(not os.path.exists("/usr/bin/ldd"), reason="needs ldd")
+def test_without_a_glibc_loader_the_probe_runs_ldd(monkeypatch):
+    plugin = pc.xcb_plugin({})
+    direct = pc.ldd_output(plugin)
+    monkeypatch.setattr(pc, "elf_interpreter", lambda path: None)
+    via_ldd = pc.ldd_output(plugin)
+    assert via_ldd is not None and pc.not_found(via_ldd) == pc.not_found(direct)
+
+
 def test_the_readme_lists_every_package_in_one_apt_get_line():
     readme = (ROOT / "README.md").read_text()
     assert pc.apt_get_line(list(pc.DEBIAN_PACKAGES.values())) in readme
