@@ -108,6 +108,15 @@ rm -rf "$ROOT/build/lib" "$ROOT"/build/bdist.*
     --force-reinstall "$ROOT"
 
 # --- 2. PyInstaller ------------------------------------------------------------------------------
+# PyInstaller bundles the system libraries of Qt's xcb plugin (libxcb-cursor, libxcb-icccm, ...)
+# from this machine; those it lacks, the bundle can't carry, and users must have them installed.
+if [ "$(uname -s)" = Linux ]; then
+    missing_xcb="$("$BIN/python" -c 'from retoucher import platform_check as pc
+plugin = pc.xcb_plugin({})
+print(" ".join((pc.missing_libraries(plugin) or []) if plugin else []))' 2>/dev/null || true)"
+    [ -z "$missing_xcb" ] || log "WARNING: this machine lacks $missing_xcb (needed by Qt's xcb plugin):" \
+        "the bundle won't carry them; on a desktop without them the app names them and exits"
+fi
 [ -f "$RESOURCES/weights/default.safetensors" ] \
     || log "WARNING: $RESOURCES/weights/default.safetensors is missing: the bundle will have no model"
 [ -f "$RESOURCES/sample.jpg" ] \

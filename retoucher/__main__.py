@@ -3,7 +3,8 @@ a folder (see :mod:`retoucher.batch`), ``retoucher --version`` prints the versio
 model's name, ``retoucher --self-test`` checks the installation headless (see :mod:`retoucher.selftest`).
 
 Nothing heavy is imported before it is needed: the GUI (PySide6) only for the app, the engine
-(torch) only when a batch runs.
+(torch) only when a batch runs. Before the app starts Qt, :mod:`retoucher.platform_check` makes sure
+on Linux that Qt's platform plugin can load, and says what to install when it can't.
 """
 
 from __future__ import annotations
@@ -69,9 +70,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(USAGE, end="", file=sys.stderr)
         print(f"retoucher: error: unexpected arguments: {' '.join(args)}", file=sys.stderr)
         return 2
+    return open_app(args[0] if args else None)
+
+
+def open_app(photo: str | None) -> int:
+    """Start the desktop app, unless Qt could not start its platform plugin here: then say why
+    (missing system libraries and the apt-get line, or no display) and return 1 before Qt starts."""
+    from .platform_check import platform_problem
+
+    problem = platform_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
     from retoucher.qt.app import run_app
 
-    return run_app(args[0] if args else None)
+    return run_app(photo)
 
 
 if __name__ == "__main__":

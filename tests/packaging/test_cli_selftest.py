@@ -141,6 +141,22 @@ def test_version_says_when_the_model_file_is_unusable(resources, capsys):
     assert capsys.readouterr().out.splitlines()[1].startswith("model: unusable model file")
 
 
+def test_version_self_test_and_batch_never_run_the_platform_check(resources, monkeypatch, capsys):
+    # They never start Qt, so they work without a display and without Qt's X11 libraries.
+    from retoucher import platform_check
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("only the app checks Qt's platform plugin")
+
+    monkeypatch.setattr(platform_check, "platform_problem", refuse)
+    for name in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["--version"]) == 0
+    assert cli.main(["--self-test", "--device", "cpu"]) == 0
+    assert cli.main(["--help"]) == 0
+    assert cli.main(["batch", "--help"]) == 0
+
+
 def test_help_still_does_not_import_torch():
     code = (
         "import sys; from retoucher.__main__ import main; rc = main(['--help']); "
