@@ -9,15 +9,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 
 
-def _no_engine(weights, device):
-    raise AssertionError("these tests never run the engine")
-
-
 @pytest.fixture
 def shown_window(qtbot, tmp_path):
     """``shown_window(document, cache=None, size=(1000, 700)) -> MainWindow``: the window shown
-    and active with ``document`` open; a ``cache`` without an engine unless one is given.
-    Unsaved changes are discarded when a test closes or replaces a photo."""
+    and active with ``document`` open; a ``cache`` without an engine unless one is given (a test
+    that reaches for that engine fails, even though the fill worker turns the error into a
+    message box). Unsaved changes are discarded when a test closes or replaces a photo."""
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QMessageBox
 
@@ -25,10 +22,18 @@ def shown_window(qtbot, tmp_path):
     from retoucher.qt.main_window import MainWindow
     from retoucher.qt.settings import Settings
 
+    engine_asked: list[tuple[object, str]] = []
+    windows: list[MainWindow] = []
+
+    def no_engine(weights, device):
+        engine_asked.append((weights, device))
+        raise AssertionError("these tests never run the engine")
+
     def make(document, cache=None, size=(1000, 700)):
         w = MainWindow(
-            Settings.from_file(tmp_path / "settings.ini"), cache or InpainterCache(factory=_no_engine)
+            Settings.from_file(tmp_path / "settings.ini"), cache or InpainterCache(factory=no_engine)
         )
+        windows.append(w)
         w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
         qtbot.addWidget(w)
         w.resize(*size)
@@ -39,4 +44,7 @@ def shown_window(qtbot, tmp_path):
         w.set_document(document)
         return w
 
-    return make
+    yield make
+    for w in windows:
+        w.pool.waitForDone(30000)  # a fill still running could yet ask for the engine
+    assert engine_asked == [], "a test without an engine started a fill"

@@ -190,7 +190,6 @@ def test_dirty_follows_the_saved_state_through_undo():
 
 
 def test_save_and_reopen_round_trip(tmp_path):
-    pytest.importorskip("engine.imageio")
     rgb = _photo()
     doc = Document(rgb, path=None)
     doc.set_rect(Rect(4, 4, 12, 12))

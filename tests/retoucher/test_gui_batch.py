@@ -11,9 +11,7 @@ import time
 
 import numpy as np
 import pytest
-
-pytest.importorskip("pytestqt")
-
+import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
 from PIL import Image
 
 import engine

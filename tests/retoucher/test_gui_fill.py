@@ -1,5 +1,8 @@
 """Filling through the worker thread: only hole pixels change, the UI keeps running, cancel,
-undo/redo, several fills, missing weights, compare with the original."""
+undo/redo, several fills, missing weights, compare with the original.
+
+Nothing here is timed: the fake engine waits at a gate in each of its passes until the test lets
+it on, so the test knows where the worker is. Timeouts only bound a hang."""
 
 from __future__ import annotations
 
@@ -7,14 +10,12 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import math
 import threading
-import time
 
 import numpy as np
 import pytest
-
-pytest.importorskip("pytestqt")
-
+import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 
@@ -24,33 +25,67 @@ from retoucher.document import Document, Rect
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 
+HANG_S = 20.0  # bounds a hang only; nothing waits this long when the code works
+HANG_MS = int(HANG_S * 1000)
 
-class SlowFake:
-    """Stands in for an Inpainter: takes ``seconds``, checks ``cancel`` often, paints the hole
-    a fixed colour. Records the thread it ran on and whether it saw the cancel."""
 
-    name = "slow fake"
+class GatedFake:
+    """Stands in for an Inpainter that the test drives pass by pass, as the engine runs network
+    passes. Each pass checks ``cancel`` (the engine checks between passes), reports progress,
+    then waits at a gate until the test lets it through (:meth:`step`, :meth:`finish`). After
+    its last pass it paints the hole a fixed colour. Records the thread it ran on, how often it
+    checked ``cancel`` and whether it saw the cancel."""
+
+    name = "gated fake"
     device_name = "CPU"
     info = None
 
-    def __init__(self, seconds: float, colour=(0, 255, 0)) -> None:
-        self.seconds = seconds
+    def __init__(self, passes: int = 1, colour=(0, 255, 0)) -> None:
+        self.passes = passes
         self.colour = np.array(colour, np.uint8)
         self.thread: threading.Thread | None = None
+        self.cancel = None  # the cancel callable of the latest call
         self.saw_cancel = False
         self.calls = 0
+        self.checks = 0
+        self._gate = threading.Condition()
+        self._reached = 0  # passes that came to the gate, over all calls
+        self._allowed = 0.0  # passes let through, over all calls
+
+    def step(self, passes: int = 1) -> None:
+        """Let ``passes`` more passes through the gate."""
+        with self._gate:
+            self._allowed += passes
+            self._gate.notify_all()
+
+    def finish(self) -> None:
+        """Open the gate for good: every pass from now on runs straight through."""
+        self.step(math.inf)
+
+    def at_gate(self) -> int:
+        with self._gate:
+            return self._reached
+
+    def wait_at_gate(self, qtbot, count: int) -> None:
+        """Run the GUI event loop until ``count`` passes (over all calls) came to the gate."""
+        qtbot.waitUntil(lambda: self.at_gate() >= count, timeout=HANG_MS)
 
     def __call__(self, image, hole, *, cancel=None, progress=None):
         self.thread = threading.current_thread()
+        self.cancel = cancel
         self.calls += 1
-        steps = max(1, int(self.seconds / 0.02))
-        for i in range(steps):
+        for i in range(self.passes):
+            self.checks += 1
             if cancel is not None and cancel():
                 self.saw_cancel = True
                 raise engine.InpaintCancelled()
-            time.sleep(0.02)
             if progress:
-                progress((i + 1) / steps)
+                progress(i / self.passes)
+            with self._gate:
+                self._reached += 1
+                self._gate.notify_all()
+                if not self._gate.wait_for(lambda: self._allowed >= self._reached, timeout=HANG_S):
+                    raise TimeoutError("the test never let the fake engine through its gate")
         out = image.copy()
         out[hole] = self.colour
         return out
@@ -62,13 +97,19 @@ def _photo(h=96, w=128, seed=3):
 
 @pytest.fixture
 def make_window(shown_window):
+    fakes = []
+
     def make(inpainter=None, cache=None, rgb=None):
         cache = cache or InpainterCache()
         if inpainter is not None:
             cache.set(inpainter)
+        if isinstance(inpainter, GatedFake):
+            fakes.append(inpainter)
         return shown_window(Document(_photo() if rgb is None else rgb), cache, size=(900, 650))
 
-    return make
+    yield make
+    for fake in fakes:  # a test that failed half-way must not leave a worker waiting at the gate
+        fake.finish()
 
 
 @pytest.fixture(scope="module")
@@ -136,60 +177,90 @@ def test_several_fills_in_a_row_then_undo_everything(qtbot, make_window, tiny_in
 
 
 def test_event_loop_keeps_running_while_the_worker_fills(qtbot, make_window):
-    fake = SlowFake(0.6)
+    fake = GatedFake(passes=2)
     w = make_window(fake)
     _paint_rect(w, Rect(10, 10, 30, 30))
-    ticks = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(w.busy))
-    timer.start()
-    w.fill_button.click()
+    w.fill_button.click()  # returns at once: were the engine called here, it would wait at its gate
     assert w.busy and not w.fill_action.isEnabled() and w.cancel_action.isEnabled()
     assert w.progress.isVisible()
+    # The engine is held inside its first pass; meanwhile the GUI thread handles events:
+    fake.wait_at_gate(qtbot, 1)
+    ticks = []
+    QTimer.singleShot(0, lambda: ticks.append(w.busy))
+    qtbot.waitUntil(lambda: ticks == [True], timeout=HANG_MS)
+    # ... and shows the progress the worker reports while it is still working.
+    fake.step()
+    fake.wait_at_gate(qtbot, 2)
+    qtbot.waitUntil(lambda: w.progress.value() == 50, timeout=HANG_MS)
+    assert w.busy and w.progress.isVisible()
+    fake.finish()
     _wait_fill(qtbot, w)
-    timer.stop()
     assert fake.thread is not None and fake.thread is not threading.main_thread()
-    assert sum(ticks) >= 15  # the GUI thread ticked all along the 0.6 s fill
     assert (w.doc.image[10:30, 10:30] == (0, 255, 0)).all()
     assert not w.progress.isVisible() and w.fill_action.isEnabled()
 
 
-def test_cancel_leaves_everything_as_it_was(qtbot, make_window):
-    fake = SlowFake(5.0)
+def test_cancel_takes_effect_at_the_next_check_and_leaves_everything_as_it_was(qtbot, make_window):
+    fake = GatedFake(passes=3)
     w = make_window(fake)
     _paint_rect(w, Rect(10, 10, 30, 30))
     image, mask, steps = w.doc.image.copy(), w.doc.mask.copy(), w.undo_stack.count()
     w.fill()
-    qtbot.wait(100)
-    started = time.monotonic()
+    fake.wait_at_gate(qtbot, 1)  # the engine is inside its first pass, past its first check
+    assert fake.checks == 1 and not fake.cancel()
     QTest.keyClick(w.canvas, Qt.Key.Key_Escape)
-    _wait_fill(qtbot, w, timeout=3000)
-    assert time.monotonic() - started < 2.0
-    assert fake.saw_cancel
+    assert fake.cancel()  # Esc reached the engine's cancel check at once
+    assert w.busy and "cancelling" in w.statusBar().currentMessage().lower()
+    fake.step()  # let the engine on to its next check: it stops there
+    _wait_fill(qtbot, w)
+    assert fake.saw_cancel and fake.checks == 2
     assert np.array_equal(w.doc.image, image) and np.array_equal(w.doc.mask, mask)
     assert w.undo_stack.count() == steps
     assert "cancelled" in w.statusBar().currentMessage().lower()
     # And the next fill works.
-    fake.seconds = 0.05
+    fake.finish()
     w.fill()
     _wait_fill(qtbot, w)
+    assert not fake.cancel() and fake.checks == 5
     assert (w.doc.image[10:30, 10:30] == (0, 255, 0)).all()
+    assert w.undo_stack.count() == steps + 1
+
+
+def test_cancel_after_the_engines_last_check_still_drops_the_result(qtbot, make_window):
+    fake = GatedFake(passes=1)
+    w = make_window(fake)
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    image, mask, steps = w.doc.image.copy(), w.doc.mask.copy(), w.undo_stack.count()
+    w.fill()
+    fake.wait_at_gate(qtbot, 1)  # past its only check: the engine will return a result
+    w.cancel_action.trigger()
+    fake.finish()
+    _wait_fill(qtbot, w)
+    assert not fake.saw_cancel and fake.checks == 1
+    assert np.array_equal(w.doc.image, image) and np.array_equal(w.doc.mask, mask)
+    assert w.undo_stack.count() == steps
+    assert "cancelled" in w.statusBar().currentMessage().lower()
 
 
 def test_canvas_does_not_edit_while_filling(qtbot, make_window):
-    fake = SlowFake(0.5)
+    fake = GatedFake(passes=1)
     w = make_window(fake)
     _paint_rect(w, Rect(10, 10, 20, 20))
     w.fill()
+    fake.wait_at_gate(qtbot, 1)  # the fill is running until the test lets it finish
     vp = w.canvas.viewport()
     p = w.canvas.from_image(80, 60).toPoint()
     QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
     assert not w.doc.mask[50:70, 70:90].any()
     assert not w.undo_action.isEnabled()
+    fake.finish()
     _wait_fill(qtbot, w)
     assert w.undo_action.isEnabled()
+    # With the fill done, the same click paints.
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
+    assert w.doc.mask[50:70, 70:90].any()
 
 
 def test_missing_default_weights_opens_the_app_and_explains_on_fill(
@@ -243,7 +314,7 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
 
 def test_hold_backslash_to_compare_with_the_original(qtbot, make_window):
     rgb = np.full((96, 128, 3), (200, 30, 30), np.uint8)
-    w = make_window(SlowFake(0.0, colour=(0, 0, 255)), rgb=rgb)
+    w = make_window(GatedFake(passes=0, colour=(0, 0, 255)), rgb=rgb)
     _paint_rect(w, Rect(40, 30, 90, 70))
     w.fill()
     _wait_fill(qtbot, w)
@@ -266,7 +337,7 @@ def test_hold_backslash_to_compare_with_the_original(qtbot, make_window):
 
 
 def test_fill_with_nothing_painted_only_says_so(qtbot, make_window):
-    fake = SlowFake(0.0)
+    fake = GatedFake(passes=0)
     w = make_window(fake)
     assert w.fill() is None and not w.busy and fake.calls == 0
     assert "paint" in w.statusBar().currentMessage().lower()
