@@ -14,15 +14,21 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .inpainting import InpainterLike
 
 __all__ = ["SelfTestError", "self_test_hole", "run_self_test", "main"]
 
 
-# Build an inpainter from (weights path, device); tests inject broken ones to prove the checks bite.
-InpainterFactory = Callable[[Path, str], Callable[..., np.ndarray]]
+FillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``fill(image, hole)`` -> the filled image; an :class:`~retoucher.inpainting.InpainterLike` is one."""
+
+FillFactory = Callable[[Path, str], FillFn]
+"""``factory(weights_path, device)`` -> a fill; tests inject broken ones to prove the checks bite."""
 
 
 class SelfTestError(RuntimeError):
@@ -42,13 +48,13 @@ def self_test_hole(shape: tuple[int, int]) -> np.ndarray:
     return hole
 
 
-def _default_factory(weights: Path, device: str) -> Any:
+def _default_factory(weights: Path, device: str) -> InpainterLike:
     from engine.inpainter import Inpainter
 
     return Inpainter(weights, device=device)
 
 
-def _check_result(image: np.ndarray, hole: np.ndarray, result: Any) -> float:
+def _check_result(image: np.ndarray, hole: np.ndarray, result: object) -> float:
     """Raise SelfTestError unless ``result`` is a same-size uint8 image that differs from
     ``image`` in the hole and nowhere else; return the fraction of hole pixels that changed."""
     if not isinstance(result, np.ndarray) or result.shape != image.shape or result.dtype != np.uint8:
@@ -81,7 +87,7 @@ def run_self_test(
     device: str = "auto",
     out: TextIO | None = None,
     err: TextIO | None = None,
-    inpainter_factory: InpainterFactory | None = None,
+    inpainter_factory: FillFactory | None = None,
 ) -> int:
     """Run every step; 0 when all pass, 1 (after a ``self-test FAILED`` line on ``err``) otherwise.
     ``resources`` defaults to :func:`engine.weights.resources_dir` (inside a bundle: the bundle's)."""
@@ -116,7 +122,7 @@ def run_self_test(
             load_s = time.perf_counter() - t0
         except (WeightsError, ValueError) as exc:
             raise SelfTestError(f"the model did not load: {exc}") from exc
-        where = getattr(inpainter, "device_name", device)
+        where = getattr(inpainter, "device_name", device)  # a plain fill function has none
         say("model", f"{info.name} ({weights.name}, {info.dtype}) loaded on {where} in {load_s:.2f} s")
 
         try:

@@ -542,8 +542,20 @@ def test_torchrun_ranks_all_finish_and_exit_with_the_batch_status(tmp_path, tiny
 def test_rank_from_env():
     assert rank_from_env({}) == (0, 1, None)
     assert rank_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == (3, 4, 1)
-    with pytest.raises(BatchError):
+    assert rank_from_env({"RANK": "1", "WORLD_SIZE": "2"}) == (1, 2, 1)  # one node: LOCAL_RANK = RANK
+    with pytest.raises(BatchError, match="RANK=4 is not within WORLD_SIZE=4"):
         rank_from_env({"RANK": "4", "WORLD_SIZE": "4"})
+    with pytest.raises(BatchError, match="RANK must be an integer, got 'x'"):
+        rank_from_env({"RANK": "x"})
+
+
+def test_bad_torchrun_variable_is_a_usage_error(folder, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    assert run_cli("batch", folder, tmp_path / "out", "--center-hole", 8) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: retoucher batch")
+    assert "retoucher batch: error: the environment variable WORLD_SIZE must be an integer, got 'two'" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_cancel_stops_and_rerun_resumes(folder, tmp_path, tiny_weights):

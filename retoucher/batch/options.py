@@ -1,0 +1,177 @@
+"""What a batch is asked to do and what it reports: :class:`BatchOptions` (folders, hole,
+weights, device, format, quality), :class:`MaskSpec` (where each photo's hole comes from),
+:class:`BatchReport` (what happened to each photo), :class:`BatchError`, and the parsers of the
+``--rect`` and ``--center-hole`` values. Checked on construction, so a bad option is a usage
+error before anything is read. Imports neither torch nor the engine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "OUTPUT_FORMATS",
+    "BatchError",
+    "BatchOptions",
+    "BatchReport",
+    "MaskSpec",
+    "Rect",
+    "Size",
+    "parse_rect",
+    "parse_size",
+]
+
+OUTPUT_FORMATS = ("same", "png", "jpg", "tif", "webp")
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+Rect = tuple[int, int, int, int]
+"""A rectangle ``(x, y, w, h)`` in pixels."""
+
+Size = tuple[int, int]
+"""A hole size ``(w, h)`` in pixels."""
+
+
+class BatchError(ValueError):
+    """A problem with the batch as a whole (bad folders, mask file, weights, device): nothing
+    was processed."""
+
+
+def parse_rect(text: str) -> Rect:
+    """``"X,Y,W,H"`` -> (x, y, w, h) with x, y >= 0 and w, h > 0."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"rectangle must be X,Y,W,H (four integers), got {text!r}") from None
+    if x < 0 or y < 0 or w <= 0 or h <= 0:
+        raise ValueError(f"rectangle {text!r}: X and Y must be >= 0, W and H > 0")
+    return x, y, w, h
+
+
+def parse_size(text: str | int) -> Size:
+    """``"64"`` -> (64, 64); ``"96x64"`` (width x height) -> (96, 64)."""
+    if isinstance(text, int):
+        w = h = text
+    else:
+        m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", str(text))
+        if not m:
+            raise ValueError(f"hole size must be SIZE or WxH in pixels, got {text!r}")
+        w = int(m.group(1))
+        h = int(m.group(2)) if m.group(2) else w
+    if w <= 0 or h <= 0:
+        raise ValueError(f"hole size must be positive, got {text!r}")
+    return int(w), int(h)
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Where the hole of each photo comes from.
+
+    ``dir``: a folder of PNG masks named like the photos (``<stem>.png`` or ``<stem>_mask.png``
+    in the same sub-folder as the photo; ``<stem>_mask.png`` at the folder's top), white = hole;
+    when the mask folder is the input folder (masks next to the photos), only ``_mask`` names;
+    ``file``: one mask for every photo; ``rect``: ``(x, y, w, h)`` in pixels; ``center``: a
+    centred hole of ``size`` pixels (an int, or ``(w, h)``). Masks of another size than the photo
+    are scaled (nearest neighbour) and thresholded at 127.
+
+    ``value`` may be given as text (a path, ``"X,Y,W,H"``, ``"SIZE"`` or ``"WxH"``), an int
+    (``center``) or a sequence of ints; once made it is a :class:`~pathlib.Path` (``dir``,
+    ``file``), a :data:`Rect` (``rect``) or a :data:`Size` (``center``).
+    """
+
+    kind: Literal["dir", "file", "rect", "center"]
+    value: Path | Rect | Size
+
+    def __post_init__(self) -> None:
+        if self.kind in ("dir", "file"):
+            object.__setattr__(self, "value", Path(self.value))
+        elif self.kind == "rect":
+            v = (
+                parse_rect(self.value)
+                if isinstance(self.value, str)
+                else parse_rect(",".join(str(int(c)) for c in self.value))
+            )
+            object.__setattr__(self, "value", v)
+        elif self.kind == "center":
+            v = (
+                parse_size(self.value)
+                if isinstance(self.value, (str, int))
+                else parse_size("x".join(str(int(c)) for c in self.value))
+            )
+            object.__setattr__(self, "value", v)
+        else:
+            raise ValueError(f"unknown mask kind {self.kind!r}; use dir, file, rect or center")
+
+    def describe(self) -> str:
+        if self.kind == "dir":
+            return f"masks from {self.value}"
+        if self.kind == "file":
+            return f"mask {self.value}"
+        if self.kind == "rect":
+            return "rectangle x={} y={} w={} h={}".format(*self.value)
+        return "centred hole {}x{}".format(*self.value)
+
+
+@dataclass
+class BatchOptions:
+    input_dir: Path
+    output_dir: Path
+    masks: MaskSpec
+    weights: Path | None = None
+    device: str = "auto"
+    format: str = "same"  # same | png | jpg | tif | webp
+    overwrite: bool = False
+    recursive: bool = False
+    quality: int | None = None  # None: a JPEG input's own quantisation for JPEG output, else 95
+
+    def __post_init__(self) -> None:
+        self.input_dir = Path(self.input_dir)
+        self.output_dir = Path(self.output_dir)
+        if self.weights is not None:
+            self.weights = Path(self.weights)
+        fmt = str(self.format).lower().lstrip(".")
+        if fmt not in OUTPUT_FORMATS and fmt not in ("jpeg", "tiff"):
+            raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}")
+        self.format = fmt
+        if not _DEVICE_RE.match(str(self.device)):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.quality is not None and (not isinstance(self.quality, int) or not 1 <= self.quality <= 100):
+            raise ValueError(f"quality must be an integer from 1 to 100, got {self.quality!r}")
+
+
+@dataclass
+class BatchReport:
+    """What happened to each input photo (paths are the inputs)."""
+
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)  # output already there
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    total: int = 0  # files assigned to this rank
+    cancelled: bool = False
+    outputs: dict[Path, Path] = field(default_factory=dict)  # input -> output written
+    removed_temporaries: list[Path] = field(default_factory=list)  # left by a killed run
+    rank: int = 0
+    world_size: int = 1
+    model: str | None = None  # "NAME on DEVICE" of the model that filled; None if none was needed
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled
+
+    @property
+    def not_processed(self) -> int:
+        return self.total - len(self.done) - len(self.skipped) - len(self.failed)
+
+    def summary(self) -> str:
+        prefix = f"[rank {self.rank}/{self.world_size}] " if self.world_size > 1 else ""
+        parts = [f"done {len(self.done)}", f"skipped {len(self.skipped)}", f"failed {len(self.failed)}"]
+        if self.cancelled:
+            parts.append(f"cancelled with {self.not_processed} not processed")
+        lines = [prefix + ", ".join(parts) + f" (of {self.total})"]
+        if self.model is not None:
+            lines.append(f"{prefix}model: {self.model}")
+        lines += [f"{prefix}  FAILED {path}: {reason}" for path, reason in self.failed]
+        return "\n".join(lines)

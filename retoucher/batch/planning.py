@@ -1,0 +1,159 @@
+"""Planning a batch: which files of the input folder are photos, the mask file of each (with
+``--masks``), where each output goes, and which outputs would collide. Reads folder listings
+only, never an image; the plan covers every rank (each takes its share of the sorted list).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .options import BatchError, BatchOptions
+
+__all__ = ["Job", "is_within", "plan_batch"]
+
+
+@dataclass
+class Job:
+    source: Path
+    relative: Path
+    output: Path
+    error: str | None = None  # known before loading (e.g. an output collision)
+    mask: Path | None = None  # with MaskSpec("dir"): the mask file found for it
+
+
+def is_within(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Path]:
+    from engine.formats import IMAGE_SUFFIXES
+
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        # Hidden folders and files are skipped: among them our own temporary files (".name.*").
+        dirnames[:] = sorted(
+            d
+            for d in dirnames
+            if not d.startswith(".") and not any((here / d).resolve() == ex for ex in exclude)
+        )
+        for name in filenames:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(here / name)
+        if not recursive:
+            break
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _is_mask_name(name: str) -> bool:
+    return name.lower().endswith("_mask.png")
+
+
+def _mask_candidates(masks_dir: Path, relative: Path, mask_names_only: bool) -> list[Path]:
+    """Where the mask of the photo ``relative`` may be, in order of preference: ``<stem>.png``
+    (unless ``mask_names_only``) or ``<stem>_mask.png`` in the photo's sub-folder of
+    ``masks_dir``, then ``<stem>_mask.png`` at its top (never a plain ``<stem>.png`` there: in
+    a recursive batch that could be another photo's mask, or another photo)."""
+    stem = relative.stem
+    mask_names = [f"{stem}_mask.png", f"{stem}_mask.PNG"]
+    here = ([] if mask_names_only else [f"{stem}.png", f"{stem}.PNG"]) + mask_names
+    found = [masks_dir / relative.parent / n for n in here]
+    if relative.parent != Path("."):
+        found += [masks_dir / n for n in mask_names]
+    return found
+
+
+def _assign_masks(files: list[Path], src: Path, masks_dir: Path) -> dict[Path, Path | None]:
+    """The mask file of each photo; files used as masks are not photos (not in the result).
+
+    When the mask folder is the input folder (or contains it), masks live among the photos, and
+    only ``<stem>_mask.png`` names count as masks: ``x.png`` is a photo, never the mask of
+    ``x.jpg``. A file listed as a photo is never used as a mask unless it has a ``_mask`` name.
+    """
+    mask_names_only = is_within(src, masks_dir)
+    listed = set(files)
+    chosen: dict[Path, Path | None] = {}
+    for f in files:
+        chosen[f] = None
+        for cand in _mask_candidates(masks_dir, f.relative_to(src), mask_names_only):
+            if cand == f or (cand in listed and not _is_mask_name(cand.name)):
+                continue
+            if cand.is_file():
+                chosen[f] = cand
+                break
+    used = {m for m in chosen.values() if m is not None}
+    return {f: m for f, m in chosen.items() if f not in used}
+
+
+def _output_suffix(source: Path, fmt: str) -> str:
+    from engine.formats import suffix_for_format
+
+    return source.suffix if fmt == "same" else suffix_for_format(fmt)
+
+
+def _validate_folders(options: BatchOptions) -> tuple[Path, Path, list[Path]]:
+    """(input folder, output folder, folders not to list), resolved; BatchError if unusable."""
+    src = options.input_dir.expanduser().resolve()
+    dst = options.output_dir.expanduser().resolve()
+    if not src.is_dir():
+        raise BatchError(f"input folder not found: {options.input_dir}")
+    if dst.exists() and not dst.is_dir():
+        raise BatchError(f"output path exists and is not a folder: {options.output_dir}")
+    if dst == src:
+        raise BatchError(
+            f"the output folder must differ from the input folder ({options.output_dir}): "
+            "Retoucher never overwrites its inputs"
+        )
+    exclude = [dst] if is_within(dst, src) else []
+    spec = options.masks
+    if spec.kind == "dir":
+        mdir = spec.value.expanduser().resolve()
+        if not mdir.is_dir():
+            raise BatchError(f"mask folder not found: {spec.value}")
+        if is_within(mdir, src) and mdir != src:
+            exclude.append(mdir)
+    elif spec.kind == "file" and not spec.value.expanduser().is_file():
+        raise BatchError(f"mask file not found: {spec.value}")
+    return src, dst, exclude
+
+
+def plan_batch(options: BatchOptions) -> list[Job]:
+    """Every input of the batch (all ranks), sorted, with its output path; collisions marked.
+
+    Raises :class:`BatchError` for unusable folders.
+    """
+    src, dst, exclude = _validate_folders(options)
+    files = _list_images(src, options.recursive, exclude)
+    spec = options.masks
+    masks: dict[Path, Path | None] = {}
+    if spec.kind == "dir":
+        # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.
+        masks = _assign_masks(files, src, spec.value.expanduser().resolve())
+        files = [f for f in files if f in masks]
+    jobs: list[Job] = []
+    owner: dict[Path, Path] = {}
+    inputs = set(files)
+    for f in files:
+        rel = f.relative_to(src)
+        out = dst / rel.parent / (rel.stem + _output_suffix(f, options.format))
+        job = Job(source=f, relative=rel, output=out, mask=masks.get(f))
+        if out in inputs:
+            job.error = f"its output {out} would overwrite an input photo"
+        else:
+            key = Path(os.path.normcase(str(out)))
+            if key in owner:
+                job.error = (
+                    f"its output {out} is already the output of {owner[key].relative_to(src)}; "
+                    "rename one of them (or keep --format same)"
+                )
+            else:
+                owner[key] = f
+        jobs.append(job)
+    return jobs
