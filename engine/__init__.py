@@ -2,36 +2,48 @@
 :class:`Inpainter`. Imports torch, numpy and Pillow; never Qt, never ``retoucher`` or ``trainer``.
 
 Conventions: images are ``uint8 HxWx3 RGB`` arrays, hole masks ``bool HxW`` with True = hole.
+
+The names below load their module (and torch) on first use, so that the torch-free modules
+(``engine.formats``, ``engine.torchrun``, ``engine.atomic``) can be imported without torch: a
+command line checks its arguments and torchrun's variables before paying for it.
 """
 
-from .inpainter import InpaintCancelled, Inpainter, NothingToFillError, select_device
-from .layers import PartialConv2d
-from .unet import MODEL_PRESETS, PConvUNet, UNetConfig, create_model
-from .weights import (
-    WeightsError,
-    WeightsInfo,
-    default_weights_path,
-    load_weights,
-    read_weights_info,
-    resources_dir,
-    save_weights,
-)
+from __future__ import annotations
 
-__all__ = [
-    "Inpainter",
-    "InpaintCancelled",
-    "NothingToFillError",
-    "select_device",
-    "PartialConv2d",
-    "PConvUNet",
-    "UNetConfig",
-    "MODEL_PRESETS",
-    "create_model",
-    "WeightsError",
-    "WeightsInfo",
-    "default_weights_path",
-    "load_weights",
-    "read_weights_info",
-    "resources_dir",
-    "save_weights",
-]
+import importlib
+from typing import Any
+
+# public name -> the module that defines it
+_HOMES = {
+    "Inpainter": "inpainter",
+    "InpaintCancelled": "inpainter",
+    "NothingToFillError": "inpainter",
+    "select_device": "inpainter",
+    "PartialConv2d": "layers",
+    "PConvUNet": "unet",
+    "UNetConfig": "unet",
+    "MODEL_PRESETS": "unet",
+    "create_model": "unet",
+    "WeightsError": "weights",
+    "WeightsInfo": "weights",
+    "default_weights_path": "weights",
+    "load_weights": "weights",
+    "read_weights_info": "weights",
+    "resources_dir": "weights",
+    "save_weights": "weights",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
