@@ -1,31 +1,28 @@
-"""The main window: menus, toolbar, canvas, status bar; opening, filling, undo, saving."""
+"""The main window: builds the actions, menus, toolbar and status bar and wires them to the
+canvas, the undo stack, the file actions (:mod:`.file_actions`) and the fill controller
+(:mod:`.fill_controller`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PySide6.QtCore import QMimeData, QSize, Qt, QThreadPool
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
     QImage,
     QKeySequence,
-    QPixmap,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -33,29 +30,24 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import engine
-from engine.formats import IMAGE_SUFFIXES
-
 from ..document import Document, Edit
 from .canvas import Canvas
 from .commands import EditCommand
 from .dialogs import AboutDialog, PreferencesDialog
+from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
+from .fill_controller import FillController
 from .fill_worker import FillJob, InpainterCache
-from .qimage import to_rgb_alpha
-from .settings import Settings
+from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE, Settings, clamp_brush_size
 from .tools import ToolKind
 
-OPEN_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp);;All files (*)"
-SAVE_FILTERS = {
-    "JPEG (*.jpg *.jpeg)": ".jpg",
-    "PNG (*.png)": ".png",
-    "TIFF (*.tif *.tiff)": ".tif",
-    "WebP (*.webp)": ".webp",
-    "BMP (*.bmp)": ".bmp",
-}
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.weights import WeightsInfo
+
+Key = str | QKeySequence.StandardKey
+"""A shortcut: a key sequence's text (``"Ctrl+B"``) or a standard key (all its bindings)."""
 
 
-def _key_sequences(keys: Any) -> list[QKeySequence]:
+def _key_sequences(keys: Key | list[Key]) -> list[QKeySequence]:
     """Every binding of a standard key (ZoomIn is Ctrl++ and Ctrl+=), or the given sequences."""
     out: list[QKeySequence] = []
     for k in keys if isinstance(keys, list) else [keys]:
@@ -64,16 +56,6 @@ def _key_sequences(keys: Any) -> list[QKeySequence]:
         else:
             out.append(QKeySequence(k))
     return out
-
-
-def _is_bundled(path: Path) -> bool:
-    """Whether ``path`` is one of Retoucher's own files (the sample photo in resources/)."""
-    from engine import resources_dir
-
-    try:
-        return path.resolve().is_relative_to(resources_dir().resolve())
-    except OSError:
-        return False
 
 
 class MainWindow(QMainWindow):
@@ -90,11 +72,13 @@ class MainWindow(QMainWindow):
         self.inpainters = inpainters or InpainterCache(self.settings.weights or None, self.settings.device)
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)  # one engine job at a time
-        self.fill_job: FillJob | None = None
         self.last_error: tuple[str, str] | None = None
         self._dialogs: list[QWidget] = []
+        self.files = FileActions(self)
+        self.filler = FillController(self.inpainters, self.statusBar(), lambda: self.doc, self)
+        self.filler.busy_changed.connect(self._on_fill_busy)
+        self.filler.filled.connect(self._push_edit)
+        self.filler.error.connect(self.show_error)
 
         self.canvas = Canvas(self)
         self.canvas.set_brush_size(self.settings.brush_size)
@@ -115,16 +99,16 @@ class MainWindow(QMainWindow):
         self.undo_stack.canRedoChanged.connect(self._on_history_changed)
         self.undo_stack.undoTextChanged.connect(self._show_undo_text)
         self.undo_stack.redoTextChanged.connect(self._show_redo_text)
-        self._refresh_model_status()
-        self._update_title()
+        self.filler.refresh_model_status()
+        self.update_title()
         self._update_actions()
 
     # ================================================================== construction
     def _action(
         self,
         text: str,
-        slot: Any = None,
-        shortcut: Any = None,
+        slot: Callable[..., object] | None = None,
+        shortcut: Key | list[Key] | None = None,
         *,
         checkable: bool = False,
         tip: str = "",
@@ -242,9 +226,8 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         m = mb.addMenu("&File")
         m.addAction(self.open_action)
-        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu = self.files.recent_menu
         m.addMenu(self.recent_menu)
-        self._rebuild_recent_menu()
         m.addAction(self.paste_action)
         m.addSeparator()
         m.addActions([self.save_action, self.save_as_action, self.export_mask_action])
@@ -289,7 +272,7 @@ class MainWindow(QMainWindow):
         self.size_slider.setFixedWidth(140)
         self.size_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
         self.size_spin = QSpinBox()
-        self.size_spin.setRange(1, 1000)
+        self.size_spin.setRange(MIN_BRUSH_SIZE, MAX_BRUSH_SIZE)
         self.size_spin.setSuffix(" px")
         self.size_slider.valueChanged.connect(self.set_brush_size)
         self.size_spin.valueChanged.connect(self.set_brush_size)
@@ -310,22 +293,21 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setFixedWidth(160)
-        self.progress.setVisible(False)
+        self.progress = self.filler.progress
         self.size_label = QLabel()
         self.zoom_label = QLabel()
-        self.device_label = QLabel()
-        self.model_label = QLabel()
+        self.device_label = self.filler.device_label
+        self.model_label = self.filler.model_label
         for w in (self.progress, self.size_label, self.zoom_label, self.device_label, self.model_label):
             sb.addPermanentWidget(w)
 
     # ================================================================== state display
     @property
     def busy(self) -> bool:
-        return self.fill_job is not None
+        """A fill is running (the photo and its history must not change)."""
+        return self.filler.busy
 
-    def _update_title(self) -> None:
+    def update_title(self) -> None:
         name = self.doc.display_name if self.doc else "Retoucher"
         self.setWindowTitle(f"{name}[*] \u2014 Retoucher" if self.doc else "Retoucher")
         self.setWindowModified(bool(self.doc and self.doc.dirty))
@@ -374,31 +356,12 @@ class MainWindow(QMainWindow):
             self.size_label.setText(f"{self.doc.width} \u00d7 {self.doc.height} px ({mp:.1f} MP)")
 
     def _refresh_model_status(self) -> None:
-        inp = self.inpainters.loaded
-        if inp is not None:
-            self.device_label.setText(f"Device: {inp.device_name}")
-            self.model_label.setText(f"Model: {inp.name}")
-            return
-        self.device_label.setText(f"Device: {self.inpainters.device} (loads on first fill)")
-        info, problem = self.model_info()
-        self.model_label.setText(f"Model: {info.name}" if info else "Model: none \u2014 see Preferences")
-        self.model_label.setToolTip(problem or "")
+        self.filler.refresh_model_status()
 
-    def model_info(self) -> tuple[Any, str | None]:
+    def model_info(self) -> tuple[WeightsInfo | None, str | None]:
         """(WeightsInfo or None, a problem description or None) for the configured model,
         from the loaded Inpainter or else the weight file's header (no model is loaded)."""
-        inp = self.inpainters.loaded
-        if inp is not None:
-            return inp.info, None
-        import engine
-
-        path = Path(self.inpainters.weights) if self.inpainters.weights else engine.default_weights_path()
-        try:
-            return engine.read_weights_info(path), None
-        except engine.WeightsError as exc:
-            if self.inpainters.weights is None and not path.exists():
-                return None, f"The bundled model is missing ({path}). Choose a weights file in Preferences."
-            return None, str(exc)
+        return self.filler.model_info()
 
     def _sync_compare(self, on: bool) -> None:
         if self.compare_action.isChecked() != on:
@@ -436,7 +399,7 @@ class MainWindow(QMainWindow):
         self.tool_actions[kind].setChecked(True)
 
     def set_brush_size(self, size: int) -> None:
-        size = int(min(max(size, 1), 1000))
+        size = clamp_brush_size(size)
         self.canvas.set_brush_size(size)
         for w in (self.size_slider, self.size_spin):
             if w.value() != size:
@@ -457,15 +420,15 @@ class MainWindow(QMainWindow):
         # A stroke in progress ends on its own photo's history, before that history goes.
         self.canvas.finish_drag()
         if self.doc is not None:
-            self.doc.state_changed.disconnect(self._update_title)
+            self.doc.state_changed.disconnect(self.update_title)
         self.undo_stack.clear()
         self.doc = doc
         if doc is not None:
-            doc.state_changed.connect(self._update_title)
+            doc.state_changed.connect(self.update_title)
         self.canvas.set_document(doc)
         self._show_size()
         self._show_zoom(self.canvas.zoom)
-        self._update_title()
+        self.update_title()
         self._update_actions()
         self.canvas.setFocus()
 
@@ -491,220 +454,55 @@ class MainWindow(QMainWindow):
             self.canvas.finish_drag()
             self.undo_stack.redo()
 
+    # ================================================================== files (see file_actions)
     def ask_unsaved_changes(self) -> QMessageBox.StandardButton:
         """Save, Discard or Cancel (tests replace this)."""
         assert self.doc is not None
-        return QMessageBox.question(
-            self,
-            "Unsaved changes",
-            f"Save the changes to {self.doc.display_name}?",
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save,
-        )
+        return ask_unsaved_changes(self, self.doc)
+
+    def ask_save_path(self, title: str, suggestion: Path, filters: str) -> str:
+        """A file name from the user, "" if cancelled (tests replace this)."""
+        return ask_save_path(self, title, suggestion, filters)
 
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current photo (saved, discarded or unchanged)."""
-        if self.doc is None or not self.doc.dirty:
-            return True
-        answer = self.ask_unsaved_changes()
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
-        return answer == QMessageBox.StandardButton.Discard
+        return self.files.maybe_save()
 
     def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
         """Open a photo file; an unreadable one gets an error box and changes nothing.
         ``remember``: add it to the recent files."""
-        if self.busy:
-            self.statusBar().showMessage("Wait for the fill to finish (or cancel it) first", 4000)
-            return False
-        self.canvas.finish_drag()
-        if not self.maybe_save():
-            return False
-        from engine.imageio import ImageReadError
-
-        try:
-            doc = Document.open(path)
-        except ImageReadError as exc:
-            self.show_error("Cannot open photo", str(exc))
-            if isinstance(exc, FileNotFoundError):
-                self.settings.remove_recent_file(path)
-                self._rebuild_recent_menu()
-            return False
-        except (OSError, ValueError, MemoryError) as exc:
-            self.show_error("Cannot open photo", f"{path}: {exc}")
-            return False
-        self.set_document(doc)
-        if remember:
-            self.settings.add_recent_file(path)
-            self._rebuild_recent_menu()
-        self.statusBar().showMessage(f"Opened {doc.display_name}", 3000)
-        return True
+        return self.files.open_path(path, remember=remember)
 
     def open_dialog(self) -> None:
-        start = (
-            str(self.doc.path.parent)
-            if self.doc and self.doc.path
-            else str(self.settings.value("files/last_dir", "") or Path.home())
-        )
-        path, _ = QFileDialog.getOpenFileName(self, "Open photo", start, OPEN_FILTER)
-        if path:
-            self.settings.set_value("files/last_dir", str(Path(path).parent))
-            self.open_path(path)
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.settings.recent_files
-        for f in files:
-            a = self.recent_menu.addAction(Path(f).name)
-            a.setToolTip(f)
-            a.setStatusTip(f)
-            a.triggered.connect(lambda _c=False, p=f: self.open_path(p))
-        if files:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear List", self._clear_recent)
-        else:
-            self.recent_menu.addAction("(none)").setEnabled(False)
-
-    def _clear_recent(self) -> None:
-        self.settings.clear_recent_files()
-        self._rebuild_recent_menu()
+        self.files.open_dialog()
 
     def open_image(self, image: QImage, name: str = "Pasted") -> bool:
         """Open an in-memory image (clipboard, dropped image data) as a new, unnamed photo."""
-        if self.busy or image.isNull():
-            return False
-        self.canvas.finish_drag()
-        if not self.maybe_save():
-            return False
-        rgb, alpha = to_rgb_alpha(image)
-        doc = Document(rgb, alpha=alpha)
-        doc.mark_unsaved()  # it exists nowhere else: closing or opening another photo asks
-        self.set_document(doc)
-        self.statusBar().showMessage(
-            f"{name} image, {rgb.shape[1]} \u00d7 {rgb.shape[0]} px: use Save As to keep it", 5000
-        )
-        return True
+        return self.files.open_image(image, name)
 
     def paste(self) -> None:
-        image = QGuiApplication.clipboard().image()
-        if image.isNull():
-            self.statusBar().showMessage("The clipboard holds no image", 3000)
-            return
-        self.open_image(image, "Pasted")
-
-    # ------------------------------------------------------------------ drag and drop
-    @staticmethod
-    def _dropped_file(mime: QMimeData) -> str | None:
-        for url in mime.urls():
-            if url.isLocalFile():
-                return url.toLocalFile()
-        return None
+        self.files.paste()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        mime = event.mimeData()
-        if not self.busy and (self._dropped_file(mime) or mime.hasImage()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.files.drag_enter(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        path = self._dropped_file(mime)
-        if path:
-            event.acceptProposedAction()
-            self.open_path(path)
-        elif mime.hasImage():
-            event.acceptProposedAction()
-            data = mime.imageData()
-            image = data.toImage() if isinstance(data, QPixmap) else QImage(data)
-            self.open_image(image, "Dropped")
-
-    # ------------------------------------------------------------------ saving
-    def ask_save_path(self, title: str, suggestion: Path, filters: str) -> str:
-        """A file name from the user, "" if cancelled (tests replace this)."""
-        path, chosen = QFileDialog.getSaveFileName(self, title, str(suggestion), filters)
-        if path and not Path(path).suffix and chosen in SAVE_FILTERS:
-            path += SAVE_FILTERS[chosen]
-        return path
+        self.files.drop(event)
 
     def save_in_place_problem(self) -> str | None:
-        """Why Save must not write over the photo's file (None: it may): the bundled sample,
-        or a file that an 8-bit RGB picture cannot hold (pages, 16-bit, CMYK...)."""
-        if self.doc is None or self.doc.path is None:
-            return None
-        if _is_bundled(self.doc.path):
-            return "the sample photo is part of Retoucher and stays as it is"
-        return self.doc.save_in_place_problem
+        """Why Save must not write over the photo's file (None: it may)."""
+        return self.files.save_in_place_problem()
 
     def save(self) -> bool:
-        if self.doc is None:
-            return False
-        if self.doc.path is None or self.doc.format is None:
-            return self.save_as()
-        problem = self.save_in_place_problem()
-        if problem:
-            self.statusBar().showMessage(f"Not saved over the original: {problem}", 8000)
-            return self.save_as(problem)
-        return self._write(None)
+        return self.files.save()
 
     def save_as(self, problem: str | None = None) -> bool:
         """Ask for a file name and save there. ``problem``: why the original file is not
         written over (shown in the dialog's title; a copy's name is suggested)."""
-        if self.doc is None:
-            return False
-        last_dir = Path(str(self.settings.value("files/last_dir", "") or Path.home()))
-        title = "Save photo as"
-        suggestion = self.doc.path or last_dir / "retouched.png"
-        if problem and self.doc.path is not None:
-            title = f"Save a copy — {problem}"
-            folder = last_dir if _is_bundled(self.doc.path) else self.doc.path.parent
-            suggestion = folder / f"{self.doc.path.stem}_retouched{self.doc.path.suffix}"
-        path = self.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS))
-        if not path:
-            return False
-        if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
-            self.show_error(
-                "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(IMAGE_SUFFIXES))}"
-            )
-            return False
-        return self._write(Path(path))
-
-    def _write(self, path: Path | None) -> bool:
-        assert self.doc is not None
-        try:
-            written = self.doc.save(
-                path,
-                quality=self.settings.jpeg_quality,
-                keep_jpeg_compression=self.settings.jpeg_keep_original,
-            )
-        except (OSError, ValueError) as exc:
-            self.show_error("Cannot save", f"{path or self.doc.path}: {exc}")
-            return False
-        self.settings.add_recent_file(written)
-        self._rebuild_recent_menu()
-        self._update_title()
-        self.statusBar().showMessage(f"Saved {written}", 4000)
-        return True
+        return self.files.save_as(problem)
 
     def export_mask(self) -> bool:
-        if self.doc is None:
-            return False
-        self.canvas.finish_drag()
-        base = self.doc.path or Path.home() / "photo.png"
-        path = self.ask_save_path("Export mask", base.with_name(f"{base.stem}_mask.png"), "PNG mask (*.png)")
-        if not path:
-            return False
-        if Path(path).suffix.lower() != ".png":
-            path = str(Path(path).with_suffix(".png"))
-        try:
-            self.doc.export_mask(path)
-        except (OSError, ValueError) as exc:
-            self.show_error("Cannot export the mask", f"{path}: {exc}")
-            return False
-        self.statusBar().showMessage(f"Mask saved to {path}", 4000)
-        return True
+        return self.files.export_mask()
 
     # ================================================================== mask and fill
     def clear_mask(self) -> None:
@@ -720,79 +518,16 @@ class MainWindow(QMainWindow):
         if self.doc is None or self.busy:
             return None
         self.canvas.finish_drag()  # a stroke in progress is part of the hole, one step before the fill
-        if not self.doc.has_hole:
-            self.statusBar().showMessage(
-                "Paint over what should go first (brush or rectangle), then Fill", 4000
-            )
-            return None
-        if self.doc.mask.all():
-            reason = str(engine.NothingToFillError())
-            self.show_error("Cannot fill", f"{reason[0].upper()}{reason[1:]}.")
-            return None
-        self.canvas.set_comparing(False)
-        job = FillJob(
-            self.doc.image.copy(),
-            self.doc.mask.copy(),
-            self.inpainters,
-            state=self.doc.image_state,
-            doc=self.doc,
-        )
-        job.signals.loaded.connect(self._on_engine_loaded)
-        job.signals.progress.connect(lambda f, j=job: self._on_fill_progress(j, f))
-        job.signals.finished.connect(lambda r, j=job: self._on_fill_finished(j, r))
-        job.signals.failed.connect(lambda t, m, j=job: self._on_fill_failed(j, t, m))
-        job.signals.cancelled.connect(lambda j=job: self._on_fill_cancelled(j))
-        self.fill_job = job
-        self.progress.setRange(0, 0)  # busy until the engine reports progress
-        self.progress.setVisible(True)
-        self.statusBar().showMessage("Filling\u2026 (Esc cancels)")
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
-        self._update_actions()
-        self.pool.start(job)
-        return job
+        return self.filler.start(self.doc)
 
     def cancel_fill(self) -> None:
-        if self.fill_job is not None:
-            self.fill_job.cancel()
+        if self.filler.cancel():
             self.statusBar().showMessage("Cancelling\u2026")
 
-    def _end_fill(self, job: FillJob) -> bool:
-        if job is not self.fill_job:
-            return False
-        self.fill_job = None
-        self.progress.setVisible(False)
-        QGuiApplication.restoreOverrideCursor()
+    def _on_fill_busy(self, busy: bool) -> None:
+        if busy:
+            self.canvas.set_comparing(False)  # the fill shows on the photo as it is now
         self._update_actions()
-        return True
-
-    def _on_engine_loaded(self, _inpainter: object) -> None:
-        self._refresh_model_status()
-
-    def _on_fill_progress(self, job: FillJob, fraction: float) -> None:
-        if job is self.fill_job:
-            self.progress.setRange(0, 100)
-            self.progress.setValue(round(100 * fraction))
-
-    def _on_fill_finished(self, job: FillJob, result: np.ndarray) -> None:
-        if not self._end_fill(job):
-            return
-        doc = self.doc
-        if doc is None or doc is not job.doc or doc.image_state != job.state:
-            self.statusBar().showMessage("The photo changed while filling; the result was dropped", 5000)
-            return
-        edit = doc.apply_fill(result, job.hole)
-        if edit is not None:
-            self._push_edit(edit)
-        self.statusBar().showMessage("Filled. Compare with \\ (or Y, split), undo with Ctrl+Z", 4000)
-
-    def _on_fill_failed(self, job: FillJob, title: str, message: str) -> None:
-        if self._end_fill(job):
-            self._refresh_model_status()
-            self.show_error(title, message)
-
-    def _on_fill_cancelled(self, job: FillJob) -> None:
-        if self._end_fill(job):
-            self.statusBar().showMessage("Fill cancelled; nothing changed", 4000)
 
     # ================================================================== dialogs
     def _keep(self, dialog: QWidget) -> None:
@@ -834,13 +569,10 @@ class MainWindow(QMainWindow):
         if not self.maybe_save():
             event.ignore()
             return
-        if self.fill_job is not None:
-            self.fill_job.cancel()
+        self.filler.cancel()
         for d in list(self._dialogs):
             d.close()
-        self.pool.waitForDone(30000)
-        if self.fill_job is not None:
-            self._end_fill(self.fill_job)
+        self.filler.wait(30000)
         self.settings.set_value("window/geometry", self.saveGeometry())
         self.settings.sync()
         event.accept()
