@@ -4,7 +4,7 @@ canvas, the undo stack, the file actions (:mod:`.file_actions`) and the fill con
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,11 +15,11 @@ from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QImage,
     QKeySequence,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
+    QDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..document import Document, Edit
+from .actions import make_action, set_checked_quietly
 from .canvas import Canvas
 from .commands import EditCommand
 from .dialogs import AboutDialog, PreferencesDialog
@@ -41,21 +42,7 @@ from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE, Settings, clamp_brush_size
 from .tools import ToolKind
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.weights import WeightsInfo
-
-Key = str | QKeySequence.StandardKey
-"""A shortcut: a key sequence's text (``"Ctrl+B"``) or a standard key (all its bindings)."""
-
-
-def _key_sequences(keys: Key | list[Key]) -> list[QKeySequence]:
-    """Every binding of a standard key (ZoomIn is Ctrl++ and Ctrl+=), or the given sequences."""
-    out: list[QKeySequence] = []
-    for k in keys if isinstance(keys, list) else [keys]:
-        if isinstance(k, QKeySequence.StandardKey):
-            out += QKeySequence.keyBindings(k)
-        else:
-            out.append(QKeySequence(k))
-    return out
+    from .batch_dialog import BatchDialog
 
 
 class MainWindow(QMainWindow):
@@ -73,7 +60,7 @@ class MainWindow(QMainWindow):
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)
         self.last_error: tuple[str, str] | None = None
-        self._dialogs: list[QWidget] = []
+        self._dialogs: list[QDialog] = []
         self.files = FileActions(self)
         self.filler = FillController(self.inpainters, self.statusBar(), lambda: self.doc, self)
         self.filler.busy_changed.connect(self._on_fill_busy)
@@ -89,7 +76,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(QSize(640, 420))
         self.resize(1200, 800)
 
-        self._build_actions()
+        self._build_file_and_edit_actions()
+        self._build_view_and_tool_actions()
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -104,90 +92,68 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # ================================================================== construction
-    def _action(
-        self,
-        text: str,
-        slot: Callable[..., object] | None = None,
-        shortcut: Key | list[Key] | None = None,
-        *,
-        checkable: bool = False,
-        tip: str = "",
-        short: str = "",
-    ) -> QAction:
-        a = QAction(text, self)
-        if shortcut is not None:
-            a.setShortcuts(_key_sequences(shortcut))
-        if short:
-            a.setIconText(short)  # the toolbar's label
-        a.setCheckable(checkable)
-        keys_text = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        a.setStatusTip(tip)
-        a.setToolTip(
-            (tip or text.replace("&", "").rstrip(".\u2026")) + (f" ({keys_text})" if keys_text else "")
-        )
-        if slot is not None:
-            (a.toggled if checkable else a.triggered).connect(slot)
-        self.addAction(a)  # shortcuts work whatever has the focus
-        return a
-
-    def _build_actions(self) -> None:
+    def _build_file_and_edit_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.open_action = self._action(
-            "&Open\u2026", self.open_dialog, K.Open, tip="Open a photo", short="Open"
+        action = partial(make_action, self)
+        self.open_action = action(
+            "&Open\u2026", self.files.open_dialog, K.Open, tip="Open a photo", short="Open"
         )
-        self.paste_action = self._action(
-            "&Paste as New Photo", self.paste, K.Paste, tip="Open the image on the clipboard"
+        self.paste_action = action(
+            "&Paste as New Photo", self.files.paste, K.Paste, tip="Open the image on the clipboard"
         )
-        self.save_action = self._action(
+        self.save_action = action(
             "&Save", self.save, K.Save, tip="Save the photo in its format, keeping its metadata", short="Save"
         )
-        self.save_as_action = self._action(
+        self.save_as_action = action(
             "Save &As\u2026", self.save_as, K.SaveAs, tip="Save under another name or format"
         )
-        self.export_mask_action = self._action(
+        self.export_mask_action = action(
             "&Export Mask\u2026",
             self.export_mask,
             "Ctrl+Shift+M",
             tip="Save the hole mask as a black-and-white PNG",
         )
-        self.batch_action = self._action(
+        self.batch_action = action(
             "&Batch\u2026", self.open_batch_dialog, "Ctrl+B", tip="Retouch a folder of photos"
         )
-        self.quit_action = self._action("&Quit", self.close, K.Quit)
+        self.quit_action = action("&Quit", self.close, K.Quit)
         if self.quit_action.shortcut().isEmpty():
             self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         # Our own actions, not QUndoStack.createUndoAction: a stroke in progress must end
         # (and become its own step) before the history moves.
-        self.undo_action = self._action("&Undo", self.undo, K.Undo, short="Undo")
-        self.redo_action = self._action("&Redo", self.redo, K.Redo, short="Redo")
+        self.undo_action = action("&Undo", self.undo, K.Undo, short="Undo")
+        self.redo_action = action("&Redo", self.redo, K.Redo, short="Redo")
         if self.redo_action.shortcut().isEmpty():
             self.redo_action.setShortcut(QKeySequence("Ctrl+Shift+Z"))
 
-        self.fill_action = self._action(
+        self.fill_action = action(
             "&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], tip="Fill the painted hole"
         )
-        self.cancel_action = self._action(
+        self.cancel_action = action(
             "&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill", short="Cancel"
         )
-        self.clear_mask_action = self._action(
+        self.clear_mask_action = action(
             "C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask", short="Clear"
         )
-        self.preferences_action = self._action("&Preferences\u2026", self.open_preferences, "Ctrl+,")
+        self.preferences_action = action("&Preferences\u2026", self.open_preferences, "Ctrl+,")
 
-        self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, [K.ZoomIn, "Ctrl+="])
-        self.zoom_out_action = self._action("Zoom &Out", self.canvas.zoom_out, K.ZoomOut)
-        self.fit_action = self._action(
+    def _build_view_and_tool_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        action = partial(make_action, self)
+        self.zoom_in_action = action("Zoom &In", self.canvas.zoom_in, [K.ZoomIn, "Ctrl+="])
+        self.zoom_out_action = action("Zoom &Out", self.canvas.zoom_out, K.ZoomOut)
+        self.fit_action = action(
             "&Fit to Window", self.canvas.fit, "Ctrl+0", tip="Show the whole photo", short="Fit"
         )
-        self.actual_size_action = self._action(
+        self.actual_size_action = action(
             "&Actual Pixels (100%)",
             self.canvas.actual_size,
             "Ctrl+1",
             tip="One photo pixel per screen pixel",
             short="100%",
         )
-        self.compare_action = self._action(
+        self.compare_action = action(
             "&Compare with Original",
             self.canvas.set_comparing,
             checkable=True,
@@ -195,7 +161,7 @@ class MainWindow(QMainWindow):
             short="Before/After",
         )
         self.canvas.compare_changed.connect(self._sync_compare)
-        self.split_action = self._action(
+        self.split_action = action(
             "&Split Before/After",
             self.set_split,
             "Y",
@@ -212,15 +178,15 @@ class MainWindow(QMainWindow):
             (ToolKind.ERASER, "&Eraser", "E", "Remove paint from the hole"),
             (ToolKind.RECTANGLE, "&Rectangle", "R", "Drag a rectangular hole"),
         ):
-            a = self._action(text, None, key, checkable=True, tip=tip)
+            a = action(text, None, key, checkable=True, tip=tip)
             a.triggered.connect(lambda _c=False, k=kind: self.set_tool(k))
             self.tool_group.addAction(a)
             self.tool_actions[kind] = a
         self.tool_actions[ToolKind.BRUSH].setChecked(True)
-        self.smaller_action = self._action("&Smaller Brush", lambda: self.step_brush(-1), "[")
-        self.larger_action = self._action("&Larger Brush", lambda: self.step_brush(+1), "]")
+        self.smaller_action = action("&Smaller Brush", lambda: self.step_brush(-1), "[")
+        self.larger_action = action("&Larger Brush", lambda: self.step_brush(+1), "]")
 
-        self.about_action = self._action("&About Retoucher", self.open_about)
+        self.about_action = action("&About Retoucher", self.open_about)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -355,19 +321,8 @@ class MainWindow(QMainWindow):
             mp = self.doc.width * self.doc.height / 1e6
             self.size_label.setText(f"{self.doc.width} \u00d7 {self.doc.height} px ({mp:.1f} MP)")
 
-    def _refresh_model_status(self) -> None:
-        self.filler.refresh_model_status()
-
-    def model_info(self) -> tuple[WeightsInfo | None, str | None]:
-        """(WeightsInfo or None, a problem description or None) for the configured model,
-        from the loaded Inpainter or else the weight file's header (no model is loaded)."""
-        return self.filler.model_info()
-
     def _sync_compare(self, on: bool) -> None:
-        if self.compare_action.isChecked() != on:
-            self.compare_action.blockSignals(True)
-            self.compare_action.setChecked(on)
-            self.compare_action.blockSignals(False)
+        set_checked_quietly(self.compare_action, on)
 
     def set_split(self, on: bool) -> None:
         """The split before/after view on or off (it needs a photo: the toggle follows the canvas)."""
@@ -379,10 +334,7 @@ class MainWindow(QMainWindow):
             )
 
     def _sync_split(self, on: bool) -> None:
-        if self.split_action.isChecked() != on:
-            self.split_action.blockSignals(True)
-            self.split_action.setChecked(on)
-            self.split_action.blockSignals(False)
+        set_checked_quietly(self.split_action, on)
 
     def show_error(self, title: str, text: str) -> QMessageBox:
         """A non-blocking error box (the window keeps working behind it)."""
@@ -435,14 +387,11 @@ class MainWindow(QMainWindow):
     def _push_edit(self, edit: Edit) -> None:
         """Put an edit of the current photo (already applied) on the undo stack."""
         if self.doc is not None:
-            self.undo_stack.push(EditCommand(self.doc, edit, self._on_history_error))
+            self.undo_stack.push(EditCommand(self.doc, edit, self.show_error))
 
     def _on_canvas_edit(self, doc: Document, edit: Edit) -> None:
         if doc is self.doc:  # an edit of a photo that is no longer open has no history left
             self._push_edit(edit)
-
-    def _on_history_error(self, title: str, message: str) -> None:
-        self.show_error(title, message)
 
     def undo(self) -> None:
         if not self.busy:
@@ -464,34 +413,16 @@ class MainWindow(QMainWindow):
         """A file name from the user, "" if cancelled (tests replace this)."""
         return ask_save_path(self, title, suggestion, filters)
 
-    def maybe_save(self) -> bool:
-        """True when it is fine to drop the current photo (saved, discarded or unchanged)."""
-        return self.files.maybe_save()
-
     def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
         """Open a photo file; an unreadable one gets an error box and changes nothing.
         ``remember``: add it to the recent files."""
         return self.files.open_path(path, remember=remember)
-
-    def open_dialog(self) -> None:
-        self.files.open_dialog()
-
-    def open_image(self, image: QImage, name: str = "Pasted") -> bool:
-        """Open an in-memory image (clipboard, dropped image data) as a new, unnamed photo."""
-        return self.files.open_image(image, name)
-
-    def paste(self) -> None:
-        self.files.paste()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         self.files.drag_enter(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
         self.files.drop(event)
-
-    def save_in_place_problem(self) -> str | None:
-        """Why Save must not write over the photo's file (None: it may)."""
-        return self.files.save_in_place_problem()
 
     def save(self) -> bool:
         return self.files.save()
@@ -530,9 +461,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # ================================================================== dialogs
-    def _keep(self, dialog: QWidget) -> None:
+    def _open(self, dialog: QDialog) -> None:
+        """Show ``dialog`` (not blocking); it is kept until it finishes, closed with the window."""
         self._dialogs.append(dialog)
         dialog.finished.connect(lambda _r, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
+        dialog.open()
 
     def open_preferences(self) -> PreferencesDialog:
         dlg = PreferencesDialog(self.settings, self)
@@ -541,32 +474,29 @@ class MainWindow(QMainWindow):
             dlg.apply()
             self.inpainters.configure(self.settings.weights or None, self.settings.device)
             self.set_brush_size(self.settings.brush_size)
-            self._refresh_model_status()
+            self.filler.refresh_model_status()
 
         dlg.accepted.connect(accepted)
-        self._keep(dlg)
-        dlg.open()
+        self._open(dlg)
         return dlg
 
     def open_about(self) -> AboutDialog:
-        info, problem = self.model_info()
+        info, problem = self.filler.model_info()
         dlg = AboutDialog(info, problem, self)
-        self._keep(dlg)
-        dlg.open()
+        self._open(dlg)
         return dlg
 
-    def open_batch_dialog(self) -> QWidget:
+    def open_batch_dialog(self) -> BatchDialog:
         from .batch_dialog import BatchDialog
 
         dlg = BatchDialog(self.settings, self.inpainters, self)
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
-        self._keep(dlg)
-        dlg.open()
+        self._open(dlg)
         return dlg
 
     # ================================================================== closing
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.maybe_save():
+        if not self.files.maybe_save():
             event.ignore()
             return
         self.filler.cancel()
