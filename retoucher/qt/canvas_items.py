@@ -47,29 +47,40 @@ def _premultiplied_argb(r: int, g: int, b: int, a: int) -> np.uint32:
     return np.uint32((a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255))
 
 
-def _exposed(option: QStyleOptionGraphicsItem, width: int, height: int) -> Rect:
-    r = option.exposedRect
-    return Rect(math.floor(r.left()), math.floor(r.top()), math.ceil(r.right()), math.ceil(r.bottom())).clip(
-        width, height
-    )
-
-
 def _smooth_when_shrunk(painter: QPainter) -> None:
     scale = painter.worldTransform().m11()
     # Zoomed out: filter; zoomed in: show crisp pixels, as photo editors do.
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
 
 
-class PhotoItem(QGraphicsItem):
-    """The photo at scene coordinates = image pixel coordinates. Shares the arrays' memory."""
+class _PhotoSizedItem(QGraphicsItem):
+    """An item as large as the photo (``_w`` x ``_h`` image pixels) that paints only the part
+    of it the view exposes."""
 
     def __init__(self) -> None:
         super().__init__()
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self._w = self._h = 0
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self._w, self._h)
+
+    def _exposed(self, option: QStyleOptionGraphicsItem) -> Rect:
+        """The whole pixels of the photo that this paint must cover."""
+        r = option.exposedRect
+        return Rect(
+            math.floor(r.left()), math.floor(r.top()), math.ceil(r.right()), math.ceil(r.bottom())
+        ).clip(self._w, self._h)
+
+
+class PhotoItem(_PhotoSizedItem):
+    """The photo at scene coordinates = image pixel coordinates. Shares the arrays' memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self._arrays: dict[str, np.ndarray] = {}
         self._images: dict[str, QImage] = {}
         self._which = "current"
-        self._w = self._h = 0
         self._split: float | None = None  # image x of the before/after divider, None: no split
         self._scale: float | None = None  # the zoom of the last paint (screen px per image px)
         self._label_font = QFont()
@@ -121,15 +132,12 @@ class PhotoItem(QGraphicsItem):
         lo, hi = min(old, x) - margin, max(old, x) + margin
         self.update(QRectF(lo, 0, hi - lo, self._h))
 
-    def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self._w, self._h)
-
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         if not self._images:
             return
-        r = _exposed(option, self._w, self._h)
+        r = self._exposed(option)
         if r.empty:
             return
         self._scale = painter.worldTransform().m11()
@@ -183,13 +191,11 @@ class PhotoItem(QGraphicsItem):
         painter.restore()
 
 
-class MaskOverlayItem(QGraphicsItem):
+class MaskOverlayItem(_PhotoSizedItem):
     """The hole mask as a translucent colour, in tiles allocated only where there is hole."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
-        self._w = self._h = 0
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}
         self._colour = _premultiplied_argb(*OVERLAY_RGBA)
 
@@ -243,15 +249,12 @@ class MaskOverlayItem(QGraphicsItem):
                     del self._tiles[(ty, tx)]
         self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
 
-    def boundingRect(self) -> QRectF:
-        return QRectF(0, 0, self._w, self._h)
-
     def paint(
         self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
     ) -> None:
         if not self._tiles:
             return
-        r = _exposed(option, self._w, self._h)
+        r = self._exposed(option)
         if r.empty:
             return
         _smooth_when_shrunk(painter)
