@@ -401,3 +401,24 @@ def test_a_pasted_or_dropped_image_is_unsaved_and_closing_asks(qtbot, window, ho
     w.answer = QMessageBox.StandardButton.Cancel
     assert not w.close()
     assert w.asked == ["Untitled"] and w.isVisible()
+
+
+def test_file_dialog_filters_offer_every_photo_suffix_of_the_format_table():
+    from engine.formats import IMAGE_SUFFIXES, format_for_suffix
+    from retoucher.qt.file_filters import OPEN_FILTER, SAVE_FILTERS
+
+    def patterns(name_filter: str) -> list[str]:
+        return name_filter[name_filter.index("(") + 1 : -1].split()
+
+    photos, everything = OPEN_FILTER.split(";;")
+    assert (
+        sorted(patterns(photos)) == sorted("*" + s for s in IMAGE_SUFFIXES) and everything == "All files (*)"
+    )
+    offered = []
+    for name_filter, suffix in SAVE_FILTERS.items():  # a name typed without a suffix gets ``suffix``
+        suffixes = [p[1:] for p in patterns(name_filter)]
+        assert suffixes[0] == suffix and {format_for_suffix(s) for s in suffixes} == {
+            format_for_suffix(suffix)
+        }
+        offered += suffixes
+    assert sorted(offered) == sorted(IMAGE_SUFFIXES)
