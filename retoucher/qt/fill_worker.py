@@ -17,19 +17,12 @@ from PySide6.QtCore import Signal
 import engine
 
 from ..inpainting import InpainterFactory, InpainterLike
-from .worker import Job, JobSignals, describe_error
+from .worker import Job, JobSignals
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..document import Document
 
-__all__ = [
-    "FillJob",
-    "FillSignals",
-    "InpainterCache",
-    "InpainterFactory",
-    "default_factory",
-    "describe_error",
-]
+__all__ = ["FillJob", "FillSignals", "InpainterCache", "default_factory"]
 
 
 def default_factory(weights: str | None, device: str) -> InpainterLike:
