@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import threading
-import traceback
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QThreadPool, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,8 +26,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..batch import OUTPUT_FORMATS, BatchError, BatchOptions, BatchReport, MaskSpec, run_batch
-from .fill_worker import InpainterCache, describe_error
+from .dialogs import path_row
+from .file_filters import MASK_FILTER
+from .fill_worker import InpainterCache
 from .settings import Settings
+from .worker import Job, JobSignals
 
 MASK_KINDS = (
     ("dir", "Mask folder (one PNG per photo)"),
@@ -40,51 +40,35 @@ MASK_KINDS = (
 )
 
 
-class BatchSignals(QObject):
-    progress = Signal(int, int, str)
-    finished = Signal(object)  # BatchReport
-    failed = Signal(str)
+class BatchSignals(JobSignals):
+    progress = Signal(int, int, str)  # photos finished, photos in all, the current photo's name
+    # finished(BatchReport), failed(title, message): see JobSignals; a cancelled batch finishes
+    # with report.cancelled set
 
 
-class BatchJob(QRunnable):
+class BatchJob(Job):
+    """Runs :func:`retoucher.batch.run_batch` with the app's (cached) Inpainter."""
+
+    signals: BatchSignals
+
     def __init__(self, options: BatchOptions, cache: InpainterCache | None) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
+        super().__init__(BatchSignals())
         self.options = options
         self.cache = cache
-        self.signals = BatchSignals()
-        self._cancel = threading.Event()
 
-    def cancel(self) -> None:
-        self._cancel.set()
+    def work(self) -> BatchReport:
+        # The app's own (cached) Inpainter; run_batch loads it from the options otherwise.
+        inpainter = self.cache.get() if self.cache is not None else None
+        return run_batch(
+            self.options,
+            inpainter=inpainter,
+            progress=self.signals.progress.emit,
+            cancel=self.cancel_event.is_set,
+        )
 
-    def run(self) -> None:
-        try:
-            # The app's own (cached) Inpainter; run_batch loads it from the options otherwise.
-            inpainter = self.cache.get() if self.cache is not None else None
-            report = run_batch(
-                self.options,
-                inpainter=inpainter,
-                progress=self.signals.progress.emit,
-                cancel=self._cancel.is_set,
-            )
-        except BatchError as exc:
-            self.signals.failed.emit(str(exc))
-        except Exception as exc:  # noqa: BLE001 - shown in the dialog; the app goes on
-            if not isinstance(exc, ValueError):
-                traceback.print_exc()
-            self.signals.failed.emit("\n\n".join(describe_error(exc)))
-        else:
-            self.signals.finished.emit(report)
-
-
-def _path_row(edit: QLineEdit, browse: Any) -> QHBoxLayout:
-    row = QHBoxLayout()
-    row.addWidget(edit, 1)
-    button = QPushButton("Browse\u2026")
-    button.clicked.connect(browse)
-    row.addWidget(button)
-    return row
+    def describe(self, exc: Exception) -> tuple[str, str]:
+        # A BatchError's message says it all (no title).
+        return ("", str(exc)) if isinstance(exc, BatchError) else super().describe(exc)
 
 
 class BatchDialog(QDialog):
@@ -106,8 +90,8 @@ class BatchDialog(QDialog):
         form = QFormLayout()
         self.input_edit = QLineEdit(str(settings.value("batch/input", "") or ""))
         self.output_edit = QLineEdit(str(settings.value("batch/output", "") or ""))
-        form.addRow("Photos folder:", _path_row(self.input_edit, lambda: self._pick_dir(self.input_edit)))
-        form.addRow("Output folder:", _path_row(self.output_edit, lambda: self._pick_dir(self.output_edit)))
+        form.addRow("Photos folder:", path_row(self.input_edit, lambda: self._pick_dir(self.input_edit)))
+        form.addRow("Output folder:", path_row(self.output_edit, lambda: self._pick_dir(self.output_edit)))
 
         self.mask_kind = QComboBox()
         for kind, label in MASK_KINDS:
@@ -116,9 +100,9 @@ class BatchDialog(QDialog):
         self.mask_dir_edit = QLineEdit()
         self.mask_file_edit = QLineEdit()
         self.mask_stack.addWidget(
-            self._wrap(_path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit)))
+            self._wrap(path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit)))
         )
-        self.mask_stack.addWidget(self._wrap(_path_row(self.mask_file_edit, self._pick_mask_file)))
+        self.mask_stack.addWidget(self._wrap(path_row(self.mask_file_edit, self._pick_mask_file)))
         self.rect_spins = [self._spin(0, 100000, v) for v in (0, 0, 64, 64)]
         rect_row = QHBoxLayout()
         for label, spin in zip(("x", "y", "width", "height"), self.rect_spins):
@@ -197,7 +181,7 @@ class BatchDialog(QDialog):
             self,
             "Choose a mask",
             self.mask_file_edit.text() or str(Path.home()),
-            "Masks (*.png *.bmp *.tif *.tiff);;All files (*)",
+            MASK_FILTER,
         )
         if path:
             self.mask_file_edit.setText(path)
@@ -303,9 +287,10 @@ class BatchDialog(QDialog):
         self.summary.setPlainText("\n".join(lines))
         self.current_label.setText("Cancelled" if report.cancelled else "Finished")
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, title: str, message: str) -> None:
         self._finish()
-        self.summary.setPlainText(f"The batch could not run:\n{message}")
+        text = f"{title}\n\n{message}" if title else message
+        self.summary.setPlainText(f"The batch could not run:\n{text}")
         self.current_label.setText("Failed")
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -14,7 +14,7 @@ from PySide6.QtGui import QUndoCommand
 
 from ..document import Document, Edit
 
-ErrorHandler = Callable[[str, str], None]  # (title, message)
+ErrorHandler = Callable[[str, str], object]  # (title, message)
 
 
 class EditCommand(QUndoCommand):

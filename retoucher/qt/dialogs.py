@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,7 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .settings import DEVICES, Settings
+from engine.weights import DEFAULT_WEIGHTS_NAME
+
+from .file_filters import WEIGHTS_FILTER
+from .settings import DEVICES, MAX_BRUSH_SIZE, MAX_JPEG_QUALITY, MIN_BRUSH_SIZE, MIN_JPEG_QUALITY, Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.weights import WeightsInfo
 
 
 def app_version() -> str:
@@ -32,6 +39,16 @@ def app_version() -> str:
         return metadata.version("retoucher")
     except metadata.PackageNotFoundError:
         return "dev"
+
+
+def path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
+    """A path field with its Browse\u2026 button (``browse`` picks the path)."""
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    button = QPushButton("Browse\u2026")
+    button.clicked.connect(browse)
+    row.addWidget(button)
+    return row
 
 
 class PreferencesDialog(QDialog):
@@ -52,16 +69,11 @@ class PreferencesDialog(QDialog):
         form.addRow("Device:", self.device)
 
         self.weights = QLineEdit(settings.weights)
-        self.weights.setPlaceholderText("bundled model (resources/weights/default.safetensors)")
-        browse = QPushButton("Browse\u2026")
-        browse.clicked.connect(self._browse)
-        row = QHBoxLayout()
-        row.addWidget(self.weights, 1)
-        row.addWidget(browse)
-        form.addRow("Weights file:", row)
+        self.weights.setPlaceholderText(f"bundled model (resources/weights/{DEFAULT_WEIGHTS_NAME})")
+        form.addRow("Weights file:", path_row(self.weights, self._browse))
 
         self.quality = QSpinBox()
-        self.quality.setRange(1, 100)
+        self.quality.setRange(MIN_JPEG_QUALITY, MAX_JPEG_QUALITY)
         self.quality.setValue(settings.jpeg_quality)
         form.addRow("JPEG quality:", self.quality)
         self.keep_jpeg = QCheckBox("Photos opened from a JPEG keep its compression")
@@ -73,7 +85,7 @@ class PreferencesDialog(QDialog):
         form.addRow("", self.keep_jpeg)
 
         self.brush = QSpinBox()
-        self.brush.setRange(1, 1000)
+        self.brush.setRange(MIN_BRUSH_SIZE, MAX_BRUSH_SIZE)
         self.brush.setSuffix(" px")
         self.brush.setValue(settings.brush_size)
         form.addRow("Default brush size:", self.brush)
@@ -92,7 +104,7 @@ class PreferencesDialog(QDialog):
             self,
             "Choose a weights file",
             self.weights.text() or str(Path.home()),
-            "Retoucher weights (*.safetensors)",
+            WEIGHTS_FILTER,
         )
         if path:
             self.weights.setText(path)
@@ -106,7 +118,8 @@ class PreferencesDialog(QDialog):
         self.settings.sync()
 
 
-def _format_value(value: Any) -> str:
+def _format_value(value: object) -> str:
+    """A provenance or metric value for display: floats to 4 digits, dicts and lists as JSON."""
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (dict, list)):
@@ -114,7 +127,7 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def provenance_html(info: Any) -> str:
+def provenance_html(info: WeightsInfo | None) -> str:
     """An HTML description of a ``WeightsInfo``: name, architecture, provenance and metrics."""
     if info is None:
         return "<p>No model information.</p>"
@@ -131,33 +144,32 @@ def provenance_html(info: Any) -> str:
     rows.append(("Stored as", info.dtype))
     prov = dict(info.provenance or {})
     metrics = prov.pop("metrics", None)
-    out = ["<table cellspacing='4'>"]
-    out += [f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(str(v))}</td></tr>" for k, v in rows]
-    out.append("</table>")
+    out = _table(rows)
     if prov:
-        out.append("<h4>Provenance</h4><table cellspacing='4'>")
-        out += [
-            f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_value(v))}</td></tr>"
-            for k, v in sorted(prov.items())
-        ]
-        out.append("</table>")
+        out += ["<h4>Provenance</h4>", *_table(sorted(prov.items()))]
     if metrics:
-        out.append("<h4>Metrics</h4><table cellspacing='4'>")
         items = metrics.items() if isinstance(metrics, dict) else [("metrics", metrics)]
-        out += [
-            f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_value(v))}</td></tr>"
-            for k, v in items
-        ]
-        out.append("</table>")
+        out += ["<h4>Metrics</h4>", *_table(items)]
     if not prov and not metrics:
         out.append("<p>The weight file records no provenance.</p>")
     return "".join(out)
 
 
+def _table(rows: Iterable[tuple[object, object]]) -> list[str]:
+    """An HTML table of (name, value) rows, as parts to join."""
+    cells = [
+        f"<tr><td><b>{html.escape(str(k))}</b></td><td>{html.escape(_format_value(v))}</td></tr>"
+        for k, v in rows
+    ]
+    return ["<table cellspacing='4'>", *cells, "</table>"]
+
+
 class AboutDialog(QDialog):
     """The app, the method, and the model in use with its provenance and metrics."""
 
-    def __init__(self, info: Any, problem: str | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, info: WeightsInfo | None, problem: str | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Retoucher")
         self.resize(560, 480)

@@ -1,27 +1,31 @@
 """Running the engine off the GUI thread.
 
 :class:`InpainterCache` creates the :class:`engine.Inpainter` lazily, in the worker thread (loading
-a model can take seconds) and keeps it for the next fill. :class:`FillJob` is a ``QRunnable`` that
-fills one hole of a copy of the photo; it reports through Qt signals, which reach the GUI thread
-as queued calls, and can be cancelled (the engine checks a callable between network passes).
+a model can take seconds) and keeps it for the next fill. :class:`FillJob` is a :class:`~.worker.Job`
+that fills one hole of a copy of the photo; it reports through Qt signals, which reach the GUI
+thread as queued calls, and can be cancelled (the engine checks a callable between network passes).
 """
 
 from __future__ import annotations
 
 import threading
-import traceback
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, Signal
+from PySide6.QtCore import Signal
 
 import engine
 
-InpainterFactory = Callable[[str | None, str], Any]
+from ..inpainting import InpainterFactory, InpainterLike
+from .worker import Job, JobSignals
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..document import Document
+
+__all__ = ["FillJob", "FillSignals", "InpainterCache", "default_factory"]
 
 
-def default_factory(weights: str | None, device: str) -> Any:
+def default_factory(weights: str | None, device: str) -> InpainterLike:
     return engine.Inpainter(weights or None, device=device)
 
 
@@ -34,7 +38,7 @@ class InpainterCache:
         self._lock = threading.Lock()
         self._factory = factory or default_factory
         self._key = (weights or None, device)
-        self._inpainter: Any = None
+        self._inpainter: InpainterLike | None = None
 
     def configure(self, weights: str | None, device: str) -> None:
         """Use another weights file or device from now on (drops a loaded model if it differs)."""
@@ -44,13 +48,13 @@ class InpainterCache:
                 self._key = key
                 self._inpainter = None
 
-    def set(self, inpainter: Any) -> None:
+    def set(self, inpainter: InpainterLike) -> None:
         """Use this ready Inpainter (tests, scripts) until :meth:`configure` changes the choice."""
         with self._lock:
             self._inpainter = inpainter
 
     @property
-    def loaded(self) -> Any:
+    def loaded(self) -> InpainterLike | None:
         """The Inpainter if it is loaded already, else None (never loads)."""
         return self._inpainter
 
@@ -62,7 +66,7 @@ class InpainterCache:
     def device(self) -> str:
         return self._key[1]
 
-    def get(self) -> Any:
+    def get(self) -> InpainterLike:
         """The Inpainter, loading it now if needed; raises ``engine.WeightsError`` or
         ``ValueError`` (unusable device) when it cannot be built."""
         with self._lock:
@@ -71,71 +75,43 @@ class InpainterCache:
             return self._inpainter
 
 
-def describe_error(exc: BaseException) -> tuple[str, str]:
-    """(title, message) for an exception from loading or running the engine."""
-    if isinstance(exc, engine.WeightsError):
-        return (
-            "No usable model",
-            f"{exc}\n\nChoose a weights file (.safetensors) in Edit \u25b8 Preferences, "
-            "or train and export one with retoucher-train (see the README).",
-        )
-    if isinstance(exc, ValueError):
-        return ("Cannot fill", str(exc))
-    if isinstance(exc, MemoryError):
-        return ("Out of memory", "The fill ran out of memory. Try a smaller hole, or the CPU device.")
-    return ("Fill failed", f"{type(exc).__name__}: {exc}")
-
-
-class FillSignals(QObject):
+class FillSignals(JobSignals):
     loaded = Signal(object)  # the Inpainter, once it is ready
     progress = Signal(float)  # 0..1
-    finished = Signal(object)  # uint8 HxWx3 result
-    failed = Signal(str, str)  # title, message
-    cancelled = Signal()
+    # finished(uint8 HxWx3 result), failed(title, message), cancelled(): see JobSignals
 
 
-class FillJob(QRunnable):
-    """Fill ``hole`` in ``image`` (both copies owned by the job) with the cache's Inpainter."""
+class FillJob(Job):
+    """Fill ``hole`` in ``image`` (both copies owned by the job) with the cache's Inpainter.
+    ``state`` and ``doc``: the photo's image state and document when the job was made, so that
+    the result is applied only to the photo it was made from, unchanged."""
+
+    signals: FillSignals
 
     def __init__(
-        self, image: np.ndarray, hole: np.ndarray, cache: InpainterCache, *, state: int = 0, doc: Any = None
+        self,
+        image: np.ndarray,
+        hole: np.ndarray,
+        cache: InpainterCache,
+        *,
+        state: int = 0,
+        doc: Document | None = None,
     ) -> None:
-        super().__init__()
-        self.setAutoDelete(False)  # the Python side keeps the job (and its signals) alive
+        super().__init__(FillSignals())
         self.image = image
         self.hole = hole
         self.cache = cache
         self.state = state
         self.doc = doc
-        self.signals = FillSignals()
-        self._cancel = threading.Event()
-        self.done = threading.Event()
 
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
-    def run(self) -> None:
-        try:
-            if self._cancel.is_set():
-                raise engine.InpaintCancelled()
-            inpainter = self.cache.get()
-            self.signals.loaded.emit(inpainter)
-            result = inpainter(
-                self.image, self.hole, cancel=self._cancel.is_set, progress=self.signals.progress.emit
-            )
-            if self._cancel.is_set():
-                raise engine.InpaintCancelled()
-        except engine.InpaintCancelled:
-            self.signals.cancelled.emit()
-        except Exception as exc:  # noqa: BLE001 - reported to the user; the GUI thread must not die
-            if not isinstance(exc, ValueError):  # WeightsError and bad input are expected
-                traceback.print_exc()
-            self.signals.failed.emit(*describe_error(exc))
-        else:
-            self.signals.finished.emit(result)
-        finally:
-            self.done.set()
+    def work(self) -> np.ndarray:
+        if self.cancel_requested:
+            raise engine.InpaintCancelled()
+        inpainter = self.cache.get()
+        self.signals.loaded.emit(inpainter)
+        result = inpainter(
+            self.image, self.hole, cancel=self.cancel_event.is_set, progress=self.signals.progress.emit
+        )
+        if self.cancel_requested:
+            raise engine.InpaintCancelled()
+        return result

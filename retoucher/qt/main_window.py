@@ -1,31 +1,28 @@
-"""The main window: menus, toolbar, canvas, status bar; opening, filling, undo, saving."""
+"""The main window: builds the actions, menus, toolbar and status bar and wires them to the
+canvas, the undo stack, the file actions (:mod:`.file_actions`) and the fill controller
+(:mod:`.fill_controller`)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PySide6.QtCore import QMimeData, QSize, Qt, QThreadPool
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
-    QGuiApplication,
-    QImage,
     QKeySequence,
-    QPixmap,
     QUndoStack,
 )
 from PySide6.QtWidgets import (
-    QFileDialog,
+    QDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -33,47 +30,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import engine
-from engine.formats import IMAGE_SUFFIXES
-
 from ..document import Document, Edit
+from .actions import make_action, set_checked_quietly
 from .canvas import Canvas
 from .commands import EditCommand
 from .dialogs import AboutDialog, PreferencesDialog
+from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
+from .fill_controller import FillController
 from .fill_worker import FillJob, InpainterCache
-from .qimage import to_rgb_alpha
-from .settings import Settings
+from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE, Settings, clamp_brush_size
 from .tools import ToolKind
 
-OPEN_FILTER = "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp);;All files (*)"
-SAVE_FILTERS = {
-    "JPEG (*.jpg *.jpeg)": ".jpg",
-    "PNG (*.png)": ".png",
-    "TIFF (*.tif *.tiff)": ".tif",
-    "WebP (*.webp)": ".webp",
-    "BMP (*.bmp)": ".bmp",
-}
-
-
-def _key_sequences(keys: Any) -> list[QKeySequence]:
-    """Every binding of a standard key (ZoomIn is Ctrl++ and Ctrl+=), or the given sequences."""
-    out: list[QKeySequence] = []
-    for k in keys if isinstance(keys, list) else [keys]:
-        if isinstance(k, QKeySequence.StandardKey):
-            out += QKeySequence.keyBindings(k)
-        else:
-            out.append(QKeySequence(k))
-    return out
-
-
-def _is_bundled(path: Path) -> bool:
-    """Whether ``path`` is one of Retoucher's own files (the sample photo in resources/)."""
-    from engine import resources_dir
-
-    try:
-        return path.resolve().is_relative_to(resources_dir().resolve())
-    except OSError:
-        return False
+if TYPE_CHECKING:  # pragma: no cover
+    from .batch_dialog import BatchDialog
 
 
 class MainWindow(QMainWindow):
@@ -90,11 +59,13 @@ class MainWindow(QMainWindow):
         self.inpainters = inpainters or InpainterCache(self.settings.weights or None, self.settings.device)
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)  # one engine job at a time
-        self.fill_job: FillJob | None = None
         self.last_error: tuple[str, str] | None = None
-        self._dialogs: list[QWidget] = []
+        self._dialogs: list[QDialog] = []
+        self.files = FileActions(self)
+        self.filler = FillController(self.inpainters, self.statusBar(), lambda: self.doc, self)
+        self.filler.busy_changed.connect(self._on_fill_busy)
+        self.filler.filled.connect(self._push_edit)
+        self.filler.error.connect(self.show_error)
 
         self.canvas = Canvas(self)
         self.canvas.set_brush_size(self.settings.brush_size)
@@ -105,7 +76,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(QSize(640, 420))
         self.resize(1200, 800)
 
-        self._build_actions()
+        self._build_file_and_edit_actions()
+        self._build_view_and_tool_actions()
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -115,95 +87,73 @@ class MainWindow(QMainWindow):
         self.undo_stack.canRedoChanged.connect(self._on_history_changed)
         self.undo_stack.undoTextChanged.connect(self._show_undo_text)
         self.undo_stack.redoTextChanged.connect(self._show_redo_text)
-        self._refresh_model_status()
-        self._update_title()
+        self.filler.refresh_model_status()
+        self.update_title()
         self._update_actions()
 
     # ================================================================== construction
-    def _action(
-        self,
-        text: str,
-        slot: Any = None,
-        shortcut: Any = None,
-        *,
-        checkable: bool = False,
-        tip: str = "",
-        short: str = "",
-    ) -> QAction:
-        a = QAction(text, self)
-        if shortcut is not None:
-            a.setShortcuts(_key_sequences(shortcut))
-        if short:
-            a.setIconText(short)  # the toolbar's label
-        a.setCheckable(checkable)
-        keys_text = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
-        a.setStatusTip(tip)
-        a.setToolTip(
-            (tip or text.replace("&", "").rstrip(".\u2026")) + (f" ({keys_text})" if keys_text else "")
-        )
-        if slot is not None:
-            (a.toggled if checkable else a.triggered).connect(slot)
-        self.addAction(a)  # shortcuts work whatever has the focus
-        return a
-
-    def _build_actions(self) -> None:
+    def _build_file_and_edit_actions(self) -> None:
         K = QKeySequence.StandardKey
-        self.open_action = self._action(
-            "&Open\u2026", self.open_dialog, K.Open, tip="Open a photo", short="Open"
+        action = partial(make_action, self)
+        self.open_action = action(
+            "&Open\u2026", self.files.open_dialog, K.Open, tip="Open a photo", short="Open"
         )
-        self.paste_action = self._action(
-            "&Paste as New Photo", self.paste, K.Paste, tip="Open the image on the clipboard"
+        self.paste_action = action(
+            "&Paste as New Photo", self.files.paste, K.Paste, tip="Open the image on the clipboard"
         )
-        self.save_action = self._action(
+        self.save_action = action(
             "&Save", self.save, K.Save, tip="Save the photo in its format, keeping its metadata", short="Save"
         )
-        self.save_as_action = self._action(
+        self.save_as_action = action(
             "Save &As\u2026", self.save_as, K.SaveAs, tip="Save under another name or format"
         )
-        self.export_mask_action = self._action(
+        self.export_mask_action = action(
             "&Export Mask\u2026",
             self.export_mask,
             "Ctrl+Shift+M",
             tip="Save the hole mask as a black-and-white PNG",
         )
-        self.batch_action = self._action(
+        self.batch_action = action(
             "&Batch\u2026", self.open_batch_dialog, "Ctrl+B", tip="Retouch a folder of photos"
         )
-        self.quit_action = self._action("&Quit", self.close, K.Quit)
+        self.quit_action = action("&Quit", self.close, K.Quit)
         if self.quit_action.shortcut().isEmpty():
             self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
 
         # Our own actions, not QUndoStack.createUndoAction: a stroke in progress must end
         # (and become its own step) before the history moves.
-        self.undo_action = self._action("&Undo", self.undo, K.Undo, short="Undo")
-        self.redo_action = self._action("&Redo", self.redo, K.Redo, short="Redo")
+        self.undo_action = action("&Undo", self.undo, K.Undo, short="Undo")
+        self.redo_action = action("&Redo", self.redo, K.Redo, short="Redo")
         if self.redo_action.shortcut().isEmpty():
             self.redo_action.setShortcut(QKeySequence("Ctrl+Shift+Z"))
 
-        self.fill_action = self._action(
+        self.fill_action = action(
             "&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], tip="Fill the painted hole"
         )
-        self.cancel_action = self._action(
+        self.cancel_action = action(
             "&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill", short="Cancel"
         )
-        self.clear_mask_action = self._action(
+        self.clear_mask_action = action(
             "C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask", short="Clear"
         )
-        self.preferences_action = self._action("&Preferences\u2026", self.open_preferences, "Ctrl+,")
+        self.preferences_action = action("&Preferences\u2026", self.open_preferences, "Ctrl+,")
 
-        self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, [K.ZoomIn, "Ctrl+="])
-        self.zoom_out_action = self._action("Zoom &Out", self.canvas.zoom_out, K.ZoomOut)
-        self.fit_action = self._action(
+    def _build_view_and_tool_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        action = partial(make_action, self)
+        self.zoom_in_action = action("Zoom &In", self.canvas.zoom_in, [K.ZoomIn, "Ctrl+="])
+        self.zoom_out_action = action("Zoom &Out", self.canvas.zoom_out, K.ZoomOut)
+        self.fit_action = action(
             "&Fit to Window", self.canvas.fit, "Ctrl+0", tip="Show the whole photo", short="Fit"
         )
-        self.actual_size_action = self._action(
+        self.actual_size_action = action(
             "&Actual Pixels (100%)",
             self.canvas.actual_size,
             "Ctrl+1",
             tip="One photo pixel per screen pixel",
             short="100%",
         )
-        self.compare_action = self._action(
+        self.compare_action = action(
             "&Compare with Original",
             self.canvas.set_comparing,
             checkable=True,
@@ -211,7 +161,7 @@ class MainWindow(QMainWindow):
             short="Before/After",
         )
         self.canvas.compare_changed.connect(self._sync_compare)
-        self.split_action = self._action(
+        self.split_action = action(
             "&Split Before/After",
             self.set_split,
             "Y",
@@ -228,23 +178,22 @@ class MainWindow(QMainWindow):
             (ToolKind.ERASER, "&Eraser", "E", "Remove paint from the hole"),
             (ToolKind.RECTANGLE, "&Rectangle", "R", "Drag a rectangular hole"),
         ):
-            a = self._action(text, None, key, checkable=True, tip=tip)
+            a = action(text, None, key, checkable=True, tip=tip)
             a.triggered.connect(lambda _c=False, k=kind: self.set_tool(k))
             self.tool_group.addAction(a)
             self.tool_actions[kind] = a
         self.tool_actions[ToolKind.BRUSH].setChecked(True)
-        self.smaller_action = self._action("&Smaller Brush", lambda: self.step_brush(-1), "[")
-        self.larger_action = self._action("&Larger Brush", lambda: self.step_brush(+1), "]")
+        self.smaller_action = action("&Smaller Brush", lambda: self.step_brush(-1), "[")
+        self.larger_action = action("&Larger Brush", lambda: self.step_brush(+1), "]")
 
-        self.about_action = self._action("&About Retoucher", self.open_about)
+        self.about_action = action("&About Retoucher", self.open_about)
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
         m = mb.addMenu("&File")
         m.addAction(self.open_action)
-        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu = self.files.recent_menu
         m.addMenu(self.recent_menu)
-        self._rebuild_recent_menu()
         m.addAction(self.paste_action)
         m.addSeparator()
         m.addActions([self.save_action, self.save_as_action, self.export_mask_action])
@@ -289,7 +238,7 @@ class MainWindow(QMainWindow):
         self.size_slider.setFixedWidth(140)
         self.size_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
         self.size_spin = QSpinBox()
-        self.size_spin.setRange(1, 1000)
+        self.size_spin.setRange(MIN_BRUSH_SIZE, MAX_BRUSH_SIZE)
         self.size_spin.setSuffix(" px")
         self.size_slider.valueChanged.connect(self.set_brush_size)
         self.size_spin.valueChanged.connect(self.set_brush_size)
@@ -310,22 +259,21 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.progress = QProgressBar()
-        self.progress.setFixedWidth(160)
-        self.progress.setVisible(False)
+        self.progress = self.filler.progress
         self.size_label = QLabel()
         self.zoom_label = QLabel()
-        self.device_label = QLabel()
-        self.model_label = QLabel()
+        self.device_label = self.filler.device_label
+        self.model_label = self.filler.model_label
         for w in (self.progress, self.size_label, self.zoom_label, self.device_label, self.model_label):
             sb.addPermanentWidget(w)
 
     # ================================================================== state display
     @property
     def busy(self) -> bool:
-        return self.fill_job is not None
+        """A fill is running (the photo and its history must not change)."""
+        return self.filler.busy
 
-    def _update_title(self) -> None:
+    def update_title(self) -> None:
         name = self.doc.display_name if self.doc else "Retoucher"
         self.setWindowTitle(f"{name}[*] \u2014 Retoucher" if self.doc else "Retoucher")
         self.setWindowModified(bool(self.doc and self.doc.dirty))
@@ -373,38 +321,8 @@ class MainWindow(QMainWindow):
             mp = self.doc.width * self.doc.height / 1e6
             self.size_label.setText(f"{self.doc.width} \u00d7 {self.doc.height} px ({mp:.1f} MP)")
 
-    def _refresh_model_status(self) -> None:
-        inp = self.inpainters.loaded
-        if inp is not None:
-            self.device_label.setText(f"Device: {inp.device_name}")
-            self.model_label.setText(f"Model: {inp.name}")
-            return
-        self.device_label.setText(f"Device: {self.inpainters.device} (loads on first fill)")
-        info, problem = self.model_info()
-        self.model_label.setText(f"Model: {info.name}" if info else "Model: none \u2014 see Preferences")
-        self.model_label.setToolTip(problem or "")
-
-    def model_info(self) -> tuple[Any, str | None]:
-        """(WeightsInfo or None, a problem description or None) for the configured model,
-        from the loaded Inpainter or else the weight file's header (no model is loaded)."""
-        inp = self.inpainters.loaded
-        if inp is not None:
-            return inp.info, None
-        import engine
-
-        path = Path(self.inpainters.weights) if self.inpainters.weights else engine.default_weights_path()
-        try:
-            return engine.read_weights_info(path), None
-        except engine.WeightsError as exc:
-            if self.inpainters.weights is None and not path.exists():
-                return None, f"The bundled model is missing ({path}). Choose a weights file in Preferences."
-            return None, str(exc)
-
     def _sync_compare(self, on: bool) -> None:
-        if self.compare_action.isChecked() != on:
-            self.compare_action.blockSignals(True)
-            self.compare_action.setChecked(on)
-            self.compare_action.blockSignals(False)
+        set_checked_quietly(self.compare_action, on)
 
     def set_split(self, on: bool) -> None:
         """The split before/after view on or off (it needs a photo: the toggle follows the canvas)."""
@@ -416,10 +334,7 @@ class MainWindow(QMainWindow):
             )
 
     def _sync_split(self, on: bool) -> None:
-        if self.split_action.isChecked() != on:
-            self.split_action.blockSignals(True)
-            self.split_action.setChecked(on)
-            self.split_action.blockSignals(False)
+        set_checked_quietly(self.split_action, on)
 
     def show_error(self, title: str, text: str) -> QMessageBox:
         """A non-blocking error box (the window keeps working behind it)."""
@@ -436,7 +351,7 @@ class MainWindow(QMainWindow):
         self.tool_actions[kind].setChecked(True)
 
     def set_brush_size(self, size: int) -> None:
-        size = int(min(max(size, 1), 1000))
+        size = clamp_brush_size(size)
         self.canvas.set_brush_size(size)
         for w in (self.size_slider, self.size_spin):
             if w.value() != size:
@@ -457,29 +372,26 @@ class MainWindow(QMainWindow):
         # A stroke in progress ends on its own photo's history, before that history goes.
         self.canvas.finish_drag()
         if self.doc is not None:
-            self.doc.state_changed.disconnect(self._update_title)
+            self.doc.state_changed.disconnect(self.update_title)
         self.undo_stack.clear()
         self.doc = doc
         if doc is not None:
-            doc.state_changed.connect(self._update_title)
+            doc.state_changed.connect(self.update_title)
         self.canvas.set_document(doc)
         self._show_size()
         self._show_zoom(self.canvas.zoom)
-        self._update_title()
+        self.update_title()
         self._update_actions()
         self.canvas.setFocus()
 
     def _push_edit(self, edit: Edit) -> None:
         """Put an edit of the current photo (already applied) on the undo stack."""
         if self.doc is not None:
-            self.undo_stack.push(EditCommand(self.doc, edit, self._on_history_error))
+            self.undo_stack.push(EditCommand(self.doc, edit, self.show_error))
 
     def _on_canvas_edit(self, doc: Document, edit: Edit) -> None:
         if doc is self.doc:  # an edit of a photo that is no longer open has no history left
             self._push_edit(edit)
-
-    def _on_history_error(self, title: str, message: str) -> None:
-        self.show_error(title, message)
 
     def undo(self) -> None:
         if not self.busy:
@@ -491,220 +403,37 @@ class MainWindow(QMainWindow):
             self.canvas.finish_drag()
             self.undo_stack.redo()
 
+    # ================================================================== files (see file_actions)
     def ask_unsaved_changes(self) -> QMessageBox.StandardButton:
         """Save, Discard or Cancel (tests replace this)."""
         assert self.doc is not None
-        return QMessageBox.question(
-            self,
-            "Unsaved changes",
-            f"Save the changes to {self.doc.display_name}?",
-            QMessageBox.StandardButton.Save
-            | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save,
-        )
+        return ask_unsaved_changes(self, self.doc)
 
-    def maybe_save(self) -> bool:
-        """True when it is fine to drop the current photo (saved, discarded or unchanged)."""
-        if self.doc is None or not self.doc.dirty:
-            return True
-        answer = self.ask_unsaved_changes()
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
-        return answer == QMessageBox.StandardButton.Discard
+    def ask_save_path(self, title: str, suggestion: Path, filters: str) -> str:
+        """A file name from the user, "" if cancelled (tests replace this)."""
+        return ask_save_path(self, title, suggestion, filters)
 
     def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
         """Open a photo file; an unreadable one gets an error box and changes nothing.
         ``remember``: add it to the recent files."""
-        if self.busy:
-            self.statusBar().showMessage("Wait for the fill to finish (or cancel it) first", 4000)
-            return False
-        self.canvas.finish_drag()
-        if not self.maybe_save():
-            return False
-        from engine.imageio import ImageReadError
-
-        try:
-            doc = Document.open(path)
-        except ImageReadError as exc:
-            self.show_error("Cannot open photo", str(exc))
-            if isinstance(exc, FileNotFoundError):
-                self.settings.remove_recent_file(path)
-                self._rebuild_recent_menu()
-            return False
-        except (OSError, ValueError, MemoryError) as exc:
-            self.show_error("Cannot open photo", f"{path}: {exc}")
-            return False
-        self.set_document(doc)
-        if remember:
-            self.settings.add_recent_file(path)
-            self._rebuild_recent_menu()
-        self.statusBar().showMessage(f"Opened {doc.display_name}", 3000)
-        return True
-
-    def open_dialog(self) -> None:
-        start = (
-            str(self.doc.path.parent)
-            if self.doc and self.doc.path
-            else str(self.settings.value("files/last_dir", "") or Path.home())
-        )
-        path, _ = QFileDialog.getOpenFileName(self, "Open photo", start, OPEN_FILTER)
-        if path:
-            self.settings.set_value("files/last_dir", str(Path(path).parent))
-            self.open_path(path)
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.settings.recent_files
-        for f in files:
-            a = self.recent_menu.addAction(Path(f).name)
-            a.setToolTip(f)
-            a.setStatusTip(f)
-            a.triggered.connect(lambda _c=False, p=f: self.open_path(p))
-        if files:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear List", self._clear_recent)
-        else:
-            self.recent_menu.addAction("(none)").setEnabled(False)
-
-    def _clear_recent(self) -> None:
-        self.settings.clear_recent_files()
-        self._rebuild_recent_menu()
-
-    def open_image(self, image: QImage, name: str = "Pasted") -> bool:
-        """Open an in-memory image (clipboard, dropped image data) as a new, unnamed photo."""
-        if self.busy or image.isNull():
-            return False
-        self.canvas.finish_drag()
-        if not self.maybe_save():
-            return False
-        rgb, alpha = to_rgb_alpha(image)
-        doc = Document(rgb, alpha=alpha)
-        doc.mark_unsaved()  # it exists nowhere else: closing or opening another photo asks
-        self.set_document(doc)
-        self.statusBar().showMessage(
-            f"{name} image, {rgb.shape[1]} \u00d7 {rgb.shape[0]} px: use Save As to keep it", 5000
-        )
-        return True
-
-    def paste(self) -> None:
-        image = QGuiApplication.clipboard().image()
-        if image.isNull():
-            self.statusBar().showMessage("The clipboard holds no image", 3000)
-            return
-        self.open_image(image, "Pasted")
-
-    # ------------------------------------------------------------------ drag and drop
-    @staticmethod
-    def _dropped_file(mime: QMimeData) -> str | None:
-        for url in mime.urls():
-            if url.isLocalFile():
-                return url.toLocalFile()
-        return None
+        return self.files.open_path(path, remember=remember)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        mime = event.mimeData()
-        if not self.busy and (self._dropped_file(mime) or mime.hasImage()):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.files.drag_enter(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
-        mime = event.mimeData()
-        path = self._dropped_file(mime)
-        if path:
-            event.acceptProposedAction()
-            self.open_path(path)
-        elif mime.hasImage():
-            event.acceptProposedAction()
-            data = mime.imageData()
-            image = data.toImage() if isinstance(data, QPixmap) else QImage(data)
-            self.open_image(image, "Dropped")
-
-    # ------------------------------------------------------------------ saving
-    def ask_save_path(self, title: str, suggestion: Path, filters: str) -> str:
-        """A file name from the user, "" if cancelled (tests replace this)."""
-        path, chosen = QFileDialog.getSaveFileName(self, title, str(suggestion), filters)
-        if path and not Path(path).suffix and chosen in SAVE_FILTERS:
-            path += SAVE_FILTERS[chosen]
-        return path
-
-    def save_in_place_problem(self) -> str | None:
-        """Why Save must not write over the photo's file (None: it may): the bundled sample,
-        or a file that an 8-bit RGB picture cannot hold (pages, 16-bit, CMYK...)."""
-        if self.doc is None or self.doc.path is None:
-            return None
-        if _is_bundled(self.doc.path):
-            return "the sample photo is part of Retoucher and stays as it is"
-        return self.doc.save_in_place_problem
+        self.files.drop(event)
 
     def save(self) -> bool:
-        if self.doc is None:
-            return False
-        if self.doc.path is None or self.doc.format is None:
-            return self.save_as()
-        problem = self.save_in_place_problem()
-        if problem:
-            self.statusBar().showMessage(f"Not saved over the original: {problem}", 8000)
-            return self.save_as(problem)
-        return self._write(None)
+        return self.files.save()
 
     def save_as(self, problem: str | None = None) -> bool:
         """Ask for a file name and save there. ``problem``: why the original file is not
         written over (shown in the dialog's title; a copy's name is suggested)."""
-        if self.doc is None:
-            return False
-        last_dir = Path(str(self.settings.value("files/last_dir", "") or Path.home()))
-        title = "Save photo as"
-        suggestion = self.doc.path or last_dir / "retouched.png"
-        if problem and self.doc.path is not None:
-            title = f"Save a copy — {problem}"
-            folder = last_dir if _is_bundled(self.doc.path) else self.doc.path.parent
-            suggestion = folder / f"{self.doc.path.stem}_retouched{self.doc.path.suffix}"
-        path = self.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS))
-        if not path:
-            return False
-        if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
-            self.show_error(
-                "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(IMAGE_SUFFIXES))}"
-            )
-            return False
-        return self._write(Path(path))
-
-    def _write(self, path: Path | None) -> bool:
-        assert self.doc is not None
-        try:
-            written = self.doc.save(
-                path,
-                quality=self.settings.jpeg_quality,
-                keep_jpeg_compression=self.settings.jpeg_keep_original,
-            )
-        except (OSError, ValueError) as exc:
-            self.show_error("Cannot save", f"{path or self.doc.path}: {exc}")
-            return False
-        self.settings.add_recent_file(written)
-        self._rebuild_recent_menu()
-        self._update_title()
-        self.statusBar().showMessage(f"Saved {written}", 4000)
-        return True
+        return self.files.save_as(problem)
 
     def export_mask(self) -> bool:
-        if self.doc is None:
-            return False
-        self.canvas.finish_drag()
-        base = self.doc.path or Path.home() / "photo.png"
-        path = self.ask_save_path("Export mask", base.with_name(f"{base.stem}_mask.png"), "PNG mask (*.png)")
-        if not path:
-            return False
-        if Path(path).suffix.lower() != ".png":
-            path = str(Path(path).with_suffix(".png"))
-        try:
-            self.doc.export_mask(path)
-        except (OSError, ValueError) as exc:
-            self.show_error("Cannot export the mask", f"{path}: {exc}")
-            return False
-        self.statusBar().showMessage(f"Mask saved to {path}", 4000)
-        return True
+        return self.files.export_mask()
 
     # ================================================================== mask and fill
     def clear_mask(self) -> None:
@@ -720,84 +449,23 @@ class MainWindow(QMainWindow):
         if self.doc is None or self.busy:
             return None
         self.canvas.finish_drag()  # a stroke in progress is part of the hole, one step before the fill
-        if not self.doc.has_hole:
-            self.statusBar().showMessage(
-                "Paint over what should go first (brush or rectangle), then Fill", 4000
-            )
-            return None
-        if self.doc.mask.all():
-            reason = str(engine.NothingToFillError())
-            self.show_error("Cannot fill", f"{reason[0].upper()}{reason[1:]}.")
-            return None
-        self.canvas.set_comparing(False)
-        job = FillJob(
-            self.doc.image.copy(),
-            self.doc.mask.copy(),
-            self.inpainters,
-            state=self.doc.image_state,
-            doc=self.doc,
-        )
-        job.signals.loaded.connect(self._on_engine_loaded)
-        job.signals.progress.connect(lambda f, j=job: self._on_fill_progress(j, f))
-        job.signals.finished.connect(lambda r, j=job: self._on_fill_finished(j, r))
-        job.signals.failed.connect(lambda t, m, j=job: self._on_fill_failed(j, t, m))
-        job.signals.cancelled.connect(lambda j=job: self._on_fill_cancelled(j))
-        self.fill_job = job
-        self.progress.setRange(0, 0)  # busy until the engine reports progress
-        self.progress.setVisible(True)
-        self.statusBar().showMessage("Filling\u2026 (Esc cancels)")
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
-        self._update_actions()
-        self.pool.start(job)
-        return job
+        return self.filler.start(self.doc)
 
     def cancel_fill(self) -> None:
-        if self.fill_job is not None:
-            self.fill_job.cancel()
+        if self.filler.cancel():
             self.statusBar().showMessage("Cancelling\u2026")
 
-    def _end_fill(self, job: FillJob) -> bool:
-        if job is not self.fill_job:
-            return False
-        self.fill_job = None
-        self.progress.setVisible(False)
-        QGuiApplication.restoreOverrideCursor()
+    def _on_fill_busy(self, busy: bool) -> None:
+        if busy:
+            self.canvas.set_comparing(False)  # the fill shows on the photo as it is now
         self._update_actions()
-        return True
-
-    def _on_engine_loaded(self, _inpainter: object) -> None:
-        self._refresh_model_status()
-
-    def _on_fill_progress(self, job: FillJob, fraction: float) -> None:
-        if job is self.fill_job:
-            self.progress.setRange(0, 100)
-            self.progress.setValue(round(100 * fraction))
-
-    def _on_fill_finished(self, job: FillJob, result: np.ndarray) -> None:
-        if not self._end_fill(job):
-            return
-        doc = self.doc
-        if doc is None or doc is not job.doc or doc.image_state != job.state:
-            self.statusBar().showMessage("The photo changed while filling; the result was dropped", 5000)
-            return
-        edit = doc.apply_fill(result, job.hole)
-        if edit is not None:
-            self._push_edit(edit)
-        self.statusBar().showMessage("Filled. Compare with \\ (or Y, split), undo with Ctrl+Z", 4000)
-
-    def _on_fill_failed(self, job: FillJob, title: str, message: str) -> None:
-        if self._end_fill(job):
-            self._refresh_model_status()
-            self.show_error(title, message)
-
-    def _on_fill_cancelled(self, job: FillJob) -> None:
-        if self._end_fill(job):
-            self.statusBar().showMessage("Fill cancelled; nothing changed", 4000)
 
     # ================================================================== dialogs
-    def _keep(self, dialog: QWidget) -> None:
+    def _open(self, dialog: QDialog) -> None:
+        """Show ``dialog`` (not blocking); it is kept until it finishes, closed with the window."""
         self._dialogs.append(dialog)
         dialog.finished.connect(lambda _r, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
+        dialog.open()
 
     def open_preferences(self) -> PreferencesDialog:
         dlg = PreferencesDialog(self.settings, self)
@@ -806,41 +474,35 @@ class MainWindow(QMainWindow):
             dlg.apply()
             self.inpainters.configure(self.settings.weights or None, self.settings.device)
             self.set_brush_size(self.settings.brush_size)
-            self._refresh_model_status()
+            self.filler.refresh_model_status()
 
         dlg.accepted.connect(accepted)
-        self._keep(dlg)
-        dlg.open()
+        self._open(dlg)
         return dlg
 
     def open_about(self) -> AboutDialog:
-        info, problem = self.model_info()
+        info, problem = self.filler.model_info()
         dlg = AboutDialog(info, problem, self)
-        self._keep(dlg)
-        dlg.open()
+        self._open(dlg)
         return dlg
 
-    def open_batch_dialog(self) -> QWidget:
+    def open_batch_dialog(self) -> BatchDialog:
         from .batch_dialog import BatchDialog
 
         dlg = BatchDialog(self.settings, self.inpainters, self)
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
-        self._keep(dlg)
-        dlg.open()
+        self._open(dlg)
         return dlg
 
     # ================================================================== closing
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.maybe_save():
+        if not self.files.maybe_save():
             event.ignore()
             return
-        if self.fill_job is not None:
-            self.fill_job.cancel()
+        self.filler.cancel()
         for d in list(self._dialogs):
             d.close()
-        self.pool.waitForDone(30000)
-        if self.fill_job is not None:
-            self._end_fill(self.fill_job)
+        self.filler.wait(30000)
         self.settings.set_value("window/geometry", self.saveGeometry())
         self.settings.sync()
         event.accept()

@@ -14,6 +14,13 @@ ORGANIZATION = "Retoucher"
 APPLICATION = "Retoucher"
 DEVICES = ("auto", "cpu", "cuda")
 MAX_RECENT = 10
+MIN_BRUSH_SIZE, MAX_BRUSH_SIZE, DEFAULT_BRUSH_SIZE = 1, 1000, 40  # brush diameter, image pixels
+MIN_JPEG_QUALITY, MAX_JPEG_QUALITY, DEFAULT_JPEG_QUALITY = 1, 100, 95
+
+
+def clamp_brush_size(diameter: float) -> int:
+    """A brush diameter within the sizes the app offers."""
+    return int(min(max(diameter, MIN_BRUSH_SIZE), MAX_BRUSH_SIZE))
 
 
 class Settings:
@@ -58,11 +65,11 @@ class Settings:
     # ------------------------------------------------------------------ saving and painting
     @property
     def jpeg_quality(self) -> int:
-        return self._int("save/jpeg_quality", 95, 1, 100)
+        return self._int("save/jpeg_quality", DEFAULT_JPEG_QUALITY, MIN_JPEG_QUALITY, MAX_JPEG_QUALITY)
 
     @jpeg_quality.setter
     def jpeg_quality(self, value: int) -> None:
-        self.q.setValue("save/jpeg_quality", int(min(max(value, 1), 100)))
+        self.q.setValue("save/jpeg_quality", int(min(max(value, MIN_JPEG_QUALITY), MAX_JPEG_QUALITY)))
 
     @property
     def jpeg_keep_original(self) -> bool:
@@ -79,11 +86,11 @@ class Settings:
 
     @property
     def brush_size(self) -> int:
-        return self._int("paint/brush_size", 40, 1, 1000)
+        return self._int("paint/brush_size", DEFAULT_BRUSH_SIZE, MIN_BRUSH_SIZE, MAX_BRUSH_SIZE)
 
     @brush_size.setter
     def brush_size(self, value: int) -> None:
-        self.q.setValue("paint/brush_size", int(min(max(value, 1), 1000)))
+        self.q.setValue("paint/brush_size", clamp_brush_size(value))
 
     # ------------------------------------------------------------------ recent files
     @property

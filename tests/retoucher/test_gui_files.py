@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.imageio import load_image
 from retoucher.document import Rect
+from retoucher.qt.file_actions import file_format
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
@@ -238,7 +239,7 @@ def test_drop_a_file_on_the_window_opens_it(qtbot, window, tmp_path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p))])
     _drag_and_drop(w, mime)
-    assert w.doc is not None and w.doc.path == p and w.doc.format == "WEBP"
+    assert w.doc is not None and w.doc.path == p and file_format(w.doc) == "WEBP"
     assert (w.doc.width, w.doc.height) == (30, 20)
 
 
@@ -256,7 +257,7 @@ def test_paste_an_image_from_the_clipboard(qtbot, window, tmp_path):
     w.ask_save_path = lambda *a: str(target)
     w.save_action.trigger()
     assert np.array_equal(load_image(target).rgb, arr)
-    assert w.doc.path == target and w.doc.format == "BMP"
+    assert w.doc.path == target and file_format(w.doc) == "BMP"
 
 
 def test_tiff_opens_and_saves_in_its_format(qtbot, window, tmp_path):
@@ -399,3 +400,24 @@ def test_a_pasted_or_dropped_image_is_unsaved_and_closing_asks(qtbot, window, ho
     w.answer = QMessageBox.StandardButton.Cancel
     assert not w.close()
     assert w.asked == ["Untitled"] and w.isVisible()
+
+
+def test_file_dialog_filters_offer_every_photo_suffix_of_the_format_table():
+    from engine.formats import IMAGE_SUFFIXES, format_for_suffix
+    from retoucher.qt.file_filters import OPEN_FILTER, SAVE_FILTERS
+
+    def patterns(name_filter: str) -> list[str]:
+        return name_filter[name_filter.index("(") + 1 : -1].split()
+
+    photos, everything = OPEN_FILTER.split(";;")
+    assert (
+        sorted(patterns(photos)) == sorted("*" + s for s in IMAGE_SUFFIXES) and everything == "All files (*)"
+    )
+    offered = []
+    for name_filter, suffix in SAVE_FILTERS.items():  # a name typed without a suffix gets ``suffix``
+        suffixes = [p[1:] for p in patterns(name_filter)]
+        assert suffixes[0] == suffix and {format_for_suffix(s) for s in suffixes} == {
+            format_for_suffix(suffix)
+        }
+        offered += suffixes
+    assert sorted(offered) == sorted(IMAGE_SUFFIXES)

@@ -1,0 +1,308 @@
+"""The canvas's scene items, in image pixel coordinates: the photo (and the split before/after
+view), the hole mask as a translucent overlay, and the brush cursor.
+
+Built for large photos: the photo item draws straight from the document's array (a QImage that
+shares its memory, no conversion), the overlay is kept in 256x256 tiles that exist only where
+there is hole and are refreshed only inside the box an edit touched, and every item paints only
+the exposed part of the view. A stroke on a 24-megapixel photo therefore costs what the brush
+touches, not what the photo weighs.
+
+The split view draws the original left of a divider and the current photo right of it, each
+straight from its shared QImage and only where exposed; moving the divider repaints the band it
+swept.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetrics,
+    QImage,
+    QPainter,
+    QPen,
+    QRadialGradient,
+)
+from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
+
+from ..document import Rect
+from .qimage import wrap_rgb
+
+__all__ = ["OVERLAY_RGBA", "TILE", "BrushCursorItem", "MaskOverlayItem", "PhotoItem"]
+
+TILE = 256
+OVERLAY_RGBA = (255, 36, 72, 140)  # the hole colour: a translucent red
+DIVIDER_DARK = QColor(0, 0, 0, 220)  # the split divider: a dark and a light screen pixel side by
+DIVIDER_LIGHT = QColor(255, 255, 255, 230)  # side, so it shows on any photo
+LABEL_PX = 11  # the "Before" / "After" labels' font size, in screen pixels
+LABEL_PAD, LABEL_GAP, LABEL_TOP = 5, 6, 8  # screen pixels: padding, gap to the divider, from the top
+
+
+def _premultiplied_argb(r: int, g: int, b: int, a: int) -> np.uint32:
+    return np.uint32((a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255))
+
+
+def _smooth_when_shrunk(painter: QPainter) -> None:
+    scale = painter.worldTransform().m11()
+    # Zoomed out: filter; zoomed in: show crisp pixels, as photo editors do.
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
+
+
+class _PhotoSizedItem(QGraphicsItem):
+    """An item as large as the photo (``_w`` x ``_h`` image pixels) that paints only the part
+    of it the view exposes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemUsesExtendedStyleOption, True)
+        self._w = self._h = 0
+
+    def boundingRect(self) -> QRectF:
+        return QRectF(0, 0, self._w, self._h)
+
+    def _exposed(self, option: QStyleOptionGraphicsItem) -> Rect:
+        """The whole pixels of the photo that this paint must cover."""
+        r = option.exposedRect
+        return Rect(
+            math.floor(r.left()), math.floor(r.top()), math.ceil(r.right()), math.ceil(r.bottom())
+        ).clip(self._w, self._h)
+
+
+class PhotoItem(_PhotoSizedItem):
+    """The photo at scene coordinates = image pixel coordinates. Shares the arrays' memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._arrays: dict[str, np.ndarray] = {}
+        self._images: dict[str, QImage] = {}
+        self._which = "current"
+        self._split: float | None = None  # image x of the before/after divider, None: no split
+        self._scale: float | None = None  # the zoom of the last paint (screen px per image px)
+        self._label_font = QFont()
+        self._label_font.setPixelSize(LABEL_PX)
+        fm = QFontMetrics(self._label_font)
+        self._label_size = (
+            max(fm.horizontalAdvance(t) for t in ("Before", "After")) + 2 * LABEL_PAD,
+            fm.height() + LABEL_PAD,
+        )
+
+    def set_arrays(self, current: np.ndarray | None, original: np.ndarray | None) -> None:
+        self.prepareGeometryChange()
+        self._arrays = {}
+        self._images = {}
+        if current is not None and original is not None:
+            self._arrays = {"current": current, "original": original}
+            self._images = {k: wrap_rgb(v) for k, v in self._arrays.items()}
+            self._h, self._w = current.shape[:2]
+        else:
+            self._w = self._h = 0
+        if self._split is not None:
+            self._split = min(self._split, float(self._w))
+        self.update()
+
+    def show_original(self, on: bool) -> None:
+        which = "original" if on else "current"
+        if which != self._which:
+            self._which = which
+            self.update()
+
+    @property
+    def split(self) -> float | None:
+        """Image x of the before/after divider (original left, current right), None: off."""
+        return self._split
+
+    def set_split(self, x: float | None) -> None:
+        """Show the original left of image column ``x`` and the current photo right of it,
+        with a divider between (clamped to the photo); None shows one photo again."""
+        if x is not None:
+            x = min(max(float(x), 0.0), float(self._w))
+        if x == self._split:
+            return
+        old, self._split = self._split, x
+        if old is None or x is None or not self._scale:
+            self.update()
+            return
+        # Only the band the divider swept changes, plus its lines and labels (screen pixels).
+        margin = (LABEL_GAP + self._label_size[0] + 2) / self._scale
+        lo, hi = min(old, x) - margin, max(old, x) + margin
+        self.update(QRectF(lo, 0, hi - lo, self._h))
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if not self._images:
+            return
+        r = self._exposed(option)
+        if r.empty:
+            return
+        self._scale = painter.worldTransform().m11()
+        _smooth_when_shrunk(painter)
+        s = self._split
+        if s is None:
+            rect = QRectF(r.x0, r.y0, r.width, r.height)
+            painter.drawImage(rect, self._images[self._which], rect)
+            return
+        # Each side is clipped at the divider (one rounding, so no gap and no overlap on screen)
+        # and drawn only where exposed.
+        sides = (
+            ("original", Rect(r.x0, r.y0, min(r.x1, math.ceil(s)), r.y1), QRectF(0, 0, s, self._h)),
+            ("current", Rect(max(r.x0, math.floor(s)), r.y0, r.x1, r.y1), QRectF(s, 0, self._w - s, self._h)),
+        )
+        for key, part, clip in sides:
+            if part.empty or clip.width() <= 0:
+                continue
+            painter.save()
+            painter.setClipRect(clip, Qt.ClipOperation.IntersectClip)
+            rect = QRectF(part.x0, part.y0, part.width, part.height)
+            painter.drawImage(rect, self._images[key], rect)
+            painter.restore()
+        self._paint_divider(painter, s)
+
+    def _paint_divider(self, painter: QPainter, s: float) -> None:
+        """The divider and its labels, in screen pixels (the same at any zoom), inside the photo."""
+        t = painter.worldTransform()
+        top_left, bottom_right = t.map(QPointF(0, 0)), t.map(QPointF(self._w, self._h))
+        left, top = round(top_left.x()), round(top_left.y())
+        right, bottom = round(bottom_right.x()), round(bottom_right.y())
+        if right - left < 2 or bottom <= top:
+            return
+        b = min(max(round(t.map(QPointF(s, 0)).x()), left + 1), right - 1)  # first "after" column
+        painter.save()
+        painter.resetTransform()
+        painter.fillRect(QRect(b - 1, top, 1, bottom - top), DIVIDER_DARK)
+        painter.fillRect(QRect(b, top, 1, bottom - top), DIVIDER_LIGHT)
+        lw, lh = self._label_size
+        painter.setFont(self._label_font)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        for text, x in (("Before", b - LABEL_GAP - lw), ("After", b + LABEL_GAP)):
+            box = QRect(x, top + LABEL_TOP, lw, lh)
+            if box.left() < left or box.right() >= right or box.bottom() >= bottom:
+                continue  # no room inside the photo on that side
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.drawRoundedRect(QRectF(box), 3, 3)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
+class MaskOverlayItem(_PhotoSizedItem):
+    """The hole mask as a translucent colour, in tiles allocated only where there is hole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}
+        self._colour = _premultiplied_argb(*OVERLAY_RGBA)
+
+    @property
+    def tile_count(self) -> int:
+        return len(self._tiles)
+
+    def reset(self, mask: np.ndarray | None) -> None:
+        self.prepareGeometryChange()
+        self._tiles.clear()
+        if mask is None:
+            self._w = self._h = 0
+        else:
+            self._h, self._w = mask.shape
+            box = Rect.bounding(mask)
+            if box is not None:
+                self.refresh(mask, box)
+        self.update()
+
+    def refresh(self, mask: np.ndarray, rect: Rect) -> None:
+        """Re-render the tiles under ``rect`` from ``mask`` and schedule a repaint of it."""
+        rect = rect.clip(self._w, self._h)
+        if rect.empty:
+            return
+        for ty in range(rect.y0 // TILE, (rect.y1 - 1) // TILE + 1):
+            for tx in range(rect.x0 // TILE, (rect.x1 - 1) // TILE + 1):
+                tile = Rect(
+                    tx * TILE, ty * TILE, min((tx + 1) * TILE, self._w), min((ty + 1) * TILE, self._h)
+                )
+                part = Rect(
+                    max(rect.x0, tile.x0), max(rect.y0, tile.y0), min(rect.x1, tile.x1), min(rect.y1, tile.y1)
+                )
+                sub = mask[part.slices]
+                entry = self._tiles.get((ty, tx))
+                if entry is None:
+                    if not sub.any():
+                        continue
+                    data = np.zeros((tile.height, tile.width), dtype=np.uint32)
+                    img = QImage(
+                        data.data,
+                        tile.width,
+                        tile.height,
+                        data.strides[0],
+                        QImage.Format.Format_ARGB32_Premultiplied,
+                    )
+                    entry = self._tiles[(ty, tx)] = (data, img)
+                data = entry[0]
+                local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
+                data[local.slices] = np.where(sub, self._colour, np.uint32(0))
+                if not data.any():
+                    del self._tiles[(ty, tx)]
+        self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        if not self._tiles:
+            return
+        r = self._exposed(option)
+        if r.empty:
+            return
+        _smooth_when_shrunk(painter)
+        for ty in range(r.y0 // TILE, (r.y1 - 1) // TILE + 1):
+            for tx in range(r.x0 // TILE, (r.x1 - 1) // TILE + 1):
+                entry = self._tiles.get((ty, tx))
+                if entry is None:
+                    continue
+                data, img = entry
+                target = QRectF(tx * TILE, ty * TILE, data.shape[1], data.shape[0])
+                painter.drawImage(target, img, QRectF(0, 0, data.shape[1], data.shape[0]))
+
+
+class BrushCursorItem(QGraphicsItem):
+    """A round, soft-edged preview of the brush, in image pixels (it scales with the zoom)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._radius = 10.0
+        self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
+
+    def set_radius(self, radius: float) -> None:
+        if radius != self._radius:
+            self.prepareGeometryChange()
+            self._radius = radius
+
+    @property
+    def radius(self) -> float:
+        return self._radius
+
+    def boundingRect(self) -> QRectF:
+        r = self._radius + 2
+        return QRectF(-r, -r, 2 * r, 2 * r)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
+    ) -> None:
+        r = self._radius
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        grad = QRadialGradient(QPointF(0, 0), r)
+        grad.setColorAt(0.0, QColor(255, 255, 255, 0))
+        grad.setColorAt(0.75, QColor(255, 255, 255, 30))
+        grad.setColorAt(1.0, QColor(255, 255, 255, 90))
+        painter.setBrush(QBrush(grad))
+        dark = QPen(QColor(0, 0, 0, 200), 0)  # cosmetic: one screen pixel at any zoom
+        painter.setPen(dark)
+        painter.drawEllipse(QPointF(0, 0), r, r)
+        light = QPen(QColor(255, 255, 255, 220), 0, Qt.PenStyle.DashLine)
+        painter.setPen(light)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawEllipse(QPointF(0, 0), r, r)

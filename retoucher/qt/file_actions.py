@@ -1,0 +1,291 @@
+"""How photos get into and out of the main window: open, open recent, paste, drop, save, save as,
+export mask, and the question about unsaved changes.
+
+:class:`FileActions` does the work behind the File menu for one :class:`~.main_window.MainWindow`
+(which keeps its public methods and delegates here). The questions to the user go through the
+window's ``ask_unsaved_changes`` and ``ask_save_path``, so that tests and scripts can answer
+them. :func:`file_format` is the one place the Qt code reads the document's file metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QMimeData
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QPixmap
+from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
+
+from engine.formats import IMAGE_SUFFIXES
+
+from ..document import Document
+from .file_filters import MASK_EXPORT_FILTER, OPEN_FILTER, SAVE_FILTERS
+from .qimage import to_rgb_alpha
+from .settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .main_window import MainWindow
+
+__all__ = ["FileActions", "ask_save_path", "ask_unsaved_changes", "file_format", "is_bundled"]
+
+LAST_DIR_KEY = "files/last_dir"
+
+
+def file_format(doc: Document) -> str | None:
+    """The format of the file ``doc`` was read from or last saved to (None: it is in no file).
+    The Qt code's only read of the document's file metadata."""
+    return doc.format
+
+
+def is_bundled(path: Path) -> bool:
+    """Whether ``path`` is one of Retoucher's own files (the sample photo in resources/)."""
+    from engine import resources_dir
+
+    try:
+        return path.resolve().is_relative_to(resources_dir().resolve())
+    except OSError:
+        return False
+
+
+def ask_save_path(parent: QWidget, title: str, suggestion: Path, filters: str) -> str:
+    """A file name from a save dialog, "" if cancelled; a name typed without a suffix gets the
+    chosen format's."""
+    path, chosen = QFileDialog.getSaveFileName(parent, title, str(suggestion), filters)
+    if path and not Path(path).suffix and chosen in SAVE_FILTERS:
+        path += SAVE_FILTERS[chosen]
+    return path
+
+
+def ask_unsaved_changes(parent: QWidget, doc: Document) -> QMessageBox.StandardButton:
+    """Save, Discard or Cancel: what to do with the changes to ``doc``."""
+    return QMessageBox.question(
+        parent,
+        "Unsaved changes",
+        f"Save the changes to {doc.display_name}?",
+        QMessageBox.StandardButton.Save
+        | QMessageBox.StandardButton.Discard
+        | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Save,
+    )
+
+
+def _dropped_file(mime: QMimeData) -> str | None:
+    for url in mime.urls():
+        if url.isLocalFile():
+            return url.toLocalFile()
+    return None
+
+
+class FileActions:
+    """The File menu's work for ``window``; :attr:`recent_menu` is its Open Recent menu."""
+
+    def __init__(self, window: MainWindow) -> None:
+        self.window = window
+        self.recent_menu = QMenu("Open &Recent", window)
+        self.rebuild_recent_menu()
+
+    @property
+    def _settings(self) -> Settings:
+        return self.window.settings
+
+    def _message(self, text: str, msecs: int) -> None:
+        self.window.statusBar().showMessage(text, msecs)
+
+    # ------------------------------------------------------------------ recent files
+    def rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self._settings.recent_files
+        for f in files:
+            a = self.recent_menu.addAction(Path(f).name)
+            a.setToolTip(f)
+            a.setStatusTip(f)
+            a.triggered.connect(lambda _c=False, p=f: self.window.open_path(p))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear List", self._clear_recent)
+        else:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _clear_recent(self) -> None:
+        self._settings.clear_recent_files()
+        self.rebuild_recent_menu()
+
+    def _remember(self, path: str | Path) -> None:
+        self._settings.add_recent_file(path)
+        self.rebuild_recent_menu()
+
+    # ------------------------------------------------------------------ opening
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current photo (saved, discarded or unchanged)."""
+        doc = self.window.doc
+        if doc is None or not doc.dirty:
+            return True
+        answer = self.window.ask_unsaved_changes()
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
+        """Open a photo file; an unreadable one gets an error box and changes nothing.
+        ``remember``: add it to the recent files."""
+        w = self.window
+        if w.busy:
+            self._message("Wait for the fill to finish (or cancel it) first", 4000)
+            return False
+        w.canvas.finish_drag()
+        if not self.maybe_save():
+            return False
+        from engine.imageio import ImageReadError
+
+        try:
+            doc = Document.open(path)
+        except ImageReadError as exc:
+            w.show_error("Cannot open photo", str(exc))
+            if isinstance(exc, FileNotFoundError):
+                self._settings.remove_recent_file(path)
+                self.rebuild_recent_menu()
+            return False
+        except (OSError, ValueError, MemoryError) as exc:
+            w.show_error("Cannot open photo", f"{path}: {exc}")
+            return False
+        w.set_document(doc)
+        if remember:
+            self._remember(path)
+        self._message(f"Opened {doc.display_name}", 3000)
+        return True
+
+    def open_dialog(self) -> None:
+        doc = self.window.doc
+        start = (
+            str(doc.path.parent)
+            if doc and doc.path
+            else str(self._settings.value(LAST_DIR_KEY, "") or Path.home())
+        )
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open photo", start, OPEN_FILTER)
+        if path:
+            self._settings.set_value(LAST_DIR_KEY, str(Path(path).parent))
+            self.window.open_path(path)
+
+    def open_image(self, image: QImage, name: str = "Pasted") -> bool:
+        """Open an in-memory image (clipboard, dropped image data) as a new, unnamed photo."""
+        w = self.window
+        if w.busy or image.isNull():
+            return False
+        w.canvas.finish_drag()
+        if not self.maybe_save():
+            return False
+        rgb, alpha = to_rgb_alpha(image)
+        doc = Document(rgb, alpha=alpha)
+        doc.mark_unsaved()  # it exists nowhere else: closing or opening another photo asks
+        w.set_document(doc)
+        self._message(f"{name} image, {rgb.shape[1]} \u00d7 {rgb.shape[0]} px: use Save As to keep it", 5000)
+        return True
+
+    def paste(self) -> None:
+        image = QGuiApplication.clipboard().image()
+        if image.isNull():
+            self._message("The clipboard holds no image", 3000)
+            return
+        self.open_image(image, "Pasted")
+
+    # ------------------------------------------------------------------ drag and drop
+    def drag_enter(self, event: QDragEnterEvent) -> None:
+        mime = event.mimeData()
+        if not self.window.busy and (_dropped_file(mime) or mime.hasImage()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def drop(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        path = _dropped_file(mime)
+        if path:
+            event.acceptProposedAction()
+            self.window.open_path(path)
+        elif mime.hasImage():
+            event.acceptProposedAction()
+            data = mime.imageData()
+            image = data.toImage() if isinstance(data, QPixmap) else QImage(data)
+            self.open_image(image, "Dropped")
+
+    # ------------------------------------------------------------------ saving
+    def save_in_place_problem(self) -> str | None:
+        """Why Save must not write over the photo's file (None: it may): the bundled sample,
+        or a file that an 8-bit RGB picture cannot hold (pages, 16-bit, CMYK...)."""
+        doc = self.window.doc
+        if doc is None or doc.path is None:
+            return None
+        if is_bundled(doc.path):
+            return "the sample photo is part of Retoucher and stays as it is"
+        return doc.save_in_place_problem
+
+    def save(self) -> bool:
+        doc = self.window.doc
+        if doc is None:
+            return False
+        if doc.path is None or file_format(doc) is None:
+            return self.save_as()
+        problem = self.save_in_place_problem()
+        if problem:
+            self._message(f"Not saved over the original: {problem}", 8000)
+            return self.save_as(problem)
+        return self._write(None)
+
+    def save_as(self, problem: str | None = None) -> bool:
+        """Ask for a file name and save there. ``problem``: why the original file is not
+        written over (shown in the dialog's title; a copy's name is suggested)."""
+        doc = self.window.doc
+        if doc is None:
+            return False
+        last_dir = Path(str(self._settings.value(LAST_DIR_KEY, "") or Path.home()))
+        title = "Save photo as"
+        suggestion = doc.path or last_dir / "retouched.png"
+        if problem and doc.path is not None:
+            title = f"Save a copy — {problem}"
+            folder = last_dir if is_bundled(doc.path) else doc.path.parent
+            suggestion = folder / f"{doc.path.stem}_retouched{doc.path.suffix}"
+        path = self.window.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS))
+        if not path:
+            return False
+        if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+            self.window.show_error(
+                "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(IMAGE_SUFFIXES))}"
+            )
+            return False
+        return self._write(Path(path))
+
+    def _write(self, path: Path | None) -> bool:
+        w = self.window
+        assert w.doc is not None
+        try:
+            written = w.doc.save(
+                path,
+                quality=self._settings.jpeg_quality,
+                keep_jpeg_compression=self._settings.jpeg_keep_original,
+            )
+        except (OSError, ValueError) as exc:
+            w.show_error("Cannot save", f"{path or w.doc.path}: {exc}")
+            return False
+        self._remember(written)
+        w.update_title()
+        self._message(f"Saved {written}", 4000)
+        return True
+
+    def export_mask(self) -> bool:
+        w = self.window
+        if w.doc is None:
+            return False
+        w.canvas.finish_drag()
+        base = w.doc.path or Path.home() / "photo.png"
+        path = w.ask_save_path("Export mask", base.with_name(f"{base.stem}_mask.png"), MASK_EXPORT_FILTER)
+        if not path:
+            return False
+        if Path(path).suffix.lower() != ".png":
+            path = str(Path(path).with_suffix(".png"))
+        try:
+            w.doc.export_mask(path)
+        except (OSError, ValueError) as exc:
+            w.show_error("Cannot export the mask", f"{path}: {exc}")
+            return False
+        self._message(f"Mask saved to {path}", 4000)
+        return True
