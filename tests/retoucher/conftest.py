@@ -46,5 +46,5 @@ def shown_window(qtbot, tmp_path):
 
     yield make
     for w in windows:
-        w.pool.waitForDone(30000)  # a fill still running could yet ask for the engine
+        w.filler.wait(30000)  # a fill still running could yet ask for the engine
     assert engine_asked == [], "a test without an engine started a fill"
