@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from engine.unet import MODEL_PRESETS, UNetConfig
+from engine.unet import MODEL_PRESETS, UNetConfig, paper_kernels
 
 from .losses import HOLE_WEIGHTINGS
 
@@ -167,8 +167,7 @@ def _base_model_config(config: TrainConfig, image_size: int) -> UNetConfig:
     if config.widths:
         if config.depth is not None and config.depth != len(config.widths):
             raise ValueError(f"--depth {config.depth} disagrees with {len(config.widths)} --widths")
-        depth = len(config.widths)
-        kernels = tuple([7, 5, 5] + [3] * max(0, depth - 3))[:depth]
+        kernels = paper_kernels(len(config.widths))
         return UNetConfig(widths=config.widths, kernels=kernels, image_size=image_size)
     try:
         preset = MODEL_PRESETS[config.preset]

@@ -359,3 +359,12 @@ def test_param_groups_give_the_refinement_head_its_own_learning_rate():
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in grown.refine.parameters()}
     with pytest.raises(ValueError, match="--refine-lr-scale"):
         TrainConfig(refine_lr_scale=0.0)
+
+
+def test_widths_without_a_preset_take_the_papers_kernels():
+    from engine.unet import paper_kernels
+    from trainer.config import TrainConfig, model_config
+
+    assert model_config(TrainConfig(widths=(8, 16)), 64).kernels == (7, 5)
+    assert model_config(TrainConfig(widths=(8,) * 9), 512).kernels == paper_kernels(9) == (7, 5, 5) + (3,) * 6
+    assert model_config(TrainConfig(preset="tiny", depth=5), 64).kernels == paper_kernels(5)
