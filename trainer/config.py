@@ -1,4 +1,5 @@
-"""Typed configuration of a training run (saved in every checkpoint)."""
+"""Typed configuration of a training run (saved in every checkpoint), and the error of a run
+that cannot start or continue."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from .losses import HOLE_WEIGHTINGS
 
 __all__ = [
     "TrainConfig",
+    "TrainError",
     "RUNTIME_FIELDS",
     "PER_INVOCATION_FIELDS",
     "PHASE_LR",
@@ -20,6 +22,11 @@ __all__ = [
 ]
 
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
+
+
+class TrainError(RuntimeError):
+    """A run that cannot start or continue (bad options, diverged loss...)."""
+
 
 # Fields that may change when a run is resumed: they do not change what is learned.
 RUNTIME_FIELDS = frozenset(

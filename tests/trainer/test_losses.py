@@ -173,7 +173,7 @@ def test_loss_gradient_reaches_the_output_only():
 
 def test_hole_weighting_comes_from_the_training_config():
     from trainer.config import TrainConfig
-    from trainer.loop import build_loss
+    from trainer.step import build_loss
 
     loss, _ = build_loss(TrainConfig(loss="l1", hole_weighting="image"), torch.device("cpu"))
     assert loss.hole_weighting == "image"

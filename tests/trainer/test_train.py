@@ -348,7 +348,7 @@ def test_param_groups_give_the_refinement_head_its_own_learning_rate():
 
     from engine.unet import PConvUNet, create_model
     from trainer.config import TrainConfig
-    from trainer.loop import param_groups
+    from trainer.step import param_groups
 
     plain = create_model("tiny")
     assert len(param_groups(plain, TrainConfig(lr=1e-3))) == 1
