@@ -33,6 +33,16 @@ def test_smoke_run_writes_checkpoint_logs_and_tensorboard(trained_run):
     assert any("train" in r and r["images_per_s"] > 0 for r in records)
     assert any("val" in r for r in records)
     assert list((trained_run / "tb").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trained_run / "tb"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/total", "train/hole", "train/lr", "train/images_per_s"} <= scalars
+    assert {"val/hole_l1", "val/psnr", "val/ssim"} <= scalars
+    assert [e.step for e in events.Scalars("train/total")] == [2, 3]  # --log-every 2, and the end
+    assert events.Scalars("val/psnr")[0].value == pytest.approx(metrics["psnr"])
+    assert events.Tags()["images"] == ["val/input_output_composite_truth"]
     assert "VGG: none (--loss l1)" in (trained_run / "train.log").read_text()
 
 
