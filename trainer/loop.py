@@ -29,6 +29,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -39,8 +40,6 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-
-from engine.unet import PConvUNet
 
 from .checkpoint import (
     CKPT_NAME,
@@ -57,7 +56,6 @@ from .config import TrainConfig, TrainError
 from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate
 from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
-from .losses import InpaintingLoss
 from .masks import parse_mask_mixture
 from .runlog import RunLogger
 from .step import TrainStep, amp_dtype, build_loss, build_optimizer
@@ -190,26 +188,23 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         out, state, config, mcfg, lineage, phase, info, vgg_desc, d.world_size, sampler.epoch_of
     )
     log.start(config, start_step=start_step, resumed=resumed is not None)
-    _announce(
-        log, config, d, model, grown=grown, resumed=resumed is not None, steps=(start_step, stop_step),
-        size=size, adtype=adtype, threads=threads, train_images=train_images, loss_fn=loss_fn, vgg=vgg_desc,
-    )  # fmt: skip
     previous = resumed or {}
     run = _Run(
-        config,
-        d,
-        log,
-        state,
-        step_fn,
-        loader,
-        validator,
-        checkpointer,
-        start_step,
-        stop_step,
-        elapsed_before,
+        config=config,
+        d=d,
+        log=log,
+        state=state,
+        step_fn=step_fn,
+        loader=loader,
+        validator=validator,
+        checkpointer=checkpointer,
+        start_step=start_step,
+        stop_step=stop_step,
+        elapsed_before=elapsed_before,
         metrics=dict(previous.get("metrics") or {}),
         losses=dict(previous.get("losses") or {}),
     )
+    _announce(run, resumed=resumed is not None, grown=grown, size=size, threads=threads, images=train_images)
     # ---- the loop, and the end
     return _finish(run, *_loop(run))
 
@@ -301,36 +296,25 @@ def _finish(run: _Run, step: int, stopped_early: bool, result: TrainResult) -> T
 
 
 def _announce(
-    log: RunLogger,
-    config: TrainConfig,
-    d: DistInfo,
-    model: PConvUNet,
-    *,
-    grown: bool,
-    resumed: bool,
-    steps: tuple[int, int],
-    size: int,
-    adtype: torch.dtype | None,
-    threads: int,
-    train_images: PreparedImages,
-    loss_fn: InpaintingLoss,
-    vgg: str,
+    run: _Run, *, resumed: bool, grown: bool, size: int, threads: int, images: PreparedImages
 ) -> None:
-    """The run's first three messages: model and optimisation, data, loss."""
-    mcfg, (start_step, stop_step), device = model.config, steps, d.device
+    """The run's first messages: model and optimisation, data, loss."""
+    config, d, log, model = run.config, run.d, run.log, run.state.model
+    mcfg, device, adtype = model.config, d.device, run.step_fn.autocast_dtype
+    loss_fn, vgg = run.step_fn.loss_fn, run.checkpointer.vgg
     log(
-        f"{'resuming at step ' + str(start_step) if resumed else 'training'}: "
+        f"{'resuming at step ' + str(run.start_step) if resumed else 'training'}: "
         f"{mcfg.widths}{f' + refine head {mcfg.refine}' if mcfg.refine else ''}"
         f"{' (grown from --init)' if grown else ''} ({model.num_parameters() / 1e6:.2f}M parameters), "
         f"phase {config.phase}, "
         f"lr {config.learning_rate:g} ({config.schedule}), batch {config.batch_size}x{d.world_size}, "
-        f"steps {start_step}->{stop_step} of {config.steps}, {size}px, device {device}"
+        f"steps {run.start_step}->{run.stop_step} of {config.steps}, {size}px, device {device}"
         f"{' x' + str(d.world_size) if d.distributed else ''}, amp {adtype or 'off'}, "
         f"threads {threads if device.type == 'cpu' else '-'}"
     )
     log(
-        f"data: {len(train_images)} train images from {config.data} "
-        f"({'in memory' if train_images.array is not None else 'read on demand'}), "
+        f"data: {len(images)} train images from {config.data} "
+        f"({'in memory' if images.array is not None else 'read on demand'}), "
         f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else "")
     )
     log(
@@ -398,7 +382,7 @@ class _StopRequest:
         self.enabled = enabled
         self.requested = False
         self.why = ""
-        self._old: dict[signal.Signals, Any] = {}
+        self._old: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.requested = True
