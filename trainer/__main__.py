@@ -103,7 +103,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "machines: torchrun --nproc_per_node=N -m trainer train ...",
         argument_default=S,
     )
-    g = p.add_argument_group("data")
+    _train_data_options(p.add_argument_group("data"))
+    _train_model_options(p.add_argument_group("model"))
+    _train_optimisation_options(p.add_argument_group("optimisation"))
+    _train_runtime_options(p.add_argument_group("runtime"))
+    p.set_defaults(func=_train)
+
+
+def _train_data_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s data options."""
     g.add_argument("--data", type=Path, required=True, metavar="DATA_DIR", help="from 'prepare'")
     g.add_argument(
         "--out", type=Path, required=True, metavar="RUN_DIR", help="checkpoints, logs, TensorBoard"
@@ -131,7 +139,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--workers", type=int, help="data-loader worker processes (default 1)")
     g.add_argument("--seed", type=int, help="model init, data order, masks (default 0)")
-    g = p.add_argument_group("model")
+
+
+def _train_model_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s model options (ignored with --init, whose architecture wins)."""
     g.add_argument("--preset", help="paper (default), paper512, small, tiny")
     g.add_argument("--widths", type=_int_list, help="encoder widths, e.g. 32,64,128,256,256,256,256")
     g.add_argument("--depth", type=int, help="number of levels (with --preset: scaled widths)")
@@ -155,7 +166,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         metavar="CKPT_OR_WEIGHTS",
         help="start from a checkpoint (.pt) or a weight file (.safetensors)",
     )
-    g = p.add_argument_group("optimisation")
+
+
+def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s optimisation and loss options."""
     g.add_argument(
         "--phase",
         choices=("train", "finetune"),
@@ -196,7 +210,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="pixel = every hole pixel weighs the same (the paper, default); image = "
         "each image's mean hole error weighs the same, whatever its hole size",
     )
-    g = p.add_argument_group("runtime")
+
+
+def _train_runtime_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s runtime options: device, precision, checkpoints, logs, stopping."""
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     g.add_argument(
         "--amp", choices=("auto", "bf16", "fp16", "off"), help="autocast: auto = bf16 on CUDA, off on CPU"
@@ -228,7 +245,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     g.add_argument("--resume", action="store_true", help="continue RUN_DIR/ckpt.pt exactly")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_train)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

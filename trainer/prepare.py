@@ -324,15 +324,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         items = _folder_items(source, suffix)
         report.listed = len(items)
 
-    present = []
-    for item in items:
-        if item.source.is_file():
-            present.append(item)
-        else:
-            report.missing += 1
-            if len(report.missing_examples) < 3:
-                report.missing_examples.append(item.source_rel)
-    report.present = len(present)
+    present = _present(items, report)
 
     out.mkdir(parents=True, exist_ok=True)
     for leftover in (out / "images").rglob(".*.tmp.*") if (out / "images").is_dir() else []:
@@ -366,41 +358,8 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         )
         for item in present
     ]
-    workers = config.workers or os.cpu_count() or 1
-    results: list[_Result] = []
-    bar = tqdm(total=len(jobs), desc="prepare", unit="photo", disable=not config.progress)
-    if workers <= 1 or len(jobs) < 2:
-        for job in jobs:
-            results.append(_process(job))
-            bar.update()
-    else:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with context.Pool(min(workers, len(jobs))) as pool:
-            for res in pool.imap_unordered(_process, jobs, chunksize=8):
-                results.append(res)
-                bar.update()
-    bar.close()
-
-    by_key = {item.key: item for item in present}
-    kept: list[tuple[_Item, _Result]] = []
-    converted: Counter[str] = Counter()
-    for res in sorted(results, key=lambda r: r.key):
-        item = by_key[res.key]
-        if res.status == "corrupt":
-            report.corrupt.append((item.source_rel, res.reason))
-        elif res.status == "discarded":
-            report.discarded += 1
-        else:
-            kept.append((item, res))
-            if res.mode != "RGB":
-                converted[res.mode] += 1
-            report.written += res.written
-            report.reused += not res.written
-            if res.crop is not None and res.crop[2] < config.size:
-                report.upscaled += 1
-    report.kept = len(kept)
-    report.converted_to_rgb = dict(converted)
+    results = _run_jobs(jobs, config.workers or os.cpu_count() or 1, config.progress)
+    kept = _tally(results, present, report, config.size)
 
     groups: dict[str, list[int]] = defaultdict(list)
     for item, _ in kept:
@@ -425,18 +384,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     ]
     report.splits = {name: sum(r.split == name for r in rows) for name in ("train", "val", "test")}
 
-    # Files a previous run listed that this one does not keep (other format, other source).
-    if (out / MANIFEST_NAME).is_file():
-        try:
-            old_files = {r.file for r in read_manifest(out)}
-        except ValueError:
-            old_files = set()
-        for stale in old_files - {r.file for r in rows}:
-            path = out / stale
-            if path.is_file() and path.resolve().is_relative_to((out / "images").resolve()):
-                path.unlink()
-                report.removed_stale += 1
-
+    report.removed_stale += _remove_stale(out, {r.file for r in rows})
     write_manifest(out, rows)
     report.bytes = _folder_size([out / r.file for r in rows])
     report.seconds = time.perf_counter() - t0
@@ -446,3 +394,81 @@ def prepare(config: PrepareConfig) -> PrepareReport:
             encoding="utf-8",
         )
     return report
+
+
+def _present(items: list[_Item], report: PrepareReport) -> list[_Item]:
+    """The listed photos whose files exist; the others are counted as missing in ``report``."""
+    present = []
+    for item in items:
+        if item.source.is_file():
+            present.append(item)
+        else:
+            report.missing += 1
+            if len(report.missing_examples) < 3:
+                report.missing_examples.append(item.source_rel)
+    report.present = len(present)
+    return present
+
+
+def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
+    """Process the photos, in ``workers`` processes when there are several (in any order)."""
+    results: list[_Result] = []
+    bar = tqdm(total=len(jobs), desc="prepare", unit="photo", disable=not progress)
+    if workers <= 1 or len(jobs) < 2:
+        for job in jobs:
+            results.append(_process(job))
+            bar.update()
+    else:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with context.Pool(min(workers, len(jobs))) as pool:
+            for res in pool.imap_unordered(_process, jobs, chunksize=8):
+                results.append(res)
+                bar.update()
+    bar.close()
+    return results
+
+
+def _tally(
+    results: list[_Result], present: list[_Item], report: PrepareReport, size: int
+) -> list[tuple[_Item, _Result]]:
+    """Count the results into ``report`` (corrupt, discarded, kept, converted, written, reused,
+    upscaled); returns the kept photos in key order."""
+    by_key = {item.key: item for item in present}
+    kept: list[tuple[_Item, _Result]] = []
+    converted: Counter[str] = Counter()
+    for res in sorted(results, key=lambda r: r.key):
+        item = by_key[res.key]
+        if res.status == "corrupt":
+            report.corrupt.append((item.source_rel, res.reason))
+        elif res.status == "discarded":
+            report.discarded += 1
+        else:
+            kept.append((item, res))
+            if res.mode != "RGB":
+                converted[res.mode] += 1
+            report.written += res.written
+            report.reused += not res.written
+            if res.crop is not None and res.crop[2] < size:
+                report.upscaled += 1
+    report.kept = len(kept)
+    report.converted_to_rgb = dict(converted)
+    return kept
+
+
+def _remove_stale(out: Path, files: set[str]) -> int:
+    """Delete the images a previous run listed that this one does not keep (other format, other
+    source); returns how many."""
+    if not (out / MANIFEST_NAME).is_file():
+        return 0
+    try:
+        old_files = {r.file for r in read_manifest(out)}
+    except ValueError:
+        old_files = set()
+    removed = 0
+    for stale in old_files - files:
+        path = out / stale
+        if path.is_file() and path.resolve().is_relative_to((out / "images").resolve()):
+            path.unlink()
+            removed += 1
+    return removed
