@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from engine.unet import MODEL_PRESETS, PConvUNet
 from trainer.config import TrainConfig
-from trainer.loop import TrainStep, amp_dtype, build_loss
 from trainer.masks import parse_mask_mixture
+from trainer.step import TrainStep, amp_dtype, build_loss
 
 
 def step_rate(preset: str, loss: str, device: torch.device, args: argparse.Namespace) -> float:

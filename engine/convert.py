@@ -3,6 +3,10 @@
 Arrays: images ``uint8 (N, H, W, 3)`` RGB (or one ``(H, W, 3)``), holes ``bool (N, H, W)``
 True = hole. Network: image ``(N, 3, H, W)`` float in [-1, 1] with hole pixels zeroed, and the
 paper's mask M ``(N, 1, H, W)`` float, 1 = valid.
+
+:func:`batch_to_network` is the same conversion for tensors already in the network's layout
+(the trainer's batches: uint8 ``(N, 3, H, W)``, bool ``(N, 1, H, W)``); :func:`to_network` goes
+through it.
 """
 
 from __future__ import annotations
@@ -10,7 +14,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["to_network", "from_network", "composite"]
+__all__ = ["batch_to_network", "to_network", "from_network", "composite"]
+
+
+def batch_to_network(
+    images: torch.Tensor,
+    holes: torch.Tensor,
+    device: torch.device | str = "cpu",
+    *,
+    non_blocking: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 ``(N, 3, H, W)`` images + bool ``(N, 1, H, W)`` holes -> (image in [-1, 1], M with
+    1 = valid), on ``device``. The image keeps its hole pixels (the loss compares the whole
+    photo): the network's input is ``image * M``. Strides are kept (a channels-last view stays
+    channels-last)."""
+    x = images.to(device, non_blocking=non_blocking).float().div_(127.5).sub_(1.0)
+    valid = (~holes.to(device, non_blocking=non_blocking)).float()
+    return x, valid
 
 
 def to_network(
@@ -21,9 +41,9 @@ def to_network(
     holes = np.asarray(holes, dtype=bool)
     if images.ndim == 3:
         images, holes = images[None], holes[None]
-    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device)
-    x = x.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-    valid = torch.from_numpy(~holes).to(device)[:, None].float()
+    x = torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2)
+    h = torch.from_numpy(np.require(holes, requirements=["C", "W"]))[:, None]
+    x, valid = batch_to_network(x, h, device)
     return x * valid, valid
 
 

@@ -23,7 +23,16 @@ from torch import nn
 
 from .layers import PartialConv2d
 
-__all__ = ["UNetConfig", "PConvUNet", "RefineHead", "create_model", "PAPER_256", "PAPER_512", "MODEL_PRESETS"]
+__all__ = [
+    "UNetConfig",
+    "PConvUNet",
+    "RefineHead",
+    "create_model",
+    "paper_kernels",
+    "PAPER_256",
+    "PAPER_512",
+    "MODEL_PRESETS",
+]
 
 
 # Sanity limits: a config from a weight file is data from a stranger; these keep a crafted file
@@ -33,7 +42,8 @@ MAX_WIDTH = 2048
 MAX_KERNEL = 15
 
 
-def _paper_kernels(depth: int) -> tuple[int, ...]:
+def paper_kernels(depth: int) -> tuple[int, ...]:
+    """The paper's encoder kernel sizes for ``depth`` levels: 7, 5, 5, then 3 (cut to ``depth``)."""
     return tuple([7, 5, 5] + [3] * (depth - 3))[:depth]
 
 
@@ -111,13 +121,13 @@ class UNetConfig:
         """The paper's configuration: 7 levels at 256x256, 8 at 512x512."""
         depth = 8 if image_size >= 512 else 7
         widths = (64, 128, 256) + (512,) * (depth - 3)
-        return cls(widths=widths, kernels=_paper_kernels(depth), image_size=image_size)
+        return cls(widths=widths, kernels=paper_kernels(depth), image_size=image_size)
 
     @classmethod
     def scaled(cls, base_width: int, depth: int = 7, image_size: int = 256) -> UNetConfig:
         """The paper's shape with widths scaled: base, 2x, 4x, then 8x base for deeper levels."""
         widths = tuple(base_width * min(2**i, 8) for i in range(depth))
-        return cls(widths=widths, kernels=_paper_kernels(depth), image_size=image_size)
+        return cls(widths=widths, kernels=paper_kernels(depth), image_size=image_size)
 
 
 PAPER_256 = UNetConfig.paper(256)

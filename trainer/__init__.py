@@ -3,6 +3,9 @@
 Modules, one job each: ``cub`` (CUB metadata, the bird-square crop), ``prepare`` (the prepare
 command), ``splits``, ``manifest``, ``masks``, ``data`` (images, samples, resumable order),
 ``vgg`` and ``losses`` (the paper's loss), ``metrics`` and ``inference`` (hole L1, PSNR, SSIM of
-composites), ``config``, ``checkpoint``, ``ema``, ``distributed``, ``loop`` (training),
-``evaluate`` (against OpenCV), ``export`` (engine weight files). Imports engine, never Qt.
+composites), ``config``, ``distributed``, and for training: ``loop`` (the loop, top to bottom),
+``step`` (one optimisation step, loss, optimiser), ``checkpoint`` (save, resume, --init), ``ema``,
+``validation`` (fixed validation set, metrics, image grids), ``runlog`` (console, logs,
+TensorBoard); ``evaluate`` (against OpenCV), ``export`` (engine weight files). Imports engine,
+never Qt.
 """

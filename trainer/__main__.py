@@ -103,14 +103,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "machines: torchrun --nproc_per_node=N -m trainer train ...",
         argument_default=S,
     )
-    _add_data_options(p.add_argument_group("data"))
-    _add_model_options(p.add_argument_group("model"))
-    _add_optimisation_options(p.add_argument_group("optimisation"))
-    _add_runtime_options(p.add_argument_group("runtime"))
+    _train_data_options(p.add_argument_group("data"))
+    _train_model_options(p.add_argument_group("model"))
+    _train_optimisation_options(p.add_argument_group("optimisation"))
+    _train_runtime_options(p.add_argument_group("runtime"))
     p.set_defaults(func=_train)
 
 
-def _add_data_options(g: argparse._ArgumentGroup) -> None:
+def _train_data_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s data options."""
     g.add_argument("--data", type=Path, required=True, metavar="DATA_DIR", help="from 'prepare'")
     g.add_argument(
         "--out", type=Path, required=True, metavar="RUN_DIR", help="checkpoints, logs, TensorBoard"
@@ -140,7 +141,8 @@ def _add_data_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--seed", type=int, help="model init, data order, masks (default 0)")
 
 
-def _add_model_options(g: argparse._ArgumentGroup) -> None:
+def _train_model_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s model options (ignored with --init, whose architecture wins)."""
     g.add_argument("--preset", help="paper (default), paper512, small, tiny")
     g.add_argument("--widths", type=_int_list, help="encoder widths, e.g. 32,64,128,256,256,256,256")
     g.add_argument("--depth", type=int, help="number of levels (with --preset: scaled widths)")
@@ -166,7 +168,8 @@ def _add_model_options(g: argparse._ArgumentGroup) -> None:
     )
 
 
-def _add_optimisation_options(g: argparse._ArgumentGroup) -> None:
+def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s optimisation and loss options."""
     g.add_argument(
         "--phase",
         choices=("train", "finetune"),
@@ -209,7 +212,8 @@ def _add_optimisation_options(g: argparse._ArgumentGroup) -> None:
     )
 
 
-def _add_runtime_options(g: argparse._ArgumentGroup) -> None:
+def _train_runtime_options(g: argparse._ArgumentGroup) -> None:
+    """``train``'s runtime options: device, precision, checkpoints, logs, stopping."""
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     g.add_argument(
         "--amp", choices=("auto", "bf16", "fp16", "off"), help="autocast: auto = bf16 on CUDA, off on CPU"

@@ -1,34 +1,70 @@
-"""Training checkpoints: everything needed to continue a run exactly.
+"""Training checkpoints: everything needed to continue a run exactly, and where a run's weights
+come from (a checkpoint it resumes, or ``--init``).
 
 A checkpoint is a ``torch.save`` dict written atomically (a run killed mid-write keeps the
 previous file) and read back with ``weights_only=True`` (tensors and plain Python values only;
-NumPy's RNG state is stored as tensors for that reason).
+NumPy's RNG state is stored as tensors for that reason). Its keys: ``model``, ``model_config``,
+``ema`` ({decay, updates} or None) and ``ema_model`` (a plain state dict or None),
+``optimizer``, ``scheduler``, ``scaler``, ``step``, ``config`` (the TrainConfig), ``rng``,
+``data_state`` (where the data order stands), ``lineage`` (one record per training phase, this
+one last), ``metrics`` and ``losses`` (the last logged), ``data_info``, ``vgg``, ``elapsed_s``.
+
+* :class:`TrainState` and :class:`Checkpointer` - what a run saves, and the writing of
+  ``RUN_DIR/ckpt.pt`` (and ``ckpt_<step>.pt`` with ``--keep-checkpoints``).
+* :func:`open_run`, :func:`initial_model`, :func:`resume` - starting a run: the checkpoint it
+  continues and its merged config, the model (fresh, from ``--init`` or resumed) and the
+  restored optimiser, scheduler, scaler, EMA, RNG and data position.
+* :func:`remove_temporaries` - the partial files of a run killed while saving.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import json
 import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, leftover_temporaries, temporary_target
 from engine.unet import PConvUNet, UNetConfig
+from engine.weights import load_weights
+
+from .config import PER_INVOCATION_FIELDS, RUNTIME_FIELDS, TrainConfig, TrainError, model_config
+from .ema import ModelEMA
+
+if TYPE_CHECKING:
+    from .data import PreparedImages
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "CKPT_NAME",
     "CheckpointError",
-    "save_checkpoint",
+    "Checkpointer",
+    "TrainState",
+    "data_info",
+    "initial_model",
     "load_checkpoint",
-    "rng_state",
-    "set_rng_state",
+    "load_init",
     "model_from_checkpoint",
+    "open_run",
+    "phase_entry",
+    "remove_temporaries",
+    "resume",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
 ]
 
 CHECKPOINT_FORMAT = "retoucher.train-checkpoint"
 CHECKPOINT_VERSION = 1
+CKPT_NAME = "ckpt.pt"
 
 
 class CheckpointError(ValueError):
@@ -83,7 +119,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
-        path = path / "ckpt.pt"
+        path = path / CKPT_NAME
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
@@ -108,3 +144,268 @@ def model_from_checkpoint(ckpt: dict[str, Any], *, ema: bool = True) -> PConvUNe
         state = ckpt["ema_model"]
     model.load_state_dict(state)
     return model.eval()
+
+
+# ---- what a run saves
+
+
+@dataclass
+class TrainState:
+    """The objects whose state a checkpoint carries (besides the RNG)."""
+
+    model: PConvUNet
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    ema: ModelEMA | None = None
+
+
+@dataclass
+class Checkpointer:
+    """Writes a run's checkpoints: :attr:`state` as it is now, with the facts of the run
+    (config, architecture, the phases before this one, data, VGG, number of processes)."""
+
+    out: Path
+    state: TrainState
+    config: TrainConfig
+    model_config: UNetConfig
+    lineage: list[dict[str, Any]]  # the phases before this one
+    phase: dict[str, Any]  # this phase (:func:`phase_entry`); its steps are filled in when saved
+    data_info: dict[str, Any]
+    vgg: str
+    world_size: int
+    epoch_of: Callable[[int], float]  # the data epoch at a step (StepBatchSampler.epoch_of)
+
+    def payload(
+        self, step: int, *, metrics: dict[str, float], losses: dict[str, float], elapsed_s: float
+    ) -> dict[str, Any]:
+        s, config = self.state, self.config
+        return {
+            "model": s.model.state_dict(),
+            "model_config": self.model_config.to_dict(),
+            "ema": {"decay": s.ema.decay, "updates": s.ema.updates} if s.ema is not None else None,
+            "ema_model": s.ema.model.state_dict() if s.ema is not None else None,
+            "optimizer": s.optimizer.state_dict(),
+            "scheduler": s.scheduler.state_dict(),
+            "scaler": s.scaler.state_dict(),
+            "step": step,
+            "config": config.to_dict(),
+            "rng": rng_state(),
+            "data_state": {
+                "seed": config.seed,
+                "batch_size": config.batch_size,
+                "world_size": self.world_size,
+                "position": step * config.batch_size * self.world_size,
+                "epoch": self.epoch_of(step),
+            },
+            "lineage": self.lineage + [dict(self.phase, steps=step)],
+            "metrics": metrics,
+            "losses": losses,
+            "data_info": self.data_info,
+            "vgg": self.vgg,
+            "elapsed_s": elapsed_s,
+        }
+
+    def save(
+        self, step: int, *, metrics: dict[str, float], losses: dict[str, float], elapsed_s: float
+    ) -> Path:
+        """Write ``ckpt.pt`` (and ``ckpt_<step>.pt`` with ``--keep-checkpoints``)."""
+        payload = self.payload(step, metrics=metrics, losses=losses, elapsed_s=elapsed_s)
+        path = save_checkpoint(self.out / CKPT_NAME, payload)
+        if self.config.keep_checkpoints:
+            save_checkpoint(self.out / f"ckpt_{step}.pt", payload)
+        return path
+
+
+def phase_entry(
+    config: TrainConfig,
+    *,
+    start_step: int,
+    world_size: int,
+    device: torch.device,
+    crop: int,
+    refine: int,
+    loss_weights: dict[str, float],
+    vgg: str,
+) -> dict[str, Any]:
+    """This phase's record in the checkpoint's ``lineage`` (and in exported weight files)."""
+    return {
+        "phase": config.phase,
+        "steps": start_step,
+        "lr": config.learning_rate,
+        "schedule": config.schedule,
+        "warmup_steps": config.warmup_steps,
+        "global_batch": config.batch_size * world_size,
+        "loss": config.loss,
+        "vgg": vgg if config.loss == "full" else None,
+        "vgg_size": config.vgg_size,
+        "hole_weighting": config.hole_weighting,
+        "refine_lr_scale": config.refine_lr_scale if refine else None,
+        "loss_weights": loss_weights,
+        "masks": config.mask_spec,
+        "mask_dir": config.mask_dir,
+        "mask_holdout": config.mask_holdout,
+        "crop": crop,
+        "ema": config.ema,
+        "init": config.init,
+        "seed": config.seed,
+        "world_size": world_size,
+        "device": str(device.type),
+        "data": str(Path(config.data)),
+    }
+
+
+def data_info(data_dir: str | Path, train: PreparedImages) -> dict[str, Any]:
+    """What the run trained on, for checkpoints and weight-file provenance."""
+    data_dir = Path(data_dir)
+    info: dict[str, Any] = {"prepared": str(data_dir), "train_images": len(train)}
+    settings = data_dir / "prepare.json"
+    if settings.is_file():
+        with contextlib.suppress(OSError, ValueError):
+            meta = json.loads(settings.read_text(encoding="utf-8"))
+            report = meta.get("report", {})
+            info.update(
+                source=meta.get("settings", {}).get("source"),
+                mode=meta.get("settings", {}).get("mode"),
+                size=meta.get("settings", {}).get("size"),
+                format=meta.get("settings", {}).get("format"),
+                kept=report.get("kept"),
+                splits=report.get("splits"),
+            )
+    info["species"] = train.species
+    return info
+
+
+# ---- starting a run: resume or --init
+
+
+def open_run(config: TrainConfig, explicit: set[str] | None) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """The run's config and the checkpoint it continues (None for a new run). An existing
+    ``RUN_DIR/ckpt.pt`` needs ``--resume``; its recipe then wins over the options given, except
+    the runtime ones (``explicit``: the options given on the command line)."""
+    ckpt_path = Path(config.out) / CKPT_NAME
+    if not ckpt_path.is_file():
+        return config, None
+    if not config.resume:
+        raise TrainError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
+    resumed = load_checkpoint(ckpt_path)
+    return _merge_resumed(TrainConfig.from_dict(resumed["config"]), config, explicit), resumed
+
+
+def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | None) -> TrainConfig:
+    """The saved config, with the runtime fields the user gave now; the per-invocation ones
+    (--stop-after, --time-limit) are reset unless given again."""
+    names = (
+        explicit
+        if explicit is not None
+        else {f for f in given.to_dict() if getattr(given, f) != getattr(saved, f)}
+    )
+    defaults = TrainConfig()
+    changes = {f: getattr(defaults, f) for f in PER_INVOCATION_FIELDS}
+    for name in sorted(names - {"data", "out"}):
+        new, old = getattr(given, name), getattr(saved, name)
+        if name in RUNTIME_FIELDS:
+            changes[name] = new
+        elif new != old:
+            raise TrainError(
+                f"--{name.replace('_', '-')} cannot change when resuming (checkpoint has {old!r}, "
+                f"given {new!r}); start a new run with --init instead"
+            )
+    return replace(saved, data=given.data or saved.data, out=given.out, **changes)
+
+
+def load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dict[str, Any]]]:
+    """Model config, state dict and lineage of an --init checkpoint (its EMA weights when it has
+    them) or weight file."""
+    p = Path(path)
+    if p.suffix == ".safetensors":
+        model, info = load_weights(p)
+        return info.config, model.state_dict(), list(info.provenance.get("recipe", []))
+    ckpt = load_checkpoint(p)
+    state = ckpt["ema_model"] if ckpt.get("ema_model") is not None else ckpt["model"]
+    return UNetConfig.from_dict(ckpt["model_config"]), state, list(ckpt.get("lineage", []))
+
+
+def initial_model(
+    config: TrainConfig, size: int, resumed: dict[str, Any] | None
+) -> tuple[PConvUNet, list[dict[str, Any]], bool]:
+    """The model to train on ``size`` px images (on the CPU), the lineage of the phases before
+    this one, and whether a refinement head was grown onto the ``--init`` model. The
+    architecture comes from the resumed checkpoint, else from ``--init``, else from the options;
+    a resumed model's weights are loaded by :func:`resume`."""
+    lineage: list[dict[str, Any]] = []
+    init_state = None
+    if resumed is not None:
+        mcfg = UNetConfig.from_dict(resumed["model_config"])
+        lineage = list(resumed.get("lineage", []))[:-1]
+    elif config.init:
+        mcfg, init_state, lineage = load_init(config.init)
+        if config.widths or config.depth:
+            asked = model_config(config, size)
+            if asked.widths != mcfg.widths:
+                raise TrainError(
+                    f"--widths/--depth ask for {asked.widths} but --init {config.init} has {mcfg.widths}"
+                )
+    else:
+        mcfg = model_config(config, size)
+    if size % mcfg.granularity:
+        raise TrainError(
+            f"training images of {size}px do not fit a depth-{mcfg.depth} model: sides must be "
+            f"multiples of {mcfg.granularity} (use --crop or --depth)"
+        )
+    grown = False
+    if init_state is not None and config.refine is not None and config.refine != mcfg.refine:
+        if mcfg.refine:
+            raise TrainError(
+                f"--init {config.init} already has a refinement head of width {mcfg.refine}; "
+                f"it cannot be changed to {config.refine}"
+            )
+        mcfg = dataclasses.replace(mcfg, refine=config.refine)
+        grown = True
+    model = PConvUNet(mcfg)
+    if init_state is not None:
+        missing, unexpected = model.load_state_dict(init_state, strict=not grown)
+        if unexpected or any(not k.startswith("refine.") for k in missing):
+            raise TrainError(f"--init {config.init} does not fit the model: {missing + unexpected}")
+    if config.phase == "finetune":
+        model.freeze_encoder_bn()
+    return model, lineage, grown
+
+
+def resume(
+    state: TrainState, ckpt: dict[str, Any], world_size: int, say: Callable[[str], None]
+) -> tuple[int, float]:
+    """Restore the model, optimiser, scheduler, scaler, EMA and RNG of ``ckpt``; returns the step
+    to continue from and the seconds trained before. The data position follows from the step
+    (trainer.data), the same as uninterrupted if the number of processes is the same."""
+    state.model.load_state_dict(ckpt["model"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.scheduler.load_state_dict(ckpt["scheduler"])
+    state.scaler.load_state_dict(ckpt["scaler"])
+    if state.ema is not None and ckpt.get("ema_model") is not None:
+        state.ema.model.load_state_dict(ckpt["ema_model"])
+        state.ema.updates = int(ckpt["ema"]["updates"])
+    set_rng_state(ckpt["rng"])
+    saved_world = ckpt.get("data_state", {}).get("world_size", world_size)
+    if saved_world != world_size:
+        say(
+            f"warning: the checkpoint was written by {saved_world} processes, this run has "
+            f"{world_size}: the data order will differ from an uninterrupted run"
+        )
+    return int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
+
+
+def remove_temporaries(out: Path) -> list[Path]:
+    """Delete the temporaries of ckpt.pt / ckpt_<step>.pt that a run killed while saving left
+    (they are as large as a checkpoint and nothing else would ever remove them)."""
+    targets = [out / CKPT_NAME]
+    for temp in out.glob(".ckpt_*.tmp.pt"):
+        target = temporary_target(temp)
+        if target is not None and re.fullmatch(r"ckpt_\d+\.pt", target.name):
+            targets.append(target)
+    removed = []
+    for temp in leftover_temporaries(targets):
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            removed.append(temp)
+    return removed

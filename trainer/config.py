@@ -1,4 +1,5 @@
-"""Typed configuration of a training run (saved in every checkpoint)."""
+"""Typed configuration of a training run (saved in every checkpoint), and the error of a run
+that cannot start or continue."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from engine.unet import MODEL_PRESETS, UNetConfig
+from engine.unet import MODEL_PRESETS, UNetConfig, paper_kernels
 
 from .losses import HOLE_WEIGHTINGS
 
 __all__ = [
     "TrainConfig",
+    "TrainError",
     "RUNTIME_FIELDS",
     "PER_INVOCATION_FIELDS",
     "PHASE_LR",
@@ -20,6 +22,11 @@ __all__ = [
 ]
 
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
+
+
+class TrainError(RuntimeError):
+    """A run that cannot start or continue (bad options, diverged loss...)."""
+
 
 # Fields that may change when a run is resumed: they do not change what is learned.
 RUNTIME_FIELDS = frozenset(
@@ -167,8 +174,7 @@ def _base_model_config(config: TrainConfig, image_size: int) -> UNetConfig:
     if config.widths:
         if config.depth is not None and config.depth != len(config.widths):
             raise ValueError(f"--depth {config.depth} disagrees with {len(config.widths)} --widths")
-        depth = len(config.widths)
-        kernels = tuple([7, 5, 5] + [3] * max(0, depth - 3))[:depth]
+        kernels = paper_kernels(len(config.widths))
         return UNetConfig(widths=config.widths, kernels=kernels, image_size=image_size)
     try:
         preset = MODEL_PRESETS[config.preset]

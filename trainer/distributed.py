@@ -1,15 +1,16 @@
-"""torchrun integration: read RANK / WORLD_SIZE / LOCAL_RANK, pick the device, start the process
-group (NCCL on CUDA, gloo on CPU). A plain ``python -m trainer`` run is a world of one."""
+"""torchrun integration: where this rank stands (torchrun's variables, read by
+:func:`engine.torchrun.torchrun_env`), its device, and the process group (NCCL on CUDA, gloo on
+CPU). A plain ``python -m trainer`` run is a world of one."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 
 from engine.distributed import device_for_rank
+from engine.torchrun import torchrun_env
 
 __all__ = ["DistInfo", "setup_distributed", "cleanup_distributed", "resolve_device"]
 
@@ -37,10 +38,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def setup_distributed(device_name: str = "auto") -> DistInfo:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    local_world_size = int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size)))
+    env = torchrun_env()
+    world_size, rank, local_world_size = env.world_size, env.rank, env.local_world_size
+    local_rank = env.local_rank if env.local_rank is not None else 0  # one process: the first GPU
     device = resolve_device(device_name, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)

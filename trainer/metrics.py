@@ -6,6 +6,12 @@
 * :func:`ssim` - structural similarity (Wang et al. 2004): Gaussian window 11x11, sigma 1.5,
   K1 = 0.01, K2 = 0.03, computed per channel over the valid positions (no padding) and averaged;
   float32 arithmetic (within 1e-5 of a float64 computation).
+
+Written here because nothing installed does the job: scikit-image and torchmetrics are not
+dependencies (and would bring SciPy / lightning-utilities for two functions), OpenCV has no SSIM
+outside opencv-contrib's ``quality`` module, and its ``cv2.PSNR`` works one image at a time on
+arrays and gives 361 dB for identical images instead of a cap. The SSIM is checked against an
+independent OpenCV-based implementation in ``tests/trainer/test_metrics.py``.
 """
 
 from __future__ import annotations

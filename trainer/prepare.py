@@ -28,7 +28,6 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageOps
 from tqdm import tqdm
@@ -300,8 +299,9 @@ def _folder_size(paths: list[Path]) -> int:
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
-def _source_and_mode(config: PrepareConfig) -> tuple[Path, str]:
-    """The source folder and ``"cub"`` or ``"folder"``; PrepareError for unusable settings."""
+def prepare(config: PrepareConfig) -> PrepareReport:
+    """Prepare the data set described by ``config``; returns the report (also in prepare.json)."""
+    t0 = time.perf_counter()
     if (config.cub is None) == (config.images_dir is None):
         raise PrepareError("give exactly one of --cub CUB_ROOT or --images-dir DIR")
     if config.format not in FORMATS:
@@ -311,30 +311,25 @@ def _source_and_mode(config: PrepareConfig) -> tuple[Path, str]:
     source = Path(config.cub or config.images_dir)  # type: ignore[arg-type]
     if not source.is_dir():
         raise PrepareError(f"source folder not found: {source}")
-    _check_paths(source, Path(config.out))
-    return source, "cub" if config.cub else "folder"
+    out = Path(config.out)
+    _check_paths(source, out)
+    suffix = FORMATS[config.format]
+    mode = "cub" if config.cub else "folder"
+    report = PrepareReport(
+        source=str(source), mode=mode, seed=config.seed, format=config.format, size=config.size
+    )
+    if mode == "cub":
+        items, report.listed = _cub_items(source, suffix)
+    else:
+        items = _folder_items(source, suffix)
+        report.listed = len(items)
 
+    present = _present(items, report)
 
-def _present(items: list[_Item], report: PrepareReport) -> list[_Item]:
-    """The listed photos that are on disk; the others are counted (and a few named) as missing."""
-    present = []
-    for item in items:
-        if item.source.is_file():
-            present.append(item)
-        else:
-            report.missing += 1
-            if len(report.missing_examples) < 3:
-                report.missing_examples.append(item.source_rel)
-    report.present = len(present)
-    return present
-
-
-def _begin(out: Path, settings: dict[str, Any]) -> bool:
-    """Clean up after a killed run; True when the files of a previous run with the same
-    settings can be reused."""
     out.mkdir(parents=True, exist_ok=True)
     for leftover in (out / "images").rglob(".*.tmp.*") if (out / "images").is_dir() else []:
         leftover.unlink(missing_ok=True)  # temp files of a killed run
+    settings = config.image_settings()
     old_settings = None
     settings_path = out / SETTINGS_NAME
     if settings_path.is_file():
@@ -348,11 +343,75 @@ def _begin(out: Path, settings: dict[str, Any]) -> bool:
         # whose settings vouch for files it has half rewritten (the next run would keep them).
         with atomic_path(settings_path) as tmp:
             tmp.write_text(json.dumps({"in_progress": settings}, indent=2) + "\n", encoding="utf-8")
-    return reuse
+
+    jobs = [
+        _Job(
+            key=item.key,
+            source=str(item.source),
+            out=str(out / item.out_rel),
+            bbox=item.bbox,
+            size=config.size,
+            format=config.format,
+            quality=config.quality,
+            reuse=reuse,
+            exif_transpose=mode == "folder",
+        )
+        for item in present
+    ]
+    results = _run_jobs(jobs, config.workers or os.cpu_count() or 1, config.progress)
+    kept = _tally(results, present, report, config.size)
+
+    groups: dict[str, list[int]] = defaultdict(list)
+    for item, _ in kept:
+        groups[item.species].append(item.key)
+    split = stratified_split(groups, config.seed)
+    report.species = len(groups)
+    rows = [
+        ManifestRow(
+            image_id=item.key,
+            split=split[item.key],
+            species_id=item.species_id,
+            species=item.species,
+            file=item.out_rel,
+            source=item.source_rel,
+            source_width=res.width,
+            source_height=res.height,
+            source_mode=res.mode,
+            bbox=item.bbox,
+            crop=res.crop,  # type: ignore[arg-type]
+        )
+        for item, res in kept
+    ]
+    report.splits = {name: sum(r.split == name for r in rows) for name in ("train", "val", "test")}
+
+    report.removed_stale += _remove_stale(out, {r.file for r in rows})
+    write_manifest(out, rows)
+    report.bytes = _folder_size([out / r.file for r in rows])
+    report.seconds = time.perf_counter() - t0
+    with atomic_path(settings_path) as tmp:
+        tmp.write_text(
+            json.dumps({"settings": settings, "report": asdict(report)}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+    return report
+
+
+def _present(items: list[_Item], report: PrepareReport) -> list[_Item]:
+    """The listed photos whose files exist; the others are counted as missing in ``report``."""
+    present = []
+    for item in items:
+        if item.source.is_file():
+            present.append(item)
+        else:
+            report.missing += 1
+            if len(report.missing_examples) < 3:
+                report.missing_examples.append(item.source_rel)
+    report.present = len(present)
+    return present
 
 
 def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
-    """Process every photo, in worker processes when there are several."""
+    """Process the photos, in ``workers`` processes when there are several (in any order)."""
     results: list[_Result] = []
     bar = tqdm(total=len(jobs), desc="prepare", unit="photo", disable=not progress)
     if workers <= 1 or len(jobs) < 2:
@@ -370,10 +429,11 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
     return results
 
 
-def _kept(
-    results: list[_Result], present: list[_Item], size: int, report: PrepareReport
+def _tally(
+    results: list[_Result], present: list[_Item], report: PrepareReport, size: int
 ) -> list[tuple[_Item, _Result]]:
-    """The photos kept, in image-id order; corrupt and discarded ones are counted in the report."""
+    """Count the results into ``report`` (corrupt, discarded, kept, converted, written, reused,
+    upscaled); returns the kept photos in key order."""
     by_key = {item.key: item for item in present}
     kept: list[tuple[_Item, _Result]] = []
     converted: Counter[str] = Counter()
@@ -396,92 +456,19 @@ def _kept(
     return kept
 
 
-def _manifest_rows(kept: list[tuple[_Item, _Result]], seed: int, report: PrepareReport) -> list[ManifestRow]:
-    """The manifest: every kept photo with its split (6:2:2 per species)."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for item, _ in kept:
-        groups[item.species].append(item.key)
-    split = stratified_split(groups, seed)
-    report.species = len(groups)
-    rows = [
-        ManifestRow(
-            image_id=item.key,
-            split=split[item.key],
-            species_id=item.species_id,
-            species=item.species,
-            file=item.out_rel,
-            source=item.source_rel,
-            source_width=res.width,
-            source_height=res.height,
-            source_mode=res.mode,
-            bbox=item.bbox,
-            crop=res.crop,  # type: ignore[arg-type]
-        )
-        for item, res in kept
-    ]
-    report.splits = {name: sum(r.split == name for r in rows) for name in ("train", "val", "test")}
-    return rows
-
-
-def _remove_stale(out: Path, rows: list[ManifestRow], report: PrepareReport) -> None:
-    """Delete the files a previous run listed that this one does not keep (other format, other
-    source)."""
+def _remove_stale(out: Path, files: set[str]) -> int:
+    """Delete the images a previous run listed that this one does not keep (other format, other
+    source); returns how many."""
     if not (out / MANIFEST_NAME).is_file():
-        return
+        return 0
     try:
         old_files = {r.file for r in read_manifest(out)}
     except ValueError:
         old_files = set()
-    for stale in old_files - {r.file for r in rows}:
+    removed = 0
+    for stale in old_files - files:
         path = out / stale
         if path.is_file() and path.resolve().is_relative_to((out / "images").resolve()):
             path.unlink()
-            report.removed_stale += 1
-
-
-def prepare(config: PrepareConfig) -> PrepareReport:
-    """Prepare the data set described by ``config``; returns the report (also in prepare.json)."""
-    t0 = time.perf_counter()
-    source, mode = _source_and_mode(config)
-    out = Path(config.out)
-    suffix = FORMATS[config.format]
-    report = PrepareReport(
-        source=str(source), mode=mode, seed=config.seed, format=config.format, size=config.size
-    )
-    if mode == "cub":
-        items, report.listed = _cub_items(source, suffix)
-    else:
-        items = _folder_items(source, suffix)
-        report.listed = len(items)
-    present = _present(items, report)
-
-    settings = config.image_settings()
-    reuse = _begin(out, settings)
-    jobs = [
-        _Job(
-            key=item.key,
-            source=str(item.source),
-            out=str(out / item.out_rel),
-            bbox=item.bbox,
-            size=config.size,
-            format=config.format,
-            quality=config.quality,
-            reuse=reuse,
-            exif_transpose=mode == "folder",
-        )
-        for item in present
-    ]
-    results = _run_jobs(jobs, config.workers or os.cpu_count() or 1, config.progress)
-    kept = _kept(results, present, config.size, report)
-    rows = _manifest_rows(kept, config.seed, report)
-    _remove_stale(out, rows, report)
-
-    write_manifest(out, rows)
-    report.bytes = _folder_size([out / r.file for r in rows])
-    report.seconds = time.perf_counter() - t0
-    with atomic_path(out / SETTINGS_NAME) as tmp:
-        tmp.write_text(
-            json.dumps({"settings": settings, "report": asdict(report)}, indent=2) + "\n",
-            encoding="utf-8",
-        )
-    return report
+            removed += 1
+    return removed

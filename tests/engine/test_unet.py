@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from engine.unet import MODEL_PRESETS, PConvUNet, UNetConfig, create_model
+from engine.unet import MODEL_PRESETS, PConvUNet, UNetConfig, create_model, paper_kernels
 
 TINY = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
 
@@ -27,6 +27,17 @@ def test_paper_configuration():
     assert model.decoder[-1].bn is None and model.decoder[-1].act is None
     assert isinstance(model.decoder[0].act, torch.nn.LeakyReLU)
     assert model.decoder[0].act.negative_slope == pytest.approx(0.2)
+
+
+def test_paper_kernels_for_any_depth():
+    assert [paper_kernels(d) for d in (1, 2, 3, 4, 8)] == [
+        (7,),
+        (7, 5),
+        (7, 5, 5),
+        (7, 5, 5, 3),
+        (7, 5, 5, 3, 3, 3, 3, 3),
+    ]
+    assert UNetConfig.scaled(16, depth=5).kernels == paper_kernels(5)
 
 
 def test_config_round_trip_and_validation():

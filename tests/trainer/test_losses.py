@@ -163,17 +163,52 @@ def test_l1_mode_has_no_vgg_terms():
         InpaintingLoss(None, mode="full")
 
 
+class _ComputedFeatures(nn.Module):
+    """Like _TinyFeatures, but every feature is a new tensor, as a real VGG's are (the identity
+    would hand the photo itself back as a "feature", gradient and all)."""
+
+    def forward(self, x):
+        return [2.0 * x, nn.functional.avg_pool2d(x, 2)]
+
+
 def test_loss_gradient_reaches_the_output_only():
+    """The loss trains the output: every output pixel gets a finite gradient, and the VGG terms
+    send none to the photo (its features are constants). With every pixel a hole the composite
+    is the output, so the photo's gradient must be exactly that of its L1 hole term."""
+    out = (torch.rand(1, 3, 8, 8) * 2 - 1).requires_grad_()
+    gt = (torch.rand(1, 3, 8, 8) * 2 - 1).requires_grad_()
+    holes_only = torch.zeros(1, 1, 8, 8)
+    InpaintingLoss(_ComputedFeatures())(out, gt, holes_only)["total"].backward()
+    assert out.grad is not None and torch.isfinite(out.grad).all() and (out.grad != 0).all()
+    gt_alone = gt.detach().clone().requires_grad_()
+    (6 * hole_valid_l1(out.detach(), gt_alone, holes_only)[0]).backward()
+    assert gt.grad is not None and torch.allclose(gt.grad, gt_alone.grad, rtol=0, atol=1e-9)
+
+
+def test_composite_terms_reach_the_output_only_inside_the_hole():
+    """I_comp takes the photo outside the hole: its terms (tv, style_comp) and L_hole move the
+    output only inside the hole, L_valid only outside."""
+    torch.manual_seed(1)
     out = (torch.rand(1, 3, 8, 8) * 2 - 1).requires_grad_()
     gt = torch.rand(1, 3, 8, 8) * 2 - 1
     mask = torch.ones(1, 1, 8, 8)
-    InpaintingLoss(_TinyFeatures())(out, gt, mask)["total"].backward()
-    assert out.grad is not None and torch.isfinite(out.grad).all()
+    mask[..., 2:5, 3:6] = 0.0
+    hole = (mask == 0).expand_as(out)
+    terms = InpaintingLoss(_TinyFeatures())(out, gt, mask)
+
+    def grad(name: str) -> torch.Tensor:
+        return torch.autograd.grad(terms[name], out, retain_graph=True)[0]
+
+    for name in ("hole", "tv", "style_comp"):
+        g = grad(name)
+        assert (g[~hole] == 0).all() and (g[hole] != 0).any(), name
+    g = grad("valid")
+    assert (g[hole] == 0).all() and (g[~hole] != 0).all()
 
 
 def test_hole_weighting_comes_from_the_training_config():
     from trainer.config import TrainConfig
-    from trainer.loop import build_loss
+    from trainer.step import build_loss
 
     loss, _ = build_loss(TrainConfig(loss="l1", hole_weighting="image"), torch.device("cpu"))
     assert loss.hole_weighting == "image"

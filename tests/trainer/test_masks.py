@@ -84,7 +84,8 @@ def test_mask_folder_holdout_subsets_are_disjoint(tmp_path):
     assert set(train.files).isdisjoint(held.files)
     assert set(train.files) | set(held.files) == set(every.files)
     assert 5 <= len(held) <= 25
-    assert is_held_out("00001.png", 0.25) == is_held_out("00001.png", 0.25)
+    assert all(is_held_out(p.name, 0.25) for p in held.files)  # the subsets follow the file names
+    assert not any(is_held_out(p.name, 0.25) for p in train.files)
     with pytest.raises(ValueError, match="no mask images"):
         MaskFolder(root, subset="holdout", holdout=0.0)
 

@@ -33,6 +33,16 @@ def test_smoke_run_writes_checkpoint_logs_and_tensorboard(trained_run):
     assert any("train" in r and r["images_per_s"] > 0 for r in records)
     assert any("val" in r for r in records)
     assert list((trained_run / "tb").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trained_run / "tb"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/total", "train/hole", "train/lr", "train/images_per_s"} <= scalars
+    assert {"val/hole_l1", "val/psnr", "val/ssim"} <= scalars
+    assert [e.step for e in events.Scalars("train/total")] == [2, 3]  # --log-every 2, and the end
+    assert events.Scalars("val/psnr")[0].value == pytest.approx(metrics["psnr"])
+    assert events.Tags()["images"] == ["val/input_output_composite_truth"]
     assert "VGG: none (--loss l1)" in (trained_run / "train.log").read_text()
 
 
@@ -348,7 +358,7 @@ def test_param_groups_give_the_refinement_head_its_own_learning_rate():
 
     from engine.unet import PConvUNet, create_model
     from trainer.config import TrainConfig
-    from trainer.loop import param_groups
+    from trainer.step import param_groups
 
     plain = create_model("tiny")
     assert len(param_groups(plain, TrainConfig(lr=1e-3))) == 1
@@ -359,3 +369,12 @@ def test_param_groups_give_the_refinement_head_its_own_learning_rate():
     assert {id(p) for p in groups[1]["params"]} == {id(p) for p in grown.refine.parameters()}
     with pytest.raises(ValueError, match="--refine-lr-scale"):
         TrainConfig(refine_lr_scale=0.0)
+
+
+def test_widths_without_a_preset_take_the_papers_kernels():
+    from engine.unet import paper_kernels
+    from trainer.config import TrainConfig, model_config
+
+    assert model_config(TrainConfig(widths=(8, 16)), 64).kernels == (7, 5)
+    assert model_config(TrainConfig(widths=(8,) * 9), 512).kernels == paper_kernels(9) == (7, 5, 5) + (3,) * 6
+    assert model_config(TrainConfig(preset="tiny", depth=5), 64).kernels == paper_kernels(5)

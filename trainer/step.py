@@ -1,0 +1,157 @@
+"""One optimisation step and what it is made of: the loss, the optimiser with its parameter groups,
+the learning-rate schedule and the autocast dtype.
+
+Shared by the training loop (:mod:`trainer.loop`) and the speed benchmark
+(``benchmarks/train.py``), so that the benchmark measures the step that ``retoucher-train train``
+runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import torch
+
+from engine.convert import batch_to_network
+from engine.unet import PConvUNet
+
+from .config import TrainConfig, TrainError
+from .losses import InpaintingLoss, LossWeights
+
+__all__ = ["TrainStep", "amp_dtype", "build_loss", "build_optimizer", "lr_factor", "param_groups"]
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``--amp`` on ``device`` (``auto``: bf16 on CUDA, none on the CPU)."""
+    amp = config.amp
+    if amp == "auto":
+        amp = "bf16" if device.type == "cuda" else "off"
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
+
+
+def param_groups(model: PConvUNet, config: TrainConfig) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: the U-Net at ``--lr``, the refinement head (if any) at
+    ``--refine-lr-scale`` times that. The head starts at zero and its blend weights must travel
+    to about 1, which Adam (steps of about the learning rate) would take ~1/lr steps to do."""
+    head = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("refine.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("refine.")]
+    groups: list[dict[str, Any]] = [{"params": rest, "lr": config.learning_rate}]
+    if head:
+        scale = config.refine_lr_scale
+        # AdamW's decay is lr x weight_decay: divide it back so the head decays like the rest.
+        groups.append(
+            {
+                "params": head,
+                "lr": config.learning_rate * scale,
+                "weight_decay": config.weight_decay / scale,
+            }
+        )
+    return groups
+
+
+def lr_factor(config: TrainConfig, step: int) -> float:
+    """The learning rate of ``step`` as a fraction of ``--lr``: linear warm-up, then constant or
+    cosine down to ``--min-lr-ratio``."""
+    warm = config.warmup_steps
+    if warm and step < warm:
+        return (step + 1) / warm
+    if config.schedule == "cosine":
+        progress = min(1.0, (step - warm) / max(1, config.steps - warm))
+        return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return 1.0
+
+
+def build_optimizer(
+    model: PConvUNet, config: TrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """Adam (AdamW with ``--weight-decay``) over :func:`param_groups`, and the schedule of
+    :func:`lr_factor`."""
+    params = param_groups(model, config)
+    if config.weight_decay:
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW(
+            params, lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+    else:
+        optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s))
+    return optimizer, scheduler
+
+
+def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLoss, str]:
+    """The loss and a description of the VGG it uses (or why it uses none)."""
+    weights = LossWeights(valid=config.valid_weight)
+    if config.loss == "l1":
+        loss = InpaintingLoss(None, weights=weights, mode="l1", hole_weighting=config.hole_weighting)
+        return loss.to(device), "none (--loss l1)"
+    from .vgg import VGGUnavailableError, load_vgg
+
+    try:
+        vgg = load_vgg()
+    except VGGUnavailableError as exc:
+        raise TrainError(str(exc)) from exc
+    vgg = vgg.to(device)
+    if config.channels_last:
+        vgg = vgg.to(memory_format=torch.channels_last)
+    loss = InpaintingLoss(
+        vgg,
+        weights=weights,
+        mode="full",
+        vgg_size=config.vgg_size,
+        hole_weighting=config.hole_weighting,
+    )
+    return loss.to(device), vgg.description
+
+
+class TrainStep:
+    """One optimisation step (forward, loss, backward, update); shared with the benchmark."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: InpaintingLoss,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        scaler: torch.amp.GradScaler,
+        *,
+        device: torch.device,
+        autocast_dtype: torch.dtype | None,
+        channels_last: bool,
+        grad_clip: float = 0.0,
+    ) -> None:
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.scaler = scaler
+        self.device = device
+        self.autocast_dtype = autocast_dtype
+        self.channels_last = channels_last
+        self.grad_clip = grad_clip
+        self.params = [p for g in optimizer.param_groups for p in g["params"]]
+
+    def __call__(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``images`` uint8 (N, 3, H, W), ``holes`` bool (N, 1, H, W); returns the detached
+        loss terms."""
+        gt, mask = batch_to_network(images, holes, self.device, non_blocking=True)
+        if self.channels_last:
+            gt = gt.contiguous(memory_format=torch.channels_last)
+        ctx = (
+            torch.autocast(self.device.type, dtype=self.autocast_dtype)
+            if self.autocast_dtype is not None
+            else contextlib.nullcontext()
+        )
+        with ctx:
+            out = self.model(gt * mask, mask)
+            terms = self.loss_fn(out, gt, mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(terms["total"]).backward()
+        if self.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return {k: v.detach() for k, v in terms.items()}
