@@ -18,68 +18,16 @@ import itertools
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.geometry import Rect
+
 __all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
 
 _states = itertools.count(1)
-
-
-# --------------------------------------------------------------------------- geometry
-@dataclass(frozen=True)
-class Rect:
-    """A pixel box ``[x0, x1) x [y0, y1)``."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def width(self) -> int:
-        return max(0, self.x1 - self.x0)
-
-    @property
-    def height(self) -> int:
-        return max(0, self.y1 - self.y0)
-
-    @property
-    def empty(self) -> bool:
-        return self.width == 0 or self.height == 0
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y1), slice(self.x0, self.x1)
-
-    def union(self, other: Rect | None) -> Rect:
-        if other is None or other.empty:
-            return self
-        if self.empty:
-            return other
-        return Rect(
-            min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1)
-        )
-
-    def clip(self, width: int, height: int) -> Rect:
-        return Rect(
-            min(max(self.x0, 0), width),
-            min(max(self.y0, 0), height),
-            min(max(self.x1, 0), width),
-            min(max(self.y1, 0), height),
-        )
-
-    @staticmethod
-    def bounding(mask: np.ndarray) -> Rect | None:
-        """The bounding box of the True pixels of a 2-D array, None when there are none."""
-        rows = np.flatnonzero(mask.any(axis=1))
-        if rows.size == 0:
-            return None
-        cols = np.flatnonzero(mask.any(axis=0))
-        return Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 class Event:
