@@ -3,19 +3,17 @@ the reversible edits that change them.
 
 Views (the Qt canvas, tests, scripts) observe a :class:`Document` through its events and never
 reach into its arrays to change them; every change goes through a method that returns an
-:class:`Edit`. An edit stores only what it changed (a bounding box and the pixels before and
-after, masks packed to one bit per pixel), so an undo history of hundreds of strokes on a
-24-megapixel photo stays small. The desktop app wraps each edit in a ``QUndoCommand``.
+:class:`~retoucher.edits.Edit` (see :mod:`retoucher.edits`: an edit stores only what it
+changed). The desktop app wraps each edit in a ``QUndoCommand``.
 
 Conventions: image ``uint8 HxWx3 RGB``; hole mask ``bool HxW``, True = hole. Pixel ``(row i,
 column j)`` covers the continuous square ``[j, j+1) x [i, i+1)``; brush positions are continuous
-coordinates in that space (what a view gets from its scene coordinates).
+coordinates in that space (what a view gets from its scene coordinates, see
+:mod:`retoucher.brush`).
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,13 +23,16 @@ import numpy as np
 
 from engine.geometry import Rect
 
-__all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
+from .brush import paint_capsule
+from .edits import Edit, ImageEdit, MaskEdit
 
-_states = itertools.count(1)
+__all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
 
 
 class Event:
-    """A minimal Qt-free signal: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``."""
+    """A minimal Qt-free signal: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``. Slots are
+    held strongly and called in connection order; an exception in a slot reaches the caller of
+    ``emit`` unchanged, and disconnecting a slot that is not connected is a ValueError."""
 
     def __init__(self) -> None:
         self._slots: list[Callable[..., Any]] = []
@@ -45,102 +46,6 @@ class Event:
     def emit(self, *args: Any) -> None:
         for fn in list(self._slots):
             fn(*args)
-
-
-# --------------------------------------------------------------------------- edits
-class _PackedMask:
-    """A bool patch stored at one bit per pixel."""
-
-    __slots__ = ("shape", "bits")
-
-    def __init__(self, patch: np.ndarray) -> None:
-        self.shape = patch.shape
-        self.bits = np.packbits(patch, axis=None)
-
-    def unpack(self) -> np.ndarray:
-        n = self.shape[0] * self.shape[1]
-        return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.bits.nbytes)
-
-
-class Edit:
-    """One reversible change of a document; ``redo`` and ``undo`` replay it."""
-
-    label: str = ""
-
-    def redo(self, doc: Document) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def undo(self, doc: Document) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    @property
-    def nbytes(self) -> int:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class MaskEdit(Edit):
-    """A change of the hole mask inside ``rect``: the patch before and after, bit-packed."""
-
-    def __init__(self, label: str, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
-        self.label = label
-        self.rect = rect
-        self._before = _PackedMask(before)
-        self._after = _PackedMask(after)
-
-    def redo(self, doc: Document) -> None:
-        doc._write_mask(self.rect, self._after.unpack())
-
-    def undo(self, doc: Document) -> None:
-        doc._write_mask(self.rect, self._before.unpack())
-
-    @property
-    def nbytes(self) -> int:
-        return self._before.nbytes + self._after.nbytes
-
-
-class ImageEdit(Edit):
-    """A fill: the changed image pixels (bounding box, before and after) and the hole it
-    cleared from the mask, as one step."""
-
-    def __init__(
-        self,
-        label: str,
-        rect: Rect | None,
-        before: np.ndarray | None,
-        after: np.ndarray | None,
-        mask_edit: MaskEdit | None,
-        state_before: int,
-    ) -> None:
-        self.label = label
-        self.rect = rect
-        self._before = before
-        self._after = after
-        self.mask_edit = mask_edit
-        self.state_before = state_before
-        self.state_after = next(_states)
-
-    def redo(self, doc: Document) -> None:
-        if self.rect is not None:
-            doc._write_image(self.rect, self._after)
-        if self.mask_edit is not None:
-            self.mask_edit.redo(doc)
-        doc._set_state(self.state_after)
-
-    def undo(self, doc: Document) -> None:
-        if self.rect is not None:
-            doc._write_image(self.rect, self._before)
-        if self.mask_edit is not None:
-            self.mask_edit.undo(doc)
-        doc._set_state(self.state_before)
-
-    @property
-    def nbytes(self) -> int:
-        n = 0 if self._before is None else self._before.nbytes + self._after.nbytes
-        return n + (self.mask_edit.nbytes if self.mask_edit else 0)
 
 
 # --------------------------------------------------------------------------- document
@@ -338,7 +243,7 @@ class Document:
         s = self._stroke
         start = s.last if s.last is not None else (x, y)
         s.last = (x, y)
-        rect = _paint_capsule(self.mask, start, (x, y), radius, s.value)
+        rect = paint_capsule(self.mask, start, (x, y), radius, s.value)
         if rect is None:
             return None
         s.rect = rect.union(s.rect)
@@ -410,11 +315,10 @@ class Document:
         new = np.where(sub_hole[..., None], result[box.slices], old)
         changed = Rect.bounding((new != old).any(axis=2))
         rect = before = after = None
-        if changed is not None:
-            rect = Rect(box.x0 + changed.x0, box.y0 + changed.y0, box.x0 + changed.x1, box.y0 + changed.y1)
-            local = Rect(changed.x0, changed.y0, changed.x1, changed.y1)
-            before = old[local.slices].copy()
-            after = new[local.slices].copy()
+        if changed is not None:  # ``changed`` is in the box's coordinates
+            rect = changed.translated(box.x0, box.y0)
+            before = old[changed.slices].copy()
+            after = new[changed.slices].copy()
         mask_before = self.mask[box.slices].copy()
         mask_after = mask_before & ~sub_hole
         mask_edit = None
@@ -502,45 +406,3 @@ class _Stroke:
         self.snapshot = mask.copy()
         self.rect: Rect | None = None
         self.last: tuple[float, float] | None = None
-
-
-def _paint_capsule(
-    mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: bool
-) -> Rect | None:
-    """Set every pixel whose centre lies within ``radius`` of the segment p0-p1. Long segments
-    are cut into pieces so that each works on a small box."""
-    h, w = mask.shape
-    r = max(float(radius), 0.75)  # always covers the pixel under the pointer
-    (x0, y0), (x1, y1) = p0, p1
-    length = math.hypot(x1 - x0, y1 - y0)
-    pieces = max(1, math.ceil(length / max(4 * r, 32)))
-    total: Rect | None = None
-    for k in range(pieces):
-        ax, ay = x0 + (x1 - x0) * k / pieces, y0 + (y1 - y0) * k / pieces
-        bx, by = x0 + (x1 - x0) * (k + 1) / pieces, y0 + (y1 - y0) * (k + 1) / pieces
-        box = Rect(
-            math.floor(min(ax, bx) - r),
-            math.floor(min(ay, by) - r),
-            math.ceil(max(ax, bx) + r) + 1,
-            math.ceil(max(ay, by) + r) + 1,
-        ).clip(w, h)
-        if box.empty:
-            continue
-        cy = np.arange(box.y0, box.y1, dtype=np.float32)[:, None] + 0.5
-        cx = np.arange(box.x0, box.x1, dtype=np.float32)[None, :] + 0.5
-        dx, dy = bx - ax, by - ay
-        seg2 = dx * dx + dy * dy
-        if seg2 > 0:
-            t = np.clip(((cx - ax) * dx + (cy - ay) * dy) / seg2, 0.0, 1.0)
-            px, py = ax + t * dx, ay + t * dy
-        else:
-            px, py = ax, ay
-        inside = (cx - px) ** 2 + (cy - py) ** 2 <= r * r
-        if not inside.any():
-            continue
-        mask[box.slices][inside] = value
-        hit = Rect.bounding(inside)
-        assert hit is not None
-        hit = Rect(box.x0 + hit.x0, box.y0 + hit.y0, box.x0 + hit.x1, box.y0 + hit.y1)
-        total = hit.union(total)
-    return total
