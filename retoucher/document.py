@@ -1,5 +1,5 @@
-"""The Qt-free model of one open photo: the image, its hole mask, the untouched original and
-the reversible edits that change them.
+"""The Qt-free model of one open photo: the image, its hole mask, the untouched original, the
+file's metadata and the reversible edits that change them.
 
 Views (the Qt canvas, tests, scripts) observe a :class:`Document` through its events and never
 reach into its arrays to change them; every change goes through a method that returns an
@@ -17,14 +17,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.formats import DEFAULT_QUALITY, output_format
 from engine.geometry import Rect
+from engine.metadata import PhotoMetadata
 
 from .brush import paint_capsule
 from .edits import Edit, ImageEdit, MaskEdit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.imageio import LoadedImage
 
 __all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
 
@@ -53,11 +58,13 @@ class Document:
     """One open photo.
 
     ``image`` is the current picture (changed only by fills), ``original`` the picture as it
-    was opened (read-only), ``mask`` the hole mask the user paints. Metadata from the file
-    (``alpha``, ``exif``, ``icc_profile``, ``dpi``, ``xmp``, ``jpeg_tables``, ``format``,
-    ``mode``, ``pages``, ``path``) travels to :meth:`save`; :attr:`save_in_place_problem` says
-    when writing back over the file would lose part of it. Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()``
-    (the dirty flag may have changed).
+    was opened (read-only), ``mask`` the hole mask the user paints, ``alpha`` the transparency
+    kept aside (``uint8 HxW`` or None), ``path`` the file it refers to (None: not saved yet) and
+    ``metadata`` the :class:`~engine.metadata.PhotoMetadata` of that file (EXIF, ICC, DPI, XMP,
+    format, mode, pages, JPEG tables), which :meth:`save` writes back;
+    :attr:`save_in_place_problem` says when writing back over the file would lose part of it.
+    Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()`` (the dirty flag
+    may have changed).
     """
 
     def __init__(
@@ -65,16 +72,9 @@ class Document:
         rgb: np.ndarray,
         *,
         alpha: np.ndarray | None = None,
-        exif: bytes | None = None,
-        icc_profile: bytes | None = None,
-        format: str | None = None,
-        mode: str = "RGB",
+        metadata: PhotoMetadata | None = None,
         path: str | os.PathLike[str] | None = None,
         copy: bool = True,
-        dpi: tuple[float, float] | None = None,
-        xmp: bytes | None = None,
-        jpeg_tables: Any = None,
-        pages: int = 1,
     ) -> None:
         rgb = np.asarray(rgb)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -90,15 +90,8 @@ class Document:
         self.original.flags.writeable = False
         self.mask = np.zeros(self.image.shape[:2], dtype=bool)
         self.alpha = alpha
-        self.exif = exif
-        self.icc_profile = icc_profile
-        self.format = format
-        self.mode = mode
+        self.metadata = metadata if metadata is not None else PhotoMetadata()
         self.path = Path(path) if path is not None else None
-        self.dpi = dpi
-        self.xmp = xmp
-        self.jpeg_tables = jpeg_tables  # an engine.imageio.JpegTables for a JPEG file
-        self.pages = int(pages)
         self.mask_changed = Event()
         self.image_changed = Event()
         self.state_changed = Event()
@@ -108,22 +101,9 @@ class Document:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_loaded(cls, loaded: Any) -> Document:
+    def from_loaded(cls, loaded: LoadedImage) -> Document:
         """From an ``engine.imageio.LoadedImage``, taking over its pixel array."""
-        return cls(
-            loaded.rgb,
-            alpha=loaded.alpha,
-            exif=loaded.exif,
-            icc_profile=loaded.icc_profile,
-            format=loaded.format,
-            mode=loaded.mode,
-            path=loaded.path,
-            copy=False,
-            dpi=loaded.dpi,
-            xmp=loaded.xmp,
-            jpeg_tables=loaded.jpeg_tables,
-            pages=loaded.pages,
-        )
+        return cls(loaded.rgb, alpha=loaded.alpha, metadata=loaded.metadata, path=loaded.path, copy=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> Document:
@@ -169,9 +149,10 @@ class Document:
         """Why saving over the file this photo came from would lose part of it (the file
         holds more pages, more bits per channel or another colour model than an 8-bit RGB(A)
         picture), or None when it would not."""
-        if self.pages > 1 and (self.format or "").upper() != "MPO":  # MPO: previews, not pages
-            return f"the file holds {self.pages} pages; only the first one would be kept"
-        mode = self.mode or "RGB"
+        meta = self.metadata
+        if meta.pages > 1 and (meta.format or "").upper() != "MPO":  # MPO: previews, not pages
+            return f"the file holds {meta.pages} pages; only the first one would be kept"
+        mode = meta.mode or "RGB"
         if mode in _EIGHT_BIT_MODES:
             return None
         if mode == "CMYK":
@@ -343,45 +324,35 @@ class Document:
         path: str | os.PathLike[str] | None = None,
         *,
         format: str | None = None,
-        quality: int = 95,
+        quality: int = DEFAULT_QUALITY,
         keep_jpeg_compression: bool = False,
     ) -> Path:
-        """Write the image (atomically, with its alpha, EXIF, ICC profile, DPI and XMP) to
-        ``path`` (default: where it came from, in its format). ``quality`` applies to JPEG and
-        WebP; with ``keep_jpeg_compression`` a photo read from a JPEG and written as one keeps
-        the original's quantisation and chroma subsampling instead. The document then refers
-        to the written file (so :attr:`save_in_place_problem` no longer applies)."""
-        from engine.formats import format_for_suffix, is_jpeg, normalise_format
+        """Write the image (atomically, with its alpha and metadata) to ``path`` (default: where
+        it came from, in its format). ``quality`` applies to JPEG and WebP; with
+        ``keep_jpeg_compression`` a photo read from a JPEG and written as one keeps the
+        original's quantisation and chroma subsampling instead. The document then refers to the
+        written file (so :attr:`save_in_place_problem` no longer applies)."""
         from engine.imageio import save_image
 
         if path is None:
             if self.path is None:
                 raise ValueError("this photo has no file yet; give a path (Save As)")
             path = self.path
-            format = format or self.format
-        path = Path(path)
-        format = normalise_format(format) if format else format_for_suffix(path.suffix)
-        from_jpeg = is_jpeg(self.format)
-        tables = self.jpeg_tables if keep_jpeg_compression and format == "JPEG" and from_jpeg else None
+            format = format or self.metadata.format
+        fmt = output_format(path, format)
         written = save_image(
             path,
             self.image,
             alpha=self.alpha,
-            exif=self.exif,
-            icc_profile=self.icc_profile,
-            format=format,
+            metadata=self.metadata,
+            format=fmt,
             quality=quality,
-            jpeg_tables=tables,
-            dpi=self.dpi,
-            xmp=self.xmp,
+            keep_jpeg_compression=keep_jpeg_compression,
         )
-        # What the document's file is now: one 8-bit page, compressed with ``tables`` (or,
-        # when None, at ``quality``, which a later save repeats).
         self.path = Path(written)
-        self.format = format
-        self.jpeg_tables = tables
-        self.mode = "RGB" if self.alpha is None else "RGBA"
-        self.pages = 1
+        self.metadata = self.metadata.as_written(
+            fmt, keep_jpeg_compression=keep_jpeg_compression, alpha=self.alpha is not None
+        )
         self.mark_saved()
         return self.path
 
