@@ -254,13 +254,16 @@ def test_metadata_as_written_describes_the_saved_file():
 # --- metadata that cannot be read: dropped, with a warning naming the file -------------------
 
 
-def test_damaged_exif_is_dropped_with_a_warning(tmp_path, caplog):
-    src = tmp_path / "damaged.jpg"
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_damaged_exif_is_dropped_with_a_warning(tmp_path, caplog, suffix):
+    src = tmp_path / f"damaged{suffix}"
     Image.fromarray(rng_rgb()).save(src, exif=b"Exif\x00\x00this is no TIFF header at all")
     with caplog.at_level(logging.WARNING):
         loaded = load_image(src)
     assert loaded.rgb.shape == (32, 48, 3) and loaded.metadata.exif is None
-    assert "damaged.jpg: its EXIF block is damaged and is not copied to the output" in caplog.text
+    assert f"damaged{suffix}: its EXIF block is damaged and is not copied to the output" in caplog.text
+    if suffix == ".png":  # Pillow's PNG reader hands the damaged block to the orientation lookup too
+        assert "damaged.png: its EXIF orientation cannot be read" in caplog.text
     assert all(r.levelno == logging.WARNING for r in caplog.records)
 
 
