@@ -33,7 +33,6 @@ from .formats import is_jpeg
 __all__ = [
     "JpegTables",
     "PhotoMetadata",
-    "ORIENTATION",
     "exif_orientation",
     "read_exif",
     "icc_colour_space",
@@ -49,8 +48,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ORIENTATION = 0x0112
-"""The EXIF orientation tag."""
+_ORIENTATION = 0x0112  # the EXIF orientation tag
 
 _EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
@@ -132,7 +130,7 @@ def _reason(exc: BaseException) -> str:
 def exif_orientation(im: Image.Image, path: Path) -> int:
     """The EXIF orientation (1..8; 1 when absent or unreadable)."""
     try:
-        return int(im.getexif().get(ORIENTATION, 1))
+        return int(im.getexif().get(_ORIENTATION, 1))
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF data
         log.warning(
             "%s: its EXIF orientation cannot be read (%s); the picture is used as stored, not rotated",
@@ -163,15 +161,15 @@ def _tiff_exif(im: Image.Image, path: Path) -> bytes | None:
         return None
 
 
-def rebuilt_exif(raw: bytes, *, had_orientation: bool = False) -> bytes:
+def _rebuilt_exif(raw: bytes, *, had_orientation: bool = False) -> bytes:
     """Re-serialise an EXIF block: the main directory (IFD0) with its Exif, GPS and Interop
     sub-directories, orientation forced to 1 (our pixels are upright). IFD1 is not written, so
     the embedded thumbnail of the original picture (which would still show a removed object in
     file managers) never reaches a retouched file. Raises on data that is not EXIF."""
     exif = Image.Exif()
     exif.load(raw)
-    if had_orientation or ORIENTATION in exif:
-        exif[ORIENTATION] = 1
+    if had_orientation or _ORIENTATION in exif:
+        exif[_ORIENTATION] = 1
     return exif.tobytes()
 
 
@@ -183,7 +181,7 @@ def read_exif(im: Image.Image, had_orientation: bool, fmt: str | None, path: Pat
     if not raw:
         return None
     try:
-        return rebuilt_exif(bytes(raw), had_orientation=had_orientation)
+        return _rebuilt_exif(bytes(raw), had_orientation=had_orientation)
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF data
         # A damaged block is dropped rather than copied into the output.
         log.warning("%s: its EXIF block is damaged and is not copied to the output (%s)", path, _reason(exc))
@@ -305,7 +303,7 @@ def _sanitise_exif(exif: bytes) -> bytes:
     """Our pixels are always upright, so a written file must never ask for a rotation; and a
     thumbnail in the block would show the picture as it was before retouching: rebuild it."""
     try:
-        return rebuilt_exif(exif)
+        return _rebuilt_exif(exif)
     except Exception as exc:
         raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
 
