@@ -11,7 +11,7 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
   ablations show what channels_last and inference_mode buy on their own;
 * the same with bf16 autocast (the Inpainter's ``precision="auto"`` on CPUs with native bf16);
 * a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults): the call alone, and end to end
-  (decode the JPEG, fill, encode the JPEG with its EXIF) through engine.imageio;
+  (decode the JPEG, fill, encode the JPEG with its metadata) through engine.imageio;
 * OpenCV Telea on the same inputs, for scale.
 """
 
@@ -168,7 +168,7 @@ def run_case(case: dict) -> dict:
             def end_to_end():
                 photo = load_image(tmp / "in.jpg")
                 out = ip(photo.rgb, hole)
-                save_image(tmp / "out.jpg", out, exif=photo.exif, icc_profile=photo.icc_profile)
+                save_image(tmp / "out.jpg", out, metadata=photo.metadata)
 
             times = timed(end_to_end)
         else:

@@ -20,32 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Box", "Region", "hole_components", "plan_regions"]
+from .geometry import Rect
 
-
-@dataclass(frozen=True)
-class Box:
-    """``[y0, y1) x [x0, x1)`` in photo pixels."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-
-    @property
-    def height(self) -> int:
-        return self.y1 - self.y0
-
-    @property
-    def width(self) -> int:
-        return self.x1 - self.x0
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y1), slice(self.x0, self.x1)
-
-    def contains(self, other: Box) -> bool:
-        return self.y0 <= other.y0 and other.y1 <= self.y1 and self.x0 <= other.x0 and other.x1 <= self.x1
+__all__ = ["Region", "hole_components", "plan_regions"]
 
 
 @dataclass(frozen=True)
@@ -53,12 +30,12 @@ class Region:
     """One network pass: ``crop`` is what the network sees, ``core`` (inside ``crop``) the part
     whose hole pixels it fills; ``scaled`` when the crop is larger than the working size."""
 
-    crop: Box
-    core: Box
+    crop: Rect
+    core: Rect
     scaled: bool = False
 
 
-def hole_components(hole: np.ndarray, cell: int) -> list[Box]:
+def hole_components(hole: np.ndarray, cell: int) -> list[Rect]:
     """Bounding boxes of the hole's connected parts, found on a grid of ``cell``-pixel cells
     (parts closer than a cell join, which is what the crops want anyway)."""
     h, w = hole.shape
@@ -67,7 +44,7 @@ def hole_components(hole: np.ndarray, cell: int) -> list[Box]:
     padded[:h, :w] = hole
     grid = padded.reshape(gh, cell, gw, cell).any(axis=(1, 3))
     label = np.zeros(grid.shape, dtype=bool)
-    boxes: list[Box] = []
+    boxes: list[Rect] = []
     for sy, sx in zip(*np.nonzero(grid)):
         if label[sy, sx]:
             continue
@@ -83,7 +60,7 @@ def hole_components(hole: np.ndarray, cell: int) -> list[Box]:
                     if 0 <= ny < gh and 0 <= nx < gw and grid[ny, nx] and not label[ny, nx]:
                         label[ny, nx] = True
                         queue.append((ny, nx))
-        boxes.append(Box(y0 * cell, min(h, (y1 + 1) * cell), x0 * cell, min(w, (x1 + 1) * cell)))
+        boxes.append(Rect(x0=x0 * cell, y0=y0 * cell, x1=min(w, (x1 + 1) * cell), y1=min(h, (y1 + 1) * cell)))
     return boxes
 
 
@@ -123,7 +100,7 @@ def plan_regions(
     allows); ``context``: the wanted margin around a hole part, as a fraction of its longest side.
     """
     h, w = hole.shape
-    whole = Box(0, h, 0, w)
+    whole = Rect(x0=0, y0=0, x1=w, y1=h)
     if max(h, w) <= max_side:
         return [Region(whole, whole)]
     cell = max(4, max(h, w) // 512)
@@ -138,7 +115,7 @@ def plan_regions(
             cw = _fit_side(part.width, want, floor_w, max_side, granularity, w)
             y0, y1 = _span(part.y0, part.y1, ch, h)
             x0, x1 = _span(part.x0, part.x1, cw, w)
-            regions.append(Region(Box(y0, y1, x0, x1), part))
+            regions.append(Region(Rect(x0, y0, x1, y1), part))
             continue
         thickness = hole[part.slices].sum() / side  # mean width of a stroke this long
         if thickness <= max_side / 8:
@@ -147,21 +124,21 @@ def plan_regions(
             margin = int(context * side / 2) + min_margin
             y0, y1 = _span(part.y0, part.y1, part.height + 2 * margin, h)
             x0, x1 = _span(part.x0, part.x1, part.width + 2 * margin, w)
-            regions.append(Region(Box(y0, y1, x0, x1), part, scaled=True))
+            regions.append(Region(Rect(x0, y0, x1, y1), part, scaled=True))
     return regions
 
 
-def _tiles(hole: np.ndarray, part: Box, max_side: int, h: int, w: int) -> list[Region]:
+def _tiles(hole: np.ndarray, part: Rect, max_side: int, h: int, w: int) -> list[Region]:
     """Full-resolution tiles over a long thin hole part: cores of half the working size, each
     in a crop of the working size centred on it; tiles without hole pixels are left out."""
     core = max(1, max_side // 2)
     out = []
     for ty in range(part.y0, part.y1, core):
         for tx in range(part.x0, part.x1, core):
-            c = Box(ty, min(ty + core, part.y1), tx, min(tx + core, part.x1))
+            c = Rect(x0=tx, y0=ty, x1=min(tx + core, part.x1), y1=min(ty + core, part.y1))
             if not hole[c.slices].any():
                 continue
             y0, y1 = _span(c.y0, c.y1, max_side, h)
             x0, x1 = _span(c.x0, c.x1, max_side, w)
-            out.append(Region(Box(y0, y1, x0, x1), c))
+            out.append(Region(Rect(x0, y0, x1, y1), c))
     return out

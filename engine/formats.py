@@ -6,13 +6,18 @@ case with the dot. Pillow is imported only for suffixes outside the table.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 __all__ = [
     "ALPHA_FORMATS",
+    "DEFAULT_QUALITY",
     "IMAGE_SUFFIXES",
     "JPEG_FORMATS",
     "format_for_suffix",
     "is_jpeg",
     "normalise_format",
+    "output_format",
     "suffix_for_format",
     "supports_alpha",
 ]
@@ -39,6 +44,10 @@ FORMAT_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp
 
 ALPHA_FORMATS = frozenset({"PNG", "TIFF", "WEBP"})
 """Formats whose files keep an alpha channel on save."""
+
+DEFAULT_QUALITY = 95
+"""The JPEG and WebP quality files are written at unless told otherwise (JPEG at 90 or more is
+written with 4:4:4 chroma)."""
 
 JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 """Formats that are JPEG data (MPO: a camera JPEG with extra preview pictures, written back as
@@ -73,6 +82,12 @@ def format_for_suffix(suffix: str) -> str:
     if fmt is None:
         raise ValueError(f"no image format is known for the file suffix {suffix!r}")
     return fmt
+
+
+def output_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:
+    """The format a file is written in: ``fmt`` when one is given (normalised: ``"jpg"`` ->
+    ``"JPEG"``), else the one the suffix of ``path`` names; ValueError for an unknown suffix."""
+    return normalise_format(fmt) if fmt else format_for_suffix(Path(path).suffix)
 
 
 def suffix_for_format(fmt: str) -> str:

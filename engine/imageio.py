@@ -1,52 +1,70 @@
 """Image files in and out: the one place where Pillow meets the engine's arrays.
 
 Loading gives a :class:`LoadedImage`: ``rgb`` (``uint8 HxWx3``, in display orientation: the EXIF
-orientation is applied), ``alpha`` (``uint8 HxW`` or None) kept aside, and the EXIF block and ICC
-profile to write back on save. Any Pillow mode is turned into 8-bit RGB: grayscale, bilevel,
-palette (transparency becomes alpha), CMYK (through its embedded ICC profile to sRGB when there is
-one), 16-bit and 32-bit integer and float images (scaled down, not clipped).
+orientation is applied), ``alpha`` (``uint8 HxW`` or None) kept aside, and ``metadata``, one
+:class:`~engine.metadata.PhotoMetadata` (EXIF, ICC profile, DPI, XMP, format, mode, pages, JPEG
+tables; read and written by :mod:`engine.metadata`) to write back on save. Any Pillow mode is
+turned into 8-bit RGB: grayscale, bilevel, palette (transparency becomes alpha), CMYK (through
+its embedded ICC profile to sRGB when there is one), 16-bit and 32-bit integer and float images
+(scaled down, not clipped).
 
 The pixel count is checked from the header, before anything is decoded, so a decompression bomb
 costs nothing but an :class:`ImageTooLargeError`. Every problem with an input file is an
 :class:`ImageReadError` (a ``ValueError``) whose message names the file; input files are only
-ever opened for reading.
+ever opened for reading. Metadata that cannot be read is dropped with a logged warning.
 
 Saving is atomic (:func:`engine.atomic.atomic_path`), picks the format from the suffix, writes
-JPEG at quality 95 with 4:4:4 chroma by default, keeps EXIF and ICC where the format can hold them
-(the EXIF is rebuilt with orientation 1 and without the original's embedded thumbnail, which would
-still show what was retouched away), and restores alpha for PNG, TIFF and WebP. Formats without alpha (JPEG, BMP) get the image
-flattened onto white, as image editors do when exporting a transparent picture to JPEG.
+JPEG at quality 95 with 4:4:4 chroma by default (or with the original's tables, see
+:meth:`~engine.metadata.PhotoMetadata.jpeg_tables_for`), keeps the metadata where the format can
+hold it, and restores alpha for PNG, TIFF and WebP. Formats without alpha (JPEG, BMP) get the
+image flattened onto white, as image editors do when exporting a transparent picture to JPEG.
 
 Hole masks on disk are grayscale pictures, white (> 127) = hole.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import struct
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path
 from .formats import (
     ALPHA_FORMATS,
+    DEFAULT_QUALITY,
     IMAGE_SUFFIXES,
     format_for_suffix,
     is_jpeg,
-    normalise_format,
+    output_format,
     suffix_for_format,
     supports_alpha,
+)
+from .metadata import (
+    JpegTables,
+    PhotoMetadata,
+    cmyk_to_srgb,
+    exif_orientation,
+    file_mode,
+    icc_colour_space,
+    metadata_params,
+    page_count,
+    read_dpi,
+    read_exif,
+    read_jpeg_tables,
+    read_xmp,
+    srgb_profile_bytes,
 )
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "DEFAULT_QUALITY",
     "IMAGE_SUFFIXES",
     "ALPHA_FORMATS",
     "ImageReadError",
@@ -56,6 +74,7 @@ __all__ = [
     "MultiPageWarning",
     "LoadedImage",
     "JpegTables",
+    "PhotoMetadata",
     "load_image",
     "save_image",
     "load_mask",
@@ -67,16 +86,6 @@ __all__ = [
 
 DEFAULT_MAX_PIXELS = 250_000_000
 """Largest image (width x height) :func:`load_image` decodes by default: 250 megapixels."""
-
-_EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
-_ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
-_ORIENTATION = 0x0112
-_TIFF_XMP = 700
-_DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
-# ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
-_TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
-_EXIF_SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-directories
-
 
 # Pillow's own bomb check reads a process-wide limit (Image.MAX_IMAGE_PIXELS: a warning above
 # ~89 Mpx, an error above twice that, raised inside Image.open before the size can be read). We
@@ -107,31 +116,14 @@ class ImageNotFoundError(ImageReadError, FileNotFoundError):
     """The file does not exist (also a ``FileNotFoundError``)."""
 
 
-@dataclass(frozen=True)
-class JpegTables:
-    """How a JPEG file was compressed: its quantisation tables and chroma subsampling
-    (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, None = other). Writing a JPEG with them re-uses the
-    original's quality instead of a fixed one."""
-
-    qtables: tuple[tuple[int, ...], ...]
-    subsampling: int | None = None
-
-
 @dataclass
 class LoadedImage:
     """A decoded photo in display orientation, with what is needed to write it back faithfully."""
 
     rgb: np.ndarray  # uint8 HxWx3
     alpha: np.ndarray | None = None  # uint8 HxW, 255 = opaque
-    exif: bytes | None = None  # orientation already applied (tag says 1)
-    icc_profile: bytes | None = None  # describes ``rgb`` (RGB profiles only)
-    format: str | None = None  # Pillow's name: JPEG, PNG, TIFF, WEBP, BMP...
-    mode: str = "RGB"  # the file's Pillow mode before conversion ("RGB;16"/"RGBA;16": 16-bit RGB)
+    metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
     path: Path | None = None
-    pages: int = 1  # pictures in the file (TIFF pages, animation frames); only the first is loaded
-    dpi: tuple[float, float] | None = None  # (x, y) of the upright picture
-    xmp: bytes | None = None  # XMP packet (orientation removed when it was applied)
-    jpeg_tables: JpegTables | None = None  # for JPEG files
 
     @property
     def size(self) -> tuple[int, int]:
@@ -197,70 +189,12 @@ def _decode(im: Image.Image, path: Path, what: str) -> None:
         ) from exc
 
 
-def _orient(im: Image.Image) -> tuple[Image.Image, int]:
+def _orient(im: Image.Image, path: Path) -> tuple[Image.Image, int]:
     """Apply the EXIF orientation; return the upright image and the original orientation."""
-    try:
-        orientation = int(im.getexif().get(_ORIENTATION, 1))
-    except Exception:  # an unreadable EXIF block must not make the photo unreadable
-        orientation = 1
+    orientation = exif_orientation(im, path)
     if orientation in (2, 3, 4, 5, 6, 7, 8):
         im = ImageOps.exif_transpose(im)
     return im, orientation
-
-
-def _tiff_exif(im: Image.Image) -> bytes | None:
-    """TIFF keeps EXIF among its own structural tags; take only the descriptive ones."""
-    try:
-        src = im.getexif()
-        out = Image.Exif()
-        for tag in _TIFF_DESCRIPTIVE_TAGS:
-            if tag in src:
-                out[tag] = src[tag]
-        for tag in _EXIF_SUB_IFDS:
-            if tag in src:
-                ifd = src.get_ifd(tag)
-                if ifd:
-                    out[tag] = dict(ifd)
-        return out.tobytes() if len(out) else None
-    except Exception:
-        return None
-
-
-def _rebuilt_exif(raw: bytes, *, had_orientation: bool = False) -> bytes:
-    """Re-serialise an EXIF block: the main directory (IFD0) with its Exif, GPS and Interop
-    sub-directories, orientation forced to 1 (our pixels are upright). IFD1 is not written, so
-    the embedded thumbnail of the original picture (which would still show a removed object in
-    file managers) never reaches a retouched file. Raises on data that is not EXIF."""
-    exif = Image.Exif()
-    exif.load(raw)
-    if had_orientation or _ORIENTATION in exif:
-        exif[_ORIENTATION] = 1
-    return exif.tobytes()
-
-
-def _exif_bytes(im: Image.Image, had_orientation: bool, fmt: str | None) -> bytes | None:
-    """The EXIF block to write back: rebuilt without the thumbnail, orientation 1."""
-    raw = im.info.get("exif")
-    if not raw and fmt == "TIFF":
-        return _tiff_exif(im)
-    if not raw:
-        return None
-    try:
-        return _rebuilt_exif(bytes(raw), had_orientation=had_orientation)
-    except Exception:
-        return None  # a damaged EXIF block is dropped rather than copied into the output
-
-
-def _icc_colour_space(icc: bytes) -> str | None:
-    try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return str(profile.profile.xcolor_space).strip().upper()
-    except Exception:
-        return None
-
-
-def _srgb_profile_bytes() -> bytes:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def _high_bit_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
@@ -285,22 +219,14 @@ def _to_rgb_alpha(
 ) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
     """Any mode -> (rgb uint8 HxWx3, alpha uint8 HxW | None, icc profile valid for rgb)."""
     mode = im.mode
-    icc_space = _icc_colour_space(icc) if icc else None
+    icc_space = icc_colour_space(icc, path) if icc else None
     alpha: np.ndarray | None = None
 
     if mode == "CMYK":
         if icc and icc_space == "CMYK":
-            try:
-                rgb_im = ImageCms.profileToProfile(
-                    im,
-                    ImageCms.ImageCmsProfile(io.BytesIO(icc)),
-                    ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")),
-                    outputMode="RGB",
-                )
-                assert rgb_im is not None
-                return np.asarray(rgb_im, dtype=np.uint8).copy(), None, _srgb_profile_bytes()
-            except Exception:
-                pass  # broken profile: fall back to Pillow's naive conversion below
+            rgb_im = cmyk_to_srgb(im, icc, path)
+            if rgb_im is not None:
+                return np.asarray(rgb_im, dtype=np.uint8).copy(), None, srgb_profile_bytes()
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None, None
 
     if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
@@ -326,36 +252,22 @@ def _to_rgb_alpha(
     return rgb, alpha, icc
 
 
-def _file_mode(im: Image.Image) -> str:
-    """Pillow's mode, except that 16-bit RGB(A) files, which Pillow opens as 8-bit "RGB" or
-    "RGBA", are reported as "RGB;16" / "RGBA;16" so that nobody writes 8 bits over them unawares."""
-    mode = im.mode
-    if mode in ("RGB", "RGBA"):
-        try:
-            rawmode = im.tile[0][3]
-            rawmode = rawmode[0] if isinstance(rawmode, tuple) else rawmode
-        except (IndexError, TypeError):
-            return mode
-        if isinstance(rawmode, str) and ";16" in rawmode:
-            return f"{mode};16"
-    return mode
-
-
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Read a photo as upright 8-bit RGB with its alpha, EXIF and ICC profile kept aside.
+    """Read a photo as upright 8-bit RGB with its alpha and its metadata kept aside.
 
     Raises :class:`ImageNotFoundError` (missing file), :class:`ImageTooLargeError` (more than
     ``max_pixels`` pixels, checked before decoding) or :class:`ImageReadError` (unknown format,
     corrupt or truncated data, unsupported mode), each naming the file. A file of several pages
     or frames (multi-page TIFF, animation) gives its first one, with a :class:`MultiPageWarning`
-    and ``pages`` set to the count.
+    and ``metadata.pages`` set to the count. Metadata that cannot be read is left out, with a
+    warning logged (:mod:`logging`) that names the file and what was dropped.
     """
     path = Path(path)
     im = _open_checked(path, max_pixels, "image")
     with im:
         fmt = im.format
-        mode = _file_mode(im)
-        pages = _page_count(im)
+        mode = file_mode(im)
+        pages = page_count(im, path)
         if pages > 1 and fmt != "MPO":  # MPO: a camera JPEG with previews, not pages
             warnings.warn(
                 f"{path} holds {pages} pages (or frames); only the first one is loaded, and a "
@@ -365,65 +277,28 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
             )
         _decode(im, path, "image")
         try:
-            upright, orientation = _orient(im)
+            upright, orientation = _orient(im, path)
         except Exception as exc:
             raise ImageReadError(f"{path}: could not apply the EXIF orientation ({exc})") from exc
-        exif = _exif_bytes(upright, orientation != 1, fmt)
+        exif = read_exif(upright, orientation != 1, fmt, path)
         icc = upright.info.get("icc_profile") or im.info.get("icc_profile") or None
         rgb, alpha, icc = _to_rgb_alpha(upright, bytes(icc) if icc else None, path)
-        # Pillow reports (1, 1) for a TIFF without resolution tags: no DPI then.
-        has_dpi = fmt != "TIFF" or 282 in getattr(im, "tag_v2", {})
-        dpi = _dpi(im.info.get("dpi"), swap=orientation in (5, 6, 7, 8)) if has_dpi else None
-        xmp = _xmp(upright.info.get("xmp"))
-        jpeg_tables = _jpeg_tables(im) if is_jpeg(fmt) else None
+        metadata = PhotoMetadata(
+            exif=exif,
+            icc_profile=icc,
+            dpi=read_dpi(im, fmt, swap=orientation in (5, 6, 7, 8)),
+            xmp=read_xmp(upright.info.get("xmp")),
+            format=fmt,
+            mode=mode,
+            pages=pages,
+            jpeg_tables=read_jpeg_tables(im, path) if is_jpeg(fmt) else None,
+        )
     return LoadedImage(
         rgb=np.ascontiguousarray(rgb),
         alpha=None if alpha is None else np.ascontiguousarray(alpha),
-        exif=exif,
-        icc_profile=icc,
-        format=fmt,
-        mode=mode,
+        metadata=metadata,
         path=path,
-        pages=pages,
-        dpi=dpi,
-        xmp=xmp,
-        jpeg_tables=jpeg_tables,
     )
-
-
-def _dpi(value: Any, *, swap: bool) -> tuple[float, float] | None:
-    try:
-        x, y = (float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    if not (0 < x < 1e6 and 0 < y < 1e6):
-        return None
-    return (y, x) if swap else (x, y)
-
-
-def _xmp(value: Any) -> bytes | None:
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    return bytes(value) if isinstance(value, (bytes, bytearray)) and value.strip(b"\x00 ") else None
-
-
-def _jpeg_tables(im: Image.Image) -> JpegTables | None:
-    try:
-        tables = getattr(im, "quantization", None) or {}
-        qtables = tuple(tuple(int(v) for v in tables[k]) for k in sorted(tables))
-        if not qtables or any(len(t) != 64 for t in qtables):
-            return None
-        sampling = JpegImagePlugin.get_sampling(im)
-    except Exception:
-        return None
-    return JpegTables(qtables, sampling if sampling in (0, 1, 2) else None)
-
-
-def _page_count(im: Image.Image) -> int:
-    try:
-        return max(1, int(getattr(im, "n_frames", 1)))
-    except Exception:  # counting pages walks the file; a damaged tail must not stop the load
-        return 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -452,15 +327,6 @@ def _check_alpha(alpha: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.ascontiguousarray(alpha)
 
 
-def _sanitise_exif(exif: bytes) -> bytes:
-    """Our pixels are always upright, so a written file must never ask for a rotation; and a
-    thumbnail in the block would show the picture as it was before retouching: rebuild it."""
-    try:
-        return _rebuilt_exif(exif)
-    except Exception as exc:
-        raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
-
-
 def _flatten_on_white(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     a = alpha.astype(np.uint16)[:, :, None]
     out = (rgb.astype(np.uint16) * a + 255 * (255 - a) + 127) // 255
@@ -472,23 +338,21 @@ def save_image(
     rgb: np.ndarray,
     *,
     alpha: np.ndarray | None = None,
-    exif: bytes | None = None,
-    icc_profile: bytes | None = None,
+    metadata: PhotoMetadata | None = None,
     format: str | None = None,
-    quality: int = 95,
-    jpeg_tables: JpegTables | None = None,
-    dpi: tuple[float, float] | None = None,
-    xmp: bytes | None = None,
+    quality: int = DEFAULT_QUALITY,
+    keep_jpeg_compression: bool = False,
 ) -> Path:
     """Write ``rgb`` (uint8 HxWx3) atomically; return the path.
 
     ``format`` defaults to the one the suffix names. ``alpha`` is restored for PNG, TIFF and
-    WebP; for formats without alpha the picture is flattened onto white. EXIF (with orientation
-    1, without a thumbnail), the ICC profile, ``dpi`` (JPEG, PNG, TIFF, BMP) and the ``xmp``
-    packet (JPEG, PNG, TIFF, WebP) are written where the format supports them. ``quality``
-    (1..100) applies to JPEG and WebP; JPEG at quality >= 90 uses 4:4:4 chroma (no
-    subsampling). ``jpeg_tables`` (a JPEG input's :attr:`LoadedImage.jpeg_tables`) make a JPEG
-    keep the original's quantisation and subsampling instead of ``quality``.
+    WebP; for formats without alpha the picture is flattened onto white. ``metadata`` (a
+    :class:`LoadedImage`'s, or a document's) is written where the format can hold each part:
+    EXIF (with orientation 1, without a thumbnail), the ICC profile, DPI (JPEG, PNG, TIFF, BMP)
+    and XMP (JPEG, PNG, TIFF, WebP). ``quality`` (1..100) applies to JPEG and WebP; JPEG at
+    quality >= 90 uses 4:4:4 chroma (no subsampling). With ``keep_jpeg_compression``, a JPEG
+    written from a JPEG keeps the original's quantisation and subsampling instead of ``quality``
+    (:meth:`~engine.metadata.PhotoMetadata.jpeg_tables_for`).
     """
     path = Path(path)
     rgb = _check_rgb(rgb)
@@ -496,11 +360,13 @@ def save_image(
         alpha = _check_alpha(alpha, rgb.shape)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
         raise ValueError(f"quality must be an integer from 1 to 100, got {quality!r}")
-    fmt = normalise_format(format) if format else format_for_suffix(path.suffix)
+    fmt = output_format(path, format)
     if fmt not in Image.SAVE:
         Image.init()
         if fmt not in Image.SAVE:
             raise ValueError(f"Pillow cannot write the image format {fmt!r} ({path})")
+    if metadata is None:
+        metadata = PhotoMetadata()
 
     if alpha is not None and fmt in ALPHA_FORMATS:
         im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
@@ -509,47 +375,34 @@ def save_image(
             rgb = _flatten_on_white(rgb, alpha)
         im = Image.fromarray(rgb, "RGB")
 
-    params: dict[str, Any] = {}
-    if exif and fmt in _EXIF_FORMATS:
-        params["exif"] = _sanitise_exif(bytes(exif))
-    if icc_profile and fmt in _ICC_FORMATS:
-        params["icc_profile"] = bytes(icc_profile)
-    if dpi is not None and fmt in _DPI_FORMATS:
-        params["dpi"] = tuple(float(v) for v in dpi)
-    if xmp and fmt in ("JPEG", "WEBP"):
-        params["xmp"] = bytes(xmp)
-    elif xmp and fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt("XML:com.adobe.xmp", bytes(xmp).decode("utf-8", "replace"))
-        params["pnginfo"] = info
-    elif xmp and fmt == "TIFF":  # Pillow takes either tiffinfo or exif: put XMP among the EXIF
-        if "exif" in params:
-            tags = Image.Exif()
-            tags.load(params["exif"])
-            tags[_TIFF_XMP] = bytes(xmp)
-            params["exif"] = tags
-        else:
-            params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
-    if fmt == "JPEG" and jpeg_tables is not None:
-        params["qtables"] = [list(t) for t in jpeg_tables.qtables]
-        if jpeg_tables.subsampling is not None:
-            params["subsampling"] = jpeg_tables.subsampling
-    elif fmt == "JPEG":
-        params["quality"] = quality
-        params["subsampling"] = 0 if quality >= 90 else 2
-    elif fmt == "WEBP":
-        params["quality"] = quality
-        params["method"] = 4
-    elif fmt == "TIFF" and "exif" not in params:
-        # LZW goes through libtiff, which cannot write EXIF sub-directories (Exif, GPS); with
-        # EXIF the file is written uncompressed by Pillow's own writer, which keeps them.
-        params["compression"] = "tiff_lzw"
-    elif fmt == "PNG":
-        params["compress_level"] = 6
-
+    params = metadata_params(metadata, fmt)
+    tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression)
+    params.update(_compression_params(fmt, quality, tables, with_exif="exif" in params))
     with atomic_path(path) as tmp:
         im.save(tmp, format=fmt, **params)
     return path
+
+
+def _compression_params(
+    fmt: str, quality: int, tables: JpegTables | None, *, with_exif: bool
+) -> dict[str, Any]:
+    """Pillow ``save()`` keywords for the compression: a JPEG's ``tables`` or ``quality``."""
+    if fmt == "JPEG" and tables is not None:
+        params: dict[str, Any] = {"qtables": [list(t) for t in tables.qtables]}
+        if tables.subsampling is not None:
+            params["subsampling"] = tables.subsampling
+        return params
+    if fmt == "JPEG":
+        return {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
+    if fmt == "WEBP":
+        return {"quality": quality, "method": 4}
+    if fmt == "TIFF" and not with_exif:
+        # LZW goes through libtiff, which cannot write EXIF sub-directories (Exif, GPS); with
+        # EXIF the file is written uncompressed by Pillow's own writer, which keeps them.
+        return {"compression": "tiff_lzw"}
+    if fmt == "PNG":
+        return {"compress_level": 6}
+    return {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,7 +427,7 @@ def load_mask(
     im = _open_checked(path, max_pixels, "mask")
     with im:
         _decode(im, path, "mask")
-        upright, _ = _orient(im)
+        upright, _ = _orient(im, path)
         rgb, alpha, _ = _to_rgb_alpha(upright, None, path)
     gray = (
         rgb[:, :, 0].astype(np.uint32) * 299

@@ -261,10 +261,7 @@ class Inpainter:
                 raise InpaintCancelled()
             crop_hole = remaining[r.crop.slices]
             todo = np.zeros_like(crop_hole)
-            core = (
-                slice(r.core.y0 - r.crop.y0, r.core.y1 - r.crop.y0),
-                slice(r.core.x0 - r.crop.x0, r.core.x1 - r.crop.x0),
-            )
+            core = r.core.translated(-r.crop.x0, -r.crop.y0).slices  # in the crop's coordinates
             todo[core] = crop_hole[core]
             if todo.any():
                 filled = self._fill_crop(result[r.crop.slices], crop_hole, r.scaled)

@@ -1,89 +1,43 @@
-"""The Qt-free model of one open photo: the image, its hole mask, the untouched original and
-the reversible edits that change them.
+"""The Qt-free model of one open photo: the image, its hole mask, the untouched original, the
+file's metadata and the reversible edits that change them.
 
 Views (the Qt canvas, tests, scripts) observe a :class:`Document` through its events and never
 reach into its arrays to change them; every change goes through a method that returns an
-:class:`Edit`. An edit stores only what it changed (a bounding box and the pixels before and
-after, masks packed to one bit per pixel), so an undo history of hundreds of strokes on a
-24-megapixel photo stays small. The desktop app wraps each edit in a ``QUndoCommand``.
+:class:`~retoucher.edits.Edit` (see :mod:`retoucher.edits`: an edit stores only what it
+changed). The desktop app wraps each edit in a ``QUndoCommand``.
 
 Conventions: image ``uint8 HxWx3 RGB``; hole mask ``bool HxW``, True = hole. Pixel ``(row i,
 column j)`` covers the continuous square ``[j, j+1) x [i, i+1)``; brush positions are continuous
-coordinates in that space (what a view gets from its scene coordinates).
+coordinates in that space (what a view gets from its scene coordinates, see
+:mod:`retoucher.brush`).
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.formats import DEFAULT_QUALITY, output_format
+from engine.geometry import Rect
+from engine.metadata import PhotoMetadata
+
+from .brush import paint_capsule
+from .edits import Edit, ImageEdit, MaskEdit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.imageio import LoadedImage
+
 __all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
-
-_states = itertools.count(1)
-
-
-# --------------------------------------------------------------------------- geometry
-@dataclass(frozen=True)
-class Rect:
-    """A pixel box ``[x0, x1) x [y0, y1)``."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def width(self) -> int:
-        return max(0, self.x1 - self.x0)
-
-    @property
-    def height(self) -> int:
-        return max(0, self.y1 - self.y0)
-
-    @property
-    def empty(self) -> bool:
-        return self.width == 0 or self.height == 0
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y1), slice(self.x0, self.x1)
-
-    def union(self, other: Rect | None) -> Rect:
-        if other is None or other.empty:
-            return self
-        if self.empty:
-            return other
-        return Rect(
-            min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1)
-        )
-
-    def clip(self, width: int, height: int) -> Rect:
-        return Rect(
-            min(max(self.x0, 0), width),
-            min(max(self.y0, 0), height),
-            min(max(self.x1, 0), width),
-            min(max(self.y1, 0), height),
-        )
-
-    @staticmethod
-    def bounding(mask: np.ndarray) -> Rect | None:
-        """The bounding box of the True pixels of a 2-D array, None when there are none."""
-        rows = np.flatnonzero(mask.any(axis=1))
-        if rows.size == 0:
-            return None
-        cols = np.flatnonzero(mask.any(axis=0))
-        return Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
 
 
 class Event:
-    """A minimal Qt-free signal: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``."""
+    """A minimal Qt-free signal: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``. Slots are
+    held strongly and called in connection order; an exception in a slot reaches the caller of
+    ``emit`` unchanged, and disconnecting a slot that is not connected is a ValueError."""
 
     def __init__(self) -> None:
         self._slots: list[Callable[..., Any]] = []
@@ -99,112 +53,18 @@ class Event:
             fn(*args)
 
 
-# --------------------------------------------------------------------------- edits
-class _PackedMask:
-    """A bool patch stored at one bit per pixel."""
-
-    __slots__ = ("shape", "bits")
-
-    def __init__(self, patch: np.ndarray) -> None:
-        self.shape = patch.shape
-        self.bits = np.packbits(patch, axis=None)
-
-    def unpack(self) -> np.ndarray:
-        n = self.shape[0] * self.shape[1]
-        return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.shape)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.bits.nbytes)
-
-
-class Edit:
-    """One reversible change of a document; ``redo`` and ``undo`` replay it."""
-
-    label: str = ""
-
-    def redo(self, doc: Document) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def undo(self, doc: Document) -> None:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    @property
-    def nbytes(self) -> int:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class MaskEdit(Edit):
-    """A change of the hole mask inside ``rect``: the patch before and after, bit-packed."""
-
-    def __init__(self, label: str, rect: Rect, before: np.ndarray, after: np.ndarray) -> None:
-        self.label = label
-        self.rect = rect
-        self._before = _PackedMask(before)
-        self._after = _PackedMask(after)
-
-    def redo(self, doc: Document) -> None:
-        doc._write_mask(self.rect, self._after.unpack())
-
-    def undo(self, doc: Document) -> None:
-        doc._write_mask(self.rect, self._before.unpack())
-
-    @property
-    def nbytes(self) -> int:
-        return self._before.nbytes + self._after.nbytes
-
-
-class ImageEdit(Edit):
-    """A fill: the changed image pixels (bounding box, before and after) and the hole it
-    cleared from the mask, as one step."""
-
-    def __init__(
-        self,
-        label: str,
-        rect: Rect | None,
-        before: np.ndarray | None,
-        after: np.ndarray | None,
-        mask_edit: MaskEdit | None,
-        state_before: int,
-    ) -> None:
-        self.label = label
-        self.rect = rect
-        self._before = before
-        self._after = after
-        self.mask_edit = mask_edit
-        self.state_before = state_before
-        self.state_after = next(_states)
-
-    def redo(self, doc: Document) -> None:
-        if self.rect is not None:
-            doc._write_image(self.rect, self._after)
-        if self.mask_edit is not None:
-            self.mask_edit.redo(doc)
-        doc._set_state(self.state_after)
-
-    def undo(self, doc: Document) -> None:
-        if self.rect is not None:
-            doc._write_image(self.rect, self._before)
-        if self.mask_edit is not None:
-            self.mask_edit.undo(doc)
-        doc._set_state(self.state_before)
-
-    @property
-    def nbytes(self) -> int:
-        n = 0 if self._before is None else self._before.nbytes + self._after.nbytes
-        return n + (self.mask_edit.nbytes if self.mask_edit else 0)
-
-
 # --------------------------------------------------------------------------- document
 class Document:
     """One open photo.
 
     ``image`` is the current picture (changed only by fills), ``original`` the picture as it
-    was opened (read-only), ``mask`` the hole mask the user paints. Metadata from the file
-    (``alpha``, ``exif``, ``icc_profile``, ``dpi``, ``xmp``, ``jpeg_tables``, ``format``,
-    ``mode``, ``pages``, ``path``) travels to :meth:`save`; :attr:`save_in_place_problem` says
-    when writing back over the file would lose part of it. Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()``
-    (the dirty flag may have changed).
+    was opened (read-only), ``mask`` the hole mask the user paints, ``alpha`` the transparency
+    kept aside (``uint8 HxW`` or None), ``path`` the file it refers to (None: not saved yet) and
+    ``metadata`` the :class:`~engine.metadata.PhotoMetadata` of that file (EXIF, ICC, DPI, XMP,
+    format, mode, pages, JPEG tables), which :meth:`save` writes back;
+    :attr:`save_in_place_problem` says when writing back over the file would lose part of it.
+    Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()`` (the dirty flag
+    may have changed).
     """
 
     def __init__(
@@ -212,16 +72,9 @@ class Document:
         rgb: np.ndarray,
         *,
         alpha: np.ndarray | None = None,
-        exif: bytes | None = None,
-        icc_profile: bytes | None = None,
-        format: str | None = None,
-        mode: str = "RGB",
+        metadata: PhotoMetadata | None = None,
         path: str | os.PathLike[str] | None = None,
         copy: bool = True,
-        dpi: tuple[float, float] | None = None,
-        xmp: bytes | None = None,
-        jpeg_tables: Any = None,
-        pages: int = 1,
     ) -> None:
         rgb = np.asarray(rgb)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
@@ -237,15 +90,8 @@ class Document:
         self.original.flags.writeable = False
         self.mask = np.zeros(self.image.shape[:2], dtype=bool)
         self.alpha = alpha
-        self.exif = exif
-        self.icc_profile = icc_profile
-        self.format = format
-        self.mode = mode
+        self.metadata = metadata if metadata is not None else PhotoMetadata()
         self.path = Path(path) if path is not None else None
-        self.dpi = dpi
-        self.xmp = xmp
-        self.jpeg_tables = jpeg_tables  # an engine.imageio.JpegTables for a JPEG file
-        self.pages = int(pages)
         self.mask_changed = Event()
         self.image_changed = Event()
         self.state_changed = Event()
@@ -255,22 +101,9 @@ class Document:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_loaded(cls, loaded: Any) -> Document:
+    def from_loaded(cls, loaded: LoadedImage) -> Document:
         """From an ``engine.imageio.LoadedImage``, taking over its pixel array."""
-        return cls(
-            loaded.rgb,
-            alpha=loaded.alpha,
-            exif=loaded.exif,
-            icc_profile=loaded.icc_profile,
-            format=loaded.format,
-            mode=loaded.mode,
-            path=loaded.path,
-            copy=False,
-            dpi=loaded.dpi,
-            xmp=loaded.xmp,
-            jpeg_tables=loaded.jpeg_tables,
-            pages=loaded.pages,
-        )
+        return cls(loaded.rgb, alpha=loaded.alpha, metadata=loaded.metadata, path=loaded.path, copy=False)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> Document:
@@ -316,9 +149,10 @@ class Document:
         """Why saving over the file this photo came from would lose part of it (the file
         holds more pages, more bits per channel or another colour model than an 8-bit RGB(A)
         picture), or None when it would not."""
-        if self.pages > 1 and (self.format or "").upper() != "MPO":  # MPO: previews, not pages
-            return f"the file holds {self.pages} pages; only the first one would be kept"
-        mode = self.mode or "RGB"
+        meta = self.metadata
+        if meta.pages > 1 and (meta.format or "").upper() != "MPO":  # MPO: previews, not pages
+            return f"the file holds {meta.pages} pages; only the first one would be kept"
+        mode = meta.mode or "RGB"
         if mode in _EIGHT_BIT_MODES:
             return None
         if mode == "CMYK":
@@ -390,7 +224,7 @@ class Document:
         s = self._stroke
         start = s.last if s.last is not None else (x, y)
         s.last = (x, y)
-        rect = _paint_capsule(self.mask, start, (x, y), radius, s.value)
+        rect = paint_capsule(self.mask, start, (x, y), radius, s.value)
         if rect is None:
             return None
         s.rect = rect.union(s.rect)
@@ -462,11 +296,10 @@ class Document:
         new = np.where(sub_hole[..., None], result[box.slices], old)
         changed = Rect.bounding((new != old).any(axis=2))
         rect = before = after = None
-        if changed is not None:
-            rect = Rect(box.x0 + changed.x0, box.y0 + changed.y0, box.x0 + changed.x1, box.y0 + changed.y1)
-            local = Rect(changed.x0, changed.y0, changed.x1, changed.y1)
-            before = old[local.slices].copy()
-            after = new[local.slices].copy()
+        if changed is not None:  # ``changed`` is in the box's coordinates
+            rect = changed.translated(box.x0, box.y0)
+            before = old[changed.slices].copy()
+            after = new[changed.slices].copy()
         mask_before = self.mask[box.slices].copy()
         mask_after = mask_before & ~sub_hole
         mask_edit = None
@@ -491,45 +324,35 @@ class Document:
         path: str | os.PathLike[str] | None = None,
         *,
         format: str | None = None,
-        quality: int = 95,
+        quality: int = DEFAULT_QUALITY,
         keep_jpeg_compression: bool = False,
     ) -> Path:
-        """Write the image (atomically, with its alpha, EXIF, ICC profile, DPI and XMP) to
-        ``path`` (default: where it came from, in its format). ``quality`` applies to JPEG and
-        WebP; with ``keep_jpeg_compression`` a photo read from a JPEG and written as one keeps
-        the original's quantisation and chroma subsampling instead. The document then refers
-        to the written file (so :attr:`save_in_place_problem` no longer applies)."""
-        from engine.formats import format_for_suffix, is_jpeg, normalise_format
+        """Write the image (atomically, with its alpha and metadata) to ``path`` (default: where
+        it came from, in its format). ``quality`` applies to JPEG and WebP; with
+        ``keep_jpeg_compression`` a photo read from a JPEG and written as one keeps the
+        original's quantisation and chroma subsampling instead. The document then refers to the
+        written file (so :attr:`save_in_place_problem` no longer applies)."""
         from engine.imageio import save_image
 
         if path is None:
             if self.path is None:
                 raise ValueError("this photo has no file yet; give a path (Save As)")
             path = self.path
-            format = format or self.format
-        path = Path(path)
-        format = normalise_format(format) if format else format_for_suffix(path.suffix)
-        from_jpeg = is_jpeg(self.format)
-        tables = self.jpeg_tables if keep_jpeg_compression and format == "JPEG" and from_jpeg else None
+            format = format or self.metadata.format
+        fmt = output_format(path, format)
         written = save_image(
             path,
             self.image,
             alpha=self.alpha,
-            exif=self.exif,
-            icc_profile=self.icc_profile,
-            format=format,
+            metadata=self.metadata,
+            format=fmt,
             quality=quality,
-            jpeg_tables=tables,
-            dpi=self.dpi,
-            xmp=self.xmp,
+            keep_jpeg_compression=keep_jpeg_compression,
         )
-        # What the document's file is now: one 8-bit page, compressed with ``tables`` (or,
-        # when None, at ``quality``, which a later save repeats).
         self.path = Path(written)
-        self.format = format
-        self.jpeg_tables = tables
-        self.mode = "RGB" if self.alpha is None else "RGBA"
-        self.pages = 1
+        self.metadata = self.metadata.as_written(
+            fmt, keep_jpeg_compression=keep_jpeg_compression, alpha=self.alpha is not None
+        )
         self.mark_saved()
         return self.path
 
@@ -554,45 +377,3 @@ class _Stroke:
         self.snapshot = mask.copy()
         self.rect: Rect | None = None
         self.last: tuple[float, float] | None = None
-
-
-def _paint_capsule(
-    mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: bool
-) -> Rect | None:
-    """Set every pixel whose centre lies within ``radius`` of the segment p0-p1. Long segments
-    are cut into pieces so that each works on a small box."""
-    h, w = mask.shape
-    r = max(float(radius), 0.75)  # always covers the pixel under the pointer
-    (x0, y0), (x1, y1) = p0, p1
-    length = math.hypot(x1 - x0, y1 - y0)
-    pieces = max(1, math.ceil(length / max(4 * r, 32)))
-    total: Rect | None = None
-    for k in range(pieces):
-        ax, ay = x0 + (x1 - x0) * k / pieces, y0 + (y1 - y0) * k / pieces
-        bx, by = x0 + (x1 - x0) * (k + 1) / pieces, y0 + (y1 - y0) * (k + 1) / pieces
-        box = Rect(
-            math.floor(min(ax, bx) - r),
-            math.floor(min(ay, by) - r),
-            math.ceil(max(ax, bx) + r) + 1,
-            math.ceil(max(ay, by) + r) + 1,
-        ).clip(w, h)
-        if box.empty:
-            continue
-        cy = np.arange(box.y0, box.y1, dtype=np.float32)[:, None] + 0.5
-        cx = np.arange(box.x0, box.x1, dtype=np.float32)[None, :] + 0.5
-        dx, dy = bx - ax, by - ay
-        seg2 = dx * dx + dy * dy
-        if seg2 > 0:
-            t = np.clip(((cx - ax) * dx + (cy - ay) * dy) / seg2, 0.0, 1.0)
-            px, py = ax + t * dx, ay + t * dy
-        else:
-            px, py = ax, ay
-        inside = (cx - px) ** 2 + (cy - py) ** 2 <= r * r
-        if not inside.any():
-            continue
-        mask[box.slices][inside] = value
-        hit = Rect.bounding(inside)
-        assert hit is not None
-        hit = Rect(box.x0 + hit.x0, box.y0 + hit.y0, box.x0 + hit.x1, box.y0 + hit.y1)
-        total = hit.union(total)
-    return total

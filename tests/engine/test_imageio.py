@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import struct
 import warnings
 import zlib
@@ -18,6 +19,7 @@ from engine.imageio import (
     ImageNotFoundError,
     ImageReadError,
     ImageTooLargeError,
+    PhotoMetadata,
     load_image,
     load_mask,
     save_image,
@@ -72,13 +74,13 @@ def test_exif_orientation_6_is_applied_and_not_applied_twice_after_resave(tmp_pa
     # Orientation 6: displayed rotated 90 degrees clockwise; the stored left band is on top.
     assert loaded.rgb.shape == (40, 20, 3)
     assert loaded.rgb[:8].mean() > 200 and loaded.rgb[12:].mean() < 30
-    ex = parse_exif(loaded.exif)
+    ex = parse_exif(loaded.metadata.exif)
     assert ex.get(ORIENTATION) == 1
     assert ex.get(MAKE) == "TestCam"
     assert ex.get_ifd(EXIF_IFD).get(DATE_TAKEN) == "2020:05:17 10:11:12"  # sub-IFD kept
 
     out = tmp_path / "resaved.jpg"
-    save_image(out, loaded.rgb, exif=loaded.exif)
+    save_image(out, loaded.rgb, metadata=loaded.metadata)
     with Image.open(out) as raw:  # stored upright, and the file does not ask for a rotation
         assert raw.size == (20, 40)
         assert raw.getexif().get(ORIENTATION, 1) == 1
@@ -107,7 +109,7 @@ def test_other_orientations(tmp_path, orientation, band_where):
 
 def test_save_never_writes_a_rotation(tmp_path):
     """Arrays are always upright, so EXIF handed to save_image is forced to orientation 1."""
-    out = save_image(tmp_path / "x.jpg", rng_rgb(), exif=exif_with(orientation=6))
+    out = save_image(tmp_path / "x.jpg", rng_rgb(), metadata=PhotoMetadata(exif=exif_with(orientation=6)))
     with Image.open(out) as raw:
         assert raw.getexif().get(ORIENTATION) == 1
         assert raw.getexif().get(MAKE) == "TestCam"
@@ -121,15 +123,15 @@ def test_save_never_writes_a_rotation(tmp_path):
 )
 def test_exif_and_icc_survive_load_save_load(tmp_path, suffix, fmt):
     src = tmp_path / f"src{suffix}"
-    save_image(src, rng_rgb(), exif=exif_with(), icc_profile=SRGB_ICC)
-    first = load_image(src)
+    save_image(src, rng_rgb(), metadata=PhotoMetadata(exif=exif_with(), icc_profile=SRGB_ICC))
+    first = load_image(src).metadata
     assert first.format == fmt
     assert first.icc_profile == SRGB_ICC
     assert parse_exif(first.exif).get(MAKE) == "TestCam"
 
     out = tmp_path / f"out{suffix}"
-    save_image(out, first.rgb, exif=first.exif, icc_profile=first.icc_profile)
-    second = load_image(out)
+    save_image(out, load_image(src).rgb, metadata=first)
+    second = load_image(out).metadata
     assert second.icc_profile == SRGB_ICC
     assert parse_exif(second.exif).get(MAKE) == "TestCam"
     assert parse_exif(second.exif).get_ifd(EXIF_IFD).get(DATE_TAKEN) == "2020:05:17 10:11:12"
@@ -163,15 +165,17 @@ def test_exif_thumbnail_of_the_original_is_not_carried_over(tmp_path, orientatio
     Image.new("RGB", (40, 20), (0, 0, 255)).save(src, exif=_exif_with_thumbnail(orientation, thumbnail))
     assert thumbnail in src.read_bytes()
     loaded = load_image(src)
-    assert thumbnail not in loaded.exif
-    out = save_image(tmp_path / "out.jpg", loaded.rgb, exif=loaded.exif)
+    assert thumbnail not in loaded.metadata.exif
+    out = save_image(tmp_path / "out.jpg", loaded.rgb, metadata=loaded.metadata)
     assert thumbnail not in out.read_bytes()
     with Image.open(out) as im:
         assert im.getexif().get(MAKE) == "Cam" and im.getexif().get(ORIENTATION) == 1
     # EXIF handed to save_image directly is cleaned the same way.
-    direct = save_image(tmp_path / "direct.png", loaded.rgb, exif=_exif_with_thumbnail(1, thumbnail))
+    direct = save_image(
+        tmp_path / "direct.png", loaded.rgb, metadata=PhotoMetadata(exif=_exif_with_thumbnail(1, thumbnail))
+    )
     assert thumbnail not in direct.read_bytes()
-    assert parse_exif(load_image(direct).exif).get(MAKE) == "Cam"
+    assert parse_exif(load_image(direct).metadata.exif).get(MAKE) == "Cam"
 
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
@@ -185,31 +189,119 @@ def test_jpeg_tables_dpi_and_xmp_are_kept(tmp_path):
         src, quality=70, subsampling=1, dpi=(300, 150), xmp=XMP, exif=exif_with(orientation=6)
     )
     loaded = load_image(src)
-    assert loaded.dpi == (150, 300) and loaded.xmp == XMP
-    assert loaded.jpeg_tables is not None and loaded.jpeg_tables.subsampling == 1
-    out = save_image(
-        tmp_path / "out.jpg", loaded.rgb, jpeg_tables=loaded.jpeg_tables, dpi=loaded.dpi, xmp=loaded.xmp
-    )
+    meta = loaded.metadata
+    assert meta.dpi == (150, 300) and meta.xmp == XMP
+    assert meta.jpeg_tables is not None and meta.jpeg_tables.subsampling == 1
+    out = save_image(tmp_path / "out.jpg", loaded.rgb, metadata=meta, keep_jpeg_compression=True)
     with Image.open(src) as a, Image.open(out) as b:
         assert b.quantization == a.quantization
         assert JpegImagePlugin.get_sampling(b) == 1
         assert b.info["dpi"] == (150, 300) and b.info["xmp"] == XMP
+    dpi_xmp = PhotoMetadata(dpi=meta.dpi, xmp=meta.xmp)
     for suffix in (".png", ".tif", ".webp"):
-        again = load_image(save_image(tmp_path / f"out{suffix}", loaded.rgb, dpi=loaded.dpi, xmp=loaded.xmp))
+        again = load_image(save_image(tmp_path / f"out{suffix}", loaded.rgb, metadata=dpi_xmp)).metadata
         assert again.xmp == XMP, suffix
         if suffix != ".webp":
             assert again.dpi is not None and np.allclose(again.dpi, (150, 300), atol=0.05), suffix
-    plain = load_image(save_image(tmp_path / "x.tif", rng_rgb()))
+    plain = load_image(save_image(tmp_path / "x.tif", rng_rgb())).metadata
     assert plain.jpeg_tables is None and plain.dpi is None and plain.xmp is None
-    exif_too = load_image(save_image(tmp_path / "e.tif", rng_rgb(), exif=exif_with(), xmp=XMP))
+    exif_xmp = PhotoMetadata(exif=exif_with(), xmp=XMP)
+    exif_too = load_image(save_image(tmp_path / "e.tif", rng_rgb(), metadata=exif_xmp)).metadata
     assert exif_too.xmp == XMP and parse_exif(exif_too.exif).get(MAKE) == "TestCam"
 
 
 def test_bmp_drops_metadata_it_cannot_hold(tmp_path):
-    out = save_image(tmp_path / "x.bmp", rng_rgb(), exif=exif_with(), icc_profile=SRGB_ICC)
+    out = save_image(
+        tmp_path / "x.bmp", rng_rgb(), metadata=PhotoMetadata(exif=exif_with(), icc_profile=SRGB_ICC)
+    )
     loaded = load_image(out)
-    assert loaded.format == "BMP" and loaded.exif is None
+    assert loaded.metadata.format == "BMP" and loaded.metadata.exif is None
     np.testing.assert_array_equal(loaded.rgb, rng_rgb())
+
+
+def test_jpeg_compression_is_kept_only_from_a_jpeg_to_a_jpeg_when_asked(tmp_path):
+    """One rule (PhotoMetadata.jpeg_tables_for): the original's tables for a JPEG written from a
+    JPEG with keep_jpeg_compression, else the quality."""
+    src = tmp_path / "q40.jpg"
+    Image.fromarray(rng_rgb(32, 48)).save(src, quality=40, subsampling=2)
+    jpeg = load_image(src)
+    png = load_image(save_image(tmp_path / "p.png", jpeg.rgb))
+    kept = save_image(tmp_path / "kept.jpg", jpeg.rgb, metadata=jpeg.metadata, keep_jpeg_compression=True)
+    not_asked = save_image(tmp_path / "q95.jpg", jpeg.rgb, metadata=jpeg.metadata)
+    from_png = save_image(tmp_path / "png.jpg", png.rgb, metadata=png.metadata, keep_jpeg_compression=True)
+    plain95 = save_image(tmp_path / "plain.jpg", jpeg.rgb)
+    with Image.open(src) as a, Image.open(kept) as b, Image.open(not_asked) as c, Image.open(plain95) as d:
+        assert b.quantization == a.quantization and JpegImagePlugin.get_sampling(b) == 2
+        assert c.quantization == d.quantization != a.quantization
+    with Image.open(from_png) as e, Image.open(plain95) as d:
+        assert e.quantization == d.quantization
+    assert jpeg.metadata.jpeg_tables_for("PNG", True) is None
+    assert jpeg.metadata.jpeg_tables_for("JPEG", False) is None
+    assert jpeg.metadata.jpeg_tables_for("JPEG", True) == jpeg.metadata.jpeg_tables
+
+
+def test_metadata_as_written_describes_the_saved_file():
+    tables = iio.JpegTables(((1,) * 64,), 2)
+    meta = PhotoMetadata(exif=b"e", xmp=b"x", format="MPO", mode="CMYK", pages=3, jpeg_tables=tables)
+    jpg = meta.as_written("JPEG", keep_jpeg_compression=True, alpha=False)
+    assert (jpg.format, jpg.mode, jpg.pages, jpg.jpeg_tables) == ("JPEG", "RGB", 1, tables)
+    assert (jpg.exif, jpg.xmp) == (b"e", b"x")
+    png = meta.as_written("PNG", keep_jpeg_compression=True, alpha=True)
+    assert (png.format, png.mode, png.jpeg_tables) == ("PNG", "RGBA", None)
+    assert meta.as_written("JPEG", keep_jpeg_compression=False, alpha=False).jpeg_tables is None
+
+
+# --- metadata that cannot be read: dropped, with a warning naming the file -------------------
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_damaged_exif_is_dropped_with_a_warning(tmp_path, caplog, suffix):
+    src = tmp_path / f"damaged{suffix}"
+    Image.fromarray(rng_rgb()).save(src, exif=b"Exif\x00\x00this is no TIFF header at all")
+    with caplog.at_level(logging.WARNING):
+        loaded = load_image(src)
+    assert loaded.rgb.shape == (32, 48, 3) and loaded.metadata.exif is None
+    assert f"damaged{suffix}: its EXIF block is damaged and is not copied to the output" in caplog.text
+    if suffix == ".png":  # Pillow's PNG reader hands the damaged block to the orientation lookup too
+        assert "damaged.png: its EXIF orientation cannot be read" in caplog.text
+    assert all(r.levelno == logging.WARNING for r in caplog.records)
+
+
+def test_broken_icc_profile_is_dropped_with_a_warning(tmp_path, caplog):
+    src = tmp_path / "badicc.png"
+    Image.fromarray(rng_rgb()).save(src, icc_profile=b"not an ICC profile" * 8)
+    with caplog.at_level(logging.WARNING):
+        loaded = load_image(src)
+    np.testing.assert_array_equal(loaded.rgb, rng_rgb())
+    assert loaded.metadata.icc_profile is None
+    assert "badicc.png: its ICC profile cannot be read and is not copied to the output" in caplog.text
+    assert "OSError" in caplog.text
+
+
+def test_cmyk_whose_profile_cannot_convert_falls_back_with_a_warning(tmp_path, caplog, monkeypatch):
+    src = tmp_path / "print.jpg"
+    Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(src, icc_profile=SRGB_ICC)
+    monkeypatch.setattr(iio, "icc_colour_space", lambda icc, path: "CMYK")  # an RGB profile posing as CMYK
+    with caplog.at_level(logging.WARNING):
+        loaded = load_image(src)
+    r, g, b = (int(v) for v in loaded.rgb[0, 0])
+    assert r > 240 and g < 15 and b < 15  # Pillow's naive conversion
+    assert loaded.metadata.icc_profile is None
+    assert "print.jpg: its CMYK ICC profile cannot convert the picture to sRGB" in caplog.text
+
+
+def test_unreadable_jpeg_tables_are_dropped_with_a_warning(tmp_path, caplog, monkeypatch):
+    src = tmp_path / "odd.jpg"
+    Image.fromarray(rng_rgb()).save(src, quality=50)
+
+    def broken(im):
+        raise IndexError("no such layer")
+
+    monkeypatch.setattr(JpegImagePlugin, "get_sampling", broken)
+    with caplog.at_level(logging.WARNING):
+        loaded = load_image(src)
+    assert loaded.metadata.jpeg_tables is None and loaded.metadata.format == "JPEG"
+    assert "odd.jpg: its JPEG quantisation tables cannot be read" in caplog.text
 
 
 def test_jpeg_defaults_quality_95_and_444(tmp_path):
@@ -248,7 +340,7 @@ def _save_pil(tmp_path: Path, im: Image.Image, name: str, **kw) -> Path:
 def test_mode_L(tmp_path):
     g = np.arange(0, 256, dtype=np.uint8).reshape(16, 16)
     loaded = load_image(_save_pil(tmp_path, Image.fromarray(g, "L"), "g.png"))
-    assert loaded.mode == "L" and loaded.alpha is None
+    assert loaded.metadata.mode == "L" and loaded.alpha is None
     assert loaded.rgb.shape == (16, 16, 3)
     for c in range(3):
         np.testing.assert_array_equal(loaded.rgb[:, :, c], g)
@@ -259,7 +351,7 @@ def test_mode_1(tmp_path):
     bits[2:4, 2:4] = True
     im = Image.fromarray(bits.astype(np.uint8) * 255, "L").convert("1")
     loaded = load_image(_save_pil(tmp_path, im, "b.png"))
-    assert loaded.mode == "1"
+    assert loaded.metadata.mode == "1"
     np.testing.assert_array_equal(loaded.rgb[:, :, 0] == 255, bits)
     assert set(np.unique(loaded.rgb)) <= {0, 255}
 
@@ -273,7 +365,7 @@ def _palette_image() -> Image.Image:
 
 def test_mode_P(tmp_path):
     loaded = load_image(_save_pil(tmp_path, _palette_image(), "p.png"))
-    assert loaded.mode == "P" and loaded.alpha is None
+    assert loaded.metadata.mode == "P" and loaded.alpha is None
     assert tuple(loaded.rgb[0, 0]) == (200, 10, 20)
     assert tuple(loaded.rgb[1, 1]) == (5, 250, 6)
 
@@ -290,7 +382,7 @@ def test_mode_LA(tmp_path):
     la[..., 0] = 90
     la[..., 1] = np.arange(36, dtype=np.uint8).reshape(6, 6) * 7
     loaded = load_image(_save_pil(tmp_path, Image.fromarray(la, "LA"), "la.png"))
-    assert loaded.mode == "LA"
+    assert loaded.metadata.mode == "LA"
     np.testing.assert_array_equal(loaded.alpha, la[..., 1])
     assert (loaded.rgb == 90).all()
 
@@ -301,7 +393,7 @@ def test_mode_RGBA_alpha_kept_and_restored(tmp_path):
     src = tmp_path / "a.png"
     Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src)
     loaded = load_image(src)
-    assert loaded.mode == "RGBA"
+    assert loaded.metadata.mode == "RGBA"
     np.testing.assert_array_equal(loaded.alpha, alpha)
     np.testing.assert_array_equal(loaded.rgb, rgb)
     for suffix in (".png", ".tif", ".webp"):
@@ -329,7 +421,7 @@ def test_mode_CMYK_without_profile(tmp_path):
     im = Image.new("CMYK", (4, 4), (0, 255, 255, 0))  # pure red in naive conversion
     for name in ("c.jpg", "c.tif"):
         loaded = load_image(_save_pil(tmp_path, im, name))
-        assert loaded.mode == "CMYK"
+        assert loaded.metadata.mode == "CMYK"
         r, g, b = (int(v) for v in loaded.rgb[0, 0])
         assert r > 240 and g < 15 and b < 15
 
@@ -339,7 +431,7 @@ def test_mode_16bit_gray_scaled_not_clipped(tmp_path):
     src = tmp_path / "g16.png"
     Image.fromarray(a).save(src)
     loaded = load_image(src)
-    assert loaded.mode.startswith("I")
+    assert loaded.metadata.mode.startswith("I")
     assert list(loaded.rgb[0, :, 0]) == [0, 100, 128, 255]
 
 
@@ -353,12 +445,12 @@ def test_16bit_rgb_is_reported_as_such(tmp_path, suffix):
     src = tmp_path / f"rgb16{suffix}"
     assert cv2.imwrite(str(src), a)
     loaded = load_image(src)
-    assert loaded.mode == "RGB;16"  # Pillow itself says "RGB": 8 bits would be written back
+    assert loaded.metadata.mode == "RGB;16"  # Pillow itself says "RGB": 8 bits would be written back
     assert loaded.rgb.dtype == np.uint8 and tuple(loaded.rgb[1, 1]) == (255, 0, 0)
     assert tuple(loaded.rgb[0, 0]) == (0, 100, 0)
     # an ordinary 8-bit file keeps Pillow's mode
     Image.fromarray(loaded.rgb).save(tmp_path / "rgb8.png")
-    assert load_image(tmp_path / "rgb8.png").mode == "RGB"
+    assert load_image(tmp_path / "rgb8.png").metadata.mode == "RGB"
 
 
 def test_mode_F_and_I(tmp_path):
@@ -396,12 +488,12 @@ def test_multi_page_tiff_loads_the_first_page_and_says_so(tmp_path):
     pages[0].save(src, save_all=True, append_images=pages[1:])
     with pytest.warns(iio.MultiPageWarning, match=r"multi\.tif holds 3 pages"):
         loaded = load_image(src)
-    assert loaded.pages == 3
+    assert loaded.metadata.pages == 3
     assert (loaded.rgb == 40).all()
     single = save_image(tmp_path / "one.tif", rng_rgb())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a single page: no warning
-        assert load_image(single).pages == 1
+        assert load_image(single).metadata.pages == 1
 
 
 def test_missing_file(tmp_path):

@@ -195,7 +195,7 @@ def test_save_and_reopen_round_trip(tmp_path):
     doc.set_rect(Rect(4, 4, 12, 12))
     doc.apply_fill(np.zeros_like(rgb), doc.mask.copy())
     out = doc.save(tmp_path / "out.png")
-    assert out == tmp_path / "out.png" and doc.path == out and doc.format == "PNG"
+    assert out == tmp_path / "out.png" and doc.path == out and doc.metadata.format == "PNG"
     assert not doc.dirty
     again = Document.open(out)
     assert np.array_equal(again.image, doc.image)
@@ -282,6 +282,25 @@ def test_dpi_and_xmp_travel_from_the_file_to_the_saved_copy(tmp_path):
     info.add_itxt("XML:com.adobe.xmp", xmp.decode())
     Image.fromarray(_photo(16, 16)).save(src, dpi=(240, 240), pnginfo=info)
     doc = Document.open(src)
-    assert doc.xmp == xmp and doc.dpi is not None
-    again = load_image(doc.save(tmp_path / "out.tif"))
+    assert doc.metadata.xmp == xmp and doc.metadata.dpi is not None
+    again = load_image(doc.save(tmp_path / "out.tif")).metadata
     assert again.xmp == xmp and np.allclose(again.dpi, (240, 240), atol=0.05)
+
+
+def test_save_keeps_jpeg_compression_only_when_asked_and_refers_to_the_written_file(tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "in.jpg"
+    Image.fromarray(_photo()).save(src, quality=40, subsampling=1)
+    doc = Document.open(src)
+    tables = doc.metadata.jpeg_tables
+    assert tables is not None and doc.metadata.format == "JPEG"
+    doc.save(tmp_path / "kept.jpg", keep_jpeg_compression=True)
+    with Image.open(src) as a, Image.open(tmp_path / "kept.jpg") as b:
+        assert a.quantization == b.quantization
+    assert doc.metadata.jpeg_tables == tables and doc.path == tmp_path / "kept.jpg"
+    doc.save(tmp_path / "copy.png", keep_jpeg_compression=True)
+    assert (doc.metadata.format, doc.metadata.jpeg_tables, doc.metadata.mode) == ("PNG", None, "RGB")
+    doc.save(tmp_path / "again.jpg", keep_jpeg_compression=True)  # from a PNG now: the quality
+    with Image.open(tmp_path / "again.jpg") as c:
+        assert c.quantization != a.quantization

@@ -1,0 +1,77 @@
+"""Pixel boxes: :class:`Rect`, the one box type of the engine and the app.
+
+A :class:`Rect` is the half-open box ``[x0, x1) x [y0, y1)`` in pixels (``x`` = column,
+``y`` = row), so ``image[rect.slices]`` is the part of an ``HxW...`` array inside it. The crop
+plan (:mod:`engine.crops`), the Inpainter and the app's document all use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Rect"]
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A pixel box ``[x0, x1) x [y0, y1)``; an inverted box has no pixels (width or height 0)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def width(self) -> int:
+        return max(0, self.x1 - self.x0)
+
+    @property
+    def height(self) -> int:
+        return max(0, self.y1 - self.y0)
+
+    @property
+    def empty(self) -> bool:
+        return self.width == 0 or self.height == 0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, columns)``: index an ``HxW...`` array with it."""
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+    def contains(self, other: Rect) -> bool:
+        return self.x0 <= other.x0 and other.x1 <= self.x1 and self.y0 <= other.y0 and other.y1 <= self.y1
+
+    def translated(self, dx: int, dy: int) -> Rect:
+        """The box moved by ``dx`` columns and ``dy`` rows (into or out of another box's
+        coordinates)."""
+        return Rect(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
+
+    def union(self, other: Rect | None) -> Rect:
+        """The smallest box holding both (an empty or missing box adds nothing)."""
+        if other is None or other.empty:
+            return self
+        if self.empty:
+            return other
+        return Rect(
+            min(self.x0, other.x0), min(self.y0, other.y0), max(self.x1, other.x1), max(self.y1, other.y1)
+        )
+
+    def clip(self, width: int, height: int) -> Rect:
+        """The part inside ``[0, width) x [0, height)``."""
+        return Rect(
+            min(max(self.x0, 0), width),
+            min(max(self.y0, 0), height),
+            min(max(self.x1, 0), width),
+            min(max(self.y1, 0), height),
+        )
+
+    @staticmethod
+    def bounding(mask: np.ndarray) -> Rect | None:
+        """The bounding box of the True pixels of a 2-D array, None when there are none."""
+        rows = np.flatnonzero(mask.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(mask.any(axis=0))
+        return Rect(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)

@@ -1,0 +1,337 @@
+"""Photo metadata: what a file says about its picture and how it was stored, read on load and
+written back on save, as one :class:`PhotoMetadata` object.
+
+:func:`engine.imageio.load_image` reads it (with the functions here) into
+``LoadedImage.metadata``; the app's document holds it while the photo is open; and
+:func:`engine.imageio.save_image` writes it whole, through :func:`metadata_params`, where the
+output format can hold each part:
+
+* EXIF (JPEG, PNG, TIFF, WebP): rebuilt with orientation 1 (the pixels are upright) and without
+  the original's embedded thumbnail, which would still show what was retouched away;
+* the ICC profile (JPEG, PNG, TIFF, WebP), valid for the 8-bit RGB pixels;
+* the resolution in DPI (JPEG, PNG, TIFF, BMP) and the XMP packet (JPEG, PNG, TIFF, WebP);
+* a JPEG's quantisation tables and chroma subsampling (:class:`JpegTables`), re-used by a JPEG
+  written from it when asked (:meth:`PhotoMetadata.jpeg_tables_for`: the one place of that rule).
+
+Metadata that cannot be read (a damaged EXIF block, a broken ICC profile...) is dropped, never
+copied into an output, and a warning through :mod:`logging` names the file and what was lost;
+the photo itself still loads.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
+
+from .formats import is_jpeg
+
+__all__ = [
+    "JpegTables",
+    "PhotoMetadata",
+    "exif_orientation",
+    "read_exif",
+    "icc_colour_space",
+    "srgb_profile_bytes",
+    "cmyk_to_srgb",
+    "read_dpi",
+    "read_xmp",
+    "read_jpeg_tables",
+    "file_mode",
+    "page_count",
+    "metadata_params",
+]
+
+log = logging.getLogger(__name__)
+
+_ORIENTATION = 0x0112  # the EXIF orientation tag
+
+_EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
+_ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
+_DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
+_TIFF_XMP = 700
+_TIFF_X_RESOLUTION = 282
+# ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
+_TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
+_EXIF_SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-directories
+
+
+@dataclass(frozen=True)
+class JpegTables:
+    """How a JPEG file was compressed: its quantisation tables and chroma subsampling
+    (0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0, None = other). Writing a JPEG with them re-uses the
+    original's quality instead of a fixed one."""
+
+    qtables: tuple[tuple[int, ...], ...]
+    subsampling: int | None = None
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """What a photo file said about its picture and how it was stored.
+
+    Descriptive (written back where the output format can hold it): ``exif`` (orientation 1,
+    no thumbnail), ``icc_profile`` (describes the 8-bit RGB pixels), ``dpi`` (x, y of the upright
+    picture), ``xmp``. Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
+    ``mode`` (Pillow's mode before conversion to 8-bit RGB; "RGB;16"/"RGBA;16" for 16-bit RGB),
+    ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files).
+
+    The alpha channel is not metadata: it is pixels, an array the size of the picture, and
+    travels beside ``rgb`` (``LoadedImage.alpha``, ``Document.alpha``). Nor is the file's path:
+    the same metadata is written to another path (Save As, a batch output), and a document's
+    path changes when it is saved elsewhere; it lives beside this object, not in it.
+    An empty ``PhotoMetadata()`` describes a picture that came from no file.
+    """
+
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    xmp: bytes | None = None
+    format: str | None = None
+    mode: str = "RGB"
+    pages: int = 1
+    jpeg_tables: JpegTables | None = None
+
+    def jpeg_tables_for(self, fmt: str, keep_jpeg_compression: bool) -> JpegTables | None:
+        """The compression of a file written in ``fmt`` from this photo: a JPEG written from a
+        JPEG keeps the original's quantisation tables and chroma subsampling when
+        ``keep_jpeg_compression`` is asked (returned here); anything else (None) is written at
+        the chosen quality."""
+        if keep_jpeg_compression and fmt == "JPEG" and is_jpeg(self.format):
+            return self.jpeg_tables
+        return None
+
+    def as_written(self, fmt: str, *, keep_jpeg_compression: bool, alpha: bool) -> PhotoMetadata:
+        """The metadata of the file :func:`engine.imageio.save_image` writes from this photo in
+        ``fmt`` (a name as :func:`engine.formats.normalise_format` gives it): one 8-bit RGB(A)
+        page, compressed with :meth:`jpeg_tables_for` (or, when None, at a quality that a later
+        save repeats); the descriptive parts are unchanged."""
+        return replace(
+            self,
+            format=fmt,
+            jpeg_tables=self.jpeg_tables_for(fmt, keep_jpeg_compression),
+            mode="RGBA" if alpha else "RGB",
+            pages=1,
+        )
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def exif_orientation(im: Image.Image, path: Path) -> int:
+    """The EXIF orientation (1..8; 1 when absent or unreadable)."""
+    try:
+        return int(im.getexif().get(_ORIENTATION, 1))
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF data
+        log.warning(
+            "%s: its EXIF orientation cannot be read (%s); the picture is used as stored, not rotated",
+            path,
+            _reason(exc),
+        )
+        return 1
+
+
+def _tiff_exif(im: Image.Image, path: Path) -> bytes | None:
+    """TIFF keeps EXIF among its own structural tags; take only the descriptive ones."""
+    try:
+        src = im.getexif()
+        out = Image.Exif()
+        for tag in _TIFF_DESCRIPTIVE_TAGS:
+            if tag in src:
+                out[tag] = src[tag]
+        for tag in _EXIF_SUB_IFDS:
+            if tag in src:
+                ifd = src.get_ifd(tag)
+                if ifd:
+                    out[tag] = dict(ifd)
+        return out.tobytes() if len(out) else None
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged TIFF tags
+        log.warning(
+            "%s: its TIFF EXIF tags cannot be read and are not copied to the output (%s)", path, _reason(exc)
+        )
+        return None
+
+
+def _rebuilt_exif(raw: bytes, *, had_orientation: bool = False) -> bytes:
+    """Re-serialise an EXIF block: the main directory (IFD0) with its Exif, GPS and Interop
+    sub-directories, orientation forced to 1 (our pixels are upright). IFD1 is not written, so
+    the embedded thumbnail of the original picture (which would still show a removed object in
+    file managers) never reaches a retouched file. Raises on data that is not EXIF."""
+    exif = Image.Exif()
+    exif.load(raw)
+    if had_orientation or _ORIENTATION in exif:
+        exif[_ORIENTATION] = 1
+    return exif.tobytes()
+
+
+def read_exif(im: Image.Image, had_orientation: bool, fmt: str | None, path: Path) -> bytes | None:
+    """The EXIF block to write back: rebuilt without the thumbnail, orientation 1."""
+    raw = im.info.get("exif")
+    if not raw and fmt == "TIFF":
+        return _tiff_exif(im, path)
+    if not raw:
+        return None
+    try:
+        return _rebuilt_exif(bytes(raw), had_orientation=had_orientation)
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF data
+        # A damaged block is dropped rather than copied into the output.
+        log.warning("%s: its EXIF block is damaged and is not copied to the output (%s)", path, _reason(exc))
+        return None
+
+
+def icc_colour_space(icc: bytes, path: Path) -> str | None:
+    """The colour space an ICC profile describes ("RGB", "CMYK", "GRAY"...), None when the
+    profile cannot be read (a warning says so: the caller drops it)."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return str(profile.profile.xcolor_space).strip().upper()
+    except OSError as exc:  # what littlecms gives for data that is not a profile
+        log.warning(
+            "%s: its ICC profile cannot be read and is not copied to the output (%s)", path, _reason(exc)
+        )
+        return None
+
+
+def srgb_profile_bytes() -> bytes:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def cmyk_to_srgb(im: Image.Image, icc: bytes, path: Path) -> Image.Image | None:
+    """A CMYK picture converted to sRGB through its CMYK profile ``icc``; None (with a warning)
+    when the profile cannot do it: the caller falls back to Pillow's naive conversion."""
+    try:
+        rgb = ImageCms.profileToProfile(
+            im,
+            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+            ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")),
+            outputMode="RGB",
+        )
+    except (ImageCms.PyCMSError, OSError) as exc:  # littlecms' errors, wrapped or not
+        log.warning(
+            "%s: its CMYK ICC profile cannot convert the picture to sRGB (%s); it is converted without "
+            "it (colours may be off) and the profile is not copied to the output",
+            path,
+            _reason(exc),
+        )
+        return None
+    assert rgb is not None  # None only with inPlace=True
+    return rgb
+
+
+def read_dpi(im: Image.Image, fmt: str | None, *, swap: bool) -> tuple[float, float] | None:
+    """The resolution of the upright picture (``swap``: the orientation turned it by 90 degrees)."""
+    # Pillow reports (1, 1) for a TIFF without resolution tags: no DPI then.
+    if fmt == "TIFF" and _TIFF_X_RESOLUTION not in getattr(im, "tag_v2", {}):
+        return None
+    value = im.info.get("dpi")
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if not (0 < x < 1e6 and 0 < y < 1e6):
+        return None
+    return (y, x) if swap else (x, y)
+
+
+def read_xmp(value: Any) -> bytes | None:
+    """The XMP packet as bytes (None when absent or blank)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return bytes(value) if isinstance(value, (bytes, bytearray)) and value.strip(b"\x00 ") else None
+
+
+def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
+    """A JPEG file's quantisation tables and subsampling (None when unusual: 12-bit tables...)."""
+    try:
+        tables = getattr(im, "quantization", None) or {}
+        qtables = tuple(tuple(int(v) for v in tables[k]) for k in sorted(tables))
+        if not qtables or any(len(t) != 64 for t in qtables):
+            return None
+        sampling = JpegImagePlugin.get_sampling(im)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        log.warning(
+            "%s: its JPEG quantisation tables cannot be read; a JPEG saved from it is written at the "
+            "chosen quality instead (%s)",
+            path,
+            _reason(exc),
+        )
+        return None
+    return JpegTables(qtables, sampling if sampling in (0, 1, 2) else None)
+
+
+def file_mode(im: Image.Image) -> str:
+    """Pillow's mode, except that 16-bit RGB(A) files, which Pillow opens as 8-bit "RGB" or
+    "RGBA", are reported as "RGB;16" / "RGBA;16" so that nobody writes 8 bits over them unawares.
+    Read it before decoding (decoding empties ``im.tile``)."""
+    mode = im.mode
+    if mode in ("RGB", "RGBA"):
+        try:
+            rawmode = im.tile[0][3]
+            rawmode = rawmode[0] if isinstance(rawmode, tuple) else rawmode
+        except (IndexError, TypeError):
+            return mode
+        if isinstance(rawmode, str) and ";16" in rawmode:
+            return f"{mode};16"
+    return mode
+
+
+def page_count(im: Image.Image, path: Path) -> int:
+    """Pictures in the file (TIFF pages, animation frames); 1 when they cannot be counted."""
+    try:
+        return max(1, int(getattr(im, "n_frames", 1)))
+    except Exception as exc:  # noqa: BLE001 - counting walks the whole file; each plugin fails its own way
+        log.warning(
+            "%s: its pages cannot be counted (%s); it is treated as a single picture", path, _reason(exc)
+        )
+        return 1
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _sanitise_exif(exif: bytes) -> bytes:
+    """Our pixels are always upright, so a written file must never ask for a rotation; and a
+    thumbnail in the block would show the picture as it was before retouching: rebuild it."""
+    try:
+        return _rebuilt_exif(exif)
+    except Exception as exc:
+        raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
+
+
+def metadata_params(metadata: PhotoMetadata, fmt: str) -> dict[str, Any]:
+    """Pillow ``save()`` keywords that write ``metadata``'s EXIF, ICC profile, DPI and XMP where
+    ``fmt`` can hold them (the compression is the caller's: see
+    :meth:`PhotoMetadata.jpeg_tables_for`). Raises ValueError for EXIF that is not EXIF."""
+    params: dict[str, Any] = {}
+    exif, xmp = metadata.exif, metadata.xmp
+    if exif and fmt in _EXIF_FORMATS:
+        params["exif"] = _sanitise_exif(bytes(exif))
+    if metadata.icc_profile and fmt in _ICC_FORMATS:
+        params["icc_profile"] = bytes(metadata.icc_profile)
+    if metadata.dpi is not None and fmt in _DPI_FORMATS:
+        params["dpi"] = tuple(float(v) for v in metadata.dpi)
+    if xmp and fmt in ("JPEG", "WEBP"):
+        params["xmp"] = bytes(xmp)
+    elif xmp and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", bytes(xmp).decode("utf-8", "replace"))
+        params["pnginfo"] = info
+    elif xmp and fmt == "TIFF":  # Pillow takes either tiffinfo or exif: put XMP among the EXIF
+        if "exif" in params:
+            tags = Image.Exif()
+            tags.load(params["exif"])
+            tags[_TIFF_XMP] = bytes(xmp)
+            params["exif"] = tags
+        else:
+            params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
+    return params

@@ -1,0 +1,58 @@
+"""The round brush: which mask pixels a stroke segment covers.
+
+Pixel ``(row i, column j)`` covers the continuous square ``[j, j+1) x [i, i+1)``; brush
+positions are continuous coordinates in that space (what a view gets from its scene
+coordinates). A pixel is painted when its centre lies within the brush radius of the segment.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.geometry import Rect
+
+__all__ = ["paint_capsule"]
+
+
+def paint_capsule(
+    mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: bool
+) -> Rect | None:
+    """Set to ``value`` every pixel of ``mask`` whose centre lies within ``radius`` of the
+    segment p0-p1 (``(x, y)`` points); return the box of the pixels hit, None when none.
+    Long segments are cut into pieces so that each works on a small box."""
+    h, w = mask.shape
+    r = max(float(radius), 0.75)  # always covers the pixel under the pointer
+    (x0, y0), (x1, y1) = p0, p1
+    length = math.hypot(x1 - x0, y1 - y0)
+    pieces = max(1, math.ceil(length / max(4 * r, 32)))
+    total: Rect | None = None
+    for k in range(pieces):
+        ax, ay = x0 + (x1 - x0) * k / pieces, y0 + (y1 - y0) * k / pieces
+        bx, by = x0 + (x1 - x0) * (k + 1) / pieces, y0 + (y1 - y0) * (k + 1) / pieces
+        box = Rect(
+            math.floor(min(ax, bx) - r),
+            math.floor(min(ay, by) - r),
+            math.ceil(max(ax, bx) + r) + 1,
+            math.ceil(max(ay, by) + r) + 1,
+        ).clip(w, h)
+        if box.empty:
+            continue
+        cy = np.arange(box.y0, box.y1, dtype=np.float32)[:, None] + 0.5
+        cx = np.arange(box.x0, box.x1, dtype=np.float32)[None, :] + 0.5
+        dx, dy = bx - ax, by - ay
+        seg2 = dx * dx + dy * dy
+        if seg2 > 0:
+            t = np.clip(((cx - ax) * dx + (cy - ay) * dy) / seg2, 0.0, 1.0)
+            px, py = ax + t * dx, ay + t * dy
+        else:
+            px, py = ax, ay
+        inside = (cx - px) ** 2 + (cy - py) ** 2 <= r * r
+        if not inside.any():
+            continue
+        mask[box.slices][inside] = value
+        hit = Rect.bounding(inside)
+        assert hit is not None
+        total = hit.translated(box.x0, box.y0).union(total)
+    return total

@@ -1,0 +1,29 @@
+"""engine.geometry.Rect: the one pixel box of the engine and the app."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.geometry import Rect
+
+
+def test_rect_sizes_slices_and_containment():
+    r = Rect(x0=2, y0=1, x1=7, y1=4)
+    assert (r.width, r.height, r.empty) == (5, 3, False)
+    a = np.arange(50).reshape(5, 10)
+    assert a[r.slices].shape == (3, 5) and a[r.slices][0, 0] == a[1, 2]
+    assert r.contains(Rect(3, 2, 7, 4)) and not r.contains(Rect(1, 2, 7, 4))
+    assert Rect(5, 5, 3, 9).empty and Rect(5, 5, 3, 9).width == 0
+
+
+def test_rect_translate_union_clip_bounding():
+    r = Rect(2, 1, 7, 4)
+    assert r.translated(10, -1) == Rect(12, 0, 17, 3)
+    assert r.translated(-2, -1).translated(2, 1) == r
+    assert r.union(None) == r and r.union(Rect(0, 0, 0, 5)) == r
+    assert r.union(Rect(0, 3, 3, 9)) == Rect(0, 1, 7, 9)
+    assert Rect(-3, -2, 20, 20).clip(8, 6) == Rect(0, 0, 8, 6)
+    mask = np.zeros((6, 8), bool)
+    assert Rect.bounding(mask) is None
+    mask[2, 3] = mask[4, 5] = True
+    assert Rect.bounding(mask) == Rect(3, 2, 6, 5)
