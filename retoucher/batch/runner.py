@@ -88,26 +88,22 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
     it is saved like a result. The one place that calls :func:`engine.imageio.save_image`.
     """
     from engine.atomic import atomic_path
-    from engine.formats import format_for_suffix, is_jpeg
+    from engine.formats import DEFAULT_QUALITY, format_for_suffix, normalise_format
     from engine.imageio import save_image
 
     img, output = item.image, item.job.output
-    out_format = format_for_suffix(output.suffix)
-    if result is None and (img.format == out_format or (out_format == "JPEG" and is_jpeg(img.format))):
+    in_format = img.metadata.format
+    if result is None and in_format and normalise_format(in_format) == format_for_suffix(output.suffix):
         with atomic_path(output) as tmp:
             shutil.copyfile(item.job.source, tmp)
         return
-    keep_jpeg = quality is None and out_format == "JPEG" and is_jpeg(img.format)
     save_image(
         output,
         img.rgb if result is None else result,
         alpha=img.alpha,
-        exif=img.exif,
-        icc_profile=img.icc_profile,
-        quality=95 if quality is None else quality,
-        jpeg_tables=img.jpeg_tables if keep_jpeg else None,
-        dpi=img.dpi,
-        xmp=img.xmp,
+        metadata=img.metadata,
+        quality=DEFAULT_QUALITY if quality is None else quality,
+        keep_jpeg_compression=quality is None,  # no --quality: a JPEG keeps its compression
     )
 
 

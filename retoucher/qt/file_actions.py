@@ -34,7 +34,7 @@ LAST_DIR_KEY = "files/last_dir"
 def file_format(doc: Document) -> str | None:
     """The format of the file ``doc`` was read from or last saved to (None: it is in no file).
     The Qt code's only read of the document's file metadata."""
-    return doc.format
+    return doc.metadata.format
 
 
 def is_bundled(path: Path) -> bool:

@@ -103,9 +103,9 @@ def test_center_hole_end_to_end(folder, tmp_path, tiny_weights, capsys):
     np.testing.assert_array_equal(load_image(out / "rgba.png").alpha, load_image(folder / "rgba.png").alpha)
 
     jpg = load_image(out / "j.jpg")
-    assert jpg.format == "JPEG" and jpg.icc_profile == SRGB_ICC
+    assert jpg.metadata.format == "JPEG" and jpg.metadata.icc_profile == SRGB_ICC
     ex = Image.Exif()
-    ex.load(jpg.exif)
+    ex.load(jpg.metadata.exif)
     assert ex.get(MAKE) == "BatchCam"
 
 

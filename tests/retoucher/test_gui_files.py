@@ -93,7 +93,7 @@ def test_open_applies_exif_orientation_and_save_keeps_metadata(qtbot, window, tm
     w.save_action.trigger()
     assert not w.doc.dirty and not w.isWindowModified()
     again = load_image(path)
-    assert again.format == "JPEG"
+    assert again.metadata.format == "JPEG"
     assert again.rgb.shape == (60, 40, 3)  # still upright, not rotated twice
     assert np.abs(again.rgb.astype(int) - w.doc.image.astype(int)).mean() < 4
     # The fill is in the file. It keeps the original's 4:2:0 chroma subsampling, which smears
@@ -326,8 +326,8 @@ def test_save_in_place_keeps_dpi_xmp_and_the_jpeg_compression(qtbot, window, tmp
     w.settings.jpeg_quality = 20  # not used: the photo keeps its own compression
     assert w.save()
     again = load_image(path)
-    assert again.dpi is not None and np.allclose(again.dpi, (300, 150), atol=0.05)
-    assert again.xmp == XMP
+    assert again.metadata.dpi is not None and np.allclose(again.metadata.dpi, (300, 150), atol=0.05)
+    assert again.metadata.xmp == XMP
     with Image.open(path) as im:
         assert im.quantization == qtables
     # Asked not to keep it, Save uses the quality setting.
@@ -335,7 +335,7 @@ def test_save_in_place_keeps_dpi_xmp_and_the_jpeg_compression(qtbot, window, tmp
     assert w.save()
     with Image.open(path) as im:
         assert im.quantization != qtables
-    assert load_image(path).xmp == XMP
+    assert load_image(path).metadata.xmp == XMP
 
 
 def test_the_bundled_sample_is_never_overwritten_save_goes_to_save_as(qtbot, window, tmp_path, monkeypatch):
