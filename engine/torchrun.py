@@ -1,5 +1,6 @@
-"""The one reader of torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
-``LOCAL_WORLD_SIZE``), for the batch command, the trainer and :mod:`engine.distributed`.
+"""torchrun's environment (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``) read in
+one place for the batch command and the trainer; :mod:`engine.distributed` parses the variables it
+needs with the same :func:`env_int`.
 
 Deliberately free of torch, so that a command line can check its rank before loading it.
 """

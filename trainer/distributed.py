@@ -4,6 +4,7 @@ CPU). A plain ``python -m trainer`` run is a world of one."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -40,7 +41,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 def setup_distributed(device_name: str = "auto") -> DistInfo:
     env = torchrun_env()
     world_size, rank, local_world_size = env.world_size, env.rank, env.local_world_size
-    local_rank = env.local_rank if env.local_rank is not None else 0  # one process: the first GPU
+    # LOCAL_RANK as torchrun sets it; without it (one process, or ranks started by hand) the
+    # first GPU, as before engine.torchrun existed (torchrun_env would take the rank there).
+    local_rank = env.local_rank if os.environ.get("LOCAL_RANK", "") != "" else 0
     device = resolve_device(device_name, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -187,7 +187,6 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     checkpointer = Checkpointer(
         out, state, config, mcfg, lineage, phase, info, vgg_desc, d.world_size, sampler.epoch_of
     )
-    log.start(config, start_step=start_step, resumed=resumed is not None)
     previous = resumed or {}
     run = _Run(
         config=config,
@@ -205,6 +204,10 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         losses=dict(previous.get("losses") or {}),
     )
     _announce(run, resumed=resumed is not None, grown=grown, size=size, threads=threads, images=train_images)
+    # After the opening lines, as before the split: the bar draws below them, and the run's clock
+    # and the first log window start with the first step.
+    log.start(config, start_step=start_step, resumed=resumed is not None)
+    run.t_start = time.perf_counter()
     # ---- the loop, and the end
     return _finish(run, *_loop(run))
 

@@ -16,7 +16,8 @@ that a rank with a failed photo does not make torchrun stop the ranks still work
 Modules: :mod:`.options` (options, mask spec, report), :mod:`.planning` (photos, masks, outputs,
 collisions), :mod:`.holes` (each photo's hole), :mod:`.runner` (:func:`run_batch`), :mod:`.cli`
 (the command line and the ranks' meeting). This package never imports torch; the engine is
-imported when a batch actually runs (or, on the command line, when torchrun's variables are read).
+imported when a batch actually runs (torchrun's variables are read by the torch-free
+:mod:`engine.torchrun`).
 """
 
 from .cli import build_parser, main, rank_from_env

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .options import BatchError, MaskSpec, Rect, Size
+from .options import XYWH, BatchError, MaskSpec, Size
 from .planning import Job, is_within
 
 __all__ = ["Holes", "centre_hole", "rect_hole"]
@@ -64,7 +64,7 @@ class Holes:
         return self._cache[shape]
 
 
-def rect_hole(rect: Rect, shape: tuple[int, int]) -> np.ndarray:
+def rect_hole(rect: XYWH, shape: tuple[int, int]) -> np.ndarray:
     """The rectangle ``(x, y, w, h)``, clipped to the image; ValueError if it starts outside."""
     h, w = shape
     x, y, rw, rh = rect

@@ -18,7 +18,7 @@ __all__ = [
     "BatchOptions",
     "BatchReport",
     "MaskSpec",
-    "Rect",
+    "XYWH",
     "Size",
     "parse_rect",
     "parse_size",
@@ -27,7 +27,7 @@ __all__ = [
 OUTPUT_FORMATS = ("same", "png", "jpg", "tif", "webp")
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
-Rect = tuple[int, int, int, int]
+XYWH = tuple[int, int, int, int]
 """A rectangle ``(x, y, w, h)`` in pixels."""
 
 Size = tuple[int, int]
@@ -39,7 +39,7 @@ class BatchError(ValueError):
     was processed."""
 
 
-def parse_rect(text: str) -> Rect:
+def parse_rect(text: str) -> XYWH:
     """``"X,Y,W,H"`` -> (x, y, w, h) with x, y >= 0 and w, h > 0."""
     parts = [p.strip() for p in str(text).split(",")]
     try:
@@ -79,11 +79,11 @@ class MaskSpec:
 
     ``value`` may be given as text (a path, ``"X,Y,W,H"``, ``"SIZE"`` or ``"WxH"``), an int
     (``center``) or a sequence of ints; once made it is a :class:`~pathlib.Path` (``dir``,
-    ``file``), a :data:`Rect` (``rect``) or a :data:`Size` (``center``).
+    ``file``), a :data:`XYWH` (``rect``) or a :data:`Size` (``center``).
     """
 
     kind: Literal["dir", "file", "rect", "center"]
-    value: Path | Rect | Size
+    value: Path | XYWH | Size
 
     def __post_init__(self) -> None:
         if self.kind in ("dir", "file"):

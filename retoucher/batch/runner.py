@@ -21,9 +21,9 @@ from .planning import Job, plan_batch
 if TYPE_CHECKING:  # pragma: no cover
     from engine.imageio import LoadedImage
 
-__all__ = ["ProgressFn", "run_batch"]
+__all__ = ["BatchProgressFn", "run_batch"]
 
-ProgressFn = Callable[[int, int, str], None]
+BatchProgressFn = Callable[[int, int, str], None]
 """``progress(finished, total, name)``: called after each photo of this rank."""
 
 
@@ -31,7 +31,7 @@ def run_batch(
     options: BatchOptions,
     *,
     inpainter: InpainterLike | None = None,
-    progress: ProgressFn | None = None,
+    progress: BatchProgressFn | None = None,
     cancel: CancelFn | None = None,
     rank: int = 0,
     world_size: int = 1,
@@ -116,7 +116,7 @@ class _Runner:
         options: BatchOptions,
         holes: Holes,
         inpainter: InpainterLike | None,
-        progress: ProgressFn | None,
+        progress: BatchProgressFn | None,
         cancel: CancelFn | None,
         report: BatchReport,
         local_rank: int | None,

@@ -2,7 +2,8 @@
 export mask, and the question about unsaved changes.
 
 :class:`FileActions` does the work behind the File menu for one :class:`~.main_window.MainWindow`
-(which keeps its public methods and delegates here). The questions to the user go through the
+(which keeps the methods tests and scripts call, such as ``open_path``, ``save`` and
+``save_as``, and delegates them here). The questions to the user go through the
 window's ``ask_unsaved_changes`` and ``ask_save_path``, so that tests and scripts can answer
 them. :func:`file_format` is the one place the Qt code reads the document's file metadata.
 """
