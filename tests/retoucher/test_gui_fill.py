@@ -341,3 +341,13 @@ def test_fill_with_nothing_painted_only_says_so(qtbot, make_window):
     w = make_window(fake)
     assert w.fill() is None and not w.busy and fake.calls == 0
     assert "paint" in w.statusBar().currentMessage().lower()
+
+
+def test_a_photo_that_is_all_hole_is_refused_before_any_engine_runs(make_window):
+    w = make_window()  # no engine: a fill that started would fail the fixture
+    _paint_rect(w, Rect(0, 0, w.doc.width, w.doc.height))
+    assert w.fill() is None
+    assert not w.busy
+    title, text = w.last_error
+    assert title == "Cannot fill" and "whole image is marked as hole" in text and text[0].isupper()
+    assert w.doc.mask.all() and w.undo_stack.count() == 1  # the mask stays for the user to fix
