@@ -219,7 +219,7 @@ class _Runner:
                 result = self.inpainter(item.image.rgb, item.hole, cancel=self.cancel)
             except (InpaintCancelled, BatchError):
                 raise
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - CUDA errors, out of memory...: this photo fails, the batch goes on
                 self.fail(item.job, _reason(exc))
                 continue
             self.save(item, result)
