@@ -66,7 +66,6 @@ class Canvas(QGraphicsView):
         self.outline = QGraphicsPathItem()  # the lasso's shape so far
         self.outline.setZValue(2)
         self.outline.setPen(pen)
-        self.outline.setVisible(False)
         self.cursor_item = BrushCursorItem()
         self.cursor_item.setZValue(3)
         self.cursor_item.setVisible(False)
@@ -160,10 +159,9 @@ class Canvas(QGraphicsView):
 
     def finish_drag(self) -> None:
         """End the drag in progress now: a brush stroke so far becomes its undo step
-        (``edit_made``), a rectangle or lasso being dragged (or a polygon being clicked) is
-        dropped; the rest of the drag does nothing. Call it before any other change of the
-        document (undo, redo, clear, fill, another photo): a stroke's undo step must not span
-        other edits."""
+        (``edit_made``); a rectangle, lasso or polygon in progress is dropped. Call it before
+        any other change of the document (undo, redo, clear, fill, another photo): a stroke's
+        undo step must not span other edits."""
         if not self._dragging and not self._tool.pending:
             return
         self._dragging = False
@@ -175,11 +173,6 @@ class Canvas(QGraphicsView):
             self.edit_made.emit(self.doc, edit)
 
     # ------------------------------------------------------------------ mask overlay
-    @property
-    def overlay_visible(self) -> bool:
-        """The mask overlay is shown (when compare and split leave it on screen)."""
-        return self._overlay_on
-
     def set_overlay_visible(self, on: bool) -> None:
         """Show or hide the mask overlay; painting still changes the (hidden) mask."""
         self._overlay_on = bool(on)
@@ -442,8 +435,9 @@ class Canvas(QGraphicsView):
         return super().event(event)
 
     def _pending_key(self, event: QKeyEvent) -> str | None:
-        """The pending tool's command for this key (see ``TOOL_KEYS``), None: not its key."""
-        command = TOOL_KEYS.get(Qt.Key(event.key()))
+        """The pending tool's command for this key (see ``TOOL_KEYS``; Ctrl+Enter still fills)."""
+        plain = not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        command = TOOL_KEYS.get(Qt.Key(event.key())) if plain else None
         return command if command and self._tool.pending and self.doc is not None else None
 
     def keyPressEvent(self, event: QKeyEvent) -> None:

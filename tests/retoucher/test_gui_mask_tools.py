@@ -15,7 +15,7 @@ from gui_input import drag as _drag  # tests/retoucher/gui_input.py
 from gui_input import view_point as _vp
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QKeySequence
+from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -123,9 +123,17 @@ def test_polygon_clicks_then_enter_fills_then_alt_polygon_removes(window):
 def test_polygon_closes_on_its_first_corner_backspace_takes_back_and_esc_cancels(window):
     w = window
     w.tool_actions[ToolKind.LASSO].trigger()
+    # Where Backspace is a shortcut too (Clear Mask is Delete = Backspace on macOS), the polygon
+    # being clicked takes it first.
+    taken: list[bool] = []
+    backspace = QAction("Backspace elsewhere", w)
+    backspace.setShortcut(QKeySequence("Backspace"))
+    backspace.triggered.connect(lambda: taken.append(True))
+    w.addAction(backspace)
     a, b, c = _click(w, 100, 100), _click(w, 300, 100), _click(w, 300, 300)
     _click(w, 250, 500)  # a corner taken back with Backspace
     _key(w, Qt.Key.Key_Backspace)
+    assert taken == [] and len(w.canvas._lasso.points) == 3
     _click(w, 101, 101)  # within a few screen pixels of the first corner: closes
     assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
     _click(w, 500, 100)
@@ -135,11 +143,14 @@ def test_polygon_closes_on_its_first_corner_backspace_takes_back_and_esc_cancels
     assert not w.canvas.outline.isVisible()
     _key(w, Qt.Key.Key_Return)  # nothing pending any more
     assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
+    _key(w, Qt.Key.Key_Backspace)  # nothing pending: the shortcut has it
+    assert taken == [True]
     # A polygon being clicked is dropped when the tool changes.
     _click(w, 500, 100)
     _click(w, 700, 100)
     _key(w, Qt.Key.Key_B)
     assert w.canvas.tool is ToolKind.BRUSH and not w.canvas.outline.isVisible()
+    assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
 
 
 # --------------------------------------------------------------------------- Shift+click lines
