@@ -65,7 +65,8 @@ class Document:
     format, mode, pages, JPEG tables), which :meth:`save` writes back;
     :attr:`save_in_place_problem` says when writing back over the file would lose part of it.
     Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()`` (the dirty flag
-    may have changed).
+    may have changed). The mask changes through strokes, rectangles, polygons, grow, shrink,
+    invert, clear and set (:mod:`retoucher.mask_ops` does the whole-mask work), each one edit.
     """
 
     def __init__(

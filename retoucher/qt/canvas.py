@@ -1,6 +1,6 @@
-"""The canvas: a QGraphicsView showing a document's photo, its hole mask as a translucent overlay,
-the brush cursor and the rectangle band (the items are in :mod:`.canvas_items`); zoom, pan, the
-painting tools, compare with the original and the split before/after view.
+"""The canvas: a QGraphicsView showing a document's photo, its hole mask as a translucent overlay
+(any colour, hidden on request), the brush cursor, the rectangle band and the lasso outline (the
+items are in :mod:`.canvas_items`); zoom, pan, the tools, compare and the split before/after view.
 """
 
 from __future__ import annotations
