@@ -15,7 +15,7 @@ coordinates in that space (what a view gets from its scene coordinates, see
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from engine.formats import DEFAULT_QUALITY, output_format
 from engine.geometry import Rect
 from engine.metadata import PhotoMetadata
 
+from . import mask_ops
 from .brush import paint_capsule
 from .edits import Edit, ImageEdit, MaskEdit
 
@@ -64,7 +65,8 @@ class Document:
     format, mode, pages, JPEG tables), which :meth:`save` writes back;
     :attr:`save_in_place_problem` says when writing back over the file would lose part of it.
     Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()`` (the dirty flag
-    may have changed).
+    may have changed). The mask changes through strokes, rectangles, polygons, grow, shrink,
+    invert, clear and set (:mod:`retoucher.mask_ops` does the whole-mask work), each one edit.
     """
 
     def __init__(
@@ -98,6 +100,8 @@ class Document:
         self._state = 0
         self._saved_state: int | None = 0
         self._stroke: _Stroke | None = None
+        self.last_point: tuple[float, float] | None = None
+        """Where the last brush or eraser stroke ended (``(x, y)``), None before the first."""
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -206,11 +210,16 @@ class Document:
         return MaskEdit(label, rect, before, after.copy())
 
     # ------------------------------------------------------------------ mask editing
-    def begin_stroke(self, value: bool = True, label: str | None = None) -> None:
+    def begin_stroke(
+        self, value: bool = True, label: str | None = None, start: tuple[float, float] | None = None
+    ) -> None:
         """Start a brush (``value=True``) or eraser (``value=False``) stroke. Until
-        :meth:`end_stroke`, every other change of the document raises ``RuntimeError``."""
+        :meth:`end_stroke`, every other change of the document raises ``RuntimeError``.
+        ``start``: the stroke begins there, so its first :meth:`stroke_to` paints a straight
+        line from it (Shift+click from :attr:`last_point`)."""
         self._not_stroking("a new stroke")
         self._stroke = _Stroke(bool(value), label or ("Brush stroke" if value else "Erase"), self.mask)
+        self._stroke.last = start
 
     @property
     def stroking(self) -> bool:
@@ -234,6 +243,8 @@ class Document:
     def end_stroke(self) -> MaskEdit | None:
         """Finish the stroke; the returned edit is already applied (None: nothing changed)."""
         s, self._stroke = self._stroke, None
+        if s is not None and s.last is not None:
+            self.last_point = s.last
         if s is None or s.rect is None:
             return None
         return self._mask_edit(s.label, s.rect, s.snapshot[s.rect.slices])
@@ -244,12 +255,21 @@ class Document:
         rect = rect.clip(self.width, self.height)
         if rect.empty:
             return None
+        new = np.full((rect.height, rect.width), bool(value))
+        return self._replace_mask(label or ("Rectangle" if value else "Erase rectangle"), rect, new)
+
+    def _replace_mask(self, label: str, box: Rect, new: np.ndarray) -> MaskEdit | None:
+        """Write ``new`` (the whole mask inside ``box``) as one edit that stores only the box of
+        the pixels that changed."""
+        changed = Rect.bounding(new != self.mask[box.slices])
+        if changed is None:
+            return None
+        rect = changed.translated(box.x0, box.y0)
         before = self.mask[rect.slices].copy()
-        self.mask[rect.slices] = value
-        edit = self._mask_edit(label or ("Rectangle" if value else "Erase rectangle"), rect, before)
-        if edit is not None:
-            self.mask_changed.emit(rect)
-        return edit
+        after = new[changed.slices]
+        self.mask[rect.slices] = after
+        self.mask_changed.emit(rect)
+        return MaskEdit(label, rect, before, after.copy())
 
     def set_mask(self, mask: np.ndarray, label: str = "Set mask") -> MaskEdit | None:
         """Replace the whole mask (e.g. one loaded from a file)."""
@@ -257,23 +277,46 @@ class Document:
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.mask.shape:
             raise ValueError(f"mask is {mask.shape[1]}x{mask.shape[0]}, the photo {self.width}x{self.height}")
-        changed = Rect.bounding(mask != self.mask)
-        if changed is None:
-            return None
-        before = self.mask[changed.slices].copy()
-        self.mask[changed.slices] = mask[changed.slices]
-        self.mask_changed.emit(changed)
-        return MaskEdit(label, changed, before, self.mask[changed.slices].copy())
+        return self._replace_mask(label, self.bounds, mask)
 
     def clear_mask(self) -> MaskEdit | None:
         self._not_stroking("clearing the mask")
-        rect = Rect.bounding(self.mask)
-        if rect is None:
+        box = Rect.bounding(self.mask)
+        if box is None:
             return None
-        before = self.mask[rect.slices].copy()
-        self.mask[rect.slices] = False
-        self.mask_changed.emit(rect)
-        return MaskEdit("Clear mask", rect, before, self.mask[rect.slices].copy())
+        return self._replace_mask("Clear mask", box, np.zeros((box.height, box.width), dtype=bool))
+
+    def invert_mask(self) -> MaskEdit | None:
+        """Hole becomes non-hole and the other way round (a mask that is all hole after this
+        cannot be filled: the fill needs some of the photo to fill from)."""
+        self._not_stroking("inverting the mask")
+        return self._replace_mask("Invert mask", self.bounds, ~self.mask)
+
+    def grow_mask(self, radius: int) -> MaskEdit | None:
+        """Grow the hole by a disc of ``radius`` pixels (see :func:`retoucher.mask_ops.grow`)."""
+        self._not_stroking("growing the mask")
+        result = mask_ops.grow(self.mask, radius)
+        return None if result is None else self._replace_mask(f"Grow mask {radius} px", *result)
+
+    def shrink_mask(self, radius: int) -> MaskEdit | None:
+        """Shrink the hole by a disc of ``radius`` pixels (see :func:`retoucher.mask_ops.shrink`)."""
+        self._not_stroking("shrinking the mask")
+        result = mask_ops.shrink(self.mask, radius)
+        return None if result is None else self._replace_mask(f"Shrink mask {radius} px", *result)
+
+    def fill_polygon(
+        self, points: Sequence[tuple[float, float]], value: bool = True, label: str | None = None
+    ) -> MaskEdit | None:
+        """Mark (or unmark) the pixels whose centre lies inside the closed polygon ``points``
+        (``(x, y)`` image coordinates; see :func:`retoucher.mask_ops.polygon`)."""
+        self._not_stroking("a polygon")
+        result = mask_ops.polygon(points, self.width, self.height)
+        if result is None:
+            return None
+        box, inside = result
+        current = self.mask[box.slices]
+        new = current | inside if value else current & ~inside
+        return self._replace_mask(label or ("Lasso" if value else "Erase lasso"), box, new)
 
     # ------------------------------------------------------------------ fills
     def apply_fill(self, result: np.ndarray, hole: np.ndarray, label: str = "Fill") -> ImageEdit | None:

@@ -1,6 +1,6 @@
-"""The canvas: a QGraphicsView showing a document's photo, its hole mask as a translucent overlay,
-the brush cursor and the rectangle band (the items are in :mod:`.canvas_items`); zoom, pan, the
-painting tools, compare with the original and the split before/after view.
+"""The canvas: a QGraphicsView showing a document's photo, its hole mask as a translucent overlay
+(any colour, hidden on request), the brush cursor, the rectangle band and the lasso outline (the
+items are in :mod:`.canvas_items`); zoom, pan, the tools, compare and the split before/after view.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from PySide6.QtGui import (
     QResizeEvent,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
 
 from ..document import Document, Edit, Rect
 from .canvas_items import OVERLAY_RGBA, BrushCursorItem, MaskOverlayItem, PhotoItem
 from .settings import DEFAULT_BRUSH_SIZE, clamp_brush_size
-from .tools import BrushTool, EraserTool, RectangleTool, Tool, ToolKind
+from .tools import TOOL_KEYS, BrushTool, EraserTool, LassoTool, Modifiers, RectangleTool, Tool, ToolKind
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 32.0
@@ -62,20 +62,24 @@ class Canvas(QGraphicsView):
         self.band.setZValue(2)
         pen = QPen(QColor(255, 255, 255), 0, Qt.PenStyle.DashLine)
         self.band.setPen(pen)
-        self.band.setBrush(QColor(*OVERLAY_RGBA[:3], 90))
         self.band.setVisible(False)
+        self.outline = QGraphicsPathItem()  # the lasso's shape so far
+        self.outline.setZValue(2)
+        self.outline.setPen(pen)
         self.cursor_item = BrushCursorItem()
         self.cursor_item.setZValue(3)
         self.cursor_item.setVisible(False)
-        for item in (self.photo, self.overlay, self.band, self.cursor_item):
+        for item in (self.photo, self.overlay, self.band, self.outline, self.cursor_item):
             self.scene().addItem(item)
 
         self.doc: Document | None = None
         self._brush_size = DEFAULT_BRUSH_SIZE
+        self._lasso = LassoTool(self.outline, lambda: 1.0 / self.zoom)
         self._tools: dict[ToolKind, Tool] = {
             ToolKind.BRUSH: BrushTool(lambda: self._brush_size),
             ToolKind.ERASER: EraserTool(lambda: self._brush_size),
             ToolKind.RECTANGLE: RectangleTool(self.band),
+            ToolKind.LASSO: self._lasso,
         }
         self._tool = self._tools[ToolKind.BRUSH]
         self._dragging = False  # a tool drag is in progress
@@ -89,6 +93,8 @@ class Canvas(QGraphicsView):
         self._splitting = False
         self._split_fraction = 0.5  # of the photo width; kept while the split is off
         self._split_dragging = False  # the divider is being dragged
+        self._overlay_on = True  # the mask overlay is shown (while compare and split are off)
+        self.set_overlay_colour(QColor(*OVERLAY_RGBA[:3]))
         self.cursor_item.set_radius(self._brush_size / 2)
         self._update_cursor_shape()
 
@@ -153,17 +159,33 @@ class Canvas(QGraphicsView):
 
     def finish_drag(self) -> None:
         """End the drag in progress now: a brush stroke so far becomes its undo step
-        (``edit_made``), a rectangle being dragged is dropped; the rest of the drag does
-        nothing. Call it before any other change of the document (undo, redo, clear, fill,
-        another photo): a stroke's undo step must not span other edits."""
-        if not self._dragging:
+        (``edit_made``); a rectangle, lasso or polygon in progress is dropped. Call it before
+        any other change of the document (undo, redo, clear, fill, another photo): a stroke's
+        undo step must not span other edits."""
+        if not self._dragging and not self._tool.pending:
             return
         self._dragging = False
-        doc = self.doc
-        if doc is not None:
-            edit = self._tool.cancel(doc)
-            if edit is not None:
-                self.edit_made.emit(doc, edit)
+        if self.doc is not None:
+            self._emit_edit(self._tool.cancel(self.doc))
+
+    def _emit_edit(self, edit: Edit | None) -> None:
+        if edit is not None and self.doc is not None:
+            self.edit_made.emit(self.doc, edit)
+
+    # ------------------------------------------------------------------ mask overlay
+    def set_overlay_visible(self, on: bool) -> None:
+        """Show or hide the mask overlay; painting still changes the (hidden) mask."""
+        self._overlay_on = bool(on)
+        self._sync_overlay()
+
+    def set_overlay_colour(self, colour: QColor) -> None:
+        """The hole's colour (its translucency stays), for the overlay and the tools' previews."""
+        self.overlay.set_colour(colour.red(), colour.green(), colour.blue())
+        self.band.setBrush(QColor(colour.red(), colour.green(), colour.blue(), 90))
+        self._lasso.colour = QColor(colour)
+
+    def _sync_overlay(self) -> None:
+        self.overlay.setVisible(self._overlay_on and not self._comparing and not self._splitting)
 
     def _update_cursor_shape(self) -> None:
         if self._panning is not None:
@@ -205,7 +227,7 @@ class Canvas(QGraphicsView):
             self.set_split(False)
         self._comparing = on
         self.photo.show_original(on)
-        self.overlay.setVisible(not on and not self._splitting)
+        self._sync_overlay()
         self.compare_changed.emit(on)
 
     def _end_held_compare(self) -> None:
@@ -240,7 +262,7 @@ class Canvas(QGraphicsView):
         self._splitting = on
         self._split_dragging = False
         self.photo.set_split(self._split_fraction * self.doc.width if on and self.doc is not None else None)
-        self.overlay.setVisible(not on and not self._comparing)
+        self._sync_overlay()
         self._update_cursor_shape()
         self.split_changed.emit(on)
 
@@ -336,13 +358,22 @@ class Canvas(QGraphicsView):
             and not self._comparing
             and not self._splitting
         ):
-            self.finish_drag()  # a press without a release (the release went elsewhere)
+            if self._dragging:
+                self.finish_drag()  # a press without a release (the release went elsewhere)
             p = self.to_image(event.position())
             self._dragging = True
-            self._tool.press(self.doc, p.x(), p.y())
+            self._tool.press(self.doc, p.x(), p.y(), Modifiers.of(event.modifiers()))
             event.accept()
             return
         super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        """Closes a pending polygon; otherwise the second press of a double-click is a press."""
+        if event.button() == Qt.MouseButton.LeftButton and self._tool.pending and self.doc is not None:
+            self._emit_edit(self._tool.close(self.doc))
+            event.accept()
+            return
+        self.mousePressEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
@@ -363,6 +394,8 @@ class Canvas(QGraphicsView):
             self.cursor_item.setVisible(True)
         if self._dragging and self.doc is not None:
             self._tool.move(self.doc, p.x(), p.y())
+        elif self._tool.pending and self.doc is not None:
+            self._tool.hover(self.doc, p.x(), p.y())
         event.accept()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -384,9 +417,7 @@ class Canvas(QGraphicsView):
             self._dragging = False
             doc = self.doc
             p = self.to_image(event.position())
-            edit: Edit | None = self._tool.release(doc, p.x(), p.y())
-            if edit is not None:
-                self.edit_made.emit(doc, edit)
+            self._emit_edit(self._tool.release(doc, p.x(), p.y()))
             event.accept()
             return
         super().mouseReleaseEvent(event)
@@ -396,7 +427,25 @@ class Canvas(QGraphicsView):
         super().leaveEvent(event)
 
     # ------------------------------------------------------------------ keys
+    def event(self, event: QEvent) -> bool:
+        # While a polygon is being clicked, Enter, Esc and Backspace are its keys, not shortcuts.
+        if event.type() == QEvent.Type.ShortcutOverride and self._pending_key(event) is not None:
+            event.accept()
+            return True
+        return super().event(event)
+
+    def _pending_key(self, event: QKeyEvent) -> str | None:
+        """The pending tool's command for this key (see ``TOOL_KEYS``; Ctrl+Enter still fills)."""
+        plain = not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        command = TOOL_KEYS.get(Qt.Key(event.key())) if plain else None
+        return command if command and self._tool.pending and self.doc is not None else None
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
+        command = self._pending_key(event)
+        if command is not None and self.doc is not None:
+            self._emit_edit(self._tool.command(self.doc, command))
+            event.accept()
+            return
         if event.key() == Qt.Key.Key_Space:
             if not event.isAutoRepeat():
                 self._space = True

@@ -36,7 +36,7 @@ from .qimage import wrap_rgb
 __all__ = ["OVERLAY_RGBA", "TILE", "BrushCursorItem", "MaskOverlayItem", "PhotoItem"]
 
 TILE = 256
-OVERLAY_RGBA = (255, 36, 72, 140)  # the hole colour: a translucent red
+OVERLAY_RGBA = (255, 36, 72, 140)  # the default hole colour: a translucent red
 DIVIDER_DARK = QColor(0, 0, 0, 220)  # the split divider: a dark and a light screen pixel side by
 DIVIDER_LIGHT = QColor(255, 255, 255, 230)  # side, so it shows on any photo
 LABEL_PX = 11  # the "Before" / "After" labels' font size, in screen pixels
@@ -197,11 +197,28 @@ class MaskOverlayItem(_PhotoSizedItem):
     def __init__(self) -> None:
         super().__init__()
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}
+        self._rgba = OVERLAY_RGBA
         self._colour = _premultiplied_argb(*OVERLAY_RGBA)
 
     @property
     def tile_count(self) -> int:
         return len(self._tiles)
+
+    @property
+    def colour(self) -> tuple[int, int, int, int]:
+        """The hole's colour, ``(r, g, b, alpha)``."""
+        return self._rgba
+
+    def set_colour(self, r: int, g: int, b: int) -> None:
+        """Show the hole in another colour (same translucency), repainting the tiles at once."""
+        self._rgba = (int(r), int(g), int(b), OVERLAY_RGBA[3])
+        new = _premultiplied_argb(*self._rgba)
+        if new == self._colour:
+            return
+        self._colour = new
+        for data, _image in self._tiles.values():
+            data[data != 0] = new
+        self.update()
 
     def reset(self, mask: np.ndarray | None) -> None:
         self.prepareGeometryChange()

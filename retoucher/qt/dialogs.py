@@ -9,8 +9,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
+    QColorDialog,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -28,7 +31,15 @@ from PySide6.QtWidgets import (
 from engine.weights import DEFAULT_WEIGHTS_NAME
 
 from .file_filters import WEIGHTS_FILTER
-from .settings import DEVICES, MAX_BRUSH_SIZE, MAX_JPEG_QUALITY, MIN_BRUSH_SIZE, MIN_JPEG_QUALITY, Settings
+from .settings import (
+    DEFAULT_OVERLAY_COLOUR,
+    DEVICES,
+    MAX_BRUSH_SIZE,
+    MAX_JPEG_QUALITY,
+    MIN_BRUSH_SIZE,
+    MIN_JPEG_QUALITY,
+    Settings,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.weights import WeightsInfo
@@ -90,6 +101,9 @@ class PreferencesDialog(QDialog):
         self.brush.setValue(settings.brush_size)
         form.addRow("Default brush size:", self.brush)
 
+        self.overlay_colour = OverlayColourBox(settings.overlay_colour)
+        form.addRow("Mask colour:", self.overlay_colour)
+
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -115,7 +129,66 @@ class PreferencesDialog(QDialog):
         self.settings.jpeg_quality = self.quality.value()
         self.settings.jpeg_keep_original = self.keep_jpeg.isChecked()
         self.settings.brush_size = self.brush.value()
+        self.settings.overlay_colour = self.overlay_colour.colour()
         self.settings.sync()
+
+
+OVERLAY_PRESETS = (
+    ("Red", DEFAULT_OVERLAY_COLOUR),
+    ("Green", "#00c853"),
+    ("Blue", "#2979ff"),
+    ("Cyan", "#00e5ff"),
+    ("Magenta", "#e040fb"),
+    ("Yellow", "#ffd600"),
+)
+"""The mask colours offered first: strong hues that stand apart from each other."""
+
+
+def colour_swatch(colour: QColor) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(colour)
+    return QIcon(pixmap)
+
+
+class OverlayColourBox(QComboBox):
+    """A choice of mask colour: the presets, plus any other colour picked with "Other…" (a
+    colour dialog, kept in :attr:`picker` while it is open)."""
+
+    OTHER = "Other\u2026"
+
+    def __init__(self, colour: QColor, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.picker: QColorDialog | None = None
+        for name, value in OVERLAY_PRESETS:
+            self.addItem(colour_swatch(QColor(value)), name, value)
+        self.addItem(self.OTHER, None)
+        self.set_colour(colour)
+        self.activated.connect(self._on_activated)
+
+    def colour(self) -> QColor:
+        return QColor(self.currentData())
+
+    def set_colour(self, colour: QColor) -> None:
+        name = QColor(colour).name()
+        index = self.findData(name)
+        if index < 0:  # not a preset: shown as its own entry before "Other..."
+            index = self.count() - 1
+            self.insertItem(index, colour_swatch(QColor(name)), name, name)
+        self.setCurrentIndex(index)
+
+    def _on_activated(self, index: int) -> None:
+        if self.itemData(index) is not None:
+            return
+        previous = self.colour()
+        self.set_colour(previous)  # until a colour is picked
+        self.picker = QColorDialog(previous, self)
+        self.picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.picker.colorSelected.connect(self.set_colour)
+        self.picker.finished.connect(self._picker_closed)
+        self.picker.open()
+
+    def _picker_closed(self) -> None:
+        self.picker = None
 
 
 def _format_value(value: object) -> str:

@@ -1,5 +1,5 @@
 """How photos get into and out of the main window: open, open recent, paste, drop, save, save as,
-export mask, and the question about unsaved changes.
+export mask, load mask, and the question about unsaved changes.
 
 :class:`FileActions` does the work behind the File menu for one :class:`~.main_window.MainWindow`
 (which keeps the methods tests and scripts call, such as ``open_path``, ``save`` and
@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
@@ -20,7 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 from engine.formats import IMAGE_SUFFIXES
 
 from ..document import Document
-from .file_filters import MASK_EXPORT_FILTER, OPEN_FILTER, SAVE_FILTERS
+from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS
 from .qimage import to_rgb_alpha
 from .settings import Settings
 
@@ -290,3 +291,28 @@ class FileActions:
             return False
         self._message(f"Mask saved to {path}", 4000)
         return True
+
+    # ------------------------------------------------------------------ loading a mask
+    def ask_mask_path(self) -> str:
+        """A mask file chosen by the user, "" if cancelled (tests replace this)."""
+        doc = self.window.doc
+        start = (
+            str(doc.path.parent) if doc and doc.path else str(self._settings.value(LAST_DIR_KEY, "") or "")
+        )
+        path, _ = QFileDialog.getOpenFileName(self.window, "Load mask", start, MASK_FILTER)
+        return path
+
+    def read_mask(self, path: str | Path) -> np.ndarray | None:
+        """The mask in ``path`` for the open photo (white = hole; another size is scaled like
+        ``retoucher batch`` does, another aspect ratio refused), or None after an error box."""
+        w = self.window
+        if w.doc is None:
+            return None
+        from engine.imageio import load_mask
+
+        try:
+            return load_mask(path, (w.doc.height, w.doc.width))
+        except (OSError, ValueError, MemoryError) as exc:  # ImageReadError, MaskShapeError are ValueErrors
+            text = str(exc)
+            w.show_error("Cannot load the mask", text if str(path) in text else f"{path}: {text}")
+            return None

@@ -38,6 +38,7 @@ from .dialogs import AboutDialog, PreferencesDialog
 from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
 from .fill_controller import FillController
 from .fill_worker import FillJob, InpainterCache
+from .mask_actions import MaskActions
 from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE, Settings, clamp_brush_size
 from .tools import ToolKind
 
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
 
         self._build_file_and_edit_actions()
         self._build_view_and_tool_actions()
+        self.masks = MaskActions(self, self._push_edit)  # the Mask menu, Load Mask, Show Mask (H)
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -177,6 +179,7 @@ class MainWindow(QMainWindow):
             (ToolKind.BRUSH, "&Brush", "B", "Paint the hole"),
             (ToolKind.ERASER, "&Eraser", "E", "Remove paint from the hole"),
             (ToolKind.RECTANGLE, "&Rectangle", "R", "Drag a rectangular hole"),
+            (ToolKind.LASSO, "&Lasso", "L", "Drag an outline or click a polygon's corners (Alt: remove)"),
         ):
             a = action(text, None, key, checkable=True, tip=tip)
             a.triggered.connect(lambda _c=False, k=kind: self.set_tool(k))
@@ -196,7 +199,7 @@ class MainWindow(QMainWindow):
         m.addMenu(self.recent_menu)
         m.addAction(self.paste_action)
         m.addSeparator()
-        m.addActions([self.save_action, self.save_as_action, self.export_mask_action])
+        m.addActions([self.save_action, self.save_as_action, self.export_mask_action, self.masks.load_action])
         m.addSeparator()
         m.addAction(self.batch_action)
         m.addSeparator()
@@ -208,11 +211,12 @@ class MainWindow(QMainWindow):
         m.addActions([self.fill_action, self.cancel_action, self.clear_mask_action])
         m.addSeparator()
         m.addAction(self.preferences_action)
+        mb.addMenu(self.masks.menu)
 
         m = mb.addMenu("&View")
         m.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action])
         m.addSeparator()
-        m.addActions([self.compare_action, self.split_action])
+        m.addActions([self.compare_action, self.split_action, self.masks.overlay_action])
 
         m = mb.addMenu("&Tools")
         m.addActions(list(self.tool_actions.values()))
@@ -309,6 +313,7 @@ class MainWindow(QMainWindow):
             self.split_action,
         ):
             a.setEnabled(has)
+        self.masks.update_enabled(has, idle)
         self.canvas.set_editable(idle)
 
     def _show_zoom(self, zoom: float) -> None:
@@ -474,6 +479,7 @@ class MainWindow(QMainWindow):
             dlg.apply()
             self.inpainters.configure(self.settings.weights or None, self.settings.device)
             self.set_brush_size(self.settings.brush_size)
+            self.masks.apply_preferences()
             self.filler.refresh_model_status()
 
         dlg.accepted.connect(accepted)

@@ -9,6 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
+from PySide6.QtGui import QColor
+
+from .canvas_items import OVERLAY_RGBA
 
 ORGANIZATION = "Retoucher"
 APPLICATION = "Retoucher"
@@ -16,6 +19,8 @@ DEVICES = ("auto", "cpu", "cuda")
 MAX_RECENT = 10
 MIN_BRUSH_SIZE, MAX_BRUSH_SIZE, DEFAULT_BRUSH_SIZE = 1, 1000, 40  # brush diameter, image pixels
 MIN_JPEG_QUALITY, MAX_JPEG_QUALITY, DEFAULT_JPEG_QUALITY = 1, 100, 95
+MIN_MASK_STEP, MAX_MASK_STEP, DEFAULT_MASK_STEP = 1, 100, 2  # grow / shrink the mask by, pixels
+DEFAULT_OVERLAY_COLOUR = QColor(*OVERLAY_RGBA[:3]).name()  # the hole overlay's (translucency fixed)
 
 
 def clamp_brush_size(diameter: float) -> int:
@@ -24,8 +29,8 @@ def clamp_brush_size(diameter: float) -> int:
 
 
 class Settings:
-    """Device, weights file, JPEG quality (or the original's), default brush size and the
-    recent-files list."""
+    """Device, weights file, JPEG quality (or the original's), default brush size, the mask
+    tools' step and overlay colour, and the recent-files list."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
@@ -91,6 +96,29 @@ class Settings:
     @brush_size.setter
     def brush_size(self, value: int) -> None:
         self.q.setValue("paint/brush_size", clamp_brush_size(value))
+
+    # ------------------------------------------------------------------ mask tools and overlay
+    @property
+    def mask_step(self) -> int:
+        """How many pixels Grow Mask and Shrink Mask move the hole's edge."""
+        return self._int("mask/step", DEFAULT_MASK_STEP, MIN_MASK_STEP, MAX_MASK_STEP)
+
+    @mask_step.setter
+    def mask_step(self, value: int) -> None:
+        self.q.setValue("mask/step", int(min(max(value, MIN_MASK_STEP), MAX_MASK_STEP)))
+
+    @property
+    def overlay_colour(self) -> QColor:
+        """The colour the hole is shown in (opaque; the overlay adds its translucency)."""
+        colour = QColor(str(self.q.value("view/overlay_colour", DEFAULT_OVERLAY_COLOUR)))
+        return colour if colour.isValid() else QColor(DEFAULT_OVERLAY_COLOUR)
+
+    @overlay_colour.setter
+    def overlay_colour(self, value: QColor | str) -> None:
+        colour = QColor(value)
+        if not colour.isValid():
+            raise ValueError(f"not a colour: {value!r}")
+        self.q.setValue("view/overlay_colour", colour.name())
 
     # ------------------------------------------------------------------ recent files
     @property

@@ -1,0 +1,363 @@
+"""The mask tools under simulated input (pytest-qt, offscreen): lasso and polygon, Shift+click
+lines, grow / shrink, invert, load mask, the overlay's visibility and colour. Every change is
+one undo step and shows at once."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
+from gui_input import drag as _drag  # tests/retoucher/gui_input.py
+from gui_input import view_point as _vp
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QAction, QColor, QKeySequence
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from retoucher import mask_ops
+from retoucher.document import Document, Rect
+from retoucher.qt.canvas_items import TILE
+from retoucher.qt.main_window import MainWindow
+from retoucher.qt.settings import DEFAULT_MASK_STEP, Settings
+from retoucher.qt.tools import ToolKind
+
+H, W = 600, 800
+NONE = Qt.KeyboardModifier.NoModifier
+SHIFT = Qt.KeyboardModifier.ShiftModifier
+ALT = Qt.KeyboardModifier.AltModifier
+LEFT = Qt.MouseButton.LeftButton
+
+
+@pytest.fixture
+def window(shown_window):
+    w = shown_window(Document(np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)))
+    w.canvas.set_zoom(1.0)
+    w.canvas.centerOn(W / 2, H / 2)
+    QApplication.processEvents()
+    return w
+
+
+def _key(w: MainWindow, key: Qt.Key, mods=NONE) -> None:
+    QTest.keyClick(w.canvas, key, mods)
+
+
+def _image_point(w: MainWindow, p: QPoint) -> tuple[float, float]:
+    q = w.canvas.to_image(p)
+    return (q.x(), q.y())
+
+
+def _click(w: MainWindow, x: float, y: float, mods=NONE) -> tuple[float, float]:
+    """A click at image point (x, y); returns the image point the canvas got."""
+    p = _vp(w, x, y)
+    QTest.mouseClick(w.canvas.viewport(), LEFT, mods, p)
+    return _image_point(w, p)
+
+
+def _polygon(points, h=H, w=W) -> np.ndarray:
+    out = np.zeros((h, w), bool)
+    result = mask_ops.polygon(points, w, h)
+    if result is not None:
+        out[result[0].slices] = result[1]
+    return out
+
+
+def _capsule(x0, y0, x1, y1, r):
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
+    dx, dy = x1 - x0, y1 - y0
+    t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
+    return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r * r
+
+
+def _overlay_pixel(w: MainWindow, x: int, y: int) -> int:
+    """The premultiplied ARGB value the overlay holds for image pixel (x, y) (0: none)."""
+    data, _image = w.canvas.overlay._tiles.get((y // TILE, x // TILE), (None, None))
+    return 0 if data is None else int(data[y % TILE, x % TILE])
+
+
+# --------------------------------------------------------------------------- lasso
+def test_lasso_drag_fills_the_freehand_outline_on_release(window):
+    w = window
+    _key(w, Qt.Key.Key_L)
+    assert w.canvas.tool is ToolKind.LASSO and w.tool_actions[ToolKind.LASSO].isChecked()
+    route = [(300, 200), (400, 190), (450, 260), (420, 330), (340, 350), (290, 300), (305, 205)]
+    view = [_vp(w, *p) for p in route]
+    QTest.mousePress(w.canvas.viewport(), LEFT, NONE, view[0])
+    for p in view[1:]:
+        QTest.mouseMove(w.canvas.viewport(), p)
+    assert w.canvas.outline.isVisible() and not w.doc.mask.any()  # a preview until released
+    QTest.mouseRelease(w.canvas.viewport(), LEFT, NONE, view[-1])
+    expected = _polygon([_image_point(w, p) for p in view])
+    assert expected.sum() > 10000 and np.array_equal(w.doc.mask, expected)
+    assert not w.canvas.outline.isVisible()
+    assert w.undo_stack.count() == 1 and w.undo_stack.undoText() == "Lasso"
+    w.undo_action.trigger()
+    assert not w.doc.mask.any()
+    w.redo_action.trigger()
+    assert np.array_equal(w.doc.mask, expected)
+
+
+def test_polygon_clicks_then_enter_fills_then_alt_polygon_removes(window):
+    w = window
+    w.tool_actions[ToolKind.LASSO].trigger()
+    corners = [_click(w, x, y) for x, y in [(200, 150), (500, 160), (480, 420), (220, 400)]]
+    assert not w.doc.mask.any() and w.undo_stack.count() == 0  # still open
+    QTest.mouseMove(w.canvas.viewport(), _vp(w, 300, 300))  # the rubber band follows the pointer
+    assert w.canvas.outline.isVisible()
+    _key(w, Qt.Key.Key_Return)
+    square = _polygon(corners)
+    assert np.array_equal(w.doc.mask, square) and w.undo_stack.undoText() == "Lasso"
+    # Alt at the first click removes; a double-click closes.
+    inner = [_click(w, 300, 250, ALT), _click(w, 400, 250), _click(w, 400, 320)]
+    QTest.mouseDClick(w.canvas.viewport(), LEFT, NONE, _vp(w, 400, 320))
+    assert np.array_equal(w.doc.mask, square & ~_polygon(inner))
+    assert w.undo_stack.count() == 2 and w.undo_stack.undoText() == "Erase lasso"
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, square)
+
+
+def test_polygon_closes_on_its_first_corner_backspace_takes_back_and_esc_cancels(window):
+    w = window
+    w.tool_actions[ToolKind.LASSO].trigger()
+    # Where Backspace is a shortcut too (Clear Mask is Delete = Backspace on macOS), the polygon
+    # being clicked takes it first.
+    taken: list[bool] = []
+    backspace = QAction("Backspace elsewhere", w)
+    backspace.setShortcut(QKeySequence("Backspace"))
+    backspace.triggered.connect(lambda: taken.append(True))
+    w.addAction(backspace)
+    a, b, c = _click(w, 100, 100), _click(w, 300, 100), _click(w, 300, 300)
+    _click(w, 250, 500)  # a corner taken back with Backspace
+    _key(w, Qt.Key.Key_Backspace)
+    assert taken == [] and len(w.canvas._lasso.points) == 3
+    _click(w, 101, 101)  # within a few screen pixels of the first corner: closes
+    assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
+    _click(w, 500, 100)
+    _click(w, 700, 100)
+    _click(w, 700, 300)
+    _key(w, Qt.Key.Key_Escape)
+    assert not w.canvas.outline.isVisible()
+    _key(w, Qt.Key.Key_Return)  # nothing pending any more
+    assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
+    _key(w, Qt.Key.Key_Backspace)  # nothing pending: the shortcut has it
+    assert taken == [True]
+    # A polygon being clicked is dropped when the tool changes.
+    _click(w, 500, 100)
+    _click(w, 700, 100)
+    _key(w, Qt.Key.Key_B)
+    assert w.canvas.tool is ToolKind.BRUSH and not w.canvas.outline.isVisible()
+    assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
+
+
+# --------------------------------------------------------------------------- Shift+click lines
+@pytest.mark.parametrize("tool", [ToolKind.BRUSH, ToolKind.ERASER])
+def test_shift_click_draws_a_straight_line_from_the_last_point(window, tool):
+    w = window
+    w.set_brush_size(6)
+    if tool is ToolKind.ERASER:
+        w._push_edit(w.doc.set_rect(Rect(0, 0, W, H)))
+        _key(w, Qt.Key.Key_E)
+    p0 = _click(w, 150, 150)
+    first = w.doc.mask.copy()
+    p1 = _click(w, 450, 350, SHIFT)
+    line = _capsule(*p0, *p1, 3.0)
+    assert np.array_equal(w.doc.mask, first | line if tool is ToolKind.BRUSH else first & ~line)
+    label = "Brush line" if tool is ToolKind.BRUSH else "Erase line"
+    assert w.undo_stack.undoText() == label
+    # The line ends where the next Shift+click starts; each line is one step.
+    p2 = _click(w, 600, 150, SHIFT)
+    second = _capsule(*p1, *p2, 3.0)
+    assert (w.doc.mask[second] == (tool is ToolKind.BRUSH)).all()
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, first | line if tool is ToolKind.BRUSH else first & ~line)
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, first)
+
+
+def test_shift_click_without_an_earlier_stroke_paints_one_dab(window):
+    w = window
+    w.set_brush_size(10)
+    p = _click(w, 200, 200, SHIFT)
+    assert np.array_equal(w.doc.mask, _capsule(*p, *p, 5.0))
+    assert w.undo_stack.undoText() == "Brush stroke"
+
+
+# --------------------------------------------------------------------------- grow, shrink, invert
+def test_grow_and_shrink_shortcuts_use_the_remembered_step(window, tmp_path):
+    w = window
+    assert w.settings.mask_step == DEFAULT_MASK_STEP == 2
+    assert "by 2 px" in w.masks.grow_action.text()
+    w.set_brush_size(1)
+    _drag(w, [(100.5, 300.5), (700.5, 300.5)])  # a hairline
+    hair = w.doc.mask.copy()
+    assert hair.any(axis=1).sum() <= 2
+    _key(w, Qt.Key.Key_BracketRight, Qt.KeyboardModifier.ControlModifier)
+    grown = _apply_grow(hair, 2)
+    assert np.array_equal(w.doc.mask, grown) and w.undo_stack.undoText() == "Grow mask 2 px"
+    ring_y, ring_x = (int(v[0]) for v in np.nonzero(grown & ~hair))
+    assert _overlay_pixel(w, ring_x, ring_y) != 0  # shown at once
+    w.masks.step_action.trigger()
+    dlg = _last_input_dialog(w)
+    dlg.setIntValue(1)
+    dlg.accept()
+    assert w.settings.mask_step == 1 and "by 1 px" in w.masks.shrink_action.text()
+    assert Settings.from_file(tmp_path / "settings.ini").mask_step == 1  # remembered
+    _key(w, Qt.Key.Key_BracketLeft, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(w.doc.mask, grown & ~_apply_grow(~grown, 1))
+    assert w.undo_stack.undoText() == "Shrink mask 1 px"
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, grown)
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, hair) and _overlay_pixel(w, ring_x, ring_y) == 0
+    w.redo_action.trigger()
+    assert np.array_equal(w.doc.mask, grown)
+
+
+def _apply_grow(mask: np.ndarray, r: int) -> np.ndarray:
+    out = mask.copy()
+    box, new = mask_ops.grow(mask, r)
+    out[box.slices] = new
+    return out
+
+
+def _last_input_dialog(w: MainWindow):
+    from PySide6.QtWidgets import QInputDialog
+
+    dialogs = [d for d in w.findChildren(QInputDialog) if d.isVisible()]
+    assert len(dialogs) == 1
+    return dialogs[0]
+
+
+def test_grow_without_a_hole_changes_nothing(window):
+    w = window
+    w.masks.grow_action.trigger()
+    assert w.undo_stack.count() == 0 and "No hole" in w.statusBar().currentMessage()
+
+
+def test_invert_is_one_step_and_an_all_hole_mask_is_refused_at_fill(window):
+    w = window
+    w._push_edit(w.doc.set_rect(Rect(10, 10, 50, 40)))
+    before = w.doc.mask.copy()
+    _key(w, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(w.doc.mask, ~before) and w.undo_stack.undoText() == "Invert mask"
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, before)
+    w.clear_mask_action.trigger()
+    w.masks.invert_action.trigger()
+    assert w.doc.mask.all()
+    assert w.fill() is None and w.last_error is not None and w.last_error[0] == "Cannot fill"
+    assert w.doc.mask.all()  # nothing lost
+
+
+def test_mask_actions_wait_for_a_running_fill(window, monkeypatch):
+    w = window
+    w._push_edit(w.doc.set_rect(Rect(10, 10, 50, 40)))
+    assert w.masks.grow_action.isEnabled() and w.masks.load_action.isEnabled()
+    monkeypatch.setattr(type(w.filler), "busy", property(lambda self: True))
+    w._update_actions()  # what a fill starting does
+    assert not any(a.isEnabled() for a in (w.masks.grow_action, w.masks.invert_action, w.masks.load_action))
+    before = w.doc.mask.copy()
+    assert w.masks.grow() is None and w.masks.invert() is None
+    assert np.array_equal(w.doc.mask, before) and w.undo_stack.count() == 1
+
+
+# --------------------------------------------------------------------------- load mask
+def test_load_mask_scales_replaces_and_is_one_step(window, tmp_path):
+    w = window
+    w._push_edit(w.doc.set_rect(Rect(0, 0, 20, 20)))
+    painted = w.doc.mask.copy()
+    small = np.zeros((H // 4, W // 4), np.uint8)
+    small[20:40, 50:100] = 255
+    Image.fromarray(small, "L").save(tmp_path / "mask.png")
+    w.files.ask_mask_path = lambda: str(tmp_path / "mask.png")
+    w.masks.load_action.trigger()
+    expected = np.zeros((H, W), bool)
+    expected[80:160, 200:400] = True
+    assert np.array_equal(w.doc.mask, expected) and w.undo_stack.undoText() == "Load mask"
+    assert _overlay_pixel(w, 300, 100) != 0 and _overlay_pixel(w, 5, 5) == 0
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, painted)
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"not an image at all", "mask.png"),
+        ("square", "aspect"),
+    ],
+)
+def test_a_bad_mask_file_gives_an_error_and_changes_nothing(window, tmp_path, content, words):
+    w = window
+    w._push_edit(w.doc.set_rect(Rect(0, 0, 20, 20)))
+    painted = w.doc.mask.copy()
+    path = tmp_path / "mask.png"
+    if content == "square":
+        Image.fromarray(np.full((50, 50), 255, np.uint8), "L").save(path)
+    else:
+        path.write_bytes(content)
+    assert w.masks.load(path) is None
+    assert w.last_error is not None and w.last_error[0] == "Cannot load the mask"
+    assert words in w.last_error[1]
+    assert np.array_equal(w.doc.mask, painted) and w.undo_stack.count() == 1
+
+
+# --------------------------------------------------------------------------- overlay
+def test_h_hides_and_shows_the_overlay_and_painting_goes_on(window):
+    w = window
+    assert w.canvas.overlay.isVisible() and w.masks.overlay_action.isChecked()
+    _key(w, Qt.Key.Key_H)
+    assert not w.canvas.overlay.isVisible() and not w.masks.overlay_action.isChecked()
+    _drag(w, [(300, 300), (320, 300)])
+    assert w.doc.mask.any()  # painting works while hidden
+    # Split and compare keep it hidden; ending them leaves it as the user chose.
+    w.split_action.trigger()
+    w.split_action.trigger()
+    assert not w.canvas.overlay.isVisible()
+    _key(w, Qt.Key.Key_H)
+    assert w.canvas.overlay.isVisible() and w.masks.overlay_action.isChecked()
+
+
+def test_overlay_colour_preference_applies_at_once_and_persists(window, tmp_path):
+    w = window
+    w._push_edit(w.doc.set_rect(Rect(10, 10, 30, 30)))
+    red = _overlay_pixel(w, 15, 15)
+    assert red != 0
+    dlg = w.open_preferences()
+    box = dlg.overlay_colour
+    assert box.colour().name() == "#ff2448"
+    box.setCurrentIndex(box.findText("Green"))
+    dlg.accept()
+    green = QColor(box.colour())
+    assert green.name() == "#00c853"
+    value = _overlay_pixel(w, 15, 15)
+    assert value not in (0, red)
+    assert (value >> 8) & 0xFF > (value >> 16) & 0xFF  # premultiplied ARGB: more green than red
+    assert Settings.from_file(tmp_path / "settings.ini").overlay_colour.name() == "#00c853"
+    # A colour picked with "Other..." is kept too.
+    dlg = w.open_preferences()
+    box = dlg.overlay_colour
+    box.activated.emit(box.count() - 1)
+    assert box.picker is not None
+    box.picker.setCurrentColor(QColor("#123456"))
+    box.picker.accept()
+    assert box.colour().name() == "#123456"
+    dlg.accept()
+    assert w.settings.overlay_colour.name() == "#123456"
+    assert w.canvas.overlay.colour[:3] == (0x12, 0x34, 0x56)
+
+
+def test_new_shortcuts_clash_with_no_other_action(window):
+    w = window
+    seen: dict[str, object] = {}
+    for action in w.findChildren(type(w.undo_action)):
+        for seq in action.shortcuts():
+            key = seq.toString(QKeySequence.SequenceFormat.PortableText)
+            other = seen.setdefault(key, action)
+            assert other is action, f"{key} is both {other.text()} and {action.text()}"
+    assert seen["L"] is w.tool_actions[ToolKind.LASSO] and seen["H"] is w.masks.overlay_action
+    assert seen["Ctrl+]"] is w.masks.grow_action and seen["Ctrl+["] is w.masks.shrink_action
+    assert seen["Ctrl+I"] is w.masks.invert_action
