@@ -417,9 +417,10 @@ class MainWindow(QMainWindow):
         assert self.doc is not None
         return ask_unsaved_changes(self, self.doc)
 
-    def ask_save_path(self, title: str, suggestion: Path, filters: str) -> str:
-        """A file name from the user, "" if cancelled (tests replace this)."""
-        return ask_save_path(self, title, suggestion, filters)
+    def ask_save_path(self, title: str, suggestion: Path, filters: str, selected: str = "") -> str:
+        """A file name from the user, "" if cancelled; the dialog starts on the ``selected``
+        filter (tests replace this)."""
+        return ask_save_path(self, title, suggestion, filters, selected)
 
     def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
         """Open a photo file; an unreadable one gets an error box and changes nothing.
