@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -28,6 +29,7 @@ __all__ = [
     "ShortcutGroup",
     "ShortcutsDialog",
     "action_label",
+    "key_name",
     "shortcut_groups",
 ]
 
@@ -42,10 +44,20 @@ def action_label(text: str) -> str:
     return re.sub(r"&(.)", r"\1", text).rstrip(".\u2026").strip()
 
 
+def key_name(seq: QKeySequence) -> str:
+    """A key sequence as the platform writes it; a key that only some keyboards have (the
+    Open, Save, Undo, Help... keys that standard shortcuts also bind) says it is a key:
+    ``"Open key"``, not a bare ``"Open"``."""
+    name = seq.toString(QKeySequence.SequenceFormat.NativeText)
+    if seq.count() == 1 and (seq[0].key().value >= Qt.Key.Key_Back.value or seq[0].key() == Qt.Key.Key_Help):
+        name += " key"
+    return name
+
+
 def _keys(action: QAction) -> str:
     names: list[str] = []
     for seq in action.shortcuts():
-        name = seq.toString(QKeySequence.SequenceFormat.NativeText)
+        name = key_name(seq)
         if name and name not in names:
             names.append(name)
     return ", ".join(names)
@@ -95,7 +107,7 @@ class ShortcutsDialog(QDialog):
     def __init__(self, groups: list[ShortcutGroup], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Keyboard Shortcuts")
-        self.resize(520, 600)
+        self.resize(620, 640)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter (e.g. zoom, Ctrl+S)")
         self.filter.setClearButtonEnabled(True)
@@ -112,7 +124,7 @@ class ShortcutsDialog(QDialog):
             top.setFont(0, font)
             top.setFirstColumnSpanned(True)
             for what, keys in rows:
-                QTreeWidgetItem(top, [what, keys])
+                QTreeWidgetItem(top, [what, keys]).setToolTip(1, keys)
         self.tree.expandAll()
         self.tree.resizeColumnToContents(0)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
