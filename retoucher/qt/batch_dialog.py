@@ -25,19 +25,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.formats import DEFAULT_QUALITY
+
 from ..batch import OUTPUT_FORMATS, BatchError, BatchOptions, BatchReport, MaskSpec, run_batch
 from .dialogs import path_row
 from .file_filters import MASK_FILTER
 from .fill_worker import InpainterCache
-from .settings import Settings
+from .settings import MAX_JPEG_QUALITY, MIN_JPEG_QUALITY, Settings
 from .worker import Job, JobSignals
 
 MASK_KINDS = (
-    ("dir", "Mask folder (one PNG per photo)"),
-    ("file", "One mask for every photo"),
-    ("rect", "Rectangle"),
-    ("center", "Centred hole"),
+    ("dir", "Mask folder (one PNG per photo)", "Mask folder:"),
+    ("file", "One mask for every photo", "Mask file:"),
+    ("rect", "Rectangle", "Rectangle (px):"),
+    ("center", "Centred hole", "Hole size (px):"),
 )
+"""Where the holes come from: (kind, the choice's text, the label of its row)."""
 
 
 class BatchSignals(JobSignals):
@@ -94,11 +97,11 @@ class BatchDialog(QDialog):
         form.addRow("Output folder:", path_row(self.output_edit, lambda: self._pick_dir(self.output_edit)))
 
         self.mask_kind = QComboBox()
-        for kind, label in MASK_KINDS:
-            self.mask_kind.addItem(label, kind)
+        for kind, text, _label in MASK_KINDS:
+            self.mask_kind.addItem(text, kind)
         self.mask_stack = QStackedWidget()
-        self.mask_dir_edit = QLineEdit()
-        self.mask_file_edit = QLineEdit()
+        self.mask_dir_edit = QLineEdit(str(settings.value("batch/mask_dir", "") or ""))
+        self.mask_file_edit = QLineEdit(str(settings.value("batch/mask_file", "") or ""))
         self.mask_stack.addWidget(
             self._wrap(path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit)))
         )
@@ -116,14 +119,35 @@ class BatchDialog(QDialog):
             centre_row.addWidget(spin)
         centre_row.addStretch(1)
         self.mask_stack.addWidget(self._wrap(centre_row))
-        self.mask_kind.currentIndexChanged.connect(self.mask_stack.setCurrentIndex)
+        self.mask_label = QLabel(MASK_KINDS[0][2])
+        self.mask_kind.currentIndexChanged.connect(self._show_mask_kind)
         form.addRow("Holes:", self.mask_kind)
-        form.addRow("", self.mask_stack)
+        form.addRow(self.mask_label, self.mask_stack)
+        self._restore_spins(self.rect_spins, "batch/rect")
+        self._restore_spins(self.center_spins, "batch/center")
+        self.set_mask_kind(str(settings.value("batch/mask_kind", "dir") or "dir"))
 
         self.format_combo = QComboBox()
         for f in OUTPUT_FORMATS:
             self.format_combo.addItem("same as the photo" if f == "same" else f.upper(), f)
         form.addRow("Output format:", self.format_combo)
+        # Like `retoucher batch` without --quality, a JPEG written from a JPEG keeps its own
+        # compression unless a quality is set here (preset from the preferences).
+        self.quality_check = QCheckBox("Re-encode at quality")
+        self.quality_check.setToolTip(
+            "Off: a JPEG written from a JPEG keeps the original's quantisation and chroma "
+            f"subsampling (other outputs: quality {DEFAULT_QUALITY}). On: JPEG and WebP outputs "
+            "use this quality."
+        )
+        self.quality_spin = self._spin(MIN_JPEG_QUALITY, MAX_JPEG_QUALITY, settings.jpeg_quality)
+        self.quality_check.toggled.connect(self.quality_spin.setEnabled)
+        self.quality_check.setChecked(not settings.jpeg_keep_original)
+        self.quality_spin.setEnabled(self.quality_check.isChecked())
+        quality_row = QHBoxLayout()
+        quality_row.addWidget(self.quality_check)
+        quality_row.addWidget(self.quality_spin)
+        quality_row.addStretch(1)
+        form.addRow("JPEG/WebP quality:", quality_row)
         self.overwrite_check = QCheckBox("Redo photos whose output exists")
         self.recursive_check = QCheckBox("Include sub-folders")
         form.addRow("", self.overwrite_check)
@@ -187,7 +211,35 @@ class BatchDialog(QDialog):
             self.mask_file_edit.setText(path)
 
     def set_mask_kind(self, kind: str) -> None:
-        self.mask_kind.setCurrentIndex(self.mask_kind.findData(kind))
+        self.mask_kind.setCurrentIndex(max(self.mask_kind.findData(kind), 0))
+
+    def _show_mask_kind(self, index: int) -> None:
+        self.mask_stack.setCurrentIndex(index)
+        self.mask_label.setText(MASK_KINDS[index][2])
+
+    def _restore_spins(self, spins: list[QSpinBox], key: str) -> None:
+        """The values last used (``"x,y,w,h"``); a missing or damaged entry keeps the defaults."""
+        parts = str(self.settings.value(key, "") or "").split(",")
+        try:
+            values = [int(p) for p in parts]
+        except ValueError:
+            return
+        if len(values) == len(spins):
+            for spin, v in zip(spins, values):
+                spin.setValue(v)
+
+    def _remember(self, options: BatchOptions) -> None:
+        """The form's folders and holes, for next time."""
+        for key, value in (
+            ("batch/input", str(options.input_dir)),
+            ("batch/output", str(options.output_dir)),
+            ("batch/mask_kind", options.masks.kind),
+            ("batch/mask_dir", self.mask_dir_edit.text().strip()),
+            ("batch/mask_file", self.mask_file_edit.text().strip()),
+            ("batch/rect", ",".join(str(s.value()) for s in self.rect_spins)),
+            ("batch/center", ",".join(str(s.value()) for s in self.center_spins)),
+        ):
+            self.settings.set_value(key, value)
 
     # ------------------------------------------------------------------ running
     @property
@@ -222,7 +274,7 @@ class BatchDialog(QDialog):
             format=self.format_combo.currentData(),
             overwrite=self.overwrite_check.isChecked(),
             recursive=self.recursive_check.isChecked(),
-            quality=self.settings.jpeg_quality,
+            quality=self.quality_spin.value() if self.quality_check.isChecked() else None,
         )
 
     def start(self) -> BatchJob | None:
@@ -233,8 +285,7 @@ class BatchDialog(QDialog):
         except ValueError as exc:
             self.summary.setPlainText(str(exc))
             return None
-        self.settings.set_value("batch/input", str(options.input_dir))
-        self.settings.set_value("batch/output", str(options.output_dir))
+        self._remember(options)
         self.report = None
         job = BatchJob(options, self.cache)
         job.signals.progress.connect(self._on_progress)

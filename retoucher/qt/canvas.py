@@ -13,22 +13,18 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPen,
-    QResizeEvent,
-    QWheelEvent,
 )
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
 
 from ..document import Document, Edit, Rect
 from .canvas_items import OVERLAY_RGBA, BrushCursorItem, MaskOverlayItem, PhotoItem
+from .canvas_keys import COMPARE_KEY, PAN_KEY
 from .settings import DEFAULT_BRUSH_SIZE, clamp_brush_size
 from .tools import TOOL_KEYS, BrushTool, EraserTool, LassoTool, Modifiers, RectangleTool, Tool, ToolKind
-
-MIN_ZOOM = 1 / 64
-MAX_ZOOM = 32.0
-ZOOM_STEP = 1.25
+from .zoom_view import ZoomView
 
 
-class Canvas(QGraphicsView):
+class Canvas(ZoomView):
     """Shows a :class:`Document` and edits its mask with the current tool.
 
     Signals: ``edit_made(Document, Edit)`` when a tool finishes (the edit is applied to that
@@ -38,7 +34,6 @@ class Canvas(QGraphicsView):
     """
 
     edit_made = Signal(object, object)
-    zoom_changed = Signal(float)
     compare_changed = Signal(bool)
     split_changed = Signal(bool)
 
@@ -47,8 +42,6 @@ class Canvas(QGraphicsView):
         self.setScene(QGraphicsScene(self))
         self.scene().setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setBackgroundBrush(QColor(46, 46, 50))
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
-        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setDragMode(QGraphicsView.DragMode.NoDrag)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -85,7 +78,6 @@ class Canvas(QGraphicsView):
         self._dragging = False  # a tool drag is in progress
         self._panning: QPointF | None = None
         self._space = False
-        self._fit_mode = True
         self._editable = True
         self._comparing = False
         self._compare_held = False  # shown while the compare key is held (not the toggle)
@@ -270,70 +262,13 @@ class Canvas(QGraphicsView):
         assert self.doc is not None
         self.set_split_fraction(self.to_image(pos).x() / self.doc.width)
 
-    # ------------------------------------------------------------------ coordinates and zoom
-    def to_image(self, pos: QPointF) -> QPointF:
-        """Viewport coordinates -> continuous image coordinates (sub-pixel exact)."""
-        inverse, _ = self.viewportTransform().inverted()
-        return inverse.map(QPointF(pos))
+    # ------------------------------------------------------------------ zoom (see ZoomView)
+    def content_rect(self) -> QRectF | None:
+        return None if self.doc is None else QRectF(0, 0, self.doc.width, self.doc.height)
 
-    def from_image(self, x: float, y: float) -> QPointF:
-        return self.viewportTransform().map(QPointF(x, y))
-
-    @property
-    def zoom(self) -> float:
-        return self.transform().m11()
-
-    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
-        """Zoom to ``zoom`` keeping the image point under ``anchor`` (viewport coordinates,
-        default the centre) where it is."""
-        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
-        if anchor is None:
-            anchor = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
-        fixed = self.to_image(anchor)
-        self._fit_mode = False
-        self.resetTransform()
-        self.scale(zoom, zoom)
-        moved = self.from_image(fixed.x(), fixed.y()) - anchor
-        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(moved.x()))
-        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(moved.y()))
-        self.zoom_changed.emit(self.zoom)
-
-    def zoom_in(self) -> None:
-        self.set_zoom(self.zoom * ZOOM_STEP)
-
-    def zoom_out(self) -> None:
-        self.set_zoom(self.zoom / ZOOM_STEP)
-
-    def actual_size(self) -> None:
-        self.set_zoom(1.0)
-
-    def fit(self) -> None:
-        """Show the whole photo (never enlarged beyond 100 %); follows window resizes."""
-        self._fit_mode = True
-        if self.doc is None:
-            self.resetTransform()
-        else:
-            vw, vh = max(1, self.viewport().width() - 4), max(1, self.viewport().height() - 4)
-            z = min(vw / self.doc.width, vh / self.doc.height, 1.0)
-            self.resetTransform()
-            self.scale(z, z)
-            self.centerOn(self.doc.width / 2, self.doc.height / 2)
-        self.zoom_changed.emit(self.zoom)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if self._fit_mode:
-            self.fit()
-
-    def wheelEvent(self, event: QWheelEvent) -> None:
-        if self.doc is None:
-            return
-        steps = event.angleDelta().y() / 120.0
-        if steps == 0:
-            steps = event.pixelDelta().y() / 60.0
-        if steps:
-            self.set_zoom(self.zoom * ZOOM_STEP**steps, event.position())
-        event.accept()
+    def photo_moved(self, pointer: QPointF) -> None:
+        if self.cursor_item.isVisible():  # the brush outline stays under the pointer
+            self.cursor_item.setPos(self.to_image(pointer))
 
     # ------------------------------------------------------------------ mouse
     def _start_pan(self, pos: QPointF) -> None:
@@ -446,13 +381,13 @@ class Canvas(QGraphicsView):
             self._emit_edit(self._tool.command(self.doc, command))
             event.accept()
             return
-        if event.key() == Qt.Key.Key_Space:
+        if event.key() == PAN_KEY:
             if not event.isAutoRepeat():
                 self._space = True
                 self._update_cursor_shape()
             event.accept()
             return
-        if event.key() == Qt.Key.Key_Backslash:
+        if event.key() == COMPARE_KEY:
             if not event.isAutoRepeat() and self.doc is not None and not self._comparing:
                 self.finish_drag()
                 resume = self._splitting  # held compare shows the whole original, then the split again
@@ -464,13 +399,13 @@ class Canvas(QGraphicsView):
         super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event: QKeyEvent) -> None:
-        if event.key() == Qt.Key.Key_Space:
+        if event.key() == PAN_KEY:
             if not event.isAutoRepeat():
                 self._space = False
                 self._update_cursor_shape()
             event.accept()
             return
-        if event.key() == Qt.Key.Key_Backslash:
+        if event.key() == COMPARE_KEY:
             if not event.isAutoRepeat() and self._compare_held:
                 self._end_held_compare()
             event.accept()

@@ -63,7 +63,8 @@ def path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
 
 
 class PreferencesDialog(QDialog):
-    """Device, weights file, JPEG quality, default brush size; :meth:`apply` stores them."""
+    """Device, weights file, JPEG quality, default brush size, what the wheel does;
+    :meth:`apply` stores them."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -103,6 +104,13 @@ class PreferencesDialog(QDialog):
 
         self.overlay_colour = OverlayColourBox(settings.overlay_colour)
         form.addRow("Mask colour:", self.overlay_colour)
+        self.wheel_zooms = QCheckBox("Mouse wheel zooms")
+        self.wheel_zooms.setToolTip(
+            "The wheel zooms about the pointer instead of scrolling (Shift+wheel still scrolls "
+            "sideways); off: the wheel scrolls and Ctrl+wheel or a pinch zooms."
+        )
+        self.wheel_zooms.setChecked(settings.wheel_zooms)
+        form.addRow("Navigation:", self.wheel_zooms)
 
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
@@ -130,6 +138,7 @@ class PreferencesDialog(QDialog):
         self.settings.jpeg_keep_original = self.keep_jpeg.isChecked()
         self.settings.brush_size = self.brush.value()
         self.settings.overlay_colour = self.overlay_colour.colour()
+        self.settings.wheel_zooms = self.wheel_zooms.isChecked()
         self.settings.sync()
 
 

@@ -10,6 +10,7 @@ them. :func:`file_format` is the one place the Qt code reads the document's file
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 from engine.formats import IMAGE_SUFFIXES
 
 from ..document import Document
-from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS
+from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS, save_filter
 from .qimage import to_rgb_alpha
 from .settings import Settings
 
@@ -49,10 +50,10 @@ def is_bundled(path: Path) -> bool:
         return False
 
 
-def ask_save_path(parent: QWidget, title: str, suggestion: Path, filters: str) -> str:
-    """A file name from a save dialog, "" if cancelled; a name typed without a suffix gets the
-    chosen format's."""
-    path, chosen = QFileDialog.getSaveFileName(parent, title, str(suggestion), filters)
+def ask_save_path(parent: QWidget, title: str, suggestion: Path, filters: str, selected: str = "") -> str:
+    """A file name from a save dialog that starts on the ``selected`` filter, "" if cancelled;
+    a name typed without a suffix gets the chosen format's."""
+    path, chosen = QFileDialog.getSaveFileName(parent, title, str(suggestion), filters, selected)
     if path and not Path(path).suffix and chosen in SAVE_FILTERS:
         path += SAVE_FILTERS[chosen]
     return path
@@ -69,6 +70,15 @@ def ask_unsaved_changes(parent: QWidget, doc: Document) -> QMessageBox.StandardB
         | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Save,
     )
+
+
+def _file_stamp(path: str | Path) -> tuple[int, int, int] | None:
+    """What changes when a file is written (atomically or not); None: it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def _dropped_file(mime: QMimeData) -> str | None:
@@ -128,33 +138,43 @@ class FileActions:
         return answer == QMessageBox.StandardButton.Discard
 
     def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
-        """Open a photo file; an unreadable one gets an error box and changes nothing.
-        ``remember``: add it to the recent files."""
+        """Open a photo file; an unreadable one gets an error box and changes nothing. The file
+        is read before the question about unsaved changes: the question is only asked for a
+        photo that will open. ``remember``: add it to the recent files."""
         w = self.window
         if w.busy:
             self._message("Wait for the fill to finish (or cancel it) first", 4000)
             return False
         w.canvas.finish_drag()
-        if not self.maybe_save():
+        stamp = _file_stamp(path)
+        doc = self._read(path)
+        if doc is None or not self.maybe_save():
             return False
-        from engine.imageio import ImageReadError
-
-        try:
-            doc = Document.open(path)
-        except ImageReadError as exc:
-            w.show_error("Cannot open photo", str(exc))
-            if isinstance(exc, FileNotFoundError):
-                self._settings.remove_recent_file(path)
-                self.rebuild_recent_menu()
-            return False
-        except (OSError, ValueError, MemoryError) as exc:
-            w.show_error("Cannot open photo", f"{path}: {exc}")
-            return False
+        if _file_stamp(path) != stamp:  # saving the current photo wrote this very file
+            doc = self._read(path)
+            if doc is None:
+                return False
         w.set_document(doc)
         if remember:
             self._remember(path)
         self._message(f"Opened {doc.display_name}", 3000)
         return True
+
+    def _read(self, path: str | Path) -> Document | None:
+        """The photo in ``path``, or None after an error box (a missing file also leaves the
+        recent files)."""
+        from engine.imageio import ImageReadError
+
+        try:
+            return Document.open(path)
+        except ImageReadError as exc:
+            self.window.show_error("Cannot open photo", str(exc))
+            if isinstance(exc, FileNotFoundError):
+                self._settings.remove_recent_file(path)
+                self.rebuild_recent_menu()
+        except (OSError, ValueError, MemoryError) as exc:
+            self.window.show_error("Cannot open photo", f"{path}: {exc}")
+        return None
 
     def open_dialog(self) -> None:
         doc = self.window.doc
@@ -240,13 +260,16 @@ class FileActions:
         if doc is None:
             return False
         last_dir = Path(str(self._settings.value(LAST_DIR_KEY, "") or Path.home()))
+        selected = save_filter(file_format(doc))  # the dialog starts on the photo's format
         title = "Save photo as"
-        suggestion = doc.path or last_dir / "retouched.png"
+        suggestion = doc.path or last_dir / "retouched"
         if problem and doc.path is not None:
             title = f"Save a copy — {problem}"
             folder = last_dir if is_bundled(doc.path) else doc.path.parent
             suggestion = folder / f"{doc.path.stem}_retouched{doc.path.suffix}"
-        path = self.window.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS))
+        if suggestion.suffix.lower() not in IMAGE_SUFFIXES:
+            suggestion = suggestion.with_name(suggestion.stem + SAVE_FILTERS[selected])
+        path = self.window.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS), selected)
         if not path:
             return False
         if Path(path).suffix.lower() not in IMAGE_SUFFIXES:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.formats import FORMAT_SUFFIXES, IMAGE_SUFFIXES, SUFFIX_FORMATS
+from engine.formats import FORMAT_SUFFIXES, IMAGE_SUFFIXES, SUFFIX_FORMATS, normalise_format
 from engine.weights import DEFAULT_WEIGHTS_NAME
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "WEIGHTS_FILTER",
     "format_suffixes",
     "name_filter",
+    "save_filter",
 ]
 
 ALL_FILES = "All files (*)"
@@ -50,3 +51,14 @@ SAVE_FILTERS = {
 MASK_FILTER = ";;".join([_formats_filter("Masks", MASK_FORMATS), ALL_FILES])
 MASK_EXPORT_FILTER = _formats_filter("PNG mask", ["PNG"])
 WEIGHTS_FILTER = name_filter("Retoucher weights", [Path(DEFAULT_WEIGHTS_NAME).suffix])
+
+DEFAULT_SAVE_FORMAT = "PNG"
+"""What Save As offers for a photo in no file (pasted) or in a format Retoucher does not write."""
+
+
+def save_filter(fmt: str | None) -> str:
+    """The :data:`SAVE_FILTERS` entry for a format (Pillow's name, any alias: ``"MPO"`` is
+    JPEG); :data:`DEFAULT_SAVE_FORMAT`'s for None or a format not written."""
+    written = normalise_format(fmt) if fmt else DEFAULT_SAVE_FORMAT
+    suffix = FORMAT_SUFFIXES.get(written, FORMAT_SUFFIXES[DEFAULT_SAVE_FORMAT])
+    return next(f for f, s in SAVE_FILTERS.items() if s == suffix)

@@ -40,6 +40,7 @@ from .fill_controller import FillController
 from .fill_worker import FillJob, InpainterCache
 from .mask_actions import MaskActions
 from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE, Settings, clamp_brush_size
+from .shortcuts_dialog import ShortcutsDialog, shortcut_groups
 from .tools import ToolKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +71,7 @@ class MainWindow(QMainWindow):
 
         self.canvas = Canvas(self)
         self.canvas.set_brush_size(self.settings.brush_size)
+        self.canvas.set_wheel_zooms(self.settings.wheel_zooms)
         self.setCentralWidget(self.canvas)
         self.canvas.edit_made.connect(self._on_canvas_edit)
         self.canvas.zoom_changed.connect(self._show_zoom)
@@ -190,6 +192,12 @@ class MainWindow(QMainWindow):
         self.larger_action = action("&Larger Brush", lambda: self.step_brush(+1), "]")
 
         self.about_action = action("&About Retoucher", self.open_about)
+        self.shortcuts_action = action(
+            "&Keyboard Shortcuts",
+            self.open_shortcuts,
+            [K.HelpContents, "Ctrl+/"],
+            tip="Every shortcut, and the keys and mouse on the photo",
+        )
 
     def _build_menus(self) -> None:
         mb = self.menuBar()
@@ -224,7 +232,7 @@ class MainWindow(QMainWindow):
         m.addActions([self.smaller_action, self.larger_action])
 
         m = mb.addMenu("&Help")
-        m.addAction(self.about_action)
+        m.addActions([self.shortcuts_action, self.about_action])
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Tools", self)
@@ -414,9 +422,10 @@ class MainWindow(QMainWindow):
         assert self.doc is not None
         return ask_unsaved_changes(self, self.doc)
 
-    def ask_save_path(self, title: str, suggestion: Path, filters: str) -> str:
-        """A file name from the user, "" if cancelled (tests replace this)."""
-        return ask_save_path(self, title, suggestion, filters)
+    def ask_save_path(self, title: str, suggestion: Path, filters: str, selected: str = "") -> str:
+        """A file name from the user, "" if cancelled; the dialog starts on the ``selected``
+        filter (tests replace this)."""
+        return ask_save_path(self, title, suggestion, filters, selected)
 
     def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
         """Open a photo file; an unreadable one gets an error box and changes nothing.
@@ -466,11 +475,15 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # ================================================================== dialogs
-    def _open(self, dialog: QDialog) -> None:
-        """Show ``dialog`` (not blocking); it is kept until it finishes, closed with the window."""
+    def _open(self, dialog: QDialog, *, modal: bool = True) -> None:
+        """Show ``dialog`` (not blocking; ``modal``: the window waits for it); it is kept until
+        it finishes, closed with the window."""
         self._dialogs.append(dialog)
         dialog.finished.connect(lambda _r, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
-        dialog.open()
+        if modal:
+            dialog.open()
+        else:
+            dialog.show()
 
     def open_preferences(self) -> PreferencesDialog:
         dlg = PreferencesDialog(self.settings, self)
@@ -480,6 +493,7 @@ class MainWindow(QMainWindow):
             self.inpainters.configure(self.settings.weights or None, self.settings.device)
             self.set_brush_size(self.settings.brush_size)
             self.masks.apply_preferences()
+            self.canvas.set_wheel_zooms(self.settings.wheel_zooms)
             self.filler.refresh_model_status()
 
         dlg.accepted.connect(accepted)
@@ -490,6 +504,15 @@ class MainWindow(QMainWindow):
         info, problem = self.filler.model_info()
         dlg = AboutDialog(info, problem, self)
         self._open(dlg)
+        return dlg
+
+    def open_shortcuts(self) -> ShortcutsDialog:
+        """Help > Keyboard Shortcuts, read from the actions as they are now (not modal; one at
+        a time)."""
+        for old in [d for d in self._dialogs if isinstance(d, ShortcutsDialog)]:
+            old.close()
+        dlg = ShortcutsDialog(shortcut_groups(self, self.canvas.wheel_zooms), self)
+        self._open(dlg, modal=False)
         return dlg
 
     def open_batch_dialog(self) -> BatchDialog:

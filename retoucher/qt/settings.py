@@ -29,8 +29,8 @@ def clamp_brush_size(diameter: float) -> int:
 
 
 class Settings:
-    """Device, weights file, JPEG quality (or the original's), default brush size, the mask
-    tools' step and overlay colour, and the recent-files list."""
+    """Device, weights file, JPEG quality (or the original's), default brush size, what the
+    wheel does, the mask tools' step and overlay colour, and the recent-files list."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
@@ -45,6 +45,12 @@ class Settings:
         except (TypeError, ValueError):
             return default
         return min(max(value, lo), hi)
+
+    def _bool(self, key: str, default: bool) -> bool:
+        value = self.q.value(key, default)
+        if isinstance(value, str):  # INI files give strings back
+            return value.strip().lower() not in ("false", "0", "no", "off", "")
+        return bool(value)
 
     # ------------------------------------------------------------------ engine
     @property
@@ -80,10 +86,7 @@ class Settings:
     def jpeg_keep_original(self) -> bool:
         """Save a photo read from a JPEG with the original's compression (quantisation and
         chroma subsampling) instead of :attr:`jpeg_quality`."""
-        value = self.q.value("save/jpeg_keep_original", True)
-        if isinstance(value, str):  # INI files give strings back
-            return value.strip().lower() not in ("false", "0", "no", "off", "")
-        return bool(value)
+        return self._bool("save/jpeg_keep_original", True)
 
     @jpeg_keep_original.setter
     def jpeg_keep_original(self, value: bool) -> None:
@@ -96,6 +99,16 @@ class Settings:
     @brush_size.setter
     def brush_size(self, value: int) -> None:
         self.q.setValue("paint/brush_size", clamp_brush_size(value))
+
+    # ------------------------------------------------------------------ navigation
+    @property
+    def wheel_zooms(self) -> bool:
+        """The mouse wheel zooms (about the pointer) instead of scrolling; off by default."""
+        return self._bool("view/wheel_zooms", False)
+
+    @wheel_zooms.setter
+    def wheel_zooms(self, value: bool) -> None:
+        self.q.setValue("view/wheel_zooms", bool(value))
 
     # ------------------------------------------------------------------ mask tools and overlay
     @property

@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
+from gui_fakes import FlatFill  # tests/retoucher/gui_fakes.py
 from PIL import Image
 
 import engine
@@ -131,3 +132,85 @@ def test_batch_dialog_explains_an_incomplete_form_and_a_missing_folder(qtbot, tm
     dlg.start()
     qtbot.waitUntil(lambda: not dlg.running, timeout=5000)
     assert "input folder not found" in dlg.summary.toPlainText()
+
+
+def _run(qtbot, dlg, src, out):
+    dlg.input_edit.setText(str(src))
+    dlg.output_edit.setText(str(out))
+    assert dlg.start() is not None
+    qtbot.waitUntil(lambda: not dlg.running, timeout=30000)
+    assert dlg.report is not None and not dlg.report.failed, dlg.summary.toPlainText()
+
+
+def test_a_jpeg_keeps_its_own_compression_unless_a_quality_is_set(qtbot, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    arr = np.random.default_rng(4).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    Image.fromarray(arr).save(src / "scan.jpg", quality=70, subsampling=2)
+    with Image.open(src / "scan.jpg") as im:
+        tables = im.quantization
+    dlg = _dialog(qtbot, tmp_path, FlatFill())
+    dlg.settings.jpeg_quality = 95  # the preference for saves that do not keep the compression
+    dlg.set_mask_kind("rect")
+    for spin, v in zip(dlg.rect_spins, (8, 8, 16, 16)):
+        spin.setValue(v)
+    _run(qtbot, dlg, src, tmp_path / "kept")
+    with Image.open(tmp_path / "kept" / "scan.jpg") as im:
+        assert im.quantization == tables  # as `retoucher batch` without --quality
+    assert dlg.options().quality is None
+    assert not dlg.quality_check.isChecked() and not dlg.quality_spin.isEnabled()  # the default
+    # An explicit quality re-encodes with it.
+    dlg.quality_check.setChecked(True)
+    dlg.quality_spin.setValue(40)
+    assert dlg.quality_spin.isEnabled() and dlg.options().quality == 40
+    _run(qtbot, dlg, src, tmp_path / "q40")
+    with Image.open(tmp_path / "q40" / "scan.jpg") as im:
+        assert im.quantization != tables
+    # Asked in the preferences not to keep a JPEG's compression, the dialog starts with the
+    # quality preference set.
+    dlg.settings.jpeg_keep_original = False
+    again = _dialog(qtbot, tmp_path, FlatFill())
+    assert again.quality_check.isChecked() and again.quality_spin.value() == 95
+    assert again.quality_spin.isEnabled()
+
+
+def test_the_mask_row_is_labelled_and_the_masks_are_remembered(qtbot, tmp_path, photos):
+    src, _ = photos
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    dlg = _dialog(qtbot, tmp_path, _SlowFake())
+    label = dlg.layout().itemAt(0).layout().labelForField(dlg.mask_stack)
+    labels = {}
+    for kind in ("dir", "file", "rect", "center"):
+        dlg.set_mask_kind(kind)
+        labels[kind] = label.text() if label is not None else None
+    assert labels == {
+        "dir": "Mask folder:",
+        "file": "Mask file:",
+        "rect": "Rectangle (px):",
+        "center": "Hole size (px):",
+    }
+    dlg.set_mask_kind("file")
+    dlg.mask_file_edit.setText(str(tmp_path / "scratch.png"))
+    dlg.set_mask_kind("dir")
+    dlg.mask_dir_edit.setText(str(masks))
+    for spin, v in zip(dlg.rect_spins, (1, 2, 30, 40)):
+        spin.setValue(v)
+    dlg.center_spins[0].setValue(20)
+    dlg.input_edit.setText(str(src))
+    dlg.output_edit.setText(str(tmp_path / "out"))
+    dlg.start()  # (no masks in the folder: the photos fail; the form is remembered all the same)
+    qtbot.waitUntil(lambda: not dlg.running, timeout=10000)
+    again = _dialog(qtbot, tmp_path, _SlowFake())
+    assert again.mask_kind.currentData() == "dir" and again.mask_stack.currentIndex() == 0
+    assert again.mask_dir_edit.text() == str(masks)
+    assert again.mask_file_edit.text() == str(tmp_path / "scratch.png")
+    assert [s.value() for s in again.rect_spins] == [1, 2, 30, 40]
+    assert [s.value() for s in again.center_spins] == [20, 64]
+    assert again.layout().itemAt(0).layout().labelForField(again.mask_stack).text() == "Mask folder:"
+    # A damaged entry keeps the defaults.
+    again.settings.set_value("batch/rect", "1,two,3")
+    again.settings.set_value("batch/mask_kind", "nonsense")
+    third = _dialog(qtbot, tmp_path, _SlowFake())
+    assert [s.value() for s in third.rect_spins] == [0, 0, 64, 64]
+    assert third.mask_kind.currentData() == "dir"

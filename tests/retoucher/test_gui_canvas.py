@@ -1,4 +1,5 @@
-"""The canvas under simulated mouse, wheel and keyboard input (pytest-qt, offscreen)."""
+"""The canvas under simulated mouse and keyboard input (pytest-qt, offscreen); the wheel and
+gestures: test_gui_navigation.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from gui_input import drag as _drag  # tests/retoucher/gui_input.py
 from gui_input import drag_in_view
 from gui_input import view_point as _vp
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -107,28 +107,6 @@ def test_zoom_shortcuts_fit_and_actual_size(window):
     tl, br = w.canvas.from_image(0, 0), w.canvas.from_image(W, H)
     vp = w.canvas.viewport().rect()
     assert tl.x() >= -1 and tl.y() >= -1 and br.x() <= vp.width() + 1 and br.y() <= vp.height() + 1
-
-
-def test_wheel_zooms_around_the_pointer(window):
-    w = window
-    _set_zoom_at(w, 1.0, 1000, 750)
-    vp = w.canvas.viewport()
-    pos = QPointF(200, 150)
-    before = w.canvas.to_image(pos)
-    ev = QWheelEvent(
-        pos,
-        vp.mapToGlobal(pos),
-        QPoint(0, 0),
-        QPoint(0, 240),
-        Qt.MouseButton.NoButton,
-        Qt.KeyboardModifier.NoModifier,
-        Qt.ScrollPhase.NoScrollPhase,
-        False,
-    )
-    QApplication.sendEvent(vp, ev)
-    assert w.canvas.zoom == pytest.approx(1.25**2)
-    after = w.canvas.to_image(pos)
-    assert abs(after.x() - before.x()) < 1 and abs(after.y() - before.y()) < 1
 
 
 def test_middle_button_and_space_drag_pan_without_painting(window):

@@ -7,9 +7,12 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
+from gui_fakes import FlatFill  # tests/retoucher/gui_fakes.py
 from PIL import Image, ImageCms
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
@@ -24,19 +27,6 @@ from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
 
 ORIENTATION, MAKE, MODEL = 0x0112, 0x010F, 0x0110
-
-
-class FlatFill:
-    """Instant stand-in for the Inpainter: the hole becomes mid-grey."""
-
-    name = "flat"
-    device_name = "CPU"
-    info = None
-
-    def __call__(self, image, hole, *, cancel=None, progress=None):
-        out = image.copy()
-        out[hole] = 128
-        return out
 
 
 @pytest.fixture
@@ -134,7 +124,7 @@ def test_save_as_png_export_mask_and_recent_files(qtbot, window, tmp_path):
     _fill(qtbot, w, Rect(5, 5, 15, 15))
     w._push_edit(w.doc.set_rect(Rect(30, 10, 40, 20)))
     out = tmp_path / "sub" / "out.png"
-    w.ask_save_path = lambda title, suggestion, filters: str(out)
+    w.ask_save_path = lambda title, suggestion, filters, selected: str(out)
     assert w.save_as()
     assert w.doc.path == out and w.windowTitle().startswith("out.png")
     saved = load_image(out)
@@ -175,6 +165,104 @@ def test_corrupt_or_unsupported_file_shows_an_error_and_keeps_the_open_photo(
     box = next(b for b in w.findChildren(QMessageBox) if b.isVisible())
     assert needle in box.text()
     box.close()
+
+
+def test_an_unreadable_file_is_checked_before_the_unsaved_changes_question(qtbot, window, tmp_path):
+    w = window
+    good = tmp_path / "good.png"
+    Image.fromarray(np.full((16, 16, 3), 70, np.uint8)).save(good)
+    original = good.read_bytes()
+    assert w.open_path(good)
+    _fill(qtbot, w, Rect(2, 2, 8, 8))
+    doc, image, depth = w.doc, w.doc.image.copy(), w.undo_stack.index()
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00 truncated")
+    w.answer = QMessageBox.StandardButton.Save  # it must not even be asked
+    assert not w.open_path(bad)
+    assert w.asked == []  # no question about saving for a photo that cannot open
+    title, text = w.last_error
+    assert title == "Cannot open photo" and "broken.jpg" in text
+    # The photo and its edits are as they were, and its file was not written.
+    assert w.doc is doc and doc.dirty and np.array_equal(doc.image, image)
+    assert w.undo_stack.index() == depth and w.undo_stack.canUndo()
+    assert good.read_bytes() == original
+    for box in w.findChildren(QMessageBox):
+        box.close()
+
+
+def test_reopening_the_current_photo_after_saving_it_opens_what_was_saved(qtbot, window, tmp_path):
+    w = window
+    path = tmp_path / "a.png"
+    Image.fromarray(np.full((16, 16, 3), 70, np.uint8)).save(path)
+    assert w.open_path(path)
+    _fill(qtbot, w, Rect(2, 2, 8, 8))
+    w.answer = QMessageBox.StandardButton.Save
+    assert w.open_path(path)  # the file is read before the question, and again after the save
+    assert w.asked == ["a.png"] and not w.doc.dirty
+    assert w.doc.image[4, 4].tolist() == [128, 128, 128] and w.doc.image[12, 12].tolist() == [70, 70, 70]
+
+
+def _save_dialog_shown(w, monkeypatch) -> tuple[Path, str, str]:
+    """Save As through the real dialog call, cancelled: (the suggested name, the filter the
+    dialog shows first, the suffix that filter gives a name typed without one)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from retoucher.qt.file_filters import SAVE_FILTERS
+
+    shown = []
+
+    def dialog(parent, title, start, filters, selected="", *rest):
+        shown.append((Path(start), selected or filters.split(";;")[0]))  # no choice: the first
+        return "", ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    assert not w.save_as()
+    ((suggestion, name_filter),) = shown
+    return suggestion, name_filter, SAVE_FILTERS[name_filter]
+
+
+@pytest.mark.parametrize(
+    "name, suffix",
+    [("photo.png", ".png"), ("photo.jpg", ".jpg"), ("photo.tif", ".tif"), ("photo.webp", ".webp")],
+)
+def test_save_as_starts_on_the_filter_of_the_photos_format(
+    qtbot, window, tmp_path, monkeypatch, name, suffix
+):
+    w = window
+    path = tmp_path / name
+    Image.fromarray(np.full((16, 16, 3), 70, np.uint8)).save(path)
+    assert w.open_path(path)
+    suggestion, _name_filter, filter_suffix = _save_dialog_shown(w, monkeypatch)
+    assert filter_suffix == suffix and suggestion == path
+
+
+def test_save_as_for_a_pasted_photo_offers_png(qtbot, window, monkeypatch):
+    w = window
+    arr = np.zeros((10, 14, 3), np.uint8)
+    assert w.files.open_image(QImage(arr.data, 14, 10, 14 * 3, QImage.Format.Format_RGB888).copy())
+    suggestion, _name_filter, filter_suffix = _save_dialog_shown(w, monkeypatch)
+    assert filter_suffix == ".png" and suggestion.suffix == ".png"
+
+
+def test_the_save_dialog_is_given_the_selected_filter_and_its_suffix_is_added(monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    from retoucher.qt.file_actions import ask_save_path
+    from retoucher.qt.file_filters import SAVE_FILTERS, save_filter
+
+    seen = []
+
+    def dialog(parent, title, start, filters, selected="", *rest):
+        seen.append(selected)
+        return str(tmp_path / "typed"), selected
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", dialog)
+    png = save_filter("PNG")
+    assert ask_save_path(None, "Save", tmp_path / "x.png", ";;".join(SAVE_FILTERS), png) == str(
+        tmp_path / "typed.png"
+    )
+    assert seen == [png]
+    assert save_filter("MPO") == save_filter("JPEG") and save_filter(None) == png == save_filter("GIF")
 
 
 def test_missing_recent_file_is_reported_and_dropped_from_the_list(qtbot, window, tmp_path):
@@ -352,7 +440,7 @@ def test_the_bundled_sample_is_never_overwritten_save_goes_to_save_as(qtbot, win
     assert w.open_path(sample, remember=False)
     _fill(qtbot, w, Rect(2, 2, 8, 8))
     asked = []
-    w.ask_save_path = lambda title, suggestion, filters: asked.append((title, suggestion)) or ""
+    w.ask_save_path = lambda title, suggestion, *a: asked.append((title, suggestion)) or ""
     assert not w.save()  # cancelled in the Save As dialog
     assert len(asked) == 1 and "sample" in asked[0][0].lower()
     assert asked[0][1] != sample  # the dialog does not suggest the sample itself
@@ -375,7 +463,7 @@ def test_save_of_a_multi_page_tiff_goes_to_save_as(qtbot, window, tmp_path):
         assert w.open_path(path)
     _fill(qtbot, w, Rect(1, 1, 4, 4))
     asked = []
-    w.ask_save_path = lambda title, suggestion, filters: asked.append(title) or str(tmp_path / "page1.tif")
+    w.ask_save_path = lambda title, *a: asked.append(title) or str(tmp_path / "page1.tif")
     assert w.save()
     assert len(asked) == 1 and "2 pages" in asked[0]
     assert path.read_bytes() == original

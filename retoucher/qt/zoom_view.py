@@ -1,0 +1,168 @@
+"""A QGraphicsView that zooms and scrolls like a photo editor: the wheel scrolls (Shift+wheel
+sideways), Ctrl+wheel and a trackpad pinch zoom about the pointer, a trackpad scrolls by its
+exact pixels; with :attr:`ZoomView.wheel_zooms` (the "Mouse wheel zooms" preference) the plain
+wheel zooms instead. Fit to window follows resizes. The canvas (:mod:`.canvas`) builds on it;
+the modifiers come from :mod:`.canvas_keys`, the table Help > Keyboard Shortcuts lists."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QNativeGestureEvent, QResizeEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication, QGraphicsView, QWidget
+
+from .canvas_keys import SIDEWAYS_MODIFIER, ZOOM_MODIFIER
+
+__all__ = ["MAX_ZOOM", "MIN_ZOOM", "ZOOM_STEP", "ZoomView"]
+
+MIN_ZOOM = 1 / 64
+MAX_ZOOM = 32.0
+ZOOM_STEP = 1.25
+"""One wheel notch, or one Zoom In / Zoom Out."""
+PIXELS_PER_ZOOM_STEP = 60.0
+"""A trackpad's pixel scroll that counts as one :data:`ZOOM_STEP` when it zooms."""
+
+
+class ZoomView(QGraphicsView):
+    """Zoom (a uniform scale, :attr:`zoom`), scrolling and fit for :meth:`content_rect` (the
+    photo).
+
+    Signal: ``zoom_changed(float)``."""
+
+    zoom_changed = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self._fit_mode = True
+        self._wheel_zooms = False
+
+    def content_rect(self) -> QRectF | None:
+        """What :meth:`fit` shows, in scene coordinates; None: nothing to show (the wheel and
+        gestures do nothing). Default: the scene's rectangle, when not empty."""
+        rect = self.sceneRect()
+        return None if rect.isEmpty() else rect
+
+    def _has_content(self) -> bool:
+        return self.content_rect() is not None
+
+    def photo_moved(self, pointer: QPointF) -> None:
+        """The photo moved under a pointer that did not (wheel, pinch): what follows the pointer
+        follows it now. ``pointer``: viewport coordinates."""
+
+    # ------------------------------------------------------------------ coordinates and zoom
+    def to_image(self, pos: QPointF) -> QPointF:
+        """Viewport coordinates -> continuous image coordinates (sub-pixel exact)."""
+        inverse, _ = self.viewportTransform().inverted()
+        return inverse.map(QPointF(pos))
+
+    def from_image(self, x: float, y: float) -> QPointF:
+        return self.viewportTransform().map(QPointF(x, y))
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+        """Zoom to ``zoom`` keeping the image point under ``anchor`` (viewport coordinates,
+        default the centre) where it is."""
+        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        if anchor is None:
+            anchor = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
+        fixed = self.to_image(anchor)
+        self._fit_mode = False
+        self.resetTransform()
+        self.scale(zoom, zoom)
+        moved = self.from_image(fixed.x(), fixed.y()) - anchor
+        self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(moved.x()))
+        self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(moved.y()))
+        self.zoom_changed.emit(self.zoom)
+
+    def zoom_in(self) -> None:
+        self.set_zoom(self.zoom * ZOOM_STEP)
+
+    def zoom_out(self) -> None:
+        self.set_zoom(self.zoom / ZOOM_STEP)
+
+    def actual_size(self) -> None:
+        self.set_zoom(1.0)
+
+    def fit(self) -> None:
+        """Show the whole photo (never enlarged beyond 100 %); follows window resizes."""
+        self._fit_mode = True
+        self.resetTransform()
+        rect = self.content_rect()
+        if rect is not None:
+            vw, vh = max(1, self.viewport().width() - 4), max(1, self.viewport().height() - 4)
+            z = min(vw / rect.width(), vh / rect.height(), 1.0)
+            self.scale(z, z)
+            self.centerOn(rect.center())
+        self.zoom_changed.emit(self.zoom)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    # ------------------------------------------------------------------ wheel and trackpad
+    @property
+    def wheel_zooms(self) -> bool:
+        """The plain wheel zooms (the "Mouse wheel zooms" preference) instead of scrolling."""
+        return self._wheel_zooms
+
+    def set_wheel_zooms(self, on: bool) -> None:
+        self._wheel_zooms = bool(on)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        """The wheel scrolls (Shift: sideways), Ctrl+wheel zooms about the pointer; with
+        :attr:`wheel_zooms` the plain wheel zooms too. When the wheel zooms, a trackpad's
+        sideways part still scrolls."""
+        if not self._has_content():
+            return
+        mods = event.modifiers()
+        angle, pixels = event.angleDelta(), event.pixelDelta()
+        if mods & ZOOM_MODIFIER or (self._wheel_zooms and not mods & SIDEWAYS_MODIFIER):
+            steps = angle.y() / 120.0 or pixels.y() / PIXELS_PER_ZOOM_STEP
+            if steps:
+                self.set_zoom(self.zoom * ZOOM_STEP**steps, event.position())
+            angle, pixels = QPoint(angle.x(), 0), QPoint(pixels.x(), 0)
+        elif mods & SIDEWAYS_MODIFIER and not (angle.x() or pixels.x()):
+            angle, pixels = QPoint(angle.y(), 0), QPoint(pixels.y(), 0)  # the wheel turned sideways
+        self._scroll_by(angle, pixels)
+        self.photo_moved(event.position())
+        event.accept()
+
+    def _scroll_by(self, angle: QPoint, pixels: QPoint) -> None:
+        """Scroll by a wheel's turn: a trackpad's exact pixels, else the platform's lines per
+        notch (120 eighths of a degree), one scroll-bar step each."""
+        lines = QApplication.wheelScrollLines()
+        for bar, a, p in (
+            (self.horizontalScrollBar(), angle.x(), pixels.x()),
+            (self.verticalScrollBar(), angle.y(), pixels.y()),
+        ):
+            moved = p if not pixels.isNull() else a / 120.0 * lines * bar.singleStep()
+            if moved:
+                bar.setValue(bar.value() - round(moved))
+
+    def viewportEvent(self, event: QEvent) -> bool:
+        if isinstance(event, QNativeGestureEvent) and self._native_gesture(event):
+            return True
+        return super().viewportEvent(event)
+
+    def _native_gesture(self, event: QNativeGestureEvent) -> bool:
+        """A trackpad pinch zooms about the fingers; a smart zoom (two-finger double tap on
+        macOS) switches between fit and 100 %. Returns whether the gesture was used."""
+        kind = event.gestureType()
+        if kind == Qt.NativeGestureType.ZoomNativeGesture and self._has_content():
+            # The value is the change of scale: 0.1 is 10 % larger.
+            self.set_zoom(self.zoom * max(1.0 + event.value(), 0.01), event.position())
+        elif kind == Qt.NativeGestureType.SmartZoomNativeGesture and self._has_content():
+            if self._fit_mode:
+                self.set_zoom(1.0, event.position())
+            else:
+                self.fit()
+        else:
+            return False
+        self.photo_moved(event.position())
+        event.accept()
+        return True

@@ -1,0 +1,188 @@
+"""Navigation like GIMP and Photoshop: the wheel scrolls, Shift+wheel scrolls sideways, Ctrl+wheel
+and a trackpad pinch zoom about the pointer; the "Mouse wheel zooms" preference brings back the
+wheel that zooms. Synthesized wheel and native-gesture events sent to the canvas viewport."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QNativeGestureEvent, QPointingDevice, QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from retoucher.document import Document
+from retoucher.qt.main_window import MainWindow
+from retoucher.qt.settings import Settings
+
+H, W = 1500, 2000  # larger than the view at 100 %: both scroll bars have room to move
+Mod = Qt.KeyboardModifier
+
+
+@pytest.fixture
+def window(shown_window):
+    w = shown_window(Document(np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)))
+    w.canvas.set_zoom(1.0)
+    w.canvas.centerOn(W / 2, H / 2)
+    QApplication.processEvents()
+    return w
+
+
+def _wheel(w: MainWindow, pos: QPointF, angle=(0, 0), pixels=(0, 0), mods=Mod.NoModifier) -> None:
+    vp = w.canvas.viewport()
+    ev = QWheelEvent(
+        pos,
+        vp.mapToGlobal(pos),
+        QPoint(*pixels),
+        QPoint(*angle),
+        Qt.MouseButton.NoButton,
+        mods,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(vp, ev)
+
+
+def _pinch(w: MainWindow, pos: QPointF, value: float, kind=Qt.NativeGestureType.ZoomNativeGesture) -> bool:
+    """Send a trackpad gesture; whether the canvas took it."""
+    vp = w.canvas.viewport()
+    ev = QNativeGestureEvent(
+        kind,
+        QPointingDevice.primaryPointingDevice(),
+        2,
+        pos,
+        pos,
+        vp.mapToGlobal(pos),
+        value,
+        QPointF(0, 0),
+    )
+    QApplication.sendEvent(vp, ev)
+    return ev.isAccepted()
+
+
+def _bars(w: MainWindow) -> tuple[int, int]:
+    return w.canvas.horizontalScrollBar().value(), w.canvas.verticalScrollBar().value()
+
+
+def _stays_put(w: MainWindow, pos: QPointF, before: QPointF) -> None:
+    after = w.canvas.to_image(pos)
+    assert abs(after.x() - before.x()) < 1 and abs(after.y() - before.y()) < 1
+
+
+def test_the_wheel_scrolls_and_shift_wheel_scrolls_sideways(window):
+    w = window
+    assert not w.settings.wheel_zooms and not w.canvas.wheel_zooms  # the default
+    pos = QPointF(300, 200)
+    h0, v0 = _bars(w)
+    _wheel(w, pos, angle=(0, -120))  # one notch towards the user: the photo moves up
+    h1, v1 = _bars(w)
+    assert w.canvas.zoom == 1.0 and h1 == h0 and v1 > v0
+    _wheel(w, pos, angle=(0, 120))
+    assert _bars(w) == (h0, v0)  # and back
+    _wheel(w, pos, angle=(0, -120), mods=Mod.ShiftModifier)
+    h2, v2 = _bars(w)
+    assert w.canvas.zoom == 1.0 and h2 > h0 and v2 == v0
+    # A wheel that the system already turned sideways for Shift scrolls sideways too.
+    _wheel(w, pos, angle=(120, 0), mods=Mod.ShiftModifier)
+    assert _bars(w) == (h0, v0)
+
+
+def test_the_brush_outline_stays_under_the_pointer_while_the_wheel_scrolls_or_zooms(window):
+    w = window
+    pos = QPoint(300, 200)
+    QTest.mouseMove(w.canvas.viewport(), pos)
+    item = w.canvas.cursor_item
+    assert item.isVisible()
+    for mods in (Mod.NoModifier, Mod.ShiftModifier, Mod.ControlModifier):
+        before = w.canvas.to_image(QPointF(pos))
+        _wheel(w, QPointF(pos), angle=(0, -120), mods=mods)
+        under = w.canvas.to_image(QPointF(pos))
+        if mods != Mod.ControlModifier:
+            assert under != before  # the photo moved under the pointer
+        assert abs(item.pos().x() - under.x()) < 1e-6 and abs(item.pos().y() - under.y()) < 1e-6
+
+
+def test_trackpad_pixel_deltas_scroll_by_exactly_those_pixels_both_ways(window):
+    w = window
+    h0, v0 = _bars(w)
+    _wheel(w, QPointF(300, 200), angle=(-36, -48), pixels=(-30, -40))
+    assert _bars(w) == (h0 + 30, v0 + 40) and w.canvas.zoom == 1.0
+
+
+@pytest.mark.parametrize("notches", [2, -1])
+def test_ctrl_wheel_zooms_about_the_pointer(window, notches):
+    w = window
+    pos = QPointF(200, 150)
+    before = w.canvas.to_image(pos)
+    _wheel(w, pos, angle=(0, 120 * notches), mods=Mod.ControlModifier)
+    assert w.canvas.zoom == pytest.approx(1.25**notches)
+    assert w.zoom_label.text() == f"{1.25**notches * 100:.0f}%"
+    _stays_put(w, pos, before)
+
+
+def test_trackpad_pinch_zooms_about_the_fingers(window):
+    w = window
+    pos = QPointF(650, 420)
+    before = w.canvas.to_image(pos)
+    for _ in range(3):
+        assert _pinch(w, pos, 0.2)
+    assert w.canvas.zoom == pytest.approx(1.2**3)
+    _stays_put(w, pos, before)
+    assert _pinch(w, pos, -0.5)
+    assert w.canvas.zoom == pytest.approx(1.2**3 * 0.5)
+    _stays_put(w, pos, before)
+
+
+def test_smart_zoom_switches_between_fit_and_actual_pixels(window):
+    w = window
+    w.canvas.fit()
+    fit = w.canvas.zoom
+    pos = QPointF(400, 300)
+    before = w.canvas.to_image(pos)
+    assert _pinch(w, pos, 0.0, Qt.NativeGestureType.SmartZoomNativeGesture)
+    assert w.canvas.zoom == 1.0
+    _stays_put(w, pos, before)
+    assert _pinch(w, pos, 0.0, Qt.NativeGestureType.SmartZoomNativeGesture)
+    assert w.canvas.zoom == pytest.approx(fit)
+
+
+def test_gestures_and_wheel_do_nothing_without_a_photo(window):
+    w = window
+    w.set_document(None)
+    zoom = w.canvas.zoom
+    _pinch(w, QPointF(100, 100), 0.5)
+    _wheel(w, QPointF(100, 100), angle=(0, 240), mods=Mod.ControlModifier)
+    assert w.canvas.zoom == zoom
+
+
+def test_wheel_zooms_preference_is_persisted_and_brings_back_the_zooming_wheel(window, qtbot, tmp_path):
+    w = window
+    dlg = w.open_preferences()
+    assert not dlg.wheel_zooms.isChecked()
+    dlg.wheel_zooms.setChecked(True)
+    dlg.accept()
+    assert w.canvas.wheel_zooms
+    assert Settings.from_file(tmp_path / "settings.ini").wheel_zooms  # stored (QSettings)
+    pos = QPointF(200, 150)
+    before = w.canvas.to_image(pos)
+    h0, v0 = _bars(w)
+    _wheel(w, pos, angle=(0, 240))
+    assert w.canvas.zoom == pytest.approx(1.25**2)  # today's wheel: zoom about the pointer
+    _stays_put(w, pos, before)
+    # Shift+wheel still scrolls sideways, and so does a trackpad's sideways swipe.
+    w.canvas.set_zoom(1.0)
+    h0, v0 = _bars(w)
+    _wheel(w, pos, angle=(0, -120), mods=Mod.ShiftModifier)
+    h1, v1 = _bars(w)
+    assert h1 > h0 and v1 == v0 and w.canvas.zoom == 1.0
+    _wheel(w, pos, angle=(24, 0), pixels=(20, 0))
+    assert _bars(w) == (h1 - 20, v1) and w.canvas.zoom == 1.0
+    # A new window reads the preference.
+    again = MainWindow(Settings.from_file(tmp_path / "settings.ini"), w.inpainters)
+    qtbot.addWidget(again)
+    assert again.canvas.wheel_zooms
