@@ -7,6 +7,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
+from .tools import TOOL_KEYS
+
 __all__ = [
     "COMPARE_KEY",
     "PAN_KEY",
@@ -52,4 +54,23 @@ def canvas_controls(wheel_zooms: bool) -> list[tuple[str, str]]:
         (zoom, _with(ZOOM_MODIFIER, "wheel")),
         (zoom, "Trackpad pinch"),
         ("Zoom (up and down), scroll sideways" if wheel_zooms else "Scroll", "Trackpad swipe"),
+        ("Brush or eraser: a straight line from where the last stroke ended", "Shift+click"),
+        ("Lasso: cut the shape out of the hole", "Alt or Ctrl at the first press"),
+        ("Lasso: close the polygon", "Double-click or a click on the first corner"),
+        *_lasso_keys(),
     ]
+
+
+_LASSO_COMMANDS = {
+    "close": "Lasso: close the polygon",
+    "cancel": "Lasso: drop the polygon",
+    "back": "Lasso: take back the last corner",
+}
+
+
+def _lasso_keys() -> list[tuple[str, str]]:
+    """The keys an open polygon takes (:data:`~.tools.TOOL_KEYS`), one row per command."""
+    keys: dict[str, list[str]] = {}
+    for key, command in TOOL_KEYS.items():
+        keys.setdefault(command, []).append(key_text(key))
+    return [(_LASSO_COMMANDS.get(c, f"Lasso: {c}"), " or ".join(k)) for c, k in keys.items()]
