@@ -23,10 +23,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
-    QSlider,
-    QSpinBox,
-    QToolBar,
     QWidget,
 )
 
@@ -39,7 +35,8 @@ from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
 from .fill_controller import FillController
 from .fill_worker import FillJob, InpainterCache
 from .mask_actions import MaskActions
-from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE, Settings, clamp_brush_size
+from .menus import build_menus, build_toolbar
+from .settings import Settings, clamp_brush_size
 from .shortcuts_dialog import ShortcutsDialog, shortcut_groups
 from .tools import ToolKind
 
@@ -82,8 +79,8 @@ class MainWindow(QMainWindow):
         self._build_file_and_edit_actions()
         self._build_view_and_tool_actions()
         self.masks = MaskActions(self, self._push_edit)  # the Mask menu, Load Mask, Show Mask (H)
-        self._build_menus()
-        self._build_toolbar()
+        build_menus(self)
+        build_toolbar(self)
         self._build_status_bar()
         # Bound methods, not lambdas: Qt drops these connections when the window is destroyed.
         self.undo_stack.indexChanged.connect(self._on_history_changed)
@@ -198,76 +195,6 @@ class MainWindow(QMainWindow):
             [K.HelpContents, "Ctrl+/"],
             tip="Every shortcut, and the keys and mouse on the photo",
         )
-
-    def _build_menus(self) -> None:
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        m.addAction(self.open_action)
-        self.recent_menu = self.files.recent_menu
-        m.addMenu(self.recent_menu)
-        m.addAction(self.paste_action)
-        m.addSeparator()
-        m.addActions([self.save_action, self.save_as_action, self.export_mask_action, self.masks.load_action])
-        m.addSeparator()
-        m.addAction(self.batch_action)
-        m.addSeparator()
-        m.addAction(self.quit_action)
-
-        m = mb.addMenu("&Edit")
-        m.addActions([self.undo_action, self.redo_action])
-        m.addSeparator()
-        m.addActions([self.fill_action, self.cancel_action, self.clear_mask_action])
-        m.addSeparator()
-        m.addAction(self.preferences_action)
-        mb.addMenu(self.masks.menu)
-
-        m = mb.addMenu("&View")
-        m.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_size_action])
-        m.addSeparator()
-        m.addActions([self.compare_action, self.split_action, self.masks.overlay_action])
-
-        m = mb.addMenu("&Tools")
-        m.addActions(list(self.tool_actions.values()))
-        m.addSeparator()
-        m.addActions([self.smaller_action, self.larger_action])
-
-        m = mb.addMenu("&Help")
-        m.addActions([self.shortcuts_action, self.about_action])
-
-    def _build_toolbar(self) -> None:
-        tb = QToolBar("Tools", self)
-        tb.setObjectName("tools")
-        tb.setMovable(False)
-        self.addToolBar(tb)
-        tb.addActions([self.open_action, self.save_action])
-        tb.addSeparator()
-        tb.addActions([self.undo_action, self.redo_action])
-        tb.addSeparator()
-        tb.addActions(list(self.tool_actions.values()))
-        tb.addWidget(QLabel(" Size "))
-        self.size_slider = QSlider(Qt.Orientation.Horizontal)
-        self.size_slider.setRange(1, 400)
-        self.size_slider.setFixedWidth(140)
-        self.size_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
-        self.size_spin = QSpinBox()
-        self.size_spin.setRange(MIN_BRUSH_SIZE, MAX_BRUSH_SIZE)
-        self.size_spin.setSuffix(" px")
-        self.size_slider.valueChanged.connect(self.set_brush_size)
-        self.size_spin.valueChanged.connect(self.set_brush_size)
-        self.size_spin.editingFinished.connect(self.canvas.setFocus)
-        tb.addWidget(self.size_slider)
-        tb.addWidget(self.size_spin)
-        tb.addAction(self.clear_mask_action)
-        tb.addSeparator()
-        self.fill_button = QPushButton("Fill")
-        self.fill_button.setToolTip("Fill the painted hole (Ctrl+Enter)")
-        self.fill_button.clicked.connect(self.fill)
-        self.fill_button.setDefault(True)
-        tb.addWidget(self.fill_button)
-        tb.addAction(self.cancel_action)
-        tb.addSeparator()
-        tb.addActions([self.compare_action, self.split_action, self.fit_action, self.actual_size_action])
-        self.set_brush_size(self.canvas.brush_size)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()

@@ -1,0 +1,91 @@
+"""The main window's menu bar and toolbar: which actions go where (the actions themselves are
+made by :class:`~.main_window.MainWindow`, the mask actions by :mod:`.mask_actions`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QToolBar
+
+from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .main_window import MainWindow
+
+__all__ = ["build_menus", "build_toolbar"]
+
+
+def build_menus(w: MainWindow) -> None:
+    """The menu bar: File, Edit, Mask, View, Tools, Help."""
+    mb = w.menuBar()
+    m = mb.addMenu("&File")
+    m.addAction(w.open_action)
+    w.recent_menu = w.files.recent_menu
+    m.addMenu(w.recent_menu)
+    m.addAction(w.paste_action)
+    m.addSeparator()
+    m.addActions([w.save_action, w.save_as_action, w.export_mask_action, w.masks.load_action])
+    m.addSeparator()
+    m.addAction(w.batch_action)
+    m.addSeparator()
+    m.addAction(w.quit_action)
+
+    m = mb.addMenu("&Edit")
+    m.addActions([w.undo_action, w.redo_action])
+    m.addSeparator()
+    m.addActions([w.fill_action, w.cancel_action, w.clear_mask_action])
+    m.addSeparator()
+    m.addAction(w.preferences_action)
+    mb.addMenu(w.masks.menu)
+
+    m = mb.addMenu("&View")
+    m.addActions([w.zoom_in_action, w.zoom_out_action, w.fit_action, w.actual_size_action])
+    m.addSeparator()
+    m.addActions([w.compare_action, w.split_action, w.masks.overlay_action])
+
+    m = mb.addMenu("&Tools")
+    m.addActions(list(w.tool_actions.values()))
+    m.addSeparator()
+    m.addActions([w.smaller_action, w.larger_action])
+
+    m = mb.addMenu("&Help")
+    m.addActions([w.shortcuts_action, w.about_action])
+
+
+def build_toolbar(w: MainWindow) -> None:
+    """The toolbar: files, history, tools, the brush size (slider and box, kept on the window as
+    ``size_slider``/``size_spin``), Fill and Cancel, compare and zoom."""
+    tb = QToolBar("Tools", w)
+    tb.setObjectName("tools")
+    tb.setMovable(False)
+    w.addToolBar(tb)
+    tb.addActions([w.open_action, w.save_action])
+    tb.addSeparator()
+    tb.addActions([w.undo_action, w.redo_action])
+    tb.addSeparator()
+    tb.addActions(list(w.tool_actions.values()))
+    tb.addWidget(QLabel(" Size "))
+    w.size_slider = QSlider(Qt.Orientation.Horizontal)
+    w.size_slider.setRange(1, 400)
+    w.size_slider.setFixedWidth(140)
+    w.size_slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
+    w.size_spin = QSpinBox()
+    w.size_spin.setRange(MIN_BRUSH_SIZE, MAX_BRUSH_SIZE)
+    w.size_spin.setSuffix(" px")
+    w.size_slider.valueChanged.connect(w.set_brush_size)
+    w.size_spin.valueChanged.connect(w.set_brush_size)
+    w.size_spin.editingFinished.connect(w.canvas.setFocus)
+    tb.addWidget(w.size_slider)
+    tb.addWidget(w.size_spin)
+    tb.addAction(w.clear_mask_action)
+    tb.addSeparator()
+    w.fill_button = QPushButton("Fill")
+    w.fill_button.setToolTip("Fill the painted hole (Ctrl+Enter)")
+    w.fill_button.clicked.connect(w.fill)
+    w.fill_button.setDefault(True)
+    tb.addWidget(w.fill_button)
+    tb.addAction(w.cancel_action)
+    tb.addSeparator()
+    tb.addActions([w.compare_action, w.split_action, w.fit_action, w.actual_size_action])
+    w.set_brush_size(w.canvas.brush_size)
