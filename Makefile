@@ -37,6 +37,7 @@ test-fast: setup
 
 screenshot: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshot.py docs/screenshot.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshot_mask_tools.py docs/mask_tools.png
 
 ## One-folder app dist/Retoucher/ (own venv build/package-venv with a CPU torch; PyInstaller).
 package:
