@@ -386,13 +386,8 @@ def save_image(
     if metadata is None:
         metadata = PhotoMetadata()
 
-    if alpha is not None and fmt in ALPHA_FORMATS:
-        im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
-    else:
-        if alpha is not None:
-            rgb = _flatten_on_white(rgb, alpha)
-        im = Image.fromarray(rgb, "RGB")
-
+    if alpha is not None and fmt not in ALPHA_FORMATS:
+        rgb = _flatten_on_white(rgb, alpha)
     params = metadata_params(metadata, fmt)
     tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression)
     params.update(_compression_params(fmt, quality, tables, with_exif="exif" in params))
@@ -407,6 +402,10 @@ def save_image(
             )
         )
         if not kept:
+            with_alpha = alpha is not None and fmt in ALPHA_FORMATS
+            im = Image.fromarray(
+                np.dstack([rgb, alpha]) if with_alpha else rgb, "RGBA" if with_alpha else "RGB"
+            )
             im.save(tmp, format=fmt, **params)
     return path
 

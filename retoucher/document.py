@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.formats import DEFAULT_QUALITY, output_format
 from engine.geometry import Rect
+from engine.jpeg_blocks import changed_pixels
 from engine.metadata import PhotoMetadata
 
 from .brush import paint_capsule
@@ -380,15 +381,15 @@ class Document:
 
     def _changed_since_file(self) -> np.ndarray:
         """bool HxW: where the image differs from the pixels its file stands for."""
-        changed = (self.image != self.original).any(axis=2)
+        changed = changed_pixels(self.image, self.original)
         if self._file_patch is not None:
             rect, patch = self._file_patch
-            changed[rect.slices] = (self.image[rect.slices] != patch).any(axis=2)
+            changed[rect.slices] = changed_pixels(self.image[rect.slices], patch)
         return changed
 
     def _remember_file_pixels(self) -> None:
         """After a save: the file now stands for the image as it is."""
-        rect = Rect.bounding((self.image != self.original).any(axis=2))
+        rect = Rect.bounding(changed_pixels(self.image, self.original))
         self._file_patch = None if rect is None else (rect, self.image[rect.slices].copy())
 
     def export_mask(self, path: str | os.PathLike[str]) -> Path:

@@ -91,6 +91,7 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
     from engine.atomic import atomic_path
     from engine.formats import DEFAULT_QUALITY, format_for_suffix, normalise_format
     from engine.imageio import save_image
+    from engine.jpeg_blocks import changed_pixels
 
     img, output = item.image, item.job.output
     in_format = img.metadata.format
@@ -109,7 +110,7 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
         quality=DEFAULT_QUALITY if quality is None else quality,
         keep_jpeg_compression=quality is None,  # no --quality: a JPEG keeps its compression
         source=source,
-        changed=None if source is None else (rgb != img.rgb).any(axis=2),
+        changed=None if source is None else changed_pixels(rgb, img.rgb),
     )
 
 

@@ -23,6 +23,11 @@ def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def other_texture(h: int, w: int, seed: int) -> np.ndarray:
+    """What a fill puts in: a texture of other colours (the negative of :func:`textured`)."""
+    return 255 - textured(h, w, seed)
+
+
 def write_jpeg(path: Path, rgb: np.ndarray, quality: int, subsampling: int, **kw: object) -> Path:
     Image.fromarray(rgb).save(path, format="JPEG", quality=quality, subsampling=subsampling, **kw)
     return path

@@ -12,7 +12,15 @@ from PIL import Image
 from retoucher.batch import BatchOptions, MaskSpec, run_batch
 from retoucher.document import Document
 from retoucher.edits import ImageEdit
-from tests.engine.jpeg_photos import MCU, coefficients, decode, near_changed_mcus, textured, write_jpeg
+from tests.engine.jpeg_photos import (
+    MCU,
+    coefficients,
+    decode,
+    near_changed_mcus,
+    other_texture,
+    textured,
+    write_jpeg,
+)
 
 
 def fill(doc: Document, y: int, x: int, h: int, w: int, seed: int) -> tuple[np.ndarray, ImageEdit]:
@@ -20,7 +28,7 @@ def fill(doc: Document, y: int, x: int, h: int, w: int, seed: int) -> tuple[np.n
     hole = np.zeros(doc.mask.shape, bool)
     hole[y : y + h, x : x + w] = True
     result = doc.image.copy()
-    result[hole] = textured(doc.height, doc.width, seed=seed)[hole]
+    result[hole] = other_texture(doc.height, doc.width, seed=seed)[hole]
     edit = doc.apply_fill(result, hole)
     assert edit is not None
     return hole, edit
@@ -31,10 +39,15 @@ def test_repeated_save_fill_save_does_not_drift_outside_the_holes(
     tmp_path, caplog, quality, subsampling, size
 ):
     src = write_jpeg(tmp_path / "photo.jpg", textured(*size), quality, subsampling)
-    first, size_before = decode(src), src.stat().st_size
+    first = decode(src)
     doc = Document.open(src)
     near = np.zeros(size, bool)
-    holes = [(20, 30, 17, 25), (90, 120, 30, 40), (40, 150, 12, 30)]
+    height, width = size
+    holes = [
+        (height // 7, width // 7, 17, 25),
+        (height // 2, width // 2, 30, 40),
+        (height // 4, width * 2 // 3, 12, 30),
+    ]
     with caplog.at_level(logging.WARNING):
         for n, (y, x, h, w) in enumerate(holes):
             before = coefficients(src)
@@ -44,7 +57,8 @@ def test_repeated_save_fill_save_does_not_drift_outside_the_holes(
             near |= this
             now = decode(src)
             np.testing.assert_array_equal(now[~near], first[~near])
-            assert np.abs(now[hole] - doc.image[hole]).mean() < 6
+            fill_error = np.abs(now[hole] - doc.image[hole]).mean()
+            assert fill_error < np.abs(now[hole] - first[hole]).mean() / 2
             # Blocks of earlier holes are not re-encoded again (no drift there either).
             mh, mw = MCU[subsampling]
             mcus = this[::mh, ::mw]
@@ -53,7 +67,6 @@ def test_repeated_save_fill_save_does_not_drift_outside_the_holes(
                 inside = np.repeat(np.repeat(mcus, factor[0], 0), factor[1], 1)[: b.shape[0], : b.shape[1]]
                 np.testing.assert_array_equal(a[~inside], b[~inside])
     assert not caplog.records
-    assert abs(src.stat().st_size - size_before) <= 0.03 * size_before
 
 
 def test_undo_after_a_save_brings_the_original_back_at_the_next_save(tmp_path):
@@ -62,13 +75,14 @@ def test_undo_after_a_save_brings_the_original_back_at_the_next_save(tmp_path):
     doc = Document.open(src)
     hole, edit = fill(doc, 30, 40, 20, 20, seed=5)
     doc.save(keep_jpeg_compression=True)
-    assert np.abs(decode(src)[hole] - doc.image[hole]).mean() < 6
+    filled_in = decode(src)[hole]
+    assert np.abs(filled_in - doc.image[hole]).mean() < np.abs(filled_in - first[hole]).mean() / 2
     doc.undo(edit)
     doc.save(keep_jpeg_compression=True)
     back = decode(src)
     near = near_changed_mcus(hole, MCU[2])
     np.testing.assert_array_equal(back[~near], first[~near])
-    assert np.abs(back[hole] - first[hole]).mean() < 3  # the original again, not the fill
+    assert np.abs(back[hole] - first[hole]).mean() < np.abs(filled_in - first[hole]).mean() / 2
 
 
 def test_save_as_then_save_keeps_blocks_and_a_rotated_source_is_re_encoded_once(tmp_path, caplog):
@@ -100,7 +114,7 @@ class TexturedFill:
 
     def __call__(self, image, hole, *, cancel=None, progress=None):
         out = image.copy()
-        out[hole] = textured(*image.shape[:2], seed=9)[hole]
+        out[hole] = other_texture(*image.shape[:2], seed=9)[hole]
         return out
 
 
