@@ -10,15 +10,17 @@ MCUs next to a re-encoded one can a pixel differ, by a few levels, where the dec
 upsampling blends in the neighbour's new colour.
 
 The changed MCUs are encoded by Pillow with exactly the parameters of a plain save (the same
-tables, subsampling and metadata), from an MCU-aligned crop of the picture, so they hold the
-coefficients a plain save would give them; the output's metadata segments (JFIF, EXIF, ICC, XMP)
-are those of that encoding, i.e. what a plain save writes. :mod:`jpeglib` reads and writes the
-coefficients.
+tables, subsampling and metadata), from MCU-aligned crops of the picture (one per run of MCU
+rows with changes), so they hold the coefficients a plain save would give them; the output's
+metadata segments (JFIF, EXIF, ICC, XMP) are those of that encoding, i.e. what a plain save
+writes. :mod:`jpeglib` (its libjpeg-turbo build) reads and writes the coefficients.
 
-:func:`block_write_problem` says, before anything is decoded, why a file cannot be written so
-(progressive or arithmetic coding, not YCbCr, rotated by its EXIF orientation, changed on disk
-since it was read...); :func:`write_changed_blocks` raises :class:`BlockWriteError` for what is
-found only while reading it. Either way the caller writes the picture the plain way.
+:func:`save_changed_blocks` is what :func:`engine.imageio.save_image` calls: it writes the file
+so, or logs one warning that says why it cannot (a chosen quality; progressive or arithmetic
+coding, CMYK or greyscale, a picture turned upright from its EXIF orientation, a file changed on
+disk since it was read: :func:`block_write_problem`, from the header; or what
+:func:`write_changed_blocks` finds only while reading the coefficients, as a
+:class:`BlockWriteError`), and the caller then writes the picture the plain way.
 """
 
 from __future__ import annotations
