@@ -15,7 +15,8 @@ ever opened for reading. Metadata that cannot be read is dropped with a logged w
 
 Saving is atomic (:func:`engine.atomic.atomic_path`), picks the format from the suffix, writes
 JPEG at quality 95 with 4:4:4 chroma by default (or with the original's tables, see
-:meth:`~engine.metadata.PhotoMetadata.jpeg_tables_for`), keeps the metadata where the format can
+:meth:`~engine.metadata.PhotoMetadata.jpeg_tables_for`, re-encoding only the changed blocks of
+the source JPEG: :mod:`engine.jpeg_blocks`), keeps the metadata where the format can
 hold it, and restores alpha for PNG, TIFF and WebP. Formats without alpha (JPEG, BMP) get the
 image flattened onto white, as image editors do when exporting a transparent picture to JPEG.
 
@@ -28,7 +29,7 @@ import os
 import struct
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ from .formats import (
     suffix_for_format,
     supports_alpha,
 )
+from .jpeg_blocks import SourceFile, check_changed, save_changed_blocks
 from .metadata import (
     JpegTables,
     PhotoMetadata,
@@ -58,6 +60,7 @@ from .metadata import (
     read_dpi,
     read_exif,
     read_jpeg_tables,
+    read_png_colour,
     read_xmp,
     srgb_profile_bytes,
 )
@@ -75,6 +78,7 @@ __all__ = [
     "LoadedImage",
     "JpegTables",
     "PhotoMetadata",
+    "SourceFile",
     "load_image",
     "save_image",
     "load_mask",
@@ -124,6 +128,7 @@ class LoadedImage:
     alpha: np.ndarray | None = None  # uint8 HxW, 255 = opaque
     metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
     path: Path | None = None
+    source: SourceFile | None = None  # the file as it was read (see engine.jpeg_blocks)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -265,6 +270,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     path = Path(path)
     im = _open_checked(path, max_pixels, "image")
     with im:
+        stamp = SourceFile.of(path)
         fmt = im.format
         mode = file_mode(im)
         pages = page_count(im, path)
@@ -292,12 +298,14 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
             mode=mode,
             pages=pages,
             jpeg_tables=read_jpeg_tables(im, path) if is_jpeg(fmt) else None,
+            png_colour=read_png_colour(im.info, path) if fmt == "PNG" else None,
         )
     return LoadedImage(
         rgb=np.ascontiguousarray(rgb),
         alpha=None if alpha is None else np.ascontiguousarray(alpha),
         metadata=metadata,
         path=path,
+        source=replace(stamp, orientation=orientation),
     )
 
 
@@ -342,6 +350,8 @@ def save_image(
     format: str | None = None,
     quality: int = DEFAULT_QUALITY,
     keep_jpeg_compression: bool = False,
+    source: SourceFile | None = None,
+    changed: np.ndarray | None = None,
 ) -> Path:
     """Write ``rgb`` (uint8 HxWx3) atomically; return the path.
 
@@ -353,9 +363,17 @@ def save_image(
     quality >= 90 uses 4:4:4 chroma (no subsampling). With ``keep_jpeg_compression``, a JPEG
     written from a JPEG keeps the original's quantisation and subsampling instead of ``quality``
     (:meth:`~engine.metadata.PhotoMetadata.jpeg_tables_for`).
+
+    ``source`` (the JPEG file the picture came from, as :attr:`LoadedImage.source` describes it)
+    with ``changed`` (bool HxW, True where ``rgb`` differs from that file's pixels): a JPEG
+    written from it with its own compression re-encodes only the blocks that hold a changed
+    pixel and copies every other block's coefficients (:mod:`engine.jpeg_blocks`). Where that
+    cannot be done (progressive or arithmetic coding, CMYK or greyscale, EXIF-rotated, changed on
+    disk, a chosen quality...) the picture is re-encoded whole and one logged warning says why.
     """
     path = Path(path)
     rgb = _check_rgb(rgb)
+    changed = None if source is None else check_changed(changed, rgb.shape)
     if alpha is not None:
         alpha = _check_alpha(alpha, rgb.shape)
     if not isinstance(quality, int) or not 1 <= quality <= 100:
@@ -368,18 +386,27 @@ def save_image(
     if metadata is None:
         metadata = PhotoMetadata()
 
-    if alpha is not None and fmt in ALPHA_FORMATS:
-        im = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
-    else:
-        if alpha is not None:
-            rgb = _flatten_on_white(rgb, alpha)
-        im = Image.fromarray(rgb, "RGB")
-
+    if alpha is not None and fmt not in ALPHA_FORMATS:
+        rgb = _flatten_on_white(rgb, alpha)
     params = metadata_params(metadata, fmt)
     tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression)
     params.update(_compression_params(fmt, quality, tables, with_exif="exif" in params))
+    jpeg_from_jpeg = fmt == "JPEG" and is_jpeg(metadata.format)
     with atomic_path(path) as tmp:
-        im.save(tmp, format=fmt, **params)
+        kept = (
+            source is not None
+            and changed is not None
+            and jpeg_from_jpeg
+            and save_changed_blocks(
+                tmp, rgb, changed, source, params, tables=tables, alpha=alpha, quality=quality, output=path
+            )
+        )
+        if not kept:
+            with_alpha = alpha is not None and fmt in ALPHA_FORMATS
+            im = Image.fromarray(
+                np.dstack([rgb, alpha]) if with_alpha else rgb, "RGBA" if with_alpha else "RGB"
+            )
+            im.save(tmp, format=fmt, **params)
     return path
 
 

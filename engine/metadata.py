@@ -10,6 +10,8 @@ output format can hold each part:
   the original's embedded thumbnail, which would still show what was retouched away;
 * the ICC profile (JPEG, PNG, TIFF, WebP), valid for the 8-bit RGB pixels;
 * the resolution in DPI (JPEG, PNG, TIFF, BMP) and the XMP packet (JPEG, PNG, TIFF, WebP);
+* a PNG's colour chunks sRGB, gAMA and cHRM (:class:`PngColour`; PNG only; its iCCP chunk is the
+  ICC profile above);
 * a JPEG's quantisation tables and chroma subsampling (:class:`JpegTables`), re-used by a JPEG
   written from it when asked (:meth:`PhotoMetadata.jpeg_tables_for`: the one place of that rule).
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import io
 import logging
+import math
+import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ from .formats import is_jpeg
 
 __all__ = [
     "JpegTables",
+    "PngColour",
     "PhotoMetadata",
     "exif_orientation",
     "read_exif",
@@ -41,6 +46,7 @@ __all__ = [
     "read_dpi",
     "read_xmp",
     "read_jpeg_tables",
+    "read_png_colour",
     "file_mode",
     "page_count",
     "metadata_params",
@@ -71,12 +77,25 @@ class JpegTables:
 
 
 @dataclass(frozen=True)
+class PngColour:
+    """A PNG's colour chunks other than iCCP: ``srgb`` (the sRGB chunk's rendering intent,
+    0..3), ``gamma`` (gAMA, e.g. 0.45455) and ``chromaticity`` (cHRM: white point and red, green,
+    blue primaries as x, y pairs, 8 numbers), each None when absent. They tell viewers how the
+    pixel values map to colours, so a PNG written from the picture carries them again (Pillow
+    leaves sRGB out when there is an ICC profile, as the PNG specification asks)."""
+
+    srgb: int | None = None
+    gamma: float | None = None
+    chromaticity: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
 class PhotoMetadata:
     """What a photo file said about its picture and how it was stored.
 
     Descriptive (written back where the output format can hold it): ``exif`` (orientation 1,
     no thumbnail), ``icc_profile`` (describes the 8-bit RGB pixels), ``dpi`` (x, y of the upright
-    picture), ``xmp``. Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
+    picture), ``xmp``, ``png_colour`` (a PNG's sRGB, gAMA and cHRM chunks). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
     ``mode`` (Pillow's mode before conversion to 8-bit RGB; "RGB;16"/"RGBA;16" for 16-bit RGB),
     ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files).
 
@@ -95,6 +114,7 @@ class PhotoMetadata:
     mode: str = "RGB"
     pages: int = 1
     jpeg_tables: JpegTables | None = None
+    png_colour: PngColour | None = None
 
     def jpeg_tables_for(self, fmt: str, keep_jpeg_compression: bool) -> JpegTables | None:
         """The compression of a file written in ``fmt`` from this photo: a JPEG written from a
@@ -268,6 +288,43 @@ def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
     return JpegTables(qtables, sampling if sampling in (0, 1, 2) else None)
 
 
+def read_png_colour(info: dict[str, Any], path: Path) -> PngColour | None:
+    """The sRGB, gAMA and cHRM chunks of a PNG as Pillow reads them into ``info`` (None when
+    it has none); a chunk with values out of range is dropped with a warning."""
+    srgb, gamma, chrm = info.get("srgb"), info.get("gamma"), info.get("chromaticity")
+    if srgb is not None and srgb not in (0, 1, 2, 3):
+        log.warning("%s: its sRGB chunk (rendering intent %r) is invalid and is not copied", path, srgb)
+        srgb = None
+    if gamma is not None and not (isinstance(gamma, (int, float)) and 0 < gamma < 42949):
+        log.warning("%s: its gAMA chunk (%r) is invalid and is not copied", path, gamma)
+        gamma = None
+    if chrm is not None:
+        values = tuple(float(v) for v in chrm) if isinstance(chrm, (tuple, list)) else ()
+        if len(values) != 8 or not all(math.isfinite(v) and 0 <= v < 42949 for v in values):
+            log.warning("%s: its cHRM chunk is invalid and is not copied", path)
+            chrm = None
+        else:
+            chrm = values
+    if srgb is None and gamma is None and chrm is None:
+        return None
+    return PngColour(srgb=srgb, gamma=None if gamma is None else float(gamma), chromaticity=chrm)
+
+
+def _png_info(metadata: PhotoMetadata) -> PngImagePlugin.PngInfo | None:
+    """The chunks Pillow's ``pnginfo`` writes for ``metadata``: colour chunks and XMP."""
+    info = PngImagePlugin.PngInfo()
+    colour = metadata.png_colour
+    if colour is not None and colour.srgb is not None:
+        info.add(b"sRGB", bytes([colour.srgb]))
+    if colour is not None and colour.gamma is not None:
+        info.add(b"gAMA", struct.pack(">I", round(colour.gamma * 100000)))
+    if colour is not None and colour.chromaticity is not None:
+        info.add(b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in colour.chromaticity)))
+    if metadata.xmp:
+        info.add_itxt("XML:com.adobe.xmp", bytes(metadata.xmp).decode("utf-8", "replace"))
+    return info if info.chunks else None
+
+
 def file_mode(im: Image.Image) -> str:
     """Pillow's mode, except that 16-bit RGB(A) files, which Pillow opens as 8-bit "RGB" or
     "RGBA", are reported as "RGB;16" / "RGBA;16" so that nobody writes 8 bits over them unawares.
@@ -309,8 +366,8 @@ def _sanitise_exif(exif: bytes) -> bytes:
 
 
 def metadata_params(metadata: PhotoMetadata, fmt: str) -> dict[str, Any]:
-    """Pillow ``save()`` keywords that write ``metadata``'s EXIF, ICC profile, DPI and XMP where
-    ``fmt`` can hold them (the compression is the caller's: see
+    """Pillow ``save()`` keywords that write ``metadata``'s EXIF, ICC profile, DPI, XMP and PNG
+    colour chunks where ``fmt`` can hold them (the compression is the caller's: see
     :meth:`PhotoMetadata.jpeg_tables_for`). Raises ValueError for EXIF that is not EXIF."""
     params: dict[str, Any] = {}
     exif, xmp = metadata.exif, metadata.xmp
@@ -320,12 +377,10 @@ def metadata_params(metadata: PhotoMetadata, fmt: str) -> dict[str, Any]:
         params["icc_profile"] = bytes(metadata.icc_profile)
     if metadata.dpi is not None and fmt in _DPI_FORMATS:
         params["dpi"] = tuple(float(v) for v in metadata.dpi)
+    if fmt == "PNG" and (info := _png_info(metadata)) is not None:
+        params["pnginfo"] = info
     if xmp and fmt in ("JPEG", "WEBP"):
         params["xmp"] = bytes(xmp)
-    elif xmp and fmt == "PNG":
-        info = PngImagePlugin.PngInfo()
-        info.add_itxt("XML:com.adobe.xmp", bytes(xmp).decode("utf-8", "replace"))
-        params["pnginfo"] = info
     elif xmp and fmt == "TIFF":  # Pillow takes either tiffinfo or exif: put XMP among the EXIF
         if "exif" in params:
             tags = Image.Exif()

@@ -23,6 +23,7 @@ import numpy as np
 
 from engine.formats import DEFAULT_QUALITY, output_format
 from engine.geometry import Rect
+from engine.jpeg_blocks import changed_pixels
 from engine.metadata import PhotoMetadata
 
 from . import mask_ops
@@ -30,7 +31,7 @@ from .brush import paint_capsule
 from .edits import Edit, ImageEdit, MaskEdit
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.imageio import LoadedImage
+    from engine.imageio import LoadedImage, SourceFile
 
 __all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
 
@@ -64,6 +65,9 @@ class Document:
     ``metadata`` the :class:`~engine.metadata.PhotoMetadata` of that file (EXIF, ICC, DPI, XMP,
     format, mode, pages, JPEG tables), which :meth:`save` writes back;
     :attr:`save_in_place_problem` says when writing back over the file would lose part of it.
+    ``source`` describes that file as it was read or last written (an
+    :class:`engine.imageio.SourceFile`, None for a picture from no file): a JPEG saved from a
+    JPEG keeps the coefficients of every block whose pixels did not change since then.
     Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()`` (the dirty flag
     may have changed). The mask changes through strokes, rectangles, polygons, grow, shrink,
     invert, clear and set (:mod:`retoucher.mask_ops` does the whole-mask work), each one edit.
@@ -76,6 +80,7 @@ class Document:
         alpha: np.ndarray | None = None,
         metadata: PhotoMetadata | None = None,
         path: str | os.PathLike[str] | None = None,
+        source: SourceFile | None = None,
         copy: bool = True,
     ) -> None:
         rgb = np.asarray(rgb)
@@ -94,6 +99,10 @@ class Document:
         self.alpha = alpha
         self.metadata = metadata if metadata is not None else PhotoMetadata()
         self.path = Path(path) if path is not None else None
+        self.source = source
+        # The pixels the file at ``source`` stands for: ``original``, except in ``rect`` where
+        # a save wrote ``patch`` (rect, patch; None: the original everywhere).
+        self._file_patch: tuple[Rect, np.ndarray] | None = None
         self.mask_changed = Event()
         self.image_changed = Event()
         self.state_changed = Event()
@@ -107,7 +116,14 @@ class Document:
     @classmethod
     def from_loaded(cls, loaded: LoadedImage) -> Document:
         """From an ``engine.imageio.LoadedImage``, taking over its pixel array."""
-        return cls(loaded.rgb, alpha=loaded.alpha, metadata=loaded.metadata, path=loaded.path, copy=False)
+        return cls(
+            loaded.rgb,
+            alpha=loaded.alpha,
+            metadata=loaded.metadata,
+            path=loaded.path,
+            source=loaded.source,
+            copy=False,
+        )
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> Document:
@@ -373,9 +389,11 @@ class Document:
         """Write the image (atomically, with its alpha and metadata) to ``path`` (default: where
         it came from, in its format). ``quality`` applies to JPEG and WebP; with
         ``keep_jpeg_compression`` a photo read from a JPEG and written as one keeps the
-        original's quantisation and chroma subsampling instead. The document then refers to the
-        written file (so :attr:`save_in_place_problem` no longer applies)."""
-        from engine.imageio import save_image
+        original's quantisation and chroma subsampling instead, and only the blocks that hold a
+        pixel changed since the file was read (or last saved) are re-encoded (see
+        :func:`engine.imageio.save_image`). The document then refers to the written file (so
+        :attr:`save_in_place_problem` no longer applies)."""
+        from engine.imageio import SourceFile, save_image
 
         if path is None:
             if self.path is None:
@@ -383,6 +401,7 @@ class Document:
             path = self.path
             format = format or self.metadata.format
         fmt = output_format(path, format)
+        source = self.source if fmt == "JPEG" else None
         written = save_image(
             path,
             self.image,
@@ -391,13 +410,30 @@ class Document:
             format=fmt,
             quality=quality,
             keep_jpeg_compression=keep_jpeg_compression,
+            source=source,
+            changed=None if source is None else self._changed_since_file(),
         )
         self.path = Path(written)
+        self.source = SourceFile.of(written)  # upright: a written file has orientation 1
+        self._remember_file_pixels()
         self.metadata = self.metadata.as_written(
             fmt, keep_jpeg_compression=keep_jpeg_compression, alpha=self.alpha is not None
         )
         self.mark_saved()
         return self.path
+
+    def _changed_since_file(self) -> np.ndarray:
+        """bool HxW: where the image differs from the pixels its file stands for."""
+        changed = changed_pixels(self.image, self.original)
+        if self._file_patch is not None:
+            rect, patch = self._file_patch
+            changed[rect.slices] = changed_pixels(self.image[rect.slices], patch)
+        return changed
+
+    def _remember_file_pixels(self) -> None:
+        """After a save: the file now stands for the image as it is."""
+        rect = Rect.bounding(changed_pixels(self.image, self.original))
+        self._file_patch = None if rect is None else (rect, self.image[rect.slices].copy())
 
     def export_mask(self, path: str | os.PathLike[str]) -> Path:
         """Write the hole mask as a black-and-white image (white = hole)."""

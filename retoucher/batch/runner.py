@@ -82,28 +82,35 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
     """Write the output of ``item`` (atomically); raise whatever writing it raises.
 
     ``result``: the filled picture, saved with the input's alpha and metadata (EXIF, ICC
-    profile, DPI, XMP; a JPEG written from a JPEG keeps the original's quantisation unless
-    ``quality`` is given). ``None``: nothing was filled, the output is the photo: in the input's
+    profile, DPI, XMP; a JPEG written from a JPEG keeps the original's quantisation, and the
+    exact coefficients of every block without a changed pixel, unless ``quality`` is given:
+    see :func:`engine.imageio.save_image`, which logs why when it cannot). ``None``: nothing was filled, the output is the photo: in the input's
     format its bytes are copied (no re-encoding, so no JPEG generation loss), in another format
     it is saved like a result. The one place that calls :func:`engine.imageio.save_image`.
     """
     from engine.atomic import atomic_path
     from engine.formats import DEFAULT_QUALITY, format_for_suffix, normalise_format
     from engine.imageio import save_image
+    from engine.jpeg_blocks import changed_pixels
 
     img, output = item.image, item.job.output
     in_format = img.metadata.format
-    if result is None and in_format and normalise_format(in_format) == format_for_suffix(output.suffix):
+    out_format = format_for_suffix(output.suffix)
+    if result is None and in_format and normalise_format(in_format) == out_format:
         with atomic_path(output) as tmp:
             shutil.copyfile(item.job.source, tmp)
         return
+    rgb = img.rgb if result is None else result
+    source = img.source if out_format == "JPEG" else None
     save_image(
         output,
-        img.rgb if result is None else result,
+        rgb,
         alpha=img.alpha,
         metadata=img.metadata,
         quality=DEFAULT_QUALITY if quality is None else quality,
         keep_jpeg_compression=quality is None,  # no --quality: a JPEG keeps its compression
+        source=source,
+        changed=None if source is None else changed_pixels(rgb, img.rgb),
     )
 
 

@@ -8,11 +8,12 @@ import logging
 import struct
 import warnings
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, JpegImagePlugin
+from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
 from engine import imageio as iio
 from engine.imageio import (
@@ -25,6 +26,7 @@ from engine.imageio import (
     save_image,
     save_mask,
 )
+from engine.metadata import PngColour
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
@@ -208,6 +210,69 @@ def test_jpeg_tables_dpi_and_xmp_are_kept(tmp_path):
     exif_xmp = PhotoMetadata(exif=exif_with(), xmp=XMP)
     exif_too = load_image(save_image(tmp_path / "e.tif", rng_rgb(), metadata=exif_xmp)).metadata
     assert exif_too.xmp == XMP and parse_exif(exif_too.exif).get(MAKE) == "TestCam"
+
+
+def png_chunks(path: Path) -> dict[bytes, bytes]:
+    """A PNG's chunks by type (the last of each type), in a dict."""
+    data, pos, out = Path(path).read_bytes(), 8, {}
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        out[data[pos + 4 : pos + 8]] = data[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    return out
+
+
+GAMA = struct.pack(">I", 45455)
+CHRM = struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000)
+
+
+def test_png_colour_chunks_survive_load_save(tmp_path):
+    """sRGB, gAMA and cHRM are read into the metadata and written again; with an ICC profile
+    (iCCP) gAMA and cHRM stay beside it and sRGB is left out, as the PNG specification asks."""
+    info = PngImagePlugin.PngInfo()
+    info.add(b"sRGB", b"\x01")
+    info.add(b"gAMA", GAMA)
+    info.add(b"cHRM", CHRM)
+    Image.fromarray(rng_rgb()).save(tmp_path / "in.png", pnginfo=info)
+    loaded = load_image(tmp_path / "in.png")
+    assert loaded.metadata.png_colour == PngColour(
+        srgb=1, gamma=0.45455, chromaticity=(0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.06)
+    )
+    out = png_chunks(save_image(tmp_path / "out.png", loaded.rgb, metadata=loaded.metadata))
+    assert (out[b"sRGB"], out[b"gAMA"], out[b"cHRM"]) == (b"\x01", GAMA, CHRM)
+
+    with_icc = replace(loaded.metadata, icc_profile=SRGB_ICC)
+    out = png_chunks(save_image(tmp_path / "icc.png", loaded.rgb, metadata=with_icc))
+    assert b"iCCP" in out and b"sRGB" not in out
+    assert (out[b"gAMA"], out[b"cHRM"]) == (GAMA, CHRM)
+    again = load_image(tmp_path / "icc.png").metadata
+    assert again.icc_profile == SRGB_ICC and again.png_colour == PngColour(
+        gamma=0.45455, chromaticity=(0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.06)
+    )
+
+    only_gamma = PngImagePlugin.PngInfo()
+    only_gamma.add(b"gAMA", GAMA)
+    Image.fromarray(rng_rgb()[:, :, 0], "L").save(tmp_path / "grey.png", pnginfo=only_gamma)
+    grey = load_image(tmp_path / "grey.png")
+    out = png_chunks(save_image(tmp_path / "grey_out.png", grey.rgb, metadata=grey.metadata))
+    assert out[b"gAMA"] == GAMA and b"sRGB" not in out and b"cHRM" not in out
+    # Other formats cannot hold the chunks; a JPEG from that PNG has none of them.
+    assert (
+        load_image(save_image(tmp_path / "x.jpg", grey.rgb, metadata=grey.metadata)).metadata.png_colour
+        is None
+    )
+    plain = load_image(save_image(tmp_path / "plain.png", rng_rgb())).metadata
+    assert plain.png_colour is None
+
+
+def test_invalid_png_colour_chunks_are_dropped_with_a_warning(tmp_path, caplog):
+    info = PngImagePlugin.PngInfo()
+    info.add(b"sRGB", b"\x07")
+    info.add(b"gAMA", struct.pack(">I", 0))
+    Image.fromarray(rng_rgb()).save(tmp_path / "odd.png", pnginfo=info)
+    with caplog.at_level(logging.WARNING):
+        assert load_image(tmp_path / "odd.png").metadata.png_colour is None
+    assert "odd.png: its sRGB chunk" in caplog.text and "odd.png: its gAMA chunk" in caplog.text
 
 
 def test_bmp_drops_metadata_it_cannot_hold(tmp_path):

@@ -1,0 +1,72 @@
+"""Helpers for the tests of JPEG saves that keep unchanged blocks: textured colour photos written
+as JPEG, decoding, the MCU ring around changed pixels, marker segments and coefficients."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+MCU = {0: (8, 8), 1: (8, 16), 2: (16, 16)}  # Pillow subsampling -> MCU (height, width)
+
+
+def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A colour photo stand-in: smooth colour gradients with waves and grain, no grey."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    r = 150 + 70 * np.sin(xx / 13.0 + seed)
+    g = 110 + 60 * np.cos(yy / 9.0) * np.sin(xx / 29.0)
+    b = 90 + 50 * np.sin((xx + 2 * yy) / 21.0)
+    img = np.stack([r, g, b], -1) + rng.normal(0, 9, (h, w, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def other_texture(h: int, w: int, seed: int) -> np.ndarray:
+    """What a fill puts in: a texture of other colours (the negative of :func:`textured`)."""
+    return 255 - textured(h, w, seed)
+
+
+def write_jpeg(path: Path, rgb: np.ndarray, quality: int, subsampling: int, **kw: object) -> Path:
+    Image.fromarray(rgb).save(path, format="JPEG", quality=quality, subsampling=subsampling, **kw)
+    return path
+
+
+def decode(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).astype(np.int16)
+
+
+def near_changed_mcus(changed: np.ndarray, mcu: tuple[int, int], ring: int = 1) -> np.ndarray:
+    """bool HxW: the pixels of every MCU that holds a changed pixel, and of ``ring`` MCUs
+    around them."""
+    mh, mw = mcu
+    h, w = changed.shape
+    rows, cols = -(-h // mh), -(-w // mw)
+    padded = np.zeros((rows * mh, cols * mw), bool)
+    padded[:h, :w] = changed
+    hit = padded.reshape(rows, mh, cols, mw).any(axis=(1, 3))
+    grown = hit.copy()
+    for r, c in np.argwhere(hit):
+        grown[max(0, r - ring) : r + ring + 1, max(0, c - ring) : c + ring + 1] = True
+    return np.repeat(np.repeat(grown, mh, axis=0), mw, axis=1)[:h, :w]
+
+
+def metadata_segments(path: Path) -> list[bytes]:
+    """The APPn and COM segments of a JPEG, in file order."""
+    data = Path(path).read_bytes()
+    out, pos = [], 2
+    while data[pos] == 0xFF and data[pos + 1] not in (0xDA, 0xD9):
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        if 0xE0 <= data[pos + 1] <= 0xEF or data[pos + 1] == 0xFE:
+            out.append(data[pos : pos + 2 + length])
+        pos += 2 + length
+    return out
+
+
+def coefficients(path: Path) -> tuple[np.ndarray, ...]:
+    import jpeglib
+
+    jpeg = jpeglib.read_dct(str(path))
+    return (np.array(jpeg.Y), np.array(jpeg.Cb), np.array(jpeg.Cr))
