@@ -7,6 +7,7 @@ exit with the status of the whole batch.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -161,7 +162,12 @@ def _run_with_progress_bar(
     """This rank's batch under a progress bar (rank 0 only): its report, or the exit status
     when it stopped as a whole (a :class:`BatchError`, Ctrl+C), after saying why on stderr."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
+    # The engine's warnings (metadata dropped, a JPEG re-encoded whole) go through logging: give
+    # them a line of their own above the bar, named like our other messages.
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format=f"{prog}: {who}%(levelname)s: %(message)s")
     # Started before the work (model loading included), so its rate is photos per second of the
     # whole run; a bar started at the first finished photo showed thousands of photos/s.
     bar = tqdm(total=None, unit="photo", desc="retouching", disable=rank != 0, dynamic_ncols=True)
@@ -172,7 +178,8 @@ def _run_with_progress_bar(
         bar.update(finished - bar.n)
 
     try:
-        return run_batch(options, progress=progress, rank=rank, world_size=world, local_rank=local_rank)
+        with logging_redirect_tqdm():
+            return run_batch(options, progress=progress, rank=rank, world_size=world, local_rank=local_rank)
     except BatchError as exc:
         print(f"{prog}: {who}error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -687,3 +687,24 @@ def test_leftover_temporaries_of_own_outputs_are_removed(folder, tmp_path, tiny_
     assert report.removed_temporaries == [stale] and not stale.exists()
     assert all(p.read_bytes() == b"not ours" for p in keep)
     assert (out / "a.png").is_file()
+
+
+def test_cli_prints_the_engines_warnings_on_lines_of_their_own(tmp_path, tiny_weights):
+    """A JPEG that has to be re-encoded whole (here: progressive) is said on stderr once, as a
+    line of its own named like the command's other messages, not glued to the progress bar."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray(photo(64, 64, 7)).save(src / "prog.jpg", quality=90, progressive=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "retoucher", "batch", str(src), str(out), "--rect", "8,8,16,16"]
+        + ["--weights", str(tiny_weights), "--device", "cpu"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.replace("\r", "\n").splitlines()
+    said = [line for line in lines if "re-encoded" in line]
+    assert len(said) == 1, proc.stderr
+    assert said[0].startswith("retoucher batch: WARNING: ") and "progressive" in said[0]
