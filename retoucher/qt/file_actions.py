@@ -10,7 +10,10 @@ them. :func:`file_format` is the one place the Qt code reads the document's file
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +35,25 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FileActions", "ask_save_path", "ask_unsaved_changes", "file_format", "is_bundled"]
 
 LAST_DIR_KEY = "files/last_dir"
+
+
+@contextmanager
+def engine_warnings() -> Iterator[list[str]]:
+    """The warnings the engine logs meanwhile (on top of wherever logging sends them), so that
+    the window can say them too."""
+    said: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            said.append(record.getMessage())
+
+    handler = Collect(logging.WARNING)
+    logger = logging.getLogger("engine")
+    logger.addHandler(handler)
+    try:
+        yield said
+    finally:
+        logger.removeHandler(handler)
 
 
 def file_format(doc: Document) -> str | None:
@@ -283,17 +305,21 @@ class FileActions:
         w = self.window
         assert w.doc is not None
         try:
-            written = w.doc.save(
-                path,
-                quality=self._settings.jpeg_quality,
-                keep_jpeg_compression=self._settings.jpeg_keep_original,
-            )
+            with engine_warnings() as said:
+                written = w.doc.save(
+                    path,
+                    quality=self._settings.jpeg_quality,
+                    keep_jpeg_compression=self._settings.jpeg_keep_original,
+                )
         except (OSError, ValueError) as exc:
             w.show_error("Cannot save", f"{path or w.doc.path}: {exc}")
             return False
         self._remember(written)
         w.update_title()
-        self._message(f"Saved {written}", 4000)
+        if said:  # e.g. a JPEG re-encoded whole, metadata the format cannot hold
+            self._message(f"Saved {written}. Note: {said[0]}", 15000)
+        else:
+            self._message(f"Saved {written}", 4000)
         return True
 
     def export_mask(self) -> bool:

@@ -509,3 +509,22 @@ def test_file_dialog_filters_offer_every_photo_suffix_of_the_format_table():
         }
         offered += suffixes
     assert sorted(offered) == sorted(IMAGE_SUFFIXES)
+
+
+def test_save_says_when_a_jpeg_is_re_encoded_whole(qtbot, window, tmp_path):
+    """Block-level JPEG saves fall back to a whole re-encode for some files (here: progressive):
+    the status bar says so after Save, and says nothing extra when the blocks are kept."""
+    w = window
+    pixels = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    for name, progressive in (("plain.jpg", False), ("prog.jpg", True)):
+        path = tmp_path / name
+        Image.fromarray(pixels).save(path, quality=90, progressive=progressive)
+        assert w.open_path(path)
+        _fill(qtbot, w, Rect(8, 8, 24, 24))
+        assert w.save()
+        said = w.statusBar().currentMessage()
+        assert said.startswith(f"Saved {path}")
+        if progressive:
+            assert "re-encoded" in said and "progressive" in said
+        else:
+            assert "re-encoded" not in said
