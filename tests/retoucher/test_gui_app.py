@@ -8,7 +8,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
 from PIL import Image
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox

@@ -11,7 +11,6 @@ import time
 
 import numpy as np
 import pytest
-import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
 from gui_fakes import FlatFill  # tests/retoucher/gui_fakes.py
 from PIL import Image
 

@@ -15,7 +15,6 @@ import threading
 
 import numpy as np
 import pytest
-import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 

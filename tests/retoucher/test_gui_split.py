@@ -10,7 +10,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
-import pytestqt  # noqa: F401 - the qtbot plugin, a dev dependency: a missing install must fail, not skip
 from gui_input import drag as _drag  # tests/retoucher/gui_input.py
 from gui_input import drag_in_view
 from gui_input import view_point as _vp
