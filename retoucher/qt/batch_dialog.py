@@ -96,6 +96,40 @@ class BatchDialog(QDialog):
         form.addRow("Photos folder:", path_row(self.input_edit, lambda: self._pick_dir(self.input_edit)))
         form.addRow("Output folder:", path_row(self.output_edit, lambda: self._pick_dir(self.output_edit)))
 
+        self._add_mask_rows(form)
+        self._add_output_rows(form)
+
+        self.progress = QProgressBar()
+        self.progress.setValue(0)
+        self.current_label = QLabel("")
+        self.summary = QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setPlaceholderText("The summary appears here when the batch ends.")
+
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        self.run_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for b in (self.run_button, self.cancel_button, self.close_button):
+            buttons.addWidget(b)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.current_label)
+        layout.addWidget(self.summary, 1)
+        layout.addLayout(buttons)
+
+    def _add_mask_rows(self, form: QFormLayout) -> None:
+        """Where the holes come from: the kind, and a row per kind (folder, file, rectangle,
+        centred hole) under a label that follows it; all remembered."""
+        settings = self.settings
         self.mask_kind = QComboBox()
         for kind, text, _label in MASK_KINDS:
             self.mask_kind.addItem(text, kind)
@@ -127,6 +161,10 @@ class BatchDialog(QDialog):
         self._restore_spins(self.center_spins, "batch/center")
         self.set_mask_kind(str(settings.value("batch/mask_kind", "dir") or "dir"))
 
+    def _add_output_rows(self, form: QFormLayout) -> None:
+        """Output format, JPEG/WebP quality (off: a JPEG keeps its own compression), overwrite and
+        sub-folders."""
+        settings = self.settings
         self.format_combo = QComboBox()
         for f in OUTPUT_FORMATS:
             self.format_combo.addItem("same as the photo" if f == "same" else f.upper(), f)
@@ -152,33 +190,6 @@ class BatchDialog(QDialog):
         self.recursive_check = QCheckBox("Include sub-folders")
         form.addRow("", self.overwrite_check)
         form.addRow("", self.recursive_check)
-
-        self.progress = QProgressBar()
-        self.progress.setValue(0)
-        self.current_label = QLabel("")
-        self.summary = QPlainTextEdit()
-        self.summary.setReadOnly(True)
-        self.summary.setPlaceholderText("The summary appears here when the batch ends.")
-
-        self.run_button = QPushButton("Run")
-        self.run_button.setDefault(True)
-        self.run_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("Close")
-        self.close_button.clicked.connect(self.close)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        for b in (self.run_button, self.cancel_button, self.close_button):
-            buttons.addWidget(b)
-
-        layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.current_label)
-        layout.addWidget(self.summary, 1)
-        layout.addLayout(buttons)
 
     # ------------------------------------------------------------------ widgets
     @staticmethod
