@@ -48,3 +48,23 @@ def shown_window(qtbot, tmp_path):
     for w in windows:
         w.filler.wait(30000)  # a fill still running could yet ask for the engine
     assert engine_asked == [], "a test without an engine started a fill"
+
+
+@pytest.fixture
+def noise_window_at_100(shown_window):
+    """``noise_window_at_100(height, width, seed) -> MainWindow``: a random-noise photo shown at
+    100 % and centred, for tests that place the pointer in photo pixels."""
+    import numpy as np
+    from PySide6.QtWidgets import QApplication
+
+    from retoucher.document import Document
+
+    def make(height, width, seed):
+        rgb = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        w = shown_window(Document(rgb))
+        w.canvas.set_zoom(1.0)
+        w.canvas.centerOn(width / 2, height / 2)
+        QApplication.processEvents()
+        return w
+
+    return make

@@ -16,10 +16,9 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
 
 from retoucher import mask_ops
-from retoucher.document import Document, Rect
+from retoucher.document import Rect
 from retoucher.qt.canvas_items import TILE
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import DEFAULT_MASK_STEP, Settings
@@ -33,12 +32,8 @@ LEFT = Qt.MouseButton.LeftButton
 
 
 @pytest.fixture
-def window(shown_window):
-    w = shown_window(Document(np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)))
-    w.canvas.set_zoom(1.0)
-    w.canvas.centerOn(W / 2, H / 2)
-    QApplication.processEvents()
-    return w
+def window(noise_window_at_100):
+    return noise_window_at_100(H, W, seed=1)
 
 
 def _key(w: MainWindow, key: Qt.Key, mods=NONE) -> None:

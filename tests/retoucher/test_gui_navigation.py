@@ -8,14 +8,12 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QNativeGestureEvent, QPointingDevice, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from retoucher.document import Document
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
 
@@ -24,12 +22,8 @@ Mod = Qt.KeyboardModifier
 
 
 @pytest.fixture
-def window(shown_window):
-    w = shown_window(Document(np.random.default_rng(5).integers(0, 256, (H, W, 3), dtype=np.uint8)))
-    w.canvas.set_zoom(1.0)
-    w.canvas.centerOn(W / 2, H / 2)
-    QApplication.processEvents()
-    return w
+def window(noise_window_at_100):
+    return noise_window_at_100(H, W, seed=5)
 
 
 def _wheel(w: MainWindow, pos: QPointF, angle=(0, 0), pixels=(0, 0), mods=Mod.NoModifier) -> None:
