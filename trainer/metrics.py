@@ -65,10 +65,10 @@ SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
 def hole_texture(images: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-    """Mean 3x3 Sobel gradient magnitude of the mean of R, G and B (0-1 scale, borders
+    """Mean 3x3 Sobel gradient magnitude of the mean of R, G and B (0-1 scale, float64, borders
     replicated) over the hole pixels, per image; NaN for an empty hole."""
-    grey = images.float().mean(1, keepdim=True)
-    kernel = torch.stack([SOBEL_X, SOBEL_X.T])[:, None].to(grey.device)
+    grey = images.double().mean(1, keepdim=True)
+    kernel = torch.stack([SOBEL_X, SOBEL_X.T])[:, None].to(grey)
     g = F.conv2d(F.pad(grey, (1, 1, 1, 1), mode="replicate"), kernel)
     mag = g.pow(2).sum(1, keepdim=True).sqrt()
     h = hole.to(mag.dtype)
