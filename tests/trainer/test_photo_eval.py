@@ -64,7 +64,7 @@ def test_strokes_and_scratches_have_the_stated_widths_and_lengths():
     strokes = [v for v in strokes if v is not None]
     scratches = [v for v in scratches if v is not None]
     assert len(strokes) > 100 and len(scratches) > 50
-    assert 9 <= min(strokes) and max(strokes) <= 50
+    assert min(strokes) >= 9 and max(strokes) <= 50
     assert max(scratches) <= 7
     # all the stated widths occur
     assert min(strokes) < 16 and max(strokes) > 40
@@ -148,7 +148,7 @@ def test_feature_distance_is_zero_for_the_truth_and_grows_with_the_error():
     assert feature_distance(vgg, image[box], image[box]) == pytest.approx(0.0, abs=1e-9)
     d_blur = feature_distance(vgg, blurred[box], image[box])
     d_grey = feature_distance(vgg, grey[box], image[box])
-    assert 0 < d_blur and 0 < d_grey <= 4
+    assert 0 < d_blur < d_grey <= 4  # a flat grey fill is further from the truth than a blur
 
 
 @pytest.fixture(scope="module")
