@@ -40,6 +40,7 @@ from tqdm import tqdm
 from engine.imageio import ImageReadError, load_image
 
 from .app_masks import HOLE_KINDS
+from .evaluate import opencv_inpaint
 from .grid import draw_grid
 from .inference import composite
 from .manifest import read_manifest
@@ -155,8 +156,6 @@ def photo_scores(result: np.ndarray, original: np.ndarray, hole: np.ndarray, vgg
 def _fill(
     method: str, image: np.ndarray, hole: np.ndarray, inpainter: Any, radius: int, seed: int
 ) -> np.ndarray:
-    from .evaluate import opencv_inpaint
-
     if method == "ours":
         return inpainter(image, hole)
     if method == "patchmatch":
