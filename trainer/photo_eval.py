@@ -77,7 +77,7 @@ class PhotoRow:
     hole_psnr: float
     hole_l1: float
     ssim: float
-    texture: float  # median over photos of texture(result) / texture(original)
+    texture: float | None  # median over photos of texture(result) / texture(original); None: all flat
     feature_distance: float
 
 
@@ -199,7 +199,7 @@ def _rows(task: str, scores: dict[str, list[dict[str, float]]], truth_texture: l
                 float(np.mean(s["hole_psnr"])),
                 float(np.mean(s["hole_l1"])),
                 float(np.mean(s["ssim"])),
-                float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else float("nan"),
+                float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else None,
                 float(np.mean(s["feature_distance"])),
             )
         )
@@ -214,12 +214,16 @@ def _table(rows: list[PhotoRow], network: str) -> list[str]:
     for r in rows:
         lines.append(
             f"| {PHOTO_LABELS[r.method]} | {r.photos} | {r.hole_psnr:.2f} | {r.hole_l1:.4f} | "
-            f"{r.ssim:.4f} | {r.texture:.2f} | {r.feature_distance:.4f} |"
+            f"{r.ssim:.4f} | {_fmt(r.texture)} | {r.feature_distance:.4f} |"
         )
     return lines
 
 
-def _gain(rows: list[PhotoRow]) -> dict[str, float]:
+def _fmt(texture: float | None) -> str:
+    return "-" if texture is None else f"{texture:.2f}"
+
+
+def _gain(rows: list[PhotoRow]) -> dict[str, float | None]:
     by = {r.method: r for r in rows}
     return {
         "hole_psnr_gain_db": by["ours"].hole_psnr - by["ns"].hole_psnr,
@@ -295,7 +299,7 @@ def evaluate_photos(
         md += [
             "",
             f"Retoucher vs Navier-Stokes ({kind}): hole PSNR {gain['hole_psnr_gain_db']:+.2f} dB, "
-            f"texture {gain['texture_ours']:.2f} vs {gain['texture_ns']:.2f}",
+            f"texture {_fmt(gain['texture_ours'])} vs {_fmt(gain['texture_ns'])}",
             "",
         ]
         section["tasks"][kind] = {"rows": [asdict(r) for r in rows], "vs_navier_stokes": gain}

@@ -247,3 +247,19 @@ def test_photos_cli_limit_and_a_missing_source(photo_data, tiny_weights, tmp_pat
     (moved / "prepare.json").unlink()
     assert main(args[:2] + [str(moved)] + args[3:]) == 2
     assert "prepare.json" in capsys.readouterr().err
+
+
+def test_texture_ratio_is_a_median_over_photos_and_skips_flat_truths():
+    from trainer.photo_eval import PHOTO_METHODS, _rows, _table
+
+    def scores(textures):
+        return [
+            dict(hole_psnr=20.0, hole_l1=0.1, ssim=0.9, texture=t, feature_distance=0.1) for t in textures
+        ]
+
+    truth = [1.0, 2.0, 0.0, 4.0]  # the third photo's hole is flat in the original: left out
+    rows = _rows("strokes", {m: scores([0.5, 1.0, 3.0, 4.0]) for m in PHOTO_METHODS}, truth)
+    assert rows[0].texture == pytest.approx(0.5)  # median of 0.5, 0.5, 1.0
+    rows = _rows("strokes", {m: scores([0.5, 1.0, 3.0, 4.0]) for m in PHOTO_METHODS}, [0.0] * 4)
+    assert rows[0].texture is None
+    assert "| - |" in "\n".join(_table(rows, "VGG19"))
