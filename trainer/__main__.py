@@ -267,6 +267,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         grid=str(args.grid) if args.grid else None,
         grid_rows=args.grid_rows,
         progress=not args.no_progress,
+        photos_limit=args.photos_limit,
     )
     try:
         report = evaluate(cfg)
@@ -277,6 +278,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(
         f"wrote {report.out} and {report.out.with_suffix('.json')}"
         + (f"; example grid {report.grid}" if report.grid else "")
+        + "".join(f"; {p}" for p in report.photo_grids)
     )
     return 0
 
@@ -296,7 +298,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="weight file (.safetensors) or training checkpoint (.pt or RUN_DIR)",
     )
-    p.add_argument("--task", choices=("center", "irregular", "both"), default="both")
+    p.add_argument(
+        "--task",
+        choices=("center", "irregular", "both", "photos", "all"),
+        default="both",
+        help="both = center + irregular (default); photos = the split's source photos at native "
+        "resolution with brush strokes, scratches and an object blob; all = the three",
+    )
     p.add_argument("--mask-dir", type=Path, metavar="DIR", help="irregular masks (white = hole)")
     p.add_argument(
         "--mask-holdout",
@@ -325,6 +333,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--grid", type=Path, help="example grid image (default: --out with .jpg)")
     p.add_argument("--grid-rows", type=int, default=6, help="examples in the grid (0 = none)")
+    p.add_argument(
+        "--photos-limit",
+        type=int,
+        default=100,
+        metavar="N",
+        help="photos task: this many source photos, evenly spaced (default 100; 0 = all)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
 

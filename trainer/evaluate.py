@@ -10,6 +10,11 @@ Tasks:
   one mask per band, drawn with a fixed seed. By default only the masks held out of training
   (``--mask-holdout``, same rule and default as ``train``) are used.
 
+* ``photos`` - the split's source photos at native resolution with holes drawn like the app's
+  brush (strokes, scratches, one object blob), against Telea, Navier-Stokes and PatchMatch,
+  with hole PSNR, texture and a VGG-feature distance: see :mod:`trainer.photo_eval`.
+  ``--photos-limit`` keeps it short. ``both`` = center + irregular; ``all`` adds photos.
+
 ``--split val`` runs the same comparison on the validation split, to choose between runs and
 recipes without looking at the test split that the README reports.
 
@@ -32,13 +37,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from engine.atomic import atomic_path
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import PreparedImages
+from .grid import draw_grid
 from .inference import composite, score
 from .masks import CentreHole, MaskFolder, held_out_subset, hole_ratio
 
@@ -53,7 +58,7 @@ BANDS = [(0.0, 0.1), (0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5), (0.5, 0.6),
 class EvalConfig:
     data: str
     weights: str  # a weight file (.safetensors) or a training checkpoint (.pt / RUN_DIR)
-    task: str = "both"  # center | irregular | both
+    task: str = "both"  # center | irregular | both | photos | all
     mask_dir: str | None = None
     mask_holdout: float = 0.2  # use the held-out masks only (0 = all masks)
     limit: int | None = None  # images of the split (evenly spaced); None = all
@@ -66,6 +71,7 @@ class EvalConfig:
     grid: str | None = None  # default: next to --out, .jpg
     grid_rows: int = 6
     progress: bool = True
+    photos_limit: int | None = 100  # photos task: source photos (evenly spaced); None/0 = all
 
 
 @dataclass
@@ -89,6 +95,8 @@ class EvalReport:
     comparisons: dict[str, dict[str, float]] = field(default_factory=dict)
     out: Path | None = None
     grid: Path | None = None
+    photos: dict[str, Any] | None = None  # the photos task's section of the JSON
+    photo_grids: list[Path] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,7 +105,7 @@ class EvalReport:
             f"{self.split}_images": self.images,
             "rows": [asdict(r) for r in self.rows],
             "vs_navier_stokes": self.comparisons,
-        }
+        } | ({"photos": self.photos} if self.photos is not None else {})
 
 
 def ratio_band(ratio: float) -> int | None:
@@ -238,132 +246,159 @@ def _gain_line(c: dict[str, float], what: str) -> str:
     )
 
 
-def _font(size: int) -> ImageFont.ImageFont:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
 def _grid(examples: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]], path: Path) -> Path:
     """Rows of: input with the hole in white, Telea, Navier-Stokes, ours, original."""
-    cols = [
-        ("Input", None),
-        ("Telea", "telea"),
-        ("Navier-Stokes", "ns"),
-        ("Ours", "ours"),
-        ("Original", None),
+    rows = []
+    for image, hole, results, _caption in examples:
+        shown = image.copy()
+        shown[hole] = 255
+        rows.append([shown, results["telea"], results["ns"], results["ours"], image])
+    return draw_grid(["Input", "Telea", "Navier-Stokes", "Ours", "Original"], rows, path)
+
+
+TASKS = {
+    "center": ("center",),
+    "irregular": ("irregular",),
+    "both": ("center", "irregular"),
+    "photos": ("photos",),
+    "all": ("center", "irregular", "photos"),
+}
+
+Examples = list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]]
+
+
+def _center_task(
+    inpainter: Any,
+    images: np.ndarray,
+    cfg: EvalConfig,
+    report: EvalReport,
+    md: list[str],
+    examples: Examples,
+    per_task_examples: int,
+) -> None:
+    n, h, w = images.shape[:3]
+    hole = CentreHole()(None, h, w)
+    holes = np.broadcast_to(hole, (n, h, w)).copy()
+    results = _run_methods(inpainter, images, holes, cfg, "centre hole")
+    store: dict[str, dict[str, list[np.ndarray]]] = {}
+    rows = _rows("center", "centre", results, images, holes, store)
+    report.rows += rows
+    report.comparisons["center"] = _compare(rows)
+    hh, hw = int(hole.any(1).sum()), int(hole.any(0).sum())
+    md += [f"### Centre hole ({hw}x{hh} on {w}x{h})", ""] + _table(rows, False)
+    md += ["", _gain_line(report.comparisons["center"], "centre hole"), ""]
+    for k in np.linspace(0, n - 1, min(n, per_task_examples)).round().astype(int):
+        examples.append((images[k], holes[k], {m: results[m][k] for m in METHODS}, "centre"))
+
+
+def _irregular_task(
+    inpainter: Any,
+    images: np.ndarray,
+    cfg: EvalConfig,
+    report: EvalReport,
+    md: list[str],
+    examples: Examples,
+    per_task_examples: int,
+    log: Callable[[str], None],
+) -> None:
+    n, h, w = images.shape[:3]
+    subset, warning = held_out_subset(Path(cfg.mask_dir), cfg.mask_holdout)  # type: ignore[arg-type]
+    if warning:
+        log(f"warning: {warning}")
+    folder = MaskFolder(Path(cfg.mask_dir), subset=subset, holdout=cfg.mask_holdout, augment=False)  # type: ignore[arg-type]
+    by_band: dict[int, list[np.ndarray]] = {}
+    for idx in range(len(folder)):
+        m = folder.load(idx, h, w)
+        b = ratio_band(hole_ratio(m))
+        if b is not None:
+            by_band.setdefault(b, []).append(m)
+    if not by_band:
+        raise ValueError(f"no usable (non-empty) masks in {cfg.mask_dir}")
+    store: dict[str, dict[str, list[np.ndarray]]] = {}
+    band_rows: list[EvalRow] = []
+    band_examples = []
+    for b in sorted(by_band):
+        masks = by_band[b]
+        picks = [int(np.random.default_rng([cfg.seed, b, i]).integers(len(masks))) for i in range(n)]
+        holes = np.stack([masks[p] for p in picks])
+        results = _run_methods(inpainter, images, holes, cfg, f"irregular {band_label(b)}")
+        band_rows += _rows("irregular", band_label(b), results, images, holes, store)
+        k = (b * 7) % n
+        band_examples.append((images[k], holes[k], {m: results[m][k] for m in METHODS}, band_label(b)))
+    total = _total_rows("irregular", store)
+    report.rows += band_rows + total
+    report.comparisons["irregular"] = _compare(total)
+    mask_counts = ", ".join(f"{band_label(b)}: {len(v)}" for b, v in sorted(by_band.items()))
+    md += [
+        "### Irregular masks by hole ratio",
+        "",
+        f"Masks: `{cfg.mask_dir}`"
+        + (f", the {cfg.mask_holdout:.0%} held out of training" if subset == "holdout" else ", all files")
+        + f" ({sum(len(v) for v in by_band.values())} masks; per band {mask_counts}). "
+        f"Each {cfg.split} image is paired with one mask per band."
+        + (f" Warning: {warning}." if warning else ""),
+        "",
     ]
-    h, w = examples[0][0].shape[:2]
-    header = max(18, h // 10)
-    pad = 2
-    canvas = Image.new(
-        "RGB", (len(cols) * (w + pad) + pad, header + len(examples) * (h + pad) + pad), "white"
-    )
-    draw = ImageDraw.Draw(canvas)
-    font = _font(max(10, header * 2 // 3))
-    for j, (label, _) in enumerate(cols):
-        draw.text((pad + j * (w + pad) + 4, 2), label, fill="black", font=font)
-    for i, (image, hole, results, _caption) in enumerate(examples):
-        y = header + pad + i * (h + pad)
-        for j, (label, key) in enumerate(cols):
-            if key is not None:
-                tile = results[key]
-            elif label == "Input":
-                tile = image.copy()
-                tile[hole] = 255
-            else:
-                tile = image
-            canvas.paste(Image.fromarray(tile), (pad + j * (w + pad), y))
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() in (".jpg", ".jpeg"):
-            canvas.save(tmp, quality=92)
-        else:
-            canvas.save(tmp)
-    return path
+    md += _table(band_rows + total, True)
+    md += ["", _gain_line(report.comparisons["irregular"], "irregular, all bands"), ""]
+    step = max(1, len(band_examples) // per_task_examples)
+    examples += band_examples[::step][:per_task_examples]
+
+
+def _photos_grid_path(cfg: EvalConfig, kind: str) -> Path:
+    base = Path(cfg.grid) if cfg.grid else Path(cfg.out).with_suffix(".jpg")
+    return base.with_name(f"{base.stem}-photos-{kind}{base.suffix}")
 
 
 def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
-    if cfg.task not in ("center", "irregular", "both"):
-        raise ValueError(f"--task must be center, irregular or both, got {cfg.task!r}")
-    tasks = ["center", "irregular"] if cfg.task == "both" else [cfg.task]
+    if cfg.task not in TASKS:
+        raise ValueError(f"--task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
+    tasks = TASKS[cfg.task]
     if "irregular" in tasks and not cfg.mask_dir:
         raise ValueError("the irregular task needs --mask-dir")
     if cfg.split not in ("test", "val"):
         raise ValueError(f"--split must be test or val, got {cfg.split!r}")
-    prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
-    images = np.stack([prepared[i] for i in range(len(prepared))])
-    n, h, w = images.shape[:3]
+    square = [t for t in tasks if t != "photos"]
+    images = np.zeros((0, 0, 0, 3), np.uint8)
+    if square:
+        prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
+        images = np.stack([prepared[i] for i in range(len(prepared))])
     inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size)
-    report = EvalReport(model=name, split=cfg.split, images=n)
-    md = [
-        f"## Evaluation of {name}",
-        "",
-        f"{cfg.split.capitalize()} split of `{cfg.data}`: {n} images of {w}x{h}. Same images and masks for every "
-        f"method; metrics on the composite (only hole pixels replaced). Hole L1: mean absolute "
-        f"error over the hole, 0-1 scale. OpenCV inpaintRadius {cfg.radius}. "
-        f"Device: {inpainter.device_name}.",
-        "",
-    ]
-    examples: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]] = []
-    per_task_examples = max(1, cfg.grid_rows // len(tasks))
-
-    if "center" in tasks:
-        hole = CentreHole()(None, h, w)
-        holes = np.broadcast_to(hole, (n, h, w)).copy()
-        results = _run_methods(inpainter, images, holes, cfg, "centre hole")
-        store: dict[str, dict[str, list[np.ndarray]]] = {}
-        rows = _rows("center", "centre", results, images, holes, store)
-        report.rows += rows
-        report.comparisons["center"] = _compare(rows)
-        hh, hw = int(hole.any(1).sum()), int(hole.any(0).sum())
-        md += [f"### Centre hole ({hw}x{hh} on {w}x{h})", ""] + _table(rows, False)
-        md += ["", _gain_line(report.comparisons["center"], "centre hole"), ""]
-        for k in np.linspace(0, n - 1, min(n, per_task_examples)).round().astype(int):
-            examples.append((images[k], holes[k], {m: results[m][k] for m in METHODS}, "centre"))
-
-    if "irregular" in tasks:
-        subset, warning = held_out_subset(Path(cfg.mask_dir), cfg.mask_holdout)  # type: ignore[arg-type]
-        if warning:
-            log(f"warning: {warning}")
-        folder = MaskFolder(Path(cfg.mask_dir), subset=subset, holdout=cfg.mask_holdout, augment=False)  # type: ignore[arg-type]
-        by_band: dict[int, list[np.ndarray]] = {}
-        for idx in range(len(folder)):
-            m = folder.load(idx, h, w)
-            b = ratio_band(hole_ratio(m))
-            if b is not None:
-                by_band.setdefault(b, []).append(m)
-        if not by_band:
-            raise ValueError(f"no usable (non-empty) masks in {cfg.mask_dir}")
-        store = {}
-        band_rows: list[EvalRow] = []
-        band_examples = []
-        for b in sorted(by_band):
-            masks = by_band[b]
-            picks = [int(np.random.default_rng([cfg.seed, b, i]).integers(len(masks))) for i in range(n)]
-            holes = np.stack([masks[p] for p in picks])
-            results = _run_methods(inpainter, images, holes, cfg, f"irregular {band_label(b)}")
-            band_rows += _rows("irregular", band_label(b), results, images, holes, store)
-            k = (b * 7) % n
-            band_examples.append((images[k], holes[k], {m: results[m][k] for m in METHODS}, band_label(b)))
-        total = _total_rows("irregular", store)
-        report.rows += band_rows + total
-        report.comparisons["irregular"] = _compare(total)
-        mask_counts = ", ".join(f"{band_label(b)}: {len(v)}" for b, v in sorted(by_band.items()))
+    report = EvalReport(model=name, split=cfg.split, images=len(images))
+    md = [f"## Evaluation of {name}", ""]
+    if square:
+        n, h, w = images.shape[:3]
         md += [
-            "### Irregular masks by hole ratio",
-            "",
-            f"Masks: `{cfg.mask_dir}`"
-            + (f", the {cfg.mask_holdout:.0%} held out of training" if subset == "holdout" else ", all files")
-            + f" ({sum(len(v) for v in by_band.values())} masks; per band {mask_counts}). "
-            f"Each {cfg.split} image is paired with one mask per band."
-            + (f" Warning: {warning}." if warning else ""),
+            f"{cfg.split.capitalize()} split of `{cfg.data}`: {n} images of {w}x{h}. Same images and masks for every "
+            f"method; metrics on the composite (only hole pixels replaced). Hole L1: mean absolute "
+            f"error over the hole, 0-1 scale. OpenCV inpaintRadius {cfg.radius}. "
+            f"Device: {inpainter.device_name}.",
             "",
         ]
-        md += _table(band_rows + total, True)
-        md += ["", _gain_line(report.comparisons["irregular"], "irregular, all bands"), ""]
-        step = max(1, len(band_examples) // per_task_examples)
-        examples += band_examples[::step][:per_task_examples]
+    else:
+        md += [f"OpenCV inpaintRadius {cfg.radius}. Device: {inpainter.device_name}.", ""]
+    examples: Examples = []
+    per_task_examples = max(1, cfg.grid_rows // max(1, len(square)))
+    if "center" in tasks:
+        _center_task(inpainter, images, cfg, report, md, examples, per_task_examples)
+    if "irregular" in tasks:
+        _irregular_task(inpainter, images, cfg, report, md, examples, per_task_examples, log)
+    if "photos" in tasks:
+        from .photo_eval import evaluate_photos
+
+        lines, report.photos, report.photo_grids = evaluate_photos(
+            cfg.data,
+            cfg.split,
+            inpainter,
+            limit=cfg.photos_limit or None,
+            seed=cfg.seed,
+            radius=cfg.radius,
+            grid_rows=cfg.grid_rows,
+            grid_path=lambda kind: _photos_grid_path(cfg, kind),
+            progress=cfg.progress,
+            log=log,
+        )
+        md += lines
 
     report.markdown = "\n".join(md) + "\n"
     out = Path(cfg.out)

@@ -2,7 +2,10 @@
 
 * :func:`hole_l1` - mean absolute error over the hole pixels (all channels).
 * :func:`psnr` - peak signal-to-noise ratio of the whole image, data range 1 (capped at 100 dB
-  for identical images).
+  for identical images); :func:`hole_psnr` - the same over the hole pixels only.
+* :func:`hole_texture` - the mean gradient magnitude (3x3 Sobel on the mean of R, G and B) over
+  the hole pixels; the *texture ratio* of a fill is its value on the result divided by its value
+  on the original (1.0 = as detailed as the truth, lower = blurred).
 * :func:`ssim` - structural similarity (Wang et al. 2004): Gaussian window 11x11, sigma 1.5,
   K1 = 0.01, K2 = 0.03, computed per channel over the valid positions (no padding) and averaged;
   float32 arithmetic (within 1e-5 of a float64 computation).
@@ -18,8 +21,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-__all__ = ["hole_l1", "psnr", "ssim", "to_unit", "gaussian_window"]
+__all__ = ["hole_l1", "psnr", "hole_psnr", "hole_texture", "ssim", "to_unit", "gaussian_window"]
 
 
 def to_unit(images: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -42,6 +46,33 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, max_db: float = 100.0) -> tor
     mse = ((pred.double() - target.double()) ** 2).flatten(1).mean(1)
     db = 10.0 * torch.log10(1.0 / mse.clamp(min=10 ** (-max_db / 10)))
     return db.to(pred.dtype)
+
+
+def hole_psnr(
+    pred: torch.Tensor, target: torch.Tensor, hole: torch.Tensor, max_db: float = 100.0
+) -> torch.Tensor:
+    """PSNR over the hole pixels only (all channels), data range 1, capped at ``max_db``;
+    ``hole``: (N, 1, H, W), nonzero = hole. Images with an empty hole give NaN."""
+    h = hole.double()
+    sq = ((pred.double() - target.double()) ** 2 * h).flatten(1).sum(1)
+    count = h.flatten(1).sum(1) * pred.shape[1]
+    mse = (sq / count).clamp(min=10 ** (-max_db / 10))
+    db = torch.where(count > 0, 10.0 * torch.log10(1.0 / mse), torch.nan)
+    return db.to(pred.dtype)
+
+
+SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+def hole_texture(images: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+    """Mean 3x3 Sobel gradient magnitude of the mean of R, G and B (0-1 scale, float64, borders
+    replicated) over the hole pixels, per image; NaN for an empty hole."""
+    grey = images.double().mean(1, keepdim=True)
+    kernel = torch.stack([SOBEL_X, SOBEL_X.T])[:, None].to(grey)
+    g = F.conv2d(F.pad(grey, (1, 1, 1, 1), mode="replicate"), kernel)
+    mag = g.pow(2).sum(1, keepdim=True).sqrt()
+    h = hole.to(mag.dtype)
+    return (mag * h).flatten(1).sum(1) / h.flatten(1).sum(1)
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

@@ -1,0 +1,309 @@
+"""The ``photos`` task of ``retoucher-train evaluate``: the split's source photos at native
+resolution, holes drawn like the app's brush, every method on the same photos and holes.
+
+Photos: the ``source`` column of the prepared folder's manifest, under the source root that
+``prepare.json`` records (``images/`` of a CUB folder, or the folder of photos), read as the app
+reads them (:func:`engine.imageio.load_image`: upright 8-bit RGB). The shared CUB copy holds
+whole photos for some species and bird-square crops for others: whichever file is named is used.
+
+Holes (:mod:`trainer.app_masks`), seeded per photo from ``(seed, kind, image id)``: brush strokes
+12-48 px wide, thin scratches 2-6 px wide, one object blob covering 4-12 % of the photo. Each
+kind is its own table.
+
+Methods: OpenCV Telea and Navier-Stokes (inpaintRadius ``--radius``), PatchMatch
+(``patchmatch-cython``'s ``inpaint_pyramid``, patch 7, seeded) on the whole photo, and the model
+through :class:`engine.Inpainter` as the app calls it (``inpainter(image, hole)`` on the whole
+photo; it crops around the hole itself), fp32 so the figures do not depend on the CPU.
+
+Metrics on the composites (only hole pixels replaced): hole PSNR and hole L1 (over hole pixels
+only), SSIM of the whole photo, the texture ratio (:func:`trainer.metrics.hole_texture` of the
+result over that of the original; median over photos, photos whose original hole is flat are
+left out) and a deep-feature distance: the frozen VGG of the perceptual loss
+(:func:`trainer.vgg.load_vgg`) on a box around the hole (its bounding box plus 16 px), features
+of pool1-3 unit-normalised over channels, the mean squared difference per position, averaged
+over the positions and the three layers (0 = same features, at most 4). It is NOT LPIPS: no
+learned layer weights.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from engine.imageio import ImageReadError, load_image
+
+from .app_masks import HOLE_KINDS
+from .evaluate import opencv_inpaint
+from .grid import draw_grid
+from .inference import composite
+from .manifest import read_manifest
+from .metrics import hole_l1, hole_psnr, hole_texture, ssim, to_unit
+
+__all__ = [
+    "PHOTO_METHODS",
+    "PhotoRow",
+    "source_photos",
+    "photo_holes",
+    "patchmatch_inpaint",
+    "feature_distance",
+    "photo_scores",
+    "evaluate_photos",
+]
+
+PHOTO_METHODS = ("telea", "ns", "patchmatch", "ours")
+PHOTO_LABELS = {
+    "telea": "OpenCV Telea",
+    "ns": "OpenCV Navier-Stokes",
+    "patchmatch": "PatchMatch (patch 7)",
+    "ours": "Retoucher U-Net",
+}
+PATCH_SIZE = 7
+BOX_MARGIN = 16
+GRID_TILE = 256
+
+
+@dataclass
+class PhotoRow:
+    task: str
+    method: str
+    photos: int
+    hole_psnr: float
+    hole_l1: float
+    ssim: float
+    texture: float | None  # median over photos of texture(result) / texture(original); None: all flat
+    feature_distance: float
+
+
+def source_photos(data: str | Path, split: str, limit: int | None) -> list[tuple[int, Path]]:
+    """``(image id, source path)`` of the split's photos, ``limit`` of them evenly spaced."""
+    settings_path = Path(data) / "prepare.json"
+    try:
+        settings = json.loads(settings_path.read_text(encoding="utf-8"))["settings"]
+        root = Path(settings["source"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"{settings_path} does not name the source photos ({exc!r}); run 'retoucher-train prepare' again"
+        ) from None
+    if settings.get("mode") == "cub":
+        root = root / "images"
+    rows = read_manifest(data, split)
+    if limit is not None and 0 < limit < len(rows):
+        rows = [rows[int(k)] for k in np.linspace(0, len(rows) - 1, limit).round()]
+    return [(r.image_id, root / r.source) for r in rows]
+
+
+def photo_holes(seed: int, image_id: int, h: int, w: int) -> dict[str, np.ndarray]:
+    """The holes of one photo, one per kind; the same arguments always give the same holes."""
+    return {
+        kind: draw(np.random.default_rng([seed, k, image_id]), h, w)
+        for k, (kind, (_label, draw)) in enumerate(HOLE_KINDS.items())
+    }
+
+
+def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, seed: int = 0) -> np.ndarray:
+    try:
+        from patchmatch_cython import inpaint_pyramid
+    except ImportError:
+        raise ValueError(
+            "the photos task needs PatchMatch: pip install patchmatch-cython (in the train extra)"
+        ) from None
+    filled = inpaint_pyramid(np.ascontiguousarray(image), hole, patch_size=PATCH_SIZE, seed=seed)
+    return composite(image, filled, hole)
+
+
+def hole_box(hole: np.ndarray, margin: int = BOX_MARGIN, min_side: int = 32) -> tuple[slice, slice]:
+    """The hole's bounding box grown by ``margin`` (and to at least ``min_side``), in the image."""
+    h, w = hole.shape
+    ys, xs = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
+    y0, y1, x0, x1 = ys[0] - margin, ys[-1] + 1 + margin, xs[0] - margin, xs[-1] + 1 + margin
+    grow_y, grow_x = max(0, min_side - (y1 - y0)), max(0, min_side - (x1 - x0))
+    y0, y1 = y0 - grow_y // 2, y1 + grow_y - grow_y // 2
+    x0, x1 = x0 - grow_x // 2, x1 + grow_x - grow_x // 2
+    return slice(max(0, y0), min(h, y1)), slice(max(0, x0), min(w, x1))
+
+
+def feature_distance(vgg: torch.nn.Module, result: np.ndarray, original: np.ndarray) -> float:
+    """Mean squared difference of channel-normalised VGG features (pool1-3) of two crops."""
+    with torch.inference_mode():
+        x = torch.cat([to_unit(result), to_unit(original)]) * 2.0 - 1.0
+        dist = []
+        for f in vgg(x):
+            f = f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
+            dist.append(float((f[0] - f[1]).pow(2).sum(0).mean()))
+    return float(np.mean(dist))
+
+
+def photo_scores(result: np.ndarray, original: np.ndarray, hole: np.ndarray, vgg: Any) -> dict[str, float]:
+    pred, gt = to_unit(result).double(), to_unit(original).double()
+    m = torch.as_tensor(hole)[None, None]
+    box = hole_box(hole)
+    return {
+        "hole_psnr": float(hole_psnr(pred, gt, m)[0]),
+        "hole_l1": float(hole_l1(pred, gt, m)[0]),
+        "ssim": float(ssim(pred, gt)[0]),
+        "texture": float(hole_texture(pred, m)[0]),
+        "feature_distance": feature_distance(vgg, result[box], original[box]),
+    }
+
+
+def _fill(
+    method: str, image: np.ndarray, hole: np.ndarray, inpainter: Any, radius: int, seed: int
+) -> np.ndarray:
+    if method == "ours":
+        return inpainter(image, hole)
+    if method == "patchmatch":
+        return patchmatch_inpaint(image, hole, seed)
+    return opencv_inpaint(image, hole, method, radius)
+
+
+def _window(hole: np.ndarray, side: int = GRID_TILE) -> tuple[slice, slice]:
+    """A ``side`` x ``side`` window (or the photo, if smaller) on the hole: centred on its
+    bounding box when that fits, else on the hole pixel nearest the box's centre."""
+    h, w = hole.shape
+    ys, xs = np.nonzero(hole)
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    if ys.max() - ys.min() >= side or xs.max() - xs.min() >= side:
+        k = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+        cy, cx = ys[k], xs[k]
+    th, tw = min(side, h), min(side, w)
+    y0 = int(np.clip(round(cy - th / 2), 0, h - th))
+    x0 = int(np.clip(round(cx - tw / 2), 0, w - tw))
+    return slice(y0, y0 + th), slice(x0, x0 + tw)
+
+
+def _grid_row(image: np.ndarray, hole: np.ndarray, results: dict[str, np.ndarray]) -> list[np.ndarray]:
+    win = _window(hole)
+    shown = image.copy()
+    shown[hole] = 255
+    return [shown[win]] + [results[m][win] for m in PHOTO_METHODS] + [image[win]]
+
+
+def _rows(task: str, scores: dict[str, list[dict[str, float]]], truth_texture: list[float]) -> list[PhotoRow]:
+    rows = []
+    truth = np.asarray(truth_texture)
+    for method in PHOTO_METHODS:
+        s = {k: np.asarray([p[k] for p in scores[method]]) for k in scores[method][0]}
+        ratio = np.where(truth > 0, s["texture"] / np.where(truth > 0, truth, 1.0), np.nan)
+        rows.append(
+            PhotoRow(
+                task,
+                method,
+                len(truth),
+                float(np.mean(s["hole_psnr"])),
+                float(np.mean(s["hole_l1"])),
+                float(np.mean(s["ssim"])),
+                float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else None,
+                float(np.mean(s["feature_distance"])),
+            )
+        )
+    return rows
+
+
+def _table(rows: list[PhotoRow], network: str) -> list[str]:
+    lines = [
+        f"| Method | Photos | Hole PSNR (dB) ↑ | Hole L1 ↓ | SSIM ↑ | Texture (1 = truth) | {network} distance ↓ |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {PHOTO_LABELS[r.method]} | {r.photos} | {r.hole_psnr:.2f} | {r.hole_l1:.4f} | "
+            f"{r.ssim:.4f} | {_fmt(r.texture)} | {r.feature_distance:.4f} |"
+        )
+    return lines
+
+
+def _fmt(texture: float | None) -> str:
+    return "-" if texture is None else f"{texture:.2f}"
+
+
+def _gain(rows: list[PhotoRow]) -> dict[str, float | None]:
+    by = {r.method: r for r in rows}
+    return {
+        "hole_psnr_gain_db": by["ours"].hole_psnr - by["ns"].hole_psnr,
+        "texture_ours": by["ours"].texture,
+        "texture_ns": by["ns"].texture,
+    }
+
+
+def evaluate_photos(
+    data: str | Path,
+    split: str,
+    inpainter: Any,
+    *,
+    limit: int | None,
+    seed: int,
+    radius: int,
+    grid_rows: int,
+    grid_path: Callable[[str], Path],
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> tuple[list[str], dict[str, Any], list[Path]]:
+    """Markdown lines, the JSON section and the grid paths of the photos task."""
+    from .vgg import load_vgg
+
+    vgg = load_vgg()
+    network = "VGG16" if vgg.convention == "torchvision" else "VGG19"
+    photos = source_photos(data, split, limit)
+    scores: dict[str, dict[str, list[dict[str, float]]]] = {
+        k: {m: [] for m in PHOTO_METHODS} for k in HOLE_KINDS
+    }
+    truth: dict[str, list[float]] = {k: [] for k in HOLE_KINDS}
+    examples: dict[str, list[list[np.ndarray]]] = {k: [] for k in HOLE_KINDS}
+    show = set(np.linspace(0, len(photos) - 1, min(len(photos), grid_rows)).round().astype(int).tolist())
+    sizes, skipped = [], []
+    for i, (image_id, path) in enumerate(tqdm(photos, desc="photos", unit="photo", disable=not progress)):
+        try:
+            image = load_image(path).rgb
+        except ImageReadError as exc:
+            skipped.append(f"{path}: {exc}")
+            continue
+        h, w = image.shape[:2]
+        sizes.append(h * w)
+        for kind, hole in photo_holes(seed, image_id, h, w).items():
+            results = {m: _fill(m, image, hole, inpainter, radius, seed) for m in PHOTO_METHODS}
+            for m in PHOTO_METHODS:
+                scores[kind][m].append(photo_scores(results[m], image, hole, vgg))
+            truth[kind].append(float(hole_texture(to_unit(image), torch.as_tensor(hole)[None, None])[0]))
+            if i in show:
+                examples[kind].append(_grid_row(image, hole, results))
+    for line in skipped:
+        log(f"warning: skipped unreadable photo {line}")
+    if not sizes:
+        raise ValueError(f"none of the {len(photos)} {split} source photos could be read")
+    md = [
+        "### Photos at native resolution, holes drawn like the app's brush",
+        "",
+        f"{len(sizes)} {split} source photos ({np.median(sizes) / 1e6:.2f} megapixels median), each with "
+        "its own seeded holes, the same for every method. Ours through `Inpainter(image, hole)` on the "
+        "whole photo, as the app calls it (fp32). Hole PSNR and hole L1 over the hole pixels, SSIM of "
+        "the whole photo. Texture: mean 3x3 Sobel gradient magnitude (mean of R, G, B) over the hole "
+        "of the result divided by that of the original, median over photos (1.0 = as detailed as the "
+        f"truth). {network} distance: channel-normalised {network} features (pool1-3, {vgg.description.split(' (')[0]}) "
+        f"of result and original in the hole's box plus {BOX_MARGIN} px, mean squared difference; "
+        f"a {network}-feature distance, NOT LPIPS.",
+        "",
+    ]
+    section: dict[str, Any] = {"photos": len(sizes), "feature_network": vgg.description, "tasks": {}}
+    grids = []
+    for kind, (label, _draw) in HOLE_KINDS.items():
+        rows = _rows(kind, scores[kind], truth[kind])
+        gain = _gain(rows)
+        md += [f"#### {label}", ""] + _table(rows, network)
+        md += [
+            "",
+            f"Retoucher vs Navier-Stokes ({kind}): hole PSNR {gain['hole_psnr_gain_db']:+.2f} dB, "
+            f"texture {_fmt(gain['texture_ours'])} vs {_fmt(gain['texture_ns'])}",
+            "",
+        ]
+        section["tasks"][kind] = {"rows": [asdict(r) for r in rows], "vs_navier_stokes": gain}
+        if examples[kind]:
+            labels = ["Input", "Telea", "Navier-Stokes", "PatchMatch", "Ours", "Original"]
+            grids.append(draw_grid(labels, examples[kind], grid_path(kind)))
+    return md, section, grids
