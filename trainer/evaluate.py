@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -46,6 +46,9 @@ from .data import PreparedImages
 from .grid import draw_grid
 from .inference import composite, score
 from .masks import CentreHole, MaskFolder, held_out_subset, hole_ratio
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.inpainter import Inpainter
 
 __all__ = ["EvalConfig", "EvalRow", "EvalReport", "evaluate", "ratio_band", "opencv_inpaint", "METHODS"]
 
@@ -126,7 +129,7 @@ def opencv_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: int
     return composite(image, filled, hole)
 
 
-def _load_inpainter(weights: str, device: str, batch_size: int = 16) -> tuple[Any, str, dict[str, Any]]:
+def _load_inpainter(weights: str, device: str, batch_size: int = 16) -> tuple[Inpainter, str, dict[str, Any]]:
     """An engine Inpainter for a weight file or a training checkpoint; its name; provenance.
     Always full precision, so that the figures do not depend on the CPU's bf16 support."""
     from engine.inpainter import Inpainter
@@ -143,7 +146,7 @@ def _load_inpainter(weights: str, device: str, batch_size: int = 16) -> tuple[An
 
 
 def _run_methods(
-    inpainter: Any,
+    inpainter: Inpainter,
     images: np.ndarray,
     holes: np.ndarray,
     cfg: EvalConfig,
@@ -268,7 +271,7 @@ Examples = list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]]
 
 
 def _center_task(
-    inpainter: Any,
+    inpainter: Inpainter,
     images: np.ndarray,
     cfg: EvalConfig,
     report: EvalReport,
@@ -292,7 +295,7 @@ def _center_task(
 
 
 def _irregular_task(
-    inpainter: Any,
+    inpainter: Inpainter,
     images: np.ndarray,
     cfg: EvalConfig,
     report: EvalReport,

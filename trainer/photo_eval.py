@@ -31,7 +31,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -45,6 +45,11 @@ from .grid import draw_grid
 from .inference import composite
 from .manifest import read_manifest
 from .metrics import hole_l1, hole_psnr, hole_texture, ssim, to_unit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.inpainter import Inpainter
+
+    from .vgg import VGGFeatures
 
 __all__ = [
     "PHOTO_METHODS",
@@ -140,7 +145,9 @@ def feature_distance(vgg: torch.nn.Module, result: np.ndarray, original: np.ndar
     return float(np.mean(dist))
 
 
-def photo_scores(result: np.ndarray, original: np.ndarray, hole: np.ndarray, vgg: Any) -> dict[str, float]:
+def photo_scores(
+    result: np.ndarray, original: np.ndarray, hole: np.ndarray, vgg: VGGFeatures
+) -> dict[str, float]:
     pred, gt = to_unit(result).double(), to_unit(original).double()
     m = torch.as_tensor(hole)[None, None]
     box = hole_box(hole)
@@ -154,7 +161,7 @@ def photo_scores(result: np.ndarray, original: np.ndarray, hole: np.ndarray, vgg
 
 
 def _fill(
-    method: str, image: np.ndarray, hole: np.ndarray, inpainter: Any, radius: int, seed: int
+    method: str, image: np.ndarray, hole: np.ndarray, inpainter: Inpainter, radius: int, seed: int
 ) -> np.ndarray:
     if method == "ours":
         return inpainter(image, hole)
@@ -235,7 +242,7 @@ def _gain(rows: list[PhotoRow]) -> dict[str, float | None]:
 def evaluate_photos(
     data: str | Path,
     split: str,
-    inpainter: Any,
+    inpainter: Inpainter,
     *,
     limit: int | None,
     seed: int,
