@@ -15,6 +15,15 @@ from typing import Any
 
 # public name -> the module that defines it
 _HOMES = {
+    "DamageDetector": "damage",
+    "DamageMap": "damage",
+    "DamageNet": "damage",
+    "DamageNetConfig": "damage",
+    "DetectionCancelled": "damage",
+    "default_damage_weights_path": "damage",
+    "load_damage_weights": "damage",
+    "read_damage_info": "damage",
+    "save_damage_weights": "damage",
     "Inpainter": "inpainter",
     "InpaintCancelled": "inpainter",
     "NothingToFillError": "inpainter",

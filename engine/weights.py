@@ -27,6 +27,10 @@ __all__ = [
     "WeightsError",
     "WeightsInfo",
     "save_weights",
+    "write_weight_file",
+    "read_header",
+    "read_tensors",
+    "shapes_of",
     "load_weights",
     "read_weights_info",
     "resources_dir",
@@ -79,19 +83,45 @@ def save_weights(
     half: bool = False,
 ) -> Path:
     """Write ``model`` (its parameters and BatchNorm statistics) atomically to ``path``."""
+    return write_weight_file(
+        path,
+        model.state_dict(),
+        FORMAT_NAME,
+        FORMAT_VERSION,
+        model.config.to_json(),
+        provenance,
+        name=name,
+        half=half,
+    )
+
+
+def write_weight_file(
+    path: str | os.PathLike[str],
+    state: dict[str, torch.Tensor],
+    format_name: str,
+    format_version: str,
+    config_json: str,
+    provenance: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    half: bool = False,
+) -> Path:
+    """The one writer of weight files (every network Retoucher ships): the tensors of ``state``
+    (floats as fp16 when ``half``) with the format, architecture and provenance as metadata,
+    written atomically."""
     path = Path(path)
     dtype = torch.float16 if half else torch.float32
     tensors = {}
-    for key, t in model.state_dict().items():
+    for key, t in state.items():
         t = t.detach().to("cpu")
         if t.is_floating_point():
             t = t.to(dtype)
         tensors[key] = t.contiguous()
     metadata = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format": format_name,
+        "format_version": format_version,
         "name": name or path.stem,
-        "config": model.config.to_json(),
+        "config": config_json,
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
         "dtype": str(dtype).removeprefix("torch."),
     }
@@ -113,8 +143,11 @@ def _not_safetensors(path: Path, exc: Exception) -> WeightsError:
     return WeightsError(f"{path} is not a readable safetensors file ({exc})")
 
 
-def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
-    """Read only the header: name, architecture and provenance."""
+def read_header(
+    path: str | os.PathLike[str], format_name: str, format_version: str, what: str
+) -> dict[str, str]:
+    """The metadata of a weight file of kind ``format_name`` (``what`` names it in errors);
+    a :class:`WeightsError` for a missing, unreadable, foreign or newer file."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weight file not found: {path}")
@@ -123,16 +156,64 @@ def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
             meta = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as exc:
         raise _not_safetensors(path, exc) from exc
-    if meta.get("format") != FORMAT_NAME:
+    if meta.get("format") != format_name:
         raise WeightsError(
-            f"{path} is a safetensors file but not a Retoucher partial-convolution U-Net "
-            f"(metadata format {meta.get('format')!r}, expected {FORMAT_NAME!r})"
+            f"{path} is a safetensors file but not a {what} "
+            f"(metadata format {meta.get('format')!r}, expected {format_name!r})"
         )
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") != format_version:
         raise WeightsError(
             f"{path} has weight-format version {meta.get('format_version')!r}; this Retoucher "
-            f"reads version {FORMAT_VERSION}"
+            f"reads version {format_version}"
         )
+    return meta
+
+
+def read_tensors(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """The tensors of ``path`` as float32 (integer buffers as stored), after checking that their
+    names and shapes are exactly ``expected`` and that they hold no NaN or infinity. Shapes are
+    compared from the header first: nothing is read from a file that does not match."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            missing = sorted(set(expected) - set(shapes))
+            unexpected = sorted(set(shapes) - set(expected))
+            wrong_shape = sorted(k for k in set(expected) & set(shapes) if expected[k] != shapes[k])
+            if missing or unexpected or wrong_shape:
+                detail = "; ".join(
+                    f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+                    for label, keys in (
+                        ("missing", missing),
+                        ("unexpected", unexpected),
+                        ("wrong shape", wrong_shape),
+                    )
+                    if keys
+                )
+                raise WeightsError(
+                    f"{path} does not match the architecture its metadata describes ({detail})"
+                )
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        if isinstance(exc, WeightsError):
+            raise
+        raise WeightsError(f"{path} is corrupt ({exc})") from exc
+    for k, t in tensors.items():
+        if t.is_floating_point():
+            if not torch.isfinite(t).all():
+                raise WeightsError(f"{path} is corrupt: tensor {k} holds NaN or infinity")
+            tensors[k] = t.float()
+    return tensors
+
+
+def shapes_of(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
+    """``state_dict`` names and shapes of ``module`` (build it on the meta device: no storage)."""
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
+    """Read only the header: name, architecture and provenance."""
+    path = Path(path)
+    meta = read_header(path, FORMAT_NAME, FORMAT_VERSION, "Retoucher partial-convolution U-Net")
     try:
         config = UNetConfig.from_json(meta["config"])
         provenance = json.loads(meta.get("provenance") or "{}")
@@ -152,40 +233,11 @@ def load_weights(
 ) -> tuple[PConvUNet, WeightsInfo]:
     """Rebuild the model described by the file and load its tensors (float32, eval mode)."""
     info = read_weights_info(path)
-    # Compare shapes on a model without storage first: nothing is allocated for a file that
-    # does not match what its metadata describes.
     with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in PConvUNet(info.config).state_dict().items()}
-    try:
-        with safe_open(str(info.path), framework="pt", device="cpu") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-            missing = sorted(set(expected) - set(shapes))
-            unexpected = sorted(set(shapes) - set(expected))
-            wrong_shape = sorted(k for k in set(expected) & set(shapes) if expected[k] != shapes[k])
-            if missing or unexpected or wrong_shape:
-                detail = "; ".join(
-                    f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                    for label, keys in (
-                        ("missing", missing),
-                        ("unexpected", unexpected),
-                        ("wrong shape", wrong_shape),
-                    )
-                    if keys
-                )
-                raise WeightsError(
-                    f"{info.path} does not match the architecture its metadata describes ({detail})"
-                )
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        if isinstance(exc, WeightsError):
-            raise
-        raise WeightsError(f"{info.path} is corrupt ({exc})") from exc
+        expected = shapes_of(PConvUNet(info.config))
+    assert info.path is not None
+    tensors = read_tensors(info.path, expected)
     model = PConvUNet(info.config)
-    for k, t in tensors.items():
-        if t.is_floating_point() and not torch.isfinite(t).all():
-            raise WeightsError(f"{info.path} is corrupt: tensor {k} holds NaN or infinity")
-        if t.is_floating_point():
-            tensors[k] = t.float()
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model.to(device), info

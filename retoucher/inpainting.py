@@ -1,6 +1,7 @@
-"""What the app needs of an inpainting engine, as a Protocol.
+"""What the app needs of an inpainting engine and of a damage detector, as Protocols.
 
-:class:`engine.Inpainter` satisfies it; so do the small test doubles in ``tests/retoucher``.
+:class:`engine.Inpainter` and :class:`engine.DamageDetector` satisfy them; so do the small test
+doubles in ``tests/retoucher``.
 The batch runner, the self-test and the Qt fill worker type their engine with it instead of
 ``Any``, without importing torch at module level.
 """
@@ -13,9 +14,10 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
+    from engine.damage import DamageMap
     from engine.weights import WeightsInfo
 
-__all__ = ["CancelFn", "InpainterFactory", "InpainterLike", "ProgressFn"]
+__all__ = ["CancelFn", "DetectorFactory", "DetectorLike", "InpainterFactory", "InpainterLike", "ProgressFn"]
 
 CancelFn = Callable[[], bool]
 ProgressFn = Callable[[float], None]
@@ -51,3 +53,29 @@ class InpainterLike(Protocol):
 
 InpainterFactory = Callable[[str | None, str], InpainterLike]
 """``factory(weights_path_or_None, device)`` -> a ready engine (None: the bundled model)."""
+
+
+class DetectorLike(Protocol):
+    """Finds damage in an ``uint8 HxWx3`` image: ``detector(image, threshold)`` returns an
+    :class:`engine.damage.DamageMap` (``probability`` float32 HxW, ``mask`` bool HxW, and
+    ``at(threshold)`` to re-threshold without running the network again). ``threshold`` is the
+    default the weight file was calibrated for."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def threshold(self) -> float: ...
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        threshold: float | None = None,
+        *,
+        cancel: CancelFn | None = None,
+        progress: ProgressFn | None = None,
+    ) -> DamageMap: ...
+
+
+DetectorFactory = Callable[[str | None, str], DetectorLike]
+"""``factory(weights_path_or_None, device)`` -> a ready detector (None: the bundled one)."""
