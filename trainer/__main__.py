@@ -1,4 +1,4 @@
-"""``retoucher-train prepare|train|evaluate|export``.
+"""``retoucher-train prepare|train|evaluate|export|damage``.
 
 Heavy modules are imported inside each command so that ``--help`` is instant.
 """
@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
+from .damage_cli import add_damage
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -403,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    add_damage(sub)
     return parser
 
 

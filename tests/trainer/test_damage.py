@@ -1,0 +1,188 @@
+"""The damage detector's trainer: synthetic damage, the tolerant metrics, calibration, the
+training run (resume, time budget, export) and the evaluate command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from engine.damage import DamageDetector, read_damage_info
+from trainer.__main__ import main as train_main
+from trainer.damage_eval import CLEAN_BUDGET, Counts, calibrate
+from trainer.damage_synth import DamageSample, classical_detector, synthesize
+from trainer.damage_train import DamageTrainConfig, DamageTrainError, train_damage
+
+
+def _photo(seed: int = 0, h: int = 192, w: int = 256) -> np.ndarray:
+    """Smooth colour ramps: a photo-like background with room for damage to show."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([yy, xx, (yy + xx) / 2], axis=2) * rng.uniform(80, 160, 3) + rng.uniform(40, 80, 3)
+    return base.clip(0, 255).astype(np.uint8)
+
+
+def test_synthesize_is_seeded_and_labels_what_it_drew() -> None:
+    photo = _photo()
+    a = synthesize(np.random.default_rng(5), photo)
+    b = synthesize(np.random.default_rng(5), photo)
+    np.testing.assert_array_equal(a.damaged, b.damaged)
+    np.testing.assert_array_equal(a.label, b.label)
+    assert a.damaged.dtype == np.uint8 and a.damaged.shape == photo.shape and a.label.shape == photo.shape[:2]
+    labelled = np.zeros(photo.shape[:2], bool)
+    for seed in range(8):
+        s = synthesize(np.random.default_rng(seed), photo)
+        diff = np.abs(s.damaged.astype(int) - s.clean.astype(int)).max(axis=2)
+        assert s.label.any()
+        # the damage is where the label says: far larger changes inside than outside
+        assert diff[s.label].mean() > 4 * diff[~s.label].mean() + 5
+        assert s.label.mean() < 0.3  # damage, not a wash over the whole photo
+        labelled |= s.label
+    assert labelled.mean() > s.label.mean()  # each seed draws different damage
+
+
+def test_undamaged_samples_have_no_label_and_equal_the_clean_print() -> None:
+    s = synthesize(np.random.default_rng(3), _photo(1), damage=False)
+    assert not s.label.any()
+    np.testing.assert_array_equal(s.damaged, s.clean)
+
+
+def test_classical_detector_flags_a_thin_line_not_flat_grey() -> None:
+    img = np.full((64, 64, 3), 120, np.uint8)
+    assert not classical_detector(img).any()
+    img[:, 30] = 250
+    found = classical_detector(img)
+    assert found[:, 30].all() and found.sum() == 64
+
+
+def test_counts_tolerance() -> None:
+    label = np.zeros((32, 32), bool)
+    label[:, 10] = True
+    shifted = np.roll(label, 1, axis=1)
+    c = Counts()
+    c.add(shifted, label, np.zeros((32, 32), bool))
+    assert c.scores(0) == (0.0, 0.0, 0.0)
+    assert c.scores(2) == (1.0, 1.0, 1.0)
+    c2 = Counts()
+    c2.add(label, label, np.ones((32, 32), bool))
+    assert c2.scores(0)[2] == 1.0 and c2.clean_share == 1.0
+
+
+def test_calibrate_respects_the_clean_budget() -> None:
+    """A fake detector: damage pixels at 0.9, a clean textured region at 0.6 covering 2% of the
+    photo. The best F1 alone would accept 0.6; the clean budget forces a threshold above it."""
+    label = np.zeros((50, 100), bool)
+    label[10:40, 20] = True
+    busy = np.zeros((50, 100), bool)
+    busy[:, 90:92] = True  # 2% of the pixels
+
+    def prob(image: np.ndarray) -> np.ndarray:
+        p = np.where(busy, 0.6, 0.01).astype(np.float32)
+        if image[0, 0, 0] == 1:  # the damaged version
+            p[label] = 0.9
+        return p
+
+    damaged = np.zeros((50, 100, 3), np.uint8)
+    damaged[0, 0, 0] = 1
+    sample = DamageSample(damaged=damaged, clean=np.zeros_like(damaged), label=label)
+    threshold, figures = calibrate(prob, [sample])
+    assert 0.6 < threshold <= 0.9
+    assert figures["clean_flagged"] <= CLEAN_BUDGET and figures["f1_2px"] == 1.0
+
+
+def _config(prepared, out, **kw) -> DamageTrainConfig:
+    base = dict(
+        data=str(prepared),
+        out=str(out),
+        steps=4,
+        batch_size=2,
+        crop=32,
+        width=2,
+        workers=0,
+        log_every=2,
+        ckpt_every=2,
+        calibration_photos=2,
+    )
+    return DamageTrainConfig(**{**base, **kw})
+
+
+def test_train_exports_a_loadable_calibrated_detector(prepared, tmp_path) -> None:
+    out = tmp_path / "run"
+    weights = train_damage(_config(prepared, out))
+    info = read_damage_info(weights)
+    assert info.provenance["steps"] == 4 and 0 < info.threshold < 1
+    assert info.provenance["calibration"]["split"] == "train"
+    det = DamageDetector(weights, device="cpu")
+    result = det(_photo())
+    assert result.probability.shape == (192, 256)
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2, 4] and all(np.isfinite(r["bce"]) for r in log)
+
+
+def test_resume_continues_exactly(prepared, tmp_path) -> None:
+    """4 steps at once equal 2 steps, a resume, and 2 more: same weights."""
+    torch.use_deterministic_algorithms(True)
+    try:
+        straight = train_damage(_config(prepared, tmp_path / "a"))
+        train_damage(_config(prepared, tmp_path / "b", steps=2))
+        resumed = train_damage(_config(prepared, tmp_path / "b", steps=4))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    sa, _ = DamageDetector(straight, device="cpu").model.state_dict(), None
+    sb = DamageDetector(resumed, device="cpu").model.state_dict()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k])
+    assert read_damage_info(resumed).provenance["steps"] == 4
+
+
+def test_time_budget_stops_with_checkpoint_and_export(prepared, tmp_path) -> None:
+    out = tmp_path / "run"
+    weights = train_damage(_config(prepared, out, steps=1000, minutes=0.0))
+    assert read_damage_info(weights).provenance["steps"] == 1
+    ckpt = torch.load(out / "ckpt.pt", weights_only=True)
+    assert ckpt["step"] == 1
+    assert "budget is spent" in (out / "train.log").read_text()
+
+
+def test_a_foreign_checkpoint_is_refused(prepared, tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    torch.save({"format": "something else"}, out / "ckpt.pt")
+    with pytest.raises(DamageTrainError, match="not a damage-detector training checkpoint"):
+        train_damage(_config(prepared, out))
+
+
+def test_init_from_weights(prepared, tmp_path) -> None:
+    first = train_damage(_config(prepared, tmp_path / "a", steps=2))
+    second = train_damage(_config(prepared, tmp_path / "b", steps=2, init=str(first)))
+    assert read_damage_info(second).provenance["init"] == str(first)
+
+
+def test_evaluate_command_prints_both_detectors(prepared, tmp_path, capsys) -> None:
+    weights = train_damage(_config(prepared, tmp_path / "run", steps=2))
+    report = tmp_path / "eval.json"
+    rc = train_main(
+        [
+            "damage",
+            "evaluate",
+            "--data",
+            str(prepared),
+            "--weights",
+            str(weights),
+            "--limit",
+            "3",
+            "--device",
+            "cpu",
+        ]
+        + ["--json", str(report)]
+    )
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "| ours |" in out and "classical" in out
+    rows = json.loads(report.read_text())["rows"]
+    assert [r["method"] for r in rows][1] == "ours" and rows[0]["photos"] == 3
+    assert (
+        rc == 0 and train_main(["damage", "evaluate", "--data", str(prepared), "--weights", str(report)]) == 2
+    )

@@ -1,0 +1,117 @@
+"""``retoucher-train damage train|evaluate``: the damage detector's command lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .damage_train import DamageTrainConfig, DamageTrainError, train_damage
+
+    config = DamageTrainConfig(
+        data=str(args.data),
+        out=str(args.out),
+        steps=args.steps,
+        minutes=args.minutes,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        lr=args.lr,
+        width=args.width,
+        seed=args.seed,
+        workers=args.workers,
+        init=str(args.init) if args.init else None,
+        log_every=args.log_every,
+        ckpt_every=args.ckpt_every,
+        calibration_photos=args.calibration_photos,
+    )
+    try:
+        weights = train_damage(config)
+    except (DamageTrainError, ValueError, OSError) as exc:
+        print(f"retoucher-train damage train: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {weights}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from engine.damage import DamageDetector
+    from engine.weights import WeightsError
+
+    from .damage_eval import evaluate_detectors, format_table, write_report
+
+    try:
+        det = DamageDetector(args.weights, device=args.device)
+    except (WeightsError, ValueError) as exc:
+        print(f"retoucher-train damage evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    threshold = args.threshold if args.threshold is not None else det.threshold
+    try:
+        rows = evaluate_detectors(
+            det.probability, threshold, args.data, split=args.split, limit=args.limit, seed=args.seed
+        )
+    except (ValueError, OSError) as exc:
+        print(f"retoucher-train damage evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"held-out synthetic damage: {rows[0].photos} {args.split} photos (seed {args.seed}), native resolution"
+    )
+    print("\n".join(format_table(rows)))
+    if args.json:
+        extra = {"weights": str(args.weights or "bundled"), "split": args.split, "seed": args.seed}
+        extra["detector"] = det.name
+        write_report(args.json, rows, json.loads(json.dumps(extra)))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def add_damage(sub: argparse._SubParsersAction) -> None:
+    d = sub.add_parser(
+        "damage",
+        help="train or evaluate the damage detector (scratches, cracks, dust, spots)",
+        description="The damage detector behind Tools > Find Damage and 'retoucher detect'.",
+    )
+    dsub = d.add_subparsers(dest="damage_command", required=True)
+
+    t = dsub.add_parser(
+        "train",
+        help="train on synthetic damage drawn over the train split's photos",
+        description="Train (or resume, when RUN_DIR holds a checkpoint) the damage detector on "
+        "synthetic damage over the source photos of the train split of a prepared folder; ends with "
+        "a checkpoint and RUN_DIR/damage.safetensors (threshold calibrated on fresh damage).",
+    )
+    t.add_argument("--data", type=Path, required=True, metavar="DATA_DIR", help="a 'prepare' output folder")
+    t.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
+    t.add_argument("--steps", type=int, default=20000, help="total steps of the schedule (default 20000)")
+    t.add_argument("--minutes", type=float, default=None, help="stop (checkpoint, export) after this long")
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--crop", type=int, default=256, help="training crop side (default 256)")
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--width", type=int, default=16, help="channels at half resolution (default 16)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--workers", type=int, default=1, help="data worker processes (default 1)")
+    t.add_argument("--init", type=Path, default=None, metavar="WEIGHTS", help="start from a detector file")
+    t.add_argument("--log-every", type=int, default=50, metavar="STEPS")
+    t.add_argument("--ckpt-every", type=int, default=500, metavar="STEPS")
+    t.add_argument(
+        "--calibration-photos", type=int, default=120, help="train photos the threshold is calibrated on"
+    )
+    t.set_defaults(func=_train)
+
+    e = dsub.add_parser(
+        "evaluate",
+        help="precision/recall/F1 and clean-photo flags, against the classical detector",
+        description="Held-out synthetic damage on the val split's photos at native resolution; the "
+        "same photos and damage for our detector and the classical top-hat/black-hat detector.",
+    )
+    e.add_argument("--data", type=Path, required=True, metavar="DATA_DIR")
+    e.add_argument("--weights", type=Path, default=None, help="detector file (default: the bundled one)")
+    e.add_argument("--threshold", type=float, default=None, help="default: the file's calibrated one")
+    e.add_argument("--split", default="val", choices=("val", "test"))
+    e.add_argument("--limit", type=int, default=300, help="photos (default 300)")
+    e.add_argument("--seed", type=int, default=14)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    e.set_defaults(func=_evaluate)

@@ -1,0 +1,300 @@
+"""Synthetic old-photo damage for training and evaluating the damage detector.
+
+One sample is made in three passes over a photo crop (uint8 RGB), each drawn from a seeded
+``numpy.random.Generator`` so that a seed always gives the same sample:
+
+1. **Scene content that is not damage** (hard negatives), drawn *into the scene* before ageing so
+   it is softened, faded and grained like the rest of the photo: wires and thin branches, hair,
+   printed text, fine hatching.
+2. **Ageing**: grayscale, sepia or faded colour; lower contrast and lifted blacks; softness
+   (Gaussian blur); film grain; sometimes a vignette and JPEG.
+3. **Damage** on the aged print, with its exact mask as the label: bright and dark hairline
+   scratches 1-8 px (long, nearly straight, often vertical, sometimes broken), branching cracks,
+   dust specks, small spots and stains, creases (a bright ridge beside its shadow). Then the
+   scan: slight blur, noise and JPEG, applied alike to the damaged and the clean print.
+
+The label is a pixel that a drawn element covers at least :data:`LABEL_COVERAGE` and that it
+visibly changed (by :data:`LABEL_MIN_CHANGE` grey levels): a white scratch across white sky that
+changes nothing is not something a detector can see or a fill needs to repair.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+__all__ = ["DamageSample", "LABEL_COVERAGE", "LABEL_MIN_CHANGE", "synthesize", "classical_detector"]
+
+LABEL_COVERAGE = 0.4
+LABEL_MIN_CHANGE = 10.0
+SEPIA = np.array([1.07, 0.95, 0.74], np.float32)
+
+
+@dataclass(frozen=True)
+class DamageSample:
+    """``damaged`` and ``clean`` (uint8 HxWx3: the same aged, scanned print with and without the
+    damage) and ``label`` (bool HxW, True = damage)."""
+
+    damaged: np.ndarray
+    clean: np.ndarray
+    label: np.ndarray
+
+
+# ---------------------------------------------------------------------------- drawing helpers
+def _curve(rng: np.random.Generator, h: int, w: int, *, straight: float, vertical: bool) -> np.ndarray:
+    """Points of a long gentle curve crossing much of an ``h`` x ``w`` crop."""
+    length = rng.uniform(0.3, 1.5) * max(h, w)
+    angle = rng.normal(np.pi / 2, 0.15) if vertical else rng.uniform(0, np.pi)
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    t = np.linspace(-0.5, 0.5, max(8, int(length // 6)))
+    bend = rng.normal(0, (1 - straight) * 0.15 * length)
+    dx, dy = np.cos(angle), np.sin(angle)
+    xs = cx + t * length * dx - bend * (t**2 - 0.25) * dy
+    ys = cy + t * length * dy + bend * (t**2 - 0.25) * dx
+    wobble = rng.normal(0, 0.3, t.size).cumsum() * (1 - straight)
+    return np.stack([xs - wobble * dy, ys + wobble * dx], axis=1)
+
+
+def _polyline(canvas: np.ndarray, pts: np.ndarray, width: int, value: int = 255) -> None:
+    cv2.polylines(
+        canvas, [np.round(pts * 4).astype(np.int32)], False, value, max(1, width), cv2.LINE_AA, shift=2
+    )
+
+
+def _blend(img: np.ndarray, coverage: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """``img`` (float32 HxWx3) with ``colour`` (3,) or (HxWx3) laid over by ``coverage`` in [0, 1]."""
+    a = coverage[..., None]
+    return img * (1 - a) + colour * a
+
+
+def _tone(rng: np.random.Generator, bright: bool) -> np.ndarray:
+    """A damage colour: paper white / light grey, or near-black, slightly warm."""
+    v = rng.uniform(215, 255) if bright else rng.uniform(5, 55)
+    return (np.array([v, v, v], np.float32) * rng.uniform(0.96, 1.04, 3)).clip(0, 255).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------- scene negatives
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    return ImageFont.load_default(size=size)
+
+
+def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    kinds = rng.choice(4, size=rng.integers(1, 3), replace=False)
+    for kind in kinds:
+        cov = np.zeros((h, w), np.uint8)
+        if kind == 0:  # wires and thin branches: long smooth lines, dark or light
+            for _ in range(rng.integers(1, 4)):
+                _polyline(
+                    cov,
+                    _curve(rng, h, w, straight=rng.uniform(0.6, 1), vertical=False),
+                    int(rng.integers(1, 4)),
+                )
+            colour = _tone(rng, rng.random() < 0.3)
+            img = _blend(img, cov / 255.0 * rng.uniform(0.6, 1), colour)
+        elif kind == 1:  # hair: a bundle of thin strands
+            base = _curve(rng, h, w, straight=0.3, vertical=False)
+            for _ in range(rng.integers(10, 50)):
+                _polyline(cov, base + rng.normal(0, 6, 2) + rng.normal(0, 1.5, base.shape).cumsum(0) * 0.3, 1)
+            colour = _tone(rng, rng.random() < 0.2) * rng.uniform(0.4, 1)
+            img = _blend(img, cov / 255.0 * rng.uniform(0.4, 0.9), colour)
+        elif kind == 2:  # printed text
+            pil = Image.fromarray(cov)
+            draw = ImageDraw.Draw(pil)
+            for _ in range(rng.integers(1, 5)):
+                size = int(rng.integers(9, 40))
+                text = "".join(
+                    rng.choice(list(string.ascii_letters + string.digits + " .,")) for _ in range(12)
+                )
+                draw.text((rng.uniform(-20, w), rng.uniform(-10, h)), text, fill=255, font=_font(size))
+            cov = np.asarray(pil)
+            img = _blend(img, cov / 255.0, _tone(rng, rng.random() < 0.4))
+        else:  # fine hatching (fabric, fences, ruled lines)
+            step = rng.uniform(3, 9)
+            angle = rng.uniform(0, np.pi)
+            yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+            phase = (xx * np.cos(angle) + yy * np.sin(angle)) / step
+            stripes = (0.5 + 0.5 * np.cos(2 * np.pi * phase)) ** 4
+            region = np.zeros((h, w), np.float32)
+            cv2.ellipse(
+                region,
+                (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
+                (int(rng.uniform(20, w)), int(rng.uniform(20, h))),
+                float(rng.uniform(0, 180)),
+                0,
+                360,
+                1.0,
+                -1,
+            )
+            img = _blend(img, stripes * region * rng.uniform(0.2, 0.6), _tone(rng, rng.random() < 0.5))
+    return img
+
+
+# ---------------------------------------------------------------------------- ageing and scan
+def _age(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    mode = rng.choice(3, p=[0.4, 0.3, 0.3])
+    grey = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    if mode == 0:
+        img = np.repeat(grey[..., None], 3, axis=2)
+    elif mode == 1:
+        img = (grey[..., None] * SEPIA * rng.uniform(0.9, 1.05)).clip(0, 255)
+    else:
+        keep = rng.uniform(0.4, 0.9)  # faded colour: desaturated, with a warm cast
+        img = (
+            img * keep + grey[..., None] * (1 - keep) + np.array([30, 20, 0], np.float32) * rng.uniform(0, 1)
+        )
+    contrast = rng.uniform(0.5, 1.0)
+    img = (img - 128) * contrast + 128 + rng.uniform(0, 30)
+    sigma = rng.uniform(0, 1.6)
+    if sigma > 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    if rng.random() < 0.3:
+        h, w = img.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        r2 = ((yy - h / 2) / h) ** 2 + ((xx - w / 2) / w) ** 2
+        img = img * (1 - rng.uniform(0.2, 0.8) * r2)[..., None]
+    grain = rng.normal(0, rng.uniform(1, 9), img.shape[:2]).astype(np.float32)
+    if rng.random() < 0.5:
+        grain = cv2.GaussianBlur(grain, (0, 0), rng.uniform(0.5, 1.2)) * 1.5
+    return img + grain[..., None]
+
+
+def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+
+
+def _scan(img: np.ndarray, blur: float, noise: np.ndarray, quality: int | None) -> np.ndarray:
+    if blur > 0:
+        img = cv2.GaussianBlur(img, (0, 0), blur)
+    out = np.clip(img + noise, 0, 255).round().astype(np.uint8)
+    return _jpeg(out, quality) if quality else out
+
+
+# ---------------------------------------------------------------------------- damage
+def _scratches(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    for _ in range(rng.integers(1, 7)):
+        cov = np.zeros((h, w), np.uint8)
+        width = int(rng.choice([1, 1, 1, 2, 2, 3, 4, 5, 6, 8]))
+        pts = _curve(rng, h, w, straight=rng.uniform(0.8, 1), vertical=rng.random() < 0.6)
+        if rng.random() < 0.4:  # broken: a few pieces
+            cuts = np.sort(
+                rng.choice(len(pts), size=min(len(pts) - 1, int(rng.integers(2, 6))), replace=False)
+            )
+            for a, b in zip(cuts[::2], cuts[1::2]):
+                _polyline(cov, pts[a : b + 1], width)
+        else:
+            _polyline(cov, pts, width)
+        strength = rng.uniform(0.5, 1.0)
+        # intensity that varies along the scratch
+        fade = cv2.resize(rng.uniform(0.5, 1.0, (4, 4)).astype(np.float32), (w, h))
+        out.append((cov / 255.0 * strength * fade, _tone(rng, rng.random() < 0.65)))
+
+
+def _cracks(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    cov = np.zeros((h, w), np.uint8)
+    stack = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 2 * np.pi), int(rng.integers(30, 120)))]
+    segments = 0
+    while stack and segments < 12:
+        x, y, a, n = stack.pop()
+        pts = [(x, y)]
+        for _ in range(n):
+            a += rng.normal(0, 0.35)
+            x, y = x + 2 * np.cos(a), y + 2 * np.sin(a)
+            pts.append((x, y))
+            if rng.random() < 0.03:
+                stack.append(
+                    (x, y, a + rng.choice([-1, 1]) * rng.uniform(0.4, 1.2), int(n * rng.uniform(0.3, 0.7)))
+                )
+        _polyline(cov, np.array(pts), int(rng.choice([1, 1, 2, 3])))
+        segments += 1
+    out.append((cov / 255.0 * rng.uniform(0.6, 1.0), _tone(rng, rng.random() < 0.4)))
+
+
+def _dust(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    bright = rng.random() < 0.6
+    cov = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.integers(5, 120))):
+        c = (int(rng.uniform(0, w) * 4), int(rng.uniform(0, h) * 4))
+        axes = (int(rng.uniform(0.5, 4) * 4), int(rng.uniform(0.5, 4) * 4))
+        cv2.ellipse(cov, c, axes, float(rng.uniform(0, 180)), 0, 360, 255, -1, cv2.LINE_AA, shift=2)
+    if rng.random() < 0.5:  # fibres: short curly hairs of lint
+        for _ in range(int(rng.integers(1, 6))):
+            start = rng.uniform([0, 0], [w, h])
+            steps = rng.normal(0, 1.0, (int(rng.integers(8, 30)), 2)).cumsum(0) + start
+            _polyline(cov, steps, 1)
+    out.append((cov / 255.0 * rng.uniform(0.7, 1.0), _tone(rng, bright)))
+
+
+def _spots(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    for _ in range(int(rng.integers(1, 5))):
+        r = rng.uniform(3, 20)
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        yy, xx = np.ogrid[0:h, 0:w]
+        d = np.hypot(yy - cy, xx - cx) / r
+        noise = cv2.resize(rng.uniform(0.6, 1.4, (8, 8)).astype(np.float32), (w, h))
+        cov = np.clip((1.0 - d * noise) * 3, 0, 1).astype(np.float32)
+        colour = _tone(rng, rng.random() < 0.5)
+        if rng.random() < 0.5:  # a brownish stain
+            colour = np.array([120, 85, 50], np.float32) * rng.uniform(0.5, 1.2)
+        out.append((cov * rng.uniform(0.5, 0.95), colour))
+
+
+def _creases(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    pts = _curve(rng, h, w, straight=0.95, vertical=False)
+    width = int(rng.integers(3, 11))
+    ridge = np.zeros((h, w), np.uint8)
+    _polyline(ridge, pts, max(1, width // 2))
+    shadow = np.zeros((h, w), np.uint8)
+    d = np.array([1.0, 1.0]) * max(1, width // 2)
+    _polyline(shadow, pts + d, max(1, width // 2))
+    out.append((shadow / 255.0 * rng.uniform(0.4, 0.8), _tone(rng, False)))
+    out.append((ridge / 255.0 * rng.uniform(0.6, 1.0), _tone(rng, True)))
+
+
+DAMAGE_KINDS = ((_scratches, 0.75), (_cracks, 0.3), (_dust, 0.6), (_spots, 0.3), (_creases, 0.15))
+
+
+def synthesize(rng: np.random.Generator, photo: np.ndarray, *, damage: bool = True) -> DamageSample:
+    """One sample from ``photo`` (uint8 HxWx3): scene negatives, ageing, damage, scan."""
+    h, w = photo.shape[:2]
+    img = photo.astype(np.float32)
+    if rng.random() < 0.5:
+        img = _scene_negatives(rng, img)
+    aged = _age(rng, img)
+    layers: list[tuple[np.ndarray, np.ndarray]] = []
+    if damage:
+        while not layers:
+            for draw, p in DAMAGE_KINDS:
+                if rng.random() < p:
+                    draw(rng, h, w, layers)
+    damaged = aged
+    coverage = np.zeros((h, w), np.float32)
+    for cov, colour in layers:
+        damaged = _blend(damaged, cov.astype(np.float32), colour)
+        coverage = np.maximum(coverage, cov)
+    blur = rng.uniform(0.3, 0.7) if rng.random() < 0.3 else 0.0
+    noise = rng.normal(0, rng.uniform(0, 2.5), (h, w, 1)).astype(np.float32)
+    quality = int(rng.integers(60, 96)) if rng.random() < 0.5 else None
+    clean_u8 = _scan(aged, blur, noise, quality)
+    damaged_u8 = _scan(damaged, blur, noise, quality)
+    change = np.abs(damaged.clip(0, 255) - aged.clip(0, 255)).max(axis=2)
+    label = (coverage >= LABEL_COVERAGE) & (change >= LABEL_MIN_CHANGE)
+    return DamageSample(damaged=damaged_u8, clean=clean_u8, label=label)
+
+
+def classical_detector(image: np.ndarray, threshold: float = 40, size: int = 9) -> np.ndarray:
+    """The yardstick of issue 14: white top-hat and black-hat of the grey image with a
+    ``size`` x ``size`` ellipse, either above ``threshold`` -> damage."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    top = cv2.morphologyEx(grey, cv2.MORPH_TOPHAT, kernel)
+    black = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, kernel)
+    return (top > threshold) | (black > threshold)

@@ -1,0 +1,259 @@
+"""``retoucher-train damage train``: train the damage detector on synthetic damage.
+
+Read top to bottom: :func:`train_damage` opens the run folder (resuming its checkpoint when one
+is there), builds the data and the model (fresh, or ``--init`` from a detector weight file),
+runs the steps, checkpoints every ``ckpt_every`` steps and at the end, then calibrates the
+threshold on train photos with fresh damage and exports ``RUN_DIR/damage.safetensors``.
+
+A run stops at ``steps`` or after ``minutes`` of training, whichever comes first (a session has
+a time limit: the run always ends with a checkpoint and an export). ``RUN_DIR/ckpt.pt`` holds
+everything to continue exactly (model, optimiser, step, config); ``train.log``, ``log.jsonl``
+and TensorBoard (``RUN_DIR/tb``) hold the losses and batch F1 as the inpainting trainer's do.
+
+Loss: binary cross-entropy plus soft Dice (damage is a few percent of the pixels; Dice keeps
+the thin lines from being drowned by the background).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from engine.atomic import atomic_path
+from engine.damage import DamageDetector, DamageNet, DamageNetConfig, load_damage_weights, save_damage_weights
+
+from .damage_data import DamageDataset, collate_damage, damage_photos
+from .damage_eval import calibrate
+from .damage_synth import synthesize
+from .data import StepBatchSampler, load_rgb
+from .runlog import append_log, truncate_log
+
+__all__ = ["DamageTrainConfig", "DamageTrainError", "train_damage"]
+
+CKPT_FORMAT = "retoucher.damage-train"
+CKPT_VERSION = 1
+
+
+class DamageTrainError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class DamageTrainConfig:
+    data: str
+    out: str
+    steps: int = 20000
+    minutes: float | None = None
+    batch_size: int = 16
+    crop: int = 256
+    lr: float = 2e-3
+    warmup: int = 200
+    width: int = 16
+    seed: int = 0
+    workers: int = 1
+    log_every: int = 50
+    ckpt_every: int = 500
+    init: str | None = None
+    calibration_photos: int = 120
+
+
+def _loss(logits: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    bce = F.binary_cross_entropy_with_logits(logits, label)
+    p = torch.sigmoid(logits)
+    inter = (p * label).sum()
+    dice = 1 - (2 * inter + 1) / (p.sum() + label.sum() + 1)
+    with torch.no_grad():
+        pred = p >= 0.5
+        tp = (pred & (label > 0.5)).sum().item()
+        prec = tp / max(1, pred.sum().item())
+        rec = tp / max(1, (label > 0.5).sum().item())
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return bce + dice, {"bce": bce.item(), "dice": dice.item(), "batch_f1": f1}
+
+
+def _lr(config: DamageTrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def _open(config: DamageTrainConfig) -> tuple[DamageTrainConfig, dict[str, Any] | None]:
+    """The config to run with and the checkpoint to resume (None: a new run)."""
+    out = Path(config.out)
+    ckpt_path = out / "ckpt.pt"
+    if not ckpt_path.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        return config, None
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch.load raises many kinds for a damaged file
+        raise DamageTrainError(f"{ckpt_path} is not a readable checkpoint ({exc})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT or ckpt.get("version") != CKPT_VERSION:
+        raise DamageTrainError(f"{ckpt_path} is not a damage-detector training checkpoint")
+    saved = DamageTrainConfig(**ckpt["config"])
+    # A resumed run keeps its recipe; only how long it runs may change.
+    return dataclasses.replace(
+        saved, steps=config.steps, minutes=config.minutes, workers=config.workers
+    ), ckpt
+
+
+def _save(
+    path: Path, model: DamageNet, opt: torch.optim.Optimizer, step: int, config: DamageTrainConfig
+) -> None:
+    payload = {
+        "format": CKPT_FORMAT,
+        "version": CKPT_VERSION,
+        "step": step,
+        "config": dataclasses.asdict(config),
+        "model_config": json.loads(model.config.to_json()),
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _log(out: Path, msg: str) -> None:
+    tqdm.write(msg)
+    with open(out / "train.log", "a", encoding="utf-8") as fh:
+        fh.write(msg + "\n")
+
+
+def export_detector(model: DamageNet, config: DamageTrainConfig, step: int, path: Path) -> dict[str, Any]:
+    """Calibrate the threshold on train photos with fresh damage and write the weight file."""
+    model.eval()
+    det = DamageDetector.from_model(model)
+    rng_seed = config.seed + 7919
+    samples = [
+        synthesize(np.random.default_rng([rng_seed, image_id]), load_rgb(p))
+        for image_id, p in damage_photos(config.data, "train", config.calibration_photos)
+    ]
+    threshold, figures = calibrate(det.probability, samples)
+    provenance = {
+        "threshold": threshold,
+        "calibration": {"split": "train", "seed": rng_seed, **figures},
+        "steps": step,
+        "data": str(config.data),
+        "recipe": {
+            k: v for k, v in dataclasses.asdict(config).items() if k not in ("data", "out", "workers", "init")
+        },
+        "init": config.init,
+        "trained": time.strftime("%Y-%m-%d"),
+    }
+    save_damage_weights(path, model, provenance, name=f"damage-{step}")
+    return provenance
+
+
+def train_damage(config: DamageTrainConfig) -> Path:
+    """Train (or resume), checkpoint, calibrate and export; returns the weight file's path."""
+    config, ckpt = _open(config)
+    out = Path(config.out)
+    photos = [p for _, p in damage_photos(config.data, "train")]
+    if not photos:
+        raise DamageTrainError(f"no train photos under {config.data}; run 'retoucher-train prepare' first")
+
+    if ckpt is not None:
+        model = DamageNet(DamageNetConfig(**ckpt["model_config"]))
+        model.load_state_dict(ckpt["model"])
+        start = int(ckpt["step"])
+        truncate_log(out / "log.jsonl", start)
+    elif config.init:
+        model, _ = load_damage_weights(config.init)
+        start = 0
+    else:
+        torch.manual_seed(config.seed)
+        model = DamageNet(DamageNetConfig(width=config.width))
+        start = 0
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    if ckpt is not None:
+        opt.load_state_dict(ckpt["optimizer"])
+    (out / "config.json").write_text(
+        json.dumps(dataclasses.asdict(config), indent=2) + "\n", encoding="utf-8"
+    )
+    _log(
+        out,
+        f"damage detector: {len(photos)} train photos, {sum(p.numel() for p in model.parameters())} "
+        f"parameters, steps {start} -> {config.steps}"
+        + (f" (at most {config.minutes} min)" if config.minutes else ""),
+    )
+
+    sampler = StepBatchSampler(
+        len(photos), config.batch_size, seed=config.seed, start_step=start, stop_step=config.steps
+    )
+    loader = DataLoader(
+        DamageDataset(photos, config.crop, config.seed),
+        batch_sampler=sampler,
+        num_workers=config.workers,
+        collate_fn=collate_damage,
+        multiprocessing_context="spawn" if config.workers else None,
+        persistent_workers=False,
+    )
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out / "tb"), purge_step=start or None)
+    t0 = time.monotonic()
+    step = start
+    window: dict[str, list[float]] = {}
+    t_window = time.monotonic()
+    bar = tqdm(total=config.steps, initial=start, desc="damage train", unit="step", dynamic_ncols=True)
+    try:
+        for images, labels in loader:
+            for group in opt.param_groups:
+                group["lr"] = _lr(config, step)
+            x = images.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+            loss, terms = _loss(model(x), labels)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            for k, v in terms.items():
+                window.setdefault(k, []).append(v)
+            if step % config.log_every == 0 or step == config.steps:
+                record = {
+                    "step": step,
+                    "lr": _lr(config, step - 1),
+                    **{k: float(np.mean(v)) for k, v in window.items()},
+                    "s_per_step": (time.monotonic() - t_window) / len(window["bce"]),
+                }
+                window, t_window = {}, time.monotonic()
+                append_log(out / "log.jsonl", record)
+                for k, v in record.items():
+                    if k != "step":
+                        writer.add_scalar(f"train/{k}", v, step)
+                _log(
+                    out,
+                    " ".join(
+                        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
+                    ),
+                )
+            out_of_time = config.minutes is not None and time.monotonic() - t0 > 60 * config.minutes
+            if step % config.ckpt_every == 0 and not out_of_time and step < config.steps:
+                _save(out / "ckpt.pt", model, opt, step, config)
+            if out_of_time:
+                _log(out, f"stopping at step {step}: the {config.minutes}-minute budget is spent")
+                break
+    finally:
+        bar.close()
+        writer.close()
+    _save(out / "ckpt.pt", model, opt, step, config)
+    weights = out / "damage.safetensors"
+    provenance = export_detector(model, config, step, weights)
+    _log(
+        out,
+        f"exported {weights}: threshold {provenance['threshold']:.3f}, calibration {provenance['calibration']}",
+    )
+    return weights
