@@ -1,5 +1,6 @@
 """The ``retoucher`` command: ``retoucher [PHOTO]`` opens the app, ``retoucher batch ...`` retouches
-a folder (see :mod:`retoucher.batch`), ``retoucher --version`` prints the version and the default
+a folder (see :mod:`retoucher.batch`), ``retoucher detect ...`` writes the damage masks of a folder
+(see :mod:`retoucher.batch.detect`), ``retoucher --version`` prints the version and the default
 model's name, ``retoucher --self-test`` checks the installation headless (see :mod:`retoucher.selftest`).
 
 Nothing heavy is imported before it is needed: the GUI (PySide6) only for the app, the engine
@@ -17,11 +18,16 @@ usage: retoucher [PHOTO]                 open the desktop app (optionally with a
        retoucher batch INPUT_DIR OUTPUT_DIR (--masks DIR | --mask FILE | --rect X,Y,W,H |
                        --center-hole SIZE) [options]
                                          fill holes in every photo of a folder
+       retoucher batch INPUT_DIR OUTPUT_DIR --find-damage [hole option] [options]
+                                         fill the damage found (and the given hole)
+       retoucher detect PHOTOS_DIR MASKS_DIR [--threshold T] [--dilate PX] [options]
+                                         write a damage mask for every photo of a folder
        retoucher --self-test [--device DEV]
-                                         fill a hole in the sample photo, check it (headless)
+                                         fill a hole in the sample photo and find damage
+                                         in it, check both (headless)
        retoucher --version               print the version and the default model's name
 
-'retoucher batch --help' lists the batch options.
+'retoucher batch --help' and 'retoucher detect --help' list their options.
 """
 
 
@@ -55,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .batch import main as batch_main
 
         return batch_main(args[1:])
+    if args and args[0] == "detect":
+        from .batch.detect_cli import main as detect_main
+
+        return detect_main(args[1:])
     if args and args[0] in ("--version", "-V"):
         print(f"retoucher {version()}")
         print(f"model: {model_description()}")
