@@ -10,6 +10,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..damage import DEFAULT_DILATE
 from ..inpainting import DetectorFactory
 from .console import Parser, add_run_options, rank_from_env, run_command
 from .ledger import BatchProgressFn
@@ -78,8 +79,6 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
 def add_damage_options(p: argparse._ActionsContainer, *, weights_flag: str) -> None:
     """--threshold, --dilate and the detector's weights (``weights_flag``), shared with
     ``retoucher detect``."""
-    from ..damage import DEFAULT_DILATE
-
     p.add_argument(
         "--threshold",
         metavar="T",
@@ -130,6 +129,9 @@ def main(
 
 def _options(args: argparse.Namespace) -> BatchOptions:
     """The options the command line asks for; ValueError for a bad value."""
+    damage = (args.threshold, args.dilate, args.damage_weights)
+    if not args.find_damage and any(v is not None for v in damage):
+        raise ValueError("--threshold, --dilate and --damage-weights go with --find-damage")
     masks: MaskSpec | None = None
     if args.masks is not None:
         masks = MaskSpec("dir", args.masks)
@@ -151,6 +153,6 @@ def _options(args: argparse.Namespace) -> BatchOptions:
         quality=args.quality,
         find_damage=args.find_damage,
         threshold=args.threshold,
-        dilate=args.dilate,
+        dilate=DEFAULT_DILATE if args.dilate is None else args.dilate,
         damage_weights=args.damage_weights,
     )

@@ -8,6 +8,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..damage import DEFAULT_DILATE
 from ..inpainting import DetectorFactory
 from .cli import add_damage_options
 from .console import Parser, add_run_options, run_command
@@ -60,8 +61,6 @@ def main(
 
 
 def _options(args: argparse.Namespace) -> DetectOptions:
-    from ..damage import DEFAULT_DILATE
-
     return DetectOptions(
         input_dir=args.input_dir,
         output_dir=args.output_dir,

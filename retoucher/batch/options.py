@@ -143,7 +143,7 @@ class BatchOptions:
     quality: int | None = None  # None: a JPEG input's own quantisation for JPEG output, else 95
     find_damage: bool = False
     threshold: float | None = None  # None: the detector's calibrated threshold
-    dilate: int | None = None  # None: retoucher.damage.DEFAULT_DILATE
+    dilate: int = DEFAULT_DILATE
     damage_weights: Path | None = None  # None: the bundled detector
 
     def __post_init__(self) -> None:
@@ -160,13 +160,9 @@ class BatchOptions:
             raise ValueError(f"quality must be an integer from 1 to 100, got {self.quality!r}")
         if self.masks is None and not self.find_damage:
             raise ValueError("no hole given: use --masks, --mask, --rect, --center-hole and/or --find-damage")
-        if not self.find_damage and (
-            self.threshold is not None or self.dilate is not None or self.damage_weights is not None
-        ):
-            raise ValueError("--threshold, --dilate and --damage-weights go with --find-damage")
         if self.threshold is not None:
             self.threshold = check_threshold(self.threshold)
-        self.dilate = DEFAULT_DILATE if self.dilate is None else check_radius(self.dilate)
+        self.dilate = check_radius(self.dilate)
         if self.damage_weights is not None:
             self.damage_weights = Path(self.damage_weights)
 
