@@ -9,7 +9,8 @@
 #   --dist DIR       where Retoucher/ is written (default: dist)
 #   --work DIR       PyInstaller's work folder (default: build/pyinstaller)
 #   --resources DIR  the resources/ folder to bundle (default: resources); the bundle takes
-#                    weights/default.safetensors, sample.jpg and everything else in it
+#                    weights/default.safetensors, weights/damage.safetensors, sample.jpg
+#                    and everything else in it
 #
 # Environment:
 #   PYTHON                  the interpreter for the build venv (default: python3.11, else python3)
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
         --dist) DIST="$2"; shift ;;
         --work) WORK="$2"; shift ;;
         --resources) RESOURCES="$2"; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build.sh: unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -119,6 +120,8 @@ print(" ".join((pc.missing_libraries(plugin) or []) if plugin else []))' 2>/dev/
 fi
 [ -f "$RESOURCES/weights/default.safetensors" ] \
     || log "WARNING: $RESOURCES/weights/default.safetensors is missing: the bundle will have no model"
+[ -f "$RESOURCES/weights/damage.safetensors" ] \
+    || log "WARNING: $RESOURCES/weights/damage.safetensors is missing: the bundle will have no damage detector"
 [ -f "$RESOURCES/sample.jpg" ] \
     || log "WARNING: $RESOURCES/sample.jpg is missing: the bundle will have no sample photo"
 log "running PyInstaller -> $DIST/Retoucher"
@@ -135,9 +138,9 @@ log "built $APP in ${elapsed}s; size $(du -sh "$DIST/Retoucher" | cut -f1)"
 if [ "$CHECK" = 1 ]; then
     clean_env=(env -i "PATH=/usr/bin:/bin" "HOME=${HOME:-/tmp}" QT_QPA_PLATFORM=offscreen)
     "${clean_env[@]}" "$APP" --version
-    if [ -f "$RESOURCES/weights/default.safetensors" ]; then
+    if [ -f "$RESOURCES/weights/default.safetensors" ] && [ -f "$RESOURCES/weights/damage.safetensors" ]; then
         "${clean_env[@]}" "$APP" --self-test
     else
-        log "no model bundled: skipping --self-test"
+        log "no model or no damage detector bundled: skipping --self-test"
     fi
 fi

@@ -1,6 +1,8 @@
 """The ``retoucher`` command: ``retoucher [PHOTO]`` opens the app, ``retoucher batch ...`` retouches
-a folder (see :mod:`retoucher.batch`), ``retoucher --version`` prints the version and the default
-model's name, ``retoucher --self-test`` checks the installation headless (see :mod:`retoucher.selftest`).
+a folder (see :mod:`retoucher.batch`), ``retoucher detect ...`` writes the damage masks of a folder
+(see :mod:`retoucher.batch.detect`), ``retoucher --version`` prints the version and the names of
+the bundled model and damage detector, ``retoucher --self-test`` checks the installation headless
+(see :mod:`retoucher.selftest`).
 
 Nothing heavy is imported before it is needed: the GUI (PySide6) only for the app, the engine
 (torch) only when a batch runs. Before the app starts Qt, :mod:`retoucher.platform_check` makes sure
@@ -10,18 +12,25 @@ on Linux that Qt's platform plugin can load, and says what to install when it ca
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 USAGE = """\
 usage: retoucher [PHOTO]                 open the desktop app (optionally with a photo)
        retoucher batch INPUT_DIR OUTPUT_DIR (--masks DIR | --mask FILE | --rect X,Y,W,H |
                        --center-hole SIZE) [options]
                                          fill holes in every photo of a folder
+       retoucher batch INPUT_DIR OUTPUT_DIR --find-damage [hole option] [options]
+                                         fill the damage found (and the given hole)
+       retoucher detect PHOTOS_DIR MASKS_DIR [--threshold T] [--dilate PX] [options]
+                                         write a damage mask for every photo of a folder
        retoucher --self-test [--device DEV]
-                                         fill a hole in the sample photo, check it (headless)
-       retoucher --version               print the version and the default model's name
+                                         fill a hole in the sample photo and find damage
+                                         in it, check both (headless)
+       retoucher --version               print the version and the bundled models' names
 
-'retoucher batch --help' lists the batch options.
+'retoucher batch --help' and 'retoucher detect --help' list their options.
 """
 
 
@@ -37,15 +46,27 @@ def version() -> str:
 
 def model_description() -> str:
     """The default model's name from its weight file header, or why there is none."""
-    from engine.weights import WeightsError, default_weights_path, read_weights_info
+    from engine.weights import default_weights_path, read_weights_info
 
-    path = default_weights_path()
+    return _describe(default_weights_path(), read_weights_info, "model")
+
+
+def detector_description() -> str:
+    """The bundled damage detector's name from its weight file header, or why there is none."""
+    from engine.damage import default_damage_weights_path, read_damage_info
+
+    return _describe(default_damage_weights_path(), read_damage_info, "damage detector")
+
+
+def _describe(path: Path, read_info: Callable[[Path], Any], what: str) -> str:
+    from engine.weights import WeightsError
+
     if not path.is_file():
-        return f"no model bundled (expected {path})"
+        return f"no {what} bundled (expected {path})"
     try:
-        info = read_weights_info(path)
+        info = read_info(path)
     except WeightsError as exc:
-        return f"unusable model file ({exc})"
+        return f"unusable {what} file ({exc})"
     return f"{info.name} ({path})"
 
 
@@ -55,9 +76,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .batch import main as batch_main
 
         return batch_main(args[1:])
+    if args and args[0] == "detect":
+        from .batch.detect_cli import main as detect_main
+
+        return detect_main(args[1:])
     if args and args[0] in ("--version", "-V"):
         print(f"retoucher {version()}")
         print(f"model: {model_description()}")
+        print(f"damage detector: {detector_description()}")
         return 0
     if args and args[0] == "--self-test":
         from .selftest import main as selftest_main

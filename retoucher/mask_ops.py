@@ -27,7 +27,7 @@ import numpy as np
 
 from engine.geometry import Rect
 
-__all__ = ["MAX_RADIUS", "disc_half_widths", "grow", "polygon", "shrink"]
+__all__ = ["MAX_RADIUS", "check_radius", "disc_half_widths", "grow", "polygon", "shrink"]
 
 MAX_RADIUS = 500
 """The largest grow or shrink, in pixels."""
@@ -39,7 +39,8 @@ def disc_half_widths(radius: int) -> list[int]:
     return [math.isqrt(r * r - dy * dy) for dy in range(-r, r + 1)]
 
 
-def _check_radius(radius: int) -> int:
+def check_radius(radius: int) -> int:
+    """``radius`` as an int; ValueError unless it is a whole number of pixels in 0..MAX_RADIUS."""
     r = int(radius)
     if r != radius or not 0 <= r <= MAX_RADIUS:
         raise ValueError(
@@ -113,7 +114,7 @@ def _dilate(a: np.ndarray, r: int) -> np.ndarray:
 def grow(mask: np.ndarray, radius: int) -> tuple[Rect, np.ndarray] | None:
     """The mask grown by a disc of ``radius`` pixels: ``(box, new mask inside box)``, None when
     it cannot change (no hole, or radius 0)."""
-    r = _check_radius(radius)
+    r = check_radius(radius)
     hole = Rect.bounding(mask)
     if hole is None or r == 0:
         return None
@@ -125,7 +126,7 @@ def grow(mask: np.ndarray, radius: int) -> tuple[Rect, np.ndarray] | None:
 def shrink(mask: np.ndarray, radius: int) -> tuple[Rect, np.ndarray] | None:
     """The mask shrunk by a disc of ``radius`` pixels (outside the photo counts as hole):
     ``(box, new mask inside box)``, None when it cannot change."""
-    r = _check_radius(radius)
+    r = check_radius(radius)
     hole = Rect.bounding(mask)
     if hole is None or r == 0:
         return None

@@ -1,6 +1,8 @@
 """``retoucher --self-test``: prove that an installation (above all a PyInstaller bundle) works
 without a screen: the default model loads, a hole in the sample photo gets filled, only hole
-pixels change, the hole pixels do change, and a PNG can be written and read back.
+pixels change, the hole pixels do change, and a PNG can be written and read back; the bundled
+damage detector loads and runs on the sample photo with a few scratches drawn on it, and gives a
+probability and a mask of the right kind.
 
 Prints each step with its timing and returns 0; on any failure prints ``self-test FAILED: ...``
 with the reason to stderr and returns 1. Qt-free: it runs headless and never starts the GUI.
@@ -18,10 +20,12 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .inpainting import InpainterLike
+from .inpainting import DetectorFactory
 
-__all__ = ["SelfTestError", "self_test_hole", "run_self_test", "main"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .inpainting import DetectorLike, InpainterLike
+
+__all__ = ["SelfTestError", "self_test_hole", "self_test_scratches", "run_self_test", "main"]
 
 
 FillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -48,6 +52,26 @@ def self_test_hole(shape: tuple[int, int]) -> np.ndarray:
     return hole
 
 
+def self_test_scratches(shape: tuple[int, int]) -> np.ndarray:
+    """What the self-test draws on the sample photo for the detector: three straight hairlines
+    (1 px wide) across it and a few 3x3 specks, as a ``bool HxW`` mask."""
+    h, w = shape
+    drawn = np.zeros((h, w), dtype=bool)
+    for (y0, x0), (y1, x1) in (
+        ((0.1, 0.2), (0.9, 0.35)),
+        ((0.3, 0.05), (0.45, 0.95)),
+        ((0.8, 0.6), (0.2, 0.9)),
+    ):
+        n = 2 * max(h, w)
+        ys = np.rint(np.linspace(y0 * (h - 1), y1 * (h - 1), n)).astype(int)
+        xs = np.rint(np.linspace(x0 * (w - 1), x1 * (w - 1), n)).astype(int)
+        drawn[ys, xs] = True
+    for fy, fx in ((0.15, 0.7), (0.6, 0.15), (0.7, 0.5), (0.9, 0.85)):
+        y, x = int(fy * (h - 1)), int(fx * (w - 1))
+        drawn[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = True
+    return drawn
+
+
 def _default_factory(weights: Path, device: str) -> InpainterLike:
     from engine.inpainter import Inpainter
 
@@ -70,6 +94,60 @@ def _check_result(image: np.ndarray, hole: np.ndarray, result: object) -> float:
     return inside / int(np.count_nonzero(hole))
 
 
+def _check_detection(found: object, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Raise SelfTestError unless ``found`` is a detection of an image of ``shape``: a float32
+    probability within [0, 1] and a bool mask that is the probability at its threshold; return
+    (probability, mask, threshold)."""
+    p, mask, t = (getattr(found, k, None) for k in ("probability", "mask", "threshold"))
+    if not isinstance(p, np.ndarray) or p.dtype != np.float32 or p.shape != shape:
+        got = f"{type(p).__name__} {getattr(p, 'shape', '')} {getattr(p, 'dtype', '')}".strip()
+        raise SelfTestError(f"the detector's probability is {got}, expected float32 {shape}")
+    if not np.isfinite(p).all() or p.min() < 0.0 or p.max() > 1.0:
+        raise SelfTestError("the detector's probability is not within [0, 1] everywhere")
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != shape:
+        got = f"{type(mask).__name__} {getattr(mask, 'shape', '')} {getattr(mask, 'dtype', '')}".strip()
+        raise SelfTestError(f"the detector's mask is {got}, expected bool {shape}")
+    if not isinstance(t, float) or not np.array_equal(mask, p >= t):
+        raise SelfTestError("the detector's mask is not its probability at its threshold")
+    return p, mask, t
+
+
+def _detect(
+    folder: Path,
+    image: np.ndarray,
+    device: str,
+    factory: DetectorFactory | None,
+    say: Callable[[str, str], None],
+) -> None:
+    """The detection steps: load the bundled detector, run it on ``image`` with scratches drawn
+    on it, check what it gives."""
+    from engine.damage import default_damage_weights_path, read_damage_info
+    from engine.weights import WeightsError
+
+    from .damage import default_detector_factory
+
+    path = default_damage_weights_path(folder)
+    try:
+        t0 = time.perf_counter()
+        detector: DetectorLike = (factory or default_detector_factory)(str(path), device)
+        load_s = time.perf_counter() - t0
+        name = read_damage_info(path).name
+    except (WeightsError, ValueError) as exc:
+        raise SelfTestError(f"the damage detector did not load: {exc}") from exc
+    where = getattr(detector, "device", device)
+    say("detector", f"{name} ({path.name}) loaded on {where} in {load_s:.2f} s")
+    drawn = self_test_scratches(image.shape[:2])
+    scratched = image.copy()
+    scratched[drawn] = np.where(np.arange(int(drawn.sum()))[:, None] % 2, 235, 25).astype(np.uint8)
+    t0 = time.perf_counter()
+    found = detector(scratched)
+    detect_s = time.perf_counter() - t0
+    p, mask, t = _check_detection(found, image.shape[:2])
+    say("detect", f"{detect_s:.2f} s, {100 * mask.mean():.2f}% of the pixels flagged at threshold {t:.2f}")
+    say("check", f"probability float32 within [0, 1], mask bool {mask.shape[1]}x{mask.shape[0]}: ok")
+    say("info", f"{100 * mask[drawn].mean():.0f}% of the drawn scratch pixels found")
+
+
 def _png_round_trip(result: np.ndarray) -> None:
     from engine.imageio import load_image, save_image
 
@@ -88,9 +166,11 @@ def run_self_test(
     out: TextIO | None = None,
     err: TextIO | None = None,
     inpainter_factory: FillFactory | None = None,
+    detector_factory: DetectorFactory | None = None,
 ) -> int:
     """Run every step; 0 when all pass, 1 (after a ``self-test FAILED`` line on ``err``) otherwise.
-    ``resources`` defaults to :func:`engine.weights.resources_dir` (inside a bundle: the bundle's)."""
+    ``resources`` defaults to :func:`engine.weights.resources_dir` (inside a bundle: the bundle's).
+    The factories make the engines (tests inject broken ones to prove the checks bite)."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     factory = inpainter_factory or _default_factory
@@ -101,6 +181,7 @@ def run_self_test(
     started = time.perf_counter()
     print("Retoucher self-test", file=out, flush=True)
     try:
+        from engine.damage import default_damage_weights_path
         from engine.imageio import ImageReadError, load_image
         from engine.weights import WeightsError, default_weights_path, read_weights_info, resources_dir
 
@@ -111,6 +192,10 @@ def run_self_test(
         weights = default_weights_path(folder)
         if not weights.is_file():
             raise SelfTestError(f"no model bundled: {weights} does not exist")
+        if not default_damage_weights_path(folder).is_file():
+            raise SelfTestError(
+                f"no damage detector bundled: {default_damage_weights_path(folder)} does not exist"
+            )
         photo = sample_photo(folder)
         if not photo.is_file():
             raise SelfTestError(f"no sample photo bundled: {photo} does not exist")
@@ -142,6 +227,7 @@ def run_self_test(
         say("check", f"hole pixels changed: {100 * fraction:.1f}%: ok")
         _png_round_trip(result)
         say("check", "PNG written and read back identical: ok")
+        _detect(folder, image, device, detector_factory, say)
     except SelfTestError as exc:
         print(f"self-test FAILED: {exc}", file=err, flush=True)
         return 1
@@ -155,8 +241,8 @@ def run_self_test(
 def main(argv: Sequence[str] | None = None, *, prog: str = "retoucher --self-test") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Fill a hole in the bundled sample photo with the bundled model and check "
-        "the result (headless).",
+        description="Fill a hole in the bundled sample photo with the bundled model, find damage "
+        "drawn on it with the bundled detector, and check the results (headless).",
     )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     parser.add_argument(

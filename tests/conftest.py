@@ -32,3 +32,38 @@ def tiny_weights(tmp_path_factory, tiny_config) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny-random.safetensors"
     save_weights(path, model, {"note": "random initialisation, for tests"}, name="tiny-random")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_damage_weights(tmp_path_factory) -> Path:
+    """Path of a tiny randomly initialised damage detector (DamageNet width 4, seed 0), calibrated
+    threshold 0.5, named ``tiny-damage``."""
+    import torch
+
+    from engine.damage import DamageNet, DamageNetConfig, save_damage_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny-damage.safetensors"
+    net = DamageNet(DamageNetConfig(width=4))
+    return save_damage_weights(path, net, {"threshold": 0.5, "note": "random, for tests"}, name="tiny-damage")
+
+
+@pytest.fixture()
+def selftest_resources(tmp_path, tiny_weights, tiny_damage_weights, monkeypatch) -> Path:
+    """A folder laid out like resources/ (weights/default.safetensors, weights/damage.safetensors,
+    a 100x72 sample.jpg), made the bundled one through RETOUCHER_RESOURCES."""
+    import shutil
+
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "resources"
+    (folder / "weights").mkdir(parents=True)
+    shutil.copy(tiny_weights, folder / "weights" / "default.safetensors")
+    shutil.copy(tiny_damage_weights, folder / "weights" / "damage.safetensors")
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:72, 0:100]
+    photo = np.stack([x * 2.5, y * 3.5, (x + y) * 1.5], -1) + rng.normal(0, 10, (72, 100, 3))
+    Image.fromarray(photo.clip(0, 255).astype(np.uint8)).save(folder / "sample.jpg", quality=90)
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(folder))
+    return folder

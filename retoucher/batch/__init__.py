@@ -13,14 +13,23 @@ other. Under ``torchrun --nproc_per_node=N`` every rank takes every N-th file of
 (:mod:`engine.distributed`, gloo on the CPU) and all exit with the status of the whole batch, so
 that a rank with a failed photo does not make torchrun stop the ranks still working.
 
+``retoucher detect PHOTOS_DIR MASKS_DIR`` (:mod:`.detect`, :mod:`.detect_cli`) writes the damage
+masks of a folder with the same rules, and ``--find-damage`` fills the damage found (with or
+without a given hole); both use :func:`retoucher.damage.find_damage`, as the app does.
+
 Modules: :mod:`.options` (options, mask spec, report), :mod:`.planning` (photos, masks, outputs,
-collisions), :mod:`.holes` (each photo's hole), :mod:`.runner` (:func:`run_batch`), :mod:`.cli`
-(the command line and the ranks' meeting). This package never imports torch; the engine is
+collisions), :mod:`.holes` (each photo's given hole), :mod:`.ledger` (what every folder command
+does around each photo: rank share, leftovers, done/skipped/failed, engine creation),
+:mod:`.runner` (:func:`run_batch`), :mod:`.console` (the command-line flow, exit statuses and the
+ranks' meeting), :mod:`.cli` (``retoucher batch``), :mod:`.detect` and :mod:`.detect_cli`
+(``retoucher detect``). This package never imports torch; the engine is
 imported when a batch actually runs (torchrun's variables are read by the torch-free
 :mod:`engine.torchrun`).
 """
 
-from .cli import build_parser, main, rank_from_env
+from .cli import build_parser, main
+from .console import rank_from_env
+from .detect import DetectOptions, DetectReport, plan_detect, run_detect
 from .options import OUTPUT_FORMATS, BatchError, BatchOptions, BatchReport, MaskSpec, parse_rect, parse_size
 from .planning import plan_batch
 from .runner import run_batch
@@ -31,6 +40,10 @@ __all__ = [
     "BatchOptions",
     "BatchReport",
     "run_batch",
+    "DetectOptions",
+    "DetectReport",
+    "plan_detect",
+    "run_detect",
     "plan_batch",
     "parse_rect",
     "parse_size",

@@ -1,5 +1,5 @@
 """What a batch is asked to do and what it reports: :class:`BatchOptions` (folders, hole,
-weights, device, format, quality), :class:`MaskSpec` (where each photo's hole comes from),
+found damage, weights, device, format, quality), :class:`MaskSpec` (where each photo's given hole comes from),
 :class:`BatchReport` (what happened to each photo), :class:`BatchError`, and the parsers of the
 ``--rect`` and ``--center-hole`` values. Checked on construction, so a bad option is a usage
 error before anything is read. Imports neither torch nor the engine.
@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..damage import DEFAULT_DILATE, check_threshold
+from ..mask_ops import check_radius
+
 __all__ = [
     "OUTPUT_FORMATS",
     "BatchError",
@@ -20,6 +23,7 @@ __all__ = [
     "MaskSpec",
     "XYWH",
     "Size",
+    "check_device",
     "parse_rect",
     "parse_size",
 ]
@@ -32,6 +36,13 @@ XYWH = tuple[int, int, int, int]
 
 Size = tuple[int, int]
 """A hole size ``(w, h)`` in pixels."""
+
+
+def check_device(device: str) -> str:
+    """``device`` if it names one (auto, cpu, cuda, cuda:N); ValueError otherwise."""
+    if not _DEVICE_RE.match(str(device)):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    return str(device)
 
 
 class BatchError(ValueError):
@@ -117,15 +128,23 @@ class MaskSpec:
 
 @dataclass
 class BatchOptions:
+    """A batch: the hole of each photo is the given one (``masks``), the damage found in it
+    (``find_damage``, at ``threshold``, grown by ``dilate`` pixels, with the detector
+    ``damage_weights``), or both together; at least one of the two."""
+
     input_dir: Path
     output_dir: Path
-    masks: MaskSpec
+    masks: MaskSpec | None = None
     weights: Path | None = None
     device: str = "auto"
     format: str = "same"  # same | png | jpg | tif | webp
     overwrite: bool = False
     recursive: bool = False
     quality: int | None = None  # None: a JPEG input's own quantisation for JPEG output, else 95
+    find_damage: bool = False
+    threshold: float | None = None  # None: the detector's calibrated threshold
+    dilate: int = DEFAULT_DILATE
+    damage_weights: Path | None = None  # None: the bundled detector
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -136,10 +155,16 @@ class BatchOptions:
         if fmt not in OUTPUT_FORMATS and fmt not in ("jpeg", "tiff"):
             raise ValueError(f"output format must be one of {', '.join(OUTPUT_FORMATS)}, got {self.format!r}")
         self.format = fmt
-        if not _DEVICE_RE.match(str(self.device)):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
         if self.quality is not None and (not isinstance(self.quality, int) or not 1 <= self.quality <= 100):
             raise ValueError(f"quality must be an integer from 1 to 100, got {self.quality!r}")
+        if self.masks is None and not self.find_damage:
+            raise ValueError("no hole given: use --masks, --mask, --rect, --center-hole and/or --find-damage")
+        if self.threshold is not None:
+            self.threshold = check_threshold(self.threshold)
+        self.dilate = check_radius(self.dilate)
+        if self.damage_weights is not None:
+            self.damage_weights = Path(self.damage_weights)
 
 
 @dataclass
@@ -156,6 +181,9 @@ class BatchReport:
     rank: int = 0
     world_size: int = 1
     model: str | None = None  # "NAME on DEVICE" of the model that filled; None if none was needed
+    detector: str | None = None  # "NAME on DEVICE" of the damage detector; None if none ran
+    no_damage: list[Path] = field(default_factory=list)  # --find-damage found nothing in them
+    unchanged: list[Path] = field(default_factory=list)  # done, written as they were: empty hole
 
     @property
     def ok(self) -> bool:
@@ -165,13 +193,32 @@ class BatchReport:
     def not_processed(self) -> int:
         return self.total - len(self.done) - len(self.skipped) - len(self.failed)
 
-    def summary(self) -> str:
-        prefix = f"[rank {self.rank}/{self.world_size}] " if self.world_size > 1 else ""
-        parts = [f"done {len(self.done)}", f"skipped {len(self.skipped)}", f"failed {len(self.failed)}"]
-        if self.cancelled:
+    @property
+    def prefix(self) -> str:
+        return f"[rank {self.rank}/{self.world_size}] " if self.world_size > 1 else ""
+
+    def counts(self) -> list[int]:
+        """What the ranks of a torchrun add up: done, skipped, failed, total."""
+        return [len(self.done), len(self.skipped), len(self.failed), self.total]
+
+    def headline(self, counts: list[int] | None = None) -> str:
+        """The first line of :meth:`summary`, of this report or of ``counts`` (ranks added)."""
+        done, skipped, failed, total = (counts or self.counts())[:4]
+        parts = [f"done {done}", f"skipped {skipped}", f"failed {failed}"]
+        if counts is None and self.cancelled:
             parts.append(f"cancelled with {self.not_processed} not processed")
-        lines = [prefix + ", ".join(parts) + f" (of {self.total})"]
+        return ", ".join(parts) + f" (of {total})"
+
+    def summary(self) -> str:
+        prefix = self.prefix
+        lines = [prefix + self.headline()]
         if self.model is not None:
             lines.append(f"{prefix}model: {self.model}")
+        if self.detector is not None:
+            lines.append(f"{prefix}damage detector: {self.detector}")
+        if self.no_damage:
+            lines.append(f"{prefix}no damage found in {len(self.no_damage)} photo(s)")
+        if self.unchanged:
+            lines.append(f"{prefix}{len(self.unchanged)} photo(s) had nothing to fill: written unchanged")
         lines += [f"{prefix}  FAILED {path}: {reason}" for path, reason in self.failed]
         return "\n".join(lines)

@@ -6,13 +6,13 @@ only, never an image; the plan covers every rank (each takes its share of the so
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from .options import BatchError, BatchOptions
 
-__all__ = ["Job", "is_within", "plan_batch"]
+__all__ = ["Job", "is_within", "list_images", "plan_batch", "plan_outputs", "resolve_folders"]
 
 
 @dataclass
@@ -32,7 +32,7 @@ def is_within(path: Path, folder: Path) -> bool:
         return False
 
 
-def _list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Path]:
+def list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Path]:
     from engine.formats import IMAGE_SUFFIXES
 
     found: list[Path] = []
@@ -92,58 +92,45 @@ def _assign_masks(files: list[Path], src: Path, masks_dir: Path) -> dict[Path, P
     return {f: m for f, m in chosen.items() if f not in used}
 
 
-def _output_suffix(source: Path, fmt: str) -> str:
-    from engine.formats import suffix_for_format
-
-    return source.suffix if fmt == "same" else suffix_for_format(fmt)
-
-
-def _validate_folders(options: BatchOptions) -> tuple[Path, Path, list[Path]]:
-    """(input folder, output folder, folders not to list), resolved; BatchError if unusable."""
-    src = options.input_dir.expanduser().resolve()
-    dst = options.output_dir.expanduser().resolve()
+def resolve_folders(
+    input_dir: Path, output_dir: Path, *, inputs: str = "input folder", outputs: str = "output folder"
+) -> tuple[Path, Path, list[Path]]:
+    """(input folder, output folder, folders not to list), resolved; BatchError if unusable.
+    ``inputs``/``outputs`` name the two folders in the messages."""
+    src = Path(input_dir).expanduser().resolve()
+    dst = Path(output_dir).expanduser().resolve()
     if not src.is_dir():
-        raise BatchError(f"input folder not found: {options.input_dir}")
+        raise BatchError(f"{inputs} not found: {input_dir}")
     if dst.exists() and not dst.is_dir():
-        raise BatchError(f"output path exists and is not a folder: {options.output_dir}")
+        raise BatchError(f"{outputs} path exists and is not a folder: {output_dir}")
     if dst == src:
         raise BatchError(
-            f"the output folder must differ from the input folder ({options.output_dir}): "
+            f"the {outputs} must differ from the {inputs} ({output_dir}): "
             "Retoucher never overwrites its inputs"
         )
-    exclude = [dst] if is_within(dst, src) else []
-    spec = options.masks
-    if spec.kind == "dir":
-        mdir = spec.value.expanduser().resolve()
-        if not mdir.is_dir():
-            raise BatchError(f"mask folder not found: {spec.value}")
-        if is_within(mdir, src) and mdir != src:
-            exclude.append(mdir)
-    elif spec.kind == "file" and not spec.value.expanduser().is_file():
-        raise BatchError(f"mask file not found: {spec.value}")
-    return src, dst, exclude
+    return src, dst, [dst] if is_within(dst, src) else []
 
 
-def plan_batch(options: BatchOptions) -> list[Job]:
-    """Every input of the batch (all ranks), sorted, with its output path; collisions marked.
-
-    Raises :class:`BatchError` for unusable folders.
-    """
-    src, dst, exclude = _validate_folders(options)
-    files = _list_images(src, options.recursive, exclude)
-    spec = options.masks
-    masks: dict[Path, Path | None] = {}
-    if spec.kind == "dir":
-        # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.
-        masks = _assign_masks(files, src, spec.value.expanduser().resolve())
-        files = [f for f in files if f in masks]
+def plan_outputs(
+    src: Path,
+    dst: Path,
+    files: Sequence[Path],
+    suffix: Callable[[Path], str],
+    masks: Mapping[Path, Path | None] | None = None,
+    *,
+    hint: str = "",
+) -> list[Job]:
+    """A job per input file (sorted as given): its output ``dst/<sub-folder>/<stem><suffix>``,
+    and an error for an output that would overwrite an input or that another input already
+    writes (``x.jpg`` and ``x.png`` both writing ``x.png``: the first one keeps it; ``hint`` is
+    added to that message)."""
     jobs: list[Job] = []
     owner: dict[Path, Path] = {}
     inputs = set(files)
     for f in files:
         rel = f.relative_to(src)
-        out = dst / rel.parent / (rel.stem + _output_suffix(f, options.format))
-        job = Job(source=f, relative=rel, output=out, mask=masks.get(f))
+        out = dst / rel.parent / (rel.stem + suffix(f))
+        job = Job(source=f, relative=rel, output=out, mask=(masks or {}).get(f))
         if out in inputs:
             job.error = f"its output {out} would overwrite an input photo"
         else:
@@ -151,9 +138,43 @@ def plan_batch(options: BatchOptions) -> list[Job]:
             if key in owner:
                 job.error = (
                     f"its output {out} is already the output of {owner[key].relative_to(src)}; "
-                    "rename one of them (or keep --format same)"
+                    f"rename one of them{hint}"
                 )
             else:
                 owner[key] = f
         jobs.append(job)
     return jobs
+
+
+def plan_batch(options: BatchOptions) -> list[Job]:
+    """Every input of the batch (all ranks), sorted, with its output path; collisions marked.
+
+    Raises :class:`BatchError` for unusable folders.
+    """
+    from engine.formats import suffix_for_format
+
+    src, dst, exclude = resolve_folders(options.input_dir, options.output_dir)
+    spec = options.masks
+    if spec is not None and spec.kind == "dir":
+        mdir = spec.value.expanduser().resolve()
+        if not mdir.is_dir():
+            raise BatchError(f"mask folder not found: {spec.value}")
+        if is_within(mdir, src) and mdir != src:
+            exclude.append(mdir)
+    elif spec is not None and spec.kind == "file" and not spec.value.expanduser().is_file():
+        raise BatchError(f"mask file not found: {spec.value}")
+    files = list_images(src, options.recursive, exclude)
+    masks: dict[Path, Path | None] | None = None
+    if spec is not None and spec.kind == "dir":
+        # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.
+        masks = _assign_masks(files, src, spec.value.expanduser().resolve())
+        files = [f for f in files if f in masks]
+    fmt = options.format
+    return plan_outputs(
+        src,
+        dst,
+        files,
+        lambda f: f.suffix if fmt == "same" else suffix_for_format(fmt),
+        masks,
+        hint=" (or keep --format same)",
+    )

@@ -7,14 +7,15 @@ next photo. The engine (torch) is imported here only when a batch runs.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..inpainting import CancelFn, InpainterLike
+from ..damage import default_detector_factory, describe_detector, find_damage
+from ..inpainting import CancelFn, DetectorFactory, DetectorLike, InpainterLike
 from .holes import Holes
+from .ledger import BatchProgressFn, Ledger, create_engine, reason, start_run
 from .options import BatchError, BatchOptions, BatchReport
 from .planning import Job, plan_batch
 
@@ -23,14 +24,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["BatchProgressFn", "run_batch"]
 
-BatchProgressFn = Callable[[int, int, str], None]
-"""``progress(finished, total, name)``: called after each photo of this rank."""
-
 
 def run_batch(
     options: BatchOptions,
     *,
     inpainter: InpainterLike | None = None,
+    detector_factory: DetectorFactory | None = None,
     progress: BatchProgressFn | None = None,
     cancel: CancelFn | None = None,
     rank: int = 0,
@@ -41,25 +40,21 @@ def run_batch(
 
     ``inpainter``: a ready :class:`engine.Inpainter` (the app passes its own); otherwise one is
     made from ``options.weights``/``options.device`` when the first photo needs it (with
-    ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). ``progress(finished, total, name)``
+    ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). With ``options.find_damage`` the
+    damage detector is made the same way by ``detector_factory`` (default: the engine's, from
+    ``options.damage_weights``), so each rank has its own. ``progress(finished, total, name)``
     is called after each photo; ``cancel()`` returning True stops the batch at the next photo (or
-    the next check inside a fill): finished outputs stay, and a re-run resumes.
+    the next check inside a fill or a detection): finished outputs stay, and a re-run resumes.
 
     Raises :class:`BatchError` for problems with the batch as a whole (nothing usable to do).
     """
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise BatchError(f"rank {rank} is not within a world of size {world_size}")
     from engine.inpainter import InpaintCancelled
 
-    jobs = plan_batch(options)[rank::world_size]
-    report = BatchReport(total=len(jobs), rank=rank, world_size=world_size)
-    _remove_leftover_temporaries(jobs, report)
-    holes = Holes(options.masks, options.input_dir.expanduser().resolve())
-    runner = _Runner(options, holes, inpainter, progress, cancel, report, local_rank)
+    jobs, report = start_run(plan_batch(options), BatchReport(), rank, world_size)
+    holes = None if options.masks is None else Holes(options.masks, options.input_dir.expanduser().resolve())
+    runner = _Runner(options, holes, inpainter, detector_factory, progress, cancel, report, local_rank)
     try:
-        for job in jobs:
-            if cancel is not None and cancel():
-                raise InpaintCancelled()
+        for job in runner.pending(jobs, options.overwrite):
             item = runner.load(job)
             if item is not None:
                 runner.add(item)
@@ -114,70 +109,93 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
     )
 
 
-class _Runner:
-    """One batch run: settles each job (done, skipped, failed) in the report, ticks progress,
-    and gathers equal-size photos into groups that are filled together."""
+class _Runner(Ledger):
+    """One batch run: makes each photo's hole, gathers equal-size photos into groups that are
+    filled together, writes the outputs, and settles each job (see :class:`Ledger`)."""
 
     def __init__(
         self,
         options: BatchOptions,
-        holes: Holes,
+        holes: Holes | None,
         inpainter: InpainterLike | None,
+        detector_factory: DetectorFactory | None,
         progress: BatchProgressFn | None,
         cancel: CancelFn | None,
         report: BatchReport,
         local_rank: int | None,
     ) -> None:
+        super().__init__(report, progress, cancel)
         self.options = options
         self.holes = holes
         self._inpainter = inpainter
-        self.progress = progress
-        self.cancel = cancel
-        self.report = report
+        self._detector: DetectorLike | None = None
+        self.detector_factory = detector_factory or default_detector_factory
         self.local_rank = local_rank
-        self.finished = 0
         self.group: list[_Item] = []  # equal-size photos waiting to be filled together
 
-    # -- the model, created when the first photo needs it (a finished batch never loads it)
+    # -- the engines, created when the first photo needs them (a finished batch loads neither)
     @property
     def inpainter(self) -> InpainterLike:
         if self._inpainter is None:
             from engine.inpainter import Inpainter
-            from engine.weights import WeightsError
 
-            device = _resolve_device(self.options.device, self.local_rank)
-            try:
-                self._inpainter = Inpainter(self.options.weights, device=device)
-            except WeightsError as exc:
-                raise BatchError(str(exc)) from exc
-            except Exception as exc:
-                raise BatchError(f"could not create the model on {device}: {_reason(exc)}") from exc
+            self._inpainter = create_engine(
+                lambda device: Inpainter(self.options.weights, device=device),
+                self.options.device,
+                self.local_rank,
+                "model",
+            )
         if self.report.model is None:
             self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}"
         return self._inpainter
 
+    @property
+    def detector(self) -> DetectorLike:
+        if self._detector is None:
+            weights = self.options.damage_weights
+            self._detector = create_engine(
+                lambda device: self.detector_factory(None if weights is None else str(weights), device),
+                self.options.device,
+                self.local_rank,
+                "damage detector",
+            )
+            self.report.detector = describe_detector(
+                self._detector, self.options.threshold, self.options.dilate
+            )
+        return self._detector
+
     # -- each job, from its file to its output
     def load(self, job: Job) -> _Item | None:
-        """The photo and its hole; None when the job is settled here (skipped or failed)."""
+        """The photo and its hole; None when the job is settled here (failed)."""
         from engine.imageio import load_image
-        from engine.inpainter import NothingToFillError
+        from engine.inpainter import InpaintCancelled, NothingToFillError
 
-        if job.error:
-            self.fail(job, job.error)
-            return None
-        if job.output.exists() and not self.options.overwrite:
-            self.skip(job)
-            return None
         try:
             image = load_image(job.source)
-            hole = self.holes.for_image(job, image.rgb.shape[:2])
+            hole = self.hole(job, image.rgb)
+        except (InpaintCancelled, BatchError):
+            raise
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-            self.fail(job, _reason(exc))
+            self.fail(job, reason(exc))
             return None
         if hole.all():
             self.fail(job, str(NothingToFillError()))
             return None
         return _Item(job, image, hole)
+
+    def hole(self, job: Job, rgb: np.ndarray) -> np.ndarray:
+        """The given hole of the photo, the damage found in it, or the union of the two."""
+        shape = rgb.shape[:2]
+        hole = np.zeros(shape, bool) if self.holes is None else self.holes.for_image(job, shape)
+        if self.options.find_damage:
+            opts = self.options
+            found = find_damage(
+                self.detector, rgb, threshold=opts.threshold, dilate=opts.dilate, cancel=self.cancel
+            )
+            if not found.any():
+                self.report.no_damage.append(job.source)
+            hole = hole | found
+        return hole
 
     def add(self, item: _Item) -> None:
         """Write the photo unchanged if its hole is empty; otherwise queue it for filling, in
@@ -227,7 +245,7 @@ class _Runner:
             except (InpaintCancelled, BatchError):
                 raise
             except Exception as exc:  # noqa: BLE001 - CUDA errors, out of memory...: this photo fails, the batch goes on
-                self.fail(item.job, _reason(exc))
+                self.fail(item.job, reason(exc))
                 continue
             self.save(item, result)
 
@@ -236,55 +254,8 @@ class _Runner:
         try:
             write_output(item, result, self.options.quality)
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-            self.fail(item.job, f"could not write {item.job.output}: {_reason(exc)}")
+            self.fail(item.job, f"could not write {item.job.output}: {reason(exc)}")
             return
+        if result is None:
+            self.report.unchanged.append(item.job.source)
         self.done(item.job)
-
-    # -- settling a job in the report
-    def done(self, job: Job) -> None:
-        self.report.done.append(job.source)
-        self.report.outputs[job.source] = job.output
-        self._tick(job)
-
-    def skip(self, job: Job) -> None:
-        self.report.skipped.append(job.source)
-        self._tick(job)
-
-    def fail(self, job: Job, reason: str) -> None:
-        self.report.failed.append((job.source, reason))
-        self._tick(job)
-
-    def _tick(self, job: Job) -> None:
-        self.finished += 1
-        if self.progress is not None:
-            self.progress(self.finished, self.report.total, job.relative.as_posix())
-
-
-def _resolve_device(device: str, local_rank: int | None) -> str:
-    from engine.distributed import device_for_rank
-
-    try:
-        return str(device_for_rank(device, local_rank))
-    except ValueError as exc:
-        raise BatchError(str(exc)) from exc
-
-
-def _reason(exc: BaseException) -> str:
-    msg = str(exc) or type(exc).__name__
-    if isinstance(exc, (ValueError, OSError)):
-        return msg
-    return f"{type(exc).__name__}: {msg}"
-
-
-def _remove_leftover_temporaries(jobs: Sequence[Job], report: BatchReport) -> None:
-    """A run killed mid-save (SIGKILL, power cut) leaves ``.<stem>.XXXXXXXX.tmp<suffix>`` next
-    to the output it was writing. Remove those of this rank's own outputs (files of exactly that
-    pattern only), so that no other rank's or program's file in progress is touched."""
-    from engine.atomic import leftover_temporaries
-
-    for tmp in leftover_temporaries(job.output for job in jobs if not job.error):
-        try:
-            tmp.unlink()
-        except OSError:
-            continue
-        report.removed_temporaries.append(tmp)

@@ -2,8 +2,8 @@
 
 The module's fixture builds dist/Retoucher/ into a temp folder with ``packaging/build.sh`` (the
 build venv build/package-venv is created on first use and reused after) from a copy of
-resources/ in which a missing default model is replaced by the tiny random one and a missing
-sample photo by a generated one. With ``RETOUCHER_BUNDLE=/path/to/dist/Retoucher`` it tests that
+resources/ in which a missing default model or damage detector is replaced by a tiny random one
+and a missing sample photo by a generated one. With ``RETOUCHER_BUNDLE=/path/to/dist/Retoucher`` it tests that
 bundle instead of building one. When the build tools can't be installed (build.sh exits 3: no
 python3.11, no venv module, a package not reachable) the tests skip.
 
@@ -94,6 +94,24 @@ def _bundle_resources(dest: Path, tmp: Path) -> Path:
             timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
+    detector = dest / "weights" / "damage.safetensors"
+    if not detector.is_file():
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys, torch; from engine.damage import DamageNet, DamageNetConfig, save_damage_weights;"
+                "torch.manual_seed(0);"
+                "save_damage_weights(sys.argv[1], DamageNet(DamageNetConfig(width=4)),"
+                "{'threshold': 0.5, 'note': 'random, packaging test'}, name='tiny-damage')",
+                str(detector),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
     if not (dest / "sample.jpg").is_file():
         rng = np.random.default_rng(0)
         y, x = np.mgrid[0:192, 0:256]
@@ -158,12 +176,12 @@ def _size(folder: Path) -> int:
 def test_bundle_holds_the_app_the_model_and_the_qt_plugins(bundle):
     assert bundle.exe.is_file() and os.access(bundle.exe, os.X_OK)
     res = bundle.internal / "resources"
-    assert (res / "weights" / "default.safetensors").is_file()
+    weights = ("default.safetensors", "damage.safetensors")
+    assert sorted(p.name for p in (res / "weights").iterdir()) == sorted(weights)  # nothing stray
     assert (res / "sample.jpg").is_file()
     if bundle.resources is not None:  # exactly the weights that were bundled
-        assert (res / "weights" / "default.safetensors").read_bytes() == (
-            bundle.resources / "weights" / "default.safetensors"
-        ).read_bytes()
+        for name in weights:
+            assert (res / "weights" / name).read_bytes() == (bundle.resources / "weights" / name).read_bytes()
     plugins = bundle.internal / "PySide6" / "Qt" / "plugins" / "platforms"
     names = {p.name for p in plugins.iterdir()}
     assert any("qoffscreen" in n for n in names), names
@@ -193,6 +211,9 @@ def test_bundle_leaves_out_the_trainer_and_unused_modules(bundle):
         "retoucher.__main__",
         "retoucher.selftest",
         "retoucher.batch",
+        "retoucher.batch.detect_cli",
+        "retoucher.damage",
+        "engine.damage",
         "retoucher.qt.app",
         "retoucher.qt.main_window",
         "engine.inpainter",
@@ -232,6 +253,7 @@ def test_version_from_the_bundle(bundle):
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert lines[0] == f"retoucher {declared}"
     assert lines[1].startswith("model: ") and "no model" not in lines[1]
+    assert lines[2].startswith("damage detector: ") and "no damage detector" not in lines[2]
     if bundle.resources is not None:
         from engine.weights import read_weights_info
 
@@ -245,6 +267,8 @@ def test_self_test_from_the_bundle_without_python_on_path(bundle):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert str(bundle.internal / "resources") in proc.stdout
     assert "pixels outside the hole unchanged: ok" in proc.stdout
+    assert "(damage.safetensors) loaded on" in proc.stdout
+    assert "probability float32 within [0, 1], mask bool" in proc.stdout
     assert "self-test passed" in proc.stdout
     print("\n" + proc.stdout)
 
@@ -255,6 +279,16 @@ def test_self_test_from_the_bundle_fails_clearly_without_its_model(bundle, tmp_p
     proc = bundle.run("--self-test", timeout=300, RETOUCHER_RESOURCES=str(empty))
     assert proc.returncode == 1
     assert "self-test FAILED: no model bundled" in proc.stderr
+
+
+def test_self_test_from_the_bundle_fails_clearly_without_its_detector(bundle, tmp_path):
+    folder = tmp_path / "resources"
+    shutil.copytree(bundle.internal / "resources", folder)
+    (folder / "weights" / "damage.safetensors").unlink()
+    proc = bundle.run("--self-test", timeout=300, RETOUCHER_RESOURCES=str(folder))
+    assert proc.returncode == 1
+    assert "self-test FAILED: no damage detector bundled" in proc.stderr
+    assert str(folder / "weights" / "damage.safetensors") in proc.stderr
 
 
 def test_batch_from_the_bundle(bundle, tmp_path):
@@ -277,6 +311,24 @@ def test_batch_from_the_bundle(bundle, tmp_path):
         hole[(h - 16) // 2 : (h - 16) // 2 + 16, (w - 16) // 2 : (w - 16) // 2 + 16] = True
         assert np.array_equal(result[~hole], original[~hole]), name
         assert np.any(result[hole] != original[hole]), name
+
+
+def test_detect_from_the_bundle(bundle, tmp_path):
+    """retoucher detect from the bundle's entry point with the bundled detector: a mask of each
+    photo's size, 8-bit grey with only black and white."""
+    inputs, masks = tmp_path / "in", tmp_path / "masks"
+    inputs.mkdir()
+    rng = np.random.default_rng(4)
+    sizes = {"p0.png": (64, 80), "p1.jpg": (96, 64)}
+    for name, (h, w) in sizes.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(inputs / name)
+    proc = bundle.run("detect", str(inputs), str(masks), "--device", "cpu", "--no-progress", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "photos 2: masks written 2, skipped 0, failed 0;" in proc.stdout
+    for name, (h, w) in sizes.items():
+        with Image.open(masks / (Path(name).stem + ".png")) as im:
+            assert im.mode == "L" and im.size == (w, h), name
+            assert set(np.unique(np.asarray(im))) <= {0, 255}, name
 
 
 def test_app_starts_headless_from_the_bundle(bundle):

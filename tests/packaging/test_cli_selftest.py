@@ -1,10 +1,10 @@
 """``retoucher --self-test`` and ``retoucher --version`` against a resources/ folder in tmp_path
-(RETOUCHER_RESOURCES) holding the tiny random model and a small generated sample photo."""
+(RETOUCHER_RESOURCES) holding the tiny random model and detector and a small generated sample
+photo. The self-test's detection step is tested in tests/retoucher/test_selftest_damage.py."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from retoucher import __main__ as cli
 from retoucher.selftest import run_self_test, self_test_hole
@@ -21,17 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def resources(tmp_path, tiny_weights, monkeypatch) -> Path:
-    """A folder laid out like resources/: weights/default.safetensors and sample.jpg."""
-    folder = tmp_path / "resources"
-    (folder / "weights").mkdir(parents=True)
-    shutil.copy(tiny_weights, folder / "weights" / "default.safetensors")
-    rng = np.random.default_rng(1)
-    y, x = np.mgrid[0:72, 0:100]
-    photo = np.stack([x * 2.5, y * 3.5, (x + y) * 1.5], -1) + rng.normal(0, 10, (72, 100, 3))
-    Image.fromarray(photo.clip(0, 255).astype(np.uint8)).save(folder / "sample.jpg", quality=90)
-    monkeypatch.setenv("RETOUCHER_RESOURCES", str(folder))
-    return folder
+def resources(selftest_resources) -> Path:
+    """A folder laid out like resources/: weights/default.safetensors, weights/damage.safetensors
+    and sample.jpg (see tests/conftest.py)."""
+    return selftest_resources
 
 
 def test_self_test_hole_has_two_regions_inside_the_photo():

@@ -212,7 +212,14 @@ def test_exit_code_zero_and_recursive_layout(folder, tmp_path, tiny_weights, cap
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ([], "one of the arguments"),
+        ([], "no hole given: use --masks, --mask, --rect, --center-hole and/or --find-damage"),
+        (["--center-hole", "8", "--threshold", "0.5"], "go with --find-damage"),
+        (["--center-hole", "8", "--dilate", "3"], "go with --find-damage"),
+        (["--find-damage", "--threshold", "0"], "threshold must lie in (0, 1]"),
+        (["--find-damage", "--threshold", "1.5"], "threshold must lie in (0, 1]"),
+        (["--find-damage", "--threshold", "nan"], "threshold must lie in (0, 1]"),
+        (["--find-damage", "--dilate", "-1"], "radius is a whole number of pixels from 0 to 500"),
+        (["--find-damage", "--damage-weights", "missing.safetensors"], "not found"),
         (
             [
                 "--rect",

@@ -1,0 +1,122 @@
+"""What every folder command (``retoucher batch``, ``retoucher detect``) does around its work on
+each photo: take this rank's share of the plan, remove the temporary files a killed run left next
+to its outputs, settle each job in the report (done, skipped because its output exists, failed
+with a reason) and tick the progress, stop at the next photo when cancelled, create the engine
+(inpainter, detector) on this rank's device with a clear error, and say why a photo failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from ..inpainting import CancelFn
+from .options import BatchError, BatchReport
+from .planning import Job
+
+__all__ = ["BatchProgressFn", "Ledger", "create_engine", "reason", "start_run"]
+
+BatchProgressFn = Callable[[int, int, str], None]
+"""``progress(finished, total, name)``: called after each photo of this rank."""
+
+R = TypeVar("R", bound=BatchReport)
+E = TypeVar("E")
+
+
+def start_run(jobs: Sequence[Job], report: R, rank: int, world_size: int) -> tuple[list[Job], R]:
+    """This rank's share of ``jobs`` (every ``world_size``-th of the sorted plan) and ``report``
+    set up for it; the temporaries of its outputs that a killed run left are removed."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise BatchError(f"rank {rank} is not within a world of size {world_size}")
+    mine = list(jobs[rank::world_size])
+    report.total, report.rank, report.world_size = len(mine), rank, world_size
+    _remove_leftover_temporaries(mine, report)
+    return mine, report
+
+
+class Ledger:
+    """Settles the jobs of one run in its report and calls ``progress`` after each."""
+
+    def __init__(
+        self, report: BatchReport, progress: BatchProgressFn | None, cancel: CancelFn | None
+    ) -> None:
+        self.report = report
+        self.progress = progress
+        self.cancel = cancel
+        self.finished = 0
+
+    def pending(self, jobs: Sequence[Job], overwrite: bool) -> Iterator[Job]:
+        """The jobs that need work, in order; the others are settled on the way (failed with
+        the error known from planning, skipped when their output exists and not ``overwrite``).
+        Raises :class:`engine.inpainter.InpaintCancelled` before the next job once ``cancel()``
+        returns True."""
+        from engine.inpainter import InpaintCancelled
+
+        for job in jobs:
+            if self.cancel is not None and self.cancel():
+                raise InpaintCancelled()
+            if job.error:
+                self.fail(job, job.error)
+            elif job.output.exists() and not overwrite:
+                self.skip(job)
+            else:
+                yield job
+
+    def done(self, job: Job) -> None:
+        self.report.done.append(job.source)
+        self.report.outputs[job.source] = job.output
+        self._tick(job)
+
+    def skip(self, job: Job) -> None:
+        self.report.skipped.append(job.source)
+        self._tick(job)
+
+    def fail(self, job: Job, why: str) -> None:
+        self.report.failed.append((job.source, why))
+        self._tick(job)
+
+    def _tick(self, job: Job) -> None:
+        self.finished += 1
+        if self.progress is not None:
+            self.progress(self.finished, self.report.total, job.relative.as_posix())
+
+
+def create_engine(make: Callable[[str], E], device: str, local_rank: int | None, what: str) -> E:
+    """``make(device)`` on this rank's device (``cuda:LOCAL_RANK`` under torchrun on CUDA);
+    a bad device, weight file or creation failure becomes a :class:`BatchError` naming ``what``."""
+    from engine.distributed import device_for_rank
+    from engine.weights import WeightsError
+
+    try:
+        dev = str(device_for_rank(device, local_rank))
+    except ValueError as exc:
+        raise BatchError(str(exc)) from exc
+    try:
+        return make(dev)
+    except WeightsError as exc:
+        raise BatchError(str(exc)) from exc
+    except Exception as exc:
+        raise BatchError(f"could not create the {what} on {dev}: {reason(exc)}") from exc
+
+
+def reason(exc: BaseException) -> str:
+    """Why a photo failed, in a line: the message of a ValueError/OSError (they name the file and
+    the problem), else the exception's type and message."""
+    msg = str(exc) or type(exc).__name__
+    if isinstance(exc, (ValueError, OSError)):
+        return msg
+    return f"{type(exc).__name__}: {msg}"
+
+
+def _remove_leftover_temporaries(jobs: Sequence[Job], report: BatchReport) -> None:
+    """A run killed mid-save (SIGKILL, power cut) leaves ``.<stem>.XXXXXXXX.tmp<suffix>`` next
+    to the output it was writing. Remove those of this rank's own outputs (files of exactly that
+    pattern only), so that no other rank's or program's file in progress is touched."""
+    from engine.atomic import leftover_temporaries
+
+    for tmp in leftover_temporaries(job.output for job in jobs if not job.error):
+        try:
+            tmp.unlink()
+        except OSError:
+            continue
+        report.removed_temporaries.append(tmp)
