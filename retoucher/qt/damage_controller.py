@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["DamageController"]
 
-_REVIEW_HINT = "Erase false finds (E) and brush missed damage (B), then Fill (Ctrl+Enter)."
+_PANEL_WIDTH = 300  # pixels, when the panel first shows
+_REVIEW_HINT = "Adjust it here; erase false finds (E) and brush missed damage (B), then Fill (Ctrl+Enter)."
 
 
 class DamageController(QObject):
@@ -71,7 +72,6 @@ class DamageController(QObject):
         self._index = -1  # the history's index right after it
         self._in_history = False
         self._pushing = False
-        window.undo_stack.indexChanged.connect(self._on_history_changed)
 
     # ------------------------------------------------------------------ state
     @property
@@ -86,10 +86,14 @@ class DamageController(QObject):
         )
 
     def update_enabled(self, has_photo: bool, idle: bool) -> None:
-        """Find Damage needs a photo and no job running."""
+        """Follow the window's state (called on every change of it and of its history): Find
+        Damage needs a photo and no job running; a find is settled once the history moved
+        past it or the photo was replaced."""
         self.action.setEnabled(has_photo and idle)
-        if self.found is not None and self._doc is not self.window.doc:
-            self.settle()  # another photo: the find's history is gone
+        w = self.window
+        moved = self._doc is not w.doc or w.undo_stack.index() != self._index
+        if self.found is not None and not self._pushing and moved:
+            self.settle()
         self.panel.set_adjustable(self.adjustable)
 
     def settle(self) -> None:
@@ -101,10 +105,6 @@ class DamageController(QObject):
         self.panel.set_adjustable(
             False, "Kept as it is: the mask changed since. Find Damage (Ctrl+D) again to adjust."
         )
-
-    def _on_history_changed(self, index: int) -> None:
-        if not self._pushing and self.found is not None and index != self._index:
-            self.settle()
 
     # ------------------------------------------------------------------ running
     def find(self) -> DetectJob | None:
@@ -145,9 +145,9 @@ class DamageController(QObject):
         self.found, self._doc, self._in_history = found, doc, False
         self._record()
         self.panel.show_values(found.threshold, found.grow, detection.default_threshold)
-        self.panel.show()
-        self.panel.set_adjustable(self.adjustable, self._summary())
-        self._message(f"{self._summary()} {_REVIEW_HINT}", 8000)
+        self._show_panel()
+        self.panel.set_adjustable(self.adjustable, self._summary(hint=True))
+        self._message(f"{self._summary()} Review it in the Find Damage panel, then Fill.", 8000)
 
     def _on_failed(self, _job: DetectJob, title: str, message: str) -> None:
         self.window.show_error(title, message)
@@ -173,8 +173,13 @@ class DamageController(QObject):
             w.show_error("Cannot adjust Find Damage", str(exc))
             return False
         self._record()
-        self.panel.set_adjustable(True, self._summary())
+        self.panel.set_adjustable(True, self._summary(hint=True))
         return True
+
+    def _show_panel(self) -> None:
+        if not self.panel.isVisible():
+            self.panel.show()
+            self.window.resizeDocks([self.panel], [_PANEL_WIDTH], Qt.Orientation.Horizontal)
 
     def _record(self) -> None:
         """Put the find in the history the first time it changes the mask; remember where."""
@@ -188,13 +193,15 @@ class DamageController(QObject):
             self._in_history = True
         self._index = self.window.undo_stack.index()
 
-    def _summary(self) -> str:
+    def _summary(self, *, hint: bool = False) -> str:
+        """What the latest find added (``hint``: and what to do next)."""
         found = self.found
         if found is None:
             return ""
         if not found.added:
             return "No new damage found at this sensitivity: raise it to find fainter damage."
-        return f"Find Damage added {found.added:,} px to the hole (grown by {found.grow} px)."
+        text = f"Find Damage added {found.added:,} px to the hole (grown by {found.grow} px)."
+        return f"{text} {_REVIEW_HINT}" if hint else text
 
     def _message(self, text: str, msecs: int) -> None:
         self.window.statusBar().showMessage(text, msecs)

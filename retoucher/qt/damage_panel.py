@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -35,30 +36,35 @@ class DamagePanel(QDockWidget):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(1, SENSITIVITY_STEPS - 1)
         self.slider.setPageStep(SENSITIVITY_STEPS // 20)
-        self.slider.setMinimumWidth(160)
+        self.slider.setMinimumWidth(120)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
         self.slider.setToolTip(
             "Higher finds fainter damage, and more that is not damage. The mask follows at once."
         )
         self.value_label = QLabel()
-        self.value_label.setMinimumWidth(48)
+        self.value_label.setMinimumWidth(36)
         self.grow = QSpinBox()
         self.grow.setRange(0, MAX_DAMAGE_GROW)
         self.grow.setSuffix(" px")
+        self.grow.setMaximumWidth(90)
         self.grow.setToolTip("Widen what was found by this many pixels, so that a fill leaves no edge")
         self.default_button = QPushButton("Default")
         self.default_button.setToolTip("The sensitivity the detector was calibrated for")
         self.info = QLabel("Tools \u25b8 Find Damage marks scratches, cracks, dust and spots as hole.")
         self.info.setWordWrap(True)
+        self.info.setMinimumWidth(240)
         row = QHBoxLayout()
         row.addWidget(self.slider, 1)
         row.addWidget(self.value_label)
         row.addWidget(self.default_button)
-        body = QWidget()
-        form = QFormLayout(body)
+        form = QFormLayout()
         form.addRow("Sensitivity", row)
         form.addRow("Grow by", self.grow)
         form.addRow(self.info)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.addLayout(form)
+        layout.addStretch(1)
         self.setWidget(body)
         self.slider.valueChanged.connect(self._on_slider)
         self.grow.valueChanged.connect(self._emit)

@@ -113,10 +113,6 @@ class FillController(QObject):
             cancelled=self._on_cancelled,
         )
 
-    def wait(self, msecs: int) -> None:
-        """Wait for the worker (closing the window), then end a job whose outcome is not in."""
-        self.runner.wait(msecs)
-
     # ------------------------------------------------------------------ the job's reports
     def _on_engine_loaded(self, _inpainter: object) -> None:
         self.refresh_model_status()

@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         self.canvas.zoom_changed.connect(self._show_zoom)
         self.setAcceptDrops(True)
         self.setMinimumSize(QSize(640, 420))
-        self.resize(1200, 800)
+        self.resize(1280, 800)
 
         self._build_file_and_edit_actions()
         self._build_view_and_tool_actions()
