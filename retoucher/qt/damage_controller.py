@@ -103,7 +103,9 @@ class DamageController(QObject):
         self.found.settle()
         self.found = self._doc = None
         self.panel.set_adjustable(
-            False, "Kept as it is: the mask changed since. Find Damage (Ctrl+D) again to adjust."
+            False,
+            "Settled: the history moved on since (an edit, fill, undo or another photo). "
+            "Find Damage (Ctrl+D) again to adjust.",
         )
 
     # ------------------------------------------------------------------ running
