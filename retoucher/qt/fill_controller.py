@@ -1,10 +1,10 @@
 """Filling for the main window: one :class:`~.fill_worker.FillJob` at a time on the open photo.
 
-:class:`FillController` starts a job from the document (its image and hole copied), shows its
-progress and the busy cursor, turns the result into one undo step (``filled``) when the photo
-is still the one the job was made from, and reports a failure (``error``) or a cancel. It also
-keeps the status bar's engine labels: the device and model in use, or the model that the first
-fill will load.
+:class:`FillController` starts a job from the document (its image and hole copied) on the window's
+:class:`~.job_runner.JobRunner` (progress, busy cursor, cancel), turns the result into one undo
+step (``filled``) when the photo is still the one the job was made from, and reports a failure
+(``error``) or a cancel. It also keeps the status bar's engine labels: the device and model in
+use, or the model that the first fill will load.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
-from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QLabel, QStatusBar
 
 import engine
 
 from ..document import Document
 from .fill_worker import FillJob, InpainterCache
+from .job_runner import JobRunner
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.weights import WeightsInfo
@@ -32,14 +32,12 @@ __all__ = ["FillController"]
 class FillController(QObject):
     """Fills the hole of a :class:`Document` in a worker thread.
 
-    Signals: ``busy_changed(bool)`` when a fill starts or ends, ``filled(Edit)`` with the fill's
-    edit of the open photo (already applied: push it to the undo stack), ``error(title,
-    message)`` for the user. ``document`` returns the photo open now; ``status`` shows the
-    messages. The widgets :attr:`progress`, :attr:`device_label` and :attr:`model_label` are for
-    the status bar.
+    Signals: ``filled(Edit)`` with the fill's edit of the open photo (already applied: push it to
+    the undo stack), ``error(title, message)`` for the user. ``document`` returns the photo open
+    now; ``status`` shows the messages; ``runner`` runs the job (default: one of its own). The
+    widgets :attr:`device_label` and :attr:`model_label` are for the status bar.
     """
 
-    busy_changed = Signal(bool)
     filled = Signal(object)
     error = Signal(str, str)
 
@@ -49,23 +47,21 @@ class FillController(QObject):
         status: QStatusBar,
         document: Callable[[], Document | None],
         parent: QObject | None = None,
+        *,
+        runner: JobRunner | None = None,
     ) -> None:
         super().__init__(parent)
         self.inpainters = inpainters
-        self.pool = QThreadPool(self)
-        self.pool.setMaxThreadCount(1)  # one engine job at a time
-        self.job: FillJob | None = None
+        self.runner = runner or JobRunner(status, self)
         self._status = status
         self._document = document
-        self.progress = QProgressBar()
-        self.progress.setFixedWidth(160)
-        self.progress.setVisible(False)
         self.device_label = QLabel()
         self.model_label = QLabel()
 
     @property
     def busy(self) -> bool:
-        return self.job is not None
+        """A job runs (a fill or any other job of the runner)."""
+        return self.runner.busy
 
     # ------------------------------------------------------------------ the engine's status
     def model_info(self) -> tuple[WeightsInfo | None, str | None]:
@@ -97,7 +93,7 @@ class FillController(QObject):
     # ------------------------------------------------------------------ running
     def start(self, doc: Document) -> FillJob | None:
         """Fill the hole painted on ``doc`` (None, with a word why, when there is nothing to
-        fill or a fill runs already). The result arrives as ``filled``."""
+        fill or a job runs already). The result arrives as ``filled``."""
         if self.busy:
             return None
         if not doc.has_hole:
@@ -109,54 +105,19 @@ class FillController(QObject):
             return None
         job = FillJob(doc.image.copy(), doc.mask.copy(), self.inpainters, state=doc.image_state, doc=doc)
         job.signals.loaded.connect(self._on_engine_loaded)
-        job.signals.progress.connect(lambda f, j=job: self._on_progress(j, f))
-        job.signals.finished.connect(lambda r, j=job: self._on_finished(j, r))
-        job.signals.failed.connect(lambda t, m, j=job: self._on_failed(j, t, m))
-        job.signals.cancelled.connect(lambda j=job: self._on_cancelled(j))
-        self.job = job
-        self.progress.setRange(0, 0)  # busy until the engine reports progress
-        self.progress.setVisible(True)
-        self._status.showMessage("Filling\u2026 (Esc cancels)")
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.BusyCursor)
-        self.busy_changed.emit(True)
-        self.pool.start(job)
-        return job
-
-    def cancel(self) -> bool:
-        """Ask the running fill to stop; False when none runs."""
-        if self.job is None:
-            return False
-        self.job.cancel()
-        return True
-
-    def wait(self, msecs: int) -> None:
-        """Wait for the worker (closing the window), then end a fill whose outcome is not in."""
-        self.pool.waitForDone(msecs)
-        if self.job is not None:
-            self._end(self.job)
-
-    def _end(self, job: FillJob) -> bool:
-        """End ``job`` if it is the running one (False: an old job, ignore its outcome)."""
-        if job is not self.job:
-            return False
-        self.job = None
-        self.progress.setVisible(False)
-        QGuiApplication.restoreOverrideCursor()
-        self.busy_changed.emit(False)
-        return True
+        return self.runner.start(
+            job,
+            "Filling\u2026 (Esc cancels)",
+            finished=self._on_finished,
+            failed=self._on_failed,
+            cancelled=self._on_cancelled,
+        )
 
     # ------------------------------------------------------------------ the job's reports
     def _on_engine_loaded(self, _inpainter: object) -> None:
         self.refresh_model_status()
 
-    def _on_progress(self, job: FillJob, fraction: float) -> None:
-        if job is self.job:
-            self.progress.setRange(0, 100)
-            self.progress.setValue(round(100 * fraction))
-
     def _on_finished(self, job: FillJob, result: np.ndarray) -> None:
-        if not self._end(job):
-            return
         doc = self._document()
         if doc is None or doc is not job.doc or doc.image_state != job.state:
             self._status.showMessage("The photo changed while filling; the result was dropped", 5000)
@@ -166,11 +127,9 @@ class FillController(QObject):
             self.filled.emit(edit)
         self._status.showMessage("Filled. Compare with \\ (or Y, split), undo with Ctrl+Z", 4000)
 
-    def _on_failed(self, job: FillJob, title: str, message: str) -> None:
-        if self._end(job):
-            self.refresh_model_status()
-            self.error.emit(title, message)
+    def _on_failed(self, _job: FillJob, title: str, message: str) -> None:
+        self.refresh_model_status()
+        self.error.emit(title, message)
 
-    def _on_cancelled(self, job: FillJob) -> None:
-        if self._end(job):
-            self._status.showMessage("Fill cancelled; nothing changed", 4000)
+    def _on_cancelled(self, _job: FillJob) -> None:
+        self._status.showMessage("Fill cancelled; nothing changed", 4000)

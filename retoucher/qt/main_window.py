@@ -1,6 +1,7 @@
 """The main window: builds the actions, menus, toolbar and status bar and wires them to the
-canvas, the undo stack, the file actions (:mod:`.file_actions`) and the fill controller
-(:mod:`.fill_controller`)."""
+canvas, the undo stack, the file actions (:mod:`.file_actions`), the fill controller
+(:mod:`.fill_controller`) and Find Damage (:mod:`.damage_controller`), whose jobs share one
+:class:`~.job_runner.JobRunner`."""
 
 from __future__ import annotations
 
@@ -30,10 +31,13 @@ from ..document import Document, Edit
 from .actions import make_action, set_checked_quietly
 from .canvas import Canvas
 from .commands import EditCommand
+from .damage_controller import DamageController
+from .damage_worker import DetectorCache
 from .dialogs import AboutDialog, PreferencesDialog
 from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
 from .fill_controller import FillController
 from .fill_worker import FillJob, InpainterCache
+from .job_runner import JobRunner
 from .mask_actions import MaskActions
 from .menus import build_menus, build_toolbar
 from .settings import Settings, clamp_brush_size
@@ -45,24 +49,31 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class MainWindow(QMainWindow):
-    """One photo at a time. ``settings`` and ``inpainters`` can be given (tests, scripts)."""
+    """One photo at a time. ``settings``, ``inpainters`` and ``detectors`` can be given (tests,
+    scripts)."""
 
     def __init__(
         self,
         settings: Settings | None = None,
         inpainters: InpainterCache | None = None,
         parent: QWidget | None = None,
+        *,
+        detectors: DetectorCache | None = None,
     ) -> None:
         super().__init__(parent)
         self.settings = settings or Settings()
         self.inpainters = inpainters or InpainterCache(self.settings.weights or None, self.settings.device)
+        self.detectors = detectors or DetectorCache(None, self.settings.device)
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)
         self.last_error: tuple[str, str] | None = None
         self._dialogs: list[QDialog] = []
         self.files = FileActions(self)
-        self.filler = FillController(self.inpainters, self.statusBar(), lambda: self.doc, self)
-        self.filler.busy_changed.connect(self._on_fill_busy)
+        self.jobs = JobRunner(self.statusBar(), self)  # fills and damage searches, one at a time
+        self.jobs.busy_changed.connect(self._on_busy)
+        self.filler = FillController(
+            self.inpainters, self.statusBar(), lambda: self.doc, self, runner=self.jobs
+        )
         self.filler.filled.connect(self._push_edit)
         self.filler.error.connect(self.show_error)
 
@@ -74,11 +85,12 @@ class MainWindow(QMainWindow):
         self.canvas.zoom_changed.connect(self._show_zoom)
         self.setAcceptDrops(True)
         self.setMinimumSize(QSize(640, 420))
-        self.resize(1200, 800)
+        self.resize(1280, 800)
 
         self._build_file_and_edit_actions()
         self._build_view_and_tool_actions()
         self.masks = MaskActions(self, self._push_edit)  # the Mask menu, Load Mask, Show Mask (H)
+        self.damage = DamageController(self, self.detectors, self.jobs, self._push_edit)  # Ctrl+D
         build_menus(self)
         build_toolbar(self)
         self._build_status_bar()
@@ -132,7 +144,7 @@ class MainWindow(QMainWindow):
             "&Fill", self.fill, ["Ctrl+Return", "Ctrl+Enter"], tip="Fill the painted hole"
         )
         self.cancel_action = action(
-            "&Cancel Fill", self.cancel_fill, "Esc", tip="Stop the running fill", short="Cancel"
+            "&Cancel", self.cancel_job, "Esc", tip="Stop the running fill or damage search", short="Cancel"
         )
         self.clear_mask_action = action(
             "C&lear Mask", self.clear_mask, K.Delete, tip="Remove the whole mask", short="Clear"
@@ -198,7 +210,7 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
-        self.progress = self.filler.progress
+        self.progress = self.jobs.progress
         self.size_label = QLabel()
         self.zoom_label = QLabel()
         self.device_label = self.filler.device_label
@@ -209,8 +221,8 @@ class MainWindow(QMainWindow):
     # ================================================================== state display
     @property
     def busy(self) -> bool:
-        """A fill is running (the photo and its history must not change)."""
-        return self.filler.busy
+        """A fill or damage search is running (the photo and its history must not change)."""
+        return self.jobs.busy
 
     def update_title(self) -> None:
         name = self.doc.display_name if self.doc else "Retoucher"
@@ -249,6 +261,7 @@ class MainWindow(QMainWindow):
         ):
             a.setEnabled(has)
         self.masks.update_enabled(has, idle)
+        self.damage.update_enabled(has, idle)
         self.canvas.set_editable(idle)
 
     def _show_zoom(self, zoom: float) -> None:
@@ -392,13 +405,14 @@ class MainWindow(QMainWindow):
         self.canvas.finish_drag()  # a stroke in progress is part of the hole, one step before the fill
         return self.filler.start(self.doc)
 
-    def cancel_fill(self) -> None:
-        if self.filler.cancel():
+    def cancel_job(self) -> None:
+        """Stop the running fill or damage search (Esc)."""
+        if self.jobs.cancel():
             self.statusBar().showMessage("Cancelling\u2026")
 
-    def _on_fill_busy(self, busy: bool) -> None:
+    def _on_busy(self, busy: bool) -> None:
         if busy:
-            self.canvas.set_comparing(False)  # the fill shows on the photo as it is now
+            self.canvas.set_comparing(False)  # the result shows on the photo as it is now
         self._update_actions()
 
     # ================================================================== dialogs
@@ -418,6 +432,7 @@ class MainWindow(QMainWindow):
         def accepted() -> None:
             dlg.apply()
             self.inpainters.configure(self.settings.weights or None, self.settings.device)
+            self.detectors.configure(None, self.settings.device)
             self.set_brush_size(self.settings.brush_size)
             self.masks.apply_preferences()
             self.canvas.set_wheel_zooms(self.settings.wheel_zooms)
@@ -455,10 +470,10 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_save():
             event.ignore()
             return
-        self.filler.cancel()
+        self.jobs.cancel()
         for d in list(self._dialogs):
             d.close()
-        self.filler.wait(30000)
+        self.jobs.wait(30000)
         self.settings.set_value("window/geometry", self.saveGeometry())
         self.settings.sync()
         event.accept()

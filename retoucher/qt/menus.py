@@ -48,6 +48,8 @@ def build_menus(w: MainWindow) -> None:
     m.addActions(list(w.tool_actions.values()))
     m.addSeparator()
     m.addActions([w.smaller_action, w.larger_action])
+    m.addSeparator()
+    m.addActions([w.damage.action, w.damage.panel_action])
 
     m = mb.addMenu("&Help")
     m.addActions([w.shortcuts_action, w.about_action])
@@ -55,7 +57,7 @@ def build_menus(w: MainWindow) -> None:
 
 def build_toolbar(w: MainWindow) -> None:
     """The toolbar: files, history, tools, the brush size (slider and box, kept on the window as
-    ``size_slider``/``size_spin``), Fill and Cancel, compare and zoom."""
+    ``size_slider``/``size_spin``), Find Damage, Fill and Cancel, compare and zoom."""
     tb = QToolBar("Tools", w)
     tb.setObjectName("tools")
     tb.setMovable(False)
@@ -80,6 +82,7 @@ def build_toolbar(w: MainWindow) -> None:
     tb.addWidget(w.size_spin)
     tb.addAction(w.clear_mask_action)
     tb.addSeparator()
+    tb.addAction(w.damage.action)
     w.fill_button = QPushButton("Fill")
     w.fill_button.setToolTip("Fill the painted hole (Ctrl+Enter)")
     w.fill_button.clicked.connect(w.fill)

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 
+from ..damage_review import DEFAULT_DAMAGE_GROW, MAX_DAMAGE_GROW
 from .canvas_items import OVERLAY_RGBA
 
 ORGANIZATION = "Retoucher"
@@ -30,7 +31,8 @@ def clamp_brush_size(diameter: float) -> int:
 
 class Settings:
     """Device, weights file, JPEG quality (or the original's), default brush size, what the
-    wheel does, the mask tools' step and overlay colour, and the recent-files list."""
+    wheel does, the mask tools' step and overlay colour, Find Damage's sensitivity and grow, and
+    the recent-files list."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
@@ -132,6 +134,30 @@ class Settings:
         if not colour.isValid():
             raise ValueError(f"not a colour: {value!r}")
         self.q.setValue("view/overlay_colour", colour.name())
+
+    # ------------------------------------------------------------------ Find Damage
+    @property
+    def damage_threshold(self) -> float | None:
+        """The detector threshold the user chose last (the sensitivity slider), or None: the
+        detector's calibrated default."""
+        try:
+            value = float(self.q.value("damage/threshold", "") or "nan")
+        except (TypeError, ValueError):
+            return None
+        return value if 0.0 < value < 1.0 else None
+
+    @damage_threshold.setter
+    def damage_threshold(self, value: float | None) -> None:
+        self.q.setValue("damage/threshold", "" if value is None else float(value))
+
+    @property
+    def damage_grow(self) -> int:
+        """How many pixels Find Damage grows what it finds by."""
+        return self._int("damage/grow", DEFAULT_DAMAGE_GROW, 0, MAX_DAMAGE_GROW)
+
+    @damage_grow.setter
+    def damage_grow(self, value: int) -> None:
+        self.q.setValue("damage/grow", int(min(max(value, 0), MAX_DAMAGE_GROW)))
 
     # ------------------------------------------------------------------ recent files
     @property

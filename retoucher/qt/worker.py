@@ -7,18 +7,29 @@ living in the GUI thread, so every signal arrives there as a queued call): ``fin
 stop; the work polls :attr:`Job.cancel_requested` (or hands ``cancel_event.is_set`` to the
 engine) and raises ``engine.InpaintCancelled``. An exception becomes a title and a message for
 the user in one place, :func:`describe_error`.
+
+An engine (the Inpainter, the damage detector) is built lazily, in the worker thread (loading a
+model can take seconds), by an :class:`EngineCache`, and kept for the next job; an
+:class:`EngineJob` gets it from there and reports ``loaded`` and ``progress``.
 """
 
 from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, Signal
 
 import engine
 
-__all__ = ["Job", "JobSignals", "describe_error"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ..document import Document
+
+__all__ = ["EngineCache", "EngineJob", "EngineSignals", "Job", "JobSignals", "describe_error"]
+
+E = TypeVar("E")
 
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
@@ -88,3 +99,84 @@ class Job(QRunnable):
             self.signals.finished.emit(result)
         finally:
             self.done.set()
+
+
+class EngineCache(Generic[E]):
+    """One engine for the chosen weights file and device, built on first use by
+    ``factory(weights_or_None, device)`` (thread-safe)."""
+
+    def __init__(self, weights: str | None, device: str, factory: Callable[[str | None, str], E]) -> None:
+        self._lock = threading.Lock()
+        self._factory = factory
+        self._key = (weights or None, device)
+        self._engine: E | None = None
+
+    def configure(self, weights: str | None, device: str) -> None:
+        """Use another weights file or device from now on (drops a loaded engine if it differs)."""
+        key = (weights or None, device)
+        with self._lock:
+            if key != self._key:
+                self._key = key
+                self._engine = None
+
+    def set(self, engine: E) -> None:
+        """Use this ready engine (tests, scripts) until :meth:`configure` changes the choice."""
+        with self._lock:
+            self._engine = engine
+
+    @property
+    def loaded(self) -> E | None:
+        """The engine if it is loaded already, else None (never loads)."""
+        return self._engine
+
+    @property
+    def weights(self) -> str | None:
+        return self._key[0]
+
+    @property
+    def device(self) -> str:
+        return self._key[1]
+
+    def get(self) -> E:
+        """The engine, loading it now if needed; raises ``engine.WeightsError`` or
+        ``ValueError`` (unusable device) when it cannot be built."""
+        with self._lock:
+            if self._engine is None:
+                self._engine = self._factory(*self._key)
+            return self._engine
+
+
+class EngineSignals(JobSignals):
+    loaded = Signal(object)  # the engine, once it is ready
+    progress = Signal(float)  # 0..1
+    # finished(result), failed(title, message), cancelled(): see JobSignals
+
+
+class EngineJob(Job, Generic[E]):
+    """Runs the ``cache``'s engine (loading it first if needed) on data the job owns.
+    ``state`` and ``doc``: the photo's image state and document when the job was made, so that
+    the result is applied only to the photo it was made from, unchanged. Subclasses implement
+    :meth:`compute`."""
+
+    signals: EngineSignals
+
+    def __init__(self, cache: EngineCache[E], *, state: int = 0, doc: Document | None = None) -> None:
+        super().__init__(EngineSignals())
+        self.cache = cache
+        self.state = state
+        self.doc = doc
+
+    def compute(self, engine: E) -> object:
+        """The work with the ready engine (pass it ``cancel_event.is_set`` and
+        ``signals.progress.emit``)."""
+        raise NotImplementedError
+
+    def work(self) -> object:
+        if self.cancel_requested:
+            raise engine.InpaintCancelled()
+        ready = self.cache.get()
+        self.signals.loaded.emit(ready)
+        result = self.compute(ready)
+        if self.cancel_requested:  # cancelled after the engine's last check: drop the result
+            raise engine.InpaintCancelled()
+        return result

@@ -11,13 +11,15 @@ import pytest
 
 @pytest.fixture
 def shown_window(qtbot, tmp_path):
-    """``shown_window(document, cache=None, size=(1000, 700)) -> MainWindow``: the window shown
-    and active with ``document`` open; a ``cache`` without an engine unless one is given (a test
-    that reaches for that engine fails, even though the fill worker turns the error into a
-    message box). Unsaved changes are discarded when a test closes or replaces a photo."""
+    """``shown_window(document, cache=None, size=(1000, 700), detectors=None) -> MainWindow``:
+    the window shown and active with ``document`` open; an inpainter ``cache`` and a damage
+    ``detectors`` cache without an engine unless given (a test that reaches for that engine
+    fails, even though the worker turns the error into a message box). Unsaved changes are
+    discarded when a test closes or replaces a photo."""
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QMessageBox
 
+    from retoucher.qt.damage_worker import DetectorCache
     from retoucher.qt.fill_worker import InpainterCache
     from retoucher.qt.main_window import MainWindow
     from retoucher.qt.settings import Settings
@@ -29,9 +31,11 @@ def shown_window(qtbot, tmp_path):
         engine_asked.append((weights, device))
         raise AssertionError("these tests never run the engine")
 
-    def make(document, cache=None, size=(1000, 700)):
+    def make(document, cache=None, size=(1000, 700), detectors=None):
         w = MainWindow(
-            Settings.from_file(tmp_path / "settings.ini"), cache or InpainterCache(factory=no_engine)
+            Settings.from_file(tmp_path / "settings.ini"),
+            cache or InpainterCache(factory=no_engine),
+            detectors=detectors or DetectorCache(factory=no_engine),
         )
         windows.append(w)
         w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
@@ -46,8 +50,8 @@ def shown_window(qtbot, tmp_path):
 
     yield make
     for w in windows:
-        w.filler.wait(30000)  # a fill still running could yet ask for the engine
-    assert engine_asked == [], "a test without an engine started a fill"
+        w.jobs.wait(30000)  # a job still running could yet ask for the engine
+    assert engine_asked == [], "a test without an engine started a fill or a damage search"
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import math
 import threading
 
 import numpy as np
 import pytest
+from gui_fakes import HANG_MS, Gate
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 
@@ -24,14 +24,11 @@ from retoucher.document import Document, Rect
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 
-HANG_S = 20.0  # bounds a hang only; nothing waits this long when the code works
-HANG_MS = int(HANG_S * 1000)
 
-
-class GatedFake:
+class GatedFake(Gate):
     """Stands in for an Inpainter that the test drives pass by pass, as the engine runs network
     passes. Each pass checks ``cancel`` (the engine checks between passes), reports progress,
-    then waits at a gate until the test lets it through (:meth:`step`, :meth:`finish`). After
+    then waits at the gate until the test lets it through (:meth:`step`, :meth:`finish`). After
     its last pass it paints the hole a fixed colour. Records the thread it ran on, how often it
     checked ``cancel`` and whether it saw the cancel."""
 
@@ -40,6 +37,7 @@ class GatedFake:
     info = None
 
     def __init__(self, passes: int = 1, colour=(0, 255, 0)) -> None:
+        super().__init__()
         self.passes = passes
         self.colour = np.array(colour, np.uint8)
         self.thread: threading.Thread | None = None
@@ -47,27 +45,6 @@ class GatedFake:
         self.saw_cancel = False
         self.calls = 0
         self.checks = 0
-        self._gate = threading.Condition()
-        self._reached = 0  # passes that came to the gate, over all calls
-        self._allowed = 0.0  # passes let through, over all calls
-
-    def step(self, passes: int = 1) -> None:
-        """Let ``passes`` more passes through the gate."""
-        with self._gate:
-            self._allowed += passes
-            self._gate.notify_all()
-
-    def finish(self) -> None:
-        """Open the gate for good: every pass from now on runs straight through."""
-        self.step(math.inf)
-
-    def at_gate(self) -> int:
-        with self._gate:
-            return self._reached
-
-    def wait_at_gate(self, qtbot, count: int) -> None:
-        """Run the GUI event loop until ``count`` passes (over all calls) came to the gate."""
-        qtbot.waitUntil(lambda: self.at_gate() >= count, timeout=HANG_MS)
 
     def __call__(self, image, hole, *, cancel=None, progress=None):
         self.thread = threading.current_thread()
@@ -80,11 +57,7 @@ class GatedFake:
                 raise engine.InpaintCancelled()
             if progress:
                 progress(i / self.passes)
-            with self._gate:
-                self._reached += 1
-                self._gate.notify_all()
-                if not self._gate.wait_for(lambda: self._allowed >= self._reached, timeout=HANG_S):
-                    raise TimeoutError("the test never let the fake engine through its gate")
+            self.pass_gate()
         out = image.copy()
         out[hole] = self.colour
         return out

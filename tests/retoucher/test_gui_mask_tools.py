@@ -251,7 +251,7 @@ def test_mask_actions_wait_for_a_running_fill(window, monkeypatch):
     w = window
     w._push_edit(w.doc.set_rect(Rect(10, 10, 50, 40)))
     assert w.masks.grow_action.isEnabled() and w.masks.load_action.isEnabled()
-    monkeypatch.setattr(type(w.filler), "busy", property(lambda self: True))
+    monkeypatch.setattr(type(w.jobs), "busy", property(lambda self: True))
     w._update_actions()  # what a fill starting does
     assert not any(a.isEnabled() for a in (w.masks.grow_action, w.masks.invert_action, w.masks.load_action))
     before = w.doc.mask.copy()

@@ -1,0 +1,430 @@
+"""Tools > Find Damage: the detector runs in the worker (progress, cancel, errors), what it finds
+is added to the brushed mask as one undo step, the sensitivity and grow re-tune that step from
+the kept detection without running the network again, edits after it are never lost, and Fill
+then fills the union.
+
+Nothing here is timed: the fake detector waits at a gate in each of its passes until the test
+lets it on (tests/retoucher/gui_fakes.py). Timeouts only bound a hang."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading
+
+import numpy as np
+import pytest
+from gui_fakes import HANG_MS, FlatFill, Gate  # tests/retoucher/gui_fakes.py
+from gui_input import drag
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QToolBar
+
+from engine.damage import (
+    DamageDetector,
+    DamageMap,
+    DamageNet,
+    DamageNetConfig,
+    DetectionCancelled,
+    save_damage_weights,
+)
+from retoucher.damage_review import DEFAULT_DAMAGE_GROW, add_damage, sensitivity_of
+from retoucher.document import Document, Rect
+from retoucher.qt.damage_worker import DetectorCache
+from retoucher.qt.fill_worker import InpainterCache
+from retoucher.qt.shortcuts_dialog import key_name, shortcut_groups
+from retoucher.qt.tools import ToolKind
+
+H, W = 96, 128
+
+
+def _photo(seed: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (H, W, 3), dtype=np.uint8)
+
+
+def _probability() -> np.ndarray:
+    """A faint scratch (0.3) in row 20, a strong one (0.9) in column 100, a speck (0.6)."""
+    p = np.full((H, W), 0.02, np.float32)
+    p[20, 10:90] = 0.3
+    p[10:80, 100] = 0.9
+    p[60, 30] = 0.6
+    return p
+
+
+class GatedDetector(Gate):
+    """Stands in for the damage detector: each pass checks ``cancel``, reports progress and waits
+    at the gate; then it returns :func:`_probability` at the threshold asked for (its own
+    calibrated ``threshold`` when None). Counts its calls and records their thresholds."""
+
+    name = "gated detector"
+
+    def __init__(self, passes: int = 1, threshold: float = 0.5) -> None:
+        super().__init__()
+        self.passes = passes
+        self.threshold = threshold
+        self.calls: list[float | None] = []
+        self.thread: threading.Thread | None = None
+        self.saw_cancel = False
+
+    def __call__(self, image, threshold=None, *, cancel=None, progress=None):
+        self.thread = threading.current_thread()
+        self.calls.append(threshold)
+        assert image.shape == (H, W, 3) and image.dtype == np.uint8
+        for i in range(self.passes):
+            if cancel is not None and cancel():
+                self.saw_cancel = True
+                raise DetectionCancelled()
+            if progress:
+                progress(i / self.passes)
+            self.pass_gate()
+        t = self.threshold if threshold is None else threshold
+        p = _probability()
+        return DamageMap(p, t, p >= t)
+
+
+@pytest.fixture
+def make_window(shown_window):
+    fakes: list[Gate] = []
+
+    def make(detector=None, *, detectors=None, inpainter=None, rgb=None):
+        detectors = detectors or DetectorCache()
+        if detector is not None:
+            detectors.set(detector)
+            fakes.append(detector)
+        cache = InpainterCache()
+        if inpainter is not None:
+            cache.set(inpainter)
+        doc = Document(_photo() if rgb is None else rgb)
+        return shown_window(doc, cache, size=(900, 650), detectors=detectors)
+
+    yield make
+    for fake in fakes:  # a test that failed half-way must not leave a worker waiting at the gate
+        fake.finish()
+
+
+def _brush(w) -> np.ndarray:
+    """Two brushed rectangles, one over the strong scratch; returns the mask."""
+    for rect in (Rect(0, 0, 12, 8), Rect(96, 40, 106, 50)):
+        w._push_edit(w.doc.set_rect(rect))
+    return w.doc.mask.copy()
+
+
+def _wait(qtbot, w) -> None:
+    qtbot.waitUntil(lambda: not w.busy, timeout=HANG_MS)
+
+
+def _find(qtbot, w, fake: GatedDetector) -> None:
+    """Find Damage through its action and let the fake through."""
+    w.damage.action.trigger()
+    fake.finish()
+    _wait(qtbot, w)
+
+
+def _expected(base: np.ndarray, threshold: float, grow: int = DEFAULT_DAMAGE_GROW) -> np.ndarray:
+    return add_damage(base, _probability() >= threshold, grow)
+
+
+# --------------------------------------------------------------------------- running it
+def test_find_damage_runs_in_the_worker_and_adds_to_the_brushed_mask_as_one_undo_step(qtbot, make_window):
+    fake = GatedDetector(passes=2)
+    w = make_window(fake)
+    brushed = _brush(w)
+    steps = w.undo_stack.count()
+    QTest.keyClick(w.canvas, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)  # Ctrl+D
+    assert w.busy and w.progress.isVisible() and "finding damage" in w.statusBar().currentMessage().lower()
+    assert not w.damage.action.isEnabled() and not w.fill_action.isEnabled() and w.cancel_action.isEnabled()
+    fake.wait_at_gate(qtbot, 1)  # the detector is held inside its first pass; the GUI runs on:
+    ticks = []
+    QTimer.singleShot(0, lambda: ticks.append(w.busy))
+    qtbot.waitUntil(lambda: ticks == [True], timeout=HANG_MS)
+    fake.step()
+    fake.wait_at_gate(qtbot, 2)
+    qtbot.waitUntil(lambda: w.progress.value() == 50, timeout=HANG_MS)
+    assert np.array_equal(w.doc.mask, brushed)  # nothing changes before the result is in
+    fake.finish()
+    _wait(qtbot, w)
+    assert fake.thread is not None and fake.thread is not threading.main_thread()
+    assert fake.calls == [None]  # the detector's calibrated threshold, nothing remembered yet
+    found = _expected(brushed, 0.5)
+    assert np.array_equal(w.doc.mask, found) and (found & ~brushed).any()
+    assert w.undo_stack.count() == steps + 1 and w.undo_stack.undoText() == "Find Damage"
+    assert w.undo_action.text() == "&Undo Find Damage"
+    assert not w.doc.dirty  # a mask change alone leaves the photo saved
+    assert "added" in w.statusBar().currentMessage() and not w.progress.isVisible()
+    assert w.damage.panel.isVisible() and w.damage.panel.slider.isEnabled()
+    assert w.damage.panel.slider.value() == sensitivity_of(0.5) and w.damage.panel.grow.value() == 2
+    w.undo()
+    assert np.array_equal(w.doc.mask, brushed)
+    w.redo()
+    assert np.array_equal(w.doc.mask, found)
+
+
+def test_the_detector_is_built_on_first_use_in_the_worker_and_kept(qtbot, make_window):
+    built: list[tuple[object, str, threading.Thread]] = []
+    fake = GatedDetector()
+    fake.finish()
+
+    def factory(weights, device):
+        built.append((weights, device, threading.current_thread()))
+        return fake
+
+    w = make_window(detectors=DetectorCache(None, "cpu", factory))
+    assert built == []  # opening the app loads no detector
+    for _ in range(2):
+        w.damage.find()
+        _wait(qtbot, w)
+    assert len(built) == 1 and built[0][:2] == (None, "cpu") and built[0][2] is not threading.main_thread()
+    assert len(fake.calls) == 2
+
+
+# --------------------------------------------------------------------------- adjusting it
+def test_sensitivity_and_grow_retune_the_one_step_without_running_the_detector_again(qtbot, make_window):
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    steps = w.undo_stack.count()
+    panel = w.damage.panel
+    assert not w.doc.mask[20, 10:90].all()  # the faint scratch is below the default threshold
+    panel.slider.setValue(sensitivity_of(0.25))  # more sensitive
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.25)) and w.doc.mask[20, 10:90].all()
+    panel.grow.setValue(0)
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.25, 0))
+    panel.slider.setValue(sensitivity_of(0.95))  # less sensitive than anything found: only the brush
+    assert np.array_equal(w.doc.mask, brushed)
+    panel.slider.setValue(sensitivity_of(0.75))
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.75, 0))
+    assert len(fake.calls) == 1  # every change came from the kept probability
+    assert w.undo_stack.count() == steps and w.undo_stack.undoText() == "Find Damage"
+    w.undo()  # one step takes back the find with all its adjustments
+    assert np.array_equal(w.doc.mask, brushed)
+    w.redo()
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.75, 0))
+    # Remembered for the next Find Damage, which asks the detector for that threshold.
+    assert w.settings.damage_threshold == pytest.approx(0.75) and w.settings.damage_grow == 0
+    w.damage.find()
+    _wait(qtbot, w)
+    assert fake.calls[-1] == pytest.approx(0.75) and panel.grow.value() == 0
+    # Default goes back to the detector's calibrated threshold, and forgets the choice.
+    panel.default_button.click()
+    assert panel.slider.value() == sensitivity_of(0.5) and w.settings.damage_threshold is None
+
+
+def test_a_stroke_after_the_find_settles_it_and_is_never_lost(qtbot, make_window):
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    panel = w.damage.panel
+    w.set_tool(ToolKind.BRUSH)
+    w.set_brush_size(6)
+    drag(w, [(40.5, 70.5), (60.5, 70.5)])  # a missed scratch, brushed by hand
+    stroked = w.doc.mask.copy()
+    assert stroked[70, 45:55].all() and w.undo_stack.undoText() == "Brush stroke"
+    assert not panel.slider.isEnabled() and "again" in panel.info.text()
+    assert not w.damage.adjust(0.25, 0)  # the find is settled: nothing moves
+    panel.slider.setValue(sensitivity_of(0.25))
+    assert np.array_equal(w.doc.mask, stroked) and len(fake.calls) == 1
+    w.undo()  # the stroke, then the find, as they were
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.5))
+    w.undo()
+    assert np.array_equal(w.doc.mask, brushed)
+    assert not w.damage.adjust(0.25, 0)  # undo settles it too
+    assert np.array_equal(w.doc.mask, brushed) and w.last_error is None
+
+
+def test_nothing_found_adds_no_step_until_a_higher_sensitivity_finds_some(qtbot, make_window):
+    fake = GatedDetector(threshold=0.99)
+    w = make_window(fake)
+    _find(qtbot, w, fake)
+    assert not w.doc.mask.any() and w.undo_stack.count() == 0
+    assert "no new damage" in w.damage.panel.info.text().lower()
+    w.damage.panel.slider.setValue(sensitivity_of(0.5))
+    assert np.array_equal(w.doc.mask, _expected(np.zeros((H, W), bool), 0.5))
+    assert w.undo_stack.count() == 1 and w.undo_stack.undoText() == "Find Damage"
+    w.damage.panel.slider.setValue(sensitivity_of(0.4))  # still the same one step
+    assert w.undo_stack.count() == 1
+    w.undo()
+    assert not w.doc.mask.any()
+
+
+def test_a_new_find_adds_to_the_previous_one_which_stays_as_it_was(qtbot, make_window):
+    fake = GatedDetector()
+    w = make_window(fake)
+    _find(qtbot, w, fake)
+    w.damage.panel.grow.setValue(0)  # remembered: the second find grows by 0
+    first = w.doc.mask.copy()
+    assert np.array_equal(first, _probability() >= 0.5)
+    w.damage.find()
+    _wait(qtbot, w)
+    assert w.undo_stack.count() == 1  # the same mask again: nothing to add, no step
+    w.damage.panel.slider.setValue(sensitivity_of(0.25))
+    assert np.array_equal(w.doc.mask, first | (_probability() >= 0.25))
+    assert w.undo_stack.count() == 2
+    w.undo()
+    assert np.array_equal(w.doc.mask, first)
+
+
+# --------------------------------------------------------------------------- cancel, errors, busy
+def test_cancel_leaves_the_mask_and_history_untouched(qtbot, make_window):
+    fake = GatedDetector(passes=3)
+    w = make_window(fake)
+    brushed = _brush(w)
+    steps = w.undo_stack.count()
+    w.damage.find()
+    fake.wait_at_gate(qtbot, 1)
+    QTest.keyClick(w.canvas, Qt.Key.Key_Escape)
+    assert "cancelling" in w.statusBar().currentMessage().lower()
+    fake.step()  # on to the next check, where it stops
+    _wait(qtbot, w)
+    assert fake.saw_cancel
+    assert np.array_equal(w.doc.mask, brushed) and w.undo_stack.count() == steps
+    assert "cancelled" in w.statusBar().currentMessage().lower() and not w.damage.panel.isVisible()
+    assert w.damage.action.isEnabled()
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["missing", "broken"])
+def test_a_missing_or_broken_bundled_detector_explains_and_changes_nothing(
+    qtbot, make_window, tmp_path, monkeypatch, broken
+):
+    resources = tmp_path / "resources"
+    (resources / "weights").mkdir(parents=True)
+    if broken:
+        (resources / "weights" / "damage.safetensors").write_bytes(b"not a weight file at all")
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(resources))
+    w = make_window(detectors=DetectorCache(None, "cpu"))  # the real factory, the bundled file
+    brushed = _brush(w)
+    w.damage.find()
+    _wait(qtbot, w)
+    title, text = w.last_error
+    assert title == "No damage detector" and "damage.safetensors" in text and "Nothing was changed" in text
+    assert np.array_equal(w.doc.mask, brushed) and w.undo_stack.count() == 2
+    assert w.damage.action.isEnabled() and w.detectors.loaded is None
+
+
+def test_the_bundled_detector_file_is_loaded_and_its_threshold_is_the_default(
+    qtbot, make_window, tmp_path, monkeypatch
+):
+    import torch
+
+    torch.manual_seed(0)
+    net = DamageNet(DamageNetConfig(width=4))
+    save_damage_weights(tmp_path / "resources" / "weights" / "damage.safetensors", net, {"threshold": 0.45})
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path / "resources"))
+    w = make_window(detectors=DetectorCache(None, "cpu"))
+    brushed = _brush(w)
+    image = w.doc.image.copy()
+    w.damage.find()
+    _wait(qtbot, w)
+    assert w.last_error is None
+    probability = DamageDetector.from_model(net, "cpu").probability(image)
+    assert np.array_equal(w.doc.mask, add_damage(brushed, probability >= 0.45, DEFAULT_DAMAGE_GROW))
+    panel = w.damage.panel
+    assert panel.default_threshold == pytest.approx(0.45) and panel.threshold == pytest.approx(0.45)
+
+
+def test_a_detector_that_fails_shows_an_error_and_changes_nothing(qtbot, make_window):
+    class Exploding(GatedDetector):
+        def __call__(self, image, threshold=None, *, cancel=None, progress=None):
+            raise RuntimeError("the GPU caught fire")
+
+    w = make_window(Exploding())
+    brushed = _brush(w)
+    w.damage.find()
+    _wait(qtbot, w)
+    assert w.last_error == ("Find Damage failed", "RuntimeError: the GPU caught fire")
+    assert np.array_equal(w.doc.mask, brushed) and w.undo_stack.count() == 2
+
+
+def test_find_damage_needs_a_photo_and_waits_for_a_running_fill(qtbot, make_window):
+    fill = GatedFill()
+    fake = GatedDetector()
+    w = make_window(fake, inpainter=fill)
+    assert w.damage.action.isEnabled()
+    _brush(w)
+    w.fill()
+    fill.wait_at_gate(qtbot, 1)
+    assert not w.damage.action.isEnabled() and w.damage.find() is None and fake.calls == []
+    fill.finish()
+    _wait(qtbot, w)
+    assert w.damage.action.isEnabled()
+    w.damage.find()  # and a running search holds off Fill
+    assert w.fill() is None and not w.fill_action.isEnabled()
+    fake.finish()
+    _wait(qtbot, w)
+    w.set_document(None)
+    assert not w.damage.action.isEnabled() and w.damage.find() is None
+
+
+def test_a_result_for_a_photo_that_was_replaced_meanwhile_is_dropped(qtbot, make_window):
+    fake = GatedDetector()
+    w = make_window(fake)
+    w.damage.find()
+    fake.wait_at_gate(qtbot, 1)
+    w.set_document(Document(_photo(seed=9)))  # e.g. a script; the menus refuse while busy
+    fake.finish()
+    _wait(qtbot, w)
+    assert not w.doc.mask.any() and w.undo_stack.count() == 0
+    assert "dropped" in w.statusBar().currentMessage()
+
+
+def test_closing_while_searching_waits_and_applies_nothing(qtbot, make_window):
+    fake = GatedDetector()
+    w = make_window(fake)
+    doc = w.doc
+    w.damage.find()
+    fake.wait_at_gate(qtbot, 1)
+    fake.finish()
+    w.close()
+    assert not w.busy and not doc.mask.any()
+    QTest.qWait(0)  # a result still queued for the closed window changes nothing either
+    assert not doc.mask.any()
+
+
+# --------------------------------------------------------------------------- then Fill, and the menus
+def test_fill_after_find_damage_fills_the_brushed_and_the_found_pixels(qtbot, make_window):
+    fake = GatedDetector()
+    fill = GatedFill()
+    w = make_window(fake, inpainter=fill)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    hole = w.doc.mask.copy()
+    assert np.array_equal(hole, _expected(brushed, 0.5))
+    before = w.doc.image.copy()
+    w.fill()
+    fill.wait_at_gate(qtbot, 1)
+    assert not w.damage.panel.slider.isEnabled()  # the mask must not change under a fill
+    w.cancel_job()
+    fill.step()
+    _wait(qtbot, w)
+    assert w.damage.panel.slider.isEnabled()  # a cancelled fill changed nothing: still adjustable
+    fill.finish()
+    w.fill()
+    _wait(qtbot, w)
+    assert (w.doc.image[hole] == 128).all() and np.array_equal(w.doc.image[~hole], before[~hole])
+    assert not w.doc.mask.any() and not w.damage.panel.slider.isEnabled()  # the fill settles the find
+
+
+def test_find_damage_is_in_the_tools_menu_the_toolbar_and_the_shortcuts_list(make_window):
+    w = make_window(GatedDetector())
+    tools = next(a.menu() for a in w.menuBar().actions() if a.text() == "&Tools")
+    assert w.damage.action in tools.actions()
+    assert w.damage.action in w.findChild(QToolBar, "tools").actions()
+    rows = [row for _group, rows in shortcut_groups(w, False) for row in rows]
+    assert ("Find Damage", key_name(QKeySequence("Ctrl+D"))) in rows
+    assert ("Cancel", key_name(QKeySequence("Esc"))) in rows
+
+
+class GatedFill(Gate):
+    """An Inpainter that waits at the gate once, then paints the hole mid-grey."""
+
+    name = "gated fill"
+    device_name = "CPU"
+    info = None
+
+    def __call__(self, image, hole, *, cancel=None, progress=None):
+        self.pass_gate()
+        return FlatFill()(image, hole)
