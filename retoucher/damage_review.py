@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import mask_ops
+from .damage import DEFAULT_DILATE, grown
 from .edits import Edit, MaskEdit
+from .mask_ops import check_radius
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.damage import DamageMap
@@ -28,7 +29,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .document import Document
 
 __all__ = [
-    "DEFAULT_DAMAGE_GROW",
     "FIND_DAMAGE_LABEL",
     "MAX_DAMAGE_GROW",
     "SENSITIVITY_STEPS",
@@ -38,9 +38,6 @@ __all__ = [
     "threshold_of",
 ]
 
-DEFAULT_DAMAGE_GROW = 2
-"""Pixels a found damage mask is grown by before it is filled: a detector's outline sits within a
-pixel or two of the scratch, and a fill that leaves its faint edge shows a ghost line."""
 MAX_DAMAGE_GROW = 20
 FIND_DAMAGE_LABEL = "Find Damage"
 SENSITIVITY_STEPS = 1000
@@ -58,7 +55,7 @@ def threshold_of(sensitivity: int) -> float:
     return 1.0 - s / SENSITIVITY_STEPS
 
 
-def add_damage(mask: np.ndarray, damage: np.ndarray, grow: int = DEFAULT_DAMAGE_GROW) -> np.ndarray:
+def add_damage(mask: np.ndarray, damage: np.ndarray, grow: int = DEFAULT_DILATE) -> np.ndarray:
     """The hole ``mask`` plus ``damage`` grown by a disc of ``grow`` pixels
     (:func:`retoucher.mask_ops.grow`), as a new array: neither input changes, and every hole pixel
     of ``mask`` stays hole."""
@@ -66,12 +63,7 @@ def add_damage(mask: np.ndarray, damage: np.ndarray, grow: int = DEFAULT_DAMAGE_
     damage = np.asarray(damage, dtype=bool)
     if mask.shape != damage.shape:
         raise ValueError(f"the damage mask is {_size(damage)}, the hole mask {_size(mask)}")
-    out = mask | damage
-    result = mask_ops.grow(damage, grow)  # checks grow; None when there is nothing to grow
-    if result is not None:
-        box, inside = result
-        out[box.slices] |= inside
-    return out
+    return mask | grown(damage, check_radius(grow))
 
 
 def _size(mask: np.ndarray) -> str:
@@ -89,7 +81,7 @@ class FoundDamage(Edit):
 
     label = FIND_DAMAGE_LABEL
 
-    def __init__(self, damage: DamageMap, *, grow: int = DEFAULT_DAMAGE_GROW) -> None:
+    def __init__(self, damage: DamageMap, *, grow: int = DEFAULT_DILATE) -> None:
         self.damage: DamageMap | None = damage
         self.threshold = float(damage.threshold)
         self.grow = int(grow)

@@ -11,7 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 
-from ..damage_review import DEFAULT_DAMAGE_GROW, MAX_DAMAGE_GROW
+from ..damage import DEFAULT_DILATE
+from ..damage_review import MAX_DAMAGE_GROW
 from .canvas_items import OVERLAY_RGBA
 
 ORGANIZATION = "Retoucher"
@@ -153,7 +154,7 @@ class Settings:
     @property
     def damage_grow(self) -> int:
         """How many pixels Find Damage grows what it finds by."""
-        return self._int("damage/grow", DEFAULT_DAMAGE_GROW, 0, MAX_DAMAGE_GROW)
+        return self._int("damage/grow", DEFAULT_DILATE, 0, MAX_DAMAGE_GROW)
 
     @damage_grow.setter
     def damage_grow(self, value: int) -> None:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from engine.damage import DamageMap
+from retoucher.damage import DEFAULT_DILATE
 from retoucher.damage_review import (
-    DEFAULT_DAMAGE_GROW,
     MAX_DAMAGE_GROW,
     SENSITIVITY_STEPS,
     FoundDamage,
@@ -86,7 +86,7 @@ def test_add_damage_keeps_every_hole_pixel_and_adds_the_damage_grown_by_a_disc()
     mask[0:6, 0:8] = True
     damage = _probability() >= 0.5
     mask_in, damage_in = mask.copy(), damage.copy()
-    for grow in (0, 1, DEFAULT_DAMAGE_GROW, 5):
+    for grow in (0, 1, DEFAULT_DILATE, 5):
         out = add_damage(mask, damage, grow)
         assert np.array_equal(out, mask | _disc_grow(damage, grow))
     assert np.array_equal(mask, mask_in) and np.array_equal(damage, damage_in)  # inputs untouched

@@ -31,7 +31,8 @@ from engine.damage import (
     DetectionCancelled,
     save_damage_weights,
 )
-from retoucher.damage_review import DEFAULT_DAMAGE_GROW, add_damage, sensitivity_of
+from retoucher.damage import DEFAULT_DILATE
+from retoucher.damage_review import add_damage, sensitivity_of
 from retoucher.document import Document, Rect
 from retoucher.qt.damage_worker import DetectorCache
 from retoucher.qt.fill_worker import InpainterCache
@@ -123,7 +124,7 @@ def _find(qtbot, w, fake: GatedDetector) -> None:
     _wait(qtbot, w)
 
 
-def _expected(base: np.ndarray, threshold: float, grow: int = DEFAULT_DAMAGE_GROW) -> np.ndarray:
+def _expected(base: np.ndarray, threshold: float, grow: int = DEFAULT_DILATE) -> np.ndarray:
     return add_damage(base, _probability() >= threshold, grow)
 
 
@@ -321,7 +322,7 @@ def test_the_bundled_detector_file_is_loaded_and_its_threshold_is_the_default(
     _wait(qtbot, w)
     assert w.last_error is None
     probability = DamageDetector.from_model(net, "cpu").probability(image)
-    assert np.array_equal(w.doc.mask, add_damage(brushed, probability >= 0.45, DEFAULT_DAMAGE_GROW))
+    assert np.array_equal(w.doc.mask, add_damage(brushed, probability >= 0.45, DEFAULT_DILATE))
     panel = w.damage.panel
     assert panel.default_threshold == pytest.approx(0.45) and panel.threshold == pytest.approx(0.45)
 
