@@ -98,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         ("the common way: torch unshuffle, NCHW", common_way),
         ("classical top-hat/black-hat (OpenCV)", lambda: classical_detector(image)),
     ]
-    print(f"damage detection on a {w}x{h} scan ({w * h / 1e6:.1f} MP), {det.name} on {det.device}, "
-          f"{torch.get_num_threads()} threads, median of {args.repeats}")
+    print(
+        f"damage detection on a {w}x{h} scan ({w * h / 1e6:.1f} MP), {det.name} on {det.device}, "
+        f"{torch.get_num_threads()} threads, median of {args.repeats}"
+    )
     print("| case | seconds | x detector |")
     print("|---|---|---|")
     base = None

@@ -7,7 +7,7 @@ without running the network again (:meth:`DamageMap.at`).
 
 The network sees the photo at full resolution: the input is rearranged losslessly into 2x2 cells
 (pixel unshuffle), so a one-pixel hairline stays visible, while the convolutions run at half
-resolution and below (a 12-megapixel scan takes about a second on two CPU cores). Its output is
+resolution and below. Its output is
 rearranged back to one probability per pixel.
 
 Large scans are cut into tiles that overlap by more than the network's receptive field; each
@@ -246,9 +246,14 @@ def threshold_probability(probability: np.ndarray, threshold: float) -> np.ndarr
     return probability >= threshold
 
 
-def _tiles(n: int, core: int) -> list[tuple[int, int]]:
-    """Cut ``[0, n)`` into consecutive pieces of at most ``core``."""
-    return [(a, min(a + core, n)) for a in range(0, n, core)]
+def _tiles(n: int, core: int, g: int) -> list[tuple[int, int]]:
+    """Cut ``[0, n)`` into the fewest consecutive pieces of at most ``core``, of about equal
+    length, each starting at a multiple of ``g`` (so every tile sees the cell grid of a single
+    pass)."""
+    count = -(-n // core)
+    piece = -(-n // count)
+    size = -(-piece // g) * g
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
 class DamageDetector:
@@ -256,7 +261,8 @@ class DamageDetector:
 
     ``weights``: a detector weight file; None loads ``resources/weights/damage.safetensors``.
     ``device``: ``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:N``.
-    ``tile``: the core side of a tile for large scans (memory is about 100 bytes per tile pixel).
+    ``tile``: the largest core side of a tile for large scans (memory is about 100 bytes per
+    pixel of a tile with its margins); larger tiles waste less on overlapping margins.
     """
 
     def __init__(
@@ -264,7 +270,7 @@ class DamageDetector:
         weights: str | os.PathLike[str] | None = None,
         device: str | torch.device = "auto",
         *,
-        tile: int = 1024,
+        tile: int = 2048,
     ) -> None:
         path = Path(weights) if weights is not None else default_damage_weights_path()
         if weights is None and not path.is_file():
@@ -284,9 +290,11 @@ class DamageDetector:
         *,
         name: str = "in-memory detector",
         threshold: float = DEFAULT_THRESHOLD,
-        tile: int = 1024,
+        tile: int = 2048,
     ) -> DamageDetector:
-        """Wrap a model object (tests, evaluation during training); puts it in eval mode."""
+        """Wrap a model object (tests, evaluation during training). The detector takes the model
+        over: it is put in eval mode, on ``device`` and in channels_last memory format; call
+        ``model.train()`` afterwards to keep training it."""
         self = cls.__new__(cls)
         dev = select_device(device)
         info = DamageWeightsInfo(
@@ -318,16 +326,16 @@ class DamageDetector:
         return f"DamageDetector(model={self.name!r}, device={self.device.type!r}, threshold={self.threshold:.3f})"
 
     def receptive_radius(self) -> int:
-        """How far (in pixels) the input can influence an output pixel: an upper bound from the
-        layer strides (each 3x3 convolution at scale s widens it by s pixels per side)."""
+        """How far (in pixels) the input can influence an output pixel, an upper bound from the
+        layers: a 3x3 convolution reading pixels of ``s`` photo pixels reaches ``s`` further; a
+        2x2 stride-2 transposed convolution reads the one coarse pixel that holds its output,
+        up to one fine pixel away; the output's 2x2 cell adds ``r - 1``."""
         cfg = self.model.config
-        r = cfg.unshuffle
-        radius = 2 * r  # stem: two convolutions at scale r
-        for level in range(1, cfg.depth + 1):
-            radius += 2 * r * 2**level  # stride-2 conv + conv at this level
-        for level in range(cfg.depth, 0, -1):
-            radius += r * 2**level + r * 2 ** (level - 1)  # 2x2 transposed conv + mix
-        return radius + 2 * r * 2**cfg.depth  # nearest upsampling and unshuffle cells
+        r, d = cfg.unshuffle, cfg.depth
+        radius = 2 * r  # stem: two convolutions on cells of r
+        radius += sum(r * 2 ** (i - 1) + r * 2**i for i in range(1, d + 1))  # stride-2 conv + conv
+        radius += sum(2 * r * 2 ** (i - 1) for i in range(1, d + 1))  # transposed conv + mix
+        return radius + r - 1
 
     @staticmethod
     def _check(image: np.ndarray) -> None:
@@ -367,7 +375,8 @@ class DamageDetector:
         h, w = image.shape[:2]
         out = np.empty((h, w), np.float32)
         m = self.margin
-        tiles = [(ys, xs) for ys in _tiles(h, self.tile) for xs in _tiles(w, self.tile)]
+        g = self.model.config.granularity
+        tiles = [(ys, xs) for ys in _tiles(h, self.tile, g) for xs in _tiles(w, self.tile, g)]
         if h <= self.tile + 2 * m and w <= self.tile + 2 * m:
             tiles = [((0, h), (0, w))]
         for i, ((y0, y1), (x0, x1)) in enumerate(tiles):

@@ -11,27 +11,33 @@ from pathlib import Path
 def _train(args: argparse.Namespace) -> int:
     from .damage_train import DamageTrainConfig, DamageTrainError, train_damage
 
-    config = DamageTrainConfig(
-        data=str(args.data),
-        out=str(args.out),
-        steps=args.steps,
-        minutes=args.minutes,
-        batch_size=args.batch_size,
-        crop=args.crop,
-        lr=args.lr,
-        width=args.width,
-        seed=args.seed,
-        workers=args.workers,
-        init=str(args.init) if args.init else None,
-        log_every=args.log_every,
-        ckpt_every=args.ckpt_every,
-        calibration_photos=args.calibration_photos,
-    )
+    given = {
+        "steps": args.steps,
+        "minutes": args.minutes,
+        "batch_size": args.batch_size,
+        "crop": args.crop,
+        "lr": args.lr,
+        "width": args.width,
+        "seed": args.seed,
+        "workers": args.workers,
+        "init": str(args.init) if args.init else None,
+        "log_every": args.log_every,
+        "ckpt_every": args.ckpt_every,
+        "calibration_photos": args.calibration_photos,
+    }
+    given = {k: v for k, v in given.items() if v is not None}
     try:
-        weights = train_damage(config)
+        config = DamageTrainConfig(data=str(args.data), out=str(args.out), **given)
+    except ValueError as exc:
+        print(f"retoucher-train damage train: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        weights = train_damage(config, explicit=set(given))
     except (DamageTrainError, ValueError, OSError) as exc:
         print(f"retoucher-train damage train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     print(f"wrote {weights}")
     return 0
 
@@ -40,7 +46,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from engine.damage import DamageDetector
     from engine.weights import WeightsError
 
-    from .damage_eval import evaluate_detectors, format_table, write_report
+    from .damage_eval import evaluate_detectors, format_kind_table, format_table, write_report
 
     try:
         det = DamageDetector(args.weights, device=args.device)
@@ -59,6 +65,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         f"held-out synthetic damage: {rows[0].photos} {args.split} photos (seed {args.seed}), native resolution"
     )
     print("\n".join(format_table(rows)))
+    print("\nrecall at 2 px by kind of damage:")
+    print("\n".join(format_kind_table(rows)))
     if args.json:
         extra = {"weights": str(args.weights or "bundled"), "split": args.split, "seed": args.seed}
         extra["detector"] = det.name
@@ -84,20 +92,18 @@ def add_damage(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--data", type=Path, required=True, metavar="DATA_DIR", help="a 'prepare' output folder")
     t.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
-    t.add_argument("--steps", type=int, default=20000, help="total steps of the schedule (default 20000)")
+    t.add_argument("--steps", type=int, help="total steps of the schedule (default 20000)")
     t.add_argument("--minutes", type=float, default=None, help="stop (checkpoint, export) after this long")
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--crop", type=int, default=256, help="training crop side (default 256)")
-    t.add_argument("--lr", type=float, default=2e-3)
-    t.add_argument("--width", type=int, default=16, help="channels at half resolution (default 16)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--workers", type=int, default=1, help="data worker processes (default 1)")
+    t.add_argument("--batch-size", type=int, help="default 16")
+    t.add_argument("--crop", type=int, help="training crop side (default 256)")
+    t.add_argument("--lr", type=float, help="peak learning rate (default 0.002)")
+    t.add_argument("--width", type=int, help="channels at half resolution (default 16)")
+    t.add_argument("--seed", type=int, help="default 0")
+    t.add_argument("--workers", type=int, help="data worker processes (default 1)")
     t.add_argument("--init", type=Path, default=None, metavar="WEIGHTS", help="start from a detector file")
-    t.add_argument("--log-every", type=int, default=50, metavar="STEPS")
-    t.add_argument("--ckpt-every", type=int, default=500, metavar="STEPS")
-    t.add_argument(
-        "--calibration-photos", type=int, default=120, help="train photos the threshold is calibrated on"
-    )
+    t.add_argument("--log-every", type=int, metavar="STEPS", help="default 50")
+    t.add_argument("--ckpt-every", type=int, metavar="STEPS", help="default 500")
+    t.add_argument("--calibration-photos", type=int, help="train photos the threshold is calibrated on")
     t.set_defaults(func=_train)
 
     e = dsub.add_parser(

@@ -13,9 +13,10 @@ One sample is made in three passes over a photo crop (uint8 RGB), each drawn fro
    dust specks, small spots and stains, creases (a bright ridge beside its shadow). Then the
    scan: slight blur, noise and JPEG, applied alike to the damaged and the clean print.
 
-The label is a pixel that a drawn element covers at least :data:`LABEL_COVERAGE` and that it
-visibly changed (by :data:`LABEL_MIN_CHANGE` grey levels): a white scratch across white sky that
-changes nothing is not something a detector can see or a fill needs to repair.
+The label is a pixel whose area a drawn element's geometry covers at least :data:`LABEL_COVERAGE`
+(however faint the element) and that the damage visibly changed (by :data:`LABEL_MIN_CHANGE`
+grey levels): a white scratch across white sky that changes nothing is not something a detector
+can see or a fill needs to repair, while a faint scratch that does change the print is damage.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["DamageSample", "LABEL_COVERAGE", "LABEL_MIN_CHANGE", "synthesize", "classical_detector"]
+__all__ = [
+    "KINDS",
+    "DamageSample",
+    "LABEL_COVERAGE",
+    "LABEL_MIN_CHANGE",
+    "Layer",
+    "synthesize",
+    "classical_detector",
+]
 
 LABEL_COVERAGE = 0.4
 LABEL_MIN_CHANGE = 10.0
@@ -38,11 +47,13 @@ SEPIA = np.array([1.07, 0.95, 0.74], np.float32)
 @dataclass(frozen=True)
 class DamageSample:
     """``damaged`` and ``clean`` (uint8 HxWx3: the same aged, scanned print with and without the
-    damage) and ``label`` (bool HxW, True = damage)."""
+    damage), ``label`` (bool HxW, True = damage) and ``kinds`` (uint8 HxW: 1 + the index in
+    :data:`KINDS` of the damage at each labelled pixel, 0 elsewhere; None when unknown)."""
 
     damaged: np.ndarray
     clean: np.ndarray
     label: np.ndarray
+    kinds: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------- drawing helpers
@@ -179,7 +190,30 @@ def _scan(img: np.ndarray, blur: float, noise: np.ndarray, quality: int | None) 
 
 
 # ---------------------------------------------------------------------------- damage
-def _scratches(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+@dataclass(frozen=True)
+class Layer:
+    """One drawn element: ``shape`` = how much of each pixel its geometry covers (0..1, from the
+    anti-aliased drawing), ``alpha`` = its opacity there (shape times strength and fading), the
+    ``colour`` laid over the print, and its ``kind`` (an index into :data:`KINDS`)."""
+
+    shape: np.ndarray
+    alpha: np.ndarray
+    colour: np.ndarray
+    kind: int
+
+
+KINDS = (
+    "hairline scratch (1-2 px)",
+    "wide scratch (3-8 px)",
+    "crack",
+    "dust and lint",
+    "spot or stain",
+    "crease",
+)
+"""The kinds of damage, as :attr:`DamageSample.kinds` numbers them (1 + index; 0 = none)."""
+
+
+def _scratches(rng: np.random.Generator, h: int, w: int, out: list[Layer]) -> None:
     for _ in range(rng.integers(1, 7)):
         cov = np.zeros((h, w), np.uint8)
         width = int(rng.choice([1, 1, 1, 2, 2, 3, 4, 5, 6, 8]))
@@ -195,10 +229,13 @@ def _scratches(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndar
         strength = rng.uniform(0.5, 1.0)
         # intensity that varies along the scratch
         fade = cv2.resize(rng.uniform(0.5, 1.0, (4, 4)).astype(np.float32), (w, h))
-        out.append((cov / 255.0 * strength * fade, _tone(rng, rng.random() < 0.65)))
+        shape = cov / 255.0
+        out.append(
+            Layer(shape, shape * strength * fade, _tone(rng, rng.random() < 0.65), 0 if width <= 2 else 1)
+        )
 
 
-def _cracks(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+def _cracks(rng: np.random.Generator, h: int, w: int, out: list[Layer]) -> None:
     cov = np.zeros((h, w), np.uint8)
     stack = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 2 * np.pi), int(rng.integers(30, 120)))]
     segments = 0
@@ -215,10 +252,11 @@ def _cracks(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray
                 )
         _polyline(cov, np.array(pts), int(rng.choice([1, 1, 2, 3])))
         segments += 1
-    out.append((cov / 255.0 * rng.uniform(0.6, 1.0), _tone(rng, rng.random() < 0.4)))
+    shape = cov / 255.0
+    out.append(Layer(shape, shape * rng.uniform(0.6, 1.0), _tone(rng, rng.random() < 0.4), 2))
 
 
-def _dust(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+def _dust(rng: np.random.Generator, h: int, w: int, out: list[Layer]) -> None:
     bright = rng.random() < 0.6
     cov = np.zeros((h, w), np.uint8)
     for _ in range(int(rng.integers(5, 120))):
@@ -230,10 +268,11 @@ def _dust(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, 
             start = rng.uniform([0, 0], [w, h])
             steps = rng.normal(0, 1.0, (int(rng.integers(8, 30)), 2)).cumsum(0) + start
             _polyline(cov, steps, 1)
-    out.append((cov / 255.0 * rng.uniform(0.7, 1.0), _tone(rng, bright)))
+    shape = cov / 255.0
+    out.append(Layer(shape, shape * rng.uniform(0.7, 1.0), _tone(rng, bright), 3))
 
 
-def _spots(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+def _spots(rng: np.random.Generator, h: int, w: int, out: list[Layer]) -> None:
     for _ in range(int(rng.integers(1, 5))):
         r = rng.uniform(3, 20)
         cy, cx = rng.uniform(0, h), rng.uniform(0, w)
@@ -244,10 +283,10 @@ def _spots(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray,
         colour = _tone(rng, rng.random() < 0.5)
         if rng.random() < 0.5:  # a brownish stain
             colour = np.array([120, 85, 50], np.float32) * rng.uniform(0.5, 1.2)
-        out.append((cov * rng.uniform(0.5, 0.95), colour))
+        out.append(Layer(cov, cov * rng.uniform(0.5, 0.95), colour, 4))
 
 
-def _creases(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarray, np.ndarray]]) -> None:
+def _creases(rng: np.random.Generator, h: int, w: int, out: list[Layer]) -> None:
     pts = _curve(rng, h, w, straight=0.95, vertical=False)
     width = int(rng.integers(3, 11))
     ridge = np.zeros((h, w), np.uint8)
@@ -255,8 +294,8 @@ def _creases(rng: np.random.Generator, h: int, w: int, out: list[tuple[np.ndarra
     shadow = np.zeros((h, w), np.uint8)
     d = np.array([1.0, 1.0]) * max(1, width // 2)
     _polyline(shadow, pts + d, max(1, width // 2))
-    out.append((shadow / 255.0 * rng.uniform(0.4, 0.8), _tone(rng, False)))
-    out.append((ridge / 255.0 * rng.uniform(0.6, 1.0), _tone(rng, True)))
+    out.append(Layer(shadow / 255.0, shadow / 255.0 * rng.uniform(0.4, 0.8), _tone(rng, False), 5))
+    out.append(Layer(ridge / 255.0, ridge / 255.0 * rng.uniform(0.6, 1.0), _tone(rng, True), 5))
 
 
 DAMAGE_KINDS = ((_scratches, 0.75), (_cracks, 0.3), (_dust, 0.6), (_spots, 0.3), (_creases, 0.15))
@@ -269,25 +308,26 @@ def synthesize(rng: np.random.Generator, photo: np.ndarray, *, damage: bool = Tr
     if rng.random() < 0.5:
         img = _scene_negatives(rng, img)
     aged = _age(rng, img)
-    layers: list[tuple[np.ndarray, np.ndarray]] = []
+    layers: list[Layer] = []
     if damage:
         while not layers:
             for draw, p in DAMAGE_KINDS:
                 if rng.random() < p:
                     draw(rng, h, w, layers)
     damaged = aged
-    coverage = np.zeros((h, w), np.float32)
-    for cov, colour in layers:
-        damaged = _blend(damaged, cov.astype(np.float32), colour)
-        coverage = np.maximum(coverage, cov)
+    kinds = np.zeros((h, w), np.uint8)
+    for layer in layers:
+        damaged = _blend(damaged, layer.alpha.astype(np.float32), layer.colour)
+        kinds[layer.shape >= LABEL_COVERAGE] = layer.kind + 1  # the topmost element names the pixel
     blur = rng.uniform(0.3, 0.7) if rng.random() < 0.3 else 0.0
     noise = rng.normal(0, rng.uniform(0, 2.5), (h, w, 1)).astype(np.float32)
     quality = int(rng.integers(60, 96)) if rng.random() < 0.5 else None
     clean_u8 = _scan(aged, blur, noise, quality)
     damaged_u8 = _scan(damaged, blur, noise, quality)
     change = np.abs(damaged.clip(0, 255) - aged.clip(0, 255)).max(axis=2)
-    label = (coverage >= LABEL_COVERAGE) & (change >= LABEL_MIN_CHANGE)
-    return DamageSample(damaged=damaged_u8, clean=clean_u8, label=label)
+    label = (kinds > 0) & (change >= LABEL_MIN_CHANGE)
+    kinds[~label] = 0
+    return DamageSample(damaged=damaged_u8, clean=clean_u8, label=label, kinds=kinds)
 
 
 def classical_detector(image: np.ndarray, threshold: float = 40, size: int = 9) -> np.ndarray:

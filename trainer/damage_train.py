@@ -67,6 +67,29 @@ class DamageTrainConfig:
     init: str | None = None
     calibration_photos: int = 120
 
+    def __post_init__(self) -> None:
+        g = DamageNetConfig(width=max(1, self.width)).granularity
+        checks = [
+            (self.steps >= 1, f"--steps must be at least 1, got {self.steps}"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}"),
+            (self.width >= 1, f"--width must be at least 1, got {self.width}"),
+            (
+                self.crop >= g and self.crop % g == 0,
+                f"--crop must be a positive multiple of {g}, got {self.crop}",
+            ),
+            (self.lr > 0, f"--lr must be positive, got {self.lr}"),
+            (self.warmup >= 0 and self.workers >= 0, "--warmup and --workers must not be negative"),
+            (self.log_every >= 1 and self.ckpt_every >= 1, "--log-every and --ckpt-every must be at least 1"),
+            (
+                self.minutes is None or self.minutes >= 0,
+                f"--minutes must not be negative, got {self.minutes}",
+            ),
+            (self.calibration_photos >= 1, "--calibration-photos must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
 
 def _loss(logits: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     bce = F.binary_cross_entropy_with_logits(logits, label)
@@ -89,8 +112,16 @@ def _lr(config: DamageTrainConfig, step: int) -> float:
     return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def _open(config: DamageTrainConfig) -> tuple[DamageTrainConfig, dict[str, Any] | None]:
-    """The config to run with and the checkpoint to resume (None: a new run)."""
+RUN_KEYS = ("steps", "minutes", "workers")
+"""What a resumed run may change: its schedule's length (``--steps``), this invocation's time
+budget and data workers; the recipe is kept."""
+
+
+def _open(
+    config: DamageTrainConfig, explicit: set[str] | None
+) -> tuple[DamageTrainConfig, dict[str, Any] | None]:
+    """The config to run with and the checkpoint to resume (None: a new run). ``explicit``: the
+    options the user gave (None: all of ``config``'s fields count as given)."""
     out = Path(config.out)
     ckpt_path = out / "ckpt.pt"
     if not ckpt_path.is_file():
@@ -103,10 +134,23 @@ def _open(config: DamageTrainConfig) -> tuple[DamageTrainConfig, dict[str, Any] 
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT or ckpt.get("version") != CKPT_VERSION:
         raise DamageTrainError(f"{ckpt_path} is not a damage-detector training checkpoint")
     saved = DamageTrainConfig(**ckpt["config"])
-    # A resumed run keeps its recipe; only how long it runs may change.
-    return dataclasses.replace(
-        saved, steps=config.steps, minutes=config.minutes, workers=config.workers
-    ), ckpt
+    given = {f.name for f in dataclasses.fields(config)} - {"data", "out"} if explicit is None else explicit
+    ignored = sorted(k for k in given - set(RUN_KEYS) if getattr(config, k) != getattr(saved, k))
+    if ignored:
+        names = ", ".join("--" + k.replace("_", "-") for k in ignored)
+        _log(out, f"resuming {ckpt_path} at step {ckpt['step']}: the run keeps its recipe; ignored {names}")
+    # --minutes and --workers belong to this invocation; --steps to the run unless given again
+    changes = {"minutes": config.minutes, "workers": config.workers}
+    if "steps" in given:
+        changes["steps"] = config.steps
+    if changes.get("steps", saved.steps) != saved.steps:
+        _log(
+            out,
+            f"the schedule's length changes from {saved.steps} to {changes['steps']} steps: the learning "
+            f"rate follows the new cosine from step {ckpt['step']} (to continue a finished run from its "
+            "weights with a fresh schedule, use --init instead)",
+        )
+    return dataclasses.replace(saved, **changes), ckpt
 
 
 def _save(
@@ -156,9 +200,11 @@ def export_detector(model: DamageNet, config: DamageTrainConfig, step: int, path
     return provenance
 
 
-def train_damage(config: DamageTrainConfig) -> Path:
-    """Train (or resume), checkpoint, calibrate and export; returns the weight file's path."""
-    config, ckpt = _open(config)
+def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) -> Path:
+    """Train (or resume), checkpoint, calibrate and export; returns the weight file's path.
+    ``explicit``: the options given on the command line; a resumed run takes only ``steps``,
+    ``minutes`` and ``workers`` of them (None: every field of ``config`` counts as given)."""
+    config, ckpt = _open(config, explicit)
     out = Path(config.out)
     photos = [p for _, p in damage_photos(config.data, "train")]
     if not photos:
@@ -244,8 +290,16 @@ def train_damage(config: DamageTrainConfig) -> Path:
             if step % config.ckpt_every == 0 and not out_of_time and step < config.steps:
                 _save(out / "ckpt.pt", model, opt, step, config)
             if out_of_time:
-                _log(out, f"stopping at step {step}: the {config.minutes}-minute budget is spent")
+                _log(
+                    out,
+                    f"stopping at step {step} of {config.steps}: the {config.minutes}-minute budget is spent "
+                    f"(learning rate {_lr(config, step):.3g}: the schedule did not finish)",
+                )
                 break
+    except KeyboardInterrupt:
+        _save(out / "ckpt.pt", model, opt, step, config)
+        _log(out, f"interrupted at step {step}: checkpoint saved; run the same command to resume")
+        raise
     finally:
         bar.close()
         writer.close()

@@ -149,8 +149,8 @@ def test_rerun_skips_existing_masks_and_overwrite_redoes_them(photos, tmp_path, 
 
 
 def test_tiny_and_large_photos_with_a_real_detector(tmp_path, tiny_damage_weights):
-    """A 1x1 photo and one larger than a detector tile (tiled), through the command and the
-    engine's detector from a weight file; the masks are what the detector finds."""
+    """A 1x1 photo and a 1500x1100 one, through the command and the engine's detector from a
+    weight file; the masks are what the detector finds (tiling itself: tests/engine)."""
     src, masks = tmp_path / "in", tmp_path / "masks"
     src.mkdir()
     images = {"dot": photo(1, 1, 0), "large": photo(1500, 1100, 1)}
@@ -162,7 +162,6 @@ def test_tiny_and_large_photos_with_a_real_detector(tmp_path, tiny_damage_weight
     )
     assert rc == 0
     detector = DamageDetector(tiny_damage_weights, device="cpu")
-    assert detector.tile + 2 * detector.margin < 1500  # the large one is detected in tiles
     for name, rgb in images.items():
         mask = read_mask(masks / f"{name}.png")
         assert mask.shape == rgb.shape[:2]

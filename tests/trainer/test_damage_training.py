@@ -36,6 +36,7 @@ def test_synthesize_is_seeded_and_labels_what_it_drew() -> None:
         s = synthesize(np.random.default_rng(seed), photo)
         diff = np.abs(s.damaged.astype(int) - s.clean.astype(int)).max(axis=2)
         assert s.label.any()
+        np.testing.assert_array_equal(s.kinds > 0, s.label)  # every damage pixel has its kind
         # the damage is where the label says: far larger changes inside than outside
         assert diff[s.label].mean() > 4 * diff[~s.label].mean() + 5
         assert s.label.mean() < 0.3  # damage, not a wash over the whole photo
@@ -90,6 +91,36 @@ def test_calibrate_respects_the_clean_budget() -> None:
     threshold, figures = calibrate(prob, [sample])
     assert 0.6 < threshold <= 0.9
     assert figures["clean_flagged"] <= CLEAN_BUDGET and figures["f1_2px"] == 1.0
+    assert figures["within_budget"] is True
+
+
+def test_calibrate_says_when_no_threshold_meets_the_budget() -> None:
+    label = np.zeros((20, 20), bool)
+    label[5, 5] = True
+    sample = DamageSample(np.zeros((20, 20, 3), np.uint8), np.zeros((20, 20, 3), np.uint8), label)
+    _, figures = calibrate(lambda image: np.ones(image.shape[:2], np.float32), [sample])
+    assert figures["within_budget"] is False and figures["clean_flagged"] == 1.0
+
+
+def test_evaluation_grows_masks_as_the_app_does() -> None:
+    """The trainer scores masks grown as retoucher's detect/batch/app grow them."""
+    from retoucher.damage import DEFAULT_DILATE
+    from trainer.damage_eval import GROW
+
+    assert GROW == DEFAULT_DILATE
+
+
+def test_recall_by_kind() -> None:
+    label = np.zeros((20, 40), bool)
+    label[:, 5] = True
+    label[:, 30] = True
+    kinds = np.where(label, 1, 0).astype(np.uint8)
+    kinds[:, 30] = 4
+    pred = np.zeros_like(label)
+    pred[:, 5] = True
+    c = Counts()
+    c.add(pred, label, None, kinds)
+    assert c.kind_recall() == {1: 1.0, 4: 0.0}
 
 
 def _config(prepared, out, **kw) -> DamageTrainConfig:
@@ -122,12 +153,13 @@ def test_train_exports_a_loadable_calibrated_detector(prepared, tmp_path) -> Non
 
 
 def test_resume_continues_exactly(prepared, tmp_path) -> None:
-    """4 steps at once equal 2 steps, a resume, and 2 more: same weights."""
+    """4 steps at once equal a run stopped after 1 step (time budget) and resumed: same weights.
+    No warm-up, so the cosine schedule over the 4 steps matters."""
     torch.use_deterministic_algorithms(True)
     try:
-        straight = train_damage(_config(prepared, tmp_path / "a"))
-        train_damage(_config(prepared, tmp_path / "b", steps=2))
-        resumed = train_damage(_config(prepared, tmp_path / "b", steps=4))
+        straight = train_damage(_config(prepared, tmp_path / "a", warmup=0))
+        train_damage(_config(prepared, tmp_path / "b", warmup=0, minutes=0.0))
+        resumed = train_damage(_config(prepared, tmp_path / "b", warmup=0))
     finally:
         torch.use_deterministic_algorithms(False)
     sa, _ = DamageDetector(straight, device="cpu").model.state_dict(), None
@@ -144,6 +176,24 @@ def test_time_budget_stops_with_checkpoint_and_export(prepared, tmp_path) -> Non
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
     assert ckpt["step"] == 1
     assert "budget is spent" in (out / "train.log").read_text()
+
+
+def test_resume_names_what_it_ignores_and_a_changed_schedule(prepared, tmp_path) -> None:
+    out = tmp_path / "run"
+    train_damage(_config(prepared, out, steps=2))
+    train_damage(_config(prepared, out, steps=3, lr=0.5))
+    log = (out / "train.log").read_text()
+    assert "ignored --lr" in log
+    assert "schedule's length changes from 2 to 3" in log
+    assert torch.load(out / "ckpt.pt", weights_only=True)["config"]["lr"] != 0.5
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(crop=30), dict(steps=0), dict(batch_size=0), dict(width=0), dict(lr=0.0), dict(minutes=-1.0)]
+)
+def test_config_is_checked_up_front(prepared, tmp_path, bad) -> None:
+    with pytest.raises(ValueError):
+        _config(prepared, tmp_path / "run", **bad)
 
 
 def test_a_foreign_checkpoint_is_refused(prepared, tmp_path) -> None:
@@ -182,7 +232,42 @@ def test_evaluate_command_prints_both_detectors(prepared, tmp_path, capsys) -> N
     out = capsys.readouterr().out
     assert "| ours |" in out and "classical" in out
     rows = json.loads(report.read_text())["rows"]
-    assert [r["method"] for r in rows][1] == "ours" and rows[0]["photos"] == 3
+    methods = [r["method"] for r in rows]
+    assert methods[2:] == ["ours", "ours, grown 2 px"] and rows[0]["photos"] == 3
+    assert rows[3]["clean_flagged"] >= rows[2]["clean_flagged"]  # growing never flags fewer
     assert (
         rc == 0 and train_main(["damage", "evaluate", "--data", str(prepared), "--weights", str(report)]) == 2
     )
+
+
+def test_resume_from_the_command_line_keeps_the_schedule(prepared, tmp_path) -> None:
+    """Options left out on a resume keep the run's values (no default --steps sneaks in)."""
+    out = tmp_path / "run"
+    common = ["damage", "train", "--data", str(prepared), "--out", str(out), "--crop", "32", "--width", "2"]
+    common += ["--batch-size", "2", "--workers", "0", "--calibration-photos", "2", "--log-every", "1"]
+    assert train_main([*common, "--steps", "3", "--minutes", "0"]) == 0
+    assert train_main(["damage", "train", "--data", str(prepared), "--out", str(out), "--workers", "0"]) == 0
+    ckpt = torch.load(out / "ckpt.pt", weights_only=True)
+    assert ckpt["step"] == 3 and ckpt["config"]["steps"] == 3
+    assert "schedule's length changes" not in (out / "train.log").read_text()
+    assert train_main(["damage", "train", "--data", str(prepared), "--out", str(out), "--crop", "30"]) == 2
+
+
+def test_ctrl_c_saves_a_checkpoint(prepared, tmp_path, monkeypatch) -> None:
+    import trainer.damage_train as dt
+
+    real_loss = dt._loss
+    calls = []
+
+    def interrupting(logits, label):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_loss(logits, label)
+
+    monkeypatch.setattr(dt, "_loss", interrupting)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_damage(_config(prepared, out, steps=10))
+    assert torch.load(out / "ckpt.pt", weights_only=True)["step"] == 2
+    assert "interrupted at step 2" in (out / "train.log").read_text()

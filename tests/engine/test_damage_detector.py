@@ -165,8 +165,8 @@ def test_missing_bundled_detector_says_how_to_get_one(tmp_path, monkeypatch) -> 
         DamageDetector(device="cpu")
 
 
-def test_grey_and_colour_versions_of_a_photo_run_alike() -> None:
-    """A grey scan stored as RGB goes through the same path (the network takes 3 channels)."""
+def test_a_grey_scan_stored_as_rgb_runs() -> None:
+    """A grey scan, as imageio loads it (three equal channels), goes through the RGB path."""
     grey = np.repeat(_photo(40, 40)[..., :1], 3, axis=2)
     result = DamageDetector.from_model(_net())(grey)
     assert result.probability.shape == (40, 40)
