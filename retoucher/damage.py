@@ -4,7 +4,8 @@
 A detector (:class:`engine.DamageDetector`, or anything :class:`~retoucher.inpainting.DetectorLike`)
 gives a damage probability; the mask is the pixels at or above a threshold (default: the one the
 detector's weight file was calibrated for), grown by :data:`DEFAULT_DILATE` pixels with a disc
-(:func:`retoucher.mask_ops.grow`). The app keeps the :class:`~engine.damage.DamageMap` and calls
+(:func:`retoucher.mask_ops.grow`), never on a fully transparent pixel of an RGBA photo (its RGB is
+arbitrary: :func:`visible_damage`). The app keeps the :class:`~engine.damage.DamageMap` and calls
 :func:`damage_mask` again when the user moves the sensitivity (no network pass); the command
 lines call :func:`find_damage`. Imports neither torch nor the engine at module level.
 """
@@ -29,6 +30,8 @@ __all__ = [
     "describe_detector",
     "find_damage",
     "grown",
+    "size_text",
+    "visible_damage",
 ]
 
 DEFAULT_DILATE = 2
@@ -54,14 +57,40 @@ def grown(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-def damage_mask(found: DamageMap, threshold: float | None = None, dilate: int = DEFAULT_DILATE) -> np.ndarray:
+def size_text(mask: np.ndarray) -> str:
+    """``WxH`` of an ``HxW`` array, for messages (its shape when it is not 2-D)."""
+    return f"{mask.shape[1]}x{mask.shape[0]}" if mask.ndim == 2 else str(mask.shape)
+
+
+def visible_damage(damage: np.ndarray, dilate: int, alpha: np.ndarray | None = None) -> np.ndarray:
+    """The ``bool HxW`` ``damage`` grown by a disc of ``dilate`` pixels (a new array), without the
+    fully transparent pixels (``alpha == 0``; ``alpha`` None: an opaque photo): what is drawn
+    there is arbitrary, so neither is it damage nor does it grow into the photo beside it."""
+    radius = check_radius(dilate)
+    if alpha is None:
+        return grown(damage, radius)
+    if alpha.shape != damage.shape:
+        raise ValueError(f"the alpha channel is {size_text(alpha)}, the damage {size_text(damage)}")
+    clear = alpha == 0
+    out = grown(damage & ~clear, radius)
+    out &= ~clear
+    return out
+
+
+def damage_mask(
+    found: DamageMap,
+    threshold: float | None = None,
+    dilate: int = DEFAULT_DILATE,
+    alpha: np.ndarray | None = None,
+) -> np.ndarray:
     """The hole mask of a detection: ``probability >= threshold`` (None: the detection's own
-    threshold, without thresholding again), grown by ``dilate`` pixels."""
+    threshold, without thresholding again), grown by ``dilate`` pixels, never where ``alpha`` is
+    0 (:func:`visible_damage`)."""
     if threshold is None or threshold == found.threshold:
         mask = found.mask
     else:
         mask = found.at(check_threshold(threshold)).mask
-    return grown(mask, check_radius(dilate))
+    return visible_damage(mask, dilate, alpha)
 
 
 def find_damage(
@@ -70,22 +99,25 @@ def find_damage(
     *,
     threshold: float | None = None,
     dilate: int = DEFAULT_DILATE,
+    alpha: np.ndarray | None = None,
     cancel: CancelFn | None = None,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
     """Detect the damage of a ``uint8 HxWx3`` photo: the ``bool HxW`` hole mask (True = damage)
-    at ``threshold`` (None: the detector's calibrated one), grown by ``dilate`` pixels.
+    at ``threshold`` (None: the detector's calibrated one), grown by ``dilate`` pixels, never
+    where the photo's ``alpha`` (``uint8 HxW``, None: opaque) is 0.
     Raises :class:`engine.damage.DetectionCancelled` when ``cancel()`` returns True."""
     found = detector(image, threshold, cancel=cancel, progress=progress)
-    return damage_mask(found, None, dilate)
+    return damage_mask(found, None, dilate, alpha)
 
 
 def default_detector_factory(weights: str | None, device: str) -> DetectorLike:
     """A :class:`~retoucher.inpainting.DetectorFactory`: :class:`engine.DamageDetector` from
-    ``weights`` (None: the bundled ``resources/weights/damage.safetensors``) on ``device``."""
+    ``weights`` (None or "": the bundled ``resources/weights/damage.safetensors``) on ``device``.
+    torch loads here, on first use (in the app: in the worker thread)."""
     from engine.damage import DamageDetector
 
-    return DamageDetector(weights, device=device)
+    return DamageDetector(weights or None, device=device)
 
 
 def describe_detector(detector: DetectorLike, threshold: float | None, dilate: int) -> str:

@@ -7,7 +7,9 @@ adds, so nothing the user brushed is ever removed. :class:`FoundDamage` is that 
 :class:`~retoucher.edits.Edit` of a document (one undo step, "Find Damage"): while it is the
 latest change of the mask, :meth:`FoundDamage.apply` makes it again at another threshold or grow
 from the detection it keeps (``DamageMap.at``), and the same edit stays the undo step; once the
-mask changed otherwise, it refuses (:meth:`FoundDamage.settle` frees the detection for good).
+mask changed otherwise (anywhere: the document's :attr:`~retoucher.document.Document.mask_revision`
+moved on), it refuses (:meth:`FoundDamage.settle` frees the detection for good). Fully transparent
+pixels of an RGBA photo are never added (:func:`retoucher.damage.visible_damage`).
 
 Sensitivity is what the user moves: ``1 - threshold`` in :data:`SENSITIVITY_STEPS` steps (higher
 finds fainter damage, and more that is not).
@@ -19,9 +21,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .damage import DEFAULT_DILATE, grown
+from .damage import DEFAULT_DILATE, size_text, visible_damage
 from .edits import Edit, MaskEdit
-from .mask_ops import check_radius
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.damage import DamageMap
@@ -55,19 +56,17 @@ def threshold_of(sensitivity: int) -> float:
     return 1.0 - s / SENSITIVITY_STEPS
 
 
-def add_damage(mask: np.ndarray, damage: np.ndarray, grow: int = DEFAULT_DILATE) -> np.ndarray:
+def add_damage(
+    mask: np.ndarray, damage: np.ndarray, grow: int = DEFAULT_DILATE, alpha: np.ndarray | None = None
+) -> np.ndarray:
     """The hole ``mask`` plus ``damage`` grown by a disc of ``grow`` pixels
-    (:func:`retoucher.mask_ops.grow`), as a new array: neither input changes, and every hole pixel
-    of ``mask`` stays hole."""
+    (:func:`retoucher.mask_ops.grow`), except where ``alpha`` is 0 (fully transparent), as a new
+    array: neither input changes, and every hole pixel of ``mask`` stays hole."""
     mask = np.asarray(mask, dtype=bool)
     damage = np.asarray(damage, dtype=bool)
     if mask.shape != damage.shape:
-        raise ValueError(f"the damage mask is {_size(damage)}, the hole mask {_size(mask)}")
-    return mask | grown(damage, check_radius(grow))
-
-
-def _size(mask: np.ndarray) -> str:
-    return f"{mask.shape[1]}x{mask.shape[0]}" if mask.ndim == 2 else str(mask.shape)
+        raise ValueError(f"the damage mask is {size_text(damage)}, the hole mask {size_text(mask)}")
+    return mask | visible_damage(damage, grow, alpha)
 
 
 class FoundDamage(Edit):
@@ -88,6 +87,7 @@ class FoundDamage(Edit):
         self.added = 0
         self._doc: Document | None = None
         self._edit: MaskEdit | None = None
+        self._revision = -1  # the document's mask revision this find left (see apply)
 
     @property
     def adjustable(self) -> bool:
@@ -113,21 +113,22 @@ class FoundDamage(Edit):
             raise RuntimeError("this Find Damage is settled; run Find Damage again to adjust it")
         if self._doc is not None and doc is not self._doc:
             raise RuntimeError("this Find Damage belongs to another photo")
-        if self._edit is not None and not self._edit.shown_by(doc):
+        if self._doc is not None and doc.mask_revision != self._revision:
             raise RuntimeError("the mask changed since this Find Damage; run Find Damage again")
         t = self.threshold if threshold is None else float(threshold)
         g = self.grow if grow is None else int(grow)
         found = self.damage.at(t).mask  # checks the threshold before the mask changes
         if not 0 <= g <= MAX_DAMAGE_GROW:
-            raise ValueError(f"grow damage by 0 to {MAX_DAMAGE_GROW} pixels, not {grow}")
+            raise ValueError(f"grow damage by 0 to {MAX_DAMAGE_GROW} pixels, not {g}")
         if found.shape != doc.mask.shape:
-            raise ValueError(f"the damage mask is {_size(found)}, the photo {_size(doc.mask)}")
+            raise ValueError(f"the damage mask is {size_text(found)}, the photo {size_text(doc.mask)}")
         if self._edit is not None:
             doc.undo(self._edit)  # back to the mask before the find
         base = int(np.count_nonzero(doc.mask))
-        new = add_damage(doc.mask, found, g)
+        new = add_damage(doc.mask, found, g, doc.alpha)
         self._doc = doc
         self._edit = doc.set_mask(new, self.label)
+        self._revision = doc.mask_revision
         self.threshold, self.grow = t, g
         self.added = int(np.count_nonzero(new)) - base
         return self._edit is not None
@@ -135,6 +136,7 @@ class FoundDamage(Edit):
     def redo(self, doc: Document) -> None:
         if self._edit is not None:
             self._edit.redo(doc)
+        self._revision = doc.mask_revision  # the mask is again what this find made of it
 
     def undo(self, doc: Document) -> None:
         if self._edit is not None:

@@ -69,8 +69,9 @@ class Document:
     :class:`engine.imageio.SourceFile`, None for a picture from no file): a JPEG saved from a
     JPEG keeps the coefficients of every block whose pixels did not change since then.
     Events: ``mask_changed(Rect)``, ``image_changed(Rect)``, ``state_changed()`` (the dirty flag
-    may have changed). The mask changes through strokes, rectangles, polygons, grow, shrink,
-    invert, clear and set (:mod:`retoucher.mask_ops` does the whole-mask work), each one edit.
+    may have changed); :attr:`mask_revision` counts the mask's changes. The mask changes through
+    strokes, rectangles, polygons, grow, shrink, invert, clear and set (:mod:`retoucher.mask_ops`
+    does the whole-mask work), each one edit.
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class Document:
         self.state_changed = Event()
         self._state = 0
         self._saved_state: int | None = 0
+        self._mask_revision = 0
         self._stroke: _Stroke | None = None
         self.last_point: tuple[float, float] | None = None
         """Where the last brush or eraser stroke ended (``(x, y)``), None before the first."""
@@ -156,6 +158,13 @@ class Document:
         return self._state != self._saved_state
 
     @property
+    def mask_revision(self) -> int:
+        """How many times the mask has changed since the document was made: every write (a stroke's
+        every dab, each mask edit, and each undo or redo of an edit that holds a mask change) adds
+        one, so an unchanged revision means the mask is exactly as it was when it was read."""
+        return self._mask_revision
+
+    @property
     def image_state(self) -> int:
         """An id of the current image content; every fill (and its undo) changes it."""
         return self._state
@@ -202,6 +211,11 @@ class Document:
     def _write_mask(self, rect: Rect, patch: np.ndarray) -> None:
         self._check_patch(rect, patch)
         self.mask[rect.slices] = patch
+        self._mask_written(rect)
+
+    def _mask_written(self, rect: Rect) -> None:
+        """The one place that follows every change of the mask: count it, tell the views."""
+        self._mask_revision += 1
         self.mask_changed.emit(rect)
 
     def _write_image(self, rect: Rect, patch: np.ndarray) -> None:
@@ -253,7 +267,7 @@ class Document:
         if rect is None:
             return None
         s.rect = rect.union(s.rect)
-        self.mask_changed.emit(rect)
+        self._mask_written(rect)
         return rect
 
     def end_stroke(self) -> MaskEdit | None:
@@ -284,7 +298,7 @@ class Document:
         before = self.mask[rect.slices].copy()
         after = new[changed.slices]
         self.mask[rect.slices] = after
-        self.mask_changed.emit(rect)
+        self._mask_written(rect)
         return MaskEdit(label, rect, before, after.copy())
 
     def set_mask(self, mask: np.ndarray, label: str = "Set mask") -> MaskEdit | None:

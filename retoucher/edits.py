@@ -73,10 +73,6 @@ class MaskEdit(Edit):
     def undo(self, doc: Document) -> None:
         doc._write_mask(self.rect, self._before.unpack())
 
-    def shown_by(self, doc: Document) -> bool:
-        """Whether ``doc``'s mask holds this edit's result in its box (nothing changed it since)."""
-        return bool(np.array_equal(doc.mask[self.rect.slices], self._after.unpack()))
-
     @property
     def nbytes(self) -> int:
         return self._before.nbytes + self._after.nbytes

@@ -59,7 +59,9 @@ class DetectorLike(Protocol):
     """Finds damage in an ``uint8 HxWx3`` image: ``detector(image, threshold)`` returns an
     :class:`engine.damage.DamageMap` (``probability`` float32 HxW, ``mask`` bool HxW, and
     ``at(threshold)`` to re-threshold without running the network again). ``threshold`` is the
-    default the weight file was calibrated for."""
+    default the weight file was calibrated for. ``device`` and ``info`` (an
+    :class:`engine.damage.DamageWeightsInfo`, whose ``provenance`` says how the file was made)
+    are optional: callers read them with ``getattr`` and a default (test doubles lack them)."""
 
     @property
     def name(self) -> str: ...

@@ -1,8 +1,9 @@
 """``retoucher --self-test``: prove that an installation (above all a PyInstaller bundle) works
 without a screen: the default model loads, a hole in the sample photo gets filled, only hole
 pixels change, the hole pixels do change, and a PNG can be written and read back; the bundled
-damage detector loads and runs on the sample photo with a few scratches drawn on it, and gives a
-probability and a mask of the right kind.
+damage detector loads and runs on the sample photo with scratches and specks drawn on it, gives a
+probability and a mask of the right kind, and, when its weight file was calibrated (a trained
+detector), finds at least half of what was drawn while flagging at most 2% of the rest.
 
 Prints each step with its timing and returns 0; on any failure prints ``self-test FAILED: ...``
 with the reason to stderr and returns 1. Qt-free: it runs headless and never starts the GUI.
@@ -20,12 +21,24 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
+from .damage import default_detector_factory, grown
 from .inpainting import DetectorFactory
 
 if TYPE_CHECKING:  # pragma: no cover
     from .inpainting import DetectorLike, InpainterLike
 
-__all__ = ["SelfTestError", "self_test_hole", "self_test_scratches", "run_self_test", "main"]
+__all__ = [
+    "QUALITY_FLAGGED",
+    "QUALITY_FOUND",
+    "QUALITY_TOLERANCE",
+    "SelfTestError",
+    "detection_quality",
+    "is_calibrated",
+    "main",
+    "run_self_test",
+    "self_test_damage",
+    "self_test_hole",
+]
 
 
 FillFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -52,24 +65,67 @@ def self_test_hole(shape: tuple[int, int]) -> np.ndarray:
     return hole
 
 
-def self_test_scratches(shape: tuple[int, int]) -> np.ndarray:
-    """What the self-test draws on the sample photo for the detector: three straight hairlines
-    (1 px wide) across it and a few 3x3 specks, as a ``bool HxW`` mask."""
-    h, w = shape
+# What the self-test draws for the detector, in fractions of the photo's height and width: lines
+# from (y, x) to (y, x) with a width in pixels and one grey tone each (bright and dark, as on a
+# print), and 3x3 specks.
+_LINES = (
+    ((0.10, 0.20), (0.90, 0.35), 1, 240),
+    ((0.30, 0.05), (0.45, 0.95), 2, 20),
+    ((0.80, 0.60), (0.20, 0.90), 3, 235),
+    ((0.95, 0.05), (0.60, 0.45), 1, 25),
+)
+_SPECKS = (((0.15, 0.70), 20), ((0.60, 0.15), 240), ((0.70, 0.50), 25), ((0.90, 0.85), 235))
+
+QUALITY_TOLERANCE = 2
+"""Pixels: a drawn pixel counts as found when the detector flags one this close to it, and a
+flagged pixel counts as a false find only farther than this from everything drawn."""
+QUALITY_FOUND = 0.5
+"""The least share of the drawn damage a calibrated detector must find."""
+QUALITY_FLAGGED = 0.02
+"""The most a calibrated detector may flag of the pixels where nothing was drawn."""
+
+
+def self_test_damage(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the self-test's damage on a copy of the ``uint8 HxWx3`` ``image``: four straight
+    scratches across it (1 to 3 px wide, each in one tone, two bright and two dark) and four 3x3
+    specks. Returns (the damaged copy, the ``bool HxW`` mask of what was drawn)."""
+    h, w = image.shape[:2]
+    damaged = image.copy()
     drawn = np.zeros((h, w), dtype=bool)
-    for (y0, x0), (y1, x1) in (
-        ((0.1, 0.2), (0.9, 0.35)),
-        ((0.3, 0.05), (0.45, 0.95)),
-        ((0.8, 0.6), (0.2, 0.9)),
-    ):
-        n = 2 * max(h, w)
+    n = 2 * max(h, w)  # samples along a line: every pixel it crosses is hit
+    for (y0, x0), (y1, x1), width, tone in _LINES:
+        line = np.zeros((h, w), dtype=bool)
         ys = np.rint(np.linspace(y0 * (h - 1), y1 * (h - 1), n)).astype(int)
         xs = np.rint(np.linspace(x0 * (w - 1), x1 * (w - 1), n)).astype(int)
-        drawn[ys, xs] = True
-    for fy, fx in ((0.15, 0.7), (0.6, 0.15), (0.7, 0.5), (0.9, 0.85)):
+        for dy in range(-((width - 1) // 2), width // 2 + 1):  # a width x width square brush
+            for dx in range(-((width - 1) // 2), width // 2 + 1):
+                line[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)] = True
+        damaged[line] = tone
+        drawn |= line
+    for (fy, fx), tone in _SPECKS:
         y, x = int(fy * (h - 1)), int(fx * (w - 1))
-        drawn[max(y - 1, 0) : y + 2, max(x - 1, 0) : x + 2] = True
-    return drawn
+        box = (slice(max(y - 1, 0), y + 2), slice(max(x - 1, 0), x + 2))
+        damaged[box] = tone
+        drawn[box] = True
+    return damaged, drawn
+
+
+def detection_quality(mask: np.ndarray, drawn: np.ndarray) -> tuple[float, float]:
+    """(the share of the ``drawn`` pixels found, the share of the undamaged pixels flagged) for a
+    detection ``mask``, with :data:`QUALITY_TOLERANCE` (see there)."""
+    near_found = grown(mask, QUALITY_TOLERANCE)
+    found = np.count_nonzero(drawn & near_found) / max(np.count_nonzero(drawn), 1)
+    undamaged = ~grown(drawn, QUALITY_TOLERANCE)
+    flagged = np.count_nonzero(mask & undamaged) / max(np.count_nonzero(undamaged), 1)
+    return found, flagged
+
+
+def is_calibrated(detector: object) -> bool:
+    """Whether ``detector``'s weight file says how it was calibrated (``info.provenance`` has a
+    ``calibration``, as an exported trained detector has; a test detector has none). ``info`` is
+    optional in :class:`~retoucher.inpainting.DetectorLike`."""
+    provenance = getattr(getattr(detector, "info", None), "provenance", None)
+    return isinstance(provenance, dict) and "calibration" in provenance
 
 
 def _default_factory(weights: Path, device: str) -> InpainterLike:
@@ -119,12 +175,11 @@ def _detect(
     factory: DetectorFactory | None,
     say: Callable[[str, str], None],
 ) -> None:
-    """The detection steps: load the bundled detector, run it on ``image`` with scratches drawn
-    on it, check what it gives."""
+    """The detection steps: load the bundled detector, run it on ``image`` with damage drawn on
+    it (:func:`self_test_damage`), check what it gives and, for a calibrated detector, how well
+    it found the damage."""
     from engine.damage import default_damage_weights_path, read_damage_info
     from engine.weights import WeightsError
-
-    from .damage import default_detector_factory
 
     path = default_damage_weights_path(folder)
     try:
@@ -136,16 +191,43 @@ def _detect(
         raise SelfTestError(f"the damage detector did not load: {exc}") from exc
     where = getattr(detector, "device", device)
     say("detector", f"{name} ({path.name}) loaded on {where} in {load_s:.2f} s")
-    drawn = self_test_scratches(image.shape[:2])
-    scratched = image.copy()
-    scratched[drawn] = np.where(np.arange(int(drawn.sum()))[:, None] % 2, 235, 25).astype(np.uint8)
+    scratched, drawn = self_test_damage(image)
     t0 = time.perf_counter()
     found = detector(scratched)
     detect_s = time.perf_counter() - t0
     p, mask, t = _check_detection(found, image.shape[:2])
     say("detect", f"{detect_s:.2f} s, {100 * mask.mean():.2f}% of the pixels flagged at threshold {t:.2f}")
     say("check", f"probability float32 within [0, 1], mask bool {mask.shape[1]}x{mask.shape[0]}: ok")
-    say("info", f"{100 * mask[drawn].mean():.0f}% of the drawn scratch pixels found")
+    _check_quality(detector, mask, drawn, say)
+
+
+def _check_quality(
+    detector: DetectorLike, mask: np.ndarray, drawn: np.ndarray, say: Callable[[str, str], None]
+) -> None:
+    """A calibrated detector must find the drawn damage and little else (SelfTestError if not);
+    for another one the figures are only shown."""
+    found, flagged = detection_quality(mask, drawn)
+    figures = (
+        f"{100 * found:.0f}% of the drawn damage found (within {QUALITY_TOLERANCE} px), "
+        f"{100 * flagged:.2f}% of the undamaged pixels flagged"
+    )
+    if not is_calibrated(detector):
+        say("quality", f"not checked: the detector's weight file has no calibration ({figures})")
+        return
+    if found < QUALITY_FOUND:
+        raise SelfTestError(
+            f"the detector found only {100 * found:.0f}% of the damage drawn on the sample photo "
+            f"(at least {100 * QUALITY_FOUND:.0f}% needed)"
+        )
+    if flagged > QUALITY_FLAGGED:
+        raise SelfTestError(
+            f"the detector flagged {100 * flagged:.2f}% of the undamaged pixels of the sample photo "
+            f"(at most {100 * QUALITY_FLAGGED:.0f}% allowed)"
+        )
+    say(
+        "quality",
+        f"{figures} (needed: at least {100 * QUALITY_FOUND:.0f}%, at most {100 * QUALITY_FLAGGED:.0f}%): ok",
+    )
 
 
 def _png_round_trip(result: np.ndarray) -> None:

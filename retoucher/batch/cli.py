@@ -43,7 +43,8 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
         metavar="DIR",
         type=Path,
         help="folder of PNG masks named <stem>.png or <stem>_mask.png, white = hole "
-        "(only <stem>_mask.png when DIR is INPUT_DIR: masks next to the photos)",
+        "(only <stem>_mask.png when DIR is INPUT_DIR: masks next to the photos); a photo "
+        "without one fails, or with --find-damage gets only the damage found filled",
     )
     m.add_argument("--mask", metavar="FILE", type=Path, help="one mask for every photo")
     m.add_argument("--rect", metavar="X,Y,W,H", help="a rectangular hole, in pixels")

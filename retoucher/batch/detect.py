@@ -8,7 +8,8 @@ hidden files, ``recursive``, an output folder inside the input folder never list
 that would write the same mask (``x.jpg`` and ``x.png``) make the second one fail with a reason,
 masks are written atomically, a mask that exists is skipped unless ``overwrite``, one bad file
 never stops the run, and under torchrun each rank takes its share and its own detector. The mask
-is :func:`retoucher.damage.find_damage`'s, the app's code path.
+is :func:`retoucher.damage.find_damage`'s, the app's code path (so a fully transparent pixel of
+an RGBA photo is never marked).
 """
 
 from __future__ import annotations
@@ -119,9 +120,14 @@ def run_detect(
             if report.detector is None:
                 report.detector = describe_detector(detector, options.threshold, options.dilate)
             try:
-                rgb = load_image(job.source).rgb
+                photo = load_image(job.source)
                 mask = find_damage(
-                    detector, rgb, threshold=options.threshold, dilate=options.dilate, cancel=cancel
+                    detector,
+                    photo.rgb,
+                    threshold=options.threshold,
+                    dilate=options.dilate,
+                    alpha=photo.alpha,
+                    cancel=cancel,
                 )
             except (InpaintCancelled, BatchError):
                 raise

@@ -1,6 +1,9 @@
 """The hole of each photo of a batch, as its :class:`MaskSpec` asks: the photo's mask file
 (``dir``), one mask for all (``file``, read once and checked to have a hole), a rectangle
 (``rect``) or a centred hole (``center``). Masks are ``bool HxW``, True = hole.
+
+A photo without a mask of its own in the mask folder fails, unless the damage found in it is
+filled too (``batch --masks DIR --find-damage``): then its given hole is empty (``missing_ok``).
 """
 
 from __future__ import annotations
@@ -19,13 +22,16 @@ class Holes:
     """Makes the hole for a photo of a given size according to the :class:`MaskSpec`.
 
     Raises :class:`BatchError` on construction when the one mask file (``file``) is unusable;
-    :meth:`for_image` raises for a photo whose hole cannot be made (that photo fails)."""
+    :meth:`for_image` raises for a photo whose hole cannot be made (that photo fails).
+    ``missing_ok``: a photo without a mask of its own in the mask folder has no given hole
+    (:meth:`for_image` returns None) instead of failing."""
 
-    def __init__(self, spec: MaskSpec, input_root: Path) -> None:
+    def __init__(self, spec: MaskSpec, input_root: Path, *, missing_ok: bool = False) -> None:
         from engine.imageio import ImageReadError, load_mask
 
         self.spec = spec
         self.input_root = input_root
+        self.missing_ok = missing_ok
         self._load_mask = load_mask
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         if spec.kind == "file":
@@ -36,7 +42,9 @@ class Holes:
             if not self._file_mask.any():
                 raise BatchError(f"the mask file {spec.value} has no hole (no pixel brighter than 127)")
 
-    def for_image(self, job: Job, shape: tuple[int, int]) -> np.ndarray:
+    def for_image(self, job: Job, shape: tuple[int, int]) -> np.ndarray | None:
+        """The given hole of the photo of ``job`` (of ``shape``); None when the mask folder has
+        no mask for it and that is allowed (``missing_ok``)."""
         kind = self.spec.kind
         if kind == "dir":
             return self._from_mask_folder(job, shape)
@@ -46,9 +54,11 @@ class Holes:
             return rect_hole(self.spec.value, shape)
         return centre_hole(self.spec.value, shape)
 
-    def _from_mask_folder(self, job: Job, shape: tuple[int, int]) -> np.ndarray:
+    def _from_mask_folder(self, job: Job, shape: tuple[int, int]) -> np.ndarray | None:
         if job.mask is not None:
             return self._load_mask(job.mask, shape)
+        if self.missing_ok:
+            return None
         stem = job.relative.stem
         among_photos = is_within(self.input_root, self.spec.value.expanduser().resolve())
         looked_for = f"{stem}_mask.png" if among_photos else f"{stem}.png and {stem}_mask.png"

@@ -2,7 +2,8 @@
 found damage, weights, device, format, quality), :class:`MaskSpec` (where each photo's given hole comes from),
 :class:`BatchReport` (what happened to each photo), :class:`BatchError`, and the parsers of the
 ``--rect`` and ``--center-hole`` values. Checked on construction, so a bad option is a usage
-error before anything is read. Imports neither torch nor the engine.
+error before anything is read. Imports no torch: of the engine, only its torch-free
+``engine.geometry`` comes in (through :mod:`retoucher.mask_ops`, for the radius check).
 """
 
 from __future__ import annotations
@@ -130,7 +131,9 @@ class MaskSpec:
 class BatchOptions:
     """A batch: the hole of each photo is the given one (``masks``), the damage found in it
     (``find_damage``, at ``threshold``, grown by ``dilate`` pixels, with the detector
-    ``damage_weights``), or both together; at least one of the two."""
+    ``damage_weights``), or both together; at least one of the two. With ``find_damage``, a photo
+    that has no mask of its own in a mask folder (``masks`` of kind ``dir``) gets only the damage
+    found in it (see :attr:`BatchReport.no_mask`); without it, that photo fails."""
 
     input_dir: Path
     output_dir: Path
@@ -183,6 +186,7 @@ class BatchReport:
     model: str | None = None  # "NAME on DEVICE" of the model that filled; None if none was needed
     detector: str | None = None  # "NAME on DEVICE" of the damage detector; None if none ran
     no_damage: list[Path] = field(default_factory=list)  # --find-damage found nothing in them
+    no_mask: list[Path] = field(default_factory=list)  # --masks DIR had none for them (--find-damage)
     unchanged: list[Path] = field(default_factory=list)  # done, written as they were: empty hole
 
     @property
@@ -216,6 +220,11 @@ class BatchReport:
             lines.append(f"{prefix}model: {self.model}")
         if self.detector is not None:
             lines.append(f"{prefix}damage detector: {self.detector}")
+        if self.no_mask:
+            lines.append(
+                f"{prefix}no mask of their own for {len(self.no_mask)} photo(s): "
+                "only the damage found in them was filled"
+            )
         if self.no_damage:
             lines.append(f"{prefix}no damage found in {len(self.no_damage)} photo(s)")
         if self.unchanged:

@@ -51,7 +51,10 @@ def run_batch(
     from engine.inpainter import InpaintCancelled
 
     jobs, report = start_run(plan_batch(options), BatchReport(), rank, world_size)
-    holes = None if options.masks is None else Holes(options.masks, options.input_dir.expanduser().resolve())
+    holes = None
+    if options.masks is not None:
+        root = options.input_dir.expanduser().resolve()
+        holes = Holes(options.masks, root, missing_ok=options.find_damage)  # found damage is a hole
     runner = _Runner(options, holes, inpainter, detector_factory, progress, cancel, report, local_rank)
     try:
         for job in runner.pending(jobs, options.overwrite):
@@ -172,7 +175,7 @@ class _Runner(Ledger):
 
         try:
             image = load_image(job.source)
-            hole = self.hole(job, image.rgb)
+            hole = self.hole(job, image)
         except (InpaintCancelled, BatchError):
             raise
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
@@ -183,14 +186,24 @@ class _Runner(Ledger):
             return None
         return _Item(job, image, hole)
 
-    def hole(self, job: Job, rgb: np.ndarray) -> np.ndarray:
-        """The given hole of the photo, the damage found in it, or the union of the two."""
-        shape = rgb.shape[:2]
-        hole = np.zeros(shape, bool) if self.holes is None else self.holes.for_image(job, shape)
+    def hole(self, job: Job, image: LoadedImage) -> np.ndarray:
+        """The given hole of the photo, the damage found in it (never on a fully transparent
+        pixel), or the union of the two. With damage to find, a photo that has no mask of its
+        own in the mask folder has an empty given hole (and is listed in the report)."""
+        shape = image.rgb.shape[:2]
+        given = None if self.holes is None else self.holes.for_image(job, shape)
+        if given is None and self.holes is not None:
+            self.report.no_mask.append(job.source)
+        hole = np.zeros(shape, bool) if given is None else given
         if self.options.find_damage:
             opts = self.options
             found = find_damage(
-                self.detector, rgb, threshold=opts.threshold, dilate=opts.dilate, cancel=self.cancel
+                self.detector,
+                image.rgb,
+                threshold=opts.threshold,
+                dilate=opts.dilate,
+                alpha=image.alpha,
+                cancel=self.cancel,
             )
             if not found.any():
                 self.report.no_damage.append(job.source)

@@ -11,9 +11,11 @@ detection it keeps, without running the network again: the sensitivity re-thresh
 probability, the grow widens what was found; the step stays one step whatever the values. The
 rule: a find can be adjusted while it is the latest step of the history. Anything else that moves
 the history (a stroke, any mask or fill step, undo, redo, another photo) settles it as it is, and
-the panel waits for the next Find Damage, so nothing painted afterwards is ever lost. The last
-sensitivity and grow are remembered in the settings (the sensitivity as None while it is the
-detector's calibrated default).
+the panel waits for the next Find Damage, so nothing painted afterwards is ever lost. A find
+re-tuned until it adds nothing is taken off the history (its command made obsolete, which
+``QUndoStack.undo`` removes without undoing it), so Undo goes to the step before; re-tuned to add
+something again, it is pushed again. The last sensitivity and grow are remembered in the
+settings (the sensitivity as None while it is the detector's calibrated default).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from PySide6.QtCore import QObject, Qt
 from ..damage_review import FoundDamage
 from ..document import Document, Edit
 from .actions import make_action
+from .commands import EditCommand
 from .damage_panel import DamagePanel
 from .damage_worker import Detection, DetectJob, DetectorCache
 from .job_runner import JobRunner
@@ -71,7 +74,7 @@ class DamageController(QObject):
         self._doc: Document | None = None  # the photo it was made on
         self._index = -1  # the history's index right after it
         self._in_history = False
-        self._pushing = False
+        self._recording = False  # the history moves because of the find itself: no settling
 
     # ------------------------------------------------------------------ state
     @property
@@ -90,9 +93,11 @@ class DamageController(QObject):
         Damage needs a photo and no job running; a find is settled once the history moved
         past it or the photo was replaced."""
         self.action.setEnabled(has_photo and idle)
+        if self._recording:  # the find's own step comes or goes: the panel stays as it is
+            return
         w = self.window
         moved = self._doc is not w.doc or w.undo_stack.index() != self._index
-        if self.found is not None and not self._pushing and moved:
+        if self.found is not None and moved:
             self.settle()
         self.panel.set_adjustable(self.adjustable)
 
@@ -184,16 +189,24 @@ class DamageController(QObject):
             self.window.resizeDocks([self.panel], [_PANEL_WIDTH], Qt.Orientation.Horizontal)
 
     def _record(self) -> None:
-        """Put the find in the history the first time it changes the mask; remember where."""
+        """Keep the history in step with the find: its step is there while it changes the mask
+        (pushed the first time it does, taken off when it no longer does); remember where."""
         assert self.found is not None
-        if self.found.changed_mask and not self._in_history:
-            self._pushing = True
-            try:
+        stack = self.window.undo_stack
+        self._recording = True
+        try:
+            if self.found.changed_mask and not self._in_history:
                 self._push(self.found)
-            finally:
-                self._pushing = False
-            self._in_history = True
-        self._index = self.window.undo_stack.index()
+                self._in_history = True
+            elif not self.found.changed_mask and self._in_history:
+                command = stack.command(stack.index() - 1)  # the top: the find is the latest step
+                if isinstance(command, EditCommand) and command.edit is self.found:
+                    command.setObsolete(True)
+                    stack.undo()  # removes an obsolete command without undoing it
+                    self._in_history = False
+        finally:
+            self._recording = False
+        self._index = stack.index()
 
     def _summary(self, *, hint: bool = False) -> str:
         """What the latest find added (``hint``: and what to do next)."""

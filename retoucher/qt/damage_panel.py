@@ -1,10 +1,14 @@
 """The Find Damage panel: a small dock with the sensitivity slider, the grow box, a Default
 button and a line that says what the latest Find Damage added and whether it can still be
-adjusted. It only shows and reports values; :mod:`.damage_controller` acts on them."""
+adjusted. It only shows and reports values; :mod:`.damage_controller` acts on them.
+
+Re-thresholding, growing and repainting a 12-megapixel mask takes a good part of a second, so a
+drag of the slider is not reported tick by tick: a moved slider is reported at most once per
+:data:`SLIDER_DELAY_MS` (always its latest value), and at once when it is released."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QFormLayout,
@@ -19,7 +23,10 @@ from PySide6.QtWidgets import (
 
 from ..damage_review import MAX_DAMAGE_GROW, SENSITIVITY_STEPS, sensitivity_of, threshold_of
 
-__all__ = ["DamagePanel"]
+__all__ = ["SLIDER_DELAY_MS", "DamagePanel"]
+
+SLIDER_DELAY_MS = 80
+"""While the slider moves, its value is reported at most this often (milliseconds)."""
 
 
 class DamagePanel(QDockWidget):
@@ -39,7 +46,7 @@ class DamagePanel(QDockWidget):
         self.slider.setMinimumWidth(120)
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
         self.slider.setToolTip(
-            "Higher finds fainter damage, and more that is not damage. The mask follows at once."
+            "Higher finds fainter damage, and more that is not damage. The mask follows as it moves."
         )
         self.value_label = QLabel()
         self.value_label.setMinimumWidth(36)
@@ -66,7 +73,12 @@ class DamagePanel(QDockWidget):
         layout.addLayout(form)
         layout.addStretch(1)
         self.setWidget(body)
+        self._report_timer = QTimer(self)
+        self._report_timer.setSingleShot(True)
+        self._report_timer.setInterval(SLIDER_DELAY_MS)
+        self._report_timer.timeout.connect(self._emit)
         self.slider.valueChanged.connect(self._on_slider)
+        self.slider.sliderReleased.connect(self.flush)
         self.grow.valueChanged.connect(self._emit)
         self.default_button.clicked.connect(self.reset_sensitivity)
         self.set_adjustable(False)
@@ -83,8 +95,14 @@ class DamagePanel(QDockWidget):
             return self._default_threshold
         return threshold_of(self.slider.value())
 
+    @property
+    def pending(self) -> bool:
+        """Whether the slider moved since its value was last reported (it will be, shortly)."""
+        return self._report_timer.isActive()
+
     def show_values(self, threshold: float, grow: int, default_threshold: float) -> None:
-        """Show these values without reporting them."""
+        """Show these values without reporting them (a move not reported yet is dropped)."""
+        self._report_timer.stop()
         self._default_threshold = default_threshold
         for widget, value in ((self.slider, sensitivity_of(threshold)), (self.grow, grow)):
             widget.blockSignals(True)
@@ -94,7 +112,9 @@ class DamagePanel(QDockWidget):
 
     def set_adjustable(self, on: bool, info: str | None = None) -> None:
         """Enable the controls (they adjust the latest Find Damage) or not; ``info``: the line
-        under them."""
+        under them. Turned off, a move not reported yet is dropped: there is nothing to adjust."""
+        if not on:
+            self._report_timer.stop()
         for w in (self.slider, self.grow, self.default_button):
             w.setEnabled(on)
         if info is not None:
@@ -108,11 +128,19 @@ class DamagePanel(QDockWidget):
 
     def _on_slider(self, _value: int) -> None:
         self._show_value()
-        self._emit()
+        if not self._report_timer.isActive():  # not restarted: a long drag still updates the mask
+            self._report_timer.start()
+
+    def flush(self) -> None:
+        """Report the slider's value now if a move of it is waiting to be reported (on release)."""
+        if self._report_timer.isActive():
+            self._emit()
 
     def reset_sensitivity(self) -> None:
-        """Move the slider to the calibrated threshold (reported when it moves)."""
+        """Move the slider to the calibrated threshold (reported at once when it moves)."""
         self.slider.setValue(sensitivity_of(self._default_threshold))
+        self.flush()
 
     def _emit(self, _value: object = None) -> None:
+        self._report_timer.stop()  # this report carries the slider's latest value too
         self.changed.emit(self.threshold, self.grow.value())

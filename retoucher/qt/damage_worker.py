@@ -1,8 +1,10 @@
 """Finding damage off the GUI thread.
 
-:class:`DetectorCache` creates the :class:`engine.DamageDetector` lazily, in the worker thread, and
-keeps it for the next search. :class:`DetectJob` is an :class:`~.worker.EngineJob` that runs it on
-a copy of the photo (cancellable between tiles) and returns a :class:`Detection`.
+:class:`DetectorCache` creates the :class:`engine.DamageDetector` lazily, in the worker thread
+(:func:`retoucher.damage.default_detector_factory` unless told otherwise), and keeps it for the
+next search. :class:`DetectJob` is an :class:`~.worker.EngineJob` that runs it on a copy of the
+photo (cancellable between tiles) and returns a :class:`Detection`; its errors are worded by
+:data:`DETECT_WORDING`.
 """
 
 from __future__ import annotations
@@ -12,23 +14,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-import engine
-
+from ..damage import default_detector_factory
 from ..inpainting import DetectorFactory, DetectorLike
-from .worker import EngineCache, EngineJob
+from .worker import EngineCache, EngineJob, ErrorWording, describe_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.damage import DamageMap
 
     from ..document import Document
 
-__all__ = ["DetectJob", "Detection", "DetectorCache", "default_detector_factory", "describe_detection_error"]
-
-
-def default_detector_factory(weights: str | None, device: str) -> DetectorLike:
-    from engine.damage import DamageDetector  # torch loads here, in the worker, on first use
-
-    return DamageDetector(weights or None, device=device)
+__all__ = ["DETECT_WORDING", "DetectJob", "Detection", "DetectorCache"]
 
 
 class DetectorCache(EngineCache[DetectorLike]):
@@ -50,19 +45,14 @@ class Detection:
     default_threshold: float
 
 
-def describe_detection_error(exc: BaseException) -> tuple[str, str]:
-    """(title, message) for an exception from loading or running the damage detector."""
-    if isinstance(exc, engine.WeightsError):
-        return (
-            "No damage detector",
-            f"{exc}\n\nFind Damage needs the detector that comes with Retoucher; reinstall it, "
-            "or paint the damage by hand. Nothing was changed.",
-        )
-    if isinstance(exc, ValueError):
-        return ("Cannot find damage", str(exc))
-    if isinstance(exc, MemoryError):
-        return ("Out of memory", "Finding damage ran out of memory. Try the CPU device (Preferences).")
-    return ("Find Damage failed", f"{type(exc).__name__}: {exc}")
+DETECT_WORDING = ErrorWording(
+    no_engine="No damage detector",
+    no_engine_hint="Find Damage needs the detector that comes with Retoucher; reinstall it, "
+    "or paint the damage by hand. Nothing was changed.",
+    bad_input="Cannot find damage",
+    out_of_memory="Finding damage ran out of memory. Try the CPU device (Preferences).",
+    failed="Find Damage failed",
+)
 
 
 class DetectJob(EngineJob[DetectorLike]):
@@ -92,4 +82,4 @@ class DetectJob(EngineJob[DetectorLike]):
         return Detection(damage, float(detector.threshold))
 
     def describe(self, exc: Exception) -> tuple[str, str]:
-        return describe_detection_error(exc)
+        return describe_error(exc, DETECT_WORDING)

@@ -6,7 +6,7 @@ living in the GUI thread, so every signal arrives there as a queued call): ``fin
 (and whatever else they report) to their signals class. :meth:`Job.cancel` asks the work to
 stop; the work polls :attr:`Job.cancel_requested` (or hands ``cancel_event.is_set`` to the
 engine) and raises ``engine.InpaintCancelled``. An exception becomes a title and a message for
-the user in one place, :func:`describe_error`.
+the user in one place, :func:`describe_error` (each kind of job words it with an :class:`ErrorWording`).
 
 An engine (the Inpainter, the damage detector) is built lazily, in the worker thread (loading a
 model can take seconds), by an :class:`EngineCache`, and kept for the next job; an
@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, Signal
@@ -27,24 +28,53 @@ import engine
 if TYPE_CHECKING:  # pragma: no cover
     from ..document import Document
 
-__all__ = ["EngineCache", "EngineJob", "EngineSignals", "Job", "JobSignals", "describe_error"]
+__all__ = [
+    "FILL_WORDING",
+    "EngineCache",
+    "EngineJob",
+    "EngineSignals",
+    "ErrorWording",
+    "Job",
+    "JobSignals",
+    "describe_error",
+]
 
 E = TypeVar("E")
 
 
-def describe_error(exc: BaseException) -> tuple[str, str]:
-    """(title, message) for an exception from loading or running the engine."""
+@dataclass(frozen=True)
+class ErrorWording:
+    """What :func:`describe_error` tells the user about one kind of job: the titles for an
+    unusable weight file (``no_engine``, and ``no_engine_hint``, what to do about it), for bad
+    input (``bad_input``) and for anything else (``failed``), and the ``out_of_memory`` message."""
+
+    no_engine: str
+    no_engine_hint: str
+    bad_input: str
+    out_of_memory: str
+    failed: str
+
+
+FILL_WORDING = ErrorWording(
+    no_engine="No usable model",
+    no_engine_hint="Choose a weights file (.safetensors) in Edit \u25b8 Preferences, "
+    "or train and export one with retoucher-train (see the README).",
+    bad_input="Cannot fill",
+    out_of_memory="The fill ran out of memory. Try a smaller hole, or the CPU device.",
+    failed="Fill failed",
+)
+
+
+def describe_error(exc: BaseException, wording: ErrorWording = FILL_WORDING) -> tuple[str, str]:
+    """(title, message) for an exception from loading or running an engine, in ``wording``
+    (default: the fill's)."""
     if isinstance(exc, engine.WeightsError):
-        return (
-            "No usable model",
-            f"{exc}\n\nChoose a weights file (.safetensors) in Edit \u25b8 Preferences, "
-            "or train and export one with retoucher-train (see the README).",
-        )
+        return (wording.no_engine, f"{exc}\n\n{wording.no_engine_hint}")
     if isinstance(exc, ValueError):
-        return ("Cannot fill", str(exc))
+        return (wording.bad_input, str(exc))
     if isinstance(exc, MemoryError):
-        return ("Out of memory", "The fill ran out of memory. Try a smaller hole, or the CPU device.")
-    return ("Fill failed", f"{type(exc).__name__}: {exc}")
+        return ("Out of memory", wording.out_of_memory)
+    return (wording.failed, f"{type(exc).__name__}: {exc}")
 
 
 class JobSignals(QObject):

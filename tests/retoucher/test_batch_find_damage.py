@@ -196,3 +196,59 @@ def test_the_command_with_the_real_engines(folder, tmp_path, tiny_weights, tiny_
         res = load_image(out / name).rgb
         np.testing.assert_array_equal(res[~hole], src[~hole], err_msg=name)
         assert (res[hole] != src[hole]).any(), name
+
+
+def test_with_find_damage_a_photo_without_its_own_mask_gets_only_the_damage_found(folder, tmp_path):
+    """--masks DIR --find-damage: b.png and clean.png have no mask in DIR. b.png is filled where
+    damage is found, clean.png (nothing found either) is written unchanged; the summary says so.
+    Without --find-damage the old rule stays: a photo without a mask fails."""
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    given = np.zeros((32, 40), bool)
+    given[0:4, 0:8] = True
+    save_mask(masks / "a.png", given)
+    out, fill = tmp_path / "out", RecordingFill()
+    report = run_batch(
+        BatchOptions(folder, out, MaskSpec("dir", masks), find_damage=True, dilate=0),
+        inpainter=fill,
+        detector_factory=FakeFactory(),
+    )
+    assert report.ok and sorted(p.name for p in report.done) == ["a.png", "b.png", "clean.png"]
+    assert sorted(p.name for p in report.no_mask) == ["b.png", "clean.png"]
+    got = filled_holes(fill)
+    np.testing.assert_array_equal(got[0], spots_mask((32, 40), SPOTS["b.png"]))
+    np.testing.assert_array_equal(got[1], given | spots_mask((32, 40), SPOTS["a.png"]))
+    assert [p.name for p in report.unchanged] == ["clean.png"]
+    assert sha(out / "clean.png") == sha(folder / "clean.png")
+    assert "no mask of their own for 2 photo(s): only the damage found in them was filled" in report.summary()
+
+    strict = run_batch(
+        BatchOptions(folder, tmp_path / "strict", MaskSpec("dir", masks)), inpainter=RecordingFill()
+    )
+    assert [p.name for p in strict.done] == ["a.png"] and strict.no_mask == []
+    assert sorted((p.name, "no mask for it" in why) for p, why in strict.failed) == [
+        ("b.png", True),
+        ("clean.png", True),
+    ]
+
+
+def test_fully_transparent_pixels_are_not_filled_as_damage(tmp_path):
+    """An RGBA photo whose transparent half has bright (\"damaged\") RGB: only the spot in the
+    opaque half is filled; the transparent half is never part of the hole."""
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb = dark_photo_with_spots(20, 30, [(10, 20)], 4)
+    rgb[:, :12, 0] = 255  # what a transparent area holds is arbitrary: here it looks like damage
+    alpha = np.full((20, 30), 255, np.uint8)
+    alpha[:, :12] = 0
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src / "cutout.png")
+    fill = RecordingFill()
+    report = run_batch(
+        BatchOptions(src, tmp_path / "out", find_damage=True, dilate=1),
+        inpainter=fill,
+        detector_factory=FakeFactory(),
+    )
+    assert report.ok and len(fill.holes) == 1
+    np.testing.assert_array_equal(fill.holes[0], disc_around((20, 30), spots_mask((20, 30), [(10, 20)]), 1))
+    written = np.asarray(Image.open(tmp_path / "out" / "cutout.png"))
+    assert written.shape == (20, 30, 4) and (written[:, :, 3] == alpha).all()

@@ -139,15 +139,26 @@ def test_retuning_reuses_the_detection_and_stays_one_edit_from_the_mask_before_t
     assert np.array_equal(doc.mask, before)
 
 
-def test_a_mask_changed_after_the_find_is_never_overwritten():
+@pytest.mark.parametrize(
+    "value, points, outside",
+    [
+        (False, [(40.5, 20.5)], False),  # a false find on the strong scratch erased
+        (True, [(W - 2.0, 2.0), (W - 2.0, H - 2.0)], True),  # a missed scratch brushed right of all found
+    ],
+    ids=["erased-inside-its-box", "brushed-outside-its-box"],
+)
+def test_a_mask_changed_after_the_find_is_never_overwritten(value, points, outside):
     doc = Document(_photo())
     found = FoundDamage(_detection(0.5), grow=0)
     found.apply(doc)
-    doc.begin_stroke(False)  # the user erases a false find on the strong scratch
-    doc.stroke_to(40.5, 20.5, 2)
-    doc.end_stroke()
+    box = Rect.bounding(doc.mask)
+    doc.begin_stroke(value)
+    for x, y in points:
+        doc.stroke_to(x, y, 2)
+    stroke = doc.end_stroke()
+    assert stroke is not None and (stroke.rect.x0 >= box.x1) == outside
     after_stroke = doc.mask.copy()
-    with pytest.raises(RuntimeError, match="changed"):
+    with pytest.raises(RuntimeError, match="changed since"):
         found.apply(doc, threshold=0.25)
     assert np.array_equal(doc.mask, after_stroke)
 
@@ -185,3 +196,57 @@ def test_nothing_found_changes_nothing_until_a_higher_sensitivity_finds_somethin
     found = FoundDamage(_detection(0.99))
     assert not found.apply(doc) and not doc.mask.any() and found.added == 0
     assert found.apply(doc, threshold=0.5) and doc.mask[5:35, 40].all()
+
+
+def test_a_find_that_added_nothing_refuses_once_the_mask_changed():
+    doc = Document(_photo())
+    found = FoundDamage(_detection(0.99))
+    assert not found.apply(doc)
+    edit = doc.set_rect(Rect(0, 0, 4, 4))
+    with pytest.raises(RuntimeError, match="changed since"):
+        found.apply(doc, threshold=0.5)
+    doc.undo(edit)  # back to the very mask the find saw, but through another change: still refused
+    with pytest.raises(RuntimeError, match="changed since"):
+        found.apply(doc, threshold=0.5)
+    assert not doc.mask.any()
+
+
+def test_after_its_own_undo_and_redo_the_find_can_be_retuned_again():
+    doc = Document(_photo())
+    found = FoundDamage(_detection(0.5), grow=0)
+    found.apply(doc)
+    doc.undo(found)
+    with pytest.raises(RuntimeError, match="changed since"):  # not shown: nothing to re-tune
+        found.apply(doc, threshold=0.25)
+    doc.redo(found)
+    assert found.apply(doc, threshold=0.25)
+    assert np.array_equal(doc.mask, _probability() >= 0.25)
+
+
+def test_a_bad_stored_grow_is_named_in_the_error():
+    doc = Document(_photo())
+    with pytest.raises(ValueError, match=f"not {MAX_DAMAGE_GROW + 5}$"):
+        FoundDamage(_detection(0.5), grow=MAX_DAMAGE_GROW + 5).apply(doc)
+    assert not doc.mask.any()
+
+
+def test_fully_transparent_pixels_are_never_added():
+    """Rows 0-14 are transparent. Column 40 (a strong scratch) runs into them: none of it is marked
+    there, nor what grows from the rest of it; a find inside them at their edge (row 14) does not
+    grow into the photo either. The pixels brushed there by hand stay."""
+    alpha = np.full((H, W), 255, np.uint8)
+    alpha[0:15, :] = 0
+    alpha[20, 20] = 1  # almost transparent is still part of the photo
+    doc = Document(_photo(), alpha=alpha)
+    doc.set_rect(Rect(0, 0, 3, 3))  # brushed by hand inside the transparent band
+    brushed = doc.mask.copy()
+    p = _probability()
+    p[20, 20] = 0.9
+    p[14, 10] = 0.9
+    found = FoundDamage(DamageMap(p, 0.5, p >= 0.5), grow=2)
+    found.apply(doc)
+    opaque = alpha > 0
+    assert np.array_equal(doc.mask, brushed | (_disc_grow((p >= 0.5) & opaque, 2) & opaque))
+    assert not (doc.mask & ~opaque & ~brushed).any() and not doc.mask[15:17, 10].any()
+    assert doc.mask[20, 20] and doc.mask[15:35, 40].all()
+    assert add_damage(np.zeros((H, W), bool), p >= 0.5, 2, alpha)[0:17, 10].sum() == 0

@@ -20,6 +20,7 @@ from retoucher import __main__ as cli
 from retoucher.batch import DetectOptions, plan_detect, run_detect
 from retoucher.batch.detect_cli import main as detect_main
 from retoucher.damage import DEFAULT_DILATE, find_damage
+from tests.engine.test_imageio import _png_header_only as png_header_only
 from tests.retoucher.damage_fakes import FakeDetector, FakeFactory, disc_around, red_probability
 
 ORIENTATION = 0x0112
@@ -166,6 +167,44 @@ def test_tiny_and_large_photos_with_a_real_detector(tmp_path, tiny_damage_weight
         mask = read_mask(masks / f"{name}.png")
         assert mask.shape == rgb.shape[:2]
         np.testing.assert_array_equal(mask, find_damage(detector, rgb, threshold=0.45), err_msg=name)
+
+
+def test_an_oversized_photo_is_reported_and_skipped_and_the_others_are_written(tmp_path, capsys):
+    """A decompression bomb (a 900-megapixel header) is refused before decoding and reported; the
+    detector never sees it, and the photos beside it get their masks."""
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    Image.fromarray(photo(20, 30, 1)).save(src / "a.png")
+    png_header_only(src / "bomb.png", 30_000, 30_000)  # no pixel data behind the header
+    Image.fromarray(photo(16, 12, 2)).save(src / "c.png")
+    factory = FakeFactory()
+    assert detect_main([str(src), str(masks)], detector_factory=factory) == 1
+    out = capsys.readouterr().out
+    assert sorted(p.name for p in masks.iterdir()) == ["a.png", "c.png"]
+    assert factory.detector.seen == [(20, 30, 3), (16, 12, 3)]
+    assert "photos 3: masks written 2, skipped 0, failed 1" in out
+    failed = [line for line in out.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and "bomb.png" in failed[0] and "30000x30000" in failed[0]
+    assert "decompression bombs" in failed[0]
+
+
+def test_fully_transparent_pixels_are_never_marked(tmp_path):
+    """An RGBA photo with a transparent band whose RGB looks like damage to the detector: the
+    band stays black in the mask, and what is found beside it does not grow into it."""
+    src, masks = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    rgb[:, :10, 0] = 255  # arbitrary colour under alpha 0: probability 1 for the fake detector
+    rgb[5, 10, 0] = 255  # damage right beside the band, in the photo
+    alpha = np.full((20, 30), 255, np.uint8)
+    alpha[:, :10] = 0
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(src / "cutout.png")
+    assert detect_main([str(src), str(masks), "--dilate", "2"], detector_factory=FakeFactory()) == 0
+    spot = np.zeros((20, 30), bool)
+    spot[5, 10] = True
+    expected = disc_around((20, 30), spot, 2)
+    expected[:, :10] = False
+    np.testing.assert_array_equal(read_mask(masks / "cutout.png"), expected)
 
 
 def test_two_photos_with_one_stem_and_recursive_layout(tmp_path, capsys):

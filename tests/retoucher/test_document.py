@@ -150,6 +150,40 @@ def test_fill_changes_only_hole_pixels_clears_the_hole_and_is_one_step():
     assert np.array_equal(doc.image[fill_hole], result[fill_hole]) and doc.dirty
 
 
+def test_mask_revision_moves_on_every_change_of_the_mask_and_only_then():
+    doc = Document(_photo())
+    revisions = [doc.mask_revision]
+
+    def moved() -> bool:
+        revisions.append(doc.mask_revision)
+        return revisions[-1] > revisions[-2]
+
+    assert revisions == [0]
+    doc.begin_stroke(True)
+    doc.stroke_to(20.0, 15.0, 3.0)
+    assert moved()  # each dab, before the stroke ends
+    stroke = doc.end_stroke()
+    assert not moved()
+    rect = doc.set_rect(Rect(40, 30, 50, 40))
+    assert moved()
+    assert doc.set_rect(Rect(40, 30, 50, 40)) is None and not moved()  # the same again: no change
+    doc.undo(rect)
+    assert moved()
+    doc.redo(rect)
+    assert moved()
+    doc.undo(stroke)
+    assert moved()
+    fill = doc.apply_fill(_photo(seed=1), doc.mask.copy())  # a fill clears its hole from the mask
+    assert moved()
+    doc.undo(fill)
+    assert moved()
+    doc.redo(fill)
+    assert moved()
+    assert doc.grow_mask(0) is None and doc.clear_mask() is None and not moved()  # nothing to change
+    doc.set_mask(np.ones((48, 64), bool))
+    assert moved()
+
+
 def test_fill_validates_result_shape():
     doc = Document(_photo())
     doc.set_rect(Rect(0, 0, 5, 5))

@@ -128,6 +128,13 @@ def _expected(base: np.ndarray, threshold: float, grow: int = DEFAULT_DILATE) ->
     return add_damage(base, _probability() >= threshold, grow)
 
 
+def _slide(qtbot, panel, threshold: float) -> None:
+    """Move the sensitivity slider to ``threshold`` and wait until the panel has reported it (a
+    move is reported a moment later, coalesced with the moves after it)."""
+    panel.slider.setValue(sensitivity_of(threshold))
+    qtbot.waitUntil(lambda: not panel.pending, timeout=HANG_MS)
+
+
 # --------------------------------------------------------------------------- running it
 def test_find_damage_runs_in_the_worker_and_adds_to_the_brushed_mask_as_one_undo_step(qtbot, make_window):
     fake = GatedDetector(passes=2)
@@ -190,13 +197,13 @@ def test_sensitivity_and_grow_retune_the_one_step_without_running_the_detector_a
     steps = w.undo_stack.count()
     panel = w.damage.panel
     assert not w.doc.mask[20, 10:90].all()  # the faint scratch is below the default threshold
-    panel.slider.setValue(sensitivity_of(0.25))  # more sensitive
+    _slide(qtbot, panel, 0.25)  # more sensitive
     assert np.array_equal(w.doc.mask, _expected(brushed, 0.25)) and w.doc.mask[20, 10:90].all()
     panel.grow.setValue(0)
     assert np.array_equal(w.doc.mask, _expected(brushed, 0.25, 0))
-    panel.slider.setValue(sensitivity_of(0.95))  # less sensitive than anything found: only the brush
+    _slide(qtbot, panel, 0.95)  # less sensitive than anything found: only the brush
     assert np.array_equal(w.doc.mask, brushed)
-    panel.slider.setValue(sensitivity_of(0.75))
+    _slide(qtbot, panel, 0.75)
     assert np.array_equal(w.doc.mask, _expected(brushed, 0.75, 0))
     assert len(fake.calls) == 1  # every change came from the kept probability
     assert w.undo_stack.count() == steps and w.undo_stack.undoText() == "Find Damage"
@@ -214,6 +221,59 @@ def test_sensitivity_and_grow_retune_the_one_step_without_running_the_detector_a
     assert panel.slider.value() == sensitivity_of(0.5) and w.settings.damage_threshold is None
 
 
+def test_a_slider_drag_applies_its_latest_value_coalesced_and_at_once_on_release(qtbot, make_window):
+    """Each tick of a drag would re-threshold, grow and repaint the whole mask (long on a large
+    scan): the ticks are coalesced into one report of the latest value, and releasing the slider
+    reports a value still waiting at once."""
+    fake = GatedDetector()
+    w = make_window(fake)
+    _find(qtbot, w, fake)
+    panel = w.damage.panel
+    none = np.zeros((H, W), bool)
+    reported: list[float] = []
+    panel.changed.connect(lambda threshold, grow: reported.append(threshold))
+    panel.slider.setSliderDown(True)  # what a press on the handle does
+    for threshold in (0.45, 0.4, 0.35, 0.3, 0.25):
+        panel.slider.setValue(sensitivity_of(threshold))
+    # No tick was applied on its own: the event loop has not run since.
+    assert reported == [] and panel.pending and np.array_equal(w.doc.mask, _expected(none, 0.5))
+    assert panel.value_label.text() == "75%"  # the value shown follows every tick
+    qtbot.waitUntil(lambda: np.array_equal(w.doc.mask, _expected(none, 0.25)), timeout=HANG_MS)
+    assert reported == [pytest.approx(0.25)] and not panel.pending
+    panel.slider.setValue(sensitivity_of(0.7))
+    assert panel.pending and np.array_equal(w.doc.mask, _expected(none, 0.25))
+    panel.slider.setSliderDown(False)  # released: applied now, not a moment later
+    assert not panel.pending and np.array_equal(w.doc.mask, _expected(none, 0.7))
+    assert reported == [pytest.approx(0.25), pytest.approx(0.7)]
+    assert w.undo_stack.count() == 1 and len(fake.calls) == 1
+
+
+def test_retuning_until_nothing_is_added_takes_the_step_off_and_undo_goes_to_the_one_before(
+    qtbot, make_window
+):
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    first_rect = w.doc.mask.copy()
+    first_rect[40:50, 96:106] = False
+    _find(qtbot, w, fake)
+    panel = w.damage.panel
+    assert w.undo_stack.count() == 3 and w.undo_stack.undoText() == "Find Damage"
+    _slide(qtbot, panel, 0.95)  # above everything found: the find adds nothing
+    assert np.array_equal(w.doc.mask, brushed)
+    assert w.undo_stack.count() == 2 and w.undo_stack.index() == 2 and w.undo_stack.undoText() == "Rectangle"
+    assert not w.undo_stack.canRedo() and w.undo_action.text() == "&Undo Rectangle"
+    assert panel.slider.isEnabled() and "no new damage" in panel.info.text().lower()  # still adjustable
+    _slide(qtbot, panel, 0.5)  # finds again: the step is back, once
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.5))
+    assert w.undo_stack.count() == 3 and w.undo_stack.undoText() == "Find Damage"
+    _slide(qtbot, panel, 0.95)
+    assert w.undo_stack.count() == 2
+    w.undo()  # the second rectangle, not an empty Find Damage
+    assert np.array_equal(w.doc.mask, first_rect) and w.last_error is None
+    assert not panel.slider.isEnabled()  # the history moved: the find is settled
+
+
 def test_a_stroke_after_the_find_settles_it_and_is_never_lost(qtbot, make_window):
     fake = GatedDetector()
     w = make_window(fake)
@@ -227,7 +287,7 @@ def test_a_stroke_after_the_find_settles_it_and_is_never_lost(qtbot, make_window
     assert stroked[70, 45:55].all() and w.undo_stack.undoText() == "Brush stroke"
     assert not panel.slider.isEnabled() and "again" in panel.info.text()
     assert not w.damage.adjust(0.25, 0)  # the find is settled: nothing moves
-    panel.slider.setValue(sensitivity_of(0.25))
+    _slide(qtbot, panel, 0.25)
     assert np.array_equal(w.doc.mask, stroked) and len(fake.calls) == 1
     w.undo()  # the stroke, then the find, as they were
     assert np.array_equal(w.doc.mask, _expected(brushed, 0.5))
@@ -243,10 +303,10 @@ def test_nothing_found_adds_no_step_until_a_higher_sensitivity_finds_some(qtbot,
     _find(qtbot, w, fake)
     assert not w.doc.mask.any() and w.undo_stack.count() == 0
     assert "no new damage" in w.damage.panel.info.text().lower()
-    w.damage.panel.slider.setValue(sensitivity_of(0.5))
+    _slide(qtbot, w.damage.panel, 0.5)
     assert np.array_equal(w.doc.mask, _expected(np.zeros((H, W), bool), 0.5))
     assert w.undo_stack.count() == 1 and w.undo_stack.undoText() == "Find Damage"
-    w.damage.panel.slider.setValue(sensitivity_of(0.4))  # still the same one step
+    _slide(qtbot, w.damage.panel, 0.4)  # still the same one step
     assert w.undo_stack.count() == 1
     w.undo()
     assert not w.doc.mask.any()
@@ -262,7 +322,7 @@ def test_a_new_find_adds_to_the_previous_one_which_stays_as_it_was(qtbot, make_w
     w.damage.find()
     _wait(qtbot, w)
     assert w.undo_stack.count() == 1  # the same mask again: nothing to add, no step
-    w.damage.panel.slider.setValue(sensitivity_of(0.25))
+    _slide(qtbot, w.damage.panel, 0.25)
     assert np.array_equal(w.doc.mask, first | (_probability() >= 0.25))
     assert w.undo_stack.count() == 2
     w.undo()
