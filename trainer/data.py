@@ -162,10 +162,9 @@ class InpaintingDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, position = key
         rng = sample_rng(self.seed, position)
-        img = None
         if self.native is not None and self.native.takes(position):
             img = self.native(rng, index)
-        if img is None:
+        else:
             img = self._square(rng, index)
         s = self.crop
         if self.hflip and rng.random() < 0.5:

@@ -19,8 +19,11 @@ The sample of key ``(index, position)`` is taken from the source photo of prepar
 
 A photo whose shorter side is smaller than the crop cannot give one without upscaling, and a
 missing or unreadable file none at all: such photos are left out when the source is built
-(:meth:`NativeCrops.for_split`, from the files' headers, so the choice is deterministic) and their
-samples fall back to the prepared square, drawn exactly as without native crops.
+(:meth:`NativeCrops.for_split`, from the files' headers, so the choice is deterministic), and a
+native sample of a left-out image is taken from a usable photo drawn with the sample's generator,
+so that the share of native samples stays ``P`` (the left-out images still appear as prepared
+squares). In the shared CUB copy about a third of the train photos are bird-square crops smaller
+than 256 px.
 
 Which positions are native is a function of the position alone: ``p`` is native when
 ``floor((p + 1) P) > floor(p P)``. Native samples are spread evenly, ``P`` of any run of
@@ -76,8 +79,8 @@ def native_scale(rng: np.random.Generator, short_side: int, crop: int, min_scale
 class NativeCrops:
     """Random ``crop``-pixel windows of source photos at native resolution or scaled down.
 
-    ``paths[i]``: the source photo of prepared image ``i``, None when it cannot give a crop.
-    ``left_out``: how many photos were left out, by reason."""
+    ``paths[i]``: the source photo of prepared image ``i``, None when it cannot give a crop
+    (a sample of ``i`` then takes a usable photo). ``left_out``: how many, by reason."""
 
     paths: list[Path | None]
     crop: int
@@ -86,6 +89,7 @@ class NativeCrops:
     left_out: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.usable_indices = [i for i, p in enumerate(self.paths) if p is not None]
         if not 0.0 <= self.share <= 1.0:
             raise ValueError(f"the native share must be in [0, 1], got {self.share}")
         if not 0.0 < self.min_scale <= 1.0:
@@ -121,17 +125,21 @@ class NativeCrops:
 
     @property
     def usable(self) -> int:
-        return sum(p is not None for p in self.paths)
+        return len(self.usable_indices)
 
     def takes(self, position: int) -> bool:
         return takes_native(position, self.share)
 
-    def __call__(self, rng: np.random.Generator, index: int) -> np.ndarray | None:
-        """The crop (uint8 ``crop x crop x 3``) of photo ``index``, or None (left out: the
-        caller uses the prepared square, drawing from the same untouched ``rng``)."""
+    def __call__(self, rng: np.random.Generator, index: int) -> np.ndarray:
+        """A crop (uint8 ``crop x crop x 3``) of photo ``index``, or of a usable photo drawn
+        with ``rng`` when ``index`` was left out."""
         path = self.paths[index]
         if path is None:
-            return None
+            if not self.usable_indices:
+                raise ValueError(
+                    f"none of the {len(self.paths)} source photos can give a {self.crop} px crop"
+                )
+            path = self.paths[self.usable_indices[int(rng.integers(self.usable))]]
         photo = load_image(path).rgb
         h, w = photo.shape[:2]
         if min(h, w) < self.crop:  # the file changed since the source was built
@@ -150,5 +158,5 @@ class NativeCrops:
         return (
             f"native crops: {self.share:.0%} of the samples, scale {self.min_scale:g}-1 (never "
             f"up), from {self.usable} of {len(self.paths)} source photos"
-            + (f" (left out, their samples use the prepared square: {gone})" if gone else "")
+            + (f" (left out, their native samples take another photo: {gone})" if gone else "")
         )

@@ -131,13 +131,23 @@ def test_mixed_batches_take_the_share_and_the_squares_stay_as_they_were(native_d
         assert sum(same) == 2
 
 
-def test_left_out_photos_give_the_prepared_square(native_data):
-    ds = _dataset(native_data, 1.0, hflip=True)
-    ds.native = dataclasses.replace(ds.native, paths=[None] * len(ds))
-    squares = _dataset(native_data, 0.0, hflip=True)
-    for position in range(12):
-        a, b = ds[(position, position)], squares[(position, position)]
-        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+def test_a_left_out_photos_native_samples_take_another_usable_photo(native_data):
+    ds, squares = _dataset(native_data, 1.0), _dataset(native_data, 0.0)
+    kept = [p if i % 2 == 0 else None for i, p in enumerate(ds.native.paths)]
+    ds.native = dataclasses.replace(ds.native, paths=kept)
+    assert ds.native.usable == 6
+    usable_blue = {_blue_of(p) for p in kept if p is not None}
+    blues = set()
+    for position in range(24):
+        index = 2 * (position % 6) + 1  # left out
+        img, _ = ds[(index, position)]
+        assert torch.equal(img, ds[(index, position)][0])
+        assert not torch.equal(img, squares[(index, position)][0])  # still a native crop
+        blues |= set(np.unique(img[2].numpy()).tolist())
+    assert blues <= usable_blue and len(blues) > 2
+    ds.native = dataclasses.replace(ds.native, paths=[None] * len(kept))
+    with pytest.raises(ValueError, match="none of the 12 source photos"):
+        ds[(0, 0)]
 
 
 class _Arrays:
