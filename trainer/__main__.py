@@ -122,8 +122,10 @@ def _train_data_options(g: argparse._ArgumentGroup) -> None:
         "--masks",
         metavar="SPEC",
         help="mask mixture, e.g. center:0.4,strokes:0.3,folder:0.3 (kinds: center, "
-        "rects, strokes, folder); default with --mask-dir: center:0.4,strokes:0.3,"
-        "folder:0.3, without: center:0.4,rects:0.2,strokes:0.4",
+        "rects, strokes, folder, and like the app's brush: brush = strokes 2-60 px wide, "
+        "scratches = thin scratches 2-6 px, blobs = one object blob of 4-30%% of the crop); "
+        "default with --mask-dir: center:0.4,strokes:0.3,folder:0.3, without: "
+        "center:0.4,rects:0.2,strokes:0.4",
     )
     g.add_argument("--mask-dir", type=Path, metavar="DIR", help="mask images (white = hole)")
     g.add_argument(
@@ -133,11 +135,27 @@ def _train_data_options(g: argparse._ArgumentGroup) -> None:
         help="fraction of --mask-dir kept out of training for evaluate (default 0.2)",
     )
     g.add_argument("--crop", type=int, help="train on random crops of this side (default: full)")
+    g.add_argument(
+        "--native-share",
+        type=float,
+        metavar="P",
+        help="this share of the samples (0-1, default 0) are crops of the train split's source "
+        "photos at native resolution or scaled down, as the app's Inpainter sees a photo; the "
+        "rest the prepared squares",
+    )
+    g.add_argument(
+        "--native-min-scale",
+        type=float,
+        metavar="S",
+        help="native crops: each photo scaled by a random factor in [S, 1] (default 0.5; never "
+        "up, and at most down to just fit the crop)",
+    )
     g.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random flips")
     g.add_argument(
         "--preload",
         choices=("auto", "yes", "no"),
-        help="decode the train split into memory (default auto: if it fits in 3 GB)",
+        help="with --workers 0, decode the train split into memory (default auto: if it fits "
+        "in 3 GB); worker processes read it on demand",
     )
     g.add_argument("--workers", type=int, help="data-loader worker processes (default 1)")
     g.add_argument("--seed", type=int, help="model init, data order, masks (default 0)")

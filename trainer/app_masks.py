@@ -1,7 +1,8 @@
 """Holes drawn the way the app's round brush draws them, for the ``photos`` evaluation task.
 
 Three kinds, each seeded (the same ``rng`` state gives the same mask) and at the photo's native
-resolution:
+resolution (the ranges below are the evaluation's; training draws the same shapes with its own
+ranges, :mod:`trainer.masks`):
 
 * :func:`brush_strokes` - 2 to 4 polyline strokes, each 12-48 px wide (one width per stroke),
   3 to 6 vertices, segments of 8-25 % of the photo's shorter side.
@@ -65,11 +66,14 @@ def _clip(v: float, lo: float, hi: float) -> float:
     return float(min(max(v, lo), hi))
 
 
-def stroke_paths(rng: np.random.Generator, h: int, w: int) -> list[Stroke]:
+def stroke_paths(
+    rng: np.random.Generator, h: int, w: int, widths: tuple[int, int] = STROKE_WIDTHS
+) -> list[Stroke]:
+    """2 to 4 brush strokes, each of one width in ``widths`` (pixels, both ends included)."""
     paths = []
     short = min(h, w)
     for _ in range(int(rng.integers(2, 5))):
-        width = int(rng.integers(STROKE_WIDTHS[0], STROKE_WIDTHS[1] + 1))
+        width = int(rng.integers(widths[0], widths[1] + 1))
         x, y = float(rng.uniform(0, w - 1)), float(rng.uniform(0, h - 1))
         angle = float(rng.uniform(0, 2 * np.pi))
         pts = [(x, y)]
@@ -83,11 +87,14 @@ def stroke_paths(rng: np.random.Generator, h: int, w: int) -> list[Stroke]:
     return paths
 
 
-def scratch_paths(rng: np.random.Generator, h: int, w: int) -> list[Stroke]:
+def scratch_paths(
+    rng: np.random.Generator, h: int, w: int, widths: tuple[int, int] = SCRATCH_WIDTHS
+) -> list[Stroke]:
+    """1 to 3 long, slightly curved scratches, each of one width in ``widths`` (pixels)."""
     paths = []
     diag = float(np.hypot(h, w))
     for _ in range(int(rng.integers(1, 4))):
-        width = int(rng.integers(SCRATCH_WIDTHS[0], SCRATCH_WIDTHS[1] + 1))
+        width = int(rng.integers(widths[0], widths[1] + 1))
         length = float(rng.uniform(0.35, 0.7)) * diag
         angle = float(rng.uniform(0, np.pi))
         cx, cy = float(rng.uniform(0.25, 0.75)) * w, float(rng.uniform(0.25, 0.75)) * h
@@ -103,12 +110,16 @@ def scratch_paths(rng: np.random.Generator, h: int, w: int) -> list[Stroke]:
     return paths
 
 
-def brush_strokes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    return draw_paths(h, w, stroke_paths(rng, h, w))
+def brush_strokes(
+    rng: np.random.Generator, h: int, w: int, widths: tuple[int, int] = STROKE_WIDTHS
+) -> np.ndarray:
+    return draw_paths(h, w, stroke_paths(rng, h, w, widths))
 
 
-def scratches(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    return draw_paths(h, w, scratch_paths(rng, h, w))
+def scratches(
+    rng: np.random.Generator, h: int, w: int, widths: tuple[int, int] = SCRATCH_WIDTHS
+) -> np.ndarray:
+    return draw_paths(h, w, scratch_paths(rng, h, w, widths))
 
 
 def _polygon(h: int, w: int, centre: np.ndarray, radii: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -118,9 +129,11 @@ def _polygon(h: int, w: int, centre: np.ndarray, radii: np.ndarray, angles: np.n
     return np.asarray(canvas) > 0
 
 
-def object_blob(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """One irregular filled shape inside the photo covering ``BLOB_AREA`` of it."""
-    target = float(rng.uniform(*BLOB_AREA)) * h * w
+def object_blob(
+    rng: np.random.Generator, h: int, w: int, area: tuple[float, float] = BLOB_AREA
+) -> np.ndarray:
+    """One irregular filled shape inside the photo covering a fraction in ``area`` of it."""
+    target = float(rng.uniform(*area)) * h * w
     n = int(rng.integers(12, 21))
     angles = np.sort(rng.uniform(0, 2 * np.pi, n))
     # Smooth radius variation: a few low-frequency harmonics with random phases.

@@ -41,6 +41,7 @@ from .ema import ModelEMA
 
 if TYPE_CHECKING:
     from .data import PreparedImages
+    from .native import NativeCrops
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -246,6 +247,8 @@ def phase_entry(
         "mask_dir": config.mask_dir,
         "mask_holdout": config.mask_holdout,
         "crop": crop,
+        "native_share": config.native_share,
+        "native_min_scale": config.native_min_scale if config.native_share else None,
         "ema": config.ema,
         "init": config.init,
         "seed": config.seed,
@@ -255,10 +258,14 @@ def phase_entry(
     }
 
 
-def data_info(data_dir: str | Path, train: PreparedImages) -> dict[str, Any]:
+def data_info(
+    data_dir: str | Path, train: PreparedImages, native: NativeCrops | None = None
+) -> dict[str, Any]:
     """What the run trained on, for checkpoints and weight-file provenance."""
     data_dir = Path(data_dir)
     info: dict[str, Any] = {"prepared": str(data_dir), "train_images": len(train)}
+    if native is not None:
+        info["native_photos"] = native.usable
     settings = data_dir / "prepare.json"
     if settings.is_file():
         with contextlib.suppress(OSError, ValueError):

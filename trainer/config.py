@@ -88,6 +88,8 @@ class TrainConfig:
     mask_dir: str | None = None
     mask_holdout: float = 0.2  # fraction of --mask-dir files kept out of training for evaluate
     crop: int | None = None  # random crops of this side (None = the prepared size)
+    native_share: float = 0.0  # share of samples cropped from the source photos (trainer.native)
+    native_min_scale: float = 0.5  # native crops: photos scaled by [this, 1], never up
     hflip: bool = True
     preload: str = "auto"  # "auto" | "yes" | "no"
     workers: int = 1
@@ -141,6 +143,10 @@ class TrainConfig:
             raise ValueError("--ema must be in [0, 1)")
         if not 0.0 <= self.mask_holdout < 1.0:
             raise ValueError("--mask-holdout must be in [0, 1)")
+        if not 0.0 <= self.native_share <= 1.0:
+            raise ValueError(f"--native-share must be in [0, 1], got {self.native_share}")
+        if not 0.0 < self.native_min_scale <= 1.0:
+            raise ValueError(f"--native-min-scale must be in (0, 1], got {self.native_min_scale}")
 
     @property
     def learning_rate(self) -> float:

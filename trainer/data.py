@@ -3,7 +3,8 @@
 The order is a pure function of ``(seed, step)``: sample position ``p`` of the run (global over
 all ranks: ``p = (step * world_size + rank) * batch_size + j``) is image
 ``permutation(seed, p // n)[p % n]`` and its augmentation and mask come from a generator seeded
-with ``(seed, p)``. Resuming at step ``s`` therefore replays exactly the batches an
+with ``(seed, p)``; with native crops (:mod:`trainer.native`) whether ``p`` is one is a function
+of ``p`` too. Resuming at step ``s`` therefore replays exactly the batches an
 uninterrupted run would have seen, whatever the number of loader workers, and the ranks of a
 ``torchrun`` job read disjoint shards of every global batch (like ``DistributedSampler``).
 """
@@ -14,6 +15,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +24,9 @@ from torch.utils.data import Dataset, Sampler
 
 from .manifest import ManifestRow, read_manifest
 from .masks import MaskGenerator
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .native import NativeCrops
 
 __all__ = ["PreparedImages", "InpaintingDataset", "StepBatchSampler", "load_rgb", "collate"]
 
@@ -38,7 +43,10 @@ class PreparedImages:
 
     ``preload``: True decodes them all into one array now (fast training, ~200 KB per 256px
     image); False reads each on demand; None decides by size (``max_preload_bytes``).
-    ``limit``: keep this many rows, evenly spaced over the split (covers every species)."""
+    ``limit``: keep this many rows, evenly spaced over the split (covers every species).
+
+    A copy sent to another process (pickled: data-loader workers) reads on demand: sending the
+    decoded split would copy it into every worker, and reading gives the same pixels."""
 
     def __init__(
         self,
@@ -83,6 +91,9 @@ class PreparedImages:
     def path(self, i: int) -> Path:
         return self.data_dir / self.rows[i].file
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "array": None}
+
     def __len__(self) -> int:
         return len(self.rows)
 
@@ -107,7 +118,9 @@ class InpaintingDataset(Dataset):
     """``dataset[(index, position)] -> (image uint8 (3, S, S), hole bool (1, S, S))``.
 
     The sample's random crop (to ``crop`` pixels, None = full size), horizontal flip and mask
-    all come from :func:`sample_rng` ``(seed, position)``."""
+    all come from :func:`sample_rng` ``(seed, position)``. With ``native`` (its ``share`` of the
+    positions) the crop comes from image ``index``'s source photo instead (:mod:`trainer.native`;
+    its crop size must be ``crop``)."""
 
     def __init__(
         self,
@@ -117,6 +130,7 @@ class InpaintingDataset(Dataset):
         seed: int = 0,
         crop: int | None = None,
         hflip: bool = True,
+        native: NativeCrops | None = None,
     ) -> None:
         self.images = images
         self.masks = masks
@@ -126,23 +140,38 @@ class InpaintingDataset(Dataset):
         if self.crop > min(h, w):
             raise ValueError(f"crop {self.crop} is larger than the prepared images ({w}x{h})")
         self.hflip = hflip
+        if native is not None and (native.crop != self.crop or len(native.paths) != len(images)):
+            raise ValueError(
+                f"the native crops ({native.crop} px, {len(native.paths)} photos) do not match the "
+                f"dataset ({self.crop} px, {len(images)} images)"
+            )
+        self.native = native
 
     def __len__(self) -> int:
         return len(self.images)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index, position = key
-        rng = sample_rng(self.seed, position)
+    def _square(self, rng: np.random.Generator, index: int) -> np.ndarray:
+        """A random ``crop``-pixel window of prepared image ``index``."""
         img = self.images[index]
         h, w = img.shape[:2]
         s = self.crop
         top = int(rng.integers(0, h - s + 1))
         left = int(rng.integers(0, w - s + 1))
-        img = img[top : top + s, left : left + s]
+        return img[top : top + s, left : left + s]
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, position = key
+        rng = sample_rng(self.seed, position)
+        if self.native is not None and self.native.takes(position):
+            img = self.native(rng, index)
+        else:
+            img = self._square(rng, index)
+        s = self.crop
         if self.hflip and rng.random() < 0.5:
             img = img[:, ::-1]
         hole = self.masks(rng, s, s)
-        image_t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).contiguous()
+        # writable too: a whole decoded image (read on demand) is a read-only view of Pillow's data
+        image_t = torch.from_numpy(np.require(img, requirements="CW")).permute(2, 0, 1).contiguous()
         hole_t = torch.from_numpy(np.ascontiguousarray(hole))[None]
         return image_t, hole_t
 

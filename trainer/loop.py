@@ -56,7 +56,8 @@ from .config import TrainConfig, TrainError
 from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate
 from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
-from .masks import parse_mask_mixture
+from .masks import MaskMixture, parse_mask_mixture
+from .native import NativeCrops
 from .runlog import RunLogger
 from .step import TrainStep, amp_dtype, build_loss, build_optimizer
 from .validation import Validator
@@ -131,13 +132,8 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     threads = _set_up_torch(config, d)
 
     # ---- data
-    preload = {"auto": None, "yes": True, "no": False}[config.preload]
-    train_images = PreparedImages(config.data, "train", preload=preload)
-    size = config.crop or min(train_images.shape[:2])
-    masks = parse_mask_mixture(
-        config.mask_spec, config.mask_dir, holdout=config.mask_holdout, folder_subset="train"
-    )
-    dataset = InpaintingDataset(train_images, masks, seed=config.seed, crop=config.crop, hflip=config.hflip)
+    train_images, native, masks, dataset = _data(config)
+    size = dataset.crop
 
     # ---- model
     model, lineage, grown = initial_model(config, size, resumed)
@@ -183,7 +179,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         loss_weights=loss_fn.weights.to_dict(),
         vgg=vgg_desc,
     )
-    info = data_info(config.data, train_images)
+    info = data_info(config.data, train_images, native)
     checkpointer = Checkpointer(
         out, state, config, mcfg, lineage, phase, info, vgg_desc, d.world_size, sampler.epoch_of
     )
@@ -204,6 +200,8 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         losses=dict(previous.get("losses") or {}),
     )
     _announce(run, resumed=resumed is not None, grown=grown, size=size, threads=threads, images=train_images)
+    if native is not None:
+        log(native.describe())
     # After the opening lines, as before the split: the bar draws below them, and the run's clock
     # and the first log window start with the first step.
     log.start(config, start_step=start_step, resumed=resumed is not None)
@@ -317,13 +315,45 @@ def _announce(
     )
     log(
         f"data: {len(images)} train images from {config.data} "
-        f"({'in memory' if images.array is not None else 'read on demand'}), "
+        f"({'in memory' if images.array is not None else 'read on demand'}"
+        f"{f' by {config.workers} worker process(es)' if config.workers else ''}), "
         f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else "")
     )
     log(
         f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
     )
+
+
+def _data(
+    config: TrainConfig,
+) -> tuple[PreparedImages, NativeCrops | None, MaskMixture, InpaintingDataset]:
+    """The train split, the native crops (``--native-share``), the mask mixture, the dataset.
+    With worker processes the main process does not decode the split: the workers read it."""
+    preload = False if config.workers > 0 else {"auto": None, "yes": True, "no": False}[config.preload]
+    train_images = PreparedImages(config.data, "train", preload=preload)
+    masks = parse_mask_mixture(
+        config.mask_spec, config.mask_dir, holdout=config.mask_holdout, folder_subset="train"
+    )
+    crop = config.crop or min(train_images.shape[:2])
+    native = None
+    if config.native_share > 0:
+        native = NativeCrops.for_split(
+            config.data,
+            [r.image_id for r in train_images.rows],
+            crop=crop,
+            share=config.native_share,
+            min_scale=config.native_min_scale,
+        )
+        if not native.usable:
+            raise TrainError(
+                f"--native-share {config.native_share:g}: none of the {len(native.paths)} train "
+                f"source photos of {config.data} can give a {crop} px crop ({native.left_out})"
+            )
+    dataset = InpaintingDataset(
+        train_images, masks, seed=config.seed, crop=crop, hflip=config.hflip, native=native
+    )
+    return train_images, native, masks, dataset
 
 
 def _wrap(model: torch.nn.Module, config: TrainConfig, d: DistInfo) -> torch.nn.Module:
@@ -359,6 +389,10 @@ def _data_loader(
         pin_memory=d.device.type == "cuda",
         prefetch_factor=4 if config.workers > 0 else None,
         worker_init_fn=_worker_init if config.workers > 0 else None,
+        # Spawned, not forked: a fork copies the state of the parent's threads (torch, OpenMP,
+        # OpenCV pools) without the threads, and a worker forked after they ran can wait forever
+        # on a lock they held. The samples do not depend on how the workers start.
+        multiprocessing_context="spawn" if config.workers > 0 else None,
     )
     return loader, sampler
 

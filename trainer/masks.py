@@ -9,6 +9,11 @@ seed that made ``rng`` (the data loader seeds one per sample; validation uses a 
 * :class:`RandomRectangles` - one to a few axis-aligned rectangles.
 * :class:`RandomStrokes` - free-form strokes in the spirit of PConv-Keras' generator: straight
   and bent lines, circles and ellipses of varying width.
+* :class:`BrushStrokes`, :class:`Scratches`, :class:`ObjectBlobs` - holes drawn like the app's
+  round brush (:mod:`trainer.app_masks`, the shapes of the ``photos`` evaluation) with training's
+  ranges: brush strokes 2-60 px wide, thin scratches 2-6 px wide, one object blob of 4-30 % of
+  the crop. Widths are pixels of the crop the network sees, whatever its size: the app's
+  ``Inpainter`` feeds the network at full resolution, so a 40 px brush is 40 px to the network.
 * :class:`MaskFolder` - mask images from a folder (white = hole, e.g. NVIDIA's irregular mask
   set) with random flips, rotations, crops and dilation.
 * :class:`MaskMixture` - picks one of the above per sample with given weights; built from a
@@ -28,11 +33,18 @@ import numpy as np
 
 from engine.imageio import load_mask
 
+from . import app_masks
+
 __all__ = [
     "MaskGenerator",
     "CentreHole",
     "RandomRectangles",
     "RandomStrokes",
+    "BrushStrokes",
+    "Scratches",
+    "ObjectBlobs",
+    "BRUSH_WIDTHS",
+    "TRAIN_BLOB_AREA",
     "MaskFolder",
     "MaskMixture",
     "MASK_KINDS",
@@ -43,6 +55,8 @@ __all__ = [
 ]
 
 MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
+BRUSH_WIDTHS = (2, 60)  # px: a fine retouch brush up to a broad one
+TRAIN_BLOB_AREA = (0.04, 0.30)  # of the crop: the evaluation's 4-12 % of a photo, and closer crops
 
 
 class MaskGenerator(Protocol):
@@ -124,6 +138,36 @@ class RandomStrokes:
             end = start + float(rng.uniform(90, 360))
             cv2.ellipse(canvas, point(), axes, angle, start, end, 255, int(rng.integers(3, big + 1)))
         return canvas > 0
+
+
+@dataclass(frozen=True)
+class BrushStrokes:
+    """2-4 round-brush polylines (:func:`trainer.app_masks.brush_strokes`), each ``widths`` px."""
+
+    widths: tuple[int, int] = BRUSH_WIDTHS
+
+    def __call__(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        return app_masks.brush_strokes(rng, height, width, self.widths)
+
+
+@dataclass(frozen=True)
+class Scratches:
+    """1-3 long thin scratches (:func:`trainer.app_masks.scratches`), each ``widths`` px."""
+
+    widths: tuple[int, int] = app_masks.SCRATCH_WIDTHS
+
+    def __call__(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        return app_masks.scratches(rng, height, width, self.widths)
+
+
+@dataclass(frozen=True)
+class ObjectBlobs:
+    """One filled irregular shape (:func:`trainer.app_masks.object_blob`) of ``area`` of the crop."""
+
+    area: tuple[float, float] = TRAIN_BLOB_AREA
+
+    def __call__(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        return app_masks.object_blob(rng, height, width, self.area)
 
 
 def is_held_out(name: str, fraction: float) -> bool:
@@ -244,9 +288,20 @@ MASK_KINDS: dict[str, str] = {
     "center": "the seed's centred square hole (a quarter of the side)",
     "rects": "1-3 random rectangles",
     "strokes": "free-form lines, circles and ellipses",
+    "brush": "2-4 round-brush strokes 2-60 px wide, like the app's brush",
+    "scratches": "1-3 long thin scratches 2-6 px wide",
+    "blobs": "one object blob covering 4-30% of the crop",
     "folder": "masks from --mask-dir, augmented",
 }
-_ALIASES = {"centre": "center", "rectangles": "rects", "rect": "rects", "irregular": "folder"}
+_ALIASES = {
+    "centre": "center",
+    "rectangles": "rects",
+    "rect": "rects",
+    "irregular": "folder",
+    "scratch": "scratches",
+    "blob": "blobs",
+    "objects": "blobs",
+}
 
 
 def parse_mask_mixture(
@@ -266,6 +321,9 @@ def parse_mask_mixture(
         "center": CentreHole,
         "rects": RandomRectangles,
         "strokes": RandomStrokes,
+        "brush": BrushStrokes,
+        "scratches": Scratches,
+        "blobs": ObjectBlobs,
     }
     for part in (p.strip() for p in spec.split(",")):
         if not part:

@@ -6,12 +6,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from trainer.app_masks import SCRATCH_WIDTHS, draw_paths, scratch_paths, stroke_paths
 from trainer.masks import (
+    BRUSH_WIDTHS,
+    TRAIN_BLOB_AREA,
+    BrushStrokes,
     CentreHole,
     MaskFolder,
     MaskMixture,
+    ObjectBlobs,
     RandomRectangles,
     RandomStrokes,
+    Scratches,
     held_out_subset,
     hole_ratio,
     is_held_out,
@@ -115,7 +121,7 @@ def test_mixture_spec_weights_are_respected(tmp_path):
 
 def test_mixture_spec_errors():
     with pytest.raises(ValueError, match="unknown mask kind"):
-        parse_mask_mixture("centre:1,blobs:1")
+        parse_mask_mixture("centre:1,bogus:1")
     with pytest.raises(ValueError, match="--mask-dir"):
         parse_mask_mixture("folder:1")
     with pytest.raises(ValueError, match="weight"):
@@ -123,3 +129,44 @@ def test_mixture_spec_errors():
     with pytest.raises(ValueError):
         MaskMixture([CentreHole()], [0.0])
     assert parse_mask_mixture("rects").names == ["rects"]
+
+
+@pytest.mark.parametrize(
+    "gen, paths, widths",
+    [(BrushStrokes(), stroke_paths, BRUSH_WIDTHS), (Scratches(), scratch_paths, SCRATCH_WIDTHS)],
+    ids=["brush", "scratches"],
+)
+def test_brush_and_scratch_widths_are_pixels_of_the_crop(gen, paths, widths):
+    """Drawn with the app-like shapes, of the training widths, the same in pixels at any crop
+    size (the network sees the app's photos at full resolution); seeded."""
+    seen = []
+    for seed in range(40):
+        small = paths(np.random.default_rng(seed), 64, 64, widths)
+        large = paths(np.random.default_rng(seed), 512, 384, widths)
+        assert [p.width for p in small] == [p.width for p in large]  # not scaled with the crop
+        assert all(widths[0] <= p.width <= widths[1] for p in small)
+        seen += [p.width for p in small]
+        mask = gen(np.random.default_rng(seed), 64, 64)
+        assert mask.dtype == bool and mask.shape == (64, 64) and mask.any()
+        assert np.array_equal(mask, draw_paths(64, 64, small))
+        assert np.array_equal(mask, gen(np.random.default_rng(seed), 64, 64))
+    assert min(seen) <= widths[0] + 1 and max(seen) >= widths[1] - 1  # the whole range occurs
+
+
+def test_blobs_cover_the_training_share_of_the_crop():
+    areas = []
+    for seed in range(20):
+        for h, w in ((64, 64), (256, 256), (96, 160)):
+            m = ObjectBlobs()(np.random.default_rng(seed), h, w)
+            assert np.array_equal(m, ObjectBlobs()(np.random.default_rng(seed), h, w))
+            areas.append(hole_ratio(m))
+    assert 0.98 * TRAIN_BLOB_AREA[0] <= min(areas) and max(areas) <= 1.02 * TRAIN_BLOB_AREA[1]
+    assert min(areas) < 0.08 and max(areas) > 0.25
+
+
+def test_mixture_spec_takes_the_app_like_kinds():
+    mix = parse_mask_mixture("center:0.1,rects:0.1,strokes:0.1,brush:0.3,scratch:0.2,blob:0.2")
+    assert mix.names == ["center", "rects", "strokes", "brush", "scratches", "blobs"]
+    assert [type(g) for g in mix.generators[3:]] == [BrushStrokes, Scratches, ObjectBlobs]
+    a = [mix(np.random.default_rng(s), 48, 64) for s in range(10)]
+    assert all(np.array_equal(x, mix(np.random.default_rng(s), 48, 64)) for s, x in enumerate(a))

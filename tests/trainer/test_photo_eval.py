@@ -93,6 +93,24 @@ def test_holes_are_seeded_per_photo():
     assert not np.array_equal(photo_holes(1, 7, 223, 320)["strokes"], a["strokes"])
 
 
+# sha1 of photo_holes(0, 7, 223, 320) per kind, computed before training drew these shapes with
+# its own ranges: the evaluation's holes, and so its figures, stay as they were
+EVALUATION_HOLES = {
+    "strokes": "378a37f8c7d2dbf4",
+    "scratches": "7eab1589ca86f4cb",
+    "object": "eea59e7a64919f5c",
+}
+
+
+def test_the_evaluations_holes_are_unchanged():
+    from trainer.photo_eval import photo_holes
+
+    holes = photo_holes(0, 7, 223, 320)
+    assert {
+        k: hashlib.sha1(np.packbits(m).tobytes()).hexdigest()[:16] for k, m in holes.items()
+    } == EVALUATION_HOLES
+
+
 def _pair(seed: int = 0):
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)

@@ -87,6 +87,35 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(prepared, tmp_pat
     assert len(b["lineage"]) == 1
 
 
+def test_resume_with_native_crops_and_spawned_workers_is_exact(prepared, tmp_path, train_config):
+    """Half of every batch cropped from the source photos, app-like masks; an uninterrupted run
+    without workers and a run stopped and resumed with a (spawned) worker agree bit for bit."""
+    common = dict(
+        steps=5,
+        batch_size=4,
+        native_share=0.5,
+        native_min_scale=0.6,
+        masks="brush:1,scratches:1,blobs:1,center:1",
+        val_every=0,
+    )
+    whole = train(train_config(prepared, tmp_path / "whole", **common))
+    assert whole.step == 5
+    train(train_config(prepared, tmp_path / "split", stop_after=2, workers=1, **common))
+    resumed = train(train_config(prepared, tmp_path / "split", resume=True, workers=1, **common))
+    assert resumed.step == 5 and not resumed.stopped_early
+    a = load_checkpoint(tmp_path / "whole" / "ckpt.pt")
+    b = load_checkpoint(tmp_path / "split" / "ckpt.pt")
+    assert _states_equal(a["model"], b["model"])
+    assert a["config"]["native_share"] == 0.5 and a["config"]["native_min_scale"] == 0.6
+    assert a["lineage"][-1]["native_share"] == 0.5 and a["lineage"][-1]["native_min_scale"] == 0.6
+    assert a["data_info"]["native_photos"] == 14  # every 80x72 train photo gives a 64 px crop
+    log = (tmp_path / "split" / "train.log").read_text()
+    assert "native crops: 50% of the samples, scale 0.6-1 (never up), from 14 of 14" in log
+    assert "read on demand by 1 worker process(es)" in log
+    with pytest.raises(TrainError, match="--native-share cannot change"):
+        train(train_config(prepared, tmp_path / "split", resume=True, **{**common, "native_share": 0.2}))
+
+
 def test_existing_run_needs_resume_and_fixed_recipe(trained_run, prepared, train_config):
     with pytest.raises(TrainError, match="--resume"):
         train(train_config(prepared, trained_run, steps=3))
