@@ -1,6 +1,6 @@
 """The README's Find Damage example: an old-looking print made from resources/sample.jpg (aged,
 scratched, dusty: trainer.damage_synth with a fixed seed), what the bundled detector finds, and
-the fill, exactly as Tools > Find Damage then Fill do it (retoucher.damage.find_damage with the
+the fill, exactly as Tools > Find Damage then Fill do it (retoucher.damage.damage_mask with the
 calibrated threshold and the default grow, then the bundled Inpainter).
 
     python scripts/damage_example.py docs/damage_example.png [--seed N]
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from engine.damage import DamageDetector  # noqa: E402 - after the path set-up
 from engine.inpainter import Inpainter  # noqa: E402
 from retoucher.bundled import sample_photo  # noqa: E402
-from retoucher.damage import find_damage  # noqa: E402
+from retoucher.damage import damage_mask  # noqa: E402
 from trainer.damage_eval import Counts  # noqa: E402
 from trainer.damage_synth import synthesize  # noqa: E402
 
@@ -46,11 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     sample = synthesize(np.random.default_rng(args.seed), photo)
     before = sample.damaged
     detector = DamageDetector(device="cpu")
-    found = find_damage(detector, before)
+    detection = detector(before)  # one network pass: scored raw, filled grown
+    found = damage_mask(detection)
     after = Inpainter(device="cpu")(before, found)
 
     counts = Counts()
-    counts.add(detector(before).mask, sample.label, detector(sample.clean).mask)
+    counts.add(detection.mask, sample.label, detector(sample.clean).mask)
     p, r, f = counts.scores(2)
     print(
         f"{detector.name} at {detector.threshold:.3f}: precision {p:.3f}, recall {r:.3f}, F1 {f:.3f} (2 px); "
