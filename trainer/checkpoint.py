@@ -176,6 +176,7 @@ class Checkpointer:
     vgg: str
     world_size: int
     epoch_of: Callable[[int], float]  # the data epoch at a step (StepBatchSampler.epoch_of)
+    vgg_calibration: dict[str, Any] | None = None  # trainer.vgg_calibration, kept on resume
 
     def payload(
         self, step: int, *, metrics: dict[str, float], losses: dict[str, float], elapsed_s: float
@@ -204,6 +205,7 @@ class Checkpointer:
             "losses": losses,
             "data_info": self.data_info,
             "vgg": self.vgg,
+            "vgg_calibration": self.vgg_calibration,
             "elapsed_s": elapsed_s,
         }
 

