@@ -156,10 +156,10 @@ def _load_inpainter(weights: str, device: str, batch_size: int = 16) -> tuple[In
 Models = dict[str, "Inpainter"]  # method key ("ours", "cmp1", ...) -> the model
 
 
-def model_label(key: str, models: Models) -> str:
-    """The table's name of a method: the baselines' and ours' labels, a compared model's own
-    name (the report's heading names ours)."""
-    return METHOD_LABELS[key] if key in METHOD_LABELS else models[key].name
+def model_label(key: str, models: Models, labels: dict[str, str] = METHOD_LABELS) -> str:
+    """The table's name of a method: its label in ``labels`` (the baselines', ours), else a
+    compared model's own name (the report's heading names ours)."""
+    return labels[key] if key in labels else models[key].name
 
 
 def _run_methods(

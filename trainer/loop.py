@@ -197,7 +197,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         vgg_desc,
         d.world_size,
         sampler.epoch_of,
-        vgg_calibration=calibration.to_dict() if isinstance(calibration, VGGCalibration) else None,
+        vgg_calibration=calibration.to_dict() if calibration is not None else None,
     )
     previous = resumed or {}
     run = _Run(

@@ -22,10 +22,14 @@ terms (``L_valid + 6 L_hole + 0.1 L_tv``) for training without a VGG.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .vgg_calibration import VGGCalibration
 
 __all__ = [
     "LossWeights",
@@ -192,7 +196,7 @@ class InpaintingLoss(nn.Module):
         self.weights = weights
         self.vgg = vgg if mode == "full" else None
         self.vgg_size = vgg_size
-        self.vgg_calibration: object | None = None  # set by trainer.step.build_loss
+        self.vgg_calibration: VGGCalibration | None = None  # set by trainer.step.build_loss
 
     def _vgg_in(self, x: torch.Tensor) -> torch.Tensor:
         if self.vgg_size and x.shape[-1] != self.vgg_size:

@@ -47,8 +47,6 @@ from .manifest import read_manifest
 from .metrics import hole_l1, hole_psnr, hole_texture, ssim, to_unit
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.inpainter import Inpainter
-
     from .vgg import VGGFeatures
 
 __all__ = [
@@ -245,7 +243,7 @@ def _gain(rows: list[PhotoRow], method: str = "ours") -> dict[str, float | None]
 def evaluate_photos(
     data: str | Path,
     split: str,
-    models: Models | Inpainter,
+    models: Models,
     *,
     limit: int | None,
     seed: int,
@@ -255,16 +253,14 @@ def evaluate_photos(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> tuple[list[str], dict[str, Any], list[Path]]:
-    """Markdown lines, the JSON section and the grid paths of the photos task. ``models``: one
-    Inpainter, or several (``{"ours": ..., "cmp1": ...}``), each a method of its own."""
+    """Markdown lines, the JSON section and the grid paths of the photos task. ``models``:
+    ``{"ours": ..., "cmp1": ...}``, each a method of its own after the baselines."""
     from .vgg import load_vgg
 
-    if not isinstance(models, dict):
-        models = {"ours": models}
     methods = (*PHOTO_METHODS[:-1], *models)
 
     def label(method: str) -> str:
-        return PHOTO_LABELS[method] if method not in models else model_label(method, models)
+        return model_label(method, models, PHOTO_LABELS)
 
     vgg = load_vgg()
     network = "VGG16" if vgg.convention == "torchvision" else "VGG19"
