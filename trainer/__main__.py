@@ -232,6 +232,19 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "the centre pixel, which the network cannot see in a hole",
     )
     g.add_argument(
+        "--perceptual-weight",
+        type=float,
+        metavar="W",
+        help="weight of the perceptual term (the paper: 0.05; --loss full only)",
+    )
+    g.add_argument(
+        "--style-weight",
+        type=float,
+        metavar="W",
+        help="weight of each of the two style terms (the paper: 120; --loss full only). The "
+        "log's balance line shows each term's share of the loss",
+    )
+    g.add_argument(
         "--hole-weighting",
         choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
         help="pixel = every hole pixel weighs the same (the paper, default); image = "

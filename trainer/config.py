@@ -100,6 +100,8 @@ class TrainConfig:
     vgg_calibration: str = "auto"  # trainer.vgg_calibration: auto | mean | off
     hole_weighting: str = "pixel"  # "pixel" (the paper) or "image" (each image's hole error counts alike)
     valid_weight: float = 1.0  # weight of L_valid (the paper: 1)
+    perceptual_weight: float = 0.05  # weight of L_perceptual (the paper: 0.05)
+    style_weight: float = 120.0  # weight of L_style_out and L_style_comp each (the paper: 120)
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
@@ -134,8 +136,10 @@ class TrainConfig:
             )
         if not 0.0 < self.refine_lr_scale <= 1000.0:
             raise ValueError(f"--refine-lr-scale must be in (0, 1000], got {self.refine_lr_scale}")
-        if not 0.0 <= self.valid_weight <= 100.0:
-            raise ValueError(f"--valid-weight must be in [0, 100], got {self.valid_weight}")
+        for name in ("valid", "perceptual", "style"):
+            value = getattr(self, f"{name}_weight")
+            if not 0.0 <= value <= 1000.0:
+                raise ValueError(f"--{name}-weight must be in [0, 1000], got {value}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if self.preload not in ("auto", "yes", "no"):

@@ -90,7 +90,9 @@ def build_loss(
     The VGG's layer scales come from ``calibration`` (a resumed run's own), else from
     ``--vgg-calibration`` (:mod:`trainer.vgg_calibration`, on photos of ``config.data``); the
     loss keeps what it used as ``loss.vgg_calibration``."""
-    weights = LossWeights(valid=config.valid_weight)
+    weights = LossWeights(
+        valid=config.valid_weight, perceptual=config.perceptual_weight, style=config.style_weight
+    )
     if config.loss == "l1":
         loss = InpaintingLoss(None, weights=weights, mode="l1", hole_weighting=config.hole_weighting)
         return loss.to(device), "none (--loss l1)"

@@ -217,6 +217,11 @@ def test_hole_weighting_comes_from_the_training_config():
     assert build_loss(TrainConfig(loss="l1", valid_weight=0.1), torch.device("cpu"))[0].weights.valid == 0.1
     with pytest.raises(ValueError, match="--valid-weight"):
         TrainConfig(valid_weight=-1.0)
+    tuned = build_loss(TrainConfig(loss="l1", style_weight=30.0, perceptual_weight=0.1), torch.device("cpu"))
+    assert (tuned[0].weights.style, tuned[0].weights.perceptual) == (30.0, 0.1)
+    assert (paper.weights.style, paper.weights.perceptual) == (120.0, 0.05)
+    with pytest.raises(ValueError, match="--style-weight"):
+        TrainConfig(style_weight=-1.0)
     with pytest.raises(ValueError, match="--hole-weighting"):
         TrainConfig(hole_weighting="area")
 
