@@ -245,6 +245,19 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "log's balance line shows each term's share of the loss",
     )
     g.add_argument(
+        "--adversarial-weight",
+        type=float,
+        metavar="W",
+        help="add an SN-PatchGAN discriminator (hinge loss, as DeepFill v2) and the "
+        "generator's adversarial term at weight W (default 0: none)",
+    )
+    g.add_argument(
+        "--disc-width",
+        type=int,
+        metavar="CH",
+        help="the discriminator's first width (default 64, as DeepFill v2; doubles twice)",
+    )
+    g.add_argument(
         "--hole-weighting",
         choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
         help="pixel = every hole pixel weighs the same (the paper, default); image = "

@@ -5,7 +5,8 @@ A checkpoint is a ``torch.save`` dict written atomically (a run killed mid-write
 previous file) and read back with ``weights_only=True`` (tensors and plain Python values only;
 NumPy's RNG state is stored as tensors for that reason). Its keys: ``model``, ``model_config``,
 ``ema`` ({decay, updates} or None) and ``ema_model`` (a plain state dict or None),
-``optimizer``, ``scheduler``, ``scaler``, ``step``, ``config`` (the TrainConfig), ``rng``,
+``optimizer``, ``scheduler``, ``scaler``, ``discriminator`` (trainer.adversarial's state, or
+None), ``step``, ``config`` (the TrainConfig), ``rng``,
 ``data_state`` (where the data order stands), ``lineage`` (one record per training phase, this
 one last), ``metrics`` and ``losses`` (the last logged), ``data_info``, ``vgg``, ``elapsed_s``.
 
@@ -40,6 +41,7 @@ from .config import PER_INVOCATION_FIELDS, RUNTIME_FIELDS, TrainConfig, TrainErr
 from .ema import ModelEMA
 
 if TYPE_CHECKING:
+    from .adversarial import Adversary
     from .data import PreparedImages
     from .native import NativeCrops
 
@@ -159,6 +161,7 @@ class TrainState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     ema: ModelEMA | None = None
+    adversary: Adversary | None = None  # the discriminator of --adversarial-weight
 
 
 @dataclass
@@ -190,6 +193,7 @@ class Checkpointer:
             "optimizer": s.optimizer.state_dict(),
             "scheduler": s.scheduler.state_dict(),
             "scaler": s.scaler.state_dict(),
+            "discriminator": s.adversary.state_dict() if s.adversary is not None else None,
             "step": step,
             "config": config.to_dict(),
             "rng": rng_state(),
@@ -245,6 +249,7 @@ def phase_entry(
         "hole_weighting": config.hole_weighting,
         "refine_lr_scale": config.refine_lr_scale if refine else None,
         "loss_weights": loss_weights,
+        "disc_width": config.disc_width if config.adversarial_weight else None,
         "masks": config.mask_spec,
         "mask_dir": config.mask_dir,
         "mask_holdout": config.mask_holdout,
@@ -384,7 +389,8 @@ def initial_model(
 def resume(
     state: TrainState, ckpt: dict[str, Any], world_size: int, say: Callable[[str], None]
 ) -> tuple[int, float]:
-    """Restore the model, optimiser, scheduler, scaler, EMA and RNG of ``ckpt``; returns the step
+    """Restore the model, optimiser, scheduler, scaler, EMA, discriminator and RNG of ``ckpt``;
+    returns the step
     to continue from and the seconds trained before. The data position follows from the step
     (trainer.data), the same as uninterrupted if the number of processes is the same."""
     state.model.load_state_dict(ckpt["model"])
@@ -394,6 +400,10 @@ def resume(
     if state.ema is not None and ckpt.get("ema_model") is not None:
         state.ema.model.load_state_dict(ckpt["ema_model"])
         state.ema.updates = int(ckpt["ema"]["updates"])
+    if state.adversary is not None:
+        if ckpt.get("discriminator") is None:
+            raise CheckpointError(f"{ckpt.get('path', 'the checkpoint')} has no discriminator to resume")
+        state.adversary.load_state_dict(ckpt["discriminator"])
     set_rng_state(ckpt["rng"])
     saved_world = ckpt.get("data_state", {}).get("world_size", world_size)
     if saved_world != world_size:

@@ -102,6 +102,8 @@ class TrainConfig:
     valid_weight: float = 1.0  # weight of L_valid (the paper: 1)
     perceptual_weight: float = 0.05  # weight of L_perceptual (the paper: 0.05)
     style_weight: float = 120.0  # weight of L_style_out and L_style_comp each (the paper: 120)
+    adversarial_weight: float = 0.0  # the SN-PatchGAN hinge term (trainer.adversarial; 0 = none)
+    disc_width: int = 64  # the discriminator's first width (DeepFill v2: 64)
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
@@ -136,10 +138,12 @@ class TrainConfig:
             )
         if not 0.0 < self.refine_lr_scale <= 1000.0:
             raise ValueError(f"--refine-lr-scale must be in (0, 1000], got {self.refine_lr_scale}")
-        for name in ("valid", "perceptual", "style"):
+        for name in ("valid", "perceptual", "style", "adversarial"):
             value = getattr(self, f"{name}_weight")
             if not 0.0 <= value <= 1000.0:
                 raise ValueError(f"--{name}-weight must be in [0, 1000], got {value}")
+        if not 1 <= self.disc_width <= 1024:
+            raise ValueError(f"--disc-width must be in [1, 1024], got {self.disc_width}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if self.preload not in ("auto", "yes", "no"):

@@ -41,6 +41,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from .adversarial import Adversary, PatchDiscriminator
 from .checkpoint import (
     CKPT_NAME,
     Checkpointer,
@@ -152,7 +153,8 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     loss_fn, vgg_desc = build_loss(
         config, device, calibration=VGGCalibration.from_dict(stored) if stored else None
     )
-    state = TrainState(model, optimizer, scheduler, scaler, ema)
+    adversary = _adversary(config, d, adtype) if config.adversarial_weight else None
+    state = TrainState(model, optimizer, scheduler, scaler, ema, adversary)
     start_step, elapsed_before = (0, 0.0) if resumed is None else resume(state, resumed, d.world_size, log)
 
     # ---- the step, the data order, validation, checkpoints, logs
@@ -170,6 +172,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         autocast_dtype=adtype,
         channels_last=config.channels_last,
         grad_clip=config.grad_clip,
+        adversary=adversary,
     )
     validator = None
     if d.is_main:
@@ -250,7 +253,8 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
             if step % config.log_every == 0 or step == run.stop_step:
                 run.losses = log.window(step, state.scheduler.get_last_lr()[0])
                 result.images_per_s = log.images_per_s
-                if "perceptual" in run.losses and _balance_due(run, step):
+                mixed = "perceptual" in run.losses or "adversarial" in run.losses
+                if mixed and _balance_due(run, step):
                     log(f"step {step}: {describe_balance(run.losses, run.step_fn.loss_fn.weights)}")
             with log.paused():
                 _validate(run, step)
@@ -345,9 +349,11 @@ def _announce(
         f"{f' by {config.workers} worker process(es)' if config.workers else ''}), "
         f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else "")
     )
+    adversary = run.state.adversary
     log(
         f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
+        + (f"; {adversary.module.describe()}" if adversary is not None else "")
     )
     if adtype == torch.bfloat16 and device.type == "cpu":
         from engine.inpainter import bf16_supported
@@ -388,6 +394,17 @@ def _data(
         train_images, masks, seed=config.seed, crop=crop, hflip=config.hflip, native=native
     )
     return train_images, native, masks, dataset
+
+
+def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> Adversary:
+    """The discriminator of ``--adversarial-weight`` (trainer.adversarial), on the run's device
+    and, under torchrun, in its own DistributedDataParallel."""
+    disc = PatchDiscriminator(config.disc_width).to(d.device)
+    if config.channels_last:
+        disc = disc.to(memory_format=torch.channels_last)
+    return Adversary(
+        _wrap(disc, config, d), lr=config.learning_rate, autocast_dtype=adtype, device_type=d.device.type
+    )
 
 
 def _wrap(model: torch.nn.Module, config: TrainConfig, d: DistInfo) -> torch.nn.Module:

@@ -53,6 +53,7 @@ class LossWeights:
     perceptual: float = 0.05
     style: float = 120.0  # applied to L_style_out and L_style_comp each
     tv: float = 0.1
+    adversarial: float = 0.0  # the generator's hinge term (trainer.adversarial; 0 = no discriminator)
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -131,7 +132,7 @@ def _layer_names(vgg: nn.Module | None, n: int) -> tuple[str, ...]:
 
 def loss_balance(terms: dict[str, float], weights: LossWeights) -> dict[str, float]:
     """Each weighted term's share of the total (``hole``, ``valid``, ``tv``, ``perceptual``,
-    ``style``: out and comp together), and each VGG layer's share of its term
+    ``style``: out and comp together, ``adversarial``: by its absolute value), and each VGG layer's share of its term
     (``perceptual/pool1``...). ``terms``: unweighted, as :class:`InpaintingLoss` returns them."""
     weighted = {
         "hole": weights.hole * terms["hole"],
@@ -141,6 +142,9 @@ def loss_balance(terms: dict[str, float], weights: LossWeights) -> dict[str, flo
     if "perceptual" in terms:
         weighted["perceptual"] = weights.perceptual * terms["perceptual"]
         weighted["style"] = weights.style * (terms["style_out"] + terms["style_comp"])
+    if "adversarial" in terms:
+        # -mean(D(fake)) has either sign: its share is that of its size
+        weighted["adversarial"] = abs(weights.adversarial * terms["adversarial"])
     total = sum(weighted.values()) or 1.0
     shares = {k: v / total for k, v in weighted.items()}
     for term in ("perceptual", "style"):
@@ -154,7 +158,7 @@ def describe_balance(terms: dict[str, float], weights: LossWeights) -> str:
     """One line: the weighted total and each term's share, the VGG terms split by layer."""
     shares = loss_balance(terms, weights)
     parts = []
-    for term in ("hole", "valid", "tv", "perceptual", "style"):
+    for term in ("hole", "valid", "tv", "perceptual", "style", "adversarial"):
         if term not in shares:
             continue
         text = f"{term} {100 * shares[term]:.0f}%"

@@ -21,6 +21,7 @@ from .config import TrainConfig, TrainError
 from .losses import InpaintingLoss, LossWeights
 
 if TYPE_CHECKING:
+    from .adversarial import Adversary
     from .vgg_calibration import VGGCalibration
 
 __all__ = ["TrainStep", "amp_dtype", "build_loss", "build_optimizer", "lr_factor", "param_groups"]
@@ -91,7 +92,10 @@ def build_loss(
     ``--vgg-calibration`` (:mod:`trainer.vgg_calibration`, on photos of ``config.data``); the
     loss keeps what it used as ``loss.vgg_calibration``."""
     weights = LossWeights(
-        valid=config.valid_weight, perceptual=config.perceptual_weight, style=config.style_weight
+        valid=config.valid_weight,
+        perceptual=config.perceptual_weight,
+        style=config.style_weight,
+        adversarial=config.adversarial_weight,
     )
     if config.loss == "l1":
         loss = InpaintingLoss(None, weights=weights, mode="l1", hole_weighting=config.hole_weighting)
@@ -145,6 +149,7 @@ class TrainStep:
         autocast_dtype: torch.dtype | None,
         channels_last: bool,
         grad_clip: float = 0.0,
+        adversary: Adversary | None = None,
     ) -> None:
         self.model = model
         self.loss_fn = loss_fn
@@ -155,11 +160,14 @@ class TrainStep:
         self.autocast_dtype = autocast_dtype
         self.channels_last = channels_last
         self.grad_clip = grad_clip
+        self.adversary = adversary
         self.params = [p for g in optimizer.param_groups for p in g["params"]]
 
     def __call__(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, torch.Tensor]:
         """``images`` uint8 (N, 3, H, W), ``holes`` bool (N, 1, H, W); returns the detached
-        loss terms."""
+        loss terms. With an adversary (``--adversarial-weight``) the generator's loss gains
+        its weighted ``adversarial`` term, and one discriminator update follows the generator's
+        (its terms ``disc``, ``disc_real``, ``disc_fake`` join the returned ones)."""
         gt, mask = batch_to_network(images, holes, self.device, non_blocking=True)
         if self.channels_last:
             gt = gt.contiguous(memory_format=torch.channels_last)
@@ -171,6 +179,10 @@ class TrainStep:
         with ctx:
             out = self.model(gt * mask, mask)
             terms = self.loss_fn(out, gt, mask)
+            if self.adversary is not None:
+                comp = mask * gt + (1.0 - mask) * out
+                terms["adversarial"] = self.adversary.generator_loss(comp, 1.0 - mask)
+                terms["total"] = terms["total"] + self.loss_fn.weights.adversarial * terms["adversarial"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         if self.grad_clip:
@@ -180,4 +192,6 @@ class TrainStep:
         self.scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
+        if self.adversary is not None:
+            terms.update(self.adversary.update(gt, comp, 1.0 - mask))
         return {k: v.detach() for k, v in terms.items()}

@@ -129,8 +129,8 @@ def calibration_images(
     for i in range(len(images)):
         img = np.array(images[i])
         if size and img.shape[:2] != (size, size):
-            img = np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
-        out.append(torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1))
+            img = np.array(Image.fromarray(img).resize((size, size), Image.Resampling.BILINEAR))
+        out.append(torch.from_numpy(img).permute(2, 0, 1))
     return torch.stack(out)
 
 

@@ -308,6 +308,8 @@ class Recording(loop.TrainStep):
         records.append({"total": float(terms["total"]), "pixels": int(images.sum())})
         module = self.model.module  # the DistributedDataParallel-wrapped model
         final.update({k: v.detach().clone() for k, v in module.named_parameters()})
+        disc = self.adversary.discriminator.module  # its own DistributedDataParallel
+        final.update({"disc." + k: v.detach().clone() for k, v in disc.named_parameters()})
         return terms
 
 loop.TrainStep = Recording
@@ -357,6 +359,10 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
         "1",
         "--device",
         "cpu",
+        "--adversarial-weight",
+        "0.1",
+        "--disc-width",
+        "4",
         "--no-progress",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -367,10 +373,13 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     assert ckpt["data_state"]["world_size"] == 2 and ckpt["lineage"][-1]["global_batch"] == 4
     log = (out / "train.log").read_text()
     assert "batch 2x2" in log and log.count("training:") == 1  # rank 0 alone logs
-    # DDP averages the gradients: after 3 steps both ranks hold the same parameters (the saved ones)
+    # DDP averages the gradients: after 3 steps both ranks hold the same parameters (the saved
+    # ones), the discriminator's (in its own DistributedDataParallel) too
     w0, w1 = torch.load(record / "rank0.pt"), torch.load(record / "rank1.pt")
     assert w0.keys() == w1.keys() and _states_equal(w0, w1)
-    assert all(torch.equal(v, ckpt["model"][k]) for k, v in w0.items())
+    saved = {**ckpt["model"], **{"disc." + k: v for k, v in ckpt["discriminator"]["model"].items()}}
+    assert any(k.startswith("disc.") for k in w0)
+    assert all(torch.equal(v, saved[k]) for k, v in w0.items())
     # each rank trained on its own shard, and the logged loss is the mean over both ranks
     r0, r1 = (json.loads((record / f"rank{r}.json").read_text()) for r in (0, 1))
     assert len(r0) == len(r1) == 3

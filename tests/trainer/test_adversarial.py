@@ -1,0 +1,135 @@
+"""The adversarial term: the SN-PatchGAN discriminator, the hinge losses, the step that plays the
+two against each other, and a run that saves and resumes the discriminator exactly."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.unet import PConvUNet, UNetConfig
+from tests.trainer.conftest import WIDTHS
+from trainer.adversarial import (
+    Adversary,
+    PatchDiscriminator,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+)
+from trainer.checkpoint import load_checkpoint
+from trainer.loop import train
+from trainer.losses import InpaintingLoss, LossWeights, describe_balance, loss_balance
+from trainer.step import TrainStep
+
+
+def _batch(n: int = 4, size: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Smooth images in [-1, 1] and hole maps (1 = hole) of a square in the middle."""
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(n, 3, 4, 4, generator=g) * 2 - 1
+    images = torch.nn.functional.interpolate(small, size=(size, size), mode="bicubic").clamp(-1, 1)
+    hole = torch.zeros(n, 1, size, size)
+    hole[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
+    return images, hole
+
+
+def test_discriminator_scores_patches_sees_the_hole_map_and_is_spectrally_normalised():
+    torch.manual_seed(0)
+    d = PatchDiscriminator(width=8)
+    images, hole = _batch(2, 128)
+    for _ in range(30):  # power iterations run in training mode
+        scores = d(images, hole)
+    assert scores.shape == (2, 1, 2, 2)  # six stride-2 layers: one score per 64 px of input
+    assert not torch.allclose(d(images, hole), d(images, torch.zeros_like(hole)))
+    for conv in d.convs:
+        w = conv.weight.detach().flatten(1)
+        assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="width"):
+        PatchDiscriminator(width=0)
+
+
+def test_hinge_losses():
+    real, fake = torch.full((2, 1, 3, 3), 2.0), torch.full((2, 1, 3, 3), -2.0)
+    assert hinge_discriminator_loss(real, fake).item() == 0.0  # both beyond the margin
+    assert hinge_discriminator_loss(real * 0, fake * 0).item() == pytest.approx(2.0)
+    assert hinge_discriminator_loss(-real, -fake).item() == pytest.approx(6.0)
+    assert hinge_generator_loss(torch.tensor([[1.0, 3.0]])).item() == pytest.approx(-2.0)
+
+
+def test_discriminator_updates_learn_to_tell_flat_fills_from_photos():
+    torch.manual_seed(0)
+    adversary = Adversary(PatchDiscriminator(width=8), lr=2e-3)
+    real, hole = _batch(8, 64, seed=1)
+    real = real + 0.3 * torch.randn_like(real)  # texture the fills lack
+    fake = real * (1 - hole) + real.mean(dim=(2, 3), keepdim=True) * hole  # a flat fill
+    first = adversary.update(real, fake, hole)
+    for _ in range(40):
+        last = adversary.update(real, fake, hole)
+    assert last["disc"] < 0.5 * first["disc"]
+    assert last["disc_real"] > last["disc_fake"]
+
+
+def _step(
+    adversarial: float,
+) -> tuple[dict[str, torch.Tensor], PConvUNet, Adversary, dict[str, torch.Tensor]]:
+    """One step of a tiny model and discriminator (the same initial weights for any weight);
+    returns the terms, both networks after it, and the discriminator's state before it."""
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=WIDTHS, kernels=(7, 5, 3, 3), image_size=64))
+    adversary = Adversary(PatchDiscriminator(width=4), lr=1e-3)
+    d_before = {k: v.clone() for k, v in adversary.module.state_dict().items()}
+    loss = InpaintingLoss(None, weights=LossWeights(adversarial=adversarial), mode="l1")
+    step = TrainStep(
+        model,
+        loss,
+        torch.optim.Adam(model.parameters(), lr=1e-3),
+        None,
+        torch.amp.GradScaler("cpu", enabled=False),
+        device=torch.device("cpu"),
+        autocast_dtype=None,
+        channels_last=False,
+        adversary=adversary,
+    )
+    images, hole = _batch(3, 64, seed=2)
+    uint8 = ((images + 1) * 127.5).round().to(torch.uint8)
+    return step(uint8, hole.bool()), model, adversary, d_before
+
+
+def test_the_step_adds_the_weighted_adversarial_term_and_updates_the_discriminator():
+    terms, model, adversary, d_before = _step(0.5)
+    assert {"adversarial", "disc", "disc_real", "disc_fake"} <= terms.keys()
+    w = LossWeights()
+    expected = w.valid * terms["valid"] + w.hole * terms["hole"] + w.tv * terms["tv"]
+    assert terms["total"].item() == pytest.approx((expected + 0.5 * terms["adversarial"]).item(), rel=1e-5)
+    d_after = adversary.module.state_dict()
+    assert any(not torch.equal(d_before[k], d_after[k]) for k in d_before if k.endswith("original"))
+    # the adversarial gradient reaches the generator: without it the same step moves it elsewhere;
+    # the generator's pass leaves nothing in the discriminator's update: its step is the same
+    _, plain, plain_adversary, _ = _step(0.0)
+    assert any(not torch.equal(plain.state_dict()[k], v) for k, v in model.state_dict().items())
+    plain_d = plain_adversary.module.state_dict()
+    assert all(torch.equal(plain_d[k], v) for k, v in d_after.items())
+    named = {k: float(v) for k, v in terms.items()}
+    shares = loss_balance(named, LossWeights(adversarial=0.5))
+    assert 0 < shares["adversarial"] < 1
+    assert sum(shares[k] for k in ("hole", "valid", "tv", "adversarial")) == pytest.approx(1.0)
+    assert "adversarial" in describe_balance(named, LossWeights(adversarial=0.5))
+
+
+def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(prepared, tmp_path, train_config):
+    common = dict(steps=4, adversarial_weight=0.1, disc_width=4, log_every=1, masks="center:1,strokes:1")
+    train(train_config(prepared, tmp_path / "whole", **common))
+    train(train_config(prepared, tmp_path / "split", stop_after=2, **common))
+    train(train_config(prepared, tmp_path / "split", resume=True, **common))
+    a = load_checkpoint(tmp_path / "whole" / "ckpt.pt")
+    b = load_checkpoint(tmp_path / "split" / "ckpt.pt")
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    da, db = a["discriminator"], b["discriminator"]
+    assert da["width"] == 4
+    for key in da["model"]:
+        assert torch.equal(da["model"][key], db["model"][key]), key
+    assert a["lineage"][-1]["disc_width"] == 4 and a["lineage"][-1]["loss_weights"]["adversarial"] == 0.1
+    log = (tmp_path / "split" / "train.log").read_text()
+    assert "SN-PatchGAN discriminator, width 4, hinge loss" in log
+    assert "adversarial" in log.split("weighted loss", 1)[1].splitlines()[0]
+    # a run without the term saves none
+    train(train_config(prepared, tmp_path / "plain", steps=1))
+    assert load_checkpoint(tmp_path / "plain" / "ckpt.pt")["discriminator"] is None

@@ -1,0 +1,151 @@
+"""The adversarial term (``--adversarial-weight``): an SN-PatchGAN discriminator with a hinge loss.
+
+As in DeepFill v2 (Yu et al. 2019, "Free-Form Image Inpainting with Gated Convolution"): six 5x5
+stride-2 convolutions with spectral normalisation and leaky ReLU judge every patch of the
+composite (the network's fill pasted into the photo) together with the hole map, so the
+discriminator knows where to look; the real photos go in with the same hole maps, so the map
+alone tells it nothing. Each output element scores one patch (a receptive field of about 250
+px), and the hinge loss is taken over all of them:
+
+* discriminator: ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``
+* generator: ``-mean(D(fake))``, added to the paper's loss at ``--adversarial-weight``
+  (``LossWeights.adversarial``; :class:`trainer.step.TrainStep` adds it).
+
+The partial-convolution U-Net stays the generator; the discriminator only trains it. One
+discriminator update follows each generator update (Adam, ``--lr``, betas 0.5/0.999 as in
+DeepFill v2, no schedule). Its weights and optimiser travel in the checkpoint
+(``discriminator``), so ``--resume`` continues exactly; ``--init`` and exported weight files
+carry the generator only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+__all__ = [
+    "Adversary",
+    "PatchDiscriminator",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+]
+
+DISC_BETAS = (0.5, 0.999)
+
+
+class PatchDiscriminator(nn.Module):
+    """SN-PatchGAN: ``forward(image, hole) -> (N, 1, H/64, W/64)`` patch scores (unbounded;
+    high = real). ``image`` in [-1, 1], ``hole`` (N, 1, H, W) with 1 = hole. Widths ``width``,
+    2x, then 4x (DeepFill v2: 64); unlike DeepFill v2, whose last layer keeps 256 channels and
+    scores each of them, the last layer here gives one score per patch."""
+
+    def __init__(self, width: int = 64, layers: int = 6) -> None:
+        super().__init__()
+        if width < 1 or layers < 2:
+            raise ValueError(f"a discriminator needs width >= 1 and layers >= 2, got {width}, {layers}")
+        self.width = width
+        widths = [width * min(2**i, 4) for i in range(layers - 1)] + [1]
+        convs, c_in = [], 4
+        for c_out in widths:
+            convs.append(spectral_norm(nn.Conv2d(c_in, c_out, 5, stride=2, padding=2)))
+            c_in = c_out
+        self.convs = nn.ModuleList(convs)
+
+    def forward(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([image, hole.to(image.dtype)], dim=1)
+        for conv in self.convs[:-1]:
+            x = F.leaky_relu(conv(x), 0.2)
+        return self.convs[-1](x)
+
+    def describe(self) -> str:
+        return f"SN-PatchGAN discriminator, width {self.width}, hinge loss"
+
+
+def hinge_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """``mean(relu(1 - real)) + mean(relu(1 + fake))``: zero once real patches score at least 1
+    and fake ones at most -1."""
+    return F.relu(1.0 - real.float()).mean() + F.relu(1.0 + fake.float()).mean()
+
+
+def hinge_generator_loss(fake: torch.Tensor) -> torch.Tensor:
+    """``-mean(fake)``: the generator pushes its patches' scores up."""
+    return -fake.float().mean()
+
+
+class Adversary:
+    """The discriminator the training step plays against: its module (wrapped for DDP by the
+    caller when distributed), optimiser and gradient scaler, and the two halves of the game."""
+
+    def __init__(
+        self,
+        discriminator: nn.Module,
+        *,
+        lr: float,
+        autocast_dtype: torch.dtype | None = None,
+        device_type: str = "cpu",
+    ) -> None:
+        self.discriminator = discriminator
+        self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=DISC_BETAS)
+        self.scaler = torch.amp.GradScaler(device_type, enabled=autocast_dtype == torch.float16)
+        self._autocast = (
+            (lambda: torch.autocast(device_type, dtype=autocast_dtype))
+            if autocast_dtype is not None
+            else contextlib.nullcontext
+        )
+
+    @property
+    def module(self) -> PatchDiscriminator:
+        """The bare discriminator (inside DDP or torch.compile wrappers)."""
+        d = self.discriminator
+        d = getattr(d, "_orig_mod", d)
+        return getattr(d, "module", d)  # type: ignore[return-value]
+
+    def generator_loss(self, comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
+        """The generator's (unweighted) adversarial term for the composite ``comp``; its
+        gradient reaches the generator through ``comp``. The discriminator's own gradients
+        from it are discarded by :meth:`update` (and, under DDP, not averaged across
+        processes)."""
+        no_sync = getattr(self.discriminator, "no_sync", contextlib.nullcontext)
+        with no_sync():
+            return hinge_generator_loss(self.discriminator(comp, hole))
+
+    def update(self, real: torch.Tensor, comp: torch.Tensor, hole: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One discriminator step on real photos and (detached) composites with the same hole
+        maps, in one forward pass; returns the detached ``disc`` loss and the mean scores
+        ``disc_real`` and ``disc_fake``."""
+        n = real.shape[0]
+        with self._autocast():
+            scores = self.discriminator(torch.cat([real, comp.detach()]), torch.cat([hole, hole]))
+            real_s, fake_s = scores[:n], scores[n:]
+            loss = hinge_discriminator_loss(real_s, fake_s)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {
+            "disc": loss.detach(),
+            "disc_real": real_s.detach().float().mean(),
+            "disc_fake": fake_s.detach().float().mean(),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "width": self.module.width,
+            "model": self.module.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if int(state["width"]) != self.module.width:
+            raise ValueError(
+                f"the checkpoint's discriminator has width {state['width']}, this run {self.module.width}"
+            )
+        self.module.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
