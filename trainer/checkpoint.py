@@ -6,9 +6,9 @@ previous file) and read back with ``weights_only=True`` (tensors and plain Pytho
 NumPy's RNG state is stored as tensors for that reason). Its keys: ``model``, ``model_config``,
 ``ema`` ({decay, updates} or None) and ``ema_model`` (a plain state dict or None),
 ``optimizer``, ``scheduler``, ``scaler``, ``discriminator`` (trainer.adversarial's state, or
-None), ``step``, ``config`` (the TrainConfig), ``rng``,
-``data_state`` (where the data order stands), ``lineage`` (one record per training phase, this
-one last), ``metrics`` and ``losses`` (the last logged), ``data_info``, ``vgg``, ``elapsed_s``.
+None), ``step``, ``config`` (the TrainConfig), ``rng``, ``data_state`` (where the data order
+stands), ``lineage`` (one record per training phase, this one last), ``metrics`` and ``losses``
+(the last logged), ``data_info``, ``vgg``, ``elapsed_s``.
 
 * :class:`TrainState` and :class:`Checkpointer` - what a run saves, and the writing of
   ``RUN_DIR/ckpt.pt`` (and ``ckpt_<step>.pt`` with ``--keep-checkpoints``).
@@ -390,9 +390,8 @@ def resume(
     state: TrainState, ckpt: dict[str, Any], world_size: int, say: Callable[[str], None]
 ) -> tuple[int, float]:
     """Restore the model, optimiser, scheduler, scaler, EMA, discriminator and RNG of ``ckpt``;
-    returns the step
-    to continue from and the seconds trained before. The data position follows from the step
-    (trainer.data), the same as uninterrupted if the number of processes is the same."""
+    returns the step to continue from and the seconds trained before. The data position follows
+    from the step (trainer.data), the same as uninterrupted if the number of processes is the same."""
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])

@@ -399,9 +399,8 @@ def _data(
 def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> Adversary:
     """The discriminator of ``--adversarial-weight`` (trainer.adversarial), on the run's device
     and, under torchrun, in its own DistributedDataParallel."""
-    disc = PatchDiscriminator(config.disc_width).to(d.device)
-    if config.channels_last:
-        disc = disc.to(memory_format=torch.channels_last)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    disc = PatchDiscriminator(config.disc_width).to(device=d.device, memory_format=memory_format)
     return Adversary(
         _wrap(disc, config, d), lr=config.learning_rate, autocast_dtype=adtype, device_type=d.device.type
     )

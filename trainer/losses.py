@@ -37,6 +37,7 @@ __all__ = [
     "gram_matrix",
     "hole_valid_l1",
     "HOLE_WEIGHTINGS",
+    "composite",
     "dilate_holes",
     "total_variation",
     "perceptual_loss",
@@ -98,6 +99,11 @@ def dilate_holes(mask: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(hole, kernel_size=3, stride=1, padding=1)
 
 
+def composite(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The network's output in the hole, the target elsewhere (``mask`` 1 = valid)."""
+    return mask * target + (1.0 - mask) * output
+
+
 def total_variation(comp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``L_tv`` of the composite on the one-pixel dilation of the hole."""
     p = dilate_holes(mask).to(comp.dtype)
@@ -132,8 +138,8 @@ def _layer_names(vgg: nn.Module | None, n: int) -> tuple[str, ...]:
 
 def loss_balance(terms: dict[str, float], weights: LossWeights) -> dict[str, float]:
     """Each weighted term's share of the total (``hole``, ``valid``, ``tv``, ``perceptual``,
-    ``style``: out and comp together, ``adversarial``: by its absolute value), and each VGG layer's share of its term
-    (``perceptual/pool1``...). ``terms``: unweighted, as :class:`InpaintingLoss` returns them."""
+    ``style``: out and comp together, ``adversarial``: by its absolute value), and each VGG
+    layer's share of its term (``perceptual/pool1``...). ``terms``: unweighted, as :class:`InpaintingLoss` returns them."""
     weighted = {
         "hole": weights.hole * terms["hole"],
         "valid": weights.valid * terms["valid"],
@@ -220,7 +226,7 @@ class InpaintingLoss(nn.Module):
         output = output.float()
         target = target.float()
         mask = mask.float()
-        comp = mask * target + (1.0 - mask) * output
+        comp = composite(output, target, mask)
         hole, valid = hole_valid_l1(output, target, mask, self.hole_weighting)
         tv = total_variation(comp, mask)
         terms = {"valid": valid, "hole": hole, "tv": tv}

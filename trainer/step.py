@@ -18,7 +18,7 @@ from engine.convert import batch_to_network
 from engine.unet import PConvUNet
 
 from .config import TrainConfig, TrainError
-from .losses import InpaintingLoss, LossWeights
+from .losses import InpaintingLoss, LossWeights, composite
 
 if TYPE_CHECKING:
     from .adversarial import Adversary
@@ -180,8 +180,8 @@ class TrainStep:
             out = self.model(gt * mask, mask)
             terms = self.loss_fn(out, gt, mask)
             if self.adversary is not None:
-                comp = mask * gt + (1.0 - mask) * out
-                terms["adversarial"] = self.adversary.generator_loss(comp, 1.0 - mask)
+                comp, hole = composite(out, gt, mask), 1.0 - mask
+                terms["adversarial"] = self.adversary.generator_loss(comp, hole)
                 terms["total"] = terms["total"] + self.loss_fn.weights.adversarial * terms["adversarial"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
@@ -193,5 +193,5 @@ class TrainStep:
         if self.scheduler is not None:
             self.scheduler.step()
         if self.adversary is not None:
-            terms.update(self.adversary.update(gt, comp, 1.0 - mask))
+            terms.update(self.adversary.update(gt, comp, hole))
         return {k: v.detach() for k, v in terms.items()}
