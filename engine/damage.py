@@ -32,10 +32,11 @@ from torch import nn
 from .inpainter import InpaintCancelled, select_device
 from .weights import (
     WeightsError,
+    bundled_weights_path,
     read_header,
     read_tensors,
-    resources_dir,
     shapes_of,
+    weights_to_load,
     write_weight_file,
 )
 
@@ -174,7 +175,7 @@ class DamageWeightsInfo:
 
 def default_damage_weights_path(resources: str | os.PathLike[str] | None = None) -> Path:
     """The bundled detector in ``resources`` (default: :func:`engine.resources_dir`)."""
-    return (Path(resources) if resources is not None else resources_dir()) / "weights" / DAMAGE_WEIGHTS_NAME
+    return bundled_weights_path(DAMAGE_WEIGHTS_NAME, resources)
 
 
 def save_damage_weights(
@@ -272,12 +273,9 @@ class DamageDetector:
         *,
         tile: int = 2048,
     ) -> None:
-        path = Path(weights) if weights is not None else default_damage_weights_path()
-        if weights is None and not path.is_file():
-            raise WeightsError(
-                f"the bundled damage detector is missing: {path} does not exist. Train and export "
-                "one with 'retoucher-train damage' (see the README), or pass a weights file."
-            )
+        path = weights_to_load(
+            weights, default_damage_weights_path(), "bundled damage detector", "retoucher-train damage"
+        )
         dev = select_device(device)
         model, info = load_damage_weights(path, device=dev)
         self._setup(model, info, dev, tile)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,7 +31,7 @@ from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
 from .unet import PConvUNet, UNetConfig
-from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights
+from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights, weights_to_load
 
 __all__ = ["Inpainter", "InpaintCancelled", "NothingToFillError", "select_device"]
 
@@ -103,12 +102,7 @@ class Inpainter:
         batch_size: int = 8,
         precision: str = "auto",
     ) -> None:
-        path = Path(weights) if weights is not None else default_weights_path()
-        if weights is None and not path.is_file():
-            raise WeightsError(
-                f"the default model is missing: {path} does not exist. Train and export one "
-                "with 'retoucher-train' (see the README), or pass a weights file."
-            )
+        path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
         dev = select_device(device)
         model, info = load_weights(path, device=dev)
         self._setup(model, info, dev, max_side, batch_size, precision=precision)

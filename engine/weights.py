@@ -35,6 +35,8 @@ __all__ = [
     "read_weights_info",
     "resources_dir",
     "default_weights_path",
+    "bundled_weights_path",
+    "weights_to_load",
 ]
 
 FORMAT_NAME = "retoucher.pconv-unet"
@@ -69,9 +71,29 @@ def resources_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "resources"
 
 
+def bundled_weights_path(name: str, resources: str | os.PathLike[str] | None = None) -> Path:
+    """The bundled weight file ``name`` in ``resources`` (default: :func:`resources_dir`)."""
+    return (Path(resources) if resources is not None else resources_dir()) / "weights" / name
+
+
 def default_weights_path(resources: str | os.PathLike[str] | None = None) -> Path:
     """The bundled model in ``resources`` (default: :func:`resources_dir`)."""
-    return (Path(resources) if resources is not None else resources_dir()) / "weights" / DEFAULT_WEIGHTS_NAME
+    return bundled_weights_path(DEFAULT_WEIGHTS_NAME, resources)
+
+
+def weights_to_load(
+    weights: str | os.PathLike[str] | None, bundled: Path, what: str, train_command: str
+) -> Path:
+    """``weights`` as a path, or else the ``bundled`` file; when that is missing, a
+    :class:`WeightsError` that says how to make one (``what``: "default model", ...)."""
+    if weights is not None:
+        return Path(weights)
+    if not bundled.is_file():
+        raise WeightsError(
+            f"the {what} is missing: {bundled} does not exist. Train and export one with "
+            f"'{train_command}' (see the README), or pass a weights file."
+        )
+    return bundled
 
 
 def save_weights(

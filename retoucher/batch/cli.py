@@ -13,8 +13,7 @@ from pathlib import Path
 from ..damage import DEFAULT_DILATE
 from ..inpainting import DetectorFactory
 from .console import Parser, add_run_options, rank_from_env, run_command
-from .ledger import BatchProgressFn
-from .options import OUTPUT_FORMATS, BatchOptions, BatchReport, MaskSpec
+from .options import OUTPUT_FORMATS, BatchOptions, MaskSpec
 from .runner import run_batch
 
 __all__ = ["build_parser", "main", "rank_from_env"]
@@ -113,19 +112,15 @@ def main(
     """``retoucher batch`` command line; returns the exit status. ``detector_factory``: how
     ``--find-damage`` makes its detector (tests inject fakes; default: the engine's)."""
 
-    def run(
-        options: BatchOptions, progress: BatchProgressFn, rank: int, world: int, local_rank: int | None
-    ) -> BatchReport:
-        return run_batch(
-            options,
-            detector_factory=detector_factory,
-            progress=progress,
-            rank=rank,
-            world_size=world,
-            local_rank=local_rank,
-        )
-
-    return run_command(build_parser(prog), argv, _options, run, prog=prog, doing="retouching")
+    return run_command(
+        build_parser(prog),
+        argv,
+        _options,
+        run_batch,
+        prog=prog,
+        doing="retouching",
+        detector_factory=detector_factory,
+    )
 
 
 def _options(args: argparse.Namespace) -> BatchOptions:

@@ -11,10 +11,13 @@ import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .ledger import BatchProgressFn
 from .options import BatchError, BatchReport
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..inpainting import DetectorFactory
 
 __all__ = [
     "EXIT_FAILED",
@@ -82,21 +85,24 @@ class _FolderOptions(Protocol):
 
 
 Opts = TypeVar("Opts", bound=_FolderOptions)
-RunFn = Callable[[Opts, BatchProgressFn, int, int, "int | None"], BatchReport]
-"""``run(options, progress, rank, world_size, local_rank)`` -> this rank's report."""
+RunFn = Callable[..., BatchReport]
+"""``run(options, *, detector_factory, progress, rank, world_size, local_rank)`` -> this rank's
+report (:func:`.runner.run_batch`, :func:`.detect.run_detect`)."""
 
 
 def run_command(
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None,
     make_options: Callable[[argparse.Namespace], Opts],
-    run: RunFn[Opts],
+    run: RunFn,
     *,
     prog: str,
     doing: str,
+    detector_factory: DetectorFactory | None = None,
 ) -> int:
     """Parse ``argv``, run this rank's share under a progress bar described as ``doing``,
-    print the summary and return the exit status (see the module docstring)."""
+    print the summary and return the exit status (see the module docstring).
+    ``detector_factory`` goes to ``run`` (tests inject fakes; None: the engine's)."""
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         options = make_options(args)
@@ -113,7 +119,18 @@ def run_command(
     who = f"[rank {rank}/{world}] " if world > 1 else ""
     bar_shown = rank == 0 and not args.no_progress
     report = _run_with_progress_bar(
-        lambda progress: run(options, progress, rank, world, local_rank), prog, who, doing, bar_shown
+        lambda progress: run(
+            options,
+            detector_factory=detector_factory,
+            progress=progress,
+            rank=rank,
+            world_size=world,
+            local_rank=local_rank,
+        ),
+        prog,
+        who,
+        doing,
+        bar_shown,
     )
     if not isinstance(report, BatchReport):
         return report

@@ -12,8 +12,7 @@ from ..damage import DEFAULT_DILATE
 from ..inpainting import DetectorFactory
 from .cli import add_damage_options
 from .console import Parser, add_run_options, run_command
-from .detect import DetectOptions, DetectReport, run_detect
-from .ledger import BatchProgressFn
+from .detect import DetectOptions, run_detect
 
 __all__ = ["build_parser", "main"]
 
@@ -45,19 +44,15 @@ def main(
     """``retoucher detect`` command line; returns the exit status. ``detector_factory``: how
     the detector is made (tests inject fakes; default: the engine's)."""
 
-    def run(
-        options: DetectOptions, progress: BatchProgressFn, rank: int, world: int, local_rank: int | None
-    ) -> DetectReport:
-        return run_detect(
-            options,
-            detector_factory=detector_factory,
-            progress=progress,
-            rank=rank,
-            world_size=world,
-            local_rank=local_rank,
-        )
-
-    return run_command(build_parser(prog), argv, _options, run, prog=prog, doing="finding damage")
+    return run_command(
+        build_parser(prog),
+        argv,
+        _options,
+        run_detect,
+        prog=prog,
+        doing="finding damage",
+        detector_factory=detector_factory,
+    )
 
 
 def _options(args: argparse.Namespace) -> DetectOptions:
