@@ -1,5 +1,9 @@
 """The batch dialog: the GUI face of ``retoucher batch`` (it calls the same
-:func:`retoucher.batch.run_batch`), run in a worker thread with progress, cancel and a summary."""
+:func:`retoucher.batch.run_batch`), run in a worker thread with progress, cancel and a summary.
+
+Holes come from masks (a folder, one file, a rectangle, a centred hole), from the damage the
+detector finds in each photo (``--find-damage``: at the sensitivity and grow of the app's Find
+Damage), or from both together."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from PySide6.QtWidgets import (
 from engine.formats import DEFAULT_QUALITY
 
 from ..batch import OUTPUT_FORMATS, BatchError, BatchOptions, BatchReport, MaskSpec, run_batch
+from .damage_worker import DetectorCache
 from .dialogs import path_row
 from .file_filters import MASK_FILTER
 from .fill_worker import InpainterCache
@@ -39,6 +44,7 @@ MASK_KINDS = (
     ("file", "One mask for every photo", "Mask file:"),
     ("rect", "Rectangle", "Rectangle (px):"),
     ("center", "Centred hole", "Hole size (px):"),
+    ("none", "No masks: only the damage found", ""),
 )
 """Where the holes come from: (kind, the choice's text, the label of its row)."""
 
@@ -50,21 +56,27 @@ class BatchSignals(JobSignals):
 
 
 class BatchJob(Job):
-    """Runs :func:`retoucher.batch.run_batch` with the app's (cached) Inpainter."""
+    """Runs :func:`retoucher.batch.run_batch` with the app's (cached) Inpainter and damage
+    detector."""
 
     signals: BatchSignals
 
-    def __init__(self, options: BatchOptions, cache: InpainterCache | None) -> None:
+    def __init__(
+        self, options: BatchOptions, cache: InpainterCache | None, detectors: DetectorCache | None = None
+    ) -> None:
         super().__init__(BatchSignals())
         self.options = options
         self.cache = cache
+        self.detectors = detectors
 
     def work(self) -> BatchReport:
-        # The app's own (cached) Inpainter; run_batch loads it from the options otherwise.
+        # The app's own (cached) engines; run_batch loads them from the options otherwise.
         inpainter = self.cache.get() if self.cache is not None else None
+        detectors = self.detectors
         return run_batch(
             self.options,
             inpainter=inpainter,
+            detector_factory=None if detectors is None else lambda _weights, _device: detectors.get(),
             progress=self.signals.progress.emit,
             cancel=self.cancel_event.is_set,
         )
@@ -75,16 +87,22 @@ class BatchJob(Job):
 
 
 class BatchDialog(QDialog):
-    """Input folder, output folder, where the holes come from, format; Run, Cancel, summary."""
+    """Input folder, output folder, where the holes come from (masks and/or the damage found),
+    format; Run, Cancel, summary."""
 
     def __init__(
-        self, settings: Settings, cache: InpainterCache | None = None, parent: QWidget | None = None
+        self,
+        settings: Settings,
+        cache: InpainterCache | None = None,
+        parent: QWidget | None = None,
+        detectors: DetectorCache | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Batch retouch")
-        self.resize(620, 520)
+        self.resize(620, 540)
         self.settings = settings
         self.cache = cache
+        self.detectors = detectors
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(1)
         self.job: BatchJob | None = None
@@ -153,10 +171,20 @@ class BatchDialog(QDialog):
             centre_row.addWidget(spin)
         centre_row.addStretch(1)
         self.mask_stack.addWidget(self._wrap(centre_row))
+        self.mask_stack.addWidget(QWidget())  # no masks: nothing to set
         self.mask_label = QLabel(MASK_KINDS[0][2])
         self.mask_kind.currentIndexChanged.connect(self._show_mask_kind)
         form.addRow("Holes:", self.mask_kind)
         form.addRow(self.mask_label, self.mask_stack)
+        # As `retoucher batch --find-damage`, at the app's Find Damage sensitivity and grow.
+        self.find_damage_check = QCheckBox("Find dust and scratches and fill them too")
+        self.find_damage_check.setToolTip(
+            "The damage detector marks dust, scratches and spots in each photo (at the sensitivity "
+            "and grow last used in Find Damage); they are filled together with the masks' holes. "
+            "With a mask folder, a photo without a mask gets only the damage found."
+        )
+        self.find_damage_check.setChecked(self.settings.flag("batch/find_damage"))
+        form.addRow("", self.find_damage_check)
         self._restore_spins(self.rect_spins, "batch/rect")
         self._restore_spins(self.center_spins, "batch/center")
         self.set_mask_kind(str(settings.value("batch/mask_kind", "dir") or "dir"))
@@ -244,11 +272,12 @@ class BatchDialog(QDialog):
         for key, value in (
             ("batch/input", str(options.input_dir)),
             ("batch/output", str(options.output_dir)),
-            ("batch/mask_kind", options.masks.kind),
+            ("batch/mask_kind", self.mask_kind.currentData()),
             ("batch/mask_dir", self.mask_dir_edit.text().strip()),
             ("batch/mask_file", self.mask_file_edit.text().strip()),
             ("batch/rect", ",".join(str(s.value()) for s in self.rect_spins)),
             ("batch/center", ",".join(str(s.value()) for s in self.center_spins)),
+            ("batch/find_damage", options.find_damage),
         ):
             self.settings.set_value(key, value)
 
@@ -264,7 +293,14 @@ class BatchDialog(QDialog):
         if not self.output_edit.text().strip():
             raise ValueError("Choose an output folder.")
         kind = self.mask_kind.currentData()
-        if kind == "dir":
+        find_damage = self.find_damage_check.isChecked()
+        spec: MaskSpec | None = None
+        if kind == "none":
+            if not find_damage:
+                raise ValueError(
+                    "Choose where the holes come from, or tick \u2018Find dust and scratches\u2019."
+                )
+        elif kind == "dir":
             if not self.mask_dir_edit.text().strip():
                 raise ValueError("Choose the folder of masks.")
             spec = MaskSpec("dir", self.mask_dir_edit.text().strip())
@@ -276,6 +312,7 @@ class BatchDialog(QDialog):
             spec = MaskSpec("rect", tuple(s.value() for s in self.rect_spins))
         else:
             spec = MaskSpec("center", tuple(s.value() for s in self.center_spins))
+        settings = self.settings
         return BatchOptions(
             input_dir=Path(self.input_edit.text().strip()),
             output_dir=Path(self.output_edit.text().strip()),
@@ -286,6 +323,9 @@ class BatchDialog(QDialog):
             overwrite=self.overwrite_check.isChecked(),
             recursive=self.recursive_check.isChecked(),
             quality=self.quality_spin.value() if self.quality_check.isChecked() else None,
+            find_damage=find_damage,
+            threshold=settings.damage_threshold if find_damage else None,
+            dilate=settings.damage_grow,
         )
 
     def start(self) -> BatchJob | None:
@@ -298,19 +338,26 @@ class BatchDialog(QDialog):
             return None
         self._remember(options)
         self.report = None
-        job = BatchJob(options, self.cache)
+        job = BatchJob(options, self.cache, self.detectors)
         job.signals.progress.connect(self._on_progress)
         job.signals.finished.connect(self._on_finished)
         job.signals.failed.connect(self._on_failed)
         self.job = job
         self.summary.setPlainText(
-            f"Retouching {options.input_dir} \u2192 {options.output_dir} ({options.masks.describe()})\u2026"
+            f"Retouching {options.input_dir} \u2192 {options.output_dir} ({self._describe_holes(options)})\u2026"
         )
         self.progress.setRange(0, 0)
         self.current_label.setText("Starting\u2026")
         self._set_running(True)
         self.pool.start(job)
         return job
+
+    @staticmethod
+    def _describe_holes(options: BatchOptions) -> str:
+        parts = [] if options.masks is None else [options.masks.describe()]
+        if options.find_damage:
+            parts.append("the dust and scratches found")
+        return " + ".join(parts)
 
     def cancel(self) -> None:
         if self.job is not None:

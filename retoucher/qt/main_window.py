@@ -460,7 +460,7 @@ class MainWindow(QMainWindow):
     def open_batch_dialog(self) -> BatchDialog:
         from .batch_dialog import BatchDialog
 
-        dlg = BatchDialog(self.settings, self.inpainters, self)
+        dlg = BatchDialog(self.settings, self.inpainters, self, self.detectors)
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
         self._open(dlg)
         return dlg

@@ -183,6 +183,10 @@ class Settings:
     def value(self, key: str, default: object = None) -> object:
         return self.q.value(key, default)
 
+    def flag(self, key: str, default: bool = False) -> bool:
+        """A remembered on/off choice (INI files give it back as a string)."""
+        return self._bool(key, default)
+
     def set_value(self, key: str, value: object) -> None:
         self.q.setValue(key, value)
 

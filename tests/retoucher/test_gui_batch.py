@@ -213,3 +213,59 @@ def test_the_mask_row_is_labelled_and_the_masks_are_remembered(qtbot, tmp_path, 
     third = _dialog(qtbot, tmp_path, _SlowFake())
     assert [s.value() for s in third.rect_spins] == [0, 0, 64, 64]
     assert third.mask_kind.currentData() == "dir"
+
+
+def test_find_damage_fills_what_the_app_detector_finds_alone_or_with_a_rectangle(qtbot, tmp_path):
+    """The dialog's Find damage option is `retoucher batch --find-damage` with the app's own
+    (cached) detector at the Find Damage sensitivity and grow; with masks the union is filled."""
+    from retoucher.qt.damage_worker import DetectorCache
+    from tests.retoucher.damage_fakes import FakeFactory, RecordingFill
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb = np.random.default_rng(3).integers(0, 100, (32, 40, 3), dtype=np.uint8)
+    rgb[5, 6, 0] = rgb[20, 30, 0] = 250  # two spots the fake detector (red >= 0.5) finds
+    Image.fromarray(rgb).save(src / "a.png")
+    spots = np.zeros((32, 40), bool)
+    spots[5, 6] = spots[20, 30] = True
+
+    factory = FakeFactory()
+    detectors = DetectorCache(None, "cpu", factory)
+    fill = RecordingFill()
+    cache = InpainterCache()
+    cache.set(fill)
+    settings = Settings.from_file(tmp_path / "settings.ini")
+    settings.damage_grow = 0
+    settings.damage_threshold = 0.5
+    dlg = BatchDialog(settings, cache, detectors=detectors)
+    qtbot.addWidget(dlg)
+    dlg.set_mask_kind("none")
+    dlg.input_edit.setText(str(src))
+    dlg.output_edit.setText(str(tmp_path / "out"))
+    # No masks and no damage to find: nothing says where the holes are.
+    assert dlg.start() is None and "Find dust and scratches" in dlg.summary.toPlainText()
+
+    dlg.find_damage_check.setChecked(True)
+    _run(qtbot, dlg, src, tmp_path / "out")
+    assert factory.calls == [(None, "cpu")]  # the app's detector, built once through its cache
+    assert len(fill.holes) == 1 and np.array_equal(fill.holes[0], spots)
+    result = np.asarray(Image.open(tmp_path / "out" / "a.png").convert("RGB"))
+    assert (result[spots] == (255, 0, 255)).all() and np.array_equal(result[~spots], rgb[~spots])
+    assert dlg.report.detector is not None
+
+    # A rectangle and the damage together: the union is filled.
+    dlg.set_mask_kind("rect")
+    for spin, v in zip(dlg.rect_spins, (0, 0, 4, 3)):
+        spin.setValue(v)
+    _run(qtbot, dlg, src, tmp_path / "both")
+    rect = np.zeros_like(spots)
+    rect[0:3, 0:4] = True
+    assert np.array_equal(fill.holes[-1], spots | rect)
+    assert factory.calls == [(None, "cpu")]
+
+    # The choice is remembered; an unticked box is too.
+    again = BatchDialog(settings, cache, detectors=detectors)
+    qtbot.addWidget(again)
+    assert again.find_damage_check.isChecked() and again.mask_kind.currentData() == "rect"
+    again.find_damage_check.setChecked(False)
+    assert not again.options().find_damage and again.options().masks is not None
