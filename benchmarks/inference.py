@@ -152,7 +152,7 @@ def run_case(case: dict) -> dict:
         else:
             model = PConvUNet(config).eval()
         if kind == "photo":
-            ip = Inpainter.from_model(model, device)
+            ip = Inpainter.from_model(model, device, edges=case.get("edges", True))
             img, hole = _big_photo()
             times = timed(lambda: ip(img, hole))
         elif kind == "photo_file":
@@ -292,11 +292,18 @@ def main() -> None:
                 rows.append((dev, f"{model} forward {size}x{size}", variant, r, ratio))
         tel = child({**base, "kind": "telea", "repeats": max(1, args.repeats // 2)})
         rows.append((dev, "6000x4000 photo, 300x300 stroke", "OpenCV Telea (whole photo)", tel, "1.00x"))
-        for kind, label in (("photo", "Inpainter call"), ("photo_file", "JPEG in -> fill -> JPEG out")):
+        photo_cases = [
+            ("photo", "Inpainter call", {}),
+            ("photo", "Inpainter call, edge matching off", {"edges": False}),
+            ("photo_file", "JPEG in -> fill -> JPEG out", {}),
+        ]
+        for kind, label, extra in photo_cases:
             for model in ("default", "paper512"):
-                if args.model and model != args.model:
+                if args.model and model != args.model or extra and model != "default":
                     continue
-                r = child({**base, "kind": kind, "model": model, "repeats": max(1, args.repeats // 2)})
+                r = child(
+                    {**base, "kind": kind, "model": model, "repeats": max(1, args.repeats // 2), **extra}
+                )
                 ratio = f"{tel['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in tel else "-"
                 rows.append((dev, "6000x4000 photo, 300x300 stroke", f"{label} ({model})", r, ratio))
 

@@ -14,6 +14,9 @@ How an image reaches the network:
   photo's megapixels.
 * Scaled crops are resized in uint8 with Pillow (box filter down, bicubic up), so even a hole
   covering most of a large photo needs little memory.
+* The network's output is matched to the photo at the hole's edge before it is pasted
+  (:mod:`engine.seams`): what it got wrong on the pixels around the hole is interpolated into
+  the hole and taken off, so no step or colour offset is left at the edge.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from PIL import Image
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
+from .seams import match_edges
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights, weights_to_load
 
@@ -91,6 +95,8 @@ class Inpainter:
     training resolution, at least 512).
     ``precision``: ``auto`` (bf16 autocast where the hardware runs it natively, else fp32),
     ``fp32`` or ``bf16``.
+    ``edges``: match the fill to the photo at the hole's edge (:mod:`engine.seams`; on by
+    default; off gives the network's raw output in the hole).
     """
 
     def __init__(
@@ -101,11 +107,12 @@ class Inpainter:
         max_side: int | None = None,
         batch_size: int = 8,
         precision: str = "auto",
+        edges: bool = True,
     ) -> None:
         path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
         dev = select_device(device)
         model, info = load_weights(path, device=dev)
-        self._setup(model, info, dev, max_side, batch_size, precision=precision)
+        self._setup(model, info, dev, max_side, batch_size, precision=precision, edges=edges)
 
     @classmethod
     def from_model(
@@ -118,6 +125,7 @@ class Inpainter:
         batch_size: int = 8,
         channels_last: bool = True,
         precision: str = "auto",
+        edges: bool = True,
     ) -> Inpainter:
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
         over: it is put in eval mode on ``device`` (and in channels_last memory format unless
@@ -125,7 +133,7 @@ class Inpainter:
         self = cls.__new__(cls)
         dev = select_device(device)
         info = WeightsInfo(path=None, name=name, config=model.config)
-        self._setup(model.to(dev), info, dev, max_side, batch_size, channels_last, precision)
+        self._setup(model.to(dev), info, dev, max_side, batch_size, channels_last, precision, edges)
         return self
 
     def _setup(
@@ -137,6 +145,7 @@ class Inpainter:
         batch_size: int,
         channels_last: bool = True,
         precision: str = "auto",
+        edges: bool = True,
     ) -> None:
         cfg = model.config
         if cfg.in_channels != 3 or cfg.out_channels != 3:
@@ -155,6 +164,7 @@ class Inpainter:
         self.max_side = max(g, -(-side // g) * g)  # rounded up to the granularity
         self.batch_size = max(1, batch_size)
         self.autocast_dtype = inference_dtype(device, precision)
+        self.edges = edges
 
     # ------------------------------------------------------------------ properties
     @property
@@ -198,7 +208,8 @@ class Inpainter:
     @torch.inference_mode()
     def _fill(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``x`` (N,3,h,w) in [-1,1] with holes zeroed, ``valid`` (N,1,h,w) float 1=valid, any
-        h, w (see :func:`engine.convert.to_network`). Returns the network's output, same size."""
+        h, w (see :func:`engine.convert.to_network`). Returns the network's output, same size,
+        matched to the image at the hole's edge unless ``edges`` is off."""
         g = self.config.granularity
         h, w = x.shape[-2:]
         ph, pw = (-h) % g, (-w) % g
@@ -214,6 +225,8 @@ class Inpainter:
         with ctx:
             out = self.model(x.contiguous(memory_format=torch.channels_last), valid)
         out = out.float()
+        if self.edges:
+            out = match_edges(out, x, valid)
         return out[..., :h, :w]
 
     def _fill_crop(self, crop: np.ndarray, hole: np.ndarray, scaled: bool) -> np.ndarray:

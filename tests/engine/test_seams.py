@@ -1,0 +1,102 @@
+"""engine.seams: the membrane interpolation and the edge matching of a fill, alone and through
+the Inpainter."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine import Inpainter
+from engine.convert import from_network, to_network
+from engine.seams import match_edges, membrane
+from engine.unet import PConvUNet, UNetConfig
+
+
+def _hole(h: int, w: int) -> torch.Tensor:
+    hole = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    hole[..., 20:44, 15:70] = True  # a block
+    hole[..., 50:53, 5:90] = True  # a thin scratch
+    return hole
+
+
+def test_membrane_keeps_known_values_and_reproduces_a_plane():
+    h, w = 64, 96
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
+    plane = torch.stack([0.01 * xx - 0.3, -0.02 * yy + 0.5, 0.005 * (xx + yy)])[None]
+    hole = _hole(h, w)
+    known = (~hole).float()
+    got = membrane(plane * known, known)
+    assert torch.equal(got[~hole.expand_as(got)], plane[~hole.expand_as(plane)])
+    # A plane is harmonic: the membrane of its edge values is the plane itself.
+    err = (got - plane).abs()[hole.expand_as(got)]
+    assert err.max() < 0.02 * float(plane.abs().max()), float(err.max())
+
+
+def test_membrane_is_smooth_between_unequal_edges():
+    known = torch.zeros(1, 1, 32, 32)
+    known[..., :, 0] = known[..., :, -1] = 1
+    values = torch.zeros(1, 1, 32, 32)
+    values[..., :, -1] = 1.0
+    got = membrane(values * known, known, iterations=200)
+    row = got[0, 0, 16]
+    assert row[0] == 0 and row[-1] == 1
+    assert bool((row[1:] >= row[:-1] - 1e-6).all()), "monotone from one edge to the other"
+    assert abs(float(row[16]) - 16 / 31) < 0.05  # close to the linear profile
+
+
+def test_match_edges_removes_an_offset_and_keeps_the_fill_s_detail():
+    torch.manual_seed(0)
+    h, w = 64, 96
+    image = torch.rand(1, 3, h, w) * 0.2 - 0.1
+    hole = _hole(h, w)
+    valid = (~hole).float()
+    detail = torch.randn(1, 3, h, w) * 0.05
+    truth_fill = image + detail * hole  # what the right fill would be
+    out = truth_fill + 0.3  # the network got everything 0.3 too bright
+    fixed = match_edges(out, image * valid, valid)
+    inside = hole.expand_as(out)
+    assert torch.allclose(fixed[inside], truth_fill[inside], atol=1e-3)
+    assert torch.equal(fixed[~inside], out[~inside])  # valid pixels untouched (never pasted)
+    # An exact fill around the hole means nothing to correct.
+    assert torch.equal(match_edges(truth_fill, image * valid, valid), truth_fill)
+
+
+def test_match_edges_never_reads_hole_pixels_and_skips_trivial_masks():
+    torch.manual_seed(1)
+    out, image = torch.rand(2, 3, 32, 48), torch.rand(2, 3, 32, 48)
+    hole = torch.zeros(2, 1, 32, 48, dtype=torch.bool)
+    hole[0, :, 5:20, 5:30] = True
+    hole[1, :, 10:12, :] = True
+    valid = (~hole).float()
+    scrambled = torch.where(hole, torch.rand_like(image), image)
+    assert torch.equal(match_edges(out, image, valid), match_edges(out, scrambled, valid))
+    # per image in a batch: each is corrected by its own edge
+    one = match_edges(out[1:], image[1:], valid[1:])
+    assert torch.equal(match_edges(out, image, valid)[1:], one)
+    ones = torch.ones(1, 1, 32, 48)
+    assert torch.equal(match_edges(out[:1], image[:1], ones), out[:1])  # no hole
+    assert torch.equal(match_edges(out[:1], image[:1], 0 * ones), out[:1])  # nothing known
+
+
+@pytest.mark.parametrize("edges", [True, False])
+def test_the_inpainter_matches_edges_unless_told_not_to(edges):
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)).eval()
+    model.register_forward_hook(lambda _m, _i, out: out + 0.4)  # a fill far too bright
+    inp = Inpainter.from_model(model, precision="fp32", edges=edges)
+    rng = np.random.default_rng(0)
+    image = np.clip(120 + rng.normal(0, 8, (64, 96, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros((64, 96), bool)
+    hole[20:40, 30:60] = True
+    out = inp(image, hole)
+    with torch.no_grad():
+        x, valid = to_network(image, hole)
+        raw = model(x, valid)
+    expected = from_network(match_edges(raw, x, valid) if edges else raw)[0]
+    assert np.array_equal(out[hole], expected[hole])
+    assert np.array_equal(out[~hole], image[~hole])
+    # Matched, the fill's pixels along the hole's edge are close to the photo's (grey 120 +- 8).
+    edge = hole & ~(np.pad(hole, 1)[2:, 1:-1] & np.pad(hole, 1)[:-2, 1:-1])
+    step = np.abs(out[edge].astype(int) - 120).mean()
+    assert (step < 12) == edges, step
