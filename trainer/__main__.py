@@ -407,7 +407,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from engine.weights import WeightsError
+    from engine.weights import WeightsError, read_weights_info
 
     from .checkpoint import CheckpointError
     from .export import export
@@ -427,8 +427,8 @@ def _export(args: argparse.Namespace) -> int:
     size = path.stat().st_size / 1e6
     val = prov["metrics"].get("validation") or {}
     print(
-        f"wrote {path} ({'fp16' if args.half else 'fp32'}, {size:.1f} MB): {prov['steps']} steps, "
-        f"{prov['weights']} weights" + (f", val PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
+        f"wrote {path} ({'fp16' if read_weights_info(path).dtype == 'float16' else 'fp32'}, {size:.1f} MB): {prov.get('steps', '?')} steps, "
+        f"{prov.get('weights', '?')} weights" + (f", val PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
     )
     return 0
 
@@ -438,9 +438,12 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "export",
         help="write a checkpoint as the engine's weight file (safetensors + provenance)",
         description="Convert a training checkpoint into a .safetensors weight file that "
-        "engine.load_weights / retoucher --weights read directly.",
+        "engine.load_weights / retoucher --weights read directly. From a weight file: the same "
+        "weights and provenance with the test table of --evaluation (a re-stamp).",
     )
-    p.add_argument("checkpoint", type=Path, help="RUN_DIR/ckpt.pt (or RUN_DIR)")
+    p.add_argument(
+        "checkpoint", type=Path, help="RUN_DIR/ckpt.pt (or RUN_DIR), or a .safetensors weight file"
+    )
     p.add_argument("out", type=Path, help="OUT.safetensors")
     p.add_argument("--half", action="store_true", help="store fp16 (half the size)")
     p.add_argument("--name", help="model name in the metadata (default: file name)")

@@ -4,6 +4,11 @@ The file (safetensors, written by :func:`engine.weights.save_weights`) carries t
 and a provenance record: the data it was trained on (source, classes, image counts), the steps
 and recipe of every training phase, the last logged losses, the last validation metrics and,
 with ``--evaluation``, the test-split table written by ``retoucher-train evaluate``.
+
+The source may also be a weight file: its tensors and provenance are kept as they are (fp16 stays
+fp16 unless ``--half`` is given to a float32 file) and ``--evaluation`` replaces its test table.
+That re-stamps a shipped model whose checkpoint is gone after the test split or the ``Inpainter``
+changed, so that the file and the published report stay one measurement.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.weights import save_weights
+from engine.weights import load_weights, read_weights_info, save_weights
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 
@@ -50,11 +55,20 @@ def export(
     ema: bool = True,
     evaluation: str | Path | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Write ``out`` from ``checkpoint`` (a .pt file or a run folder); returns the path and the
-    provenance written."""
-    ckpt = load_checkpoint(checkpoint)
-    model = model_from_checkpoint(ckpt, ema=ema)
-    provenance = provenance_from_checkpoint(ckpt, ema=ema)
+    """Write ``out`` from ``checkpoint`` (a .pt file, a run folder or a .safetensors weight
+    file); returns the path and the provenance written."""
+    if Path(checkpoint).suffix == ".safetensors":
+        if not ema:
+            raise ValueError("--no-ema applies to checkpoints; a weight file holds one set of weights")
+        info = read_weights_info(checkpoint)
+        model, _ = load_weights(checkpoint)
+        provenance = {**info.provenance, "metrics": dict(info.provenance.get("metrics") or {})}
+        half = half or info.dtype == "float16"
+        name = name or info.name
+    else:
+        ckpt = load_checkpoint(checkpoint)
+        model = model_from_checkpoint(ckpt, ema=ema)
+        provenance = provenance_from_checkpoint(ckpt, ema=ema)
     if evaluation is not None:
         table = json.loads(Path(evaluation).read_text(encoding="utf-8"))
         if table.get("split", "test") != "test":

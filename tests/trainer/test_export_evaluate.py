@@ -59,6 +59,43 @@ def test_export_half_is_close_and_small(trained_run, tmp_path):
         assert torch.allclose(a(x, m), b(x, m), atol=5e-2)
 
 
+def test_export_from_a_weight_file_replaces_only_the_test_table(trained_run, tmp_path, capsys):
+    """A shipped file whose checkpoint is gone gets a new test table (a re-stamp): the same
+    tensors, name, dtype and provenance, only metrics.test replaced."""
+    from safetensors.torch import load_file
+
+    old_table = {"model": "birds", "split": "test", "rows": [{"task": "center", "psnr": 1.0}]}
+    new_table = {"model": "birds", "split": "test", "rows": [{"task": "center", "psnr": 2.0}]}
+    (tmp_path / "old.json").write_text(json.dumps(old_table))
+    (tmp_path / "new.json").write_text(json.dumps(new_table))
+    shipped, _ = export(
+        trained_run,
+        tmp_path / "shipped.safetensors",
+        half=True,
+        name="birds",
+        evaluation=tmp_path / "old.json",
+    )
+    out = tmp_path / "restamped.safetensors"
+    assert main(["export", str(shipped), str(out), "--evaluation", str(tmp_path / "new.json")]) == 0
+    assert "fp16" in capsys.readouterr().out
+    a, b = read_weights_info(shipped), read_weights_info(out)
+    assert b.name == "birds" and b.dtype == "float16" and b.config == a.config
+    assert b.provenance["metrics"]["test"] == new_table
+    assert {k: v for k, v in b.provenance.items() if k != "metrics"} == {
+        k: v for k, v in a.provenance.items() if k != "metrics"
+    }
+    assert b.provenance["metrics"]["validation"] == a.provenance["metrics"]["validation"]
+    before, after = load_file(str(shipped)), load_file(str(out))
+    assert before.keys() == after.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    # A weight file has no raw/EMA choice; a val table is refused as for checkpoints.
+    with pytest.raises(ValueError, match="--no-ema"):
+        export(shipped, tmp_path / "x.safetensors", ema=False)
+    (tmp_path / "val.json").write_text(json.dumps({**new_table, "split": "val"}))
+    with pytest.raises(ValueError, match="val split"):
+        export(shipped, tmp_path / "x.safetensors", evaluation=tmp_path / "val.json")
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_export_cli_and_bad_checkpoint(trained_run, tmp_path, capsys):
     assert main(["export", str(trained_run / "ckpt.pt"), str(tmp_path / "o.safetensors"), "--half"]) == 0
     assert "fp16" in capsys.readouterr().out
