@@ -67,3 +67,30 @@ def test_evaluation_markdown_is_the_same_run(evaluation):
     assert f"## Evaluation of {evaluation['model']}" in md
     ours = _row(evaluation, "irregular", "all", "ours")
     assert f"| all | Retoucher U-Net | {ours['images']} | {ours['hole_l1']:.4f} | {ours['psnr']:.2f} |" in md
+
+
+PHOTO_TASKS = {
+    "brush strokes 12-48 px": "strokes",
+    "thin scratches 2-6 px": "scratches",
+    "one object blob, 4-12%": "object",
+}
+PHOTO_METHODS = ("telea", "ns", "patchmatch", "ours")
+
+
+def test_readme_photos_table_is_the_evaluation(evaluation):
+    """The photos rows of the README (hole PSNR / texture per method) are the report's."""
+    tasks = evaluation["photos"]["tasks"]
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## The bundled model and its measured quality", 1)[1].split("\n## ", 1)[0]
+    found = 0
+    for line in section.splitlines():
+        cells = [c.strip().strip("*").replace("*", "") for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or cells[0] not in PHOTO_TASKS:
+            continue
+        rows = {r["method"]: r for r in tasks[PHOTO_TASKS[cells[0]]]["rows"]}
+        expected = [f"{rows[m]['hole_psnr']:.2f} / {rows[m]['texture']:.2f}" for m in PHOTO_METHODS]
+        assert cells[1:] == expected, line
+        found += 1
+    assert found == 3, "the README should list the three photo tasks"
+    gain = tasks["strokes"]["vs_navier_stokes"]["hole_psnr_gain_db"]
+    assert f"{gain:+.2f} dB" in section
