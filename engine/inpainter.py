@@ -16,7 +16,9 @@ How an image reaches the network:
   covering most of a large photo needs little memory.
 * The network's output is matched to the photo at the hole's edge before it is pasted
   (:mod:`engine.seams`): what it got wrong on the pixels around the hole is interpolated into
-  the hole and taken off, so no step or colour offset is left at the edge.
+  the hole and taken off, so no step or colour offset is left at the edge; the hole's thin parts
+  are filled from the photo's edge values alone (a membrane), the network's detail coming in
+  where the hole is wider.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ class Inpainter:
     ``precision``: ``auto`` (bf16 autocast where the hardware runs it natively, else fp32),
     ``fp32`` or ``bf16``.
     ``edges``: match the fill to the photo at the hole's edge (:mod:`engine.seams`; on by
-    default; off gives the network's raw output in the hole).
+    default; off gives the network's raw output in the hole). ``thin``: with ``edges``, fill the
+    hole's thin parts (a scratch a few pixels wide) from the photo's edge alone (on by default).
     """
 
     def __init__(
@@ -108,11 +111,12 @@ class Inpainter:
         batch_size: int = 8,
         precision: str = "auto",
         edges: bool = True,
+        thin: bool = True,
     ) -> None:
         path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
         dev = select_device(device)
         model, info = load_weights(path, device=dev)
-        self._setup(model, info, dev, max_side, batch_size, precision=precision, edges=edges)
+        self._setup(model, info, dev, max_side, batch_size, precision=precision, edges=edges, thin=thin)
 
     @classmethod
     def from_model(
@@ -126,6 +130,7 @@ class Inpainter:
         channels_last: bool = True,
         precision: str = "auto",
         edges: bool = True,
+        thin: bool = True,
     ) -> Inpainter:
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
         over: it is put in eval mode on ``device`` (and in channels_last memory format unless
@@ -133,7 +138,7 @@ class Inpainter:
         self = cls.__new__(cls)
         dev = select_device(device)
         info = WeightsInfo(path=None, name=name, config=model.config)
-        self._setup(model.to(dev), info, dev, max_side, batch_size, channels_last, precision, edges)
+        self._setup(model.to(dev), info, dev, max_side, batch_size, channels_last, precision, edges, thin)
         return self
 
     def _setup(
@@ -146,6 +151,7 @@ class Inpainter:
         channels_last: bool = True,
         precision: str = "auto",
         edges: bool = True,
+        thin: bool = True,
     ) -> None:
         cfg = model.config
         if cfg.in_channels != 3 or cfg.out_channels != 3:
@@ -165,6 +171,7 @@ class Inpainter:
         self.batch_size = max(1, batch_size)
         self.autocast_dtype = inference_dtype(device, precision)
         self.edges = edges
+        self.thin = thin
 
     # ------------------------------------------------------------------ properties
     @property
@@ -226,7 +233,7 @@ class Inpainter:
             out = self.model(x.contiguous(memory_format=torch.channels_last), valid)
         out = out.float()
         if self.edges:
-            out = match_edges(out, x, valid)
+            out = match_edges(out, x, valid, thin=self.thin)
         return out[..., :h, :w]
 
     def _fill_crop(self, crop: np.ndarray, hole: np.ndarray, scaled: bool) -> np.ndarray:

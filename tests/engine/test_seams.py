@@ -7,7 +7,7 @@ import torch
 
 from engine import Inpainter
 from engine.convert import from_network, to_network
-from engine.seams import match_edges, membrane
+from engine.seams import RAMP, THIN, match_edges, membrane, wide_parts
 from engine.unet import PConvUNet, UNetConfig
 
 
@@ -54,12 +54,12 @@ def test_match_edges_removes_an_offset_and_keeps_the_fill_s_detail():
     detail = torch.randn(1, 3, h, w) * 0.05
     truth_fill = image + detail * hole  # what the right fill would be
     out = truth_fill + 0.3  # the network got everything 0.3 too bright
-    fixed = match_edges(out, image * valid, valid)
+    fixed = match_edges(out, image * valid, valid, thin=False)
     inside = hole.expand_as(out)
     assert torch.allclose(fixed[inside], truth_fill[inside], atol=1e-3)
     assert torch.equal(fixed[~inside], out[~inside])  # valid pixels untouched (never pasted)
     # An exact fill around the hole means nothing to correct.
-    assert torch.equal(match_edges(truth_fill, image * valid, valid), truth_fill)
+    assert torch.equal(match_edges(truth_fill, image * valid, valid, thin=False), truth_fill)
 
 
 def test_match_edges_never_reads_hole_pixels_and_skips_trivial_masks():
@@ -77,6 +77,33 @@ def test_match_edges_never_reads_hole_pixels_and_skips_trivial_masks():
     ones = torch.ones(1, 1, 32, 48)
     assert torch.equal(match_edges(out[:1], image[:1], ones), out[:1])  # no hole
     assert torch.equal(match_edges(out[:1], image[:1], 0 * ones), out[:1])  # nothing known
+
+
+def test_thin_parts_are_filled_from_the_photo_and_wide_parts_by_the_network():
+    torch.manual_seed(2)
+    h, w = 64, 96
+    hole = _hole(h, w)  # a 24x55 block and a 3-px scratch
+    valid = (~hole).float()
+    wide = wide_parts(valid)
+    assert torch.equal(wide[~hole], torch.ones_like(wide[~hole]))
+    assert bool((wide[..., 50:53, 5:90] == 0).all()), "the scratch is thin"
+    assert bool(
+        (wide[..., 20 + THIN + RAMP : 44 - THIN - RAMP, 15 + THIN + RAMP : 70 - THIN - RAMP] == 1).all()
+    )
+    assert wide[..., 20:44, 15:70].min() > 0 and wide[..., 20, 40] < 1  # ramps in at the edge
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
+    image = torch.stack([0.01 * xx - 0.3, -0.02 * yy + 0.5, 0.005 * (xx + yy)])[None]  # smooth
+    out = image + torch.randn(1, 3, h, w) * 0.2  # a noisy fill: detail the photo does not have
+    got = match_edges(out, image * valid, valid)
+    plain = match_edges(out, image * valid, valid, thin=False)
+    scratch = (..., slice(50, 53), slice(5, 90))
+    assert (got[scratch] - image[scratch]).abs().max() < 0.02  # the photo's own membrane
+    assert (plain[scratch] - image[scratch]).abs().mean() > 0.1  # the network's noise
+    core = (..., slice(28, 36), slice(23, 62))
+    assert torch.allclose(got[core], plain[core], atol=1e-5)  # deep in the block: the network
+    assert torch.equal(got[~hole.expand_as(got)], out[~hole.expand_as(out)])
 
 
 @pytest.mark.parametrize("edges", [True, False])
