@@ -231,10 +231,10 @@ class Inpainter:
         )
         with ctx:
             out = self.model(x.contiguous(memory_format=torch.channels_last), valid)
-        out = out.float()
-        if self.edges:
-            out = match_edges(out, x, valid, thin=self.thin)
-        return out[..., :h, :w]
+        out = out.float()[..., :h, :w]
+        if self.edges:  # on the image only: the padding is no part of the hole
+            out = match_edges(out, x[..., :h, :w], valid[..., :h, :w], thin=self.thin)
+        return out
 
     def _fill_crop(self, crop: np.ndarray, hole: np.ndarray, scaled: bool) -> np.ndarray:
         """Fill one crop (uint8 hxwx3, bool hxw); returns the network's uint8 hxwx3 result."""

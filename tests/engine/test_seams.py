@@ -127,3 +127,24 @@ def test_the_inpainter_matches_edges_unless_told_not_to(edges):
     edge = hole & ~(np.pad(hole, 1)[2:, 1:-1] & np.pad(hole, 1)[:-2, 1:-1])
     step = np.abs(out[edge].astype(int) - 120).mean()
     assert (step < 12) == edges, step
+
+
+def test_a_thin_scratch_along_the_padded_border_is_filled_from_the_photo():
+    """An odd-sized photo is padded to the network's granularity; the padding is no part of the
+    hole, so a thin scratch along the right or bottom border stays thin: its fill comes from the
+    photo's edge, whatever the network."""
+    cfg = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
+    rng = np.random.default_rng(5)
+    image = np.clip(100 + rng.normal(0, 20, (37, 53, 3)), 0, 255).astype(np.uint8)
+    right = np.zeros((37, 53), bool)
+    right[3:34, -2:] = True
+    bottom = np.zeros((37, 53), bool)
+    bottom[-3:, 4:50] = True
+    for hole in (right, bottom):
+        fills = []
+        for seed in (0, 1):
+            torch.manual_seed(seed)
+            model = PConvUNet(cfg).eval()
+            fills.append(Inpainter.from_model(model, precision="fp32")(image, hole))
+        assert np.array_equal(fills[0], fills[1])
+        assert not np.array_equal(fills[0][hole], image[hole])

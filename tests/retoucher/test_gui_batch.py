@@ -224,7 +224,8 @@ def test_find_damage_fills_what_the_app_detector_finds_alone_or_with_a_rectangle
     src = tmp_path / "in"
     src.mkdir()
     rgb = np.random.default_rng(3).integers(0, 100, (32, 40, 3), dtype=np.uint8)
-    rgb[5, 6, 0] = rgb[20, 30, 0] = 250  # two spots the fake detector (red >= 0.5) finds
+    rgb[5, 6, 0] = rgb[20, 30, 0] = 250  # two spots the fake detector finds at 0.9 (p = red)
+    rgb[10, 10, 0] = 200  # found at the detector's own 0.5, not at the app's 0.9
     Image.fromarray(rgb).save(src / "a.png")
     spots = np.zeros((32, 40), bool)
     spots[5, 6] = spots[20, 30] = True
@@ -236,7 +237,7 @@ def test_find_damage_fills_what_the_app_detector_finds_alone_or_with_a_rectangle
     cache.set(fill)
     settings = Settings.from_file(tmp_path / "settings.ini")
     settings.damage_grow = 0
-    settings.damage_threshold = 0.5
+    settings.damage_threshold = 0.9  # the sensitivity last used in Find Damage
     dlg = BatchDialog(settings, cache, detectors=detectors)
     qtbot.addWidget(dlg)
     dlg.set_mask_kind("none")
