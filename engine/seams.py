@@ -32,6 +32,7 @@ ITERATIONS = 8  # Jacobi sweeps per level: the coarser level's solution is alrea
 _COARSEST = 8  # below this side the unknown pixels start from the mean of the known ones
 THIN = 3  # a hole part at most this far from its edge everywhere (<= 6-7 px across) is thin
 RAMP = 4  # the network's detail comes in over this many more pixels of half-width
+MARGIN = 8  # valid context around the holes for the membrane's coarse levels
 
 
 def membrane(values: torch.Tensor, known: torch.Tensor, iterations: int = ITERATIONS) -> torch.Tensor:
@@ -96,19 +97,15 @@ def match_edges(
         win = (slice(i, i + 1), slice(None), slice(y0, y1), slice(x0, x1))
         v = valid[win]
         photo = torch.where(v > 0, image[win].to(out.dtype), 0.0)  # never reads a hole pixel
-        c = out.shape[1]
-        if thin:  # both membranes in one pass: the fill's error and the photo itself
-            both = membrane(torch.cat([(out[win] - photo) * v, photo], 1), v)
-            matched = out[win] - both[:, :c]
-            wide = wide_parts(v)
-            fill = both[:, c:] + wide * (matched - both[:, c:])
-        else:
-            fill = out[win] - membrane((out[win] - photo) * v, v)
+        error = out[win] - photo  # membrane() reads it on the valid pixels only
+        # with thin: both membranes in one pass, the fill's error and the photo itself
+        solved = membrane(torch.cat([error, photo], 1) if thin else error, v)
+        fill = out[win] - solved[:, : out.shape[1]]
+        if thin:
+            smooth = solved[:, out.shape[1] :]
+            fill = smooth + wide_parts(v) * (fill - smooth)
         fixed[win] = out[win] + (fill - out[win]) * (1.0 - v)
     return fixed
-
-
-MARGIN = 8  # valid context around the holes for the membrane's coarse levels
 
 
 def _span(index: torch.Tensor, size: int) -> tuple[int, int]:
