@@ -258,6 +258,20 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         help="the discriminator's first width (default 64, as DeepFill v2; doubles twice)",
     )
     g.add_argument(
+        "--disc-lr",
+        type=float,
+        metavar="LR",
+        help="the discriminator's learning rate (default: --lr's; a higher one, e.g. 4x, is "
+        "the two time-scale rule)",
+    )
+    g.add_argument(
+        "--adversarial-warmup",
+        type=int,
+        metavar="STEPS",
+        help="the discriminator trains alone for the first STEPS steps of the run, then the "
+        "generator's adversarial term ramps in linearly over STEPS more (default 0: at once)",
+    )
+    g.add_argument(
         "--hole-weighting",
         choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
         help="pixel = every hole pixel weighs the same (the paper, default); image = "

@@ -12,8 +12,12 @@ px), and the hinge loss is taken over all of them:
   (``LossWeights.adversarial``; :class:`trainer.step.TrainStep` adds it).
 
 The partial-convolution U-Net stays the generator; the discriminator only trains it. One
-discriminator update follows each generator update (Adam, ``--lr``, betas 0.5/0.999 as in
-DeepFill v2, no schedule). Its weights and optimiser travel in the checkpoint
+discriminator update follows each generator update (Adam, ``--disc-lr``, by default ``--lr``,
+betas 0.5/0.999 as in DeepFill v2, no schedule). With ``--adversarial-warmup S`` the
+discriminator trains alone for the run's first S steps (the generator's term weighs 0), then the
+term ramps in linearly over S more (:meth:`Adversary.ramp`): a generator fine-tuned from a good
+L1 model then meets a discriminator that already tells its fills apart, not a random one whose
+gradients are noise. Its weights and optimiser travel in the checkpoint
 (``discriminator``), so ``--resume`` continues exactly; ``--init`` and exported weight files
 carry the generator only.
 """
@@ -88,8 +92,10 @@ class Adversary:
         lr: float,
         autocast_dtype: torch.dtype | None = None,
         device_type: str = "cpu",
+        warmup: int = 0,
     ) -> None:
         self.discriminator = discriminator
+        self.warmup = warmup
         self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=DISC_BETAS)
         self.scaler = torch.amp.GradScaler(device_type, enabled=autocast_dtype == torch.float16)
         self._autocast = (
@@ -104,6 +110,14 @@ class Adversary:
         d = self.discriminator
         d = getattr(d, "_orig_mod", d)
         return getattr(d, "module", d)  # type: ignore[return-value]
+
+    def ramp(self, step: int) -> float:
+        """The share of ``--adversarial-weight`` the generator's term gets at ``step`` (counted
+        from 0 in this run): 0 for the first ``warmup`` steps, 1 from ``2 * warmup`` on,
+        linear in between."""
+        if self.warmup <= 0:
+            return 1.0
+        return min(1.0, max(0.0, (step - self.warmup) / self.warmup))
 
     def generator_loss(self, comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """The generator's (unweighted) adversarial term for the composite ``comp``; its

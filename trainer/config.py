@@ -104,6 +104,8 @@ class TrainConfig:
     style_weight: float = 120.0  # weight of L_style_out and L_style_comp each (the paper: 120)
     adversarial_weight: float = 0.0  # the SN-PatchGAN hinge term (trainer.adversarial; 0 = none)
     disc_width: int = 64  # the discriminator's first width (DeepFill v2: 64)
+    disc_lr: float | None = None  # the discriminator's learning rate (None = learning_rate)
+    adversarial_warmup: int = 0  # steps of the discriminator alone, then as many to ramp the term in
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
@@ -144,6 +146,10 @@ class TrainConfig:
                 raise ValueError(f"--{name}-weight must be in [0, 1000], got {value}")
         if not 1 <= self.disc_width <= 1024:
             raise ValueError(f"--disc-width must be in [1, 1024], got {self.disc_width}")
+        if self.disc_lr is not None and not 0.0 < self.disc_lr <= 1.0:
+            raise ValueError(f"--disc-lr must be in (0, 1], got {self.disc_lr}")
+        if self.adversarial_warmup < 0:
+            raise ValueError(f"--adversarial-warmup must be >= 0, got {self.adversarial_warmup}")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if self.preload not in ("auto", "yes", "no"):

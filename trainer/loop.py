@@ -238,7 +238,7 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
     with _StopRequest(enabled=d.is_main and not d.distributed) as stop, contextlib.closing(log):
         for images, holes in run.loader:
             t_step = time.perf_counter()
-            terms = run.step_fn(images, holes)
+            terms = run.step_fn(images, holes, step)
             if state.ema is not None:
                 state.ema.update(state.model)
             step += 1
@@ -255,7 +255,7 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
                 result.images_per_s = log.images_per_s
                 mixed = "perceptual" in run.losses or "adversarial" in run.losses
                 if mixed and _balance_due(run, step):
-                    log(f"step {step}: {describe_balance(run.losses, run.step_fn.loss_fn.weights)}")
+                    log(f"step {step}: {describe_balance(run.losses, run.step_fn.weights_at(step - 1))}")
             with log.paused():
                 _validate(run, step)
                 # stop early: signal, --time-limit (all ranks must agree), --stop-after
@@ -402,7 +402,11 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     disc = PatchDiscriminator(config.disc_width).to(device=d.device, memory_format=memory_format)
     return Adversary(
-        _wrap(disc, config, d), lr=config.learning_rate, autocast_dtype=adtype, device_type=d.device.type
+        _wrap(disc, config, d),
+        lr=config.disc_lr or config.learning_rate,
+        autocast_dtype=adtype,
+        device_type=d.device.type,
+        warmup=config.adversarial_warmup,
     )
 
 

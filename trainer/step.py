@@ -9,6 +9,7 @@ runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -163,11 +164,20 @@ class TrainStep:
         self.adversary = adversary
         self.params = [p for g in optimizer.param_groups for p in g["params"]]
 
-    def __call__(self, images: torch.Tensor, holes: torch.Tensor) -> dict[str, torch.Tensor]:
+    def weights_at(self, step: int) -> LossWeights:
+        """The loss weights in force at ``step``: the adversarial one ramped in
+        (:meth:`Adversary.ramp`), the others as given."""
+        weights = self.loss_fn.weights
+        if self.adversary is None:
+            return weights
+        return dataclasses.replace(weights, adversarial=weights.adversarial * self.adversary.ramp(step))
+
+    def __call__(self, images: torch.Tensor, holes: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         """``images`` uint8 (N, 3, H, W), ``holes`` bool (N, 1, H, W); returns the detached
         loss terms. With an adversary (``--adversarial-weight``) the generator's loss gains
-        its weighted ``adversarial`` term, and one discriminator update follows the generator's
-        (its terms ``disc``, ``disc_real``, ``disc_fake`` join the returned ones)."""
+        its ``adversarial`` term, weighted and ramped in at ``step`` (the steps this run took
+        before this one; :meth:`Adversary.ramp`), and one discriminator update follows the
+        generator's (its terms ``disc``, ``disc_real``, ``disc_fake`` join the returned ones)."""
         gt, mask = batch_to_network(images, holes, self.device, non_blocking=True)
         if self.channels_last:
             gt = gt.contiguous(memory_format=torch.channels_last)
@@ -182,7 +192,8 @@ class TrainStep:
             if self.adversary is not None:
                 comp, hole = composite(out, gt, mask), 1.0 - mask
                 terms["adversarial"] = self.adversary.generator_loss(comp, hole)
-                terms["total"] = terms["total"] + self.loss_fn.weights.adversarial * terms["adversarial"]
+                weight = self.weights_at(step).adversarial
+                terms["total"] = terms["total"] + weight * terms["adversarial"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         if self.grad_clip:

@@ -67,13 +67,14 @@ def test_discriminator_updates_learn_to_tell_flat_fills_from_photos():
 
 
 def _step(
-    adversarial: float,
+    adversarial: float, *, warmup: int = 0, at: int = 0
 ) -> tuple[dict[str, torch.Tensor], PConvUNet, Adversary, dict[str, torch.Tensor]]:
-    """One step of a tiny model and discriminator (the same initial weights for any weight);
-    returns the terms, both networks after it, and the discriminator's state before it."""
+    """One step (number ``at``) of a tiny model and discriminator (the same initial weights for
+    any weight); returns the terms, both networks after it, and the discriminator's state
+    before it."""
     torch.manual_seed(0)
     model = PConvUNet(UNetConfig(widths=WIDTHS, kernels=(7, 5, 3, 3), image_size=64))
-    adversary = Adversary(PatchDiscriminator(width=4), lr=1e-3)
+    adversary = Adversary(PatchDiscriminator(width=4), lr=1e-3, warmup=warmup)
     d_before = {k: v.clone() for k, v in adversary.module.state_dict().items()}
     loss = InpaintingLoss(None, weights=LossWeights(adversarial=adversarial), mode="l1")
     step = TrainStep(
@@ -89,7 +90,7 @@ def _step(
     )
     images, hole = _batch(3, 64, seed=2)
     uint8 = ((images + 1) * 127.5).round().to(torch.uint8)
-    return step(uint8, hole.bool()), model, adversary, d_before
+    return step(uint8, hole.bool(), at), model, adversary, d_before
 
 
 def test_the_step_adds_the_weighted_adversarial_term_and_updates_the_discriminator():
@@ -113,8 +114,33 @@ def test_the_step_adds_the_weighted_adversarial_term_and_updates_the_discriminat
     assert "adversarial" in describe_balance(named, LossWeights(adversarial=0.5))
 
 
+def test_the_warm_up_trains_the_discriminator_alone_then_ramps_the_term_in():
+    adversary = Adversary(PatchDiscriminator(width=4), lr=1e-3, warmup=4)
+    assert [adversary.ramp(s) for s in (0, 3, 4, 5, 6, 8, 100)] == [0, 0, 0, 0.25, 0.5, 1, 1]
+    assert Adversary(PatchDiscriminator(width=4), lr=1e-3).ramp(0) == 1.0
+    # inside the warm-up the generator takes the step it takes without the term, the
+    # discriminator still learns; in the ramp the term counts at its share
+    plain = _step(0.0)[1].state_dict()
+    _, warming, adversary, d_before = _step(0.5, warmup=4, at=3)
+    assert all(torch.equal(plain[k], v) for k, v in warming.state_dict().items())
+    assert any(not torch.equal(d_before[k], v) for k, v in adversary.module.state_dict().items())
+    ramped, _, _, _ = _step(0.5, warmup=4, at=6)
+    base = ramped["total"] - 0.25 * ramped["adversarial"]
+    w = LossWeights()
+    expected = w.valid * ramped["valid"] + w.hole * ramped["hole"] + w.tv * ramped["tv"]
+    assert base.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
 def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(prepared, tmp_path, train_config):
-    common = dict(steps=4, adversarial_weight=0.1, disc_width=4, log_every=1, masks="center:1,strokes:1")
+    common = dict(
+        steps=4,
+        adversarial_weight=0.1,
+        disc_width=4,
+        disc_lr=3e-3,
+        adversarial_warmup=1,  # the term ramps in at step 2: the resumed half starts there
+        log_every=1,
+        masks="center:1,strokes:1",
+    )
     train(train_config(prepared, tmp_path / "whole", **common))
     train(train_config(prepared, tmp_path / "split", stop_after=2, **common))
     train(train_config(prepared, tmp_path / "split", resume=True, **common))
@@ -127,6 +153,16 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(prepared
     for key in da["model"]:
         assert torch.equal(da["model"][key], db["model"][key]), key
     assert a["lineage"][-1]["disc_width"] == 4 and a["lineage"][-1]["loss_weights"]["adversarial"] == 0.1
+    assert a["lineage"][-1]["disc_lr"] == 3e-3 and a["lineage"][-1]["adversarial_warmup"] == 1
+    assert [g["lr"] for g in da["optimizer"]["param_groups"]] == [3e-3]
+    # the loop tells the step where it is: a warm-up longer than the run never lets the term in
+    train(train_config(prepared, tmp_path / "cold", **{**common, "adversarial_warmup": 10}))
+    cold = load_checkpoint(tmp_path / "cold" / "ckpt.pt")["model"]
+    assert any(not torch.equal(cold[k], v) for k, v in a["model"].items())
+    with pytest.raises(ValueError, match="disc-lr"):
+        train_config(prepared, tmp_path / "bad", **{**common, "disc_lr": 0.0})
+    with pytest.raises(ValueError, match="adversarial-warmup"):
+        train_config(prepared, tmp_path / "bad", **{**common, "adversarial_warmup": -1})
     log = (tmp_path / "split" / "train.log").read_text()
     assert "SN-PatchGAN discriminator, width 4, hinge loss" in log
     assert "adversarial" in log.split("weighted loss", 1)[1].splitlines()[0]
