@@ -68,11 +68,11 @@ def step_rate(preset: str, loss: str, device: torch.device, args: argparse.Names
             torch.cuda.synchronize(device)
 
     for _ in range(args.warmup):
-        step(images, holes)
+        step(images, holes, step=0)
     sync()
     t = time.perf_counter()
     for _ in range(args.steps):
-        step(images, holes)
+        step(images, holes, step=0)
     sync()
     return args.steps * n / (time.perf_counter() - t)
 

@@ -112,12 +112,13 @@ class Adversary:
         return getattr(d, "module", d)  # type: ignore[return-value]
 
     def ramp(self, step: int) -> float:
-        """The share of ``--adversarial-weight`` the generator's term gets at ``step`` (counted
-        from 0 in this run): 0 for the first ``warmup`` steps, 1 from ``2 * warmup`` on,
-        linear in between."""
+        """The share of ``--adversarial-weight`` the generator's term gets at ``step``, the
+        phase's 0-based step (``--resume`` continues the count, ``--init`` starts at 0): 0 on
+        steps 0 .. ``warmup - 1``, then ``1/warmup``, ``2/warmup`` .. up to 1 from step
+        ``2 * warmup - 1`` on."""
         if self.warmup <= 0:
             return 1.0
-        return min(1.0, max(0.0, (step - self.warmup) / self.warmup))
+        return min(1.0, max(0.0, (step - self.warmup + 1) / self.warmup))
 
     def generator_loss(self, comp: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """The generator's (unweighted) adversarial term for the composite ``comp``; its

@@ -170,6 +170,10 @@ class TrainConfig:
         return self.lr if self.lr is not None else PHASE_LR[self.phase]
 
     @property
+    def disc_learning_rate(self) -> float:
+        return self.disc_lr if self.disc_lr is not None else self.learning_rate
+
+    @property
     def mask_spec(self) -> str:
         return self.masks or default_masks(self.mask_dir)
 

@@ -238,7 +238,7 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
     with _StopRequest(enabled=d.is_main and not d.distributed) as stop, contextlib.closing(log):
         for images, holes in run.loader:
             t_step = time.perf_counter()
-            terms = run.step_fn(images, holes, step)
+            terms = run.step_fn(images, holes, step=step)
             if state.ema is not None:
                 state.ema.update(state.model)
             step += 1
@@ -353,7 +353,7 @@ def _announce(
     log(
         f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
-        + (f"; {adversary.module.describe()}" if adversary is not None else "")
+        + (f"; {adversary.module.describe()}, {_adversary_schedule(config)}" if adversary is not None else "")
     )
     if adtype == torch.bfloat16 and device.type == "cpu":
         from engine.inpainter import bf16_supported
@@ -403,11 +403,17 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
     disc = PatchDiscriminator(config.disc_width).to(device=d.device, memory_format=memory_format)
     return Adversary(
         _wrap(disc, config, d),
-        lr=config.disc_lr or config.learning_rate,
+        lr=config.disc_learning_rate,
         autocast_dtype=adtype,
         device_type=d.device.type,
         warmup=config.adversarial_warmup,
     )
+
+
+def _adversary_schedule(config: TrainConfig) -> str:
+    s = config.adversarial_warmup
+    ramp = f"alone for steps 0-{s - 1}, the term ramped in to step {2 * s - 1}" if s else "no warm-up"
+    return f"lr {config.disc_learning_rate:g}, {ramp}"
 
 
 def _wrap(model: torch.nn.Module, config: TrainConfig, d: DistInfo) -> torch.nn.Module:

@@ -171,6 +171,8 @@ def describe_balance(terms: dict[str, float], weights: LossWeights) -> str:
         layers = [f"{k.split('/')[1]} {100 * v:.0f}%" for k, v in shares.items() if k.startswith(f"{term}/")]
         if layers:
             text += f" ({' / '.join(layers)})"
+        if term == "adversarial":  # ramped in by --adversarial-warmup: say at what weight
+            text += f" (weight {weights.adversarial:g})"
         parts.append(text)
     return f"weighted loss {terms['total']:.3f}: " + ", ".join(parts)
 

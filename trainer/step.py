@@ -172,12 +172,13 @@ class TrainStep:
             return weights
         return dataclasses.replace(weights, adversarial=weights.adversarial * self.adversary.ramp(step))
 
-    def __call__(self, images: torch.Tensor, holes: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
+    def __call__(self, images: torch.Tensor, holes: torch.Tensor, *, step: int) -> dict[str, torch.Tensor]:
         """``images`` uint8 (N, 3, H, W), ``holes`` bool (N, 1, H, W); returns the detached
         loss terms. With an adversary (``--adversarial-weight``) the generator's loss gains
-        its ``adversarial`` term, weighted and ramped in at ``step`` (the steps this run took
-        before this one; :meth:`Adversary.ramp`), and one discriminator update follows the
-        generator's (its terms ``disc``, ``disc_real``, ``disc_fake`` join the returned ones)."""
+        its ``adversarial`` term, weighted and ramped in at ``step`` (the phase's 0-based step;
+        :meth:`Adversary.ramp`), and one discriminator update follows the generator's (its
+        terms ``disc``, ``disc_real``, ``disc_fake`` join the returned ones). While the ramp
+        is at 0 the term is only measured, without a gradient: the step is the plain one."""
         gt, mask = batch_to_network(images, holes, self.device, non_blocking=True)
         if self.channels_last:
             gt = gt.contiguous(memory_format=torch.channels_last)
@@ -191,9 +192,11 @@ class TrainStep:
             terms = self.loss_fn(out, gt, mask)
             if self.adversary is not None:
                 comp, hole = composite(out, gt, mask), 1.0 - mask
-                terms["adversarial"] = self.adversary.generator_loss(comp, hole)
                 weight = self.weights_at(step).adversarial
-                terms["total"] = terms["total"] + weight * terms["adversarial"]
+                with contextlib.nullcontext() if weight else torch.no_grad():
+                    terms["adversarial"] = self.adversary.generator_loss(comp, hole)
+                if weight:
+                    terms["total"] = terms["total"] + weight * terms["adversarial"]
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(terms["total"]).backward()
         if self.grad_clip:

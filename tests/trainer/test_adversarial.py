@@ -8,6 +8,7 @@ import torch
 
 from engine.unet import PConvUNet, UNetConfig
 from tests.trainer.conftest import WIDTHS
+from trainer import loop
 from trainer.adversarial import (
     Adversary,
     PatchDiscriminator,
@@ -90,7 +91,7 @@ def _step(
     )
     images, hole = _batch(3, 64, seed=2)
     uint8 = ((images + 1) * 127.5).round().to(torch.uint8)
-    return step(uint8, hole.bool(), at), model, adversary, d_before
+    return step(uint8, hole.bool(), step=at), model, adversary, d_before
 
 
 def test_the_step_adds_the_weighted_adversarial_term_and_updates_the_discriminator():
@@ -116,7 +117,7 @@ def test_the_step_adds_the_weighted_adversarial_term_and_updates_the_discriminat
 
 def test_the_warm_up_trains_the_discriminator_alone_then_ramps_the_term_in():
     adversary = Adversary(PatchDiscriminator(width=4), lr=1e-3, warmup=4)
-    assert [adversary.ramp(s) for s in (0, 3, 4, 5, 6, 8, 100)] == [0, 0, 0, 0.25, 0.5, 1, 1]
+    assert [adversary.ramp(s) for s in (0, 3, 4, 5, 6, 7, 100)] == [0, 0, 0.25, 0.5, 0.75, 1, 1]
     assert Adversary(PatchDiscriminator(width=4), lr=1e-3).ramp(0) == 1.0
     # inside the warm-up the generator takes the step it takes without the term, the
     # discriminator still learns; in the ramp the term counts at its share
@@ -125,25 +126,36 @@ def test_the_warm_up_trains_the_discriminator_alone_then_ramps_the_term_in():
     assert all(torch.equal(plain[k], v) for k, v in warming.state_dict().items())
     assert any(not torch.equal(d_before[k], v) for k, v in adversary.module.state_dict().items())
     ramped, _, _, _ = _step(0.5, warmup=4, at=6)
-    base = ramped["total"] - 0.25 * ramped["adversarial"]
+    base = ramped["total"] - 0.375 * ramped["adversarial"]
     w = LossWeights()
     expected = w.valid * ramped["valid"] + w.hole * ramped["hole"] + w.tv * ramped["tv"]
     assert base.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
-def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(prepared, tmp_path, train_config):
+def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
+    prepared, tmp_path, train_config, monkeypatch
+):
     common = dict(
         steps=4,
         adversarial_weight=0.1,
         disc_width=4,
         disc_lr=3e-3,
-        adversarial_warmup=1,  # the term ramps in at step 2: the resumed half starts there
+        adversarial_warmup=2,  # off at steps 0-1, half at step 2 (where the resumed half starts)
         log_every=1,
         masks="center:1,strokes:1",
     )
+    seen: list[int] = []
+
+    class Recording(TrainStep):
+        def __call__(self, images, holes, *, step):
+            seen.append(step)
+            return super().__call__(images, holes, step=step)
+
+    monkeypatch.setattr(loop, "TrainStep", Recording)
     train(train_config(prepared, tmp_path / "whole", **common))
     train(train_config(prepared, tmp_path / "split", stop_after=2, **common))
     train(train_config(prepared, tmp_path / "split", resume=True, **common))
+    assert seen == [0, 1, 2, 3, 0, 1, 2, 3]  # the phase's 0-based step; a resume continues it
     a = load_checkpoint(tmp_path / "whole" / "ckpt.pt")
     b = load_checkpoint(tmp_path / "split" / "ckpt.pt")
     for key in a["model"]:
@@ -153,7 +165,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(prepared
     for key in da["model"]:
         assert torch.equal(da["model"][key], db["model"][key]), key
     assert a["lineage"][-1]["disc_width"] == 4 and a["lineage"][-1]["loss_weights"]["adversarial"] == 0.1
-    assert a["lineage"][-1]["disc_lr"] == 3e-3 and a["lineage"][-1]["adversarial_warmup"] == 1
+    assert a["lineage"][-1]["disc_lr"] == 3e-3 and a["lineage"][-1]["adversarial_warmup"] == 2
     assert [g["lr"] for g in da["optimizer"]["param_groups"]] == [3e-3]
     # the loop tells the step where it is: a warm-up longer than the run never lets the term in
     train(train_config(prepared, tmp_path / "cold", **{**common, "adversarial_warmup": 10}))
@@ -164,8 +176,10 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(prepared
     with pytest.raises(ValueError, match="adversarial-warmup"):
         train_config(prepared, tmp_path / "bad", **{**common, "adversarial_warmup": -1})
     log = (tmp_path / "split" / "train.log").read_text()
-    assert "SN-PatchGAN discriminator, width 4, hinge loss" in log
-    assert "adversarial" in log.split("weighted loss", 1)[1].splitlines()[0]
+    assert "SN-PatchGAN discriminator, width 4, hinge loss, lr 0.003, alone for steps 0-1" in log
+    balance = [line.split("weighted loss", 1)[1] for line in log.splitlines() if "weighted loss" in line]
+    assert "adversarial 0% (weight 0)" in balance[0]  # step 1: still warming up
+    assert "(weight 0.05)" in balance[-1]  # the resumed half's first window, step 3: half of 0.1
     # a run without the term saves none
     train(train_config(prepared, tmp_path / "plain", steps=1))
     assert load_checkpoint(tmp_path / "plain" / "ckpt.pt")["discriminator"] is None

@@ -303,8 +303,8 @@ from trainer.__main__ import main
 records, final = [], {}
 
 class Recording(loop.TrainStep):
-    def __call__(self, images, holes, step=0):
-        terms = super().__call__(images, holes, step)
+    def __call__(self, images, holes, *, step):
+        terms = super().__call__(images, holes, step=step)
         records.append({"total": float(terms["total"]), "pixels": int(images.sum())})
         module = self.model.module  # the DistributedDataParallel-wrapped model
         final.update({k: v.detach().clone() for k, v in module.named_parameters()})
