@@ -258,6 +258,13 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         help="the discriminator's first width (default 64, as DeepFill v2; doubles twice)",
     )
     g.add_argument(
+        "--disc-layers",
+        type=int,
+        metavar="N",
+        help="the discriminator's 5x5 stride-2 layers (default 6, as DeepFill v2: each score "
+        "sees ~250 px; 4: ~60 px patches, local texture)",
+    )
+    g.add_argument(
         "--disc-lr",
         type=float,
         metavar="LR",

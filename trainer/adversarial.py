@@ -43,9 +43,10 @@ DISC_BETAS = (0.5, 0.999)
 
 
 class PatchDiscriminator(nn.Module):
-    """SN-PatchGAN: ``forward(image, hole) -> (N, 1, H/64, W/64)`` patch scores (unbounded;
-    high = real). ``image`` in [-1, 1], ``hole`` (N, 1, H, W) with 1 = hole. Widths ``width``,
-    2x, then 4x (DeepFill v2: 64); unlike DeepFill v2, whose last layer keeps 256 channels and
+    """SN-PatchGAN: ``forward(image, hole) -> (N, 1, H/2^layers, W/2^layers)`` patch scores
+    (unbounded; high = real). ``image`` in [-1, 1], ``hole`` (N, 1, H, W) with 1 = hole. Widths
+    ``width``, 2x, then 4x (DeepFill v2: 64, 6 layers, each score seeing 253 px; 4 layers see
+    61 px, the local texture); unlike DeepFill v2, whose last layer keeps 256 channels and
     scores each of them, the last layer here gives one score per patch."""
 
     def __init__(self, width: int = 64, layers: int = 6) -> None:
@@ -53,6 +54,7 @@ class PatchDiscriminator(nn.Module):
         if width < 1 or layers < 2:
             raise ValueError(f"a discriminator needs width >= 1 and layers >= 2, got {width}, {layers}")
         self.width = width
+        self.layers = layers
         widths = [width * min(2**i, 4) for i in range(layers - 1)] + [1]
         convs, c_in = [], 4
         for c_out in widths:
@@ -67,7 +69,11 @@ class PatchDiscriminator(nn.Module):
         return self.convs[-1](x)
 
     def describe(self) -> str:
-        return f"SN-PatchGAN discriminator, width {self.width}, hinge loss"
+        field = 1 + 4 * (2**self.layers - 1)  # each 5x5 stride-2 layer adds 4 px at its stride
+        return (
+            f"SN-PatchGAN discriminator, width {self.width}, hinge loss, {self.layers} layers "
+            f"(one score per {2**self.layers} px, each seeing {field} px)"
+        )
 
 
 def hinge_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -151,12 +157,18 @@ class Adversary:
     def state_dict(self) -> dict[str, Any]:
         return {
             "width": self.module.width,
+            "layers": self.module.layers,
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        layers = int(state.get("layers", 6))  # checkpoints before --disc-layers had 6
+        if layers != self.module.layers:
+            raise ValueError(
+                f"the checkpoint's discriminator has {layers} layers, this run {self.module.layers}"
+            )
         if int(state["width"]) != self.module.width:
             raise ValueError(
                 f"the checkpoint's discriminator has width {state['width']}, this run {self.module.width}"

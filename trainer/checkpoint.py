@@ -250,6 +250,7 @@ def phase_entry(
         "refine_lr_scale": config.refine_lr_scale if refine else None,
         "loss_weights": loss_weights,
         "disc_width": config.disc_width if config.adversarial_weight else None,
+        "disc_layers": config.disc_layers if config.adversarial_weight else None,
         "disc_lr": config.disc_learning_rate if config.adversarial_weight else None,
         "adversarial_warmup": config.adversarial_warmup if config.adversarial_weight else None,
         "masks": config.mask_spec,

@@ -104,6 +104,7 @@ class TrainConfig:
     style_weight: float = 120.0  # weight of L_style_out and L_style_comp each (the paper: 120)
     adversarial_weight: float = 0.0  # the SN-PatchGAN hinge term (trainer.adversarial; 0 = none)
     disc_width: int = 64  # the discriminator's first width (DeepFill v2: 64)
+    disc_layers: int = 6  # its 5x5 stride-2 layers (DeepFill v2: 6; 4 judges ~60 px patches)
     disc_lr: float | None = None  # the discriminator's learning rate (None = learning_rate)
     adversarial_warmup: int = 0  # steps of the discriminator alone, then as many to ramp the term in
     # runtime
@@ -146,6 +147,8 @@ class TrainConfig:
                 raise ValueError(f"--{name}-weight must be in [0, 1000], got {value}")
         if not 1 <= self.disc_width <= 1024:
             raise ValueError(f"--disc-width must be in [1, 1024], got {self.disc_width}")
+        if not 2 <= self.disc_layers <= 8:
+            raise ValueError(f"--disc-layers must be in [2, 8], got {self.disc_layers}")
         if self.disc_lr is not None and not 0.0 < self.disc_lr <= 1.0:
             raise ValueError(f"--disc-lr must be in (0, 1], got {self.disc_lr}")
         if self.adversarial_warmup < 0:

@@ -400,7 +400,9 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
     """The discriminator of ``--adversarial-weight`` (trainer.adversarial), on the run's device
     and, under torchrun, in its own DistributedDataParallel."""
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    disc = PatchDiscriminator(config.disc_width).to(device=d.device, memory_format=memory_format)
+    disc = PatchDiscriminator(config.disc_width, config.disc_layers).to(
+        device=d.device, memory_format=memory_format
+    )
     return Adversary(
         _wrap(disc, config, d),
         lr=config.disc_learning_rate,

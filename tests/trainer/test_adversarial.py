@@ -44,6 +44,12 @@ def test_discriminator_scores_patches_sees_the_hole_map_and_is_spectrally_normal
         assert torch.linalg.matrix_norm(w, ord=2).item() == pytest.approx(1.0, abs=0.05)
     with pytest.raises(ValueError, match="width"):
         PatchDiscriminator(width=0)
+    local = PatchDiscriminator(width=8, layers=4)
+    assert local(images, hole).shape == (2, 1, 8, 8)
+    assert "4 layers (one score per 16 px, each seeing 61 px)" in local.describe()
+    adversary = Adversary(PatchDiscriminator(width=8), lr=1e-3)
+    with pytest.raises(ValueError, match="6 layers, this run 4"):
+        Adversary(local, lr=1e-3).load_state_dict(adversary.state_dict())
 
 
 def test_hinge_losses():
@@ -139,6 +145,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
         steps=4,
         adversarial_weight=0.1,
         disc_width=4,
+        disc_layers=4,
         disc_lr=3e-3,
         adversarial_warmup=2,  # off at steps 0-1, half at step 2 (where the resumed half starts)
         log_every=1,
@@ -165,6 +172,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
     for key in da["model"]:
         assert torch.equal(da["model"][key], db["model"][key]), key
     assert a["lineage"][-1]["disc_width"] == 4 and a["lineage"][-1]["loss_weights"]["adversarial"] == 0.1
+    assert a["lineage"][-1]["disc_layers"] == 4 and da["layers"] == 4
     assert a["lineage"][-1]["disc_lr"] == 3e-3 and a["lineage"][-1]["adversarial_warmup"] == 2
     assert [g["lr"] for g in da["optimizer"]["param_groups"]] == [3e-3]
     # the loop tells the step where it is: a warm-up longer than the run never lets the term in
@@ -176,7 +184,8 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
     with pytest.raises(ValueError, match="adversarial-warmup"):
         train_config(prepared, tmp_path / "bad", **{**common, "adversarial_warmup": -1})
     log = (tmp_path / "split" / "train.log").read_text()
-    assert "SN-PatchGAN discriminator, width 4, hinge loss, lr 0.003, alone for steps 0-1" in log
+    assert "SN-PatchGAN discriminator, width 4, hinge loss, 4 layers" in log
+    assert "each seeing 61 px), lr 0.003, alone for steps 0-1" in log
     balance = [line.split("weighted loss", 1)[1] for line in log.splitlines() if "weighted loss" in line]
     assert "adversarial 0% (weight 0)" in balance[0]  # step 1: still warming up
     assert "(weight 0.05)" in balance[-1]  # the resumed half's first window, step 3: half of 0.1
