@@ -117,6 +117,12 @@ class Adversary:
         d = getattr(d, "_orig_mod", d)
         return getattr(d, "module", d)  # type: ignore[return-value]
 
+    def describe(self) -> str:
+        """The discriminator, its learning rate and its warm-up (:meth:`ramp`), for the log."""
+        s = self.warmup
+        ramp = f"alone for steps 0-{s - 1}, the term ramped in to step {2 * s - 1}" if s else "no warm-up"
+        return f"{self.module.describe()}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}"
+
     def ramp(self, step: int) -> float:
         """The share of ``--adversarial-weight`` the generator's term gets at ``step``, the
         phase's 0-based step (``--resume`` continues the count, ``--init`` starts at 0): 0 on

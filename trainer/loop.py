@@ -353,7 +353,7 @@ def _announce(
     log(
         f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
-        + (f"; {adversary.module.describe()}, {_adversary_schedule(config)}" if adversary is not None else "")
+        + (f"; {adversary.describe()}" if adversary is not None else "")
     )
     if adtype == torch.bfloat16 and device.type == "cpu":
         from engine.inpainter import bf16_supported
@@ -410,12 +410,6 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
         device_type=d.device.type,
         warmup=config.adversarial_warmup,
     )
-
-
-def _adversary_schedule(config: TrainConfig) -> str:
-    s = config.adversarial_warmup
-    ramp = f"alone for steps 0-{s - 1}, the term ramped in to step {2 * s - 1}" if s else "no warm-up"
-    return f"lr {config.disc_learning_rate:g}, {ramp}"
 
 
 def _wrap(model: torch.nn.Module, config: TrainConfig, d: DistInfo) -> torch.nn.Module:
