@@ -279,6 +279,13 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "generator's adversarial term ramps in linearly over STEPS more (default 0: at once)",
     )
     g.add_argument(
+        "--adversarial-on",
+        choices=("all", "native"),  # = config.ADVERSARIAL_ON
+        help="the samples the adversarial game is played on: all (default), or native: the "
+        "--native-share crops only (the discriminator sees those, the generator's term counts "
+        "on those; the bird squares keep the plain loss)",
+    )
+    g.add_argument(
         "--hole-weighting",
         choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
         help="pixel = every hole pixel weighs the same (the paper, default); image = "

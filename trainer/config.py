@@ -17,11 +17,15 @@ __all__ = [
     "RUNTIME_FIELDS",
     "PER_INVOCATION_FIELDS",
     "PHASE_LR",
+    "ADVERSARIAL_ON",
     "model_config",
     "default_masks",
 ]
 
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
+# --adversarial-on: the samples the adversarial game is played on (every sample, or the native
+# crops of --native-share only: the bird squares, most of them scaled up, keep the L1 recipe)
+ADVERSARIAL_ON = ("all", "native")
 
 
 class TrainError(RuntimeError):
@@ -107,6 +111,7 @@ class TrainConfig:
     disc_layers: int = 6  # its 5x5 stride-2 layers (DeepFill v2: 6; 4 judges ~60 px patches)
     disc_lr: float | None = None  # the discriminator's learning rate (None = learning_rate)
     adversarial_warmup: int = 0  # steps of the discriminator alone, then as many to ramp the term in
+    adversarial_on: str = "all"  # the samples the game is played on: all, or native (crops only)
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
@@ -153,6 +158,19 @@ class TrainConfig:
             raise ValueError(f"--disc-lr must be in (0, 1], got {self.disc_lr}")
         if self.adversarial_warmup < 0:
             raise ValueError(f"--adversarial-warmup must be >= 0, got {self.adversarial_warmup}")
+        if self.adversarial_on not in ADVERSARIAL_ON:
+            raise ValueError(
+                f"--adversarial-on must be one of {', '.join(ADVERSARIAL_ON)}, got {self.adversarial_on!r}"
+            )
+        if (
+            self.adversarial_weight
+            and self.adversarial_on == "native"
+            and self.native_share * self.batch_size < 1
+        ):
+            raise ValueError(
+                f"--adversarial-on native needs a native crop in every batch: --native-share "
+                f"{self.native_share:g} x --batch-size {self.batch_size} is below 1"
+            )
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         if self.preload not in ("auto", "yes", "no"):

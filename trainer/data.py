@@ -159,10 +159,14 @@ class InpaintingDataset(Dataset):
         left = int(rng.integers(0, w - s + 1))
         return img[top : top + s, left : left + s]
 
+    def is_native(self, key: tuple[int, int]) -> bool:
+        """Whether sample ``key`` = ``(index, position)`` is a native crop (else a square)."""
+        return self.native is not None and self.native.takes(key[1])
+
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, position = key
         rng = sample_rng(self.seed, position)
-        if self.native is not None and self.native.takes(position):
+        if self.is_native(key):
             img = self.native(rng, index)
         else:
             img = self._square(rng, index)

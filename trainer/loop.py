@@ -105,6 +105,7 @@ class _Run:
     elapsed_before: float  # seconds trained by the invocations before this one
     metrics: dict[str, float]  # the last validation
     losses: dict[str, float]  # the last log window
+    judged: Callable[[int], torch.Tensor | None]  # step -> the samples the discriminator judges
     t_start: float = field(default_factory=time.perf_counter)
 
     def save(self, step: int) -> Path | None:
@@ -217,6 +218,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         elapsed_before=elapsed_before,
         metrics=dict(previous.get("metrics") or {}),
         losses=dict(previous.get("losses") or {}),
+        judged=_judged(config, dataset, sampler),
     )
     _announce(run, resumed=resumed is not None, grown=grown, size=size, threads=threads, images=train_images)
     if native is not None:
@@ -238,7 +240,7 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
     with _StopRequest(enabled=d.is_main and not d.distributed) as stop, contextlib.closing(log):
         for images, holes in run.loader:
             t_step = time.perf_counter()
-            terms = run.step_fn(images, holes, step=step)
+            terms = run.step_fn(images, holes, step=step, judged=run.judged(step))
             if state.ema is not None:
                 state.ema.update(state.model)
             step += 1
@@ -354,6 +356,11 @@ def _announce(
         f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
         + (f"; {adversary.describe()}" if adversary is not None else "")
+        + (
+            ", played on the native crops only"
+            if adversary is not None and config.adversarial_on == "native"
+            else ""
+        )
     )
     if adtype == torch.bfloat16 and device.type == "cpu":
         from engine.inpainter import bf16_supported
@@ -410,6 +417,17 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
         device_type=d.device.type,
         warmup=config.adversarial_warmup,
     )
+
+
+def _judged(
+    config: TrainConfig, dataset: InpaintingDataset, sampler: StepBatchSampler
+) -> Callable[[int], torch.Tensor | None]:
+    """``step -> judged``: with ``--adversarial-on native`` which samples of the step's batch
+    are native crops (the ones the adversarial game is played on), from the same keys the
+    loader gives the dataset; otherwise None (all of them)."""
+    if not config.adversarial_weight or config.adversarial_on == "all":
+        return lambda step: None
+    return lambda step: torch.tensor([dataset.is_native(key) for key in sampler.keys(step)])
 
 
 def _wrap(model: torch.nn.Module, config: TrainConfig, d: DistInfo) -> torch.nn.Module:

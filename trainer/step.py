@@ -172,13 +172,24 @@ class TrainStep:
             return weights
         return dataclasses.replace(weights, adversarial=weights.adversarial * self.adversary.ramp(step))
 
-    def __call__(self, images: torch.Tensor, holes: torch.Tensor, *, step: int) -> dict[str, torch.Tensor]:
+    def __call__(
+        self,
+        images: torch.Tensor,
+        holes: torch.Tensor,
+        *,
+        step: int,
+        judged: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         """``images`` uint8 (N, 3, H, W), ``holes`` bool (N, 1, H, W); returns the detached
         loss terms. With an adversary (``--adversarial-weight``) the generator's loss gains
         its ``adversarial`` term, weighted and ramped in at ``step`` (the phase's 0-based step;
         :meth:`Adversary.ramp`), and one discriminator update follows the generator's (its
         terms ``disc``, ``disc_real``, ``disc_fake`` join the returned ones). While the ramp
-        is at 0 the term is only measured, without a gradient: the step is the plain one."""
+        is at 0 the term is only measured, without a gradient: the step is the plain one.
+        ``judged`` (bool (N,), ``--adversarial-on native``): the samples the game is played
+        on, the others only in the plain loss; None = all."""
+        if judged is not None and not bool(judged.any()):
+            raise ValueError("no sample of the batch is judged by the discriminator")
         gt, mask = batch_to_network(images, holes, self.device, non_blocking=True)
         if self.channels_last:
             gt = gt.contiguous(memory_format=torch.channels_last)
@@ -191,7 +202,10 @@ class TrainStep:
             out = self.model(gt * mask, mask)
             terms = self.loss_fn(out, gt, mask)
             if self.adversary is not None:
-                comp, hole = composite(out, gt, mask), 1.0 - mask
+                comp, hole, real = composite(out, gt, mask), 1.0 - mask, gt
+                if judged is not None:
+                    rows = judged.to(self.device)
+                    comp, hole, real = comp[rows], hole[rows], real[rows]
                 weight = self.weights_at(step).adversarial
                 with contextlib.nullcontext() if weight else torch.no_grad():
                     terms["adversarial"] = self.adversary.generator_loss(comp, hole)
@@ -207,5 +221,5 @@ class TrainStep:
         if self.scheduler is not None:
             self.scheduler.step()
         if self.adversary is not None:
-            terms.update(self.adversary.update(gt, comp, hole))
+            terms.update(self.adversary.update(real, comp, hole))
         return {k: v.detach() for k, v in terms.items()}

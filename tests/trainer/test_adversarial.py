@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from engine.convert import batch_to_network
 from engine.unet import PConvUNet, UNetConfig
 from tests.trainer.conftest import WIDTHS
 from trainer import loop
+from trainer.__main__ import build_parser
 from trainer.adversarial import (
     Adversary,
     PatchDiscriminator,
@@ -16,6 +18,8 @@ from trainer.adversarial import (
     hinge_generator_loss,
 )
 from trainer.checkpoint import load_checkpoint
+from trainer.config import ADVERSARIAL_ON
+from trainer.data import InpaintingDataset
 from trainer.loop import train
 from trainer.losses import InpaintingLoss, LossWeights, describe_balance, loss_balance
 from trainer.step import TrainStep
@@ -74,11 +78,11 @@ def test_discriminator_updates_learn_to_tell_flat_fills_from_photos():
 
 
 def _step(
-    adversarial: float, *, warmup: int = 0, at: int = 0
+    adversarial: float, *, warmup: int = 0, at: int = 0, judged: torch.Tensor | None = None
 ) -> tuple[dict[str, torch.Tensor], PConvUNet, Adversary, dict[str, torch.Tensor]]:
     """One step (number ``at``) of a tiny model and discriminator (the same initial weights for
-    any weight); returns the terms, both networks after it, and the discriminator's state
-    before it."""
+    any weight) on a batch of 3; returns the terms, both networks after it, and the
+    discriminator's state before it."""
     torch.manual_seed(0)
     model = PConvUNet(UNetConfig(widths=WIDTHS, kernels=(7, 5, 3, 3), image_size=64))
     adversary = Adversary(PatchDiscriminator(width=4), lr=1e-3, warmup=warmup)
@@ -97,7 +101,7 @@ def _step(
     )
     images, hole = _batch(3, 64, seed=2)
     uint8 = ((images + 1) * 127.5).round().to(torch.uint8)
-    return step(uint8, hole.bool(), step=at), model, adversary, d_before
+    return step(uint8, hole.bool(), step=at, judged=judged), model, adversary, d_before
 
 
 def test_the_step_adds_the_weighted_adversarial_term_and_updates_the_discriminator():
@@ -154,9 +158,10 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
     seen: list[int] = []
 
     class Recording(TrainStep):
-        def __call__(self, images, holes, *, step):
+        def __call__(self, images, holes, *, step, judged=None):
             seen.append(step)
-            return super().__call__(images, holes, step=step)
+            assert judged is None  # --adversarial-on all: every sample
+            return super().__call__(images, holes, step=step, judged=judged)
 
     monkeypatch.setattr(loop, "TrainStep", Recording)
     train(train_config(prepared, tmp_path / "whole", **common))
@@ -192,3 +197,82 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
     # a run without the term saves none
     train(train_config(prepared, tmp_path / "plain", steps=1))
     assert load_checkpoint(tmp_path / "plain" / "ckpt.pt")["discriminator"] is None
+
+
+def test_adversarial_on_native_plays_the_game_on_the_judged_samples_only(monkeypatch):
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    forward = PatchDiscriminator.forward
+
+    def recording(self, image, hole):
+        seen.append((image.detach().clone(), hole.detach().clone()))
+        return forward(self, image, hole)
+
+    monkeypatch.setattr(PatchDiscriminator, "forward", recording)
+    terms, model, _, _ = _step(0.5, judged=torch.tensor([True, False, True]))
+    (generator_images, _), (d_images, d_holes) = seen  # the generator's term, then the update
+    assert generator_images.shape[0] == 2 and d_images.shape[0] == 4  # 2 real + 2 composites
+    images, hole = _batch(3, 64, seed=2)
+    gt, _ = batch_to_network(((images + 1) * 127.5).round().to(torch.uint8), hole.bool(), "cpu")
+    assert torch.equal(d_images[:2], gt[[0, 2]])
+    assert torch.equal(d_holes[:2], hole[[0, 2]]) and torch.equal(d_holes[2:], hole[[0, 2]])
+    known = 1 - d_holes[2:]  # the composites keep the judged photos' own pixels outside the hole
+    assert torch.equal(d_images[2:] * known, gt[[0, 2]] * known)
+    # every sample judged is the default; judging a subset changes the step
+    seen.clear()
+    every, every_model, _, _ = _step(0.5)
+    assert [x.shape[0] for x, _ in seen] == [3, 6]
+    same, same_model, _, _ = _step(0.5, judged=torch.ones(3, dtype=torch.bool))
+    assert same["total"].item() == every["total"].item()
+    assert all(torch.equal(same_model.state_dict()[k], v) for k, v in every_model.state_dict().items())
+    assert terms["adversarial"].item() != every["adversarial"].item()
+    assert any(not torch.equal(model.state_dict()[k], v) for k, v in every_model.state_dict().items())
+    with pytest.raises(ValueError, match="no sample"):
+        _step(0.5, judged=torch.zeros(3, dtype=torch.bool))
+
+
+def test_a_run_with_adversarial_on_native_judges_the_native_crops_of_each_batch(
+    prepared, tmp_path, train_config, monkeypatch
+):
+    common = dict(
+        steps=2,
+        batch_size=4,
+        native_share=0.5,
+        adversarial_weight=0.1,
+        adversarial_on="native",
+        disc_width=4,
+        disc_layers=4,
+        masks="brush:1,center:1",
+        val_every=0,
+    )
+    seen: list[list[bool]] = []
+    natives: list[bool] = []
+
+    class Recording(TrainStep):
+        def __call__(self, images, holes, *, step, judged=None):
+            seen.append(judged.tolist())
+            return super().__call__(images, holes, step=step, judged=judged)
+
+    get_item = InpaintingDataset.__getitem__
+
+    def recording_item(self, key):  # what the dataset made of each sample, in loader order
+        natives.append(self.native is not None and self.native.takes(key[1]))
+        return get_item(self, key)
+
+    monkeypatch.setattr(loop, "TrainStep", Recording)
+    monkeypatch.setattr(InpaintingDataset, "__getitem__", recording_item)
+    train(train_config(prepared, tmp_path / "run", **common))
+    # half of each batch of 4 is a native crop, evenly spread: positions 1 and 3 of 0-3
+    assert seen == [[False, True, False, True]] * 2
+    assert [b for batch in seen for b in batch] == natives
+    ckpt = load_checkpoint(tmp_path / "run" / "ckpt.pt")
+    assert ckpt["lineage"][-1]["adversarial_on"] == "native" and ckpt["config"]["adversarial_on"] == "native"
+    assert "played on the native crops only" in (tmp_path / "run" / "train.log").read_text()
+    # every batch needs a sample to judge; the choice is one of the two
+    for bad in (dict(native_share=0.0), dict(native_share=0.2), dict(adversarial_on="squares")):
+        with pytest.raises(ValueError, match="adversarial-on"):
+            train_config(prepared, tmp_path / "bad", **{**common, **bad})
+    for choice in ADVERSARIAL_ON:  # the command line offers what the config accepts
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--adversarial-on", choice])
+        assert args.adversarial_on == choice
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--data", "d", "--out", "o", "--adversarial-on", "squares"])

@@ -303,9 +303,11 @@ from trainer.__main__ import main
 records, final = [], {}
 
 class Recording(loop.TrainStep):
-    def __call__(self, images, holes, *, step):
-        terms = super().__call__(images, holes, step=step)
-        records.append({"total": float(terms["total"]), "pixels": int(images.sum())})
+    def __call__(self, images, holes, *, step, judged=None):
+        terms = super().__call__(images, holes, step=step, judged=judged)
+        records.append(
+            {"total": float(terms["total"]), "pixels": int(images.sum()), "judged": judged.tolist()}
+        )
         module = self.model.module  # the DistributedDataParallel-wrapped model
         final.update({k: v.detach().clone() for k, v in module.named_parameters()})
         disc = self.adversary.discriminator.module  # its own DistributedDataParallel
@@ -363,6 +365,10 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
         "0.1",
         "--disc-width",
         "4",
+        "--native-share",
+        "0.5",
+        "--adversarial-on",
+        "native",
         "--no-progress",
     ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -384,6 +390,8 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     r0, r1 = (json.loads((record / f"rank{r}.json").read_text()) for r in (0, 1))
     assert len(r0) == len(r1) == 3
     assert all(a["pixels"] != b["pixels"] for a, b in zip(r0, r1))
+    # each rank's batch of 2 holds one native crop, the one its discriminator judges
+    assert all(r["judged"] == [False, True] for r in r0 + r1)
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     logged = [r["train"]["total"] for r in lines if "train" in r]
     mean = [(a["total"] + b["total"]) / 2 for a, b in zip(r0, r1)]
