@@ -17,7 +17,9 @@ betas 0.5/0.999 as in DeepFill v2, no schedule). With ``--adversarial-warmup S``
 discriminator trains alone for the run's first S steps (the generator's term weighs 0), then the
 term ramps in linearly over S more (:meth:`Adversary.ramp`): a generator fine-tuned from a good
 L1 model then meets a discriminator that already tells its fills apart, not a random one whose
-gradients are noise. Its weights and optimiser travel in the checkpoint
+gradients are noise. With ``--adversarial-on native`` the game is played on the batch's native
+crops only (``TrainStep``'s ``judged`` rows): the discriminator sees those, the generator's term
+counts on those, the bird squares keep the plain loss. Its weights and optimiser travel in the checkpoint
 (``discriminator``), so ``--resume`` continues exactly; ``--init`` and exported weight files
 carry the generator only.
 """
@@ -99,9 +101,11 @@ class Adversary:
         autocast_dtype: torch.dtype | None = None,
         device_type: str = "cpu",
         warmup: int = 0,
+        on: str = "all",
     ) -> None:
         self.discriminator = discriminator
         self.warmup = warmup
+        self.on = on  # --adversarial-on: the samples the step lets it judge (all, or native crops)
         self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=DISC_BETAS)
         self.scaler = torch.amp.GradScaler(device_type, enabled=autocast_dtype == torch.float16)
         self._autocast = (
@@ -118,10 +122,12 @@ class Adversary:
         return getattr(d, "module", d)  # type: ignore[return-value]
 
     def describe(self) -> str:
-        """The discriminator, its learning rate and its warm-up (:meth:`ramp`), for the log."""
+        """The discriminator, its learning rate, its warm-up (:meth:`ramp`) and the samples it
+        judges, for the log."""
         s = self.warmup
         ramp = f"alone for steps 0-{s - 1}, the term ramped in to step {2 * s - 1}" if s else "no warm-up"
-        return f"{self.module.describe()}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}"
+        on = ", played on the native crops only" if self.on == "native" else ""
+        return f"{self.module.describe()}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}{on}"
 
     def ramp(self, step: int) -> float:
         """The share of ``--adversarial-weight`` the generator's term gets at ``step``, the
@@ -170,15 +176,14 @@ class Adversary:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        layers = int(state.get("layers", 6))  # checkpoints before --disc-layers had 6
-        if layers != self.module.layers:
-            raise ValueError(
-                f"the checkpoint's discriminator has {layers} layers, this run {self.module.layers}"
-            )
-        if int(state["width"]) != self.module.width:
-            raise ValueError(
-                f"the checkpoint's discriminator has width {state['width']}, this run {self.module.width}"
-            )
+        # checkpoints written before --disc-layers have no "layers": theirs had 6
+        shape = {"layers": int(state.get("layers", 6)), "width": int(state["width"])}
+        for name, saved in shape.items():
+            mine = getattr(self.module, name)
+            if saved != mine:
+                raise ValueError(
+                    f"--disc-{name}: the checkpoint's discriminator has {saved}, this run {mine}"
+                )
         self.module.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])

@@ -24,7 +24,7 @@ __all__ = [
 
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
 # --adversarial-on: the samples the adversarial game is played on (every sample, or the native
-# crops of --native-share only: the bird squares, most of them scaled up, keep the L1 recipe)
+# crops of --native-share only: the bird squares, most of them scaled up, keep the plain loss)
 ADVERSARIAL_ON = ("all", "native")
 
 

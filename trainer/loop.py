@@ -356,11 +356,6 @@ def _announce(
         f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
         + (f"; {adversary.describe()}" if adversary is not None else "")
-        + (
-            ", played on the native crops only"
-            if adversary is not None and config.adversarial_on == "native"
-            else ""
-        )
     )
     if adtype == torch.bfloat16 and device.type == "cpu":
         from engine.inpainter import bf16_supported
@@ -416,6 +411,7 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
         autocast_dtype=adtype,
         device_type=d.device.type,
         warmup=config.adversarial_warmup,
+        on=config.adversarial_on,
     )
 
 

@@ -186,9 +186,10 @@ class TrainStep:
         :meth:`Adversary.ramp`), and one discriminator update follows the generator's (its
         terms ``disc``, ``disc_real``, ``disc_fake`` join the returned ones). While the ramp
         is at 0 the term is only measured, without a gradient: the step is the plain one.
-        ``judged`` (bool (N,), ``--adversarial-on native``): the samples the game is played
-        on, the others only in the plain loss; None = all."""
-        if judged is not None and not bool(judged.any()):
+        ``judged`` (bool (N,) on the CPU, ``--adversarial-on native``): the samples the game is
+        played on, the others only in the plain loss; None = all. Both halves are means over
+        the judged rows, so under torchrun a rank with fewer of them weighs each one more."""
+        if self.adversary is not None and judged is not None and not bool(judged.any()):
             raise ValueError("no sample of the batch is judged by the discriminator")
         gt, mask = batch_to_network(images, holes, self.device, non_blocking=True)
         if self.channels_last:
@@ -203,9 +204,9 @@ class TrainStep:
             terms = self.loss_fn(out, gt, mask)
             if self.adversary is not None:
                 comp, hole, real = composite(out, gt, mask), 1.0 - mask, gt
-                if judged is not None:
-                    rows = judged.to(self.device)
-                    comp, hole, real = comp[rows], hole[rows], real[rows]
+                if judged is not None:  # one index, no device sync per tensor
+                    rows = judged.nonzero().squeeze(1).to(self.device, non_blocking=True)
+                    comp, hole, real = (t.index_select(0, rows) for t in (comp, hole, real))
                 weight = self.weights_at(step).adversarial
                 with contextlib.nullcontext() if weight else torch.no_grad():
                     terms["adversarial"] = self.adversary.generator_loss(comp, hole)

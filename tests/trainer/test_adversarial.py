@@ -22,6 +22,7 @@ from trainer.config import ADVERSARIAL_ON
 from trainer.data import InpaintingDataset
 from trainer.loop import train
 from trainer.losses import InpaintingLoss, LossWeights, describe_balance, loss_balance
+from trainer.native import NativeCrops
 from trainer.step import TrainStep
 
 
@@ -52,8 +53,12 @@ def test_discriminator_scores_patches_sees_the_hole_map_and_is_spectrally_normal
     assert local(images, hole).shape == (2, 1, 8, 8)
     assert "4 layers (one score per 16 px, each seeing 61 px)" in local.describe()
     adversary = Adversary(PatchDiscriminator(width=8), lr=1e-3)
-    with pytest.raises(ValueError, match="6 layers, this run 4"):
+    with pytest.raises(ValueError, match="--disc-layers: the checkpoint's discriminator has 6, this run 4"):
         Adversary(local, lr=1e-3).load_state_dict(adversary.state_dict())
+    with pytest.raises(ValueError, match="--disc-width: the checkpoint's discriminator has 8, this run 16"):
+        Adversary(PatchDiscriminator(width=16), lr=1e-3).load_state_dict(adversary.state_dict())
+    old = {k: v for k, v in adversary.state_dict().items() if k != "layers"}  # before --disc-layers
+    Adversary(PatchDiscriminator(width=8), lr=1e-3).load_state_dict(old)
 
 
 def test_hinge_losses():
@@ -234,9 +239,9 @@ def test_a_run_with_adversarial_on_native_judges_the_native_crops_of_each_batch(
     prepared, tmp_path, train_config, monkeypatch
 ):
     common = dict(
-        steps=2,
-        batch_size=4,
-        native_share=0.5,
+        steps=3,
+        batch_size=3,
+        native_share=0.4,  # 1.2 native crops per batch: one or two, in changing places
         adversarial_weight=0.1,
         adversarial_on="native",
         disc_width=4,
@@ -252,25 +257,34 @@ def test_a_run_with_adversarial_on_native_judges_the_native_crops_of_each_batch(
             seen.append(judged.tolist())
             return super().__call__(images, holes, step=step, judged=judged)
 
-    get_item = InpaintingDataset.__getitem__
+    get_item, crop = InpaintingDataset.__getitem__, NativeCrops.__call__
+    made: list[bool] = []
 
-    def recording_item(self, key):  # what the dataset made of each sample, in loader order
-        natives.append(self.native is not None and self.native.takes(key[1]))
-        return get_item(self, key)
+    def recording_crop(self, rng, index):
+        made[-1] = True
+        return crop(self, rng, index)
+
+    def recording_item(self, key):  # whether the dataset cut a native crop, in loader order
+        made.append(False)
+        out = get_item(self, key)
+        natives.append(made[-1])
+        return out
 
     monkeypatch.setattr(loop, "TrainStep", Recording)
     monkeypatch.setattr(InpaintingDataset, "__getitem__", recording_item)
+    monkeypatch.setattr(NativeCrops, "__call__", recording_crop)
     train(train_config(prepared, tmp_path / "run", **common))
-    # half of each batch of 4 is a native crop, evenly spread: positions 1 and 3 of 0-3
-    assert seen == [[False, True, False, True]] * 2
+    # positions 0-8, native where floor(0.4 (p + 1)) > floor(0.4 p): 2, 4 and 7
+    assert seen == [[False, False, True], [False, True, False], [False, True, False]]
     assert [b for batch in seen for b in batch] == natives
     ckpt = load_checkpoint(tmp_path / "run" / "ckpt.pt")
     assert ckpt["lineage"][-1]["adversarial_on"] == "native" and ckpt["config"]["adversarial_on"] == "native"
     assert "played on the native crops only" in (tmp_path / "run" / "train.log").read_text()
     # every batch needs a sample to judge; the choice is one of the two
-    for bad in (dict(native_share=0.0), dict(native_share=0.2), dict(adversarial_on="squares")):
+    for bad in (dict(native_share=0.0), dict(native_share=0.3), dict(adversarial_on="squares")):
         with pytest.raises(ValueError, match="adversarial-on"):
             train_config(prepared, tmp_path / "bad", **{**common, **bad})
+    assert train_config(prepared, tmp_path / "ok", **{**common, "native_share": 1 / 3}).native_share == 1 / 3
     for choice in ADVERSARIAL_ON:  # the command line offers what the config accepts
         args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--adversarial-on", choice])
         assert args.adversarial_on == choice

@@ -346,7 +346,7 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
         "--widths",
         "8,16,16,16",
         "--batch-size",
-        "2",
+        "3",
         "--steps",
         "3",
         "--loss",
@@ -376,9 +376,9 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
     ckpt = load_checkpoint(out / "ckpt.pt")
     assert ckpt["step"] == 3
-    assert ckpt["data_state"]["world_size"] == 2 and ckpt["lineage"][-1]["global_batch"] == 4
+    assert ckpt["data_state"]["world_size"] == 2 and ckpt["lineage"][-1]["global_batch"] == 6
     log = (out / "train.log").read_text()
-    assert "batch 2x2" in log and log.count("training:") == 1  # rank 0 alone logs
+    assert "batch 3x2" in log and log.count("training:") == 1  # rank 0 alone logs
     # DDP averages the gradients: after 3 steps both ranks hold the same parameters (the saved
     # ones), the discriminator's (in its own DistributedDataParallel) too
     w0, w1 = torch.load(record / "rank0.pt"), torch.load(record / "rank1.pt")
@@ -390,8 +390,10 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     r0, r1 = (json.loads((record / f"rank{r}.json").read_text()) for r in (0, 1))
     assert len(r0) == len(r1) == 3
     assert all(a["pixels"] != b["pixels"] for a, b in zip(r0, r1))
-    # each rank's batch of 2 holds one native crop, the one its discriminator judges
-    assert all(r["judged"] == [False, True] for r in r0 + r1)
+    # --native-share 0.5 over each rank's 3 consecutive positions (6 s + 3 r ..): rank 0 judges
+    # 1 of its 3 samples, rank 1 2 of its 3 (the discriminator's DDP averages the two)
+    assert [r["judged"] for r in r0] == [[False, True, False]] * 3
+    assert [r["judged"] for r in r1] == [[True, False, True]] * 3
     lines = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     logged = [r["train"]["total"] for r in lines if "train" in r]
     mean = [(a["total"] + b["total"]) / 2 for a, b in zip(r0, r1)]
