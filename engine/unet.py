@@ -32,7 +32,12 @@ __all__ = [
     "PAPER_256",
     "PAPER_512",
     "MODEL_PRESETS",
+    "BN_SCOPES",
 ]
+
+# PConvUNet.freeze_bn: the BatchNorm layers that keep their statistics (the paper's fine-tuning
+# freezes the encoder's; "all" also the decoder's)
+BN_SCOPES = ("encoder", "all")
 
 
 # Sanity limits: a config from a weight file is data from a stranger; these keep a crafted file
@@ -296,22 +301,30 @@ class PConvUNet(nn.Module):
             x = self.refine(x, image, mask)
         return x
 
-    def freeze_encoder_bn(self) -> None:
-        """Fine-tuning phase of the paper: encoder BatchNorm layers use and keep their running
-        statistics and their affine parameters stop learning."""
-        for block in self.encoder:
-            if block.bn is not None:
-                block.bn.eval()
-                for p in block.bn.parameters():
-                    p.requires_grad_(False)
-        self._encoder_bn_frozen = True
+    def freeze_bn(self, scope: str = "encoder") -> None:
+        """BatchNorm layers in ``scope`` (:data:`BN_SCOPES`: ``"encoder"``, the fine-tuning phase
+        of the paper, or ``"all"``) use and keep their running statistics, and their affine
+        parameters stop learning; it holds through later ``train()`` calls."""
+        if scope not in BN_SCOPES:
+            raise ValueError(f"BatchNorm scope must be one of {', '.join(BN_SCOPES)}, got {scope!r}")
+        self._frozen_bn = scope
+        for bn in self._frozen_bn_layers():
+            bn.eval()
+            for p in bn.parameters():
+                p.requires_grad_(False)
+
+    def _frozen_bn_layers(self) -> list[nn.BatchNorm2d]:
+        scope = getattr(self, "_frozen_bn", None)
+        if scope is None:
+            return []
+        blocks = list(self.encoder) + (list(self.decoder) if scope == "all" else [])
+        return [block.bn for block in blocks if block.bn is not None]
 
     def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
-        if mode and getattr(self, "_encoder_bn_frozen", False):
-            for block in self.encoder:
-                if block.bn is not None:
-                    block.bn.eval()
+        if mode:
+            for bn in self._frozen_bn_layers():
+                bn.eval()
         return self
 
     def num_parameters(self) -> int:

@@ -195,6 +195,13 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         choices=("train", "finetune"),
         help="train (default, lr 2e-4) or finetune (encoder BatchNorm frozen, lr 5e-5)",
     )
+    g.add_argument(
+        "--freeze-bn",
+        choices=("none", "encoder", "all"),  # = config.FREEZE_BN
+        help="BatchNorm layers that keep the statistics and affine parameters --init gave them "
+        "(default by --phase: encoder for finetune, none for train); all also keeps the "
+        "decoder's, so a fine-tune on other data or holes does not shift them under the old ones",
+    )
     g.add_argument("--lr", type=float, help="learning rate (default by phase)")
     g.add_argument("--schedule", choices=("constant", "cosine"), help="default constant (paper)")
     g.add_argument("--warmup-steps", type=int)

@@ -238,6 +238,7 @@ def phase_entry(
     """This phase's record in the checkpoint's ``lineage`` (and in exported weight files)."""
     return {
         "phase": config.phase,
+        "frozen_bn": config.frozen_bn,
         "steps": start_step,
         "lr": config.learning_rate,
         "schedule": config.schedule,
@@ -385,8 +386,8 @@ def initial_model(
         missing, unexpected = model.load_state_dict(init_state, strict=not grown)
         if unexpected or any(not k.startswith("refine.") for k in missing):
             raise TrainError(f"--init {config.init} does not fit the model: {missing + unexpected}")
-    if config.phase == "finetune":
-        model.freeze_encoder_bn()
+    if config.frozen_bn != "none":
+        model.freeze_bn(config.frozen_bn)
     return model, lineage, grown
 
 

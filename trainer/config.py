@@ -7,7 +7,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from engine.unet import MODEL_PRESETS, UNetConfig, paper_kernels
+from engine.unet import BN_SCOPES, MODEL_PRESETS, UNetConfig, paper_kernels
 
 from .losses import HOLE_WEIGHTINGS
 
@@ -18,6 +18,7 @@ __all__ = [
     "PER_INVOCATION_FIELDS",
     "PHASE_LR",
     "ADVERSARIAL_ON",
+    "FREEZE_BN",
     "model_config",
     "default_masks",
 ]
@@ -26,6 +27,9 @@ PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
 # --adversarial-on: the samples the adversarial game is played on (every sample, or the native
 # crops of --native-share only: the bird squares, most of them scaled up, keep the plain loss)
 ADVERSARIAL_ON = ("all", "native")
+# --freeze-bn: the BatchNorm layers whose statistics and affine parameters stay as --init left
+# them (engine.unet.BN_SCOPES, or none); the default follows --phase
+FREEZE_BN = ("none", *BN_SCOPES)
 
 
 class TrainError(RuntimeError):
@@ -77,6 +81,7 @@ class TrainConfig:
     refine_lr_scale: float = 10.0  # the refinement head learns at this times --lr
     # phase and optimisation
     phase: str = "train"  # "train" (BatchNorm learns) or "finetune" (encoder BN frozen)
+    freeze_bn: str | None = None  # FREEZE_BN; None: by phase (finetune: "encoder", train: "none")
     init: str | None = None  # checkpoint (.pt) or weight file (.safetensors) to start from
     lr: float | None = None  # None: 2e-4 for train, 5e-5 for finetune
     schedule: str = "constant"  # "constant" (the paper) or "cosine"
@@ -134,6 +139,8 @@ class TrainConfig:
             self.widths = tuple(int(w) for w in self.widths)
         if self.phase not in PHASE_LR:
             raise ValueError(f"--phase must be one of {sorted(PHASE_LR)}, got {self.phase!r}")
+        if self.freeze_bn is not None and self.freeze_bn not in FREEZE_BN:
+            raise ValueError(f"--freeze-bn must be one of {', '.join(FREEZE_BN)}, got {self.freeze_bn!r}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"--schedule must be constant or cosine, got {self.schedule!r}")
         if self.loss not in ("full", "l1"):
@@ -189,6 +196,13 @@ class TrainConfig:
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else PHASE_LR[self.phase]
+
+    @property
+    def frozen_bn(self) -> str:
+        """The BatchNorm layers that stay frozen (FREEZE_BN): --freeze-bn, else by --phase."""
+        if self.freeze_bn is not None:
+            return self.freeze_bn
+        return "encoder" if self.phase == "finetune" else "none"
 
     @property
     def disc_learning_rate(self) -> float:

@@ -328,6 +328,9 @@ def _finish(run: _Run, step: int, stopped_early: bool, result: TrainResult) -> T
     return result
 
 
+_BN_STATE = {"none": "learns", "encoder": "frozen in the encoder", "all": "frozen"}
+
+
 def _announce(
     run: _Run, *, resumed: bool, grown: bool, size: int, threads: int, images: PreparedImages
 ) -> None:
@@ -339,7 +342,7 @@ def _announce(
         f"{'resuming at step ' + str(run.start_step) if resumed else 'training'}: "
         f"{mcfg.widths}{f' + refine head {mcfg.refine}' if mcfg.refine else ''}"
         f"{' (grown from --init)' if grown else ''} ({model.num_parameters() / 1e6:.2f}M parameters), "
-        f"phase {config.phase}, "
+        f"phase {config.phase} (BatchNorm {_BN_STATE[config.frozen_bn]}), "
         f"lr {config.learning_rate:g} ({config.schedule}), batch {config.batch_size}x{d.world_size}, "
         f"steps {run.start_step}->{run.stop_step} of {config.steps}, {size}px, device {device}"
         f"{' x' + str(d.world_size) if d.distributed else ''}, amp {adtype or 'off'}, "

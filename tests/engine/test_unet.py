@@ -74,17 +74,23 @@ def test_output_does_not_depend_on_hole_content():
         torch.testing.assert_close(model(x, mask), model(y, mask))
 
 
-def test_freeze_encoder_bn_survives_train_mode():
+@pytest.mark.parametrize("scope", ["encoder", "all"])
+def test_frozen_batchnorm_survives_train_mode(scope):
     torch.manual_seed(0)
     model = PConvUNet(TINY)
-    model.freeze_encoder_bn()
+    model.freeze_bn(scope)
     model.train()
-    bn = model.encoder[1].bn
-    assert not bn.training and not bn.weight.requires_grad
-    before = bn.running_mean.clone()
+    bns = {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    before = {name: bn.running_mean.clone() for name, bn in bns.items()}
     model(torch.randn(2, 3, 64, 64), torch.ones(2, 1, 64, 64))
-    assert torch.equal(bn.running_mean, before)
-    assert model.decoder[0].bn.training  # the decoder keeps learning its statistics
+    for name, bn in bns.items():
+        frozen = scope == "all" or name.startswith("encoder.")
+        assert bn.training is not frozen, name
+        assert bn.weight.requires_grad is not frozen, name
+        assert torch.equal(bn.running_mean, before[name]) is frozen, name  # the others learn
+    assert any(name.startswith("decoder.") for name in bns)
+    with pytest.raises(ValueError, match="scope"):
+        model.freeze_bn("decoder")
 
 
 def test_decoder_counts_skip_masks_per_channel():

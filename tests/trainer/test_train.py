@@ -10,7 +10,9 @@ import sys
 import pytest
 import torch
 
+from trainer.__main__ import build_parser
 from trainer.checkpoint import load_checkpoint
+from trainer.config import FREEZE_BN
 from trainer.loop import TrainError, train
 
 
@@ -141,6 +143,33 @@ def test_finetune_from_a_checkpoint_freezes_encoder_batchnorm(trained_run, prepa
     assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-5)
     assert [p["phase"] for p in ckpt["lineage"]] == ["train", "finetune"]
     assert result.step == 2
+
+
+def test_freeze_bn_all_keeps_every_batchnorm_of_init(trained_run, prepared, tmp_path, train_config):
+    """--freeze-bn all: a fine-tune from --init leaves every BatchNorm (statistics and affine, the
+    decoder's too) as it was, while the convolutions learn; the lineage and the log say so."""
+    start = load_checkpoint(trained_run / "ckpt.pt")["ema_model"]
+    out = tmp_path / "frozen"
+    train(train_config(prepared, out, init=str(trained_run / "ckpt.pt"), freeze_bn="all", steps=2))
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    bn_keys = [k for k in ckpt["model"] if ".bn." in k]
+    assert any(k.startswith("decoder.") for k in bn_keys)
+    for k in bn_keys:
+        assert torch.equal(ckpt["model"][k], start[k]), k
+    assert any(
+        k.startswith("decoder.") and ".bn." not in k and not torch.equal(v, start[k])
+        for k, v in ckpt["model"].items()
+    )
+    assert ckpt["lineage"][-1]["frozen_bn"] == "all" and ckpt["lineage"][-1]["phase"] == "train"
+    assert "(BatchNorm frozen)" in (out / "train.log").read_text()
+    # the default follows the phase; the command line offers what the config accepts
+    assert train_config(prepared, out, phase="finetune").frozen_bn == "encoder"
+    assert train_config(prepared, out).frozen_bn == "none"
+    for choice in FREEZE_BN:
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--freeze-bn", choice])
+        assert args.freeze_bn == choice
+    with pytest.raises(ValueError, match="--freeze-bn"):
+        train_config(prepared, out, freeze_bn="decoder")
 
 
 def test_init_from_a_weight_file(trained_run, prepared, tmp_path, train_config):
