@@ -304,14 +304,17 @@ class PConvUNet(nn.Module):
     def freeze_bn(self, scope: str = "encoder") -> None:
         """BatchNorm layers in ``scope`` (:data:`BN_SCOPES`: ``"encoder"``, the fine-tuning phase
         of the paper, or ``"all"``) use and keep their running statistics, and their affine
-        parameters stop learning; it holds through later ``train()`` calls."""
+        parameters stop learning; the others learn. It holds through later ``train()`` calls."""
         if scope not in BN_SCOPES:
             raise ValueError(f"BatchNorm scope must be one of {', '.join(BN_SCOPES)}, got {scope!r}")
         self._frozen_bn = scope
-        for bn in self._frozen_bn_layers():
-            bn.eval()
-            for p in bn.parameters():
-                p.requires_grad_(False)
+        frozen = self._frozen_bn_layers()
+        for block in (*self.encoder, *self.decoder):
+            if block.bn is not None:
+                keep = any(block.bn is f for f in frozen)
+                block.bn.train(self.training and not keep)
+                for p in block.bn.parameters():
+                    p.requires_grad_(not keep)
 
     def _frozen_bn_layers(self) -> list[nn.BatchNorm2d]:
         scope = getattr(self, "_frozen_bn", None)

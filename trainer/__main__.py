@@ -193,7 +193,8 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--phase",
         choices=("train", "finetune"),
-        help="train (default, lr 2e-4) or finetune (encoder BatchNorm frozen, lr 5e-5)",
+        help="train (default, lr 2e-4) or finetune (lr 5e-5; freezes the encoder BatchNorm unless "
+        "--freeze-bn says otherwise)",
     )
     g.add_argument(
         "--freeze-bn",

@@ -325,6 +325,8 @@ def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | 
         new, old = getattr(given, name), getattr(saved, name)
         if name in RUNTIME_FIELDS:
             changes[name] = new
+        elif name == "freeze_bn" and replace(saved, freeze_bn=new).frozen_bn == saved.frozen_bn:
+            continue  # the layers the checkpoint froze by its --phase, named explicitly
         elif new != old:
             raise TrainError(
                 f"--{name.replace('_', '-')} cannot change when resuming (checkpoint has {old!r}, "
@@ -387,6 +389,11 @@ def initial_model(
         if unexpected or any(not k.startswith("refine.") for k in missing):
             raise TrainError(f"--init {config.init} does not fit the model: {missing + unexpected}")
     if config.frozen_bn != "none":
+        if resumed is None and init_state is None:
+            raise TrainError(
+                f"--freeze-bn {config.frozen_bn} (the default of --phase finetune) keeps the "
+                "BatchNorm layers of --init: give --init, or --freeze-bn none"
+            )
         model.freeze_bn(config.frozen_bn)
     return model, lineage, grown
 

@@ -80,7 +80,7 @@ class TrainConfig:
     refine: int | None = None  # width of the full-resolution refinement head (None: preset/--init's)
     refine_lr_scale: float = 10.0  # the refinement head learns at this times --lr
     # phase and optimisation
-    phase: str = "train"  # "train" (BatchNorm learns) or "finetune" (encoder BN frozen)
+    phase: str = "train"  # "train" or "finetune" (lr 5e-5, and the encoder BN by default)
     freeze_bn: str | None = None  # FREEZE_BN; None: by phase (finetune: "encoder", train: "none")
     init: str | None = None  # checkpoint (.pt) or weight file (.safetensors) to start from
     lr: float | None = None  # None: 2e-4 for train, 5e-5 for finetune

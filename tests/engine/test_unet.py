@@ -91,6 +91,10 @@ def test_frozen_batchnorm_survives_train_mode(scope):
     assert any(name.startswith("decoder.") for name in bns)
     with pytest.raises(ValueError, match="scope"):
         model.freeze_bn("decoder")
+    if scope == "all":  # a narrower scope later gives the decoder back its learning
+        model.freeze_bn("encoder")
+        assert model.decoder[0].bn.training and model.decoder[0].bn.weight.requires_grad
+        assert not model.encoder[1].bn.training
 
 
 def test_decoder_counts_skip_masks_per_channel():

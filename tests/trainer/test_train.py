@@ -143,6 +143,11 @@ def test_finetune_from_a_checkpoint_freezes_encoder_batchnorm(trained_run, prepa
     assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-5)
     assert [p["phase"] for p in ckpt["lineage"]] == ["train", "finetune"]
     assert result.step == 2
+    # resuming: naming the phase's own choice is no change, another one is refused
+    given = dict(phase="finetune", init=str(trained_run / "ckpt.pt"), resume=True)
+    assert train(train_config(prepared, out, steps=3, freeze_bn="encoder", **given)).step == 3
+    with pytest.raises(TrainError, match="--freeze-bn cannot change"):
+        train(train_config(prepared, out, steps=4, freeze_bn="all", **given))
 
 
 def test_freeze_bn_all_keeps_every_batchnorm_of_init(trained_run, prepared, tmp_path, train_config):
@@ -170,6 +175,8 @@ def test_freeze_bn_all_keeps_every_batchnorm_of_init(trained_run, prepared, tmp_
         assert args.freeze_bn == choice
     with pytest.raises(ValueError, match="--freeze-bn"):
         train_config(prepared, out, freeze_bn="decoder")
+    with pytest.raises(TrainError, match="give --init"):  # nothing to keep in a new model
+        train(train_config(prepared, tmp_path / "new", freeze_bn="all", steps=1))
 
 
 def test_init_from_a_weight_file(trained_run, prepared, tmp_path, train_config):
