@@ -263,6 +263,7 @@ class PConvUNet(nn.Module):
     def __init__(self, config: UNetConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or UNetConfig()
+        self._frozen_bn: str | None = None  # the scope of freeze_bn, if called
         widths = config.widths
         self.encoder = nn.ModuleList()
         cin = config.in_channels
@@ -311,16 +312,15 @@ class PConvUNet(nn.Module):
         frozen = self._frozen_bn_layers()
         for block in (*self.encoder, *self.decoder):
             if block.bn is not None:
-                keep = any(block.bn is f for f in frozen)
+                keep = block.bn in frozen
                 block.bn.train(self.training and not keep)
                 for p in block.bn.parameters():
                     p.requires_grad_(not keep)
 
     def _frozen_bn_layers(self) -> list[nn.BatchNorm2d]:
-        scope = getattr(self, "_frozen_bn", None)
-        if scope is None:
+        if self._frozen_bn is None:
             return []
-        blocks = list(self.encoder) + (list(self.decoder) if scope == "all" else [])
+        blocks = list(self.encoder) + (list(self.decoder) if self._frozen_bn == "all" else [])
         return [block.bn for block in blocks if block.bn is not None]
 
     def train(self, mode: bool = True) -> PConvUNet:
