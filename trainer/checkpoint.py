@@ -37,7 +37,14 @@ from engine.atomic import atomic_path, leftover_temporaries, temporary_target
 from engine.unet import PConvUNet, UNetConfig
 from engine.weights import load_weights
 
-from .config import PER_INVOCATION_FIELDS, RUNTIME_FIELDS, TrainConfig, TrainError, model_config
+from .config import (
+    DERIVED_FIELDS,
+    PER_INVOCATION_FIELDS,
+    RUNTIME_FIELDS,
+    TrainConfig,
+    TrainError,
+    model_config,
+)
 from .ema import ModelEMA
 
 if TYPE_CHECKING:
@@ -325,14 +332,21 @@ def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | 
         new, old = getattr(given, name), getattr(saved, name)
         if name in RUNTIME_FIELDS:
             changes[name] = new
-        elif name == "freeze_bn" and replace(saved, freeze_bn=new).frozen_bn == saved.frozen_bn:
-            continue  # the layers the checkpoint froze by its --phase, named explicitly
-        elif new != old:
+        elif new != old and not _same_in_effect(saved, name, new):
             raise TrainError(
                 f"--{name.replace('_', '-')} cannot change when resuming (checkpoint has {old!r}, "
                 f"given {new!r}); start a new run with --init instead"
             )
     return replace(saved, data=given.data or saved.data, out=given.out, **changes)
+
+
+def _same_in_effect(saved: TrainConfig, name: str, new: Any) -> bool:
+    """Whether giving ``name`` the value ``new`` leaves the value in effect as ``saved`` has it
+    (an option whose default derives from others, named explicitly: DERIVED_FIELDS)."""
+    effective = DERIVED_FIELDS.get(name)
+    return effective is not None and getattr(replace(saved, **{name: new}), effective) == getattr(
+        saved, effective
+    )
 
 
 def load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dict[str, Any]]]:

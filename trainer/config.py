@@ -16,6 +16,7 @@ __all__ = [
     "TrainError",
     "RUNTIME_FIELDS",
     "PER_INVOCATION_FIELDS",
+    "DERIVED_FIELDS",
     "PHASE_LR",
     "ADVERSARIAL_ON",
     "FREEZE_BN",
@@ -61,6 +62,16 @@ RUNTIME_FIELDS = frozenset(
 # Runtime fields that belong to one invocation: a resumed run does not inherit them from the
 # checkpoint (a run started with --stop-after 500 and resumed with --resume alone runs on).
 PER_INVOCATION_FIELDS = frozenset({"stop_after", "time_limit"})
+
+# Options whose None derives the value in effect from other options, and the property that gives
+# it: a --resume that names the value already in effect (--lr 2e-4 for a --phase train run that
+# gave none) changes nothing.
+DERIVED_FIELDS = {
+    "lr": "learning_rate",
+    "freeze_bn": "frozen_bn",
+    "disc_lr": "disc_learning_rate",
+    "masks": "mask_spec",
+}
 
 
 def default_masks(mask_dir: str | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ import torch
 
 from trainer.__main__ import build_parser
 from trainer.checkpoint import load_checkpoint
-from trainer.config import FREEZE_BN
+from trainer.config import FREEZE_BN, PHASE_LR, default_masks
 from trainer.loop import TrainError, train
 
 
@@ -123,6 +124,21 @@ def test_existing_run_needs_resume_and_fixed_recipe(trained_run, prepared, train
         train(train_config(prepared, trained_run, steps=3))
     with pytest.raises(TrainError, match="--lr cannot change"):
         train(train_config(prepared, trained_run, steps=3, resume=True, val_every=3, ema=0.9, lr=1e-3))
+
+
+def test_resume_naming_the_values_in_effect_is_no_change(trained_run, prepared, tmp_path, train_config):
+    """Options whose default derives from others (--lr by --phase, --masks by --mask-dir,
+    --disc-lr = --lr) may be named with the value the run already used; the checkpoint's own
+    config keeps them as it had them."""
+    out = tmp_path / "run"
+    shutil.copytree(trained_run, out)
+    same = dict(resume=True, val_every=3, ema=0.9, workers=1)
+    in_effect = dict(lr=PHASE_LR["train"], masks=default_masks(None), disc_lr=PHASE_LR["train"])
+    assert train(train_config(prepared, out, steps=4, **same, **in_effect)).step == 4
+    assert {k: load_checkpoint(out / "ckpt.pt")["config"][k] for k in in_effect} == dict.fromkeys(in_effect)
+    for name, other in [("lr", 1e-4), ("masks", "center:1"), ("disc_lr", 1e-4)]:
+        with pytest.raises(TrainError, match=f"--{name.replace('_', '-')} cannot change"):
+            train(train_config(prepared, out, steps=5, **same, **{name: other}))
 
 
 def test_finetune_from_a_checkpoint_freezes_encoder_batchnorm(trained_run, prepared, tmp_path, train_config):
