@@ -344,9 +344,9 @@ def _same_in_effect(saved: TrainConfig, name: str, new: Any) -> bool:
     """Whether giving ``name`` the value ``new`` leaves the value in effect as ``saved`` has it
     (an option whose default derives from others, named explicitly: DERIVED_FIELDS)."""
     effective = DERIVED_FIELDS.get(name)
-    return effective is not None and getattr(replace(saved, **{name: new}), effective) == getattr(
-        saved, effective
-    )
+    if effective is None:
+        return False
+    return getattr(replace(saved, **{name: new}), effective) == getattr(saved, effective)
 
 
 def load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dict[str, Any]]]:
@@ -404,9 +404,10 @@ def initial_model(
             raise TrainError(f"--init {config.init} does not fit the model: {missing + unexpected}")
     if config.frozen_bn != "none":
         if resumed is None and init_state is None:
+            given = "" if config.freeze_bn else " (the default of --phase finetune)"
             raise TrainError(
-                f"--freeze-bn {config.frozen_bn} (the default of --phase finetune) keeps the "
-                "BatchNorm layers of --init: give --init, or --freeze-bn none"
+                f"--freeze-bn {config.frozen_bn}{given} keeps the BatchNorm layers of --init: "
+                "give --init, or --freeze-bn none"
             )
         model.freeze_bn(config.frozen_bn)
     return model, lineage, grown

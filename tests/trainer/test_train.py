@@ -191,8 +191,10 @@ def test_freeze_bn_all_keeps_every_batchnorm_of_init(trained_run, prepared, tmp_
         assert args.freeze_bn == choice
     with pytest.raises(ValueError, match="--freeze-bn"):
         train_config(prepared, out, freeze_bn="decoder")
-    with pytest.raises(TrainError, match="give --init"):  # nothing to keep in a new model
+    with pytest.raises(TrainError, match="all keeps .*give --init"):  # nothing to keep in a new model
         train(train_config(prepared, tmp_path / "new", freeze_bn="all", steps=1))
+    with pytest.raises(TrainError, match=r"encoder \(the default of --phase finetune\).*give --init"):
+        train(train_config(prepared, tmp_path / "new", phase="finetune", steps=1))
 
 
 def test_init_from_a_weight_file(trained_run, prepared, tmp_path, train_config):
