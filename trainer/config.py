@@ -4,6 +4,7 @@ that cannot start or continue."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ __all__ = [
     "RUNTIME_FIELDS",
     "PER_INVOCATION_FIELDS",
     "DERIVED_FIELDS",
+    "IDLE_UNLESS",
     "PHASE_LR",
     "ADVERSARIAL_ON",
     "FREEZE_BN",
@@ -71,6 +73,23 @@ DERIVED_FIELDS = {
     "freeze_bn": "frozen_bn",
     "disc_lr": "disc_learning_rate",
     "masks": "mask_spec",
+}
+
+
+# Options that act only through another: naming one while that other leaves it idle is a
+# mistake the run would hide (a --disc-width with no discriminator). Field -> (the condition
+# under which it acts, as a predicate of the config, and the option that says so).
+IDLE_UNLESS: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
+    **dict.fromkeys(
+        ("disc_width", "disc_layers", "disc_lr", "adversarial_warmup", "adversarial_on"),
+        (lambda c: c.adversarial_weight > 0, "--adversarial-weight above 0"),
+    ),
+    **dict.fromkeys(
+        ("perceptual_weight", "style_weight", "vgg_size", "vgg_calibration"),
+        (lambda c: c.loss == "full", "--loss full"),
+    ),
+    "native_min_scale": (lambda c: c.native_share > 0, "--native-share above 0"),
+    "min_lr_ratio": (lambda c: c.schedule == "cosine", "--schedule cosine"),
 }
 
 
@@ -203,6 +222,14 @@ class TrainConfig:
             raise ValueError(f"--native-share must be in [0, 1], got {self.native_share}")
         if not 0.0 < self.native_min_scale <= 1.0:
             raise ValueError(f"--native-min-scale must be in (0, 1], got {self.native_min_scale}")
+
+    def check_named(self, named: set[str]) -> None:
+        """Refuse a named option (``named``: given on the command line) that this config leaves
+        idle (IDLE_UNLESS)."""
+        idle = [name for name in sorted(named & IDLE_UNLESS.keys()) if not IDLE_UNLESS[name][0](self)]
+        if idle:
+            why = "; ".join(f"--{n.replace('_', '-')} acts only with {IDLE_UNLESS[n][1]}" for n in idle)
+            raise TrainError(f"{why}: drop it or give that option")
 
     @property
     def learning_rate(self) -> float:

@@ -120,6 +120,8 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     # ---- the run folder: a new run, or the checkpoint it resumes
     out = Path(config.out)
     config, resumed = open_run(config, explicit)
+    if explicit is not None:
+        config.check_named(explicit)
     if not config.data:
         raise TrainError("--data is required")
     if d.is_main:

@@ -13,7 +13,7 @@ import torch
 
 from trainer.__main__ import build_parser
 from trainer.checkpoint import load_checkpoint
-from trainer.config import FREEZE_BN, PHASE_LR, default_masks
+from trainer.config import FREEZE_BN, IDLE_UNLESS, PHASE_LR, TrainConfig, default_masks
 from trainer.loop import TrainError, train
 
 
@@ -124,6 +124,49 @@ def test_existing_run_needs_resume_and_fixed_recipe(trained_run, prepared, train
         train(train_config(prepared, trained_run, steps=3))
     with pytest.raises(TrainError, match="--lr cannot change"):
         train(train_config(prepared, trained_run, steps=3, resume=True, val_every=3, ema=0.9, lr=1e-3))
+
+
+def test_an_option_its_recipe_leaves_idle_is_refused(prepared, tmp_path, capsys):
+    """--disc-width without a discriminator, --style-weight with --loss l1, --native-min-scale
+    without native crops, --min-lr-ratio without the cosine: refused before the run folder is
+    made, so a typo in a recipe is not an hour of training without the term asked for."""
+    from trainer.__main__ import main
+
+    out = tmp_path / "run"
+    base = ["train", "--data", str(prepared), "--out", str(out), "--loss", "l1", "--steps", "1"]
+    assert main([*base, "--disc-width", "32", "--style-weight", "30"]) == 2
+    err = capsys.readouterr().err
+    assert "--disc-width acts only with --adversarial-weight above 0" in err
+    assert "--style-weight acts only with --loss full" in err
+    assert not out.exists()
+    cases = {
+        "disc_width": ({"disc_width": 32}, {"adversarial_weight": 0.05}),
+        "adversarial_on": ({"adversarial_on": "native", "native_share": 0.5}, {"adversarial_weight": 0.05}),
+        "vgg_size": ({"vgg_size": 128, "loss": "l1"}, {"loss": "full"}),
+        "native_min_scale": ({"native_min_scale": 0.7}, {"native_share": 0.5}),
+        "min_lr_ratio": ({"min_lr_ratio": 0.2}, {"schedule": "cosine"}),
+    }
+    assert set(IDLE_UNLESS) >= set(cases)
+    for name, (idle, acting) in cases.items():
+        flag = "--" + name.replace("_", "-")
+        with pytest.raises(TrainError, match=f"{flag} acts only with"):
+            TrainConfig(**idle).check_named({name, "loss"})
+        TrainConfig(**{**idle, **acting}).check_named({name, "loss"})  # named where it acts: fine
+        TrainConfig(**idle).check_named({"loss"})  # left at its default: not named, no error
+
+
+def test_idle_options_are_judged_on_the_resumed_recipe(prepared, tmp_path, train_config):
+    """On --resume the check reads the checkpoint's recipe, not the defaults of the options not
+    given again: --min-lr-ratio acts in a cosine run resumed without --schedule; --disc-layers,
+    even at the value the run has, is refused in a run without a discriminator."""
+    out = tmp_path / "run"
+    train(train_config(prepared, out, steps=2, schedule="cosine"))
+    resumed = train_config(prepared, out, steps=3, resume=True, min_lr_ratio=0.1)
+    assert train(resumed, explicit={"data", "out", "steps", "resume", "min_lr_ratio"}).step == 3
+    with pytest.raises(TrainError, match="--disc-layers acts only with --adversarial-weight above 0"):
+        again = train_config(prepared, out, steps=4, resume=True, disc_layers=6)
+        train(again, explicit={"data", "out", "steps", "resume", "disc_layers"})
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 3
 
 
 def test_resume_naming_the_values_in_effect_is_no_change(trained_run, prepared, tmp_path, train_config):
