@@ -13,6 +13,22 @@ TINY_KERNELS = (7, 5, 3, 3)
 
 
 @pytest.fixture(scope="session")
+def benchmark_script():
+    """``benchmark_script(name)``: the script ``benchmarks/<name>.py`` imported as a module (its
+    functions are tested where a wrong one would make its figures measure something else)."""
+    import importlib.util
+
+    def load(name: str):
+        path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+@pytest.fixture(scope="session")
 def tiny_config():
     from engine.unet import UNetConfig
 

@@ -65,7 +65,7 @@ from .step import TrainStep, amp_dtype, build_loss, build_optimizer
 from .validation import Validator
 from .vgg_calibration import VGGCalibration
 
-__all__ = ["TrainError", "TrainResult", "TrainStep", "train"]
+__all__ = ["TrainError", "TrainResult", "TrainStep", "train", "training_data"]
 
 
 @dataclass
@@ -138,7 +138,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     threads = _set_up_torch(config, d)
 
     # ---- data
-    train_images, native, masks, dataset = _data(config)
+    train_images, native, masks, dataset = training_data(config)
     size = dataset.crop
 
     # ---- model
@@ -372,7 +372,7 @@ def _announce(
             )
 
 
-def _data(
+def training_data(
     config: TrainConfig,
 ) -> tuple[PreparedImages, NativeCrops | None, MaskMixture, InpaintingDataset]:
     """The train split, the native crops (``--native-share``), the mask mixture, the dataset.

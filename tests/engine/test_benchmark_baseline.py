@@ -2,8 +2,6 @@
 network, or its speed ratios would compare different things."""
 
 import dataclasses
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,16 +11,8 @@ from engine.unet import PConvUNet, UNetConfig
 TINY = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
 
 
-def _benchmark_module():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "inference.py"
-    spec = importlib.util.spec_from_file_location("bench_inference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("refine", [0, 4])
-def test_plain_baseline_matches_the_engine_model(refine):
+def test_plain_baseline_matches_the_engine_model(refine, benchmark_script):
     torch.manual_seed(0)
     model = PConvUNet(dataclasses.replace(TINY, refine=refine))
     with torch.no_grad():
@@ -34,7 +24,7 @@ def test_plain_baseline_matches_the_engine_model(refine):
             model.refine.conv2.weight.normal_(std=0.1)
             model.refine.linear.weight.normal_(std=0.1)
     model.eval()
-    plain = _benchmark_module().plain_model(model)
+    plain = benchmark_script("inference").plain_model(model)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
     m = (torch.rand(2, 1, 64, 64) > 0.3).float()
     with torch.no_grad():

@@ -1,0 +1,24 @@
+"""benchmarks/bn_drift.py (the README's sixth round) must move the BatchNorm statistics of its
+scope and nothing else, or its figures would measure something other than the drift."""
+
+import torch
+
+from engine.weights import load_weights
+from trainer.loop import training_data
+
+
+def test_drift_moves_only_the_batchnorm_statistics_of_its_scope(
+    prepared, tmp_path, train_config, tiny_weights, benchmark_script
+):
+    bench = benchmark_script("bn_drift")
+    before = load_weights(tiny_weights)[0].state_dict()
+    config = train_config(prepared, tmp_path / "unused", masks="center:0.5,strokes:0.5", batch_size=2)
+    dataset = training_data(config)[3]
+    for keep in bench.SCOPES.values():
+        drifted = bench.drift(tiny_weights, config, dataset, 3, keep)
+        assert not drifted.training
+        after = drifted.state_dict()
+        changed = {k for k in before if not torch.equal(before[k], after[k])}
+        assert any(k.startswith("decoder.") for k in changed)
+        assert all(".bn.running_" in k or k.endswith(".bn.num_batches_tracked") for k in changed), changed
+        assert any(k.startswith("encoder.") for k in changed) == (keep is None)
