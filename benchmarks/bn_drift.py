@@ -26,12 +26,12 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.convert import batch_to_network  # noqa: E402
 from engine.weights import load_weights, save_weights  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.data import InpaintingDataset, StepBatchSampler, collate  # noqa: E402
 from trainer.evaluate import EvalConfig, evaluate  # noqa: E402
 from trainer.loop import training_data  # noqa: E402
-from trainer.step import batch_to_network  # noqa: E402
 
 # the fifth round's recipe (G), whose first steps lost ~1 dB on the centre hole
 RECIPE_MASKS = "center:0.1,folder:0.25,rects:0.05,brush:0.3,scratches:0.15,blobs:0.15"
