@@ -36,6 +36,7 @@ from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
 from .seams import match_edges
+from .texture import TEXTURE, add_texture
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights, weights_to_load
 
@@ -100,6 +101,9 @@ class Inpainter:
     ``edges``: match the fill to the photo at the hole's edge (:mod:`engine.seams`; on by
     default; off gives the network's raw output in the hole). ``thin``: with ``edges``, fill the
     hole's thin parts (a scratch a few pixels wide) from the photo's edge alone (on by default).
+    ``texture``: how much of the photo's fine texture, synthesised from around the hole, is added
+    to the fill (:mod:`engine.texture`; 0 = the network's fill alone, 1 = as strong as around the
+    hole).
     """
 
     def __init__(
@@ -112,11 +116,22 @@ class Inpainter:
         precision: str = "auto",
         edges: bool = True,
         thin: bool = True,
+        texture: float = TEXTURE,
     ) -> None:
         path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
         dev = select_device(device)
         model, info = load_weights(path, device=dev)
-        self._setup(model, info, dev, max_side, batch_size, precision=precision, edges=edges, thin=thin)
+        self._setup(
+            model,
+            info,
+            dev,
+            max_side,
+            batch_size,
+            precision=precision,
+            edges=edges,
+            thin=thin,
+            texture=texture,
+        )
 
     @classmethod
     def from_model(
@@ -131,6 +146,7 @@ class Inpainter:
         precision: str = "auto",
         edges: bool = True,
         thin: bool = True,
+        texture: float = TEXTURE,
     ) -> Inpainter:
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
         over: it is put in eval mode on ``device`` (and in channels_last memory format unless
@@ -138,7 +154,9 @@ class Inpainter:
         self = cls.__new__(cls)
         dev = select_device(device)
         info = WeightsInfo(path=None, name=name, config=model.config)
-        self._setup(model.to(dev), info, dev, max_side, batch_size, channels_last, precision, edges, thin)
+        self._setup(
+            model.to(dev), info, dev, max_side, batch_size, channels_last, precision, edges, thin, texture
+        )
         return self
 
     def _setup(
@@ -152,8 +170,11 @@ class Inpainter:
         precision: str = "auto",
         edges: bool = True,
         thin: bool = True,
+        texture: float = TEXTURE,
     ) -> None:
         cfg = model.config
+        if not (isinstance(texture, int | float) and 0.0 <= texture <= 4.0):
+            raise ValueError(f"texture must be a number from 0 to 4, got {texture!r}")
         if cfg.in_channels != 3 or cfg.out_channels != 3:
             raise WeightsError(
                 f"model {info.name!r} maps {cfg.in_channels} to {cfg.out_channels} channels; "
@@ -172,6 +193,7 @@ class Inpainter:
         self.autocast_dtype = inference_dtype(device, precision)
         self.edges = edges
         self.thin = thin
+        self.texture = float(texture)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -278,7 +300,10 @@ class Inpainter:
             core = r.core.translated(-r.crop.x0, -r.crop.y0).slices  # in the crop's coordinates
             todo[core] = crop_hole[core]
             if todo.any():
-                filled = self._fill_crop(result[r.crop.slices], crop_hole, r.scaled)
+                crop = result[r.crop.slices]
+                filled = add_texture(
+                    self._fill_crop(crop, crop_hole, r.scaled), crop, crop_hole, self.texture
+                )
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
@@ -312,5 +337,6 @@ class Inpainter:
             )
             out = from_network(self._fill(x, valid))
             for j, i in enumerate(idx):
-                results[i][checked[i]] = out[j][checked[i]]
+                filled = add_texture(out[j], images[i], checked[i], self.texture)
+                results[i][checked[i]] = filled[checked[i]]
         return results

@@ -358,6 +358,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         photos_limit=args.photos_limit,
         compare=tuple(str(w) for w in args.compare or ()),
+        texture=args.texture,
     )
     try:
         report = evaluate(cfg)
@@ -437,6 +438,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="more models (weight files or checkpoints) on the same images and holes in the same "
         "run, each a method of its own (e.g. the shipped model against a new run)",
+    )
+    p.add_argument(
+        "--texture",
+        type=float,
+        metavar="S",
+        help="every model's texture strength (engine.texture: the photo's texture synthesised "
+        "from around the hole; 0 = the network's fill alone; default: the app's)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)

@@ -78,6 +78,7 @@ class EvalConfig:
     progress: bool = True
     photos_limit: int | None = 100  # photos task: source photos (evenly spaced); None/0 = all
     compare: tuple[str, ...] = ()  # more models, each a method of its own (cmp1, cmp2, ...)
+    texture: float | None = None  # every model's texture strength (None: the Inpainter's default)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class EvalReport:
     grid: Path | None = None
     photos: dict[str, Any] | None = None  # the photos task's section of the JSON
     photo_grids: list[Path] = field(default_factory=list)
+    texture: float = 0.0  # the models' texture strength (engine.texture)
 
     def to_json(self) -> dict[str, Any]:
         return (
@@ -111,6 +113,7 @@ class EvalReport:
                 "model": self.model,
                 "split": self.split,
                 f"{self.split}_images": self.images,
+                "texture_strength": self.texture,
                 "rows": [asdict(r) for r in self.rows],
                 "vs_navier_stokes": self.comparisons,
             }
@@ -137,19 +140,26 @@ def opencv_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: int
     return composite(image, filled, hole)
 
 
-def _load_inpainter(weights: str, device: str, batch_size: int = 16) -> tuple[Inpainter, str, dict[str, Any]]:
+def _load_inpainter(
+    weights: str, device: str, batch_size: int = 16, texture: float | None = None
+) -> tuple[Inpainter, str, dict[str, Any]]:
     """An engine Inpainter for a weight file or a training checkpoint; its name; provenance.
-    Always full precision, so that the figures do not depend on the CPU's bf16 support."""
+    Always full precision, so that the figures do not depend on the CPU's bf16 support.
+    ``texture``: the Inpainter's texture strength (None: its default, as the app uses it)."""
     from engine.inpainter import Inpainter
+    from engine.texture import TEXTURE
 
+    texture = TEXTURE if texture is None else texture
     path = Path(weights)
     if path.suffix == ".safetensors":
-        inp = Inpainter(path, device=device, batch_size=batch_size, precision="fp32")
+        inp = Inpainter(path, device=device, batch_size=batch_size, precision="fp32", texture=texture)
         return inp, inp.name, dict(inp.info.provenance) if inp.info else {}
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     name = f"{Path(ckpt['path']).parent.name}/{Path(ckpt['path']).name} (step {ckpt['step']})"
-    inp = Inpainter.from_model(model, device=device, name=name, batch_size=batch_size, precision="fp32")
+    inp = Inpainter.from_model(
+        model, device=device, name=name, batch_size=batch_size, precision="fp32", texture=texture
+    )
     return inp, name, {}
 
 
@@ -397,14 +407,15 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     if square:
         prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
         images = np.stack([prepared[i] for i in range(len(prepared))])
-    inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size)
+    inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size, cfg.texture)
     models: Models = {"ours": inpainter}
     for i, weights in enumerate(cfg.compare, 1):
-        models[f"cmp{i}"] = _load_inpainter(weights, cfg.device, cfg.batch_size)[0]
+        models[f"cmp{i}"] = _load_inpainter(weights, cfg.device, cfg.batch_size, cfg.texture)[0]
     names = [m.name for m in models.values()]
     if len(set(names)) < len(names):
         raise ValueError(f"--compare: two models share a name ({', '.join(names)}); rename one file")
-    report = EvalReport(model=name, split=cfg.split, images=len(images))
+    report = EvalReport(model=name, split=cfg.split, images=len(images), texture=inpainter.texture)
+    texture = f"Texture synthesis (engine.texture) strength {inpainter.texture:g} for every model."
     report.compared = {k: m.name for k, m in models.items() if k != "ours"}
     md = [f"## Evaluation of {name}" + "".join(f", {n}" for n in names[1:]), ""]
     if square:
@@ -413,11 +424,11 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
             f"{cfg.split.capitalize()} split of `{cfg.data}`: {n} images of {w}x{h}. Same images and masks for every "
             f"method; metrics on the composite (only hole pixels replaced). Hole L1: mean absolute "
             f"error over the hole, 0-1 scale. OpenCV inpaintRadius {cfg.radius}. "
-            f"Device: {inpainter.device_name}.",
+            f"Device: {inpainter.device_name}. {texture}",
             "",
         ]
     else:
-        md += [f"OpenCV inpaintRadius {cfg.radius}. Device: {inpainter.device_name}.", ""]
+        md += [f"OpenCV inpaintRadius {cfg.radius}. Device: {inpainter.device_name}. {texture}", ""]
     examples: Examples = []
     per_task_examples = max(1, cfg.grid_rows // max(1, len(square)))
     if "center" in tasks:

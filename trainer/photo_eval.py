@@ -67,6 +67,7 @@ PHOTO_LABELS = {
     "patchmatch": "PatchMatch (patch 7)",
     "ours": "Retoucher U-Net",
 }
+GRID_HEADS = {"telea": "Telea", "ns": "Navier-Stokes", "patchmatch": "PatchMatch"}
 PATCH_SIZE = 7
 BOX_MARGIN = 16
 GRID_TILE = 256
@@ -252,12 +253,16 @@ def evaluate_photos(
     grid_path: Callable[[str], Path],
     progress: bool = True,
     log: Callable[[str], None] = print,
+    baselines: tuple[str, ...] = PHOTO_METHODS[:-1],
 ) -> tuple[list[str], dict[str, Any], list[Path]]:
     """Markdown lines, the JSON section and the grid paths of the photos task. ``models``:
-    ``{"ours": ..., "cmp1": ...}``, each a method of its own after the baselines."""
+    ``{"ours": ..., "cmp1": ...}``, each a method of its own after the ``baselines`` (some of
+    Telea, Navier-Stokes and PatchMatch; Navier-Stokes always: the gains are over it)."""
     from .vgg import load_vgg
 
-    methods = (*PHOTO_METHODS[:-1], *models)
+    if "ns" not in baselines or not set(baselines) <= set(PHOTO_METHODS[:-1]):
+        raise ValueError(f"baselines must include ns and be among {PHOTO_METHODS[:-1]}, got {baselines}")
+    methods = (*(m for m in PHOTO_METHODS[:-1] if m in baselines), *models)
 
     def label(method: str) -> str:
         return model_label(method, models, PHOTO_LABELS)
@@ -318,7 +323,7 @@ def evaluate_photos(
             section["tasks"][kind]["vs_navier_stokes" if key == "ours" else f"{key}_vs_navier_stokes"] = gain
         md.append("")
         if examples[kind]:
-            heads = ["Input", "Telea", "Navier-Stokes", "PatchMatch"]
+            heads = ["Input", *(GRID_HEADS[m] for m in methods if m not in models)]
             heads += ["Ours" if k == "ours" else models[k].name for k in models]
             grids.append(draw_grid([*heads, "Original"], examples[kind], grid_path(kind)))
     return md, section, grids

@@ -203,3 +203,15 @@ def trained_run(tmp_path_factory, prepared) -> Path:
     out = tmp_path_factory.mktemp("run") / "run"
     train(tiny_train_config(prepared, out, steps=3, val_every=3, ema=0.9, workers=1))
     return out
+
+
+@pytest.fixture(scope="session")
+def photo_data(tmp_path_factory):
+    """A prepared 64 px folder whose source photos are 160x120 (the photos task must use those)."""
+    from trainer.prepare import PrepareConfig, prepare
+
+    base = tmp_path_factory.mktemp("photo_eval")
+    photos = make_photo_folder(base / "photos", per_class=10, classes=2, size=(160, 120))
+    out = base / "data"
+    prepare(PrepareConfig(out=out, images_dir=photos, size=64, workers=1, progress=False))
+    return out

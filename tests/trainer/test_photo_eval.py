@@ -169,19 +169,6 @@ def test_feature_distance_is_zero_for_the_truth_and_grows_with_the_error():
     assert 0 < d_blur < d_grey <= 4  # a flat grey fill is further from the truth than a blur
 
 
-@pytest.fixture(scope="module")
-def photo_data(tmp_path_factory):
-    """A prepared 64 px folder whose source photos are 160x120 (the task must use those)."""
-    from tests.trainer.conftest import make_photo_folder
-    from trainer.prepare import PrepareConfig, prepare
-
-    base = tmp_path_factory.mktemp("photo_eval")
-    photos = make_photo_folder(base / "photos", per_class=10, classes=2, size=(160, 120))
-    out = base / "data"
-    prepare(PrepareConfig(out=out, images_dir=photos, size=64, workers=1, progress=False))
-    return out
-
-
 def _digest(a: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()
 

@@ -1,0 +1,162 @@
+"""The photo's fine texture carried into the fill: structure from the network, texture from the
+hole's surroundings.
+
+The network's fill is close to the average of what could be under the hole: the right colours
+and shapes, but smoother than the photo (measured on the val photos, its gradients in the hole
+are about a third of the photo's). In a grainy scan or over grass, gravel or foliage a smooth
+fill reads as a soft patch. Following the structure + texture split of Bertalmio et al. 2003
+("Simultaneous structure and texture image inpainting"), and what a retoucher's healing brush
+does by hand, the fill keeps the network's structure and gets the photo's texture synthesised
+from around the hole:
+
+* **texture** is the photo minus its Gaussian blur (sigma :data:`SIGMA`): grain and fine detail;
+* **donors** are the valid pixels within :data:`REACH` px of the hole whose blur reads no hole
+  pixel;
+* **synthesis**: the hole's box is tiled with :data:`PATCH` px patches at half-patch stride;
+  each takes the donor patch, among :data:`CANDIDATES` drawn at random, whose blurred colour is
+  nearest the fill's blurred colour there (the sky's grain for sky, the grass's for grass). Each
+  patch's texture is clipped per channel to :data:`CLIP` of its own robust standard deviations
+  (from the median absolute deviation), so an edge crossing a donor patch (a minority of its
+  pixels) does not come in as an outline. The patches are overlap-added with a Hann window and divided by the root of the summed squared
+  window, which keeps the donors' variance (the patches are independent) with no seam between
+  patches;
+* ``strength`` times that texture is added to the hole pixels of the fill.
+
+Deterministic: the same inputs and ``seed`` give the same result. Cost: a few blurs and
+gathers on the crop, milliseconds for a 512x512 crop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["add_texture", "TEXTURE"]
+
+TEXTURE = 0.0  # the Inpainter's default strength (0 = the network's fill alone)
+SIGMA = 1.5  # the blur that separates structure from texture, px
+REACH = 48  # donors lie at most this far from the hole, px (chessboard distance)
+PATCH = 16  # synthesis patch side, px (stride half of it)
+CANDIDATES = 8  # donor patches drawn per target patch; the nearest in blurred colour is used
+CLIP = 2.5  # a donor patch's texture clipped to this many of its robust standard deviations
+
+
+def add_texture(
+    fill: np.ndarray, image: np.ndarray, hole: np.ndarray, strength: float = 1.0, *, seed: int = 0
+) -> np.ndarray:
+    """``fill`` (uint8 HxWx3, the network's result for this image) with the photo's texture
+    added on the ``hole`` pixels (bool HxW); every other pixel is ``fill``'s. ``image``'s hole
+    pixels are never read. Returns ``fill`` itself when there is nothing to add (no strength,
+    no hole, no donor patch around it)."""
+    if strength <= 0 or not hole.any():
+        return fill
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    f = torch.from_numpy(np.ascontiguousarray(fill)).permute(2, 0, 1).float()
+    h_mask = torch.from_numpy(np.ascontiguousarray(hole, dtype=bool))
+    tex = texture_for(f, x, h_mask, seed=seed)
+    if tex is None:
+        return fill
+    out = (f + strength * tex).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    return np.where(hole[..., None], out, fill)
+
+
+def texture_for(
+    fill: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, *, seed: int = 0, patch: int = PATCH
+) -> torch.Tensor | None:
+    """The synthesised texture (3,H,W) float for the hole (bool H,W) of ``image`` (3,H,W, 0-255;
+    hole pixels never read), guided by ``fill``'s blurred colour; zero outside the hole's patches.
+    None when no donor patch fits around the hole."""
+    h, w = hole.shape
+    r = math.ceil(3 * SIGMA)
+    photo = torch.where(hole, 0.0, image)
+    touched = _dilate(hole, r)  # the blur of these pixels reads a hole pixel
+    donor = ~touched & _dilate(hole, REACH + r)
+    while True:
+        if min(h, w) >= patch:
+            fits = ~_dilate(~donor, patch - 1, anchor_start=True)[: h - patch + 1, : w - patch + 1]
+            sources = torch.nonzero(fits)
+            if len(sources):
+                break
+        if patch <= 4:
+            return None
+        patch //= 2
+    low = _blur(photo)
+    texture = photo - low
+    guide = _blur(torch.where(hole, fill, image))
+
+    # target patches: the hole's box at half-patch stride, those that touch a hole pixel
+    half = patch // 2
+    ys, xs = torch.nonzero(hole.any(1))[:, 0], torch.nonzero(hole.any(0))[:, 0]
+    ty = torch.arange(int(ys[0]) - half, int(ys[-1]) + 1, half)
+    tx = torch.arange(int(xs[0]) - half, int(xs[-1]) + 1, half)
+    ty, tx = torch.meshgrid(ty, tx, indexing="ij")
+    ty, tx = ty.flatten(), tx.flatten()
+    pad = F.pad(hole.float(), (patch, patch, patch, patch))
+    integral = F.pad(pad.cumsum(0).cumsum(1), (1, 0, 1, 0))
+    y0, x0 = ty + patch, tx + patch
+    covered = (
+        integral[y0 + patch, x0 + patch]
+        - integral[y0, x0 + patch]
+        - integral[y0 + patch, x0]
+        + integral[y0, x0]
+    )
+    keep = covered > 0
+    ty, tx = ty[keep], tx[keep]
+
+    gen = torch.Generator().manual_seed(seed)
+    pick = torch.randint(len(sources), (len(ty), CANDIDATES), generator=gen)
+    sy, sx = sources[pick, 0], sources[pick, 1]  # (B, K)
+    source_colour = low[:, sy + half, sx + half]  # (3, B, K)
+    cy, cx = (ty + half).clamp(0, h - 1), (tx + half).clamp(0, w - 1)
+    target_colour = guide[:, cy, cx][..., None]  # (3, B, 1)
+    best = (source_colour - target_colour).pow(2).sum(0).argmin(1)
+    rows = torch.arange(len(ty))
+    sy, sx = sy[rows, best], sx[rows, best]
+
+    d = torch.arange(patch)
+    patches = texture[:, (sy[:, None] + d)[:, :, None], (sx[:, None] + d)[:, None, :]]  # (3, B, P, P)
+    # each patch clipped to CLIP robust standard deviations of its own texture, per channel
+    spread = 1.4826 * patches.flatten(2).abs().median(dim=2).values[..., None, None]
+    patches = torch.maximum(torch.minimum(patches, CLIP * spread), -CLIP * spread)
+    window = torch.sin(math.pi * (d + 0.5) / patch).pow(2)
+    window = window[:, None] * window[None, :]
+    width = w + 2 * patch
+    where = ((ty[:, None] + patch + d)[:, :, None] * width + (tx[:, None] + patch + d)[:, None, :]).flatten()
+    total = torch.zeros(3, (h + 2 * patch) * width)
+    weight = torch.zeros((h + 2 * patch) * width)
+    total.index_add_(1, where, (patches * window).reshape(3, -1))
+    weight.index_add_(0, where, window.pow(2).expand(len(ty), patch, patch).flatten())
+    total = total.view(3, h + 2 * patch, width)[:, patch : patch + h, patch : patch + w]
+    weight = weight.view(h + 2 * patch, width)[patch : patch + h, patch : patch + w]
+    return torch.where(weight > 0, total / weight.clamp(min=1e-12).sqrt(), 0.0)
+
+
+def _dilate(mask: torch.Tensor, radius: int, *, anchor_start: bool = False) -> torch.Tensor:
+    """``mask`` (bool H,W) grown by ``radius`` px (a square), separably. With ``anchor_start``
+    the square is ``radius + 1`` px with the pixel at its top-left corner (a patch's footprint);
+    outside the image counts as False."""
+    m = mask.float()[None, None]
+    if anchor_start:
+        m = F.pad(m, (0, radius, 0, radius))
+        m = F.max_pool2d(m, (1, radius + 1), 1)
+        m = F.max_pool2d(m, (radius + 1, 1), 1)
+    else:
+        m = F.max_pool2d(m, (1, 2 * radius + 1), 1, (0, radius))
+        m = F.max_pool2d(m, (2 * radius + 1, 1), 1, (radius, 0))
+    return m[0, 0] > 0
+
+
+def _blur(x: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
+    """Gaussian blur of (C,H,W), borders replicated."""
+    r = math.ceil(3 * sigma)
+    t = torch.arange(-r, r + 1, dtype=x.dtype)
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = x.shape[0]
+    y = F.pad(x[None], (r, r, r, r), mode="replicate")
+    y = F.conv2d(y, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    y = F.conv2d(y, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return y[0]

@@ -1,0 +1,153 @@
+"""engine.texture: the photo's texture synthesised from around the hole, alone and through the
+Inpainter."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine import Inpainter
+from engine.texture import add_texture, texture_for
+from engine.unet import PConvUNet, UNetConfig
+
+FLAT = np.array([120, 100, 80], np.float32)
+
+
+def _grainy(h: int, w: int, sigma: float, seed: int = 0) -> np.ndarray:
+    """A flat colour with luminance grain of standard deviation ``sigma`` grey levels."""
+    rng = np.random.default_rng(seed)
+    return np.clip(FLAT + rng.normal(0, sigma, (h, w, 1)), 0, 255).astype(np.uint8)
+
+
+def _hole(h: int, w: int) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    hole[60:140, 70:170] = True
+    return hole
+
+
+def _smooth_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    fill = image.copy()
+    fill[hole] = FLAT.astype(np.uint8)
+    return fill
+
+
+def _tensors(*arrays: np.ndarray) -> list[torch.Tensor]:
+    return [
+        torch.from_numpy(a).permute(2, 0, 1).float() if a.ndim == 3 else torch.from_numpy(a) for a in arrays
+    ]
+
+
+def test_the_fill_gets_the_grain_of_its_surroundings_and_only_hole_pixels_change():
+    image = _grainy(200, 240, 8.0)
+    hole = _hole(200, 240)
+    fill = _smooth_fill(image, hole)
+    out = add_texture(fill, image, hole, 1.0)
+    assert out.dtype == np.uint8 and out.shape == fill.shape
+    assert np.array_equal(out[~hole], fill[~hole])
+    truth_std, fill_std, out_std = (a[hole].astype(float).std(0).max() for a in (image, fill, out))
+    assert fill_std == 0
+    assert 0.8 * truth_std < out_std < 1.1 * truth_std, (out_std, truth_std)
+    # the grain is added around the fill's colour, not a shift of it
+    assert np.abs(out[hole].mean(0) - FLAT).max() < 1.0
+    half = add_texture(fill, image, hole, 0.5)
+    assert 0.4 * out_std < half[hole].astype(float).std(0).max() < 0.6 * out_std
+
+
+def test_the_synthesised_texture_has_no_seam_between_patches():
+    """Overlap-added patches keep the donors' variance at every phase of the patch grid: a
+    plain average of the overlaps would halve it where two patches meet."""
+    image = _grainy(200, 240, 8.0, seed=1)
+    hole = _hole(200, 240)
+    fill, photo, mask = _tensors(_smooth_fill(image, hole), image, hole)
+    tex = texture_for(fill, photo, mask)[0, 60:140, 70:170]
+    for rows in (tex, tex.T):
+        by_phase = torch.stack([rows[i::8].std() for i in range(8)])
+        assert float(by_phase.max() / by_phase.min()) < 1.15, by_phase
+
+
+def test_hole_pixels_of_the_photo_are_never_read_and_the_result_is_deterministic():
+    image = _grainy(200, 240, 6.0)
+    hole = _hole(200, 240)
+    fill = _smooth_fill(image, hole)
+    other = image.copy()
+    other[hole] = 255 - other[hole]
+    first = add_texture(fill, image, hole, 1.0)
+    assert np.array_equal(first, add_texture(fill, other, hole, 1.0))
+    assert np.array_equal(first, add_texture(fill, image, hole, 1.0))
+    assert not np.array_equal(first, add_texture(fill, image, hole, 1.0, seed=1))
+
+
+def test_nothing_is_added_without_texture_strength_or_donors():
+    image = _grainy(200, 240, 8.0)
+    hole = _hole(200, 240)
+    fill = _smooth_fill(image, hole)
+    assert add_texture(fill, image, hole, 0.0) is fill
+    flat = np.broadcast_to(FLAT.astype(np.uint8), image.shape).copy()
+    assert np.array_equal(add_texture(_smooth_fill(flat, hole), flat, hole, 1.0), flat)
+    almost_all = np.ones((200, 240), bool)
+    almost_all[0, 0] = False  # one valid pixel: no donor patch fits
+    assert add_texture(fill, image, almost_all, 1.0) is fill
+
+
+def test_each_part_of_the_fill_takes_the_texture_of_the_same_colour():
+    """Left: dark and grainy; right: bright and smooth. A hole across both gets grain on the
+    dark side only, the fill's blurred colour choosing the donors."""
+    rng = np.random.default_rng(2)
+    h, w = 160, 320
+    image = np.full((h, w, 3), 200, np.float32)
+    image[:, : w // 2] = 60 + rng.normal(0, 10, (h, w // 2, 1))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[50:110, 100:220] = True
+    fill = image.copy()
+    fill[hole] = np.where(np.arange(w)[None, :, None] < w // 2, 60, 200).repeat(h, 0)[hole]
+    out = add_texture(fill, image, hole, 1.0)
+    dark, bright = (
+        out[55:105, cols].reshape(-1, 3).astype(float).std(0).max()
+        for cols in (slice(108, 150), slice(170, 212))
+    )
+    assert dark > 7.0, dark
+    assert bright < 1.5, bright
+
+
+def _inpainter(texture: float) -> Inpainter:
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64))
+    return Inpainter.from_model(model, name="tiny", texture=texture)
+
+
+def test_the_inpainter_adds_texture_to_hole_pixels_only_and_batches_like_single_calls():
+    image = _grainy(96, 128, 8.0, seed=3)
+    hole = np.zeros((96, 128), bool)
+    hole[30:70, 40:90] = True
+    plain, textured = _inpainter(0.0)(image, hole), _inpainter(1.0)(image, hole)
+    assert np.array_equal(plain[~hole], image[~hole]) and np.array_equal(textured[~hole], image[~hole])
+    grads = [
+        np.abs(np.diff(r[hole.nonzero()[0].min() : 70, 40:90].astype(float), axis=1)).mean()
+        for r in (plain, textured, image)
+    ]
+    assert grads[1] > grads[0] + 0.5 * (grads[2] - grads[0]), grads
+    inp = _inpainter(1.0)
+    other = _grainy(96, 128, 8.0, seed=4)
+    batch = inp.inpaint_batch([image, other], [hole, hole])
+    assert np.array_equal(batch[0], inp(image, hole)) and np.array_equal(batch[1], inp(other, hole))
+
+
+@pytest.mark.parametrize("bad", [-0.1, 5.0, float("nan"), "1"])
+def test_the_inpainter_refuses_a_texture_strength_out_of_range(bad):
+    with pytest.raises(ValueError, match="texture"):
+        _inpainter(bad)
+
+
+def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
+    """A wire crossing the surroundings is a minority of each donor patch's pixels: clipped to
+    the patch's own grain, it does not reappear as bright lines in the fill."""
+    image = _grainy(200, 240, 4.0, seed=5).astype(np.int16)
+    image[40, :] += 90  # a thin bright wire 20 px above the hole
+    image[:, 40] += 90  # and one 30 px left of it
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    hole = _hole(200, 240)
+    fill = image.copy()
+    fill[hole] = FLAT.astype(np.uint8)
+    added = add_texture(fill, image, hole, 1.0).astype(float)[hole] - FLAT
+    assert np.abs(added).max() < 6 * 4.0 + 1, np.abs(added).max()
+    assert added.std() > 2.0  # the grain still comes in

@@ -1,0 +1,41 @@
+"""benchmarks/texture.py and evaluate's --texture: the photos task at several texture strengths."""
+
+import json
+
+
+def test_the_benchmark_judges_each_strength_on_the_same_photos_and_holes(
+    benchmark_script, photo_data, tiny_weights, tmp_path, capsys
+):
+    bench = benchmark_script("texture")
+    out = tmp_path / "t.md"
+    args = ["--data", str(photo_data), "--weights", str(tiny_weights), "--split", "test"]
+    assert bench.main([*args, "--strengths", "0", "1", "--photos-limit", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| holes | Navier-Stokes | texture 0 | texture 1 |" in printed
+    text = out.read_text(encoding="utf-8")
+    assert "tiny" in text and ", texture 1 |" in text and "Telea" not in text and "PatchMatch" not in text
+    for kind in ("strokes", "scratches", "object"):
+        assert (tmp_path / f"t-{kind}.jpg").is_file()
+        line = next(row for row in printed.splitlines() if row.startswith(f"| {kind} |"))
+        assert len(line.split("|")) == 6  # holes, Navier-Stokes, two strengths
+
+
+def test_evaluate_texture_sets_every_model_s_strength_and_says_so(photo_data, tiny_weights, tmp_path):
+    from trainer.__main__ import main
+
+    args = ["evaluate", "--data", str(photo_data), "--weights", str(tiny_weights), "--task", "photos"]
+    args += ["--photos-limit", "2", "--grid-rows", "0", "--device", "cpu", "--no-progress"]
+    figures = {}
+    for strength in ("0", "1"):
+        out = tmp_path / f"e{strength}.md"
+        assert main([*args, "--texture", strength, "--out", str(out)]) == 0
+        data = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+        assert data["texture_strength"] == float(strength)
+        assert f"strength {strength} for every model" in out.read_text(encoding="utf-8")
+        figures[strength] = {
+            kind: {r["method"]: r for r in task["rows"]} for kind, task in data["photos"]["tasks"].items()
+        }
+    for kind in ("strokes", "object"):
+        assert figures["0"][kind]["ns"] == figures["1"][kind]["ns"]
+        assert figures["1"][kind]["ours"]["texture"] > figures["0"][kind]["ours"]["texture"]
+    assert main([*args, "--texture", "-1", "--out", str(tmp_path / "bad.md")]) == 2
