@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from trainer.evaluate import _load_inpainter  # noqa: E402
-from trainer.photo_eval import evaluate_photos  # noqa: E402
+from trainer.photo_eval import _fmt, evaluate_photos  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,10 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {kind} | {' | '.join(cells)} |")
     print(f"tables: {out}; grids: {', '.join(str(g) for g in grids)}")
     return 0
-
-
-def _fmt(texture: float | None) -> str:
-    return "-" if texture is None else f"{texture:.2f}"
 
 
 if __name__ == "__main__":

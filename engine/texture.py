@@ -17,9 +17,9 @@ from around the hole:
   nearest the fill's blurred colour there (the sky's grain for sky, the grass's for grass). Each
   patch's texture is clipped per channel to :data:`CLIP` of its own robust standard deviations
   (from the median absolute deviation), so an edge crossing a donor patch (a minority of its
-  pixels) does not come in as an outline. The patches are overlap-added with a Hann window and divided by the root of the summed squared
-  window, which keeps the donors' variance (the patches are independent) with no seam between
-  patches;
+  pixels) does not come in as an outline. The patches are overlap-added with a Hann window
+  and divided by the root of the summed squared window, which keeps the donors' variance (the
+  patches are independent) with no seam between patches;
 * ``strength`` times that texture is added to the hole pixels of the fill.
 
 Deterministic: the same inputs and ``seed`` give the same result. Cost: a few blurs and

@@ -147,19 +147,18 @@ def _load_inpainter(
     Always full precision, so that the figures do not depend on the CPU's bf16 support.
     ``texture``: the Inpainter's texture strength (None: its default, as the app uses it)."""
     from engine.inpainter import Inpainter
-    from engine.texture import TEXTURE
 
-    texture = TEXTURE if texture is None else texture
+    options: dict[str, Any] = {"batch_size": batch_size, "precision": "fp32"}
+    if texture is not None:  # else the Inpainter's own default
+        options["texture"] = texture
     path = Path(weights)
     if path.suffix == ".safetensors":
-        inp = Inpainter(path, device=device, batch_size=batch_size, precision="fp32", texture=texture)
+        inp = Inpainter(path, device=device, **options)
         return inp, inp.name, dict(inp.info.provenance) if inp.info else {}
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     name = f"{Path(ckpt['path']).parent.name}/{Path(ckpt['path']).name} (step {ckpt['step']})"
-    inp = Inpainter.from_model(
-        model, device=device, name=name, batch_size=batch_size, precision="fp32", texture=texture
-    )
+    inp = Inpainter.from_model(model, device=device, name=name, **options)
     return inp, name, {}
 
 
