@@ -273,6 +273,13 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "sees ~250 px; 4: ~60 px patches, local texture)",
     )
     g.add_argument(
+        "--disc-input",
+        choices=("image+hole", "image"),  # = config.DISC_INPUTS
+        help="what the discriminator is shown: image+hole (default, DeepFill v2: the composite "
+        "and the hole map) or image (LaMa: the composite alone, so it cannot align its features "
+        "with the hole's edge)",
+    )
+    g.add_argument(
         "--disc-lr",
         type=float,
         metavar="LR",

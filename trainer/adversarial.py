@@ -4,7 +4,9 @@ As in DeepFill v2 (Yu et al. 2019, "Free-Form Image Inpainting with Gated Convol
 stride-2 convolutions with spectral normalisation and leaky ReLU judge every patch of the
 composite (the network's fill pasted into the photo) together with the hole map, so the
 discriminator knows where to look; the real photos go in with the same hole maps, so the map
-alone tells it nothing. Each output element scores one patch (a receptive field of about 250
+alone tells it nothing. With ``--disc-input image`` it sees the image alone, as LaMa's does
+(Suvorov et al. 2022): it has to find the fill by its look, and cannot learn features aligned
+with the hole's edge (the ninth round's fills, judged with the map, drew that edge as a line). Each output element scores one patch (a receptive field of about 250
 px), and the hinge loss is taken over all of them:
 
 * discriminator: ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``
@@ -34,7 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .config import DISC_INPUTS  # --disc-input: what the discriminator is shown
+
 __all__ = [
+    "DISC_INPUTS",
     "Adversary",
     "PatchDiscriminator",
     "hinge_discriminator_loss",
@@ -49,32 +54,37 @@ class PatchDiscriminator(nn.Module):
     (unbounded; high = real). ``image`` in [-1, 1], ``hole`` (N, 1, H, W) with 1 = hole. Widths
     ``width``, 2x, then 4x (DeepFill v2: 64, 6 layers, each score seeing 253 px; 4 layers see
     61 px, the local texture); unlike DeepFill v2, whose last layer keeps 256 channels and
-    scores each of them, the last layer here gives one score per patch."""
+    scores each of them, the last layer here gives one score per patch. ``input``: one of
+    :data:`DISC_INPUTS`; with ``"image"`` the hole map is not shown (``forward`` ignores it)."""
 
-    def __init__(self, width: int = 64, layers: int = 6) -> None:
+    def __init__(self, width: int = 64, layers: int = 6, input: str = "image+hole") -> None:
         super().__init__()
         if width < 1 or layers < 2:
             raise ValueError(f"a discriminator needs width >= 1 and layers >= 2, got {width}, {layers}")
+        if input not in DISC_INPUTS:
+            raise ValueError(f"a discriminator's input is one of {', '.join(DISC_INPUTS)}, got {input!r}")
         self.width = width
         self.layers = layers
+        self.input = input
         widths = [width * min(2**i, 4) for i in range(layers - 1)] + [1]
-        convs, c_in = [], 4
+        convs, c_in = [], 4 if input == "image+hole" else 3
         for c_out in widths:
             convs.append(spectral_norm(nn.Conv2d(c_in, c_out, 5, stride=2, padding=2)))
             c_in = c_out
         self.convs = nn.ModuleList(convs)
 
     def forward(self, image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([image, hole.to(image.dtype)], dim=1)
+        x = torch.cat([image, hole.to(image.dtype)], dim=1) if self.input == "image+hole" else image
         for conv in self.convs[:-1]:
             x = F.leaky_relu(conv(x), 0.2)
         return self.convs[-1](x)
 
     def describe(self) -> str:
         field = 1 + 4 * (2**self.layers - 1)  # each 5x5 stride-2 layer adds 4 px at its stride
+        shown = "the image and the hole map" if self.input == "image+hole" else "the image alone"
         return (
             f"SN-PatchGAN discriminator, width {self.width}, hinge loss, {self.layers} layers "
-            f"(one score per {2**self.layers} px, each seeing {field} px)"
+            f"(one score per {2**self.layers} px, each seeing {field} px), shown {shown}"
         )
 
 
@@ -170,14 +180,19 @@ class Adversary:
         return {
             "width": self.module.width,
             "layers": self.module.layers,
+            "input": self.module.input,
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        # checkpoints written before --disc-layers have no "layers": theirs had 6
-        shape = {"layers": int(state.get("layers", 6)), "width": int(state["width"])}
+        # checkpoints written before --disc-layers / --disc-input have neither: 6 layers, the map
+        shape = {
+            "layers": int(state.get("layers", 6)),
+            "width": int(state["width"]),
+            "input": str(state.get("input", "image+hole")),
+        }
         for name, saved in shape.items():
             mine = getattr(self.module, name)
             if saved != mine:

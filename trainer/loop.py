@@ -407,7 +407,7 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
     """The discriminator of ``--adversarial-weight`` (trainer.adversarial), on the run's device
     and, under torchrun, in its own DistributedDataParallel."""
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    disc = PatchDiscriminator(config.disc_width, config.disc_layers).to(
+    disc = PatchDiscriminator(config.disc_width, config.disc_layers, config.disc_input).to(
         device=d.device, memory_format=memory_format
     )
     return Adversary(

@@ -18,7 +18,7 @@ from trainer.adversarial import (
     hinge_generator_loss,
 )
 from trainer.checkpoint import load_checkpoint
-from trainer.config import ADVERSARIAL_ON
+from trainer.config import ADVERSARIAL_ON, DISC_INPUTS
 from trainer.data import InpaintingDataset
 from trainer.loop import train
 from trainer.losses import InpaintingLoss, LossWeights, describe_balance, loss_balance
@@ -57,8 +57,32 @@ def test_discriminator_scores_patches_sees_the_hole_map_and_is_spectrally_normal
         Adversary(local, lr=1e-3).load_state_dict(adversary.state_dict())
     with pytest.raises(ValueError, match="--disc-width: the checkpoint's discriminator has 8, this run 16"):
         Adversary(PatchDiscriminator(width=16), lr=1e-3).load_state_dict(adversary.state_dict())
-    old = {k: v for k, v in adversary.state_dict().items() if k != "layers"}  # before --disc-layers
+    old = {k: v for k, v in adversary.state_dict().items() if k not in ("layers", "input")}  # before both
     Adversary(PatchDiscriminator(width=8), lr=1e-3).load_state_dict(old)
+
+
+def test_discriminator_shown_the_image_alone_ignores_the_hole_map():
+    """--disc-input image (LaMa's discriminator): the same scores whatever the map, a 3-channel
+    first layer, said in the log; a checkpoint's discriminator of the other kind is refused."""
+    torch.manual_seed(0)
+    blind = PatchDiscriminator(width=8, layers=4, input="image").eval()  # no power iterations
+    images, hole = _batch(2, 64)
+    assert blind.convs[0].weight.shape[1] == 3
+    assert torch.equal(blind(images, hole), blind(images, torch.zeros_like(hole)))
+    assert blind(images, hole).shape == (2, 1, 4, 4)
+    assert "shown the image alone" in blind.describe()
+    assert "shown the image and the hole map" in PatchDiscriminator(width=8, layers=4).describe()
+    with pytest.raises(ValueError, match="input is one of image\\+hole, image"):
+        PatchDiscriminator(width=8, input="hole")
+    seeing = Adversary(PatchDiscriminator(width=8, layers=4), lr=1e-3)
+    with pytest.raises(ValueError, match="--disc-input: the checkpoint's discriminator has image\\+hole"):
+        Adversary(blind, lr=1e-3).load_state_dict(seeing.state_dict())
+    again = Adversary(PatchDiscriminator(width=8, layers=4, input="image"), lr=1e-3)
+    again.load_state_dict(Adversary(blind, lr=1e-3).state_dict())
+    assert torch.equal(again.module.eval()(images, hole), blind(images, hole))
+    for choice in DISC_INPUTS:  # the command line offers what the config accepts
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--disc-input", choice])
+        assert args.disc_input == choice
 
 
 def test_hinge_losses():
@@ -155,6 +179,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
         adversarial_weight=0.1,
         disc_width=4,
         disc_layers=4,
+        disc_input="image",
         disc_lr=3e-3,
         adversarial_warmup=2,  # off at steps 0-1, half at step 2 (where the resumed half starts)
         log_every=1,
@@ -183,6 +208,8 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
         assert torch.equal(da["model"][key], db["model"][key]), key
     assert a["lineage"][-1]["disc_width"] == 4 and a["lineage"][-1]["loss_weights"]["adversarial"] == 0.1
     assert a["lineage"][-1]["disc_layers"] == 4 and da["layers"] == 4
+    assert a["lineage"][-1]["disc_input"] == "image" and da["input"] == "image"
+    assert da["model"]["convs.0.parametrizations.weight.original"].shape[1] == 3  # no hole map
     assert a["lineage"][-1]["disc_lr"] == 3e-3 and a["lineage"][-1]["adversarial_warmup"] == 2
     assert [g["lr"] for g in da["optimizer"]["param_groups"]] == [3e-3]
     # the loop tells the step where it is: a warm-up longer than the run never lets the term in
@@ -195,7 +222,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
         train_config(prepared, tmp_path / "bad", **{**common, "adversarial_warmup": -1})
     log = (tmp_path / "split" / "train.log").read_text()
     assert "SN-PatchGAN discriminator, width 4, hinge loss, 4 layers" in log
-    assert "each seeing 61 px), lr 0.003, alone for steps 0-1" in log
+    assert "each seeing 61 px), shown the image alone, lr 0.003, alone for steps 0-1" in log
     balance = [line.split("weighted loss", 1)[1] for line in log.splitlines() if "weighted loss" in line]
     assert "adversarial 0% (weight 0)" in balance[0]  # step 1: still warming up
     assert "(weight 0.05)" in balance[-1]  # the resumed half's first window, step 3: half of 0.1
