@@ -13,14 +13,19 @@ from around the hole:
 * **donors** are the valid pixels within :data:`REACH` px of the hole whose blur reads no hole
   pixel;
 * **synthesis**: the hole's box is tiled with :data:`PATCH` px patches at half-patch stride;
-  each takes the donor patch, among :data:`CANDIDATES` drawn at random, whose blurred colour is
-  nearest the fill's blurred colour there (the sky's grain for sky, the grass's for grass). Each
-  patch's texture is clipped per channel to :data:`CLIP` of its own robust standard deviations
-  (from the median absolute deviation), so an edge crossing a donor patch (a minority of its
-  pixels) does not come in as an outline. The patches are overlap-added with a Hann window
-  and divided by the root of the summed squared window, which keeps the donors' variance (the
-  patches are independent) with no seam between patches;
-* ``strength`` times that texture is added to the hole pixels of the fill.
+  each takes the donor patch, among :data:`CANDIDATES` drawn at random, whose blurred content
+  is nearest the fill's blurred content there (sum of squared differences on a 4x4 grid of the
+  patch: the sky's grain for sky, the grass's for grass, and a patch crossed by an edge only
+  where the fill has that edge too). Each patch's texture is clipped per channel to :data:`CLIP`
+  of its own robust standard deviations (from the median absolute deviation), so an edge that
+  still crosses a donor patch (a minority of its pixels) does not come in as an outline. The
+  patches are overlap-added with a Hann window and divided by the root of the summed squared
+  window, which keeps the donors' variance (the patches are independent) with no seam between
+  patches;
+* ``strength`` times that texture is added to the hole's wide parts; its thin parts (at most
+  6-7 px across, :func:`engine.seams.wide_parts`, the same ramp) get none: the photo's own
+  membrane fills them, and grain there measured worse (val photos, thin scratches 23.62 dB
+  with none, 23.24 with strength 0.5).
 
 Deterministic: the same inputs and ``seed`` give the same result. Cost: a few blurs and
 gathers on the crop, milliseconds for a 512x512 crop.
@@ -34,13 +39,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .seams import wide_parts
+
 __all__ = ["add_texture", "TEXTURE"]
 
 TEXTURE = 0.0  # the Inpainter's default strength (0 = the network's fill alone)
 SIGMA = 1.5  # the blur that separates structure from texture, px
 REACH = 48  # donors lie at most this far from the hole, px (chessboard distance)
 PATCH = 16  # synthesis patch side, px (stride half of it)
-CANDIDATES = 8  # donor patches drawn per target patch; the nearest in blurred colour is used
+CANDIDATES = 8  # donor patches drawn per target patch; the nearest in blurred content is used
 CLIP = 2.5  # a donor patch's texture clipped to this many of its robust standard deviations
 
 
@@ -67,8 +74,8 @@ def texture_for(
     fill: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, *, seed: int = 0, patch: int = PATCH
 ) -> torch.Tensor | None:
     """The synthesised texture (3,H,W) float for the hole (bool H,W) of ``image`` (3,H,W, 0-255;
-    hole pixels never read), guided by ``fill``'s blurred colour; zero outside the hole's patches.
-    None when no donor patch fits around the hole."""
+    hole pixels never read), guided by ``fill``'s blurred content; zero outside the hole's patches
+    and on its thin parts. None when no donor patch fits around the hole."""
     h, w = hole.shape
     r = math.ceil(3 * SIGMA)
     photo = torch.where(hole, 0.0, image)
@@ -109,10 +116,12 @@ def texture_for(
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randint(len(sources), (len(ty), CANDIDATES), generator=gen)
     sy, sx = sources[pick, 0], sources[pick, 1]  # (B, K)
-    source_colour = low[:, sy + half, sx + half]  # (3, B, K)
-    cy, cx = (ty + half).clamp(0, h - 1), (tx + half).clamp(0, w - 1)
-    target_colour = guide[:, cy, cx][..., None]  # (3, B, 1)
-    best = (source_colour - target_colour).pow(2).sum(0).argmin(1)
+    # the blurred content of each candidate and of the fill there, on a 4x4 grid of the patch
+    g = torch.arange(patch // 8, patch, max(1, patch // 4))
+    source_low = low[:, (sy[..., None] + g)[..., :, None], (sx[..., None] + g)[..., None, :]]  # (3,B,K,4,4)
+    gy, gx = (ty[:, None] + g).clamp(0, h - 1), (tx[:, None] + g).clamp(0, w - 1)
+    target_low = guide[:, gy[:, :, None], gx[:, None, :]][:, :, None]  # (3, B, 1, 4, 4)
+    best = (source_low - target_low).pow(2).sum((0, 3, 4)).argmin(1)
     rows = torch.arange(len(ty))
     sy, sx = sy[rows, best], sx[rows, best]
 
@@ -131,7 +140,8 @@ def texture_for(
     weight.index_add_(0, where, window.pow(2).expand(len(ty), patch, patch).flatten())
     total = total.view(3, h + 2 * patch, width)[:, patch : patch + h, patch : patch + w]
     weight = weight.view(h + 2 * patch, width)[patch : patch + h, patch : patch + w]
-    return torch.where(weight > 0, total / weight.clamp(min=1e-12).sqrt(), 0.0)
+    wide = wide_parts((~hole).float()[None, None])[0, 0]  # 0 on thin parts, ramping to 1
+    return torch.where(weight > 0, total / weight.clamp(min=1e-12).sqrt(), 0.0) * wide
 
 
 def _dilate(mask: torch.Tensor, radius: int, *, anchor_start: bool = False) -> torch.Tensor:

@@ -151,3 +151,37 @@ def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
     added = add_texture(fill, image, hole, 1.0).astype(float)[hole] - FLAT
     assert np.abs(added).max() < 6 * 4.0 + 1, np.abs(added).max()
     assert added.std() > 2.0  # the grain still comes in
+
+
+def test_thin_parts_of_the_hole_get_no_texture():
+    """A 4 px scratch is the photo's own membrane's (engine.seams): no grain is added there,
+    while the wide part of the same hole gets it."""
+    image = _grainy(200, 240, 8.0, seed=6)
+    hole = _hole(200, 240)
+    scratch = np.zeros_like(hole)
+    scratch[170:174, 20:220] = True  # 4 px across, far from the wide part
+    fill = _smooth_fill(image, hole | scratch)
+    out = add_texture(fill, image, hole | scratch, 1.0)
+    assert np.array_equal(out[scratch], fill[scratch])
+    assert out[hole].astype(float).std(0).max() > 5.0
+
+
+def test_donors_crossed_by_an_edge_the_fill_lacks_are_not_chosen(monkeypatch):
+    """A thin dark line runs 17-20 px above the hole, within the donors' reach. Donor patches
+    crossed by it off their centre have the plain colour at the centre but carry the line's
+    ringing (photo minus blur) as texture; the fill is flat there, so their blurred content does
+    not match it and they are not chosen. The clip, the second guard, is lifted to see the
+    choice alone: the fill gets the plain grain only."""
+    import engine.texture
+
+    monkeypatch.setattr(engine.texture, "CLIP", 1e6)
+    sigma = 4.0
+    image = _grainy(200, 240, sigma, seed=7).astype(np.int16)
+    image[40:43, :] -= 70
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    hole = _hole(200, 240)
+    added = add_texture(_smooth_fill(image, hole), image, hole, 1.0).astype(float)[hole] - FLAT
+    grain = image[120:200].astype(float) - FLAT  # the same grain far from the line
+    assert (np.abs(added) > 3 * sigma).mean() < 2 * (np.abs(grain) > 3 * sigma).mean() + 1e-3
+    assert np.abs(added).max() < 6 * sigma
+    assert added.std() > 0.5 * sigma  # the grain still comes in
