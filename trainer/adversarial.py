@@ -6,8 +6,9 @@ composite (the network's fill pasted into the photo) together with the hole map,
 discriminator knows where to look; the real photos go in with the same hole maps, so the map
 alone tells it nothing. With ``--disc-input image`` it sees the image alone, as LaMa's does
 (Suvorov et al. 2022): it has to find the fill by its look, and cannot learn features aligned
-with the hole's edge (the ninth round's fills, judged with the map, drew that edge as a line). Each output element scores one patch (a receptive field of about 250
-px), and the hinge loss is taken over all of them:
+with the hole's edge (the ninth round's fills, judged with the map, drew that edge as a line).
+Each output element scores one patch (a receptive field of about 250 px), and the hinge loss is
+taken over all of them:
 
 * discriminator: ``mean(relu(1 - D(real))) + mean(relu(1 + D(fake)))``
 * generator: ``-mean(D(fake))``, added to the paper's loss at ``--adversarial-weight``
