@@ -280,6 +280,13 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "with the hole's edge)",
     )
     g.add_argument(
+        "--disc-fake",
+        choices=("composite", "hole"),  # = config.DISC_FAKES
+        help="what of a composite the discriminator learns to call fake: composite (default, "
+        "DeepFill v2: every patch) or hole (LaMa's mask_as_fake_target: each patch by its share "
+        "of the hole, the rest real; the generator's term is taken on the hole's patches)",
+    )
+    g.add_argument(
         "--disc-lr",
         type=float,
         metavar="LR",

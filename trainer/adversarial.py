@@ -14,6 +14,13 @@ taken over all of them:
 * generator: ``-mean(D(fake))``, added to the paper's loss at ``--adversarial-weight``
   (``LossWeights.adversarial``; :class:`trainer.step.TrainStep` adds it).
 
+That is ``--disc-fake composite``: every patch of a composite is fake, though outside the hole it
+is the photo itself. With ``--disc-fake hole`` (LaMa's ``mask_as_fake_target``) each score's
+target follows the share ``m`` of its cell that is hole (:func:`hole_share`): the composite's
+term is ``mean(m relu(1 + D(fake)) + (1 - m) relu(1 - D(fake)))``, so the discriminator learns to
+find the fill against the photo around it, and the generator's is ``-sum(m D(fake)) / sum(m)``,
+taken on the fill's patches instead of diluted over the whole crop.
+
 The partial-convolution U-Net stays the generator; the discriminator only trains it. One
 discriminator update follows each generator update (Adam, ``--disc-lr``, by default ``--lr``,
 betas 0.5/0.999 as in DeepFill v2, no schedule). With ``--adversarial-warmup S`` the
@@ -37,9 +44,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from .config import DISC_INPUTS  # --disc-input: what the discriminator is shown
+from .config import DISC_FAKES, DISC_INPUTS  # --disc-fake, --disc-input
 
 __all__ = [
+    "DISC_FAKES",
     "DISC_INPUTS",
     "Adversary",
     "PatchDiscriminator",
@@ -89,15 +97,31 @@ class PatchDiscriminator(nn.Module):
         )
 
 
-def hinge_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+def hole_share(hole: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The share of each score's cell that is hole: ``hole`` (N, 1, H, W), 1 = hole, averaged
+    over the cells of the (N, 1, h, w) ``scores`` grid, in float32."""
+    return F.adaptive_avg_pool2d(hole.float(), scores.shape[-2:])
+
+
+def hinge_discriminator_loss(
+    real: torch.Tensor, fake: torch.Tensor, fake_share: torch.Tensor | None = None
+) -> torch.Tensor:
     """``mean(relu(1 - real)) + mean(relu(1 + fake))``: zero once real patches score at least 1
-    and fake ones at most -1."""
-    return F.relu(1.0 - real.float()).mean() + F.relu(1.0 + fake.float()).mean()
+    and fake ones at most -1. With ``fake_share`` (:func:`hole_share`, ``--disc-fake hole``) a
+    composite's patch is fake by that share and real by the rest."""
+    real_term = F.relu(1.0 - real.float()).mean()
+    if fake_share is None:
+        return real_term + F.relu(1.0 + fake.float()).mean()
+    fake = fake.float()
+    return real_term + (fake_share * F.relu(1.0 + fake) + (1.0 - fake_share) * F.relu(1.0 - fake)).mean()
 
 
-def hinge_generator_loss(fake: torch.Tensor) -> torch.Tensor:
-    """``-mean(fake)``: the generator pushes its patches' scores up."""
-    return -fake.float().mean()
+def hinge_generator_loss(fake: torch.Tensor, fake_share: torch.Tensor | None = None) -> torch.Tensor:
+    """``-mean(fake)``: the generator pushes its patches' scores up; with ``fake_share`` the
+    mean is weighted by it (the fill's patches; a crop without hole gives 0)."""
+    if fake_share is None:
+        return -fake.float().mean()
+    return -(fake_share * fake.float()).sum() / fake_share.sum().clamp_min(1e-6)
 
 
 class Adversary:
@@ -113,10 +137,14 @@ class Adversary:
         device_type: str = "cpu",
         warmup: int = 0,
         on: str = "all",
+        fake: str = "composite",
     ) -> None:
+        if fake not in DISC_FAKES:
+            raise ValueError(f"--disc-fake is one of {', '.join(DISC_FAKES)}, got {fake!r}")
         self.discriminator = discriminator
         self.warmup = warmup
         self.on = on  # --adversarial-on: the samples the step lets it judge (all, or native crops)
+        self.fake = fake  # --disc-fake: what of a composite is fake (all of it, or the hole)
         self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=DISC_BETAS)
         self.scaler = torch.amp.GradScaler(device_type, enabled=autocast_dtype == torch.float16)
         self._autocast = (
@@ -138,7 +166,15 @@ class Adversary:
         s = self.warmup
         ramp = f"alone for steps 0-{s - 1}, the term ramped in to step {2 * s - 1}" if s else "no warm-up"
         on = ", played on the native crops only" if self.on == "native" else ""
-        return f"{self.module.describe()}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}{on}"
+        fake = (
+            ", a composite's patches fake by their share of the hole and real elsewhere"
+            if self.fake == "hole"
+            else ""
+        )
+        return f"{self.module.describe()}{fake}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}{on}"
+
+    def _share(self, hole: torch.Tensor, scores: torch.Tensor) -> torch.Tensor | None:
+        return hole_share(hole, scores) if self.fake == "hole" else None
 
     def ramp(self, step: int) -> float:
         """The share of ``--adversarial-weight`` the generator's term gets at ``step``, the
@@ -156,17 +192,20 @@ class Adversary:
         processes)."""
         no_sync = getattr(self.discriminator, "no_sync", contextlib.nullcontext)
         with no_sync():
-            return hinge_generator_loss(self.discriminator(comp, hole))
+            scores = self.discriminator(comp, hole)
+            return hinge_generator_loss(scores, self._share(hole, scores))
 
     def update(self, real: torch.Tensor, comp: torch.Tensor, hole: torch.Tensor) -> dict[str, torch.Tensor]:
         """One discriminator step on real photos and (detached) composites with the same hole
         maps, in one forward pass; returns the detached ``disc`` loss and the mean scores
-        ``disc_real`` and ``disc_fake``."""
+        ``disc_real`` and ``disc_fake`` (with ``--disc-fake hole``, the latter over the fill's
+        patches, weighted by their share of the hole)."""
         n = real.shape[0]
         with self._autocast():
             scores = self.discriminator(torch.cat([real, comp.detach()]), torch.cat([hole, hole]))
             real_s, fake_s = scores[:n], scores[n:]
-            loss = hinge_discriminator_loss(real_s, fake_s)
+            share = self._share(hole, fake_s)
+            loss = hinge_discriminator_loss(real_s, fake_s, share)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
@@ -174,7 +213,7 @@ class Adversary:
         return {
             "disc": loss.detach(),
             "disc_real": real_s.detach().float().mean(),
-            "disc_fake": fake_s.detach().float().mean(),
+            "disc_fake": -hinge_generator_loss(fake_s.detach(), share),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -182,20 +221,25 @@ class Adversary:
             "width": self.module.width,
             "layers": self.module.layers,
             "input": self.module.input,
+            "fake": self.fake,
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        # checkpoints written before --disc-layers / --disc-input have neither: 6 layers, the map
-        shape = {
+        # checkpoints written before --disc-layers / --disc-input / --disc-fake have none of
+        # them: 6 layers, the map, the whole composite fake
+        saved_game = {
             "layers": int(state.get("layers", 6)),
             "width": int(state["width"]),
             "input": str(state.get("input", "image+hole")),
+            "fake": str(state.get("fake", "composite")),
         }
-        for name, saved in shape.items():
-            mine = getattr(self.module, name)
+        mine_game = {"layers": self.module.layers, "width": self.module.width, "input": self.module.input}
+        mine_game["fake"] = self.fake
+        for name, saved in saved_game.items():
+            mine = mine_game[name]
             if saved != mine:
                 raise ValueError(
                     f"--disc-{name}: the checkpoint's discriminator has {saved}, this run {mine}"

@@ -260,6 +260,7 @@ def phase_entry(
         "disc_width": config.disc_width if config.adversarial_weight else None,
         "disc_layers": config.disc_layers if config.adversarial_weight else None,
         "disc_input": config.disc_input if config.adversarial_weight else None,
+        "disc_fake": config.disc_fake if config.adversarial_weight else None,
         "disc_lr": config.disc_learning_rate if config.adversarial_weight else None,
         "adversarial_warmup": config.adversarial_warmup if config.adversarial_weight else None,
         "adversarial_on": config.adversarial_on if config.adversarial_weight else None,

@@ -22,6 +22,7 @@ __all__ = [
     "PHASE_LR",
     "ADVERSARIAL_ON",
     "DISC_INPUTS",
+    "DISC_FAKES",
     "FREEZE_BN",
     "model_config",
     "default_masks",
@@ -32,6 +33,9 @@ PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
 # crops of --native-share only: the bird squares, most of them scaled up, keep the plain loss)
 ADVERSARIAL_ON = ("all", "native")
 DISC_INPUTS = ("image+hole", "image")  # --disc-input: what the discriminator is shown
+# --disc-fake: what of a composite the discriminator learns to call fake: all of it (DeepFill v2),
+# or each patch by its share of the hole, the rest real (LaMa's mask_as_fake_target)
+DISC_FAKES = ("composite", "hole")
 # --freeze-bn: the BatchNorm layers whose statistics and affine parameters stay as --init left
 # them (engine.unet.BN_SCOPES, or none); the default follows --phase
 FREEZE_BN = ("none", *BN_SCOPES)
@@ -83,7 +87,15 @@ DERIVED_FIELDS = {
 # under which it acts, as a predicate of the config, and the option that says so).
 IDLE_UNLESS: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
     **dict.fromkeys(
-        ("disc_width", "disc_layers", "disc_input", "disc_lr", "adversarial_warmup", "adversarial_on"),
+        (
+            "disc_width",
+            "disc_layers",
+            "disc_input",
+            "disc_fake",
+            "disc_lr",
+            "adversarial_warmup",
+            "adversarial_on",
+        ),
         (lambda c: c.adversarial_weight > 0, "--adversarial-weight above 0"),
     ),
     **dict.fromkeys(
@@ -147,6 +159,7 @@ class TrainConfig:
     disc_width: int = 64  # the discriminator's first width (DeepFill v2: 64)
     disc_layers: int = 6  # its 5x5 stride-2 layers (DeepFill v2: 6; 4 judges ~60 px patches)
     disc_input: str = "image+hole"  # what it is shown: image+hole (DeepFill v2) or image (LaMa)
+    disc_fake: str = "composite"  # what it calls fake: the composite (DeepFill v2) or the hole (LaMa)
     disc_lr: float | None = None  # the discriminator's learning rate (None = learning_rate)
     adversarial_warmup: int = 0  # steps of the discriminator alone, then as many to ramp the term in
     adversarial_on: str = "all"  # the samples the game is played on: all, or native (crops only)
@@ -196,6 +209,8 @@ class TrainConfig:
             raise ValueError(f"--disc-layers must be in [2, 8], got {self.disc_layers}")
         if self.disc_input not in DISC_INPUTS:
             raise ValueError(f"--disc-input must be one of {', '.join(DISC_INPUTS)}, got {self.disc_input!r}")
+        if self.disc_fake not in DISC_FAKES:
+            raise ValueError(f"--disc-fake must be one of {', '.join(DISC_FAKES)}, got {self.disc_fake!r}")
         if self.disc_lr is not None and not 0.0 < self.disc_lr <= 1.0:
             raise ValueError(f"--disc-lr must be in (0, 1], got {self.disc_lr}")
         if self.adversarial_warmup < 0:

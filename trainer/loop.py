@@ -417,6 +417,7 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
         device_type=d.device.type,
         warmup=config.adversarial_warmup,
         on=config.adversarial_on,
+        fake=config.disc_fake,
     )
 
 

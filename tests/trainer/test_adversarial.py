@@ -16,9 +16,10 @@ from trainer.adversarial import (
     PatchDiscriminator,
     hinge_discriminator_loss,
     hinge_generator_loss,
+    hole_share,
 )
 from trainer.checkpoint import load_checkpoint
-from trainer.config import ADVERSARIAL_ON, DISC_INPUTS
+from trainer.config import ADVERSARIAL_ON, DISC_FAKES, DISC_INPUTS, TrainConfig
 from trainer.data import InpaintingDataset
 from trainer.loop import train
 from trainer.losses import InpaintingLoss, LossWeights, describe_balance, loss_balance
@@ -57,7 +58,8 @@ def test_discriminator_scores_patches_sees_the_hole_map_and_is_spectrally_normal
         Adversary(local, lr=1e-3).load_state_dict(adversary.state_dict())
     with pytest.raises(ValueError, match="--disc-width: the checkpoint's discriminator has 8, this run 16"):
         Adversary(PatchDiscriminator(width=16), lr=1e-3).load_state_dict(adversary.state_dict())
-    old = {k: v for k, v in adversary.state_dict().items() if k not in ("layers", "input")}  # before both
+    before = ("layers", "input", "fake")  # what a checkpoint from before those options lacks
+    old = {k: v for k, v in adversary.state_dict().items() if k not in before}
     Adversary(PatchDiscriminator(width=8), lr=1e-3).load_state_dict(old)
 
 
@@ -91,6 +93,57 @@ def test_hinge_losses():
     assert hinge_discriminator_loss(real * 0, fake * 0).item() == pytest.approx(2.0)
     assert hinge_discriminator_loss(-real, -fake).item() == pytest.approx(6.0)
     assert hinge_generator_loss(torch.tensor([[1.0, 3.0]])).item() == pytest.approx(-2.0)
+
+
+def test_disc_fake_hole_targets_each_patch_by_its_share_of_the_hole():
+    """--disc-fake hole (LaMa's mask_as_fake_target): a composite's patches are fake by their
+    share of the hole and real elsewhere, and the generator's term is taken on the hole's."""
+    _images, hole = _batch(1, 64)  # hole rows and columns 16:48; 4 layers: one score per 16 px
+    share = hole_share(hole, torch.zeros(1, 1, 4, 4))
+    expected = torch.zeros(1, 1, 4, 4)
+    expected[..., 1:3, 1:3] = 1.0
+    assert torch.equal(share, expected)
+    half = torch.zeros(1, 1, 64, 64)
+    half[..., :8, :] = 1.0  # half of the top row of cells
+    assert hole_share(half, torch.zeros(1, 1, 4, 4))[0, 0, :, 0].tolist() == [0.5, 0.0, 0.0, 0.0]
+    real = torch.ones(1, 1, 4, 4)
+    fake = 1.0 - 2.0 * expected  # -1 on the fill, +1 around it: what a perfect judge says
+    assert hinge_discriminator_loss(real, fake, share).item() == 0.0
+    assert hinge_discriminator_loss(real, fake).item() == pytest.approx(1.5)  # all fake: 12 cells wrong
+    assert hinge_generator_loss(fake, share).item() == pytest.approx(1.0)  # the fill's patches only
+    assert hinge_generator_loss(fake).item() == pytest.approx(-0.5)
+    # trained on photos and flat fills, it scores the fill's patches below the photo around them
+    torch.manual_seed(0)
+    judge = Adversary(PatchDiscriminator(width=8, layers=4, input="image"), lr=2e-3, fake="hole")
+    real, hole = _batch(8, 64, seed=1)
+    real = real + 0.3 * torch.randn_like(real)
+    comp = real * (1 - hole) + real.mean(dim=(2, 3), keepdim=True) * hole
+    first = judge.update(real, comp, hole)
+    for _ in range(40):
+        last = judge.update(real, comp, hole)
+    assert last["disc"] < 0.5 * first["disc"]
+    scores = judge.module.eval()(comp, hole)
+    inside = hole_share(hole, scores) == 1.0
+    assert scores[inside].mean() < scores[~inside].mean() - 1.0
+    assert last["disc_fake"] < last["disc_real"]
+    assert "fake by their share of the hole" in judge.describe()
+    assert "share of the hole" not in Adversary(PatchDiscriminator(width=8), lr=1e-3).describe()
+    # a checkpoint's game is kept: the other target is refused, one from before --disc-fake is the composite
+    blind = PatchDiscriminator(width=8, layers=4, input="image")
+    with pytest.raises(
+        ValueError, match="--disc-fake: the checkpoint's discriminator has hole, this run composite"
+    ):
+        Adversary(blind, lr=1e-3).load_state_dict(judge.state_dict())
+    before = {k: v for k, v in Adversary(blind, lr=1e-3).state_dict().items() if k != "fake"}
+    with pytest.raises(ValueError, match="--disc-fake: the checkpoint's discriminator has composite"):
+        Adversary(blind, lr=1e-3, fake="hole").load_state_dict(before)
+    with pytest.raises(ValueError, match="--disc-fake is one of composite, hole"):
+        Adversary(blind, lr=1e-3, fake="fill")
+    with pytest.raises(ValueError, match="--disc-fake must be one of composite, hole"):
+        TrainConfig(data="d", out="o", disc_fake="fill")
+    for choice in DISC_FAKES:  # the command line offers what the config accepts
+        args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--disc-fake", choice])
+        assert args.disc_fake == choice
 
 
 def test_discriminator_updates_learn_to_tell_flat_fills_from_photos():
@@ -180,6 +233,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
         disc_width=4,
         disc_layers=4,
         disc_input="image",
+        disc_fake="hole",
         disc_lr=3e-3,
         adversarial_warmup=2,  # off at steps 0-1, half at step 2 (where the resumed half starts)
         log_every=1,
@@ -209,6 +263,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
     assert a["lineage"][-1]["disc_width"] == 4 and a["lineage"][-1]["loss_weights"]["adversarial"] == 0.1
     assert a["lineage"][-1]["disc_layers"] == 4 and da["layers"] == 4
     assert a["lineage"][-1]["disc_input"] == "image" and da["input"] == "image"
+    assert a["lineage"][-1]["disc_fake"] == "hole" and da["fake"] == "hole"
     assert da["model"]["convs.0.parametrizations.weight.original"].shape[1] == 3  # no hole map
     assert a["lineage"][-1]["disc_lr"] == 3e-3 and a["lineage"][-1]["adversarial_warmup"] == 2
     assert [g["lr"] for g in da["optimizer"]["param_groups"]] == [3e-3]
@@ -222,7 +277,8 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
         train_config(prepared, tmp_path / "bad", **{**common, "adversarial_warmup": -1})
     log = (tmp_path / "split" / "train.log").read_text()
     assert "SN-PatchGAN discriminator, width 4, hinge loss, 4 layers" in log
-    assert "each seeing 61 px), shown the image alone, lr 0.003, alone for steps 0-1" in log
+    assert "shown the image alone, a composite's patches fake by their share of the hole" in log
+    assert "and real elsewhere, lr 0.003, alone for steps 0-1" in log
     balance = [line.split("weighted loss", 1)[1] for line in log.splitlines() if "weighted loss" in line]
     assert "adversarial 0% (weight 0)" in balance[0]  # step 1: still warming up
     assert "(weight 0.05)" in balance[-1]  # the resumed half's first window, step 3: half of 0.1
