@@ -15,11 +15,14 @@ taken over all of them:
   (``LossWeights.adversarial``; :class:`trainer.step.TrainStep` adds it).
 
 That is ``--disc-fake composite``: every patch of a composite is fake, though outside the hole it
-is the photo itself. With ``--disc-fake hole`` (LaMa's ``mask_as_fake_target``) each score's
-target follows the share ``m`` of its cell that is hole (:func:`hole_share`): the composite's
-term is ``mean(m relu(1 + D(fake)) + (1 - m) relu(1 - D(fake)))``, so the discriminator learns to
-find the fill against the photo around it, and the generator's is ``-sum(m D(fake)) / sum(m)``,
-taken on the fill's patches instead of diluted over the whole crop.
+is the photo itself. With ``--disc-fake hole`` (after LaMa's ``mask_as_fake_target``) each
+score's target follows the share ``m`` of its cell that is hole (:func:`hole_share`): the fake
+class is the composite's cells weighted by ``m``, the real class the photos' cells and the
+composite's weighted by ``1 - m``, each class averaged on its own (the fill is a small share of
+a crop: with one mean over every cell, as LaMa takes it, calling everything real scores
+``2 mean(m)``, far below a coin toss's 2, and the eleventh round's first try sat there), so the
+discriminator learns to find the fill against the photo around it; the generator's term is
+``-sum(m D(fake)) / sum(m)``, taken on the fill's patches instead of diluted over the crop.
 
 The partial-convolution U-Net stays the generator; the discriminator only trains it. One
 discriminator update follows each generator update (Adam, ``--disc-lr``, by default ``--lr``,
@@ -107,13 +110,16 @@ def hinge_discriminator_loss(
     real: torch.Tensor, fake: torch.Tensor, fake_share: torch.Tensor | None = None
 ) -> torch.Tensor:
     """``mean(relu(1 - real)) + mean(relu(1 + fake))``: zero once real patches score at least 1
-    and fake ones at most -1. With ``fake_share`` (:func:`hole_share`, ``--disc-fake hole``) a
-    composite's patch is fake by that share and real by the rest."""
-    real_term = F.relu(1.0 - real.float()).mean()
+    and fake ones at most -1, 2 for a coin toss. With ``fake_share`` (:func:`hole_share`,
+    ``--disc-fake hole``) a composite's patch is fake by that share and real by the rest, and
+    each class is averaged on its own: calling everything real scores 2, as a coin toss does."""
+    real, fake = real.float(), fake.float()
     if fake_share is None:
-        return real_term + F.relu(1.0 + fake.float()).mean()
-    fake = fake.float()
-    return real_term + (fake_share * F.relu(1.0 + fake) + (1.0 - fake_share) * F.relu(1.0 - fake)).mean()
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    rest = 1.0 - fake_share
+    real_sum = F.relu(1.0 - real).sum() + (rest * F.relu(1.0 - fake)).sum()
+    real_term = real_sum / (real.numel() + rest.sum())
+    return real_term + (fake_share * F.relu(1.0 + fake)).sum() / fake_share.sum().clamp_min(1e-6)
 
 
 def hinge_generator_loss(fake: torch.Tensor, fake_share: torch.Tensor | None = None) -> torch.Tensor:

@@ -110,6 +110,16 @@ def test_disc_fake_hole_targets_each_patch_by_its_share_of_the_hole():
     fake = 1.0 - 2.0 * expected  # -1 on the fill, +1 around it: what a perfect judge says
     assert hinge_discriminator_loss(real, fake, share).item() == 0.0
     assert hinge_discriminator_loss(real, fake).item() == pytest.approx(1.5)  # all fake: 12 cells wrong
+    # each class on its own: calling everything real is no better than a coin toss, and the
+    # fill's cells weigh as much as all the others (a wrong fill cell costs 2, a wrong other 2/28)
+    assert hinge_discriminator_loss(real, torch.ones(1, 1, 4, 4), share).item() == pytest.approx(2.0)
+    assert hinge_discriminator_loss(real * 0, fake * 0, share).item() == pytest.approx(2.0)
+    one_wrong = fake.clone()
+    one_wrong[0, 0, 1, 1] = 1.0
+    assert hinge_discriminator_loss(real, one_wrong, share).item() == pytest.approx(0.5)
+    one_wrong = fake.clone()
+    one_wrong[0, 0, 0, 0] = -1.0
+    assert hinge_discriminator_loss(real, one_wrong, share).item() == pytest.approx(2 / 28)
     assert hinge_generator_loss(fake, share).item() == pytest.approx(1.0)  # the fill's patches only
     assert hinge_generator_loss(fake).item() == pytest.approx(-0.5)
     # trained on photos and flat fills, it scores the fill's patches below the photo around them
