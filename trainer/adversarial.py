@@ -100,10 +100,16 @@ class PatchDiscriminator(nn.Module):
         )
 
 
-def hole_share(hole: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+def hole_share(hole: torch.Tensor, scores: torch.Tensor, stride: int) -> torch.Tensor:
     """The share of each score's cell that is hole: ``hole`` (N, 1, H, W), 1 = hole, averaged
-    over the cells of the (N, 1, h, w) ``scores`` grid, in float32."""
-    return F.adaptive_avg_pool2d(hole.float(), scores.shape[-2:])
+    over ``stride`` x ``stride`` cells centred where the (N, 1, h, w) ``scores`` are (score
+    ``j`` of padded stride-2 layers sits on pixel ``stride * j``, so a cell spans
+    ``stride * j - stride / 2`` to ``stride * j + stride / 2``; cells cut by the border average
+    what is inside), in float32."""
+    if hole.shape[1] != 1:
+        raise ValueError(f"a hole map has one channel, got {hole.shape[1]}")
+    pooled = F.avg_pool2d(hole.float(), stride, stride, padding=stride // 2, count_include_pad=False)
+    return pooled[..., : scores.shape[-2], : scores.shape[-1]]
 
 
 def hinge_discriminator_loss(
@@ -180,7 +186,7 @@ class Adversary:
         return f"{self.module.describe()}{fake}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}{on}"
 
     def _share(self, hole: torch.Tensor, scores: torch.Tensor) -> torch.Tensor | None:
-        return hole_share(hole, scores) if self.fake == "hole" else None
+        return hole_share(hole, scores, 2**self.module.layers) if self.fake == "hole" else None
 
     def ramp(self, step: int) -> float:
         """The share of ``--adversarial-weight`` the generator's term gets at ``step``, the

@@ -98,14 +98,24 @@ def test_hinge_losses():
 def test_disc_fake_hole_targets_each_patch_by_its_share_of_the_hole():
     """--disc-fake hole (LaMa's mask_as_fake_target): a composite's patches are fake by their
     share of the hole and real elsewhere, and the generator's term is taken on the hole's."""
-    _images, hole = _batch(1, 64)  # hole rows and columns 16:48; 4 layers: one score per 16 px
-    share = hole_share(hole, torch.zeros(1, 1, 4, 4))
+    # 4 layers: score j sits on pixel 16 j (the centre of what it sees), so its cell is 16 j - 8
+    # to 16 j + 8, the first cut by the border
+    probe = PatchDiscriminator(width=4, layers=4, input="image").eval()
+    x = torch.zeros(1, 3, 128, 128, requires_grad=True)
+    probe(x, torch.zeros(1, 1, 128, 128))[0, 0, 3, 3].backward()
+    seen = x.grad.abs().sum((0, 1, 3)).nonzero().squeeze(1)
+    assert (seen.min() + seen.max()).item() == 2 * 48 and seen.max() - seen.min() == 60
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 8:40, 8:40] = 1.0  # cells 1 and 2 whole
+    share = hole_share(hole, torch.zeros(1, 1, 4, 4), 16)
     expected = torch.zeros(1, 1, 4, 4)
     expected[..., 1:3, 1:3] = 1.0
     assert torch.equal(share, expected)
-    half = torch.zeros(1, 1, 64, 64)
-    half[..., :8, :] = 1.0  # half of the top row of cells
-    assert hole_share(half, torch.zeros(1, 1, 4, 4))[0, 0, :, 0].tolist() == [0.5, 0.0, 0.0, 0.0]
+    band = torch.zeros(1, 1, 64, 64)
+    band[..., 8:16, :] = 1.0  # half of cell 1's rows; cell 0 (rows 0-7 inside the border) has none
+    assert hole_share(band, torch.zeros(1, 1, 4, 4), 16)[0, 0, :, 0].tolist() == [0.0, 0.5, 0.0, 0.0]
+    with pytest.raises(ValueError, match="a hole map has one channel, got 3"):
+        hole_share(hole.expand(1, 3, 64, 64), torch.zeros(1, 1, 4, 4), 16)
     real = torch.ones(1, 1, 4, 4)
     fake = 1.0 - 2.0 * expected  # -1 on the fill, +1 around it: what a perfect judge says
     assert hinge_discriminator_loss(real, fake, share).item() == 0.0
@@ -133,7 +143,10 @@ def test_disc_fake_hole_targets_each_patch_by_its_share_of_the_hole():
         last = judge.update(real, comp, hole)
     assert last["disc"] < 0.5 * first["disc"]
     scores = judge.module.eval()(comp, hole)
-    inside = hole_share(hole, scores) == 1.0
+    inside = hole_share(hole, scores, 16) == 1.0
+    on_fill = hinge_generator_loss(scores, hole_share(hole, scores, 16))  # the generator's term
+    assert torch.allclose(judge.generator_loss(comp, hole), on_fill)
+    assert on_fill > hinge_generator_loss(scores) + 0.5
     assert scores[inside].mean() < scores[~inside].mean() - 1.0
     assert last["disc_fake"] < last["disc_real"]
     assert "fake by their share of the hole" in judge.describe()
