@@ -91,12 +91,17 @@ class PatchDiscriminator(nn.Module):
             x = F.leaky_relu(conv(x), 0.2)
         return self.convs[-1](x)
 
+    @property
+    def stride(self) -> int:
+        """Pixels between neighbouring scores: score ``j`` sits on pixel ``stride * j``."""
+        return 2**self.layers
+
     def describe(self) -> str:
-        field = 1 + 4 * (2**self.layers - 1)  # each 5x5 stride-2 layer adds 4 px at its stride
+        field = 1 + 4 * (self.stride - 1)  # each 5x5 stride-2 layer adds 4 px at its stride
         shown = "the image and the hole map" if self.input == "image+hole" else "the image alone"
         return (
             f"SN-PatchGAN discriminator, width {self.width}, hinge loss, {self.layers} layers "
-            f"(one score per {2**self.layers} px, each seeing {field} px), shown {shown}"
+            f"(one score per {self.stride} px, each seeing {field} px), shown {shown}"
         )
 
 
@@ -112,6 +117,11 @@ def hole_share(hole: torch.Tensor, scores: torch.Tensor, stride: int) -> torch.T
     return pooled[..., : scores.shape[-2], : scores.shape[-1]]
 
 
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum(weights * values) / sum(weights)``; 0 when the weights are all 0."""
+    return (weights * values).sum() / weights.sum().clamp_min(1e-6)
+
+
 def hinge_discriminator_loss(
     real: torch.Tensor, fake: torch.Tensor, fake_share: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -125,7 +135,7 @@ def hinge_discriminator_loss(
     rest = 1.0 - fake_share
     real_sum = F.relu(1.0 - real).sum() + (rest * F.relu(1.0 - fake)).sum()
     real_term = real_sum / (real.numel() + rest.sum())
-    return real_term + (fake_share * F.relu(1.0 + fake)).sum() / fake_share.sum().clamp_min(1e-6)
+    return real_term + _weighted_mean(F.relu(1.0 + fake), fake_share)
 
 
 def hinge_generator_loss(fake: torch.Tensor, fake_share: torch.Tensor | None = None) -> torch.Tensor:
@@ -133,7 +143,7 @@ def hinge_generator_loss(fake: torch.Tensor, fake_share: torch.Tensor | None = N
     mean is weighted by it (the fill's patches; a crop without hole gives 0)."""
     if fake_share is None:
         return -fake.float().mean()
-    return -(fake_share * fake.float()).sum() / fake_share.sum().clamp_min(1e-6)
+    return -_weighted_mean(fake.float(), fake_share)
 
 
 class Adversary:
@@ -186,7 +196,7 @@ class Adversary:
         return f"{self.module.describe()}{fake}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}{on}"
 
     def _share(self, hole: torch.Tensor, scores: torch.Tensor) -> torch.Tensor | None:
-        return hole_share(hole, scores, 2**self.module.layers) if self.fake == "hole" else None
+        return hole_share(hole, scores, self.module.stride) if self.fake == "hole" else None
 
     def ramp(self, step: int) -> float:
         """The share of ``--adversarial-weight`` the generator's term gets at ``step``, the
@@ -248,8 +258,12 @@ class Adversary:
             "input": str(state.get("input", "image+hole")),
             "fake": str(state.get("fake", "composite")),
         }
-        mine_game = {"layers": self.module.layers, "width": self.module.width, "input": self.module.input}
-        mine_game["fake"] = self.fake
+        mine_game = {
+            "layers": self.module.layers,
+            "width": self.module.width,
+            "input": self.module.input,
+            "fake": self.fake,
+        }
         for name, saved in saved_game.items():
             mine = mine_game[name]
             if saved != mine:
