@@ -22,7 +22,9 @@ left out) and a deep-feature distance: the frozen VGG of the perceptual loss
 (:func:`trainer.vgg.load_vgg`) on a box around the hole (its bounding box plus 16 px), features
 of pool1-3 unit-normalised over channels, the mean squared difference per position, averaged
 over the positions and the three layers (0 = same features, at most 4). It is NOT LPIPS: no
-learned layer weights.
+learned layer weights. And the outline ratio (:func:`trainer.outline.rim_line_score` of the
+result over that of the original, median over photos): 1 = as the truth, above 1 = lines drawn
+along the hole's edge.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from .grid import draw_grid
 from .inference import composite
 from .manifest import read_manifest
 from .metrics import hole_l1, hole_psnr, hole_texture, ssim, to_unit
+from .outline import RIM, rim_line_score
 
 if TYPE_CHECKING:  # pragma: no cover
     from .vgg import VGGFeatures
@@ -83,6 +86,7 @@ class PhotoRow:
     ssim: float
     texture: float | None  # median over photos of texture(result) / texture(original); None: all flat
     feature_distance: float
+    outline: float | None  # median over photos of rim_line_score(result) / that of the original
 
 
 def source_photos(data: str | Path, split: str, limit: int | None) -> list[tuple[int, Path]]:
@@ -156,6 +160,15 @@ def photo_scores(
         "ssim": float(ssim(pred, gt)[0]),
         "texture": float(hole_texture(pred, m)[0]),
         "feature_distance": feature_distance(vgg, result[box], original[box]),
+        "outline": rim_line_score(result, hole),
+    }
+
+
+def truth_scores(original: np.ndarray, hole: np.ndarray) -> dict[str, float]:
+    """The original's own values of the figures given as ratios to it."""
+    return {
+        "texture": float(hole_texture(to_unit(original), torch.as_tensor(hole)[None, None])[0]),
+        "outline": rim_line_score(original, hole),
     }
 
 
@@ -192,12 +205,20 @@ def _grid_row(image: np.ndarray, hole: np.ndarray, results: dict[str, np.ndarray
     return [shown[win]] + [r[win] for r in results.values()] + [image[win]]
 
 
-def _rows(task: str, scores: dict[str, list[dict[str, float]]], truth_texture: list[float]) -> list[PhotoRow]:
+def _median_ratio(values: np.ndarray, truth: np.ndarray) -> float | None:
+    """Median over photos of value / truth, leaving out photos whose truth is 0 or NaN (a flat
+    original: no ratio); None when none is left."""
+    ok = np.isfinite(truth) & (truth > 0) & np.isfinite(values)
+    return float(np.median(values[ok] / truth[ok])) if ok.any() else None
+
+
+def _rows(
+    task: str, scores: dict[str, list[dict[str, float]]], truth: list[dict[str, float]]
+) -> list[PhotoRow]:
     rows = []
-    truth = np.asarray(truth_texture)
+    t = {k: np.asarray([p[k] for p in truth], dtype=np.float64) for k in ("texture", "outline")}
     for method in scores:
-        s = {k: np.asarray([p[k] for p in scores[method]]) for k in scores[method][0]}
-        ratio = np.where(truth > 0, s["texture"] / np.where(truth > 0, truth, 1.0), np.nan)
+        s = {k: np.asarray([p[k] for p in scores[method]], dtype=np.float64) for k in scores[method][0]}
         rows.append(
             PhotoRow(
                 task,
@@ -206,8 +227,9 @@ def _rows(task: str, scores: dict[str, list[dict[str, float]]], truth_texture: l
                 float(np.mean(s["hole_psnr"])),
                 float(np.mean(s["hole_l1"])),
                 float(np.mean(s["ssim"])),
-                float(np.nanmedian(ratio)) if np.isfinite(ratio).any() else None,
+                _median_ratio(s["texture"], t["texture"]),
                 float(np.mean(s["feature_distance"])),
+                _median_ratio(s["outline"], t["outline"]),
             )
         )
     return rows
@@ -217,19 +239,20 @@ def _table(
     rows: list[PhotoRow], network: str, label: Callable[[str], str] = PHOTO_LABELS.__getitem__
 ) -> list[str]:
     lines = [
-        f"| Method | Photos | Hole PSNR (dB) ↑ | Hole L1 ↓ | SSIM ↑ | Texture (1 = truth) | {network} distance ↓ |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| Method | Photos | Hole PSNR (dB) ↑ | Hole L1 ↓ | SSIM ↑ | Texture (1 = truth) | {network} distance ↓ "
+        "| Outline (1 = truth) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {label(r.method)} | {r.photos} | {r.hole_psnr:.2f} | {r.hole_l1:.4f} | "
-            f"{r.ssim:.4f} | {_fmt(r.texture)} | {r.feature_distance:.4f} |"
+            f"{r.ssim:.4f} | {_fmt(r.texture)} | {r.feature_distance:.4f} | {_fmt(r.outline)} |"
         )
     return lines
 
 
-def _fmt(texture: float | None) -> str:
-    return "-" if texture is None else f"{texture:.2f}"
+def _fmt(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.2f}"
 
 
 def _gain(rows: list[PhotoRow], method: str = "ours") -> dict[str, float | None]:
@@ -271,7 +294,7 @@ def evaluate_photos(
     network = "VGG16" if vgg.convention == "torchvision" else "VGG19"
     photos = source_photos(data, split, limit)
     scores: dict[str, dict[str, list[dict[str, float]]]] = {k: {m: [] for m in methods} for k in HOLE_KINDS}
-    truth: dict[str, list[float]] = {k: [] for k in HOLE_KINDS}
+    truth: dict[str, list[dict[str, float]]] = {k: [] for k in HOLE_KINDS}
     examples: dict[str, list[list[np.ndarray]]] = {k: [] for k in HOLE_KINDS}
     show = set(np.linspace(0, len(photos) - 1, min(len(photos), grid_rows)).round().astype(int).tolist())
     sizes, skipped = [], []
@@ -287,7 +310,7 @@ def evaluate_photos(
             results = {m: _fill(m, image, hole, models, radius, seed) for m in methods}
             for m in methods:
                 scores[kind][m].append(photo_scores(results[m], image, hole, vgg))
-            truth[kind].append(float(hole_texture(to_unit(image), torch.as_tensor(hole)[None, None])[0]))
+            truth[kind].append(truth_scores(image, hole))
             if i in show:
                 examples[kind].append(_grid_row(image, hole, results))
     for line in skipped:
@@ -304,7 +327,10 @@ def evaluate_photos(
         "of the result divided by that of the original, median over photos (1.0 = as detailed as the "
         f"truth). {network} distance: channel-normalised {network} features (pool1-3, {vgg.description.split(' (')[0]}) "
         f"of result and original in the hole's box plus {BOX_MARGIN} px, mean squared difference; "
-        f"a {network}-feature distance, NOT LPIPS.",
+        f"a {network}-feature distance, NOT LPIPS. Outline: on the hole's rim (the hole pixels within {RIM} px "
+        "of the photo), the mean absolute second derivative of the brightness across the hole's edge over "
+        "that along it, the result's over the original's, median over photos (1.0 = as the truth; above 1: "
+        "lines drawn along the hole's edge, an outline or a step).",
         "",
     ]
     section: dict[str, Any] = {"photos": len(sizes), "feature_network": vgg.description, "tasks": {}}

@@ -223,7 +223,7 @@ def test_photos_task_runs_every_method_on_the_same_native_photos_and_holes(
         assert [r["method"] for r in rows] == list(pe.PHOTO_METHODS)
         for r in rows:
             assert r["photos"] == 4 and 0 < r["hole_l1"] < 1 and 0 < r["ssim"] <= 1
-            assert r["texture"] > 0 and r["feature_distance"] > 0
+            assert r["texture"] > 0 and r["feature_distance"] > 0 and r["outline"] > 0
         gain = data["photos"]["tasks"][kind]["vs_navier_stokes"]
         assert gain["hole_psnr_gain_db"] == pytest.approx(rows[3]["hole_psnr"] - rows[1]["hole_psnr"])
     assert [p.name for p in report.photo_grids] == [
@@ -254,20 +254,30 @@ def test_photos_cli_limit_and_a_missing_source(photo_data, tiny_weights, tmp_pat
     assert "prepare.json" in capsys.readouterr().err
 
 
-def test_texture_ratio_is_a_median_over_photos_and_skips_flat_truths():
+def test_texture_and_outline_ratios_are_medians_over_photos_and_skip_flat_truths():
     from trainer.photo_eval import PHOTO_METHODS, _rows, _table
 
-    def scores(textures):
+    def scores(textures, outlines):
         return [
-            dict(hole_psnr=20.0, hole_l1=0.1, ssim=0.9, texture=t, feature_distance=0.1) for t in textures
+            dict(hole_psnr=20.0, hole_l1=0.1, ssim=0.9, texture=t, feature_distance=0.1, outline=o)
+            for t, o in zip(textures, outlines)
         ]
 
-    truth = [1.0, 2.0, 0.0, 4.0]  # the third photo's hole is flat in the original: left out
-    rows = _rows("strokes", {m: scores([0.5, 1.0, 3.0, 4.0]) for m in PHOTO_METHODS}, truth)
+    def truth(textures, outlines):
+        return [dict(texture=t, outline=o) for t, o in zip(textures, outlines)]
+
+    # the third photo's hole is flat in the original: left out of the texture ratio; the
+    # outline score is NaN for a flat rim, and for a result whose rim is flat: left out too
+    values = scores([0.5, 1.0, 3.0, 4.0], [2.0, np.nan, 1.0, 3.0])
+    rows = _rows(
+        "strokes", {m: values for m in PHOTO_METHODS}, truth([1.0, 2.0, 0.0, 4.0], [1.0, 1.0, 2.0, np.nan])
+    )
     assert rows[0].texture == pytest.approx(0.5)  # median of 0.5, 0.5, 1.0
-    rows = _rows("strokes", {m: scores([0.5, 1.0, 3.0, 4.0]) for m in PHOTO_METHODS}, [0.0] * 4)
-    assert rows[0].texture is None
-    assert "| - |" in "\n".join(_table(rows, "VGG19"))
+    assert rows[0].outline == pytest.approx(1.25)  # median of 2.0, 0.5
+    rows = _rows("strokes", {m: values for m in PHOTO_METHODS}, truth([0.0] * 4, [np.nan] * 4))
+    assert rows[0].texture is None and rows[0].outline is None
+    table = "\n".join(_table(rows, "VGG19"))
+    assert "| - | 0.1000 | - |" in table and "Outline (1 = truth)" in table
 
 
 def test_photos_task_compares_models_on_the_same_photos_and_holes(photo_data, tiny_weights, tmp_path):
