@@ -301,6 +301,14 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "generator's adversarial term ramps in linearly over STEPS more (default 0: at once)",
     )
     g.add_argument(
+        "--adversarial-rim",
+        type=int,
+        metavar="PX",
+        help="the generator's adversarial term does not reach the fill's pixels within PX px of "
+        "the photo (default 0: all of the fill): the discriminator still judges them, L1 alone "
+        "trains them (the rounds that let it judge the hole drew the hole's outline there)",
+    )
+    g.add_argument(
         "--adversarial-on",
         choices=("all", "native"),  # = config.ADVERSARIAL_ON
         help="the samples the adversarial game is played on: all (default), or native: the "

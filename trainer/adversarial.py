@@ -32,7 +32,11 @@ term ramps in linearly over S more (:meth:`Adversary.ramp`): a generator fine-tu
 L1 model then meets a discriminator that already tells its fills apart, not a random one whose
 gradients are noise. With ``--adversarial-on native`` the game is played on the batch's native
 crops only (``TrainStep``'s ``judged`` rows): the discriminator sees those, the generator's term
-counts on those, the bird squares keep the plain loss. Its weights and optimiser travel in the
+counts on those, the bird squares keep the plain loss. With ``--adversarial-rim R`` the generator's term does
+not reach the fill's pixels within R px of the photo (:func:`shield_rim`: they go to the
+discriminator detached): the discriminator still judges them, the paper's loss alone trains them
+(every round whose discriminator could tell where the hole was drew the hole's outline there,
+1-5 px inside the edge). Its weights and optimiser travel in the
 checkpoint (``discriminator``), so ``--resume`` continues exactly; ``--init`` and exported
 weight files carry the generator only.
 """
@@ -56,6 +60,7 @@ __all__ = [
     "PatchDiscriminator",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
+    "shield_rim",
 ]
 
 DISC_BETAS = (0.5, 0.999)
@@ -117,6 +122,18 @@ def hole_share(hole: torch.Tensor, scores: torch.Tensor, stride: int) -> torch.T
     return pooled[..., : scores.shape[-2], : scores.shape[-1]]
 
 
+def shield_rim(comp: torch.Tensor, hole: torch.Tensor, rim: int) -> torch.Tensor:
+    """``comp`` with its gradient stopped on the hole's rim: the hole pixels (``hole`` (N, 1,
+    H, W), 1 = hole) at most ``rim`` px (chessboard distance) from a photo pixel. The values are
+    unchanged; ``rim`` 0 returns ``comp`` itself."""
+    if rim <= 0:
+        return comp
+    photo = 1.0 - hole.float()
+    near = F.max_pool2d(photo, 2 * rim + 1, stride=1, padding=rim) > 0
+    on_rim = near & (hole > 0)
+    return torch.where(on_rim, comp.detach(), comp)
+
+
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """``sum(weights * values) / sum(weights)``; 0 when the weights are all 0."""
     return (weights * values).sum() / weights.sum().clamp_min(1e-6)
@@ -160,6 +177,7 @@ class Adversary:
         warmup: int = 0,
         on: str = "all",
         fake: str = "composite",
+        rim: int = 0,
     ) -> None:
         if fake not in DISC_FAKES:
             raise ValueError(f"--disc-fake is one of {', '.join(DISC_FAKES)}, got {fake!r}")
@@ -167,6 +185,7 @@ class Adversary:
         self.warmup = warmup
         self.on = on  # --adversarial-on: the samples the step lets it judge (all, or native crops)
         self.fake = fake  # --disc-fake: what of a composite is fake (all of it, or the hole)
+        self.rim = rim  # --adversarial-rim: px of the fill's edge the generator's term leaves alone
         self.optimizer = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=DISC_BETAS)
         self.scaler = torch.amp.GradScaler(device_type, enabled=autocast_dtype == torch.float16)
         self._autocast = (
@@ -193,7 +212,8 @@ class Adversary:
             if self.fake == "hole"
             else ""
         )
-        return f"{self.module.describe()}{fake}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}{on}"
+        rim = f", the generator's term kept off the fill's outer {self.rim} px" if self.rim else ""
+        return f"{self.module.describe()}{fake}, lr {self.optimizer.param_groups[0]['lr']:g}, {ramp}{on}{rim}"
 
     def _share(self, hole: torch.Tensor, scores: torch.Tensor) -> torch.Tensor | None:
         return hole_share(hole, scores, self.module.stride) if self.fake == "hole" else None
@@ -214,7 +234,7 @@ class Adversary:
         processes)."""
         no_sync = getattr(self.discriminator, "no_sync", contextlib.nullcontext)
         with no_sync():
-            scores = self.discriminator(comp, hole)
+            scores = self.discriminator(shield_rim(comp, hole, self.rim), hole)
             return hinge_generator_loss(scores, self._share(hole, scores))
 
     def update(self, real: torch.Tensor, comp: torch.Tensor, hole: torch.Tensor) -> dict[str, torch.Tensor]:

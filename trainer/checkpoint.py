@@ -264,6 +264,7 @@ def phase_entry(
         "disc_lr": config.disc_learning_rate if config.adversarial_weight else None,
         "adversarial_warmup": config.adversarial_warmup if config.adversarial_weight else None,
         "adversarial_on": config.adversarial_on if config.adversarial_weight else None,
+        "adversarial_rim": config.adversarial_rim if config.adversarial_weight else None,
         "masks": config.mask_spec,
         "mask_dir": config.mask_dir,
         "mask_holdout": config.mask_holdout,

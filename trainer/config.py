@@ -95,6 +95,7 @@ IDLE_UNLESS: dict[str, tuple[Callable[[TrainConfig], bool], str]] = {
             "disc_lr",
             "adversarial_warmup",
             "adversarial_on",
+            "adversarial_rim",
         ),
         (lambda c: c.adversarial_weight > 0, "--adversarial-weight above 0"),
     ),
@@ -163,6 +164,7 @@ class TrainConfig:
     disc_lr: float | None = None  # the discriminator's learning rate (None = learning_rate)
     adversarial_warmup: int = 0  # steps of the discriminator alone, then as many to ramp the term in
     adversarial_on: str = "all"  # the samples the game is played on: all, or native (crops only)
+    adversarial_rim: int = 0  # px: the generator's term does not reach the fill's pixels this near the photo
     # runtime
     device: str = "auto"
     amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
@@ -215,6 +217,8 @@ class TrainConfig:
             raise ValueError(f"--disc-lr must be in (0, 1], got {self.disc_lr}")
         if self.adversarial_warmup < 0:
             raise ValueError(f"--adversarial-warmup must be >= 0, got {self.adversarial_warmup}")
+        if not 0 <= self.adversarial_rim <= 64:
+            raise ValueError(f"--adversarial-rim must be in [0, 64] px, got {self.adversarial_rim}")
         if self.adversarial_on not in ADVERSARIAL_ON:
             raise ValueError(
                 f"--adversarial-on must be one of {', '.join(ADVERSARIAL_ON)}, got {self.adversarial_on!r}"

@@ -418,6 +418,7 @@ def _adversary(config: TrainConfig, d: DistInfo, adtype: torch.dtype | None) -> 
         warmup=config.adversarial_warmup,
         on=config.adversarial_on,
         fake=config.disc_fake,
+        rim=config.adversarial_rim,
     )
 
 

@@ -17,6 +17,7 @@ from trainer.adversarial import (
     hinge_discriminator_loss,
     hinge_generator_loss,
     hole_share,
+    shield_rim,
 )
 from trainer.checkpoint import load_checkpoint
 from trainer.config import ADVERSARIAL_ON, DISC_FAKES, DISC_INPUTS, TrainConfig
@@ -169,6 +170,36 @@ def test_disc_fake_hole_targets_each_patch_by_its_share_of_the_hole():
         assert args.disc_fake == choice
 
 
+def test_adversarial_rim_keeps_the_generators_term_off_the_fills_edge():
+    """With --adversarial-rim R the term's gradient reaches the fill's pixels more than R px
+    (chessboard) from the photo and none nearer; the discriminator sees the same values."""
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 16:48, 20:52] = 1.0
+    comp = torch.rand(1, 3, 64, 64, requires_grad=True)
+    shielded = shield_rim(comp, hole, 4)
+    assert torch.equal(shielded, comp) and shield_rim(comp, hole, 0) is comp
+    shielded.sum().backward()
+    reached = comp.grad[0, 0] > 0
+    inner = torch.zeros(64, 64, dtype=torch.bool)
+    inner[20:44, 24:48] = True  # the hole less its outer 4 px
+    assert torch.equal(reached, inner | (hole[0, 0] == 0))  # outside the hole it changes nothing
+
+    torch.manual_seed(0)
+    for rim, expect_rim_grad in ((0, True), (4, False)):
+        judge = Adversary(PatchDiscriminator(width=8, layers=4, input="image"), lr=1e-3, fake="hole", rim=rim)
+        comp = torch.rand(2, 3, 64, 64, requires_grad=True)
+        judge.generator_loss(comp, hole.expand(2, 1, 64, 64)).backward()
+        g = comp.grad.abs().sum(dim=(0, 1))
+        on_rim = (hole[0, 0] > 0) & ~inner
+        assert bool(g[on_rim].sum() > 0) is expect_rim_grad
+        assert g[inner].sum() > 0
+    assert "kept off the fill's outer 4 px" in judge.describe()
+    with pytest.raises(ValueError, match="--adversarial-rim must be in"):
+        TrainConfig(data="d", out="o", adversarial_weight=0.1, adversarial_rim=-1)
+    args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--adversarial-rim", "6"])
+    assert args.adversarial_rim == 6
+
+
 def test_discriminator_updates_learn_to_tell_flat_fills_from_photos():
     torch.manual_seed(0)
     adversary = Adversary(PatchDiscriminator(width=8), lr=2e-3)
@@ -259,6 +290,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
         disc_fake="hole",
         disc_lr=3e-3,
         adversarial_warmup=2,  # off at steps 0-1, half at step 2 (where the resumed half starts)
+        adversarial_rim=3,
         log_every=1,
         masks="center:1,strokes:1",
     )
@@ -289,6 +321,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
     assert a["lineage"][-1]["disc_fake"] == "hole" and da["fake"] == "hole"
     assert da["model"]["convs.0.parametrizations.weight.original"].shape[1] == 3  # no hole map
     assert a["lineage"][-1]["disc_lr"] == 3e-3 and a["lineage"][-1]["adversarial_warmup"] == 2
+    assert a["lineage"][-1]["adversarial_rim"] == 3
     assert [g["lr"] for g in da["optimizer"]["param_groups"]] == [3e-3]
     # the loop tells the step where it is: a warm-up longer than the run never lets the term in
     train(train_config(prepared, tmp_path / "cold", **{**common, "adversarial_warmup": 10}))
@@ -302,6 +335,7 @@ def test_an_adversarial_run_saves_and_resumes_its_discriminator_exactly(
     assert "SN-PatchGAN discriminator, width 4, hinge loss, 4 layers" in log
     assert "shown the image alone, a composite's patches fake by their share of the hole" in log
     assert "and real elsewhere, lr 0.003, alone for steps 0-1" in log
+    assert "the generator's term kept off the fill's outer 3 px" in log
     balance = [line.split("weighted loss", 1)[1] for line in log.splitlines() if "weighted loss" in line]
     assert "adversarial 0% (weight 0)" in balance[0]  # step 1: still warming up
     assert "(weight 0.05)" in balance[-1]  # the resumed half's first window, step 3: half of 0.1
