@@ -305,8 +305,8 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         type=int,
         metavar="PX",
         help="the generator's adversarial term does not reach the fill's pixels within PX px of "
-        "the photo (default 0: all of the fill): the discriminator still judges them, L1 alone "
-        "trains them (the rounds that let it judge the hole drew the hole's outline there)",
+        "the photo (default 0: all of the fill): the discriminator still judges them, the paper's "
+        "loss alone trains them (the rounds that let it judge the hole drew the hole's outline there)",
     )
     g.add_argument(
         "--adversarial-on",

@@ -60,6 +60,7 @@ __all__ = [
     "patchmatch_inpaint",
     "feature_distance",
     "photo_scores",
+    "truth_scores",
     "evaluate_photos",
 ]
 
@@ -168,7 +169,7 @@ def truth_scores(original: np.ndarray, hole: np.ndarray) -> dict[str, float]:
     """The original's own values of the figures given as ratios to it."""
     return {
         "texture": float(hole_texture(to_unit(original), torch.as_tensor(hole)[None, None])[0]),
-        "outline": rim_line_score(original, hole),
+        "outline": rim_line_score(original, hole, reference=True),
     }
 
 

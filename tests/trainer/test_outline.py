@@ -30,12 +30,11 @@ def _depth(hole: np.ndarray) -> np.ndarray:
 
 
 def _ratio(result: np.ndarray, original: np.ndarray, hole: np.ndarray) -> float:
-    return rim_line_score(result, hole) / rim_line_score(original, hole)
+    return rim_line_score(result, hole) / rim_line_score(original, hole, reference=True)
 
 
 def test_the_truth_scores_one_and_an_outline_raises_it():
     image, hole = _photo(), _blob()
-    assert _ratio(image, image, hole) == 1.0
     outlined = image.copy()
     line = hole & (_depth(hole) >= 2) & (_depth(hole) < 3.5)  # a dark line 2-3 px inside the edge
     outlined[line] = (outlined[line] * 0.6).astype(np.uint8)
@@ -76,6 +75,14 @@ def test_across_and_along_follow_the_edge():
     hole[40:80] = True
     assert rim_line_score(along, hole) > 20
     assert rim_line_score(across, hole) < 0.05
+    # the same at 45 degrees, where the mixed derivative carries half of each
+    d = np.mgrid[0:160, 0:160].sum(0)  # x + y: constant along the diagonal edges below
+    grain = np.random.default_rng(4).normal(0, 2, (160, 160, 3))
+    diagonal = np.clip(128 + 60 * np.sin(d * 2 * np.pi / 9)[..., None] + grain, 0, 255).astype(np.uint8)
+    band = (d >= 140) & (d < 180)
+    crossing = np.ascontiguousarray(np.fliplr(diagonal))  # stripes at 90 degrees to the band
+    assert rim_line_score(diagonal, band) > 20
+    assert rim_line_score(crossing, band) < 0.1
     # rotating photo and hole together leaves the score as it was: the frame is the edge's own
     blob, image = _blob(), _photo(3)
     turned = rim_line_score(np.ascontiguousarray(np.rot90(image)), np.ascontiguousarray(np.rot90(blob)))
@@ -97,10 +104,36 @@ def test_only_the_rim_counts():
     assert rim_line_score(outside, hole) != pytest.approx(base, rel=1e-3)  # the photo next to the rim
 
 
+def test_the_photo_beyond_the_holes_reach_does_not_count():
+    """Only a box around the hole is read: a photo grown by 60 px of anything on every side,
+    the hole where it was, scores the same."""
+    image, hole = _photo(), _blob()
+    rng = np.random.default_rng(7)
+    big = rng.integers(0, 256, (280, 280, 3), dtype=np.uint8)
+    big[60:220, 60:220] = image
+    big_hole = np.zeros((280, 280), bool)
+    big_hole[60:220, 60:220] = hole
+    assert rim_line_score(big, big_hole) == rim_line_score(image, hole)
+
+
+def test_lines_along_a_thin_scratch_read_as_lines_along_it():
+    """A 3 px scratch is all rim, and its middle row is as near both sides (no edge direction,
+    left out): its two outer rows still read lines along it as such."""
+    y = np.mgrid[0:80, 0:80][0]
+    grain = np.random.default_rng(5).normal(0, 2, (80, 80, 3))
+    along = np.clip(128 + 60 * np.sin(y * 2 * np.pi / 4)[..., None] + grain, 0, 255).astype(np.uint8)
+    scratch = np.zeros((80, 80), bool)
+    scratch[39:42, 10:70] = True
+    across_only = np.ascontiguousarray(along.transpose(1, 0, 2))
+    assert rim_line_score(along, scratch) > 5 * rim_line_score(across_only, scratch)
+
+
 def test_empty_flat_and_wrong_size_input():
     image, hole = _photo(), _blob()
     assert np.isnan(rim_line_score(image, np.zeros_like(hole)))
-    assert np.isnan(rim_line_score(np.full_like(image, 90), hole))
+    flat = np.full_like(image, 90)
+    assert np.isnan(rim_line_score(flat, hole, reference=True))  # no ratio can be taken to it
+    assert rim_line_score(flat, hole) == pytest.approx(0.0, abs=1e-9)  # no lines: scored, not left out
     with pytest.raises(ValueError, match="does not match"):
         rim_line_score(image, hole[:-1])
     # a hole against the photo's border, and a thin scratch, give finite scores
