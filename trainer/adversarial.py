@@ -32,13 +32,13 @@ term ramps in linearly over S more (:meth:`Adversary.ramp`): a generator fine-tu
 L1 model then meets a discriminator that already tells its fills apart, not a random one whose
 gradients are noise. With ``--adversarial-on native`` the game is played on the batch's native
 crops only (``TrainStep``'s ``judged`` rows): the discriminator sees those, the generator's term
-counts on those, the bird squares keep the plain loss. With ``--adversarial-rim R`` the generator's term does
-not reach the fill's pixels within R px of the photo (:func:`shield_rim`: they go to the
-discriminator detached): the discriminator still judges them, the paper's loss alone trains them
-(every round whose discriminator could tell where the hole was drew the hole's outline there,
-1-5 px inside the edge). Its weights and optimiser travel in the
-checkpoint (``discriminator``), so ``--resume`` continues exactly; ``--init`` and exported
-weight files carry the generator only.
+counts on those, the bird squares keep the plain loss. With ``--adversarial-rim R`` the
+generator's term does not reach the fill's pixels within R px of the photo (:func:`shield_rim`:
+they go to the discriminator detached): the discriminator still judges them, the paper's loss
+alone trains them (every round whose discriminator could tell where the hole was drew the hole's
+outline there, 1-5 px inside the edge). Its weights and optimiser travel in the checkpoint
+(``discriminator``), so ``--resume`` continues exactly; ``--init`` and exported weight files
+carry the generator only.
 """
 
 from __future__ import annotations

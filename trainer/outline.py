@@ -27,6 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.geometry import Rect
+
+from .metrics import gaussian_window
+
 __all__ = ["RIM", "rim_line_score"]
 
 RIM = 5  # px: the rim is the hole pixels at most this far from the photo
@@ -41,12 +45,10 @@ _MARGIN = RIM + 4 * int(np.ceil(max(SIGMA, NORMAL_SIGMA))) + 2
 
 
 def _box(hole: np.ndarray) -> tuple[slice, slice]:
-    ys, xs = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
-    h, w = hole.shape
-    return (
-        slice(max(0, ys[0] - _MARGIN), min(h, ys[-1] + 1 + _MARGIN)),
-        slice(max(0, xs[0] - _MARGIN), min(w, xs[-1] + 1 + _MARGIN)),
-    )
+    """The (non-empty) hole's bounding box grown by ``_MARGIN``, inside the image."""
+    b = Rect.bounding(hole)
+    grown = Rect(b.x0 - _MARGIN, b.y0 - _MARGIN, b.x1 + _MARGIN, b.y1 + _MARGIN)
+    return grown.clip(hole.shape[1], hole.shape[0]).slices
 
 
 def _filter(x: np.ndarray, kernels: list[np.ndarray], mode: str) -> list[np.ndarray]:
@@ -63,9 +65,8 @@ def _filter(x: np.ndarray, kernels: list[np.ndarray], mode: str) -> list[np.ndar
 
 
 def _gaussian(sigma: float) -> np.ndarray:
-    x = np.arange(-int(np.ceil(4 * sigma)), int(np.ceil(4 * sigma)) + 1, dtype=np.float64)
-    g = np.exp(-(x**2) / (2 * sigma**2))
-    g /= g.sum()
+    """The normalised 2-D Gaussian, cut at 4 sigma."""
+    g = gaussian_window(2 * int(np.ceil(4 * sigma)) + 1, sigma).numpy()
     return np.outer(g, g)
 
 

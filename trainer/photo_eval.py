@@ -217,7 +217,7 @@ def _rows(
     task: str, scores: dict[str, list[dict[str, float]]], truth: list[dict[str, float]]
 ) -> list[PhotoRow]:
     rows = []
-    t = {k: np.asarray([p[k] for p in truth], dtype=np.float64) for k in ("texture", "outline")}
+    t = {k: np.asarray([p[k] for p in truth], dtype=np.float64) for k in truth[0]}
     for method in scores:
         s = {k: np.asarray([p[k] for p in scores[method]], dtype=np.float64) for k in scores[method][0]}
         rows.append(
