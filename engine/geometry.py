@@ -48,6 +48,10 @@ class Rect:
         coordinates)."""
         return Rect(self.x0 + dx, self.y0 + dy, self.x1 + dx, self.y1 + dy)
 
+    def grown(self, margin: int) -> Rect:
+        """The box with ``margin`` more pixels on every side (a negative margin shrinks it)."""
+        return Rect(self.x0 - margin, self.y0 - margin, self.x1 + margin, self.y1 + margin)
+
     def union(self, other: Rect | None) -> Rect:
         """The smallest box holding both (an empty or missing box adds nothing)."""
         if other is None or other.empty:

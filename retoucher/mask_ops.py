@@ -119,7 +119,7 @@ def grow(mask: np.ndarray, radius: int) -> tuple[Rect, np.ndarray] | None:
     if hole is None or r == 0:
         return None
     h, w = mask.shape
-    box = Rect(hole.x0 - r, hole.y0 - r, hole.x1 + r, hole.y1 + r).clip(w, h)
+    box = hole.grown(r).clip(w, h)
     return box, _dilate(mask[box.slices], r)
 
 
@@ -132,7 +132,7 @@ def shrink(mask: np.ndarray, radius: int) -> tuple[Rect, np.ndarray] | None:
         return None
     h, w = mask.shape
     # Only hole pixels change; the non-hole pixels within r of the hole's box decide which.
-    near = Rect(hole.x0 - r, hole.y0 - r, hole.x1 + r, hole.y1 + r).clip(w, h)
+    near = hole.grown(r).clip(w, h)
     keep = ~_dilate(~mask[near.slices], r)
     inner = hole.translated(-near.x0, -near.y0)
     return hole, mask[hole.slices] & keep[inner.slices]

@@ -46,9 +46,7 @@ _MARGIN = RIM + 4 * int(np.ceil(max(SIGMA, NORMAL_SIGMA))) + 2
 
 def _box(hole: np.ndarray) -> tuple[slice, slice]:
     """The (non-empty) hole's bounding box grown by ``_MARGIN``, inside the image."""
-    b = Rect.bounding(hole)
-    grown = Rect(b.x0 - _MARGIN, b.y0 - _MARGIN, b.x1 + _MARGIN, b.y1 + _MARGIN)
-    return grown.clip(hole.shape[1], hole.shape[0]).slices
+    return Rect.bounding(hole).grown(_MARGIN).clip(hole.shape[1], hole.shape[0]).slices
 
 
 def _filter(x: np.ndarray, kernels: list[np.ndarray], mode: str) -> list[np.ndarray]:

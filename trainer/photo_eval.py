@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from engine.geometry import Rect
 from engine.imageio import ImageReadError, load_image
 
 from .app_masks import HOLE_KINDS
@@ -129,13 +130,10 @@ def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, seed: int = 0) -> np
 
 def hole_box(hole: np.ndarray, margin: int = BOX_MARGIN, min_side: int = 32) -> tuple[slice, slice]:
     """The hole's bounding box grown by ``margin`` (and to at least ``min_side``), in the image."""
-    h, w = hole.shape
-    ys, xs = np.nonzero(hole.any(1))[0], np.nonzero(hole.any(0))[0]
-    y0, y1, x0, x1 = ys[0] - margin, ys[-1] + 1 + margin, xs[0] - margin, xs[-1] + 1 + margin
-    grow_y, grow_x = max(0, min_side - (y1 - y0)), max(0, min_side - (x1 - x0))
-    y0, y1 = y0 - grow_y // 2, y1 + grow_y - grow_y // 2
-    x0, x1 = x0 - grow_x // 2, x1 + grow_x - grow_x // 2
-    return slice(max(0, y0), min(h, y1)), slice(max(0, x0), min(w, x1))
+    box = Rect.bounding(hole).grown(margin)
+    gx, gy = max(0, min_side - box.width), max(0, min_side - box.height)  # the extra half on the far side
+    box = Rect(box.x0 - gx // 2, box.y0 - gy // 2, box.x1 + (gx + 1) // 2, box.y1 + (gy + 1) // 2)
+    return box.clip(hole.shape[1], hole.shape[0]).slices
 
 
 def feature_distance(vgg: torch.nn.Module, result: np.ndarray, original: np.ndarray) -> float:

@@ -23,6 +23,8 @@ def test_rect_translate_union_clip_bounding():
     assert r.union(None) == r and r.union(Rect(0, 0, 0, 5)) == r
     assert r.union(Rect(0, 3, 3, 9)) == Rect(0, 1, 7, 9)
     assert Rect(-3, -2, 20, 20).clip(8, 6) == Rect(0, 0, 8, 6)
+    assert r.grown(2) == Rect(0, -1, 9, 6) and r.grown(2).grown(-2) == r
+    assert r.grown(-2).empty  # 3 rows less 4 leave none
     mask = np.zeros((6, 8), bool)
     assert Rect.bounding(mask) is None
     mask[2, 3] = mask[4, 5] = True

@@ -151,6 +151,18 @@ def test_texture_ratio_is_one_for_the_truth_and_low_for_a_blur():
     assert float(hole_texture(to_unit(step), col)[0]) == pytest.approx(4.0)
 
 
+def test_hole_box_grows_a_small_hole_to_min_side_around_it_inside_the_image():
+    from trainer.photo_eval import hole_box
+
+    hole = np.zeros((100, 120), bool)
+    hole[50:53, 60:62] = True  # 3 rows x 2 columns
+    assert hole_box(hole, margin=0, min_side=32) == (slice(36, 68), slice(45, 77))
+    assert hole_box(hole, margin=4, min_side=0) == (slice(46, 57), slice(56, 66))
+    hole[:] = False
+    hole[0:3, 118:120] = True  # in the corner: clipped, not shifted
+    assert hole_box(hole, margin=0, min_side=32) == (slice(0, 18), slice(103, 120))
+
+
 def test_feature_distance_is_zero_for_the_truth_and_grows_with_the_error():
     from trainer.photo_eval import feature_distance, hole_box
     from trainer.vgg import load_vgg
