@@ -18,7 +18,11 @@ from around the hole:
   patch: the sky's grain for sky, the grass's for grass, and a patch crossed by an edge only
   where the fill has that edge too). Each patch's texture is clipped per channel to :data:`CLIP`
   of its own robust standard deviations (from the median absolute deviation), so an edge that
-  still crosses a donor patch (a minority of its pixels) does not come in as an outline. The
+  still crosses a donor patch (a minority of its pixels) does not come in as an outline; then
+  scaled down (never up) to the texture level around its place: the mean absolute texture of
+  the known pixels near it (a Gaussian of :data:`LEVEL_REACH` px, farther inside large holes).
+  A sharp donor does not bring grain into a blurred background next to it (out-of-focus
+  foliage beside the sharp branch the donor came from). The
   patches are overlap-added with a Hann window and divided by the root of the summed squared
   window, which keeps the donors' variance (the patches are independent) with no seam between
   patches;
@@ -49,6 +53,8 @@ REACH = 48  # donors lie at most this far from the hole, px (chessboard distance
 PATCH = 16  # synthesis patch side, px (stride half of it)
 CANDIDATES = 8  # donor patches drawn per target patch; the nearest in blurred content is used
 CLIP = 2.5  # a donor patch's texture clipped to this many of its robust standard deviations
+LEVEL_REACH = 8  # the texture level expected in the hole: from known pixels this near (Gaussian sigma), px
+LEVEL_POOL = 4  # ... measured on a grid this many px coarser
 
 
 def add_texture(
@@ -130,6 +136,12 @@ def texture_for(
     # each patch clipped to CLIP robust standard deviations of its own texture, per channel
     spread = 1.4826 * patches.flatten(2).abs().median(dim=2).values[..., None, None]
     patches = torch.maximum(torch.minimum(patches, CLIP * spread), -CLIP * spread)
+    # each patch brought down to the texture level around its place (never up)
+    here = _level_around(texture, ~touched)
+    cy = ((ty + half) // LEVEL_POOL).clamp(0, here.shape[0] - 1)
+    cx = ((tx + half) // LEVEL_POOL).clamp(0, here.shape[1] - 1)
+    own = patches.abs().mean((0, 2, 3))
+    patches = patches * (here[cy, cx] / own.clamp(min=1e-6)).clamp(max=1.0)[None, :, None, None]
     window = torch.sin(math.pi * (d + 0.5) / patch).pow(2)
     window = window[:, None] * window[None, :]
     width = w + 2 * patch
@@ -142,6 +154,22 @@ def texture_for(
     weight = weight.view(h + 2 * patch, width)[patch : patch + h, patch : patch + w]
     wide = wide_parts((~hole).float()[None, None])[0, 0]  # 0 on thin parts, ramping to 1
     return torch.where(weight > 0, total / weight.clamp(min=1e-12).sqrt(), 0.0) * wide
+
+
+def _level_around(texture: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """The texture level expected at each place (mean absolute texture, the mean over channels),
+    from the ``known`` pixels near it (those whose texture reads no hole pixel), on a grid
+    :data:`LEVEL_POOL` times coarser than the image: a normalised Gaussian average over the
+    known pixels, at :data:`LEVEL_REACH` px where enough of them lie that near, else four times
+    as far, else the mean over all known pixels."""
+    k = LEVEL_POOL
+    energy = F.avg_pool2d((texture.abs().mean(0) * known)[None, None], k, ceil_mode=True)[0]
+    weight = F.avg_pool2d(known.float()[None, None], k, ceil_mode=True)[0]
+    level = (energy.sum() / weight.sum().clamp(min=1e-6)).expand_as(energy[0]).clone()
+    for reach in (4 * LEVEL_REACH, LEVEL_REACH):  # the nearer level overrides where it is known
+        num, den = _blur(energy, reach / k)[0], _blur(weight, reach / k)[0]
+        level = torch.where(den > 0.05, num / den.clamp(min=1e-6), level)
+    return level
 
 
 def _dilate(mask: torch.Tensor, radius: int, *, anchor_start: bool = False) -> torch.Tensor:

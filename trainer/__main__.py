@@ -380,7 +380,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         photos_limit=args.photos_limit,
         compare=tuple(str(w) for w in args.compare or ()),
-        texture=args.texture,
+        texture=tuple(args.texture or ()),
     )
     try:
         report = evaluate(cfg)
@@ -464,9 +464,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--texture",
         type=float,
+        nargs="+",
         metavar="S",
-        help="every model's texture strength (engine.texture: the photo's texture synthesised "
-        "from around the hole; 0 = the network's fill alone; default: the app's)",
+        help="texture strength (engine.texture: the photo's texture synthesised from around the "
+        "hole; 0 = the network's fill alone; default: the app's): one for every model, or one per "
+        "model (the model, then each --compare)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)

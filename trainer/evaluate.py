@@ -33,7 +33,7 @@ import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +78,9 @@ class EvalConfig:
     progress: bool = True
     photos_limit: int | None = 100  # photos task: source photos (evenly spaced); None/0 = all
     compare: tuple[str, ...] = ()  # more models, each a method of its own (cmp1, cmp2, ...)
-    texture: float | None = None  # every model's texture strength (None: the Inpainter's default)
+    # texture strength (engine.texture): none = the Inpainter's default for every model, one =
+    # every model's, or one per model (the model, then each --compare) to compare settings
+    texture: tuple[float, ...] = ()
 
 
 @dataclass
@@ -138,6 +140,21 @@ def opencv_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: int
     flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
     filled = cv2.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8) * 255, radius, flag)
     return composite(image, filled, hole)
+
+
+def _textures(given: tuple[float, ...], models: int) -> tuple[float | None, ...]:
+    """Each model's texture strength from ``--texture``: none given = each Inpainter's default
+    (None), one = every model's, else exactly one per model."""
+    if not given:
+        return (None,) * models
+    if len(given) == 1:
+        return tuple(given) * models
+    if len(given) != models:
+        raise ValueError(
+            f"--texture: give one strength for every model or one per model ({models}: the model, "
+            f"then each --compare), got {len(given)}"
+        )
+    return tuple(given)
 
 
 def _load_inpainter(
@@ -406,15 +423,28 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     if square:
         prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
         images = np.stack([prepared[i] for i in range(len(prepared))])
-    inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size, cfg.texture)
+    weights = (cfg.weights, *cfg.compare)
+    textures = _textures(cfg.texture, len(weights))
+    inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size, textures[0])
     models: Models = {"ours": inpainter}
-    for i, weights in enumerate(cfg.compare, 1):
-        models[f"cmp{i}"] = _load_inpainter(weights, cfg.device, cfg.batch_size, cfg.texture)[0]
+    for i, (path, strength) in enumerate(zip(cfg.compare, textures[1:]), 1):
+        models[f"cmp{i}"] = _load_inpainter(path, cfg.device, cfg.batch_size, strength)[0]
+    if len(set(textures)) > 1:  # a compared model named as another one: named with its strength
+        for m in list(models.values())[1:]:
+            if sum(o.name == m.name for o in models.values()) > 1:
+                m.info = replace(m.info, name=f"{m.name}, texture {m.texture:g}")
     names = [m.name for m in models.values()]
     if len(set(names)) < len(names):
         raise ValueError(f"--compare: two models share a name ({', '.join(names)}); rename one file")
     report = EvalReport(model=name, split=cfg.split, images=len(images), texture=inpainter.texture)
-    texture = f"Texture synthesis (engine.texture) strength {inpainter.texture:g} for every model."
+    if len({m.texture for m in models.values()}) == 1:
+        texture = f"Texture synthesis (engine.texture) strength {inpainter.texture:g} for every model."
+    else:
+        texture = (
+            "Texture synthesis (engine.texture) strength "
+            + ", ".join(f"{m.texture:g} for {m.name}" for m in models.values())
+            + "."
+        )
     report.compared = {k: m.name for k, m in models.items() if k != "ours"}
     md = [f"## Evaluation of {name}" + "".join(f", {n}" for n in names[1:]), ""]
     if square:

@@ -185,3 +185,25 @@ def test_donors_crossed_by_an_edge_the_fill_lacks_are_not_chosen(monkeypatch):
     assert (np.abs(added) > 3 * sigma).mean() < 2 * (np.abs(grain) > 3 * sigma).mean() + 1e-3
     assert np.abs(added).max() < 6 * sigma
     assert added.std() > 0.5 * sigma  # the grain still comes in
+
+
+def test_a_sharp_donor_brings_no_more_grain_than_the_fills_surroundings_have():
+    """Left: a fine, sharp pattern (a 1 px checkerboard, which the blur removes entirely);
+    right: the same colour nearly smooth (an out-of-focus background beside a sharp subject).
+    A hole in the smooth part has sharp donors within reach that its blurred content cannot
+    tell apart; each patch is brought down to the texture level around its place, so the fill
+    is as smooth as its surroundings, not patterned."""
+    rng = np.random.default_rng(8)
+    h, w = 200, 320
+    yy, xx = np.mgrid[:h, :w]
+    sharp = 12.0 * np.where((yy + xx) % 2 == 0, 1.0, -1.0)
+    smooth = rng.normal(0, 1.0, (h, w))
+    image = FLAT + np.where(xx < 160, sharp, smooth)[..., None]
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[60:140, 185:265] = True
+    out = add_texture(_smooth_fill(image, hole), image, hole, 1.0)
+    inside = out[70:130, 195:255].reshape(-1, 3).astype(float).std(0).max()
+    around = image[70:130, 275:315].reshape(-1, 3).astype(float).std(0).max()
+    assert inside < 1.5 * around + 0.5, (inside, around)
+    assert inside > 0.3 * around  # its own faint grain still comes in
