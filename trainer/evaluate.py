@@ -418,13 +418,12 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         raise ValueError("the irregular task needs --mask-dir")
     if cfg.split not in ("test", "val"):
         raise ValueError(f"--split must be test or val, got {cfg.split!r}")
+    textures = _textures(cfg.texture, 1 + len(cfg.compare))  # a wrong count fails before any reading
     square = [t for t in tasks if t != "photos"]
     images = np.zeros((0, 0, 0, 3), np.uint8)
     if square:
         prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
         images = np.stack([prepared[i] for i in range(len(prepared))])
-    weights = (cfg.weights, *cfg.compare)
-    textures = _textures(cfg.texture, len(weights))
     inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size, textures[0])
     models: Models = {"ours": inpainter}
     for i, (path, strength) in enumerate(zip(cfg.compare, textures[1:]), 1):
