@@ -15,14 +15,13 @@ split; the test split only reports.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from trainer.evaluate import _load_inpainter  # noqa: E402
+from trainer.evaluate import _load_inpainter, name_with_texture  # noqa: E402
 from trainer.photo_eval import _fmt, evaluate_photos  # noqa: E402
 
 
@@ -42,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     models = {}
     for k, s in enumerate(args.strengths):
-        inp, name, _ = _load_inpainter(args.weights, args.device, texture=s)
-        inp.info = dataclasses.replace(inp.info, name=f"{name}, texture {s:g}")
+        inp = _load_inpainter(args.weights, args.device, texture=s)[0]
+        name_with_texture(inp)
         models["ours" if k == 0 else f"cmp{k}"] = inp
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

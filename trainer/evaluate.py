@@ -179,6 +179,12 @@ def _load_inpainter(
     return inp, name, {}
 
 
+def name_with_texture(inp: Inpainter) -> None:
+    """Name ``inp`` with its texture strength (``NAME, texture S``): one model at several
+    strengths, told apart in tables and grids."""
+    inp.info = replace(inp.info, name=f"{inp.name}, texture {inp.texture:g}")
+
+
 Models = dict[str, "Inpainter"]  # method key ("ours", "cmp1", ...) -> the model
 
 
@@ -428,22 +434,23 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     models: Models = {"ours": inpainter}
     for i, (path, strength) in enumerate(zip(cfg.compare, textures[1:]), 1):
         models[f"cmp{i}"] = _load_inpainter(path, cfg.device, cfg.batch_size, strength)[0]
-    if len(set(textures)) > 1:  # a compared model named as another one: named with its strength
+    mixed = len({m.texture for m in models.values()}) > 1
+    if mixed:  # a compared model named as another one: named with its strength
         for m in list(models.values())[1:]:
             if sum(o.name == m.name for o in models.values()) > 1:
-                m.info = replace(m.info, name=f"{m.name}, texture {m.texture:g}")
+                name_with_texture(m)
     names = [m.name for m in models.values()]
     if len(set(names)) < len(names):
         raise ValueError(f"--compare: two models share a name ({', '.join(names)}); rename one file")
     report = EvalReport(model=name, split=cfg.split, images=len(images), texture=inpainter.texture)
-    if len({m.texture for m in models.values()}) == 1:
-        texture = f"Texture synthesis (engine.texture) strength {inpainter.texture:g} for every model."
-    else:
+    if mixed:
         texture = (
             "Texture synthesis (engine.texture) strength "
             + ", ".join(f"{m.texture:g} for {m.name}" for m in models.values())
             + "."
         )
+    else:
+        texture = f"Texture synthesis (engine.texture) strength {inpainter.texture:g} for every model."
     report.compared = {k: m.name for k, m in models.items() if k != "ours"}
     md = [f"## Evaluation of {name}" + "".join(f", {n}" for n in names[1:]), ""]
     if square:
