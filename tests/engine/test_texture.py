@@ -207,3 +207,45 @@ def test_a_sharp_donor_brings_no_more_grain_than_the_fills_surroundings_have():
     around = image[70:130, 275:315].reshape(-1, 3).astype(float).std(0).max()
     assert inside < 1.5 * around + 0.5, (inside, around)
     assert inside > 0.3 * around  # its own faint grain still comes in
+
+
+@pytest.mark.parametrize("corner", [False, True])
+def test_the_texture_made_from_the_holes_window_is_the_texture_made_from_the_whole_photo(corner):
+    """add_texture works on the hole's box grown by MARGIN px only (the cost follows the hole,
+    not the photo). Every donor and every pixel its blur reads lie in that window, so the
+    result is the whole-photo synthesis's: the same donors, picks and patches; the texture level
+    far inside the hole, averaged over the window's known pixels only, may move a pixel by one
+    grey level."""
+    rng = np.random.default_rng(9)
+    h, w = 360, 420
+    xx = np.arange(w)[None, :, None]
+    image = np.clip(120 + 40 * np.sin(xx / 17.0) + rng.normal(0, 9, (h, w, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros((h, w), bool)
+    if corner:
+        hole[5:60, 380:415] = True
+    else:
+        hole[150:230, 170:260] = True
+        hole[240:244, 100:300] = True  # a scratch below: a thin part in the same window
+    fill = _smooth_fill(image, hole)
+    out = add_texture(fill, image, hole, 1.0)
+    f, x, m = _tensors(fill, image, hole)
+    whole = (f + texture_for(f, x, m)).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    diff = np.abs(out.astype(int) - np.where(hole[..., None], whole, fill).astype(int))
+    assert out[hole].astype(float).std() > 5.0  # texture did come in
+    moved = (diff.max(2) > 0)[hole].mean()
+    assert diff.max() <= 1 and moved < 0.03, (diff.max(), moved)
+
+
+def test_the_dilation_is_a_square_grown_by_the_radius():
+    from engine.texture import _dilate
+
+    rng = np.random.default_rng(10)
+    mask = rng.random((37, 53)) < 0.02
+    for radius in (0, 1, 5, 40):
+        for anchor in (False, True):
+            lo, hi = (0, radius) if anchor else (radius, radius)
+            want = np.zeros_like(mask)
+            for y, x in zip(*np.nonzero(mask)):
+                want[max(0, y - hi) : y + lo + 1, max(0, x - hi) : x + lo + 1] = True
+            got = _dilate(torch.from_numpy(mask), radius, anchor_start=anchor).numpy()
+            assert np.array_equal(got, want), (radius, anchor)
