@@ -4,8 +4,9 @@
 Conventions: images are ``uint8 HxWx3 RGB`` arrays, hole masks ``bool HxW`` with True = hole.
 
 The names below load their module (and torch) on first use, so that the torch-free modules
-(``engine.formats``, ``engine.torchrun``, ``engine.atomic``) can be imported without torch: a
-command line checks its arguments and torchrun's variables before paying for it.
+(``engine.formats``, ``engine.torchrun``, ``engine.atomic``, ``engine.texture_strength``) can be
+imported without torch: a command line checks its arguments and torchrun's variables before
+paying for it.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from .crops import plan_regions
 from .distributed import device_for_rank
 from .seams import match_edges
 from .texture import TEXTURE, add_texture
+from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights, weights_to_load
 
@@ -173,8 +174,7 @@ class Inpainter:
         texture: float = TEXTURE,
     ) -> None:
         cfg = model.config
-        if not (isinstance(texture, int | float) and 0.0 <= texture <= 4.0):
-            raise ValueError(f"texture must be a number from 0 to 4, got {texture!r}")
+        texture = check_texture(texture)
         if cfg.in_channels != 3 or cfg.out_channels != 3:
             raise WeightsError(
                 f"model {info.name!r} maps {cfg.in_channels} to {cfg.out_channels} channels; "
@@ -193,7 +193,7 @@ class Inpainter:
         self.autocast_dtype = inference_dtype(device, precision)
         self.edges = edges
         self.thin = thin
-        self.texture = float(texture)
+        self.texture = texture
 
     # ------------------------------------------------------------------ properties
     @property

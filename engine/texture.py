@@ -47,10 +47,10 @@ import torch
 import torch.nn.functional as F
 
 from .seams import wide_parts
+from .texture_strength import TEXTURE
 
 __all__ = ["add_texture", "TEXTURE"]
 
-TEXTURE = 0.0  # the Inpainter's default strength (0 = the network's fill alone)
 SIGMA = 1.5  # the blur that separates structure from texture, px
 REACH = 48  # donors lie at most this far from the hole, px (chessboard distance)
 PATCH = 16  # synthesis patch side, px (stride half of it)

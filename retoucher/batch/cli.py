@@ -10,6 +10,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.texture_strength import MAX_TEXTURE, TEXTURE
+
 from ..damage import DEFAULT_DILATE
 from ..inpainting import DetectorFactory
 from .console import Parser, add_run_options, rank_from_env, run_command
@@ -61,6 +63,15 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
         metavar="PATH",
         type=Path,
         help="model weights (.safetensors); default: the bundled model",
+    )
+    p.add_argument(
+        "--texture",
+        metavar="S",
+        type=float,
+        default=TEXTURE,
+        help="add the photo's fine texture (grain, foliage, gravel), synthesised from around "
+        "each hole, to the fill: 0 = the model's fill alone, 1 = as strong as around the hole, "
+        f"up to {MAX_TEXTURE:g} (default {TEXTURE:g})",
     )
     p.add_argument(
         "--format", default="same", choices=OUTPUT_FORMATS, help="output format (default: same as the input)"
@@ -151,4 +162,5 @@ def _options(args: argparse.Namespace) -> BatchOptions:
         threshold=args.threshold,
         dilate=DEFAULT_DILATE if args.dilate is None else args.dilate,
         damage_weights=args.damage_weights,
+        texture=args.texture,
     )

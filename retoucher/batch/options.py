@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from engine.texture_strength import TEXTURE, check_texture
+
 from ..damage import DEFAULT_DILATE, check_threshold
 from ..mask_ops import check_radius
 
@@ -148,6 +150,7 @@ class BatchOptions:
     threshold: float | None = None  # None: the detector's calibrated threshold
     dilate: int = DEFAULT_DILATE
     damage_weights: Path | None = None  # None: the bundled detector
+    texture: float = TEXTURE  # the photo's texture added to the fill (engine.texture_strength)
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -168,6 +171,7 @@ class BatchOptions:
         self.dilate = check_radius(self.dilate)
         if self.damage_weights is not None:
             self.damage_weights = Path(self.damage_weights)
+        self.texture = check_texture(self.texture)
 
 
 @dataclass
@@ -183,7 +187,7 @@ class BatchReport:
     removed_temporaries: list[Path] = field(default_factory=list)  # left by a killed run
     rank: int = 0
     world_size: int = 1
-    model: str | None = None  # "NAME on DEVICE" of the model that filled; None if none was needed
+    model: str | None = None  # "NAME on DEVICE[, texture S]" of the model that filled, if one did
     detector: str | None = None  # "NAME on DEVICE" of the damage detector; None if none ran
     no_damage: list[Path] = field(default_factory=list)  # --find-damage found nothing in them
     no_mask: list[Path] = field(default_factory=list)  # --masks DIR had none for them (--find-damage)

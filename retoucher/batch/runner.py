@@ -143,13 +143,16 @@ class _Runner(Ledger):
             from engine.inpainter import Inpainter
 
             self._inpainter = create_engine(
-                lambda device: Inpainter(self.options.weights, device=device),
+                lambda device: Inpainter(self.options.weights, device=device, texture=self.options.texture),
                 self.options.device,
                 self.local_rank,
                 "model",
             )
         if self.report.model is None:
-            self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}"
+            texture = getattr(self._inpainter, "texture", 0.0)
+            self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}" + (
+                f", texture {texture:g}" if texture else ""
+            )
         return self._inpainter
 
     @property

@@ -326,6 +326,7 @@ class BatchDialog(QDialog):
             find_damage=find_damage,
             threshold=settings.damage_threshold if find_damage else None,
             dilate=settings.damage_grow,
+            texture=settings.texture,
         )
 
     def start(self) -> BatchJob | None:

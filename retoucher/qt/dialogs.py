@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.texture_strength import MAX_TEXTURE
 from engine.weights import DEFAULT_WEIGHTS_NAME
 
 from .file_filters import WEIGHTS_FILTER
@@ -63,8 +65,8 @@ def path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
 
 
 class PreferencesDialog(QDialog):
-    """Device, weights file, JPEG quality, default brush size, what the wheel does;
-    :meth:`apply` stores them."""
+    """Device, weights file, texture strength, JPEG quality, default brush size, what the wheel
+    does; :meth:`apply` stores them."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,6 +85,19 @@ class PreferencesDialog(QDialog):
         self.weights = QLineEdit(settings.weights)
         self.weights.setPlaceholderText(f"bundled model (resources/weights/{DEFAULT_WEIGHTS_NAME})")
         form.addRow("Weights file:", path_row(self.weights, self._browse))
+
+        self.texture = QDoubleSpinBox()
+        self.texture.setRange(0.0, MAX_TEXTURE)
+        self.texture.setSingleStep(0.25)
+        self.texture.setDecimals(2)
+        self.texture.setSpecialValueText("Off")
+        self.texture.setValue(settings.texture)
+        self.texture.setToolTip(
+            "Add the photo's fine texture (film grain, foliage, gravel), synthesised from around "
+            "the hole, to the model's fill, which is smoother than the photo. Off: the model's "
+            "fill alone; 1: as strong as the texture around the hole; 0.5 halves it."
+        )
+        form.addRow("Fill texture:", self.texture)
 
         self.quality = QSpinBox()
         self.quality.setRange(MIN_JPEG_QUALITY, MAX_JPEG_QUALITY)
@@ -134,6 +149,7 @@ class PreferencesDialog(QDialog):
     def apply(self) -> None:
         self.settings.device = self.device.currentData()
         self.settings.weights = self.weights.text().strip()
+        self.settings.texture = self.texture.value()
         self.settings.jpeg_quality = self.quality.value()
         self.settings.jpeg_keep_original = self.keep_jpeg.isChecked()
         self.settings.brush_size = self.brush.value()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import engine
+from engine.texture_strength import TEXTURE
 
 from ..inpainting import InpainterFactory, InpainterLike
 from .worker import EngineCache, EngineJob, EngineSignals
@@ -27,18 +28,34 @@ FillSignals = EngineSignals
 cancelled()."""
 
 
-def default_factory(weights: str | None, device: str) -> InpainterLike:
-    return engine.Inpainter(weights or None, device=device)
+def default_factory(weights: str | None, device: str, **options: object) -> InpainterLike:
+    """The engine's Inpainter; ``options`` are its keyword arguments (``texture``)."""
+    return engine.Inpainter(weights or None, device=device, **options)
 
 
 class InpainterCache(EngineCache[InpainterLike]):
-    """One Inpainter for the chosen weights file (None: the bundled model) and device, built on
-    first use (thread-safe)."""
+    """One Inpainter for the chosen weights file (None: the bundled model), device and texture
+    strength (None: the engine's default), built on first use (thread-safe). The default
+    strength is passed as no option at all: a factory of the ``(weights, device)`` kind (test
+    doubles) keeps working, and an engine set with :meth:`set` is kept, until a user picks
+    another strength."""
 
     def __init__(
-        self, weights: str | None = None, device: str = "auto", factory: InpainterFactory | None = None
+        self,
+        weights: str | None = None,
+        device: str = "auto",
+        factory: InpainterFactory | None = None,
+        *,
+        texture: float | None = None,
     ) -> None:
-        super().__init__(weights, device, factory or default_factory)
+        super().__init__(weights, device, factory or default_factory, **_texture_option(texture))
+
+    def configure(self, weights: str | None, device: str, *, texture: float | None = None) -> None:
+        super().configure(weights, device, **_texture_option(texture))
+
+
+def _texture_option(texture: float | None) -> dict[str, object]:
+    return {} if texture is None or texture == TEXTURE else {"texture": texture}
 
 
 class FillJob(EngineJob[InpainterLike]):

@@ -62,7 +62,9 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.settings = settings or Settings()
-        self.inpainters = inpainters or InpainterCache(self.settings.weights or None, self.settings.device)
+        self.inpainters = inpainters or InpainterCache(
+            self.settings.weights or None, self.settings.device, texture=self.settings.texture
+        )
         self.detectors = detectors or DetectorCache(None, self.settings.device)
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)
@@ -431,7 +433,9 @@ class MainWindow(QMainWindow):
 
         def accepted() -> None:
             dlg.apply()
-            self.inpainters.configure(self.settings.weights or None, self.settings.device)
+            self.inpainters.configure(
+                self.settings.weights or None, self.settings.device, texture=self.settings.texture
+            )
             self.detectors.configure(None, self.settings.device)
             self.set_brush_size(self.settings.brush_size)
             self.masks.apply_preferences()

@@ -11,6 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 
+from engine.texture_strength import TEXTURE, check_texture
+
 from ..damage import DEFAULT_DILATE
 from ..damage_review import MAX_DAMAGE_GROW
 from .canvas_items import OVERLAY_RGBA
@@ -31,9 +33,9 @@ def clamp_brush_size(diameter: float) -> int:
 
 
 class Settings:
-    """Device, weights file, JPEG quality (or the original's), default brush size, what the
-    wheel does, the mask tools' step and overlay colour, Find Damage's sensitivity and grow, and
-    the recent-files list."""
+    """Device, weights file, texture strength, JPEG quality (or the original's), default brush
+    size, what the wheel does, the mask tools' step and overlay colour, Find Damage's
+    sensitivity and grow, and the recent-files list."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
@@ -75,6 +77,20 @@ class Settings:
     @weights.setter
     def weights(self, value: str | Path | None) -> None:
         self.q.setValue("engine/weights", str(value) if value else "")
+
+    @property
+    def texture(self) -> float:
+        """How much of the photo's texture, synthesised from around the hole, a fill gets
+        (:mod:`engine.texture_strength`: 0 = the model's fill alone, 1 = as strong as around
+        the hole); the engine's default when unset or unreadable."""
+        try:
+            return check_texture(float(self.q.value("engine/texture", TEXTURE)))
+        except (TypeError, ValueError):
+            return TEXTURE
+
+    @texture.setter
+    def texture(self, value: float) -> None:
+        self.q.setValue("engine/texture", check_texture(value))
 
     # ------------------------------------------------------------------ saving and painting
     @property

@@ -39,7 +39,7 @@ def test_torch_free_modules_do_not_load_torch():
     """A command line reads its rank and the format tables before it pays for torch; the
     engine package loads its torch modules only when one of its names is used."""
     code = (
-        "import sys, engine, engine.torchrun, engine.formats, engine.atomic\n"
+        "import sys, engine, engine.torchrun, engine.formats, engine.atomic, engine.texture_strength\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "engine.UNetConfig\n"
         "assert 'torch' in sys.modules\n"

@@ -122,6 +122,25 @@ def test_batch_output_matches_the_inpainter(folder, tmp_path, tiny_weights):
         assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
 
 
+def test_texture_reaches_the_inpainter_and_the_summary(folder, tmp_path, tiny_weights, capsys):
+    """--texture S fills as Inpainter(..., texture=S) does (the photos' grain comes into the
+    hole) and the summary says so; without it the engine's default (no texture) fills."""
+    plain, textured = tmp_path / "plain", tmp_path / "textured"
+    common = ("--center-hole", 24, "--weights", tiny_weights, "--device", "cpu", "--format", "png")
+    assert run_cli("batch", folder, plain, *common) == 1  # bad.jpg
+    assert "model: tiny-random on CPU\n" in capsys.readouterr().out
+    assert run_cli("batch", folder, textured, *common, "--texture", "1") == 1
+    assert "model: tiny-random on CPU, texture 1\n" in capsys.readouterr().out
+    src = load_image(folder / "a.png").rgb
+    hole = centre_hole(*src.shape[:2], 24)
+    want = Inpainter(tiny_weights, device="cpu", texture=1.0)(src, hole)
+    got, without = load_image(textured / "a.png").rgb, load_image(plain / "a.png").rgb
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
+    assert np.array_equal(got[~hole], src[~hole])
+    grain = [np.abs(np.diff(r[hole].reshape(24, 24, 3).astype(float), axis=1)).mean() for r in (without, got)]
+    assert grain[1] > grain[0] + 2.0, grain
+
+
 def test_masks_dir_missing_mask_and_rescaled_mask(folder, tmp_path, tiny_weights):
     masks = tmp_path / "masks"
     masks.mkdir()
@@ -231,6 +250,9 @@ def test_exit_code_zero_and_recursive_layout(folder, tmp_path, tiny_weights, cap
         (["--center-hole", "-3"], "hole size"),
         (["--center-hole", "8", "--quality", "0"], "quality"),
         (["--center-hole", "8", "--device", "tpu"], "device"),
+        (["--center-hole", "8", "--texture", "5"], "texture must be a number from 0 to 4"),
+        (["--center-hole", "8", "--texture", "nan"], "texture must be a number from 0 to 4"),
+        (["--center-hole", "8", "--texture", "some"], "invalid float value"),
         (["--center-hole", "8", "--format", "gif"], "invalid choice"),
         (["--center-hole", "8", "--weights", "missing.safetensors"], "not found"),
         (["--mask", "missing.png"], "mask file not found"),

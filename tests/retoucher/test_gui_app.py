@@ -12,6 +12,7 @@ from PIL import Image
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from engine.texture_strength import TEXTURE
 from retoucher.qt.app import run_app, sample_photo
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
@@ -86,6 +87,42 @@ def test_settings_round_trip_and_sanitise(tmp_path):
     again.add_recent_file(tmp_path / "3.jpg")  # re-opening moves it to the top, no duplicate
     files = again.recent_files
     assert len(files) == 10 and files[0].endswith("3.jpg") and len(set(files)) == 10
+
+
+def test_the_texture_setting_round_trips_and_a_bad_one_reads_as_the_default(tmp_path):
+    s = Settings.from_file(tmp_path / "s.ini")
+    assert s.texture == TEXTURE
+    s.texture = 0.5
+    s.sync()
+    assert Settings.from_file(tmp_path / "s.ini").texture == 0.5  # read back from the INI string
+    for bad in ("-1", "9", "nan", "grainy"):
+        s.q.setValue("engine/texture", bad)
+        assert s.texture == TEXTURE, bad
+    with pytest.raises(ValueError, match="texture"):
+        s.texture = 5.0
+
+
+def test_an_engine_is_rebuilt_only_when_its_weights_device_or_texture_change():
+    built = []
+
+    def factory(weights, device, **options):
+        built.append((weights, device, options))
+        return object()
+
+    cache = InpainterCache("w.safetensors", "cpu", factory)
+    first = cache.get()
+    assert cache.get() is first and built == [("w.safetensors", "cpu", {})]  # a (weights, device) call
+    cache.configure("w.safetensors", "cpu")
+    assert cache.get() is first
+    cache.configure("w.safetensors", "cpu", texture=TEXTURE)  # the default is no option at all
+    assert cache.get() is first and len(built) == 1
+    cache.configure("w.safetensors", "cpu", texture=0.5)
+    second = cache.get()
+    assert second is not first and built[-1] == ("w.safetensors", "cpu", {"texture": 0.5})
+    cache.configure("w.safetensors", "cpu", texture=0.5)
+    assert cache.get() is second and len(built) == 2
+    cache.configure("other.safetensors", "cpu", texture=0.5)
+    assert cache.get() is not second and built[-1] == ("other.safetensors", "cpu", {"texture": 0.5})
 
 
 def test_about_dialog_explains_a_missing_model(qtbot, tmp_path, monkeypatch):

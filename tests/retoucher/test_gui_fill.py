@@ -264,8 +264,11 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     assert dlg.keep_jpeg.isChecked()
     dlg.keep_jpeg.setChecked(False)
     dlg.brush.setValue(25)
+    assert dlg.texture.value() == 0.0 and dlg.texture.text() == "Off"  # the engine's default
+    dlg.texture.setValue(0.75)
     dlg.accept()
     assert w.settings.weights == str(tiny_weights) and w.settings.device == "cpu"
+    assert w.settings.texture == 0.75
     assert w.settings.jpeg_quality == 80 and w.canvas.brush_size == 25
     assert w.settings.jpeg_keep_original is False
     assert w.model_label.text() == "Model: tiny-random"  # read from the file header
@@ -276,6 +279,7 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     _wait_fill(qtbot, w)
     assert w.last_error is None
     assert w.inpainters.loaded is not None and w.inpainters.loaded.name == "tiny-random"
+    assert w.inpainters.loaded.texture == 0.75
     assert not np.array_equal(w.doc.image, before)
     # The About dialog shows the weight file's provenance.
     about = w.open_about()
