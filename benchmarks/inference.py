@@ -10,8 +10,12 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
   tensor, the mask kernel allocated on every call, ``torch.no_grad``) with the same weights;
   ablations show what channels_last and inference_mode buy on their own;
 * the same with bf16 autocast (the Inpainter's ``precision="auto"`` on CPUs with native bf16);
-* a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults): the call alone, and end to end
+* a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults; also without edge matching
+  and with texture 0.5): the call alone, and end to end
   (decode the JPEG, fill, encode the JPEG with its metadata) through engine.imageio;
+* a 512x512 grainy photo with a 40 px brush stroke 300 px long (one network pass): the Inpainter
+  call without and with the photo's texture (``texture=0.5``, engine.texture), the first the
+  baseline of the second;
 * OpenCV Telea on the same inputs, for scale.
 """
 
@@ -152,8 +156,14 @@ def run_case(case: dict) -> dict:
         else:
             model = PConvUNet(config).eval()
         if kind == "photo":
-            ip = Inpainter.from_model(model, device, edges=case.get("edges", True))
+            ip = Inpainter.from_model(
+                model, device, edges=case.get("edges", True), texture=case.get("texture", 0.0)
+            )
             img, hole = _big_photo()
+            times = timed(lambda: ip(img, hole))
+        elif kind == "crop":
+            ip = Inpainter.from_model(model, device, texture=case["texture"])
+            img, hole = _stroke_crop()
             times = timed(lambda: ip(img, hole))
         elif kind == "photo_file":
             import tempfile
@@ -234,6 +244,20 @@ def _big_photo():
     return img, hole
 
 
+def _stroke_crop():
+    """A 512x512 grainy photo-like image with a 40 px brush stroke, 300 px tall, wavy."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    xx = np.arange(512, dtype=np.float32)[None, :, None]
+    img = np.clip(128 + 40 * np.sin(xx / 20) + rng.normal(0, 12, (512, 512, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros((512, 512), bool)
+    for y in range(106, 406):
+        x = 256 + int(60 * np.sin(y / 30))
+        hole[y, x - 20 : x + 20] = True
+    return img, hole
+
+
 # ----------------------------------------------------------------------------- parent side
 def child(case: dict) -> dict:
     cmd = [sys.executable, __file__, "--child", json.dumps(case)]
@@ -295,8 +319,27 @@ def main() -> None:
         photo_cases = [
             ("photo", "Inpainter call", {}),
             ("photo", "Inpainter call, edge matching off", {"edges": False}),
+            ("photo", "Inpainter call, texture 0.5", {"texture": 0.5}),
             ("photo_file", "JPEG in -> fill -> JPEG out", {}),
         ]
+        if args.model in (None, "default"):
+            plain = child({**base, "kind": "crop", "model": "default", "texture": 0.0})
+            for texture in (0.0, 0.5):
+                r = (
+                    plain
+                    if texture == 0
+                    else child({**base, "kind": "crop", "model": "default", "texture": texture})
+                )
+                ratio = f"{plain['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in plain else "-"
+                rows.append(
+                    (
+                        dev,
+                        "512x512 photo, 40 px stroke",
+                        f"Inpainter call, texture {texture:g} (default)",
+                        r,
+                        ratio,
+                    )
+                )
         for kind, label, extra in photo_cases:
             for model in ("default", "paper512"):
                 if args.model and model != args.model or extra and model != "default":
@@ -318,7 +361,10 @@ def main() -> None:
         if "peak_cuda_mb" in r:
             mem += f" (CUDA {r['peak_cuda_mb']:.0f})"
         print(f"| {dev} | {case} | {variant} | {r['ms']:.0f} | {r['ms_median']:.0f} | {mem} | {ratio} |")
-    print("\nBaseline of each forward group: the plain implementation; of the photo group: Telea.")
+    print(
+        "\nBaseline of each forward group: the plain implementation; of the 512x512 stroke: the call "
+        "without texture; of the photo group: Telea."
+    )
 
 
 if __name__ == "__main__":
