@@ -1,9 +1,10 @@
 """What a batch is asked to do and what it reports: :class:`BatchOptions` (folders, hole,
-found damage, weights, device, format, quality), :class:`MaskSpec` (where each photo's given hole comes from),
-:class:`BatchReport` (what happened to each photo), :class:`BatchError`, and the parsers of the
-``--rect`` and ``--center-hole`` values. Checked on construction, so a bad option is a usage
-error before anything is read. Imports no torch: of the engine, only its torch-free
-``engine.geometry`` comes in (through :mod:`retoucher.mask_ops`, for the radius check).
+found damage, weights, device, texture, format, quality), :class:`MaskSpec` (where each photo's given
+hole comes from), :class:`BatchReport` (what happened to each photo), :class:`BatchError`, and the
+parsers of the ``--rect`` and ``--center-hole`` values. Checked on construction, so a bad option
+is a usage error before anything is read. Imports no torch: of the engine, only its torch-free
+``engine.geometry`` (through :mod:`retoucher.mask_ops`, for the radius check) and
+``engine.texture_strength`` (the texture check) come in.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ def test_torch_free_modules_do_not_load_torch():
     engine package loads its torch modules only when one of its names is used."""
     code = (
         "import sys, engine, engine.torchrun, engine.formats, engine.atomic, engine.texture_strength\n"
+        "import retoucher.batch.options, retoucher.batch.cli\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "engine.UNetConfig\n"
         "assert 'torch' in sys.modules\n"
