@@ -140,16 +140,15 @@ def test_disc_fake_hole_targets_each_patch_by_its_share_of_the_hole():
     real = real + 0.3 * torch.randn_like(real)
     comp = real * (1 - hole) + real.mean(dim=(2, 3), keepdim=True) * hole
     first = judge.update(real, comp, hole)
-    for _ in range(40):
-        last = judge.update(real, comp, hole)
-    assert last["disc"] < 0.5 * first["disc"]
+    late = _late_losses(judge, real, comp, hole)
+    assert late["disc"] < 0.5 * first["disc"]
     scores = judge.module.eval()(comp, hole)
     inside = hole_share(hole, scores, 16) == 1.0
     on_fill = hinge_generator_loss(scores, hole_share(hole, scores, 16))  # the generator's term
     assert torch.allclose(judge.generator_loss(comp, hole), on_fill)
     assert on_fill > hinge_generator_loss(scores) + 0.5
     assert scores[inside].mean() < scores[~inside].mean() - 1.0
-    assert last["disc_fake"] < last["disc_real"]
+    assert late["disc_fake"] < late["disc_real"]
     assert "fake by their share of the hole" in judge.describe()
     assert "share of the hole" not in Adversary(PatchDiscriminator(width=8), lr=1e-3).describe()
     # a checkpoint's game is kept: the other target is refused, one from before --disc-fake is the composite
@@ -207,10 +206,19 @@ def test_discriminator_updates_learn_to_tell_flat_fills_from_photos():
     real = real + 0.3 * torch.randn_like(real)  # texture the fills lack
     fake = real * (1 - hole) + real.mean(dim=(2, 3), keepdim=True) * hole  # a flat fill
     first = adversary.update(real, fake, hole)
-    for _ in range(40):
-        last = adversary.update(real, fake, hole)
-    assert last["disc"] < 0.5 * first["disc"]
-    assert last["disc_real"] > last["disc_fake"]
+    late = _late_losses(adversary, real, fake, hole)
+    assert late["disc"] < 0.5 * first["disc"]
+    assert late["disc_real"] > late["disc_fake"]
+
+
+def _late_losses(
+    adversary: Adversary, real: torch.Tensor, fake: torch.Tensor, hole: torch.Tensor
+) -> dict[str, float]:
+    """The discriminator's logged losses averaged over the last 20 of 80 updates: the game
+    oscillates, and one update's loss depends on the thread count (the 40th spiked to 1.31 with
+    two threads, 0.68 with one)."""
+    history = [adversary.update(real, fake, hole) for _ in range(80)]
+    return {k: sum(float(h[k]) for h in history[-20:]) / 20 for k in ("disc", "disc_fake", "disc_real")}
 
 
 def _step(
