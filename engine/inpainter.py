@@ -104,7 +104,8 @@ class Inpainter:
     hole's thin parts (a scratch a few pixels wide) from the photo's edge alone (on by default).
     ``texture``: how much of the photo's fine texture, synthesised from around the hole, is added
     to the fill (:mod:`engine.texture`; 0 = the network's fill alone, 1 = as strong as around the
-    hole).
+    hole): the default of every call, which a call's own ``texture=`` overrides (the model stays
+    loaded whatever strength a user picks).
     """
 
     def __init__(
@@ -233,6 +234,9 @@ class Inpainter:
             raise NothingToFillError(what)
         return hole
 
+    def _strength(self, texture: float | None) -> float:
+        return self.texture if texture is None else check_texture(texture)
+
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def _fill(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -281,8 +285,12 @@ class Inpainter:
         *,
         cancel: CancelFn | None = None,
         progress: ProgressFn | None = None,
+        texture: float | None = None,
     ) -> np.ndarray:
+        """``image`` with ``hole`` filled (only hole pixels change); ``texture``: this call's
+        strength (None: the Inpainter's ``texture``)."""
         hole = self._check(image, hole)
+        strength = self._strength(texture)
         result = image.copy()
         if not hole.any():
             if progress:
@@ -301,9 +309,7 @@ class Inpainter:
             todo[core] = crop_hole[core]
             if todo.any():
                 crop = result[r.crop.slices]
-                filled = add_texture(
-                    self._fill_crop(crop, crop_hole, r.scaled), crop, crop_hole, self.texture
-                )
+                filled = add_texture(self._fill_crop(crop, crop_hole, r.scaled), crop, crop_hole, strength)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
@@ -313,13 +319,17 @@ class Inpainter:
         return result
 
     @torch.inference_mode()
-    def inpaint_batch(self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Fill many images of one size in batches of ``batch_size`` network passes.
+    def inpaint_batch(
+        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray], *, texture: float | None = None
+    ) -> list[np.ndarray]:
+        """Fill many images of one size in batches of ``batch_size`` network passes
+        (``texture`` as for a call).
 
         Images larger than ``max_side`` fall back to one call each (the crop strategy).
         """
         if len(images) != len(holes):
             raise ValueError(f"{len(images)} images but {len(holes)} masks")
+        strength = self._strength(texture)
         checked = [self._check(im, ho, f"item {i}: ") for i, (im, ho) in enumerate(zip(images, holes))]
         if len(images) == 0:
             return []
@@ -327,7 +337,7 @@ class Inpainter:
         if any(im.shape != shape for im in images):
             raise ValueError("inpaint_batch needs images of one size; call the Inpainter per image")
         if max(shape[:2]) > self.max_side:
-            return [self(im, ho) for im, ho in zip(images, checked)]
+            return [self(im, ho, texture=strength) for im, ho in zip(images, checked)]
         results = [im.copy() for im in images]
         todo = [i for i, ho in enumerate(checked) if ho.any()]
         for start in range(0, len(todo), self.batch_size):
@@ -337,6 +347,6 @@ class Inpainter:
             )
             out = from_network(self._fill(x, valid))
             for j, i in enumerate(idx):
-                filled = add_texture(out[j], images[i], checked[i], self.texture)
+                filled = add_texture(out[j], images[i], checked[i], strength)
                 results[i][checked[i]] = filled[checked[i]]
         return results

@@ -25,9 +25,10 @@ ProgressFn = Callable[[float], None]
 
 class InpainterLike(Protocol):
     """Fills the hole of an ``uint8 HxWx3`` image (``bool HxW`` mask, True = hole); only hole
-    pixels change. ``max_side``, ``batch_size`` and ``texture`` (how large an image one network
-    pass takes, how many equal-size images go in one batch, how much of the photo's texture the
-    fill gets) are optional: callers read them with defaults."""
+    pixels change; ``texture=S`` sets the call's texture strength (how much of the photo's
+    texture the fill gets; None: the engine's own). ``max_side`` and ``batch_size`` (how large an
+    image one network pass takes, how many equal-size images go in one batch) are optional:
+    callers read them with defaults."""
 
     @property
     def name(self) -> str: ...
@@ -45,16 +46,16 @@ class InpainterLike(Protocol):
         *,
         cancel: CancelFn | None = None,
         progress: ProgressFn | None = None,
+        texture: float | None = None,
     ) -> np.ndarray: ...
 
     def inpaint_batch(
-        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]
+        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray], *, texture: float | None = None
     ) -> list[np.ndarray]: ...
 
 
-InpainterFactory = Callable[..., InpainterLike]
-"""``factory(weights_path_or_None, device)`` -> a ready engine (None: the bundled model); the
-app's also takes ``texture=S`` (the Inpainter's texture strength) when the user set one."""
+InpainterFactory = Callable[[str | None, str], InpainterLike]
+"""``factory(weights_path_or_None, device)`` -> a ready engine (None: the bundled model)."""
 
 
 class DetectorLike(Protocol):

@@ -143,13 +143,13 @@ class _Runner(Ledger):
             from engine.inpainter import Inpainter
 
             self._inpainter = create_engine(
-                lambda device: Inpainter(self.options.weights, device=device, texture=self.options.texture),
+                lambda device: Inpainter(self.options.weights, device=device),
                 self.options.device,
                 self.local_rank,
                 "model",
             )
         if self.report.model is None:
-            texture = getattr(self._inpainter, "texture", 0.0)
+            texture = self.options.texture  # every fill's call is given it
             self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}" + (
                 f", texture {texture:g}" if texture else ""
             )
@@ -244,7 +244,9 @@ class _Runner(Ledger):
             return
         if len(group) > 1:
             try:
-                results = self.inpainter.inpaint_batch([g.image.rgb for g in group], [g.hole for g in group])
+                results = self.inpainter.inpaint_batch(
+                    [g.image.rgb for g in group], [g.hole for g in group], texture=self.options.texture
+                )
             except BatchError:
                 raise
             except Exception:  # noqa: BLE001 - retry one by one so only the culprit fails
@@ -257,7 +259,9 @@ class _Runner(Ledger):
             if n and self.cancel is not None and self.cancel():
                 raise InpaintCancelled()
             try:
-                result = self.inpainter(item.image.rgb, item.hole, cancel=self.cancel)
+                result = self.inpainter(
+                    item.image.rgb, item.hole, cancel=self.cancel, texture=self.options.texture
+                )
             except (InpaintCancelled, BatchError):
                 raise
             except Exception as exc:  # noqa: BLE001 - CUDA errors, out of memory...: this photo fails, the batch goes on

@@ -1,7 +1,8 @@
 """Filling off the GUI thread.
 
 :class:`InpainterCache` creates the :class:`engine.Inpainter` lazily, in the worker thread, and
-keeps it for the next fill. :class:`FillJob` is an :class:`~.worker.EngineJob` that fills one hole
+keeps it for the next fill; it also holds the texture strength the user chose, which each fill
+passes to its call (a new strength keeps the loaded model). :class:`FillJob` is an :class:`~.worker.EngineJob` that fills one hole
 of a copy of the photo; it reports through Qt signals, which reach the GUI thread as queued calls,
 and can be cancelled (the engine checks a callable between network passes).
 """
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import engine
-from engine.texture_strength import TEXTURE
+from engine.texture_strength import check_texture
 
 from ..inpainting import InpainterFactory, InpainterLike
 from .worker import EngineCache, EngineJob, EngineSignals
@@ -28,17 +29,15 @@ FillSignals = EngineSignals
 cancelled()."""
 
 
-def default_factory(weights: str | None, device: str, **options: object) -> InpainterLike:
-    """The engine's Inpainter; ``options`` are its keyword arguments (``texture``)."""
-    return engine.Inpainter(weights or None, device=device, **options)
+def default_factory(weights: str | None, device: str) -> InpainterLike:
+    """The engine's Inpainter."""
+    return engine.Inpainter(weights or None, device=device)
 
 
 class InpainterCache(EngineCache[InpainterLike]):
-    """One Inpainter for the chosen weights file (None: the bundled model), device and texture
-    strength (None: the engine's default), built on first use (thread-safe). The default
-    strength is passed as no option at all: a factory of the ``(weights, device)`` kind (test
-    doubles) keeps working, and an engine set with :meth:`set` is kept, until a user picks
-    another strength."""
+    """One Inpainter for the chosen weights file (None: the bundled model) and device, built on
+    first use (thread-safe), and ``texture``: the strength every fill passes to its call (None:
+    the engine's own). Changing the strength keeps the loaded engine."""
 
     def __init__(
         self,
@@ -48,18 +47,25 @@ class InpainterCache(EngineCache[InpainterLike]):
         *,
         texture: float | None = None,
     ) -> None:
-        super().__init__(weights, device, factory or default_factory, **_texture_option(texture))
+        super().__init__(weights, device, factory or default_factory)
+        self.texture = texture
+
+    @property
+    def texture(self) -> float | None:
+        return self._texture
+
+    @texture.setter
+    def texture(self, value: float | None) -> None:
+        self._texture = None if value is None else check_texture(value)
 
     def configure(self, weights: str | None, device: str, *, texture: float | None = None) -> None:
-        super().configure(weights, device, **_texture_option(texture))
-
-
-def _texture_option(texture: float | None) -> dict[str, object]:
-    return {} if texture is None or texture == TEXTURE else {"texture": texture}
+        super().configure(weights, device)
+        self.texture = texture
 
 
 class FillJob(EngineJob[InpainterLike]):
-    """Fill ``hole`` in ``image`` (both copies owned by the job) with the cache's Inpainter."""
+    """Fill ``hole`` in ``image`` (both copies owned by the job) with the cache's Inpainter, at
+    the cache's texture strength when the job was made."""
 
     def __init__(
         self,
@@ -73,8 +79,13 @@ class FillJob(EngineJob[InpainterLike]):
         super().__init__(cache, state=state, doc=doc)
         self.image = image
         self.hole = hole
+        self.texture = cache.texture
 
     def compute(self, inpainter: InpainterLike) -> np.ndarray:
         return inpainter(
-            self.image, self.hole, cancel=self.cancel_event.is_set, progress=self.signals.progress.emit
+            self.image,
+            self.hole,
+            cancel=self.cancel_event.is_set,
+            progress=self.signals.progress.emit,
+            texture=self.texture,
         )

@@ -62,9 +62,8 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__(parent)
         self.settings = settings or Settings()
-        self.inpainters = inpainters or InpainterCache(
-            self.settings.weights or None, self.settings.device, texture=self.settings.texture
-        )
+        self.inpainters = inpainters or InpainterCache(self.settings.weights or None, self.settings.device)
+        self.inpainters.texture = self.settings.texture  # an injected cache fills at it too
         self.detectors = detectors or DetectorCache(None, self.settings.device)
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)

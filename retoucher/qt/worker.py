@@ -132,28 +132,22 @@ class Job(QRunnable):
 
 
 class EngineCache(Generic[E]):
-    """One engine for the chosen weights file, device and ``options`` (keyword arguments of the
-    factory, such as the Inpainter's texture strength), built on first use by
-    ``factory(weights_or_None, device, **options)`` (thread-safe). An engine is never changed
-    once built: other options build another (a job running with the old one keeps it)."""
+    """One engine for the chosen weights file and device, built on first use by
+    ``factory(weights_or_None, device)`` (thread-safe). An engine is never changed once built:
+    another choice builds another (a job running with the old one keeps it)."""
 
-    def __init__(
-        self, weights: str | None, device: str, factory: Callable[..., E], **options: object
-    ) -> None:
+    def __init__(self, weights: str | None, device: str, factory: Callable[[str | None, str], E]) -> None:
         self._lock = threading.Lock()
         self._factory = factory
         self._key = (weights or None, device)
-        self._options = options
         self._engine: E | None = None
 
-    def configure(self, weights: str | None, device: str, **options: object) -> None:
-        """Use another weights file, device or options from now on (drops a loaded engine if
-        they differ)."""
+    def configure(self, weights: str | None, device: str) -> None:
+        """Use another weights file or device from now on (drops a loaded engine if it differs)."""
         key = (weights or None, device)
         with self._lock:
-            if key != self._key or options != self._options:
+            if key != self._key:
                 self._key = key
-                self._options = options
                 self._engine = None
 
     def set(self, engine: E) -> None:
@@ -179,7 +173,7 @@ class EngineCache(Generic[E]):
         ``ValueError`` (unusable device) when it cannot be built."""
         with self._lock:
             if self._engine is None:
-                self._engine = self._factory(*self._key, **self._options)
+                self._engine = self._factory(*self._key)
             return self._engine
 
 

@@ -132,10 +132,33 @@ def test_the_inpainter_adds_texture_to_hole_pixels_only_and_batches_like_single_
     assert np.array_equal(batch[0], inp(image, hole)) and np.array_equal(batch[1], inp(other, hole))
 
 
+def test_a_calls_texture_overrides_the_inpainters_own():
+    """One loaded model fills at any strength: a call's ``texture=`` is what an Inpainter made
+    with that strength gives, for single calls and batches; None keeps the Inpainter's."""
+    image = _grainy(96, 128, 8.0, seed=3)
+    other = _grainy(96, 128, 8.0, seed=4)
+    hole = np.zeros((96, 128), bool)
+    hole[30:70, 40:90] = True
+    plain, textured = _inpainter(0.0), _inpainter(1.0)
+    assert np.array_equal(plain(image, hole, texture=1.0), textured(image, hole))
+    assert np.array_equal(textured(image, hole, texture=0.0), plain(image, hole))
+    assert np.array_equal(textured(image, hole, texture=None), textured(image, hole))
+    assert not np.array_equal(plain(image, hole), textured(image, hole))
+    batch = plain.inpaint_batch([image, other], [hole, hole], texture=1.0)
+    assert np.array_equal(batch[0], textured(image, hole)) and np.array_equal(batch[1], textured(other, hole))
+    assert plain.texture == 0.0  # the call changed nothing of the Inpainter
+
+
 @pytest.mark.parametrize("bad", [-0.1, 5.0, float("nan"), "1"])
 def test_the_inpainter_refuses_a_texture_strength_out_of_range(bad):
     with pytest.raises(ValueError, match="texture"):
         _inpainter(bad)
+    hole = np.zeros((16, 16), bool)
+    hole[4:8, 4:8] = True
+    with pytest.raises(ValueError, match="texture"):
+        _inpainter(0.0)(np.zeros((16, 16, 3), np.uint8), hole, texture=bad)
+    with pytest.raises(ValueError, match="texture"):
+        _inpainter(0.0).inpaint_batch([np.zeros((16, 16, 3), np.uint8)], [hole], texture=bad)
 
 
 def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():

@@ -141,6 +141,23 @@ def test_texture_reaches_the_inpainter_and_the_summary(folder, tmp_path, tiny_we
     assert grain[1] > grain[0] + 2.0, grain
 
 
+def test_a_given_engine_fills_at_the_options_texture(folder, tmp_path, tiny_weights):
+    """The batch (the app's dialog passes its loaded engine) fills at BatchOptions.texture,
+    grouped and single fills alike, whatever strength the engine was made with."""
+    out = tmp_path / "out"
+    engine = Inpainter(tiny_weights, device="cpu")  # made without texture
+    report = run_batch(
+        BatchOptions(folder, out, MaskSpec("center", 24), format="png", texture=1.0), inpainter=engine
+    )
+    assert len(report.done) == 5 and report.model == "tiny-random on CPU, texture 1"
+    want = Inpainter(tiny_weights, device="cpu", texture=1.0)
+    for name in ("a", "b", "gray", "rgba", "j"):
+        src = load_image(next(folder.glob(f"{name}.*")))
+        expected = want(src.rgb, centre_hole(*src.rgb.shape[:2], 24))
+        got = load_image(out / f"{name}.png").rgb
+        assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1, name
+
+
 def test_masks_dir_missing_mask_and_rescaled_mask(folder, tmp_path, tiny_weights):
     masks = tmp_path / "masks"
     masks.mkdir()

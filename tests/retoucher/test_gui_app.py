@@ -102,27 +102,29 @@ def test_the_texture_setting_round_trips_and_a_bad_one_reads_as_the_default(tmp_
         s.texture = 5.0
 
 
-def test_an_engine_is_rebuilt_only_when_its_weights_device_or_texture_change():
+def test_an_engine_is_rebuilt_only_when_its_weights_or_device_change_not_its_texture():
     built = []
 
-    def factory(weights, device, **options):
-        built.append((weights, device, options))
+    def factory(weights, device):
+        built.append((weights, device))
         return object()
 
     cache = InpainterCache("w.safetensors", "cpu", factory)
+    assert cache.texture is None  # the engine's own strength
     first = cache.get()
-    assert cache.get() is first and built == [("w.safetensors", "cpu", {})]  # a (weights, device) call
+    assert cache.get() is first and built == [("w.safetensors", "cpu")]
+    cache.configure("w.safetensors", "cpu", texture=0.5)  # a strength for the fills' calls
+    assert cache.get() is first and len(built) == 1 and cache.texture == 0.5
     cache.configure("w.safetensors", "cpu")
-    assert cache.get() is first
-    cache.configure("w.safetensors", "cpu", texture=TEXTURE)  # the default is no option at all
-    assert cache.get() is first and len(built) == 1
-    cache.configure("w.safetensors", "cpu", texture=0.5)
-    second = cache.get()
-    assert second is not first and built[-1] == ("w.safetensors", "cpu", {"texture": 0.5})
-    cache.configure("w.safetensors", "cpu", texture=0.5)
-    assert cache.get() is second and len(built) == 2
-    cache.configure("other.safetensors", "cpu", texture=0.5)
-    assert cache.get() is not second and built[-1] == ("other.safetensors", "cpu", {"texture": 0.5})
+    assert cache.get() is first and cache.texture is None
+    cache.configure("other.safetensors", "cpu", texture=TEXTURE)
+    assert cache.get() is not first and built[-1] == ("other.safetensors", "cpu")
+    assert cache.texture == TEXTURE
+    cache.configure("other.safetensors", "gpu")
+    cache.get()
+    assert built[-1] == ("other.safetensors", "gpu") and len(built) == 3
+    with pytest.raises(ValueError, match="texture must be a number from 0 to 4"):
+        cache.texture = 5.0
 
 
 def test_about_dialog_explains_a_missing_model(qtbot, tmp_path, monkeypatch):

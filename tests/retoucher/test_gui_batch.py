@@ -89,7 +89,7 @@ class _SlowFake:
         self.calls = 0
         self.thread = None
 
-    def __call__(self, image, hole, *, cancel=None, progress=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None):
         self.calls += 1
         self.thread = threading.current_thread()
         for _ in range(50):

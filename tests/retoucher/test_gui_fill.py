@@ -23,6 +23,7 @@ from engine import Inpainter, UNetConfig, create_model
 from retoucher.document import Document, Rect
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
+from retoucher.qt.settings import Settings
 
 
 class GatedFake(Gate):
@@ -45,10 +46,12 @@ class GatedFake(Gate):
         self.saw_cancel = False
         self.calls = 0
         self.checks = 0
+        self.texture = "never called"  # the strength the latest call was given
 
-    def __call__(self, image, hole, *, cancel=None, progress=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None):
         self.thread = threading.current_thread()
         self.cancel = cancel
+        self.texture = texture
         self.calls += 1
         for i in range(self.passes):
             self.checks += 1
@@ -252,6 +255,22 @@ def test_missing_default_weights_opens_the_app_and_explains_on_fill(
     assert np.array_equal(w.doc.image, image) and w.doc.mask[10:20, 10:20].all()
 
 
+def test_a_fill_passes_the_texture_setting_to_its_call(qtbot, make_window, tmp_path):
+    """The window's settings reach an injected cache too, and each fill's call gets the
+    strength in force when it started."""
+    settings = Settings.from_file(tmp_path / "settings.ini")  # the file the window reads
+    settings.texture = 0.5
+    settings.q.sync()
+    fake = GatedFake()
+    w = make_window(fake)
+    assert w.inpainters.texture == 0.5
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    fake.finish()
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.last_error is None and fake.calls == 1 and fake.texture == 0.5
+
+
 def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     qtbot, make_window, tiny_weights, tmp_path, monkeypatch
 ):
@@ -274,13 +293,21 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     assert w.model_label.text() == "Model: tiny-random"  # read from the file header
     assert w.inpainters.loaded is None  # not loaded until a fill needs it
     _paint_rect(w, Rect(40, 30, 60, 50))
-    before = w.doc.image.copy()
+    before, hole = w.doc.image.copy(), w.doc.mask.copy()
     w.fill()
     _wait_fill(qtbot, w)
     assert w.last_error is None
-    assert w.inpainters.loaded is not None and w.inpainters.loaded.name == "tiny-random"
-    assert w.inpainters.loaded.texture == 0.75
-    assert not np.array_equal(w.doc.image, before)
+    loaded = w.inpainters.loaded
+    assert loaded is not None and loaded.name == "tiny-random"
+    # the fill is the Inpainter's at the chosen strength (the texture adds the photo's grain)
+    want = Inpainter(tiny_weights, device="cpu", texture=0.75)(before, hole)
+    assert np.array_equal(w.doc.image, want)
+    assert not np.array_equal(want, Inpainter(tiny_weights, device="cpu")(before, hole))
+    # another strength keeps the loaded model and reaches the next fill
+    dlg = w.open_preferences()
+    dlg.texture.setValue(0.0)
+    dlg.accept()
+    assert w.inpainters.texture == 0.0 and w.inpainters.loaded is loaded
     # The About dialog shows the weight file's provenance.
     about = w.open_about()
     html = about.text.toPlainText()
