@@ -74,9 +74,10 @@ def add_texture(
     if strength <= 0 or not hole.any():
         return fill
     box = _window(hole)
-    x = torch.from_numpy(np.ascontiguousarray(image[box])).permute(2, 0, 1).float()
-    f = torch.from_numpy(np.ascontiguousarray(fill[box])).permute(2, 0, 1).float()
-    h_mask = torch.from_numpy(np.ascontiguousarray(hole[box], dtype=bool))
+    # writable copies where needed: a read-only array (a fill resized by Pillow) makes torch warn
+    x = torch.from_numpy(np.require(image[box], requirements=["C", "W"])).permute(2, 0, 1).float()
+    f = torch.from_numpy(np.require(fill[box], requirements=["C", "W"])).permute(2, 0, 1).float()
+    h_mask = torch.from_numpy(np.require(hole[box], dtype=bool, requirements=["C", "W"]))
     tex = texture_for(f, x, h_mask, seed=seed)
     if tex is None:
         return fill

@@ -40,7 +40,8 @@ def run_batch(
 
     ``inpainter``: a ready :class:`engine.Inpainter` (the app passes its own); otherwise one is
     made from ``options.weights``/``options.device`` when the first photo needs it (with
-    ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). With ``options.find_damage`` the
+    ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). Either fills at
+    ``options.texture``, whatever strength the engine was made with. With ``options.find_damage`` the
     damage detector is made the same way by ``detector_factory`` (default: the engine's, from
     ``options.damage_weights``), so each rank has its own. ``progress(finished, total, name)``
     is called after each photo; ``cancel()`` returning True stops the batch at the next photo (or

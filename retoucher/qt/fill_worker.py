@@ -58,7 +58,9 @@ class InpainterCache(EngineCache[InpainterLike]):
     def texture(self, value: float | None) -> None:
         self._texture = None if value is None else check_texture(value)
 
-    def configure(self, weights: str | None, device: str, *, texture: float | None = None) -> None:
+    def configure(self, weights: str | None, device: str, *, texture: float | None) -> None:
+        """Another weights file or device (drops a loaded engine if it differs) and the strength
+        of the fills from now on (keeps the engine)."""
         super().configure(weights, device)
         self.texture = texture
 

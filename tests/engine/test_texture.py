@@ -109,10 +109,10 @@ def test_each_part_of_the_fill_takes_the_texture_of_the_same_colour():
     assert bright < 1.5, bright
 
 
-def _inpainter(texture: float) -> Inpainter:
+def _inpainter(texture: float, max_side: int | None = None) -> Inpainter:
     torch.manual_seed(0)
     model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64))
-    return Inpainter.from_model(model, name="tiny", texture=texture)
+    return Inpainter.from_model(model, name="tiny", texture=texture, max_side=max_side)
 
 
 def test_the_inpainter_adds_texture_to_hole_pixels_only_and_batches_like_single_calls():
@@ -147,6 +147,11 @@ def test_a_calls_texture_overrides_the_inpainters_own():
     batch = plain.inpaint_batch([image, other], [hole, hole], texture=1.0)
     assert np.array_equal(batch[0], textured(image, hole)) and np.array_equal(batch[1], textured(other, hole))
     assert plain.texture == 0.0  # the call changed nothing of the Inpainter
+    # images larger than max_side: the batch falls back to one cropped call each, same strength
+    small_plain, small_textured = _inpainter(0.0, max_side=64), _inpainter(1.0, max_side=64)
+    batch = small_plain.inpaint_batch([image], [hole], texture=1.0)
+    assert np.array_equal(batch[0], small_textured(image, hole))
+    assert not np.array_equal(batch[0], small_plain(image, hole))
 
 
 @pytest.mark.parametrize("bad", [-0.1, 5.0, float("nan"), "1"])

@@ -141,11 +141,12 @@ def test_texture_reaches_the_inpainter_and_the_summary(folder, tmp_path, tiny_we
     assert grain[1] > grain[0] + 2.0, grain
 
 
-def test_a_given_engine_fills_at_the_options_texture(folder, tmp_path, tiny_weights):
+@pytest.mark.parametrize("batch_size", [1, 8])  # single calls, network batches of equal sizes
+def test_a_given_engine_fills_at_the_options_texture(folder, tmp_path, tiny_weights, batch_size):
     """The batch (the app's dialog passes its loaded engine) fills at BatchOptions.texture,
     grouped and single fills alike, whatever strength the engine was made with."""
     out = tmp_path / "out"
-    engine = Inpainter(tiny_weights, device="cpu")  # made without texture
+    engine = Inpainter(tiny_weights, device="cpu", batch_size=batch_size)  # made without texture
     report = run_batch(
         BatchOptions(folder, out, MaskSpec("center", 24), format="png", texture=1.0), inpainter=engine
     )

@@ -115,12 +115,12 @@ def test_an_engine_is_rebuilt_only_when_its_weights_or_device_change_not_its_tex
     assert cache.get() is first and built == [("w.safetensors", "cpu")]
     cache.configure("w.safetensors", "cpu", texture=0.5)  # a strength for the fills' calls
     assert cache.get() is first and len(built) == 1 and cache.texture == 0.5
-    cache.configure("w.safetensors", "cpu")
+    cache.configure("w.safetensors", "cpu", texture=None)
     assert cache.get() is first and cache.texture is None
     cache.configure("other.safetensors", "cpu", texture=TEXTURE)
     assert cache.get() is not first and built[-1] == ("other.safetensors", "cpu")
     assert cache.texture == TEXTURE
-    cache.configure("other.safetensors", "gpu")
+    cache.configure("other.safetensors", "gpu", texture=TEXTURE)
     cache.get()
     assert built[-1] == ("other.safetensors", "gpu") and len(built) == 3
     with pytest.raises(ValueError, match="texture must be a number from 0 to 4"):

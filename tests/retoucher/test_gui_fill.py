@@ -21,7 +21,7 @@ from PySide6.QtTest import QTest
 import engine
 from engine import Inpainter, UNetConfig, create_model
 from retoucher.document import Document, Rect
-from retoucher.qt.fill_worker import InpainterCache
+from retoucher.qt.fill_worker import FillJob, InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
 
@@ -271,6 +271,22 @@ def test_a_fill_passes_the_texture_setting_to_its_call(qtbot, make_window, tmp_p
     assert w.last_error is None and fake.calls == 1 and fake.texture == 0.5
 
 
+def test_a_fill_job_keeps_the_strength_in_force_when_it_was_made():
+    """A strength chosen while a fill waits for the worker applies to the next fill, not to it."""
+    fake = GatedFake()
+    fake.finish()
+    cache = InpainterCache(texture=0.5)
+    cache.set(fake)
+    hole = np.zeros((8, 8), bool)
+    hole[2:5, 2:5] = True
+    job = FillJob(np.zeros((8, 8, 3), np.uint8), hole, cache)
+    cache.configure(None, "auto", texture=1.0)  # same weights and device: the engine stays
+    job.work()
+    assert fake.texture == 0.5
+    FillJob(np.zeros((8, 8, 3), np.uint8), hole, cache).work()
+    assert fake.texture == 1.0 and fake.calls == 2
+
+
 def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     qtbot, make_window, tiny_weights, tmp_path, monkeypatch
 ):
@@ -308,6 +324,12 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     dlg.texture.setValue(0.0)
     dlg.accept()
     assert w.inpainters.texture == 0.0 and w.inpainters.loaded is loaded
+    _paint_rect(w, Rect(10, 60, 30, 80))
+    before, hole = w.doc.image.copy(), w.doc.mask.copy()
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.inpainters.loaded is loaded
+    assert np.array_equal(w.doc.image, Inpainter(tiny_weights, device="cpu", texture=0.0)(before, hole))
     # The About dialog shows the weight file's provenance.
     about = w.open_about()
     html = about.text.toPlainText()
