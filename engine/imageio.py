@@ -100,6 +100,9 @@ DEFAULT_MAX_PIXELS = 250_000_000
 _open_lock = threading.Lock()
 
 
+PAINT_SPREAD = 64  # grey levels: opaque pixels of a mask within this range are strokes of one colour
+
+
 class ImageReadError(ValueError):
     """An image (or mask) file that cannot be read: corrupt, truncated, unknown or unsupported."""
 
@@ -444,8 +447,11 @@ def load_mask(
 ) -> np.ndarray:
     """Read a hole mask: bool HxW, True where the picture is brighter than 127 (white = hole).
 
-    A mask whose colour is uniform but whose alpha varies (strokes painted on a transparent
-    layer) is read from its alpha instead: opaque = hole. With ``shape=(H, W)`` a mask of another
+    A mask with transparent parts (alpha 127 or less) never has a hole there, whatever colour
+    the transparent pixels hide. Strokes of one colour painted on a transparent layer (their
+    grey levels within ``PAINT_SPREAD`` of each other: any colour, antialiased edges included)
+    are the hole wherever they are opaque; a black-and-white mask with transparent parts is
+    read by brightness where it is opaque. With ``shape=(H, W)`` a mask of another
     size is scaled to it with nearest-neighbour sampling, if it has the same aspect ratio (within
     1 %, or one pixel of rounding); otherwise :class:`MaskShapeError` names both sizes (a mask
     drawn on the stored landscape pixels of a photo displayed upright, for instance).
@@ -462,9 +468,7 @@ def load_mask(
         + rgb[:, :, 2].astype(np.uint32) * 114
         + 500
     ) // 1000
-    if alpha is not None and gray.min() == gray.max() and alpha.min() != alpha.max():
-        gray = alpha
-    hole = np.asarray(gray) > 127
+    hole = _painted(gray, alpha)
     if shape is not None:
         h, w = (int(s) for s in shape)
         if h < 1 or w < 1:
@@ -474,6 +478,19 @@ def load_mask(
             small = Image.fromarray(hole.astype(np.uint8) * 255, "L")
             hole = np.asarray(small.resize((w, h), Image.Resampling.NEAREST)) > 127
     return np.ascontiguousarray(hole)
+
+
+def _painted(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """The hole of a mask from its grey levels and alpha (see :func:`load_mask`)."""
+    if alpha is None or alpha.min() == alpha.max():
+        return gray > 127 if alpha is None or alpha.min() > 127 else np.zeros(gray.shape, bool)
+    opaque = alpha > 127
+    if gray.min() == gray.max():  # one colour everywhere, strokes in alpha only
+        return opaque
+    painted = gray[opaque]
+    if painted.size and int(painted.max()) - int(painted.min()) <= PAINT_SPREAD:
+        return opaque  # strokes of one colour on a transparent layer
+    return opaque & (gray > 127)
 
 
 def _check_mask_aspect(path: Path, mask_hw: tuple[int, ...], hw: tuple[int, int]) -> None:

@@ -677,6 +677,55 @@ def test_mask_from_rgb_and_from_alpha_only(tmp_path):
     np.testing.assert_array_equal(load_mask(tmp_path / "alpha.png"), expected)
 
 
+def _layer(colour, hidden, strokes, *, edge=None):
+    """An RGBA mask 8x8: ``strokes`` (bool) opaque in ``colour``, the rest transparent hiding
+    ``hidden``; ``edge``: (bool, colour, alpha) of antialiased pixels around the strokes."""
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = hidden
+    rgba[strokes] = (*colour, 255)
+    if edge is not None:
+        where, c, a = edge
+        rgba[where] = (*c, a)
+    return rgba
+
+
+@pytest.mark.parametrize(
+    "colour, hidden",
+    [
+        ((255, 255, 255), (0, 0, 0)),  # white strokes on transparent black
+        ((255, 0, 0), (255, 255, 255)),  # red strokes on transparent white: was read inside out
+        ((0, 0, 0), (255, 255, 255)),  # black strokes on transparent white: likewise
+        ((0, 0, 0), (0, 0, 0)),  # black on transparent black: one colour, strokes in alpha only
+    ],
+)
+def test_strokes_on_a_transparent_layer_are_the_hole_whatever_their_colour(tmp_path, colour, hidden):
+    strokes = np.zeros((8, 8), bool)
+    strokes[2:4, 1:7] = True
+    edge = np.zeros((8, 8), bool)
+    edge[4, 1:7] = True  # an antialiased row: a little darker, half opaque
+    darker = tuple(max(0, c - 40) for c in colour)
+    Image.fromarray(_layer(colour, hidden, strokes, edge=(edge, darker, 160)), "RGBA").save(
+        tmp_path / "m.png"
+    )
+    np.testing.assert_array_equal(load_mask(tmp_path / "m.png"), strokes | edge)
+
+
+def test_transparent_parts_of_a_mask_are_never_hole(tmp_path):
+    bw = np.zeros((8, 8), bool)
+    bw[:, :4] = True  # white left half, black right half, all opaque ...
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[bw] = (255, 255, 255, 255)
+    rgba[~bw] = (0, 0, 0, 255)
+    rgba[:2, :, 3] = 0  # ... except the top two rows, transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "bw.png")
+    want = bw.copy()
+    want[:2] = False
+    np.testing.assert_array_equal(load_mask(tmp_path / "bw.png"), want)
+    empty = _layer((255, 255, 255), (255, 255, 255), np.zeros((8, 8), bool))  # nothing painted
+    Image.fromarray(empty, "RGBA").save(tmp_path / "empty.png")
+    assert not load_mask(tmp_path / "empty.png").any()
+
+
 def test_mask_resized_nearest_to_shape(tmp_path):
     small = np.zeros((4, 6), bool)
     small[:2, :3] = True
