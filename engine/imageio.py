@@ -47,6 +47,7 @@ from .formats import (
     suffix_for_format,
     supports_alpha,
 )
+from .grey import is_grey
 from .jpeg_blocks import SourceFile, check_changed, save_changed_blocks
 from .metadata import (
     JpegTables,
@@ -100,6 +101,7 @@ DEFAULT_MAX_PIXELS = 250_000_000
 _open_lock = threading.Lock()
 
 
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 PAINT_SPREAD = 64  # grey levels: opaque pixels of a mask within this range are strokes of one colour
 
 
@@ -406,8 +408,12 @@ def save_image(
         )
         if not kept:
             with_alpha = alpha is not None and fmt in ALPHA_FORMATS
+            # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
+            grey = metadata.mode in GREY_MODES and is_grey(rgb)
+            pixels = rgb[:, :, :1] if grey else rgb
             im = Image.fromarray(
-                np.dstack([rgb, alpha]) if with_alpha else rgb, "RGBA" if with_alpha else "RGB"
+                np.dstack([pixels, alpha]) if with_alpha else np.squeeze(pixels, axis=2) if grey else pixels,
+                ("LA" if grey else "RGBA") if with_alpha else ("L" if grey else "RGB"),
             )
             im.save(tmp, format=fmt, **params)
     return path

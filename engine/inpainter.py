@@ -19,6 +19,8 @@ How an image reaches the network:
   the hole and taken off, so no step or colour offset is left at the edge; the hole's thin parts
   are filled from the photo's edge values alone (a membrane), the network's detail coming in
   where the hole is wider.
+* Where the photo around a hole is grey (R = G = B: a greyscale scan), so is the fill
+  (:mod:`engine.grey`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from PIL import Image
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
+from .grey import grey_fill
 from .seams import match_edges
 from .texture import TEXTURE, add_texture
 from .texture_strength import check_texture
@@ -310,6 +313,7 @@ class Inpainter:
             if todo.any():
                 crop = result[r.crop.slices]
                 filled = add_texture(self._fill_crop(crop, crop_hole, r.scaled), crop, crop_hole, strength)
+                filled = grey_fill(filled, crop, crop_hole)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
@@ -348,5 +352,6 @@ class Inpainter:
             out = from_network(self._fill(x, valid))
             for j, i in enumerate(idx):
                 filled = add_texture(out[j], images[i], checked[i], strength)
+                filled = grey_fill(filled, images[i], checked[i])
                 results[i][checked[i]] = filled[checked[i]]
         return results

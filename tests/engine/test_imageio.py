@@ -421,6 +421,45 @@ def test_mode_1(tmp_path):
     assert set(np.unique(loaded.rgb)) <= {0, 255}
 
 
+@pytest.mark.parametrize(
+    "mode, name",
+    [("L", "g.png"), ("L", "g.jpg"), ("LA", "g.png"), ("I", "g.png"), ("1", "g.tif")],
+)
+def test_a_greyscale_photo_is_written_greyscale_while_its_pixels_are(tmp_path, mode, name):
+    """A grey file filled in grey (as the engine fills it) is written grey again, pixels exact
+    where the format is lossless; once a pixel has colour it is written in colour: nothing lost."""
+    g = rng_rgb(16, 24)[:, :, 0]
+    im = Image.fromarray(g, "L")
+    if mode == "LA":
+        im = Image.merge("LA", [im, Image.fromarray(np.full((16, 24), 200, np.uint8))])
+    elif mode == "I":
+        im = Image.fromarray(g.astype(np.uint16) * 257)  # 16-bit grey, read as 8-bit
+    elif mode == "1":
+        im = im.convert("1")
+    src = load_image(_save_pil(tmp_path, im, "src" + Path(name).suffix))
+    assert src.metadata.mode.startswith(mode)
+    out = tmp_path / "out" / name
+    out.parent.mkdir()
+    save_image(out, src.rgb, alpha=src.alpha, metadata=src.metadata)
+    with Image.open(out) as written:
+        assert written.mode == ("LA" if mode == "LA" else "L")
+    back = load_image(out)
+    if not name.endswith(".jpg"):
+        np.testing.assert_array_equal(back.rgb, src.rgb)
+    coloured = src.rgb.copy()
+    coloured[3, 4] = (200, 10, 10)
+    save_image(out, coloured, alpha=src.alpha, metadata=src.metadata)
+    with Image.open(out) as written:
+        assert written.mode in ("RGB", "RGBA")
+
+
+def test_a_colour_photo_of_grey_pixels_stays_rgb(tmp_path):
+    g = np.repeat(rng_rgb(16, 24)[:, :, :1], 3, axis=2)  # neutral pixels in an RGB file
+    src = load_image(_save_pil(tmp_path, Image.fromarray(g, "RGB"), "rgb.png"))
+    with Image.open(save_image(tmp_path / "out.png", src.rgb, metadata=src.metadata)) as written:
+        assert written.mode == "RGB"
+
+
 def _palette_image() -> Image.Image:
     p = Image.new("P", (8, 8), 0)
     p.putpalette([200, 10, 20, 5, 250, 6] + [0] * (256 * 3 - 6))

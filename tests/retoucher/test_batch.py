@@ -101,6 +101,7 @@ def test_center_hole_end_to_end(folder, tmp_path, tiny_weights, capsys):
         np.testing.assert_array_equal(res.rgb[~hole], inp.rgb[~hole])  # lossless: bit-identical
         assert (res.rgb[hole] != inp.rgb[hole]).any(), f"{name}: the hole was not filled"
     np.testing.assert_array_equal(load_image(out / "rgba.png").alpha, load_image(folder / "rgba.png").alpha)
+    assert load_image(out / "gray.png").metadata.mode == "L"  # filled in grey, written greyscale
 
     jpg = load_image(out / "j.jpg")
     assert jpg.metadata.format == "JPEG" and jpg.metadata.icc_profile == SRGB_ICC

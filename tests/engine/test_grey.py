@@ -1,0 +1,60 @@
+"""A grey photo gets a grey fill (engine.grey), through the Inpainter too."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine import Inpainter
+from engine.grey import grey_fill, is_grey
+from engine.unet import PConvUNet, UNetConfig
+
+
+def _grey_photo(h: int = 64, w: int = 80, seed: int = 0) -> np.ndarray:
+    g = np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+    return np.repeat(g[..., None], 3, axis=2)
+
+
+def _hole(h: int = 64, w: int = 80) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    hole[20:40, 25:55] = True
+    return hole
+
+
+def test_a_coloured_fill_of_a_grey_photo_becomes_its_luma():
+    image, hole = _grey_photo(), _hole()
+    fill = image.copy()
+    fill[hole] = np.random.default_rng(1).integers(0, 256, (int(hole.sum()), 3), dtype=np.uint8)
+    fill[~hole] = 7  # grey_fill touches hole pixels only
+    out = grey_fill(fill, image, hole)
+    want = np.asarray(Image.fromarray(fill).convert("L"))  # Pillow's ITU-R 601 luma
+    assert np.array_equal(out[hole], np.repeat(want[hole][:, None], 3, axis=1))
+    assert np.array_equal(out[~hole], fill[~hole])
+    assert np.array_equal(grey_fill(image, image, hole), image)  # a grey pixel keeps its value
+
+
+def test_a_colour_photo_keeps_its_fill_and_hole_pixels_are_never_read():
+    image, hole = _grey_photo(), _hole()
+    colour = image.copy()
+    colour[0, 0] = (10, 20, 30)  # one known colour pixel: not a grey photo
+    fill = np.full_like(image, 200)
+    fill[hole] = (255, 0, 0)
+    assert grey_fill(fill, colour, hole) is fill
+    painted = image.copy()
+    painted[hole] = (255, 0, 0)  # colour inside the hole only: still a grey photo
+    assert is_grey(painted, hole) and not is_grey(colour, hole)
+    assert not is_grey(image, np.ones(hole.shape, bool))  # nothing known
+
+
+def test_the_inpainter_fills_a_grey_photo_in_grey_and_a_colour_one_in_colour():
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64))
+    inp = Inpainter.from_model(model, name="tiny", precision="fp32", texture=0)
+    image, hole = _grey_photo(), _hole()
+    for out in (inp(image, hole), inp.inpaint_batch([image], [hole])[0], inp(image, hole, texture=1.0)):
+        assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()
+    colour = image.copy()
+    colour[..., 0] = np.clip(colour[..., 0].astype(int) + 40, 0, 255)  # a red cast everywhere
+    out = inp(colour, hole)
+    assert (out[hole][:, 0] != out[hole][:, 1]).any()  # the colour photo's fill keeps colour
