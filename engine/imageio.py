@@ -101,7 +101,6 @@ DEFAULT_MAX_PIXELS = 250_000_000
 _open_lock = threading.Lock()
 
 
-GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 PAINT_SPREAD = 64  # grey levels: opaque pixels of a mask within this range are strokes of one colour
 
 
@@ -409,7 +408,7 @@ def save_image(
         if not kept:
             with_alpha = alpha is not None and fmt in ALPHA_FORMATS
             # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
-            grey = metadata.mode in GREY_MODES and is_grey(rgb)
+            grey = metadata.is_greyscale and is_grey(rgb)
             pixels = rgb[:, :, :1] if grey else rgb
             im = Image.fromarray(
                 np.dstack([pixels, alpha]) if with_alpha else np.squeeze(pixels, axis=2) if grey else pixels,

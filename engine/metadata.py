@@ -35,6 +35,7 @@ from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 from .formats import is_jpeg
 
 __all__ = [
+    "GREY_MODES",
     "JpegTables",
     "PngColour",
     "PhotoMetadata",
@@ -59,6 +60,8 @@ _ORIENTATION = 0x0112  # the EXIF orientation tag
 _EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
+# Pillow modes of greyscale files (read as RGB with R = G = B, written grey again while they are)
+GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _TIFF_XMP = 700
 _TIFF_X_RESOLUTION = 282
 # ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
@@ -116,6 +119,11 @@ class PhotoMetadata:
     jpeg_tables: JpegTables | None = None
     png_colour: PngColour | None = None
 
+    @property
+    def is_greyscale(self) -> bool:
+        """Whether the file is greyscale (1-bit, 8-bit or 16-bit grey, with or without alpha)."""
+        return self.mode in GREY_MODES
+
     def jpeg_tables_for(self, fmt: str, keep_jpeg_compression: bool) -> JpegTables | None:
         """The compression of a file written in ``fmt`` from this photo: a JPEG written from a
         JPEG keeps the original's quantisation tables and chroma subsampling when
@@ -127,14 +135,16 @@ class PhotoMetadata:
 
     def as_written(self, fmt: str, *, keep_jpeg_compression: bool, alpha: bool) -> PhotoMetadata:
         """The metadata of the file :func:`engine.imageio.save_image` writes from this photo in
-        ``fmt`` (a name as :func:`engine.formats.normalise_format` gives it): one 8-bit RGB(A)
-        page, compressed with :meth:`jpeg_tables_for` (or, when None, at a quality that a later
-        save repeats); the descriptive parts are unchanged."""
+        ``fmt`` (a name as :func:`engine.formats.normalise_format` gives it): one 8-bit page,
+        grey (L, LA) for a greyscale photo, else RGB(A), compressed with :meth:`jpeg_tables_for`
+        (or, when None, at a quality that a later save repeats); the descriptive parts are
+        unchanged. (A greyscale photo whose pixels took colour is written RGB; the next save
+        looks at its pixels again.)"""
         return replace(
             self,
             format=fmt,
             jpeg_tables=self.jpeg_tables_for(fmt, keep_jpeg_compression),
-            mode="RGBA" if alpha else "RGB",
+            mode=("LA" if alpha else "L") if self.is_greyscale else ("RGBA" if alpha else "RGB"),
             pages=1,
         )
 

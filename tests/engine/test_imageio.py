@@ -314,6 +314,11 @@ def test_metadata_as_written_describes_the_saved_file():
     png = meta.as_written("PNG", keep_jpeg_compression=True, alpha=True)
     assert (png.format, png.mode, png.jpeg_tables) == ("PNG", "RGBA", None)
     assert meta.as_written("JPEG", keep_jpeg_compression=False, alpha=False).jpeg_tables is None
+    grey = PhotoMetadata(format="TIFF", mode="I;16")
+    assert grey.is_greyscale and not meta.is_greyscale
+    # a greyscale photo saved once is still greyscale for the next save (the app's Ctrl+S again)
+    assert grey.as_written("PNG", keep_jpeg_compression=True, alpha=False).mode == "L"
+    assert grey.as_written("PNG", keep_jpeg_compression=True, alpha=True).mode == "LA"
 
 
 # --- metadata that cannot be read: dropped, with a warning naming the file -------------------
@@ -446,6 +451,13 @@ def test_a_greyscale_photo_is_written_greyscale_while_its_pixels_are(tmp_path, m
     back = load_image(out)
     if not name.endswith(".jpg"):
         np.testing.assert_array_equal(back.rgb, src.rgb)
+    again = tmp_path / "again" / name  # saved from the written file's metadata: still grey
+    again.parent.mkdir()
+    written_meta = src.metadata.as_written(
+        back.metadata.format, keep_jpeg_compression=False, alpha=src.alpha is not None
+    )
+    with Image.open(save_image(again, back.rgb, alpha=back.alpha, metadata=written_meta)) as w2:
+        assert w2.mode == ("LA" if mode == "LA" else "L")
     coloured = src.rgb.copy()
     coloured[3, 4] = (200, 10, 10)
     save_image(out, coloured, alpha=src.alpha, metadata=src.metadata)
