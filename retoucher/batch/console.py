@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -169,7 +170,10 @@ def _run_with_progress_bar(
         bar.update(finished - bar.n)
 
     try:
-        with logging_redirect_tqdm():
+        with logging_redirect_tqdm(), warnings.catch_warnings():
+            # and its Python warnings (a multi-page file of which only the first page is
+            # kept): the same line, not Python's "file:line: Category:" form
+            warnings.showwarning = _log_warning
             return run(progress)
     except BatchError as exc:
         print(f"{prog}: {who}error: {exc}", file=sys.stderr)
@@ -179,6 +183,10 @@ def _run_with_progress_bar(
         return EXIT_INTERRUPTED
     finally:
         bar.close()
+
+
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    logging.getLogger("retoucher.batch").warning("%s", message)
 
 
 def _combine_ranks(

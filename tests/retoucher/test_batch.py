@@ -743,6 +743,8 @@ def test_cli_prints_the_engines_warnings_on_lines_of_their_own(tmp_path, tiny_we
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     Image.fromarray(photo(64, 64, 7)).save(src / "prog.jpg", quality=90, progressive=True)
+    pages = [Image.fromarray(photo(64, 64, k)) for k in (8, 9)]  # a Python warning: first page only
+    pages[0].save(src / "pages.tif", save_all=True, append_images=pages[1:])
     proc = subprocess.run(
         [sys.executable, "-m", "retoucher", "batch", str(src), str(out), "--rect", "8,8,16,16"]
         + ["--weights", str(tiny_weights), "--device", "cpu"],
@@ -756,3 +758,6 @@ def test_cli_prints_the_engines_warnings_on_lines_of_their_own(tmp_path, tiny_we
     said = [line for line in lines if "re-encoded" in line]
     assert len(said) == 1, proc.stderr
     assert said[0].startswith("retoucher batch: WARNING: ") and "progressive" in said[0]
+    said = [line for line in lines if "holds 2 pages" in line]
+    assert len(said) == 1 and said[0].startswith("retoucher batch: WARNING: "), proc.stderr
+    assert "pages.tif holds 2 pages" in said[0] and "MultiPageWarning" not in proc.stderr
