@@ -62,6 +62,7 @@ from .metadata import (
     read_exif,
     read_jpeg_tables,
     read_png_colour,
+    read_webp_lossless,
     read_xmp,
     srgb_profile_bytes,
 )
@@ -303,6 +304,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
             pages=pages,
             jpeg_tables=read_jpeg_tables(im, path) if is_jpeg(fmt) else None,
             png_colour=read_png_colour(im.info, path) if fmt == "PNG" else None,
+            lossless=fmt == "WEBP" and read_webp_lossless(path),
         )
     return LoadedImage(
         rgb=np.ascontiguousarray(rgb),
@@ -363,7 +365,8 @@ def save_image(
     WebP; for formats without alpha the picture is flattened onto white. ``metadata`` (a
     :class:`LoadedImage`'s, or a document's) is written where the format can hold each part:
     EXIF (with orientation 1, without a thumbnail), the ICC profile, DPI (JPEG, PNG, TIFF, BMP)
-    and XMP (JPEG, PNG, TIFF, WebP). ``quality`` (1..100) applies to JPEG and WebP; JPEG at
+    and XMP (JPEG, PNG, TIFF, WebP). ``quality`` (1..100) applies to JPEG and lossy WebP (a
+    lossless WebP's picture, ``metadata.lossless``, is written lossless again as WebP); JPEG at
     quality >= 90 uses 4:4:4 chroma (no subsampling). With ``keep_jpeg_compression``, a JPEG
     written from a JPEG keeps the original's quantisation and subsampling instead of ``quality``
     (:meth:`~engine.metadata.PhotoMetadata.jpeg_tables_for`).
@@ -394,7 +397,9 @@ def save_image(
         rgb = _flatten_on_white(rgb, alpha)
     params = metadata_params(metadata, fmt)
     tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression)
-    params.update(_compression_params(fmt, quality, tables, with_exif="exif" in params))
+    params.update(
+        _compression_params(fmt, quality, tables, with_exif="exif" in params, lossless=metadata.lossless)
+    )
     jpeg_from_jpeg = fmt == "JPEG" and is_jpeg(metadata.format)
     with atomic_path(path) as tmp:
         kept = (
@@ -419,9 +424,10 @@ def save_image(
 
 
 def _compression_params(
-    fmt: str, quality: int, tables: JpegTables | None, *, with_exif: bool
+    fmt: str, quality: int, tables: JpegTables | None, *, with_exif: bool, lossless: bool = False
 ) -> dict[str, Any]:
-    """Pillow ``save()`` keywords for the compression: a JPEG's ``tables`` or ``quality``."""
+    """Pillow ``save()`` keywords for the compression: a JPEG's ``tables`` or ``quality``; a
+    WebP from a ``lossless`` one is lossless (``exact``: transparent pixels keep their colour)."""
     if fmt == "JPEG" and tables is not None:
         params: dict[str, Any] = {"qtables": [list(t) for t in tables.qtables]}
         if tables.subsampling is not None:
@@ -429,6 +435,8 @@ def _compression_params(
         return params
     if fmt == "JPEG":
         return {"quality": quality, "subsampling": 0 if quality >= 90 else 2}
+    if fmt == "WEBP" and lossless:
+        return {"lossless": True, "exact": True, "quality": 100, "method": 4}
     if fmt == "WEBP":
         return {"quality": quality, "method": 4}
     if fmt == "TIFF" and not with_exif:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,6 +49,7 @@ __all__ = [
     "read_xmp",
     "read_jpeg_tables",
     "read_png_colour",
+    "read_webp_lossless",
     "file_mode",
     "page_count",
     "metadata_params",
@@ -118,6 +120,7 @@ class PhotoMetadata:
     pages: int = 1
     jpeg_tables: JpegTables | None = None
     png_colour: PngColour | None = None
+    lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
 
     @property
     def is_greyscale(self) -> bool:
@@ -144,6 +147,7 @@ class PhotoMetadata:
             self,
             format=fmt,
             jpeg_tables=self.jpeg_tables_for(fmt, keep_jpeg_compression),
+            lossless=self.lossless and fmt == "WEBP",
             mode=("LA" if alpha else "L") if self.is_greyscale else ("RGBA" if alpha else "RGB"),
             pages=1,
         )
@@ -296,6 +300,28 @@ def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
         )
         return None
     return JpegTables(qtables, sampling if sampling in (0, 1, 2) else None)
+
+
+def read_webp_lossless(path: Path) -> bool:
+    """Whether a WebP file's picture is lossless (a VP8L bitstream; lossy ones are VP8, with
+    or without an ALPH chunk). Walks the RIFF chunk headers only; False when they cannot be
+    read (the picture is then written as lossy WebP is)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+                return False
+            for _ in range(64):  # VP8X, ICCP, ANIM, ALPH... come before the bitstream
+                chunk = f.read(8)
+                if len(chunk) < 8:
+                    return False
+                fourcc, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if fourcc in (b"VP8L", b"VP8 ", b"ANMF"):
+                    return fourcc == b"VP8L"
+                f.seek(size + (size & 1), os.SEEK_CUR)
+    except OSError:
+        return False
+    return False
 
 
 def read_png_colour(info: dict[str, Any], path: Path) -> PngColour | None:

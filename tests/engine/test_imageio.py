@@ -465,6 +465,35 @@ def test_a_greyscale_photo_is_written_greyscale_while_its_pixels_are(tmp_path, m
         assert written.mode in ("RGB", "RGBA")
 
 
+@pytest.mark.parametrize("alpha", [False, True])
+def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path, alpha):
+    rgb = rng_rgb(24, 32)
+    im = Image.fromarray(rgb)
+    if alpha:
+        im.putalpha(Image.fromarray(np.linspace(0, 255, 24 * 32).astype(np.uint8).reshape(24, 32)))
+    im.save(tmp_path / "lossless.webp", lossless=True, exact=True)
+    im.save(tmp_path / "lossy.webp", quality=80)
+    src = load_image(tmp_path / "lossless.webp")
+    assert src.metadata.lossless and not load_image(tmp_path / "lossy.webp").metadata.lossless
+    filled = src.rgb.copy()
+    filled[8:12, 8:12] = 0
+    out = save_image(tmp_path / "out.webp", filled, alpha=src.alpha, metadata=src.metadata)
+    back = load_image(out)
+    assert back.metadata.lossless
+    np.testing.assert_array_equal(back.rgb, filled)  # every pixel exact, not only the hole's
+    if alpha:
+        np.testing.assert_array_equal(back.alpha, src.alpha)
+    assert src.metadata.as_written("WEBP", keep_jpeg_compression=True, alpha=alpha).lossless
+    assert not src.metadata.as_written("PNG", keep_jpeg_compression=True, alpha=alpha).lossless
+    lossy = load_image(tmp_path / "lossy.webp")
+    again = load_image(
+        save_image(tmp_path / "again.webp", lossy.rgb, alpha=lossy.alpha, metadata=lossy.metadata)
+    )
+    assert not again.metadata.lossless
+    (tmp_path / "not.webp").write_bytes(b"RIFF\x04\x00\x00\x00WEBP")  # truncated: not lossless
+    assert not iio.read_webp_lossless(tmp_path / "not.webp")
+
+
 def test_a_colour_photo_of_grey_pixels_stays_rgb(tmp_path):
     g = np.repeat(rng_rgb(16, 24)[:, :, :1], 3, axis=2)  # neutral pixels in an RGB file
     src = load_image(_save_pil(tmp_path, Image.fromarray(g, "RGB"), "rgb.png"))
