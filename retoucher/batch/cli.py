@@ -81,7 +81,7 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="JPEG/WebP quality 1-100 (default: a JPEG written from a JPEG keeps the "
-        "original's quantisation, anything else 95)",
+        "original's quantisation, anything else 95; a lossless WebP stays lossless)",
     )
     add_run_options(p)
     return p
