@@ -201,8 +201,9 @@ def _refusal(
 ) -> str | None:
     """Why a JPEG written from ``source`` with the compression ``tables`` (None: at ``quality``)
     cannot keep the source's unchanged blocks, or None when it can."""
-    if tables is None:
-        return f"it is written at the chosen quality {quality}, not with its own tables"
+    if tables is None:  # a file that could not keep its blocks anyway (CMYK...) says that first
+        problem = block_write_problem(source, shape)
+        return problem or f"it is written at the chosen quality {quality}, not with its own tables"
     if alpha:
         return "its transparency is flattened onto white"
     problem = block_write_problem(source, shape)

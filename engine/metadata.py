@@ -284,7 +284,11 @@ def read_xmp(value: Any) -> bytes | None:
 
 
 def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
-    """A JPEG file's quantisation tables and subsampling (None when unusual: 12-bit tables...)."""
+    """A JPEG file's quantisation tables and subsampling (None when unusual: 12-bit tables...,
+    and for a CMYK JPEG, whose tables and sampling describe inks, not the RGB file written
+    from it: that one is written at the chosen quality, 4:4:4 from 90 up)."""
+    if im.mode == "CMYK":
+        return None
     try:
         tables = getattr(im, "quantization", None) or {}
         qtables = tuple(tuple(int(v) for v in tables[k]) for k in sorted(tables))

@@ -571,6 +571,17 @@ def test_mode_CMYK_without_profile(tmp_path):
         assert r > 240 and g < 15 and b < 15
 
 
+def test_a_cmyk_jpeg_is_written_as_rgb_at_the_quality_with_full_chroma(tmp_path):
+    """The ink file's tables and sampling do not describe the RGB JPEG written from it: that one
+    is written at quality 95 with 4:4:4 chroma even when the original's compression is kept."""
+    src = _save_pil(tmp_path, Image.fromarray(rng_rgb(32, 48)).convert("CMYK"), "c.jpg", quality=90)
+    loaded = load_image(src)
+    assert loaded.metadata.jpeg_tables is None
+    out = save_image(tmp_path / "out.jpg", loaded.rgb, metadata=loaded.metadata, keep_jpeg_compression=True)
+    with Image.open(out) as written:
+        assert written.mode == "RGB" and JpegImagePlugin.get_sampling(written) == 0
+
+
 def test_mode_16bit_gray_scaled_not_clipped(tmp_path):
     a = np.array([[0, 257 * 100, 32768, 65535]], dtype=np.uint16)
     src = tmp_path / "g16.png"
