@@ -1,26 +1,40 @@
 """What every folder command (``retoucher batch``, ``retoucher detect``) does around its work on
 each photo: take this rank's share of the plan, remove the temporary files a killed run left next
 to its outputs, settle each job in the report (done, skipped because its output exists, failed
-with a reason) and tick the progress, stop at the next photo when cancelled, create the engine
+with a reason) and tick the progress, stop at the next photo when cancelled, find an output
+folder it cannot write to before any photo is worked on, create the engine
 (inpainter, detector) on this rank's device with a clear error, and say why a photo failed.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from ..inpainting import CancelFn
 from .options import BatchError, BatchReport
 from .planning import Job
 
-__all__ = ["BatchProgressFn", "Ledger", "create_engine", "reason", "start_run"]
+__all__ = ["BatchProgressFn", "Ledger", "check_writable", "create_engine", "reason", "start_run"]
 
 BatchProgressFn = Callable[[int, int, str], None]
 """``progress(finished, total, name)``: called after each photo of this rank."""
 
 R = TypeVar("R", bound=BatchReport)
 E = TypeVar("E")
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` if needed and write (and remove) a temporary file in it; BatchError
+    saying why when that fails."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".retoucher-write-check."):
+            pass
+    except OSError as exc:
+        raise BatchError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from None
 
 
 def start_run(jobs: Sequence[Job], report: R, rank: int, world_size: int) -> tuple[list[Job], R]:
@@ -49,9 +63,11 @@ class Ledger:
         """The jobs that need work, in order; the others are settled on the way (failed with
         the error known from planning, skipped when their output exists and not ``overwrite``).
         Raises :class:`engine.inpainter.InpaintCancelled` before the next job once ``cancel()``
-        returns True."""
+        returns True, and :class:`BatchError` before the first job that needs work when its
+        output folder cannot be written to (not after a model has worked on every photo)."""
         from engine.inpainter import InpaintCancelled
 
+        checked = False
         for job in jobs:
             if self.cancel is not None and self.cancel():
                 raise InpaintCancelled()
@@ -60,6 +76,9 @@ class Ledger:
             elif job.output.exists() and not overwrite:
                 self.skip(job)
             else:
+                if not checked:
+                    check_writable(job.output.parent)
+                    checked = True
                 yield job
 
     def done(self, job: Job) -> None:

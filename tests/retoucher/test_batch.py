@@ -761,3 +761,46 @@ def test_cli_prints_the_engines_warnings_on_lines_of_their_own(tmp_path, tiny_we
     said = [line for line in lines if "holds 2 pages" in line]
     assert len(said) == 1 and said[0].startswith("retoucher batch: WARNING: "), proc.stderr
     assert "pages.tif holds 2 pages" in said[0] and "MultiPageWarning" not in proc.stderr
+
+
+def test_an_output_folder_it_cannot_write_to_stops_the_batch_before_any_photo(folder, tmp_path, monkeypatch):
+    """Found before the model works on any photo, not reported photo by photo afterwards; a
+    batch with nothing left to do never asks."""
+    import retoucher.batch.ledger as ledger
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    class NeverCalled:
+        name, device_name = "never", "CPU"
+
+        def __call__(self, *args, **kwargs):
+            raise AssertionError("the model ran although the output folder cannot be written")
+
+        inpaint_batch = __call__
+
+    monkeypatch.setattr(ledger.tempfile, "NamedTemporaryFile", refuse)
+    out = tmp_path / "out"
+    options = BatchOptions(folder, out, MaskSpec("center", 16), format="png")
+    with pytest.raises(BatchError, match=f"cannot write to the output folder {out}: Permission denied"):
+        run_batch(options, inpainter=NeverCalled())
+    assert not any(out.iterdir())  # no output, no temporary left by the check
+
+    class Grey(NeverCalled):
+        def __call__(self, image, hole, **kwargs):
+            out = image.copy()
+            out[hole] = 128
+            return out
+
+        def inpaint_batch(self, images, holes, **kwargs):
+            return [self(i, h) for i, h in zip(images, holes)]
+
+    monkeypatch.undo()
+    assert len(run_batch(options, inpainter=Grey()).done) == 5
+    monkeypatch.setattr(ledger.tempfile, "NamedTemporaryFile", refuse)
+    empty = tmp_path / "empty"
+    empty.mkdir()  # nothing to write: no check, no error
+    report = run_batch(
+        BatchOptions(empty, tmp_path / "out2", MaskSpec("center", 16)), inpainter=NeverCalled()
+    )
+    assert report.total == 0 and not (tmp_path / "out2").exists()
