@@ -6,6 +6,7 @@ updating the README, which is exactly the mistake they are here to catch.
 """
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -35,10 +36,30 @@ def _row(evaluation: dict, task: str, band: str, method: str) -> dict:
     return rows[0]
 
 
+def _same_measurement(a: list[dict], b: list[dict]) -> bool:
+    """The same rows (task, band, method, images) with the same figures up to a relative 1e-6:
+    two runs of ``evaluate`` on one machine differ in the ninth digit of an SSIM (threads)."""
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x.keys() != y.keys():
+            return False
+        for k in x:
+            if isinstance(x[k], float) or isinstance(y[k], float):
+                if not math.isclose(x[k], y[k], rel_tol=1e-6):
+                    return False
+            elif x[k] != y[k]:
+                return False
+    return True
+
+
 def test_weight_file_carries_the_published_evaluation(evaluation):
     info = read_weights_info(default_weights_path())
     assert info.name == evaluation["model"]
-    assert info.provenance["metrics"]["test"]["rows"] == evaluation["rows"]
+    published = info.provenance["metrics"]["test"]["rows"]
+    assert _same_measurement(published, evaluation["rows"])
+    moved = [dict(r, psnr=r["psnr"] + 0.001) if i == 5 else r for i, r in enumerate(published)]
+    assert not _same_measurement(moved, evaluation["rows"])  # a thousandth of a dB is another one
     assert info.dtype == "float16" and default_weights_path().stat().st_size < 30e6
 
 
