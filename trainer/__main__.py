@@ -232,6 +232,14 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "torchvision's VGG16, the network the paper's weights were chosen with",
     )
     g.add_argument(
+        "--hole-mse-weight",
+        type=float,
+        metavar="W",
+        help="add W times the hole's mean squared error to the loss (default 0, the paper's "
+        "L1 only): L1 is least for the median of what could be in the hole, the squared "
+        "error for the mean, which hole PSNR scores",
+    )
+    g.add_argument(
         "--valid-weight",
         type=float,
         metavar="W",

@@ -154,6 +154,7 @@ class TrainConfig:
     vgg_calibration: str = "auto"  # trainer.vgg_calibration: auto | mean | off
     hole_weighting: str = "pixel"  # "pixel" (the paper) or "image" (each image's hole error counts alike)
     valid_weight: float = 1.0  # weight of L_valid (the paper: 1)
+    hole_mse_weight: float = 0.0  # a squared hole error term beside L_hole (not in the paper: 0)
     perceptual_weight: float = 0.05  # weight of L_perceptual (the paper: 0.05)
     style_weight: float = 120.0  # weight of L_style_out and L_style_comp each (the paper: 120)
     adversarial_weight: float = 0.0  # the SN-PatchGAN hinge term (trainer.adversarial; 0 = none)
@@ -201,10 +202,10 @@ class TrainConfig:
             )
         if not 0.0 < self.refine_lr_scale <= 1000.0:
             raise ValueError(f"--refine-lr-scale must be in (0, 1000], got {self.refine_lr_scale}")
-        for name in ("valid", "perceptual", "style", "adversarial"):
+        for name in ("valid", "hole_mse", "perceptual", "style", "adversarial"):
             value = getattr(self, f"{name}_weight")
             if not 0.0 <= value <= 1000.0:
-                raise ValueError(f"--{name}-weight must be in [0, 1000], got {value}")
+                raise ValueError(f"--{name.replace('_', '-')}-weight must be in [0, 1000], got {value}")
         if not 1 <= self.disc_width <= 1024:
             raise ValueError(f"--disc-width must be in [1, 1024], got {self.disc_width}")
         if not 2 <= self.disc_layers <= 8:

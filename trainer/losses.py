@@ -36,6 +36,7 @@ __all__ = [
     "InpaintingLoss",
     "gram_matrix",
     "hole_valid_l1",
+    "hole_valid_mse",
     "HOLE_WEIGHTINGS",
     "composite",
     "dilate_holes",
@@ -55,6 +56,9 @@ class LossWeights:
     style: float = 120.0  # applied to L_style_out and L_style_comp each
     tv: float = 0.1
     adversarial: float = 0.0  # the generator's hinge term (trainer.adversarial; 0 = no discriminator)
+    hole_mse: float = (
+        0.0  # beyond the paper: the hole's squared error (pulls towards the mean, as PSNR scores)
+    )
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -77,9 +81,23 @@ def hole_valid_l1(
     gets a large weight (a 1-pixel hole in a batch of 20% holes: ~13,000); its error is small in
     absolute terms, so its share of the batch's term stays that of any other image.
     """
+    return _hole_valid((output - target).abs(), mask, hole_weighting)
+
+
+def hole_valid_mse(
+    output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weighting: str = "pixel"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """As :func:`hole_valid_l1` with the squared error: the hole's squared error is least for
+    the conditional mean of the hole's pixels, which hole PSNR scores, where L1's is least
+    for their median."""
+    return _hole_valid((output - target).square(), mask, hole_weighting)
+
+
+def _hole_valid(
+    diff: torch.Tensor, mask: torch.Tensor, hole_weighting: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     if hole_weighting not in HOLE_WEIGHTINGS:
         raise ValueError(f"hole_weighting must be one of {HOLE_WEIGHTINGS}, got {hole_weighting!r}")
-    diff = (output - target).abs()
     n = diff[0].numel()  # C H W
     hole = (diff * (1.0 - mask)).flatten(1).sum(1) / n
     valid = (diff * mask).flatten(1).sum(1) / n
@@ -151,6 +169,8 @@ def loss_balance(terms: dict[str, float], weights: LossWeights) -> dict[str, flo
     if "adversarial" in terms:
         # -mean(D(fake)) has either sign: its share is that of its size
         weighted["adversarial"] = abs(weights.adversarial * terms["adversarial"])
+    if "hole_mse" in terms:
+        weighted["hole_mse"] = weights.hole_mse * terms["hole_mse"]
     total = sum(weighted.values()) or 1.0
     shares = {k: v / total for k, v in weighted.items()}
     for term in ("perceptual", "style"):
@@ -164,7 +184,7 @@ def describe_balance(terms: dict[str, float], weights: LossWeights) -> str:
     """One line: the weighted total and each term's share, the VGG terms split by layer."""
     shares = loss_balance(terms, weights)
     parts = []
-    for term in ("hole", "valid", "tv", "perceptual", "style", "adversarial"):
+    for term in ("hole", "hole_mse", "valid", "tv", "perceptual", "style", "adversarial"):
         if term not in shares:
             continue
         text = f"{term} {100 * shares[term]:.0f}%"
@@ -233,6 +253,9 @@ class InpaintingLoss(nn.Module):
         tv = total_variation(comp, mask)
         terms = {"valid": valid, "hole": hole, "tv": tv}
         total = w.valid * valid + w.hole * hole + w.tv * tv
+        if w.hole_mse:
+            terms["hole_mse"] = hole_valid_mse(output, target, mask, self.hole_weighting)[0]
+            total = total + w.hole_mse * terms["hole_mse"]
         if self.vgg is not None:
             n = output.shape[0]
             with torch.no_grad():

@@ -94,6 +94,7 @@ def build_loss(
     loss keeps what it used as ``loss.vgg_calibration``."""
     weights = LossWeights(
         valid=config.valid_weight,
+        hole_mse=config.hole_mse_weight,
         perceptual=config.perceptual_weight,
         style=config.style_weight,
         adversarial=config.adversarial_weight,

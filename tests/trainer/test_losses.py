@@ -237,3 +237,43 @@ def test_valid_weight_scales_only_the_valid_term():
     none = InpaintingLoss(None, weights=LossWeights(valid=0.0), mode="l1")(out, gt, mask)
     assert paper["valid"].item() == pytest.approx(0.5 * 60 / 64)
     assert paper["total"].item() - none["total"].item() == pytest.approx(paper["valid"].item())
+
+
+def test_the_hole_mse_term_is_the_squared_error_and_pulls_towards_the_mean():
+    from trainer.config import TrainConfig
+    from trainer.losses import LossWeights, describe_balance, hole_valid_mse
+    from trainer.step import build_loss
+
+    gt = torch.tensor([-1.0, -1.0, 1.0]).view(1, 1, 1, 3).expand(1, 3, 1, 3).contiguous()
+    mask = torch.zeros(1, 1, 1, 3)  # all hole
+    out = torch.zeros(1, 3, 1, 3)
+    hole, valid = hole_valid_mse(out, gt, mask)
+    assert hole.item() == pytest.approx(1.0) and valid.item() == 0.0
+    plain = InpaintingLoss(None, mode="l1")(out, gt, mask)
+    mixed = InpaintingLoss(None, weights=LossWeights(hole_mse=20.0), mode="l1")(out, gt, mask)
+    assert "hole_mse" not in plain and mixed["hole_mse"].item() == pytest.approx(1.0)
+    assert mixed["total"].item() - plain["total"].item() == pytest.approx(20.0)
+    assert "hole 23%, hole_mse 77%" in describe_balance(
+        {k: float(v) for k, v in mixed.items()}, LossWeights(hole_mse=20.0)
+    )
+
+    def best_constant(weights: LossWeights) -> float:  # one value for the three hole pixels
+        c = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([c], lr=0.02)
+        loss = InpaintingLoss(None, weights=weights, mode="l1")
+        for _ in range(600):
+            opt.zero_grad()
+            loss(c.view(1, 1, 1, 1).expand(1, 3, 1, 3), gt, mask)["total"].backward()
+            opt.step()
+        return c.item()
+
+    no_tv = dict(tv=0.0)
+    assert best_constant(LossWeights(**no_tv)) == pytest.approx(-1.0, abs=0.05)  # L1: the median
+    mean = gt[0, 0].mean().item()
+    assert best_constant(LossWeights(hole=0.0, hole_mse=6.0, **no_tv)) == pytest.approx(mean, abs=0.02)
+    assert (
+        build_loss(TrainConfig(loss="l1", hole_mse_weight=20.0), torch.device("cpu"))[0].weights.hole_mse
+        == 20.0
+    )
+    with pytest.raises(ValueError, match="--hole-mse-weight must be in"):
+        TrainConfig(hole_mse_weight=-1.0)
