@@ -20,7 +20,11 @@ the source JPEG: :mod:`engine.jpeg_blocks`), keeps the metadata where the format
 hold it, and restores alpha for PNG, TIFF and WebP. Formats without alpha (JPEG, BMP) get the
 image flattened onto white, as image editors do when exporting a transparent picture to JPEG.
 
-Hole masks on disk are grayscale pictures, white (> 127) = hole.
+Saving a greyscale file's picture writes it greyscale (L, LA) again while its pixels are grey, and
+a lossless WebP's lossless again.
+
+Hole masks on disk are grayscale pictures, white (> 127) = hole; strokes of one colour on a
+transparent layer are the hole whatever their colour (:func:`load_mask`).
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ from .metadata import (
     read_webp_lossless,
     read_xmp,
     srgb_profile_bytes,
+    written_grey,
 )
 
 __all__ = [
@@ -396,7 +401,11 @@ def save_image(
     if alpha is not None and fmt not in ALPHA_FORMATS:
         rgb = _flatten_on_white(rgb, alpha)
     params = metadata_params(metadata, fmt)
+    # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
+    grey = written_grey(fmt, metadata.is_greyscale) and is_grey(rgb)
     tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression)
+    if tables is not None and len(tables.qtables) == 1 and not grey:
+        tables = None  # a grey JPEG's one table would compress colour pixels as luma: the quality
     params.update(
         _compression_params(fmt, quality, tables, with_exif="exif" in params, lossless=metadata.lossless)
     )
@@ -412,8 +421,6 @@ def save_image(
         )
         if not kept:
             with_alpha = alpha is not None and fmt in ALPHA_FORMATS
-            # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
-            grey = metadata.is_greyscale and is_grey(rgb)
             pixels = rgb[:, :, :1] if grey else rgb
             im = Image.fromarray(
                 np.dstack([pixels, alpha]) if with_alpha else np.squeeze(pixels, axis=2) if grey else pixels,
@@ -460,11 +467,11 @@ def load_mask(
 ) -> np.ndarray:
     """Read a hole mask: bool HxW, True where the picture is brighter than 127 (white = hole).
 
-    A mask with transparent parts (alpha 127 or less) never has a hole there, whatever colour
-    the transparent pixels hide. Strokes of one colour painted on a transparent layer (their
-    grey levels within ``PAINT_SPREAD`` of each other: any colour, antialiased edges included)
-    are the hole wherever they are opaque; a black-and-white mask with transparent parts is
-    read by brightness where it is opaque. With ``shape=(H, W)`` a mask of another
+    Strokes painted on a transparent layer are the hole where they are opaque (alpha above
+    127), whatever their colour and whatever colour the transparent pixels hide: a mask whose
+    alpha varies and whose opaque pixels are one colour (grey levels within ``PAINT_SPREAD`` of
+    each other, antialiased edges included) covering at most half the picture. Any other mask
+    (opaque, one alpha everywhere, or mostly opaque) is read by brightness. With ``shape=(H, W)`` a mask of another
     size is scaled to it with nearest-neighbour sampling, if it has the same aspect ratio (within
     1 %, or one pixel of rounding); otherwise :class:`MaskShapeError` names both sizes (a mask
     drawn on the stored landscape pixels of a photo displayed upright, for instance).
@@ -496,14 +503,14 @@ def load_mask(
 def _painted(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """The hole of a mask from its grey levels and alpha (see :func:`load_mask`)."""
     if alpha is None or alpha.min() == alpha.max():
-        return gray > 127 if alpha is None or alpha.min() > 127 else np.zeros(gray.shape, bool)
+        return gray > 127
     opaque = alpha > 127
     if gray.min() == gray.max():  # one colour everywhere, strokes in alpha only
         return opaque
     painted = gray[opaque]
-    if painted.size and int(painted.max()) - int(painted.min()) <= PAINT_SPREAD:
-        return opaque  # strokes of one colour on a transparent layer
-    return opaque & (gray > 127)
+    if 0 < painted.size <= opaque.size // 2 and int(painted.max()) - int(painted.min()) <= PAINT_SPREAD:
+        return opaque  # strokes of one colour on a mostly transparent layer
+    return gray > 127
 
 
 def _check_mask_aspect(path: Path, mask_hw: tuple[int, ...], hw: tuple[int, int]) -> None:

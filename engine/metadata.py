@@ -33,7 +33,7 @@ from typing import Any
 
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
-from .formats import is_jpeg
+from .formats import is_jpeg, supports_alpha
 
 __all__ = [
     "GREY_MODES",
@@ -50,6 +50,7 @@ __all__ = [
     "read_jpeg_tables",
     "read_png_colour",
     "read_webp_lossless",
+    "written_grey",
     "file_mode",
     "page_count",
     "metadata_params",
@@ -148,9 +149,22 @@ class PhotoMetadata:
             format=fmt,
             jpeg_tables=self.jpeg_tables_for(fmt, keep_jpeg_compression),
             lossless=self.lossless and fmt == "WEBP",
-            mode=("LA" if alpha else "L") if self.is_greyscale else ("RGBA" if alpha else "RGB"),
+            mode=_written_mode(fmt, grey=self.is_greyscale, alpha=alpha),
             pages=1,
         )
+
+
+def written_grey(fmt: str, greyscale: bool) -> bool:
+    """Whether a greyscale photo's neutral picture is written as grey in ``fmt`` (WebP has no
+    grey mode: it is written RGB)."""
+    return greyscale and fmt != "WEBP"
+
+
+def _written_mode(fmt: str, *, grey: bool, alpha: bool) -> str:
+    kept_alpha = alpha and supports_alpha(fmt)  # JPEG and BMP flatten it onto white
+    if written_grey(fmt, grey):
+        return "LA" if kept_alpha else "L"
+    return "RGBA" if kept_alpha else "RGB"
 
 
 def _reason(exc: BaseException) -> str:
@@ -320,8 +334,11 @@ def read_webp_lossless(path: Path) -> bool:
                 if len(chunk) < 8:
                     return False
                 fourcc, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-                if fourcc in (b"VP8L", b"VP8 ", b"ANMF"):
+                if fourcc in (b"VP8L", b"VP8 "):
                     return fourcc == b"VP8L"
+                if fourcc == b"ANMF":  # an animation: its first frame's chunks follow its header
+                    f.seek(16, os.SEEK_CUR)
+                    continue
                 f.seek(size + (size & 1), os.SEEK_CUR)
     except OSError:
         return False

@@ -456,7 +456,8 @@ class Document:
         return Path(save_mask(path, self.mask) or path)
 
 
-# Pillow modes that an 8-bit RGB(A) picture holds without loss (palette and grey widen to RGB).
+# Pillow modes that an 8-bit RGB(A) picture holds without loss (palette and grey widen to RGB;
+# engine.imageio writes a grey file's neutral picture greyscale again).
 _EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX"})
 
 

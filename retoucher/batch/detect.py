@@ -114,7 +114,7 @@ def run_detect(
         return factory(None if options.weights is None else str(options.weights), device)
 
     try:
-        for job in ledger.pending(jobs, options.overwrite):
+        for job in ledger.pending(jobs, options.overwrite, options.output_dir):
             if detector is None:
                 detector = create_engine(make, options.device, local_rank, "damage detector")
             if report.detector is None:

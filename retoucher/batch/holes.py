@@ -40,7 +40,10 @@ class Holes:
             except ImageReadError as exc:
                 raise BatchError(f"the mask file cannot be used: {exc}") from exc
             if not self._file_mask.any():
-                raise BatchError(f"the mask file {spec.value} has no hole (no pixel brighter than 127)")
+                raise BatchError(
+                    f"the mask file {spec.value} has no hole (no pixel brighter than 127, and no "
+                    "opaque stroke on a transparent layer)"
+                )
 
     def for_image(self, job: Job, shape: tuple[int, int]) -> np.ndarray | None:
         """The given hole of the photo of ``job`` (of ``shape``); None when the mask folder has

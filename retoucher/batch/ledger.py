@@ -59,12 +59,13 @@ class Ledger:
         self.cancel = cancel
         self.finished = 0
 
-    def pending(self, jobs: Sequence[Job], overwrite: bool) -> Iterator[Job]:
+    def pending(self, jobs: Sequence[Job], overwrite: bool, output_dir: Path | None = None) -> Iterator[Job]:
         """The jobs that need work, in order; the others are settled on the way (failed with
         the error known from planning, skipped when their output exists and not ``overwrite``).
         Raises :class:`engine.inpainter.InpaintCancelled` before the next job once ``cancel()``
-        returns True, and :class:`BatchError` before the first job that needs work when its
-        output folder cannot be written to (not after a model has worked on every photo)."""
+        returns True, and :class:`BatchError` before the first job that needs work when the
+        ``output_dir`` (default: that job's folder) cannot be written to (not after a model has
+        worked on every photo; a sub-folder that cannot be written fails its own photos)."""
         from engine.inpainter import InpaintCancelled
 
         checked = False
@@ -77,7 +78,7 @@ class Ledger:
                 self.skip(job)
             else:
                 if not checked:
-                    check_writable(job.output.parent)
+                    check_writable(job.output.parent if output_dir is None else Path(output_dir).expanduser())
                     checked = True
                 yield job
 

@@ -58,7 +58,7 @@ def run_batch(
         holes = Holes(options.masks, root, missing_ok=options.find_damage)  # found damage is a hole
     runner = _Runner(options, holes, inpainter, detector_factory, progress, cancel, report, local_rank)
     try:
-        for job in runner.pending(jobs, options.overwrite):
+        for job in runner.pending(jobs, options.overwrite, options.output_dir):
             item = runner.load(job)
             if item is not None:
                 runner.add(item)

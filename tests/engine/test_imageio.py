@@ -319,6 +319,10 @@ def test_metadata_as_written_describes_the_saved_file():
     # a greyscale photo saved once is still greyscale for the next save (the app's Ctrl+S again)
     assert grey.as_written("PNG", keep_jpeg_compression=True, alpha=False).mode == "L"
     assert grey.as_written("PNG", keep_jpeg_compression=True, alpha=True).mode == "LA"
+    # what is written where: WebP has no grey, JPEG and BMP no alpha
+    assert grey.as_written("WEBP", keep_jpeg_compression=True, alpha=True).mode == "RGBA"
+    assert grey.as_written("JPEG", keep_jpeg_compression=True, alpha=True).mode == "L"
+    assert meta.as_written("BMP", keep_jpeg_compression=True, alpha=True).mode == "RGB"
 
 
 # --- metadata that cannot be read: dropped, with a warning naming the file -------------------
@@ -459,10 +463,13 @@ def test_a_greyscale_photo_is_written_greyscale_while_its_pixels_are(tmp_path, m
     with Image.open(save_image(again, back.rgb, alpha=back.alpha, metadata=written_meta)) as w2:
         assert w2.mode == ("LA" if mode == "LA" else "L")
     coloured = src.rgb.copy()
-    coloured[3, 4] = (200, 10, 10)
-    save_image(out, coloured, alpha=src.alpha, metadata=src.metadata)
+    coloured[3:5, 4:6] = (200, 10, 10)
+    save_image(out, coloured, alpha=src.alpha, metadata=src.metadata, keep_jpeg_compression=True)
     with Image.open(out) as written:
         assert written.mode in ("RGB", "RGBA")
+    if name.endswith(".jpg"):  # not the grey file's one (luma) table for the colour: quality 95, 4:4:4
+        r, g, b = (int(v) for v in load_image(out).rgb[3, 4])
+        assert r > 170 and g < 40 and b < 40, (r, g, b)
 
 
 @pytest.mark.parametrize("alpha", [False, True])
@@ -490,6 +497,11 @@ def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path, alp
         save_image(tmp_path / "again.webp", lossy.rgb, alpha=lossy.alpha, metadata=lossy.metadata)
     )
     assert not again.metadata.lossless
+    frames = [Image.fromarray(rng_rgb(24, 32, seed=k)) for k in (1, 2)]
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], lossless=True)
+    assert iio.read_webp_lossless(tmp_path / "anim.webp")  # the first frame's bitstream
+    frames[0].save(tmp_path / "anim_lossy.webp", save_all=True, append_images=frames[1:], quality=80)
+    assert not iio.read_webp_lossless(tmp_path / "anim_lossy.webp")
     (tmp_path / "not.webp").write_bytes(b"RIFF\x04\x00\x00\x00WEBP")  # truncated: not lossless
     assert not iio.read_webp_lossless(tmp_path / "not.webp")
 
@@ -801,20 +813,33 @@ def test_strokes_on_a_transparent_layer_are_the_hole_whatever_their_colour(tmp_p
     np.testing.assert_array_equal(load_mask(tmp_path / "m.png"), strokes | edge)
 
 
-def test_transparent_parts_of_a_mask_are_never_hole(tmp_path):
+def _save_rgba(tmp_path, name, rgba):
+    Image.fromarray(rgba, "RGBA").save(tmp_path / name)
+    return load_mask(tmp_path / name)
+
+
+def test_masks_that_are_not_strokes_on_a_transparent_layer_are_read_by_brightness(tmp_path):
     bw = np.zeros((8, 8), bool)
-    bw[:, :4] = True  # white left half, black right half, all opaque ...
+    bw[:, :4] = True  # white left half, black right half ...
     rgba = np.zeros((8, 8, 4), np.uint8)
     rgba[bw] = (255, 255, 255, 255)
     rgba[~bw] = (0, 0, 0, 255)
-    rgba[:2, :, 3] = 0  # ... except the top two rows, transparent
-    Image.fromarray(rgba, "RGBA").save(tmp_path / "bw.png")
-    want = bw.copy()
-    want[:2] = False
-    np.testing.assert_array_equal(load_mask(tmp_path / "bw.png"), want)
-    empty = _layer((255, 255, 255), (255, 255, 255), np.zeros((8, 8), bool))  # nothing painted
-    Image.fromarray(empty, "RGBA").save(tmp_path / "empty.png")
-    assert not load_mask(tmp_path / "empty.png").any()
+    rgba[:2, :, 3] = 0  # ... and transparent top rows: two colours opaque
+    np.testing.assert_array_equal(_save_rgba(tmp_path, "bw.png", rgba), bw)
+    faded = rgba.copy()
+    faded[..., 3] = 102  # a black-and-white layer exported at 40% opacity
+    np.testing.assert_array_equal(_save_rgba(tmp_path, "faded.png", faded), bw)
+    shades = np.zeros((8, 8, 4), np.uint8)
+    shades[...] = (60, 60, 60, 255)  # a mostly opaque dark background ...
+    shades[3, :] = (120, 120, 120, 255)  # ... with lighter strokes (within 64 grey levels)
+    shades[0, :, 3] = 0  # and a transparent edge row hiding grey 60
+    assert not _save_rgba(tmp_path, "shades.png", shades).any()  # nothing brighter than 127
+    spots = np.zeros((8, 8, 4), np.uint8)
+    spots[...] = (0, 0, 0, 255)  # a black layer ...
+    spots[2:4, 2:4] = (255, 255, 255, 0)  # ... with erased spots hiding white
+    want = np.zeros((8, 8), bool)
+    want[2:4, 2:4] = True
+    np.testing.assert_array_equal(_save_rgba(tmp_path, "spots.png", spots), want)
 
 
 def test_mask_resized_nearest_to_shape(tmp_path):

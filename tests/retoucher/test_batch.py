@@ -798,6 +798,12 @@ def test_an_output_folder_it_cannot_write_to_stops_the_batch_before_any_photo(fo
     monkeypatch.undo()
     assert len(run_batch(options, inpainter=Grey()).done) == 5
     monkeypatch.setattr(ledger.tempfile, "NamedTemporaryFile", refuse)
+    done = tmp_path / "done"  # a finished batch re-run: every output exists, nothing to write
+    done.mkdir()
+    for name in ("a.png", "b.png"):
+        (done / name).write_bytes((folder / name).read_bytes())
+    finished = BatchOptions(done, out, MaskSpec("center", 16), format="png")
+    assert len(run_batch(finished, inpainter=NeverCalled()).skipped) == 2
     empty = tmp_path / "empty"
     empty.mkdir()  # nothing to write: no check, no error
     report = run_batch(
