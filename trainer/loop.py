@@ -257,7 +257,7 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
             if step % config.log_every == 0 or step == run.stop_step:
                 run.losses = log.window(step, state.scheduler.get_last_lr()[0])
                 result.images_per_s = log.images_per_s
-                mixed = "perceptual" in run.losses or "adversarial" in run.losses
+                mixed = any(term in run.losses for term in ("perceptual", "adversarial", "hole_mse"))
                 if mixed and _balance_due(run, step):
                     log(f"step {step}: {describe_balance(run.losses, run.step_fn.weights_at(step - 1))}")
             with log.paused():

@@ -568,3 +568,16 @@ def test_bf16_on_a_cpu_without_native_bf16_is_called_slow(prepared, tmp_path, mo
     monkeypatch.setattr(engine.inpainter, "bf16_supported", lambda device: True)
     assert train(train_config(prepared, tmp_path / "quiet", steps=1, amp="bf16", device="cpu")).step == 1
     assert "no native bf16" not in (tmp_path / "quiet" / "train.log").read_text()
+
+
+def test_a_hole_mse_run_logs_its_balance_and_keeps_the_term_in_its_recipe(prepared, tmp_path, train_config):
+    out = tmp_path / "run"
+    cfg = train_config(prepared, out, loss="l1", hole_mse_weight=20.0, steps=2, batch_size=2, log_every=1)
+    assert train(cfg).step == 2
+    log = (out / "train.log").read_text()
+    assert "step 1: weighted loss" in log and "hole_mse" in log.split("step 1: weighted loss", 1)[1]
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert ckpt["config"]["hole_mse_weight"] == 20.0
+    assert ckpt["lineage"][-1]["loss_weights"]["hole_mse"] == 20.0
+    with pytest.raises(TrainError, match="--hole-mse-weight cannot change when resuming"):
+        train(train_config(prepared, out, loss="l1", hole_mse_weight=5.0, steps=3, batch_size=2, resume=True))
