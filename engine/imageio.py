@@ -54,6 +54,7 @@ from .formats import (
 from .grey import is_grey
 from .jpeg_blocks import SourceFile, check_changed, save_changed_blocks
 from .metadata import (
+    GREY_MODES,
     JpegTables,
     PhotoMetadata,
     cmyk_to_srgb,
@@ -231,23 +232,25 @@ def _high_bit_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 
 def _to_rgb_alpha(
     im: Image.Image, icc: bytes | None, path: Path
-) -> tuple[np.ndarray, np.ndarray | None, bytes | None]:
-    """Any mode -> (rgb uint8 HxWx3, alpha uint8 HxW | None, icc profile valid for rgb)."""
+) -> tuple[np.ndarray, np.ndarray | None, bytes | None, bytes | None]:
+    """Any mode -> (rgb uint8 HxWx3, alpha uint8 HxW | None, icc profile valid for rgb, a grey
+    file's Gray profile or None)."""
     mode = im.mode
     icc_space = icc_colour_space(icc, path) if icc else None
+    grey_icc = icc if icc_space == "GRAY" and mode in GREY_MODES else None
     alpha: np.ndarray | None = None
 
     if mode == "CMYK":
         if icc and icc_space == "CMYK":
             rgb_im = cmyk_to_srgb(im, icc, path)
             if rgb_im is not None:
-                return np.asarray(rgb_im, dtype=np.uint8).copy(), None, srgb_profile_bytes()
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None, None
+                return np.asarray(rgb_im, dtype=np.uint8).copy(), None, srgb_profile_bytes(), None
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None, None, None
 
     if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
         gray = _high_bit_to_uint8(np.asarray(im), mode)
         rgb = np.repeat(gray[:, :, None], 3, axis=2)
-        return rgb, None, None  # a grayscale profile does not describe RGB data
+        return rgb, None, None, grey_icc  # a grayscale profile does not describe RGB data
 
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode in ("P", "L", "RGB", "1") and "transparency" in im.info
@@ -264,7 +267,7 @@ def _to_rgb_alpha(
         raise ImageReadError(f"{path} has the image mode {mode!r}, which cannot be converted to RGB") from exc
     if icc and icc_space != "RGB":
         icc = None  # a gray/other profile would mislabel the RGB pixels
-    return rgb, alpha, icc
+    return rgb, alpha, icc, grey_icc
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -297,8 +300,8 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
         except Exception as exc:
             raise ImageReadError(f"{path}: could not apply the EXIF orientation ({exc})") from exc
         exif = read_exif(upright, orientation != 1, fmt, path)
-        icc = upright.info.get("icc_profile") or im.info.get("icc_profile") or None
-        rgb, alpha, icc = _to_rgb_alpha(upright, bytes(icc) if icc else None, path)
+        given = upright.info.get("icc_profile") or im.info.get("icc_profile") or None
+        rgb, alpha, icc, grey_icc = _to_rgb_alpha(upright, bytes(given) if given else None, path)
         metadata = PhotoMetadata(
             exif=exif,
             icc_profile=icc,
@@ -310,6 +313,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
             jpeg_tables=read_jpeg_tables(im, path) if is_jpeg(fmt) else None,
             png_colour=read_png_colour(im.info, path) if fmt == "PNG" else None,
             lossless=fmt == "WEBP" and read_webp_lossless(path),
+            grey_icc_profile=grey_icc,
         )
     return LoadedImage(
         rgb=np.ascontiguousarray(rgb),
@@ -400,9 +404,9 @@ def save_image(
 
     if alpha is not None and fmt not in ALPHA_FORMATS:
         rgb = _flatten_on_white(rgb, alpha)
-    params = metadata_params(metadata, fmt)
     # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
     grey = written_grey(fmt, metadata.is_greyscale) and is_grey(rgb)
+    params = metadata_params(metadata, fmt, grey=grey)
     tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression)
     if tables is not None and len(tables.qtables) == 1 and not grey:
         tables = None  # a grey JPEG's one table would compress colour pixels as luma: the quality
@@ -481,7 +485,7 @@ def load_mask(
     with im:
         _decode(im, path, "mask")
         upright, _ = _orient(im, path)
-        rgb, alpha, _ = _to_rgb_alpha(upright, None, path)
+        rgb, alpha, _, _ = _to_rgb_alpha(upright, None, path)
     gray = (
         rgb[:, :, 0].astype(np.uint32) * 299
         + rgb[:, :, 1].astype(np.uint32) * 587

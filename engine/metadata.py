@@ -100,7 +100,8 @@ class PhotoMetadata:
     """What a photo file said about its picture and how it was stored.
 
     Descriptive (written back where the output format can hold it): ``exif`` (orientation 1,
-    no thumbnail), ``icc_profile`` (describes the 8-bit RGB pixels), ``dpi`` (x, y of the upright
+    no thumbnail), ``icc_profile`` (describes the 8-bit RGB pixels), ``grey_icc_profile`` (a
+    greyscale file's Gray profile: written back when its picture is written grey), ``dpi`` (x, y of the upright
     picture), ``xmp``, ``png_colour`` (a PNG's sRGB, gAMA and cHRM chunks). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
     ``mode`` (Pillow's mode before conversion to 8-bit RGB; "RGB;16"/"RGBA;16" for 16-bit RGB),
     ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files).
@@ -122,6 +123,7 @@ class PhotoMetadata:
     jpeg_tables: JpegTables | None = None
     png_colour: PngColour | None = None
     lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
+    grey_icc_profile: bytes | None = None
 
     @property
     def is_greyscale(self) -> bool:
@@ -422,16 +424,18 @@ def _sanitise_exif(exif: bytes) -> bytes:
         raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
 
 
-def metadata_params(metadata: PhotoMetadata, fmt: str) -> dict[str, Any]:
-    """Pillow ``save()`` keywords that write ``metadata``'s EXIF, ICC profile, DPI, XMP and PNG
-    colour chunks where ``fmt`` can hold them (the compression is the caller's: see
-    :meth:`PhotoMetadata.jpeg_tables_for`). Raises ValueError for EXIF that is not EXIF."""
+def metadata_params(metadata: PhotoMetadata, fmt: str, *, grey: bool = False) -> dict[str, Any]:
+    """Pillow ``save()`` keywords that write ``metadata``'s EXIF, ICC profile (the Gray one for
+    a picture written ``grey``), DPI, XMP and PNG colour chunks where ``fmt`` can hold them (the
+    compression is the caller's: see :meth:`PhotoMetadata.jpeg_tables_for`). Raises ValueError
+    for EXIF that is not EXIF."""
     params: dict[str, Any] = {}
     exif, xmp = metadata.exif, metadata.xmp
     if exif and fmt in _EXIF_FORMATS:
         params["exif"] = _sanitise_exif(bytes(exif))
-    if metadata.icc_profile and fmt in _ICC_FORMATS:
-        params["icc_profile"] = bytes(metadata.icc_profile)
+    icc = metadata.grey_icc_profile if grey else metadata.icc_profile
+    if icc and fmt in _ICC_FORMATS:
+        params["icc_profile"] = bytes(icc)
     if metadata.dpi is not None and fmt in _DPI_FORMATS:
         params["dpi"] = tuple(float(v) for v in metadata.dpi)
     if fmt == "PNG" and (info := _png_info(metadata)) is not None:

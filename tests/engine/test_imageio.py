@@ -506,6 +506,42 @@ def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path, alp
     assert not iio.read_webp_lossless(tmp_path / "not.webp")
 
 
+def _gray_profile() -> bytes:
+    """A minimal ICC v2 Gray profile (gamma 2.2 kTRC, D50 white, a description): no Gray
+    profile ships with Pillow or on this machine."""
+    d50 = struct.pack(">iii", int(0.9642 * 65536), 65536, int(0.8249 * 65536))
+    curv = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, int(2.2 * 256)) + b"\0\0"
+    text = b"Test Gray\0"
+    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(text)) + text + b"\0" * 79
+    entries = [(b"kTRC", curv), (b"wtpt", b"XYZ " + b"\0" * 4 + d50), (b"desc", desc)]
+    offset = 128 + 4 + 12 * len(entries)
+    table, data = struct.pack(">I", len(entries)), b""
+    for sig, blob in entries:
+        data += b"\0" * (-(offset + len(data)) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(blob))
+        data += blob
+    head = struct.pack(">I", offset + len(data)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrGRAYXYZ "
+    head = (head + b"\0" * 12 + b"acsp" + b"\0" * 24 + d50).ljust(128, b"\0")
+    return head + table + data
+
+
+@pytest.mark.parametrize("name", ["g.png", "g.jpg", "g.tif"])
+def test_a_grey_files_gray_profile_is_written_back_with_its_grey_picture(tmp_path, name):
+    gray = _gray_profile()
+    assert ImageCms.ImageCmsProfile(io.BytesIO(gray)).profile.xcolor_space.strip() == "GRAY"
+    src = _save_pil(tmp_path, Image.fromarray(rng_rgb(16, 24)[:, :, 0], "L"), name, icc_profile=gray)
+    loaded = load_image(src)
+    assert loaded.metadata.icc_profile is None  # it does not describe the RGB pixels ...
+    assert loaded.metadata.grey_icc_profile == gray  # ... but the grey ones it is written with
+    out = save_image(tmp_path / ("out_" + name), loaded.rgb, metadata=loaded.metadata)
+    with Image.open(out) as written:
+        assert written.mode == "L" and written.info.get("icc_profile") == gray
+    coloured = loaded.rgb.copy()
+    coloured[2, 3] = (200, 10, 10)  # written RGB: the Gray profile would mislabel it
+    with Image.open(save_image(tmp_path / ("rgb_" + name), coloured, metadata=loaded.metadata)) as written:
+        assert written.mode == "RGB" and not written.info.get("icc_profile")
+
+
 def test_a_colour_photo_of_grey_pixels_stays_rgb(tmp_path):
     g = np.repeat(rng_rgb(16, 24)[:, :, :1], 3, axis=2)  # neutral pixels in an RGB file
     src = load_image(_save_pil(tmp_path, Image.fromarray(g, "RGB"), "rgb.png"))
