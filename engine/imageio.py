@@ -407,9 +407,8 @@ def save_image(
     # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
     grey = written_grey(fmt, metadata.is_greyscale) and is_grey(rgb)
     params = metadata_params(metadata, fmt, grey=grey)
-    tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression)
-    if tables is not None and len(tables.qtables) == 1 and not grey:
-        tables = None  # a grey JPEG's one table would compress colour pixels as luma: the quality
+    colour = metadata.is_greyscale and not grey  # a grey file's picture that took colour
+    tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression, colour=colour)
     params.update(
         _compression_params(fmt, quality, tables, with_exif="exif" in params, lossless=metadata.lossless)
     )

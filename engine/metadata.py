@@ -130,11 +130,16 @@ class PhotoMetadata:
         """Whether the file is greyscale (1-bit, 8-bit or 16-bit grey, with or without alpha)."""
         return self.mode in GREY_MODES
 
-    def jpeg_tables_for(self, fmt: str, keep_jpeg_compression: bool) -> JpegTables | None:
+    def jpeg_tables_for(
+        self, fmt: str, keep_jpeg_compression: bool, *, colour: bool = False
+    ) -> JpegTables | None:
         """The compression of a file written in ``fmt`` from this photo: a JPEG written from a
         JPEG keeps the original's quantisation tables and chroma subsampling when
         ``keep_jpeg_compression`` is asked (returned here); anything else (None) is written at
-        the chosen quality."""
+        the chosen quality, and so is a greyscale JPEG's picture written in ``colour`` (its
+        pixels took colour: the grey file's one luma table would compress the chroma)."""
+        if colour and self.is_greyscale:
+            return None
         if keep_jpeg_compression and fmt == "JPEG" and is_jpeg(self.format):
             return self.jpeg_tables
         return None

@@ -305,6 +305,23 @@ def test_jpeg_compression_is_kept_only_from_a_jpeg_to_a_jpeg_when_asked(tmp_path
     assert jpeg.metadata.jpeg_tables_for("JPEG", True) == jpeg.metadata.jpeg_tables
 
 
+def test_a_colour_jpeg_with_one_shared_table_keeps_it(tmp_path):
+    """One quantisation table for all three components is a colour JPEG's own choice: kept (only
+    a greyscale JPEG's picture written in colour is written at the quality instead)."""
+    table = list(range(1, 65))
+    src = _save_pil(tmp_path, Image.fromarray(rng_rgb(32, 48)), "one.jpg", qtables=[table])
+    loaded = load_image(src)
+    assert len(loaded.metadata.jpeg_tables.qtables) == 1
+    out = save_image(tmp_path / "out.jpg", loaded.rgb, metadata=loaded.metadata, keep_jpeg_compression=True)
+    with Image.open(out) as written:
+        assert [list(t) for t in written.quantization.values()] == [
+            list(loaded.metadata.jpeg_tables.qtables[0])
+        ]
+    grey = replace(loaded.metadata, mode="L")
+    assert grey.jpeg_tables_for("JPEG", True) is not None
+    assert grey.jpeg_tables_for("JPEG", True, colour=True) is None
+
+
 def test_metadata_as_written_describes_the_saved_file():
     tables = iio.JpegTables(((1,) * 64,), 2)
     meta = PhotoMetadata(exif=b"e", xmp=b"x", format="MPO", mode="CMYK", pages=3, jpeg_tables=tables)
