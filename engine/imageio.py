@@ -63,6 +63,7 @@ from .metadata import (
     icc_colour_space,
     metadata_params,
     page_count,
+    picture_mode,
     read_dpi,
     read_exif,
     read_jpeg_tables,
@@ -424,10 +425,11 @@ def save_image(
         )
         if not kept:
             with_alpha = alpha is not None and fmt in ALPHA_FORMATS
-            pixels = rgb[:, :, :1] if grey else rgb
+            pixels = rgb[:, :, :1] if grey else rgb  # a grey picture's one channel
+            if with_alpha:
+                pixels = np.dstack([pixels, alpha])
             im = Image.fromarray(
-                np.dstack([pixels, alpha]) if with_alpha else np.squeeze(pixels, axis=2) if grey else pixels,
-                ("LA" if grey else "RGBA") if with_alpha else ("L" if grey else "RGB"),
+                pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, picture_mode(grey=grey, alpha=with_alpha)
             )
             im.save(tmp, format=fmt, **params)
     return path

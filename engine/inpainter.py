@@ -240,6 +240,12 @@ class Inpainter:
     def _strength(self, texture: float | None) -> float:
         return self.texture if texture is None else check_texture(texture)
 
+    @staticmethod
+    def _finish(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, strength: float) -> np.ndarray:
+        """The network's (edge-matched) fill of ``image`` with the photo's texture added at
+        ``strength`` and, where the photo is grey around the hole, made grey."""
+        return grey_fill(add_texture(fill, image, hole, strength), image, hole)
+
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def _fill(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -312,8 +318,7 @@ class Inpainter:
             todo[core] = crop_hole[core]
             if todo.any():
                 crop = result[r.crop.slices]
-                filled = add_texture(self._fill_crop(crop, crop_hole, r.scaled), crop, crop_hole, strength)
-                filled = grey_fill(filled, crop, crop_hole)
+                filled = self._finish(self._fill_crop(crop, crop_hole, r.scaled), crop, crop_hole, strength)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
@@ -351,7 +356,6 @@ class Inpainter:
             )
             out = from_network(self._fill(x, valid))
             for j, i in enumerate(idx):
-                filled = add_texture(out[j], images[i], checked[i], strength)
-                filled = grey_fill(filled, images[i], checked[i])
+                filled = self._finish(out[j], images[i], checked[i], strength)
                 results[i][checked[i]] = filled[checked[i]]
         return results

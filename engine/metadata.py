@@ -51,6 +51,7 @@ __all__ = [
     "read_png_colour",
     "read_webp_lossless",
     "written_grey",
+    "picture_mode",
     "file_mode",
     "page_count",
     "metadata_params",
@@ -167,11 +168,16 @@ def written_grey(fmt: str, greyscale: bool) -> bool:
     return greyscale and fmt != "WEBP"
 
 
+def picture_mode(*, grey: bool, alpha: bool) -> str:
+    """The Pillow mode of an 8-bit picture written grey or in colour, with or without alpha."""
+    if grey:
+        return "LA" if alpha else "L"
+    return "RGBA" if alpha else "RGB"
+
+
 def _written_mode(fmt: str, *, grey: bool, alpha: bool) -> str:
-    kept_alpha = alpha and supports_alpha(fmt)  # JPEG and BMP flatten it onto white
-    if written_grey(fmt, grey):
-        return "LA" if kept_alpha else "L"
-    return "RGBA" if kept_alpha else "RGB"
+    # JPEG and BMP flatten the alpha onto white
+    return picture_mode(grey=written_grey(fmt, grey), alpha=alpha and supports_alpha(fmt))
 
 
 def _reason(exc: BaseException) -> str:

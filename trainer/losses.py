@@ -56,9 +56,8 @@ class LossWeights:
     style: float = 120.0  # applied to L_style_out and L_style_comp each
     tv: float = 0.1
     adversarial: float = 0.0  # the generator's hinge term (trainer.adversarial; 0 = no discriminator)
-    hole_mse: float = (
-        0.0  # beyond the paper: the hole's squared error (pulls towards the mean, as PSNR scores)
-    )
+    # beyond the paper: the hole's squared error (pulls towards the mean, which PSNR scores)
+    hole_mse: float = 0.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
