@@ -162,9 +162,15 @@ def _train_data_options(g: argparse._ArgumentGroup) -> None:
 
 
 def _train_model_options(g: argparse._ArgumentGroup) -> None:
-    """``train``'s model options (ignored with --init, whose architecture wins)."""
+    """``train``'s model options (with --init, its architecture wins, grown by --widths or
+    --refine)."""
     g.add_argument("--preset", help="paper (default), paper512, small, tiny")
-    g.add_argument("--widths", type=_int_list, help="encoder widths, e.g. 32,64,128,256,256,256,256")
+    g.add_argument(
+        "--widths",
+        type=_int_list,
+        help="encoder widths, e.g. 32,64,128,256,256,256,256; with --init, wider levels than "
+        "its own (same depth) grow the initial model, starting out as it",
+    )
     g.add_argument("--depth", type=int, help="number of levels (with --preset: scaled widths)")
     g.add_argument(
         "--refine",

@@ -46,6 +46,7 @@ from .config import (
     model_config,
 )
 from .ema import ModelEMA
+from .widen import can_widen, widen
 
 if TYPE_CHECKING:
     from .adversarial import Adversary
@@ -368,22 +369,27 @@ def initial_model(
     config: TrainConfig, size: int, resumed: dict[str, Any] | None
 ) -> tuple[PConvUNet, list[dict[str, Any]], bool]:
     """The model to train on ``size`` px images (on the CPU), the lineage of the phases before
-    this one, and whether a refinement head was grown onto the ``--init`` model. The
+    this one, and whether the ``--init`` model was grown (a refinement head, or wider levels
+    with ``--widths``: :mod:`trainer.widen`). The
     architecture comes from the resumed checkpoint, else from ``--init``, else from the options;
     a resumed model's weights are loaded by :func:`resume`."""
     lineage: list[dict[str, Any]] = []
     init_state = None
+    widths = None  # wider levels to grow the --init model to
     if resumed is not None:
         mcfg = UNetConfig.from_dict(resumed["model_config"])
         lineage = list(resumed.get("lineage", []))[:-1]
     elif config.init:
         mcfg, init_state, lineage = load_init(config.init)
         if config.widths or config.depth:
-            asked = model_config(config, size)
-            if asked.widths != mcfg.widths:
+            asked = model_config(config, size).widths
+            why = can_widen(mcfg, asked)
+            if why:
                 raise TrainError(
-                    f"--widths/--depth ask for {asked.widths} but --init {config.init} has {mcfg.widths}"
+                    f"--widths/--depth ask for {asked} but --init {config.init} has {mcfg.widths}: "
+                    f"it can only be widened ({why})"
                 )
+            widths = asked
     else:
         mcfg = model_config(config, size)
     if size % mcfg.granularity:
@@ -405,6 +411,9 @@ def initial_model(
         missing, unexpected = model.load_state_dict(init_state, strict=not grown)
         if unexpected or any(not k.startswith("refine.") for k in missing):
             raise TrainError(f"--init {config.init} does not fit the model: {missing + unexpected}")
+        if widths is not None and widths != mcfg.widths:
+            model = widen(model, widths, seed=config.seed)
+            grown = True
     if config.frozen_bn != "none":
         if resumed is None and init_state is None:
             given = "" if config.freeze_bn else " (the default of --phase finetune)"

@@ -282,6 +282,33 @@ def test_init_grows_a_refinement_head_that_starts_identical(trained_run, prepare
         train(train_config(prepared, tmp_path / "again", init=str(out / "ckpt.pt"), refine=8, steps=1))
 
 
+def test_init_with_wider_widths_grows_the_model_that_starts_as_it(
+    trained_run, prepared, tmp_path, train_config
+):
+    from engine.unet import PConvUNet, UNetConfig
+
+    start = load_checkpoint(trained_run / "ckpt.pt")
+    out = tmp_path / "wide"
+    train(train_config(prepared, out, init=str(trained_run / "ckpt.pt"), widths=(8, 16, 24, 24), steps=0))
+    grown = load_checkpoint(out / "ckpt.pt")
+    cfg = UNetConfig.from_dict(grown["model_config"])
+    assert cfg.widths == (8, 16, 24, 24)
+    old, new = PConvUNet(UNetConfig.from_dict(start["model_config"])), PConvUNet(cfg)
+    old.load_state_dict(start["ema_model"])
+    new.load_state_dict(grown["model"])
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    m = torch.ones(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(old.eval()(x, m), new.eval()(x, m), atol=1e-5)
+    assert "(grown from --init)" in (out / "train.log").read_text()
+    with pytest.raises(TrainError, match=r"can only be widened \(level 2 would be narrower"):
+        train(
+            train_config(
+                prepared, tmp_path / "narrow", init=str(trained_run / "ckpt.pt"), widths=(8, 16, 8, 16)
+            )
+        )
+
+
 def test_time_limit_stops_with_a_checkpoint(prepared, tmp_path, train_config):
     out = tmp_path / "timed"
     result = train(train_config(prepared, out, steps=50, time_limit=0.001))
