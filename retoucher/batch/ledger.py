@@ -27,12 +27,13 @@ E = TypeVar("E")
 
 
 def check_writable(folder: Path) -> None:
-    """Create ``folder`` if needed and write (and remove) a temporary file in it; BatchError
-    saying why when that fails."""
+    """Create ``folder`` if needed and write a temporary file in it; BatchError saying why when
+    that fails. The file has no name where the OS allows (Linux's O_TMPFILE) or is removed at
+    once, so a run killed in that instant leaves nothing behind."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".retoucher-write-check."):
-            pass
+        with tempfile.TemporaryFile(dir=folder) as fh:
+            fh.write(b"0")
     except OSError as exc:
         raise BatchError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from None
 

@@ -779,7 +779,7 @@ def test_an_output_folder_it_cannot_write_to_stops_the_batch_before_any_photo(fo
 
         inpaint_batch = __call__
 
-    monkeypatch.setattr(ledger.tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(ledger.tempfile, "TemporaryFile", refuse)
     out = tmp_path / "out"
     options = BatchOptions(folder, out, MaskSpec("center", 16), format="png")
     with pytest.raises(BatchError, match=f"cannot write to the output folder {out}: Permission denied"):
@@ -797,7 +797,8 @@ def test_an_output_folder_it_cannot_write_to_stops_the_batch_before_any_photo(fo
 
     monkeypatch.undo()
     assert len(run_batch(options, inpainter=Grey()).done) == 5
-    monkeypatch.setattr(ledger.tempfile, "NamedTemporaryFile", refuse)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # the check left no file
+    monkeypatch.setattr(ledger.tempfile, "TemporaryFile", refuse)
     done = tmp_path / "done"  # a finished batch re-run: every output exists, nothing to write
     done.mkdir()
     for name in ("a.png", "b.png"):
