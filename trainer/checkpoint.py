@@ -240,12 +240,14 @@ def phase_entry(
     device: torch.device,
     crop: int,
     refine: int,
+    widths: tuple[int, ...],
     loss_weights: dict[str, float],
     vgg: str,
 ) -> dict[str, Any]:
     """This phase's record in the checkpoint's ``lineage`` (and in exported weight files)."""
     return {
         "phase": config.phase,
+        "widths": list(widths),
         "frozen_bn": config.frozen_bn,
         "steps": start_step,
         "lr": config.learning_rate,
@@ -381,15 +383,16 @@ def initial_model(
         lineage = list(resumed.get("lineage", []))[:-1]
     elif config.init:
         mcfg, init_state, lineage = load_init(config.init)
-        if config.widths or config.depth:
-            asked = model_config(config, size).widths
-            why = can_widen(mcfg, asked)
+        if config.depth is not None and config.depth != mcfg.depth:
+            raise TrainError(f"--depth {config.depth} but --init {config.init} has depth {mcfg.depth}")
+        if config.widths:
+            why = can_widen(mcfg, tuple(config.widths))
             if why:
                 raise TrainError(
-                    f"--widths/--depth ask for {asked} but --init {config.init} has {mcfg.widths}: "
-                    f"it can only be widened ({why})"
+                    f"--widths {','.join(map(str, config.widths))} but --init {config.init} has "
+                    f"{','.join(map(str, mcfg.widths))}: it can only be widened ({why})"
                 )
-            widths = asked
+            widths = tuple(config.widths)
     else:
         mcfg = model_config(config, size)
     if size % mcfg.granularity:

@@ -187,6 +187,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         device=device,
         crop=size,
         refine=mcfg.refine,
+        widths=mcfg.widths,
         loss_weights=loss_fn.weights.to_dict(),
         vgg=vgg_desc,
     )

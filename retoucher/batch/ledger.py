@@ -32,7 +32,7 @@ def check_writable(folder: Path) -> None:
     once, so a run killed in that instant leaves nothing behind."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder) as fh:
+        with tempfile.TemporaryFile(dir=folder, prefix=".retoucher-write-check.") as fh:
             fh.write(b"0")
     except OSError as exc:
         raise BatchError(f"cannot write to the output folder {folder}: {exc.strerror or exc}") from None

@@ -301,6 +301,15 @@ def test_init_with_wider_widths_grows_the_model_that_starts_as_it(
     with torch.no_grad():
         assert torch.allclose(old.eval()(x, m), new.eval()(x, m), atol=1e-5)
     assert "(grown from --init)" in (out / "train.log").read_text()
+    assert [p["widths"] for p in grown["lineage"]] == [[8, 16, 16, 16], [8, 16, 24, 24]]  # what each trained
+    # --depth alone names the depth --init has, and changes nothing; another depth is refused
+    same = tmp_path / "same"
+    train(train_config(prepared, same, init=str(trained_run / "ckpt.pt"), depth=4, widths=None, steps=0))
+    assert load_checkpoint(same / "ckpt.pt")["model_config"]["widths"] == [8, 16, 16, 16]
+    with pytest.raises(TrainError, match="--depth 3 but --init .* has depth 4"):
+        train(
+            train_config(prepared, tmp_path / "d3", init=str(trained_run / "ckpt.pt"), depth=3, widths=None)
+        )
     with pytest.raises(TrainError, match=r"can only be widened \(level 2 would be narrower"):
         train(
             train_config(
