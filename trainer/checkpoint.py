@@ -239,15 +239,15 @@ def phase_entry(
     world_size: int,
     device: torch.device,
     crop: int,
-    refine: int,
-    widths: tuple[int, ...],
+    architecture: UNetConfig,
     loss_weights: dict[str, float],
     vgg: str,
 ) -> dict[str, Any]:
-    """This phase's record in the checkpoint's ``lineage`` (and in exported weight files)."""
+    """This phase's record in the checkpoint's ``lineage`` (and in exported weight files) for a
+    model of ``architecture``."""
     return {
         "phase": config.phase,
-        "widths": list(widths),
+        "widths": list(architecture.widths),
         "frozen_bn": config.frozen_bn,
         "steps": start_step,
         "lr": config.learning_rate,
@@ -258,7 +258,7 @@ def phase_entry(
         "vgg": vgg if config.loss == "full" else None,
         "vgg_size": config.vgg_size,
         "hole_weighting": config.hole_weighting,
-        "refine_lr_scale": config.refine_lr_scale if refine else None,
+        "refine_lr_scale": config.refine_lr_scale if architecture.refine else None,
         "loss_weights": loss_weights,
         "disc_width": config.disc_width if config.adversarial_weight else None,
         "disc_layers": config.disc_layers if config.adversarial_weight else None,

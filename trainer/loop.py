@@ -186,8 +186,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         world_size=d.world_size,
         device=device,
         crop=size,
-        refine=mcfg.refine,
-        widths=mcfg.widths,
+        architecture=mcfg,
         loss_weights=loss_fn.weights.to_dict(),
         vgg=vgg_desc,
     )
