@@ -11,7 +11,8 @@ its embedded ICC profile to sRGB when there is one), 16-bit and 32-bit integer a
 The pixel count is checked from the header, before anything is decoded, so a decompression bomb
 costs nothing but an :class:`ImageTooLargeError`. Every problem with an input file is an
 :class:`ImageReadError` (a ``ValueError``) whose message names the file; input files are only
-ever opened for reading. Metadata that cannot be read is dropped with a logged warning.
+ever opened for reading. Metadata that cannot be read is dropped with a logged warning; a JPEG
+whose compressed data is damaged loads as libjpeg recovers it, with a logged warning.
 
 Saving is atomic (:func:`engine.atomic.atomic_path`), picks the format from the suffix, writes
 JPEG at quality 95 with 4:4:4 chroma by default (or with the original's tables, see
@@ -29,6 +30,7 @@ transparent layer are the hole whatever their colour (:func:`load_mask`).
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import threading
@@ -53,6 +55,7 @@ from .formats import (
 )
 from .grey import is_grey
 from .jpeg_blocks import SourceFile, check_changed, save_changed_blocks
+from .jpeg_damage import jpeg_damage
 from .metadata import (
     GREY_MODES,
     JpegTables,
@@ -96,6 +99,8 @@ __all__ = [
     "suffix_for_format",
     "supports_alpha",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 250_000_000
 """Largest image (width x height) :func:`load_image` decodes by default: 250 megapixels."""
@@ -206,6 +211,22 @@ def _decode(im: Image.Image, path: Path, what: str) -> None:
         ) from exc
 
 
+def _warn_if_damaged(path: Path) -> None:
+    """Log a warning when a JPEG that decoded is damaged (:mod:`engine.jpeg_damage`): Pillow
+    gives such a picture with grey or garbled blocks and says nothing."""
+    try:
+        damage = jpeg_damage(path.read_bytes())
+    except OSError:
+        return  # it was just decoded from there; a read that fails now is not the picture's problem
+    if damage:
+        log.warning(
+            "%s: the JPEG's compressed data is damaged (libjpeg: %s); parts of the picture may "
+            "be grey or garbled, and are saved so",
+            path,
+            damage,
+        )
+
+
 def _orient(im: Image.Image, path: Path) -> tuple[Image.Image, int]:
     """Apply the EXIF orientation; return the upright image and the original orientation."""
     orientation = exif_orientation(im, path)
@@ -278,7 +299,9 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     ``max_pixels`` pixels, checked before decoding) or :class:`ImageReadError` (unknown format,
     corrupt or truncated data, unsupported mode), each naming the file. A file of several pages
     or frames (multi-page TIFF, animation) gives its first one, with a :class:`MultiPageWarning`
-    and ``metadata.pages`` set to the count. Metadata that cannot be read is left out, with a
+    and ``metadata.pages`` set to the count. A JPEG whose compressed data is damaged (which
+    libjpeg decodes as far as it can, with grey or garbled blocks after) loads, with a warning
+    logged that says so (:mod:`engine.jpeg_damage`). Metadata that cannot be read is left out, with a
     warning logged (:mod:`logging`) that names the file and what was dropped.
     """
     path = Path(path)
@@ -296,6 +319,8 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
                 stacklevel=2,
             )
         _decode(im, path, "image")
+        if is_jpeg(fmt):
+            _warn_if_damaged(path)
         try:
             upright, orientation = _orient(im, path)
         except Exception as exc:

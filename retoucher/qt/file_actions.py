@@ -169,26 +169,30 @@ class FileActions:
             return False
         w.canvas.finish_drag()
         stamp = _file_stamp(path)
-        doc = self._read(path)
+        doc, said = self._read(path)
         if doc is None or not self.maybe_save():
             return False
         if _file_stamp(path) != stamp:  # saving the current photo wrote this very file
-            doc = self._read(path)
+            doc, said = self._read(path)
             if doc is None:
                 return False
         w.set_document(doc)
         if remember:
             self._remember(path)
-        self._message(f"Opened {doc.display_name}", 3000)
+        if said:  # e.g. a JPEG whose data is damaged, metadata that could not be read
+            self._message(f"Opened {doc.display_name}. Note: {said[0]}", 15000)
+        else:
+            self._message(f"Opened {doc.display_name}", 3000)
         return True
 
-    def _read(self, path: str | Path) -> Document | None:
-        """The photo in ``path``, or None after an error box (a missing file also leaves the
-        recent files)."""
+    def _read(self, path: str | Path) -> tuple[Document | None, list[str]]:
+        """The photo in ``path`` and the warnings the engine logged while reading it, or None
+        after an error box (a missing file also leaves the recent files)."""
         from engine.imageio import ImageReadError
 
         try:
-            return Document.open(path)
+            with engine_warnings() as said:
+                return Document.open(path), said
         except ImageReadError as exc:
             self.window.show_error("Cannot open photo", str(exc))
             if isinstance(exc, FileNotFoundError):
@@ -196,7 +200,7 @@ class FileActions:
                 self.rebuild_recent_menu()
         except (OSError, ValueError, MemoryError) as exc:
             self.window.show_error("Cannot open photo", f"{path}: {exc}")
-        return None
+        return None, []
 
     def open_dialog(self) -> None:
         doc = self.window.doc

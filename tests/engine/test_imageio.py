@@ -703,6 +703,52 @@ def test_truncated_jpeg(tmp_path):
         load_image(cut)
 
 
+def _scan_damaged(data: bytes, at: float = 0.4, span: int = 64) -> bytes:
+    """``data`` (a JPEG file) with ``span`` bytes inside its compressed picture zeroed, as a bad
+    sector zeroes them. (Damage that happens to decode as valid codes, such as most single
+    flipped bits, cannot be told from a picture: :mod:`engine.jpeg_damage`.)"""
+    start = data.index(b"\xff\xda")
+    pos = start + int((len(data) - start) * at)
+    return data[:pos] + bytes(span) + data[pos + span :]
+
+
+@pytest.mark.parametrize("kind", ["baseline", "progressive", "grey", "cmyk"])
+def test_a_jpeg_with_damaged_data_loads_with_a_warning_that_says_so(tmp_path, caplog, kind):
+    """libjpeg decodes a damaged scan as far as it can and Pillow says nothing (garbled blocks
+    from the damage on); the load names the file and the damage, and leaves the file as it was."""
+    picture = Image.fromarray(rng_rgb(128, 160, seed=3))
+    picture = {"grey": picture.convert("L"), "cmyk": picture.convert("CMYK")}.get(kind, picture)
+    buf = io.BytesIO()
+    picture.save(buf, "JPEG", quality=90, progressive=kind == "progressive")
+    intact, damaged = tmp_path / "intact.jpg", tmp_path / "damaged.jpg"
+    intact.write_bytes(buf.getvalue())
+    damaged.write_bytes(_scan_damaged(buf.getvalue()))
+    before = sha(damaged)
+    with caplog.at_level(logging.WARNING):
+        good = load_image(intact)
+    assert caplog.text == ""  # an intact file: no word
+    with caplog.at_level(logging.WARNING):
+        bad = load_image(damaged)
+    assert bad.size == good.size  # it still loads: a retoucher may want to mend it
+    assert np.abs(bad.rgb.astype(int) - good.rgb).max() > 50  # Pillow did decode it garbled
+    assert "damaged.jpg: the JPEG's compressed data is damaged" in caplog.text
+    assert "libjpeg: Corrupt JPEG data" in caplog.text or "Premature end" in caplog.text
+    assert sha(damaged) == before
+
+
+def test_jpeg_warnings_that_leave_the_pixels_alone_are_not_damage(tmp_path, caplog):
+    """An unknown JFIF version is a libjpeg warning too, but not about the picture."""
+    buf = io.BytesIO()
+    Image.fromarray(rng_rgb(64, 64)).save(buf, "JPEG", quality=90)
+    data = buf.getvalue()
+    jfif = data.index(b"JFIF\x00")
+    odd = tmp_path / "jfif9.jpg"
+    odd.write_bytes(data[: jfif + 5] + b"\x09" + data[jfif + 6 :])  # JFIF major version 9
+    with caplog.at_level(logging.WARNING):
+        load_image(odd)
+    assert "damaged" not in caplog.text
+
+
 def test_multi_page_tiff_loads_the_first_page_and_says_so(tmp_path):
     pages = [Image.fromarray(np.full((8, 10, 3), 40 * (i + 1), np.uint8)) for i in range(3)]
     src = tmp_path / "multi.tif"

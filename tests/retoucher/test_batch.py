@@ -738,13 +738,18 @@ def test_leftover_temporaries_of_own_outputs_are_removed(folder, tmp_path, tiny_
 
 
 def test_cli_prints_the_engines_warnings_on_lines_of_their_own(tmp_path, tiny_weights):
-    """A JPEG that has to be re-encoded whole (here: progressive) is said on stderr once, as a
-    line of its own named like the command's other messages, not glued to the progress bar."""
+    """A JPEG that has to be re-encoded whole (here: progressive), a file of several pages and a
+    JPEG with damaged data are each said on stderr once, as a line of its own named like the
+    command's other messages, not glued to the progress bar."""
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     Image.fromarray(photo(64, 64, 7)).save(src / "prog.jpg", quality=90, progressive=True)
     pages = [Image.fromarray(photo(64, 64, k)) for k in (8, 9)]  # a Python warning: first page only
     pages[0].save(src / "pages.tif", save_all=True, append_images=pages[1:])
+    Image.fromarray(photo(64, 64, 10)).save(src / "damaged.jpg", quality=90)
+    data = (src / "damaged.jpg").read_bytes()
+    at = (data.index(b"\xff\xda") + len(data)) // 2
+    (src / "damaged.jpg").write_bytes(data[:at] + bytes(64) + data[at + 64 :])  # a zeroed run
     proc = subprocess.run(
         [sys.executable, "-m", "retoucher", "batch", str(src), str(out), "--rect", "8,8,16,16"]
         + ["--weights", str(tiny_weights), "--device", "cpu"],
@@ -761,6 +766,9 @@ def test_cli_prints_the_engines_warnings_on_lines_of_their_own(tmp_path, tiny_we
     said = [line for line in lines if "holds 2 pages" in line]
     assert len(said) == 1 and said[0].startswith("retoucher batch: WARNING: "), proc.stderr
     assert "pages.tif holds 2 pages" in said[0] and "MultiPageWarning" not in proc.stderr
+    said = [line for line in lines if "compressed data is damaged" in line]  # filled all the same
+    assert len(said) == 1 and said[0].startswith("retoucher batch: WARNING: "), proc.stderr
+    assert "damaged.jpg" in said[0] and (out / "damaged.jpg").is_file()
 
 
 def test_an_output_folder_it_cannot_write_to_stops_the_batch_before_any_photo(folder, tmp_path, monkeypatch):

@@ -527,3 +527,23 @@ def test_save_says_when_a_jpeg_is_re_encoded_whole(qtbot, window, tmp_path):
             assert "re-encoded" in said and "progressive" in said
         else:
             assert "re-encoded" not in said
+
+
+def test_opening_a_jpeg_with_damaged_data_says_so_in_the_status_bar(qtbot, window, tmp_path):
+    """Pillow decodes a JPEG with lost bytes into garbled blocks without a word; the window
+    opens it (it may be what is to be mended) and its status bar names the damage."""
+    w = window
+    pixels = np.random.default_rng(4).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    path = tmp_path / "scan.jpg"
+    Image.fromarray(pixels).save(path, quality=90)
+    assert w.open_path(path)
+    assert w.statusBar().currentMessage() == "Opened scan.jpg"
+    data = path.read_bytes()
+    start = data.index(b"\xff\xda")
+    at = start + (len(data) - start) // 2
+    damaged = tmp_path / "damaged.jpg"
+    damaged.write_bytes(data[:at] + bytes(64) + data[at + 64 :])  # a zeroed run, as a bad sector
+    assert w.open_path(damaged)
+    said = w.statusBar().currentMessage()
+    assert said.startswith("Opened damaged.jpg. Note: ") and "compressed data is damaged" in said
+    assert w.doc.path == damaged
