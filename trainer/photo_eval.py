@@ -49,6 +49,7 @@ from .inference import composite
 from .manifest import read_manifest
 from .metrics import hole_l1, hole_psnr, hole_texture, ssim, to_unit
 from .outline import RIM, rim_line_score
+from .paired import paired_difference
 
 if TYPE_CHECKING:  # pragma: no cover
     from .vgg import VGGFeatures
@@ -346,6 +347,14 @@ def evaluate_photos(
                 f"texture {_fmt(gain['texture_ours'])} vs {_fmt(gain['texture_ns'])}"
             )
             section["tasks"][kind]["vs_navier_stokes" if key == "ours" else f"{key}_vs_navier_stokes"] = gain
+        for key in models:
+            if key != "ours":  # the same photos and holes: is the lead more than the photos' spread?
+                lead = paired_difference(
+                    [p["hole_psnr"] for p in scores[kind]["ours"]],
+                    [p["hole_psnr"] for p in scores[kind][key]],
+                )
+                md.append(f"Retoucher vs {label(key)} ({kind}), paired by photo: hole PSNR {lead.describe()}")
+                section["tasks"][kind][f"ours_vs_{key}"] = asdict(lead)
         md.append("")
         if examples[kind]:
             heads = ["Input", *(GRID_HEADS[m] for m in methods if m not in models)]

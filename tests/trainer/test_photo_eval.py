@@ -317,6 +317,14 @@ def test_photos_task_compares_models_on_the_same_photos_and_holes(photo_data, ti
         assert rows["ns"] == own["ns"]
         gain = shared.photos["tasks"][kind]["cmp1_vs_navier_stokes"]
         assert gain == alone.photos["tasks"][kind]["vs_navier_stokes"]
+        lead = shared.photos["tasks"][kind]["ours_vs_cmp1"]  # paired by photo, over the 2 photos
+        ours_minus_other = rows["ours"]["hole_psnr"] - rows["cmp1"]["hole_psnr"]
+        assert lead["photos"] == 2 and lead["mean"] == pytest.approx(ours_minus_other)
+        assert lead["low"] <= lead["mean"] <= lead["high"]
+        assert (
+            f"Retoucher vs tiny-other ({kind}), paired by photo: hole PSNR {lead['mean']:+.2f} dB"
+            in shared.markdown
+        )
     assert "| tiny-other |" in shared.markdown and "| Retoucher U-Net |" in shared.markdown
     for grid in shared.photo_grids:
         with Image.open(grid) as im:  # input, 3 baselines, 2 models, original
