@@ -313,6 +313,27 @@ def test_batch_from_the_bundle(bundle, tmp_path):
         assert np.any(result[hole] != original[hole]), name
 
 
+def test_batch_from_the_bundle_keeps_a_jpeg_s_unchanged_blocks_and_finds_damaged_data(bundle, tmp_path):
+    """The bundle carries jpeglib (JPEG saves that re-encode only the changed blocks) and
+    simplejpeg (damaged JPEG data found on load): both are imported only on those paths."""
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    y, x = np.mgrid[0:128, 0:128]
+    picture = np.dstack([x * 2, y * 2, (x + y)]).astype(np.uint8)
+    Image.fromarray(picture).save(inputs / "plain.jpg", quality=90)
+    data = (inputs / "plain.jpg").read_bytes()
+    at = (data.index(b"\xff\xda") + len(data)) // 2
+    (inputs / "damaged.jpg").write_bytes(data[:at] + bytes(64) + data[at + 64 :])
+    proc = bundle.run(
+        "batch", str(inputs), str(outputs), "--rect", "8,8,16,16", "--device", "cpu", timeout=300
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "re-encoded" not in proc.stderr, proc.stderr  # the blocks were kept, not a fallback
+    assert "damaged.jpg: the JPEG's compressed data is damaged" in proc.stderr, proc.stderr
+    before, after = (np.asarray(Image.open(d / "plain.jpg")) for d in (inputs, outputs))
+    assert np.array_equal(before[40:, 40:], after[40:, 40:])  # far from the hole: the same data
+
+
 def test_detect_from_the_bundle(bundle, tmp_path):
     """retoucher detect from the bundle's entry point with the bundled detector: a mask of each
     photo's size, 8-bit grey with only black and white."""
