@@ -4,11 +4,17 @@
     .venv/bin/python benchmarks/texture.py --data data/cub256 [--weights W] \\
         [--strengths 0 0.5 1] [--split val] [--photos-limit 20]
 
+    .venv/bin/python benchmarks/texture.py --data data/cub256 --weights runs/new/ckpt.pt \\
+        --strengths 0.25 --also resources/weights/default.safetensors@0 --photos-limit 200
+
 The same photos and seeded holes (brush strokes, thin scratches, one object blob) for every
 strength; each strength is a method of its own (``engine.texture`` adds the photo's texture,
 synthesised from around the hole, to the network's fill). Prints the hole PSNR and the texture
 ratio per task and strength (texture: the fill's gradients over the truth's, 1 = as detailed),
-and writes the full tables and a grid per task next to ``--out``. Choose the default on the val
+and writes the full tables and a grid per task next to ``--out``. ``--also W@S``
+adds other models (each at its own strength) to the same run; each is paired by photo with the
+first strength's fill (:mod:`trainer.paired`: the mean difference and its 95% interval), the
+check of a candidate against the shipped model. Choose the default on the val
 split; the test split only reports.
 """
 
@@ -22,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from trainer.evaluate import _load_inpainter, name_with_texture  # noqa: E402
+from trainer.paired import PairedDifference  # noqa: E402
 from trainer.photo_eval import _fmt, evaluate_photos  # noqa: E402
 
 
@@ -32,6 +39,14 @@ def main(argv: list[str] | None = None) -> int:
         "--weights", default="resources/weights/default.safetensors", help="weight file or checkpoint"
     )
     p.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    p.add_argument(
+        "--also",
+        nargs="+",
+        default=[],
+        metavar="W@S",
+        help="more models after the strengths, each a weight file or checkpoint at a strength "
+        "(e.g. resources/weights/default.safetensors@0); each is paired by photo with the first",
+    )
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--photos-limit", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
@@ -39,9 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/texture-benchmark.md")
     args = p.parse_args(argv)
 
+    runs = [(args.weights, s) for s in args.strengths]
+    for spec in args.also:
+        weights, at, strength = spec.rpartition("@")
+        try:
+            runs.append((weights, float(strength)))
+        except ValueError:
+            p.error(f"--also takes WEIGHTS@STRENGTH, got {spec!r}")
+        if not at:
+            p.error(f"--also takes WEIGHTS@STRENGTH, got {spec!r}")
     models = {}
-    for k, s in enumerate(args.strengths):
-        inp = _load_inpainter(args.weights, args.device, texture=s)[0]
+    for k, (weights, s) in enumerate(runs):
+        inp = _load_inpainter(weights, args.device, texture=s)[0]
         name_with_texture(inp)
         models["ours" if k == 0 else f"cmp{k}"] = inp
     out = Path(args.out)
@@ -59,11 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(f"{section['photos']} {args.split} photos; hole PSNR dB / texture ratio (median)")
-    print(f"| holes | Navier-Stokes | {' | '.join(f'texture {s:g}' for s in args.strengths)} |")
-    print("|---|---:|" + "---:|" * len(args.strengths))
+    heads = [f"texture {s:g}" for s in args.strengths] + [
+        m.name for m in list(models.values())[len(args.strengths) :]
+    ]
+    print(f"| holes | Navier-Stokes | {' | '.join(heads)} |")
+    print("|---|---:|" + "---:|" * len(heads))
     for kind, task in section["tasks"].items():
         cells = [f"{r['hole_psnr']:.2f} / {_fmt(r['texture'])}" for r in task["rows"]]
         print(f"| {kind} | {' | '.join(cells)} |")
+    for kind, task in section["tasks"].items():
+        for key, lead in task.items():
+            if key.startswith("ours_vs_"):
+                print(
+                    f"{kind}: texture {args.strengths[0]:g} vs {models[key[8:]].name}, paired by photo: "
+                    f"{PairedDifference(**lead).describe()}"
+                )
     print(f"tables: {out}; grids: {', '.join(str(g) for g in grids)}")
     return 0
 

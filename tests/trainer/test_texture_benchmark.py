@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 
 def test_the_benchmark_judges_each_strength_on_the_same_photos_and_holes(
     benchmark_script, photo_data, tiny_weights, tmp_path, capsys
@@ -72,3 +74,21 @@ def test_evaluate_texture_per_model_compares_strengths_in_one_run(photo_data, ti
         assert mixed[kind]["cmp1"]["texture"] != mixed[kind]["ours"]["texture"]
     bad = [*args, "--compare", str(other), "--texture", "0", "1", "1", "--out", str(tmp_path / "b.md")]
     assert main(bad) == 2
+
+
+def test_the_benchmark_pairs_other_models_with_the_first_strength(
+    benchmark_script, photo_data, tiny_weights, tmp_path, capsys
+):
+    """--also puts another model (here: the same file at another strength) into the run; the
+    printed table has its column and a paired line per task (the candidate-vs-shipped check)."""
+    bench = benchmark_script("texture")
+    out = tmp_path / "a.md"
+    args = ["--data", str(photo_data), "--weights", str(tiny_weights), "--split", "test", "--out", str(out)]
+    assert bench.main([*args, "--strengths", "0", "--photos-limit", "3", "--also", f"{tiny_weights}@1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| holes | Navier-Stokes | texture 0 | tiny-random, texture 1 |" in printed
+    for kind in ("strokes", "scratches", "object"):
+        line = next(row for row in printed.splitlines() if row.startswith(f"{kind}: texture 0 vs "))
+        assert "tiny-random, texture 1, paired by photo: " in line and "of 3 photos" in line
+    with pytest.raises(SystemExit):
+        bench.main([*args, "--strengths", "0", "--also", str(tiny_weights)])  # no @S
