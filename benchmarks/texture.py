@@ -12,8 +12,8 @@ strength; each strength is a method of its own (``engine.texture`` adds the phot
 synthesised from around the hole, to the network's fill). Prints the hole PSNR and the texture
 ratio per task and strength (texture: the fill's gradients over the truth's, 1 = as detailed),
 and writes the full tables and a grid per task next to ``--out``. ``--also W@S``
-adds other models (each at its own strength) to the same run; each is paired by photo with the
-first strength's fill (:mod:`trainer.paired`: the mean difference and its 95% interval), the
+adds other models (each at its own strength) to the same run; every fill after the first (the
+other strengths' and these) is paired by photo with the first strength's (:mod:`trainer.paired`: the mean difference and its 95% interval), the
 check of a candidate against the shipped model. Choose the default on the val
 split; the test split only reports.
 """

@@ -216,7 +216,7 @@ def _warn_if_damaged(path: Path) -> None:
     gives such a picture with grey or garbled blocks and says nothing."""
     try:
         damage = jpeg_damage(path.read_bytes())
-    except OSError:
+    except (OSError, MemoryError):
         return  # it was just decoded from there; a read that fails now is not the picture's problem
     if damage:
         log.warning(
@@ -292,7 +292,9 @@ def _to_rgb_alpha(
     return rgb, alpha, icc, grey_icc
 
 
-def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load_image(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, check_jpeg_data: bool = True
+) -> LoadedImage:
     """Read a photo as upright 8-bit RGB with its alpha and its metadata kept aside.
 
     Raises :class:`ImageNotFoundError` (missing file), :class:`ImageTooLargeError` (more than
@@ -301,7 +303,8 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
     or frames (multi-page TIFF, animation) gives its first one, with a :class:`MultiPageWarning`
     and ``metadata.pages`` set to the count. A JPEG whose compressed data is damaged (which
     libjpeg decodes as far as it can, with grey or garbled blocks after) loads, with a warning
-    logged that says so (:mod:`engine.jpeg_damage`). Metadata that cannot be read is left out, with a
+    logged that says so (:mod:`engine.jpeg_damage`; ``check_jpeg_data=False`` skips that second
+    decode, for a reader that loads the same files over and over). Metadata that cannot be read is left out, with a
     warning logged (:mod:`logging`) that names the file and what was dropped.
     """
     path = Path(path)
@@ -319,7 +322,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PI
                 stacklevel=2,
             )
         _decode(im, path, "image")
-        if is_jpeg(fmt):
+        if check_jpeg_data and is_jpeg(fmt):
             _warn_if_damaged(path)
         try:
             upright, orientation = _orient(im, path)

@@ -140,7 +140,7 @@ class NativeCrops:
                     f"none of the {len(self.paths)} source photos can give a {self.crop} px crop"
                 )
             path = self.paths[self.usable_indices[int(rng.integers(self.usable))]]
-        photo = load_image(path).rgb
+        photo = load_image(path, check_jpeg_data=False).rgb  # read again for every sample
         h, w = photo.shape[:2]
         if min(h, w) < self.crop:  # the file changed since the source was built
             raise ValueError(f"{path} is {w}x{h}, smaller than the {self.crop} px training crop")

@@ -736,16 +736,34 @@ def test_a_jpeg_with_damaged_data_loads_with_a_warning_that_says_so(tmp_path, ca
     assert sha(damaged) == before
 
 
-def test_jpeg_warnings_that_leave_the_pixels_alone_are_not_damage(tmp_path, caplog):
-    """An unknown JFIF version is a libjpeg warning too, but not about the picture."""
+def test_header_warnings_are_not_damage_and_do_not_hide_it(tmp_path, caplog):
+    """An unknown JFIF version and padding between the header's segments are libjpeg warnings
+    too, but not about the picture; libjpeg's strict decode stops at its first warning, so
+    they must not keep it from reaching a damaged scan after them."""
     buf = io.BytesIO()
     Image.fromarray(rng_rgb(64, 64)).save(buf, "JPEG", quality=90)
     data = buf.getvalue()
     jfif = data.index(b"JFIF\x00")
-    odd = tmp_path / "jfif9.jpg"
-    odd.write_bytes(data[: jfif + 5] + b"\x09" + data[jfif + 6 :])  # JFIF major version 9
+    odd = data[: jfif + 5] + b"\x09" + data[jfif + 6 :]  # JFIF major version 9
+    dqt = odd.index(b"\xff\xdb")
+    odd = odd[:dqt] + b"\x00\x00" + odd[dqt:]  # two bytes of padding before the tables
+    (tmp_path / "odd.jpg").write_bytes(odd)
+    (tmp_path / "odd-damaged.jpg").write_bytes(_scan_damaged(odd))
     with caplog.at_level(logging.WARNING):
-        load_image(odd)
+        load_image(tmp_path / "odd.jpg")
+    assert "damaged" not in caplog.text
+    with caplog.at_level(logging.WARNING):
+        load_image(tmp_path / "odd-damaged.jpg")
+    assert "odd-damaged.jpg: the JPEG's compressed data is damaged" in caplog.text
+
+
+def test_the_damage_check_can_be_left_out(tmp_path, caplog):
+    """A reader that loads the same files over and over (the trainer's native crops) skips it."""
+    buf = io.BytesIO()
+    Image.fromarray(rng_rgb(64, 64)).save(buf, "JPEG", quality=90)
+    (tmp_path / "d.jpg").write_bytes(_scan_damaged(buf.getvalue()))
+    with caplog.at_level(logging.WARNING):
+        load_image(tmp_path / "d.jpg", check_jpeg_data=False)
     assert "damaged" not in caplog.text
 
 
