@@ -70,3 +70,13 @@ def coefficients(path: Path) -> tuple[np.ndarray, ...]:
 
     jpeg = jpeglib.read_dct(str(path))
     return (np.array(jpeg.Y), np.array(jpeg.Cb), np.array(jpeg.Cr))
+
+
+def scan_damaged(data: bytes, at: float = 0.4, span: int = 64) -> bytes:
+    """``data`` (a JPEG file) with ``span`` bytes inside its compressed picture zeroed, as a bad
+    sector zeroes them (``at``: where, as a fraction of the data from the first scan on). Damage
+    that happens to decode as valid codes, such as most single flipped bits, cannot be told from a
+    picture: :mod:`engine.jpeg_damage`."""
+    start = data.index(b"\xff\xda")
+    pos = start + int((len(data) - start) * at)
+    return data[:pos] + bytes(span) + data[pos + span :]

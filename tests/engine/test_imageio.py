@@ -27,6 +27,7 @@ from engine.imageio import (
     save_mask,
 )
 from engine.metadata import PngColour
+from tests.engine.jpeg_photos import scan_damaged
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
@@ -703,15 +704,6 @@ def test_truncated_jpeg(tmp_path):
         load_image(cut)
 
 
-def _scan_damaged(data: bytes, at: float = 0.4, span: int = 64) -> bytes:
-    """``data`` (a JPEG file) with ``span`` bytes inside its compressed picture zeroed, as a bad
-    sector zeroes them. (Damage that happens to decode as valid codes, such as most single
-    flipped bits, cannot be told from a picture: :mod:`engine.jpeg_damage`.)"""
-    start = data.index(b"\xff\xda")
-    pos = start + int((len(data) - start) * at)
-    return data[:pos] + bytes(span) + data[pos + span :]
-
-
 @pytest.mark.parametrize("kind", ["baseline", "progressive", "grey", "cmyk"])
 def test_a_jpeg_with_damaged_data_loads_with_a_warning_that_says_so(tmp_path, caplog, kind):
     """libjpeg decodes a damaged scan as far as it can and Pillow says nothing (garbled blocks
@@ -722,7 +714,7 @@ def test_a_jpeg_with_damaged_data_loads_with_a_warning_that_says_so(tmp_path, ca
     picture.save(buf, "JPEG", quality=90, progressive=kind == "progressive")
     intact, damaged = tmp_path / "intact.jpg", tmp_path / "damaged.jpg"
     intact.write_bytes(buf.getvalue())
-    damaged.write_bytes(_scan_damaged(buf.getvalue()))
+    damaged.write_bytes(scan_damaged(buf.getvalue()))
     before = sha(damaged)
     with caplog.at_level(logging.WARNING):
         good = load_image(intact)
@@ -748,7 +740,7 @@ def test_header_warnings_are_not_damage_and_do_not_hide_it(tmp_path, caplog):
     dqt = odd.index(b"\xff\xdb")
     odd = odd[:dqt] + b"\x00\x00" + odd[dqt:]  # two bytes of padding before the tables
     (tmp_path / "odd.jpg").write_bytes(odd)
-    (tmp_path / "odd-damaged.jpg").write_bytes(_scan_damaged(odd))
+    (tmp_path / "odd-damaged.jpg").write_bytes(scan_damaged(odd))
     with caplog.at_level(logging.WARNING):
         load_image(tmp_path / "odd.jpg")
     assert "damaged" not in caplog.text
@@ -761,7 +753,7 @@ def test_the_damage_check_can_be_left_out(tmp_path, caplog):
     """A reader that loads the same files over and over (the trainer's native crops) skips it."""
     buf = io.BytesIO()
     Image.fromarray(rng_rgb(64, 64)).save(buf, "JPEG", quality=90)
-    (tmp_path / "d.jpg").write_bytes(_scan_damaged(buf.getvalue()))
+    (tmp_path / "d.jpg").write_bytes(scan_damaged(buf.getvalue()))
     with caplog.at_level(logging.WARNING):
         load_image(tmp_path / "d.jpg", check_jpeg_data=False)
     assert "damaged" not in caplog.text

@@ -25,6 +25,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.engine.jpeg_photos import scan_damaged
+
 pytestmark = [pytest.mark.packaging, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -322,9 +324,7 @@ def test_batch_from_the_bundle_keeps_a_jpeg_s_unchanged_blocks_and_finds_damaged
     y, x = np.mgrid[0:128, 0:128]
     picture = np.dstack([x * 2, y * 2, (x + y)]).astype(np.uint8)
     Image.fromarray(picture).save(inputs / "plain.jpg", quality=90)
-    data = (inputs / "plain.jpg").read_bytes()
-    at = (data.index(b"\xff\xda") + len(data)) // 2
-    (inputs / "damaged.jpg").write_bytes(data[:at] + bytes(64) + data[at + 64 :])
+    (inputs / "damaged.jpg").write_bytes(scan_damaged((inputs / "plain.jpg").read_bytes(), at=0.5))
     proc = bundle.run(
         "batch", str(inputs), str(outputs), "--rect", "8,8,16,16", "--device", "cpu", timeout=300
     )

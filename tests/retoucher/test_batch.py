@@ -24,6 +24,7 @@ from retoucher.batch import (
     rank_from_env,
     run_batch,
 )
+from tests.engine.jpeg_photos import scan_damaged
 
 MAKE = 0x010F
 SRGB_ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -747,9 +748,7 @@ def test_cli_prints_the_engines_warnings_on_lines_of_their_own(tmp_path, tiny_we
     pages = [Image.fromarray(photo(64, 64, k)) for k in (8, 9)]  # a Python warning: first page only
     pages[0].save(src / "pages.tif", save_all=True, append_images=pages[1:])
     Image.fromarray(photo(64, 64, 10)).save(src / "damaged.jpg", quality=90)
-    data = (src / "damaged.jpg").read_bytes()
-    at = (data.index(b"\xff\xda") + len(data)) // 2
-    (src / "damaged.jpg").write_bytes(data[:at] + bytes(64) + data[at + 64 :])  # a zeroed run
+    (src / "damaged.jpg").write_bytes(scan_damaged((src / "damaged.jpg").read_bytes(), at=0.5))
     proc = subprocess.run(
         [sys.executable, "-m", "retoucher", "batch", str(src), str(out), "--rect", "8,8,16,16"]
         + ["--weights", str(tiny_weights), "--device", "cpu"],

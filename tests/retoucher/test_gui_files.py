@@ -24,6 +24,7 @@ from retoucher.qt.file_actions import file_format
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
+from tests.engine.jpeg_photos import scan_damaged
 
 ORIENTATION, MAKE, MODEL = 0x0112, 0x010F, 0x0110
 
@@ -538,11 +539,8 @@ def test_opening_a_jpeg_with_damaged_data_says_so_in_the_status_bar(qtbot, windo
     Image.fromarray(pixels).save(path, quality=90)
     assert w.open_path(path)
     assert w.statusBar().currentMessage() == "Opened scan.jpg"
-    data = path.read_bytes()
-    start = data.index(b"\xff\xda")
-    at = start + (len(data) - start) // 2
     damaged = tmp_path / "damaged.jpg"
-    damaged.write_bytes(data[:at] + bytes(64) + data[at + 64 :])  # a zeroed run, as a bad sector
+    damaged.write_bytes(scan_damaged(path.read_bytes(), at=0.5))  # a zeroed run, as a bad sector
     assert w.open_path(damaged)
     said = w.statusBar().currentMessage()
     assert said.startswith("Opened damaged.jpg. Note: ") and "compressed data is damaged" in said
