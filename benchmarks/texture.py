@@ -32,6 +32,17 @@ from trainer.paired import PairedDifference  # noqa: E402
 from trainer.photo_eval import _fmt, evaluate_photos  # noqa: E402
 
 
+def _weights_at(spec: str) -> tuple[str, float]:
+    """``WEIGHTS@STRENGTH`` (an --also value) as (weights, strength)."""
+    weights, at, strength = spec.rpartition("@")
+    try:
+        if at:
+            return weights, float(strength)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"takes WEIGHTS@STRENGTH, got {spec!r}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="a prepared folder (retoucher-train prepare)")
@@ -42,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--also",
         nargs="+",
+        type=_weights_at,
         default=[],
         metavar="W@S",
         help="more models after the strengths, each a weight file or checkpoint at a strength "
@@ -54,15 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/texture-benchmark.md")
     args = p.parse_args(argv)
 
-    runs = [(args.weights, s) for s in args.strengths]
-    for spec in args.also:
-        weights, at, strength = spec.rpartition("@")
-        try:
-            runs.append((weights, float(strength)))
-        except ValueError:
-            p.error(f"--also takes WEIGHTS@STRENGTH, got {spec!r}")
-        if not at:
-            p.error(f"--also takes WEIGHTS@STRENGTH, got {spec!r}")
+    runs = [(args.weights, s) for s in args.strengths] + args.also
     models = {}
     for k, (weights, s) in enumerate(runs):
         inp = _load_inpainter(weights, args.device, texture=s)[0]
@@ -95,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         for key, lead in task.items():
             if key.startswith("ours_vs_"):
                 print(
-                    f"{kind}: texture {args.strengths[0]:g} vs {models[key[8:]].name}, paired by photo: "
+                    f"{kind}: texture {args.strengths[0]:g} vs {models[key.removeprefix('ours_vs_')].name}, "
+                    "paired by photo: "
                     f"{PairedDifference(**lead).describe()}"
                 )
     print(f"tables: {out}; grids: {', '.join(str(g) for g in grids)}")
