@@ -10,12 +10,13 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
   tensor, the mask kernel allocated on every call, ``torch.no_grad``) with the same weights;
   ablations show what channels_last and inference_mode buy on their own;
 * the same with bf16 autocast (the Inpainter's ``precision="auto"`` on CPUs with native bf16);
-* a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults; also without edge matching
-  and with texture 0.5): the call alone, and end to end
+* a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults, the model's own texture
+  strength as the app fills; also without edge matching and with texture 0.5): the call alone,
+  and end to end
   (decode the JPEG, fill, encode the JPEG with its metadata) through engine.imageio;
 * a 512x512 grainy photo with a 40 px brush stroke 300 px long (one network pass): the Inpainter
-  call without and with the photo's texture (``texture=0.5``, engine.texture), the first the
-  baseline of the second;
+  call without and with the photo's texture (the default model's own strength, as the app fills,
+  and 0.5; engine.texture), the first the baseline of the others;
 * OpenCV Telea on the same inputs, for scale.
 """
 
@@ -104,15 +105,18 @@ def _peak_rss_mb() -> float:
 
 
 def _model_config(name: str):
+    """(architecture, weight file or None, the model's own texture strength) of ``name``."""
     from engine import MODEL_PRESETS, default_weights_path, read_weights_info
+    from engine.texture_strength import TEXTURE
 
     if name == "default":
         path = default_weights_path()
         if path.is_file():
-            return read_weights_info(path).config, path
+            info = read_weights_info(path)
+            return info.config, path, info.texture
         print("no default weights bundled: the 'default' rows use the 'small' preset", file=sys.stderr)
-        return MODEL_PRESETS["small"], None
-    return MODEL_PRESETS[name], None
+        return MODEL_PRESETS["small"], None, TEXTURE
+    return MODEL_PRESETS[name], None, TEXTURE
 
 
 def run_case(case: dict) -> dict:
@@ -150,14 +154,14 @@ def run_case(case: dict) -> dict:
         m8 = hole.astype(np.uint8) * 255
         times = timed(lambda: cv2.inpaint(bgr, m8, 3, cv2.INPAINT_TELEA))
     else:
-        config, path = _model_config(case["model"])
+        config, path, own = _model_config(case["model"])  # own: the app's strength for it
         if path is not None:
             model, _ = load_weights(path)
         else:
             model = PConvUNet(config).eval()
         if kind == "photo":
             ip = Inpainter.from_model(
-                model, device, edges=case.get("edges", True), texture=case.get("texture", 0.0)
+                model, device, edges=case.get("edges", True), texture=case.get("texture", own)
             )
             img, hole = _big_photo()
             times = timed(lambda: ip(img, hole))
@@ -170,7 +174,7 @@ def run_case(case: dict) -> dict:
 
             from engine.imageio import load_image, save_image
 
-            ip = Inpainter.from_model(model, device)
+            ip = Inpainter.from_model(model, device, texture=own)
             img, hole = _big_photo()
             tmp = Path(tempfile.mkdtemp())
             save_image(tmp / "in.jpg", img)
@@ -290,6 +294,7 @@ def main() -> None:
         print("CUDA not available: CPU only")
         devices = ["cpu"]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, threads {torch.get_num_threads()}")
+    own = _model_config("default")[2]  # the default model's own texture strength
     rows = []
     for dev in devices:
         base = {"device": dev, "repeats": args.repeats}
@@ -317,25 +322,26 @@ def main() -> None:
         tel = child({**base, "kind": "telea", "repeats": max(1, args.repeats // 2)})
         rows.append((dev, "6000x4000 photo, 300x300 stroke", "OpenCV Telea (whole photo)", tel, "1.00x"))
         photo_cases = [
-            ("photo", "Inpainter call", {}),
+            ("photo", f"Inpainter call (the model's own texture, {own:g} for default)", {}),
             ("photo", "Inpainter call, edge matching off", {"edges": False}),
             ("photo", "Inpainter call, texture 0.5", {"texture": 0.5}),
             ("photo_file", "JPEG in -> fill -> JPEG out", {}),
         ]
         if args.model in (None, "default"):
             plain = child({**base, "kind": "crop", "model": "default", "texture": 0.0})
-            for texture in (0.0, 0.5):
+            for texture in sorted({0.0, own, 0.5}):
                 r = (
                     plain
                     if texture == 0
                     else child({**base, "kind": "crop", "model": "default", "texture": texture})
                 )
                 ratio = f"{plain['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in plain else "-"
+                mark = " (the default model's own: the app's)" if texture == own else ""
                 rows.append(
                     (
                         dev,
                         "512x512 photo, 40 px stroke",
-                        f"Inpainter call, texture {texture:g} (default)",
+                        f"Inpainter call, texture {texture:g}{mark}",
                         r,
                         ratio,
                     )

@@ -39,7 +39,7 @@ from .crops import plan_regions
 from .distributed import device_for_rank
 from .grey import grey_fill
 from .seams import match_edges
-from .texture import TEXTURE, add_texture
+from .texture import add_texture
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights, weights_to_load
@@ -108,7 +108,8 @@ class Inpainter:
     ``texture``: how much of the photo's fine texture, synthesised from around the hole, is added
     to the fill (:mod:`engine.texture`; 0 = the network's fill alone, 1 = as strong as around the
     hole): the default of every call, which a call's own ``texture=`` overrides (the model stays
-    loaded whatever strength a user picks).
+    loaded whatever strength a user picks). None: the model's own strength, which its weight file
+    names (the one its published evaluation was run at; 0 for a file that names none).
     """
 
     def __init__(
@@ -121,7 +122,7 @@ class Inpainter:
         precision: str = "auto",
         edges: bool = True,
         thin: bool = True,
-        texture: float = TEXTURE,
+        texture: float | None = None,
     ) -> None:
         path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
         dev = select_device(device)
@@ -151,7 +152,7 @@ class Inpainter:
         precision: str = "auto",
         edges: bool = True,
         thin: bool = True,
-        texture: float = TEXTURE,
+        texture: float | None = None,
     ) -> Inpainter:
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
         over: it is put in eval mode on ``device`` (and in channels_last memory format unless
@@ -175,10 +176,10 @@ class Inpainter:
         precision: str = "auto",
         edges: bool = True,
         thin: bool = True,
-        texture: float = TEXTURE,
+        texture: float | None = None,
     ) -> None:
         cfg = model.config
-        texture = check_texture(texture)
+        texture = info.texture if texture is None else check_texture(texture)
         if cfg.in_channels != 3 or cfg.out_channels != 3:
             raise WeightsError(
                 f"model {info.name!r} maps {cfg.in_channels} to {cfg.out_channels} channels; "

@@ -48,9 +48,8 @@ import torch
 import torch.nn.functional as F
 
 from .seams import wide_parts
-from .texture_strength import TEXTURE
 
-__all__ = ["add_texture", "TEXTURE"]
+__all__ = ["add_texture"]
 
 SIGMA = 1.5  # the blur that separates structure from texture, px
 REACH = 48  # donors lie at most this far from the hole, px (chessboard distance)

@@ -1,6 +1,6 @@
-"""How much of the photo's texture the fill gets (:mod:`engine.texture`): the default strength
-and its check. Torch-free, so that the app's settings and ``retoucher batch`` check a strength
-before the engine is loaded.
+"""How much of the photo's texture the fill gets (:mod:`engine.texture`): the strength of a
+model whose weight file names none, and the check of a strength. Torch-free, so that the app's
+settings and ``retoucher batch`` check a strength before the engine is loaded.
 
 0 is the network's fill alone; 1 adds texture as strong as the photo's around the hole (the
 level of the known pixels near each place); above 1 exaggerates it, up to :data:`MAX_TEXTURE`.
@@ -12,7 +12,7 @@ import math
 
 __all__ = ["MAX_TEXTURE", "TEXTURE", "check_texture"]
 
-TEXTURE = 0.0  # the Inpainter's default strength (0 = the network's fill alone)
+TEXTURE = 0.0  # a model's own strength when its weight file names none (engine.weights)
 MAX_TEXTURE = 4.0
 
 

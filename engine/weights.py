@@ -1,7 +1,10 @@
 """Weight files: safetensors with the architecture and provenance in the metadata.
 
 A file alone rebuilds the model: ``metadata["config"]`` is the :class:`UNetConfig` as JSON,
-``metadata["provenance"]`` a JSON object (data, steps, recipe, metrics...). safetensors never
+``metadata["provenance"]`` a JSON object (data, steps, recipe, metrics...) and, when the file names
+one, ``metadata["texture"]`` the model's own texture strength (:mod:`engine.texture_strength`: the
+strength its published evaluation was run at, which the Inpainter, the app and the batch use
+unless the user sets another; :data:`~engine.texture_strength.TEXTURE` when absent). safetensors never
 executes code, so a file from a stranger can at worst fail to load. Pickled PyTorch checkpoints
 are refused with a message that says how to convert them (``retoucher-train export``).
 """
@@ -19,6 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .atomic import atomic_path
+from .texture_strength import TEXTURE, check_texture
 from .unet import PConvUNet, UNetConfig
 
 __all__ = [
@@ -55,6 +59,7 @@ class WeightsInfo:
     config: UNetConfig
     provenance: dict[str, Any] = field(default_factory=dict)
     dtype: str = "float32"
+    texture: float = TEXTURE  # the model's own texture strength (see the module's docstring)
 
 
 def resources_dir() -> Path:
@@ -103,8 +108,11 @@ def save_weights(
     *,
     name: str | None = None,
     half: bool = False,
+    texture: float | None = None,
 ) -> Path:
-    """Write ``model`` (its parameters and BatchNorm statistics) atomically to ``path``."""
+    """Write ``model`` (its parameters and BatchNorm statistics) atomically to ``path``;
+    ``texture``: the model's own texture strength (None: the file names none)."""
+    extra = {} if texture is None else {"texture": repr(check_texture(texture))}
     return write_weight_file(
         path,
         model.state_dict(),
@@ -114,6 +122,7 @@ def save_weights(
         provenance,
         name=name,
         half=half,
+        extra=extra,
     )
 
 
@@ -127,10 +136,11 @@ def write_weight_file(
     *,
     name: str | None = None,
     half: bool = False,
+    extra: dict[str, str] | None = None,
 ) -> Path:
     """The one writer of weight files (every network Retoucher ships): the tensors of ``state``
-    (floats as fp16 when ``half``) with the format, architecture and provenance as metadata,
-    written atomically."""
+    (floats as fp16 when ``half``) with the format, architecture and provenance as metadata
+    (and the kind's own ``extra`` entries), written atomically."""
     path = Path(path)
     dtype = torch.float16 if half else torch.float32
     tensors = {}
@@ -146,6 +156,7 @@ def write_weight_file(
         "config": config_json,
         "provenance": json.dumps(provenance or {}, sort_keys=True, default=str),
         "dtype": str(dtype).removeprefix("torch."),
+        **(extra or {}),
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
@@ -241,12 +252,17 @@ def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
         provenance = json.loads(meta.get("provenance") or "{}")
     except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path} has a broken architecture description ({exc})") from exc
+    try:
+        texture = check_texture(float(meta["texture"])) if "texture" in meta else TEXTURE
+    except ValueError as exc:
+        raise WeightsError(f"{path} names a texture strength that cannot be used ({exc})") from exc
     return WeightsInfo(
         path=path,
         name=meta.get("name") or path.stem,
         config=config,
         provenance=provenance,
         dtype=meta.get("dtype", "float32"),
+        texture=texture,
     )
 
 

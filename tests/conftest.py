@@ -51,6 +51,17 @@ def tiny_weights(tmp_path_factory, tiny_config) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_textured_weights(tmp_path_factory, tiny_weights) -> Path:
+    """The tiny model of ``tiny_weights`` (the same tensors) in a file that names its own texture
+    strength, 1, as a shipped model names the strength it was evaluated at."""
+    from engine.weights import load_weights, save_weights
+
+    model, _ = load_weights(tiny_weights)
+    path = tmp_path_factory.mktemp("weights") / "tiny-textured.safetensors"
+    return save_weights(path, model, {"note": "random, own texture 1"}, name="tiny-textured", texture=1.0)
+
+
+@pytest.fixture(scope="session")
 def tiny_damage_weights(tmp_path_factory) -> Path:
     """Path of a tiny randomly initialised damage detector (DamageNet width 4, seed 0), calibrated
     threshold 0.5, named ``tiny-damage``."""

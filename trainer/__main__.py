@@ -481,8 +481,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="S",
         help="texture strength (engine.texture: the photo's texture synthesised from around the "
-        "hole; 0 = the network's fill alone; default: the app's): one for every model, or one per "
-        "model (the model, then each --compare)",
+        "hole; 0 = the network's fill alone; default: each model's own, as the app uses it): one "
+        "for every model, or one per model (the model, then each --compare)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)
@@ -502,15 +502,18 @@ def _export(args: argparse.Namespace) -> int:
             name=args.name,
             ema=not args.no_ema,
             evaluation=args.evaluation,
+            texture=args.texture,
         )
     except (CheckpointError, WeightsError, OSError, ValueError) as exc:
         print(f"retoucher-train export: error: {exc}", file=sys.stderr)
         return 2
     size = path.stat().st_size / 1e6
     val = prov["metrics"].get("validation") or {}
+    info = read_weights_info(path)
     print(
-        f"wrote {path} ({'fp16' if read_weights_info(path).dtype == 'float16' else 'fp32'}, {size:.1f} MB): {prov.get('steps', '?')} steps, "
-        f"{prov.get('weights', '?')} weights" + (f", val PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
+        f"wrote {path} ({'fp16' if info.dtype == 'float16' else 'fp32'}, {size:.1f} MB): "
+        f"{prov.get('steps', '?')} steps, {prov.get('weights', '?')} weights, texture {info.texture:g}"
+        + (f", val PSNR {val['psnr']:.2f} dB" if "psnr" in val else "")
     )
     return 0
 
@@ -534,7 +537,16 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--evaluation",
         type=Path,
         metavar="JSON",
-        help="add the test metrics written by 'evaluate' (its .json)",
+        help="add the test metrics written by 'evaluate' (its .json; it must have run the model at "
+        "the file's texture strength)",
+    )
+    p.add_argument(
+        "--texture",
+        type=float,
+        metavar="S",
+        help="the model's own texture strength (engine.texture: 0 = the network's fill alone), "
+        "which the app and 'retoucher batch' use unless the user sets another; default: a weight "
+        "file's own, none for a checkpoint (the engine then uses 0)",
     )
     p.set_defaults(func=_export)
 

@@ -9,6 +9,12 @@ The source may also be a weight file: its tensors and provenance are kept as the
 fp16 unless ``--half`` is given to a float32 file) and ``--evaluation`` replaces its test table.
 That re-stamps a shipped model whose checkpoint is gone after the test split or the ``Inpainter``
 changed, so that the file and the published report stay one measurement.
+
+``texture`` is the model's own texture strength (:mod:`engine.texture_strength`), which the app and
+the batch use unless the user sets another: a weight file keeps its own unless it is given; a
+checkpoint's file names none unless it is given (the engine then uses 0). With ``--evaluation`` the
+evaluation must have run the model at that strength, so that what the app does is what was
+measured.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.texture_strength import TEXTURE, check_texture
 from engine.weights import load_weights, read_weights_info, save_weights
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
@@ -54,9 +61,12 @@ def export(
     name: str | None = None,
     ema: bool = True,
     evaluation: str | Path | None = None,
+    texture: float | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Write ``out`` from ``checkpoint`` (a .pt file, a run folder or a .safetensors weight
     file); returns the path and the provenance written."""
+    if texture is not None:
+        texture = check_texture(texture)
     if Path(checkpoint).suffix == ".safetensors":
         if not ema:
             raise ValueError("--no-ema applies to checkpoints; a weight file holds one set of weights")
@@ -65,6 +75,8 @@ def export(
         provenance = {**info.provenance, "metrics": dict(info.provenance.get("metrics") or {})}
         half = half or info.dtype == "float16"
         name = name or info.name
+        if texture is None and info.texture != TEXTURE:
+            texture = info.texture
     else:
         ckpt = load_checkpoint(checkpoint)
         model = model_from_checkpoint(ckpt, ema=ema)
@@ -76,6 +88,13 @@ def export(
                 f"{evaluation} is an evaluation of the {table['split']} split; the weight file "
                 "carries the test split's (retoucher-train evaluate without --split)"
             )
+        measured = float(table.get("texture_strength", TEXTURE))
+        if measured != (TEXTURE if texture is None else texture):
+            raise ValueError(
+                f"{evaluation} ran the model at texture strength {measured:g} but the file would name "
+                f"{TEXTURE if texture is None else texture:g}: give --texture {measured:g} (the app "
+                "fills at the file's strength, so the published figures must be measured at it)"
+            )
         provenance["metrics"]["test"] = table
-    path = save_weights(out, model, provenance, name=name, half=half)
+    path = save_weights(out, model, provenance, name=name, half=half, texture=texture)
     return path, provenance

@@ -68,10 +68,10 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
         "--texture",
         metavar="S",
         type=float,
-        default=TEXTURE,
         help="add the photo's fine texture (grain, foliage, gravel), synthesised from around "
         "each hole, to the fill: 0 = the model's fill alone, 1 = as strong as around the hole, "
-        f"up to {MAX_TEXTURE:g} (default {TEXTURE:g})",
+        f"up to {MAX_TEXTURE:g} (default: the model's own strength, which its weight file names; "
+        f"{TEXTURE:g} for a file that names none)",
     )
     p.add_argument(
         "--format", default="same", choices=OUTPUT_FORMATS, help="output format (default: same as the input)"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from engine.texture_strength import TEXTURE, check_texture
+from engine.texture_strength import check_texture
 
 from ..damage import DEFAULT_DILATE, check_threshold
 from ..mask_ops import check_radius
@@ -151,7 +151,9 @@ class BatchOptions:
     threshold: float | None = None  # None: the detector's calibrated threshold
     dilate: int = DEFAULT_DILATE
     damage_weights: Path | None = None  # None: the bundled detector
-    texture: float = TEXTURE  # the photo's texture added to the fill (engine.texture_strength)
+    texture: float | None = (
+        None  # the photo's texture added to the fill (engine.texture_strength); None: the model's own
+    )
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)
@@ -172,7 +174,8 @@ class BatchOptions:
         self.dilate = check_radius(self.dilate)
         if self.damage_weights is not None:
             self.damage_weights = Path(self.damage_weights)
-        self.texture = check_texture(self.texture)
+        if self.texture is not None:
+            self.texture = check_texture(self.texture)
 
 
 @dataclass

@@ -41,7 +41,8 @@ def run_batch(
     ``inpainter``: a ready :class:`engine.Inpainter` (the app passes its own); otherwise one is
     made from ``options.weights``/``options.device`` when the first photo needs it (with
     ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). Either fills at
-    ``options.texture``, whatever strength the engine was made with. With ``options.find_damage`` the
+    ``options.texture``, whatever strength the engine was made with (None: the engine's own,
+    which for an engine made from a weight file alone is the model's own). With ``options.find_damage`` the
     damage detector is made the same way by ``detector_factory`` (default: the engine's, from
     ``options.damage_weights``), so each rank has its own. ``progress(finished, total, name)``
     is called after each photo; ``cancel()`` returning True stops the batch at the next photo (or
@@ -150,7 +151,8 @@ class _Runner(Ledger):
                 "model",
             )
         if self.report.model is None:
-            texture = self.options.texture  # every fill's call is given it
+            # every fill's call is given options.texture; None: the engine's own strength
+            texture = self._inpainter.texture if self.options.texture is None else self.options.texture
             self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}" + (
                 f", texture {texture:g}" if texture else ""
             )

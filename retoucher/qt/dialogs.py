@@ -68,7 +68,11 @@ class PreferencesDialog(QDialog):
     """Device, weights file, texture strength, JPEG quality, default brush size, what the wheel
     does; :meth:`apply` stores them."""
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, settings: Settings, parent: QWidget | None = None, *, model_texture: float | None = None
+    ) -> None:
+        """``model_texture``: the configured model's own texture strength, shown beside "the
+        model's own" (None: not known, the model's file could not be read)."""
         super().__init__(parent)
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(560)
@@ -91,13 +95,25 @@ class PreferencesDialog(QDialog):
         self.texture.setSingleStep(0.25)
         self.texture.setDecimals(2)
         self.texture.setSpecialValueText("Off")
-        self.texture.setValue(settings.texture)
         self.texture.setToolTip(
             "Add the photo's fine texture (film grain, foliage, gravel), synthesised from around "
             "the hole, to the model's fill, which is smoother than the photo. Off: the model's "
             "fill alone; 1: as strong as the texture around the hole; 0.5 halves it."
         )
-        form.addRow("Fill texture:", self.texture)
+        own = "The model\u2019s own" + (f" ({model_texture:g})" if model_texture is not None else "")
+        self.texture_own = QCheckBox(own)
+        self.texture_own.setToolTip(
+            "Fill at the strength the model's weight file names: the one its published quality "
+            "was measured at. It follows the model when you choose another weights file."
+        )
+        self.texture_own.toggled.connect(self.texture.setDisabled)
+        self.texture_own.setChecked(settings.texture is None)
+        self.texture.setValue(settings.texture if settings.texture is not None else (model_texture or 0.0))
+        self.texture.setDisabled(settings.texture is None)
+        texture_row = QHBoxLayout()
+        texture_row.addWidget(self.texture_own)
+        texture_row.addWidget(self.texture, 1)
+        form.addRow("Fill texture:", texture_row)
 
         self.quality = QSpinBox()
         self.quality.setRange(MIN_JPEG_QUALITY, MAX_JPEG_QUALITY)
@@ -149,7 +165,7 @@ class PreferencesDialog(QDialog):
     def apply(self) -> None:
         self.settings.device = self.device.currentData()
         self.settings.weights = self.weights.text().strip()
-        self.settings.texture = self.texture.value()
+        self.settings.texture = None if self.texture_own.isChecked() else self.texture.value()
         self.settings.jpeg_quality = self.quality.value()
         self.settings.jpeg_keep_original = self.keep_jpeg.isChecked()
         self.settings.brush_size = self.brush.value()
@@ -240,6 +256,7 @@ def provenance_html(info: WeightsInfo | None) -> str:
         )
     )
     rows.append(("Stored as", info.dtype))
+    rows.append(("Own texture strength", f"{info.texture:g}"))
     prov = dict(info.provenance or {})
     metrics = prov.pop("metrics", None)
     out = _table(rows)

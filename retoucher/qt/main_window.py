@@ -428,7 +428,8 @@ class MainWindow(QMainWindow):
             dialog.show()
 
     def open_preferences(self) -> PreferencesDialog:
-        dlg = PreferencesDialog(self.settings, self)
+        info, _problem = self.filler.model_info()
+        dlg = PreferencesDialog(self.settings, self, model_texture=info.texture if info else None)
 
         def accepted() -> None:
             dlg.apply()

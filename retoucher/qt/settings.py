@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 
-from engine.texture_strength import TEXTURE, check_texture
+from engine.texture_strength import check_texture
 
 from ..damage import DEFAULT_DILATE
 from ..damage_review import MAX_DAMAGE_GROW
@@ -79,18 +79,24 @@ class Settings:
         self.q.setValue("engine/weights", str(value) if value else "")
 
     @property
-    def texture(self) -> float:
+    def texture(self) -> float | None:
         """How much of the photo's texture, synthesised from around the hole, a fill gets
         (:mod:`engine.texture_strength`: 0 = the model's fill alone, 1 = as strong as around
-        the hole); the engine's default when unset or unreadable."""
+        the hole); None (unset or unreadable): the model's own, which its weight file names."""
+        value = self.q.value("engine/texture", None)
+        if value is None or value == "":
+            return None
         try:
-            return check_texture(float(self.q.value("engine/texture", TEXTURE)))
+            return check_texture(float(value))
         except (TypeError, ValueError):
-            return TEXTURE
+            return None
 
     @texture.setter
-    def texture(self, value: float) -> None:
-        self.q.setValue("engine/texture", check_texture(value))
+    def texture(self, value: float | None) -> None:
+        if value is None:
+            self.q.remove("engine/texture")
+        else:
+            self.q.setValue("engine/texture", check_texture(value))
 
     # ------------------------------------------------------------------ saving and painting
     @property

@@ -223,6 +223,23 @@ def test_loads_weight_file_and_reports_name(tmp_path, model):
     assert np.array_equal(ip(image, hole), Inpainter.from_model(model)(image, hole))
 
 
+def test_the_weight_files_texture_strength_is_the_inpainters_default(tmp_path, model):
+    """Inpainter(file) fills at the strength the file names; a strength given to the Inpainter or
+    to a call wins over it."""
+    image = _photo(64, 64)
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 22:30] = True
+    own = Inpainter(save_weights(tmp_path / "own.safetensors", model, texture=1.0), device="cpu")
+    plain = Inpainter(save_weights(tmp_path / "plain.safetensors", model), device="cpu")
+    assert own.texture == 1.0 and plain.texture == 0.0
+    textured = Inpainter.from_model(model, texture=1.0)(image, hole)
+    assert np.array_equal(own(image, hole), textured)
+    assert not np.array_equal(textured, plain(image, hole))  # the strength shows in the fill
+    assert np.array_equal(own(image, hole, texture=0.0), plain(image, hole))
+    made_off = Inpainter(tmp_path / "own.safetensors", device="cpu", texture=0.0)
+    assert made_off.texture == 0.0 and np.array_equal(made_off(image, hole), plain(image, hole))
+
+
 def test_missing_default_model_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path))
     with pytest.raises(WeightsError, match="default model is missing"):

@@ -195,3 +195,29 @@ def test_inpainter_refuses_a_non_rgb_model(tmp_path):
     path = save_weights(tmp_path / "gray.safetensors", gray)
     with pytest.raises(WeightsError, match="RGB"):
         Inpainter(path, device="cpu")
+
+
+def test_a_file_names_the_models_own_texture_strength(tmp_path):
+    """The strength the model was evaluated at travels in the file; a file that names none (every
+    file before v5) reads as TEXTURE; a strength the engine refuses makes the file unusable."""
+    from engine.texture_strength import TEXTURE
+    from engine.weights import FORMAT_NAME, FORMAT_VERSION, write_weight_file
+
+    model = _model()
+    assert read_weights_info(save_weights(tmp_path / "plain.safetensors", model)).texture == TEXTURE
+    named = save_weights(tmp_path / "own.safetensors", model, texture=0.25)
+    assert read_weights_info(named).texture == 0.25 and load_weights(named)[1].texture == 0.25
+    with pytest.raises(ValueError, match="texture must be a number from 0 to 4"):
+        save_weights(tmp_path / "bad.safetensors", model, texture=9.0)
+    assert not (tmp_path / "bad.safetensors").exists()
+    for bad in ("9", "nan", "-1", "grainy"):
+        path = write_weight_file(
+            tmp_path / "b.safetensors",
+            model.state_dict(),
+            FORMAT_NAME,
+            FORMAT_VERSION,
+            TINY.to_json(),
+            extra={"texture": bad},
+        )
+        with pytest.raises(WeightsError, match="names a texture strength that cannot be used"):
+            read_weights_info(path)

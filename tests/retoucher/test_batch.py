@@ -143,6 +143,26 @@ def test_texture_reaches_the_inpainter_and_the_summary(folder, tmp_path, tiny_we
     assert grain[1] > grain[0] + 2.0, grain
 
 
+def test_without_texture_the_batch_fills_at_the_models_own(
+    folder, tmp_path, tiny_weights, tiny_textured_weights, capsys
+):
+    """A weight file that names its strength (the bundled model does) fills at it when --texture
+    is not given, and says so; --texture 0 turns it off."""
+    own, off = tmp_path / "own", tmp_path / "off"
+    common = ("--center-hole", 24, "--weights", tiny_textured_weights, "--device", "cpu", "--format", "png")
+    assert run_cli("batch", folder, own, *common) == 1  # bad.jpg
+    assert "model: tiny-textured on CPU, texture 1\n" in capsys.readouterr().out
+    assert run_cli("batch", folder, off, *common, "--texture", "0") == 1
+    assert "model: tiny-textured on CPU\n" in capsys.readouterr().out
+    src = load_image(folder / "a.png").rgb
+    hole = centre_hole(*src.shape[:2], 24)
+    for result, strength in ((own, 1.0), (off, 0.0)):  # the file holds tiny_weights' tensors
+        want = Inpainter(tiny_weights, device="cpu", texture=strength)(src, hole)
+        got = load_image(result / "a.png").rgb
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, strength
+    assert not np.array_equal(load_image(own / "a.png").rgb, load_image(off / "a.png").rgb)
+
+
 @pytest.mark.parametrize("batch_size", [1, 8])  # single calls, network batches of equal sizes
 def test_a_given_engine_fills_at_the_options_texture(folder, tmp_path, tiny_weights, batch_size):
     """The batch (the app's dialog passes its loaded engine) fills at BatchOptions.texture,

@@ -89,15 +89,22 @@ def test_settings_round_trip_and_sanitise(tmp_path):
     assert len(files) == 10 and files[0].endswith("3.jpg") and len(set(files)) == 10
 
 
-def test_the_texture_setting_round_trips_and_a_bad_one_reads_as_the_default(tmp_path):
+def test_the_texture_setting_round_trips_and_a_bad_one_reads_as_the_models_own(tmp_path):
     s = Settings.from_file(tmp_path / "s.ini")
-    assert s.texture == TEXTURE
+    assert s.texture is None  # unset: the model's own strength
     s.texture = 0.5
     s.sync()
     assert Settings.from_file(tmp_path / "s.ini").texture == 0.5  # read back from the INI string
-    for bad in ("-1", "9", "nan", "grainy"):
+    s.texture = 0.0  # "off" is a choice of its own, not "unset"
+    s.sync()
+    assert Settings.from_file(tmp_path / "s.ini").texture == 0.0
+    for bad in ("-1", "9", "nan", "grainy", ""):
         s.q.setValue("engine/texture", bad)
-        assert s.texture == TEXTURE, bad
+        assert s.texture is None, bad
+    s.texture = 0.5
+    s.texture = None  # back to the model's own: the key is gone
+    s.sync()
+    assert not s.q.contains("engine/texture") and Settings.from_file(tmp_path / "s.ini").texture is None
     with pytest.raises(ValueError, match="texture"):
         s.texture = 5.0
 

@@ -299,7 +299,11 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     assert dlg.keep_jpeg.isChecked()
     dlg.keep_jpeg.setChecked(False)
     dlg.brush.setValue(25)
-    assert dlg.texture.value() == 0.0 and dlg.texture.text() == "Off"  # the engine's default
+    # unset: the model's own strength (the bundled model is missing: no number to show)
+    assert dlg.texture_own.isChecked() and not dlg.texture.isEnabled()
+    assert dlg.texture_own.text() == "The model\u2019s own"
+    dlg.texture_own.setChecked(False)
+    assert dlg.texture.isEnabled() and dlg.texture.text() == "Off"
     dlg.texture.setValue(0.75)
     dlg.accept()
     assert w.settings.weights == str(tiny_weights) and w.settings.device == "cpu"
@@ -321,6 +325,8 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     assert not np.array_equal(want, Inpainter(tiny_weights, device="cpu")(before, hole))
     # another strength keeps the loaded model and reaches the next fill
     dlg = w.open_preferences()
+    assert not dlg.texture_own.isChecked() and dlg.texture.value() == 0.75
+    assert dlg.texture_own.text() == "The model\u2019s own (0)"  # the loaded file names none
     dlg.texture.setValue(0.0)
     dlg.accept()
     assert w.inpainters.texture == 0.0 and w.inpainters.loaded is loaded
@@ -335,6 +341,44 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     html = about.text.toPlainText()
     assert "tiny-random" in html and "random initialisation, for tests" in html
     about.close()
+
+
+def test_the_models_own_texture_fills_unless_the_user_sets_another(
+    qtbot, make_window, tiny_textured_weights, tiny_weights, tmp_path
+):
+    """A weight file that names its strength (as the bundled model does) fills at it while the
+    setting is "the model's own"; Preferences shows the number and keeps the setting unset."""
+    settings = Settings.from_file(tmp_path / "settings.ini")  # the file the window reads
+    settings.weights, settings.device = str(tiny_textured_weights), "cpu"
+    settings.q.sync()
+    w = make_window(cache=InpainterCache(str(tiny_textured_weights), "cpu"))
+    dlg = w.open_preferences()
+    assert dlg.texture_own.isChecked() and dlg.texture_own.text() == "The model\u2019s own (1)"
+    assert dlg.texture.value() == 1.0 and not dlg.texture.isEnabled()
+    dlg.accept()
+    assert w.settings.texture is None and w.inpainters.texture is None
+    about = w.open_about()
+    assert "Own texture strength\n1\n" in about.text.toPlainText()
+    about.close()
+    _paint_rect(w, Rect(40, 30, 60, 50))
+    before, hole = w.doc.image.copy(), w.doc.mask.copy()
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.last_error is None
+    want = Inpainter(tiny_weights, device="cpu", texture=1.0)(before, hole)  # the same tensors
+    assert np.array_equal(w.doc.image, want)
+    assert not np.array_equal(want, Inpainter(tiny_weights, device="cpu")(before, hole))
+    # the user's own choice wins over the model's
+    dlg = w.open_preferences()
+    dlg.texture_own.setChecked(False)
+    dlg.texture.setValue(0.0)
+    dlg.accept()
+    assert w.settings.texture == 0.0 and w.inpainters.texture == 0.0
+    _paint_rect(w, Rect(10, 60, 30, 80))
+    before, hole = w.doc.image.copy(), w.doc.mask.copy()
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert np.array_equal(w.doc.image, Inpainter(tiny_weights, device="cpu", texture=0.0)(before, hole))
 
 
 def test_hold_backslash_to_compare_with_the_original(qtbot, make_window):

@@ -96,6 +96,37 @@ def test_export_from_a_weight_file_replaces_only_the_test_table(trained_run, tmp
     assert not (tmp_path / "x.safetensors").exists()
 
 
+def test_export_names_the_texture_strength_the_evaluation_measured(trained_run, tmp_path, capsys):
+    """--texture S names the model's own strength in the file; a weight file keeps its own; an
+    evaluation run at another strength than the file would name is refused (the app fills at
+    the file's strength, so the published figures must be of it)."""
+    at = {"model": "birds", "split": "test", "texture_strength": 0.25, "rows": []}
+    (tmp_path / "at25.json").write_text(json.dumps(at))
+    (tmp_path / "at0.json").write_text(json.dumps({**at, "texture_strength": 0.0}))
+    (tmp_path / "old.json").write_text(json.dumps({k: v for k, v in at.items() if k != "texture_strength"}))
+    shipped = tmp_path / "shipped.safetensors"
+    argv = ["export", str(trained_run), str(shipped), "--texture", "0.25", "--evaluation"]
+    assert main([*argv, str(tmp_path / "at25.json")]) == 0
+    assert "texture 0.25" in capsys.readouterr().out
+    assert read_weights_info(shipped).texture == 0.25
+    assert read_weights_info(export(trained_run, tmp_path / "none.safetensors")[0]).texture == 0.0
+    for table, file_says in (("at0.json", "0.25"), ("old.json", "0.25")):  # old: measured at 0
+        assert main([*argv, str(tmp_path / table)]) == 2
+        assert f"would name {file_says}: give --texture 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="at texture strength 0.25 but the file would name 0"):
+        export(trained_run, tmp_path / "x.safetensors", evaluation=tmp_path / "at25.json")
+    # a re-stamp keeps the file's strength (and checks the new table against it); --texture 0 unnames it
+    kept, _ = export(shipped, tmp_path / "kept.safetensors", evaluation=tmp_path / "at25.json")
+    assert read_weights_info(kept).texture == 0.25
+    with pytest.raises(ValueError, match="give --texture 0"):
+        export(shipped, tmp_path / "x.safetensors", evaluation=tmp_path / "at0.json")
+    off, _ = export(shipped, tmp_path / "off.safetensors", texture=0.0, evaluation=tmp_path / "at0.json")
+    assert read_weights_info(off).texture == 0.0
+    assert main(["export", str(trained_run), str(tmp_path / "x.safetensors"), "--texture", "9"]) == 2
+    assert "texture must be a number from 0 to 4" in capsys.readouterr().err
+    assert not (tmp_path / "x.safetensors").exists()
+
+
 def test_export_cli_and_bad_checkpoint(trained_run, tmp_path, capsys):
     assert main(["export", str(trained_run / "ckpt.pt"), str(tmp_path / "o.safetensors"), "--half"]) == 0
     assert "fp16" in capsys.readouterr().out
