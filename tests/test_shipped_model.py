@@ -61,6 +61,8 @@ def test_weight_file_carries_the_published_evaluation(evaluation):
     moved = [dict(r, psnr=r["psnr"] + 0.001) if i == 5 else r for i, r in enumerate(published)]
     assert not _same_measurement(moved, evaluation["rows"])  # a thousandth of a dB is another one
     assert info.dtype == "float16" and default_weights_path().stat().st_size < 30e6
+    # the app fills at the file's own texture strength: the published figures are measured at it
+    assert info.texture == evaluation["texture_strength"]
 
 
 def test_readme_quality_table_is_the_evaluation(evaluation):
