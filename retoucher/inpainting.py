@@ -39,11 +39,6 @@ class InpainterLike(Protocol):
     @property
     def info(self) -> WeightsInfo: ...
 
-    @property
-    def texture(self) -> float:
-        """The strength of a call without ``texture=`` (the model's own unless made with another)."""
-        ...
-
     def __call__(
         self,
         image: np.ndarray,

@@ -88,12 +88,16 @@ def export(
                 f"{evaluation} is an evaluation of the {table['split']} split; the weight file "
                 "carries the test split's (retoucher-train evaluate without --split)"
             )
-        measured = float(table.get("texture_strength", TEXTURE))
-        if measured != (TEXTURE if texture is None else texture):
+        try:
+            measured = check_texture(table.get("texture_strength", TEXTURE))
+        except ValueError as exc:
+            raise ValueError(f"{evaluation}: its texture_strength is unusable ({exc})") from exc
+        named = TEXTURE if texture is None else texture
+        if measured != named:
             raise ValueError(
                 f"{evaluation} ran the model at texture strength {measured:g} but the file would name "
-                f"{TEXTURE if texture is None else texture:g}: give --texture {measured:g} (the app "
-                "fills at the file's strength, so the published figures must be measured at it)"
+                f"{named:g}: give --texture {measured:g} (the app fills at the file's strength, so "
+                "the published figures must be measured at it)"
             )
         provenance["metrics"]["test"] = table
     path = save_weights(out, model, provenance, name=name, half=half, texture=texture)

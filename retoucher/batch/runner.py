@@ -151,8 +151,11 @@ class _Runner(Ledger):
                 "model",
             )
         if self.report.model is None:
-            # every fill's call is given options.texture; None: the engine's own strength
-            texture = self._inpainter.texture if self.options.texture is None else self.options.texture
+            # every fill's call is given options.texture; None: the engine's own strength (an
+            # engine.Inpainter's .texture; test doubles have none and add no texture)
+            texture = self.options.texture
+            if texture is None:
+                texture = getattr(self._inpainter, "texture", None)
             self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}" + (
                 f", texture {texture:g}" if texture else ""
             )

@@ -64,16 +64,27 @@ def path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
     return row
 
 
+OWN_TEXTURE = "The model\u2019s own"
+"""The Fill texture check box: fill at the strength the model's weight file names."""
+
+
 class PreferencesDialog(QDialog):
     """Device, weights file, texture strength, JPEG quality, default brush size, what the wheel
     does; :meth:`apply` stores them."""
 
     def __init__(
-        self, settings: Settings, parent: QWidget | None = None, *, model_texture: float | None = None
+        self,
+        settings: Settings,
+        parent: QWidget | None = None,
+        *,
+        model_texture: Callable[[str], float | None] | None = None,
     ) -> None:
-        """``model_texture``: the configured model's own texture strength, shown beside "the
-        model's own" (None: not known, the model's file could not be read)."""
+        """``model_texture(weights)``: the own texture strength of the model in the weights file
+        the dialog shows ("" = the bundled model; None: not known), shown beside "the model's
+        own" and read again when another file is chosen."""
         super().__init__(parent)
+        self._texture_of = model_texture or (lambda _weights: None)
+        self._model_texture: float | None = None
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(560)
         self.settings = settings
@@ -100,16 +111,18 @@ class PreferencesDialog(QDialog):
             "the hole, to the model's fill, which is smoother than the photo. Off: the model's "
             "fill alone; 1: as strong as the texture around the hole; 0.5 halves it."
         )
-        own = "The model\u2019s own" + (f" ({model_texture:g})" if model_texture is not None else "")
-        self.texture_own = QCheckBox(own)
+        self.texture_own = QCheckBox(OWN_TEXTURE)
         self.texture_own.setToolTip(
             "Fill at the strength the model's weight file names: the one its published quality "
             "was measured at. It follows the model when you choose another weights file."
         )
-        self.texture_own.toggled.connect(self.texture.setDisabled)
         self.texture_own.setChecked(settings.texture is None)
-        self.texture.setValue(settings.texture if settings.texture is not None else (model_texture or 0.0))
+        self._model_changed()
+        if settings.texture is not None:
+            self.texture.setValue(settings.texture)
         self.texture.setDisabled(settings.texture is None)
+        self.texture_own.toggled.connect(self._own_toggled)
+        self.weights.editingFinished.connect(self._model_changed)
         texture_row = QHBoxLayout()
         texture_row.addWidget(self.texture_own)
         texture_row.addWidget(self.texture, 1)
@@ -161,6 +174,21 @@ class PreferencesDialog(QDialog):
         )
         if path:
             self.weights.setText(path)
+            self._model_changed()
+
+    def _model_changed(self) -> None:
+        """The weights file shown changed: its model's own strength, beside the check box and,
+        while that is ticked, in the (disabled) spin box."""
+        self._model_texture = self._texture_of(self.weights.text().strip())
+        known = self._model_texture is not None
+        self.texture_own.setText(OWN_TEXTURE + (f" ({self._model_texture:g})" if known else ""))
+        if self.texture_own.isChecked():
+            self.texture.setValue(self._model_texture or 0.0)
+
+    def _own_toggled(self, own: bool) -> None:
+        self.texture.setDisabled(own)
+        if own:
+            self.texture.setValue(self._model_texture or 0.0)
 
     def apply(self) -> None:
         self.settings.device = self.device.currentData()

@@ -26,7 +26,17 @@ from .job_runner import JobRunner
 if TYPE_CHECKING:  # pragma: no cover
     from engine.weights import WeightsInfo
 
-__all__ = ["FillController"]
+__all__ = ["FillController", "model_texture"]
+
+
+def model_texture(weights: str) -> float | None:
+    """The own texture strength of the model in the weights file ``weights`` ("" = the bundled
+    model), from its header alone; None when the file cannot be read."""
+    path = Path(weights) if weights else engine.default_weights_path()
+    try:
+        return engine.read_weights_info(path).texture
+    except (engine.WeightsError, OSError):
+        return None
 
 
 class FillController(QObject):

@@ -35,7 +35,7 @@ from .damage_controller import DamageController
 from .damage_worker import DetectorCache
 from .dialogs import AboutDialog, PreferencesDialog
 from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
-from .fill_controller import FillController
+from .fill_controller import FillController, model_texture
 from .fill_worker import FillJob, InpainterCache
 from .job_runner import JobRunner
 from .mask_actions import MaskActions
@@ -428,8 +428,7 @@ class MainWindow(QMainWindow):
             dialog.show()
 
     def open_preferences(self) -> PreferencesDialog:
-        info, _problem = self.filler.model_info()
-        dlg = PreferencesDialog(self.settings, self, model_texture=info.texture if info else None)
+        dlg = PreferencesDialog(self.settings, self, model_texture=model_texture)
 
         def accepted() -> None:
             dlg.apply()

@@ -27,6 +27,20 @@ MIN_MASK_STEP, MAX_MASK_STEP, DEFAULT_MASK_STEP = 1, 100, 2  # grow / shrink the
 DEFAULT_OVERLAY_COLOUR = QColor(*OVERLAY_RGBA[:3]).name()  # the hole overlay's (translucency fixed)
 
 
+TEXTURE_KEY = "engine/texture_strength"
+LEGACY_TEXTURE_KEY = "engine/texture"  # written by versions before a model named its own strength
+
+
+def _texture_or_none(value: object) -> float | None:
+    """A stored strength, or None when it is absent, empty or not a usable strength."""
+    if value is None or value == "":
+        return None
+    try:
+        return check_texture(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
 def clamp_brush_size(diameter: float) -> int:
     """A brush diameter within the sizes the app offers."""
     return int(min(max(diameter, MIN_BRUSH_SIZE), MAX_BRUSH_SIZE))
@@ -82,21 +96,24 @@ class Settings:
     def texture(self) -> float | None:
         """How much of the photo's texture, synthesised from around the hole, a fill gets
         (:mod:`engine.texture_strength`: 0 = the model's fill alone, 1 = as strong as around
-        the hole); None (unset or unreadable): the model's own, which its weight file names."""
-        value = self.q.value("engine/texture", None)
-        if value is None or value == "":
-            return None
-        try:
-            return check_texture(float(value))
-        except (TypeError, ValueError):
-            return None
+        the hole); None (unset or unreadable): the model's own, which its weight file names.
+
+        Before models named their own strength, every OK in Preferences stored the strength under
+        ``engine/texture``, 0 (the default then) included: a stored 0 there cannot be told from
+        "never chosen" and reads as unset, so that those users get their model's own; another
+        strength stored there stays the user's choice until a new one is set."""
+        if self.q.contains(TEXTURE_KEY):
+            return _texture_or_none(self.q.value(TEXTURE_KEY))
+        legacy = _texture_or_none(self.q.value(LEGACY_TEXTURE_KEY))
+        return legacy if legacy else None
 
     @texture.setter
     def texture(self, value: float | None) -> None:
+        self.q.remove(LEGACY_TEXTURE_KEY)
         if value is None:
-            self.q.remove("engine/texture")
+            self.q.remove(TEXTURE_KEY)
         else:
-            self.q.setValue("engine/texture", check_texture(value))
+            self.q.setValue(TEXTURE_KEY, check_texture(value))
 
     # ------------------------------------------------------------------ saving and painting
     @property

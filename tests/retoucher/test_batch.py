@@ -161,6 +161,12 @@ def test_without_texture_the_batch_fills_at_the_models_own(
         got = load_image(result / "a.png").rgb
         assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, strength
     assert not np.array_equal(load_image(own / "a.png").rgb, load_image(off / "a.png").rgb)
+    # the app's dialog passes its loaded engine and, with "the model's own", no strength
+    given = tmp_path / "given"
+    engine = Inpainter(tiny_textured_weights, device="cpu")
+    report = run_batch(BatchOptions(folder, given, MaskSpec("center", 24), format="png"), inpainter=engine)
+    assert report.model == "tiny-textured on CPU, texture 1"
+    assert np.array_equal(load_image(given / "a.png").rgb, load_image(own / "a.png").rgb)
 
 
 @pytest.mark.parametrize("batch_size", [1, 8])  # single calls, network batches of equal sizes

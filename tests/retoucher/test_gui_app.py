@@ -99,14 +99,32 @@ def test_the_texture_setting_round_trips_and_a_bad_one_reads_as_the_models_own(t
     s.sync()
     assert Settings.from_file(tmp_path / "s.ini").texture == 0.0
     for bad in ("-1", "9", "nan", "grainy", ""):
-        s.q.setValue("engine/texture", bad)
+        s.q.setValue("engine/texture_strength", bad)
         assert s.texture is None, bad
     s.texture = 0.5
     s.texture = None  # back to the model's own: the key is gone
     s.sync()
-    assert not s.q.contains("engine/texture") and Settings.from_file(tmp_path / "s.ini").texture is None
+    assert not s.q.contains("engine/texture_strength")
+    assert Settings.from_file(tmp_path / "s.ini").texture is None
     with pytest.raises(ValueError, match="texture"):
         s.texture = 5.0
+
+
+def test_a_texture_stored_by_an_older_version_reads_as_the_models_own_when_it_was_off(tmp_path):
+    """Older versions stored the strength on every OK of Preferences, 0 (their default)
+    included: that 0 must not keep a user from the model's own strength; another value stays."""
+    old = Settings.from_file(tmp_path / "old.ini")
+    old.q.setValue("engine/texture", 0.0)
+    old.sync()
+    assert Settings.from_file(tmp_path / "old.ini").texture is None
+    old.q.setValue("engine/texture", 0.5)
+    old.sync()
+    again = Settings.from_file(tmp_path / "old.ini")
+    assert again.texture == 0.5  # a strength the user chose stays theirs
+    again.texture = 0.0  # a new choice, "off" included, is kept under the new key
+    again.sync()
+    last = Settings.from_file(tmp_path / "old.ini")
+    assert last.texture == 0.0 and not last.q.contains("engine/texture")
 
 
 def test_an_engine_is_rebuilt_only_when_its_weights_or_device_change_not_its_texture():

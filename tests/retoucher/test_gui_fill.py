@@ -21,6 +21,7 @@ from PySide6.QtTest import QTest
 import engine
 from engine import Inpainter, UNetConfig, create_model
 from retoucher.document import Document, Rect
+from retoucher.qt.dialogs import OWN_TEXTURE
 from retoucher.qt.fill_worker import FillJob, InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
@@ -301,7 +302,7 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     dlg.brush.setValue(25)
     # unset: the model's own strength (the bundled model is missing: no number to show)
     assert dlg.texture_own.isChecked() and not dlg.texture.isEnabled()
-    assert dlg.texture_own.text() == "The model\u2019s own"
+    assert dlg.texture_own.text() == OWN_TEXTURE
     dlg.texture_own.setChecked(False)
     assert dlg.texture.isEnabled() and dlg.texture.text() == "Off"
     dlg.texture.setValue(0.75)
@@ -326,7 +327,7 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     # another strength keeps the loaded model and reaches the next fill
     dlg = w.open_preferences()
     assert not dlg.texture_own.isChecked() and dlg.texture.value() == 0.75
-    assert dlg.texture_own.text() == "The model\u2019s own (0)"  # the loaded file names none
+    assert dlg.texture_own.text() == OWN_TEXTURE + " (0)"  # the loaded file names none
     dlg.texture.setValue(0.0)
     dlg.accept()
     assert w.inpainters.texture == 0.0 and w.inpainters.loaded is loaded
@@ -353,7 +354,7 @@ def test_the_models_own_texture_fills_unless_the_user_sets_another(
     settings.q.sync()
     w = make_window(cache=InpainterCache(str(tiny_textured_weights), "cpu"))
     dlg = w.open_preferences()
-    assert dlg.texture_own.isChecked() and dlg.texture_own.text() == "The model\u2019s own (1)"
+    assert dlg.texture_own.isChecked() and dlg.texture_own.text() == OWN_TEXTURE + " (1)"
     assert dlg.texture.value() == 1.0 and not dlg.texture.isEnabled()
     dlg.accept()
     assert w.settings.texture is None and w.inpainters.texture is None
@@ -368,9 +369,24 @@ def test_the_models_own_texture_fills_unless_the_user_sets_another(
     want = Inpainter(tiny_weights, device="cpu", texture=1.0)(before, hole)  # the same tensors
     assert np.array_equal(w.doc.image, want)
     assert not np.array_equal(want, Inpainter(tiny_weights, device="cpu")(before, hole))
-    # the user's own choice wins over the model's
+    # the dialog follows the weights file shown; re-ticking "own" shows the model's strength again
     dlg = w.open_preferences()
+    dlg.weights.setText(str(tiny_weights))
+    dlg.weights.editingFinished.emit()
+    assert dlg.texture_own.text() == OWN_TEXTURE + " (0)" and dlg.texture.value() == 0.0
+    dlg.weights.setText(str(tiny_textured_weights))
+    dlg.weights.editingFinished.emit()
+    assert dlg.texture_own.text() == OWN_TEXTURE + " (1)" and dlg.texture.value() == 1.0
     dlg.texture_own.setChecked(False)
+    dlg.texture.setValue(2.0)
+    dlg.texture_own.setChecked(True)
+    assert dlg.texture.value() == 1.0 and not dlg.texture.isEnabled()
+    dlg.texture_own.setChecked(False)
+    dlg.accept()  # a strength equal to the model's, chosen: stored, and stays when the model changes
+    assert w.settings.texture == 1.0
+    dlg = w.open_preferences()
+    assert not dlg.texture_own.isChecked() and dlg.texture.value() == 1.0 and dlg.texture.isEnabled()
+    # the user's own choice wins over the model's
     dlg.texture.setValue(0.0)
     dlg.accept()
     assert w.settings.texture == 0.0 and w.inpainters.texture == 0.0

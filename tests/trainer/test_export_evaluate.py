@@ -124,6 +124,20 @@ def test_export_names_the_texture_strength_the_evaluation_measured(trained_run, 
     assert read_weights_info(off).texture == 0.0
     assert main(["export", str(trained_run), str(tmp_path / "x.safetensors"), "--texture", "9"]) == 2
     assert "texture must be a number from 0 to 4" in capsys.readouterr().err
+    (tmp_path / "odd.json").write_text(json.dumps({**at, "texture_strength": None}))
+    assert (
+        main(
+            [
+                "export",
+                str(trained_run),
+                str(tmp_path / "x.safetensors"),
+                "--evaluation",
+                str(tmp_path / "odd.json"),
+            ]
+        )
+        == 2
+    )
+    assert "odd.json: its texture_strength is unusable" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
 
 
