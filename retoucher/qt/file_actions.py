@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,13 +40,16 @@ LAST_DIR_KEY = "files/last_dir"
 
 @contextmanager
 def engine_warnings() -> Iterator[list[str]]:
-    """The warnings the engine logs meanwhile (on top of wherever logging sends them), so that
-    the window can say them too."""
+    """The warnings the engine logs meanwhile in this thread (on top of wherever logging sends
+    them), so that the window can say them too; a fill or a detection logging in a worker thread
+    at the same time is not this thread's to say."""
     said: list[str] = []
+    here = threading.get_ident()
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            said.append(record.getMessage())
+            if record.thread == here:
+                said.append(record.getMessage())
 
     handler = Collect(logging.WARNING)
     logger = logging.getLogger("engine")

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.imageio import load_image
 from retoucher.document import Rect
-from retoucher.qt.file_actions import file_format
+from retoucher.qt.file_actions import engine_warnings, file_format
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
@@ -545,3 +545,20 @@ def test_opening_a_jpeg_with_damaged_data_says_so_in_the_status_bar(qtbot, windo
     said = w.statusBar().currentMessage()
     assert said.startswith("Opened damaged.jpg. Note: ") and "compressed data is damaged" in said
     assert w.doc.path == damaged
+
+
+def test_only_this_threads_engine_warnings_are_collected():
+    """A fill or detection in a worker thread may log while a photo opens: the open's note must
+    not take that thread's warning for its own."""
+    import logging
+    import threading
+
+    log = logging.getLogger("engine.test")
+    with engine_warnings() as said:
+        worker = threading.Thread(target=lambda: log.warning("from a worker"))
+        worker.start()
+        worker.join()
+        log.warning("from this thread")
+        log.info("not a warning")
+    log.warning("after the block")
+    assert said == ["from this thread"]
