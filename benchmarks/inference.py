@@ -294,7 +294,8 @@ def main() -> None:
         print("CUDA not available: CPU only")
         devices = ["cpu"]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, threads {torch.get_num_threads()}")
-    own = _model_config("default")[2]  # the default model's own texture strength
+    owns = {m: _model_config(m)[2] for m in ("default", "paper512")}  # each model's own texture
+    own = owns["default"]
     rows = []
     for dev in devices:
         base = {"device": dev, "repeats": args.repeats}
@@ -354,7 +355,7 @@ def main() -> None:
                     {**base, "kind": kind, "model": model, "repeats": max(1, args.repeats // 2), **extra}
                 )
                 ratio = f"{tel['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in tel else "-"
-                own_label = label.format(own=_model_config(model)[2])  # "photo" runs at the model's own
+                own_label = label.format(own=owns[model])  # "photo" runs at the model's own
                 rows.append((dev, "6000x4000 photo, 300x300 stroke", f"{own_label} ({model})", r, ratio))
 
     print()

@@ -151,9 +151,8 @@ class BatchOptions:
     threshold: float | None = None  # None: the detector's calibrated threshold
     dilate: int = DEFAULT_DILATE
     damage_weights: Path | None = None  # None: the bundled detector
-    texture: float | None = (
-        None  # the photo's texture added to the fill (engine.texture_strength); None: the model's own
-    )
+    # the photo's texture added to the fill (engine.texture_strength); None: the model's own
+    texture: float | None = None
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)

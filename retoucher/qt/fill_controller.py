@@ -29,12 +29,16 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FillController", "model_texture"]
 
 
+def weights_path(weights: str | None) -> Path:
+    """The weight file a weights setting names ("" or None: the bundled model)."""
+    return Path(weights) if weights else engine.default_weights_path()
+
+
 def model_texture(weights: str) -> float | None:
     """The own texture strength of the model in the weights file ``weights`` ("" = the bundled
     model), from its header alone; None when the file cannot be read."""
-    path = Path(weights) if weights else engine.default_weights_path()
     try:
-        return engine.read_weights_info(path).texture
+        return engine.read_weights_info(weights_path(weights)).texture
     except (engine.WeightsError, OSError):
         return None
 
@@ -80,7 +84,7 @@ class FillController(QObject):
         inp = self.inpainters.loaded
         if inp is not None:
             return inp.info, None
-        path = Path(self.inpainters.weights) if self.inpainters.weights else engine.default_weights_path()
+        path = weights_path(self.inpainters.weights)
         try:
             return engine.read_weights_info(path), None
         except engine.WeightsError as exc:

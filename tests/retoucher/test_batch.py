@@ -124,15 +124,21 @@ def test_batch_output_matches_the_inpainter(folder, tmp_path, tiny_weights):
         assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
 
 
+def _centre_hole_cli(folder, out, weights, capsys, *extra):
+    """``retoucher batch`` of ``folder`` into ``out`` with a 24 px centre hole as PNG (bad.jpg
+    fails: exit status 1); its printed output."""
+    common = ("--center-hole", 24, "--weights", weights, "--device", "cpu", "--format", "png")
+    assert run_cli("batch", folder, out, *common, *extra) == 1  # bad.jpg
+    return capsys.readouterr().out
+
+
 def test_texture_reaches_the_inpainter_and_the_summary(folder, tmp_path, tiny_weights, capsys):
     """--texture S fills as Inpainter(..., texture=S) does (the photos' grain comes into the
     hole) and the summary says so; without it the engine's default (no texture) fills."""
     plain, textured = tmp_path / "plain", tmp_path / "textured"
-    common = ("--center-hole", 24, "--weights", tiny_weights, "--device", "cpu", "--format", "png")
-    assert run_cli("batch", folder, plain, *common) == 1  # bad.jpg
-    assert "model: tiny-random on CPU\n" in capsys.readouterr().out
-    assert run_cli("batch", folder, textured, *common, "--texture", "1") == 1
-    assert "model: tiny-random on CPU, texture 1\n" in capsys.readouterr().out
+    assert "model: tiny-random on CPU\n" in _centre_hole_cli(folder, plain, tiny_weights, capsys)
+    said = _centre_hole_cli(folder, textured, tiny_weights, capsys, "--texture", "1")
+    assert "model: tiny-random on CPU, texture 1\n" in said
     src = load_image(folder / "a.png").rgb
     hole = centre_hole(*src.shape[:2], 24)
     want = Inpainter(tiny_weights, device="cpu", texture=1.0)(src, hole)
@@ -149,11 +155,10 @@ def test_without_texture_the_batch_fills_at_the_models_own(
     """A weight file that names its strength (the bundled model does) fills at it when --texture
     is not given, and says so; --texture 0 turns it off."""
     own, off = tmp_path / "own", tmp_path / "off"
-    common = ("--center-hole", 24, "--weights", tiny_textured_weights, "--device", "cpu", "--format", "png")
-    assert run_cli("batch", folder, own, *common) == 1  # bad.jpg
-    assert "model: tiny-textured on CPU, texture 1\n" in capsys.readouterr().out
-    assert run_cli("batch", folder, off, *common, "--texture", "0") == 1
-    assert "model: tiny-textured on CPU\n" in capsys.readouterr().out
+    said = _centre_hole_cli(folder, own, tiny_textured_weights, capsys)
+    assert "model: tiny-textured on CPU, texture 1\n" in said
+    said = _centre_hole_cli(folder, off, tiny_textured_weights, capsys, "--texture", "0")
+    assert "model: tiny-textured on CPU\n" in said
     src = load_image(folder / "a.png").rgb
     hole = centre_hole(*src.shape[:2], 24)
     for result, strength in ((own, 1.0), (off, 0.0)):  # the file holds tiny_weights' tensors
