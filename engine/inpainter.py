@@ -17,8 +17,8 @@ How an image reaches the network:
 * The network's output is matched to the photo at the hole's edge before it is pasted
   (:mod:`engine.seams`): what it got wrong on the pixels around the hole is interpolated into
   the hole and taken off, so no step or colour offset is left at the edge; the hole's thin parts
-  are filled from the photo's edge values alone (a membrane), the network's detail coming in
-  where the hole is wider.
+  are filled from the photo's edge values alone (a clamped thin plate blended with a membrane),
+  the network's detail coming in where the hole is wider.
 * Where the photo around a hole is grey (R = G = B: a greyscale scan), so is the fill
   (:mod:`engine.grey`).
 """

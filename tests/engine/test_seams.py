@@ -7,7 +7,7 @@ import torch
 
 from engine import Inpainter
 from engine.convert import from_network, to_network
-from engine.seams import RAMP, THIN, match_edges, membrane, wide_parts
+from engine.seams import CLAMP, PLATE, RAMP, THIN, match_edges, membrane, smooth_fill, thin_plate, wide_parts
 from engine.unet import PConvUNet, UNetConfig
 
 
@@ -148,3 +148,61 @@ def test_a_thin_scratch_along_the_padded_border_is_filled_from_the_photo():
             fills.append(Inpainter.from_model(model, precision="fp32")(image, hole))
         assert np.array_equal(fills[0], fills[1])
         assert not np.array_equal(fills[0][hole], image[hole])
+
+
+def _quadratic(h: int, w: int) -> torch.Tensor:
+    """Shading with curvature (a cheek, a vignetted sky): biharmonic, not harmonic."""
+    yy, xx = torch.meshgrid(
+        torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+    )
+    return torch.stack(
+        [0.1 * ((yy - 25) / 8) ** 2 - 0.5, 0.3 - 0.05 * ((yy - 10) / 8) ** 2, (yy * xx) / 3000 - 0.4]
+    )[None]
+
+
+def test_the_thin_plate_carries_the_slopes_across_a_scratch_where_the_membrane_does_not():
+    h, w = 48, 64
+    truth = _quadratic(h, w)
+    hole = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    hole[..., 22:28, 4:60] = True  # a 6 px scratch across the shading
+    known = (~hole).float()
+    start = membrane(truth * known, known)
+    plate = thin_plate(torch.where(hole, start, truth), hole.float(), iterations=64)
+    inside = hole.expand_as(truth)
+    assert torch.equal(plate[~inside], truth[~inside])  # the fixed pixels stay
+    membrane_error = (start - truth).abs()[inside].max()
+    plate_error = (plate - truth).abs()[inside].max()
+    assert membrane_error > 0.01, float(membrane_error)  # the membrane is flat across the scratch
+    assert plate_error < 0.1 * membrane_error, (float(plate_error), float(membrane_error))
+    # a few steps already move most of the way (the default count is enough for a scratch)
+    few = thin_plate(torch.where(hole, start, truth), hole.float())
+    assert (few - truth).abs()[inside].max() < 0.2 * membrane_error
+
+
+def test_the_thin_fill_is_the_clamped_plate_blended_with_the_membrane_and_never_overshoots():
+    torch.manual_seed(3)
+    h, w = 48, 64
+    hole = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    hole[..., 22:26, 4:60] = True  # a 4 px scratch
+    valid = (~hole).float()
+    # a steep ramp that ends at the scratch (a dark edge meeting a bright flat area): the plate
+    # alone would carry the ramp's slope on and overshoot the bright side
+    yy = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)
+    photo = torch.where(yy < 22, (yy - 22) * 0.08 + 0.5, torch.full_like(yy, 0.5)).expand(1, 3, h, w).clone()
+    photo = photo + torch.rand(1, 3, h, w) * 0.01
+    start = membrane(photo * valid, valid)
+    got = smooth_fill(photo * valid, valid, start)
+    inside = hole.expand_as(photo)
+    assert torch.equal(got[~inside], start[~inside])
+    big = photo.max() + 1
+    low = -torch.nn.functional.max_pool2d(torch.where(valid > 0, -photo, -big), 2 * CLAMP + 1, 1, CLAMP)
+    high = torch.nn.functional.max_pool2d(torch.where(valid > 0, photo, -big), 2 * CLAMP + 1, 1, CLAMP)
+    assert bool((got[inside] <= high[inside] + 1e-5).all())
+    assert bool((got[inside] >= low[inside] - 1e-5).all())
+    plate = thin_plate(torch.where(hole, start, photo), hole.float())
+    expected = start + PLATE * (torch.minimum(torch.maximum(plate, low), high) - start)
+    assert torch.allclose(got[inside], expected[inside], atol=1e-5)
+    assert bool((plate[inside] > high[inside] + 1e-3).any()), "the unclamped plate overshoots here"
+    # the hole's pixels are never read
+    scrambled = torch.where(hole, torch.rand_like(photo), photo)
+    assert torch.equal(smooth_fill(scrambled, valid, start), got)
