@@ -30,7 +30,7 @@ towards the mean of their four neighbours (Jacobi). Cost: a few convolutions per
 milliseconds for a 512x512 crop; every step is batched and runs on the fill's device. The thin
 plate starts from the membrane and takes ``PLATE_ITERATIONS`` conjugate-gradient steps on the
 thin parts and their ramp only (every unknown pixel is then within ``THIN + RAMP`` px of a fixed
-one, so it converges in a few dozen steps), two 3x3 convolutions each, with no sync with the host.
+one, so it converges in a few dozen steps), two 5-point Laplacians each, with no sync with the host.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ MARGIN = 8  # valid context around the holes for the membrane's coarse levels
 PLATE = 0.7  # the thin parts' fill: this much clamped thin plate, the rest membrane
 CLAMP = 4  # the thin plate is kept within the photo's values this near (chessboard distance), px
 PLATE_ITERATIONS = 32  # conjugate-gradient steps of the thin plate
-_LAPLACE = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 
 
 def membrane(values: torch.Tensor, known: torch.Tensor, iterations: int = ITERATIONS) -> torch.Tensor:
@@ -91,6 +90,19 @@ def wide_parts(valid: torch.Tensor, thin: int = THIN, ramp: int = RAMP) -> torch
     return torch.where(hole > 0, ((half_width - thin) / max(ramp, 1)).clamp(0.0, 1.0), torch.ones_like(hole))
 
 
+def _laplacian(x: torch.Tensor) -> torch.Tensor:
+    """The 5-point Laplacian at the interior pixels of ``x`` (..., H-2, W-2): shifted views, many
+    times quicker on a CPU than a grouped 3x3 convolution."""
+    centre = x[..., 1:-1, 1:-1]
+    return x[..., :-2, 1:-1] + x[..., 2:, 1:-1] + x[..., 1:-1, :-2] + x[..., 1:-1, 2:] - 4.0 * centre
+
+
+def _normal(x: torch.Tensor) -> torch.Tensor:
+    """L^T L x (the thin plate energy's gradient, halved): the Laplacian is symmetric, so its
+    transpose is the Laplacian of the zero-padded interior values."""
+    return _laplacian(F.pad(_laplacian(x), (2, 2, 2, 2)))
+
+
 def thin_plate(values: torch.Tensor, free: torch.Tensor, iterations: int = PLATE_ITERATIONS) -> torch.Tensor:
     """``values`` (N,C,H,W) with its ``free`` pixels (N,1,H,W, 1 = free) replaced by the thin
     plate over the others: the values that minimise the summed squared 5-point Laplacian over the
@@ -98,25 +110,20 @@ def thin_plate(values: torch.Tensor, free: torch.Tensor, iterations: int = PLATE
     itself (start from a close guess, such as the membrane); a free pixel that no interior
     Laplacian reads (an image corner) keeps its start."""
     free = free.to(values.dtype)
-    channels = values.shape[1]
-    kernel = values.new_tensor(_LAPLACE).expand(channels, 1, 3, 3)
-
-    def normal(x: torch.Tensor) -> torch.Tensor:  # L^T L x: the energy's gradient, halved
-        return F.conv_transpose2d(F.conv2d(x, kernel, groups=channels), kernel, groups=channels)
 
     if min(values.shape[-2:]) < 3 or not bool((free > 0).any()):
         return values
-    x = values
-    r = -free * normal(x)  # the residual on the free pixels (the gradient is 0 at the minimum)
-    p = r
+    x = values.clone()
+    r = _normal(x).mul_(-free)  # the residual on the free pixels (the gradient is 0 at the minimum)
+    p = r.clone()
     rs = (r * r).sum((2, 3), keepdim=True)
-    for _ in range(iterations):
-        ap = free * normal(p)
+    for _ in range(iterations):  # in place: the steps are memory-bound on a CPU
+        ap = _normal(p).mul_(free)
         alpha = rs / (p * ap).sum((2, 3), keepdim=True).clamp(min=1e-30)
-        x = x + alpha * p
-        r = r - alpha * ap
+        x.addcmul_(alpha, p)
+        r.addcmul_(alpha, ap, value=-1.0)
         rs_next = (r * r).sum((2, 3), keepdim=True)
-        p = r + rs_next / rs.clamp(min=1e-30) * p
+        p.mul_(rs_next / rs.clamp(min=1e-30)).add_(r)
         rs = rs_next
     return x
 
