@@ -110,7 +110,6 @@ def thin_plate(values: torch.Tensor, free: torch.Tensor, iterations: int = PLATE
     itself (start from a close guess, such as the membrane); a free pixel that no interior
     Laplacian reads (an image corner) keeps its start."""
     free = free.to(values.dtype)
-
     if min(values.shape[-2:]) < 3 or not bool((free > 0).any()):
         return values
     x = values.clone()
@@ -132,9 +131,10 @@ def smooth_fill(
     photo: torch.Tensor, valid: torch.Tensor, start: torch.Tensor, wide: torch.Tensor | None = None
 ) -> torch.Tensor:
     """The fill of the hole's thin parts and ramp from ``photo`` (N,C,H,W) at its ``valid``
-    pixels (N,1,H,W, 1 = valid) alone (``wide``: :func:`wide_parts` of ``valid``, if known): ``PLATE`` of the thin plate (from the membrane ``start``,
-    kept within the range of the valid values within ``CLAMP`` px) and the rest membrane. Hole
-    pixels of ``photo`` are never read; beyond the ramp the result is the membrane."""
+    pixels (N,1,H,W, 1 = valid) alone: ``PLATE`` of the thin plate (from the membrane ``start``,
+    kept within the range of the valid values within ``CLAMP`` px) and the rest membrane.
+    ``wide``: :func:`wide_parts` of ``valid`` where the caller has it. Hole pixels of ``photo``
+    are never read; beyond the ramp the result is the membrane."""
     valid = valid.to(photo.dtype)
     wide = wide_parts(valid) if wide is None else wide
     free = (1.0 - valid) * (wide < 1).to(photo.dtype)
@@ -153,8 +153,8 @@ def match_edges(
     """The network's ``out`` (N,3,H,W) fitted into ``image``: its hole pixels corrected so that
     they meet ``image`` at the hole's edge (``out`` minus the membrane of ``out - image`` over
     the ``valid`` pixels, N,1,H,W, 1 = valid) and, with ``thin``, the hole's thin parts filled
-    from ``image`` alone (:func:`smooth_fill`, :func:`wide_parts`). Hole pixels of ``image`` are never
-    read; valid pixels of the result are the input's ``out`` (the caller pastes only hole
+    from ``image`` alone (:func:`smooth_fill`, :func:`wide_parts`). Hole pixels of ``image`` are
+    never read; valid pixels of the result are the input's ``out`` (the caller pastes only hole
     pixels). The membranes are solved in the holes' bounding box with a margin of ``MARGIN``
     valid pixels, not the whole image, one image at a time."""
     valid = valid.to(out.dtype)

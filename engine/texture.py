@@ -28,8 +28,8 @@ from around the hole:
   patches;
 * ``strength`` times that texture is added to the hole's wide parts; its thin parts (at most
   6-7 px across, :func:`engine.seams.wide_parts`, the same ramp) get none: the photo's own
-  edge fills them (:func:`engine.seams.smooth_fill`), and grain there measured worse (val photos, thin scratches 23.62 dB
-  with none, 23.24 with strength 0.5).
+  edge fills them (:func:`engine.seams.smooth_fill`), and grain there measured worse (val
+  photos, thin scratches 23.62 dB with none, 23.24 with strength 0.5).
 
 Deterministic: the same inputs and ``seed`` give the same result. Cost: blurs and gathers over
 the hole's box grown by :data:`MARGIN` px, dilations as box counts on a summed-area table. On
