@@ -7,7 +7,18 @@ import torch
 
 from engine import Inpainter
 from engine.convert import from_network, to_network
-from engine.seams import CLAMP, PLATE, RAMP, THIN, match_edges, membrane, smooth_fill, thin_plate, wide_parts
+from engine.seams import (
+    CLAMP,
+    PLATE,
+    RAMP,
+    THIN,
+    match_edges,
+    membrane,
+    smooth_fill,
+    square_max,
+    thin_plate,
+    wide_parts,
+)
 from engine.unet import PConvUNet, UNetConfig
 
 
@@ -179,6 +190,36 @@ def test_the_thin_plate_carries_the_slopes_across_a_scratch_where_the_membrane_d
     assert (few - truth).abs()[inside].max() < 0.2 * membrane_error
 
 
+def test_the_thin_plate_is_the_least_squared_laplacian_solved_on_the_free_pixels_only():
+    """Against a direct least-squares solve: free pixels inside, on the border and in a corner
+    (which no interior Laplacian reads: it keeps its start), in two images and two channels."""
+    h, w = 9, 11
+    gen = torch.Generator().manual_seed(5)
+    values = torch.rand(2, 2, h, w, generator=gen, dtype=torch.float64)
+    free = torch.zeros(2, 1, h, w, dtype=torch.float64)
+    free[0, 0, 3:6, 2:9] = 1
+    free[0, 0, 0, 0] = 1  # a corner
+    free[1, 0, 4, :] = 1  # a line through to both borders
+    free[1, 0, 1:8, 5] = 1
+    got = thin_plate(values, free, iterations=400)
+    # the interior 5-point Laplacian as a matrix: one row per interior pixel
+    lap = torch.zeros((h - 2) * (w - 2), h * w, dtype=torch.float64)
+    for k, (y, x) in enumerate((y, x) for y in range(1, h - 1) for x in range(1, w - 1)):
+        lap[k, y * w + x] = -4
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            lap[k, (y + dy) * w + x + dx] = 1
+    for i in range(2):
+        is_free = free[i, 0].flatten() > 0
+        read = is_free & (lap.abs().sum(0) > 0)
+        for c in range(2):
+            v = values[i, c].flatten()
+            rhs = -(lap[:, ~is_free] @ v[~is_free])
+            expected = v.clone()
+            expected[read] = torch.linalg.lstsq(lap[:, read], rhs[:, None]).solution[:, 0]
+            assert torch.allclose(got[i, c].flatten(), expected, atol=1e-6)
+    assert got[0, 0, 0, 0] == values[0, 0, 0, 0]  # the corner keeps its start
+
+
 def test_the_thin_fill_is_the_clamped_plate_blended_with_the_membrane_and_never_overshoots():
     torch.manual_seed(3)
     h, w = 48, 64
@@ -206,3 +247,11 @@ def test_the_thin_fill_is_the_clamped_plate_blended_with_the_membrane_and_never_
     # the hole's pixels are never read
     scrambled = torch.where(hole, torch.rand_like(photo), photo)
     assert torch.equal(smooth_fill(scrambled, valid, start), got)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 3, 4, 7])
+def test_square_max_is_max_pooling_with_the_outside_not_counted(radius):
+    gen = torch.Generator().manual_seed(radius)
+    x = torch.randn(2, 3, 13, 9, generator=gen) - 5.0  # all negative: a zero padding would show
+    expected = torch.nn.functional.max_pool2d(x, 2 * radius + 1, 1, radius)
+    assert torch.equal(square_max(x, radius), expected)
