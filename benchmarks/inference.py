@@ -11,12 +11,14 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
   ablations show what channels_last and inference_mode buy on their own;
 * the same with bf16 autocast (the Inpainter's ``precision="auto"`` on CPUs with native bf16);
 * a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults, the model's own texture
-  strength as the app fills; also without edge matching and with texture 0.5): the call alone,
+  strength as the app fills; also without edge matching, with the mirrored second network pass
+  (``mirror=True``), and with texture 0.5): the call alone,
   and end to end
   (decode the JPEG, fill, encode the JPEG with its metadata) through engine.imageio;
-* a 512x512 grainy photo with a 40 px brush stroke 300 px long (one network pass): the Inpainter
-  call without and with the photo's texture (the default model's own strength, as the app fills,
-  and 0.5; engine.texture), the first the baseline of the others;
+* a 512x512 grainy photo with a 40 px brush stroke 300 px long (one crop): the Inpainter call
+  without and with the photo's texture (the default model's own strength, as the app fills, and
+  0.5; engine.texture), the first the baseline of the others, and at the model's own strength with
+  the crop and its mirror image through the network (``mirror=True``) instead of one pass;
 * OpenCV Telea on the same inputs, for scale.
 """
 
@@ -161,12 +163,18 @@ def run_case(case: dict) -> dict:
             model = PConvUNet(config).eval()
         if kind == "photo":
             ip = Inpainter.from_model(
-                model, device, edges=case.get("edges", True), texture=case.get("texture", own)
+                model,
+                device,
+                edges=case.get("edges", True),
+                texture=case.get("texture", own),
+                mirror=case.get("mirror", False),
             )
             img, hole = _big_photo()
             times = timed(lambda: ip(img, hole))
         elif kind == "crop":
-            ip = Inpainter.from_model(model, device, texture=case["texture"])
+            ip = Inpainter.from_model(
+                model, device, texture=case["texture"], mirror=case.get("mirror", False)
+            )
             img, hole = _stroke_crop()
             times = timed(lambda: ip(img, hole))
         elif kind == "photo_file":
@@ -325,6 +333,7 @@ def main() -> None:
         photo_cases = [
             ("photo", "Inpainter call (the model's own texture, {own:g})", {}),
             ("photo", "Inpainter call, edge matching off", {"edges": False}),
+            ("photo", "Inpainter call, mirrored second pass (mirror on)", {"mirror": True}),
             # texture 0.5 (default model only): timed by the first case when it is the model's own
             *([("photo", "Inpainter call, texture 0.5", {"texture": 0.5})] if own != 0.5 else []),
             ("photo_file", "JPEG in -> fill -> JPEG out", {}),
@@ -348,6 +357,10 @@ def main() -> None:
                         ratio,
                     )
                 )
+            two = child({**base, "kind": "crop", "model": "default", "texture": own, "mirror": True})
+            ratio = f"{plain['ms'] / two['ms']:.2f}x" if "ms" in two and "ms" in plain else "-"
+            label = f"Inpainter call, texture {own:g}, mirrored second pass (mirror on)"
+            rows.append((dev, "512x512 photo, 40 px stroke", label, two, ratio))
         for kind, label, extra in photo_cases:
             for model in ("default", "paper512"):
                 if args.model and model != args.model or extra and model != "default":

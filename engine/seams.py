@@ -22,7 +22,10 @@ steep; clamped to the range of the photo's values within ``CLAMP`` px and blende
 scratches of 100 val photos (a one-off comparison over whole scratches): membrane 25.10 dB, plate
 25.26, plate clamped 25.78, clamped and blended 25.85, Navier-Stokes 24.57. Through the
 Inpainter with the bundled v6 on 200 val photos (``benchmarks/texture.py``): thin scratches 25.67
-dB against 24.90 with the membrane, strokes and objects +0.01 dB.
+dB against 24.90 with the membrane, strokes and objects +0.01 dB. ``THIN`` 5 rather than 3 (parts
+up to 10-11 px across filled so), paired on the same 200 photos: strokes +0.04 dB (95% interval
++0.02 to +0.06), objects +0.02 (+0.01 to +0.03), scratches the same; 8 was no better than 3. It
+stays 3 until the test split has reported 5 on its own (README, twenty-fourth round).
 
 The membrane is solved coarse to fine: the known values are averaged down a pyramid, each level
 starts from the bilinear upsampling of the coarser one's solution and relaxes the unknown pixels

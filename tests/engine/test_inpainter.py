@@ -22,7 +22,8 @@ def model():
 
 @pytest.fixture()
 def inpainter(model):
-    # the network's fill alone: these tests follow it pixel for pixel (test_texture covers texture)
+    # the network's fill alone, one pass: these tests follow it pixel for pixel (test_texture
+    # covers texture, the mirror test below the second pass)
     return Inpainter.from_model(model, max_side=128, precision="fp32", texture=0)
 
 
@@ -52,6 +53,25 @@ def test_only_hole_pixels_change_and_all_come_from_the_network(inpainter, model)
     scrambled = image.copy()
     scrambled[hole] = 255 - scrambled[hole]
     assert np.array_equal(inpainter(scrambled, hole)[hole], out[hole])
+
+
+def test_the_fill_is_the_mean_of_the_networks_fills_of_the_image_and_its_mirror_image(model):
+    options = dict(max_side=128, precision="fp32", texture=0, edges=False)
+    one = Inpainter.from_model(model, **options)
+    both = Inpainter.from_model(model, mirror=True, **options)
+    assert not one.mirror  # the default
+    image = _photo(64, 96)  # a multiple of the model's granularity: no padding to mirror
+    hole = np.zeros((64, 96), bool)
+    hole[10:30, 20:50] = True
+    hole[50:55, 5:90] = True
+    plain = one(image, hole).astype(float)
+    mirrored = one(image[:, ::-1].copy(), hole[:, ::-1].copy())[:, ::-1].astype(float)
+    got = both(image, hole)
+    assert np.abs(got[hole] - (plain[hole] + mirrored[hole]) / 2).max() <= 1.0  # each rounded once
+    assert np.abs(plain[hole] - mirrored[hole]).mean() > 2  # the model is not mirror-symmetric
+    assert np.array_equal(got[~hole], image[~hole])
+    batch = both.inpaint_batch([image, image[::-1].copy()], [hole, hole[::-1].copy()])
+    assert np.array_equal(batch[0], got)  # the batch entry point mirrors the same way
 
 
 def test_small_odd_sized_image_is_padded(inpainter):
@@ -228,7 +248,7 @@ def test_the_weight_files_texture_strength_is_the_inpainters_default(tmp_path, m
     to a call wins over it."""
     image = _photo(64, 64)
     hole = np.zeros((64, 64), bool)
-    hole[20:40, 22:30] = True
+    hole[20:40, 18:42] = True  # wide enough for texture (a thin part gets none)
     own = Inpainter(save_weights(tmp_path / "own.safetensors", model, texture=1.0), device="cpu")
     plain = Inpainter(save_weights(tmp_path / "plain.safetensors", model), device="cpu")
     assert own.texture == 1.0 and plain.texture == 0.0
