@@ -74,6 +74,12 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
         f"{TEXTURE:g} for a file that names none)",
     )
     p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="fill each hole's crop and its mirror image and average the two fills: measured "
+        "0.05-0.07 dB more accurate with the bundled model, for twice the network's time",
+    )
+    p.add_argument(
         "--format", default="same", choices=OUTPUT_FORMATS, help="output format (default: same as the input)"
     )
     p.add_argument(
@@ -163,4 +169,5 @@ def _options(args: argparse.Namespace) -> BatchOptions:
         dilate=DEFAULT_DILATE if args.dilate is None else args.dilate,
         damage_weights=args.damage_weights,
         texture=args.texture,
+        mirror=args.mirror,
     )

@@ -145,7 +145,7 @@ class _Runner(Ledger):
             from engine.inpainter import Inpainter
 
             self._inpainter = create_engine(
-                lambda device: Inpainter(self.options.weights, device=device),
+                lambda device: Inpainter(self.options.weights, device=device, mirror=self.options.mirror),
                 self.options.device,
                 self.local_rank,
                 "model",
@@ -156,8 +156,10 @@ class _Runner(Ledger):
             texture = self.options.texture
             if texture is None:
                 texture = getattr(self._inpainter, "texture", None)
-            self.report.model = f"{self._inpainter.name} on {self._inpainter.device_name}" + (
-                f", texture {texture:g}" if texture else ""
+            self.report.model = (
+                f"{self._inpainter.name} on {self._inpainter.device_name}"
+                + (f", texture {texture:g}" if texture else "")
+                + (", mirrored" if getattr(self._inpainter, "mirror", False) else "")
             )
         return self._inpainter
 
