@@ -17,10 +17,10 @@ How an image reaches the network:
 * With ``mirror``, the network fills the crop and its mirror image (left-right) in one batch, and
   the two fills are averaged: its errors on the two are partly independent, so the average is
   closer to the truth (val split, with v6: +0.06 dB on the photos' strokes and objects, +0.04-0.05
-  on the squares; test split, together with ``engine.seams.THIN`` 5: +0.05 to +0.07 dB on every task
-  but the scratches) for twice the network's time (a 512x512 stroke 227-263 ms instead of 134-158 in three runs on the
-  2-core development CPU, at or over the 250 ms the app allows itself there), so it is off by
-  default.
+  on the squares; test split, together with ``engine.seams.THIN`` 5: +0.05 to +0.07 dB on every
+  task but the scratches) for twice the network's time (a 512x512 stroke 227-263 ms instead of
+  134-158 in three runs on the 2-core development CPU, at or over the 250 ms the app allows itself
+  there), so it is off by default.
 * The network's output is matched to the photo at the hole's edge before it is pasted
   (:mod:`engine.seams`): what it got wrong on the pixels around the hole is interpolated into
   the hole and taken off, so no step or colour offset is left at the edge; the hole's thin parts
