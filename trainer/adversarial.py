@@ -51,6 +51,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from engine.seams import square_max
+
 from .config import DISC_FAKES, DISC_INPUTS  # --disc-fake, --disc-input
 
 __all__ = [
@@ -129,7 +131,7 @@ def shield_rim(comp: torch.Tensor, hole: torch.Tensor, rim: int) -> torch.Tensor
     if rim <= 0:
         return comp
     photo = 1.0 - hole.float()
-    near = F.max_pool2d(photo, 2 * rim + 1, stride=1, padding=rim) > 0
+    near = square_max(photo, rim) > 0
     on_rim = near & (hole > 0)
     return torch.where(on_rim, comp.detach(), comp)
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.seams import square_max
+
 if TYPE_CHECKING:  # pragma: no cover
     from .vgg_calibration import VGGCalibration
 
@@ -112,8 +114,7 @@ def _hole_valid(
 def dilate_holes(mask: torch.Tensor) -> torch.Tensor:
     """The region P: the hole (``mask == 0``) dilated by one pixel in all 8 directions;
     returned as float, 1 = in P."""
-    hole = 1.0 - mask.float()
-    return F.max_pool2d(hole, kernel_size=3, stride=1, padding=1)
+    return square_max(1.0 - mask.float(), 1)
 
 
 def composite(output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
