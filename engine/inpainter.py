@@ -118,7 +118,8 @@ class Inpainter:
     loaded whatever strength a user picks). None: the model's own strength, which its weight file
     names (the one its published evaluation was run at; 0 for a file that names none).
     ``mirror``: average the network's fill with its fill of the mirrored crop (off by default:
-    about 0.06 dB better for twice the network's time, see the module's docstring).
+    about 0.06 dB better for twice the network's time, see the module's docstring): the default
+    of every call, which a call's own ``mirror=`` overrides (the model stays loaded).
     """
 
     def __init__(
@@ -273,10 +274,11 @@ class Inpainter:
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def _fill(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _fill(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
         """``x`` (N,3,h,w) in [-1,1] with holes zeroed, ``valid`` (N,1,h,w) float 1=valid, any
-        h, w (see :func:`engine.convert.to_network`). Returns the network's output, same size,
-        matched to the image at the hole's edge unless ``edges`` is off."""
+        h, w (see :func:`engine.convert.to_network`). Returns the network's output (with
+        ``mirror``, averaged with its mirrored pass), same size, matched to the image at the
+        hole's edge unless ``edges`` is off."""
         g = self.config.granularity
         h, w = x.shape[-2:]
         ph, pw = (-h) % g, (-w) % g
@@ -290,15 +292,15 @@ class Inpainter:
             else contextlib.nullcontext()
         )
         with ctx:
-            out = self._network(x, valid)[..., :h, :w]
+            out = self._network(x, valid, mirror)[..., :h, :w]
         if self.edges:  # on the image only: the padding is no part of the hole
             out = match_edges(out, x[..., :h, :w], valid[..., :h, :w], thin=self.thin)
         return out
 
-    def _network(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    def _network(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
         """The network's float32 output for ``x``; with ``mirror``, averaged with its output for
         the mirrored ``x`` (both in one batch)."""
-        if not self.mirror:
+        if not mirror:
             return self.model(x.contiguous(memory_format=torch.channels_last), valid).float()
         n = x.shape[0]
         both = self.model(
@@ -307,11 +309,11 @@ class Inpainter:
         ).float()
         return (both[:n] + both[n:].flip(-1)) * 0.5
 
-    def _fill_crop(self, crop: np.ndarray, hole: np.ndarray, scaled: bool) -> np.ndarray:
+    def _fill_crop(self, crop: np.ndarray, hole: np.ndarray, scaled: bool, mirror: bool) -> np.ndarray:
         """Fill one crop (uint8 hxwx3, bool hxw); returns the network's uint8 hxwx3 result."""
         h, w = hole.shape
         if not scaled and max(h, w) <= self.max_side:
-            return from_network(self._fill(*to_network(crop, hole, self.device)))[0]
+            return from_network(self._fill(*to_network(crop, hole, self.device), mirror))[0]
         # Uniform scale down to the working size; a small cell that holds any hole pixel is hole.
         s = self.max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -319,7 +321,7 @@ class Inpainter:
         small_hole = (
             np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) > 0
         )
-        filled = self._fill_crop(small, small_hole, scaled=False)
+        filled = self._fill_crop(small, small_hole, False, mirror)
         return np.asarray(Image.fromarray(filled).resize((w, h), Image.Resampling.BICUBIC))
 
     @torch.inference_mode()
@@ -331,11 +333,14 @@ class Inpainter:
         cancel: CancelFn | None = None,
         progress: ProgressFn | None = None,
         texture: float | None = None,
+        mirror: bool | None = None,
     ) -> np.ndarray:
         """``image`` with ``hole`` filled (only hole pixels change); ``texture``: this call's
-        strength (None: the Inpainter's ``texture``)."""
+        strength (None: the Inpainter's ``texture``); ``mirror``: whether this call averages in
+        the mirrored pass (None: the Inpainter's ``mirror``)."""
         hole = self._check(image, hole)
         strength = self._strength(texture)
+        mirror = self.mirror if mirror is None else bool(mirror)
         result = image.copy()
         if not hole.any():
             if progress:
@@ -354,7 +359,8 @@ class Inpainter:
             todo[core] = crop_hole[core]
             if todo.any():
                 crop = result[r.crop.slices]
-                filled = self._finish(self._fill_crop(crop, crop_hole, r.scaled), crop, crop_hole, strength)
+                fill = self._fill_crop(crop, crop_hole, r.scaled, mirror)
+                filled = self._finish(fill, crop, crop_hole, strength)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
@@ -365,16 +371,22 @@ class Inpainter:
 
     @torch.inference_mode()
     def inpaint_batch(
-        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray], *, texture: float | None = None
+        self,
+        images: Sequence[np.ndarray],
+        holes: Sequence[np.ndarray],
+        *,
+        texture: float | None = None,
+        mirror: bool | None = None,
     ) -> list[np.ndarray]:
         """Fill many images of one size in batches of ``batch_size`` network passes
-        (``texture`` as for a call).
+        (``texture`` and ``mirror`` as for a call).
 
         Images larger than ``max_side`` fall back to one call each (the crop strategy).
         """
         if len(images) != len(holes):
             raise ValueError(f"{len(images)} images but {len(holes)} masks")
         strength = self._strength(texture)
+        mirror = self.mirror if mirror is None else bool(mirror)
         checked = [self._check(im, ho, f"item {i}: ") for i, (im, ho) in enumerate(zip(images, holes))]
         if len(images) == 0:
             return []
@@ -382,7 +394,7 @@ class Inpainter:
         if any(im.shape != shape for im in images):
             raise ValueError("inpaint_batch needs images of one size; call the Inpainter per image")
         if max(shape[:2]) > self.max_side:
-            return [self(im, ho, texture=strength) for im, ho in zip(images, checked)]
+            return [self(im, ho, texture=strength, mirror=mirror) for im, ho in zip(images, checked)]
         results = [im.copy() for im in images]
         todo = [i for i, ho in enumerate(checked) if ho.any()]
         for start in range(0, len(todo), self.batch_size):
@@ -390,7 +402,7 @@ class Inpainter:
             x, valid = to_network(
                 np.stack([images[i] for i in idx]), np.stack([checked[i] for i in idx]), self.device
             )
-            out = from_network(self._fill(x, valid))
+            out = from_network(self._fill(x, valid, mirror))
             for j, i in enumerate(idx):
                 filled = self._finish(out[j], images[i], checked[i], strength)
                 results[i][checked[i]] = filled[checked[i]]

@@ -26,8 +26,10 @@ ProgressFn = Callable[[float], None]
 class InpainterLike(Protocol):
     """Fills the hole of an ``uint8 HxWx3`` image (``bool HxW`` mask, True = hole); only hole
     pixels change; ``texture=S`` sets the call's texture strength (how much of the photo's
-    texture the fill gets; None: the engine's own). ``max_side`` and ``batch_size`` (how large an
-    image one network pass takes, how many equal-size images go in one batch) are optional:
+    texture the fill gets; None: the engine's own); ``mirror=True`` averages the fill with the
+    network's fill of the mirror image (None: the engine's own choice). ``max_side`` and
+    ``batch_size`` (how large an image one network pass takes, how many equal-size images go in
+    one batch) are optional:
     callers read them with defaults."""
 
     @property
@@ -47,10 +49,16 @@ class InpainterLike(Protocol):
         cancel: CancelFn | None = None,
         progress: ProgressFn | None = None,
         texture: float | None = None,
+        mirror: bool | None = None,
     ) -> np.ndarray: ...
 
     def inpaint_batch(
-        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray], *, texture: float | None = None
+        self,
+        images: Sequence[np.ndarray],
+        holes: Sequence[np.ndarray],
+        *,
+        texture: float | None = None,
+        mirror: bool | None = None,
     ) -> list[np.ndarray]: ...
 
 

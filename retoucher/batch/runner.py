@@ -42,8 +42,9 @@ def run_batch(
     made from ``options.weights``/``options.device`` when the first photo needs it (with
     ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). Either fills at
     ``options.texture``, whatever strength the engine was made with (None: the engine's own,
-    which for an engine made from a weight file alone is the model's own). With ``options.find_damage`` the
-    damage detector is made the same way by ``detector_factory`` (default: the engine's, from
+    which for an engine made from a weight file alone is the model's own), and with the mirrored
+    pass exactly when ``options.mirror`` is set. With ``options.find_damage`` the damage detector
+    is made the same way by ``detector_factory`` (default: the engine's, from
     ``options.damage_weights``), so each rank has its own. ``progress(finished, total, name)``
     is called after each photo; ``cancel()`` returning True stops the batch at the next photo (or
     the next check inside a fill or a detection): finished outputs stay, and a re-run resumes.
@@ -145,7 +146,7 @@ class _Runner(Ledger):
             from engine.inpainter import Inpainter
 
             self._inpainter = create_engine(
-                lambda device: Inpainter(self.options.weights, device=device, mirror=self.options.mirror),
+                lambda device: Inpainter(self.options.weights, device=device),
                 self.options.device,
                 self.local_rank,
                 "model",
@@ -159,7 +160,7 @@ class _Runner(Ledger):
             self.report.model = (
                 f"{self._inpainter.name} on {self._inpainter.device_name}"
                 + (f", texture {texture:g}" if texture else "")
-                + (", mirrored" if getattr(self._inpainter, "mirror", False) else "")
+                + (", mirrored" if self.options.mirror else "")
             )
         return self._inpainter
 
@@ -253,7 +254,10 @@ class _Runner(Ledger):
         if len(group) > 1:
             try:
                 results = self.inpainter.inpaint_batch(
-                    [g.image.rgb for g in group], [g.hole for g in group], texture=self.options.texture
+                    [g.image.rgb for g in group],
+                    [g.hole for g in group],
+                    texture=self.options.texture,
+                    mirror=self.options.mirror,
                 )
             except BatchError:
                 raise
@@ -268,7 +272,11 @@ class _Runner(Ledger):
                 raise InpaintCancelled()
             try:
                 result = self.inpainter(
-                    item.image.rgb, item.hole, cancel=self.cancel, texture=self.options.texture
+                    item.image.rgb,
+                    item.hole,
+                    cancel=self.cancel,
+                    texture=self.options.texture,
+                    mirror=self.options.mirror,
                 )
             except (InpaintCancelled, BatchError):
                 raise

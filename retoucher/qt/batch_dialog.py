@@ -327,6 +327,7 @@ class BatchDialog(QDialog):
             threshold=settings.damage_threshold if find_damage else None,
             dilate=settings.damage_grow,
             texture=settings.texture,
+            mirror=settings.mirror,
         )
 
     def start(self) -> BatchJob | None:

@@ -69,8 +69,8 @@ OWN_TEXTURE = "The model\u2019s own"
 
 
 class PreferencesDialog(QDialog):
-    """Device, weights file, texture strength, JPEG quality, default brush size, what the wheel
-    does; :meth:`apply` stores them."""
+    """Device, weights file, texture strength, the mirrored pass, JPEG quality, default brush
+    size, what the wheel does; :meth:`apply` stores them."""
 
     def __init__(
         self,
@@ -127,6 +127,14 @@ class PreferencesDialog(QDialog):
         texture_row.addWidget(self.texture_own)
         texture_row.addWidget(self.texture, 1)
         form.addRow("Fill texture:", texture_row)
+        self.mirror = QCheckBox("Second pass on the mirror image (slower)")
+        self.mirror.setToolTip(
+            "The model also fills the mirror image of the hole's surroundings and the two fills "
+            "are averaged: a little closer to the truth (about 0.06 dB on the test photos) for "
+            "twice the model's time per fill."
+        )
+        self.mirror.setChecked(settings.mirror)
+        form.addRow("Fill quality:", self.mirror)
 
         self.quality = QSpinBox()
         self.quality.setRange(MIN_JPEG_QUALITY, MAX_JPEG_QUALITY)
@@ -194,6 +202,7 @@ class PreferencesDialog(QDialog):
         self.settings.device = self.device.currentData()
         self.settings.weights = self.weights.text().strip()
         self.settings.texture = None if self.texture_own.isChecked() else self.texture.value()
+        self.settings.mirror = self.mirror.isChecked()
         self.settings.jpeg_quality = self.quality.value()
         self.settings.jpeg_keep_original = self.keep_jpeg.isChecked()
         self.settings.brush_size = self.brush.value()

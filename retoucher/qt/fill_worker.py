@@ -1,10 +1,11 @@
 """Filling off the GUI thread.
 
 :class:`InpainterCache` creates the :class:`engine.Inpainter` lazily, in the worker thread, and
-keeps it for the next fill; it also holds the texture strength the user chose, which each fill
-passes to its call (a new strength keeps the loaded model). :class:`FillJob` is an :class:`~.worker.EngineJob` that fills one hole
-of a copy of the photo; it reports through Qt signals, which reach the GUI thread as queued calls,
-and can be cancelled (the engine checks a callable between network passes).
+keeps it for the next fill; it also holds the texture strength and the mirrored-pass choice the
+user made, which each fill passes to its call (a new choice keeps the loaded model).
+:class:`FillJob` is an :class:`~.worker.EngineJob` that fills one hole of a copy of the photo;
+it reports through Qt signals, which reach the GUI thread as queued calls, and can be cancelled
+(the engine checks a callable between network passes).
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def default_factory(weights: str | None, device: str) -> InpainterLike:
 
 class InpainterCache(EngineCache[InpainterLike]):
     """One Inpainter for the chosen weights file (None: the bundled model) and device, built on
-    first use (thread-safe), and ``texture``: the strength every fill passes to its call (None:
-    the engine's own). Changing the strength keeps the loaded engine."""
+    first use (thread-safe), ``texture``: the strength every fill passes to its call (None: the
+    engine's own), and ``mirror``: whether every fill averages in the network's fill of the
+    mirror image. Changing either keeps the loaded engine."""
 
     def __init__(
         self,
@@ -46,9 +48,11 @@ class InpainterCache(EngineCache[InpainterLike]):
         factory: InpainterFactory | None = None,
         *,
         texture: float | None = None,
+        mirror: bool = False,
     ) -> None:
         super().__init__(weights, device, factory or default_factory)
         self.texture = texture
+        self.mirror = mirror
 
     @property
     def texture(self) -> float | None:
@@ -58,16 +62,19 @@ class InpainterCache(EngineCache[InpainterLike]):
     def texture(self, value: float | None) -> None:
         self._texture = None if value is None else check_texture(value)
 
-    def configure(self, weights: str | None, device: str, *, texture: float | None) -> None:
+    def configure(
+        self, weights: str | None, device: str, *, texture: float | None, mirror: bool = False
+    ) -> None:
         """Another weights file or device (drops a loaded engine if it differs) and the strength
-        of the fills from now on (keeps the engine)."""
+        and mirrored pass of the fills from now on (keeps the engine)."""
         super().configure(weights, device)
         self.texture = texture
+        self.mirror = bool(mirror)
 
 
 class FillJob(EngineJob[InpainterLike]):
     """Fill ``hole`` in ``image`` (both copies owned by the job) with the cache's Inpainter, at
-    the cache's texture strength when the job was made."""
+    the cache's texture strength and mirrored pass when the job was made."""
 
     def __init__(
         self,
@@ -82,6 +89,7 @@ class FillJob(EngineJob[InpainterLike]):
         self.image = image
         self.hole = hole
         self.texture = cache.texture
+        self.mirror = cache.mirror
 
     def compute(self, inpainter: InpainterLike) -> np.ndarray:
         return inpainter(
@@ -90,4 +98,5 @@ class FillJob(EngineJob[InpainterLike]):
             cancel=self.cancel_event.is_set,
             progress=self.signals.progress.emit,
             texture=self.texture,
+            mirror=self.mirror,
         )

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or Settings()
         self.inpainters = inpainters or InpainterCache(self.settings.weights or None, self.settings.device)
         self.inpainters.texture = self.settings.texture  # an injected cache fills at it too
+        self.inpainters.mirror = self.settings.mirror
         self.detectors = detectors or DetectorCache(None, self.settings.device)
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)
@@ -433,7 +434,10 @@ class MainWindow(QMainWindow):
         def accepted() -> None:
             dlg.apply()
             self.inpainters.configure(
-                self.settings.weights or None, self.settings.device, texture=self.settings.texture
+                self.settings.weights or None,
+                self.settings.device,
+                texture=self.settings.texture,
+                mirror=self.settings.mirror,
             )
             self.detectors.configure(None, self.settings.device)
             self.set_brush_size(self.settings.brush_size)

@@ -47,9 +47,9 @@ def clamp_brush_size(diameter: float) -> int:
 
 
 class Settings:
-    """Device, weights file, texture strength, JPEG quality (or the original's), default brush
-    size, what the wheel does, the mask tools' step and overlay colour, Find Damage's
-    sensitivity and grow, and the recent-files list."""
+    """Device, weights file, texture strength, the mirrored pass, JPEG quality (or the
+    original's), default brush size, what the wheel does, the mask tools' step and overlay
+    colour, Find Damage's sensitivity and grow, and the recent-files list."""
 
     def __init__(self, qsettings: QSettings | None = None) -> None:
         self.q = qsettings if qsettings is not None else QSettings(ORGANIZATION, APPLICATION)
@@ -114,6 +114,17 @@ class Settings:
             self.q.remove(TEXTURE_KEY)
         else:
             self.q.setValue(TEXTURE_KEY, check_texture(value))
+
+    @property
+    def mirror(self) -> bool:
+        """Each fill also runs the network on the mirror image of the hole's surroundings and
+        averages the two fills (:class:`engine.Inpainter`'s ``mirror``: a little better, twice
+        the network's time); off by default."""
+        return self._bool("engine/mirror", False)
+
+    @mirror.setter
+    def mirror(self, value: bool) -> None:
+        self.q.setValue("engine/mirror", bool(value))
 
     # ------------------------------------------------------------------ saving and painting
     @property

@@ -72,6 +72,11 @@ def test_the_fill_is_the_mean_of_the_networks_fills_of_the_image_and_its_mirror_
     assert np.array_equal(got[~hole], image[~hole])
     batch = both.inpaint_batch([image, image[::-1].copy()], [hole, hole[::-1].copy()])
     assert np.array_equal(batch[0], got)  # the batch entry point mirrors the same way
+    # A call's own mirror= overrides the Inpainter's, either way, on both entry points.
+    assert np.array_equal(one(image, hole, mirror=True), got)
+    assert np.array_equal(both(image, hole, mirror=False), plain.astype(np.uint8))
+    assert np.array_equal(one.inpaint_batch([image], [hole], mirror=True)[0], got)
+    assert np.array_equal(both.inpaint_batch([image], [hole], mirror=False)[0], plain.astype(np.uint8))
 
 
 def test_small_odd_sized_image_is_padded(inpainter):
@@ -105,7 +110,9 @@ def test_bad_inputs_give_clear_errors(inpainter):
 def _spy_fill(inpainter, monkeypatch):
     shapes = []
     real = inpainter._fill
-    monkeypatch.setattr(inpainter, "_fill", lambda im, v: shapes.append(tuple(im.shape)) or real(im, v))
+    monkeypatch.setattr(
+        inpainter, "_fill", lambda im, v, mirror: shapes.append(tuple(im.shape)) or real(im, v, mirror)
+    )
     return shapes
 
 

@@ -53,7 +53,7 @@ class FlatFill:
     device_name = "CPU"
     info = None
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
         out = image.copy()
         out[hole] = 128
         return out

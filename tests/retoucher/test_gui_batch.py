@@ -89,7 +89,7 @@ class _SlowFake:
         self.calls = 0
         self.thread = None
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
         self.calls += 1
         self.thread = threading.current_thread()
         for _ in range(50):
@@ -139,6 +139,41 @@ def _run(qtbot, dlg, src, out):
     assert dlg.start() is not None
     qtbot.waitUntil(lambda: not dlg.running, timeout=30000)
     assert dlg.report is not None and not dlg.report.failed, dlg.summary.toPlainText()
+
+
+class _MirrorRecorder(FlatFill):
+    """FlatFill that records each call's mirror= (the batch fills one by one or in groups)."""
+
+    def __init__(self):
+        self.mirrors = []
+
+    def __call__(self, image, hole, *, mirror=None, **kwargs):
+        self.mirrors.append(mirror)
+        return super().__call__(image, hole, **kwargs)
+
+    def inpaint_batch(self, images, holes, *, mirror=None, **kwargs):
+        self.mirrors.extend([mirror] * len(images))
+        return [super(_MirrorRecorder, self).__call__(im, ho) for im, ho in zip(images, holes)]
+
+
+def test_the_mirror_preference_reaches_the_apps_engine_in_a_batch(qtbot, tmp_path, photos):
+    """The app's loaded engine fills the batch with the mirrored pass exactly when Preferences
+    ask for it, and the summary says so."""
+    src, arrays = photos
+    for mirror in (False, True):
+        fake = _MirrorRecorder()
+        dlg = _dialog(qtbot, tmp_path, fake)
+        dlg.settings.mirror = mirror
+        dlg.set_mask_kind("rect")
+        for spin, v in zip(dlg.rect_spins, (8, 8, 16, 16)):
+            spin.setValue(v)
+        dlg.input_edit.setText(str(src))
+        dlg.output_edit.setText(str(tmp_path / f"out-{mirror}"))
+        assert dlg.options().mirror is mirror
+        assert dlg.start() is not None
+        qtbot.waitUntil(lambda d=dlg: not d.running, timeout=30000)
+        assert fake.mirrors == [mirror] * len(arrays)  # every photo but the broken one
+        assert ("mirrored" in dlg.summary.toPlainText()) is mirror
 
 
 def test_a_jpeg_keeps_its_own_compression_unless_a_quality_is_set(qtbot, tmp_path):

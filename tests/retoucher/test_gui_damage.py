@@ -486,6 +486,6 @@ class GatedFill(Gate):
     device_name = "CPU"
     info = None
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
         self.pass_gate()
         return FlatFill()(image, hole)

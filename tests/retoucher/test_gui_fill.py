@@ -48,11 +48,13 @@ class GatedFake(Gate):
         self.calls = 0
         self.checks = 0
         self.texture = "never called"  # the strength the latest call was given
+        self.mirror = "never called"  # and its mirror= choice
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
         self.thread = threading.current_thread()
         self.cancel = cancel
         self.texture = texture
+        self.mirror = mirror
         self.calls += 1
         for i in range(self.passes):
             self.checks += 1
@@ -256,20 +258,21 @@ def test_missing_default_weights_opens_the_app_and_explains_on_fill(
     assert np.array_equal(w.doc.image, image) and w.doc.mask[10:20, 10:20].all()
 
 
-def test_a_fill_passes_the_texture_setting_to_its_call(qtbot, make_window, tmp_path):
+def test_a_fill_passes_the_texture_and_mirror_settings_to_its_call(qtbot, make_window, tmp_path):
     """The window's settings reach an injected cache too, and each fill's call gets the
-    strength in force when it started."""
+    strength and mirrored pass in force when it started."""
     settings = Settings.from_file(tmp_path / "settings.ini")  # the file the window reads
     settings.texture = 0.5
+    settings.mirror = True
     settings.q.sync()
     fake = GatedFake()
     w = make_window(fake)
-    assert w.inpainters.texture == 0.5
+    assert w.inpainters.texture == 0.5 and w.inpainters.mirror is True
     _paint_rect(w, Rect(10, 10, 30, 30))
     fake.finish()
     w.fill()
     _wait_fill(qtbot, w)
-    assert w.last_error is None and fake.calls == 1 and fake.texture == 0.5
+    assert w.last_error is None and fake.calls == 1 and fake.texture == 0.5 and fake.mirror is True
 
 
 def test_a_fill_job_keeps_the_strength_in_force_when_it_was_made():
@@ -281,11 +284,11 @@ def test_a_fill_job_keeps_the_strength_in_force_when_it_was_made():
     hole = np.zeros((8, 8), bool)
     hole[2:5, 2:5] = True
     job = FillJob(np.zeros((8, 8, 3), np.uint8), hole, cache)
-    cache.configure(None, "auto", texture=1.0)  # same weights and device: the engine stays
+    cache.configure(None, "auto", texture=1.0, mirror=True)  # same weights and device: the engine stays
     job.work()
-    assert fake.texture == 0.5
+    assert fake.texture == 0.5 and fake.mirror is False
     FillJob(np.zeros((8, 8, 3), np.uint8), hole, cache).work()
-    assert fake.texture == 1.0 and fake.calls == 2
+    assert fake.texture == 1.0 and fake.mirror is True and fake.calls == 2
 
 
 def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
@@ -337,6 +340,20 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     _wait_fill(qtbot, w)
     assert w.inpainters.loaded is loaded
     assert np.array_equal(w.doc.image, Inpainter(tiny_weights, device="cpu", texture=0.0)(before, hole))
+    # the mirrored pass, chosen in Preferences, keeps the loaded model and fills as the engine's
+    dlg = w.open_preferences()
+    assert not dlg.mirror.isChecked()
+    dlg.mirror.setChecked(True)
+    dlg.accept()
+    assert w.settings.mirror is True and w.inpainters.mirror is True and w.inpainters.loaded is loaded
+    _paint_rect(w, Rect(50, 10, 70, 30))
+    before, hole = w.doc.image.copy(), w.doc.mask.copy()
+    w.fill()
+    _wait_fill(qtbot, w)
+    want = Inpainter(tiny_weights, device="cpu", texture=0.0, mirror=True)(before, hole)
+    assert np.array_equal(w.doc.image, want)
+    assert not np.array_equal(want, Inpainter(tiny_weights, device="cpu", texture=0.0)(before, hole))
+    assert w.open_preferences().mirror.isChecked()
     # The About dialog shows the weight file's provenance.
     about = w.open_about()
     html = about.text.toPlainText()

@@ -112,7 +112,7 @@ class TexturedFill:
     name = "textured-fill"
     device_name = "CPU"
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
         out = image.copy()
         out[hole] = other_texture(*image.shape[:2], seed=9)[hole]
         return out
