@@ -8,7 +8,9 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
 * model forward at 256x256 and 512x512 for the paper configurations and the default model, each
   against a *plain* PyTorch partial convolution written the common way (NCHW, a per-channel mask
   tensor, the mask kernel allocated on every call, ``torch.no_grad``) with the same weights;
-  ablations show what channels_last and inference_mode buy on their own;
+  ablations show what channels_last and inference_mode buy on their own, and what each of the
+  engine's own forms costs when switched off (BatchNorm folded in, sum pooling for the mask
+  counts, the decoder's upsampled convolution computed at low resolution);
 * the same with bf16 autocast (the Inpainter's ``precision="auto"`` on CPUs with native bf16);
 * a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults, the model's own texture
   strength as the app fills; also without edge matching, with the mirrored second network pass
@@ -214,6 +216,10 @@ def run_case(case: dict) -> dict:
                     from engine.layers import PartialConv2d
 
                     PartialConv2d.sum_pool_counts = False
+                if "-subpixel" in variant:
+                    import engine.unet as unet
+
+                    unet._DecoderBlock.subpixel = False
                 if "channels_last" in variant:
                     net = net.to(memory_format=torch.channels_last)
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -320,6 +326,7 @@ def main() -> None:
                     "channels_last+no_grad",
                     "channels_last+inference_mode-fold_bn",
                     "channels_last+inference_mode-sum_pool",
+                    "channels_last+inference_mode-subpixel",
                 ]
             plain_ms = None
             for variant in variants:

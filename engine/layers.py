@@ -12,6 +12,9 @@ W the kernel and b the bias::
 input, so pixels outside the image count as holes: this is the paper's replacement of zero
 padding at the border.
 
+:func:`add_upsampled_conv` is the decoder's nearest x2 upsampling and 3x3 convolution computed
+at the low resolution (the same sums, a quarter of the multiplications saved).
+
 The layer is stateless between calls. The all-ones kernel that counts valid pixels is a
 non-persistent buffer made once at construction. Mask arithmetic always runs in float32 with
 autocast disabled, so counts stay exact under fp16/bf16 autocast (fp16 holds integers exactly
@@ -24,7 +27,40 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PartialConv2d"]
+__all__ = ["PartialConv2d", "add_upsampled_conv"]
+
+# Nearest x2 upsampling then a 3x3 convolution (padding 1): output row 2i+a takes the kernel's rows
+# -1, 0, +1 from low-resolution rows i-1, i, i (a = 0) or i, i, i+1 (a = 1), i.e. a 2-row kernel
+# over rows i-1+a and i+a whose rows are sums of the 3x3 kernel's: _PHASE_ROWS[a] @ kernel rows.
+# The same holds for columns.
+_PHASE_ROWS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def add_upsampled_conv(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``out += conv2d(nearest_upsample_x2(x), weight, padding=1)`` for a 3x3 ``weight`` (O, C, 3,
+    3), ``x`` (N, C, h, w), ``out`` (N, O, 2h, 2w); returns ``out``.
+
+    Computed without upsampling: each of the four output phases (even or odd row and column) is a
+    2x2 convolution of ``x`` whose taps are sums of the 3x3 kernel's (one convolution with 4 O
+    outputs makes all four), so the multiplications are 16 per output pixel group of four
+    instead of 36, and the upsampled ``x`` is never made. Exact up to float rounding.
+    """
+    if weight.shape[-2:] != (3, 3):
+        raise ValueError(f"add_upsampled_conv needs a 3x3 kernel, got {tuple(weight.shape[-2:])}")
+    n, _, h, w = x.shape
+    o = weight.shape[0]
+    if out.shape != (n, o, 2 * h, 2 * w):
+        raise ValueError(f"out must have shape {(n, o, 2 * h, 2 * w)}, got {tuple(out.shape)}")
+    with torch.autocast(device_type=weight.device.type, enabled=False):  # the taps' sums in full
+        rows = torch.tensor(_PHASE_ROWS, dtype=weight.dtype, device=weight.device)  # (2, 2, 3)
+        kernels = torch.einsum("apy,ocyx,bqx->abocpq", rows, weight, rows).reshape(4 * o, -1, 2, 2)
+    phases = F.conv2d(x, kernels, None, 1, 1)  # (N, 4 O, h + 1, w + 1)
+    grid = out.unflatten(2, (h, 2)).unflatten(4, (w, 2))  # a view: [n, o, i, a, j, b]
+    for a in range(2):
+        for b in range(2):
+            k = 2 * a + b
+            grid[:, :, :, a, :, b] += phases[:, k * o : (k + 1) * o, a : a + h, b : b + w]
+    return out
 
 
 class PartialConv2d(nn.Module):
@@ -137,14 +173,28 @@ class PartialConv2d(nn.Module):
         the normalisation is folded in: BN(conv(XM) * s) = conv_{W*a}(XM) * s + b with
         a = gamma / sqrt(var + eps) and b = beta - mean * a; one pass over the output fewer.
         """
-        if bn is not None:
-            if self.bias is not None or bn.training:
-                raise ValueError("BatchNorm folding needs a bias-free layer and BatchNorm in eval mode")
-            a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-            b = bn.bias - bn.running_mean * a
-            out = F.conv2d(x_masked, self.conv.weight * a.view(-1, 1, 1, 1), None, self.stride, self.padding)
-            return torch.addcmul(b.to(out.dtype).view(1, -1, 1, 1), out, scale.to(out.dtype))
-        out = self.conv(x_masked)
+        weight, shift = self.folded(bn)
+        out = F.conv2d(x_masked, weight, None, self.stride, self.padding)
+        return self.rescale(out, scale, new_mask, shift)
+
+    def folded(self, bn: nn.BatchNorm2d | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(kernel, shift)``: the convolution's kernel and, with ``bn`` (see
+        :meth:`forward_masked`), the kernel scaled by BatchNorm's ``a`` and its shift ``b``
+        (None without ``bn``)."""
+        if bn is None:
+            return self.conv.weight, None
+        if self.bias is not None or bn.training:
+            raise ValueError("BatchNorm folding needs a bias-free layer and BatchNorm in eval mode")
+        a = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return self.conv.weight * a.view(-1, 1, 1, 1), bn.bias - bn.running_mean * a
+
+    def rescale(
+        self, out: torch.Tensor, scale: torch.Tensor, new_mask: torch.Tensor, shift: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The re-weighted output from the bare convolution ``out`` = W^T (X * M): ``out * scale``
+        plus the bias where ``new_mask`` is valid, or ``out * scale + shift`` (:meth:`folded`)."""
+        if shift is not None:
+            return torch.addcmul(shift.to(out.dtype).view(1, -1, 1, 1), out, scale.to(out.dtype))
         out = out * scale.to(out.dtype)
         if self.bias is not None:
             out = torch.addcmul(out, self.bias.to(out.dtype).view(1, -1, 1, 1), new_mask.to(out.dtype))

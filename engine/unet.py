@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import PartialConv2d
+from .layers import PartialConv2d, add_upsampled_conv
 
 __all__ = [
     "UNetConfig",
@@ -169,6 +169,11 @@ class _EncoderBlock(nn.Module):
 
 class _DecoderBlock(nn.Module):
     fold_bn: bool = True  # as _EncoderBlock.fold_bn
+    #: With a 3x3 kernel, convolve the decoder features at their own resolution
+    #: (:func:`engine.layers.add_upsampled_conv`) and the skip features apart, instead of
+    #: upsampling and concatenating: the same sums. A switch only so that the benchmark can
+    #: measure the gain.
+    subpixel: bool = True
 
     def __init__(self, cin_up: int, cin_skip: int, cout: int, kernel: int, last: bool) -> None:
         super().__init__()
@@ -185,18 +190,23 @@ class _DecoderBlock(nn.Module):
         # (N, C_up + C_skip, H, W) mask, mask each part by broadcasting (the decoder part before
         # upsampling: nearest upsampling commutes with masking) and count valid channels per
         # pixel directly (what the layer's mask sum over channels would give).
-        x = F.interpolate(x * m.to(x.dtype), scale_factor=2.0, mode="nearest")
+        x = x * m.to(x.dtype)
+        skip = skip * skip_m.to(skip.dtype)
         m = F.interpolate(m, scale_factor=2.0, mode="nearest")
-        x = torch.cat([x, skip * skip_m.to(skip.dtype)], dim=1)
         with torch.autocast(device_type=m.device.type, enabled=False):
             valid_channels = m.float() * self.cin_up + skip_m.float() * self.cin_skip
         scale, m = self.pconv.scale_from_counts(valid_channels)
-        if self.fold_bn and self.bn is not None and not self.bn.training:  # BatchNorm folded in
-            x = self.pconv.forward_masked(x, scale, m, bn=self.bn)
+        fold = self.fold_bn and self.bn is not None and not self.bn.training  # BatchNorm folded in
+        if self.subpixel and self.pconv.kernel_size == 3:
+            # conv(cat(up(x), skip)) = conv_skip(skip) + conv_up(up(x)), the latter at x's size
+            weight, shift = self.pconv.folded(self.bn if fold else None)
+            out = F.conv2d(skip, weight[:, self.cin_up :], None, 1, 1)
+            x = self.pconv.rescale(add_upsampled_conv(out, x, weight[:, : self.cin_up]), scale, m, shift)
         else:
-            x = self.pconv.forward_masked(x, scale, m)
-            if self.bn is not None:
-                x = self.bn(x)
+            x = torch.cat([F.interpolate(x, scale_factor=2.0, mode="nearest"), skip], dim=1)
+            x = self.pconv.forward_masked(x, scale, m, bn=self.bn if fold else None)
+        if self.bn is not None and not fold:
+            x = self.bn(x)
         if self.act is not None:
             x = self.act(x)
         return x, m

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from engine.layers import PartialConv2d
+from engine.layers import PartialConv2d, add_upsampled_conv
 
 
 def reference_pconv(layer: PartialConv2d, x: torch.Tensor, mask: torch.Tensor):
@@ -181,3 +181,21 @@ def test_cuda_matches_cpu():
         out16, m16 = layer(x.cuda(), mask.cuda())
     assert torch.equal(m16.cpu(), ref_m)
     torch.testing.assert_close(out16.float().cpu(), ref, rtol=0.02, atol=0.05)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (5, 7), (8, 8)])
+def test_upsampled_conv_at_low_resolution_equals_upsampling_then_convolving(h, w):
+    """The four 2x2 phase kernels give exactly the 3x3 convolution of the nearest x2 upsampled
+    input (padding 1: the border rows and columns included), added to what ``out`` held."""
+    g = torch.Generator().manual_seed(h * 10 + w)
+    x = torch.randn(2, 3, h, w, generator=g, dtype=torch.float64)
+    weight = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)
+    start = torch.randn(2, 4, 2 * h, 2 * w, generator=g, dtype=torch.float64)
+    up = torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest")
+    want = start + torch.nn.functional.conv2d(up, weight, padding=1)
+    got = add_upsampled_conv(start.clone(), x, weight)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="3x3 kernel"):
+        add_upsampled_conv(start, x, weight[..., :1, :1])
+    with pytest.raises(ValueError, match="out must have shape"):
+        add_upsampled_conv(start[..., :-1], x, weight)

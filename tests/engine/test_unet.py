@@ -121,6 +121,49 @@ def test_decoder_counts_skip_masks_per_channel():
     assert not torch.equal(up_m, skip_m), "the case must have different masks on both sides"
 
 
+@pytest.mark.parametrize("training", [True, False])
+def test_decoder_at_low_resolution_matches_upsampling_and_concatenating(training, monkeypatch):
+    """The decoder's default path (the upsampled features convolved at their own size, the skip
+    apart) gives the outputs and gradients of upsampling and concatenating, in training (batch
+    statistics) and in inference (BatchNorm folded)."""
+    import engine.unet as unet
+
+    torch.manual_seed(6)
+    model = PConvUNet(TINY).double().train(training)  # float64: the sums' order does not show
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    m = (torch.rand(2, 1, 64, 64) > 0.3).double()
+    results = []
+    for subpixel in (True, False):
+        monkeypatch.setattr(unet._DecoderBlock, "subpixel", subpixel)
+        model.zero_grad()
+        inp = x.clone().requires_grad_()
+        out = model(inp * m, m)
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view(out.shape)).sum().backward()
+        grads = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+        results.append((out.detach(), inp.grad.clone(), grads))
+    (out_a, gx_a, gp_a), (out_b, gx_b, gp_b) = results
+    torch.testing.assert_close(out_a, out_b, rtol=0, atol=1e-10)
+    torch.testing.assert_close(gx_a, gx_b, rtol=0, atol=1e-10)
+    assert len(gp_a) == len(gp_b) == len(list(model.parameters()))
+    for ga, gb in zip(gp_a, gp_b):
+        torch.testing.assert_close(ga, gb, rtol=1e-9, atol=1e-9)
+
+
+def test_a_decoder_kernel_other_than_3_upsamples_and_concatenates():
+    """Only 3x3 decoder kernels take the low-resolution path; a 5x5 model still runs and still
+    ignores what the hole held."""
+    torch.manual_seed(7)
+    cfg = UNetConfig(widths=(8, 16, 16), kernels=(7, 5, 3), decoder_kernel=5, image_size=32)
+    model = PConvUNet(cfg).eval()
+    x = torch.randn(1, 3, 32, 32)
+    m = (torch.rand(1, 1, 32, 32) > 0.3).float()
+    with torch.no_grad():
+        a = model(x * m, m)
+        b = model(x * m + (x + 5) * (1 - m) * 3, m)
+    assert a.shape == (1, 3, 32, 32)
+    torch.testing.assert_close(a, b)
+
+
 def test_inference_batchnorm_folding_matches_unfolded():
     torch.manual_seed(5)
     model = PConvUNet(TINY)
