@@ -14,13 +14,14 @@ How an image reaches the network:
   photo's megapixels.
 * Scaled crops are resized in uint8 with Pillow (box filter down, bicubic up), so even a hole
   covering most of a large photo needs little memory.
-* With ``mirror``, the network fills the crop and its mirror image (left-right) in one batch, and
-  the two fills are averaged: its errors on the two are partly independent, so the average is
-  closer to the truth (val split, with v6: +0.06 dB on the photos' strokes and objects, +0.04-0.05
-  on the squares; test split, together with ``engine.seams.THIN`` 5: +0.05 to +0.07 dB on every
-  task but the scratches) for twice the network's time (a 512x512 stroke 227-263 ms instead of
-  134-158 in three runs on the 2-core development CPU, at or over the 250 ms the app allows itself
-  there), so it is off by default.
+* The network fills the crop and its mirror image (left-right) in one batch, and the two fills
+  are averaged (``mirror``, on by default): its errors on the two are partly independent, so the
+  average is closer to the truth (val split, with v6: +0.06 dB on the photos' strokes and
+  objects, +0.04-0.05 on the squares; test split, together with ``engine.seams.THIN`` 5: +0.05 to
+  +0.07 dB on every task but the scratches) for twice the network's time (a 512x512 stroke 192
+  ms instead of 137 with one pass on the 2-core development CPU, within the 250 ms the app allows
+  itself there, since the decoder convolves at low resolution: see
+  :func:`engine.layers.add_upsampled_conv`). ``mirror=False`` gives the one pass.
 * The network's output is matched to the photo at the hole's edge before it is pasted
   (:mod:`engine.seams`): what it got wrong on the pixels around the hole is interpolated into
   the hole and taken off, so no step or colour offset is left at the edge; the hole's thin parts
@@ -117,9 +118,10 @@ class Inpainter:
     hole): the default of every call, which a call's own ``texture=`` overrides (the model stays
     loaded whatever strength a user picks). None: the model's own strength, which its weight file
     names (the one its published evaluation was run at; 0 for a file that names none).
-    ``mirror``: average the network's fill with its fill of the mirrored crop (off by default:
-    about 0.06 dB better for twice the network's time, see the module's docstring): the default
-    of every call, which a call's own ``mirror=`` overrides (the model stays loaded).
+    ``mirror``: average the network's fill with its fill of the mirrored crop (on by default:
+    about 0.06 dB better than one pass for twice the network's time, see the module's
+    docstring): the default of every call, which a call's own ``mirror=`` overrides (the model
+    stays loaded).
     """
 
     def __init__(
@@ -133,7 +135,7 @@ class Inpainter:
         edges: bool = True,
         thin: bool = True,
         texture: float | None = None,
-        mirror: bool = False,
+        mirror: bool = True,
     ) -> None:
         path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
         dev = select_device(device)
@@ -165,7 +167,7 @@ class Inpainter:
         edges: bool = True,
         thin: bool = True,
         texture: float | None = None,
-        mirror: bool = False,
+        mirror: bool = True,
     ) -> Inpainter:
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
         over: it is put in eval mode on ``device`` (and in channels_last memory format unless
@@ -200,7 +202,7 @@ class Inpainter:
         edges: bool = True,
         thin: bool = True,
         texture: float | None = None,
-        mirror: bool = False,
+        mirror: bool = True,
     ) -> None:
         cfg = model.config
         texture = info.texture if texture is None else check_texture(texture)

@@ -27,7 +27,7 @@ from around the hole:
   window, which keeps the donors' variance (the patches are independent) with no seam between
   patches;
 * ``strength`` times that texture is added to the hole's wide parts; its thin parts (at most
-  6-7 px across, :func:`engine.seams.wide_parts`, the same ramp) get none: the photo's own
+  10-11 px across, :func:`engine.seams.wide_parts`, the same ramp) get none: the photo's own
   edge fills them (:func:`engine.seams.smooth_fill`), and grain there measured worse (val
   photos, thin scratches 23.62 dB with none, 23.24 with strength 0.5).
 

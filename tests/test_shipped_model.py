@@ -117,3 +117,16 @@ def test_readme_photos_table_is_the_evaluation(evaluation):
     assert found == 3, "the README should list the three photo tasks"
     gain = tasks["strokes"]["vs_navier_stokes"]["hole_psnr_gain_db"]
     assert f"{gain:+.2f} dB" in section
+
+
+def test_the_published_figures_were_measured_as_the_inpainter_fills_by_default(evaluation):
+    """The report says whether ours averaged in the mirrored pass; the Inpainter's default (what
+    the app, `retoucher batch` and `evaluate` use) must be the same, or the figures are not
+    the default fill's."""
+    import inspect
+
+    from engine.inpainter import Inpainter
+
+    default = inspect.signature(Inpainter).parameters["mirror"].default
+    assert evaluation.get("mirror", False) is default
+    assert ("mirror image" in (ROOT / "docs" / "evaluation.md").read_text(encoding="utf-8")) is default

@@ -108,6 +108,7 @@ class EvalReport:
     photos: dict[str, Any] | None = None  # the photos task's section of the JSON
     photo_grids: list[Path] = field(default_factory=list)
     texture: float = 0.0  # the models' texture strength (engine.texture)
+    mirror: bool = True  # ours averaged its fill with its fill of the mirror image (engine.Inpainter)
 
     def to_json(self) -> dict[str, Any]:
         return (
@@ -116,6 +117,7 @@ class EvalReport:
                 "split": self.split,
                 f"{self.split}_images": self.images,
                 "texture_strength": self.texture,
+                "mirror": self.mirror,
                 "rows": [asdict(r) for r in self.rows],
                 "vs_navier_stokes": self.comparisons,
             }
@@ -442,7 +444,9 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     names = [m.name for m in models.values()]
     if len(set(names)) < len(names):
         raise ValueError(f"--compare: two models share a name ({', '.join(names)}); rename one file")
-    report = EvalReport(model=name, split=cfg.split, images=len(images), texture=inpainter.texture)
+    report = EvalReport(
+        model=name, split=cfg.split, images=len(images), texture=inpainter.texture, mirror=inpainter.mirror
+    )
     if mixed:
         texture = (
             "Texture synthesis (engine.texture) strength "
@@ -451,6 +455,12 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         )
     else:
         texture = f"Texture synthesis (engine.texture) strength {inpainter.texture:g} for every model."
+    texture += (
+        " Each fill of every model averages the network's fills of the crop and of its mirror image "
+        "(the Inpainter's default)."
+        if inpainter.mirror
+        else " One network pass per fill."
+    )
     report.compared = {k: m.name for k, m in models.items() if k != "ours"}
     md = [f"## Evaluation of {name}" + "".join(f", {n}" for n in names[1:]), ""]
     if square:

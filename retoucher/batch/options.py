@@ -153,7 +153,7 @@ class BatchOptions:
     damage_weights: Path | None = None  # None: the bundled detector
     # the photo's texture added to the fill (engine.texture_strength); None: the model's own
     texture: float | None = None
-    mirror: bool = False  # each crop and its mirror image through the network, averaged
+    mirror: bool = True  # each crop and its mirror image through the network, averaged (False: one pass)
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)

@@ -160,7 +160,7 @@ class _Runner(Ledger):
             self.report.model = (
                 f"{self._inpainter.name} on {self._inpainter.device_name}"
                 + (f", texture {texture:g}" if texture else "")
-                + (", mirrored" if self.options.mirror else "")
+                + ("" if self.options.mirror else ", one network pass")
             )
         return self._inpainter
 

@@ -117,21 +117,20 @@ class PreferencesDialog(QDialog):
             "was measured at. It follows the model when you choose another weights file."
         )
         self.texture_own.setChecked(settings.texture is None)
-        self._model_changed()
+        self._model_changed()  # the model's own strength, shown while the check box is ticked
         if settings.texture is not None:
             self.texture.setValue(settings.texture)
-        self.texture.setDisabled(settings.texture is None)
         self.texture_own.toggled.connect(self._own_toggled)
         self.weights.editingFinished.connect(self._model_changed)
         texture_row = QHBoxLayout()
         texture_row.addWidget(self.texture_own)
         texture_row.addWidget(self.texture, 1)
         form.addRow("Fill texture:", texture_row)
-        self.mirror = QCheckBox("Second pass on the mirror image (slower)")
+        self.mirror = QCheckBox("Second pass on the mirror image")
         self.mirror.setToolTip(
             "The model also fills the mirror image of the hole's surroundings and the two fills "
             "are averaged: a little closer to the truth (about 0.06 dB on the test photos) for "
-            "twice the model's time per fill."
+            "twice the model's time per fill. Off: one pass, for a slow computer."
         )
         self.mirror.setChecked(settings.mirror)
         form.addRow("Fill quality:", self.mirror)
@@ -190,10 +189,10 @@ class PreferencesDialog(QDialog):
         self._model_texture = self._texture_of(self.weights.text().strip())
         known = self._model_texture is not None
         self.texture_own.setText(OWN_TEXTURE + (f" ({self._model_texture:g})" if known else ""))
-        if self.texture_own.isChecked():
-            self.texture.setValue(self._model_texture or 0.0)
+        self._own_toggled(self.texture_own.isChecked())
 
     def _own_toggled(self, own: bool) -> None:
+        """The check box: ticked, the spin box is disabled and shows the model's own strength."""
         self.texture.setDisabled(own)
         if own:
             self.texture.setValue(self._model_texture or 0.0)

@@ -48,7 +48,7 @@ class InpainterCache(EngineCache[InpainterLike]):
         factory: InpainterFactory | None = None,
         *,
         texture: float | None = None,
-        mirror: bool = False,
+        mirror: bool = True,
     ) -> None:
         super().__init__(weights, device, factory or default_factory)
         self.texture = texture
@@ -63,7 +63,7 @@ class InpainterCache(EngineCache[InpainterLike]):
         self._texture = None if value is None else check_texture(value)
 
     def configure(
-        self, weights: str | None, device: str, *, texture: float | None, mirror: bool = False
+        self, weights: str | None, device: str, *, texture: float | None, mirror: bool = True
     ) -> None:
         """Another weights file or device (drops a loaded engine if it differs) and the strength
         and mirrored pass of the fills from now on (keeps the engine)."""

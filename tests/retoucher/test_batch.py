@@ -149,20 +149,28 @@ def test_texture_reaches_the_inpainter_and_the_summary(folder, tmp_path, tiny_we
     assert grain[1] > grain[0] + 2.0, grain
 
 
-def test_mirror_reaches_the_inpainter_and_the_summary(folder, tmp_path, tiny_weights, capsys):
-    """--mirror fills as Inpainter(..., mirror=True) does (a fill of its own: the tiny model is
-    not mirror-symmetric) and the summary says so."""
-    plain, mirrored = tmp_path / "plain", tmp_path / "mirrored"
-    assert "model: tiny-random on CPU\n" in _centre_hole_cli(folder, plain, tiny_weights, capsys)
-    said = _centre_hole_cli(folder, mirrored, tiny_weights, capsys, "--mirror")
-    assert "model: tiny-random on CPU, mirrored\n" in said
+def test_the_mirrored_pass_is_the_default_and_no_mirror_fills_in_one_pass(
+    folder, tmp_path, tiny_weights, capsys
+):
+    """By default (and with --mirror) the batch fills as Inpainter(..., mirror=True) does;
+    --no-mirror as mirror=False (a fill of its own: the tiny model is not mirror-symmetric), and
+    the summary says so."""
+    mirrored, explicit, one = tmp_path / "mirrored", tmp_path / "explicit", tmp_path / "one"
+    assert "model: tiny-random on CPU\n" in _centre_hole_cli(folder, mirrored, tiny_weights, capsys)
+    assert "model: tiny-random on CPU\n" in _centre_hole_cli(
+        folder, explicit, tiny_weights, capsys, "--mirror"
+    )
+    said = _centre_hole_cli(folder, one, tiny_weights, capsys, "--no-mirror")
+    assert "model: tiny-random on CPU, one network pass\n" in said
     src = load_image(folder / "a.png").rgb
     hole = centre_hole(*src.shape[:2], 24)
-    want = Inpainter(tiny_weights, device="cpu", mirror=True)(src, hole)
-    got, without = load_image(mirrored / "a.png").rgb, load_image(plain / "a.png").rgb
-    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
-    assert np.array_equal(got[~hole], src[~hole])
-    assert np.abs(got[hole].astype(int) - without[hole].astype(int)).mean() > 1
+    for out, mirror in ((mirrored, True), (explicit, True), (one, False)):
+        want = Inpainter(tiny_weights, device="cpu", mirror=mirror)(src, hole)
+        got = load_image(out / "a.png").rgb
+        assert np.abs(got.astype(int) - want.astype(int)).max() <= 1, out
+        assert np.array_equal(got[~hole], src[~hole])
+    both, single = load_image(mirrored / "a.png").rgb, load_image(one / "a.png").rgb
+    assert np.abs(both[hole].astype(int) - single[hole].astype(int)).mean() > 1
 
 
 def test_without_texture_the_batch_fills_at_the_models_own(

@@ -127,15 +127,15 @@ def test_a_texture_stored_by_an_older_version_reads_as_the_models_own_when_it_wa
     assert last.texture == 0.0 and not last.q.contains("engine/texture")
 
 
-def test_the_mirror_setting_is_off_until_set_and_round_trips(tmp_path):
+def test_the_mirror_setting_is_on_until_turned_off_and_round_trips(tmp_path):
     s = Settings.from_file(tmp_path / "s.ini")
-    assert s.mirror is False
-    s.mirror = True
-    s.sync()
-    assert Settings.from_file(tmp_path / "s.ini").mirror is True  # read back from the INI string
+    assert s.mirror is True  # the engine's default
     s.mirror = False
     s.sync()
-    assert Settings.from_file(tmp_path / "s.ini").mirror is False
+    assert Settings.from_file(tmp_path / "s.ini").mirror is False  # read back from the INI string
+    s.mirror = True
+    s.sync()
+    assert Settings.from_file(tmp_path / "s.ini").mirror is True
 
 
 def test_an_engine_is_rebuilt_only_when_its_weights_or_device_change_not_its_texture():
@@ -153,9 +153,9 @@ def test_an_engine_is_rebuilt_only_when_its_weights_or_device_change_not_its_tex
     assert cache.get() is first and len(built) == 1 and cache.texture == 0.5
     cache.configure("w.safetensors", "cpu", texture=None)
     assert cache.get() is first and cache.texture is None
-    assert cache.mirror is False
-    cache.configure("w.safetensors", "cpu", texture=None, mirror=True)  # the mirrored pass too
-    assert cache.get() is first and cache.mirror is True and len(built) == 1
+    assert cache.mirror is True
+    cache.configure("w.safetensors", "cpu", texture=None, mirror=False)  # one pass: the same engine
+    assert cache.get() is first and cache.mirror is False and len(built) == 1
     cache.configure("other.safetensors", "cpu", texture=TEXTURE)
     assert cache.get() is not first and built[-1] == ("other.safetensors", "cpu")
     assert cache.texture == TEXTURE

@@ -263,16 +263,16 @@ def test_a_fill_passes_the_texture_and_mirror_settings_to_its_call(qtbot, make_w
     strength and mirrored pass in force when it started."""
     settings = Settings.from_file(tmp_path / "settings.ini")  # the file the window reads
     settings.texture = 0.5
-    settings.mirror = True
+    settings.mirror = False
     settings.q.sync()
     fake = GatedFake()
     w = make_window(fake)
-    assert w.inpainters.texture == 0.5 and w.inpainters.mirror is True
+    assert w.inpainters.texture == 0.5 and w.inpainters.mirror is False
     _paint_rect(w, Rect(10, 10, 30, 30))
     fake.finish()
     w.fill()
     _wait_fill(qtbot, w)
-    assert w.last_error is None and fake.calls == 1 and fake.texture == 0.5 and fake.mirror is True
+    assert w.last_error is None and fake.calls == 1 and fake.texture == 0.5 and fake.mirror is False
 
 
 def test_a_fill_job_keeps_the_strength_in_force_when_it_was_made():
@@ -284,11 +284,11 @@ def test_a_fill_job_keeps_the_strength_in_force_when_it_was_made():
     hole = np.zeros((8, 8), bool)
     hole[2:5, 2:5] = True
     job = FillJob(np.zeros((8, 8, 3), np.uint8), hole, cache)
-    cache.configure(None, "auto", texture=1.0, mirror=True)  # same weights and device: the engine stays
+    cache.configure(None, "auto", texture=1.0, mirror=False)  # same weights and device: the engine stays
     job.work()
-    assert fake.texture == 0.5 and fake.mirror is False
+    assert fake.texture == 0.5 and fake.mirror is True
     FillJob(np.zeros((8, 8, 3), np.uint8), hole, cache).work()
-    assert fake.texture == 1.0 and fake.mirror is True and fake.calls == 2
+    assert fake.texture == 1.0 and fake.mirror is False and fake.calls == 2
 
 
 def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
@@ -340,20 +340,20 @@ def test_weights_chosen_in_preferences_are_loaded_in_the_worker(
     _wait_fill(qtbot, w)
     assert w.inpainters.loaded is loaded
     assert np.array_equal(w.doc.image, Inpainter(tiny_weights, device="cpu", texture=0.0)(before, hole))
-    # the mirrored pass, chosen in Preferences, keeps the loaded model and fills as the engine's
+    # one network pass, chosen in Preferences, keeps the loaded model and fills as the engine's
     dlg = w.open_preferences()
-    assert not dlg.mirror.isChecked()
-    dlg.mirror.setChecked(True)
+    assert dlg.mirror.isChecked()  # the mirrored pass is the default
+    dlg.mirror.setChecked(False)
     dlg.accept()
-    assert w.settings.mirror is True and w.inpainters.mirror is True and w.inpainters.loaded is loaded
+    assert w.settings.mirror is False and w.inpainters.mirror is False and w.inpainters.loaded is loaded
     _paint_rect(w, Rect(50, 10, 70, 30))
     before, hole = w.doc.image.copy(), w.doc.mask.copy()
     w.fill()
     _wait_fill(qtbot, w)
-    want = Inpainter(tiny_weights, device="cpu", texture=0.0, mirror=True)(before, hole)
+    want = Inpainter(tiny_weights, device="cpu", texture=0.0, mirror=False)(before, hole)
     assert np.array_equal(w.doc.image, want)
     assert not np.array_equal(want, Inpainter(tiny_weights, device="cpu", texture=0.0)(before, hole))
-    assert w.open_preferences().mirror.isChecked()
+    assert not w.open_preferences().mirror.isChecked()
     # The About dialog shows the weight file's provenance.
     about = w.open_about()
     html = about.text.toPlainText()
