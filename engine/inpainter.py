@@ -17,11 +17,11 @@ How an image reaches the network:
 * The network fills the crop and its mirror image (left-right) in one batch, and the two fills
   are averaged (``mirror``, on by default): its errors on the two are partly independent, so the
   average is closer to the truth (val split, with v6: +0.06 dB on the photos' strokes and
-  objects, +0.04-0.05 on the squares; test split, together with ``engine.seams.THIN`` 5: +0.05 to
-  +0.07 dB on every task but the scratches) for twice the network's time (a 512x512 stroke 192
-  ms instead of 137 with one pass on the 2-core development CPU, within the 250 ms the app allows
-  itself there, since the decoder convolves at low resolution: see
-  :func:`engine.layers.add_upsampled_conv`). ``mirror=False`` gives the one pass.
+  objects, +0.04-0.05 on the squares; test split, both with ``engine.seams.THIN`` 5: +0.03 to
+  +0.05 dB on every task but the scratches, which it leaves as they were) for twice the
+  network's time (a 512x512 stroke 216-218 ms instead of 150 with one pass on the 2-core
+  development CPU, within the 250 ms the app allows itself there, since the decoder convolves at
+  low resolution: see :func:`engine.layers.add_upsampled_conv`). ``mirror=False`` gives one pass.
 * The network's output is matched to the photo at the hole's edge before it is pasted
   (:mod:`engine.seams`): what it got wrong on the pixels around the hole is interpolated into
   the hole and taken off, so no step or colour offset is left at the edge; the hole's thin parts
@@ -119,7 +119,7 @@ class Inpainter:
     loaded whatever strength a user picks). None: the model's own strength, which its weight file
     names (the one its published evaluation was run at; 0 for a file that names none).
     ``mirror``: average the network's fill with its fill of the mirrored crop (on by default:
-    about 0.06 dB better than one pass for twice the network's time, see the module's
+    0.03-0.05 dB better than one pass for twice the network's time, see the module's
     docstring): the default of every call, which a call's own ``mirror=`` overrides (the model
     stays loaded).
     """

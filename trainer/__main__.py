@@ -395,6 +395,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         photos_limit=args.photos_limit,
         compare=tuple(str(w) for w in args.compare or ()),
         texture=tuple(args.texture or ()),
+        mirror=args.mirror,
     )
     try:
         report = evaluate(cfg)
@@ -483,6 +484,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="texture strength (engine.texture: the photo's texture synthesised from around the "
         "hole; 0 = the network's fill alone; default: each model's own, as the app uses it): one "
         "for every model, or one per model (the model, then each --compare)",
+    )
+    p.add_argument(
+        "--mirror",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="every model's fills averaged with its fills of the mirror image, as the app fills "
+        "(the default); --no-mirror: one network pass (the report says which)",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_evaluate)

@@ -81,6 +81,7 @@ class EvalConfig:
     # texture strength (engine.texture): none = the Inpainter's default for every model, one =
     # every model's, or one per model (the model, then each --compare) to compare settings
     texture: tuple[float, ...] = ()
+    mirror: bool = True  # every model's fills averaged with its fills of the mirror image (the default)
 
 
 @dataclass
@@ -160,14 +161,15 @@ def _textures(given: tuple[float, ...], models: int) -> tuple[float | None, ...]
 
 
 def _load_inpainter(
-    weights: str, device: str, batch_size: int = 16, texture: float | None = None
+    weights: str, device: str, batch_size: int = 16, texture: float | None = None, mirror: bool = True
 ) -> tuple[Inpainter, str, dict[str, Any]]:
     """An engine Inpainter for a weight file or a training checkpoint; its name; provenance.
     Always full precision, so that the figures do not depend on the CPU's bf16 support.
-    ``texture``: the Inpainter's texture strength (None: its default, as the app uses it)."""
+    ``texture``: the Inpainter's texture strength (None: its default, as the app uses it);
+    ``mirror``: the mirrored second pass (the Inpainter's default, as the app fills)."""
     from engine.inpainter import Inpainter
 
-    options: dict[str, Any] = {"batch_size": batch_size, "precision": "fp32"}
+    options: dict[str, Any] = {"batch_size": batch_size, "precision": "fp32", "mirror": mirror}
     if texture is not None:  # else the Inpainter's own default
         options["texture"] = texture
     path = Path(weights)
@@ -432,10 +434,10 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     if square:
         prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
         images = np.stack([prepared[i] for i in range(len(prepared))])
-    inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size, textures[0])
+    inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size, textures[0], cfg.mirror)
     models: Models = {"ours": inpainter}
     for i, (path, strength) in enumerate(zip(cfg.compare, textures[1:]), 1):
-        models[f"cmp{i}"] = _load_inpainter(path, cfg.device, cfg.batch_size, strength)[0]
+        models[f"cmp{i}"] = _load_inpainter(path, cfg.device, cfg.batch_size, strength, cfg.mirror)[0]
     mixed = len({m.texture for m in models.values()}) > 1
     if mixed:  # a compared model named as another one: named with its strength
         for m in list(models.values())[1:]:

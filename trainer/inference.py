@@ -32,7 +32,9 @@ def fill_with_model(
     channels_last: bool = False,
 ) -> np.ndarray:
     """Composites of ``model``'s fills (uint8 ``(N, H, W, 3)``) through the engine's batch entry
-    point; the model is used in eval mode and left in the mode it was in."""
+    point, one network pass each (no mirrored pass: in-training validation stays as cheap as, and
+    comparable with, the runs before the Inpainter's default changed); the model is used in eval
+    mode and left in the mode it was in."""
     images = np.asarray(images)
     holes = np.asarray(holes, dtype=bool)
     device = torch.device(device)
@@ -50,6 +52,7 @@ def fill_with_model(
             channels_last=channels_last,
             precision="fp32",
             max_side=max(images.shape[1:3]) if len(images) else None,
+            mirror=False,
         )
         with ctx:
             filled = inpainter.inpaint_batch(images, holes)

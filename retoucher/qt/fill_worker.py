@@ -62,9 +62,7 @@ class InpainterCache(EngineCache[InpainterLike]):
     def texture(self, value: float | None) -> None:
         self._texture = None if value is None else check_texture(value)
 
-    def configure(
-        self, weights: str | None, device: str, *, texture: float | None, mirror: bool = True
-    ) -> None:
+    def configure(self, weights: str | None, device: str, *, texture: float | None, mirror: bool) -> None:
         """Another weights file or device (drops a loaded engine if it differs) and the strength
         and mirrored pass of the fills from now on (keeps the engine)."""
         super().configure(weights, device)

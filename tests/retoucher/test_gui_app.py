@@ -149,17 +149,17 @@ def test_an_engine_is_rebuilt_only_when_its_weights_or_device_change_not_its_tex
     assert cache.texture is None  # the engine's own strength
     first = cache.get()
     assert cache.get() is first and built == [("w.safetensors", "cpu")]
-    cache.configure("w.safetensors", "cpu", texture=0.5)  # a strength for the fills' calls
+    cache.configure("w.safetensors", "cpu", texture=0.5, mirror=True)  # a strength for the fills' calls
     assert cache.get() is first and len(built) == 1 and cache.texture == 0.5
-    cache.configure("w.safetensors", "cpu", texture=None)
+    cache.configure("w.safetensors", "cpu", texture=None, mirror=True)
     assert cache.get() is first and cache.texture is None
     assert cache.mirror is True
     cache.configure("w.safetensors", "cpu", texture=None, mirror=False)  # one pass: the same engine
     assert cache.get() is first and cache.mirror is False and len(built) == 1
-    cache.configure("other.safetensors", "cpu", texture=TEXTURE)
+    cache.configure("other.safetensors", "cpu", texture=TEXTURE, mirror=True)
     assert cache.get() is not first and built[-1] == ("other.safetensors", "cpu")
     assert cache.texture == TEXTURE
-    cache.configure("other.safetensors", "gpu", texture=TEXTURE)
+    cache.configure("other.safetensors", "gpu", texture=TEXTURE, mirror=True)
     cache.get()
     assert built[-1] == ("other.safetensors", "gpu") and len(built) == 3
     with pytest.raises(ValueError, match="texture must be a number from 0 to 4"):

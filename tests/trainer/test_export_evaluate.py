@@ -350,3 +350,25 @@ def test_compare_refuses_two_models_of_one_name(trained_run, prepared, tiny_weig
                 progress=False,
             )
         )
+
+
+def test_evaluate_fills_with_the_mirrored_pass_unless_told_not_to(prepared, tiny_weights, tmp_path):
+    """By default ours fills as the app does (the mirrored second pass); --no-mirror (mirror=False)
+    fills in one pass, another fill of the (not mirror-symmetric) tiny model, and the report
+    says which in its text and its JSON."""
+    runs = {}
+    for mirror in (True, False):
+        out = tmp_path / f"m{mirror}.md"
+        cfg = EvalConfig(
+            data=str(prepared), weights=str(tiny_weights), task="center", out=str(out), progress=False,
+            grid_rows=0, mirror=mirror,
+        )  # fmt: skip
+        runs[mirror] = (evaluate(cfg), json.loads(out.with_suffix(".json").read_text()))
+    (both, both_json), (one, one_json) = runs[True], runs[False]
+    assert both_json["mirror"] is True and one_json["mirror"] is False
+    assert "mirror image" in both.markdown and "One network pass per fill." in one.markdown
+    ours = {m: next(r for r in runs[m][0].rows if r.method == "ours") for m in runs}
+    assert ours[True].psnr != pytest.approx(ours[False].psnr, abs=1e-6)
+    ns = {m: next(r for r in runs[m][0].rows if r.method == "ns").psnr for m in runs}
+    assert ns[True] == ns[False]  # the same images and holes
+    assert EvalConfig(data="d", weights="w").mirror is True  # the default, as the app fills
