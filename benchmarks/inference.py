@@ -129,6 +129,7 @@ def run_case(case: dict) -> dict:
     import torch
 
     from engine import Inpainter, PConvUNet, load_weights
+    from engine.mirror_pass import MIRROR
 
     torch.manual_seed(0)
     device = torch.device(case["device"])
@@ -170,12 +171,14 @@ def run_case(case: dict) -> dict:
                 device,
                 edges=case.get("edges", True),
                 texture=case.get("texture", own),
-                mirror=case.get("mirror", True),
+                mirror=case.get("mirror", MIRROR),
             )
             img, hole = _big_photo()
             times = timed(lambda: ip(img, hole))
         elif kind == "crop":
-            ip = Inpainter.from_model(model, device, texture=case["texture"], mirror=case.get("mirror", True))
+            ip = Inpainter.from_model(
+                model, device, texture=case["texture"], mirror=case.get("mirror", MIRROR)
+            )
             img, hole = _stroke_crop()
             times = timed(lambda: ip(img, hole))
         elif kind == "photo_file":

@@ -4,7 +4,8 @@
 Conventions: images are ``uint8 HxWx3 RGB`` arrays, hole masks ``bool HxW`` with True = hole.
 
 The names below load their module (and torch) on first use, so that the torch-free modules
-(``engine.formats``, ``engine.torchrun``, ``engine.atomic``, ``engine.texture_strength``) can be
+(``engine.formats``, ``engine.torchrun``, ``engine.atomic``, ``engine.texture_strength``,
+``engine.mirror_pass``) can be
 imported without torch: a command line checks its arguments and torchrun's variables before
 paying for it.
 """

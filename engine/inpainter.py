@@ -46,6 +46,7 @@ from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
 from .grey import grey_fill
+from .mirror_pass import MIRROR
 from .seams import match_edges
 from .texture import add_texture
 from .texture_strength import check_texture
@@ -135,7 +136,7 @@ class Inpainter:
         edges: bool = True,
         thin: bool = True,
         texture: float | None = None,
-        mirror: bool = True,
+        mirror: bool = MIRROR,
     ) -> None:
         path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
         dev = select_device(device)
@@ -167,7 +168,7 @@ class Inpainter:
         edges: bool = True,
         thin: bool = True,
         texture: float | None = None,
-        mirror: bool = True,
+        mirror: bool = MIRROR,
     ) -> Inpainter:
         """Wrap a model object (tests, evaluation during training). The Inpainter takes the model
         over: it is put in eval mode on ``device`` (and in channels_last memory format unless
@@ -202,7 +203,7 @@ class Inpainter:
         edges: bool = True,
         thin: bool = True,
         texture: float | None = None,
-        mirror: bool = True,
+        mirror: bool = MIRROR,
     ) -> None:
         cfg = model.config
         texture = info.texture if texture is None else check_texture(texture)
@@ -267,6 +268,9 @@ class Inpainter:
 
     def _strength(self, texture: float | None) -> float:
         return self.texture if texture is None else check_texture(texture)
+
+    def _mirrored(self, mirror: bool | None) -> bool:
+        return self.mirror if mirror is None else bool(mirror)
 
     @staticmethod
     def _finish(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, strength: float) -> np.ndarray:
@@ -342,7 +346,7 @@ class Inpainter:
         the mirrored pass (None: the Inpainter's ``mirror``)."""
         hole = self._check(image, hole)
         strength = self._strength(texture)
-        mirror = self.mirror if mirror is None else bool(mirror)
+        mirror = self._mirrored(mirror)
         result = image.copy()
         if not hole.any():
             if progress:
@@ -388,7 +392,7 @@ class Inpainter:
         if len(images) != len(holes):
             raise ValueError(f"{len(images)} images but {len(holes)} masks")
         strength = self._strength(texture)
-        mirror = self.mirror if mirror is None else bool(mirror)
+        mirror = self._mirrored(mirror)
         checked = [self._check(im, ho, f"item {i}: ") for i, (im, ho) in enumerate(zip(images, holes))]
         if len(images) == 0:
             return []

@@ -29,8 +29,7 @@ class InpainterLike(Protocol):
     texture the fill gets; None: the engine's own); ``mirror=True`` averages the fill with the
     network's fill of the mirror image (None: the engine's own choice). ``max_side`` and
     ``batch_size`` (how large an image one network pass takes, how many equal-size images go in
-    one batch) are optional:
-    callers read them with defaults."""
+    one batch) are optional: callers read them with defaults."""
 
     @property
     def name(self) -> str: ...

@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.mirror_pass import MIRROR
+
 from .damage_cli import add_damage
 
 
@@ -488,7 +490,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--mirror",
         action=argparse.BooleanOptionalAction,
-        default=True,
+        default=MIRROR,
         help="every model's fills averaged with its fills of the mirror image, as the app fills "
         "(the default); --no-mirror: one network pass (the report says which)",
     )

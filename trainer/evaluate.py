@@ -42,6 +42,7 @@ import numpy as np
 from tqdm import tqdm
 
 from engine.atomic import atomic_path
+from engine.mirror_pass import MIRROR
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import PreparedImages
@@ -81,7 +82,7 @@ class EvalConfig:
     # texture strength (engine.texture): none = the Inpainter's default for every model, one =
     # every model's, or one per model (the model, then each --compare) to compare settings
     texture: tuple[float, ...] = ()
-    mirror: bool = True  # every model's fills averaged with its fills of the mirror image (the default)
+    mirror: bool = MIRROR  # every model's fills averaged with its fills of the mirror image
 
 
 @dataclass
@@ -109,7 +110,7 @@ class EvalReport:
     photos: dict[str, Any] | None = None  # the photos task's section of the JSON
     photo_grids: list[Path] = field(default_factory=list)
     texture: float = 0.0  # the models' texture strength (engine.texture)
-    mirror: bool = True  # ours averaged its fill with its fill of the mirror image (engine.Inpainter)
+    mirror: bool = MIRROR  # ours averaged its fill with its fill of the mirror image (engine.Inpainter)
 
     def to_json(self) -> dict[str, Any]:
         return (
@@ -161,7 +162,7 @@ def _textures(given: tuple[float, ...], models: int) -> tuple[float | None, ...]
 
 
 def _load_inpainter(
-    weights: str, device: str, batch_size: int = 16, texture: float | None = None, mirror: bool = True
+    weights: str, device: str, batch_size: int = 16, texture: float | None = None, mirror: bool = MIRROR
 ) -> tuple[Inpainter, str, dict[str, Any]]:
     """An engine Inpainter for a weight file or a training checkpoint; its name; provenance.
     Always full precision, so that the figures do not depend on the CPU's bf16 support.

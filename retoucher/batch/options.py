@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from engine.mirror_pass import MIRROR
 from engine.texture_strength import check_texture
 
 from ..damage import DEFAULT_DILATE, check_threshold
@@ -153,7 +154,7 @@ class BatchOptions:
     damage_weights: Path | None = None  # None: the bundled detector
     # the photo's texture added to the fill (engine.texture_strength); None: the model's own
     texture: float | None = None
-    mirror: bool = True  # each crop and its mirror image through the network, averaged (False: one pass)
+    mirror: bool = MIRROR  # each crop and its mirror image through the network, averaged (False: one pass)
 
     def __post_init__(self) -> None:
         self.input_dir = Path(self.input_dir)

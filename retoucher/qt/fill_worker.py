@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import engine
+from engine.mirror_pass import MIRROR
 from engine.texture_strength import check_texture
 
 from ..inpainting import InpainterFactory, InpainterLike
@@ -48,7 +49,7 @@ class InpainterCache(EngineCache[InpainterLike]):
         factory: InpainterFactory | None = None,
         *,
         texture: float | None = None,
-        mirror: bool = True,
+        mirror: bool = MIRROR,
     ) -> None:
         super().__init__(weights, device, factory or default_factory)
         self.texture = texture

@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
 
+from engine.mirror_pass import MIRROR
 from engine.texture_strength import check_texture
 
 from ..damage import DEFAULT_DILATE
@@ -119,8 +120,8 @@ class Settings:
     def mirror(self) -> bool:
         """Each fill also runs the network on the mirror image of the hole's surroundings and
         averages the two fills (:class:`engine.Inpainter`'s ``mirror``: a little better, twice
-        the network's time); on by default."""
-        return self._bool("engine/mirror", True)
+        the network's time); by default as :data:`engine.mirror_pass.MIRROR`."""
+        return self._bool("engine/mirror", MIRROR)
 
     @mirror.setter
     def mirror(self, value: bool) -> None:
