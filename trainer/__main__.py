@@ -498,6 +498,19 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_evaluate)
 
 
+def _add_weight_file_options(p: argparse.ArgumentParser, *, half: str, texture: str) -> None:
+    """--half, --name and --texture of the commands that write a model's weight file."""
+    p.add_argument("--half", action="store_true", help=half)
+    p.add_argument("--name", help="model name in the metadata (default: file name)")
+    p.add_argument(
+        "--texture",
+        type=float,
+        metavar="S",
+        help="the model's own texture strength (engine.texture: 0 = the network's fill alone), "
+        f"which the app and 'retoucher batch' use unless the user sets another; {texture}",
+    )
+
+
 def _export(args: argparse.Namespace) -> int:
     from engine.weights import WeightsError, read_weights_info
 
@@ -540,8 +553,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "checkpoint", type=Path, help="RUN_DIR/ckpt.pt (or RUN_DIR), or a .safetensors weight file"
     )
     p.add_argument("out", type=Path, help="OUT.safetensors")
-    p.add_argument("--half", action="store_true", help="store fp16 (half the size)")
-    p.add_argument("--name", help="model name in the metadata (default: file name)")
+    _add_weight_file_options(
+        p,
+        half="store fp16 (half the size)",
+        texture="default: a weight file's own, none for a checkpoint (the engine then uses 0)",
+    )
     p.add_argument("--no-ema", action="store_true", help="export the raw weights, not the EMA")
     p.add_argument(
         "--evaluation",
@@ -550,15 +566,56 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         help="add the test metrics written by 'evaluate' (its .json; it must have run the model at "
         "the file's texture strength)",
     )
-    p.add_argument(
-        "--texture",
-        type=float,
-        metavar="S",
-        help="the model's own texture strength (engine.texture: 0 = the network's fill alone), "
-        "which the app and 'retoucher batch' use unless the user sets another; default: a weight "
-        "file's own, none for a checkpoint (the engine then uses 0)",
-    )
     p.set_defaults(func=_export)
+
+
+def _soup(args: argparse.Namespace) -> int:
+    from engine.weights import WeightsError
+
+    from .checkpoint import CheckpointError
+    from .soup import soup
+
+    try:
+        path, prov = soup(
+            args.models, args.out, weights=args.weights, half=args.half, name=args.name, texture=args.texture
+        )
+    except (CheckpointError, WeightsError, OSError, ValueError) as exc:
+        print(f"retoucher-train soup: error: {exc}", file=sys.stderr)
+        return 2
+    mix = ", ".join(f"{i['weight']:.3g} {i['source']}" for i in prov["soup"])
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): {mix}")
+    return 0
+
+
+def _add_soup(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "soup",
+        help="average the weights of models of one architecture into one weight file",
+        description="A weight file whose tensors are the weighted average of the models' (a model "
+        "soup; between a parent and its fine-tune, WiSE-FT): one network, no cost at inference. "
+        "Compare it with its ingredients on the val split (evaluate --split val --compare).",
+    )
+    p.add_argument(
+        "models",
+        type=Path,
+        nargs="+",
+        metavar="MODEL",
+        help="checkpoints (their EMA weights) or weight files",
+    )
+    p.add_argument("--out", type=Path, required=True, metavar="OUT.safetensors")
+    p.add_argument(
+        "--weights",
+        type=float,
+        nargs="+",
+        metavar="W",
+        help="one weight per model, scaled to sum to 1 (default: equal)",
+    )
+    _add_weight_file_options(
+        p,
+        half="store fp16 (as it does when every model is fp16)",
+        texture="default: none named (a soup has not been measured at any)",
+    )
+    p.set_defaults(func=_soup)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -572,6 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_export(sub)
+    _add_soup(sub)
     add_damage(sub)
     return parser
 

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine.texture_strength import TEXTURE, check_texture
+from engine.unet import PConvUNet
 from engine.weights import load_weights, read_weights_info, save_weights
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 
-__all__ = ["export", "provenance_from_checkpoint"]
+__all__ = ["Source", "export", "load_source", "provenance_from_checkpoint", "evaluation_table"]
 
 
 def provenance_from_checkpoint(ckpt: dict[str, Any], *, ema: bool) -> dict[str, Any]:
@@ -53,6 +55,57 @@ def provenance_from_checkpoint(ckpt: dict[str, Any], *, ema: bool) -> dict[str, 
     }
 
 
+@dataclass(frozen=True)
+class Source:
+    """A model read from a checkpoint or a weight file, with what its weight file would carry."""
+
+    model: PConvUNet
+    provenance: dict[str, Any]
+    half: bool  # a weight file stored in fp16
+    name: str | None  # a weight file's own name
+    texture: float | None  # a weight file's own texture strength (None: it names none)
+
+
+def load_source(checkpoint: str | Path, *, ema: bool = True) -> Source:
+    """The model of ``checkpoint`` (a .pt file, a run folder or a .safetensors weight file) and
+    its provenance: a weight file's as it is, a checkpoint's from its training record."""
+    if Path(checkpoint).suffix == ".safetensors":
+        if not ema:
+            raise ValueError("--no-ema applies to checkpoints; a weight file holds one set of weights")
+        info = read_weights_info(checkpoint)
+        model, _ = load_weights(checkpoint)
+        provenance = {**info.provenance, "metrics": dict(info.provenance.get("metrics") or {})}
+        texture = info.texture if info.texture != TEXTURE else None
+        return Source(model, provenance, info.dtype == "float16", info.name, texture)
+    ckpt = load_checkpoint(checkpoint)
+    return Source(
+        model_from_checkpoint(ckpt, ema=ema), provenance_from_checkpoint(ckpt, ema=ema), False, None, None
+    )
+
+
+def evaluation_table(evaluation: str | Path, texture: float | None) -> dict[str, Any]:
+    """The test split's table written by ``evaluate`` (its .json), checked to have run the model
+    at the texture strength the file will name (``texture``; None: the engine's default)."""
+    table = json.loads(Path(evaluation).read_text(encoding="utf-8"))
+    if table.get("split", "test") != "test":
+        raise ValueError(
+            f"{evaluation} is an evaluation of the {table['split']} split; the weight file "
+            "carries the test split's (retoucher-train evaluate without --split)"
+        )
+    try:
+        measured = check_texture(table.get("texture_strength", TEXTURE))
+    except ValueError as exc:
+        raise ValueError(f"{evaluation}: its texture_strength is unusable ({exc})") from exc
+    named = TEXTURE if texture is None else texture
+    if measured != named:
+        raise ValueError(
+            f"{evaluation} ran the model at texture strength {measured:g} but the file would name "
+            f"{named:g}: give --texture {measured:g} (the app fills at the file's strength, so "
+            "the published figures must be measured at it)"
+        )
+    return table
+
+
 def export(
     checkpoint: str | Path,
     out: str | Path,
@@ -67,38 +120,13 @@ def export(
     file); returns the path and the provenance written."""
     if texture is not None:
         texture = check_texture(texture)
-    if Path(checkpoint).suffix == ".safetensors":
-        if not ema:
-            raise ValueError("--no-ema applies to checkpoints; a weight file holds one set of weights")
-        info = read_weights_info(checkpoint)
-        model, _ = load_weights(checkpoint)
-        provenance = {**info.provenance, "metrics": dict(info.provenance.get("metrics") or {})}
-        half = half or info.dtype == "float16"
-        name = name or info.name
-        if texture is None and info.texture != TEXTURE:
-            texture = info.texture
-    else:
-        ckpt = load_checkpoint(checkpoint)
-        model = model_from_checkpoint(ckpt, ema=ema)
-        provenance = provenance_from_checkpoint(ckpt, ema=ema)
+    source = load_source(checkpoint, ema=ema)
+    provenance = source.provenance
+    half = half or source.half
+    name = name or source.name
+    if texture is None:
+        texture = source.texture
     if evaluation is not None:
-        table = json.loads(Path(evaluation).read_text(encoding="utf-8"))
-        if table.get("split", "test") != "test":
-            raise ValueError(
-                f"{evaluation} is an evaluation of the {table['split']} split; the weight file "
-                "carries the test split's (retoucher-train evaluate without --split)"
-            )
-        try:
-            measured = check_texture(table.get("texture_strength", TEXTURE))
-        except ValueError as exc:
-            raise ValueError(f"{evaluation}: its texture_strength is unusable ({exc})") from exc
-        named = TEXTURE if texture is None else texture
-        if measured != named:
-            raise ValueError(
-                f"{evaluation} ran the model at texture strength {measured:g} but the file would name "
-                f"{named:g}: give --texture {measured:g} (the app fills at the file's strength, so "
-                "the published figures must be measured at it)"
-            )
-        provenance["metrics"]["test"] = table
-    path = save_weights(out, model, provenance, name=name, half=half, texture=texture)
+        provenance["metrics"]["test"] = evaluation_table(evaluation, texture)
+    path = save_weights(out, source.model, provenance, name=name, half=half, texture=texture)
     return path, provenance
