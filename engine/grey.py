@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["is_grey", "grey_fill"]
+__all__ = ["LUMA", "is_grey", "grey_fill"]
+
+#: ITU-R 601 luma weights of R, G and B (Pillow's ``convert("L")``); the fill's integer form below
+#: is these in 16-bit fixed point (they sum to 65536, so a grey pixel keeps its value exactly).
+LUMA = (0.299, 0.587, 0.114)
+_LUMA_16 = tuple(round(w * 65536) for w in LUMA)
 
 
 def is_grey(image: np.ndarray, hole: np.ndarray | None = None) -> bool:
@@ -29,7 +34,7 @@ def grey_fill(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarr
     if not hole.any() or not is_grey(image, hole):
         return fill
     rgb = fill[hole].astype(np.uint32)
-    luma = (rgb[:, 0] * 19595 + rgb[:, 1] * 38470 + rgb[:, 2] * 7471 + 32768) >> 16
+    luma = (rgb @ np.array(_LUMA_16, np.uint32) + 32768) >> 16
     out = fill.copy()
     out[hole] = luma.astype(np.uint8)[:, None]
     return out

@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from engine.grey import LUMA
+
 __all__ = [
     "KINDS",
     "DamageSample",
@@ -150,7 +152,7 @@ def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------- ageing and scan
 def _age(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     mode = rng.choice(3, p=[0.4, 0.3, 0.3])
-    grey = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    grey = img @ np.array(LUMA, np.float32)
     if mode == 0:
         img = np.repeat(grey[..., None], 3, axis=2)
     elif mode == 1:
