@@ -1,4 +1,4 @@
-"""``retoucher-train prepare|train|evaluate|export|damage``.
+"""``retoucher-train prepare|train|evaluate|export|soup|damage``.
 
 Heavy modules are imported inside each command so that ``--help`` is instant.
 """

@@ -7,14 +7,19 @@ the soup is one network of the same shape. Interpolating between the parent and 
 giving back less of what the parent did well elsewhere. Which weights are worth shipping is for
 ``retoucher-train evaluate --compare`` to say, on the val split.
 
-Every model must have the same architecture (the weight file's config). Floating-point tensors,
-BatchNorm statistics included, are averaged in float64; integer buffers (BatchNorm's step counter)
-must agree or the first model's are kept. The file's provenance lists each ingredient's weight and
-provenance; a texture strength is only named when given (a soup has not been measured at any).
+Every model must have the same architecture (the weight file's config). Floating-point tensors
+are averaged in float64. BatchNorm statistics are averaged too, which is sound when the runs kept
+them frozen (``--freeze-bn all``: they are then the parent's in every model) or close; integer
+buffers (BatchNorm's step counter) are taken from the most heavily weighted model. The file's
+provenance lists each ingredient's weight and provenance, and its recipe is the ingredients'
+common training phases followed by one soup entry holding each one's own later phases, so that a
+run started from the soup (``--init``) and its export count the steps behind it. A texture
+strength is only named when given (a soup has not been measured at any).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +33,7 @@ from engine.weights import save_weights
 
 from .export import load_source
 
-__all__ = ["soup_weights", "average_state", "soup"]
+__all__ = ["soup_weights", "average_state", "soup_recipe", "soup"]
 
 
 def soup_weights(count: int, weights: Sequence[float] | None) -> list[float]:
@@ -41,18 +46,25 @@ def soup_weights(count: int, weights: Sequence[float] | None) -> list[float]:
     weights = [float(w) for w in weights]
     if len(weights) != count:
         raise ValueError(f"{len(weights)} weights for {count} models: give one weight per model")
-    if any(not (w >= 0.0) or w == float("inf") for w in weights) or sum(weights) <= 0.0:
-        raise ValueError(f"weights must be finite, at least 0 and not all 0, got {weights}")
-    total = sum(weights)
-    return [w / total for w in weights]
+    if not all(math.isfinite(w) for w in weights):
+        raise ValueError(f"weights must be finite numbers, got {weights}")
+    if any(w < 0.0 for w in weights):
+        raise ValueError(f"weights must be at least 0, got {weights}")
+    top = max(weights)
+    if top == 0.0:
+        raise ValueError("weights must not all be 0")
+    scaled = [w / top for w in weights]  # no overflow in the sum, however large the weights
+    return [w / sum(scaled) for w in scaled]
 
 
 def average_state(
     states: Sequence[dict[str, torch.Tensor]], weights: Sequence[float]
 ) -> dict[str, torch.Tensor]:
     """The weighted average of ``states`` (same keys and shapes), each float tensor computed in
-    float64 and returned in the first state's dtype; integer tensors are the first state's."""
+    float64 and returned in the first state's dtype; integer tensors are those of the most heavily
+    weighted state (the first of equals). A :class:`ValueError` when the average is not finite."""
     first = states[0]
+    heaviest = states[max(range(len(states)), key=lambda i: (weights[i], -i))]
     for i, state in enumerate(states[1:], 1):
         if state.keys() != first.keys():
             diff = sorted(set(state) ^ set(first))
@@ -65,13 +77,33 @@ def average_state(
     out = {}
     for key, t0 in first.items():
         if not t0.is_floating_point():
-            out[key] = t0.clone()
+            out[key] = heaviest[key].detach().to("cpu").clone()
             continue
         acc = torch.zeros(t0.shape, dtype=torch.float64)
         for state, w in zip(states, weights):
             acc += w * state[key].detach().to("cpu", torch.float64)
+        if not torch.isfinite(acc).all():
+            raise ValueError(f"the average of {key} holds NaN or infinity: a model is corrupt")
         out[key] = acc.to(t0.dtype)
     return out
+
+
+def soup_recipe(
+    recipes: Sequence[list[dict[str, Any]]], sources: Sequence[str | Path], weights: Sequence[float]
+) -> list[dict[str, Any]]:
+    """The training recipe of a soup: the phases every ingredient shares (its parent's), then one
+    entry with each ingredient's own later phases; its ``steps`` are the longest of those, so the
+    recipe's steps add up to the longest training behind any ingredient."""
+    common = 0
+    while all(len(r) > common and r[common] == recipes[0][common] for r in recipes):
+        common += 1
+    own = [list(r[common:]) for r in recipes]
+    entry = {
+        "phase": "soup",
+        "steps": max(sum(int(p.get("steps", 0)) for p in r) for r in own),
+        "soup": [{"source": str(src), "weight": w, "recipe": r} for src, w, r in zip(sources, weights, own)],
+    }
+    return [*recipes[0][:common], entry]
 
 
 def soup(
@@ -99,9 +131,15 @@ def soup(
     model = PConvUNet(config)
     model.load_state_dict(average_state([s.model.state_dict() for s in loaded], mix))
     model.eval()
+    recipe = soup_recipe([s.provenance.get("recipe") or [] for s in loaded], sources, mix)
+    datas = [s.provenance.get("data") for s in loaded]
     provenance = {
         "trainer": "retoucher-train",
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "data": datas[0] if all(d == datas[0] for d in datas) else {},
+        "steps": sum(int(p.get("steps", 0)) for p in recipe),
+        "recipe": recipe,
+        "weights": "soup",
         "soup": [
             {"source": str(path), "weight": w, "provenance": s.provenance}
             for path, w, s in zip(sources, mix, loaded)
