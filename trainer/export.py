@@ -31,7 +31,19 @@ from engine.weights import load_weights, read_weights_info, save_weights
 
 from .checkpoint import load_checkpoint, model_from_checkpoint
 
-__all__ = ["Source", "export", "load_source", "provenance_from_checkpoint", "evaluation_table"]
+__all__ = [
+    "Source",
+    "export",
+    "load_source",
+    "provenance_from_checkpoint",
+    "evaluation_table",
+    "recipe_steps",
+]
+
+
+def recipe_steps(recipe: list[dict[str, Any]]) -> int:
+    """The optimiser steps of a training recipe (a lineage of phases): the sum of its phases'."""
+    return sum(int(p.get("steps", 0)) for p in recipe)
 
 
 def provenance_from_checkpoint(ckpt: dict[str, Any], *, ema: bool) -> dict[str, Any]:
@@ -45,7 +57,7 @@ def provenance_from_checkpoint(ckpt: dict[str, Any], *, ema: bool) -> dict[str, 
         "checkpoint": str(ckpt.get("path", "")),
         "data": data,
         "classes": species,
-        "steps": int(sum(int(p.get("steps", 0)) for p in lineage)) if lineage else int(ckpt["step"]),
+        "steps": recipe_steps(lineage) if lineage else int(ckpt["step"]),
         "recipe": lineage,
         "weights": "EMA" if uses_ema else "raw",
         "losses": ckpt.get("losses") or {},

@@ -31,7 +31,7 @@ from engine.texture_strength import check_texture
 from engine.unet import PConvUNet
 from engine.weights import save_weights
 
-from .export import load_source
+from .export import load_source, recipe_steps
 
 __all__ = ["soup_weights", "average_state", "soup_recipe", "soup"]
 
@@ -100,7 +100,7 @@ def soup_recipe(
     own = [list(r[common:]) for r in recipes]
     entry = {
         "phase": "soup",
-        "steps": max(sum(int(p.get("steps", 0)) for p in r) for r in own),
+        "steps": max(recipe_steps(r) for r in own),
         "soup": [{"source": str(src), "weight": w, "recipe": r} for src, w, r in zip(sources, weights, own)],
     }
     return [*recipes[0][:common], entry]
@@ -137,7 +137,7 @@ def soup(
         "trainer": "retoucher-train",
         "exported": time.strftime("%Y-%m-%d %H:%M:%S"),
         "data": datas[0] if all(d == datas[0] for d in datas) else {},
-        "steps": sum(int(p.get("steps", 0)) for p in recipe),
+        "steps": recipe_steps(recipe),
         "recipe": recipe,
         "weights": "soup",
         "soup": [
