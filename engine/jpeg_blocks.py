@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .jpeg_damage import header_segments
 from .metadata import JpegTables
 
 __all__ = [
@@ -51,12 +52,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_SOI, _SOS, _EOI = 0xD8, 0xDA, 0xD9
+_SOS = 0xDA
 _SEQUENTIAL_HUFFMAN = (0xC0, 0xC1)  # SOF0 baseline, SOF1 extended sequential
 _SOF_NAMES = {0xC2: "progressive", 0xC3: "lossless"}
 _ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
 _OTHER_SOF = frozenset({0xC5, 0xC6, 0xC7})  # hierarchical (differential) Huffman
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: markers without a length
 _TURBO = "turbo210"  # the libjpeg build of jpeglib used (packaging/retoucher.spec bundles it)
 
 
@@ -106,29 +106,10 @@ class _Frame:
 
 
 def _segments(data: bytes) -> list[tuple[int, bytes]]:
-    """The marker segments of a JPEG from SOI up to and including the first SOS header, as
-    (marker, whole segment bytes); ValueError when the data is not laid out so."""
-    if data[:2] != b"\xff\xd8":
-        raise ValueError("it does not start like a JPEG file")
-    out: list[tuple[int, bytes]] = []
-    pos = 2
-    while True:
-        while pos < len(data) and data[pos] == 0xFF and pos + 1 < len(data) and data[pos + 1] == 0xFF:
-            pos += 1  # fill bytes
-        if pos + 4 > len(data) or data[pos] != 0xFF:
-            raise ValueError("its header is damaged or truncated")
-        marker = data[pos + 1]
-        if marker in _STANDALONE:
-            pos += 2
-            continue
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        end = pos + 2 + length
-        if length < 2 or end > len(data):
-            raise ValueError("its header is damaged or truncated")
-        out.append((marker, data[pos:end]))
-        if marker in (_SOS, _EOI):
-            return out
-        pos = end
+    """The marker segments of a JPEG after SOI up to and including the first SOS header (or
+    EOI), as (marker, whole segment bytes); ValueError when the data is not laid out so
+    (:func:`engine.jpeg_damage.header_segments`, strict)."""
+    return [(marker, data[start:end]) for marker, start, end in header_segments(data)]
 
 
 def _frame(segments: list[tuple[int, bytes]]) -> _Frame:

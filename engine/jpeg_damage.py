@@ -19,48 +19,90 @@ It finds what a lost, zeroed or overwritten run of bytes does (on a 1024x768 pho
 zeroed 4 KiB sectors, 38 of 40 lost 512-byte runs, 37 of 40 runs of 64 random bytes), but not
 most single flipped bits (12 of 40): the Huffman codes resynchronise after a few blocks and the
 data reads as valid, so only a look at the picture tells.
+
+:func:`header_segments` is the one walk over a JPEG header's marker segments: lenient, as libjpeg
+reads them, for the picture decoded here; strict for :mod:`engine.jpeg_blocks`, which rewrites the
+header and must find it laid out exactly.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 
-__all__ = ["jpeg_damage"]
+__all__ = ["header_segments", "jpeg_damage"]
 
 _APP_OR_COMMENT = frozenset({*range(0xE0, 0xF0), 0xFE})
 _SOS, _EOI = 0xDA, 0xD9
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RSTn: markers without a length
+_LENIENT_SKIPS = _STANDALONE | {0x00, 0xD8}  # and a stuffed zero (0xFF 0x00), a second SOI
 # libjpeg's warnings about a scan's data (JWRN_EXTRANEOUS_DATA, _HIT_MARKER, _HUFF_BAD_CODE,
 # _ARITH_BAD_CODE, _MUST_RESYNC: "Corrupt JPEG data: ..."; _JPEG_EOF; _BOGUS_PROGRESSION)
 _DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "Inconsistent progression sequence")
 _DECODE_AS = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}  # simplejpeg's names; else RGB
 
 
+def header_segments(data: bytes, *, lenient: bool = False) -> Iterator[tuple[int, int, int]]:
+    """The marker segments of a JPEG's header after SOI (``data``: a JPEG file's bytes), up to
+    and including the first SOS, as (marker, start, end): ``data[start:end]`` is the whole
+    segment, marker and length field included, ``end`` where its length field says it ends.
+    Fill bytes (0xFF 0xFF...) and the markers without a length (TEM, RSTn) are passed over.
+
+    Strict (the default): the data must be laid out so, else ValueError ("it does not start like
+    a JPEG file": no SOI; "its header is damaged or truncated": bytes where a marker should be,
+    a length under 2 or past the data's end, the data ending first). EOI ends the walk as SOS
+    does; it is read as a segment too (the two bytes after it as its length).
+
+    ``lenient``: much as libjpeg reads a header. Bytes between segments that belong to none are
+    skipped (to the next 0xFF), and so are a stuffed zero (0xFF 0x00) and a second SOI; lengths
+    are not checked (``end`` may lie past the data's end: nothing follows then). The walk stops
+    quietly, without an SOS, where the data does not start with SOI, at EOI, or where no marker
+    and length are left."""
+    if data[:2] != b"\xff\xd8":
+        if lenient:
+            return
+        raise ValueError("it does not start like a JPEG file")
+    pos = 2
+    while True:
+        if lenient:
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return
+        while pos + 1 < len(data) and data[pos] == 0xFF and data[pos + 1] == 0xFF:
+            pos += 1  # fill bytes
+        if pos + 4 > len(data) or data[pos] != 0xFF:
+            if lenient:
+                return
+            raise ValueError("its header is damaged or truncated")
+        marker = data[pos + 1]
+        if marker in (_LENIENT_SKIPS if lenient else _STANDALONE):
+            pos += 2
+            continue
+        if lenient and marker == _EOI:
+            return
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        end = pos + 2 + length
+        if not lenient and (length < 2 or end > len(data)):
+            raise ValueError("its header is damaged or truncated")
+        yield marker, pos, end
+        if marker in (_SOS, _EOI):
+            return
+        pos = end
+
+
 def picture_data(data: bytes) -> bytes | None:
     """``data`` (a JPEG file's bytes) with only what its picture is decoded from: SOI, the
     header's tables and frame, and everything from the first scan's header on; bytes between
     the header's segments that belong to none are skipped, as libjpeg skips them (with a
-    warning). None when no scan header is found (Pillow decoded it anyway: no claim is made)."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    kept, pos = [b"\xff\xd8"], 2
-    while True:
-        pos = data.find(b"\xff", pos)
-        while 0 <= pos < len(data) - 1 and data[pos + 1] == 0xFF:
-            pos += 1  # fill bytes
-        if pos < 0 or pos + 4 > len(data):
-            return None
-        marker = data[pos + 1]
-        if marker == 0x00 or 0xD0 <= marker <= 0xD8 or marker == 0x01:  # not a header segment
-            pos += 2
-            continue
-        if marker == _EOI:
-            return None
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+    warning): :func:`header_segments`, lenient. None when no scan header is found (Pillow
+    decoded it anyway: no claim is made)."""
+    kept = [b"\xff\xd8"]
+    for marker, start, end in header_segments(data, lenient=True):
         if marker == _SOS:
-            return b"".join(kept) + data[pos:]
+            return b"".join(kept) + data[start:]
         if marker not in _APP_OR_COMMENT:
-            kept.append(data[pos : pos + 2 + length])
-        pos += 2 + length
+            kept.append(data[start:end])
+    return None
 
 
 def jpeg_damage(data: bytes) -> str | None:

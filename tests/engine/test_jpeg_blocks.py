@@ -1,19 +1,22 @@
 """engine.jpeg_blocks through engine.imageio.save_image: a JPEG written back from a JPEG with its
 own compression re-encodes only the blocks (MCUs) that hold a changed pixel; the rest of the
 photo decodes exactly as before. Where that cannot be done it is re-encoded whole, as a plain
-save, with one logged warning that says why."""
+save, with one logged warning that says why. Also the walk over a JPEG header's marker segments
+that it shares with engine.jpeg_damage: strict here, lenient (as libjpeg) there."""
 
 from __future__ import annotations
 
 import logging
 import os
+import struct
 
 import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
 from engine.imageio import SourceFile, load_image, save_image
-from engine.jpeg_blocks import block_write_problem, changed_pixels
+from engine.jpeg_blocks import _segments, block_write_problem, changed_pixels
+from engine.jpeg_damage import header_segments, picture_data
 from tests.engine.jpeg_photos import (
     MCU,
     coefficients,
@@ -268,3 +271,109 @@ def test_several_retouches_keep_the_blocks_between_them(tmp_path, holes):
         inside = blocks_of(mcus, (2, 2) if i == 0 else (1, 1), s.shape)
         np.testing.assert_array_equal(o[~inside], s[~inside])
         np.testing.assert_array_equal(o[inside], p[inside])
+
+
+# --- the header's marker segments (engine.jpeg_damage.header_segments) ----------------------
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", 2 + len(payload)) + payload
+
+
+SOI, EOI = b"\xff\xd8", b"\xff\xd9"
+COM, DQT = segment(0xFE, b"a comment"), segment(0xDB, b"\x00" + bytes(range(64)))
+SOS = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+SCAN = b"\x12\xff\x00\x34\xff\xd0\x56" + EOI  # coded data: a stuffed zero, a restart marker
+PICTURE = SOI + DQT + SOS + SCAN  # what picture_data keeps of SOI + COM + DQT + SOS + SCAN
+DAMAGED = "its header is damaged or truncated"
+
+
+def header(between: bytes = b"") -> bytes:
+    """SOI, a comment, ``between``, a table, the scan."""
+    return SOI + COM + between + DQT + SOS + SCAN
+
+
+def test_the_header_walk_gives_each_segment_up_to_the_scan_header():
+    data = header()
+    com, dqt, sos = 2, 2 + len(COM), 2 + len(COM) + len(DQT)
+    walk = [(0xFE, com, dqt), (0xDB, dqt, sos), (0xDA, sos, sos + len(SOS))]
+    assert list(header_segments(data)) == walk
+    assert list(header_segments(data, lenient=True)) == walk
+    assert _segments(data) == [(0xFE, COM), (0xDB, DQT), (0xDA, SOS)]
+    assert picture_data(data) == PICTURE
+
+
+@pytest.mark.parametrize(
+    ("between", "strict_passes"),
+    [
+        pytest.param(b"\xff\xff\xff", True, id="fill-bytes"),
+        pytest.param(b"\xff\xd0\xff\x01\xff\xd7", True, id="rst-and-tem"),
+        pytest.param(b"\xff\xd0\xff\xff\xff\x01", True, id="rst-fill-tem"),
+        pytest.param(b"\x00\x00", False, id="padding"),
+        pytest.param(b"junk", False, id="junk"),
+        pytest.param(b"\xff\x00", False, id="stuffed-zero"),
+        pytest.param(SOI, False, id="second-soi"),
+        pytest.param(b"\x00\xff\xff\xd0\x17", False, id="padding-fill-rst-junk"),
+    ],
+)
+def test_what_lies_between_two_segments(between, strict_passes):
+    """Fill bytes and markers without a length are passed over by both walks; stray bytes, a
+    stuffed zero and a second SOI are skipped by the lenient walk (as libjpeg skips them) and
+    refused by the strict one."""
+    data = header(between)
+    dqt = 2 + len(COM) + len(between)
+    sos = dqt + len(DQT)
+    walk = [(0xFE, 2, 2 + len(COM)), (0xDB, dqt, sos), (0xDA, sos, sos + len(SOS))]
+    assert list(header_segments(data, lenient=True)) == walk
+    assert picture_data(data) == PICTURE
+    if strict_passes:
+        assert list(header_segments(data)) == walk
+        assert _segments(data) == [(0xFE, COM), (0xDB, DQT), (0xDA, SOS)]
+    else:
+        with pytest.raises(ValueError, match=DAMAGED):
+            _segments(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "lenient_walk"),
+    [
+        pytest.param(SOI + COM + DQT[:-10], [0xFE, 0xDB], id="segment-cut-short"),
+        pytest.param(SOI + COM + DQT[:3], [0xFE], id="length-cut-short"),
+        pytest.param(
+            SOI + COM + b"\xff\xdb\xff\xf0" + DQT[4:] + SOS + SCAN, [0xFE, 0xDB], id="length-past-the-end"
+        ),
+        pytest.param(SOI + COM + DQT, [0xFE, 0xDB], id="no-scan-header"),
+        pytest.param(SOI + COM + DQT + EOI, [0xFE, 0xDB], id="eoi-at-the-end"),
+        pytest.param(SOI + COM + EOI + DQT + SOS + SCAN, [0xFE], id="eoi-before-the-scan-header"),
+    ],
+)
+def test_a_truncated_header_or_eoi_before_the_scan_stops_the_lenient_walk_and_fails_the_strict(
+    data, lenient_walk
+):
+    with pytest.raises(ValueError, match=DAMAGED):
+        _segments(data)
+    assert [m for m, _, _ in header_segments(data, lenient=True)] == lenient_walk  # no SOS, no EOI
+    assert picture_data(data) is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(SOI + COM + b"\xff\xdb\x00\x01" + DQT[4:] + SOS + SCAN, id="table-length-1"),
+        pytest.param(SOI + COM + DQT + b"\xff\xda\x00\x01" + SOS[4:] + SCAN, id="scan-header-length-1"),
+        pytest.param(SOI + COM + DQT + SOS[:6], id="scan-header-cut-short"),
+    ],
+)
+def test_a_length_under_two_or_past_the_end_is_refused_strictly(data):
+    with pytest.raises(ValueError, match=DAMAGED):
+        _segments(data)
+    if data.startswith(SOI + COM + DQT):  # lenient: lengths unchecked, all from the scan header on kept
+        assert picture_data(data) == SOI + DQT + data[len(SOI + COM + DQT) :]
+
+
+def test_data_that_does_not_start_with_soi():
+    for data in (COM + DQT + SOS + SCAN, b"", b"\xff"):
+        with pytest.raises(ValueError, match="it does not start like a JPEG file"):
+            _segments(data)
+        assert list(header_segments(data, lenient=True)) == []
+        assert picture_data(data) is None
