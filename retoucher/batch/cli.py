@@ -7,6 +7,8 @@ exit with the status of the whole batch (the flow is :func:`.console.run_command
 from __future__ import annotations
 
 import argparse
+import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,6 +125,17 @@ def add_damage_options(p: argparse._ActionsContainer, *, weights_flag: str) -> N
     )
 
 
+def _negative_rect_joined(argv: Sequence[str]) -> list[str]:
+    """``--rect -1,0,5,5`` as ``--rect=-1,0,5,5``: argparse takes a value that starts with a minus
+    sign for an option and says only "expected one argument"; joined, the rectangle's own check
+    tells what is wrong with it."""
+    out = list(argv)
+    for i in range(len(out) - 2, -1, -1):
+        if out[i] == "--rect" and re.match(r"-\d", out[i + 1]):
+            out[i : i + 2] = [f"--rect={out[i + 1]}"]
+    return out
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
@@ -134,7 +147,7 @@ def main(
 
     return run_command(
         build_parser(prog),
-        argv,
+        _negative_rect_joined(sys.argv[1:] if argv is None else argv),
         _options,
         run_batch,
         prog=prog,
