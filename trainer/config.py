@@ -11,6 +11,17 @@ from typing import Any
 from engine.unet import BN_SCOPES, MODEL_PRESETS, UNetConfig, paper_kernels
 
 from .losses import HOLE_WEIGHTINGS
+from .train_choices import (  # the command line's choices (torch-free), checked here
+    ADVERSARIAL_ON,
+    AMP_MODES,
+    DISC_FAKES,
+    DISC_INPUTS,
+    LOSSES,
+    PHASE_LR,
+    PRELOADS,
+    SCHEDULES,
+    VGG_CALIBRATIONS,
+)
 
 __all__ = [
     "TrainConfig",
@@ -28,14 +39,6 @@ __all__ = [
     "default_masks",
 ]
 
-PHASE_LR = {"train": 2e-4, "finetune": 5e-5}
-# --adversarial-on: the samples the adversarial game is played on (every sample, or the native
-# crops of --native-share only: the bird squares, most of them scaled up, keep the plain loss)
-ADVERSARIAL_ON = ("all", "native")
-DISC_INPUTS = ("image+hole", "image")  # --disc-input: what the discriminator is shown
-# --disc-fake: what of a composite the discriminator learns to call fake: all of it (DeepFill v2),
-# or each patch by its share of the hole, the rest real (LaMa's mask_as_fake_target)
-DISC_FAKES = ("composite", "hole")
 # --freeze-bn: the BatchNorm layers whose statistics and affine parameters stay as --init left
 # them (engine.unet.BN_SCOPES, or none); the default follows --phase
 FREEZE_BN = ("none", *BN_SCOPES)
@@ -190,12 +193,14 @@ class TrainConfig:
             raise ValueError(f"--phase must be one of {sorted(PHASE_LR)}, got {self.phase!r}")
         if self.freeze_bn is not None and self.freeze_bn not in FREEZE_BN:
             raise ValueError(f"--freeze-bn must be one of {', '.join(FREEZE_BN)}, got {self.freeze_bn!r}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"--schedule must be constant or cosine, got {self.schedule!r}")
-        if self.loss not in ("full", "l1"):
-            raise ValueError(f"--loss must be full or l1, got {self.loss!r}")
-        if self.vgg_calibration not in ("auto", "mean", "off"):
-            raise ValueError(f"--vgg-calibration must be auto, mean or off, got {self.vgg_calibration!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.vgg_calibration not in VGG_CALIBRATIONS:
+            raise ValueError(
+                f"--vgg-calibration must be one of {', '.join(VGG_CALIBRATIONS)}, got {self.vgg_calibration!r}"
+            )
         if self.hole_weighting not in HOLE_WEIGHTINGS:
             raise ValueError(
                 f"--hole-weighting must be one of {', '.join(HOLE_WEIGHTINGS)}, got {self.hole_weighting!r}"
@@ -233,10 +238,10 @@ class TrainConfig:
                 f"--adversarial-on native needs a native crop in every batch: --native-share "
                 f"{self.native_share:g} x --batch-size {self.batch_size} is below 1"
             )
-        if self.amp not in ("auto", "bf16", "fp16", "off"):
-            raise ValueError(f"--amp must be auto, bf16, fp16 or off, got {self.amp!r}")
-        if self.preload not in ("auto", "yes", "no"):
-            raise ValueError(f"--preload must be auto, yes or no, got {self.preload!r}")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.preload not in PRELOADS:
+            raise ValueError(f"--preload must be one of {', '.join(PRELOADS)}, got {self.preload!r}")
         if self.batch_size < 1 or self.steps < 0:
             raise ValueError("--batch-size must be >= 1 and --steps >= 0")
         if not 0.0 <= self.ema < 1.0:

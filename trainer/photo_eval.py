@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .vgg import VGGFeatures
 
 __all__ = [
+    "PHOTO_NAMES",
     "PHOTO_METHODS",
     "PhotoRow",
     "source_photos",
@@ -66,15 +67,18 @@ __all__ = [
     "evaluate_photos",
 ]
 
-PHOTO_METHODS = ("telea", "ns", "patchmatch", "ours")
-PHOTO_LABELS = {
-    "telea": "OpenCV Telea",
-    "ns": "OpenCV Navier-Stokes",
-    "patchmatch": "PatchMatch (patch 7)",
-    "ours": "Retoucher U-Net",
-}
-GRID_HEADS = {"telea": "Telea", "ns": "Navier-Stokes", "patchmatch": "PatchMatch"}
 PATCH_SIZE = 7
+# method -> (its label in the tables, its head in the example grids), in the tables' order; a
+# compared model (cmp1, ...) is none of these: its own name is both
+PHOTO_NAMES = {
+    "telea": ("OpenCV Telea", "Telea"),
+    "ns": ("OpenCV Navier-Stokes", "Navier-Stokes"),
+    "patchmatch": (f"PatchMatch (patch {PATCH_SIZE})", "PatchMatch"),
+    "ours": ("Retoucher U-Net", "Ours"),
+}
+PHOTO_METHODS = tuple(PHOTO_NAMES)
+PHOTO_LABELS = {method: label for method, (label, _head) in PHOTO_NAMES.items()}
+GRID_HEADS = {method: head for method, (_label, head) in PHOTO_NAMES.items()}
 BOX_MARGIN = 16
 GRID_TILE = 256
 
@@ -357,7 +361,6 @@ def evaluate_photos(
                 section["tasks"][kind][f"ours_vs_{key}"] = asdict(lead)
         md.append("")
         if examples[kind]:
-            heads = ["Input", *(GRID_HEADS[m] for m in methods if m not in models)]
-            heads += ["Ours" if k == "ours" else models[k].name for k in models]
-            grids.append(draw_grid([*heads, "Original"], examples[kind], grid_path(kind)))
+            heads = ["Input", *(model_label(m, models, GRID_HEADS) for m in methods), "Original"]
+            grids.append(draw_grid(heads, examples[kind], grid_path(kind)))
     return md, section, grids

@@ -22,6 +22,37 @@ def test_the_benchmark_judges_each_strength_on_the_same_photos_and_holes(
         assert len(line.split("|")) == 6  # holes, Navier-Stokes, two strengths
 
 
+def test_the_benchmark_writes_the_figures_it_prints_as_json_beside_out(
+    benchmark_script, photo_data, tiny_weights, tmp_path, capsys
+):
+    """The JSON beside --out (same stem) holds evaluate's photos section for the run: every
+    printed cell and paired line can be recounted from it, and each model's name and strength."""
+    from engine.atomic import leftover_temporaries
+    from trainer.paired import PairedDifference
+    from trainer.photo_eval import _fmt
+
+    bench = benchmark_script("texture")
+    out = tmp_path / "bench" / "t.md"
+    args = ["--data", str(photo_data), "--weights", str(tiny_weights), "--split", "test", "--out", str(out)]
+    assert bench.main([*args, "--strengths", "0", "1", "--photos-limit", "2"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    figures = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+    assert figures["split"] == "test" and figures["strengths"] == [0.0, 1.0] and figures["photos_limit"] == 2
+    assert [(k, m["texture"]) for k, m in figures["models"].items()] == [("ours", 0.0), ("cmp1", 1.0)]
+    assert figures["models"]["cmp1"]["name"] == "tiny-random, texture 1"
+    tasks = figures["photos"]["tasks"]
+    assert figures["photos"]["photos"] == 2 and set(tasks) == {"strokes", "scratches", "object"}
+    for kind, task in tasks.items():
+        assert [r["method"] for r in task["rows"]] == ["ns", "ours", "cmp1"]
+        assert all(r["task"] == kind and r["photos"] == 2 for r in task["rows"])
+        cells = [f"{r['hole_psnr']:.2f} / {_fmt(r['texture'])}" for r in task["rows"]]
+        assert f"| {kind} | {' | '.join(cells)} |" in printed
+        paired = PairedDifference(**task["ours_vs_cmp1"]).describe()
+        assert f"{kind}: texture 0 vs tiny-random, texture 1, paired by photo: {paired}" in printed
+        assert "hole_psnr_gain_db" in task["vs_navier_stokes"]
+    assert not leftover_temporaries([out, out.with_suffix(".json")])
+
+
 def test_evaluate_texture_sets_every_model_s_strength_and_says_so(photo_data, tiny_weights, tmp_path):
     from trainer.__main__ import main
 
