@@ -13,7 +13,8 @@ input, so pixels outside the image count as holes: this is the paper's replaceme
 padding at the border.
 
 :func:`add_upsampled_conv` is the decoder's nearest x2 upsampling and 3x3 convolution computed
-at the low resolution (the same sums, a quarter of the multiplications saved).
+at the low resolution (the same sums, a quarter of the multiplications saved); :func:`phase_kernels`
+and :func:`add_phase_conv` are its two halves, for a caller that keeps the kernels.
 
 The layer is stateless between calls. The all-ones kernel that counts valid pixels is a
 non-persistent buffer made once at construction. Mask arithmetic always runs in float32 with
@@ -27,13 +28,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PartialConv2d", "add_upsampled_conv"]
+__all__ = ["PartialConv2d", "add_upsampled_conv", "add_phase_conv", "phase_kernels"]
 
 # Nearest x2 upsampling then a 3x3 convolution (padding 1): output row 2i+a takes the kernel's rows
 # -1, 0, +1 from low-resolution rows i-1, i, i (a = 0) or i, i, i+1 (a = 1), i.e. a 2-row kernel
 # over rows i-1+a and i+a whose rows are sums of the 3x3 kernel's: _PHASE_ROWS[a] @ kernel rows.
 # The same holds for columns.
 _PHASE_ROWS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
+    """The four 2x2 phase kernels (4 O, C, 2, 2) of a 3x3 ``weight`` (O, C, 3, 3) for
+    :func:`add_upsampled_conv`, phase (a, b) = (output row, column parity) at rows ``(2a + b) O``
+    on; computed in the weight's dtype with autocast off (the taps' sums in full)."""
+    if weight.dim() != 4 or weight.shape[-2:] != (3, 3):
+        raise ValueError(f"add_upsampled_conv needs a 3x3 kernel, got {tuple(weight.shape[-2:])}")
+    o = weight.shape[0]
+    with torch.autocast(device_type=weight.device.type, enabled=False):
+        rows = torch.tensor(_PHASE_ROWS, dtype=weight.dtype, device=weight.device)  # (2, 2, 3)
+        return torch.einsum("apy,ocyx,bqx->abocpq", rows, weight, rows).reshape(4 * o, -1, 2, 2)
 
 
 def add_upsampled_conv(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -45,15 +58,18 @@ def add_upsampled_conv(out: torch.Tensor, x: torch.Tensor, weight: torch.Tensor)
     outputs makes all four), so the multiplications are 16 per output pixel group of four
     instead of 36, and the upsampled ``x`` is never made. Exact up to float rounding.
     """
-    if weight.shape[-2:] != (3, 3):
-        raise ValueError(f"add_upsampled_conv needs a 3x3 kernel, got {tuple(weight.shape[-2:])}")
+    return add_phase_conv(out, x, phase_kernels(weight))
+
+
+def add_phase_conv(out: torch.Tensor, x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """:func:`add_upsampled_conv` given the weight's :func:`phase_kernels` (4 O, C, 2, 2), for a
+    caller that keeps them (a model at inference: the same on every call)."""
     n, _, h, w = x.shape
-    o = weight.shape[0]
+    o = kernels.shape[0] // 4
+    if kernels.shape[0] != 4 * o or kernels.shape[-2:] != (2, 2):
+        raise ValueError(f"kernels must be (4 O, C, 2, 2) phase kernels, got {tuple(kernels.shape)}")
     if out.shape != (n, o, 2 * h, 2 * w):
         raise ValueError(f"out must have shape {(n, o, 2 * h, 2 * w)}, got {tuple(out.shape)}")
-    with torch.autocast(device_type=weight.device.type, enabled=False):  # the taps' sums in full
-        rows = torch.tensor(_PHASE_ROWS, dtype=weight.dtype, device=weight.device)  # (2, 2, 3)
-        kernels = torch.einsum("apy,ocyx,bqx->abocpq", rows, weight, rows).reshape(4 * o, -1, 2, 2)
     phases = F.conv2d(x, kernels, None, 1, 1)  # (N, 4 O, h + 1, w + 1)
     grid = out.unflatten(2, (h, 2)).unflatten(4, (w, 2))  # a view: [n, o, i, a, j, b]
     for a in range(2):

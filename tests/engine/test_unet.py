@@ -149,6 +149,53 @@ def test_decoder_at_low_resolution_matches_upsampling_and_concatenating(training
         torch.testing.assert_close(ga, gb, rtol=1e-9, atol=1e-9)
 
 
+def test_inference_keeps_the_decoder_kernels_until_the_weights_change(monkeypatch):
+    """At inference the decoder derives its phase kernels once and keeps them; any change of the
+    weights or BatchNorm statistics (in place, a new storage, a dtype round trip) is seen, and the
+    output always equals a fresh model's with the same state. Training keeps nothing."""
+    import engine.unet as unet
+
+    calls = []
+    derive = unet.phase_kernels
+    monkeypatch.setattr(unet, "phase_kernels", lambda w: calls.append(1) or derive(w))
+    torch.manual_seed(8)
+    model = PConvUNet(TINY).eval()
+    blocks = len(model.decoder)
+    x = torch.randn(2, 3, 64, 64)
+    m = (torch.rand(2, 1, 64, 64) > 0.3).float()
+
+    def fresh(state):
+        other = PConvUNet(TINY).eval()
+        other.load_state_dict(state)
+        with torch.no_grad():
+            return other(x * m, m)
+
+    with torch.inference_mode():
+        first = model(x * m, m)
+        assert len(calls) == blocks
+        torch.testing.assert_close(model(x * m, m), first, rtol=0, atol=0)
+        assert len(calls) == blocks, "the second call derives nothing"
+    changes = [
+        lambda: model.decoder[0].pconv.conv.weight.mul_(1.5),  # an optimiser step
+        lambda: model.decoder[1].bn.running_var.mul_(3.0),  # new statistics
+        lambda: model.load_state_dict(PConvUNet(TINY).state_dict()),  # other weights
+        lambda: model.half().float(),  # new storages, rounded values
+    ]
+    for change in changes:
+        with torch.no_grad():
+            change()
+        n = len(calls)
+        with torch.inference_mode():
+            got = model(x * m, m)
+        assert len(calls) > n
+        torch.testing.assert_close(got, fresh(model.state_dict()), rtol=1e-6, atol=1e-6)
+    model.train()
+    model(x * m, m)
+    model.eval()
+    model(x * m, m)  # autograd on: derived, not kept
+    assert all(b._kept is None for b in model.decoder)
+
+
 def test_a_decoder_kernel_other_than_3_upsamples_and_concatenates():
     """Only 3x3 decoder kernels take the low-resolution path; a 5x5 model still runs and still
     ignores what the hole held."""
