@@ -42,7 +42,7 @@ def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
     :func:`add_upsampled_conv`, phase (a, b) = (output row, column parity) at rows ``(2a + b) O``
     on; computed in the weight's dtype with autocast off (the taps' sums in full)."""
     if weight.dim() != 4 or weight.shape[-2:] != (3, 3):
-        raise ValueError(f"add_upsampled_conv needs a 3x3 kernel, got {tuple(weight.shape[-2:])}")
+        raise ValueError(f"phase_kernels needs a 3x3 kernel (O, C, 3, 3), got {tuple(weight.shape)}")
     o = weight.shape[0]
     with torch.autocast(device_type=weight.device.type, enabled=False):
         rows = torch.tensor(_PHASE_ROWS, dtype=weight.dtype, device=weight.device)  # (2, 2, 3)

@@ -169,13 +169,24 @@ class _EncoderBlock(nn.Module):
 
 def _values_key(tensors: list[torch.Tensor]) -> tuple[Any, ...] | None:
     """What tells these tensors' values apart from any later ones: each one's storage address,
-    in-place version count, dtype, device and shape (an in-place change, such as an optimiser step or
-    ``load_state_dict``, bumps the version; ``.to()``, ``.half()`` or a new ``.data`` moves the
-    storage). None when one of them keeps no version count (an inference tensor): nothing is kept."""
+    in-place version count, dtype, device, shape and strides (an in-place change through the
+    tensor, such as an optimiser step, an EMA update or ``load_state_dict``, bumps the version;
+    ``.to()``, ``.half()`` or a new ``.data`` moves the storage). Not seen: a write that goes
+    around the tensor (through ``.data``, a NumPy view or DLPack, or another process's shared
+    memory); such a caller calls :meth:`PConvUNet.forget_kernels`. None when one of them keeps no
+    version count (an inference tensor): nothing is kept."""
     try:
-        return tuple((t.data_ptr(), t._version, t.dtype, t.device, t.shape) for t in tensors)
+        return tuple((t.data_ptr(), t._version, t.dtype, t.device, t.shape, t.stride()) for t in tensors)
     except RuntimeError:
         return None
+
+
+def _keeps_kernels() -> bool:
+    """Whether this forward may keep derived kernels: inference mode (the Inpainter's), and no
+    tracer or compiler that would bake them in as constants or cannot compare addresses."""
+    return (
+        torch.is_inference_mode_enabled() and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
+    )
 
 
 class _DecoderBlock(nn.Module):
@@ -197,27 +208,41 @@ class _DecoderBlock(nn.Module):
 
     def _subpixel_kernels(self, fold: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """``(skip kernel, phase kernels of the upsampled part, shift)`` from the (BatchNorm-folded,
-        ``fold``) weight. With autograd off (inference) they are kept between calls while the
-        tensors they are made from hold the same values (:func:`_values_key`; the aliases kept
-        beside them hold on to those storages, so no other tensor can take their addresses):
-        derived on every call, the small model's decoder spent 10-15 ms of a 512x512 fill on them."""
+        ``fold``) weight. In inference mode they are kept between calls while the tensors they
+        are made from hold the same values (:func:`_values_key`; the aliases kept beside them
+        hold on to those storages, so no other tensor can take their addresses): derived on
+        every call, they cost the bundled model 15-18 ms of a 512x512 fill (about 217 ms). A
+        copy or pickle of the block, and a move (``.to()``, ``.half()``), drop them."""
         sources = [self.pconv.conv.weight]
         if fold:
             assert self.bn is not None
             sources += [self.bn.weight, self.bn.bias, self.bn.running_mean, self.bn.running_var]
-        key = None if torch.is_grad_enabled() else _values_key(sources)
+        key = _values_key(sources) if _keeps_kernels() else None
         if key is not None:
             key = (key, fold, self.bn.eps if fold and self.bn is not None else None)
-            if self._kept is not None and self._kept[0] == key:
-                return self._kept[1]
+            kept = self._kept  # read once: another thread may replace it
+            if kept is not None and kept[0] == key:
+                return kept[1]
         weight, shift = self.pconv.folded(self.bn if fold else None)
-        kernels = (
-            weight[:, self.cin_up :],
-            phase_kernels(weight[:, : self.cin_up]),
-            shift,
-        )
+        skip = weight[:, self.cin_up :]
+        if key is not None:  # its own storage, in the weight's memory format: not the whole weight kept
+            layout = torch.channels_last if weight.is_contiguous(memory_format=torch.channels_last) else None
+            skip = skip.contiguous(memory_format=layout or torch.contiguous_format)
+        kernels = (skip, phase_kernels(weight[:, : self.cin_up]), shift)
         self._kept = None if key is None else (key, kernels, [t.detach() for t in sources])
         return kernels
+
+    def forget_kernels(self) -> None:
+        """Drop the kept kernels (see :meth:`_subpixel_kernels`)."""
+        self._kept = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        return {**state, "_kept": None}  # a copy's kernels would be keyed on the original's storages
+
+    def _apply(self, fn: Any, recurse: bool = True) -> _DecoderBlock:
+        self._kept = None  # the old storages are let go at once, not at the next forward
+        return super()._apply(fn, recurse)
 
     def forward(
         self, x: torch.Tensor, m: torch.Tensor, skip: torch.Tensor, skip_m: torch.Tensor
@@ -376,6 +401,14 @@ class PConvUNet(nn.Module):
             for bn in self._frozen_bn_layers():
                 bn.eval()
         return self
+
+    def forget_kernels(self) -> None:
+        """Drop the kernels the decoder keeps between inference calls: for a caller that changes
+        the weights around the tensors (through ``.data``, a NumPy view, shared memory), which
+        the decoder cannot see (an in-place change through the tensors, ``load_state_dict`` or a
+        move it sees itself)."""
+        for block in self.decoder:
+            block.forget_kernels()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -189,10 +191,22 @@ def test_inference_keeps_the_decoder_kernels_until_the_weights_change(monkeypatc
             got = model(x * m, m)
         assert len(calls) > n
         torch.testing.assert_close(got, fresh(model.state_dict()), rtol=1e-6, atol=1e-6)
+    # a copy keeps nothing of the original's (its key would name the original's storages)
+    twin = copy.deepcopy(model)
+    assert all(b._kept is not None for b in model.decoder)
+    assert all(b._kept is None for b in twin.decoder)
+    with torch.no_grad():
+        model.decoder[2].pconv.conv.weight.data.mul_(0.5)  # around the tensor: not seen...
+    model.forget_kernels()  # ...so the caller says so
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x * m, m), fresh(model.state_dict()), rtol=1e-6, atol=1e-6)
+    model.to(torch.float64)  # a move lets the old storages go at once
+    assert all(b._kept is None for b in model.decoder)
+    model.float()
+    with torch.no_grad():
+        model(x * m, m)  # only inference mode keeps them
     model.train()
     model(x * m, m)
-    model.eval()
-    model(x * m, m)  # autograd on: derived, not kept
     assert all(b._kept is None for b in model.decoder)
 
 
