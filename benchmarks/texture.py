@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/texture-benchmark.md")
     args = p.parse_args(argv)
 
+    if Path(args.out).suffix.lower() == ".json":
+        p.error("--out names the tables' markdown file; the JSON is written beside it (same name, .json)")
     runs = [(args.weights, s) for s in args.strengths] + args.also
     models = {}
     for k, (weights, s) in enumerate(runs):

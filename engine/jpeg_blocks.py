@@ -292,8 +292,9 @@ def _merge(src: Any, new: Any, mcus: np.ndarray, origin: tuple[int, int], frame:
 def _splice(written: bytes, header_from: list[tuple[int, bytes]], ids: tuple[int, ...]) -> bytes:
     """``written`` (jpeglib's file) with its APPn/COM segments replaced by ``header_from``'s
     (Pillow's, as a plain save writes them) and the source's component ids in SOF and SOS."""
-    segments = _segments(written)
-    scan_start = sum(len(seg) for _, seg in segments) + 2
+    walk = list(header_segments(written))
+    segments = [(marker, written[start:end]) for marker, start, end in walk]
+    scan_start = walk[-1][2]  # where the scan header ends (fill bytes or RSTn before it counted)
     meta = [seg for m, seg in header_from if 0xE0 <= m <= 0xEF or m == 0xFE]
     new_id = {c[0]: ids[i] for i, c in enumerate(_frame(segments).components)}
     rest = []

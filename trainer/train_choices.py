@@ -25,7 +25,7 @@ __all__ = [
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}  # --phase: its default learning rate
 SCHEDULES = ("constant", "cosine")  # --schedule
 LOSSES = ("full", "l1")  # --loss
-VGG_CALIBRATIONS = ("auto", "mean", "off")  # --vgg-calibration (= vgg_calibration.CALIBRATION_MODES)
+VGG_CALIBRATIONS = ("auto", "mean", "off")  # --vgg-calibration (vgg_calibration.CALIBRATION_MODES)
 PRELOADS = ("auto", "yes", "no")  # --preload
 AMP_MODES = ("auto", "bf16", "fp16", "off")  # --amp
 # --adversarial-on: the samples the adversarial game is played on (every sample, or the native

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .train_choices import VGG_CALIBRATIONS
 from .vgg import VGGFeatures
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
     "describe_off",
 ]
 
-CALIBRATION_MODES = ("auto", "mean", "off")
+CALIBRATION_MODES = VGG_CALIBRATIONS  # --vgg-calibration (trainer.train_choices)
 CALIBRATION_IMAGES = 64  # photos of the train split, evenly spaced (every species)
 
 

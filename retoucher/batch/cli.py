@@ -125,14 +125,20 @@ def add_damage_options(p: argparse._ActionsContainer, *, weights_flag: str) -> N
     )
 
 
-def _negative_rect_joined(argv: Sequence[str]) -> list[str]:
-    """``--rect -1,0,5,5`` as ``--rect=-1,0,5,5``: argparse takes a value that starts with a minus
-    sign for an option and says only "expected one argument"; joined, the rectangle's own check
-    tells what is wrong with it."""
+# options whose value may start with a minus sign (a negative number the value's own check refuses)
+_SIGNED_VALUES = ("--rect", "--center-hole")
+
+
+def _signed_values_joined(argv: Sequence[str]) -> list[str]:
+    """``--rect -1,0,5,5`` as ``--rect=-1,0,5,5`` (and ``--center-hole -3x4``): argparse takes a
+    value that starts with a minus sign and a digit for an option and says only "expected one
+    argument"; joined, the value's own check tells what is wrong with it. Nothing after ``--``
+    (the end of the options) is touched."""
     out = list(argv)
-    for i in range(len(out) - 2, -1, -1):
-        if out[i] == "--rect" and re.match(r"-\d", out[i + 1]):
-            out[i : i + 2] = [f"--rect={out[i + 1]}"]
+    end = out.index("--") if "--" in out else len(out)
+    for i in range(end - 2, -1, -1):
+        if out[i] in _SIGNED_VALUES and re.match(r"-\d", out[i + 1]):
+            out[i : i + 2] = [f"{out[i]}={out[i + 1]}"]
     return out
 
 
@@ -147,7 +153,7 @@ def main(
 
     return run_command(
         build_parser(prog),
-        _negative_rect_joined(sys.argv[1:] if argv is None else argv),
+        _signed_values_joined(sys.argv[1:] if argv is None else argv),
         _options,
         run_batch,
         prog=prog,

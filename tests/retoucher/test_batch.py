@@ -323,6 +323,7 @@ def test_exit_code_zero_and_recursive_layout(folder, tmp_path, tiny_weights, cap
         ),
         (["--center-hole", "8", "--rect", "1,2,3,4"], "not allowed with"),
         (["--rect", "-1,2,3,4"], "X and Y must be >= 0"),  # not argparse's "expected one argument"
+        (["--center-hole", "-3x4"], "hole size"),
         (["--center-hole", "-3"], "hole size"),
         (["--center-hole", "8", "--quality", "0"], "quality"),
         (["--center-hole", "8", "--device", "tpu"], "device"),

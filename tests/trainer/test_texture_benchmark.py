@@ -22,6 +22,16 @@ def test_the_benchmark_judges_each_strength_on_the_same_photos_and_holes(
         assert len(line.split("|")) == 6  # holes, Navier-Stokes, two strengths
 
 
+def test_the_benchmark_refuses_a_json_out_that_its_figures_would_overwrite(
+    benchmark_script, tmp_path, capsys
+):
+    bench = benchmark_script("texture")
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--data", str(tmp_path), "--out", str(tmp_path / "t.JSON")])
+    assert exc.value.code == 2 and "the JSON is written beside it" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_benchmark_writes_the_figures_it_prints_as_json_beside_out(
     benchmark_script, photo_data, tiny_weights, tmp_path, capsys
 ):
