@@ -58,6 +58,7 @@ from .jpeg_blocks import SourceFile, check_changed, save_changed_blocks
 from .jpeg_damage import jpeg_damage
 from .metadata import (
     GREY_MODES,
+    PALETTE_MODES,
     JpegTables,
     PhotoMetadata,
     cmyk_to_srgb,
@@ -343,6 +344,7 @@ def load_image(
             png_colour=read_png_colour(im.info, path) if fmt == "PNG" else None,
             lossless=fmt == "WEBP" and read_webp_lossless(path),
             grey_icc_profile=grey_icc,
+            grey_palette=mode in PALETTE_MODES and is_grey(rgb),
         )
     return LoadedImage(
         rgb=np.ascontiguousarray(rgb),

@@ -37,6 +37,7 @@ from .formats import is_jpeg, supports_alpha
 
 __all__ = [
     "GREY_MODES",
+    "PALETTE_MODES",
     "JpegTables",
     "PngColour",
     "PhotoMetadata",
@@ -66,6 +67,7 @@ _ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
 # Pillow modes of greyscale files (read as RGB with R = G = B, written grey again while they are)
 GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+PALETTE_MODES = frozenset({"P", "PA"})
 _TIFF_XMP = 700
 _TIFF_X_RESOLUTION = 282
 # ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
@@ -125,11 +127,14 @@ class PhotoMetadata:
     png_colour: PngColour | None = None
     lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
     grey_icc_profile: bytes | None = None
+    grey_palette: bool = False  # a palette file whose picture was grey (every pixel R = G = B)
 
     @property
     def is_greyscale(self) -> bool:
-        """Whether the file is greyscale (1-bit, 8-bit or 16-bit grey, with or without alpha)."""
-        return self.mode in GREY_MODES
+        """Whether the file is greyscale (1-bit, 8-bit or 16-bit grey, with or without alpha), or a
+        palette file whose picture was grey (its own mode, P, is neither grey nor RGB: the grey
+        picture is written grey, as the smaller and equally exact of the two)."""
+        return self.mode in GREY_MODES or self.grey_palette
 
     def jpeg_tables_for(
         self, fmt: str, keep_jpeg_compression: bool, *, colour: bool = False

@@ -567,6 +567,34 @@ def test_a_colour_photo_of_grey_pixels_stays_rgb(tmp_path):
         assert written.mode == "RGB"
 
 
+@pytest.mark.parametrize("transparent", [False, True])
+def test_a_palette_file_of_grey_is_written_grey_and_one_of_colour_in_colour(tmp_path, transparent):
+    """A palette file (mode P, neither grey nor RGB) whose picture is grey is written grey (L, LA
+    with its transparency), pixels exact; once a pixel takes colour, RGB; a palette of colours
+    stays RGB."""
+    g = rng_rgb(16, 24)[:, :, 0] // 4 * 4
+    grey = Image.fromarray(g, "L").convert("P")
+    assert set(grey.getpalette()[0::3]) == set(grey.getpalette()[1::3])  # a grey palette
+    if transparent:
+        grey.info["transparency"] = int(grey.getpixel((0, 0)))
+    src = load_image(_save_pil(tmp_path, grey, "grey.png"))
+    assert src.metadata.mode == "P" and src.metadata.is_greyscale
+    with Image.open(save_image(tmp_path / "out.png", src.rgb, alpha=src.alpha, metadata=src.metadata)) as w:
+        assert w.mode == ("LA" if transparent else "L")
+    back = load_image(tmp_path / "out.png")
+    np.testing.assert_array_equal(back.rgb, src.rgb)
+    if transparent:
+        np.testing.assert_array_equal(back.alpha, src.alpha)
+    coloured = src.rgb.copy()
+    coloured[2, 3] = (200, 10, 10)
+    with Image.open(save_image(tmp_path / "c.png", coloured, alpha=src.alpha, metadata=src.metadata)) as w:
+        assert w.mode == ("RGBA" if transparent else "RGB")
+    colour = load_image(_save_pil(tmp_path, _palette_image(), "p.png"))
+    assert not colour.metadata.is_greyscale
+    with Image.open(save_image(tmp_path / "p_out.png", colour.rgb, metadata=colour.metadata)) as w:
+        assert w.mode == "RGB"
+
+
 def _palette_image() -> Image.Image:
     p = Image.new("P", (8, 8), 0)
     p.putpalette([200, 10, 20, 5, 250, 6] + [0] * (256 * 3 - 6))
