@@ -3,11 +3,12 @@ as JPEG, decoding, the MCU ring around changed pixels, marker segments and coeff
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from engine.jpeg_damage import header_segments
 
 MCU = {0: (8, 8), 1: (8, 16), 2: (16, 16)}  # Pillow subsampling -> MCU (height, width)
 
@@ -54,15 +55,10 @@ def near_changed_mcus(changed: np.ndarray, mcu: tuple[int, int], ring: int = 1) 
 
 
 def metadata_segments(path: Path) -> list[bytes]:
-    """The APPn and COM segments of a JPEG, in file order."""
+    """The APPn and COM segments of a JPEG, in file order (engine.jpeg_damage.header_segments,
+    strict: tested on its own in test_jpeg_blocks)."""
     data = Path(path).read_bytes()
-    out, pos = [], 2
-    while data[pos] == 0xFF and data[pos + 1] not in (0xDA, 0xD9):
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if 0xE0 <= data[pos + 1] <= 0xEF or data[pos + 1] == 0xFE:
-            out.append(data[pos : pos + 2 + length])
-        pos += 2 + length
-    return out
+    return [data[s:e] for m, s, e in header_segments(data) if 0xE0 <= m <= 0xEF or m == 0xFE]
 
 
 def coefficients(path: Path) -> tuple[np.ndarray, ...]:
