@@ -787,6 +787,45 @@ def test_the_damage_check_can_be_left_out(tmp_path, caplog):
     assert "damaged" not in caplog.text
 
 
+def test_the_damage_check_runs_beside_the_decode(tmp_path, monkeypatch, caplog):
+    """The check (a second decode) runs on its own thread while Pillow decodes: the decode here
+    waits for the check to have started, which a check run after it never would; what the check
+    finds is still logged by the load, and an error in it reaches the caller."""
+    import threading
+
+    buf = io.BytesIO()
+    Image.fromarray(rng_rgb(64, 64)).save(buf, "JPEG", quality=90)
+    (tmp_path / "d.jpg").write_bytes(buf.getvalue())
+    started, threads = threading.Event(), []
+    decode = iio._decode
+
+    def check(data):
+        threads.append(threading.current_thread())
+        started.set()
+        return "Corrupt JPEG data: a planted finding"
+
+    def waiting_decode(im, path, what):
+        assert started.wait(10), "the check did not start before the decode ended"
+        decode(im, path, what)
+
+    monkeypatch.setattr(iio, "jpeg_damage", check)
+    monkeypatch.setattr(iio, "_decode", waiting_decode)
+    with caplog.at_level(logging.WARNING):
+        load_image(tmp_path / "d.jpg")
+    assert threads and threads[0] is not threading.current_thread()
+    assert (
+        "d.jpg: the JPEG's compressed data is damaged (libjpeg: Corrupt JPEG data: a planted" in caplog.text
+    )
+
+    def failing(data):
+        started.set()
+        raise RuntimeError("the check broke")
+
+    monkeypatch.setattr(iio, "jpeg_damage", failing)
+    with pytest.raises(RuntimeError, match="the check broke"):
+        load_image(tmp_path / "d.jpg")
+
+
 def test_multi_page_tiff_loads_the_first_page_and_says_so(tmp_path):
     pages = [Image.fromarray(np.full((8, 10, 3), 40 * (i + 1), np.uint8)) for i in range(3)]
     src = tmp_path / "multi.tif"
