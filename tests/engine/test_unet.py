@@ -317,3 +317,34 @@ def test_refine_head_features_let_a_linear_blend_fill_thin_holes_from_their_neig
     big = torch.ones(1, 1, 16, 16)
     big[..., 2:14, 2:14] = 0.0
     assert head.features(out, image, big)[0, 7, 8, 8] == 0
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_the_refine_heads_local_mean_is_the_mean_of_the_valid_pixels_around(channels_last):
+    """The head's ``N * local mean`` feature: on a hole pixel with a valid pixel within RADIUS,
+    the mean of the valid pixels of its (2 RADIUS + 1)^2 window (outside the image counts as
+    neither), else 0; whatever the memory layout of the image."""
+    from engine.unet import RefineHead
+
+    torch.manual_seed(9)
+    head = RefineHead(3, 3, 4).double()
+    image = torch.rand(2, 3, 20, 24, dtype=torch.float64)
+    mask = (torch.rand(2, 1, 20, 24) > 0.4).double()
+    mask[0, :, 5:15, 6:18] = 0  # a hole wider than the window: its middle has no valid pixel near
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    feats = head.features(torch.zeros_like(image), image, mask)
+    near_mean = feats[:, 3 + 3 + 1 + 1 : 3 + 3 + 1 + 1 + 3]
+    r = RefineHead.RADIUS
+    want = torch.zeros_like(near_mean)
+    for n in range(2):
+        for y in range(20):
+            for x in range(24):
+                if mask[n, 0, y, x]:
+                    continue
+                win = (slice(max(0, y - r), y + r + 1), slice(max(0, x - r), x + r + 1))
+                valid = mask[n, 0][win] > 0
+                if valid.any():
+                    want[n, :, y, x] = image[n][:, win[0], win[1]][:, valid].mean(1)
+    torch.testing.assert_close(near_mean, want, rtol=0, atol=1e-6)  # the head works in float32
+    assert (near_mean[0, :, 9:11, 11:13] == 0).all() and want[0].abs().sum() > 0
