@@ -30,6 +30,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+try:  # imported here, not on the loading thread's helper (a fork mid-import would hold its lock)
+    import simplejpeg
+except ImportError:  # pragma: no cover - a declared dependency
+    simplejpeg = None
+
 __all__ = ["header_segments", "jpeg_damage"]
 
 _APP_OR_COMMENT = frozenset({*range(0xE0, 0xF0), 0xFE})
@@ -109,9 +114,7 @@ def jpeg_damage(data: bytes) -> str | None:
     """libjpeg's message when the compressed picture in ``data`` (a JPEG file's bytes) is damaged,
     else None (also when simplejpeg is not installed, or libjpeg-turbo refuses the data for
     another reason: the caller's decoder has already read it)."""
-    try:
-        import simplejpeg
-    except ImportError:  # a declared dependency; without it, loading still works
+    if simplejpeg is None:  # a declared dependency; without it, loading still works
         return None
     picture = picture_data(data)
     if picture is None:

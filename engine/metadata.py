@@ -107,7 +107,8 @@ class PhotoMetadata:
     greyscale file's Gray profile: written back when its picture is written grey), ``dpi`` (x, y of the upright
     picture), ``xmp``, ``png_colour`` (a PNG's sRGB, gAMA and cHRM chunks). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
     ``mode`` (Pillow's mode before conversion to 8-bit RGB; "RGB;16"/"RGBA;16" for 16-bit RGB),
-    ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files).
+    ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files),
+    ``grey_palette`` (a palette file without an ICC profile whose picture was grey: written grey).
 
     The alpha channel is not metadata: it is pixels, an array the size of the picture, and
     travels beside ``rgb`` (``LoadedImage.alpha``, ``Document.alpha``). Nor is the file's path:
@@ -127,7 +128,7 @@ class PhotoMetadata:
     png_colour: PngColour | None = None
     lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
     grey_icc_profile: bytes | None = None
-    grey_palette: bool = False  # a palette file whose picture was grey (every pixel R = G = B)
+    grey_palette: bool = False  # a palette file (no ICC profile) whose picture was grey
 
     @property
     def is_greyscale(self) -> bool:
@@ -164,6 +165,7 @@ class PhotoMetadata:
             lossless=self.lossless and fmt == "WEBP",
             mode=_written_mode(fmt, grey=self.is_greyscale, alpha=alpha),
             pages=1,
+            grey_palette=False,  # the written mode says whether it is grey now
         )
 
 

@@ -171,8 +171,9 @@ def thin_plate(values: torch.Tensor, free: torch.Tensor, iterations: int = PLATE
     itself (start from a close guess, such as the membrane), each channel on its own; a free pixel
     that no interior Laplacian reads (an image corner) keeps its start. The steps run on the free
     pixels only (the operator gathered through index tables), so their cost follows the free
-    pixels, not the window: a 40 px stroke's thin rim in its 316x174 window (7,910 free pixels)
-    takes 16-23 ms (37-51 ms with 2-D indexing; 34 ms for a smaller rim as whole-window steps)."""
+    pixels, not the window: the benchmark stroke's thin rim in its 316x174 window (7,910 free
+    pixels) takes 16-23 ms on the development CPU (35-51 ms when each step indexed with the 2-D
+    tables after padding)."""
     if min(values.shape[-2:]) < 3 or not bool((free > 0).any()):
         return values
     x = values.clone()

@@ -312,12 +312,16 @@ class RefineHead(nn.Module):
             m = mask.float()
             img = image.float() * m
             count = F.avg_pool2d(m, k, 1, self.RADIUS, count_include_pad=True, divisor_override=1)
-            # the window sums of the image as a depthwise convolution with ones: the same sums, and
-            # 2 ms where sum pooling of a 3-channel channels-last 512x512 pair took 25 (pooling
-            # stays the quicker for the 1-channel mask)
-            c = img.shape[1]
-            box = torch.ones(c, 1, k, k, dtype=img.dtype, device=img.device)
-            total = F.conv2d(img, box, None, 1, self.RADIUS, 1, c)
+            if img.device.type == "cpu":
+                # the window sums as a depthwise convolution with ones: the same sums (up to float
+                # rounding), in 2 ms where sum pooling of the mirrored pair's 3-channel
+                # channels-last 512x512 input took 25 on the development CPU (pooling stays the
+                # quicker for the 1-channel mask)
+                c = img.shape[1]
+                box = torch.ones(c, 1, k, k, dtype=img.dtype, device=img.device)
+                total = F.conv2d(img, box, None, 1, self.RADIUS, 1, c)
+            else:  # pooled: a GPU convolution may round its fp32 inputs to TF32
+                total = F.avg_pool2d(img, k, 1, self.RADIUS, count_include_pad=True, divisor_override=1)
             hole = 1.0 - m
             near = hole * (count > 0).float()
             near_mean = near * (total / count.clamp(min=1.0))

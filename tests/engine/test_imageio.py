@@ -593,6 +593,22 @@ def test_a_palette_file_of_grey_is_written_grey_and_one_of_colour_in_colour(tmp_
     assert not colour.metadata.is_greyscale
     with Image.open(save_image(tmp_path / "p_out.png", colour.rgb, metadata=colour.metadata)) as w:
         assert w.mode == "RGB"
+    # the written file's metadata says grey through its mode, not the flag (a WebP is RGB)
+    assert src.metadata.as_written("PNG", keep_jpeg_compression=False, alpha=transparent).is_greyscale
+    webp = src.metadata.as_written("WEBP", keep_jpeg_compression=False, alpha=transparent)
+    assert webp.mode in ("RGB", "RGBA") and not webp.is_greyscale
+
+
+def test_a_grey_palette_file_with_an_rgb_profile_stays_rgb_with_it(tmp_path):
+    """A palette file's ICC profile is an RGB one, which a grey file cannot carry: the grey
+    picture is written RGB with the profile, as before, rather than grey without it."""
+    g = rng_rgb(16, 24)[:, :, 0] // 4 * 4
+    src_path = tmp_path / "grey_icc.png"
+    Image.fromarray(g, "L").convert("P").save(src_path, icc_profile=SRGB_ICC)
+    src = load_image(src_path)
+    assert src.metadata.mode == "P" and src.metadata.icc_profile and not src.metadata.is_greyscale
+    with Image.open(save_image(tmp_path / "out.png", src.rgb, metadata=src.metadata)) as w:
+        assert w.mode == "RGB" and w.info.get("icc_profile") == src.metadata.icc_profile
 
 
 def _palette_image() -> Image.Image:
@@ -792,6 +808,7 @@ def test_the_damage_check_runs_beside_the_decode(tmp_path, monkeypatch, caplog):
     waits for the check to have started, which a check run after it never would; what the check
     finds is still logged by the load, and an error in it reaches the caller."""
     import threading
+    import time
 
     buf = io.BytesIO()
     Image.fromarray(rng_rgb(64, 64)).save(buf, "JPEG", quality=90)
@@ -824,6 +841,25 @@ def test_the_damage_check_runs_beside_the_decode(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(iio, "jpeg_damage", failing)
     with pytest.raises(RuntimeError, match="the check broke"):
         load_image(tmp_path / "d.jpg")
+
+    # a decode that fails waits for the check: nothing is left reading the file after the error
+    finished = threading.Event()
+
+    def slow_check(data):
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+
+    def failing_decode(im, path, what):
+        started.wait(10)
+        raise iio.ImageReadError("the decode broke")
+
+    monkeypatch.setattr(iio, "jpeg_damage", slow_check)
+    monkeypatch.setattr(iio, "_decode", failing_decode)
+    started.clear()
+    with pytest.raises(iio.ImageReadError, match="the decode broke"):
+        load_image(tmp_path / "d.jpg")
+    assert finished.is_set()
 
 
 def test_multi_page_tiff_loads_the_first_page_and_says_so(tmp_path):

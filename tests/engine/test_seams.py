@@ -223,6 +223,20 @@ def test_the_thin_plate_is_the_least_squared_laplacian_solved_on_the_free_pixels
     assert got[0, 0, 0, 0] == values[0, 0, 0, 0]  # the corner keeps its start
 
 
+def test_the_thin_plate_keeps_images_with_nothing_to_solve_as_they_are():
+    """In a batch: an image with no free pixel, and one whose only free pixel is a corner (read by
+    no interior Laplacian), keep their values; the image beside them is still solved."""
+    gen = torch.Generator().manual_seed(6)
+    values = torch.rand(3, 3, 8, 9, generator=gen)
+    free = torch.zeros(3, 1, 8, 9)
+    free[1, 0, 0, 8] = 1  # a corner only
+    free[2, 0, 3:5, 2:7] = 1
+    got = thin_plate(values, free)
+    assert torch.equal(got[:2], values[:2])
+    assert not torch.equal(got[2], values[2])
+    assert torch.equal(got[2][:, free[2, 0] == 0], values[2][:, free[2, 0] == 0])
+
+
 def test_the_thin_fill_is_the_clamped_plate_blended_with_the_membrane_and_never_overshoots():
     torch.manual_seed(3)
     h, w = 48, 64

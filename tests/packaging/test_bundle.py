@@ -316,9 +316,9 @@ def test_batch_from_the_bundle(bundle, tmp_path):
 
 
 def test_batch_from_the_bundle_keeps_a_jpeg_s_unchanged_blocks_and_finds_damaged_data(bundle, tmp_path):
-    """The bundle carries jpeglib (JPEG saves that re-encode only the changed blocks) and
-    simplejpeg (damaged JPEG data found on load), both imported inside the functions that use
-    them, where the bundle's analysis would not see them."""
+    """The bundle carries jpeglib (JPEG saves that re-encode only the changed blocks, imported
+    inside the function that uses it, where the bundle's analysis would not see it) and
+    simplejpeg (damaged JPEG data found on load, an optional import)."""
     inputs, outputs = tmp_path / "in", tmp_path / "out"
     inputs.mkdir()
     y, x = np.mgrid[0:128, 0:128]
