@@ -334,7 +334,7 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
     )
     g.add_argument(
         "--hole-weighting",
-        choices=("pixel", "image"),  # = losses.HOLE_WEIGHTINGS (no torch import here)
+        choices=train_choices.HOLE_WEIGHTINGS,
         help="pixel = every hole pixel weighs the same (the paper, default); image = "
         "each image's mean hole error weighs the same, whatever its hole size",
     )

@@ -30,6 +30,8 @@ from torch import nn
 
 from engine.seams import square_max
 
+from .train_choices import HOLE_WEIGHTINGS
+
 if TYPE_CHECKING:  # pragma: no cover
     from .vgg_calibration import VGGCalibration
 
@@ -63,9 +65,6 @@ class LossWeights:
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
-
-
-HOLE_WEIGHTINGS = ("pixel", "image")
 
 
 def hole_valid_l1(

@@ -3,9 +3,9 @@ argparse ``choices`` and :class:`trainer.config.TrainConfig` checks against the 
 Torch-free, so that the command line builds its parser (``--help``) without loading torch, as
 :mod:`engine.mirror_pass` does for the mirrored pass.
 
-Not here: ``--freeze-bn`` (:data:`trainer.config.FREEZE_BN`, from :data:`engine.unet.BN_SCOPES`)
-and ``--hole-weighting`` (:data:`trainer.losses.HOLE_WEIGHTINGS`) live in modules that import
-torch; the command line restates them and the tests check it offers what the config accepts.
+Not here: ``--freeze-bn`` (:data:`trainer.config.FREEZE_BN`, from :data:`engine.unet.BN_SCOPES`,
+the model's own) lives in modules that import torch; the command line restates it and the tests
+check it offers what the config accepts.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = [
     "ADVERSARIAL_ON",
     "DISC_INPUTS",
     "DISC_FAKES",
+    "HOLE_WEIGHTINGS",
 ]
 
 PHASE_LR = {"train": 2e-4, "finetune": 5e-5}  # --phase: its default learning rate
@@ -35,3 +36,6 @@ DISC_INPUTS = ("image+hole", "image")  # --disc-input: what the discriminator is
 # --disc-fake: what of a composite the discriminator learns to call fake: all of it (DeepFill v2),
 # or each patch by its share of the hole, the rest real (LaMa's mask_as_fake_target)
 DISC_FAKES = ("composite", "hole")
+# --hole-weighting: every hole pixel of the batch alike (the paper's), or each image's mean hole
+# error alike (trainer.losses.hole_valid_l1)
+HOLE_WEIGHTINGS = ("pixel", "image")
