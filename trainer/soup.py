@@ -54,7 +54,8 @@ def soup_weights(count: int, weights: Sequence[float] | None) -> list[float]:
     if top == 0.0:
         raise ValueError("weights must not all be 0")
     scaled = [w / top for w in weights]  # no overflow in the sum, however large the weights
-    return [w / sum(scaled) for w in scaled]
+    total = sum(scaled)
+    return [w / total for w in scaled]
 
 
 def average_state(
