@@ -9,7 +9,7 @@ Every case runs in a fresh child process, so "peak RSS" is that case's own high-
   against a *plain* PyTorch partial convolution written the common way (NCHW, a per-channel mask
   tensor, the mask kernel allocated on every call, ``torch.no_grad``) with the same weights;
   ablations show what channels_last and inference_mode buy on their own, and what each of the
-  engine's own forms costs when switched off (BatchNorm folded in, sum pooling for the mask
+  engine's own forms costs when switched off (BatchNorm folded in, box sums for the mask
   counts, the decoder's upsampled convolution computed at low resolution);
 * the same with bf16 autocast (the Inpainter's ``precision="auto"`` on CPUs with native bf16);
 * a 6000x4000 photo with a 300x300 brushed hole (Inpainter defaults, the model's own texture
@@ -214,10 +214,10 @@ def run_case(case: dict) -> dict:
                     import engine.unet as unet
 
                     unet._EncoderBlock.fold_bn = unet._DecoderBlock.fold_bn = False
-                if "-sum_pool" in variant:
+                if "-box_sum" in variant:
                     from engine.layers import PartialConv2d
 
-                    PartialConv2d.sum_pool_counts = False
+                    PartialConv2d.box_sum_counts = False
                 if "-subpixel" in variant:
                     import engine.unet as unet
 
@@ -327,7 +327,7 @@ def main() -> None:
                     "nchw+inference_mode",
                     "channels_last+no_grad",
                     "channels_last+inference_mode-fold_bn",
-                    "channels_last+inference_mode-sum_pool",
+                    "channels_last+inference_mode-box_sum",
                     "channels_last+inference_mode-subpixel",
                 ]
             plain_ms = None

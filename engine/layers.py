@@ -28,13 +28,44 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PartialConv2d", "add_upsampled_conv", "add_phase_conv", "phase_kernels"]
+__all__ = ["PartialConv2d", "add_upsampled_conv", "add_phase_conv", "box_sum", "phase_kernels"]
 
 # Nearest x2 upsampling then a 3x3 convolution (padding 1): output row 2i+a takes the kernel's rows
 # -1, 0, +1 from low-resolution rows i-1, i, i (a = 0) or i, i, i+1 (a = 1), i.e. a 2-row kernel
 # over rows i-1+a and i+a whose rows are sums of the 3x3 kernel's: _PHASE_ROWS[a] @ kernel rows.
 # The same holds for columns.
 _PHASE_ROWS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def box_sum(x: torch.Tensor, size: int, stride: int = 1, padding: int = 0) -> torch.Tensor:
+    """The sum of each ``size`` x ``size`` window of ``x`` (N, C, H, W), every channel on its
+    own, at ``stride``, over ``x`` zero-padded by ``padding`` on each side: what a convolution
+    with ones (or sum pooling counting the padding) gives, as shifted adds of strided views,
+    ``size - 1`` along the rows and as many down the columns. Exact for integer-valued float32
+    (mask counts) up to 2**24; in the dtype of ``x``.
+
+    On the development CPU this is several times quicker than either for the partial
+    convolutions' 1-channel mask counts (a 512x512 7x7 stride-2 count 4.8 -> 1.1 ms, a 3x3
+    stride-1 one 5.7 -> 0.6 ms), and it is one code path on every device (a GPU convolution
+    may round float32 to TF32)."""
+    if size < 1 or stride < 1 or padding < 0:
+        raise ValueError(
+            f"box_sum needs size and stride >= 1 and padding >= 0, got {size}, {stride}, {padding}"
+        )
+    if padding:
+        x = F.pad(x, (padding, padding, padding, padding))
+    h, w = x.shape[-2:]
+    if h < size or w < size:
+        raise ValueError(f"a {size}x{size} window does not fit a {h}x{w} input")
+    out_h, out_w = (h - size) // stride + 1, (w - size) // stride + 1
+    span_w, span_h = (out_w - 1) * stride + 1, (out_h - 1) * stride + 1
+    rows = x[..., :, 0:span_w:stride].clone()
+    for t in range(1, size):
+        rows += x[..., :, t : t + span_w : stride]
+    out = rows[..., 0:span_h:stride, :].clone()
+    for t in range(1, size):
+        out += rows[..., t : t + span_h : stride, :]
+    return out
 
 
 def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
@@ -88,9 +119,9 @@ class PartialConv2d(nn.Module):
     """
 
     mask_kernel: torch.Tensor
-    #: Count valid pixels with sum pooling (fast) rather than a convolution with ``mask_kernel``.
+    #: Count valid pixels with :func:`box_sum` (fast) rather than a convolution with ``mask_kernel``.
     #: Both are exact; the switch exists so that benchmarks/inference.py can measure the gain.
-    sum_pool_counts: bool = True
+    box_sum_counts: bool = True
 
     def __init__(
         self,
@@ -154,17 +185,8 @@ class PartialConv2d(nn.Module):
         """``valid_channels`` (N, 1, H, W): how many input channels are valid at each pixel.
         Its box sum over each window is sum(M); returns ``(scale, new_mask)``."""
         with torch.autocast(device_type=valid_channels.device.type, enabled=False):
-            if self.sum_pool_counts and self.padding <= self.kernel_size // 2:
-                # A box sum: sum pooling is several times faster than a 1-channel convolution
-                # and exact (zero padding counted, divisor 1).
-                counts = F.avg_pool2d(
-                    valid_channels,
-                    self.kernel_size,
-                    self.stride,
-                    self.padding,
-                    count_include_pad=True,
-                    divisor_override=1,
-                )
+            if self.box_sum_counts:
+                counts = box_sum(valid_channels, self.kernel_size, self.stride, self.padding)
             else:
                 counts = F.conv2d(
                     valid_channels,

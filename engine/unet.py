@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import PartialConv2d, add_phase_conv, phase_kernels
+from .layers import PartialConv2d, add_phase_conv, box_sum, phase_kernels
 
 __all__ = [
     "UNetConfig",
@@ -311,17 +311,11 @@ class RefineHead(nn.Module):
         with torch.autocast(device_type=mask.device.type, enabled=False):
             m = mask.float()
             img = image.float() * m
-            count = F.avg_pool2d(m, k, 1, self.RADIUS, count_include_pad=True, divisor_override=1)
-            if img.device.type == "cpu":
-                # the window sums as a depthwise convolution with ones: the same sums (up to float
-                # rounding), in 2 ms where sum pooling of the mirrored pair's 3-channel
-                # channels-last 512x512 input took 25 on the development CPU (pooling stays the
-                # quicker for the 1-channel mask)
-                c = img.shape[1]
-                box = torch.ones(c, 1, k, k, dtype=img.dtype, device=img.device)
-                total = F.conv2d(img, box, None, 1, self.RADIUS, 1, c)
-            else:  # pooled: a GPU convolution may round its fp32 inputs to TF32
-                total = F.avg_pool2d(img, k, 1, self.RADIUS, count_include_pad=True, divisor_override=1)
+            # the 5x5 window sums as shifted adds (engine.layers.box_sum): on the development CPU
+            # 2 ms for the mirrored pair's 3-channel channels-last 512x512 image, where sum pooling
+            # took 25, and the same code on a GPU (whose convolution may round float32 to TF32)
+            count = box_sum(m, k, 1, self.RADIUS)
+            total = box_sum(img, k, 1, self.RADIUS)
             hole = 1.0 - m
             near = hole * (count > 0).float()
             near_mean = near * (total / count.clamp(min=1.0))

@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from engine.layers import PartialConv2d, add_upsampled_conv
+from engine.layers import PartialConv2d, add_upsampled_conv, box_sum
 
 
 def reference_pconv(layer: PartialConv2d, x: torch.Tensor, mask: torch.Tensor):
@@ -45,6 +45,7 @@ CASES = [
     (4, 2, 3, 1, 0, True, True),
     (5, 6, 3, 2, 1, False, True),
     (1, 2, 1, 1, 0, True, False),
+    (2, 3, 3, 1, 2, True, False),  # padding beyond half the kernel (sum pooling could not)
 ]
 
 
@@ -63,6 +64,51 @@ def test_matches_reference(cin, cout, k, stride, padding, bias, per_channel):
     torch.testing.assert_close(out, ref_out, rtol=1e-10, atol=1e-10)
     if k > 1:
         assert (ref_mask == 0).any(), "the case must exercise windows without valid pixels"
+
+
+def reference_box_sum(x: torch.Tensor, size: int, stride: int, padding: int) -> torch.Tensor:
+    xp = torch.nn.functional.pad(x.double(), (padding,) * 4)
+    ho, wo = (xp.shape[-2] - size) // stride + 1, (xp.shape[-1] - size) // stride + 1
+    out = torch.zeros(*x.shape[:2], ho, wo, dtype=torch.float64)
+    for i, j in itertools.product(range(ho), range(wo)):
+        out[..., i, j] = xp[..., i * stride : i * stride + size, j * stride : j * stride + size].sum((-2, -1))
+    return out
+
+
+@pytest.mark.parametrize(
+    "size,stride,padding,h,w",
+    [
+        (7, 2, 3, 13, 10),
+        (5, 2, 2, 9, 9),
+        (3, 1, 1, 6, 11),
+        (5, 1, 2, 8, 7),
+        (3, 2, 0, 7, 8),
+        (3, 1, 3, 4, 5),
+        (1, 1, 0, 3, 4),
+    ],
+)
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_box_sum_is_every_windows_sum(size, stride, padding, h, w, channels_last):
+    torch.manual_seed(size * 10 + stride + padding)
+    x = torch.randn(2, 3, h, w)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    got = box_sum(x, size, stride, padding)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(
+        got.double(), reference_box_sum(x, size, stride, padding), rtol=1e-6, atol=1e-5
+    )
+    counts = (torch.rand(2, 1, h, w) > 0.3).float() * 517  # integer counts: exact, as the layer needs
+    assert torch.equal(
+        box_sum(counts, size, stride, padding).double(), reference_box_sum(counts, size, stride, padding)
+    )
+
+
+def test_box_sum_refuses_what_has_no_window():
+    with pytest.raises(ValueError, match="does not fit"):
+        box_sum(torch.ones(1, 1, 4, 4), 7, 1, 1)
+    with pytest.raises(ValueError, match="stride"):
+        box_sum(torch.ones(1, 1, 4, 4), 3, 0, 1)
 
 
 def test_float32_matches_reference():
