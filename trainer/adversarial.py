@@ -54,6 +54,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from engine.seams import square_max
 
 from .config import DISC_FAKES, DISC_INPUTS  # --disc-fake, --disc-input
+from .distributed import mean_over_ranks
 
 __all__ = [
     "DISC_FAKES",
@@ -136,9 +137,17 @@ def shield_rim(comp: torch.Tensor, hole: torch.Tensor, rim: int) -> torch.Tensor
     return torch.where(on_rim, comp.detach(), comp)
 
 
+def _mean(total: torch.Tensor, count: torch.Tensor | int) -> torch.Tensor:
+    """``total / count``, the count averaged over torchrun's ranks (:func:`mean_over_ranks`): a
+    mean over every rank's patches, however many of them (judged rows, hole shares) each rank
+    has; 0 when there are none."""
+    count = torch.as_tensor(count, dtype=total.dtype, device=total.device)
+    return total / mean_over_ranks(count).clamp_min(1e-6)
+
+
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``sum(weights * values) / sum(weights)``; 0 when the weights are all 0."""
-    return (weights * values).sum() / weights.sum().clamp_min(1e-6)
+    """``sum(weights * values) / sum(weights)`` (over every rank's); 0 when the weights are all 0."""
+    return _mean((weights * values).sum(), weights.sum())
 
 
 def hinge_discriminator_loss(
@@ -147,21 +156,23 @@ def hinge_discriminator_loss(
     """``mean(relu(1 - real)) + mean(relu(1 + fake))``: zero once real patches score at least 1
     and fake ones at most -1, 2 for a coin toss. With ``fake_share`` (:func:`hole_share`,
     ``--disc-fake hole``) a composite's patch is fake by that share and real by the rest, and
-    each class is averaged on its own: calling everything real scores 2, as a coin toss does."""
+    each class is averaged on its own: calling everything real scores 2, as a coin toss does.
+    Under torchrun every mean is over all ranks' patches (:func:`_mean`)."""
     real, fake = real.float(), fake.float()
     if fake_share is None:
-        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+        return _mean(F.relu(1.0 - real).sum(), real.numel()) + _mean(F.relu(1.0 + fake).sum(), fake.numel())
     rest = 1.0 - fake_share
     real_sum = F.relu(1.0 - real).sum() + (rest * F.relu(1.0 - fake)).sum()
-    real_term = real_sum / (real.numel() + rest.sum())
+    real_term = _mean(real_sum, real.numel() + rest.sum())
     return real_term + _weighted_mean(F.relu(1.0 + fake), fake_share)
 
 
 def hinge_generator_loss(fake: torch.Tensor, fake_share: torch.Tensor | None = None) -> torch.Tensor:
     """``-mean(fake)``: the generator pushes its patches' scores up; with ``fake_share`` the
-    mean is weighted by it (the fill's patches; a crop without hole gives 0)."""
+    mean is weighted by it (the fill's patches; a crop without hole gives 0). Under torchrun
+    the mean is over all ranks' patches."""
     if fake_share is None:
-        return -fake.float().mean()
+        return -_mean(fake.float().sum(), fake.numel())
     return -_weighted_mean(fake.float(), fake_share)
 
 

@@ -13,7 +13,7 @@ import torch.distributed as dist
 from engine.distributed import device_for_rank
 from engine.torchrun import torchrun_env
 
-__all__ = ["DistInfo", "setup_distributed", "cleanup_distributed", "resolve_device"]
+__all__ = ["DistInfo", "setup_distributed", "cleanup_distributed", "mean_over_ranks", "resolve_device"]
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,18 @@ def setup_distributed(device_name: str = "auto") -> DistInfo:
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def mean_over_ranks(value: torch.Tensor) -> torch.Tensor:
+    """``value`` detached and averaged, element by element, over the ranks of torchrun's process
+    group; ``value`` detached in a world of one. A loss term that divides by a count (a mean
+    over its rank's items) divides by this mean of the ranks' counts instead: DDP averages the
+    ranks' gradients, which then are those of the mean over every rank's items together (a
+    rank's own count would weigh the items of a rank with fewer of them more). A collective:
+    every rank calls it, in the same order (the training step's loss terms do, every step)."""
+    value = value.detach()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return value
+    value = value.clone()
+    dist.all_reduce(value)
+    return value / dist.get_world_size()

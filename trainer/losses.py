@@ -30,6 +30,7 @@ from torch import nn
 
 from engine.seams import square_max
 
+from .distributed import mean_over_ranks
 from .train_choices import HOLE_WEIGHTINGS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,7 +41,7 @@ __all__ = [
     "InpaintingLoss",
     "gram_matrix",
     "hole_valid_l1",
-    "hole_valid_mse",
+    "hole_mse",
     "HOLE_WEIGHTINGS",
     "composite",
     "dilate_holes",
@@ -75,39 +76,43 @@ def hole_valid_l1(
     ``hole_weighting="pixel"`` is the paper's: every hole pixel of the batch weighs the same, so
     an image with a 5% hole counts a tenth of one with a 50% hole. ``"image"`` weighs each
     image's hole error by ``f_mean / f``, with ``f`` its hole fraction and ``f_mean`` the mean
-    fraction of the batch's images that have a hole (images without one count 0): the mean error
-    over each hole counts equally per image (as a per-image metric such as PSNR does), and the
+    fraction of the batch's images that have a hole (under torchrun, of every rank's batch;
+    images without one count 0): the mean error over each hole counts equally per image (as a per-image metric such as PSNR does), and the
     term keeps the paper's scale on average, so the other weights keep their balance. A tiny hole
     gets a large weight (a 1-pixel hole in a batch of 20% holes: ~13,000); its error is small in
     absolute terms, so its share of the batch's term stays that of any other image.
     """
-    return _hole_valid((output - target).abs(), mask, hole_weighting)
+    diff = (output - target).abs()
+    valid = (diff * mask).flatten(1).sum(1) / diff[0].numel()
+    return _hole_term(diff, mask, hole_weighting), valid.mean()
 
 
-def hole_valid_mse(
+def hole_mse(
     output: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, hole_weighting: str = "pixel"
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """As :func:`hole_valid_l1` with the squared error: the hole's squared error is least for
-    the conditional mean of the hole's pixels, which hole PSNR scores, where L1's is least
-    for their median."""
-    return _hole_valid((output - target).square(), mask, hole_weighting)
+) -> torch.Tensor:
+    """``L_hole`` of :func:`hole_valid_l1` with the squared error: the hole's squared error is
+    least for the conditional mean of the hole's pixels, which hole PSNR scores, where L1's is
+    least for their median."""
+    return _hole_term((output - target).square(), mask, hole_weighting)
 
 
-def _hole_valid(
-    diff: torch.Tensor, mask: torch.Tensor, hole_weighting: str
-) -> tuple[torch.Tensor, torch.Tensor]:
+def _hole_term(diff: torch.Tensor, mask: torch.Tensor, hole_weighting: str) -> torch.Tensor:
+    """The mean over the batch of each image's hole error (``diff`` summed over its hole pixels
+    over C*H*W), weighted per image by ``hole_weighting``."""
     if hole_weighting not in HOLE_WEIGHTINGS:
         raise ValueError(f"hole_weighting must be one of {HOLE_WEIGHTINGS}, got {hole_weighting!r}")
-    n = diff[0].numel()  # C H W
-    hole = (diff * (1.0 - mask)).flatten(1).sum(1) / n
-    valid = (diff * mask).flatten(1).sum(1) / n
+    hole = (diff * (1.0 - mask)).flatten(1).sum(1) / diff[0].numel()
     if hole_weighting == "image":
         frac = (1.0 - mask).flatten(1).mean(1)  # hole fraction per image
         has_hole = frac > 0
-        if has_hole.any():
-            weight = torch.where(has_hole, frac[has_hole].mean() / frac.clamp(min=1e-12), 0.0)
-            hole = hole * weight.detach()
-    return hole.mean(), valid.mean()
+        # the mean fraction over every rank's images with a hole (torchrun: the sums of all
+        # ranks, so that each image weighs as in one batch of them all; computed on every rank
+        # whatever its holes, as the collective asks)
+        sums = mean_over_ranks(torch.stack([frac.sum(), has_hole.sum().to(frac.dtype)]))
+        f_mean = sums[0] / sums[1].clamp(min=1e-12)
+        weight = torch.where(has_hole, f_mean / frac.clamp(min=1e-12), 0.0)
+        hole = hole * weight.detach()
+    return hole.mean()
 
 
 def dilate_holes(mask: torch.Tensor) -> torch.Tensor:
@@ -253,7 +258,7 @@ class InpaintingLoss(nn.Module):
         terms = {"valid": valid, "hole": hole, "tv": tv}
         total = w.valid * valid + w.hole * hole + w.tv * tv
         if w.hole_mse:
-            terms["hole_mse"] = hole_valid_mse(output, target, mask, self.hole_weighting)[0]
+            terms["hole_mse"] = hole_mse(output, target, mask, self.hole_weighting)
             total = total + w.hole_mse * terms["hole_mse"]
         if self.vgg is not None:
             n = output.shape[0]

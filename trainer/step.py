@@ -189,7 +189,8 @@ class TrainStep:
         is at 0 the term is only measured, without a gradient: the step is the plain one.
         ``judged`` (bool (N,) on the CPU, ``--adversarial-on native``): the samples the game is
         played on, the others only in the plain loss; None = all. Both halves are means over
-        the judged rows, so under torchrun a rank with fewer of them weighs each one more."""
+        the judged rows of every rank together (under torchrun, each rank's divided by the
+        ranks' mean count, :func:`trainer.distributed.mean_over_ranks`)."""
         if self.adversary is not None and judged is not None and not bool(judged.any()):
             raise ValueError("no sample of the batch is judged by the discriminator")
         gt, mask = batch_to_network(images, holes, self.device, non_blocking=True)

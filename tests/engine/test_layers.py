@@ -105,7 +105,7 @@ def test_box_sum_is_every_windows_sum(size, stride, padding, h, w, channels_last
 
 
 def test_box_sum_refuses_what_has_no_window():
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="does not fit a 4x4 input padded by 1"):
         box_sum(torch.ones(1, 1, 4, 4), 7, 1, 1)
     with pytest.raises(ValueError, match="stride"):
         box_sum(torch.ones(1, 1, 4, 4), 3, 0, 1)

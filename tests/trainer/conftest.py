@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +14,24 @@ import pytest
 from PIL import Image
 
 WIDTHS = (8, 16, 16, 16)  # depth 4: 64 px images, a few thousand parameters
+
+
+def torchrun_two(driver: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    """``driver`` run by torchrun as two local processes (gloo on the CPU), one thread each;
+    fails the test unless both end well."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(driver),
+        *args,
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    return proc
 
 
 def smooth_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:

@@ -241,14 +241,13 @@ def test_valid_weight_scales_only_the_valid_term():
 
 def test_the_hole_mse_term_is_the_squared_error_and_pulls_towards_the_mean():
     from trainer.config import TrainConfig
-    from trainer.losses import LossWeights, describe_balance, hole_valid_mse
+    from trainer.losses import LossWeights, describe_balance, hole_mse
     from trainer.step import build_loss
 
     gt = torch.tensor([-1.0, -1.0, 1.0]).view(1, 1, 1, 3).expand(1, 3, 1, 3).contiguous()
     mask = torch.zeros(1, 1, 1, 3)  # all hole
     out = torch.zeros(1, 3, 1, 3)
-    hole, valid = hole_valid_mse(out, gt, mask)
-    assert hole.item() == pytest.approx(1.0) and valid.item() == 0.0
+    assert hole_mse(out, gt, mask).item() == pytest.approx(1.0)
     plain = InpaintingLoss(None, mode="l1")(out, gt, mask)
     mixed = InpaintingLoss(None, weights=LossWeights(hole_mse=20.0), mode="l1")(out, gt, mask)
     assert "hole_mse" not in plain and mixed["hole_mse"].item() == pytest.approx(1.0)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
 
+from tests.trainer.conftest import torchrun_two
 from trainer.__main__ import build_parser
 from trainer.checkpoint import load_checkpoint
 from trainer.config import FREEZE_BN, IDLE_UNLESS, PHASE_LR, TrainConfig, default_masks
@@ -463,13 +461,8 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     record.mkdir()
     driver = tmp_path / "ddp_driver.py"
     driver.write_text(_DDP_DRIVER)
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(driver),
+    torchrun_two(
+        driver,
         str(record),
         "train",
         "--data",
@@ -503,10 +496,7 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
         "--adversarial-on",
         "native",
         "--no-progress",
-    ]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    )
     ckpt = load_checkpoint(out / "ckpt.pt")
     assert ckpt["step"] == 3
     assert ckpt["data_state"]["world_size"] == 2 and ckpt["lineage"][-1]["global_batch"] == 6
