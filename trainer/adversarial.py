@@ -141,7 +141,9 @@ def _mean(total: torch.Tensor, count: torch.Tensor | int) -> torch.Tensor:
     """``total / count``, the count averaged over torchrun's ranks (:func:`mean_over_ranks`): a
     mean over every rank's patches, however many of them (judged rows, hole shares) each rank
     has; 0 when there are none."""
-    count = torch.as_tensor(count, dtype=total.dtype, device=total.device)
+    # a Python count made on the device with new_full: torch.as_tensor would copy it from the
+    # host, which waits for a GPU's queued work
+    count = total.new_full((), count) if isinstance(count, int) else count.to(total.dtype)
     return total / mean_over_ranks(count).clamp_min(1e-6)
 
 
@@ -159,8 +161,12 @@ def hinge_discriminator_loss(
     each class is averaged on its own: calling everything real scores 2, as a coin toss does.
     Under torchrun every mean is over all ranks' patches (:func:`_mean`)."""
     real, fake = real.float(), fake.float()
-    if fake_share is None:
-        return _mean(F.relu(1.0 - real).sum(), real.numel()) + _mean(F.relu(1.0 + fake).sum(), fake.numel())
+    if fake_share is None:  # real and fake: the same rows, so one count (one collective)
+        if real.shape != fake.shape:
+            raise ValueError(
+                f"real and fake scores differ in shape: {tuple(real.shape)}, {tuple(fake.shape)}"
+            )
+        return _mean(F.relu(1.0 - real).sum() + F.relu(1.0 + fake).sum(), real.numel())
     rest = 1.0 - fake_share
     real_sum = F.relu(1.0 - real).sum() + (rest * F.relu(1.0 - fake)).sum()
     real_term = _mean(real_sum, real.numel() + rest.sum())
@@ -267,7 +273,7 @@ class Adversary:
         self.scaler.update()
         return {
             "disc": loss.detach(),
-            "disc_real": real_s.detach().float().mean(),
+            "disc_real": _mean(real_s.detach().float().sum(), real_s.numel()),
             "disc_fake": -hinge_generator_loss(fake_s.detach(), share),
         }
 

@@ -77,8 +77,9 @@ def hole_valid_l1(
     an image with a 5% hole counts a tenth of one with a 50% hole. ``"image"`` weighs each
     image's hole error by ``f_mean / f``, with ``f`` its hole fraction and ``f_mean`` the mean
     fraction of the batch's images that have a hole (under torchrun, of every rank's batch;
-    images without one count 0): the mean error over each hole counts equally per image (as a per-image metric such as PSNR does), and the
-    term keeps the paper's scale on average, so the other weights keep their balance. A tiny hole
+    images without one count 0): the mean error over each hole counts equally per image (as a
+    per-image metric such as PSNR does), and the term keeps the paper's scale on average, so the
+    other weights keep their balance. A tiny hole
     gets a large weight (a 1-pixel hole in a batch of 20% holes: ~13,000); its error is small in
     absolute terms, so its share of the batch's term stays that of any other image.
     """
