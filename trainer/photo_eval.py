@@ -143,29 +143,42 @@ def hole_box(hole: np.ndarray, margin: int = BOX_MARGIN, min_side: int = 32) -> 
 
 def feature_distance(vgg: torch.nn.Module, result: np.ndarray, original: np.ndarray) -> float:
     """Mean squared difference of channel-normalised VGG features (pool1-3) of two crops."""
+    return feature_distances(vgg, [result], original)[0]
+
+
+def feature_distances(vgg: torch.nn.Module, results: list[np.ndarray], original: np.ndarray) -> list[float]:
+    """:func:`feature_distance` of each of ``results`` (crops of ``original``'s shape) from
+    ``original``: one pass of the VGG over all of them and the original, whose features are
+    computed once (every method's fill of one hole shares its box)."""
     with torch.inference_mode():
-        x = torch.cat([to_unit(result), to_unit(original)]) * 2.0 - 1.0
+        x = torch.cat([to_unit(original), *(to_unit(r) for r in results)]) * 2.0 - 1.0
         dist = []
         for f in vgg(x):
             f = f / (f.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
-            dist.append(float((f[0] - f[1]).pow(2).sum(0).mean()))
-    return float(np.mean(dist))
+            dist.append((f[1:] - f[:1]).pow(2).sum(1).mean((1, 2)).tolist())
+    return [float(np.mean(d)) for d in zip(*dist)]
 
 
 def photo_scores(
-    result: np.ndarray, original: np.ndarray, hole: np.ndarray, vgg: VGGFeatures
-) -> dict[str, float]:
-    pred, gt = to_unit(result).double(), to_unit(original).double()
+    results: dict[str, np.ndarray], original: np.ndarray, hole: np.ndarray, vgg: VGGFeatures
+) -> dict[str, dict[str, float]]:
+    """Each method's figures for its fill (``results``: method -> filled photo) of ``hole``."""
+    gt = to_unit(original).double()
     m = torch.as_tensor(hole)[None, None]
     box = hole_box(hole)
-    return {
-        "hole_psnr": float(hole_psnr(pred, gt, m)[0]),
-        "hole_l1": float(hole_l1(pred, gt, m)[0]),
-        "ssim": float(ssim(pred, gt)[0]),
-        "texture": float(hole_texture(pred, m)[0]),
-        "feature_distance": feature_distance(vgg, result[box], original[box]),
-        "outline": rim_line_score(result, hole),
-    }
+    distances = feature_distances(vgg, [r[box] for r in results.values()], original[box])
+    scores = {}
+    for (method, result), distance in zip(results.items(), distances):
+        pred = to_unit(result).double()
+        scores[method] = {
+            "hole_psnr": float(hole_psnr(pred, gt, m)[0]),
+            "hole_l1": float(hole_l1(pred, gt, m)[0]),
+            "ssim": float(ssim(pred, gt)[0]),
+            "texture": float(hole_texture(pred, m)[0]),
+            "feature_distance": distance,
+            "outline": rim_line_score(result, hole),
+        }
+    return scores
 
 
 def truth_scores(original: np.ndarray, hole: np.ndarray) -> dict[str, float]:
@@ -312,8 +325,8 @@ def evaluate_photos(
         sizes.append(h * w)
         for kind, hole in photo_holes(seed, image_id, h, w).items():
             results = {m: _fill(m, image, hole, models, radius, seed) for m in methods}
-            for m in methods:
-                scores[kind][m].append(photo_scores(results[m], image, hole, vgg))
+            for m, figures in photo_scores(results, image, hole, vgg).items():
+                scores[kind][m].append(figures)
             truth[kind].append(truth_scores(image, hole))
             if i in show:
                 examples[kind].append(_grid_row(image, hole, results))
