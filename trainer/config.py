@@ -10,12 +10,12 @@ from typing import Any
 
 from engine.unet import BN_SCOPES, MODEL_PRESETS, UNetConfig, paper_kernels
 
-from .losses import HOLE_WEIGHTINGS
 from .train_choices import (  # the command line's choices (torch-free), checked here
     ADVERSARIAL_ON,
     AMP_MODES,
     DISC_FAKES,
     DISC_INPUTS,
+    HOLE_WEIGHTINGS,
     LOSSES,
     PHASE_LR,
     PRELOADS,
