@@ -12,20 +12,28 @@ TINY_WIDTHS = (8, 16, 16, 16)
 TINY_KERNELS = (7, 5, 3, 3)
 
 
+def _load_script(folder: str, name: str):
+    """The script ``<folder>/<name>.py`` of this repository imported as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{folder}_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def benchmark_script():
     """``benchmark_script(name)``: the script ``benchmarks/<name>.py`` imported as a module (its
     functions are tested where a wrong one would make its figures measure something else)."""
-    import importlib.util
+    return lambda name: _load_script("benchmarks", name)
 
-    def load(name: str):
-        path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
 
-    return load
+@pytest.fixture(scope="session")
+def repo_script():
+    """``repo_script(name)``: the script ``scripts/<name>.py`` imported as a module."""
+    return lambda name: _load_script("scripts", name)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# One call of a GPU session through this workplace's device tool (scripts/device_kit.py says how
+# the data travels). Every call runs the same line, naming the part it carries:
+#
+#     carry [".device_kit/partK"]   command: bash scripts/device_call.sh .device_kit/partK
+#
+# Each call unpacks its part into $KIT (outside the working tree's copy, kept while the machine
+# stays warm: 30 s after a call, so send the next call at once). The first call also runs the
+# CUDA tests and times the fills on the GPU; the last prepares the squares, fine-tunes the shipped
+# model for about $MINUTES minutes (a cosine schedule sized to the speed of its first PROBE_STEPS),
+# exports it and leaves the weight file and the logs in $OUT. Tunables (environment): PROBE_STEPS
+# (300), MINUTES (7: the call's whole budget, start to export), BATCH (32), LR (2e-4), WORKERS (14),
+# SEED (20), KIT (/root/kit), DEVICE (cuda; cpu for a dry run here), TRAIN_EXTRA (more train
+# options). The call must fit the tool's 10 minutes (MINUTES 8 at most); 7 leaves the session's
+# 15 device minutes room for the machine's start and the first calls.
+set -euo pipefail
+part=${1:?usage: bash scripts/device_call.sh .device_kit/partK}
+kit=${KIT:-/root/kit}
+out=${OUT:?OUT: the folder whose files come back}
+device=${DEVICE:-cuda}
+export PYTHONUNBUFFERED=1
+start=$SECONDS
+python=${PYTHON:-python3}
+read -r k n < <("$python" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["part"], m["parts"])' "$part/part.json")
+
+if [ "$k" -lt "$n" ]; then
+  "$python" scripts/device_kit.py unpack "$part" --kit "$kit"
+else
+  "$python" scripts/device_kit.py unpack "$part" --kit "$kit" --prepare
+fi
+
+if [ "$k" -eq 1 ] && [ "$device" = cuda ]; then  # a failed check is reported, the data still travels
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt" || true
+  # the engine's tests (the CUDA ones included); the app's need PySide6, which is not there
+  "$python" -m pytest -o required_plugins= -p no:cacheprovider -q tests/engine > "$out/tests.txt" 2>&1 \
+    || echo "device_call: engine tests FAILED"
+  tail -n 8 "$out/tests.txt"
+  "$python" benchmarks/inference.py --device cuda --quick --model default 2>&1 | tee "$out/inference-cuda.txt" \
+    || echo "device_call: inference benchmark FAILED"
+fi
+[ "$k" -lt "$n" ] && exit 0
+
+run=$kit/run
+recipe=(
+  --data "$kit/data" --out "$run" --mask-dir "$kit/masks"
+  --init resources/weights/default.safetensors --phase finetune --freeze-bn all --loss l1
+  --native-share 0.5 --masks center:0.1,folder:0.3,rects:0.05,brush:0.25,scratches:0.1,blobs:0.2
+  --lr "${LR:-2e-4}" --schedule cosine --warmup-steps 200 --ema 0.999 --batch-size "${BATCH:-32}"
+  --seed "${SEED:-20}" --workers "${WORKERS:-14}" --device "$device"
+  --val-every 1000 --val-images 32 --ckpt-every 1000 --log-every 50 --no-progress
+)
+# shellcheck disable=SC2206
+extra=(${TRAIN_EXTRA:-})
+# 1. 300 steps to measure the speed (the schedule's length is a run-time option: the resume below
+#    sets it, the warm-up's steps are the same either way)
+# (exit status 3: stopped before the schedule's end, as asked)
+"$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps 1000000 --stop-after "${PROBE_STEPS:-300}" || [ $? -eq 3 ]
+# 2. the rest of the budget, less a minute for the export and the copies
+left=$(( ${MINUTES:-7} * 60 - (SECONDS - start) - 60 ))
+steps=$("$python" - "$run/log.jsonl" "$left" "${BATCH:-32}" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if '"images_per_s"' in line]
+rate = sum(r["images_per_s"] for r in rows[-3:]) / len(rows[-3:]) / int(sys.argv[3])  # steps/s
+print(rows[-1]["step"] + max(0, int(rate * int(sys.argv[2]) * 0.95)))
+EOF
+)
+echo "device_call: $left s left, schedule of $steps steps"
+"$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps "$steps" --resume --time-limit "$(awk "BEGIN{print $left / 60}")" \
+  || [ $? -eq 3 ]
+"$python" -m trainer export "$run" "$out/device.safetensors" --half --texture 0.5 --name "retoucher-cub-small-gpu-s${SEED:-20}"
+cp "$run/train.log" "$run/log.jsonl" "$run/config.json" "$out/"
+echo "device_call: done in $(( SECONDS - start )) s"
