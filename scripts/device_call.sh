@@ -32,15 +32,18 @@ fi
 if [ "$k" -eq 1 ] && [ "$device" = cuda ]; then  # a failed check is reported, the data still travels
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt" || true
   # the engine's tests (the CUDA ones included); the app's need PySide6, which is not there
-  "$python" -m pytest -o required_plugins= -p no:cacheprovider -q tests/engine > "$out/tests.txt" 2>&1 \
+  timeout 150 "$python" -m pytest -o required_plugins= -p no:cacheprovider -q tests/engine > "$out/tests.txt" 2>&1 \
     || echo "device_call: engine tests FAILED"
   tail -n 8 "$out/tests.txt"
-  "$python" benchmarks/inference.py --device cuda --quick --model default 2>&1 | tee "$out/inference-cuda.txt" \
+  timeout 180 "$python" benchmarks/inference.py --device cuda --quick --model default 2>&1 \
+    | tee "$out/inference-cuda.txt" \
     || echo "device_call: inference benchmark FAILED"
 fi
 [ "$k" -lt "$n" ] && exit 0
 
 run=$kit/run
+rm -rf "$run"  # a retried last call starts the run afresh
+trap 'cp "$run/train.log" "$run/log.jsonl" "$run/config.json" "$out/" 2>/dev/null || true' EXIT
 recipe=(
   --data "$kit/data" --out "$run" --mask-dir "$kit/masks"
   --init resources/weights/default.safetensors --phase finetune --freeze-bn all --loss l1
@@ -55,18 +58,19 @@ extra=(${TRAIN_EXTRA:-})
 #    sets it, the warm-up's steps are the same either way)
 # (exit status 3: stopped before the schedule's end, as asked)
 "$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps 1000000 --stop-after "${PROBE_STEPS:-300}" || [ $? -eq 3 ]
-# 2. the rest of the budget, less a minute for the export and the copies
+# 2. the rest of the budget, less a minute for the export and the copies; the schedule sized to
+#    end inside the trainer's own time limit (it stops 2 steps and 30 s early) with the pauses
+#    for validation and checkpoints
 left=$(( ${MINUTES:-7} * 60 - (SECONDS - start) - 60 ))
 steps=$("$python" - "$run/log.jsonl" "$left" "${BATCH:-32}" <<'EOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if '"images_per_s"' in line]
 rate = sum(r["images_per_s"] for r in rows[-3:]) / len(rows[-3:]) / int(sys.argv[3])  # steps/s
-print(rows[-1]["step"] + max(0, int(rate * int(sys.argv[2]) * 0.95)))
+print(rows[-1]["step"] + max(0, int(rate * (int(sys.argv[2]) - 40) * 0.9)))
 EOF
 )
 echo "device_call: $left s left, schedule of $steps steps"
 "$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps "$steps" --resume --time-limit "$(awk "BEGIN{print $left / 60}")" \
   || [ $? -eq 3 ]
 "$python" -m trainer export "$run" "$out/device.safetensors" --half --texture 0.5 --name "retoucher-cub-small-gpu-s${SEED:-20}"
-cp "$run/train.log" "$run/log.jsonl" "$run/config.json" "$out/"
 echo "device_call: done in $(( SECONDS - start )) s"

@@ -10,7 +10,10 @@ paths named in ``carry`` to a GPU machine, 64 MiB in all per call, and keeps the
                           --mask-dir ../shared/data/nvidia_test_masks --out .device_kit
     call k of N:      carry [".device_kit/partK"]
                       python3 scripts/device_kit.py unpack .device_kit/partK --kit /root/kit
-    the last call:    the same with --prepare (then train on /root/kit/data: scripts/device_train.sh)
+    the last call:    the same with --prepare (then train on /root/kit/data)
+    before the calls: python scripts/device_kit.py check   (each call still within 64 MiB?)
+
+scripts/device_call.sh is each call's whole command.
 
 A part holds the source photos' bytes unchanged; part 1 also the CUB metadata, the mask folder
 and the manifest of the packed photos: the whole train split and ``--val-images`` val photos
@@ -23,6 +26,7 @@ partial copy would be split afresh). Every part names its files and the number o
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -41,7 +45,8 @@ from trainer.prepare import SETTINGS_NAME, PrepareConfig, prepare  # noqa: E402
 
 PART_FILE = "part.json"
 MIB = 1 << 20
-LISTING_BASE, LISTING_PER_FILE = 4096, 4  # part.json: its settings, then a quoted name and ", " a file
+CALL_LIMIT = 64 * MIB  # what the device tool takes in one call: the tree and the carried paths
+LISTING_BASE, LISTING_PER_FILE = 4096, 2  # part.json: its settings, then a name and ", " a file
 
 
 class KitError(ValueError):
@@ -86,12 +91,13 @@ def pack(
 
     with tempfile.TemporaryDirectory() as tmp:
         write_manifest(tmp, [r for r in read_manifest(data) if r.image_id in packed])
+        kit_id = hashlib.sha256((Path(tmp) / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
         files.insert(0, (Path(tmp) / MANIFEST_NAME, MANIFEST_NAME))
         parts: list[list[tuple[Path, str, int]]] = [[]]
         used = LISTING_BASE
         for path, rel in files:
             size = path.stat().st_size
-            cost = size + len(rel.encode()) + LISTING_PER_FILE  # the file and its line in part.json
+            cost = size + len(json.dumps(rel)) + LISTING_PER_FILE  # the file and its name in part.json
             if LISTING_BASE + cost > part_bytes:
                 raise KitError(
                     f"{path} ({size / MIB:.1f} MiB) is larger than a part ({part_bytes / MIB:.1f} MiB)"
@@ -117,6 +123,7 @@ def pack(
                 "bytes": sum(size for _, _, size in part),
                 "settings": settings,
                 "photos": len(packed),
+                "kit": kit_id,
             }
             (part_dir / PART_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
             written.append(part_dir)
@@ -147,10 +154,10 @@ def unpack(part_dir: Path, kit: Path) -> tuple[set[int], int]:
     # Written last: a part counts as received only once all of its files are in place.
     (kit / "received" / f"part{meta['part']}.json").write_text(json.dumps(meta) + "\n", encoding="utf-8")
     received = _received(kit)
-    parts = {m["parts"] for m in received.values()}
-    if len(parts) != 1:
-        raise KitError(f"{kit} holds parts of different kits ({sorted(parts)} parts): empty it first")
-    return set(received), parts.pop()
+    kits = {(m["kit"], m["parts"]) for m in received.values()}
+    if len(kits) != 1:
+        raise KitError(f"{kit} holds parts of different kits (packs {sorted(kits)}): empty it first")
+    return set(received), kits.pop()[1]
 
 
 def finish(kit: Path, workers: int = 0) -> Path:
@@ -205,13 +212,29 @@ def _tree_bytes() -> int:
     return sum((ROOT / n.decode()).stat().st_size for n in names if n and (ROOT / n.decode()).is_file())
 
 
+def check(out: Path) -> int:
+    """Print each call's size (the tree as it is now and one part); 1 when one is over 64 MiB."""
+    tree = _tree_bytes()
+    parts = sorted(out.glob("part*"), key=lambda p: int(p.name[4:]) if p.name[4:].isdigit() else 0)
+    if not parts:
+        raise KitError(f"no parts in {out}: pack first")
+    over = 0
+    for part in parts:
+        size = tree + sum(f.stat().st_size for f in part.rglob("*") if f.is_file())
+        over += size > CALL_LIMIT
+        print(f"{part.name}: {size / MIB:.2f} MiB a call{'  OVER' if size > CALL_LIMIT else ''}")
+    return 1 if over else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pack", help="here: write the parts")
     p.add_argument("--data", type=Path, required=True, help="the prepared folder")
     p.add_argument("--out", type=Path, default=ROOT / ".device_kit")
-    p.add_argument("--mask-dir", type=Path, help="the mask folder training's folder masks read")
+    p.add_argument(
+        "--mask-dir", type=Path, required=True, help="the mask folder the recipe's folder masks read"
+    )
     p.add_argument("--val-images", type=int, default=32, help="val photos for in-training validation")
     p.add_argument(
         "--part-mib",
@@ -219,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="part size (default: 64 MiB less the working tree and 2 MiB)",
     )
+    c = sub.add_parser("check", help="here, before the calls: each call's size with the tree as it is now")
+    c.add_argument("--out", type=Path, default=ROOT / ".device_kit")
     u = sub.add_parser("unpack", help="on the GPU machine: copy one part into the kit")
     u.add_argument("part", type=Path)
     u.add_argument("--kit", type=Path, required=True)
@@ -228,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "pack":
             tree = _tree_bytes()
-            part_bytes = int(args.part_mib * MIB) if args.part_mib else 62 * MIB - tree
+            part_bytes = int(args.part_mib * MIB) if args.part_mib else CALL_LIMIT - 2 * MIB - tree
             parts = pack(args.data, args.out, part_bytes, args.mask_dir, args.val_images)
             for part in parts:
                 meta = json.loads((part / PART_FILE).read_text(encoding="utf-8"))
@@ -237,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(parts)} parts; the working tree adds {tree / MIB:.1f} MiB to each call "
                 f"(the device tool takes 64 MiB a call)"
             )
+        elif args.command == "check":
+            return check(args.out)
         else:
             have, total = unpack(args.part, args.kit)
             print(f"{args.kit}: parts {sorted(have)} of {total} unpacked")

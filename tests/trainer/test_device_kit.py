@@ -91,11 +91,25 @@ def test_pack_refuses_a_file_larger_than_a_part_and_a_folder_not_a_kit(kit, here
 
 
 def test_a_part_of_another_kit_is_refused(kit, here, tmp_path):
+    """Parts of another pack (another part size, or other photos in as many parts) never mix."""
     data, masks = here
-    small = kit.pack(data, tmp_path / "a", _part_bytes(data), masks)
-    one = kit.pack(data, tmp_path / "b", 10**9, masks)
+    small = kit.pack(data, tmp_path / "a", _part_bytes(data), masks, val_images=2)
+    one = kit.pack(data, tmp_path / "b", 10**9, masks, val_images=2)
+    other = kit.pack(data, tmp_path / "c", _part_bytes(data), masks, val_images=3)
     assert len(one) == 1 < len(small)
-    box = tmp_path / "kit"
-    kit.unpack(small[1], box)
-    with pytest.raises(kit.KitError, match="different kits"):
-        kit.unpack(one[0], box)
+    for stranger in (one[0], other[0]):
+        box = tmp_path / stranger.parent.name / "kit"
+        kit.unpack(small[1], box)
+        with pytest.raises(kit.KitError, match="different kits"):
+            kit.unpack(stranger, box)
+
+
+def test_check_sizes_each_call_with_the_tree(kit, here, tmp_path, capsys, monkeypatch):
+    data, masks = here
+    parts = kit.pack(data, tmp_path / "out", _part_bytes(data), masks)
+    monkeypatch.setattr(kit, "_tree_bytes", lambda: 0)
+    assert kit.check(tmp_path / "out") == 0
+    assert capsys.readouterr().out.count("MiB a call") == len(parts)
+    monkeypatch.setattr(kit, "_tree_bytes", lambda: kit.CALL_LIMIT - 100)
+    assert kit.check(tmp_path / "out") == 1
+    assert "OVER" in capsys.readouterr().out
