@@ -6,7 +6,8 @@ give it: those of the file it replaces, else ``0o666`` minus the umask.
 
 A process killed with SIGKILL (or a power cut) in the middle of a write cannot remove its
 temporary file: it stays as ``.<stem>.XXXXXXXX.tmp<suffix>`` next to the target (hidden on
-Unix). :func:`leftover_temporaries` finds such files for a set of targets so that a tool that
+Unix; for a name too long for that, ``.<the stem's first bytes>.XXXXXXXX.tmpcut<suffix>``, within
+the 255 bytes a file name may have). :func:`leftover_temporaries` finds such files for a set of targets so that a tool that
 owns those targets (``retoucher batch`` for its outputs) can remove them on its next run.
 """
 
@@ -24,7 +25,8 @@ from pathlib import Path
 __all__ = ["atomic_path", "leftover_temporaries", "temporary_target"]
 
 # mkstemp's random part: 8 characters from [a-z0-9_] (CPython's tempfile._RandomNameSequence).
-_TEMP_RE = re.compile(r"^\.(?P<stem>.*)\.[a-z0-9_]{8}\.tmp(?P<suffix>(?:\.[^.]+)?)$")
+_TEMP_RE = re.compile(r"^\.(?P<stem>.*)\.[a-z0-9_]{8}\.tmp(?P<cut>cut)?(?P<suffix>(?:\.[^.]+)?)$")
+NAME_MAX = 255  # bytes in a file name (Linux, macOS, Windows' 255 UTF-16 units)
 _umask_lock = threading.Lock()
 
 
@@ -61,9 +63,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent
-    )
+    prefix, suffix = _temp_affixes(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -78,12 +79,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
+def _temp_affixes(target: Path) -> tuple[str, str]:
+    """mkstemp's prefix and suffix for ``target``: ``.<stem>.`` and ``.tmp<suffix>``, the stem cut
+    to its first bytes (and ``.tmpcut<suffix>``) where the whole name would pass :data:`NAME_MAX`."""
+    stem, suffix = target.stem, target.suffix
+    fixed = len(f"..{'x' * 8}.tmp{suffix}".encode())
+    if fixed + len(stem.encode()) <= NAME_MAX:
+        return f".{stem}.", f".tmp{suffix}"
+    room = max(0, NAME_MAX - fixed - len("cut"))
+    return f".{stem.encode()[:room].decode(errors='ignore')}.", f".tmpcut{suffix}"
+
+
 def temporary_target(temp: str | os.PathLike[str]) -> Path | None:
     """The target a name like ``.photo.k3x_9qaz.tmp.jpg`` was a temporary for (``photo.jpg``),
-    or None when the name is not one of :func:`atomic_path`'s temporaries."""
+    or None when the name is not one of :func:`atomic_path`'s temporaries or is one whose
+    target's name was too long to keep whole (``.tmpcut``: see :func:`leftover_temporaries`)."""
     temp = Path(temp)
     m = _TEMP_RE.match(temp.name)
-    if m is None or not (m.group("stem") + m.group("suffix")):
+    if m is None or m.group("cut") or not (m.group("stem") + m.group("suffix")):
         return None
     return temp.with_name(m.group("stem") + m.group("suffix"))
 
@@ -99,17 +112,24 @@ def leftover_temporaries(targets: Iterable[str | os.PathLike[str]]) -> list[Path
     wanted: dict[Path, set[str]] = {}
     for t in targets:
         t = Path(t)
-        wanted.setdefault(t.parent, set()).add(t.name)
+        if t.name:
+            wanted.setdefault(t.parent, set()).add(t.name)
     found: list[Path] = []
     for folder, names in wanted.items():
+        # the temporaries of names too long to keep whole are told by their cut stem and suffix
+        cut = {a for a in (_temp_affixes(Path(n)) for n in names) if a[1].startswith(".tmpcut")}
         try:
             entries = list(os.scandir(folder))
         except OSError:
             continue
         for entry in entries:
-            if not entry.name.startswith("."):
+            m = _TEMP_RE.match(entry.name) if entry.name.startswith(".") else None
+            if m is None:
                 continue
-            target = temporary_target(folder / entry.name)
-            if target is not None and target.name in names and entry.is_file(follow_symlinks=False):
+            if m.group("cut"):
+                ours = (f".{m.group('stem')}.", f".tmpcut{m.group('suffix')}") in cut
+            else:
+                ours = m.group("stem") + m.group("suffix") in names
+            if ours and entry.is_file(follow_symlinks=False):
                 found.append(folder / entry.name)
     return sorted(found)

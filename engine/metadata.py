@@ -196,9 +196,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def exif_orientation(im: Image.Image, path: Path) -> int:
-    """The EXIF orientation (1..8; 1 when absent or unreadable)."""
+    """The EXIF orientation (1..8; 1 when absent, unreadable or out of range: some cameras and
+    apps write 0, which viewers read as upright)."""
     try:
-        return int(im.getexif().get(_ORIENTATION, 1))
+        value = int(im.getexif().get(_ORIENTATION, 1))
+        return value if 1 <= value <= 8 else 1
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF data
         log.warning(
             "%s: its EXIF orientation cannot be read (%s); the picture is used as stored, not rotated",

@@ -85,3 +85,20 @@ def test_a_killed_writer_leaves_a_temporary_that_is_found(tmp_path):
     assert len(left) == 1 and left[0].read_bytes() == b"half"
     assert temporary_target(left[0]) == target
     assert not target.exists()
+
+
+def test_a_name_too_long_for_a_whole_temporary_name_is_written(tmp_path):
+    """A target name of 240-255 bytes is legal; its temporary's name keeps within 255 bytes (the
+    stem cut), and a leftover of it is found for that target only (not for a short namesake)."""
+    for stem in ("p" * 251, "é" * 120 + "q" * 11):  # 255 bytes with ".jpg"; 2-byte characters
+        target = tmp_path / f"{stem}.jpg"
+        with atomic_path(target) as tmp:
+            assert len(tmp.name.encode()) <= 255 and ".tmpcut.jpg" in tmp.name
+            tmp.write_bytes(b"new")
+            tmp.name.encode().decode()  # the cut falls between characters
+            assert temporary_target(tmp) is None  # the target cannot be told from the name
+            assert leftover_temporaries([target]) == [tmp]
+            assert leftover_temporaries([tmp_path / f"{stem[:50]}.jpg"]) == []
+            assert leftover_temporaries([tmp_path / f"{stem}.png"]) == []
+        assert target.read_bytes() == b"new"
+        assert leftover_temporaries([target]) == []

@@ -110,6 +110,33 @@ def test_other_orientations(tmp_path, orientation, band_where):
     assert rgb.sum() == 255 * 3 * 10 * 20
 
 
+@pytest.mark.parametrize("orientation", [0, 9])
+def test_an_out_of_range_orientation_is_upright(tmp_path, orientation):
+    """Orientation 0 (some phones write it) or 9: the picture is used as stored, and the save that
+    rewrites only the changed blocks still applies (it refuses a rotated source)."""
+    src = tmp_path / f"o{orientation}.jpg"
+    Image.fromarray(rng_rgb(64, 64)).save(src, exif=exif_with(orientation=orientation), quality=90)
+    loaded = load_image(src)
+    with Image.open(src) as raw:
+        assert np.array_equal(loaded.rgb, np.asarray(raw.convert("RGB")))
+    assert loaded.source.orientation == 1
+    rgb = loaded.rgb.copy()
+    changed = np.zeros(rgb.shape[:2], bool)
+    changed[8:16, 8:16] = True
+    rgb[changed] = 0
+    out = save_image(
+        tmp_path / "out.jpg",
+        rgb,
+        metadata=loaded.metadata,
+        keep_jpeg_compression=True,
+        source=loaded.source,
+        changed=changed,
+    )
+    far = np.ones(changed.shape, bool)
+    far[:32, :32] = False
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB"))[far], loaded.rgb[far])
+
+
 def test_save_never_writes_a_rotation(tmp_path):
     """Arrays are always upright, so EXIF handed to save_image is forced to orientation 1."""
     out = save_image(tmp_path / "x.jpg", rng_rgb(), metadata=PhotoMetadata(exif=exif_with(orientation=6)))
