@@ -62,9 +62,15 @@ class Holes:
             return self._load_mask(job.mask, shape)
         if self.missing_ok:
             return None
-        stem = job.relative.stem
+        stem, sub = job.relative.stem, job.relative.parent
         among_photos = is_within(self.input_root, self.spec.value.expanduser().resolve())
-        looked_for = f"{stem}_mask.png" if among_photos else f"{stem}.png and {stem}_mask.png"
+        here = f"{sub.as_posix()}/" if sub != Path(".") else ""
+        if among_photos:
+            looked_for = f"{here}{stem}_mask.png"
+        else:
+            looked_for = f"{here}{stem}.png and {here}{stem}_mask.png"
+            if here:
+                looked_for += f", then {stem}_mask.png"
         raise FileNotFoundError(f"no mask for it in {self.spec.value} (looked for {looked_for})")
 
     def _from_mask_file(self, shape: tuple[int, int]) -> np.ndarray:

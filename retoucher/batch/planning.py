@@ -75,15 +75,21 @@ def _assign_masks(files: list[Path], src: Path, masks_dir: Path) -> dict[Path, P
 
     When the mask folder is the input folder (or contains it), masks live among the photos, and
     only ``<stem>_mask.png`` names count as masks: ``x.png`` is a photo, never the mask of
-    ``x.jpg``. A file listed as a photo is never used as a mask unless it has a ``_mask`` name.
+    ``x.jpg``; a top-level ``x_mask.png`` is a sub-folder's ``x``'s only when no top-level photo is
+    named ``x``. A file listed as a photo is never used as a mask unless it has a ``_mask`` name.
     """
     mask_names_only = is_within(src, masks_dir)
     listed = set(files)
+    # Masks among the photos: a top-level x_mask.png is the mask of a top-level photo x.*, never
+    # the fallback of sub/x.jpg then.
+    top_stems = {f.stem.lower() for f in files if f.parent == masks_dir} if mask_names_only else set()
     chosen: dict[Path, Path | None] = {}
     for f in files:
         chosen[f] = None
         for cand in _mask_candidates(masks_dir, f.relative_to(src), mask_names_only):
             if cand == f or (cand in listed and not _is_mask_name(cand.name)):
+                continue
+            if cand.parent == masks_dir != f.parent and cand.name[: -len("_mask.png")].lower() in top_stems:
                 continue
             if cand.is_file():
                 chosen[f] = cand
@@ -119,20 +125,24 @@ def plan_outputs(
     masks: Mapping[Path, Path | None] | None = None,
     *,
     hint: str = "",
+    mask_files: Sequence[Path] = (),
 ) -> list[Job]:
     """A job per input file (sorted as given): its output ``dst/<sub-folder>/<stem><suffix>``,
-    and an error for an output that would overwrite an input or that another input already
-    writes (``x.jpg`` and ``x.png`` both writing ``x.png``: the first one keeps it; ``hint`` is
-    added to that message)."""
+    and an error for an output that would overwrite an input (a photo, a mask of ``masks`` or
+    one of ``mask_files``) or that another input already writes (``x.jpg`` and ``x.png`` both
+    writing ``x.png``: the first one keeps it; ``hint`` is added to that message)."""
     jobs: list[Job] = []
     owner: dict[Path, Path] = {}
     inputs = set(files)
+    read = {m for m in (masks or {}).values() if m is not None} | set(mask_files)
     for f in files:
         rel = f.relative_to(src)
         out = dst / rel.parent / (rel.stem + suffix(f))
         job = Job(source=f, relative=rel, output=out, mask=(masks or {}).get(f))
         if out in inputs:
             job.error = f"its output {out} would overwrite an input photo"
+        elif out in read:
+            job.error = f"its output {out} would overwrite a mask"
         else:
             key = Path(os.path.normcase(str(out)))
             if key in owner:
@@ -155,20 +165,30 @@ def plan_batch(options: BatchOptions) -> list[Job]:
 
     src, dst, exclude = resolve_folders(options.input_dir, options.output_dir)
     spec = options.masks
+    mask_file = None
     if spec is not None and spec.kind == "dir":
         mdir = spec.value.expanduser().resolve()
         if not mdir.is_dir():
             raise BatchError(f"mask folder not found: {spec.value}")
+        if mdir == dst:
+            raise BatchError(
+                f"the output folder must differ from the mask folder ({options.output_dir}): "
+                "Retoucher never overwrites its inputs"
+            )
         if is_within(mdir, src) and mdir != src:
             exclude.append(mdir)
-    elif spec is not None and spec.kind == "file" and not spec.value.expanduser().is_file():
-        raise BatchError(f"mask file not found: {spec.value}")
+    elif spec is not None and spec.kind == "file":
+        if not spec.value.expanduser().is_file():
+            raise BatchError(f"mask file not found: {spec.value}")
+        mask_file = spec.value.expanduser().resolve()
     files = list_images(src, options.recursive, exclude)
     masks: dict[Path, Path | None] | None = None
     if spec is not None and spec.kind == "dir":
         # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.
         masks = _assign_masks(files, src, spec.value.expanduser().resolve())
         files = [f for f in files if f in masks]
+    if mask_file is not None:  # the one mask, kept among the photos, is not a photo either
+        files = [f for f in files if f.resolve() != mask_file]
     fmt = options.format
     return plan_outputs(
         src,
@@ -177,4 +197,5 @@ def plan_batch(options: BatchOptions) -> list[Job]:
         lambda f: f.suffix if fmt == "same" else suffix_for_format(fmt),
         masks,
         hint=" (or keep --format same)",
+        mask_files=[mask_file] if mask_file is not None else [],
     )

@@ -187,7 +187,7 @@ class _Runner(Ledger):
 
         try:
             image = load_image(job.source)
-            hole = self.hole(job, image)
+            hole, no_mask, no_damage = self.hole(job, image)
         except (InpaintCancelled, BatchError):
             raise
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
@@ -196,16 +196,21 @@ class _Runner(Ledger):
         if hole.all():
             self.fail(job, str(NothingToFillError()))
             return None
+        # listed only for photos that go on (a failed one is listed as failed alone)
+        if no_mask:
+            self.report.no_mask.append(job.source)
+        if no_damage:
+            self.report.no_damage.append(job.source)
         return _Item(job, image, hole)
 
-    def hole(self, job: Job, image: LoadedImage) -> np.ndarray:
+    def hole(self, job: Job, image: LoadedImage) -> tuple[np.ndarray, bool, bool]:
         """The given hole of the photo, the damage found in it (never on a fully transparent
-        pixel), or the union of the two. With damage to find, a photo that has no mask of its
-        own in the mask folder has an empty given hole (and is listed in the report)."""
+        pixel), or the union of the two; whether it had no mask of its own in the mask folder
+        (with damage to find: an empty given hole) and whether no damage was found."""
         shape = image.rgb.shape[:2]
         given = None if self.holes is None else self.holes.for_image(job, shape)
-        if given is None and self.holes is not None:
-            self.report.no_mask.append(job.source)
+        no_mask = given is None and self.holes is not None
+        no_damage = False
         hole = np.zeros(shape, bool) if given is None else given
         if self.options.find_damage:
             opts = self.options
@@ -217,10 +222,9 @@ class _Runner(Ledger):
                 alpha=image.alpha,
                 cancel=self.cancel,
             )
-            if not found.any():
-                self.report.no_damage.append(job.source)
+            no_damage = not found.any()
             hole = hole | found
-        return hole
+        return hole, no_mask, no_damage
 
     def add(self, item: _Item) -> None:
         """Write the photo unchanged if its hole is empty; otherwise queue it for filling, in

@@ -478,21 +478,23 @@ def test_masks_next_to_photos_are_not_photos(tmp_path, tiny_weights):
 
 def test_masks_among_photos_only_mask_names_and_never_a_photo(tmp_path):
     """--masks INPUT_DIR --recursive: the top-level photo x.png is not the mask of sub/x.jpg (it
-    stays a photo); only <stem>_mask.png names are masks, with a top-level fallback."""
+    stays a photo); only <stem>_mask.png names are masks, with a top-level fallback for a stem
+    no top-level photo has (x_mask.png is x.png's, never sub/x.jpg's too)."""
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
-    for name in ("x.png", "sub/x.jpg", "y.png", "sub/y.jpg", "sub/z.jpg"):
+    for name in ("x.png", "sub/x.jpg", "y.png", "sub/y.jpg", "sub/z.jpg", "sub/w.jpg"):
         Image.fromarray(photo(16, 16, 0)).save(src / name)
-    for name in ("x_mask.png", "sub/z_mask.png"):
+    for name in ("x_mask.png", "sub/z_mask.png", "w_mask.png"):
         save_mask(src / name, centre_hole(16, 16, 4))
     jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", src), recursive=True))
     masks = {j.relative.as_posix(): j.mask and j.mask.relative_to(src).as_posix() for j in jobs}
     assert masks == {
         "x.png": "x_mask.png",
-        "sub/x.jpg": "x_mask.png",  # top-level fallback, _mask names only
+        "sub/x.jpg": None,  # the top-level x_mask.png is x.png's
         "y.png": None,
         "sub/y.jpg": None,  # never the photo y.png
         "sub/z.jpg": "sub/z_mask.png",
+        "sub/w.jpg": "w_mask.png",  # top-level fallback, _mask names only
     }
 
     # A separate mask folder: <stem>.png next to the photo's sub-folder, but not from the top.
@@ -505,6 +507,28 @@ def test_masks_among_photos_only_mask_names_and_never_a_photo(tmp_path):
     assert masks["y.png"] == "y.png" and masks["sub/x.jpg"] == "sub/x.png"
     assert masks["sub/y.jpg"] is None
     assert "x_mask.png" in masks and "sub/z_mask.png" in masks  # photos, with another mask folder
+
+
+def test_a_mask_is_never_an_output_nor_a_photo(tmp_path):
+    """The mask folder as the output folder is refused (by any name); an output that would land
+    on a mask file is that photo's error (--overwrite would have written over the mask); a --mask
+    file kept among the photos is not retouched as a photo."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    (src / "m").mkdir(parents=True)
+    (out / "m" / "sub").mkdir(parents=True)
+    for name in ("a.jpg", "m/a.jpg"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+    save_mask(out / "m" / "a.png", centre_hole(16, 16, 4))
+    for same in (out / "m", out / "m" / "sub" / ".."):
+        with pytest.raises(BatchError, match="differ from the mask folder"):
+            plan_batch(BatchOptions(src, same, MaskSpec("dir", out / "m"), format="png"))
+    jobs = plan_batch(BatchOptions(src, out, MaskSpec("dir", out / "m"), format="png", recursive=True))
+    errors = {j.relative.as_posix(): j.error for j in jobs}
+    assert errors["a.jpg"] is None and "would overwrite a mask" in errors["m/a.jpg"]
+
+    save_mask(src / "scratch.png", centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "o2", MaskSpec("file", src / "scratch.png")))
+    assert [j.source.name for j in jobs] == ["a.jpg"]  # not scratch.png
 
 
 def test_empty_mask_copies_and_jpeg_keeps_its_quantisation(tmp_path, tiny_weights):

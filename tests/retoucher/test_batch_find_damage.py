@@ -252,3 +252,20 @@ def test_fully_transparent_pixels_are_not_filled_as_damage(tmp_path):
     np.testing.assert_array_equal(fill.holes[0], disc_around((20, 30), spots_mask((20, 30), [(10, 20)]), 1))
     written = np.asarray(Image.open(tmp_path / "out" / "cutout.png"))
     assert written.shape == (20, 30, 4) and (written[:, :, 3] == alpha).all()
+
+
+def test_a_photo_that_fails_is_listed_as_failed_only(folder, tmp_path):
+    """clean.png's given mask holds every pixel (nothing to fill from): it fails, and the
+    summary's "no damage found" count leaves it out (it counted it among the photos done)."""
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    save_mask(masks / "clean.png", np.ones((24, 24), bool))
+    report = run_batch(
+        BatchOptions(folder, tmp_path / "out", MaskSpec("dir", masks), find_damage=True, dilate=0),
+        inpainter=RecordingFill(),
+        detector_factory=FakeFactory(),
+    )
+    assert [p.name for p, _ in report.failed] == ["clean.png"]
+    assert sorted(p.name for p in report.no_mask) == ["a.png", "b.png"]
+    assert report.no_damage == []
+    assert "no damage found" not in report.summary()
