@@ -33,6 +33,7 @@ from .inpainter import InpaintCancelled, select_device
 from .weights import (
     WeightsError,
     bundled_weights_path,
+    floating_names,
     read_header,
     read_tensors,
     shapes_of,
@@ -218,8 +219,8 @@ def load_damage_weights(
 ) -> tuple[DamageNet, DamageWeightsInfo]:
     info = read_damage_info(path)
     with torch.device("meta"):
-        expected = shapes_of(DamageNet(info.config))
-    tensors = read_tensors(Path(path), expected)
+        skeleton = DamageNet(info.config)
+    tensors = read_tensors(Path(path), shapes_of(skeleton), floating_names(skeleton))
     model = DamageNet(info.config)
     model.load_state_dict(tensors, strict=True)
     return model.eval().to(device), info

@@ -299,9 +299,13 @@ def _to_rgb_alpha(
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy(), None, None, None
 
     if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        gray = _high_bit_to_uint8(np.asarray(im), mode)
+        samples = np.asarray(im)
+        gray = _high_bit_to_uint8(samples, mode)
         rgb = np.repeat(gray[:, :, None], 3, axis=2)
-        return rgb, None, None, grey_icc  # a grayscale profile does not describe RGB data
+        key = im.info.get("transparency")  # a 16-bit grey PNG's tRNS: the one transparent level
+        if isinstance(key, int) and mode != "F":
+            alpha = np.where(samples == key, 0, 255).astype(np.uint8)
+        return rgb, alpha, None, grey_icc  # a grayscale profile does not describe RGB data
 
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode in ("P", "L", "RGB", "1") and "transparency" in im.info
@@ -351,6 +355,8 @@ def load_image(
                 stacklevel=2,
             )
         check = _start_damage_check(path) if check_jpeg_data and is_jpeg(fmt) else None
+        # Pillow turns a TIFF upright as it decodes it and drops the tag (its DPI stays as stored)
+        stored_orientation = exif_orientation(im, path, quiet=True) if fmt == "TIFF" else 1
         try:
             _decode(im, path, "image")
         except BaseException:
@@ -369,7 +375,7 @@ def load_image(
         metadata = PhotoMetadata(
             exif=exif,
             icc_profile=icc,
-            dpi=read_dpi(im, fmt, swap=orientation in (5, 6, 7, 8)),
+            dpi=read_dpi(im, fmt, swap=bool({orientation, stored_orientation} & {5, 6, 7, 8})),
             xmp=read_xmp(upright.info.get("xmp")),
             format=fmt,
             mode=mode,

@@ -195,13 +195,15 @@ def _reason(exc: BaseException) -> str:
 # reading
 
 
-def exif_orientation(im: Image.Image, path: Path) -> int:
+def exif_orientation(im: Image.Image, path: Path, *, quiet: bool = False) -> int:
     """The EXIF orientation (1..8; 1 when absent, unreadable or out of range: some cameras and
-    apps write 0, which viewers read as upright)."""
+    apps write 0, which viewers read as upright). ``quiet``: no warning for unreadable EXIF."""
     try:
         value = int(im.getexif().get(_ORIENTATION, 1))
         return value if 1 <= value <= 8 else 1
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF data
+        if quiet:
+            return 1
         log.warning(
             "%s: its EXIF orientation cannot be read (%s); the picture is used as stored, not rotated",
             path,

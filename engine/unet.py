@@ -52,6 +52,15 @@ def paper_kernels(depth: int) -> tuple[int, ...]:
     return tuple([7, 5, 5] + [3] * (depth - 3))[:depth]
 
 
+def _whole(name: str, value: object, what: str = "a whole number") -> int:
+    """``value`` as an int when it is a whole number (an int, or a float such as 3.0), else ValueError."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """Architecture of a :class:`PConvUNet`. Saved in every weight file and checkpoint."""
@@ -67,10 +76,20 @@ class UNetConfig:
     refine: int = 0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
-        object.__setattr__(self, "kernels", tuple(int(k) for k in self.kernels))
-        if isinstance(self.refine, bool) or not isinstance(self.refine, int):
-            raise ValueError(f"refine must be a whole number of channels, got {self.refine!r}")
+        # Whole numbers (a file's 3.0 is 3; 2.5, True or "3" are refused, never truncated)
+        try:
+            object.__setattr__(
+                self, "widths", tuple(_whole("widths", w, "whole numbers") for w in self.widths)
+            )
+            object.__setattr__(
+                self, "kernels", tuple(_whole("kernels", k, "whole numbers") for k in self.kernels)
+            )
+        except TypeError:  # not a sequence
+            raise ValueError(
+                f"widths and kernels must be lists of whole numbers, got {self.widths!r}"
+            ) from None
+        for name in ("in_channels", "out_channels", "decoder_kernel", "image_size", "refine"):
+            object.__setattr__(self, name, _whole(name, getattr(self, name)))
         if len(self.widths) != len(self.kernels) or not self.widths:
             raise ValueError(
                 f"widths {self.widths} and kernels {self.kernels} must be non-empty and of equal length"

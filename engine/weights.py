@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ __all__ = [
     "save_weights",
     "write_weight_file",
     "read_header",
+    "floating_names",
     "read_tensors",
     "shapes_of",
     "load_weights",
@@ -202,9 +204,13 @@ def read_header(
     return meta
 
 
-def read_tensors(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+def read_tensors(
+    path: Path, expected: dict[str, tuple[int, ...]], floating: Collection[str] = ()
+) -> dict[str, torch.Tensor]:
     """The tensors of ``path`` as float32 (integer buffers as stored), after checking that their
-    names and shapes are exactly ``expected`` and that they hold no NaN or infinity. Shapes are
+    names and shapes are exactly ``expected``, that those named in ``floating`` are stored as
+    real floating point (:func:`floating_names`: an integer, boolean or complex tensor there would
+    be cast into the weights without a word) and that they hold no NaN or infinity. Shapes are
     compared from the header first: nothing is read from a file that does not match."""
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -230,17 +236,27 @@ def read_tensors(path: Path, expected: dict[str, tuple[int, ...]]) -> dict[str, 
         if isinstance(exc, WeightsError):
             raise
         raise WeightsError(f"{path} is corrupt ({exc})") from exc
+    wrong_type = sorted(k for k in floating if k in tensors and not tensors[k].is_floating_point())
+    if wrong_type:
+        k = wrong_type[0]
+        raise WeightsError(f"{path}: tensor {k} is stored as {tensors[k].dtype}, not as floating point")
     for k, t in tensors.items():
         if t.is_floating_point():
+            t = t.float()  # float8, bf16, fp16, fp64 alike: isfinite does not take them all
             if not torch.isfinite(t).all():
                 raise WeightsError(f"{path} is corrupt: tensor {k} holds NaN or infinity")
-            tensors[k] = t.float()
+            tensors[k] = t
     return tensors
 
 
 def shapes_of(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
     """``state_dict`` names and shapes of ``module`` (build it on the meta device: no storage)."""
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+def floating_names(module: torch.nn.Module) -> set[str]:
+    """``state_dict`` names of ``module``'s floating-point tensors (weights, not counters)."""
+    return {k for k, v in module.state_dict().items() if v.is_floating_point()}
 
 
 def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
@@ -252,6 +268,8 @@ def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
         provenance = json.loads(meta.get("provenance") or "{}")
     except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path} has a broken architecture description ({exc})") from exc
+    if not isinstance(provenance, dict):
+        raise WeightsError(f"{path} has a broken provenance (a {type(provenance).__name__}, not an object)")
     try:
         texture = check_texture(float(meta["texture"])) if "texture" in meta else TEXTURE
     except ValueError as exc:
@@ -272,9 +290,9 @@ def load_weights(
     """Rebuild the model described by the file and load its tensors (float32, eval mode)."""
     info = read_weights_info(path)
     with torch.device("meta"):
-        expected = shapes_of(PConvUNet(info.config))
+        skeleton = PConvUNet(info.config)
     assert info.path is not None
-    tensors = read_tensors(info.path, expected)
+    tensors = read_tensors(info.path, shapes_of(skeleton), floating_names(skeleton))
     model = PConvUNet(info.config)
     model.load_state_dict(tensors, strict=True)
     model.eval()

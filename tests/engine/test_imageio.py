@@ -659,6 +659,33 @@ def test_mode_P_with_transparency_gives_alpha(tmp_path):
     assert tuple(loaded.rgb[0, 0]) == (200, 10, 20)
 
 
+def test_a_16_bit_grey_png_keeps_its_transparent_level(tmp_path):
+    """A 16-bit grey PNG's tRNS chunk names one transparent level: alpha 0 there, as for 8 bits
+    (it was dropped, and the file saved from it came out opaque)."""
+    levels = (np.arange(36, dtype=np.uint16).reshape(6, 6) * 1000).astype(np.uint16)
+    levels[2, 3] = 4321
+    src = _save_pil(tmp_path, Image.fromarray(levels), "g16.png", transparency=4321)
+    loaded = load_image(src)
+    assert loaded.alpha is not None
+    assert (loaded.alpha == 0).sum() == 1 and loaded.alpha[2, 3] == 0
+    out = save_image(tmp_path / "out.png", loaded.rgb, metadata=loaded.metadata, alpha=loaded.alpha)
+    with Image.open(out) as again:
+        assert np.asarray(again.convert("RGBA"))[2, 3, 3] == 0
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".jpg", ".png"])
+def test_a_turned_photo_s_resolution_is_turned_too(tmp_path, suffix):
+    """Orientation 6 with 100 x 200 DPI: the upright picture is 200 x 100 DPI in every format
+    (a TIFF kept 100 x 200: Pillow turns it upright as it decodes and drops the tag)."""
+    src = tmp_path / f"o6{suffix}"
+    Image.fromarray(_landscape_with_white_left_band()).save(
+        src, exif=exif_with(orientation=6), dpi=(100, 200)
+    )
+    loaded = load_image(src)
+    assert loaded.rgb.shape == (40, 20, 3) and loaded.rgb[:8].mean() > 200
+    assert np.allclose(loaded.metadata.dpi, (200, 100), atol=0.01)
+
+
 def test_mode_LA(tmp_path):
     la = np.zeros((6, 6, 2), np.uint8)
     la[..., 0] = 90

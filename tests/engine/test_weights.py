@@ -1,3 +1,4 @@
+import json
 import pickle
 
 import pytest
@@ -100,6 +101,70 @@ def test_other_architecture_rejected(tmp_path):
     save_file(tensors, str(tmp_path / "mixed.safetensors"), metadata=meta)
     with pytest.raises(WeightsError, match="does not match the architecture"):
         load_weights(tmp_path / "mixed.safetensors")
+
+
+def _rewritten(path, tmp_path, name, *, tensors=None, meta=None):
+    """``path``'s tensors and metadata, changed by the ``tensors`` and ``meta`` functions."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        t, m = {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
+    out = tmp_path / name
+    save_file(tensors(t) if tensors else t, str(out), metadata=meta(m) if meta else m)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.uint8, torch.bool, torch.complex64])
+def test_weights_not_stored_as_floating_point_are_refused(tmp_path, dtype):
+    """An integer, boolean or complex weight was cast into the model without a word."""
+    path = save_weights(tmp_path / "m.safetensors", _model())
+    bad = _rewritten(
+        path, tmp_path, "bad.safetensors", tensors=lambda t: {k: v.to(dtype) for k, v in t.items()}
+    )
+    with pytest.raises(WeightsError, match="not as floating point"):
+        load_weights(bad)
+
+
+def test_float8_weights_load_as_their_values(tmp_path):
+    """Any floating type loads (float8 failed in the NaN check with an unclear error)."""
+    path = save_weights(tmp_path / "m.safetensors", _model())
+    f8 = _rewritten(
+        path,
+        tmp_path,
+        "f8.safetensors",
+        tensors=lambda t: {
+            k: v.to(torch.float8_e4m3fn) if v.is_floating_point() else v for k, v in t.items()
+        },
+    )
+    model, _ = load_weights(f8)
+    ref, _ = load_weights(path)
+    w, w_ref = model.encoder[0].pconv.conv.weight, ref.encoder[0].pconv.conv.weight
+    torch.testing.assert_close(w, w_ref.to(torch.float8_e4m3fn).float())
+
+
+def test_whole_numbers_written_as_floats_and_a_broken_provenance(tmp_path):
+    """A config's 3.0 is 3 (it crashed in torch, or later in a tiled fill); 2.5 and a provenance
+    that is not an object are refused with WeightsError."""
+    path = save_weights(tmp_path / "m.safetensors", _model())
+
+    def config_with(**changes):
+        def edit(meta):
+            cfg = json.loads(meta["config"])
+            cfg.update(changes)
+            return {**meta, "config": json.dumps(cfg)}
+
+        return edit
+
+    ok = _rewritten(path, tmp_path, "ok.safetensors", meta=config_with(decoder_kernel=3.0, image_size=64.0))
+    info = read_weights_info(ok)
+    assert info.config.decoder_kernel == 3 and type(info.config.image_size) is int
+    load_weights(ok)
+    frac = _rewritten(path, tmp_path, "frac.safetensors", meta=config_with(image_size=64.5))
+    with pytest.raises(WeightsError, match="whole number"):
+        read_weights_info(frac)
+    listed = _rewritten(path, tmp_path, "prov.safetensors", meta=lambda m: {**m, "provenance": "[1, 2]"})
+    with pytest.raises(WeightsError, match="provenance"):
+        read_weights_info(listed)
 
 
 def test_foreign_safetensors_rejected(tmp_path):
