@@ -78,11 +78,28 @@ def is_bundled(path: Path) -> bool:
 
 def ask_save_path(parent: QWidget, title: str, suggestion: Path, filters: str, selected: str = "") -> str:
     """A file name from a save dialog that starts on the ``selected`` filter, "" if cancelled;
-    a name typed without a suffix gets the chosen format's."""
+    a name typed without a suffix gets the chosen format's (the dialog asked about the name as
+    typed: an existing file of the final name is asked about here)."""
     path, chosen = QFileDialog.getSaveFileName(parent, title, str(suggestion), filters, selected)
     if path and not Path(path).suffix and chosen in SAVE_FILTERS:
         path += SAVE_FILTERS[chosen]
+        if not confirm_replace(parent, title, Path(path)):
+            return ""
     return path
+
+
+def confirm_replace(parent: QWidget | None, title: str, path: Path) -> bool:
+    """True when ``path`` does not exist or the user agrees to replace it."""
+    if not path.exists():
+        return True
+    answer = QMessageBox.question(
+        parent,
+        title,
+        f"{path.name} already exists. Do you want to replace it?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def ask_unsaved_changes(parent: QWidget, doc: Document) -> QMessageBox.StandardButton:
@@ -339,8 +356,13 @@ class FileActions:
         path = w.ask_save_path("Export mask", base.with_name(f"{base.stem}_mask.png"), MASK_EXPORT_FILTER)
         if not path:
             return False
-        if Path(path).suffix.lower() != ".png":
-            path = str(Path(path).with_suffix(".png"))
+        if Path(path).suffix.lower() != ".png":  # added, never in place of a suffix: "shot.v2" is
+            path += ".png"  # not "shot.png", which may be the photo
+            if not confirm_replace(w, "Export mask", Path(path)):
+                return False
+        if w.doc.path is not None and Path(path).resolve() == w.doc.path.resolve():
+            w.show_error("Cannot export the mask", f"{path} is the open photo: choose another name.")
+            return False
         try:
             w.doc.export_mask(path)
         except (OSError, ValueError) as exc:

@@ -265,6 +265,49 @@ def test_the_save_dialog_is_given_the_selected_filter_and_its_suffix_is_added(mo
     assert save_filter("MPO") == save_filter("JPEG") and save_filter(None) == png == save_filter("GIF")
 
 
+@pytest.mark.parametrize("answer", ["No", "Yes"])
+def test_a_file_the_added_suffix_names_is_asked_about(monkeypatch, tmp_path, answer):
+    """The dialog asked about "photo" as typed; the suffix added makes it photo.png, which exists:
+    it is asked about again (it was written over without a word)."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from retoucher.qt.file_actions import ask_save_path
+    from retoucher.qt.file_filters import SAVE_FILTERS, save_filter
+
+    (tmp_path / "photo.png").write_bytes(b"mine")
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(tmp_path / "photo"), a[4]))
+    monkeypatch.setattr(
+        QMessageBox, "question", lambda *a: asked.append(a[2]) or getattr(QMessageBox.StandardButton, answer)
+    )
+    got = ask_save_path(None, "Save", tmp_path / "x.png", ";;".join(SAVE_FILTERS), save_filter("PNG"))
+    assert asked == ["photo.png already exists. Do you want to replace it?"]
+    assert got == ("" if answer == "No" else str(tmp_path / "photo.png"))
+    asked.clear()  # a new name: nothing to ask
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a: (str(tmp_path / "fresh"), a[4]))
+    assert ask_save_path(None, "Save", tmp_path / "x.png", ";;".join(SAVE_FILTERS), save_filter("PNG"))
+    assert asked == []
+
+
+def test_export_mask_never_writes_over_the_photo(qtbot, window, tmp_path, monkeypatch):
+    """ "shot.v2" gets .png added (it was replaced by .png: shot.png, the open photo, became the
+    mask without a word), and the photo's own name is refused."""
+    w = window
+    photo = tmp_path / "shot.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(photo)
+    before = photo.read_bytes()
+    assert w.open_path(photo)
+    w._push_edit(w.doc.set_rect(Rect(2, 2, 6, 6)))
+    errors = []
+    w.show_error = lambda title, text: errors.append(text)
+    w.ask_save_path = lambda *a: str(tmp_path / "shot.v2")
+    assert w.export_mask()
+    assert (tmp_path / "shot.v2.png").is_file() and photo.read_bytes() == before
+    w.ask_save_path = lambda *a: str(photo)
+    assert not w.export_mask()
+    assert photo.read_bytes() == before and "is the open photo" in errors[0]
+
+
 def test_missing_recent_file_is_reported_and_dropped_from_the_list(qtbot, window, tmp_path):
     w = window
     p = tmp_path / "gone.png"
