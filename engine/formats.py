@@ -16,6 +16,7 @@ __all__ = [
     "JPEG_FORMATS",
     "format_for_suffix",
     "is_jpeg",
+    "is_written",
     "normalise_format",
     "output_format",
     "suffix_for_format",
@@ -67,6 +68,12 @@ def normalise_format(fmt: str) -> str:
 def is_jpeg(fmt: str | None) -> bool:
     """Whether a format name (as Pillow reports it when reading) is JPEG data."""
     return bool(fmt) and fmt.upper() in JPEG_FORMATS
+
+
+def is_written(fmt: str | None) -> bool:
+    """Whether Retoucher writes files of this format (as Pillow reports it when reading: ``MPO``
+    is written as JPEG): the formats of :data:`FORMAT_SUFFIXES`, not every format Pillow reads."""
+    return bool(fmt) and normalise_format(fmt) in FORMAT_SUFFIXES
 
 
 def format_for_suffix(suffix: str) -> str:

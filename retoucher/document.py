@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.formats import DEFAULT_QUALITY, output_format
+from engine.formats import DEFAULT_QUALITY, is_written, output_format
 from engine.geometry import Rect
 from engine.jpeg_blocks import changed_pixels
 from engine.metadata import PhotoMetadata
@@ -179,6 +179,8 @@ class Document:
         holds more pages, more bits per channel or another colour model than an 8-bit RGB(A)
         picture), or None when it would not."""
         meta = self.metadata
+        if meta.format and not is_written(meta.format):  # PSD, GIF...: read, not written
+            return f"Retoucher does not write {meta.format} files"
         if meta.pages > 1 and (meta.format or "").upper() != "MPO":  # MPO: previews, not pages
             return f"the file holds {meta.pages} pages; only the first one would be kept"
         mode = meta.mode or "RGB"

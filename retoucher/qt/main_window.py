@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -266,8 +266,9 @@ class MainWindow(QMainWindow):
         self.damage.update_enabled(has, idle)
         self.canvas.set_editable(idle)
 
-    def _show_zoom(self, zoom: float) -> None:
-        self.zoom_label.setText(f"{zoom * 100:.0f}%" if self.doc else "")
+    def _show_zoom(self, _zoom: float = 0.0) -> None:
+        """The zoom per screen pixel (100 % = one photo pixel each, on any screen)."""
+        self.zoom_label.setText(f"{self.canvas.screen_zoom * 100:.0f}%" if self.doc else "")
 
     def _show_size(self) -> None:
         if self.doc is None:
@@ -487,5 +488,5 @@ class MainWindow(QMainWindow):
 
     def restore_geometry(self) -> None:
         geometry = self.settings.value("window/geometry")
-        if geometry:
-            self.restoreGeometry(geometry)
+        if isinstance(geometry, (QByteArray, bytes, bytearray)) and geometry:
+            self.restoreGeometry(QByteArray(geometry))  # another type: the default size

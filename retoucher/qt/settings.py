@@ -217,7 +217,9 @@ class Settings:
         value = self.q.value("files/recent", [])
         if isinstance(value, str):  # QSettings returns a lone string for a 1-item list
             value = [value]
-        return [str(v) for v in (value or []) if v][:MAX_RECENT]
+        if not isinstance(value, (list, tuple)):  # another type (a registry's or plist's): none
+            return []
+        return [v for v in value if isinstance(v, str) and v][:MAX_RECENT]
 
     def add_recent_file(self, path: str | Path) -> None:
         p = str(Path(path).resolve())

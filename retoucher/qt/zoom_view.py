@@ -61,7 +61,19 @@ class ZoomView(QGraphicsView):
 
     @property
     def zoom(self) -> float:
+        """Photo pixels per logical pixel of the view (the transform's scale)."""
         return self.transform().m11()
+
+    @property
+    def actual_zoom(self) -> float:
+        """The :attr:`zoom` that shows one photo pixel per pixel of the screen: 1 / the screen's
+        device pixel ratio (0.5 on a 2x "Retina" screen, whose logical pixel is 2x2 of its own)."""
+        return 1.0 / max(self.devicePixelRatioF(), 1e-6)
+
+    @property
+    def screen_zoom(self) -> float:
+        """Photo pixels per screen pixel, what the window shows as the zoom (100 % = one each)."""
+        return self.zoom / self.actual_zoom
 
     def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
         """Zoom to ``zoom`` keeping the image point under ``anchor`` (viewport coordinates,
@@ -85,16 +97,18 @@ class ZoomView(QGraphicsView):
         self.set_zoom(self.zoom / ZOOM_STEP)
 
     def actual_size(self) -> None:
-        self.set_zoom(1.0)
+        """One photo pixel per screen pixel (on a 2x screen, a zoom of 0.5)."""
+        self.set_zoom(self.actual_zoom)
 
     def fit(self) -> None:
-        """Show the whole photo (never enlarged beyond 100 %); follows window resizes."""
+        """Show the whole photo (never enlarged beyond 100 %, one photo pixel per screen pixel);
+        follows window resizes."""
         self._fit_mode = True
         self.resetTransform()
         rect = self.content_rect()
         if rect is not None:
             vw, vh = max(1, self.viewport().width() - 4), max(1, self.viewport().height() - 4)
-            z = min(vw / rect.width(), vh / rect.height(), 1.0)
+            z = min(vw / rect.width(), vh / rect.height(), self.actual_zoom)
             self.scale(z, z)
             self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom)
@@ -158,7 +172,7 @@ class ZoomView(QGraphicsView):
             self.set_zoom(self.zoom * max(1.0 + event.value(), 0.01), event.position())
         elif kind == Qt.NativeGestureType.SmartZoomNativeGesture and self._has_content():
             if self._fit_mode:
-                self.set_zoom(1.0, event.position())
+                self.set_zoom(self.actual_zoom, event.position())
             else:
                 self.fit()
         else:

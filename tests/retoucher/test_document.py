@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -303,6 +305,14 @@ def test_save_in_place_problem_names_what_an_8_bit_rgb_save_would_lose(tmp_path)
     doc = Document.open(tmp_path / "deep.png")
     doc.save(tmp_path / "deep8.png")
     assert doc.save_in_place_problem is None
+    # Formats Pillow reads and Retoucher does not write: a GIF was re-quantised over itself (the
+    # pixels outside the hole changed), a PSD failed to save; a camera's MPO is written as JPEG.
+    Image.fromarray(rgb).save(tmp_path / "anim.gif")
+    assert Document.open(tmp_path / "anim.gif").save_in_place_problem == "Retoucher does not write GIF files"
+    Image.fromarray(rgb).save(tmp_path / "cam.jpg")
+    cam = Document.open(tmp_path / "cam.jpg")
+    cam.metadata = dataclasses.replace(cam.metadata, format="MPO")
+    assert cam.save_in_place_problem is None
 
 
 def test_dpi_and_xmp_travel_from_the_file_to_the_saved_copy(tmp_path):

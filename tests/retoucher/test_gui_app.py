@@ -175,3 +175,26 @@ def test_about_dialog_explains_a_missing_model(qtbot, tmp_path, monkeypatch):
     assert "Retoucher" in text and "Liu" in text
     assert "missing" in text and "default.safetensors" in text
     about.close()
+
+
+SETTING_KEYS = (
+    "files/recent", "window/geometry", "engine/weights", "engine/device", "engine/texture_strength",
+    "engine/mirror", "save/jpeg_quality", "save/jpeg_keep_original", "paint/brush_size",
+    "view/wheel_zooms", "view/overlay_colour", "mask/step", "damage/threshold", "damage/grow",
+    "files/last_dir",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("value", [3, 2.5, True])
+def test_a_setting_of_another_type_does_not_stop_the_start(qtbot, tmp_path, value):
+    """A value QSettings gives back typed (a macOS plist or the Windows registry after a hand edit
+    or another version): the window still starts (an int in files/recent or window/geometry
+    raised TypeError there), with the defaults for what it cannot read."""
+    q = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    for key in SETTING_KEYS:
+        q.setValue(key, value)  # an INI file gives these back typed too
+    w = MainWindow(Settings(q), InpainterCache(factory=lambda *a: None))
+    qtbot.addWidget(w)
+    w.restore_geometry()
+    w.show()
+    assert w.settings.recent_files == []

@@ -9,7 +9,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QNativeGestureEvent, QPointingDevice, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -179,3 +179,23 @@ def test_wheel_zooms_preference_is_persisted_and_brings_back_the_zooming_wheel(w
     again = MainWindow(Settings.from_file(tmp_path / "settings.ini"), w.inpainters)
     qtbot.addWidget(again)
     assert again.canvas.wheel_zooms
+
+
+def test_actual_pixels_and_fit_count_screen_pixels_on_a_2x_screen(window, monkeypatch):
+    """On a screen of device pixel ratio 2 a logical pixel is 2x2 of the screen's: Actual Pixels
+    ("one photo pixel per screen pixel") is a view scale of 0.5 and reads 100 %; Fit never goes
+    beyond it, smart zoom goes to it (it showed each photo pixel 2x2 and read 100 %)."""
+    w = window
+    monkeypatch.setattr(w.canvas, "devicePixelRatioF", lambda: 2.0)
+    w.actual_size_action.trigger()
+    assert w.canvas.zoom == 0.5 and w.zoom_label.text() == "100%"
+    w.canvas.zoom_in()
+    assert w.zoom_label.text() == "125%"
+    # a photo smaller than the view: fit stops at 100 %
+    monkeypatch.setattr(w.canvas, "content_rect", lambda: QRectF(0, 0, 40, 30))
+    w.canvas.fit()
+    assert w.canvas.zoom == 0.5 and w.zoom_label.text() == "100%"
+    w.canvas.set_zoom(0.2)
+    w.canvas._fit_mode = True
+    assert _pinch(w, QPointF(100, 100), 0.0, Qt.NativeGestureType.SmartZoomNativeGesture)
+    assert w.canvas.zoom == 0.5
