@@ -94,6 +94,7 @@ __all__ = [
     "PhotoMetadata",
     "SourceFile",
     "load_image",
+    "rgb_of",
     "save_image",
     "load_mask",
     "save_mask",
@@ -323,6 +324,13 @@ def _to_rgb_alpha(
     if icc and icc_space != "RGB":
         icc = None  # a gray/other profile would mislabel the RGB pixels
     return rgb, alpha, icc, grey_icc
+
+
+def rgb_of(im: Image.Image, path: str | os.PathLike[str]) -> np.ndarray:
+    """A decoded Pillow image of any mode as 8-bit RGB (uint8 HxWx3), as :func:`load_image`
+    converts it (16-bit and float samples scaled to 0..255, where Pillow's ``convert("RGB")``
+    clips them to white), without its alpha, orientation or colour profile."""
+    return _to_rgb_alpha(im, None, Path(path))[0]
 
 
 def load_image(

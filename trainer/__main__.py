@@ -377,28 +377,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError
     from .evaluate import EvalConfig, evaluate
 
-    cfg = EvalConfig(
-        data=str(args.data),
-        weights=str(args.weights),
-        task=args.task,
-        mask_dir=str(args.mask_dir) if args.mask_dir else None,
-        mask_holdout=args.mask_holdout,
-        limit=args.limit,
-        split=args.split,
-        seed=args.seed,
-        device=args.device,
-        batch_size=args.batch_size,
-        radius=args.radius,
-        out=str(args.out),
-        grid=str(args.grid) if args.grid else None,
-        grid_rows=args.grid_rows,
-        progress=not args.no_progress,
-        photos_limit=args.photos_limit,
-        compare=tuple(str(w) for w in args.compare or ()),
-        texture=tuple(args.texture or ()),
-        mirror=args.mirror,
-    )
     try:
+        cfg = EvalConfig(
+            data=str(args.data),
+            weights=str(args.weights),
+            task=args.task,
+            mask_dir=str(args.mask_dir) if args.mask_dir else None,
+            mask_holdout=args.mask_holdout,
+            limit=args.limit,
+            split=args.split,
+            seed=args.seed,
+            device=args.device,
+            batch_size=args.batch_size,
+            radius=args.radius,
+            out=str(args.out),
+            grid=str(args.grid) if args.grid else None,
+            grid_rows=args.grid_rows,
+            progress=not args.no_progress,
+            photos_limit=args.photos_limit,
+            compare=tuple(str(w) for w in args.compare or ()),
+            texture=tuple(args.texture or ()),
+            mirror=args.mirror,
+        )
         report = evaluate(cfg)
     except (CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"retoucher-train evaluate: error: {exc}", file=sys.stderr)

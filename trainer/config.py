@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.unet import BN_SCOPES, MODEL_PRESETS, UNetConfig, paper_kernels
@@ -244,6 +245,14 @@ class TrainConfig:
             raise ValueError(f"--preload must be one of {', '.join(PRELOADS)}, got {self.preload!r}")
         if self.batch_size < 1 or self.steps < 0:
             raise ValueError("--batch-size must be >= 1 and --steps >= 0")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out {self.out} is a file, not a run folder")
+        # intervals are divisors (0 would stop the run at its first step, after it trained)
+        for name, least in (("ckpt_every", 1), ("log_every", 1), ("val_every", 0), ("image_every", 0),
+                            ("threads", 0), ("workers", 0), ("val_images", 1)):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and value < least:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= {least}, got {value}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("--ema must be in [0, 1)")
         if not 0.0 <= self.mask_holdout < 1.0:

@@ -53,6 +53,8 @@ def _read_table(path: Path, ncols: int) -> dict[int, list[str]]:
                 key = int(parts[0])
             except ValueError:
                 raise CUBError(f"{path}:{lineno}: the first field is not an id: {line.strip()!r}") from None
+            if key in rows:  # the later line would replace the earlier one without a word
+                raise CUBError(f"{path}:{lineno}: id {key} is listed a second time")
             rows[key] = [p.strip() for p in parts[1:]]
     return rows
 
@@ -67,6 +69,11 @@ def read_cub(root: str | Path) -> list[CUBRecord]:
     labels = _read_table(root / "image_class_labels.txt", 2)
     classes = _read_table(root / "classes.txt", 2)
     split = _read_table(root / "train_test_split.txt", 2)
+    seen: dict[str, int] = {}
+    for image_id in sorted(images):  # two ids of one photo would write one square twice
+        first = seen.setdefault(images[image_id][0], image_id)
+        if first != image_id:
+            raise CUBError(f"{root}: images {first} and {image_id} both name {images[image_id][0]}")
     records = []
     for image_id in sorted(images):
         try:

@@ -84,6 +84,14 @@ class EvalConfig:
     texture: tuple[float, ...] = ()
     mirror: bool = MIRROR  # every model's fills averaged with its fills of the mirror image
 
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(
+                f"--limit must be at least 1 (leave it out for the whole split), got {self.limit}"
+            )
+        if self.photos_limit is not None and self.photos_limit < 0:
+            raise ValueError(f"--photos-limit must be at least 0 (0 = every photo), got {self.photos_limit}")
+
 
 @dataclass
 class EvalRow:
@@ -444,9 +452,10 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         for m in list(models.values())[1:]:
             if sum(o.name == m.name for o in models.values()) > 1:
                 name_with_texture(m)
+    for i, m in enumerate(list(models.values())[1:], 1):  # the name is inside the file: add its path
+        if sum(o.name == m.name for o in models.values()) > 1:
+            m.info = replace(m.info, name=f"{m.name} (--compare {i}: {Path(cfg.compare[i - 1]).name})")
     names = [m.name for m in models.values()]
-    if len(set(names)) < len(names):
-        raise ValueError(f"--compare: two models share a name ({', '.join(names)}); rename one file")
     report = EvalReport(
         model=name, split=cfg.split, images=len(images), texture=inpainter.texture, mirror=inpainter.mirror
     )

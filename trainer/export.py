@@ -99,6 +99,10 @@ def evaluation_table(evaluation: str | Path, texture: float | None) -> dict[str,
     """The test split's table written by ``evaluate`` (its .json), checked to have run the model
     at the texture strength the file will name (``texture``; None: the engine's default)."""
     table = json.loads(Path(evaluation).read_text(encoding="utf-8"))
+    if not isinstance(table, dict):
+        raise ValueError(
+            f"{evaluation} is not an evaluation table (the .json retoucher-train evaluate writes)"
+        )
     if table.get("split", "test") != "test":
         raise ValueError(
             f"{evaluation} is an evaluation of the {table['split']} split; the weight file "

@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from engine.atomic import atomic_path
 from engine.formats import IMAGE_SUFFIXES
+from engine.imageio import rgb_of
 
 from .cub import bird_square, centre_square, read_cub
 from .manifest import MANIFEST_NAME, ManifestRow, read_manifest, write_manifest
@@ -178,9 +179,12 @@ def _jpeg_tables(quality: int) -> dict:
 
 def _reusable(job: _Job) -> bool:
     """Whether the existing output is what this job would write, judged from its header alone
-    (format, mode, size and, for JPEG, the quality's quantisation tables): a file another run
-    left with other settings is rewritten, never kept."""
+    (format, mode, size and, for JPEG, the quality's quantisation tables) and its age: a file
+    another run left with other settings, or older than its source (a photo replaced since), is
+    rewritten, never kept."""
     try:
+        if os.stat(job.out).st_mtime_ns < os.stat(job.source).st_mtime_ns:
+            return False
         with Image.open(job.out) as img:
             if img.size != (job.size, job.size) or img.mode != "RGB":
                 return False
@@ -205,7 +209,7 @@ def _process(job: _Job) -> _Result:
             if job.reuse and _reusable(job):
                 return _Result(job.key, "kept", width=width, height=height, mode=mode, crop=crop)
             img.load()  # a truncated or broken file fails here
-            rgb = img.convert("RGB")
+            rgb = Image.fromarray(rgb_of(img, job.source))  # 16-bit scans scaled, not clipped
         left, top, side = crop
         square = rgb.resize(
             (job.size, job.size),
@@ -287,6 +291,8 @@ def _folder_items(root: Path, suffix: str) -> list[_Item]:
 
 
 def _check_paths(source: Path, out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise PrepareError(f"--out {out} is a file, not a folder")
     src, dst = source.resolve(), out.resolve()
     if src == dst or src in dst.parents or dst in src.parents:
         raise PrepareError(

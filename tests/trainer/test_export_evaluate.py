@@ -139,6 +139,11 @@ def test_export_names_the_texture_strength_the_evaluation_measured(trained_run, 
     )
     assert "odd.json: its texture_strength is unusable" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
+    for not_a_table in ("[]", '"text"'):  # an AttributeError's traceback before
+        (tmp_path / "odd.json").write_text(not_a_table)
+        capsys.readouterr()
+        assert main([*argv, str(tmp_path / "odd.json")]) == 2
+        assert "is not an evaluation table" in capsys.readouterr().err
 
 
 def test_export_cli_and_bad_checkpoint(trained_run, tmp_path, capsys):
@@ -338,18 +343,44 @@ def test_compare_puts_more_models_on_the_same_images_and_holes(
     assert "tiny-random vs Navier-Stokes (centre hole)" in md
 
 
-def test_compare_refuses_two_models_of_one_name(trained_run, prepared, tiny_weights, tmp_path):
-    with pytest.raises(ValueError, match="share a name"):
-        evaluate(
-            EvalConfig(
-                data=str(prepared),
-                weights=str(tiny_weights),
-                compare=(str(tiny_weights),),
-                task="center",
-                out=str(tmp_path / "e.md"),
-                progress=False,
-            )
+def test_evaluate_limits_below_their_range_are_refused(prepared, tiny_weights, tmp_path, capsys):
+    """--limit 0 or -1 and --photos-limit -1 evaluated the whole split without a word."""
+    base = [
+        "evaluate",
+        "--data",
+        str(prepared),
+        "--weights",
+        str(tiny_weights),
+        "--out",
+        str(tmp_path / "e.md"),
+    ]
+    for extra, says in (
+        (["--limit", "0"], "--limit must be at least 1"),
+        (["--limit", "-1"], "--limit must be at least 1"),
+        (["--task", "photos", "--photos-limit", "-1"], "--photos-limit must be at least 0"),
+    ):
+        assert main([*base, *extra]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "e.md").exists()
+
+
+def test_two_models_of_one_name_are_told_apart_by_their_file(prepared, tiny_weights, tmp_path):
+    """The name is inside the file (renaming the file changed nothing, as the old refusal advised):
+    a compared model named as another one gets its --compare position and file name."""
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(tiny_weights.read_bytes())
+    report = evaluate(
+        EvalConfig(
+            data=str(prepared),
+            weights=str(tiny_weights),
+            compare=(str(other),),
+            task="center",
+            out=str(tmp_path / "e.md"),
+            progress=False,
         )
+    )
+    assert report.compared == {"cmp1": "tiny-random (--compare 1: other.safetensors)"}
+    assert report.markdown.startswith("## Evaluation of tiny-random, tiny-random (--compare 1: other")
 
 
 def test_evaluate_fills_with_the_mirrored_pass_unless_told_not_to(prepared, tiny_weights, tmp_path):

@@ -73,6 +73,14 @@ def test_mask_folder_reads_white_as_hole_and_resizes(tmp_path):
     assert any(np.array_equal(a, folder.load(i, 32, 32)) for i in range(len(folder)))
 
 
+def test_a_mask_folder_with_a_file_that_is_not_an_image_is_refused_before_any_run(tmp_path):
+    """A file drawn only when its turn came ended a training run hours in, without a checkpoint."""
+    folder = _write_masks(tmp_path / "m")
+    (folder / "notes.png").write_bytes(b"not an image")
+    with pytest.raises(ValueError, match="1 file.* not readable images: notes.png"):
+        MaskFolder(folder)
+
+
 def test_mask_folder_augmentation_is_seeded(tmp_path):
     folder = MaskFolder(_write_masks(tmp_path / "m"), augment=True)
     a = folder(np.random.default_rng(7), 48, 48)

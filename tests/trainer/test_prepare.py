@@ -94,6 +94,24 @@ def test_read_cub_reads_all_listed_records(cub):
     assert records[0].species == cub.species[1] and records[0].bbox == cub.boxes[1]
 
 
+def test_read_cub_refuses_an_id_listed_twice_and_two_ids_of_one_photo(cub):
+    """A second line for an id replaced the first without a word (a photo vanished); two ids of
+    one photo wrote one square for two manifest rows, possibly in two splits."""
+    images = cub.root / "images.txt"
+    lines = images.read_text().splitlines()
+    images.write_text("\n".join([*lines, lines[0]]) + "\n")
+    with pytest.raises(CUBError, match="id 1 is listed a second time"):
+        read_cub(cub.root)
+    last_id = len(lines) + 1
+    images.write_text("\n".join([*lines, f"{last_id} {lines[0].split()[1]}"]) + "\n")
+    for name in ("bounding_boxes.txt", "image_class_labels.txt", "train_test_split.txt"):
+        table = cub.root / name
+        first = table.read_text().splitlines()[0].split(maxsplit=1)[1]
+        table.write_text(table.read_text() + f"{last_id} {first}\n")
+    with pytest.raises(CUBError, match=f"images 1 and {last_id} both name"):
+        read_cub(cub.root)
+
+
 # ---------------------------------------------------------------- prepare on the fixture
 def _prepare(cub_root: Path, out: Path, **kw):
     cfg = dict(out=out, cub=cub_root, size=32, workers=1, progress=False)
@@ -170,6 +188,36 @@ def test_prepare_is_idempotent(cub, tmp_path):
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / "images").rglob("*.jpg")}
     assert after == files
     assert json.loads((out / "prepare.json").read_text())["report"]["kept"] == 22
+
+
+def test_prepare_rewrites_the_square_of_a_photo_replaced_since(cub, tmp_path):
+    """Same settings, one photo replaced by another: its square is written again (it was kept,
+    judged by its own header, beside the manifest's new size and crop)."""
+    out = tmp_path / "data"
+    _prepare(cub.root, out)
+    row = next(r for r in read_manifest(out) if r.source_width == 120)
+    source = cub.root / "images" / row.source
+    Image.new("RGB", (120, 100), (255, 0, 0)).save(source, quality=95)
+    os.utime(source, ns=(source.stat().st_atime_ns, (out / row.file).stat().st_mtime_ns + 10**9))
+    report = _prepare(cub.root, out)
+    assert report.written == 1 and report.reused == 21
+    square = np.asarray(Image.open(out / row.file))
+    assert square[..., 0].min() > 240 and square[..., 1:].max() < 15
+    assert next(r for r in read_manifest(out) if r.image_id == row.image_id).source_height == 100
+
+
+def test_prepare_scales_a_16_bit_grey_photo_as_the_app_reads_it(tmp_path):
+    """A 16-bit grey scan keeps its tones (Pillow's convert("RGB") clipped it to white)."""
+    photos = tmp_path / "photos" / "scans"
+    photos.mkdir(parents=True)
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (64, 1))
+    Image.fromarray(ramp).save(photos / "scan.png")
+    prepare(
+        PrepareConfig(out=tmp_path / "data", images_dir=photos.parent, size=32, workers=1, progress=False)
+    )
+    (row,) = read_manifest(tmp_path / "data")
+    square = np.asarray(Image.open(tmp_path / "data" / row.file).convert("L")).astype(int)
+    assert square[:, :4].mean() < 30 and square[:, -4:].mean() > 225 and 100 < square.mean() < 156
 
 
 def test_prepare_png_rewrites_and_removes_stale_files(cub, tmp_path):
@@ -250,6 +298,14 @@ def test_prepare_never_writes_into_its_source(cub):
     with pytest.raises(PrepareError, match="outside the source"):
         _prepare(cub.root, cub.root)
     assert sorted(p for p in cub.root.rglob("*")) == before
+
+
+def test_prepare_out_that_is_a_file_is_refused(cub, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(PrepareError, match="is a file, not a folder"):
+        _prepare(cub.root, notes)
+    assert notes.read_text() == "mine"
 
 
 def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path, make_photos):

@@ -153,6 +153,29 @@ def test_an_option_its_recipe_leaves_idle_is_refused(prepared, tmp_path, capsys)
         TrainConfig(**idle).check_named({"loss"})  # left at its default: not named, no error
 
 
+@pytest.mark.parametrize(
+    "option, says",
+    [
+        (dict(ckpt_every=0), "--ckpt-every must be >= 1"),
+        (dict(log_every=0), "--log-every must be >= 1"),
+        (dict(threads=-1), "--threads must be >= 0"),
+        (dict(val_every=-1), "--val-every must be >= 0"),
+    ],
+)
+def test_intervals_and_counts_out_of_range_are_refused_before_a_step(prepared, tmp_path, option, says):
+    """--ckpt-every 0 or --log-every 0 divided by zero after the first step (nothing saved)."""
+    with pytest.raises(ValueError, match=says):
+        TrainConfig(data=str(prepared), out=str(tmp_path / "run"), **option)
+
+
+def test_an_out_that_is_a_file_is_refused(prepared, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(ValueError, match="is a file, not a run folder"):
+        TrainConfig(data=str(prepared), out=str(notes))
+    assert notes.read_text() == "mine"
+
+
 def test_idle_options_are_judged_on_the_resumed_recipe(prepared, tmp_path, train_config):
     """On --resume the check reads the checkpoint's recipe, not the defaults of the options not
     given again: --min-lr-ratio acts in a cosine run resumed without --schedule; --disc-layers,
