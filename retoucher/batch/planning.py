@@ -130,7 +130,8 @@ def plan_outputs(
     """A job per input file (sorted as given): its output ``dst/<sub-folder>/<stem><suffix>``,
     and an error for an output that would overwrite an input (a photo, a mask of ``masks`` or
     one of ``mask_files``) or that another input already writes (``x.jpg`` and ``x.png`` both
-    writing ``x.png``: the first one keeps it; ``hint`` is added to that message)."""
+    writing ``x.png``, or ``X.png`` on a case-blind file system: the first one keeps it; ``hint``
+    is added to that message)."""
     jobs: list[Job] = []
     owner: dict[Path, Path] = {}
     inputs = set(files)
@@ -144,7 +145,9 @@ def plan_outputs(
         elif out in read:
             job.error = f"its output {out} would overwrite a mask"
         else:
-            key = Path(os.path.normcase(str(out)))
+            # case-folded: on macOS's and Windows' file systems x.png and X.png are one file
+            # (normcase folds on Windows only), and a batch must not depend on where it runs
+            key = Path(os.path.normcase(str(out)).casefold())
             if key in owner:
                 job.error = (
                     f"its output {out} is already the output of {owner[key].relative_to(src)}; "

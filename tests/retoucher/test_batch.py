@@ -579,6 +579,18 @@ def test_two_inputs_one_output_is_reported_not_overwritten(tmp_path, tiny_weight
     assert [p.name for p in out.iterdir()] == ["x.png"]
 
 
+def test_outputs_that_differ_in_case_only_collide(tmp_path):
+    """x.jpg and X.png both to PNG: x.png and X.png are one file on macOS and Windows, so the
+    second is reported (Linux too: a batch plans the same wherever it runs)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(16, 16, 0)).save(src / "x.jpg")
+    Image.fromarray(photo(16, 16, 1)).save(src / "X.png")
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("center", 4), format="png"))
+    errors = {j.source.name: j.error for j in jobs}
+    assert errors["X.png"] is None and "already the output of X.png" in errors["x.jpg"]
+
+
 def test_rank_sharding_covers_disjoint_halves(folder, tmp_path, tiny_weights, monkeypatch, capsys):
     out = tmp_path / "out"
     opts = BatchOptions(folder, out, MaskSpec("center", 8), recursive=True)
