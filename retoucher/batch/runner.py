@@ -7,6 +7,7 @@ next photo. The engine (torch) is imported here only when a batch runs.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ def run_batch(
     inpainter: InpainterLike | None = None,
     detector_factory: DetectorFactory | None = None,
     progress: BatchProgressFn | None = None,
+    inpainter_factory: Callable[[str], InpainterLike] | None = None,
     cancel: CancelFn | None = None,
     rank: int = 0,
     world_size: int = 1,
@@ -38,9 +40,10 @@ def run_batch(
 ) -> BatchReport:
     """Retouch this rank's share of the input folder; return what happened to each photo.
 
-    ``inpainter``: a ready :class:`engine.Inpainter` (the app passes its own); otherwise one is
-    made from ``options.weights``/``options.device`` when the first photo needs it (with
-    ``cuda:LOCAL_RANK`` when running on CUDA under torchrun). Either fills at
+    ``inpainter``: a ready :class:`engine.Inpainter`; otherwise one is made when the first photo
+    needs it (a finished batch loads none), by ``inpainter_factory(device)`` (the app passes its
+    cached one so) or from ``options.weights``/``options.device`` (with ``cuda:LOCAL_RANK`` when
+    running on CUDA under torchrun). Either fills at
     ``options.texture``, whatever strength the engine was made with (None: the engine's own,
     which for an engine made from a weight file alone is the model's own), and with the mirrored
     pass exactly when ``options.mirror`` is set. With ``options.find_damage`` the damage detector
@@ -59,6 +62,7 @@ def run_batch(
         root = options.input_dir.expanduser().resolve()
         holes = Holes(options.masks, root, missing_ok=options.find_damage)  # found damage is a hole
     runner = _Runner(options, holes, inpainter, detector_factory, progress, cancel, report, local_rank)
+    runner.inpainter_factory = inpainter_factory
     try:
         for job in runner.pending(jobs, options.overwrite, options.output_dir):
             item = runner.load(job)
@@ -77,6 +81,8 @@ class _Item:
     job: Job
     image: LoadedImage
     hole: np.ndarray
+    no_mask: bool = False  # it had no mask of its own (with damage to find): listed once written
+    no_damage: bool = False  # no damage was found in it: listed once written
 
 
 def write_output(item: _Item, result: np.ndarray | None, quality: int | None) -> None:
@@ -136,6 +142,7 @@ class _Runner(Ledger):
         self._inpainter = inpainter
         self._detector: DetectorLike | None = None
         self.detector_factory = detector_factory or default_detector_factory
+        self.inpainter_factory: Callable[[str], InpainterLike] | None = None
         self.local_rank = local_rank
         self.group: list[_Item] = []  # equal-size photos waiting to be filled together
 
@@ -145,8 +152,9 @@ class _Runner(Ledger):
         if self._inpainter is None:
             from engine.inpainter import Inpainter
 
+            factory = self.inpainter_factory
             self._inpainter = create_engine(
-                lambda device: Inpainter(self.options.weights, device=device),
+                factory or (lambda device: Inpainter(self.options.weights, device=device)),
                 self.options.device,
                 self.local_rank,
                 "model",
@@ -196,12 +204,7 @@ class _Runner(Ledger):
         if hole.all():
             self.fail(job, str(NothingToFillError()))
             return None
-        # listed only for photos that go on (a failed one is listed as failed alone)
-        if no_mask:
-            self.report.no_mask.append(job.source)
-        if no_damage:
-            self.report.no_damage.append(job.source)
-        return _Item(job, image, hole)
+        return _Item(job, image, hole, no_mask, no_damage)
 
     def hole(self, job: Job, image: LoadedImage) -> tuple[np.ndarray, bool, bool]:
         """The given hole of the photo, the damage found in it (never on a fully transparent
@@ -298,4 +301,9 @@ class _Runner(Ledger):
             return
         if result is None:
             self.report.unchanged.append(item.job.source)
+        # listed only for photos written (a failed one is listed as failed alone)
+        if item.no_mask:
+            self.report.no_mask.append(item.job.source)
+        if item.no_damage:
+            self.report.no_damage.append(item.job.source)
         self.done(item.job)

@@ -70,12 +70,12 @@ class BatchJob(Job):
         self.detectors = detectors
 
     def work(self) -> BatchReport:
-        # The app's own (cached) engines; run_batch loads them from the options otherwise.
-        inpainter = self.cache.get() if self.cache is not None else None
-        detectors = self.detectors
+        # The app's own (cached) engines, got when a photo needs them (a finished batch, or one
+        # where no damage is found, loads no model); run_batch loads them from the options otherwise.
+        cache, detectors = self.cache, self.detectors
         return run_batch(
             self.options,
-            inpainter=inpainter,
+            inpainter_factory=None if cache is None else lambda _device: cache.get(),
             detector_factory=None if detectors is None else lambda _weights, _device: detectors.get(),
             progress=self.signals.progress.emit,
             cancel=self.cancel_event.is_set,
@@ -89,6 +89,8 @@ class BatchJob(Job):
 class BatchDialog(QDialog):
     """Input folder, output folder, where the holes come from (masks and/or the damage found),
     format; Run, Cancel, summary."""
+
+    CLOSE_WAIT_MS = 30000  # closing waits this long for a cancelled batch to stop
 
     def __init__(
         self,
@@ -407,7 +409,12 @@ class BatchDialog(QDialog):
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.job is not None:  # closing the window stops the batch (outputs so far are kept)
             self.job.cancel()
-            self.pool.waitForDone(30000)
+            if not self.pool.waitForDone(self.CLOSE_WAIT_MS):
+                # a step that does not look at cancel (a model loading, one large fill): the
+                # dialog stays, and with it the batch's hold on the app, until the step ends
+                self.current_label.setText("Stopping\u2026 the current photo ends first")
+                event.ignore()
+                return
             self._finish()
         super().closeEvent(event)
 

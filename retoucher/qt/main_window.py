@@ -406,6 +406,7 @@ class MainWindow(QMainWindow):
         if self.doc is None or self.busy:
             return None
         self.canvas.finish_drag()  # a stroke in progress is part of the hole, one step before the fill
+        self.damage.panel.flush()  # and a sensitivity just moved (reported 80 ms later) too
         return self.filler.start(self.doc)
 
     def cancel_job(self) -> None:

@@ -254,6 +254,28 @@ def test_fully_transparent_pixels_are_not_filled_as_damage(tmp_path):
     assert written.shape == (20, 30, 4) and (written[:, :, 3] == alpha).all()
 
 
+class FailingFill(RecordingFill):
+    """Fails every fill, as a GPU out of memory would."""
+
+    def __call__(self, image, hole, **kw):
+        raise RuntimeError("CUDA error: out of memory")
+
+
+def test_a_photo_whose_fill_fails_is_listed_as_failed_only(folder, tmp_path):
+    """b.png (no mask of its own, damage found) fails in the fill: listed as failed, not also
+    among those whose damage alone was filled; clean.png (nothing found) is written unchanged."""
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    report = run_batch(
+        BatchOptions(folder, tmp_path / "out", MaskSpec("dir", masks), find_damage=True, dilate=0),
+        inpainter=FailingFill(),
+        detector_factory=FakeFactory(),
+    )
+    assert sorted(p.name for p, _ in report.failed) == ["a.png", "b.png"]
+    assert [p.name for p in report.no_mask] == ["clean.png"]
+    assert [p.name for p in report.no_damage] == ["clean.png"]
+
+
 def test_a_photo_that_fails_is_listed_as_failed_only(folder, tmp_path):
     """clean.png's given mask holds every pixel (nothing to fill from): it fails, and the
     summary's "no damage found" count leaves it out (it counted it among the photos done)."""

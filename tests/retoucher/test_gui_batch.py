@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from gui_fakes import FlatFill  # tests/retoucher/gui_fakes.py
+from gui_fakes import FlatFill, Gate  # tests/retoucher/gui_fakes.py
 from PIL import Image
 
 import engine
@@ -119,6 +119,63 @@ def test_batch_dialog_cancel_stops_and_keeps_finished_outputs(qtbot, tmp_path, p
     assert report is not None and report.cancelled
     assert len(report.done) < 3
     assert "Cancelled" in dlg.summary.toPlainText()
+
+
+class _GatedFill(Gate):
+    """A fill that ignores cancel and waits at the gate (a model loading, one large CPU fill)."""
+
+    name = "gated"
+    device_name = "CPU"
+    info = None
+
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
+        self.pass_gate()
+        return image.copy()
+
+
+def test_closing_waits_for_a_step_that_ignores_cancel(qtbot, tmp_path, photos, monkeypatch):
+    """After the close's wait the dialog gave up, said nothing and let a second batch start
+    beside the first (two threads on one engine); now it stays until the step ends."""
+    src, _ = photos
+    fill = _GatedFill()
+    dlg = _dialog(qtbot, tmp_path, fill)
+    monkeypatch.setattr(dlg, "CLOSE_WAIT_MS", 50)
+    dlg.input_edit.setText(str(src))
+    dlg.output_edit.setText(str(tmp_path / "out"))
+    dlg.set_mask_kind("center")
+    for spin in dlg.center_spins:
+        spin.setValue(8)
+    dlg.start()
+    fill.wait_at_gate(qtbot, 1)
+    try:
+        dlg.close()
+        assert dlg.isVisible() and dlg.running and "Stopping" in dlg.current_label.text()
+    finally:
+        fill.finish()
+    qtbot.waitUntil(lambda: not dlg.running, timeout=10000)
+    assert dlg.report is not None and dlg.report.cancelled
+    dlg.close()
+    assert not dlg.isVisible()
+
+
+def test_a_batch_with_nothing_to_fill_loads_no_model(qtbot, tmp_path):
+    """A re-run whose outputs all exist: the command skips them without a model; the dialog
+    loaded the app's model first and failed the whole batch when it could not."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    for folder in (src, out):
+        folder.mkdir()
+        for name in ("a.png", "b.png"):
+            Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / name)
+
+    def broken(*_a, **_kw):
+        raise engine.WeightsError("weight file not found: /gone.safetensors")
+
+    dlg = BatchDialog(Settings.from_file(tmp_path / "s.ini"), InpainterCache(factory=broken))
+    qtbot.addWidget(dlg)
+    dlg.show()
+    dlg.set_mask_kind("center")
+    _run(qtbot, dlg, src, out)
+    assert len(dlg.report.skipped) == 2
 
 
 def test_batch_dialog_explains_an_incomplete_form_and_a_missing_folder(qtbot, tmp_path):

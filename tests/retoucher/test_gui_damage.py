@@ -489,3 +489,28 @@ class GatedFill(Gate):
     def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
         self.pass_gate()
         return FlatFill()(image, hole)
+
+
+class RecordingFlatFill(FlatFill):
+    def __init__(self) -> None:
+        self.holes: list[np.ndarray] = []
+
+    def __call__(self, image, hole, **kw):
+        self.holes.append(hole.copy())
+        return super().__call__(image, hole, **kw)
+
+
+def test_a_sensitivity_moved_just_before_fill_is_what_fills(qtbot, make_window):
+    """A slider move is reported 80 ms later; Fill (or a new Find Damage) within those 80 ms
+    dropped it: the fill used the old mask while the panel showed the new sensitivity."""
+    fake, fill = GatedDetector(), RecordingFlatFill()
+    w = make_window(fake, inpainter=fill)
+    _brush(w)
+    _find(qtbot, w, fake)
+    panel = w.damage.panel
+    panel.slider.setValue(sensitivity_of(0.25))  # would take the faint scratch in row 20
+    assert panel.pending
+    w.fill_action.trigger()
+    _wait(qtbot, w)
+    assert fill.holes and fill.holes[0][20, 10:90].all()
+    assert w.settings.damage_threshold == pytest.approx(0.25)
