@@ -57,3 +57,16 @@ class FlatFill:
         out = image.copy()
         out[hole] = 128
         return out
+
+
+class GatedFill(Gate):
+    """An Inpainter that waits at the gate in each call, whatever ``cancel`` says (a model
+    loading, one large fill on a CPU), then paints the hole mid-grey."""
+
+    name = "gated fill"
+    device_name = "CPU"
+    info = None
+
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
+        self.pass_gate()
+        return FlatFill()(image, hole)

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 import pytest
-from gui_fakes import FlatFill, Gate  # tests/retoucher/gui_fakes.py
+from gui_fakes import FlatFill, GatedFill  # tests/retoucher/gui_fakes.py
 from PIL import Image
 
 import engine
@@ -121,23 +121,11 @@ def test_batch_dialog_cancel_stops_and_keeps_finished_outputs(qtbot, tmp_path, p
     assert "Cancelled" in dlg.summary.toPlainText()
 
 
-class _GatedFill(Gate):
-    """A fill that ignores cancel and waits at the gate (a model loading, one large CPU fill)."""
-
-    name = "gated"
-    device_name = "CPU"
-    info = None
-
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
-        self.pass_gate()
-        return image.copy()
-
-
 def test_closing_waits_for_a_step_that_ignores_cancel(qtbot, tmp_path, photos, monkeypatch):
     """After the close's wait the dialog gave up, said nothing and let a second batch start
     beside the first (two threads on one engine); now it stays until the step ends."""
     src, _ = photos
-    fill = _GatedFill()
+    fill = GatedFill()
     dlg = _dialog(qtbot, tmp_path, fill)
     monkeypatch.setattr(dlg, "CLOSE_WAIT_MS", 50)
     dlg.input_edit.setText(str(src))

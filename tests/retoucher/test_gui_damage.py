@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 import pytest
-from gui_fakes import HANG_MS, FlatFill, Gate  # tests/retoucher/gui_fakes.py
+from gui_fakes import HANG_MS, FlatFill, Gate, GatedFill  # tests/retoucher/gui_fakes.py
 from gui_input import drag
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence
@@ -477,18 +477,6 @@ def test_find_damage_is_in_the_tools_menu_the_toolbar_and_the_shortcuts_list(mak
     rows = [row for _group, rows in shortcut_groups(w, False) for row in rows]
     assert ("Find Damage", key_name(QKeySequence("Ctrl+D"))) in rows
     assert ("Cancel", key_name(QKeySequence("Esc"))) in rows
-
-
-class GatedFill(Gate):
-    """An Inpainter that waits at the gate once, then paints the hole mid-grey."""
-
-    name = "gated fill"
-    device_name = "CPU"
-    info = None
-
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
-        self.pass_gate()
-        return FlatFill()(image, hole)
 
 
 class RecordingFlatFill(FlatFill):
