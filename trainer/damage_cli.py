@@ -116,7 +116,7 @@ def add_damage(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--weights", type=Path, default=None, help="detector file (default: the bundled one)")
     e.add_argument("--threshold", type=float, default=None, help="default: the file's calibrated one")
     e.add_argument("--split", default="val", choices=("val", "test"))
-    e.add_argument("--limit", type=int, default=300, help="photos (default 300)")
+    e.add_argument("--limit", type=int, default=300, help="photos (default 300; 0 = all)")
     e.add_argument("--seed", type=int, default=14)
     e.add_argument("--device", default="auto")
     e.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")

@@ -33,7 +33,7 @@ def build_parser(prog: str = "retoucher batch") -> argparse.ArgumentParser:
             "--center-hole), the damage found in the photo (--find-damage), or both together. "
             "Inputs are never modified; finished outputs are skipped on a "
             "re-run unless --overwrite. Exit status: 0 all good, 1 some photos failed, "
-            "2 usage error. Runs under 'torchrun --nproc_per_node=N' too (each rank takes its "
+            "2 usage error, 130 interrupted (Ctrl-C; a re-run resumes). Runs under 'torchrun --nproc_per_node=N' too (each rank takes its "
             "share of the files; all ranks exit with the status of the whole batch)."
         ),
     )

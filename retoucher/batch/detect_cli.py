@@ -25,7 +25,7 @@ def build_parser(prog: str = "retoucher detect") -> argparse.ArgumentParser:
             "for each to MASKS_DIR as <stem>.png (white = damage, the photo's size), ready for "
             "'retoucher batch --masks MASKS_DIR' or for review in the app. Photos are never "
             "modified; masks that exist are skipped on a re-run unless --overwrite. Exit status: "
-            "0 all good, 1 some photos failed, 2 usage error."
+            "0 all good, 1 some photos failed, 2 usage error, 130 interrupted (Ctrl-C; a re-run resumes)."
         ),
     )
     p.add_argument("input_dir", metavar="PHOTOS_DIR", type=Path, help="folder of photos")
