@@ -6,14 +6,15 @@ give it: those of the file it replaces, else ``0o666`` minus the umask.
 
 A process killed with SIGKILL (or a power cut) in the middle of a write cannot remove its
 temporary file: it stays as ``.<stem>.XXXXXXXX.tmp<suffix>`` next to the target (hidden on
-Unix; for a name too long for that, ``.<the stem's first bytes>.XXXXXXXX.tmpcut<suffix>``, within
-the 255 bytes a file name may have). :func:`leftover_temporaries` finds such files for a set of targets so that a tool that
+Unix; for a name too long for that, ``.<the stem's first bytes>.<hash>.XXXXXXXX.tmpcut<suffix>``,
+within the 255 bytes a file name may have). :func:`leftover_temporaries` finds such files for a set of targets so that a tool that
 owns those targets (``retoucher batch`` for its outputs) can remove them on its next run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import stat
@@ -80,14 +81,23 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def _temp_affixes(target: Path) -> tuple[str, str]:
-    """mkstemp's prefix and suffix for ``target``: ``.<stem>.`` and ``.tmp<suffix>``, the stem cut
-    to its first bytes (and ``.tmpcut<suffix>``) where the whole name would pass :data:`NAME_MAX`."""
+    """mkstemp's prefix and suffix for ``target``: ``.<stem>.`` and ``.tmp<suffix>``; where the
+    whole name would pass :data:`NAME_MAX` bytes, ``.<the stem's first bytes>.<hash>.`` (cut at a
+    character's start; the hash of the whole name tells two long names with one beginning
+    apart) and ``.tmpcut<suffix>``. Lengths in the file system's bytes (``os.fsencode``: a Linux
+    name that is not UTF-8 too)."""
     stem, suffix = target.stem, target.suffix
-    fixed = len(f"..{'x' * 8}.tmp{suffix}".encode())
-    if fixed + len(stem.encode()) <= NAME_MAX:
+    fixed = len(os.fsencode(f"..{'x' * 8}.tmp{suffix}"))
+    name = os.fsencode(stem)
+    if fixed + len(name) <= NAME_MAX:
         return f".{stem}.", f".tmp{suffix}"
-    room = max(0, NAME_MAX - fixed - len("cut"))
-    return f".{stem.encode()[:room].decode(errors='ignore')}.", f".tmpcut{suffix}"
+    tag = hashlib.blake2b(os.fsencode(target.name), digest_size=4).hexdigest()
+    cut = name[: max(0, NAME_MAX - fixed - len("cut") - len(tag) - 1)]
+    while cut and cut[-1] & 0xC0 == 0x80:  # UTF-8 continuation bytes: back to the character's start
+        cut = cut[:-1]
+    if cut and cut[-1] >= 0xC0:  # and drop the character that started there
+        cut = cut[:-1]
+    return f".{os.fsdecode(cut)}.{tag}.", f".tmpcut{suffix}"
 
 
 def temporary_target(temp: str | os.PathLike[str]) -> Path | None:
@@ -116,7 +126,7 @@ def leftover_temporaries(targets: Iterable[str | os.PathLike[str]]) -> list[Path
             wanted.setdefault(t.parent, set()).add(t.name)
     found: list[Path] = []
     for folder, names in wanted.items():
-        # the temporaries of names too long to keep whole are told by their cut stem and suffix
+        # the temporaries of names too long to keep whole are told by their cut stem, hash, suffix
         cut = {a for a in (_temp_affixes(Path(n)) for n in names) if a[1].startswith(".tmpcut")}
         try:
             entries = list(os.scandir(folder))

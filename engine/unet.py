@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +54,16 @@ def paper_kernels(depth: int) -> tuple[int, ...]:
 
 
 def _whole(name: str, value: object, what: str = "a whole number") -> int:
-    """``value`` as an int when it is a whole number (an int, or a float such as 3.0), else ValueError."""
+    """``value`` as an int when it is a whole number (an int, a numpy integer, or a float such as
+    3.0), else ValueError (a bool too)."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool):
         raise ValueError(f"{name} must be {what}, got {value!r}")
-    return value
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be {what}, got {value!r}") from None
 
 
 @dataclass(frozen=True)

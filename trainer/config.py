@@ -249,7 +249,7 @@ class TrainConfig:
             raise ValueError(f"--out {self.out} is a file, not a run folder")
         # intervals are divisors (0 would stop the run at its first step, after it trained)
         for name, least in (("ckpt_every", 1), ("log_every", 1), ("val_every", 0), ("image_every", 0),
-                            ("threads", 0), ("workers", 0), ("val_images", 1)):  # fmt: skip
+                            ("threads", 0), ("workers", 0), ("val_images", 0)):  # fmt: skip
             value = getattr(self, name)
             if value is not None and value < least:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= {least}, got {value}")

@@ -198,7 +198,7 @@ def _opens(path: Path) -> bool:
         with Image.open(path) as im:
             im.size  # noqa: B018 - reading the header is the check
         return True
-    except (OSError, ValueError, SyntaxError):
+    except Exception:  # noqa: BLE001 - OSError, SyntaxError, DecompressionBombError...: not usable
         return False
 
 

@@ -20,6 +20,7 @@ reason; the inputs are never modified.
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import json
 import multiprocessing
@@ -43,6 +44,7 @@ from .splits import stratified_split
 __all__ = ["PrepareConfig", "PrepareReport", "PrepareError", "prepare", "IMAGE_SUFFIXES"]
 
 SETTINGS_NAME = "prepare.json"
+FINGERPRINTS_NAME = "sources.json"  # each square's file -> its source's bytes' hash when written
 FORMATS = {"jpeg": ".jpg", "png": ".png"}
 
 
@@ -145,6 +147,7 @@ class _Job:
     quality: int
     reuse: bool
     exif_transpose: bool
+    fingerprint: str | None = None  # the source's, when its square was last written (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ class _Result:
     mode: str = ""
     crop: tuple[int, int, int] | None = None
     written: bool = False
+    fingerprint: str = ""  # of the source file's bytes
 
 
 def _crop_for(job: _Job, width: int, height: int) -> tuple[int, int, int] | None:
@@ -177,14 +181,15 @@ def _jpeg_tables(quality: int) -> dict:
         return img.quantization
 
 
-def _reusable(job: _Job) -> bool:
-    """Whether the existing output is what this job would write, judged from its header alone
-    (format, mode, size and, for JPEG, the quality's quantisation tables) and its age: a file
-    another run left with other settings, or older than its source (a photo replaced since), is
-    rewritten, never kept."""
+def _reusable(job: _Job, fingerprint: str) -> bool:
+    """Whether the existing output is what this job would write: made from these very source
+    bytes (``fingerprint``, against the one recorded when it was written: a photo replaced since,
+    whatever its dates, is written again) and, from its header, in this format, mode, size and,
+    for JPEG, the quality's quantisation tables (a file another run left with other settings is
+    rewritten, never kept)."""
+    if job.fingerprint is None or job.fingerprint != fingerprint:
+        return False
     try:
-        if os.stat(job.out).st_mtime_ns < os.stat(job.source).st_mtime_ns:
-            return False
         with Image.open(job.out) as img:
             if img.size != (job.size, job.size) or img.mode != "RGB":
                 return False
@@ -198,7 +203,9 @@ def _reusable(job: _Job) -> bool:
 def _process(job: _Job) -> _Result:
     """Runs in a worker process: never raises, a bad file becomes a "corrupt" result."""
     try:
-        with Image.open(job.source) as img:
+        data = Path(job.source).read_bytes()
+        fingerprint = hashlib.blake2b(data, digest_size=12).hexdigest()
+        with Image.open(io.BytesIO(data)) as img:
             mode = img.mode
             if job.exif_transpose:
                 img = ImageOps.exif_transpose(img) or img
@@ -206,8 +213,10 @@ def _process(job: _Job) -> _Result:
             crop = _crop_for(job, width, height)
             if crop is None:
                 return _Result(job.key, "discarded", width=width, height=height, mode=mode)
-            if job.reuse and _reusable(job):
-                return _Result(job.key, "kept", width=width, height=height, mode=mode, crop=crop)
+            if job.reuse and _reusable(job, fingerprint):
+                return _Result(
+                    job.key, "kept", width=width, height=height, mode=mode, crop=crop, fingerprint=fingerprint
+                )
             img.load()  # a truncated or broken file fails here
             rgb = Image.fromarray(rgb_of(img, job.source))  # 16-bit scans scaled, not clipped
         left, top, side = crop
@@ -222,7 +231,16 @@ def _process(job: _Job) -> _Result:
                 square.save(tmp, format="PNG", optimize=False)
             else:
                 square.save(tmp, format="JPEG", quality=job.quality, optimize=True)
-        return _Result(job.key, "kept", width=width, height=height, mode=mode, crop=crop, written=True)
+        return _Result(
+            job.key,
+            "kept",
+            width=width,
+            height=height,
+            mode=mode,
+            crop=crop,
+            written=True,
+            fingerprint=fingerprint,
+        )
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
         reason = f"{type(exc).__name__}: {exc}".strip()
         return _Result(job.key, "corrupt", reason=reason)
@@ -333,7 +351,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     present = _present(items, report)
 
     out.mkdir(parents=True, exist_ok=True)
-    for leftover in (out / "images").rglob(".*.tmp.*") if (out / "images").is_dir() else []:
+    for leftover in (out / "images").rglob(".*.tmp*") if (out / "images").is_dir() else []:
         leftover.unlink(missing_ok=True)  # temp files of a killed run
     settings = config.image_settings()
     old_settings = None
@@ -350,6 +368,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         with atomic_path(settings_path) as tmp:
             tmp.write_text(json.dumps({"in_progress": settings}, indent=2) + "\n", encoding="utf-8")
 
+    prints = _read_fingerprints(out) if reuse else {}
     jobs = [
         _Job(
             key=item.key,
@@ -361,11 +380,15 @@ def prepare(config: PrepareConfig) -> PrepareReport:
             quality=config.quality,
             reuse=reuse,
             exif_transpose=mode == "folder",
+            fingerprint=prints.get(item.out_rel),
         )
         for item in present
     ]
     results = _run_jobs(jobs, config.workers or os.cpu_count() or 1, config.progress)
     kept = _tally(results, present, report, config.size)
+    with atomic_path(out / FINGERPRINTS_NAME) as tmp:
+        prints = {item.out_rel: res.fingerprint for item, res in kept}
+        tmp.write_text(json.dumps(prints, indent=0, sort_keys=True) + "\n", encoding="utf-8")
 
     groups: dict[str, list[int]] = defaultdict(list)
     for item, _ in kept:
@@ -460,6 +483,15 @@ def _tally(
     report.kept = len(kept)
     report.converted_to_rgb = dict(converted)
     return kept
+
+
+def _read_fingerprints(out: Path) -> dict[str, str]:
+    """The source fingerprints the last run recorded (none: every square is written again)."""
+    try:
+        prints = json.loads((out / FINGERPRINTS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return prints if isinstance(prints, dict) else {}
 
 
 def _remove_stale(out: Path, files: set[str]) -> int:

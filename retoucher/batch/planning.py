@@ -145,9 +145,10 @@ def plan_outputs(
         elif out in read:
             job.error = f"its output {out} would overwrite a mask"
         else:
-            # case-folded: on macOS's and Windows' file systems x.png and X.png are one file
-            # (normcase folds on Windows only), and a batch must not depend on where it runs
-            key = Path(os.path.normcase(str(out)).casefold())
+            # case-blind: on macOS's and Windows' file systems (and a USB drive's) x.png and X.png
+            # are one file (normcase folds on Windows only); a batch must not depend on where it
+            # runs. lower(), not casefold(): NTFS keeps Straße and Strasse apart
+            key = Path(os.path.normcase(str(out)).lower())
             if key in owner:
                 job.error = (
                     f"its output {out} is already the output of {owner[key].relative_to(src)}; "

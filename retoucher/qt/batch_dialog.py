@@ -90,7 +90,7 @@ class BatchDialog(QDialog):
     """Input folder, output folder, where the holes come from (masks and/or the damage found),
     format; Run, Cancel, summary."""
 
-    CLOSE_WAIT_MS = 30000  # closing waits this long for a cancelled batch to stop
+    CLOSE_WAIT_MS = 2000  # closing waits this long for a cancelled batch to stop, then lets it end
 
     def __init__(
         self,
@@ -109,6 +109,7 @@ class BatchDialog(QDialog):
         self.pool.setMaxThreadCount(1)
         self.job: BatchJob | None = None
         self.report: BatchReport | None = None
+        self._close_when_stopped = False  # closed while a step ran on: close when it ends
 
         form = QFormLayout()
         self.input_edit = QLineEdit(str(settings.value("batch/input", "") or ""))
@@ -399,24 +400,32 @@ class BatchDialog(QDialog):
             lines.append("Cancelled: finished outputs are kept; run again to resume.")
         self.summary.setPlainText("\n".join(lines))
         self.current_label.setText("Cancelled" if report.cancelled else "Finished")
+        self._closing_after_stop()
 
     def _on_failed(self, title: str, message: str) -> None:
         self._finish()
         text = f"{title}\n\n{message}" if title else message
         self.summary.setPlainText(f"The batch could not run:\n{text}")
         self.current_label.setText("Failed")
+        self._closing_after_stop()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.job is not None:  # closing the window stops the batch (outputs so far are kept)
             self.job.cancel()
             if not self.pool.waitForDone(self.CLOSE_WAIT_MS):
                 # a step that does not look at cancel (a model loading, one large fill): the
-                # dialog stays, and with it the batch's hold on the app, until the step ends
+                # dialog stays, and with it the batch's hold on the app, and closes itself when
+                # the step ends (the GUI is not held up waiting for it)
+                self._close_when_stopped = True
                 self.current_label.setText("Stopping\u2026 the current photo ends first")
                 event.ignore()
                 return
             self._finish()
         super().closeEvent(event)
+
+    def _closing_after_stop(self) -> None:
+        if self._close_when_stopped:
+            self.close()
 
     def reject(self) -> None:  # Esc: cancel a running batch first, close when idle
         if self.running:

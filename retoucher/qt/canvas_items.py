@@ -48,9 +48,10 @@ def _premultiplied_argb(r: int, g: int, b: int, a: int) -> np.uint32:
 
 
 def _smooth_when_shrunk(painter: QPainter) -> None:
-    scale = painter.worldTransform().m11()
-    # Zoomed out: filter; zoomed in: show crisp pixels, as photo editors do.
-    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
+    # Photo pixels per pixel of the screen (the device's: on a 2x screen the view's scale 0.5 is
+    # 100 %). Zoomed out: filter; at 100 % and zoomed in: crisp pixels, as photo editors do.
+    scale = painter.deviceTransform().m11()
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0 - 1e-6)
 
 
 class _PhotoSizedItem(QGraphicsItem):

@@ -479,9 +479,12 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_save():
             event.ignore()
             return
-        self.jobs.cancel()
         for d in list(self._dialogs):
-            d.close()
+            if not d.close():  # a batch whose step ignores cancel: it closes when the step ends
+                self.statusBar().showMessage("The batch is stopping; close again when it has", 8000)
+                event.ignore()
+                return
+        self.jobs.cancel()
         self.jobs.wait(30000)
         self.settings.set_value("window/geometry", self.saveGeometry())
         self.settings.sync()

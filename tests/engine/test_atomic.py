@@ -100,5 +100,20 @@ def test_a_name_too_long_for_a_whole_temporary_name_is_written(tmp_path):
             assert leftover_temporaries([target]) == [tmp]
             assert leftover_temporaries([tmp_path / f"{stem[:50]}.jpg"]) == []
             assert leftover_temporaries([tmp_path / f"{stem}.png"]) == []
+            # a long name with the same beginning (numbered files) never claims it
+            assert leftover_temporaries([tmp_path / f"{stem[:-1]}x.jpg"]) == []
         assert target.read_bytes() == b"new"
         assert leftover_temporaries([target]) == []
+
+
+@posix_only
+def test_a_file_name_that_is_not_utf8_is_written(tmp_path):
+    """Linux names are bytes: Python reads a Latin-1 "café.png" with a surrogate (it failed to
+    encode when the temporary's name was measured)."""
+    for name in (os.fsdecode(b"caf\xe9.png"), os.fsdecode(b"\xe9" * 251 + b".png")):
+        target = tmp_path / name
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+            assert len(os.fsencode(tmp.name)) <= 255
+            assert leftover_temporaries([target]) == [tmp]
+        assert target.read_bytes() == b"new"

@@ -264,6 +264,11 @@ def test_refine_head_starts_as_identity_and_learns():
     assert "refine" in cfg.to_dict()
     with pytest.raises(ValueError, match="whole number"):
         UNetConfig.from_dict({**cfg.to_dict(), "refine": 2.5})
+    with pytest.raises(ValueError, match="whole number"):
+        UNetConfig.from_dict({**cfg.to_dict(), "refine": True})
+    import numpy as np  # numpy integers are whole numbers (a config built from arrays)
+
+    assert UNetConfig.from_dict({**cfg.to_dict(), "refine": np.int64(8)}) == cfg
     grown = PConvUNet(cfg)
     missing, unexpected = grown.load_state_dict(base.state_dict(), strict=False)
     assert sorted(missing) == [

@@ -589,6 +589,12 @@ def test_outputs_that_differ_in_case_only_collide(tmp_path):
     jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("center", 4), format="png"))
     errors = {j.source.name: j.error for j in jobs}
     assert errors["X.png"] is None and "already the output of X.png" in errors["x.jpg"]
+    # lower case, not case folding: NTFS keeps Straße and Strasse apart
+    for name in ("Straße.png", "Strasse.png"):
+        Image.fromarray(photo(16, 16, 2)).save(src / name)
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("center", 4), format="png"))
+    assert {j.source.name: j.error for j in jobs}["Straße.png"] is None
+    assert {j.source.name: j.error for j in jobs}["Strasse.png"] is None
 
 
 def test_rank_sharding_covers_disjoint_halves(folder, tmp_path, tiny_weights, monkeypatch, capsys):

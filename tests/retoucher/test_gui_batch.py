@@ -136,14 +136,61 @@ def test_closing_waits_for_a_step_that_ignores_cancel(qtbot, tmp_path, photos, m
     dlg.start()
     fill.wait_at_gate(qtbot, 1)
     try:
-        dlg.close()
+        assert not dlg.close()
         assert dlg.isVisible() and dlg.running and "Stopping" in dlg.current_label.text()
     finally:
         fill.finish()
-    qtbot.waitUntil(lambda: not dlg.running, timeout=10000)
-    assert dlg.report is not None and dlg.report.cancelled
-    dlg.close()
-    assert not dlg.isVisible()
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=10000)  # it closes itself then
+    assert dlg.report is not None and dlg.report.cancelled and not dlg.running
+
+
+def test_the_app_does_not_close_under_a_batch_still_stopping(qtbot, tmp_path, photos, shown_window):
+    """Quitting closed the main window while the batch dialog stayed up and running over it."""
+    from retoucher.document import Document
+
+    src, _ = photos
+    fill = GatedFill()
+    cache = InpainterCache()
+    cache.set(fill)
+    w = shown_window(Document(np.zeros((8, 8, 3), np.uint8)), cache)
+    dlg = w.open_batch_dialog()
+    dlg.CLOSE_WAIT_MS = 50
+    dlg.input_edit.setText(str(src))
+    dlg.output_edit.setText(str(tmp_path / "out"))
+    dlg.set_mask_kind("center")
+    for spin in dlg.center_spins:
+        spin.setValue(8)
+    dlg.start()
+    fill.wait_at_gate(qtbot, 1)
+    try:
+        assert not w.close()
+        assert w.isVisible() and dlg.isVisible() and "stopping" in w.statusBar().currentMessage()
+    finally:
+        fill.finish()
+    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=10000)
+    assert w.close()
+
+
+def test_photo_pixels_are_crisp_from_100_percent_of_the_screen_up(qapp):
+    """On a 2x screen the view's scale 0.5 is 100 %: drawn crisp, not smoothed (it compared
+    the view's scale with 1)."""
+    from PySide6.QtGui import QImage, QPainter
+
+    from retoucher.qt.canvas_items import _smooth_when_shrunk
+
+    image = QImage(16, 16, QImage.Format.Format_ARGB32_Premultiplied)
+    image.setDevicePixelRatio(2.0)
+    painter = QPainter(image)
+    try:
+        smooth = []
+        for scale in (0.5, 0.8, 0.45):
+            painter.resetTransform()
+            painter.scale(scale, scale)
+            _smooth_when_shrunk(painter)
+            smooth.append(bool(painter.renderHints() & QPainter.RenderHint.SmoothPixmapTransform))
+    finally:
+        painter.end()
+    assert smooth == [False, False, True]
 
 
 def test_a_batch_with_nothing_to_fill_loads_no_model(qtbot, tmp_path):

@@ -190,20 +190,26 @@ def test_prepare_is_idempotent(cub, tmp_path):
     assert json.loads((out / "prepare.json").read_text())["report"]["kept"] == 22
 
 
-def test_prepare_rewrites_the_square_of_a_photo_replaced_since(cub, tmp_path):
-    """Same settings, one photo replaced by another: its square is written again (it was kept,
-    judged by its own header, beside the manifest's new size and crop)."""
+def test_prepare_rewrites_the_square_of_a_photo_replaced_since_whatever_its_dates(cub, tmp_path):
+    """Same settings, one photo replaced by another carrying an older date (cp -p, rsync -a): its
+    square is written again (it was kept, judged by its own header, beside the manifest's new
+    size and crop); photos given new dates with the same bytes (a fresh copy) keep theirs."""
     out = tmp_path / "data"
     _prepare(cub.root, out)
     row = next(r for r in read_manifest(out) if r.source_width == 120)
     source = cub.root / "images" / row.source
+    old_date = source.stat().st_mtime_ns - 10**12
     Image.new("RGB", (120, 100), (255, 0, 0)).save(source, quality=95)
-    os.utime(source, ns=(source.stat().st_atime_ns, (out / row.file).stat().st_mtime_ns + 10**9))
+    os.utime(source, ns=(old_date, old_date))
     report = _prepare(cub.root, out)
     assert report.written == 1 and report.reused == 21
     square = np.asarray(Image.open(out / row.file))
     assert square[..., 0].min() > 240 and square[..., 1:].max() < 15
     assert next(r for r in read_manifest(out) if r.image_id == row.image_id).source_height == 100
+    for photo in (cub.root / "images").rglob("*.jpg"):
+        os.utime(photo)  # now: newer than every square
+    again = _prepare(cub.root, out)
+    assert again.written == 0 and again.reused == 22
 
 
 def test_prepare_scales_a_16_bit_grey_photo_as_the_app_reads_it(tmp_path):

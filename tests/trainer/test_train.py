@@ -168,6 +168,10 @@ def test_intervals_and_counts_out_of_range_are_refused_before_a_step(prepared, t
         TrainConfig(data=str(prepared), out=str(tmp_path / "run"), **option)
 
 
+def test_validation_images_zero_is_validation_off(prepared, tmp_path):
+    assert TrainConfig(data=str(prepared), out=str(tmp_path / "run"), val_images=0).val_images == 0
+
+
 def test_an_out_that_is_a_file_is_refused(prepared, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
