@@ -121,20 +121,25 @@ def test_batch_dialog_cancel_stops_and_keeps_finished_outputs(qtbot, tmp_path, p
     assert "Cancelled" in dlg.summary.toPlainText()
 
 
-def test_closing_waits_for_a_step_that_ignores_cancel(qtbot, tmp_path, photos, monkeypatch):
-    """After the close's wait the dialog gave up, said nothing and let a second batch start
-    beside the first (two threads on one engine); now it stays until the step ends."""
-    src, _ = photos
-    fill = GatedFill()
-    dlg = _dialog(qtbot, tmp_path, fill)
-    monkeypatch.setattr(dlg, "CLOSE_WAIT_MS", 50)
+def _start_stuck(qtbot, dlg, fill, src, out) -> None:
+    """Start a centre-hole batch (a close waits 50 ms); return once ``fill`` holds its first photo."""
+    dlg.CLOSE_WAIT_MS = 50
     dlg.input_edit.setText(str(src))
-    dlg.output_edit.setText(str(tmp_path / "out"))
+    dlg.output_edit.setText(str(out))
     dlg.set_mask_kind("center")
     for spin in dlg.center_spins:
         spin.setValue(8)
     dlg.start()
     fill.wait_at_gate(qtbot, 1)
+
+
+def test_closing_waits_for_a_step_that_ignores_cancel(qtbot, tmp_path, photos):
+    """After the close's wait the dialog gave up, said nothing and let a second batch start
+    beside the first (two threads on one engine); now it stays until the step ends."""
+    src, _ = photos
+    fill = GatedFill()
+    dlg = _dialog(qtbot, tmp_path, fill)
+    _start_stuck(qtbot, dlg, fill, src, tmp_path / "out")
     try:
         assert not dlg.close()
         assert dlg.isVisible() and dlg.running and "Stopping" in dlg.current_label.text()
@@ -154,14 +159,7 @@ def test_the_app_does_not_close_under_a_batch_still_stopping(qtbot, tmp_path, ph
     cache.set(fill)
     w = shown_window(Document(np.zeros((8, 8, 3), np.uint8)), cache)
     dlg = w.open_batch_dialog()
-    dlg.CLOSE_WAIT_MS = 50
-    dlg.input_edit.setText(str(src))
-    dlg.output_edit.setText(str(tmp_path / "out"))
-    dlg.set_mask_kind("center")
-    for spin in dlg.center_spins:
-        spin.setValue(8)
-    dlg.start()
-    fill.wait_at_gate(qtbot, 1)
+    _start_stuck(qtbot, dlg, fill, src, tmp_path / "out")
     try:
         assert not w.close()
         assert w.isVisible() and dlg.isVisible() and "stopping" in w.statusBar().currentMessage()
