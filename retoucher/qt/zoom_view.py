@@ -118,6 +118,17 @@ class ZoomView(QGraphicsView):
         if self._fit_mode:
             self.fit()
 
+    def event(self, event: QEvent) -> bool:
+        """Moved to a screen of another pixel ratio: Fit's cap and the zoom shown (both count that
+        screen's pixels) follow."""
+        handled = super().event(event)
+        if event.type() == QEvent.Type.DevicePixelRatioChange:
+            if self._fit_mode:
+                self.fit()
+            else:
+                self.zoom_changed.emit(self.zoom)
+        return handled
+
     # ------------------------------------------------------------------ wheel and trackpad
     @property
     def wheel_zooms(self) -> bool:

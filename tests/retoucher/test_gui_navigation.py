@@ -199,3 +199,24 @@ def test_actual_pixels_and_fit_count_screen_pixels_on_a_2x_screen(window, monkey
     w.canvas._fit_mode = True
     assert _pinch(w, QPointF(100, 100), 0.0, Qt.NativeGestureType.SmartZoomNativeGesture)
     assert w.canvas.zoom == 0.5
+
+
+def test_moving_to_a_screen_of_another_ratio_updates_the_zoom_shown_and_fit(window, monkeypatch):
+    """Fit's cap and the zoom shown count the screen's pixels: a move from a 1x to a 2x screen
+    (DevicePixelRatioChange) updates both (they kept the first screen's)."""
+    from PySide6.QtCore import QEvent
+
+    w = window
+    monkeypatch.setattr(w.canvas, "content_rect", lambda: QRectF(0, 0, 40, 30))  # fits at 100 %
+    w.canvas.fit()
+    assert w.canvas.zoom == 1.0 and w.zoom_label.text() == "100%"
+    monkeypatch.setattr(w.canvas, "devicePixelRatioF", lambda: 2.0)
+    QApplication.sendEvent(w.canvas, QEvent(QEvent.Type.DevicePixelRatioChange))
+    assert w.canvas.zoom == 0.5 and w.zoom_label.text() == "100%"
+    w.canvas.set_zoom(1.0)  # not fitting: the zoom stays, the label follows the screen
+    monkeypatch.setattr(w.canvas, "devicePixelRatioF", lambda: 1.0)
+    QApplication.sendEvent(w.canvas, QEvent(QEvent.Type.DevicePixelRatioChange))
+    assert w.canvas.zoom == 1.0 and w.zoom_label.text() == "100%"
+    monkeypatch.setattr(w.canvas, "devicePixelRatioF", lambda: 2.0)
+    QApplication.sendEvent(w.canvas, QEvent(QEvent.Type.DevicePixelRatioChange))
+    assert w.zoom_label.text() == "200%"
