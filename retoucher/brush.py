@@ -24,7 +24,12 @@ def paint_capsule(
     Long segments are cut into pieces so that each works on a small box."""
     h, w = mask.shape
     r = max(float(radius), 0.75)  # always covers the pixel under the pointer
-    (x0, y0), (x1, y1) = p0, p1
+    # Only the part of the segment within r of the photo can paint (a point far off, a tablet's
+    # glitch, was walked piece by piece: seconds for a point at 1e8)
+    clipped = _clip(p0, p1, (-r - 1, -r - 1, w + r + 1, h + r + 1))
+    if clipped is None:
+        return None
+    (x0, y0), (x1, y1) = clipped
     length = math.hypot(x1 - x0, y1 - y0)
     pieces = max(1, math.ceil(length / max(4 * r, 32)))
     total: Rect | None = None
@@ -56,3 +61,24 @@ def paint_capsule(
         assert hit is not None
         total = hit.translated(box.x0, box.y0).union(total)
     return total
+
+
+def _clip(
+    p0: tuple[float, float], p1: tuple[float, float], box: tuple[float, float, float, float]
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The part of the segment p0-p1 inside ``box`` (x0, y0, x1, y1), None when none
+    (Liang-Barsky)."""
+    (x0, y0), (x1, y1) = p0, p1
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0 - box[0]), (dx, box[2] - x0), (-dy, y0 - box[1]), (dy, box[3] - y0)):
+        if p == 0:
+            if q < 0:
+                return None
+        elif p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+    if t0 > t1:
+        return None
+    return (x0 + t0 * dx, y0 + t0 * dy), (x0 + t1 * dx, y0 + t1 * dy)

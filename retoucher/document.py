@@ -14,6 +14,7 @@ coordinates in that space (what a view gets from its scene coordinates, see
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -262,6 +263,8 @@ class Document:
         the first call stamps one dab. Returns the changed box (also emitted)."""
         if self._stroke is None:
             raise RuntimeError("stroke_to() outside a stroke; call begin_stroke() first")
+        if not all(map(math.isfinite, (x, y, radius))):  # a tablet's glitch: no dab, not kept
+            return None
         s = self._stroke
         start = s.last if s.last is not None else (x, y)
         s.last = (x, y)
@@ -351,9 +354,10 @@ class Document:
         return self._replace_mask(label or ("Lasso" if value else "Erase lasso"), box, new)
 
     # ------------------------------------------------------------------ fills
-    def apply_fill(self, result: np.ndarray, hole: np.ndarray, label: str = "Fill") -> ImageEdit | None:
+    def apply_fill(self, result: np.ndarray, hole: np.ndarray, label: str = "Fill") -> Edit | None:
         """Take the engine's ``result`` for ``hole`` (the mask it was run with): only hole pixels
-        of the image change, and the hole is cleared from the mask, in one edit."""
+        of the image change, and the hole is cleared from the mask, in one edit (a mask edit alone
+        when no pixel changed: the photo is not made unsaved; None when nothing changed)."""
         self._not_stroking("a fill")
         result = np.asarray(result)
         hole = np.asarray(hole, dtype=bool)
@@ -380,6 +384,10 @@ class Document:
         mask_edit = None
         if not np.array_equal(mask_before, mask_after):
             mask_edit = MaskEdit(label, box, mask_before, mask_after)
+        if rect is None:  # no pixel changed (a flat background): the photo stays in its state
+            if mask_edit is not None:
+                mask_edit.redo(self)  # the hole is still used up
+            return mask_edit
         edit = ImageEdit(label, rect, before, after, mask_edit, self._state)
         edit.redo(self)
         return edit

@@ -69,6 +69,49 @@ def test_stroke_covers_the_whole_segment_as_a_capsule():
     assert not doc.mask[:, :6].any() and not doc.mask[:, 194:].any()
 
 
+def test_a_glitched_or_far_off_point_neither_breaks_nor_stalls_a_stroke():
+    """A tablet's NaN or inf point is skipped (it was kept and broke every later dab and the next
+    Shift+click stroke); a point 1e8 px away paints its in-photo part at once (the whole
+    segment was walked: seconds)."""
+    import time
+
+    doc = Document(_photo(40, 60))
+    doc.begin_stroke(True)
+    doc.stroke_to(10.0, 10.0, 3.0)
+    for x, y, r in ((float("nan"), 10.0, 3.0), (10.0, float("inf"), 3.0), (12.0, 10.0, float("nan"))):
+        assert doc.stroke_to(x, y, r) is None
+    assert doc.stroke_to(20.0, 10.0, 3.0) is not None
+    start = time.perf_counter()
+    far = doc.stroke_to(1e8, 10.0, 3.0)
+    assert time.perf_counter() - start < 0.5
+    assert far is not None and far.x1 == 60 and doc.mask[9, 20:60].all()
+    assert doc.end_stroke() is not None and doc.last_point == (1e8, 10.0)
+    from retoucher.brush import paint_capsule  # the clipped segment paints what the whole one would
+
+    for p0, p1 in (((-50.0, -30.0), (90.0, 70.0)), ((30.0, -1e9), (30.0, 1e9)), ((-5.0, 5.0), (-1.0, 5.0))):
+        got = np.zeros((40, 60), bool)
+        paint_capsule(got, p0, p1, 2.3, True)
+        yy, xx = np.mgrid[0:40, 0:60] + 0.5
+        (ax, ay), (bx, by) = p0, p1
+        t = np.clip(((xx - ax) * (bx - ax) + (yy - ay) * (by - ay)) / ((bx - ax) ** 2 + (by - ay) ** 2), 0, 1)
+        reference = (xx - ax - t * (bx - ax)) ** 2 + (yy - ay - t * (by - ay)) ** 2 <= 2.3**2
+        assert np.array_equal(got, reference), (p0, p1)
+
+
+def test_a_fill_that_changes_no_pixel_leaves_the_photo_saved():
+    """A fill equal to the photo in the hole (a flat background) used the hole up but made the
+    photo unsaved; with the hole already cleared meanwhile it was an empty Fill step."""
+    doc = Document(np.full((20, 20, 3), 90, np.uint8))
+    doc.set_rect(Rect(5, 5, 10, 10))
+    hole = doc.mask.copy()
+    edit = doc.apply_fill(doc.image.copy(), hole)
+    assert isinstance(edit, MaskEdit) and not doc.dirty and not doc.mask.any()
+    doc.undo(edit)
+    assert np.array_equal(doc.mask, hole) and not doc.dirty
+    doc.clear_mask()
+    assert doc.apply_fill(doc.image.copy(), hole) is None and not doc.dirty
+
+
 def test_eraser_stroke_clears_and_undo_restores():
     doc = Document(_photo())
     rect_edit = doc.set_rect(Rect(10, 10, 40, 30))
