@@ -92,22 +92,22 @@ def _dilate(a: np.ndarray, r: int) -> np.ndarray:
     while 2 * length <= 2 * r + 1:
         runs[2 * length] = runs[length] | _pull(runs[length], length)
         length *= 2
-    widths = disc_half_widths(r)
-    centred: dict[int, np.ndarray] = {}  # half width -> OR of columns x - w .. x + w
-    for half in sorted(set(widths)):
+    rows_of: dict[int, list[int]] = {}  # half width -> the row offsets dy of the disc that have it
+    for dy, half in zip(range(-r, r + 1), disc_half_widths(r)):
+        if abs(dy) < h:
+            rows_of.setdefault(half, []).append(dy)
+    out = np.zeros_like(packed)
+    # One half width at a time (kept all at once, they weighed up to ~1 GB for a 24 MP photo)
+    for half, offsets in rows_of.items():
         size = 2 * half + 1
         base = 1 << (size.bit_length() - 1)
         run = runs[base] if base == size else runs[base] | _pull(runs[base], size - base)
-        centred[half] = _push(run, half)
-    out = np.zeros_like(packed)
-    for dy, half in zip(range(-r, r + 1), widths):
-        src = centred[half]
-        if abs(dy) >= h:
-            continue
-        if dy >= 0:  # row y takes row y - dy
-            out[dy:] |= src[: h - dy]
-        else:
-            out[: h + dy] |= src[-dy:]
+        src = _push(run, half)  # OR of columns x - half .. x + half
+        for dy in offsets:
+            if dy >= 0:  # row y takes row y - dy
+                out[dy:] |= src[: h - dy]
+            else:
+                out[: h + dy] |= src[-dy:]
     return np.unpackbits(out, axis=1, count=w + r)[:, r:].astype(bool)
 
 
