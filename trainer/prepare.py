@@ -27,7 +27,7 @@ import multiprocessing
 import os
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image, ImageOps
@@ -145,9 +145,9 @@ class _Job:
     size: int
     format: str
     quality: int
-    reuse: bool
     exif_transpose: bool
-    fingerprint: str | None = None  # the source's, when its square was last written (None: unknown)
+    # the source's when its square was last written with these settings (None: write it anew)
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,10 +213,11 @@ def _process(job: _Job) -> _Result:
             crop = _crop_for(job, width, height)
             if crop is None:
                 return _Result(job.key, "discarded", width=width, height=height, mode=mode)
-            if job.reuse and _reusable(job, fingerprint):
-                return _Result(
-                    job.key, "kept", width=width, height=height, mode=mode, crop=crop, fingerprint=fingerprint
-                )
+            kept = _Result(
+                job.key, "kept", width=width, height=height, mode=mode, crop=crop, fingerprint=fingerprint
+            )
+            if _reusable(job, fingerprint):
+                return kept
             img.load()  # a truncated or broken file fails here
             rgb = Image.fromarray(rgb_of(img, job.source))  # 16-bit scans scaled, not clipped
         left, top, side = crop
@@ -231,16 +232,7 @@ def _process(job: _Job) -> _Result:
                 square.save(tmp, format="PNG", optimize=False)
             else:
                 square.save(tmp, format="JPEG", quality=job.quality, optimize=True)
-        return _Result(
-            job.key,
-            "kept",
-            width=width,
-            height=height,
-            mode=mode,
-            crop=crop,
-            written=True,
-            fingerprint=fingerprint,
-        )
+        return replace(kept, written=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
         reason = f"{type(exc).__name__}: {exc}".strip()
         return _Result(job.key, "corrupt", reason=reason)
@@ -378,7 +370,6 @@ def prepare(config: PrepareConfig) -> PrepareReport:
             size=config.size,
             format=config.format,
             quality=config.quality,
-            reuse=reuse,
             exif_transpose=mode == "folder",
             fingerprint=prints.get(item.out_rel),
         )

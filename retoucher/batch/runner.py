@@ -61,8 +61,9 @@ def run_batch(
     if options.masks is not None:
         root = options.input_dir.expanduser().resolve()
         holes = Holes(options.masks, root, missing_ok=options.find_damage)  # found damage is a hole
-    runner = _Runner(options, holes, inpainter, detector_factory, progress, cancel, report, local_rank)
-    runner.inpainter_factory = inpainter_factory
+    runner = _Runner(
+        options, holes, inpainter, detector_factory, progress, cancel, report, local_rank, inpainter_factory
+    )
     try:
         for job in runner.pending(jobs, options.overwrite, options.output_dir):
             item = runner.load(job)
@@ -135,6 +136,7 @@ class _Runner(Ledger):
         cancel: CancelFn | None,
         report: BatchReport,
         local_rank: int | None,
+        inpainter_factory: Callable[[str], InpainterLike] | None = None,
     ) -> None:
         super().__init__(report, progress, cancel)
         self.options = options
@@ -142,7 +144,7 @@ class _Runner(Ledger):
         self._inpainter = inpainter
         self._detector: DetectorLike | None = None
         self.detector_factory = detector_factory or default_detector_factory
-        self.inpainter_factory: Callable[[str], InpainterLike] | None = None
+        self.inpainter_factory = inpainter_factory
         self.local_rank = local_rank
         self.group: list[_Item] = []  # equal-size photos waiting to be filled together
 
@@ -152,9 +154,8 @@ class _Runner(Ledger):
         if self._inpainter is None:
             from engine.inpainter import Inpainter
 
-            factory = self.inpainter_factory
             self._inpainter = create_engine(
-                factory or (lambda device: Inpainter(self.options.weights, device=device)),
+                self.inpainter_factory or (lambda device: Inpainter(self.options.weights, device=device)),
                 self.options.device,
                 self.local_rank,
                 "model",
