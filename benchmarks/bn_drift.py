@@ -10,7 +10,7 @@ train`` would draw: the data pipeline is the trainer's own) through the model in
 without gradients, so that only the statistics move: every BatchNorm layer's, and the decoder's
 alone (the encoder's kept, as ``--phase finetune`` keeps them). Each drifted copy is then judged
 by ``retoucher-train evaluate`` against the unchanged model in the same run, the same images and
-holes (default: the centre hole on 200 val squares). The README's sixth round is this run with
+holes (default: the centre hole on 200 val squares). The sixth round (docs/training-rounds.md) is this run with
 the defaults on v4: 30.81 dB unchanged, 29.87 every statistic re-estimated, 29.83 the decoder's.
 """
 

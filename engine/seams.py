@@ -25,7 +25,7 @@ Inpainter with the bundled v6 on 200 val photos (``benchmarks/texture.py``): thi
 dB against 24.90 with the membrane, strokes and objects +0.01 dB. ``THIN`` 5 rather than 3 (parts
 up to 10-11 px across filled so), paired on the same 200 photos: strokes +0.04 dB (95% interval
 +0.02 to +0.06), objects +0.02 (+0.01 to +0.03), scratches the same; 8 was no better than 3. On
-the test split on its own (README, twenty-fifth round): centre and irregular +0.02 dB, strokes
+the test split on its own (docs/training-rounds.md, twenty-fifth round): centre and irregular +0.02 dB, strokes
 +0.02 (+0.00 to +0.04), scratches +0.01, objects +0.04 (+0.02 to +0.06).
 
 The membrane is solved coarse to fine: the known values are averaged down a pyramid, each level

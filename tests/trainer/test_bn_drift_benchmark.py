@@ -1,4 +1,4 @@
-"""benchmarks/bn_drift.py (the README's sixth round) must move the BatchNorm statistics of its
+"""benchmarks/bn_drift.py (the sixth round in docs/training-rounds.md) must move the BatchNorm statistics of its
 scope and nothing else, or its figures would measure something other than the drift."""
 
 import torch
