@@ -18,6 +18,7 @@ import numpy as np
 
 from .inpainting import CancelFn, DetectorLike, ProgressFn
 from .mask_ops import check_radius, grow
+from .transparent import detect
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.damage import DamageMap
@@ -105,9 +106,10 @@ def find_damage(
 ) -> np.ndarray:
     """Detect the damage of a ``uint8 HxWx3`` photo: the ``bool HxW`` hole mask (True = damage)
     at ``threshold`` (None: the detector's calibrated one), grown by ``dilate`` pixels, never
-    where the photo's ``alpha`` (``uint8 HxW``, None: opaque) is 0.
+    where the photo's ``alpha`` (``uint8 HxW``, None: opaque) is 0; the detector reads the visible
+    pixels only (:mod:`retoucher.transparent`).
     Raises :class:`engine.damage.DetectionCancelled` when ``cancel()`` returns True."""
-    found = detector(image, threshold, cancel=cancel, progress=progress)
+    found = detect(detector, image, alpha, threshold, cancel=cancel, progress=progress)
     return damage_mask(found, None, dilate, alpha)
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import transparent
 from ..damage import default_detector_factory, describe_detector, find_damage
 from ..inpainting import CancelFn, DetectorFactory, DetectorLike, InpainterLike
 from .holes import Holes
@@ -261,9 +262,11 @@ class _Runner(Ledger):
             return
         if len(group) > 1:
             try:
-                results = self.inpainter.inpaint_batch(
+                results = transparent.fill_batch(
+                    self.inpainter,
                     [g.image.rgb for g in group],
                     [g.hole for g in group],
+                    [g.image.alpha for g in group],
                     texture=self.options.texture,
                     mirror=self.options.mirror,
                 )
@@ -279,9 +282,11 @@ class _Runner(Ledger):
             if n and self.cancel is not None and self.cancel():
                 raise InpaintCancelled()
             try:
-                result = self.inpainter(
+                result = transparent.fill(
+                    self.inpainter,
                     item.image.rgb,
                     item.hole,
+                    item.image.alpha,
                     cancel=self.cancel,
                     texture=self.options.texture,
                     mirror=self.options.mirror,

@@ -126,6 +126,7 @@ class DamageController(QObject):
             w.doc.image.copy(),
             self.detectors,
             w.settings.damage_threshold,
+            alpha=w.doc.alpha,
             state=w.doc.image_state,
             doc=w.doc,
         )

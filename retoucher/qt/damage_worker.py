@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import transparent
 from ..damage import default_detector_factory
 from ..inpainting import DetectorFactory, DetectorLike
 from .worker import EngineCache, EngineJob, ErrorWording, describe_error
@@ -57,7 +58,8 @@ DETECT_WORDING = ErrorWording(
 
 class DetectJob(EngineJob[DetectorLike]):
     """Find damage in ``image`` (a copy owned by the job) at ``threshold`` (None: the
-    detector's calibrated one)."""
+    detector's calibrated one), reading only the pixels that ``alpha`` (None: an opaque photo)
+    leaves visible."""
 
     def __init__(
         self,
@@ -65,16 +67,20 @@ class DetectJob(EngineJob[DetectorLike]):
         cache: DetectorCache,
         threshold: float | None = None,
         *,
+        alpha: np.ndarray | None = None,
         state: int = 0,
         doc: Document | None = None,
     ) -> None:
         super().__init__(cache, state=state, doc=doc)
         self.image = image
+        self.alpha = alpha
         self.threshold = threshold
 
     def compute(self, detector: DetectorLike) -> Detection:
-        damage = detector(
+        damage = transparent.detect(
+            detector,
             self.image,
+            self.alpha,
             self.threshold,
             cancel=self.cancel_event.is_set,
             progress=self.signals.progress.emit,

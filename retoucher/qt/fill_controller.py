@@ -117,7 +117,14 @@ class FillController(QObject):
             reason = str(engine.NothingToFillError())
             self.error.emit("Cannot fill", f"{reason[0].upper()}{reason[1:]}.")
             return None
-        job = FillJob(doc.image.copy(), doc.mask.copy(), self.inpainters, state=doc.image_state, doc=doc)
+        job = FillJob(
+            doc.image.copy(),
+            doc.mask.copy(),
+            self.inpainters,
+            alpha=doc.alpha,
+            state=doc.image_state,
+            doc=doc,
+        )
         job.signals.loaded.connect(self._on_engine_loaded)
         return self.runner.start(
             job,

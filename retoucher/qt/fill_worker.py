@@ -18,6 +18,7 @@ import engine
 from engine.mirror_pass import MIRROR
 from engine.texture_strength import check_texture
 
+from .. import transparent
 from ..inpainting import InpainterFactory, InpainterLike
 from .worker import EngineCache, EngineJob, EngineSignals
 
@@ -73,7 +74,8 @@ class InpainterCache(EngineCache[InpainterLike]):
 
 class FillJob(EngineJob[InpainterLike]):
     """Fill ``hole`` in ``image`` (both copies owned by the job) with the cache's Inpainter, at
-    the cache's texture strength and mirrored pass when the job was made."""
+    the cache's texture strength and mirrored pass when the job was made, reading only the
+    pixels that ``alpha`` (None: an opaque photo) leaves visible."""
 
     def __init__(
         self,
@@ -81,19 +83,23 @@ class FillJob(EngineJob[InpainterLike]):
         hole: np.ndarray,
         cache: InpainterCache,
         *,
+        alpha: np.ndarray | None = None,
         state: int = 0,
         doc: Document | None = None,
     ) -> None:
         super().__init__(cache, state=state, doc=doc)
         self.image = image
         self.hole = hole
+        self.alpha = alpha
         self.texture = cache.texture
         self.mirror = cache.mirror
 
     def compute(self, inpainter: InpainterLike) -> np.ndarray:
-        return inpainter(
+        return transparent.fill(
+            inpainter,
             self.image,
             self.hole,
+            self.alpha,
             cancel=self.cancel_event.is_set,
             progress=self.signals.progress.emit,
             texture=self.texture,

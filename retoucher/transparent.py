@@ -1,0 +1,52 @@
+"""The engine's models on a photo with fully transparent pixels: they read the visible pixels
+only. A hidden pixel's colour (``alpha == 0``) is whatever the editor left there, so each call
+gives the models the photo with those pixels replaced by a smooth continuation of the visible
+ones (:func:`engine.hidden.revealed`), and a fill gives the hidden pixels outside the hole their
+own values back. ``alpha`` None (an opaque photo) calls the model on the photo as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine.hidden import kept_hidden, revealed
+
+from .inpainting import DetectorLike, InpainterLike
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.damage import DamageMap
+
+__all__ = ["detect", "fill", "fill_batch"]
+
+
+def fill(
+    inpainter: InpainterLike, image: np.ndarray, hole: np.ndarray, alpha: np.ndarray | None, **options: Any
+) -> np.ndarray:
+    """``inpainter(image, hole, **options)``, reading only the visible pixels of ``image``."""
+    return kept_hidden(inpainter(revealed(image, alpha), hole, **options), image, hole, alpha)
+
+
+def fill_batch(
+    inpainter: InpainterLike,
+    images: Sequence[np.ndarray],
+    holes: Sequence[np.ndarray],
+    alphas: Sequence[np.ndarray | None],
+    **options: Any,
+) -> list[np.ndarray]:
+    """``inpainter.inpaint_batch(images, holes, **options)``, reading only the visible pixels."""
+    results = inpainter.inpaint_batch([revealed(i, a) for i, a in zip(images, alphas)], holes, **options)
+    return [kept_hidden(r, i, h, a) for r, i, h, a in zip(results, images, holes, alphas)]
+
+
+def detect(
+    detector: DetectorLike,
+    image: np.ndarray,
+    alpha: np.ndarray | None,
+    threshold: float | None = None,
+    **options: Any,
+) -> DamageMap:
+    """``detector(image, threshold, **options)``, reading only the visible pixels of ``image``
+    (what it finds on the hidden ones is for the caller to drop: :func:`retoucher.damage.visible_damage`)."""
+    return detector(revealed(image, alpha), threshold, **options)

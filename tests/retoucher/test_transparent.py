@@ -1,0 +1,115 @@
+"""A photo with fully transparent pixels: the models read its visible pixels only, in a fill
+(the app's and the batch's) and in Find Damage; the hidden colour is never what they see."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.damage import DamageMap
+from engine.imageio import load_image, save_image
+from retoucher import transparent
+from retoucher.batch import BatchOptions, MaskSpec, run_batch
+from retoucher.damage import find_damage
+
+
+class RingMeanFill:
+    """A fill that reads the photo around the hole as a network does: the hole becomes the mean
+    of the pixels within 2 px outside it."""
+
+    name = "ring-mean"
+    device_name = "CPU"
+    info = None
+
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
+        near = np.zeros_like(hole)
+        ys, xs = np.nonzero(hole)
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                near[np.clip(ys + dy, 0, hole.shape[0] - 1), np.clip(xs + dx, 0, hole.shape[1] - 1)] = True
+        near &= ~hole
+        out = image.copy()
+        out[hole] = image[near].mean(0).round()
+        return out
+
+    def inpaint_batch(self, images, holes, *, texture=None, mirror=None):
+        return [self(i, h) for i, h in zip(images, holes)]
+
+
+class EdgeDetector:
+    """Flags both pixels of every horizontal step of more than 40 grey levels."""
+
+    name = "edges"
+    threshold = 0.5
+
+    def __call__(self, image, threshold=None, *, cancel=None, progress=None):
+        grey = image.astype(np.float32).mean(2)
+        step = np.abs(np.diff(grey, axis=1)) > 40
+        p = np.zeros(grey.shape, np.float32)
+        p[:, :-1] += step
+        p[:, 1:] += step
+        return DamageMap(p, self.threshold, p >= self.threshold)
+
+
+def _grey_with_hidden_black(h=32, w=48, cut=16):
+    image = np.full((h, w, 3), 150, np.uint8)
+    image[:, :cut] = 0  # hidden black, as most editors store transparency
+    alpha = np.full((h, w), 255, np.uint8)
+    alpha[:, :cut] = 0
+    hole = np.zeros((h, w), bool)
+    hole[8:24, cut + 1 : cut + 9] = True  # beside the transparent part
+    return image, alpha, hole
+
+
+def test_a_fill_beside_a_transparent_part_reads_the_visible_photo_only():
+    image, alpha, hole = _grey_with_hidden_black()
+    assert (RingMeanFill()(image, hole)[hole] < 140).all()  # darkened by the hidden black
+    out = transparent.fill(RingMeanFill(), image, hole, alpha)
+    assert (out[hole] == 150).all()
+    np.testing.assert_array_equal(out[~hole], image[~hole])  # hidden pixels keep their values
+    second = np.full_like(image, 90)
+    batch = transparent.fill_batch(RingMeanFill(), [image, second], [hole, hole], [alpha, None])
+    np.testing.assert_array_equal(batch[0], out)
+    assert (batch[1] == 90).all()
+
+
+def test_find_damage_does_not_take_a_cut_out_outline_for_a_scratch():
+    image, alpha, _ = _grey_with_hidden_black()
+    image[:, 30] = 250  # a real scratch in the visible part
+    assert find_damage(EdgeDetector(), image, dilate=0)[:, 16].all()  # the outline, without alpha
+    found = find_damage(EdgeDetector(), image, dilate=0, alpha=alpha)
+    assert not found[:, :29].any()
+    assert found[:, 29:32].all()  # the scratch still found
+
+
+def test_the_batch_fills_an_rgba_photo_from_its_visible_pixels(tmp_path):
+    image, alpha, hole = _grey_with_hidden_black()
+    folder, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    folder.mkdir()
+    masks.mkdir()
+    save_image(folder / "cut.png", image, alpha=alpha)
+    save_image(masks / "cut.png", np.where(hole, 255, 0).astype(np.uint8)[..., None].repeat(3, 2))
+    report = run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=RingMeanFill())
+    assert len(report.done) == 1
+    result = load_image(out / "cut.png")
+    assert (result.rgb[hole] == 150).all()
+    np.testing.assert_array_equal(result.alpha, alpha)
+
+
+def test_the_app_fills_and_finds_damage_from_the_visible_pixels(qtbot, shown_window):
+    from retoucher.document import Document, Rect
+    from retoucher.qt.damage_worker import DetectorCache
+    from retoucher.qt.fill_worker import InpainterCache
+
+    image, alpha, hole = _grey_with_hidden_black(64, 96, 32)
+    fills, detectors = InpainterCache(), DetectorCache()
+    fills.set(RingMeanFill())
+    detectors.set(EdgeDetector())
+    w = shown_window(Document(image, alpha=alpha), fills, detectors=detectors)
+    w.damage.action.trigger()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    assert not w.doc.mask.any()  # the cut-out's outline is no scratch
+    w._push_edit(w.doc.set_rect(Rect(33, 16, 41, 48)))
+    w.fill()
+    qtbot.waitUntil(lambda: not w.busy, timeout=10000)
+    assert (w.doc.image[16:48, 33:41] == 150).all()
+    np.testing.assert_array_equal(w.doc.image[:, :32], image[:, :32])
