@@ -13,7 +13,8 @@ How an image reaches the network:
   only hole pixels are pasted back. Memory and time then depend on the holes, not on the
   photo's megapixels.
 * Scaled crops are resized in uint8 with Pillow (box filter down, bicubic up), so even a hole
-  covering most of a large photo needs little memory.
+  covering most of a large photo needs little memory; the upscaled fill is matched to the photo
+  again at full resolution (below), where the scaled photo's edge was only an average of it.
 * The network fills the crop and its mirror image (left-right) in one batch, and the two fills
   are averaged (``mirror``, on by default): its errors on the two are partly independent, so the
   average is closer to the truth (val split, with v6: +0.06 dB on the photos' strokes and
@@ -328,7 +329,16 @@ class Inpainter:
             np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) > 0
         )
         filled = self._fill_crop(small, small_hole, False, mirror)
-        return np.asarray(Image.fromarray(filled).resize((w, h), Image.Resampling.BICUBIC))
+        up = np.asarray(Image.fromarray(filled).resize((w, h), Image.Resampling.BICUBIC))
+        if not self.edges:
+            return up
+        # matched to the photo again at its own resolution: the scaled fill's edge was matched
+        # to the scaled photo only (a step of 2-5 grey levels at a 560 px object's edge), and a
+        # thin part joined to the hole (a wire into the object) is filled from the photo's own
+        # edge here instead of an upscaled blur (29.4 -> 38.3 dB on such a wire)
+        x, valid = to_network(crop, hole, self.device)
+        y = to_network(up, np.zeros_like(hole), self.device)[0]
+        return from_network(match_edges(y, x, valid, thin=self.thin))[0]
 
     @torch.inference_mode()
     def __call__(

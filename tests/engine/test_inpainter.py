@@ -355,3 +355,24 @@ def test_a_model_with_a_refinement_head_fills_only_holes_and_ignores_their_conte
         plain = copy.deepcopy(model)
         plain.refine.conv2.weight.zero_()
     assert not np.array_equal(Inpainter.from_model(plain, max_side=128, precision="fp32")(image, hole), out)
+
+
+def test_a_scaled_fill_meets_the_photo_at_full_resolution(inpainter):
+    """A hole too large for the working size is filled scaled down; the upscaled fill is then
+    matched to the photo at the photo's own resolution: no step at the hole's edge, and a thin
+    wire joined to the hole is filled from its own edges, not from the upscaled blur."""
+    yy, xx = np.mgrid[0:300, 0:900]
+    image = np.dstack([40 + xx * 0.2, 60 + yy * 0.3, 150 - xx * 0.05]).astype(np.uint8)  # smooth
+    image[:, 300:] += 25  # and a sharp vertical edge the wire crosses
+    hole = np.zeros((300, 900), bool)
+    hole[60:240, 380:560] = True
+    hole[150:152, :] = True  # a 2 px wire across the photo, through the block
+    (region,) = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
+    assert region.scaled
+    out = inpainter(image, hole).astype(int)
+    # the block's left and right edges: the first hole column against the photo beside it
+    rows = np.r_[62:148, 154:238]
+    steps = [np.abs(out[rows, 380] - out[rows, 379]).mean(), np.abs(out[rows, 559] - out[rows, 560]).mean()]
+    assert max(steps) < 1, steps  # the photo changes by 0.2 a column here; 6.2 unmatched
+    wire = np.r_[0:370, 570:900]  # away from the block: filled from the rows above and below
+    assert np.abs(out[150:152, wire] - image[150:152, wire]).mean() < 0.8  # 1.6 upscaled
