@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.convert import batch_to_network  # noqa: E402
-from engine.weights import load_weights, save_weights  # noqa: E402
+from engine.weights import load_weights, read_weights_info, save_weights  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.data import InpaintingDataset, StepBatchSampler, collate  # noqa: E402
 from trainer.evaluate import EvalConfig, evaluate  # noqa: E402
@@ -62,6 +62,14 @@ def drift(
             gt, hole_map = batch_to_network(*collate([dataset[k] for k in keys]), torch.device("cpu"))
             model(gt * hole_map, hole_map)
     return model.eval()
+
+
+def save_drifted(path: Path, model: torch.nn.Module, weights: Path, label: str, recipe: dict) -> None:
+    """``model`` (a drifted copy of ``weights``) written to ``path`` with the texture strength
+    of ``weights``: every model of the comparison then fills alike, and the figures measure the
+    drift alone (a copy that named none filled at 0 against v6's own 0.5)."""
+    texture = read_weights_info(weights).texture
+    save_weights(path, model, {"bn_drift": recipe}, name=label, texture=texture)
 
 
 def main() -> int:
@@ -99,7 +107,7 @@ def main() -> int:
         for label, keep in SCOPES.items():
             path = Path(tmp) / f"{len(drifted)}.safetensors"
             model = drift(args.weights, config, dataset, args.batches, keep)
-            save_weights(path, model, {"bn_drift": {"batches": args.batches, "kept": keep}}, name=label)
+            save_drifted(path, model, args.weights, label, {"batches": args.batches, "kept": keep})
             drifted.append(str(path))
         report = evaluate(
             EvalConfig(

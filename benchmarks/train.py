@@ -8,7 +8,8 @@ images, random crops/flips, masks), to show it is not the bottleneck.
     .venv/bin/python benchmarks/train.py --vgg-size 128        # VGG at reduced resolution
 
 Uses the trainer's own TrainStep, so the numbers are those of ``retoucher-train train``.
-The ratio column is relative to the baseline row (default: paper widths, full loss, same device).
+The ratio column is relative to the baseline row (default: paper widths, full loss, same device;
+the first row measured when the baseline was not, and the header names it).
 """
 
 from __future__ import annotations
@@ -146,9 +147,11 @@ def main() -> int:
                 rate = step_rate(preset, loss, device, args)
                 rows.append((preset, loss, rate))
                 print(f"  measured {label} {preset}/{loss}: {rate:.2f} images/s", file=sys.stderr, flush=True)
-        base = next((r for pr, lo, r in rows if f"{pr}/{lo}" == args.baseline), rows[0][2])
+        # the ratios' row: --baseline when it was measured, else the first row, named as it is
+        named = [(f"{pr}/{lo}", r) for pr, lo, r in rows]
+        baseline, base = next(((n, r) for n, r in named if n == args.baseline), named[0])
         print(f"\n## {label}\n")
-        print("| Model | Parameters | Loss | Images/s | Ratio to " + args.baseline + " |")
+        print("| Model | Parameters | Loss | Images/s | Ratio to " + baseline + " |")
         print("|---|---:|---|---:|---:|")
         for preset, loss, rate in rows:
             params = PConvUNet(MODEL_PRESETS[preset]).num_parameters() / 1e6

@@ -117,22 +117,22 @@ class EvalReport:
     grid: Path | None = None
     photos: dict[str, Any] | None = None  # the photos task's section of the JSON
     photo_grids: list[Path] = field(default_factory=list)
-    texture: float = 0.0  # the models' texture strength (engine.texture)
+    texture: float = 0.0  # ours' texture strength (engine.texture)
     mirror: bool = MIRROR  # ours averaged its fill with its fill of the mirror image (engine.Inpainter)
+    textures: dict[str, float] = field(default_factory=dict)  # every model's strength, with --compare
 
     def to_json(self) -> dict[str, Any]:
         return (
-            {
-                "model": self.model,
-                "split": self.split,
-                f"{self.split}_images": self.images,
+            {"model": self.model, "split": self.split}
+            | ({f"{self.split}_images": self.images} if self.rows else {})  # the squares' count
+            | {
                 "texture_strength": self.texture,
                 "mirror": self.mirror,
                 "rows": [asdict(r) for r in self.rows],
                 "vs_navier_stokes": self.comparisons,
             }
             | ({"photos": self.photos} if self.photos is not None else {})
-            | ({"compared": self.compared} if self.compared else {})
+            | ({"compared": self.compared, "textures": self.textures} if self.compared else {})
         )
 
 
@@ -438,7 +438,16 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     if cfg.split not in ("test", "val"):
         raise ValueError(f"--split must be test or val, got {cfg.split!r}")
     textures = _textures(cfg.texture, 1 + len(cfg.compare))  # a wrong count fails before any reading
+    if Path(cfg.out).suffix.lower() == ".json":
+        raise ValueError(
+            f"--out {cfg.out}: the Markdown report's path (the JSON is written beside it as .json)"
+        )
     square = [t for t in tasks if t != "photos"]
+    vgg = None
+    if "photos" in tasks:  # what the photos task needs, before the square tasks' hours
+        from .photo_eval import photo_vgg
+
+        vgg = photo_vgg()
     images = np.zeros((0, 0, 0, 3), np.uint8)
     if square:
         prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
@@ -474,6 +483,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         else " One network pass per fill."
     )
     report.compared = {k: m.name for k, m in models.items() if k != "ours"}
+    report.textures = {k: m.texture for k, m in models.items()}
     md = [f"## Evaluation of {name}" + "".join(f", {n}" for n in names[1:]), ""]
     if square:
         n, h, w = images.shape[:3]
@@ -506,6 +516,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
             grid_path=lambda kind: _photos_grid_path(cfg, kind),
             progress=cfg.progress,
             log=log,
+            vgg=vgg,
         )
         md += lines
 

@@ -65,6 +65,7 @@ __all__ = [
     "photo_scores",
     "truth_scores",
     "evaluate_photos",
+    "photo_vgg",
 ]
 
 PATCH_SIZE = 7
@@ -122,13 +123,32 @@ def photo_holes(seed: int, image_id: int, h: int, w: int) -> dict[str, np.ndarra
     }
 
 
-def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, seed: int = 0) -> np.ndarray:
+def _patchmatch() -> Callable[..., np.ndarray]:
     try:
         from patchmatch_cython import inpaint_pyramid
     except ImportError:
         raise ValueError(
             "the photos task needs PatchMatch: pip install patchmatch-cython (in the train extra)"
         ) from None
+    return inpaint_pyramid
+
+
+def photo_vgg(baselines: tuple[str, ...] = PHOTO_METHODS[:-1]) -> VGGFeatures:
+    """The VGG of the photos task's deep-feature distance, and PatchMatch checked when it is one
+    of the ``baselines``: what the task needs besides the models, so that a run that lacks one
+    says so before any work (ValueError), not after hours of the other tasks."""
+    from .vgg import VGGUnavailableError, load_vgg
+
+    if "patchmatch" in baselines:
+        _patchmatch()
+    try:
+        return load_vgg()
+    except VGGUnavailableError as exc:
+        raise ValueError(f"the photos task's deep-feature distance needs an ImageNet VGG: {exc}") from None
+
+
+def patchmatch_inpaint(image: np.ndarray, hole: np.ndarray, seed: int = 0) -> np.ndarray:
+    inpaint_pyramid = _patchmatch()
     filled = inpaint_pyramid(np.ascontiguousarray(image), hole, patch_size=PATCH_SIZE, seed=seed)
     return composite(image, filled, hole)
 
@@ -294,12 +314,12 @@ def evaluate_photos(
     progress: bool = True,
     log: Callable[[str], None] = print,
     baselines: tuple[str, ...] = PHOTO_METHODS[:-1],
+    vgg: VGGFeatures | None = None,
 ) -> tuple[list[str], dict[str, Any], list[Path]]:
     """Markdown lines, the JSON section and the grid paths of the photos task. ``models``:
     ``{"ours": ..., "cmp1": ...}``, each a method of its own after the ``baselines`` (some of
-    Telea, Navier-Stokes and PatchMatch; Navier-Stokes always: the gains are over it)."""
-    from .vgg import load_vgg
-
+    Telea, Navier-Stokes and PatchMatch; Navier-Stokes always: the gains are over it). ``vgg``:
+    :func:`photo_vgg`'s, where the caller checked it before other work (None: got here)."""
     if "ns" not in baselines or not set(baselines) <= set(PHOTO_METHODS[:-1]):
         raise ValueError(f"baselines must include ns and be among {PHOTO_METHODS[:-1]}, got {baselines}")
     methods = (*(m for m in PHOTO_METHODS[:-1] if m in baselines), *models)
@@ -307,7 +327,7 @@ def evaluate_photos(
     def label(method: str) -> str:
         return model_label(method, models, PHOTO_LABELS)
 
-    vgg = load_vgg()
+    vgg = photo_vgg(baselines) if vgg is None else vgg
     network = "VGG16" if vgg.convention == "torchvision" else "VGG19"
     photos = source_photos(data, split, limit)
     scores: dict[str, dict[str, list[dict[str, float]]]] = {k: {m: [] for m in methods} for k in HOLE_KINDS}

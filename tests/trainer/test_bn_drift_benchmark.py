@@ -22,3 +22,18 @@ def test_drift_moves_only_the_batchnorm_statistics_of_its_scope(
         assert any(k.startswith("decoder.") for k in changed)
         assert all(".bn.running_" in k or k.endswith(".bn.num_batches_tracked") for k in changed), changed
         assert any(k.startswith("encoder.") for k in changed) == (keep is None)
+
+
+def test_a_drifted_copy_fills_at_the_strength_of_the_model_it_came_from(
+    tiny_weights, tmp_path, benchmark_script
+):
+    """The comparison is the model against its drifted copies: each copy keeps the file's own
+    texture strength, or the figures would mix a texture change into the drift."""
+    from engine.weights import read_weights_info, save_weights
+
+    bench = benchmark_script("bn_drift")
+    model = load_weights(tiny_weights)[0]
+    source = save_weights(tmp_path / "own.safetensors", model, texture=0.5)
+    bench.save_drifted(tmp_path / "drifted.safetensors", model, source, "every statistic", {"batches": 3})
+    info = read_weights_info(tmp_path / "drifted.safetensors")
+    assert info.texture == 0.5 and info.name == "every statistic"

