@@ -113,7 +113,8 @@ def picture_data(data: bytes) -> bytes | None:
 def jpeg_damage(data: bytes) -> str | None:
     """libjpeg's message when the compressed picture in ``data`` (a JPEG file's bytes) is damaged,
     else None (also when simplejpeg is not installed, or libjpeg-turbo refuses the data for
-    another reason: the caller's decoder has already read it)."""
+    another reason: the caller's decoder has already read it; a CMYK JPEG with subsampled
+    channels is one, whose header TurboJPEG cannot read, so its damage goes unreported)."""
     if simplejpeg is None:  # a declared dependency; without it, loading still works
         return None
     picture = picture_data(data)

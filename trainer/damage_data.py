@@ -40,7 +40,7 @@ def random_crop(rng: np.random.Generator, photo: np.ndarray, size: int) -> np.nd
     h, w = photo.shape[:2]
     scale = rng.uniform(0.5, 1.0)
     scale = max(scale, size / min(h, w))
-    if abs(scale - 1.0) > 1e-3:
+    if scale > 1.0 or abs(scale - 1.0) > 1e-3:  # smaller than the crop by any amount: scaled up
         nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
         photo = np.asarray(Image.fromarray(photo).resize((nw, nh), Image.Resampling.BILINEAR))
         h, w = nh, nw

@@ -176,6 +176,8 @@ def evaluate_detectors(
     grown by :data:`GROW` px, as the masks that get filled are."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"the threshold must lie in (0, 1], got {threshold}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"--limit must be at least 0 (0 = every photo), got {limit}")
     names = ("classical (top-hat/black-hat 9x9, >40)", "ours")
     counts = {(name, grow): Counts() for name in names for grow in (0, GROW)}
     photos = 0

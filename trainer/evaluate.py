@@ -48,7 +48,7 @@ from .checkpoint import load_checkpoint, model_from_checkpoint
 from .data import PreparedImages
 from .grid import draw_grid
 from .inference import composite, score
-from .masks import CentreHole, MaskFolder, held_out_subset, hole_ratio
+from .masks import CentreHole, MaskFolder, held_out_subset, hole_ratio, trained_holdout
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.inpainter import Inpainter
@@ -189,7 +189,20 @@ def _load_inpainter(
     model = model_from_checkpoint(ckpt)
     name = f"{Path(ckpt['path']).parent.name}/{Path(ckpt['path']).name} (step {ckpt['step']})"
     inp = Inpainter.from_model(model, device=device, name=name, **options)
-    return inp, name, {}
+    return inp, name, {"recipe": list(ckpt.get("lineage") or [])}
+
+
+def _check_holdout(fraction: float, recipes: dict[str, object]) -> None:
+    """ValueError when a model trained on a mask folder held out less of it than ``fraction``:
+    the irregular task would score it on masks it trained on."""
+    for name, recipe in recipes.items():
+        trained = trained_holdout(recipe)
+        if trained is not None and fraction > trained:
+            raise ValueError(
+                f"--mask-holdout {fraction:g}: {name} was trained with --mask-holdout {trained:g}, so "
+                f"part of the masks held out here were training masks; evaluate with --mask-holdout "
+                f"{trained:g} or less"
+            )
 
 
 def name_with_texture(inp: Inpainter) -> None:
@@ -452,10 +465,18 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     if square:
         prepared = PreparedImages(cfg.data, cfg.split, preload=True, limit=cfg.limit)
         images = np.stack([prepared[i] for i in range(len(prepared))])
-    inpainter, name, _prov = _load_inpainter(cfg.weights, cfg.device, cfg.batch_size, textures[0], cfg.mirror)
+    inpainter, name, provenance = _load_inpainter(
+        cfg.weights, cfg.device, cfg.batch_size, textures[0], cfg.mirror
+    )
     models: Models = {"ours": inpainter}
+    recipes = {name: provenance.get("recipe")}
     for i, (path, strength) in enumerate(zip(cfg.compare, textures[1:]), 1):
-        models[f"cmp{i}"] = _load_inpainter(path, cfg.device, cfg.batch_size, strength, cfg.mirror)[0]
+        models[f"cmp{i}"], other, provenance = _load_inpainter(
+            path, cfg.device, cfg.batch_size, strength, cfg.mirror
+        )
+        recipes[other] = provenance.get("recipe")
+    if "irregular" in tasks:
+        _check_holdout(cfg.mask_holdout, recipes)
     mixed = len({m.texture for m in models.values()}) > 1
     if mixed:  # a compared model named as another one: named with its strength
         for m in list(models.values())[1:]:

@@ -58,6 +58,7 @@ __all__ = [
 MASK_SUFFIXES = (".png", ".bmp", ".gif", ".tif", ".tiff", ".jpg", ".jpeg", ".webp")
 BRUSH_WIDTHS = (2, 60)  # px: a fine retouch brush up to a broad one
 TRAIN_BLOB_AREA = (0.04, 0.30)  # of the crop: the evaluation's 4-12 % of a photo, and closer crops
+AUGMENT_TRIES = 8  # augmentations of a folder mask drawn before its plain resize is taken (no hole left)
 
 
 class MaskGenerator(Protocol):
@@ -262,6 +263,15 @@ class MaskFolder:
         index = int(rng.integers(0, len(self.files)))
         if not self.augment:
             return self.load(index, height, width)
+        # a rotation and crop can leave no hole at all (strokes near a corner: about 1 draw in
+        # 800 of the NVIDIA masks), which would teach the identity: drawn again, from the same rng
+        for _ in range(AUGMENT_TRIES):
+            m = self._augmented(rng, index, height, width)
+            if m.any():
+                return m
+        return self.load(index, height, width)
+
+    def _augmented(self, rng: np.random.Generator, index: int, height: int, width: int) -> np.ndarray:
         m = load_mask(self.files[index]).astype(np.uint8) * 255
         mh, mw = m.shape
         angle = float(rng.uniform(0, 360))
@@ -295,7 +305,7 @@ class MaskMixture:
         if not self.generators or len(self.generators) != len(self.weights):
             raise ValueError("a mask mixture needs one weight per generator")
         w = np.asarray(self.weights, dtype=np.float64)
-        if (w < 0).any() or w.sum() <= 0:
+        if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError(f"mask weights must be >= 0 with a positive sum, got {self.weights}")
         self.probabilities = w / w.sum()
 
@@ -322,6 +332,28 @@ _ALIASES = {
     "blob": "blobs",
     "objects": "blobs",
 }
+
+
+def trained_holdout(recipe: object) -> float | None:
+    """The smallest ``--mask-holdout`` among the stages of ``recipe`` (a weight file's or a
+    checkpoint's list of training stages) that drew from a mask folder; None when none did or
+    the recipe does not say. Hold-outs are nested (:func:`is_held_out`), so evaluating on a larger
+    fraction than this would score masks the model trained on."""
+    fractions = []
+    for stage in recipe if isinstance(recipe, list) else []:
+        if not isinstance(stage, dict) or not stage.get("mask_dir"):
+            continue
+        for part in str(stage.get("masks") or "").split(","):
+            name, _, weight = part.partition(":")
+            name = _ALIASES.get(name.strip().lower(), name.strip().lower())
+            try:
+                drawn = float(weight) > 0 if weight.strip() else True
+            except ValueError:
+                drawn = True
+            if name == "folder" and drawn:
+                fractions.append(float(stage.get("mask_holdout") or 0.0))
+                break
+    return min(fractions) if fractions else None
 
 
 def parse_mask_mixture(

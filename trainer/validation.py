@@ -4,7 +4,9 @@ PSNR, SSIM: :func:`trainer.inference.score`), and the TensorBoard grid of a few 
 
 Validation masks come from the generators of training, folder masks from those held out of
 training (``--mask-holdout``); each image's mask is drawn with a generator seeded by
-``(seed, 0x7A1, index)``.
+``(0x7A1, index)``: not by the run's ``--seed`` (a new data order), so that runs of one mask
+mixture and mask folder are validated on the same holes and their figures compare (the shipped
+model's PSNR on the holes of seeds 0-4 spread over 2.4 dB when the seed drew them).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def val_mask_subset(config: TrainConfig, train_masks: MaskMixture, say: Callable
 def fixed_val_set(
     config: TrainConfig, size: int, train_masks: MaskMixture, say: Callable[[str], None]
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Centre crops of ``size`` px of the first ``--val-images`` validation images and their
+    """Centre crops of ``size`` px of ``--val-images`` validation images (evenly spaced) and their
     masks (uint8 ``(N, size, size, 3)``, bool ``(N, size, size)``); None when validation is off
     or the data has no validation split."""
     if not config.val_every or config.val_images <= 0:
@@ -60,9 +62,7 @@ def fixed_val_set(
     h, w = images.shape[:2]
     top, left = (h - size) // 2, (w - size) // 2
     arr = np.stack([images[i][top : top + size, left : left + size] for i in range(len(images))])
-    holes = np.stack(
-        [masks(np.random.default_rng([config.seed, 0x7A1, i]), size, size) for i in range(len(arr))]
-    )
+    holes = np.stack([masks(np.random.default_rng([0x7A1, i]), size, size) for i in range(len(arr))])
     return arr, holes
 
 

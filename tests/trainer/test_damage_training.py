@@ -271,3 +271,21 @@ def test_ctrl_c_saves_a_checkpoint(prepared, tmp_path, monkeypatch) -> None:
         train_damage(_config(prepared, out, steps=10))
     assert torch.load(out / "ckpt.pt", weights_only=True)["step"] == 2
     assert "interrupted at step 2" in (out / "train.log").read_text()
+
+
+@pytest.mark.parametrize("short", [1023, 1000, 1024])
+def test_a_crop_of_a_photo_at_or_just_under_the_crop_size(short) -> None:
+    """A photo whose short side is at most 0.1% under the crop was left unscaled, and the crop's
+    position then had no room (a ValueError ended the training run)."""
+    from trainer.damage_data import random_crop
+
+    photo = np.zeros((short, 1500, 3), np.uint8)
+    for seed in range(5):
+        assert random_crop(np.random.default_rng(seed), photo, 1024).shape == (1024, 1024, 3)
+
+
+def test_damage_evaluate_refuses_a_negative_limit(prepared) -> None:
+    from trainer.damage_eval import evaluate_detectors
+
+    with pytest.raises(ValueError, match="--limit must be at least 0"):
+        evaluate_detectors(lambda im: np.zeros(im.shape[:2], np.float32), 0.5, prepared, limit=-3)

@@ -403,3 +403,21 @@ def test_evaluate_fills_with_the_mirrored_pass_unless_told_not_to(prepared, tiny
     ns = {m: next(r for r in runs[m][0].rows if r.method == "ns").psnr for m in runs}
     assert ns[True] == ns[False]  # the same images and holes
     assert EvalConfig(data="d", weights="w").mirror is True  # the default, as the app fills
+
+
+def test_evaluate_refuses_a_holdout_larger_than_the_models_training_held_out(prepared, mask_dir, tmp_path):
+    """Hold-outs are nested: a model trained with --mask-holdout 0.1 trained on part of the 20%
+    that evaluate holds out by default, so the irregular task would score it on training masks."""
+    from engine.unet import PConvUNet, UNetConfig
+    from engine.weights import save_weights
+
+    recipe = [{"mask_dir": str(mask_dir), "masks": "center:0.5,folder:0.5", "mask_holdout": 0.1}]
+    config = UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)
+    weights = save_weights(tmp_path / "m.safetensors", PConvUNet(config).eval(), {"recipe": recipe})
+    common = dict(
+        data=str(prepared), weights=str(weights), task="irregular", mask_dir=str(mask_dir),
+        out=str(tmp_path / "e.md"), progress=False, grid_rows=0, limit=1,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="trained with --mask-holdout 0.1"):
+        evaluate(EvalConfig(mask_holdout=0.2, **common))
+    assert evaluate(EvalConfig(mask_holdout=0.1, **common)).rows

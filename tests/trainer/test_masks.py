@@ -178,3 +178,35 @@ def test_mixture_spec_takes_the_app_like_kinds():
     assert [type(g) for g in mix.generators[3:]] == [BrushStrokes, Scratches, ObjectBlobs]
     a = [mix(np.random.default_rng(s), 48, 64) for s in range(10)]
     assert all(np.array_equal(x, mix(np.random.default_rng(s), 48, 64)) for s, x in enumerate(a))
+
+
+def test_an_augmented_folder_mask_always_has_a_hole(tmp_path):
+    """A mask whose hole is a speck in a corner: most rotations and crops lose it; the draw
+    tries again, and falls back to the plain mask, rather than hand the loss an empty hole."""
+    root = tmp_path / "m"
+    root.mkdir()
+    m = np.zeros((64, 64), np.uint8)
+    m[:2, :2] = 255
+    Image.fromarray(m).save(root / "corner.png")
+    folder = MaskFolder(root, augment=True)
+    rng = np.random.default_rng(0)
+    draws = [folder(rng, 32, 32) for _ in range(200)]
+    assert all(d.any() for d in draws)
+    assert len({d.tobytes() for d in draws}) > 1  # still augmented where a hole survives
+
+
+@pytest.mark.parametrize("spec", ["center:nan,rects:1", "center:inf,rects:1"])
+def test_a_mixture_weight_that_is_not_a_number_is_refused_when_parsed(tmp_path, spec):
+    with pytest.raises(ValueError, match="mask weights"):
+        parse_mask_mixture(spec, None)
+
+
+def test_trained_holdout_is_the_smallest_of_the_stages_that_drew_folder_masks():
+    from trainer.masks import trained_holdout
+
+    stage = {"mask_dir": "masks", "masks": "center:0.3,folder:0.7", "mask_holdout": 0.2}
+    assert trained_holdout([stage]) == 0.2
+    assert trained_holdout([stage, {**stage, "masks": "irregular:1", "mask_holdout": 0.1}]) == 0.1  # alias
+    assert trained_holdout([stage, {**stage, "masks": "center:1,folder:0", "mask_holdout": 0.0}]) == 0.2
+    assert trained_holdout([{**stage, "mask_dir": None}]) is None  # no folder: nothing to leak
+    assert trained_holdout(None) is None and trained_holdout("garbage") is None

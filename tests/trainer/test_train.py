@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -634,3 +635,21 @@ def test_a_hole_mse_run_logs_its_balance_and_keeps_the_term_in_its_recipe(prepar
     assert ckpt["lineage"][-1]["loss_weights"]["hole_mse"] == 20.0
     with pytest.raises(TrainError, match="--hole-mse-weight cannot change when resuming"):
         train(train_config(prepared, out, loss="l1", hole_mse_weight=5.0, steps=3, batch_size=2, resume=True))
+
+
+def test_runs_of_one_mask_mixture_are_validated_on_the_same_holes(prepared, tmp_path, train_config):
+    """The run's --seed gives it a new data order, not new validation holes: the in-training
+    validation figures of two runs of one mixture compare."""
+    from trainer.masks import parse_mask_mixture
+    from trainer.validation import fixed_val_set
+
+    sets = []
+    for seed in (0, 7):
+        config = train_config(
+            prepared, tmp_path / f"r{seed}", seed=seed, masks="strokes:1", val_every=1, val_images=2
+        )
+        sets.append(fixed_val_set(config, 32, parse_mask_mixture(config.mask_spec, None), print))
+    (images0, holes0), (images7, holes7) = sets
+    np.testing.assert_array_equal(images0, images7)
+    np.testing.assert_array_equal(holes0, holes7)
+    assert holes0.any() and not np.array_equal(holes0[0], holes0[1])  # each image its own hole
