@@ -130,9 +130,14 @@ def plan_regions(
 
 def _tiles(hole: np.ndarray, part: Rect, max_side: int, h: int, w: int) -> list[Region]:
     """Full-resolution tiles over a long thin hole part: cores of half the working size, each
-    in a crop of the working size centred on it; tiles without hole pixels are left out."""
+    in a crop of the working size centred on it; tiles without hole pixels are left out. A tile
+    whose crop is all hole (the end of a thick stroke along a narrow photo) comes after the tiles
+    nearer the photo, nearest first, so that their fills are its context: in raster order it
+    went first and filled from nothing (the network's flat prior, 34 grey levels off on a grass
+    strip), which the tiles after it then took as context."""
     core = max(1, max_side // 2)
-    out = []
+    seen: list[Region] = []
+    blind: list[Region] = []
     for ty in range(part.y0, part.y1, core):
         for tx in range(part.x0, part.x1, core):
             c = Rect(x0=tx, y0=ty, x1=min(tx + core, part.x1), y1=min(ty + core, part.y1))
@@ -140,5 +145,14 @@ def _tiles(hole: np.ndarray, part: Rect, max_side: int, h: int, w: int) -> list[
                 continue
             y0, y1 = _span(c.y0, c.y1, max_side, h)
             x0, x1 = _span(c.x0, c.x1, max_side, w)
-            out.append(Region(Rect(x0, y0, x1, y1), c))
-    return out
+            crop = Rect(x0, y0, x1, y1)
+            (blind if hole[crop.slices].all() else seen).append(Region(crop, c))
+    if not seen:
+        return blind
+    centre = {id(r): ((r.core.y0 + r.core.y1) / 2, (r.core.x0 + r.core.x1) / 2) for r in seen + blind}
+
+    def distance(r: Region) -> float:
+        cy, cx = centre[id(r)]
+        return min(math.hypot(cy - centre[id(s)][0], cx - centre[id(s)][1]) for s in seen)
+
+    return seen + sorted(blind, key=distance)

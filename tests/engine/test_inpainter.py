@@ -376,3 +376,17 @@ def test_a_scaled_fill_meets_the_photo_at_full_resolution(inpainter):
     assert max(steps) < 1, steps  # the photo changes by 0.2 a column here; 6.2 unmatched
     wire = np.r_[0:370, 570:900]  # away from the block: filled from the rows above and below
     assert np.abs(out[150:152, wire] - image[150:152, wire]).mean() < 0.8  # 1.6 upscaled
+
+
+def test_a_tile_whose_crop_is_all_hole_is_filled_after_its_neighbours():
+    """A thick stroke at the end of a narrow photo: the tiles whose crops hold photo come first,
+    then the blind ones nearest them first, so that each has filled pixels as its context."""
+    hole = np.zeros((40, 3000), bool)
+    hole[:, :600] = True  # the left 600 columns of a 40 px strip
+    regions = plan_regions(hole, 512, 256, granularity=128)  # the app's working size
+    assert len(regions) >= 3 and not any(r.scaled for r in regions)
+    filled = ~hole
+    for r in regions:
+        assert filled[r.crop.slices].any(), f"{r.crop} is filled from nothing"
+        filled[r.core.slices] |= hole[r.core.slices]
+    assert filled.all()
