@@ -9,9 +9,14 @@ hidden black on six val photos: mean error 12-28 -> 17-37 grey levels).
 
 :func:`revealed` gives what the engine's models read instead: the photo with its hidden pixels
 replaced by a smooth continuation of the visible ones (push-pull, as in Gortler et al. 1996's
-Lumigraph: a pyramid of means of the visible pixels, each level filling the hidden pixels of
-the finer one with its colours upsampled bilinearly); :func:`kept_hidden` puts the hidden
-pixels' own values back into a result wherever it was not asked to change them. Torch-free.
+Lumigraph: a pyramid of means of the visible pixels, each level filling the unknown pixels of
+the finer one with its colours upsampled bilinearly). For a fill, the hole's own pixels are no
+more known than the hidden ones (an object brushed out beside the transparent part would
+otherwise be continued into it, and the fill would read it back), and only a ``window`` around
+the hole is worked on: what a network crop can reach, not the whole photo (24-megapixel photos).
+:func:`kept_hidden` puts the hidden pixels' own values back into a result wherever it was not
+asked to change them. Import-light: torch is imported on the first call (a fill or a detection
+has it loaded already), so the app's Qt side can import this module.
 """
 
 from __future__ import annotations
@@ -21,31 +26,51 @@ import numpy as np
 __all__ = ["hidden_of", "kept_hidden", "revealed"]
 
 
-def hidden_of(alpha: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:
-    """The ``bool HxW`` hidden pixels (``alpha == 0``) of a photo of ``shape`` (H, W); None when
-    there are none (no alpha, or nothing fully transparent). ValueError for an alpha of another
-    shape."""
+def hidden_of(alpha: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The ``bool HxW`` hidden pixels (``alpha == 0``) of a photo of ``shape`` (H, W, ...);
+    None when there are none (no alpha, or nothing fully transparent). ValueError for an alpha
+    of another shape."""
     if alpha is None:
         return None
-    if alpha.shape != tuple(shape):
-        raise ValueError(
-            f"the alpha channel is {alpha.shape[1::-1]}, the photo {tuple(shape)[::-1]} (width, height)"
-        )
+    h, w = shape[:2]
+    if alpha.shape != (h, w):
+        raise ValueError(f"the alpha channel is {alpha.shape[1::-1]}, the photo {(w, h)} (width, height)")
     hidden = alpha == 0
     return hidden if hidden.any() else None
 
 
-def revealed(image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+def revealed(
+    image: np.ndarray,
+    alpha: np.ndarray | None,
+    hole: np.ndarray | None = None,
+    *,
+    reach: int | None = None,
+) -> np.ndarray:
     """``image`` (``uint8 HxWx3``) with its hidden pixels (``alpha == 0``) replaced by a smooth
-    continuation of the visible ones: a new array, or ``image`` itself when nothing is hidden
-    or nothing is visible. The visible pixels are ``image``'s, exactly."""
-    hidden = hidden_of(alpha, image.shape[:2])
-    if hidden is None or hidden.all():
+    continuation of the visible ones, the ``hole`` (bool HxW, a fill's) not counted as visible;
+    with ``reach``, only within ``reach`` px of the hole's box (hidden pixels farther away keep
+    their values: no crop of the fill reads them). A new array, or ``image`` itself when nothing
+    is hidden there or nothing is known to continue. The known pixels are ``image``'s, exactly."""
+    hidden = hidden_of(alpha, image.shape)
+    if hidden is None:
         return image
-    weight = (~hidden).astype(np.float32)
-    colour = _push_pull(image.astype(np.float32) * weight[..., None], weight)
+    hole = None if hole is None else np.asarray(hole) != 0
+    box: tuple[slice, slice] = (slice(None), slice(None))
+    if hole is not None and reach is not None:
+        if not hole.any():
+            return image
+        rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+        box = (
+            slice(max(0, int(rows[0]) - reach), int(rows[-1]) + 1 + reach),
+            slice(max(0, int(cols[0]) - reach), int(cols[-1]) + 1 + reach),
+        )
+    unknown = hidden[box] if hole is None else hidden[box] | hole[box]
+    fill_here = hidden[box]
+    if not fill_here.any() or unknown.all():
+        return image
     out = image.copy()
-    out[hidden] = np.clip(np.rint(colour[hidden]), 0, 255).astype(np.uint8)
+    window = out[box]
+    window[fill_here] = _push_pull(image[box], ~unknown, fill_here)
     return out
 
 
@@ -55,10 +80,10 @@ def kept_hidden(
     """``result`` (a fill of :func:`revealed`'s image) with ``image``'s own values back on its
     hidden pixels outside the ``hole``: a fill changes nothing but the hole, the hidden colour
     included. ``result`` itself when nothing outside the hole is hidden."""
-    hidden = hidden_of(alpha, image.shape[:2])
+    hidden = hidden_of(alpha, image.shape)
     if hidden is None:
         return result
-    back = hidden & ~hole
+    back = hidden & ~(np.asarray(hole) != 0)
     if not back.any():
         return result
     out = result.copy()
@@ -66,36 +91,36 @@ def kept_hidden(
     return out
 
 
-def _push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The colour (HxWx3 float32) of every pixel from ``values`` (the visible pixels' colours
-    times their ``weight``, HxWx3) and ``weight`` (HxW, 0 = unknown): the known colours as they
-    are, the unknown ones from the next coarser level (2x2 sums), upsampled bilinearly."""
-    h, w = weight.shape
-    known = weight > 0
-    if known.all() or (h == 1 and w == 1):
-        return values / np.maximum(weight, 1e-12)[..., None]
-    ph, pw = h + h % 2, w + w % 2
-    if (ph, pw) != (h, w):  # an odd side: pad with unknown pixels
-        weight = np.pad(weight, ((0, ph - h), (0, pw - w)))
-        values = np.pad(values, ((0, ph - h), (0, pw - w), (0, 0)))
-    coarse = _push_pull(
-        values.reshape(ph // 2, 2, pw // 2, 2, 3).sum((1, 3)),
-        weight.reshape(ph // 2, 2, pw // 2, 2).sum((1, 3)),
-    )
-    up = _upsample2(coarse)[:h, :w]
-    here = values[:h, :w] / np.maximum(weight[:h, :w], 1e-12)[..., None]
-    return np.where(known[..., None], here, up)
+def _push_pull(image: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """The colours (uint8 nx3) of the ``unknown`` pixels of ``image`` (uint8 hxwx3; ``known``,
+    bool hxw, the pixels to continue from): the next coarser level's colours of a pyramid of
+    means of the known pixels (2x2 sums), upsampled bilinearly, level by level."""
+    import torch
+    import torch.nn.functional as F
 
-
-def _upsample2(x: np.ndarray) -> np.ndarray:
-    """``x`` (hxwx3) at twice its size, bilinear with pixel centres aligned (each output pixel
-    3/4 of its nearest input pixel and 1/4 of the next one along each axis, edges clamped)."""
-    for axis in (0, 1):
-        n = x.shape[axis]
-        idx = np.arange(n)
-        before = np.take(x, np.maximum(idx - 1, 0), axis=axis)
-        after = np.take(x, np.minimum(idx + 1, n - 1), axis=axis)
-        even = 0.75 * x + 0.25 * before  # output 2i: between input i-1 and i, nearer i
-        odd = 0.75 * x + 0.25 * after  # output 2i+1: between i and i+1, nearer i
-        x = np.stack([even, odd], axis=axis + 1).reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 1 :])
-    return x.astype(np.float32, copy=False)
+    with torch.inference_mode():
+        weight = torch.from_numpy(np.ascontiguousarray(known)).to(torch.float32)[None, None]
+        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].to(torch.float32)
+        levels = [(x.mul_(weight), weight)]
+        while min(levels[-1][1].shape[-2:]) > 1 and not bool((levels[-1][1] > 0).all()):
+            values, w = levels[-1]
+            # sums of each 2x2 cell (the last row or column alone on an odd side)
+            levels.append(
+                (
+                    F.avg_pool2d(values, 2, ceil_mode=True, divisor_override=1),
+                    F.avg_pool2d(w, 2, ceil_mode=True, divisor_override=1),
+                )
+            )
+        values, w = levels[-1]
+        colour = values / w.clamp(min=1e-12)
+        if not bool((w > 0).all()):  # a 1-pixel side left unknown parts: their known mean
+            mean = values.sum((2, 3), keepdim=True) / w.sum((2, 3), keepdim=True).clamp(min=1e-12)
+            colour = torch.where(w > 0, colour, mean)
+        for values, w in reversed(levels[1:-1]):
+            up = F.interpolate(colour, size=w.shape[-2:], mode="bilinear", align_corners=False)
+            colour = torch.where(w > 0, values / w.clamp(min=1e-12), up)
+        if len(levels) > 1:  # the image's own level: only its unknown pixels are wanted
+            colour = F.interpolate(colour, size=weight.shape[-2:], mode="bilinear", align_corners=False)
+        where = torch.from_numpy(np.flatnonzero(unknown))
+        picked = colour[0].flatten(1).index_select(1, where)
+        return picked.t().round_().clamp_(0, 255).to(torch.uint8).numpy()

@@ -1,8 +1,9 @@
 """The engine's models on a photo with fully transparent pixels: they read the visible pixels
 only. A hidden pixel's colour (``alpha == 0``) is whatever the editor left there, so each call
 gives the models the photo with those pixels replaced by a smooth continuation of the visible
-ones (:func:`engine.hidden.revealed`), and a fill gives the hidden pixels outside the hole their
-own values back. ``alpha`` None (an opaque photo) calls the model on the photo as it is."""
+ones (:func:`engine.hidden.revealed`; for a fill, of the visible ones outside the hole, near it),
+and a fill gives the hidden pixels outside the hole their own values back. ``alpha`` None (an
+opaque photo) calls the model on the photo as it is."""
 
 from __future__ import annotations
 
@@ -21,11 +22,29 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["detect", "fill", "fill_batch"]
 
 
+def _seen(
+    inpainter: InpainterLike, image: np.ndarray, hole: np.ndarray, alpha: np.ndarray | None
+) -> np.ndarray:
+    """What ``inpainter`` reads of ``image`` for ``hole``: the hidden pixels continued from the
+    visible ones outside the hole, as far as a crop of the fill can reach (its working size, or
+    the hole's own size for a hole filled scaled down)."""
+    if alpha is None:
+        return image
+    hole = np.asarray(hole) != 0
+    rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
+    if not len(rows):
+        return image
+    side = max(int(rows[-1] - rows[0]), int(cols[-1] - cols[0])) + 1
+    max_side = getattr(inpainter, "max_side", None)
+    reach = None if max_side is None else max(int(max_side), side)
+    return revealed(image, alpha, hole, reach=reach)
+
+
 def fill(
     inpainter: InpainterLike, image: np.ndarray, hole: np.ndarray, alpha: np.ndarray | None, **options: Any
 ) -> np.ndarray:
     """``inpainter(image, hole, **options)``, reading only the visible pixels of ``image``."""
-    return kept_hidden(inpainter(revealed(image, alpha), hole, **options), image, hole, alpha)
+    return kept_hidden(inpainter(_seen(inpainter, image, hole, alpha), hole, **options), image, hole, alpha)
 
 
 def fill_batch(
@@ -36,7 +55,8 @@ def fill_batch(
     **options: Any,
 ) -> list[np.ndarray]:
     """``inpainter.inpaint_batch(images, holes, **options)``, reading only the visible pixels."""
-    results = inpainter.inpaint_batch([revealed(i, a) for i, a in zip(images, alphas)], holes, **options)
+    seen = [_seen(inpainter, i, h, a) for i, h, a in zip(images, holes, alphas)]
+    results = inpainter.inpaint_batch(seen, holes, **options)
     return [kept_hidden(r, i, h, a) for r, i, h, a in zip(results, images, holes, alphas)]
 
 

@@ -199,9 +199,9 @@ def _check_holdout(fraction: float, recipes: dict[str, object]) -> None:
         trained = trained_holdout(recipe)
         if trained is not None and fraction > trained:
             raise ValueError(
-                f"--mask-holdout {fraction:g}: {name} was trained with --mask-holdout {trained:g}, so "
-                f"part of the masks held out here were training masks; evaluate with --mask-holdout "
-                f"{trained:g} or less"
+                f"--mask-holdout {fraction:g}: {name} was trained with --mask-holdout {trained:g} (of "
+                f"its mask folder, per its recipe), so part of the masks held out here would be training "
+                f"masks if the folders are one; evaluate with --mask-holdout {trained:g} or less"
             )
 
 

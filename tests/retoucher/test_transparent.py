@@ -113,3 +113,41 @@ def test_the_app_fills_and_finds_damage_from_the_visible_pixels(qtbot, shown_win
     qtbot.waitUntil(lambda: not w.busy, timeout=10000)
     assert (w.doc.image[16:48, 33:41] == 150).all()
     np.testing.assert_array_equal(w.doc.image[:, :32], image[:, :32])
+
+
+def test_an_object_brushed_out_beside_the_transparent_part_is_not_read_back():
+    image, alpha, _ = _grey_with_hidden_black()
+    hole = np.zeros(alpha.shape, bool)
+    hole[8:24, 16:24] = True  # from the transparent part's very edge
+    image[hole] = (250, 0, 0)  # the object the hole removes
+    out = transparent.fill(RingMeanFill(), image, hole, alpha)
+    assert (out[hole] == 150).all()
+
+
+class GroupedRingMeanFill(RingMeanFill):
+    """The same fill, in groups of equal-size photos as the batch sends them to a network."""
+
+    max_side = 512
+    batch_size = 8
+
+    def __init__(self) -> None:
+        self.groups: list[int] = []
+
+    def inpaint_batch(self, images, holes, *, texture=None, mirror=None):
+        self.groups.append(len(images))
+        return super().inpaint_batch(images, holes)
+
+
+def test_the_batch_fills_rgba_photos_in_groups_from_their_visible_pixels(tmp_path):
+    image, alpha, hole = _grey_with_hidden_black()
+    folder, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    folder.mkdir()
+    masks.mkdir()
+    for name in ("a.png", "b.png"):
+        save_image(folder / name, image, alpha=alpha)
+        save_image(masks / name, np.where(hole, 255, 0).astype(np.uint8)[..., None].repeat(3, 2))
+    fill = GroupedRingMeanFill()
+    run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=fill)
+    assert fill.groups == [2]
+    for name in ("a.png", "b.png"):
+        assert (load_image(out / name).rgb[hole] == 150).all()
