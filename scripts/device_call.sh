@@ -15,6 +15,9 @@
 # parameters, 210-218 ms for the app's 512x512 fill on the development CPU against v6's 184-195,
 # in one process alternating). The call must fit the tool's 10 minutes (MINUTES 8 at most); 7
 # leaves the session's 15 device minutes room for the machine's start and the first calls.
+# A retried last call (the first one cut off, or its files lost) continues the run it left in
+# $KIT (--resume, to the same schedule, within its own MINUTES) and exports; RETRAIN=1 starts
+# it afresh. A last call stopped by a signal still exports what its checkpoint holds.
 set -euo pipefail
 part=${1:?usage: bash scripts/device_call.sh .device_kit/partK}
 kit=${KIT:-/root/kit}
@@ -23,6 +26,13 @@ device=${DEVICE:-cuda}
 export PYTHONUNBUFFERED=1
 start=$SECONDS
 python=${PYTHON:-python3}
+# the tunables checked before any work (a bad one found after the training would lose it)
+[[ ${MINUTES:-7} =~ ^[1-8]$ ]] || { echo "device_call: MINUTES must be a whole number 1-8" >&2; exit 2; }
+for name in PROBE_STEPS BATCH; do
+  [[ ${!name:-1} =~ ^[1-9][0-9]*$ ]] || { echo "device_call: $name must be a positive whole number" >&2; exit 2; }
+done
+[[ ${WORKERS:-14} =~ ^[0-9]+$ ]] || { echo "device_call: WORKERS must be a whole number" >&2; exit 2; }
+touch "$out/.writable" && rm "$out/.writable"
 read -r k n < <("$python" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["part"], m["parts"])' "$part/part.json")
 
 if [ "$k" -lt "$n" ]; then
@@ -33,9 +43,11 @@ fi
 
 if [ "$k" -eq 1 ] && [ "$device" = cuda ]; then  # a failed check is reported, the data still travels
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt" || true
-  # the engine's tests (the CUDA ones included); the app's need PySide6, which is not there
-  timeout 150 "$python" -m pytest -o required_plugins= -p no:cacheprovider -q tests/engine > "$out/tests.txt" 2>&1 \
-    || echo "device_call: engine tests FAILED"
+  # the network's tests, the CUDA ones among them (the app's need PySide6, the JPEG ones jpeglib
+  # and simplejpeg, which the machine lacks)
+  timeout 150 "$python" -m pytest -o required_plugins= -p no:cacheprovider -q tests/engine/test_inpainter.py \
+    tests/engine/test_layers.py tests/engine/test_unet.py tests/engine/test_seams.py tests/engine/test_texture.py \
+    > "$out/tests.txt" 2>&1 || echo "device_call: engine tests FAILED"
   tail -n 8 "$out/tests.txt"
   timeout 180 "$python" benchmarks/inference.py --device cuda --quick --model default 2>&1 \
     | tee "$out/inference-cuda.txt" \
@@ -44,8 +56,28 @@ fi
 [ "$k" -lt "$n" ] && exit 0
 
 run=$kit/run
-rm -rf "$run"  # a retried last call starts the run afresh
-trap 'cp "$run/train.log" "$run/log.jsonl" "$run/config.json" "$out/" 2>/dev/null || true' EXIT
+[ -n "${RETRAIN:-}" ] && rm -rf "$run"
+export_run() {  # the weight file of what the run's checkpoint holds
+  "$python" -m trainer export "$run" "$out/device.safetensors" --half --texture 0.5 --name "retoucher-cub-small-gpu-s${SEED:-20}"
+  # a file over 16 MiB does not come back (a widened model's is 37 MB): pieces of 15 MiB, which
+  # `cat device.safetensors.part* > device.safetensors` joins here (its sha256 is in $OUT too)
+  sha256sum "$out/device.safetensors" | sed 's|  .*/|  |' > "$out/device.sha256"
+  if [ "$(stat -c %s "$out/device.safetensors")" -gt $(( 15 * 1024 * 1024 )) ]; then
+    split -b 15M -d "$out/device.safetensors" "$out/device.safetensors.part"
+    rm "$out/device.safetensors"
+  fi
+}
+on_exit() {  # the logs always; a weight file from the checkpoint when the call ended before its own
+  local status=$?
+  cp "$run/train.log" "$run/log.jsonl" "$run/config.json" "$out/" 2>/dev/null || true
+  if [ "$status" -ne 0 ] && [ -f "$run/ckpt.pt" ] && ! compgen -G "$out/device.safetensors*" > /dev/null; then
+    echo "device_call: stopped (status $status): exporting what the checkpoint holds"
+    export_run || true
+  fi
+}
+trap on_exit EXIT
+trap 'exit 143' TERM  # the trainer checkpoints on the signal too; then on_exit exports
+trap 'exit 130' INT
 recipe=(
   --data "$kit/data" --out "$run" --mask-dir "$kit/masks"
   --init resources/weights/default.safetensors --phase finetune --freeze-bn all --loss l1
@@ -56,30 +88,33 @@ recipe=(
 )
 # shellcheck disable=SC2206
 extra=(${TRAIN_EXTRA:-})
-# 1. 300 steps to measure the speed (the schedule's length is a run-time option: the resume below
-#    sets it, the warm-up's steps are the same either way)
-# (exit status 3: stopped before the schedule's end, as asked)
-"$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps 1000000 --stop-after "${PROBE_STEPS:-300}" || [ $? -eq 3 ]
-# 2. the rest of the budget, less a minute for the export and the copies; the schedule sized to
-#    end inside the trainer's own time limit (it stops 2 steps and 30 s early) with the pauses
-#    for validation and checkpoints
-left=$(( ${MINUTES:-7} * 60 - (SECONDS - start) - 60 ))
-steps=$("$python" - "$run/log.jsonl" "$left" "${BATCH:-32}" <<'EOF'
+if [ -f "$run/steps" ] && [ -f "$run/ckpt.pt" ]; then
+  steps=$(cat "$run/steps")  # a retried last call: the run it left, to the same schedule
+  echo "device_call: continuing the run in $run (schedule of $steps steps)"
+else
+  rm -rf "$run"
+  # 1. 300 steps to measure the speed (the schedule's length is a run-time option: the resume
+  #    below sets it, the warm-up's steps are the same either way)
+  # (exit status 3: stopped before the schedule's end, as asked)
+  "$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps 1000000 --stop-after "${PROBE_STEPS:-300}" || [ $? -eq 3 ]
+  # 2. the schedule sized to end inside the trainer's own time limit below (it stops 2 steps and
+  #    30 s early) with the pauses for validation and checkpoints
+  probe_left=$(( ${MINUTES:-7} * 60 - (SECONDS - start) - 60 ))
+  steps=$("$python" - "$run/log.jsonl" "$probe_left" "${BATCH:-32}" <<'EOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if '"images_per_s"' in line]
 rate = sum(r["images_per_s"] for r in rows[-3:]) / len(rows[-3:]) / int(sys.argv[3])  # steps/s
 print(rows[-1]["step"] + max(0, int(rate * (int(sys.argv[2]) - 40) * 0.9)))
 EOF
-)
-echo "device_call: $left s left, schedule of $steps steps"
-"$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps "$steps" --resume --time-limit "$(awk "BEGIN{print $left / 60}")" \
-  || [ $? -eq 3 ]
-"$python" -m trainer export "$run" "$out/device.safetensors" --half --texture 0.5 --name "retoucher-cub-small-gpu-s${SEED:-20}"
-# a file over 16 MiB does not come back (a widened model's is 37 MB): pieces of 15 MiB, which
-# `cat device.safetensors.part* > device.safetensors` joins here (its sha256 is in $OUT too)
-sha256sum "$out/device.safetensors" | sed 's|  .*/|  |' > "$out/device.sha256"
-if [ "$(stat -c %s "$out/device.safetensors")" -gt $(( 15 * 1024 * 1024 )) ]; then
-  split -b 15M -d "$out/device.safetensors" "$out/device.safetensors.part"
-  rm "$out/device.safetensors"
+  )
+  echo "$steps" > "$run/steps"
 fi
+# the rest of the budget, less a minute for the export and the copies
+left=$(( ${MINUTES:-7} * 60 - (SECONDS - start) - 60 ))
+echo "device_call: $left s left, schedule of $steps steps"
+if [ "$left" -gt 60 ]; then
+  "$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps "$steps" --resume \
+    --time-limit "$(awk "BEGIN{print $left / 60}")" || [ $? -eq 3 ]
+fi
+export_run
 echo "device_call: done in $(( SECONDS - start )) s"

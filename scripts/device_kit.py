@@ -91,7 +91,6 @@ def pack(
 
     with tempfile.TemporaryDirectory() as tmp:
         write_manifest(tmp, [r for r in read_manifest(data) if r.image_id in packed])
-        kit_id = hashlib.sha256((Path(tmp) / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
         files.insert(0, (Path(tmp) / MANIFEST_NAME, MANIFEST_NAME))
         parts: list[list[tuple[Path, str, int]]] = [[]]
         used = LISTING_BASE
@@ -108,6 +107,10 @@ def pack(
             parts[-1].append((path, rel, size))
             used += cost
 
+        # the pack's id: its manifest and how its files are laid out in parts (two packs of the
+        # same photos in parts of other sizes split at other files, and must not mix)
+        layout = json.dumps([[rel for _, rel, _ in part] for part in parts]).encode()
+        kit_id = hashlib.sha256((Path(tmp) / MANIFEST_NAME).read_bytes() + layout).hexdigest()[:16]
         if out.exists():
             shutil.rmtree(out)
         written = []
@@ -144,6 +147,16 @@ def unpack(part_dir: Path, kit: Path) -> tuple[set[int], int]:
         meta = json.loads((part_dir / PART_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise KitError(f"{part_dir} is not a kit part ({exc!r})") from None
+    # before anything is copied: a part of another pack changes nothing here
+    others = {
+        k: m for k, m in _received(kit).items() if (m["kit"], m["parts"]) != (meta["kit"], meta["parts"])
+    }
+    if others:
+        raise KitError(
+            f"{part_dir} is part {meta['part']} of another pack ({meta['parts']} parts, kit {meta['kit']}) "
+            f"than the parts {sorted(others)} already in {kit}: send the part of that pack, or empty "
+            f"{kit} to start over; nothing was copied"
+        )
     for rel in meta["files"]:
         dest = kit / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -170,6 +183,9 @@ def finish(kit: Path, workers: int = 0) -> Path:
     missing = sorted(set(range(1, total + 1)) - set(received))
     if missing:
         raise KitError(f"parts {missing} of {total} have not been unpacked into {kit}")
+    lost = [rel for m in received.values() for rel in m["files"] if not (kit / rel).is_file()]
+    if lost:
+        raise KitError(f"{len(lost)} files of the received parts are not in {kit}, e.g. {lost[:3]}")
     settings = received[1]["settings"]
     data = kit / "data"
     source = kit / "source"

@@ -97,11 +97,25 @@ def test_a_part_of_another_kit_is_refused(kit, here, tmp_path):
     one = kit.pack(data, tmp_path / "b", 10**9, masks, val_images=2)
     other = kit.pack(data, tmp_path / "c", _part_bytes(data), masks, val_images=3)
     assert len(one) == 1 < len(small)
-    for stranger in (one[0], other[0]):
-        box = tmp_path / stranger.parent.name / "kit"
+
+    # as many parts as `small`, split at other files: a part size a little larger or smaller
+    def layout(parts):
+        return [json.loads((p / "part.json").read_text())["files"] for p in parts]
+
+    for extra in (*range(50, 8000, 50), *range(-50, -8000, -50)):
+        resized = kit.pack(data, tmp_path / "d", _part_bytes(data) + extra, masks, val_images=2)
+        if len(resized) == len(small) and layout(resized) != layout(small):
+            break
+    else:
+        raise AssertionError("no part size gave as many parts split elsewhere")
+    for stranger in (one[0], other[0], *resized):
+        box = tmp_path / stranger.parent.parent.name / stranger.name / "kit"
         kit.unpack(small[1], box)
-        with pytest.raises(kit.KitError, match="different kits"):
+        before = sorted(p.relative_to(box) for p in box.rglob("*"))
+        with pytest.raises(kit.KitError, match="another pack.*nothing was copied"):
             kit.unpack(stranger, box)
+        assert sorted(p.relative_to(box) for p in box.rglob("*")) == before  # the kit is as it was
+        kit.unpack(small[1], box)  # and takes its own parts still
 
 
 def test_check_sizes_each_call_with_the_tree(kit, here, tmp_path, capsys, monkeypatch):
