@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["hidden_of", "kept_hidden", "revealed"]
+__all__ = ["box_around", "hidden_of", "kept_hidden", "revealed"]
 
 
 def hidden_of(alpha: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -39,38 +39,42 @@ def hidden_of(alpha: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | 
     return hidden if hidden.any() else None
 
 
+def box_around(mask: np.ndarray, reach: int) -> tuple[slice, slice] | None:
+    """The box of ``mask``'s True pixels (bool HxW) grown by ``reach`` px, clipped to the
+    image; None when there are none."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return None
+    return (
+        slice(max(0, int(rows[0]) - reach), int(rows[-1]) + 1 + reach),
+        slice(max(0, int(cols[0]) - reach), int(cols[-1]) + 1 + reach),
+    )
+
+
 def revealed(
     image: np.ndarray,
     alpha: np.ndarray | None,
     hole: np.ndarray | None = None,
     *,
-    reach: int | None = None,
+    window: tuple[slice, slice] | None = None,
 ) -> np.ndarray:
     """``image`` (``uint8 HxWx3``) with its hidden pixels (``alpha == 0``) replaced by a smooth
     continuation of the visible ones, the ``hole`` (bool HxW, a fill's) not counted as visible;
-    with ``reach``, only within ``reach`` px of the hole's box (hidden pixels farther away keep
-    their values: no crop of the fill reads them). A new array, or ``image`` itself when nothing
-    is hidden there or nothing is known to continue. The known pixels are ``image``'s, exactly."""
+    with ``window`` (:func:`box_around`), only there (the hidden pixels outside keep their values:
+    what a fill's crops or a detector's reach do not read). A new array, or ``image`` itself when
+    nothing is hidden there or nothing is known to continue. The known pixels are ``image``'s,
+    exactly."""
     hidden = hidden_of(alpha, image.shape)
     if hidden is None:
         return image
     hole = None if hole is None else np.asarray(hole) != 0
-    box: tuple[slice, slice] = (slice(None), slice(None))
-    if hole is not None and reach is not None:
-        if not hole.any():
-            return image
-        rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
-        box = (
-            slice(max(0, int(rows[0]) - reach), int(rows[-1]) + 1 + reach),
-            slice(max(0, int(cols[0]) - reach), int(cols[-1]) + 1 + reach),
-        )
+    box = (slice(None), slice(None)) if window is None else window
     unknown = hidden[box] if hole is None else hidden[box] | hole[box]
     fill_here = hidden[box]
     if not fill_here.any() or unknown.all():
         return image
     out = image.copy()
-    window = out[box]
-    window[fill_here] = _push_pull(image[box], ~unknown, fill_here)
+    out[box][fill_here] = _push_pull(image[box], ~unknown, fill_here)
     return out
 
 
@@ -117,10 +121,17 @@ def _push_pull(image: np.ndarray, known: np.ndarray, unknown: np.ndarray) -> np.
             mean = values.sum((2, 3), keepdim=True) / w.sum((2, 3), keepdim=True).clamp(min=1e-12)
             colour = torch.where(w > 0, colour, mean)
         for values, w in reversed(levels[1:-1]):
-            up = F.interpolate(colour, size=w.shape[-2:], mode="bilinear", align_corners=False)
-            colour = torch.where(w > 0, values / w.clamp(min=1e-12), up)
+            colour = torch.where(w > 0, values / w.clamp(min=1e-12), _up2(colour, w.shape[-2:]))
         if len(levels) > 1:  # the image's own level: only its unknown pixels are wanted
-            colour = F.interpolate(colour, size=weight.shape[-2:], mode="bilinear", align_corners=False)
+            colour = _up2(colour, weight.shape[-2:])
         where = torch.from_numpy(np.flatnonzero(unknown))
         picked = colour[0].flatten(1).index_select(1, where)
         return picked.t().round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+
+def _up2(x, size):  # torch tensors; typed loosely: torch is imported on first use
+    """``x`` at twice its size, bilinear, cut to ``size``: a coarse cell is the 2x2 fine cells it
+    summed (the last one alone on an odd side), so the scale is exactly 2, not size / coarse."""
+    import torch.nn.functional as F
+
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)[..., : size[0], : size[1]]

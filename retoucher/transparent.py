@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.hidden import kept_hidden, revealed
+from engine.hidden import box_around, kept_hidden, revealed
 
 from .inpainting import DetectorLike, InpainterLike
 
@@ -31,13 +31,14 @@ def _seen(
     if alpha is None:
         return image
     hole = np.asarray(hole) != 0
-    rows, cols = np.flatnonzero(hole.any(1)), np.flatnonzero(hole.any(0))
-    if not len(rows):
-        return image
-    side = max(int(rows[-1] - rows[0]), int(cols[-1] - cols[0])) + 1
     max_side = getattr(inpainter, "max_side", None)
-    reach = None if max_side is None else max(int(max_side), side)
-    return revealed(image, alpha, hole, reach=reach)
+    if max_side is None:  # no crops: the whole photo reaches the network
+        return revealed(image, alpha, hole)
+    box = box_around(hole, 0)
+    if box is None:
+        return image
+    side = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
+    return revealed(image, alpha, hole, window=box_around(hole, max(int(max_side), side)))
 
 
 def fill(
@@ -68,5 +69,14 @@ def detect(
     **options: Any,
 ) -> DamageMap:
     """``detector(image, threshold, **options)``, reading only the visible pixels of ``image``
-    (what it finds on the hidden ones is for the caller to drop: :func:`retoucher.damage.visible_damage`)."""
-    return detector(revealed(image, alpha), threshold, **options)
+    (what it finds on the hidden ones is for the caller to drop: :func:`retoucher.damage.visible_damage`).
+    Hidden pixels beyond the detector's ``receptive_radius()`` of every visible one (where it
+    says) are left as they are: they reach no visible pixel's finding."""
+    if alpha is None:
+        return detector(image, threshold, **options)
+    radius = getattr(detector, "receptive_radius", None)
+    if radius is None:  # its reach unknown: every hidden pixel continued
+        return detector(revealed(image, alpha), threshold, **options)
+    window = box_around(alpha > 0, int(radius()))  # None: nothing visible, nothing to find
+    seen = image if window is None else revealed(image, alpha, window=window)
+    return detector(seen, threshold, **options)

@@ -151,3 +151,24 @@ def test_the_batch_fills_rgba_photos_in_groups_from_their_visible_pixels(tmp_pat
     assert fill.groups == [2]
     for name in ("a.png", "b.png"):
         assert (load_image(out / name).rgb[hole] == 150).all()
+
+
+def test_detection_continues_the_hidden_pixels_only_within_the_detectors_reach():
+    """A detector that says how far it reads: hidden pixels farther from every visible one are
+    left as they are (24 MP cut-outs), those within its reach are continued."""
+    seen = []
+
+    class Reaching(EdgeDetector):
+        def receptive_radius(self):
+            return 4
+
+        def __call__(self, image, threshold=None, *, cancel=None, progress=None):
+            seen.append(image.copy())
+            return super().__call__(image, threshold)
+
+    image, alpha, _ = _grey_with_hidden_black(32, 64, 40)  # columns 0-39 hidden
+    found = find_damage(Reaching(), image, dilate=0, alpha=alpha)
+    assert not found.any()
+    (read,) = seen
+    assert (read[:, 36:40] == 150).all()  # within 4 px of the visible part: continued
+    assert (read[:, :30] == 0).all()  # beyond the reach: as it was
