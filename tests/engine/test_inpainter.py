@@ -390,3 +390,30 @@ def test_a_tile_whose_crop_is_all_hole_is_filled_after_its_neighbours():
         assert filled[r.crop.slices].any(), f"{r.crop} is filled from nothing"
         filled[r.core.slices] |= hole[r.core.slices]
     assert filled.all()
+
+
+def test_a_scaled_fill_can_be_cancelled_before_its_full_resolution_match(inpainter, monkeypatch):
+    """The match at full resolution of a hole over most of a large photo is its longest step:
+    a cancel asked during the scaled network pass stops the fill before it."""
+    import engine.inpainter as ei
+
+    image = _photo(700, 900, seed=2)
+    hole = np.zeros((700, 900), bool)
+    hole[100:600, 150:750] = True
+    asked = []
+    real_fill = ei.Inpainter._fill
+
+    def fill_then_cancel(self, *args, **kwargs):
+        out = real_fill(self, *args, **kwargs)
+        asked.append(True)  # the user pressed Esc while the network ran
+        return out
+
+    monkeypatch.setattr(ei.Inpainter, "_fill", fill_then_cancel)
+    sides = []  # of each match: the scaled crop's, then the full resolution's
+    real_match = ei.match_edges
+    monkeypatch.setattr(
+        ei, "match_edges", lambda out, *a, **k: sides.append(out.shape[-1]) or real_match(out, *a, **k)
+    )
+    with pytest.raises(InpaintCancelled):
+        inpainter(image, hole, cancel=lambda: bool(asked))
+    assert sides and max(sides) <= inpainter.max_side  # the full-resolution match never started
