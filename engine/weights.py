@@ -149,7 +149,13 @@ def write_weight_file(
     for key, t in state.items():
         t = t.detach().to("cpu")
         if t.is_floating_point():
-            t = t.to(dtype)
+            cast = t.to(dtype)
+            if half and not bool(torch.isfinite(cast).all()) and bool(torch.isfinite(t).all()):
+                raise WeightsError(
+                    f"{key} does not fit fp16 (its largest magnitude is {float(t.abs().max()):.4g}, "
+                    "fp16's 65504): write it in fp32"
+                )
+            t = cast
         tensors[key] = t.contiguous()
     metadata = {
         "format": format_name,

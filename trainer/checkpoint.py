@@ -149,11 +149,15 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def model_from_checkpoint(ckpt: dict[str, Any], *, ema: bool = True) -> PConvUNet:
     """The model of a checkpoint (its EMA weights when present and ``ema``), in eval mode."""
-    model = PConvUNet(UNetConfig.from_dict(ckpt["model_config"]))
-    state = ckpt["model"]
-    if ema and ckpt.get("ema_model") is not None:
-        state = ckpt["ema_model"]
-    model.load_state_dict(state)
+    try:
+        model = PConvUNet(UNetConfig.from_dict(ckpt["model_config"]))
+        state = ckpt["model"]
+        if ema and ckpt.get("ema_model") is not None:
+            state = ckpt["ema_model"]
+        model.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as exc:  # a foreign or damaged checkpoint's model
+        where = ckpt.get("path", "the checkpoint") if isinstance(ckpt, dict) else "the checkpoint"
+        raise CheckpointError(f"{where} holds no usable model ({type(exc).__name__}: {exc})") from None
     return model.eval()
 
 
@@ -359,7 +363,7 @@ def load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dict
     """Model config, state dict and lineage of an --init checkpoint (its EMA weights when it has
     them) or weight file."""
     p = Path(path)
-    if p.suffix == ".safetensors":
+    if p.suffix.lower() == ".safetensors":
         model, info = load_weights(p)
         return info.config, model.state_dict(), list(info.provenance.get("recipe", []))
     ckpt = load_checkpoint(p)

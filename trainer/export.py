@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.mirror_pass import MIRROR
 from engine.texture_strength import TEXTURE, check_texture
 from engine.unet import PConvUNet
 from engine.weights import load_weights, read_weights_info, save_weights
@@ -61,7 +62,10 @@ def provenance_from_checkpoint(ckpt: dict[str, Any], *, ema: bool) -> dict[str, 
         "recipe": lineage,
         "weights": "EMA" if uses_ema else "raw",
         "losses": ckpt.get("losses") or {},
-        "metrics": {"validation": ckpt.get("metrics") or {}},
+        # validation ran on the EMA model where there is one: not the raw weights' figures
+        "metrics": {"validation": ckpt.get("metrics") or {}}
+        if uses_ema or ckpt.get("ema_model") is None
+        else {},
         "vgg": ckpt.get("vgg"),
         "train_seconds": round(float(ckpt.get("elapsed_s", 0.0)), 1),
     }
@@ -81,7 +85,7 @@ class Source:
 def load_source(checkpoint: str | Path, *, ema: bool = True) -> Source:
     """The model of ``checkpoint`` (a .pt file, a run folder or a .safetensors weight file) and
     its provenance: a weight file's as it is, a checkpoint's from its training record."""
-    if Path(checkpoint).suffix == ".safetensors":
+    if Path(checkpoint).suffix.lower() == ".safetensors":
         if not ema:
             raise ValueError("--no-ema applies to checkpoints; a weight file holds one set of weights")
         info = read_weights_info(checkpoint)
@@ -97,29 +101,45 @@ def load_source(checkpoint: str | Path, *, ema: bool = True) -> Source:
 
 def evaluation_table(evaluation: str | Path, texture: float | None) -> dict[str, Any]:
     """The test split's table written by ``evaluate`` (its .json), checked to have run the model
-    at the texture strength the file will name (``texture``; None: the engine's default)."""
+    as the app fills (its mirrored pass) at the texture strength the file will name (``texture``;
+    None: the engine's default)."""
     table = json.loads(Path(evaluation).read_text(encoding="utf-8"))
+    check_table(table, texture, str(evaluation))
+    return table
+
+
+def check_table(table: object, texture: float | None, where: str) -> None:
+    """ValueError unless ``table`` is a test table of ``evaluate`` measured as a weight file naming
+    ``texture`` fills (``where`` names it in the message)."""
     if not isinstance(table, dict):
+        raise ValueError(f"{where} is not an evaluation table (the .json retoucher-train evaluate writes)")
+    lacking = [key for key in ("split", "rows") if key not in table]
+    if lacking:
         raise ValueError(
-            f"{evaluation} is not an evaluation table (the .json retoucher-train evaluate writes)"
+            f"{where} is not an evaluation table (the .json retoucher-train evaluate writes): "
+            f"it has no {', '.join(lacking)}"
         )
-    if table.get("split", "test") != "test":
+    if table.get("mirror", MIRROR) != MIRROR:
         raise ValueError(
-            f"{evaluation} is an evaluation of the {table['split']} split; the weight file "
+            f"{where} filled {'with' if table['mirror'] else 'without'} the mirrored pass, the app "
+            f"{'with' if MIRROR else 'without'} it: the published figures must be measured as the app fills"
+        )
+    if table["split"] != "test":
+        raise ValueError(
+            f"{where} is an evaluation of the {table['split']} split; the weight file "
             "carries the test split's (retoucher-train evaluate without --split)"
         )
     try:
         measured = check_texture(table.get("texture_strength", TEXTURE))
     except ValueError as exc:
-        raise ValueError(f"{evaluation}: its texture_strength is unusable ({exc})") from exc
+        raise ValueError(f"{where}: its texture_strength is unusable ({exc})") from exc
     named = TEXTURE if texture is None else texture
     if measured != named:
         raise ValueError(
-            f"{evaluation} ran the model at texture strength {measured:g} but the file would name "
-            f"{named:g}: give --texture {measured:g} (the app fills at the file's strength, so "
-            "the published figures must be measured at it)"
+            f"{where} ran the model at texture strength {measured:g} but the file would name "
+            f"{named:g}: give --texture {measured:g}, or --evaluation measured at {named:g} (the app "
+            "fills at the file's strength, so the published figures must be measured at it)"
         )
-    return table
 
 
 def export(
@@ -144,5 +164,7 @@ def export(
         texture = source.texture
     if evaluation is not None:
         provenance["metrics"]["test"] = evaluation_table(evaluation, texture)
+    elif "test" in provenance["metrics"]:  # a weight file's own table must stay true of it
+        check_table(provenance["metrics"]["test"], texture, f"{checkpoint}'s test table")
     path = save_weights(out, source.model, provenance, name=name, half=half, texture=texture)
     return path, provenance

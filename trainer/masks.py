@@ -336,12 +336,19 @@ _ALIASES = {
 
 def trained_holdout(recipe: object) -> float | None:
     """The smallest ``--mask-holdout`` among the stages of ``recipe`` (a weight file's or a
-    checkpoint's list of training stages) that drew from a mask folder; None when none did or
+    checkpoint's list of training stages, a soup's ingredients' included) that drew from a mask
+    folder; None when none did or
     the recipe does not say. Hold-outs are nested (:func:`is_held_out`), so evaluating on a larger
     fraction than this would score masks the model trained on."""
     fractions = []
     for stage in recipe if isinstance(recipe, list) else []:
-        if not isinstance(stage, dict) or not stage.get("mask_dir"):
+        if not isinstance(stage, dict):
+            continue
+        for ingredient in stage.get("soup") or []:  # a soup's stage: each model's own recipe
+            nested = trained_holdout(ingredient.get("recipe") if isinstance(ingredient, dict) else None)
+            if nested is not None:
+                fractions.append(nested)
+        if not stage.get("mask_dir"):
             continue
         for part in str(stage.get("masks") or "").split(","):
             name, _, weight = part.partition(":")

@@ -421,3 +421,49 @@ def test_evaluate_refuses_a_holdout_larger_than_the_models_training_held_out(pre
     with pytest.raises(ValueError, match="trained with --mask-holdout 0.1"):
         evaluate(EvalConfig(mask_holdout=0.2, **common))
     assert evaluate(EvalConfig(mask_holdout=0.1, **common)).rows
+
+
+def test_a_weight_files_test_table_stays_true_of_it(trained_run, tmp_path):
+    """The table stamped in a weight file is what the app's fills measured: a re-stamp naming
+    another strength without a new table is refused, and so is a table measured without the
+    mirrored pass the app fills with, or a JSON that is no evaluate table at all."""
+    table = {"model": "t", "split": "test", "rows": [], "texture_strength": 0.5, "mirror": True}
+    (tmp_path / "t.json").write_text(json.dumps(table))
+    shipped, _ = export(trained_run, tmp_path / "s.safetensors", texture=0.5, evaluation=tmp_path / "t.json")
+    with pytest.raises(
+        ValueError, match="test table ran the model at texture strength 0.5 but the file would name 1"
+    ):
+        export(shipped, tmp_path / "s1.safetensors", texture=1.0)
+    assert not (tmp_path / "s1.safetensors").exists()
+    (tmp_path / "one.json").write_text(json.dumps({**table, "mirror": False}))
+    with pytest.raises(ValueError, match="without the mirrored pass"):
+        export(trained_run, tmp_path / "m.safetensors", texture=0.5, evaluation=tmp_path / "one.json")
+    (tmp_path / "foreign.json").write_text(json.dumps({"settings": {"size": 64}}))
+    with pytest.raises(ValueError, match="has no split, rows"):
+        export(trained_run, tmp_path / "f.safetensors", evaluation=tmp_path / "foreign.json")
+
+
+def test_raw_weights_do_not_carry_the_ema_models_validation(trained_run, tmp_path):
+    _, raw = export(trained_run, tmp_path / "raw.safetensors", ema=False)
+    _, ema = export(trained_run, tmp_path / "ema.safetensors")
+    assert raw["weights"] == "raw" and raw["metrics"] == {}
+    assert ema["weights"] == "EMA" and ema["metrics"]["validation"]
+
+
+def test_a_tensor_beyond_fp16_is_refused_not_written_as_infinity(trained_run, tmp_path):
+    from engine.weights import WeightsError, load_weights, save_weights
+
+    model, _ = load_weights(export(trained_run, tmp_path / "a.safetensors")[0])
+    next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)).running_var[0] = 1e5
+    with pytest.raises(WeightsError, match="does not fit fp16"):
+        save_weights(tmp_path / "h.safetensors", model, half=True)
+    assert not (tmp_path / "h.safetensors").exists()
+    save_weights(tmp_path / "f.safetensors", model)  # fp32 holds it
+
+
+def test_a_checkpoint_without_a_usable_model_is_a_clear_error(trained_run, tmp_path, capsys):
+    ckpt = torch.load(trained_run / "ckpt.pt", weights_only=False)
+    ckpt["ema_model"] = {k: v for k, v in ckpt["ema_model"].items() if "decoder" not in k}
+    torch.save(ckpt, tmp_path / "bad.pt")
+    assert main(["export", str(tmp_path / "bad.pt"), str(tmp_path / "x.safetensors")]) == 2
+    assert "holds no usable model" in capsys.readouterr().err

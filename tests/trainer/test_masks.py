@@ -210,3 +210,12 @@ def test_trained_holdout_is_the_smallest_of_the_stages_that_drew_folder_masks():
     assert trained_holdout([stage, {**stage, "masks": "center:1,folder:0", "mask_holdout": 0.0}]) == 0.2
     assert trained_holdout([{**stage, "mask_dir": None}]) is None  # no folder: nothing to leak
     assert trained_holdout(None) is None and trained_holdout("garbage") is None
+
+
+def test_trained_holdout_looks_into_a_soups_ingredients():
+    from trainer.masks import trained_holdout
+
+    parent = {"mask_dir": "masks", "masks": "folder:1", "mask_holdout": 0.2}
+    tuned = {"mask_dir": "masks", "masks": "folder:1", "mask_holdout": 0.05}
+    soup = [parent, {"phase": "soup", "soup": [{"recipe": [parent]}, {"recipe": [parent, tuned]}]}]
+    assert trained_holdout(soup) == 0.05
