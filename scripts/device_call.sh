@@ -32,7 +32,8 @@ for name in PROBE_STEPS BATCH; do
   [[ ${!name:-1} =~ ^[1-9][0-9]*$ ]] || { echo "device_call: $name must be a positive whole number" >&2; exit 2; }
 done
 [[ ${WORKERS:-14} =~ ^[0-9]+$ ]] || { echo "device_call: WORKERS must be a whole number" >&2; exit 2; }
-touch "$out/.writable" && rm "$out/.writable"
+touch "$out/.writable" 2> /dev/null || { echo "device_call: $out is not writable" >&2; exit 2; }
+rm -f "$out/.writable"
 read -r k n < <("$python" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["part"], m["parts"])' "$part/part.json")
 
 if [ "$k" -lt "$n" ]; then
@@ -56,21 +57,28 @@ fi
 [ "$k" -lt "$n" ] && exit 0
 
 run=$kit/run
-[ -n "${RETRAIN:-}" ] && rm -rf "$run"
-export_run() {  # the weight file of what the run's checkpoint holds
-  "$python" -m trainer export "$run" "$out/device.safetensors" --half --texture 0.5 --name "retoucher-cub-small-gpu-s${SEED:-20}"
-  # a file over 16 MiB does not come back (a widened model's is 37 MB): pieces of 15 MiB, which
-  # `cat device.safetensors.part* > device.safetensors` joins here (its sha256 is in $OUT too)
+[ "${RETRAIN:-0}" = 1 ] && rm -rf "$run"
+exported=  # set once the call's own export has been tried: the exit never tries it twice
+package() {  # a file over 16 MiB does not come back (a widened model's is 37 MB): pieces of 15 MiB,
+  # which `cat device.safetensors.part* > device.safetensors` joins here (its sha256 is in $OUT)
   sha256sum "$out/device.safetensors" | sed 's|  .*/|  |' > "$out/device.sha256"
   if [ "$(stat -c %s "$out/device.safetensors")" -gt $(( 15 * 1024 * 1024 )) ]; then
     split -b 15M -d "$out/device.safetensors" "$out/device.safetensors.part"
     rm "$out/device.safetensors"
   fi
 }
-on_exit() {  # the logs always; a weight file from the checkpoint when the call ended before its own
+export_run() {  # the weight file of what the run's checkpoint holds, packaged
+  exported=tried
+  "$python" -m trainer export "$run" "$out/device.safetensors" --half --texture 0.5 --name "retoucher-cub-small-gpu-s${SEED:-20}"
+  package
+}
+on_exit() {  # the logs always; the weight file packaged, or exported from the checkpoint when the
+  # call ended before its own export was tried
   local status=$?
   cp "$run/train.log" "$run/log.jsonl" "$run/config.json" "$out/" 2>/dev/null || true
-  if [ "$status" -ne 0 ] && [ -f "$run/ckpt.pt" ] && ! compgen -G "$out/device.safetensors*" > /dev/null; then
+  if [ -f "$out/device.safetensors" ] && [ ! -f "$out/device.sha256" ]; then
+    package || true  # a signal between the export and its packaging
+  elif [ "$status" -ne 0 ] && [ -z "$exported" ] && [ -f "$run/ckpt.pt" ]; then
     echo "device_call: stopped (status $status): exporting what the checkpoint holds"
     export_run || true
   fi

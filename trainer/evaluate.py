@@ -182,7 +182,7 @@ def _load_inpainter(
     if texture is not None:  # else the Inpainter's own default
         options["texture"] = texture
     path = Path(weights)
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         inp = Inpainter(path, device=device, **options)
         return inp, inp.name, dict(inp.info.provenance) if inp.info else {}
     ckpt = load_checkpoint(path)

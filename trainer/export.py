@@ -80,6 +80,7 @@ class Source:
     half: bool  # a weight file stored in fp16
     name: str | None  # a weight file's own name
     texture: float | None  # a weight file's own texture strength (None: it names none)
+    has_ema: bool = False  # a checkpoint with EMA weights (what evaluate scores of it)
 
 
 def load_source(checkpoint: str | Path, *, ema: bool = True) -> Source:
@@ -95,7 +96,12 @@ def load_source(checkpoint: str | Path, *, ema: bool = True) -> Source:
         return Source(model, provenance, info.dtype == "float16", info.name, texture)
     ckpt = load_checkpoint(checkpoint)
     return Source(
-        model_from_checkpoint(ckpt, ema=ema), provenance_from_checkpoint(ckpt, ema=ema), False, None, None
+        model_from_checkpoint(ckpt, ema=ema),
+        provenance_from_checkpoint(ckpt, ema=ema),
+        False,
+        None,
+        None,
+        has_ema=ckpt.get("ema_model") is not None,
     )
 
 
@@ -119,9 +125,9 @@ def check_table(table: object, texture: float | None, where: str) -> None:
             f"{where} is not an evaluation table (the .json retoucher-train evaluate writes): "
             f"it has no {', '.join(lacking)}"
         )
-    if table.get("mirror", MIRROR) != MIRROR:
+    if bool(table.get("mirror", False)) != MIRROR:  # tables from before the mirrored pass name none
         raise ValueError(
-            f"{where} filled {'with' if table['mirror'] else 'without'} the mirrored pass, the app "
+            f"{where} filled {'with' if table.get('mirror') else 'without'} the mirrored pass, the app "
             f"{'with' if MIRROR else 'without'} it: the published figures must be measured as the app fills"
         )
     if table["split"] != "test":
@@ -157,6 +163,11 @@ def export(
     if texture is not None:
         texture = check_texture(texture)
     source = load_source(checkpoint, ema=ema)
+    if evaluation is not None and source.has_ema and not ema:
+        raise ValueError(
+            "--evaluation with --no-ema: evaluate scores a checkpoint's EMA weights, so its table is not "
+            "the raw weights'; export the EMA weights, or evaluate the raw export's file"
+        )
     provenance = source.provenance
     half = half or source.half
     name = name or source.name

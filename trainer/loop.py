@@ -516,7 +516,14 @@ class _StopRequest:
 
 def _worker_init(_worker_id: int) -> None:
     """Data-loader workers draw masks with OpenCV: one thread each, so they do not compete
-    with the training threads (torch already limits itself to one thread in workers)."""
+    with the training threads (torch already limits itself to one thread in workers). They
+    ignore SIGINT and SIGTERM: a signal to the process group (Ctrl-C, a job's or a device
+    call's SIGTERM) is the main process's to handle, which stops after the step with a
+    checkpoint; a worker killed by it made the DataLoader raise in that step instead (2 of 8
+    group SIGTERMs with --workers 2 ended with no checkpoint). A worker still ends with its
+    parent (the DataLoader's shutdown, or its watchdog when the parent dies)."""
     import cv2
 
     cv2.setNumThreads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

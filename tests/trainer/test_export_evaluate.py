@@ -64,8 +64,8 @@ def test_export_from_a_weight_file_replaces_only_the_test_table(trained_run, tmp
     tensors, name, dtype and provenance, only metrics.test replaced."""
     from safetensors.torch import load_file
 
-    old_table = {"model": "birds", "split": "test", "rows": [{"task": "center", "psnr": 1.0}]}
-    new_table = {"model": "birds", "split": "test", "rows": [{"task": "center", "psnr": 2.0}]}
+    old_table = {"model": "birds", "split": "test", "mirror": True, "rows": [{"task": "center", "psnr": 1.0}]}
+    new_table = {"model": "birds", "split": "test", "mirror": True, "rows": [{"task": "center", "psnr": 2.0}]}
     (tmp_path / "old.json").write_text(json.dumps(old_table))
     (tmp_path / "new.json").write_text(json.dumps(new_table))
     shipped, _ = export(
@@ -100,7 +100,7 @@ def test_export_names_the_texture_strength_the_evaluation_measured(trained_run, 
     """--texture S names the model's own strength in the file; a weight file keeps its own; an
     evaluation run at another strength than the file would name is refused (the app fills at
     the file's strength, so the published figures must be of it)."""
-    at = {"model": "birds", "split": "test", "texture_strength": 0.25, "rows": []}
+    at = {"model": "birds", "split": "test", "mirror": True, "texture_strength": 0.25, "rows": []}
     (tmp_path / "at25.json").write_text(json.dumps(at))
     (tmp_path / "at0.json").write_text(json.dumps({**at, "texture_strength": 0.0}))
     (tmp_path / "old.json").write_text(json.dumps({k: v for k, v in at.items() if k != "texture_strength"}))
@@ -467,3 +467,30 @@ def test_a_checkpoint_without_a_usable_model_is_a_clear_error(trained_run, tmp_p
     torch.save(ckpt, tmp_path / "bad.pt")
     assert main(["export", str(tmp_path / "bad.pt"), str(tmp_path / "x.safetensors")]) == 2
     assert "holds no usable model" in capsys.readouterr().err
+
+
+def test_an_old_one_pass_table_or_raw_weights_with_the_emas_table_are_refused(trained_run, tmp_path):
+    """A table that names no mirrored pass is from before it (one pass); evaluate scores a
+    checkpoint's EMA weights, so its table is not the raw weights'."""
+    old = {"model": "t", "split": "test", "rows": []}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="without the mirrored pass"):
+        export(trained_run, tmp_path / "a.safetensors", evaluation=tmp_path / "old.json")
+    (tmp_path / "now.json").write_text(json.dumps({**old, "mirror": True}))
+    with pytest.raises(ValueError, match="--no-ema"):
+        export(trained_run, tmp_path / "b.safetensors", ema=False, evaluation=tmp_path / "now.json")
+    export(trained_run, tmp_path / "c.safetensors", evaluation=tmp_path / "now.json")
+
+
+def test_data_loader_workers_leave_the_groups_signals_to_the_trainer():
+    """A SIGTERM to the process group (a device call's, a job's) must reach the main process
+    alone, which checkpoints after its step; a worker killed by it made the step raise."""
+    import subprocess
+    import sys
+
+    code = (
+        "import signal; from trainer.loop import _worker_init; _worker_init(0); "
+        "print(signal.getsignal(signal.SIGTERM) is signal.SIG_IGN, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]
