@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["box_around", "hidden_of", "kept_hidden", "revealed"]
+from .geometry import Rect
+
+__all__ = ["hidden_of", "kept_hidden", "revealed"]
 
 
 def hidden_of(alpha: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -39,28 +41,16 @@ def hidden_of(alpha: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | 
     return hidden if hidden.any() else None
 
 
-def box_around(mask: np.ndarray, reach: int) -> tuple[slice, slice] | None:
-    """The box of ``mask``'s True pixels (bool HxW) grown by ``reach`` px, clipped to the
-    image; None when there are none."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if not len(rows):
-        return None
-    return (
-        slice(max(0, int(rows[0]) - reach), int(rows[-1]) + 1 + reach),
-        slice(max(0, int(cols[0]) - reach), int(cols[-1]) + 1 + reach),
-    )
-
-
 def revealed(
     image: np.ndarray,
     alpha: np.ndarray | None,
     hole: np.ndarray | None = None,
     *,
-    window: tuple[slice, slice] | None = None,
+    window: Rect | None = None,
 ) -> np.ndarray:
     """``image`` (``uint8 HxWx3``) with its hidden pixels (``alpha == 0``) replaced by a smooth
     continuation of the visible ones, the ``hole`` (bool HxW, a fill's) not counted as visible;
-    with ``window`` (:func:`box_around`), only there (the hidden pixels outside keep their values:
+    with ``window`` (a box in the image), only there (the hidden pixels outside keep their values:
     what a fill's crops or a detector's reach do not read). A new array, or ``image`` itself when
     nothing is hidden there or nothing is known to continue. The known pixels are ``image``'s,
     exactly."""
@@ -68,7 +58,7 @@ def revealed(
     if hidden is None:
         return image
     hole = None if hole is None else np.asarray(hole) != 0
-    box = (slice(None), slice(None)) if window is None else window
+    box = (slice(None), slice(None)) if window is None else window.slices
     unknown = hidden[box] if hole is None else hidden[box] | hole[box]
     fill_here = hidden[box]
     if not fill_here.any() or unknown.all():

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.hidden import box_around, kept_hidden, revealed
+from engine.geometry import Rect
+from engine.hidden import kept_hidden, revealed
 
 from .inpainting import DetectorLike, InpainterLike
 
@@ -34,11 +35,11 @@ def _seen(
     max_side = getattr(inpainter, "max_side", None)
     if max_side is None:  # no crops: the whole photo reaches the network
         return revealed(image, alpha, hole)
-    box = box_around(hole, 0)
+    box = Rect.bounding(hole)
     if box is None:
         return image
-    side = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
-    return revealed(image, alpha, hole, window=box_around(hole, max(int(max_side), side)))
+    reach = max(int(max_side), box.width, box.height)
+    return revealed(image, alpha, hole, window=box.grown(reach).clip(hole.shape[1], hole.shape[0]))
 
 
 def fill(
@@ -72,11 +73,9 @@ def detect(
     (what it finds on the hidden ones is for the caller to drop: :func:`retoucher.damage.visible_damage`).
     Hidden pixels beyond the detector's ``receptive_radius()`` of every visible one (where it
     says) are left as they are: they reach no visible pixel's finding."""
-    if alpha is None:
-        return detector(image, threshold, **options)
     radius = getattr(detector, "receptive_radius", None)
-    if radius is None:  # its reach unknown: every hidden pixel continued
-        return detector(revealed(image, alpha), threshold, **options)
-    window = box_around(alpha > 0, int(radius()))  # None: nothing visible, nothing to find
-    seen = image if window is None else revealed(image, alpha, window=window)
-    return detector(seen, threshold, **options)
+    visible = None if alpha is None or radius is None else Rect.bounding(alpha > 0)
+    # no window: every hidden pixel continued (the detector's reach unknown; or nothing visible,
+    # when revealed() leaves the photo as it is)
+    window = None if visible is None else visible.grown(int(radius())).clip(alpha.shape[1], alpha.shape[0])
+    return detector(revealed(image, alpha, window=window), threshold, **options)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.hidden import box_around, hidden_of, kept_hidden, revealed
+from engine.geometry import Rect
+from engine.hidden import hidden_of, kept_hidden, revealed
 
 
 def _gradient(h: int = 60, w: int = 90) -> np.ndarray:
@@ -98,7 +99,12 @@ def test_a_fill_reveals_only_what_its_crops_can_reach():
     photo[alpha == 0] = 0
     hole = np.zeros((50, 400), bool)
     hole[20:30, 30:40] = True
-    out = revealed(photo, alpha, hole, window=box_around(hole, 32))
+    out = revealed(photo, alpha, hole, window=Rect.bounding(hole).grown(32).clip(400, 50))
     assert (out[:, :20] == 90).all()  # within reach of the hole's box
     assert (out[:, 380:] == 0).all()  # out of it: as it was
-    assert revealed(photo, np.full((50, 400), 255, np.uint8), hole, window=box_around(hole, 32)) is photo
+    assert (
+        revealed(
+            photo, np.full((50, 400), 255, np.uint8), hole, window=Rect.bounding(hole).grown(32).clip(400, 50)
+        )
+        is photo
+    )
