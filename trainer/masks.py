@@ -350,17 +350,32 @@ def trained_holdout(recipe: object) -> float | None:
                 fractions.append(nested)
         if not stage.get("mask_dir"):
             continue
-        for part in str(stage.get("masks") or "").split(","):
-            name, _, weight = part.partition(":")
-            name = _ALIASES.get(name.strip().lower(), name.strip().lower())
-            try:
-                drawn = float(weight) > 0 if weight.strip() else True
-            except ValueError:
-                drawn = True
-            if name == "folder" and drawn:
-                fractions.append(float(stage.get("mask_holdout") or 0.0))
-                break
+        try:
+            drawn = any(
+                name == "folder" and w > 0 for name, w in mask_spec_items(str(stage.get("masks") or ""))
+            )
+        except ValueError:  # a recipe its trainer parsed: not met; counted as drawing, to refuse
+            drawn = True
+        if drawn:
+            fractions.append(float(stage.get("mask_holdout") or 0.0))
     return min(fractions) if fractions else None
+
+
+def mask_spec_items(spec: str) -> list[tuple[str, float]]:
+    """``"center:0.4,strokes:0.3,folder"`` -> ``[("center", 0.4), ("strokes", 0.3), ("folder",
+    1.0)]``: each kind's name (aliases resolved) and weight (1 when it has none); ValueError for
+    a weight that is not a number."""
+    items = []
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        name, _, weight_text = part.partition(":")
+        try:
+            weight = float(weight_text) if weight_text.strip() else 1.0
+        except ValueError:
+            raise ValueError(f"bad weight in mask spec {part!r}: expected NAME:NUMBER") from None
+        items.append((_ALIASES.get(name.strip().lower(), name.strip().lower()), weight))
+    return items
 
 
 def parse_mask_mixture(
@@ -384,15 +399,7 @@ def parse_mask_mixture(
         "scratches": Scratches,
         "blobs": ObjectBlobs,
     }
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
-        name, _, weight_text = part.partition(":")
-        name = _ALIASES.get(name.strip().lower(), name.strip().lower())
-        try:
-            weight = float(weight_text) if weight_text.strip() else 1.0
-        except ValueError:
-            raise ValueError(f"bad weight in mask spec {part!r}: expected NAME:NUMBER") from None
+    for name, weight in mask_spec_items(spec):
         if name == "folder":
             if mask_dir is None:
                 raise ValueError("the 'folder' mask kind needs --mask-dir")
