@@ -61,6 +61,7 @@ __all__ = [
     "TrainState",
     "data_info",
     "initial_model",
+    "is_weight_file",
     "load_checkpoint",
     "load_init",
     "model_from_checkpoint",
@@ -359,11 +360,18 @@ def _same_in_effect(saved: TrainConfig, name: str, new: Any) -> bool:
     return getattr(replace(saved, **{name: new}), effective) == getattr(saved, effective)
 
 
+def is_weight_file(path: str | Path) -> bool:
+    """Whether ``path`` names a weight file (``.safetensors``, in any case) rather than a
+    training checkpoint (a ``.pt`` file or a run folder): the one rule of every command that
+    takes either."""
+    return Path(path).suffix.lower() == ".safetensors"
+
+
 def load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dict[str, Any]]]:
     """Model config, state dict and lineage of an --init checkpoint (its EMA weights when it has
     them) or weight file."""
     p = Path(path)
-    if p.suffix.lower() == ".safetensors":
+    if is_weight_file(p):
         model, info = load_weights(p)
         return info.config, model.state_dict(), list(info.provenance.get("recipe", []))
     ckpt = load_checkpoint(p)

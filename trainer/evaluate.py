@@ -44,7 +44,7 @@ from tqdm import tqdm
 from engine.atomic import atomic_path
 from engine.mirror_pass import MIRROR
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import is_weight_file, load_checkpoint, model_from_checkpoint
 from .data import PreparedImages
 from .grid import draw_grid
 from .inference import composite, score
@@ -182,7 +182,7 @@ def _load_inpainter(
     if texture is not None:  # else the Inpainter's own default
         options["texture"] = texture
     path = Path(weights)
-    if path.suffix.lower() == ".safetensors":
+    if is_weight_file(path):
         inp = Inpainter(path, device=device, **options)
         return inp, inp.name, dict(inp.info.provenance) if inp.info else {}
     ckpt = load_checkpoint(path)

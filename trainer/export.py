@@ -30,7 +30,7 @@ from engine.texture_strength import TEXTURE, check_texture
 from engine.unet import PConvUNet
 from engine.weights import load_weights, read_weights_info, save_weights
 
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import is_weight_file, load_checkpoint, model_from_checkpoint
 
 __all__ = [
     "Source",
@@ -86,7 +86,7 @@ class Source:
 def load_source(checkpoint: str | Path, *, ema: bool = True) -> Source:
     """The model of ``checkpoint`` (a .pt file, a run folder or a .safetensors weight file) and
     its provenance: a weight file's as it is, a checkpoint's from its training record."""
-    if Path(checkpoint).suffix.lower() == ".safetensors":
+    if is_weight_file(checkpoint):
         if not ema:
             raise ValueError("--no-ema applies to checkpoints; a weight file holds one set of weights")
         info = read_weights_info(checkpoint)
