@@ -76,7 +76,8 @@ class Canvas(ZoomView):
         }
         self._tool = self._tools[ToolKind.BRUSH]
         self._dragging = False  # a tool drag is in progress
-        self._panning: QPointF | None = None
+        self._panning: QPointF | None = None  # the image point the pan grabbed
+        self._pointer: QPointF | None = None  # where the pointer is over the view (viewport)
         self._space = False
         self._editable = True
         self._comparing = False
@@ -89,6 +90,7 @@ class Canvas(ZoomView):
         self.set_overlay_colour(QColor(*OVERLAY_RGBA[:3]))
         self.cursor_item.set_radius(self._brush_size / 2)
         self._update_cursor_shape()
+        self.zoom_changed.connect(self._follow_pointer)
 
     # ------------------------------------------------------------------ document
     def set_document(self, doc: Document | None) -> None:
@@ -267,12 +269,24 @@ class Canvas(ZoomView):
         return None if self.doc is None else QRectF(0, 0, self.doc.width, self.doc.height)
 
     def photo_moved(self, pointer: QPointF) -> None:
-        if self.cursor_item.isVisible():  # the brush outline stays under the pointer
-            self.cursor_item.setPos(self.to_image(pointer))
+        self._pointer = QPointF(pointer)
+        self._follow_pointer()
+
+    def scrollContentsBy(self, dx: int, dy: int) -> None:
+        super().scrollContentsBy(dx, dy)
+        self._follow_pointer()  # keys, scroll bars and panning move the photo too
+        if self._splitting:
+            self.viewport().update()  # the split's labels stay at the top of the view
+
+    def _follow_pointer(self) -> None:
+        """The photo moved under a pointer that did not (zoom, scroll, Fit after a resize,
+        another photo): the brush outline goes back under the pointer."""
+        if self._pointer is not None and self.cursor_item.isVisible():
+            self.cursor_item.setPos(self.to_image(self._pointer))
 
     # ------------------------------------------------------------------ mouse
     def _start_pan(self, pos: QPointF) -> None:
-        self._panning = QPointF(pos)
+        self._panning = self.to_image(pos)
         self._update_cursor_shape()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -312,14 +326,17 @@ class Canvas(ZoomView):
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
-        p = self.to_image(pos)
+        self._pointer = QPointF(pos)
         if self._panning is not None:
-            delta = pos - self._panning
-            self._panning = QPointF(pos)
-            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() - round(delta.x()))
-            self.verticalScrollBar().setValue(self.verticalScrollBar().value() - round(delta.y()))
+            # the grabbed image point goes back under the pointer: no rounding adds up (on a
+            # scaled screen the pointer moves by fractions of a pixel, which rounded one by one
+            # stood still at 2x and ran ahead at 1.5x)
+            ahead = self.from_image(self._panning.x(), self._panning.y()) - pos
+            self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(ahead.x()))
+            self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(ahead.y()))
             event.accept()
             return
+        p = self.to_image(pos)
         if self._split_dragging and self.doc is not None:
             self._move_divider(pos)
             event.accept()
@@ -359,6 +376,7 @@ class Canvas(ZoomView):
 
     def leaveEvent(self, event: QEvent) -> None:
         self.cursor_item.setVisible(False)
+        self._pointer = None
         super().leaveEvent(event)
 
     # ------------------------------------------------------------------ keys

@@ -43,8 +43,14 @@ LABEL_PX = 11  # the "Before" / "After" labels' font size, in screen pixels
 LABEL_PAD, LABEL_GAP, LABEL_TOP = 5, 6, 8  # screen pixels: padding, gap to the divider, from the top
 
 
-def _premultiplied_argb(r: int, g: int, b: int, a: int) -> np.uint32:
-    return np.uint32((a << 24) | ((r * a // 255) << 16) | ((g * a // 255) << 8) | (b * a // 255))
+def _premultiplied_rgba(r: int, g: int, b: int, a: int) -> np.ndarray:
+    return np.array([r * a // 255, g * a // 255, b * a // 255, a], dtype=np.uint8)
+
+
+# The overlay's tiles are RGBA bytes, which Qt scales through the same code as the photo's RGB
+# bytes: as premultiplied ARGB32 words, a tile's pixel edges were rounded otherwise than the
+# photo's at zooms like 305 % (a hairline of untinted photo along one side of a hole).
+_TILE_FORMAT = QImage.Format.Format_RGBA8888_Premultiplied
 
 
 def _smooth_when_shrunk(painter: QPainter) -> None:
@@ -165,7 +171,8 @@ class PhotoItem(_PhotoSizedItem):
         self._paint_divider(painter, s)
 
     def _paint_divider(self, painter: QPainter, s: float) -> None:
-        """The divider and its labels, in screen pixels (the same at any zoom), inside the photo."""
+        """The divider and its labels, in screen pixels (the same at any zoom), inside the photo
+        and the view (the canvas repaints the whole view when it scrolls in split mode)."""
         t = painter.worldTransform()
         top_left, bottom_right = t.map(QPointF(0, 0)), t.map(QPointF(self._w, self._h))
         left, top = round(top_left.x()), round(top_left.y())
@@ -180,8 +187,9 @@ class PhotoItem(_PhotoSizedItem):
         lw, lh = self._label_size
         painter.setFont(self._label_font)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        label_top = max(top, 0) + LABEL_TOP  # at the top of the view when the photo's is above it
         for text, x in (("Before", b - LABEL_GAP - lw), ("After", b + LABEL_GAP)):
-            box = QRect(x, top + LABEL_TOP, lw, lh)
+            box = QRect(x, label_top, lw, lh)
             if box.left() < left or box.right() >= right or box.bottom() >= bottom:
                 continue  # no room inside the photo on that side
             painter.setPen(Qt.PenStyle.NoPen)
@@ -197,9 +205,9 @@ class MaskOverlayItem(_PhotoSizedItem):
 
     def __init__(self) -> None:
         super().__init__()
-        self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}
+        self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}  # (HxWx4 uint8, image)
         self._rgba = OVERLAY_RGBA
-        self._colour = _premultiplied_argb(*OVERLAY_RGBA)
+        self._colour = _premultiplied_rgba(*OVERLAY_RGBA)
 
     @property
     def tile_count(self) -> int:
@@ -213,12 +221,12 @@ class MaskOverlayItem(_PhotoSizedItem):
     def set_colour(self, r: int, g: int, b: int) -> None:
         """Show the hole in another colour (same translucency), repainting the tiles at once."""
         self._rgba = (int(r), int(g), int(b), OVERLAY_RGBA[3])
-        new = _premultiplied_argb(*self._rgba)
-        if new == self._colour:
+        new = _premultiplied_rgba(*self._rgba)
+        if np.array_equal(new, self._colour):
             return
         self._colour = new
         for data, _image in self._tiles.values():
-            data[data != 0] = new
+            data[data[..., 3] != 0] = new
         self.update()
 
     def reset(self, mask: np.ndarray | None) -> None:
@@ -251,19 +259,13 @@ class MaskOverlayItem(_PhotoSizedItem):
                 if entry is None:
                     if not sub.any():
                         continue
-                    data = np.zeros((tile.height, tile.width), dtype=np.uint32)
-                    img = QImage(
-                        data.data,
-                        tile.width,
-                        tile.height,
-                        data.strides[0],
-                        QImage.Format.Format_ARGB32_Premultiplied,
-                    )
+                    data = np.zeros((tile.height, tile.width, 4), dtype=np.uint8)
+                    img = QImage(data.data, tile.width, tile.height, data.strides[0], _TILE_FORMAT)
                     entry = self._tiles[(ty, tx)] = (data, img)
                 data = entry[0]
                 local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
-                data[local.slices] = np.where(sub, self._colour, np.uint32(0))
-                if not data.any():
+                data[local.slices] = np.where(sub[..., None], self._colour, np.uint8(0))
+                if not data[..., 3].any():
                     del self._tiles[(ty, tx)]
         self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
 

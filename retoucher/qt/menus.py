@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QToolBar
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QMouseEvent
+from PySide6.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QToolBar, QWidget
 
 from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE
 
@@ -14,6 +15,24 @@ if TYPE_CHECKING:  # pragma: no cover
     from .main_window import MainWindow
 
 __all__ = ["build_menus", "build_toolbar"]
+
+
+class _KeysBackAfterArrows(QObject):
+    """A click on a spin box's arrows hands the keyboard back to ``target`` (the canvas keeps
+    Space, \\ and the one-key shortcuts); a click in its number field keeps it, for typing."""
+
+    def __init__(self, spin: QSpinBox, target: QWidget) -> None:
+        super().__init__(spin)
+        self._spin, self._target = spin, target
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            event.type() == QEvent.Type.MouseButtonRelease
+            and isinstance(event, QMouseEvent)
+            and not self._spin.lineEdit().geometry().contains(event.position().toPoint())
+        ):
+            QTimer.singleShot(0, self._target.setFocus)
+        return False
 
 
 def build_menus(w: MainWindow) -> None:
@@ -78,6 +97,8 @@ def build_toolbar(w: MainWindow) -> None:
     w.size_slider.valueChanged.connect(w.set_brush_size)
     w.size_spin.valueChanged.connect(w.set_brush_size)
     w.size_spin.editingFinished.connect(w.canvas.setFocus)
+    w.size_spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel over it leaves the focus
+    w.size_spin.installEventFilter(_KeysBackAfterArrows(w.size_spin, w.canvas))
     tb.addWidget(w.size_slider)
     tb.addWidget(w.size_spin)
     tb.addAction(w.clear_mask_action)

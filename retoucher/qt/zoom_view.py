@@ -77,8 +77,11 @@ class ZoomView(QGraphicsView):
 
     def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
         """Zoom to ``zoom`` keeping the image point under ``anchor`` (viewport coordinates,
-        default the centre) where it is."""
-        zoom = min(max(zoom, MIN_ZOOM), MAX_ZOOM)
+        default the centre) where it is. The zoom stays within :data:`MIN_ZOOM` (or Fit's zoom,
+        where a very long photo needs less to fit) and :data:`MAX_ZOOM`, and a step never goes
+        the other way (Zoom Out at Fit below :data:`MIN_ZOOM` stays at Fit)."""
+        lo = min(MIN_ZOOM, self._fit_zoom() or MIN_ZOOM, self.zoom)
+        zoom = min(max(zoom, lo), max(MAX_ZOOM, self.zoom))
         if anchor is None:
             anchor = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
         fixed = self.to_image(anchor)
@@ -100,15 +103,22 @@ class ZoomView(QGraphicsView):
         """One photo pixel per screen pixel (on a 2x screen, a zoom of 0.5)."""
         self.set_zoom(self.actual_zoom)
 
+    def _fit_zoom(self) -> float | None:
+        """The zoom that shows the whole photo (at most 100 %); None without a photo."""
+        rect = self.content_rect()
+        if rect is None:
+            return None
+        vw, vh = max(1, self.viewport().width() - 4), max(1, self.viewport().height() - 4)
+        return min(vw / rect.width(), vh / rect.height(), self.actual_zoom)
+
     def fit(self) -> None:
         """Show the whole photo (never enlarged beyond 100 %, one photo pixel per screen pixel);
         follows window resizes."""
         self._fit_mode = True
         self.resetTransform()
+        z = self._fit_zoom()
         rect = self.content_rect()
-        if rect is not None:
-            vw, vh = max(1, self.viewport().width() - 4), max(1, self.viewport().height() - 4)
-            z = min(vw / rect.width(), vh / rect.height(), self.actual_zoom)
+        if z is not None and rect is not None:
             self.scale(z, z)
             self.centerOn(rect.center())
         self.zoom_changed.emit(self.zoom)

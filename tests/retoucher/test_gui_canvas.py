@@ -13,8 +13,9 @@ from gui_input import drag as _drag  # tests/retoucher/gui_input.py
 from gui_input import drag_in_view
 from gui_input import view_point as _vp
 from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSpinBox
 
 from retoucher.document import Document, Rect
 from retoucher.qt.main_window import MainWindow
@@ -318,3 +319,63 @@ def test_compare_held_on_the_canvas_ends_when_the_canvas_loses_focus(window):
     assert canvas.comparing
     w.compare_action.setChecked(False)
     assert not canvas.comparing
+
+
+def test_the_size_box_arrows_hand_the_keys_back_to_the_canvas(window):
+    """A click on the brush-size box's arrows left the keyboard in the box: Space+drag then
+    painted instead of panning, and \\ and the one-key shortcuts did nothing."""
+    w = window
+    _set_zoom_at(w, 1.0, 1000, 750)
+    canvas, spin = w.canvas, w.size_spin
+    canvas.setFocus()
+    size = canvas.brush_size
+    opt = QStyleOptionSpinBox()
+    spin.initStyleOption(opt)
+    up = spin.style().subControlRect(
+        QStyle.ComplexControl.CC_SpinBox, opt, QStyle.SubControl.SC_SpinBoxUp, spin
+    )
+    QTest.mouseClick(spin, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, up.center())
+    QApplication.processEvents()
+    assert canvas.brush_size == size + 1
+    assert QApplication.focusWidget() is canvas
+    QTest.keyPress(canvas, Qt.Key.Key_Space)
+    h0 = canvas.horizontalScrollBar().value()
+    drag_in_view(canvas.viewport(), [QPoint(300, 300), QPoint(330, 300)])
+    QTest.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.horizontalScrollBar().value() == h0 - 30 and not w.doc.mask.any()
+    # a click in the number field keeps the keys there, for typing a size
+    QTest.mouseClick(spin.lineEdit(), Qt.MouseButton.LeftButton)
+    QApplication.processEvents()
+    assert QApplication.focusWidget() is spin.lineEdit() or QApplication.focusWidget() is spin
+
+
+@pytest.mark.parametrize("steps", [5, 6, 7])  # Zoom In from 100 %: 305 %, 381 %, 477 %
+def test_the_mask_overlay_covers_exactly_the_photo_pixels_it_marks_at_any_zoom(shown_window, steps):
+    """The hole drawn over exactly a white block: at zooms like 305 % the overlay's tiles were
+    scaled with other rounding than the photo (a hairline of untinted white along one side)."""
+    yy, xx = np.mgrid[0:600, 0:800]
+    block = (xx >= 301) & (xx < 331) & (yy >= 201) & (yy < 231)
+    rgb = np.repeat(np.where(block[..., None], 255, 0).astype(np.uint8), 3, axis=2)
+    w = shown_window(Document(rgb))
+    canvas = w.canvas
+    w.doc.set_mask(block.copy())
+    w.actual_size_action.trigger()
+    for _ in range(steps):
+        w.zoom_in_action.trigger()
+    canvas.centerOn(330, 216)
+    QApplication.processEvents()
+
+    def shown() -> np.ndarray:
+        img = canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+        h, width, bpl = img.height(), img.width(), img.bytesPerLine()
+        buf = np.frombuffer(img.constBits(), np.uint8, count=bpl * h).reshape(h, bpl)
+        return buf[:, : width * 3].reshape(h, width, 3).copy()
+
+    canvas.overlay.setVisible(False)
+    white = (shown() == 255).all(-1)
+    canvas.overlay.setVisible(True)
+    canvas.photo.setVisible(False)
+    tinted = (shown() != (46, 46, 50)).any(-1)  # the overlay over the background alone
+    canvas.photo.setVisible(True)
+    assert white.sum() > 30 * 30 * 3  # the block is on screen, zoomed in
+    assert int((white != tinted).sum()) == 0

@@ -68,9 +68,10 @@ def _capsule(x0, y0, x1, y1, r):
 
 
 def _overlay_pixel(w: MainWindow, x: int, y: int) -> int:
-    """The premultiplied ARGB value the overlay holds for image pixel (x, y) (0: none)."""
+    """The premultiplied RGBA the overlay holds for image pixel (x, y), as R<<24|G<<16|B<<8|A
+    (0: none)."""
     data, _image = w.canvas.overlay._tiles.get((y // TILE, x // TILE), (None, None))
-    return 0 if data is None else int(data[y % TILE, x % TILE])
+    return 0 if data is None else int.from_bytes(bytes(data[y % TILE, x % TILE]), "big")
 
 
 # --------------------------------------------------------------------------- lasso
@@ -329,7 +330,7 @@ def test_overlay_colour_preference_applies_at_once_and_persists(window, tmp_path
     assert green.name() == "#00c853"
     value = _overlay_pixel(w, 15, 15)
     assert value not in (0, red)
-    assert (value >> 8) & 0xFF > (value >> 16) & 0xFF  # premultiplied ARGB: more green than red
+    assert (value >> 16) & 0xFF > value >> 24  # premultiplied RGBA: more green than red
     assert Settings.from_file(tmp_path / "settings.ini").overlay_colour.name() == "#00c853"
     # A colour picked with "Other..." is kept too.
     dlg = w.open_preferences()

@@ -8,14 +8,17 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
-from PySide6.QtGui import QNativeGestureEvent, QPointingDevice, QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QMouseEvent, QNativeGestureEvent, QPointingDevice, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
+from retoucher.document import Document
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
+from retoucher.qt.zoom_view import MIN_ZOOM, ZOOM_STEP
 
 H, W = 1500, 2000  # larger than the view at 100 %: both scroll bars have room to move
 Mod = Qt.KeyboardModifier
@@ -220,3 +223,74 @@ def test_moving_to_a_screen_of_another_ratio_updates_the_zoom_shown_and_fit(wind
     monkeypatch.setattr(w.canvas, "devicePixelRatioF", lambda: 2.0)
     QApplication.sendEvent(w.canvas, QEvent(QEvent.Type.DevicePixelRatioChange))
     assert w.zoom_label.text() == "200%"
+
+
+def test_the_brush_outline_follows_the_photo_moved_by_keys_fit_and_another_photo(window):
+    """Zoom In/Out, Fit, keyboard scrolling and opening another photo move the photo under a
+    still pointer: the outline goes back under the pointer (a click paints there)."""
+    w = window
+    canvas = w.canvas
+    pos = QPoint(300, 250)
+    QTest.mouseMove(canvas.viewport(), pos)
+    item = canvas.cursor_item
+    assert item.isVisible()
+    moves = [
+        lambda: QTest.keyClick(canvas, Qt.Key.Key_Equal, Mod.ControlModifier),
+        lambda: QTest.keyClick(canvas, Qt.Key.Key_Minus, Mod.ControlModifier),
+        lambda: QTest.keyClick(canvas, Qt.Key.Key_PageDown),
+        lambda: QTest.keyClick(canvas, Qt.Key.Key_Right),
+        lambda: QTest.keyClick(canvas, Qt.Key.Key_0, Mod.ControlModifier),
+        lambda: w.resize(1200, 800),
+        lambda: w.set_document(Document(np.zeros((300, 400, 3), np.uint8))),
+    ]
+    for i, move in enumerate(moves):
+        before = canvas.to_image(QPointF(pos))
+        move()
+        QApplication.processEvents()
+        under = canvas.to_image(QPointF(pos))
+        assert under != before, i  # the photo moved under the pointer
+        assert abs(item.pos().x() - under.x()) < 1e-6 and abs(item.pos().y() - under.y()) < 1e-6, i
+
+
+def test_panning_keeps_the_grabbed_point_under_a_pointer_that_moves_by_fractions(window):
+    """On a scaled screen the pointer moves by fractions of a logical pixel: a slow drag must
+    move the photo with the hand (rounding each step stood still at 2x, ran ahead at 1.5x)."""
+    w = window
+    canvas = w.canvas
+    vp = canvas.viewport()
+    middle = Qt.MouseButton.MiddleButton
+
+    def send(kind, pos, button, buttons):
+        ev = QMouseEvent(kind, pos, vp.mapToGlobal(pos), button, buttons, Mod.NoModifier)
+        QApplication.sendEvent(vp, ev)
+
+    for ratio in (2.0, 1.5, 1.25):
+        canvas.centerOn(W / 2, H / 2)  # room to scroll 200 px
+        start = QPointF(600.0, 300.0)
+        grabbed = canvas.to_image(start)
+        h0 = canvas.horizontalScrollBar().value()
+        send(QEvent.Type.MouseButtonPress, start, middle, middle)
+        pos = start
+        for i in range(int(200 * ratio)):  # one device pixel per event, 200 logical pixels left
+            pos = QPointF(start.x() - (i + 1) / ratio, start.y())
+            send(QEvent.Type.MouseMove, pos, Qt.MouseButton.NoButton, middle)
+        send(QEvent.Type.MouseButtonRelease, pos, middle, Qt.MouseButton.NoButton)
+        assert abs(canvas.horizontalScrollBar().value() - h0 - 200) <= 1, ratio
+        assert abs(canvas.to_image(pos).x() - grabbed.x()) <= 1, ratio
+
+
+def test_zoom_out_at_fit_never_zooms_into_a_very_long_photo(shown_window):
+    """Fit needs less than the smallest zoom for a 26,000 px tall photo: Zoom Out there stays at
+    Fit (it jumped in to the smallest zoom, and the photo no longer fitted)."""
+    w = shown_window(Document(np.full((26000, 400, 3), 200, np.uint8)), size=(640, 420))
+    canvas = w.canvas
+    fit = canvas.zoom
+    assert fit < MIN_ZOOM
+    w.zoom_out_action.trigger()
+    assert canvas.zoom == pytest.approx(fit)
+    _wheel(w, QPointF(200, 150), angle=(0, -120), mods=Mod.ControlModifier)
+    assert canvas.zoom == pytest.approx(fit)
+    w.zoom_in_action.trigger()  # and in again, from there
+    assert canvas.zoom == pytest.approx(fit * ZOOM_STEP)
+    w.zoom_out_action.trigger()
+    assert canvas.zoom == pytest.approx(fit)

@@ -345,3 +345,30 @@ def test_the_split_action_sits_next_to_the_before_after_toggle(window):
     tb = w.findChild(QToolBar, "tools")
     acts = tb.actions()
     assert acts[acts.index(w.compare_action) + 1] is w.split_action
+
+
+def test_the_labels_stay_at_the_top_of_the_view_when_the_photo_is_scrolled(window):
+    """Zoomed in, the photo's top is above the view: "Before" and "After" are drawn at the top
+    of the view, on screen after the scroll (the canvas repaints the whole view then)."""
+    w = window
+    canvas = w.canvas
+    w.split_action.trigger()
+    canvas.set_zoom(3.0)
+    canvas.centerOn(W / 2, H / 2)
+    QApplication.processEvents()
+    img = _on_screen(w)
+    top = canvas.to_image(QPointF(0, 16)).y()  # the image row at the labels' height in the view
+    assert top > 30  # the photo's top is well above the view
+    xs = [
+        int(canvas.to_image(QPointF(canvas.from_image(W / 2, 0).x() + dx, 0)).x()) for dx in range(-40, 41, 4)
+    ]
+    ys = [int(canvas.to_image(QPointF(0, y)).y()) for y in (14, 16, 18)]
+    assert any(_side(w, img, x, y).startswith("neither") for x in xs if x < W / 2 for y in ys)  # Before
+    assert any(_side(w, img, x, y).startswith("neither") for x in xs if x > W / 2 for y in ys)  # After
+    # scrolled down by the keyboard, the labels are drawn anew at the top, not scrolled away
+    canvas.verticalScrollBar().setValue(canvas.verticalScrollBar().value() + 120)
+    img = _on_screen(w)
+    ys = [int(canvas.to_image(QPointF(0, y)).y()) for y in (14, 16, 18)]
+    assert any(_side(w, img, x, y).startswith("neither") for x in xs if x < W / 2 for y in ys)
+    far = [int(canvas.to_image(QPointF(0, y)).y()) for y in (100, 130)]  # where they were before
+    assert _sides(w, img, [x for x in xs if x < W / 2 - 2], ys=far) == {"original"}
