@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from retoucher import __main__ as cli
-from retoucher.selftest import run_self_test, self_test_hole
+from retoucher.selftest import is_trained, run_self_test, self_test_hole
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -165,3 +165,53 @@ def test_help_still_does_not_import_torch():
     assert proc.returncode == 0, proc.stderr
     assert "--self-test" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "0 False"
+
+
+def test_self_test_checks_a_trained_models_network_not_only_that_the_hole_changed(
+    tmp_path, monkeypatch, capsys
+):
+    """The app's full fill rebuilds a hole from its edge (edge matching, thin parts), so a model
+    with zeroed weights still filled the sample at 27.3 dB and passed: a trained model's own fill
+    must beat a flat fill by NETWORK_MARGIN_DB. The shipped model passes; the same file with its
+    weights zeroed or negated fails."""
+    import shutil
+
+    import torch
+
+    from engine.weights import load_weights, save_weights
+
+    resources = ROOT / "resources"
+    assert run_self_test(resources=resources, device="cpu") == 0
+    out = capsys.readouterr().out
+    assert "network  its own fill" in out and "at least 3 dB above" in out
+    model, info = load_weights(resources / "weights" / "default.safetensors")
+    assert is_trained(info)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for spoil in (torch.zero_, torch.neg):
+        folder = tmp_path / spoil.__name__
+        shutil.copytree(resources, folder)
+        model.load_state_dict({k: spoil(v.clone()) if v.is_floating_point() else v for k, v in state.items()})
+        save_weights(
+            folder / "weights" / "default.safetensors",
+            model,
+            info.provenance,
+            name=info.name,
+            texture=info.texture,
+            half=True,
+        )
+        assert run_self_test(resources=folder, device="cpu") == 1, spoil
+        err = capsys.readouterr().err
+        assert "self-test FAILED: the model's network fills the sample's hole at" in err, err
+
+
+def test_an_untrained_models_network_is_only_reported(resources, tiny_weights, capsys):
+    """A model that names no training (the tests' random one) gets its figures shown, not judged;
+    the same weights naming training steps fail."""
+    from engine.weights import load_weights, save_weights
+
+    assert run_self_test(device="cpu") == 0
+    assert "network  not checked: the weight file names no training steps" in capsys.readouterr().out
+    model, info = load_weights(tiny_weights)
+    save_weights(resources / "weights" / "default.safetensors", model, {"steps": 100}, name=info.name)
+    assert run_self_test(device="cpu") == 1
+    assert "its weights are broken" in capsys.readouterr().err
