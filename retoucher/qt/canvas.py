@@ -119,7 +119,7 @@ class Canvas(ZoomView):
         self.overlay.refresh(self.doc.mask, rect)
 
     def _on_image_changed(self, rect: Rect) -> None:
-        self.photo.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
+        self.photo.image_changed(rect)
 
     # ------------------------------------------------------------------ tools
     @property

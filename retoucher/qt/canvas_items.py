@@ -2,7 +2,8 @@
 view), the hole mask as a translucent overlay, and the brush cursor.
 
 Built for large photos: the photo item draws straight from the document's array (a QImage that
-shares its memory, no conversion), the overlay is kept in 256x256 tiles that exist only where
+shares its memory, no conversion), zoomed out below 50 % from halved copies of it
+(:mod:`.pyramid`: averaged, so fine scratches stay visible at Fit), the overlay is kept in 256x256 tiles that exist only where
 there is hole and are refreshed only inside the box an edit touched, and every item paints only
 the exposed part of the view. A stroke on a 24-megapixel photo therefore costs what the brush
 touches, not what the photo weighs.
@@ -31,6 +32,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from ..document import Rect
+from .pyramid import Pyramid, level_for
 from .qimage import wrap_rgb
 
 __all__ = ["OVERLAY_RGBA", "TILE", "BrushCursorItem", "MaskOverlayItem", "PhotoItem"]
@@ -55,7 +57,8 @@ _TILE_FORMAT = QImage.Format.Format_RGBA8888_Premultiplied
 
 def _smooth_when_shrunk(painter: QPainter) -> None:
     # Photo pixels per pixel of the screen (the device's: on a 2x screen the view's scale 0.5 is
-    # 100 %). Zoomed out: filter; at 100 % and zoomed in: crisp pixels, as photo editors do.
+    # 100 %). Zoomed out: filter (bilinear, from a copy halved to less than 2:1, see .pyramid);
+    # at 100 % and zoomed in: crisp pixels, as photo editors do.
     scale = painter.deviceTransform().m11()
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0 - 1e-6)
 
@@ -87,6 +90,7 @@ class PhotoItem(_PhotoSizedItem):
         super().__init__()
         self._arrays: dict[str, np.ndarray] = {}
         self._images: dict[str, QImage] = {}
+        self._pyramids: dict[str, Pyramid] = {}  # halved copies, for drawing zoomed out
         self._which = "current"
         self._split: float | None = None  # image x of the before/after divider, None: no split
         self._scale: float | None = None  # the zoom of the last paint (screen px per image px)
@@ -102,15 +106,35 @@ class PhotoItem(_PhotoSizedItem):
         self.prepareGeometryChange()
         self._arrays = {}
         self._images = {}
+        self._pyramids = {}
         if current is not None and original is not None:
             self._arrays = {"current": current, "original": original}
             self._images = {k: wrap_rgb(v) for k, v in self._arrays.items()}
+            self._pyramids = {k: Pyramid(v) for k, v in self._arrays.items()}
             self._h, self._w = current.shape[:2]
         else:
             self._w = self._h = 0
         if self._split is not None:
             self._split = min(self._split, float(self._w))
         self.update()
+
+    def image_changed(self, rect: Rect) -> None:
+        """The current photo's array changed inside ``rect`` (a fill, an undo): repaint it, its
+        halved copies following."""
+        if "current" in self._pyramids:
+            self._pyramids["current"].changed(rect)
+        self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
+
+    def _draw(self, painter: QPainter, key: str, r: Rect, level: int) -> None:
+        """The photo ``key``'s pixels ``r`` where they belong, from its copy halved ``level``
+        times (0: the photo itself)."""
+        target = QRectF(r.x0, r.y0, r.width, r.height)
+        if level == 0:
+            painter.drawImage(target, self._images[key], target)
+            return
+        image, level = self._pyramids[key].image(level)
+        k = float(1 << level)
+        painter.drawImage(target, image, QRectF(r.x0 / k, r.y0 / k, r.width / k, r.height / k))
 
     def show_original(self, on: bool) -> None:
         which = "original" if on else "current"
@@ -149,10 +173,10 @@ class PhotoItem(_PhotoSizedItem):
             return
         self._scale = painter.worldTransform().m11()
         _smooth_when_shrunk(painter)
+        level = level_for(painter.deviceTransform().m11())
         s = self._split
         if s is None:
-            rect = QRectF(r.x0, r.y0, r.width, r.height)
-            painter.drawImage(rect, self._images[self._which], rect)
+            self._draw(painter, self._which, r, level)
             return
         # Each side is clipped at the divider (one rounding, so no gap and no overlap on screen)
         # and drawn only where exposed.
@@ -165,8 +189,7 @@ class PhotoItem(_PhotoSizedItem):
                 continue
             painter.save()
             painter.setClipRect(clip, Qt.ClipOperation.IntersectClip)
-            rect = QRectF(part.x0, part.y0, part.width, part.height)
-            painter.drawImage(rect, self._images[key], rect)
+            self._draw(painter, key, part, level)
             painter.restore()
         self._paint_divider(painter, s)
 
