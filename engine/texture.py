@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from .seams import wide_parts
+from .texture_strength import check_texture
 
 __all__ = ["add_texture"]
 
@@ -69,7 +70,9 @@ def add_texture(
     """``fill`` (uint8 HxWx3, the network's result for this image) with the photo's texture
     added on the ``hole`` pixels (bool HxW); every other pixel is ``fill``'s. ``image``'s hole
     pixels are never read. Returns ``fill`` itself when there is nothing to add (no strength,
-    no hole, no donor patch around it)."""
+    no hole, no donor patch around it). ValueError for a strength that is not a number from 0
+    to :data:`~engine.texture_strength.MAX_TEXTURE` (NaN turned the hole black)."""
+    strength = check_texture(strength)
     if strength <= 0 or not hole.any():
         return fill
     box = _window(hole)

@@ -9,6 +9,7 @@ level of the known pixels near each place); above 1 exaggerates it, up to :data:
 from __future__ import annotations
 
 import math
+import numbers
 
 __all__ = ["MAX_TEXTURE", "TEXTURE", "check_texture"]
 
@@ -17,9 +18,10 @@ MAX_TEXTURE = 4.0
 
 
 def check_texture(value: object) -> float:
-    """``value`` as a float; ValueError unless it is a number from 0 to :data:`MAX_TEXTURE`
-    (not a bool, not text: a strength read from a setting or an argument is converted first)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """``value`` as a float; ValueError unless it is a real number (numpy's too) from 0 to
+    :data:`MAX_TEXTURE` (not a bool, not text: a strength read from a setting or an argument is
+    converted first)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy's bool is no Real
         raise ValueError(f"texture must be a number from 0 to {MAX_TEXTURE:g}, got {value!r}")
     t = float(value)
     if not (math.isfinite(t) and 0.0 <= t <= MAX_TEXTURE):

@@ -7,6 +7,7 @@ import torch
 
 from engine import Inpainter
 from engine.texture import add_texture, texture_for
+from engine.texture_strength import check_texture
 from engine.unet import PConvUNet, UNetConfig
 
 FLAT = np.array([120, 100, 80], np.float32)
@@ -164,6 +165,22 @@ def test_the_inpainter_refuses_a_texture_strength_out_of_range(bad):
         _inpainter(0.0)(np.zeros((16, 16, 3), np.uint8), hole, texture=bad)
     with pytest.raises(ValueError, match="texture"):
         _inpainter(0.0).inpaint_batch([np.zeros((16, 16, 3), np.uint8)], [hole], texture=bad)
+
+
+@pytest.mark.parametrize("good", [np.float32(0.5), np.float64(1.0), np.int64(1)])
+def test_numpy_numbers_are_strengths_too(good):
+    """A strength computed with numpy (a sweep over np.linspace) was refused as no number."""
+    assert check_texture(good) == float(good)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), np.float64("nan"), np.bool_(True)])
+def test_add_texture_refuses_what_the_inpainter_refuses(bad):
+    """Called directly, NaN turned the whole hole black and a negative strength did nothing."""
+    image = np.full((64, 64, 3), 128, np.uint8)
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 20:40] = True
+    with pytest.raises(ValueError, match="texture"):
+        add_texture(image, image, hole, bad)
 
 
 def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
