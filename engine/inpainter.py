@@ -274,10 +274,25 @@ class Inpainter:
         return self.mirror if mirror is None else bool(mirror)
 
     @staticmethod
-    def _finish(fill: np.ndarray, image: np.ndarray, hole: np.ndarray, strength: float) -> np.ndarray:
-        """The network's (edge-matched) fill of ``image`` with the photo's texture added at
-        ``strength`` and, where the photo is grey around the hole, made grey."""
-        return grey_fill(add_texture(fill, image, hole, strength), image, hole)
+    def _finish(
+        fill: np.ndarray,
+        image: np.ndarray,
+        hole: np.ndarray,
+        strength: float,
+        hidden: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The network's (edge-matched) fill of ``image`` with the photo's texture (never from
+        ``hidden`` pixels) added at ``strength`` and, where the photo is grey around the hole,
+        made grey."""
+        return grey_fill(add_texture(fill, image, hole, strength, hidden=hidden), image, hole)
+
+    @staticmethod
+    def _check_hidden(hidden: np.ndarray | None, hole: np.ndarray, what: str = "") -> np.ndarray | None:
+        if hidden is None:
+            return None
+        if not isinstance(hidden, np.ndarray) or hidden.shape != hole.shape:
+            raise ValueError(f"{what}hidden must be a bool HxW array the size of the hole mask")
+        return hidden != 0
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -356,11 +371,15 @@ class Inpainter:
         progress: ProgressFn | None = None,
         texture: float | None = None,
         mirror: bool | None = None,
+        hidden: np.ndarray | None = None,
     ) -> np.ndarray:
         """``image`` with ``hole`` filled (only hole pixels change); ``texture``: this call's
         strength (None: the Inpainter's ``texture``); ``mirror``: whether this call averages in
-        the mirrored pass (None: the Inpainter's ``mirror``)."""
+        the mirrored pass (None: the Inpainter's ``mirror``); ``hidden`` (bool HxW): pixels that
+        are no photo (a transparent part the caller continued smoothly, as
+        :func:`engine.hidden.revealed` does), never a source of the photo's texture."""
         hole = self._check(image, hole)
+        hidden = self._check_hidden(hidden, hole)
         strength = self._strength(texture)
         mirror = self._mirrored(mirror)
         result = image.copy()
@@ -382,7 +401,8 @@ class Inpainter:
             if todo.any():
                 crop = result[r.crop.slices]
                 fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel)
-                filled = self._finish(fill, crop, crop_hole, strength)
+                no_photo = None if hidden is None else hidden[r.crop.slices]
+                filled = self._finish(fill, crop, crop_hole, strength, no_photo)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
@@ -399,9 +419,10 @@ class Inpainter:
         *,
         texture: float | None = None,
         mirror: bool | None = None,
+        hidden: Sequence[np.ndarray | None] | None = None,
     ) -> list[np.ndarray]:
         """Fill many images of one size in batches of ``batch_size`` network passes
-        (``texture`` and ``mirror`` as for a call).
+        (``texture`` and ``mirror`` as for a call; ``hidden``: each image's, or None).
 
         Images larger than ``max_side`` fall back to one call each (the crop strategy).
         """
@@ -410,13 +431,22 @@ class Inpainter:
         strength = self._strength(texture)
         mirror = self._mirrored(mirror)
         checked = [self._check(im, ho, f"item {i}: ") for i, (im, ho) in enumerate(zip(images, holes))]
+        if hidden is not None and len(hidden) != len(images):
+            raise ValueError(f"{len(images)} images but {len(hidden)} hidden masks")
+        no_photo = [
+            self._check_hidden(None if hidden is None else hidden[i], ho, f"item {i}: ")
+            for i, ho in enumerate(checked)
+        ]
         if len(images) == 0:
             return []
         shape = images[0].shape
         if any(im.shape != shape for im in images):
             raise ValueError("inpaint_batch needs images of one size; call the Inpainter per image")
         if max(shape[:2]) > self.max_side:
-            return [self(im, ho, texture=strength, mirror=mirror) for im, ho in zip(images, checked)]
+            return [
+                self(im, ho, texture=strength, mirror=mirror, hidden=hi)
+                for im, ho, hi in zip(images, checked, no_photo)
+            ]
         results = [im.copy() for im in images]
         todo = [i for i, ho in enumerate(checked) if ho.any()]
         for start in range(0, len(todo), self.batch_size):
@@ -426,6 +456,6 @@ class Inpainter:
             )
             out = from_network(self._fill(x, valid, mirror))
             for j, i in enumerate(idx):
-                filled = self._finish(out[j], images[i], checked[i], strength)
+                filled = self._finish(out[j], images[i], checked[i], strength, no_photo[i])
                 results[i][checked[i]] = filled[checked[i]]
         return results

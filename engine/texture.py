@@ -65,11 +65,18 @@ MARGIN = REACH + 2 * math.ceil(3 * SIGMA) + 1
 
 
 def add_texture(
-    fill: np.ndarray, image: np.ndarray, hole: np.ndarray, strength: float = 1.0, *, seed: int = 0
+    fill: np.ndarray,
+    image: np.ndarray,
+    hole: np.ndarray,
+    strength: float = 1.0,
+    *,
+    seed: int = 0,
+    hidden: np.ndarray | None = None,
 ) -> np.ndarray:
     """``fill`` (uint8 HxWx3, the network's result for this image) with the photo's texture
     added on the ``hole`` pixels (bool HxW); every other pixel is ``fill``'s. ``image``'s hole
-    pixels are never read. Returns ``fill`` itself when there is nothing to add (no strength,
+    pixels are never read, nor its ``hidden`` ones (bool HxW: no photo, a transparent part
+    continued smoothly by the caller, which as donors gave the fill no grain beside it). Returns ``fill`` itself when there is nothing to add (no strength,
     no hole, no donor patch around it). ValueError for a strength that is not a number from 0
     to :data:`~engine.texture_strength.MAX_TEXTURE` (NaN turned the hole black)."""
     strength = check_texture(strength)
@@ -80,7 +87,12 @@ def add_texture(
     x = torch.from_numpy(np.require(image[box], requirements=["C", "W"])).permute(2, 0, 1).float()
     f = torch.from_numpy(np.require(fill[box], requirements=["C", "W"])).permute(2, 0, 1).float()
     h_mask = torch.from_numpy(np.require(hole[box], dtype=bool, requirements=["C", "W"]))
-    tex = texture_for(f, x, h_mask, seed=seed)
+    no_photo = (
+        None
+        if hidden is None
+        else torch.from_numpy(np.require(hidden[box], dtype=bool, requirements=["C", "W"]))
+    )
+    tex = texture_for(f, x, h_mask, seed=seed, hidden=no_photo)
     if tex is None:
         return fill
     out = fill.copy()
@@ -100,15 +112,22 @@ def _window(hole: np.ndarray) -> tuple[slice, slice]:
 
 
 def texture_for(
-    fill: torch.Tensor, image: torch.Tensor, hole: torch.Tensor, *, seed: int = 0, patch: int = PATCH
+    fill: torch.Tensor,
+    image: torch.Tensor,
+    hole: torch.Tensor,
+    *,
+    seed: int = 0,
+    patch: int = PATCH,
+    hidden: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """The synthesised texture (3,H,W) float for the hole (bool H,W) of ``image`` (3,H,W, 0-255;
-    hole pixels never read), guided by ``fill``'s blurred content; zero outside the hole's patches
-    and on its thin parts. None when no donor patch fits around the hole."""
+    hole and ``hidden`` pixels never read), guided by ``fill``'s blurred content; zero outside
+    the hole's patches and on its thin parts. None when no donor patch fits around the hole."""
     h, w = hole.shape
     r = math.ceil(3 * SIGMA)
-    photo = torch.where(hole, 0.0, image)
-    touched = _dilate(hole, r)  # the blur of these pixels reads a hole pixel
+    unknown = hole if hidden is None else hole | hidden
+    photo = torch.where(unknown, 0.0, image)
+    touched = _dilate(unknown, r)  # the blur of these pixels reads a hole (or hidden) pixel
     donor = ~touched & _dilate(hole, REACH + r)
     while True:
         if min(h, w) >= patch:

@@ -27,7 +27,9 @@ class InpainterLike(Protocol):
     """Fills the hole of an ``uint8 HxWx3`` image (``bool HxW`` mask, True = hole); only hole
     pixels change; ``texture=S`` sets the call's texture strength (how much of the photo's
     texture the fill gets; None: the engine's own); ``mirror=True`` averages the fill with the
-    network's fill of the mirror image (None: the engine's own choice). ``max_side`` and
+    network's fill of the mirror image (None: the engine's own choice); ``hidden`` (bool HxW,
+    only for a photo with transparent pixels) marks pixels that are no photo, never a source of
+    the photo's texture. ``max_side`` and
     ``batch_size`` (how large an image one network pass takes, how many equal-size images go in
     one batch) are optional: callers read them with defaults."""
 
@@ -49,6 +51,7 @@ class InpainterLike(Protocol):
         progress: ProgressFn | None = None,
         texture: float | None = None,
         mirror: bool | None = None,
+        hidden: np.ndarray | None = None,
     ) -> np.ndarray: ...
 
     def inpaint_batch(
@@ -58,6 +61,7 @@ class InpainterLike(Protocol):
         *,
         texture: float | None = None,
         mirror: bool | None = None,
+        hidden: Sequence[np.ndarray | None] | None = None,
     ) -> list[np.ndarray]: ...
 
 

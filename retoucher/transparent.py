@@ -2,7 +2,9 @@
 only. A hidden pixel's colour (``alpha == 0``) is whatever the editor left there, so each call
 gives the models the photo with those pixels replaced by a smooth continuation of the visible
 ones (:func:`engine.hidden.revealed`; for a fill, of the visible ones outside the hole, near it),
-and a fill gives the hidden pixels outside the hole their own values back. ``alpha`` None (an
+a fill is told which pixels those are (``hidden``: never a source of the photo's grain, which
+the smooth continuation took away beside a transparent part), and gives the hidden pixels
+outside the hole their own values back. ``alpha`` None (an
 opaque photo) calls the model on the photo as it is."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine.geometry import Rect
-from engine.hidden import kept_hidden, revealed
+from engine.hidden import hidden_of, kept_hidden, revealed
 
 from .inpainting import DetectorLike, InpainterLike
 
@@ -46,6 +48,9 @@ def fill(
     inpainter: InpainterLike, image: np.ndarray, hole: np.ndarray, alpha: np.ndarray | None, **options: Any
 ) -> np.ndarray:
     """``inpainter(image, hole, **options)``, reading only the visible pixels of ``image``."""
+    hidden = hidden_of(alpha, image.shape)
+    if hidden is not None:
+        options = {**options, "hidden": hidden}
     return kept_hidden(inpainter(_seen(inpainter, image, hole, alpha), hole, **options), image, hole, alpha)
 
 
@@ -58,6 +63,9 @@ def fill_batch(
 ) -> list[np.ndarray]:
     """``inpainter.inpaint_batch(images, holes, **options)``, reading only the visible pixels."""
     seen = [_seen(inpainter, i, h, a) for i, h, a in zip(images, holes, alphas)]
+    hidden = [hidden_of(a, i.shape) for i, a in zip(images, alphas)]
+    if any(h is not None for h in hidden):
+        options = {**options, "hidden": hidden}
     results = inpainter.inpaint_batch(seen, holes, **options)
     return [kept_hidden(r, i, h, a) for r, i, h, a in zip(results, images, holes, alphas)]
 

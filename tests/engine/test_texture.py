@@ -183,6 +183,35 @@ def test_add_texture_refuses_what_the_inpainter_refuses(bad):
         add_texture(image, image, hole, bad)
 
 
+def test_pixels_that_are_no_photo_give_no_grain_and_take_none_from_the_fill():
+    """Beside a transparent part (continued smoothly by the caller, engine.hidden), the smooth
+    pixels were donors and set the texture level: the fill got a third of the photo's grain."""
+    rng = np.random.default_rng(0)
+    image = np.clip(np.array([120, 100, 80]) + rng.normal(0, 8, (200, 240, 1)), 0, 255).astype(np.uint8)
+    hole = np.zeros((200, 240), bool)
+    hole[60:140, 100:180] = True
+    hidden = np.zeros_like(hole)
+    hidden[:, :90] = True  # 10 px left of the hole
+    seen = image.copy()
+    seen[hidden] = (120, 100, 80)  # what a smooth continuation leaves there
+    fill = seen.copy()
+    fill[hole] = (120, 100, 80)
+
+    def grain(out):
+        return float((out.astype(float) - fill)[hole].std())
+
+    opaque = grain(add_texture(fill, image, hole, 1.0))
+    told = add_texture(fill, seen, hole, 1.0, hidden=hidden)
+    assert grain(told) > 0.8 * opaque  # 6.9 against 6.7 opaque
+    assert grain(add_texture(fill, seen, hole, 1.0)) < 0.4 * opaque  # 1.5 untold
+    assert np.array_equal(told[~hole], fill[~hole])  # the hidden pixels themselves untouched
+    # and through the Inpainter, a call and a batch alike
+    inp = _inpainter(1.0, max_side=256)
+    one = inp(seen, hole, hidden=hidden)
+    assert np.array_equal(inp.inpaint_batch([seen], [hole], hidden=[hidden])[0], one)
+    assert not np.array_equal(inp(seen, hole), one)
+
+
 def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
     """A wire crossing the surroundings is a minority of each donor patch's pixels: clipped to
     the patch's own grain, it does not reappear as bright lines in the fill."""

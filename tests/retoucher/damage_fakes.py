@@ -68,13 +68,13 @@ class RecordingFill:
     def __init__(self) -> None:
         self.holes: list[np.ndarray] = []
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None, hidden=None):
         self.holes.append(hole.copy())
         out = image.copy()
         out[hole] = (255, 0, 255)
         return out
 
-    def inpaint_batch(self, images, holes, *, texture=None, mirror=None):
+    def inpaint_batch(self, images, holes, *, texture=None, mirror=None, hidden=None):
         return [self(i, h) for i, h in zip(images, holes)]
 
 

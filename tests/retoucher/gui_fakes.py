@@ -53,7 +53,7 @@ class FlatFill:
     device_name = "CPU"
     info = None
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None, hidden=None):
         out = image.copy()
         out[hole] = 128
         return out
@@ -67,6 +67,6 @@ class GatedFill(Gate):
     device_name = "CPU"
     info = None
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None, hidden=None):
         self.pass_gate()
         return FlatFill()(image, hole)

@@ -19,8 +19,10 @@ class RingMeanFill:
     name = "ring-mean"
     device_name = "CPU"
     info = None
+    told_hidden: list[np.ndarray | None]
 
-    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None):
+    def __call__(self, image, hole, *, cancel=None, progress=None, texture=None, mirror=None, hidden=None):
+        self.__dict__.setdefault("told_hidden", []).append(hidden)  # what the engine is told is no photo
         near = np.zeros_like(hole)
         ys, xs = np.nonzero(hole)
         for dy in range(-2, 3):
@@ -31,8 +33,11 @@ class RingMeanFill:
         out[hole] = image[near].mean(0).round()
         return out
 
-    def inpaint_batch(self, images, holes, *, texture=None, mirror=None):
-        return [self(i, h) for i, h in zip(images, holes)]
+    def inpaint_batch(self, images, holes, *, texture=None, mirror=None, hidden=None):
+        return [
+            self(i, h, hidden=None if hidden is None else hidden[k])
+            for k, (i, h) in enumerate(zip(images, holes))
+        ]
 
 
 class EdgeDetector:
@@ -63,13 +68,20 @@ def _grey_with_hidden_black(h=32, w=48, cut=16):
 def test_a_fill_beside_a_transparent_part_reads_the_visible_photo_only():
     image, alpha, hole = _grey_with_hidden_black()
     assert (RingMeanFill()(image, hole)[hole] < 140).all()  # darkened by the hidden black
-    out = transparent.fill(RingMeanFill(), image, hole, alpha)
+    engine = RingMeanFill()
+    out = transparent.fill(engine, image, hole, alpha)
     assert (out[hole] == 150).all()
     np.testing.assert_array_equal(out[~hole], image[~hole])  # hidden pixels keep their values
+    np.testing.assert_array_equal(engine.told_hidden[-1], alpha == 0)  # no grain from them
+    transparent.fill(engine, image, hole, None)
+    assert engine.told_hidden[-1] is None  # an opaque photo: nothing said
     second = np.full_like(image, 90)
-    batch = transparent.fill_batch(RingMeanFill(), [image, second], [hole, hole], [alpha, None])
+    engine = RingMeanFill()
+    batch = transparent.fill_batch(engine, [image, second], [hole, hole], [alpha, None])
     np.testing.assert_array_equal(batch[0], out)
     assert (batch[1] == 90).all()
+    np.testing.assert_array_equal(engine.told_hidden[0], alpha == 0)
+    assert engine.told_hidden[1] is None
 
 
 def test_find_damage_does_not_take_a_cut_out_outline_for_a_scratch():
@@ -133,9 +145,9 @@ class GroupedRingMeanFill(RingMeanFill):
     def __init__(self) -> None:
         self.groups: list[int] = []
 
-    def inpaint_batch(self, images, holes, *, texture=None, mirror=None):
+    def inpaint_batch(self, images, holes, *, texture=None, mirror=None, hidden=None):
         self.groups.append(len(images))
-        return super().inpaint_batch(images, holes)
+        return super().inpaint_batch(images, holes, hidden=hidden)
 
 
 def test_the_batch_fills_rgba_photos_in_groups_from_their_visible_pixels(tmp_path):
@@ -149,6 +161,7 @@ def test_the_batch_fills_rgba_photos_in_groups_from_their_visible_pixels(tmp_pat
     fill = GroupedRingMeanFill()
     run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=fill)
     assert fill.groups == [2]
+    assert len(fill.told_hidden) == 2 and all(np.array_equal(h, alpha == 0) for h in fill.told_hidden)
     for name in ("a.png", "b.png"):
         assert (load_image(out / name).rgb[hole] == 150).all()
 
