@@ -32,7 +32,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from ..document import Rect
-from .pyramid import Pyramid, level_for
+from .pyramid import Pyramid, halved_any, level_for
 from .qimage import wrap_rgb
 
 __all__ = ["OVERLAY_RGBA", "TILE", "BrushCursorItem", "MaskOverlayItem", "PhotoItem"]
@@ -229,6 +229,9 @@ class MaskOverlayItem(_PhotoSizedItem):
     def __init__(self) -> None:
         super().__init__()
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}  # (HxWx4 uint8, image)
+        # each tile halved 1, 2, ... times (a pixel is hole where any of its block is), for
+        # drawing zoomed out below 50 %: made when first drawn, dropped when the tile changes
+        self._halved: dict[tuple[int, int], list[tuple[np.ndarray, QImage]]] = {}
         self._rgba = OVERLAY_RGBA
         self._colour = _premultiplied_rgba(*OVERLAY_RGBA)
 
@@ -250,11 +253,13 @@ class MaskOverlayItem(_PhotoSizedItem):
         self._colour = new
         for data, _image in self._tiles.values():
             data[data[..., 3] != 0] = new
+        self._halved.clear()
         self.update()
 
     def reset(self, mask: np.ndarray | None) -> None:
         self.prepareGeometryChange()
         self._tiles.clear()
+        self._halved.clear()
         if mask is None:
             self._w = self._h = 0
         else:
@@ -288,6 +293,7 @@ class MaskOverlayItem(_PhotoSizedItem):
                 data = entry[0]
                 local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
                 data[local.slices] = np.where(sub[..., None], self._colour, np.uint8(0))
+                self._halved.pop((ty, tx), None)
                 if not data[..., 3].any():
                     del self._tiles[(ty, tx)]
         self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
@@ -301,14 +307,33 @@ class MaskOverlayItem(_PhotoSizedItem):
         if r.empty:
             return
         _smooth_when_shrunk(painter)
+        level = level_for(painter.deviceTransform().m11())
         for ty in range(r.y0 // TILE, (r.y1 - 1) // TILE + 1):
             for tx in range(r.x0 // TILE, (r.x1 - 1) // TILE + 1):
                 entry = self._tiles.get((ty, tx))
                 if entry is None:
                     continue
                 data, img = entry
-                target = QRectF(tx * TILE, ty * TILE, data.shape[1], data.shape[0])
-                painter.drawImage(target, img, QRectF(0, 0, data.shape[1], data.shape[0]))
+                h, w = data.shape[:2]
+                k = 1
+                if level:
+                    img, done = self._tile_halved((ty, tx), data, level)
+                    k = 1 << done
+                painter.drawImage(QRectF(tx * TILE, ty * TILE, w, h), img, QRectF(0, 0, w / k, h / k))
+
+    def _tile_halved(self, key: tuple[int, int], data: np.ndarray, level: int) -> tuple[QImage, int]:
+        """The tile ``key`` (its ``data``) halved ``level`` times (fewer once it is one pixel)."""
+        levels = self._halved.setdefault(key, [])
+        while len(levels) < level:
+            below = levels[-1][0] if levels else data
+            if below.shape[0] == 1 and below.shape[1] == 1:
+                break
+            small = halved_any(below)
+            levels.append(
+                (small, QImage(small.data, small.shape[1], small.shape[0], small.strides[0], _TILE_FORMAT))
+            )
+        done = min(level, len(levels))
+        return levels[done - 1][1], done
 
 
 class BrushCursorItem(QGraphicsItem):

@@ -13,7 +13,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from retoucher.document import Document, Rect
-from retoucher.qt.pyramid import Pyramid, halved, level_for
+from retoucher.qt.pyramid import Pyramid, halved, halved_any, level_for
 
 
 def test_halved_is_the_mean_of_each_2x2_block_and_of_what_there_is_of_it_at_an_odd_edge():
@@ -92,3 +92,43 @@ def test_a_fill_and_its_undo_show_at_fit(shown_window):
     win.doc.undo(edit)
     QApplication.processEvents()
     assert tuple(_grab(win)[int(centre.y()), int(centre.x())]) == (200, 200, 200)
+
+
+def test_halved_any_marks_a_pixel_where_any_of_its_block_is_hole():
+    tile = np.zeros((5, 7, 4), np.uint8)
+    tile[4, 6] = (200, 30, 60, 140)  # the last odd corner
+    tile[1, 2] = (200, 30, 60, 140)
+    got = halved_any(tile)
+    assert got.shape == (3, 4, 4) and got.flags.c_contiguous
+    assert {(y, x) for y, x in zip(*np.nonzero(got[..., 3]))} == {(2, 3), (0, 1)}
+    assert tuple(got[0, 1]) == (200, 30, 60, 140)  # the colour, not a quarter of it
+
+
+def test_a_one_pixel_hole_line_shows_along_its_whole_length_at_fit(shown_window):
+    """Find Damage's thin scratches at Fit: the overlay's tiles sampled by Qt's bilinear filter
+    alone left most of a 1 px line undrawn; halved by "any" they draw it on every screen row."""
+    h, w = 3000, 4400
+    win = shown_window(Document(np.full((h, w, 3), 220, np.uint8)))
+    canvas = win.canvas
+    columns = [1000 + 23 * i for i in range(12)]
+    mask = np.zeros((h, w), bool)
+    mask[:, columns] = True
+    win.doc.set_mask(mask)
+    canvas.photo.setVisible(False)  # the overlay over the view's background alone
+    QApplication.processEvents()
+    assert canvas.zoom < 0.25
+    shown = _grab(win)
+    tinted = (shown != (46, 46, 50)).any(-1)
+    top, bottom = int(canvas.from_image(0, 0).y()) + 2, int(canvas.from_image(0, h).y()) - 2
+    for c in columns:
+        x = int(canvas.from_image(c + 0.5, 0).x())
+        assert tinted[top:bottom, x - 1 : x + 2].any(1).all(), c
+    # and a change of the mask within the same tiles shows there at once
+    moved = np.zeros((h, w), bool)
+    moved[:, 1100] = True  # in a tile that had lines before
+    win.doc.set_mask(moved)
+    QApplication.processEvents()
+    tinted = (_grab(win) != (46, 46, 50)).any(-1)
+    x = int(canvas.from_image(1100.5, 0).x())
+    assert tinted[top:bottom, x - 1 : x + 2].any(1).all()
+    assert tinted[top:bottom].any(0).sum() <= 3  # the old lines are gone
