@@ -5,8 +5,8 @@ Conventions: images are ``uint8 HxWx3 RGB`` arrays, hole masks ``bool HxW`` with
 
 The names below load their module (and torch) on first use, so that the torch-free modules
 (``engine.formats``, ``engine.torchrun``, ``engine.atomic``, ``engine.texture_strength``,
-``engine.mirror_pass``) can be
-imported without torch: a command line checks its arguments and torchrun's variables before
+``engine.mirror_pass``, ``engine.unet_config``, ``engine.weight_header``: a weight file's header)
+can be imported without torch: a command line checks its arguments and torchrun's variables before
 paying for it.
 """
 
@@ -32,15 +32,15 @@ _HOMES = {
     "select_device": "inpainter",
     "PartialConv2d": "layers",
     "PConvUNet": "unet",
-    "UNetConfig": "unet",
-    "MODEL_PRESETS": "unet",
+    "UNetConfig": "unet_config",
+    "MODEL_PRESETS": "unet_config",
     "create_model": "unet",
-    "WeightsError": "weights",
-    "WeightsInfo": "weights",
-    "default_weights_path": "weights",
+    "WeightsError": "weight_header",
+    "WeightsInfo": "weight_header",
+    "default_weights_path": "weight_header",
     "load_weights": "weights",
-    "read_weights_info": "weights",
-    "resources_dir": "weights",
+    "read_weights_info": "weight_header",
+    "resources_dir": "weight_header",
     "save_weights": "weights",
 }
 

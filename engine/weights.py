@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Collection
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,24 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .atomic import atomic_path
-from .texture_strength import TEXTURE, check_texture
-from .unet import PConvUNet, UNetConfig
+from .texture_strength import check_texture
+from .unet import PConvUNet
+from .weight_header import (
+    DEFAULT_WEIGHTS_NAME,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    WeightsError,
+    WeightsInfo,
+    bundled_weights_path,
+    default_weights_path,
+    read_header,
+    read_weights_info,
+    resources_dir,
+    weights_to_load,
+)
 
 __all__ = [
+    "DEFAULT_WEIGHTS_NAME",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "WeightsError",
@@ -44,63 +57,6 @@ __all__ = [
     "bundled_weights_path",
     "weights_to_load",
 ]
-
-FORMAT_NAME = "retoucher.pconv-unet"
-FORMAT_VERSION = "1"
-DEFAULT_WEIGHTS_NAME = "default.safetensors"
-
-
-class WeightsError(ValueError):
-    """A weight file that cannot be used: missing, corrupt, not ours, or another architecture."""
-
-
-@dataclass(frozen=True)
-class WeightsInfo:
-    path: Path | None
-    name: str
-    config: UNetConfig
-    provenance: dict[str, Any] = field(default_factory=dict)
-    dtype: str = "float32"
-    texture: float = TEXTURE  # the model's own texture strength (see the module's docstring)
-
-
-def resources_dir() -> Path:
-    """The ``resources/`` folder: ``$RETOUCHER_RESOURCES``, else next to the packages
-    (a source checkout or an editable install), else inside a PyInstaller bundle."""
-    env = os.environ.get("RETOUCHER_RESOURCES")
-    if env:
-        return Path(env)
-    import sys
-
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        return Path(bundle) / "resources"
-    return Path(__file__).resolve().parent.parent / "resources"
-
-
-def bundled_weights_path(name: str, resources: str | os.PathLike[str] | None = None) -> Path:
-    """The bundled weight file ``name`` in ``resources`` (default: :func:`resources_dir`)."""
-    return (Path(resources) if resources is not None else resources_dir()) / "weights" / name
-
-
-def default_weights_path(resources: str | os.PathLike[str] | None = None) -> Path:
-    """The bundled model in ``resources`` (default: :func:`resources_dir`)."""
-    return bundled_weights_path(DEFAULT_WEIGHTS_NAME, resources)
-
-
-def weights_to_load(
-    weights: str | os.PathLike[str] | None, bundled: Path, what: str, train_command: str
-) -> Path:
-    """``weights`` as a path, or else the ``bundled`` file; when that is missing, a
-    :class:`WeightsError` that says how to make one (``what``: "default model", ...)."""
-    if weights is not None:
-        return Path(weights)
-    if not bundled.is_file():
-        raise WeightsError(
-            f"the {what} is missing: {bundled} does not exist. Train and export one with "
-            f"'{train_command}' (see the README), or pass a weights file."
-        )
-    return bundled
 
 
 def save_weights(
@@ -171,45 +127,6 @@ def write_weight_file(
     return path
 
 
-def _not_safetensors(path: Path, exc: Exception) -> WeightsError:
-    """The error for a file safetensors cannot parse; says so plainly when it is a pickle."""
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    if head == b"PK" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
-        return WeightsError(
-            f"{path} is a pickled PyTorch checkpoint, which Retoucher never loads because "
-            "unpickling can run arbitrary code. Convert a training checkpoint with "
-            "'retoucher-train export CKPT OUT.safetensors'."
-        )
-    return WeightsError(f"{path} is not a readable safetensors file ({exc})")
-
-
-def read_header(
-    path: str | os.PathLike[str], format_name: str, format_version: str, what: str
-) -> dict[str, str]:
-    """The metadata of a weight file of kind ``format_name`` (``what`` names it in errors);
-    a :class:`WeightsError` for a missing, unreadable, foreign or newer file."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weight file not found: {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise _not_safetensors(path, exc) from exc
-    if meta.get("format") != format_name:
-        raise WeightsError(
-            f"{path} is a safetensors file but not a {what} "
-            f"(metadata format {meta.get('format')!r}, expected {format_name!r})"
-        )
-    if meta.get("format_version") != format_version:
-        raise WeightsError(
-            f"{path} has weight-format version {meta.get('format_version')!r}; this Retoucher "
-            f"reads version {format_version}"
-        )
-    return meta
-
-
 def read_tensors(
     path: Path, expected: dict[str, tuple[int, ...]], floating: Collection[str] = ()
 ) -> dict[str, torch.Tensor]:
@@ -263,31 +180,6 @@ def shapes_of(module: torch.nn.Module) -> dict[str, tuple[int, ...]]:
 def floating_names(module: torch.nn.Module) -> set[str]:
     """``state_dict`` names of ``module``'s floating-point tensors (weights, not counters)."""
     return {k for k, v in module.state_dict().items() if v.is_floating_point()}
-
-
-def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
-    """Read only the header: name, architecture and provenance."""
-    path = Path(path)
-    meta = read_header(path, FORMAT_NAME, FORMAT_VERSION, "Retoucher partial-convolution U-Net")
-    try:
-        config = UNetConfig.from_json(meta["config"])
-        provenance = json.loads(meta.get("provenance") or "{}")
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path} has a broken architecture description ({exc})") from exc
-    if not isinstance(provenance, dict):
-        raise WeightsError(f"{path} has a broken provenance (a {type(provenance).__name__}, not an object)")
-    try:
-        texture = check_texture(float(meta["texture"])) if "texture" in meta else TEXTURE
-    except ValueError as exc:
-        raise WeightsError(f"{path} names a texture strength that cannot be used ({exc})") from exc
-    return WeightsInfo(
-        path=path,
-        name=meta.get("name") or path.stem,
-        config=config,
-        provenance=provenance,
-        dtype=meta.get("dtype", "float32"),
-        texture=texture,
-    )
 
 
 def load_weights(

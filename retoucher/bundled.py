@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.weights import resources_dir
+from engine.weight_header import resources_dir
 
 __all__ = ["SAMPLE_NAME", "sample_photo"]
 

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.texture_strength import MAX_TEXTURE
-from engine.weights import DEFAULT_WEIGHTS_NAME
+from engine.weight_header import DEFAULT_WEIGHTS_NAME
 
 from .file_filters import WEIGHTS_FILTER
 from .settings import (

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.formats import FORMAT_SUFFIXES, IMAGE_SUFFIXES, SUFFIX_FORMATS, normalise_format
-from engine.weights import DEFAULT_WEIGHTS_NAME
+from engine.weight_header import DEFAULT_WEIGHTS_NAME
 
 __all__ = [
     "MASK_EXPORT_FILTER",

@@ -36,13 +36,16 @@ def test_bad_values_name_the_variable(env, message):
 
 
 def test_torch_free_modules_do_not_load_torch():
-    """A command line reads its rank and the format tables before it pays for torch; the
-    engine package loads its torch modules only when one of its names is used."""
+    """A command line reads its rank and the format tables before it pays for torch, and the app
+    a weight file's header; the engine package loads its torch modules only when one of its
+    names that needs them is used."""
     code = (
         "import sys, engine, engine.torchrun, engine.formats, engine.atomic, engine.texture_strength\n"
+        "import engine.unet_config, engine.weight_header\n"
         "import retoucher.batch.options, retoucher.batch.cli\n"
+        "engine.UNetConfig, engine.WeightsError, engine.read_weights_info(engine.default_weights_path())\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
-        "engine.UNetConfig\n"
+        "engine.Inpainter\n"
         "assert 'torch' in sys.modules\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -198,3 +198,38 @@ def test_a_setting_of_another_type_does_not_stop_the_start(qtbot, tmp_path, valu
     w.restore_geometry()
     w.show()
     assert w.settings.recent_files == []
+
+
+def test_the_window_shows_with_the_model_named_before_torch_is_loaded(tmp_path):
+    """Importing torch took 2.3-2.8 s before the window could show (the weight file's header was
+    read with the network's module): the window, its status bar naming the bundled model and the
+    sample photo come first; torch loads with the first fill."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication, QLabel\n"
+        "app = QApplication([])\n"
+        "from retoucher.qt.main_window import MainWindow\n"
+        "from retoucher.qt.settings import Settings\n"
+        f"w = MainWindow(Settings.from_file({str(tmp_path / 's.ini')!r}))\n"
+        "w.show(); app.processEvents()\n"
+        "w.open_path(sys.argv[1], remember=False); app.processEvents()\n"
+        "print([l.text() for l in w.statusBar().findChildren(QLabel)])\n"
+        "print(w.doc is not None, 'torch' in sys.modules)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(root / "resources" / "sample.jpg")],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONWARNINGS": "ignore"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    labels, state = proc.stdout.strip().splitlines()[-2:]
+    assert "Model: retoucher-cub-small-v6" in labels
+    assert state == "True False"  # the photo is open, torch is not loaded
