@@ -290,9 +290,10 @@ class Inpainter:
     def _check_hidden(hidden: np.ndarray | None, hole: np.ndarray, what: str = "") -> np.ndarray | None:
         if hidden is None:
             return None
-        if not isinstance(hidden, np.ndarray) or hidden.shape != hole.shape:
+        if not isinstance(hidden, np.ndarray) or hidden.dtype != np.bool_ or hidden.shape != hole.shape:
+            # a uint8 alpha passed by mistake would read as its opposite
             raise ValueError(f"{what}hidden must be a bool HxW array the size of the hole mask")
-        return hidden != 0
+        return hidden
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()

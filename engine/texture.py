@@ -11,7 +11,7 @@ from around the hole:
 
 * **texture** is the photo minus its Gaussian blur (sigma :data:`SIGMA`): grain and fine detail;
 * **donors** are the valid pixels within :data:`REACH` px of the hole whose blur reads no hole
-  pixel;
+  pixel and no hidden one (no photo: a transparent part continued smoothly by the caller);
 * **synthesis**: the hole's box is tiled with :data:`PATCH` px patches at half-patch stride;
   each takes the donor patch, among :data:`CANDIDATES` drawn at random, whose blurred content
   is nearest the fill's blurred content there (sum of squared differences on a 4x4 grid of the
@@ -80,6 +80,8 @@ def add_texture(
     no hole, no donor patch around it). ValueError for a strength that is not a number from 0
     to :data:`~engine.texture_strength.MAX_TEXTURE` (NaN turned the hole black)."""
     strength = check_texture(strength)
+    if hidden is not None and (hidden.dtype != np.bool_ or hidden.shape != hole.shape):
+        raise ValueError("hidden must be a bool HxW array the size of the hole mask")
     if strength <= 0 or not hole.any():
         return fill
     box = _window(hole)
@@ -121,8 +123,9 @@ def texture_for(
     hidden: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """The synthesised texture (3,H,W) float for the hole (bool H,W) of ``image`` (3,H,W, 0-255;
-    hole and ``hidden`` pixels never read), guided by ``fill``'s blurred content; zero outside
-    the hole's patches and on its thin parts. None when no donor patch fits around the hole."""
+    hole pixels never read, ``hidden`` ones never a donor nor part of the texture level), guided
+    by ``fill``'s blurred content; zero outside the hole's patches and on its thin parts. None
+    when no donor patch fits around the hole."""
     h, w = hole.shape
     r = math.ceil(3 * SIGMA)
     unknown = hole if hidden is None else hole | hidden

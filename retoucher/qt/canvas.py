@@ -5,7 +5,7 @@ items are in :mod:`.canvas_items`); zoom, pan, the tools, compare and the split 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QFocusEvent,
@@ -275,8 +275,13 @@ class Canvas(ZoomView):
     def scrollContentsBy(self, dx: int, dy: int) -> None:
         super().scrollContentsBy(dx, dy)
         self._follow_pointer()  # keys, scroll bars and panning move the photo too
-        if self._splitting:
-            self.viewport().update()  # the split's labels stay at the top of the view
+        if self._splitting and dy:
+            # the split's labels stay at the top of the view: drawn again there, and wiped where
+            # the scroll moved the old ones (two bands, not the whole view)
+            band = self.photo.label_band()
+            width = self.viewport().width()
+            self.viewport().update(QRect(0, 0, width, band))
+            self.viewport().update(QRect(0, dy, width, band))
 
     def _follow_pointer(self) -> None:
         """The photo moved under a pointer that did not (zoom, scroll, Fit after a resize,
@@ -334,6 +339,14 @@ class Canvas(ZoomView):
             ahead = self.from_image(self._panning.x(), self._panning.y()) - pos
             self.horizontalScrollBar().setValue(self.horizontalScrollBar().value() + round(ahead.x()))
             self.verticalScrollBar().setValue(self.verticalScrollBar().value() + round(ahead.y()))
+            # where a scroll bar stopped at its end, the hand lets go of the point it grabbed:
+            # the way back moves the photo at once (it waited for the pointer to return)
+            left = self.from_image(self._panning.x(), self._panning.y()) - pos
+            here = self.to_image(pos)
+            if abs(left.x()) > 0.5 + 1e-6:
+                self._panning.setX(here.x())
+            if abs(left.y()) > 0.5 + 1e-6:
+                self._panning.setY(here.y())
             event.accept()
             return
         p = self.to_image(pos)

@@ -55,6 +55,12 @@ def _premultiplied_rgba(r: int, g: int, b: int, a: int) -> np.ndarray:
 _TILE_FORMAT = QImage.Format.Format_RGBA8888_Premultiplied
 
 
+def _label_font() -> QFont:
+    font = QFont()
+    font.setPixelSize(LABEL_PX)
+    return font
+
+
 def _smooth_when_shrunk(painter: QPainter) -> None:
     # Photo pixels per pixel of the screen (the device's: on a 2x screen the view's scale 0.5 is
     # 100 %). Zoomed out: filter (bilinear, from a copy halved to less than 2:1, see .pyramid);
@@ -94,8 +100,7 @@ class PhotoItem(_PhotoSizedItem):
         self._which = "current"
         self._split: float | None = None  # image x of the before/after divider, None: no split
         self._scale: float | None = None  # the zoom of the last paint (screen px per image px)
-        self._label_font = QFont()
-        self._label_font.setPixelSize(LABEL_PX)
+        self._label_font = _label_font()
         fm = QFontMetrics(self._label_font)
         self._label_size = (
             max(fm.horizontalAdvance(t) for t in ("Before", "After")) + 2 * LABEL_PAD,
@@ -192,6 +197,11 @@ class PhotoItem(_PhotoSizedItem):
             self._draw(painter, key, part, level)
             painter.restore()
         self._paint_divider(painter, s)
+
+    @staticmethod
+    def label_band() -> int:
+        """The height of the view's top band (screen pixels) that the labels are drawn in."""
+        return LABEL_TOP + QFontMetrics(_label_font()).height() + LABEL_PAD + 2
 
     def _paint_divider(self, painter: QPainter, s: float) -> None:
         """The divider and its labels, in screen pixels (the same at any zoom), inside the photo
@@ -317,12 +327,15 @@ class MaskOverlayItem(_PhotoSizedItem):
                 h, w = data.shape[:2]
                 k = 1
                 if level:
-                    img, done = self._tile_halved((ty, tx), data, level)
+                    img, done = self._tile_halved((ty, tx), data, img, level)
                     k = 1 << done
                 painter.drawImage(QRectF(tx * TILE, ty * TILE, w, h), img, QRectF(0, 0, w / k, h / k))
 
-    def _tile_halved(self, key: tuple[int, int], data: np.ndarray, level: int) -> tuple[QImage, int]:
-        """The tile ``key`` (its ``data``) halved ``level`` times (fewer once it is one pixel)."""
+    def _tile_halved(
+        self, key: tuple[int, int], data: np.ndarray, image: QImage, level: int
+    ) -> tuple[QImage, int]:
+        """The tile ``key`` (its ``data`` and ``image``) halved ``level`` times (fewer once it
+        is one pixel; 0: the tile itself)."""
         levels = self._halved.setdefault(key, [])
         while len(levels) < level:
             below = levels[-1][0] if levels else data
@@ -333,7 +346,7 @@ class MaskOverlayItem(_PhotoSizedItem):
                 (small, QImage(small.data, small.shape[1], small.shape[0], small.strides[0], _TILE_FORMAT))
             )
         done = min(level, len(levels))
-        return levels[done - 1][1], done
+        return (levels[done - 1][1], done) if done else (image, 0)
 
 
 class BrushCursorItem(QGraphicsItem):

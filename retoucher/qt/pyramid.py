@@ -53,35 +53,52 @@ def halved_any(tile: np.ndarray) -> np.ndarray:
 
 class Pyramid:
     """The halvings of one photo array (``uint8 HxWx3``, which the document changes in place),
-    each with a QImage sharing its memory."""
+    each with a QImage sharing its memory. A change only marks the box it touched; a level is
+    brought up to date when it is next drawn (an undo at 100 % costs nothing here)."""
 
     def __init__(self, base: np.ndarray) -> None:
         self._base = base
+        self._base_image: QImage | None = None
         self._levels: list[tuple[np.ndarray, QImage]] = []  # level 1, 2, ...
+        self._stale: list[Rect | None] = []  # per level: the box of the photo changed since
 
     def image(self, level: int) -> tuple[QImage, int]:
-        """The QImage of the photo halved ``level`` (at least 1) times, and how many times it
-        really is (fewer once the photo is down to a single pixel)."""
+        """The QImage of the photo halved ``level`` times, and how many times it really is
+        (fewer once the photo is down to a single pixel; 0: the photo itself)."""
+        for i in range(min(level, len(self._levels))):
+            self._refresh(i)
         while len(self._levels) < level:
             below = self._levels[-1][0] if self._levels else self._base
             if below.shape[0] == 1 and below.shape[1] == 1:
                 break
             small = halved(below)
             self._levels.append((small, wrap_rgb(small)))
+            self._stale.append(None)
         level = min(level, len(self._levels))
+        if level == 0:
+            if self._base_image is None:
+                self._base_image = wrap_rgb(self._base)
+            return self._base_image, 0
         return self._levels[level - 1][1], level
 
     def changed(self, rect: Rect) -> None:
-        """The base array changed inside ``rect``: the levels made so far follow."""
-        below = self._base
-        for i, (small, _image) in enumerate(self._levels):
-            k = 1 << (i + 1)
-            part = Rect(rect.x0 // k, rect.y0 // k, -(-rect.x1 // k), -(-rect.y1 // k)).clip(
-                small.shape[1], small.shape[0]
-            )
-            if part.empty:
-                return
-            # the block of the level below that those pixels average (2x, clipped to it)
-            src = below[2 * part.y0 : 2 * part.y1, 2 * part.x0 : 2 * part.x1]
-            small[part.slices] = halved(src)[: part.height, : part.width]
-            below = small
+        """The base array changed inside ``rect``: the levels made so far follow when drawn."""
+        self._stale = [rect.union(stale) for stale in self._stale]
+
+    def _refresh(self, i: int) -> None:
+        """Level ``i + 1`` made again where the photo changed (the level below is up to date)."""
+        rect = self._stale[i]
+        if rect is None:
+            return
+        self._stale[i] = None
+        small = self._levels[i][0]
+        below = self._levels[i - 1][0] if i else self._base
+        k = 1 << (i + 1)
+        part = Rect(rect.x0 // k, rect.y0 // k, -(-rect.x1 // k), -(-rect.y1 // k)).clip(
+            small.shape[1], small.shape[0]
+        )
+        if part.empty:
+            return
+        # the block of the level below that those pixels average (2x, clipped to it)
+        src = below[2 * part.y0 : 2 * part.y1, 2 * part.x0 : 2 * part.x1]
+        small[part.slices] = halved(src)[: part.height, : part.width]

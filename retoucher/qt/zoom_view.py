@@ -6,6 +6,8 @@ the modifiers come from :mod:`.canvas_keys`, the table Help > Keyboard Shortcuts
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QNativeGestureEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QGraphicsView, QWidget
@@ -82,6 +84,8 @@ class ZoomView(QGraphicsView):
         the other way (Zoom Out at Fit below :data:`MIN_ZOOM` stays at Fit)."""
         lo = min(MIN_ZOOM, self._fit_zoom() or MIN_ZOOM, self.zoom)
         zoom = min(max(zoom, lo), max(MAX_ZOOM, self.zoom))
+        if anchor is None and math.isclose(zoom, self.zoom, rel_tol=1e-9):
+            return  # nothing to do: Fit stays Fit (it follows the window's size)
         if anchor is None:
             anchor = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
         fixed = self.to_image(anchor)

@@ -212,6 +212,21 @@ def test_pixels_that_are_no_photo_give_no_grain_and_take_none_from_the_fill():
     assert not np.array_equal(inp(seen, hole), one)
 
 
+def test_a_hidden_mask_must_be_bool_and_the_holes_size():
+    """An alpha channel passed as ``hidden`` by mistake would read as its opposite."""
+    image = np.full((32, 32, 3), 128, np.uint8)
+    hole = np.zeros((32, 32), bool)
+    hole[8:16, 8:16] = True
+    alpha = np.full((32, 32), 255, np.uint8)
+    for bad in (alpha, np.zeros((40, 40), bool), np.zeros((31, 32), bool)):
+        with pytest.raises(ValueError, match="hidden"):
+            add_texture(image, image, hole, 1.0, hidden=bad)
+        with pytest.raises(ValueError, match="hidden"):
+            _inpainter(1.0)(image, hole, hidden=bad)
+        with pytest.raises(ValueError, match="hidden"):
+            _inpainter(1.0).inpaint_batch([image], [hole], hidden=[bad])
+
+
 def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
     """A wire crossing the surroundings is a minority of each donor patch's pixels: clipped to
     the patch's own grain, it does not reappear as bright lines in the fill."""

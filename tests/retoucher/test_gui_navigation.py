@@ -294,3 +294,34 @@ def test_zoom_out_at_fit_never_zooms_into_a_very_long_photo(shown_window):
     assert canvas.zoom == pytest.approx(fit * ZOOM_STEP)
     w.zoom_out_action.trigger()
     assert canvas.zoom == pytest.approx(fit)
+    # a Zoom Out that changed nothing left Fit: the zoom no longer followed the window
+    w.fit_action.trigger()
+    w.zoom_out_action.trigger()
+    w.resize(900, 700)
+    QApplication.processEvents()
+    assert canvas.zoom > fit * 1.5
+
+
+def test_a_pan_stopped_at_the_photos_edge_moves_back_at_once(window):
+    """Dragged past the end of the scroll bar, the way back moves the photo with the hand at
+    once (it waited until the pointer was back over the point it had grabbed)."""
+    w = window
+    canvas = w.canvas
+    vp = canvas.viewport()
+    middle = Qt.MouseButton.MiddleButton
+    bar = canvas.horizontalScrollBar()
+    bar.setValue(bar.maximum() - 100)  # 100 px of room to the right
+
+    def send(kind, pos, button, buttons):
+        QApplication.sendEvent(
+            vp, QMouseEvent(kind, pos, vp.mapToGlobal(pos), button, buttons, Mod.NoModifier)
+        )
+
+    send(QEvent.Type.MouseButtonPress, QPointF(700, 300), middle, middle)
+    for x in range(690, 299, -10):  # 400 px left: the photo stops after 100
+        send(QEvent.Type.MouseMove, QPointF(x, 300), Qt.MouseButton.NoButton, middle)
+    assert bar.value() == bar.maximum()
+    for x in range(310, 451, 10):  # 150 px back
+        send(QEvent.Type.MouseMove, QPointF(x, 300), Qt.MouseButton.NoButton, middle)
+    send(QEvent.Type.MouseButtonRelease, QPointF(450, 300), middle, Qt.MouseButton.NoButton)
+    assert bar.value() == bar.maximum() - 150

@@ -132,3 +132,19 @@ def test_a_one_pixel_hole_line_shows_along_its_whole_length_at_fit(shown_window)
     x = int(canvas.from_image(1100.5, 0).x())
     assert tinted[top:bottom, x - 1 : x + 2].any(1).all()
     assert tinted[top:bottom].any(0).sum() <= 3  # the old lines are gone
+
+
+def test_a_one_pixel_photo_and_a_one_pixel_corner_tile_are_drawn_as_they_are(shown_window):
+    """Nothing to halve: the photo (or the tile) itself (the pyramid asked for a level it never
+    made, and the paint failed on every repaint, then crashed the app)."""
+    image, level = Pyramid(np.zeros((1, 1, 3), np.uint8)).image(3)
+    assert level == 0 and image.width() == 1
+    win = shown_window(Document(np.full((257, 257, 3), 200, np.uint8)))
+    mask = np.zeros((257, 257), bool)
+    mask[256, 256] = True  # the corner tile is one pixel
+    win.doc.set_mask(mask)
+    win.canvas.set_zoom(0.1)
+    QApplication.processEvents()
+    tile, image = win.canvas.overlay._tiles[(1, 1)]
+    assert win.canvas.overlay._tile_halved((1, 1), tile, image, 3) == (image, 0)
+    _grab(win)  # paints without an error
