@@ -280,11 +280,12 @@ class Inpainter:
         hole: np.ndarray,
         strength: float,
         hidden: np.ndarray | None = None,
+        whole: np.ndarray | None = None,
     ) -> np.ndarray:
         """The network's (edge-matched) fill of ``image`` with the photo's texture (never from
-        ``hidden`` pixels) added at ``strength`` and, where the photo is grey around the hole,
-        made grey."""
-        return grey_fill(add_texture(fill, image, hole, strength, hidden=hidden), image, hole)
+        ``hidden`` pixels; ``whole``: the hole this one is the rest of) added at ``strength``
+        and, where the photo is grey around the hole, made grey."""
+        return grey_fill(add_texture(fill, image, hole, strength, hidden=hidden, whole=whole), image, hole)
 
     @staticmethod
     def _check_hidden(hidden: np.ndarray | None, hole: np.ndarray, what: str = "") -> np.ndarray | None:
@@ -297,11 +298,13 @@ class Inpainter:
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
-    def _fill(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
+    def _fill(
+        self, x: torch.Tensor, valid: torch.Tensor, mirror: bool, whole: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``x`` (N,3,h,w) in [-1,1] with holes zeroed, ``valid`` (N,1,h,w) float 1=valid, any
         h, w (see :func:`engine.convert.to_network`). Returns the network's output (with
         ``mirror``, averaged with its mirrored pass), same size, matched to the image at the
-        hole's edge unless ``edges`` is off."""
+        hole's edge unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`)."""
         g = self.config.granularity
         h, w = x.shape[-2:]
         ph, pw = (-h) % g, (-w) % g
@@ -317,7 +320,7 @@ class Inpainter:
         with ctx:
             out = self._network(x, valid, mirror)[..., :h, :w]
         if self.edges:  # on the image only: the padding is no part of the hole
-            out = match_edges(out, x[..., :h, :w], valid[..., :h, :w], thin=self.thin)
+            out = match_edges(out, x[..., :h, :w], valid[..., :h, :w], thin=self.thin, whole=whole)
         return out
 
     def _network(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
@@ -333,14 +336,22 @@ class Inpainter:
         return (both[:n] + both[n:].flip(-1)) * 0.5
 
     def _fill_crop(
-        self, crop: np.ndarray, hole: np.ndarray, scaled: bool, mirror: bool, cancel: CancelFn | None = None
+        self,
+        crop: np.ndarray,
+        hole: np.ndarray,
+        scaled: bool,
+        mirror: bool,
+        cancel: CancelFn | None = None,
+        whole: np.ndarray | None = None,
     ) -> np.ndarray:
         """Fill one crop (uint8 hxwx3, bool hxw); returns the network's uint8 hxwx3 result.
         ``cancel`` is asked again before a scaled crop's match at full resolution (tens of
-        seconds for a hole over most of a 24-megapixel photo on a 2-core CPU)."""
+        seconds for a hole over most of a 24-megapixel photo on a 2-core CPU). ``whole``: the
+        crop's part of the hole as it was before earlier crops filled some of it (None: ``hole``)."""
         h, w = hole.shape
+        whole_valid = None if whole is None else to_network(crop, whole, self.device)[1]
         if not scaled and max(h, w) <= self.max_side:
-            return from_network(self._fill(*to_network(crop, hole, self.device), mirror))[0]
+            return from_network(self._fill(*to_network(crop, hole, self.device), mirror, whole_valid))[0]
         # Uniform scale down to the working size; a small cell that holds any hole pixel is hole.
         s = self.max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -360,7 +371,7 @@ class Inpainter:
         # edge here instead of an upscaled blur (29.4 -> 38.3 dB on such a wire)
         x, valid = to_network(crop, hole, self.device)
         y = to_network(up, np.zeros_like(hole), self.device)[0]
-        return from_network(match_edges(y, x, valid, thin=self.thin))[0]
+        return from_network(match_edges(y, x, valid, thin=self.thin, whole=whole_valid))[0]
 
     @torch.inference_mode()
     def __call__(
@@ -401,9 +412,13 @@ class Inpainter:
             todo[core] = crop_hole[core]
             if todo.any():
                 crop = result[r.crop.slices]
-                fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel)
+                # the crop's part of the hole before earlier crops filled some of it: its thin
+                # parts are its own, not the rest's (a band without detail or grain at each seam)
+                whole = hole[r.crop.slices]
+                whole = None if np.array_equal(whole, crop_hole) else whole
+                fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
                 no_photo = None if hidden is None else hidden[r.crop.slices]
-                filled = self._finish(fill, crop, crop_hole, strength, no_photo)
+                filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:

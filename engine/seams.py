@@ -232,7 +232,12 @@ def smooth_fill(
 
 
 def match_edges(
-    out: torch.Tensor, image: torch.Tensor, valid: torch.Tensor, *, thin: bool = True
+    out: torch.Tensor,
+    image: torch.Tensor,
+    valid: torch.Tensor,
+    *,
+    thin: bool = True,
+    whole: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The network's ``out`` (N,3,H,W) fitted into ``image``: its hole pixels corrected so that
     they meet ``image`` at the hole's edge (``out`` minus the membrane of ``out - image`` over
@@ -240,7 +245,10 @@ def match_edges(
     from ``image`` alone (:func:`smooth_fill`, :func:`wide_parts`). Hole pixels of ``image`` are
     never read; valid pixels of the result are the input's ``out`` (the caller pastes only hole
     pixels). The membranes are solved in the holes' bounding box with a margin of ``MARGIN``
-    valid pixels, not the whole image, one image at a time."""
+    valid pixels, not the whole image, one image at a time. ``whole`` (N,1,H,W, 1 = valid): the
+    hole this one is the rest of, when an earlier crop filled part of it (a tile along a long
+    stroke): the thin parts are decided on it, so that the pixels beside the earlier fill are not
+    taken for a thin part's edge (a band without the network's detail at every tile seam)."""
     valid = valid.to(out.dtype)
     fixed = out.clone()
     h, w = out.shape[-2:]
@@ -258,7 +266,7 @@ def match_edges(
         solved = membrane(torch.cat([error, photo], 1) if thin else error, v)
         fill = out[win] - solved[:, : out.shape[1]]
         if thin:
-            wide = wide_parts(v)
+            wide = wide_parts(v if whole is None else whole[win].to(out.dtype))
             smooth = smooth_fill(photo, v, solved[:, out.shape[1] :], wide)
             fill = smooth + wide * (fill - smooth)
         fixed[win] = out[win] + (fill - out[win]) * (1.0 - v)

@@ -72,16 +72,20 @@ def add_texture(
     *,
     seed: int = 0,
     hidden: np.ndarray | None = None,
+    whole: np.ndarray | None = None,
 ) -> np.ndarray:
     """``fill`` (uint8 HxWx3, the network's result for this image) with the photo's texture
     added on the ``hole`` pixels (bool HxW); every other pixel is ``fill``'s. ``image``'s hole
     pixels are never read, nor its ``hidden`` ones (bool HxW: no photo, a transparent part
-    continued smoothly by the caller, which as donors gave the fill no grain beside it). Returns ``fill`` itself when there is nothing to add (no strength,
+    continued smoothly by the caller, which as donors gave the fill no grain beside it).
+    ``whole`` (bool HxW): the hole this one is the rest of, when an earlier crop filled part of
+    it: that fill is no donor, and the thin parts (which get no texture) are decided on it. Returns ``fill`` itself when there is nothing to add (no strength,
     no hole, no donor patch around it). ValueError for a strength that is not a number from 0
     to :data:`~engine.texture_strength.MAX_TEXTURE` (NaN turned the hole black)."""
     strength = check_texture(strength)
-    if hidden is not None and (hidden.dtype != np.bool_ or hidden.shape != hole.shape):
-        raise ValueError("hidden must be a bool HxW array the size of the hole mask")
+    for name, m in (("hidden", hidden), ("whole", whole)):
+        if m is not None and (m.dtype != np.bool_ or m.shape != hole.shape):
+            raise ValueError(f"{name} must be a bool HxW array the size of the hole mask")
     if strength <= 0 or not hole.any():
         return fill
     box = _window(hole)
@@ -89,12 +93,16 @@ def add_texture(
     x = torch.from_numpy(np.require(image[box], requirements=["C", "W"])).permute(2, 0, 1).float()
     f = torch.from_numpy(np.require(fill[box], requirements=["C", "W"])).permute(2, 0, 1).float()
     h_mask = torch.from_numpy(np.require(hole[box], dtype=bool, requirements=["C", "W"]))
-    no_photo = (
-        None
-        if hidden is None
-        else torch.from_numpy(np.require(hidden[box], dtype=bool, requirements=["C", "W"]))
-    )
-    tex = texture_for(f, x, h_mask, seed=seed, hidden=no_photo)
+    no_photo = hidden
+    if whole is not None:  # an earlier crop's fill is no photo either
+        no_photo = whole & ~hole if no_photo is None else no_photo | (whole & ~hole)
+
+    def window(m: np.ndarray | None) -> torch.Tensor | None:
+        return (
+            None if m is None else torch.from_numpy(np.require(m[box], dtype=bool, requirements=["C", "W"]))
+        )
+
+    tex = texture_for(f, x, h_mask, seed=seed, hidden=window(no_photo), whole=window(whole))
     if tex is None:
         return fill
     out = fill.copy()
@@ -121,11 +129,13 @@ def texture_for(
     seed: int = 0,
     patch: int = PATCH,
     hidden: torch.Tensor | None = None,
+    whole: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """The synthesised texture (3,H,W) float for the hole (bool H,W) of ``image`` (3,H,W, 0-255;
     hole pixels never read, ``hidden`` ones never a donor nor part of the texture level), guided
     by ``fill``'s blurred content; zero outside the hole's patches and on its thin parts. None
-    when no donor patch fits around the hole."""
+    when no donor patch fits around the hole. The thin parts are those of ``whole`` (bool H,W,
+    the hole this one is the rest of) when given."""
     h, w = hole.shape
     r = math.ceil(3 * SIGMA)
     unknown = hole if hidden is None else hole | hidden
@@ -197,7 +207,7 @@ def texture_for(
     weight.index_add_(0, where, window.pow(2).expand(len(ty), patch, patch).flatten())
     total = total.view(3, h + 2 * patch, width)[:, patch : patch + h, patch : patch + w]
     weight = weight.view(h + 2 * patch, width)[patch : patch + h, patch : patch + w]
-    wide = wide_parts((~hole).float()[None, None])[0, 0]  # 0 on thin parts, ramping to 1
+    wide = wide_parts((~(hole if whole is None else whole)).float()[None, None])[0, 0]  # 0 on thin parts
     return torch.where(weight > 0, total / weight.clamp(min=1e-12).sqrt(), 0.0) * wide
 
 

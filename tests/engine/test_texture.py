@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from engine import Inpainter
+from engine.crops import plan_regions
 from engine.texture import add_texture, texture_for
 from engine.texture_strength import check_texture
 from engine.unet import PConvUNet, UNetConfig
@@ -225,6 +226,25 @@ def test_a_hidden_mask_must_be_bool_and_the_holes_size():
             _inpainter(1.0)(image, hole, hidden=bad)
         with pytest.raises(ValueError, match="hidden"):
             _inpainter(1.0).inpaint_batch([image], [hole], hidden=[bad])
+
+
+def test_a_long_stroke_filled_in_tiles_has_its_grain_at_every_tile_seam():
+    """A later tile sees the earlier tiles' fill as photo: its hole's edge there was taken for a
+    thin part's edge, which gets the photo's smooth fill and no texture (a band of 3-4 columns
+    with a fifth of the grain at every seam). Its thin parts are the whole stroke's now."""
+    rng = np.random.default_rng(0)
+    image = np.clip(np.array([120, 100, 80]) + rng.normal(0, 8, (200, 1400, 1)), 0, 255).astype(np.uint8)
+    hole = np.zeros((200, 1400), bool)
+    hole[86:114, 20:1380] = True  # 28 px wide: no thin part of its own, tiled (not scaled)
+    inp = _inpainter(1.0, max_side=256)
+    regions = plan_regions(hole, inp.max_side, inp.config.image_size, granularity=inp.config.granularity)
+    seams = sorted({r.core.x0 for r in regions} - {min(r.core.x0 for r in regions)})
+    assert len(seams) >= 5 and not any(r.scaled for r in regions)
+    out = inp(image, hole)[90:110, :, 1].astype(float)
+    grain = np.abs(out[1:-1] - 0.5 * (out[:-2] + out[2:])).mean(0)  # per column, inside the stroke
+    typical = np.median(grain[40:1360])
+    at_seams = [grain[x : x + 3].mean() for x in seams]  # the 3 columns after each seam
+    assert min(at_seams) > 0.6 * typical, (np.round(at_seams, 2), typical)
 
 
 def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
