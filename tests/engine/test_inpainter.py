@@ -111,7 +111,7 @@ def _spy_fill(inpainter, monkeypatch):
     shapes = []
     real = inpainter._fill
     monkeypatch.setattr(
-        inpainter, "_fill", lambda im, v, mirror: shapes.append(tuple(im.shape)) or real(im, v, mirror)
+        inpainter, "_fill", lambda im, v, *rest: shapes.append(tuple(im.shape)) or real(im, v, *rest)
     )
     return shapes
 
