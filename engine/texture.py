@@ -11,7 +11,8 @@ from around the hole:
 
 * **texture** is the photo minus its Gaussian blur (sigma :data:`SIGMA`): grain and fine detail;
 * **donors** are the valid pixels within :data:`REACH` px of the hole whose blur reads no hole
-  pixel and no hidden one (no photo: a transparent part continued smoothly by the caller);
+  pixel and no hidden one (no photo: a transparent part continued smoothly by the caller; nor
+  an earlier crop's fill of the same hole, unless there is nothing else around);
 * **synthesis**: the hole's box is tiled with :data:`PATCH` px patches at half-patch stride;
   each takes the donor patch, among :data:`CANDIDATES` drawn at random, whose blurred content
   is nearest the fill's blurred content there (sum of squared differences on a 4x4 grid of the
@@ -103,6 +104,10 @@ def add_texture(
         )
 
     tex = texture_for(f, x, h_mask, seed=seed, hidden=window(no_photo), whole=window(whole))
+    if tex is None and whole is not None:
+        # nothing but earlier fills around (a tile whose crop was all hole): their grain, which
+        # came from the photo, rather than none
+        tex = texture_for(f, x, h_mask, seed=seed, hidden=window(hidden), whole=window(whole))
     if tex is None:
         return fill
     out = fill.copy()

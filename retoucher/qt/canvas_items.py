@@ -205,7 +205,8 @@ class PhotoItem(_PhotoSizedItem):
 
     def _paint_divider(self, painter: QPainter, s: float) -> None:
         """The divider and its labels, in screen pixels (the same at any zoom), inside the photo
-        and the view (the canvas repaints the whole view when it scrolls in split mode)."""
+        and the view (a vertical scroll in split mode repaints the labels' band, see
+        :meth:`label_band`)."""
         t = painter.worldTransform()
         top_left, bottom_right = t.map(QPointF(0, 0)), t.map(QPointF(self._w, self._h))
         left, top = round(top_left.x()), round(top_left.y())

@@ -77,15 +77,17 @@ class ZoomView(QGraphicsView):
         """Photo pixels per screen pixel, what the window shows as the zoom (100 % = one each)."""
         return self.zoom / self.actual_zoom
 
-    def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
+    def set_zoom(self, zoom: float, anchor: QPointF | None = None, *, step: bool = False) -> None:
         """Zoom to ``zoom`` keeping the image point under ``anchor`` (viewport coordinates,
         default the centre) where it is. The zoom stays within :data:`MIN_ZOOM` (or Fit's zoom,
         where a very long photo needs less to fit) and :data:`MAX_ZOOM`, and a step never goes
-        the other way (Zoom Out at Fit below :data:`MIN_ZOOM` stays at Fit)."""
+        the other way (Zoom Out at Fit below :data:`MIN_ZOOM` stays at Fit). ``step``: a zoom
+        step (Zoom In/Out, the wheel, a pinch) that the limits leave where it is does nothing, so
+        Fit keeps following the window."""
         lo = min(MIN_ZOOM, self._fit_zoom() or MIN_ZOOM, self.zoom)
         zoom = min(max(zoom, lo), max(MAX_ZOOM, self.zoom))
-        if anchor is None and math.isclose(zoom, self.zoom, rel_tol=1e-9):
-            return  # nothing to do: Fit stays Fit (it follows the window's size)
+        if step and math.isclose(zoom, self.zoom, rel_tol=1e-9):
+            return
         if anchor is None:
             anchor = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
         fixed = self.to_image(anchor)
@@ -98,10 +100,10 @@ class ZoomView(QGraphicsView):
         self.zoom_changed.emit(self.zoom)
 
     def zoom_in(self) -> None:
-        self.set_zoom(self.zoom * ZOOM_STEP)
+        self.set_zoom(self.zoom * ZOOM_STEP, step=True)
 
     def zoom_out(self) -> None:
-        self.set_zoom(self.zoom / ZOOM_STEP)
+        self.set_zoom(self.zoom / ZOOM_STEP, step=True)
 
     def actual_size(self) -> None:
         """One photo pixel per screen pixel (on a 2x screen, a zoom of 0.5)."""
@@ -163,7 +165,7 @@ class ZoomView(QGraphicsView):
         if mods & ZOOM_MODIFIER or (self._wheel_zooms and not mods & SIDEWAYS_MODIFIER):
             steps = angle.y() / 120.0 or pixels.y() / PIXELS_PER_ZOOM_STEP
             if steps:
-                self.set_zoom(self.zoom * ZOOM_STEP**steps, event.position())
+                self.set_zoom(self.zoom * ZOOM_STEP**steps, event.position(), step=True)
             angle, pixels = QPoint(angle.x(), 0), QPoint(pixels.x(), 0)
         elif mods & SIDEWAYS_MODIFIER and not (angle.x() or pixels.x()):
             angle, pixels = QPoint(angle.y(), 0), QPoint(pixels.y(), 0)  # the wheel turned sideways
@@ -194,7 +196,7 @@ class ZoomView(QGraphicsView):
         kind = event.gestureType()
         if kind == Qt.NativeGestureType.ZoomNativeGesture and self._has_content():
             # The value is the change of scale: 0.1 is 10 % larger.
-            self.set_zoom(self.zoom * max(1.0 + event.value(), 0.01), event.position())
+            self.set_zoom(self.zoom * max(1.0 + event.value(), 0.01), event.position(), step=True)
         elif kind == Qt.NativeGestureType.SmartZoomNativeGesture and self._has_content():
             if self._fit_mode:
                 self.set_zoom(self.actual_zoom, event.position())

@@ -247,6 +247,25 @@ def test_a_long_stroke_filled_in_tiles_has_its_grain_at_every_tile_seam():
     assert min(at_seams) > 0.6 * typical, (np.round(at_seams, 2), typical)
 
 
+def test_a_tile_whose_crop_is_all_hole_still_gets_the_grain_of_the_fills_beside_it():
+    """With earlier fills no donors, a tile seeing nothing but them got no grain at all (the end
+    of a thick stroke along a narrow photo): their grain, which came from the photo, is used."""
+    rng = np.random.default_rng(1)
+    image = np.clip(np.array([120, 100, 80]) + rng.normal(0, 8, (40, 1500, 1)), 0, 255).astype(np.uint8)
+    hole = np.zeros((40, 1500), bool)
+    hole[:, :700] = True  # the left 700 columns of a 40 px strip: its first tile sees no photo
+    inp = _inpainter(1.0, max_side=512)
+    regions = plan_regions(hole, inp.max_side, inp.config.image_size, granularity=inp.config.granularity)
+    assert any(hole[r.crop.slices].all() for r in regions)
+    out = inp(image, hole)[:, :, 1].astype(float)
+
+    def grain(cols):
+        part = out[5:-5, cols]
+        return float(np.abs(part[1:-1] - 0.5 * (part[:-2] + part[2:])).mean())
+
+    assert grain(slice(0, 150)) > 0.3 * grain(slice(800, 1500))  # 0.1 against 7 without
+
+
 def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
     """A wire crossing the surroundings is a minority of each donor patch's pixels: clipped to
     the patch's own grain, it does not reappear as bright lines in the fill."""

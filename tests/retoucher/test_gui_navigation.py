@@ -294,12 +294,26 @@ def test_zoom_out_at_fit_never_zooms_into_a_very_long_photo(shown_window):
     assert canvas.zoom == pytest.approx(fit * ZOOM_STEP)
     w.zoom_out_action.trigger()
     assert canvas.zoom == pytest.approx(fit)
-    # a Zoom Out that changed nothing left Fit: the zoom no longer followed the window
+    # a Zoom Out (or a Ctrl+wheel) that changed nothing left Fit: the zoom no longer followed
+    # the window
     w.fit_action.trigger()
     w.zoom_out_action.trigger()
+    _wheel(w, QPointF(200, 150), angle=(0, -120), mods=Mod.ControlModifier)
     w.resize(900, 700)
     QApplication.processEvents()
     assert canvas.zoom > fit * 1.5
+
+
+def test_actual_size_leaves_fit_even_where_fit_is_100_percent(shown_window):
+    """A small photo in a large window: Fit is 100 %, and Actual Size must still stop the zoom
+    following the window (it did until a no-op step was told apart from Actual Size)."""
+    w = shown_window(Document(np.zeros((600, 800, 3), np.uint8)), size=(1400, 1000))
+    canvas = w.canvas
+    assert canvas.zoom == pytest.approx(canvas.actual_zoom)
+    w.actual_size_action.trigger()
+    w.resize(700, 500)
+    QApplication.processEvents()
+    assert canvas.zoom == pytest.approx(canvas.actual_zoom)
 
 
 def test_a_pan_stopped_at_the_photos_edge_moves_back_at_once(window):
