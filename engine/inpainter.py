@@ -49,7 +49,7 @@ from .distributed import device_for_rank
 from .grey import grey_fill
 from .mirror_pass import MIRROR
 from .seams import match_edges
-from .texture import add_texture
+from .texture import add_texture, check_mask
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
 from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights, weights_to_load
@@ -287,15 +287,6 @@ class Inpainter:
         and, where the photo is grey around the hole, made grey."""
         return grey_fill(add_texture(fill, image, hole, strength, hidden=hidden, whole=whole), image, hole)
 
-    @staticmethod
-    def _check_hidden(hidden: np.ndarray | None, hole: np.ndarray, what: str = "") -> np.ndarray | None:
-        if hidden is None:
-            return None
-        if not isinstance(hidden, np.ndarray) or hidden.dtype != np.bool_ or hidden.shape != hole.shape:
-            # a uint8 alpha passed by mistake would read as its opposite
-            raise ValueError(f"{what}hidden must be a bool HxW array the size of the hole mask")
-        return hidden
-
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def _fill(
@@ -391,7 +382,7 @@ class Inpainter:
         are no photo (a transparent part the caller continued smoothly, as
         :func:`engine.hidden.revealed` does), never a source of the photo's texture."""
         hole = self._check(image, hole)
-        hidden = self._check_hidden(hidden, hole)
+        hidden = check_mask(hidden, hole, "hidden")
         strength = self._strength(texture)
         mirror = self._mirrored(mirror)
         result = image.copy()
@@ -450,7 +441,7 @@ class Inpainter:
         if hidden is not None and len(hidden) != len(images):
             raise ValueError(f"{len(images)} images but {len(hidden)} hidden masks")
         no_photo = [
-            self._check_hidden(None if hidden is None else hidden[i], ho, f"item {i}: ")
+            check_mask(None if hidden is None else hidden[i], ho, "hidden", f"item {i}: ")
             for i, ho in enumerate(checked)
         ]
         if len(images) == 0:

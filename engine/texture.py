@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from .seams import wide_parts
 from .texture_strength import check_texture
 
-__all__ = ["add_texture"]
+__all__ = ["add_texture", "check_mask"]
 
 SIGMA = 1.5  # the blur that separates structure from texture, px
 REACH = 48  # donors lie at most this far from the hole, px (chessboard distance)
@@ -80,13 +80,13 @@ def add_texture(
     pixels are never read, nor its ``hidden`` ones (bool HxW: no photo, a transparent part
     continued smoothly by the caller, which as donors gave the fill no grain beside it).
     ``whole`` (bool HxW): the hole this one is the rest of, when an earlier crop filled part of
-    it: that fill is no donor, and the thin parts (which get no texture) are decided on it. Returns ``fill`` itself when there is nothing to add (no strength,
-    no hole, no donor patch around it). ValueError for a strength that is not a number from 0
-    to :data:`~engine.texture_strength.MAX_TEXTURE` (NaN turned the hole black)."""
+    it: that fill is no donor, and the thin parts (which get no texture) are decided on it.
+    Returns ``fill`` itself when there is nothing to add (no strength, no hole, no donor patch
+    around it). ValueError for a strength that is not a number from 0 to
+    :data:`~engine.texture_strength.MAX_TEXTURE` (NaN turned the hole black)."""
     strength = check_texture(strength)
-    for name, m in (("hidden", hidden), ("whole", whole)):
-        if m is not None and (m.dtype != np.bool_ or m.shape != hole.shape):
-            raise ValueError(f"{name} must be a bool HxW array the size of the hole mask")
+    check_mask(hidden, hole, "hidden")
+    check_mask(whole, hole, "whole")
     if strength <= 0 or not hole.any():
         return fill
     box = _window(hole)
@@ -114,6 +114,17 @@ def add_texture(
     added = (f + strength * tex).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     out[box] = np.where(hole[box][..., None], added, fill[box])
     return out
+
+
+def check_mask(mask: object, hole: np.ndarray, name: str, what: str = "") -> np.ndarray | None:
+    """``mask`` when it is None or a bool array the size of ``hole``, else ValueError (``what``
+    prefixes the message): a uint8 alpha passed as ``hidden`` by mistake would read as its
+    opposite."""
+    if mask is None:
+        return None
+    if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != hole.shape:
+        raise ValueError(f"{what}{name} must be a bool HxW array the size of the hole mask")
+    return mask
 
 
 def _window(hole: np.ndarray) -> tuple[slice, slice]:

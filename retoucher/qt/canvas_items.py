@@ -55,6 +55,11 @@ def _premultiplied_rgba(r: int, g: int, b: int, a: int) -> np.ndarray:
 _TILE_FORMAT = QImage.Format.Format_RGBA8888_Premultiplied
 
 
+def _tile_image(data: np.ndarray) -> QImage:
+    """A QImage sharing the memory of an overlay tile (uint8 HxWx4, premultiplied RGBA)."""
+    return QImage(data.data, data.shape[1], data.shape[0], data.strides[0], _TILE_FORMAT)
+
+
 def _label_font() -> QFont:
     font = QFont()
     font.setPixelSize(LABEL_PX)
@@ -242,7 +247,7 @@ class MaskOverlayItem(_PhotoSizedItem):
         self._tiles: dict[tuple[int, int], tuple[np.ndarray, QImage]] = {}  # (HxWx4 uint8, image)
         # each tile halved 1, 2, ... times (a pixel is hole where any of its block is), for
         # drawing zoomed out below 50 %: made when first drawn, dropped when the tile changes
-        self._halved: dict[tuple[int, int], list[tuple[np.ndarray, QImage]]] = {}
+        self._halved: dict[tuple[int, int], Pyramid] = {}
         self._rgba = OVERLAY_RGBA
         self._colour = _premultiplied_rgba(*OVERLAY_RGBA)
 
@@ -299,8 +304,7 @@ class MaskOverlayItem(_PhotoSizedItem):
                     if not sub.any():
                         continue
                     data = np.zeros((tile.height, tile.width, 4), dtype=np.uint8)
-                    img = QImage(data.data, tile.width, tile.height, data.strides[0], _TILE_FORMAT)
-                    entry = self._tiles[(ty, tx)] = (data, img)
+                    entry = self._tiles[(ty, tx)] = (data, _tile_image(data))
                 data = entry[0]
                 local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
                 data[local.slices] = np.where(sub[..., None], self._colour, np.uint8(0))
@@ -337,17 +341,11 @@ class MaskOverlayItem(_PhotoSizedItem):
     ) -> tuple[QImage, int]:
         """The tile ``key`` (its ``data`` and ``image``) halved ``level`` times (fewer once it
         is one pixel; 0: the tile itself)."""
-        levels = self._halved.setdefault(key, [])
-        while len(levels) < level:
-            below = levels[-1][0] if levels else data
-            if below.shape[0] == 1 and below.shape[1] == 1:
-                break
-            small = halved_any(below)
-            levels.append(
-                (small, QImage(small.data, small.shape[1], small.shape[0], small.strides[0], _TILE_FORMAT))
-            )
-        done = min(level, len(levels))
-        return (levels[done - 1][1], done) if done else (image, 0)
+        pyramid = self._halved.get(key)
+        if pyramid is None:
+            pyramid = self._halved[key] = Pyramid(data, reduce=halved_any, wrap=_tile_image)
+        halved_image, done = pyramid.image(level)
+        return (halved_image, done) if done else (image, 0)
 
 
 class BrushCursorItem(QGraphicsItem):

@@ -14,6 +14,7 @@ that changed (a fill, an undo), level by level.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -52,12 +53,20 @@ def halved_any(tile: np.ndarray) -> np.ndarray:
 
 
 class Pyramid:
-    """The halvings of one photo array (``uint8 HxWx3``, which the document changes in place),
-    each with a QImage sharing its memory. A change only marks the box it touched; a level is
-    brought up to date when it is next drawn (an undo at 100 % costs nothing here)."""
+    """The halvings of one array (a photo, ``uint8 HxWx3``, which the document changes in place;
+    or a mask overlay's tile with ``reduce=halved_any``), each with a QImage sharing its memory
+    (made by ``wrap``). A change only marks the box it touched; a level is brought up to date
+    when it is next drawn (an undo at 100 % costs nothing here)."""
 
-    def __init__(self, base: np.ndarray) -> None:
+    def __init__(
+        self,
+        base: np.ndarray,
+        *,
+        reduce: Callable[[np.ndarray], np.ndarray] = halved,
+        wrap: Callable[[np.ndarray], QImage] = wrap_rgb,
+    ) -> None:
         self._base = base
+        self._reduce, self._wrap = reduce, wrap
         self._base_image: QImage | None = None
         self._levels: list[tuple[np.ndarray, QImage]] = []  # level 1, 2, ...
         self._stale: list[Rect | None] = []  # per level: the box of the photo changed since
@@ -71,13 +80,13 @@ class Pyramid:
             below = self._levels[-1][0] if self._levels else self._base
             if below.shape[0] == 1 and below.shape[1] == 1:
                 break
-            small = halved(below)
-            self._levels.append((small, wrap_rgb(small)))
+            small = self._reduce(below)
+            self._levels.append((small, self._wrap(small)))
             self._stale.append(None)
         level = min(level, len(self._levels))
         if level == 0:
             if self._base_image is None:
-                self._base_image = wrap_rgb(self._base)
+                self._base_image = self._wrap(self._base)
             return self._base_image, 0
         return self._levels[level - 1][1], level
 
@@ -101,4 +110,4 @@ class Pyramid:
             return
         # the block of the level below that those pixels average (2x, clipped to it)
         src = below[2 * part.y0 : 2 * part.y1, 2 * part.x0 : 2 * part.x1]
-        small[part.slices] = halved(src)[: part.height, : part.width]
+        small[part.slices] = self._reduce(src)[: part.height, : part.width]
