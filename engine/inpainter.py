@@ -29,7 +29,8 @@ How an image reaches the network:
   are filled from the photo's edge values alone (a clamped thin plate blended with a membrane),
   the network's detail coming in where the hole is wider.
 * Where the photo around a hole is grey (R = G = B: a greyscale scan), so is the fill
-  (:mod:`engine.grey`).
+  (:mod:`engine.grey`); where it is strongly coloured, the network fills the crop with that
+  colour cast taken off and the cast is added back (:mod:`engine.chroma`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from .chroma import cast_offset
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
@@ -298,6 +300,9 @@ class Inpainter:
         hole's edge unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`)."""
         g = self.config.granularity
         h, w = x.shape[-2:]
+        image, known = x, valid
+        cast = cast_offset(x, valid)  # a saturated colour's cast: taken off here, added back below
+        x = (x - cast) * valid
         ph, pw = (-h) % g, (-w) % g
         if ph or pw:
             # Padding is outside the photo: a hole, as the partial convolution treats the border.
@@ -309,9 +314,9 @@ class Inpainter:
             else contextlib.nullcontext()
         )
         with ctx:
-            out = self._network(x, valid, mirror)[..., :h, :w]
+            out = self._network(x, valid, mirror)[..., :h, :w] + cast
         if self.edges:  # on the image only: the padding is no part of the hole
-            out = match_edges(out, x[..., :h, :w], valid[..., :h, :w], thin=self.thin, whole=whole)
+            out = match_edges(out, image, known, thin=self.thin, whole=whole)
         return out
 
     def _network(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
