@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .chroma import cast_offset
+from .chroma import cast_field
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
@@ -295,13 +295,14 @@ class Inpainter:
         self, x: torch.Tensor, valid: torch.Tensor, mirror: bool, whole: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``x`` (N,3,h,w) in [-1,1] with holes zeroed, ``valid`` (N,1,h,w) float 1=valid, any
-        h, w (see :func:`engine.convert.to_network`). Returns the network's output (with
-        ``mirror``, averaged with its mirrored pass), same size, matched to the image at the
-        hole's edge unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`)."""
+        h, w (see :func:`engine.convert.to_network`). Returns the network's output for ``x`` with
+        its colour cast taken off, the cast added back (:mod:`engine.chroma`; with ``mirror``,
+        averaged with its mirrored pass), same size, matched to the image at the hole's edge
+        unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`)."""
         g = self.config.granularity
         h, w = x.shape[-2:]
         image, known = x, valid
-        cast = cast_offset(x, valid)  # a saturated colour's cast: taken off here, added back below
+        cast = cast_field(x, valid)  # a saturated colour's cast: taken off here, added back below
         x = (x - cast) * valid
         ph, pw = (-h) % g, (-w) % g
         if ph or pw:

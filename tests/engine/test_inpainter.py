@@ -3,9 +3,10 @@ import copy
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine import InpaintCancelled, Inpainter, WeightsError, save_weights
-from engine.chroma import cast_offset
+from engine.chroma import cast_field
 from engine.convert import composite, from_network, to_network
 from engine.crops import plan_regions
 from engine.inpainter import select_device
@@ -49,7 +50,7 @@ def test_only_hole_pixels_change_and_all_come_from_the_network(inpainter, model)
     # engine.chroma.FREE taken off before and added back after), matched at the edge.
     with torch.no_grad():
         x, valid = to_network(image, hole)
-        cast = cast_offset(x, valid)
+        cast = cast_field(x, valid)
         expected = from_network(match_edges(model((x - cast) * valid, valid) + cast, x, valid))[0]
     assert np.array_equal(out[hole], expected[hole])
     # The hole's original content has no influence.
@@ -202,8 +203,10 @@ def test_padding_counts_as_hole(inpainter, model):
     with torch.no_grad():
         x, valid = to_network(padded, padded_hole)
         c = (..., slice(0, 37), slice(0, 53))  # edges are matched on the image, not the padding
-        cast = cast_offset(x[c], valid[c])  # and the colour cast measured there
-        expected = from_network(match_edges(model((x - cast) * valid, valid)[c] + cast, x[c], valid[c]))[0]
+        cast = cast_field(x[c], valid[c])  # and the colour cast measured there
+        expected = from_network(
+            match_edges(model(F.pad(x[c] - cast, (0, 11, 0, 11)) * valid, valid)[c] + cast, x[c], valid[c])
+        )[0]
     assert np.array_equal(out[hole], expected[hole])
 
 
