@@ -63,12 +63,14 @@ def cast_field(
     ``free``; 0 everywhere for an image with no valid pixel near a hole). ``network(x - field)
     + field`` fills in the colours the network knows; hole pixels of ``x`` are never read."""
     h, w = x.shape[-2:]
-    valid = valid.to(x.dtype)
-    near = (square_max(1.0 - valid, ring) > 0).to(x.dtype) * valid
-    weight = F.avg_pool2d(near, CELL, ceil_mode=True)
-    cell = F.avg_pool2d(torch.where(near > 0, x, 0.0), CELL, ceil_mode=True) / weight.clamp(min=1e-12)
+    dtype, x, valid = x.dtype, x.float(), valid.float()  # 1e-12 is 0 in half precision
+    near = (square_max(1.0 - valid, ring) > 0).float() * valid
+    # whole cells: the right and bottom ones padded with pixels of no weight, not averaged over less
+    pad = (0, -w % CELL, 0, -h % CELL)
+    weight = F.avg_pool2d(F.pad(near, pad), CELL)
+    cell = F.avg_pool2d(F.pad(torch.where(near > 0, x, 0.0), pad), CELL) / weight.clamp(min=1e-12)
     chroma = cell - cell.mean(1, keepdim=True)  # each cell's mean colour's departure from grey
-    kernel = _gaussian(sigma / CELL).to(x)
+    kernel = _gaussian(sigma / CELL).to(x.device)
     sums = _separable(
         torch.cat([chroma, chroma.square().sum(1, keepdim=True), weight.new_ones(weight.shape)], 1) * weight,
         kernel,
@@ -83,7 +85,8 @@ def cast_field(
     cast = cast * (1.0 - free / size.clamp(min=1e-12)).clamp(min=0.0)
     has_ring = weight.flatten(1).amax(1) > 0  # else the membrane has nothing to start from
     cast = torch.where(has_ring[:, None, None, None], cast, 0.0)
-    return F.interpolate(cast, size=(h, w), mode="bilinear", align_corners=False)
+    # each cell's value at its centre, pixel for pixel: the crop is not a whole number of cells
+    return F.interpolate(cast, scale_factor=CELL, mode="bilinear", align_corners=False)[..., :h, :w].to(dtype)
 
 
 def _gaussian(sigma: float) -> torch.Tensor:

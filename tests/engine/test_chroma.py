@@ -89,6 +89,34 @@ def test_where_a_saturated_surface_meets_a_grey_one_the_cast_is_its_share():
     assert np.allclose(field, cast * 0.25, atol=0.08 * np.abs(cast).max())
 
 
+@pytest.mark.parametrize("extra", [1, 5, 37])
+def test_the_field_stays_put_when_the_crop_is_not_a_whole_number_of_cells(extra):
+    """Columns beyond the ring's reach change nothing at the hole: the cells were stretched over
+    the crop (2.8 grey levels at a magenta/grey boundary for one more column) and a part cell at
+    the border counted as a whole one."""
+
+    def field(w: int) -> np.ndarray:
+        image = np.empty((64, w, 3), np.uint8)
+        image[:] = GREY
+        image[:, :30] = MAGENTA
+        hole = np.zeros((64, w), bool)
+        hole[20:44, 22:40] = True
+        return _field(image, hole)[hole]
+
+    assert np.abs(field(64 + extra) - field(64)).max() < 0.2
+
+
+def test_half_precision_gives_the_float32_field():
+    image, hole = _flat(MAGENTA)
+    x, valid = to_network(image, hole)
+    want = cast_field(x, valid)
+    for dtype in (torch.float16, torch.bfloat16):
+        got = cast_field(x.to(dtype), valid.to(dtype))
+        assert got.dtype == dtype
+        assert torch.isfinite(got).all()
+        assert (got.float() - want).abs().max() * 127.5 < 2.0  # the input's own rounding
+
+
 def test_each_image_of_a_batch_has_its_own_cast():
     (a, hole), (b, _), (c, _) = _flat(MAGENTA), _flat(BLUE), _flat(GREY)
     x, valid = to_network(np.stack([a, b, c]), np.stack([hole] * 3))
