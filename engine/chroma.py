@@ -35,11 +35,10 @@ scratches the same (their fill is the photo's own); the same photos with their s
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
+from .gaussian import gaussian_blur
 from .seams import membrane, square_max
 
 __all__ = ["CELL", "FREE", "RING", "SIGMA", "cast_field"]
@@ -71,12 +70,13 @@ def cast_field(
     weight = F.avg_pool2d(F.pad(near, pad), CELL)
     cell = F.avg_pool2d(F.pad(torch.where(near > 0, x, 0.0), pad), CELL) / weight.clamp(min=1e-12)
     chroma = cell - cell.mean(1, keepdim=True)  # each cell's mean colour's departure from grey
-    kernel = _gaussian(sigma / CELL).to(x.device)
-    sums = _separable(
+    sums = gaussian_blur(
         torch.cat([chroma, chroma.square().sum(1, keepdim=True), weight.new_ones(weight.shape)], 1) * weight,
-        kernel,
+        sigma / CELL,
+        border="zeros",  # a normalised convolution: divided by the blurred weight below
     )
-    mean, square = sums[:, :3] / sums[:, 4:].clamp(min=1e-12), sums[:, 3:4] / sums[:, 4:].clamp(min=1e-12)
+    total = sums[:, 4:].clamp(min=1e-12)
+    mean, square = sums[:, :3] / total, sums[:, 3:4] / total
     # the cast's coherence: 1 where the cells around share one colour, the share of them that
     # have it where a saturated surface meets a grey one (a hole across their boundary)
     coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
@@ -84,24 +84,5 @@ def cast_field(
     cast = membrane(mean * coherence.clamp(max=1.0) * known, known)
     size = cast.abs().amax(1, keepdim=True)
     cast = cast * (1.0 - free / size.clamp(min=1e-12)).clamp(min=0.0)
-    has_ring = weight.flatten(1).amax(1) > 0  # else the membrane has nothing to start from
-    cast = torch.where(has_ring[:, None, None, None], cast, 0.0)
     # each cell's value at its centre, pixel for pixel: the crop is not a whole number of cells
     return F.interpolate(cast, scale_factor=CELL, mode="bilinear", align_corners=False)[..., :h, :w].to(dtype)
-
-
-def _gaussian(sigma: float) -> torch.Tensor:
-    radius = max(1, math.ceil(3.0 * sigma))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
-
-
-def _separable(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """``x`` (N,C,H,W) blurred by ``kernel`` along both axes, zeros outside (a normalised
-    convolution divides by the blurred weight)."""
-    c, r = x.shape[1], kernel.numel() // 2
-    kx = kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1)
-    ky = kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1)
-    x = F.conv2d(x, kx, padding=(0, r), groups=c)
-    return F.conv2d(x, ky, padding=(r, 0), groups=c)

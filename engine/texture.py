@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .gaussian import gaussian_blur
 from .seams import wide_parts
 from .texture_strength import check_texture
 
@@ -259,12 +260,4 @@ def _dilate(mask: torch.Tensor, radius: int, *, anchor_start: bool = False) -> t
 
 def _blur(x: torch.Tensor, sigma: float = SIGMA) -> torch.Tensor:
     """Gaussian blur of (C,H,W), borders replicated."""
-    r = math.ceil(3 * sigma)
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    g = g / g.sum()
-    c = x.shape[0]
-    y = F.pad(x[None], (r, r, r, r), mode="replicate")
-    y = F.conv2d(y, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    y = F.conv2d(y, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return y[0]
+    return gaussian_blur(x[None], sigma)[0]
