@@ -414,6 +414,8 @@ class Inpainter:
                 whole = hole[r.crop.slices]
                 whole = None if np.array_equal(whole, crop_hole) else whole
                 fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
+                if cancel is not None and cancel():  # before the texture: seconds on a large hole
+                    raise InpaintCancelled()
                 no_photo = None if hidden is None else hidden[r.crop.slices]
                 filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole)
                 result[r.crop.slices][todo] = filled[todo]

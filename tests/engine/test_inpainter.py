@@ -424,3 +424,30 @@ def test_a_scaled_fill_can_be_cancelled_before_its_full_resolution_match(inpaint
     with pytest.raises(InpaintCancelled):
         inpainter(image, hole, cancel=lambda: bool(asked))
     assert sides and max(sides) <= inpainter.max_side  # the full-resolution match never started
+
+
+def test_a_large_fill_can_be_cancelled_before_its_texture(inpainter, monkeypatch):
+    """After the full-resolution match of a hole over most of a 24-megapixel photo comes the
+    texture, as long again (about 12 s on a 2-core CPU): a cancel asked during the match stops
+    the fill before it."""
+    import engine.inpainter as ei
+
+    image = _photo(700, 900, seed=2)
+    hole = np.zeros((700, 900), bool)
+    hole[100:600, 150:750] = True
+    asked = []
+    real_match = ei.match_edges
+
+    def match_then_cancel(out, *args, **kwargs):
+        fixed = real_match(out, *args, **kwargs)
+        if out.shape[-1] > inpainter.max_side:  # the full-resolution match
+            asked.append(True)  # the user pressed Esc while it ran
+        return fixed
+
+    monkeypatch.setattr(ei, "match_edges", match_then_cancel)
+    textured = []
+    real_texture = ei.add_texture
+    monkeypatch.setattr(ei, "add_texture", lambda *a, **k: textured.append(1) or real_texture(*a, **k))
+    with pytest.raises(InpaintCancelled):
+        inpainter(image, hole, cancel=lambda: bool(asked))
+    assert asked and not textured  # the texture never started
