@@ -31,9 +31,9 @@ from torch import nn
 
 from .inpainter import InpaintCancelled, select_device
 from .weights import (
-    WeightsError,
     bundled_weights_path,
     floating_names,
+    read_described,
     read_header,
     read_tensors,
     shapes_of,
@@ -202,13 +202,7 @@ def save_damage_weights(
 def read_damage_info(path: str | os.PathLike[str]) -> DamageWeightsInfo:
     path = Path(path)
     meta = read_header(path, DAMAGE_FORMAT_NAME, DAMAGE_FORMAT_VERSION, "Retoucher damage detector")
-    try:
-        config = DamageNetConfig.from_json(meta["config"])
-        provenance = json.loads(meta.get("provenance") or "{}")
-        if not isinstance(provenance, dict):
-            raise ValueError("provenance is not a JSON object")
-    except (KeyError, ValueError, TypeError) as exc:
-        raise WeightsError(f"{path} has a broken architecture description ({exc})") from exc
+    config, provenance = read_described(path, meta, DamageNetConfig.from_json)
     return DamageWeightsInfo(
         path=path, name=meta.get("name") or path.stem, config=config, provenance=provenance
     )

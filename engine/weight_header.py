@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "WeightsInfo",
     "bundled_weights_path",
     "default_weights_path",
+    "read_described",
     "read_header",
     "read_weights_info",
     "resources_dir",
@@ -128,17 +130,27 @@ def read_header(
     return meta
 
 
-def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
-    """Read only the header: name, architecture and provenance."""
-    path = Path(path)
-    meta = read_header(path, FORMAT_NAME, FORMAT_VERSION, "Retoucher partial-convolution U-Net")
+def read_described(
+    path: Path, meta: dict[str, str], from_json: Callable[[str], Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The architecture (``from_json`` of the header's ``config``) and the provenance object of
+    a weight file whose header :func:`read_header` returned; a :class:`WeightsError` naming
+    ``path`` for either broken."""
     try:
-        config = UNetConfig.from_json(meta["config"])
+        config = from_json(meta["config"])
         provenance = json.loads(meta.get("provenance") or "{}")
     except (KeyError, ValueError, TypeError) as exc:
         raise WeightsError(f"{path} has a broken architecture description ({exc})") from exc
     if not isinstance(provenance, dict):
         raise WeightsError(f"{path} has a broken provenance (a {type(provenance).__name__}, not an object)")
+    return config, provenance
+
+
+def read_weights_info(path: str | os.PathLike[str]) -> WeightsInfo:
+    """Read only the header: name, architecture and provenance."""
+    path = Path(path)
+    meta = read_header(path, FORMAT_NAME, FORMAT_VERSION, "Retoucher partial-convolution U-Net")
+    config, provenance = read_described(path, meta, UNetConfig.from_json)
     try:
         texture = check_texture(float(meta["texture"])) if "texture" in meta else TEXTURE
     except ValueError as exc:

@@ -159,6 +159,26 @@ def test_foreign_and_corrupt_weight_files(tmp_path) -> None:
         DamageDetector(tmp_path / "missing.safetensors", device="cpu")
 
 
+def test_a_damage_file_with_a_broken_description_is_refused(tmp_path) -> None:
+    """A detector whose header's provenance is not an object, or whose config is no JSON, is a
+    WeightsError naming the file (the same reading as the inpainting model's header)."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    good = save_damage_weights(tmp_path / "good.safetensors", _net())
+    with safe_open(str(good), framework="np") as f:
+        meta = f.metadata()
+    tensors = load_file(str(good))
+    for name, change, message in [
+        ("listed.safetensors", {"provenance": "[1, 2]"}, "broken provenance \\(a list"),
+        ("garbled.safetensors", {"config": "{not json"}, "broken architecture"),
+    ]:
+        path = tmp_path / name
+        save_file(tensors, str(path), metadata={**meta, **change})
+        with pytest.raises(WeightsError, match=f"{name}.*{message}"):
+            read_damage_info(path)
+
+
 def test_missing_bundled_detector_says_how_to_get_one(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RETOUCHER_RESOURCES", str(tmp_path))
     with pytest.raises(WeightsError, match="retoucher-train damage"):
