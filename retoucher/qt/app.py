@@ -7,6 +7,7 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 from ..bundled import sample_photo
+from .binding_check import guard_none
 from .settings import APPLICATION, ORGANIZATION
 
 __all__ = ["run_app", "sample_photo"]
@@ -15,6 +16,7 @@ __all__ = ["run_app", "sample_photo"]
 def run_app(photo: str | None = None) -> int:
     """Open the main window (with ``photo``, else the sample photo when it exists) and run
     the event loop; returns the exit code."""
+    guard_none()  # before the window makes its first Qt calls (PySide6 6.12.0 on Python 3.11)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)

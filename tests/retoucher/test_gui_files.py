@@ -342,13 +342,11 @@ def _drag_and_drop(w, mime) -> bool:
     """Enter, then drop, as a real drag does (Qt delivers the drop only to a widget that
     accepted the enter). Returns whether the enter was accepted."""
     pos = QPoint(w.width() // 2, w.height() // 2)
-    enter = QDragEnterEvent(
-        pos.toPointF(),
-        Qt.DropAction.CopyAction,
-        mime,
-        Qt.MouseButton.LeftButton,
-        Qt.KeyboardModifier.NoModifier,
-    )
+    how = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:
+        enter = QDragEnterEvent(pos, *how)  # PySide6 up to 6.11 takes a QPoint
+    except TypeError:
+        enter = QDragEnterEvent(pos.toPointF(), *how)  # 6.12 a QPointF
     QApplication.sendEvent(w.canvas.viewport(), enter)  # over the photo: it passes drops up
     if not enter.isAccepted():
         return False
