@@ -194,7 +194,7 @@ def plan_batch(options: BatchOptions) -> list[Job]:
     if mask_file is not None:  # the one mask, kept among the photos, is not a photo either
         files = [f for f in files if f.resolve() != mask_file]
     fmt = options.format
-    return plan_outputs(
+    jobs = plan_outputs(
         src,
         dst,
         files,
@@ -203,3 +203,22 @@ def plan_batch(options: BatchOptions) -> list[Job]:
         hint=" (or keep --format same)",
         mask_files=[mask_file] if mask_file is not None else [],
     )
+    _refuse_shared_masks(jobs, src)
+    return jobs
+
+
+def _refuse_shared_masks(jobs: Sequence[Job], src: Path) -> None:
+    """A mask file found for several photos (``a.jpg`` and ``a.png`` both take ``masks/a.png``)
+    is the first one's, as ``retoucher detect`` wrote it for the first (it refuses the second's
+    mask by the same rule); each other photo gets an error instead of another photo's holes."""
+    owner: dict[tuple[int, int], Job] = {}
+    for job in jobs:
+        if job.mask is None:
+            continue
+        st = job.mask.stat()
+        first = owner.setdefault((st.st_dev, st.st_ino), job)  # one file by any name or case
+        if first is not job and job.error is None:
+            job.error = (
+                f"its mask {job.mask} is also the mask of {first.relative} (photos that share a "
+                "name share their mask file); rename one of them and make its mask"
+            )

@@ -511,6 +511,59 @@ def test_masks_among_photos_only_mask_names_and_never_a_photo(tmp_path):
     assert "x_mask.png" in masks and "sub/z_mask.png" in masks  # photos, with another mask folder
 
 
+def test_photos_sharing_a_name_never_take_each_others_mask(tmp_path, tiny_weights):
+    """retoucher detect writes masks/a.png for a.jpg (the first) and refuses a.png's; a batch
+    with that mask folder gave a.png a.jpg's damage mask and reported it done. Now the first
+    photo keeps the mask file and each other photo that finds the same file fails with a reason;
+    masks of their own (a_mask.png beside the photos) are theirs."""
+    src, masks_dir = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks_dir.mkdir()
+    for name in ("a.jpg", "a.png", "a.webp", "b.jpg"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+    for name in ("a.png", "b.png"):
+        save_mask(masks_dir / name, centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", masks_dir)))
+    by_name = {j.relative.as_posix(): j for j in jobs}
+    assert by_name["a.jpg"].mask == masks_dir / "a.png" and by_name["a.jpg"].error is None
+    for later in ("a.png", "a.webp"):
+        assert "is also the mask of a.jpg" in by_name[later].error
+    assert by_name["b.jpg"].error is None
+
+    # The batch runs the first and reports the others failed, writing nothing for them.
+    inp = Inpainter(tiny_weights, device="cpu")
+    report = run_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", masks_dir)), inpainter=inp)
+    assert [p.name for p, _ in report.failed] == ["a.png", "a.webp"] and (
+        tmp_path / "out" / "a.jpg"
+    ).is_file()
+    assert not (tmp_path / "out" / "a.png").exists() and not (tmp_path / "out" / "a.webp").exists()
+
+
+def test_a_16_bit_photo_written_with_8_bits_is_said_so(tmp_path, tiny_weights, caplog):
+    """A 16-bit RGB scan came out an 8-bit file without a word (the app refuses to save over one);
+    each such output is now named in a warning. An 8-bit photo gets none, and a 16-bit photo with
+    nothing to fill is copied byte for byte (16 bits kept), without one."""
+    import cv2
+
+    src, masks_dir = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks_dir.mkdir()
+    deep = np.zeros((16, 16, 3), np.uint16) + np.arange(16, dtype=np.uint16)[:, None, None] * 4000
+    for name in ("deep.png", "untouched.png"):
+        assert cv2.imwrite(str(src / name), deep)
+    Image.fromarray(photo(16, 16, 0)).save(src / "plain.png")
+    save_mask(masks_dir / "deep.png", centre_hole(16, 16, 4))
+    save_mask(masks_dir / "plain.png", centre_hole(16, 16, 4))
+    save_mask(masks_dir / "untouched.png", np.zeros((16, 16), bool))
+    inp = Inpainter(tiny_weights, device="cpu")
+    with caplog.at_level("WARNING", logger="retoucher.batch"):
+        report = run_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", masks_dir)), inpainter=inp)
+    assert len(report.done) == 3
+    said = [r.getMessage() for r in caplog.records if "8 bits per channel" in r.getMessage()]
+    assert len(said) == 1 and "deep.png" in said[0] and "RGB;16" in said[0]
+    assert load_image(tmp_path / "out" / "untouched.png").metadata.mode == "RGB;16"
+
+
 def test_a_mask_is_never_an_output_nor_a_photo(tmp_path):
     """The mask folder as the output folder is refused (by any name); an output that would land
     on a mask file is that photo's error (--overwrite would have written over the mask); a --mask
@@ -819,6 +872,32 @@ def test_console_entry_in_a_subprocess_without_torch_in_retoucher(folder, tmp_pa
     assert proc.returncode == 1, proc.stderr
     assert "done 5, skipped 0, failed 1" in proc.stdout
     assert len(list(out.iterdir())) == 5
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="file names that are not UTF-8: POSIX only")
+def test_a_file_name_that_is_not_utf8_is_named_in_the_summary(tmp_path, tiny_weights):
+    """Under a UTF-8 locale Python's stdout is strict: the summary naming a Latin-1 file name
+    that failed raised UnicodeEncodeError at the end of the batch (exit status 1 from the
+    traceback, the summary lost). It is printed escaped now."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(16, 16, 0)).save(src / "good.png")
+    with open(os.fsencode(src) + b"/caf\xe9.jpg", "wb") as f:
+        f.write(b"not a jpeg")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONIOENCODING": "utf-8:strict"}
+    env.pop("WORLD_SIZE", None)
+    env.pop("RANK", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "retoucher", "batch", str(src), str(tmp_path / "out"), "--rect", "2,2,4,4"]
+        + ["--weights", str(tiny_weights), "--device", "cpu", "--no-progress"],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    stdout = proc.stdout.decode("utf-8")
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode("utf-8", "replace")
+    assert proc.returncode == 1 and "done 1, skipped 0, failed 1" in stdout
+    assert "caf\\udce9.jpg" in stdout  # named, escaped
 
 
 def test_leftover_temporaries_of_own_outputs_are_removed(folder, tmp_path, tiny_weights):
