@@ -104,6 +104,11 @@ def run_command(
     """Parse ``argv``, run this rank's share under a progress bar described as ``doing``,
     print the summary and return the exit status (see the module docstring).
     ``detector_factory`` goes to ``run`` (tests inject fakes; None: the engine's)."""
+    # a file name that is not UTF-8 (an old camera card's Latin-1 name) is printed escaped: under
+    # a UTF-8 locale Python's stdout is strict, and the summary naming it raised at the very end
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="backslashreplace")
     try:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
         options = make_options(args)
