@@ -137,6 +137,13 @@ class PhotoMetadata:
         picture is written grey, as the smaller and equally exact of the two)."""
         return self.mode in GREY_MODES or self.grey_palette
 
+    @property
+    def bits_per_channel_lost(self) -> bool:
+        """Whether the file holds more than 8 bits per channel (16-bit grey or RGB, 32-bit
+        integer or float), which a Retoucher picture (8 bits) and the files written from it lose."""
+        mode = self.mode or ""
+        return mode in ("I", "F") or mode.startswith(("I;", "F;")) or mode.endswith(";16")
+
     def jpeg_tables_for(
         self, fmt: str, keep_jpeg_compression: bool, *, colour: bool = False
     ) -> JpegTables | None:

@@ -189,7 +189,7 @@ class Document:
             return None
         if mode == "CMYK":
             return "the file is CMYK; it would be written back as RGB"
-        if mode in ("I", "F") or mode.startswith("I;") or mode.endswith(";16"):
+        if meta.bits_per_channel_lost:
             return f"the file has more than 8 bits per channel ({mode}); it would be written back with 8"
         return f"the file's colour mode is {mode}; it would be written back as 8-bit RGB"
 

@@ -6,6 +6,7 @@ next photo. The engine (torch) is imported here only when a batch runs.
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -110,6 +111,13 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
             shutil.copyfile(item.job.source, tmp)
         return
     rgb = img.rgb if result is None else result
+    if img.metadata.bits_per_channel_lost:  # the app refuses to save over such a file
+        logging.getLogger("retoucher.batch").warning(
+            "%s has more than 8 bits per channel (%s); %s is written with 8",
+            item.job.source,
+            img.metadata.mode,
+            output.name,
+        )
     source = img.source if out_format == "JPEG" else None
     save_image(
         output,
