@@ -1,8 +1,8 @@
 """The reversible edits of a :class:`~retoucher.document.Document`: what the undo history holds.
 
-An edit stores only what it changed: a bounding box and the pixels before and after, masks
-packed to one bit per pixel, so an undo history of hundreds of strokes on a 24-megapixel photo
-stays small. ``redo``/``undo`` replay it through the document's low-level writers
+An edit stores only what it changed: a mask's bounding box packed to one bit per pixel, a
+fill's changed pixels before and after (with a one-bit map of where they lie in their box), so an
+undo history of hundreds of strokes and fills on a 24-megapixel photo stays small. ``redo``/``undo`` replay it through the document's low-level writers
 (``_write_mask``, ``_write_image``, ``_set_state``), which check the box and emit the
 document's events. Edits are made by the document's methods, never by views.
 """
@@ -79,9 +79,13 @@ class MaskEdit(Edit):
 
 
 class ImageEdit(Edit):
-    """A fill: the changed image pixels (bounding box, before and after) and the hole it
-    cleared from the mask, as one step. It moves the document to a new image state (a fresh
-    id) and back."""
+    """A fill: the changed image pixels and the hole it cleared from the mask, as one step. It
+    moves the document to a new image state (a fresh id) and back.
+
+    ``before`` and ``after`` are the ``rect`` patch (the changed pixels' bounding box) as it was
+    and as it is; only the pixels that differ are kept (with a bit-packed map of where), not the
+    box: a fill of scattered specks (Find Damage's) spans the whole photo, 149 MB a step on a
+    24-megapixel photo as boxes, a few kilobytes plus the map (3 MB) now."""
 
     def __init__(
         self,
@@ -94,27 +98,38 @@ class ImageEdit(Edit):
     ) -> None:
         self.label = label
         self.rect = rect
-        self._before = before
-        self._after = after
+        self._where: _PackedMask | None = None
+        self._before = self._after = None
+        if rect is not None and before is not None and after is not None:
+            changed = (before != after).any(axis=2)
+            self._where = _PackedMask(changed)
+            self._before, self._after = before[changed], after[changed]  # (N, 3) each
         self.mask_edit = mask_edit
         self.state_before = state_before
         self.state_after = next(_states)
 
+    def _write(self, doc: Document, pixels: np.ndarray | None) -> None:
+        if self.rect is None or self._where is None or pixels is None:
+            return
+        patch = doc.image[self.rect.slices].copy()  # the box's other pixels as they are
+        patch[self._where.unpack()] = pixels
+        doc._write_image(self.rect, patch)
+
     def redo(self, doc: Document) -> None:
-        if self.rect is not None:
-            doc._write_image(self.rect, self._after)
+        self._write(doc, self._after)
         if self.mask_edit is not None:
             self.mask_edit.redo(doc)
         doc._set_state(self.state_after)
 
     def undo(self, doc: Document) -> None:
-        if self.rect is not None:
-            doc._write_image(self.rect, self._before)
+        self._write(doc, self._before)
         if self.mask_edit is not None:
             self.mask_edit.undo(doc)
         doc._set_state(self.state_before)
 
     @property
     def nbytes(self) -> int:
-        n = 0 if self._before is None else self._before.nbytes + self._after.nbytes
+        n = 0
+        if self._where is not None and self._before is not None and self._after is not None:
+            n = self._where.nbytes + self._before.nbytes + self._after.nbytes
         return n + (self.mask_edit.nbytes if self.mask_edit else 0)

@@ -391,3 +391,31 @@ def test_save_keeps_jpeg_compression_only_when_asked_and_refers_to_the_written_f
     doc.save(tmp_path / "again.jpg", keep_jpeg_compression=True)  # from a PNG now: the quality
     with Image.open(tmp_path / "again.jpg") as c:
         assert c.quantization != a.quantization
+
+
+def test_a_fill_of_scattered_specks_keeps_only_their_pixels_for_undo():
+    """Two specks in opposite corners of a photo (as Find Damage leaves them): the undo step
+    held the whole box between them before and after (2 x 3 bytes a pixel, 149 MB on a
+    24-megapixel photo); it holds the changed pixels and a one-bit map of the box now, and
+    undo and redo restore the photo exactly."""
+    h, w = 1500, 2000
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    hole = np.zeros((h, w), bool)
+    hole[2:10, 3:11] = True
+    hole[h - 10 : h - 2, w - 11 : w - 3] = True
+    doc = Document(rgb.copy())
+    doc.set_mask(hole)
+    result = 255 - rgb
+    edit = doc.apply_fill(result, hole)
+    assert isinstance(edit, ImageEdit)
+    box = (h - 4) * (w - 6)
+    # the pixels' map and the cleared hole's two mask maps (1 bit a pixel each), 128 pixels
+    # before and after: about 1 MB here, where the boxes took 17.9 MB
+    assert edit.nbytes < 3 * (box // 8 + 1) + 2 * 128 * 3 + 1024
+    filled = doc.image.copy()
+    doc.undo(edit)
+    assert np.array_equal(doc.image, rgb) and np.array_equal(doc.mask, hole)
+    doc.redo(edit)
+    assert np.array_equal(doc.image, filled) and not doc.mask.any()
+    assert np.array_equal(filled[hole], result[hole]) and np.array_equal(filled[~hole], rgb[~hole])
