@@ -14,6 +14,7 @@ owns those targets (``retoucher batch`` for its outputs) can remove them on its 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -60,9 +61,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     The temporary file keeps the target's suffix so that libraries that pick a format from the
     file name (Pillow, torch) still do the right thing. On error the temporary file is removed
     and the target is left untouched. The result has the replaced file's permissions, or for a
-    new file ``0o666`` minus the umask (``mkstemp`` alone would give ``0o600``).
+    new file ``0o666`` minus the umask (``mkstemp`` alone would give ``0o600``). As with
+    ``open(path, "w")``, a symbolic link is written through (the file it points to gets the new
+    bytes, the link stays) and a read-only file is refused (``PermissionError``; also when no
+    one may write it and the process could: it was made read-only to be kept).
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path))  # through a symbolic link: the file it points to
+    _check_writable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = _temp_affixes(target)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
@@ -78,6 +83,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _check_writable(target: Path) -> None:
+    """A ``PermissionError`` for an existing file that may not be written (no write permission
+    for this process, or none for anyone: a file made read-only to keep it, which ``os.replace``
+    would replace all the same, and root would write over)."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return  # a new file: the folder decides
+    if stat.S_ISREG(mode) and (not mode & 0o222 or not os.access(target, os.W_OK)):
+        raise PermissionError(errno.EACCES, "the file is read-only", str(target))
 
 
 def _temp_affixes(target: Path) -> tuple[str, str]:

@@ -45,6 +45,41 @@ def test_overwrite_keeps_the_existing_permissions(tmp_path):
     assert mode(target) == 0o640
 
 
+@posix_only
+def test_a_symbolic_link_is_written_through(tmp_path):
+    """Save over a photo opened through a link replaced the link with a file of its own: the
+    photo it pointed to never got the edit. As with open(path, "w"), the link stays and the file
+    it points to gets the bytes (in the target's folder: a relative link too)."""
+    (tmp_path / "archive").mkdir()
+    real = tmp_path / "archive" / "real.png"
+    real.write_bytes(b"old")
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.png"
+    link.symlink_to(os.path.join("archive", "real.png"))
+    with atomic_path(link) as tmp:
+        assert tmp.parent == real.parent
+        tmp.write_bytes(b"new")
+    assert link.is_symlink() and real.read_bytes() == b"new" and mode(real) == 0o640
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == ["real.png"]
+
+
+@posix_only
+def test_a_read_only_file_is_refused_and_kept(tmp_path):
+    """A photo made read-only (chmod 444) was saved over without a word (os.replace needs only
+    the folder's permission; root writes anything): refused now, file and folder untouched."""
+    target = tmp_path / "kept.png"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o444)
+    with pytest.raises(PermissionError, match="read-only"), atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"old" and mode(target) == 0o444
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.png"]
+    os.chmod(target, 0o644)  # writable again: written
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+
+
 def test_temporary_names_are_recognised_exactly(tmp_path):
     with atomic_path(tmp_path / "my.photo.jpg") as tmp:
         assert temporary_target(tmp) == tmp_path / "my.photo.jpg"
