@@ -324,6 +324,11 @@ class FileActions:
                 "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(IMAGE_SUFFIXES))}"
             )
             return False
+        problem = self.save_in_place_problem()
+        if problem and doc.path is not None and Path(path).resolve() == doc.path.resolve():
+            # the original chosen by name in Save As: what Save refuses, this must refuse too
+            self.window.show_error("Cannot save", f"{path} is the original: {problem}. Choose another name.")
+            return False
         return self._write(Path(path))
 
     def _write(self, path: Path | None) -> bool:

@@ -513,6 +513,27 @@ def test_save_of_a_multi_page_tiff_goes_to_save_as(qtbot, window, tmp_path):
     assert w.save()
 
 
+@pytest.mark.parametrize("how", ["save as", "save's copy"])
+def test_the_original_of_a_multi_page_tiff_is_never_saved_over_by_name(qtbot, window, tmp_path, how):
+    """Save refuses to write over a file an 8-bit picture cannot hold, but its original name
+    typed into Save As (or into Save's "Save a copy" dialog) wrote over it: 2 pages became 1.
+    Refused with the reason now; the file is untouched and the photo stays unsaved."""
+    w = window
+    path = tmp_path / "pages.tif"
+    pages = [Image.fromarray(np.full((12, 16, 3), v, np.uint8)) for v in (40, 200)]
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    original = path.read_bytes()
+    with pytest.warns(UserWarning):
+        assert w.open_path(path)
+    _fill(qtbot, w, Rect(1, 1, 4, 4))
+    errors = []
+    w.show_error = lambda title, text: errors.append(text)
+    w.ask_save_path = lambda *a: str(tmp_path / "." / "pages.tif")
+    assert not (w.save_as() if how == "save as" else w.save())
+    assert len(errors) == 1 and "is the original" in errors[0] and "2 pages" in errors[0]
+    assert path.read_bytes() == original and w.doc.dirty
+
+
 @pytest.mark.parametrize("how", ["paste", "drop"])
 def test_a_pasted_or_dropped_image_is_unsaved_and_closing_asks(qtbot, window, how):
     w = window
