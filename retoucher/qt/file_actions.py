@@ -213,7 +213,10 @@ class FileActions:
 
         try:
             with engine_warnings() as said:
-                return Document.open(path), said
+                doc = Document.open(path)
+            # what Save will not write over (pages, 16 bits, CMYK...): said now, not at the save
+            problem = doc.save_in_place_problem if not is_bundled(doc.path or Path(path)) else None
+            return doc, said + ([f"{problem} if saved over"] if problem else [])
         except ImageReadError as exc:
             self.window.show_error("Cannot open photo", str(exc))
             if isinstance(exc, FileNotFoundError):

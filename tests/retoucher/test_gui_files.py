@@ -502,6 +502,10 @@ def test_save_of_a_multi_page_tiff_goes_to_save_as(qtbot, window, tmp_path):
     original = path.read_bytes()
     with pytest.warns(UserWarning):
         assert w.open_path(path)
+    # said at once (the engine's warning went to stderr only), not first at the save
+    assert w.statusBar().currentMessage() == (
+        "Opened pages.tif. Note: the file holds 2 pages; only the first one would be kept if saved over"
+    )
     _fill(qtbot, w, Rect(1, 1, 4, 4))
     asked = []
     w.ask_save_path = lambda title, *a: asked.append(title) or str(tmp_path / "page1.tif")
