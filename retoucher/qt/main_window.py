@@ -433,6 +433,8 @@ class MainWindow(QMainWindow):
     def open_preferences(self) -> PreferencesDialog:
         dlg = PreferencesDialog(self.settings, self, model_texture=model_texture)
 
+        default_brush = self.settings.brush_size
+
         def accepted() -> None:
             dlg.apply()
             self.inpainters.configure(
@@ -442,7 +444,8 @@ class MainWindow(QMainWindow):
                 mirror=self.settings.mirror,
             )
             self.detectors.configure(None, self.settings.device)
-            self.set_brush_size(self.settings.brush_size)
+            if self.settings.brush_size != default_brush:  # else the brush picked on the toolbar stays
+                self.set_brush_size(self.settings.brush_size)
             self.masks.apply_preferences()
             self.canvas.set_wheel_zooms(self.settings.wheel_zooms)
             self.filler.refresh_model_status()

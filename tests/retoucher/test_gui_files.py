@@ -96,6 +96,22 @@ def test_open_applies_exif_orientation_and_save_keeps_metadata(qtbot, window, tm
         assert im.info.get("icc_profile") == icc
 
 
+def test_preferences_keep_the_brush_picked_on_the_toolbar(qtbot, window):
+    """OK in Preferences set the brush back to the default size even when only the JPEG quality
+    changed; it changes the brush only when the default brush size itself was changed."""
+    w = window
+    w.set_brush_size(150)
+    dlg = w.open_preferences()
+    dlg.quality.setValue(80)
+    dlg.accept()
+    assert w.settings.jpeg_quality == 80
+    assert w.canvas.brush_size == 150 and w.size_spin.value() == 150
+    dlg = w.open_preferences()
+    dlg.brush.setValue(25)
+    dlg.accept()
+    assert w.canvas.brush_size == 25 and w.size_spin.value() == 25
+
+
 def test_jpeg_quality_comes_from_the_preferences(qtbot, window, tmp_path):
     w = window
     src = tmp_path / "noise.jpg"
