@@ -30,6 +30,7 @@ transparent layer are the hole whatever their colour (:func:`load_mask`).
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import struct
@@ -245,6 +246,33 @@ def _start_damage_check(path: Path) -> Future[str | None]:
     return future
 
 
+def _without_end_marker(path: Path) -> Image.Image | None:
+    """The picture of a JPEG whose data is complete but for its end-of-image marker (some
+    cameras, an interrupted copy: the file stops right after the last scan), decoded from its
+    bytes with the two-byte marker added, with a warning logged; None when anything more is
+    missing (then the marker added leaves libjpeg short of data: "Corrupt JPEG data: premature
+    end of data segment") or the file cannot be read now. Pillow refuses such a file as
+    truncated; browsers and OpenCV read it whole."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data.endswith(b"\xff\xd9"):
+        return None
+    data += b"\xff\xd9"
+    if jpeg_damage(data) is not None:
+        return None
+    try:
+        im = Image.open(io.BytesIO(data))
+        _decode(im, path, "image")
+    except (ImageReadError, OSError, SyntaxError, ValueError):
+        return None
+    log.warning(
+        "%s: the JPEG ends without its end-of-image marker; its picture is complete and read so", path
+    )
+    return im
+
+
 def _warn_if_damaged(path: Path, damage: str | None) -> None:
     """Log a warning when a JPEG that decoded is damaged (``damage``: libjpeg's message): Pillow
     gives such a picture with grey or garbled blocks and says nothing."""
@@ -367,10 +395,13 @@ def load_image(
         stored_orientation = exif_orientation(im, path, quiet=True) if fmt == "TIFF" else 1
         try:
             _decode(im, path, "image")
-        except BaseException:
+        except BaseException as exc:
             if check is not None:
                 wait([check])  # nothing left reading the file behind the caller's back
-            raise
+            whole = _without_end_marker(path) if isinstance(exc, ImageReadError) and is_jpeg(fmt) else None
+            if whole is None:
+                raise
+            im, check = whole, None  # the same header, from the file's bytes and the marker
         if check is not None:
             _warn_if_damaged(path, check.result())
         try:

@@ -802,6 +802,48 @@ def test_truncated_jpeg(tmp_path):
         load_image(cut)
 
 
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_missing_only_its_end_marker_loads_whole_with_a_warning(tmp_path, caplog, progressive):
+    """Some cameras and interrupted copies leave a JPEG whose data is complete but for the
+    two-byte end-of-image marker: Pillow refused it as truncated (batch, detect and the app),
+    where browsers and OpenCV read it whole. It loads whole now, with a warning, the file as it
+    was; a JPEG that lost one byte more is still refused. A JPEG written from it keeps the
+    blocks that hold no filled pixel."""
+    buf = io.BytesIO()
+    Image.fromarray(rng_rgb(96, 128, seed=5)).save(buf, "JPEG", quality=90, progressive=progressive)
+    data = buf.getvalue()
+    intact, short = tmp_path / "intact.jpg", tmp_path / "short.jpg"
+    intact.write_bytes(data)
+    short.write_bytes(data[:-2])
+    with caplog.at_level(logging.WARNING):
+        loaded = load_image(short)
+    assert np.array_equal(loaded.rgb, load_image(intact).rgb)
+    assert "short.jpg: the JPEG ends without its end-of-image marker" in caplog.text
+    assert short.read_bytes() == data[:-2]
+    lost = tmp_path / "lost.jpg"
+    lost.write_bytes(data[:-3])
+    with pytest.raises(ImageReadError, match="lost.jpg"):
+        load_image(lost)
+
+    changed = np.zeros(loaded.rgb.shape[:2], bool)
+    changed[20:30, 20:30] = True
+    filled = loaded.rgb.copy()
+    filled[changed] = 0
+    out = save_image(
+        tmp_path / "out.jpg",
+        filled,
+        metadata=loaded.metadata,
+        keep_jpeg_compression=True,
+        source=loaded.source,
+        changed=changed,
+    )
+    again = load_image(out).rgb.astype(int)
+    far = np.ones_like(changed)
+    far[8:40, 8:40] = False  # the changed blocks and their neighbours
+    if not progressive:  # a progressive input is re-encoded whole (said in a warning)
+        assert np.array_equal(again[far], loaded.rgb[far].astype(int))
+
+
 @pytest.mark.parametrize("kind", ["baseline", "progressive", "grey", "cmyk"])
 def test_a_jpeg_with_damaged_data_loads_with_a_warning_that_says_so(tmp_path, caplog, kind):
     """libjpeg decodes a damaged scan as far as it can and Pillow says nothing (garbled blocks
