@@ -36,14 +36,23 @@ def list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Pa
     from engine.formats import IMAGE_SUFFIXES
 
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    # Linked sub-folders are followed (as linked files are read), each real folder once: a link
+    # into the input folder's own tree (a loop, or a folder listed by its own name) or a second
+    # link to a folder already listed adds nothing.
+    top = root.resolve()
+    seen = {top}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=recursive):
         here = Path(dirpath)
+        kept = []
         # Hidden folders and files are skipped: among them our own temporary files (".name.*").
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if not d.startswith(".") and not any((here / d).resolve() == ex for ex in exclude)
-        )
+        for d in sorted(dirnames):
+            real = (here / d).resolve()
+            inside = (here / d).is_symlink() and is_within(real, top)
+            if d.startswith(".") or inside or real in seen or any(real == ex for ex in exclude):
+                continue
+            seen.add(real)
+            kept.append(d)
+        dirnames[:] = kept
         for name in filenames:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 found.append(here / name)
@@ -105,6 +114,8 @@ def resolve_folders(
     ``inputs``/``outputs`` name the two folders in the messages."""
     src = Path(input_dir).expanduser().resolve()
     dst = Path(output_dir).expanduser().resolve()
+    if src.exists() and not src.is_dir():
+        raise BatchError(f"the {inputs} is a file, not a folder: {input_dir}")
     if not src.is_dir():
         raise BatchError(f"{inputs} not found: {input_dir}")
     if dst.exists() and not dst.is_dir():

@@ -564,6 +564,29 @@ def test_a_16_bit_photo_written_with_8_bits_is_said_so(tmp_path, tiny_weights, c
     assert load_image(tmp_path / "out" / "untouched.png").metadata.mode == "RGB;16"
 
 
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_recursive_listing_follows_linked_folders_once_and_names_a_file_given_as_folder(tmp_path):
+    """--recursive skipped linked sub-folders without a word (linked files were read). A link to
+    a folder elsewhere is followed; a link back up the tree (a loop), a link to a folder of the
+    tree itself and a second link to a folder already listed add nothing. A photo given where
+    the input folder goes is named as a file, not 'not found'."""
+    src, elsewhere = tmp_path / "in", tmp_path / "elsewhere"
+    (src / "real").mkdir(parents=True)
+    elsewhere.mkdir()
+    for name in ("in/top.png", "in/real/r.png", "elsewhere/e.png"):
+        Image.fromarray(photo(8, 8, 0)).save(tmp_path / name)
+    (src / "linked").symlink_to(elsewhere)
+    (src / "linked_again").symlink_to(elsewhere)
+    (src / "loop").symlink_to(src)
+    (src / "real_again").symlink_to(src / "real")
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("center", 4), recursive=True))
+    assert [j.relative.as_posix() for j in jobs] == ["linked/e.png", "real/r.png", "top.png"]
+    flat = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("center", 4)))
+    assert [j.relative.as_posix() for j in flat] == ["top.png"]
+    with pytest.raises(BatchError, match="is a file, not a folder"):
+        plan_batch(BatchOptions(src / "top.png", tmp_path / "out", MaskSpec("center", 4)))
+
+
 def test_a_mask_is_never_an_output_nor_a_photo(tmp_path):
     """The mask folder as the output folder is refused (by any name); an output that would land
     on a mask file is that photo's error (--overwrite would have written over the mask); a --mask
