@@ -239,8 +239,13 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
     config, d, log, state = run.config, run.d, run.log, run.state
     result = TrainResult(step=run.start_step, checkpoint=None)
     step, max_step_s = run.start_step, 0.0
-    with _StopRequest(enabled=d.is_main and not d.distributed) as stop, contextlib.closing(log):
-        for images, holes in run.loader:
+    batches = iter(run.loader)
+    with (
+        _StopRequest(enabled=d.is_main and not d.distributed) as stop,
+        contextlib.closing(log),
+        _workers_shut_down(batches),
+    ):
+        for images, holes in batches:
             t_step = time.perf_counter()
             terms = run.step_fn(images, holes, step=step, judged=run.judged(step))
             if state.ema is not None:
@@ -512,6 +517,20 @@ class _StopRequest:
     def __exit__(self, *_exc: object) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _workers_shut_down(batches: Any) -> Any:
+    """The data loader's workers stopped on the way out of the loop, an error's way too: they
+    ignore SIGTERM (below), so the interpreter's exit, which terminates and joins the workers
+    of a loader iterator still alive (an error's traceback holds it), waited for ever; a bad
+    mask found by a worker hung the run (and a torchrun job) after printing its error."""
+    try:
+        yield
+    finally:
+        shut_down = getattr(batches, "_shutdown_workers", None)  # single-process: none
+        if shut_down is not None:
+            shut_down()
 
 
 def _worker_init(_worker_id: int) -> None:
