@@ -192,10 +192,11 @@ def _load_inpainter(
     return inp, name, {"recipe": list(ckpt.get("lineage") or [])}
 
 
-def _check_holdout(fraction: float, recipes: dict[str, object]) -> None:
-    """ValueError when a model trained on a mask folder held out less of it than ``fraction``:
-    the irregular task would score it on masks it trained on."""
-    for name, recipe in recipes.items():
+def _check_holdout(fraction: float, recipes: list[tuple[str, object]]) -> None:
+    """ValueError when a model (``recipes``: each model's name and recipe) trained on a mask
+    folder held out less of it than ``fraction``: the irregular task would score it on masks it
+    trained on."""
+    for name, recipe in recipes:
         trained = trained_holdout(recipe)
         if trained is not None and fraction > trained:
             raise ValueError(
@@ -469,12 +470,12 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         cfg.weights, cfg.device, cfg.batch_size, textures[0], cfg.mirror
     )
     models: Models = {"ours": inpainter}
-    recipes = {name: provenance.get("recipe")}
+    recipes = [(name, provenance.get("recipe"))]  # a list: two models may share a name
     for i, (path, strength) in enumerate(zip(cfg.compare, textures[1:]), 1):
         models[f"cmp{i}"], other, provenance = _load_inpainter(
             path, cfg.device, cfg.batch_size, strength, cfg.mirror
         )
-        recipes[other] = provenance.get("recipe")
+        recipes.append((other, provenance.get("recipe")))
     if "irregular" in tasks:
         _check_holdout(cfg.mask_holdout, recipes)
     mixed = len({m.texture for m in models.values()}) > 1

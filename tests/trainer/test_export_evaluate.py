@@ -421,6 +421,12 @@ def test_evaluate_refuses_a_holdout_larger_than_the_models_training_held_out(pre
     with pytest.raises(ValueError, match="trained with --mask-holdout 0.1"):
         evaluate(EvalConfig(mask_holdout=0.2, **common))
     assert evaluate(EvalConfig(mask_holdout=0.1, **common)).rows
+    # a compared model of the same name (another folder's m.safetensors, trained on no mask
+    # folder) took the first one's place in the check, which then passed
+    (tmp_path / "other").mkdir()
+    twin = save_weights(tmp_path / "other" / "m.safetensors", PConvUNet(config).eval(), {"recipe": []})
+    with pytest.raises(ValueError, match="trained with --mask-holdout 0.1"):
+        evaluate(EvalConfig(mask_holdout=0.2, compare=[str(twin)], **common))
 
 
 def test_a_weight_files_test_table_stays_true_of_it(trained_run, tmp_path):
