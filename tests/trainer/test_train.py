@@ -178,6 +178,13 @@ def test_an_option_its_recipe_leaves_idle_is_refused(prepared, tmp_path, capsys)
         (dict(log_every=0), "--log-every must be >= 1"),
         (dict(threads=-1), "--threads must be >= 0"),
         (dict(val_every=-1), "--val-every must be >= 0"),
+        # a negative clip flipped every gradient: the loss rose and the run ended with status 0
+        (dict(grad_clip=-1.0), "--grad-clip must be >= 0"),
+        (dict(grad_clip=float("nan")), "--grad-clip must be >= 0"),
+        (dict(lr=0.0), "--lr must be > 0"),
+        (dict(warmup_steps=-5), "--warmup-steps must be >= 0"),
+        (dict(min_lr_ratio=5.0), "--min-lr-ratio must be in"),
+        (dict(preset="nope", widths=(8, 16, 16, 16)), "unknown --preset 'nope'"),
     ],
 )
 def test_intervals_and_counts_out_of_range_are_refused_before_a_step(prepared, tmp_path, option, says):
