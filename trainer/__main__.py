@@ -80,6 +80,8 @@ def _optional_int(text: str) -> int | None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from engine.torchrun import torchrun_env
+
     from .config import TrainConfig
     from .loop import TrainError, train
 
@@ -95,6 +97,10 @@ def _train(args: argparse.Namespace) -> int:
     except (TrainError, ValueError, FileNotFoundError) as exc:
         print(f"retoucher-train train: error: {exc}", file=sys.stderr)
         return 2
+    if result.stopped_early and torchrun_env().distributed:
+        # torchrun reports a rank's other status as a failure (a ChildFailedError, and a restart
+        # with --max-restarts); the log's last line says where the run stopped
+        return 0
     return 0 if not result.stopped_early else 3
 
 

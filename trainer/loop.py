@@ -4,7 +4,8 @@ In the style of the torchvision reference scripts and nanoGPT: one script for on
 or GPU, and ``torchrun`` for several (DistributedDataParallel, NCCL on CUDA, gloo on CPU; rank 0
 logs and saves). bf16 autocast on CUDA (nothing on CPU), channels_last, optional
 ``torch.compile``. Checkpoints (``RUN_DIR/ckpt.pt``) are written atomically every
-``ckpt_every`` steps, at the end, on SIGINT/SIGTERM and before ``--time-limit`` runs out; with
+``ckpt_every`` steps, at the end, on SIGINT/SIGTERM (under torchrun too) and before ``--time-limit``
+runs out; with
 ``--resume`` a run continues exactly where its checkpoint stopped (same weights as an
 uninterrupted run: the data order is a function of the seed and the step, see trainer.data).
 Temporary checkpoint files left by a run killed while saving are removed when a run starts.
@@ -241,7 +242,7 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
     step, max_step_s = run.start_step, 0.0
     batches = iter(run.loader)
     with (
-        _StopRequest(enabled=d.is_main and not d.distributed) as stop,
+        _StopRequest() as stop,
         contextlib.closing(log),
         _workers_shut_down(batches),
     ):
@@ -267,23 +268,25 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
                     log(f"step {step}: {describe_balance(run.losses, run.step_fn.weights_at(step - 1))}")
             with log.paused():
                 _validate(run, step)
-                # stop early: signal, --time-limit (all ranks must agree), --stop-after
-                stop_now = stop.requested
-                if config.time_limit is not None:
+                # stop early: a signal, --time-limit, --stop-after; under torchrun all ranks
+                # agree (a signal reaches each rank, torchrun's forwarded or the terminal's
+                # Ctrl-C, maybe not in the same step): one scalar all-reduce a step
+                stop_now, why = stop.requested, stop.why
+                if config.time_limit is not None and not stop_now:
                     spent = time.perf_counter() - run.t_start
-                    stop_now = stop_now or spent + 2 * max_step_s + 30 > config.time_limit * 60
-                if d.distributed and config.time_limit is not None:
+                    stop_now = spent + 2 * max_step_s + 30 > config.time_limit * 60
+                    why = "time limit"
+                if d.distributed:
                     flag = torch.tensor([float(stop_now)], device=d.device)
                     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                    why = why if stop_now else "another rank's signal or time limit"
                     stop_now = bool(flag.item())
                 if step % config.ckpt_every == 0 or step == run.stop_step or stop_now:
                     result.checkpoint = run.save(step)
                     if d.distributed:
                         dist.barrier()
             if stop_now and step < run.stop_step:
-                log(
-                    f"stopped at step {step} of {config.steps} ({stop.why or 'time limit'}); continue with --resume"
-                )
+                log(f"stopped at step {step} of {config.steps} ({why}); continue with --resume")
                 return step, True, result
     return step, False, result
 
@@ -494,10 +497,12 @@ def _set_up_torch(config: TrainConfig, d: DistInfo) -> int:
 
 
 class _StopRequest:
-    """SIGINT/SIGTERM ask the run to stop, with a checkpoint, after the current step (a single
-    process only: under torchrun the signals are torchrun's). The handlers are restored on exit."""
+    """SIGINT/SIGTERM ask the run to stop, with a checkpoint, after the current step; under
+    torchrun each rank's (torchrun forwards a signal it gets to every rank and waits 30 s before
+    it kills them; Ctrl-C in a terminal reaches them all), the ranks agreeing in the loop. The
+    handlers are restored on exit."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self.requested = False
         self.why = ""

@@ -597,6 +597,42 @@ def test_two_process_gloo_torchrun(prepared, tmp_path):
     assert all(a["total"] != pytest.approx(b["total"], rel=1e-5) for a, b in zip(r0, r1))
 
 
+_SIGNAL_DRIVER = """
+import os, signal, sys
+import trainer.loop as loop
+from trainer.__main__ import main
+
+class SignalledOnce(loop.TrainStep):
+    def __call__(self, images, holes, *, step, judged=None):
+        terms = super().__call__(images, holes, step=step, judged=judged)
+        if step == 1 and os.environ["RANK"] == "1":  # the second step: one rank gets SIGTERM
+            os.kill(os.getpid(), signal.SIGTERM)
+        return terms
+
+loop.TrainStep = SignalledOnce
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_signal_under_torchrun_stops_every_rank_with_a_checkpoint(prepared, tmp_path):
+    """Under torchrun the ranks had no SIGINT/SIGTERM handler: torchrun's forwarded signal (or
+    Ctrl-C) killed them with no checkpoint, and a clean --stop-after/--time-limit stop exited 3,
+    which torchrun reported as a failed rank. Now a signal to any rank stops all of them after
+    the same step, with a checkpoint, and a clean stop exits 0 (the log says where it stopped)."""
+    out = tmp_path / "ddp"
+    driver = tmp_path / "signal_driver.py"
+    driver.write_text(_SIGNAL_DRIVER)
+    args = ["train", "--data", str(prepared), "--out", str(out), "--widths", "8,16,16,16"]
+    args += ["--batch-size", "2", "--steps", "6", "--loss", "l1", "--workers", "0", "--val-every", "0"]
+    args += ["--device", "cpu", "--no-progress"]
+    torchrun_two(driver, *args)  # both ranks exit 0: torchrun_two asserts it
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 2
+    assert "stopped at step 2 of 6 (another rank's signal or time limit)" in (out / "train.log").read_text()
+    torchrun_two(driver, *args, "--resume", "--stop-after", "1")  # a clean early stop: status 0
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 3
+
+
 def test_param_groups_give_the_refinement_head_its_own_learning_rate():
     import dataclasses
 
