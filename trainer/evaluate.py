@@ -46,6 +46,7 @@ from engine.mirror_pass import MIRROR
 
 from .checkpoint import is_weight_file, load_checkpoint, model_from_checkpoint
 from .data import PreparedImages
+from .export import weights_fingerprint
 from .grid import draw_grid
 from .inference import composite, score
 from .masks import CentreHole, MaskFolder, held_out_subset, hole_ratio, trained_holdout
@@ -120,10 +121,12 @@ class EvalReport:
     texture: float = 0.0  # ours' texture strength (engine.texture)
     mirror: bool = MIRROR  # ours averaged its fill with its fill of the mirror image (engine.Inpainter)
     textures: dict[str, float] = field(default_factory=dict)  # every model's strength, with --compare
+    weights: str = ""  # ours' trainer.export.weights_fingerprint: export checks a table is its model's
 
     def to_json(self) -> dict[str, Any]:
         return (
             {"model": self.model, "split": self.split}
+            | ({"weights": self.weights} if self.weights else {})
             | ({f"{self.split}_images": self.images} if self.rows else {})  # the squares' count
             | {
                 "texture_strength": self.texture,
@@ -488,7 +491,12 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
             m.info = replace(m.info, name=f"{m.name} (--compare {i}: {Path(cfg.compare[i - 1]).name})")
     names = [m.name for m in models.values()]
     report = EvalReport(
-        model=name, split=cfg.split, images=len(images), texture=inpainter.texture, mirror=inpainter.mirror
+        model=name,
+        split=cfg.split,
+        images=len(images),
+        texture=inpainter.texture,
+        mirror=inpainter.mirror,
+        weights=weights_fingerprint(inpainter.model),
     )
     if mixed:
         texture = (

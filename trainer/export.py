@@ -19,11 +19,14 @@ measured.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from engine.mirror_pass import MIRROR
 from engine.texture_strength import TEXTURE, check_texture
@@ -105,18 +108,36 @@ def load_source(checkpoint: str | Path, *, ema: bool = True) -> Source:
     )
 
 
-def evaluation_table(evaluation: str | Path, texture: float | None) -> dict[str, Any]:
+def weights_fingerprint(model: torch.nn.Module) -> str:
+    """Which weights a table measured: a hash of ``model``'s state (names, shapes, values) with
+    its floating tensors at half precision, so that a checkpoint, its full-precision export and
+    its ``--half`` export (the app's file) all have the fingerprint of the one network they fill
+    with alike."""
+    h = hashlib.blake2b(digest_size=16)
+    for key, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu()
+        t = t.to(torch.float16) if t.is_floating_point() else t.to(torch.int64)
+        h.update(f"{key}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def evaluation_table(
+    evaluation: str | Path, texture: float | None, fingerprint: str | None = None
+) -> dict[str, Any]:
     """The test split's table written by ``evaluate`` (its .json), checked to have run the model
     as the app fills (its mirrored pass) at the texture strength the file will name (``texture``;
-    None: the engine's default)."""
+    None: the engine's default), and these weights (``fingerprint``, see :func:`check_table`)."""
     table = json.loads(Path(evaluation).read_text(encoding="utf-8"))
-    check_table(table, texture, str(evaluation))
+    check_table(table, texture, str(evaluation), fingerprint)
     return table
 
 
-def check_table(table: object, texture: float | None, where: str) -> None:
+def check_table(table: object, texture: float | None, where: str, fingerprint: str | None = None) -> None:
     """ValueError unless ``table`` is a test table of ``evaluate`` measured as a weight file naming
-    ``texture`` fills (``where`` names it in the message)."""
+    ``texture`` fills (``where`` names it in the message), of the weights whose
+    :func:`weights_fingerprint` is ``fingerprint`` (a table from before evaluate wrote one, with
+    no ``weights`` entry, cannot be checked so)."""
     if not isinstance(table, dict):
         raise ValueError(f"{where} is not an evaluation table (the .json retoucher-train evaluate writes)")
     lacking = [key for key in ("split", "rows") if key not in table]
@@ -129,6 +150,12 @@ def check_table(table: object, texture: float | None, where: str) -> None:
         raise ValueError(
             f"{where} filled {'with' if table.get('mirror') else 'without'} the mirrored pass, the app "
             f"{'with' if MIRROR else 'without'} it: the published figures must be measured as the app fills"
+        )
+    measured_weights = table.get("weights")
+    if fingerprint is not None and measured_weights is not None and measured_weights != fingerprint:
+        raise ValueError(
+            f"{where} measured other weights (fingerprint {measured_weights}) than these ({fingerprint}; "
+            f"it is the table of {table.get('model', 'another model')!r}): evaluate this model and stamp its own table"
         )
     if table["split"] != "test":
         raise ValueError(
@@ -173,9 +200,10 @@ def export(
     name = name or source.name
     if texture is None:
         texture = source.texture
+    fingerprint = weights_fingerprint(source.model)
     if evaluation is not None:
-        provenance["metrics"]["test"] = evaluation_table(evaluation, texture)
+        provenance["metrics"]["test"] = evaluation_table(evaluation, texture, fingerprint)
     elif "test" in provenance["metrics"]:  # a weight file's own table must stay true of it
-        check_table(provenance["metrics"]["test"], texture, f"{checkpoint}'s test table")
+        check_table(provenance["metrics"]["test"], texture, f"{checkpoint}'s test table", fingerprint)
     path = save_weights(out, source.model, provenance, name=name, half=half, texture=texture)
     return path, provenance

@@ -309,6 +309,31 @@ def test_evaluate_on_the_val_split_is_labelled_and_stays_out_of_weight_files(
     assert not (tmp_path / "w.safetensors").exists()
 
 
+def test_export_stamps_a_test_table_only_on_the_weights_it_measured(
+    trained_run, prepared, tiny_weights, tmp_path
+):
+    """export --evaluation checked the table's split, mirrored pass and strength but not whose it
+    was: run A's table went into run B's weight file without a word. evaluate writes the weights'
+    fingerprint (at half precision: a checkpoint's EMA weights and their --half export are one
+    network); export refuses another model's table."""
+    from trainer.export import weights_fingerprint
+
+    common = dict(data=str(prepared), task="center", progress=False, grid_rows=0, limit=2)
+    table = evaluate(EvalConfig(weights=str(trained_run), out=str(tmp_path / "a.md"), **common))
+    stamped = json.loads((tmp_path / "a.json").read_text())
+    assert stamped["weights"] == table.weights and len(table.weights) == 32
+    path, _ = export(trained_run, tmp_path / "a.safetensors", half=True, evaluation=tmp_path / "a.json")
+    again = evaluate(EvalConfig(weights=str(path), out=str(tmp_path / "a16.md"), **common))
+    assert again.weights == table.weights  # the file the app loads: the same fingerprint
+    export(path, tmp_path / "restamped.safetensors")  # its own table stays true of it
+    with pytest.raises(ValueError, match="measured other weights"):
+        export(tiny_weights, tmp_path / "b.safetensors", evaluation=tmp_path / "a.json")
+    assert not (tmp_path / "b.safetensors").exists()
+    from engine.weights import load_weights
+
+    assert weights_fingerprint(load_weights(tiny_weights)[0]) != table.weights
+
+
 def test_compare_puts_more_models_on_the_same_images_and_holes(
     trained_run, prepared, mask_dir, tiny_weights, tmp_path
 ):
