@@ -68,6 +68,7 @@ __all__ = [
     "open_run",
     "phase_entry",
     "remove_temporaries",
+    "check_same_processes",
     "resume",
     "rng_state",
     "save_checkpoint",
@@ -440,12 +441,11 @@ def initial_model(
     return model, lineage, grown
 
 
-def resume(
-    state: TrainState, ckpt: dict[str, Any], world_size: int, say: Callable[[str], None]
-) -> tuple[int, float]:
+def resume(state: TrainState, ckpt: dict[str, Any]) -> tuple[int, float]:
     """Restore the model, optimiser, scheduler, scaler, EMA, discriminator and RNG of ``ckpt``;
     returns the step to continue from and the seconds trained before. The data position follows
-    from the step (trainer.data), the same as uninterrupted if the number of processes is the same."""
+    from the step (trainer.data), the same as uninterrupted (the number of processes is the
+    checkpoint's: :func:`check_same_processes`)."""
     state.model.load_state_dict(ckpt["model"])
     state.optimizer.load_state_dict(ckpt["optimizer"])
     state.scheduler.load_state_dict(ckpt["scheduler"])
@@ -458,13 +458,22 @@ def resume(
             raise CheckpointError(f"{ckpt.get('path', 'the checkpoint')} has no discriminator to resume")
         state.adversary.load_state_dict(ckpt["discriminator"])
     set_rng_state(ckpt["rng"])
-    saved_world = ckpt.get("data_state", {}).get("world_size", world_size)
-    if saved_world != world_size:
-        say(
-            f"warning: the checkpoint was written by {saved_world} processes, this run has "
-            f"{world_size}: the data order will differ from an uninterrupted run"
-        )
     return int(ckpt["step"]), float(ckpt.get("elapsed_s", 0.0))
+
+
+def check_same_processes(ckpt: dict[str, Any], world_size: int) -> None:
+    """A TrainError when ``ckpt`` was written by another number of processes: the global batch
+    is part of the recipe (--batch-size cannot change either), and the checkpoint's data
+    position and the recipe's record of this phase (global batch, processes) would no longer be
+    true of the steps it ran (resumed by 1 process, a 2-process phase was recorded as 1 x 2)."""
+    saved = ckpt.get("data_state", {})
+    saved_world = int(saved.get("world_size", world_size))
+    if saved_world != world_size:
+        batch = saved.get("batch_size", "?")
+        raise TrainError(
+            f"the checkpoint was written by {saved_world} processes (batch {batch}x{saved_world}); this run has "
+            f"{world_size}: resume it with {saved_world}, or continue from it as a new phase with --init"
+        )
 
 
 def remove_temporaries(out: Path) -> list[Path]:

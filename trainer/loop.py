@@ -47,6 +47,7 @@ from .checkpoint import (
     CKPT_NAME,
     Checkpointer,
     TrainState,
+    check_same_processes,
     data_info,
     initial_model,
     open_run,
@@ -121,6 +122,8 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     # ---- the run folder: a new run, or the checkpoint it resumes
     out = Path(config.out)
     config, resumed = open_run(config, explicit)
+    if resumed is not None:
+        check_same_processes(resumed, d.world_size)
     if explicit is not None:
         config.check_named(explicit)
     if not config.data:
@@ -159,7 +162,7 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
     )
     adversary = _adversary(config, d, adtype) if config.adversarial_weight else None
     state = TrainState(model, optimizer, scheduler, scaler, ema, adversary)
-    start_step, elapsed_before = (0, 0.0) if resumed is None else resume(state, resumed, d.world_size, log)
+    start_step, elapsed_before = (0, 0.0) if resumed is None else resume(state, resumed)
 
     # ---- the step, the data order, validation, checkpoints, logs
     stop_step = (

@@ -631,6 +631,12 @@ def test_a_signal_under_torchrun_stops_every_rank_with_a_checkpoint(prepared, tm
     assert "stopped at step 2 of 6 (another rank's signal or time limit)" in (out / "train.log").read_text()
     torchrun_two(driver, *args, "--resume", "--stop-after", "1")  # a clean early stop: status 0
     assert load_checkpoint(out / "ckpt.pt")["step"] == 3
+    # one process cannot resume what two trained: the recorded global batch and data position
+    # would be false (a 2-process phase was recorded as 1 x 2)
+    from trainer.__main__ import main
+
+    assert main([*args, "--resume"]) == 2
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 3
 
 
 def test_param_groups_give_the_refinement_head_its_own_learning_rate():
