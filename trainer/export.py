@@ -187,6 +187,11 @@ def export(
 ) -> tuple[Path, dict[str, Any]]:
     """Write ``out`` from ``checkpoint`` (a .pt file, a run folder or a .safetensors weight
     file); returns the path and the provenance written."""
+    if not is_weight_file(out):  # else evaluate, --init and soup would read it as a checkpoint
+        raise ValueError(
+            f"{out}: a weight file's name ends in .safetensors (every command tells weight files "
+            "from training checkpoints by it)"
+        )
     if texture is not None:
         texture = check_texture(texture)
     source = load_source(checkpoint, ema=ema)

@@ -50,7 +50,8 @@ def fixed_val_set(
         return None
     try:
         images = PreparedImages(config.data, "val", preload=True, limit=config.val_images)
-    except ValueError:
+    except ValueError as exc:  # said: a run asked to validate (--val-every) showed no figures and no reason
+        say(f"warning: no validation ({exc}); the run trains without it")
         return None
     masks = parse_mask_mixture(
         config.mask_spec,

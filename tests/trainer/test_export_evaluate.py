@@ -334,6 +334,16 @@ def test_export_stamps_a_test_table_only_on_the_weights_it_measured(
     assert weights_fingerprint(load_weights(tiny_weights)[0]) != table.weights
 
 
+def test_export_refuses_a_name_that_is_no_weight_file(trained_run, tmp_path):
+    """export wrote safetensors as my-model.pt; evaluate, --init and soup then read it as a
+    checkpoint and failed with torch.load's message."""
+    for name in ("my-model.pt", "my-model"):
+        with pytest.raises(ValueError, match="ends in .safetensors"):
+            export(trained_run, tmp_path / name)
+        assert not (tmp_path / name).exists()
+    assert export(trained_run, tmp_path / "my-model.SAFETENSORS")[0].is_file()
+
+
 def test_compare_puts_more_models_on_the_same_images_and_holes(
     trained_run, prepared, mask_dir, tiny_weights, tmp_path
 ):

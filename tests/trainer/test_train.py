@@ -197,6 +197,18 @@ def test_validation_images_zero_is_validation_off(prepared, tmp_path):
     assert TrainConfig(data=str(prepared), out=str(tmp_path / "run"), val_images=0).val_images == 0
 
 
+def test_a_run_asked_to_validate_says_why_it_cannot(prepared, tmp_path, train_config):
+    """Data without a val split and --val-every given: validation was off without a word."""
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    lines = (data / "manifest.csv").read_text().splitlines()
+    (data / "manifest.csv").write_text("\n".join(line.replace(",val,", ",test,") for line in lines) + "\n")
+    out = tmp_path / "run"
+    result = train(train_config(data, out, steps=1, val_every=1))
+    assert result.step == 1 and not result.metrics
+    assert "warning: no validation" in (out / "train.log").read_text()
+
+
 def test_an_out_that_is_a_file_is_refused(prepared, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
