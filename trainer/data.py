@@ -34,8 +34,13 @@ log = logging.getLogger(__name__)
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+    """A prepared image; a ValueError naming it when it cannot be decoded (a truncated or
+    damaged file: ``prepare`` again writes it anew)."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"{path} cannot be read ({exc}); run retoucher-train prepare again") from exc
 
 
 class PreparedImages:

@@ -79,6 +79,12 @@ def test_a_mask_folder_with_a_file_that_is_not_an_image_is_refused_before_any_ru
     (folder / "notes.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="1 file.* not readable images: notes.png"):
         MaskFolder(folder)
+    # a truncated PNG opens (its header is whole) and failed only when drawn, in a worker
+    (folder / "notes.png").unlink()
+    whole = sorted(folder.iterdir())[0]
+    (folder / "cut.png").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(ValueError, match="1 file.* not readable images: cut.png"):
+        MaskFolder(folder)
 
 
 def test_mask_folder_augmentation_is_seeded(tmp_path):

@@ -454,24 +454,28 @@ def test_train_cli_exit_codes(prepared, tmp_path):
 
 
 def test_an_error_in_a_data_loader_worker_ends_the_run(prepared, tmp_path):
-    """A truncated mask (it passes the folder's header check) read by a worker: the run printed
-    its error and then never exited (the interpreter's exit joined a worker that ignores
-    SIGTERM, its loader kept alive by the error's traceback). It ends now, exit status 2."""
+    """A truncated photo read by a worker: the run printed its error and then never exited (the
+    interpreter's exit joined a worker that ignores SIGTERM, its loader kept alive by the error's
+    traceback). It ends now, exit status 2."""
     import subprocess
     import sys
 
-    from tests.trainer.conftest import make_mask_folder
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    from trainer.data import PreparedImages
 
-    masks = make_mask_folder(tmp_path / "masks", count=4)
-    for m in masks.iterdir():
-        m.write_bytes(m.read_bytes()[:60])
-    args = ["train", "--data", str(prepared), "--out", str(tmp_path / "run"), "--widths", "8,16,16,16"]
+    train_images = PreparedImages(data, "train", preload=False)
+    for i in range(1, len(train_images)):  # the first is read at the start: the rest by the worker
+        photo = train_images.path(i)
+        photo.write_bytes(photo.read_bytes()[: photo.stat().st_size * 2 // 3])
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--widths", "8,16,16,16"]
     args += ["--batch-size", "2", "--loss", "l1", "--workers", "1", "--val-every", "0", "--no-progress"]
-    args += ["--steps", "4", "--threads", "1", "--masks", "folder:1", "--mask-dir", str(masks)]
+    args += ["--steps", "4", "--threads", "1", "--preload", "no"]
     proc = subprocess.run(
         [sys.executable, "-m", "trainer", *args], capture_output=True, text=True, timeout=180
     )
     assert proc.returncode == 2 and "DataLoader worker" in proc.stderr, proc.stderr[-2000:]
+    assert "cannot be read (image file is truncated" in proc.stderr  # the file named
 
 
 def test_stop_after_and_time_limit_do_not_carry_over_into_resume(prepared, tmp_path):
