@@ -209,6 +209,25 @@ def test_a_run_asked_to_validate_says_why_it_cannot(prepared, tmp_path, train_co
     assert "warning: no validation" in (out / "train.log").read_text()
 
 
+def test_resuming_on_other_data_says_so(prepared, tmp_path, train_config):
+    """--resume with another --data (a moved folder is fine) read other images without a word."""
+    out = tmp_path / "run"
+    train(train_config(prepared, out, steps=1))
+    data = tmp_path / "data"
+    shutil.copytree(prepared, data)
+    lines = (data / "manifest.csv").read_text().splitlines()
+    train_rows = [i for i, line in enumerate(lines) if ",train," in line]
+    kept = [line for i, line in enumerate(lines) if i not in train_rows[:2]]
+    (data / "manifest.csv").write_text("\n".join(kept) + "\n")
+    train(train_config(data, out, steps=2, resume=True))
+    log = (out / "train.log").read_text()
+    assert "warning: the data differs from the checkpoint's (train_images 14 -> 12)" in log
+    moved = tmp_path / "moved"
+    shutil.copytree(data, moved)
+    train(train_config(moved, out, steps=3, resume=True))  # the same data elsewhere: no warning
+    assert (out / "train.log").read_text().count("the data differs") == 1
+
+
 def test_an_out_that_is_a_file_is_refused(prepared, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("mine")
