@@ -145,15 +145,17 @@ def plan_outputs(
     is added to that message)."""
     jobs: list[Job] = []
     owner: dict[Path, Path] = {}
-    inputs = set(files)
-    read = {m for m in (masks or {}).values() if m is not None} | set(mask_files)
+    # by the files they are: an output that is a link to an input or a mask would be written
+    # through (engine.atomic writes through links, as a save over a photo opened by one must)
+    inputs = {_real(f) for f in files}
+    read = {_real(m) for m in (masks or {}).values() if m is not None} | {_real(m) for m in mask_files}
     for f in files:
         rel = f.relative_to(src)
         out = dst / rel.parent / (rel.stem + suffix(f))
         job = Job(source=f, relative=rel, output=out, mask=(masks or {}).get(f))
-        if out in inputs:
+        if _real(out) in inputs:
             job.error = f"its output {out} would overwrite an input photo"
-        elif out in read:
+        elif _real(out) in read:
             job.error = f"its output {out} would overwrite a mask"
         else:
             # case-blind: on macOS's and Windows' file systems (and a USB drive's) x.png and X.png
@@ -169,6 +171,10 @@ def plan_outputs(
                 owner[key] = f
         jobs.append(job)
     return jobs
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
 
 
 def plan_batch(options: BatchOptions) -> list[Job]:
@@ -219,15 +225,17 @@ def plan_batch(options: BatchOptions) -> list[Job]:
 
 
 def _refuse_shared_masks(jobs: Sequence[Job], src: Path) -> None:
-    """A mask file found for several photos (``a.jpg`` and ``a.png`` both take ``masks/a.png``)
-    is the first one's, as ``retoucher detect`` wrote it for the first (it refuses the second's
-    mask by the same rule); each other photo gets an error instead of another photo's holes."""
-    owner: dict[tuple[int, int], Job] = {}
+    """A mask file found for several photos of one folder (``a.jpg`` and ``a.png`` both take
+    ``masks/a.png``) is the first one's, as ``retoucher detect`` wrote it for the first (it
+    refuses the second's mask by the same rule); each other photo gets an error instead of
+    another photo's holes. Photos of different sub-folders may share the top-level
+    ``x_mask.png`` on purpose (the fallback the README describes)."""
+    owner: dict[tuple[int, int, Path], Job] = {}
     for job in jobs:
         if job.mask is None:
             continue
-        st = job.mask.stat()
-        first = owner.setdefault((st.st_dev, st.st_ino), job)  # one file by any name or case
+        st = job.mask.stat()  # one file by any name or case
+        first = owner.setdefault((st.st_dev, st.st_ino, job.relative.parent), job)
         if first is not job and job.error is None:
             job.error = (
                 f"its mask {job.mask} is also the mask of {first.relative} (photos that share a "

@@ -538,6 +538,17 @@ def test_photos_sharing_a_name_never_take_each_others_mask(tmp_path, tiny_weight
     ).is_file()
     assert not (tmp_path / "out" / "a.png").exists() and not (tmp_path / "out" / "a.webp").exists()
 
+    # photos of different sub-folders sharing the top-level x_mask.png (the fallback) still may
+    (src / "roll1").mkdir()
+    (src / "roll2").mkdir()
+    for name in ("roll1/x.jpg", "roll2/x.jpg"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+    save_mask(masks_dir / "x_mask.png", centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "o2", MaskSpec("dir", masks_dir), recursive=True))
+    by_name = {j.relative.as_posix(): j for j in jobs}
+    for name in ("roll1/x.jpg", "roll2/x.jpg"):
+        assert by_name[name].mask == masks_dir / "x_mask.png" and by_name[name].error is None
+
 
 def test_a_16_bit_photo_written_with_8_bits_is_said_so(tmp_path, tiny_weights, caplog):
     """A 16-bit RGB scan came out an 8-bit file without a word (the app refuses to save over one);
@@ -585,6 +596,25 @@ def test_recursive_listing_follows_linked_folders_once_and_names_a_file_given_as
     assert [j.relative.as_posix() for j in flat] == ["top.png"]
     with pytest.raises(BatchError, match="is a file, not a folder"):
         plan_batch(BatchOptions(src / "top.png", tmp_path / "out", MaskSpec("center", 4)))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_an_output_that_links_to_an_input_is_never_written_through(tmp_path):
+    """Saves write through links (a photo opened by one is saved where it is); an output that is
+    a link to an input photo or a mask (a folder of links made as a view) would have overwritten
+    that input with --overwrite."""
+    src, out, masks_dir = tmp_path / "in", tmp_path / "out", tmp_path / "masks"
+    for d in (src, out, masks_dir):
+        d.mkdir()
+    for name in ("x.png", "y.png"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+        save_mask(masks_dir / name, centre_hole(16, 16, 4))
+    (out / "x.png").symlink_to(src / "x.png")
+    (out / "y.png").symlink_to(masks_dir / "y.png")
+    jobs = plan_batch(BatchOptions(src, out, MaskSpec("dir", masks_dir), overwrite=True))
+    errors = {j.relative.as_posix(): j.error for j in jobs}
+    assert "would overwrite an input photo" in errors["x.png"]
+    assert "would overwrite a mask" in errors["y.png"]
 
 
 def test_a_mask_is_never_an_output_nor_a_photo(tmp_path):
