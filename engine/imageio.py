@@ -161,25 +161,32 @@ class LoadedImage:
 # loading
 
 
+def _open_unlimited(source: Path | io.BytesIO) -> Image.Image:
+    """``Image.open`` (the header) without Pillow's own pixel limit, which the callers replace
+    by theirs (``max_pixels``, checked on the header before anything is decoded)."""
+    with _open_lock:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            return Image.open(source)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
 def _open_checked(path: Path, max_pixels: int, what: str) -> Image.Image:
     """Open (header only) and enforce the pixel limit before any decoding."""
     if not path.exists():
         raise ImageNotFoundError(f"{what} not found: {path}")
     if path.is_dir():
         raise ImageReadError(f"{path} is a folder, not an {what}")
-    with _open_lock:
-        saved = Image.MAX_IMAGE_PIXELS
-        Image.MAX_IMAGE_PIXELS = None
-        try:
-            im = Image.open(path)
-        except UnidentifiedImageError as exc:
-            raise ImageReadError(
-                f"{path} is not an image file Retoucher can read (unknown or corrupt format)"
-            ) from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            raise ImageReadError(f"{path} could not be opened as an {what}: {exc}") from exc
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
+    try:
+        im = _open_unlimited(path)
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(
+            f"{path} is not an image file Retoucher can read (unknown or corrupt format)"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(f"{path} could not be opened as an {what}: {exc}") from exc
     width, height = im.size
     if width * height > max_pixels:
         im.close()
@@ -263,7 +270,7 @@ def _without_end_marker(path: Path) -> Image.Image | None:
     if jpeg_damage(data) is not None:
         return None
     try:
-        im = Image.open(io.BytesIO(data))
+        im = _open_unlimited(io.BytesIO(data))  # the same header the caller checked the size of
         _decode(im, path, "image")
     except (ImageReadError, OSError, SyntaxError, ValueError):
         return None
