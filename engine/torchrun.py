@@ -24,6 +24,7 @@ class TorchrunEnv:
     world_size: int = 1
     local_rank: int | None = None
     local_world_size: int = 1
+    launched: bool = False  # started by torchrun (its agent sets TORCHELASTIC_RUN_ID), one rank or more
 
     @property
     def distributed(self) -> bool:
@@ -63,4 +64,4 @@ def torchrun_env(environ: Mapping[str, str] | None = None) -> TorchrunEnv:
         local_rank = rank
     local_world = env_int(env, "LOCAL_WORLD_SIZE", world)
     assert local_world is not None
-    return TorchrunEnv(rank, world, local_rank, max(1, local_world))
+    return TorchrunEnv(rank, world, local_rank, max(1, local_world), bool(env.get("TORCHELASTIC_RUN_ID")))

@@ -97,7 +97,7 @@ def _train(args: argparse.Namespace) -> int:
     except (TrainError, ValueError, FileNotFoundError) as exc:
         print(f"retoucher-train train: error: {exc}", file=sys.stderr)
         return 2
-    if result.stopped_early and torchrun_env().distributed:
+    if result.stopped_early and torchrun_env().launched:
         # torchrun reports a rank's other status as a failure (a ChildFailedError, and a restart
         # with --max-restarts); the log's last line says where the run stopped
         return 0

@@ -21,6 +21,14 @@ def test_ranks_as_torchrun_sets_them():
     assert torchrun_env({"RANK": "2", "WORLD_SIZE": "3"}).local_rank == 2
 
 
+def test_torchrun_with_one_process_is_told_by_its_agents_run_id():
+    """torchrun --nproc_per_node=1 sets WORLD_SIZE=1: a clean early stop must still exit 0 there
+    (torchrun reports any other status as a failed rank)."""
+    one = torchrun_env({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "TORCHELASTIC_RUN_ID": "x"})
+    assert one.launched and not one.distributed
+    assert not torchrun_env({"LOCAL_RANK": "0"}).launched  # a GPU index asked for by hand
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
