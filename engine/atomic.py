@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "leftover_temporaries", "temporary_target"]
+__all__ = ["atomic_path", "check_writable", "leftover_temporaries", "temporary_target"]
 
 # mkstemp's random part: 8 characters from [a-z0-9_] (CPython's tempfile._RandomNameSequence).
 _TEMP_RE = re.compile(r"^\.(?P<stem>.*)\.[a-z0-9_]{8}\.tmp(?P<cut>cut)?(?P<suffix>(?:\.[^.]+)?)$")
@@ -67,7 +67,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     one may write it and the process could: it was made read-only to be kept).
     """
     target = Path(os.path.realpath(path))  # through a symbolic link: the file it points to
-    _check_writable(target)
+    check_writable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = _temp_affixes(target)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
@@ -85,7 +85,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         raise
 
 
-def _check_writable(target: Path) -> None:
+def check_writable(target: Path) -> None:
     """A ``PermissionError`` for an existing file that may not be written (no write permission
     for this process, or none for anyone: a file made read-only to keep it, which ``os.replace``
     would replace all the same, and root would write over)."""

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path, leftover_temporaries, temporary_target
+from engine.atomic import atomic_path, check_writable, leftover_temporaries, temporary_target
 from engine.unet import PConvUNet, UNetConfig
 from engine.weights import load_weights
 
@@ -326,6 +326,12 @@ def open_run(config: TrainConfig, explicit: set[str] | None) -> tuple[TrainConfi
         return config, None
     if not config.resume:
         raise TrainError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
+    try:  # its next save would fail only after steps that are then lost
+        check_writable(ckpt_path)
+    except PermissionError as exc:
+        raise TrainError(
+            f"{ckpt_path} cannot be written ({exc.strerror}): the run could not save its steps"
+        ) from exc
     resumed = load_checkpoint(ckpt_path)
     return _merge_resumed(TrainConfig.from_dict(resumed["config"]), config, explicit), resumed
 

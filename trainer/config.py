@@ -326,12 +326,7 @@ def _base_model_config(config: TrainConfig, image_size: int) -> UNetConfig:
             raise ValueError(f"--depth {config.depth} disagrees with {len(config.widths)} --widths")
         kernels = paper_kernels(len(config.widths))
         return UNetConfig(widths=config.widths, kernels=kernels, image_size=image_size)
-    try:
-        preset = MODEL_PRESETS[config.preset]
-    except KeyError:
-        raise ValueError(
-            f"unknown --preset {config.preset!r}; choose from {', '.join(MODEL_PRESETS)}"
-        ) from None
+    preset = MODEL_PRESETS[config.preset]  # a known name: TrainConfig checks it
     if config.depth is not None and config.depth != preset.depth:
         return UNetConfig.scaled(preset.widths[0], depth=config.depth, image_size=image_size)
     return dataclasses.replace(preset, image_size=image_size)

@@ -28,19 +28,30 @@ from .masks import MaskGenerator
 if TYPE_CHECKING:  # pragma: no cover
     from .native import NativeCrops
 
-__all__ = ["PreparedImages", "InpaintingDataset", "StepBatchSampler", "load_rgb", "collate"]
+__all__ = [
+    "PreparedImages",
+    "InpaintingDataset",
+    "StepBatchSampler",
+    "UnreadableImage",
+    "load_rgb",
+    "collate",
+]
 
 log = logging.getLogger(__name__)
 
 
+class UnreadableImage(ValueError):
+    """A prepared image that cannot be decoded (truncated or damaged)."""
+
+
 def load_rgb(path: str | Path) -> np.ndarray:
-    """A prepared image; a ValueError naming it when it cannot be decoded (a truncated or
-    damaged file: ``prepare`` again writes it anew)."""
+    """A prepared image; an :class:`UnreadableImage` naming it when it cannot be decoded (a
+    truncated or damaged file: ``prepare`` again writes it anew)."""
     try:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"))
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{path} cannot be read ({exc}); run retoucher-train prepare again") from exc
+        raise UnreadableImage(f"{path} cannot be read ({exc}); run retoucher-train prepare again") from exc
 
 
 class PreparedImages:

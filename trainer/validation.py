@@ -19,7 +19,7 @@ import torch
 from engine.convert import from_network, to_network
 
 from .config import TrainConfig
-from .data import PreparedImages
+from .data import PreparedImages, UnreadableImage
 from .inference import fill_with_model, score
 from .masks import MaskFolder, MaskMixture, held_out_subset, parse_mask_mixture
 
@@ -50,6 +50,8 @@ def fixed_val_set(
         return None
     try:
         images = PreparedImages(config.data, "val", preload=True, limit=config.val_images)
+    except UnreadableImage:
+        raise  # a damaged image is the data's problem to mend, not a reason to go without
     except ValueError as exc:  # said: a run asked to validate (--val-every) showed no figures and no reason
         say(f"warning: no validation ({exc}); the run trains without it")
         return None

@@ -85,6 +85,22 @@ def test_a_mask_folder_with_a_file_that_is_not_an_image_is_refused_before_any_ru
     (folder / "cut.png").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     with pytest.raises(ValueError, match="1 file.* not readable images: cut.png"):
         MaskFolder(folder)
+    (folder / "cut.png").unlink()
+    # a PNG whose checksum is wrong over intact data decodes, and is kept
+    data = bytearray(sorted(folder.glob("*.png"))[0].read_bytes())
+    at = data.find(b"IDAT")
+    length = int.from_bytes(data[at - 4 : at], "big")
+    data[at + 4 + length] ^= 0xFF  # the chunk's CRC
+    (folder / "badcrc.png").write_bytes(bytes(data))
+    assert len(MaskFolder(folder)) == len(list(folder.iterdir()))
+    for suffix in ("jpg", "bmp", "tif"):  # other formats are decoded to be checked
+        whole = folder / f"whole.{suffix}"
+        Image.open(sorted(folder.glob("*.png"))[0]).save(whole)
+        assert len(MaskFolder(folder)) == len(list(folder.iterdir()))
+        (folder / f"cut.{suffix}").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+        with pytest.raises(ValueError, match=f"not readable images: cut.{suffix}"):
+            MaskFolder(folder)
+        (folder / f"cut.{suffix}").unlink()
 
 
 def test_mask_folder_augmentation_is_seeded(tmp_path):

@@ -207,6 +207,15 @@ def test_a_run_asked_to_validate_says_why_it_cannot(prepared, tmp_path, train_co
     result = train(train_config(data, out, steps=1, val_every=1))
     assert result.step == 1 and not result.metrics
     assert "warning: no validation" in (out / "train.log").read_text()
+    # a damaged val image is no reason to go without: the run stops before a step, naming it
+    shutil.rmtree(out)
+    shutil.copytree(prepared, tmp_path / "damaged")
+    from trainer.data import PreparedImages
+
+    val = PreparedImages(tmp_path / "damaged", "val", preload=False).path(1)
+    val.write_bytes(val.read_bytes()[: val.stat().st_size // 2])
+    with pytest.raises(ValueError, match="cannot be read"):
+        train(train_config(tmp_path / "damaged", out, steps=1, val_every=1))
 
 
 def test_resuming_on_other_data_says_so(prepared, tmp_path, train_config):
@@ -226,6 +235,18 @@ def test_resuming_on_other_data_says_so(prepared, tmp_path, train_config):
     shutil.copytree(data, moved)
     train(train_config(moved, out, steps=3, resume=True))  # the same data elsewhere: no warning
     assert (out / "train.log").read_text().count("the data differs") == 1
+
+
+def test_a_read_only_checkpoint_is_refused_before_resuming(prepared, tmp_path, train_config):
+    """A read-only ckpt.pt failed the run's first save, after steps that were then lost."""
+    import os
+
+    out = tmp_path / "run"
+    train(train_config(prepared, out, steps=1))
+    os.chmod(out / "ckpt.pt", 0o444)
+    with pytest.raises(TrainError, match="cannot be written"):
+        train(train_config(prepared, out, steps=3, resume=True))
+    assert load_checkpoint(out / "ckpt.pt")["step"] == 1
 
 
 def test_an_out_that_is_a_file_is_refused(prepared, tmp_path):
