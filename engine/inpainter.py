@@ -50,7 +50,7 @@ from .crops import plan_regions
 from .distributed import device_for_rank
 from .grey import grey_fill
 from .mirror_pass import MIRROR
-from .seams import match_edges
+from .seams import match_edges, network_unused
 from .texture import add_texture, check_mask
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
@@ -299,6 +299,9 @@ class Inpainter:
         its colour cast taken off, the cast added back (:mod:`engine.chroma`; with ``mirror``,
         averaged with its mirrored pass), same size, matched to the image at the hole's edge
         unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`)."""
+        if self.edges and self.thin and network_unused(valid, whole):
+            # every hole part is thin: the photo's own fill replaces the network's everywhere
+            return match_edges(x, x, valid, thin=True, whole=whole)
         g = self.config.granularity
         h, w = x.shape[-2:]
         image, known = x, valid

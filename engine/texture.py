@@ -151,9 +151,12 @@ def texture_for(
     """The synthesised texture (3,H,W) float for the hole (bool H,W) of ``image`` (3,H,W, 0-255;
     hole pixels never read, ``hidden`` ones never a donor nor part of the texture level), guided
     by ``fill``'s blurred content; zero outside the hole's patches and on its thin parts. None
-    when no donor patch fits around the hole. The thin parts are those of ``whole`` (bool H,W,
+    when no donor patch fits around the hole, or the hole is thin everywhere. The thin parts are those of ``whole`` (bool H,W,
     the hole this one is the rest of) when given."""
     h, w = hole.shape
+    wide = wide_parts((~(hole if whole is None else whole)).float()[None, None])[0, 0]  # 0 on thin parts
+    if not bool((wide[hole] > 0).any()):
+        return None  # thin everywhere (dust, scratches): no texture anywhere, nothing to find
     r = math.ceil(3 * SIGMA)
     unknown = hole if hidden is None else hole | hidden
     photo = torch.where(unknown, 0.0, image)
@@ -224,7 +227,6 @@ def texture_for(
     weight.index_add_(0, where, window.pow(2).expand(len(ty), patch, patch).flatten())
     total = total.view(3, h + 2 * patch, width)[:, patch : patch + h, patch : patch + w]
     weight = weight.view(h + 2 * patch, width)[patch : patch + h, patch : patch + w]
-    wide = wide_parts((~(hole if whole is None else whole)).float()[None, None])[0, 0]  # 0 on thin parts
     return torch.where(weight > 0, total / weight.clamp(min=1e-12).sqrt(), 0.0) * wide
 
 

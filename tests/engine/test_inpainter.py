@@ -166,6 +166,48 @@ def test_large_solid_hole_is_scaled_uniformly(inpainter, monkeypatch):
     assert (out[hole] != image[hole]).mean() > 0.5
 
 
+def test_a_thin_part_is_measured_on_its_own_pixels_not_its_boxs(inpainter):
+    """Specks of dust inside the box of three crossing scratches counted as the scratches' width:
+    on a 6000x4000 scan the whole part became one solid crop scaled down, filled and matched at
+    full resolution (7.4 GB, 120 s, no progress). Its own pixels make it a thin part, tiled."""
+    rng = np.random.default_rng(4)
+    hole = np.zeros((900, 1200), bool)
+    hole[440:443, :] = True  # a scratch across
+    hole[:, 600:603] = True  # and one down
+    for y, x in zip(rng.integers(0, 895, 1500), rng.integers(0, 1195, 1500)):
+        hole[y : y + 4, x : x + 4] = True  # dust all over
+    regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
+    assert not any(r.scaled for r in regions)
+
+
+def test_holes_that_are_thin_everywhere_skip_the_network(inpainter, monkeypatch):
+    """A thin part's fill is the photo's own (the clamped thin plate): the network's output for
+    it was computed and thrown away, one pass a speck (1,000 specks on a 12 MP scan: 145 s). The
+    network no longer runs for a crop whose hole is thin everywhere, and the result is what
+    it was; a crop with a wide part still runs it."""
+    import engine.inpainter as ei
+
+    image = _photo(300, 400, seed=9)
+    thin = np.zeros((300, 400), bool)
+    thin[50:54, 30:370] = True  # a 4 px scratch
+    thin[100:106, 200:206] = True  # a speck
+    calls = []
+    real = ei.Inpainter._network
+    monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: calls.append(1) or real(self, *a))
+    fast = inpainter(image, thin)
+    assert not calls
+    monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)  # the full path, as before
+    full = inpainter(image, thin)
+    assert calls and np.array_equal(fast, full)
+    monkeypatch.undo()
+    wide = thin.copy()
+    wide[150:190, 100:150] = True  # a 40x50 blob: the network fills it
+    calls.clear()
+    monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: calls.append(1) or real(self, *a))
+    inpainter(image, wide)
+    assert calls
+
+
 def test_long_thin_stroke_is_tiled_at_full_resolution(inpainter, monkeypatch):
     image = _photo(400, 1200, seed=3)
     hole = np.zeros((400, 1200), bool)

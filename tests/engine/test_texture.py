@@ -54,6 +54,22 @@ def test_the_fill_gets_the_grain_of_its_surroundings_and_only_hole_pixels_change
     assert 0.4 * out_std < half[hole].astype(float).std(0).max() < 0.6 * out_std
 
 
+def test_a_hole_thin_everywhere_gets_no_texture_and_is_told_at_once():
+    """Thin parts get no grain (their fill is the photo's own); the Inpainter skips the network
+    for a crop whose hole is thin everywhere, which holds only while the texture adds nothing
+    there either. A wide part beside them gets its grain."""
+    image = _grainy(200, 240, 8.0)
+    thin = np.zeros((200, 240), bool)
+    thin[50:54, 20:220] = True  # a scratch
+    thin[120:126, 100:106] = True  # a speck
+    fill = _smooth_fill(image, thin)
+    assert texture_for(*_tensors(fill, image, thin)) is None
+    assert add_texture(fill, image, thin, 1.0) is fill
+    both = thin | _hole(200, 240)
+    out = add_texture(_smooth_fill(image, both), image, both, 1.0)
+    assert out[_hole(200, 240)].astype(float).std(0).max() > 4
+
+
 def test_the_synthesised_texture_has_no_seam_between_patches():
     """Overlap-added patches keep the donors' variance at every phase of the patch grid: a
     plain average of the overlaps would halve it where two patches meet."""
