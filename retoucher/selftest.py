@@ -177,7 +177,7 @@ def flat_fill(image: np.ndarray, hole: np.ndarray, ring: int = 8) -> np.ndarray:
 
     out = image.copy()
     h, w = hole.shape
-    for part in hole_components(hole, 4):
+    for part, _ in hole_components(hole, 4):
         box = part.grown(ring).clip(w, h)
         inside, known = hole[box.slices], ~hole[box.slices]
         if known.any():
