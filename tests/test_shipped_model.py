@@ -65,6 +65,17 @@ def test_weight_file_carries_the_published_evaluation(evaluation):
     assert info.texture == evaluation["texture_strength"]
 
 
+def test_the_published_evaluation_measured_the_shipped_weights(evaluation):
+    """The table names the fingerprint of the weights it measured (export refuses a table of
+    other weights): it is the bundled file's, and its own copy of the table says the same."""
+    from engine.weights import load_weights
+    from trainer.export import weights_fingerprint
+
+    model, info = load_weights(default_weights_path())
+    assert evaluation["weights"] == weights_fingerprint(model)
+    assert info.provenance["metrics"]["test"]["weights"] == evaluation["weights"]
+
+
 def test_readme_quality_table_is_the_evaluation(evaluation):
     text = README.read_text(encoding="utf-8")
     section = text.split("## The bundled model and its measured quality", 1)[1].split("\n## ", 1)[0]
