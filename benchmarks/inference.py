@@ -162,10 +162,11 @@ def run_case(case: dict) -> dict:
     elif kind == "dust":
         import engine.inpainter as ei
 
-        if case.get("network_every_crop"):  # as before the thin-only path: a pass per speck
-            ei.network_unused = lambda *a, **k: False
-        model, _ = load_weights(_model_config("default")[1])
-        ip = Inpainter.from_model(model, device)
+        if case.get("network_every_crop"):  # a network pass per speck, as before the thin-only
+            ei.network_unused = lambda *a, **k: False  # path (its texture search stays skipped)
+        _, path, own = _model_config("default")
+        model, _ = load_weights(path)
+        ip = Inpainter.from_model(model, device, texture=own)
         img, hole = _dusty_scan()
         times = timed(lambda: ip(img, hole))
     else:

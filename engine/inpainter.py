@@ -292,14 +292,21 @@ class Inpainter:
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
     def _fill(
-        self, x: torch.Tensor, valid: torch.Tensor, mirror: bool, whole: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        valid: torch.Tensor,
+        mirror: bool,
+        whole: torch.Tensor | None = None,
+        shortcut: bool = True,
     ) -> torch.Tensor:
         """``x`` (N,3,h,w) in [-1,1] with holes zeroed, ``valid`` (N,1,h,w) float 1=valid, any
         h, w (see :func:`engine.convert.to_network`). Returns the network's output for ``x`` with
         its colour cast taken off, the cast added back (:mod:`engine.chroma`; with ``mirror``,
         averaged with its mirrored pass), same size, matched to the image at the hole's edge
-        unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`)."""
-        if self.edges and self.thin and network_unused(valid, whole):
+        unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`). ``shortcut``:
+        a hole thin everywhere is filled from the photo alone, without the network, whose output
+        would be replaced there (off for a scaled crop, whose output is read around the hole)."""
+        if shortcut and self.edges and self.thin and network_unused(valid, whole):
             # every hole part is thin: the photo's own fill replaces the network's everywhere
             return match_edges(x, x, valid, thin=True, whole=whole)
         g = self.config.granularity
@@ -352,6 +359,10 @@ class Inpainter:
         whole_valid = None if whole is None else to_network(crop, whole, self.device)[1]
         if not scaled and max(h, w) <= self.max_side:
             return from_network(self._fill(*to_network(crop, hole, self.device), mirror, whole_valid))[0]
+        x, valid = to_network(crop, hole, self.device)
+        if self.edges and self.thin and network_unused(valid, whole_valid):
+            # thin everywhere at full resolution: the upscaled fill would be replaced everywhere
+            return from_network(match_edges(x, x, valid, thin=True, whole=whole_valid))[0]
         # Uniform scale down to the working size; a small cell that holds any hole pixel is hole.
         s = self.max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -359,7 +370,10 @@ class Inpainter:
         small_hole = (
             np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize(size, Image.Resampling.BOX)) > 0
         )
-        filled = self._fill_crop(small, small_hole, False, mirror)
+        # the network's fill even where the small hole is thin everywhere (lines a few pixels
+        # wide once scaled): the upscale reads its pixels around the hole, the match at full
+        # resolution measures its difference from the photo there
+        filled = from_network(self._fill(*to_network(small, small_hole, self.device), mirror, None, False))[0]
         up = np.asarray(Image.fromarray(filled).resize((w, h), Image.Resampling.BICUBIC))
         if not self.edges:
             return up
@@ -369,7 +383,6 @@ class Inpainter:
         # to the scaled photo only (a step of 2-5 grey levels at a 560 px object's edge), and a
         # thin part joined to the hole (a wire into the object) is filled from the photo's own
         # edge here instead of an upscaled blur (29.4 -> 38.3 dB on such a wire)
-        x, valid = to_network(crop, hole, self.device)
         y = to_network(up, np.zeros_like(hole), self.device)[0]
         return from_network(match_edges(y, x, valid, thin=self.thin, whole=whole_valid))[0]
 

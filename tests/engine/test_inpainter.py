@@ -208,6 +208,36 @@ def test_holes_that_are_thin_everywhere_skip_the_network(inpainter, monkeypatch)
     assert calls
 
 
+def test_a_scaled_crop_runs_the_network_even_where_its_small_hole_is_thin(inpainter, monkeypatch):
+    """A net of 12 px lines on a photo larger than the working size is filled in one crop scaled
+    down, where every line is thin; the network's fill there is upscaled and matched at full
+    resolution, where the lines are wide, so it must run (the first version of the thin-only
+    path skipped it and changed such fills by up to 49 grey levels). Thin everywhere at full
+    resolution, the scaled crop is not needed at all."""
+    import engine.inpainter as ei
+
+    image = _photo(400, 400, seed=11)
+    net = np.zeros((400, 400), bool)
+    for k in range(10, 390, 40):
+        net[k : k + 12, 10:390] = True
+        net[10:390, k : k + 12] = True
+    fast = inpainter(image, net)
+    monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)
+    assert np.array_equal(fast, inpainter(image, net))
+    monkeypatch.undo()
+    fine = np.zeros((400, 400), bool)
+    for k in range(10, 390, 40):
+        fine[k : k + 3, 10:390] = True
+        fine[10:390, k : k + 3] = True
+    calls = []
+    real = ei.Inpainter._network
+    monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: calls.append(1) or real(self, *a))
+    thin_fill = inpainter(image, fine)
+    assert not calls
+    monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)
+    assert np.abs(thin_fill.astype(int) - inpainter(image, fine).astype(int)).max() <= 1  # rounding ties
+
+
 def test_long_thin_stroke_is_tiled_at_full_resolution(inpainter, monkeypatch):
     image = _photo(400, 1200, seed=3)
     hole = np.zeros((400, 1200), bool)
