@@ -157,6 +157,8 @@ def plan_outputs(
             job.error = f"its output {out} would overwrite an input photo"
         elif _real(out) in read:
             job.error = f"its output {out} would overwrite a mask"
+        elif out.is_symlink():  # a save writes through it: the file it points to, maybe anywhere
+            job.error = f"its output {out} is a link to {os.path.realpath(out)}; remove the link"
         else:
             # case-blind: on macOS's and Windows' file systems (and a USB drive's) x.png and X.png
             # are one file (normcase folds on Windows only); a batch must not depend on where it

@@ -615,6 +615,13 @@ def test_an_output_that_links_to_an_input_is_never_written_through(tmp_path):
     errors = {j.relative.as_posix(): j.error for j in jobs}
     assert "would overwrite an input photo" in errors["x.png"]
     assert "would overwrite a mask" in errors["y.png"]
+    # a link to a file elsewhere would have that file written over
+    elsewhere = tmp_path / "elsewhere.png"
+    Image.fromarray(photo(16, 16, 0)).save(elsewhere)
+    (out / "x.png").unlink()
+    (out / "x.png").symlink_to(elsewhere)
+    jobs = plan_batch(BatchOptions(src, out, MaskSpec("dir", masks_dir), overwrite=True))
+    assert "is a link to" in {j.relative.as_posix(): j.error for j in jobs}["x.png"]
 
 
 def test_a_mask_is_never_an_output_nor_a_photo(tmp_path):
