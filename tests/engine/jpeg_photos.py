@@ -8,9 +8,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from engine.imageio import LoadedImage, save_image
 from engine.jpeg_damage import header_segments
 
 MCU = {0: (8, 8), 1: (8, 16), 2: (16, 16)}  # Pillow subsampling -> MCU (height, width)
+
+
+def block_save(tmp_path: Path, loaded: LoadedImage, rgb: np.ndarray, name: str = "out.jpg", **kw) -> Path:
+    """``rgb`` (``loaded``'s picture with some pixels changed) saved as ``tmp_path / name`` from
+    ``loaded``'s JPEG, keeping its compression and the blocks without a changed pixel."""
+    changed = (rgb != loaded.rgb).any(axis=2)
+    kw.setdefault("keep_jpeg_compression", True)
+    return save_image(
+        tmp_path / name, rgb, metadata=loaded.metadata, source=loaded.source, changed=changed, **kw
+    )
 
 
 def textured(h: int, w: int, seed: int = 0) -> np.ndarray:

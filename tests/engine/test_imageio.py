@@ -27,7 +27,7 @@ from engine.imageio import (
     save_mask,
 )
 from engine.metadata import PngColour
-from tests.engine.jpeg_photos import scan_damaged
+from tests.engine.jpeg_photos import block_save, scan_damaged
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
@@ -121,18 +121,9 @@ def test_an_out_of_range_orientation_is_upright(tmp_path, orientation):
         assert np.array_equal(loaded.rgb, np.asarray(raw.convert("RGB")))
     assert loaded.source.orientation == 1
     rgb = loaded.rgb.copy()
-    changed = np.zeros(rgb.shape[:2], bool)
-    changed[8:16, 8:16] = True
-    rgb[changed] = 0
-    out = save_image(
-        tmp_path / "out.jpg",
-        rgb,
-        metadata=loaded.metadata,
-        keep_jpeg_compression=True,
-        source=loaded.source,
-        changed=changed,
-    )
-    far = np.ones(changed.shape, bool)
+    rgb[8:16, 8:16] = 0
+    out = block_save(tmp_path, loaded, rgb)
+    far = np.ones(rgb.shape[:2], bool)
     far[:32, :32] = False
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB"))[far], loaded.rgb[far])
 
@@ -832,20 +823,11 @@ def test_a_jpeg_missing_only_its_end_marker_loads_whole_with_a_warning(
     with pytest.raises(ImageReadError, match="lost.jpg"):
         load_image(lost)
 
-    changed = np.zeros(loaded.rgb.shape[:2], bool)
-    changed[20:30, 20:30] = True
     filled = loaded.rgb.copy()
-    filled[changed] = 0
-    out = save_image(
-        tmp_path / "out.jpg",
-        filled,
-        metadata=loaded.metadata,
-        keep_jpeg_compression=True,
-        source=loaded.source,
-        changed=changed,
-    )
+    filled[20:30, 20:30] = 0
+    out = block_save(tmp_path, loaded, filled)
     again = load_image(out).rgb.astype(int)
-    far = np.ones_like(changed)
+    far = np.ones(filled.shape[:2], bool)
     far[8:40, 8:40] = False  # the changed blocks and their neighbours
     if not progressive:  # a progressive input is re-encoded whole (said in a warning)
         assert np.array_equal(again[far], loaded.rgb[far].astype(int))

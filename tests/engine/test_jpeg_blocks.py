@@ -19,6 +19,7 @@ from engine.jpeg_blocks import _segments, block_write_problem, changed_pixels
 from engine.jpeg_damage import header_segments, picture_data
 from tests.engine.jpeg_photos import (
     MCU,
+    block_save,
     coefficients,
     decode,
     metadata_segments,
@@ -51,14 +52,6 @@ def a_hole(shape: tuple[int, ...], y: int, x: int, h: int, w: int) -> np.ndarray
     hole = np.zeros(shape[:2], bool)
     hole[y : y + h, x : x + w] = True
     return hole
-
-
-def block_save(tmp_path, loaded, rgb, name="out.jpg", **kw):
-    changed = (rgb != loaded.rgb).any(axis=2)
-    kw.setdefault("keep_jpeg_compression", True)
-    return save_image(
-        tmp_path / name, rgb, metadata=loaded.metadata, source=loaded.source, changed=changed, **kw
-    )
 
 
 def blocks_of(mcus: np.ndarray, factor: tuple[int, int], shape: tuple[int, ...]) -> np.ndarray:

@@ -510,14 +510,20 @@ def test_the_bundled_sample_is_never_overwritten_save_goes_to_save_as(qtbot, win
     assert np.abs(load_image(copy).rgb[3:7, 3:7].astype(int) - 128).max() < 12  # the fill, saved
 
 
-def test_save_of_a_multi_page_tiff_goes_to_save_as(qtbot, window, tmp_path):
-    w = window
+def _open_two_page_tiff(w, tmp_path):
+    """A 2-page TIFF opened in ``w`` (its first page; the engine warns); its path and bytes."""
     path = tmp_path / "pages.tif"
     pages = [Image.fromarray(np.full((12, 16, 3), v, np.uint8)) for v in (40, 200)]
     pages[0].save(path, save_all=True, append_images=pages[1:])
     original = path.read_bytes()
     with pytest.warns(UserWarning):
         assert w.open_path(path)
+    return path, original
+
+
+def test_save_of_a_multi_page_tiff_goes_to_save_as(qtbot, window, tmp_path):
+    w = window
+    path, original = _open_two_page_tiff(w, tmp_path)
     # said at once (the engine's warning went to stderr only), not first at the save
     assert w.statusBar().currentMessage() == (
         "Opened pages.tif. Note: the file holds 2 pages; only the first one would be kept if saved over"
@@ -539,12 +545,7 @@ def test_the_original_of_a_multi_page_tiff_is_never_saved_over_by_name(qtbot, wi
     typed into Save As (or into Save's "Save a copy" dialog) wrote over it: 2 pages became 1.
     Refused with the reason now; the file is untouched and the photo stays unsaved."""
     w = window
-    path = tmp_path / "pages.tif"
-    pages = [Image.fromarray(np.full((12, 16, 3), v, np.uint8)) for v in (40, 200)]
-    pages[0].save(path, save_all=True, append_images=pages[1:])
-    original = path.read_bytes()
-    with pytest.warns(UserWarning):
-        assert w.open_path(path)
+    path, original = _open_two_page_tiff(w, tmp_path)
     _fill(qtbot, w, Rect(1, 1, 4, 4))
     errors = []
     w.show_error = lambda title, text: errors.append(text)
