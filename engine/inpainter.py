@@ -306,9 +306,9 @@ class Inpainter:
         unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`). ``shortcut``:
         a hole thin everywhere is filled from the photo alone, without the network, whose output
         would be replaced there (off for a scaled crop, whose output is read around the hole)."""
-        if shortcut and self.edges and self.thin and network_unused(valid, whole):
-            # every hole part is thin: the photo's own fill replaces the network's everywhere
-            return match_edges(x, x, valid, thin=True, whole=whole)
+        photo_only = self._photo_only(x, valid, whole) if shortcut else None
+        if photo_only is not None:
+            return photo_only
         g = self.config.granularity
         h, w = x.shape[-2:]
         image, known = x, valid
@@ -329,6 +329,16 @@ class Inpainter:
         if self.edges:  # on the image only: the padding is no part of the hole
             out = match_edges(out, image, known, thin=self.thin, whole=whole)
         return out
+
+    def _photo_only(
+        self, x: torch.Tensor, valid: torch.Tensor, whole: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The fill of ``x`` from the photo alone when every hole part is thin (the edge
+        matching would replace the network's output everywhere: :func:`network_unused`), else
+        None (the network must run)."""
+        if self.edges and self.thin and network_unused(valid, whole):
+            return match_edges(x, x, valid, thin=True, whole=whole)
+        return None
 
     def _network(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
         """The network's float32 output for ``x``; with ``mirror``, averaged with its output for
@@ -360,9 +370,9 @@ class Inpainter:
         if not scaled and max(h, w) <= self.max_side:
             return from_network(self._fill(*to_network(crop, hole, self.device), mirror, whole_valid))[0]
         x, valid = to_network(crop, hole, self.device)
-        if self.edges and self.thin and network_unused(valid, whole_valid):
-            # thin everywhere at full resolution: the upscaled fill would be replaced everywhere
-            return from_network(match_edges(x, x, valid, thin=True, whole=whole_valid))[0]
+        photo_only = self._photo_only(x, valid, whole_valid)  # the upscaled fill would be replaced
+        if photo_only is not None:
+            return from_network(photo_only)[0]
         # Uniform scale down to the working size; a small cell that holds any hole pixel is hole.
         s = self.max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
