@@ -153,12 +153,13 @@ def plan_outputs(
         rel = f.relative_to(src)
         out = dst / rel.parent / (rel.stem + suffix(f))
         job = Job(source=f, relative=rel, output=out, mask=(masks or {}).get(f))
-        if _real(out) in inputs:
+        real = _real(out)
+        if real in inputs:
             job.error = f"its output {out} would overwrite an input photo"
-        elif _real(out) in read:
+        elif real in read:
             job.error = f"its output {out} would overwrite a mask"
         elif out.is_symlink():  # a save writes through it: the file it points to, maybe anywhere
-            job.error = f"its output {out} is a link to {os.path.realpath(out)}; remove the link"
+            job.error = f"its output {out} is a link to {real}; remove the link"
         else:
             # case-blind: on macOS's and Windows' file systems (and a USB drive's) x.png and X.png
             # are one file (normcase folds on Windows only); a batch must not depend on where it
