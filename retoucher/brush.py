@@ -20,7 +20,8 @@ def paint_capsule(
     mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: bool
 ) -> Rect | None:
     """Set to ``value`` every pixel of ``mask`` whose centre lies within ``radius`` of the
-    segment p0-p1 (``(x, y)`` points); return the box of the pixels hit, None when none.
+    segment p0-p1 (``(x, y)`` points); return the box of the pixels that changed, None when
+    none did (a dab over pixels that already had ``value`` is no change of the mask).
     Long segments are cut into pieces so that each works on a small box."""
     h, w = mask.shape
     r = max(float(radius), 0.75)  # always covers the pixel under the pointer
@@ -54,6 +55,7 @@ def paint_capsule(
         else:
             px, py = ax, ay
         inside = (cx - px) ** 2 + (cy - py) ** 2 <= r * r
+        inside &= mask[box.slices] != value
         if not inside.any():
             continue
         mask[box.slices][inside] = value

@@ -297,6 +297,30 @@ def test_a_stroke_after_the_find_settles_it_and_is_never_lost(qtbot, make_window
     assert np.array_equal(w.doc.mask, brushed) and w.last_error is None
 
 
+@pytest.mark.parametrize(
+    "tool, points",
+    [
+        (ToolKind.BRUSH, [(100.5, 30.5), (100.5, 40.5)]),  # brushed again over the found scratch
+        (ToolKind.ERASER, [(60.5, 85.5), (70.5, 85.5)]),  # erased where nothing is marked
+    ],
+    ids=["brush-over-found", "eraser-on-clean"],
+)
+def test_a_stroke_that_changes_no_pixel_leaves_the_find_adjustable(qtbot, make_window, tool, points):
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    w.set_tool(tool)
+    w.set_brush_size(1)
+    steps = w.undo_stack.count()
+    drag(w, points)  # a re-check of what was found: no pixel changes, no step, no settling
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.5)) and w.undo_stack.count() == steps
+    panel = w.damage.panel
+    assert panel.slider.isEnabled() and w.damage.adjustable
+    _slide(qtbot, panel, 0.25)
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.25)) and w.last_error is None
+
+
 def test_nothing_found_adds_no_step_until_a_higher_sensitivity_finds_some(qtbot, make_window):
     fake = GatedDetector(threshold=0.99)
     w = make_window(fake)
