@@ -2,7 +2,12 @@
 
 Pixel ``(row i, column j)`` covers the continuous square ``[j, j+1) x [i, i+1)``; brush
 positions are continuous coordinates in that space (what a view gets from its scene
-coordinates). A pixel is painted when its centre lies within the brush radius of the segment.
+coordinates). A pixel is painted when its centre lies within the brush radius of the segment,
+and so is the pixel each end of the segment lies in (a 1 px brush near a pixel's corner, whose
+centre is up to 0.71 px away). A brush of diameter ``d`` paints lines ``d`` pixels wide wherever
+it lies: the segment is nudged by :data:`TIE_BREAK`, so that a point on a pixel's centre (the
+view points at screen pixels' centres, which at 100% are the photo pixels') or corner does not
+paint the pixels on both sides of a tie (``d + 1`` rows: a 2 px brush at 100% painted 3).
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from engine.geometry import Rect
 
 __all__ = ["paint_capsule"]
 
+TIE_BREAK = 1 / 64
+"""Pixels the segment is moved right and down by before the distances are measured (exact in
+float32 far beyond any photo's size; invisible)."""
+
 
 def paint_capsule(
     mask: np.ndarray, p0: tuple[float, float], p1: tuple[float, float], radius: float, value: bool
@@ -24,16 +33,18 @@ def paint_capsule(
     none did (a dab over pixels that already had ``value`` is no change of the mask).
     Long segments are cut into pieces so that each works on a small box."""
     h, w = mask.shape
-    r = max(float(radius), 0.75)  # always covers the pixel under the pointer
+    r = max(float(radius), 0.5)
+    ends = _end_pixels(mask, (p0, p1), value)  # the pixels under the pointer, whatever the radius
+    p0, p1 = ((x + TIE_BREAK, y + TIE_BREAK) for x, y in (p0, p1))
     # Only the part of the segment within r of the photo can paint (a point far off, a tablet's
     # glitch, was walked piece by piece: seconds for a point at 1e8)
     clipped = _clip(p0, p1, (-r - 1, -r - 1, w + r + 1, h + r + 1))
     if clipped is None:
-        return None
+        return ends
     (x0, y0), (x1, y1) = clipped
     length = math.hypot(x1 - x0, y1 - y0)
     pieces = max(1, math.ceil(length / max(4 * r, 32)))
-    total: Rect | None = None
+    total = ends
     for k in range(pieces):
         ax, ay = x0 + (x1 - x0) * k / pieces, y0 + (y1 - y0) * k / pieces
         bx, by = x0 + (x1 - x0) * (k + 1) / pieces, y0 + (y1 - y0) * (k + 1) / pieces
@@ -63,6 +74,21 @@ def paint_capsule(
         assert hit is not None
         total = hit.translated(box.x0, box.y0).union(total)
     return total
+
+
+def _end_pixels(mask: np.ndarray, points, value: bool) -> Rect | None:
+    """Set the pixels that hold ``points`` (those on the mask) to ``value``; the box of the
+    ones that changed."""
+    h, w = mask.shape
+    changed: Rect | None = None
+    for x, y in points:
+        if not (math.isfinite(x) and math.isfinite(y) and 0 <= x < w and 0 <= y < h):
+            continue
+        j, i = int(x), int(y)
+        if mask[i, j] != value:
+            mask[i, j] = value
+            changed = Rect(j, i, j + 1, i + 1).union(changed)
+    return changed
 
 
 def _clip(

@@ -287,7 +287,7 @@ class Canvas(ZoomView):
         """The photo moved under a pointer that did not (zoom, scroll, Fit after a resize,
         another photo): the brush outline goes back under the pointer."""
         if self._pointer is not None and self.cursor_item.isVisible():
-            self.cursor_item.setPos(self.to_image(self._pointer))
+            self.cursor_item.setPos(self.pointed_at(self._pointer))
 
     # ------------------------------------------------------------------ mouse
     def _start_pan(self, pos: QPointF) -> None:
@@ -314,7 +314,7 @@ class Canvas(ZoomView):
         ):
             if self._dragging:
                 self.finish_drag()  # a press without a release (the release went elsewhere)
-            p = self.to_image(event.position())
+            p = self.pointed_at(event.position())
             self._dragging = True
             self._tool.press(self.doc, p.x(), p.y(), Modifiers.of(event.modifiers()))
             event.accept()
@@ -349,7 +349,7 @@ class Canvas(ZoomView):
                 self._panning.setY(here.y())
             event.accept()
             return
-        p = self.to_image(pos)
+        p = self.pointed_at(pos)
         if self._split_dragging and self.doc is not None:
             self._move_divider(pos)
             event.accept()
@@ -381,7 +381,7 @@ class Canvas(ZoomView):
         if self._dragging and event.button() == Qt.MouseButton.LeftButton and self.doc is not None:
             self._dragging = False
             doc = self.doc
-            p = self.to_image(event.position())
+            p = self.pointed_at(event.position())
             self._emit_edit(self._tool.release(doc, p.x(), p.y()))
             event.accept()
             return

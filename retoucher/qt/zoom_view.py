@@ -61,6 +61,14 @@ class ZoomView(QGraphicsView):
     def from_image(self, x: float, y: float) -> QPointF:
         return self.viewportTransform().map(QPointF(x, y))
 
+    def pointed_at(self, pos: QPointF) -> QPointF:
+        """The image point a pointer at viewport position ``pos`` points at: the centre of the
+        screen pixel it is on (a mouse reports that pixel's top-left corner; taken as the point,
+        a click of a 1 px brush at 100% fell on the corner of four photo pixels and marked all
+        four). A tablet's sub-pixel position moves by under half a screen pixel."""
+        half = 0.5 / self.devicePixelRatioF()
+        return self.to_image(QPointF(pos) + QPointF(half, half))
+
     @property
     def zoom(self) -> float:
         """Photo pixels per logical pixel of the view (the transform's scale)."""

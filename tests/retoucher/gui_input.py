@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 
 
 def view_point(window, x: float, y: float) -> QPoint:
-    """Viewport coordinates of image point (x, y) in ``window``'s canvas."""
-    return window.canvas.from_image(x, y).toPoint()
+    """Viewport coordinates of the screen pixel that holds image point (x, y) in ``window``'s
+    canvas (the pointer on that pixel points at its centre: ``ZoomView.pointed_at``)."""
+    p = window.canvas.from_image(x, y)
+    return QPoint(math.floor(p.x()), math.floor(p.y()))
 
 
 def drag_in_view(viewport: QWidget, points: list[QPoint], button=Qt.MouseButton.LeftButton) -> None:

@@ -17,6 +17,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSpinBox
 
+from retoucher.brush import TIE_BREAK
 from retoucher.document import Document, Rect
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.tools import ToolKind
@@ -30,7 +31,9 @@ def window(shown_window):
 
 
 def _capsule(x0, y0, x1, y1, r):
-    """Independent reference: pixels whose centre is within r of the segment."""
+    """Independent reference: pixels whose centre is within r of the segment (nudged by the
+    brush's documented tie-break)."""
+    x0, y0, x1, y1 = (v + TIE_BREAK for v in (x0, y0, x1, y1))
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
     dx, dy = x1 - x0, y1 - y0
     t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
@@ -43,17 +46,51 @@ def _set_zoom_at(w: MainWindow, zoom: float, x: float, y: float) -> None:
     QApplication.processEvents()
 
 
+def _pointed(w: MainWindow, x: float, y: float) -> tuple[float, float]:
+    """The image point the pointer on the screen pixel that holds (x, y) points at."""
+    p = w.canvas.pointed_at(QPointF(_vp(w, x, y)))
+    return p.x(), p.y()
+
+
 @pytest.mark.parametrize("zoom", [1.0, 4.0])
 def test_brush_stroke_sets_the_expected_pixels_at_any_zoom(window, zoom):
     w = window
     _set_zoom_at(w, zoom, 320, 200)
     w.set_brush_size(9)
-    _drag(w, [(300, 200), (310, 200), (340, 200)])
-    assert np.array_equal(w.doc.mask, _capsule(300, 200, 340, 200, 4.5))
+    _drag(w, [(300.5, 200.5), (310.5, 200.5), (340.5, 200.5)])
+    (x0, y0), (x1, y1) = _pointed(w, 300.5, 200.5), _pointed(w, 340.5, 200.5)
+    if zoom == 1.0:  # at 100% the pointer points at the photo pixel's centre
+        assert (x0, y0, x1, y1) == (300.5, 200.5, 340.5, 200.5)
+    assert np.array_equal(w.doc.mask, _capsule(x0, y0, x1, y1, 4.5))
     # One stroke, one undo step; undo clears it exactly.
     assert w.undo_stack.count() == 1 and w.undo_stack.undoText() == "Brush stroke"
     w.undo_stack.undo()
     assert not w.doc.mask.any()
+
+
+@pytest.mark.parametrize("zoom", [1.0, 2.0, 3.0])
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_a_thin_brush_paints_lines_as_wide_as_its_size(window, zoom, size):
+    """A 1 px brush for a scratch: a click marks one pixel, a drag a line 1 px wide, wherever
+    the pointer lies on the photo pixel (at 100% a click fell on the corner of four and marked
+    all four; a 2 px brush painted 3 rows)."""
+    w = window
+    _set_zoom_at(w, zoom, 320, 200)
+    w.set_brush_size(size)
+    vp = w.canvas.viewport()
+    c = vp.rect().center()
+    for row, dy in enumerate(range(0, 3 * round(zoom) + 1, 1)):  # every phase within a photo pixel
+        w.doc.set_mask(np.zeros_like(w.doc.mask))
+        start = c + QPoint(0, dy + 40 * row)
+        drag_in_view(vp, [start + QPoint(dx, 0) for dx in range(0, 81, 4)])
+        cols = w.doc.mask.any(axis=0)
+        xs = np.flatnonzero(cols)
+        widths = {int(w.doc.mask[:, x].sum()) for x in xs[size + 1 : -size - 1]}
+        assert widths == {size}, (dy, widths)
+    w.doc.set_mask(np.zeros_like(w.doc.mask))
+    if size == 1:
+        QTest.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, c)
+        assert np.count_nonzero(w.doc.mask) == 1
 
 
 @pytest.mark.parametrize("zoom", [1.0, 3.0])
@@ -78,7 +115,7 @@ def test_eraser_clears_what_the_brush_painted(window):
     w.tool_actions[ToolKind.ERASER].trigger()
     w.set_brush_size(10)
     _drag(w, [(400, 300), (400, 300)])
-    hole = _capsule(400, 300, 400, 300, 5.0)
+    hole = _capsule(*_pointed(w, 400, 300), *_pointed(w, 400, 300), 5.0)
     expected = np.zeros((H, W), bool)
     expected[280:321, 380:421] = True
     expected &= ~hole
@@ -230,7 +267,7 @@ def test_clear_mask_during_a_stroke_ends_the_stroke_first_so_undo_stays_exact(wi
         "Clear mask",
     ]
     w.undo_action.trigger()
-    assert np.array_equal(w.doc.mask, rect_only | _capsule(30, 100, 60, 100, 5.0))
+    assert np.array_equal(w.doc.mask, rect_only | _capsule(*_pointed(w, 30, 100), *_pointed(w, 60, 100), 5.0))
     w.undo_action.trigger()
     assert np.array_equal(w.doc.mask, rect_only)
     w.undo_action.trigger()
@@ -256,7 +293,9 @@ def test_undo_during_a_stroke_takes_back_the_stroke_so_far(window):
     _move_and_release(w, 190, 100)
     assert np.array_equal(w.doc.mask, rect_only) and w.undo_stack.count() == 2
     w.redo_action.trigger()
-    assert np.array_equal(w.doc.mask, rect_only | _capsule(130, 100, 160, 100, 5.0))
+    assert np.array_equal(
+        w.doc.mask, rect_only | _capsule(*_pointed(w, 130, 100), *_pointed(w, 160, 100), 5.0)
+    )
     w.undo_action.trigger()
     w.undo_action.trigger()
     assert not w.doc.mask.any()

@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtTest import QTest
 
 from retoucher import mask_ops
+from retoucher.brush import TIE_BREAK
 from retoucher.document import Rect
 from retoucher.qt.canvas_items import TILE
 from retoucher.qt.main_window import MainWindow
@@ -41,7 +42,7 @@ def _key(w: MainWindow, key: Qt.Key, mods=NONE) -> None:
 
 
 def _image_point(w: MainWindow, p: QPoint) -> tuple[float, float]:
-    q = w.canvas.to_image(p)
+    q = w.canvas.pointed_at(p)
     return (q.x(), q.y())
 
 
@@ -61,6 +62,8 @@ def _polygon(points, h=H, w=W) -> np.ndarray:
 
 
 def _capsule(x0, y0, x1, y1, r):
+    """Pixels whose centre is within r of the segment (nudged by the brush's tie-break)."""
+    x0, y0, x1, y1 = (v + TIE_BREAK for v in (x0, y0, x1, y1))
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
     dx, dy = x1 - x0, y1 - y0
     t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)

@@ -95,9 +95,9 @@ def test_the_brush_outline_stays_under_the_pointer_while_the_wheel_scrolls_or_zo
     item = w.canvas.cursor_item
     assert item.isVisible()
     for mods in (Mod.NoModifier, Mod.ShiftModifier, Mod.ControlModifier):
-        before = w.canvas.to_image(QPointF(pos))
+        before = w.canvas.pointed_at(QPointF(pos))
         _wheel(w, QPointF(pos), angle=(0, -120), mods=mods)
-        under = w.canvas.to_image(QPointF(pos))
+        under = w.canvas.pointed_at(QPointF(pos))
         if mods != Mod.ControlModifier:
             assert under != before  # the photo moved under the pointer
         assert abs(item.pos().x() - under.x()) < 1e-6 and abs(item.pos().y() - under.y()) < 1e-6
@@ -244,10 +244,10 @@ def test_the_brush_outline_follows_the_photo_moved_by_keys_fit_and_another_photo
         lambda: w.set_document(Document(np.zeros((300, 400, 3), np.uint8))),
     ]
     for i, move in enumerate(moves):
-        before = canvas.to_image(QPointF(pos))
+        before = canvas.pointed_at(QPointF(pos))
         move()
         QApplication.processEvents()
-        under = canvas.to_image(QPointF(pos))
+        under = canvas.pointed_at(QPointF(pos))
         assert under != before, i  # the photo moved under the pointer
         assert abs(item.pos().x() - under.x()) < 1e-6 and abs(item.pos().y() - under.y()) < 1e-6, i
 
