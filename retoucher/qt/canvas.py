@@ -151,16 +151,30 @@ class Canvas(ZoomView):
         """A tool drag (mouse button held) is in progress."""
         return self._dragging
 
-    def finish_drag(self) -> None:
+    def finish_drag(self, *, close_shape: bool = False) -> None:
         """End the drag in progress now: a brush stroke so far becomes its undo step
-        (``edit_made``); a rectangle, lasso or polygon in progress is dropped. Call it before
-        any other change of the document (undo, redo, clear, fill, another photo): a stroke's
-        undo step must not span other edits."""
+        (``edit_made``); a rectangle, lasso or polygon in progress is dropped, or with
+        ``close_shape`` a polygon of three corners or more is closed as its own step (Fill with
+        a polygon clicked: it is part of the hole). Call it before any other change of the
+        document (undo, redo, clear, fill, another photo): a stroke's undo step must not span
+        other edits."""
         if not self._dragging and not self._tool.pending:
             return
+        pending = self._tool.pending and not self._dragging
         self._dragging = False
         if self.doc is not None:
-            self._emit_edit(self._tool.cancel(self.doc))
+            edit = self._tool.close(self.doc) if close_shape and pending else self._tool.cancel(self.doc)
+            self._emit_edit(edit)
+
+    @property
+    def shape_pending(self) -> bool:
+        """A polygon is being clicked (its corners are no undo steps yet)."""
+        return self._tool.pending and not self._dragging and self.doc is not None
+
+    def take_back_corner(self) -> None:
+        """Take back the pending polygon's last corner (as Backspace does)."""
+        if self.shape_pending:
+            self._tool.back()
 
     def _emit_edit(self, edit: Edit | None) -> None:
         if edit is not None and self.doc is not None:

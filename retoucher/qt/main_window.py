@@ -350,14 +350,26 @@ class MainWindow(QMainWindow):
             self._push_edit(edit)
 
     def undo(self) -> None:
-        if not self.busy:
-            self.canvas.finish_drag()
-            self.undo_stack.undo()
+        """Undo the last step; while a polygon is being clicked, its last corner (the polygon
+        is the latest work: undo dropped it and undid the step before it too)."""
+        if self.busy:
+            return
+        if self.canvas.shape_pending:
+            self.canvas.take_back_corner()
+            return
+        self.canvas.finish_drag()
+        self.undo_stack.undo()
 
     def redo(self) -> None:
-        if not self.busy:
-            self.canvas.finish_drag()
-            self.undo_stack.redo()
+        """Redo the next step; not while a polygon is being clicked (redo dropped it): Enter
+        closes it, Esc drops it."""
+        if self.busy:
+            return
+        if self.canvas.shape_pending:
+            self.statusBar().showMessage("Close the polygon (Enter) or drop it (Esc) first", 3000)
+            return
+        self.canvas.finish_drag()
+        self.undo_stack.redo()
 
     # ================================================================== files (see file_actions)
     def ask_unsaved_changes(self) -> QMessageBox.StandardButton:
@@ -405,7 +417,8 @@ class MainWindow(QMainWindow):
         to do). The result arrives as one undo step."""
         if self.doc is None or self.busy:
             return None
-        self.canvas.finish_drag()  # a stroke in progress is part of the hole, one step before the fill
+        # a stroke or polygon in progress is part of the hole, one step before the fill
+        self.canvas.finish_drag(close_shape=True)
         self.damage.panel.flush()  # and a sensitivity just moved (reported 80 ms later) too
         return self.filler.start(self.doc)
 

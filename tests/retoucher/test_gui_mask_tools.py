@@ -151,6 +151,57 @@ def test_polygon_closes_on_its_first_corner_backspace_takes_back_and_esc_cancels
     assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
 
 
+def test_fill_with_a_polygon_being_clicked_closes_it_into_the_hole(shown_window, qtbot):
+    """Ctrl+Enter (Fill) after the corners of a polygon: the polygon is part of the hole, one
+    step before the fill (it was dropped, and only the brushed part filled)."""
+    from gui_fakes import FlatFill  # tests/retoucher/gui_fakes.py
+    from PySide6.QtWidgets import QApplication
+
+    from retoucher.document import Document
+    from retoucher.qt.fill_worker import InpainterCache
+
+    cache = InpainterCache()
+    cache.set(FlatFill())
+    rgb = np.random.default_rng(1).integers(0, 256, (H, W, 3), dtype=np.uint8)
+    w = shown_window(Document(rgb), cache)
+    w.canvas.set_zoom(1.0)
+    w.canvas.centerOn(W / 2, H / 2)
+    QApplication.processEvents()
+    w.set_brush_size(6)
+    _drag(w, [(100.5, 100.5), (150.5, 100.5)])
+    stroke = w.doc.mask.copy()
+    w.tool_actions[ToolKind.LASSO].trigger()
+    corners = [_click(w, x, y) for x, y in [(300, 200), (500, 210), (480, 420)]]
+    QTest.keyClick(w.canvas, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)  # Fill
+    qtbot.waitUntil(lambda: not w.busy, timeout=5000)
+    hole = stroke | _polygon(corners)
+    assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == ["Brush stroke", "Lasso", "Fill"]
+    assert (w.doc.image[hole] == 128).all() and np.array_equal(w.doc.image[~hole], rgb[~hole])
+    # Two corners make no polygon: dropped, and the fill has nothing to do
+    _click(w, 600, 100)
+    _click(w, 700, 100)
+    w.fill_action.trigger()
+    assert not w.canvas.outline.isVisible() and w.undo_stack.count() == 3
+
+
+def test_undo_while_a_polygon_is_clicked_takes_back_its_last_corner_only(window):
+    w = window
+    w.set_brush_size(6)
+    _drag(w, [(100.5, 100.5), (150.5, 100.5)])
+    stroke = w.doc.mask.copy()
+    w.tool_actions[ToolKind.LASSO].trigger()
+    a, b, c = _click(w, 300, 200), _click(w, 500, 210), _click(w, 480, 420)
+    _click(w, 250, 500)
+    w.undo_action.trigger()  # the last corner, not the brush stroke before the polygon
+    assert w.canvas._lasso.points == [a, b, c] and np.array_equal(w.doc.mask, stroke)
+    w.redo_action.trigger()  # nothing to redo inside the polygon: it stays
+    assert w.canvas._lasso.points == [a, b, c] and w.undo_stack.count() == 1
+    _key(w, Qt.Key.Key_Return)
+    assert np.array_equal(w.doc.mask, stroke | _polygon([a, b, c])) and w.undo_stack.count() == 2
+    w.undo_action.trigger()  # nothing pending now: the polygon's step
+    assert np.array_equal(w.doc.mask, stroke)
+
+
 # --------------------------------------------------------------------------- Shift+click lines
 @pytest.mark.parametrize("tool", [ToolKind.BRUSH, ToolKind.ERASER])
 def test_shift_click_draws_a_straight_line_from_the_last_point(window, tool):
