@@ -76,7 +76,7 @@ class MainWindow(QMainWindow):
         self.filler = FillController(
             self.inpainters, self.statusBar(), lambda: self.doc, self, runner=self.jobs
         )
-        self.filler.filled.connect(self._push_edit)
+        self.filler.filled.connect(self._on_filled)
         self.filler.error.connect(self.show_error)
 
         self.canvas = Canvas(self)
@@ -344,6 +344,11 @@ class MainWindow(QMainWindow):
         """Put an edit of the current photo (already applied) on the undo stack."""
         if self.doc is not None:
             self.undo_stack.push(EditCommand(self.doc, edit, self.show_error))
+
+    def _on_filled(self, edit: Edit) -> None:
+        """A fill landed: it shows (Before/After switched on while it ran would hide it)."""
+        self.canvas.set_comparing(False)
+        self._push_edit(edit)
 
     def _on_canvas_edit(self, doc: Document, edit: Edit) -> None:
         if doc is self.doc:  # an edit of a photo that is no longer open has no history left

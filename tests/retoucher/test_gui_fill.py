@@ -438,6 +438,23 @@ def test_hold_backslash_to_compare_with_the_original(qtbot, make_window):
     assert shown() == (0, 0, 255)
 
 
+def test_compare_switched_on_during_a_fill_goes_off_when_the_fill_lands(qtbot, make_window):
+    """The result must show when it arrives (it landed under the original, and the status bar
+    said "Filled" over a photo that looked unchanged)."""
+    rgb = np.full((96, 128, 3), (200, 30, 30), np.uint8)
+    fake = GatedFake(passes=1, colour=(0, 0, 255))
+    w = make_window(fake, rgb=rgb)
+    _paint_rect(w, Rect(40, 30, 90, 70))
+    w.fill()
+    w.compare_action.trigger()  # Before/After while the fill runs
+    assert w.canvas.comparing
+    fake.finish()
+    _wait_fill(qtbot, w)
+    centre = w.canvas.from_image(64, 50).toPoint()
+    assert not w.canvas.comparing and not w.compare_action.isChecked()
+    assert w.canvas.viewport().grab().toImage().pixelColor(centre).getRgb()[:3] == (0, 0, 255)
+
+
 def test_fill_with_nothing_painted_only_says_so(qtbot, make_window):
     fake = GatedFake(passes=0)
     w = make_window(fake)
