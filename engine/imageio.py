@@ -593,9 +593,10 @@ def load_mask(
     127), whatever their colour and whatever colour the transparent pixels hide: a mask whose
     alpha varies and whose opaque pixels are one colour (grey levels within ``PAINT_SPREAD`` of
     each other, antialiased edges included) covering at most half the picture. Any other mask
-    (opaque, one alpha everywhere, or mostly opaque) is read by brightness. With ``shape=(H, W)`` a mask of another
-    size is scaled to it with nearest-neighbour sampling, if it has the same aspect ratio (within
-    1 %, or one pixel of rounding); otherwise :class:`MaskShapeError` names both sizes (a mask
+    (opaque, one alpha everywhere, or mostly opaque) is read by brightness. With
+    ``shape=(H, W)`` a mask of another size is scaled to it (nearest-neighbour where enlarged;
+    where shrunk, a pixel is hole when any mask pixel it covers is), if it has the same aspect
+    ratio (within 1 %, or one pixel of rounding); otherwise :class:`MaskShapeError` names both sizes (a mask
     drawn on the stored landscape pixels of a photo displayed upright, for instance).
     """
     path = Path(path)
@@ -617,9 +618,18 @@ def load_mask(
             raise ValueError(f"mask shape must be positive, got {shape}")
         if hole.shape != (h, w):
             _check_mask_aspect(path, hole.shape, (h, w))
-            small = Image.fromarray(hole.astype(np.uint8) * 255, "L")
-            hole = np.asarray(small.resize((w, h), Image.Resampling.NEAREST)) > 127
+            hole = _scaled_mask(hole, h, w)
     return np.ascontiguousarray(hole)
+
+
+def _scaled_mask(hole: np.ndarray, h: int, w: int) -> np.ndarray:
+    """``hole`` at ``h x w``: nearest-neighbour where it is enlarged; where it is shrunk, a pixel
+    is hole when any mask pixel it covers is (nearest sampling dropped a 1 px scratch drawn on a
+    mask twice the photo's size: the photo came out unchanged, 'nothing to fill')."""
+    picture = Image.fromarray(hole.astype(np.uint8) * 255, "L")
+    if h >= hole.shape[0] and w >= hole.shape[1]:
+        return np.asarray(picture.resize((w, h), Image.Resampling.NEAREST)) > 127
+    return np.asarray(picture.resize((w, h), Image.Resampling.BOX)) > 0
 
 
 def _painted(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -1156,6 +1156,20 @@ def test_mask_resized_nearest_to_shape(tmp_path):
     )
 
 
+def test_a_mask_shrunk_to_the_photo_keeps_its_thin_strokes(tmp_path):
+    """A mask drawn at twice the photo's size: a 1 px scratch on any row must stay hole (nearest
+    sampling kept every other row: the scratches on even rows vanished, the photo unchanged)."""
+    big = np.zeros((400, 600), bool)
+    big[100, :] = True  # 1 px, an even row
+    big[:, 300] = True  # 1 px, an even column
+    big[250:252, 40:50] = True
+    got = load_mask(save_mask(tmp_path / "m.png", big), shape=(200, 300))
+    assert got[50, :].all() and got[:, 150].all() and got[125, 20:25].all()
+    # a hole pixel of the photo is one that a hole pixel of the mask lies on: nothing more
+    expected = big.reshape(200, 2, 300, 2).any(axis=(1, 3))
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_mask_of_another_aspect_ratio_is_refused(tmp_path):
     """A mask drawn on the stored 60x40 (landscape) pixels of a photo displayed upright as 40x60
     would be stretched and misplaced: refused with both sizes named."""
