@@ -524,7 +524,7 @@ def save_image(
         rgb = _flatten_on_white(rgb, alpha)
     # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
     grey = written_grey(fmt, metadata.is_greyscale) and is_grey(rgb)
-    params = metadata_params(metadata, fmt, grey=grey)
+    params = metadata_params(metadata, fmt, grey=grey, output=path)
     colour = metadata.is_greyscale and not grey  # a grey file's picture that took colour
     tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression, colour=colour)
     params.update(

@@ -73,6 +73,9 @@ _TIFF_X_RESOLUTION = 282
 # ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
 _TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
 _EXIF_SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-directories
+_MAKER_NOTE = 0x927C  # in the Exif sub-directory: the camera maker's private data
+JPEG_SEGMENT_BYTES = 65533  # the data one JPEG marker segment holds (Pillow's JPEG writer's limit)
+_JPEG_XMP_BYTES = JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00")
 
 
 @dataclass(frozen=True)
@@ -453,11 +456,14 @@ def _sanitise_exif(exif: bytes) -> bytes:
         raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
 
 
-def metadata_params(metadata: PhotoMetadata, fmt: str, *, grey: bool = False) -> dict[str, Any]:
+def metadata_params(
+    metadata: PhotoMetadata, fmt: str, *, grey: bool = False, output: str | os.PathLike[str] = "the output"
+) -> dict[str, Any]:
     """Pillow ``save()`` keywords that write ``metadata``'s EXIF, ICC profile (the Gray one for
     a picture written ``grey``), DPI, XMP and PNG colour chunks where ``fmt`` can hold them (the
-    compression is the caller's: see :meth:`PhotoMetadata.jpeg_tables_for`). Raises ValueError
-    for EXIF that is not EXIF."""
+    compression is the caller's: see :meth:`PhotoMetadata.jpeg_tables_for`); a JPEG gets what
+    fits its segments (:func:`_fit_jpeg_segments`, a warning naming ``output`` says what was
+    left out). Raises ValueError for EXIF that is not EXIF."""
     params: dict[str, Any] = {}
     exif, xmp = metadata.exif, metadata.xmp
     if exif and fmt in _EXIF_FORMATS:
@@ -479,4 +485,35 @@ def metadata_params(metadata: PhotoMetadata, fmt: str, *, grey: bool = False) ->
             params["exif"] = tags
         else:
             params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
+    if fmt == "JPEG":
+        _fit_jpeg_segments(params, output)
     return params
+
+
+def _fit_jpeg_segments(params: dict[str, Any], output: str | os.PathLike[str]) -> None:
+    """A JPEG holds its EXIF and its XMP in one marker segment each (64 KB): a larger block (a
+    large maker note, Photoshop's edit history in the XMP) made Pillow refuse the save, and the
+    photo was not written at all. EXIF over the limit loses its maker note, then the whole block
+    if that is not enough; XMP over it is left out; a logged warning says what went."""
+    exif = params.get("exif")
+    if exif is not None and len(exif) > JPEG_SEGMENT_BYTES:
+        tags = Image.Exif()
+        tags.load(exif)
+        sub = tags.get_ifd(_EXIF_SUB_IFDS[0])
+        note = sub.pop(_MAKER_NOTE, None)
+        smaller = tags.tobytes() if note is not None else exif
+        if len(smaller) <= JPEG_SEGMENT_BYTES:
+            params["exif"] = smaller
+            what = f"its EXIF maker note ({len(exif) - len(smaller):,} bytes)"
+        else:
+            del params["exif"]
+            what = f"its EXIF block ({len(exif):,} bytes)"
+        log.warning("%s: %s does not fit a JPEG's 64 KB segment and is not written", output, what)
+    xmp = params.get("xmp")
+    if xmp is not None and len(xmp) > _JPEG_XMP_BYTES:
+        del params["xmp"]
+        log.warning(
+            "%s: its XMP packet (%s bytes) does not fit a JPEG's 64 KB segment and is not written",
+            output,
+            f"{len(xmp):,}",
+        )

@@ -377,6 +377,41 @@ def test_damaged_exif_is_dropped_with_a_warning(tmp_path, caplog, suffix):
     assert all(r.levelno == logging.WARNING for r in caplog.records)
 
 
+@pytest.mark.parametrize("big", ["maker note", "user comment"])
+def test_a_jpeg_is_written_without_what_does_not_fit_its_segments(tmp_path, caplog, big):
+    """EXIF or XMP larger than a JPEG's 64 KB segment (a large maker note, Photoshop's edit
+    history) made the save fail: nothing was written. The JPEG is written with what fits."""
+    exif = Image.Exif()
+    exif[0x010F] = "Scanner Co"  # Make
+    sub = {0x9003: "2001:02:03 04:05:06"}  # DateTimeOriginal
+    sub[0x927C if big == "maker note" else 0x9286] = b"\x01" * 70_000
+    exif[0x8769] = sub
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + b" " * 120_000 + b"</x:xmpmeta>"
+    src = tmp_path / "big.png"
+    Image.fromarray(rng_rgb()).save(src, exif=exif, pnginfo=_png_with_xmp(xmp))
+    loaded = load_image(src)
+    assert loaded.metadata.xmp and len(loaded.metadata.exif) > 70_000
+    with caplog.at_level(logging.WARNING):
+        out = save_image(tmp_path / "big.jpg", loaded.rgb, metadata=loaded.metadata)
+    with Image.open(out) as im:
+        assert im.size == (48, 32) and "xmp" not in im.info
+        written = im.getexif()
+    if big == "maker note":  # the rest of the EXIF stays
+        assert written[0x010F] == "Scanner Co" and 0x927C not in written.get_ifd(0x8769)
+        assert written.get_ifd(0x8769)[0x9003] == "2001:02:03 04:05:06"
+        assert "big.jpg: its EXIF maker note (70," in caplog.text
+    else:
+        assert not written
+        assert "big.jpg: its EXIF block (70," in caplog.text
+    assert "big.jpg: its XMP packet (120," in caplog.text
+
+
+def _png_with_xmp(xmp: bytes) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+    return info
+
+
 def test_broken_icc_profile_is_dropped_with_a_warning(tmp_path, caplog):
     src = tmp_path / "badicc.png"
     Image.fromarray(rng_rgb()).save(src, icc_profile=b"not an ICC profile" * 8)
