@@ -332,7 +332,8 @@ def read_xmp(value: Any) -> bytes | None:
 
 
 def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
-    """A JPEG file's quantisation tables and subsampling (None when unusual: 12-bit tables...,
+    """A JPEG file's quantisation tables and subsampling (4:4:4 for a sampling Pillow cannot
+    write; None when the tables are unusual: 12-bit tables...,
     and for a CMYK JPEG, whose tables and sampling describe inks, not the RGB file written
     from it: that one is written at the chosen quality, 4:4:4 from 90 up)."""
     if im.mode == "CMYK":
@@ -351,7 +352,10 @@ def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
             _reason(exc),
         )
         return None
-    return JpegTables(qtables, sampling if sampling in (0, 1, 2) else None)
+    # a sampling Pillow does not write (4:4:0, which a lossless rotation of a 4:2:2 photo gives;
+    # 4:1:1): 4:4:4, which loses none of its chroma (Pillow's default 4:2:0 halved what 4:4:0
+    # kept across)
+    return JpegTables(qtables, sampling if sampling in (0, 1, 2) else 0)
 
 
 def read_webp_lossless(path: Path) -> bool:

@@ -202,6 +202,25 @@ def test_exif_thumbnail_of_the_original_is_not_carried_over(tmp_path, orientatio
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
 
 
+@pytest.mark.parametrize("sampling", ["440", "411"])
+def test_a_jpeg_of_a_sampling_pillow_cannot_write_is_written_4_4_4_with_its_tables(tmp_path, sampling):
+    """4:4:0 (a lossless rotation of a 4:2:2 photo) and 4:1:1 came back 4:2:0: half of 4:4:0's
+    horizontal chroma lost. 4:4:4 with the file's tables loses none of it."""
+    import cv2
+
+    flags = [cv2.IMWRITE_JPEG_QUALITY, 85, cv2.IMWRITE_JPEG_SAMPLING_FACTOR]
+    flags.append(getattr(cv2, f"IMWRITE_JPEG_SAMPLING_FACTOR_{sampling}"))
+    ok, data = cv2.imencode(".jpg", rng_rgb(64, 96), flags)
+    src = tmp_path / f"s{sampling}.jpg"
+    src.write_bytes(data.tobytes())
+    loaded = load_image(src)
+    assert loaded.metadata.jpeg_tables is not None and loaded.metadata.jpeg_tables.subsampling == 0
+    out = save_image(tmp_path / "out.jpg", loaded.rgb, metadata=loaded.metadata, keep_jpeg_compression=True)
+    with Image.open(src) as a, Image.open(out) as b:
+        assert JpegImagePlugin.get_sampling(a) == -1  # none of 4:4:4, 4:2:2, 4:2:0
+        assert b.quantization == a.quantization and JpegImagePlugin.get_sampling(b) == 0
+
+
 def test_jpeg_tables_dpi_and_xmp_are_kept(tmp_path):
     """A JPEG written with the input's tables has the input's quantisation and subsampling
     (no fixed quality 95); DPI (swapped by a 90-degree orientation) and XMP survive."""
