@@ -1,40 +1,81 @@
 """A grey photo gets a grey fill.
 
 The network was trained on colour photos and paints a faint colour into holes of a greyscale
-scan (a channel spread of a few grey levels, more on a 1-bit scan). Where every known pixel
-around a hole is neutral (R = G = B, as in a greyscale file read as RGB), the fill is made
-neutral too: each hole pixel takes its luma (ITU-R 601, Pillow's ``convert("L")``, which keeps a
-grey pixel's value exactly). A colour photo's fill is left as it is.
+scan (a channel spread of a few grey levels, more on a 1-bit scan; blue and teal blotches up to
+24 levels across a large hole). Where the known pixels around a hole are grey, the fill is made
+grey too: each hole pixel takes its luma (ITU-R 601, Pillow's ``convert("L")``, which keeps a grey
+pixel's value exactly) plus the photo's tone there. "Grey" is what a person sees as a
+black-and-white photo, not only R = G = B exactly: a scan read in colour has a few levels of
+sensor noise in each channel, a print's paper a faint tint, and a coloured speck or date stamp
+may lie in a corner (:func:`grey_tone`). A colour photo's fill is left as it is.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LUMA", "is_grey", "grey_fill"]
+__all__ = ["GREY_NOISE", "GREY_TONE", "LUMA", "grey_fill", "grey_tone", "is_grey"]
 
 #: ITU-R 601 luma weights of R, G and B (Pillow's ``convert("L")``); the fill's integer form below
 #: is these in 16-bit fixed point (they sum to 65536, so a grey pixel keeps its value exactly).
 LUMA = (0.299, 0.587, 0.114)
-_LUMA_16 = tuple(round(w * 65536) for w in LUMA)
+_LUMA_16 = np.array([round(w * 65536) for w in LUMA], np.uint32)
+
+GREY_NOISE = 5
+"""Grey levels a known pixel's colour may stray from the photo's tone (in 99 of 100 known pixels:
+a coloured speck or stamp in the rest does not make a photo colour)."""
+GREY_TONE = 12
+"""The largest tint, in grey levels per channel from the luma, of a grey photo's tone (a print's
+paper; a stronger cast is a colour photo's, handled by :mod:`engine.chroma`)."""
+_SAMPLE = 1 << 20  # known pixels looked at, at most (evenly spaced): a 24-megapixel crop's 24M
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """Luma of ``rgb`` (N x 3 uint8), rounded, as uint32."""
+    return (rgb.astype(np.uint32) @ _LUMA_16 + 32768) >> 16
 
 
 def is_grey(image: np.ndarray, hole: np.ndarray | None = None) -> bool:
     """Whether every known pixel of ``image`` (uint8 HxWx3; ``hole`` bool HxW, True = hole;
-    None: every pixel is known) has R = G = B (False when no pixel is known)."""
+    None: every pixel is known) has R = G = B exactly (False when no pixel is known): a picture
+    that a greyscale file holds without loss."""
     known = image.reshape(-1, 3) if hole is None else image[~hole]
     return bool(known.size) and bool(
         (known[:, 0] == known[:, 1]).all() and (known[:, 1] == known[:, 2]).all()
     )
 
 
+def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
+    """The tone of ``image`` (uint8 HxWx3) around ``hole`` when it is a grey photo there: each
+    channel's median difference from the luma over the known pixels (int, 3; zeros for R = G = B
+    exactly), provided that 99% of them lie within :data:`GREY_NOISE` of it and it is no more
+    than :data:`GREY_TONE` in any channel; None for a colour photo (or nothing known)."""
+    known = image[~hole]
+    if not known.size:
+        return None
+    if len(known) > _SAMPLE:
+        known = known[:: -(-len(known) // _SAMPLE)]
+    offset = known.astype(np.int32) - _luma(known).astype(np.int32)[:, None]
+    if not offset.any():  # R = G = B everywhere (a greyscale file): no statistics needed
+        return np.zeros(3, np.int32)
+    tone = np.round(np.median(offset, axis=0)).astype(np.int32)
+    if np.abs(tone).max() > GREY_TONE:
+        return None
+    stray = np.abs(offset - tone).max(axis=1)
+    if np.percentile(stray, 99) > GREY_NOISE:
+        return None
+    return tone
+
+
 def grey_fill(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``fill`` with its hole pixels turned to their luma when ``image`` is grey around the hole
-    (:func:`is_grey`); otherwise ``fill`` itself."""
-    if not hole.any() or not is_grey(image, hole):
+    """``fill`` with its hole pixels turned to their luma plus the photo's tone when ``image``
+    is a grey photo around the hole (:func:`grey_tone`); otherwise ``fill`` itself."""
+    if not hole.any():
         return fill
-    rgb = fill[hole].astype(np.uint32)
-    luma = (rgb @ np.array(_LUMA_16, np.uint32) + 32768) >> 16
+    tone = grey_tone(image, hole)
+    if tone is None:
+        return fill
+    luma = _luma(fill[hole]).astype(np.int32)
     out = fill.copy()
-    out[hole] = luma.astype(np.uint8)[:, None]
+    out[hole] = np.clip(luma[:, None] + tone, 0, 255).astype(np.uint8)
     return out

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from engine import Inpainter
-from engine.grey import grey_fill, is_grey
+from engine.grey import GREY_TONE, grey_fill, grey_tone, is_grey
 from engine.unet import PConvUNet, UNetConfig
 
 
@@ -36,15 +36,42 @@ def test_a_coloured_fill_of_a_grey_photo_becomes_its_luma():
 
 def test_a_colour_photo_keeps_its_fill_and_hole_pixels_are_never_read():
     image, hole = _grey_photo(), _hole()
-    colour = image.copy()
-    colour[0, 0] = (10, 20, 30)  # one known colour pixel: not a grey photo
+    rng = np.random.default_rng(2)
     fill = np.full_like(image, 200)
     fill[hole] = (255, 0, 0)
-    assert grey_fill(fill, colour, hole) is fill
+    tinted = image.copy()
+    tinted[..., 2] = np.clip(tinted[..., 2].astype(int) + 3 * GREY_TONE, 0, 255)  # a blue photo
+    speckled = image.copy()
+    known = np.flatnonzero(~hole.ravel())
+    spots = rng.choice(known, size=len(known) // 40, replace=False)  # 2.5% of it in colour
+    speckled.reshape(-1, 3)[spots] = (250, 20, 20)
+    for colour in (rng.integers(0, 256, image.shape, dtype=np.uint8), tinted, speckled):
+        assert grey_tone(colour, hole) is None and grey_fill(fill, colour, hole) is fill
     painted = image.copy()
     painted[hole] = (255, 0, 0)  # colour inside the hole only: still a grey photo
-    assert is_grey(painted, hole) and not is_grey(colour, hole)
+    assert is_grey(painted, hole) and grey_tone(painted, hole).tolist() == [0, 0, 0]
     assert not is_grey(image, np.ones(hole.shape, bool))  # nothing known
+    assert grey_tone(image, np.ones(hole.shape, bool)) is None
+
+
+def test_a_scan_read_in_colour_is_filled_grey_with_its_tone():
+    """A black-and-white photo is not always R = G = B: a scan read in colour has sensor noise in
+    each channel, a print's paper a faint tint, a corner a coloured speck. Its fill took the
+    network's colour (blue and teal blotches, up to 24 levels across a large hole)."""
+    image, hole = _grey_photo(), _hole()
+    rng = np.random.default_rng(3)
+    fill = image.copy()
+    fill[hole] = rng.integers(0, 256, (int(hole.sum()), 3), dtype=np.uint8)
+    luma = np.asarray(Image.fromarray(fill).convert("L")).astype(int)[hole]
+    noisy = np.clip(image.astype(int) + rng.integers(-2, 3, image.shape), 0, 255).astype(np.uint8)
+    warm = np.clip(image.astype(int) + (6, 1, -7) + rng.integers(-1, 2, image.shape), 0, 255).astype(np.uint8)
+    stamped = image.copy()
+    stamped[0, 0] = (250, 120, 0)  # one orange pixel of a date stamp
+    # the warm tone from the luma: (6, 1, -7) less its own luma, 0.299 * 6 + 0.587 - 0.114 * 7 = 1.6
+    for photo, tone in ((noisy, (0, 0, 0)), (warm, (4, -1, -9)), (stamped, (0, 0, 0))):
+        out = grey_fill(fill, photo, hole)
+        assert np.array_equal(out[hole], np.clip(luma[:, None] + tone, 0, 255)), tone
+        assert np.array_equal(out[~hole], fill[~hole])
 
 
 def test_the_inpainter_fills_a_grey_photo_in_grey_and_a_colour_one_in_colour():
