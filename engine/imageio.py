@@ -65,6 +65,7 @@ from .metadata import (
     PhotoMetadata,
     cmyk_to_srgb,
     exif_orientation,
+    exif_sub_ifds,
     file_mode,
     icc_colour_space,
     metadata_params,
@@ -105,6 +106,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_DEFLATE = ("tiff_adobe_deflate", "tiff_deflate")  # Pillow's names of a Deflate (zip) TIFF
 
 DEFAULT_MAX_PIXELS = 250_000_000
 """Largest image (width x height) :func:`load_image` decodes by default: 250 megapixels."""
@@ -429,6 +431,7 @@ def load_image(
             jpeg_tables=read_jpeg_tables(im, path) if is_jpeg(fmt) else None,
             png_colour=read_png_colour(im.info, path) if fmt == "PNG" else None,
             lossless=fmt == "WEBP" and read_webp_lossless(path),
+            tiff_deflate=fmt == "TIFF" and im.info.get("compression") in _DEFLATE,
             grey_icc_profile=grey_icc,
             # a palette file's profile is an RGB one, which a grey file could not carry: it stays RGB
             grey_palette=mode in PALETTE_MODES and icc is None and is_grey(rgb),
@@ -528,7 +531,9 @@ def save_image(
     colour = metadata.is_greyscale and not grey  # a grey file's picture that took colour
     tables = metadata.jpeg_tables_for(fmt, keep_jpeg_compression, colour=colour)
     params.update(
-        _compression_params(fmt, quality, tables, with_exif="exif" in params, lossless=metadata.lossless)
+        _compression_params(
+            fmt, quality, tables, sub_ifds=exif_sub_ifds(params.get("exif")), metadata=metadata
+        )
     )
     jpeg_from_jpeg = fmt == "JPEG" and is_jpeg(metadata.format)
     with atomic_path(path) as tmp:
@@ -553,10 +558,12 @@ def save_image(
 
 
 def _compression_params(
-    fmt: str, quality: int, tables: JpegTables | None, *, with_exif: bool, lossless: bool = False
+    fmt: str, quality: int, tables: JpegTables | None, *, sub_ifds: bool, metadata: PhotoMetadata
 ) -> dict[str, Any]:
     """Pillow ``save()`` keywords for the compression: a JPEG's ``tables`` or ``quality``; a
-    WebP from a ``lossless`` one is lossless (``exact``: transparent pixels keep their colour)."""
+    WebP from a lossless one is lossless (``exact``: transparent pixels keep their colour); a
+    TIFF LZW, or Deflate from a Deflate one, unless its EXIF has ``sub_ifds``."""
+    lossless = metadata.lossless
     if fmt == "JPEG" and tables is not None:
         params: dict[str, Any] = {"qtables": [list(t) for t in tables.qtables]}
         if tables.subsampling is not None:
@@ -568,10 +575,12 @@ def _compression_params(
         return {"lossless": True, "exact": True, "quality": 100, "method": 4}
     if fmt == "WEBP":
         return {"quality": quality, "method": 4}
-    if fmt == "TIFF" and not with_exif:
-        # LZW goes through libtiff, which cannot write EXIF sub-directories (Exif, GPS); with
-        # EXIF the file is written uncompressed by Pillow's own writer, which keeps them.
-        return {"compression": "tiff_lzw"}
+    if fmt == "TIFF" and not sub_ifds:
+        # LZW goes through libtiff, which writes the main directory's tags (Software, DateTime,
+        # Artist, XMP...) but not EXIF sub-directories (Exif, GPS): with those the file is
+        # written uncompressed by Pillow's own writer, which keeps them. (Any tag at all made a
+        # scanner's LZW TIFF come back uncompressed, 1.5-4x its size.)
+        return {"compression": "tiff_adobe_deflate" if metadata.tiff_deflate else "tiff_lzw"}
     if fmt == "PNG":
         return {"compress_level": 6}
     return {}

@@ -56,6 +56,7 @@ __all__ = [
     "file_mode",
     "page_count",
     "metadata_params",
+    "exif_sub_ifds",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class PhotoMetadata:
     jpeg_tables: JpegTables | None = None
     png_colour: PngColour | None = None
     lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
+    tiff_deflate: bool = False  # a Deflate (zip) TIFF: written with Deflate again as TIFF (else LZW)
     grey_icc_profile: bytes | None = None
     grey_palette: bool = False  # a palette file (no ICC profile) whose picture was grey
 
@@ -173,6 +175,7 @@ class PhotoMetadata:
             format=fmt,
             jpeg_tables=self.jpeg_tables_for(fmt, keep_jpeg_compression),
             lossless=self.lossless and fmt == "WEBP",
+            tiff_deflate=self.tiff_deflate and fmt == "TIFF",
             mode=_written_mode(fmt, grey=self.is_greyscale, alpha=alpha),
             pages=1,
             grey_palette=False,  # the written mode says whether it is grey now
@@ -458,6 +461,18 @@ def _sanitise_exif(exif: bytes) -> bytes:
         return _rebuilt_exif(exif)
     except Exception as exc:
         raise ValueError(f"the EXIF block to save is not valid EXIF data ({exc})") from exc
+
+
+def exif_sub_ifds(exif: bytes | Image.Exif | None) -> bool:
+    """Whether an EXIF block to write has an Exif or GPS sub-directory (what libtiff's compressed
+    TIFF writer cannot write)."""
+    if exif is None:
+        return False
+    if not isinstance(exif, Image.Exif):
+        tags = Image.Exif()
+        tags.load(exif)
+        exif = tags
+    return any(tag in exif for tag in _EXIF_SUB_IFDS)
 
 
 def metadata_params(

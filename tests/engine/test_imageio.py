@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
+from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
 from engine import imageio as iio
 from engine.imageio import (
@@ -999,6 +999,30 @@ def test_the_damage_check_runs_beside_the_decode(tmp_path, monkeypatch, caplog):
     with pytest.raises(iio.ImageReadError, match="the decode broke"):
         load_image(tmp_path / "d.jpg")
     assert finished.is_set()
+
+
+@pytest.mark.parametrize("compression", ["tiff_lzw", "tiff_adobe_deflate"])
+def test_a_compressed_tiff_with_descriptive_tags_stays_compressed(tmp_path, compression):
+    """Nearly every TIFF names its Software, DateTime or Artist: any such tag made an LZW or
+    Deflate TIFF come back uncompressed (1.5-4x its size). Only EXIF sub-directories (Exif, GPS),
+    which libtiff's compressed writer cannot write, still need the uncompressed writer."""
+    y, x = np.mgrid[0:60, 0:80]
+    smooth = np.stack([x * 3, y * 4, x + y], -1).astype(np.uint8)
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[305] = "Scanner Software 2.1"  # Software
+    tags[315] = "Jane"  # Artist
+    src = tmp_path / "scan.tif"
+    Image.fromarray(smooth).save(src, compression=compression, tiffinfo=tags)
+    loaded = load_image(src)
+    out = save_image(tmp_path / "out.tif", loaded.rgb, metadata=loaded.metadata)
+    with Image.open(out) as im:
+        assert im.info["compression"] == compression
+        assert im.tag_v2[305] == "Scanner Software 2.1" and im.tag_v2[315] == "Jane"
+        np.testing.assert_array_equal(np.asarray(im), smooth)
+    with_sub = replace(loaded.metadata, exif=exif_with())  # a camera's EXIF: Exif sub-directory
+    out = save_image(tmp_path / "sub.tif", loaded.rgb, metadata=with_sub)
+    with Image.open(out) as im:
+        assert im.info["compression"] == "raw" and im.getexif().get_ifd(EXIF_IFD)[DATE_TAKEN]
 
 
 def test_multi_page_tiff_loads_the_first_page_and_says_so(tmp_path):
