@@ -12,6 +12,7 @@ output format can hold each part:
 * the resolution in DPI (JPEG, PNG, TIFF, BMP) and the XMP packet (JPEG, PNG, TIFF, WebP);
 * a PNG's colour chunks sRGB, gAMA and cHRM (:class:`PngColour`; PNG only; its iCCP chunk is the
   ICC profile above);
+* a PNG's text chunks (PNG only) and a JPEG's comment (JPEG, or a PNG's "Comment" text);
 * a JPEG's quantisation tables and chroma subsampling (:class:`JpegTables`), re-used by a JPEG
   written from it when asked (:meth:`PhotoMetadata.jpeg_tables_for`: the one place of that rule).
 
@@ -50,6 +51,7 @@ __all__ = [
     "read_xmp",
     "read_jpeg_tables",
     "read_png_colour",
+    "read_text",
     "read_webp_lossless",
     "written_grey",
     "picture_mode",
@@ -109,7 +111,8 @@ class PhotoMetadata:
     Descriptive (written back where the output format can hold it): ``exif`` (orientation 1,
     no thumbnail), ``icc_profile`` (describes the 8-bit RGB pixels), ``grey_icc_profile`` (a
     greyscale file's Gray profile: written back when its picture is written grey), ``dpi`` (x, y of the upright
-    picture), ``xmp``, ``png_colour`` (a PNG's sRGB, gAMA and cHRM chunks). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
+    picture), ``xmp``, ``png_colour`` (a PNG's sRGB, gAMA and cHRM chunks), ``text`` (a PNG's
+    text chunks, a JPEG's comment: :func:`read_text`). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
     ``mode`` (Pillow's mode before conversion to 8-bit RGB; "RGB;16"/"RGBA;16" for 16-bit RGB),
     ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files),
     ``grey_palette`` (a palette file without an ICC profile whose picture was grey: written grey).
@@ -130,6 +133,7 @@ class PhotoMetadata:
     pages: int = 1
     jpeg_tables: JpegTables | None = None
     png_colour: PngColour | None = None
+    text: tuple[tuple[str, str], ...] = ()
     lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
     tiff_deflate: bool = False  # a Deflate (zip) TIFF: written with Deflate again as TIFF (else LZW)
     grey_icc_profile: bytes | None = None
@@ -408,8 +412,31 @@ def read_png_colour(info: dict[str, Any], path: Path) -> PngColour | None:
     return PngColour(srgb=srgb, gamma=None if gamma is None else float(gamma), chromaticity=chrm)
 
 
+COMMENT = "Comment"
+"""The keyword of a PNG text chunk that a JPEG's comment (COM segment) becomes, and back."""
+_XMP_KEY = "XML:com.adobe.xmp"
+
+
+def read_text(im: Image.Image, fmt: str | None) -> tuple[tuple[str, str], ...]:
+    """A PNG's text chunks (tEXt, zTXt, iTXt: Author, Copyright, Description...; not its XMP,
+    kept on its own, nor ImageMagick's raw profiles, copies of the EXIF or ICC data kept on their
+    own) or a JPEG's comment (as :data:`COMMENT`), as (keyword, text) pairs in file order."""
+    if fmt == "PNG":
+        chunks = getattr(im, "text", None) or {}
+        return tuple(
+            (str(k), str(v))
+            for k, v in chunks.items()
+            if k != _XMP_KEY and not str(k).startswith("Raw profile type")
+        )
+    comment = im.info.get("comment") if is_jpeg(fmt) else None
+    if comment:
+        text = comment.decode("utf-8", "replace") if isinstance(comment, bytes) else str(comment)
+        return ((COMMENT, text),)
+    return ()
+
+
 def _png_info(metadata: PhotoMetadata) -> PngImagePlugin.PngInfo | None:
-    """The chunks Pillow's ``pnginfo`` writes for ``metadata``: colour chunks and XMP."""
+    """The chunks Pillow's ``pnginfo`` writes for ``metadata``: colour chunks, XMP and text."""
     info = PngImagePlugin.PngInfo()
     colour = metadata.png_colour
     if colour is not None and colour.srgb is not None:
@@ -419,7 +446,9 @@ def _png_info(metadata: PhotoMetadata) -> PngImagePlugin.PngInfo | None:
     if colour is not None and colour.chromaticity is not None:
         info.add(b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in colour.chromaticity)))
     if metadata.xmp:
-        info.add_itxt("XML:com.adobe.xmp", bytes(metadata.xmp).decode("utf-8", "replace"))
+        info.add_itxt(_XMP_KEY, bytes(metadata.xmp).decode("utf-8", "replace"))
+    for key, text in metadata.text:
+        info.add_text(key, text, zip=len(text) > 1024)  # tEXt, or iTXt where Latin-1 cannot hold it
     return info if info.chunks else None
 
 
@@ -504,6 +533,9 @@ def metadata_params(
             params["exif"] = tags
         else:
             params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
+    comment = dict(metadata.text).get(COMMENT)
+    if comment and fmt == "JPEG":
+        params["comment"] = comment.encode("utf-8")
     if fmt == "JPEG":
         _fit_jpeg_segments(params, output)
     return params

@@ -431,6 +431,47 @@ def _png_with_xmp(xmp: bytes) -> PngImagePlugin.PngInfo:
     return info
 
 
+def test_png_text_chunks_and_a_jpeg_comment_are_kept(tmp_path):
+    """A photographer's Author, Copyright and Description (PNG text chunks) and a scan's JPEG
+    comment were dropped from every output."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Jane Doe")
+    info.add_text("Copyright", "(c) 2024 Jane Doe", zip=True)  # zTXt
+    info.add_itxt("Description", "Grand-m\u00e8re, 1952 \u2014 \u0141\u00f3d\u017a")  # iTXt
+    info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    src = tmp_path / "p.png"
+    Image.fromarray(rng_rgb()).save(src, pnginfo=info)
+    loaded = load_image(src)
+    assert dict(loaded.metadata.text) == {
+        "Author": "Jane Doe",
+        "Copyright": "(c) 2024 Jane Doe",
+        "Description": "Grand-m\u00e8re, 1952 \u2014 \u0141\u00f3d\u017a",
+    }  # the XMP is kept on its own, not twice
+    out = save_image(tmp_path / "out.png", loaded.rgb, metadata=loaded.metadata)
+    with Image.open(out) as im:
+        im.load()
+        assert {k: im.text[k] for k in ("Author", "Copyright", "Description")} == dict(loaded.metadata.text)
+        assert im.info["XML:com.adobe.xmp"] == XMP.decode()
+    jpg = tmp_path / "scan.jpg"
+    Image.fromarray(rng_rgb()).save(jpg, quality=90, comment=b"Scanned by Jane, Epson V600")
+    scan = load_image(jpg)
+    changed = np.zeros(scan.rgb.shape[:2], bool)
+    changed[:8, :8] = True
+    for name, source in (("whole.jpg", None), ("blocks.jpg", scan.source)):  # re-encoded, or blocks kept
+        out = save_image(
+            tmp_path / name,
+            scan.rgb,
+            metadata=scan.metadata,
+            keep_jpeg_compression=True,
+            source=source,
+            changed=changed,
+        )
+        with Image.open(out) as im:
+            assert im.info["comment"] == b"Scanned by Jane, Epson V600", name
+    as_png = load_image(save_image(tmp_path / "scan.png", scan.rgb, metadata=scan.metadata)).metadata
+    assert dict(as_png.text) == {"Comment": "Scanned by Jane, Epson V600"}
+
+
 def test_broken_icc_profile_is_dropped_with_a_warning(tmp_path, caplog):
     src = tmp_path / "badicc.png"
     Image.fromarray(rng_rgb()).save(src, icc_profile=b"not an ICC profile" * 8)
