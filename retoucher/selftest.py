@@ -177,8 +177,8 @@ def flat_fill(image: np.ndarray, hole: np.ndarray, ring: int = 8) -> np.ndarray:
 
     out = image.copy()
     h, w = hole.shape
-    for part, _ in hole_components(hole, 4):
-        box = part.grown(ring).clip(w, h)
+    for part in hole_components(hole, 4):
+        box = part.box.grown(ring).clip(w, h)
         inside, known = hole[box.slices], ~hole[box.slices]
         if known.any():
             out[box.slices][inside] = np.round(image[box.slices][known].mean(axis=0)).astype(np.uint8)

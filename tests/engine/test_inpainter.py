@@ -180,6 +180,44 @@ def test_a_thin_part_is_measured_on_its_own_pixels_not_its_boxs(inpainter):
     assert not any(r.scaled for r in regions)
 
 
+def _brushed(h: int, w: int, points, width: int) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    m = Image.new("L", (w, h))
+    ImageDraw.Draw(m).line(points, fill=255, width=width, joint="curve")
+    return np.asarray(m) > 127
+
+
+@pytest.mark.parametrize("angle", [0, 30, 45, 90])
+def test_a_strokes_width_is_measured_at_any_angle(angle):
+    """The width was the part's pixels over its longest side: 1.4x too wide for a diagonal
+    stroke (a 52 px brush across a photo measured 66 and was filled in one crop scaled 3.9x
+    down instead of full-resolution tiles: 25.5 -> 23.3 dB, streaks along it)."""
+    from engine.crops import hole_components, stroke_width
+
+    r = np.radians(angle)
+    dx, dy = 1200 * np.cos(r), 1200 * np.sin(r)
+    for width in (20, 64, 100):
+        hole = _brushed(2000, 3000, [(1500 - dx, 1000 - dy), (1500 + dx, 1000 + dy)], width)
+        (part,) = hole_components(hole, 5)
+        assert 0.85 * width <= stroke_width(hole, part, 5) <= 1.02 * width, (angle, width)
+    band = np.zeros((40, 3000), bool)
+    band[:, :600] = True  # a band over a strip's whole height: the photo's border is its edge
+    (part,) = hole_components(band, 5)
+    assert 36 <= stroke_width(band, part, 5) <= 40
+
+
+def test_strokes_up_to_a_fifth_of_the_working_size_are_tiled_wider_ones_scaled():
+    from engine.crops import STROKE_TILES
+
+    limit = 512 / STROKE_TILES
+    for width, scaled in ((52, False), (int(0.9 * limit), False), (int(1.3 * limit), True)):
+        for points in ([(150, 150), (1850, 1550)], [(100, 850), (700, 300), (1300, 1400), (1900, 500)]):
+            hole = _brushed(1700, 2000, points, width)  # a diagonal and a zigzag across the photo
+            regions = plan_regions(hole, 512, 256, granularity=128)
+            assert {r.scaled for r in regions} == {scaled}, (width, points)
+
+
 def test_holes_that_are_thin_everywhere_skip_the_network(inpainter, monkeypatch):
     """A thin part's fill is the photo's own (the clamped thin plate): the network's output for
     it was computed and thrown away, one pass a speck (1,000 specks on a 12 MP scan: 145 s). The
