@@ -321,13 +321,14 @@ def _high_bit_to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
 
 
 def _to_rgb_alpha(
-    im: Image.Image, icc: bytes | None, path: Path
+    im: Image.Image, icc: bytes | None, path: Path, stored: str | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, bytes | None, bytes | None]:
     """Any mode -> (rgb uint8 HxWx3, alpha uint8 HxW | None, icc profile valid for rgb, a grey
-    file's Gray profile or None)."""
+    file's Gray profile or None). ``stored``: the file's mode (:func:`file_mode`, which says
+    "LA;16" where Pillow opened a 16-bit grey PNG with alpha as RGBA), when known."""
     mode = im.mode
     icc_space = icc_colour_space(icc, path) if icc else None
-    grey_icc = icc if icc_space == "GRAY" and mode in GREY_MODES else None
+    grey_icc = icc if icc_space == "GRAY" and (stored or mode) in GREY_MODES else None
     alpha: np.ndarray | None = None
 
     if mode == "CMYK":
@@ -420,7 +421,7 @@ def load_image(
             raise ImageReadError(f"{path}: could not apply the EXIF orientation ({exc})") from exc
         exif = read_exif(upright, orientation != 1, fmt, path)
         given = upright.info.get("icc_profile") or im.info.get("icc_profile") or None
-        rgb, alpha, icc, grey_icc = _to_rgb_alpha(upright, bytes(given) if given else None, path)
+        rgb, alpha, icc, grey_icc = _to_rgb_alpha(upright, bytes(given) if given else None, path, mode)
         metadata = PhotoMetadata(
             exif=exif,
             icc_profile=icc,

@@ -69,7 +69,7 @@ _EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
 # Pillow modes of greyscale files (read as RGB with R = G = B, written grey again while they are)
-GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+GREY_MODES = frozenset({"1", "L", "LA", "La", "LA;16", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 PALETTE_MODES = frozenset({"P", "PA"})
 _TIFF_XMP = 700
 _TIFF_X_RESOLUTION = 282
@@ -454,7 +454,8 @@ def _png_info(metadata: PhotoMetadata) -> PngImagePlugin.PngInfo | None:
 
 def file_mode(im: Image.Image) -> str:
     """Pillow's mode, except that 16-bit RGB(A) files, which Pillow opens as 8-bit "RGB" or
-    "RGBA", are reported as "RGB;16" / "RGBA;16" so that nobody writes 8 bits over them unawares.
+    "RGBA", are reported as "RGB;16" / "RGBA;16" so that nobody writes 8 bits over them unawares,
+    and a 16-bit grey PNG with alpha, which Pillow opens as "RGBA", as "LA;16" (a greyscale file).
     Read it before decoding (decoding empties ``im.tile``)."""
     mode = im.mode
     if mode in ("RGB", "RGBA"):
@@ -463,6 +464,8 @@ def file_mode(im: Image.Image) -> str:
             rawmode = rawmode[0] if isinstance(rawmode, tuple) else rawmode
         except (IndexError, TypeError):
             return mode
+        if isinstance(rawmode, str) and rawmode.startswith("LA;16"):
+            return "LA;16"
         if isinstance(rawmode, str) and ";16" in rawmode:
             return f"{mode};16"
     return mode

@@ -673,6 +673,42 @@ def test_a_grey_files_gray_profile_is_written_back_with_its_grey_picture(tmp_pat
         assert written.mode == "RGB" and not written.info.get("icc_profile")
 
 
+def test_a_16_bit_grey_png_with_alpha_is_a_greyscale_file(tmp_path):
+    """Pillow opens a 16-bit grey PNG with alpha (colour type 4) as RGBA: it was written RGBA
+    without its Gray profile, the README's promise for greyscale photos broken."""
+    gray = _gray_profile()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    g = (rng_rgb(16, 24)[:, :, 0].astype(np.uint16) * 257).astype(">u2")
+    a = np.full((16, 24), 65535, ">u2")
+    a[:2] = 0
+    rows = b"".join(b"\0" + np.dstack([g, a])[y].tobytes() for y in range(16))
+    src = tmp_path / "la16.png"
+    src.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 24, 16, 16, 4, 0, 0, 0))
+        + chunk(b"iCCP", b"gray\0\0" + zlib.compress(gray))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+    loaded = load_image(src)
+    meta = loaded.metadata
+    assert meta.mode == "LA;16" and meta.is_greyscale and meta.bits_per_channel_lost
+    assert meta.grey_icc_profile == gray and loaded.alpha is not None and not loaded.alpha[:2].any()
+    with Image.open(
+        save_image(tmp_path / "out.png", loaded.rgb, alpha=loaded.alpha, metadata=meta)
+    ) as written:
+        assert written.mode == "LA" and written.info.get("icc_profile") == gray
+        np.testing.assert_array_equal(np.asarray(written)[:, :, 0], (g >> 8).astype(np.uint8))
+
+
 def test_a_colour_photo_of_grey_pixels_stays_rgb(tmp_path):
     g = np.repeat(rng_rgb(16, 24)[:, :, :1], 3, axis=2)  # neutral pixels in an RGB file
     src = load_image(_save_pil(tmp_path, Image.fromarray(g, "RGB"), "rgb.png"))
