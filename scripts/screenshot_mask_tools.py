@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from PySide6.QtCore import Qt
     from PySide6.QtGui import QColor, QMouseEvent
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QMessageBox
 
     from retoucher.qt.app import sample_photo
     from retoucher.qt.fill_worker import InpainterCache
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         w.grab().save(str(args.output))
         print(f"wrote {args.output} ({w.width()}x{w.height()})")
+        w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard  # the hole is not filled
         w.close()
     return 0
 

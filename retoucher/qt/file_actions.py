@@ -103,11 +103,24 @@ def confirm_replace(parent: QWidget | None, title: str, path: Path) -> bool:
 
 
 def ask_unsaved_changes(parent: QWidget, doc: Document) -> QMessageBox.StandardButton:
-    """Save, Discard or Cancel: what to do with the changes to ``doc``."""
+    """Save, Discard or Cancel: what to do with the changes to ``doc`` (a photo that is saved
+    but holds a marked hole not filled yet: Discard or Cancel, the mask is no part of the file)."""
+    kept = " (Mask > Export Mask... keeps it)"
+    if not doc.dirty:
+        return QMessageBox.question(
+            parent,
+            "Hole not filled",
+            f"The hole marked on {doc.display_name} is not filled yet. Drop it?{kept}",
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+    unfilled = (
+        f" The hole marked on it and not filled yet is dropped either way{kept}." if doc.has_hole else ""
+    )
     return QMessageBox.question(
         parent,
         "Unsaved changes",
-        f"Save the changes to {doc.display_name}?",
+        f"Save the changes to {doc.display_name}?{unfilled}",
         QMessageBox.StandardButton.Save
         | QMessageBox.StandardButton.Discard
         | QMessageBox.StandardButton.Cancel,
@@ -171,9 +184,11 @@ class FileActions:
 
     # ------------------------------------------------------------------ opening
     def maybe_save(self) -> bool:
-        """True when it is fine to drop the current photo (saved, discarded or unchanged)."""
+        """True when it is fine to drop the current photo (saved, discarded or unchanged, and
+        no hole marked but not filled, or that hole dropped: a painted or reviewed mask went
+        without a word with an open, a paste, a drop or Quit)."""
         doc = self.window.doc
-        if doc is None or not doc.dirty:
+        if doc is None or not (doc.dirty or doc.has_hole):
             return True
         answer = self.window.ask_unsaved_changes()
         if answer == QMessageBox.StandardButton.Save:

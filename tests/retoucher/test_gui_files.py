@@ -342,7 +342,13 @@ def test_unsaved_changes_prompt_on_open_and_close(qtbot, window, tmp_path):
         Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(p)
     assert w.open_path(a)
     w._push_edit(w.doc.set_rect(Rect(0, 0, 4, 4)))
-    assert w.open_path(b) and w.asked == []  # a painted mask alone is not an unsaved change
+    assert not w.doc.dirty  # a painted mask alone is no change of the photo, but it is work:
+    w.answer = QMessageBox.StandardButton.Cancel
+    assert not w.open_path(b) and w.asked == ["a.png"] and w.doc.path == a and w.doc.has_hole
+    assert not w.close()  # Quit too
+    w.answer = QMessageBox.StandardButton.Discard
+    assert w.open_path(b) and w.asked == ["a.png"] * 3
+    w.asked.clear()
     _fill(qtbot, w, Rect(0, 0, 4, 4))
     w.answer = QMessageBox.StandardButton.Cancel
     assert not w.open_path(a)
