@@ -12,7 +12,8 @@ output format can hold each part:
 * the resolution in DPI (JPEG, PNG, TIFF, BMP) and the XMP packet (JPEG, PNG, TIFF, WebP);
 * a PNG's colour chunks sRGB, gAMA and cHRM (:class:`PngColour`; PNG only; its iCCP chunk is the
   ICC profile above);
-* a PNG's text chunks (PNG only) and a JPEG's comment (JPEG, or a PNG's "Comment" text);
+* a PNG's text chunks (PNG only) and a JPEG's comment (its bytes; a PNG's "Comment" text
+  becomes one, and one becomes a PNG's "Comment");
 * a JPEG's quantisation tables and chroma subsampling (:class:`JpegTables`), re-used by a JPEG
   written from it when asked (:meth:`PhotoMetadata.jpeg_tables_for`: the one place of that rule).
 
@@ -52,6 +53,7 @@ __all__ = [
     "read_jpeg_tables",
     "read_png_colour",
     "read_text",
+    "read_comment",
     "read_webp_lossless",
     "written_grey",
     "picture_mode",
@@ -112,7 +114,7 @@ class PhotoMetadata:
     no thumbnail), ``icc_profile`` (describes the 8-bit RGB pixels), ``grey_icc_profile`` (a
     greyscale file's Gray profile: written back when its picture is written grey), ``dpi`` (x, y of the upright
     picture), ``xmp``, ``png_colour`` (a PNG's sRGB, gAMA and cHRM chunks), ``text`` (a PNG's
-    text chunks, a JPEG's comment: :func:`read_text`). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
+    text chunks: :func:`read_text`), ``comment`` (a JPEG's COM segment, its bytes). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
     ``mode`` (Pillow's mode before conversion to 8-bit RGB; "RGB;16"/"RGBA;16" for 16-bit RGB),
     ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files),
     ``grey_palette`` (a palette file without an ICC profile whose picture was grey: written grey).
@@ -134,6 +136,7 @@ class PhotoMetadata:
     jpeg_tables: JpegTables | None = None
     png_colour: PngColour | None = None
     text: tuple[tuple[str, str], ...] = ()
+    comment: bytes | None = None
     lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
     tiff_deflate: bool = False  # a Deflate (zip) TIFF: written with Deflate again as TIFF (else LZW)
     grey_icc_profile: bytes | None = None
@@ -415,24 +418,35 @@ def read_png_colour(info: dict[str, Any], path: Path) -> PngColour | None:
 COMMENT = "Comment"
 """The keyword of a PNG text chunk that a JPEG's comment (COM segment) becomes, and back."""
 _XMP_KEY = "XML:com.adobe.xmp"
+# ImageMagick's copies of blocks in PNG text: the EXIF (its old orientation), the ICC profile and
+# the XMP are kept on their own; Photoshop's resources (8BIM) may hold the original's thumbnail
+_RAW_COPIES = tuple(f"Raw profile type {k}" for k in ("exif", "APP1", "icc", "icm", "xmp", "8bim"))
 
 
 def read_text(im: Image.Image, fmt: str | None) -> tuple[tuple[str, str], ...]:
     """A PNG's text chunks (tEXt, zTXt, iTXt: Author, Copyright, Description...; not its XMP,
-    kept on its own, nor ImageMagick's raw profiles, copies of the EXIF or ICC data kept on their
-    own) or a JPEG's comment (as :data:`COMMENT`), as (keyword, text) pairs in file order."""
-    if fmt == "PNG":
-        chunks = getattr(im, "text", None) or {}
-        return tuple(
-            (str(k), str(v))
-            for k, v in chunks.items()
-            if k != _XMP_KEY and not str(k).startswith("Raw profile type")
-        )
+    kept on its own, nor ImageMagick's copies of its EXIF, ICC profile, XMP or Photoshop
+    resources: :data:`_RAW_COPIES`), as (keyword, text) pairs in file order."""
+    if fmt != "PNG":
+        return ()
+    chunks = getattr(im, "text", None) or {}
+    return tuple((str(k), str(v)) for k, v in chunks.items() if k != _XMP_KEY and str(k) not in _RAW_COPIES)
+
+
+def read_comment(im: Image.Image, fmt: str | None) -> bytes | None:
+    """A JPEG's comment (COM segment) as its bytes (it names no encoding)."""
     comment = im.info.get("comment") if is_jpeg(fmt) else None
-    if comment:
-        text = comment.decode("utf-8", "replace") if isinstance(comment, bytes) else str(comment)
-        return ((COMMENT, text),)
-    return ()
+    if isinstance(comment, str):
+        comment = comment.encode("utf-8")
+    return bytes(comment) if comment else None
+
+
+def _comment_text(comment: bytes) -> str:
+    """A JPEG comment as a PNG text: UTF-8 where it is, else Latin-1 (every byte a character)."""
+    try:
+        return comment.decode("utf-8")
+    except UnicodeDecodeError:
+        return comment.decode("latin-1")
 
 
 def _png_info(metadata: PhotoMetadata) -> PngImagePlugin.PngInfo | None:
@@ -447,8 +461,11 @@ def _png_info(metadata: PhotoMetadata) -> PngImagePlugin.PngInfo | None:
         info.add(b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in colour.chromaticity)))
     if metadata.xmp:
         info.add_itxt(_XMP_KEY, bytes(metadata.xmp).decode("utf-8", "replace"))
-    for key, text in metadata.text:
-        info.add_text(key, text, zip=len(text) > 1024)  # tEXt, or iTXt where Latin-1 cannot hold it
+    text = metadata.text
+    if metadata.comment and COMMENT not in dict(text):
+        text += ((COMMENT, _comment_text(metadata.comment)),)
+    for key, value in text:
+        info.add_text(key, value, zip=len(value) > 1024)  # tEXt, or iTXt where Latin-1 cannot hold it
     return info if info.chunks else None
 
 
@@ -511,9 +528,9 @@ def metadata_params(
     metadata: PhotoMetadata, fmt: str, *, grey: bool = False, output: str | os.PathLike[str] = "the output"
 ) -> dict[str, Any]:
     """Pillow ``save()`` keywords that write ``metadata``'s EXIF, ICC profile (the Gray one for
-    a picture written ``grey``), DPI, XMP and PNG colour chunks where ``fmt`` can hold them (the
-    compression is the caller's: see :meth:`PhotoMetadata.jpeg_tables_for`); a JPEG gets what
-    fits its segments (:func:`_fit_jpeg_segments`, a warning naming ``output`` says what was
+    a picture written ``grey``), DPI, XMP, PNG colour and text chunks and a JPEG comment where
+    ``fmt`` can hold them (the compression is the caller's: see
+    :meth:`PhotoMetadata.jpeg_tables_for`); a JPEG gets what fits its segments (:func:`_fit_jpeg_segments`, a warning naming ``output`` says what was
     left out). Raises ValueError for EXIF that is not EXIF."""
     params: dict[str, Any] = {}
     exif, xmp = metadata.exif, metadata.xmp
@@ -536,19 +553,21 @@ def metadata_params(
             params["exif"] = tags
         else:
             params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
-    comment = dict(metadata.text).get(COMMENT)
+    png_comment = dict(metadata.text).get(COMMENT)
+    comment = metadata.comment or (png_comment.encode("utf-8") if png_comment else None)
     if comment and fmt == "JPEG":
-        params["comment"] = comment.encode("utf-8")
+        params["comment"] = comment
     if fmt == "JPEG":
         _fit_jpeg_segments(params, output)
     return params
 
 
 def _fit_jpeg_segments(params: dict[str, Any], output: str | os.PathLike[str]) -> None:
-    """A JPEG holds its EXIF and its XMP in one marker segment each (64 KB): a larger block (a
-    large maker note, Photoshop's edit history in the XMP) made Pillow refuse the save, and the
-    photo was not written at all. EXIF over the limit loses its maker note, then the whole block
-    if that is not enough; XMP over it is left out; a logged warning says what went."""
+    """A JPEG holds its EXIF, its XMP and its comment in one marker segment each (64 KB): a
+    larger block (a large maker note, Photoshop's edit history in the XMP) made Pillow refuse the
+    save, and the photo was not written at all. EXIF over the limit loses its maker note, then
+    the whole block if that is not enough; XMP or a comment over it is left out; a logged
+    warning says what went."""
     exif = params.get("exif")
     if exif is not None and len(exif) > JPEG_SEGMENT_BYTES:
         tags = Image.Exif()
@@ -563,11 +582,16 @@ def _fit_jpeg_segments(params: dict[str, Any], output: str | os.PathLike[str]) -
             del params["exif"]
             what = f"its EXIF block ({len(exif):,} bytes)"
         log.warning("%s: %s does not fit a JPEG's 64 KB segment and is not written", output, what)
-    xmp = params.get("xmp")
-    if xmp is not None and len(xmp) > _JPEG_XMP_BYTES:
-        del params["xmp"]
-        log.warning(
-            "%s: its XMP packet (%s bytes) does not fit a JPEG's 64 KB segment and is not written",
-            output,
-            f"{len(xmp):,}",
-        )
+    for key, name, limit in (
+        ("xmp", "XMP packet", _JPEG_XMP_BYTES),
+        ("comment", "comment", JPEG_SEGMENT_BYTES),
+    ):
+        block = params.get(key)
+        if block is not None and len(block) > limit:
+            del params[key]
+            log.warning(
+                "%s: its %s (%s bytes) does not fit a JPEG's 64 KB segment and is not written",
+                output,
+                name,
+                f"{len(block):,}",
+            )

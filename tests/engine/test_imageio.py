@@ -439,6 +439,8 @@ def test_png_text_chunks_and_a_jpeg_comment_are_kept(tmp_path):
     info.add_text("Copyright", "(c) 2024 Jane Doe", zip=True)  # zTXt
     info.add_itxt("Description", "Grand-m\u00e8re, 1952 \u2014 \u0141\u00f3d\u017a")  # iTXt
     info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    info.add_text("Raw profile type exif", "\nexif\n   8\n4578696600004d4d\n")  # ImageMagick's copy
+    info.add_text("Raw profile type iptc", "\nIPTC profile\n   4\n1c020000\n")  # a caption's block
     src = tmp_path / "p.png"
     Image.fromarray(rng_rgb()).save(src, pnginfo=info)
     loaded = load_image(src)
@@ -446,11 +448,12 @@ def test_png_text_chunks_and_a_jpeg_comment_are_kept(tmp_path):
         "Author": "Jane Doe",
         "Copyright": "(c) 2024 Jane Doe",
         "Description": "Grand-m\u00e8re, 1952 \u2014 \u0141\u00f3d\u017a",
-    }  # the XMP is kept on its own, not twice
+        "Raw profile type iptc": "\nIPTC profile\n   4\n1c020000\n",
+    }  # the XMP and the EXIF are kept on their own, not twice (the copy had the old orientation)
     out = save_image(tmp_path / "out.png", loaded.rgb, metadata=loaded.metadata)
     with Image.open(out) as im:
         im.load()
-        assert {k: im.text[k] for k in ("Author", "Copyright", "Description")} == dict(loaded.metadata.text)
+        assert {k: im.text[k] for k in dict(loaded.metadata.text)} == dict(loaded.metadata.text)
         assert im.info["XML:com.adobe.xmp"] == XMP.decode()
     jpg = tmp_path / "scan.jpg"
     Image.fromarray(rng_rgb()).save(jpg, quality=90, comment=b"Scanned by Jane, Epson V600")
@@ -470,6 +473,27 @@ def test_png_text_chunks_and_a_jpeg_comment_are_kept(tmp_path):
             assert im.info["comment"] == b"Scanned by Jane, Epson V600", name
     as_png = load_image(save_image(tmp_path / "scan.png", scan.rgb, metadata=scan.metadata)).metadata
     assert dict(as_png.text) == {"Comment": "Scanned by Jane, Epson V600"}
+
+
+def test_a_jpeg_comment_keeps_its_bytes_and_one_too_long_is_left_out(tmp_path, caplog):
+    """A comment names no encoding: a Latin-1 one came back with U+FFFD for each accented
+    letter, and then 3 bytes each, so that a 22 KB one no longer fitted its segment and the save
+    failed. Its bytes are kept; a comment over 64 KB (from a PNG's text) is left out."""
+    latin = "Caf\u00e9 M\u00fcller, 1952 ".encode("latin-1") * 1200  # 30 KB, not UTF-8
+    src = tmp_path / "latin.jpg"
+    Image.fromarray(rng_rgb()).save(src, quality=90, comment=latin)
+    scan = load_image(src)
+    assert scan.metadata.comment == latin
+    with Image.open(save_image(tmp_path / "out.jpg", scan.rgb, metadata=scan.metadata)) as im:
+        assert im.info["comment"] == latin
+    as_png = load_image(save_image(tmp_path / "latin.png", scan.rgb, metadata=scan.metadata))
+    assert dict(as_png.metadata.text)["Comment"] == latin.decode("latin-1")
+    long = replace(scan.metadata, comment=None, text=(("Comment", "x" * 70_000),))
+    with caplog.at_level(logging.WARNING):
+        out = save_image(tmp_path / "long.jpg", scan.rgb, metadata=long)
+    with Image.open(out) as im:
+        assert "comment" not in im.info
+    assert "long.jpg: its comment (70,000 bytes) does not fit" in caplog.text
 
 
 def test_broken_icc_profile_is_dropped_with_a_warning(tmp_path, caplog):
