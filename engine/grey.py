@@ -7,14 +7,16 @@ grey too: each hole pixel takes its luma (ITU-R 601, Pillow's ``convert("L")``, 
 pixel's value exactly) plus the photo's tone there. "Grey" is what a person sees as a
 black-and-white photo, not only R = G = B exactly: a scan read in colour has a few levels of
 sensor noise in each channel, a print's paper a faint tint, and a coloured speck or date stamp
-may lie in a corner (:func:`grey_tone`). A colour photo's fill is left as it is.
+may lie in a corner (:func:`grey_tone`). A colour photo's fill is left as it is, and so is the
+fill next to a coloured object in a grey photo (a red car in a grey street, a hand-tinted
+detail: :data:`LOCAL`), which a scratch across it must not grey.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GREY_NOISE", "GREY_TONE", "LUMA", "grey_fill", "grey_tone", "is_grey"]
+__all__ = ["GREY_NOISE", "GREY_TONE", "LOCAL", "LUMA", "grey_fill", "grey_tone", "is_grey"]
 
 #: ITU-R 601 luma weights of R, G and B (Pillow's ``convert("L")``); the fill's integer form below
 #: is these in 16-bit fixed point (they sum to 65536, so a grey pixel keeps its value exactly).
@@ -28,6 +30,10 @@ GREY_TONE = 12
 """The largest tint, in grey levels per channel from the luma, of a grey photo's tone (a print's
 paper; a stronger cast is a colour photo's, handled by :mod:`engine.chroma`)."""
 _SAMPLE = 1 << 20  # known pixels looked at, at most (evenly spaced): a 24-megapixel crop's 24M
+LOCAL = 12
+"""A hole pixel keeps the network's fill where more than :data:`LOCAL_SHARE` of the known pixels
+within this many px (a 25x25 box) stray from the tone: it is next to something coloured."""
+LOCAL_SHARE = 0.05
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -69,13 +75,39 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
 
 def grey_fill(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """``fill`` with its hole pixels turned to their luma plus the photo's tone when ``image``
-    is a grey photo around the hole (:func:`grey_tone`); otherwise ``fill`` itself."""
+    is a grey photo around the hole (:func:`grey_tone`), except next to something coloured
+    (:data:`LOCAL`); otherwise ``fill`` itself."""
     if not hole.any():
         return fill
     tone = grey_tone(image, hole)
     if tone is None:
         return fill
-    luma = _luma(fill[hole]).astype(np.int32)
+    grey = hole & ~_coloured_near(image, hole, tone)
+    luma = _luma(fill[grey]).astype(np.int32)
     out = fill.copy()
-    out[hole] = np.clip(luma[:, None] + tone, 0, 255).astype(np.uint8)
+    out[grey] = np.clip(luma[:, None] + tone, 0, 255).astype(np.uint8)
     return out
+
+
+def _coloured_near(image: np.ndarray, hole: np.ndarray, tone: np.ndarray) -> np.ndarray:
+    """Where (bool HxW) more than :data:`LOCAL_SHARE` of the known pixels within :data:`LOCAL`
+    px stray from ``tone`` by more than :data:`GREY_NOISE`."""
+    rgb = image.reshape(-1, 3)
+    offset = rgb.astype(np.int32) - _luma(rgb).astype(np.int32)[:, None]
+    stray = (np.abs(offset - tone).max(axis=1) > GREY_NOISE).reshape(hole.shape) & ~hole
+    if not stray.any():  # R = G = B everywhere (a greyscale file), or noise alone
+        return stray
+    return _box_sum(stray) > LOCAL_SHARE * np.maximum(_box_sum(~hole), 1)
+
+
+def _box_sum(mask: np.ndarray, radius: int = LOCAL) -> np.ndarray:
+    """How many pixels of ``mask`` lie in the (2 radius + 1)-square around each pixel (a
+    summed-area table; the box is cut at the picture's border)."""
+    h, w = mask.shape
+    table = np.zeros((h + 1, w + 1), np.int64)
+    table[1:, 1:] = mask.cumsum(0, dtype=np.int64).cumsum(1)
+    y0 = np.clip(np.arange(h) - radius, 0, h)[:, None]
+    y1 = np.clip(np.arange(h) + radius + 1, 0, h)[:, None]
+    x0 = np.clip(np.arange(w) - radius, 0, w)[None, :]
+    x1 = np.clip(np.arange(w) + radius + 1, 0, w)[None, :]
+    return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]

@@ -28,8 +28,9 @@ How an image reaches the network:
   the hole and taken off, so no step or colour offset is left at the edge; the hole's thin parts
   are filled from the photo's edge values alone (a clamped thin plate blended with a membrane),
   the network's detail coming in where the hole is wider.
-* Where the photo around a hole is grey (R = G = B: a greyscale scan), so is the fill
-  (:mod:`engine.grey`); where it is strongly coloured, the network fills the crop with that
+* Where the photo around a hole is grey (a greyscale scan, or a black-and-white photo read in
+  colour: a few levels of noise, a faint tint), so is the fill, with the photo's tone, except
+  next to something coloured in it (:mod:`engine.grey`); where it is strongly coloured, the network fills the crop with that
   colour cast taken off and the cast is added back (:mod:`engine.chroma`).
 """
 

@@ -85,3 +85,19 @@ def test_the_inpainter_fills_a_grey_photo_in_grey_and_a_colour_one_in_colour():
     colour[..., 0] = np.clip(colour[..., 0].astype(int) + 40, 0, 255)  # a red cast everywhere
     out = inp(colour, hole)
     assert (out[hole][:, 0] != out[hole][:, 1]).any()  # the colour photo's fill keeps colour
+
+
+def test_a_coloured_object_in_a_grey_photo_keeps_its_colour_under_a_scratch():
+    """A grey street with a small red car (under 1% of the crop: a grey photo) and a scratch
+    across both: the scratch over the car was filled grey (a grey line through it)."""
+    rng = np.random.default_rng(5)
+    image = np.clip(rng.integers(-2, 3, (512, 512, 3)) + 120, 0, 255).astype(np.uint8)
+    image[100:130, 60:100] = (200, 30, 30)  # the car: 1,200 of 262,144 pixels
+    hole = np.zeros((512, 512), bool)
+    hole[114:116, :] = True  # a 2 px scratch across the street and the car
+    assert grey_tone(image, hole) is not None  # a grey photo...
+    out = grey_fill(image, image, hole)  # a perfect fill: the truth
+    np.testing.assert_array_equal(out[114:116, 60:100], image[114:116, 60:100])  # ...the car stays red
+    street = hole.copy()
+    street[:, 40:120] = False  # the scratch away from the car: grey
+    assert (out[street][:, 0] == out[street][:, 1]).all() and (out[street][:, 1] == out[street][:, 2]).all()
