@@ -10,6 +10,7 @@ from PySide6.QtGui import (
     QColor,
     QFocusEvent,
     QKeyEvent,
+    QKeySequence,
     QMouseEvent,
     QPainter,
     QPen,
@@ -20,7 +21,17 @@ from ..document import Document, Edit, Rect
 from .canvas_items import OVERLAY_RGBA, BrushCursorItem, MaskOverlayItem, PhotoItem
 from .canvas_keys import COMPARE_KEY, PAN_KEY
 from .settings import DEFAULT_BRUSH_SIZE, clamp_brush_size
-from .tools import TOOL_KEYS, BrushTool, EraserTool, LassoTool, Modifiers, RectangleTool, Tool, ToolKind
+from .tools import (
+    TOOL_KEYS,
+    UNDO_COMMAND,
+    BrushTool,
+    EraserTool,
+    LassoTool,
+    Modifiers,
+    RectangleTool,
+    Tool,
+    ToolKind,
+)
 from .zoom_view import ZoomView
 
 
@@ -415,10 +426,15 @@ class Canvas(ZoomView):
         return super().event(event)
 
     def _pending_key(self, event: QKeyEvent) -> str | None:
-        """The pending tool's command for this key (see ``TOOL_KEYS``; Ctrl+Enter still fills)."""
+        """The pending tool's command for this key (see ``TOOL_KEYS``; the Undo keys take the
+        last corner back too, whether or not the history has a step to undo; Ctrl+Enter still
+        fills)."""
+        if not self._tool.pending or self.doc is None:
+            return None
+        if event.matches(QKeySequence.StandardKey.Undo):
+            return UNDO_COMMAND
         plain = not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-        command = TOOL_KEYS.get(Qt.Key(event.key())) if plain else None
-        return command if command and self._tool.pending and self.doc is not None else None
+        return TOOL_KEYS.get(Qt.Key(event.key())) if plain else None
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         command = self._pending_key(event)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
 
-from .tools import TOOL_KEYS
+from .tools import TOOL_KEYS, UNDO_COMMAND
 
 __all__ = [
     "COMPARE_KEY",
@@ -73,4 +73,6 @@ def _lasso_keys() -> list[tuple[str, str]]:
     keys: dict[str, list[str]] = {}
     for key, command in TOOL_KEYS.items():
         keys.setdefault(command, []).append(key_text(key))
+    undo = QKeySequence(QKeySequence.StandardKey.Undo).toString(QKeySequence.SequenceFormat.NativeText)
+    keys.setdefault(UNDO_COMMAND, []).append(undo)
     return [(_LASSO_COMMANDS.get(c, f"Lasso: {c}"), " or ".join(k)) for c, k in keys.items()]

@@ -48,6 +48,8 @@ TOOL_KEYS = {
     Qt.Key.Key_Backspace: "back",
 }
 """The keys a :attr:`Tool.pending` tool takes, and the :meth:`Tool.command` each gives."""
+UNDO_COMMAND = "back"
+"""What the Undo keys (Ctrl+Z) do to a :attr:`Tool.pending` tool, before the history sees them."""
 
 
 class Tool:

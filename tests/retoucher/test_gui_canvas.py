@@ -9,15 +9,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
+from gui_input import capsule, drag_in_view
 from gui_input import drag as _drag  # tests/retoucher/gui_input.py
-from gui_input import drag_in_view
 from gui_input import view_point as _vp
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSpinBox
 
-from retoucher.brush import TIE_BREAK
 from retoucher.document import Document, Rect
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.tools import ToolKind
@@ -31,13 +30,7 @@ def window(shown_window):
 
 
 def _capsule(x0, y0, x1, y1, r):
-    """Independent reference: pixels whose centre is within r of the segment (nudged by the
-    brush's documented tie-break)."""
-    x0, y0, x1, y1 = (v + TIE_BREAK for v in (x0, y0, x1, y1))
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
-    dx, dy = x1 - x0, y1 - y0
-    t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
-    return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r * r
+    return capsule((H, W), x0, y0, x1, y1, r)
 
 
 def _set_zoom_at(w: MainWindow, zoom: float, x: float, y: float) -> None:

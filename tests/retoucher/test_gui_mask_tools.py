@@ -10,6 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np
 import pytest
+from gui_input import capsule
 from gui_input import drag as _drag  # tests/retoucher/gui_input.py
 from gui_input import view_point as _vp
 from PIL import Image
@@ -18,7 +19,6 @@ from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtTest import QTest
 
 from retoucher import mask_ops
-from retoucher.brush import TIE_BREAK
 from retoucher.document import Rect
 from retoucher.qt.canvas_items import TILE
 from retoucher.qt.main_window import MainWindow
@@ -62,12 +62,7 @@ def _polygon(points, h=H, w=W) -> np.ndarray:
 
 
 def _capsule(x0, y0, x1, y1, r):
-    """Pixels whose centre is within r of the segment (nudged by the brush's tie-break)."""
-    x0, y0, x1, y1 = (v + TIE_BREAK for v in (x0, y0, x1, y1))
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64) + 0.5
-    dx, dy = x1 - x0, y1 - y0
-    t = np.clip(((xx - x0) * dx + (yy - y0) * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)
-    return (xx - x0 - t * dx) ** 2 + (yy - y0 - t * dy) ** 2 <= r * r
+    return capsule((H, W), x0, y0, x1, y1, r)
 
 
 def _overlay_pixel(w: MainWindow, x: int, y: int) -> int:
@@ -200,6 +195,20 @@ def test_undo_while_a_polygon_is_clicked_takes_back_its_last_corner_only(window)
     assert np.array_equal(w.doc.mask, stroke | _polygon([a, b, c])) and w.undo_stack.count() == 2
     w.undo_action.trigger()  # nothing pending now: the polygon's step
     assert np.array_equal(w.doc.mask, stroke)
+
+
+def test_ctrl_z_takes_back_a_corner_even_with_nothing_to_undo(window):
+    """On a photo just opened the Undo action is off: Ctrl+Z reached nothing, and the README's
+    "Ctrl+Z takes the last corner back" was false there."""
+    w = window
+    w.tool_actions[ToolKind.LASSO].trigger()
+    a, b, c = _click(w, 300, 200), _click(w, 500, 210), _click(w, 480, 420)
+    _click(w, 250, 500)
+    assert w.undo_stack.count() == 0 and not w.undo_action.isEnabled()
+    _key(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert w.canvas._lasso.points == [a, b, c]
+    _key(w, Qt.Key.Key_Return)
+    assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
 
 
 # --------------------------------------------------------------------------- Shift+click lines
