@@ -640,10 +640,13 @@ def _scaled_mask(hole: np.ndarray, h: int, w: int) -> np.ndarray:
     """``hole`` at ``h x w``: nearest-neighbour where it is enlarged; where it is shrunk, a pixel
     is hole when any mask pixel it covers is (nearest sampling dropped a 1 px scratch drawn on a
     mask twice the photo's size: the photo came out unchanged, 'nothing to fill')."""
-    picture = Image.fromarray(hole.astype(np.uint8) * 255, "L")
     if h >= hole.shape[0] and w >= hole.shape[1]:
+        picture = Image.fromarray(hole.astype(np.uint8) * 255, "L")
         return np.asarray(picture.resize((w, h), Image.Resampling.NEAREST)) > 127
-    return np.asarray(picture.resize((w, h), Image.Resampling.BOX)) > 0
+    # the box mean in floating point: in 8 bits one hole pixel in a block of 23x23 or more
+    # rounds to 0 (a speck on a mask 23 times the photo's size was lost)
+    coverage = Image.fromarray(hole.astype(np.float32), "F").resize((w, h), Image.Resampling.BOX)
+    return np.asarray(coverage) > 0
 
 
 def _painted(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -1347,6 +1347,10 @@ def test_a_mask_shrunk_to_the_photo_keeps_its_thin_strokes(tmp_path):
     # a hole pixel of the photo is one that a hole pixel of the mask lies on: nothing more
     expected = big.reshape(200, 2, 300, 2).any(axis=(1, 3))
     np.testing.assert_array_equal(got, expected)
+    speck = np.zeros((320, 480), bool)
+    speck[100, 200] = True  # one pixel of a mask 32 times the photo's size
+    got = load_mask(save_mask(tmp_path / "s.png", speck), shape=(10, 15))
+    assert got.sum() == 1 and got[3, 6]
 
 
 def test_mask_of_another_aspect_ratio_is_refused(tmp_path):
