@@ -56,6 +56,8 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
     channel's median difference from the luma over the known pixels (int, 3; zeros for R = G = B
     exactly), provided that 99% of them lie within :data:`GREY_NOISE` of it and it is no more
     than :data:`GREY_TONE` in any channel; None for a colour photo (or nothing known)."""
+    if _clearly_colour(image, hole):
+        return None
     known = image[~hole]
     if not known.size:
         return None
@@ -71,6 +73,20 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
     if np.percentile(stray, 99) > GREY_NOISE:
         return None
     return tone
+
+
+def _clearly_colour(image: np.ndarray, hole: np.ndarray, pixels: int = 4096) -> bool:
+    """Whether half of about ``pixels`` known pixels, evenly spaced, stray from their own tone by
+    more than three times :data:`GREY_NOISE` (a grey photo has 99% within it): most photos are
+    told apart here in a fraction of a millisecond, without gathering every known pixel."""
+    flat = image.reshape(-1, 3)
+    step = max(1, len(flat) // pixels)
+    sample = flat[::step][~hole.reshape(-1)[::step]]
+    if not len(sample):
+        return False
+    offset = sample.astype(np.int32) - _luma(sample).astype(np.int32)[:, None]
+    stray = np.abs(offset - np.median(offset, axis=0)).max(axis=1)
+    return bool(np.median(stray) > 3 * GREY_NOISE)
 
 
 def grey_fill(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
