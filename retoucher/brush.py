@@ -5,8 +5,8 @@ positions are continuous coordinates in that space (what a view gets from its sc
 coordinates). A pixel is painted when its centre lies within the brush radius of the segment,
 and so is the pixel each end of the segment lies in (a 1 px brush near a pixel's corner, whose
 centre is up to 0.71 px away). A brush of diameter ``d`` paints lines ``d`` pixels wide wherever
-it lies: the segment is nudged by :data:`TIE_BREAK`, so that a point on a pixel's centre (the
-view points at screen pixels' centres, which at 100% are the photo pixels') or corner does not
+it lies: the segment is moved by :data:`TIE_BREAK`, so that a point on a pixel's centre (the
+view points at screen pixels' centres, which at 100% are the photo pixels') or edge does not
 paint the pixels on both sides of a tie (``d + 1`` rows: a 2 px brush at 100% painted 3).
 """
 
@@ -20,9 +20,10 @@ from engine.geometry import Rect
 
 __all__ = ["paint_capsule"]
 
-TIE_BREAK = 1 / 64
-"""Pixels the segment is moved right and down by before the distances are measured (exact in
-float32 far beyond any photo's size; invisible)."""
+TIE_BREAK = -1 / 97
+"""Pixels the segment is moved by (left and up) before it is measured: a fraction no screen
+pixel's centre lands on at any zoom and display scale (a dyadic one, 1/64, made new ties at
+3200%), towards the pixel Qt shows in a screen pixel that straddles two; invisible."""
 
 
 def paint_capsule(
@@ -34,8 +35,10 @@ def paint_capsule(
     Long segments are cut into pieces so that each works on a small box."""
     h, w = mask.shape
     r = max(float(radius), 0.5)
-    ends = _end_pixels(mask, (p0, p1), value)  # the pixels under the pointer, whatever the radius
     p0, p1 = ((x + TIE_BREAK, y + TIE_BREAK) for x, y in (p0, p1))
+    # the pixels under the (moved) ends, whatever the radius: the same points as the distances
+    # (the ends unmoved and the distances moved put a 1 px line on two rows at a pixel's edge)
+    ends = _end_pixels(mask, (p0, p1), value)
     # Only the part of the segment within r of the photo can paint (a point far off, a tablet's
     # glitch, was walked piece by piece: seconds for a point at 1e8)
     clipped = _clip(p0, p1, (-r - 1, -r - 1, w + r + 1, h + r + 1))

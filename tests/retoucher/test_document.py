@@ -98,6 +98,21 @@ def test_a_glitched_or_far_off_point_neither_breaks_nor_stalls_a_stroke():
         assert np.array_equal(got, reference), (p0, p1)
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 4])
+def test_a_brush_line_is_as_wide_as_the_brush_wherever_it_lies(size):
+    """Every 1/64 of a pixel and float noise at a pixel's edge (a pointer on a 125% display):
+    a 1 px brush painted two rows at an edge (its end pixel taken before the tie-break, its
+    distances after), and at 3200% zoom the 1/64 tie-break itself made ties."""
+    from retoucher.brush import paint_capsule
+
+    ys = [5 + j / 64 for j in range(64)] + [6 - 2**-40, 6 - 1e-12, 5.0, 6.0]
+    for y in ys:
+        m = np.zeros((12, 40), bool)
+        paint_capsule(m, (3.5, y), (36.5, y), size / 2, True)
+        widths = m[:, 8:32].sum(axis=0)
+        assert set(widths.tolist()) == {size}, (y, sorted(set(widths.tolist())))
+
+
 def test_a_fill_that_changes_no_pixel_leaves_the_photo_saved():
     """A fill equal to the photo in the hole (a flat background) used the hole up but made the
     photo unsaved; with the hole already cleared meanwhile it was an empty Fill step."""
