@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from ..document import Rect
 from .pyramid import Pyramid, halved_any, level_for
 from .qimage import wrap_rgb
+from .zoom_view import on_device_pixels
 
 __all__ = ["OVERLAY_RGBA", "TILE", "BrushCursorItem", "MaskOverlayItem", "PhotoItem"]
 
@@ -72,6 +73,15 @@ def _smooth_when_shrunk(painter: QPainter) -> None:
     # at 100 % and zoomed in: crisp pixels, as photo editors do.
     scale = painter.deviceTransform().m11()
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0 - 1e-6)
+    _on_device_pixels(painter)
+
+
+def _on_device_pixels(painter: QPainter) -> None:
+    """Draw on whole device pixels (:func:`.zoom_view.on_device_pixels`): the photo and the hole
+    overlay both paint through here, so they round alike."""
+    world, device = painter.worldTransform(), painter.deviceTransform()
+    if world.m11():
+        painter.setWorldTransform(on_device_pixels(world, device.m11() / world.m11()))
 
 
 class _PhotoSizedItem(QGraphicsItem):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QNativeGestureEvent, QResizeEvent, QWheelEvent
+from PySide6.QtGui import QNativeGestureEvent, QResizeEvent, QTransform, QWheelEvent
 from PySide6.QtWidgets import QApplication, QGraphicsView, QWidget
 
 from .canvas_keys import SIDEWAYS_MODIFIER, ZOOM_MODIFIER
@@ -22,6 +22,20 @@ ZOOM_STEP = 1.25
 """One wheel notch, or one Zoom In / Zoom Out."""
 PIXELS_PER_ZOOM_STEP = 60.0
 """A trackpad's pixel scroll that counts as one :data:`ZOOM_STEP` when it zooms."""
+
+
+def on_device_pixels(world: QTransform, ratio: float) -> QTransform:
+    """``world`` (a view's transform, in logical pixels) with its offset rounded to whole device
+    pixels (``ratio`` of them to a logical one), as the photo and the hole overlay are drawn.
+    On a 125% or 150% display the view's offset (whole logical pixels) falls on half a device
+    pixel at every other scroll position, where Qt's raster drawing rounded the photo and the
+    overlay's tiles apart: the overlay showed one device pixel right of and below the pixels it
+    marks (42% of a random mask's device pixels at 150%, 100% zoom). A rotated, sheared or
+    projective transform is returned as it is."""
+    if world.m12() or world.m21() or world.m13() or world.m23() or not ratio:
+        return world
+    dx, dy = world.dx() * ratio, world.dy() * ratio
+    return QTransform(world.m11(), 0.0, 0.0, world.m22(), round(dx) / ratio, round(dy) / ratio)
 
 
 class ZoomView(QGraphicsView):
@@ -65,9 +79,12 @@ class ZoomView(QGraphicsView):
         """The image point a pointer at viewport position ``pos`` points at: the centre of the
         screen pixel it is on (a mouse reports that pixel's top-left corner; taken as the point,
         a click of a 1 px brush at 100% fell on the corner of four photo pixels and marked all
-        four). A tablet's sub-pixel position moves by under half a screen pixel."""
-        half = 0.5 / self.devicePixelRatioF()
-        return self.to_image(QPointF(pos) + QPointF(half, half))
+        four), through the transform the photo is drawn with (:func:`on_device_pixels`). A
+        tablet's sub-pixel position moves by under half a screen pixel."""
+        ratio = self.devicePixelRatioF()
+        half = 0.5 / ratio
+        drawn, _ = on_device_pixels(self.viewportTransform(), ratio).inverted()
+        return drawn.map(QPointF(pos) + QPointF(half, half))
 
     @property
     def zoom(self) -> float:

@@ -1,0 +1,83 @@
+"""Run by test_gui_hidpi.py in a process of its own (the display scale is fixed when Qt starts):
+on a scaled display, at odd scroll positions, does the hole overlay tint the photo pixels it
+marks, and does a click of the 1 px brush mark the pixel shown under the pointer? Prints one
+JSON line. The photo's colours encode each pixel's coordinates."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QImage, QMouseEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+app = QApplication(sys.argv[:1])
+
+from retoucher.document import Document  # noqa: E402 - after the QApplication
+from retoucher.qt.fill_worker import InpainterCache  # noqa: E402
+from retoucher.qt.main_window import MainWindow  # noqa: E402
+from retoucher.qt.settings import Settings  # noqa: E402
+
+H, W = 1200, 1600  # larger than the view at 100%: every grabbed pixel is the photo
+yy, xx = np.mgrid[0:H, 0:W]
+rgb = np.stack([xx % 256, yy % 256, (xx // 256) * 16 + (yy // 256)], -1).astype(np.uint8)
+w = MainWindow(Settings.from_file(os.path.join(tempfile.mkdtemp(), "s.ini")), InpainterCache())
+w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+w.resize(900, 650)
+w.show()
+w.set_document(Document(rgb))
+c = w.canvas
+w.set_brush_size(1)
+ratio = c.devicePixelRatioF()
+
+
+def grab() -> np.ndarray:
+    c.cursor_item.setVisible(False)
+    app.processEvents()
+    img = c.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
+    return a[:, : img.width(), 2::-1].astype(int).copy()  # RGB
+
+
+def shown(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return a[..., 1] + 256 * (a[..., 2] % 16), a[..., 0] + 256 * (a[..., 2] // 16)  # rows, cols
+
+
+mask = np.random.default_rng(0).random((H, W)) < 0.3
+w.doc.set_mask(mask, "test")
+results = []
+for zoom in (1.0, 2.0):
+    c.set_zoom(zoom * c.actual_zoom)
+    c.centerOn(W / 2, H / 2)
+    for _step in range(2):  # an odd scroll position puts the offset on half a device pixel
+        c.horizontalScrollBar().setValue(c.horizontalScrollBar().value() + 1)
+        c.verticalScrollBar().setValue(c.verticalScrollBar().value() + 1)
+        c.set_overlay_visible(False)
+        photo = grab()[40:-40, 40:-40]
+        c.set_overlay_visible(True)
+        tinted = np.abs(grab()[40:-40, 40:-40] - photo).max(axis=2) > 10
+        rows, cols = shown(photo)
+        off = float(np.mean(tinted != mask[rows, cols]))
+        clicks = []
+        c.set_overlay_visible(False)
+        a = grab()
+        for dx, dy in ((300, 250), (301, 251), (302, 252)):
+            w.doc.set_mask(np.zeros((H, W), bool))
+            pos = QPointF(dx / ratio, dy / ratio)
+            vp = c.viewport()
+            for kind, buttons in ((QEvent.Type.MouseButtonPress, Qt.MouseButton.LeftButton),
+                                  (QEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton)):  # fmt: skip
+                ev = QMouseEvent(kind, pos, QPointF(vp.mapToGlobal(pos)), Qt.MouseButton.LeftButton, buttons,
+                                 Qt.KeyboardModifier.NoModifier)  # fmt: skip
+                QApplication.sendEvent(vp, ev)
+            marked = [[int(v) for v in p] for p in np.argwhere(w.doc.mask)]
+            r, q = shown(a[dy : dy + 1, dx : dx + 1])
+            clicks.append({"shown": [int(r[0, 0]), int(q[0, 0])], "marked": marked})
+        w.doc.set_mask(mask, "test")
+        results.append({"zoom": zoom, "overlay_off": off, "clicks": clicks})
+print(json.dumps({"ratio": ratio, "results": results}))
+w.close()
