@@ -21,9 +21,11 @@ from engine.geometry import Rect
 __all__ = ["paint_capsule"]
 
 TIE_BREAK = -1 / 97
-"""Pixels the segment is moved by (left and up) before it is measured: a fraction no screen
-pixel's centre lands on at any zoom and display scale (a dyadic one, 1/64, made new ties at
-3200%), towards the pixel Qt shows in a screen pixel that straddles two; invisible."""
+"""Pixels the segment is moved by (left and up) before it is measured, towards the pixel Qt
+shows in a screen pixel that straddles two; invisible. No screen pixel's centre lands on a tie
+after it at the zoom steps from 100% up and the display scales 100-200% (a dyadic fraction,
+1/64, made new ties at 3200%); at some zoom in between (Fit, a trackpad's) one may, as it may
+with any fixed fraction: a 1 px line then lies on two rows there."""
 
 
 def paint_capsule(

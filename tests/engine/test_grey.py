@@ -101,3 +101,31 @@ def test_a_coloured_object_in_a_grey_photo_keeps_its_colour_under_a_scratch():
     street = hole.copy()
     street[:, 40:120] = False  # the scratch away from the car: grey
     assert (out[street][:, 0] == out[street][:, 1]).all() and (out[street][:, 1] == out[street][:, 2]).all()
+
+
+def test_a_grey_scan_with_coloured_marks_on_two_columns_is_grey():
+    """The quick colour check drew every n-th pixel: on a 2048x2048 crop that is columns 0 and
+    1024 alone, and red and blue pen marks on them (0.07% of the scan) made it a colour photo."""
+    rng = np.random.default_rng(6)
+    image = np.repeat(rng.integers(60, 200, (2048, 2048, 1), dtype=np.uint8), 3, axis=2)
+    image[:1024, 0], image[1024:, 0] = (220, 30, 30), (30, 30, 220)
+    image[:512, 1024], image[512:1024, 1024] = (220, 30, 30), (30, 30, 220)
+    hole = np.zeros((2048, 2048), bool)
+    hole[1000:1003, 500:1500] = True
+    assert grey_tone(image, hole) is not None
+
+
+def test_specks_of_colour_leave_no_tinted_patch_inside_a_grey_fill():
+    """Deep inside a round hole the 25x25 box around a pixel holds a few known pixels: one red
+    speck among them counted as 'next to something coloured' and kept the network's tint there."""
+    rng = np.random.default_rng(7)
+    image = np.clip(rng.integers(-2, 3, (400, 400, 3)) + 128, 0, 255).astype(np.uint8)
+    specks = rng.random((400, 400)) < 0.005
+    image[specks] = (230, 20, 20)  # 0.5% of the photo: still a grey photo
+    yy, xx = np.mgrid[0:400, 0:400]
+    hole = (yy - 200) ** 2 + (xx - 200) ** 2 < 25**2
+    fill = image.copy()
+    fill[hole] = (90, 160, 200)  # the network's tint
+    out = grey_fill(fill, image, hole)
+    assert grey_tone(image, hole) is not None
+    assert (out[hole][:, 0] == out[hole][:, 2]).all()

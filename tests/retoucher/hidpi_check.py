@@ -79,5 +79,30 @@ for zoom in (1.0, 2.0):
             clicks.append({"shown": [int(r[0, 0]), int(q[0, 0])], "marked": marked})
         w.doc.set_mask(mask, "test")
         results.append({"zoom": zoom, "overlay_off": off, "clicks": clicks})
-print(json.dumps({"ratio": ratio, "results": results}))
+
+
+def backing_store() -> np.ndarray:
+    """What the window shows now: after a scroll, the pixels Qt copied and the strip it drew."""
+    app.processEvents()
+    img = w.screen().grabWindow(w.winId()).toImage().convertToFormat(QImage.Format.Format_RGB32)
+    a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
+    tl = c.viewport().mapTo(w, c.viewport().rect().topLeft())
+    x0, y0 = round(tl.x() * ratio), round(tl.y() * ratio)
+    return a[y0 + 20 : y0 + 400, x0 + 20 : x0 + 600, 2::-1].astype(int).copy()
+
+
+c.set_zoom(c.actual_zoom)
+c.centerOn(W / 2, H / 2)
+bar = c.horizontalScrollBar()
+base = bar.value()
+scrolls = []
+for start, delta in ((1, 2), (2, 2), (1, 4)):  # whole device pixels at 150%: Qt copies them
+    bar.setValue(base + start)
+    c.viewport().repaint()
+    backing_store()
+    bar.setValue(base + start + delta)
+    copied = backing_store()
+    c.viewport().repaint()
+    scrolls.append(float(np.mean(np.any(copied != backing_store(), axis=2))))
+print(json.dumps({"ratio": ratio, "results": results, "scrolls": scrolls}))
 w.close()

@@ -2,7 +2,8 @@
 own (tests/retoucher/hidpi_check.py; the scale is fixed when Qt starts). At every other scroll
 position the view's offset fell on half a device pixel: the hole overlay was drawn one device
 pixel right of and below the pixels it marks (42% of a random mask's device pixels), and at 200%
-a click marked the neighbour of the pixel shown under the pointer."""
+a click marked the neighbour of the pixel shown under the pointer. Drawn on whole device pixels,
+a scroll Qt makes by copying pixels must move them as a repaint would."""
 
 from __future__ import annotations
 
@@ -31,3 +32,6 @@ def test_the_overlay_and_the_brush_meet_the_photo_pixels_shown_on_a_scaled_displ
         assert r["overlay_off"] < 0.01, r  # edge pixels of the grab's decoding: about 0.1%
         for click in r["clicks"]:
             assert click["marked"] == [click["shown"]], r
+    # a scroll that Qt makes by copying the pixels on screen moves the photo as a repaint would
+    # (rounding half to even put offsets 4.5 and 7.5 on 4 and 8: every pixel one off after it)
+    assert max(report["scrolls"]) < 0.01, report["scrolls"]
