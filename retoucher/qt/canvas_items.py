@@ -229,10 +229,14 @@ class PhotoItem(_PhotoSizedItem):
         if right - left < 2 or bottom <= top:
             return
         b = min(max(round(t.map(QPointF(s, 0)).x()), left + 1), right - 1)  # first "after" column
+        # the two lines one device pixel wide each (two on a 2x display, where 1 is one logical px)
+        ratio = painter.device().devicePixelRatioF() or 1.0
+        d = min(max(math.floor(t.map(QPointF(s, 0)).x() * ratio + 0.5), left * ratio + 1), right * ratio - 1)
         painter.save()
         painter.resetTransform()
-        painter.fillRect(QRect(b - 1, top, 1, bottom - top), DIVIDER_DARK)
-        painter.fillRect(QRect(b, top, 1, bottom - top), DIVIDER_LIGHT)
+        height = float(bottom - top)
+        painter.fillRect(QRectF((d - 1) / ratio, top, 1 / ratio, height), DIVIDER_DARK)
+        painter.fillRect(QRectF(d / ratio, top, 1 / ratio, height), DIVIDER_LIGHT)
         lw, lh = self._label_size
         painter.setFont(self._label_font)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)

@@ -104,5 +104,14 @@ for start, delta in ((1, 2), (2, 2), (1, 4)):  # whole device pixels at 150%: Qt
     copied = backing_store()
     c.viewport().repaint()
     scrolls.append(float(np.mean(np.any(copied != backing_store(), axis=2))))
-print(json.dumps({"ratio": ratio, "results": results, "scrolls": scrolls}))
+before = grab()[300]
+w.split_action.trigger()  # the split divider: one dark and one light device pixel side by side
+c.set_split_fraction(0.5)
+after = grab()[300]
+changed = np.any(after != before, axis=1)  # nothing else differs: no pixel was edited
+divider = [
+    int(np.count_nonzero(changed & (after.max(axis=1) < 60))),
+    int(np.count_nonzero(changed & (after.min(axis=1) > 200))),
+]
+print(json.dumps({"ratio": ratio, "results": results, "scrolls": scrolls, "divider": divider}))
 w.close()

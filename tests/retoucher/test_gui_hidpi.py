@@ -35,3 +35,4 @@ def test_the_overlay_and_the_brush_meet_the_photo_pixels_shown_on_a_scaled_displ
     # a scroll that Qt makes by copying the pixels on screen moves the photo as a repaint would
     # (rounding half to even put offsets 4.5 and 7.5 on 4 and 8: every pixel one off after it)
     assert max(report["scrolls"]) < 0.01, report["scrolls"]
+    assert report["divider"] == [1, 1]  # drawn in logical pixels it was 1-2 device px each
