@@ -30,6 +30,7 @@ GREY_TONE = 12
 """The largest tint, in grey levels per channel from the luma, of a grey photo's tone (a print's
 paper; a stronger cast is a colour photo's, handled by :mod:`engine.chroma`)."""
 _SAMPLE = 1 << 20  # known pixels looked at, at most (evenly spaced): a 24-megapixel crop's 24M
+_QUICK = 1 << 14  # pixels of a crop above which a colour photo is told apart on a sample first
 LOCAL = 12
 """A hole pixel keeps the network's fill where more than :data:`LOCAL_SHARE` of the known pixels
 within this many px (a 25x25 box), and :data:`LOCAL_MIN` of them at least, stray from the tone:
@@ -60,7 +61,7 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
     channel's median difference from the luma over the known pixels (int, 3; zeros for R = G = B
     exactly), provided that 99% of them lie within :data:`GREY_NOISE` of it and it is no more
     than :data:`GREY_TONE` in any channel; None for a colour photo (or nothing known)."""
-    if _clearly_colour(image, hole):
+    if hole.size > _QUICK and _clearly_colour(image, hole):
         return None
     known = image[~hole]
     if not known.size:
@@ -80,9 +81,10 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
 
 
 def _clearly_colour(image: np.ndarray, hole: np.ndarray, pixels: int = 4096) -> bool:
-    """Whether half of about ``pixels`` known pixels, drawn at random, stray from their own tone by
-    more than three times :data:`GREY_NOISE` (a grey photo has 99% within it): most photos are
-    told apart here in a fraction of a millisecond, without gathering every known pixel."""
+    """Whether about ``pixels`` known pixels, drawn at random, have a tone over twice
+    :data:`GREY_TONE` or half of them stray from it by more than three times :data:`GREY_NOISE`
+    (a grey photo has 99% within it): most colour crops are told apart here in a fraction of a
+    millisecond, without gathering every known pixel."""
     flat = image.reshape(-1, 3)
     # drawn at random (a fixed seed): a stride lines up with the rows (a 4096x4096 crop's every
     # 4,096th pixel is its first column, where a coloured mark made a grey scan colour)
@@ -91,7 +93,10 @@ def _clearly_colour(image: np.ndarray, hole: np.ndarray, pixels: int = 4096) -> 
     if len(sample) < pixels // 4:  # too few known pixels drawn to tell: the full check decides
         return False
     offset = sample.astype(np.int32) - _luma(sample).astype(np.int32)[:, None]
-    stray = np.abs(offset - np.median(offset, axis=0)).max(axis=1)
+    tone = np.median(offset, axis=0)
+    if np.abs(tone).max() > 2 * GREY_TONE:  # a colour cast twice a grey photo's tint at most
+        return True
+    stray = np.abs(offset - tone).max(axis=1)
     return bool(np.median(stray) > 3 * GREY_NOISE)
 
 
