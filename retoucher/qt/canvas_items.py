@@ -231,7 +231,8 @@ class PhotoItem(_PhotoSizedItem):
         b = min(max(round(t.map(QPointF(s, 0)).x()), left + 1), right - 1)  # first "after" column
         # the two lines one device pixel wide each (two on a 2x display, where 1 is one logical px)
         ratio = painter.device().devicePixelRatioF() or 1.0
-        d = min(max(math.floor(t.map(QPointF(s, 0)).x() * ratio + 0.5), left * ratio + 1), right * ratio - 1)
+        d = math.floor(t.map(QPointF(s, 0)).x() * ratio + 0.5)
+        d = min(max(d, math.ceil(left * ratio) + 1), math.floor(right * ratio) - 1)  # whole device px
         painter.save()
         painter.resetTransform()
         height = float(bottom - top)
