@@ -354,7 +354,7 @@ class BatchDialog(QDialog):
         self.progress.setRange(0, 0)
         self.current_label.setText("Starting\u2026")
         self._set_running(True)
-        self.pool.start(job)
+        job.start_in(self.pool)
         return job
 
     @staticmethod
