@@ -373,12 +373,14 @@ class Document:
         sub_hole = hole[box.slices]
         old = self.image[box.slices]
         new = np.where(sub_hole[..., None], result[box.slices], old)
-        changed = Rect.bounding((new != old).any(axis=2))
+        differs = (new != old).any(axis=2)
+        changed = Rect.bounding(differs)
         rect = before = after = None
         if changed is not None:  # ``changed`` is in the box's coordinates
             rect = changed.translated(box.x0, box.y0)
             before = old[changed.slices].copy()
             after = new[changed.slices].copy()
+            differs = differs[changed.slices]
         mask_before = self.mask[box.slices].copy()
         mask_after = mask_before & ~sub_hole
         mask_edit = None
@@ -388,7 +390,7 @@ class Document:
             if mask_edit is not None:
                 mask_edit.redo(self)  # the hole is still used up
             return mask_edit
-        edit = ImageEdit(label, rect, before, after, mask_edit, self._state)
+        edit = ImageEdit(label, rect, before, after, mask_edit, self._state, changed=differs)
         edit.redo(self)
         return edit
 
