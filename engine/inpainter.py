@@ -443,6 +443,8 @@ class Inpainter:
                 fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
                 if cancel is not None and cancel():  # before the texture: seconds on a large hole
                     raise InpaintCancelled()
+                if progress and r.scaled:  # one large hole is one region: half-way before its texture
+                    progress((i + 0.5) / len(regions))
                 no_photo = None if hidden is None else hidden[r.crop.slices]
                 filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole)
                 result[r.crop.slices][todo] = filled[todo]

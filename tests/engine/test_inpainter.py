@@ -348,12 +348,21 @@ def test_cancel_and_progress(inpainter):
     hole[400:460, 700:800] = True
     seen = []
     inpainter(image, hole, progress=seen.append)
-    assert seen == [0.5, 1.0]
+    regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
+    assert [r.scaled for r in regions] == [False, True]  # the tiny model's working size is small
+    assert seen == [0.5, 0.75, 1.0]  # the scaled one says half-way before its texture
     with pytest.raises(InpaintCancelled):
         inpainter(image, hole, cancel=lambda: True)
     # Cancelled after the first region: still an exception, never a half-filled result.
     with pytest.raises(InpaintCancelled):
         inpainter(image, hole, cancel=lambda: len(seen) > 2, progress=seen.append)
+    # One large hole is one scaled region: half-way is told before its texture (a 10% blob on a
+    # 24 MP photo showed nothing for 6 s, then 100%)
+    big = np.zeros((600, 900), bool)
+    big[100:550, 150:800] = True
+    seen = []
+    inpainter(image, big, progress=seen.append)
+    assert seen == [0.5, 1.0]
 
 
 def test_loads_weight_file_and_reports_name(tmp_path, model):
