@@ -221,9 +221,16 @@ class Document:
         self._mask_revision += 1
         self.mask_changed.emit(rect)
 
-    def _write_image(self, rect: Rect, patch: np.ndarray) -> None:
-        self._check_patch(rect, patch)
-        self.image[rect.slices] = patch
+    def _write_image(self, rect: Rect, patch: np.ndarray, where: np.ndarray | None = None) -> None:
+        """Write ``patch`` (the box's pixels) into ``rect``; with ``where`` (bool, the box's
+        shape), ``patch`` holds only those pixels (N x 3), written in place (a fill spread over
+        the whole photo: no copy of the whole box)."""
+        if where is None:
+            self._check_patch(rect, patch)
+            self.image[rect.slices] = patch
+        else:
+            self._check_patch(rect, where)
+            self.image[rect.slices][where] = patch
         self.image_changed.emit(rect)
 
     def _not_stroking(self, what: str) -> None:

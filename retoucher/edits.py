@@ -115,9 +115,7 @@ class ImageEdit(Edit):
     def _write(self, doc: Document, pixels: np.ndarray | None) -> None:
         if self.rect is None or self._where is None or pixels is None:
             return
-        patch = doc.image[self.rect.slices].copy()  # the box's other pixels as they are
-        patch[self._where.unpack()] = pixels
-        doc._write_image(self.rect, patch)
+        doc._write_image(self.rect, pixels, self._where.unpack())  # the changed pixels alone
 
     def redo(self, doc: Document) -> None:
         self._write(doc, self._after)
