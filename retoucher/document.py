@@ -378,16 +378,18 @@ class Document:
         if box is None:
             return None
         sub_hole = hole[box.slices]
-        old = self.image[box.slices]
-        new = np.where(sub_hole[..., None], result[box.slices], old)
-        differs = (new != old).any(axis=2)
-        changed = Rect.bounding(differs)
-        rect = before = after = None
-        if changed is not None:  # ``changed`` is in the box's coordinates
-            rect = changed.translated(box.x0, box.y0)
-            before = old[changed.slices].copy()
-            after = new[changed.slices].copy()
-            differs = differs[changed.slices]
+        # the hole's pixels alone (row-major), not the box's: a fill of specks spans the photo
+        ys, xs = np.nonzero(sub_hole)
+        old = self.image[box.slices][ys, xs]
+        new = result[box.slices][ys, xs]
+        differs = (old != new).any(axis=1)
+        rect = where = None
+        if differs.any():
+            ys, xs = ys[differs], xs[differs]
+            y0, x0 = int(ys.min()), int(xs.min())
+            rect = Rect(x0, y0, int(xs.max()) + 1, int(ys.max()) + 1).translated(box.x0, box.y0)
+            where = np.zeros((rect.height, rect.width), dtype=bool)
+            where[ys - y0, xs - x0] = True
         mask_before = self.mask[box.slices].copy()
         mask_after = mask_before & ~sub_hole
         mask_edit = None
@@ -397,7 +399,7 @@ class Document:
             if mask_edit is not None:
                 mask_edit.redo(self)  # the hole is still used up
             return mask_edit
-        edit = ImageEdit(label, rect, before, after, mask_edit, self._state, changed=differs)
+        edit = ImageEdit(label, rect, where, old[differs], new[differs], mask_edit, self._state)
         edit.redo(self)
         return edit
 

@@ -82,32 +82,29 @@ class ImageEdit(Edit):
     """A fill: the changed image pixels and the hole it cleared from the mask, as one step. It
     moves the document to a new image state (a fresh id) and back.
 
-    ``before`` and ``after`` are the ``rect`` patch (the changed pixels' bounding box) as it was
-    and as it is; only the pixels that differ are kept (with a bit-packed map of where), not the
-    box: a fill of scattered specks (Find Damage's) spans the whole photo, 149 MB a step on a
-    24-megapixel photo as boxes, a few kilobytes plus the map (3 MB) now."""
+    ``where`` (bool, the ``rect`` box's shape; None with ``rect`` None: no pixel changed) marks the
+    changed pixels, ``before`` and ``after`` (N x 3) are their values in its row-major order: only
+    they are kept (with a bit-packed map of where), not the box: a fill of scattered specks (Find
+    Damage's) spans the whole photo, 149 MB a step on a 24-megapixel photo as boxes, a few
+    kilobytes plus the map (3 MB) now."""
 
     def __init__(
         self,
         label: str,
         rect: Rect | None,
+        where: np.ndarray | None,
         before: np.ndarray | None,
         after: np.ndarray | None,
         mask_edit: MaskEdit | None,
         state_before: int,
-        changed: np.ndarray | None = None,
     ) -> None:
-        """``changed``: where ``before`` and ``after`` differ, when the caller knows it already
-        (comparing them again took a third of the GUI thread's time applying a whole-photo fill)."""
         self.label = label
         self.rect = rect
         self._where: _PackedMask | None = None
         self._before = self._after = None
-        if rect is not None and before is not None and after is not None:
-            if changed is None:
-                changed = (before != after).any(axis=2)
-            self._where = _PackedMask(changed)
-            self._before, self._after = before[changed], after[changed]  # (N, 3) each
+        if rect is not None and where is not None and before is not None and after is not None:
+            self._where = _PackedMask(where)
+            self._before, self._after = before, after
         self.mask_edit = mask_edit
         self.state_before = state_before
         self.state_after = next(_states)

@@ -113,6 +113,28 @@ def test_a_brush_line_is_as_wide_as_the_brush_wherever_it_lies(size):
         assert set(widths.tolist()) == {size}, (y, sorted(set(widths.tolist())))
 
 
+def test_a_fill_of_scattered_pixels_is_applied_undone_and_redone_exactly():
+    """The fill is taken on the hole's pixels alone (a fill of specks spans the photo: the
+    whole box was compared and copied on the GUI thread, 0.6-1.2 s at 24 MP, now 0.12)."""
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    hole = rng.random((90, 130)) < 0.05
+    result = rng.integers(0, 256, image.shape, dtype=np.uint8)
+    same = hole & (rng.random((90, 130)) < 0.3)
+    result[same] = image[same]  # hole pixels the fill leaves as they were: no part of the edit
+    result[~hole] = 0  # only hole pixels may be read
+    expected = image.copy()
+    expected[hole] = result[hole]
+    doc = Document(image)
+    doc.set_mask(hole)
+    edit = doc.apply_fill(result, hole)
+    assert np.array_equal(doc.image, expected) and not doc.mask.any()
+    doc.undo(edit)
+    assert np.array_equal(doc.image, image) and np.array_equal(doc.mask, hole)
+    doc.redo(edit)
+    assert np.array_equal(doc.image, expected) and not doc.mask.any()
+
+
 def test_a_fill_that_changes_no_pixel_leaves_the_photo_saved():
     """A fill equal to the photo in the hole (a flat background) used the hole up but made the
     photo unsaved; with the hole already cleared meanwhile it was an empty Fill step."""
