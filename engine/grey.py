@@ -46,6 +46,11 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return (rgb.astype(np.uint32) @ _LUMA_16 + 32768) >> 16
 
 
+def _offset(rgb: np.ndarray) -> np.ndarray:
+    """Each channel's difference from the luma (int32 N x 3) of ``rgb`` (N x 3 uint8)."""
+    return rgb.astype(np.int32) - _luma(rgb).astype(np.int32)[:, None]
+
+
 def is_grey(image: np.ndarray, hole: np.ndarray | None = None) -> bool:
     """Whether every known pixel of ``image`` (uint8 HxWx3; ``hole`` bool HxW, True = hole;
     None: every pixel is known) has R = G = B exactly (False when no pixel is known): a picture
@@ -68,7 +73,7 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
         return None
     if len(known) > _SAMPLE:
         known = known[:: -(-len(known) // _SAMPLE)]
-    offset = known.astype(np.int32) - _luma(known).astype(np.int32)[:, None]
+    offset = _offset(known)
     if not offset.any():  # R = G = B everywhere (a greyscale file): no statistics needed
         return np.zeros(3, np.int32)
     tone = np.round(np.median(offset, axis=0)).astype(np.int32)
@@ -92,7 +97,7 @@ def _clearly_colour(image: np.ndarray, hole: np.ndarray, pixels: int = 4096) -> 
     sample = flat[at[~hole.reshape(-1)[at]]]
     if len(sample) < pixels // 4:  # too few known pixels drawn to tell: the full check decides
         return False
-    offset = sample.astype(np.int32) - _luma(sample).astype(np.int32)[:, None]
+    offset = _offset(sample)
     tone = np.median(offset, axis=0)
     if np.abs(tone).max() > 2 * GREY_TONE:  # a colour cast twice a grey photo's tint at most
         return True
@@ -119,8 +124,7 @@ def grey_fill(fill: np.ndarray, image: np.ndarray, hole: np.ndarray) -> np.ndarr
 def _coloured_near(image: np.ndarray, hole: np.ndarray, tone: np.ndarray) -> np.ndarray:
     """Where (bool HxW) more than :data:`LOCAL_SHARE` of the known pixels within :data:`LOCAL`
     px stray from ``tone`` by more than :data:`GREY_NOISE`."""
-    rgb = image.reshape(-1, 3)
-    offset = rgb.astype(np.int32) - _luma(rgb).astype(np.int32)[:, None]
+    offset = _offset(image.reshape(-1, 3))
     stray = (np.abs(offset - tone).max(axis=1) > GREY_NOISE).reshape(hole.shape) & ~hole
     if not stray.any():  # R = G = B everywhere (a greyscale file), or noise alone
         return stray
