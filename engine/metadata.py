@@ -553,11 +553,11 @@ def metadata_params(
             params["exif"] = tags
         else:
             params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
-    png_comment = dict(metadata.text).get(COMMENT)
-    comment = metadata.comment or (png_comment.encode("utf-8") if png_comment else None)
-    if comment and fmt == "JPEG":
-        params["comment"] = comment
     if fmt == "JPEG":
+        png_comment = dict(metadata.text).get(COMMENT)
+        comment = metadata.comment or (png_comment.encode("utf-8") if png_comment else None)
+        if comment:
+            params["comment"] = comment
         _fit_jpeg_segments(params, output)
     return params
 

@@ -183,9 +183,9 @@ class Canvas(ZoomView):
         return self._tool.pending and not self._dragging and self.doc is not None
 
     def take_back_corner(self) -> None:
-        """Take back the pending polygon's last corner (as Backspace does)."""
-        if self.shape_pending:
-            self._tool.back()
+        """Take back the pending polygon's last corner (what the Undo keys do to it)."""
+        if self.shape_pending and self.doc is not None:
+            self._emit_edit(self._tool.command(self.doc, UNDO_COMMAND))
 
     def _emit_edit(self, edit: Edit | None) -> None:
         if edit is not None and self.doc is not None:

@@ -228,10 +228,11 @@ class PhotoItem(_PhotoSizedItem):
         right, bottom = round(bottom_right.x()), round(bottom_right.y())
         if right - left < 2 or bottom <= top:
             return
-        b = min(max(round(t.map(QPointF(s, 0)).x()), left + 1), right - 1)  # first "after" column
+        x = t.map(QPointF(s, 0)).x()
+        b = min(max(round(x), left + 1), right - 1)  # first "after" column
         # the two lines one device pixel wide each (two on a 2x display, where 1 is one logical px)
         ratio = painter.device().devicePixelRatioF() or 1.0
-        d = math.floor(t.map(QPointF(s, 0)).x() * ratio + 0.5)
+        d = math.floor(x * ratio + 0.5)
         d = min(max(d, math.ceil(left * ratio) + 1), math.floor(right * ratio) - 1)  # whole device px
         painter.save()
         painter.resetTransform()
