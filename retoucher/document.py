@@ -420,6 +420,7 @@ class Document:
         format: str | None = None,
         quality: int = DEFAULT_QUALITY,
         keep_jpeg_compression: bool = False,
+        run: Callable[[Callable[[], Any]], Any] | None = None,
     ) -> Path:
         """Write the image (atomically, with its alpha and metadata) to ``path`` (default: where
         it came from, in its format). ``quality`` applies to JPEG and WebP; with
@@ -427,7 +428,12 @@ class Document:
         original's quantisation and chroma subsampling instead, and only the blocks that hold a
         pixel changed since the file was read (or last saved) are re-encoded (see
         :func:`engine.imageio.save_image`). The document then refers to the written file (so
-        :attr:`save_in_place_problem` no longer applies)."""
+        :attr:`save_in_place_problem` no longer applies).
+
+        ``run(work)``: how the writing is run (default: here); the app runs it in a worker
+        thread while its window repaints (seconds for a large PNG). ``work`` only reads the
+        document, which must not change until it returns; the document changes afterwards,
+        in the caller's thread."""
         from engine.imageio import SourceFile, save_image
 
         if path is None:
@@ -437,20 +443,24 @@ class Document:
             format = format or self.metadata.format
         fmt = output_format(path, format)
         source = self.source if fmt == "JPEG" else None
-        written = save_image(
-            path,
-            self.image,
-            alpha=self.alpha,
-            metadata=self.metadata,
-            format=fmt,
-            quality=quality,
-            keep_jpeg_compression=keep_jpeg_compression,
-            source=source,
-            changed=None if source is None else self._changed_since_file(),
-        )
+
+        def work() -> tuple[str | os.PathLike[str], tuple[Rect, np.ndarray] | None]:
+            written = save_image(
+                path,
+                self.image,
+                alpha=self.alpha,
+                metadata=self.metadata,
+                format=fmt,
+                quality=quality,
+                keep_jpeg_compression=keep_jpeg_compression,
+                source=source,
+                changed=None if source is None else self._changed_since_file(),
+            )
+            return written, self._file_pixels()
+
+        written, self._file_patch = work() if run is None else run(work)
         self.path = Path(written)
         self.source = SourceFile.of(written)  # upright: a written file has orientation 1
-        self._remember_file_pixels()
         self.metadata = self.metadata.as_written(
             fmt, keep_jpeg_compression=keep_jpeg_compression, alpha=self.alpha is not None
         )
@@ -465,10 +475,11 @@ class Document:
             changed[rect.slices] = changed_pixels(self.image[rect.slices], patch)
         return changed
 
-    def _remember_file_pixels(self) -> None:
-        """After a save: the file now stands for the image as it is."""
+    def _file_pixels(self) -> tuple[Rect, np.ndarray] | None:
+        """What a file written now stands for: the image's pixels where it differs from the
+        original (None: the original everywhere)."""
         rect = Rect.bounding(changed_pixels(self.image, self.original))
-        self._file_patch = None if rect is None else (rect, self.image[rect.slices].copy())
+        return None if rect is None else (rect, self.image[rect.slices].copy())
 
     def export_mask(self, path: str | os.PathLike[str]) -> Path:
         """Write the hole mask as a black-and-white image (white = hole)."""

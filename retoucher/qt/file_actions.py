@@ -13,10 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QMimeData
@@ -29,6 +29,7 @@ from ..document import Document
 from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS, save_filter
 from .qimage import to_rgb_alpha
 from .settings import Settings
+from .waiting import Waiter
 
 if TYPE_CHECKING:  # pragma: no cover
     from .main_window import MainWindow
@@ -36,6 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FileActions", "ask_save_path", "ask_unsaved_changes", "file_format", "is_bundled"]
 
 LAST_DIR_KEY = "files/last_dir"
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -149,12 +152,30 @@ class FileActions:
 
     def __init__(self, window: MainWindow) -> None:
         self.window = window
+        self.waiter = Waiter(window)  # reads and writes photo files off the GUI thread
         self.recent_menu = QMenu("Open &Recent", window)
         self.rebuild_recent_menu()
 
     @property
     def _settings(self) -> Settings:
         return self.window.settings
+
+    @property
+    def working(self) -> bool:
+        """A photo file is being read or written (the window must not close meanwhile)."""
+        return self.waiter.waiting
+
+    def _off_gui_thread(self, fn: Callable[[], T], message: str) -> tuple[T, list[str]]:
+        """``fn()``'s result and the warnings the engine logged meanwhile, ``fn`` run in a worker
+        thread while the window repaints; a fill or damage search that ends meanwhile is applied
+        after it (``fn`` may be reading the photo)."""
+
+        def work() -> tuple[T, list[str]]:
+            with engine_warnings() as said:
+                return fn(), said
+
+        with self.window.jobs.held():
+            return self.waiter.run(work, message)
 
     def _message(self, text: str, msecs: int) -> None:
         self.window.statusBar().showMessage(text, msecs)
@@ -227,8 +248,7 @@ class FileActions:
         from engine.imageio import ImageReadError
 
         try:
-            with engine_warnings() as said:
-                doc = Document.open(path)
+            doc, said = self._off_gui_thread(lambda: Document.open(path), f"Opening {Path(path).name}\u2026")
             # what Save will not write over (pages, 16 bits, CMYK...): said now, not at the save
             problem = doc.save_in_place_problem if not is_bundled(doc.path or Path(path)) else None
             return doc, said + ([f"{problem} if saved over"] if problem else [])
@@ -352,13 +372,23 @@ class FileActions:
     def _write(self, path: Path | None) -> bool:
         w = self.window
         assert w.doc is not None
-        try:
-            with engine_warnings() as said:
+        name = (path or w.doc.path or Path()).name
+        said: list[str] = []
+
+        def run(work: Callable[[], T]) -> T:
+            result, logged = self._off_gui_thread(work, f"Saving {name}\u2026")
+            said.extend(logged)
+            return result
+
+        try:  # held until the document has taken the file as saved: a fill landing sooner is unsaved
+            with w.jobs.held(), engine_warnings() as here:
                 written = w.doc.save(
                     path,
                     quality=self._settings.jpeg_quality,
                     keep_jpeg_compression=self._settings.jpeg_keep_original,
+                    run=run,
                 )
+            said += here
         except (OSError, ValueError) as exc:
             w.show_error("Cannot save", f"{path or w.doc.path}: {exc}")
             return False

@@ -3,12 +3,14 @@
 :class:`JobRunner` starts an :class:`~.worker.EngineJob` in its one pool thread, shows the status
 bar's progress bar, message and busy cursor while it runs, and hands its outcome to the callbacks
 given with it, only while it is the running job: a job that was ended already (the window waited
-for it while closing) reports nothing.
+for it while closing) reports nothing. While :meth:`JobRunner.held`, an outcome waits (a file
+being written from the photo, which the fill's result would change half-way).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
@@ -34,6 +36,7 @@ class JobRunner(QObject):
         self.pool.setMaxThreadCount(1)  # one engine job at a time
         self.job: EngineJob[Any] | None = None
         self._links: list[tuple[Any, Callable[..., None]]] = []  # the running job's connections
+        self._held: list[Callable[[], None]] | None = None  # outcomes kept back meanwhile
         self._status = status
         self.progress = QProgressBar()
         self.progress.setFixedWidth(160)
@@ -103,7 +106,25 @@ class JobRunner(QObject):
         self.busy_changed.emit(False)
         return True
 
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        """Keep a job's outcome back meanwhile (it is reported when the block ends): the photo
+        must not change under work that reads it outside this thread (a file being written)."""
+        if self._held is not None:  # held already: the outer block reports
+            yield
+            return
+        self._held = []
+        try:
+            yield
+        finally:
+            waiting, self._held = self._held, None
+            for report in waiting:
+                report()
+
     def _report(self, job: J, callback: Callable[..., None], *args: object) -> None:
+        if self._held is not None:
+            self._held.append(lambda: self._report(job, callback, *args))
+            return
         if self._end(job):
             callback(job, *args)
 

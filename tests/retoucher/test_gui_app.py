@@ -32,6 +32,9 @@ def _run_and_inspect(photo):
 
     def inspect():
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if not windows or windows[-1].files.working:  # the photo is being read (timers run meanwhile)
+            QTimer.singleShot(10, inspect)
+            return
         w = windows[-1]
         seen["doc"] = w.doc
         seen["title"] = w.windowTitle()

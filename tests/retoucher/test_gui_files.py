@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_fakes import FlatFill  # tests/retoucher/gui_fakes.py
+from gui_fakes import HANG_MS, HANG_S, FlatFill, GatedFill  # tests/retoucher/gui_fakes.py
 from PIL import Image, ImageCms
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtCore import QMimeData, QObject, QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -24,6 +25,7 @@ from retoucher.qt.file_actions import engine_warnings, file_format
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
+from retoucher.qt.waiting import SHOW_AFTER_MS
 from tests.engine.jpeg_photos import scan_damaged
 
 ORIENTATION, MAKE, MODEL = 0x0112, 0x010F, 0x0110
@@ -651,3 +653,127 @@ def test_only_this_threads_engine_warnings_are_collected():
         log.info("not a warning")
     log.warning("after the block")
     assert said == ["from this thread"]
+
+
+class _Ping(QObject):
+    """Emitted from a worker thread, its slots run in the GUI thread (queued, in order after
+    whatever the worker emitted before)."""
+
+    sent = Signal()
+
+
+def test_a_save_runs_off_the_gui_thread_the_window_repaints_and_waits_and_does_not_close(
+    qtbot, window, tmp_path, monkeypatch
+):
+    """A large PNG takes seconds to write: it is written in a worker thread while the window
+    handles its events (a progress dialog after a moment); Quit meanwhile is refused, not
+    answered by asking about the unsaved photo being saved."""
+    import threading
+
+    import engine.imageio
+
+    w = window
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(path)
+    assert w.open_path(path)
+    _fill(qtbot, w, Rect(4, 4, 20, 12))
+    real_save = engine.imageio.save_image
+    seen = {}
+    gui_done = threading.Event()
+    ping = _Ping()
+
+    def in_gui_thread():
+        seen["dialog"] = w.files.waiter.dialog is not None and w.files.waiter.dialog.isVisible()
+        seen["modal"] = w.files.waiter.dialog is not None and w.files.waiter.dialog.isModal()
+        seen["closed"] = w.close()
+        gui_done.set()
+
+    ping.sent.connect(in_gui_thread)
+
+    def slow_save(*args, **kwargs):
+        seen["thread"] = threading.get_ident()
+        time.sleep(SHOW_AFTER_MS / 1000 + 0.2)  # long enough for the progress dialog
+        ping.sent.emit()
+        seen["gui ran"] = gui_done.wait(5)  # the GUI thread handles events meanwhile
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(engine.imageio, "save_image", slow_save)
+    asked = len(w.asked)
+    assert w.save()
+    assert seen["thread"] != threading.get_ident() and seen["gui ran"]
+    assert seen["dialog"] and seen["modal"]
+    assert seen["closed"] is False and w.isVisible() and len(w.asked) == asked  # nothing asked
+    assert w.files.waiter.dialog is None and not w.files.working
+    assert not w.doc.dirty and load_image(path).rgb[8, 8].tolist() == [128, 128, 128]
+    assert w.statusBar().currentMessage() == f"Saved {path}"
+    assert w.close()  # the save done, Quit quits
+
+
+def test_a_fill_that_lands_while_the_photo_is_written_is_applied_after_the_write(
+    qtbot, tmp_path, monkeypatch
+):
+    """Closing during a fill asks to save the photo: the fill's result, arriving meanwhile, must
+    not change the photo half-way through its file; it lands when the file is written."""
+    import threading
+
+    import engine.imageio
+
+    gate = GatedFill()
+    cache = InpainterCache()
+    cache.set(gate)
+    w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), cache)
+    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard  # the test's end closes it
+    qtbot.addWidget(w)
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(path)
+    assert w.open_path(path)
+    w._push_edit(w.doc.set_rect(Rect(4, 4, 20, 12)))
+    job = w.fill()
+    gate.wait_at_gate(qtbot, 1)
+    real_save = engine.imageio.save_image
+    seen = {}
+    landed = threading.Event()
+    ping = _Ping()
+    ping.sent.connect(landed.set)
+
+    def save_while_the_fill_lands(path, image, **kwargs):
+        before = image.copy()
+        gate.finish()  # the fill ends; its result is queued for the GUI thread
+        seen["fill ended"] = job.done.wait(HANG_S)
+        ping.sent.emit()  # queued after the fill's result
+        seen["gui ran"] = landed.wait(5)
+        seen["unchanged"] = np.array_equal(image, before)
+        return real_save(path, image, **kwargs)
+
+    monkeypatch.setattr(engine.imageio, "save_image", save_while_the_fill_lands)
+    w.doc.mark_unsaved()  # as a photo with changes, which Quit asks about
+    assert w.save()  # what Quit's Save does while the fill runs
+    assert seen == {"fill ended": True, "gui ran": True, "unchanged": True}
+    assert load_image(path).rgb[8, 8].tolist() == [60, 60, 60]  # the photo as it was
+    qtbot.waitUntil(lambda: not w.busy, timeout=HANG_MS)
+    assert w.doc.image[8, 8].tolist() == [128, 128, 128] and w.doc.dirty  # then the fill
+    assert w.undo_stack.count() == 2
+
+
+def test_a_photo_is_read_off_the_gui_thread(qtbot, window, tmp_path, monkeypatch):
+    import threading
+
+    import engine.imageio
+
+    w = window
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(path)
+    real_load = engine.imageio.load_image
+    threads = []
+
+    def load(*args, **kwargs):
+        threads.append(threading.get_ident())
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(engine.imageio, "load_image", load)
+    assert w.open_path(path) and w.doc.path == path
+    assert len(threads) == 1 and threads[0] != threading.get_ident()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(path.read_bytes()[:40])
+    assert not w.open_path(broken)  # the error raised in the worker is the error box's
+    assert w.last_error[0] == "Cannot open photo" and w.doc.path == path
