@@ -302,7 +302,10 @@ class MaskOverlayItem(_PhotoSizedItem):
         self.update()
 
     def refresh(self, mask: np.ndarray, rect: Rect) -> None:
-        """Re-render the tiles under ``rect`` from ``mask`` and schedule a repaint of it."""
+        """Re-render the tiles under ``rect`` from ``mask`` and schedule a repaint of it. Only the
+        pixels whose hole state differs from the tile's are written, and a tile's halved copies
+        follow only where it changed: a fill of 500 specks over a 24-megapixel photo (and its
+        undo) touches every tile's box, a few of each tile's pixels."""
         rect = rect.clip(self._w, self._h)
         if rect.empty:
             return
@@ -323,10 +326,20 @@ class MaskOverlayItem(_PhotoSizedItem):
                     entry = self._tiles[(ty, tx)] = (data, _tile_image(data))
                 data = entry[0]
                 local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
-                data[local.slices] = np.where(sub[..., None], self._colour, np.uint8(0))
-                self._halved.pop((ty, tx), None)
+                region = data[local.slices]
+                differs = (region[..., 3] != 0) != sub
+                ys, xs = np.nonzero(differs)
+                if not len(ys):
+                    continue
+                region[ys, xs] = np.where(sub[ys, xs, None], self._colour, np.uint8(0))
                 if not data[..., 3].any():
                     del self._tiles[(ty, tx)]
+                    self._halved.pop((ty, tx), None)
+                elif (ty, tx) in self._halved:
+                    y0, x0 = local.y0 + int(ys.min()), local.x0 + int(xs.min())
+                    self._halved[(ty, tx)].changed(
+                        Rect(x0, y0, local.x0 + int(xs.max()) + 1, local.y0 + int(ys.max()) + 1)
+                    )
         self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
 
     def paint(
