@@ -466,7 +466,7 @@ class MainWindow(QMainWindow):
                 self.set_brush_size(self.settings.brush_size)
             self.masks.apply_preferences()
             self.canvas.set_wheel_zooms(self.settings.wheel_zooms)
-            self.filler.refresh_model_status()
+            self.filler.reconfigured()
 
         dlg.accepted.connect(accepted)
         self._open(dlg)

@@ -29,6 +29,7 @@ def isolated_settings(tmp_path):
 
 def _run_and_inspect(photo):
     seen = {}
+    tries = [False] + [True] * 400  # 20 s at most
 
     def inspect():
         windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
@@ -36,6 +37,10 @@ def _run_and_inspect(photo):
             QTimer.singleShot(10, inspect)
             return
         w = windows[-1]
+        if w.filler.inpainters.loaded is None and tries.pop():  # the model loading ahead of the first fill
+            QTimer.singleShot(50, inspect)
+            return
+        seen["loaded"] = w.filler.inpainters.loaded is not None
         seen["doc"] = w.doc
         seen["title"] = w.windowTitle()
         w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
@@ -53,6 +58,7 @@ def test_run_app_opens_the_bundled_sample_ready_to_brush(qapp, isolated_settings
     assert code == 0
     doc = seen["doc"]
     assert doc is not None and doc.path == sample_photo()
+    assert seen["loaded"]  # the bundled model, loaded without a fill
     assert doc.width >= 640 and not doc.mask.any()
     assert seen["title"].startswith("sample.jpg")
     assert Settings().recent_files == []  # the sample is not a recent file of the user's

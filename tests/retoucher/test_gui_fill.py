@@ -487,3 +487,45 @@ def test_a_photo_that_is_all_hole_is_refused_before_any_engine_runs(make_window)
     title, text = w.last_error
     assert title == "Cannot fill" and "whole image is marked as hole" in text and text[0].isupper()
     assert w.doc.mask.all() and w.undo_stack.count() == 1  # the mask stays for the user to fix
+
+
+def test_the_engine_is_loaded_ahead_of_the_first_fill_and_again_after_a_new_choice(qtbot, make_window):
+    """warm_up (the app's start) loads the engine in a thread of its own: the first fill does not
+    wait for torch and the model (1.9 s of 2.4 s here), and a new device chosen in Preferences
+    is loaded ahead too. The status bar says the device once it is loaded."""
+    loads = []
+
+    def factory(weights, device):
+        loads.append((weights, device, threading.current_thread()))
+        return FlatFill()
+
+    cache = InpainterCache(factory=factory)
+    w = make_window(cache=cache)
+    assert "loads on first fill" in w.device_label.text() and not loads
+    w.filler.warm_up()
+    qtbot.waitUntil(lambda: w.device_label.text() == "Device: CPU", timeout=HANG_MS)
+    assert [(wt, d) for wt, d, _t in loads] == [(None, "auto")]
+    assert loads[0][2] is not threading.main_thread()
+    _paint_rect(w, Rect(10, 10, 20, 20))
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert len(loads) == 1 and w.doc.image[15, 15].tolist() == [128, 128, 128]  # no second load
+    w.settings.device = "cpu"
+    cache.configure(None, "cpu", texture=None, mirror=False)
+    w.filler.reconfigured()
+    qtbot.waitUntil(lambda: len(loads) == 2, timeout=HANG_MS)
+    assert loads[1][:2] == (None, "cpu")
+
+
+def test_an_engine_that_cannot_load_ahead_is_reported_by_the_first_fill(qtbot, make_window):
+    def factory(weights, device):
+        raise engine.WeightsError("not a weight file")
+
+    w = make_window(cache=InpainterCache(factory=factory))
+    w.filler.warm_up()
+    w.filler._warm_pool.waitForDone(HANG_MS)
+    assert w.last_error is None  # nothing said yet: the user has not asked for a fill
+    _paint_rect(w, Rect(10, 10, 20, 20))
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.last_error[0] == "No usable model" and "not a weight file" in w.last_error[1]
