@@ -165,6 +165,15 @@ class FileActions:
         """A photo file is being read or written (the window must not close meanwhile)."""
         return self.waiter.waiting
 
+    def _refuse_while_working(self) -> bool:
+        """True, with a word in the status bar, while a photo file is read or written: a drop
+        (which Qt delivers at once, the user's other input waits) or anything else that would
+        open, paste or save now changes nothing."""
+        if self.working:
+            self._message("A photo file is being read or written; try again when it is done", 4000)
+            return True
+        return False
+
     def _off_gui_thread(self, fn: Callable[[], T], message: str) -> tuple[T, list[str]]:
         """``fn()``'s result and the warnings the engine logged meanwhile, ``fn`` run in a worker
         thread while the window repaints; a fill or damage search that ends meanwhile is applied
@@ -221,6 +230,8 @@ class FileActions:
         is read before the question about unsaved changes: the question is only asked for a
         photo that will open. ``remember``: add it to the recent files."""
         w = self.window
+        if self._refuse_while_working():
+            return False
         if w.busy:
             self._message("Wait for the fill to finish (or cancel it) first", 4000)
             return False
@@ -276,7 +287,7 @@ class FileActions:
     def open_image(self, image: QImage, name: str = "Pasted") -> bool:
         """Open an in-memory image (clipboard, dropped image data) as a new, unnamed photo."""
         w = self.window
-        if w.busy or image.isNull():
+        if w.busy or image.isNull() or self._refuse_while_working():
             return False
         w.canvas.finish_drag()
         if not self.maybe_save():
@@ -298,12 +309,15 @@ class FileActions:
     # ------------------------------------------------------------------ drag and drop
     def drag_enter(self, event: QDragEnterEvent) -> None:
         mime = event.mimeData()
-        if not self.window.busy and (_dropped_file(mime) or mime.hasImage()):
+        if not (self.window.busy or self.working) and (_dropped_file(mime) or mime.hasImage()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def drop(self, event: QDropEvent) -> None:
+        if self._refuse_while_working():  # entered before the work began
+            event.ignore()
+            return
         mime = event.mimeData()
         path = _dropped_file(mime)
         if path:
@@ -328,7 +342,7 @@ class FileActions:
 
     def save(self) -> bool:
         doc = self.window.doc
-        if doc is None:
+        if doc is None or self._refuse_while_working():
             return False
         if doc.path is None or file_format(doc) is None:
             return self.save_as()
@@ -342,7 +356,7 @@ class FileActions:
         """Ask for a file name and save there. ``problem``: why the original file is not
         written over (shown in the dialog's title; a copy's name is suggested)."""
         doc = self.window.doc
-        if doc is None:
+        if doc is None or self._refuse_while_working():
             return False
         last_dir = Path(str(self._settings.value(LAST_DIR_KEY, "") or Path.home()))
         selected = save_filter(file_format(doc))  # the dialog starts on the photo's format
@@ -389,6 +403,9 @@ class FileActions:
                     run=run,
                 )
             said += here
+        except MemoryError:
+            w.show_error("Cannot save", f"{path or w.doc.path}: not enough memory to write the photo")
+            return False
         except (OSError, ValueError) as exc:
             w.show_error("Cannot save", f"{path or w.doc.path}: {exc}")
             return False

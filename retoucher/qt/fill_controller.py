@@ -10,6 +10,7 @@ fill (:meth:`FillController.warm_up`, which the app does when it starts).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -128,7 +129,8 @@ class FillController(QObject):
             except Exception as exc:  # noqa: BLE001 - the first fill says it to the user
                 log.debug("the engine was not loaded ahead of the first fill: %s", exc)
                 return
-            self._warmed.emit()
+            with contextlib.suppress(RuntimeError):  # the window closed while the engine loaded
+                self._warmed.emit()
 
         self._warm_pool.start(load)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QProgressBar, QStatusBar
 
@@ -108,8 +108,9 @@ class JobRunner(QObject):
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        """Keep a job's outcome back meanwhile (it is reported when the block ends): the photo
-        must not change under work that reads it outside this thread (a file being written)."""
+        """Keep a job's outcome back meanwhile (it is reported from the event loop once the block
+        has ended): the photo must not change under work that reads it outside this thread (a
+        file being written)."""
         if self._held is not None:  # held already: the outer block reports
             yield
             return
@@ -118,8 +119,8 @@ class JobRunner(QObject):
             yield
         finally:
             waiting, self._held = self._held, None
-            for report in waiting:
-                report()
+            for report in waiting:  # from the event loop: after the caller's own work, and an
+                QTimer.singleShot(0, report)  # error in applying a fill is not the caller's
 
     def _report(self, job: J, callback: Callable[..., None], *args: object) -> None:
         if self._held is not None:

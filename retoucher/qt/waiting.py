@@ -38,7 +38,7 @@ SHOW_AFTER_MS = 400  # work that takes longer gets a progress dialog
 @dataclass
 class _Outcome(Generic[T]):
     value: T | None = None
-    error: Exception | None = None
+    error: BaseException | None = None
 
 
 class _Call(Job, Generic[T]):
@@ -51,8 +51,8 @@ class _Call(Job, Generic[T]):
     def work(self) -> _Outcome[T]:
         try:
             return _Outcome(value=self._fn())
-        except Exception as exc:  # noqa: BLE001 - raised again in the caller's thread
-            return _Outcome(error=exc)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread (a
+            return _Outcome(error=exc)  # SystemExit too: uncaught, the window waited for ever
 
 
 class Waiter(QObject):

@@ -141,10 +141,14 @@ class Job(QRunnable):
 class EngineCache(Generic[E]):
     """One engine for the chosen weights file and device, built on first use by
     ``factory(weights_or_None, device)`` (thread-safe). An engine is never changed once built:
-    another choice builds another (a job running with the old one keeps it)."""
+    another choice builds another (a job running with the old one keeps it). Building one (a
+    model loading: seconds) never holds up :meth:`configure` or :attr:`loaded`, which the GUI
+    thread calls: only one build runs at a time, and one made for a choice changed meanwhile is
+    handed to its caller and not kept."""
 
     def __init__(self, weights: str | None, device: str, factory: Callable[[str | None, str], E]) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the choice and the engine: held for moments only
+        self._building = threading.Lock()  # one build at a time
         self._factory = factory
         self._key = (weights or None, device)
         self._engine: E | None = None
@@ -179,9 +183,18 @@ class EngineCache(Generic[E]):
         """The engine, loading it now if needed; raises ``engine.WeightsError`` or
         ``ValueError`` (unusable device) when it cannot be built."""
         with self._lock:
-            if self._engine is None:
-                self._engine = self._factory(*self._key)
-            return self._engine
+            if self._engine is not None:
+                return self._engine
+        with self._building:  # a build in progress (the app's warm-up) ends first: no second one
+            with self._lock:
+                if self._engine is not None:
+                    return self._engine
+                key = self._key
+            built = self._factory(*key)
+            with self._lock:
+                if self._key == key and self._engine is None:
+                    self._engine = built
+            return built
 
 
 class EngineSignals(JobSignals):

@@ -777,3 +777,157 @@ def test_a_photo_is_read_off_the_gui_thread(qtbot, window, tmp_path, monkeypatch
     broken.write_bytes(path.read_bytes()[:40])
     assert not w.open_path(broken)  # the error raised in the worker is the error box's
     assert w.last_error[0] == "Cannot open photo" and w.doc.path == path
+
+
+def _slow_save_calling(monkeypatch, in_gui_thread):
+    """engine.imageio.save_image, written while ``in_gui_thread()`` runs in the GUI thread (as
+    a drop or a timer would meanwhile); returns a dict that gets ``ran``: whether it did."""
+    import threading
+
+    import engine.imageio
+
+    real_save = engine.imageio.save_image
+    seen = {}
+    done = threading.Event()
+    ping = _Ping()
+
+    def call():
+        try:
+            in_gui_thread()
+        finally:
+            done.set()
+
+    ping.sent.connect(call)
+
+    def slow_save(*args, **kwargs):
+        ping.sent.emit()
+        seen["ran"] = done.wait(5)
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(engine.imageio, "save_image", slow_save)
+    seen["ping"] = ping  # kept alive
+    return seen
+
+
+def test_a_drop_an_open_a_paste_or_a_save_while_a_photo_is_written_changes_nothing(
+    qtbot, window, tmp_path, monkeypatch
+):
+    """Qt delivers a drop at once, not as input that waits: during a save it must not open
+    another photo (asking about the one being saved) nor start a second write."""
+    w = window
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    for p, v in ((a, 60), (b, 90)):
+        Image.fromarray(np.full((32, 48, 3), v, np.uint8)).save(p)
+    assert w.open_path(a)
+    _fill(qtbot, w, Rect(4, 4, 20, 12))
+    doc = w.doc
+    results = {}
+
+    def meanwhile():
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(b))])
+        results["drop accepted"] = _drag_and_drop(w, mime)
+        results["drop"] = w.files.drop(
+            QDropEvent(
+                QPoint(1, 1).toPointF(),
+                Qt.DropAction.CopyAction,
+                mime,
+                Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier,
+            )
+        )
+        results["open"] = w.open_path(b)
+        results["paste"] = w.files.open_image(QImage(8, 8, QImage.Format.Format_RGB888))
+        results["save"] = w.save()
+        results["save as"] = w.save_as()
+
+    seen = _slow_save_calling(monkeypatch, meanwhile)
+    asked = len(w.asked)
+    assert w.save() and seen["ran"]
+    assert results == {
+        "drop accepted": False,
+        "drop": None,
+        "open": False,
+        "paste": False,
+        "save": False,
+        "save as": False,
+    }
+    assert w.doc is doc and w.doc.path == a and len(w.asked) == asked and not w.doc.dirty
+    assert w.statusBar().currentMessage() == f"Saved {a}"
+
+
+def test_a_fill_result_that_cannot_be_applied_after_a_write_is_not_blamed_on_the_save(
+    qtbot, tmp_path, monkeypatch
+):
+    """The fill that landed during the write is applied from the event loop afterwards: an
+    error there is the fill's, and the save, which wrote its file, says so."""
+    import threading
+
+    class ShortFill(GatedFill):
+        def __call__(self, image, hole, **kwargs):
+            return super().__call__(image, hole, **kwargs)[:-1]  # a row short
+
+    gate = ShortFill()
+    cache = InpainterCache()
+    cache.set(gate)
+    w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), cache)
+    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+    qtbot.addWidget(w)
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(path)
+    assert w.open_path(path)
+    w._push_edit(w.doc.set_rect(Rect(4, 4, 20, 12)))
+    job = w.fill()
+    gate.wait_at_gate(qtbot, 1)
+    ended = threading.Event()
+
+    def fill_ends():
+        gate.finish()
+        ended.set()
+
+    seen = _slow_save_calling(monkeypatch, fill_ends)
+    w.doc.mark_unsaved()
+    with qtbot.capture_exceptions() as raised:
+        assert w.save() and seen["ran"] and ended.is_set()
+        assert w.statusBar().currentMessage() == f"Saved {path}" and not w.doc.dirty
+        job.done.wait(HANG_S)
+        qtbot.waitUntil(lambda: not w.busy, timeout=HANG_MS)
+    assert w.last_error is None or w.last_error[0] != "Cannot save"
+    assert any("fill result" in str(e[1]) for e in raised)  # the fill's own error
+
+
+def test_a_save_that_runs_out_of_memory_says_so_and_quit_keeps_the_photo(
+    qtbot, window, tmp_path, monkeypatch
+):
+    import engine.imageio
+
+    w = window
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(path)
+    assert w.open_path(path)
+    _fill(qtbot, w, Rect(4, 4, 20, 12))
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr(engine.imageio, "save_image", no_memory)
+    assert not w.save()
+    assert w.last_error[0] == "Cannot save" and "memory" in w.last_error[1]
+    w.answer = QMessageBox.StandardButton.Save
+    assert not w.close() and w.isVisible() and w.doc.dirty  # Quit's Save failed: the photo stays
+
+
+def test_a_work_that_exits_is_raised_in_the_caller_not_waited_for(qtbot, window):
+    """SystemExit (or any BaseException) in the worker: the window waited for ever (no outcome
+    came) and refused to close."""
+    from retoucher.qt.waiting import Waiter
+
+    waiter = Waiter(window)
+
+    def exits():
+        raise SystemExit(3)
+
+    with pytest.raises(SystemExit):
+        waiter.run(exits, "Saving\u2026")
+    assert not waiter.waiting and waiter.dialog is None
+    assert waiter.run(lambda: 42, "Saving\u2026") == 42

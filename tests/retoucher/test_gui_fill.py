@@ -529,3 +529,37 @@ def test_an_engine_that_cannot_load_ahead_is_reported_by_the_first_fill(qtbot, m
     w.fill()
     _wait_fill(qtbot, w)
     assert w.last_error[0] == "No usable model" and "not a weight file" in w.last_error[1]
+
+
+def test_a_new_choice_does_not_wait_for_a_model_loading_and_the_stale_one_is_not_kept():
+    """Preferences' OK during the warm-up's load (seconds on a first CUDA start) froze the window
+    until the load ended: configure waited on the lock the load held."""
+    from retoucher.qt.worker import EngineCache
+
+    loading = threading.Event()
+    release = threading.Event()
+    built = []
+
+    def factory(weights, device):
+        built.append(device)
+        if device == "auto":
+            loading.set()
+            assert release.wait(HANG_MS / 1000)
+        return f"engine for {device}"
+
+    cache = EngineCache(None, "auto", factory)
+    got = []
+    first = threading.Thread(target=lambda: got.append(cache.get()))
+    first.start()
+    assert loading.wait(HANG_MS / 1000)
+    changer = threading.Thread(target=cache.configure, args=(None, "cpu"))
+    changer.start()
+    changer.join(2.0)
+    assert not changer.is_alive()  # did not wait for the load
+    assert cache.loaded is None
+    release.set()
+    first.join(HANG_MS / 1000)
+    assert got == ["engine for auto"]  # its caller gets what it asked for...
+    assert cache.loaded is None  # ...but it is not kept for the new choice
+    assert cache.get() == "engine for cpu" and built == ["auto", "cpu"]
+    assert cache.get() == "engine for cpu" and built == ["auto", "cpu"]
