@@ -51,3 +51,13 @@ def test_a_large_image_is_blurred_in_bands_as_in_one_call(monkeypatch, border, s
 def test_an_unknown_border_is_refused():
     with pytest.raises(ValueError, match="border"):
         gaussian_blur(torch.zeros(1, 1, 4, 4), 1.0, border="reflect")
+
+
+def test_in_bands_the_blur_has_the_dtype_one_call_has_under_autocast(monkeypatch):
+    x = torch.rand(1, 3, 40, 30) * 255
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        whole = gaussian_blur(x, 1.5)
+        monkeypatch.setattr(gaussian, "BAND", 300)
+        banded = gaussian_blur(x, 1.5)
+    assert banded.dtype == whole.dtype and banded.shape == whole.shape
+    assert torch.allclose(banded.float(), whole.float(), atol=1.0)
