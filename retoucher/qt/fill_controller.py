@@ -79,8 +79,9 @@ class FillController(QObject):
         self.model_label = QLabel()
         self._warm_pool = QThreadPool(self)  # warm_up's thread: the runner's is for the user's jobs
         self._warm_pool.setMaxThreadCount(1)
-        self._warming = False
-        self._warmed.connect(self.refresh_model_status)
+        self._warming = False  # warm_up was asked for
+        self._loads = 0  # its loads started and not reported yet
+        self._warmed.connect(self._on_warmed)
 
     @property
     def busy(self) -> bool:
@@ -109,7 +110,8 @@ class FillController(QObject):
             self.device_label.setText(f"Device: {inp.device_name}")
             self.model_label.setText(f"Model: {inp.name}")
             return
-        self.device_label.setText(f"Device: {self.inpainters.device} (loads on first fill)")
+        when = "loading\u2026" if self._loads else "loads on first fill"
+        self.device_label.setText(f"Device: {self.inpainters.device} ({when})")
         info, problem = self.model_info()
         self.model_label.setText(f"Model: {info.name}" if info else "Model: none \u2014 see Preferences")
         self.model_label.setToolTip(problem or "")
@@ -121,6 +123,8 @@ class FillController(QObject):
         waits for the load in progress, and an engine that cannot be loaded is left for the
         first fill to report."""
         self._warming = True
+        self._loads += 1
+        self.refresh_model_status()
         cache = self.inpainters
 
         def load() -> None:
@@ -128,11 +132,15 @@ class FillController(QObject):
                 cache.get()
             except Exception as exc:  # noqa: BLE001 - the first fill says it to the user
                 log.debug("the engine was not loaded ahead of the first fill: %s", exc)
-                return
             with contextlib.suppress(RuntimeError):  # the window closed while the engine loaded
                 self._warmed.emit()
 
         self._warm_pool.start(load)
+
+    def _on_warmed(self) -> None:
+        """A load of :meth:`warm_up` ended (loaded, or left for the first fill to report)."""
+        self._loads -= 1
+        self.refresh_model_status()
 
     def reconfigured(self) -> None:
         """The weights or device setting may have changed: the labels follow, and the engine

@@ -503,6 +503,7 @@ def test_the_engine_is_loaded_ahead_of_the_first_fill_and_again_after_a_new_choi
     w = make_window(cache=cache)
     assert "loads on first fill" in w.device_label.text() and not loads
     w.filler.warm_up()
+    assert w.device_label.text() == "Device: auto (loading\u2026)"  # until the load reports
     qtbot.waitUntil(lambda: w.device_label.text() == "Device: CPU", timeout=HANG_MS)
     assert [(wt, d) for wt, d, _t in loads] == [(None, "auto")]
     assert loads[0][2] is not threading.main_thread()
@@ -523,7 +524,8 @@ def test_an_engine_that_cannot_load_ahead_is_reported_by_the_first_fill(qtbot, m
 
     w = make_window(cache=InpainterCache(factory=factory))
     w.filler.warm_up()
-    w.filler._warm_pool.waitForDone(HANG_MS)
+    assert "loading" in w.device_label.text()
+    qtbot.waitUntil(lambda: "loads on first fill" in w.device_label.text(), timeout=HANG_MS)
     assert w.last_error is None  # nothing said yet: the user has not asked for a fill
     _paint_rect(w, Rect(10, 10, 20, 20))
     w.fill()
