@@ -1,8 +1,9 @@
 """The reversible edits of a :class:`~retoucher.document.Document`: what the undo history holds.
 
-An edit stores only what it changed: a mask's bounding box packed to one bit per pixel, a
-fill's changed pixels before and after (with a one-bit map of where they lie in their box), so an
-undo history of hundreds of strokes and fills on a 24-megapixel photo stays small. ``redo``/``undo`` replay it through the document's low-level writers
+An edit stores only what it changed: a mask's bounding box packed to one bit per pixel and
+deflated, a fill's changed pixels before and after (with such a map of where they lie in their
+box), so an undo history of hundreds of strokes and fills on a 24-megapixel photo stays small.
+``redo``/``undo`` replay it through the document's low-level writers
 (``_write_mask``, ``_write_image``, ``_set_state``), which check the box and emit the
 document's events. Edits are made by the document's methods, never by views.
 """
@@ -10,6 +11,7 @@ document's events. Edits are made by the document's methods, never by views.
 from __future__ import annotations
 
 import itertools
+import zlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,21 +27,24 @@ _states = itertools.count(1)
 
 
 class _PackedMask:
-    """A bool patch stored at one bit per pixel."""
+    """A bool patch stored at one bit per pixel, deflated (zlib, its quickest level): a box is
+    mostly one value (a stroke across a 100-megapixel photo kept 2 x 12.5 MB in the history, now
+    about 0.3 MB, for 2 x 17 ms more on its release)."""
 
     __slots__ = ("shape", "bits")
 
     def __init__(self, patch: np.ndarray) -> None:
         self.shape = patch.shape
-        self.bits = np.packbits(patch, axis=None)
+        self.bits = zlib.compress(np.packbits(patch, axis=None), 1)
 
     def unpack(self) -> np.ndarray:
         n = self.shape[0] * self.shape[1]
-        return np.unpackbits(self.bits, count=n).astype(bool).reshape(self.shape)
+        packed = np.frombuffer(zlib.decompress(self.bits), dtype=np.uint8)
+        return np.unpackbits(packed, count=n).astype(bool).reshape(self.shape)
 
     @property
     def nbytes(self) -> int:
-        return int(self.bits.nbytes)
+        return len(self.bits)
 
 
 class Edit:
