@@ -445,6 +445,10 @@ class Document:
         source = self.source if fmt == "JPEG" else None
 
         def work() -> tuple[str | os.PathLike[str], tuple[Rect, np.ndarray] | None]:
+            # one comparison with the original (0.2 s at 24 MP) for both: the JPEG's changed
+            # blocks and what the written file then stands for
+            vs_original = changed_pixels(self.image, self.original)
+            rect = Rect.bounding(vs_original)
             written = save_image(
                 path,
                 self.image,
@@ -454,9 +458,9 @@ class Document:
                 quality=quality,
                 keep_jpeg_compression=keep_jpeg_compression,
                 source=source,
-                changed=None if source is None else self._changed_since_file(),
+                changed=None if source is None else self._changed_since_file(vs_original),
             )
-            return written, self._file_pixels()
+            return written, None if rect is None else (rect, self.image[rect.slices].copy())
 
         written, self._file_patch = work() if run is None else run(work)
         self.path = Path(written)
@@ -467,19 +471,14 @@ class Document:
         self.mark_saved()
         return self.path
 
-    def _changed_since_file(self) -> np.ndarray:
-        """bool HxW: where the image differs from the pixels its file stands for."""
-        changed = changed_pixels(self.image, self.original)
+    def _changed_since_file(self, vs_original: np.ndarray) -> np.ndarray:
+        """bool HxW: where the image differs from the pixels its file stands for: ``vs_original``
+        (where it differs from the original), taken over and corrected where a save wrote others."""
+        changed = vs_original
         if self._file_patch is not None:
             rect, patch = self._file_patch
             changed[rect.slices] = changed_pixels(self.image[rect.slices], patch)
         return changed
-
-    def _file_pixels(self) -> tuple[Rect, np.ndarray] | None:
-        """What a file written now stands for: the image's pixels where it differs from the
-        original (None: the original everywhere)."""
-        rect = Rect.bounding(changed_pixels(self.image, self.original))
-        return None if rect is None else (rect, self.image[rect.slices].copy())
 
     def export_mask(self, path: str | os.PathLike[str]) -> Path:
         """Write the hole mask as a black-and-white image (white = hole)."""
