@@ -165,10 +165,10 @@ class FileActions:
         """A photo file is being read or written (the window must not close meanwhile)."""
         return self.waiter.waiting
 
-    def _refuse_while_working(self) -> bool:
+    def refuse_while_working(self) -> bool:
         """True, with a word in the status bar, while a photo file is read or written: a drop
-        (which Qt delivers at once, the user's other input waits) or anything else that would
-        open, paste or save now changes nothing."""
+        (which Qt delivers at once, the user's other input waits), a close from the window
+        system, or anything else that would open, paste or save now changes nothing."""
         if self.working:
             self._message("A photo file is being read or written; try again when it is done", 4000)
             return True
@@ -230,7 +230,7 @@ class FileActions:
         is read before the question about unsaved changes: the question is only asked for a
         photo that will open. ``remember``: add it to the recent files."""
         w = self.window
-        if self._refuse_while_working():
+        if self.refuse_while_working():
             return False
         if w.busy:
             self._message("Wait for the fill to finish (or cancel it) first", 4000)
@@ -287,7 +287,7 @@ class FileActions:
     def open_image(self, image: QImage, name: str = "Pasted") -> bool:
         """Open an in-memory image (clipboard, dropped image data) as a new, unnamed photo."""
         w = self.window
-        if w.busy or image.isNull() or self._refuse_while_working():
+        if w.busy or image.isNull() or self.refuse_while_working():
             return False
         w.canvas.finish_drag()
         if not self.maybe_save():
@@ -315,7 +315,7 @@ class FileActions:
             event.ignore()
 
     def drop(self, event: QDropEvent) -> None:
-        if self._refuse_while_working():  # entered before the work began
+        if self.refuse_while_working():  # entered before the work began
             event.ignore()
             return
         mime = event.mimeData()
@@ -342,7 +342,7 @@ class FileActions:
 
     def save(self) -> bool:
         doc = self.window.doc
-        if doc is None or self._refuse_while_working():
+        if doc is None or self.refuse_while_working():
             return False
         if doc.path is None or file_format(doc) is None:
             return self.save_as()
@@ -356,7 +356,7 @@ class FileActions:
         """Ask for a file name and save there. ``problem``: why the original file is not
         written over (shown in the dialog's title; a copy's name is suggested)."""
         doc = self.window.doc
-        if doc is None or self._refuse_while_working():
+        if doc is None or self.refuse_while_working():
             return False
         last_dir = Path(str(self._settings.value(LAST_DIR_KEY, "") or Path.home()))
         selected = save_filter(file_format(doc))  # the dialog starts on the photo's format

@@ -497,10 +497,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================== closing
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.files.working:  # a close the window system sends while a file is written or read
-            self.statusBar().showMessage(
-                "A photo file is being written or read; close again when it is done", 8000
-            )
+        if self.files.refuse_while_working():  # a close the window system sends meanwhile
             event.ignore()
             return
         if not self.files.maybe_save():

@@ -709,16 +709,9 @@ def test_a_save_runs_off_the_gui_thread_the_window_repaints_and_waits_and_does_n
     assert w.close()  # the save done, Quit quits
 
 
-def test_a_fill_that_lands_while_the_photo_is_written_is_applied_after_the_write(
-    qtbot, tmp_path, monkeypatch
-):
-    """Closing during a fill asks to save the photo: the fill's result, arriving meanwhile, must
-    not change the photo half-way through its file; it lands when the file is written."""
-    import threading
-
-    import engine.imageio
-
-    gate = GatedFill()
+def _filling(qtbot, tmp_path, gate):
+    """A window with a 48x32 PNG open and a fill of a box on it waiting at ``gate`` (a
+    GatedFill): (window, the photo's path, the fill job)."""
     cache = InpainterCache()
     cache.set(gate)
     w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), cache)
@@ -730,6 +723,20 @@ def test_a_fill_that_lands_while_the_photo_is_written_is_applied_after_the_write
     w._push_edit(w.doc.set_rect(Rect(4, 4, 20, 12)))
     job = w.fill()
     gate.wait_at_gate(qtbot, 1)
+    return w, path, job
+
+
+def test_a_fill_that_lands_while_the_photo_is_written_is_applied_after_the_write(
+    qtbot, tmp_path, monkeypatch
+):
+    """Closing during a fill asks to save the photo: the fill's result, arriving meanwhile, must
+    not change the photo half-way through its file; it lands when the file is written."""
+    import threading
+
+    import engine.imageio
+
+    gate = GatedFill()
+    w, path, job = _filling(qtbot, tmp_path, gate)
     real_save = engine.imageio.save_image
     seen = {}
     landed = threading.Event()
@@ -868,17 +875,7 @@ def test_a_fill_result_that_cannot_be_applied_after_a_write_is_not_blamed_on_the
             return super().__call__(image, hole, **kwargs)[:-1]  # a row short
 
     gate = ShortFill()
-    cache = InpainterCache()
-    cache.set(gate)
-    w = MainWindow(Settings.from_file(tmp_path / "settings.ini"), cache)
-    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
-    qtbot.addWidget(w)
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.full((32, 48, 3), 60, np.uint8)).save(path)
-    assert w.open_path(path)
-    w._push_edit(w.doc.set_rect(Rect(4, 4, 20, 12)))
-    job = w.fill()
-    gate.wait_at_gate(qtbot, 1)
+    w, path, job = _filling(qtbot, tmp_path, gate)
     ended = threading.Event()
 
     def fill_ends():
