@@ -51,7 +51,7 @@ from .crops import plan_regions
 from .distributed import device_for_rank
 from .grey import grey_fill
 from .mirror_pass import MIRROR
-from .seams import match_edges, network_unused
+from .seams import edge_window, match_edges, network_unused
 from .texture import add_texture, check_mask
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
@@ -367,13 +367,19 @@ class Inpainter:
         seconds for a hole over most of a 24-megapixel photo on a 2-core CPU). ``whole``: the
         crop's part of the hole as it was before earlier crops filled some of it (None: ``hole``)."""
         h, w = hole.shape
-        whole_valid = None if whole is None else to_network(crop, whole, self.device)[1]
         if not scaled and max(h, w) <= self.max_side:
+            whole_valid = None if whole is None else to_network(crop, whole, self.device)[1]
             return from_network(self._fill(*to_network(crop, hole, self.device), mirror, whole_valid))[0]
-        x, valid = to_network(crop, hole, self.device)
+        # at full resolution, only the part of the crop the edge match reads and changes: float
+        # copies of a whole crop (12 bytes a pixel each) took gigabytes for an object on a large photo
+        box = edge_window(hole) or (slice(0, h), slice(0, w))
+        x, valid = to_network(crop[box], hole[box], self.device)
+        whole_valid = None if whole is None else to_network(crop[box], whole[box], self.device)[1]
         photo_only = self._photo_only(x, valid, whole_valid)  # the upscaled fill would be replaced
         if photo_only is not None:
-            return from_network(photo_only)[0]
+            done = crop.copy()
+            done[box] = from_network(photo_only)[0]
+            return done
         # Uniform scale down to the working size; a small cell that holds any hole pixel is hole.
         s = self.max_side / max(h, w)
         size = (max(1, round(w * s)), max(1, round(h * s)))
@@ -394,8 +400,10 @@ class Inpainter:
         # to the scaled photo only (a step of 2-5 grey levels at a 560 px object's edge), and a
         # thin part joined to the hole (a wire into the object) is filled from the photo's own
         # edge here instead of an upscaled blur (29.4 -> 38.3 dB on such a wire)
-        y = to_network(up, np.zeros_like(hole), self.device)[0]
-        return from_network(match_edges(y, x, valid, thin=self.thin, whole=whole_valid))[0]
+        y = to_network(up[box], np.zeros_like(hole[box]), self.device)[0]
+        done = up.copy()
+        done[box] = from_network(match_edges(y, x, valid, thin=self.thin, whole=whole_valid))[0]
+        return done
 
     @torch.inference_mode()
     def __call__(

@@ -570,3 +570,25 @@ def test_a_large_fill_can_be_cancelled_before_its_texture(inpainter, monkeypatch
     with pytest.raises(InpaintCancelled):
         inpainter(image, hole, cancel=lambda: bool(asked))
     assert asked and not textured  # the texture never started
+
+
+def test_a_scaled_crop_is_matched_at_full_resolution_over_the_hole_s_window_alone(inpainter, monkeypatch):
+    """The edge match at full resolution reads and changes only the hole's box with a margin:
+    float copies of the whole crop (12 bytes a pixel each, three of them) held gigabytes for an
+    object on a large photo. The fill is the same as when the whole crop is converted."""
+    import engine.inpainter as ei
+
+    image = _photo(600, 800, seed=12)
+    hole = np.zeros((600, 800), bool)
+    hole[150:420, 300:520] = True
+    hole[280:283, 100:300] = True  # a scratch into it: its thin part is filled from the photo
+    (region,) = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
+    assert region.scaled and region.crop.height * region.crop.width > 400 * 500
+    shapes = []
+    real = ei.match_edges
+    monkeypatch.setattr(ei, "match_edges", lambda y, *a, **k: shapes.append(y.shape[-2:]) or real(y, *a, **k))
+    windowed = inpainter(image, hole)
+    assert tuple(shapes[-1]) == (420 - 150 + 16, 520 - 100 + 16)  # the box and 8 px around it
+    monkeypatch.setattr(ei, "edge_window", lambda hole: None)  # the whole crop, as before
+    assert np.array_equal(windowed, inpainter(image, hole))
+    assert tuple(shapes[-1]) == (region.crop.height, region.crop.width)
