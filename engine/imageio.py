@@ -604,7 +604,7 @@ def load_mask(
     """Read a hole mask: bool HxW, True where the picture is brighter than 127 (white = hole).
 
     Strokes painted on a transparent layer are the hole where they are opaque (alpha above
-    127), whatever their colour and whatever colour the transparent pixels hide: a mask whose
+    127, or above half the most opaque pixel's where none is: a faded brush), whatever their colour and whatever colour the transparent pixels hide: a mask whose
     alpha varies and whose opaque pixels are one colour (grey levels within ``PAINT_SPREAD`` of
     each other, antialiased edges included) covering at most half the picture. Any other mask
     (opaque, one alpha everywhere, or mostly opaque) is read by brightness. With
@@ -653,7 +653,9 @@ def _painted(gray: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     """The hole of a mask from its grey levels and alpha (see :func:`load_mask`)."""
     if alpha is None or alpha.min() == alpha.max():
         return gray > 127
-    opaque = alpha > 127
+    # more than half as opaque as the most opaque pixel: strokes of a soft or faded brush (a layer
+    # at 40% opacity) were read by the brightness of what the transparent pixels hide
+    opaque = alpha > min(127, int(alpha.max()) // 2)
     if gray.min() == gray.max():  # one colour everywhere, strokes in alpha only
         return opaque
     painted = gray[opaque]

@@ -63,7 +63,7 @@ class Holes:
         if self.missing_ok:
             return None
         stem, sub = job.relative.stem, job.relative.parent
-        among_photos = is_within(self.input_root, self.spec.value.expanduser().resolve())
+        among_photos = is_within(self.input_root, self.spec.value.resolve())
         here = f"{sub.as_posix()}/" if sub != Path(".") else ""
         if among_photos:
             looked_for = f"{here}{stem}_mask.png"

@@ -75,7 +75,7 @@ class Ledger:
                 raise InpaintCancelled()
             if job.error:
                 self.fail(job, job.error)
-            elif job.output.exists() and not overwrite:
+            elif job.output.is_file() and not overwrite:
                 self.skip(job)
             else:
                 if not checked:

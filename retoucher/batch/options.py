@@ -102,8 +102,8 @@ class MaskSpec:
     value: Path | XYWH | Size
 
     def __post_init__(self) -> None:
-        if self.kind in ("dir", "file"):
-            object.__setattr__(self, "value", Path(self.value))
+        if self.kind in ("dir", "file"):  # "~" too: the shell leaves it in --mask=~/m.png
+            object.__setattr__(self, "value", Path(self.value).expanduser())
         elif self.kind == "rect":
             v = (
                 parse_rect(self.value)

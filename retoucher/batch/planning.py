@@ -5,6 +5,7 @@ only, never an image; the plan covers every rank (each takes its share of the so
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,12 +34,16 @@ def is_within(path: Path, folder: Path) -> bool:
 
 
 def list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Path]:
+    """The photos in ``root`` (with ``recursive``, in its sub-folders too), sorted; never in the
+    folders of ``exclude`` (the output and mask folders), whatever name or link leads to them."""
     from engine.formats import IMAGE_SUFFIXES
 
     found: list[Path] = []
+    excluded = {_identity(ex) for ex in exclude} - {None}
     # Linked sub-folders are followed (as linked files are read), each real folder once: a link
-    # into the input folder's own tree (a loop, or a folder listed by its own name) or a second
-    # link to a folder already listed adds nothing.
+    # into the input folder's own tree (a loop, or a folder listed by its own name), a link to a
+    # folder that holds the input folder (it would list the folders beside it, the output folder
+    # among them) or a second link to a folder already listed adds nothing.
     top = root.resolve()
     seen = {top}
     for dirpath, dirnames, filenames in os.walk(root, followlinks=recursive):
@@ -47,8 +52,8 @@ def list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Pa
         # Hidden folders and files are skipped: among them our own temporary files (".name.*").
         for d in sorted(dirnames):
             real = (here / d).resolve()
-            inside = (here / d).is_symlink() and is_within(real, top)
-            if d.startswith(".") or inside or real in seen or any(real == ex for ex in exclude):
+            linked = (here / d).is_symlink() and (is_within(real, top) or is_within(top, real))
+            if d.startswith(".") or linked or real in seen or _identity(here / d) in excluded:
                 continue
             seen.add(real)
             kept.append(d)
@@ -69,14 +74,50 @@ def _mask_candidates(masks_dir: Path, relative: Path, mask_names_only: bool) -> 
     """Where the mask of the photo ``relative`` may be, in order of preference: ``<stem>.png``
     (unless ``mask_names_only``) or ``<stem>_mask.png`` in the photo's sub-folder of
     ``masks_dir``, then ``<stem>_mask.png`` at its top (never a plain ``<stem>.png`` there: in
-    a recursive batch that could be another photo's mask, or another photo)."""
+    a recursive batch that could be another photo's mask, or another photo). The names are
+    looked up in any case (:class:`_Names`)."""
     stem = relative.stem
-    mask_names = [f"{stem}_mask.png", f"{stem}_mask.PNG"]
-    here = ([] if mask_names_only else [f"{stem}.png", f"{stem}.PNG"]) + mask_names
+    here = ([] if mask_names_only else [f"{stem}.png"]) + [f"{stem}_mask.png"]
     found = [masks_dir / relative.parent / n for n in here]
     if relative.parent != Path("."):
-        found += [masks_dir / n for n in mask_names]
+        found.append(masks_dir / f"{stem}_mask.png")
     return found
+
+
+class _Names:
+    """The files of folders, by name in any case (each folder listed once): ``IMG_1_MASK.png``
+    is the mask of ``IMG_1.jpg`` as ``IMG_1_mask.png`` is, on any file system."""
+
+    def __init__(self) -> None:
+        self._folders: dict[Path, dict[str, list[str]]] = {}
+
+    def find(self, path: Path) -> Path | None:
+        """The file ``path`` names, its own name first, else the one name that differs only in
+        case (the first of them, sorted, when there are several); None when there is none."""
+        if _is_file(path):
+            return path
+        names = self._folders.get(path.parent)
+        if names is None:
+            names = {}
+            try:
+                for name in sorted(os.listdir(path.parent)):
+                    names.setdefault(name.lower(), []).append(name)
+            except OSError:  # no such folder, or it cannot be listed
+                pass
+            self._folders[path.parent] = names
+        for name in names.get(path.name.lower(), []):
+            if _is_file(path.parent / name):
+                return path.parent / name
+        return None
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a file; False where the file system cannot tell (a name longer than it
+    allows: pathlib raises there)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _assign_masks(files: list[Path], src: Path, masks_dir: Path) -> dict[Path, Path | None]:
@@ -88,21 +129,27 @@ def _assign_masks(files: list[Path], src: Path, masks_dir: Path) -> dict[Path, P
     named ``x``. A file listed as a photo is never used as a mask unless it has a ``_mask`` name.
     """
     mask_names_only = is_within(src, masks_dir)
+    if mask_names_only:  # every _mask name among the photos is a mask, its photo there or not
+        files = [f for f in files if not _is_mask_name(f.name)]
     listed = set(files)
     # Masks among the photos: a top-level x_mask.png is the mask of a top-level photo x.*, never
     # the fallback of sub/x.jpg then.
     top_stems = {f.stem.lower() for f in files if f.parent == masks_dir} if mask_names_only else set()
+    names = _Names()
     chosen: dict[Path, Path | None] = {}
     for f in files:
         chosen[f] = None
-        for cand in _mask_candidates(masks_dir, f.relative_to(src), mask_names_only):
-            if cand == f or (cand in listed and not _is_mask_name(cand.name)):
+        for wanted in _mask_candidates(masks_dir, f.relative_to(src), mask_names_only):
+            if (
+                wanted.parent == masks_dir != f.parent
+                and wanted.name[: -len("_mask.png")].lower() in top_stems
+            ):
                 continue
-            if cand.parent == masks_dir != f.parent and cand.name[: -len("_mask.png")].lower() in top_stems:
+            cand = names.find(wanted)
+            if cand is None or cand == f or (cand in listed and not _is_mask_name(cand.name)):
                 continue
-            if cand.is_file():
-                chosen[f] = cand
-                break
+            chosen[f] = cand
+            break
     used = {m for m in chosen.values() if m is not None}
     return {f: m for f, m in chosen.items() if f not in used}
 
@@ -120,12 +167,13 @@ def resolve_folders(
         raise BatchError(f"{inputs} not found: {input_dir}")
     if dst.exists() and not dst.is_dir():
         raise BatchError(f"{outputs} path exists and is not a folder: {output_dir}")
-    if dst == src:
+    if dst == src or _identity(dst) == _identity(src):  # also one folder by two paths (a mount)
         raise BatchError(
             f"the {outputs} must differ from the {inputs} ({output_dir}): "
             "Retoucher never overwrites its inputs"
         )
-    return src, dst, [dst] if is_within(dst, src) else []
+    # never listed, wherever it is: a linked sub-folder of the input folder may lead to it
+    return src, dst, [dst]
 
 
 def plan_outputs(
@@ -147,19 +195,26 @@ def plan_outputs(
     owner: dict[Path, Path] = {}
     # by the files they are: an output that is a link to an input or a mask would be written
     # through (engine.atomic writes through links, as a save over a photo opened by one must)
-    inputs = {_real(f) for f in files}
-    read = {_real(m) for m in (masks or {}).values() if m is not None} | {_real(m) for m in mask_files}
+    # (and by device and inode: one folder mounted twice is one folder by two paths)
+    inputs = {_identity(f) for f in files} - {None}
+    read = {_identity(m) for m in (masks or {}).values() if m is not None} | {
+        _identity(m) for m in mask_files
+    }
     for f in files:
         rel = f.relative_to(src)
         out = dst / rel.parent / (rel.stem + suffix(f))
         job = Job(source=f, relative=rel, output=out, mask=(masks or {}).get(f))
-        real = _real(out)
-        if real in inputs:
+        ident = _identity(out)
+        if _name_too_long(out):
+            job.error = f"its output's name is too long for the file system: {out.name}"
+        elif ident is not None and ident in inputs:
             job.error = f"its output {out} would overwrite an input photo"
-        elif real in read:
+        elif ident is not None and ident in read:
             job.error = f"its output {out} would overwrite a mask"
         elif out.is_symlink():  # a save writes through it: the file it points to, maybe anywhere
-            job.error = f"its output {out} is a link to {real}; remove the link"
+            job.error = f"its output {out} is a link to {_real(out)}; remove the link"
+        elif out.is_dir():
+            job.error = f"its output {out} is a folder"
         else:
             # case-blind: on macOS's and Windows' file systems (and a USB drive's) x.png and X.png
             # are one file (normcase folds on Windows only); a batch must not depend on where it
@@ -180,6 +235,26 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """The file or folder ``path`` leads to, as (device, inode): the same for every name, link
+    or mount of it; None when there is none."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _name_too_long(path: Path) -> bool:
+    """Whether the file system refuses ``path``'s name as too long (every later look at it
+    raises: pathlib's checks pass over only a missing file)."""
+    try:
+        os.lstat(path)
+    except OSError as exc:
+        return exc.errno == errno.ENAMETOOLONG
+    return False
+
+
 def plan_batch(options: BatchOptions) -> list[Job]:
     """Every input of the batch (all ranks), sorted, with its output path; collisions marked.
 
@@ -191,25 +266,25 @@ def plan_batch(options: BatchOptions) -> list[Job]:
     spec = options.masks
     mask_file = None
     if spec is not None and spec.kind == "dir":
-        mdir = spec.value.expanduser().resolve()
+        mdir = spec.value.resolve()
         if not mdir.is_dir():
             raise BatchError(f"mask folder not found: {spec.value}")
-        if mdir == dst:
+        if mdir == dst or _identity(mdir) == _identity(dst):
             raise BatchError(
                 f"the output folder must differ from the mask folder ({options.output_dir}): "
                 "Retoucher never overwrites its inputs"
             )
-        if is_within(mdir, src) and mdir != src:
+        if mdir != src:  # never listed as photos, wherever it is (as the output folder)
             exclude.append(mdir)
     elif spec is not None and spec.kind == "file":
-        if not spec.value.expanduser().is_file():
+        if not spec.value.is_file():
             raise BatchError(f"mask file not found: {spec.value}")
-        mask_file = spec.value.expanduser().resolve()
+        mask_file = spec.value.resolve()
     files = list_images(src, options.recursive, exclude)
     masks: dict[Path, Path | None] | None = None
     if spec is not None and spec.kind == "dir":
         # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.
-        masks = _assign_masks(files, src, spec.value.expanduser().resolve())
+        masks = _assign_masks(files, src, spec.value.resolve())
         files = [f for f in files if f in masks]
     if mask_file is not None:  # the one mask, kept among the photos, is not a photo either
         files = [f for f in files if f.resolve() != mask_file]

@@ -1289,6 +1289,20 @@ def test_strokes_on_a_transparent_layer_are_the_hole_whatever_their_colour(tmp_p
     np.testing.assert_array_equal(load_mask(tmp_path / "m.png"), strokes | edge)
 
 
+@pytest.mark.parametrize("hidden", [(255, 255, 255), (0, 0, 0)])
+def test_strokes_of_a_faded_brush_are_the_hole(tmp_path, hidden):
+    """Red strokes at 40% opacity (alpha 102, none above 127) were read by the brightness of
+    every pixel: over hidden white the rest of the photo became the hole, over black nothing."""
+    strokes = np.zeros((8, 8), bool)
+    strokes[2:4, 1:7] = True
+    edge = np.zeros((8, 8), bool)
+    edge[4, 1:7] = True  # the brush's soft edge: fainter still
+    rgba = _layer((255, 0, 0), hidden, strokes, edge=(edge, (255, 0, 0), 30))
+    rgba[strokes, 3] = 102
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
+    np.testing.assert_array_equal(load_mask(tmp_path / "m.png"), strokes)
+
+
 def _save_rgba(tmp_path, name, rgba):
     Image.fromarray(rgba, "RGBA").save(tmp_path / name)
     return load_mask(tmp_path / name)

@@ -25,6 +25,7 @@ from retoucher.batch import (
     rank_from_env,
     run_batch,
 )
+from retoucher.batch.planning import is_within
 from tests.engine.jpeg_photos import scan_damaged
 
 MAKE = 0x010F
@@ -1069,3 +1070,148 @@ def test_an_output_folder_it_cannot_write_to_stops_the_batch_before_any_photo(fo
         BatchOptions(empty, tmp_path / "out2", MaskSpec("center", 16)), inpainter=NeverCalled()
     )
     assert report.total == 0 and not (tmp_path / "out2").exists()
+
+
+def test_one_folder_by_two_paths_is_refused_as_output(tmp_path, monkeypatch):
+    """An output folder that is the input folder by another path (a second mount of it: its
+    path resolves elsewhere) listed every photo as done ("skipped"), and with --overwrite wrote
+    the fills over the originals. Folders and files are compared as what they are (device and
+    inode), not by their paths. (The mount itself needs privileges: a real one below when this
+    machine allows it, else the identity the file system would give.)"""
+    import retoucher.batch.planning as planning
+
+    src, alias, out = tmp_path / "in", tmp_path / "alias", tmp_path / "out"
+    for d in (src / "sub", alias, out / "sub"):
+        d.mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+    real_identity = planning._identity
+    mounts = {alias: src, out / "sub": src / "sub"}  # each as a bind mount of the other would make it
+
+    def mounted(path):
+        path = Path(path)
+        for at, folder in mounts.items():
+            if is_within(path, at):
+                return real_identity(folder / path.relative_to(at))
+        return real_identity(path)
+
+    monkeypatch.setattr(planning, "_identity", mounted)
+    with pytest.raises(BatchError, match="must differ from the input folder"):
+        plan_batch(BatchOptions(src, alias, MaskSpec("center", 4), overwrite=True))
+    # a sub-folder of the output folder that is one of the input folder: its photos fail
+    jobs = plan_batch(BatchOptions(src, out, MaskSpec("center", 4), overwrite=True, recursive=True))
+    errors = {j.relative.as_posix(): j.error for j in jobs}
+    assert errors["a.png"] is None and "would overwrite an input photo" in errors["sub/b.png"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0, reason="bind mounts")
+def test_a_bind_mount_of_the_input_folder_is_refused_as_output(tmp_path):
+    src, alias = tmp_path / "in", tmp_path / "alias"
+    src.mkdir()
+    alias.mkdir()
+    Image.fromarray(photo(16, 16, 0)).save(src / "a.png")
+    if subprocess.run(["mount", "--bind", str(src), str(alias)], capture_output=True).returncode:
+        pytest.skip("mount --bind is not allowed here")
+    try:
+        assert alias.resolve() != src.resolve() and (alias / "a.png").is_file()
+        with pytest.raises(BatchError, match="must differ from the input folder"):
+            plan_batch(BatchOptions(src, alias, MaskSpec("center", 4), overwrite=True))
+    finally:
+        subprocess.run(["umount", str(alias)], check=True)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_recursive_listing_never_enters_the_output_or_mask_folder_nor_climbs_out(tmp_path):
+    """A linked sub-folder that leads to the output folder listed the last run's outputs as
+    photos (they failed as "would overwrite an input", and the outputs nested deeper each run),
+    one to the mask folder listed the masks as photos, and one to a folder holding the input
+    folder listed the folders beside it."""
+    src, out, masks_dir = tmp_path / "in", tmp_path / "out", tmp_path / "masks"
+    for d in (src, out, masks_dir, tmp_path / "beside"):
+        d.mkdir()
+    Image.fromarray(photo(16, 16, 0)).save(src / "a.png")
+    Image.fromarray(photo(16, 16, 1)).save(out / "a.png")  # the last run's output
+    Image.fromarray(photo(16, 16, 2)).save(tmp_path / "beside" / "b.png")
+    save_mask(masks_dir / "a.png", centre_hole(16, 16, 4))
+    (src / "results").symlink_to(out)
+    (src / "masks").symlink_to(masks_dir)
+    (src / "up").symlink_to(tmp_path)
+    jobs = plan_batch(BatchOptions(src, out, MaskSpec("dir", masks_dir), recursive=True))
+    assert [(j.relative.as_posix(), j.error) for j in jobs] == [("a.png", None)]
+    assert jobs[0].mask == masks_dir / "a.png"
+
+
+def test_a_name_too_long_for_the_file_system_fails_its_photo_alone(tmp_path):
+    """A photo with a 255-byte name (the most a name may have) made a mask name and an output
+    name longer than that: pathlib's checks raised (Errno 36) and the whole batch stopped with a
+    traceback, the next run too."""
+    src, masks_dir = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks_dir.mkdir()
+    long = "x" * 251 + ".png"  # 255 bytes
+    for name in (long, "short.png"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+    save_mask(masks_dir / "short.png", centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", masks_dir)))
+    assert {j.source.name: j.mask for j in jobs} == {long: None, "short.png": masks_dir / "short.png"}
+    (tmp_path / "out").mkdir()  # (a first run fails that photo as it writes; a second one planned)
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("center", 4), format="webp"))
+    errors = {j.source.name: j.error for j in jobs}
+    assert "too long" in errors[long] and errors["short.png"] is None
+
+
+def test_an_output_that_is_a_folder_fails_its_photo(tmp_path, tiny_weights):
+    """An output path taken by a folder counted as a finished output ("skipped", nothing
+    written)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    (out / "a.png").mkdir(parents=True)
+    Image.fromarray(photo(16, 16, 0)).save(src / "a.png")
+    report = run_batch(
+        BatchOptions(src, out, MaskSpec("center", 4)), inpainter=Inpainter(tiny_weights, device="cpu")
+    )
+    assert not report.skipped and [(p.name, "is a folder" in why) for p, why in report.failed] == [
+        ("a.png", True)
+    ]
+
+
+def test_mask_names_among_the_photos_are_never_photos_and_match_in_any_case(tmp_path):
+    """With the masks next to the photos, a mask whose photo was deleted was listed as a photo
+    (it failed, or with --find-damage was "retouched" into the output), and IMG_2_MASK.png
+    counted as a mask name but was never found as IMG_2.jpg's mask."""
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("IMG_1.jpg", "IMG_2.jpg"):
+        Image.fromarray(photo(16, 16, 0)).save(src / name)
+    for name in ("IMG_2_MASK.png", "IMG_3_mask.png"):  # IMG_3's photo is gone
+        save_mask(src / name, centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", src)))
+    assert {j.source.name: j.mask and j.mask.name for j in jobs} == {
+        "IMG_1.jpg": None,
+        "IMG_2.jpg": "IMG_2_MASK.png",
+    }
+    # a separate mask folder: any case too, its own name first
+    masks_dir = tmp_path / "masks"
+    masks_dir.mkdir()
+    save_mask(masks_dir / "IMG_1.PNG", centre_hole(16, 16, 4))
+    save_mask(masks_dir / "img_2_mask.png", centre_hole(16, 16, 4))
+    jobs = plan_batch(BatchOptions(src, tmp_path / "out", MaskSpec("dir", masks_dir)))
+    masks = {j.source.name: j.mask and j.mask.name for j in jobs}
+    assert masks["IMG_1.jpg"] == "IMG_1.PNG" and masks["IMG_2.jpg"] == "img_2_mask.png"
+    assert masks["IMG_3_mask.png"] is None  # with another mask folder, a photo like any other
+
+
+def test_a_mask_file_given_with_a_tilde_is_the_home_folder_s(tmp_path, monkeypatch, tiny_weights):
+    """``--mask=~/m.png`` (the shell leaves that "~") passed the planning's check, which expanded
+    it, and then stopped the batch: the mask was read from "~/m.png" itself."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(16, 16, 0)).save(src / "a.png")
+    save_mask(tmp_path / "m.png", centre_hole(16, 16, 4))
+    assert MaskSpec("file", "~/m.png").value == tmp_path / "m.png"
+    report = run_batch(
+        BatchOptions(src, tmp_path / "out", MaskSpec("file", "~/m.png")),
+        inpainter=Inpainter(tiny_weights, device="cpu"),
+    )
+    assert [p.name for p in report.done] == ["a.png"] and not report.failed
