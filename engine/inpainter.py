@@ -37,6 +37,7 @@ How an image reaches the network:
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 from collections.abc import Callable, Sequence
 
@@ -50,7 +51,7 @@ from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
 from .grey import grey_fill
-from .mirror_pass import MIRROR
+from .mirror_pass import MIRROR, check_mirror
 from .seams import edge_window, match_edges, network_unused
 from .texture import add_texture, check_mask
 from .texture_strength import check_texture
@@ -104,6 +105,15 @@ def inference_dtype(device: torch.device, precision: str = "auto") -> torch.dtyp
     if precision == "bf16":
         raise ValueError(f"bf16 inference is not supported on {device} here; use fp32 or auto")
     return None
+
+
+def _check_count(value: object, name: str) -> int:
+    """``value`` as an int; ValueError unless it is a whole number of at least 1 (not a bool):
+    ``max_side=200.0`` passed and failed deep in a call, only where a stroke needed tiles, and 0
+    or a negative count stood for another without a word."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    return int(value)
 
 
 class Inpainter:
@@ -211,6 +221,10 @@ class Inpainter:
     ) -> None:
         cfg = model.config
         texture = info.texture if texture is None else check_texture(texture)
+        mirror = check_mirror(mirror)
+        if max_side is not None:
+            max_side = _check_count(max_side, "max_side")
+        batch_size = _check_count(batch_size, "batch_size")
         if cfg.in_channels != 3 or cfg.out_channels != 3:
             raise WeightsError(
                 f"model {info.name!r} maps {cfg.in_channels} to {cfg.out_channels} channels; "
@@ -223,9 +237,9 @@ class Inpainter:
         self.device = device
         self.config: UNetConfig = model.config
         g = self.config.granularity
-        side = max_side or max(512, 2 * self.config.image_size)
+        side = max(512, 2 * self.config.image_size) if max_side is None else max_side
         self.max_side = max(g, -(-side // g) * g)  # rounded up to the granularity
-        self.batch_size = max(1, batch_size)
+        self.batch_size = batch_size
         self.autocast_dtype = inference_dtype(device, precision)
         self.edges = edges
         self.thin = thin
@@ -274,7 +288,7 @@ class Inpainter:
         return self.texture if texture is None else check_texture(texture)
 
     def _mirrored(self, mirror: bool | None) -> bool:
-        return self.mirror if mirror is None else bool(mirror)
+        return self.mirror if mirror is None else check_mirror(mirror)
 
     @staticmethod
     def _finish(

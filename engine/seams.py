@@ -345,12 +345,16 @@ def edge_window(hole: torch.Tensor | np.ndarray) -> tuple[slice, slice] | None:
     """The part of one image that :func:`match_edges` reads and changes for its ``hole`` (bool
     HxW, True = hole): the holes' bounding box with a margin of ``MARGIN`` valid pixels, clipped
     to the image; None when there is no hole or all is hole (left as it is)."""
-    hole = torch.as_tensor(hole)
     h, w = hole.shape
     if not bool(hole.any()) or bool(hole.all()):
         return None
-    y0, y1 = _span(torch.nonzero(hole.any(1)), h)
-    x0, x1 = _span(torch.nonzero(hole.any(0)), w)
+    rows, cols = hole.any(1), hole.any(0)
+    if isinstance(hole, torch.Tensor):
+        rows, cols = rows.nonzero()[:, 0], cols.nonzero()[:, 0]
+    else:  # numpy's own: any layout, read-only too
+        rows, cols = np.flatnonzero(rows), np.flatnonzero(cols)
+    y0, y1 = _span(rows, h)
+    x0, x1 = _span(cols, w)
     return slice(y0, y1), slice(x0, x1)
 
 
@@ -361,5 +365,5 @@ def _window(valid: torch.Tensor, i: int) -> tuple[slice, slice, slice, slice] | 
     return None if win is None else (slice(i, i + 1), slice(None), *win)
 
 
-def _span(index: torch.Tensor, size: int) -> tuple[int, int]:
+def _span(index: torch.Tensor | np.ndarray, size: int) -> tuple[int, int]:
     return max(0, int(index.min()) - MARGIN), min(size, int(index.max()) + 1 + MARGIN)

@@ -592,3 +592,28 @@ def test_a_scaled_crop_is_matched_at_full_resolution_over_the_hole_s_window_alon
     monkeypatch.setattr(ei, "edge_window", lambda hole: None)  # the whole crop, as before
     assert np.array_equal(windowed, inpainter(image, hole))
     assert tuple(shapes[-1]) == (region.crop.height, region.crop.width)
+
+
+def test_the_mirror_pass_working_size_and_batch_size_are_checked_where_given(model):
+    """``mirror="False"``, ``-1`` or NaN turned the second pass on without a word (twice the
+    network's time); ``max_side=200.0`` was taken and failed deep in a call (only where a thin
+    stroke needed tiles), ``batch_size=2.0`` in ``inpaint_batch``; ``max_side=0`` meant the default
+    and a negative one the granularity."""
+    image = _photo(32, 32)
+    hole = np.zeros((32, 32), bool)
+    hole[10:20, 10:20] = True
+    for bad in ("False", "no", float("nan"), -1, 1, None):
+        if bad is not None:
+            with pytest.raises(ValueError, match="mirror must be True or False"):
+                Inpainter.from_model(model, mirror=bad)
+        ip = Inpainter.from_model(model, texture=0)
+        if bad is not None:
+            with pytest.raises(ValueError, match="mirror must be True or False"):
+                ip(image, hole, mirror=bad)
+    assert Inpainter.from_model(model, mirror=np.bool_(False)).mirror is False
+    for name in ("max_side", "batch_size"):
+        for bad in (200.0, 0, -64, True, "512"):
+            with pytest.raises(ValueError, match=f"{name} must be a whole number of at least 1"):
+                Inpainter.from_model(model, **{name: bad})
+    ip = Inpainter.from_model(model, max_side=np.int64(100), batch_size=np.int64(3))
+    assert ip.max_side == 112 and ip.batch_size == 3 and type(ip.batch_size) is int

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from engine.seams import (
     PLATE,
     RAMP,
     THIN,
+    edge_window,
     match_edges,
     membrane,
     smooth_fill,
@@ -390,3 +392,20 @@ def test_matching_a_large_window_takes_a_bounded_number_of_image_planes():
     assert done.returncode == 0, done.stderr
     planes = float(done.stdout.split()[-1])
     assert planes < 24, planes  # 16.5 here (3 of them the result), 55 before
+
+
+def test_the_edge_window_is_the_same_for_a_tensor_and_any_numpy_layout():
+    """``edge_window`` takes the Inpainter's numpy masks as they come: a flipped (negative
+    strides) mask raised in torch, a read-only one warned."""
+    hole = np.zeros((30, 40), bool)
+    hole[5:9, 10:12] = True
+    want = (slice(0, 17), slice(2, 20))
+    assert edge_window(hole) == edge_window(torch.from_numpy(hole)) == want
+    assert edge_window(np.asfortranarray(hole)) == want
+    assert edge_window(hole[::-1, ::-1]) == (slice(13, 30), slice(20, 38))
+    frozen = hole.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert edge_window(frozen) == want
+    assert edge_window(np.zeros((4, 4), bool)) is None and edge_window(np.ones((4, 4), bool)) is None
