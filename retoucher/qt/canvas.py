@@ -357,6 +357,7 @@ class Canvas(ZoomView):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         pos = event.position()
         self._pointer = QPointF(pos)
+        self._end_drags_released_elsewhere(event.buttons())
         if self._panning is not None:
             # the grabbed image point goes back under the pointer: no rounding adds up (on a
             # scaled screen the pointer moves by fractions of a pixel, which rounded one by one
@@ -387,6 +388,19 @@ class Canvas(ZoomView):
         elif self._tool.pending and self.doc is not None:
             self._tool.hover(self.doc, p.x(), p.y())
         event.accept()
+
+    def _end_drags_released_elsewhere(self, buttons: Qt.MouseButton) -> None:
+        """End the drags whose button is no longer held: its release went elsewhere (Qt drops
+        it while a modal dialog is up: one opened by a shortcut mid-stroke left the stroke open,
+        and the pointer then painted hole with no button down)."""
+        left = bool(buttons & Qt.MouseButton.LeftButton)
+        if self._dragging and not left:
+            self.finish_drag()
+        if self._split_dragging and not left:
+            self._split_dragging = False
+        if self._panning is not None and not (left or buttons & Qt.MouseButton.MiddleButton):
+            self._panning = None
+            self._update_cursor_shape()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._panning is not None and event.button() in (

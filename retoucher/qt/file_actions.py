@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+from PIL import Image
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
@@ -81,10 +82,11 @@ def is_bundled(path: Path) -> bool:
 
 def ask_save_path(parent: QWidget, title: str, suggestion: Path, filters: str, selected: str = "") -> str:
     """A file name from a save dialog that starts on the ``selected`` filter, "" if cancelled;
-    a name typed without a suffix gets the chosen format's (the dialog asked about the name as
-    typed: an existing file of the final name is asked about here)."""
+    a name typed without an image format's suffix gets the chosen format's ("holiday.2024" too:
+    it was refused as a suffix the app cannot write; the dialog asked about the name as typed: an
+    existing file of the final name is asked about here)."""
     path, chosen = QFileDialog.getSaveFileName(parent, title, str(suggestion), filters, selected)
-    if path and not Path(path).suffix and chosen in SAVE_FILTERS:
+    if path and Path(path).suffix.lower() not in Image.registered_extensions() and chosen in SAVE_FILTERS:
         path += SAVE_FILTERS[chosen]
         if not confirm_replace(parent, title, Path(path)):
             return ""

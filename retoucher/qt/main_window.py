@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..document import Document, Edit
-from .actions import make_action, set_checked_quietly
+from .actions import drop_shadowed_bindings, make_action, set_checked_quietly
 from .canvas import Canvas
 from .commands import EditCommand
 from .damage_controller import DamageController
@@ -95,6 +95,7 @@ class MainWindow(QMainWindow):
         self.damage = DamageController(self, self.detectors, self.jobs, self._push_edit)  # Ctrl+D
         build_menus(self)
         build_toolbar(self)
+        drop_shadowed_bindings(self)  # after every action is made
         self._build_status_bar()
         # Bound methods, not lambdas: Qt drops these connections when the window is destroyed.
         self.undo_stack.indexChanged.connect(self._on_history_changed)

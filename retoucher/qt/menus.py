@@ -108,6 +108,9 @@ def build_toolbar(w: MainWindow) -> None:
     w.fill_button.setToolTip("Fill the painted hole (Ctrl+Enter)")
     w.fill_button.clicked.connect(w.fill)
     w.fill_button.setDefault(True)
+    # keep keys (space, \\) on the canvas: a click on Fill with nothing painted left the focus
+    # here, and space-drag then painted instead of panning
+    w.fill_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     tb.addWidget(w.fill_button)
     tb.addAction(w.cancel_action)
     tb.addSeparator()

@@ -411,3 +411,51 @@ def test_the_mask_overlay_covers_exactly_the_photo_pixels_it_marks_at_any_zoom(s
     canvas.photo.setVisible(True)
     assert white.sum() > 30 * 30 * 3  # the block is on screen, zoomed in
     assert int((white != tinted).sum()) == 0
+
+
+def _at(w, x, y):
+    """Window coordinates of image point (x, y): events sent to the window, as a real mouse's
+    are, so that Qt's blocking of a window under a modal dialog applies."""
+    return w.canvas.viewport().mapTo(w, _vp(w, x, y))
+
+
+def test_a_stroke_whose_release_a_modal_dialog_took_ends_and_paints_no_more(qtbot, noise_window_at_100):
+    """A dialog opened by a shortcut with the brush button held (Preferences, Open, Save As, the
+    Quit question) takes the button's release: the stroke stayed open and the pointer, moved on
+    with no button down, went on painting hole (710 px here)."""
+    w = noise_window_at_100(120, 160, 0)
+    w.set_brush_size(5)
+    win = w.windowHandle()
+    left, none = Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    QTest.mousePress(win, left, none, _at(w, 20.5, 20.5))
+    QTest.mouseMove(win, _at(w, 30.5, 20.5))
+    QApplication.processEvents()
+    painted = w.doc.mask.copy()
+    assert painted.any() and w.canvas.dragging
+    w.preferences_action.trigger()  # Ctrl+, with the button held
+    dlg = w._dialogs[-1]
+    qtbot.waitUntil(dlg.isVisible)
+    QTest.mouseRelease(win, left, none, _at(w, 30.5, 20.5))  # let go while the dialog is up
+    QApplication.processEvents()
+    dlg.reject()
+    QApplication.processEvents()
+    for p in ((60.5, 60.5), (100.5, 90.5), (140.5, 100.5)):  # on, with no button held
+        QTest.mouseMove(win, _at(w, *p))
+        QApplication.processEvents()
+    assert np.array_equal(w.doc.mask, painted) and not w.canvas.dragging and not w.doc.stroking
+    assert w.undo_stack.count() == 1  # the stroke so far is its own undo step
+    w.undo()
+    assert not w.doc.mask.any()
+
+
+def test_clicking_fill_with_nothing_painted_leaves_the_keys_on_the_canvas(noise_window_at_100):
+    """The click left the focus on the Fill button: space held to pan went to the button, and a
+    space-drag painted a stroke (2062 px) instead of panning."""
+    w = noise_window_at_100(300, 400, 0)
+    w.canvas.setFocus()
+    QTest.mouseClick(w.fill_button, Qt.MouseButton.LeftButton)  # "paint over what should go first"
+    assert QApplication.focusWidget() is w.canvas
+    QTest.keyPress(QApplication.focusWidget(), Qt.Key.Key_Space)
+    _drag(w, [(60, 60), (40, 60)])
+    QTest.keyRelease(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert not w.doc.mask.any()

@@ -307,6 +307,20 @@ def test_a_file_the_added_suffix_names_is_asked_about(monkeypatch, tmp_path, ans
     assert asked == []
 
 
+def test_a_name_with_a_dot_but_no_image_suffix_gets_the_chosen_format_s(monkeypatch, tmp_path):
+    """ "holiday.2024" with PNG chosen was refused ("use one of the suffixes"); a name whose
+    suffix is an image format's ("x.gif", "x.JPG") keeps it."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from retoucher.qt.file_actions import ask_save_path
+    from retoucher.qt.file_filters import SAVE_FILTERS, save_filter
+
+    for typed, want in (("holiday.2024", "holiday.2024.png"), ("x.gif", "x.gif"), ("x.JPG", "x.JPG")):
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, t=typed: (str(tmp_path / t), a[4]))
+        got = ask_save_path(None, "Save", tmp_path / "x.png", ";;".join(SAVE_FILTERS), save_filter("PNG"))
+        assert got == str(tmp_path / want)
+
+
 def test_export_mask_never_writes_over_the_photo(qtbot, window, tmp_path, monkeypatch):
     """ "shot.v2" gets .png added (it was replaced by .png: shot.png, the open photo, became the
     mask without a word), and the photo's own name is refused."""

@@ -122,3 +122,36 @@ def test_the_shortcut_opens_the_dialog(window, qtbot):
     w.shortcuts_action.trigger()  # again: a fresh list replaces the open one
     shown = [d for d in w.findChildren(ShortcutsDialog) if d.isVisible()]
     assert len(shown) == 1 and shown[0] is not first
+
+
+def test_a_standard_key_s_extra_binding_never_takes_a_key_another_action_names(shown_window, monkeypatch):
+    """In the X11, KDE and GNOME key schemes Delete (Clear Mask) is also Ctrl+D, which Find
+    Damage names: Qt ran neither ("Ambiguous shortcut overload") and Ctrl+D did nothing on a
+    Linux desktop. (Offscreen Qt takes the Windows scheme: that desktop's bindings are given
+    here as Qt gives them there.)"""
+    import retoucher.qt.actions as actions
+
+    real = actions.key_sequences
+
+    def x11(keys):
+        listed = keys if isinstance(keys, list) else [keys]
+        if QKeySequence.StandardKey.Delete in listed:
+            return [QKeySequence("Del"), QKeySequence("Ctrl+D")]
+        return real(keys)
+
+    monkeypatch.setattr(actions, "key_sequences", x11)
+    w = shown_window(Document(np.zeros((40, 60, 3), np.uint8)))
+    taken: dict[str, list[str]] = {}
+    for a in w.findChildren(QAction):
+        for s in a.shortcuts():
+            taken.setdefault(s.toString(QKeySequence.SequenceFormat.PortableText), []).append(a.text())
+    assert taken["Ctrl+D"] == [w.damage.action.text()]
+    assert [s.toString() for s in w.clear_mask_action.shortcuts()] == ["Del"]
+    assert all(len(names) == 1 for names in taken.values()), taken
+    assert w.clear_mask_action.toolTip() == "Remove the whole mask (Del)"
+    w.canvas.setFocus()
+    found = []
+    w.damage.action.triggered.disconnect()  # (the search itself needs a detector)
+    w.damage.action.triggered.connect(lambda: found.append(1))
+    QTest.keyClick(w.canvas, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert found == [1]
