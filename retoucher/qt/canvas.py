@@ -117,7 +117,7 @@ class Canvas(ZoomView):
             self.overlay.reset(None)
             self.scene().setSceneRect(QRectF())
         else:
-            self.photo.set_arrays(doc.image, doc.original)
+            self.photo.set_arrays(doc.image, doc.original, doc.alpha)
             self.overlay.reset(doc.mask)
             doc.mask_changed.connect(self._on_mask_changed)
             doc.image_changed.connect(self._on_image_changed)

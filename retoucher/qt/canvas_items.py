@@ -8,6 +8,11 @@ there is hole and are refreshed only inside the box an edit touched, and every i
 the exposed part of the view. A stroke on a 24-megapixel photo therefore costs what the brush
 touches, not what the photo weighs.
 
+A photo with transparent pixels is shown over a grey checkerboard (copies composited by its
+alpha, kept in step with edits inside the box they touch): its hidden colour, often black, was
+shown as if it were the photo, and a JPEG saved from it (flattened onto white) differed from
+what the window showed.
+
 The split view draws the original left of a divider and the current photo right of it, each
 straight from its shared QImage and only where exposed; moving the divider repaints the band it
 swept.
@@ -36,7 +41,32 @@ from .pyramid import Pyramid, halved_any, level_for
 from .qimage import wrap_rgb
 from .zoom_view import on_device_pixels
 
-__all__ = ["OVERLAY_RGBA", "TILE", "BrushCursorItem", "MaskOverlayItem", "PhotoItem"]
+__all__ = [
+    "CHECKER",
+    "OVERLAY_RGBA",
+    "TILE",
+    "BrushCursorItem",
+    "MaskOverlayItem",
+    "PhotoItem",
+    "over_checkerboard",
+]
+
+CHECKER = 8  # image pixels a side of the transparency checkerboard's squares
+_CHECKER_GREYS = (204, 153)  # its light and dark squares
+
+
+def over_checkerboard(rgb: np.ndarray, alpha: np.ndarray, y0: int = 0, x0: int = 0) -> np.ndarray:
+    """``rgb`` (uint8 hxwx3) over the checkerboard by ``alpha`` (uint8 hxw), the part of the
+    photo whose top-left pixel is (``x0``, ``y0``): the squares stay where they are in the
+    photo whatever part is composited."""
+    h, w = alpha.shape
+    ys = (np.arange(y0, y0 + h) // CHECKER) % 2
+    xs = (np.arange(x0, x0 + w) // CHECKER) % 2
+    light, dark = _CHECKER_GREYS
+    board = np.where((ys[:, None] ^ xs[None, :]) == 0, light, dark).astype(np.uint32)
+    a = alpha.astype(np.uint32)[..., None]
+    return ((rgb.astype(np.uint32) * a + board[..., None] * (255 - a) + 127) // 255).astype(np.uint8)
+
 
 TILE = 256
 OVERLAY_RGBA = (255, 36, 72, 140)  # the default hole colour: a translucent red
@@ -109,7 +139,9 @@ class PhotoItem(_PhotoSizedItem):
 
     def __init__(self) -> None:
         super().__init__()
-        self._arrays: dict[str, np.ndarray] = {}
+        self._arrays: dict[str, np.ndarray] = {}  # what is drawn (the photos, or composited)
+        self._sources: dict[str, np.ndarray] = {}  # the photos
+        self._alpha: np.ndarray | None = None  # their transparency, None: opaque
         self._images: dict[str, QImage] = {}
         self._pyramids: dict[str, Pyramid] = {}  # halved copies, for drawing zoomed out
         self._which = "current"
@@ -122,13 +154,23 @@ class PhotoItem(_PhotoSizedItem):
             fm.height() + LABEL_PAD,
         )
 
-    def set_arrays(self, current: np.ndarray | None, original: np.ndarray | None) -> None:
+    def set_arrays(
+        self, current: np.ndarray | None, original: np.ndarray | None, alpha: np.ndarray | None = None
+    ) -> None:
+        """Draw the ``current`` photo and its ``original`` (uint8 HxWx3, shared: never copied
+        unless ``alpha``, uint8 HxW, says some pixel is not opaque)."""
         self.prepareGeometryChange()
         self._arrays = {}
+        self._sources = {}
         self._images = {}
         self._pyramids = {}
+        self._alpha = alpha if alpha is not None and int(alpha.min()) < 255 else None
         if current is not None and original is not None:
-            self._arrays = {"current": current, "original": original}
+            self._sources = {"current": current, "original": original}
+            if self._alpha is None:
+                self._arrays = dict(self._sources)
+            else:
+                self._arrays = {k: over_checkerboard(v, self._alpha) for k, v in self._sources.items()}
             self._images = {k: wrap_rgb(v) for k, v in self._arrays.items()}
             self._pyramids = {k: Pyramid(v) for k, v in self._arrays.items()}
             self._h, self._w = current.shape[:2]
@@ -141,6 +183,11 @@ class PhotoItem(_PhotoSizedItem):
     def image_changed(self, rect: Rect) -> None:
         """The current photo's array changed inside ``rect`` (a fill, an undo): repaint it, its
         halved copies following."""
+        if self._alpha is not None and "current" in self._arrays:
+            rows, cols = rect.slices
+            self._arrays["current"][rows, cols] = over_checkerboard(
+                self._sources["current"][rows, cols], self._alpha[rows, cols], rect.y0, rect.x0
+            )
         if "current" in self._pyramids:
             self._pyramids["current"].changed(rect)
         self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))

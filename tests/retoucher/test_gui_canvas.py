@@ -459,3 +459,42 @@ def test_clicking_fill_with_nothing_painted_leaves_the_keys_on_the_canvas(noise_
     _drag(w, [(60, 60), (40, 60)])
     QTest.keyRelease(QApplication.focusWidget(), Qt.Key.Key_Space)
     assert not w.doc.mask.any()
+
+
+def test_a_transparent_photo_is_shown_over_a_checkerboard_and_follows_its_edits(shown_window):
+    """The canvas drew the hidden colour of transparent pixels (black here) as if it were the
+    photo, and a JPEG saved from it (flattened onto white) differed from what was shown. Now the
+    photo is composited over a grey checkerboard by its alpha; opaque pixels are drawn as they are,
+    and a fill there shows at once."""
+    from retoucher.qt.canvas_items import CHECKER, over_checkerboard
+
+    h, w_ = 48, 64
+    rgb = np.zeros((h, w_, 3), np.uint8)
+    rgb[:, 32:] = (200, 40, 10)
+    alpha = np.zeros((h, w_), np.uint8)
+    alpha[:, 32:] = 255
+    alpha[:, 24:32] = 128  # a soft edge: half over the board
+    w = shown_window(Document(rgb, alpha=alpha))
+    w.canvas.set_zoom(1.0)
+    w.canvas.centerOn(w_ / 2, h / 2)
+    QApplication.processEvents()
+
+    def shown(x, y):
+        p = w.canvas.viewport().grab().toImage().pixelColor(_vp(w, x, y))
+        return p.red(), p.green(), p.blue()
+
+    assert shown(40, 10) == (200, 40, 10)  # opaque: the photo itself
+    squares = {shown(x, y) for x in (2, 2 + CHECKER) for y in (2, 2 + CHECKER)}
+    assert squares == {(204, 204, 204), (153, 153, 153)}  # transparent: the board, not black
+    assert shown(26, 2) == tuple(over_checkerboard(rgb[2:3, 26:27], alpha[2:3, 26:27], 2, 26)[0, 0])
+    result = w.doc.image.copy()
+    result[:, 40:44] = (0, 0, 255)
+    hole = np.zeros((h, w_), bool)
+    hole[:, 40:44] = True
+    w._push_edit(w.doc.apply_fill(result, hole))
+    QApplication.processEvents()
+    assert shown(41, 10) == (0, 0, 255)
+    w.undo()
+    QApplication.processEvents()
+    assert shown(41, 10) == (200, 40, 10)
+    assert w.doc.image[10, 2].tolist() == [0, 0, 0]  # the document keeps its hidden colour
