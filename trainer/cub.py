@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 __all__ = ["CUBError", "CUBRecord", "read_cub", "bird_square", "centre_square"]
 
@@ -59,6 +59,14 @@ def _read_table(path: Path, ncols: int) -> dict[int, list[str]]:
     return rows
 
 
+def _inside(rel: str) -> bool:
+    """Whether ``rel`` (a path of images.txt) stays inside the folder it is relative to: an
+    absolute path or one climbing out with ``..`` made prepare write its square over the photo
+    itself (an 800x600 original became a 32x32 square)."""
+    posix, windows = PurePosixPath(rel.replace("\\", "/")), PureWindowsPath(rel)
+    return bool(rel.strip()) and not posix.is_absolute() and not windows.drive and ".." not in posix.parts
+
+
 def read_cub(root: str | Path) -> list[CUBRecord]:
     """All photos listed by the metadata, sorted by image id (present on disk or not)."""
     root = Path(root)
@@ -70,10 +78,24 @@ def read_cub(root: str | Path) -> list[CUBRecord]:
     classes = _read_table(root / "classes.txt", 2)
     split = _read_table(root / "train_test_split.txt", 2)
     seen: dict[str, int] = {}
+    squares: dict[tuple[str, str], int] = {}
     for image_id in sorted(images):  # two ids of one photo would write one square twice
-        first = seen.setdefault(images[image_id][0], image_id)
+        rel = images[image_id][0]
+        first = seen.setdefault(rel, image_id)
         if first != image_id:
-            raise CUBError(f"{root}: images {first} and {image_id} both name {images[image_id][0]}")
+            raise CUBError(f"{root}: images {first} and {image_id} both name {rel}")
+        if not _inside(rel):  # prepare writes its square at the same path under its output
+            raise CUBError(
+                f"{root}: image {image_id} names {rel}, which is no path inside the images folder "
+                "(a relative path without '..')"
+            )
+        path = PurePosixPath(rel)
+        first = squares.setdefault((path.parent.as_posix().lower(), path.stem.lower()), image_id)
+        if first != image_id:
+            raise CUBError(
+                f"{root}: images {first} and {image_id} ({images[first][0]}, {rel}) differ only in "
+                "their suffix or case: their squares would be one file"
+            )
     records = []
     for image_id in sorted(images):
         try:

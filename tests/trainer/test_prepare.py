@@ -112,6 +112,36 @@ def test_read_cub_refuses_an_id_listed_twice_and_two_ids_of_one_photo(cub):
         read_cub(cub.root)
 
 
+@pytest.mark.parametrize("form", ["absolute", "climbing", "windows drive"])
+def test_prepare_never_writes_outside_its_output_through_a_listed_path(cub, tmp_path, form):
+    """An images.txt path that was absolute or climbed out with '..' made the square's output
+    path the photo's own: prepare wrote a 32x32 square over the original (exit 0). Refused
+    before anything is written; so are two photos whose squares would be one file
+    (bird.jpg and bird.png)."""
+    mine = tmp_path / "mine" / "holiday.jpg"
+    mine.parent.mkdir()
+    Image.fromarray(np.full((60, 80, 3), 120, np.uint8)).save(mine)
+    before = mine.read_bytes()
+    rel = {"absolute": str(mine), "climbing": "../../mine/holiday.jpg", "windows drive": "C:/x/holiday.jpg"}[
+        form
+    ]
+    images = cub.root / "images.txt"
+    lines = images.read_text().splitlines()
+    images.write_text("\n".join([f"1 {rel}", *lines[1:]]) + "\n")
+    with pytest.raises(CUBError, match="no path inside the images folder"):
+        _prepare(cub.root, tmp_path / "out")
+    assert mine.read_bytes() == before and not (tmp_path / "out" / "images").exists()
+    first = lines[0].split()[1]
+    images.write_text("\n".join([lines[0], f"1000 {first[:-4]}.png", *lines[1:]]) + "\n")
+    for name in ("bounding_boxes.txt", "image_class_labels.txt", "train_test_split.txt"):
+        table = cub.root / name
+        table.write_text(
+            table.read_text() + f"1000 {table.read_text().splitlines()[0].split(maxsplit=1)[1]}\n"
+        )
+    with pytest.raises(CUBError, match="differ only in their suffix or case"):
+        read_cub(cub.root)
+
+
 # ---------------------------------------------------------------- prepare on the fixture
 def _prepare(cub_root: Path, out: Path, **kw):
     cfg = dict(out=out, cub=cub_root, size=32, workers=1, progress=False)
