@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -41,7 +42,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, check_writable
 from engine.mirror_pass import MIRROR
 
 from .checkpoint import is_weight_file, load_checkpoint, model_from_checkpoint
@@ -446,6 +447,22 @@ def _photos_grid_path(cfg: EvalConfig, kind: str) -> Path:
     return base.with_name(f"{base.stem}-photos-{kind}{base.suffix}")
 
 
+def _check_report_path(out: Path) -> None:
+    """ValueError, before any work, when the report (``out`` and its ``.json``) cannot be
+    written there: a folder given as ``--out`` or a read-only file ran the whole evaluation
+    (up to an hour here) and lost its figures in a traceback at the end."""
+    for target in (out, out.with_suffix(".json")):
+        if target.is_dir():
+            raise ValueError(f"--out {out}: {target} is a folder; name the report's file ({target}/eval.md)")
+        try:
+            check_writable(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=target.parent, prefix=".retoucher-write-check."):
+                pass
+        except OSError as exc:
+            raise ValueError(f"--out {out}: cannot write {target}: {exc.strerror or exc}") from None
+
+
 def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
     if cfg.task not in TASKS:
         raise ValueError(f"--task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
@@ -459,6 +476,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
         raise ValueError(
             f"--out {cfg.out}: the Markdown report's path (the JSON is written beside it as .json)"
         )
+    _check_report_path(Path(cfg.out))
     square = [t for t in tasks if t != "photos"]
     vgg = None
     if "photos" in tasks:  # what the photos task needs, before the square tasks' hours

@@ -399,6 +399,26 @@ def test_evaluate_limits_below_their_range_are_refused(prepared, tiny_weights, t
     assert not (tmp_path / "e.md").exists()
 
 
+def test_a_report_that_cannot_be_written_is_refused_before_the_evaluation(
+    prepared, tiny_weights, tmp_path, capsys, monkeypatch
+):
+    """--out naming a folder (``--out runs/birds-ft``) or a read-only file ran the whole
+    evaluation and then lost its figures in a traceback."""
+    import trainer.evaluate as ev
+
+    monkeypatch.setattr(ev, "_load_inpainter", lambda *a: pytest.fail("the evaluation started"))
+    folder = tmp_path / "runs" / "birds-ft"
+    folder.mkdir(parents=True)
+    kept = tmp_path / "kept.md"
+    kept.write_text("mine")
+    kept.chmod(0o444)
+    base = ["evaluate", "--data", str(prepared), "--weights", str(tiny_weights), "--task", "center", "--out"]
+    for out, says in ((folder, "is a folder; name the report's file"), (kept, "the file is read-only")):
+        assert main([*base, str(out)]) == 2
+        assert says in capsys.readouterr().err
+    assert kept.read_text() == "mine" and not any(folder.iterdir())
+
+
 def test_two_models_of_one_name_are_told_apart_by_their_file(prepared, tiny_weights, tmp_path):
     """The name is inside the file (renaming the file changed nothing, as the old refusal advised):
     a compared model named as another one gets its --compare position and file name."""
