@@ -604,9 +604,10 @@ def load_mask(
     """Read a hole mask: bool HxW, True where the picture is brighter than 127 (white = hole).
 
     Strokes painted on a transparent layer are the hole where they are opaque (alpha above
-    127, or above half the most opaque pixel's where none is: a faded brush), whatever their colour and whatever colour the transparent pixels hide: a mask whose
-    alpha varies and whose opaque pixels are one colour (grey levels within ``PAINT_SPREAD`` of
-    each other, antialiased edges included) covering at most half the picture. Any other mask
+    127, or above half the most opaque pixel's where none is: a faded brush), whatever their
+    colour and whatever colour the transparent pixels hide: a mask whose alpha varies and whose
+    opaque pixels are one colour (grey levels within ``PAINT_SPREAD`` of each other, antialiased
+    edges included) covering at most half the picture. Any other mask
     (opaque, one alpha everywhere, or mostly opaque) is read by brightness. With
     ``shape=(H, W)`` a mask of another size is scaled to it (nearest-neighbour where enlarged;
     where shrunk, a pixel is hole when any mask pixel it covers is), if it has the same aspect
