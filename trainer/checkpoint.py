@@ -374,6 +374,17 @@ def is_weight_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".safetensors"
 
 
+def check_weight_file_name(out: str | Path) -> None:
+    """ValueError unless ``out`` names a weight file (:func:`is_weight_file`): one written under
+    a checkpoint's name (``soup --out x.pt``) was read as a checkpoint by evaluate, --init and
+    export, and refused there."""
+    if not is_weight_file(out):
+        raise ValueError(
+            f"{out}: a weight file's name ends in .safetensors (every command tells weight files "
+            "from training checkpoints by it)"
+        )
+
+
 def load_init(path: str) -> tuple[UNetConfig, dict[str, torch.Tensor], list[dict[str, Any]]]:
     """Model config, state dict and lineage of an --init checkpoint (its EMA weights when it has
     them) or weight file."""

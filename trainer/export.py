@@ -33,7 +33,7 @@ from engine.texture_strength import TEXTURE, check_texture
 from engine.unet import PConvUNet
 from engine.weights import load_weights, read_weights_info, save_weights
 
-from .checkpoint import is_weight_file, load_checkpoint, model_from_checkpoint
+from .checkpoint import check_weight_file_name, is_weight_file, load_checkpoint, model_from_checkpoint
 
 __all__ = [
     "Source",
@@ -187,11 +187,7 @@ def export(
 ) -> tuple[Path, dict[str, Any]]:
     """Write ``out`` from ``checkpoint`` (a .pt file, a run folder or a .safetensors weight
     file); returns the path and the provenance written."""
-    if not is_weight_file(out):  # else evaluate, --init and soup would read it as a checkpoint
-        raise ValueError(
-            f"{out}: a weight file's name ends in .safetensors (every command tells weight files "
-            "from training checkpoints by it)"
-        )
+    check_weight_file_name(out)
     if texture is not None:
         texture = check_texture(texture)
     source = load_source(checkpoint, ema=ema)

@@ -31,6 +31,7 @@ from engine.texture_strength import check_texture
 from engine.unet import PConvUNet
 from engine.weights import save_weights
 
+from .checkpoint import check_weight_file_name
 from .export import load_source, recipe_steps
 
 __all__ = ["soup_weights", "average_state", "soup_recipe", "soup"]
@@ -118,6 +119,7 @@ def soup(
 ) -> tuple[Path, dict[str, Any]]:
     """Write ``out``: the weighted average of the models in ``sources`` (checkpoints, their EMA
     weights, or weight files); returns the path and the provenance written."""
+    check_weight_file_name(out)
     mix = soup_weights(len(sources), weights)
     if texture is not None:
         texture = check_texture(texture)

@@ -136,6 +136,10 @@ def test_bad_soups_are_refused_and_write_nothing(tiny_config, tmp_path, capsys):
         assert main(["soup", *argv, "--out", str(out)]) == 2
         assert message in capsys.readouterr().err
         assert not out.exists()
+    # a weight file under a checkpoint's name was written, and read as a checkpoint afterwards
+    assert main(["soup", str(a), str(b), "--out", str(tmp_path / "soup.pt")]) == 2
+    assert "a weight file's name ends in .safetensors" in capsys.readouterr().err
+    assert not (tmp_path / "soup.pt").exists()
 
 
 def test_soup_weights_and_average_state_check_their_inputs():
