@@ -66,6 +66,20 @@ def fixed_val_set(
     top, left = (h - size) // 2, (w - size) // 2
     arr = np.stack([images[i][top : top + size, left : left + size] for i in range(len(images))])
     holes = np.stack([masks(np.random.default_rng([0x7A1, i]), size, size) for i in range(len(arr))])
+    # a hole over the whole image (an all-white mask among the held-out ones) has nothing to
+    # fill from: the first validation failed on it, before the checkpoint due at that step
+    whole = holes.reshape(len(holes), -1).all(1)
+    if whole.any():
+        say(
+            f"warning: {int(whole.sum())} of the {len(holes)} validation holes cover the whole image "
+            "(an all-white mask?); validation leaves them out"
+        )
+        arr, holes = arr[~whole], holes[~whole]
+        if not len(arr):
+            say(
+                "warning: no validation (every validation hole covers the whole image); the run trains without it"
+            )
+            return None
     return arr, holes
 
 

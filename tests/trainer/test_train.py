@@ -796,3 +796,36 @@ def test_runs_of_one_mask_mixture_are_validated_on_the_same_holes(prepared, tmp_
     np.testing.assert_array_equal(images0, images7)
     np.testing.assert_array_equal(holes0, holes7)
     assert holes0.any() and not np.array_equal(holes0[0], holes0[1])  # each image its own hole
+
+
+def test_validation_holes_over_the_whole_image_are_left_out_at_the_start(
+    prepared, tmp_path, train_config, monkeypatch
+):
+    """An all-white mask among the held-out ones trained fine, but the first validation failed on
+    it ("the whole image is marked as hole") before the checkpoint due at that step: the run
+    ended with every step since the last checkpoint lost. Such holes are left out when the
+    validation set is drawn, with a word."""
+    import trainer.validation as validation
+    from trainer.masks import parse_mask_mixture
+
+    def every_other_whole(spec, *a, **k):
+        def masks(rng, h, w):
+            hole = np.zeros((h, w), bool)
+            hole[: h // 2] = True
+            return np.ones((h, w), bool) if rng.random() < 0.5 else hole
+
+        return masks
+
+    config = train_config(prepared, tmp_path / "r", masks="strokes:1", val_every=1, val_images=6)
+    monkeypatch.setattr(validation, "parse_mask_mixture", every_other_whole)
+    said = []
+    arr, holes = validation.fixed_val_set(config, 32, parse_mask_mixture(config.mask_spec, None), said.append)
+    assert 0 < len(holes) < 6 and not holes.reshape(len(holes), -1).all(1).any()
+    assert len(arr) == len(holes) and "validation leaves them out" in said[0]
+    monkeypatch.setattr(
+        validation, "parse_mask_mixture", lambda *a, **k: lambda rng, h, w: np.ones((h, w), bool)
+    )
+    assert (
+        validation.fixed_val_set(config, 32, parse_mask_mixture(config.mask_spec, None), said.append) is None
+    )
+    assert "no validation" in said[-1]
