@@ -15,6 +15,14 @@ from . import train_choices  # the values train's options choose among (torch-fr
 from .damage_cli import add_damage
 
 
+def _said(exc: BaseException) -> str:
+    """An error as one line: a file system's (a folder that is a file, a full disk, no
+    permission: they ended in tracebacks) names the path and the reason."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from .prepare import PrepareConfig, PrepareError, prepare
 
@@ -31,8 +39,8 @@ def _prepare(args: argparse.Namespace) -> int:
     )
     try:
         report = prepare(config)
-    except (PrepareError, ValueError) as exc:
-        print(f"retoucher-train prepare: error: {exc}", file=sys.stderr)
+    except (PrepareError, ValueError, OSError) as exc:
+        print(f"retoucher-train prepare: error: {_said(exc)}", file=sys.stderr)
         return 2
     print(report.summary(Path(args.out)))
     return 0
@@ -94,8 +102,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         config = TrainConfig(**given)
         result = train(config, explicit=set(given))
-    except (TrainError, ValueError, FileNotFoundError) as exc:
-        print(f"retoucher-train train: error: {exc}", file=sys.stderr)
+    except (TrainError, ValueError, OSError) as exc:
+        print(f"retoucher-train train: error: {_said(exc)}", file=sys.stderr)
         return 2
     if result.stopped_early and torchrun_env().launched:
         # torchrun reports a rank's other status as a failure (a ChildFailedError, and a restart
@@ -406,8 +414,8 @@ def _evaluate(args: argparse.Namespace) -> int:
             mirror=args.mirror,
         )
         report = evaluate(cfg)
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
-        print(f"retoucher-train evaluate: error: {exc}", file=sys.stderr)
+    except (CheckpointError, ValueError, OSError) as exc:
+        print(f"retoucher-train evaluate: error: {_said(exc)}", file=sys.stderr)
         return 2
     print(report.markdown)
     print(

@@ -376,6 +376,10 @@ def test_prepare_cli_prints_the_report(cub, tmp_path, capsys):
     assert "listed 30 photos: 27 present, 3 missing" in out and "kept 22" in out
     rc = main(["prepare", "--cub", str(tmp_path / "nowhere"), "--out", str(tmp_path / "e")])
     assert rc == 2 and "not found" in capsys.readouterr().err
+    # an output that cannot be made (under a file) is one line, not a traceback
+    (tmp_path / "a_file").write_text("x")
+    rc = main(["prepare", "--cub", str(cub.root), "--out", str(tmp_path / "a_file" / "d"), "--workers", "1"])
+    assert rc == 2 and capsys.readouterr().err.strip().endswith("a_file/d: Not a directory")
 
 
 # ---------------------------------------------------------------- the shared real data
