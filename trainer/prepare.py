@@ -315,6 +315,9 @@ def _folder_size(paths: list[Path]) -> int:
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
+MAX_SIZE = 8192  # --size at most: the largest image side a model may have (engine.unet_config)
+
+
 def prepare(config: PrepareConfig) -> PrepareReport:
     """Prepare the data set described by ``config``; returns the report (also in prepare.json)."""
     t0 = time.perf_counter()
@@ -322,8 +325,12 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         raise PrepareError("give exactly one of --cub CUB_ROOT or --images-dir DIR")
     if config.format not in FORMATS:
         raise PrepareError(f"--format must be one of {sorted(FORMATS)}, got {config.format!r}")
-    if config.size < 8:
-        raise PrepareError(f"--size must be at least 8 pixels, got {config.size}")
+    if not 8 <= config.size <= MAX_SIZE:  # the network's largest; 40000 took 4.8 GB a photo
+        raise PrepareError(f"--size must be 8 to {MAX_SIZE} pixels, got {config.size}")
+    if not 1 <= config.quality <= 100:  # -5 wrote JPEGs of quality 1 without a word
+        raise PrepareError(f"--quality must be 1 to 100, got {config.quality}")
+    if config.seed < 0:  # it failed after every file was written
+        raise PrepareError(f"--seed must be 0 or more, got {config.seed}")
     source = Path(config.cub or config.images_dir)  # type: ignore[arg-type]
     if not source.is_dir():
         raise PrepareError(f"source folder not found: {source}")

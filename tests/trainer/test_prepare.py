@@ -142,6 +142,22 @@ def test_prepare_never_writes_outside_its_output_through_a_listed_path(cub, tmp_
         read_cub(cub.root)
 
 
+@pytest.mark.parametrize(
+    "bad, says",
+    [
+        ({"size": 4}, "--size must be 8 to 8192"),
+        ({"size": 40000}, "--size must be 8 to 8192"),  # 4.8 GB a square, each photo "corrupt"
+        ({"quality": -5}, "--quality must be 1 to 100"),  # JPEGs of quality 1 without a word
+        ({"quality": 101}, "--quality must be 1 to 100"),
+        ({"seed": -1}, "--seed must be 0 or more"),  # failed after every file was written
+    ],
+)
+def test_prepare_options_out_of_range_are_refused_before_any_file(cub, tmp_path, bad, says):
+    with pytest.raises(PrepareError, match=says):
+        _prepare(cub.root, tmp_path / "out", **bad)
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------- prepare on the fixture
 def _prepare(cub_root: Path, out: Path, **kw):
     cfg = dict(out=out, cub=cub_root, size=32, workers=1, progress=False)
