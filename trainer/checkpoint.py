@@ -323,7 +323,7 @@ def open_run(config: TrainConfig, explicit: set[str] | None) -> tuple[TrainConfi
     the runtime ones (``explicit``: the options given on the command line)."""
     ckpt_path = Path(config.out) / CKPT_NAME
     if not ckpt_path.is_file():
-        return config, None
+        return replace(config, mask_dir=_absolute(config.mask_dir)), None
     if not config.resume:
         raise TrainError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")
     try:  # its next save would fail only after steps that are then lost
@@ -350,12 +350,22 @@ def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | 
         new, old = getattr(given, name), getattr(saved, name)
         if name in RUNTIME_FIELDS:
             changes[name] = new
+        elif name == "mask_dir" and _absolute(new) == _absolute(old):
+            continue  # the same folder by another path
         elif new != old and not _same_in_effect(saved, name, new):
             raise TrainError(
                 f"--{name.replace('_', '-')} cannot change when resuming (checkpoint has {old!r}, "
                 f"given {new!r}); start a new run with --init instead"
             )
-    return replace(saved, data=given.data or saved.data, out=given.out, **changes)
+    return replace(
+        saved, data=given.data or saved.data, out=given.out, mask_dir=_absolute(saved.mask_dir), **changes
+    )
+
+
+def _absolute(folder: str | None) -> str | None:
+    """``--mask-dir`` as the run keeps it: an absolute path (one stored as typed, relative, failed
+    or read another folder's masks when the run was resumed from another working folder)."""
+    return str(Path(folder).expanduser().resolve()) if folder else folder
 
 
 def _same_in_effect(saved: TrainConfig, name: str, new: Any) -> bool:

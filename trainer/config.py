@@ -262,6 +262,15 @@ class TrainConfig:
             raise ValueError(f"--warmup-steps must be >= 0, got {self.warmup_steps}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"--min-lr-ratio must be in [0, 1], got {self.min_lr_ratio}")
+        # --time-limit 0 or less stopped after one step, --stop-after 0 after none (a checkpoint
+        # rewritten), -1 ran to the end; a seed below 0 or from 2**64 failed once the run folder
+        # was made
+        if self.time_limit is not None and not 0.0 < self.time_limit < float("inf"):
+            raise ValueError(f"--time-limit must be > 0 minutes, got {self.time_limit}")
+        if self.stop_after is not None and self.stop_after < 1:
+            raise ValueError(f"--stop-after must be >= 1 step, got {self.stop_after}")
+        if not 0 <= self.seed < 2**64:
+            raise ValueError(f"--seed must be in [0, 2**64), got {self.seed}")
         if self.preset not in MODEL_PRESETS:  # checked even where --widths decides the network
             raise ValueError(f"unknown --preset {self.preset!r}; choose from {', '.join(MODEL_PRESETS)}")
         if not 0.0 <= self.ema < 1.0:

@@ -272,7 +272,15 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
                 if mixed and _balance_due(run, step):
                     log(f"step {step}: {describe_balance(run.losses, run.step_fn.weights_at(step - 1))}")
             with log.paused():
-                _validate(run, step)
+                try:
+                    _validate(run, step)
+                except Exception:
+                    # out of memory on the GPU, a full disk for TensorBoard...: the steps since
+                    # the last checkpoint are kept (the previous validation's metrics with them)
+                    if d.is_main:
+                        result.checkpoint = run.save(step)
+                        log(f"validation failed at step {step}; the steps so far are in {result.checkpoint}")
+                    raise
                 # stop early: a signal, --time-limit, --stop-after; under torchrun all ranks
                 # agree (a signal reaches each rank, torchrun's forwarded or the terminal's
                 # Ctrl-C, maybe not in the same step): one scalar all-reduce a step

@@ -829,3 +829,69 @@ def test_validation_holes_over_the_whole_image_are_left_out_at_the_start(
         validation.fixed_val_set(config, 32, parse_mask_mixture(config.mask_spec, None), said.append) is None
     )
     assert "no validation" in said[-1]
+
+
+def test_a_failed_validation_keeps_the_steps_before_it(prepared, tmp_path, train_config, monkeypatch):
+    """Validation ran before the checkpoint due at the same step: one that failed (out of memory
+    on the GPU, a full disk under TensorBoard) ended the run with every step since the last
+    checkpoint lost. They are written first now, with the last good validation's figures."""
+    from trainer.validation import Validator
+
+    good = Validator.metrics
+    calls = []
+
+    def fails_the_second_time(self, model):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("CUDA out of memory (a stand-in)")
+        return good(self, model)
+
+    monkeypatch.setattr(Validator, "metrics", fails_the_second_time)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(train_config(prepared, out, steps=6, val_every=2, ckpt_every=100, workers=1))
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert ckpt["step"] == 4 and ckpt["metrics"]["step"] == 2
+    assert "validation failed at step 4" in (out / "train.log").read_text()
+    monkeypatch.setattr(Validator, "metrics", good)
+    result = train(train_config(prepared, out, steps=6, val_every=2, ckpt_every=100, workers=1, resume=True))
+    assert result.step == 6 and result.metrics["step"] == 6
+
+
+def test_a_relative_mask_dir_is_kept_absolute_for_resuming_elsewhere(
+    prepared, tmp_path, train_config, make_masks, monkeypatch
+):
+    """``--mask-dir masks`` was stored as typed: resumed from another working folder, the run
+    failed ("no such folder") or, where that folder had a ``masks`` of its own, trained on other
+    masks without a word."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    make_masks(home / "masks", count=12, size=64)
+    make_masks(elsewhere / "masks", count=3, size=64)  # another folder of the same name
+    out = tmp_path / "run"
+    monkeypatch.chdir(home)
+    train(train_config(prepared, out, steps=1, masks="folder:1", mask_dir="masks"))
+    assert load_checkpoint(out / "ckpt.pt")["config"]["mask_dir"] == str((home / "masks").resolve())
+    monkeypatch.chdir(elsewhere)
+    train(train_config(prepared, out, steps=2, resume=True), explicit={"steps", "resume"})
+    assert load_checkpoint(out / "ckpt.pt")["config"]["mask_dir"] == str((home / "masks").resolve())
+    # the same folder named by another path is no change
+    given = {"steps", "resume", "mask_dir"}
+    train(train_config(prepared, out, steps=3, resume=True, mask_dir="../home/masks"), explicit=given)
+    with pytest.raises(TrainError, match="--mask-dir cannot change"):
+        train(train_config(prepared, out, steps=4, resume=True, mask_dir="masks"), explicit=given)
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [("time_limit", 0.0), ("time_limit", -5.0), ("time_limit", float("nan")), ("stop_after", 0),
+     ("stop_after", -1), ("seed", -1), ("seed", 2**64)],
+)  # fmt: skip
+def test_out_of_range_stopping_and_seed_options_are_refused_before_training(
+    prepared, tmp_path, train_config, option, value
+):
+    """--time-limit 0 stopped after a step, --stop-after -1 ran to the end, --seed -1 or 2**64
+    failed once the run folder was made: refused up front, before it is made."""
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=f"--{option.replace('_', '-')} must be"):
+        train(train_config(prepared, out, steps=3, **{option: value}))
+    assert not out.exists()
