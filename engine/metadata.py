@@ -35,6 +35,7 @@ from typing import Any
 
 from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
+from .exif_block import rewrite_exif
 from .formats import is_jpeg, supports_alpha
 
 __all__ = [
@@ -239,12 +240,12 @@ def _tiff_exif(im: Image.Image, path: Path) -> bytes | None:
         out = Image.Exif()
         for tag in _TIFF_DESCRIPTIVE_TAGS:
             if tag in src:
-                out[tag] = src[tag]
+                out[tag] = _text_bytes(src[tag])
         for tag in _EXIF_SUB_IFDS:
             if tag in src:
                 ifd = src.get_ifd(tag)
                 if ifd:
-                    out[tag] = dict(ifd)
+                    out[tag] = {k: _text_bytes(v) for k, v in ifd.items()}
         return out.tobytes() if len(out) else None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged TIFF tags
         log.warning(
@@ -254,15 +255,31 @@ def _tiff_exif(im: Image.Image, path: Path) -> bytes | None:
 
 
 def _rebuilt_exif(raw: bytes, *, had_orientation: bool = False) -> bytes:
-    """Re-serialise an EXIF block: the main directory (IFD0) with its Exif, GPS and Interop
-    sub-directories, orientation forced to 1 (our pixels are upright). IFD1 is not written, so
-    the embedded thumbnail of the original picture (which would still show a removed object in
-    file managers) never reaches a retouched file. Raises on data that is not EXIF."""
-    exif = Image.Exif()
-    exif.load(raw)
-    if had_orientation or _ORIENTATION in exif:
-        exif[_ORIENTATION] = 1
-    return exif.tobytes()
+    """Re-write an EXIF block as it was (:func:`engine.exif_block.rewrite_exif`: every entry's
+    bytes kept, text in any encoding included): the main directory (IFD0) with its Exif, GPS and
+    Interop sub-directories, orientation forced to 1 (our pixels are upright). IFD1 is not
+    written, so the embedded thumbnail of the original picture (which would still show a removed
+    object in file managers) never reaches a retouched file. Raises on data that is not EXIF."""
+    return rewrite_exif(raw, upright=had_orientation)
+
+
+def _pillow_exif(raw: bytes) -> Image.Exif:
+    """``raw`` as Pillow's Exif, for Pillow's TIFF writer, with its text as the bytes it was:
+    Pillow reads text as Latin-1 and writes it as ASCII with "?" for every other byte (a
+    copyright "© Jörg" became "?? J??rg"); bytes are written as they are (a tag Pillow does not
+    know as text, in a sub-directory, is then typed BYTE: its bytes kept, not its type)."""
+    tags = Image.Exif()
+    tags.load(raw)
+    for directory in (tags, *(tags.get_ifd(t) for t in _EXIF_SUB_IFDS if t in tags)):
+        for tag, value in list(directory.items()):
+            directory[tag] = _text_bytes(value)
+    return tags
+
+
+def _text_bytes(value: Any) -> Any:
+    """A text value Pillow read (as Latin-1) that is not ASCII: its bytes, which Pillow writes
+    as they are; anything else as it is."""
+    return value.encode("latin-1", "replace") if isinstance(value, str) and not value.isascii() else value
 
 
 def read_exif(im: Image.Image, had_orientation: bool, fmt: str | None, path: Path) -> bytes | None:
@@ -545,14 +562,12 @@ def metadata_params(
         params["pnginfo"] = info
     if xmp and fmt in ("JPEG", "WEBP"):
         params["xmp"] = bytes(xmp)
-    elif xmp and fmt == "TIFF":  # Pillow takes either tiffinfo or exif: put XMP among the EXIF
-        if "exif" in params:
-            tags = Image.Exif()
-            tags.load(params["exif"])
-            tags[_TIFF_XMP] = bytes(xmp)
-            params["exif"] = tags
-        else:
-            params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
+    elif xmp and fmt == "TIFF" and "exif" not in params:
+        params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
+    if fmt == "TIFF" and "exif" in params:  # Pillow's TIFF writer re-reads the block: its text as bytes
+        params["exif"] = _pillow_exif(params["exif"])
+        if xmp:  # Pillow takes either tiffinfo or exif: put XMP among the EXIF
+            params["exif"][_TIFF_XMP] = bytes(xmp)
     if fmt == "JPEG":
         png_comment = dict(metadata.text).get(COMMENT)
         comment = metadata.comment or (png_comment.encode("utf-8") if png_comment else None)
@@ -570,11 +585,7 @@ def _fit_jpeg_segments(params: dict[str, Any], output: str | os.PathLike[str]) -
     warning says what went."""
     exif = params.get("exif")
     if exif is not None and len(exif) > JPEG_SEGMENT_BYTES:
-        tags = Image.Exif()
-        tags.load(exif)
-        sub = tags.get_ifd(_EXIF_SUB_IFDS[0])
-        note = sub.pop(_MAKER_NOTE, None)
-        smaller = tags.tobytes() if note is not None else exif
+        smaller = rewrite_exif(exif, drop=frozenset({_MAKER_NOTE}))
         if len(smaller) <= JPEG_SEGMENT_BYTES:
             params["exif"] = smaller
             what = f"its EXIF maker note ({len(exif) - len(smaller):,} bytes)"
