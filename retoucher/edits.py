@@ -2,7 +2,9 @@
 
 An edit stores only what it changed: a mask's bounding box packed to one bit per pixel and
 deflated, a fill's changed pixels before and after (with such a map of where they lie in their
-box), so an undo history of hundreds of strokes and fills on a 24-megapixel photo stays small.
+box): a brush stroke costs a few kilobytes whatever the photo's size; a fill costs 6 bytes a pixel
+it changed (3 before, 3 after: 6 MB for a 1000x1000 object, about 1 MB for a 400x400 one). The
+history has no limit of its own (30 fills of 1000x1000 hold 180 MB).
 ``redo``/``undo`` replay it through the document's low-level writers
 (``_write_mask``, ``_write_image``, ``_set_state``), which check the box and emit the
 document's events. Edits are made by the document's methods, never by views.

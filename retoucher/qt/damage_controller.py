@@ -31,6 +31,7 @@ from .actions import make_action
 from .commands import EditCommand
 from .damage_panel import DamagePanel
 from .damage_worker import Detection, DetectJob, DetectorCache
+from .focus import hand_keys_back
 from .job_runner import JobRunner
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -69,7 +70,7 @@ class DamageController(QObject):
         self.panel_action = self.panel.toggleViewAction()
         self.panel_action.setText("Find Damage &Panel")
         self.panel.changed.connect(self.adjust)
-        self.panel.grow.editingFinished.connect(window.canvas.setFocus)
+        hand_keys_back(self.panel.grow, window.canvas)
         self.found: FoundDamage | None = None  # the latest find, while it can be adjusted
         self._doc: Document | None = None  # the photo it was made on
         self._index = -1  # the history's index right after it

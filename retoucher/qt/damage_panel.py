@@ -56,6 +56,7 @@ class DamagePanel(QDockWidget):
         self.grow.setMaximumWidth(90)
         self.grow.setToolTip("Widen what was found by this many pixels, so that a fill leaves no edge")
         self.default_button = QPushButton("Default")
+        self.default_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space pans the photo after a click
         self.default_button.setToolTip("The sensitivity the detector was calibrated for")
         self.info = QLabel("Tools \u25b8 Find Damage marks scratches, cracks, dust and spots as hole.")
         self.info.setWordWrap(True)

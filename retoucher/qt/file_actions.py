@@ -235,7 +235,7 @@ class FileActions:
         if self.refuse_while_working():
             return False
         if w.busy:
-            self._message("Wait for the fill to finish (or cancel it) first", 4000)
+            self._message("Wait for the fill or damage search to finish (Esc cancels it) first", 4000)
             return False
         w.canvas.finish_drag()
         stamp = _file_stamp(path)

@@ -5,34 +5,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
-from PySide6.QtGui import QMouseEvent
-from PySide6.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QToolBar, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QToolBar
 
+from .focus import hand_keys_back
 from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE
 
 if TYPE_CHECKING:  # pragma: no cover
     from .main_window import MainWindow
 
 __all__ = ["build_menus", "build_toolbar"]
-
-
-class _KeysBackAfterArrows(QObject):
-    """A click on a spin box's arrows hands the keyboard back to ``target`` (the canvas keeps
-    Space, \\ and the one-key shortcuts); a click in its number field keeps it, for typing."""
-
-    def __init__(self, spin: QSpinBox, target: QWidget) -> None:
-        super().__init__(spin)
-        self._spin, self._target = spin, target
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (
-            event.type() == QEvent.Type.MouseButtonRelease
-            and isinstance(event, QMouseEvent)
-            and not self._spin.lineEdit().geometry().contains(event.position().toPoint())
-        ):
-            QTimer.singleShot(0, self._target.setFocus)
-        return False
 
 
 def build_menus(w: MainWindow) -> None:
@@ -96,9 +78,7 @@ def build_toolbar(w: MainWindow) -> None:
     w.size_spin.setSuffix(" px")
     w.size_slider.valueChanged.connect(w.set_brush_size)
     w.size_spin.valueChanged.connect(w.set_brush_size)
-    w.size_spin.editingFinished.connect(w.canvas.setFocus)
-    w.size_spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel over it leaves the focus
-    w.size_spin.installEventFilter(_KeysBackAfterArrows(w.size_spin, w.canvas))
+    hand_keys_back(w.size_spin, w.canvas)
     tb.addWidget(w.size_slider)
     tb.addWidget(w.size_spin)
     tb.addAction(w.clear_mask_action)

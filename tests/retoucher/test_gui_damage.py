@@ -526,3 +526,47 @@ def test_a_sensitivity_moved_just_before_fill_is_what_fills(qtbot, make_window):
     _wait(qtbot, w)
     assert fill.holes and fill.holes[0][20, 10:90].all()
     assert w.settings.damage_threshold == pytest.approx(0.25)
+
+
+def test_the_panels_grow_arrows_and_default_button_leave_the_keys_on_the_photo(qtbot, make_window):
+    """A click on Default kept the keyboard on the button: Space+drag then painted (a new step
+    that settled the find) instead of panning; a click on the Grow box's arrows kept it in the
+    box: E (the eraser, for false finds) and Ctrl+Z went to the box."""
+    from gui_input import drag_in_view
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSpinBox
+
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    panel, canvas = w.damage.panel, w.canvas
+    canvas.set_zoom(8.0)
+    canvas.centerOn(w.doc.width / 2, w.doc.height / 2)
+    canvas.setFocus()
+    _slide(qtbot, panel, 0.9)
+    QTest.mouseClick(panel.default_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.pending, timeout=HANG_MS)
+    assert panel.slider.value() == sensitivity_of(0.5)
+    steps, mask = w.undo_stack.index(), w.doc.mask.copy()
+    h0 = canvas.horizontalScrollBar().value()
+    QTest.keyPress(QApplication.focusWidget(), Qt.Key.Key_Space)
+    drag_in_view(canvas.viewport(), [QPoint(300, 300), QPoint(330, 300)])
+    QTest.keyRelease(QApplication.focusWidget(), Qt.Key.Key_Space)
+    assert canvas.horizontalScrollBar().value() == h0 - 30
+    assert w.undo_stack.index() == steps and np.array_equal(w.doc.mask, mask)
+
+    opt = QStyleOptionSpinBox()
+    panel.grow.initStyleOption(opt)
+    up = panel.grow.style().subControlRect(
+        QStyle.ComplexControl.CC_SpinBox, opt, QStyle.SubControl.SC_SpinBoxUp, panel.grow
+    )
+    grow = panel.grow.value()
+    QTest.mouseClick(panel.grow, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, up.center())
+    qtbot.waitUntil(lambda: not panel.pending, timeout=HANG_MS)
+    assert panel.grow.value() == grow + 1
+    QApplication.processEvents()
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_E)
+    assert canvas.tool == ToolKind.ERASER
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert np.array_equal(w.doc.mask, brushed)  # the find undone
