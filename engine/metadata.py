@@ -28,6 +28,7 @@ import io
 import logging
 import math
 import os
+import re
 import struct
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -352,10 +353,23 @@ def read_dpi(im: Image.Image, fmt: str | None, *, swap: bool) -> tuple[float, fl
 
 
 def read_xmp(value: Any) -> bytes | None:
-    """The XMP packet as bytes (None when absent or blank)."""
+    """The XMP packet as bytes, without its thumbnails (:func:`_without_thumbnails`); None when
+    absent or blank."""
     if isinstance(value, str):
         value = value.encode("utf-8")
-    return bytes(value) if isinstance(value, (bytes, bytearray)) and value.strip(b"\x00 ") else None
+    if not (isinstance(value, (bytes, bytearray)) and value.strip(b"\x00 ")):
+        return None
+    return _without_thumbnails(bytes(value))
+
+
+# xmp:Thumbnails (xap: in older files): an array of base64 JPEG previews of the picture
+_XMP_THUMBNAILS = re.compile(rb"<([\w.-]+):Thumbnails\b[^>]*?(?:/>|>.*?</\1:Thumbnails\s*>)", re.DOTALL)
+
+
+def _without_thumbnails(xmp: bytes) -> bytes:
+    """``xmp`` without its ``xmp:Thumbnails`` previews: like the EXIF thumbnail they show the
+    picture as it was before retouching (what was removed, in file managers and catalogues)."""
+    return _XMP_THUMBNAILS.sub(b"", xmp)
 
 
 def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
@@ -550,6 +564,8 @@ def metadata_params(
     :meth:`PhotoMetadata.jpeg_tables_for`); a JPEG gets what fits its segments (:func:`_fit_jpeg_segments`, a warning naming ``output`` says what was
     left out). Raises ValueError for EXIF that is not EXIF."""
     params: dict[str, Any] = {}
+    if metadata.xmp:
+        metadata = replace(metadata, xmp=_without_thumbnails(bytes(metadata.xmp)))
     exif, xmp = metadata.exif, metadata.xmp
     if exif and fmt in _EXIF_FORMATS:
         params["exif"] = _sanitise_exif(bytes(exif))

@@ -111,12 +111,22 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
             shutil.copyfile(item.job.source, tmp)
         return
     rgb = img.rgb if result is None else result
-    if img.metadata.bits_per_channel_lost:  # the app refuses to save over such a file
+    # what the app refuses to save over (Document.save_in_place_problem): said for each output
+    if img.metadata.bits_per_channel_lost:
         logging.getLogger("retoucher.batch").warning(
             "%s has more than 8 bits per channel (%s); %s is written with 8",
             item.job.source,
             img.metadata.mode,
             output.name,
+        )
+    elif img.metadata.mode == "CMYK":
+        logging.getLogger("retoucher.batch").warning(
+            "%s is CMYK; %s is written in RGB (%s)",
+            item.job.source,
+            output.name,
+            "sRGB, through its CMYK profile"
+            if img.metadata.icc_profile
+            else "without a colour profile to convert through: colours may be off",
         )
     source = img.source if out_format == "JPEG" else None
     save_image(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import logging
@@ -197,6 +198,31 @@ def test_exif_thumbnail_of_the_original_is_not_carried_over(tmp_path, orientatio
     )
     assert thumbnail not in direct.read_bytes()
     assert parse_exif(load_image(direct).metadata.exif).get(MAKE) == "Cam"
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp", ".tif"])
+def test_xmp_thumbnails_of_the_original_are_not_carried_over(tmp_path, suffix):
+    """XMP's own previews (xmp:Thumbnails, base64 JPEGs, as Lightroom and Bridge write them) went
+    through untouched while the EXIF thumbnail was left out: the removed object stayed visible in
+    catalogues. The rest of the packet is kept."""
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 12), (255, 0, 0)).save(buf, "JPEG")
+    preview = base64.b64encode(buf.getvalue())
+    xmp = (
+        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        b'<rdf:Description rdf:about="" xmlns:xap="http://ns.adobe.com/xap/1.0/" '
+        b'xmlns:xapGImg="http://ns.adobe.com/xap/1.0/g/img/" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        b"<dc:creator><rdf:Seq><rdf:li>J\xc3\xb6rg</rdf:li></rdf:Seq></dc:creator>"
+        b'<xap:Thumbnails>\n <rdf:Alt><rdf:li rdf:parseType="Resource"><xapGImg:format>JPEG</xapGImg:format>'
+        b"<xapGImg:image>" + preview + b"</xapGImg:image></rdf:li></rdf:Alt></xap:Thumbnails>"
+        b"<xap:Rating>4</xap:Rating></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+    given = save_image(tmp_path / f"given{suffix}", rng_rgb(), metadata=PhotoMetadata(xmp=xmp))
+    out = save_image(tmp_path / f"out{suffix}", rng_rgb(), metadata=load_image(given).metadata)
+    for path in (given, out):
+        data = path.read_bytes()
+        assert preview[:60] not in data and b"Thumbnails" not in data, path.name
+        assert b"<xap:Rating>4</xap:Rating>" in data and b"J\xc3\xb6rg" in data, path.name
 
 
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'

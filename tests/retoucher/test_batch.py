@@ -576,6 +576,26 @@ def test_a_16_bit_photo_written_with_8_bits_is_said_so(tmp_path, tiny_weights, c
     assert load_image(tmp_path / "out" / "untouched.png").metadata.mode == "RGB;16"
 
 
+def test_a_cmyk_photo_written_in_rgb_is_said_so(tmp_path, tiny_weights, caplog):
+    """A CMYK print file came out an RGB file without a word (the app refuses to save over one;
+    without a profile Pillow's plain conversion, whose colours may be off, was not told either)."""
+    src, masks_dir = tmp_path / "in", tmp_path / "masks"
+    src.mkdir()
+    masks_dir.mkdir()
+    Image.fromarray(photo(16, 16, 0)).convert("CMYK").save(src / "print.tif")
+    Image.fromarray(photo(16, 16, 1)).save(src / "plain.png")
+    for name in ("print.tif", "plain.png"):
+        save_mask(masks_dir / name.replace(".tif", ".png"), centre_hole(16, 16, 4))
+    with caplog.at_level("WARNING", logger="retoucher.batch"):
+        report = run_batch(
+            BatchOptions(src, tmp_path / "out", MaskSpec("dir", masks_dir)),
+            inpainter=Inpainter(tiny_weights, device="cpu"),
+        )
+    assert len(report.done) == 2
+    said = [r.getMessage() for r in caplog.records if "CMYK" in r.getMessage()]
+    assert len(said) == 1 and "print.tif is written in RGB" in said[0] and "colours may be off" in said[0]
+
+
 @pytest.mark.skipif(os.name != "posix", reason="symbolic links")
 def test_recursive_listing_follows_linked_folders_once_and_names_a_file_given_as_folder(tmp_path):
     """--recursive skipped linked sub-folders without a word (linked files were read). A link to
