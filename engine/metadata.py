@@ -38,6 +38,7 @@ from PIL import Image, ImageCms, JpegImagePlugin, PngImagePlugin
 
 from .exif_block import rewrite_exif
 from .formats import is_jpeg, supports_alpha
+from .iptc import TIFF_IPTC, iptc_from_jpeg, iptc_from_tiff, jpeg_iptc_segment
 
 __all__ = [
     "GREY_MODES",
@@ -47,6 +48,7 @@ __all__ = [
     "PhotoMetadata",
     "exif_orientation",
     "read_exif",
+    "read_iptc",
     "icc_colour_space",
     "srgb_profile_bytes",
     "cmyk_to_srgb",
@@ -116,7 +118,8 @@ class PhotoMetadata:
     no thumbnail), ``icc_profile`` (describes the 8-bit RGB pixels), ``grey_icc_profile`` (a
     greyscale file's Gray profile: written back when its picture is written grey), ``dpi`` (x, y of the upright
     picture), ``xmp``, ``png_colour`` (a PNG's sRGB, gAMA and cHRM chunks), ``text`` (a PNG's
-    text chunks: :func:`read_text`), ``comment`` (a JPEG's COM segment, its bytes). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
+    text chunks: :func:`read_text`), ``comment`` (a JPEG's COM segment, its bytes), ``iptc``
+    (a JPEG's or TIFF's IPTC-IIM records: :mod:`engine.iptc`; JPEG and TIFF only). Storage: ``format`` (Pillow's name: JPEG, PNG, TIFF, WEBP, BMP, MPO...),
     ``mode`` (Pillow's mode before conversion to 8-bit RGB; "RGB;16"/"RGBA;16" for 16-bit RGB),
     ``pages`` (pictures in the file; only the first is loaded), ``jpeg_tables`` (JPEG files),
     ``grey_palette`` (a palette file without an ICC profile whose picture was grey: written grey).
@@ -139,6 +142,7 @@ class PhotoMetadata:
     png_colour: PngColour | None = None
     text: tuple[tuple[str, str], ...] = ()
     comment: bytes | None = None
+    iptc: bytes | None = None
     lossless: bool = False  # a lossless WebP (VP8L): written lossless again as WebP
     tiff_deflate: bool = False  # a Deflate (zip) TIFF: written with Deflate again as TIFF (else LZW)
     grey_icc_profile: bytes | None = None
@@ -464,6 +468,15 @@ def read_text(im: Image.Image, fmt: str | None) -> tuple[tuple[str, str], ...]:
     return tuple((str(k), str(v)) for k, v in chunks.items() if k != _XMP_KEY and str(k) not in _RAW_COPIES)
 
 
+def read_iptc(im: Image.Image, fmt: str | None) -> bytes | None:
+    """A JPEG's or TIFF's IPTC-IIM records (:mod:`engine.iptc`), None when it has none."""
+    if is_jpeg(fmt):
+        return iptc_from_jpeg(getattr(im, "applist", None) or [])
+    if fmt == "TIFF":
+        return iptc_from_tiff(getattr(im, "tag_v2", {}).get(TIFF_IPTC))
+    return None
+
+
 def read_comment(im: Image.Image, fmt: str | None) -> bytes | None:
     """A JPEG's comment (COM segment) as its bytes (it names no encoding)."""
     comment = im.info.get("comment") if is_jpeg(fmt) else None
@@ -578,17 +591,31 @@ def metadata_params(
         params["pnginfo"] = info
     if xmp and fmt in ("JPEG", "WEBP"):
         params["xmp"] = bytes(xmp)
-    elif xmp and fmt == "TIFF" and "exif" not in params:
-        params["tiffinfo"] = {_TIFF_XMP: bytes(xmp)}
-    if fmt == "TIFF" and "exif" in params:  # Pillow's TIFF writer re-reads the block: its text as bytes
-        params["exif"] = _pillow_exif(params["exif"])
-        if xmp:  # Pillow takes either tiffinfo or exif: put XMP among the EXIF
-            params["exif"][_TIFF_XMP] = bytes(xmp)
+    if fmt == "TIFF":
+        tags = {_TIFF_XMP: bytes(xmp)} if xmp else {}
+        if metadata.iptc:
+            tags[TIFF_IPTC] = bytes(metadata.iptc)
+        if "exif" in params:  # Pillow's TIFF writer re-reads the block: its text as bytes
+            params["exif"] = _pillow_exif(params["exif"])
+            for tag, value in tags.items():  # Pillow takes either tiffinfo or exif: among the EXIF
+                params["exif"][tag] = value
+        elif tags:
+            params["tiffinfo"] = tags
     if fmt == "JPEG":
         png_comment = dict(metadata.text).get(COMMENT)
         comment = metadata.comment or (png_comment.encode("utf-8") if png_comment else None)
         if comment:
             params["comment"] = comment
+        if metadata.iptc:
+            segment = jpeg_iptc_segment(bytes(metadata.iptc))
+            if segment is None:
+                log.warning(
+                    "%s: its IPTC records (%s bytes) do not fit a JPEG's 64 KB segment and are not written",
+                    output,
+                    f"{len(metadata.iptc):,}",
+                )
+            else:
+                params["extra"] = segment
         _fit_jpeg_segments(params, output)
     return params
 

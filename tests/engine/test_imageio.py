@@ -1423,3 +1423,53 @@ def test_suffix_and_format_helpers():
     assert iio.suffix_for_format("PNG") == ".png"
     assert iio.supports_alpha("png") and not iio.supports_alpha("JPEG")
     assert ".jpg" in iio.IMAGE_SUFFIXES and ".png" in iio.IMAGE_SUFFIXES
+
+
+def _iptc_records(**fields: bytes) -> bytes:
+    tags = {"caption": 120, "keyword": 25, "copyright": 116}
+    return b"".join(b"\x1c\x02" + bytes([tags[k]]) + struct.pack(">H", len(v)) + v for k, v in fields.items())
+
+
+def _photoshop_resource(rid: int, data: bytes) -> bytes:
+    return (
+        b"8BIM"
+        + struct.pack(">H", rid)
+        + b"\x00\x00"
+        + struct.pack(">I", len(data))
+        + data
+        + b"\x00" * (len(data) & 1)
+    )
+
+
+def test_iptc_records_are_kept_in_jpeg_and_tiff_and_photoshops_thumbnail_is_not(tmp_path):
+    """A JPEG's IPTC (APP13: caption, keywords, copyright, as photo libraries write them) and a
+    TIFF's IPTC tag were dropped without a word. They are written back to JPEG and TIFF outputs;
+    Photoshop's thumbnail resource beside them (the picture before retouching) is not."""
+    from PIL import IptcImagePlugin
+
+    records = _iptc_records(caption="Zürich, 1962".encode(), keyword=b"tram", copyright=b"(c) J. Muller")
+    thumbnail = b"\xff\xd8OLD-PICTURE\xff\xd9"
+    body = (
+        b"Photoshop 3.0\x00" + _photoshop_resource(0x040C, thumbnail) + _photoshop_resource(0x0404, records)
+    )
+    plain = tmp_path / "plain.jpg"
+    Image.fromarray(rng_rgb(32, 48)).save(plain, quality=90)
+    data = plain.read_bytes()
+    src = tmp_path / "src.jpg"
+    src.write_bytes(data[:2] + b"\xff\xed" + struct.pack(">H", len(body) + 2) + body + data[2:])
+    loaded = load_image(src)
+    assert loaded.metadata.iptc == records
+    expected = IptcImagePlugin.getiptcinfo(Image.open(src))
+    for name in ("out.jpg", "out.tif"):
+        out = save_image(tmp_path / name, loaded.rgb, metadata=loaded.metadata)
+        assert thumbnail not in out.read_bytes() and records in out.read_bytes(), name
+        with Image.open(out) as im:
+            assert IptcImagePlugin.getiptcinfo(im) == expected, name
+        again = load_image(out)
+        assert again.metadata.iptc == records, name
+    # the block-keeping JPEG path (only the changed blocks re-encoded) writes them too
+    changed = loaded.rgb.copy()
+    changed[:8, :8] = 0
+    kept = save_image(tmp_path / "kept.jpg", changed, metadata=loaded.metadata, source=loaded.source,
+                      changed=np.any(changed != loaded.rgb, axis=2))  # fmt: skip
+    assert load_image(kept).metadata.iptc == records
