@@ -33,7 +33,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -41,6 +40,8 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
+
+from engine.stop_request import StopRequest
 
 from .adversarial import Adversary, PatchDiscriminator
 from .checkpoint import (
@@ -247,7 +248,7 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
     step, max_step_s = run.start_step, 0.0
     batches = iter(run.loader)
     with (
-        _StopRequest() as stop,
+        StopRequest() as stop,
         contextlib.closing(log),
         _workers_shut_down(batches),
     ):
@@ -517,34 +518,6 @@ def _set_up_torch(config: TrainConfig, d: DistInfo) -> int:
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     return threads
-
-
-class _StopRequest:
-    """SIGINT/SIGTERM ask the run to stop, with a checkpoint, after the current step; under
-    torchrun each rank's (torchrun forwards a signal it gets to every rank and waits 30 s before
-    it kills them; Ctrl-C in a terminal reaches them all), the ranks agreeing in the loop. The
-    handlers are restored on exit."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.requested = False
-        self.why = ""
-        self._old: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {}
-
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self.requested = True
-        self.why = signal.Signals(signum).name
-
-    def __enter__(self) -> _StopRequest:
-        if self.enabled:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(ValueError):  # not in the main thread
-                    self._old[sig] = signal.signal(sig, self._on_signal)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
 
 
 @contextlib.contextmanager

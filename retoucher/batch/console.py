@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from engine.stop_request import StopRequest
+
 from .ledger import BatchProgressFn
 from .options import BatchError, BatchReport
 
@@ -87,7 +89,7 @@ class _FolderOptions(Protocol):
 
 Opts = TypeVar("Opts", bound=_FolderOptions)
 RunFn = Callable[..., BatchReport]
-"""``run(options, *, detector_factory, progress, rank, world_size, local_rank)`` -> this rank's
+"""``run(options, *, detector_factory, progress, cancel, rank, world_size, local_rank)`` -> this rank's
 report (:func:`.runner.run_batch`, :func:`.detect.run_detect`)."""
 
 
@@ -124,23 +126,36 @@ def run_command(
 
     who = f"[rank {rank}/{world}] " if world > 1 else ""
     bar_shown = rank == 0 and not args.no_progress
-    report = _run_with_progress_bar(
-        lambda progress: run(
-            options,
-            detector_factory=detector_factory,
-            progress=progress,
-            rank=rank,
-            world_size=world,
-            local_rank=local_rank,
+    stop = StopRequest(
+        second_interrupts=True,
+        on_request=lambda why: print(
+            f"\n{prog}: {who}stopping after the photo being done ({why}; again to stop at once)",
+            file=sys.stderr,
+            flush=True,
         ),
-        prog,
-        who,
-        doing,
-        bar_shown,
     )
+    with stop:
+        report = _run_with_progress_bar(
+            lambda progress: run(
+                options,
+                detector_factory=detector_factory,
+                progress=progress,
+                cancel=stop,
+                rank=rank,
+                world_size=world,
+                local_rank=local_rank,
+            ),
+            prog,
+            who,
+            doing,
+            bar_shown,
+        )
     if not isinstance(report, BatchReport):
         return report
     print(report.summary(), flush=True)
+    if stop.requested:  # the ranks stopped each on its own: no meeting (one may be gone)
+        print(f"{prog}: {who}interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
+        return EXIT_INTERRUPTED
     counts = report.counts()
     if world > 1:
         counts = _combine_ranks(report, counts, args.rank_timeout * 60, prog, who, rank, world)
@@ -183,7 +198,7 @@ def _run_with_progress_bar(
     except BatchError as exc:
         print(f"{prog}: {who}error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl+C: no summary
         print(f"\n{prog}: {who}interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:

@@ -1235,3 +1235,48 @@ def test_a_mask_file_given_with_a_tilde_is_the_home_folder_s(tmp_path, monkeypat
         inpainter=Inpainter(tiny_weights, device="cpu"),
     )
     assert [p.name for p in report.done] == ["a.png"] and not report.failed
+
+
+def test_ctrl_c_stops_after_the_photo_in_hand_with_the_summary_and_a_second_one_at_once(
+    tmp_path, tiny_weights, monkeypatch, capsys
+):
+    """Ctrl+C ended a batch with one line: the failures so far (and what was done) were not
+    listed, so a re-run repeated them to find out. The first SIGINT now stops the batch at the
+    next photo with its summary (exit 130); a second one stops at once."""
+    import signal
+
+    from retoucher.batch import runner
+    from retoucher.batch.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not a picture")
+    for i in range(8):
+        Image.fromarray(photo(24 + 2 * i, 20, i)).save(src / f"p{i}.png")  # sizes differ: one fill each
+    written = []
+    write = runner.write_output
+
+    def interrupted_after_two(item, result, quality):
+        write(item, result, quality)
+        written.append(item.job.output)
+        if len(written) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(runner, "write_output", interrupted_after_two)
+    argv = [str(src), str(tmp_path / "out"), "--center-hole", "8", "--weights", str(tiny_weights)]
+    assert main(argv + ["--device", "cpu", "--no-progress"]) == 130
+    out, err = capsys.readouterr()
+    assert "done 2, skipped 0, failed 1, cancelled with 6 not processed (of 9)" in out
+    assert "FAILED" in out and "a_broken.png" in out
+    assert "stopping" in err and "interrupted" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+    def interrupted_twice(item, result, quality):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(runner, "write_output", interrupted_twice)
+    assert main(argv + ["--device", "cpu", "--no-progress"]) == 130
+    out, err = capsys.readouterr()
+    assert "done" not in out and "interrupted" in err
