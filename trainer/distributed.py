@@ -5,6 +5,7 @@ CPU). A plain ``python -m trainer`` run is a world of one."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +13,8 @@ import torch.distributed as dist
 
 from engine.distributed import device_for_rank
 from engine.torchrun import torchrun_env
+
+from .config import TrainError
 
 __all__ = ["DistInfo", "setup_distributed", "cleanup_distributed", "mean_over_ranks", "resolve_device"]
 
@@ -49,7 +52,20 @@ def setup_distributed(device_name: str = "auto") -> DistInfo:
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+        if not env.launched:  # ranks started by hand: torch waits up to 30 min for the others
+            print(
+                f"rank {rank} of {world_size}: waiting for the other ranks at {where}",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
+            dist.init_process_group(backend=backend, rank=rank, world_size=world_size)
+        except (RuntimeError, ValueError) as exc:  # torch's DistNetworkError (a port in use), a timeout...
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TrainError(
+                f"rank {rank} of {world_size} could not meet the others at {where}: {reason}"
+            ) from exc
     return DistInfo(rank, world_size, local_rank, local_world_size, device)
 
 

@@ -69,8 +69,10 @@ class RunLogger:
         if self.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
-            # what a run killed before its first checkpoint wrote goes too, as from log.jsonl
-            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=start_step)
+            # what a run killed before its first checkpoint wrote goes too, as from log.jsonl;
+            # the checkpoint's own step stays (a resumed run does not log it again: purged at
+            # start_step, every resume lost its last train, validation and image points)
+            self.writer = SummaryWriter(str(self.out / "tb"), purge_step=start_step + 1)
             (self.out / "config.json").write_text(
                 json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8"
             )

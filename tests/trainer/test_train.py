@@ -895,3 +895,46 @@ def test_out_of_range_stopping_and_seed_options_are_refused_before_training(
     with pytest.raises(ValueError, match=f"--{option.replace('_', '-')} must be"):
         train(train_config(prepared, out, steps=3, **{option: value}))
     assert not out.exists()
+
+
+def test_a_resumed_run_keeps_the_checkpoints_step_in_tensorboard(prepared, tmp_path, train_config):
+    """TensorBoard's purge began at the checkpoint's step, which the resumed run does not log
+    again: every --resume lost the last train, validation and image points before it (log.jsonl
+    kept them); a --resume with nothing left to train lost the run's final figures."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    cfg = dict(log_every=2, val_every=2, workers=0)
+    train(train_config(prepared, out, steps=4, **cfg))
+    train(train_config(prepared, out, steps=4, resume=True, **cfg))  # nothing left to train
+    train(train_config(prepared, out, steps=6, resume=True, **cfg))
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/total")] == [2, 4, 6]
+    assert [e.step for e in events.Scalars("val/psnr")] == [2, 4, 6]
+    assert [e.step for e in events.Images("val/input_output_composite_truth")] == [2, 4, 6]
+
+
+def test_ranks_started_by_hand_on_a_port_in_use_get_one_line(monkeypatch, capsys):
+    """Ranks started without torchrun whose MASTER_PORT is taken ended in a 33-line traceback of
+    torch's DistNetworkError (the CLI's errors are one line, exit 2); and before joining, a rank
+    waited (up to torch's 30 minutes) without a word."""
+    import socket
+
+    from trainer.distributed import setup_distributed
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for name in ("TORCHELASTIC_RUN_ID", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+            monkeypatch.delenv(name, raising=False)
+        env = {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(
+            TrainError, match=f"rank 0 of 2 could not meet the others at 127.0.0.1:{port}: .*"
+        ):
+            setup_distributed("cpu")
+    assert not torch.distributed.is_initialized()
+    assert f"waiting for the other ranks at 127.0.0.1:{port}" in capsys.readouterr().err
