@@ -199,6 +199,14 @@ def save_damage_weights(
     )
 
 
+def damage_weights_path(weights: str | os.PathLike[str] | None) -> Path:
+    """The weight file a DamageDetector made with ``weights`` loads: that path, or the bundled
+    detector (a :class:`WeightsError` when it is missing)."""
+    return weights_to_load(
+        weights, default_damage_weights_path(), "bundled damage detector", "retoucher-train damage"
+    )
+
+
 def read_damage_info(path: str | os.PathLike[str]) -> DamageWeightsInfo:
     path = Path(path)
     meta = read_header(path, DAMAGE_FORMAT_NAME, DAMAGE_FORMAT_VERSION, "Retoucher damage detector")
@@ -268,9 +276,7 @@ class DamageDetector:
         *,
         tile: int = 2048,
     ) -> None:
-        path = weights_to_load(
-            weights, default_damage_weights_path(), "bundled damage detector", "retoucher-train damage"
-        )
+        path = damage_weights_path(weights)
         dev = select_device(device)
         model, info = load_damage_weights(path, device=dev)
         self._setup(model, info, dev, tile)

@@ -56,7 +56,7 @@ from .seams import edge_window, match_edges, network_unused
 from .texture import add_texture, check_mask
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
-from .weights import WeightsError, WeightsInfo, default_weights_path, load_weights, weights_to_load
+from .weights import WeightsError, WeightsInfo, load_weights, model_weights_path
 
 __all__ = ["Inpainter", "InpaintCancelled", "NothingToFillError", "select_device"]
 
@@ -152,7 +152,7 @@ class Inpainter:
         texture: float | None = None,
         mirror: bool = MIRROR,
     ) -> None:
-        path = weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
+        path = model_weights_path(weights)
         dev = select_device(device)
         model, info = load_weights(path, device=dev)
         self._setup(

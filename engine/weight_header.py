@@ -91,6 +91,12 @@ def weights_to_load(
     return bundled
 
 
+def model_weights_path(weights: str | os.PathLike[str] | None) -> Path:
+    """The weight file an Inpainter made with ``weights`` loads: that path, or the bundled
+    default model (a :class:`WeightsError` when it is missing)."""
+    return weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
+
+
 def _not_safetensors(path: Path, exc: Exception) -> WeightsError:
     """The error for a file safetensors cannot parse; says so plainly when it is a pickle."""
     with open(path, "rb") as fh:

@@ -32,6 +32,7 @@ from .weight_header import (
     WeightsInfo,
     bundled_weights_path,
     default_weights_path,
+    model_weights_path,
     read_described,
     read_header,
     read_weights_info,
@@ -56,6 +57,7 @@ __all__ = [
     "read_weights_info",
     "resources_dir",
     "default_weights_path",
+    "model_weights_path",
     "bundled_weights_path",
     "weights_to_load",
 ]

@@ -17,7 +17,15 @@ from ..inpainting import CancelFn
 from .options import BatchError, BatchReport
 from .planning import Job
 
-__all__ = ["BatchProgressFn", "Ledger", "check_writable", "create_engine", "reason", "start_run"]
+__all__ = [
+    "BatchProgressFn",
+    "Ledger",
+    "check_weight_file",
+    "check_writable",
+    "create_engine",
+    "reason",
+    "start_run",
+]
 
 BatchProgressFn = Callable[[int, int, str], None]
 """``progress(finished, total, name)``: called after each photo of this rank."""
@@ -60,13 +68,21 @@ class Ledger:
         self.cancel = cancel
         self.finished = 0
 
-    def pending(self, jobs: Sequence[Job], overwrite: bool, output_dir: Path | None = None) -> Iterator[Job]:
+    def pending(
+        self,
+        jobs: Sequence[Job],
+        overwrite: bool,
+        output_dir: Path | None = None,
+        before_work: Callable[[], None] | None = None,
+    ) -> Iterator[Job]:
         """The jobs that need work, in order; the others are settled on the way (failed with
         the error known from planning, skipped when their output exists and not ``overwrite``).
         Raises :class:`engine.inpainter.InpaintCancelled` before the next job once ``cancel()``
         returns True, and :class:`BatchError` before the first job that needs work when the
         ``output_dir`` (default: that job's folder) cannot be written to (not after a model has
-        worked on every photo; a sub-folder that cannot be written fails its own photos)."""
+        worked on every photo; a sub-folder that cannot be written fails its own photos).
+        ``before_work()`` is called there first (the weight files' check: before the output
+        folder is made)."""
         from engine.inpainter import InpaintCancelled
 
         checked = False
@@ -79,6 +95,8 @@ class Ledger:
                 self.skip(job)
             else:
                 if not checked:
+                    if before_work is not None:
+                        before_work()
                     check_writable(job.output.parent if output_dir is None else Path(output_dir).expanduser())
                     checked = True
                 yield job
@@ -118,6 +136,18 @@ def create_engine(make: Callable[[str], E], device: str, local_rank: int | None,
         raise BatchError(str(exc)) from exc
     except Exception as exc:
         raise BatchError(f"could not create the {what} on {dev}: {reason(exc)}") from exc
+
+
+def check_weight_file(read: Callable[[], object]) -> None:
+    """``read()`` (a weight file's header: which file, and whether it is one) before any work:
+    its :class:`~engine.weights.WeightsError` as a :class:`BatchError`. A missing or broken
+    ``--weights`` stopped the batch only after the output folder was made."""
+    from engine.weights import WeightsError
+
+    try:
+        read()
+    except WeightsError as exc:
+        raise BatchError(str(exc)) from exc
 
 
 def reason(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from .. import transparent
 from ..damage import default_detector_factory, describe_detector, find_damage
 from ..inpainting import CancelFn, DetectorFactory, DetectorLike, InpainterLike
 from .holes import Holes
-from .ledger import BatchProgressFn, Ledger, create_engine, reason, start_run
+from .ledger import BatchProgressFn, Ledger, check_weight_file, create_engine, reason, start_run
 from .options import BatchError, BatchOptions, BatchReport
 from .planning import Job, plan_batch
 
@@ -67,7 +67,7 @@ def run_batch(
         options, holes, inpainter, detector_factory, progress, cancel, report, local_rank, inpainter_factory
     )
     try:
-        for job in runner.pending(jobs, options.overwrite, options.output_dir):
+        for job in runner.pending(jobs, options.overwrite, options.output_dir, runner.check_weight_files):
             item = runner.load(job)
             if item is not None:
                 runner.add(item)
@@ -163,11 +163,24 @@ class _Runner(Ledger):
         self._inpainter = inpainter
         self._detector: DetectorLike | None = None
         self.detector_factory = detector_factory or default_detector_factory
+        self._engines_default = (inpainter is None and inpainter_factory is None, detector_factory is None)
         self.inpainter_factory = inpainter_factory
         self.local_rank = local_rank
         self.group: list[_Item] = []  # equal-size photos waiting to be filled together
 
     # -- the engines, created when the first photo needs them (a finished batch loads neither)
+    def check_weight_files(self) -> None:
+        """The headers of the weight files the engine's own model and detector will load."""
+        model, detector = self._engines_default
+        if model:
+            from engine.weights import model_weights_path, read_weights_info
+
+            check_weight_file(lambda: read_weights_info(model_weights_path(self.options.weights)))
+        if detector and self.options.find_damage:
+            from engine.damage import damage_weights_path, read_damage_info
+
+            check_weight_file(lambda: read_damage_info(damage_weights_path(self.options.damage_weights)))
+
     @property
     def inpainter(self) -> InpainterLike:
         if self._inpainter is None:

@@ -1280,3 +1280,27 @@ def test_ctrl_c_stops_after_the_photo_in_hand_with_the_summary_and_a_second_one_
     assert main(argv + ["--device", "cpu", "--no-progress"]) == 130
     out, err = capsys.readouterr()
     assert "done" not in out and "interrupted" in err
+
+
+def test_a_bad_weight_file_stops_the_batch_before_the_output_folder_is_made(tmp_path, tiny_weights, capsys):
+    """A missing or broken --weights (or --damage-weights, or detect's --weights) stopped the
+    batch only when the first photo needed the model: after the output folder was made."""
+    from retoucher.batch.cli import main as batch
+    from retoucher.batch.detect_cli import main as detect
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo(24, 20, 0)).save(src / "p.png")
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a weight file" * 4)
+    runs = [
+        (batch, ["--center-hole", "8", "--weights", str(broken)], "not a readable safetensors file"),
+        (batch, ["--center-hole", "8", "--weights", str(tmp_path / "gone.safetensors")], "not found"),
+        (batch, ["--center-hole", "8", "--weights", str(tiny_weights), "--find-damage",
+                 "--damage-weights", str(tiny_weights)], "not a Retoucher damage detector"),
+        (detect, ["--weights", str(tiny_weights)], "not a Retoucher damage detector"),
+    ]  # fmt: skip
+    for i, (main, args, said) in enumerate(runs):
+        out = tmp_path / f"out{i}"
+        assert main([str(src), str(out), "--device", "cpu", "--no-progress", *args]) == 2
+        assert said in capsys.readouterr().err and not out.exists(), args
