@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -153,8 +154,9 @@ class _Job:
 @dataclass(frozen=True)
 class _Result:
     key: int
-    status: str  # "kept" | "discarded" | "corrupt"
+    status: str  # "kept" | "discarded" | "corrupt" | "unwritten" (the square could not be written)
     reason: str = ""
+    errno: int | None = None  # "unwritten": the OSError, for the run to stop with
     width: int = 0
     height: int = 0
     mode: str = ""
@@ -226,16 +228,19 @@ def _process(job: _Job) -> _Result:
             Image.Resampling.LANCZOS,
             box=(left, top, left + side, top + side),
         )
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        return _Result(job.key, "corrupt", reason=reason)
+    try:  # a full disk, no permission: not the photo's fault, and every later photo's too
         Path(job.out).parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(job.out) as tmp:
             if job.format == "png":
                 square.save(tmp, format="PNG", optimize=False)
             else:
                 square.save(tmp, format="JPEG", quality=job.quality, optimize=True)
-        return replace(kept, written=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not fatal
-        reason = f"{type(exc).__name__}: {exc}".strip()
-        return _Result(job.key, "corrupt", reason=reason)
+    except OSError as exc:
+        return _Result(job.key, "unwritten", reason=exc.strerror or str(exc), errno=exc.errno)
+    return replace(kept, written=True)
 
 
 @dataclass(frozen=True)
@@ -438,21 +443,30 @@ def _present(items: list[_Item], report: PrepareReport) -> list[_Item]:
 
 
 def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
-    """Process the photos, in ``workers`` processes when there are several (in any order)."""
+    """Process the photos, in ``workers`` processes when there are several (in any order).
+    Raises the OSError of a square that could not be written (a full disk: each photo was
+    counted as a corrupt source and the run ended "done", exit 0), after the workers stop."""
     results: list[_Result] = []
-    bar = tqdm(total=len(jobs), desc="prepare", unit="photo", disable=not progress)
-    if workers <= 1 or len(jobs) < 2:
-        for job in jobs:
-            results.append(_process(job))
-            bar.update()
-    else:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with context.Pool(min(workers, len(jobs))) as pool:
-            for res in pool.imap_unordered(_process, jobs, chunksize=8):
+    out_of = {job.key: job.out for job in jobs}
+    with tqdm(total=len(jobs), desc="prepare", unit="photo", disable=not progress) as bar:
+        if workers <= 1 or len(jobs) < 2:
+            done: Iterable[_Result] = (_process(job) for job in jobs)
+            pool = None
+        else:
+            methods = multiprocessing.get_all_start_methods()
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            pool = context.Pool(min(workers, len(jobs)))
+            done = pool.imap_unordered(_process, jobs, chunksize=8)
+        try:
+            for res in done:
+                if res.status == "unwritten":
+                    raise OSError(res.errno, res.reason, out_of[res.key])
                 results.append(res)
                 bar.update()
-    bar.close()
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
     return results
 
 

@@ -416,3 +416,33 @@ def test_prepare_real_partial_cub(tmp_path):
     assert report.species == 155
     assert report.splits == {"train": 4442, "val": 1483, "test": 1485}
     assert report.bytes < 40_000 * report.kept  # JPEG q95 of 256x256: about 25 kB each
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_full_disk_stops_prepare_with_one_line_not_a_report_of_corrupt_photos(
+    cub, tmp_path, capsys, monkeypatch, workers
+):
+    """A square that could not be written (a full disk) was counted as a corrupt source: every
+    photo came out "corrupt" and prepare ended with its report and exit 0."""
+    import contextlib
+    import errno
+
+    import trainer.prepare as prep
+
+    real = prep.atomic_path
+
+    @contextlib.contextmanager
+    def disk_full(path, *a, **k):  # once the run's settings are written: the squares
+        if Path(path).suffix in (".jpg", ".png"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        with real(path, *a, **k) as tmp:
+            yield tmp
+
+    monkeypatch.setattr(prep, "atomic_path", disk_full)  # forked workers see it too
+    out = tmp_path / "d"
+    args = ["prepare", "--cub", str(cub.root), "--out", str(out), "--size", "32", "--no-progress"]
+    assert main([*args, "--workers", workers]) == 2
+    captured = capsys.readouterr()
+    assert "corrupt" not in captured.out
+    said = captured.err.strip().splitlines()
+    assert len(said) == 1 and str(out) in said[0] and os.strerror(errno.ENOSPC) in said[0], said
