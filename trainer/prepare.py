@@ -162,7 +162,7 @@ class _Result:
     mode: str = ""
     crop: tuple[int, int, int] | None = None
     written: bool = False
-    fingerprint: str = ""  # of the source file's bytes
+    fingerprint: str = ""  # of the source file's bytes, and the crop
 
 
 def _crop_for(job: _Job, width: int, height: int) -> tuple[int, int, int] | None:
@@ -185,8 +185,8 @@ def _jpeg_tables(quality: int) -> dict:
 
 def _reusable(job: _Job, fingerprint: str) -> bool:
     """Whether the existing output is what this job would write: made from these very source
-    bytes (``fingerprint``, against the one recorded when it was written: a photo replaced since,
-    whatever its dates, is written again) and, from its header, in this format, mode, size and,
+    bytes and crop (``fingerprint``, against the one recorded when it was written: a photo
+    replaced since, whatever its dates, or a bounding box changed, is written again) and, from its header, in this format, mode, size and,
     for JPEG, the quality's quantisation tables (a file another run left with other settings is
     rewritten, never kept)."""
     if job.fingerprint is None or job.fingerprint != fingerprint:
@@ -206,7 +206,6 @@ def _process(job: _Job) -> _Result:
     """Runs in a worker process: never raises, a bad file becomes a "corrupt" result."""
     try:
         data = Path(job.source).read_bytes()
-        fingerprint = hashlib.blake2b(data, digest_size=12).hexdigest()
         with Image.open(io.BytesIO(data)) as img:
             mode = img.mode
             if job.exif_transpose:
@@ -215,6 +214,9 @@ def _process(job: _Job) -> _Result:
             crop = _crop_for(job, width, height)
             if crop is None:
                 return _Result(job.key, "discarded", width=width, height=height, mode=mode)
+            # the square's recipe: the source's bytes and the crop (a bounding box edited in
+            # the list since gives another square, with the same source)
+            fingerprint = hashlib.blake2b(data, digest_size=12).hexdigest() + "@{},{},{}".format(*crop)
             kept = _Result(
                 job.key, "kept", width=width, height=height, mode=mode, crop=crop, fingerprint=fingerprint
             )

@@ -258,6 +258,26 @@ def test_prepare_rewrites_the_square_of_a_photo_replaced_since_whatever_its_date
     assert again.written == 0 and again.reused == 22
 
 
+def test_prepare_rewrites_the_square_of_a_photo_whose_bounding_box_changed(cub, tmp_path):
+    """The same photo with its box edited in bounding_boxes.txt (a corrected list, one's own
+    photos listed CUB-style) kept its old square, while the manifest gave the new crop."""
+    out = tmp_path / "data"
+    _prepare(cub.root, out)
+    row = next(r for r in read_manifest(out) if r.image_id == cub.square_box)
+    before = (out / row.file).read_bytes()
+    boxes = cub.root / "bounding_boxes.txt"
+    lines = boxes.read_text().splitlines()
+    i, (x, y, w, h) = next(
+        (i, line.split()[1:]) for i, line in enumerate(lines) if line.split()[0] == str(row.image_id)
+    )
+    lines[i] = f"{row.image_id} {float(x) + 4} {float(y) + 3} {w} {h}"
+    boxes.write_text("\n".join(lines) + "\n")
+    report = _prepare(cub.root, out)
+    assert report.written == 1 and report.reused == 21
+    after = next(r for r in read_manifest(out) if r.image_id == row.image_id)
+    assert after.crop != row.crop and (out / row.file).read_bytes() != before
+
+
 def test_prepare_scales_a_16_bit_grey_photo_as_the_app_reads_it(tmp_path):
     """A 16-bit grey scan keeps its tones (Pillow's convert("RGB") clipped it to white)."""
     photos = tmp_path / "photos" / "scans"
