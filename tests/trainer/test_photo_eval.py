@@ -402,3 +402,19 @@ def test_the_json_report_names_every_compared_models_strength(photo_data, tiny_w
     assert data == report.to_json()
     assert data["textures"] == {"ours": 0.0, "cmp1": 0.5} and data["texture_strength"] == 0.0
     assert "test_images" not in data and data["photos"]
+
+
+def test_a_flat_originals_texture_ratio_is_left_out_even_off_zero_by_float_rounding():
+    """A flat grey hole's texture is 0, but a flat colour's is 5.6e-17 (the mean of R, G and B
+    rounds): its ratio, ~1e14, entered the median over photos."""
+    from trainer.photo_eval import _median_ratio, truth_scores
+
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 20:40] = True
+    flat = np.full((64, 64, 3), (200, 13, 77), np.uint8)
+    textured = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
+    truth = np.array([truth_scores(img, hole)["texture"] for img in (textured, textured, flat)])
+    assert 0 < truth[2] < 1e-12  # flat, but not 0
+    fills = np.array([0.5, 0.7, 0.1]) * truth[0]
+    fills[2] = 0.05  # any fill of the flat hole
+    assert _median_ratio(fills, truth) == pytest.approx(0.6)
