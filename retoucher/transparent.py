@@ -22,7 +22,20 @@ from .inpainting import DetectorLike, InpainterLike
 if TYPE_CHECKING:  # pragma: no cover
     from engine.damage import DamageMap
 
-__all__ = ["detect", "fill", "fill_batch"]
+__all__ = ["detect", "fill", "fill_batch", "why_nothing_to_fill"]
+
+
+def why_nothing_to_fill(hole: np.ndarray, alpha: np.ndarray | None) -> str | None:
+    """Why ``hole`` cannot be filled, or None: the whole photo is hole, or every visible pixel
+    is (the rest transparent: a fill would be made of the hidden colour the editor left there)."""
+    from engine.inpainter import NothingToFillError
+
+    if hole.all():
+        return str(NothingToFillError())
+    hidden = hidden_of(alpha, hole.shape)
+    if hidden is not None and (hidden | hole).all():
+        return "every visible pixel is marked as hole (the rest is transparent): there is nothing to fill it from"
+    return None
 
 
 def _seen(
@@ -41,7 +54,11 @@ def _seen(
     if box is None:
         return image
     reach = max(int(max_side), box.width, box.height)
-    return revealed(image, alpha, hole, window=box.grown(reach).clip(hole.shape[1], hole.shape[0]))
+    window = box.grown(reach).clip(hole.shape[1], hole.shape[0])
+    hidden = hidden_of(alpha, image.shape)
+    if hidden is not None and (hidden[window.slices] | hole[window.slices]).all():
+        window = None  # nothing visible within reach: continued from the visible pixels further off
+    return revealed(image, alpha, hole, window=window)
 
 
 def fill(

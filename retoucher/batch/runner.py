@@ -224,7 +224,7 @@ class _Runner(Ledger):
     def load(self, job: Job) -> _Item | None:
         """The photo and its hole; None when the job is settled here (failed)."""
         from engine.imageio import load_image
-        from engine.inpainter import InpaintCancelled, NothingToFillError
+        from engine.inpainter import InpaintCancelled
 
         try:
             image = load_image(job.source)
@@ -234,8 +234,9 @@ class _Runner(Ledger):
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
             self.fail(job, reason(exc))
             return None
-        if hole.all():
-            self.fail(job, str(NothingToFillError()))
+        why = transparent.why_nothing_to_fill(hole, image.alpha)
+        if why is not None:
+            self.fail(job, why)
             return None
         return _Item(job, image, hole, no_mask, no_damage)
 

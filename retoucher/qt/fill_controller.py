@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QLabel, QStatusBar
 import engine
 
 from ..document import Document
+from ..transparent import why_nothing_to_fill
 from .fill_worker import FillJob, InpainterCache
 from .job_runner import JobRunner
 
@@ -158,8 +159,8 @@ class FillController(QObject):
         if not doc.has_hole:
             self._status.showMessage("Paint over what should go first (brush or rectangle), then Fill", 4000)
             return None
-        if doc.mask.all():
-            reason = str(engine.NothingToFillError())
+        reason = why_nothing_to_fill(doc.mask, doc.alpha)
+        if reason is not None:
             self.error.emit("Cannot fill", f"{reason[0].upper()}{reason[1:]}.")
             return None
         job = FillJob(

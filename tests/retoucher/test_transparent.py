@@ -185,3 +185,56 @@ def test_detection_continues_the_hidden_pixels_only_within_the_detectors_reach()
     (read,) = seen
     assert (read[:, 36:40] == 150).all()  # within 4 px of the visible part: continued
     assert (read[:, :30] == 0).all()  # beyond the reach: as it was
+
+
+def test_a_hole_over_every_visible_pixel_has_nothing_to_fill_from(tmp_path, qtbot, shown_window):
+    """An RGBA photo whose visible pixels are all in the hole was filled from the hidden colour
+    the editor left (black): the batch wrote it, the app filled it. Nothing to fill from now, as
+    for a hole over the whole photo."""
+    from retoucher.document import Document, Rect
+    from retoucher.qt.fill_worker import InpainterCache
+
+    image, alpha, _ = _grey_with_hidden_black()
+    hole = alpha > 0  # the visible part, whole
+    assert transparent.why_nothing_to_fill(hole, alpha).startswith("every visible pixel is marked as hole")
+    assert transparent.why_nothing_to_fill(hole, None) is None
+    assert "the whole image" in transparent.why_nothing_to_fill(np.ones_like(hole), alpha)
+    folder, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
+    folder.mkdir()
+    masks.mkdir()
+    save_image(folder / "cut.png", image, alpha=alpha)
+    save_image(masks / "cut.png", np.where(hole, 255, 0).astype(np.uint8)[..., None].repeat(3, 2))
+    report = run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=RingMeanFill())
+    assert (
+        not report.done
+        and "every visible pixel" in report.failed[0][1]
+        and not out.joinpath("cut.png").exists()
+    )
+
+    fills = InpainterCache()
+    fills.set(RingMeanFill())
+    w = shown_window(Document(image, alpha=alpha), fills)
+    errors = []
+    w.filler.error.connect(lambda title, text: errors.append(text))
+    w._push_edit(w.doc.set_rect(Rect(16, 0, 48, 32)))
+    assert np.array_equal(w.doc.mask, hole)
+    w.fill()
+    assert errors and "Every visible pixel" in errors[0] and not w.busy
+    np.testing.assert_array_equal(w.doc.image, image)
+
+
+def test_a_fill_with_no_visible_pixel_within_reach_continues_those_further_off():
+    """The hidden pixels were continued only within a crop's reach of the hole: a small visible
+    island brushed out far from the rest of the photo was filled from the hidden black."""
+    image = np.zeros((40, 400, 3), np.uint8)  # hidden black
+    alpha = np.zeros((40, 400), np.uint8)
+    image[:, :40], alpha[:, :40] = 150, 255  # the photo
+    image[10:20, 360:370], alpha[10:20, 360:370] = 150, 255  # an island, 320 px off
+    hole = np.zeros((40, 400), bool)
+    hole[10:20, 360:370] = True
+
+    class Near(RingMeanFill):
+        max_side = 64  # a crop reaches 64 px around the hole
+
+    out = transparent.fill(Near(), image, hole, alpha)
+    assert (out[hole] == 150).all()  # not 0: the hidden black
