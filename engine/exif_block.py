@@ -39,6 +39,8 @@ def rewrite_exif(raw: bytes, *, upright: bool = False, drop: frozenset[int] = fr
     orientation entry set to 1 (added when ``upright``: the pixels were turned); the tags in
     ``drop`` left out of the Exif directory (e.g. the maker note, for a block too large)."""
     data = bytes(raw[len(EXIF_PREFIX) :] if raw.startswith(EXIF_PREFIX) else raw)
+    if len(data) < 8:
+        raise ValueError(f"not an EXIF block ({len(data)} bytes)")
     if data[:4] == b"II*\x00":
         order = "<"
     elif data[:4] == b"MM\x00*":
@@ -46,7 +48,7 @@ def rewrite_exif(raw: bytes, *, upright: bool = False, drop: frozenset[int] = fr
     else:
         raise ValueError("not an EXIF block (no TIFF header)")
     (first,) = struct.unpack(order + "I", data[4:8])
-    entries = _read_directory(data, first, order, None, drop, seen=set())
+    entries = _read_directory(data, first, order, None, drop, seen=set(), budget=[len(data)])
     if entries is None:
         raise ValueError(f"its main directory at offset {first} lies outside the block ({len(data)} bytes)")
     orientation = struct.pack(order + "H", 1) + b"\x00\x00"
@@ -60,8 +62,18 @@ def rewrite_exif(raw: bytes, *, upright: bool = False, drop: frozenset[int] = fr
 
 
 def _read_directory(
-    data: bytes, offset: int, order: str, parent: int | None, drop: frozenset[int], seen: set[int]
+    data: bytes,
+    offset: int,
+    order: str,
+    parent: int | None,
+    drop: frozenset[int],
+    seen: set[int],
+    budget: list[int],
 ) -> list[_Entry] | None:
+    """The entries of the directory at ``offset`` (None when it lies outside ``data`` or was
+    read already). ``budget``: the value bytes still allowed, the block's size in all (entries
+    sharing one value would each copy it: a 64 KB block made 68 MB); entries beyond it are left
+    out."""
     if offset in seen or offset < 8 or offset + 2 > len(data):
         return None
     seen.add(offset)
@@ -76,7 +88,7 @@ def _read_directory(
             continue
         if tag in _SUB_IFDS.get(parent, ()):
             (where,) = struct.unpack(order + "I", field)
-            sub = _read_directory(data, where, order, tag, drop, seen)
+            sub = _read_directory(data, where, order, tag, drop, seen, budget)
             if sub is not None:
                 entries.append((tag, typ if typ in (4, 13) else 4, 1, sub))  # LONG or IFD
                 tags.add(tag)
@@ -88,8 +100,9 @@ def _read_directory(
             value = field[:size]
         else:
             (where,) = struct.unpack(order + "I", field)
-            if where + size > len(data):
+            if where + size > len(data) or size > budget[0]:
                 continue
+            budget[0] -= size
             value = data[where : where + size]
         entries.append((tag, typ, n, value))
         tags.add(tag)
@@ -110,19 +123,20 @@ def _size(entries: list[_Entry]) -> int:
 def _write_directory(entries: list[_Entry], offset: int, order: str) -> bytes:
     """The directory at ``offset``: its table, then its values and sub-directories (each at an
     even offset); no next directory."""
-    table = struct.pack(order + "H", len(entries))
-    tail = b""
-    after = offset + 2 + 12 * len(entries) + 4
+    table = [struct.pack(order + "H", len(entries))]
+    tail: list[bytes] = []
+    where = offset + 2 + 12 * len(entries) + 4
     for tag, typ, n, value in entries:
-        where = after + len(tail)
         if isinstance(value, list):
-            table += struct.pack(order + "HHII", tag, typ, 1, where)
-            tail += _write_directory(sorted(value, key=lambda e: e[0]), where, order)
+            table.append(struct.pack(order + "HHII", tag, typ, 1, where))
+            tail.append(_write_directory(sorted(value, key=lambda e: e[0]), where, order))
         elif len(value) <= 4:
-            table += struct.pack(order + "HHI", tag, typ, n) + value.ljust(4, b"\x00")
+            table.append(struct.pack(order + "HHI", tag, typ, n) + value.ljust(4, b"\x00"))
+            continue
         else:
-            table += struct.pack(order + "HHII", tag, typ, n, where)
-            tail += value + b"\x00" * (len(value) & 1)
-    block = table + struct.pack(order + "I", 0) + tail
+            table.append(struct.pack(order + "HHII", tag, typ, n, where))
+            tail.append(value + b"\x00" * (len(value) & 1))
+        where += len(tail[-1])
+    block = b"".join(table) + struct.pack(order + "I", 0) + b"".join(tail)
     assert len(block) == _size(entries)
     return block

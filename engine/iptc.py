@@ -10,7 +10,6 @@ would still show what was retouched away.
 from __future__ import annotations
 
 import struct
-from typing import Any
 
 __all__ = ["TIFF_IPTC", "iptc_from_jpeg", "iptc_from_tiff", "jpeg_iptc_segment"]
 
@@ -27,19 +26,29 @@ def iptc_from_jpeg(applist: list[tuple[str, bytes]]) -> bytes | None:
     data = b"".join(
         body[len(_PHOTOSHOP) :] for name, body in applist if name == "APP13" and body.startswith(_PHOTOSHOP)
     )
-    records = _resource(data, _IPTC_RESOURCE)
-    return records if records and records[0] == 0x1C else None
+    return _datasets(_resource(data, _IPTC_RESOURCE))
 
 
-def iptc_from_tiff(value: Any) -> bytes | None:
-    """The IPTC records of a TIFF's tag 33723 (bytes, or the LONG numbers some writers type it
-    as), None when absent or not IPTC."""
-    if isinstance(value, (tuple, list)) and all(isinstance(v, int) for v in value):
-        value = b"".join(struct.pack(">I", v & 0xFFFFFFFF) for v in value)
-    if not isinstance(value, (bytes, bytearray)):
+def iptc_from_tiff(raw: bytes | None) -> bytes | None:
+    """The IPTC records of a TIFF's tag 33723 as the file stores them (``raw``: its bytes,
+    whatever type the tag was given: Photoshop types it LONG, padded to 4 bytes), None when
+    absent or not IPTC."""
+    return _datasets(raw)
+
+
+def _datasets(data: bytes | None) -> bytes | None:
+    """The complete IPTC datasets at the start of ``data`` (0x1C, record, tag, 2-byte length,
+    value; an extended length not followed), None when there are none: what follows the last
+    whole one (a TIFF's padding) is left out."""
+    if not data:
         return None
-    records = bytes(value).rstrip(b"\x00")
-    return records if records and records[0] == 0x1C else None
+    at = 0
+    while at + 5 <= len(data) and data[at] == 0x1C:
+        (size,) = struct.unpack_from(">H", data, at + 3)
+        if size & 0x8000 or at + 5 + size > len(data):
+            break
+        at += 5 + size
+    return bytes(data[:at]) or None
 
 
 def jpeg_iptc_segment(records: bytes) -> bytes | None:

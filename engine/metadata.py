@@ -366,14 +366,30 @@ def read_xmp(value: Any) -> bytes | None:
     return _without_thumbnails(bytes(value))
 
 
-# xmp:Thumbnails (xap: in older files): an array of base64 JPEG previews of the picture
-_XMP_THUMBNAILS = re.compile(rb"<([\w.-]+):Thumbnails\b[^>]*?(?:/>|>.*?</\1:Thumbnails\s*>)", re.DOTALL)
+# the opening tag of xmp:Thumbnails (xap: in older files): an array of base64 JPEG previews
+_XMP_THUMBNAILS = re.compile(rb"<([\w.-]+):Thumbnails(?=[\s/>])[^>]*>")
 
 
 def _without_thumbnails(xmp: bytes) -> bytes:
     """``xmp`` without its ``xmp:Thumbnails`` previews: like the EXIF thumbnail they show the
-    picture as it was before retouching (what was removed, in file managers and catalogues)."""
-    return _XMP_THUMBNAILS.sub(b"", xmp)
+    picture as it was before retouching (what was removed, in file managers and catalogues).
+    One pass over the packet (an element never closed is kept, with what follows it)."""
+    parts, at, unclosed = [], 0, set()
+    for opening in _XMP_THUMBNAILS.finditer(xmp):
+        prefix = opening.group(1)
+        if opening.start() < at or prefix in unclosed:  # inside one taken out; never closed
+            continue
+        if opening.group(0).endswith(b"/>"):
+            end = opening.end()
+        else:
+            close = xmp.find(b"</" + prefix + b":Thumbnails>", opening.end())
+            if close < 0:
+                unclosed.add(prefix)
+                continue
+            end = close + len(prefix) + len(b"</:Thumbnails>")
+        parts.append(xmp[at : opening.start()])
+        at = end
+    return b"".join(parts) + xmp[at:] if parts else xmp
 
 
 def read_jpeg_tables(im: Image.Image, path: Path) -> JpegTables | None:
@@ -472,8 +488,8 @@ def read_iptc(im: Image.Image, fmt: str | None) -> bytes | None:
     """A JPEG's or TIFF's IPTC-IIM records (:mod:`engine.iptc`), None when it has none."""
     if is_jpeg(fmt):
         return iptc_from_jpeg(getattr(im, "applist", None) or [])
-    if fmt == "TIFF":
-        return iptc_from_tiff(getattr(im, "tag_v2", {}).get(TIFF_IPTC))
+    if fmt == "TIFF":  # its bytes: Pillow's value of a tag typed LONG is its first number only
+        return iptc_from_tiff(getattr(getattr(im, "tag_v2", None), "_tagdata", {}).get(TIFF_IPTC))
     return None
 
 

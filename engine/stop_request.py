@@ -17,7 +17,9 @@ class StopRequest:
     """While entered, SIGINT and SIGTERM set :attr:`requested` (and :attr:`why`, the signal's
     name) and call ``on_request(why)`` the first time. With ``second_interrupts``, a second signal
     stops at once (KeyboardInterrupt), for a user who will not wait. Outside the main thread
-    (where handlers cannot be set) it changes nothing; the old handlers are restored on exit."""
+    (where handlers cannot be set) it changes nothing, nor for a signal the process ignores (a
+    background job of a shell script: the terminal's Ctrl+C is for the foreground one); the old
+    handlers are restored on exit."""
 
     def __init__(
         self, *, second_interrupts: bool = False, on_request: Callable[[str], None] | None = None
@@ -43,6 +45,8 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) == signal.SIG_IGN:  # a job started with & by a shell: left deaf
+                continue
             with contextlib.suppress(ValueError):  # not in the main thread
                 self._old[sig] = signal.signal(sig, self._on_signal)
         return self

@@ -333,7 +333,10 @@ def open_run(config: TrainConfig, explicit: set[str] | None) -> tuple[TrainConfi
             f"{ckpt_path} cannot be written ({exc.strerror}): the run could not save its steps"
         ) from exc
     resumed = load_checkpoint(ckpt_path)
-    return _merge_resumed(TrainConfig.from_dict(resumed["config"]), config, explicit), resumed
+    # this invocation's own fields are not the run's (a checkpoint of an older version may
+    # hold --stop-after -1 or --time-limit 0, refused now: they are reset below anyway)
+    saved = {k: v for k, v in resumed["config"].items() if k not in PER_INVOCATION_FIELDS}
+    return _merge_resumed(TrainConfig.from_dict(saved), config, explicit), resumed
 
 
 def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | None) -> TrainConfig:

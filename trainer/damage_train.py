@@ -249,7 +249,8 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
     )
     from torch.utils.tensorboard import SummaryWriter
 
-    writer = SummaryWriter(str(out / "tb"), purge_step=start or None)
+    # the checkpoint's own step stays (not logged again; what a killed run wrote after it goes)
+    writer = SummaryWriter(str(out / "tb"), purge_step=start + 1)
     t0 = time.monotonic()
     step = start
     window: dict[str, list[float]] = {}

@@ -129,7 +129,7 @@ def run_command(
     stop = StopRequest(
         second_interrupts=True,
         on_request=lambda why: print(
-            f"\n{prog}: {who}stopping after the photo being done ({why}; again to stop at once)",
+            f"\n{prog}: {who}stopping after the photo in hand ({why}; again to stop at once)",
             file=sys.stderr,
             flush=True,
         ),
@@ -140,7 +140,7 @@ def run_command(
                 options,
                 detector_factory=detector_factory,
                 progress=progress,
-                cancel=stop,
+                stop=stop,
                 rank=rank,
                 world_size=world,
                 local_rank=local_rank,
@@ -150,12 +150,17 @@ def run_command(
             doing,
             bar_shown,
         )
-    if not isinstance(report, BatchReport):
-        return report
-    print(report.summary(), flush=True)
-    if stop.requested:  # the ranks stopped each on its own: no meeting (one may be gone)
-        print(f"{prog}: {who}interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        if not isinstance(report, BatchReport):
+            return report
+        try:  # a second Ctrl+C while it prints: the exit status, not a traceback
+            print(report.summary(), flush=True)
+            if stop.requested:  # the ranks stopped each on its own: no meeting (one may be gone)
+                print(
+                    f"{prog}: {who}interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr
+                )
+                return EXIT_INTERRUPTED
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
     counts = report.counts()
     if world > 1:
         counts = _combine_ranks(report, counts, args.rank_timeout * 60, prog, who, rank, world)

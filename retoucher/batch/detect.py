@@ -92,6 +92,7 @@ def run_detect(
     detector_factory: DetectorFactory | None = None,
     progress: BatchProgressFn | None = None,
     cancel: CancelFn | None = None,
+    stop: CancelFn | None = None,
     rank: int = 0,
     world_size: int = 1,
     local_rank: int | None = None,
@@ -100,14 +101,15 @@ def run_detect(
 
     ``detector``: a ready one; otherwise ``detector_factory`` (default: the engine's) makes one
     from ``options.weights`` on ``options.device`` (``cuda:LOCAL_RANK`` under torchrun) when
-    the first photo needs it. ``progress`` and ``cancel`` as in :func:`~.runner.run_batch`.
+    the first photo needs it. ``progress``, ``cancel`` and ``stop`` as in
+    :func:`~.runner.run_batch`.
     Raises :class:`BatchError` for problems with the run as a whole (folders, detector).
     """
     from engine.imageio import load_image, save_mask
     from engine.inpainter import InpaintCancelled
 
     jobs, report = start_run(plan_detect(options), DetectReport(), rank, world_size)
-    ledger = Ledger(report, progress, cancel)
+    ledger = Ledger(report, progress, cancel, stop)
     factory = detector_factory or default_detector_factory
 
     def make(device: str) -> DetectorLike:

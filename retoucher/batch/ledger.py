@@ -61,11 +61,16 @@ class Ledger:
     """Settles the jobs of one run in its report and calls ``progress`` after each."""
 
     def __init__(
-        self, report: BatchReport, progress: BatchProgressFn | None, cancel: CancelFn | None
+        self,
+        report: BatchReport,
+        progress: BatchProgressFn | None,
+        cancel: CancelFn | None,
+        stop: CancelFn | None = None,
     ) -> None:
         self.report = report
         self.progress = progress
         self.cancel = cancel
+        self.stop = stop
         self.finished = 0
 
     def pending(
@@ -78,7 +83,8 @@ class Ledger:
         """The jobs that need work, in order; the others are settled on the way (failed with
         the error known from planning, skipped when their output exists and not ``overwrite``).
         Raises :class:`engine.inpainter.InpaintCancelled` before the next job once ``cancel()``
-        returns True, and :class:`BatchError` before the first job that needs work when the
+        returns True; ends (the report cancelled) before it once ``stop()`` does (what is in
+        hand is finished first); raises :class:`BatchError` before the first job that needs work when the
         ``output_dir`` (default: that job's folder) cannot be written to (not after a model has
         worked on every photo; a sub-folder that cannot be written fails its own photos).
         ``before_work()`` is called there first (the weight files' check: before the output
@@ -89,6 +95,9 @@ class Ledger:
         for job in jobs:
             if self.cancel is not None and self.cancel():
                 raise InpaintCancelled()
+            if self.stop is not None and self.stop():
+                self.report.cancelled = True
+                return
             if job.error:
                 self.fail(job, job.error)
             elif job.output.is_file() and not overwrite:

@@ -36,6 +36,7 @@ def run_batch(
     progress: BatchProgressFn | None = None,
     inpainter_factory: Callable[[str], InpainterLike] | None = None,
     cancel: CancelFn | None = None,
+    stop: CancelFn | None = None,
     rank: int = 0,
     world_size: int = 1,
     local_rank: int | None = None,
@@ -53,6 +54,8 @@ def run_batch(
     ``options.damage_weights``), so each rank has its own. ``progress(finished, total, name)``
     is called after each photo; ``cancel()`` returning True stops the batch at the next photo (or
     the next check inside a fill or a detection): finished outputs stay, and a re-run resumes.
+    ``stop()`` returning True stops it before the next photo, the photos in hand (a group filled
+    together) finished and written first (the command line's first Ctrl+C).
 
     Raises :class:`BatchError` for problems with the batch as a whole (nothing usable to do).
     """
@@ -66,6 +69,7 @@ def run_batch(
     runner = _Runner(
         options, holes, inpainter, detector_factory, progress, cancel, report, local_rank, inpainter_factory
     )
+    runner.stop = stop
     try:
         for job in runner.pending(jobs, options.overwrite, options.output_dir, runner.check_weight_files):
             item = runner.load(job)

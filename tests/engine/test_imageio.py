@@ -225,6 +225,23 @@ def test_xmp_thumbnails_of_the_original_are_not_carried_over(tmp_path, suffix):
         assert b"<xap:Rating>4</xap:Rating>" in data and b"J\xc3\xb6rg" in data, path.name
 
 
+def test_xmp_thumbnails_are_found_in_one_pass():
+    """Each opening tag never closed made the search scan to the packet's end: 256 KB of them
+    took 16 s (at load, and again at save)."""
+    import time
+
+    from engine.metadata import _without_thumbnails
+
+    packet = b"<a>" + b"<xmp:Thumbnails>" * 16000 + b"</a>"
+    t0 = time.perf_counter()
+    assert _without_thumbnails(packet) == packet  # never closed: kept
+    assert time.perf_counter() - t0 < 1
+    kept = b"<xmp:ThumbnailsOld>a</xmp:ThumbnailsOld><xmp:Thumbnails-2>b</xmp:Thumbnails-2>"
+    assert _without_thumbnails(
+        b"<x><xap:Thumbnails a='1'>t</xap:Thumbnails><xmp:Thumbnails/>" + kept + b"</x>"
+    ) == (b"<x>" + kept + b"</x>")
+
+
 XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></x:xmpmeta>'
 
 
@@ -1473,3 +1490,24 @@ def test_iptc_records_are_kept_in_jpeg_and_tiff_and_photoshops_thumbnail_is_not(
     kept = save_image(tmp_path / "kept.jpg", changed, metadata=loaded.metadata, source=loaded.source,
                       changed=np.any(changed != loaded.rgb, axis=2))  # fmt: skip
     assert load_image(kept).metadata.iptc == records
+
+
+def test_iptc_in_a_tiff_tag_typed_long_as_photoshop_writes_it(tmp_path):
+    """Photoshop types the TIFF IPTC tag LONG (padded to 4 bytes): Pillow's value of it is its
+    first number only, and the records were lost."""
+    from PIL import IptcImagePlugin
+
+    records = _iptc_records(caption=b"Caption!", keyword=b"tram")
+    padded = records + b"\x00" * (-len(records) % 4)
+    src = tmp_path / "ps.tif"
+    Image.fromarray(rng_rgb(16, 16)).save(src, tiffinfo={33723: padded})  # little-endian, UNDEFINED
+    data = bytearray(src.read_bytes())
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (n,) = struct.unpack_from("<H", data, ifd)
+    for at in range(ifd + 2, ifd + 2 + 12 * n, 12):
+        if struct.unpack_from("<H", data, at)[0] == 33723:
+            struct.pack_into("<HI", data, at + 2, 4, len(padded) // 4)  # retyped LONG, same bytes
+    src.write_bytes(bytes(data))
+    with Image.open(src) as im:
+        assert im.tag_v2.tagtype[33723] == 4 and IptcImagePlugin.getiptcinfo(im)[(2, 120)] == b"Caption!"
+    assert load_image(src).metadata.iptc == records  # the padding left out

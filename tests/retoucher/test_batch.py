@@ -1241,8 +1241,9 @@ def test_ctrl_c_stops_after_the_photo_in_hand_with_the_summary_and_a_second_one_
     tmp_path, tiny_weights, monkeypatch, capsys
 ):
     """Ctrl+C ended a batch with one line: the failures so far (and what was done) were not
-    listed, so a re-run repeated them to find out. The first SIGINT now stops the batch at the
-    next photo with its summary (exit 130); a second one stops at once."""
+    listed, so a re-run repeated them to find out. The first SIGINT now stops the batch before
+    the next photo, those in hand finished (not thrown away half-filled), with its summary (exit
+    130); a second one stops at once, and one while the summary prints gives no traceback."""
     import signal
 
     from retoucher.batch import runner
@@ -1266,7 +1267,8 @@ def test_ctrl_c_stops_after_the_photo_in_hand_with_the_summary_and_a_second_one_
     argv = [str(src), str(tmp_path / "out"), "--center-hole", "8", "--weights", str(tiny_weights)]
     assert main(argv + ["--device", "cpu", "--no-progress"]) == 130
     out, err = capsys.readouterr()
-    assert "done 2, skipped 0, failed 1, cancelled with 6 not processed (of 9)" in out
+    # the photo loaded when the second was written (the next group's) is finished too
+    assert "done 3, skipped 0, failed 1, cancelled with 5 not processed (of 9)" in out
     assert "FAILED" in out and "a_broken.png" in out
     assert "stopping" in err and "interrupted" in err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in written)
@@ -1280,6 +1282,19 @@ def test_ctrl_c_stops_after_the_photo_in_hand_with_the_summary_and_a_second_one_
     assert main(argv + ["--device", "cpu", "--no-progress"]) == 130
     out, err = capsys.readouterr()
     assert "done" not in out and "interrupted" in err
+
+    from retoucher.batch.options import BatchReport
+
+    summary = BatchReport.summary
+
+    def interrupted_while_printed(report):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        return summary(report)
+
+    monkeypatch.setattr(runner, "write_output", write)
+    monkeypatch.setattr(BatchReport, "summary", interrupted_while_printed)
+    assert main(argv + ["--device", "cpu", "--no-progress", "--overwrite"]) == 130
 
 
 def test_a_bad_weight_file_stops_the_batch_before_the_output_folder_is_made(tmp_path, tiny_weights, capsys):

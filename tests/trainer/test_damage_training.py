@@ -289,3 +289,16 @@ def test_damage_evaluate_refuses_a_negative_limit(prepared) -> None:
 
     with pytest.raises(ValueError, match="--limit must be at least 0"):
         evaluate_detectors(lambda im: np.zeros(im.shape[:2], np.float32), 0.5, prepared, limit=-3)
+
+
+def test_a_resumed_run_keeps_the_checkpoints_step_in_tensorboard(prepared, tmp_path) -> None:
+    """As the inpainting trainer's: TensorBoard's purge began at the checkpoint's step, which the
+    resumed run does not log again (log.jsonl kept it)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "run"
+    train_damage(_config(prepared, out, steps=2))
+    train_damage(_config(prepared, out, steps=4))
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train/bce")] == [2, 4]

@@ -938,3 +938,36 @@ def test_ranks_started_by_hand_on_a_port_in_use_get_one_line(monkeypatch, capsys
             setup_distributed("cpu")
     assert not torch.distributed.is_initialized()
     assert f"waiting for the other ranks at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_a_checkpoint_holding_a_stopping_option_now_refused_still_resumes(prepared, tmp_path, train_config):
+    """A run started before --stop-after/--time-limit were checked (with -1 or 0, which its
+    checkpoint keeps) could not be resumed once they were: they belong to one invocation."""
+    from trainer.checkpoint import save_checkpoint
+
+    out = tmp_path / "run"
+    train(train_config(prepared, out, steps=2))
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    ckpt["config"].update(stop_after=-1, time_limit=0.0)
+    save_checkpoint(
+        out / "ckpt.pt", {k: v for k, v in ckpt.items() if k not in ("format", "version", "path")}
+    )
+    result = train(train_config(prepared, out, steps=3, resume=True), explicit={"steps", "resume"})
+    assert result.step == 3 and not result.stopped_early
+
+
+def test_a_stop_request_leaves_a_signal_the_process_ignores_alone():
+    """A batch started with & from a shell script ignores SIGINT (the terminal's Ctrl+C is for
+    the foreground job): the stop request took it over."""
+    import signal
+
+    from engine.stop_request import StopRequest
+
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == stop._on_signal
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, old)
