@@ -133,14 +133,25 @@ def _open(
         raise DamageTrainError(f"{ckpt_path} is not a readable checkpoint ({exc})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT or ckpt.get("version") != CKPT_VERSION:
         raise DamageTrainError(f"{ckpt_path} is not a damage-detector training checkpoint")
-    saved = DamageTrainConfig(**ckpt["config"])
+    try:  # a key of another version's config is left out (a traceback of TypeError before)
+        known = {f.name for f in dataclasses.fields(DamageTrainConfig)}
+        saved = DamageTrainConfig(**{k: v for k, v in dict(ckpt["config"]).items() if k in known})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DamageTrainError(f"{ckpt_path} holds no usable training config ({exc})") from None
     given = {f.name for f in dataclasses.fields(config)} - {"data", "out"} if explicit is None else explicit
     ignored = sorted(k for k in given - set(RUN_KEYS) if getattr(config, k) != getattr(saved, k))
     if ignored:
         names = ", ".join("--" + k.replace("_", "-") for k in ignored)
         _log(out, f"resuming {ckpt_path} at step {ckpt['step']}: the run keeps its recipe; ignored {names}")
-    # --minutes and --workers belong to this invocation; --steps to the run unless given again
-    changes = {"minutes": config.minutes, "workers": config.workers}
+    # --minutes and --workers belong to this invocation; --steps to the run unless given again;
+    # the run folder is the one given (a copy of a run resumed wrote into the original's), and
+    # so is the data, which may have moved
+    changes = {
+        "minutes": config.minutes,
+        "workers": config.workers,
+        "out": config.out,
+        "data": config.data or saved.data,
+    }
     if "steps" in given:
         changes["steps"] = config.steps
     if changes.get("steps", saved.steps) != saved.steps:

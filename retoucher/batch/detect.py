@@ -66,13 +66,14 @@ class DetectReport(BatchReport):
 
     def headline(self, counts: list[int] | None = None) -> str:
         done, skipped, failed, total, flagged, pixels = counts or self.counts()
-        share = f"{100 * flagged / pixels:.2f}% of their pixels flagged" if pixels else "no pixels flagged"
+        # a re-run that skipped every mask measured nothing: "no pixels flagged" said otherwise
+        share = f"; {100 * flagged / pixels:.2f}% of their pixels flagged" if pixels else ""
         stop = (
             f", cancelled with {self.not_processed} not processed"
             if counts is None and self.cancelled
             else ""
         )
-        return f"photos {total}: masks written {done}, skipped {skipped}, failed {failed}{stop}; {share}"
+        return f"photos {total}: masks written {done}, skipped {skipped}, failed {failed}{stop}{share}"
 
 
 def plan_detect(options: DetectOptions) -> list[Job]:

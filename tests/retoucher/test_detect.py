@@ -143,8 +143,12 @@ def test_rerun_skips_existing_masks_and_overwrite_redoes_them(photos, tmp_path, 
     (photos / "corrupt.jpg").unlink()
     (photos / "truncated.png").unlink()
     idle = FakeFactory()
+    capsys.readouterr()
     assert detect_main(args, detector_factory=idle) == 0
     assert idle.calls == []  # nothing to do: no detector is loaded
+    # and nothing measured: no share of flagged pixels claimed ("no pixels flagged" before)
+    said = capsys.readouterr().out
+    assert "masks written 0, skipped 7, failed 0\n" in said and "flagged" not in said
     assert detect_main([*args, "--overwrite"], detector_factory=FakeFactory()) == 0
     assert "masks written 7, skipped 0, failed 0" in capsys.readouterr().out
 

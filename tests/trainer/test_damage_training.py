@@ -302,3 +302,28 @@ def test_a_resumed_run_keeps_the_checkpoints_step_in_tensorboard(prepared, tmp_p
     events = EventAccumulator(str(out / "tb"))
     events.Reload()
     assert [e.step for e in events.Scalars("train/bce")] == [2, 4]
+
+
+def test_a_copied_run_resumes_in_its_own_folder(prepared, tmp_path) -> None:
+    """A run copied to another folder and resumed there wrote its checkpoint, weights and logs
+    into the original's folder (the one its checkpoint named) and left the copy as it was; a
+    run moved away failed on the missing folder. A checkpoint with a key of another version's
+    config ended in a TypeError traceback."""
+    import shutil
+
+    first, copy = tmp_path / "a", tmp_path / "b"
+    train_damage(_config(prepared, first, steps=2))
+    before = (first / "log.jsonl").read_text()
+    shutil.copytree(first, copy)
+    train_damage(_config(prepared, copy, steps=4))
+    assert (first / "log.jsonl").read_text() == before
+    assert [json.loads(line)["step"] for line in (copy / "log.jsonl").read_text().splitlines()] == [2, 4]
+    assert torch.load(copy / "ckpt.pt", weights_only=True)["step"] == 4
+    moved = tmp_path / "c"
+    first.rename(moved)
+    train_damage(_config(prepared, moved, steps=4))
+    ckpt = torch.load(moved / "ckpt.pt", weights_only=True)
+    ckpt["config"]["from_a_later_version"] = 1
+    torch.save(ckpt, moved / "ckpt.pt")
+    train_damage(_config(prepared, moved, steps=5))
+    assert torch.load(moved / "ckpt.pt", weights_only=True)["step"] == 5
