@@ -13,14 +13,7 @@ from engine.mirror_pass import MIRROR
 
 from . import train_choices  # the values train's options choose among (torch-free)
 from .damage_cli import add_damage
-
-
-def _said(exc: BaseException) -> str:
-    """An error as one line: a file system's (a folder that is a file, a full disk, no
-    permission: they ended in tracebacks) names the path and the reason."""
-    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror}"
-    return str(exc)
+from .errors import said
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -40,7 +33,7 @@ def _prepare(args: argparse.Namespace) -> int:
     try:
         report = prepare(config)
     except (PrepareError, ValueError, OSError) as exc:
-        print(f"retoucher-train prepare: error: {_said(exc)}", file=sys.stderr)
+        print(f"retoucher-train prepare: error: {said(exc)}", file=sys.stderr)
         return 2
     print(report.summary(Path(args.out)))
     return 0
@@ -103,7 +96,7 @@ def _train(args: argparse.Namespace) -> int:
         config = TrainConfig(**given)
         result = train(config, explicit=set(given))
     except (TrainError, ValueError, OSError) as exc:
-        print(f"retoucher-train train: error: {_said(exc)}", file=sys.stderr)
+        print(f"retoucher-train train: error: {said(exc)}", file=sys.stderr)
         return 2
     if result.stopped_early and torchrun_env().launched:
         # torchrun reports a rank's other status as a failure (a ChildFailedError, and a restart
@@ -415,7 +408,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         )
         report = evaluate(cfg)
     except (CheckpointError, ValueError, OSError) as exc:
-        print(f"retoucher-train evaluate: error: {_said(exc)}", file=sys.stderr)
+        print(f"retoucher-train evaluate: error: {said(exc)}", file=sys.stderr)
         return 2
     print(report.markdown)
     print(

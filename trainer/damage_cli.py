@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .errors import said
+
 
 def _train(args: argparse.Namespace) -> int:
     from .damage_train import DamageTrainConfig, DamageTrainError, train_damage
@@ -34,7 +36,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         weights = train_damage(config, explicit=set(given))
     except (DamageTrainError, ValueError, OSError) as exc:
-        print(f"retoucher-train damage train: error: {exc}", file=sys.stderr)
+        print(f"retoucher-train damage train: error: {said(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
