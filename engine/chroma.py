@@ -41,12 +41,44 @@ import torch.nn.functional as F
 from .gaussian import gaussian_blur
 from .seams import membrane, square_max
 
-__all__ = ["CELL", "FREE", "RING", "SIGMA", "cast_field"]
+__all__ = ["CELL", "FREE", "LEVEL_FREE", "RING", "SIGMA", "cast_field", "level_field"]
 
 FREE = 0.05  # the cast left to the network: this far from grey on its largest channel, in [-1, 1]
+LEVEL_FREE = 0.4  # the brightness left to the network: this far from mid-grey, in [-1, 1]
 RING = 16  # the cast is measured on the known pixels this near a hole (chessboard distance), px
 CELL = 8  # the field's cells, px
 SIGMA = 32.0  # the Gaussian that spreads the cells' colours, px
+
+
+def _cells(x: torch.Tensor, valid: torch.Tensor, ring: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each cell's (``CELL`` px) mean colour over its known pixels within ``ring`` px of a hole
+    (N,3,h,w), and the share of its pixels that are such (N,1,h,w)."""
+    h, w = x.shape[-2:]
+    near = (square_max(1.0 - valid, ring) > 0).float() * valid
+    # whole cells: the right and bottom ones padded with pixels of no weight, not averaged over less
+    pad = (0, -w % CELL, 0, -h % CELL)
+    weight = F.avg_pool2d(F.pad(near, pad), CELL)
+    return F.avg_pool2d(F.pad(torch.where(near > 0, x, 0.0), pad), CELL) / weight.clamp(min=1e-12), weight
+
+
+def _spread(value: torch.Tensor, weight: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cells' ``value`` (N,C,h,w) spread with a Gaussian of ``sigma`` px, weighted by their
+    ``weight``, and the same mean of its squared size (N,1,h,w)."""
+    sums = gaussian_blur(
+        torch.cat([value, value.square().sum(1, keepdim=True), weight.new_ones(weight.shape)], 1) * weight,
+        sigma / CELL,
+        border="zeros",  # a normalised convolution: divided by the blurred weight below
+    )
+    c = value.shape[1]
+    total = sums[:, c + 1 :].clamp(min=1e-12)
+    return sums[:, :c] / total, sums[:, c : c + 1] / total
+
+
+def _upsampled(field: torch.Tensor, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
+    """Each cell's value at its centre, pixel for pixel: the crop is not a whole number of cells."""
+    return F.interpolate(field, scale_factor=CELL, mode="bilinear", align_corners=False)[..., :h, :w].to(
+        dtype
+    )
 
 
 def cast_field(
@@ -64,25 +96,37 @@ def cast_field(
     + field`` fills in the colours the network knows; hole pixels of ``x`` are never read."""
     h, w = x.shape[-2:]
     dtype, x, valid = x.dtype, x.float(), valid.float()  # 1e-12 is 0 in half precision
-    near = (square_max(1.0 - valid, ring) > 0).float() * valid
-    # whole cells: the right and bottom ones padded with pixels of no weight, not averaged over less
-    pad = (0, -w % CELL, 0, -h % CELL)
-    weight = F.avg_pool2d(F.pad(near, pad), CELL)
-    cell = F.avg_pool2d(F.pad(torch.where(near > 0, x, 0.0), pad), CELL) / weight.clamp(min=1e-12)
+    cell, weight = _cells(x, valid, ring)
     chroma = cell - cell.mean(1, keepdim=True)  # each cell's mean colour's departure from grey
-    sums = gaussian_blur(
-        torch.cat([chroma, chroma.square().sum(1, keepdim=True), weight.new_ones(weight.shape)], 1) * weight,
-        sigma / CELL,
-        border="zeros",  # a normalised convolution: divided by the blurred weight below
-    )
-    total = sums[:, 4:].clamp(min=1e-12)
-    mean, square = sums[:, :3] / total, sums[:, 3:4] / total
+    mean, square = _spread(chroma, weight, sigma)
+    known = (weight > 0).to(x.dtype)  # cells holding a pixel near a hole: the rest is carried over
     # the cast's coherence: 1 where the cells around share one colour, the share of them that
     # have it where a saturated surface meets a grey one (a hole across their boundary)
     coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
-    known = (weight > 0).to(x.dtype)  # cells holding a pixel near a hole: the rest is carried over
     cast = membrane(mean * coherence.clamp(max=1.0) * known, known)
     size = cast.abs().amax(1, keepdim=True)
     cast = cast * (1.0 - free / size.clamp(min=1e-12)).clamp(min=0.0)
-    # each cell's value at its centre, pixel for pixel: the crop is not a whole number of cells
-    return F.interpolate(cast, scale_factor=CELL, mode="bilinear", align_corners=False)[..., :h, :w].to(dtype)
+    return _upsampled(cast, h, w, dtype)
+
+
+def level_field(
+    x: torch.Tensor,
+    valid: torch.Tensor,
+    free: float = LEVEL_FREE,
+    ring: int = RING,
+    sigma: float = SIGMA,
+) -> torch.Tensor:
+    """(N,1,H,W): the part of the brightness around the holes beyond ``free`` from mid-grey at
+    each pixel of ``x`` (N,3,H,W) in [-1, 1], ``valid`` (N,1,H,W) 1 = valid: the local mean of
+    the three channels of the valid pixels within ``ring`` px of a hole pixel, measured, spread
+    and carried over as :func:`cast_field` does the cast, less ``free`` towards 0 (0 within it).
+    ``network(x - field) + field`` fills at the brightness the network knows; hole pixels of
+    ``x`` are never read."""
+    h, w = x.shape[-2:]
+    dtype, x, valid = x.dtype, x.float(), valid.float()
+    cell, weight = _cells(x, valid, ring)
+    mean, _ = _spread(cell.mean(1, keepdim=True), weight, sigma)
+    known = (weight > 0).to(x.dtype)
+    level = membrane(mean * known, known)
+    level = level.sign() * (level.abs() - free).clamp(min=0.0)
+    return _upsampled(level, h, w, dtype)

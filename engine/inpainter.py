@@ -46,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .chroma import cast_field
+from .chroma import cast_field, level_field
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
@@ -327,7 +327,9 @@ class Inpainter:
         g = self.config.granularity
         h, w = x.shape[-2:]
         image, known = x, valid
-        cast = cast_field(x, valid)  # a saturated colour's cast: taken off here, added back below
+        # a saturated colour's cast and a bright or dark surround's level: taken off here, added
+        # back below
+        cast = cast_field(x, valid) + level_field(x, valid)
         x = (x - cast) * valid
         ph, pw = (-h) % g, (-w) % g
         if ph or pw:
