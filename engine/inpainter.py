@@ -31,7 +31,8 @@ How an image reaches the network:
 * Where the photo around a hole is grey (a greyscale scan, or a black-and-white photo read in
   colour: a few levels of noise, a faint tint), so is the fill, with the photo's tone, except
   next to something coloured in it (:mod:`engine.grey`); where it is strongly coloured, the network fills the crop with that
-  colour cast taken off and the cast is added back (:mod:`engine.chroma`).
+  colour cast taken off and the cast is added back (:mod:`engine.chroma`), and where it is very
+  bright or dark (a white wall, a night sky), so is its level.
 """
 
 from __future__ import annotations
