@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from .gaussian import gaussian_blur
 from .seams import membrane, square_max
 
-__all__ = ["CELL", "FREE", "LEVEL_FREE", "RING", "SIGMA", "cast_field", "level_field"]
+__all__ = ["CELL", "FREE", "LEVEL_FREE", "RING", "SIGMA", "cast_field", "level_field", "surround_field"]
 
 FREE = 0.05  # the cast left to the network: this far from grey on its largest channel, in [-1, 1]
 LEVEL_FREE = 0.4  # the brightness left to the network: this far from mid-grey, in [-1, 1]
@@ -145,3 +145,33 @@ def level_field(
     level = membrane(mean * known, known)
     level = level.sign() * (level.abs() - free).clamp(min=0.0)
     return _upsampled(level, h, w, dtype)
+
+
+def surround_field(
+    x: torch.Tensor, valid: torch.Tensor, ring: int = RING, sigma: float = SIGMA
+) -> torch.Tensor:
+    """(N,3,H,W): :func:`cast_field` plus :func:`level_field` (at ``FREE`` and ``LEVEL_FREE``),
+    what the Inpainter takes off before the network and adds back after, measured in one pass
+    (the cells, their spread and their carrying over shared: the same values, bit for bit)."""
+    h, w = x.shape[-2:]
+    dtype, x, valid = x.dtype, x.float(), valid.float()
+    cell, weight = _cells(x, valid, ring)
+    grey = cell.mean(1, keepdim=True)
+    chroma = cell - grey
+    sums = gaussian_blur(
+        torch.cat([chroma, chroma.square().sum(1, keepdim=True), weight.new_ones(weight.shape), grey], 1)
+        * weight,
+        sigma / CELL,
+        border="zeros",
+    )
+    total = sums[:, 4:5].clamp(min=1e-12)
+    mean, square, level = sums[:, :3] / total, sums[:, 3:4] / total, sums[:, 5:6] / total
+    known = (weight > 0).to(x.dtype)
+    coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
+    both = membrane(torch.cat([mean * coherence.clamp(max=1.0), level], 1) * known, known)
+    cast, level = both[:, :3], both[:, 3:]
+    size = cast.abs().amax(1, keepdim=True)
+    cast = cast * (1.0 - FREE / size.clamp(min=1e-12)).clamp(min=0.0)
+    level = level.sign() * (level.abs() - LEVEL_FREE).clamp(min=0.0)
+    up = _upsampled(torch.cat([cast, level], 1), h, w, dtype)
+    return up[:, :3] + up[:, 3:]

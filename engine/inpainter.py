@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .chroma import cast_field, level_field
+from .chroma import surround_field
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
@@ -330,7 +330,7 @@ class Inpainter:
         image, known = x, valid
         # a saturated colour's cast and a bright or dark surround's level: taken off here, added
         # back below
-        cast = cast_field(x, valid) + level_field(x, valid)
+        cast = surround_field(x, valid)
         x = (x - cast) * valid
         ph, pw = (-h) % g, (-w) % g
         if ph or pw:

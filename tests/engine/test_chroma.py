@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from engine import Inpainter
-from engine.chroma import FREE, LEVEL_FREE, RING, cast_field, level_field
+from engine.chroma import FREE, LEVEL_FREE, RING, cast_field, level_field, surround_field
 from engine.convert import to_network
 
 MAGENTA, BLUE, GREY = (230, 30, 200), (20, 40, 220), (128, 128, 128)
@@ -197,3 +197,13 @@ def test_the_bundled_model_fills_a_large_hole_in_a_bright_or_dark_surround_at_it
     out = Inpainter(device="cpu")(image, hole)
     error = np.abs(out[hole].astype(float) - value)
     assert error.mean() < 5.0, error.mean(0)
+
+
+@pytest.mark.parametrize("colour", [MAGENTA, (250, 250, 250), (20, 30, 25), GREY, (240, 200, 40)])
+def test_the_fields_measured_in_one_pass_are_the_cast_and_the_level_bit_for_bit(colour):
+    rng = np.random.default_rng(1)
+    image = np.clip(np.array(colour, float) + rng.normal(0, 20, (150, 170, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros(image.shape[:2], bool)
+    hole[40:90, 30:120] = True
+    x, valid = to_network(image, hole)
+    assert torch.equal(surround_field(x, valid), cast_field(x, valid) + level_field(x, valid))

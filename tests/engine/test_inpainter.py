@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import InpaintCancelled, Inpainter, WeightsError, save_weights
-from engine.chroma import cast_field, level_field
+from engine.chroma import surround_field
 from engine.convert import composite, from_network, to_network
 from engine.crops import plan_regions
 from engine.inpainter import select_device
@@ -51,7 +51,7 @@ def test_only_hole_pixels_change_and_all_come_from_the_network(inpainter, model)
     # matched at the edge.
     with torch.no_grad():
         x, valid = to_network(image, hole)
-        cast = cast_field(x, valid) + level_field(x, valid)
+        cast = surround_field(x, valid)
         expected = from_network(match_edges(model((x - cast) * valid, valid) + cast, x, valid))[0]
     assert np.array_equal(out[hole], expected[hole])
     # The hole's original content has no influence.
@@ -314,7 +314,7 @@ def test_padding_counts_as_hole(inpainter, model):
     with torch.no_grad():
         x, valid = to_network(padded, padded_hole)
         c = (..., slice(0, 37), slice(0, 53))  # edges are matched on the image, not the padding
-        cast = cast_field(x[c], valid[c]) + level_field(x[c], valid[c])  # the cast and level measured there
+        cast = surround_field(x[c], valid[c])  # the cast and level measured there
         expected = from_network(
             match_edges(model(F.pad(x[c] - cast, (0, 11, 0, 11)) * valid, valid)[c] + cast, x[c], valid[c])
         )[0]
