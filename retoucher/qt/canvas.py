@@ -177,6 +177,13 @@ class Canvas(ZoomView):
             edit = self._tool.close(self.doc) if close_shape and pending else self._tool.cancel(self.doc)
             self._emit_edit(edit)
 
+    def _finish_held_drag(self) -> None:
+        """:meth:`finish_drag` for a drag with the button held only: a polygon being clicked
+        stays open across a look at the original (``\\``, Split), which changes nothing (it
+        was dropped, its corners lost)."""
+        if self._dragging:
+            self.finish_drag()
+
     @property
     def shape_pending(self) -> bool:
         """A polygon is being clicked (its corners are no undo steps yet)."""
@@ -276,7 +283,7 @@ class Canvas(ZoomView):
         if on == self._splitting or (on and self.doc is None):
             return
         if on:
-            self.finish_drag()  # a stroke in progress becomes its undo step first
+            self._finish_held_drag()  # a stroke in progress becomes its undo step first
             self.set_comparing(False)
         self._splitting = on
         self._split_dragging = False
@@ -464,7 +471,7 @@ class Canvas(ZoomView):
             return
         if event.key() == COMPARE_KEY:
             if not event.isAutoRepeat() and self.doc is not None and not self._comparing:
-                self.finish_drag()
+                self._finish_held_drag()
                 resume = self._splitting  # held compare shows the whole original, then the split again
                 self.set_comparing(True)
                 self._compare_held = True

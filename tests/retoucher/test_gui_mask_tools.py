@@ -419,3 +419,20 @@ def test_new_shortcuts_clash_with_no_other_action(window):
     assert seen["L"] is w.tool_actions[ToolKind.LASSO] and seen["H"] is w.masks.overlay_action
     assert seen["Ctrl+]"] is w.masks.grow_action and seen["Ctrl+["] is w.masks.shrink_action
     assert seen["Ctrl+I"] is w.masks.invert_action
+
+
+def test_a_polygon_being_clicked_stays_open_across_a_look_at_the_original(window):
+    """Holding \\ (compare) or turning Split on and off dropped the corners clicked so far."""
+    w = window
+    w.tool_actions[ToolKind.LASSO].trigger()
+    corners = [_click(w, x, y) for x, y in [(200, 150), (500, 160), (480, 420)]]
+    QTest.keyPress(w.canvas, Qt.Key.Key_Backslash)
+    assert w.canvas.comparing
+    QTest.keyRelease(w.canvas, Qt.Key.Key_Backslash)
+    w.split_action.trigger()
+    assert w.canvas.shape_pending
+    w.split_action.trigger()
+    assert w.canvas.shape_pending
+    corners.append(_click(w, 220, 400))
+    _key(w, Qt.Key.Key_Return)
+    assert np.array_equal(w.doc.mask, _polygon(corners)) and w.undo_stack.count() == 1
