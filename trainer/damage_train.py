@@ -229,6 +229,14 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
     elif config.init:
         model, _ = load_damage_weights(config.init)
         start = 0
+        width = model.config.width
+        if width != config.width:  # the file's architecture wins: the recipe says what trained
+            if explicit is None or "width" in explicit:
+                _log(
+                    out,
+                    f"--init {config.init} is a width-{width} detector: --width {config.width} is ignored",
+                )
+            config = dataclasses.replace(config, width=width)
     else:
         torch.manual_seed(config.seed)
         model = DamageNet(DamageNetConfig(width=config.width))

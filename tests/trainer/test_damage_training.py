@@ -327,3 +327,13 @@ def test_a_copied_run_resumes_in_its_own_folder(prepared, tmp_path) -> None:
     torch.save(ckpt, moved / "ckpt.pt")
     train_damage(_config(prepared, moved, steps=5))
     assert torch.load(moved / "ckpt.pt", weights_only=True)["step"] == 5
+
+
+def test_init_from_a_detector_of_another_width_records_the_width_that_trained(prepared, tmp_path) -> None:
+    """--init FILE --width 4 trained FILE's width-2 network, but the exported file's recipe said
+    width 4."""
+    weights = train_damage(_config(prepared, tmp_path / "a", steps=1))
+    tuned = train_damage(_config(prepared, tmp_path / "b", steps=1, init=str(weights), width=4))
+    info = read_damage_info(tuned)
+    assert info.config.width == 2 and info.provenance["recipe"]["width"] == 2
+    assert "is a width-2 detector: --width 4 is ignored" in (tmp_path / "b" / "train.log").read_text()
