@@ -291,7 +291,7 @@ def _warn_if_damaged(path: Path, damage: str | None) -> None:
     if damage:
         log.warning(
             "%s: the JPEG's compressed data is damaged (libjpeg: %s); parts of the picture may "
-            "be grey or garbled, and are saved so",
+            "be grey or garbled, as they are read (a fill, a damage search and a save see them so)",
             path,
             damage,
         )
