@@ -76,24 +76,49 @@ def _cells(x: torch.Tensor, valid: torch.Tensor, ring: int) -> tuple[torch.Tenso
     return F.avg_pool2d(F.pad(torch.where(near > 0, x, 0.0), pad), CELL) / weight.clamp(min=1e-12), weight
 
 
-def _spread(value: torch.Tensor, weight: torch.Tensor, sigma: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The cells' ``value`` (N,C,h,w) spread with a Gaussian of ``sigma`` px, weighted by their
-    ``weight``, and the same mean of its squared size (N,1,h,w)."""
-    sums = gaussian_blur(
-        torch.cat([value, value.square().sum(1, keepdim=True), weight.new_ones(weight.shape)], 1) * weight,
-        sigma / CELL,
-        border="zeros",  # a normalised convolution: divided by the blurred weight below
-    )
-    c = value.shape[1]
-    total = sums[:, c + 1 :].clamp(min=1e-12)
-    return sums[:, :c] / total, sums[:, c : c + 1] / total
-
-
 def _upsampled(field: torch.Tensor, h: int, w: int, dtype: torch.dtype) -> torch.Tensor:
     """Each cell's value at its centre, pixel for pixel: the crop is not a whole number of cells."""
     return F.interpolate(field, scale_factor=CELL, mode="bilinear", align_corners=False)[..., :h, :w].to(
         dtype
     )
+
+
+def _surround(
+    x: torch.Tensor, valid: torch.Tensor, ring: int, sigma: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cast (N,3,h,w) and the level (N,1,h,w) around the holes per cell, before ``free`` is
+    left to the network: the cells' mean colours (:func:`_cells`), their departure from grey and
+    their grey spread with a Gaussian of ``sigma`` px weighted by their pixels (a normalised
+    convolution), the cast times its coherence, both carried over the cells with no known pixel
+    near a hole by the membrane. One pass for both (see the module's docstring)."""
+    cell, weight = _cells(x, valid, ring)
+    grey = cell.mean(1, keepdim=True)  # each cell's mean brightness
+    chroma = cell - grey  # each cell's mean colour's departure from grey
+    sums = gaussian_blur(
+        torch.cat([chroma, chroma.square().sum(1, keepdim=True), weight.new_ones(weight.shape), grey], 1)
+        * weight,
+        sigma / CELL,
+        border="zeros",  # a normalised convolution: divided by the blurred weight below
+    )
+    total = sums[:, 4:5].clamp(min=1e-12)
+    mean, square, level = sums[:, :3] / total, sums[:, 3:4] / total, sums[:, 5:6] / total
+    known = (weight > 0).to(x.dtype)  # cells holding a pixel near a hole: the rest is carried over
+    # the cast's coherence: 1 where the cells around share one colour, the share of them that
+    # have it where a saturated surface meets a grey one (a hole across their boundary)
+    coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
+    both = membrane(torch.cat([mean * coherence.clamp(max=1.0), level], 1) * known, known)
+    return both[:, :3], both[:, 3:]
+
+
+def _cast_beyond(cast: torch.Tensor, free: float) -> torch.Tensor:
+    """The cast scaled down so that its largest channel is ``free`` less (0 within ``free``)."""
+    size = cast.abs().amax(1, keepdim=True)
+    return cast * (1.0 - free / size.clamp(min=1e-12)).clamp(min=0.0)
+
+
+def _level_beyond(level: torch.Tensor, free: float) -> torch.Tensor:
+    """The level less ``free`` towards mid-grey (0 within ``free``)."""
+    return level.sign() * (level.abs() - free).clamp(min=0.0)
 
 
 def cast_field(
@@ -111,17 +136,8 @@ def cast_field(
     + field`` fills in the colours the network knows; hole pixels of ``x`` are never read."""
     h, w = x.shape[-2:]
     dtype, x, valid = x.dtype, x.float(), valid.float()  # 1e-12 is 0 in half precision
-    cell, weight = _cells(x, valid, ring)
-    chroma = cell - cell.mean(1, keepdim=True)  # each cell's mean colour's departure from grey
-    mean, square = _spread(chroma, weight, sigma)
-    known = (weight > 0).to(x.dtype)  # cells holding a pixel near a hole: the rest is carried over
-    # the cast's coherence: 1 where the cells around share one colour, the share of them that
-    # have it where a saturated surface meets a grey one (a hole across their boundary)
-    coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
-    cast = membrane(mean * coherence.clamp(max=1.0) * known, known)
-    size = cast.abs().amax(1, keepdim=True)
-    cast = cast * (1.0 - free / size.clamp(min=1e-12)).clamp(min=0.0)
-    return _upsampled(cast, h, w, dtype)
+    cast, _ = _surround(x, valid, ring, sigma)
+    return _upsampled(_cast_beyond(cast, free), h, w, dtype)
 
 
 def level_field(
@@ -139,39 +155,17 @@ def level_field(
     ``x`` are never read."""
     h, w = x.shape[-2:]
     dtype, x, valid = x.dtype, x.float(), valid.float()
-    cell, weight = _cells(x, valid, ring)
-    mean, _ = _spread(cell.mean(1, keepdim=True), weight, sigma)
-    known = (weight > 0).to(x.dtype)
-    level = membrane(mean * known, known)
-    level = level.sign() * (level.abs() - free).clamp(min=0.0)
-    return _upsampled(level, h, w, dtype)
+    _, level = _surround(x, valid, ring, sigma)
+    return _upsampled(_level_beyond(level, free), h, w, dtype)
 
 
 def surround_field(
     x: torch.Tensor, valid: torch.Tensor, ring: int = RING, sigma: float = SIGMA
 ) -> torch.Tensor:
     """(N,3,H,W): :func:`cast_field` plus :func:`level_field` (at ``FREE`` and ``LEVEL_FREE``),
-    what the Inpainter takes off before the network and adds back after, measured in one pass
-    (the cells, their spread and their carrying over shared: the same values, bit for bit)."""
+    what the Inpainter takes off before the network and adds back after, measured once."""
     h, w = x.shape[-2:]
     dtype, x, valid = x.dtype, x.float(), valid.float()
-    cell, weight = _cells(x, valid, ring)
-    grey = cell.mean(1, keepdim=True)
-    chroma = cell - grey
-    sums = gaussian_blur(
-        torch.cat([chroma, chroma.square().sum(1, keepdim=True), weight.new_ones(weight.shape), grey], 1)
-        * weight,
-        sigma / CELL,
-        border="zeros",
-    )
-    total = sums[:, 4:5].clamp(min=1e-12)
-    mean, square, level = sums[:, :3] / total, sums[:, 3:4] / total, sums[:, 5:6] / total
-    known = (weight > 0).to(x.dtype)
-    coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
-    both = membrane(torch.cat([mean * coherence.clamp(max=1.0), level], 1) * known, known)
-    cast, level = both[:, :3], both[:, 3:]
-    size = cast.abs().amax(1, keepdim=True)
-    cast = cast * (1.0 - FREE / size.clamp(min=1e-12)).clamp(min=0.0)
-    level = level.sign() * (level.abs() - LEVEL_FREE).clamp(min=0.0)
-    up = _upsampled(torch.cat([cast, level], 1), h, w, dtype)
+    cast, level = _surround(x, valid, ring, sigma)
+    up = _upsampled(torch.cat([_cast_beyond(cast, FREE), _level_beyond(level, LEVEL_FREE)], 1), h, w, dtype)
     return up[:, :3] + up[:, 3:]
