@@ -67,9 +67,17 @@ def run_batch(
         root = options.input_dir.expanduser().resolve()
         holes = Holes(options.masks, root, missing_ok=options.find_damage)  # found damage is a hole
     runner = _Runner(
-        options, holes, inpainter, detector_factory, progress, cancel, report, local_rank, inpainter_factory
+        options,
+        holes,
+        inpainter,
+        detector_factory,
+        progress,
+        cancel,
+        stop,
+        report,
+        local_rank,
+        inpainter_factory,
     )
-    runner.stop = stop
     try:
         for job in runner.pending(jobs, options.overwrite, options.output_dir, runner.check_weight_files):
             item = runner.load(job)
@@ -157,11 +165,12 @@ class _Runner(Ledger):
         detector_factory: DetectorFactory | None,
         progress: BatchProgressFn | None,
         cancel: CancelFn | None,
+        stop: CancelFn | None,
         report: BatchReport,
         local_rank: int | None,
         inpainter_factory: Callable[[str], InpainterLike] | None = None,
     ) -> None:
-        super().__init__(report, progress, cancel)
+        super().__init__(report, progress, cancel, stop)
         self.options = options
         self.holes = holes
         self._inpainter = inpainter

@@ -93,14 +93,21 @@ def test_find_damage_does_not_take_a_cut_out_outline_for_a_scratch():
     assert found[:, 29:32].all()  # the scratch still found
 
 
-def test_the_batch_fills_an_rgba_photo_from_its_visible_pixels(tmp_path):
-    image, alpha, hole = _grey_with_hidden_black()
+def _batch(tmp_path, image, alpha, hole, fill, names=("cut.png",)):
+    """``retoucher batch`` of ``names``, each the RGBA photo ``image``+``alpha`` with its mask
+    ``hole`` in a mask folder, filled by ``fill``: (the report, the output folder)."""
     folder, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
     folder.mkdir()
     masks.mkdir()
-    save_image(folder / "cut.png", image, alpha=alpha)
-    save_image(masks / "cut.png", np.where(hole, 255, 0).astype(np.uint8)[..., None].repeat(3, 2))
-    report = run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=RingMeanFill())
+    for name in names:
+        save_image(folder / name, image, alpha=alpha)
+        save_image(masks / name, np.where(hole, 255, 0).astype(np.uint8)[..., None].repeat(3, 2))
+    return run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=fill), out
+
+
+def test_the_batch_fills_an_rgba_photo_from_its_visible_pixels(tmp_path):
+    image, alpha, hole = _grey_with_hidden_black()
+    report, out = _batch(tmp_path, image, alpha, hole, RingMeanFill())
     assert len(report.done) == 1
     result = load_image(out / "cut.png")
     assert (result.rgb[hole] == 150).all()
@@ -152,14 +159,8 @@ class GroupedRingMeanFill(RingMeanFill):
 
 def test_the_batch_fills_rgba_photos_in_groups_from_their_visible_pixels(tmp_path):
     image, alpha, hole = _grey_with_hidden_black()
-    folder, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
-    folder.mkdir()
-    masks.mkdir()
-    for name in ("a.png", "b.png"):
-        save_image(folder / name, image, alpha=alpha)
-        save_image(masks / name, np.where(hole, 255, 0).astype(np.uint8)[..., None].repeat(3, 2))
     fill = GroupedRingMeanFill()
-    run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=fill)
+    _, out = _batch(tmp_path, image, alpha, hole, fill, names=("a.png", "b.png"))
     assert fill.groups == [2]
     assert len(fill.told_hidden) == 2 and all(np.array_equal(h, alpha == 0) for h in fill.told_hidden)
     for name in ("a.png", "b.png"):
@@ -199,12 +200,7 @@ def test_a_hole_over_every_visible_pixel_has_nothing_to_fill_from(tmp_path, qtbo
     assert transparent.why_nothing_to_fill(hole, alpha).startswith("every visible pixel is marked as hole")
     assert transparent.why_nothing_to_fill(hole, None) is None
     assert "the whole image" in transparent.why_nothing_to_fill(np.ones_like(hole), alpha)
-    folder, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
-    folder.mkdir()
-    masks.mkdir()
-    save_image(folder / "cut.png", image, alpha=alpha)
-    save_image(masks / "cut.png", np.where(hole, 255, 0).astype(np.uint8)[..., None].repeat(3, 2))
-    report = run_batch(BatchOptions(folder, out, MaskSpec("dir", masks)), inpainter=RingMeanFill())
+    report, out = _batch(tmp_path, image, alpha, hole, RingMeanFill())
     assert (
         not report.done
         and "every visible pixel" in report.failed[0][1]
