@@ -20,7 +20,7 @@ from pathlib import Path
 from ..damage import DEFAULT_DILATE, check_threshold, default_detector_factory, describe_detector, find_damage
 from ..inpainting import CancelFn, DetectorFactory, DetectorLike
 from ..mask_ops import check_radius
-from .ledger import BatchProgressFn, Ledger, check_weight_file, create_engine, reason, start_run
+from .ledger import BatchProgressFn, Ledger, check_detector_file, create_engine, reason, start_run
 from .options import BatchError, BatchReport, check_device
 from .planning import Job, list_images, plan_outputs, resolve_folders
 
@@ -118,9 +118,7 @@ def run_detect(
 
     def check_weights() -> None:  # the engine's own detector's file, before the output folder
         if detector is None and detector_factory is None:
-            from engine.damage import damage_weights_path, read_damage_info
-
-            check_weight_file(lambda: read_damage_info(damage_weights_path(options.weights)))
+            check_detector_file(options.weights)
 
     try:
         for job in ledger.pending(jobs, options.overwrite, options.output_dir, check_weights):

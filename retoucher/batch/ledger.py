@@ -20,7 +20,8 @@ from .planning import Job
 __all__ = [
     "BatchProgressFn",
     "Ledger",
-    "check_weight_file",
+    "check_detector_file",
+    "check_model_file",
     "check_writable",
     "create_engine",
     "reason",
@@ -147,10 +148,23 @@ def create_engine(make: Callable[[str], E], device: str, local_rank: int | None,
         raise BatchError(f"could not create the {what} on {dev}: {reason(exc)}") from exc
 
 
-def check_weight_file(read: Callable[[], object]) -> None:
-    """``read()`` (a weight file's header: which file, and whether it is one) before any work:
-    its :class:`~engine.weights.WeightsError` as a :class:`BatchError`. A missing or broken
-    ``--weights`` stopped the batch only after the output folder was made."""
+def check_model_file(weights: Path | str | None) -> None:
+    """The header of the weight file the engine's own model loads for ``weights`` (None: the
+    bundled one), read before any work: a missing, broken or wrong-kind file is a
+    :class:`BatchError` (it stopped the batch only after the output folder was made)."""
+    from engine.weights import model_weights_path, read_weights_info
+
+    _header_read(lambda: read_weights_info(model_weights_path(weights)))
+
+
+def check_detector_file(weights: Path | str | None) -> None:
+    """:func:`check_model_file` for the engine's own damage detector."""
+    from engine.damage import damage_weights_path, read_damage_info
+
+    _header_read(lambda: read_damage_info(damage_weights_path(weights)))
+
+
+def _header_read(read: Callable[[], object]) -> None:
     from engine.weights import WeightsError
 
     try:

@@ -18,7 +18,15 @@ from .. import transparent
 from ..damage import default_detector_factory, describe_detector, find_damage
 from ..inpainting import CancelFn, DetectorFactory, DetectorLike, InpainterLike
 from .holes import Holes
-from .ledger import BatchProgressFn, Ledger, check_weight_file, create_engine, reason, start_run
+from .ledger import (
+    BatchProgressFn,
+    Ledger,
+    check_detector_file,
+    check_model_file,
+    create_engine,
+    reason,
+    start_run,
+)
 from .options import BatchError, BatchOptions, BatchReport
 from .planning import Job, plan_batch
 
@@ -186,13 +194,9 @@ class _Runner(Ledger):
         """The headers of the weight files the engine's own model and detector will load."""
         model, detector = self._engines_default
         if model:
-            from engine.weights import model_weights_path, read_weights_info
-
-            check_weight_file(lambda: read_weights_info(model_weights_path(self.options.weights)))
+            check_model_file(self.options.weights)
         if detector and self.options.find_damage:
-            from engine.damage import damage_weights_path, read_damage_info
-
-            check_weight_file(lambda: read_damage_info(damage_weights_path(self.options.damage_weights)))
+            check_detector_file(self.options.damage_weights)
 
     @property
     def inpainter(self) -> InpainterLike:
