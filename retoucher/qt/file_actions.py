@@ -219,13 +219,21 @@ class FileActions:
         """True when it is fine to drop the current photo (saved, discarded or unchanged, and
         no hole marked but not filled, or that hole dropped: a painted or reviewed mask went
         without a word with an open, a paste, a drop or Quit)."""
-        doc = self.window.doc
-        if doc is None or not (doc.dirty or doc.has_hole):
-            return True
-        answer = self.window.ask_unsaved_changes()
-        if answer == QMessageBox.StandardButton.Save:
-            return self.save()
-        return answer == QMessageBox.StandardButton.Discard
+        while True:
+            doc = self.window.doc
+            if doc is None or not (doc.dirty or doc.has_hole):
+                return True
+            asked_about = (doc, doc.image_state, doc.dirty, doc.mask_revision)
+            answer = self.window.ask_unsaved_changes()
+            if answer == QMessageBox.StandardButton.Save:
+                return self.save()
+            if answer != QMessageBox.StandardButton.Discard:
+                return False
+            doc = self.window.doc
+            if doc is None or asked_about == (doc, doc.image_state, doc.dirty, doc.mask_revision):
+                return True
+            # the photo changed while the question was open (a running fill landed: the hole
+            # the user agreed to drop is now a retouched photo): ask about what it is now
 
     def open_path(self, path: str | Path, *, remember: bool = True) -> bool:
         """Open a photo file; an unreadable one gets an error box and changes nothing. The file

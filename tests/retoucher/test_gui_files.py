@@ -776,6 +776,32 @@ def test_a_fill_that_lands_while_the_photo_is_written_is_applied_after_the_write
     assert w.undo_stack.count() == 2
 
 
+def test_a_fill_that_lands_while_quit_asks_about_the_unfilled_hole_is_asked_about_again(qtbot, tmp_path):
+    """Quit on a saved photo whose hole is being filled asks whether to drop the unfilled hole;
+    a fill landing while that question is open makes it a retouched, unsaved photo. Discard was
+    said of the hole, not of the retouched photo: the question comes again (Save offered), and
+    the window closes only on its answer."""
+    gate = GatedFill()
+    w, path, job = _filling(qtbot, tmp_path, gate)
+    asked = []
+
+    def ask():
+        asked.append((w.doc.dirty, w.doc.has_hole))
+        if len(asked) == 1:  # the fill ends while the first question is on screen
+            gate.finish()
+            assert job.done.wait(HANG_S)
+            qtbot.waitUntil(lambda: not w.doc.has_hole, timeout=HANG_MS)
+            return QMessageBox.StandardButton.Discard
+        return QMessageBox.StandardButton.Cancel
+
+    w.ask_unsaved_changes = ask
+    assert not w.close()  # the second answer, Cancel, keeps the window and the retouched photo
+    assert asked == [(False, True), (True, False)]
+    assert w.doc.dirty and w.doc.image[8, 8].tolist() == [128, 128, 128]
+    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+    assert w.close()  # the same answer with nothing changing meanwhile closes at once
+
+
 def test_a_photo_is_read_off_the_gui_thread(qtbot, window, tmp_path, monkeypatch):
     import threading
 
