@@ -61,8 +61,9 @@ def paint_capsule(
         ).clip(w, h)
         if box.empty:
             continue
-        cy = np.arange(box.y0, box.y1, dtype=np.float32)[:, None] + 0.5
-        cx = np.arange(box.x0, box.x1, dtype=np.float32)[None, :] + 0.5
+        # float64: a float32 pixel centre is off by up to 0.5 px beyond x = 8 million (a long strip)
+        cy = np.arange(box.y0, box.y1, dtype=np.float64)[:, None] + 0.5
+        cx = np.arange(box.x0, box.x1, dtype=np.float64)[None, :] + 0.5
         dx, dy = bx - ax, by - ay
         seg2 = dx * dx + dy * dy
         if seg2 > 0:

@@ -113,6 +113,18 @@ def test_a_brush_line_is_as_wide_as_the_brush_wherever_it_lies(size):
         assert set(widths.tolist()) == {size}, (y, sorted(set(widths.tolist())))
 
 
+def test_a_dab_far_along_a_very_long_strip_is_as_large_as_near_its_start():
+    """Pixel centres beyond x = 8 million (a 1 x 70,000,000 scan strip) in float32 were off by
+    up to half a pixel: a radius-3 dab there painted a few pixels instead of its disc."""
+    from retoucher.brush import paint_capsule
+
+    m = np.zeros((8, 9_000_001), bool)
+    near = paint_capsule(m, (100.3, 3.6), (100.3, 3.6), 3, True)
+    far = paint_capsule(m, (8_999_900.3, 3.6), (8_999_900.3, 3.6), 3, True)
+    assert near is not None and far is not None
+    assert m[:, 8_999_880:8_999_920].sum() == m[:, 80:120].sum() > 20
+
+
 def test_a_fill_of_scattered_pixels_is_applied_undone_and_redone_exactly():
     """The fill is taken on the hole's pixels alone (a fill of specks spans the photo: the
     whole box was compared and copied on the GUI thread, 0.6-1.2 s at 24 MP, now 0.12)."""
