@@ -34,7 +34,17 @@ from .edits import Edit, ImageEdit, MaskEdit
 if TYPE_CHECKING:  # pragma: no cover
     from engine.imageio import LoadedImage, SourceFile
 
-__all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document"]
+__all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document", "printable"]
+
+
+def printable(text: str) -> str:
+    """A path or file name as text to show: a Linux name whose bytes are not UTF-8 (Python keeps
+    them as surrogates, which Qt drops: "caf\\udce9.png" showed as "caf.png") gets "\\ufffd" for
+    each such byte."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte (Windows)
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 class Event:
@@ -172,7 +182,7 @@ class Document:
 
     @property
     def display_name(self) -> str:
-        return self.path.name if self.path is not None else "Untitled"
+        return printable(self.path.name) if self.path is not None else "Untitled"
 
     @property
     def save_in_place_problem(self) -> str | None:

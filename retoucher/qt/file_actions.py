@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
 from engine.formats import IMAGE_SUFFIXES
 
-from ..document import Document
+from ..document import Document, printable
 from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS, save_filter
 from .qimage import to_rgb_alpha
 from .settings import Settings
@@ -196,9 +196,9 @@ class FileActions:
         self.recent_menu.clear()
         files = self._settings.recent_files
         for f in files:
-            a = self.recent_menu.addAction(Path(f).name)
-            a.setToolTip(f)
-            a.setStatusTip(f)
+            a = self.recent_menu.addAction(printable(Path(f).name).replace("&", "&&"))  # "&": no shortcut
+            a.setToolTip(printable(f))
+            a.setStatusTip(printable(f))
             a.triggered.connect(lambda _c=False, p=f: self.window.open_path(p))
         if files:
             self.recent_menu.addSeparator()
@@ -396,7 +396,16 @@ class FileActions:
     def _write(self, path: Path | None) -> bool:
         w = self.window
         assert w.doc is not None
-        name = (path or w.doc.path or Path()).name
+        target = path or w.doc.path or Path()
+        name = target.name
+        if not target.parent.is_dir():  # a folder renamed or removed since: not made again
+            again = " Use File > Save As to choose where it goes." if path is None else ""
+            w.show_error(
+                "Cannot save",
+                f"{printable(str(target))}: the folder {printable(str(target.parent))} does not exist "
+                f"(renamed, moved or deleted?).{again}",
+            )
+            return False
         said: list[str] = []
 
         def run(work: Callable[[], T]) -> T:

@@ -228,7 +228,8 @@ class MainWindow(QMainWindow):
         return self.jobs.busy
 
     def update_title(self) -> None:
-        name = self.doc.display_name if self.doc else "Retoucher"
+        # "[*]" in a file name is written "[*][*]": Qt shows it as it is, not as the modified mark
+        name = self.doc.display_name.replace("[*]", "[*][*]") if self.doc else "Retoucher"
         self.setWindowTitle(f"{name}[*] \u2014 Retoucher" if self.doc else "Retoucher")
         self.setWindowModified(bool(self.doc and self.doc.dirty))
 

@@ -6,7 +6,9 @@ never touch the user's real preferences.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QColor
@@ -26,6 +28,30 @@ MIN_BRUSH_SIZE, MAX_BRUSH_SIZE, DEFAULT_BRUSH_SIZE = 1, 1000, 40  # brush diamet
 MIN_JPEG_QUALITY, MAX_JPEG_QUALITY, DEFAULT_JPEG_QUALITY = 1, 100, 95
 MIN_MASK_STEP, MAX_MASK_STEP, DEFAULT_MASK_STEP = 1, 100, 2  # grow / shrink the mask by, pixels
 DEFAULT_OVERLAY_COLOUR = QColor(*OVERLAY_RGBA[:3]).name()  # the hole overlay's (translucency fixed)
+
+
+def _storable_path(path: str) -> str:
+    """``path`` as QSettings can keep it: as it is, or where it is not text (a Linux file name in
+    another encoding than UTF-8: Python's str holds its bytes as surrogates, which QSettings
+    drops) its ``file:`` URI, every byte kept."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return Path(path).as_uri()
+        except (UnicodeEncodeError, ValueError):  # Windows: a name that is not UTF-16 either
+            return path
+    return path
+
+
+def _stored_path(value: str) -> str | None:
+    """The path :func:`_storable_path` stored (None: a URI that is not a local file's)."""
+    if not value.startswith("file:"):  # a stored path is absolute: "/..." or "C:\\..."
+        return value
+    parsed = urlsplit(value)
+    if parsed.netloc not in ("", "localhost"):
+        return None
+    return os.fsdecode(unquote_to_bytes(parsed.path))
 
 
 TEXTURE_KEY = "engine/texture_strength"
@@ -219,15 +245,19 @@ class Settings:
             value = [value]
         if not isinstance(value, (list, tuple)):  # another type (a registry's or plist's): none
             return []
-        return [v for v in value if isinstance(v, str) and v][:MAX_RECENT]
+        files = (_stored_path(v) for v in value if isinstance(v, str) and v)
+        return [f for f in files if f][:MAX_RECENT]
 
     def add_recent_file(self, path: str | Path) -> None:
         p = str(Path(path).resolve())
         files = [f for f in self.recent_files if f != p]
-        self.q.setValue("files/recent", [p, *files][:MAX_RECENT])
+        self._set_recent_files([p, *files])
 
     def remove_recent_file(self, path: str | Path) -> None:
-        self.q.setValue("files/recent", [f for f in self.recent_files if f != str(path)])
+        self._set_recent_files([f for f in self.recent_files if f != str(path)])
+
+    def _set_recent_files(self, files: list[str]) -> None:
+        self.q.setValue("files/recent", [_storable_path(f) for f in files[:MAX_RECENT]])
 
     def clear_recent_files(self) -> None:
         self.q.setValue("files/recent", [])

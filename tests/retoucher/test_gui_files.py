@@ -142,6 +142,7 @@ def test_save_as_png_export_mask_and_recent_files(qtbot, window, tmp_path):
     _fill(qtbot, w, Rect(5, 5, 15, 15))
     w._push_edit(w.doc.set_rect(Rect(30, 10, 40, 20)))
     out = tmp_path / "sub" / "out.png"
+    out.parent.mkdir()
     w.ask_save_path = lambda title, suggestion, filters, selected: str(out)
     assert w.save_as()
     assert w.doc.path == out and w.windowTitle().startswith("out.png")
@@ -158,6 +159,62 @@ def test_save_as_png_export_mask_and_recent_files(qtbot, window, tmp_path):
     w.set_document(None)
     next(a for a in w.recent_menu.actions() if a.text() == "out.png").trigger()
     assert w.doc is not None and w.doc.path == out
+
+
+def test_save_into_a_folder_that_is_gone_is_refused_not_made_again(qtbot, window, tmp_path):
+    """The photo's folder renamed while it is open: Save says so (and points to Save As) instead
+    of making an empty folder of the old name and writing the photo there; Save As into a folder
+    that does not exist is refused too. The photo stays unsaved, nothing is written."""
+    w = window
+    folder = tmp_path / "Holiday"
+    folder.mkdir()
+    Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(folder / "a.png")
+    assert w.open_path(folder / "a.png")
+    _fill(qtbot, w, Rect(5, 5, 15, 15))
+    folder.rename(tmp_path / "Holiday 2024")
+    assert not w.save()
+    assert w.last_error[0] == "Cannot save" and "does not exist" in w.last_error[1]
+    assert "Save As" in w.last_error[1]
+    assert not folder.exists() and w.doc.dirty
+    elsewhere = tmp_path / "new" / "b.png"
+    w.ask_save_path = lambda title, suggestion, filters, selected: str(elsewhere)
+    assert not w.save_as()
+    assert "does not exist" in w.last_error[1] and not elsewhere.parent.exists() and w.doc.dirty
+    moved = tmp_path / "Holiday 2024" / "a.png"
+    w.ask_save_path = lambda title, suggestion, filters, selected: str(moved)
+    assert w.save_as() and not w.doc.dirty and load_image(moved).rgb[8, 8].tolist() == [128, 128, 128]
+
+
+def test_odd_file_names_in_the_title_and_open_recent(qtbot, window, tmp_path):
+    """A name holding "[*]" shows as it is in the title (Qt's modified mark is only the one the
+    window adds); "&" in Open Recent is an "&", not a shortcut; a Linux name whose bytes are not
+    UTF-8 is kept whole in the recent files (QSettings dropped the byte: Open Recent then failed
+    and every save added another entry) and shown with a replacement character."""
+    w = window
+    w.show()
+    qtbot.waitExposed(w)
+    odd = tmp_path / "draft[*].png"
+    Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(odd)
+    assert w.open_path(odd)
+    _fill(qtbot, w, Rect(5, 5, 15, 15))
+    assert w.windowHandle().title() == "draft[*].png* \u2014 Retoucher"
+    amp = tmp_path / "R&D notes.png"
+    Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(amp)
+    assert w.open_path(amp)
+    first = w.recent_menu.actions()[0]
+    assert first.text() == "R&&D notes.png" and first.iconText() == "R&D notes.png"
+    latin1 = tmp_path / os.fsdecode(b"caf\xe9.png")
+    Image.fromarray(np.full((32, 48, 3), 70, np.uint8)).save(latin1)
+    assert w.open_path(latin1)
+    assert w.save() and w.save()  # saved twice: one entry still
+    reread = Settings.from_file(tmp_path / "settings.ini")
+    w.settings.sync()
+    assert reread.recent_files[0] == str(latin1) and reread.recent_files.count(str(latin1)) == 1
+    assert w.windowTitle().startswith("caf\ufffd.png")
+    assert w.recent_menu.actions()[0].text() == "caf\ufffd.png"
+    w.set_document(None)
+    w.recent_menu.actions()[0].trigger()  # Open Recent opens it
+    assert w.doc is not None and w.doc.path == latin1
 
 
 @pytest.mark.parametrize(
