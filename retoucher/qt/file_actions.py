@@ -452,8 +452,9 @@ class FileActions:
         if w.doc.path is not None and Path(path).resolve() == w.doc.path.resolve():
             w.show_error("Cannot export the mask", f"{path} is the open photo: choose another name.")
             return False
-        try:
-            w.doc.export_mask(path)
+        doc, name = w.doc, printable(Path(path).name)
+        try:  # a 24-megapixel mask takes a second or more to write: off the GUI thread
+            self._off_gui_thread(lambda: doc.export_mask(path), f"Exporting mask {name}\u2026")
         except (OSError, ValueError) as exc:
             w.show_error("Cannot export the mask", f"{path}: {exc}")
             return False
@@ -478,8 +479,10 @@ class FileActions:
             return None
         from engine.imageio import load_mask
 
-        try:
-            return load_mask(path, (w.doc.height, w.doc.width))
+        shape, name = (w.doc.height, w.doc.width), printable(Path(path).name)
+        try:  # a 24-megapixel mask took 8-17 s in the GUI thread (the window froze)
+            mask, _ = self._off_gui_thread(lambda: load_mask(path, shape), f"Reading mask {name}\u2026")
+            return mask
         except (OSError, ValueError, MemoryError) as exc:  # ImageReadError, MaskShapeError are ValueErrors
             text = str(exc)
             w.show_error("Cannot load the mask", text if str(path) in text else f"{path}: {text}")

@@ -341,6 +341,43 @@ def test_load_mask_scales_replaces_and_is_one_step(window, tmp_path):
     assert np.array_equal(w.doc.mask, painted)
 
 
+def test_load_and_export_mask_read_and_write_off_the_gui_thread(window, tmp_path, monkeypatch):
+    """A 24-megapixel mask took 8-17 s to read in the GUI thread (the window froze): the file
+    work runs in the file worker as a photo's does; its errors still come back as error boxes."""
+    import threading
+
+    import engine.imageio
+
+    w = window
+    threads = []
+    real_load, real_save = engine.imageio.load_mask, engine.imageio.save_mask
+
+    def load(*args, **kwargs):
+        threads.append(("load", threading.get_ident()))
+        return real_load(*args, **kwargs)
+
+    def save(*args, **kwargs):
+        threads.append(("save", threading.get_ident()))
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(engine.imageio, "load_mask", load)
+    monkeypatch.setattr(engine.imageio, "save_mask", save)
+    w._push_edit(w.doc.set_rect(Rect(10, 20, 30, 40)))
+    out = tmp_path / "exported.png"
+    w.ask_save_path = lambda title, suggestion, filters: str(out)
+    assert w.export_mask()
+    w._push_edit(w.doc.set_rect(Rect(0, 0, 5, 5)))
+    w.files.ask_mask_path = lambda: str(out)
+    w.masks.load_action.trigger()
+    expected = np.zeros((H, W), bool)
+    expected[20:40, 10:30] = True
+    assert np.array_equal(w.doc.mask, expected)
+    gui = threading.get_ident()
+    assert [kind for kind, _ in threads] == ["save", "load"] and all(t != gui for _, t in threads)
+    out.write_bytes(b"broken")
+    assert w.masks.load(out) is None and w.last_error[0] == "Cannot load the mask"
+
+
 @pytest.mark.parametrize(
     "content, words",
     [
