@@ -8,7 +8,10 @@ pixels of the set:
 * precision, recall and F1 at 0 px tolerance (exact pixels) and at 2 px (a found pixel counts
   when a damaged pixel lies within 2 px, a damaged pixel is found when a found pixel lies within
   2 px, the usual boundary tolerance of thin-structure detection);
-* ``clean flagged``: the share of pixels flagged on the same aged photos without the damage.
+* ``clean flagged``: the share of pixels flagged on the same aged photos without the damage;
+* ``untouched flagged``: the share flagged on the photos as they are (not aged, not damaged):
+  sharp digital photos, whose every flag is a false alarm on a twig, a post, a wire or an edge
+  (not drawn by the generator: the photos' own content).
 
 :func:`calibrate` picks the threshold a weight file ships with, on *train* photos with fresh
 damage: the best F1 at 2 px among the thresholds that flag at most :data:`CLEAN_BUDGET` of
@@ -68,6 +71,8 @@ class Counts:
     damaged_found: dict[int, int] = field(default_factory=dict)  # tolerance -> damage pixels near a find
     clean_flagged: int = 0
     clean_pixels: int = 0
+    untouched_flagged: int = 0
+    untouched_pixels: int = 0
     kind_damaged: dict[int, int] = field(default_factory=dict)  # kind -> damage pixels
     kind_found: dict[int, int] = field(default_factory=dict)  # kind -> of them found (2 px)
 
@@ -95,6 +100,11 @@ class Counts:
             self.clean_flagged += int(clean_pred.sum())
             self.clean_pixels += clean_pred.size
 
+    def add_untouched(self, pred: np.ndarray) -> None:
+        """The flags on a photo as it is (no ageing, no damage): all false alarms."""
+        self.untouched_flagged += int(pred.sum())
+        self.untouched_pixels += pred.size
+
     def kind_recall(self) -> dict[int, float]:
         """Recall at 2 px per kind of damage (1 + index in :data:`~trainer.damage_synth.KINDS`)."""
         return {k: self.kind_found[k] / n for k, n in sorted(self.kind_damaged.items()) if n}
@@ -108,6 +118,10 @@ class Counts:
     @property
     def clean_share(self) -> float:
         return self.clean_flagged / self.clean_pixels if self.clean_pixels else 0.0
+
+    @property
+    def untouched_share(self) -> float | None:
+        return self.untouched_flagged / self.untouched_pixels if self.untouched_pixels else None
 
 
 @dataclass(frozen=True)
@@ -123,17 +137,31 @@ class DetectionScores:
     f1_2: float
     clean_flagged: float
     recall_by_kind: dict[str, float] = field(default_factory=dict)
+    untouched_flagged: float | None = None  # None: a report from before it was measured
 
     @classmethod
     def from_counts(cls, method: str, photos: int, threshold: float | None, c: Counts) -> DetectionScores:
         by_kind = {KINDS[k - 1]: r for k, r in c.kind_recall().items()}
-        return cls(method, photos, threshold, *c.scores(0), *c.scores(TOLERANCE), c.clean_share, by_kind)
+        return cls(
+            method,
+            photos,
+            threshold,
+            *c.scores(0),
+            *c.scores(TOLERANCE),
+            c.clean_share,
+            by_kind,
+            c.untouched_share,
+        )
 
 
-def damage_samples(data: str | Path, split: str, limit: int | None, seed: int) -> Iterator[DamageSample]:
-    """The damaged photos of ``split`` (whole, native resolution), seeded per image id."""
+def damage_samples(
+    data: str | Path, split: str, limit: int | None, seed: int
+) -> Iterator[tuple[np.ndarray, DamageSample]]:
+    """The photos of ``split`` (whole, native resolution) as they are and damaged, seeded per
+    image id."""
     for image_id, path in damage_photos(data, split, limit):
-        yield synthesize(np.random.default_rng([seed, image_id]), load_rgb(path))
+        photo = load_rgb(path)
+        yield photo, synthesize(np.random.default_rng([seed, image_id]), photo)
 
 
 ProbabilityFn = Callable[[np.ndarray], np.ndarray]
@@ -182,14 +210,19 @@ def evaluate_detectors(
     counts = {(name, grow): Counts() for name in names for grow in (0, GROW)}
     photos = 0
     samples = damage_samples(data, split, limit, seed)
-    for s in tqdm(samples, total=limit, desc="damage evaluate", disable=not progress, unit="photo"):
+    for photo, s in tqdm(samples, total=limit, desc="damage evaluate", disable=not progress, unit="photo"):
         masks = {
-            names[0]: (classical_detector(s.damaged), classical_detector(s.clean)),
-            names[1]: (probability(s.damaged) >= threshold, probability(s.clean) >= threshold),
+            names[0]: (classical_detector(s.damaged), classical_detector(s.clean), classical_detector(photo)),
+            names[1]: (
+                probability(s.damaged) >= threshold,
+                probability(s.clean) >= threshold,
+                probability(photo) >= threshold,
+            ),
         }
         for (name, grow), c in counts.items():
-            found, clean = masks[name]
+            found, clean, untouched = masks[name]
             c.add(_near(found, grow), s.label, _near(clean, grow), s.kinds)
+            c.add_untouched(_near(untouched, grow))
         photos += 1
     if not photos:
         raise ValueError(f"no {split} photos found under {data}")
@@ -215,14 +248,15 @@ def format_kind_table(rows: list[DetectionScores]) -> list[str]:
 def format_table(rows: list[DetectionScores]) -> list[str]:
     lines = [
         "| detector | threshold | P (0 px) | R (0 px) | F1 (0 px) | P (2 px) | R (2 px) | F1 (2 px) "
-        "| flagged on clean photos |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| flagged on clean photos | flagged on untouched photos |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         t = "-" if r.threshold is None else f"{r.threshold:.3f}"
+        untouched = "-" if r.untouched_flagged is None else f"{100 * r.untouched_flagged:.2f}%"
         lines.append(
             f"| {r.method} | {t} | {r.precision0:.3f} | {r.recall0:.3f} | {r.f1_0:.3f} | {r.precision2:.3f} "
-            f"| {r.recall2:.3f} | **{r.f1_2:.3f}** | {100 * r.clean_flagged:.2f}% |"
+            f"| {r.recall2:.3f} | **{r.f1_2:.3f}** | {100 * r.clean_flagged:.2f}% | {untouched} |"
         )
     return lines
 

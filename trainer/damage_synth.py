@@ -5,7 +5,11 @@ One sample is made in three passes over a photo crop (uint8 RGB), each drawn fro
 
 1. **Scene content that is not damage** (hard negatives), drawn *into the scene* before ageing so
    it is softened, faded and grained like the rest of the photo: wires and thin branches, hair,
-   printed text, fine hatching.
+   printed text, fine hatching, posts and poles (opaque straight bars 2-16 px wide, shaded
+   across, ending inside the crop, some with a cross-arm) and twigs (smooth branching shoots
+   that taper). A third of the prints are not softened at all (:data:`SHARP`), so that thin
+   scene content is as sharp as the damage drawn on it: a detector that took every sharp line for
+   damage flagged twigs, poles and wires in sharp photos.
 2. **Ageing**: grayscale, sepia or faded colour; lower contrast and lifted blacks; softness
    (Gaussian blur); film grain; sometimes a vignette and JPEG.
 3. **Damage** on the aged print, with its exact mask as the label: bright and dark hairline
@@ -44,6 +48,10 @@ __all__ = [
 LABEL_COVERAGE = 0.4
 LABEL_MIN_CHANGE = 10.0
 SEPIA = np.array([1.07, 0.95, 0.74], np.float32)
+SHARP = 1 / 3
+"""The share of prints that ageing does not soften (the rest: a Gaussian blur of sigma 0.3-1.6)."""
+SCENE_NEGATIVES = 0.6
+"""The share of samples with scene content that is not damage drawn into them."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,7 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     h, w = img.shape[:2]
-    kinds = rng.choice(4, size=rng.integers(1, 3), replace=False)
+    kinds = rng.choice(6, size=rng.integers(1, 3), replace=False)
     for kind in kinds:
         cov = np.zeros((h, w), np.uint8)
         if kind == 0:  # wires and thin branches: long smooth lines, dark or light
@@ -128,6 +136,10 @@ def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
                 draw.text((rng.uniform(-20, w), rng.uniform(-10, h)), text, fill=255, font=_font(size))
             cov = np.asarray(pil)
             img = _blend(img, cov / 255.0, _tone(rng, rng.random() < 0.4))
+        elif kind == 4:
+            img = _posts(rng, img)
+        elif kind == 5:
+            img = _twigs(rng, img)
         else:  # fine hatching (fabric, fences, ruled lines)
             step = rng.uniform(3, 9)
             angle = rng.uniform(0, np.pi)
@@ -149,6 +161,76 @@ def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     return img
 
 
+def _scene_tone(rng: np.random.Generator) -> np.ndarray:
+    """The colour of a thing in the scene: dark wood or bark, grey metal or concrete, or paint."""
+    pick = rng.random()
+    if pick < 0.6:
+        v = rng.uniform(20, 90)
+        rgb = np.array([v * 1.15, v, v * 0.8])
+    elif pick < 0.85:
+        v = rng.uniform(90, 180)
+        rgb = np.array([v, v, v * 1.03])
+    else:
+        rgb = rng.uniform(190, 245, 3)
+    return rgb.clip(0, 255).astype(np.float32)
+
+
+def _posts(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Posts, poles and masts: opaque straight bars 2-16 px wide, mostly upright, standing on a
+    base inside the crop (or below it) and ending inside it at the top or beyond it, shaded across
+    their width like a round pole in side light; some carry a cross-arm near the top."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        width = float(rng.uniform(2, 16))
+        tilt = rng.normal(0, 0.06) if rng.random() < 0.8 else rng.uniform(-1.2, 1.2)
+        bx, by = rng.uniform(0, w), rng.uniform(0.4, 1.3) * h
+        length = rng.uniform(0.3, 1.5) * h
+        tx, ty = bx + length * np.sin(tilt), by - length * np.cos(tilt)
+        cov = np.zeros((h, w), np.uint8)
+        _polyline(cov, np.array([[bx, by], [tx, ty]]), max(1, round(width)))
+        if rng.random() < 0.4:  # a cross-arm
+            at = rng.uniform(0.03, 0.2)
+            cx, cy = tx + (bx - tx) * at, ty + (by - ty) * at
+            half = width * rng.uniform(1.5, 6)
+            dx, dy = np.cos(tilt), np.sin(tilt)
+            arm = np.array([[cx - half * dx, cy - half * dy], [cx + half * dx, cy + half * dy]])
+            _polyline(cov, arm, max(1, round(width * rng.uniform(0.4, 0.8))))
+        # shading across the pole: the signed distance from its axis, over its half-width
+        nx, ny = np.cos(tilt), np.sin(tilt)
+        across = np.clip(((xx - bx) * nx + (yy - by) * ny) / (width / 2), -1, 1)
+        light = 1 + rng.uniform(0, 0.35) * across * rng.choice([-1, 1])
+        colour = _scene_tone(rng)[None, None, :] * light[..., None]
+        img = _blend(img, cov / 255.0 * rng.uniform(0.9, 1.0), colour)
+    return img
+
+
+def _twigs(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Twigs and bare branches: smooth shoots that branch at an angle and taper from up to 8 px
+    at their base to 1 px at their tips, opaque, in a bark or leafless-wood colour."""
+    h, w = img.shape[:2]
+    cov = np.zeros((h, w), np.uint8)
+    stack = [(rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0, 2 * np.pi), float(rng.uniform(2, 8)))]
+    shoots = 0
+    while stack and shoots < 20:
+        x, y, a, width = stack.pop()
+        steps = int(width * rng.uniform(10, 30))
+        bend = rng.normal(0, 0.004)
+        for i in range(steps):
+            a += bend + rng.normal(0, 0.04)
+            nx, ny = x + 2 * np.cos(a), y + 2 * np.sin(a)
+            thick = max(1, round(width * (1 - i / steps * 0.6)))
+            cv2.line(
+                cov, (round(x * 4), round(y * 4)), (round(nx * 4), round(ny * 4)), 255, thick, cv2.LINE_AA, 2
+            )
+            x, y = nx, ny
+            if width > 1.5 and rng.random() < 0.04:
+                side = rng.choice([-1, 1]) * rng.uniform(0.3, 0.9)
+                stack.append((x, y, a + side, width * (1 - i / steps * 0.6) * rng.uniform(0.4, 0.7)))
+        shoots += 1
+    return _blend(img, cov / 255.0 * rng.uniform(0.85, 1.0), _scene_tone(rng))
+
+
 # ---------------------------------------------------------------------------- ageing and scan
 def _age(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     mode = rng.choice(3, p=[0.4, 0.3, 0.3])
@@ -164,9 +246,8 @@ def _age(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         )
     contrast = rng.uniform(0.5, 1.0)
     img = (img - 128) * contrast + 128 + rng.uniform(0, 30)
-    sigma = rng.uniform(0, 1.6)
-    if sigma > 0.3:
-        img = cv2.GaussianBlur(img, (0, 0), sigma)
+    if rng.random() >= SHARP:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 1.6))
     if rng.random() < 0.3:
         h, w = img.shape[:2]
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -307,7 +388,7 @@ def synthesize(rng: np.random.Generator, photo: np.ndarray, *, damage: bool = Tr
     """One sample from ``photo`` (uint8 HxWx3): scene negatives, ageing, damage, scan."""
     h, w = photo.shape[:2]
     img = photo.astype(np.float32)
-    if rng.random() < 0.5:
+    if rng.random() < SCENE_NEGATIVES:
         img = _scene_negatives(rng, img)
     aged = _age(rng, img)
     layers: list[Layer] = []

@@ -123,6 +123,48 @@ def test_recall_by_kind() -> None:
     assert c.kind_recall() == {1: 1.0, 4: 0.0}
 
 
+def test_evaluation_counts_the_flags_on_the_untouched_photos(prepared) -> None:
+    """``untouched_flagged`` is the share flagged on the photos as they are (no ageing, no
+    damage): a detector that flags exactly those images scores 1.0 there and 0 on the aged clean
+    prints; one that flags nothing there scores 0."""
+    from trainer.damage_data import damage_photos
+    from trainer.damage_eval import evaluate_detectors
+    from trainer.data import load_rgb
+
+    as_they_are = {load_rgb(path).tobytes() for _, path in damage_photos(prepared, "val", 3)}
+
+    def flags_untouched(im: np.ndarray) -> np.ndarray:
+        return np.full(im.shape[:2], float(im.tobytes() in as_they_are), np.float32)
+
+    rows = {r.method: r for r in evaluate_detectors(flags_untouched, 0.5, prepared, limit=3, progress=False)}
+    assert rows["ours"].photos == 3
+    assert rows["ours"].untouched_flagged == 1.0 and rows["ours"].clean_flagged == 0.0
+    none = evaluate_detectors(lambda im: 1.0 - flags_untouched(im), 0.5, prepared, limit=3, progress=False)
+    assert {r.method: r for r in none}["ours"].untouched_flagged == 0.0
+
+
+def test_scene_posts_and_twigs_are_opaque_thin_things_that_are_not_damage() -> None:
+    """The hard negatives drawn into the scene: posts are opaque bars 2-16 px wide, mostly upright;
+    twigs taper; a sample drawn without damage never has a label, whatever its scene content."""
+    from trainer.damage_synth import _posts, _twigs
+
+    green = np.zeros((240, 320, 3), np.float32)
+    green[..., 1] = 200  # no scene colour (wood, bark, metal, paint) is near it
+    upright = twigs_seen = 0
+    for seed in range(12):
+        posts = _posts(np.random.default_rng(seed), green.copy())
+        changed = np.abs(posts - green).max(axis=2) > 60  # opaque: far from what it covers
+        assert changed.any()
+        rows, cols = np.nonzero(changed)
+        upright += np.ptp(rows) > np.ptp(cols)
+        twigs = _twigs(np.random.default_rng(seed), green.copy())
+        twigs_seen += (np.abs(twigs - green).max(axis=2) > 60).any()
+    assert upright >= 6  # most posts stand upright (several posts in one crop spread sideways)
+    assert twigs_seen >= 9  # a twig may grow out of the crop at once
+    for seed in range(6):
+        assert not synthesize(np.random.default_rng(seed), _photo(seed), damage=False).label.any()
+
+
 def _config(prepared, out, **kw) -> DamageTrainConfig:
     base = dict(
         data=str(prepared),
