@@ -6,8 +6,8 @@ One sample is made in three passes over a photo crop (uint8 RGB), each drawn fro
 1. **Scene content that is not damage** (hard negatives), drawn *into the scene* before ageing so
    it is softened, faded and grained like the rest of the photo: wires and thin branches, hair,
    printed text, fine hatching, posts and poles (opaque straight bars 2-16 px wide, shaded
-   across, ending inside the crop, some with a cross-arm) and twigs (smooth branching shoots
-   that taper). A third of the prints are not softened at all (:data:`SHARP`), so that thin
+   across, ending inside the crop, some with a cross-arm), twigs (smooth branching shoots
+   that taper) and overhead wires (parallel sagging lines, mostly near horizontal). A third of the prints are not softened at all (:data:`SHARP`), so that thin
    scene content is as sharp as the damage drawn on it: a detector that took every sharp line for
    damage flagged twigs, poles and wires in sharp photos.
 2. **Ageing**: grayscale, sepia or faded colour; lower contrast and lifted blacks; softness
@@ -52,6 +52,9 @@ SHARP = 1 / 3
 """The share of prints that ageing does not soften (the rest: a Gaussian blur of sigma 0.3-1.6)."""
 SCENE_NEGATIVES = 0.6
 """The share of samples with scene content that is not damage drawn into them."""
+SCENE_KIND_SHARE = (0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.25)
+"""How often each kind of scene content is drawn: lines, hair, text, hatching, posts, twigs and
+(twice as often: thin, dark and sharp, they are the likest to a scratch) overhead wires."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     h, w = img.shape[:2]
-    kinds = rng.choice(6, size=rng.integers(1, 3), replace=False)
+    kinds = rng.choice(7, size=rng.integers(1, 3), replace=False, p=SCENE_KIND_SHARE)
     for kind in kinds:
         cov = np.zeros((h, w), np.uint8)
         if kind == 0:  # wires and thin branches: long smooth lines, dark or light
@@ -140,6 +143,8 @@ def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
             img = _posts(rng, img)
         elif kind == 5:
             img = _twigs(rng, img)
+        elif kind == 6:
+            img = _wires(rng, img)
         else:  # fine hatching (fabric, fences, ruled lines)
             step = rng.uniform(3, 9)
             angle = rng.uniform(0, np.pi)
@@ -203,6 +208,30 @@ def _posts(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         colour = _scene_tone(rng)[None, None, :] * light[..., None]
         img = _blend(img, cov / 255.0 * rng.uniform(0.9, 1.0), colour)
     return img
+
+
+def _wires(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Overhead wires: 1-5 parallel lines 1-2 px wide, sagging between poles beyond the crop,
+    mostly near horizontal (a scratch on a print runs mostly along the film, upright here), dark
+    against the sky or light against a dark ground."""
+    h, w = img.shape[:2]
+    cov = np.zeros((h, w), np.uint8)
+    angle = rng.normal(0, 0.2) if rng.random() < 0.8 else rng.uniform(0, np.pi)
+    length = rng.uniform(0.8, 2.0) * max(h, w)
+    sag = -rng.uniform(0, 0.08) * length  # the middle hangs lowest
+    cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+    t = np.linspace(-0.5, 0.5, max(16, int(length // 4)))
+    dx, dy = np.cos(angle), np.sin(angle)
+    width = int(rng.integers(1, 3))
+    offset = 0.0
+    for _ in range(int(rng.integers(1, 6))):
+        bend = sag * (t**2 - 0.25) + offset
+        _polyline(
+            cov, np.stack([cx + t * length * dx - bend * dy, cy + t * length * dy + bend * dx], 1), width
+        )
+        offset += rng.uniform(3, 14)
+    colour = _scene_tone(rng) if rng.random() < 0.8 else _tone(rng, True)
+    return _blend(img, cov / 255.0 * rng.uniform(0.7, 1.0), colour)
 
 
 def _twigs(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:

@@ -143,10 +143,11 @@ def test_evaluation_counts_the_flags_on_the_untouched_photos(prepared) -> None:
     assert {r.method: r for r in none}["ours"].untouched_flagged == 0.0
 
 
-def test_scene_posts_and_twigs_are_opaque_thin_things_that_are_not_damage() -> None:
+def test_scene_posts_twigs_and_wires_are_thin_things_that_are_not_damage() -> None:
     """The hard negatives drawn into the scene: posts are opaque bars 2-16 px wide, mostly upright;
-    twigs taper; a sample drawn without damage never has a label, whatever its scene content."""
-    from trainer.damage_synth import _posts, _twigs
+    twigs taper; wires run mostly across (a print's scratches mostly along the film); a sample
+    drawn without damage never has a label, whatever its scene content."""
+    from trainer.damage_synth import _posts, _twigs, _wires
 
     green = np.zeros((240, 320, 3), np.float32)
     green[..., 1] = 200  # no scene colour (wood, bark, metal, paint) is near it
@@ -161,6 +162,12 @@ def test_scene_posts_and_twigs_are_opaque_thin_things_that_are_not_damage() -> N
         twigs_seen += (np.abs(twigs - green).max(axis=2) > 60).any()
     assert upright >= 6  # most posts stand upright (several posts in one crop spread sideways)
     assert twigs_seen >= 9  # a twig may grow out of the crop at once
+    across = 0
+    for seed in range(20):
+        wires = np.abs(_wires(np.random.default_rng(seed), green.copy()) - green).max(axis=2) > 30
+        rows, cols = np.nonzero(wires)
+        across += rows.size > 0 and np.ptp(cols) > 2 * np.ptp(rows)
+    assert across >= 12
     for seed in range(6):
         assert not synthesize(np.random.default_rng(seed), _photo(seed), damage=False).label.any()
 
