@@ -56,7 +56,18 @@ import torch.nn.functional as F
 from .gaussian import gaussian_blur
 from .seams import membrane, square_max
 
-__all__ = ["CELL", "FREE", "LEVEL_FREE", "RING", "SIGMA", "cast_field", "level_field", "surround_field"]
+__all__ = [
+    "CELL",
+    "FREE",
+    "LEVEL_FREE",
+    "RING",
+    "SIGMA",
+    "cast_field",
+    "level_field",
+    "spread_field",
+    "surround_field",
+    "surround_fields",
+]
 
 FREE = 0.05  # the cast left to the network: this far from grey on its largest channel, in [-1, 1]
 LEVEL_FREE = 0.4  # the brightness left to the network: this far from mid-grey, in [-1, 1]
@@ -66,8 +77,8 @@ SIGMA = 32.0  # the Gaussian that spreads the cells' colours, px
 
 
 def _cells(x: torch.Tensor, valid: torch.Tensor, ring: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each cell's (``CELL`` px) mean colour over its known pixels within ``ring`` px of a hole
-    (N,3,h,w), and the share of its pixels that are such (N,1,h,w)."""
+    """Each cell's (``CELL`` px) mean of ``x``'s channels over its known pixels within ``ring`` px
+    of a hole (N,C,h,w), and the share of its pixels that are such (N,1,h,w)."""
     h, w = x.shape[-2:]
     near = (square_max(1.0 - valid, ring) > 0).float() * valid
     # whole cells: the right and bottom ones padded with pixels of no weight, not averaged over less
@@ -85,29 +96,34 @@ def _upsampled(field: torch.Tensor, h: int, w: int, dtype: torch.dtype) -> torch
 
 def _surround(
     x: torch.Tensor, valid: torch.Tensor, ring: int, sigma: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The cast (N,3,h,w) and the level (N,1,h,w) around the holes per cell, before ``free`` is
-    left to the network: the cells' mean colours (:func:`_cells`), their departure from grey and
-    their grey spread with a Gaussian of ``sigma`` px weighted by their pixels (a normalised
-    convolution), the cast times its coherence, both carried over the cells with no known pixel
-    near a hole by the membrane. One pass for both (see the module's docstring)."""
-    cell, weight = _cells(x, valid, ring)
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The cast (N,3,h,w), the level (N,1,h,w) and the spread (N,1,h,w) around the holes per
+    cell, before ``free`` is left to the network: the cells' mean colours and mean squares
+    (:func:`_cells`), their departure from grey, their grey and their colours' moments spread
+    with a Gaussian of ``sigma`` px weighted by their pixels (a normalised convolution), the cast
+    times its coherence, the spread the root of the mean of the three channels' variances under
+    that Gaussian, all carried over the cells with no known pixel near a hole by the membrane.
+    One pass for all (see the module's docstring and :func:`spread_field`)."""
+    moments, weight = _cells(torch.cat([x, x.square()], 1), valid, ring)
+    cell, cell_square = moments[:, :3], moments[:, 3:]
     grey = cell.mean(1, keepdim=True)  # each cell's mean brightness
     chroma = cell - grey  # each cell's mean colour's departure from grey
+    ones = weight.new_ones(weight.shape)
     sums = gaussian_blur(
-        torch.cat([chroma, chroma.square().sum(1, keepdim=True), weight.new_ones(weight.shape), grey], 1)
-        * weight,
+        torch.cat([chroma, chroma.square().sum(1, keepdim=True), ones, grey, cell, cell_square], 1) * weight,
         sigma / CELL,
         border="zeros",  # a normalised convolution: divided by the blurred weight below
     )
     total = sums[:, 4:5].clamp(min=1e-12)
     mean, square, level = sums[:, :3] / total, sums[:, 3:4] / total, sums[:, 5:6] / total
+    colour, colour_square = sums[:, 6:9] / total, sums[:, 9:12] / total
+    spread = (colour_square - colour.square()).clamp(min=0.0).mean(1, keepdim=True).sqrt()
     known = (weight > 0).to(x.dtype)  # cells holding a pixel near a hole: the rest is carried over
     # the cast's coherence: 1 where the cells around share one colour, the share of them that
     # have it where a saturated surface meets a grey one (a hole across their boundary)
     coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
-    both = membrane(torch.cat([mean * coherence.clamp(max=1.0), level], 1) * known, known)
-    return both[:, :3], both[:, 3:]
+    fields = membrane(torch.cat([mean * coherence.clamp(max=1.0), level, spread], 1) * known, known)
+    return fields[:, :3], fields[:, 3:4], fields[:, 4:]
 
 
 def _cast_beyond(cast: torch.Tensor, free: float) -> torch.Tensor:
@@ -136,7 +152,7 @@ def cast_field(
     + field`` fills in the colours the network knows; hole pixels of ``x`` are never read."""
     h, w = x.shape[-2:]
     dtype, x, valid = x.dtype, x.float(), valid.float()  # 1e-12 is 0 in half precision
-    cast, _ = _surround(x, valid, ring, sigma)
+    cast, _, _ = _surround(x, valid, ring, sigma)
     return _upsampled(_cast_beyond(cast, free), h, w, dtype)
 
 
@@ -155,7 +171,7 @@ def level_field(
     ``x`` are never read."""
     h, w = x.shape[-2:]
     dtype, x, valid = x.dtype, x.float(), valid.float()
-    _, level = _surround(x, valid, ring, sigma)
+    _, level, _ = _surround(x, valid, ring, sigma)
     return _upsampled(_level_beyond(level, free), h, w, dtype)
 
 
@@ -164,8 +180,28 @@ def surround_field(
 ) -> torch.Tensor:
     """(N,3,H,W): :func:`cast_field` plus :func:`level_field` (at ``FREE`` and ``LEVEL_FREE``),
     what the Inpainter takes off before the network and adds back after, measured once."""
+    return surround_fields(x, valid, ring, sigma)[0]
+
+
+def spread_field(
+    x: torch.Tensor, valid: torch.Tensor, ring: int = RING, sigma: float = SIGMA
+) -> torch.Tensor:
+    """(N,1,H,W): how much the valid pixels of ``x`` (N,3,H,W) within ``ring`` px of a hole vary
+    around each pixel: their standard deviation (the root of the mean of the three channels'
+    variances) under a Gaussian of ``sigma`` px, measured from the same cells as the cast, spread
+    and carried over as it is (0 for an image with no valid pixel near a hole). How far a fill
+    may depart from the photo's smooth continuation (:func:`engine.seams.match_edges`)."""
+    return surround_fields(x, valid, ring, sigma)[1]
+
+
+def surround_fields(
+    x: torch.Tensor, valid: torch.Tensor, ring: int = RING, sigma: float = SIGMA
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`surround_field` and :func:`spread_field`, measured in one pass (the Inpainter's)."""
     h, w = x.shape[-2:]
     dtype, x, valid = x.dtype, x.float(), valid.float()
-    cast, level = _surround(x, valid, ring, sigma)
-    up = _upsampled(torch.cat([_cast_beyond(cast, FREE), _level_beyond(level, LEVEL_FREE)], 1), h, w, dtype)
-    return up[:, :3] + up[:, 3:]
+    cast, level, spread = _surround(x, valid, ring, sigma)
+    up = _upsampled(
+        torch.cat([_cast_beyond(cast, FREE), _level_beyond(level, LEVEL_FREE), spread], 1), h, w, dtype
+    )
+    return up[:, :3] + up[:, 3:4], up[:, 4:]

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .chroma import surround_field
+from .chroma import surround_fields
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
@@ -318,8 +318,9 @@ class Inpainter:
         """``x`` (N,3,h,w) in [-1,1] with holes zeroed, ``valid`` (N,1,h,w) float 1=valid, any
         h, w (see :func:`engine.convert.to_network`). Returns the network's output for ``x`` with
         its colour cast taken off, the cast added back (:mod:`engine.chroma`; with ``mirror``,
-        averaged with its mirrored pass), same size, matched to the image at the hole's edge
-        unless ``edges`` is off (``whole``: see :func:`engine.seams.match_edges`). ``shortcut``:
+        averaged with its mirrored pass), same size, matched to the image at the hole's edge and
+        held near the photo's smooth continuation where the surround is flat unless ``edges`` is
+        off (``whole``: see :func:`engine.seams.match_edges`). ``shortcut``:
         a hole thin everywhere is filled from the photo alone, without the network, whose output
         would be replaced there (off for a scaled crop, whose output is read around the hole)."""
         photo_only = self._photo_only(x, valid, whole) if shortcut else None
@@ -329,8 +330,8 @@ class Inpainter:
         h, w = x.shape[-2:]
         image, known = x, valid
         # a saturated colour's cast and a bright or dark surround's level: taken off here, added
-        # back below
-        cast = surround_field(x, valid)
+        # back below; and how much the surround varies, which the edge match holds a fill to
+        cast, spread = surround_fields(x, valid)
         x = (x - cast) * valid
         ph, pw = (-h) % g, (-w) % g
         if ph or pw:
@@ -345,7 +346,7 @@ class Inpainter:
         with ctx:
             out = self._network(x, valid, mirror)[..., :h, :w] + cast
         if self.edges:  # on the image only: the padding is no part of the hole
-            out = match_edges(out, image, known, thin=self.thin, whole=whole)
+            out = match_edges(out, image, known, thin=self.thin, whole=whole, spread=spread)
         return out
 
     def _photo_only(

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import InpaintCancelled, Inpainter, WeightsError, save_weights
-from engine.chroma import surround_field
+from engine.chroma import surround_fields
 from engine.convert import composite, from_network, to_network
 from engine.crops import plan_regions
 from engine.inpainter import select_device
@@ -48,11 +48,12 @@ def test_only_hole_pixels_change_and_all_come_from_the_network(inpainter, model)
     assert np.array_equal(out[~hole], image[~hole])
     # Every hole pixel is the network's output for this image and mask (its colour cast beyond
     # engine.chroma.FREE and its level beyond LEVEL_FREE taken off before and added back after),
-    # matched at the edge.
+    # matched at the edge and held to the surround's spread.
     with torch.no_grad():
         x, valid = to_network(image, hole)
-        cast = surround_field(x, valid)
-        expected = from_network(match_edges(model((x - cast) * valid, valid) + cast, x, valid))[0]
+        cast, spread = surround_fields(x, valid)
+        net = model((x - cast) * valid, valid) + cast
+        expected = from_network(match_edges(net, x, valid, spread=spread))[0]
     assert np.array_equal(out[hole], expected[hole])
     # The hole's original content has no influence.
     scrambled = image.copy()
@@ -314,10 +315,9 @@ def test_padding_counts_as_hole(inpainter, model):
     with torch.no_grad():
         x, valid = to_network(padded, padded_hole)
         c = (..., slice(0, 37), slice(0, 53))  # edges are matched on the image, not the padding
-        cast = surround_field(x[c], valid[c])  # the cast and level measured there
-        expected = from_network(
-            match_edges(model(F.pad(x[c] - cast, (0, 11, 0, 11)) * valid, valid)[c] + cast, x[c], valid[c])
-        )[0]
+        cast, spread = surround_fields(x[c], valid[c])  # the cast, level and spread measured there
+        net = model(F.pad(x[c] - cast, (0, 11, 0, 11)) * valid, valid)[c] + cast
+        expected = from_network(match_edges(net, x[c], valid[c], spread=spread))[0]
     assert np.array_equal(out[hole], expected[hole])
 
 

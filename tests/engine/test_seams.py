@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from engine import Inpainter
+from engine.chroma import spread_field
 from engine.convert import from_network, to_network
 from engine.seams import (
     CLAMP,
+    FLAT_FLOOR,
     PLATE,
     RAMP,
     THIN,
@@ -192,7 +194,7 @@ def test_the_inpainter_matches_edges_unless_told_not_to(edges):
     with torch.no_grad():
         x, valid = to_network(image, hole)
         raw = model(x, valid)
-    expected = from_network(match_edges(raw, x, valid) if edges else raw)[0]
+    expected = from_network(match_edges(raw, x, valid, spread=spread_field(x, valid)) if edges else raw)[0]
     assert np.array_equal(out[hole], expected[hole])
     assert np.array_equal(out[~hole], image[~hole])
     # Matched, the fill's pixels along the hole's edge are close to the photo's (grey 120 +- 8).
@@ -324,6 +326,29 @@ def test_the_thin_fill_is_the_clamped_plate_blended_with_the_membrane_and_never_
     assert torch.equal(smooth_fill(scrambled, valid, start), got)
 
 
+def test_known_specks_inside_a_hole_do_not_turn_its_fill_into_flat_squares():
+    """A hole dotted with single known pixels (a soft brush's or a thresholded mask's specks, a
+    lone pixel left by a damage find) is thin everywhere; the thin plate was clamped to the
+    range of the known pixels within 4 px, which around a lone speck is that speck's value: a
+    flat 9x9 square round each. Over a ramp the fill between the specks now follows the ramp (the
+    plate reproduces it, and a speck's range is taken wider)."""
+    h, w = 64, 96
+    xx = torch.arange(w, dtype=torch.float32)[None, :].expand(h, w)
+    photo = ((xx - w / 2) * 0.02).expand(1, 3, h, w).clone()  # a ramp of 0.02 a pixel
+    hole = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    hole[..., 8:56, 8:88] = True
+    hole[..., 12:56:10, 12:88:10] = False  # specks on a 10 px grid
+    valid = (~hole).float()
+    start = membrane(photo * valid, valid)
+    got = smooth_fill(photo * valid, valid, start)
+    # away from the hole's own edge (whose range, a ramp across it, clamps as for any scratch)
+    inner = (got - photo)[..., 14:50, 14:82]
+    assert float(inner.abs().max()) < 0.02  # within a pixel's step of the ramp
+    # flat squares: along a row through a speck, the fill beside it equals the speck's value
+    row = got[0, 0, 12, 20:35]
+    assert float((row[1:] - row[:-1]).abs().min()) > 0.005
+
+
 @pytest.mark.parametrize("radius", [0, 1, 2, 3, 4, 7])
 def test_square_max_is_max_pooling_with_the_outside_not_counted(radius):
     gen = torch.Generator().manual_seed(radius)
@@ -409,3 +434,52 @@ def test_the_edge_window_is_the_same_for_a_tensor_and_any_numpy_layout():
         warnings.simplefilter("error")
         assert edge_window(frozen) == want
     assert edge_window(np.zeros((4, 4), bool)) is None and edge_window(np.ones((4, 4), bool)) is None
+
+
+def test_a_flat_surround_holds_the_fill_to_the_photo_s_smooth_continuation():
+    """What the network makes up inside a hole in a flat surface (a blurred rectangle 40 grey
+    levels off in a clear sky) is held to the surround's spread: within FLAT_FLOOR of the flat
+    colour there, unchanged (to tanh's curvature) where the surround varies."""
+    h, w = 48, 64
+    hole = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    hole[..., 12:36, 16:48] = True
+    valid = (~hole).float()
+    flat = torch.tensor([-0.3, 0.1, 0.55]).view(1, 3, 1, 1).expand(1, 3, h, w).clone()
+    bump = torch.zeros(1, 3, h, w)
+    bump[..., 18:30, 24:40] = 0.3  # the made-up shape, well inside the hole
+    inside = hole.expand(1, 3, h, w)
+    loose = match_edges(flat + bump, flat, valid, thin=False)
+    assert float((loose - flat)[inside].abs().max()) > 0.25  # the edge match leaves it
+    held = match_edges(flat + bump, flat, valid, thin=False, spread=spread_field(flat, valid))
+    assert float((held - flat)[inside].abs().max()) <= FLAT_FLOOR + 1e-3  # float rounding of a flat spread
+    # a surround that varies as much as the shape does: the shape passes, a little softened
+    rng = torch.Generator().manual_seed(1)
+    busy = flat + torch.randn(1, 3, h, w, generator=rng) * 0.3
+    free = match_edges(flat + bump, busy, valid, thin=False)
+    kept = match_edges(flat + bump, busy, valid, thin=False, spread=spread_field(busy, valid))
+    assert float((kept - free)[inside].abs().max()) < 0.05
+    assert float((kept - free)[..., 18:30, 24:40].mean()) > -0.05
+    # the held fill never reads the hole's pixels
+    scrambled = torch.where(inside, torch.rand(1, 3, h, w), flat)
+    again = match_edges(flat + bump, scrambled, valid, thin=False, spread=spread_field(scrambled, valid))
+    assert torch.equal(again, held)
+
+
+def test_the_inpainter_fills_a_hole_in_a_flat_colour_flat_whatever_the_network_paints():
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64)).eval()
+    yy = torch.linspace(-1, 1, 64)[:, None]
+
+    def shapes(_m, _i, out):  # a rectangle and bands of its own
+        return out + 0.3 * torch.sign(torch.sin(6 * yy[: out.shape[-2]])).to(out.dtype)
+
+    model.register_forward_hook(shapes)
+    inp = Inpainter.from_model(model, precision="fp32", texture=0, mirror=False)
+    image = np.empty((64, 96, 3), np.uint8)
+    image[:] = (90, 140, 200)
+    hole = np.zeros((64, 96), bool)
+    hole[12:52, 20:76] = True
+    out = inp(image, hole)
+    assert np.abs(out[hole].astype(int) - (90, 140, 200)).max() <= 3
+    raw = Inpainter.from_model(model, precision="fp32", texture=0, mirror=False, edges=False)(image, hole)
+    assert np.abs(raw[hole].astype(int) - (90, 140, 200)).max() > 20  # what it would have been
