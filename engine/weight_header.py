@@ -53,8 +53,9 @@ class WeightsInfo:
 
 
 def resources_dir() -> Path:
-    """The ``resources/`` folder: ``$RETOUCHER_RESOURCES``, else next to the packages
-    (a source checkout or an editable install), else inside a PyInstaller bundle."""
+    """The ``resources/`` folder: ``$RETOUCHER_RESOURCES``, else inside a PyInstaller bundle,
+    else next to the packages (a source checkout, an editable install, or an installed wheel,
+    which carries it as package data)."""
     env = os.environ.get("RETOUCHER_RESOURCES")
     if env:
         return Path(env)

@@ -40,10 +40,10 @@ __all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document", "printa
 def printable(text: str) -> str:
     """A path or file name as text to show: a Linux name whose bytes are not UTF-8 (Python keeps
     them as surrogates, which Qt drops: "caf\\udce9.png" showed as "caf.png") gets "\\ufffd" for
-    each such byte."""
+    each such byte ("?" for a lone surrogate that stands for no byte: a Windows name)."""
     try:
         return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:  # a lone surrogate that stands for no byte (Windows)
+    except UnicodeEncodeError:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 

@@ -654,7 +654,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(
             f"retoucher-train: error: {exc.name} is not installed: the trainer needs the train extra "
-            "(pip install 'retoucher[train]', or make setup)",
+            "(in the checkout: pip install '.[train]', or make setup)",
             file=sys.stderr,
         )
         return 2

@@ -393,18 +393,31 @@ class FileActions:
             return False
         return self._write(Path(path))
 
+    def _folder_gone(self, target: Path, title: str, hint: str = "") -> bool:
+        """True, after an error box, when ``target``'s folder does not exist: renamed or removed
+        since the photo was opened (or a name typed into a folder that never was). The write
+        would make it again (engine.atomic makes missing folders, which batch outputs need)."""
+        try:
+            if target.parent.is_dir():
+                return False
+            if target.parent.exists():  # a file where the folder should be
+                return False  # the write says what is wrong
+        except OSError:  # cannot tell (permission, a share gone): the write says what is wrong
+            return False
+        self.window.show_error(
+            title,
+            f"{printable(str(target))}: the folder {printable(str(target.parent))} does not exist "
+            f"(renamed, moved or deleted?).{hint}",
+        )
+        return True
+
     def _write(self, path: Path | None) -> bool:
         w = self.window
         assert w.doc is not None
         target = path or w.doc.path or Path()
         name = target.name
-        if not target.parent.is_dir():  # a folder renamed or removed since: not made again
-            again = " Use File > Save As to choose where it goes." if path is None else ""
-            w.show_error(
-                "Cannot save",
-                f"{printable(str(target))}: the folder {printable(str(target.parent))} does not exist "
-                f"(renamed, moved or deleted?).{again}",
-            )
+        again = " Use File > Save As to choose where it goes." if path is None else ""
+        if self._folder_gone(target, "Cannot save", again):
             return False
         said: list[str] = []
 
@@ -423,17 +436,17 @@ class FileActions:
                 )
             said += here
         except MemoryError:
-            w.show_error("Cannot save", f"{path or w.doc.path}: not enough memory to write the photo")
+            w.show_error("Cannot save", f"{printable(str(target))}: not enough memory to write the photo")
             return False
         except (OSError, ValueError) as exc:
-            w.show_error("Cannot save", f"{path or w.doc.path}: {exc}")
+            w.show_error("Cannot save", printable(f"{target}: {exc}"))
             return False
         self._remember(written)
         w.update_title()
         if said:  # e.g. a JPEG re-encoded whole, metadata the format cannot hold
-            self._message(f"Saved {written}. Note: {said[0]}", 15000)
+            self._message(printable(f"Saved {written}. Note: {said[0]}"), 15000)
         else:
-            self._message(f"Saved {written}", 4000)
+            self._message(printable(f"Saved {written}"), 4000)
         return True
 
     def export_mask(self) -> bool:
@@ -450,15 +463,19 @@ class FileActions:
             if not confirm_replace(w, "Export mask", Path(path)):
                 return False
         if w.doc.path is not None and Path(path).resolve() == w.doc.path.resolve():
-            w.show_error("Cannot export the mask", f"{path} is the open photo: choose another name.")
+            w.show_error(
+                "Cannot export the mask", printable(f"{path} is the open photo: choose another name.")
+            )
+            return False
+        if self._folder_gone(Path(path), "Cannot export the mask"):
             return False
         doc, name = w.doc, printable(Path(path).name)
         try:  # a 24-megapixel mask takes a second or more to write: off the GUI thread
             self._off_gui_thread(lambda: doc.export_mask(path), f"Exporting mask {name}\u2026")
         except (OSError, ValueError) as exc:
-            w.show_error("Cannot export the mask", f"{path}: {exc}")
+            w.show_error("Cannot export the mask", printable(f"{path}: {exc}"))
             return False
-        self._message(f"Mask saved to {path}", 4000)
+        self._message(printable(f"Mask saved to {path}"), 4000)
         return True
 
     # ------------------------------------------------------------------ loading a mask

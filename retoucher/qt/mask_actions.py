@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QMenu
 
-from ..document import Document, Edit
+from ..document import Document, Edit, printable
 from .actions import make_action
 from .settings import MAX_MASK_STEP, MIN_MASK_STEP
 
@@ -138,7 +138,9 @@ class MaskActions:
             lambda doc: doc.set_mask(mask, "Load mask"), "The mask in the file is the one shown"
         )
         if edit is not None:
-            self._message(f"Mask loaded from {Path(path).name} ({int(mask.sum())} hole pixels)", 4000)
+            self._message(
+                f"Mask loaded from {printable(Path(path).name)} ({int(mask.sum())} hole pixels)", 4000
+            )
         return edit
 
     # ------------------------------------------------------------------ settings and view

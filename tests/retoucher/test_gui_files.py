@@ -163,8 +163,9 @@ def test_save_as_png_export_mask_and_recent_files(qtbot, window, tmp_path):
 
 def test_save_into_a_folder_that_is_gone_is_refused_not_made_again(qtbot, window, tmp_path):
     """The photo's folder renamed while it is open: Save says so (and points to Save As) instead
-    of making an empty folder of the old name and writing the photo there; Save As into a folder
-    that does not exist is refused too. The photo stays unsaved, nothing is written."""
+    of making an empty folder of the old name and writing the photo there; Save As and Export
+    Mask into a folder that does not exist are refused too. The photo stays unsaved, nothing is
+    written."""
     w = window
     folder = tmp_path / "Holiday"
     folder.mkdir()
@@ -180,6 +181,9 @@ def test_save_into_a_folder_that_is_gone_is_refused_not_made_again(qtbot, window
     w.ask_save_path = lambda title, suggestion, filters, selected: str(elsewhere)
     assert not w.save_as()
     assert "does not exist" in w.last_error[1] and not elsewhere.parent.exists() and w.doc.dirty
+    w.ask_save_path = lambda title, suggestion, filters: str(folder / "a_mask.png")  # beside the photo
+    assert not w.export_mask()
+    assert w.last_error[0] == "Cannot export the mask" and not folder.exists()
     moved = tmp_path / "Holiday 2024" / "a.png"
     w.ask_save_path = lambda title, suggestion, filters, selected: str(moved)
     assert w.save_as() and not w.doc.dirty and load_image(moved).rgb[8, 8].tolist() == [128, 128, 128]
@@ -207,8 +211,8 @@ def test_odd_file_names_in_the_title_and_open_recent(qtbot, window, tmp_path):
     Image.fromarray(np.full((32, 48, 3), 70, np.uint8)).save(latin1)
     assert w.open_path(latin1)
     assert w.save() and w.save()  # saved twice: one entry still
-    reread = Settings.from_file(tmp_path / "settings.ini")
     w.settings.sync()
+    reread = Settings.from_file(tmp_path / "settings.ini")
     assert reread.recent_files[0] == str(latin1) and reread.recent_files.count(str(latin1)) == 1
     assert w.windowTitle().startswith("caf\ufffd.png")
     assert w.recent_menu.actions()[0].text() == "caf\ufffd.png"

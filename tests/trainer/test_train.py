@@ -990,4 +990,4 @@ def test_a_base_install_without_the_train_extra_gets_one_line_saying_so(prepared
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "cv2 is not installed" in proc.stderr and "retoucher[train]" in proc.stderr
+    assert "cv2 is not installed" in proc.stderr and "'.[train]'" in proc.stderr
