@@ -20,8 +20,8 @@ cast over the mean squared one: 1 where the cells around share one colour, the s
 that have it where a saturated surface meets a grey one, so that a hole across that boundary
 gets a part of the cast, not the mean's), carried over the cells with no such pixel (the holes'
 middles, the crop away from them) by the membrane of :mod:`engine.seams`, and upsampled
-bilinearly. 6-10 ms for a 512x512 crop on the 2-core development CPU (a box hole, the
-``benchmarks/inference.py`` stroke).
+bilinearly. 8-12 ms for a 512x512 crop on the 2-core development CPU with the spread measured in
+the same pass (a box hole, the ``benchmarks/inference.py`` stroke).
 
 An 80x100 hole in each colour above then came out 2-3 grey levels off (``runs/chroma-val.out``);
 a hole three quarters in a grey wall and a quarter in a magenta one is still a compromise: its
