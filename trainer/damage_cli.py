@@ -58,7 +58,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else det.threshold
     try:
         rows = evaluate_detectors(
-            det.probability, threshold, args.data, split=args.split, limit=args.limit, seed=args.seed
+            det.probability,
+            threshold,
+            args.data,
+            split=args.split,
+            limit=args.limit,
+            seed=args.seed,
+            progress=not args.no_progress,
         )
     except (ValueError, OSError) as exc:
         print(f"retoucher-train damage evaluate: error: {exc}", file=sys.stderr)
@@ -122,4 +128,5 @@ def add_damage(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=14)
     e.add_argument("--device", default="auto")
     e.add_argument("--json", type=Path, default=None, help="also write the figures as JSON")
+    e.add_argument("--no-progress", action="store_true", help="no progress bar")
     e.set_defaults(func=_evaluate)

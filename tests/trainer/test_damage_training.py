@@ -275,8 +275,10 @@ def test_evaluate_command_prints_both_detectors(prepared, tmp_path, capsys) -> N
         + ["--json", str(report)]
     )
     assert rc == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "| ours |" in out and "classical" in out
+    assert "damage evaluate" in captured.err  # its progress bar
     rows = json.loads(report.read_text())["rows"]
     methods = [r["method"] for r in rows]
     assert methods[2:] == ["ours", "ours, grown 2 px"] and rows[0]["photos"] == 3
@@ -284,6 +286,11 @@ def test_evaluate_command_prints_both_detectors(prepared, tmp_path, capsys) -> N
     assert (
         rc == 0 and train_main(["damage", "evaluate", "--data", str(prepared), "--weights", str(report)]) == 2
     )
+    capsys.readouterr()
+    quiet = ["damage", "evaluate", "--data", str(prepared), "--weights", str(weights), "--limit", "2"]
+    assert train_main([*quiet, "--device", "cpu", "--no-progress"]) == 0
+    captured = capsys.readouterr()
+    assert "| ours |" in captured.out and "damage evaluate" not in captured.err
 
 
 def test_resume_from_the_command_line_keeps_the_schedule(prepared, tmp_path) -> None:
