@@ -286,14 +286,15 @@ def smooth_fill(
     free = (1.0 - valid) * (wide < 1).to(photo.dtype)
     plate = thin_plate(torch.where(valid > 0, photo, start), free)
     big = torch.finfo(photo.dtype).max
-    high = square_max(torch.where(valid > 0, photo, -big), CLAMP)
-    low = -square_max(torch.where(valid > 0, -photo, -big), CLAMP)
+    known_high = torch.where(valid > 0, photo, -big)  # the valid values, for maxima
+    known_low = torch.where(valid > 0, -photo, -big)  # ... and minima
+    high, low = square_max(known_high, CLAMP), -square_max(known_low, CLAMP)
     near = high > -big  # some valid pixel lies within CLAMP px
     count = box_sum(valid, 2 * CLAMP + 1, padding=CLAMP)  # exact counts, no stride-1 pooling
     few = near & (count < CLAMP_KNOWN - 0.5)  # a range of one or two specks is no range
     if bool(few.any()):
-        high = torch.where(few, square_max(torch.where(valid > 0, photo, -big), CLAMP_WIDE), high)
-        low = torch.where(few, -square_max(torch.where(valid > 0, -photo, -big), CLAMP_WIDE), low)
+        high = torch.where(few, square_max(known_high, CLAMP_WIDE), high)
+        low = torch.where(few, -square_max(known_low, CLAMP_WIDE), low)
     plate = torch.where(near, torch.minimum(torch.maximum(plate, low), high), plate)
     return torch.where(free > 0, start + PLATE * (plate - start), start)
 

@@ -7,9 +7,10 @@ One sample is made in three passes over a photo crop (uint8 RGB), each drawn fro
    it is softened, faded and grained like the rest of the photo: wires and thin branches, hair,
    printed text, fine hatching, posts and poles (opaque straight bars 2-16 px wide, shaded
    across, ending inside the crop, some with a cross-arm), twigs (smooth branching shoots
-   that taper) and overhead wires (parallel sagging lines, mostly near horizontal). A third of the prints are not softened at all (:data:`SHARP`), so that thin
-   scene content is as sharp as the damage drawn on it: a detector that took every sharp line for
-   damage flagged twigs, poles and wires in sharp photos.
+   that taper) and overhead wires (parallel sagging lines, mostly near horizontal). A third of
+   the prints are not softened at all (:data:`SHARP`), so that thin scene content is as sharp as
+   the damage drawn on it: a detector that took every sharp line for damage flagged twigs, poles
+   and wires in sharp photos.
 2. **Ageing**: grayscale, sepia or faded colour; lower contrast and lifted blacks; softness
    (Gaussian blur); film grain; sometimes a vignette and JPEG.
 3. **Damage** on the aged print, with its exact mask as the label: bright and dark hairline
@@ -248,14 +249,20 @@ def _twigs(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
         for i in range(steps):
             a += bend + rng.normal(0, 0.04)
             nx, ny = x + 2 * np.cos(a), y + 2 * np.sin(a)
-            thick = max(1, round(width * (1 - i / steps * 0.6)))
+            here = width * (1 - i / steps * 0.6)  # tapering to 40% of the shoot's base
             cv2.line(
-                cov, (round(x * 4), round(y * 4)), (round(nx * 4), round(ny * 4)), 255, thick, cv2.LINE_AA, 2
+                cov,
+                (round(x * 4), round(y * 4)),
+                (round(nx * 4), round(ny * 4)),
+                255,
+                max(1, round(here)),
+                cv2.LINE_AA,
+                2,
             )
             x, y = nx, ny
             if width > 1.5 and rng.random() < 0.04:
                 side = rng.choice([-1, 1]) * rng.uniform(0.3, 0.9)
-                stack.append((x, y, a + side, width * (1 - i / steps * 0.6) * rng.uniform(0.4, 0.7)))
+                stack.append((x, y, a + side, here * rng.uniform(0.4, 0.7)))
         shoots += 1
     return _blend(img, cov / 255.0 * rng.uniform(0.85, 1.0), _scene_tone(rng))
 
