@@ -138,7 +138,11 @@ class Canvas(ZoomView):
         return self._tool.kind
 
     def set_tool(self, kind: ToolKind) -> None:
-        self.finish_drag()
+        """Another tool: a polygon being clicked (three corners or more) is closed as its own
+        step first, not dropped (its corners were work); the same tool again changes nothing."""
+        if kind is self._tool.kind:
+            return
+        self.finish_drag(close_shape=True)
         self._tool = self._tools[kind]
         self._update_cursor_shape()
 

@@ -121,7 +121,7 @@ class DamageController(QObject):
         w = self.window
         if w.doc is None or self.runner.busy:
             return None
-        w.canvas.finish_drag()  # a stroke in progress becomes its own step first
+        w.canvas.finish_drag(close_shape=True)  # a stroke or polygon in progress: its own step first
         self.panel.flush()  # and the last find's sensitivity just moved, before a new one
         job = DetectJob(
             w.doc.image.copy(),

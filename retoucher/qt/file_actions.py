@@ -453,7 +453,7 @@ class FileActions:
         w = self.window
         if w.doc is None:
             return False
-        w.canvas.finish_drag()
+        w.canvas.finish_drag(close_shape=True)  # the mask exported is the one on screen
         base = w.doc.path or Path.home() / "photo.png"
         path = w.ask_save_path("Export mask", base.with_name(f"{base.stem}_mask.png"), MASK_EXPORT_FILTER)
         if not path:

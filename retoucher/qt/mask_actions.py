@@ -93,7 +93,7 @@ class MaskActions:
         w = self.window
         if w.doc is None or w.busy:
             return None
-        w.canvas.finish_drag()  # a stroke in progress becomes its own step first
+        w.canvas.finish_drag(close_shape=True)  # a stroke or polygon in progress: its own step first
         edit = change(w.doc)
         if edit is None:
             self._message(unchanged)

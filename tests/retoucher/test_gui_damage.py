@@ -297,6 +297,32 @@ def test_a_stroke_after_the_find_settles_it_and_is_never_lost(qtbot, make_window
     assert np.array_equal(w.doc.mask, brushed) and w.last_error is None
 
 
+def test_a_polygon_being_clicked_is_closed_into_the_mask_before_the_find(qtbot, make_window):
+    """Find Damage while the corners of a polygon are clicked: the polygon is its own step first
+    (it was dropped), and the find stays adjustable on top of it."""
+    from gui_input import view_point
+
+    fake = GatedDetector()
+    w = make_window(fake)
+    w.set_tool(ToolKind.LASSO)
+    for x, y in [(20, 60), (50, 60), (50, 90)]:
+        QTest.mouseClick(
+            w.canvas.viewport(),
+            Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier,
+            view_point(w, x, y),
+        )
+    assert w.canvas.shape_pending
+    _find(qtbot, w, fake)
+    assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == ["Lasso", "Find Damage"]
+    lasso = w.doc.mask.copy()
+    w.undo()
+    polygon = w.doc.mask.copy()
+    assert polygon[61:89, 21:49].any() and np.array_equal(lasso, _expected(polygon, 0.5))
+    w.redo()
+    assert np.array_equal(w.doc.mask, lasso)
+
+
 @pytest.mark.parametrize(
     "tool, points",
     [

@@ -138,12 +138,41 @@ def test_polygon_closes_on_its_first_corner_backspace_takes_back_and_esc_cancels
     assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
     _key(w, Qt.Key.Key_Backspace)  # nothing pending: the shortcut has it
     assert taken == [True]
-    # A polygon being clicked is dropped when the tool changes.
+    # Two corners make no polygon: dropped when the tool changes.
     _click(w, 500, 100)
     _click(w, 700, 100)
     _key(w, Qt.Key.Key_B)
     assert w.canvas.tool is ToolKind.BRUSH and not w.canvas.outline.isVisible()
     assert np.array_equal(w.doc.mask, _polygon([a, b, c])) and w.undo_stack.count() == 1
+
+
+def test_a_polygon_being_clicked_is_closed_not_lost_by_a_tool_change_or_a_mask_command(window, tmp_path):
+    """Its corners were work: switching to the brush (or running a Mask command, or exporting the
+    mask) dropped a polygon of any number of corners without a word; it is closed as its own
+    step first now, which Undo takes back. The same tool again leaves it open."""
+    w = window
+    w.tool_actions[ToolKind.LASSO].trigger()
+    first = [_click(w, 100, 100), _click(w, 300, 100), _click(w, 300, 300)]
+    _key(w, Qt.Key.Key_L)  # the lasso again: still clicking the same polygon
+    assert w.canvas.shape_pending and w.undo_stack.count() == 0
+    _key(w, Qt.Key.Key_B)
+    assert w.canvas.tool is ToolKind.BRUSH and not w.canvas.shape_pending
+    assert np.array_equal(w.doc.mask, _polygon(first)) and w.undo_stack.undoText() == "Lasso"
+    w.tool_actions[ToolKind.LASSO].trigger()
+    second = [_click(w, 500, 100), _click(w, 700, 100), _click(w, 700, 300)]
+    _key(w, Qt.Key.Key_BracketRight, Qt.KeyboardModifier.ControlModifier)  # Grow mask 2 px
+    assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == ["Lasso", "Lasso", "Grow mask 2 px"]
+    assert np.array_equal(w.doc.mask, _apply_grow(_polygon(first) | _polygon(second), 2))
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, _polygon(first) | _polygon(second))
+    third = [_click(w, 100, 400), _click(w, 300, 400), _click(w, 300, 550)]  # exported as shown
+    out = tmp_path / "exported.png"
+    w.ask_save_path = lambda title, suggestion, filters: str(out)
+    assert w.export_mask()
+    expected = _polygon(first) | _polygon(second) | _polygon(third)
+    assert np.array_equal(w.doc.mask, expected) and np.array_equal(
+        np.asarray(Image.open(out)) > 127, expected
+    )
 
 
 def test_fill_with_a_polygon_being_clicked_closes_it_into_the_hole(shown_window, qtbot):
