@@ -8,7 +8,11 @@ A process killed with SIGKILL (or a power cut) in the middle of a write cannot r
 temporary file: it stays as ``.<stem>.XXXXXXXX.tmp<suffix>`` next to the target (hidden on
 Unix; for a name too long for that, ``.<the stem's first bytes>.<hash>.XXXXXXXX.tmpcut<suffix>``,
 within the 255 bytes a file name may have). :func:`leftover_temporaries` finds such files for a set of targets so that a tool that
-owns those targets (``retoucher batch`` for its outputs) can remove them on its next run.
+owns those targets (``retoucher batch`` for its outputs) can remove them on its next run. A
+temporary still being written is not one of them: its writer holds an exclusive ``flock`` on it
+until the rename (the kernel drops the lock of a killed process), so a second batch started into
+the same folder cannot take a running one's file away (on Windows an open file cannot be
+removed at all).
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: an open file cannot be removed there anyway
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["atomic_path", "check_writable", "leftover_temporaries", "temporary_target"]
 
@@ -71,8 +80,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = _temp_affixes(target)
     fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
+    if fcntl is None:  # pragma: no cover - Windows renames no file that is open
+        os.close(fd)
+        fd = -1
+    else:  # held until the rename: the file is in use, not a leftover
+        with contextlib.suppress(OSError):  # no locks here (some network file systems)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:  # make the bytes durable before the rename
@@ -83,6 +97,28 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a running process holds :func:`atomic_path`'s lock on the file at ``path``."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False  # gone meanwhile, or not to be opened: the caller's unlink decides
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # drops the probe's own lock
+    return False
 
 
 def check_writable(target: Path) -> None:
@@ -133,8 +169,8 @@ def leftover_temporaries(targets: Iterable[str | os.PathLike[str]]) -> list[Path
     killed mid-write), found by name in the targets' folders, sorted.
 
     Only files whose whole name matches the temporary pattern for one of the given targets are
-    returned; anything else in those folders is ignored. Removing them is the caller's choice: do
-    it only for targets no other running process is writing.
+    returned, and none that a running :func:`atomic_path` is still writing (it holds a lock on
+    it); anything else in those folders is ignored. Removing them is the caller's choice.
     """
     wanted: dict[Path, set[str]] = {}
     for t in targets:
@@ -157,6 +193,6 @@ def leftover_temporaries(targets: Iterable[str | os.PathLike[str]]) -> list[Path
                 ours = (f".{m.group('stem')}.", f".tmpcut{m.group('suffix')}") in cut
             else:
                 ours = m.group("stem") + m.group("suffix") in names
-            if ours and entry.is_file(follow_symlinks=False):
+            if ours and entry.is_file(follow_symlinks=False) and not _in_use(folder / entry.name):
                 found.append(folder / entry.name)
     return sorted(found)

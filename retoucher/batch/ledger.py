@@ -185,7 +185,8 @@ def reason(exc: BaseException) -> str:
 def _remove_leftover_temporaries(jobs: Sequence[Job], report: BatchReport) -> None:
     """A run killed mid-save (SIGKILL, power cut) leaves ``.<stem>.XXXXXXXX.tmp<suffix>`` next
     to the output it was writing. Remove those of this rank's own outputs (files of exactly that
-    pattern only), so that no other rank's or program's file in progress is touched."""
+    pattern only, and none that a running batch into the same folder still writes: its writer
+    holds a lock on it), so that no other rank's or program's file in progress is touched."""
     from engine.atomic import leftover_temporaries
 
     for tmp in leftover_temporaries(job.output for job in jobs if not job.error):

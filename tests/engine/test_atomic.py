@@ -7,6 +7,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -80,7 +81,14 @@ def test_a_read_only_file_is_refused_and_kept(tmp_path):
     assert target.read_bytes() == b"new"
 
 
-def test_temporary_names_are_recognised_exactly(tmp_path):
+@pytest.fixture
+def as_if_killed(monkeypatch):
+    """The name tests look at a temporary while it is written: as if its writer were killed
+    (no lock held), which the lock's own test checks."""
+    monkeypatch.setattr(atomic_module, "_in_use", lambda path: False)
+
+
+def test_temporary_names_are_recognised_exactly(tmp_path, as_if_killed):
     with atomic_path(tmp_path / "my.photo.jpg") as tmp:
         assert temporary_target(tmp) == tmp_path / "my.photo.jpg"
         assert leftover_temporaries([tmp_path / "my.photo.jpg"]) == [tmp]
@@ -122,7 +130,51 @@ def test_a_killed_writer_leaves_a_temporary_that_is_found(tmp_path):
     assert not target.exists()
 
 
-def test_a_name_too_long_for_a_whole_temporary_name_is_written(tmp_path):
+@pytest.mark.skipif(os.name != "posix", reason="flock; on Windows an open file cannot be removed")
+def test_a_temporary_still_being_written_by_another_process_is_no_leftover(tmp_path):
+    """A second batch started into the folder a first one writes removed the first's temporary
+    mid-write (its save then failed): the writer's lock marks the file as in use until the
+    rename, and the kernel drops it when the writer is killed."""
+    target = tmp_path / "out.png"
+    script = textwrap.dedent(
+        f"""
+        import importlib.util, sys
+        spec = importlib.util.spec_from_file_location("atomic", {str(ATOMIC_FILE)!r})
+        atomic = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(atomic)
+        with atomic.atomic_path({str(target)!r}) as tmp:
+            tmp.write_bytes(b"half")
+            print(tmp, flush=True)
+            sys.stdin.readline()  # writing, until told to go on
+            tmp.write_bytes(b"whole")
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        temp = Path(child.stdout.readline().strip())
+        assert temp.exists() and temporary_target(temp) == target
+        assert leftover_temporaries([target]) == []  # in use: not a leftover
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.wait(timeout=30) == 0
+        assert target.read_bytes() == b"whole" and not temp.exists()
+    finally:
+        child.kill()
+    with atomic_path(target) as tmp:  # in this process too, until the rename
+        tmp.write_bytes(b"again")
+        assert leftover_temporaries([target]) == []
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    temp = Path(child.stdout.readline().strip())
+    child.kill()  # SIGKILL mid-write: the lock goes with the process, the file stays
+    child.wait(timeout=30)
+    assert leftover_temporaries([target]) == [temp] and temp.read_bytes() == b"half"
+
+
+def test_a_name_too_long_for_a_whole_temporary_name_is_written(tmp_path, as_if_killed):
     """A target name of 240-255 bytes is legal; its temporary's name keeps within 255 bytes (the
     stem cut), and a leftover of it is found for that target only (not for a short namesake)."""
     for stem in ("p" * 251, "é" * 120 + "q" * 11):  # 255 bytes with ".jpg"; 2-byte characters
@@ -142,7 +194,7 @@ def test_a_name_too_long_for_a_whole_temporary_name_is_written(tmp_path):
 
 
 @posix_only
-def test_a_file_name_that_is_not_utf8_is_written(tmp_path):
+def test_a_file_name_that_is_not_utf8_is_written(tmp_path, as_if_killed):
     """Linux names are bytes: Python reads a Latin-1 "café.png" with a surrogate (it failed to
     encode when the temporary's name was measured)."""
     for name in (os.fsdecode(b"caf\xe9.png"), os.fsdecode(b"\xe9" * 251 + b".png")):
