@@ -373,19 +373,22 @@ class MaskOverlayItem(_PhotoSizedItem):
                     entry = self._tiles[(ty, tx)] = (data, _tile_image(data))
                 data = entry[0]
                 local = Rect(part.x0 - tile.x0, part.y0 - tile.y0, part.x1 - tile.x0, part.y1 - tile.y0)
-                region = data[local.slices]
-                differs = (region[..., 3] != 0) != sub
-                ys, xs = np.nonzero(differs)
-                if not len(ys):
+                # a pixel as one 32-bit word: whole rows written at once (pixel by pixel, a
+                # rectangle over 90% of a 24-megapixel photo, or its undo, took 0.4 s)
+                region = data.view(np.uint32)[..., 0][local.slices]
+                differs = (region != 0) != sub
+                rows = np.flatnonzero(differs.any(axis=1))
+                if not len(rows):
                     continue
-                region[ys, xs] = np.where(sub[ys, xs, None], self._colour, np.uint8(0))
+                cols = np.flatnonzero(differs.any(axis=0))
+                np.copyto(region, np.where(sub, self._colour.view(np.uint32)[0], np.uint32(0)), where=differs)
                 if not data[..., 3].any():
                     del self._tiles[(ty, tx)]
                     self._halved.pop((ty, tx), None)
                 elif (ty, tx) in self._halved:
-                    y0, x0 = local.y0 + int(ys.min()), local.x0 + int(xs.min())
+                    y0, x0 = local.y0 + int(rows[0]), local.x0 + int(cols[0])
                     self._halved[(ty, tx)].changed(
-                        Rect(x0, y0, local.x0 + int(xs.max()) + 1, local.y0 + int(ys.max()) + 1)
+                        Rect(x0, y0, local.x0 + int(cols[-1]) + 1, local.y0 + int(rows[-1]) + 1)
                     )
         self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))
 
