@@ -72,6 +72,23 @@ class Rect:
         )
 
     @staticmethod
+    def per_cell(ys: np.ndarray, xs: np.ndarray, cell: int) -> list[Rect]:
+        """The bounding boxes of the pixels at rows ``ys`` and columns ``xs``, one for each
+        ``cell`` x ``cell`` square of the grid from (0, 0) that holds some (row-major order):
+        what changed, told in pieces a view can redraw alone (500 specks over a photo are 500
+        small boxes, not one box the size of the photo)."""
+        ys, xs = np.asarray(ys, dtype=np.int64), np.asarray(xs, dtype=np.int64)
+        if ys.size == 0:
+            return []
+        key = (ys // cell) * (int(xs.max()) // cell + 1) + xs // cell
+        order = np.argsort(key, kind="stable")
+        key, ys, xs = key[order], ys[order], xs[order]
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        y0, y1 = np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts) + 1
+        x0, x1 = np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts) + 1
+        return [Rect(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(x0, y0, x1, y1, strict=True)]
+
+    @staticmethod
     def bounding(mask: np.ndarray) -> Rect | None:
         """The bounding box of the True pixels of a 2-D array, None when there are none."""
         rows = np.flatnonzero(mask.any(axis=1))

@@ -34,7 +34,9 @@ from .edits import Edit, ImageEdit, MaskEdit
 if TYPE_CHECKING:  # pragma: no cover
     from engine.imageio import LoadedImage, SourceFile
 
-__all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document", "printable"]
+__all__ = ["Rect", "Event", "Edit", "MaskEdit", "ImageEdit", "Document", "printable", "CHANGE_CELL"]
+
+CHANGE_CELL = 256  # image_changed tells a fill's change in boxes of at most this square, px
 
 
 def printable(text: str) -> str:
@@ -231,17 +233,24 @@ class Document:
         self._mask_revision += 1
         self.mask_changed.emit(rect)
 
-    def _write_image(self, rect: Rect, patch: np.ndarray, where: np.ndarray | None = None) -> None:
-        """Write ``patch`` (the box's pixels) into ``rect``; with ``where`` (bool, the box's
-        shape), ``patch`` holds only those pixels (N x 3), written in place (a fill spread over
-        the whole photo: no copy of the whole box)."""
-        if where is None:
-            self._check_patch(rect, patch)
-            self.image[rect.slices] = patch
-        else:
-            self._check_patch(rect, where)
-            self.image[rect.slices][where] = patch
-        self.image_changed.emit(rect)
+    def _write_pixels(self, rect: Rect, ys: np.ndarray, xs: np.ndarray, values: np.ndarray) -> None:
+        """Write ``values`` (N x 3) at rows ``ys`` and columns ``xs`` of the box ``rect`` (a
+        fill's changed pixels alone: one spread over the whole photo copies no box) and tell
+        the views, one event for each :data:`CHANGE_CELL` square that changed: they redraw (and
+        shrink for zooming out) the specks of a fill over the whole photo, not the photo."""
+        ys, xs = np.asarray(ys), np.asarray(xs)
+        outside = len(ys) and (
+            ys.min() < 0 or xs.min() < 0 or ys.max() >= rect.height or xs.max() >= rect.width
+        )
+        if rect.clip(self.width, self.height) != rect or outside or values.shape != (len(ys), 3):
+            raise ValueError(
+                f"an edit of {len(ys)} pixels in the box {rect} does not fit this "
+                f"{self.width}x{self.height} photo; it belongs to another one"
+            )
+        ys, xs = ys + rect.y0, xs + rect.x0
+        self.image[ys, xs] = values
+        for box in Rect.per_cell(ys, xs, CHANGE_CELL):
+            self.image_changed.emit(box)
 
     def _not_stroking(self, what: str) -> None:
         """A stroke's undo patch is the mask as it was when the stroke began: any other change
@@ -393,13 +402,12 @@ class Document:
         old = self.image[box.slices][ys, xs]
         new = result[box.slices][ys, xs]
         differs = (old != new).any(axis=1)
-        rect = where = None
+        rect = None
         if differs.any():
             ys, xs = ys[differs], xs[differs]
             y0, x0 = int(ys.min()), int(xs.min())
             rect = Rect(x0, y0, int(xs.max()) + 1, int(ys.max()) + 1).translated(box.x0, box.y0)
-            where = np.zeros((rect.height, rect.width), dtype=bool)
-            where[ys - y0, xs - x0] = True
+            ys, xs = ys - y0, xs - x0
         mask_before = self.mask[box.slices].copy()
         mask_after = mask_before & ~sub_hole
         mask_edit = None
@@ -409,7 +417,7 @@ class Document:
             if mask_edit is not None:
                 mask_edit.redo(self)  # the hole is still used up
             return mask_edit
-        edit = ImageEdit(label, rect, where, old[differs], new[differs], mask_edit, self._state)
+        edit = ImageEdit(label, rect, ys, xs, old[differs], new[differs], mask_edit, self._state)
         edit.redo(self)
         return edit
 

@@ -7,8 +7,10 @@ photo halved as often as the zoom allows while it still has at least one of its 
 of the screen, each halving the mean of 2x2 pixels, and Qt's bilinear filter shrinks that copy by
 less than 2:1: the scratch shows as the faint continuous line that averaging makes of it.
 
-The copies are made when a zoom first needs them and follow the photo's changes within the box
-that changed (a fill, an undo), level by level.
+The copies are made when a zoom first needs them and follow the photo's changes within the
+boxes that changed (a fill, an undo), level by level: a fill of specks spread over the photo
+(Find Damage's) remakes the specks' boxes, not the box around them all (0.2-0.3 s at Fit on a
+24-megapixel photo for each undo or redo of two specks in opposite corners).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from ..document import Rect
 from .qimage import wrap_rgb
 
 __all__ = ["Pyramid", "halved", "halved_any", "level_for"]
+
+MAX_STALE = 1024  # boxes kept per level before they are merged into the one box around them
 
 
 def level_for(scale: float) -> int:
@@ -71,7 +75,7 @@ class Pyramid:
         self._reduce, self._wrap = reduce, wrap
         self._base_image: QImage | None = None
         self._levels: list[tuple[np.ndarray, QImage]] = []  # level 1, 2, ...
-        self._stale: list[Rect | None] = []  # per level: the box of the photo changed since
+        self._stale: list[list[Rect]] = []  # per level: the boxes of the photo changed since
 
     def image(self, level: int) -> tuple[QImage, int]:
         """The QImage of the photo halved ``level`` times, and how many times it really is
@@ -84,7 +88,7 @@ class Pyramid:
                 break
             small = self._reduce(below)
             self._levels.append((small, self._wrap(small)))
-            self._stale.append(None)
+            self._stale.append([])
         level = min(level, len(self._levels))
         if level == 0:
             if self._base_image is None:
@@ -94,14 +98,23 @@ class Pyramid:
 
     def changed(self, rect: Rect) -> None:
         """The base array changed inside ``rect``: the levels made so far follow when drawn."""
-        self._stale = [rect.union(stale) for stale in self._stale]
+        for boxes in self._stale:
+            if len(boxes) >= MAX_STALE:
+                merged = rect
+                for box in boxes:
+                    merged = merged.union(box)
+                boxes[:] = [merged]
+            else:
+                boxes.append(rect)
 
     def _refresh(self, i: int) -> None:
         """Level ``i + 1`` made again where the photo changed (the level below is up to date)."""
-        rect = self._stale[i]
-        if rect is None:
-            return
-        self._stale[i] = None
+        boxes, self._stale[i] = self._stale[i], []
+        for rect in boxes:
+            self._remake(i, rect)
+
+    def _remake(self, i: int, rect: Rect) -> None:
+        """Level ``i + 1``'s pixels over the photo's box ``rect`` made again from level ``i``."""
         small = self._levels[i][0]
         below = self._levels[i - 1][0] if i else self._base
         k = 1 << (i + 1)

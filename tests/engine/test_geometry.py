@@ -29,3 +29,21 @@ def test_rect_translate_union_clip_bounding():
     assert Rect.bounding(mask) is None
     mask[2, 3] = mask[4, 5] = True
     assert Rect.bounding(mask) == Rect(3, 2, 6, 5)
+
+
+def test_per_cell_gives_one_bounding_box_for_each_grid_square_with_pixels():
+    rng = np.random.default_rng(0)
+    mask = np.zeros((700, 900), bool)
+    mask[rng.integers(0, 700, 60), rng.integers(0, 900, 60)] = True
+    mask[250:260, 240:270] = True  # across a cell's edge: split at it
+    ys, xs = np.nonzero(mask)
+    order = rng.permutation(len(ys))  # any order of the pixels
+    boxes = Rect.per_cell(ys[order], xs[order], 256)
+    expected = []
+    for cy in range(0, 700, 256):
+        for cx in range(0, 900, 256):
+            box = Rect.bounding(mask[cy : cy + 256, cx : cx + 256])
+            if box is not None:
+                expected.append(box.translated(cx, cy))
+    assert boxes == expected
+    assert Rect.per_cell(np.array([], int), np.array([], int), 256) == []

@@ -47,6 +47,38 @@ def test_the_copies_follow_a_change_inside_a_box_as_if_made_anew():
         assert shown == made, level
 
 
+def test_the_copies_remake_only_the_boxes_that_changed_and_stay_exact():
+    """Two specks changed in opposite corners: the copies remade the box around both (the
+    whole photo); each box alone now, and as many boxes as MAX_STALE merge into one, exactly."""
+    import retoucher.qt.pyramid as pyramid_module
+
+    rng = np.random.default_rng(2)
+    base = rng.integers(0, 256, (512, 768, 3), dtype=np.uint8)
+    remade: list[tuple[int, int]] = []
+
+    def counting(array):
+        remade.append(array.shape[:2])
+        return halved(array)
+
+    pyramid = Pyramid(base, reduce=counting)
+    pyramid.image(3)
+    remade.clear()
+    for box in (Rect(3, 2, 11, 10), Rect(757, 502, 765, 510)):
+        base[box.slices] = 255 - base[box.slices]
+        pyramid.changed(box)
+    fresh = Pyramid(base.copy())
+    for level in range(1, 4):
+        assert pyramid.image(level)[0] == fresh.image(level)[0], level
+    assert sum(h * w for h, w in remade) < 3 * 2 * 16 * 16  # a few blocks a level, not the photo
+    for i in range(pyramid_module.MAX_STALE + 5):  # many small changes: merged, still exact
+        y, x = divmod(i * 7919 % (512 * 768), 768)
+        base[y, x] = 255 - base[y, x]
+        pyramid.changed(Rect(x, y, x + 1, y + 1))
+    fresh = Pyramid(base.copy())
+    for level in range(1, 4):
+        assert pyramid.image(level)[0] == fresh.image(level)[0], level
+
+
 def _grab(w) -> np.ndarray:
     img = w.canvas.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
     h, width, bpl = img.height(), img.width(), img.bytesPerLine()
