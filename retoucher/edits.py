@@ -23,7 +23,7 @@ from engine.geometry import Rect
 if TYPE_CHECKING:  # pragma: no cover
     from .document import Document
 
-__all__ = ["Edit", "MaskEdit", "ImageEdit"]
+__all__ = ["Edit", "MaskEdit", "ImageEdit", "PixelPositions"]
 
 _states = itertools.count(1)
 
@@ -85,8 +85,8 @@ class MaskEdit(Edit):
         return self._before.nbytes + self._after.nbytes
 
 
-class _Positions:
-    """Where a fill changed pixels in its box, as rows and columns within the box: a bit-packed
+class PixelPositions:
+    """Where pixels changed in a box (a fill's, or a save's since the original), as rows and columns within the box: a bit-packed
     map of the box when they are dense, their indices (4 bytes each) when they are few in a
     large box. Filling 500 specks spread over a photo, each undo and redo unpacked and scanned
     a map of the whole photo (0.1 s at 24 MP, 0.2 s at 96 MP); the indices of the few pixels
@@ -127,7 +127,7 @@ class ImageEdit(Edit):
 
     ``ys`` and ``xs`` (rows and columns within the ``rect`` box, row-major; None with ``rect``
     None: no pixel changed) are the changed pixels, ``before`` and ``after`` (N x 3) their
-    values: only they are kept (with where they lie, :class:`_Positions`), not the box: a fill
+    values: only they are kept (with where they lie, :class:`PixelPositions`), not the box: a fill
     of scattered specks (Find Damage's) spans the whole photo, 149 MB a step on a 24-megapixel
     photo as boxes, a few kilobytes now."""
 
@@ -144,7 +144,7 @@ class ImageEdit(Edit):
     ) -> None:
         self.label = label
         self.rect = rect
-        self._where: _Positions | None = None
+        self._where: PixelPositions | None = None
         self._before = self._after = None
         if (
             rect is not None
@@ -153,7 +153,7 @@ class ImageEdit(Edit):
             and before is not None
             and after is not None
         ):
-            self._where = _Positions(rect, ys, xs)
+            self._where = PixelPositions(rect, ys, xs)
             self._before, self._after = before, after
         self.mask_edit = mask_edit
         self.state_before = state_before
