@@ -73,6 +73,7 @@ __all__ = [
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
+    "write_torch_file",
 ]
 
 CHECKPOINT_FORMAT = "retoucher.train-checkpoint"
@@ -124,9 +125,20 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_torch_file(path, payload)
     return path
+
+
+def write_torch_file(path: Path, payload: dict[str, Any]) -> None:
+    """``torch.save`` ``payload`` to ``path`` atomically (the file before stays whole on any
+    failure). torch reports a short write (a full disk, a file size limit) as a RuntimeError
+    from its C++ writer ("unexpected pos ..."): an OSError naming the file here, which the
+    command line reports in one line."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(payload, tmp)
+    except RuntimeError as exc:
+        raise OSError(f"cannot write {path} (is the disk full?): {str(exc).splitlines()[0]}") from exc
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

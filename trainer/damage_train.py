@@ -16,6 +16,7 @@ the thin lines from being drowned by the background).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -30,13 +31,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from engine.atomic import atomic_path
+from engine.atomic import leftover_temporaries
 from engine.damage import DamageDetector, DamageNet, DamageNetConfig, load_damage_weights, save_damage_weights
+from engine.stop_request import StopRequest
 
+from .checkpoint import write_torch_file
 from .damage_data import DamageDataset, collate_damage, damage_photos
 from .damage_eval import calibrate
 from .damage_synth import synthesize
-from .data import StepBatchSampler, load_rgb
+from .data import StepBatchSampler, load_rgb, worker_init
 from .runlog import append_log, truncate_log
 
 __all__ = ["DamageTrainConfig", "DamageTrainError", "train_damage"]
@@ -176,8 +179,7 @@ def _save(
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    write_torch_file(path, payload)
 
 
 def _log(out: Path, msg: str) -> None:
@@ -221,11 +223,14 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
     if not photos:
         raise DamageTrainError(f"no train photos under {config.data}; run 'retoucher-train prepare' first")
 
+    for temp in leftover_temporaries([out / "ckpt.pt"]):  # a run killed while it saved
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+            _log(out, f"removed {temp.name}, left by a run killed while it saved")
     if ckpt is not None:
         model = DamageNet(DamageNetConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
         start = int(ckpt["step"])
-        truncate_log(out / "log.jsonl", start)
     elif config.init:
         model, _ = load_damage_weights(config.init)
         start = 0
@@ -241,6 +246,8 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
         torch.manual_seed(config.seed)
         model = DamageNet(DamageNetConfig(width=config.width))
         start = 0
+    # what a killed run logged after its checkpoint (all of it, with no checkpoint) goes
+    truncate_log(out / "log.jsonl", start)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     if ckpt is not None:
@@ -263,6 +270,7 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
         batch_sampler=sampler,
         num_workers=config.workers,
         collate_fn=collate_damage,
+        worker_init_fn=worker_init if config.workers else None,  # the signals are the trainer's
         multiprocessing_context="spawn" if config.workers else None,
         persistent_workers=False,
     )
@@ -275,55 +283,58 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
     window: dict[str, list[float]] = {}
     t_window = time.monotonic()
     bar = tqdm(total=config.steps, initial=start, desc="damage train", unit="step", dynamic_ncols=True)
-    try:
-        for images, labels in loader:
-            for group in opt.param_groups:
-                group["lr"] = _lr(config, step)
-            x = images.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
-            loss, terms = _loss(model(x), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            bar.update(1)
-            for k, v in terms.items():
-                window.setdefault(k, []).append(v)
-            if step % config.log_every == 0 or step == config.steps:
-                record = {
-                    "step": step,
-                    "lr": _lr(config, step - 1),
-                    **{k: float(np.mean(v)) for k, v in window.items()},
-                    "s_per_step": (time.monotonic() - t_window) / len(window["bce"]),
-                }
-                window, t_window = {}, time.monotonic()
-                append_log(out / "log.jsonl", record)
-                for k, v in record.items():
-                    if k != "step":
-                        writer.add_scalar(f"train/{k}", v, step)
-                _log(
-                    out,
-                    " ".join(
-                        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
-                    ),
-                )
-            out_of_time = config.minutes is not None and time.monotonic() - t0 > 60 * config.minutes
-            if step % config.ckpt_every == 0 and not out_of_time and step < config.steps:
-                _save(out / "ckpt.pt", model, opt, step, config)
-            if out_of_time:
-                _log(
-                    out,
-                    f"stopping at step {step} of {config.steps}: the {config.minutes}-minute budget is spent "
-                    f"(learning rate {_lr(config, step):.3g}: the schedule did not finish)",
-                )
-                break
-    except KeyboardInterrupt:
-        _save(out / "ckpt.pt", model, opt, step, config)
-        _log(out, f"interrupted at step {step}: checkpoint saved; run the same command to resume")
-        raise
-    finally:
-        bar.close()
-        writer.close()
+    with StopRequest() as stop:  # Ctrl-C and SIGTERM: stop after a whole step, with a checkpoint
+        try:
+            for images, labels in loader:
+                for group in opt.param_groups:
+                    group["lr"] = _lr(config, step)
+                x = images.float().div_(127.5).sub_(1.0).contiguous(memory_format=torch.channels_last)
+                loss, terms = _loss(model(x), labels)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                bar.update(1)
+                for k, v in terms.items():
+                    window.setdefault(k, []).append(v)
+                out_of_time = config.minutes is not None and time.monotonic() - t0 > 60 * config.minutes
+                stopping = stop.requested or out_of_time  # the steps since the last record: logged
+                if step % config.log_every == 0 or step == config.steps or stopping:
+                    record = {
+                        "step": step,
+                        "lr": _lr(config, step - 1),
+                        **{k: float(np.mean(v)) for k, v in window.items()},
+                        "s_per_step": (time.monotonic() - t_window) / len(window["bce"]),
+                    }
+                    window, t_window = {}, time.monotonic()
+                    append_log(out / "log.jsonl", record)
+                    for k, v in record.items():
+                        if k != "step":
+                            writer.add_scalar(f"train/{k}", v, step)
+                    _log(
+                        out,
+                        " ".join(
+                            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()
+                        ),
+                    )
+                if stop.requested:
+                    break
+                if step % config.ckpt_every == 0 and not out_of_time and step < config.steps:
+                    _save(out / "ckpt.pt", model, opt, step, config)
+                if out_of_time:
+                    _log(
+                        out,
+                        f"stopping at step {step} of {config.steps}: the {config.minutes}-minute budget is spent "
+                        f"(learning rate {_lr(config, step):.3g}: the schedule did not finish)",
+                    )
+                    break
+        finally:
+            bar.close()
+            writer.close()
     _save(out / "ckpt.pt", model, opt, step, config)
+    if stop.requested:
+        _log(out, f"stopped by {stop.why} at step {step}: checkpoint saved; run the same command to resume")
+        raise KeyboardInterrupt
     weights = out / "damage.safetensors"
     provenance = export_detector(model, config, step, weights)
     _log(

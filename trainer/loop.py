@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from .checkpoint import (
     resume,
 )
 from .config import TrainConfig, TrainError
-from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate
+from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate, worker_init
 from .distributed import DistInfo, cleanup_distributed, setup_distributed
 from .ema import ModelEMA
 from .losses import describe_balance
@@ -497,7 +496,7 @@ def _data_loader(
         collate_fn=collate,
         pin_memory=d.device.type == "cuda",
         prefetch_factor=4 if config.workers > 0 else None,
-        worker_init_fn=_worker_init if config.workers > 0 else None,
+        worker_init_fn=worker_init if config.workers > 0 else None,
         # Spawned, not forked: a fork copies the state of the parent's threads (torch, OpenMP,
         # OpenCV pools) without the threads, and a worker forked after they ran can wait forever
         # on a lock they held. The samples do not depend on how the workers start.
@@ -532,18 +531,3 @@ def _workers_shut_down(batches: Any) -> Any:
         shut_down = getattr(batches, "_shutdown_workers", None)  # single-process: none
         if shut_down is not None:
             shut_down()
-
-
-def _worker_init(_worker_id: int) -> None:
-    """Data-loader workers draw masks with OpenCV: one thread each, so they do not compete
-    with the training threads (torch already limits itself to one thread in workers). They
-    ignore SIGINT and SIGTERM: a signal to the process group (Ctrl-C, a job's or a device
-    call's SIGTERM) is the main process's to handle, which stops after the step with a
-    checkpoint; a worker killed by it made the DataLoader raise in that step instead (2 of 8
-    group SIGTERMs with --workers 2 ended with no checkpoint). A worker still ends with its
-    parent (the DataLoader's shutdown, or its watchdog when the parent dies)."""
-    import cv2
-
-    cv2.setNumThreads(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)

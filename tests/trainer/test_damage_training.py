@@ -306,24 +306,62 @@ def test_resume_from_the_command_line_keeps_the_schedule(prepared, tmp_path) -> 
     assert train_main(["damage", "train", "--data", str(prepared), "--out", str(out), "--crop", "30"]) == 2
 
 
-def test_ctrl_c_saves_a_checkpoint(prepared, tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_mid_step_stops_after_the_step_with_a_checkpoint_and_resumes_exactly(
+    prepared, tmp_path, monkeypatch, sig
+) -> None:
+    """Ctrl-C was a KeyboardInterrupt wherever it landed: during the optimiser's step the
+    checkpoint said step 2 with AdamW's state of 3 updates (the resumed run made one more than
+    asked, other weights); SIGTERM saved nothing and killed the run. Both stop after the step
+    now, checkpointed and logged, and the resumed run ends as an uninterrupted one."""
+    import os
+    import signal
+
     import trainer.damage_train as dt
 
-    real_loss = dt._loss
-    calls = []
+    torch.use_deterministic_algorithms(True)
+    try:
+        straight = train_damage(_config(prepared, tmp_path / "a", warmup=0, steps=5, log_every=4))
+        real_loss = dt._loss
+        calls = []
 
-    def interrupting(logits, label):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_loss(logits, label)
+        def signalling(logits, label):
+            calls.append(1)
+            if len(calls) == 3:  # in the third step, before its update
+                os.kill(os.getpid(), getattr(signal, sig))
+            return real_loss(logits, label)
 
-    monkeypatch.setattr(dt, "_loss", interrupting)
+        monkeypatch.setattr(dt, "_loss", signalling)
+        out = tmp_path / "b"
+        with pytest.raises(KeyboardInterrupt):
+            train_damage(_config(prepared, out, warmup=0, steps=5, log_every=4))
+        ckpt = torch.load(out / "ckpt.pt", weights_only=True)
+        assert ckpt["step"] == 3 and all(s["step"] == 3 for s in ckpt["optimizer"]["state"].values())
+        assert f"stopped by {sig} at step 3" in (out / "train.log").read_text()
+        log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in log] == [3]  # the window of steps 1-3 is kept, not dropped
+        monkeypatch.setattr(dt, "_loss", real_loss)
+        resumed = train_damage(_config(prepared, out, warmup=0, steps=5, log_every=4))
+    finally:
+        torch.use_deterministic_algorithms(False)
+    sa = DamageDetector(straight, device="cpu").model.state_dict()
+    sb = DamageDetector(resumed, device="cpu").model.state_dict()
+    for k in sa:
+        torch.testing.assert_close(sa[k], sb[k], rtol=0, atol=0)
+
+
+def test_a_fresh_run_drops_the_log_and_temporaries_a_killed_one_left(prepared, tmp_path) -> None:
+    """Killed before its first checkpoint, a run left its log lines (and, killed while saving, a
+    temporary as large as a checkpoint): the next run logged its steps after them again."""
     out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        train_damage(_config(prepared, out, steps=10))
-    assert torch.load(out / "ckpt.pt", weights_only=True)["step"] == 2
-    assert "interrupted at step 2" in (out / "train.log").read_text()
+    out.mkdir()
+    (out / "log.jsonl").write_text('{"step": 2, "bce": 1.0}\n{"step": 4, "bce": 0.9}\n')
+    temp = out / ".ckpt.abcd1234.tmp.pt"
+    temp.write_bytes(b"half a checkpoint")
+    train_damage(_config(prepared, out, steps=2))
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [2] and log[0]["bce"] != 1.0
+    assert not temp.exists() and f"removed {temp.name}" in (out / "train.log").read_text()
 
 
 @pytest.mark.parametrize("short", [1023, 1000, 1024])

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -991,3 +995,30 @@ def test_a_base_install_without_the_train_extra_gets_one_line_saying_so(prepared
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "cv2 is not installed" in proc.stderr and "'.[train]'" in proc.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a file size limit (RLIMIT_FSIZE) stands in for a full disk")
+def test_a_checkpoint_that_does_not_fit_on_the_disk_is_an_oserror_naming_it(tmp_path):
+    """torch.save reports a short write as a RuntimeError from its C++ writer ("unexpected pos
+    ..."), which the command line printed as a traceback: an OSError naming the file now (one
+    line, exit status 2), and the checkpoint before it stays whole."""
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, torch
+        from pathlib import Path
+        from trainer.checkpoint import save_checkpoint, load_checkpoint
+        path = Path({str(tmp_path / "ckpt.pt")!r})
+        save_checkpoint(path, {{"step": 1, "w": torch.zeros(10)}})
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+        try:
+            save_checkpoint(path, {{"step": 2, "w": torch.zeros(1_000_000)}})
+        except OSError as exc:
+            print("OSError:", exc)
+        print("kept step", load_checkpoint(path)["step"])
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"OSError: cannot write {tmp_path / 'ckpt.pt'} (is the disk full?)" in proc.stdout
+    assert "kept step 1" in proc.stdout and [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
