@@ -363,6 +363,14 @@ def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | 
     changes = {f: getattr(defaults, f) for f in PER_INVOCATION_FIELDS}
     for name in sorted(names - {"data", "out"}):
         new, old = getattr(given, name), getattr(saved, name)
+        if name == "steps" and saved.schedule == "cosine" and new != old:
+            # the cosine's length is part of the recipe: the rate would jump and the lineage
+            # record one clean cosine over the new length
+            raise TrainError(
+                f"--steps cannot change when resuming a run with the cosine schedule (checkpoint has "
+                f"{old}, given {new}): the learning rate follows a cosine over the run's --steps; "
+                f"resume with --steps {old}, or continue from it as a new phase with --init"
+            )
         if name in RUNTIME_FIELDS:
             changes[name] = new
         elif name == "mask_dir" and _absolute(new) == _absolute(old):

@@ -266,13 +266,31 @@ def test_idle_options_are_judged_on_the_resumed_recipe(prepared, tmp_path, train
     given again: --min-lr-ratio acts in a cosine run resumed without --schedule; --disc-layers,
     even at the value the run has, is refused in a run without a discriminator."""
     out = tmp_path / "run"
-    train(train_config(prepared, out, steps=2, schedule="cosine"))
+    train(train_config(prepared, out, steps=3, schedule="cosine", stop_after=2))
     resumed = train_config(prepared, out, steps=3, resume=True, min_lr_ratio=0.1)
     assert train(resumed, explicit={"data", "out", "steps", "resume", "min_lr_ratio"}).step == 3
     with pytest.raises(TrainError, match="--disc-layers acts only with --adversarial-weight above 0"):
-        again = train_config(prepared, out, steps=4, resume=True, disc_layers=6)
+        again = train_config(prepared, out, steps=3, resume=True, disc_layers=6)
         train(again, explicit={"data", "out", "steps", "resume", "disc_layers"})
     assert load_checkpoint(out / "ckpt.pt")["step"] == 3
+
+
+def test_a_cosine_runs_length_cannot_change_on_resume(prepared, tmp_path, train_config):
+    """--resume --steps 40 of a 20-step cosine run stopped at 10 moved the rate from 5.5e-4 to
+    8.2e-4 without a word (and its lineage told of one cosine over 40): refused now; a
+    constant schedule's length may still change."""
+    cosine, constant = tmp_path / "cosine", tmp_path / "constant"
+    train(train_config(prepared, cosine, steps=4, schedule="cosine", stop_after=2))
+    with pytest.raises(
+        TrainError, match="--steps cannot change when resuming a run with the cosine schedule"
+    ):
+        train(
+            train_config(prepared, cosine, steps=8, resume=True), explicit={"data", "out", "steps", "resume"}
+        )
+    assert load_checkpoint(cosine / "ckpt.pt")["step"] == 2
+    train(train_config(prepared, constant, steps=2))
+    again = train_config(prepared, constant, steps=3, resume=True)
+    assert train(again, explicit={"data", "out", "steps", "resume"}).step == 3
 
 
 def test_resume_naming_the_values_in_effect_is_no_change(trained_run, prepared, tmp_path, train_config):
