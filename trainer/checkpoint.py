@@ -23,9 +23,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,6 +69,7 @@ __all__ = [
     "open_run",
     "phase_entry",
     "remove_temporaries",
+    "run_lock",
     "check_same_processes",
     "resume",
     "rng_state",
@@ -120,6 +122,41 @@ def set_rng_state(state: dict[str, Any]) -> None:
         cuda_states = state["cuda"]
         if len(cuda_states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(cuda_states)
+
+
+RUN_LOCK = ".run.lock"  # in the run folder: held by the process (rank 0) training into it
+
+
+@contextlib.contextmanager
+def run_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``out``'s :data:`RUN_LOCK` while the body runs: a second
+    training into the same folder (a resubmitted job, a second terminal) is refused with a
+    TrainError instead of both overwriting ``ckpt.pt`` and interleaving the log. The kernel drops
+    the lock of a killed process. Where the folder cannot hold the file or the file system has no
+    locks, nothing is held (as on Windows)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(out / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield  # a read-only folder: the run's own checks say what is wrong with it
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TrainError(
+                f"{out} is in use by another training run (it holds {out / RUN_LOCK}); wait for it to "
+                "end or stop it, or choose another --out"
+            ) from None
+        except OSError:
+            pass  # no locks on this file system
+        yield
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:

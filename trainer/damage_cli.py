@@ -11,6 +11,7 @@ from .errors import said
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .config import TrainError
     from .damage_train import DamageTrainConfig, DamageTrainError, train_damage
 
     given = {
@@ -35,7 +36,7 @@ def _train(args: argparse.Namespace) -> int:
         return 2
     try:
         weights = train_damage(config, explicit=set(given))
-    except (DamageTrainError, ValueError, OSError) as exc:
+    except (DamageTrainError, TrainError, ValueError, OSError) as exc:
         print(f"retoucher-train damage train: error: {said(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

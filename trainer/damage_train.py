@@ -35,7 +35,7 @@ from engine.atomic import leftover_temporaries
 from engine.damage import DamageDetector, DamageNet, DamageNetConfig, load_damage_weights, save_damage_weights
 from engine.stop_request import StopRequest
 
-from .checkpoint import write_torch_file
+from .checkpoint import run_lock, write_torch_file
 from .damage_data import DamageDataset, collate_damage, damage_photos
 from .damage_eval import calibrate
 from .damage_synth import synthesize
@@ -217,6 +217,13 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
     """Train (or resume), checkpoint, calibrate and export; returns the weight file's path.
     ``explicit``: the options given on the command line; a resumed run takes only ``steps``,
     ``minutes`` and ``workers`` of them (None: every field of ``config`` counts as given)."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):  # one training at a time in a run folder
+        return _train_damage(config, explicit)
+
+
+def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
     config, ckpt = _open(config, explicit)
     out = Path(config.out)
     photos = [p for _, p in damage_photos(config.data, "train")]

@@ -54,6 +54,7 @@ from .checkpoint import (
     phase_entry,
     remove_temporaries,
     resume,
+    run_lock,
 )
 from .config import TrainConfig, TrainError
 from .data import InpaintingDataset, PreparedImages, StepBatchSampler, collate, worker_init
@@ -85,7 +86,8 @@ def train(config: TrainConfig, explicit: set[str] | None = None) -> TrainResult:
     this; ``explicit`` names the options given on the command line (for --resume checks)."""
     info = setup_distributed(config.device)
     try:
-        return _train(config, info, explicit)
+        with contextlib.ExitStack() as held:
+            return _train(config, info, explicit, held)
     finally:
         cleanup_distributed()
 
@@ -118,9 +120,13 @@ class _Run:
         return self.checkpointer.save(step, metrics=self.metrics, losses=self.losses, elapsed_s=elapsed)
 
 
-def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> TrainResult:
-    # ---- the run folder: a new run, or the checkpoint it resumes
+def _train(
+    config: TrainConfig, d: DistInfo, explicit: set[str] | None, held: contextlib.ExitStack
+) -> TrainResult:
+    # ---- the run folder (one training at a time in it): a new run, or the checkpoint it resumes
     out = Path(config.out)
+    if d.is_main and out.is_dir():
+        held.enter_context(run_lock(out))
     config, resumed = open_run(config, explicit)
     if resumed is not None:
         check_same_processes(resumed, d.world_size)
@@ -128,8 +134,9 @@ def _train(config: TrainConfig, d: DistInfo, explicit: set[str] | None) -> Train
         config.check_named(explicit)
     if not config.data:
         raise TrainError("--data is required")
-    if d.is_main:
+    if d.is_main and not out.is_dir():
         out.mkdir(parents=True, exist_ok=True)
+        held.enter_context(run_lock(out))
     if d.distributed:
         dist.barrier()
     log = RunLogger(out, d)

@@ -428,3 +428,35 @@ def test_init_from_a_detector_of_another_width_records_the_width_that_trained(pr
     info = read_damage_info(tuned)
     assert info.config.width == 2 and info.provenance["recipe"]["width"] == 2
     assert "is a width-2 detector: --width 4 is ignored" in (tmp_path / "b" / "train.log").read_text()
+
+
+def test_a_second_damage_training_into_a_folder_in_use_is_refused(prepared, tmp_path, capsys) -> None:
+    """The run folder's lock (the inpainting trainer's): a second run into it is refused in one
+    line, exit status 2, and the first one's files are left alone."""
+    import fcntl
+    import os
+
+    from trainer.__main__ import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    fd = os.open(out / ".run.lock", os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a run in another process holds it (flock: per open file)
+        args = [
+            "damage",
+            "train",
+            "--data",
+            str(prepared),
+            "--out",
+            str(out),
+            "--steps",
+            "2",
+            "--workers",
+            "0",
+        ]
+        assert main(args) == 2
+        assert "is in use by another training run" in capsys.readouterr().err
+        assert sorted(p.name for p in out.iterdir()) == [".run.lock"]
+    finally:
+        os.close(fd)

@@ -1040,3 +1040,36 @@ def test_a_checkpoint_that_does_not_fit_on_the_disk_is_an_oserror_naming_it(tmp_
     assert proc.returncode == 0, proc.stderr
     assert f"OSError: cannot write {tmp_path / 'ckpt.pt'} (is the disk full?)" in proc.stdout
     assert "kept step 1" in proc.stdout and [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_a_second_training_into_a_run_folder_in_use_is_refused(prepared, tmp_path, train_config):
+    """A resubmitted job or a second terminal trained into a folder another run was using: both
+    overwrote ckpt.pt and interleaved log.jsonl. The folder's lock refuses the second while the
+    first holds it (another process here), and is free once that process is gone."""
+    out = tmp_path / "run"
+    train(train_config(prepared, out, steps=2, schedule="constant"))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.readline()",
+            str(out / ".run.lock"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        log_before = (out / "log.jsonl").read_text()
+        with pytest.raises(TrainError, match="is in use by another training run"):
+            train(
+                train_config(prepared, out, steps=3, resume=True), explicit={"data", "out", "steps", "resume"}
+            )
+        assert (out / "log.jsonl").read_text() == log_before and load_checkpoint(out / "ckpt.pt")["step"] == 2
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    again = train_config(prepared, out, steps=3, resume=True)
+    assert train(again, explicit={"data", "out", "steps", "resume"}).step == 3
