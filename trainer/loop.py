@@ -301,6 +301,8 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
                     dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                     why = why if stop_now else "another rank's signal or time limit"
                     stop_now = bool(flag.item())
+                if stop_now and log.window_open:  # the steps since the last record: logged too
+                    run.losses = log.window(step, state.scheduler.get_last_lr()[0])
                 if step % config.ckpt_every == 0 or step == run.stop_step or stop_now:
                     result.checkpoint = run.save(step)
                     if d.distributed:

@@ -107,6 +107,11 @@ class RunLogger:
         finally:
             self._paused += time.perf_counter() - t
 
+    @property
+    def window_open(self) -> bool:
+        """Steps were taken since the last :meth:`window`."""
+        return self._steps > 0
+
     def window(self, step: int, lr: float) -> dict[str, float]:
         """Close the log window at ``step``: the mean of each loss term over its steps (and over
         all processes), logged with ``lr`` and the images/s; returns the means."""

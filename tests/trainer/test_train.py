@@ -1073,3 +1073,28 @@ def test_a_second_training_into_a_run_folder_in_use_is_refused(prepared, tmp_pat
         holder.wait(timeout=30)
     again = train_config(prepared, out, steps=3, resume=True)
     assert train(again, explicit={"data", "out", "steps", "resume"}).step == 3
+
+
+def test_a_stop_in_the_middle_of_a_log_window_logs_its_steps(prepared, tmp_path, train_config, monkeypatch):
+    """SIGTERM in step 3 with --log-every 2: steps 3's loss reached neither log.jsonl nor
+    TensorBoard (the record at step 4 of the resumed run averaged step 4 alone). The stop
+    closes the window at its step now, and the resumed run's windows do not count it twice."""
+    import signal
+
+    import trainer.loop as loop
+
+    class SignalledOnce(loop.TrainStep):
+        def __call__(self, images, holes, *, step, judged=None):
+            terms = super().__call__(images, holes, step=step, judged=judged)
+            if step == 2:  # the third step
+                os.kill(os.getpid(), signal.SIGTERM)
+            return terms
+
+    monkeypatch.setattr(loop, "TrainStep", SignalledOnce)
+    out = tmp_path / "run"
+    result = train(train_config(prepared, out, steps=6, log_every=2, val_every=0))
+    assert result.step == 3
+    monkeypatch.setattr(loop, "TrainStep", SignalledOnce.__mro__[1])
+    train(train_config(prepared, out, steps=6, log_every=2, val_every=0, resume=True))
+    steps = [r["step"] for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if "train" in r]
+    assert steps == [2, 3, 4, 6]
