@@ -565,7 +565,7 @@ def test_data_loader_workers_leave_the_groups_signals_to_the_trainer():
     import sys
 
     code = (
-        "import signal; from trainer.loop import _worker_init; _worker_init(0); "
+        "import signal; from trainer.data import worker_init; worker_init(0); "
         "print(signal.getsignal(signal.SIGTERM) is signal.SIG_IGN, signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
