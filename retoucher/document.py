@@ -114,9 +114,8 @@ class Document:
         self.metadata = metadata if metadata is not None else PhotoMetadata()
         self.path = Path(path) if path is not None else None
         self.source = source
-        # The pixels the file at ``source`` stands for: ``original``, except in ``rect`` where
-        # a save wrote ``patch`` (rect, patch; None: the original everywhere).
-        # what a save wrote where it differs from the original: a box, where in it, the values
+        # The pixels the file at ``source`` stands for: ``original``, except where a save wrote
+        # others: (the box, where in it, their values); None: the original everywhere.
         self._file_patch: tuple[Rect, PixelPositions, np.ndarray] | None = None
         self.mask_changed = Event()
         self.image_changed = Event()
@@ -463,11 +462,18 @@ class Document:
         fmt = output_format(path, format)
         source = self.source if fmt == "JPEG" else None
 
-        def work() -> tuple[str | os.PathLike[str], tuple[Rect, np.ndarray] | None]:
+        def work() -> tuple[str | os.PathLike[str], tuple[Rect, PixelPositions, np.ndarray] | None]:
             # one comparison with the original (0.2 s at 24 MP) for both: the JPEG's changed
-            # blocks and what the written file then stands for
+            # blocks and what the written file then stands for: the written pixels that differ
+            # from the original alone, not the box around them (a fill of specks in two far
+            # corners kept 71 MB of a 24 MP photo while it was open); taken before
+            # _changed_since_file, which corrects ``vs_original`` in place
             vs_original = changed_pixels(self.image, self.original)
             rect = Rect.bounding(vs_original)
+            patch = None
+            if rect is not None:
+                ys, xs = np.nonzero(vs_original[rect.slices])
+                patch = (rect, PixelPositions(rect, ys, xs), self.image[rect.slices][ys, xs])
             written = save_image(
                 path,
                 self.image,
@@ -479,13 +485,7 @@ class Document:
                 source=source,
                 changed=None if source is None else self._changed_since_file(vs_original),
             )
-            if rect is None:
-                return written, None
-            # the written pixels that differ from the original alone, not the box around them (a
-            # fill of specks in two far corners kept 71 MB of a 24 MP photo while it was open)
-            ys, xs = np.nonzero(vs_original[rect.slices])
-            values = self.image[rect.slices][ys, xs]
-            return written, (rect, PixelPositions(rect, ys, xs), values)
+            return written, patch
 
         written, self._file_patch = work() if run is None else run(work)
         self.path = Path(written)

@@ -9,7 +9,7 @@
 # CUDA tests and times the fills on the GPU; the last prepares the squares, fine-tunes the shipped
 # model for about $MINUTES minutes (a cosine schedule sized to the speed of its first PROBE_STEPS),
 # exports it and leaves the weight file and the logs in $OUT. Tunables (environment): PROBE_STEPS
-# (300), MINUTES (7: the call's whole budget, start to export), BATCH (32), LR (2e-4), WORKERS (14),
+# (200; the warm-up lasts as long, at least 200 steps), MINUTES (7: the call's whole budget, start to export), BATCH (32), LR (2e-4), WORKERS (14),
 # SEED (20), KIT (/root/kit), DEVICE (cuda; cpu for a dry run here), TRAIN_EXTRA (more train
 # options, e.g. "--widths 32,64,128,256,512,512,512": v6 grown at its three deepest levels, 18.3M
 # parameters, 210-218 ms for the app's 512x512 fill on the development CPU against v6's 184-195,
@@ -86,11 +86,13 @@ on_exit() {  # the logs always; the weight file packaged, or exported from the c
 trap on_exit EXIT
 trap 'exit 143' TERM  # the trainer checkpoints on the signal too; then on_exit exports
 trap 'exit 130' INT
+probe=${PROBE_STEPS:-200}
+warmup=$(( probe > 200 ? probe : 200 ))  # the probe ends within the warm-up (see 1. below)
 recipe=(
   --data "$kit/data" --out "$run" --mask-dir "$kit/masks"
   --init resources/weights/default.safetensors --phase finetune --freeze-bn all --loss l1
   --native-share 0.5 --masks center:0.1,folder:0.3,rects:0.05,brush:0.25,scratches:0.1,blobs:0.2
-  --lr "${LR:-2e-4}" --schedule cosine --warmup-steps 200 --ema 0.999 --batch-size "${BATCH:-32}"
+  --lr "${LR:-2e-4}" --schedule cosine --warmup-steps "$warmup" --ema 0.999 --batch-size "${BATCH:-32}"
   --seed "${SEED:-20}" --workers "${WORKERS:-14}" --device "$device"
   --val-every 1000 --val-images 32 --ckpt-every 1000 --log-every 50 --no-progress
 )
@@ -101,10 +103,10 @@ if [ -f "$run/steps" ] && [ -f "$run/ckpt.pt" ]; then
   echo "device_call: continuing the run in $run (schedule of $steps steps)"
 else
   rm -rf "$run"
-  # 1. 300 steps to measure the speed (the schedule's length is a run-time option: the resume
-  #    below sets it, the warm-up's steps are the same either way)
+  # 1. the warm-up's steps to measure the speed (a cosine's length may change on a resume
+  #    until its warm-up ends: the resume below sets it, the rates so far are the same)
   # (exit status 3: stopped before the schedule's end, as asked)
-  "$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps 1000000 --stop-after "${PROBE_STEPS:-300}" || [ $? -eq 3 ]
+  "$python" -m trainer train "${recipe[@]}" "${extra[@]}" --steps 1000000 --stop-after "$probe" || [ $? -eq 3 ]
   # 2. the schedule sized to end inside the trainer's own time limit below (it stops 2 steps and
   #    30 s early) with the pauses for validation and checkpoints
   probe_left=$(( ${MINUTES:-7} * 60 - (SECONDS - start) - 60 ))

@@ -385,10 +385,13 @@ def open_run(config: TrainConfig, explicit: set[str] | None) -> tuple[TrainConfi
     # this invocation's own fields are not the run's (a checkpoint of an older version may
     # hold --stop-after -1 or --time-limit 0, refused now: they are reset below anyway)
     saved = {k: v for k, v in resumed["config"].items() if k not in PER_INVOCATION_FIELDS}
-    return _merge_resumed(TrainConfig.from_dict(saved), config, explicit), resumed
+    merged = _merge_resumed(TrainConfig.from_dict(saved), config, explicit, int(resumed.get("step", 0)))
+    return merged, resumed
 
 
-def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | None) -> TrainConfig:
+def _merge_resumed(
+    saved: TrainConfig, given: TrainConfig, explicit: set[str] | None, step: int = 0
+) -> TrainConfig:
     """The saved config, with the runtime fields the user gave now; the per-invocation ones
     (--stop-after, --time-limit) are reset unless given again."""
     names = (
@@ -400,13 +403,15 @@ def _merge_resumed(saved: TrainConfig, given: TrainConfig, explicit: set[str] | 
     changes = {f: getattr(defaults, f) for f in PER_INVOCATION_FIELDS}
     for name in sorted(names - {"data", "out"}):
         new, old = getattr(given, name), getattr(saved, name)
-        if name == "steps" and saved.schedule == "cosine" and new != old:
-            # the cosine's length is part of the recipe: the rate would jump and the lineage
-            # record one clean cosine over the new length
+        if name == "steps" and saved.schedule == "cosine" and new != old and step > saved.warmup_steps:
+            # the cosine's length is part of the recipe once it has begun: the rate would jump
+            # and the lineage record one clean cosine over the new length (within the warm-up
+            # the rates so far are the same whatever the length: a speed probe sizes it there)
             raise TrainError(
-                f"--steps cannot change when resuming a run with the cosine schedule (checkpoint has "
-                f"{old}, given {new}): the learning rate follows a cosine over the run's --steps; "
-                f"resume with --steps {old}, or continue from it as a new phase with --init"
+                f"--steps cannot change when resuming a run with the cosine schedule past its "
+                f"warm-up (checkpoint at step {step} of {old}, given {new}): the learning rate "
+                f"follows a cosine over the run's --steps; resume with --steps {old}, or continue "
+                "from it as a new phase with --init"
             )
         if name in RUNTIME_FIELDS:
             changes[name] = new
