@@ -80,6 +80,12 @@ class Rect:
         ys, xs = np.asarray(ys, dtype=np.int64), np.asarray(xs, dtype=np.int64)
         if ys.size == 0:
             return []
+        y0, x0 = int(ys.min()), int(xs.min())
+        h, w = int(ys.max()) + 1 - y0, int(xs.max()) + 1 - x0
+        if ys.size * 8 >= h * w:  # dense (a large fill): a map of them, no sort of millions
+            where = np.zeros((h, w), dtype=bool)
+            where[ys - y0, xs - x0] = True
+            return Rect.per_cell_of(where, x0, y0, cell)
         key = (ys // cell) * (int(xs.max()) // cell + 1) + xs // cell
         order = np.argsort(key, kind="stable")
         key, ys, xs = key[order], ys[order], xs[order]
@@ -87,6 +93,30 @@ class Rect:
         y0, y1 = np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts) + 1
         x0, x1 = np.minimum.reduceat(xs, starts), np.maximum.reduceat(xs, starts) + 1
         return [Rect(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(x0, y0, x1, y1, strict=True)]
+
+    @staticmethod
+    def per_cell_of(mask: np.ndarray, x0: int, y0: int, cell: int) -> list[Rect]:
+        """:meth:`per_cell` of the True pixels of a 2-D ``mask`` whose first pixel is at
+        (``x0``, ``y0``), from the map itself (cheap where they are many)."""
+        h, w = mask.shape
+        top, left = y0 % cell, x0 % cell
+        ny, nx = -(-(top + h) // cell), -(-(left + w) // cell)
+        grid = np.zeros((ny * cell, nx * cell), dtype=bool)
+        grid[top : top + h, left : left + w] = mask
+        cells = grid.reshape(ny, cell, nx, cell)
+        rows, cols = cells.any(axis=3), cells.any(axis=1)  # (ny, cell, nx), (ny, nx, cell)
+        first_row, end_row = rows.argmax(axis=1), cell - rows[:, ::-1].argmax(axis=1)
+        first_col, end_col = cols.argmax(axis=2), cell - cols[:, :, ::-1].argmax(axis=2)
+        gy, gx = y0 - top, x0 - left  # the grid's origin in the photo
+        return [
+            Rect(
+                gx + cx * cell + int(first_col[cy, cx]),
+                gy + cy * cell + int(first_row[cy, cx]),
+                gx + cx * cell + int(end_col[cy, cx]),
+                gy + cy * cell + int(end_row[cy, cx]),
+            )
+            for cy, cx in zip(*np.nonzero(rows.any(axis=1)), strict=True)
+        ]
 
     @staticmethod
     def bounding(mask: np.ndarray) -> Rect | None:

@@ -233,23 +233,31 @@ class Document:
         self._mask_revision += 1
         self.mask_changed.emit(rect)
 
-    def _write_pixels(self, rect: Rect, ys: np.ndarray, xs: np.ndarray, values: np.ndarray) -> None:
-        """Write ``values`` (N x 3) at rows ``ys`` and columns ``xs`` of the box ``rect`` (a
-        fill's changed pixels alone: one spread over the whole photo copies no box) and tell
-        the views, one event for each :data:`CHANGE_CELL` square that changed: they redraw (and
-        shrink for zooming out) the specks of a fill over the whole photo, not the photo."""
-        ys, xs = np.asarray(ys), np.asarray(xs)
-        outside = len(ys) and (
-            ys.min() < 0 or xs.min() < 0 or ys.max() >= rect.height or xs.max() >= rect.width
-        )
-        if rect.clip(self.width, self.height) != rect or outside or values.shape != (len(ys), 3):
+    def _write_pixels(self, rect: Rect, where: PixelPositions, values: np.ndarray) -> None:
+        """Write ``values`` (N x 3) at the pixels ``where`` of the box ``rect`` (a fill's changed
+        pixels alone: one spread over the whole photo copies no box) and tell the views, one
+        event for each :data:`CHANGE_CELL` square that changed: they redraw (and shrink for
+        zooming out) the specks of a fill over the whole photo, not the photo."""
+        dense = where.dense_map()
+        count = len(values) if dense is None else int(np.count_nonzero(dense))
+        if dense is None:
+            ys, xs = where.rows_cols()
+            inside = not len(ys) or (ys.max() < rect.height and xs.max() < rect.width)
+        else:
+            inside = dense.shape == (rect.height, rect.width)
+        if rect.clip(self.width, self.height) != rect or not inside or values.shape != (count, 3):
             raise ValueError(
-                f"an edit of {len(ys)} pixels in the box {rect} does not fit this "
+                f"an edit of {count} pixels in the box {rect} does not fit this "
                 f"{self.width}x{self.height} photo; it belongs to another one"
             )
-        ys, xs = ys + rect.y0, xs + rect.x0
-        self.image[ys, xs] = values
-        for box in Rect.per_cell(ys, xs, CHANGE_CELL):
+        if dense is not None:
+            self.image[rect.slices][dense] = values
+            boxes = Rect.per_cell_of(dense, rect.x0, rect.y0, CHANGE_CELL)
+        else:
+            ys, xs = ys + rect.y0, xs + rect.x0
+            self.image[ys, xs] = values
+            boxes = Rect.per_cell(ys, xs, CHANGE_CELL)
+        for box in boxes:
             self.image_changed.emit(box)
 
     def _not_stroking(self, what: str) -> None:

@@ -6,7 +6,7 @@ box, or their indices when they are few in a large box): a brush stroke costs a 
 it changed (3 before, 3 after: 6 MB for a 1000x1000 object, about 1 MB for a 400x400 one). The
 history has no limit of its own (30 fills of 1000x1000 hold 180 MB).
 ``redo``/``undo`` replay it through the document's low-level writers
-(``_write_mask``, ``_write_image``, ``_set_state``), which check the box and emit the
+(``_write_mask``, ``_write_pixels``, ``_set_state``), which check the box and emit the
 document's events. Edits are made by the document's methods, never by views.
 """
 
@@ -116,6 +116,11 @@ class PixelPositions:
         assert self._map is not None
         return np.nonzero(self._map.unpack())
 
+    def dense_map(self) -> np.ndarray | None:
+        """The box's bool map of them when they are kept as one (many of the box's pixels; a
+        mask assignment writes them quicker than their rows and columns), else None."""
+        return None if self._map is None else self._map.unpack()
+
     @property
     def nbytes(self) -> int:
         return self._map.nbytes if self._map is not None else int(self._index.nbytes)  # type: ignore[union-attr]
@@ -162,7 +167,7 @@ class ImageEdit(Edit):
     def _write(self, doc: Document, pixels: np.ndarray | None) -> None:
         if self.rect is None or self._where is None or pixels is None:
             return
-        doc._write_pixels(self.rect, *self._where.rows_cols(), pixels)  # the changed pixels alone
+        doc._write_pixels(self.rect, self._where, pixels)  # the changed pixels alone
 
     def redo(self, doc: Document) -> None:
         self._write(doc, self._after)

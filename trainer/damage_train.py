@@ -16,7 +16,6 @@ the thin lines from being drowned by the background).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -31,11 +30,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from engine.atomic import leftover_temporaries
 from engine.damage import DamageDetector, DamageNet, DamageNetConfig, load_damage_weights, save_damage_weights
 from engine.stop_request import StopRequest
 
-from .checkpoint import run_lock, write_torch_file
+from .checkpoint import remove_temporaries, run_lock, write_torch_file
 from .damage_data import DamageDataset, collate_damage, damage_photos
 from .damage_eval import calibrate
 from .damage_synth import synthesize
@@ -230,10 +228,8 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
     if not photos:
         raise DamageTrainError(f"no train photos under {config.data}; run 'retoucher-train prepare' first")
 
-    for temp in leftover_temporaries([out / "ckpt.pt"]):  # a run killed while it saved
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-            _log(out, f"removed {temp.name}, left by a run killed while it saved")
+    for temp in remove_temporaries(out):  # a run killed while it saved
+        _log(out, f"removed {temp.name}, left by a run killed while it saved")
     if ckpt is not None:
         model = DamageNet(DamageNetConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
@@ -339,7 +335,7 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
             bar.close()
             writer.close()
     _save(out / "ckpt.pt", model, opt, step, config)
-    if stop.requested:
+    if stop.requested and step < config.steps:  # in the last step: the run is done, exported
         _log(out, f"stopped by {stop.why} at step {step}: checkpoint saved; run the same command to resume")
         raise KeyboardInterrupt
     weights = out / "damage.safetensors"

@@ -75,7 +75,9 @@ class Pyramid:
         self._reduce, self._wrap = reduce, wrap
         self._base_image: QImage | None = None
         self._levels: list[tuple[np.ndarray, QImage]] = []  # level 1, 2, ...
-        self._stale: list[list[Rect]] = []  # per level: the boxes of the photo changed since
+        # per level: the boxes of the photo changed since (a dict: a box undone and redone at
+        # 100% is remade once)
+        self._stale: list[dict[Rect, None]] = []
 
     def image(self, level: int) -> tuple[QImage, int]:
         """The QImage of the photo halved ``level`` times, and how many times it really is
@@ -88,7 +90,7 @@ class Pyramid:
                 break
             small = self._reduce(below)
             self._levels.append((small, self._wrap(small)))
-            self._stale.append([])
+            self._stale.append({})
         level = min(level, len(self._levels))
         if level == 0:
             if self._base_image is None:
@@ -98,18 +100,20 @@ class Pyramid:
 
     def changed(self, rect: Rect) -> None:
         """The base array changed inside ``rect``: the levels made so far follow when drawn."""
-        for boxes in self._stale:
+        for i, boxes in enumerate(self._stale):
+            if rect in boxes:
+                continue
             if len(boxes) >= MAX_STALE:
                 merged = rect
                 for box in boxes:
                     merged = merged.union(box)
-                boxes[:] = [merged]
+                self._stale[i] = {merged: None}
             else:
-                boxes.append(rect)
+                boxes[rect] = None
 
     def _refresh(self, i: int) -> None:
         """Level ``i + 1`` made again where the photo changed (the level below is up to date)."""
-        boxes, self._stale[i] = self._stale[i], []
+        boxes, self._stale[i] = self._stale[i], {}
         for rect in boxes:
             self._remake(i, rect)
 

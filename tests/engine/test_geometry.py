@@ -47,3 +47,17 @@ def test_per_cell_gives_one_bounding_box_for_each_grid_square_with_pixels():
                 expected.append(box.translated(cx, cy))
     assert boxes == expected
     assert Rect.per_cell(np.array([], int), np.array([], int), 256) == []
+    # dense (a large fill: a map instead of a sort), off the grid's origin, any order
+    mask = np.zeros((1100, 1300), bool)
+    mask[300:1000, 270:1290] = rng.random((700, 1020)) < 0.5
+    mask[5, 5] = True
+    for part in (mask, mask[300:, 270:]):
+        ys, xs = np.nonzero(part)
+        expected = []
+        for cy in range(0, part.shape[0], 256):
+            for cx in range(0, part.shape[1], 256):
+                box = Rect.bounding(part[cy : cy + 256, cx : cx + 256])
+                if box is not None:
+                    expected.append(box.translated(cx, cy))
+        order = rng.permutation(len(ys))
+        assert Rect.per_cell(ys[order], xs[order], 256) == expected

@@ -63,13 +63,14 @@ def test_the_copies_remake_only_the_boxes_that_changed_and_stay_exact():
     pyramid = Pyramid(base, reduce=counting)
     pyramid.image(3)
     remade.clear()
-    for box in (Rect(3, 2, 11, 10), Rect(757, 502, 765, 510)):
+    for box in (Rect(3, 2, 11, 10), Rect(757, 502, 765, 510), Rect(3, 2, 11, 10)):  # the first again
         base[box.slices] = 255 - base[box.slices]
         pyramid.changed(box)
     fresh = Pyramid(base.copy())
     for level in range(1, 4):
         assert pyramid.image(level)[0] == fresh.image(level)[0], level
     assert sum(h * w for h, w in remade) < 3 * 2 * 16 * 16  # a few blocks a level, not the photo
+    assert len(remade) == 3 * 2  # each box once a level (an undo and redo queued it twice)
     for i in range(pyramid_module.MAX_STALE + 5):  # many small changes: merged, still exact
         y, x = divmod(i * 7919 % (512 * 768), 768)
         base[y, x] = 255 - base[y, x]

@@ -460,3 +460,25 @@ def test_a_second_damage_training_into_a_folder_in_use_is_refused(prepared, tmp_
         assert sorted(p.name for p in out.iterdir()) == [".run.lock"]
     finally:
         os.close(fd)
+
+
+def test_a_signal_in_the_last_step_still_exports(prepared, tmp_path, monkeypatch) -> None:
+    """The run is done after its last step: a Ctrl-C landing in it stopped without the export
+    (exit 130), which only a second run then wrote."""
+    import os
+    import signal
+
+    import trainer.damage_train as dt
+
+    real_loss = dt._loss
+    calls = []
+
+    def signalling(logits, label):
+        calls.append(1)
+        if len(calls) == 2:  # the second and last step
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_loss(logits, label)
+
+    monkeypatch.setattr(dt, "_loss", signalling)
+    weights = train_damage(_config(prepared, tmp_path / "run", steps=2))
+    assert read_damage_info(weights).provenance["steps"] == 2
