@@ -495,6 +495,7 @@ def save_image(
     keep_jpeg_compression: bool = False,
     source: SourceFile | None = None,
     changed: np.ndarray | None = None,
+    own_process: bool = False,
 ) -> Path:
     """Write ``rgb`` (uint8 HxWx3) atomically; return the path.
 
@@ -514,6 +515,12 @@ def save_image(
     pixel and copies every other block's coefficients (:mod:`engine.jpeg_blocks`). Where that
     cannot be done (progressive or arithmetic coding, CMYK or greyscale, EXIF-rotated, changed on
     disk, a chosen quality...) the picture is re-encoded whole and one logged warning says why.
+
+    ``own_process``: a caller that writes in a worker thread while its window must repaint (the
+    app) has an encoder that holds Python's global lock for the whole write (Pillow's libtiff
+    one: LZW or Deflate TIFF) run in a child process of its own: in the thread it froze the
+    window for the whole encode (0.7 s at 24 MP, 2.9 s at 96 MP); the child costs about half a
+    second to start. Its errors come back as they are (an OSError for a full disk).
     """
     path = Path(path)
     rgb = _check_rgb(rgb)
@@ -557,11 +564,71 @@ def save_image(
             pixels = rgb[:, :, :1] if grey else rgb  # a grey picture's one channel
             if with_alpha:
                 pixels = np.dstack([pixels, alpha])
-            im = Image.fromarray(
-                pixels[:, :, 0] if pixels.shape[2] == 1 else pixels, picture_mode(grey=grey, alpha=with_alpha)
-            )
-            im.save(tmp, format=fmt, **params)
+            pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+            mode = picture_mode(grey=grey, alpha=with_alpha)
+            if own_process and fmt == "TIFF" and params.get("compression"):
+                _write_in_child(pixels, mode, tmp, fmt, params)
+            else:
+                _write_picture(pixels, mode, str(tmp), fmt, params)
     return path
+
+
+def _write_picture(pixels: np.ndarray, mode: str, path: str, fmt: str, params: dict[str, Any]) -> None:
+    """Pillow's write of ``pixels`` (here, or in :func:`_write_in_child`'s process)."""
+    Image.fromarray(pixels, mode).save(path, format=fmt, **params)
+
+
+def _write_in_child(pixels: np.ndarray, mode: str, path: Path, fmt: str, params: dict[str, Any]) -> None:
+    """:func:`_write_picture` in a child Python (``python -c``, the picture and its keywords
+    pickled through its stdin; not multiprocessing's spawn, which re-runs the parent's main
+    script). The write's own errors come back as they are (pickled back); where no child can do
+    it (a frozen app, one that cannot import this module, one that died) the picture is written
+    here after all, with a warning logged: late is better than not saved."""
+    import pickle
+    import subprocess
+    import sys
+
+    home = str(Path(__file__).resolve().parent.parent)  # where ``engine`` is imported from
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", "from engine.imageio import _child_writes; _child_writes()"],
+            input=pickle.dumps((pixels, mode, str(path), fmt, params), protocol=pickle.HIGHEST_PROTOCOL),
+            capture_output=True,
+            env=env,
+            check=False,
+        )
+    except OSError as exc:  # no interpreter to start
+        proc, why = None, str(exc)
+    if proc is not None and proc.returncode == 0:
+        return
+    if proc is not None and proc.returncode == 1 and proc.stdout:
+        try:
+            error = pickle.loads(proc.stdout)
+        except Exception:  # noqa: BLE001 - not an error it sent: it failed otherwise
+            error = None
+        if isinstance(error, Exception):
+            raise error
+    if proc is not None:
+        why = (
+            proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {proc.returncode}"]
+        )[-1]
+    log.warning("could not write %s in a process of its own (%s); writing it here", path, why)
+    _write_picture(pixels, mode, str(path), fmt, params)
+
+
+def _child_writes() -> None:
+    """The child of :func:`_write_in_child`: write what stdin holds; a failure goes back pickled
+    on stdout, exit status 1."""
+    import pickle
+    import sys
+
+    pixels, mode, path, fmt, params = pickle.loads(sys.stdin.buffer.read())
+    try:
+        _write_picture(pixels, mode, path, fmt, params)
+    except Exception as exc:  # noqa: BLE001 - every failure is the parent's to report
+        sys.stdout.buffer.write(pickle.dumps(exc))
+        sys.exit(1)
 
 
 def _compression_params(

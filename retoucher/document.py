@@ -492,6 +492,7 @@ class Document:
                 keep_jpeg_compression=keep_jpeg_compression,
                 source=source,
                 changed=None if source is None else self._changed_since_file(vs_original),
+                own_process=run is not None,  # a TIFF's encoder would freeze the caller's window
             )
             return written, patch
 
