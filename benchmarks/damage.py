@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         plain = net.to(memory_format=torch.contiguous_format)
         with torch.inference_mode():
             torch.sigmoid(plain(x))
+        if det.device.type == "cuda":
+            torch.cuda.synchronize(det.device)  # the clock stops when the GPU is done
         net.to(memory_format=torch.channels_last)
 
     cases = [

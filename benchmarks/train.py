@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from engine.unet import MODEL_PRESETS, PConvUNet
 from trainer.config import TrainConfig
 from trainer.masks import parse_mask_mixture
-from trainer.step import TrainStep, amp_dtype, build_loss
+from trainer.step import TrainStep, amp_dtype, build_loss, cuda_speed_switches
 
 
 def step_rate(preset: str, loss: str, device: torch.device, args: argparse.Namespace) -> float:
@@ -39,6 +39,8 @@ def step_rate(preset: str, loss: str, device: torch.device, args: argparse.Names
         channels_last=not args.no_channels_last,
         amp=args.amp,
     )
+    if device.type == "cuda":
+        cuda_speed_switches()  # as retoucher-train train sets them
     torch.manual_seed(0)
     model = PConvUNet(MODEL_PRESETS[preset]).to(device)
     if cfg.channels_last:
@@ -109,14 +111,14 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=6)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--steps", type=int, default=3, help="timed steps per row")
-    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--vgg-size", type=int, default=None, help="VGG input side (default: full)")
     p.add_argument("--no-channels-last", action="store_true")
     p.add_argument(
         "--amp",
         default="auto",
         choices=("auto", "bf16", "fp16", "off"),
-        help="autocast as in train (auto = bf16 on CUDA, off on CPU)",
+        help="autocast as in train (auto = bf16 on Ampere-on GPUs, fp16 on older ones, off on CPU)",
     )
     p.add_argument("--devices", default="auto", help="auto = cpu (+ cuda when present)")
     p.add_argument("--baseline", default="paper/full", help="PRESET/LOSS row the ratios refer to")

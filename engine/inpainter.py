@@ -83,9 +83,12 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def bf16_supported(device: torch.device) -> bool:
-    """Whether bfloat16 convolutions run natively here (CPUs with AVX512-BF16/AMX, recent GPUs)."""
+    """Whether bfloat16 convolutions run natively on ``device`` (CPUs with AVX512-BF16/AMX; GPUs
+    of compute capability 8.0 on, Ampere and later). Not ``torch.cuda.is_bf16_supported()``: by
+    default it counts emulation, so it said yes on every CUDA card (cuDNN has no bf16
+    convolutions before Ampere), and it answers for the current GPU, not ``device``."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.get_device_capability(device) >= (8, 0)
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

@@ -350,7 +350,11 @@ def _train_optimisation_options(g: argparse._ArgumentGroup) -> None:
 def _train_runtime_options(g: argparse._ArgumentGroup) -> None:
     """``train``'s runtime options: device, precision, checkpoints, logs, stopping."""
     g.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
-    g.add_argument("--amp", choices=train_choices.AMP_MODES, help="autocast: auto = bf16 on CUDA, off on CPU")
+    g.add_argument(
+        "--amp",
+        choices=train_choices.AMP_MODES,
+        help="autocast: auto = bf16 on GPUs of compute capability 8.0 on, fp16 (with the loss scaler) on older ones, off on CPU",
+    )
     g.add_argument(
         "--channels-last",
         action=argparse.BooleanOptionalAction,

@@ -172,7 +172,7 @@ class TrainConfig:
     adversarial_rim: int = 0  # px: the generator's term does not reach the fill's pixels this near the photo
     # runtime
     device: str = "auto"
-    amp: str = "auto"  # auto = bf16 on CUDA, off on CPU; or bf16 | fp16 | off
+    amp: str = "auto"  # auto = bf16 on Ampere-on GPUs, fp16 on older ones, off on CPU; or bf16 | fp16 | off
     channels_last: bool = True
     compile: bool = False
     threads: int = 0  # torch CPU threads (0 = cores / local processes)

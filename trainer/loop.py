@@ -64,7 +64,7 @@ from .losses import describe_balance
 from .masks import MaskMixture, parse_mask_mixture
 from .native import NativeCrops
 from .runlog import RunLogger
-from .step import TrainStep, amp_dtype, build_loss, build_optimizer
+from .step import TrainStep, amp_dtype, build_loss, build_optimizer, cuda_speed_switches
 from .validation import Validator
 from .vgg_calibration import VGGCalibration
 
@@ -402,13 +402,18 @@ def _announce(
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
         + (f"; {adversary.describe()}" if adversary is not None else "")
     )
-    if adtype == torch.bfloat16 and device.type == "cpu":
+    if adtype == torch.bfloat16:
         from engine.inpainter import bf16_supported
 
-        if not bf16_supported(device):
+        if not bf16_supported(device) and device.type == "cpu":
             log(
                 "warning: this CPU has no native bf16 (no AVX512-BF16/AMX): --amp bf16 is emulated "
                 "and several times slower than fp32 here; drop --amp"
+            )
+        elif not bf16_supported(device):
+            log(
+                f"warning: {device} has no native bf16 convolutions (compute capability below 8.0): "
+                "--amp bf16 is emulated or fails here; use --amp fp16 (or auto, which picks it)"
             )
 
 
@@ -520,9 +525,7 @@ def _set_up_torch(config: TrainConfig, d: DistInfo) -> int:
     if d.device.type == "cpu":
         torch.set_num_threads(threads)
     else:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+        cuda_speed_switches()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     return threads

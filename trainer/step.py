@@ -25,14 +25,34 @@ if TYPE_CHECKING:
     from .adversarial import Adversary
     from .vgg_calibration import VGGCalibration
 
-__all__ = ["TrainStep", "amp_dtype", "build_loss", "build_optimizer", "lr_factor", "param_groups"]
+__all__ = [
+    "TrainStep",
+    "amp_dtype",
+    "cuda_speed_switches",
+    "build_loss",
+    "build_optimizer",
+    "lr_factor",
+    "param_groups",
+]
+
+
+def cuda_speed_switches() -> None:
+    """What a training run sets for speed on CUDA (and the training benchmark with it): cuDNN's
+    algorithm search for the convolutions' fixed shapes, TF32 matmuls and convolutions."""
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
 
 
 def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``--amp`` on ``device`` (``auto``: bf16 on CUDA, none on the CPU)."""
+    """The autocast dtype of ``--amp`` on ``device`` (``auto``: bf16 on a GPU that runs it
+    natively, Ampere on; fp16, with the loss scaler, on an older one, where cuDNN has no bf16
+    convolutions; none on the CPU)."""
     amp = config.amp
     if amp == "auto":
-        amp = "bf16" if device.type == "cuda" else "off"
+        from engine.inpainter import bf16_supported
+
+        amp = "off" if device.type != "cuda" else "bf16" if bf16_supported(device) else "fp16"
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[amp]
 
 

@@ -618,3 +618,25 @@ def test_the_mirror_pass_working_size_and_batch_size_are_checked_where_given(mod
                 Inpainter.from_model(model, **{name: bad})
     ip = Inpainter.from_model(model, max_side=np.int64(100), batch_size=np.int64(3))
     assert ip.max_side == 112 and ip.batch_size == 3 and type(ip.batch_size) is int
+
+
+@pytest.mark.parametrize(
+    ("capability", "native"), [((7, 5), False), ((7, 0), False), ((8, 0), True), ((9, 0), True)]
+)
+def test_bf16_on_a_gpu_is_native_from_ampere_on_for_the_device_asked(monkeypatch, capability, native):
+    """torch.cuda.is_bf16_supported() counts emulation by default: it said yes on every CUDA card
+    (a T4, a V100, an RTX 20xx, where cuDNN has no bf16 convolutions), so the app's "auto" filled
+    in emulated bf16 there; and it answered for the current GPU, not the one asked about."""
+    from engine.inpainter import bf16_supported, inference_dtype
+
+    asked = []
+
+    def capability_of(device=None):
+        asked.append(device)
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability_of)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what it said
+    gpu = torch.device("cuda", 1)
+    assert bf16_supported(gpu) is native and asked == [gpu]
+    assert inference_dtype(gpu, "auto") == (torch.bfloat16 if native else None)

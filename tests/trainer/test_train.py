@@ -784,6 +784,19 @@ def test_full_loss_calibrates_the_vgg_and_a_resume_keeps_its_factors(
     assert logged and all({"perceptual_pool1", "style_pool3"} <= keys for keys in logged)
 
 
+@pytest.mark.parametrize(("native", "expected"), [(True, torch.bfloat16), (False, torch.float16)])
+def test_amp_auto_on_a_gpu_is_bf16_from_ampere_on_and_fp16_before(monkeypatch, native, expected):
+    """--amp auto picked bf16 on any CUDA card: before Ampere cuDNN has no bf16 convolutions (a
+    T4 or V100 trained emulated, or failed); fp16 with the loss scaler there."""
+    import engine.inpainter
+    from trainer.step import amp_dtype
+
+    monkeypatch.setattr(engine.inpainter, "bf16_supported", lambda device: native)
+    assert amp_dtype(TrainConfig(amp="auto"), torch.device("cuda", 0)) == expected
+    assert amp_dtype(TrainConfig(amp="auto"), torch.device("cpu")) is None
+    assert amp_dtype(TrainConfig(amp="bf16"), torch.device("cuda", 0)) == torch.bfloat16  # as asked
+
+
 def test_bf16_on_a_cpu_without_native_bf16_is_called_slow(prepared, tmp_path, monkeypatch, train_config):
     import engine.inpainter
 
