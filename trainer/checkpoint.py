@@ -243,6 +243,7 @@ class Checkpointer:
     world_size: int
     epoch_of: Callable[[int], float]  # the data epoch at a step (StepBatchSampler.epoch_of)
     vgg_calibration: dict[str, Any] | None = None  # trainer.vgg_calibration, kept on resume
+    amp: str = "off"  # the autocast this run trains with (trainer.step.AMP_NAMES), kept on resume
 
     def payload(
         self, step: int, *, metrics: dict[str, float], losses: dict[str, float], elapsed_s: float
@@ -256,6 +257,7 @@ class Checkpointer:
             "optimizer": s.optimizer.state_dict(),
             "scheduler": s.scheduler.state_dict(),
             "scaler": s.scaler.state_dict(),
+            "amp": self.amp,  # what --amp was on the device
             "discriminator": s.adversary.state_dict() if s.adversary is not None else None,
             "step": step,
             "config": config.to_dict(),

@@ -64,7 +64,7 @@ from .losses import describe_balance
 from .masks import MaskMixture, parse_mask_mixture
 from .native import NativeCrops
 from .runlog import RunLogger
-from .step import TrainStep, amp_dtype, build_loss, build_optimizer, cuda_speed_switches
+from .step import AMP_NAMES, TrainStep, amp_dtype, build_loss, build_optimizer, cuda_speed_switches
 from .validation import Validator
 from .vgg_calibration import VGGCalibration
 
@@ -161,7 +161,10 @@ def _train(
 
     # ---- optimiser, loss; the state of a resumed run
     optimizer, scheduler = build_optimizer(model, config)
-    adtype = amp_dtype(config, device)
+    # a resumed run keeps its precision; before 2026-12-07 checkpoints did not say it: "auto"
+    # was then bf16 on any GPU, none on the CPU
+    kept = None if resumed is None else resumed.get("amp", "bf16" if device.type == "cuda" else "off")
+    adtype = amp_dtype(config, device, kept)
     scaler = torch.amp.GradScaler(device.type, enabled=adtype == torch.float16)
     stored = (resumed or {}).get("vgg_calibration")
     loss_fn, vgg_desc = build_loss(
@@ -217,6 +220,7 @@ def _train(
         d.world_size,
         sampler.epoch_of,
         vgg_calibration=calibration.to_dict() if calibration is not None else None,
+        amp=AMP_NAMES[adtype],
     )
     previous = resumed or {}
     run = _Run(

@@ -44,12 +44,19 @@ def cuda_speed_switches() -> None:
     torch.backends.cudnn.allow_tf32 = True
 
 
-def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+AMP_NAMES = {torch.bfloat16: "bf16", torch.float16: "fp16", None: "off"}
+
+
+def amp_dtype(config: TrainConfig, device: torch.device, resumed: str | None = None) -> torch.dtype | None:
     """The autocast dtype of ``--amp`` on ``device`` (``auto``: bf16 on a GPU that runs it
     natively, Ampere on; fp16, with the loss scaler, on an older one, where cuDNN has no bf16
-    convolutions; none on the CPU)."""
+    convolutions; none on the CPU). ``resumed``: what ``auto`` was in the run resumed (a
+    checkpoint's ``amp``, :data:`AMP_NAMES`), which it stays: a run does not change its precision
+    (and its loss scaler) because it continues on another GPU."""
     amp = config.amp
-    if amp == "auto":
+    if amp == "auto" and resumed is not None:
+        amp = resumed
+    elif amp == "auto":
         from engine.inpainter import bf16_supported
 
         amp = "off" if device.type != "cuda" else "bf16" if bf16_supported(device) else "fp16"

@@ -1115,3 +1115,31 @@ def test_a_stop_in_the_middle_of_a_log_window_logs_its_steps(prepared, tmp_path,
     train(train_config(prepared, out, steps=6, log_every=2, val_every=0, resume=True))
     steps = [r["step"] for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if "train" in r]
     assert steps == [2, 3, 4, 6]
+
+
+def test_a_resumed_run_keeps_the_precision_auto_chose_where_it_started(prepared, tmp_path, train_config):
+    """--amp auto is decided by the GPU: a run checkpointed in bf16 (an A100, or a T4 before
+    2026-12-07) and resumed on a pre-Ampere GPU became fp16 there, its loss scaler switched on,
+    and loading the saved (empty) scaler state failed. The checkpoint says what auto was; a
+    resumed run keeps it (an old checkpoint: bf16 on a GPU, none on the CPU, as auto was then)."""
+    import engine.inpainter
+    from trainer.checkpoint import save_checkpoint
+    from trainer.step import amp_dtype
+
+    out = tmp_path / "run"
+    train(train_config(prepared, out, steps=2, stop_after=1, amp="auto", device="cpu"))
+    ckpt = load_checkpoint(out / "ckpt.pt")
+    assert ckpt["amp"] == "off"
+    ckpt["amp"] = "bf16"  # as if it had started on an Ampere GPU
+    save_checkpoint(out / "ckpt.pt", {k: v for k, v in ckpt.items() if k not in ("format", "version")})
+    again = train_config(prepared, out, steps=2, resume=True, device="cpu")
+    assert train(again, explicit={"data", "out", "steps", "resume", "device"}).step == 2
+    assert load_checkpoint(out / "ckpt.pt")["amp"] == "bf16"  # trained on in bf16, recorded so
+    gpu = torch.device("cuda", 0)
+    old = engine.inpainter.bf16_supported
+    try:
+        engine.inpainter.bf16_supported = lambda device: False  # a T4
+        assert amp_dtype(TrainConfig(amp="auto"), gpu, "bf16") == torch.bfloat16
+        assert amp_dtype(TrainConfig(amp="auto"), gpu) == torch.float16  # a new run there
+    finally:
+        engine.inpainter.bf16_supported = old
