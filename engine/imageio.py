@@ -567,7 +567,7 @@ def save_image(
             pixels = pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
             mode = picture_mode(grey=grey, alpha=with_alpha)
             if own_process and fmt == "TIFF" and params.get("compression"):
-                _write_in_child(pixels, mode, tmp, fmt, params)
+                _write_in_child(pixels, mode, tmp, fmt, params, shown=path)
             else:
                 _write_picture(pixels, mode, str(tmp), fmt, params)
     return path
@@ -578,57 +578,113 @@ def _write_picture(pixels: np.ndarray, mode: str, path: str, fmt: str, params: d
     Image.fromarray(pixels, mode).save(path, format=fmt, **params)
 
 
-def _write_in_child(pixels: np.ndarray, mode: str, path: Path, fmt: str, params: dict[str, Any]) -> None:
-    """:func:`_write_picture` in a child Python (``python -c``, the picture and its keywords
-    pickled through its stdin; not multiprocessing's spawn, which re-runs the parent's main
-    script). The write's own errors come back as they are (pickled back); where no child can do
-    it (a frozen app, one that cannot import this module, one that died) the picture is written
-    here after all, with a warning logged: late is better than not saved."""
-    import pickle
-    import subprocess
+CHILD_WRITER_FLAG = "--engine-write-picture"  # a frozen app's entry point runs _child_writes for it
+_CHILD_DONE = b"\0engine-child-wrote\0"  # what the child's stdout ends with after the write
+_CHILD_FAILED = b"\0engine-child-failed\0"  # ... before its pickled exception
+
+
+def _child_command(home: str) -> list[str] | None:
+    """How to start a Python that writes a picture: this interpreter with ``-P`` (no script
+    folder or working directory on its path: an ``engine`` folder there would be imported
+    instead) importing this very engine (``home``: it must be the one imported), or a frozen
+    app with :data:`CHILD_WRITER_FLAG`; None where neither is possible."""
     import sys
 
-    home = str(Path(__file__).resolve().parent.parent)  # where ``engine`` is imported from
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))}
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", "from engine.imageio import _child_writes; _child_writes()"],
-            input=pickle.dumps((pixels, mode, str(path), fmt, params), protocol=pickle.HIGHEST_PROTOCOL),
-            capture_output=True,
-            env=env,
-            check=False,
-        )
-    except OSError as exc:  # no interpreter to start
-        proc, why = None, str(exc)
-    if proc is not None and proc.returncode == 0:
-        return
-    if proc is not None and proc.returncode == 1 and proc.stdout:
+    if not sys.executable:
+        return None
+    if getattr(sys, "frozen", False):
+        return [sys.executable, CHILD_WRITER_FLAG]
+    code = (
+        "import sys; from pathlib import Path; home = Path(sys.argv[1]);"
+        "sys.path.append(str(home)); import engine;"
+        "assert Path(engine.__file__).resolve().parent.parent == home, 'another engine: ' + engine.__file__;"
+        "from engine.imageio import _child_writes; _child_writes()"
+    )
+    return [sys.executable, "-P", "-c", code, home]
+
+
+def _write_in_child(
+    pixels: np.ndarray, mode: str, path: Path, fmt: str, params: dict[str, Any], *, shown: Path | None = None
+) -> None:
+    """:func:`_write_picture` in a child Python (not multiprocessing's spawn, which re-runs the
+    parent's main script): a small pickled header, then the pixels' bytes as they are, through
+    its stdin (no pickled copy of the picture). The write's own errors come back as they are;
+    where no child can do it (one that cannot start or import this engine, one that died or
+    hung past a generous time limit) the picture is written here after all, with a warning
+    logged: late is better than not saved."""
+    import pickle
+    import struct
+    import subprocess
+
+    pixels = np.ascontiguousarray(pixels)
+    command = _child_command(str(Path(__file__).resolve().parent.parent))
+    why = "no interpreter to start"
+    if command is not None:
+        header = pickle.dumps((pixels.shape, pixels.dtype.str, mode, str(path), fmt, params))
+        flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console flashing up
+        limit = 60 + pixels.nbytes / 2e6  # 60 s and 1 s for each 2 MB: a stuck child ends
         try:
-            error = pickle.loads(proc.stdout)
-        except Exception:  # noqa: BLE001 - not an error it sent: it failed otherwise
-            error = None
-        if isinstance(error, Exception):
-            raise error
-    if proc is not None:
-        why = (
-            proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {proc.returncode}"]
-        )[-1]
-    log.warning("could not write %s in a process of its own (%s); writing it here", path, why)
+            with subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                creationflags=flags,
+            ) as proc:
+                try:
+                    assert proc.stdin is not None
+                    proc.stdin.write(struct.pack("<Q", len(header)) + header)
+                    proc.stdin.flush()
+                    out, err = proc.communicate(memoryview(pixels).cast("B"), timeout=limit)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    why = f"it took more than {limit:.0f} s"
+                except (BrokenPipeError, OSError):  # it ended before it read the picture
+                    out, err = proc.communicate()
+            if proc.returncode == 0 and out.endswith(_CHILD_DONE):
+                return
+            if _CHILD_FAILED in out:
+                try:
+                    error = pickle.loads(out.split(_CHILD_FAILED, 1)[1])
+                except Exception:  # noqa: BLE001 - not one it could send back: it failed otherwise
+                    error = None
+                if isinstance(error, Exception):
+                    raise error
+            if not why.startswith("it took"):
+                lines = err.decode(errors="replace").strip().splitlines()
+                why = lines[-1] if lines else f"exit status {proc.returncode}"
+        except OSError as exc:  # it could not be started
+            why = str(exc)
+    log.warning("could not write %s in a process of its own (%s); writing it here", shown or path, why)
     _write_picture(pixels, mode, str(path), fmt, params)
 
 
 def _child_writes() -> None:
-    """The child of :func:`_write_in_child`: write what stdin holds; a failure goes back pickled
-    on stdout, exit status 1."""
+    """The child of :func:`_write_in_child`: read the header and the pixels from stdin, write
+    the picture; say it is done (or send back the pickled failure, exit status 1) on stdout."""
     import pickle
+    import struct
     import sys
 
-    pixels, mode, path, fmt, params = pickle.loads(sys.stdin.buffer.read())
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    (size,) = struct.unpack("<Q", stdin.read(8))
+    shape, dtype, mode, path, fmt, params = pickle.loads(stdin.read(size))
+    pixels = np.empty(shape, dtype=np.dtype(dtype))
+    view, got = memoryview(pixels).cast("B"), 0
+    while got < len(view):
+        n = stdin.readinto(view[got:])
+        if not n:
+            raise EOFError(f"the picture ended after {got} of {len(view)} bytes")
+        got += n
     try:
         _write_picture(pixels, mode, path, fmt, params)
     except Exception as exc:  # noqa: BLE001 - every failure is the parent's to report
-        sys.stdout.buffer.write(pickle.dumps(exc))
+        stdout.write(_CHILD_FAILED + pickle.dumps(exc))
+        stdout.flush()
         sys.exit(1)
+    stdout.write(_CHILD_DONE)
+    stdout.flush()
 
 
 def _compression_params(

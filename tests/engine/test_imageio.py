@@ -1558,7 +1558,21 @@ def test_a_tiff_whose_child_process_cannot_write_it_is_written_here(tmp_path, mo
     with caplog.at_level(logging.WARNING, logger="engine.imageio"):
         save_image(tmp_path / "x.tif", rgb, own_process=True)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.tif")), rgb)
-    assert "in a process of its own" in caplog.text
+    assert f"could not write {tmp_path / 'x.tif'} in a process of its own" in caplog.text
     assert "x.tif" in [p.name for p in tmp_path.iterdir()] and not [
         p for p in tmp_path.iterdir() if p.name.startswith(".")
     ]
+
+
+def test_an_engine_folder_in_the_working_directory_is_not_the_childs(tmp_path, monkeypatch):
+    """``python -c`` imports from the working directory first: a folder there with another
+    ``engine`` (one whose writer writes nothing) left an empty file where the photo was saved.
+    The child runs isolated (-P) and checks it imported this engine."""
+    shadow = tmp_path / "work" / "engine"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("")
+    (shadow / "imageio.py").write_text("def _child_writes():\n    pass\n")
+    monkeypatch.chdir(shadow.parent)
+    rgb = np.random.default_rng(2).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    save_image(tmp_path / "x.tif", rgb, own_process=True)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "x.tif")), rgb)
