@@ -88,6 +88,9 @@ trap 'exit 143' TERM  # the trainer checkpoints on the signal too; then on_exit 
 trap 'exit 130' INT
 probe=${PROBE_STEPS:-200}
 warmup=$(( probe > 200 ? probe : 200 ))  # the probe ends within the warm-up (see 1. below)
+if [ -f "$run/warmup" ] && [ -f "$run/ckpt.pt" ]; then
+  warmup=$(cat "$run/warmup")  # a retried last call: the run's own warm-up, whatever PROBE_STEPS says
+fi
 recipe=(
   --data "$kit/data" --out "$run" --mask-dir "$kit/masks"
   --init resources/weights/default.safetensors --phase finetune --freeze-bn all --loss l1
@@ -118,6 +121,7 @@ print(rows[-1]["step"] + max(0, int(rate * (int(sys.argv[2]) - 40) * 0.9)))
 EOF
   )
   echo "$steps" > "$run/steps"
+  echo "$warmup" > "$run/warmup"
 fi
 # the rest of the budget, less a minute for the export and the copies
 left=$(( ${MINUTES:-7} * 60 - (SECONDS - start) - 60 ))

@@ -93,5 +93,10 @@ def test_the_last_call_sent_again_continues_its_run(call):
     trains = [c for c in calls if " train " in f" {c} "]
     assert rc == 0 and len(trains) == 1 and "--resume" in trains[0] and "--stop-after" not in trains[0]
     assert (out / "device.sha256").is_file()
+    assert "--warmup-steps 200" in trains[0]
+    # sent again with another probe: the run's own warm-up (it cannot change on a resume)
+    rc, calls, _ = call(PROBE_STEPS="500")
+    trains = [c for c in calls if " train " in f" {c} "]
+    assert rc == 0 and "--resume" in trains[0] and "--warmup-steps 200" in trains[0]
     rc, calls, _ = call(RETRAIN="1")  # afresh: the probe again
     assert rc == 0 and "--stop-after" in [c for c in calls if " train " in f" {c} "][0]
