@@ -239,7 +239,10 @@ class DamageMap:
     mask: np.ndarray
 
     def at(self, threshold: float) -> DamageMap:
-        """The same detection at another threshold (no network pass)."""
+        """The same detection at another threshold (no network pass; itself at its own: the
+        comparison over the whole photo, 80 ms at 24 MP on the app's thread, is not made again)."""
+        if threshold == self.threshold:
+            return self
         return DamageMap(self.probability, threshold, threshold_probability(self.probability, threshold))
 
 

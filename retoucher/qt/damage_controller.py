@@ -130,6 +130,7 @@ class DamageController(QObject):
             alpha=w.doc.alpha,
             state=w.doc.image_state,
             doc=w.doc,
+            grow=w.settings.damage_grow,
         )
         return self.runner.start(
             job,
@@ -146,7 +147,8 @@ class DamageController(QObject):
             self._message("The photo changed while finding damage; the result was dropped", 5000)
             return
         self.settle()  # the previous find keeps its sensitivity
-        found = FoundDamage(detection.damage, grow=w.settings.damage_grow)
+        grow = w.settings.damage_grow if job.grow is None else job.grow
+        found = FoundDamage(detection.damage, grow=grow, visible=detection.visible)
         try:
             found.apply(doc)
         except (ValueError, RuntimeError) as exc:  # a detector that answered for another size

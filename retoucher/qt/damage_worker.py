@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import transparent
-from ..damage import default_detector_factory
+from ..damage import default_detector_factory, visible_damage
 from ..inpainting import DetectorFactory, DetectorLike
 from .worker import EngineCache, EngineJob, ErrorWording, describe_error
 
@@ -44,6 +44,7 @@ class Detection:
 
     damage: DamageMap
     default_threshold: float
+    visible: np.ndarray | None = None  # the damage grown by the job's grow where the photo shows
 
 
 DETECT_WORDING = ErrorWording(
@@ -70,11 +71,13 @@ class DetectJob(EngineJob[DetectorLike]):
         alpha: np.ndarray | None = None,
         state: int = 0,
         doc: Document | None = None,
+        grow: int | None = None,
     ) -> None:
         super().__init__(cache, state=state, doc=doc)
         self.image = image
         self.alpha = alpha
         self.threshold = threshold
+        self.grow = grow  # also grow what it finds by this much here (None: the caller does)
 
     def compute(self, detector: DetectorLike) -> Detection:
         damage = transparent.detect(
@@ -85,7 +88,8 @@ class DetectJob(EngineJob[DetectorLike]):
             cancel=self.cancel_event.is_set,
             progress=self.signals.progress.emit,
         )
-        return Detection(damage, float(detector.threshold))
+        visible = None if self.grow is None else visible_damage(damage.mask, self.grow, self.alpha)
+        return Detection(damage, float(detector.threshold), visible)
 
     def describe(self, exc: Exception) -> tuple[str, str]:
         return describe_error(exc, DETECT_WORDING)

@@ -97,6 +97,7 @@ def test_threshold_and_rethreshold() -> None:
         det(_photo(8, 8), threshold=1.5)
     with pytest.raises(ValueError, match="threshold"):
         result.at(0.0)
+    assert result.at(0.3) is result and higher.at(0.3).mask.sum() == result.mask.sum()  # no pass again
 
 
 @pytest.mark.parametrize(

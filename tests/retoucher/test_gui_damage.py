@@ -170,6 +170,35 @@ def test_find_damage_runs_in_the_worker_and_adds_to_the_brushed_mask_as_one_undo
     assert np.array_equal(w.doc.mask, found)
 
 
+def test_the_found_damage_is_grown_in_the_worker_not_on_the_apps_thread(qtbot, make_window, monkeypatch):
+    """Growing what was found over the whole photo ran on the app's thread as the result landed
+    (0.1-0.2 s at 24 MP, with the threshold's second pass): the worker grows it now, and a later
+    sensitivity or grow is still made here (the step stays adjustable)."""
+    import retoucher.damage
+
+    threads = []
+    real = retoucher.damage.grown
+
+    def recording(mask, radius):
+        threads.append(threading.current_thread())
+        return real(mask, radius)
+
+    monkeypatch.setattr(retoucher.damage, "grown", recording)
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    during = list(threads)
+    assert during and threading.main_thread() not in during
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.5))
+    threads.clear()
+    assert w.damage.adjust(0.5, 4)  # another grow: made here, from the kept detection
+    assert threads == [threading.main_thread()]
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.5, 4))
+    assert w.damage.adjust(0.5, DEFAULT_DILATE)  # back: the same as the worker's
+    assert np.array_equal(w.doc.mask, _expected(brushed, 0.5))
+
+
 def test_the_detector_is_built_on_first_use_in_the_worker_and_kept(qtbot, make_window):
     built: list[tuple[object, str, threading.Thread]] = []
     fake = GatedDetector()
