@@ -33,7 +33,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: an open file cannot be removed there anyway
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_path", "check_writable", "leftover_temporaries", "temporary_target"]
+__all__ = ["atomic_path", "check_writable", "leftover_temporaries", "lock_exclusive", "temporary_target"]
 
 # mkstemp's random part: 8 characters from [a-z0-9_] (CPython's tempfile._RandomNameSequence).
 _TEMP_RE = re.compile(r"^\.(?P<stem>.*)\.[a-z0-9_]{8}\.tmp(?P<cut>cut)?(?P<suffix>(?:\.[^.]+)?)$")
@@ -85,8 +85,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.close(fd)
         fd = -1
     else:  # held until the rename: the file is in use, not a leftover
-        with contextlib.suppress(OSError):  # no locks here (some network file systems)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock_exclusive(fd)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:  # make the bytes durable before the rename
@@ -102,6 +101,22 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.close(fd)
 
 
+def lock_exclusive(fd: int) -> bool:
+    """Take an exclusive ``flock`` on the open file ``fd`` without waiting: False when another
+    open of the file (another process) holds one, True otherwise, also where the OS (Windows)
+    or the file system (some network ones) has no such locks. Released when ``fd`` is closed,
+    and by the kernel when the process dies."""
+    if fcntl is None:  # pragma: no cover - Windows
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # no locks here
+    return True
+
+
 def _in_use(path: Path) -> bool:
     """Whether a running process holds :func:`atomic_path`'s lock on the file at ``path``."""
     if fcntl is None:  # pragma: no cover - Windows
@@ -111,14 +126,9 @@ def _in_use(path: Path) -> bool:
     except OSError:
         return False  # gone meanwhile, or not to be opened: the caller's unlink decides
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
+        return not lock_exclusive(fd)
     finally:
         os.close(fd)  # drops the probe's own lock
-    return False
 
 
 def check_writable(target: Path) -> None:

@@ -76,16 +76,11 @@ class Rect:
         """The bounding boxes of the pixels at rows ``ys`` and columns ``xs``, one for each
         ``cell`` x ``cell`` square of the grid from (0, 0) that holds some (row-major order):
         what changed, told in pieces a view can redraw alone (500 specks over a photo are 500
-        small boxes, not one box the size of the photo)."""
+        small boxes, not one box the size of the photo). It sorts them: for many in a box,
+        :meth:`per_cell_of` their map."""
         ys, xs = np.asarray(ys, dtype=np.int64), np.asarray(xs, dtype=np.int64)
         if ys.size == 0:
             return []
-        y0, x0 = int(ys.min()), int(xs.min())
-        h, w = int(ys.max()) + 1 - y0, int(xs.max()) + 1 - x0
-        if ys.size * 8 >= h * w:  # dense (a large fill): a map of them, no sort of millions
-            where = np.zeros((h, w), dtype=bool)
-            where[ys - y0, xs - x0] = True
-            return Rect.per_cell_of(where, x0, y0, cell)
         key = (ys // cell) * (int(xs.max()) // cell + 1) + xs // cell
         order = np.argsort(key, kind="stable")
         key, ys, xs = key[order], ys[order], xs[order]

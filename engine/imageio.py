@@ -618,7 +618,7 @@ def _write_in_child(
 
     pixels = np.ascontiguousarray(pixels)
     command = _child_command(str(Path(__file__).resolve().parent.parent))
-    why = "no interpreter to start"
+    why, timed_out = "no interpreter to start", False
     if command is not None:
         header = pickle.dumps((pixels.shape, pixels.dtype.str, mode, str(path), fmt, params))
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console flashing up
@@ -639,7 +639,7 @@ def _write_in_child(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     out, err = proc.communicate()
-                    why = f"it took more than {limit:.0f} s"
+                    why, timed_out = f"it took more than {limit:.0f} s", True
                 except (BrokenPipeError, OSError):  # it ended before it read the picture
                     out, err = proc.communicate()
             if proc.returncode == 0 and out.endswith(_CHILD_DONE):
@@ -651,7 +651,7 @@ def _write_in_child(
                     error = None
                 if isinstance(error, Exception):
                     raise error
-            if not why.startswith("it took"):
+            if not timed_out:
                 lines = err.decode(errors="replace").strip().splitlines()
                 why = lines[-1] if lines else f"exit status {proc.returncode}"
         except OSError as exc:  # it could not be started

@@ -239,12 +239,11 @@ class Document:
         event for each :data:`CHANGE_CELL` square that changed: they redraw (and shrink for
         zooming out) the specks of a fill over the whole photo, not the photo."""
         dense = where.dense_map()
-        count = len(values) if dense is None else int(np.count_nonzero(dense))
         if dense is None:
             ys, xs = where.rows_cols()
-            inside = not len(ys) or (ys.max() < rect.height and xs.max() < rect.width)
+            count, inside = len(ys), not len(ys) or (ys.max() < rect.height and xs.max() < rect.width)
         else:
-            inside = dense.shape == (rect.height, rect.width)
+            count, inside = int(np.count_nonzero(dense)), dense.shape == (rect.height, rect.width)
         if rect.clip(self.width, self.height) != rect or not inside or values.shape != (count, 3):
             raise ValueError(
                 f"an edit of {count} pixels in the box {rect} does not fit this "

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from engine.atomic import atomic_path, check_writable, leftover_temporaries, temporary_target
+from engine.atomic import atomic_path, check_writable, leftover_temporaries, lock_exclusive, temporary_target
 from engine.unet import PConvUNet, UNetConfig
 from engine.weights import load_weights
 
@@ -135,25 +135,16 @@ def run_lock(out: Path) -> Iterator[None]:
     the lock of a killed process. Where the folder cannot hold the file or the file system has no
     locks, nothing is held (as on Windows)."""
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    try:
         fd = os.open(out / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         yield  # a read-only folder: the run's own checks say what is wrong with it
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not lock_exclusive(fd):
             raise TrainError(
                 f"{out} is in use by another training run (it holds {out / RUN_LOCK}); wait for it to "
                 "end or stop it, or choose another --out"
-            ) from None
-        except OSError:
-            pass  # no locks on this file system
+            )
         yield
     finally:
         os.close(fd)

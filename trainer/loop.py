@@ -409,12 +409,13 @@ def _announce(
     if adtype == torch.bfloat16:
         from engine.inpainter import bf16_supported
 
-        if not bf16_supported(device) and device.type == "cpu":
+        native = bf16_supported(device)
+        if not native and device.type == "cpu":
             log(
                 "warning: this CPU has no native bf16 (no AVX512-BF16/AMX): --amp bf16 is emulated "
                 "and several times slower than fp32 here; drop --amp"
             )
-        elif not bf16_supported(device):
+        elif not native:
             log(
                 f"warning: {device} has no native bf16 convolutions (compute capability below 8.0): "
                 "--amp bf16 is emulated or fails here; use --amp fp16 (or auto, which picks it)"
