@@ -16,6 +16,7 @@ __all__ = [
     "JPEG_FORMATS",
     "format_for_suffix",
     "is_jpeg",
+    "is_readable_suffix",
     "is_written",
     "normalise_format",
     "output_format",
@@ -89,6 +90,17 @@ def format_for_suffix(suffix: str) -> str:
     if fmt is None:
         raise ValueError(f"no image format is known for the file suffix {suffix!r}")
     return fmt
+
+
+def is_readable_suffix(path: str | os.PathLike[str]) -> bool:
+    """Whether a file's suffix names a format Pillow reads (``.jpg``, ``.gif``, ``.psd``; not
+    ``.txt``, nor ``.pdf``, which Pillow only writes): what a photo dropped on the app may be."""
+    s = Path(path).suffix.lower()
+    if s in SUFFIX_FORMATS:
+        return True
+    from PIL import Image
+
+    return Image.registered_extensions().get(s) in Image.OPEN
 
 
 def output_format(path: str | os.PathLike[str], fmt: str | None = None) -> str:

@@ -34,6 +34,11 @@ from .tools import (
 )
 from .zoom_view import ZoomView
 
+COMPARE_NOTICE = (
+    "Compare shows the photo as opened: painting resumes when it ends "
+    "(release \\ or untick View > Compare with Original)"
+)
+
 
 class Canvas(ZoomView):
     """Shows a :class:`Document` and edits its mask with the current tool.
@@ -41,12 +46,14 @@ class Canvas(ZoomView):
     Signals: ``edit_made(Document, Edit)`` when a tool finishes (the edit is applied to that
     document; push it to its undo stack), ``zoom_changed(float)``, ``compare_changed(bool)``
     (the original is shown or not), ``split_changed(bool)`` (the split before/after view is on
-    or not). Compare and split are never on together.
+    or not), ``notice(str)``: a line for the status bar (why a press did not paint). Compare and
+    split are never on together; neither paints.
     """
 
     edit_made = Signal(object, object)
     compare_changed = Signal(bool)
     split_changed = Signal(bool)
+    notice = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -181,7 +188,7 @@ class Canvas(ZoomView):
             edit = self._tool.close(self.doc) if close_shape and pending else self._tool.cancel(self.doc)
             self._emit_edit(edit)
 
-    def _finish_held_drag(self) -> None:
+    def finish_held_drag(self) -> None:
         """:meth:`finish_drag` for a drag with the button held only: a polygon being clicked
         stays open across a look at the original (``\\``, Split), which changes nothing (it
         was dropped, its corners lost)."""
@@ -224,7 +231,7 @@ class Canvas(ZoomView):
             shape = Qt.CursorShape.OpenHandCursor
         elif self._splitting:
             shape = Qt.CursorShape.SizeHorCursor
-        elif not self._editable or self.doc is None:
+        elif not self._editable or self.doc is None or self._comparing:
             shape = Qt.CursorShape.ArrowCursor
         else:
             shape = Qt.CursorShape.CrossCursor
@@ -239,6 +246,7 @@ class Canvas(ZoomView):
             and self.doc is not None
             and not self._space
             and not self._splitting
+            and not self._comparing
         )
 
     # ------------------------------------------------------------------ compare
@@ -254,10 +262,12 @@ class Canvas(ZoomView):
         if on == self._comparing:
             return
         if on:
+            self.finish_held_drag()  # a stroke in progress becomes its undo step first
             self.set_split(False)
         self._comparing = on
         self.photo.show_original(on)
         self._sync_overlay()
+        self._update_cursor_shape()  # no cross and no brush outline: a press does not paint
         self.compare_changed.emit(on)
 
     def _end_held_compare(self) -> None:
@@ -287,7 +297,7 @@ class Canvas(ZoomView):
         if on == self._splitting or (on and self.doc is None):
             return
         if on:
-            self._finish_held_drag()  # a stroke in progress becomes its undo step first
+            self.finish_held_drag()  # a stroke in progress becomes its undo step first
             self.set_comparing(False)
         self._splitting = on
         self._split_dragging = False
@@ -339,6 +349,10 @@ class Canvas(ZoomView):
         if button == Qt.MouseButton.LeftButton and self._splitting and self.doc is not None:
             self._split_dragging = True
             self._move_divider(event.position())
+            event.accept()
+            return
+        if button == Qt.MouseButton.LeftButton and self._comparing and self.doc is not None:
+            self.notice.emit(COMPARE_NOTICE)  # it painted nothing, without a word
             event.accept()
             return
         if (
@@ -475,7 +489,7 @@ class Canvas(ZoomView):
             return
         if event.key() == COMPARE_KEY:
             if not event.isAutoRepeat() and self.doc is not None and not self._comparing:
-                self._finish_held_drag()
+                self.finish_held_drag()
                 resume = self._splitting  # held compare shows the whole original, then the split again
                 self.set_comparing(True)
                 self._compare_held = True

@@ -174,7 +174,9 @@ class DamageController(QObject):
         w = self.window
         w.settings.damage_threshold = None if threshold == self.panel.default_threshold else threshold
         w.settings.damage_grow = grow
-        w.canvas.finish_drag()  # a stroke in progress is a change after the find: it settles it
+        # a stroke in progress is a change after the find: it settles it; a polygon being clicked
+        # is no change yet and stays open (its corners were dropped)
+        w.canvas.finish_held_drag()
         if not self.adjustable:
             return False
         assert self.found is not None and self._doc is not None

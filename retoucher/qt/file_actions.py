@@ -24,7 +24,7 @@ from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
-from engine.formats import IMAGE_SUFFIXES
+from engine.formats import IMAGE_SUFFIXES, is_readable_suffix
 
 from ..document import Document, printable
 from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS, save_filter
@@ -110,7 +110,7 @@ def confirm_replace(parent: QWidget | None, title: str, path: Path) -> bool:
 def ask_unsaved_changes(parent: QWidget, doc: Document) -> QMessageBox.StandardButton:
     """Save, Discard or Cancel: what to do with the changes to ``doc`` (a photo that is saved
     but holds a marked hole not filled yet: Discard or Cancel, the mask is no part of the file)."""
-    kept = " (Mask > Export Mask... keeps it)"
+    kept = " (File > Export Mask\u2026 keeps it)"
     if not doc.dirty:
         return QMessageBox.question(
             parent,
@@ -142,11 +142,11 @@ def _file_stamp(path: str | Path) -> tuple[int, int, int] | None:
     return st.st_mtime_ns, st.st_size, st.st_ino
 
 
-def _dropped_file(mime: QMimeData) -> str | None:
-    for url in mime.urls():
-        if url.isLocalFile():
-            return url.toLocalFile()
-    return None
+def _dropped_photos(mime: QMimeData) -> list[str]:
+    """The dropped local files that may be photos (by suffix: a text file or a folder is no
+    photo, and the drop cursor says so before the drop)."""
+    paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+    return [p for p in paths if is_readable_suffix(p) and not os.path.isdir(p)]
 
 
 class FileActions:
@@ -214,6 +214,14 @@ class FileActions:
         self._settings.add_recent_file(path)
         self.rebuild_recent_menu()
 
+    def _last_dir(self) -> Path:
+        """Where the file dialogs start for a photo that has no folder of its own (pasted):
+        the folder last opened from or saved to (home at first)."""
+        return Path(str(self._settings.value(LAST_DIR_KEY, "") or Path.home()))
+
+    def _remember_dir(self, path: str | Path) -> None:
+        self._settings.set_value(LAST_DIR_KEY, str(Path(path).parent))
+
     # ------------------------------------------------------------------ opening
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current photo (saved, discarded or unchanged, and
@@ -245,10 +253,13 @@ class FileActions:
         if w.busy:
             self._message("Wait for the fill or damage search to finish (Esc cancels it) first", 4000)
             return False
-        w.canvas.finish_drag()
+        w.canvas.finish_held_drag()  # a stroke in progress becomes its undo step
         stamp = _file_stamp(path)
         doc, said = self._read(path)
-        if doc is None or not self.maybe_save():
+        if doc is None:  # nothing changed: a polygon being clicked is still open
+            return False
+        w.canvas.finish_drag(close_shape=True)  # it is part of the hole the question is about
+        if not self.maybe_save():
             return False
         if _file_stamp(path) != stamp:  # saving the current photo wrote this very file
             doc, said = self._read(path)
@@ -284,14 +295,10 @@ class FileActions:
 
     def open_dialog(self) -> None:
         doc = self.window.doc
-        start = (
-            str(doc.path.parent)
-            if doc and doc.path
-            else str(self._settings.value(LAST_DIR_KEY, "") or Path.home())
-        )
+        start = str(doc.path.parent) if doc and doc.path else str(self._last_dir())
         path, _ = QFileDialog.getOpenFileName(self.window, "Open photo", start, OPEN_FILTER)
         if path:
-            self._settings.set_value(LAST_DIR_KEY, str(Path(path).parent))
+            self._remember_dir(path)
             self.window.open_path(path)
 
     def open_image(self, image: QImage, name: str = "Pasted") -> bool:
@@ -299,7 +306,7 @@ class FileActions:
         w = self.window
         if w.busy or image.isNull() or self.refuse_while_working():
             return False
-        w.canvas.finish_drag()
+        w.canvas.finish_drag(close_shape=True)  # a polygon being clicked is part of the hole asked about
         if not self.maybe_save():
             return False
         rgb, alpha = to_rgb_alpha(image)
@@ -319,7 +326,7 @@ class FileActions:
     # ------------------------------------------------------------------ drag and drop
     def drag_enter(self, event: QDragEnterEvent) -> None:
         mime = event.mimeData()
-        if not (self.window.busy or self.working) and (_dropped_file(mime) or mime.hasImage()):
+        if not (self.window.busy or self.working) and (_dropped_photos(mime) or mime.hasImage()):
             event.acceptProposedAction()
         else:
             event.ignore()
@@ -329,10 +336,17 @@ class FileActions:
             event.ignore()
             return
         mime = event.mimeData()
-        path = _dropped_file(mime)
-        if path:
+        paths = _dropped_photos(mime)
+        if paths:
             event.acceptProposedAction()
-            self.window.open_path(path)
+            if self.window.open_path(paths[0]) and len(paths) > 1:
+                self._message(
+                    printable(
+                        f"Opened {Path(paths[0]).name}; the {len(paths) - 1} other photo(s) dropped were not "
+                        "opened: Retoucher edits one photo at a time (File > Batch retouches a folder)"
+                    ),
+                    10000,
+                )
         elif mime.hasImage():
             event.acceptProposedAction()
             data = mime.imageData()
@@ -368,7 +382,7 @@ class FileActions:
         doc = self.window.doc
         if doc is None or self.refuse_while_working():
             return False
-        last_dir = Path(str(self._settings.value(LAST_DIR_KEY, "") or Path.home()))
+        last_dir = self._last_dir()
         selected = save_filter(file_format(doc))  # the dialog starts on the photo's format
         title = "Save photo as"
         suggestion = doc.path or last_dir / "retouched"
@@ -391,7 +405,10 @@ class FileActions:
             # the original chosen by name in Save As: what Save refuses, this must refuse too
             self.window.show_error("Cannot save", f"{path} is the original: {problem}. Choose another name.")
             return False
-        return self._write(Path(path))
+        if not self._write(Path(path)):
+            return False
+        self._remember_dir(path)  # the next Save As or Export Mask of a pasted photo starts there
+        return True
 
     def _folder_gone(self, target: Path, title: str, hint: str = "") -> bool:
         """True, after an error box, when ``target``'s folder does not exist: renamed or removed
@@ -454,7 +471,7 @@ class FileActions:
         if w.doc is None:
             return False
         w.canvas.finish_drag(close_shape=True)  # the mask exported is the one on screen
-        base = w.doc.path or Path.home() / "photo.png"
+        base = w.doc.path or self._last_dir() / "photo.png"
         path = w.ask_save_path("Export mask", base.with_name(f"{base.stem}_mask.png"), MASK_EXPORT_FILTER)
         if not path:
             return False
@@ -475,6 +492,7 @@ class FileActions:
         except (OSError, ValueError) as exc:
             w.show_error("Cannot export the mask", printable(f"{path}: {exc}"))
             return False
+        self._remember_dir(path)
         self._message(printable(f"Mask saved to {path}"), 4000)
         return True
 
@@ -482,9 +500,7 @@ class FileActions:
     def ask_mask_path(self) -> str:
         """A mask file chosen by the user, "" if cancelled (tests replace this)."""
         doc = self.window.doc
-        start = (
-            str(doc.path.parent) if doc and doc.path else str(self._settings.value(LAST_DIR_KEY, "") or "")
-        )
+        start = str(doc.path.parent) if doc and doc.path else str(self._last_dir())
         path, _ = QFileDialog.getOpenFileName(self.window, "Load mask", start, MASK_FILTER)
         return path
 

@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
             short="Before/After",
         )
         self.canvas.compare_changed.connect(self._sync_compare)
+        self.canvas.notice.connect(lambda text: self.statusBar().showMessage(text, 4000))
         self.split_action = action(
             "&Split Before/After",
             self.set_split,
@@ -414,7 +415,7 @@ class MainWindow(QMainWindow):
     # ================================================================== mask and fill
     def clear_mask(self) -> None:
         if self.doc is not None and not self.busy:
-            self.canvas.finish_drag()
+            self.canvas.finish_drag(close_shape=True)  # a polygon being clicked: its step, then cleared
             edit = self.doc.clear_mask()
             if edit is not None:
                 self._push_edit(edit)

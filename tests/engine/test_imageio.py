@@ -1443,6 +1443,15 @@ def test_suffix_and_format_helpers():
     assert ".jpg" in iio.IMAGE_SUFFIXES and ".png" in iio.IMAGE_SUFFIXES
 
 
+def test_readable_suffixes_are_what_pillow_opens():
+    from engine.formats import is_readable_suffix
+
+    for name in ("a.JPG", "b.jfif", "c.tiff", "d.gif", "e.psd", "dir/f.webp"):
+        assert is_readable_suffix(name), name
+    for name in ("notes.txt", "scan.pdf", "no_suffix", "archive.zip"):  # Pillow writes PDF only
+        assert not is_readable_suffix(name), name
+
+
 def _iptc_records(**fields: bytes) -> bytes:
     tags = {"caption": 120, "keyword": 25, "copyright": 116}
     return b"".join(b"\x1c\x02" + bytes([tags[k]]) + struct.pack(">H", len(v)) + v for k, v in fields.items())

@@ -353,6 +353,47 @@ def test_compare_held_on_the_canvas_ends_when_the_canvas_loses_focus(window):
     assert not canvas.comparing
 
 
+def test_compare_shows_that_it_does_not_paint_and_says_so_on_a_press(window):
+    w = window
+    canvas, vp = w.canvas, w.canvas.viewport()
+    _set_zoom_at(w, 1.0, 500, 500)
+    QTest.mouseMove(vp, _vp(w, 503, 457))  # a point no other test leaves the pointer on
+    assert canvas.cursor_item.isVisible()
+    assert vp.cursor().shape() == Qt.CursorShape.CrossCursor
+    w.compare_action.trigger()  # the toolbar's Before/After
+    QApplication.processEvents()
+    assert canvas.comparing
+    # no painting cursor while the original is shown, even after the pointer moves
+    QTest.mouseMove(vp, _vp(w, 510, 490))
+    assert not canvas.cursor_item.isVisible()
+    assert vp.cursor().shape() == Qt.CursorShape.ArrowCursor
+    _drag(w, [(500, 480), (560, 520)])
+    QApplication.processEvents()
+    assert not w.doc.mask.any()
+    assert w.statusBar().currentMessage().startswith("Compare shows the photo as opened")
+    w.compare_action.trigger()  # back to editing: the cross and the brush again, and it paints
+    QApplication.processEvents()
+    QTest.mouseMove(vp, _vp(w, 507, 463))
+    assert canvas.cursor_item.isVisible()
+    assert vp.cursor().shape() == Qt.CursorShape.CrossCursor
+    _drag(w, [(500, 480), (560, 520)])
+    assert w.doc.mask.any()
+
+
+def test_compare_switched_on_during_a_stroke_ends_the_stroke_as_its_step(window):
+    w = window
+    _set_zoom_at(w, 1.0, 500, 500)
+    vp = w.canvas.viewport()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _vp(w, 500, 480))
+    QTest.mouseMove(vp, _vp(w, 540, 480))
+    w.compare_action.trigger()  # e.g. its shortcut, the button still held
+    painted = w.doc.mask.copy()
+    assert painted.any() and w.undo_stack.count() == 1
+    QTest.mouseMove(vp, _vp(w, 600, 560))  # the hidden mask gets no more paint
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _vp(w, 600, 560))
+    assert np.array_equal(w.doc.mask, painted) and w.undo_stack.count() == 1
+
+
 def test_the_size_box_arrows_hand_the_keys_back_to_the_canvas(window):
     """A click on the brush-size box's arrows left the keyboard in the box: Space+drag then
     painted instead of panning, and \\ and the one-key shortcuts did nothing."""

@@ -511,6 +511,75 @@ def test_a_drop_of_plain_text_is_refused(qtbot, window):
     assert w.doc is None
 
 
+def test_a_drag_of_files_that_are_no_photos_is_refused_and_extra_photos_are_named(qtbot, window, tmp_path):
+    """Any local file was accepted by the drag (the cursor said yes), then the drop ended in a
+    "Cannot open photo" box; of several photos the first opened and the rest went unmentioned."""
+    w = window
+    text, folder = tmp_path / "notes.txt", tmp_path / "scans.png"
+    text.write_text("hello")
+    folder.mkdir()
+    for path in (text, folder):
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        assert not _drag_and_drop(w, mime)
+        assert w.doc is None and w.last_error is None
+    photos = [tmp_path / "one.png", tmp_path / "two.gif"]  # any format Pillow reads
+    for k, path in enumerate(photos):
+        Image.fromarray(np.full((10, 12, 3), 40 * k, np.uint8)).save(path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in [text, *photos]])
+    assert _drag_and_drop(w, mime)
+    assert w.doc is not None and w.doc.path == photos[0]
+    message = w.statusBar().currentMessage()
+    assert "one.png" in message and "1 other photo(s) dropped were not opened" in message
+
+
+def test_the_unsaved_question_names_a_menu_entry_that_exists(qtbot, window, monkeypatch):
+    """It pointed at Mask > Export Mask..., which is in the File menu."""
+    import re
+
+    from retoucher.qt import file_actions
+
+    w = window
+    w.files.open_image(QImage(8, 8, QImage.Format.Format_RGB888))
+    w._push_edit(w.doc.set_rect(Rect(0, 0, 4, 4)))
+    texts = []
+    monkeypatch.setattr(
+        file_actions.QMessageBox,
+        "question",
+        lambda parent, title, text, *a: texts.append(text) or QMessageBox.StandardButton.Cancel,
+    )
+    file_actions.ask_unsaved_changes(w, w.doc)
+    (menu_name, entry) = re.search(r"\((\w+) > ([^)]+?) keeps it\)", texts[0]).groups()
+    menus = {a.text().replace("&", ""): a.menu() for a in w.menuBar().actions()}
+    assert entry in [a.text().replace("&", "") for a in menus[menu_name].actions()]
+
+
+def test_save_as_and_export_mask_remember_their_folder_for_a_pasted_photo(
+    qtbot, window, tmp_path, monkeypatch
+):
+    """Only File > Open remembered its folder: every Save As of a pasted photo started in the
+    home folder again, and so did Export Mask."""
+    w = window
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    out = tmp_path / "shots"
+    out.mkdir()
+    asked = []
+
+    def ask(title, suggestion, filters, selected=""):
+        asked.append(Path(suggestion))
+        return str(out / f"{len(asked)}.png")
+
+    w.ask_save_path = ask
+    for _ in range(2):
+        assert w.files.open_image(QImage(8, 8, QImage.Format.Format_RGB888))
+        assert w.save_as()
+    assert asked[1].parent == out
+    assert w.files.open_image(QImage(8, 8, QImage.Format.Format_RGB888))
+    w._push_edit(w.doc.set_rect(Rect(0, 0, 4, 4)))
+    assert w.export_mask() and asked[2].parent == out
+
+
 def test_drop_image_data_opens_it_as_an_unnamed_photo(qtbot, window):
     w = window
     arr = np.random.default_rng(11).integers(0, 256, (10, 14, 3), dtype=np.uint8)

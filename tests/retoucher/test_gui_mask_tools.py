@@ -17,6 +17,7 @@ from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QAction, QColor, QKeySequence
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QMessageBox
 
 from retoucher import mask_ops
 from retoucher.document import Rect
@@ -502,3 +503,40 @@ def test_a_polygon_being_clicked_stays_open_across_a_look_at_the_original(window
     corners.append(_click(w, 220, 400))
     _key(w, Qt.Key.Key_Return)
     assert np.array_equal(w.doc.mask, _polygon(corners)) and w.undo_stack.count() == 1
+
+
+def test_a_polygon_being_clicked_survives_an_open_that_does_not_happen_and_a_clear(window, tmp_path):
+    """Open dropped the corners before reading the file (a corrupt file, or Cancel at the
+    unsaved-changes question, left the photo open and the polygon gone); Clear Mask and the Find
+    Damage panel dropped them too (Undo of Clear did not bring the polygon back)."""
+    w = window
+    errors, asked = [], []
+    w.show_error = lambda title, text: errors.append(text)
+    w.tool_actions[ToolKind.LASSO].trigger()
+    corners = [_click(w, 100, 100), _click(w, 300, 100), _click(w, 300, 300)]
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not a photo")
+    assert not w.open_path(bad)
+    assert errors and w.canvas.shape_pending  # nothing was replaced: still clicking it
+    w.damage.adjust(0.4, 3)  # the panel's sensitivity or grow moved: the polygon is no change yet
+    assert w.canvas.shape_pending and w.undo_stack.count() == 0
+    good = tmp_path / "other.png"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(good)
+    doc = w.doc
+
+    def cancel():
+        asked.append(int(w.doc.mask.sum()))
+        return QMessageBox.StandardButton.Cancel
+
+    w.ask_unsaved_changes = cancel
+    assert not w.open_path(good)
+    # asked about the polygon as part of the hole, which stays as its own step
+    assert w.doc is doc and asked == [int(_polygon(corners).sum())]
+    assert np.array_equal(w.doc.mask, _polygon(corners)) and w.undo_stack.undoText() == "Lasso"
+    w.ask_unsaved_changes = lambda: QMessageBox.StandardButton.Discard
+    more = [_click(w, 500, 100), _click(w, 700, 100), _click(w, 700, 300)]
+    w.clear_mask_action.trigger()
+    assert not w.doc.mask.any()
+    assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == ["Lasso", "Lasso", "Clear mask"]
+    w.undo_action.trigger()
+    assert np.array_equal(w.doc.mask, _polygon(corners) | _polygon(more))
