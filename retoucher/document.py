@@ -49,6 +49,11 @@ def printable(text: str) -> str:
         return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def _file_key(path: str | os.PathLike[str]) -> str:
+    """One name per file whatever the way it is named (relative, through links)."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 class Event:
     """A minimal Qt-free signal: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``. Slots are
     held strongly and called in connection order; an exception in a slot reaches the caller of
@@ -114,6 +119,13 @@ class Document:
         self.metadata = metadata if metadata is not None else PhotoMetadata()
         self.path = Path(path) if path is not None else None
         self.source = source
+        # The files this photo must not be written over, and why: the one it was opened from
+        # when that holds more than an 8-bit picture (16 bits, pages, CMYK). Kept after a copy
+        # is saved: the document then refers to the copy, whose problem is gone.
+        self._kept_files: dict[str, str] = {}
+        problem = self.save_in_place_problem
+        if self.path is not None and problem:
+            self._kept_files[_file_key(self.path)] = problem
         # The pixels the file at ``source`` stands for: ``original``, except where a save wrote
         # others: (the box, where in it, their values); None: the original everywhere.
         self._file_patch: tuple[Rect, PixelPositions, np.ndarray] | None = None
@@ -204,6 +216,15 @@ class Document:
         if meta.bits_per_channel_lost:
             return f"the file has more than 8 bits per channel ({mode}); it would be written back with 8"
         return f"the file's colour mode is {mode}; it would be written back as 8-bit RGB"
+
+    def write_over_problem(self, target: str | os.PathLike[str]) -> str | None:
+        """Why this photo must not be saved to ``target`` (None: it may): it is the file the photo
+        refers to and :attr:`save_in_place_problem` applies, or the file it was opened from held
+        more than Retoucher writes (still so after a copy was saved and the photo refers to it)."""
+        key = _file_key(target)
+        if self.path is not None and key == _file_key(self.path) and self.save_in_place_problem:
+            return self.save_in_place_problem
+        return self._kept_files.get(key)
 
     def mark_saved(self) -> None:
         self._saved_state = self._state

@@ -70,6 +70,9 @@ def file_format(doc: Document) -> str | None:
     return doc.metadata.format
 
 
+BUNDLED_PROBLEM = "the sample photo is part of Retoucher and stays as it is"
+
+
 def is_bundled(path: Path) -> bool:
     """Whether ``path`` is one of Retoucher's own files (the sample photo in resources/)."""
     from engine import resources_dir
@@ -361,7 +364,7 @@ class FileActions:
         if doc is None or doc.path is None:
             return None
         if is_bundled(doc.path):
-            return "the sample photo is part of Retoucher and stays as it is"
+            return BUNDLED_PROBLEM
         return doc.save_in_place_problem
 
     def save(self) -> bool:
@@ -400,10 +403,13 @@ class FileActions:
                 "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(IMAGE_SUFFIXES))}"
             )
             return False
-        problem = self.save_in_place_problem()
-        if problem and doc.path is not None and Path(path).resolve() == doc.path.resolve():
-            # the original chosen by name in Save As: what Save refuses, this must refuse too
-            self.window.show_error("Cannot save", f"{path} is the original: {problem}. Choose another name.")
+        # the original chosen by name in Save As: what Save refuses, this must refuse too, also
+        # after a copy was saved (the photo then refers to the copy; 8 bits went over a 16-bit scan)
+        problem = BUNDLED_PROBLEM if is_bundled(Path(path)) else doc.write_over_problem(path)
+        if problem:
+            self.window.show_error(
+                "Cannot save", printable(f"{path} is the original: {problem}. Choose another name.")
+            )
             return False
         if not self._write(Path(path)):
             return False

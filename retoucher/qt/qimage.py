@@ -30,10 +30,12 @@ def to_rgb_alpha(image: QImage) -> tuple[np.ndarray, np.ndarray | None]:
     channels = 4 if has_alpha else 3
     buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
     pixels = buf[:, : w * channels].reshape(h, w, channels)
-    rgb = np.ascontiguousarray(pixels[:, :, :3])
+    # copies, never views: ``img`` is freed on return (a view of an opaque image whose rows are
+    # exactly 3 * width bytes read freed memory: a pasted screenshot became garbage or crashed)
+    rgb = pixels[:, :, :3].copy()
     alpha = None
     if has_alpha:
-        alpha = np.ascontiguousarray(pixels[:, :, 3])
+        alpha = pixels[:, :, 3].copy()
         if (alpha == 255).all():
             alpha = None
     return rgb, alpha

@@ -707,6 +707,42 @@ def test_the_original_of_a_multi_page_tiff_is_never_saved_over_by_name(qtbot, wi
     assert path.read_bytes() == original and w.doc.dirty
 
 
+def test_the_original_stays_refused_after_a_copy_is_saved(qtbot, window, tmp_path, monkeypatch):
+    """Only the file the photo referred to was compared: after Save As of a copy, Save As with
+    the 16-bit original's name wrote 8 bits over it (and Save As of a copy over the bundled
+    sample was allowed too)."""
+    w = window
+    scan = tmp_path / "scan16.tif"
+    levels = (np.arange(12 * 16).reshape(12, 16) * 300).astype(np.uint16)
+    Image.fromarray(levels).save(scan)
+    original = scan.read_bytes()
+    assert w.open_path(scan)
+    _fill(qtbot, w, Rect(1, 1, 4, 4))
+    errors = []
+    w.show_error = lambda title, text: errors.append(text)
+    copy = tmp_path / "scan16_copy.tif"
+    w.ask_save_path = lambda *a: str(copy)
+    assert w.save_as() and w.doc.path == copy and not errors
+    _fill(qtbot, w, Rect(6, 6, 9, 9))
+    w.ask_save_path = lambda *a: str(scan)
+    assert not w.save_as()
+    assert len(errors) == 1 and "is the original" in errors[0] and "more than 8 bits" in errors[0]
+    assert scan.read_bytes() == original and w.doc.dirty
+    w.ask_save_path = lambda *a: str(copy)  # the copy itself is 8-bit: saved over as usual
+    assert w.save_as() and not w.doc.dirty
+    resources = tmp_path / "resources"  # nor over the bundled sample, from any photo
+    resources.mkdir()
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(resources))
+    from retoucher.qt.app import sample_photo
+
+    sample = sample_photo()
+    Image.fromarray(np.full((16, 24, 3), 60, np.uint8)).save(sample, quality=90)
+    kept = sample.read_bytes()
+    w.ask_save_path = lambda *a: str(sample)
+    assert not w.save_as()
+    assert "sample photo is part of Retoucher" in errors[-1] and sample.read_bytes() == kept
+
+
 @pytest.mark.parametrize("how", ["paste", "drop"])
 def test_a_pasted_or_dropped_image_is_unsaved_and_closing_asks(qtbot, window, how):
     w = window
