@@ -197,6 +197,10 @@ class BatchReport:
     no_damage: list[Path] = field(default_factory=list)  # --find-damage found nothing in them
     no_mask: list[Path] = field(default_factory=list)  # --masks DIR had none for them (--find-damage)
     unchanged: list[Path] = field(default_factory=list)  # done, written as they were: empty hole
+    # the warnings logged while it ran (a 16-bit photo written with 8 bits, a damaged JPEG, a JPEG
+    # re-encoded whole), for a caller that says them afterwards (the app's Batch dialog; the
+    # command line printed them as they came, and summary() leaves them out)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

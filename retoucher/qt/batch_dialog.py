@@ -32,12 +32,17 @@ from PySide6.QtWidgets import (
 from engine.formats import DEFAULT_QUALITY
 
 from ..batch import OUTPUT_FORMATS, BatchError, BatchOptions, BatchReport, MaskSpec, run_batch
+from ..document import printable
+from ..logged import logged_warnings
 from .damage_worker import DetectorCache
 from .dialogs import path_row
 from .file_filters import MASK_FILTER
 from .fill_worker import InpainterCache
 from .settings import MAX_JPEG_QUALITY, MIN_JPEG_QUALITY, Settings
 from .worker import Job, JobSignals
+
+MAX_NOTES = 200
+"""The most warnings the summary lists (a folder of 16-bit scans gives one per photo)."""
 
 MASK_KINDS = (
     ("dir", "Mask folder (one PNG per photo)", "Mask folder:"),
@@ -73,13 +78,16 @@ class BatchJob(Job):
         # The app's own (cached) engines, got when a photo needs them (a finished batch, or one
         # where no damage is found, loads no model); run_batch loads them from the options otherwise.
         cache, detectors = self.cache, self.detectors
-        return run_batch(
-            self.options,
-            inpainter_factory=None if cache is None else lambda _device: cache.get(),
-            detector_factory=None if detectors is None else lambda _weights, _device: detectors.get(),
-            progress=self.signals.progress.emit,
-            cancel=self.cancel_event.is_set,
-        )
+        with logged_warnings() as said:  # `retoucher batch` prints them; the summary says them
+            report = run_batch(
+                self.options,
+                inpainter_factory=None if cache is None else lambda _device: cache.get(),
+                detector_factory=None if detectors is None else lambda _weights, _device: detectors.get(),
+                progress=self.signals.progress.emit,
+                cancel=self.cancel_event.is_set,
+            )
+        report.notes = said
+        return report
 
     def describe(self, exc: Exception) -> tuple[str, str]:
         # A BatchError's message says it all (no title).
@@ -398,6 +406,11 @@ class BatchDialog(QDialog):
             lines.append("Skipped photos already have an output (tick \u2018Redo\u2019 to redo them).")
         if report.cancelled:
             lines.append("Cancelled: finished outputs are kept; run again to resume.")
+        if report.notes:
+            shown = report.notes[:MAX_NOTES]
+            lines += ["", f"Notes ({len(report.notes)}):", *(f"  {printable(n)}" for n in shown)]
+            if len(report.notes) > len(shown):
+                lines.append(f"  \u2026 and {len(report.notes) - len(shown)} more")
         self.summary.setPlainText("\n".join(lines))
         self.current_label.setText("Cancelled" if report.cancelled else "Finished")
         self._closing_after_stop()

@@ -10,11 +10,8 @@ them. :func:`file_format` is the one place the Qt code reads the document's file
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -27,6 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 from engine.formats import IMAGE_SUFFIXES, is_readable_suffix
 
 from ..document import Document, printable
+from ..logged import logged_warnings
 from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS, save_filter
 from .qimage import to_rgb_alpha
 from .settings import Settings
@@ -40,28 +38,6 @@ __all__ = ["FileActions", "ask_save_path", "ask_unsaved_changes", "file_format",
 LAST_DIR_KEY = "files/last_dir"
 
 T = TypeVar("T")
-
-
-@contextmanager
-def engine_warnings() -> Iterator[list[str]]:
-    """The warnings the engine logs meanwhile in this thread (on top of wherever logging sends
-    them), so that the window can say them too; a fill or a detection logging in a worker thread
-    at the same time is not this thread's to say."""
-    said: list[str] = []
-    here = threading.get_ident()
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.thread == here:
-                said.append(record.getMessage())
-
-    handler = Collect(logging.WARNING)
-    logger = logging.getLogger("engine")
-    logger.addHandler(handler)
-    try:
-        yield said
-    finally:
-        logger.removeHandler(handler)
 
 
 def file_format(doc: Document) -> str | None:
@@ -185,7 +161,7 @@ class FileActions:
         after it (``fn`` may be reading the photo)."""
 
         def work() -> tuple[T, list[str]]:
-            with engine_warnings() as said:
+            with logged_warnings() as said:
                 return fn(), said
 
         with self.window.jobs.held():
@@ -450,7 +426,7 @@ class FileActions:
             return result
 
         try:  # held until the document has taken the file as saved: a fill landing sooner is unsaved
-            with w.jobs.held(), engine_warnings() as here:
+            with w.jobs.held(), logged_warnings() as here:
                 written = w.doc.save(
                     path,
                     quality=self._settings.jpeg_quality,

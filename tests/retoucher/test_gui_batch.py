@@ -395,3 +395,27 @@ def test_find_damage_fills_what_the_app_detector_finds_alone_or_with_a_rectangle
     assert again.find_damage_check.isChecked() and again.mask_kind.currentData() == "rect"
     again.find_damage_check.setChecked(False)
     assert not again.options().find_damage and again.options().masks is not None
+
+
+def test_the_summary_says_what_the_command_line_warns_about(qtbot, tmp_path):
+    """`retoucher batch` prints a warning for a 16-bit photo written with 8 bits and for a JPEG
+    whose data is damaged; the dialog said only "done 2"."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    Image.fromarray((np.arange(48 * 48).reshape(48, 48) * 28).astype(np.uint16)).save(src / "scan16.png")
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(
+        src / "damaged.jpg", quality=90
+    )
+    data = bytearray((src / "damaged.jpg").read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 200] = bytes(200)  # zeroed compressed data
+    (src / "damaged.jpg").write_bytes(bytes(data))
+    dlg = _dialog(qtbot, tmp_path, FlatFill())
+    dlg.set_mask_kind("center")
+    dlg.center_spins[0].setValue(16)
+    dlg.center_spins[1].setValue(12)
+    _run(qtbot, dlg, src, out)
+    assert len(dlg.report.done) == 2
+    text = dlg.summary.toPlainText()
+    assert "Notes (2):" in text
+    assert "more than 8 bits per channel" in text and "scan16.png" in text
+    assert "damaged.jpg" in text and "damaged" in text.split("Notes (2):")[1]

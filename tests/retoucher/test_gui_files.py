@@ -21,7 +21,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.imageio import load_image
 from retoucher.document import Rect
-from retoucher.qt.file_actions import engine_warnings, file_format
+from retoucher.logged import logged_warnings
+from retoucher.qt.file_actions import file_format
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.settings import Settings
@@ -818,14 +819,14 @@ def test_opening_a_jpeg_with_damaged_data_says_so_in_the_status_bar(qtbot, windo
     assert w.doc.path == damaged
 
 
-def test_only_this_threads_engine_warnings_are_collected():
+def test_only_this_threads_logged_warnings_are_collected():
     """A fill or detection in a worker thread may log while a photo opens: the open's note must
     not take that thread's warning for its own."""
     import logging
     import threading
 
     log = logging.getLogger("engine.test")
-    with engine_warnings() as said:
+    with logged_warnings() as said:
         worker = threading.Thread(target=lambda: log.warning("from a worker"))
         worker.start()
         worker.join()
