@@ -538,6 +538,8 @@ def save_image(
         metadata = PhotoMetadata()
 
     if alpha is not None and fmt not in ALPHA_FORMATS:
+        if (alpha < 255).any():
+            log.warning("%s: a %s file holds no transparency; the picture is flattened onto white", path, fmt)
         rgb = _flatten_on_white(rgb, alpha)
     # a greyscale photo stays greyscale while its pixels are (the engine fills it in grey)
     grey = written_grey(fmt, metadata.is_greyscale) and is_grey(rgb)

@@ -74,6 +74,8 @@ _ORIENTATION = 0x0112  # the EXIF orientation tag
 _EXIF_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _ICC_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
 _DPI_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "BMP"})
+_XMP_FORMATS = frozenset({"JPEG", "PNG", "TIFF", "WEBP"})
+_IPTC_FORMATS = frozenset({"JPEG", "TIFF"})
 # Pillow modes of greyscale files (read as RGB with R = G = B, written grey again while they are)
 GREY_MODES = frozenset({"1", "L", "LA", "La", "LA;16", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 PALETTE_MODES = frozenset({"P", "PA"})
@@ -603,6 +605,7 @@ def metadata_params(
         params["icc_profile"] = bytes(icc)
     if metadata.dpi is not None and fmt in _DPI_FORMATS:
         params["dpi"] = tuple(float(v) for v in metadata.dpi)
+    _say_unwritable(metadata, fmt, grey, output)
     if fmt == "PNG" and (info := _png_info(metadata)) is not None:
         params["pnginfo"] = info
     if xmp and fmt in ("JPEG", "WEBP"):
@@ -634,6 +637,32 @@ def metadata_params(
                 params["extra"] = segment
         _fit_jpeg_segments(params, output)
     return params
+
+
+def _say_unwritable(metadata: PhotoMetadata, fmt: str, grey: bool, output: str | os.PathLike[str]) -> None:
+    """A logged warning naming what of ``metadata`` a ``fmt`` file cannot hold (a BMP holds no
+    colour profile, EXIF or XMP; a PNG or WebP no IPTC records): it was dropped without a word."""
+    icc = metadata.grey_icc_profile if grey else metadata.icc_profile
+    lost = [
+        name
+        for name, present, formats in (
+            ("colour profile", icc, _ICC_FORMATS),
+            ("EXIF", metadata.exif, _EXIF_FORMATS),
+            ("XMP", metadata.xmp, _XMP_FORMATS),
+            ("IPTC records (captions, keywords)", metadata.iptc, _IPTC_FORMATS),
+        )
+        if present and fmt not in formats
+    ]
+    if lost:
+        names = lost[0] if len(lost) == 1 else ", ".join(lost[:-1]) + " and " + lost[-1]
+        log.warning(
+            "%s: a %s file cannot hold the photo's %s; %s not written%s",
+            output,
+            fmt,
+            names,
+            "it is" if len(lost) == 1 else "they are",
+            " (without its profile the colours are read as sRGB)" if "colour profile" in lost else "",
+        )
 
 
 def _fit_jpeg_segments(params: dict[str, Any], output: str | os.PathLike[str]) -> None:

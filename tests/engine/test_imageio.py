@@ -357,13 +357,23 @@ def test_invalid_png_colour_chunks_are_dropped_with_a_warning(tmp_path, caplog):
     assert "odd.png: its sRGB chunk" in caplog.text and "odd.png: its gAMA chunk" in caplog.text
 
 
-def test_bmp_drops_metadata_it_cannot_hold(tmp_path):
-    out = save_image(
-        tmp_path / "x.bmp", rng_rgb(), metadata=PhotoMetadata(exif=exif_with(), icc_profile=SRGB_ICC)
-    )
+def test_bmp_drops_metadata_it_cannot_hold_and_says_so(tmp_path, caplog):
+    """It went without a word (Save As BMP of a JPEG with a colour profile changed its colours)."""
+    meta = PhotoMetadata(exif=exif_with(), icc_profile=SRGB_ICC, xmp=b"<x:xmpmeta/>")
+    with caplog.at_level(logging.WARNING, logger="engine"):
+        out = save_image(tmp_path / "x.bmp", rng_rgb(), metadata=meta)
     loaded = load_image(out)
     assert loaded.metadata.format == "BMP" and loaded.metadata.exif is None
     np.testing.assert_array_equal(loaded.rgb, rng_rgb())
+    assert "x.bmp: a BMP file cannot hold the photo's colour profile, EXIF and XMP" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="engine"):
+        save_image(tmp_path / "x.png", rng_rgb(), metadata=replace(meta, iptc=_iptc_records(caption=b"a")))
+        save_image(tmp_path / "y.png", rng_rgb(), metadata=meta)  # a PNG holds all three
+    assert caplog.messages == [
+        f"{tmp_path / 'x.png'}: a PNG file cannot hold the photo's IPTC records "
+        "(captions, keywords); it is not written"
+    ]
 
 
 def test_jpeg_compression_is_kept_only_from_a_jpeg_to_a_jpeg_when_asked(tmp_path):
@@ -905,12 +915,19 @@ def test_mode_RGBA_alpha_kept_and_restored(tmp_path):
             assert np.abs(back.alpha.astype(int) - alpha).max() <= 2
 
 
-def test_alpha_flattened_on_white_for_jpeg_and_bmp(tmp_path):
+def test_alpha_flattened_on_white_for_jpeg_and_bmp(tmp_path, caplog):
     rgb = np.zeros((4, 4, 3), np.uint8)
     alpha = np.full((4, 4), 255, np.uint8)
+    save_image(tmp_path / "opaque.jpg", rgb, alpha=alpha)
+    assert not caplog.messages  # nothing transparent: nothing to say
     alpha[0, 0] = 0
     for suffix in (".jpg", ".bmp"):
-        back = load_image(save_image(tmp_path / f"f{suffix}", rgb, alpha=alpha))
+        with caplog.at_level(logging.WARNING, logger="engine"):
+            back = load_image(save_image(tmp_path / f"f{suffix}", rgb, alpha=alpha))
+        assert (
+            f"f{suffix}: a" in caplog.text
+            and "holds no transparency; the picture is flattened onto white" in caplog.text
+        )
         assert back.alpha is None
         assert back.rgb[0, 0].min() >= 240  # transparent -> white
         assert back.rgb[3, 3].max() <= 15  # opaque black stays black
