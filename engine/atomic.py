@@ -79,7 +79,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     check_writable(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     prefix, suffix = _temp_affixes(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+    except PermissionError as exc:  # it named the hidden temporary, not the file or its folder
+        raise PermissionError(
+            exc.errno, f"{exc.strerror}: no file can be made in the folder {target.parent}", str(target)
+        ) from None
     tmp = Path(tmp_name)
     if fcntl is None:  # pragma: no cover - Windows renames no file that is open
         os.close(fd)

@@ -21,7 +21,7 @@ from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QPixmap
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox, QWidget
 
-from engine.formats import IMAGE_SUFFIXES, is_readable_suffix
+from engine.formats import IMAGE_SUFFIXES, SUFFIX_FORMATS, is_readable_suffix
 
 from ..document import Document, printable
 from ..logged import logged_warnings
@@ -66,7 +66,7 @@ def ask_save_path(parent: QWidget, title: str, suggestion: Path, filters: str, s
     existing file of the final name is asked about here)."""
     path, chosen = QFileDialog.getSaveFileName(parent, title, str(suggestion), filters, selected)
     if path and Path(path).suffix.lower() not in Image.registered_extensions() and chosen in SAVE_FILTERS:
-        path += SAVE_FILTERS[chosen]
+        path = path.rstrip(".") + SAVE_FILTERS[chosen]  # "trail." is "trail.png", not "trail..png"
         if not confirm_replace(parent, title, Path(path)):
             return ""
     return path
@@ -374,9 +374,9 @@ class FileActions:
         path = self.window.ask_save_path(title, suggestion, ";;".join(SAVE_FILTERS), selected)
         if not path:
             return False
-        if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+        if Path(path).suffix.lower() not in SUFFIX_FORMATS:  # .jfif and .jpe are JPEG's too
             self.window.show_error(
-                "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(IMAGE_SUFFIXES))}"
+                "Cannot save", f"{path}: use one of the suffixes {', '.join(sorted(SUFFIX_FORMATS))}"
             )
             return False
         # the original chosen by name in Save As: what Save refuses, this must refuse too, also

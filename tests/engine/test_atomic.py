@@ -64,6 +64,23 @@ def test_a_symbolic_link_is_written_through(tmp_path):
     assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == ["real.png"]
 
 
+def test_a_folder_that_cannot_be_written_is_named_not_the_temporary(tmp_path, monkeypatch):
+    """The error named the hidden temporary (".a.s_vkd50h.tmp.jpg: Permission denied"), a name
+    the user never chose. (Patched: root writes in any folder.)"""
+    import tempfile
+
+    def refused(prefix="", suffix="", dir=None):
+        raise PermissionError(13, "Permission denied", os.path.join(dir, f"{prefix}x1y2{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    target = tmp_path / "a.jpg"
+    with pytest.raises(PermissionError) as caught, atomic_path(target):
+        pass
+    text = str(caught.value)
+    assert "x1y2" not in text and str(target) in text and f"the folder {tmp_path}" in text
+    assert caught.value.filename == str(target)
+
+
 @posix_only
 def test_a_read_only_file_is_refused_and_kept(tmp_path):
     """A photo made read-only (chmod 444) was saved over without a word (os.replace needs only

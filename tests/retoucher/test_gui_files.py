@@ -377,10 +377,25 @@ def test_a_name_with_a_dot_but_no_image_suffix_gets_the_chosen_format_s(monkeypa
     from retoucher.qt.file_actions import ask_save_path
     from retoucher.qt.file_filters import SAVE_FILTERS, save_filter
 
-    for typed, want in (("holiday.2024", "holiday.2024.png"), ("x.gif", "x.gif"), ("x.JPG", "x.JPG")):
+    for typed, want in (
+        ("holiday.2024", "holiday.2024.png"),
+        ("x.gif", "x.gif"),
+        ("x.JPG", "x.JPG"),
+        ("trail.", "trail.png"),  # it was trail..png
+    ):
         monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, t=typed: (str(tmp_path / t), a[4]))
         got = ask_save_path(None, "Save", tmp_path / "x.png", ";;".join(SAVE_FILTERS), save_filter("PNG"))
         assert got == str(tmp_path / want)
+
+
+def test_every_jpeg_suffix_saves_as_jpeg(qtbot, window, tmp_path):
+    """shot.jfif and shot.jpe were refused ("use one of the suffixes"), though JPEG's own."""
+    w = window
+    assert w.files.open_image(QImage(8, 8, QImage.Format.Format_RGB888))
+    for name in ("shot.jfif", "shot.jpe"):
+        w.ask_save_path = lambda *a, n=name: str(tmp_path / n)
+        assert w.save_as() and w.last_error is None
+        assert Image.open(tmp_path / name).format == "JPEG"
 
 
 def test_export_mask_never_writes_over_the_photo(qtbot, window, tmp_path, monkeypatch):
