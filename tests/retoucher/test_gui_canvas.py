@@ -422,6 +422,50 @@ def test_the_size_box_arrows_hand_the_keys_back_to_the_canvas(window):
     assert QApplication.focusWidget() is spin.lineEdit() or QApplication.focusWidget() is spin
 
 
+def test_a_key_that_is_no_part_of_a_number_leaves_the_size_box_for_the_window(window):
+    """Typed 25 into the Size box (no Enter): Ctrl+Z undid the typing instead of the last step,
+    and E, ] and Space did nothing until Enter; now the 25 counts and the key is the window's."""
+    w = window
+    _set_zoom_at(w, 1.0, 1000, 750)
+    canvas, spin = w.canvas, w.size_spin
+    w._push_edit(w.doc.set_rect(Rect(10, 10, 60, 60)))
+    line = spin.lineEdit()
+
+    def type_size(text):
+        QTest.mouseClick(
+            line, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, line.rect().center()
+        )
+        QApplication.processEvents()
+        line.selectAll()
+        QTest.keyClicks(spin, text)
+        assert QApplication.focusWidget() in (spin, line)
+
+    type_size("25")
+    QTest.keyClick(spin, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QApplication.processEvents()
+    assert canvas.brush_size == 25 and w.undo_stack.index() == 0 and not w.doc.mask.any()
+    assert QApplication.focusWidget() is canvas
+    type_size("31")
+    QTest.keyClick(spin, Qt.Key.Key_E)
+    assert canvas.brush_size == 31 and canvas.tool is ToolKind.ERASER
+    type_size("40")
+    QTest.keyClick(spin, Qt.Key.Key_BracketRight)
+    assert canvas.brush_size > 40  # ] made it larger than the 40 typed
+    type_size("12")
+    QTest.keyPress(spin, Qt.Key.Key_Space)
+    QApplication.processEvents()
+    assert canvas.brush_size == 12 and QApplication.focusWidget() is canvas
+    h0 = canvas.horizontalScrollBar().value()
+    drag_in_view(canvas.viewport(), [QPoint(300, 300), QPoint(330, 300)])
+    QTest.keyRelease(canvas, Qt.Key.Key_Space)
+    assert canvas.horizontalScrollBar().value() == h0 - 30 and not w.doc.mask.any()  # Space panned
+    # digits, corrections and the arrows stay in the box
+    type_size("7")
+    for key in (Qt.Key.Key_Backspace, Qt.Key.Key_9, Qt.Key.Key_Up):
+        QTest.keyClick(spin, key)
+    assert QApplication.focusWidget() in (spin, line) and spin.value() == 10
+
+
 @pytest.mark.parametrize("steps", [5, 6, 7])  # Zoom In from 100 %: 305 %, 381 %, 477 %
 def test_the_mask_overlay_covers_exactly_the_photo_pixels_it_marks_at_any_zoom(shown_window, steps):
     """The hole drawn over exactly a white block: at zooms like 305 % the overlay's tiles were
