@@ -217,6 +217,23 @@ class Document:
             return f"the file has more than 8 bits per channel ({mode}); it would be written back with 8"
         return f"the file's colour mode is {mode}; it would be written back as 8-bit RGB"
 
+    @property
+    def copy_note(self) -> str | None:
+        """What a file saved from this photo leaves out of the file it came from (more pages,
+        bits or another colour model than an 8-bit RGB(A) picture), or None: nothing is left
+        out (a file saved from it becomes what it refers to, so this is said once)."""
+        meta = self.metadata
+        if meta.pages > 1 and (meta.format or "").upper() != "MPO":
+            return f"it holds the first of the original's {meta.pages} pages only"
+        mode = meta.mode or "RGB"
+        if mode in _EIGHT_BIT_MODES:
+            return None
+        if mode == "CMYK":
+            return "written in RGB (the original is CMYK)"
+        if meta.bits_per_channel_lost:
+            return f"written with 8 bits per channel (the original has more: {mode})"
+        return f"written as 8-bit RGB (the original's colour mode is {mode})"
+
     def write_over_problem(self, target: str | os.PathLike[str]) -> str | None:
         """Why this photo must not be saved to ``target`` (None: it may): it is the file the photo
         refers to and :attr:`save_in_place_problem` applies, or the file it was opened from held

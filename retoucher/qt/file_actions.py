@@ -418,7 +418,9 @@ class FileActions:
         again = " Use File > Save As to choose where it goes." if path is None else ""
         if self._folder_gone(target, "Cannot save", again):
             return False
-        said: list[str] = []
+        # a copy of a 16-bit, CMYK or many-page original: said at the save too, not only at the open
+        note = w.doc.copy_note if path is not None else None
+        said: list[str] = [note] if note else []
 
         def run(work: Callable[[], T]) -> T:
             result, logged = self._off_gui_thread(work, f"Saving {name}\u2026")

@@ -739,6 +739,10 @@ def test_the_original_stays_refused_after_a_copy_is_saved(qtbot, window, tmp_pat
     copy = tmp_path / "scan16_copy.tif"
     w.ask_save_path = lambda *a: str(copy)
     assert w.save_as() and w.doc.path == copy and not errors
+    # said at the save too (only the open said it): the copy holds 8 bits
+    assert w.statusBar().currentMessage() == (
+        f"Saved {copy}. Note: written with 8 bits per channel (the original has more: I;16)"
+    )
     _fill(qtbot, w, Rect(6, 6, 9, 9))
     w.ask_save_path = lambda *a: str(scan)
     assert not w.save_as()
@@ -746,6 +750,7 @@ def test_the_original_stays_refused_after_a_copy_is_saved(qtbot, window, tmp_pat
     assert scan.read_bytes() == original and w.doc.dirty
     w.ask_save_path = lambda *a: str(copy)  # the copy itself is 8-bit: saved over as usual
     assert w.save_as() and not w.doc.dirty
+    assert w.statusBar().currentMessage() == f"Saved {copy}"  # nothing more is lost: no note
     resources = tmp_path / "resources"  # nor over the bundled sample, from any photo
     resources.mkdir()
     monkeypatch.setenv("RETOUCHER_RESOURCES", str(resources))
