@@ -153,6 +153,16 @@ class Document:
         )
 
     @classmethod
+    def from_picture(cls, rgb: np.ndarray, *, alpha: np.ndarray | None = None) -> Document:
+        """A photo from no file (pasted, dropped image data): unsaved (it exists nowhere else:
+        closing or opening another photo asks); a grey picture is saved grey, as a grey photo
+        file is (it became an RGB file)."""
+        grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+        doc = cls(rgb, alpha=alpha, metadata=PhotoMetadata(mode="L") if grey else None, copy=False)
+        doc.mark_unsaved()
+        return doc
+
+    @classmethod
     def open(cls, path: str | os.PathLike[str], **kwargs: Any) -> Document:
         """Load a photo file (``engine.imageio.load_image``; raises its ``ImageReadError``)."""
         from engine.imageio import load_image

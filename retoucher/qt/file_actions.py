@@ -26,7 +26,7 @@ from engine.formats import IMAGE_SUFFIXES, SUFFIX_FORMATS, is_readable_suffix
 from ..document import Document, printable
 from ..logged import logged_warnings
 from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS, save_filter
-from .qimage import to_rgb_alpha
+from .qimage import is_deep, to_rgb_alpha
 from .settings import Settings
 from .waiting import Waiter
 
@@ -289,10 +289,11 @@ class FileActions:
         if not self.maybe_save():
             return False
         rgb, alpha = to_rgb_alpha(image)
-        doc = Document(rgb, alpha=alpha)
-        doc.mark_unsaved()  # it exists nowhere else: closing or opening another photo asks
+        doc = Document.from_picture(rgb, alpha=alpha)
         w.set_document(doc)
-        self._message(f"{name} image, {rgb.shape[1]} \u00d7 {rgb.shape[0]} px: use Save As to keep it", 5000)
+        size = f"{rgb.shape[1]} \u00d7 {rgb.shape[0]} px"
+        deep = " (with 8 bits per channel: Retoucher edits no more)" if is_deep(image) else ""
+        self._message(f"{name} image, {size}{deep}: use Save As to keep it", 8000 if deep else 5000)
         return True
 
     def paste(self) -> None:

@@ -41,6 +41,35 @@ def to_rgb_alpha(image: QImage) -> tuple[np.ndarray, np.ndarray | None]:
     return rgb, alpha
 
 
+_F = QImage.Format
+DEEP_FORMATS = frozenset(
+    getattr(_F, name)
+    for name in (
+        "Format_Grayscale16",
+        "Format_RGBX64",
+        "Format_RGBA64",
+        "Format_RGBA64_Premultiplied",
+        "Format_BGR30",
+        "Format_RGB30",
+        "Format_A2BGR30_Premultiplied",
+        "Format_A2RGB30_Premultiplied",
+        "Format_RGBX16FPx4",
+        "Format_RGBA16FPx4",
+        "Format_RGBA16FPx4_Premultiplied",
+        "Format_RGBX32FPx4",
+        "Format_RGBA32FPx4",
+        "Format_RGBA32FPx4_Premultiplied",
+    )
+    if hasattr(_F, name)
+)
+"""QImage formats with more than 8 bits per channel (what :func:`to_rgb_alpha` reduces to 8)."""
+
+
+def is_deep(image: QImage) -> bool:
+    """Whether ``image`` has more than 8 bits per channel."""
+    return image.format() in DEEP_FORMATS
+
+
 def from_rgb(array: np.ndarray) -> QImage:
     """A QImage that owns a copy of an RGB array."""
     return wrap_rgb(np.ascontiguousarray(array)).copy()

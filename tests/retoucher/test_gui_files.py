@@ -15,7 +15,7 @@ import pytest
 from gui_fakes import HANG_MS, HANG_S, FlatFill, GatedFill  # tests/retoucher/gui_fakes.py
 from PIL import Image, ImageCms
 from PySide6.QtCore import QMimeData, QObject, QPoint, Qt, QUrl, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -485,6 +485,31 @@ def test_drop_a_file_on_the_window_opens_it(qtbot, window, tmp_path):
     _drag_and_drop(w, mime)
     assert w.doc is not None and w.doc.path == p and file_format(w.doc) == "WEBP"
     assert (w.doc.width, w.doc.height) == (30, 20)
+
+
+def test_a_pasted_grey_or_deep_image_is_saved_grey_and_its_depth_is_said(qtbot, window, tmp_path):
+    """A 16-bit grey clipboard image became 8-bit RGB without a word, and was saved as an RGB
+    PNG (a grey photo file is saved grey)."""
+    w = window
+    levels = (np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16)
+    deep = QImage(levels.tobytes(), 40, 30, 80, QImage.Format.Format_Grayscale16).copy()
+    QGuiApplication.clipboard().setImage(deep)
+    w.paste_action.trigger()
+    assert "with 8 bits per channel" in w.statusBar().currentMessage()
+    w.ask_save_path = lambda *a: str(tmp_path / "grey.png")
+    assert w.save()
+    with Image.open(tmp_path / "grey.png") as im:
+        assert im.mode == "L"
+        assert np.abs(np.asarray(im).astype(int) - levels / 257).max() <= 1  # Qt's 16 -> 8 bits
+    colour = QImage(8, 6, QImage.Format.Format_RGB32)
+    colour.fill(QColor(200, 30, 30))
+    QGuiApplication.clipboard().setImage(colour)
+    w.paste_action.trigger()
+    assert "bits per channel" not in w.statusBar().currentMessage()
+    w.ask_save_path = lambda *a: str(tmp_path / "colour.png")
+    assert w.save()
+    with Image.open(tmp_path / "colour.png") as im:
+        assert im.mode == "RGB"
 
 
 def test_paste_an_image_from_the_clipboard(qtbot, window, tmp_path):
