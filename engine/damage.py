@@ -30,14 +30,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .inpainter import InpaintCancelled, select_device
+from .weight_header import damage_weights_path, default_damage_weights_path
 from .weights import (
-    bundled_weights_path,
     floating_names,
     read_described,
     read_header,
     read_tensors,
     shapes_of,
-    weights_to_load,
     write_weight_file,
 )
 
@@ -57,7 +56,6 @@ __all__ = [
 
 DAMAGE_FORMAT_NAME = "retoucher.damage-net"
 DAMAGE_FORMAT_VERSION = "1"
-DAMAGE_WEIGHTS_NAME = "damage.safetensors"
 DEFAULT_THRESHOLD = 0.5
 
 CancelFn = Callable[[], bool]
@@ -174,11 +172,6 @@ class DamageWeightsInfo:
         return float(t) if isinstance(t, int | float) and 0.0 < t < 1.0 else DEFAULT_THRESHOLD
 
 
-def default_damage_weights_path(resources: str | os.PathLike[str] | None = None) -> Path:
-    """The bundled detector in ``resources`` (default: :func:`engine.resources_dir`)."""
-    return bundled_weights_path(DAMAGE_WEIGHTS_NAME, resources)
-
-
 def save_damage_weights(
     path: str | os.PathLike[str],
     model: DamageNet,
@@ -196,14 +189,6 @@ def save_damage_weights(
         model.config.to_json(),
         provenance,
         name=name,
-    )
-
-
-def damage_weights_path(weights: str | os.PathLike[str] | None) -> Path:
-    """The weight file a DamageDetector made with ``weights`` loads: that path, or the bundled
-    detector (a :class:`WeightsError` when it is missing)."""
-    return weights_to_load(
-        weights, default_damage_weights_path(), "bundled damage detector", "retoucher-train damage"
     )
 
 

@@ -19,12 +19,15 @@ from .texture_strength import TEXTURE, check_texture
 from .unet_config import UNetConfig
 
 __all__ = [
+    "DAMAGE_WEIGHTS_NAME",
     "DEFAULT_WEIGHTS_NAME",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "WeightsError",
     "WeightsInfo",
     "bundled_weights_path",
+    "damage_weights_path",
+    "default_damage_weights_path",
     "default_weights_path",
     "read_described",
     "read_header",
@@ -77,13 +80,21 @@ def default_weights_path(resources: str | os.PathLike[str] | None = None) -> Pat
     return bundled_weights_path(DEFAULT_WEIGHTS_NAME, resources)
 
 
+DAMAGE_WEIGHTS_NAME = "damage.safetensors"
+
+
+def default_damage_weights_path(resources: str | os.PathLike[str] | None = None) -> Path:
+    """The bundled damage detector in ``resources`` (default: :func:`resources_dir`)."""
+    return bundled_weights_path(DAMAGE_WEIGHTS_NAME, resources)
+
+
 def weights_to_load(
     weights: str | os.PathLike[str] | None, bundled: Path, what: str, train_command: str
 ) -> Path:
     """``weights`` as a path, or else the ``bundled`` file; when that is missing, a
     :class:`WeightsError` that says how to make one (``what``: "default model", ...)."""
     if weights is not None:
-        return Path(weights)
+        return Path(weights).expanduser()  # "~/models/mine.safetensors" typed in the app too
     if not bundled.is_file():
         raise WeightsError(
             f"the {what} is missing: {bundled} does not exist. Train and export one with "
@@ -96,6 +107,14 @@ def model_weights_path(weights: str | os.PathLike[str] | None) -> Path:
     """The weight file an Inpainter made with ``weights`` loads: that path, or the bundled
     default model (a :class:`WeightsError` when it is missing)."""
     return weights_to_load(weights, default_weights_path(), "default model", "retoucher-train")
+
+
+def damage_weights_path(weights: str | os.PathLike[str] | None) -> Path:
+    """The weight file a DamageDetector made with ``weights`` loads: that path, or the bundled
+    detector (a :class:`WeightsError` when it is missing)."""
+    return weights_to_load(
+        weights, default_damage_weights_path(), "bundled damage detector", "retoucher-train damage"
+    )
 
 
 def _not_safetensors(path: Path, exc: Exception) -> WeightsError:

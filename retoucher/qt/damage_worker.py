@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.weight_header import damage_weights_path
+
 from .. import transparent
 from ..damage import default_detector_factory, visible_damage
 from ..inpainting import DetectorFactory, DetectorLike
@@ -34,7 +36,7 @@ class DetectorCache(EngineCache[DetectorLike]):
     def __init__(
         self, weights: str | None = None, device: str = "auto", factory: DetectorFactory | None = None
     ) -> None:
-        super().__init__(weights, device, factory or default_detector_factory)
+        super().__init__(weights, device, factory or default_detector_factory, watch=damage_weights_path)
 
 
 @dataclass(frozen=True)

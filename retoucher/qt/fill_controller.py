@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 def weights_path(weights: str | None) -> Path:
     """The weight file a weights setting names ("" or None: the bundled model)."""
-    return Path(weights) if weights else engine.default_weights_path()
+    return Path(weights).expanduser() if weights else engine.default_weights_path()
 
 
 def model_texture(weights: str) -> float | None:

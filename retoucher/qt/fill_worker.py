@@ -17,6 +17,7 @@ import numpy as np
 import engine
 from engine.mirror_pass import MIRROR
 from engine.texture_strength import check_texture
+from engine.weight_header import model_weights_path
 
 from .. import transparent
 from ..inpainting import InpainterFactory, InpainterLike
@@ -52,7 +53,7 @@ class InpainterCache(EngineCache[InpainterLike]):
         texture: float | None = None,
         mirror: bool = MIRROR,
     ) -> None:
-        super().__init__(weights, device, factory or default_factory)
+        super().__init__(weights, device, factory or default_factory, watch=model_weights_path)
         self.texture = texture
         self.mirror = mirror
 

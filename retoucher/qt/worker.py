@@ -15,10 +15,12 @@ model can take seconds), by an :class:`EngineCache`, and kept for the next job; 
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
@@ -138,20 +140,43 @@ class Job(QRunnable):
             self.done.set()
 
 
+Stamp = tuple[int, int, int]
+
+
+def file_stamp(path: Path) -> Stamp | None:
+    """What changes when a file is written again (in place or by a rename over it); None when it
+    cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 class EngineCache(Generic[E]):
     """One engine for the chosen weights file and device, built on first use by
     ``factory(weights_or_None, device)`` (thread-safe). An engine is never changed once built:
     another choice builds another (a job running with the old one keeps it). Building one (a
     model loading: seconds) never holds up :meth:`configure` or :attr:`loaded`, which the GUI
     thread calls: only one build runs at a time, and one made for a choice changed meanwhile is
-    handed to its caller and not kept."""
+    handed to its caller and not kept. ``watch(weights_or_None)``: the file an engine is built
+    from; one written again since (a model trained further and exported over the same file) is
+    loaded again by the next :meth:`get` (it kept filling with the old model until a restart)."""
 
-    def __init__(self, weights: str | None, device: str, factory: Callable[[str | None, str], E]) -> None:
+    def __init__(
+        self,
+        weights: str | None,
+        device: str,
+        factory: Callable[[str | None, str], E],
+        watch: Callable[[str | None], Path] | None = None,
+    ) -> None:
         self._lock = threading.Lock()  # the choice and the engine: held for moments only
         self._building = threading.Lock()  # one build at a time
         self._factory = factory
+        self._watch = watch
         self._key = (weights or None, device)
         self._engine: E | None = None
+        self._stamp: Stamp | None = None  # the watched file's when the engine was built
 
     def configure(self, weights: str | None, device: str) -> None:
         """Use another weights file or device from now on (drops a loaded engine if it differs)."""
@@ -162,14 +187,35 @@ class EngineCache(Generic[E]):
                 self._engine = None
 
     def set(self, engine: E) -> None:
-        """Use this ready engine (tests, scripts) until :meth:`configure` changes the choice."""
+        """Use this ready engine (tests, scripts) until :meth:`configure` changes the choice
+        (no file is watched for it)."""
         with self._lock:
             self._engine = engine
+            self._stamp = None
+
+    def _watched(self, weights: str | None) -> Stamp | None:
+        if self._watch is None:
+            return None
+        try:
+            return file_stamp(self._watch(weights))
+        except Exception:  # noqa: BLE001 - no file to watch (a missing bundled model): the build says
+            return None
+
+    def _changed(self, weights: str | None, stamp: Stamp | None) -> bool:
+        """The file of the engine built at ``stamp`` was written again since (a file that cannot
+        be read now keeps the engine: the next build would fail where this one works)."""
+        if stamp is None:
+            return False
+        now = self._watched(weights)
+        return now is not None and now != stamp
 
     @property
     def loaded(self) -> E | None:
-        """The engine if it is loaded already, else None (never loads)."""
-        return self._engine
+        """The engine if it is loaded already and its file was not written again since, else
+        None (never loads)."""
+        with self._lock:
+            key, engine, stamp = self._key, self._engine, self._stamp
+        return None if engine is None or self._changed(key[0], stamp) else engine
 
     @property
     def weights(self) -> str | None:
@@ -183,17 +229,19 @@ class EngineCache(Generic[E]):
         """The engine, loading it now if needed; raises ``engine.WeightsError`` or
         ``ValueError`` (unusable device) when it cannot be built."""
         with self._lock:
-            if self._engine is not None:
-                return self._engine
+            key, engine, stamp = self._key, self._engine, self._stamp
+        if engine is not None and not self._changed(key[0], stamp):
+            return engine
         with self._building:  # a build in progress (the app's warm-up) ends first: no second one
             with self._lock:
-                if self._engine is not None:
-                    return self._engine
+                if self._engine is not None and self._engine is not engine:
+                    return self._engine  # built meanwhile
                 key = self._key
+            stamp = self._watched(key[0])  # before the read: a write during it is seen next time
             built = self._factory(*key)
             with self._lock:
-                if self._key == key and self._engine is None:
-                    self._engine = built
+                if self._key == key and self._engine is engine:
+                    self._engine, self._stamp = built, stamp
             return built
 
 

@@ -286,3 +286,15 @@ def test_a_file_names_the_models_own_texture_strength(tmp_path):
         )
         with pytest.raises(WeightsError, match="names a texture strength that cannot be used"):
             read_weights_info(path)
+
+
+def test_a_weights_path_given_with_a_tilde_is_the_home_folders(monkeypatch, tmp_path):
+    """Typed in the app's Preferences as ~/models/mine.safetensors it was "not found"."""
+    from pathlib import Path
+
+    from engine.weight_header import damage_weights_path, model_weights_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert model_weights_path("~/models/mine.safetensors") == tmp_path / "models" / "mine.safetensors"
+    assert damage_weights_path("~/d.safetensors") == tmp_path / "d.safetensors"
+    assert model_weights_path("rel/m.safetensors") == Path("rel/m.safetensors")

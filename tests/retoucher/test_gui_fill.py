@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -565,3 +566,43 @@ def test_a_new_choice_does_not_wait_for_a_model_loading_and_the_stale_one_is_not
     assert cache.loaded is None  # ...but it is not kept for the new choice
     assert cache.get() == "engine for cpu" and built == ["auto", "cpu"]
     assert cache.get() == "engine for cpu" and built == ["auto", "cpu"]
+
+
+def test_a_weights_file_written_again_is_loaded_again(tmp_path):
+    """Trained further and exported over the same file: fills went on with the model loaded
+    before until the app restarted (Preferences' OK with the same path changed nothing)."""
+    from retoucher.qt.worker import EngineCache
+
+    path = tmp_path / "mine.safetensors"
+    path.write_bytes(b"first export")
+    built = []
+
+    def factory(weights, device):
+        built.append(Path(weights).read_bytes())
+        return f"engine {len(built)}"
+
+    cache = EngineCache(str(path), "cpu", factory, watch=lambda w: Path(w))
+    assert cache.get() == "engine 1" and cache.get() == "engine 1" and cache.loaded == "engine 1"
+    path.write_bytes(b"second export, longer")
+    assert cache.loaded is None  # the labels say the file's model, not the stale engine's
+    assert cache.get() == "engine 2" and built == [b"first export", b"second export, longer"]
+    assert cache.get() == "engine 2" and len(built) == 2  # once
+    path.unlink()  # a file that cannot be read keeps the engine that works
+    assert cache.get() == "engine 2" and len(built) == 2
+    cache.set("given")  # a given engine is no file's: never reloaded
+    path.write_bytes(b"third")
+    assert cache.get() == "given"
+
+
+def test_the_app_caches_watch_their_weights_files(tmp_path):
+    from retoucher.qt.damage_worker import DetectorCache
+
+    path = tmp_path / "m.safetensors"
+    for cache in (
+        InpainterCache(str(path), "cpu", factory=lambda w, d: object()),
+        DetectorCache(str(path), "cpu", factory=lambda w, d: object()),
+    ):
+        path.write_bytes(b"a")
+        first = cache.get()
+        path.write_bytes(b"bb")
+        assert cache.get() is not first
