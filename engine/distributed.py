@@ -27,6 +27,7 @@ from .torchrun import env_int
 
 __all__ = [
     "DEFAULT_TIMEOUT_S",
+    "DeviceError",
     "RankGroup",
     "RankMeetingError",
     "device_for_rank",
@@ -37,6 +38,16 @@ __all__ = [
 
 DEFAULT_TIMEOUT_S = 3600.0
 """How long :func:`sum_across_ranks` waits for the slowest rank by default (one hour)."""
+
+
+class DeviceError(ValueError):
+    """A device asked for that this machine cannot give (no CUDA GPU, an index beyond its GPUs).
+    ``reason`` says why without the command line's advice (``--device``), which the message adds:
+    the app says where its own choice is made instead."""
+
+    def __init__(self, reason: str, advice: str) -> None:
+        super().__init__(f"{reason}; {advice}")
+        self.reason = reason
 
 
 class RankMeetingError(RuntimeError):
@@ -72,9 +83,10 @@ def device_for_rank(
     if dev.type != "cuda":
         raise ValueError(f"unsupported device {device!r}; use auto, cpu, cuda or cuda:N")
     if not torch.cuda.is_available():
-        raise ValueError(
+        raise DeviceError(
             f"device {device!r} was requested but no CUDA GPU is usable here "
-            "(torch.cuda.is_available() is False); use --device cpu or auto"
+            "(torch.cuda.is_available() is False)",
+            "use --device cpu or auto",
         )
     count = torch.cuda.device_count()
     index = dev.index if dev.index is not None else (local_rank or 0)
@@ -87,7 +99,7 @@ def device_for_rank(
                 f"rank with LOCAL_RANK={local_rank} needs cuda:{index}, but {have}: torchrun "
                 f"started {started} on this node; use --nproc_per_node={count} or fewer"
             )
-        raise ValueError(f"device cuda:{index} does not exist: {have}")
+        raise DeviceError(f"device cuda:{index} does not exist: {have}", "use --device cuda:0, cpu or auto")
     return torch.device("cuda", index)
 
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QSpinBox,
     QTextBrowser,
@@ -78,12 +79,16 @@ class PreferencesDialog(QDialog):
         parent: QWidget | None = None,
         *,
         model_texture: Callable[[str], float | None] | None = None,
+        weights_problem: Callable[[str], str | None] | None = None,
     ) -> None:
         """``model_texture(weights)``: the own texture strength of the model in the weights file
         the dialog shows ("" = the bundled model; None: not known), shown beside "the model's
-        own" and read again when another file is chosen."""
+        own" and read again when another file is chosen. ``weights_problem(weights)``: why a
+        weights file cannot fill (None: it can); OK refuses such a file with that reason."""
         super().__init__(parent)
         self._texture_of = model_texture or (lambda _weights: None)
+        self._weights_problem = weights_problem or (lambda _weights: None)
+        self.problem: str | None = None  # why OK refused the weights file, the last time
         self._model_texture: float | None = None
         self.setWindowTitle("Preferences")
         self.setMinimumWidth(560)
@@ -196,6 +201,25 @@ class PreferencesDialog(QDialog):
         self.texture.setDisabled(own)
         if own:
             self.texture.setValue(self._model_texture or 0.0)
+
+    def accept(self) -> None:
+        """OK: stored, unless the weights file cannot fill (it was kept and said nothing until
+        the next Fill, after the hole was painted)."""
+        self.problem = self._weights_problem(self.weights.text().strip())
+        if self.problem:
+            box = QMessageBox(
+                QMessageBox.Icon.Warning,
+                "Cannot use this weights file",
+                f"{self.problem}\n\nChoose a Retoucher model's weights file (.safetensors, from "
+                "'retoucher-train export'), or clear the field for the bundled model.",
+                QMessageBox.StandardButton.Ok,
+                self,
+            )
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()  # the dialog stays open, with the file to change
+            self.weights.setFocus()
+            return
+        super().accept()
 
     def apply(self) -> None:
         self.settings.device = self.device.currentData()

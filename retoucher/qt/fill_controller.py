@@ -30,7 +30,7 @@ from .job_runner import JobRunner
 if TYPE_CHECKING:  # pragma: no cover
     from engine.weights import WeightsInfo
 
-__all__ = ["FillController", "model_texture"]
+__all__ = ["FillController", "model_texture", "weights_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,19 @@ def model_texture(weights: str) -> float | None:
         return engine.read_weights_info(weights_path(weights)).texture
     except (engine.WeightsError, OSError):
         return None
+
+
+def weights_problem(weights: str) -> str | None:
+    """Why the weights file ``weights`` cannot fill, from its header alone (missing, not a
+    weight file, another kind: the damage detector's), or None. "" (the bundled model) is never
+    refused here: nothing else can be chosen for it, and the first fill says what is wrong."""
+    if not weights:
+        return None
+    try:
+        engine.read_weights_info(weights_path(weights))
+    except (engine.WeightsError, OSError) as exc:
+        return str(exc)
+    return None
 
 
 class FillController(QObject):

@@ -35,7 +35,7 @@ from .damage_controller import DamageController
 from .damage_worker import DetectorCache
 from .dialogs import AboutDialog, PreferencesDialog
 from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
-from .fill_controller import FillController, model_texture
+from .fill_controller import FillController, model_texture, weights_problem
 from .fill_worker import FillJob, InpainterCache
 from .job_runner import JobRunner
 from .mask_actions import MaskActions
@@ -452,7 +452,9 @@ class MainWindow(QMainWindow):
             dialog.show()
 
     def open_preferences(self) -> PreferencesDialog:
-        dlg = PreferencesDialog(self.settings, self, model_texture=model_texture)
+        dlg = PreferencesDialog(
+            self.settings, self, model_texture=model_texture, weights_problem=weights_problem
+        )
 
         default_brush = self.settings.brush_size
 

@@ -72,6 +72,12 @@ def describe_error(exc: BaseException, wording: ErrorWording = FILL_WORDING) -> 
     (default: the fill's)."""
     if isinstance(exc, engine.WeightsError):
         return (wording.no_engine, f"{exc}\n\n{wording.no_engine_hint}")
+    if isinstance(exc, engine.DeviceError):  # its advice is the command line's (--device)
+        return (
+            "No usable device",
+            f"{exc.reason[0].upper()}{exc.reason[1:]}.\n\nChoose Automatic or CPU in Preferences "
+            "(Device). Nothing was changed.",
+        )
     if isinstance(exc, ValueError):
         return (wording.bad_input, str(exc))
     if isinstance(exc, MemoryError):

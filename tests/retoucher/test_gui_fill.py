@@ -606,3 +606,56 @@ def test_the_app_caches_watch_their_weights_files(tmp_path):
         first = cache.get()
         path.write_bytes(b"bb")
         assert cache.get() is not first
+
+
+def test_a_device_this_machine_lacks_is_worded_for_the_app(qtbot, make_window, monkeypatch):
+    """CUDA chosen in Preferences on a machine without it: "Cannot fill ... use --device cpu or
+    auto", a command line's flag, under a title that blamed the photo."""
+    import torch
+
+    from retoucher.qt.worker import describe_error
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(engine.DeviceError) as caught:
+        engine.select_device("cuda")
+    assert "--device" in str(caught.value)  # the command lines keep their advice
+    w = make_window(
+        cache=InpainterCache(None, "cuda", factory=lambda weights, device: engine.select_device(device))
+    )
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    w.fill()
+    _wait_fill(qtbot, w)
+    title, text = w.last_error
+    assert title == "No usable device" and "no CUDA GPU is usable here" in text
+    assert "Preferences" in text and "--device" not in text
+    assert describe_error(caught.value) == w.last_error
+
+
+def test_preferences_refuses_a_weights_file_that_cannot_fill(qtbot, make_window, tiny_weights, tmp_path):
+    """A missing file, a corrupt one or the damage detector's were stored on OK without a word;
+    the first Fill, after the hole was painted, said so."""
+    from engine.damage import DamageNet, DamageNetConfig, save_damage_weights
+
+    w = make_window()
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(b"\x00" * 100)
+    detector = save_damage_weights(tmp_path / "damage.safetensors", DamageNet(DamageNetConfig(width=4)))
+    for bad, words in (
+        (tmp_path / "gone.safetensors", "gone.safetensors"),
+        (corrupt, "corrupt.safetensors"),
+        (detector, "damage"),
+    ):
+        dlg = w.open_preferences()
+        dlg.weights.setText(str(bad))
+        dlg.accept()
+        assert dlg.isVisible() and dlg.problem and words in dlg.problem
+        assert w.settings.weights == ""  # not stored
+        dlg.reject()
+    dlg = w.open_preferences()
+    dlg.weights.setText(str(tiny_weights))
+    dlg.accept()
+    assert not dlg.isVisible() and dlg.problem is None and w.settings.weights == str(tiny_weights)
+    dlg = w.open_preferences()
+    dlg.weights.setText("")  # the bundled model: never refused here
+    dlg.accept()
+    assert not dlg.isVisible() and w.settings.weights == ""
