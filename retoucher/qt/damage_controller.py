@@ -70,6 +70,7 @@ class DamageController(QObject):
         self.panel_action = self.panel.toggleViewAction()
         self.panel_action.setText("Find Damage &Panel")
         self.panel.changed.connect(self.adjust)
+        self.panel.show_remembered(window.settings.damage_threshold, window.settings.damage_grow)
         hand_keys_back(self.panel.grow, window.canvas)
         self.found: FoundDamage | None = None  # the latest find, while it can be adjusted
         self._doc: Document | None = None  # the photo it was made on
@@ -121,6 +122,9 @@ class DamageController(QObject):
         w = self.window
         if w.doc is None or self.runner.busy:
             return None
+        if w.doc.alpha is not None and not w.doc.alpha.any():
+            self._message("Nothing to search: the whole photo is transparent", 5000)
+            return None
         w.canvas.finish_drag(close_shape=True)  # a stroke or polygon in progress: its own step first
         self.panel.flush()  # and the last find's sensitivity just moved, before a new one
         job = DetectJob(
@@ -156,10 +160,15 @@ class DamageController(QObject):
             return
         self.found, self._doc, self._in_history = found, doc, False
         self._record()
+        # what was found shows on the photo as it is now: the mask hidden (H) or the split view
+        # (Y) left it unseen while the panel said to review it
+        w.set_split(False)
+        w.masks.reveal()
         self.panel.show_values(found.threshold, found.grow, detection.default_threshold)
         self._show_panel()
         self.panel.set_adjustable(self.adjustable, self._summary(hint=True))
-        self._message(f"{self._summary()} Review it in the Find Damage panel, then Fill.", 8000)
+        then = " Review it in the Find Damage panel, then Fill." if found.added else ""
+        self._message(f"{self._summary()}{then}", 8000)
 
     def _on_failed(self, _job: DetectJob, title: str, message: str) -> None:
         self.window.show_error(title, message)
@@ -188,6 +197,7 @@ class DamageController(QObject):
             return False
         self._record()
         self.panel.set_adjustable(True, self._summary(hint=True))
+        self._message(self._summary(), 4000)  # the find's first count stayed there for 8 s
         return True
 
     def _show_panel(self) -> None:

@@ -161,6 +161,10 @@ class MaskActions:
         self.window.settings.mask_step = pixels
         self._show_step()
 
+    def reveal(self) -> None:
+        """Show the mask if it is hidden (Find Damage's result is to be reviewed on it)."""
+        self.overlay_action.setChecked(True)  # toggled: show_overlay
+
     def show_overlay(self, on: bool) -> None:
         self.window.canvas.set_overlay_visible(on)
         if self.window.doc is not None:

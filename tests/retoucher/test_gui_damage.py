@@ -32,7 +32,7 @@ from engine.damage import (
     save_damage_weights,
 )
 from retoucher.damage import DEFAULT_DILATE
-from retoucher.damage_review import add_damage, sensitivity_of
+from retoucher.damage_review import SENSITIVITY_STEPS, add_damage, sensitivity_of
 from retoucher.document import Document, Rect
 from retoucher.qt.damage_worker import DetectorCache
 from retoucher.qt.fill_worker import InpainterCache
@@ -625,3 +625,47 @@ def test_the_panels_grow_arrows_and_default_button_leave_the_keys_on_the_photo(q
     assert canvas.tool == ToolKind.ERASER
     QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(w.doc.mask, brushed)  # the find undone
+
+
+@pytest.mark.parametrize("view", ["mask hidden", "split"])
+def test_what_was_found_is_shown_even_if_the_mask_was_hidden(qtbot, make_window, view):
+    """With the mask hidden (H) or the split view on (Y) the find added its damage unseen while
+    the panel said to review it; and after a slider move the status bar kept the first count."""
+    fake = GatedDetector()
+    w = make_window(fake)
+    if view == "split":
+        w.split_action.trigger()
+        assert w.canvas.splitting
+    else:
+        w.masks.overlay_action.trigger()
+        assert not w.masks.overlay_action.isChecked() and not w.canvas.overlay.isVisible()
+    _find(qtbot, w, fake)
+    assert w.doc.mask.any()
+    assert w.canvas.overlay.isVisible() and not w.canvas.splitting
+    assert w.masks.overlay_action.isChecked() and not w.split_action.isChecked()
+    _slide(qtbot, w.damage.panel, 0.25)
+    assert f"added {w.damage.found.added:,} px" in w.statusBar().currentMessage()
+
+
+def test_a_fully_transparent_photo_is_not_searched(qtbot, make_window):
+    """It was searched and said "raise the sensitivity to find fainter damage", which no
+    sensitivity could."""
+    fake = GatedDetector()
+    w = make_window(fake)
+    w.doc.alpha = np.zeros((H, W), np.uint8)
+    assert w.damage.find() is None and not w.busy and fake.calls == []
+    assert w.statusBar().currentMessage() == "Nothing to search: the whole photo is transparent"
+
+
+def test_the_panel_before_any_find_shows_what_the_next_find_uses(qtbot, make_window):
+    """Opened from the View menu before a find, it showed 1% and "Grow by 0 px" whatever was
+    remembered."""
+    w = make_window(GatedDetector())
+    panel = w.damage.panel
+    assert panel.grow.value() == w.settings.damage_grow == DEFAULT_DILATE
+    assert panel.value_label.text() == "default" and not panel.slider.isEnabled()
+    w.settings.damage_threshold, w.settings.damage_grow = 0.25, 5
+    again = make_window(GatedDetector())  # the next session
+    assert again.damage.panel.grow.value() == 5
+    assert again.damage.panel.slider.value() == sensitivity_of(0.25)
+    assert again.damage.panel.value_label.text() == f"{100 * sensitivity_of(0.25) / SENSITIVITY_STEPS:.0f}%"
