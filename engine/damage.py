@@ -30,7 +30,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .inpainter import InpaintCancelled, select_device
-from .weight_header import damage_weights_path, default_damage_weights_path
+from .weight_header import (
+    DAMAGE_FORMAT_NAME,
+    DAMAGE_FORMAT_VERSION,
+    DEFAULT_THRESHOLD,
+    calibrated_threshold,
+    damage_weights_path,
+    default_damage_weights_path,
+)
 from .weights import (
     floating_names,
     read_described,
@@ -54,9 +61,6 @@ __all__ = [
     "read_damage_info",
 ]
 
-DAMAGE_FORMAT_NAME = "retoucher.damage-net"
-DAMAGE_FORMAT_VERSION = "1"
-DEFAULT_THRESHOLD = 0.5
 
 CancelFn = Callable[[], bool]
 ProgressFn = Callable[[float], None]
@@ -168,8 +172,7 @@ class DamageWeightsInfo:
     @property
     def threshold(self) -> float:
         """The threshold the file was calibrated for (``provenance["threshold"]``), else 0.5."""
-        t = self.provenance.get("threshold", DEFAULT_THRESHOLD)
-        return float(t) if isinstance(t, int | float) and 0.0 < t < 1.0 else DEFAULT_THRESHOLD
+        return calibrated_threshold(self.provenance)
 
 
 def save_damage_weights(

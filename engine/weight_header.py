@@ -19,17 +19,22 @@ from .texture_strength import TEXTURE, check_texture
 from .unet_config import UNetConfig
 
 __all__ = [
+    "DAMAGE_FORMAT_NAME",
+    "DAMAGE_FORMAT_VERSION",
     "DAMAGE_WEIGHTS_NAME",
+    "DEFAULT_THRESHOLD",
     "DEFAULT_WEIGHTS_NAME",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "WeightsError",
     "WeightsInfo",
     "bundled_weights_path",
+    "calibrated_threshold",
     "damage_weights_path",
     "default_damage_weights_path",
     "default_weights_path",
     "read_described",
+    "read_damage_header",
     "read_header",
     "read_weights_info",
     "resources_dir",
@@ -81,6 +86,31 @@ def default_weights_path(resources: str | os.PathLike[str] | None = None) -> Pat
 
 
 DAMAGE_WEIGHTS_NAME = "damage.safetensors"
+DAMAGE_FORMAT_NAME = "retoucher.damage-net"
+DAMAGE_FORMAT_VERSION = "1"
+DEFAULT_THRESHOLD = 0.5
+"""A damage detector's threshold when its file names none."""
+
+
+def calibrated_threshold(provenance: dict[str, Any]) -> float:
+    """The damage threshold a detector's file was calibrated for (``provenance["threshold"]``),
+    else :data:`DEFAULT_THRESHOLD`."""
+    t = provenance.get("threshold", DEFAULT_THRESHOLD)
+    return float(t) if isinstance(t, int | float) and 0.0 < t < 1.0 else DEFAULT_THRESHOLD
+
+
+def read_damage_header(path: str | os.PathLike[str]) -> tuple[str, float, dict[str, Any]]:
+    """A damage detector file's name, calibrated threshold and provenance, from its header alone
+    (no torch: for the app's window); a :class:`WeightsError` for a missing or foreign file."""
+    path = Path(path)
+    meta = read_header(path, DAMAGE_FORMAT_NAME, DAMAGE_FORMAT_VERSION, "Retoucher damage detector")
+    try:
+        provenance = json.loads(meta.get("provenance") or "{}")
+    except ValueError as exc:
+        raise WeightsError(f"{path} has a broken provenance ({exc})") from exc
+    if not isinstance(provenance, dict):
+        raise WeightsError(f"{path} has a broken provenance (a {type(provenance).__name__}, not an object)")
+    return meta.get("name") or path.stem, calibrated_threshold(provenance), provenance
 
 
 def default_damage_weights_path(resources: str | os.PathLike[str] | None = None) -> Path:

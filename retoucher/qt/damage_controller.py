@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt
 
+from engine.weight_header import DEFAULT_THRESHOLD, WeightsError, damage_weights_path, read_damage_header
+
 from ..damage_review import FoundDamage
 from ..document import Document, Edit
 from .actions import make_action
@@ -70,7 +72,12 @@ class DamageController(QObject):
         self.panel_action = self.panel.toggleViewAction()
         self.panel_action.setText("Find Damage &Panel")
         self.panel.changed.connect(self.adjust)
-        self.panel.show_remembered(window.settings.damage_threshold, window.settings.damage_grow)
+        header = self.detector_header()
+        self.panel.show_remembered(
+            window.settings.damage_threshold,
+            window.settings.damage_grow,
+            header[1] if header else DEFAULT_THRESHOLD,
+        )
         hand_keys_back(self.panel.grow, window.canvas)
         self.found: FoundDamage | None = None  # the latest find, while it can be adjusted
         self._doc: Document | None = None  # the photo it was made on
@@ -102,6 +109,14 @@ class DamageController(QObject):
         if self.found is not None and moved:
             self.settle()
         self.panel.set_adjustable(self.adjustable)
+
+    def detector_header(self) -> tuple[str, float, dict] | None:
+        """The configured detector's name, calibrated threshold and provenance from its file's
+        header (no torch), or None when it cannot be read (the first find says why)."""
+        try:
+            return read_damage_header(damage_weights_path(self.detectors.weights))
+        except (WeightsError, OSError):
+            return None
 
     def settle(self) -> None:
         """Keep the latest find as it is; the panel waits for the next Find Damage."""

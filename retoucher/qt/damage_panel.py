@@ -111,15 +111,11 @@ class DamagePanel(QDockWidget):
             widget.blockSignals(False)
         self._show_value()
 
-    def show_remembered(self, threshold: float | None, grow: int) -> None:
+    def show_remembered(self, threshold: float | None, grow: int, default_threshold: float) -> None:
         """Before any find: the sensitivity and grow the next Find Damage uses (``threshold``
-        None: the detector's calibrated one, not known until it loads: "default" is shown). It
-        showed 1% and 0 px whatever was remembered."""
-        self.show_values(
-            self._default_threshold if threshold is None else threshold, grow, self._default_threshold
-        )
-        if threshold is None:
-            self.value_label.setText("default")
+        None: the detector's calibrated ``default_threshold``). It showed 1% and 0 px whatever
+        was remembered."""
+        self.show_values(default_threshold if threshold is None else threshold, grow, default_threshold)
 
     def set_adjustable(self, on: bool, info: str | None = None) -> None:
         """Enable the controls (they adjust the latest Find Damage) or not; ``info``: the line

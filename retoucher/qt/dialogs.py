@@ -292,13 +292,28 @@ class OverlayColourBox(QComboBox):
         self.picker = None
 
 
+MAX_SHOWN_CHARS = 400
+"""The most characters of one provenance value the About box shows (the weight file holds it
+all: the trained species' names, each training stage's settings, every evaluated figure)."""
+MAX_SHOWN_ITEMS = 6
+
+
 def _format_value(value: object) -> str:
-    """A provenance or metric value for display: floats to 4 digits, dicts and lists as JSON."""
+    """A provenance or metric value for display: floats to 4 digits, dicts and lists as JSON,
+    a long list as its count and first items, anything longer than :data:`MAX_SHOWN_CHARS`
+    cut with what was left out (one value was 8,000 characters on one line)."""
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True, default=str)
-    return str(value)
+    if isinstance(value, list) and len(value) > MAX_SHOWN_ITEMS:
+        head = ", ".join(_format_value(v) for v in value[:3])
+        text = f"{len(value)} items: {head}, \u2026"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value, sort_keys=True, default=str)
+    else:
+        text = str(value)
+    if len(text) > MAX_SHOWN_CHARS:
+        text = f"{text[:MAX_SHOWN_CHARS]}\u2026 ({len(text):,} characters in all; the weight file holds them)"
+    return text
 
 
 def provenance_html(info: WeightsInfo | None) -> str:
@@ -339,11 +354,34 @@ def _table(rows: Iterable[tuple[object, object]]) -> list[str]:
     return ["<table cellspacing='4'>", *cells, "</table>"]
 
 
+def detector_html(header: tuple[str, float, dict] | None, path: Path | None) -> str:
+    """The damage detector's name, file, calibrated sensitivity and provenance (None: its file
+    cannot be read)."""
+    if header is None:
+        return "<p>The damage detector's file cannot be read; Find Damage says why.</p>"
+    name, threshold, provenance = header
+    rows: list[tuple[object, object]] = [("Name", name)]
+    if path is not None:
+        rows.append(("File", str(path)))
+    rows.append(("Calibrated threshold", f"{threshold:g} (Find Damage's Default sensitivity)"))
+    out = _table(rows)
+    prov = {k: v for k, v in provenance.items() if k != "threshold"}
+    if prov:
+        out += ["<h4>Provenance</h4>", *_table(sorted(prov.items()))]
+    return "".join(out)
+
+
 class AboutDialog(QDialog):
-    """The app, the method, and the model in use with its provenance and metrics."""
+    """The app, the method, and the model in use with its provenance and metrics; the damage
+    detector (``detector``: its :func:`detector_html`)."""
 
     def __init__(
-        self, info: WeightsInfo | None, problem: str | None = None, parent: QWidget | None = None
+        self,
+        info: WeightsInfo | None,
+        problem: str | None = None,
+        parent: QWidget | None = None,
+        *,
+        detector: str = "",
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("About Retoucher")
@@ -361,6 +399,8 @@ class AboutDialog(QDialog):
             parts.append(f"<p><b>{html.escape(problem)}</b></p>")
         if info is not None:
             parts.append(provenance_html(info))
+        if detector:
+            parts += ["<h3>Damage detector</h3>", detector]
         text.setHtml("".join(parts))
         self.text = text
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)

@@ -27,13 +27,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.weight_header import WeightsError, damage_weights_path
+
 from ..document import Document, Edit
 from .actions import drop_shadowed_bindings, make_action, set_checked_quietly
 from .canvas import Canvas
 from .commands import EditCommand
 from .damage_controller import DamageController
 from .damage_worker import DetectorCache
-from .dialogs import AboutDialog, PreferencesDialog
+from .dialogs import AboutDialog, PreferencesDialog, detector_html
 from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
 from .fill_controller import FillController, model_texture, weights_problem
 from .fill_worker import FillJob, InpainterCache
@@ -479,7 +481,12 @@ class MainWindow(QMainWindow):
 
     def open_about(self) -> AboutDialog:
         info, problem = self.filler.model_info()
-        dlg = AboutDialog(info, problem, self)
+        try:
+            detector_file = damage_weights_path(self.detectors.weights)
+        except WeightsError:  # the bundled one is missing: the header's None says so
+            detector_file = None
+        detector = detector_html(self.damage.detector_header(), detector_file)
+        dlg = AboutDialog(info, problem, self, detector=detector)
         self._open(dlg)
         return dlg
 

@@ -657,15 +657,38 @@ def test_a_fully_transparent_photo_is_not_searched(qtbot, make_window):
     assert w.statusBar().currentMessage() == "Nothing to search: the whole photo is transparent"
 
 
-def test_the_panel_before_any_find_shows_what_the_next_find_uses(qtbot, make_window):
+def test_the_panel_before_any_find_shows_what_the_next_find_uses(qtbot, make_window, tmp_path, monkeypatch):
     """Opened from the View menu before a find, it showed 1% and "Grow by 0 px" whatever was
-    remembered."""
+    remembered; the calibrated sensitivity is read from the detector file's header."""
+    resources = tmp_path / "resources"
+    save_damage_weights(
+        resources / "weights" / "damage.safetensors", DamageNet(DamageNetConfig(width=4)), {"threshold": 0.3}
+    )
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(resources))
     w = make_window(GatedDetector())
     panel = w.damage.panel
     assert panel.grow.value() == w.settings.damage_grow == DEFAULT_DILATE
-    assert panel.value_label.text() == "default" and not panel.slider.isEnabled()
+    assert panel.default_threshold == 0.3 and panel.threshold == 0.3 and not panel.slider.isEnabled()
+    assert panel.value_label.text() == f"{100 * sensitivity_of(0.3) / SENSITIVITY_STEPS:.0f}%"
     w.settings.damage_threshold, w.settings.damage_grow = 0.25, 5
     again = make_window(GatedDetector())  # the next session
     assert again.damage.panel.grow.value() == 5
     assert again.damage.panel.slider.value() == sensitivity_of(0.25)
-    assert again.damage.panel.value_label.text() == f"{100 * sensitivity_of(0.25) / SENSITIVITY_STEPS:.0f}%"
+
+
+def test_about_names_the_damage_detector_and_keeps_long_provenance_short(make_window, tmp_path, monkeypatch):
+    """About named no detector, and showed the model's provenance as ~20,000 characters of JSON
+    (one line of 8,000: the species trained on)."""
+    resources = tmp_path / "resources"
+    save_damage_weights(
+        resources / "weights" / "damage.safetensors",
+        DamageNet(DamageNetConfig(width=4)),
+        {"threshold": 0.3, "species": [f"{i:03d}.Bird_{i}" for i in range(155)]},
+        name="retoucher-damage-test",
+    )
+    monkeypatch.setenv("RETOUCHER_RESOURCES", str(resources))
+    w = make_window(GatedDetector())
+    text = w.open_about().text.toPlainText()
+    assert "Damage detector" in text and "retoucher-damage-test" in text and "Calibrated threshold" in text
+    assert "0.3" in text and "155 items: 000.Bird_0, 001.Bird_1, 002.Bird_2" in text
+    assert "154.Bird_154" not in text
