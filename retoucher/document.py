@@ -213,36 +213,33 @@ class Document:
         """Why saving over the file this photo came from would lose part of it (the file
         holds more pages, more bits per channel or another colour model than an 8-bit RGB(A)
         picture), or None when it would not."""
-        meta = self.metadata
-        if meta.format and not is_written(meta.format):  # PSD, GIF...: read, not written
-            return f"Retoucher does not write {meta.format} files"
-        if meta.pages > 1 and (meta.format or "").upper() != "MPO":  # MPO: previews, not pages
-            return f"the file holds {meta.pages} pages; only the first one would be kept"
-        mode = meta.mode or "RGB"
-        if mode in _EIGHT_BIT_MODES:
-            return None
-        if mode == "CMYK":
-            return "the file is CMYK; it would be written back as RGB"
-        if meta.bits_per_channel_lost:
-            return f"the file has more than 8 bits per channel ({mode}); it would be written back with 8"
-        return f"the file's colour mode is {mode}; it would be written back as 8-bit RGB"
+        fmt = self.metadata.format
+        if fmt and not is_written(fmt):  # PSD, GIF...: read, not written
+            return f"Retoucher does not write {fmt} files"
+        lost = self._lost_in_writing()
+        return None if lost is None else _SAVED_OVER[lost[0]].format(lost[1])
 
     @property
     def copy_note(self) -> str | None:
         """What a file saved from this photo leaves out of the file it came from (more pages,
         bits or another colour model than an 8-bit RGB(A) picture), or None: nothing is left
         out (a file saved from it becomes what it refers to, so this is said once)."""
+        lost = self._lost_in_writing()
+        return None if lost is None else _SAVED_AS_COPY[lost[0]].format(lost[1])
+
+    def _lost_in_writing(self) -> tuple[str, object] | None:
+        """What an 8-bit RGB(A) picture written from this photo leaves out of its file: (kind,
+        detail) with kind "pages" (their count), "cmyk", "bits" or "mode" (the file's mode),
+        or None."""
         meta = self.metadata
-        if meta.pages > 1 and (meta.format or "").upper() != "MPO":
-            return f"it holds the first of the original's {meta.pages} pages only"
+        if meta.pages > 1 and (meta.format or "").upper() != "MPO":  # MPO: previews, not pages
+            return "pages", meta.pages
         mode = meta.mode or "RGB"
         if mode in _EIGHT_BIT_MODES:
             return None
         if mode == "CMYK":
-            return "written in RGB (the original is CMYK)"
-        if meta.bits_per_channel_lost:
-            return f"written with 8 bits per channel (the original has more: {mode})"
-        return f"written as 8-bit RGB (the original's colour mode is {mode})"
+            return "cmyk", mode
+        return ("bits" if meta.bits_per_channel_lost else "mode"), mode
 
     def write_over_problem(self, target: str | os.PathLike[str]) -> str | None:
         """Why this photo must not be saved to ``target`` (None: it may): it is the file the photo
@@ -572,6 +569,20 @@ class Document:
 
 # Pillow modes that an 8-bit RGB(A) picture holds without loss (palette and grey widen to RGB;
 # engine.imageio writes a grey file's neutral picture greyscale again).
+_SAVED_OVER = {
+    "pages": "the file holds {} pages; only the first one would be kept",
+    "cmyk": "the file is CMYK; it would be written back as RGB",
+    "bits": "the file has more than 8 bits per channel ({}); it would be written back with 8",
+    "mode": "the file's colour mode is {}; it would be written back as 8-bit RGB",
+}
+"""Why a photo is not saved over its file (:attr:`Document.save_in_place_problem`)."""
+_SAVED_AS_COPY = {
+    "pages": "it holds the first of the original's {} pages only",
+    "cmyk": "written in RGB (the original is CMYK)",
+    "bits": "written with 8 bits per channel (the original has more: {})",
+    "mode": "written as 8-bit RGB (the original's colour mode is {})",
+}
+"""What a copy saved from such a photo leaves out (:attr:`Document.copy_note`)."""
 _EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX"})
 
 
