@@ -45,8 +45,8 @@ class DeviceError(ValueError):
     ``reason`` says why without the command line's advice (``--device``), which the message adds:
     the app says where its own choice is made instead."""
 
-    def __init__(self, reason: str, advice: str) -> None:
-        super().__init__(f"{reason}; {advice}")
+    def __init__(self, reason: str, advice: str = "") -> None:
+        super().__init__(f"{reason}; {advice}" if advice else reason)
         self.reason = reason
 
 
@@ -99,7 +99,7 @@ def device_for_rank(
                 f"rank with LOCAL_RANK={local_rank} needs cuda:{index}, but {have}: torchrun "
                 f"started {started} on this node; use --nproc_per_node={count} or fewer"
             )
-        raise DeviceError(f"device cuda:{index} does not exist: {have}", "use --device cuda:0, cpu or auto")
+        raise DeviceError(f"device cuda:{index} does not exist: {have}")
     return torch.device("cuda", index)
 
 

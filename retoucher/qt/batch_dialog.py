@@ -39,7 +39,7 @@ from .dialogs import path_row
 from .file_filters import MASK_FILTER
 from .fill_worker import InpainterCache
 from .settings import MAX_JPEG_QUALITY, MIN_JPEG_QUALITY, Settings
-from .worker import Job, JobSignals
+from .worker import Job, JobSignals, describe_error
 
 MAX_NOTES = 200
 """The most warnings the summary lists (a folder of 16-bit scans gives one per photo)."""
@@ -90,7 +90,12 @@ class BatchJob(Job):
         return report
 
     def describe(self, exc: Exception) -> tuple[str, str]:
-        # A BatchError's message says it all (no title).
+        # A device the machine lacks is worded for the app (Preferences), as a fill's is; any
+        # other BatchError's message says it all (no title).
+        from engine.distributed import DeviceError
+
+        if isinstance(exc.__cause__, DeviceError):
+            return describe_error(exc.__cause__)
         return ("", str(exc)) if isinstance(exc, BatchError) else super().describe(exc)
 
 

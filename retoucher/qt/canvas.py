@@ -372,8 +372,15 @@ class Canvas(ZoomView):
         super().mousePressEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        """Closes a pending polygon; otherwise the second press of a double-click is a press."""
-        if event.button() == Qt.MouseButton.LeftButton and self._tool.pending and self.doc is not None:
+        """Closes a pending polygon; otherwise the second press of a double-click is a press
+        (which neither compare nor split paints with: the polygon waits for them to end)."""
+        if (
+            event.button() == Qt.MouseButton.LeftButton
+            and self._tool.pending
+            and self.doc is not None
+            and not self._comparing
+            and not self._splitting
+        ):
             self._emit_edit(self._tool.close(self.doc))
             event.accept()
             return

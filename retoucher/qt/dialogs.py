@@ -205,7 +205,10 @@ class PreferencesDialog(QDialog):
     def accept(self) -> None:
         """OK: stored, unless the weights file cannot fill (it was kept and said nothing until
         the next Fill, after the hole was painted)."""
-        self.problem = self._weights_problem(self.weights.text().strip())
+        weights = self.weights.text().strip()
+        # only a file chosen now: one stored before and gone since (a drive unplugged) must not
+        # keep every other preference from being changed (Device, after a device error)
+        self.problem = self._weights_problem(weights) if weights != self.settings.weights else None
         if self.problem:
             box = QMessageBox(
                 QMessageBox.Icon.Warning,

@@ -10,6 +10,7 @@ them. :func:`file_format` is the one place the Qt code reads the document's file
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -122,10 +123,18 @@ def _file_stamp(path: str | Path) -> tuple[int, int, int] | None:
 
 
 def _dropped_photos(mime: QMimeData) -> list[str]:
-    """The dropped local files that may be photos (by suffix: a text file or a folder is no
-    photo, and the drop cursor says so before the drop)."""
+    """The dropped local files that may be photos: not a folder, nor a file whose suffix names
+    another kind of file (a text file, a PDF: the drop cursor says no before the drop); a name
+    without a suffix or with one nobody knows (IMG_0001, scan.jpg.download) may be a photo."""
     paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
-    return [p for p in paths if is_readable_suffix(p) and not os.path.isdir(p)]
+    return [p for p in paths if not os.path.isdir(p) and _may_be_a_photo(p)]
+
+
+def _may_be_a_photo(path: str) -> bool:
+    if is_readable_suffix(path):
+        return True
+    kind, _ = mimetypes.guess_type(path, strict=False)
+    return kind is None or kind.startswith("image/")
 
 
 class FileActions:
@@ -421,7 +430,7 @@ class FileActions:
             return False
         # a copy of a 16-bit, CMYK or many-page original: said at the save too, not only at the open
         note = w.doc.copy_note if path is not None else None
-        said: list[str] = [note] if note else []
+        said: list[str] = []
 
         def run(work: Callable[[], T]) -> T:
             result, logged = self._off_gui_thread(work, f"Saving {name}\u2026")
@@ -445,8 +454,9 @@ class FileActions:
             return False
         self._remember(written)
         w.update_title()
-        if said:  # e.g. a JPEG re-encoded whole, metadata the format cannot hold
-            self._message(printable(f"Saved {written}. Note: {said[0]}"), 15000)
+        notes = list(dict.fromkeys(said + ([note] if note else [])))  # each once, in order
+        if notes:  # e.g. a JPEG re-encoded whole, metadata the format cannot hold: every one
+            self._message(printable(f"Saved {written}. Note: {'; '.join(notes)}"), 15000)
         else:
             self._message(printable(f"Saved {written}"), 4000)
         return True

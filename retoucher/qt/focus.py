@@ -15,23 +15,33 @@ _NUMBER_KEYS = frozenset(
     + [K.Key_Backspace, K.Key_Delete, K.Key_Left, K.Key_Right, K.Key_Home, K.Key_End]
     + [K.Key_Up, K.Key_Down, K.Key_PageUp, K.Key_PageDown, K.Key_Return, K.Key_Enter]
     + [K.Key_Tab, K.Key_Backtab, K.Key_Escape, K.Key_Minus, K.Key_Plus]
-    + [K.Key_Shift, K.Key_Control, K.Key_Alt, K.Key_Meta, K.Key_AltGr]
 )
-"""Keys that type, correct or step a number (or only press a modifier)."""
-_NUMBER_CHORDS = frozenset([K.Key_A, K.Key_C, K.Key_V, K.Key_X, K.Key_Left, K.Key_Right, K.Key_Backspace])
-"""With Ctrl: select all, copy, paste, cut, a word left or right, delete a word."""
+"""Keys that type, correct or step a number."""
+_MODIFIER_KEYS = frozenset([K.Key_Shift, K.Key_Control, K.Key_Alt, K.Key_Meta, K.Key_AltGr])
+"""Pressed alone (with whatever flags the platform gives them), they change nothing yet."""
+_NUMBER_CHORDS = frozenset(
+    [K.Key_A, K.Key_C, K.Key_V, K.Key_X, K.Key_Left, K.Key_Right, K.Key_Home, K.Key_End]
+    + [K.Key_Backspace, K.Key_Delete]
+)
+"""With Ctrl (and Shift: selecting): select all, copy, paste, cut, a word left or right, the
+start or end, delete a word."""
 
 
 def edits_a_number(event: QKeyEvent) -> bool:
     """Whether the key works on the number typed in a number box (digits, corrections, the
     arrows, Enter, Esc, Ctrl+A/C/V/X); any other key (Ctrl+Z, B, E, ], Space, \\) is the
     window's."""
-    mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
     key = event.key()
-    if mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier):
+    if key in _MODIFIER_KEYS:
+        return True
+    mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    shift, ctrl = Qt.KeyboardModifier.ShiftModifier, Qt.KeyboardModifier.ControlModifier
+    if mods in (Qt.KeyboardModifier.NoModifier, shift):
         return key in _NUMBER_KEYS
-    if mods == Qt.KeyboardModifier.ControlModifier:
-        return key in _NUMBER_CHORDS or key in (K.Key_Control,)
+    if mods in (ctrl, ctrl | shift):
+        return key in _NUMBER_CHORDS and not (
+            mods == ctrl | shift and key in (K.Key_A, K.Key_C, K.Key_V, K.Key_X)
+        )
     return False
 
 

@@ -419,3 +419,25 @@ def test_the_summary_says_what_the_command_line_warns_about(qtbot, tmp_path):
     assert "Notes (2):" in text
     assert "more than 8 bits per channel" in text and "scan16.png" in text
     assert "damaged.jpg" in text and "damaged" in text.split("Notes (2):")[1]
+
+
+def test_a_device_the_machine_lacks_is_worded_for_the_app(qtbot, tmp_path, monkeypatch):
+    """The Batch dialog said "...; use --device cpu or auto", a command line's flag (a fill says
+    to choose Automatic or CPU in Preferences)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(src / "a.png")
+    dlg = _dialog(qtbot, tmp_path, FlatFill())
+    dlg.settings.device = "cuda"
+    dlg.set_mask_kind("center")
+    dlg.center_spins[0].setValue(8)
+    dlg.center_spins[1].setValue(8)
+    dlg.input_edit.setText(str(src))
+    dlg.output_edit.setText(str(tmp_path / "out"))
+    assert dlg.start() is not None
+    qtbot.waitUntil(lambda: not dlg.running, timeout=30000)
+    text = dlg.summary.toPlainText()
+    assert "no CUDA GPU is usable here" in text and "Preferences" in text and "--device" not in text

@@ -459,11 +459,16 @@ def test_a_key_that_is_no_part_of_a_number_leaves_the_size_box_for_the_window(wi
     drag_in_view(canvas.viewport(), [QPoint(300, 300), QPoint(330, 300)])
     QTest.keyRelease(canvas, Qt.Key.Key_Space)
     assert canvas.horizontalScrollBar().value() == h0 - 30 and not w.doc.mask.any()  # Space panned
-    # digits, corrections and the arrows stay in the box
+    # digits, corrections and the arrows stay in the box, and so do a modifier pressed alone (with
+    # the flag some platforms give it) and Ctrl+Shift selections
     type_size("7")
     for key in (Qt.Key.Key_Backspace, Qt.Key.Key_9, Qt.Key.Key_Up):
         QTest.keyClick(spin, key)
-    assert QApplication.focusWidget() in (spin, line) and spin.value() == 10
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+    QTest.keyClick(spin, Qt.Key.Key_Meta, Qt.KeyboardModifier.MetaModifier)  # (Alt alone: the menu bar's)
+    QTest.keyClick(spin, Qt.Key.Key_Left, ctrl | shift)
+    QTest.keyClick(spin, Qt.Key.Key_Delete, ctrl)
+    assert QApplication.focusWidget() in (spin, line)
 
 
 @pytest.mark.parametrize("steps", [5, 6, 7])  # Zoom In from 100 %: 305 %, 381 %, 477 %

@@ -543,6 +543,41 @@ def test_tiff_opens_and_saves_in_its_format(qtbot, window, tmp_path):
     assert np.array_equal(got[10:], arr[10:]) and (got[2:6, 2:6] == 128).all()
 
 
+def test_a_dropped_photo_without_an_image_suffix_still_opens(qtbot, window, tmp_path):
+    """The drag's check refused IMG_0001 and scan.jpg.download, photos that opened before."""
+    w = window
+    for name in ("IMG_0001", "scan.jpg.download"):
+        path = tmp_path / name
+        Image.fromarray(np.full((10, 12, 3), 90, np.uint8)).save(path, format="JPEG")
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        assert _drag_and_drop(w, mime)
+        assert w.doc is not None and w.doc.path == path
+    pdf = tmp_path / "scan.pdf"  # a kind of file that is no photo: refused at the enter
+    pdf.write_bytes(b"%PDF-1.4")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(pdf))])
+    assert not _drag_and_drop(w, mime)
+
+
+def test_every_note_of_a_save_is_said(qtbot, window, tmp_path):
+    """Only the first was shown: Save As BMP of a transparent photo with a colour profile said it
+    was flattened onto white, not that its profile was dropped."""
+    from PIL import ImageCms
+
+    w = window
+    src = tmp_path / "tagged.png"
+    rgba = np.full((12, 16, 4), 200, np.uint8)
+    rgba[:4, :4, 3] = 0
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.fromarray(rgba, "RGBA").save(src, icc_profile=profile)
+    assert w.open_path(src)
+    w.ask_save_path = lambda *a: str(tmp_path / "flat.bmp")
+    assert w.save_as()
+    said = w.statusBar().currentMessage()
+    assert "flattened onto white" in said and "colour profile" in said
+
+
 def test_a_drop_of_plain_text_is_refused(qtbot, window):
     # A drop of something that is neither a file nor an image is ignored.
     w = window

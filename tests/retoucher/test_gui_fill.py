@@ -659,3 +659,24 @@ def test_preferences_refuses_a_weights_file_that_cannot_fill(qtbot, make_window,
     dlg.weights.setText("")  # the bundled model: never refused here
     dlg.accept()
     assert not dlg.isVisible() and w.settings.weights == ""
+
+
+def test_preferences_with_a_stored_weights_file_gone_still_take_other_changes(
+    qtbot, make_window, tiny_weights, tmp_path
+):
+    """A weights file chosen once and gone since (a drive unplugged) refused every OK, so the
+    Device could not be changed after a device error."""
+    import shutil
+
+    kept = tmp_path / "kept.safetensors"
+    shutil.copy(tiny_weights, kept)
+    w = make_window()
+    dlg = w.open_preferences()
+    dlg.weights.setText(str(kept))
+    dlg.accept()
+    assert w.settings.weights == str(kept)
+    kept.unlink()
+    dlg = w.open_preferences()
+    dlg.device.setCurrentIndex(dlg.device.findData("cpu"))
+    dlg.accept()
+    assert not dlg.isVisible() and w.settings.device == "cpu"

@@ -540,3 +540,18 @@ def test_a_polygon_being_clicked_survives_an_open_that_does_not_happen_and_a_cle
     assert [w.undo_stack.text(i) for i in range(w.undo_stack.count())] == ["Lasso", "Lasso", "Clear mask"]
     w.undo_action.trigger()
     assert np.array_equal(w.doc.mask, _polygon(corners) | _polygon(more))
+
+
+def test_a_double_click_while_comparing_does_not_close_the_polygon(window):
+    """Compare and split paint nothing, yet a double-click closed the polygon being clicked
+    into the hole while the original was shown."""
+    w = window
+    w.tool_actions[ToolKind.LASSO].trigger()
+    corners = [_click(w, 100, 100), _click(w, 300, 100), _click(w, 300, 300)]
+    for toggle in (w.compare_action, w.split_action):
+        toggle.trigger()
+        QTest.mouseDClick(w.canvas.viewport(), LEFT, NONE, _vp(w, 150, 250))
+        assert w.canvas.shape_pending and not w.doc.mask.any() and w.undo_stack.count() == 0
+        toggle.trigger()
+    _key(w, Qt.Key.Key_Return)
+    assert np.array_equal(w.doc.mask, _polygon(corners))
