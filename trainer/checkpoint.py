@@ -365,6 +365,11 @@ def open_run(config: TrainConfig, explicit: set[str] | None) -> tuple[TrainConfi
     the runtime ones (``explicit``: the options given on the command line)."""
     ckpt_path = Path(config.out) / CKPT_NAME
     if not ckpt_path.is_file():
+        if config.resume:  # it started a new run with the default recipe, without a word
+            raise TrainError(
+                f"--resume: there is no {ckpt_path} to continue (another --out, or a run stopped "
+                "before its first checkpoint?); start the run with its options, without --resume"
+            )
         return replace(config, mask_dir=_absolute(config.mask_dir)), None
     if not config.resume:
         raise TrainError(f"{ckpt_path} exists: pass --resume to continue that run, or choose another --out")

@@ -9,14 +9,26 @@ taken from the source.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from engine.atomic import atomic_path
 
-__all__ = ["MANIFEST_NAME", "SPLITS", "ManifestError", "ManifestRow", "read_manifest", "write_manifest"]
+__all__ = [
+    "MANIFEST_NAME",
+    "SETTINGS_NAME",
+    "SPLITS",
+    "ManifestError",
+    "ManifestRow",
+    "read_manifest",
+    "write_manifest",
+]
 
 MANIFEST_NAME = "manifest.csv"
+SETTINGS_NAME = "prepare.json"
+"""What the prepare that wrote DATA_DIR did: ``{"settings": ...}``, or ``{"in_progress": ...}``
+while one runs (or after one stopped half-way)."""
 SPLITS = ("train", "val", "test")
 
 
@@ -75,6 +87,14 @@ class ManifestRow:
 COLUMNS = [f.name for f in fields(ManifestRow)]
 
 
+def _half_prepared(data_dir: Path) -> bool:
+    try:
+        state = json.loads((data_dir / SETTINGS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none (an older folder), or unreadable: the manifest decides
+        return False
+    return isinstance(state, dict) and "in_progress" in state
+
+
 def write_manifest(data_dir: str | Path, rows: list[ManifestRow]) -> Path:
     path = Path(data_dir) / MANIFEST_NAME
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -85,13 +105,20 @@ def write_manifest(data_dir: str | Path, rows: list[ManifestRow]) -> Path:
     return path
 
 
-def read_manifest(data_dir: str | Path, split: str | None = None) -> list[ManifestRow]:
-    """Rows of the manifest (all, or one split), sorted by image id."""
+def read_manifest(data_dir: str | Path, split: str | None = None, *, whole: bool = True) -> list[ManifestRow]:
+    """Rows of the manifest (all, or one split), sorted by image id. ``whole``: refuse a folder
+    that a prepare stopped half-way through (its images a mix of two runs, its manifest the old
+    one's: training and evaluation read it without a word); prepare itself reads it anyway."""
     path = Path(data_dir) / MANIFEST_NAME
     if not path.is_file():
         raise ManifestError(
             f"{path} not found: {data_dir} is not a prepared data folder "
             "(make one with 'retoucher-train prepare')"
+        )
+    if whole and _half_prepared(Path(data_dir)):
+        raise ManifestError(
+            f"{data_dir} is half prepared: a prepare into it stopped before it ended, and its "
+            "images may be a mix of two runs; run that prepare again"
         )
     if split is not None and split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")

@@ -25,6 +25,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -39,12 +40,11 @@ from engine.formats import IMAGE_SUFFIXES
 from engine.imageio import rgb_of
 
 from .cub import bird_square, centre_square, read_cub
-from .manifest import MANIFEST_NAME, ManifestRow, read_manifest, write_manifest
+from .manifest import MANIFEST_NAME, SETTINGS_NAME, ManifestRow, read_manifest, write_manifest
 from .splits import stratified_split
 
 __all__ = ["PrepareConfig", "PrepareReport", "PrepareError", "prepare", "IMAGE_SUFFIXES"]
 
-SETTINGS_NAME = "prepare.json"
 FINGERPRINTS_NAME = "sources.json"  # each square's file -> its source's bytes' hash when written
 FORMATS = {"jpeg": ".jpg", "png": ".png"}
 
@@ -398,7 +398,10 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     groups: dict[str, list[int]] = defaultdict(list)
     for item, _ in kept:
         groups[item.species].append(item.key)
-    split = stratified_split(groups, config.seed)
+    # a folder's photos are named, not numbered: ordered by their paths' hashes, a photo added
+    # later moves one or two others at most (CUB's ids are its own and stay as they always were)
+    names = {item.key: item.source_rel for item, _ in kept} if mode == "folder" else None
+    split = stratified_split(groups, config.seed, keys=names)
     report.species = len(groups)
     rows = [
         ManifestRow(
@@ -457,7 +460,7 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
         else:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            pool = context.Pool(min(workers, len(jobs)))
+            pool = context.Pool(min(workers, len(jobs)), initializer=_ignore_interrupts)
             done = pool.imap_unordered(_process, jobs, chunksize=8)
         try:
             for res in done:
@@ -470,6 +473,12 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
                 pool.terminate()
                 pool.join()
     return results
+
+
+def _ignore_interrupts() -> None:
+    """A worker leaves Ctrl-C (SIGINT to the process group) to the main process, which stops the
+    pool; each worker printed a KeyboardInterrupt traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _tally(
@@ -514,7 +523,7 @@ def _remove_stale(out: Path, files: set[str]) -> int:
     if not (out / MANIFEST_NAME).is_file():
         return 0
     try:
-        old_files = {r.file for r in read_manifest(out)}
+        old_files = {r.file for r in read_manifest(out, whole=False)}
     except ValueError:
         old_files = set()
     removed = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 from collections.abc import Hashable, Mapping, Sequence
 
@@ -30,20 +31,31 @@ def stratified_split(
     seed: int,
     names: Sequence[str] = ("train", "val", "test"),
     ratios: Sequence[float] = (6, 2, 2),
+    *,
+    keys: Mapping[int, str] | None = None,
 ) -> dict[int, str]:
     """Assign every id to a part, shuffling each group with a generator seeded by ``(seed,
     group)``: the result depends only on the seed and on each group's own ids, not on the order
-    of the input or on the other groups."""
+    of the input or on the other groups.
+
+    ``keys``: a stable name for each id (its photo's path in the source folder). Each group is
+    then ordered by a hash of (seed, name) instead, so that a photo added to or removed from a
+    group moves only the photos at the parts' boundaries (one or two), not the whole group: ids
+    that are positions in a folder listing shift when a photo is added, and the shuffle of the
+    shifted ids moved 12 of 20 photos between train, val and test (a test photo then trained)."""
     if len(names) != len(ratios):
         raise ValueError("names and ratios must have the same length")
     assignment: dict[int, str] = {}
     for group, ids in groups.items():
         ordered = sorted(ids)
-        rng = np.random.default_rng([seed, zlib.crc32(str(group).encode("utf-8"))])
-        order = rng.permutation(len(ordered))
+        if keys is None:
+            rng = np.random.default_rng([seed, zlib.crc32(str(group).encode("utf-8"))])
+            ordered = [ordered[k] for k in rng.permutation(len(ordered))]
+        else:
+            ordered.sort(key=lambda i: hashlib.sha256(f"{seed}\0{keys[i]}".encode()).digest())
         start = 0
         for name, count in zip(names, split_counts(len(ordered), ratios)):
-            for k in order[start : start + count]:
-                assignment[ordered[k]] = name
+            for i in ordered[start : start + count]:
+                assignment[i] = name
             start += count
     return assignment

@@ -332,9 +332,16 @@ def test_prepare_killed_with_new_settings_never_reuses_its_files(cub, tmp_path, 
         _prepare(cub.root, out, size=48, quality=80)
     monkeypatch.setattr(prep, "_process", real)
     assert "settings" not in json.loads((out / "prepare.json").read_text())  # in progress
+    # training and evaluation refuse the half-prepared folder (they read the mix without a word)
+    from trainer.data import PreparedImages
+    from trainer.manifest import ManifestError
+
+    with pytest.raises(ManifestError, match="half prepared.*run that prepare again"):
+        PreparedImages(out, "train")
     report = _prepare(cub.root, out)  # the original settings again
     assert report.written == 22 and report.reused == 0
     assert _sizes_and_tables(out) == expected
+    assert len(PreparedImages(out, "train")) > 0  # whole again
 
 
 def test_prepare_rewrites_reused_files_whose_header_disagrees(cub, tmp_path):
@@ -390,6 +397,50 @@ def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path,
     rows = read_manifest(tmp_path / "data")
     assert {r.species for r in rows} == {"class_0", "class_1"}
     assert all(r.crop == (10, 0, 60) and r.bbox is None for r in rows)
+
+
+def test_a_photo_added_to_a_folder_moves_at_most_the_photos_at_the_split_boundaries(tmp_path, make_photos):
+    """Adding IMG_0001.jpg to a class of 20 and preparing again moved 12 of the 20 between train,
+    val and test (positions in the folder listing shifted, and their shuffle with them): a model
+    trained before was then tested on photos it trained on."""
+    photos = make_photos(tmp_path / "photos", per_class=20, classes=1, size=(40, 40))
+    out = tmp_path / "data"
+    config = PrepareConfig(out=out, images_dir=photos, size=16, workers=1, progress=False)
+    prepare(config)
+    before = {r.source: r.split for r in read_manifest(out)}
+    assert sorted(before.values()).count("test") == 4  # still 6:2:2
+    name = next(iter(sorted((photos / "class_0").iterdir()))).name
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(photos / "class_0" / ("0000_" + name))  # sorts first
+    prepare(config)
+    after = {r.source: r.split for r in read_manifest(out)}
+    moved = [src for src, part in before.items() if after[src] != part]
+    assert len(after) == 21 and len(moved) <= 2, moved
+    assert sorted(after.values()).count("train") == 13  # 21 at 6:2:2: 13, 4, 4
+
+
+def test_ctrl_c_during_prepare_is_one_line_and_its_workers_leave_it_to_the_main_process(
+    cub, tmp_path, capsys, monkeypatch
+):
+    """Ctrl-C ended in a traceback of 31 lines through multiprocessing (and one per worker)."""
+    import multiprocessing
+    import signal
+
+    import trainer.prepare as prep
+
+    def interrupted(job):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prep, "_process", interrupted)
+    rc = main(
+        ["prepare", "--cub", str(cub.root), "--out", str(tmp_path / "d"), "--workers", "1", "--no-progress"]
+    )
+    err = capsys.readouterr().err
+    assert rc == 130 and err.count("\n") == 1 and "prepare: interrupted; run it again" in err
+    ctx = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    with ctx.Pool(1, initializer=prep._ignore_interrupts) as pool:
+        assert pool.apply(signal.getsignal, (signal.SIGINT,)) == signal.SIG_IGN
 
 
 def test_prepare_cli_prints_the_report(cub, tmp_path, capsys):

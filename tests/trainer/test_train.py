@@ -139,6 +139,14 @@ def test_resume_with_native_crops_and_spawned_workers_is_exact(prepared, tmp_pat
         train(train_config(prepared, tmp_path / "split", resume=True, **{**common, "native_share": 0.2}))
 
 
+def test_resume_without_a_checkpoint_is_refused(prepared, tmp_path, train_config):
+    """--resume on a folder without ckpt.pt (a typo in --out) started a new run with the default
+    recipe, without a word, which later --resume calls then built on."""
+    with pytest.raises(TrainError, match="--resume: there is no .*ckpt.pt to continue"):
+        train(train_config(prepared, tmp_path / "typo", steps=2, resume=True))
+    assert not (tmp_path / "typo" / "ckpt.pt").exists()
+
+
 def test_existing_run_needs_resume_and_fixed_recipe(trained_run, prepared, train_config):
     with pytest.raises(TrainError, match="--resume"):
         train(train_config(prepared, trained_run, steps=3))
