@@ -169,6 +169,21 @@ def write_torch_file(path: Path, payload: dict[str, Any]) -> None:
         raise OSError(f"cannot write {path} (is the disk full?): {str(exc).splitlines()[0]}") from exc
 
 
+_MAGIC = {
+    b"\xff\xd8\xff": "a JPEG picture",
+    b"\x89PNG": "a PNG picture",
+    b"\x80": "a pickle, which is never loaded",
+}
+
+
+def _kind_of(head: bytes) -> str:
+    """``": it is ..."`` for a file whose first bytes say what it is, else ""."""
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return f": it is {kind}"
+    return ""
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
@@ -176,9 +191,23 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"{path} cannot be read ({exc.strerror})") from exc
+    if head[:2] != b"PK":  # torch.save writes a zip archive; its error for anything else was "(101)"
+        raise CheckpointError(
+            f"{path} is not a training checkpoint (not a PyTorch file{_kind_of(head)}): give a run "
+            f"folder or its {CKPT_NAME}"
+        )
+    try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path} is not a readable training checkpoint ({exc})") from exc
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Weights only load failed" in str(exc):
+            # torch's advice (load it with weights_only=False) would run whatever the file holds
+            text = "it holds Python objects besides tensors and plain values, which are never loaded"
+        raise CheckpointError(f"{path} is not a readable training checkpoint ({text})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a Retoucher training checkpoint")
     if ckpt.get("version") != CHECKPOINT_VERSION:

@@ -401,8 +401,11 @@ def _announce(
         f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else "")
     )
     adversary = run.state.adversary
+    weights = loss_fn.weights.to_dict()
+    if config.loss == "l1":  # its terms only: it listed the perceptual and style weights it never uses
+        weights = {k: v for k, v in weights.items() if k not in ("perceptual", "style")}
     log(
-        f"loss: {config.loss}, weights {loss_fn.weights.to_dict()}, "
+        f"loss: {config.loss}, weights {weights}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"
         + (f"; {adversary.describe()}" if adversary is not None else "")
     )

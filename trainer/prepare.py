@@ -122,8 +122,8 @@ class PrepareReport:
         for source, reason in self.corrupt:
             lines.append(f"    corrupt: {source}: {reason}")
         if self.converted_to_rgb:
-            modes = ", ".join(f"{m} {n}" for m, n in sorted(self.converted_to_rgb.items()))
-            lines.append(f"  converted to RGB: {modes}")
+            modes = ", ".join(f"{n} from {m}" for m, n in sorted(self.converted_to_rgb.items()))
+            lines.append(f"  converted to RGB: {modes}")  # "1 1" read like a typo for a 1-bit photo
         if self.upscaled:
             lines.append(f"  {self.upscaled} crops were smaller than {self.size} px and were upscaled")
         parts = ", ".join(f"{k} {v}" for k, v in self.splits.items())

@@ -155,6 +155,22 @@ def test_export_cli_and_bad_checkpoint(trained_run, tmp_path, capsys):
     assert main(["export", str(bogus), str(tmp_path / "x.safetensors")]) == 2
     assert "bogus.pt" in capsys.readouterr().err
     assert not (tmp_path / "x.safetensors").exists()
+    # a photo given by mistake: said so, not "(101)" or torch's advice to load it unsafely
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.pt", format="JPEG")
+    assert main(["export", str(tmp_path / "photo.pt"), str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "not a training checkpoint (not a PyTorch file: it is a JPEG picture)" in err
+    assert "weights_only" not in err and err.count("\n") == 1
+    from fractions import Fraction  # any class: a weights-only load refuses it
+
+    import torch
+
+    torch.save({"thing": Fraction(1, 3)}, tmp_path / "objects.pt")
+    assert main(["export", str(tmp_path / "objects.pt"), str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "holds Python objects besides tensors" in err and "weights_only" not in err
 
 
 def test_ratio_bands_follow_nvidias_blocks():

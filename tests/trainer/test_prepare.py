@@ -394,6 +394,11 @@ def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path,
         PrepareConfig(out=tmp_path / "data", images_dir=photos, size=32, workers=1, progress=False)
     )
     assert report.present == 11 and report.kept == 10 and len(report.corrupt) == 1
+    Image.new("1", (80, 60), 1).save(photos / "class_1" / "bilevel.png")  # "converted to RGB: 1 1"
+    summary = prepare(
+        PrepareConfig(out=tmp_path / "data", images_dir=photos, size=32, workers=1, progress=False)
+    ).summary(tmp_path / "data")
+    assert "converted to RGB: 1 from 1" in summary
     rows = read_manifest(tmp_path / "data")
     assert {r.species for r in rows} == {"class_0", "class_1"}
     assert all(r.crop == (10, 0, 60) and r.bbox is None for r in rows)

@@ -49,7 +49,10 @@ def test_smoke_run_writes_checkpoint_logs_and_tensorboard(trained_run):
     assert [e.step for e in events.Scalars("train/total")] == [2, 3]  # --log-every 2, and the end
     assert events.Scalars("val/psnr")[0].value == pytest.approx(metrics["psnr"])
     assert events.Tags()["images"] == ["val/input_output_composite_truth"]
-    assert "VGG: none (--loss l1)" in (trained_run / "train.log").read_text()
+    log = (trained_run / "train.log").read_text()
+    assert "VGG: none (--loss l1)" in log
+    loss_line = next(line for line in log.splitlines() if "loss: l1, weights" in line)
+    assert "'hole'" in loss_line and "perceptual" not in loss_line and "style" not in loss_line  # unused
 
 
 def test_a_fresh_start_in_a_killed_runs_folder_drops_its_tensorboard_curves(prepared, tmp_path, train_config):
