@@ -172,7 +172,6 @@ def write_torch_file(path: Path, payload: dict[str, Any]) -> None:
 _MAGIC = {
     b"\xff\xd8\xff": "a JPEG picture",
     b"\x89PNG": "a PNG picture",
-    b"\x80": "a pickle, which is never loaded",
 }
 
 
@@ -195,7 +194,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             head = fh.read(4)
     except OSError as exc:
         raise CheckpointError(f"{path} cannot be read ({exc.strerror})") from exc
-    if head[:2] != b"PK":  # torch.save writes a zip archive; its error for anything else was "(101)"
+    # torch.save writes a zip archive (or, in its legacy format, a pickle, which the weights-only
+    # load below reads safely); its error for anything else was "(101)"
+    if head[:2] != b"PK" and head[:1] != b"\x80":
         raise CheckpointError(
             f"{path} is not a training checkpoint (not a PyTorch file{_kind_of(head)}): give a run "
             f"folder or its {CKPT_NAME}"

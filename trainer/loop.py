@@ -401,9 +401,10 @@ def _announce(
         f"masks {config.mask_spec}" + (f" from {config.mask_dir}" if config.mask_dir else "")
     )
     adversary = run.state.adversary
-    weights = loss_fn.weights.to_dict()
-    if config.loss == "l1":  # its terms only: it listed the perceptual and style weights it never uses
-        weights = {k: v for k, v in weights.items() if k not in ("perceptual", "style")}
+    # its terms only: it listed the perceptual and style weights an l1 run never uses, and the
+    # terms weighted 0
+    unused = ("perceptual", "style") if config.loss == "l1" else ()
+    weights = {k: v for k, v in loss_fn.weights.to_dict().items() if v and k not in unused}
     log(
         f"loss: {config.loss}, weights {weights}, "
         f"hole weighting {config.hole_weighting}; VGG: {vgg}"

@@ -46,7 +46,7 @@ from .app_masks import HOLE_KINDS
 from .evaluate import Models, model_label, opencv_inpaint
 from .grid import draw_grid
 from .inference import composite
-from .manifest import read_manifest
+from .manifest import SETTINGS_NAME, read_manifest
 from .metrics import hole_l1, hole_psnr, hole_texture, ssim, to_unit
 from .outline import RIM, rim_line_score
 from .paired import paired_difference
@@ -99,7 +99,8 @@ class PhotoRow:
 
 def source_photos(data: str | Path, split: str, limit: int | None) -> list[tuple[int, Path]]:
     """``(image id, source path)`` of the split's photos, ``limit`` of them evenly spaced."""
-    settings_path = Path(data) / "prepare.json"
+    rows = read_manifest(data, split)  # first: a half-prepared folder is refused with its reason
+    settings_path = Path(data) / SETTINGS_NAME
     try:
         settings = json.loads(settings_path.read_text(encoding="utf-8"))["settings"]
         root = Path(settings["source"])
@@ -109,7 +110,6 @@ def source_photos(data: str | Path, split: str, limit: int | None) -> list[tuple
         ) from None
     if settings.get("mode") == "cub":
         root = root / "images"
-    rows = read_manifest(data, split)
     if limit is not None and 0 < limit < len(rows):
         rows = [rows[int(k)] for k in np.linspace(0, len(rows) - 1, limit).round()]
     return [(r.image_id, root / r.source) for r in rows]

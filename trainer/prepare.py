@@ -41,7 +41,7 @@ from engine.imageio import rgb_of
 
 from .cub import bird_square, centre_square, read_cub
 from .manifest import MANIFEST_NAME, SETTINGS_NAME, ManifestRow, read_manifest, write_manifest
-from .splits import stratified_split
+from .splits import stable_split, stratified_split
 
 __all__ = ["PrepareConfig", "PrepareReport", "PrepareError", "prepare", "IMAGE_SUFFIXES"]
 
@@ -360,19 +360,18 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     for leftover in (out / "images").rglob(".*.tmp*") if (out / "images").is_dir() else []:
         leftover.unlink(missing_ok=True)  # temp files of a killed run
     settings = config.image_settings()
-    old_settings = None
     settings_path = out / SETTINGS_NAME
-    if settings_path.is_file():
-        try:
-            old_settings = json.loads(settings_path.read_text(encoding="utf-8")).get("settings")
-        except (OSError, ValueError):
-            old_settings = None
+    state = _read_state(settings_path)
+    old_settings = state.get("settings")
     reuse = old_settings == settings
-    if not reuse:
-        # Before the first file changes: a run killed from here on must not leave a prepare.json
-        # whose settings vouch for files it has half rewritten (the next run would keep them).
-        with atomic_path(settings_path) as tmp:
-            tmp.write_text(json.dumps({"in_progress": settings}, indent=2) + "\n", encoding="utf-8")
+    previous = _previous_split(out, state, settings, config.seed) if mode == "folder" else {}
+    # Before the first file changes, whatever changed: a run killed from here on leaves a folder
+    # that training and evaluation refuse (its files half rewritten, its manifest the old one's),
+    # and a prepare.json whose settings vouch only for files written with them (the next run
+    # would keep them: none when the settings changed)
+    marker = {"in_progress": settings, "seed": config.seed, **({"settings": settings} if reuse else {})}
+    with atomic_path(settings_path) as tmp:
+        tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
 
     prints = _read_fingerprints(out) if reuse else {}
     jobs = [
@@ -398,10 +397,11 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     groups: dict[str, list[int]] = defaultdict(list)
     for item, _ in kept:
         groups[item.species].append(item.key)
-    # a folder's photos are named, not numbered: ordered by their paths' hashes, a photo added
-    # later moves one or two others at most (CUB's ids are its own and stay as they always were)
-    names = {item.key: item.source_rel for item, _ in kept} if mode == "folder" else None
-    split = stratified_split(groups, config.seed, keys=names)
+    if mode == "folder":  # named, not numbered: a photo keeps its part when others come or go
+        names = {item.key: item.source_rel for item, _ in kept}
+        split = stable_split(groups, config.seed, names, previous)
+    else:  # CUB's ids are its own: the split the seed gives, as it always was
+        split = stratified_split(groups, config.seed)
     report.species = len(groups)
     rows = [
         ManifestRow(
@@ -473,6 +473,28 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
                 pool.terminate()
                 pool.join()
     return results
+
+
+def _read_state(path: Path) -> dict:
+    """prepare.json as it is (``{}``: none, or unreadable)."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _previous_split(out: Path, state: dict, settings: dict, seed: int) -> dict[str, str]:
+    """Source photo -> part of the last split of this very folder with this seed into ``out``
+    (its photos keep their parts), or ``{}``: another folder or seed, or none."""
+    seen = state.get("settings") or state.get("in_progress") or {}
+    old_seed = state.get("seed", (state.get("report") or {}).get("seed"))
+    if not isinstance(seen, dict) or seen.get("source") != settings["source"] or old_seed != seed:
+        return {}
+    try:
+        return {row.source: row.split for row in read_manifest(out, whole=False)}
+    except ValueError:  # none yet, or unreadable: a fresh split
+        return {}
 
 
 def _ignore_interrupts() -> None:

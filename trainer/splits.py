@@ -31,31 +31,59 @@ def stratified_split(
     seed: int,
     names: Sequence[str] = ("train", "val", "test"),
     ratios: Sequence[float] = (6, 2, 2),
-    *,
-    keys: Mapping[int, str] | None = None,
 ) -> dict[int, str]:
     """Assign every id to a part, shuffling each group with a generator seeded by ``(seed,
     group)``: the result depends only on the seed and on each group's own ids, not on the order
-    of the input or on the other groups.
-
-    ``keys``: a stable name for each id (its photo's path in the source folder). Each group is
-    then ordered by a hash of (seed, name) instead, so that a photo added to or removed from a
-    group moves only the photos at the parts' boundaries (one or two), not the whole group: ids
-    that are positions in a folder listing shift when a photo is added, and the shuffle of the
-    shifted ids moved 12 of 20 photos between train, val and test (a test photo then trained)."""
+    of the input or on the other groups."""
     if len(names) != len(ratios):
         raise ValueError("names and ratios must have the same length")
     assignment: dict[int, str] = {}
     for group, ids in groups.items():
         ordered = sorted(ids)
-        if keys is None:
-            rng = np.random.default_rng([seed, zlib.crc32(str(group).encode("utf-8"))])
-            ordered = [ordered[k] for k in rng.permutation(len(ordered))]
-        else:
-            ordered.sort(key=lambda i: hashlib.sha256(f"{seed}\0{keys[i]}".encode()).digest())
+        rng = np.random.default_rng([seed, zlib.crc32(str(group).encode("utf-8"))])
+        order = rng.permutation(len(ordered))
         start = 0
         for name, count in zip(names, split_counts(len(ordered), ratios)):
-            for i in ordered[start : start + count]:
-                assignment[i] = name
+            for k in order[start : start + count]:
+                assignment[ordered[k]] = name
             start += count
+    return assignment
+
+
+def stable_split(
+    groups: Mapping[Hashable, Sequence[int]],
+    seed: int,
+    keys: Mapping[int, str],
+    previous: Mapping[str, str] | None = None,
+    names: Sequence[str] = ("train", "val", "test"),
+    ratios: Sequence[float] = (6, 2, 2),
+) -> dict[int, str]:
+    """Assign every id to a part for photos known by name (``keys``: id -> its path in a folder),
+    keeping the part ``previous`` gave each name (the last split of the same folder with the same
+    seed), so that no photo ever moves between train, val and test when photos are added or
+    removed. The others, in the order of a hash of (seed, name), each go to the part furthest
+    below its share of the group (:func:`split_counts`): a new group is split exactly as the
+    counts say, a grown one as near to them as keeping the old parts allows. (Ids that are
+    positions in a folder listing, shuffled, moved 11 of 20 photos when one was added: a test
+    photo then trained.)"""
+    if len(names) != len(ratios):
+        raise ValueError("names and ratios must have the same length")
+    previous = previous or {}
+    assignment: dict[int, str] = {}
+    for ids in groups.values():
+        target = dict(zip(names, split_counts(len(ids), ratios)))
+        have = dict.fromkeys(names, 0)
+        fresh = []
+        for i in ids:
+            part = previous.get(keys[i])
+            if part in have:
+                assignment[i] = part
+                have[part] += 1
+            else:
+                fresh.append(i)
+        fresh.sort(key=lambda i: hashlib.sha256(f"{seed}\0{keys[i]}".encode()).digest())
+        for i in fresh:
+            part = max(names, key=lambda n: target[n] - have[n])  # the first of equals: train
+            assignment[i] = part
+            have[part] += 1
     return assignment

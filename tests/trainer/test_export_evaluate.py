@@ -163,9 +163,14 @@ def test_export_cli_and_bad_checkpoint(trained_run, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not a training checkpoint (not a PyTorch file: it is a JPEG picture)" in err
     assert "weights_only" not in err and err.count("\n") == 1
+    legacy = tmp_path / "legacy.pt"  # torch's older format, a pickle: read as safely as a zip
+    torch.save(
+        torch.load(trained_run / "ckpt.pt", weights_only=True), legacy, _use_new_zipfile_serialization=False
+    )
+    assert legacy.read_bytes()[:1] == b"\x80"
+    assert main(["export", str(legacy), str(tmp_path / "legacy.safetensors")]) == 0
+    capsys.readouterr()
     from fractions import Fraction  # any class: a weights-only load refuses it
-
-    import torch
 
     torch.save({"thing": Fraction(1, 3)}, tmp_path / "objects.pt")
     assert main(["export", str(tmp_path / "objects.pt"), str(tmp_path / "x.safetensors")]) == 2

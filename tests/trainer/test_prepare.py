@@ -338,10 +338,34 @@ def test_prepare_killed_with_new_settings_never_reuses_its_files(cub, tmp_path, 
 
     with pytest.raises(ManifestError, match="half prepared.*run that prepare again"):
         PreparedImages(out, "train")
+    from trainer.photo_eval import source_photos  # the photos task, the damage trainer, native crops
+
+    with pytest.raises(ManifestError, match="half prepared"):  # not "does not name the source photos"
+        source_photos(out, "test", None)
     report = _prepare(cub.root, out)  # the original settings again
     assert report.written == 22 and report.reused == 0
     assert _sizes_and_tables(out) == expected
     assert len(PreparedImages(out, "train")) > 0  # whole again
+
+
+def test_a_prepare_stopped_with_unchanged_settings_is_refused_too(cub, tmp_path, monkeypatch):
+    """Only a run with new settings marked the folder: one with the same settings, stopped after
+    rewriting the square of a replaced photo, left the old manifest and a prepare.json that
+    vouched for it, and training read the mix."""
+    import trainer.prepare as prep
+    from trainer.data import PreparedImages
+    from trainer.manifest import ManifestError
+
+    out = tmp_path / "data"
+    _prepare(cub.root, out)
+    monkeypatch.setattr(prep, "_process", lambda job: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        _prepare(cub.root, out)  # the same settings
+    monkeypatch.undo()
+    with pytest.raises(ManifestError, match="half prepared"):
+        PreparedImages(out, "train")
+    report = _prepare(cub.root, out)  # run again: whole, and its squares kept
+    assert report.reused == 22 and len(PreparedImages(out, "train")) > 0
 
 
 def test_prepare_rewrites_reused_files_whose_header_disagrees(cub, tmp_path):
@@ -404,23 +428,52 @@ def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path,
     assert all(r.crop == (10, 0, 60) and r.bbox is None for r in rows)
 
 
-def test_a_photo_added_to_a_folder_moves_at_most_the_photos_at_the_split_boundaries(tmp_path, make_photos):
-    """Adding IMG_0001.jpg to a class of 20 and preparing again moved 12 of the 20 between train,
+def test_photos_added_to_or_removed_from_a_folder_never_move_the_others(tmp_path, make_photos):
+    """Adding IMG_0001.jpg to a class of 20 and preparing again moved 11 of the 20 between train,
     val and test (positions in the folder listing shifted, and their shuffle with them): a model
-    trained before was then tested on photos it trained on."""
-    photos = make_photos(tmp_path / "photos", per_class=20, classes=1, size=(40, 40))
+    trained before was then tested on photos it trained on. Each photo keeps its part now."""
+    photos = make_photos(tmp_path / "photos", per_class=20, classes=2, size=(40, 40))
+    out = tmp_path / "data"
+    config = PrepareConfig(out=out, images_dir=photos, size=16, workers=1, progress=False)
+
+    def parts():
+        return {r.source: r.split for r in read_manifest(out)}
+
+    prepare(config)
+    before = parts()
+    assert sorted(before.values()).count("test") == 8  # 6:2:2 in each class: 12, 4, 4
+    first = sorted((photos / "class_0").iterdir())[0]
+    Image.new("RGB", (40, 40), (10, 20, 30)).save(first.with_name("0000_" + first.name))  # sorts first
+    prepare(config)
+    after = parts()
+    assert len(after) == 41 and all(after[src] == part for src, part in before.items())
+    (photos / "class_1" / sorted(p.name for p in (photos / "class_1").iterdir())[3]).unlink()
+    prepare(config)
+    assert all(part == before[src] for src, part in parts().items() if src in before)
+    for k in range(4):  # a class that grows keeps near its shares with what it has
+        Image.new("RGB", (40, 40), (k, 2 * k, 3 * k)).save(photos / "class_0" / f"new_{k}.png")
+    prepare(config)
+    grown = [part for src, part in parts().items() if src.startswith("class_0/")]
+    assert (grown.count("train"), grown.count("val"), grown.count("test")) == (15, 5, 5)
+    other = PrepareConfig(out=out, images_dir=photos, size=16, seed=1, workers=1, progress=False)
+    prepare(other)  # another seed: another split (asked for)
+    reseeded = parts()
+    assert any(reseeded[src] != part for src, part in before.items() if src in reseeded)
+
+
+def test_a_class_that_grows_from_two_photos_never_sends_its_test_photo_to_train(tmp_path, make_photos):
+    """Counts per part are not monotone (2 photos: 1, 0, 1; 3: 2, 1, 0): re-splitting the three
+    sent the test photo to train."""
+    photos = make_photos(tmp_path / "photos", per_class=2, classes=1, size=(40, 40))
     out = tmp_path / "data"
     config = PrepareConfig(out=out, images_dir=photos, size=16, workers=1, progress=False)
     prepare(config)
     before = {r.source: r.split for r in read_manifest(out)}
-    assert sorted(before.values()).count("test") == 4  # still 6:2:2
-    name = next(iter(sorted((photos / "class_0").iterdir()))).name
-    Image.new("RGB", (40, 40), (10, 20, 30)).save(photos / "class_0" / ("0000_" + name))  # sorts first
+    assert sorted(before.values()) == ["test", "train"]
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(photos / "class_0" / "third.png")
     prepare(config)
     after = {r.source: r.split for r in read_manifest(out)}
-    moved = [src for src, part in before.items() if after[src] != part]
-    assert len(after) == 21 and len(moved) <= 2, moved
-    assert sorted(after.values()).count("train") == 13  # 21 at 6:2:2: 13, 4, 4
+    assert all(after[src] == part for src, part in before.items()) and after["class_0/third.png"] == "train"
 
 
 def test_ctrl_c_during_prepare_is_one_line_and_its_workers_leave_it_to_the_main_process(

@@ -53,6 +53,7 @@ def test_smoke_run_writes_checkpoint_logs_and_tensorboard(trained_run):
     assert "VGG: none (--loss l1)" in log
     loss_line = next(line for line in log.splitlines() if "loss: l1, weights" in line)
     assert "'hole'" in loss_line and "perceptual" not in loss_line and "style" not in loss_line  # unused
+    assert "adversarial" not in loss_line and "hole_mse" not in loss_line  # weighted 0
 
 
 def test_a_fresh_start_in_a_killed_runs_folder_drops_its_tensorboard_curves(prepared, tmp_path, train_config):
