@@ -16,6 +16,7 @@ loader in list mode (about 25 ms of CPU with the imports it needs) and caches no
 from __future__ import annotations
 
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -218,6 +219,41 @@ def no_display_message(env: Mapping[str, str]) -> str:
     )
 
 
+def x_display_reachable(display: str, timeout: float = 0.5) -> bool | None:
+    """Whether an X server listens at ``display`` (``:0``, ``:1.0``, ``unix:0``, ``host:10.0``, as
+    $DISPLAY names it): its socket in /tmp/.X11-unix (or the abstract one Xorg also opens), or TCP
+    port 6000 + N on a host; None when it cannot be told (a form not known here)."""
+    host, sep, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not sep or not number.isdigit() or host.startswith("/"):  # e.g. macOS launchd paths
+        return None
+    if host in ("", "unix"):
+        path = f"/tmp/.X11-unix/X{number}"
+        for address in (path, "\0" + path):  # the file, then Linux's abstract namespace
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                try:
+                    sock.connect(address)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        with socket.create_connection((host.strip("[]"), 6000 + int(number)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def unreachable_display_message(display: str) -> str:
+    return (
+        f"retoucher: no X server answers at DISPLAY={display}\n"
+        "(a DISPLAY kept from another session: ssh, tmux or sudo?), so the app has no screen to open\n"
+        "its window on. Start it from the desktop, set DISPLAY to the desktop's display, or run it\n"
+        "under xvfb-run; 'retoucher batch' and 'retoucher --self-test' need no display."
+    )
+
+
 def platform_problem(
     env: Mapping[str, str] | None = None,
     platform: str | None = None,
@@ -237,6 +273,9 @@ def platform_problem(
     missing = (probe or missing_libraries)(plugin) if plugin is not None else None
     if missing:
         problems.append(missing_libraries_message(plugin, missing))
-    if not env.get("DISPLAY"):
+    display = env.get("DISPLAY")
+    if not display:
         problems.append(no_display_message(env))
+    elif x_display_reachable(display) is False:  # Qt aborted with its xcb advice (exit 134)
+        problems.append(unreachable_display_message(display))
     return "\n\n".join(problems) or None

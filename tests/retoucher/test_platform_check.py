@@ -16,6 +16,16 @@ import pytest
 from retoucher import __main__ as cli
 from retoucher import platform_check as pc
 
+REAL_X_DISPLAY_REACHABLE = pc.x_display_reachable
+
+
+@pytest.fixture(autouse=True)
+def an_x_server_answers(monkeypatch):
+    """Every DISPLAY these tests name has an X server unless a test says otherwise (none runs
+    here; the probe itself: test_x_display_reachable_knows_a_listening_socket_from_none)."""
+    monkeypatch.setattr(pc, "x_display_reachable", lambda display: True)
+
+
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = Path("/opt/PySide6/Qt/plugins/platforms/libqxcb.so")
 
@@ -229,6 +239,37 @@ def test_retoucher_opens_the_app_when_nothing_is_missing(x11_without_qt_platform
 
 
 @linux_only
+@linux_only
+def test_a_display_no_x_server_answers_at_is_said_before_qt_aborts(
+    x11_without_qt_platform, fake_ldd, monkeypatch, capsys
+):
+    """A DISPLAY left from another session (ssh, tmux, sudo): Qt aborted (exit 134) with advice
+    to install libxcb-cursor0, which was installed."""
+    fake_ldd.listing[0] = LDD_ALL_FOUND
+    monkeypatch.setattr(pc, "x_display_reachable", lambda display: False)
+    assert cli.main(["holiday.jpg"]) == 1 and x11_without_qt_platform == []
+    err = capsys.readouterr().err
+    assert "no X server answers at DISPLAY=:99" in err and "xvfb-run" in err and "libxcb" not in err
+
+
+def test_x_display_reachable_knows_a_listening_socket_from_none(tmp_path, monkeypatch):
+    import socket as socket_module
+
+    free = 90 + os.getpid() % 9  # a display number nothing listens on
+    while os.path.exists(f"/tmp/.X11-unix/X{free}"):
+        free += 1
+    assert REAL_X_DISPLAY_REACHABLE(f":{free}") is False
+    assert REAL_X_DISPLAY_REACHABLE(f"unix:{free}.0") is False
+    with socket_module.socket() as server:  # a "remote" display: TCP port 6000 + N
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        if port > 6000:
+            assert REAL_X_DISPLAY_REACHABLE(f"127.0.0.1:{port - 6000}") is True
+    assert REAL_X_DISPLAY_REACHABLE("/private/tmp/com.apple.launchd.x/org.xquartz:0") is None
+    assert REAL_X_DISPLAY_REACHABLE("nonsense") is None
+
+
 @linux_only
 def test_retoucher_exits_1_without_importing_qt():
     code = (
