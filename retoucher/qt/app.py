@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QWidget
 
 from ..bundled import sample_photo
 from .binding_check import guard_none
 from .settings import APPLICATION, ORGANIZATION
 
-__all__ = ["run_app", "sample_photo"]
+__all__ = ["close_on_interrupt", "run_app", "sample_photo"]
+
+WAKE_MS = 200
+"""How often the event loop lets Python run, so that its Ctrl+C handler gets a turn."""
+
+
+@contextmanager
+def close_on_interrupt(window: QWidget) -> Iterator[Callable[[], bool]]:
+    """Ctrl+C in the terminal closes ``window`` as its close button does (unsaved work is asked
+    about first): Qt's event loop never gave Python's handler a turn and the app ran on. Yields
+    whether an interrupt asked for the close; the previous handler is back afterwards."""
+    asked = []
+
+    def interrupted(_signum: int, _frame: object) -> None:
+        asked.append(True)
+        QTimer.singleShot(0, window.close)
+
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)  # returns to Python now and then: the handler runs
+    timer.start(WAKE_MS)
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        yield lambda: bool(asked) and not window.isVisible()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        timer.stop()
 
 
 def run_app(photo: str | None = None) -> int:
@@ -32,4 +61,6 @@ def run_app(photo: str | None = None) -> int:
         window.open_path(photo)
     elif sample_photo().is_file():
         window.open_path(sample_photo(), remember=False)
-    return app.exec()
+    with close_on_interrupt(window) as interrupted:
+        code = app.exec()
+    return 130 if interrupted() else code

@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from engine.texture_strength import TEXTURE
+from retoucher.document import Rect
 from retoucher.qt.app import run_app, sample_photo
 from retoucher.qt.fill_worker import InpainterCache
 from retoucher.qt.main_window import MainWindow
@@ -71,6 +72,32 @@ def test_run_app_opens_the_photo_it_is_given(qapp, isolated_settings, tmp_path):
     assert code == 0 and seen["doc"].path == p
     # The recent-files list went to the (isolated) default settings store.
     assert Settings().recent_files[0] == str(p.resolve())
+
+
+def test_ctrl_c_in_the_terminal_closes_the_app_asking_about_unsaved_work(qapp, isolated_settings, tmp_path):
+    """Ctrl+C in the terminal that started the app did nothing (Python's handler never ran
+    inside Qt's event loop); it closes the window now, as its close button does."""
+    import signal
+
+    p = tmp_path / "given.png"
+    Image.fromarray(np.full((30, 40, 3), 77, np.uint8)).save(p)
+    asked = []
+
+    def interrupt():
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if not windows or windows[-1].files.working:
+            QTimer.singleShot(10, interrupt)
+            return
+        w = windows[-1]
+        w._push_edit(w.doc.set_rect(Rect(2, 2, 9, 9)))  # work not filled: the close asks about it
+        w.ask_unsaved_changes = lambda: asked.append(True) or QMessageBox.StandardButton.Discard
+        os.kill(os.getpid(), signal.SIGINT)
+
+    before = signal.getsignal(signal.SIGINT)
+    QTimer.singleShot(0, interrupt)
+    assert run_app(str(p)) == 130
+    assert asked == [True]  # asked, as the close button asks
+    assert signal.getsignal(signal.SIGINT) is before  # the terminal's Ctrl+C is Python's again
 
 
 def test_settings_round_trip_and_sanitise(tmp_path):
