@@ -11,6 +11,7 @@ on Linux that Qt's platform plugin can load, and says what to install when it ca
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -80,23 +81,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .batch.detect_cli import main as detect_main
 
         return detect_main(args[1:])
-    if args and args[0] in ("--version", "-V"):
-        print(f"retoucher {version()}")
-        print(f"model: {model_description()}")
-        print(f"damage detector: {detector_description()}")
-        return 0
     if args and args[0] == "--self-test":
         from .selftest import main as selftest_main
 
         return selftest_main(args[1:])
-    if args and args[0] in ("-h", "--help"):
-        print(USAGE, end="")
-        return 0
+    if args and args[0] in ("--version", "-V", "-h", "--help"):
+        if len(args) > 1:  # ignored without a word before ("retoucher --version --bogus": 0)
+            print(f"retoucher: error: {args[0]} takes no arguments: {' '.join(args[1:])}", file=sys.stderr)
+            return 2
+        if args[0] in ("-h", "--help"):
+            return _print(USAGE)
+        return _print(
+            f"retoucher {version()}\nmodel: {model_description()}\n"
+            f"damage detector: {detector_description()}\n"
+        )
     if len(args) > 1 or (args and args[0].startswith("-")):
         print(USAGE, end="", file=sys.stderr)
         print(f"retoucher: error: unexpected arguments: {' '.join(args)}", file=sys.stderr)
         return 2
     return open_app(args[0] if args else None)
+
+
+def _print(text: str) -> int:
+    """``text`` on stdout; a reader that went away (``| head -1``) is no error (it was a
+    BrokenPipeError traceback)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python's own flush at exit would fail on the closed pipe again: point stdout elsewhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def open_app(photo: str | None) -> int:

@@ -215,3 +215,21 @@ def test_an_untrained_models_network_is_only_reported(resources, tiny_weights, c
     save_weights(resources / "weights" / "default.safetensors", model, {"steps": 100}, name=info.name)
     assert run_self_test(device="cpu") == 1
     assert "its weights are broken" in capsys.readouterr().err
+
+
+def test_version_and_help_refuse_extra_arguments_and_a_closed_pipe_is_no_error(capsys):
+    """`retoucher --version --bogus` printed the version and exited 0; `retoucher --version |
+    head -1` ended in a BrokenPipeError traceback."""
+    for flag in ("--version", "--help"):
+        assert cli.main([flag, "--bogus"]) == 2
+        assert f"{flag} takes no arguments: --bogus" in capsys.readouterr().err
+    code = (
+        "import os, sys\n"
+        "r, w = os.pipe()\n"
+        "os.close(r)\n"  # the reader is gone before a byte is written
+        "os.dup2(w, 1)\n"
+        "from retoucher.__main__ import main\n"
+        "sys.exit(main(['--version']))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
