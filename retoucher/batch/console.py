@@ -187,7 +187,8 @@ def _run_with_progress_bar(
         logging.basicConfig(level=logging.WARNING, format=f"{prog}: {who}%(levelname)s: %(message)s")
     # Started before the work (model loading included), so its rate is photos per second of the
     # whole run; a bar started at the first finished photo showed thousands of photos/s.
-    bar = tqdm(total=None, unit="photo", desc=doing, disable=not shown, dynamic_ncols=True)
+    # (None: tqdm's own rule, no bar when stderr is no terminal: a log or a pipe got its "\r" lines)
+    bar = tqdm(total=None, unit="photo", desc=doing, disable=None if shown else True, dynamic_ncols=True)
 
     def progress(finished: int, total: int, name: str) -> None:
         bar.total = total
@@ -201,9 +202,11 @@ def _run_with_progress_bar(
             warnings.showwarning = _log_warning
             return run(progress)
     except BatchError as exc:
+        bar.close()  # first: the message was glued to the bar's line, and the bar drawn again after it
         print(f"{prog}: {who}error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # a second Ctrl+C: no summary
+        bar.close()
         print(f"\n{prog}: {who}interrupted; finished outputs are kept, a re-run resumes", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:

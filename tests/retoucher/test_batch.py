@@ -1319,3 +1319,25 @@ def test_a_bad_weight_file_stops_the_batch_before_the_output_folder_is_made(tmp_
         out = tmp_path / f"out{i}"
         assert main([str(src), str(out), "--device", "cpu", "--no-progress", *args]) == 2
         assert said in capsys.readouterr().err and not out.exists(), args
+
+
+def test_a_usage_error_is_one_line_when_stderr_is_no_terminal(tmp_path):
+    """Into a log or a pipe: "retouching: 0photo [00:00, ?photo/s]retoucher batch: error: ...",
+    then the bar drawn again (the bar was open when the error was printed)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "retoucher",
+            "batch",
+            str(tmp_path / "nope"),
+            str(tmp_path / "out"),
+            "--rect",
+            "1,1,5,5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == f"retoucher batch: error: input folder not found: {tmp_path / 'nope'}\n"
