@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inpainter import InpaintCancelled, select_device
+from .inpainter import InpaintCancelled, device_name, select_device
 from .weight_header import (
     DAMAGE_FORMAT_NAME,
     DAMAGE_FORMAT_VERSION,
@@ -311,6 +311,10 @@ class DamageDetector:
     def threshold(self) -> float:
         """The default threshold (calibrated when the weights were exported)."""
         return self.info.threshold
+
+    @property
+    def device_name(self) -> str:
+        return device_name(self.device)
 
     def __repr__(self) -> str:
         return f"DamageDetector(model={self.name!r}, device={self.device.type!r}, threshold={self.threshold:.3f})"

@@ -82,6 +82,14 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
     return device_for_rank(str(device))
 
 
+def device_name(device: torch.device) -> str:
+    """A device as people read it: the GPU's own name, or "CPU" (the app's status bar, the
+    batch summary and the self-test say both the model's and the detector's so)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "CPU"
+
+
 def bf16_supported(device: torch.device) -> bool:
     """Whether bfloat16 convolutions run natively on ``device`` (CPUs with AVX512-BF16/AMX; GPUs
     of compute capability 8.0 on, Ampere and later). Not ``torch.cuda.is_bf16_supported()``: by
@@ -257,9 +265,7 @@ class Inpainter:
 
     @property
     def device_name(self) -> str:
-        if self.device.type == "cuda":
-            return torch.cuda.get_device_name(self.device)
-        return "CPU"
+        return device_name(self.device)
 
     def __repr__(self) -> str:
         return f"Inpainter(model={self.name!r}, device={self.device_name!r}, max_side={self.max_side})"

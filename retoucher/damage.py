@@ -125,6 +125,7 @@ def default_detector_factory(weights: str | None, device: str) -> DetectorLike:
 def describe_detector(detector: DetectorLike, threshold: float | None, dilate: int) -> str:
     """``NAME on DEVICE (threshold T, dilate N px)``, for reports (the device when it has one)."""
     t = detector.threshold if threshold is None else threshold
-    where = getattr(detector, "device", None)  # optional in DetectorLike (test doubles lack it)
+    # optional in DetectorLike (test doubles lack it): the name people read ("CPU", the GPU's)
+    where = getattr(detector, "device_name", None) or getattr(detector, "device", None)
     on = "" if where is None else f" on {where}"
     return f"{detector.name}{on} (threshold {t:.2f}, dilate {dilate} px)"

@@ -262,7 +262,7 @@ def _detect(
         name = read_damage_info(path).name
     except (WeightsError, ValueError) as exc:
         raise SelfTestError(f"the damage detector did not load: {exc}") from exc
-    where = getattr(detector, "device", device)
+    where = getattr(detector, "device_name", None) or getattr(detector, "device", device)
     say("detector", f"{name} ({path.name}) loaded on {where} in {load_s:.2f} s")
     scratched, drawn = self_test_damage(image)
     t0 = time.perf_counter()

@@ -191,3 +191,14 @@ def test_a_grey_scan_stored_as_rgb_runs() -> None:
     grey = np.repeat(_photo(40, 40)[..., :1], 3, axis=2)
     result = DamageDetector.from_model(_net())(grey)
     assert result.probability.shape == (40, 40)
+
+
+def test_the_detector_names_its_device_as_the_inpainter_does():
+    """The batch summary read "model: ... on CPU" then "damage detector: ... on cpu" (a GPU's
+    name for one, cuda:0 for the other)."""
+    from engine import Inpainter, UNetConfig, create_model
+    from engine.damage import DamageDetector, DamageNet, DamageNetConfig
+
+    detector = DamageDetector.from_model(DamageNet(DamageNetConfig(width=4)), "cpu")
+    inpainter = Inpainter.from_model(create_model(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3))))
+    assert detector.device_name == inpainter.device_name == "CPU"

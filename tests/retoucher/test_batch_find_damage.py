@@ -186,7 +186,7 @@ def test_the_command_with_the_real_engines(folder, tmp_path, tiny_weights, tiny_
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "done 3, skipped 0, failed 0 (of 3)" in text
-    assert f"damage detector: tiny-damage on cpu (threshold {t:.2f}, dilate 1 px)" in text
+    assert f"damage detector: tiny-damage on CPU (threshold {t:.2f}, dilate 1 px)" in text
     for name in ("a.png", "b.png", "clean.png"):
         src = load_image(folder / name).rgb
         h, w = src.shape[:2]

@@ -340,6 +340,6 @@ def test_the_console_command_in_a_subprocess(tmp_path, tiny_damage_weights):
     )
     assert proc.returncode == 0, proc.stderr
     assert "photos 1: masks written 1, skipped 0, failed 0;" in proc.stdout
-    assert "damage detector: tiny-damage on cpu (threshold 0.50, dilate 2 px)" in proc.stdout
+    assert "damage detector: tiny-damage on CPU (threshold 0.50, dilate 2 px)" in proc.stdout
     assert "finding damage" not in proc.stderr  # --no-progress: no bar
     assert read_mask(masks / "a.png").shape == (40, 56)

@@ -55,7 +55,7 @@ def test_detection_quality_counts_with_a_2_px_tolerance():
 def test_self_test_runs_the_bundled_detector(selftest_resources, capsys):
     assert cli.main(["--self-test", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "detector tiny-damage (damage.safetensors) loaded on cpu in " in out
+    assert "detector tiny-damage (damage.safetensors) loaded on CPU in " in out
     assert "  detect   " in out and "% of the pixels flagged at threshold 0.50" in out
     assert "probability float32 within [0, 1], mask bool 100x72: ok" in out
     assert "  quality  not checked: the detector's weight file has no calibration (" in out
