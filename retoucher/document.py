@@ -241,6 +241,15 @@ class Document:
             return "cmyk", mode
         return ("bits" if meta.bits_per_channel_lost else "mode"), mode
 
+    @property
+    def changed_on_disk(self) -> bool:
+        """Whether the file this photo refers to was written since it was read or saved here
+        (another program, another window): a save over it loses those changes. False for a
+        photo in no file, and for a file gone since (a save makes it again)."""
+        if self.path is None or self.source is None or not self.path.exists():
+            return False
+        return self.source.changed_on_disk()
+
     def write_over_problem(self, target: str | os.PathLike[str]) -> str | None:
         """Why this photo must not be saved to ``target`` (None: it may): it is the file the photo
         refers to and :attr:`save_in_place_problem` applies, or the file it was opened from held

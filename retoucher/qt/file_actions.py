@@ -10,6 +10,7 @@ them. :func:`file_format` is the one place the Qt code reads the document's file
 
 from __future__ import annotations
 
+import enum
 import mimetypes
 import os
 from collections.abc import Callable
@@ -34,7 +35,15 @@ from .waiting import Waiter
 if TYPE_CHECKING:  # pragma: no cover
     from .main_window import MainWindow
 
-__all__ = ["FileActions", "ask_save_path", "ask_unsaved_changes", "file_format", "is_bundled"]
+__all__ = [
+    "ChangedOnDisk",
+    "FileActions",
+    "ask_changed_on_disk",
+    "ask_save_path",
+    "ask_unsaved_changes",
+    "file_format",
+    "is_bundled",
+]
 
 LAST_DIR_KEY = "files/last_dir"
 
@@ -111,6 +120,34 @@ def ask_unsaved_changes(parent: QWidget, doc: Document) -> QMessageBox.StandardB
         | QMessageBox.StandardButton.Cancel,
         QMessageBox.StandardButton.Save,
     )
+
+
+class ChangedOnDisk(enum.Enum):
+    """The answers to :func:`ask_changed_on_disk`."""
+
+    REPLACE = "replace"
+    SAVE_AS = "save as"
+    CANCEL = "cancel"
+
+
+def ask_changed_on_disk(parent: QWidget, doc: Document) -> ChangedOnDisk:
+    """Replace, Save As or Cancel, for a photo whose file was written since it was opened here."""
+    box = QMessageBox(
+        QMessageBox.Icon.Warning,
+        "File changed on disk",
+        f"{doc.display_name} was changed on disk since it was opened here (by another program?). "
+        "Saving over it loses those changes.",
+        QMessageBox.StandardButton.Cancel,
+        parent,
+    )
+    replace = box.addButton("Replace It", QMessageBox.ButtonRole.DestructiveRole)
+    save_as = box.addButton("Save As\u2026", QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(save_as)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is replace:
+        return ChangedOnDisk.REPLACE
+    return ChangedOnDisk.SAVE_AS if clicked is save_as else ChangedOnDisk.CANCEL
 
 
 def _file_stamp(path: str | Path) -> tuple[int, int, int] | None:
@@ -363,6 +400,12 @@ class FileActions:
         if problem:
             self._message(f"Not saved over the original: {problem}", 8000)
             return self.save_as(problem)
+        if doc.changed_on_disk:  # written by another program since: Save wrote over it silently
+            answer = self.window.ask_changed_on_disk()
+            if answer == ChangedOnDisk.SAVE_AS:
+                return self.save_as()
+            if answer != ChangedOnDisk.REPLACE:
+                return False
         return self._write(None)
 
     def save_as(self, problem: str | None = None) -> bool:

@@ -36,7 +36,7 @@ from .commands import EditCommand
 from .damage_controller import DamageController
 from .damage_worker import DetectorCache
 from .dialogs import AboutDialog, PreferencesDialog, detector_html
-from .file_actions import FileActions, ask_save_path, ask_unsaved_changes
+from .file_actions import ChangedOnDisk, FileActions, ask_changed_on_disk, ask_save_path, ask_unsaved_changes
 from .fill_controller import FillController, model_texture, weights_problem
 from .fill_worker import FillJob, InpainterCache
 from .job_runner import JobRunner
@@ -386,6 +386,11 @@ class MainWindow(QMainWindow):
         """Save, Discard or Cancel (tests replace this)."""
         assert self.doc is not None
         return ask_unsaved_changes(self, self.doc)
+
+    def ask_changed_on_disk(self) -> ChangedOnDisk:
+        """Replace, Save As or Cancel for a file written since it was opened (tests replace this)."""
+        assert self.doc is not None
+        return ask_changed_on_disk(self, self.doc)
 
     def ask_save_path(self, title: str, suggestion: Path, filters: str, selected: str = "") -> str:
         """A file name from the user, "" if cancelled; the dialog starts on the ``selected``

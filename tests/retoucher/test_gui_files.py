@@ -388,6 +388,35 @@ def test_a_name_with_a_dot_but_no_image_suffix_gets_the_chosen_format_s(monkeypa
         assert got == str(tmp_path / want)
 
 
+def test_save_over_a_file_changed_on_disk_asks_first(qtbot, window, tmp_path):
+    """Opened here, then written by another program: Save wrote over it without a word (that
+    program's changes lost). Save asks now: replace it, save as, or cancel."""
+    from retoucher.qt.file_actions import ChangedOnDisk
+
+    w = window
+    photo = tmp_path / "shared.png"
+    Image.fromarray(np.full((16, 16, 3), 90, np.uint8)).save(photo)
+    assert w.open_path(photo)
+    _fill(qtbot, w, Rect(2, 2, 6, 6))
+    asked = []
+    w.ask_changed_on_disk = lambda: asked.append(True) or ChangedOnDisk.CANCEL
+    assert w.save() and asked == []  # not changed elsewhere: saved without a question
+    _fill(qtbot, w, Rect(8, 8, 12, 12))
+    Image.fromarray(np.full((16, 16, 3), 200, np.uint8)).save(photo)  # the other program's save
+    os.utime(photo, ns=(time.time_ns(), time.time_ns() + 10**9))  # however coarse the clock
+    theirs = photo.read_bytes()
+    assert not w.save() and asked == [True] and photo.read_bytes() == theirs and w.doc.dirty
+    copy = tmp_path / "mine.png"
+    w.ask_changed_on_disk = lambda: ChangedOnDisk.SAVE_AS
+    w.ask_save_path = lambda *a: str(copy)
+    assert w.save() and copy.is_file() and photo.read_bytes() == theirs and w.doc.path == copy
+    _fill(qtbot, w, Rect(1, 10, 4, 14))
+    Image.fromarray(np.full((16, 16, 3), 10, np.uint8)).save(copy)
+    os.utime(copy, ns=(time.time_ns(), time.time_ns() + 2 * 10**9))
+    w.ask_changed_on_disk = lambda: ChangedOnDisk.REPLACE
+    assert w.save() and np.asarray(Image.open(copy))[1, 1].tolist() == [90, 90, 90]  # ours
+
+
 def test_every_jpeg_suffix_saves_as_jpeg(qtbot, window, tmp_path):
     """shot.jfif and shot.jpe were refused ("use one of the suffixes"), though JPEG's own."""
     w = window
