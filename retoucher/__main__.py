@@ -104,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _print(text: str) -> int:
     """``text`` on stdout; a reader that went away (``| head -1``) is no error (it was a
-    BrokenPipeError traceback)."""
+    BrokenPipeError traceback), nor is no stdout at all (closed; a windowed Windows build)."""
+    if sys.stdout is None:
+        return 0
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

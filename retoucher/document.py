@@ -246,7 +246,10 @@ class Document:
         """Whether the file this photo refers to was written since it was read or saved here
         (another program, another window): a save over it loses those changes. False for a
         photo in no file, and for a file gone since (a save makes it again)."""
-        if self.path is None or self.source is None or not self.path.exists():
+        # os.path.exists: False for any error (a dead network share raised ENOTCONN through
+        # Path.exists, out of Quit's save, and the window closed with the work unsaved); the
+        # save then says what is wrong
+        if self.path is None or self.source is None or not os.path.exists(self.path):
             return False
         return self.source.changed_on_disk()
 

@@ -220,29 +220,42 @@ def no_display_message(env: Mapping[str, str]) -> str:
 
 
 def x_display_reachable(display: str, timeout: float = 0.5) -> bool | None:
-    """Whether an X server listens at ``display`` (``:0``, ``:1.0``, ``unix:0``, ``host:10.0``, as
-    $DISPLAY names it): its socket in /tmp/.X11-unix (or the abstract one Xorg also opens), or TCP
-    port 6000 + N on a host; None when it cannot be told (a form not known here)."""
+    """Whether an X server listens at ``display`` as libxcb looks for it: ``:N`` (``.S``) its
+    socket in /tmp/.X11-unix (or the abstract one Xorg also opens), then TCP localhost:6000+N (a
+    TCP-only server: VcXsrv for WSL); ``unix:N`` the socket; ``host:N`` TCP 6000+N on that host;
+    xcb's ``unix/``, ``tcp/``, ``inet/`` and ``inet6/`` prefixes choose. None when it cannot be
+    told (a form not known here): then Qt has the last word."""
     host, sep, rest = display.rpartition(":")
     number = rest.split(".")[0]
-    if not sep or not number.isdigit() or host.startswith("/"):  # e.g. macOS launchd paths
+    if not sep or not number.isdigit():
         return None
-    if host in ("", "unix"):
-        path = f"/tmp/.X11-unix/X{number}"
-        for address in (path, "\0" + path):  # the file, then Linux's abstract namespace
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(timeout)
-                try:
-                    sock.connect(address)
-                    return True
-                except OSError:
-                    continue
+    protocol = ""
+    if "/" in host:
+        protocol, _, host = host.partition("/")
+        if protocol not in ("unix", "tcp", "inet", "inet6") or "/" in host:
+            return None  # a path (macOS launchd's XQuartz socket) or another form
+    local = host in ("", "unix") or protocol == "unix"
+    if local and _unix_socket_answers(f"/tmp/.X11-unix/X{number}", timeout):
+        return True
+    if protocol == "unix" or host == "unix":
         return False
     try:
-        with socket.create_connection((host.strip("[]"), 6000 + int(number)), timeout=timeout):
+        with socket.create_connection((host.strip("[]") or "localhost", 6000 + int(number)), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def _unix_socket_answers(path: str, timeout: float) -> bool:
+    for address in (path, "\0" + path):  # the file, then Linux's abstract namespace
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(address)
+                return True
+            except OSError:
+                continue
+    return False
 
 
 def unreachable_display_message(display: str) -> str:

@@ -25,18 +25,24 @@ def close_on_interrupt(window: QWidget) -> Iterator[Callable[[], bool]]:
     """Ctrl+C in the terminal closes ``window`` as its close button does (unsaved work is asked
     about first): Qt's event loop never gave Python's handler a turn and the app ran on. Yields
     whether an interrupt asked for the close; the previous handler is back afterwards."""
-    asked = []
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started in the background (`&`):
+        yield lambda: False  # a Ctrl+C meant for the script that started it is not the app's
+        return
+    closed = []
+
+    def close() -> None:
+        if window.close():  # the close refused (Cancel at the question) is no interrupted end
+            closed.append(True)
 
     def interrupted(_signum: int, _frame: object) -> None:
-        asked.append(True)
-        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, close)
 
     timer = QTimer(window)
     timer.timeout.connect(lambda: None)  # returns to Python now and then: the handler runs
     timer.start(WAKE_MS)
     previous = signal.signal(signal.SIGINT, interrupted)
     try:
-        yield lambda: bool(asked) and not window.isVisible()
+        yield lambda: bool(closed)
     finally:
         signal.signal(signal.SIGINT, previous)
         timer.stop()

@@ -233,3 +233,15 @@ def test_version_and_help_refuse_extra_arguments_and_a_closed_pipe_is_no_error(c
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_version_with_no_stdout_at_all_is_no_error():
+    """No stdout (closed; a windowed Windows build): an AttributeError traceback and exit 1."""
+    proc = subprocess.run(
+        ["sh", "-c", f"'{sys.executable}' -m retoucher --version >&-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -526,3 +527,24 @@ def test_a_save_keeps_only_the_changed_pixels_for_the_next_one(tmp_path):
         tracemalloc.stop()
     assert kept < 200_000  # the 128 changed pixels and where they are; the box: 9 MB
     assert np.array_equal(np.asarray(Image.open(tmp_path / "filled.png")), doc.image)
+
+
+def test_a_file_on_a_share_that_stopped_answering_is_no_change_on_disk(tmp_path, monkeypatch):
+    """Path.exists raised ENOTCONN (a dead sshfs or NFS mount) out of Quit's save, and the window
+    closed with the work unsaved; the save is left to say what is wrong."""
+    import errno
+
+    from PIL import Image
+
+    path = tmp_path / "on_share.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+    doc = Document.open(path)
+    real_stat = os.stat
+
+    def dead(p, *a, **k):
+        if os.fspath(p) == str(path):
+            raise OSError(errno.ENOTCONN, "Transport endpoint is not connected", str(p))
+        return real_stat(p, *a, **k)
+
+    monkeypatch.setattr(os, "stat", dead)
+    assert doc.changed_on_disk is False

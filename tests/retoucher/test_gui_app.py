@@ -100,6 +100,44 @@ def test_ctrl_c_in_the_terminal_closes_the_app_asking_about_unsaved_work(qapp, i
     assert signal.getsignal(signal.SIGINT) is before  # the terminal's Ctrl+C is Python's again
 
 
+def test_a_ctrl_c_answered_with_cancel_is_no_interrupted_end_and_an_ignored_one_stays_ignored(qtbot):
+    """Ctrl+C, Cancel at the question, then a normal Quit exited 130; and an app started with
+    SIGINT ignored (in the background of a script) was closed by the script's Ctrl+C."""
+    import signal
+
+    from PySide6.QtWidgets import QWidget
+
+    from retoucher.qt.app import close_on_interrupt
+
+    class Asking(QWidget):
+        answers = [False, True]  # Cancel, then yes
+
+        def closeEvent(self, event):
+            event.setAccepted(self.answers.pop(0))
+
+    w = Asking()
+    qtbot.addWidget(w)
+    w.show()
+    with close_on_interrupt(w) as interrupted:
+        os.kill(os.getpid(), signal.SIGINT)
+        qtbot.waitUntil(lambda: Asking.answers[:1] != [False], timeout=5000)  # the question answered
+        assert w.isVisible() and not interrupted()  # refused: still open, no interrupt counted
+        w.close()  # a normal close
+        assert not w.isVisible() and not interrupted()
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        other = QWidget()
+        qtbot.addWidget(other)
+        other.show()
+        with close_on_interrupt(other) as interrupted:
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            QApplication.processEvents()
+            assert other.isVisible() and not interrupted()
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def test_settings_round_trip_and_sanitise(tmp_path):
     s = Settings.from_file(tmp_path / "s.ini")
     assert (s.device, s.weights, s.jpeg_quality, s.brush_size) == ("auto", "", 95, 40)

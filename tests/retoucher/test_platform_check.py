@@ -270,6 +270,34 @@ def test_x_display_reachable_knows_a_listening_socket_from_none(tmp_path, monkey
     assert REAL_X_DISPLAY_REACHABLE("nonsense") is None
 
 
+def test_a_tcp_only_x_server_and_xcbs_protocol_prefixes_are_reachable():
+    """libxcb falls back on TCP localhost:6000+N for ":N" when there is no socket (VcXsrv under
+    WSL, a TCP-only server) and reads "tcp/host:N" and "unix/:N": the check refused them all."""
+    import socket as socket_module
+
+    for number in range(90, 100):
+        if os.path.exists(f"/tmp/.X11-unix/X{number}"):
+            continue
+        server = socket_module.socket()
+        try:
+            server.bind(("127.0.0.1", 6000 + number))
+        except OSError:
+            server.close()
+            continue
+        break
+    else:
+        pytest.skip("no free port 6090-6099")
+    with server:
+        server.listen()
+        assert REAL_X_DISPLAY_REACHABLE(f":{number}") is True
+        assert REAL_X_DISPLAY_REACHABLE(f":{number}.0") is True
+        assert REAL_X_DISPLAY_REACHABLE(f"tcp/localhost:{number}") is True
+        assert REAL_X_DISPLAY_REACHABLE(f"unix/:{number}") is False  # the socket only, as xcb
+        assert REAL_X_DISPLAY_REACHABLE(f"unix:{number}") is False
+    assert REAL_X_DISPLAY_REACHABLE(f"tcp/localhost:{number}") is False  # gone
+    assert REAL_X_DISPLAY_REACHABLE("other/thing:0") is None
+
+
 @linux_only
 def test_retoucher_exits_1_without_importing_qt():
     code = (
