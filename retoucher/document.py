@@ -189,7 +189,9 @@ class Document:
     @property
     def dirty(self) -> bool:
         """True when the image differs from the file it was last opened from or saved to
-        (painting the mask alone does not make a photo unsaved)."""
+        (painting the mask alone does not make a photo unsaved). Told by the history's states, not
+        the pixels: a fill undone and made again with the same result still counts as a change
+        (asked about on close; comparing a 24 MP photo with its file at every step costs 0.2 s)."""
         return self._state != self._saved_state
 
     @property
