@@ -154,8 +154,10 @@ def _not_safetensors(path: Path, exc: Exception) -> WeightsError:
     if head == b"PK" or (len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5):
         return WeightsError(
             f"{path} is a pickled PyTorch checkpoint, which Retoucher never loads because "
-            "unpickling can run arbitrary code. Convert a training checkpoint with "
-            "'retoucher-train export CKPT OUT.safetensors'."
+            "unpickling can run arbitrary code. Convert an inpainting training checkpoint with "
+            "'retoucher-train export CKPT OUT.safetensors'; a damage detector's run writes its "
+            "damage.safetensors itself when it ends (run its 'retoucher-train damage train' command "
+            "again to finish it)."
         )
     return WeightsError(f"{path} is not a readable safetensors file ({exc})")
 

@@ -50,6 +50,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from engine.weights import WeightsError
 
     from .damage_eval import evaluate_detectors, format_kind_table, format_table, write_report
+    from .evaluate import check_report_file
 
     try:
         det = DamageDetector(args.weights, device=args.device)
@@ -58,6 +59,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return 2
     threshold = args.threshold if args.threshold is not None else det.threshold
     try:
+        if args.json:  # before the work: a path that cannot be written lost it in a traceback
+            check_report_file(Path(args.json), f"--json {args.json}")
         rows = evaluate_detectors(
             det.probability,
             threshold,
@@ -79,7 +82,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         extra = {"weights": str(args.weights or "bundled"), "split": args.split, "seed": args.seed}
         extra["detector"] = det.name
-        write_report(args.json, rows, json.loads(json.dumps(extra)))
+        try:
+            write_report(args.json, rows, json.loads(json.dumps(extra)))
+        except OSError as exc:  # the tables above are printed: only the file is missing
+            print(f"retoucher-train damage evaluate: error: cannot write {args.json}: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {args.json}")
     return 0
 

@@ -156,7 +156,9 @@ def _scene_negatives(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
             cv2.ellipse(
                 region,
                 (int(rng.uniform(0, w)), int(rng.uniform(0, h))),
-                (int(rng.uniform(20, w)), int(rng.uniform(20, h))),
+                # axes of 20 px up to the photo's size, as before for any photo of 20 px or more (one
+                # under 20 px made uniform(20, w) fail: "high - low < 0", and no detector was exported)
+                (int(rng.uniform(min(20, w), w)), int(rng.uniform(min(20, h), h))),
                 float(rng.uniform(0, 180)),
                 0,
                 360,

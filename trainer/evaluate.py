@@ -458,20 +458,25 @@ def _photos_grid_path(cfg: EvalConfig, kind: str) -> Path:
     return base.with_name(f"{base.stem}-photos-{kind}{base.suffix}")
 
 
+def check_report_file(target: Path, option: str) -> None:
+    """ValueError, before any work, when a report cannot be written at ``target`` (given as
+    ``option``): a folder, a read-only file, a folder that cannot be made or written in ran the
+    whole evaluation (up to an hour here) and lost its figures in a traceback at the end."""
+    if target.is_dir():
+        raise ValueError(f"{option}: {target} is a folder; name the report's file ({target}/eval.md)")
+    try:
+        check_writable(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target.parent, prefix=".retoucher-write-check."):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot write {target}: {exc.strerror or exc}") from None
+
+
 def _check_report_path(out: Path) -> None:
-    """ValueError, before any work, when the report (``out`` and its ``.json``) cannot be
-    written there: a folder given as ``--out`` or a read-only file ran the whole evaluation
-    (up to an hour here) and lost its figures in a traceback at the end."""
+    """:func:`check_report_file` for the report and its ``.json``."""
     for target in (out, out.with_suffix(".json")):
-        if target.is_dir():
-            raise ValueError(f"--out {out}: {target} is a folder; name the report's file ({target}/eval.md)")
-        try:
-            check_writable(target)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=target.parent, prefix=".retoucher-write-check."):
-                pass
-        except OSError as exc:
-            raise ValueError(f"--out {out}: cannot write {target}: {exc.strerror or exc}") from None
+        check_report_file(target, f"--out {out}")
 
 
 def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:

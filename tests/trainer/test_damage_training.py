@@ -44,6 +44,16 @@ def test_synthesize_is_seeded_and_labels_what_it_drew() -> None:
     assert labelled.mean() > s.label.mean()  # each seed draws different damage
 
 
+def test_a_photo_under_20_px_on_a_side_is_synthesized_too() -> None:
+    """A 200x6 photo (prepare keeps it) made the ageing's stripe region fail, "high - low < 0",
+    at the end of a training's calibration: no detector was exported, and evaluate failed."""
+    for shape in ((6, 200, 3), (33, 9, 3), (3, 3, 3)):
+        photo = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+        for seed in range(40):  # enough draws to reach the stripes
+            sample = synthesize(np.random.default_rng(seed), photo)
+            assert sample.damaged.shape == photo.shape
+
+
 def test_undamaged_samples_have_no_label_and_equal_the_clean_print() -> None:
     s = synthesize(np.random.default_rng(3), _photo(1), damage=False)
     assert not s.label.any()
@@ -373,6 +383,20 @@ def test_a_crop_of_a_photo_at_or_just_under_the_crop_size(short) -> None:
     photo = np.zeros((short, 1500, 3), np.uint8)
     for seed in range(5):
         assert random_crop(np.random.default_rng(seed), photo, 1024).shape == (1024, 1024, 3)
+
+
+def test_damage_evaluate_checks_its_json_path_before_the_work(prepared, tmp_path, capsys) -> None:
+    """--json naming a folder (or a read-only file) ran the whole evaluation, then ended in a
+    traceback with the figures lost."""
+    import time
+
+    start = time.perf_counter()
+    rc = train_main(
+        ["damage", "evaluate", "--data", str(prepared), "--json", str(tmp_path), "--device", "cpu"]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a folder" in err and "Traceback" not in err
+    assert time.perf_counter() - start < 30  # refused before the detector ran over the photos
 
 
 def test_damage_evaluate_refuses_a_negative_limit(prepared) -> None:
