@@ -339,7 +339,15 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
         _log(out, f"stopped by {stop.why} at step {step}: checkpoint saved; run the same command to resume")
         raise KeyboardInterrupt
     weights = out / "damage.safetensors"
-    provenance = export_detector(model, config, step, weights)
+    try:
+        provenance = export_detector(model, config, step, weights)
+    except KeyboardInterrupt:  # after the steps (no StopRequest any more): it exited without a line
+        _log(
+            out,
+            f"interrupted while calibrating and exporting after step {step}: the checkpoint is kept; "
+            "run the same command to finish",
+        )
+        raise
     _log(
         out,
         f"exported {weights}: threshold {provenance['threshold']:.3f}, calibration {provenance['calibration']}",

@@ -506,3 +506,26 @@ def test_a_signal_in_the_last_step_still_exports(prepared, tmp_path, monkeypatch
     monkeypatch.setattr(dt, "_loss", signalling)
     weights = train_damage(_config(prepared, tmp_path / "run", steps=2))
     assert read_damage_info(weights).provenance["steps"] == 2
+
+
+def test_a_ctrl_c_during_the_calibration_says_so_and_the_same_command_finishes(
+    prepared, tmp_path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C while the finished run calibrated and exported: exit 130 and not a line, on the
+    screen or in train.log."""
+    import trainer.damage_train as dt
+
+    out = tmp_path / "run"
+    real = dt.export_detector
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dt, "export_detector", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_damage(_config(prepared, out))
+    said = "interrupted while calibrating and exporting after step 4: the checkpoint is kept"
+    assert said in capsys.readouterr().out and said in (out / "train.log").read_text()
+    monkeypatch.setattr(dt, "export_detector", real)
+    weights = train_damage(_config(prepared, out))  # the same command: resumes at its end, exports
+    assert weights.is_file()
