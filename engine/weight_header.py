@@ -104,12 +104,7 @@ def read_damage_header(path: str | os.PathLike[str]) -> tuple[str, float, dict[s
     (no torch: for the app's window); a :class:`WeightsError` for a missing or foreign file."""
     path = Path(path)
     meta = read_header(path, DAMAGE_FORMAT_NAME, DAMAGE_FORMAT_VERSION, "Retoucher damage detector")
-    try:
-        provenance = json.loads(meta.get("provenance") or "{}")
-    except ValueError as exc:
-        raise WeightsError(f"{path} has a broken provenance ({exc})") from exc
-    if not isinstance(provenance, dict):
-        raise WeightsError(f"{path} has a broken provenance (a {type(provenance).__name__}, not an object)")
+    _, provenance = read_described(path, meta, lambda _config: None)  # its architecture: torch's
     return meta.get("name") or path.stem, calibrated_threshold(provenance), provenance
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "damage_mask",
     "default_detector_factory",
     "describe_detector",
+    "detector_device",
     "find_damage",
     "grown",
     "size_text",
@@ -122,10 +123,15 @@ def default_detector_factory(weights: str | None, device: str) -> DetectorLike:
     return DamageDetector(weights or None, device=device)
 
 
+def detector_device(detector: DetectorLike) -> object | None:
+    """Where ``detector`` runs, as people read it ("CPU", the GPU's name), else its device, else
+    None: both are optional in DetectorLike (test doubles lack them)."""
+    return getattr(detector, "device_name", None) or getattr(detector, "device", None)
+
+
 def describe_detector(detector: DetectorLike, threshold: float | None, dilate: int) -> str:
     """``NAME on DEVICE (threshold T, dilate N px)``, for reports (the device when it has one)."""
     t = detector.threshold if threshold is None else threshold
-    # optional in DetectorLike (test doubles lack it): the name people read ("CPU", the GPU's)
-    where = getattr(detector, "device_name", None) or getattr(detector, "device", None)
+    where = detector_device(detector)
     on = "" if where is None else f" on {where}"
     return f"{detector.name}{on} (threshold {t:.2f}, dilate {dilate} px)"

@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.formats import DEFAULT_QUALITY, is_written, output_format
 from engine.geometry import Rect
+from engine.grey import is_grey
 from engine.jpeg_blocks import changed_pixels
 from engine.metadata import PhotoMetadata
 
@@ -157,8 +158,7 @@ class Document:
         """A photo from no file (pasted, dropped image data): unsaved (it exists nowhere else:
         closing or opening another photo asks); a grey picture is saved grey, as a grey photo
         file is (it became an RGB file)."""
-        grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-        doc = cls(rgb, alpha=alpha, metadata=PhotoMetadata(mode="L") if grey else None, copy=False)
+        doc = cls(rgb, alpha=alpha, metadata=PhotoMetadata(mode="L") if is_grey(rgb) else None, copy=False)
         doc.mark_unsaved()
         return doc
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 
-from .damage import default_detector_factory, grown
+from .damage import default_detector_factory, detector_device, grown
 from .inpainting import DetectorFactory
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -262,7 +262,7 @@ def _detect(
         name = read_damage_info(path).name
     except (WeightsError, ValueError) as exc:
         raise SelfTestError(f"the damage detector did not load: {exc}") from exc
-    where = getattr(detector, "device_name", None) or getattr(detector, "device", device)
+    where = detector_device(detector) or device
     say("detector", f"{name} ({path.name}) loaded on {where} in {load_s:.2f} s")
     scratched, drawn = self_test_damage(image)
     t0 = time.perf_counter()

@@ -22,6 +22,7 @@ __all__ = [
     "ManifestError",
     "ManifestRow",
     "read_manifest",
+    "read_prepare_state",
     "write_manifest",
 ]
 
@@ -87,12 +88,17 @@ class ManifestRow:
 COLUMNS = [f.name for f in fields(ManifestRow)]
 
 
-def _half_prepared(data_dir: Path) -> bool:
+def read_prepare_state(data_dir: str | Path) -> dict:
+    """DATA_DIR/prepare.json as it is (``{}``: none, an older folder, or unreadable)."""
     try:
-        state = json.loads((data_dir / SETTINGS_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # none (an older folder), or unreadable: the manifest decides
-        return False
-    return isinstance(state, dict) and "in_progress" in state
+        state = json.loads((Path(data_dir) / SETTINGS_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _half_prepared(data_dir: Path) -> bool:
+    return "in_progress" in read_prepare_state(data_dir)  # none or unreadable: the manifest decides
 
 
 def write_manifest(data_dir: str | Path, rows: list[ManifestRow]) -> Path:

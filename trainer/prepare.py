@@ -40,7 +40,14 @@ from engine.formats import IMAGE_SUFFIXES
 from engine.imageio import rgb_of
 
 from .cub import bird_square, centre_square, read_cub
-from .manifest import MANIFEST_NAME, SETTINGS_NAME, ManifestRow, read_manifest, write_manifest
+from .manifest import (
+    MANIFEST_NAME,
+    SETTINGS_NAME,
+    ManifestRow,
+    read_manifest,
+    read_prepare_state,
+    write_manifest,
+)
 from .splits import stable_split, stratified_split
 
 __all__ = ["PrepareConfig", "PrepareReport", "PrepareError", "prepare", "IMAGE_SUFFIXES"]
@@ -361,7 +368,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         leftover.unlink(missing_ok=True)  # temp files of a killed run
     settings = config.image_settings()
     settings_path = out / SETTINGS_NAME
-    state = _read_state(settings_path)
+    state = read_prepare_state(out)
     old_settings = state.get("settings")
     reuse = old_settings == settings
     previous = _previous_split(out, state, settings, config.seed) if mode == "folder" else {}
@@ -473,15 +480,6 @@ def _run_jobs(jobs: list[_Job], workers: int, progress: bool) -> list[_Result]:
                 pool.terminate()
                 pool.join()
     return results
-
-
-def _read_state(path: Path) -> dict:
-    """prepare.json as it is (``{}``: none, or unreadable)."""
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _previous_split(out: Path, state: dict, settings: dict, seed: int) -> dict[str, str]:

@@ -31,6 +31,7 @@ from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FIL
 from .qimage import is_deep, to_rgb_alpha
 from .settings import Settings
 from .waiting import Waiter
+from .worker import file_stamp
 
 if TYPE_CHECKING:  # pragma: no cover
     from .main_window import MainWindow
@@ -148,15 +149,6 @@ def ask_changed_on_disk(parent: QWidget, doc: Document) -> ChangedOnDisk:
     if clicked is replace:
         return ChangedOnDisk.REPLACE
     return ChangedOnDisk.SAVE_AS if clicked is save_as else ChangedOnDisk.CANCEL
-
-
-def _file_stamp(path: str | Path) -> tuple[int, int, int] | None:
-    """What changes when a file is written (atomically or not); None: it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def _dropped_photos(mime: QMimeData) -> list[str]:
@@ -279,14 +271,14 @@ class FileActions:
             self._message("Wait for the fill or damage search to finish (Esc cancels it) first", 4000)
             return False
         w.canvas.finish_held_drag()  # a stroke in progress becomes its undo step
-        stamp = _file_stamp(path)
+        stamp = file_stamp(path)
         doc, said = self._read(path)
         if doc is None:  # nothing changed: a polygon being clicked is still open
             return False
         w.canvas.finish_drag(close_shape=True)  # it is part of the hole the question is about
         if not self.maybe_save():
             return False
-        if _file_stamp(path) != stamp:  # saving the current photo wrote this very file
+        if file_stamp(path) != stamp:  # saving the current photo wrote this very file
             doc, said = self._read(path)
             if doc is None:
                 return False

@@ -40,26 +40,27 @@ def weights_path(weights: str | None) -> Path:
     return Path(weights).expanduser() if weights else engine.default_weights_path()
 
 
+def weights_header(weights: str) -> tuple[WeightsInfo | None, str | None]:
+    """The header of the weights file ``weights`` names ("" = the bundled model), read alone:
+    ``(info, None)``, or ``(None, why it cannot be read)``."""
+    try:
+        return engine.read_weights_info(weights_path(weights)), None
+    except (engine.WeightsError, OSError) as exc:
+        return None, str(exc)
+
+
 def model_texture(weights: str) -> float | None:
     """The own texture strength of the model in the weights file ``weights`` ("" = the bundled
     model), from its header alone; None when the file cannot be read."""
-    try:
-        return engine.read_weights_info(weights_path(weights)).texture
-    except (engine.WeightsError, OSError):
-        return None
+    info, _ = weights_header(weights)
+    return None if info is None else info.texture
 
 
 def weights_problem(weights: str) -> str | None:
     """Why the weights file ``weights`` cannot fill, from its header alone (missing, not a
     weight file, another kind: the damage detector's), or None. "" (the bundled model) is never
     refused here: nothing else can be chosen for it, and the first fill says what is wrong."""
-    if not weights:
-        return None
-    try:
-        engine.read_weights_info(weights_path(weights))
-    except (engine.WeightsError, OSError) as exc:
-        return str(exc)
-    return None
+    return weights_header(weights)[1] if weights else None
 
 
 class FillController(QObject):

@@ -149,9 +149,9 @@ class Job(QRunnable):
 Stamp = tuple[int, int, int]
 
 
-def file_stamp(path: Path) -> Stamp | None:
+def file_stamp(path: str | os.PathLike[str]) -> Stamp | None:
     """What changes when a file is written again (in place or by a rename over it); None when it
-    cannot be read."""
+    cannot be read. (The weight files the engines were built from; the photo an Open reads.)"""
     try:
         st = os.stat(path)
     except OSError:
