@@ -34,10 +34,8 @@ from .tools import (
 )
 from .zoom_view import ZoomView
 
-COMPARE_NOTICE = (
-    "Compare shows the photo as opened: painting resumes when it ends "
-    "(release \\ or untick View > Compare with Original)"
-)
+COMPARE_NOTICE = "Showing the original: release \\ or untick View > Compare to paint"
+"""Short: the status bar's permanent labels cut a longer one at a 1100 px wide window."""
 
 
 class Canvas(ZoomView):

@@ -18,6 +18,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSpinBox
 
 from retoucher.document import Document, Rect
+from retoucher.qt.canvas import COMPARE_NOTICE
 from retoucher.qt.main_window import MainWindow
 from retoucher.qt.tools import ToolKind
 
@@ -370,7 +371,7 @@ def test_compare_shows_that_it_does_not_paint_and_says_so_on_a_press(window):
     _drag(w, [(500, 480), (560, 520)])
     QApplication.processEvents()
     assert not w.doc.mask.any()
-    assert w.statusBar().currentMessage().startswith("Compare shows the photo as opened")
+    assert w.statusBar().currentMessage() == COMPARE_NOTICE
     w.compare_action.trigger()  # back to editing: the cross and the brush again, and it paints
     QApplication.processEvents()
     QTest.mouseMove(vp, _vp(w, 507, 463))
