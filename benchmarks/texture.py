@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.atomic import atomic_path  # noqa: E402
+from engine.atomic import write_text_atomic  # noqa: E402
 from trainer.evaluate import _load_inpainter, name_with_texture  # noqa: E402
 from trainer.paired import PairedDifference  # noqa: E402
 from trainer.photo_eval import _fmt, evaluate_photos  # noqa: E402
@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         grid_path=lambda kind: out.with_name(f"{out.stem}-{kind}.jpg"),
         baselines=("ns",),
     )
-    with atomic_path(out) as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text_atomic(out, "\n".join(lines) + "\n")
     figures = {
         "data": str(args.data),
         "split": args.split,
@@ -110,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "photos": section,
     }
-    with atomic_path(out.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out.with_suffix(".json"), json.dumps(figures, indent=2) + "\n")
     print(f"{section['photos']} {args.split} photos; hole PSNR dB / texture ratio (median)")
     heads = [f"texture {s:g}" for s in args.strengths] + [
         m.name for m in list(models.values())[len(args.strengths) :]

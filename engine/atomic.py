@@ -33,7 +33,14 @@ try:
 except ImportError:  # pragma: no cover - Windows: an open file cannot be removed there anyway
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["atomic_path", "check_writable", "leftover_temporaries", "lock_exclusive", "temporary_target"]
+__all__ = [
+    "atomic_path",
+    "check_writable",
+    "leftover_temporaries",
+    "lock_exclusive",
+    "temporary_target",
+    "write_text_atomic",
+]
 
 # mkstemp's random part: 8 characters from [a-z0-9_] (CPython's tempfile._RandomNameSequence).
 _TEMP_RE = re.compile(r"^\.(?P<stem>.*)\.[a-z0-9_]{8}\.tmp(?P<cut>cut)?(?P<suffix>(?:\.[^.]+)?)$")
@@ -104,6 +111,13 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if fd >= 0:
             os.close(fd)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """``Path(path).write_text(text, encoding="utf-8")`` through :func:`atomic_path`: a process
+    killed, or a disk full, half-way leaves the old file whole."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def lock_exclusive(fd: int) -> bool:

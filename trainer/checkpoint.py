@@ -26,7 +26,7 @@ import json
 import os
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -384,6 +384,21 @@ def data_info(
             )
     info["species"] = train.species
     return info
+
+
+DATA_KEYS = ("train_images", "native_photos", "size", "kept", "splits", "species")
+"""What of :func:`data_info` makes the data another (the folder's path may change: moved)."""
+
+
+def data_change(before: dict[str, Any], now: dict[str, Any], keys: Iterable[str]) -> str | None:
+    """A resumed run may read its data from another folder (moved), but data that is not the same
+    (other photos, another split or size) changes the run: the warning to log, None when the
+    checkpoint's ``before`` and ``now`` agree on ``keys`` (one the checkpoint lacks is not compared)."""
+    changed = [k for k in keys if k in before and before[k] != now.get(k)]
+    if not changed:
+        return None
+    what = ", ".join(f"{k} {before[k]!r} -> {now.get(k)!r}" for k in changed)
+    return f"warning: the data differs from the checkpoint's ({what}); the run goes on with it"
 
 
 # ---- starting a run: resume or --init

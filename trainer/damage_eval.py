@@ -262,9 +262,6 @@ def format_table(rows: list[DetectionScores]) -> list[str]:
 
 
 def write_report(path: Path, rows: list[DetectionScores], extra: dict[str, object]) -> None:
-    from engine.atomic import atomic_path
+    from engine.atomic import write_text_atomic
 
-    with atomic_path(path) as tmp:
-        tmp.write_text(
-            json.dumps({**extra, "rows": [asdict(r) for r in rows]}, indent=2) + "\n", encoding="utf-8"
-        )
+    write_text_atomic(path, json.dumps({**extra, "rows": [asdict(r) for r in rows]}, indent=2) + "\n")

@@ -17,6 +17,7 @@ the thin lines from being drowned by the background).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -30,10 +31,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from engine.atomic import write_text_atomic
 from engine.damage import DamageDetector, DamageNet, DamageNetConfig, load_damage_weights, save_damage_weights
 from engine.stop_request import StopRequest
 
-from .checkpoint import remove_temporaries, run_lock, write_torch_file
+from .checkpoint import data_change, remove_temporaries, run_lock, write_torch_file
 from .damage_data import DamageDataset, collate_damage, damage_photos
 from .damage_eval import calibrate
 from .damage_synth import synthesize
@@ -165,14 +167,31 @@ def _open(
     return dataclasses.replace(saved, **changes), ckpt
 
 
+PHOTO_KEYS = ("train_photos", "photos")
+
+
+def _photos_info(photos: list[Path]) -> dict[str, Any]:
+    """What the run trains on, for its checkpoint: how many photos and a hash of which (each by its
+    folder and name, so that a source tree moved as a whole is the same data)."""
+    names = sorted(f"{p.parent.name}/{p.name}" for p in photos)
+    digest = hashlib.sha256("\n".join(names).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return {"train_photos": len(photos), "photos": digest}
+
+
 def _save(
-    path: Path, model: DamageNet, opt: torch.optim.Optimizer, step: int, config: DamageTrainConfig
+    path: Path,
+    model: DamageNet,
+    opt: torch.optim.Optimizer,
+    step: int,
+    config: DamageTrainConfig,
+    data_info: dict[str, Any],
 ) -> None:
     payload = {
         "format": CKPT_FORMAT,
         "version": CKPT_VERSION,
         "step": step,
         "config": dataclasses.asdict(config),
+        "data_info": data_info,
         "model_config": json.loads(model.config.to_json()),
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
@@ -230,6 +249,11 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
 
     for temp in remove_temporaries(out):  # a run killed while it saved
         _log(out, f"removed {temp.name}, left by a run killed while it saved")
+    data_info = _photos_info(photos)
+    if ckpt is not None:  # a re-prepared or another --data: other photos, without a word before
+        changed = data_change(ckpt.get("data_info") or {}, data_info, PHOTO_KEYS)
+        if changed:
+            _log(out, changed)
     if ckpt is not None:
         model = DamageNet(DamageNetConfig(**ckpt["model_config"]))
         model.load_state_dict(ckpt["model"])
@@ -255,9 +279,7 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     if ckpt is not None:
         opt.load_state_dict(ckpt["optimizer"])
-    (out / "config.json").write_text(
-        json.dumps(dataclasses.asdict(config), indent=2) + "\n", encoding="utf-8"
-    )
+    write_text_atomic(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     _log(
         out,
         f"damage detector: {len(photos)} train photos, {sum(p.numel() for p in model.parameters())} "
@@ -323,7 +345,7 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
                 if stop.requested:
                     break
                 if step % config.ckpt_every == 0 and not out_of_time and step < config.steps:
-                    _save(out / "ckpt.pt", model, opt, step, config)
+                    _save(out / "ckpt.pt", model, opt, step, config, data_info)
                 if out_of_time:
                     _log(
                         out,
@@ -334,7 +356,7 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
         finally:
             bar.close()
             writer.close()
-    _save(out / "ckpt.pt", model, opt, step, config)
+    _save(out / "ckpt.pt", model, opt, step, config, data_info)
     if stop.requested and step < config.steps:  # in the last step: the run is done, exported
         _log(out, f"stopped by {stop.why} at step {step}: checkpoint saved; run the same command to resume")
         raise KeyboardInterrupt

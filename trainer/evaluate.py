@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from engine.atomic import atomic_path, check_writable
+from engine.atomic import check_writable, write_text_atomic
 from engine.mirror_pass import MIRROR
 
 from .checkpoint import is_weight_file, load_checkpoint, model_from_checkpoint
@@ -586,10 +586,8 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> EvalReport:
 
     report.markdown = "\n".join(md) + "\n"
     out = Path(cfg.out)
-    with atomic_path(out) as tmp:
-        tmp.write_text(report.markdown, encoding="utf-8")
-    with atomic_path(out.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(out, report.markdown)
+    write_text_atomic(out.with_suffix(".json"), json.dumps(report.to_json(), indent=2) + "\n")
     report.out = out
     if examples and cfg.grid_rows > 0:
         grid_path = Path(cfg.grid) if cfg.grid else out.with_suffix(".jpg")

@@ -45,9 +45,11 @@ from engine.stop_request import StopRequest
 from .adversarial import Adversary, PatchDiscriminator
 from .checkpoint import (
     CKPT_NAME,
+    DATA_KEYS,
     Checkpointer,
     TrainState,
     check_same_processes,
+    data_change,
     data_info,
     initial_model,
     open_run,
@@ -206,7 +208,9 @@ def _train(
     )
     info = data_info(config.data, train_images, native)
     if resumed is not None and d.is_main:
-        _say_changed_data(resumed.get("data_info") or {}, info, log)
+        changed = data_change(resumed.get("data_info") or {}, info, DATA_KEYS)
+        if changed:
+            log(changed)
     calibration = loss_fn.vgg_calibration
     checkpointer = Checkpointer(
         out,
@@ -315,16 +319,6 @@ def _loop(run: _Run) -> tuple[int, bool, TrainResult]:
                 log(f"stopped at step {step} of {config.steps} ({why}); continue with --resume")
                 return step, True, result
     return step, False, result
-
-
-def _say_changed_data(before: dict[str, Any], now: dict[str, Any], say: Callable[[str], None]) -> None:
-    """A resumed run may read its data from another folder (moved), but data that is not the same
-    (other images, another split or size) changes the run without a word: said in the log."""
-    keys = ("train_images", "native_photos", "size", "kept", "splits", "species")
-    changed = [k for k in keys if k in before and before[k] != now.get(k)]
-    if changed:
-        what = ", ".join(f"{k} {before[k]!r} -> {now.get(k)!r}" for k in changed)
-        say(f"warning: the data differs from the checkpoint's ({what}); the run goes on with it")
 
 
 def _balance_due(run: _Run, step: int) -> bool:

@@ -35,7 +35,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from engine.atomic import atomic_path
+from engine.atomic import atomic_path, write_text_atomic
 from engine.formats import IMAGE_SUFFIXES
 from engine.imageio import rgb_of
 
@@ -377,8 +377,7 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     # and a prepare.json whose settings vouch only for files written with them (the next run
     # would keep them: none when the settings changed)
     marker = {"in_progress": settings, "seed": config.seed, **({"settings": settings} if reuse else {})}
-    with atomic_path(settings_path) as tmp:
-        tmp.write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(settings_path, json.dumps(marker, indent=2) + "\n")
 
     prints = _read_fingerprints(out) if reuse else {}
     jobs = [
@@ -432,11 +431,9 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     write_manifest(out, rows)
     report.bytes = _folder_size([out / r.file for r in rows])
     report.seconds = time.perf_counter() - t0
-    with atomic_path(settings_path) as tmp:
-        tmp.write_text(
-            json.dumps({"settings": settings, "report": asdict(report)}, indent=2) + "\n",
-            encoding="utf-8",
-        )
+    write_text_atomic(
+        settings_path, json.dumps({"settings": settings, "report": asdict(report)}, indent=2) + "\n"
+    )
     return report
 
 

@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from engine.atomic import write_text_atomic
+
 from .config import TrainConfig
 from .distributed import DistInfo
 
@@ -73,9 +75,7 @@ class RunLogger:
             # the checkpoint's own step stays (a resumed run does not log it again: purged at
             # start_step, every resume lost its last train, validation and image points)
             self.writer = SummaryWriter(str(self.out / "tb"), purge_step=start_step + 1)
-            (self.out / "config.json").write_text(
-                json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8"
-            )
+            write_text_atomic(self.out / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
             truncate_log(self.out / "log.jsonl", start_step)
         self.bar = tqdm(
             total=config.steps,
@@ -181,4 +181,4 @@ def truncate_log(path: Path, step: int) -> None:
         with contextlib.suppress(ValueError):
             if json.loads(line).get("step", 0) <= step:
                 keep.append(line)
-    path.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+    write_text_atomic(path, "".join(line + "\n" for line in keep))  # a kill here keeps the log

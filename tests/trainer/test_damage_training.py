@@ -444,6 +444,31 @@ def test_a_copied_run_resumes_in_its_own_folder(prepared, tmp_path) -> None:
     assert torch.load(moved / "ckpt.pt", weights_only=True)["step"] == 5
 
 
+def test_resuming_on_other_photos_says_so_and_a_moved_folder_does_not(prepared, tmp_path) -> None:
+    """A run resumed with another or a re-prepared --data trained on the other photos without a
+    word (the checkpoint kept no record of its photos)."""
+    import shutil
+
+    from trainer.prepare import PrepareConfig, prepare
+
+    out = tmp_path / "run"
+    train_damage(_config(prepared, out, steps=2))
+    moved = tmp_path / "moved"
+    shutil.copytree(prepared, moved)
+    train_damage(_config(moved, out, steps=3))
+    assert "data differs" not in (out / "train.log").read_text()
+    other = tmp_path / "other"  # the same photos split with another seed
+    prepare(
+        PrepareConfig(
+            out=other, images_dir=prepared.parent / "photos", size=64, workers=1, progress=False, seed=5
+        )
+    )
+    train_damage(_config(other, out, steps=4))
+    log = (out / "train.log").read_text()
+    assert "warning: the data differs from the checkpoint's (photos " in log
+    assert torch.load(out / "ckpt.pt", weights_only=True)["step"] == 4
+
+
 def test_init_from_a_detector_of_another_width_records_the_width_that_trained(prepared, tmp_path) -> None:
     """--init FILE --width 4 trained FILE's width-2 network, but the exported file's recipe said
     width 4."""

@@ -1155,3 +1155,27 @@ def test_a_resumed_run_keeps_the_precision_auto_chose_where_it_started(prepared,
         assert amp_dtype(TrainConfig(amp="auto"), gpu) == torch.float16  # a new run there
     finally:
         engine.inpainter.bf16_supported = old
+
+
+def test_a_resume_cutting_the_log_keeps_it_whole_when_the_disk_fills_half_way(tmp_path, monkeypatch):
+    from pathlib import Path as _Path
+
+    from trainer.runlog import truncate_log
+
+    log = tmp_path / "log.jsonl"
+    lines = [f'{{"step": {s}, "loss": 0.5}}' for s in (100, 200, 300)]
+    log.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    real_write_text = _Path.write_text
+
+    def disk_full(self, text, *args, **kwargs):  # a few bytes land, then ENOSPC
+        real_write_text(self, text[:5], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        truncate_log(log, 200)  # a resume's cut of what a killed run logged after its checkpoint
+    monkeypatch.undo()
+    assert log.read_text(encoding="utf-8").splitlines() == lines  # not 5 bytes of it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl"]
+    truncate_log(log, 200)
+    assert log.read_text(encoding="utf-8").splitlines() == lines[:2]
