@@ -60,7 +60,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     threshold = args.threshold if args.threshold is not None else det.threshold
     try:
         if args.json:  # before the work: a path that cannot be written lost it in a traceback
-            check_report_file(Path(args.json), f"--json {args.json}")
+            check_report_file(Path(args.json), f"--json {args.json}", "damage.json")
         rows = evaluate_detectors(
             det.probability,
             threshold,

@@ -458,12 +458,13 @@ def _photos_grid_path(cfg: EvalConfig, kind: str) -> Path:
     return base.with_name(f"{base.stem}-photos-{kind}{base.suffix}")
 
 
-def check_report_file(target: Path, option: str) -> None:
+def check_report_file(target: Path, option: str, example: str = "eval.md") -> None:
     """ValueError, before any work, when a report cannot be written at ``target`` (given as
-    ``option``): a folder, a read-only file, a folder that cannot be made or written in ran the
-    whole evaluation (up to an hour here) and lost its figures in a traceback at the end."""
+    ``option``; ``example``: a file name the error suggests): a folder, a read-only file, a folder
+    that cannot be made or written in ran the whole evaluation (up to an hour here) and lost its
+    figures in a traceback at the end."""
     if target.is_dir():
-        raise ValueError(f"{option}: {target} is a folder; name the report's file ({target}/eval.md)")
+        raise ValueError(f"{option}: {target} is a folder; name the report's file ({target / example})")
     try:
         check_writable(target)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -396,6 +396,7 @@ def test_damage_evaluate_checks_its_json_path_before_the_work(prepared, tmp_path
     )
     err = capsys.readouterr().err
     assert rc == 2 and "is a folder" in err and "Traceback" not in err
+    assert f"({tmp_path / 'damage.json'})" in err  # a JSON file's name, not eval.md
     assert time.perf_counter() - start < 30  # refused before the detector ran over the photos
 
 
