@@ -69,6 +69,7 @@ __all__ = [
     "open_run",
     "phase_entry",
     "remove_temporaries",
+    "new_run_folder",
     "run_lock",
     "check_same_processes",
     "resume",
@@ -125,6 +126,27 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 RUN_LOCK = ".run.lock"  # in the run folder: held by the process (rank 0) training into it
+
+
+@contextlib.contextmanager
+def new_run_folder(out: Path) -> Iterator[None]:
+    """Make ``out`` (and its missing parents) for a run; a run that fails before it wrote anything
+    there (a mistyped --data, an empty data folder) takes the folders it made away again: an empty
+    run folder holding only :data:`RUN_LOCK` was left behind."""
+    made = [folder for folder in (out, *out.parents) if not folder.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for folder in made:  # the deepest first; one that holds anything else stays, with its parents
+            try:
+                if any(p.name != RUN_LOCK for p in folder.iterdir()):
+                    break
+                (folder / RUN_LOCK).unlink(missing_ok=True)
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ from engine.atomic import write_text_atomic
 from engine.damage import DamageDetector, DamageNet, DamageNetConfig, load_damage_weights, save_damage_weights
 from engine.stop_request import StopRequest
 
-from .checkpoint import data_change, remove_temporaries, run_lock, write_torch_file
+from .checkpoint import data_change, new_run_folder, remove_temporaries, run_lock, write_torch_file
 from .damage_data import DamageDataset, collate_damage, damage_photos
 from .damage_eval import calibrate
 from .damage_synth import synthesize
@@ -235,8 +235,9 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
     ``explicit``: the options given on the command line; a resumed run takes only ``steps``,
     ``minutes`` and ``workers`` of them (None: every field of ``config`` counts as given)."""
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out):  # one training at a time in a run folder
+    # a new folder is taken away again if the run fails before writing in it; one training at a
+    # time in a run folder
+    with new_run_folder(out), run_lock(out):
         return _train_damage(config, explicit)
 
 

@@ -52,6 +52,7 @@ from .checkpoint import (
     data_change,
     data_info,
     initial_model,
+    new_run_folder,
     open_run,
     phase_entry,
     remove_temporaries,
@@ -137,7 +138,7 @@ def _train(
     if not config.data:
         raise TrainError("--data is required")
     if d.is_main and not out.is_dir():
-        out.mkdir(parents=True, exist_ok=True)
+        held.enter_context(new_run_folder(out))  # taken away again if the run fails before writing
         held.enter_context(run_lock(out))
     if d.distributed:
         dist.barrier()

@@ -555,3 +555,23 @@ def test_a_ctrl_c_during_the_calibration_says_so_and_the_same_command_finishes(
     monkeypatch.setattr(dt, "export_detector", real)
     weights = train_damage(_config(prepared, out))  # the same command: resumes at its end, exports
     assert weights.is_file()
+
+
+@pytest.mark.parametrize("trainer", ["inpainting", "damage"])
+def test_a_run_refused_for_its_data_leaves_no_empty_run_folder(prepared, tmp_path, capsys, trainer) -> None:
+    """A mistyped --data (or one not prepared) left the --out folder made for the run, empty but
+    for its lock, with any parents it made; a folder that was there stays, and so does one the
+    run wrote in."""
+    not_prepared = tmp_path / "photos"
+    not_prepared.mkdir()
+    command = ["train"] if trainer == "inpainting" else ["damage", "train"]
+
+    def run(out) -> int:
+        return train_main([*command, "--data", str(not_prepared), "--out", str(out), "--steps", "2"])
+
+    assert run(tmp_path / "runs" / "deep" / "first") == 2
+    assert "not a prepared data folder" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+    (tmp_path / "there").mkdir()
+    assert run(tmp_path / "there" / "run") == 2
+    assert (tmp_path / "there").is_dir() and not (tmp_path / "there" / "run").exists()
