@@ -362,6 +362,8 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         report.listed = len(items)
 
     present = _present(items, report)
+    if not present:  # a wrong folder, or RAW files only: an empty data folder and exit 0 before
+        raise PrepareError(_nothing_to_prepare(source, mode, report))
 
     out.mkdir(parents=True, exist_ok=True)
     for leftover in (out / "images").rglob(".*.tmp*") if (out / "images").is_dir() else []:
@@ -435,6 +437,20 @@ def prepare(config: PrepareConfig) -> PrepareReport:
         settings_path, json.dumps({"settings": settings, "report": asdict(report)}, indent=2) + "\n"
     )
     return report
+
+
+def _nothing_to_prepare(source: Path, mode: str, report: PrepareReport) -> str:
+    if mode == "cub":
+        return (
+            f"none of the {report.listed} photos images.txt lists is under {source / 'images'} "
+            f"(missing: {', '.join(report.missing_examples)}, ...)"
+            if report.listed
+            else f"{source / 'images.txt'} lists no photos"
+        )
+    return (
+        f"no photos found in {source} or its subfolders (looked for {', '.join(sorted(IMAGE_SUFFIXES))}; "
+        "hidden files and folders are left out; camera RAW files need converting first)"
+    )
 
 
 def _present(items: list[_Item], report: PrepareReport) -> list[_Item]:

@@ -411,6 +411,23 @@ def test_prepare_out_that_is_a_file_is_refused(cub, tmp_path):
     assert notes.read_text() == "mine"
 
 
+def test_a_source_without_photos_is_refused_before_any_file(cub, tmp_path):
+    """A folder of camera RAW files (or the wrong folder) prepared an empty data folder, exit 0;
+    so did a CUB copy whose images/ is elsewhere."""
+    raw = tmp_path / "raw"
+    (raw / "2024").mkdir(parents=True)
+    (raw / "2024" / "IMG_0001.CR2").write_bytes(b"II*\x00raw")
+    (raw / ".thumbs").mkdir()
+    Image.new("RGB", (40, 40)).save(raw / ".thumbs" / "a.jpg")  # hidden: not a photo to train on
+    with pytest.raises(PrepareError, match=r"no photos found in .*raw .*\.jpg.*RAW files need converting"):
+        prepare(PrepareConfig(out=tmp_path / "data", images_dir=raw, size=32, workers=1, progress=False))
+    assert main(["prepare", "--images-dir", str(raw), "--out", str(tmp_path / "data")]) == 2
+    (cub.root / "images").rename(tmp_path / "elsewhere")
+    with pytest.raises(PrepareError, match=rf"none of the {cub.listed} photos images.txt lists is under"):
+        _prepare(cub.root, tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
 def test_prepare_images_dir_uses_centre_squares_and_folders_as_classes(tmp_path, make_photos):
     photos = make_photos(tmp_path / "photos", per_class=5, classes=2, size=(80, 60))
     (photos / "class_0" / "broken.png").write_bytes(b"nope")
