@@ -111,7 +111,11 @@ def _on_device_pixels(painter: QPainter) -> None:
     overlay both paint through here, so they round alike."""
     world, device = painter.worldTransform(), painter.deviceTransform()
     if world.m11():
-        painter.setWorldTransform(on_device_pixels(world, device.m11() / world.m11()))
+        ratio = device.m11() / world.m11()
+        # the device transform adds where the painted widget sits in the window (its backing
+        # store; nothing in a grab of the widget alone): round on the window's device pixels
+        origin = QPointF(device.dx() / ratio - world.dx(), device.dy() / ratio - world.dy())
+        painter.setWorldTransform(on_device_pixels(world, ratio, origin))
 
 
 class _PhotoSizedItem(QGraphicsItem):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainterPath
 
+from ..brush import TIE_BREAK
 from ..document import Document, Edit, Rect
 
 if TYPE_CHECKING:
@@ -138,7 +139,11 @@ class EraserTool(BrushTool):
 
 
 def pixel_rect(x0: float, y0: float, x1: float, y1: float) -> Rect:
-    """The pixels from the one under the first corner to the one under the second, inclusive."""
+    """The pixels from the one under the first corner to the one under the second, inclusive.
+    A corner on a pixel's edge takes the pixel Qt shows there, as the brush does
+    (:data:`retoucher.brush.TIE_BREAK`): at 125%, 150% and 250% zoom a screen pixel's centre falls
+    on an edge, and the rectangle started one photo pixel right of or below the pointer."""
+    x0, y0, x1, y1 = (v + TIE_BREAK for v in (x0, y0, x1, y1))
     return Rect(
         math.floor(min(x0, x1)),
         math.floor(min(y0, y1)),

@@ -24,21 +24,33 @@ PIXELS_PER_ZOOM_STEP = 60.0
 """A trackpad's pixel scroll that counts as one :data:`ZOOM_STEP` when it zooms."""
 
 
-def on_device_pixels(world: QTransform, ratio: float) -> QTransform:
+DEVICE_TIE = 1e-6
+"""Device pixels added before rounding an offset half up: the painter's transform carries float
+noise (-189.0000000001 logical for the view's -189, -283.5 device pixels at 150%), which sent
+the drawn photo to -284 and the pointer's mapping to -283: a click at 125% zoom marked the row
+above the one shown."""
+
+
+def on_device_pixels(world: QTransform, ratio: float, origin: QPointF | None = None) -> QTransform:
     """``world`` (a view's transform, in logical pixels) with its offset rounded to whole device
-    pixels (``ratio`` of them to a logical one), as the photo and the hole overlay are drawn.
+    pixels (``ratio`` of them to a logical one) of the window, as the photo and the hole overlay
+    are drawn. ``origin``: where the view's viewport sits in its window's backing store (logical
+    pixels; a 1 px frame and a 51 px bar above put it on half a device pixel at 150%).
     On a 125% or 150% display the view's offset (whole logical pixels) falls on half a device
     pixel at every other scroll position, where Qt's raster drawing rounded the photo and the
     overlay's tiles apart: the overlay showed one device pixel right of and below the pixels it
-    marks (42% of a random mask's device pixels at 150%, 100% zoom). A rotated, sheared or
-    projective transform is returned as it is."""
+    marks (42% of a random mask's device pixels at 150%, 100% zoom); rounded within the viewport
+    alone, the window's half pixel did the same (41%) and a click marked the pixel up and left of
+    the one shown. A rotated, sheared or projective transform is returned as it is."""
     if world.m12() or world.m21() or world.m13() or world.m23() or not ratio:
         return world
+    ox, oy = (origin.x(), origin.y()) if origin is not None else (0.0, 0.0)
     # half up, never half to even: a scroll of whole device pixels, which Qt makes by copying the
     # pixels on screen, must move the drawn photo as far (round() put 4.5 on 4 and 7.5 on 8: a
     # 2 px scroll at 150% moved it 4 device px while the copy moved 3)
-    dx, dy = math.floor(world.dx() * ratio + 0.5), math.floor(world.dy() * ratio + 0.5)
-    return QTransform(world.m11(), 0.0, 0.0, world.m22(), dx / ratio, dy / ratio)
+    dx = math.floor((world.dx() + ox) * ratio + 0.5 + DEVICE_TIE) / ratio - ox
+    dy = math.floor((world.dy() + oy) * ratio + 0.5 + DEVICE_TIE) / ratio - oy
+    return QTransform(world.m11(), 0.0, 0.0, world.m22(), dx, dy)
 
 
 class ZoomView(QGraphicsView):
@@ -86,7 +98,9 @@ class ZoomView(QGraphicsView):
         tablet's sub-pixel position moves by under half a screen pixel."""
         ratio = self.devicePixelRatioF()
         half = 0.5 / ratio
-        drawn, _ = on_device_pixels(self.viewportTransform(), ratio).inverted()
+        vp = self.viewport()
+        origin = QPointF(vp.mapTo(vp.window(), QPoint(0, 0)))  # where it is drawn in the window
+        drawn, _ = on_device_pixels(self.viewportTransform(), ratio, origin).inverted()
         return drawn.map(QPointF(pos) + QPointF(half, half))
 
     @property

@@ -6,6 +6,7 @@ JSON line. The photo's colours encode each pixel's coordinates."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
@@ -36,11 +37,26 @@ ratio = c.devicePixelRatioF()
 
 
 def grab() -> np.ndarray:
+    """The viewport as grabbed alone (drawn at its own origin)."""
     c.cursor_item.setVisible(False)
     app.processEvents()
     img = c.viewport().grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
     a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
     return a[:, : img.width(), 2::-1].astype(int).copy()  # RGB
+
+
+def on_screen() -> tuple[np.ndarray, int, int]:
+    """What the window shows (its backing store: the viewport drawn where it sits in the window,
+    at half a device pixel when a bar above it is an odd number of logical pixels high), and the
+    first whole device pixel of the viewport in it (x, y). A grab of the viewport alone draws it
+    at its own origin, where it was right while the window was one device pixel off."""
+    c.cursor_item.setVisible(False)
+    c.viewport().repaint()
+    app.processEvents()
+    img = w.screen().grabWindow(w.winId()).toImage().convertToFormat(QImage.Format.Format_RGB32)
+    a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine() // 4, 4)
+    tl = c.viewport().mapTo(w, c.viewport().rect().topLeft())
+    return a[:, : img.width(), 2::-1].astype(int).copy(), math.ceil(tl.x() * ratio), math.ceil(tl.y() * ratio)
 
 
 def shown(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,24 +66,27 @@ def shown(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 mask = np.random.default_rng(0).random((H, W)) < 0.3
 w.doc.set_mask(mask, "test")
 results = []
-for zoom in (1.0, 2.0):
+origin = c.viewport().mapTo(w, c.viewport().rect().topLeft())  # logical, in the window
+for zoom in (1.0, 1.25, 2.0, 2.5):
     c.set_zoom(zoom * c.actual_zoom)
     c.centerOn(W / 2, H / 2)
     for _step in range(2):  # an odd scroll position puts the offset on half a device pixel
         c.horizontalScrollBar().setValue(c.horizontalScrollBar().value() + 1)
         c.verticalScrollBar().setValue(c.verticalScrollBar().value() + 1)
         c.set_overlay_visible(False)
-        photo = grab()[40:-40, 40:-40]
+        shot, x0, y0 = on_screen()
+        inside = (slice(y0 + 40, y0 + 440), slice(x0 + 40, x0 + 640))
+        photo = shot[inside]
         c.set_overlay_visible(True)
-        tinted = np.abs(grab()[40:-40, 40:-40] - photo).max(axis=2) > 10
+        tinted = np.abs(on_screen()[0][inside] - photo).max(axis=2) > 10
         rows, cols = shown(photo)
         off = float(np.mean(tinted != mask[rows, cols]))
         clicks = []
         c.set_overlay_visible(False)
-        a = grab()
-        for dx, dy in ((300, 250), (301, 251), (302, 252)):
+        for dx, dy in ((300, 250), (301, 251), (302, 252), (303, 253)):
             w.doc.set_mask(np.zeros((H, W), bool))
-            pos = QPointF(dx / ratio, dy / ratio)
+            X, Y = x0 + dx, y0 + dy  # a whole device pixel of the window, as a mouse reports it
+            pos = QPointF(X / ratio - origin.x(), Y / ratio - origin.y())
             vp = c.viewport()
             for kind, buttons in ((QEvent.Type.MouseButtonPress, Qt.MouseButton.LeftButton),
                                   (QEvent.Type.MouseButtonRelease, Qt.MouseButton.NoButton)):  # fmt: skip
@@ -75,10 +94,12 @@ for zoom in (1.0, 2.0):
                                  Qt.KeyboardModifier.NoModifier)  # fmt: skip
                 QApplication.sendEvent(vp, ev)
             marked = [[int(v) for v in p] for p in np.argwhere(w.doc.mask)]
-            r, q = shown(a[dy : dy + 1, dx : dx + 1])
+            r, q = shown(shot[Y : Y + 1, X : X + 1])
             clicks.append({"shown": [int(r[0, 0]), int(q[0, 0])], "marked": marked})
         w.doc.set_mask(mask, "test")
-        results.append({"zoom": zoom, "overlay_off": off, "clicks": clicks})
+        results.append(
+            {"zoom": zoom, "overlay_off": off, "clicks": clicks, "origin": [origin.x(), origin.y()]}
+        )
 
 
 def backing_store() -> np.ndarray:

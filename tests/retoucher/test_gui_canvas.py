@@ -100,6 +100,29 @@ def test_rectangle_tool_marks_the_dragged_box(window, zoom):
     assert not w.canvas.band.isVisible()
 
 
+@pytest.mark.parametrize("zoom", [1.25, 1.5, 2.5])
+def test_a_rectangle_click_marks_the_pixel_a_1px_brush_click_marks(window, zoom):
+    """At these zooms a screen pixel's centre can fall on a photo pixel's edge; the brush takes the
+    pixel Qt shows there, the rectangle took its right or lower neighbour (9-16 of 24 clicks)."""
+    w = window
+    _set_zoom_at(w, zoom, 320, 200)
+    vp = w.canvas.viewport()
+    c = vp.rect().center()
+    w.set_brush_size(1)
+    for i in range(24):
+        p = c + QPoint(7 * i - 80, 5 * i - 60)
+        marked = {}
+        for tool in (ToolKind.BRUSH, ToolKind.RECTANGLE):
+            w.tool_actions[tool].trigger()
+            w.doc.set_mask(np.zeros_like(w.doc.mask))
+            QTest.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, p)
+            marked[tool] = np.argwhere(w.doc.mask).tolist()
+        assert marked[ToolKind.RECTANGLE] == marked[ToolKind.BRUSH] and len(marked[ToolKind.BRUSH]) == 1, (
+            i,
+            marked,
+        )
+
+
 def test_eraser_clears_what_the_brush_painted(window):
     w = window
     _set_zoom_at(w, 1.0, 400, 300)

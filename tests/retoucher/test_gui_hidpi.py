@@ -2,8 +2,11 @@
 own (tests/retoucher/hidpi_check.py; the scale is fixed when Qt starts). At every other scroll
 position the view's offset fell on half a device pixel: the hole overlay was drawn one device
 pixel right of and below the pixels it marks (42% of a random mask's device pixels), and at 200%
-a click marked the neighbour of the pixel shown under the pointer. Drawn on whole device pixels,
-a scroll Qt makes by copying pixels must move them as a repaint would."""
+a click marked the neighbour of the pixel shown under the pointer. Rounded within the viewport
+alone, the viewport's own place in the window (1 px frame, 51 px of bars above: half a device
+pixel at 150%) did the same on screen while a grab of the viewport alone looked right: the check
+reads the window's backing store. Drawn on whole device pixels, a scroll Qt makes by copying
+pixels must move them as a repaint would."""
 
 from __future__ import annotations
 
