@@ -127,8 +127,14 @@ class BatchDialog(QDialog):
         form = QFormLayout()
         self.input_edit = QLineEdit(str(settings.value("batch/input", "") or ""))
         self.output_edit = QLineEdit(str(settings.value("batch/output", "") or ""))
-        form.addRow("Photos folder:", path_row(self.input_edit, lambda: self._pick_dir(self.input_edit)))
-        form.addRow("Output folder:", path_row(self.output_edit, lambda: self._pick_dir(self.output_edit)))
+        form.addRow(
+            "Photos folder:",
+            path_row(self.input_edit, lambda: self._pick_dir(self.input_edit), "Photos folder"),
+        )
+        form.addRow(
+            "Output folder:",
+            path_row(self.output_edit, lambda: self._pick_dir(self.output_edit), "Output folder"),
+        )
 
         self._add_mask_rows(form)
         self._add_output_rows(form)
@@ -171,19 +177,23 @@ class BatchDialog(QDialog):
         self.mask_dir_edit = QLineEdit(str(settings.value("batch/mask_dir", "") or ""))
         self.mask_file_edit = QLineEdit(str(settings.value("batch/mask_file", "") or ""))
         self.mask_stack.addWidget(
-            self._wrap(path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit)))
+            self._wrap(
+                path_row(self.mask_dir_edit, lambda: self._pick_dir(self.mask_dir_edit), "Mask folder")
+            )
         )
-        self.mask_stack.addWidget(self._wrap(path_row(self.mask_file_edit, self._pick_mask_file)))
+        self.mask_stack.addWidget(
+            self._wrap(path_row(self.mask_file_edit, self._pick_mask_file, "Mask file"))
+        )
         self.rect_spins = [self._spin(0, 100000, v) for v in (0, 0, 64, 64)]
         rect_row = QHBoxLayout()
         for label, spin in zip(("x", "y", "width", "height"), self.rect_spins):
-            rect_row.addWidget(QLabel(label))
+            rect_row.addWidget(self._buddy(label, spin, f"Hole {label}"))
             rect_row.addWidget(spin)
         self.mask_stack.addWidget(self._wrap(rect_row))
         self.center_spins = [self._spin(1, 100000, 64), self._spin(1, 100000, 64)]
         centre_row = QHBoxLayout()
         for label, spin in zip(("width", "height"), self.center_spins):
-            centre_row.addWidget(QLabel(label))
+            centre_row.addWidget(self._buddy(label, spin, f"Centred hole {label}"))
             centre_row.addWidget(spin)
         centre_row.addStretch(1)
         self.mask_stack.addWidget(self._wrap(centre_row))
@@ -225,6 +235,7 @@ class BatchDialog(QDialog):
         self.quality_check.toggled.connect(self.quality_spin.setEnabled)
         self.quality_check.setChecked(not settings.jpeg_keep_original)
         self.quality_spin.setEnabled(self.quality_check.isChecked())
+        self.quality_spin.setAccessibleName("JPEG/WebP quality")
         quality_row = QHBoxLayout()
         quality_row.addWidget(self.quality_check)
         quality_row.addWidget(self.quality_spin)
@@ -242,6 +253,14 @@ class BatchDialog(QDialog):
         layout.setContentsMargins(0, 0, 0, 0)
         w.setLayout(layout)
         return w
+
+    @staticmethod
+    def _buddy(text: str, spin: QSpinBox, name: str) -> QLabel:
+        """A box's short label, tied to it; ``name`` is what a screen reader says for the box."""
+        label = QLabel(text)
+        label.setBuddy(spin)
+        spin.setAccessibleName(name)
+        return label
 
     @staticmethod
     def _spin(lo: int, hi: int, value: int) -> QSpinBox:

@@ -44,7 +44,10 @@ class DamagePanel(QDockWidget):
         self.slider.setRange(1, SENSITIVITY_STEPS - 1)
         self.slider.setPageStep(SENSITIVITY_STEPS // 20)
         self.slider.setMinimumWidth(120)
-        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keep keys (space, \\) on the canvas
+        # Tab reaches it (the arrow keys move it), a click does not take the keys (space, \\)
+        # from the canvas: with no focus at all it could not be moved without a mouse
+        self.slider.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+        self.slider.setAccessibleName("Sensitivity")
         self.slider.setToolTip(
             "Higher finds fainter damage, and more that is not damage. The mask follows as it moves."
         )
@@ -56,7 +59,8 @@ class DamagePanel(QDockWidget):
         self.grow.setMaximumWidth(90)
         self.grow.setToolTip("Widen what was found by this many pixels, so that a fill leaves no edge")
         self.default_button = QPushButton("Default")
-        self.default_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Space pans the photo after a click
+        self.default_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)  # Space pans the photo after a click
+        self.default_button.setAccessibleName("Default sensitivity")
         self.default_button.setToolTip("The sensitivity the detector was calibrated for")
         self.info = QLabel("Tools \u25b8 Find Damage marks scratches, cracks, dust and spots as hole.")
         self.info.setWordWrap(True)
@@ -66,8 +70,10 @@ class DamagePanel(QDockWidget):
         row.addWidget(self.value_label)
         row.addWidget(self.default_button)
         form = QFormLayout()
-        form.addRow("Sensitivity", row)
-        form.addRow("Grow by", self.grow)
+        sensitivity = QLabel("&Sensitivity")  # Alt+S, as Alt+G for Grow by
+        sensitivity.setBuddy(self.slider)
+        form.addRow(sensitivity, row)
+        form.addRow("&Grow by", self.grow)
         form.addRow(self.info)
         body = QWidget()
         layout = QVBoxLayout(body)

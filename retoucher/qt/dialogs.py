@@ -55,11 +55,15 @@ def app_version() -> str:
         return "dev"
 
 
-def path_row(edit: QLineEdit, browse: Callable[[], None]) -> QHBoxLayout:
-    """A path field with its Browse\u2026 button (``browse`` picks the path)."""
+def path_row(edit: QLineEdit, browse: Callable[[], None], name: str) -> QHBoxLayout:
+    """A path field with its Browse\u2026 button (``browse`` picks the path); ``name``: what the
+    field holds, for a screen reader (a field beside its button has no label of its own, and the
+    Batch dialog's three buttons all read "Browse")."""
+    edit.setAccessibleName(name)
     row = QHBoxLayout()
     row.addWidget(edit, 1)
     button = QPushButton("Browse\u2026")
+    button.setAccessibleName(f"Browse for the {name[0].lower()}{name[1:]}")
     button.clicked.connect(browse)
     row.addWidget(button)
     return row
@@ -104,7 +108,7 @@ class PreferencesDialog(QDialog):
 
         self.weights = QLineEdit(settings.weights)
         self.weights.setPlaceholderText(f"bundled model (resources/weights/{DEFAULT_WEIGHTS_NAME})")
-        form.addRow("Weights file:", path_row(self.weights, self._browse))
+        form.addRow("Weights file:", path_row(self.weights, self._browse, "Weights file"))
 
         self.texture = QDoubleSpinBox()
         self.texture.setRange(0.0, MAX_TEXTURE)
@@ -127,6 +131,7 @@ class PreferencesDialog(QDialog):
             self.texture.setValue(settings.texture)
         self.texture_own.toggled.connect(self._own_toggled)
         self.weights.editingFinished.connect(self._model_changed)
+        self.texture.setAccessibleName("Fill texture strength")
         texture_row = QHBoxLayout()
         texture_row.addWidget(self.texture_own)
         texture_row.addWidget(self.texture, 1)

@@ -90,6 +90,8 @@ def hand_keys_back(spin: QAbstractSpinBox, target: QWidget) -> None:
     """``spin`` gives the keyboard back to ``target`` when a number is typed (Enter), when its
     arrows are clicked, when a key that is no part of a number is pressed in it, and never takes
     it from the wheel."""
-    spin.editingFinished.connect(target.setFocus)
+    # Enter (the box still has the focus); not when it lost the focus: Tab out of it went back to
+    # the canvas instead of the next control
+    spin.editingFinished.connect(lambda: spin.hasFocus() and target.setFocus())
     spin.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
     spin.installEventFilter(_KeysBack(spin, target))

@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
             self.canvas.set_comparing,
             checkable=True,
             tip="Show the photo as it was opened (or hold \\ on the canvas)",
-            short="Before/After",
+            short="Compare",
         )
         self.canvas.compare_changed.connect(self._sync_compare)
         self.canvas.notice.connect(lambda text: self.statusBar().showMessage(text, 4000))
@@ -204,7 +204,7 @@ class MainWindow(QMainWindow):
             self.tool_actions[kind] = a
         self.tool_actions[ToolKind.BRUSH].setChecked(True)
         self.smaller_action = action("&Smaller Brush", lambda: self.step_brush(-1), "[")
-        self.larger_action = action("&Larger Brush", lambda: self.step_brush(+1), "]")
+        self.larger_action = action("Lar&ger Brush", lambda: self.step_brush(+1), "]")
 
         self.about_action = action("&About Retoucher", self.open_about)
         self.shortcuts_action = action(
@@ -256,6 +256,9 @@ class MainWindow(QMainWindow):
         self.fill_action.setEnabled(has and idle)
         self.fill_button.setEnabled(has and idle)
         self.cancel_action.setEnabled(self.busy)
+        # shown while there is something to stop: a 1100 px window (1366 x 768 at 125%) had no
+        # room in the toolbar for Compare, Split, Fit and 100% beside a Cancel that did nothing
+        self.cancel_action.setVisible(self.busy)
         self.undo_action.setEnabled(idle and self.undo_stack.canUndo())
         self.redo_action.setEnabled(idle and self.undo_stack.canRedo())
         for a in (

@@ -46,7 +46,7 @@ class MaskActions:
         )
         self.invert_action = action("&Invert Mask", self.invert, "Ctrl+I", tip="Swap hole and photo")
         self.load_action = action(
-            "&Load Mask\u2026",
+            "Loa&d Mask\u2026",
             lambda: self.load(),  # not ``triggered``'s checked flag as the path
             tip="Replace the mask with a black-and-white image (white = hole), scaled to the photo",
         )

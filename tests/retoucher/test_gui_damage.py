@@ -627,6 +627,42 @@ def test_the_panels_grow_arrows_and_default_button_leave_the_keys_on_the_photo(q
     assert np.array_equal(w.doc.mask, brushed)  # the find undone
 
 
+def test_the_find_is_retuned_with_the_keyboard_alone(qtbot, make_window):
+    """The sensitivity slider and Default took no focus at all (no mouse, no retune), and Tab out
+    of the Grow box went back to the photo instead of on; Enter in it still hands the keys back."""
+    from PySide6.QtWidgets import QApplication
+
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    panel, canvas = w.damage.panel, w.canvas
+    canvas.setFocus()
+    QTest.keyClick(canvas, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)  # the label's Alt+S
+    assert QApplication.focusWidget() is panel.slider and panel.slider.accessibleName() == "Sensitivity"
+    start = panel.slider.value()
+    assert not w.doc.mask[20, 10:90].all()  # the faint scratch, below the default threshold
+    for _ in range(5):  # a page is 5% of the sensitivity: 0.5 -> 0.25
+        QTest.keyClick(panel.slider, Qt.Key.Key_PageUp)
+    qtbot.waitUntil(lambda: not panel.pending, timeout=HANG_MS)
+    assert panel.slider.value() > start and w.doc.mask[20, 10:90].all()
+    QTest.keyClick(panel.slider, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is panel.default_button
+    QTest.keyClick(panel.default_button, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: not panel.pending, timeout=HANG_MS)
+    assert panel.slider.value() == sensitivity_of(0.5) and np.array_equal(w.doc.mask, _expected(brushed, 0.5))
+    QTest.keyClick(panel.default_button, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() is panel.grow
+    QTest.keyClick(panel.grow, Qt.Key.Key_Tab)
+    assert QApplication.focusWidget() not in (canvas, panel.grow)  # on to the next control
+    panel.grow.setFocus()
+    panel.grow.lineEdit().selectAll()
+    QTest.keyClicks(panel.grow, "0")
+    QTest.keyClick(panel.grow, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not panel.pending, timeout=HANG_MS)
+    assert QApplication.focusWidget() is canvas and np.array_equal(w.doc.mask, _expected(brushed, 0.5, 0))
+
+
 @pytest.mark.parametrize("view", ["mask hidden", "split"])
 def test_what_was_found_is_shown_even_if_the_mask_was_hidden(qtbot, make_window, view):
     """With the mask hidden (H) or the split view on (Y) the find added its damage unseen while

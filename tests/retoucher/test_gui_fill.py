@@ -179,6 +179,37 @@ def test_event_loop_keeps_running_while_the_worker_fills(qtbot, make_window):
     assert not w.progress.isVisible() and w.fill_action.isEnabled()
 
 
+def test_the_toolbar_fits_a_1100_px_window_and_cancel_shows_while_a_fill_runs(qtbot, make_window):
+    """1366 x 768 at 125% is a window 1093 px wide: Compare, Split, Fit and 100% were behind the
+    toolbar's >> beside a Cancel that had nothing to stop; Cancel shows while a job runs."""
+    from PySide6.QtWidgets import QApplication, QToolBar
+
+    fake = GatedFake(passes=2)
+    w = make_window(fake)
+    w.resize(1100, 650)
+    QApplication.processEvents()
+    tb = w.findChild(QToolBar)
+
+    def out_of_sight() -> list[str]:
+        QApplication.processEvents()
+        return [
+            a.iconText()
+            for a in tb.actions()
+            if a.isVisible() and not a.isSeparator() and not tb.widgetForAction(a).isVisible()
+        ]
+
+    assert not w.cancel_action.isVisible() and out_of_sight() == []
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    w.fill()
+    fake.wait_at_gate(qtbot, 1)
+    assert w.cancel_action.isVisible() and w.cancel_action.isEnabled()
+    assert tb.widgetForAction(w.cancel_action).isVisible(), out_of_sight()
+    QTest.keyClick(w.canvas, Qt.Key.Key_Escape)
+    fake.finish()
+    qtbot.waitUntil(lambda: not w.busy, timeout=HANG_MS)
+    assert not w.cancel_action.isVisible() and out_of_sight() == []
+
+
 def test_cancel_takes_effect_at_the_next_check_and_leaves_everything_as_it_was(qtbot, make_window):
     fake = GatedFake(passes=3)
     w = make_window(fake)

@@ -155,3 +155,74 @@ def test_a_standard_key_s_extra_binding_never_takes_a_key_another_action_names(s
     w.damage.action.triggered.connect(lambda: found.append(1))
     QTest.keyClick(w.canvas, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     assert found == [1]
+
+
+def test_each_menu_item_has_an_alt_letter_of_its_own_in_its_menu(window):
+    """Mask had C&lear Mask and &Load Mask..., Tools &Lasso and &Larger Brush: the letter only
+    moved between the two items, and neither ran."""
+    import re
+
+    def letters(menu, where: str) -> None:
+        seen: dict[str, str] = {}
+        for a in menu.actions():
+            if a.isSeparator() or not a.isEnabled() and a.text() == "(none)":
+                continue
+            found = re.search(r"&([^&])", a.text().replace("&&", ""))
+            assert found, f"{where} > {a.text()} has no Alt letter"
+            key = found.group(1).lower()
+            assert key not in seen, f"{where}: {seen.get(key)!r} and {a.text()!r} share Alt+{key.upper()}"
+            seen[key] = a.text()
+            if a.menu() is not None:
+                letters(a.menu(), f"{where} > {a.text()}")
+
+    bar = window.menuBar()
+    letters(bar, "menu bar")
+    assert len(bar.actions()) >= 6
+
+
+def _unnamed_controls(root) -> list[str]:
+    """Controls a screen reader would announce without a name: an input with neither an
+    accessible name nor a label tied to it (QFormLayout ties its row labels), a button with no
+    text; and buttons that read the same (three "Browse..." in Batch)."""
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLabel,
+        QLineEdit,
+        QSlider,
+        QWidget,
+    )
+
+    tied = {id(label.buddy()) for label in root.findChildren(QLabel) if label.buddy() is not None}
+    problems, said = [], {}
+    for widget in root.findChildren(QWidget):
+        if isinstance(widget, QLineEdit) and isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
+            continue  # the box's own editor: the box is named
+        if isinstance(widget, (QLineEdit, QAbstractSpinBox, QSlider, QComboBox)):
+            if not widget.accessibleName() and id(widget) not in tied:
+                problems.append(f"{type(widget).__name__} {widget.toolTip()[:40]!r}")
+        elif isinstance(widget, QAbstractButton) and not widget.objectName().startswith("qt_"):  # Qt's own
+            name = widget.accessibleName() or widget.text().replace("&", "")
+            if not name:
+                problems.append(
+                    f"{type(widget).__name__} {widget.objectName()!r} without text {widget.toolTip()[:40]!r}"
+                )
+            elif widget.isVisibleTo(root) and type(widget).__name__ == "QPushButton":
+                said.setdefault(name, []).append(widget)
+    problems += [f"{len(v)} buttons read {k!r}" for k, v in said.items() if len(v) > 1]
+    return problems
+
+
+def test_every_control_has_a_name_a_screen_reader_can_say(window):
+    """The toolbar's Size box and slider, the Sensitivity slider, Preferences' weights field and
+    texture box, Batch's folder fields and hole boxes had none."""
+    w = window
+    w.damage.panel.show()
+    assert _unnamed_controls(w) == []
+    prefs = w.open_preferences()
+    assert _unnamed_controls(prefs) == []
+    prefs.reject()
+    batch = w.open_batch_dialog()
+    assert _unnamed_controls(batch) == []
+    batch.reject()
