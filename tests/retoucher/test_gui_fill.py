@@ -210,6 +210,34 @@ def test_the_toolbar_fits_a_1100_px_window_and_cancel_shows_while_a_fill_runs(qt
     assert not w.cancel_action.isVisible() and out_of_sight() == []
 
 
+def test_closing_during_a_fill_that_cannot_stop_yet_closes_at_once_and_applies_nothing(qtbot, make_window):
+    """The close waited up to 30 s on the window's thread for the fill to stop (a whole
+    24-megapixel photo checks its cancel 24-34 s apart on a CPU): a frozen window after its close
+    button. It closes after a moment; the fill's outcome is dropped when the worker returns."""
+    import time
+
+    from gui_fakes import GatedFill
+
+    fill = GatedFill()
+    cache = InpainterCache()
+    cache.set(fill)
+    w = make_window(cache=cache)
+    doc = w.doc
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    image, mask = doc.image.copy(), doc.mask.copy()
+    w.fill()
+    fill.wait_at_gate(qtbot, 1)  # in the engine, which ignores cancel until its pass ends
+    try:
+        start = time.perf_counter()
+        assert w.close()
+        assert time.perf_counter() - start < 3.0 and not w.isVisible()
+    finally:
+        fill.finish()
+    assert w.jobs.pool.waitForDone(HANG_MS)
+    QTest.qWait(50)  # an outcome queued for the closed window changes nothing
+    assert np.array_equal(doc.image, image) and np.array_equal(doc.mask, mask) and not w.busy
+
+
 def test_cancel_takes_effect_at_the_next_check_and_leaves_everything_as_it_was(qtbot, make_window):
     fake = GatedFake(passes=3)
     w = make_window(fake)
