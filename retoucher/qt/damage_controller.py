@@ -35,6 +35,7 @@ from .damage_panel import DamagePanel
 from .damage_worker import Detection, DetectJob, DetectorCache
 from .focus import hand_keys_back
 from .job_runner import JobRunner
+from .worker import applying_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from .main_window import MainWindow
@@ -170,8 +171,8 @@ class DamageController(QObject):
         found = FoundDamage(detection.damage, grow=grow, visible=detection.visible)
         try:
             found.apply(doc)
-        except (ValueError, RuntimeError) as exc:  # a detector that answered for another size
-            w.show_error("Find Damage failed", f"{exc}\nNothing was changed.")
+        except Exception as exc:  # noqa: BLE001 - a detector that answered for another size; out of memory
+            w.show_error("Find Damage failed", f"{applying_error(exc)}\nNothing was changed.")
             return
         self.found, self._doc, self._in_history = found, doc, False
         self._record()

@@ -26,6 +26,7 @@ from ..document import Document
 from ..transparent import why_nothing_to_fill
 from .fill_worker import FillJob, InpainterCache
 from .job_runner import JobRunner
+from .worker import applying_error
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.weights import WeightsInfo
@@ -203,7 +204,14 @@ class FillController(QObject):
         if doc is None or doc is not job.doc or doc.image_state != job.state:
             self._status.showMessage("The photo changed while filling; the result was dropped", 5000)
             return
-        edit = doc.apply_fill(result, job.hole)
+        try:
+            edit = doc.apply_fill(result, job.hole)
+        except Exception as exc:  # noqa: BLE001 - out of memory above all: it went to stderr alone,
+            # and the status bar said "Filling..." for good
+            self.error.emit(
+                "Cannot apply the fill", f"{applying_error(exc)}\nThe photo and its hole are as they were."
+            )
+            return
         if edit is not None:
             self.filled.emit(edit)
         self._status.showMessage("Filled. Compare with \\ (or Y, split), undo with Ctrl+Z", 4000)

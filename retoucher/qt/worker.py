@@ -85,6 +85,15 @@ def describe_error(exc: BaseException, wording: ErrorWording = FILL_WORDING) -> 
     return (wording.failed, f"{type(exc).__name__}: {exc}")
 
 
+def applying_error(exc: BaseException) -> str:
+    """What went wrong applying a job's outcome on the window's thread, in a sentence."""
+    if isinstance(exc, MemoryError):
+        return "There was not enough memory to apply it: close other programs, or work on a smaller part."
+    if isinstance(exc, (ValueError, RuntimeError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 class JobSignals(QObject):
     """What every job reports; a subclass adds its own ``progress`` signal."""
 

@@ -548,3 +548,31 @@ def test_a_file_on_a_share_that_stopped_answering_is_no_change_on_disk(tmp_path,
 
     monkeypatch.setattr(os, "stat", dead)
     assert doc.changed_on_disk is False
+
+
+@pytest.mark.parametrize("failing", ["image_changed", "mask_changed", "state_changed"])
+def test_a_fill_that_fails_half_way_leaves_no_pixel_no_undo_step_knows_of(failing):
+    """Out of memory in a view redrawing after the pixels were written left them filled with no
+    undo step and the photo not unsaved: the next Save wrote them, Undo could not take them back."""
+    rng = np.random.default_rng(0)
+    doc = Document(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    hole = np.zeros((60, 80), bool)
+    hole[10:30, 20:50] = True
+    doc.set_mask(hole)
+    image, mask, state = doc.image.copy(), doc.mask.copy(), doc.image_state
+    result = doc.image.copy()
+    result[hole] = 7
+    calls = []
+
+    def out_of_memory(*_args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("Unable to allocate 183. MiB")
+
+    getattr(doc, failing).connect(out_of_memory)
+    with pytest.raises(MemoryError):
+        doc.apply_fill(result, hole)
+    assert np.array_equal(doc.image, image) and np.array_equal(doc.mask, mask)
+    assert doc.image_state == state and not doc.dirty
+    edit = doc.apply_fill(result, hole)  # the same fill goes through once memory is there
+    assert edit is not None and (doc.image[hole] == 7).all() and not doc.mask.any()

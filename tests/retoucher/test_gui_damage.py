@@ -479,6 +479,22 @@ def test_a_detector_that_fails_shows_an_error_and_changes_nothing(qtbot, make_wi
     assert np.array_equal(w.doc.mask, brushed) and w.undo_stack.count() == 2
 
 
+def test_running_out_of_memory_applying_a_find_says_so_and_changes_nothing(qtbot, make_window, monkeypatch):
+    """Only ValueError and RuntimeError were caught: out of memory went to stderr, no word."""
+    from retoucher.damage_review import FoundDamage
+
+    def out_of_memory(self, doc):
+        raise MemoryError("Unable to allocate 183. MiB")
+
+    monkeypatch.setattr(FoundDamage, "apply", out_of_memory)
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    _find(qtbot, w, fake)
+    assert w.last_error[0] == "Find Damage failed" and "not enough memory" in w.last_error[1]
+    assert np.array_equal(w.doc.mask, brushed) and w.undo_stack.count() == 2
+
+
 def test_find_damage_needs_a_photo_and_waits_for_a_running_fill(qtbot, make_window):
     fill = GatedFill()
     fake = GatedDetector()

@@ -238,6 +238,36 @@ def test_closing_during_a_fill_that_cannot_stop_yet_closes_at_once_and_applies_n
     assert np.array_equal(doc.image, image) and np.array_equal(doc.mask, mask) and not w.busy
 
 
+def test_running_out_of_memory_applying_a_fill_says_so_and_the_photo_stays(qtbot, make_window, monkeypatch):
+    """The error went to stderr alone and the status bar said "Filling..." for good."""
+    from retoucher.document import Document
+
+    real = Document.apply_fill
+    calls = []
+
+    def out_of_memory_once(self, result, hole, label="Fill"):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("Unable to allocate 183. MiB")
+        return real(self, result, hole, label)
+
+    monkeypatch.setattr(Document, "apply_fill", out_of_memory_once)
+    cache = InpainterCache()
+    cache.set(FlatFill())
+    w = make_window(cache=cache)
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    image, mask, steps = w.doc.image.copy(), w.doc.mask.copy(), w.undo_stack.count()
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.last_error[0] == "Cannot apply the fill" and "not enough memory" in w.last_error[1]
+    assert "Filling" not in w.statusBar().currentMessage()
+    assert np.array_equal(w.doc.image, image) and np.array_equal(w.doc.mask, mask)
+    assert w.undo_stack.count() == steps and not w.doc.dirty
+    w.fill()  # and the next fill goes through
+    _wait_fill(qtbot, w)
+    assert (w.doc.image[10:30, 10:30] == 128).all() and w.undo_stack.count() == steps + 1
+
+
 def test_cancel_takes_effect_at_the_next_check_and_leaves_everything_as_it_was(qtbot, make_window):
     fake = GatedFake(passes=3)
     w = make_window(fake)
