@@ -459,11 +459,18 @@ class MainWindow(QMainWindow):
         """Show ``dialog`` (not blocking; ``modal``: the window waits for it); it is kept until
         it finishes, closed with the window."""
         self._dialogs.append(dialog)
-        dialog.finished.connect(lambda _r, d=dialog: self._dialogs.remove(d) if d in self._dialogs else None)
+        dialog.finished.connect(lambda _r, d=dialog: self._forget(d))
         if modal:
             dialog.open()
         else:
             dialog.show()
+
+    def _forget(self, dialog: QDialog) -> None:
+        """A dialog that finished goes (it stayed a child of the window: 600 dialogs and 790 MB
+        after 200 rounds of Preferences, About, Shortcuts and Batch)."""
+        if dialog in self._dialogs:
+            self._dialogs.remove(dialog)
+        dialog.deleteLater()
 
     def open_preferences(self) -> PreferencesDialog:
         dlg = PreferencesDialog(

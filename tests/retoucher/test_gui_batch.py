@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+import shiboken6
 from gui_fakes import FlatFill, GatedFill  # tests/retoucher/gui_fakes.py
 from PIL import Image
 
@@ -165,7 +166,8 @@ def test_the_app_does_not_close_under_a_batch_still_stopping(qtbot, tmp_path, ph
         assert w.isVisible() and dlg.isVisible() and "stopping" in w.statusBar().currentMessage()
     finally:
         fill.finish()
-    qtbot.waitUntil(lambda: not dlg.isVisible(), timeout=10000)
+    # it closes itself, and goes (a finished dialog is deleted, not kept by the window)
+    qtbot.waitUntil(lambda: not shiboken6.isValid(dlg) or not dlg.isVisible(), timeout=10000)
     assert w.close()
 
 

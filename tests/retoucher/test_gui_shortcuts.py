@@ -226,3 +226,21 @@ def test_every_control_has_a_name_a_screen_reader_can_say(window):
     batch = w.open_batch_dialog()
     assert _unnamed_controls(batch) == []
     batch.reject()
+
+
+def test_a_dialog_that_finished_is_deleted_not_kept_by_the_window(window):
+    """Every Preferences, About, Keyboard Shortcuts and Batch dialog ever opened stayed a child of
+    the window (about 1-2 MB each: 790 MB after 200 rounds of the four)."""
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QDialog
+
+    w = window
+    for _ in range(3):
+        w.open_preferences().reject()
+        w.about_action.trigger()
+        w.shortcuts_action.trigger()
+        w.open_batch_dialog().reject()
+        for d in w.findChildren(QDialog):
+            d.close()  # About and the shortcuts list are not modal: their close finishes them
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert [type(d).__name__ for d in w.findChildren(QDialog)] == []
