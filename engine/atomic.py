@@ -88,8 +88,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     prefix, suffix = _temp_affixes(target)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
-    except PermissionError as exc:  # it named the hidden temporary, not the file or its folder
-        raise PermissionError(
+    except OSError as exc:  # it named the hidden temporary, not the file or its folder (a
+        # folder the user may not write, a read-only or full disk, too many files)
+        raise type(exc)(
             exc.errno, f"{exc.strerror}: no file can be made in the folder {target.parent}", str(target)
         ) from None
     tmp = Path(tmp_name)

@@ -64,21 +64,30 @@ def test_a_symbolic_link_is_written_through(tmp_path):
     assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == ["real.png"]
 
 
-def test_a_folder_that_cannot_be_written_is_named_not_the_temporary(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "error",
+    [
+        PermissionError(13, "Permission denied"),
+        OSError(30, "Read-only file system"),
+        OSError(28, "No space left"),
+    ],
+)
+def test_a_folder_that_cannot_be_written_is_named_not_the_temporary(tmp_path, monkeypatch, error):
     """The error named the hidden temporary (".a.s_vkd50h.tmp.jpg: Permission denied"), a name
-    the user never chose. (Patched: root writes in any folder.)"""
+    the user never chose; on a read-only or full disk it still did. (Patched: root writes in any
+    folder.)"""
     import tempfile
 
     def refused(prefix="", suffix="", dir=None):
-        raise PermissionError(13, "Permission denied", os.path.join(dir, f"{prefix}x1y2{suffix}"))
+        raise type(error)(error.errno, error.strerror, os.path.join(dir, f"{prefix}x1y2{suffix}"))
 
     monkeypatch.setattr(tempfile, "mkstemp", refused)
     target = tmp_path / "a.jpg"
-    with pytest.raises(PermissionError) as caught, atomic_path(target):
+    with pytest.raises(type(error)) as caught, atomic_path(target):
         pass
     text = str(caught.value)
     assert "x1y2" not in text and str(target) in text and f"the folder {tmp_path}" in text
-    assert caught.value.filename == str(target)
+    assert caught.value.filename == str(target) and caught.value.errno == error.errno
 
 
 @posix_only
