@@ -3,8 +3,9 @@
 An edit stores only what it changed: a mask's bounding box packed to one bit per pixel and
 deflated, a fill's changed pixels before and after (with such a map of where they lie in their
 box, or their indices when they are few in a large box): a brush stroke costs a few kilobytes whatever the photo's size; a fill costs 6 bytes a pixel
-it changed (3 before, 3 after: 6 MB for a 1000x1000 object, about 1 MB for a 400x400 one). The
-history has no limit of its own (30 fills of 1000x1000 hold 180 MB).
+it changed (3 before, 3 after: 6 MB for a 1000x1000 object, about 1 MB for a 400x400 one; 137 MB
+for a whole 24-megapixel photo). The window keeps the history within a memory budget by letting
+go of the oldest steps' data (:class:`ForgottenEdit`), never the latest step's.
 ``redo``/``undo`` replay it through the document's low-level writers
 (``_write_mask``, ``_write_pixels``, ``_set_state``), which check the box and emit the
 document's events. Edits are made by the document's methods, never by views.
@@ -13,6 +14,7 @@ document's events. Edits are made by the document's methods, never by views.
 from __future__ import annotations
 
 import itertools
+import os
 import zlib
 from typing import TYPE_CHECKING
 
@@ -23,7 +25,7 @@ from engine.geometry import Rect
 if TYPE_CHECKING:  # pragma: no cover
     from .document import Document
 
-__all__ = ["Edit", "MaskEdit", "ImageEdit", "PixelPositions"]
+__all__ = ["Edit", "ForgottenEdit", "history_budget", "MaskEdit", "ImageEdit", "PixelPositions"]
 
 _states = itertools.count(1)
 
@@ -187,3 +189,38 @@ class ImageEdit(Edit):
         if self._where is not None and self._before is not None and self._after is not None:
             n = self._where.nbytes + self._before.nbytes + self._after.nbytes
         return n + (self.mask_edit.nbytes if self.mask_edit else 0)
+
+
+GIB = 1 << 30
+
+
+def history_budget() -> int:
+    """The bytes the undo history may hold: a quarter of the machine's memory, 1 to 4 GiB (2 GiB
+    where it cannot be told): 7 to 30 whole-photo fills of a 24-megapixel photo, thousands of
+    strokes."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        return 2 * GIB
+    return min(max(total // 4, GIB), 4 * GIB)
+
+
+class ForgottenEdit(Edit):
+    """What is left of a step let go to keep the history within its memory budget: its name. It
+    can be neither undone nor redone (the window stops Undo before it)."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def _refuse(self) -> None:
+        raise RuntimeError(f"\u201c{self.label}\u201d was let go to keep the history within its memory")
+
+    def redo(self, doc: Document) -> None:
+        self._refuse()
+
+    def undo(self, doc: Document) -> None:
+        self._refuse()
+
+    @property
+    def nbytes(self) -> int:
+        return 0

@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
 from engine.weight_header import WeightsError, damage_weights_path
 
 from ..document import Document, Edit
+from ..edits import GIB, history_budget
 from .actions import drop_shadowed_bindings, make_action, set_checked_quietly
 from .canvas import Canvas
-from .commands import EditCommand
+from .commands import EditCommand, HistoryBudget
 from .damage_controller import DamageController
 from .damage_worker import DetectorCache
 from .dialogs import AboutDialog, PreferencesDialog, detector_html
@@ -74,6 +75,7 @@ class MainWindow(QMainWindow):
         self.detectors = detectors or DetectorCache(None, self.settings.device)
         self.doc: Document | None = None
         self.undo_stack = QUndoStack(self)
+        self.history = HistoryBudget(self.undo_stack, history_budget())  # the oldest steps go first
         self.last_error: tuple[str, str] | None = None
         self._dialogs: list[QDialog] = []
         self.files = FileActions(self)
@@ -263,7 +265,7 @@ class MainWindow(QMainWindow):
         # shown while there is something to stop: a 1100 px window (1366 x 768 at 125%) had no
         # room in the toolbar for Compare, Split, Fit and 100% beside a Cancel that did nothing
         self.cancel_action.setVisible(self.busy)
-        self.undo_action.setEnabled(idle and self.undo_stack.canUndo())
+        self.undo_action.setEnabled(idle and self._undoable())
         self.redo_action.setEnabled(idle and self.undo_stack.canRedo())
         for a in (
             self.zoom_in_action,
@@ -342,6 +344,7 @@ class MainWindow(QMainWindow):
         if self.doc is not None:
             self.doc.state_changed.disconnect(self.update_title)
         self.undo_stack.clear()
+        self.history.reset()
         self.doc = doc
         if doc is not None:
             doc.state_changed.connect(self.update_title)
@@ -353,9 +356,26 @@ class MainWindow(QMainWindow):
         self.canvas.setFocus()
 
     def _push_edit(self, edit: Edit) -> None:
-        """Put an edit of the current photo (already applied) on the undo stack."""
-        if self.doc is not None:
-            self.undo_stack.push(EditCommand(self.doc, edit, self.show_error))
+        """Put an edit of the current photo (already applied) on the undo stack, within the
+        history's memory budget (:attr:`history`: the oldest steps go first)."""
+        if self.doc is None:
+            return
+        self.undo_stack.push(EditCommand(self.doc, edit, self.show_error))
+        if self.history.pushed(edit):
+            self.statusBar().showMessage(
+                f"The oldest steps can no longer be undone: the history keeps at most "
+                f"{self.history.budget / GIB:.1f} GB",
+                6000,
+            )
+        self._update_actions()
+
+    def _undoable(self) -> bool:
+        """There is a step to undo and its data was not let go (:func:`forget_oldest`)."""
+        stack = self.undo_stack
+        if not stack.canUndo():
+            return False
+        command = stack.command(stack.index() - 1)
+        return not (isinstance(command, EditCommand) and command.forgotten)
 
     def _on_filled(self, edit: Edit) -> None:
         """A fill landed: it shows (Before/After switched on while it ran would hide it)."""
@@ -375,6 +395,12 @@ class MainWindow(QMainWindow):
             self.canvas.take_back_corner()
             return
         self.canvas.finish_drag()
+        if not self._undoable():
+            if self.undo_stack.canUndo():
+                self.statusBar().showMessage(
+                    "The steps before this one were let go to keep the history within its memory", 4000
+                )
+            return
         self.undo_stack.undo()
 
     def redo(self) -> None:
