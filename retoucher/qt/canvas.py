@@ -18,6 +18,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
 
 from ..document import Document, Edit, Rect
+from ..screen_colours import ScreenColours, screen_colours
 from .canvas_items import OVERLAY_RGBA, BrushCursorItem, MaskOverlayItem, PhotoItem
 from .canvas_keys import COMPARE_KEY, PAN_KEY
 from .settings import DEFAULT_BRUSH_SIZE, clamp_brush_size
@@ -82,6 +83,7 @@ class Canvas(ZoomView):
             self.scene().addItem(item)
 
         self.doc: Document | None = None
+        self.screen_colours: ScreenColours | None = None  # the photo's colours on an sRGB screen
         self._brush_size = DEFAULT_BRUSH_SIZE
         self._lasso = LassoTool(self.outline, lambda: 1.0 / self.zoom)
         self._tools: dict[ToolKind, Tool] = {
@@ -118,11 +120,13 @@ class Canvas(ZoomView):
         self.set_comparing(False)
         self.set_split(False)
         if doc is None:
+            self.screen_colours = None
             self.photo.set_arrays(None, None)
             self.overlay.reset(None)
             self.scene().setSceneRect(QRectF())
         else:
-            self.photo.set_arrays(doc.image, doc.original, doc.alpha)
+            self.screen_colours = screen_colours(doc.metadata)
+            self.photo.set_arrays(doc.image, doc.original, doc.alpha, self.screen_colours)
             self.overlay.reset(doc.mask)
             doc.mask_changed.connect(self._on_mask_changed)
             doc.image_changed.connect(self._on_image_changed)

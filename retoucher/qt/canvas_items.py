@@ -21,6 +21,7 @@ swept.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt
@@ -146,6 +147,7 @@ class PhotoItem(_PhotoSizedItem):
         self._arrays: dict[str, np.ndarray] = {}  # what is drawn (the photos, or composited)
         self._sources: dict[str, np.ndarray] = {}  # the photos
         self._alpha: np.ndarray | None = None  # their transparency, None: opaque
+        self._screen: Callable[[np.ndarray], np.ndarray] | None = None  # their colours on screen
         self._images: dict[str, QImage] = {}
         self._pyramids: dict[str, Pyramid] = {}  # halved copies, for drawing zoomed out
         self._which = "current"
@@ -159,22 +161,35 @@ class PhotoItem(_PhotoSizedItem):
         )
 
     def set_arrays(
-        self, current: np.ndarray | None, original: np.ndarray | None, alpha: np.ndarray | None = None
+        self,
+        current: np.ndarray | None,
+        original: np.ndarray | None,
+        alpha: np.ndarray | None = None,
+        screen: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         """Draw the ``current`` photo and its ``original`` (uint8 HxWx3, shared: never copied
-        unless ``alpha``, uint8 HxW, says some pixel is not opaque)."""
+        unless ``alpha``, uint8 HxW, says some pixel is not opaque, or ``screen`` converts their
+        colours for the screen: :mod:`retoucher.screen_colours`)."""
         self.prepareGeometryChange()
         self._arrays = {}
         self._sources = {}
         self._images = {}
         self._pyramids = {}
         self._alpha = alpha if alpha is not None and int(alpha.min()) < 255 else None
+        self._screen = screen
         if current is not None and original is not None:
             self._sources = {"current": current, "original": original}
-            if self._alpha is None:
+            if self._alpha is None and screen is None:
                 self._arrays = dict(self._sources)
             else:
-                self._arrays = {k: over_checkerboard(v, self._alpha) for k, v in self._sources.items()}
+                shown = self._shown(current, Rect(0, 0, current.shape[1], current.shape[0]))
+                same = original is current or np.array_equal(original, current)  # a photo just opened
+                self._arrays = {
+                    "current": shown,
+                    "original": shown.copy()
+                    if same
+                    else self._shown(original, Rect(0, 0, *original.shape[1::-1])),
+                }
             self._images = {k: wrap_rgb(v) for k, v in self._arrays.items()}
             self._pyramids = {k: Pyramid(v) for k, v in self._arrays.items()}
             self._h, self._w = current.shape[:2]
@@ -184,14 +199,20 @@ class PhotoItem(_PhotoSizedItem):
             self._split = min(self._split, float(self._w))
         self.update()
 
+    def _shown(self, source: np.ndarray, rect: Rect) -> np.ndarray:
+        """The part ``rect`` of the photo (``source``, those pixels) as drawn: in the screen's
+        colours, over the checkerboard where it is transparent."""
+        rgb = self._screen(source) if self._screen is not None else source
+        if self._alpha is not None:
+            rgb = over_checkerboard(rgb, self._alpha[rect.slices], rect.y0, rect.x0)
+        return rgb
+
     def image_changed(self, rect: Rect) -> None:
         """The current photo's array changed inside ``rect`` (a fill, an undo): repaint it, its
         halved copies following."""
-        if self._alpha is not None and "current" in self._arrays:
+        if (self._alpha is not None or self._screen is not None) and "current" in self._arrays:
             rows, cols = rect.slices
-            self._arrays["current"][rows, cols] = over_checkerboard(
-                self._sources["current"][rows, cols], self._alpha[rows, cols], rect.y0, rect.x0
-            )
+            self._arrays["current"][rows, cols] = self._shown(self._sources["current"][rows, cols], rect)
         if "current" in self._pyramids:
             self._pyramids["current"].changed(rect)
         self.update(QRectF(rect.x0, rect.y0, rect.width, rect.height))

@@ -285,10 +285,16 @@ class FileActions:
         w.set_document(doc)
         if remember:
             self._remember(path)
+        colours = w.canvas.screen_colours
+        shown = (
+            f" (colours shown converted from \u201c{colours.name}\u201d to the screen's sRGB)"
+            if colours
+            else ""
+        )
         if said:  # e.g. a JPEG whose data is damaged, metadata that could not be read
-            self._message(f"Opened {doc.display_name}. Note: {said[0]}", 15000)
+            self._message(f"Opened {doc.display_name}{shown}. Note: {said[0]}", 15000)
         else:
-            self._message(f"Opened {doc.display_name}", 3000)
+            self._message(f"Opened {doc.display_name}{shown}", 6000 if colours else 3000)
         return True
 
     def _read(self, path: str | Path) -> tuple[Document | None, list[str]]:

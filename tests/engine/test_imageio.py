@@ -30,6 +30,7 @@ from engine.imageio import (
 )
 from engine.metadata import PngColour
 from tests.engine.jpeg_photos import block_save, scan_damaged
+from tests.icc_profiles import gray_profile
 
 ORIENTATION = 0x0112
 MAKE = 0x010F
@@ -715,28 +716,9 @@ def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path, alp
     assert not iio.read_webp_lossless(tmp_path / "not.webp")
 
 
-def _gray_profile() -> bytes:
-    """A minimal ICC v2 Gray profile (gamma 2.2 kTRC, D50 white, a description): no Gray
-    profile ships with Pillow or on this machine."""
-    d50 = struct.pack(">iii", int(0.9642 * 65536), 65536, int(0.8249 * 65536))
-    curv = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, int(2.2 * 256)) + b"\0\0"
-    text = b"Test Gray\0"
-    desc = b"desc" + b"\0" * 4 + struct.pack(">I", len(text)) + text + b"\0" * 79
-    entries = [(b"kTRC", curv), (b"wtpt", b"XYZ " + b"\0" * 4 + d50), (b"desc", desc)]
-    offset = 128 + 4 + 12 * len(entries)
-    table, data = struct.pack(">I", len(entries)), b""
-    for sig, blob in entries:
-        data += b"\0" * (-(offset + len(data)) % 4)
-        table += sig + struct.pack(">II", offset + len(data), len(blob))
-        data += blob
-    head = struct.pack(">I", offset + len(data)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrGRAYXYZ "
-    head = (head + b"\0" * 12 + b"acsp" + b"\0" * 24 + d50).ljust(128, b"\0")
-    return head + table + data
-
-
 @pytest.mark.parametrize("name", ["g.png", "g.jpg", "g.tif"])
 def test_a_grey_files_gray_profile_is_written_back_with_its_grey_picture(tmp_path, name):
-    gray = _gray_profile()
+    gray = gray_profile()
     assert ImageCms.ImageCmsProfile(io.BytesIO(gray)).profile.xcolor_space.strip() == "GRAY"
     src = _save_pil(tmp_path, Image.fromarray(rng_rgb(16, 24)[:, :, 0], "L"), name, icc_profile=gray)
     loaded = load_image(src)
@@ -754,7 +736,7 @@ def test_a_grey_files_gray_profile_is_written_back_with_its_grey_picture(tmp_pat
 def test_a_16_bit_grey_png_with_alpha_is_a_greyscale_file(tmp_path):
     """Pillow opens a 16-bit grey PNG with alpha (colour type 4) as RGBA: it was written RGBA
     without its Gray profile, the README's promise for greyscale photos broken."""
-    gray = _gray_profile()
+    gray = gray_profile()
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (
