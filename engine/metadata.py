@@ -84,6 +84,7 @@ _TIFF_X_RESOLUTION = 282
 # ImageDescription, Make, Model, Software, DateTime, Artist, Copyright
 _TIFF_DESCRIPTIVE_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
 _EXIF_SUB_IFDS = (0x8769, 0x8825)  # the Exif and GPS sub-directories
+_EXIF_IFD, _INTEROP_IFD = 0x8769, 0xA005  # the Interop sub-directory hangs off the Exif one
 _MAKER_NOTE = 0x927C  # in the Exif sub-directory: the camera maker's private data
 JPEG_SEGMENT_BYTES = 65533  # the data one JPEG marker segment holds (Pillow's JPEG writer's limit)
 _JPEG_XMP_BYTES = JPEG_SEGMENT_BYTES - len(b"http://ns.adobe.com/xap/1.0/\x00")
@@ -253,6 +254,9 @@ def _tiff_exif(im: Image.Image, path: Path) -> bytes | None:
                 ifd = src.get_ifd(tag)
                 if ifd:
                     out[tag] = {k: _text_bytes(v) for k, v in ifd.items()}
+        if _INTEROP_IFD in out.get(_EXIF_IFD, {}):  # read from the file: Pillow closed it once decoded
+            with Image.open(path) as again:
+                _nest_interop(again.getexif(), out[_EXIF_IFD])
         return out.tobytes() if len(out) else None
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged TIFF tags
         log.warning(
@@ -280,7 +284,25 @@ def _pillow_exif(raw: bytes) -> Image.Exif:
     for directory in (tags, *(tags.get_ifd(t) for t in _EXIF_SUB_IFDS if t in tags)):
         for tag, value in list(directory.items()):
             directory[tag] = _text_bytes(value)
+    _nest_interop(tags, tags.get_ifd(_EXIF_IFD) if _EXIF_IFD in tags else None)
     return tags
+
+
+def _nest_interop(source: Image.Exif, exif_ifd: dict[int, Any] | None) -> None:
+    """Put the Interop sub-directory into ``exif_ifd`` (the Exif one, to be written) as a
+    directory, not the number it was read as: written as a number, the TIFF's pointer led into
+    other bytes and the InteropIndex (R03: an in-camera Adobe RGB JPEG's only colour statement
+    without a profile) was lost. One that cannot be read is left out."""
+    if not exif_ifd or _INTEROP_IFD not in exif_ifd or isinstance(exif_ifd[_INTEROP_IFD], dict):
+        return
+    try:
+        interop = dict(source.get_ifd(_INTEROP_IFD))
+    except Exception:  # noqa: BLE001 - a damaged directory: no pointer rather than a wrong one
+        interop = {}
+    if interop:
+        exif_ifd[_INTEROP_IFD] = {k: _text_bytes(v) for k, v in interop.items()}
+    else:
+        del exif_ifd[_INTEROP_IFD]
 
 
 def _text_bytes(value: Any) -> Any:

@@ -1584,3 +1584,40 @@ def test_an_engine_folder_in_the_working_directory_is_not_the_childs(tmp_path, m
     rgb = np.random.default_rng(2).integers(0, 256, (30, 50, 3), dtype=np.uint8)
     save_image(tmp_path / "x.tif", rgb, own_process=True)
     assert np.array_equal(np.asarray(Image.open(tmp_path / "x.tif")), rgb)
+
+
+def _exif_with_interop() -> bytes:
+    """A camera's EXIF block (little-endian): IFD0 (Make, the Exif pointer), the Exif directory
+    (ColorSpace uncalibrated, the Interop pointer), the Interop directory (R03: Adobe RGB)."""
+
+    def ifd(entries) -> bytes:
+        out = struct.pack("<H", len(entries))
+        for tag, kind, count, value in entries:
+            out += struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\0")
+        return out + struct.pack("<I", 0)
+
+    ifd0_at, exif_at = 8, 8 + 2 + 2 * 12 + 4
+    interop_at = exif_at + 2 + 3 * 12 + 4
+    make_at = interop_at + 2 + 2 * 12 + 4
+    ifd0 = ifd([(0x010F, 2, 6, struct.pack("<I", make_at)), (0x8769, 4, 1, struct.pack("<I", exif_at))])
+    exif = ifd([(0x9000, 7, 4, b"0230"), (0xA001, 3, 1, struct.pack("<H", 0xFFFF)), (0xA005, 4, 1, struct.pack("<I", interop_at))])  # fmt: skip
+    interop = ifd([(0x0001, 2, 4, b"R03\0"), (0x0002, 7, 4, b"0100")])
+    return b"Exif\0\0II*\0" + struct.pack("<I", ifd0_at) + ifd0 + exif + interop + b"Canon\0\0\0"
+
+
+def test_a_camera_jpegs_interop_directory_survives_a_tiff(tmp_path):
+    """Written to a TIFF, the Exif directory's Interop pointer was a plain number leading into
+    other bytes: R03 (an in-camera Adobe RGB JPEG's colour space without a profile) was lost."""
+    src = tmp_path / "camera.jpg"
+    Image.fromarray(rng_rgb(16, 24)).save(src, quality=92, exif=_exif_with_interop())
+    with Image.open(src) as im:
+        assert dict(im.getexif().get_ifd(0xA005)) == {1: "R03", 2: b"0100"}
+    loaded = load_image(src)
+    first = save_image(tmp_path / "out.tif", loaded.rgb, metadata=loaded.metadata)
+    again = load_image(first)
+    second = save_image(tmp_path / "again.tif", again.rgb, metadata=again.metadata)
+    for path in (first, second, save_image(tmp_path / "out.png", loaded.rgb, metadata=loaded.metadata)):
+        with Image.open(path) as written:
+            exif = written.getexif()
+            assert exif.get_ifd(0x8769).get(0xA001) == 0xFFFF, path.name
+            assert dict(exif.get_ifd(0xA005)) == {1: "R03", 2: b"0100"}, path.name
