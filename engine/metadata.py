@@ -685,6 +685,13 @@ def _say_unwritable(metadata: PhotoMetadata, fmt: str, grey: bool, output: str |
             "it is" if len(lost) == 1 else "they are",
             " (without its profile the colours are read as sRGB)" if "colour profile" in lost else "",
         )
+    if not grey and metadata.grey_icc_profile and not metadata.icc_profile:  # it was dropped in silence
+        log.warning(
+            "%s: the photo's Gray colour profile describes grey pixels, and the picture is written in "
+            "colour (%s); it is not written, so its tones are read as sRGB",
+            output,
+            "a WebP file holds no grey pictures" if fmt == "WEBP" else "the retouched picture is not grey",
+        )
 
 
 def _fit_jpeg_segments(params: dict[str, Any], output: str | os.PathLike[str]) -> None:

@@ -717,7 +717,7 @@ def test_a_lossless_webp_is_written_lossless_and_a_lossy_one_lossy(tmp_path, alp
 
 
 @pytest.mark.parametrize("name", ["g.png", "g.jpg", "g.tif"])
-def test_a_grey_files_gray_profile_is_written_back_with_its_grey_picture(tmp_path, name):
+def test_a_grey_files_gray_profile_is_written_back_with_its_grey_picture(tmp_path, name, caplog):
     gray = gray_profile()
     assert ImageCms.ImageCmsProfile(io.BytesIO(gray)).profile.xcolor_space.strip() == "GRAY"
     src = _save_pil(tmp_path, Image.fromarray(rng_rgb(16, 24)[:, :, 0], "L"), name, icc_profile=gray)
@@ -727,10 +727,30 @@ def test_a_grey_files_gray_profile_is_written_back_with_its_grey_picture(tmp_pat
     out = save_image(tmp_path / ("out_" + name), loaded.rgb, metadata=loaded.metadata)
     with Image.open(out) as written:
         assert written.mode == "L" and written.info.get("icc_profile") == gray
+    assert "Gray colour profile" not in caplog.text
     coloured = loaded.rgb.copy()
     coloured[2, 3] = (200, 10, 10)  # written RGB: the Gray profile would mislabel it
-    with Image.open(save_image(tmp_path / ("rgb_" + name), coloured, metadata=loaded.metadata)) as written:
+    with (
+        caplog.at_level(logging.WARNING),
+        Image.open(save_image(tmp_path / ("rgb_" + name), coloured, metadata=loaded.metadata)) as written,
+    ):
         assert written.mode == "RGB" and not written.info.get("icc_profile")
+    assert "Gray colour profile describes grey pixels" in caplog.text  # it went without a word
+    assert "the retouched picture is not grey" in caplog.text
+
+
+def test_a_grey_photo_written_as_webp_says_its_gray_profile_is_not_written(tmp_path, caplog):
+    """WebP holds no grey pictures: written RGB, the Gray profile was dropped without a word
+    (a linear grey's mid-grey 128, shown as 188, then read as sRGB 128)."""
+    src = _save_pil(
+        tmp_path, Image.fromarray(rng_rgb(16, 24)[:, :, 0], "L"), "g.png", icc_profile=gray_profile(1.0)
+    )
+    loaded = load_image(src)
+    with caplog.at_level(logging.WARNING):
+        out = save_image(tmp_path / "g.webp", loaded.rgb, metadata=loaded.metadata)
+    with Image.open(out) as written:
+        assert written.mode == "RGB" and not written.info.get("icc_profile")
+    assert "a WebP file holds no grey pictures" in caplog.text
 
 
 def test_a_16_bit_grey_png_with_alpha_is_a_greyscale_file(tmp_path):
