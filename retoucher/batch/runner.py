@@ -139,14 +139,12 @@ def write_output(item: _Item, result: np.ndarray | None, quality: int | None) ->
             img.metadata.mode,
             output.name,
         )
-    elif img.metadata.mode == "CMYK":
+    elif img.metadata.mode == "CMYK":  # without a profile, the engine said so as it read the file
         logging.getLogger("retoucher.batch").warning(
-            "%s is CMYK; %s is written in RGB (%s)",
+            "%s is CMYK; %s is written in RGB%s",
             item.job.source,
             output.name,
-            "sRGB, through its CMYK profile"
-            if img.metadata.icc_profile
-            else "without a colour profile to convert through: colours may be off",
+            " (sRGB, through its CMYK profile)" if img.metadata.icc_profile else "",
         )
     source = img.source if out_format == "JPEG" else None
     save_image(

@@ -1242,3 +1242,14 @@ def test_a_work_that_exits_is_raised_in_the_caller_not_waited_for(qtbot, window)
         waiter.run(exits, "Saving\u2026")
     assert not waiter.waiting and waiter.dialog is None
     assert waiter.run(lambda: 42, "Saving\u2026") == 42
+
+
+def test_a_cmyk_photo_without_a_profile_says_its_colours_may_be_off(window, tmp_path):
+    """Converted by Pillow's plain formula (16 levels off on average from a print profile's): the
+    batch said so, the app did not."""
+    path = tmp_path / "print.jpg"
+    Image.fromarray(np.full((16, 24, 3), (40, 120, 200), np.uint8)).convert("CMYK").save(path)
+    assert window.open_path(path)
+    said = window.statusBar().currentMessage()
+    assert said.startswith("Opened print.jpg. Note: ") and "CMYK without a CMYK colour profile" in said
+    assert "colours may be off" in said
