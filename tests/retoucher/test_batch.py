@@ -594,7 +594,9 @@ def test_a_cmyk_photo_written_in_rgb_is_said_so(tmp_path, tiny_weights, caplog):
     assert len(report.done) == 2
     said = [r.getMessage() for r in caplog.records if "CMYK" in r.getMessage()]
     assert len(said) == 2 and all("print.tif" in m for m in said)
-    assert "print.tif is written in RGB" in said[1] and "colours may be off" in said[0]  # the engine's, on reading
+    assert (
+        "print.tif is written in RGB" in said[1] and "colours may be off" in said[0]
+    )  # the engine's, on reading
 
 
 @pytest.mark.skipif(os.name != "posix", reason="symbolic links")
