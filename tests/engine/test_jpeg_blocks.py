@@ -165,6 +165,7 @@ def test_files_it_cannot_treat_so_are_re_encoded_as_before_and_it_says_so_once(t
     plain = save_image(tmp_path / "plain.jpg", result, metadata=loaded.metadata, keep_jpeg_compression=True)
     assert out.read_bytes() == plain.read_bytes()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [m for m in warnings if "colours may be off" not in m]  # a CMYK source's, as it is read
     assert len(warnings) == 1, warnings
     assert "out.jpg: the whole picture is re-encoded" in warnings[0] and why in warnings[0]
     assert str(src) in warnings[0]
