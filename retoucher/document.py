@@ -155,11 +155,24 @@ class Document:
         )
 
     @classmethod
-    def from_picture(cls, rgb: np.ndarray, *, alpha: np.ndarray | None = None) -> Document:
+    def from_picture(
+        cls, rgb: np.ndarray, *, alpha: np.ndarray | None = None, icc_profile: bytes | None = None
+    ) -> Document:
         """A photo from no file (pasted, dropped image data): unsaved (it exists nowhere else:
         closing or opening another photo asks); a grey picture is saved grey, as a grey photo
-        file is (it became an RGB file)."""
-        doc = cls(rgb, alpha=alpha, metadata=PhotoMetadata(mode="L") if is_grey(rgb) else None, copy=False)
+        file is (it became an RGB file). ``icc_profile``: the colour space it came with (a Display
+        P3 screenshot), kept to be shown and saved with it; an RGB or, for a grey picture, a Gray
+        profile (another, or one that cannot be read, is left out: logged)."""
+        from engine.metadata import icc_colour_space
+
+        grey = is_grey(rgb)
+        space = icc_colour_space(icc_profile, Path("the pasted picture")) if icc_profile else None
+        metadata = PhotoMetadata(
+            mode="L" if grey else "RGB",
+            icc_profile=icc_profile if space == "RGB" else None,
+            grey_icc_profile=icc_profile if space == "GRAY" and grey else None,
+        )
+        doc = cls(rgb, alpha=alpha, metadata=metadata, copy=False)
         doc.mark_unsaved()
         return doc
 

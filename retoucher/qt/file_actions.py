@@ -28,7 +28,7 @@ from engine.formats import IMAGE_SUFFIXES, SUFFIX_FORMATS, is_readable_suffix
 from ..document import Document, printable
 from ..logged import logged_warnings
 from .file_filters import MASK_EXPORT_FILTER, MASK_FILTER, OPEN_FILTER, SAVE_FILTERS, save_filter
-from .qimage import is_deep, to_rgb_alpha
+from .qimage import colour_profile, is_deep, to_rgb_alpha
 from .settings import Settings
 from .waiting import Waiter
 from .worker import file_stamp
@@ -333,7 +333,7 @@ class FileActions:
         if not self.maybe_save():
             return False
         rgb, alpha = to_rgb_alpha(image)
-        doc = Document.from_picture(rgb, alpha=alpha)
+        doc = Document.from_picture(rgb, alpha=alpha, icc_profile=colour_profile(image))
         w.set_document(doc)
         size = f"{rgb.shape[1]} \u00d7 {rgb.shape[0]} px"
         deep = " (with 8 bits per channel: Retoucher edits no more)" if is_deep(image) else ""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColorSpace, QImage
 
 
 def wrap_rgb(array: np.ndarray) -> QImage:
@@ -73,3 +73,12 @@ def is_deep(image: QImage) -> bool:
 def from_rgb(array: np.ndarray) -> QImage:
     """A QImage that owns a copy of an RGB array."""
     return wrap_rgb(np.ascontiguousarray(array)).copy()
+
+
+def colour_profile(image: QImage) -> bytes | None:
+    """The ICC profile of the colour space ``image`` came with (a Display P3 screenshot), None for
+    sRGB or none: a pasted picture lost it, and was saved as sRGB."""
+    space = image.colorSpace()
+    if not space.isValid() or space == QColorSpace(QColorSpace.NamedColorSpace.SRgb):
+        return None
+    return bytes(space.iccProfile()) or None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 
@@ -1253,3 +1254,32 @@ def test_a_cmyk_photo_without_a_profile_says_its_colours_may_be_off(window, tmp_
     said = window.statusBar().currentMessage()
     assert said.startswith("Opened print.jpg. Note: ") and "CMYK without a CMYK colour profile" in said
     assert "colours may be off" in said
+
+
+def test_a_pasted_picture_keeps_its_colour_space_shown_and_saved(qtbot, window, tmp_path):
+    """A Display P3 screenshot lost its colour space: shown and saved as sRGB numbers."""
+    from PySide6.QtGui import QColorSpace
+
+    w = window
+    arr = np.random.default_rng(5).integers(0, 256, (24, 36, 3), dtype=np.uint8)
+    adobe = bytes(QColorSpace(QColorSpace.NamedColorSpace.AdobeRgb).iccProfile())
+    for space, named in (
+        (QColorSpace(QColorSpace.NamedColorSpace.DisplayP3), True),
+        (QColorSpace.fromIccProfile(adobe), False),
+    ):
+        img = QImage(arr.data, 36, 24, 36 * 3, QImage.Format.Format_RGB888).copy()
+        img.setColorSpace(space)
+        assert w.files.open_image(img)
+        profile = w.doc.metadata.icc_profile
+        assert profile and ImageCms.ImageCmsProfile(io.BytesIO(profile)).profile.xcolor_space.strip() == "RGB"
+        assert named or profile == adobe  # a profile it came with, byte for byte
+        assert w.canvas.screen_colours is not None and np.array_equal(w.doc.image, arr)
+        target = tmp_path / f"pasted{int(named)}.png"
+        w.ask_save_path = lambda *a, t=target: str(t)
+        assert w.save()
+        with Image.open(target) as im:
+            assert im.info.get("icc_profile") == profile and np.array_equal(np.asarray(im), arr)
+    srgb = QImage(arr.data, 36, 24, 36 * 3, QImage.Format.Format_RGB888).copy()
+    srgb.setColorSpace(QColorSpace(QColorSpace.NamedColorSpace.SRgb))
+    assert w.files.open_image(srgb)
+    assert w.doc.metadata.icc_profile is None and w.canvas.screen_colours is None
