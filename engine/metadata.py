@@ -685,6 +685,18 @@ def _say_unwritable(metadata: PhotoMetadata, fmt: str, grey: bool, output: str |
             "it is" if len(lost) == 1 else "they are",
             " (without its profile the colours are read as sRGB)" if "colour profile" in lost else "",
         )
+    colour = metadata.png_colour
+    if fmt != "PNG" and colour is not None and colour.srgb is None and not icc and not _srgb_like(colour):
+        log.warning(
+            "%s: a %s file cannot hold the PNG's colour chunks (%s); they are not written, so its "
+            "colours are read as sRGB",
+            output,
+            fmt,
+            ", ".join(
+                ([f"gamma {colour.gamma:g}"] if colour.gamma is not None else [])
+                + (["chromaticities"] if colour.chromaticity is not None else [])
+            ),
+        )
     if not grey and metadata.grey_icc_profile and not metadata.icc_profile:  # it was dropped in silence
         log.warning(
             "%s: the photo's Gray colour profile describes grey pixels, and the picture is written in "
@@ -692,6 +704,19 @@ def _say_unwritable(metadata: PhotoMetadata, fmt: str, grey: bool, output: str |
             output,
             "a WebP file holds no grey pictures" if fmt == "WEBP" else "the retouched picture is not grey",
         )
+
+
+_SRGB_CHROMATICITY = (0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.06)  # white, red, green, blue
+
+
+def _srgb_like(colour: PngColour) -> bool:
+    """The gAMA and cHRM chunks say what sRGB is (gamma 1/2.2, its primaries): nothing is lost
+    where they cannot be written."""
+    gamma_ok = colour.gamma is None or abs(colour.gamma - 1 / 2.2) < 0.005
+    primaries_ok = colour.chromaticity is None or all(
+        abs(a - b) < 0.005 for a, b in zip(colour.chromaticity, _SRGB_CHROMATICITY, strict=False)
+    )
+    return gamma_ok and primaries_ok
 
 
 def _fit_jpeg_segments(params: dict[str, Any], output: str | os.PathLike[str]) -> None:

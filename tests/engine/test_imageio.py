@@ -1641,3 +1641,19 @@ def test_a_camera_jpegs_interop_directory_survives_a_tiff(tmp_path):
             exif = written.getexif()
             assert exif.get_ifd(0x8769).get(0xA001) == 0xFFFF, path.name
             assert dict(exif.get_ifd(0xA005)) == {1: "R03", 2: b"0100"}, path.name
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".tif", ".webp"])
+def test_a_pngs_own_gamma_written_where_it_cannot_be_says_so(tmp_path, caplog, suffix):
+    """A PNG of gamma 1.0 (no profile, no sRGB chunk) saved as JPEG, TIFF or WebP lost its gAMA
+    without a word: its mid-grey, shown as 188, then read as 128. sRGB's own gamma loses
+    nothing and says nothing."""
+    for gamma, said in ((100000, True), (45455, False)):
+        info = PngImagePlugin.PngInfo()
+        info.add(b"gAMA", struct.pack(">I", gamma))
+        Image.fromarray(rng_rgb()).save(tmp_path / "in.png", pnginfo=info)
+        loaded = load_image(tmp_path / "in.png")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            save_image(tmp_path / f"out{suffix}", loaded.rgb, metadata=loaded.metadata)
+        assert ("cannot hold the PNG's colour chunks (gamma 1)" in caplog.text) == said, caplog.text
