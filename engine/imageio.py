@@ -178,6 +178,21 @@ def _open_unlimited(source: Path | io.BytesIO) -> Image.Image:
             Image.MAX_IMAGE_PIXELS = saved
 
 
+_UNREAD_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"hevc": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF"}  # fmt: skip
+"""ISO media brands of photo formats Pillow does not read (an iPhone's HEIC): such a photo was
+called perhaps corrupt."""
+
+
+def _unread_format(path: Path) -> str | None:
+    """The name of a photo format that is known but not read (HEIC), from the file's first bytes."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return None
+    return _UNREAD_BRANDS.get(head[8:12]) if head[4:8] == b"ftyp" else None
+
+
 def _open_checked(path: Path, max_pixels: int, what: str) -> Image.Image:
     """Open (header only) and enforce the pixel limit before any decoding."""
     if not path.exists():
@@ -187,8 +202,11 @@ def _open_checked(path: Path, max_pixels: int, what: str) -> Image.Image:
     try:
         im = _open_unlimited(path)
     except UnidentifiedImageError as exc:
+        known = _unread_format(path)
         raise ImageReadError(
-            f"{path} is not an image file Retoucher can read (unknown or corrupt format)"
+            f"{path} is a {known} photo, which Retoucher cannot read: convert it to JPEG, PNG or TIFF first"
+            if known
+            else f"{path} is not an image file Retoucher can read (unknown or corrupt format)"
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(f"{path} could not be opened as an {what}: {exc}") from exc

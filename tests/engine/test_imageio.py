@@ -1657,3 +1657,14 @@ def test_a_pngs_own_gamma_written_where_it_cannot_be_says_so(tmp_path, caplog, s
         with caplog.at_level(logging.WARNING):
             save_image(tmp_path / f"out{suffix}", loaded.rgb, metadata=loaded.metadata)
         assert ("cannot hold the PNG's colour chunks (gamma 1)" in caplog.text) == said, caplog.text
+
+
+def test_an_iphone_heic_photo_is_named_not_called_corrupt(tmp_path):
+    """A valid HEIC photo was 'unknown or corrupt'; Pillow does not read it here."""
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0mif1heic" + b"\0" * 64)
+    with pytest.raises(ImageReadError, match="is a HEIC photo, which Retoucher cannot read: convert it"):
+        load_image(path)
+    (tmp_path / "x.bin").write_bytes(b"\0" * 80)
+    with pytest.raises(ImageReadError, match="unknown or corrupt format"):
+        load_image(tmp_path / "x.bin")
