@@ -409,8 +409,16 @@ class Document:
         before = self.mask[rect.slices].copy()
         after = new[changed.slices]
         self.mask[rect.slices] = after
-        self._mask_written(rect)
-        return MaskEdit(label, rect, before, after.copy())
+        try:
+            self._mask_written(rect)
+            return MaskEdit(label, rect, before, after.copy())
+        except BaseException:
+            # all or nothing: out of memory in a view that redraws (Find Damage's find at 24 MP)
+            # left the hole in the mask with no undo step, for the next Fill to fill unseen
+            self.mask[rect.slices] = before
+            with contextlib.suppress(Exception):
+                self._mask_written(rect)
+            raise
 
     def set_mask(self, mask: np.ndarray, label: str = "Set mask") -> MaskEdit | None:
         """Replace the whole mask (e.g. one loaded from a file)."""

@@ -34,7 +34,6 @@ class ScreenColours:
 
     def __init__(self, profile: ImageCms.ImageCmsProfile, grey: bool) -> None:
         self.name = ImageCms.getProfileDescription(profile).strip() or "unnamed profile"
-        self._grey = grey
         self._transform = ImageCms.buildTransform(
             profile,
             ImageCms.createProfile("sRGB"),
@@ -44,22 +43,27 @@ class ScreenColours:
             flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
         )
 
+        # a Gray profile's tone curve, level by level, for each channel: a fill that added colour
+        # to a grey photo showed (200, 40, 40) as the grey of its red
+        self._curve: np.ndarray | None = None
+        if grey:
+            levels = Image.fromarray(np.arange(256, dtype=np.uint8)[None, :], "L")
+            self._curve = np.asarray(ImageCms.applyTransform(levels, self._transform))[0, :, 0].copy()
+
     def is_identity(self) -> bool:
         """It changes no colour by more than a level: the profile is sRGB's, whatever its name
         (cameras write several), or a grey one that matches its curve."""
         levels = np.arange(0, 256, 15, dtype=np.uint8)
         grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(1, -1, 3)
-        if self._grey:
-            grid = np.repeat(levels[None, :, None], 3, axis=2)
-        return int(np.abs(self._band(grid).astype(np.int16) - grid).max()) <= 1
+        return int(np.abs(self(grid).astype(np.int16) - grid).max()) <= 1
 
     def _band(self, rgb: np.ndarray) -> np.ndarray:
-        source = Image.fromarray(
-            np.ascontiguousarray(rgb[..., 0]) if self._grey else np.ascontiguousarray(rgb)
-        )
+        source = Image.fromarray(np.ascontiguousarray(rgb))
         return np.array(ImageCms.applyTransform(source, self._transform))  # writable: views keep it
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        if self._curve is not None:
+            return self._curve[rgb]
         if rgb.size == 0:
             return rgb.copy()
         if rgb.shape[0] <= _BAND_ROWS:

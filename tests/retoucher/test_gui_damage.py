@@ -495,6 +495,43 @@ def test_running_out_of_memory_applying_a_find_says_so_and_changes_nothing(qtbot
     assert np.array_equal(w.doc.mask, brushed) and w.undo_stack.count() == 2
 
 
+def test_running_out_of_memory_showing_a_find_leaves_the_mask_as_it_was(qtbot, make_window, monkeypatch):
+    """The mask was written, then the overlay's redraw ran out of memory: the error said
+    "Nothing was changed" while the mask held the find with no undo step, for the next Fill."""
+    fake = GatedDetector()
+    w = make_window(fake)
+    brushed = _brush(w)
+    overlay = type(w.canvas.overlay)
+    real = overlay.refresh
+
+    def out_of_memory(self, mask, rect):
+        raise MemoryError("Unable to allocate 183. MiB")
+
+    monkeypatch.setattr(overlay, "refresh", out_of_memory)
+    _find(qtbot, w, fake)
+    monkeypatch.setattr(overlay, "refresh", real)
+    assert w.last_error[0] == "Find Damage failed" and "Nothing was changed" in w.last_error[1]
+    assert np.array_equal(w.doc.mask, brushed) and w.undo_stack.count() == 2
+
+
+def test_a_finds_probability_map_is_not_history_the_budget_lets_older_steps_go_for(qtbot, make_window):
+    """The map a find is adjusted from (4 bytes a pixel, gone when it settles) counted against
+    the history's budget: a find let go the steps before it, and retuned until it added nothing,
+    left Undo disabled for the last real edit."""
+    fake = GatedDetector()
+    w = make_window(fake)
+    _brush(w)  # two rectangles: a few hundred bytes each
+    w.history.budget = 40_000  # they fit many times over; the map (48 kB) does not
+    _find(qtbot, w, fake)
+    stack = w.undo_stack
+    assert not any(stack.command(i).forgotten for i in range(stack.count()))
+    _slide(qtbot, w.damage.panel, 0.95)  # the find adds nothing: taken off the history
+    assert w.undo_action.isEnabled()
+    w.undo()
+    w.undo()
+    assert not w.doc.mask.any()
+
+
 def test_find_damage_needs_a_photo_and_waits_for_a_running_fill(qtbot, make_window):
     fill = GatedFill()
     fake = GatedDetector()

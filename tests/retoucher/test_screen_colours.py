@@ -48,6 +48,11 @@ def test_linear_and_adobe_rgb_and_grey_photos_are_converted_as_littlecms_does():
     assert (screen_colours(PhotoMetadata(icc_profile=LINEAR))(mid) == 188).all()
     grey = screen_colours(PhotoMetadata(grey_icc_profile=gray_profile(1.0)))
     assert grey.name == "Test Gray" and (grey(mid) == 188).all()
+    # a colour a fill added to a grey photo: each channel through the grey curve, not the red's
+    curve = _reference(np.arange(256, dtype=np.uint8)[None, :, None].repeat(3, 2), gray_profile(1.0), "L")[
+        0, :, 0
+    ]
+    assert grey(np.array([[[200, 40, 40]]], np.uint8)).tolist() == [[[curve[200], curve[40], curve[40]]]]
     adobe = screen_colours(PhotoMetadata(icc_profile=rgb_profile()))
     assert adobe.name == "Test Adobe RGB (1998)"
     rgb = np.random.default_rng(0).integers(0, 256, (1300, 70, 3), dtype=np.uint8)  # three bands
