@@ -140,13 +140,25 @@ def new_run_folder(out: Path) -> Iterator[None]:
     except BaseException:
         for folder in made:  # the deepest first; one that holds anything else stays, with its parents
             try:
-                if any(p.name != RUN_LOCK for p in folder.iterdir()):
-                    break
+                if any(p.name != RUN_LOCK for p in folder.iterdir()) or _lock_held(folder / RUN_LOCK):
+                    break  # another run took the folder meanwhile (this one was refused for it)
                 (folder / RUN_LOCK).unlink(missing_ok=True)
                 folder.rmdir()
             except OSError:
                 break
         raise
+
+
+def _lock_held(path: Path) -> bool:
+    """Another process holds the run lock ``path`` (False: none, or no lock file)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        return not lock_exclusive(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

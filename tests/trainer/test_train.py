@@ -1179,3 +1179,28 @@ def test_a_resume_cutting_the_log_keeps_it_whole_when_the_disk_fills_half_way(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["log.jsonl"]
     truncate_log(log, 200)
     assert log.read_text(encoding="utf-8").splitlines() == lines[:2]
+
+
+def test_a_run_refused_for_a_folder_another_run_took_leaves_it_and_its_lock(tmp_path):
+    """Run B made the new --out folder, run A took its lock first; B, refused, took the folder
+    away with A's held lock (A then failed writing, and a third run was not refused)."""
+    import contextlib
+
+    from trainer.checkpoint import RUN_LOCK, new_run_folder, run_lock
+
+    out = tmp_path / "runs" / "x"
+    first, second = contextlib.ExitStack(), contextlib.ExitStack()
+    second.enter_context(new_run_folder(out))  # B makes the folder ...
+    first.enter_context(new_run_folder(out))  # ... A starts a moment later: it is there
+    first.enter_context(run_lock(out))  # and A takes the lock first
+    with pytest.raises(TrainError, match="in use by another training run"):
+        try:
+            second.enter_context(run_lock(out))
+        except TrainError as exc:
+            second.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+    assert (out / RUN_LOCK).is_file()
+    (out / "config.json").write_text("{}")  # A goes on in its folder
+    with pytest.raises(TrainError, match="in use"), run_lock(out):  # and a third run is refused
+        pass
+    first.close()
