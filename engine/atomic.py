@@ -90,6 +90,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
     except OSError as exc:  # it named the hidden temporary, not the file or its folder (a
         # folder the user may not write, a read-only or full disk, too many files)
+        if exc.errno is None:
+            raise
         raise type(exc)(
             exc.errno, f"{exc.strerror}: no file can be made in the folder {target.parent}", str(target)
         ) from None

@@ -262,9 +262,7 @@ class MainWindow(QMainWindow):
         self.fill_action.setEnabled(has and idle)
         self.fill_button.setEnabled(has and idle)
         self.cancel_action.setEnabled(self.busy)
-        # shown while there is something to stop: a 1100 px window (1366 x 768 at 125%) had no
-        # room in the toolbar for Compare, Split, Fit and 100% beside a Cancel that did nothing
-        self.cancel_action.setVisible(self.busy)
+        self.cancel_tool.setVisible(self.busy)  # the toolbar's button (see build_toolbar)
         self.undo_action.setEnabled(idle and self._undoable())
         self.redo_action.setEnabled(idle and self.undo_stack.canRedo())
         for a in (

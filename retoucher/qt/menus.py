@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QToolBar
+from PySide6.QtWidgets import QLabel, QPushButton, QSlider, QSpinBox, QToolBar, QToolButton
 
 from .focus import hand_keys_back
 from .settings import MAX_BRUSH_SIZE, MIN_BRUSH_SIZE
@@ -96,7 +96,15 @@ def build_toolbar(w: MainWindow) -> None:
     # here, and space-drag then painted instead of panning
     w.fill_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
     tb.addWidget(w.fill_button)
-    tb.addAction(w.cancel_action)
+    # Cancel on the toolbar only while there is something to stop (the Edit menu keeps its item):
+    # a 1100 px window (1366 x 768 at 125%) had no room for Compare, Split, Fit and 100% beside a
+    # Cancel that did nothing
+    cancel = QToolButton()
+    cancel.setDefaultAction(w.cancel_action)
+    cancel.setAutoRaise(True)
+    cancel.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    w.cancel_tool = tb.addWidget(cancel)
+    w.cancel_tool.setVisible(False)
     tb.addSeparator()
     tb.addActions([w.compare_action, w.split_action, w.fit_action, w.actual_size_action])
     w.set_brush_size(w.canvas.brush_size)

@@ -15,13 +15,14 @@ model can take seconds), by an :class:`EngineCache`, and kept for the next job; 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -86,11 +87,13 @@ def describe_error(exc: BaseException, wording: ErrorWording = FILL_WORDING) -> 
 
 
 def applying_error(exc: BaseException) -> str:
-    """What went wrong applying a job's outcome on the window's thread, in a sentence."""
+    """What went wrong applying a job's outcome on the window's thread, in a sentence; an error of
+    an unexpected kind (a bug) also prints its traceback, as a failing job does."""
     if isinstance(exc, MemoryError):
         return "There was not enough memory to apply it: close other programs, or work on a smaller part."
     if isinstance(exc, (ValueError, RuntimeError)):
         return str(exc)
+    traceback.print_exception(exc)
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -144,15 +147,22 @@ class Job(QRunnable):
         try:
             result = self.work()
         except engine.InpaintCancelled:
-            self.signals.cancelled.emit()
+            self._report(self.signals.cancelled)
         except Exception as exc:  # noqa: BLE001 - reported to the user; the GUI thread must not die
             if not isinstance(exc, ValueError):  # WeightsError and bad input are expected
                 traceback.print_exc()
-            self.signals.failed.emit(*self.describe(exc))
+            self._report(self.signals.failed, *self.describe(exc))
         else:
-            self.signals.finished.emit(result)
+            self._report(self.signals.finished, result)
         finally:
             self.done.set()
+
+    @staticmethod
+    def _report(signal: Any, *args: object) -> None:
+        """Emit the outcome; nothing when the window that would take it is gone (closed during
+        the job: "RuntimeError: Signal source has been deleted" on the terminal at exit)."""
+        with contextlib.suppress(RuntimeError):
+            signal.emit(*args)
 
 
 Stamp = tuple[int, int, int]

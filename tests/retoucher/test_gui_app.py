@@ -307,3 +307,26 @@ def test_the_window_shows_with_the_model_named_before_torch_is_loaded(tmp_path):
     labels, state = proc.stdout.strip().splitlines()[-2:]
     assert "Model: retoucher-cub-small-v6" in labels
     assert state == "True False"  # the photo is open, torch is not loaded
+
+
+@pytest.mark.parametrize("outcome", ["finished", "failed", "cancelled"])
+def test_a_job_whose_window_is_gone_ends_quietly(qapp, capsys, outcome):
+    """The window closed during a fill (its job's signals deleted with it): the worker's report
+    raised "RuntimeError: Signal source has been deleted" on the terminal as the app exited."""
+    import shiboken6
+
+    import engine
+    from retoucher.qt.worker import Job, JobSignals
+
+    class Quick(Job):
+        def work(self):
+            if outcome == "failed":
+                raise ValueError("a bad hole")
+            if outcome == "cancelled":
+                raise engine.InpaintCancelled()
+            return 1
+
+    job = Quick(JobSignals())
+    shiboken6.delete(job.signals)
+    job.run()
+    assert job.done.is_set() and "RuntimeError" not in capsys.readouterr().err

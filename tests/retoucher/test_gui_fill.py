@@ -198,16 +198,18 @@ def test_the_toolbar_fits_a_1100_px_window_and_cancel_shows_while_a_fill_runs(qt
             if a.isVisible() and not a.isSeparator() and not tb.widgetForAction(a).isVisible()
         ]
 
-    assert not w.cancel_action.isVisible() and out_of_sight() == []
+    button = tb.widgetForAction(w.cancel_tool)
+    assert not button.isVisible() and out_of_sight() == []
+    assert w.cancel_action in w.menuBar().actions()[1].menu().actions()  # Edit > Cancel stays
     _paint_rect(w, Rect(10, 10, 30, 30))
     w.fill()
     fake.wait_at_gate(qtbot, 1)
-    assert w.cancel_action.isVisible() and w.cancel_action.isEnabled()
-    assert tb.widgetForAction(w.cancel_action).isVisible(), out_of_sight()
-    QTest.keyClick(w.canvas, Qt.Key.Key_Escape)
+    assert w.cancel_action.isEnabled() and button.isVisible(), out_of_sight()
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)  # it cancels
     fake.finish()
     qtbot.waitUntil(lambda: not w.busy, timeout=HANG_MS)
-    assert not w.cancel_action.isVisible() and out_of_sight() == []
+    assert "cancelled" in w.statusBar().currentMessage()
+    assert not button.isVisible() and out_of_sight() == []
 
 
 def test_closing_during_a_fill_that_cannot_stop_yet_closes_at_once_and_applies_nothing(qtbot, make_window):
@@ -266,6 +268,28 @@ def test_running_out_of_memory_applying_a_fill_says_so_and_the_photo_stays(qtbot
     w.fill()  # and the next fill goes through
     _wait_fill(qtbot, w)
     assert (w.doc.image[10:30, 10:30] == 128).all() and w.undo_stack.count() == steps + 1
+
+
+def test_a_bug_applying_a_fill_is_shown_and_its_traceback_printed(qtbot, make_window, monkeypatch, capsys):
+    """Caught to show it, an error of an unexpected kind left no traceback anywhere."""
+    from retoucher.document import Document
+
+    def bug(self, result, hole, label="Fill"):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(Document, "apply_fill", bug)
+    cache = InpainterCache()
+    cache.set(FlatFill())
+    w = make_window(cache=cache)
+    _paint_rect(w, Rect(10, 10, 30, 30))
+    w.fill()
+    _wait_fill(qtbot, w)
+    assert w.last_error == (
+        "Cannot apply the fill",
+        "KeyError: 'a bug'\nThe photo and its hole are as they were.",
+    )
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'a bug'" in err
 
 
 def test_cancel_takes_effect_at_the_next_check_and_leaves_everything_as_it_was(qtbot, make_window):
