@@ -181,6 +181,21 @@ class PreferencesDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(buttons)
+        self._shown = self._values()
+
+    def _values(self) -> dict[str, object]:
+        """The settings the dialog shows, by their :class:`Settings` names."""
+        return {
+            "device": self.device.currentData(),
+            "weights": self.weights.text().strip(),
+            "texture": None if self.texture_own.isChecked() else self.texture.value(),
+            "mirror": self.mirror.isChecked(),
+            "jpeg_quality": self.quality.value(),
+            "jpeg_keep_original": self.keep_jpeg.isChecked(),
+            "brush_size": self.brush.value(),
+            "overlay_colour": self.overlay_colour.colour(),
+            "wheel_zooms": self.wheel_zooms.isChecked(),
+        }
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
@@ -230,15 +245,12 @@ class PreferencesDialog(QDialog):
         super().accept()
 
     def apply(self) -> None:
-        self.settings.device = self.device.currentData()
-        self.settings.weights = self.weights.text().strip()
-        self.settings.texture = None if self.texture_own.isChecked() else self.texture.value()
-        self.settings.mirror = self.mirror.isChecked()
-        self.settings.jpeg_quality = self.quality.value()
-        self.settings.jpeg_keep_original = self.keep_jpeg.isChecked()
-        self.settings.brush_size = self.brush.value()
-        self.settings.overlay_colour = self.overlay_colour.colour()
-        self.settings.wheel_zooms = self.wheel_zooms.isChecked()
+        """Store what was changed here, only that: every field written on each OK undid another
+        window's changes to the fields left alone, and kept a default the user never chose from
+        reaching them when it changed."""
+        for name, value in self._values().items():
+            if value != self._shown[name]:
+                setattr(self.settings, name, value)
         self.settings.sync()
 
 

@@ -497,6 +497,7 @@ class MainWindow(QMainWindow):
         dialog.deleteLater()
 
     def open_preferences(self) -> PreferencesDialog:
+        self.settings.sync()  # what another window stored since: shown, not written back stale
         dlg = PreferencesDialog(
             self.settings, self, model_texture=model_texture, weights_problem=weights_problem
         )
@@ -505,6 +506,8 @@ class MainWindow(QMainWindow):
 
         def accepted() -> None:
             dlg.apply()
+            if problem := self.settings.problem():
+                self.show_error("Preferences not kept", problem)
             self.inpainters.configure(
                 self.settings.weights or None,
                 self.settings.device,

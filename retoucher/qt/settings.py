@@ -250,17 +250,21 @@ class Settings:
 
     def add_recent_file(self, path: str | Path) -> None:
         p = str(Path(path).resolve())
+        self.q.sync()  # another window's additions first: its last writer's list won whole
         files = [f for f in self.recent_files if f != p]
         self._set_recent_files([p, *files])
 
     def remove_recent_file(self, path: str | Path) -> None:
+        self.q.sync()
         self._set_recent_files([f for f in self.recent_files if f != str(path)])
 
     def _set_recent_files(self, files: list[str]) -> None:
         self.q.setValue("files/recent", [_storable_path(f) for f in files[:MAX_RECENT]])
+        self.q.sync()  # at once, for the other windows
 
     def clear_recent_files(self) -> None:
         self.q.setValue("files/recent", [])
+        self.q.sync()
 
     # ------------------------------------------------------------------ folders and window
     def value(self, key: str, default: object = None) -> object:
@@ -275,3 +279,13 @@ class Settings:
 
     def sync(self) -> None:
         self.q.sync()
+
+    def problem(self) -> str | None:
+        """Why the settings are not kept (their file cannot be written or read, or is not a
+        settings file), after the last :meth:`sync`; None when they are. Every change then
+        looked saved and was back to the old value at the next start, without a word."""
+        status = self.q.status()
+        if status == QSettings.Status.NoError:
+            return None
+        what = "cannot be written or read" if status == QSettings.Status.AccessError else "is not a settings file"
+        return f"The settings file {self.q.fileName()} {what}: changes are not kept when Retoucher closes"
