@@ -222,6 +222,8 @@ class BatchDialog(QDialog):
         self.format_combo = QComboBox()
         for f in OUTPUT_FORMATS:
             self.format_combo.addItem("same as the photo" if f == "same" else f.upper(), f)
+        remembered = self.format_combo.findData(str(settings.value("batch/format", "same") or "same"))
+        self.format_combo.setCurrentIndex(max(remembered, 0))
         form.addRow("Output format:", self.format_combo)
         # Like `retoucher batch` without --quality, a JPEG written from a JPEG keeps its own
         # compression unless a quality is set here (preset from the preferences).
@@ -243,6 +245,8 @@ class BatchDialog(QDialog):
         form.addRow("JPEG/WebP quality:", quality_row)
         self.overwrite_check = QCheckBox("Redo photos whose output exists")
         self.recursive_check = QCheckBox("Include sub-folders")
+        self.overwrite_check.setChecked(settings.flag("batch/overwrite"))
+        self.recursive_check.setChecked(settings.flag("batch/recursive"))
         form.addRow("", self.overwrite_check)
         form.addRow("", self.recursive_check)
 
@@ -303,7 +307,7 @@ class BatchDialog(QDialog):
                 spin.setValue(v)
 
     def _remember(self, options: BatchOptions) -> None:
-        """The form's folders and holes, for next time."""
+        """The form's folders, holes and output choices, for next time."""
         for key, value in (
             ("batch/input", str(options.input_dir)),
             ("batch/output", str(options.output_dir)),
@@ -313,6 +317,9 @@ class BatchDialog(QDialog):
             ("batch/rect", ",".join(str(s.value()) for s in self.rect_spins)),
             ("batch/center", ",".join(str(s.value()) for s in self.center_spins)),
             ("batch/find_damage", options.find_damage),
+            ("batch/format", self.format_combo.currentData()),
+            ("batch/overwrite", self.overwrite_check.isChecked()),
+            ("batch/recursive", self.recursive_check.isChecked()),
         ):
             self.settings.set_value(key, value)
 

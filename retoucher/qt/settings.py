@@ -287,5 +287,9 @@ class Settings:
         status = self.q.status()
         if status == QSettings.Status.NoError:
             return None
-        what = "cannot be written or read" if status == QSettings.Status.AccessError else "is not a settings file"
+        what = (
+            "cannot be written or read"
+            if status == QSettings.Status.AccessError
+            else "is not a settings file"
+        )
         return f"The settings file {self.q.fileName()} {what}: changes are not kept when Retoucher closes"

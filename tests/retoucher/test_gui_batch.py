@@ -325,9 +325,15 @@ def test_the_mask_row_is_labelled_and_the_masks_are_remembered(qtbot, tmp_path, 
     dlg.center_spins[0].setValue(20)
     dlg.input_edit.setText(str(src))
     dlg.output_edit.setText(str(tmp_path / "out"))
+    dlg.format_combo.setCurrentIndex(dlg.format_combo.findData("png"))
+    dlg.overwrite_check.setChecked(True)
+    dlg.recursive_check.setChecked(True)
     dlg.start()  # (no masks in the folder: the photos fail; the form is remembered all the same)
     qtbot.waitUntil(lambda: not dlg.running, timeout=10000)
     again = _dialog(qtbot, tmp_path, _SlowFake())
+    # the output choices too (the format, redo and sub-folders were forgotten)
+    assert again.format_combo.currentData() == "png"
+    assert again.overwrite_check.isChecked() and again.recursive_check.isChecked()
     assert again.mask_kind.currentData() == "dir" and again.mask_stack.currentIndex() == 0
     assert again.mask_dir_edit.text() == str(masks)
     assert again.mask_file_edit.text() == str(tmp_path / "scratch.png")
