@@ -308,10 +308,16 @@ class FileActions:
             problem = doc.save_in_place_problem if not is_bundled(doc.path or Path(path)) else None
             return doc, said + ([f"{problem} if saved over"] if problem else [])
         except ImageReadError as exc:
-            self.window.show_error("Cannot open photo", str(exc))
-            if isinstance(exc, FileNotFoundError):
-                self._settings.remove_recent_file(path)
-                self.rebuild_recent_menu()
+            text = str(exc)
+            listed = str(Path(path).resolve())
+            if isinstance(exc, FileNotFoundError) and listed in self._settings.recent_files:
+                if Path(path).parent.is_dir():  # gone from its folder: gone from the list
+                    self._settings.remove_recent_file(listed)
+                    self.rebuild_recent_menu()
+                    text += "\nIt was removed from Open Recent."
+                else:  # a drive not connected, a share not mounted: it stayed, said so
+                    text += f"\nIts folder {Path(path).parent} is not there (a drive not connected?); it stays in Open Recent."
+            self.window.show_error("Cannot open photo", text)
         except (OSError, ValueError, MemoryError) as exc:
             self.window.show_error("Cannot open photo", f"{path}: {exc}")
         return None, []

@@ -454,8 +454,24 @@ def test_missing_recent_file_is_reported_and_dropped_from_the_list(qtbot, window
     assert w.open_path(p)
     p.unlink()
     assert not w.open_path(p)
-    assert "not found" in w.last_error[1]
+    assert "not found" in w.last_error[1] and "It was removed from Open Recent" in w.last_error[1]
     assert str(p.resolve()) not in w.settings.recent_files
+
+
+def test_a_recent_photo_on_a_drive_not_connected_stays_in_the_list(qtbot, window, tmp_path):
+    """Any photo not found left Open Recent: one on an unplugged drive or an unmounted share, to
+    be opened again once it is back, went too, and the error did not say so."""
+    w = window
+    drive = tmp_path / "usb"
+    drive.mkdir()
+    p = drive / "scan.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(p)
+    assert w.open_path(p)
+    p.unlink()
+    drive.rmdir()  # the drive's folder is gone with it
+    assert not w.open_path(p)
+    assert f"Its folder {drive} is not there (a drive not connected?)" in w.last_error[1]
+    assert str(p.resolve()) in w.settings.recent_files
 
 
 def test_unsaved_changes_prompt_on_open_and_close(qtbot, window, tmp_path):
