@@ -14,6 +14,7 @@ from PySide6.QtGui import (
     QMouseEvent,
     QPainter,
     QPen,
+    QPointingDevice,
 )
 from PySide6.QtWidgets import QGraphicsPathItem, QGraphicsRectItem, QGraphicsScene, QGraphicsView, QWidget
 
@@ -93,6 +94,8 @@ class Canvas(ZoomView):
             ToolKind.LASSO: self._lasso,
         }
         self._tool = self._tools[ToolKind.BRUSH]
+        self._tool_under_pen: Tool | None = None  # the tool a pen's eraser end stands in for
+        self._pen_erases = False  # the last tablet press came from a pen's eraser end
         self._dragging = False  # a tool drag is in progress
         self._panning: QPointF | None = None  # the image point the pan grabbed
         self._pointer: QPointF | None = None  # where the pointer is over the view (viewport)
@@ -189,6 +192,29 @@ class Canvas(ZoomView):
         if self.doc is not None:
             edit = self._tool.close(self.doc) if close_shape and pending else self._tool.cancel(self.doc)
             self._emit_edit(edit)
+        self._end_pen_eraser()
+
+    # ------------------------------------------------------------------ a pen's eraser end
+    def viewportEvent(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.TabletPress:  # Qt makes a mouse press of it next
+            self._pen_erases = event.pointerType() == QPointingDevice.PointerType.Eraser
+        return super().viewportEvent(event)
+
+    def _start_pen_eraser(self, event: QMouseEvent) -> None:
+        """A press of a pen's eraser end (a Wacom pen turned over) erases with the brush's size
+        whatever tool is chosen, for that stroke, as in painting programs: it painted. The tablet
+        press said so, or the device of the mouse press Qt made of it."""
+        device = event.pointingDevice()
+        erases = self._pen_erases or (
+            device is not None and device.pointerType() == QPointingDevice.PointerType.Eraser
+        )
+        self._pen_erases = False
+        if erases and not self._tool.pending and self._tool.kind is not ToolKind.ERASER:
+            self._tool_under_pen, self._tool = self._tool, self._tools[ToolKind.ERASER]
+
+    def _end_pen_eraser(self) -> None:
+        if self._tool_under_pen is not None:
+            self._tool, self._tool_under_pen = self._tool_under_pen, None
 
     def finish_held_drag(self) -> None:
         """:meth:`finish_drag` for a drag with the button held only: a polygon being clicked
@@ -366,6 +392,7 @@ class Canvas(ZoomView):
         ):
             if self._dragging:
                 self.finish_drag()  # a press without a release (the release went elsewhere)
+            self._start_pen_eraser(event)
             p = self.pointed_at(event.position())
             self._dragging = True
             self._tool.press(self.doc, p.x(), p.y(), Modifiers.of(event.modifiers()))
@@ -456,6 +483,7 @@ class Canvas(ZoomView):
             doc = self.doc
             p = self.pointed_at(event.position())
             self._emit_edit(self._tool.release(doc, p.x(), p.y()))
+            self._end_pen_eraser()
             event.accept()
             return
         super().mouseReleaseEvent(event)

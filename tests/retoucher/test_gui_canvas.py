@@ -12,7 +12,7 @@ import pytest
 from gui_input import capsule, drag_in_view
 from gui_input import drag as _drag  # tests/retoucher/gui_input.py
 from gui_input import view_point as _vp
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QStyle, QStyleOptionSpinBox
@@ -612,3 +612,45 @@ def test_a_transparent_photo_is_shown_over_a_checkerboard_and_follows_its_edits(
     QApplication.processEvents()
     assert shown(41, 10) == (200, 40, 10)
     assert w.doc.image[10, 2].tolist() == [0, 0, 0]  # the document keeps its hidden colour
+
+
+@pytest.mark.parametrize("told_by", ["tablet press", "mouse press's device"])
+def test_a_pens_eraser_end_erases_and_the_tool_stays(window, told_by):
+    """A Wacom pen turned over painted: its eraser end erases (with the brush's size) for that
+    stroke, whatever tool is chosen, and the tool is the same after it."""
+    from PySide6.QtGui import QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
+
+    w = window
+    _set_zoom_at(w, 1.0, 400, 300)
+    w.tool_actions[ToolKind.RECTANGLE].trigger()
+    _drag(w, [(380.25, 280.25), (420.25, 320.25)])
+    assert w.doc.mask[280:321, 380:421].all()
+    w.set_brush_size(10)
+    eraser = QPointingDevice(
+        "pen eraser",
+        7,
+        QInputDevice.DeviceType.Stylus,
+        QPointingDevice.PointerType.Eraser,
+        QInputDevice.Capability.Position | QInputDevice.Capability.Pressure,
+        1,
+        2,
+    )
+    vp = w.canvas.viewport()
+    pos = QPointF(_vp(w, 400, 300))
+    glob = QPointF(vp.mapToGlobal(pos))
+    left, none, plain = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    mouse_device = eraser if told_by == "mouse press's device" else QPointingDevice.primaryPointingDevice()
+    if told_by == "tablet press":
+        press = QTabletEvent(
+            QEvent.Type.TabletPress, eraser, pos, glob, 0.8, 0, 0, 0, 0, 0, plain, left, left
+        )
+        QApplication.sendEvent(vp, press)
+    for kind, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none)):
+        QApplication.sendEvent(vp, QMouseEvent(kind, pos, glob, left, buttons, plain, mouse_device))
+    hole = _capsule(*_pointed(w, 400, 300), *_pointed(w, 400, 300), 5.0)
+    expected = np.zeros((H, W), bool)
+    expected[280:321, 380:421] = True
+    assert np.array_equal(w.doc.mask, expected & ~hole)
+    assert w.canvas.tool is ToolKind.RECTANGLE and w.tool_actions[ToolKind.RECTANGLE].isChecked()
+    _drag(w, [(100.25, 100.25), (110.25, 110.25)])  # the mouse again: the rectangle's
+    assert w.doc.mask[100:111, 100:111].all()
