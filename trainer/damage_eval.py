@@ -21,7 +21,7 @@ the clean pixels.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -167,14 +167,18 @@ def damage_samples(
 ProbabilityFn = Callable[[np.ndarray], np.ndarray]
 
 
-def calibrate(probability: ProbabilityFn, samples: list[DamageSample]) -> tuple[float, dict[str, float]]:
+def calibrate(probability: ProbabilityFn, samples: Iterable[DamageSample]) -> tuple[float, dict[str, float]]:
     """The threshold with the best F1 at 2 px among those flagging at most :data:`CLEAN_BUDGET` of
-    the clean pixels (if none does: the one flagging least); with its figures."""
+    the clean pixels (if none does: the one flagging least); with its figures. ``samples`` may be
+    made one at a time (a generator): each is counted and let go (held all at once, the end of
+    a damage training took about 8 bytes a pixel: 2.9 GB for 120 photos of 3 MP)."""
     counts = {float(t): Counts() for t in THRESHOLDS}
+    photos = 0
     for s in samples:
         p, pc = probability(s.damaged), probability(s.clean)
         for t, c in counts.items():
             c.add(p >= t, s.label, pc >= t)
+        photos += 1
     ok = [t for t, c in counts.items() if c.clean_share <= CLEAN_BUDGET]
     if ok:
         best = max(ok, key=lambda t: counts[t].scores(TOLERANCE)[2])
@@ -186,7 +190,7 @@ def calibrate(probability: ProbabilityFn, samples: list[DamageSample]) -> tuple[
         "clean_flagged": c.clean_share,
         "clean_budget": CLEAN_BUDGET,
         "within_budget": bool(ok),
-        "photos": len(samples),
+        "photos": photos,
     }
 
 

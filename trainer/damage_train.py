@@ -210,10 +210,10 @@ def export_detector(model: DamageNet, config: DamageTrainConfig, step: int, path
     model.eval()
     det = DamageDetector.from_model(model)
     rng_seed = config.seed + 7919
-    samples = [
+    samples = (  # one at a time: a list held them all (8 bytes a pixel)
         synthesize(np.random.default_rng([rng_seed, image_id]), load_rgb(p))
         for image_id, p in damage_photos(config.data, "train", config.calibration_photos)
-    ]
+    )
     threshold, figures = calibrate(det.probability, samples)
     provenance = {
         "threshold": threshold,
