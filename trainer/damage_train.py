@@ -109,9 +109,12 @@ def _loss(logits: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, dict
 
 
 def _lr(config: DamageTrainConfig, step: int) -> float:
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    t = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
+    # the warm-up is at most a tenth of the run: a run shorter than its 200 steps never reached
+    # --lr, nor decayed (the published detector's 4,000 steps are as before)
+    warmup = min(config.warmup, config.steps // 10)
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, config.steps - warmup))
     return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 

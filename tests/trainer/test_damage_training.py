@@ -600,3 +600,16 @@ def test_a_run_refused_for_its_data_leaves_no_empty_run_folder(prepared, tmp_pat
     (tmp_path / "there").mkdir()
     assert run(tmp_path / "there" / "run") == 2
     assert (tmp_path / "there").is_dir() and not (tmp_path / "there" / "run").exists()
+
+
+def test_a_short_damage_run_reaches_its_learning_rate_and_decays() -> None:
+    """A run shorter than the 200-step warm-up never reached --lr nor decayed; a long one is as
+    before (the published detector's 4,000 steps)."""
+    from trainer.damage_train import _lr
+
+    short = DamageTrainConfig(data="d", out="o", steps=100, lr=1e-3)
+    rates = [_lr(short, s) for s in range(100)]
+    assert max(rates) == pytest.approx(1e-3) and rates[-1] < 0.1 * 1e-3
+    assert rates.index(max(rates)) == 9  # a tenth of the run
+    long = DamageTrainConfig(data="d", out="o", steps=4000, lr=1e-3)
+    assert _lr(long, 0) == pytest.approx(1e-3 / 200) and _lr(long, 199) == pytest.approx(1e-3)
