@@ -109,13 +109,17 @@ def _loss(logits: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, dict
 
 
 def _lr(config: DamageTrainConfig, step: int) -> float:
-    # the warm-up is at most a tenth of the run: a run shorter than its 200 steps never reached
-    # --lr, nor decayed (the published detector's 4,000 steps are as before)
-    warmup = min(config.warmup, config.steps // 10)
-    if step < warmup:
-        return config.lr * (step + 1) / warmup
-    t = min(1.0, (step - warmup) / max(1, config.steps - warmup))
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = min(1.0, (step - config.warmup) / max(1, config.steps - config.warmup))
     return config.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def with_warmup(config: DamageTrainConfig) -> DamageTrainConfig:
+    """A new run's warm-up: at most a tenth of its steps (a run shorter than the 200 steps never
+    reached --lr nor decayed; the published detector's 4,000 steps are as before). Kept in the
+    recipe, so a run resumed, with another --steps too, follows the same warm-up."""
+    return dataclasses.replace(config, warmup=min(config.warmup, config.steps // 10))
 
 
 RUN_KEYS = ("steps", "minutes", "workers")
@@ -246,6 +250,8 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
 
 def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
     config, ckpt = _open(config, explicit)
+    if ckpt is None:  # a new run's recipe records the warm-up it takes
+        config = with_warmup(config)
     out = Path(config.out)
     photos = [p for _, p in damage_photos(config.data, "train")]
     if not photos:

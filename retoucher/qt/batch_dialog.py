@@ -245,7 +245,8 @@ class BatchDialog(QDialog):
         form.addRow("JPEG/WebP quality:", quality_row)
         self.overwrite_check = QCheckBox("Redo photos whose output exists")
         self.recursive_check = QCheckBox("Include sub-folders")
-        self.overwrite_check.setChecked(settings.flag("batch/overwrite"))
+        # not remembered: ticked from an earlier batch, it wrote over outputs (retouched by hand
+        # since, perhaps) without being chosen again
         self.recursive_check.setChecked(settings.flag("batch/recursive"))
         form.addRow("", self.overwrite_check)
         form.addRow("", self.recursive_check)
@@ -318,7 +319,6 @@ class BatchDialog(QDialog):
             ("batch/center", ",".join(str(s.value()) for s in self.center_spins)),
             ("batch/find_damage", options.find_damage),
             ("batch/format", self.format_combo.currentData()),
-            ("batch/overwrite", self.overwrite_check.isChecked()),
             ("batch/recursive", self.recursive_check.isChecked()),
         ):
             self.settings.set_value(key, value)

@@ -152,6 +152,8 @@ class Canvas(ZoomView):
     def set_tool(self, kind: ToolKind) -> None:
         """Another tool: a polygon being clicked (three corners or more) is closed as its own
         step first, not dropped (its corners were work); the same tool again changes nothing."""
+        if self._tool_under_pen is not None:  # a pen's eraser end is stroking: that stroke ends
+            self.finish_drag()
         if kind is self._tool.kind:
             return
         self.finish_drag(close_shape=True)
@@ -196,25 +198,36 @@ class Canvas(ZoomView):
 
     # ------------------------------------------------------------------ a pen's eraser end
     def viewportEvent(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.TabletPress:  # Qt makes a mouse press of it next
+        kind = event.type()
+        if kind == QEvent.Type.TabletPress:  # Qt makes a mouse press of it next
             self._pen_erases = event.pointerType() == QPointingDevice.PointerType.Eraser
+        elif kind == QEvent.Type.TabletRelease:
+            self._pen_erases = False
         return super().viewportEvent(event)
 
-    def _start_pen_eraser(self, event: QMouseEvent) -> None:
-        """A press of a pen's eraser end (a Wacom pen turned over) erases with the brush's size
-        whatever tool is chosen, for that stroke, as in painting programs: it painted. The tablet
-        press said so, or the device of the mouse press Qt made of it."""
+    def _pressed_with_eraser_end(self, event: QMouseEvent) -> bool:
+        """The press comes from a pen's eraser end: the tablet press said so, or the device of
+        the mouse press Qt made of it. Read once for every press, whichever way it goes (a press
+        in Split or Compare left the tablet's word for the next plain mouse stroke, which erased)."""
         device = event.pointingDevice()
         erases = self._pen_erases or (
             device is not None and device.pointerType() == QPointingDevice.PointerType.Eraser
         )
         self._pen_erases = False
-        if erases and not self._tool.pending and self._tool.kind is not ToolKind.ERASER:
+        return erases
+
+    def _start_pen_eraser(self) -> None:
+        """A pen's eraser end (a Wacom pen turned over) erases with the brush's size whatever tool
+        is chosen, for that stroke, as in painting programs (it painted); a polygon being clicked
+        takes the press as its next corner."""
+        if not self._tool.pending and self._tool.kind is not ToolKind.ERASER:
             self._tool_under_pen, self._tool = self._tool, self._tools[ToolKind.ERASER]
+            self._update_cursor_shape()
 
     def _end_pen_eraser(self) -> None:
         if self._tool_under_pen is not None:
             self._tool, self._tool_under_pen = self._tool_under_pen, None
+            self._update_cursor_shape()
 
     def finish_held_drag(self) -> None:
         """:meth:`finish_drag` for a drag with the button held only: a polygon being clicked
@@ -370,6 +383,7 @@ class Canvas(ZoomView):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         button = event.button()
+        eraser_end = self._pressed_with_eraser_end(event)
         if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self._space):
             self._start_pan(event.position())
             event.accept()
@@ -392,7 +406,8 @@ class Canvas(ZoomView):
         ):
             if self._dragging:
                 self.finish_drag()  # a press without a release (the release went elsewhere)
-            self._start_pen_eraser(event)
+            if eraser_end:
+                self._start_pen_eraser()
             p = self.pointed_at(event.position())
             self._dragging = True
             self._tool.press(self.doc, p.x(), p.y(), Modifiers.of(event.modifiers()))

@@ -173,6 +173,12 @@ class FileActions:
         self.window = window
         self.waiter = Waiter(window)  # reads and writes photo files off the GUI thread
         self.recent_menu = QMenu("Open &Recent", window)
+        # what another window of the app opened since shows too (the settings read afresh)
+        self.recent_menu.aboutToShow.connect(self._refresh_recent_menu)
+        self.rebuild_recent_menu()
+
+    def _refresh_recent_menu(self) -> None:
+        self._settings.sync()
         self.rebuild_recent_menu()
 
     @property
@@ -309,8 +315,9 @@ class FileActions:
             return doc, said + ([f"{problem} if saved over"] if problem else [])
         except ImageReadError as exc:
             text = str(exc)
-            listed = str(Path(path).resolve())
-            if isinstance(exc, FileNotFoundError) and listed in self._settings.recent_files:
+            recent = self._settings.recent_files
+            listed = next((p for p in (str(path), str(Path(path).resolve())) if p in recent), None)
+            if isinstance(exc, FileNotFoundError) and listed is not None:
                 if Path(path).parent.is_dir():  # gone from its folder: gone from the list
                     self._settings.remove_recent_file(listed)
                     self.rebuild_recent_menu()

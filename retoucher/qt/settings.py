@@ -281,15 +281,19 @@ class Settings:
         self.q.sync()
 
     def problem(self) -> str | None:
-        """Why the settings are not kept (their file cannot be written or read, or is not a
-        settings file), after the last :meth:`sync`; None when they are. Every change then
-        looked saved and was back to the old value at the next start, without a word."""
-        status = self.q.status()
-        if status == QSettings.Status.NoError:
+        """Why the settings are not kept (their file cannot be written, or read), after the last
+        :meth:`sync`; None when they are. Every change then looked saved and was back to the old
+        value at the next start, without a word. Qt keeps the first error it met for good, so
+        the file is looked at again (a write that failed once, a disk full since freed: kept); a
+        damaged line (a format error) is no problem: Qt writes the file anew."""
+        if self.q.status() != QSettings.Status.AccessError:
             return None
-        what = (
-            "cannot be written or read"
-            if status == QSettings.Status.AccessError
-            else "is not a settings file"
+        path = Path(self.q.fileName())
+        folder = next((p for p in path.parents if p.is_dir()), path.parent)
+        if os.access(path if path.exists() else folder, os.W_OK) and (
+            not path.exists() or os.access(path, os.R_OK)
+        ):
+            return None
+        return (
+            f"The settings file {path} cannot be written or read: changes are not kept when Retoucher closes"
         )
-        return f"The settings file {self.q.fileName()} {what}: changes are not kept when Retoucher closes"

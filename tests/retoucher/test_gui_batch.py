@@ -331,9 +331,10 @@ def test_the_mask_row_is_labelled_and_the_masks_are_remembered(qtbot, tmp_path, 
     dlg.start()  # (no masks in the folder: the photos fail; the form is remembered all the same)
     qtbot.waitUntil(lambda: not dlg.running, timeout=10000)
     again = _dialog(qtbot, tmp_path, _SlowFake())
-    # the output choices too (the format, redo and sub-folders were forgotten)
+    # the output choices too (the format and sub-folders were forgotten); not "redo": it writes
+    # over outputs, chosen each time
     assert again.format_combo.currentData() == "png"
-    assert again.overwrite_check.isChecked() and again.recursive_check.isChecked()
+    assert again.recursive_check.isChecked() and not again.overwrite_check.isChecked()
     assert again.mask_kind.currentData() == "dir" and again.mask_stack.currentIndex() == 0
     assert again.mask_dir_edit.text() == str(masks)
     assert again.mask_file_edit.text() == str(tmp_path / "scratch.png")

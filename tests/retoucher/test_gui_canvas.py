@@ -614,39 +614,50 @@ def test_a_transparent_photo_is_shown_over_a_checkerboard_and_follows_its_edits(
     assert w.doc.image[10, 2].tolist() == [0, 0, 0]  # the document keeps its hidden colour
 
 
+def _pen_eraser():
+    from PySide6.QtGui import QInputDevice, QPointingDevice
+
+    caps = QInputDevice.Capability.Position | QInputDevice.Capability.Pressure
+    return QPointingDevice(
+        "pen eraser", 7, QInputDevice.DeviceType.Stylus, QPointingDevice.PointerType.Eraser, caps, 1, 2
+    )
+
+
+def _pen(w, x, y, device, *, tablet=True, kinds=("press", "release")) -> None:
+    """The pen (``device``) pressed and lifted at image point (x, y): the tablet's press, then the
+    mouse events Qt makes of it (with the pen's device, or a mouse's when ``device`` is None)."""
+    from PySide6.QtGui import QMouseEvent, QPointingDevice, QTabletEvent
+
+    vp = w.canvas.viewport()
+    pos = QPointF(_vp(w, x, y))
+    glob = QPointF(vp.mapToGlobal(pos))
+    left, none, plain = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    if tablet and "press" in kinds:
+        press = QTabletEvent(
+            QEvent.Type.TabletPress, device, pos, glob, 0.8, 0, 0, 0, 0, 0, plain, left, left
+        )
+        QApplication.sendEvent(vp, press)
+    mouse_device = device if not tablet else QPointingDevice.primaryPointingDevice()
+    events = {
+        "press": (QEvent.Type.MouseButtonPress, left),
+        "release": (QEvent.Type.MouseButtonRelease, none),
+    }
+    for k in kinds:
+        kind, buttons = events[k]
+        QApplication.sendEvent(vp, QMouseEvent(kind, pos, glob, left, buttons, plain, mouse_device))
+
+
 @pytest.mark.parametrize("told_by", ["tablet press", "mouse press's device"])
 def test_a_pens_eraser_end_erases_and_the_tool_stays(window, told_by):
     """A Wacom pen turned over painted: its eraser end erases (with the brush's size) for that
     stroke, whatever tool is chosen, and the tool is the same after it."""
-    from PySide6.QtGui import QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
-
     w = window
     _set_zoom_at(w, 1.0, 400, 300)
     w.tool_actions[ToolKind.RECTANGLE].trigger()
     _drag(w, [(380.25, 280.25), (420.25, 320.25)])
     assert w.doc.mask[280:321, 380:421].all()
     w.set_brush_size(10)
-    eraser = QPointingDevice(
-        "pen eraser",
-        7,
-        QInputDevice.DeviceType.Stylus,
-        QPointingDevice.PointerType.Eraser,
-        QInputDevice.Capability.Position | QInputDevice.Capability.Pressure,
-        1,
-        2,
-    )
-    vp = w.canvas.viewport()
-    pos = QPointF(_vp(w, 400, 300))
-    glob = QPointF(vp.mapToGlobal(pos))
-    left, none, plain = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
-    mouse_device = eraser if told_by == "mouse press's device" else QPointingDevice.primaryPointingDevice()
-    if told_by == "tablet press":
-        press = QTabletEvent(
-            QEvent.Type.TabletPress, eraser, pos, glob, 0.8, 0, 0, 0, 0, 0, plain, left, left
-        )
-        QApplication.sendEvent(vp, press)
-    for kind, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none)):
-        QApplication.sendEvent(vp, QMouseEvent(kind, pos, glob, left, buttons, plain, mouse_device))
+    _pen(w, 400, 300, _pen_eraser(), tablet=told_by == "tablet press")
     hole = _capsule(*_pointed(w, 400, 300), *_pointed(w, 400, 300), 5.0)
     expected = np.zeros((H, W), bool)
     expected[280:321, 380:421] = True
@@ -654,3 +665,40 @@ def test_a_pens_eraser_end_erases_and_the_tool_stays(window, told_by):
     assert w.canvas.tool is ToolKind.RECTANGLE and w.tool_actions[ToolKind.RECTANGLE].isChecked()
     _drag(w, [(100.25, 100.25), (110.25, 110.25)])  # the mouse again: the rectangle's
     assert w.doc.mask[100:111, 100:111].all()
+
+
+@pytest.mark.parametrize("where", ["split", "compare", "not editable"])
+def test_a_pens_eraser_press_that_paints_nothing_leaves_no_eraser_for_the_mouse(window, where):
+    """An eraser-end press in Split or Compare (or while a fill runs) left the tablet's word for
+    the next plain mouse press, which erased instead of painting."""
+    w = window
+    _set_zoom_at(w, 1.0, 400, 300)
+    setting = {
+        "split": w.canvas.set_split,
+        "compare": w.canvas.set_comparing,
+        "not editable": lambda on: w.canvas.set_editable(not on),
+    }[where]
+    setting(True)
+    _pen(w, 400, 300, _pen_eraser())
+    setting(False)
+    w.doc.set_mask(np.zeros_like(w.doc.mask))
+    w.set_brush_size(1)
+    QTest.mouseClick(
+        w.canvas.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, _vp(w, 400, 300)
+    )
+    assert w.doc.mask.any() and w.canvas.tool is ToolKind.BRUSH
+
+
+def test_a_tool_chosen_during_a_pens_eraser_stroke_is_the_tool_after_it(window):
+    """E pressed with the eraser end down: the toolbar said Eraser, the canvas went back to Brush
+    when the pen was lifted; the brush outline stayed up over a Rectangle after such a stroke."""
+    w = window
+    _set_zoom_at(w, 1.0, 400, 300)
+    _pen(w, 400, 300, _pen_eraser(), kinds=("press",))
+    w.tool_actions[ToolKind.ERASER].trigger()
+    _pen(w, 400, 300, _pen_eraser(), kinds=("release",))
+    assert w.canvas.tool is ToolKind.ERASER and w.tool_actions[ToolKind.ERASER].isChecked()
+    w.tool_actions[ToolKind.RECTANGLE].trigger()
+    _pen(w, 400, 300, _pen_eraser())
+    QTest.mouseMove(w.canvas.viewport(), _vp(w, 450, 350))
+    assert w.canvas.tool is ToolKind.RECTANGLE and not w.canvas.cursor_item.isVisible()

@@ -65,39 +65,74 @@ def test_a_settings_file_that_cannot_be_written_is_said(qapp, tmp_path):
     assert "cannot be written or read" in s.problem()
 
 
-def test_a_settings_problem_is_said_and_none_when_they_are_kept(qapp, tmp_path):
-    """Every change looked saved and was back to the old value at the next start, without a word
-    (root writes any file: the access error is the status Qt reports for one it may not)."""
+class _Refused(QSettings):
+    """Qt's word for a file it may not write (root writes any file, so it is told)."""
+
+    def status(self):
+        return QSettings.Status.AccessError
+
+
+def _locked(monkeypatch, path) -> None:
+    """``path`` (and its folder) cannot be written, as for a user other than root."""
+    import retoucher.qt.settings as settings_module
+
+    real = os.access
+    monkeypatch.setattr(
+        settings_module.os,
+        "access",
+        lambda p, mode: False if str(p) in (str(path), str(path.parent)) else real(p, mode),
+    )
+
+
+def test_a_settings_problem_is_said_and_none_when_they_are_kept(qapp, tmp_path, monkeypatch):
+    """Every change looked saved and was back to the old value at the next start, without a word.
+    A damaged line (Qt writes the file anew) or a write that failed once is no lasting problem."""
     ok = Settings.from_file(tmp_path / "fine.conf")
     ok.jpeg_quality = 70
     ok.sync()
     assert ok.problem() is None
-
-    class Refused(QSettings):
-        def status(self):
-            return QSettings.Status.AccessError
-
-    refused = Settings(Refused(str(tmp_path / "locked.conf"), QSettings.Format.IniFormat))
+    damaged = tmp_path / "damaged.conf"
+    damaged.write_text("[save\njpeg_quality=95\n")
+    again = Settings.from_file(damaged)
+    again.jpeg_quality = 80
+    again.sync()
+    assert again.problem() is None and Settings.from_file(damaged).jpeg_quality == 80
+    locked = tmp_path / "locked.conf"
+    refused = Settings(_Refused(str(locked), QSettings.Format.IniFormat))
+    assert refused.problem() is None  # Qt's error is old news: the file can be written now
+    _locked(monkeypatch, locked)
     assert refused.problem() == (
-        f"The settings file {tmp_path / 'locked.conf'} cannot be written or read: changes are not kept "
-        "when Retoucher closes"
+        f"The settings file {locked} cannot be written or read: changes are not kept when Retoucher closes"
     )
 
 
-def test_preferences_say_when_they_cannot_be_kept(qtbot, tmp_path):
+def test_preferences_say_when_they_cannot_be_kept(qtbot, tmp_path, monkeypatch):
     from retoucher.qt.fill_worker import InpainterCache
     from retoucher.qt.main_window import MainWindow
     from tests.retoucher.gui_fakes import FlatFill
 
-    class Refused(QSettings):
-        def status(self):
-            return QSettings.Status.AccessError
-
+    _locked(monkeypatch, tmp_path / "locked.conf")
     cache = InpainterCache()
     cache.set(FlatFill())
-    w = MainWindow(Settings(Refused(str(tmp_path / "locked.conf"), QSettings.Format.IniFormat)), cache)
+    w = MainWindow(Settings(_Refused(str(tmp_path / "locked.conf"), QSettings.Format.IniFormat)), cache)
     qtbot.addWidget(w)
     dialog = w.open_preferences()
     dialog.quality.setValue(70)
     dialog.accept()
     assert w.last_error[0] == "Preferences not kept" and "locked.conf cannot be written" in w.last_error[1]
+
+
+def test_open_recent_shows_what_another_window_opened(qtbot, tmp_path):
+    """Both windows kept their photos in the settings, but one's Open Recent showed the other's
+    only once it changed the list itself."""
+    from retoucher.qt.fill_worker import InpainterCache
+    from retoucher.qt.main_window import MainWindow
+
+    ini = tmp_path / "Retoucher.conf"
+    w = MainWindow(Settings.from_file(ini), InpainterCache())
+    qtbot.addWidget(w)
+    photo = tmp_path / "x.jpg"
+    photo.touch()
+    _other_window(ini, photo)
+    w.recent_menu.aboutToShow.emit()
+    assert [a.text() for a in w.recent_menu.actions()][:1] == ["x.jpg"]

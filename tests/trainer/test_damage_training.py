@@ -605,11 +605,21 @@ def test_a_run_refused_for_its_data_leaves_no_empty_run_folder(prepared, tmp_pat
 def test_a_short_damage_run_reaches_its_learning_rate_and_decays() -> None:
     """A run shorter than the 200-step warm-up never reached --lr nor decayed; a long one is as
     before (the published detector's 4,000 steps)."""
-    from trainer.damage_train import _lr
+    from trainer.damage_train import _lr, with_warmup
 
-    short = DamageTrainConfig(data="d", out="o", steps=100, lr=1e-3)
+    short = with_warmup(DamageTrainConfig(data="d", out="o", steps=100, lr=1e-3))
     rates = [_lr(short, s) for s in range(100)]
     assert max(rates) == pytest.approx(1e-3) and rates[-1] < 0.1 * 1e-3
     assert rates.index(max(rates)) == 9  # a tenth of the run
-    long = DamageTrainConfig(data="d", out="o", steps=4000, lr=1e-3)
+    long = with_warmup(DamageTrainConfig(data="d", out="o", steps=4000, lr=1e-3))
     assert _lr(long, 0) == pytest.approx(1e-3 / 200) and _lr(long, 199) == pytest.approx(1e-3)
+
+
+def test_a_resumed_damage_run_keeps_the_warm_up_it_started_with(prepared, tmp_path) -> None:
+    """The warm-up followed --steps, which a resume may change: a 1000-step run resumed at 150
+    with --steps 4000 dropped from 0.99 x lr to 0.76 x lr and warmed up again."""
+    out = tmp_path / "run"
+    train_damage(_config(prepared, out, steps=2, warmup=200))
+    assert torch.load(out / "ckpt.pt", weights_only=True)["config"]["warmup"] == 0  # a tenth of 2
+    train_damage(_config(prepared, out, steps=40, warmup=200))
+    assert torch.load(out / "ckpt.pt", weights_only=True)["config"]["warmup"] == 0
