@@ -105,11 +105,14 @@ def add_texture(
             None if m is None else torch.from_numpy(np.require(m[box], dtype=bool, requirements=["C", "W"]))
         )
 
-    tex = texture_for(f, x, h_mask, seed=seed, hidden=window(no_photo), whole=window(whole))
+    wide = _wide(h_mask, window(whole))
+    if not bool((wide[h_mask] > 0).any()):
+        return fill  # thin everywhere (dust, scratches): no texture (it was found out twice a speck)
+    tex = texture_for(f, x, h_mask, seed=seed, hidden=window(no_photo), whole=window(whole), wide=wide)
     if tex is None and whole is not None:
         # nothing but earlier fills around (a tile whose crop was all hole): their grain, which
         # came from the photo, rather than none
-        tex = texture_for(f, x, h_mask, seed=seed, hidden=window(hidden), whole=window(whole))
+        tex = texture_for(f, x, h_mask, seed=seed, hidden=window(hidden), whole=window(whole), wide=wide)
     if tex is None:
         return fill
     out = fill.copy()
@@ -139,6 +142,11 @@ def _window(hole: np.ndarray) -> tuple[slice, slice]:
     return slice(y0, int(rows[-1]) + 1 + MARGIN), slice(x0, int(cols[-1]) + 1 + MARGIN)
 
 
+def _wide(hole: torch.Tensor, whole: torch.Tensor | None) -> torch.Tensor:
+    """(H,W): 0 on the thin parts of ``whole`` (else ``hole``), 1 on the wide ones (:func:`wide_parts`)."""
+    return wide_parts((~(hole if whole is None else whole)).float()[None, None])[0, 0]
+
+
 def texture_for(
     fill: torch.Tensor,
     image: torch.Tensor,
@@ -148,6 +156,7 @@ def texture_for(
     patch: int = PATCH,
     hidden: torch.Tensor | None = None,
     whole: torch.Tensor | None = None,
+    wide: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """The synthesised texture (3,H,W) float for the hole (bool H,W) of ``image`` (3,H,W, 0-255;
     hole pixels never read, ``hidden`` ones never a donor nor part of the texture level), guided
@@ -155,7 +164,8 @@ def texture_for(
     when no donor patch fits around the hole, or the hole is thin everywhere. The thin parts are those of ``whole`` (bool H,W,
     the hole this one is the rest of) when given."""
     h, w = hole.shape
-    wide = wide_parts((~(hole if whole is None else whole)).float()[None, None])[0, 0]  # 0 on thin parts
+    if wide is None:
+        wide = _wide(hole, whole)
     if not bool((wide[hole] > 0).any()):
         return None  # thin everywhere (dust, scratches): no texture anywhere, nothing to find
     r = math.ceil(3 * SIGMA)
