@@ -185,14 +185,20 @@ class PhotoMetadata:
         grey (L, LA) for a greyscale photo, else RGB(A), compressed with :meth:`jpeg_tables_for`
         (or, when None, at a quality that a later save repeats); the descriptive parts are
         unchanged. (A greyscale photo whose pixels took colour is written RGB; the next save
-        looks at its pixels again.)"""
+        looks at its pixels again. One written as WebP, which holds no grey picture, stays a
+        greyscale photo: after a WebP copy every later save wrote it in colour without its Gray
+        profile, saying "the retouched picture is not grey".)"""
+        grey = self.is_greyscale
+        mode = _written_mode(fmt, grey=grey, alpha=alpha)
+        if grey and not written_grey(fmt, grey):
+            mode = picture_mode(grey=True, alpha=alpha and supports_alpha(fmt))
         return replace(
             self,
             format=fmt,
             jpeg_tables=self.jpeg_tables_for(fmt, keep_jpeg_compression),
             lossless=self.lossless and fmt == "WEBP",
             tiff_deflate=self.tiff_deflate and fmt == "TIFF",
-            mode=_written_mode(fmt, grey=self.is_greyscale, alpha=alpha),
+            mode=mode,
             pages=1,
             grey_palette=False,  # the written mode says whether it is grey now
         )

@@ -165,8 +165,10 @@ class Document:
         profile (another, or one that cannot be read, is left out: logged)."""
         from engine.metadata import icc_colour_space
 
-        grey = is_grey(rgb)
         space = icc_colour_space(icc_profile, Path("the pasted picture")) if icc_profile else None
+        # a grey picture with an RGB profile stays an RGB one, as a grey file's palette does: saved
+        # grey, its profile was dropped without a word (a linear grey's 188 on screen, 128 after)
+        grey = is_grey(rgb) and space != "RGB"
         metadata = PhotoMetadata(
             mode="L" if grey else "RGB",
             icc_profile=icc_profile if space == "RGB" else None,

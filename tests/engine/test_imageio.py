@@ -429,8 +429,9 @@ def test_metadata_as_written_describes_the_saved_file():
     # a greyscale photo saved once is still greyscale for the next save (the app's Ctrl+S again)
     assert grey.as_written("PNG", keep_jpeg_compression=True, alpha=False).mode == "L"
     assert grey.as_written("PNG", keep_jpeg_compression=True, alpha=True).mode == "LA"
-    # what is written where: WebP has no grey, JPEG and BMP no alpha
-    assert grey.as_written("WEBP", keep_jpeg_compression=True, alpha=True).mode == "RGBA"
+    # what is written where: JPEG and BMP no alpha; WebP has no grey (save_image writes it RGB),
+    # yet the photo stays a greyscale one for the next save, its Gray profile with it
+    assert grey.as_written("WEBP", keep_jpeg_compression=True, alpha=True).mode == "LA"
     assert grey.as_written("JPEG", keep_jpeg_compression=True, alpha=True).mode == "L"
     assert meta.as_written("BMP", keep_jpeg_compression=True, alpha=True).mode == "RGB"
 
@@ -822,10 +823,11 @@ def test_a_palette_file_of_grey_is_written_grey_and_one_of_colour_in_colour(tmp_
     assert not colour.metadata.is_greyscale
     with Image.open(save_image(tmp_path / "p_out.png", colour.rgb, metadata=colour.metadata)) as w:
         assert w.mode == "RGB"
-    # the written file's metadata says grey through its mode, not the flag (a WebP is RGB)
+    # the written file's metadata says grey through its mode, not the flag; after a WebP (written
+    # RGB) the photo is still a grey one for the next save
     assert src.metadata.as_written("PNG", keep_jpeg_compression=False, alpha=transparent).is_greyscale
     webp = src.metadata.as_written("WEBP", keep_jpeg_compression=False, alpha=transparent)
-    assert webp.mode in ("RGB", "RGBA") and not webp.is_greyscale
+    assert webp.mode in ("L", "LA") and webp.is_greyscale and not webp.grey_palette
 
 
 def test_a_grey_palette_file_with_an_rgb_profile_stays_rgb_with_it(tmp_path):
@@ -1668,3 +1670,21 @@ def test_an_iphone_heic_photo_is_named_not_called_corrupt(tmp_path):
     (tmp_path / "x.bin").write_bytes(b"\0" * 80)
     with pytest.raises(ImageReadError, match="unknown or corrupt format"):
         load_image(tmp_path / "x.bin")
+
+
+def test_a_grey_photo_saved_as_webp_is_still_grey_with_its_profile_at_the_next_save(tmp_path, caplog):
+    """After a WebP copy (no grey pictures there) the photo's metadata said RGB: every later save
+    wrote it in colour without its Gray profile, saying 'the retouched picture is not grey'."""
+    src = _save_pil(
+        tmp_path, Image.fromarray(rng_rgb(16, 24)[:, :, 0], "L"), "g.png", icc_profile=gray_profile(1.0)
+    )
+    loaded = load_image(src)
+    save_image(tmp_path / "copy.webp", loaded.rgb, metadata=loaded.metadata)
+    after = loaded.metadata.as_written("WEBP", keep_jpeg_compression=True, alpha=False)
+    assert after.is_greyscale and after.grey_icc_profile == gray_profile(1.0)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        out = save_image(tmp_path / "again.png", loaded.rgb, metadata=after)
+    with Image.open(out) as written:
+        assert written.mode == "L" and written.info.get("icc_profile") == gray_profile(1.0)
+    assert "not grey" not in caplog.text

@@ -1295,6 +1295,14 @@ def test_a_pasted_picture_keeps_its_colour_space_shown_and_saved(qtbot, window, 
         assert w.save()
         with Image.open(target) as im:
             assert im.info.get("icc_profile") == profile and np.array_equal(np.asarray(im), arr)
+    grey = np.full((24, 36, 3), 128, np.uint8)  # R = G = B with an RGB colour space: written with it
+    img = QImage(grey.data, 36, 24, 36 * 3, QImage.Format.Format_RGB888).copy()
+    img.setColorSpace(QColorSpace(QColorSpace.NamedColorSpace.SRgbLinear))
+    assert w.files.open_image(img)
+    w.ask_save_path = lambda *a: str(tmp_path / "grey.png")
+    assert w.save()
+    with Image.open(tmp_path / "grey.png") as im:
+        assert im.info.get("icc_profile") == w.doc.metadata.icc_profile is not None
     srgb = QImage(arr.data, 36, 24, 36 * 3, QImage.Format.Format_RGB888).copy()
     srgb.setColorSpace(QColorSpace(QColorSpace.NamedColorSpace.SRgb))
     assert w.files.open_image(srgb)
