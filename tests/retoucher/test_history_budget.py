@@ -41,6 +41,7 @@ def test_the_oldest_steps_go_first_and_undo_stops_before_them(shown_window):
         w.undo_action.trigger()
         undone += 1
     assert 0 < undone < stack.count() and undone == len(kept)
+    assert w.undo_action.text() == "&Undo"  # not the name of the step let go
     image_now = w.doc.image.copy()
     w.undo()  # refused, and it says why
     assert np.array_equal(w.doc.image, image_now) and "let go" in w.statusBar().currentMessage()
