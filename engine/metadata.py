@@ -694,8 +694,8 @@ def _say_unwritable(metadata: PhotoMetadata, fmt: str, grey: bool, output: str |
     colour = metadata.png_colour
     if fmt != "PNG" and colour is not None and colour.srgb is None and not icc and not _srgb_like(colour):
         log.warning(
-            "%s: a %s file cannot hold the PNG's colour chunks (%s); they are not written, so its "
-            "colours are read as sRGB",
+            "%s: a %s file cannot hold the PNG's colour chunks (%s); they are not written, so "
+            "viewers that honoured them show its colours as sRGB (as Retoucher does)",
             output,
             fmt,
             ", ".join(
