@@ -40,6 +40,28 @@ COMPARE_NOTICE = "Showing the original: release \\ or untick View > Compare to p
 """Short: the status bar's permanent labels cut a longer one at a 1100 px wide window."""
 
 
+_UNDER_PEN = QColor(0, 0, 0, 200)
+"""The solid line under the rectangle band's and the lasso outline's white dashes, as under the
+brush outline: white dashes alone all but vanished on a bright photo (a lasso that removes has no
+fill, a polygon's first edge none either)."""
+
+
+class _TwoToneRect(QGraphicsRectItem):
+    def paint(self, painter: QPainter, option: object, widget: QWidget | None = None) -> None:
+        painter.setPen(QPen(_UNDER_PEN, 0))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(self.rect())
+        super().paint(painter, option, widget)
+
+
+class _TwoTonePath(QGraphicsPathItem):
+    def paint(self, painter: QPainter, option: object, widget: QWidget | None = None) -> None:
+        painter.setPen(QPen(_UNDER_PEN, 0))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.path())
+        super().paint(painter, option, widget)
+
+
 class Canvas(ZoomView):
     """Shows a :class:`Document` and edits its mask with the current tool.
 
@@ -69,12 +91,12 @@ class Canvas(ZoomView):
         self.photo = PhotoItem()
         self.overlay = MaskOverlayItem()
         self.overlay.setZValue(1)
-        self.band = QGraphicsRectItem()
+        self.band = _TwoToneRect()
         self.band.setZValue(2)
         pen = QPen(QColor(255, 255, 255), 0, Qt.PenStyle.DashLine)
         self.band.setPen(pen)
         self.band.setVisible(False)
-        self.outline = QGraphicsPathItem()  # the lasso's shape so far
+        self.outline = _TwoTonePath()  # the lasso's shape so far
         self.outline.setZValue(2)
         self.outline.setPen(pen)
         self.cursor_item = BrushCursorItem()

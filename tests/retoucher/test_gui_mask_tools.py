@@ -555,3 +555,40 @@ def test_a_double_click_while_comparing_does_not_close_the_polygon(window):
         toggle.trigger()
     _key(w, Qt.Key.Key_Return)
     assert np.array_equal(w.doc.mask, _polygon(corners))
+
+
+def test_the_lasso_outline_and_the_band_show_on_a_white_photo(shown_window):
+    """White dashes alone all but vanished on a bright photo: a lasso that removes (no fill) or a
+    polygon's first edge showed nothing (a dark line under the dashes now, as under the brush's)."""
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QApplication
+
+    from retoucher.document import Document
+
+    w = shown_window(Document(np.full((900, 1200, 3), 245, np.uint8)))
+    w.canvas.set_zoom(1.0)
+    w.canvas.centerOn(600, 450)
+    vp = w.canvas.viewport()
+
+    def dark_pixels() -> int:
+        w.canvas.cursor_item.setVisible(False)
+        QApplication.processEvents()
+        img = vp.grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+        a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())[
+            :, : img.width()
+        ]
+        return int(np.count_nonzero(a < 128))
+
+    assert dark_pixels() == 0
+    _key(w, Qt.Key.Key_L)
+    points = [_vp(w, x, y) for x, y in ((500, 400), (700, 420), (680, 560), (520, 540))]
+    QTest.mousePress(vp, LEFT, ALT, points[0])  # a lasso that removes: no fill
+    for p in points[1:]:
+        QTest.mouseMove(vp, p)
+    assert dark_pixels() > 100
+    QTest.mouseRelease(vp, LEFT, ALT, points[-1])
+    _key(w, Qt.Key.Key_R)
+    QTest.mousePress(vp, LEFT, NONE, points[0])
+    QTest.mouseMove(vp, points[2])
+    assert dark_pixels() > 100  # the rectangle band's edge
+    QTest.mouseRelease(vp, LEFT, NONE, points[2])
