@@ -398,9 +398,8 @@ def prepare(config: PrepareConfig) -> PrepareReport:
     ]
     results = _run_jobs(jobs, config.workers or os.cpu_count() or 1, config.progress)
     kept = _tally(results, present, report, config.size)
-    with atomic_path(out / FINGERPRINTS_NAME) as tmp:
-        prints = {item.out_rel: res.fingerprint for item, res in kept}
-        tmp.write_text(json.dumps(prints, indent=0, sort_keys=True) + "\n", encoding="utf-8")
+    prints = {item.out_rel: res.fingerprint for item, res in kept}
+    write_text_atomic(out / FINGERPRINTS_NAME, json.dumps(prints, indent=0, sort_keys=True) + "\n")
 
     groups: dict[str, list[int]] = defaultdict(list)
     for item, _ in kept:

@@ -46,20 +46,28 @@ brush outline: white dashes alone all but vanished on a bright photo (a lasso th
 fill, a polygon's first edge none either)."""
 
 
-class _TwoToneRect(QGraphicsRectItem):
+class _TwoTone:
+    """A shape item whose outline is drawn first as a solid dark line (:data:`_UNDER_PEN`), then
+    as the item's own (white dashes) over it."""
+
+    def _draw_outline(self, painter: QPainter) -> None:
+        raise NotImplementedError
+
     def paint(self, painter: QPainter, option: object, widget: QWidget | None = None) -> None:
         painter.setPen(QPen(_UNDER_PEN, 0))
         painter.setBrush(Qt.BrushStyle.NoBrush)
+        self._draw_outline(painter)
+        super().paint(painter, option, widget)  # type: ignore[misc]
+
+
+class _TwoToneRect(_TwoTone, QGraphicsRectItem):
+    def _draw_outline(self, painter: QPainter) -> None:
         painter.drawRect(self.rect())
-        super().paint(painter, option, widget)
 
 
-class _TwoTonePath(QGraphicsPathItem):
-    def paint(self, painter: QPainter, option: object, widget: QWidget | None = None) -> None:
-        painter.setPen(QPen(_UNDER_PEN, 0))
-        painter.setBrush(Qt.BrushStyle.NoBrush)
+class _TwoTonePath(_TwoTone, QGraphicsPathItem):
+    def _draw_outline(self, painter: QPainter) -> None:
         painter.drawPath(self.path())
-        super().paint(painter, option, widget)
 
 
 class Canvas(ZoomView):

@@ -188,7 +188,7 @@ class PhotoItem(_PhotoSizedItem):
                     "current": shown,
                     "original": shown.copy()
                     if same
-                    else self._shown(original, Rect(0, 0, *original.shape[1::-1])),
+                    else self._shown(original, Rect(0, 0, original.shape[1], original.shape[0])),
                 }
             self._images = {k: wrap_rgb(v) for k, v in self._arrays.items()}
             self._pyramids = {k: Pyramid(v) for k, v in self._arrays.items()}

@@ -263,8 +263,9 @@ class MainWindow(QMainWindow):
         self.fill_button.setEnabled(has and idle)
         self.cancel_action.setEnabled(self.busy)
         self.cancel_tool.setVisible(self.busy)  # the toolbar's button (see build_toolbar)
-        self.undo_action.setEnabled(idle and self._undoable())
-        self._show_undo_text(self.undo_stack.undoText() if self._undoable() else "")  # not a step let go
+        undoable = self._undoable()
+        self.undo_action.setEnabled(idle and undoable)
+        self._show_undo_text(self.undo_stack.undoText() if undoable else "")  # not a step let go
         self.redo_action.setEnabled(idle and self.undo_stack.canRedo())
         for a in (
             self.zoom_in_action,
