@@ -51,7 +51,7 @@ from .chroma import surround_fields
 from .convert import from_network, to_network
 from .crops import plan_regions
 from .distributed import device_for_rank
-from .grey import grey_fill
+from .grey import grey_fill, grey_tone
 from .mirror_pass import MIRROR, check_mirror
 from .seams import edge_window, match_edges, network_unused
 from .texture import add_texture, check_mask
@@ -308,11 +308,14 @@ class Inpainter:
         strength: float,
         hidden: np.ndarray | None = None,
         whole: np.ndarray | None = None,
+        tone: np.ndarray | None = None,
     ) -> np.ndarray:
         """The network's (edge-matched) fill of ``image`` with the photo's texture (never from
         ``hidden`` pixels; ``whole``: the hole this one is the rest of) added at ``strength``
-        and, where the photo is grey around the hole, made grey."""
-        return grey_fill(add_texture(fill, image, hole, strength, hidden=hidden, whole=whole), image, hole)
+        and, where the photo is grey around the hole, made grey (``tone``: the whole photo's
+        grey tone, when ``image`` is a crop of a grey photo; see :func:`engine.grey.grey_fill`)."""
+        textured = add_texture(fill, image, hole, strength, hidden=hidden, whole=whole)
+        return grey_fill(textured, image, hole, tone)
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -462,6 +465,10 @@ class Inpainter:
             hole, self.max_side, self.config.image_size, granularity=self.config.granularity
         )
         remaining = hole.copy()  # pixels filled by an earlier region are context for later ones
+        # a grey photo is told on the whole photo: a coloured object over 1% of one crop made
+        # that crop colour and its fill tinted, up to the crop's edges (None, a colour photo:
+        # each crop decides on its own, a crop of grey sky filled grey)
+        tone = grey_tone(image, hole)
         for i, r in enumerate(regions):
             if cancel is not None and cancel():
                 raise InpaintCancelled()
@@ -481,7 +488,7 @@ class Inpainter:
                 if progress and r.scaled:  # one large hole is one region: half-way before its texture
                     progress((i + 0.5) / len(regions))
                 no_photo = None if hidden is None else hidden[r.crop.slices]
-                filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole)
+                filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, tone)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:

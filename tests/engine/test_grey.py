@@ -129,3 +129,27 @@ def test_specks_of_colour_leave_no_tinted_patch_inside_a_grey_fill():
     out = grey_fill(fill, image, hole)
     assert grey_tone(image, hole) is not None
     assert (out[hole][:, 0] == out[hole][:, 2]).all()
+
+
+def test_a_grey_photo_is_told_on_the_whole_photo_not_a_crop_at_a_time():
+    """A red disc over 1% of one crop but not of the photo made that crop a colour photo's: the
+    stroke's fill in that crop kept the network's tint, up to the crop's straight edges, and
+    the crops beside it were grey (12-13 levels of tint 60 px from a red object on a 1600x1200
+    grey photo)."""
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64))
+    inp = Inpainter.from_model(model, name="tiny", precision="fp32", texture=0, max_side=128)
+    rng = np.random.default_rng(8)
+    image = np.repeat(rng.integers(90, 160, (256, 512, 1), dtype=np.uint8), 3, axis=2)
+    yy, xx = np.mgrid[0:256, 0:512]
+    disc = (yy - 60) ** 2 + (xx - 200) ** 2 < 8**2
+    image[disc] = (220, 30, 30)  # 0.15% of the photo, over 1% of the crops around it
+    hole = np.zeros((256, 512), bool)
+    hole[100:124, 8:504] = True  # a stroke 24 px wide (the network's fill), 32 px below the disc
+    assert grey_tone(image, hole) is not None
+    crop = (slice(40, 168), slice(136, 264))  # a 128x128 crop with the disc and the stroke
+    assert grey_tone(image[crop], hole[crop]) is None  # that crop alone reads as colour
+    out = inp(image, hole)
+    fill = out[hole].astype(int)
+    assert (fill[:, 0] == fill[:, 1]).all() and (fill[:, 1] == fill[:, 2]).all()
+    assert np.array_equal(out[~hole], image[~hole])
