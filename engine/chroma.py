@@ -74,6 +74,7 @@ LEVEL_FREE = 0.4  # the brightness left to the network: this far from mid-grey, 
 RING = 16  # the cast is measured on the known pixels this near a hole (chessboard distance), px
 CELL = 8  # the field's cells, px
 SIGMA = 32.0  # the Gaussian that spreads the cells' colours, px
+RIDGE = 0.01  # added to the cells' places' variances (in sigmas squared) in the spread's plane fit
 
 
 def _cells(x: torch.Tensor, valid: torch.Tensor, ring: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,32 +99,78 @@ def _surround(
     x: torch.Tensor, valid: torch.Tensor, ring: int, sigma: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The cast (N,3,h,w), the level (N,1,h,w) and the spread (N,1,h,w) around the holes per
-    cell, before ``free`` is left to the network: the cells' mean colours and mean squares
-    (:func:`_cells`), their departure from grey, their grey and their colours' moments spread
-    with a Gaussian of ``sigma`` px weighted by their pixels (a normalised convolution), the cast
-    times its coherence, the spread the root of the mean of the three channels' variances under
-    that Gaussian, all carried over the cells with no known pixel near a hole by the membrane.
-    One pass for all (see the module's docstring and :func:`spread_field`)."""
-    moments, weight = _cells(torch.cat([x, x.square()], 1), valid, ring)
-    cell, cell_square = moments[:, :3], moments[:, 3:]
+    cell, before ``free`` is left to the network: the cells' mean colours (:func:`_cells`),
+    their departure from grey, their grey and their colours' and places' moments spread with a
+    Gaussian of ``sigma`` px weighted by their pixels (a normalised convolution), the cast
+    times its coherence, the spread (:func:`_spread`), all carried over the cells with no known
+    pixel near a hole by the membrane. One pass for all (see the module's docstring and
+    :func:`spread_field`)."""
+    cell, weight = _cells(x, valid, ring)
     grey = cell.mean(1, keepdim=True)  # each cell's mean brightness
     chroma = cell - grey  # each cell's mean colour's departure from grey
     ones = weight.new_ones(weight.shape)
+    # each cell's place, in units of the Gaussian's sigma, from the grid's middle (the spread's
+    # local plane; moments about the middle keep float32's cancellation small)
+    h, w = cell.shape[-2:]
+    scale = CELL / sigma
+    v = ((torch.arange(h, dtype=cell.dtype, device=cell.device) - (h - 1) / 2) * scale).view(1, 1, h, 1)
+    u = ((torch.arange(w, dtype=cell.dtype, device=cell.device) - (w - 1) / 2) * scale).view(1, 1, 1, w)
+    u, v = u.expand_as(grey), v.expand_as(grey)
+    place = torch.cat([u, v, u * u, v * v, u * v], 1)
     sums = gaussian_blur(
-        torch.cat([chroma, chroma.square().sum(1, keepdim=True), ones, grey, cell, cell_square], 1) * weight,
+        torch.cat(
+            [
+                chroma,
+                chroma.square().sum(1, keepdim=True),
+                ones,
+                grey,
+                cell,
+                cell.square(),
+                place,
+                cell * u,
+                cell * v,
+            ],
+            1,
+        )
+        * weight,
         sigma / CELL,
         border="zeros",  # a normalised convolution: divided by the blurred weight below
     )
     total = sums[:, 4:5].clamp(min=1e-12)
     mean, square, level = sums[:, :3] / total, sums[:, 3:4] / total, sums[:, 5:6] / total
-    colour, colour_square = sums[:, 6:9] / total, sums[:, 9:12] / total
-    spread = (colour_square - colour.square()).clamp(min=0.0).mean(1, keepdim=True).sqrt()
+    m = sums[:, 6:] / total
+    spread = _spread(m[:, 0:3], m[:, 3:6], m[:, 6:11], m[:, 11:14], m[:, 14:17])
     known = (weight > 0).to(x.dtype)  # cells holding a pixel near a hole: the rest is carried over
     # the cast's coherence: 1 where the cells around share one colour, the share of them that
     # have it where a saturated surface meets a grey one (a hole across their boundary)
     coherence = mean.square().sum(1, keepdim=True) / square.clamp(min=1e-12)
     fields = membrane(torch.cat([mean * coherence.clamp(max=1.0), level, spread], 1) * known, known)
     return fields[:, :3], fields[:, 3:4], fields[:, 4:]
+
+
+def _spread(
+    colour: torch.Tensor,
+    colour_square: torch.Tensor,
+    place: torch.Tensor,
+    colour_u: torch.Tensor,
+    colour_v: torch.Tensor,
+) -> torch.Tensor:
+    """(N,1,h,w): the root of the mean of the three channels' variances of the cells' mean
+    colours around each cell, less what a plane explains (a weighted least-squares fit of each
+    channel on the cells' places, ``RIDGE`` added to the places' variances), from the Gaussian
+    means of the cells' colours, their squares, their places' moments (``place``: u, v, uu, vv,
+    uv) and the colours times u and times v. The cells' means, not the pixels: a grain of 6
+    levels gave a flat night sky a spread of 6 (an allowance of 20 levels, through which the
+    network's blob came +5 levels); a plane's variance is a gradient the photo's membrane follows
+    (a sky of 130 levels a photo's height, an allowance of 7.5 levels, its fill up to 12 off)."""
+    mu, mv = place[:, 0:1], place[:, 1:2]
+    uu = (place[:, 2:3] - mu * mu).clamp(min=0.0) + RIDGE
+    vv = (place[:, 3:4] - mv * mv).clamp(min=0.0) + RIDGE
+    uv = place[:, 4:5] - mu * mv
+    cu, cv = colour_u - colour * mu, colour_v - colour * mv  # each channel's covariance with u, v
+    explained = (cu * cu * vv - 2 * cu * cv * uv + cv * cv * uu) / (uu * vv - uv * uv).clamp(min=1e-12)
+    variance = colour_square - colour.square() - explained
+    return variance.clamp(min=0.0).mean(1, keepdim=True).sqrt()
 
 
 def _cast_beyond(cast: torch.Tensor, free: float) -> torch.Tensor:
@@ -187,10 +234,12 @@ def spread_field(
     x: torch.Tensor, valid: torch.Tensor, ring: int = RING, sigma: float = SIGMA
 ) -> torch.Tensor:
     """(N,1,H,W): how much the valid pixels of ``x`` (N,3,H,W) within ``ring`` px of a hole vary
-    around each pixel: their standard deviation (the root of the mean of the three channels'
-    variances) under a Gaussian of ``sigma`` px, measured from the same cells as the cast, spread
-    and carried over as it is (0 for an image with no valid pixel near a hole). How far a fill
-    may depart from the photo's smooth continuation (:func:`engine.seams.match_edges`)."""
+    around each pixel at the scale of the shapes a network paints: the standard deviation of
+    the cells' (``CELL`` px) mean colours under a Gaussian of ``sigma`` px less what a plane
+    explains (the root of the mean of the three channels' variances; :func:`_spread`), measured
+    from the same cells as the cast, spread and carried over as it is (0 for an image with no
+    valid pixel near a hole). Grain and a gradient are not variation. How far a fill may depart
+    from the photo's smooth continuation (:func:`engine.seams.match_edges`)."""
     return surround_fields(x, valid, ring, sigma)[1]
 
 

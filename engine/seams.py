@@ -57,6 +57,14 @@ before; the texture step adds the photo's grain after). Paired on 150 val photos
 (``runs/flat-ab2``, with the clamp's wider range round known specks below): strokes +0.03 dB (95%
 interval +0.02 to +0.04; texture 0.396 -> 0.393), objects +0.01 (+0.00 to +0.02; 0.353 -> 0.350),
 scratches the same; a gain of 2 measured the same, a floor of 6 levels too (``runs/flat-ab``).
+The spread was the known pixels' own standard deviation until 2026-12-07: grain and a gradient
+counted as variation, and the hold let go where it was most needed (a 300 px disc in a dark
+surface with a grain of 6 levels came out 5.4 levels brighter, a grainy flat colour under a 90%
+hole 15 levels off, a sky gradient's blob up to 17). It is the 8 px cells' means' now, less what
+a plane explains (:func:`engine.chroma.spread_field`): the allowance in those surfaces 20 -> 4.5
+and 7.5 -> 2.9 levels. Paired on 200 val photos with the spread's plane and cells alone
+(``runs/s42/ab-val.md``): strokes +0.00 dB (95% interval +0.00 to +0.01), objects -0.00 (-0.01
+to +0.01), the texture the same.
 The photo's membrane is the one the thin parts start from: no extra solve (with
 ``Inpainter(thin=False)`` it is solved for the hold alone, beside the fill's error).
 
@@ -152,10 +160,15 @@ def membrane(values: torch.Tensor, known: torch.Tensor, iterations: int = ITERAT
     return mean
 
 
-def wide_parts(valid: torch.Tensor, thin: int = THIN, ramp: int = RAMP) -> torch.Tensor:
+def wide_parts(valid: torch.Tensor, thin: int = THIN, ramp: int = RAMP, *, rim: bool = False) -> torch.Tensor:
     """(N,1,H,W) in [0, 1]: 0 on the hole's thin parts (every pixel of the part within ``thin``
     pixels of a valid one, chessboard distance), 1 on its wide parts and on valid pixels, rising
-    over ``ramp`` pixels of half-width in between."""
+    over ``ramp`` pixels of half-width in between: the rim of a wide part too, whose pixels
+    beside the valid ones rise as a thin part's do (the fill's weight, :func:`match_edges`: the
+    photo's own fill there). ``rim``: a wide part's rim is wide too, the pixels of any square of
+    ``2 (thin + ramp) - 1`` px all hole, with the same ramp from it into a thin part joined to it
+    (the texture's weight, :mod:`engine.texture`: without it, every wide hole in a grainy photo
+    had a band 4 px wide along its edge without grain)."""
     hole = 1.0 - valid
     depth = torch.zeros_like(hole)  # distance to the nearest valid pixel, capped at thin + ramp
     inner = hole
@@ -163,7 +176,18 @@ def wide_parts(valid: torch.Tensor, thin: int = THIN, ramp: int = RAMP) -> torch
         depth = depth + inner
         inner = -square_max(-inner, 1)  # erode the hole by one pixel
     half_width = square_max(depth, ramp)  # the deepest pixel nearby
-    return torch.where(hole > 0, ((half_width - thin) / max(ramp, 1)).clamp(0.0, 1.0), torch.ones_like(hole))
+    weight = ((half_width - thin) / max(ramp, 1)).clamp(0.0, 1.0)
+    if rim:
+        # the half-width of the widest all-hole square each pixel lies in (an opening), as the
+        # weight above, then ramped down over ramp px into thin parts joined to it
+        width = torch.zeros_like(hole)
+        for r in range(thin + 1, thin + ramp + 1):
+            width = torch.where(square_max((depth >= r).to(hole.dtype), r - 1) > 0, float(r), width)
+        square = ((width - thin) / max(ramp, 1)).clamp(0.0, 1.0)
+        for _ in range(1, ramp):
+            square = torch.maximum(square, square_max(square, 1) - 1.0 / ramp)
+        weight = torch.maximum(weight, square)
+    return torch.where(hole > 0, weight, torch.ones_like(hole))
 
 
 def square_max(x: torch.Tensor, radius: int) -> torch.Tensor:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine import Inpainter
 from engine.chroma import spread_field
@@ -18,6 +19,7 @@ from engine.convert import from_network, to_network
 from engine.seams import (
     CLAMP,
     FLAT_FLOOR,
+    FLAT_GAIN,
     PLATE,
     RAMP,
     THIN,
@@ -452,9 +454,10 @@ def test_a_flat_surround_holds_the_fill_to_the_photo_s_smooth_continuation():
     assert float((loose - flat)[inside].abs().max()) > 0.25  # the edge match leaves it
     held = match_edges(flat + bump, flat, valid, thin=False, spread=spread_field(flat, valid))
     assert float((held - flat)[inside].abs().max()) <= FLAT_FLOOR + 1e-3  # float rounding of a flat spread
-    # a surround that varies as much as the shape does: the shape passes, a little softened
+    # a surround that varies as much as the shape does, cell by cell (8 px): the shape passes,
+    # a little softened
     rng = torch.Generator().manual_seed(1)
-    busy = flat + torch.randn(1, 3, h, w, generator=rng) * 0.3
+    busy = flat + F.interpolate(torch.randn(1, 3, h // 8, w // 8, generator=rng) * 0.3, scale_factor=8)
     free = match_edges(flat + bump, busy, valid, thin=False)
     kept = match_edges(flat + bump, busy, valid, thin=False, spread=spread_field(busy, valid))
     assert float((kept - free)[inside].abs().max()) < 0.05
@@ -463,6 +466,41 @@ def test_a_flat_surround_holds_the_fill_to_the_photo_s_smooth_continuation():
     scrambled = torch.where(inside, torch.rand(1, 3, h, w), flat)
     again = match_edges(flat + bump, scrambled, valid, thin=False, spread=spread_field(scrambled, valid))
     assert torch.equal(again, held)
+
+
+def test_grain_or_a_gradient_around_a_hole_is_no_variation_the_fill_may_follow():
+    """The spread was the pixels' own standard deviation: a grain of 6 levels gave a flat dark
+    surface a spread of 6, an allowance of 20 levels through which the network's blob came 5
+    levels brighter; a clean sky gradient's slope counted as variation too (its fill up to 17
+    levels off). The spread is the cells' means' (8 px), less what a plane explains: what
+    varies at the scale the network paints its shapes."""
+    h, w = 192, 256
+    valid = torch.ones(1, 1, h, w)
+    valid[..., 48:144, 64:192] = 0.0
+    rng = torch.Generator().manual_seed(3)
+    flat = torch.tensor([-0.8, -0.75, -0.7]).view(1, 3, 1, 1).expand(1, 3, h, w)
+    grainy = flat + torch.randn(1, 1, h, w, generator=rng) * (6 / 127.5)
+    yy = torch.linspace(-0.6, 0.6, h).view(1, 1, h, 1)  # 77 levels over the height
+    sky = (
+        torch.tensor([-0.1, 0.2, 0.7]).view(1, 3, 1, 1) + yy * torch.tensor([1.0, 0.8, 0.3]).view(1, 3, 1, 1)
+    ).expand(1, 3, h, w)
+    blocks = flat + F.interpolate(
+        torch.randn(1, 3, h // 16, w // 16, generator=rng) * (6 / 127.5), scale_factor=16
+    )
+    levels = {
+        name: float(spread_field(x, valid).max()) * 127.5
+        for name, x in (("grainy", grainy), ("sky", sky), ("blocks", blocks))
+    }
+    assert levels["grainy"] < 1.5 and levels["sky"] < 2.5, levels  # 6 and 21 with the pixels' deviation
+    assert levels["blocks"] > 3.0, levels  # the same 6 levels, in shapes 16 px across: variation
+    bump = torch.zeros(1, 3, h, w)
+    bump[..., 72:120, 96:160] = 0.2  # the network's blob, 25 levels
+    inside = (valid < 1).expand(1, 3, h, w)
+    for name, x in (("grainy", grainy), ("sky", sky)):
+        held = match_edges(x + bump, x, valid, thin=False, spread=spread_field(x, valid))
+        base = membrane(x * valid, valid)  # the photo's smooth continuation over the hole
+        departure = float((held - base)[inside].abs().max()) * 127.5
+        assert departure < FLAT_GAIN * levels[name] + FLAT_FLOOR * 127.5 + 0.5, (name, departure)
 
 
 def test_the_inpainter_fills_a_hole_in_a_flat_colour_flat_whatever_the_network_paints():
