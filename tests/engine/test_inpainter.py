@@ -29,6 +29,13 @@ def inpainter(model):
     return Inpainter.from_model(model, max_side=128, precision="fp32", texture=0, mirror=False)
 
 
+def _within(a, b, hole, most, mean):
+    """Whether fills ``a`` and ``b`` are equal outside ``hole`` and within ``most`` grey levels
+    (``mean`` on average) in it."""
+    d = np.abs(a.astype(int) - b.astype(int))
+    return not d[~hole].any() and d.max() <= most and d[hole].mean() <= mean
+
+
 def _photo(h, w, seed=0):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
@@ -238,7 +245,8 @@ def test_holes_that_are_thin_everywhere_skip_the_network(inpainter, monkeypatch)
     assert not calls
     monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)  # the full path, as before
     full = inpainter(image, thin)
-    assert calls and np.array_equal(fast, full)
+    # the same fill, to the membrane's few sweeps: the thin part's own window, not the crop's
+    assert calls and _within(fast, full, thin, 2, 0.2)
     monkeypatch.undo()
     wide = thin.copy()
     wide[150:190, 100:150] = True  # a 40x50 blob: the network fills it
@@ -246,6 +254,37 @@ def test_holes_that_are_thin_everywhere_skip_the_network(inpainter, monkeypatch)
     monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: calls.append(1) or real(self, *a))
     inpainter(image, wide)
     assert calls
+
+
+def test_a_speck_is_filled_in_its_own_window_whatever_else_its_crop_holds(inpainter, monkeypatch):
+    """Dense dust: each speck is a region, and its region matched the edges over every speck
+    still unfilled in its crop (a window the size of the crop) and looked for texture there,
+    12-15 ms a speck (3000 specks on a 12 MP scan: 43.5 s). A speck's fill is now made in its
+    own edge window: the same as the speck's fill alone in the photo, and no larger window is
+    solved."""
+    import engine.inpainter as ei
+    from engine.seams import MARGIN
+
+    image = _photo(320, 320, seed=4)
+    dust = np.zeros((320, 320), bool)
+    centres = [(y, x) for y in range(30, 300, 45) for x in range(30, 300, 45)]
+    for y, x in centres:
+        dust[y - 2 : y + 3, x - 1 : x + 2] = True  # 36 specks of 5x3 px, 45 px apart
+    windows = []
+    real = ei.match_edges
+    monkeypatch.setattr(
+        ei, "match_edges", lambda out, *a, **k: windows.append(out.shape[-2:]) or real(out, *a, **k)
+    )
+    out = inpainter(image, dust)
+    assert len(windows) == len(centres)  # one match a speck...
+    assert max(max(w) for w in windows) <= 5 + 2 * MARGIN  # ...in the speck's own window
+    monkeypatch.undo()
+    for y, x in centres[::7]:
+        alone = np.zeros_like(dust)
+        alone[y - 2 : y + 3, x - 1 : x + 2] = True
+        box = (slice(y - 2, y + 3), slice(x - 1, x + 2))
+        np.testing.assert_array_equal(out[box], inpainter(image, alone)[box])
+    assert np.array_equal(out[~dust], image[~dust])
 
 
 def test_a_scaled_crop_runs_the_network_even_where_its_small_hole_is_thin(inpainter, monkeypatch):
@@ -275,7 +314,7 @@ def test_a_scaled_crop_runs_the_network_even_where_its_small_hole_is_thin(inpain
     thin_fill = inpainter(image, fine)
     assert not calls
     monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)
-    assert np.abs(thin_fill.astype(int) - inpainter(image, fine).astype(int)).max() <= 1  # rounding ties
+    assert _within(thin_fill, inpainter(image, fine), fine, 2, 0.2)  # each line's own window
 
 
 def test_long_thin_stroke_is_tiled_at_full_resolution(inpainter, monkeypatch):
