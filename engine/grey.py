@@ -15,15 +15,15 @@ The Inpainter tells a grey photo on the whole photo, once a call, and gives each
 tone: told a crop at a time, a coloured object over 1% of a crop (not of the photo) made that
 crop colour, and a stroke's fill there kept the network's tint (12-13 levels 60 px from a red
 disc on a 1600x1200 grey photo) up to straight edges where the crops met. A colour photo's crops
-still decide one at a time (a crop of grey sky in a colour photo is filled grey). At most
-:data:`_SAMPLE` known pixels are looked at, drawn at random: 0.1 s for a 24-megapixel grey photo.
+still decide one at a time (a crop of grey sky in a colour photo is filled grey). The known
+pixels among :data:`_SAMPLE` drawn at random are looked at: 0.1 s for a 24-megapixel grey photo.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["GREY_NOISE", "GREY_TONE", "LOCAL", "LUMA", "grey_fill", "grey_tone", "is_grey"]
+__all__ = ["ENOUGH", "GREY_NOISE", "GREY_TONE", "LOCAL", "LUMA", "grey_fill", "grey_tone", "is_grey"]
 
 #: ITU-R 601 luma weights of R, G and B (Pillow's ``convert("L")``); the fill's integer form below
 #: is these in 16-bit fixed point (they sum to 65536, so a grey pixel keeps its value exactly).
@@ -37,6 +37,7 @@ GREY_TONE = 12
 """The largest tint, in grey levels per channel from the luma, of a grey photo's tone (a print's
 paper; a stronger cast is a colour photo's, handled by :mod:`engine.chroma`)."""
 _SAMPLE = 1 << 18  # pixels looked at, at most (drawn at random): a 24-megapixel photo has 92 times as many
+_FEW = 4096  # a sample with fewer known pixels than this is not used: all of them are
 _QUICK = 1 << 14  # pixels of a crop above which a colour photo is told apart on a sample first
 LOCAL = 12
 """A hole pixel keeps the network's fill where more than :data:`LOCAL_SHARE` of the known pixels
@@ -46,6 +47,9 @@ LOCAL_SHARE = 0.05
 LOCAL_MIN = 16
 """... and at least this many of them (deep inside a hole the box holds a few known pixels, of
 which one speck of dust was over 5%: tinted patches in a grey fill)."""
+ENOUGH = 64
+"""A hole pixel whose box holds fewer known pixels than this (over about 10 px inside a hole) is
+told in the smallest box twice, four times, ... as large that holds this many."""
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
@@ -72,20 +76,24 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
     """The tone of ``image`` (uint8 HxWx3) around ``hole`` when it is a grey photo there: each
     channel's median difference from the luma over the known pixels (int, 3; zeros for R = G = B
     exactly), provided that 99% of them lie within :data:`GREY_NOISE` of it and it is no more
-    than :data:`GREY_TONE` in any channel; None for a colour photo (or nothing known)."""
+    than :data:`GREY_TONE` in any channel; None for a colour photo (or nothing known). Over
+    :data:`_SAMPLE` pixels, the known ones among that many drawn at random (all of them where
+    the draw holds fewer than ``_FEW``)."""
     if hole.size > _QUICK and _clearly_colour(image, hole):
         return None
     flat, holes = image.reshape(-1, 3), hole.reshape(-1)
+    known = None
     if len(flat) > _SAMPLE:  # drawn before the known ones are gathered (a copy of them took 1.9
         # s of a 24-megapixel grey photo); at random, as in _clearly_colour: a stride lines up
         # with the columns
         at = np.sort(np.random.default_rng(0).integers(0, len(flat), _SAMPLE))
-        flat, holes = flat[at], holes[at]
-    known = flat[~holes]
+        known = flat[at][~holes[at]]
+        if len(known) < _FEW:  # a hole over nearly all of a large photo: every known pixel
+            known = None
+    if known is None:
+        known = flat[~holes]
     if not known.size:
-        known = image[~hole]  # the sample missed the few known pixels
-        if not known.size:
-            return None
+        return None
     offset = _offset(known)
     if not offset.any():  # R = G = B everywhere (a greyscale file): no statistics needed
         return np.zeros(3, np.int32)
@@ -142,13 +150,26 @@ def grey_fill(
 
 def _coloured_near(image: np.ndarray, hole: np.ndarray, tone: np.ndarray) -> np.ndarray:
     """Where (bool HxW) more than :data:`LOCAL_SHARE` of the known pixels within :data:`LOCAL`
-    px stray from ``tone`` by more than :data:`GREY_NOISE`."""
+    px (:data:`LOCAL_MIN` of them at least) stray from ``tone`` by more than :data:`GREY_NOISE`;
+    and, for a hole pixel with fewer than :data:`ENOUGH` known pixels that near, the same in the
+    smallest box twice, four times, ... as large that holds that many: deep inside a hole in a
+    coloured object (a hand-tinted dress, a red patch; 80x80 px), the pixels over 12 px from its
+    edge were greyed, a grey square with a coloured rim."""
     offset = _offset(image.reshape(-1, 3))
     stray = (np.abs(offset - tone).max(axis=1) > GREY_NOISE).reshape(hole.shape) & ~hole
     if not stray.any():  # R = G = B everywhere (a greyscale file), or noise alone
         return stray
-    near = _box_sum(stray)
-    return (near >= LOCAL_MIN) & (near > LOCAL_SHARE * _box_sum(~hole))
+    near, known = _box_sum(stray), _box_sum(~hole)
+    coloured = (near >= LOCAL_MIN) & (near > LOCAL_SHARE * known)
+    few = hole & (known < ENOUGH)
+    radius = LOCAL
+    while few.any() and radius < max(hole.shape):
+        radius *= 2
+        near, known = _box_sum(stray, radius), _box_sum(~hole, radius)
+        told = few & (known >= ENOUGH)
+        coloured |= told & (near >= LOCAL_MIN) & (near > LOCAL_SHARE * known)
+        few &= ~told
+    return coloured
 
 
 def _box_sum(mask: np.ndarray, radius: int = LOCAL) -> np.ndarray:

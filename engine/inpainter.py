@@ -378,14 +378,15 @@ class Inpainter:
         todo: np.ndarray,
         whole: np.ndarray | None,
         tone: np.ndarray | None,
-    ) -> np.ndarray | None:
+    ) -> tuple[tuple[slice, slice], np.ndarray] | None:
         """The fill of ``crop``'s ``todo`` pixels (a region's part of its ``hole``) from the
         photo alone, in their own edge window, when every hole part there is thin (decided on
-        ``whole`` where given, as :meth:`_fill` does), made grey as :meth:`_finish` does; None
-        otherwise. Thin parts get no texture, so the texture step has nothing to add. Dense
-        dust: each speck's region matched the edges over every speck still unfilled in its crop
-        (a window of the whole crop) and looked for texture there, 12-15 ms a speck (3000 specks
-        on a 12-megapixel scan: 43.5 s); a window of its own pixels is a few dozen pixels."""
+        ``whole`` where given, as :meth:`_fill` does), made grey as :meth:`_finish` does: the
+        window (slices of the crop) and its filled pixels; None otherwise. Thin parts get no
+        texture, so the texture step has nothing to add. Dense dust: each speck's region matched
+        the edges over every speck still unfilled in its crop (a window of the whole crop) and
+        looked for texture there, 12-15 ms a speck (3000 specks on a 12-megapixel scan: 43.5 s);
+        a window of its own pixels is a few dozen pixels."""
         if not (self.edges and self.thin):
             return None
         box = edge_window(todo)
@@ -395,13 +396,18 @@ class Inpainter:
         whole_valid = None if whole is None else to_network(crop[box], whole[box], self.device)[1]
         if not network_unused(valid, whole_valid):
             return None
-        done = crop.copy()
-        done[box] = from_network(match_edges(x, x, valid, thin=True, whole=whole_valid))[0]
+        filled = from_network(match_edges(x, x, valid, thin=True, whole=whole_valid))[0]
         tone = grey_tone(crop, hole) if tone is None else tone  # a colour photo: the crop decides
-        if tone is not None:  # greyed in the window with the LOCAL px its pixels look at
-            near = tuple(slice(max(0, b.start - LOCAL), b.stop + LOCAL) for b in box)
-            done[near] = grey_fill(done[near], crop[near], hole[near], tone)
-        return done
+        if tone is not None:
+            # greyed in the window with the 4 LOCAL px round it that its pixels look at (a thin
+            # part's pixels are told in the LOCAL px box, which holds their edge; 4 LOCAL for a
+            # web of them)
+            near = tuple(slice(max(0, b.start - 4 * LOCAL), b.stop + 4 * LOCAL) for b in box)
+            done = crop[near].copy()
+            inner = tuple(slice(b.start - n.start, b.stop - n.start) for b, n in zip(box, near))
+            done[inner] = filled
+            filled = grey_fill(done, crop[near], hole[near], tone)[inner]
+        return box, filled
 
     def _network(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
         """The network's float32 output for ``x``; with ``mirror``, averaged with its output for
@@ -500,7 +506,7 @@ class Inpainter:
         # a grey photo is told on the whole photo: a coloured object over 1% of one crop made
         # that crop colour and its fill tinted, up to the crop's edges (None, a colour photo:
         # each crop decides on its own, a crop of grey sky filled grey)
-        tone = grey_tone(image, hole)
+        tone = grey_tone(image, hole if hidden is None else hole | hidden)
         for i, r in enumerate(regions):
             if cancel is not None and cancel():
                 raise InpaintCancelled()
@@ -514,9 +520,10 @@ class Inpainter:
                 # parts are its own, not the rest's (a band without detail or grain at each seam)
                 whole = hole[r.crop.slices]
                 whole = None if np.array_equal(whole, crop_hole) else whole
-                thin = self._thin_only(crop, crop_hole, todo, whole, tone)
+                thin = None if r.scaled else self._thin_only(crop, crop_hole, todo, whole, tone)
                 if thin is not None:  # a speck or a scratch: filled from the photo alone
-                    result[r.crop.slices][todo] = thin[todo]
+                    box, filled = thin
+                    crop[box][todo[box]] = filled[todo[box]]
                     crop_hole[todo] = False
                     if progress:
                         progress((i + 1) / len(regions))

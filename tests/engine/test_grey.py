@@ -7,6 +7,7 @@ import torch
 from PIL import Image
 
 from engine import Inpainter
+from engine.crops import plan_regions
 from engine.grey import GREY_TONE, grey_fill, grey_tone, is_grey
 from engine.unet import PConvUNet, UNetConfig
 
@@ -147,9 +148,56 @@ def test_a_grey_photo_is_told_on_the_whole_photo_not_a_crop_at_a_time():
     hole = np.zeros((256, 512), bool)
     hole[100:124, 8:504] = True  # a stroke 24 px wide (the network's fill), 32 px below the disc
     assert grey_tone(image, hole) is not None
-    crop = (slice(40, 168), slice(136, 264))  # a 128x128 crop with the disc and the stroke
-    assert grey_tone(image[crop], hole[crop]) is None  # that crop alone reads as colour
+    regions = plan_regions(hole, inp.max_side, inp.config.image_size, granularity=inp.config.granularity)
+    alone = [grey_tone(image[r.crop.slices], hole[r.crop.slices]) for r in regions]
+    assert any(t is None for t in alone) and any(
+        t is not None for t in alone
+    )  # crops with and without the disc
     out = inp(image, hole)
     fill = out[hole].astype(int)
     assert (fill[:, 0] == fill[:, 1]).all() and (fill[:, 1] == fill[:, 2]).all()
     assert np.array_equal(out[~hole], image[~hole])
+
+
+def test_a_hole_inside_a_coloured_object_of_a_grey_photo_keeps_its_colour_deep_inside():
+    """Told on the whole photo, a hand-tinted patch (0.75% of it) is part of a grey photo; an
+    80x80 hole inside the patch was greyed over 12 px from its edge (no known pixel that near):
+    a grey square with a red rim. Deep inside, the nearest known pixels tell."""
+    rng = np.random.default_rng(9)
+    image = np.repeat(rng.integers(100, 140, (1200, 1600, 1), dtype=np.uint8), 3, axis=2)
+    image[500:620, 700:820] = (200, 60, 50)
+    hole = np.zeros((1200, 1600), bool)
+    hole[520:600, 720:800] = True
+    fill = image.copy()  # the truth as the fill
+    tone = grey_tone(image, hole)
+    assert tone is not None
+    crop = (slice(300, 812), slice(500, 1012))
+    out = grey_fill(fill[crop], image[crop], hole[crop], tone)
+    np.testing.assert_array_equal(out, fill[crop])
+    street = hole.copy()  # the same hole in the grey part of the photo is greyed
+    street[:] = False
+    street[820:900, 720:800] = True
+    painted = image.copy()
+    painted[street] = (200, 60, 50)
+    grey = grey_fill(painted, image, street, tone)[street]
+    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all()
+
+
+def test_pixels_that_are_no_photo_do_not_make_a_colour_photo_grey():
+    """A colour subject on a canvas whose transparent part holds black: the whole photo is
+    told without the hidden pixels, or it read as a grey photo (99% black) and a hole in the
+    subject's grey part lost the colour its crop would have kept."""
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64))
+    inp = Inpainter.from_model(model, name="tiny", precision="fp32", texture=0, max_side=128)
+    rng = np.random.default_rng(10)
+    image = np.zeros((600, 800, 3), np.uint8)  # the transparent canvas's black
+    image[270:330, 350:400] = rng.integers(0, 256, (60, 50, 3), dtype=np.uint8)  # the subject's colour
+    image[270:330, 400:450] = 128  # and its grey part
+    hidden = np.ones((600, 800), bool)
+    hidden[270:330, 350:450] = False
+    hole = np.zeros((600, 800), bool)
+    hole[290:310, 425:445] = True  # a hole in the grey part, 25 px from the colour
+    assert grey_tone(image, hole) is not None  # the black canvas makes the photo read grey
+    out = inp(image, hole, hidden=hidden)[hole].astype(int)
+    assert (out[:, 0] != out[:, 1]).any()  # the fill keeps the network's colour, as its crop's
