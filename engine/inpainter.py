@@ -309,13 +309,15 @@ class Inpainter:
         hidden: np.ndarray | None = None,
         whole: np.ndarray | None = None,
         tone: np.ndarray | None = None,
+        colour: bool = False,
     ) -> np.ndarray:
         """The network's (edge-matched) fill of ``image`` with the photo's texture (never from
         ``hidden`` pixels; ``whole``: the hole this one is the rest of) added at ``strength``
         and, where the photo is grey around the hole, made grey (``tone``: the whole photo's
-        grey tone, when ``image`` is a crop of a grey photo; see :func:`engine.grey.grey_fill`)."""
+        grey tone, when ``image`` is a crop of a grey photo; see :func:`engine.grey.grey_fill`;
+        ``colour``: ``image`` is the whole photo, told colour already)."""
         textured = add_texture(fill, image, hole, strength, hidden=hidden, whole=whole)
-        return grey_fill(textured, image, hole, tone)
+        return textured if colour else grey_fill(textured, image, hole, tone)
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -378,6 +380,7 @@ class Inpainter:
         todo: np.ndarray,
         whole: np.ndarray | None,
         tone: np.ndarray | None,
+        colour: bool = False,
     ) -> tuple[tuple[slice, slice], np.ndarray] | None:
         """The fill of ``crop``'s ``todo`` pixels (a region's part of its ``hole``) from the
         photo alone, in their own edge window, when every hole part there is thin (decided on
@@ -397,7 +400,8 @@ class Inpainter:
         if not network_unused(valid, whole_valid):
             return None
         filled = from_network(match_edges(x, x, valid, thin=True, whole=whole_valid))[0]
-        tone = grey_tone(crop, hole) if tone is None else tone  # a colour photo: the crop decides
+        if tone is None and not colour:  # a colour photo: the crop decides
+            tone = grey_tone(crop, hole)
         if tone is not None:
             # greyed in the window with the 4 LOCAL px round it that its pixels look at (a thin
             # part's pixels are told in the LOCAL px box, which holds their edge; 4 LOCAL for a
@@ -520,7 +524,13 @@ class Inpainter:
                 # parts are its own, not the rest's (a band without detail or grain at each seam)
                 whole = hole[r.crop.slices]
                 whole = None if np.array_equal(whole, crop_hole) else whole
-                thin = None if r.scaled else self._thin_only(crop, crop_hole, todo, whole, tone)
+                # a crop that is the whole photo was told with it (22 ms again for a near-grey
+                # 512x512 colour photo, the full check)
+                colour = tone is None and crop.shape[:2] == image.shape[:2]
+                # a region that is its crop's whole hole: _fill_crop's own thin-only check, on the
+                # same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill)
+                alone = r.scaled or np.array_equal(todo, crop_hole)
+                thin = None if alone else self._thin_only(crop, crop_hole, todo, whole, tone, colour)
                 if thin is not None:  # a speck or a scratch: filled from the photo alone
                     box, filled = thin
                     crop[box][todo[box]] = filled[todo[box]]
@@ -534,7 +544,7 @@ class Inpainter:
                 if progress and r.scaled:  # one large hole is one region: half-way before its texture
                     progress((i + 0.5) / len(regions))
                 no_photo = None if hidden is None else hidden[r.crop.slices]
-                filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, tone)
+                filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, tone, colour)
                 result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
