@@ -201,3 +201,47 @@ def test_pixels_that_are_no_photo_do_not_make_a_colour_photo_grey():
     assert grey_tone(image, hole) is not None  # the black canvas makes the photo read grey
     out = inp(image, hole, hidden=hidden)[hole].astype(int)
     assert (out[:, 0] != out[:, 1]).any()  # the fill keeps the network's colour, as its crop's
+
+
+def test_specks_on_a_tinted_grey_scan_are_filled_in_its_tone_in_their_own_windows():
+    """Dust on a sepia-ish scan: each speck is filled from the photo alone in its own window
+    (Inpainter._thin_only), and made grey in the photo's tone there as a crop's fill is."""
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64))
+    inp = Inpainter.from_model(model, name="tiny", precision="fp32", texture=0, max_side=128)
+    rng = np.random.default_rng(11)
+    g = rng.integers(60, 200, (300, 400), dtype=np.int32)
+    image = np.clip(np.stack([g + 6, g, g - 8], -1), 0, 255).astype(np.uint8)  # a warm tone
+    image[..., 0] = np.clip(
+        image[..., 0].astype(int) + rng.integers(-2, 3, (300, 400)), 0, 255
+    )  # sensor noise
+    hole = np.zeros((300, 400), bool)
+    for y, x in zip(rng.integers(10, 290, 60), rng.integers(10, 390, 60)):
+        hole[y - 2 : y + 2, x - 3 : x + 3] = True  # 60 specks of 4x6 px
+    tone = grey_tone(image, hole)
+    assert tone is not None and tone.tolist() != [0, 0, 0]
+    out = inp(image, hole)
+    fill = out[hole].astype(int)
+    luma = np.asarray(Image.fromarray(out).convert("L"))[hole].astype(int)
+    assert (np.abs(fill - luma[:, None] - tone) <= 1).all()  # luma plus the tone (clipping, rounding)
+    assert np.array_equal(out[~hole], image[~hole])
+
+
+def test_a_colour_photo_s_crops_still_decide_one_at_a_time():
+    """A colour photo whose right part is a grey wall: a hole in the wall is filled grey (its
+    crop is grey), one in the coloured part keeps the network's colour."""
+    torch.manual_seed(0)
+    model = PConvUNet(UNetConfig(widths=(8, 16, 16, 16), kernels=(7, 5, 3, 3), image_size=64))
+    inp = Inpainter.from_model(model, name="tiny", precision="fp32", texture=0, max_side=128)
+    rng = np.random.default_rng(12)
+    image = rng.integers(0, 256, (300, 600, 3), dtype=np.uint8)  # colour
+    image[:, 300:] = np.repeat(rng.integers(100, 160, (300, 300, 1), dtype=np.uint8), 3, axis=2)  # the wall
+    wall, colour = np.zeros((300, 600), bool), np.zeros((300, 600), bool)
+    wall[130:170, 430:470] = True
+    colour[130:170, 100:140] = True
+    assert grey_tone(image, wall | colour) is None  # a colour photo
+    out = inp(image, wall | colour)
+    grey = out[wall].astype(int)
+    assert (grey[:, 0] == grey[:, 1]).all() and (grey[:, 1] == grey[:, 2]).all()
+    kept = out[colour].astype(int)
+    assert (kept[:, 0] != kept[:, 1]).any()
