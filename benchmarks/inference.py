@@ -163,7 +163,7 @@ def run_case(case: dict) -> dict:
         import engine.inpainter as ei
 
         if case.get("network_every_crop"):  # a network pass per speck, as before the thin-only
-            ei.network_unused = lambda *a, **k: False  # path (its texture search stays skipped)
+            ei.photo_fill = lambda *a, **k: None  # path (its texture search stays skipped)
         _, path, own = _model_config("default")
         model, _ = load_weights(path)
         ip = Inpainter.from_model(model, device, texture=own)

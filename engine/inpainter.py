@@ -53,7 +53,7 @@ from .crops import plan_regions
 from .distributed import device_for_rank
 from .grey import LOCAL, grey_fill, grey_tone
 from .mirror_pass import MIRROR, check_mirror
-from .seams import edge_window, match_edges, network_unused
+from .seams import edge_window, match_edges, photo_fill
 from .texture import add_texture, check_mask
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
@@ -367,11 +367,9 @@ class Inpainter:
         self, x: torch.Tensor, valid: torch.Tensor, whole: torch.Tensor | None
     ) -> torch.Tensor | None:
         """The fill of ``x`` from the photo alone when every hole part is thin (the edge
-        matching would replace the network's output everywhere: :func:`network_unused`), else
+        matching would replace the network's output everywhere: :func:`engine.seams.photo_fill`), else
         None (the network must run)."""
-        if self.edges and self.thin and network_unused(valid, whole):
-            return match_edges(x, x, valid, thin=True, whole=whole)
-        return None
+        return photo_fill(x, valid, whole) if self.edges and self.thin else None
 
     def _thin_only(
         self,
@@ -397,9 +395,10 @@ class Inpainter:
             return None
         x, valid = to_network(crop[box], hole[box], self.device)
         whole_valid = None if whole is None else to_network(crop[box], whole[box], self.device)[1]
-        if not network_unused(valid, whole_valid):
+        fill = photo_fill(x, valid, whole_valid)
+        if fill is None:
             return None
-        filled = from_network(match_edges(x, x, valid, thin=True, whole=whole_valid))[0]
+        filled = from_network(fill)[0]
         if tone is None and not colour:  # a colour photo: the crop decides
             tone = grey_tone(crop, hole)
         if tone is not None:

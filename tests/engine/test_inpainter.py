@@ -243,7 +243,7 @@ def test_holes_that_are_thin_everywhere_skip_the_network(inpainter, monkeypatch)
     monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: calls.append(1) or real(self, *a))
     fast = inpainter(image, thin)
     assert not calls
-    monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)  # the full path, as before
+    monkeypatch.setattr(ei, "photo_fill", lambda *a, **k: None)  # the full path, as before
     full = inpainter(image, thin)
     # the same fill, to the membrane's few sweeps: the thin part's own window, not the crop's
     assert calls and _within(fast, full, thin, 2, 0.2)
@@ -301,7 +301,7 @@ def test_a_scaled_crop_runs_the_network_even_where_its_small_hole_is_thin(inpain
         net[k : k + 12, 10:390] = True
         net[10:390, k : k + 12] = True
     fast = inpainter(image, net)
-    monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)
+    monkeypatch.setattr(ei, "photo_fill", lambda *a, **k: None)
     assert np.array_equal(fast, inpainter(image, net))
     monkeypatch.undo()
     fine = np.zeros((400, 400), bool)
@@ -313,7 +313,7 @@ def test_a_scaled_crop_runs_the_network_even_where_its_small_hole_is_thin(inpain
     monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: calls.append(1) or real(self, *a))
     thin_fill = inpainter(image, fine)
     assert not calls
-    monkeypatch.setattr(ei, "network_unused", lambda *a, **k: False)
+    monkeypatch.setattr(ei, "photo_fill", lambda *a, **k: None)
     assert _within(thin_fill, inpainter(image, fine), fine, 2, 0.2)  # each line's own window
 
 

@@ -25,6 +25,8 @@ from engine.seams import (
     edge_window,
     match_edges,
     membrane,
+    network_unused,
+    photo_fill,
     smooth_fill,
     square_max,
     thin_plate,
@@ -520,3 +522,25 @@ def test_the_inpainter_fills_a_hole_in_a_flat_colour_flat_whatever_the_network_p
     assert np.abs(out[hole].astype(int) - (90, 140, 200)).max() <= 3
     raw = Inpainter.from_model(model, precision="fp32", texture=0, mirror=False, edges=False)(image, hole)
     assert np.abs(raw[hole].astype(int) - (90, 140, 200)).max() > 20  # what it would have been
+
+
+def test_the_photo_s_own_fill_finds_the_thin_parts_once(monkeypatch):
+    """photo_fill is network_unused and match_edges(image, image, ...) in one: the same fill
+    where every part is thin, None where one is wide, the thin parts found once an image (twice
+    before, a tenth of a dense dust's fill)."""
+    import engine.seams as seams
+
+    rng = torch.Generator().manual_seed(5)
+    image = torch.rand(2, 3, 40, 60, generator=rng) * 2 - 1
+    valid = torch.ones(2, 1, 40, 60)
+    valid[0, :, 10:14, 5:55] = 0  # a scratch
+    valid[1, :, 20:26, 30:36] = 0  # a speck
+    calls = []
+    real = seams.wide_parts
+    monkeypatch.setattr(seams, "wide_parts", lambda *a, **k: calls.append(1) or real(*a, **k))
+    fill = photo_fill(image, valid)
+    assert len(calls) == 2  # one an image
+    monkeypatch.undo()
+    assert network_unused(valid) and torch.equal(fill, match_edges(image, image, valid, thin=True))
+    valid[1, :, 5:35, 5:25] = 0  # a wide part in the second image
+    assert not network_unused(valid) and photo_fill(image, valid) is None
