@@ -309,15 +309,13 @@ class Inpainter:
         hidden: np.ndarray | None = None,
         whole: np.ndarray | None = None,
         tone: np.ndarray | None = None,
-        colour: bool = False,
     ) -> np.ndarray:
         """The network's (edge-matched) fill of ``image`` with the photo's texture (never from
         ``hidden`` pixels; ``whole``: the hole this one is the rest of) added at ``strength``
-        and, where the photo is grey around the hole, made grey (``tone``: the whole photo's
-        grey tone, when ``image`` is a crop of a grey photo; see :func:`engine.grey.grey_fill`;
-        ``colour``: ``image`` is the whole photo, told colour already)."""
+        and, given the grey ``tone`` it was told (:func:`engine.grey.grey_tone`; None for
+        colour), made grey (:func:`engine.grey.grey_fill`)."""
         textured = add_texture(fill, image, hole, strength, hidden=hidden, whole=whole)
-        return textured if colour else grey_fill(textured, image, hole, tone)
+        return textured if tone is None else grey_fill(textured, image, hole, tone)
 
     # ------------------------------------------------------------------ inference
     @torch.inference_mode()
@@ -378,12 +376,11 @@ class Inpainter:
         todo: np.ndarray,
         whole: np.ndarray | None,
         tone: np.ndarray | None,
-        colour: bool = False,
     ) -> tuple[tuple[slice, slice], np.ndarray] | None:
         """The fill of ``crop``'s ``todo`` pixels (a region's part of its ``hole``) from the
         photo alone, in their own edge window, when every hole part there is thin (decided on
-        ``whole`` where given, as :meth:`_fill` does), made grey as :meth:`_finish` does: the
-        window (slices of the crop) and its filled pixels; None otherwise. Thin parts get no
+        ``whole`` where given, as :meth:`_fill` does), made grey in ``tone`` as :meth:`_finish`
+        does: the window (slices of the crop) and its filled pixels; None otherwise. Thin parts get no
         texture, so the texture step has nothing to add. Dense dust: each speck's region matched
         the edges over every speck still unfilled in its crop (a window of the whole crop) and
         looked for texture there, 12-15 ms a speck (3000 specks on a 12-megapixel scan: 43.5 s);
@@ -399,8 +396,6 @@ class Inpainter:
         if fill is None:
             return None
         filled = from_network(fill)[0]
-        if tone is None and not colour:  # a colour photo: the crop decides
-            tone = grey_tone(crop, hole)
         if tone is not None:
             # greyed in the window with the 4 LOCAL px round it that its pixels look at (a thin
             # part's pixels are told in the LOCAL px box, which holds their edge; 4 LOCAL for a
@@ -523,28 +518,26 @@ class Inpainter:
                 # parts are its own, not the rest's (a band without detail or grain at each seam)
                 whole = hole[r.crop.slices]
                 whole = None if np.array_equal(whole, crop_hole) else whole
-                # a crop that is the whole photo was told with it (22 ms again for a near-grey
-                # 512x512 colour photo, the full check)
-                colour = tone is None and crop.shape[:2] == image.shape[:2]
+                # in a colour photo each crop is told on its own, except one that is the whole
+                # photo, told with it (22 ms again for a near-grey 512x512 colour photo)
+                whole_photo = crop.shape[:2] == image.shape[:2]
+                crop_tone = tone if tone is not None or whole_photo else grey_tone(crop, crop_hole)
                 # a region that is its crop's whole hole: _fill_crop's own thin-only check, on the
                 # same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill)
                 alone = r.scaled or np.array_equal(todo, crop_hole)
-                thin = None if alone else self._thin_only(crop, crop_hole, todo, whole, tone, colour)
+                thin = None if alone else self._thin_only(crop, crop_hole, todo, whole, crop_tone)
                 if thin is not None:  # a speck or a scratch: filled from the photo alone
                     box, filled = thin
                     crop[box][todo[box]] = filled[todo[box]]
-                    crop_hole[todo] = False
-                    if progress:
-                        progress((i + 1) / len(regions))
-                    continue
-                fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
-                if cancel is not None and cancel():  # before the texture: seconds on a large hole
-                    raise InpaintCancelled()
-                if progress and r.scaled:  # one large hole is one region: half-way before its texture
-                    progress((i + 0.5) / len(regions))
-                no_photo = None if hidden is None else hidden[r.crop.slices]
-                filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, tone, colour)
-                result[r.crop.slices][todo] = filled[todo]
+                else:
+                    fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
+                    if cancel is not None and cancel():  # before the texture: seconds on a large hole
+                        raise InpaintCancelled()
+                    if progress and r.scaled:  # one large hole is one region: half-way before its texture
+                        progress((i + 0.5) / len(regions))
+                    no_photo = None if hidden is None else hidden[r.crop.slices]
+                    filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, crop_tone)
+                    result[r.crop.slices][todo] = filled[todo]
                 crop_hole[todo] = False
             if progress:
                 progress((i + 1) / len(regions))
@@ -597,6 +590,7 @@ class Inpainter:
             )
             out = from_network(self._fill(x, valid, mirror))
             for j, i in enumerate(idx):
-                filled = self._finish(out[j], images[i], checked[i], strength, no_photo[i])
+                tone = grey_tone(images[i], checked[i])
+                filled = self._finish(out[j], images[i], checked[i], strength, no_photo[i], tone=tone)
                 results[i][checked[i]] = filled[checked[i]]
         return results

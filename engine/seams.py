@@ -429,7 +429,8 @@ def network_unused(valid: torch.Tensor, whole: torch.Tensor | None = None) -> bo
     Damage's specks and scratches are such holes, one network pass each (1,000 specks on a 12 MP
     scan: 145 s, every network pass thrown away). False for an image that is all hole (the
     network's output is kept there)."""
-    return _unused(valid.float(), _thin_windows(valid.float(), whole))
+    valid = valid.float()
+    return _unused(valid, _thin_windows(valid, whole))
 
 
 def _unused(valid: torch.Tensor, windows: list[tuple[tuple[slice, ...], torch.Tensor] | None]) -> bool:
