@@ -155,7 +155,7 @@ def run_case(case: dict) -> dict:
     if kind in ("telea", "dust_telea"):
         import cv2
 
-        img, hole = _big_photo() if kind == "telea" else _dusty_scan()
+        img, hole = _big_photo() if kind == "telea" else _dusty_scan(case.get("specks", 150))
         bgr = np.ascontiguousarray(img[..., ::-1])
         m8 = hole.astype(np.uint8) * 255
         times = timed(lambda: cv2.inpaint(bgr, m8, 3, cv2.INPAINT_TELEA))
@@ -163,11 +163,13 @@ def run_case(case: dict) -> dict:
         import engine.inpainter as ei
 
         if case.get("network_every_crop"):  # a network pass per speck, as before the thin-only
-            ei.photo_fill = lambda *a, **k: None  # path (its texture search stays skipped)
+            ei.photo_fill = ei.thin_fill = lambda *a, **k: None  # path (its texture search stays skipped)
+        if case.get("window_a_speck"):  # each speck in a window of its own, as before the groups
+            ei.group_specks = lambda regions, margin: [(r,) for r in regions]
         _, path, own = _model_config("default")
         model, _ = load_weights(path)
         ip = Inpainter.from_model(model, device, texture=own)
-        img, hole = _dusty_scan()
+        img, hole = _dusty_scan(case.get("specks", 150))
         times = timed(lambda: ip(img, hole))
     else:
         config, path, own = _model_config(case["model"])  # own: the app's strength for it
@@ -274,9 +276,9 @@ def _big_photo():
     return img, hole
 
 
-def _dusty_scan():
-    """A 4000x3000 grainy scan-like image with 150 specks of dust, 4-12 px across (Find Damage's
-    specks, grown by 2 px), spread over it."""
+def _dusty_scan(count: int = 150):
+    """A 4000x3000 grainy scan-like image with ``count`` specks of dust, 4-12 px across (Find
+    Damage's specks, grown by 2 px), spread over it."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -285,7 +287,9 @@ def _dusty_scan():
     base = np.stack([128 + 90 * np.sin(xx / 400), 128 + 90 * np.cos(yy / 350), (xx + yy) / (w + h) * 255], -1)
     img = np.clip(base + rng.normal(0, 6, (h, w, 1)), 0, 255).astype(np.uint8)
     hole = np.zeros((h, w), bool)
-    for y, x, r in zip(rng.integers(10, h - 10, 150), rng.integers(10, w - 10, 150), rng.integers(2, 7, 150)):
+    for y, x, r in zip(
+        rng.integers(10, h - 10, count), rng.integers(10, w - 10, count), rng.integers(2, 7, count)
+    ):
         hole[y - r : y + r, x - r : x + r] |= (yy[y - r : y + r, x - r : x + r] - y) ** 2 + (
             xx[y - r : y + r, x - r : x + r] - x
         ) ** 2 <= r * r
@@ -401,18 +405,22 @@ def main() -> None:
 
         if args.model in (None, "default"):  # Find Damage's specks: thin everywhere, no network
             once = {**base, "repeats": max(1, args.repeats // 2)}
-            dust_tel = child({**once, "kind": "dust_telea"})
-            dust_case = "4000x3000 scan, 150 specks of dust"
-            rows.append((dev, dust_case, "OpenCV Telea (whole photo)", dust_tel, "1.00x"))
-            variants = [("Inpainter call, the default (thin parts: no network)", {})]
-            if not args.quick:
-                variants.append(
-                    ("the same with a network pass a speck, as before", {"network_every_crop": True})
-                )
-            for label, extra in variants:
-                r = child({**once, "kind": "dust", **extra, **({"repeats": 1} if extra else {})})
-                ratio = f"{dust_tel['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in dust_tel else "-"
-                rows.append((dev, dust_case, f"{label} (default)", r, ratio))
+            for specks in (150, 3000):
+                dust_tel = child({**once, "kind": "dust_telea", "specks": specks})
+                dust_case = f"4000x3000 scan, {specks} specks of dust"
+                rows.append((dev, dust_case, "OpenCV Telea (whole photo)", dust_tel, "1.00x"))
+                variants = [("Inpainter call, the default (thin parts: no network)", {})]
+                if specks > 150:  # dense: many specks to a window
+                    variants.append(("the same with a window a speck, as before", {"window_a_speck": True}))
+                elif not args.quick:
+                    variants.append(
+                        ("the same with a network pass a speck, as before", {"network_every_crop": True})
+                    )
+                for label, extra in variants:
+                    case = {**once, "kind": "dust", "specks": specks, **extra}
+                    r = child({**case, **({"repeats": 1} if extra else {})})
+                    ratio = f"{dust_tel['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in dust_tel else "-"
+                    rows.append((dev, dust_case, f"{label} (default)", r, ratio))
 
     print()
     print("| device | case | variant | best ms | median ms | peak RSS MB | speed vs baseline |")

@@ -10,6 +10,8 @@ Each separate part of the hole gets its own crop with context around it:
 
 Every :class:`Region` fills the hole pixels inside its ``core`` that are still unfilled; regions
 are processed in order, so pixels filled by an earlier region are context for a later one.
+Specks near each other (:func:`group_specks`) are tried as one group first: dense dust thin
+everywhere is filled from the photo alone in one window for many specks instead of one each.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from .geometry import Rect
 
-__all__ = ["HolePart", "Region", "hole_components", "plan_regions", "stroke_width"]
+__all__ = ["HolePart", "Region", "group_specks", "hole_components", "plan_regions", "stroke_width"]
 
 STROKE_TILES = 5
 """A long hole part at most ``max_side / STROKE_TILES`` wide (102 px at the working size 512) is
@@ -39,11 +41,13 @@ stroke, and the limit 64 px: a 52 px brush across a photo went from 13 tiles to 
 @dataclass(frozen=True)
 class Region:
     """One network pass: ``crop`` is what the network sees, ``core`` (inside ``crop``) the part
-    whose hole pixels it fills; ``scaled`` when the crop is larger than the working size."""
+    whose hole pixels it fills; ``scaled`` when the crop is larger than the working size; ``part``
+    when ``core`` is one hole part's own box at full resolution (not a tile of a longer part)."""
 
     crop: Rect
     core: Rect
     scaled: bool = False
+    part: bool = False
 
 
 class HolePart(NamedTuple):
@@ -158,7 +162,7 @@ def plan_regions(
             cw = _fit_side(part.width, want, floor_w, max_side, granularity, w)
             y0, y1 = _span(part.y0, part.y1, ch, h)
             x0, x1 = _span(part.x0, part.x1, cw, w)
-            regions.append(Region(Rect(x0, y0, x1, y1), part))
+            regions.append(Region(Rect(x0, y0, x1, y1), part, part=True))
             continue
         # its own pixels' width (the box's took the specks of dust around three crossing
         # scratches for a 6000x4000 solid part: one scaled crop, 7.4 GB)
@@ -200,3 +204,69 @@ def _tiles(hole: np.ndarray, part: Rect, max_side: int, h: int, w: int) -> list[
         return min(math.hypot(cy - centre[id(s)][0], cx - centre[id(s)][1]) for s in seen)
 
     return seen + sorted(blind, key=distance)
+
+
+SPECK = 64
+"""A region of one hole part (``Region.part``) whose box is at most this many px on each side
+is a speck: :func:`group_specks` may group it with others near it."""
+GROUP_TILE = 512
+"""The largest group of specks: those whose cores start in one tile of this side (on a grid
+from the photo's corner); a group's window is at most about this plus a speck and a margin."""
+GROUP_COST = 25_000
+"""What one window costs beyond its pixels, in pixels: a thin-only fill of a window of A px took
+about 3.7 ms + 0.165 us x A on the 2-core development CPU (the membrane, the thin parts and the
+thin plate; `seams.photo_fill`, 32 px to 512 px windows of a dusty 12 MP scan), and the region
+loop adds about a millisecond a window."""
+
+
+def group_specks(regions: list[Region], margin: int) -> list[tuple[Region, ...]]:
+    """``regions`` (the crop plan, in order) as groups to fill together: specks (:data:`SPECK`)
+    whose windows (their cores grown by ``margin`` px) cost less as one window than one each,
+    counting :data:`GROUP_COST` per window and its pixels (:data:`GROUP_TILE` tiles, each as one
+    group or split into quarters, whichever costs less, down to single specks), and every other
+    region alone. Each group comes at its first member's place in ``regions``; order within a
+    group is the plan's."""
+    index = {id(r): i for i, r in enumerate(regions)}
+    tiles: dict[tuple[int, int], list[Region]] = {}
+    groups: list[tuple[Region, ...]] = []
+    for r in regions:
+        if r.part and max(r.core.width, r.core.height) <= SPECK:
+            tiles.setdefault((r.core.y0 // GROUP_TILE, r.core.x0 // GROUP_TILE), []).append(r)
+        else:
+            groups.append((r,))
+    for (ty, tx), members in tiles.items():
+        groups.extend(_cheapest(members, ty * GROUP_TILE, tx * GROUP_TILE, GROUP_TILE, margin)[1])
+    return sorted(groups, key=lambda g: index[id(g[0])])
+
+
+def _cheapest(
+    members: list[Region], y0: int, x0: int, side: int, margin: int
+) -> tuple[int, list[tuple[Region, ...]]]:
+    """The cheapest split of the specks ``members`` whose cores start in the tile at ``y0``,
+    ``x0`` of ``side`` px: one window for all of them, or each quarter of the tile split at its
+    cheapest (alone: one window each). Returns its cost and groups (plan order within each)."""
+    if len(members) == 1:
+        return _cost(members, margin), [tuple(members)]
+    whole = _cost(members, margin)
+    half = side // 2
+    if half < SPECK:  # quarters smaller than a speck: the specks alone
+        alone = sum(_cost([m], margin) for m in members)
+        return (whole, [tuple(members)]) if whole <= alone else (alone, [(m,) for m in members])
+    quarters: dict[tuple[int, int], list[Region]] = {}
+    for m in members:
+        quarters.setdefault(((m.core.y0 - y0) // half, (m.core.x0 - x0) // half), []).append(m)
+    cost, split = 0, []
+    for (qy, qx), part in quarters.items():
+        c, g = _cheapest(part, y0 + qy * half, x0 + qx * half, half, margin)
+        cost += c
+        split.extend(g)
+    return (whole, [tuple(members)]) if whole <= cost else (cost, split)
+
+
+def _cost(members: list[Region], margin: int) -> int:
+    """One window for ``members``: :data:`GROUP_COST` plus its pixels (their cores' box grown
+    by ``margin``)."""
+    box = members[0].core
+    for m in members[1:]:
+        box = box.union(m.core)
+    return GROUP_COST + (box.height + 2 * margin) * (box.width + 2 * margin)

@@ -11,7 +11,9 @@ How an image reaches the network:
   its own crop with context around it (at full resolution when it fits the working size, in
   tiles along long thin strokes, scaled down to the working size for large solid holes), and
   only hole pixels are pasted back. Memory and time then depend on the holes, not on the
-  photo's megapixels.
+  photo's megapixels. Specks near each other (dust) are tried together first
+  (:func:`engine.crops.group_specks`): those thin everywhere are filled from the photo alone in
+  one window, the others one at a time as before.
 * Scaled crops are resized in uint8 with Pillow (box filter down, bicubic up), so even a hole
   covering most of a large photo needs little memory; the upscaled fill is matched to the photo
   again at full resolution (below), where the scaled photo's edge was only an average of it.
@@ -49,11 +51,12 @@ from PIL import Image
 
 from .chroma import surround_fields
 from .convert import from_network, to_network
-from .crops import plan_regions
+from .crops import Region, group_specks, plan_regions
 from .distributed import device_for_rank
+from .geometry import Rect
 from .grey import LOCAL, grey_fill, grey_tone
 from .mirror_pass import MIRROR, check_mirror
-from .seams import edge_window, match_edges, photo_fill
+from .seams import MARGIN, edge_window, match_edges, photo_fill, thin_fill
 from .texture import add_texture, check_mask
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
@@ -369,33 +372,37 @@ class Inpainter:
         None (the network must run)."""
         return photo_fill(x, valid, whole) if self.edges and self.thin else None
 
-    def _thin_only(
+    def _thin_fill(
         self,
         crop: np.ndarray,
         hole: np.ndarray,
-        todo: np.ndarray,
+        parts: Sequence[np.ndarray],
         whole: np.ndarray | None,
         tone: np.ndarray | None,
-    ) -> tuple[tuple[slice, slice], np.ndarray] | None:
-        """The fill of ``crop``'s ``todo`` pixels (a region's part of its ``hole``) from the
-        photo alone, in their own edge window, when every hole part there is thin (decided on
-        ``whole`` where given, as :meth:`_fill` does), made grey in ``tone`` as :meth:`_finish`
-        does: the window (slices of the crop) and its filled pixels; None otherwise. Thin parts get no
-        texture, so the texture step has nothing to add. Dense dust: each speck's region matched
-        the edges over every speck still unfilled in its crop (a window of the whole crop) and
-        looked for texture there, 12-15 ms a speck (3000 specks on a 12-megapixel scan: 43.5 s);
-        a window of its own pixels is a few dozen pixels."""
+    ) -> tuple[tuple[slice, slice], np.ndarray, list[bool]] | None:
+        """The fill from the photo alone of those ``parts`` of ``crop``'s ``hole`` (bool masks
+        the crop's size: a region's pixels to fill now, or each speck's of a group) that lie on
+        its thin parts (decided on ``whole`` where given, as :meth:`_fill` does; the network's
+        output would be replaced on every one of their pixels), in their own edge window, made
+        grey in ``tone`` as :meth:`_finish` does: the window (slices of the crop), its filled
+        pixels (the parts' that are thin) and which parts are; None when none is. Thin parts get
+        no texture, so the texture step has nothing to add. Dense dust: each speck's region
+        matched the edges over every speck still unfilled in its crop (a window of the whole
+        crop) and looked for texture there, 12-15 ms a speck (3000 specks on a 12-megapixel
+        scan: 43.5 s); a window of its own pixels is a few dozen pixels."""
         if not (self.edges and self.thin):
             return None
-        box = edge_window(todo)
+        box = edge_window(np.logical_or.reduce(parts) if len(parts) > 1 else parts[0])
         if box is None:
             return None
         x, valid = to_network(crop[box], hole[box], self.device)
         whole_valid = None if whole is None else to_network(crop[box], whole[box], self.device)[1]
-        fill = photo_fill(x, valid, whole_valid)
-        if fill is None:
+        found = thin_fill(
+            x, valid, [torch.from_numpy(np.ascontiguousarray(p[box])) for p in parts], whole_valid
+        )
+        if found is None:
             return None
-        filled = from_network(fill)[0]
+        filled = from_network(found[0])[0]
         if tone is not None:
             # greyed in the window with the 4 LOCAL px round it that its pixels look at (a thin
             # part's pixels are told in the LOCAL px box, which holds their edge; 4 LOCAL for a
@@ -405,7 +412,76 @@ class Inpainter:
             inner = tuple(slice(b.start - n.start, b.stop - n.start) for b, n in zip(box, near))
             done[inner] = filled
             filled = grey_fill(done, crop[near], hole[near], tone)[inner]
-        return box, filled
+        return box, filled, found[1]
+
+    @staticmethod
+    def _region(
+        result: np.ndarray,
+        remaining: np.ndarray,
+        hole: np.ndarray,
+        rect: Rect,
+        cores: Sequence[Rect],
+        tone: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """What a region (or a group of specks) of the crop plan fills, in its crop ``rect`` of
+        the photo being filled (``result``; ``remaining``: its hole pixels not filled yet): the
+        crop (a view of ``result``), its unfilled hole (a view of ``remaining``), the pixels of
+        that in the ``cores`` to fill now, the crop's part of the ``hole`` as it was before
+        earlier regions filled some of it (None: the same), and the grey tone its fill is made
+        in (the photo's ``tone`` for a grey photo, else the crop's own: None for colour)."""
+        crop_hole = remaining[rect.slices]
+        todo = np.zeros_like(crop_hole)
+        for core in cores:
+            inside = core.translated(-rect.x0, -rect.y0).slices  # in the crop's coordinates
+            todo[inside] = crop_hole[inside]
+        crop = result[rect.slices]
+        # the crop's part of the hole before earlier crops filled some of it: its thin parts are
+        # its own, not the rest's (a band without detail or grain at each seam)
+        whole = hole[rect.slices]
+        whole = None if np.array_equal(whole, crop_hole) else whole
+        # in a colour photo each crop is told on its own, except one that is the whole photo,
+        # told with it (22 ms again for a near-grey 512x512 colour photo)
+        if tone is None and todo.any() and crop.shape[:2] != hole.shape:
+            tone = grey_tone(crop, crop_hole)
+        return crop, crop_hole, todo, whole, tone
+
+    def _fill_specks(
+        self,
+        result: np.ndarray,
+        remaining: np.ndarray,
+        hole: np.ndarray,
+        group: Sequence[Region],
+        tone: np.ndarray | None,
+    ) -> list[Region]:
+        """Fill the specks of a ``group`` (:func:`engine.crops.group_specks`) that lie on thin
+        parts of the hole from the photo alone, in one window (:meth:`_thin_fill`), in a crop
+        that holds each speck's; returns the others, for the caller to fill one at a time.
+        Dense dust: a window a speck cost about 4 ms each, most of it the same steps on a few
+        dozen pixels (3000 specks on a 12-megapixel scan: 11.5 s)."""
+        rect = group[0].crop
+        for r in group[1:]:
+            rect = rect.union(r.crop)
+        crop, crop_hole, todo, whole, crop_tone = self._region(
+            result, remaining, hole, rect, [r.core for r in group], tone
+        )
+        parts = []
+        for r in group:
+            mine = np.zeros_like(todo)
+            inside = r.core.translated(-rect.x0, -rect.y0).slices
+            mine[inside] = todo[inside]
+            parts.append(mine)
+        found = self._thin_fill(crop, crop_hole, parts, whole, crop_tone) if todo.any() else None
+        if found is None:
+            return [r for r, mine in zip(group, parts) if mine.any()]
+        box, filled, thin = found
+        left = []
+        for r, mine, ok in zip(group, parts, thin):
+            if not ok:
+                left.append(r)
+                continue
+            crop[box][mine[box]] = filled[mine[box]]
+            crop_hole[mine] = False
+        return left
 
     def _network(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
         """The network's float32 output for ``x``; with ``mirror``, averaged with its output for
@@ -505,42 +581,43 @@ class Inpainter:
         # that crop colour and its fill tinted, up to the crop's edges (None, a colour photo:
         # each crop decides on its own, a crop of grey sky filled grey)
         tone = grey_tone(image, hole if hidden is None else hole | hidden)
-        for i, r in enumerate(regions):
+        done = 0
+        for group in group_specks(regions, MARGIN):
             if cancel is not None and cancel():
                 raise InpaintCancelled()
-            crop_hole = remaining[r.crop.slices]
-            todo = np.zeros_like(crop_hole)
-            core = r.core.translated(-r.crop.x0, -r.crop.y0).slices  # in the crop's coordinates
-            todo[core] = crop_hole[core]
-            if todo.any():
-                crop = result[r.crop.slices]
-                # the crop's part of the hole before earlier crops filled some of it: its thin
-                # parts are its own, not the rest's (a band without detail or grain at each seam)
-                whole = hole[r.crop.slices]
-                whole = None if np.array_equal(whole, crop_hole) else whole
-                # in a colour photo each crop is told on its own, except one that is the whole
-                # photo, told with it (22 ms again for a near-grey 512x512 colour photo)
-                whole_photo = crop.shape[:2] == image.shape[:2]
-                crop_tone = tone if tone is not None or whole_photo else grey_tone(crop, crop_hole)
-                # a region that is its crop's whole hole: _fill_crop's own thin-only check, on the
-                # same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill)
-                alone = r.scaled or np.array_equal(todo, crop_hole)
-                thin = None if alone else self._thin_only(crop, crop_hole, todo, whole, crop_tone)
-                if thin is not None:  # a speck or a scratch: filled from the photo alone
-                    box, filled = thin
-                    crop[box][todo[box]] = filled[todo[box]]
-                else:
-                    fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
-                    if cancel is not None and cancel():  # before the texture: seconds on a large hole
-                        raise InpaintCancelled()
-                    if progress and r.scaled:  # one large hole is one region: half-way before its texture
-                        progress((i + 0.5) / len(regions))
-                    no_photo = None if hidden is None else hidden[r.crop.slices]
-                    filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, crop_tone)
-                    result[r.crop.slices][todo] = filled[todo]
-                crop_hole[todo] = False
-            if progress:
-                progress((i + 1) / len(regions))
+            if len(group) > 1:
+                left = self._fill_specks(result, remaining, hole, group, tone)
+                done += len(group) - len(left)
+                if progress:
+                    progress(done / len(regions))
+                group = left
+            for r in group:  # alone, or a speck of a group not filled with it: one at a time
+                if r is not group[0] and cancel is not None and cancel():
+                    raise InpaintCancelled()
+                crop, crop_hole, todo, whole, crop_tone = self._region(
+                    result, remaining, hole, r.crop, [r.core], tone
+                )
+                if todo.any():
+                    # a region that is its crop's whole hole: _fill_crop's own thin-only check, on
+                    # the same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill)
+                    alone = r.scaled or np.array_equal(todo, crop_hole)
+                    thin = None if alone else self._thin_fill(crop, crop_hole, [todo], whole, crop_tone)
+                    if thin is not None:  # a speck or a scratch: filled from the photo alone
+                        box, filled, _ = thin
+                        crop[box][todo[box]] = filled[todo[box]]
+                    else:
+                        fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
+                        if cancel is not None and cancel():  # before the texture: seconds on a large hole
+                            raise InpaintCancelled()
+                        if progress and r.scaled:  # one large hole is one region: half-way before its texture
+                            progress((done + 0.5) / len(regions))
+                        no_photo = None if hidden is None else hidden[r.crop.slices]
+                        filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, crop_tone)
+                        crop[todo] = filled[todo]
+                    crop_hole[todo] = False
+                done += 1
+                if progress:
+                    progress(done / len(regions))
         if cancel is not None and cancel():
             raise InpaintCancelled()
         return result

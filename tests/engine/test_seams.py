@@ -29,6 +29,7 @@ from engine.seams import (
     photo_fill,
     smooth_fill,
     square_max,
+    thin_fill,
     thin_plate,
     wide_parts,
 )
@@ -544,3 +545,44 @@ def test_the_photo_s_own_fill_finds_the_thin_parts_once(monkeypatch):
     assert network_unused(valid) and torch.equal(fill, match_edges(image, image, valid, thin=True))
     valid[1, :, 5:35, 5:25] = 0  # a wide part in the second image
     assert not network_unused(valid) and photo_fill(image, valid) is None
+
+
+def test_the_thin_plate_solves_each_separate_part_as_if_it_were_alone():
+    """With ``separate``, parts of a window more than 2 px apart are separate systems (no
+    Laplacian reads two of them): each is solved with its own step sizes, as it would be alone.
+    Solved as one system (one step size for all, as the edge match of a network's crop still
+    does), 32 steps left a group of specks less converged than each speck's own window did, and
+    a speck's fill depended on what else its window held."""
+    rng = torch.Generator().manual_seed(3)
+    values = torch.rand(1, 3, 64, 96, generator=rng)
+    parts = [(slice(6, 12), slice(6, 10)), (slice(24, 27), slice(10, 90)), (slice(40, 58), slice(40, 44))]
+    free = torch.zeros(1, 1, 64, 96)
+    for part in parts:
+        free[(..., *part)] = 1
+    together = thin_plate(values, free, separate=True)
+    for part in parts:
+        alone = torch.zeros_like(free)
+        alone[(..., *part)] = 1
+        assert torch.allclose(together[(..., *part)], thin_plate(values, alone)[(..., *part)], atol=2e-4)
+    one_system = thin_plate(values, free)  # as match_edges solves a window: one system
+    assert (one_system - together).abs().max() > 2e-3  # 1.5 grey levels: what the test tells apart
+
+
+def test_the_thin_fill_tells_which_parts_are_thin_and_fills_those_from_the_photo():
+    """engine.seams.thin_fill: a speck's fill is the photo's own even with a wide hole in its
+    window (the network's output would be replaced on each of its pixels); a part with a wide
+    pixel is not (the network fills it), and with no thin part nothing is solved."""
+    rng = torch.Generator().manual_seed(6)
+    image = torch.rand(1, 3, 80, 100, generator=rng) * 2 - 1
+    valid = torch.ones(1, 1, 80, 100)
+    speck, blob = torch.zeros(80, 100, dtype=torch.bool), torch.zeros(80, 100, dtype=torch.bool)
+    speck[10:14, 10:15] = True
+    blob[30:60, 50:90] = True
+    valid[0, 0][speck | blob] = 0
+    fill, thin = thin_fill(image, valid, [speck, blob])
+    assert thin == [True, False]
+    only = valid.clone()
+    only[0, 0][blob] = 1  # the speck alone in the photo
+    alone = match_edges(image, image, only, thin=True)
+    assert (fill - alone)[..., speck].abs().max() < 0.05  # the same but for the window's membrane
+    assert thin_fill(image, valid, [blob]) is None
