@@ -212,6 +212,12 @@ is a speck: :func:`group_specks` may group it with others near it."""
 GROUP_TILE = 512
 """The largest group of specks: those whose cores start in one tile of this side (on a grid
 from the photo's corner); a group's window is at most about this plus a speck and a margin."""
+GROUP_MOST = 256
+"""At most this many specks to a group (a tile with more is split): a group's fill is one step,
+which Esc does not stop, and its masks follow its specks."""
+GROUP_CONTEXT = 128
+"""A group of specks is told grey or colour on its window with this many px round it: about
+what a speck's own crop (the model's training size, 256 px) shows round it."""
 GROUP_COST = 25_000
 """What one window costs beyond its pixels, in pixels: a thin-only fill of a window of A px took
 about 3.7 ms + 0.165 us x A on the 2-core development CPU (the membrane, the thin parts and the
@@ -241,21 +247,24 @@ def group_specks(regions: list[Region], margin: int) -> list[tuple[Region, ...]]
 
 def _cheapest(
     members: list[Region], y0: int, x0: int, side: int, margin: int
-) -> tuple[int, list[tuple[Region, ...]]]:
+) -> tuple[float, list[tuple[Region, ...]]]:
     """The cheapest split of the specks ``members`` whose cores start in the tile at ``y0``,
     ``x0`` of ``side`` px: one window for all of them, or each quarter of the tile split at its
-    cheapest (alone: one window each). Returns its cost and groups (plan order within each)."""
+    cheapest (alone: one window each), never more than :data:`GROUP_MOST` specks in one while
+    the tile can be split. Returns its cost and groups (plan order within each)."""
     if len(members) == 1:
         return _cost(members, margin), [tuple(members)]
-    whole = _cost(members, margin)
     half = side // 2
+    # more than GROUP_MOST specks: never one group while the tile can still be split
+    whole = _cost(members, margin) if len(members) <= GROUP_MOST or half < SPECK else math.inf
     if half < SPECK:  # quarters smaller than a speck: the specks alone
         alone = sum(_cost([m], margin) for m in members)
         return (whole, [tuple(members)]) if whole <= alone else (alone, [(m,) for m in members])
     quarters: dict[tuple[int, int], list[Region]] = {}
     for m in members:
         quarters.setdefault(((m.core.y0 - y0) // half, (m.core.x0 - x0) // half), []).append(m)
-    cost, split = 0, []
+    cost: float = 0
+    split: list[tuple[Region, ...]] = []
     for (qy, qx), part in quarters.items():
         c, g = _cheapest(part, y0 + qy * half, x0 + qx * half, half, margin)
         cost += c

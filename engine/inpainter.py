@@ -51,7 +51,7 @@ from PIL import Image
 
 from .chroma import surround_fields
 from .convert import from_network, to_network
-from .crops import Region, group_specks, plan_regions
+from .crops import GROUP_CONTEXT, Region, group_specks, plan_regions
 from .distributed import device_for_rank
 from .geometry import Rect
 from .grey import LOCAL, grey_fill, grey_tone
@@ -376,30 +376,28 @@ class Inpainter:
         self,
         crop: np.ndarray,
         hole: np.ndarray,
-        parts: Sequence[np.ndarray],
+        todo: np.ndarray,
+        boxes: Sequence[tuple[slice, slice]],
         whole: np.ndarray | None,
         tone: np.ndarray | None,
     ) -> tuple[tuple[slice, slice], np.ndarray, list[bool]] | None:
-        """The fill from the photo alone of those ``parts`` of ``crop``'s ``hole`` (bool masks
-        the crop's size: a region's pixels to fill now, or each speck's of a group) that lie on
-        its thin parts (decided on ``whole`` where given, as :meth:`_fill` does; the network's
-        output would be replaced on every one of their pixels), in their own edge window, made
-        grey in ``tone`` as :meth:`_finish` does: the window (slices of the crop), its filled
-        pixels (the parts' that are thin) and which parts are; None when none is. Thin parts get
-        no texture, so the texture step has nothing to add. Dense dust: each speck's region
-        matched the edges over every speck still unfilled in its crop (a window of the whole
-        crop) and looked for texture there, 12-15 ms a speck (3000 specks on a 12-megapixel
-        scan: 43.5 s); a window of its own pixels is a few dozen pixels."""
-        if not (self.edges and self.thin):
-            return None
-        box = edge_window(np.logical_or.reduce(parts) if len(parts) > 1 else parts[0])
+        """The fill from the photo alone of ``crop``'s ``todo`` pixels (of its ``hole``) in those
+        ``boxes`` (slices of the crop: a region's core, or each speck's of a group; their pixels
+        to fill are ``todo``'s there) whose pixels all lie on thin parts of the hole (decided on
+        ``whole`` where given, as :meth:`_fill` does; the network's output would be replaced on
+        every one of them), in their own edge window, made grey in ``tone`` as :meth:`_finish`
+        does: the window (slices of the crop), its filled pixels (the thin boxes' pixels) and
+        which boxes are thin; None when none is. Thin parts get no texture, so the texture step
+        has nothing to add. Dense dust: each speck's region matched the edges over every speck
+        still unfilled in its crop (a window of the whole crop) and looked for texture there,
+        12-15 ms a speck (3000 specks on a 12-megapixel scan: 43.5 s); a window of its own
+        pixels is a few dozen pixels."""
+        box = edge_window(todo)
         if box is None:
             return None
         x, valid = to_network(crop[box], hole[box], self.device)
         whole_valid = None if whole is None else to_network(crop[box], whole[box], self.device)[1]
-        found = thin_fill(
-            x, valid, [torch.from_numpy(np.ascontiguousarray(p[box])) for p in parts], whole_valid
-        )
+        found = thin_fill(x, valid, [_within(b, box) for b in boxes], whole_valid)
         if found is None:
             return None
         filled = from_network(found[0])[0]
@@ -416,34 +414,37 @@ class Inpainter:
 
     @staticmethod
     def _region(
-        result: np.ndarray,
-        remaining: np.ndarray,
-        hole: np.ndarray,
-        rect: Rect,
-        cores: Sequence[Rect],
-        tone: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        result: np.ndarray, remaining: np.ndarray, hole: np.ndarray, rect: Rect, cores: Sequence[Rect]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """What a region (or a group of specks) of the crop plan fills, in its crop ``rect`` of
         the photo being filled (``result``; ``remaining``: its hole pixels not filled yet): the
         crop (a view of ``result``), its unfilled hole (a view of ``remaining``), the pixels of
-        that in the ``cores`` to fill now, the crop's part of the ``hole`` as it was before
-        earlier regions filled some of it (None: the same), and the grey tone its fill is made
-        in (the photo's ``tone`` for a grey photo, else the crop's own: None for colour)."""
+        that in the ``cores`` to fill now, and the crop's part of the ``hole`` as it was before
+        earlier regions filled some of it (None: the same)."""
         crop_hole = remaining[rect.slices]
         todo = np.zeros_like(crop_hole)
         for core in cores:
             inside = core.translated(-rect.x0, -rect.y0).slices  # in the crop's coordinates
             todo[inside] = crop_hole[inside]
         crop = result[rect.slices]
+        if not todo.any():
+            return crop, crop_hole, todo, None
         # the crop's part of the hole before earlier crops filled some of it: its thin parts are
         # its own, not the rest's (a band without detail or grain at each seam)
         whole = hole[rect.slices]
-        whole = None if np.array_equal(whole, crop_hole) else whole
-        # in a colour photo each crop is told on its own, except one that is the whole photo,
-        # told with it (22 ms again for a near-grey 512x512 colour photo)
-        if tone is None and todo.any() and crop.shape[:2] != hole.shape:
-            tone = grey_tone(crop, crop_hole)
-        return crop, crop_hole, todo, whole, tone
+        return crop, crop_hole, todo, None if np.array_equal(whole, crop_hole) else whole
+
+    @staticmethod
+    def _tone(
+        tone: np.ndarray | None, crop: np.ndarray, crop_hole: np.ndarray, shape: tuple[int, ...]
+    ) -> np.ndarray | None:
+        """The grey tone a crop's fill is made in: the photo's ``tone`` for a grey photo, else
+        the crop's own (None: colour). In a colour photo each crop is told on its own, except
+        one that is the whole photo (of ``shape``), told with it (22 ms again for a near-grey
+        512x512 colour photo)."""
+        if tone is not None or crop.shape[:2] == shape[:2]:
+            return tone
+        return grey_tone(crop, crop_hole)
 
     def _fill_specks(
         self,
@@ -453,34 +454,41 @@ class Inpainter:
         group: Sequence[Region],
         tone: np.ndarray | None,
     ) -> list[Region]:
-        """Fill the specks of a ``group`` (:func:`engine.crops.group_specks`) that lie on thin
-        parts of the hole from the photo alone, in one window (:meth:`_thin_fill`), in a crop
-        that holds each speck's; returns the others, for the caller to fill one at a time.
-        Dense dust: a window a speck cost about 4 ms each, most of it the same steps on a few
-        dozen pixels (3000 specks on a 12-megapixel scan: 11.5 s)."""
+        """Fill the specks of a ``group`` (:func:`engine.crops.group_specks`) whose pixels all
+        lie on thin parts of the hole from the photo alone, in one window (:meth:`_thin_fill`),
+        in a crop that holds each speck's; returns the others, for the caller to fill one at a
+        time. The grey tone (a colour photo's) is told on the specks' window with
+        :data:`GROUP_CONTEXT` px round it, about what a speck's own crop shows (the crop that
+        holds them all was most of a photo, whose colour then kept a grey wall's specks from
+        being made grey). Dense dust: a window a speck cost about 4 ms each, most of it the
+        same steps on a few dozen pixels (3000 specks on a 12-megapixel scan: 11.5 s)."""
+        if not (self.edges and self.thin):
+            return list(group)
         rect = group[0].crop
         for r in group[1:]:
             rect = rect.union(r.crop)
-        crop, crop_hole, todo, whole, crop_tone = self._region(
-            result, remaining, hole, rect, [r.core for r in group], tone
-        )
-        parts = []
-        for r in group:
-            mine = np.zeros_like(todo)
-            inside = r.core.translated(-rect.x0, -rect.y0).slices
-            mine[inside] = todo[inside]
-            parts.append(mine)
-        found = self._thin_fill(crop, crop_hole, parts, whole, crop_tone) if todo.any() else None
+        cores = [r.core.translated(-rect.x0, -rect.y0).slices for r in group]  # in the crop
+        crop, crop_hole, todo, whole = self._region(result, remaining, hole, rect, [r.core for r in group])
+        window = edge_window(todo)
+        if window is None:
+            return [r for r, core in zip(group, cores) if crop_hole[core].any()]
+        around = tuple(slice(max(0, w.start - GROUP_CONTEXT), w.stop + GROUP_CONTEXT) for w in window)
+        crop_tone = self._tone(tone, crop[around], crop_hole[around], hole.shape)
+        found = self._thin_fill(crop, crop_hole, todo, cores, whole, crop_tone)
         if found is None:
-            return [r for r, mine in zip(group, parts) if mine.any()]
+            return [r for r, core in zip(group, cores) if crop_hole[core].any()]
         box, filled, thin = found
+        inside = [_within(core, box) for core in cores]
+        view, open_ = crop[box], crop_hole[box]
         left = []
-        for r, mine, ok in zip(group, parts, thin):
+        for r, part, ok in zip(group, inside, thin):
+            mine = open_[part].copy()  # its pixels still to fill (an earlier speck's box may hold some)
             if not ok:
-                left.append(r)
+                if mine.any():
+                    left.append(r)
                 continue
-            crop[box][mine[box]] = filled[mine[box]]
-            crop_hole[mine] = False
+            view[part][mine] = filled[part][mine]
+            open_[part][mine] = False
         return left
 
     def _network(self, x: torch.Tensor, valid: torch.Tensor, mirror: bool) -> torch.Tensor:
@@ -583,25 +591,25 @@ class Inpainter:
         tone = grey_tone(image, hole if hidden is None else hole | hidden)
         done = 0
         for group in group_specks(regions, MARGIN):
-            if cancel is not None and cancel():
-                raise InpaintCancelled()
             if len(group) > 1:
+                if cancel is not None and cancel():
+                    raise InpaintCancelled()
                 left = self._fill_specks(result, remaining, hole, group, tone)
                 done += len(group) - len(left)
                 if progress:
                     progress(done / len(regions))
                 group = left
             for r in group:  # alone, or a speck of a group not filled with it: one at a time
-                if r is not group[0] and cancel is not None and cancel():
+                if cancel is not None and cancel():
                     raise InpaintCancelled()
-                crop, crop_hole, todo, whole, crop_tone = self._region(
-                    result, remaining, hole, r.crop, [r.core], tone
-                )
+                crop, crop_hole, todo, whole = self._region(result, remaining, hole, r.crop, [r.core])
                 if todo.any():
+                    crop_tone = self._tone(tone, crop, crop_hole, hole.shape)
                     # a region that is its crop's whole hole: _fill_crop's own thin-only check, on
                     # the same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill)
-                    alone = r.scaled or np.array_equal(todo, crop_hole)
-                    thin = None if alone else self._thin_fill(crop, crop_hole, [todo], whole, crop_tone)
+                    alone = r.scaled or np.array_equal(todo, crop_hole) or not (self.edges and self.thin)
+                    core = r.core.translated(-r.crop.x0, -r.crop.y0).slices
+                    thin = None if alone else self._thin_fill(crop, crop_hole, todo, [core], whole, crop_tone)
                     if thin is not None:  # a speck or a scratch: filled from the photo alone
                         box, filled, _ = thin
                         crop[box][todo[box]] = filled[todo[box]]
@@ -671,3 +679,14 @@ class Inpainter:
                 filled = self._finish(out[j], images[i], checked[i], strength, no_photo[i], tone=tone)
                 results[i][checked[i]] = filled[checked[i]]
         return results
+
+
+def _within(box: tuple[slice, slice], window: tuple[slice, slice]) -> tuple[slice, slice]:
+    """``box`` (slices of an image) in the coordinates of ``window`` (slices of the same
+    image), cut to it (empty where they do not meet)."""
+    return tuple(  # type: ignore[return-value]
+        slice(
+            min(max(b.start - w.start, 0), w.stop - w.start), min(max(b.stop - w.start, 0), w.stop - w.start)
+        )
+        for b, w in zip(box, window)
+    )

@@ -340,10 +340,38 @@ def test_a_wide_speck_among_dust_is_the_networks_and_the_rest_stay_grouped(inpai
         ei, "thin_fill", lambda x, v, parts, *a: groups.append(len(parts)) or real_fill(x, v, parts, *a)
     )
     monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: passes.append(1) or real_net(self, *a))
+    alone, real_photo = [], ei.photo_fill
+    monkeypatch.setattr(ei, "photo_fill", lambda *a: alone.append(1) or real_photo(*a))
     out = inpainter(image, dust)
-    assert groups[0] > 40 and len(passes) == 1  # one window for the dust, one network pass
+    # one window for the dust, its thin specks filled though the window holds a wide one (none
+    # was filled one at a time: photo_fill asked once, for the wide one), one network pass
+    assert groups == [49] and alone == [1] and len(passes) == 1
     _network_everywhere(monkeypatch)
     assert _within(out, inpainter(image, dust), dust, 6, 1.0)
+
+
+def test_grouped_specks_report_progress_to_the_end_and_stop_at_cancel(inpainter, monkeypatch):
+    """Progress counts a group's specks when it is filled: it rises and ends at 1. Cancel is
+    asked before a group and before each speck it left (a wide one, for the network): pressed
+    after the group, the network does not run (the first speck left was not asked about, and
+    its network pass ran before the fill stopped)."""
+    import engine.inpainter as ei
+
+    image = _photo(320, 320, seed=6)
+    dust = np.zeros((320, 320), bool)
+    for y in range(20, 300, 20):
+        for x in range(20, 300, 20):
+            dust[y - 1 : y + 2, x - 1 : x + 2] = True
+    dust[150:170, 40:60] = True  # wide: its own crop, after the group
+    seen = []
+    inpainter(image, dust, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) >= 2
+    asked, passes = [], []
+    real = ei.Inpainter._network
+    monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: passes.append(1) or real(self, *a))
+    with pytest.raises(InpaintCancelled):
+        inpainter(image, dust, cancel=lambda: asked.append(1) or len(asked) > 1)
+    assert len(asked) == 2 and not passes  # the group's check, then the wide speck's
 
 
 def test_a_scaled_crop_runs_the_network_even_where_its_small_hole_is_thin(inpainter, monkeypatch):

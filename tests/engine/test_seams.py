@@ -575,14 +575,56 @@ def test_the_thin_fill_tells_which_parts_are_thin_and_fills_those_from_the_photo
     rng = torch.Generator().manual_seed(6)
     image = torch.rand(1, 3, 80, 100, generator=rng) * 2 - 1
     valid = torch.ones(1, 1, 80, 100)
-    speck, blob = torch.zeros(80, 100, dtype=torch.bool), torch.zeros(80, 100, dtype=torch.bool)
-    speck[10:14, 10:15] = True
-    blob[30:60, 50:90] = True
-    valid[0, 0][speck | blob] = 0
-    fill, thin = thin_fill(image, valid, [speck, blob])
+    speck, blob = (slice(10, 14), slice(10, 15)), (slice(30, 60), slice(50, 90))
+    valid[(0, 0, *speck)] = 0
+    valid[(0, 0, *blob)] = 0
+    fill, thin = thin_fill(image, valid, [(slice(5, 20), slice(5, 20)), blob])  # boxes round each
     assert thin == [True, False]
     only = valid.clone()
-    only[0, 0][blob] = 1  # the speck alone in the photo
+    only[(0, 0, *blob)] = 1  # the speck alone in the photo
     alone = match_edges(image, image, only, thin=True)
-    assert (fill - alone)[..., speck].abs().max() < 0.05  # the same but for the window's membrane
+    assert (fill - alone)[(..., *speck)].abs().max() < 0.05  # the same but for the window's membrane
     assert thin_fill(image, valid, [blob]) is None
+
+
+def test_the_thin_plate_finds_the_parts_of_winding_hairs_in_few_rounds():
+    """engine.seams._blocks: the same parts as a union-find, for a spiral, a serpentine and a
+    scatter of pixels (hooking roots: taking the least label from the neighbours alone took a
+    round per 2 px of a winding part, 260 rounds and 2.2 s for a serpentine of 83k px, now 94
+    ms)."""
+    from engine.seams import _blocks, _stencil_tables
+
+    def union_find(reads: torch.Tensor, n: int) -> int:
+        parent = list(range(n))
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for col in reads.T.tolist():
+            read = [i for i in col if i < n]
+            for i in read[1:]:
+                parent[find(read[0])] = find(i)
+        return len({find(i) for i in range(n)})
+
+    spiral = torch.zeros(120, 120, dtype=torch.bool)
+    lo, hi = 1, 118
+    while hi - lo > 6:
+        spiral[lo, lo : hi + 1] = spiral[lo : hi + 1, hi] = spiral[hi, lo : hi + 1] = True
+        spiral[lo + 3 : hi + 1, lo] = spiral[lo + 3, lo : lo + 4] = True
+        lo, hi = lo + 3, hi - 3
+    snake = torch.zeros(200, 200, dtype=torch.bool)
+    for k, c in enumerate(range(1, 196, 3)):
+        snake[1:199, c] = True
+        snake[198 if k % 2 == 0 else 1, c : c + 4] = True
+    scatter = torch.rand(150, 150, generator=torch.Generator().manual_seed(0)) < 0.3
+    for free in (spiral, snake, scatter):
+        ys, xs, reads, read_by = _stencil_tables(free)
+        block, count = _blocks(reads, read_by)
+        assert count == union_find(reads, ys.numel())
+        firsts = {}
+        for b, i in zip(block.tolist(), range(ys.numel())):
+            firsts.setdefault(b, i)
+        assert sorted(firsts) == list(range(count))  # numbered 0 .. count - 1
