@@ -17,13 +17,17 @@ from around the hole:
   each takes the donor patch, among :data:`CANDIDATES` drawn at random, whose blurred content
   is nearest the fill's blurred content there (sum of squared differences on a 4x4 grid of the
   patch: the sky's grain for sky, the grass's for grass, and a patch crossed by an edge only
-  where the fill has that edge too). Each patch's texture is clipped per channel to :data:`CLIP`
+  where the fill has that edge too), a donor with less texture than its place expects counting
+  as that much colour off (:data:`LEVEL_WEIGHT`: a clean donor of the right colour diluted a
+  grainy side). Each patch's texture is clipped per channel to :data:`CLIP`
   of its own robust standard deviations (from the median absolute deviation), so an edge that
   still crosses a donor patch (a minority of its pixels) does not come in as an outline; then
   scaled down (never up) to the texture level around its place: the mean absolute texture of
-  the known pixels near it (a Gaussian of :data:`LEVEL_REACH` px, farther inside large holes).
-  A sharp donor does not bring grain into a blurred background next to it (out-of-focus
-  foliage beside the sharp branch the donor came from). The
+  the known pixels near it (a Gaussian of :data:`LEVEL_REACH` px), and deeper inside a hole the
+  membrane of those levels, each side's carried in from its own edge (a grainy side's grain no
+  longer reaches a clean side of the same colour). A sharp donor does not bring grain into a
+  blurred background next to it (out-of-focus foliage beside the sharp branch the donor came
+  from). The
   patches are overlap-added with a Hann window and divided by the root of the summed squared
   window, which keeps the donors' variance (the patches are independent) with no seam between
   patches;
@@ -55,7 +59,7 @@ import torch
 import torch.nn.functional as F
 
 from .gaussian import gaussian_blur
-from .seams import wide_parts
+from .seams import membrane, wide_parts
 from .texture_strength import check_texture
 
 __all__ = ["add_texture", "check_mask"]
@@ -67,6 +71,7 @@ CANDIDATES = 8  # donor patches drawn per target patch; the nearest in blurred c
 CLIP = 2.5  # a donor patch's texture clipped to this many of its robust standard deviations
 LEVEL_REACH = 8  # the texture level expected in the hole: from known pixels this near (Gaussian sigma), px
 LEVEL_POOL = 4  # ... measured on a grid this many px coarser
+LEVEL_WEIGHT = 1.0  # a level of texture a donor lacks costs this many levels of colour off
 CHUNK = 4096  # target patches synthesised at a time (their gathers: about 20 KB a patch)
 # the texture is made from the hole's box grown by this much: every donor and every pixel its
 # blur reads (the texture level is measured from the known pixels of this window)
@@ -215,6 +220,8 @@ def texture_for(
     gen = torch.Generator().manual_seed(seed)
     pick = torch.randint(len(sources), (len(ty), CANDIDATES), generator=gen)
     here = _level_around(texture, ~touched)  # the texture level expected around each place
+    # each donor patch's own level (the mean over it, by its top-left corner): separable means
+    owned = F.avg_pool2d(F.avg_pool2d(texture.abs().mean(0)[None, None], (1, patch), 1), (patch, 1), 1)[0, 0]
     d = torch.arange(patch)
     window = torch.sin(math.pi * (d + 0.5) / patch).pow(2)
     window = window[:, None] * window[None, :]
@@ -227,7 +234,7 @@ def texture_for(
     for first in range(0, len(ty), CHUNK):
         part = slice(first, first + CHUNK)
         patches, where = _patches(
-            texture, low, guide, here, sources[pick[part]], ty[part], tx[part], patch, window
+            texture, low, guide, here, owned, sources[pick[part]], ty[part], tx[part], patch, window
         )
         total.index_add_(1, where, patches.reshape(3, -1))
         weight.index_add_(0, where, window.pow(2).expand(len(where) // patch**2, patch, patch).flatten())
@@ -241,6 +248,7 @@ def _patches(
     low: torch.Tensor,
     guide: torch.Tensor,
     here: torch.Tensor,
+    owned: torch.Tensor,
     candidates: torch.Tensor,
     ty: torch.Tensor,
     tx: torch.Tensor,
@@ -249,7 +257,9 @@ def _patches(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The windowed texture patches (3, B, patch, patch) for the target patches at ``ty``, ``tx``
     (B; top-left corners in the image) from their ``candidates`` (B, K, 2: donor top-left
-    corners), and where their pixels go in the padded flat image (B * patch * patch)."""
+    corners), and where their pixels go in the padded flat image (B * patch * patch).
+    ``owned``: each donor patch's texture level (its mean absolute texture, the mean over
+    channels) by its top-left corner."""
     h, w = guide.shape[1:]
     half = patch // 2
     sy, sx = candidates[..., 0], candidates[..., 1]  # (B, K)
@@ -258,7 +268,14 @@ def _patches(
     source_low = low[:, (sy[..., None] + g)[..., :, None], (sx[..., None] + g)[..., None, :]]  # (3,B,K,4,4)
     gy, gx = (ty[:, None] + g).clamp(0, h - 1), (tx[:, None] + g).clamp(0, w - 1)
     target_low = guide[:, gy[:, :, None], gx[:, None, :]][:, :, None]  # (3, B, 1, 4, 4)
-    best = (source_low - target_low).pow(2).sum((0, 3, 4)).argmin(1)
+    cost = (source_low - target_low).pow(2).sum((0, 3, 4))  # (B, K)
+    # a donor with less texture than its place expects (it is never scaled up): each level
+    # missing costs as much as a level of colour off on every term of the colour distance
+    cy = ((ty + half) // LEVEL_POOL).clamp(0, here.shape[0] - 1)
+    cx = ((tx + half) // LEVEL_POOL).clamp(0, here.shape[1] - 1)
+    missing = (here[cy, cx][:, None] - owned[sy, sx]).clamp(min=0.0)
+    terms = 3 * g.numel() ** 2  # the colour distance's
+    best = (cost + LEVEL_WEIGHT * terms * missing.pow(2)).argmin(1)
     rows = torch.arange(len(ty))
     sy, sx = sy[rows, best], sx[rows, best]
 
@@ -268,8 +285,6 @@ def _patches(
     spread = 1.4826 * patches.flatten(2).abs().median(dim=2).values[..., None, None]
     patches = torch.maximum(torch.minimum(patches, CLIP * spread), -CLIP * spread)
     # each patch brought down to the texture level around its place (never up)
-    cy = ((ty + half) // LEVEL_POOL).clamp(0, here.shape[0] - 1)
-    cx = ((tx + half) // LEVEL_POOL).clamp(0, here.shape[1] - 1)
     own = patches.abs().mean((0, 2, 3))
     patches = patches * (here[cy, cx] / own.clamp(min=1e-6)).clamp(max=1.0)[None, :, None, None]
     width = w + 2 * patch
@@ -281,16 +296,20 @@ def _level_around(texture: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     """The texture level expected at each place (mean absolute texture, the mean over channels),
     from the ``known`` pixels near it (those whose texture reads no hole pixel), on a grid
     :data:`LEVEL_POOL` times coarser than the image: a normalised Gaussian average over the
-    known pixels, at :data:`LEVEL_REACH` px where enough of them lie that near, else four times
-    as far, else the mean over all known pixels."""
+    known pixels at :data:`LEVEL_REACH` px where enough of them lie that near, and farther
+    inside a hole the membrane of those levels (:func:`engine.seams.membrane`): each side's
+    level carried in from its own edge. (A Gaussian four times as wide, then the mean over the
+    whole window, carried a grainy half's grain into the clean half of a hole across both: grain
+    of 1.0-1.4 levels where the photo has none, at strength 1.)"""
     k = LEVEL_POOL
     energy = F.avg_pool2d((texture.abs().mean(0) * known)[None, None], k, ceil_mode=True)[0]
     weight = F.avg_pool2d(known.float()[None, None], k, ceil_mode=True)[0]
-    level = (energy.sum() / weight.sum().clamp(min=1e-6)).expand_as(energy[0]).clone()
-    for reach in (4 * LEVEL_REACH, LEVEL_REACH):  # the nearer level overrides where it is known
-        num, den = _blur(energy, reach / k)[0], _blur(weight, reach / k)[0]
-        level = torch.where(den > 0.05, num / den.clamp(min=1e-6), level)
-    return level
+    num, den = _blur(energy, LEVEL_REACH / k)[0], _blur(weight, LEVEL_REACH / k)[0]
+    near = den > 0.05
+    if not bool(near.any()):  # no known pixel near anything: the mean over all of them
+        return (energy.sum() / weight.sum().clamp(min=1e-6)).expand_as(num).clone()
+    level = torch.where(near, num / den.clamp(min=1e-6), 0.0)
+    return membrane(level[None, None], near.float()[None, None])[0, 0]
 
 
 def _dilate(mask: torch.Tensor, radius: int, *, anchor_start: bool = False) -> torch.Tensor:

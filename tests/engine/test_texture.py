@@ -230,7 +230,9 @@ def test_add_texture_refuses_what_the_inpainter_refuses(bad):
 
 def test_pixels_that_are_no_photo_give_no_grain_and_take_none_from_the_fill():
     """Beside a transparent part (continued smoothly by the caller, engine.hidden), the smooth
-    pixels were donors and set the texture level: the fill got a third of the photo's grain."""
+    pixels were donors and set the texture level: the fill got a third of the photo's grain.
+    Told, whatever the hidden pixels hold makes no difference to the fill; untold, a loud
+    pattern there comes in as grain."""
     rng = np.random.default_rng(0)
     image = np.clip(np.array([120, 100, 80]) + rng.normal(0, 8, (200, 240, 1)), 0, 255).astype(np.uint8)
     hole = np.zeros((200, 240), bool)
@@ -247,8 +249,13 @@ def test_pixels_that_are_no_photo_give_no_grain_and_take_none_from_the_fill():
 
     opaque = grain(add_texture(fill, image, hole, 1.0))
     told = add_texture(fill, seen, hole, 1.0, hidden=hidden)
-    assert grain(told) > 0.8 * opaque  # 6.9 against 6.7 opaque
-    assert grain(add_texture(fill, seen, hole, 1.0)) < 0.4 * opaque  # 1.5 untold
+    assert grain(told) > 0.8 * opaque  # 7.3 against 7.3 opaque
+    loud = seen.copy()
+    yy, xx = np.mgrid[:200, :240]
+    checks = np.where((yy // 2 + xx // 2) % 2, 40, -40)[..., None]  # a 4 px checkerboard
+    loud[hidden] = np.clip(np.array([120, 100, 80]) + checks, 0, 255)[hidden]
+    assert np.array_equal(add_texture(fill, loud, hole, 1.0, hidden=hidden), told)
+    assert grain(add_texture(fill, loud, hole, 1.0)) > 1.15 * grain(told)  # 9.2 untold
     assert np.array_equal(told[~hole], fill[~hole])  # the hidden pixels themselves untouched
     # and through the Inpainter, a call and a batch alike
     inp = _inpainter(1.0, max_side=256)
@@ -386,8 +393,8 @@ def test_the_texture_made_from_the_holes_window_is_the_texture_made_from_the_who
     """add_texture works on the hole's box grown by MARGIN px only (the cost follows the hole,
     not the photo). Every donor and every pixel its blur reads lie in that window, so the
     result is the whole-photo synthesis's: the same donors, picks and patches; the texture level
-    far inside the hole, averaged over the window's known pixels only, may move a pixel by one
-    grey level."""
+    far inside the hole (the membrane of the levels around it, whose coarse levels depend on the
+    window's size) may move a pixel by one grey level."""
     rng = np.random.default_rng(9)
     h, w = 360, 420
     xx = np.arange(w)[None, :, None]
@@ -405,7 +412,7 @@ def test_the_texture_made_from_the_holes_window_is_the_texture_made_from_the_who
     diff = np.abs(out.astype(int) - np.where(hole[..., None], whole, fill).astype(int))
     assert out[hole].astype(float).std() > 5.0  # texture did come in
     moved = (diff.max(2) > 0)[hole].mean()
-    assert diff.max() <= 1 and moved < 0.03, (diff.max(), moved)
+    assert diff.max() <= 1 and moved < 0.1, (diff.max(), moved)  # 0.06 in the corner
 
 
 def test_the_dilation_is_a_square_grown_by_the_radius():
@@ -445,3 +452,35 @@ def test_the_target_patches_are_made_a_chunk_at_a_time_with_the_same_result(monk
     monkeypatch.setattr(texture, "CHUNK", 37)
     assert np.array_equal(add_texture(fill, image, hole, 1.0, seed=4), whole)
     assert len(calls) > 3 and max(calls) == 37
+
+
+def test_a_hole_across_a_grainy_and_a_clean_half_takes_each_side_s_grain():
+    """One flat colour, grainy on the left and clean on the right, a disc across both. Deep
+    inside, the level was a wide average (then the window's mean), and donors were chosen by
+    colour alone: clean donors diluted the grainy side (0.4 of the photo's 5.9 at strength 1,
+    with a flat fill) and grain reached the clean one. The level is now carried in from each
+    side's own edge (a membrane), and a donor with less grain than its place expects costs
+    like a colour that is off."""
+    rng = np.random.default_rng(7)
+    h = w = 400
+    image = np.zeros((h, w, 3)) + np.array([110, 140, 170.0])
+    image[:, :200] += rng.normal(0, 6, (h, 200, 1))
+    image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    hole = (yy - 200) ** 2 + (xx - 200) ** 2 <= 120**2
+    fill = image.copy()
+    fill[hole] = (110, 140, 170)
+    grain = _high_pass(add_texture(fill, image, hole, 1.0))
+    deep = (yy - 200) ** 2 + (xx - 200) ** 2 <= 110**2
+    photo = float(_high_pass(image)[:, :180].std())  # 5.9
+    assert grain[deep & (xx < 180)].std() > 0.6 * photo  # 4.6 (0.4 before)
+    assert grain[deep & (xx > 220)].std() < 0.15 * photo  # 0.5
+
+
+def _high_pass(image: np.ndarray) -> np.ndarray:
+    """The mean of the channels less its 5x5 box mean (edges replicated)."""
+    f = image.astype(float).mean(-1)
+    p = np.pad(f, 2, mode="edge")
+    h, w = f.shape
+    box = sum(p[dy : dy + h, dx : dx + w] for dy in range(5) for dx in range(5)) / 25
+    return f - box
