@@ -376,25 +376,22 @@ class Inpainter:
         self,
         crop: np.ndarray,
         hole: np.ndarray,
-        todo: np.ndarray,
+        box: tuple[slice, slice],
         boxes: Sequence[tuple[slice, slice]],
         whole: np.ndarray | None,
         tone: np.ndarray | None,
-    ) -> tuple[tuple[slice, slice], np.ndarray, list[bool]] | None:
-        """The fill from the photo alone of ``crop``'s ``todo`` pixels (of its ``hole``) in those
-        ``boxes`` (slices of the crop: a region's core, or each speck's of a group; their pixels
-        to fill are ``todo``'s there) whose pixels all lie on thin parts of the hole (decided on
-        ``whole`` where given, as :meth:`_fill` does; the network's output would be replaced on
-        every one of them), in their own edge window, made grey in ``tone`` as :meth:`_finish`
-        does: the window (slices of the crop), its filled pixels (the thin boxes' pixels) and
-        which boxes are thin; None when none is. Thin parts get no texture, so the texture step
+    ) -> tuple[np.ndarray, list[bool]] | None:
+        """The fill from the photo alone, in ``box`` (the edge window of the pixels to fill,
+        :func:`engine.seams.edge_window`; slices of the crop), of the hole pixels of ``crop``'s
+        ``hole`` in those ``boxes`` (slices of the crop: a region's core, or each speck's of a
+        group) whose pixels all lie on thin parts of the hole (decided on ``whole`` where given,
+        as :meth:`_fill` does; the network's output would be replaced on every one of them),
+        made grey in ``tone`` as :meth:`_finish` does: the window's filled pixels (the thin
+        boxes' pixels) and which boxes are thin; None when none is. Thin parts get no texture, so the texture step
         has nothing to add. Dense dust: each speck's region matched the edges over every speck
         still unfilled in its crop (a window of the whole crop) and looked for texture there,
         12-15 ms a speck (3000 specks on a 12-megapixel scan: 43.5 s); a window of its own
         pixels is a few dozen pixels."""
-        box = edge_window(todo)
-        if box is None:
-            return None
         x, valid = to_network(crop[box], hole[box], self.device)
         whole_valid = None if whole is None else to_network(crop[box], whole[box], self.device)[1]
         found = thin_fill(x, valid, [_within(b, box) for b in boxes], whole_valid)
@@ -405,27 +402,30 @@ class Inpainter:
             # greyed in the window with the 4 LOCAL px round it that its pixels look at (a thin
             # part's pixels are told in the LOCAL px box, which holds their edge; 4 LOCAL for a
             # web of them)
-            near = tuple(slice(max(0, b.start - 4 * LOCAL), b.stop + 4 * LOCAL) for b in box)
+            near = _grown(box, 4 * LOCAL)
             done = crop[near].copy()
             inner = tuple(slice(b.start - n.start, b.stop - n.start) for b, n in zip(box, near))
             done[inner] = filled
             filled = grey_fill(done, crop[near], hole[near], tone)[inner]
-        return box, filled, found[1]
+        return filled, found[1]
 
     @staticmethod
     def _region(
-        result: np.ndarray, remaining: np.ndarray, hole: np.ndarray, rect: Rect, cores: Sequence[Rect]
+        result: np.ndarray,
+        remaining: np.ndarray,
+        hole: np.ndarray,
+        rect: Rect,
+        cores: Sequence[tuple[slice, slice]],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
         """What a region (or a group of specks) of the crop plan fills, in its crop ``rect`` of
         the photo being filled (``result``; ``remaining``: its hole pixels not filled yet): the
         crop (a view of ``result``), its unfilled hole (a view of ``remaining``), the pixels of
-        that in the ``cores`` to fill now, and the crop's part of the ``hole`` as it was before
+        that in the ``cores`` (slices of the crop) to fill now, and the crop's part of the ``hole`` as it was before
         earlier regions filled some of it (None: the same)."""
         crop_hole = remaining[rect.slices]
         todo = np.zeros_like(crop_hole)
         for core in cores:
-            inside = core.translated(-rect.x0, -rect.y0).slices  # in the crop's coordinates
-            todo[inside] = crop_hole[inside]
+            todo[core] = crop_hole[core]
         crop = result[rect.slices]
         if not todo.any():
             return crop, crop_hole, todo, None
@@ -468,16 +468,16 @@ class Inpainter:
         for r in group[1:]:
             rect = rect.union(r.crop)
         cores = [r.core.translated(-rect.x0, -rect.y0).slices for r in group]  # in the crop
-        crop, crop_hole, todo, whole = self._region(result, remaining, hole, rect, [r.core for r in group])
-        window = edge_window(todo)
-        if window is None:
-            return [r for r, core in zip(group, cores) if crop_hole[core].any()]
-        around = tuple(slice(max(0, w.start - GROUP_CONTEXT), w.stop + GROUP_CONTEXT) for w in window)
-        crop_tone = self._tone(tone, crop[around], crop_hole[around], hole.shape)
-        found = self._thin_fill(crop, crop_hole, todo, cores, whole, crop_tone)
+        crop, crop_hole, todo, whole = self._region(result, remaining, hole, rect, cores)
+        box = edge_window(todo)
+        found = None
+        if box is not None:
+            around = _grown(box, GROUP_CONTEXT)
+            crop_tone = self._tone(tone, crop[around], crop_hole[around], hole.shape)
+            found = self._thin_fill(crop, crop_hole, box, cores, whole, crop_tone)
         if found is None:
             return [r for r, core in zip(group, cores) if crop_hole[core].any()]
-        box, filled, thin = found
+        filled, thin = found
         inside = [_within(core, box) for core in cores]
         view, open_ = crop[box], crop_hole[box]
         left = []
@@ -602,16 +602,21 @@ class Inpainter:
             for r in group:  # alone, or a speck of a group not filled with it: one at a time
                 if cancel is not None and cancel():
                     raise InpaintCancelled()
-                crop, crop_hole, todo, whole = self._region(result, remaining, hole, r.crop, [r.core])
+                core = r.core.translated(-r.crop.x0, -r.crop.y0).slices  # in the crop's coordinates
+                crop, crop_hole, todo, whole = self._region(result, remaining, hole, r.crop, [core])
                 if todo.any():
                     crop_tone = self._tone(tone, crop, crop_hole, hole.shape)
                     # a region that is its crop's whole hole: _fill_crop's own thin-only check, on
                     # the same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill)
                     alone = r.scaled or np.array_equal(todo, crop_hole) or not (self.edges and self.thin)
-                    core = r.core.translated(-r.crop.x0, -r.crop.y0).slices
-                    thin = None if alone else self._thin_fill(crop, crop_hole, todo, [core], whole, crop_tone)
+                    box = None if alone else edge_window(todo)
+                    thin = (
+                        None
+                        if box is None
+                        else self._thin_fill(crop, crop_hole, box, [core], whole, crop_tone)
+                    )
                     if thin is not None:  # a speck or a scratch: filled from the photo alone
-                        box, filled, _ = thin
+                        filled = thin[0]
                         crop[box][todo[box]] = filled[todo[box]]
                     else:
                         fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
@@ -690,3 +695,9 @@ def _within(box: tuple[slice, slice], window: tuple[slice, slice]) -> tuple[slic
         )
         for b, w in zip(box, window)
     )
+
+
+def _grown(box: tuple[slice, slice], margin: int) -> tuple[slice, slice]:
+    """``box`` (slices of an image) with ``margin`` more pixels on each side, cut at the image's
+    top and left (slicing cuts the rest)."""
+    return tuple(slice(max(0, b.start - margin), b.stop + margin) for b in box)  # type: ignore[return-value]
