@@ -155,7 +155,9 @@ def run_case(case: dict) -> dict:
     if kind in ("telea", "dust_telea"):
         import cv2
 
-        img, hole = _big_photo() if kind == "telea" else _dusty_scan(case.get("specks", 150))
+        img, hole = (
+            _big_photo() if kind == "telea" else _dusty_scan(case.get("specks", 150), case.get("wide", 0))
+        )
         bgr = np.ascontiguousarray(img[..., ::-1])
         m8 = hole.astype(np.uint8) * 255
         times = timed(lambda: cv2.inpaint(bgr, m8, 3, cv2.INPAINT_TELEA))
@@ -166,10 +168,12 @@ def run_case(case: dict) -> dict:
             ei.photo_fill = ei.thin_fill = lambda *a, **k: None  # path (its texture search stays skipped)
         if case.get("window_a_speck"):  # each speck in a window of its own, as before the groups
             ei.group_specks = lambda regions, margin: [(r,) for r in regions]
+        if case.get("crop_a_speck"):  # each wide speck in a crop of its own, as before they shared
+            ei.share_crops = lambda specks, *a: [(r.crop, (r,)) for r in specks]
         _, path, own = _model_config("default")
         model, _ = load_weights(path)
         ip = Inpainter.from_model(model, device, texture=own)
-        img, hole = _dusty_scan(case.get("specks", 150))
+        img, hole = _dusty_scan(case.get("specks", 150), case.get("wide", 0))
         times = timed(lambda: ip(img, hole))
     else:
         config, path, own = _model_config(case["model"])  # own: the app's strength for it
@@ -276,9 +280,10 @@ def _big_photo():
     return img, hole
 
 
-def _dusty_scan(count: int = 150):
+def _dusty_scan(count: int = 150, wide: int = 0):
     """A 4000x3000 grainy scan-like image with ``count`` specks of dust, 4-12 px across (Find
-    Damage's specks, grown by 2 px), spread over it."""
+    Damage's specks, grown by 2 px), spread over it, and ``wide`` more of 14-24 px, too wide
+    for the photo's own fill (a larger fleck, a brush's dab)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
@@ -287,9 +292,11 @@ def _dusty_scan(count: int = 150):
     base = np.stack([128 + 90 * np.sin(xx / 400), 128 + 90 * np.cos(yy / 350), (xx + yy) / (w + h) * 255], -1)
     img = np.clip(base + rng.normal(0, 6, (h, w, 1)), 0, 255).astype(np.uint8)
     hole = np.zeros((h, w), bool)
-    for y, x, r in zip(
-        rng.integers(10, h - 10, count), rng.integers(10, w - 10, count), rng.integers(2, 7, count)
-    ):
+    specks = [  # the thin ones drawn first: the same as before the wide ones were added
+        (rng.integers(10, h - 10, count), rng.integers(10, w - 10, count), rng.integers(2, 7, count)),
+        (rng.integers(20, h - 20, wide), rng.integers(20, w - 20, wide), rng.integers(7, 13, wide)),
+    ]
+    for y, x, r in (s for drawn in specks for s in zip(*drawn)):
         hole[y - r : y + r, x - r : x + r] |= (yy[y - r : y + r, x - r : x + r] - y) ** 2 + (
             xx[y - r : y + r, x - r : x + r] - x
         ) ** 2 <= r * r
@@ -405,19 +412,24 @@ def main() -> None:
 
         if args.model in (None, "default"):  # Find Damage's specks: thin everywhere, no network
             once = {**base, "repeats": max(1, args.repeats // 2)}
-            for specks in (150, 3000):
-                dust_tel = child({**once, "kind": "dust_telea", "specks": specks})
-                dust_case = f"4000x3000 scan, {specks} specks of dust"
+            for specks, wide in ((150, 0), (3000, 0), (1500, 300)):
+                dust_tel = child({**once, "kind": "dust_telea", "specks": specks, "wide": wide})
+                dust_case = f"4000x3000 scan, {specks} specks of dust" + (
+                    f" and {wide} of 14-24 px" if wide else ""
+                )
                 rows.append((dev, dust_case, "OpenCV Telea (whole photo)", dust_tel, "1.00x"))
                 variants = [("Inpainter call, the default (thin parts: no network)", {})]
-                if specks > 150:  # dense: many specks to a window
+                if wide:  # the wide ones: a network pass a crop, specks near each other sharing one
+                    variants = [("Inpainter call, the default (wide specks sharing crops)", {})]
+                    variants.append(("the same with a crop a wide speck, as before", {"crop_a_speck": True}))
+                elif specks > 150:  # dense: many specks to a window
                     variants.append(("the same with a window a speck, as before", {"window_a_speck": True}))
                 elif not args.quick:
                     variants.append(
                         ("the same with a network pass a speck, as before", {"network_every_crop": True})
                     )
                 for label, extra in variants:
-                    case = {**once, "kind": "dust", "specks": specks, **extra}
+                    case = {**once, "kind": "dust", "specks": specks, "wide": wide, **extra}
                     r = child({**case, **({"repeats": 1} if extra else {})})
                     ratio = f"{dust_tel['ms'] / r['ms']:.2f}x" if "ms" in r and "ms" in dust_tel else "-"
                     rows.append((dev, dust_case, f"{label} (default)", r, ratio))

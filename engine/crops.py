@@ -11,13 +11,15 @@ Each separate part of the hole gets its own crop with context around it:
 Every :class:`Region` fills the hole pixels inside its ``core`` that are still unfilled; regions
 are processed in order, so pixels filled by an earlier region are context for a later one.
 Specks near each other (:func:`group_specks`) are tried as one group first: dense dust thin
-everywhere is filled from the photo alone in one window for many specks instead of one each.
+everywhere is filled from the photo alone in one window for many specks instead of one each,
+and the group's specks too wide for that share network crops (:func:`share_crops`).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -25,7 +27,15 @@ import numpy as np
 
 from .geometry import Rect
 
-__all__ = ["HolePart", "Region", "group_specks", "hole_components", "plan_regions", "stroke_width"]
+__all__ = [
+    "HolePart",
+    "Region",
+    "group_specks",
+    "hole_components",
+    "plan_regions",
+    "share_crops",
+    "stroke_width",
+]
 
 STROKE_TILES = 5
 """A long hole part at most ``max_side / STROKE_TILES`` wide (102 px at the working size 512) is
@@ -133,13 +143,25 @@ def _fit_side(side: int, want: int, floor: int, max_side: int, granularity: int,
     return min(n, limit)
 
 
+CONTEXT = 0.75
+"""The context wanted round a hole part that fits the working size, as a fraction of its
+longest side (plus :data:`MIN_MARGIN`)."""
+MIN_MARGIN = 16
+"""The least context round a hole part, px."""
+
+
+def _wanted(side: int, context: float = CONTEXT, min_margin: int = MIN_MARGIN) -> int:
+    """The context a hole part of ``side`` px wants round it, px."""
+    return int(context * side) + min_margin
+
+
 def plan_regions(
     hole: np.ndarray,
     max_side: int,
     min_side: int,
     granularity: int = 1,
-    context: float = 0.75,
-    min_margin: int = 16,
+    context: float = CONTEXT,
+    min_margin: int = MIN_MARGIN,
 ) -> list[Region]:
     """The crop plan for ``hole`` (bool HxW). ``max_side``: the largest side the network sees;
     ``min_side``: the model's training resolution (a crop is at least that, where the photo
@@ -155,7 +177,7 @@ def plan_regions(
         part = found.box
         side = max(part.height, part.width)
         if side + 2 * min_margin <= max_side:
-            margin = int(context * side) + min_margin
+            margin = _wanted(side, context, min_margin)
             want = max(side + 2 * margin, min_side)
             floor_h, floor_w = part.height + 2 * min_margin, part.width + 2 * min_margin
             ch = _fit_side(part.height, want, floor_h, max_side, granularity, h)
@@ -279,3 +301,55 @@ def _cost(members: list[Region], margin: int) -> int:
     for m in members[1:]:
         box = box.union(m.core)
     return GROUP_COST + (box.height + 2 * margin) * (box.width + 2 * margin)
+
+
+def share_crops(
+    specks: Sequence[Region], height: int, width: int, max_side: int, min_side: int, granularity: int = 1
+) -> list[tuple[Rect, tuple[Region, ...]]]:
+    """Network crops for ``specks`` (one-part regions of :func:`plan_regions`, in a photo of
+    ``height`` x ``width``) that each fill with the network: a speck's own crop is at least the
+    model's training size (``min_side``) round a few dozen pixels, so specks near each other
+    share one that holds each one's wanted context (:func:`_wanted`), where it has fewer
+    pixels than theirs apart (the network's time goes with its pixels). Joined in order, each
+    speck to the first crop it is cheaper in; a crop of one speck is its own (``crop``). Each
+    crop comes at its first speck's place."""
+    shared: list[tuple[Rect, list[Region], int]] = []  # crop, specks, pixels of their own crops
+    for r in specks:
+        own = _padded(r.crop, granularity)
+        for i, (_, members, apart) in enumerate(shared):
+            need = _need(r)
+            for m in members:
+                need = need.union(_need(m))
+            joined = _crop_holding(need, height, width, max_side, min_side, granularity)
+            if joined is not None and _padded(joined, granularity) < apart + own:
+                shared[i] = (joined, [*members, r], apart + own)
+                break
+        else:
+            shared.append((r.crop, [r], own))
+    return [(crop, tuple(members)) for crop, members, _ in shared]
+
+
+def _need(r: Region) -> Rect:
+    """A speck's core with the context it wants round it (not clipped to the photo)."""
+    return r.core.grown(_wanted(max(r.core.height, r.core.width)))
+
+
+def _padded(crop: Rect, granularity: int) -> int:
+    """The pixels the network sees for ``crop``: its sides padded to the granularity."""
+    g = granularity
+    return -(-crop.height // g) * g * (-(-crop.width // g) * g)
+
+
+def _crop_holding(
+    need: Rect, height: int, width: int, max_side: int, min_side: int, granularity: int
+) -> Rect | None:
+    """A crop of the photo holding ``need`` (as much of it as the photo has), sized as
+    :func:`plan_regions` sizes one part's; None when it is over the working size."""
+    need = need.clip(width, height)
+    if max(need.height, need.width) > max_side:
+        return None
+    ch = _fit_side(need.height, max(need.height, min_side), need.height, max_side, granularity, height)
+    cw = _fit_side(need.width, max(need.width, min_side), need.width, max_side, granularity, width)
+    y0, y1 = _span(need.y0, need.y1, ch, height)
+    x0, x1 = _span(need.x0, need.x1, cw, width)
+    return Rect(x0, y0, x1, y1)

@@ -13,7 +13,8 @@ How an image reaches the network:
   only hole pixels are pasted back. Memory and time then depend on the holes, not on the
   photo's megapixels. Specks near each other (dust) are tried together first
   (:func:`engine.crops.group_specks`): those thin everywhere are filled from the photo alone in
-  one window, the others one at a time as before.
+  one window; the others, too wide for that, by the network in crops they share where one crop
+  has fewer pixels than theirs apart (:func:`engine.crops.share_crops`).
 * Scaled crops are resized in uint8 with Pillow (box filter down, bicubic up), so even a hole
   covering most of a large photo needs little memory; the upscaled fill is matched to the photo
   again at full resolution (below), where the scaled photo's edge was only an average of it.
@@ -51,7 +52,7 @@ from PIL import Image
 
 from .chroma import surround_fields
 from .convert import from_network, to_network
-from .crops import GROUP_CONTEXT, Region, group_specks, plan_regions
+from .crops import GROUP_CONTEXT, Region, group_specks, plan_regions, share_crops
 from .distributed import device_for_rank
 from .geometry import Rect
 from .grey import LOCAL, grey_fill, grey_tone
@@ -590,6 +591,7 @@ class Inpainter:
         # each crop decides on its own, a crop of grey sky filled grey)
         tone = grey_tone(image, hole if hidden is None else hole | hidden)
         done = 0
+        h, w = hole.shape
         for group in group_specks(regions, MARGIN):
             if len(group) > 1:
                 if cancel is not None and cancel():
@@ -599,21 +601,35 @@ class Inpainter:
                 if progress:
                     progress(done / len(regions))
                 group = left
-            for r in group:  # alone, or a speck of a group not filled with it: one at a time
+            # alone, or the specks of a group not filled with it: a network pass a crop, specks
+            # near each other sharing one
+            crops = (
+                share_crops(group, h, w, self.max_side, self.config.image_size, self.config.granularity)
+                if len(group) > 1
+                else [(r.crop, (r,)) for r in group]
+            )
+            for rect, members in crops:
                 if cancel is not None and cancel():
                     raise InpaintCancelled()
-                core = r.core.translated(-r.crop.x0, -r.crop.y0).slices  # in the crop's coordinates
-                crop, crop_hole, todo, whole = self._region(result, remaining, hole, r.crop, [core])
+                cores = [r.core.translated(-rect.x0, -rect.y0).slices for r in members]  # in the crop
+                crop, crop_hole, todo, whole = self._region(result, remaining, hole, rect, cores)
                 if todo.any():
+                    r = members[0]
                     crop_tone = self._tone(tone, crop, crop_hole, hole.shape)
                     # a region that is its crop's whole hole: _fill_crop's own thin-only check, on
-                    # the same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill)
-                    alone = r.scaled or np.array_equal(todo, crop_hole) or not (self.edges and self.thin)
+                    # the same window (here it was made twice: 3-4 ms of a 512x512 stroke's fill);
+                    # specks sharing a crop were not thin in their group's window
+                    alone = (
+                        len(members) > 1
+                        or r.scaled
+                        or np.array_equal(todo, crop_hole)
+                        or not (self.edges and self.thin)
+                    )
                     box = None if alone else edge_window(todo)
                     thin = (
                         None
                         if box is None
-                        else self._thin_fill(crop, crop_hole, box, [core], whole, crop_tone)
+                        else self._thin_fill(crop, crop_hole, box, cores, whole, crop_tone)
                     )
                     if thin is not None:  # a speck or a scratch: filled from the photo alone
                         filled = thin[0]
@@ -624,11 +640,11 @@ class Inpainter:
                             raise InpaintCancelled()
                         if progress and r.scaled:  # one large hole is one region: half-way before its texture
                             progress((done + 0.5) / len(regions))
-                        no_photo = None if hidden is None else hidden[r.crop.slices]
+                        no_photo = None if hidden is None else hidden[rect.slices]
                         filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, crop_tone)
                         crop[todo] = filled[todo]
                     crop_hole[todo] = False
-                done += 1
+                done += len(members)
                 if progress:
                     progress(done / len(regions))
         if cancel is not None and cancel():
