@@ -300,21 +300,17 @@ def _apply_stencil(padded: torch.Tensor, table: torch.Tensor, out: torch.Tensor)
     return torch.sub(g[:, 1:].sum(1), g[:, 0], alpha=4.0, out=out)
 
 
-def thin_plate(
-    values: torch.Tensor, free: torch.Tensor, iterations: int = PLATE_ITERATIONS, *, separate: bool = False
-) -> torch.Tensor:
+def thin_plate(values: torch.Tensor, free: torch.Tensor, iterations: int = PLATE_ITERATIONS) -> torch.Tensor:
     """``values`` (N,C,H,W) with its ``free`` pixels (N,1,H,W, 1 = free) replaced by the thin
     plate over the others: the values that minimise the summed squared 5-point Laplacian over the
     image's interior pixels, the others fixed. Solved by conjugate gradients from ``values``
     itself (start from a close guess, such as the membrane), each channel on its own; a free pixel
-    that no interior Laplacian reads (an image corner) keeps its start. With ``separate``, parts
-    that no Laplacian reads together (:func:`_blocks`) are separate systems, each with its own
-    step sizes: as each would be solved alone, however many the window holds (one step size for
-    all left a window of many specks less converged in 32 steps than each speck's own window:
-    dust on three mosaics of val photos, hole L1 +0.03 against the specks one at a time, +0.006
-    with a system each). Without it one system (on the val photos and squares, where a window
-    holds a few parts, the two differ by 0.002 dB at most; finding the parts took 6 ms of the
-    benchmark stroke's fill). The steps run on the free
+    that no interior Laplacian reads (an image corner) keeps its start. Parts that no Laplacian
+    reads together (:func:`_blocks`) are separate systems, each with its own step sizes: as each
+    would be solved alone, however many the window holds (one step size for all left a window of
+    many specks less converged in 32 steps than each speck's own window: dust on three mosaics of
+    val photos, hole L1 +0.03 against the specks one at a time, +0.006 with a system each; finding
+    the parts takes under a millisecond of the benchmark stroke's fill). The steps run on the free
     pixels only (the operator gathered through index tables), so their cost follows the free
     pixels, not the window: the benchmark stroke's thin rim in its 316x174 window (7,910 free
     pixels) takes 16-23 ms on the development CPU (35-51 ms when each step indexed with the 2-D
@@ -334,7 +330,7 @@ def thin_plate(
         p.copy_(r)
         ap = torch.empty_like(r)
         step = torch.zeros_like(r)
-        block, count = _blocks(reads, read_by) if separate else (None, 1)
+        block, count = _blocks(reads, read_by)
         if count == 1:
             block = None  # one system: its sums as they were (the same fill to the bit)
         reads, read_by = reads.flatten(), read_by.flatten()
@@ -357,20 +353,17 @@ def smooth_fill(
     valid: torch.Tensor,
     start: torch.Tensor,
     wide: torch.Tensor | None = None,
-    *,
-    separate: bool = False,
 ) -> torch.Tensor:
     """The fill of the hole's thin parts and ramp from ``photo`` (N,C,H,W) at its ``valid``
     pixels (N,1,H,W, 1 = valid) alone: ``PLATE`` of the thin plate (from the membrane ``start``,
     kept within the range of the valid values within ``CLAMP`` px, or ``CLAMP_WIDE`` where fewer
     than ``CLAMP_KNOWN`` are that near) and the rest membrane.
-    ``wide``: :func:`wide_parts` of ``valid`` where the caller has it; ``separate``: see
-    :func:`thin_plate`. Hole pixels of ``photo`` are never read; beyond the ramp the result is
+    ``wide``: :func:`wide_parts` of ``valid`` where the caller has it. Hole pixels of ``photo`` are never read; beyond the ramp the result is
     the membrane."""
     valid = valid.to(photo.dtype)
     wide = wide_parts(valid) if wide is None else wide
     free = (1.0 - valid) * (wide < 1).to(photo.dtype)
-    plate = thin_plate(torch.where(valid > 0, photo, start), free, separate=separate)
+    plate = thin_plate(torch.where(valid > 0, photo, start), free)
     big = torch.finfo(photo.dtype).max
     known_high = torch.where(valid > 0, photo, -big)  # the valid values, for maxima
     known_low = torch.where(valid > 0, -photo, -big)  # ... and minima
@@ -437,10 +430,8 @@ def _match(
     valid: torch.Tensor,
     windows: list[tuple[tuple[slice, ...], torch.Tensor | None] | None],
     spread: torch.Tensor | None,
-    separate: bool = False,
 ) -> torch.Tensor:
-    """:func:`match_edges` in the ``windows`` found for it (``valid`` in ``out``'s dtype;
-    ``separate``: see :func:`thin_plate`)."""
+    """:func:`match_edges` in the ``windows`` found for it (``valid`` in ``out``'s dtype)."""
     fixed = out.clone()
     channels = out.shape[1]
     for found in windows:  # each image in its own window: a batch fills like single calls
@@ -452,7 +443,7 @@ def _match(
         step = 1 if v.numel() > _PLANE else channels  # a large window one channel at a time (memory)
         for c in range(0, channels, step):
             part = (win[0], slice(c, c + step), *win[2:])
-            fixed[part] = _matched(out[part], image[part].to(out.dtype), v, wide, s, separate)
+            fixed[part] = _matched(out[part], image[part].to(out.dtype), v, wide, s)
     return fixed
 
 
@@ -462,11 +453,10 @@ def _matched(
     valid: torch.Tensor,
     wide: torch.Tensor | None,
     spread: torch.Tensor | None = None,
-    separate: bool = False,
 ) -> torch.Tensor:
     """:func:`match_edges` of one image's window (``out``, ``image`` 1,C,H,W; ``valid``
     1,1,H,W; ``wide``: :func:`wide_parts` for the thin parts, None for none; ``spread``
-    1,1,H,W or None; ``separate``: see :func:`thin_plate`)."""
+    1,1,H,W or None)."""
     photo = torch.where(valid > 0, image, 0.0)  # never reads a hole pixel
     error = out - photo  # membrane() reads it on the valid pixels only
     # with thin parts or a spread: both membranes in one pass, the fill's error and the photo
@@ -479,7 +469,7 @@ def _matched(
         base, allowance = solved[:, c:], FLAT_GAIN * spread + FLAT_FLOOR
         fill = base + allowance * torch.tanh((fill - base) / allowance)
     if wide is not None:
-        smooth = smooth_fill(photo, valid, solved[:, c:], wide, separate=separate)
+        smooth = smooth_fill(photo, valid, solved[:, c:], wide)
         del solved
         fill = smooth + wide * (fill - smooth)
     return out + (fill - out) * (1.0 - valid)
@@ -533,8 +523,8 @@ def thin_fill(
     ``match_edges(image, image, valid, thin=True, whole=whole)``, which is theirs: the network's
     output would be replaced on every one of their pixels. Other hole pixels of the fill are not
     (a wide part's, which the network fills). None when no part is thin (nothing is filled) or
-    the image has no window (all hole). With several boxes the thin plate solves each separate
-    part of the window as its own system (``separate``): a speck as it would be alone. A
+    the image has no window (all hole). The thin plate solves each separate part of the window
+    as its own system (:func:`thin_plate`): a speck as it would be alone. A
     region of specks used to be filled this way only when every part near it was thin too
     (:func:`photo_fill`): a speck beside a larger one ran the network for nothing."""
     valid = valid.to(image.dtype)
@@ -547,7 +537,7 @@ def thin_fill(
     thin = [not bool(thick[box].any()) for box in boxes]
     if not any(thin):
         return None
-    return _match(image, image, valid, windows, None, separate=len(boxes) > 1), thin
+    return _match(image, image, valid, windows, None), thin
 
 
 def edge_window(hole: torch.Tensor | np.ndarray) -> tuple[slice, slice] | None:
