@@ -9,7 +9,8 @@ Each separate part of the hole gets its own crop with context around it:
 * a large solid part is filled in one crop scaled down to the working size (uniform scale).
 
 Every :class:`Region` fills the hole pixels inside its ``core`` that are still unfilled; regions
-are processed in order, so pixels filled by an earlier region are context for a later one.
+are processed in order, so pixels filled by an earlier region are context for a later one (a
+group of specks, and a crop specks share, at its first speck's place).
 Specks near each other (:func:`group_specks`) are tried as one group first: dense dust thin
 everywhere is filled from the photo alone in one window for many specks instead of one each,
 and the group's specks too wide for that share network crops (:func:`share_crops`).
@@ -177,14 +178,9 @@ def plan_regions(
         part = found.box
         side = max(part.height, part.width)
         if side + 2 * min_margin <= max_side:
-            margin = _wanted(side, context, min_margin)
-            want = max(side + 2 * margin, min_side)
-            floor_h, floor_w = part.height + 2 * min_margin, part.width + 2 * min_margin
-            ch = _fit_side(part.height, want, floor_h, max_side, granularity, h)
-            cw = _fit_side(part.width, want, floor_w, max_side, granularity, w)
-            y0, y1 = _span(part.y0, part.y1, ch, h)
-            x0, x1 = _span(part.x0, part.x1, cw, w)
-            regions.append(Region(Rect(x0, y0, x1, y1), part, part=True))
+            want = max(side + 2 * _wanted(side, context, min_margin), min_side)
+            crop = _cut(part, (want, want), part.grown(min_margin), max_side, granularity, h, w)
+            regions.append(Region(crop, part, part=True))
             continue
         # its own pixels' width (the box's took the specks of dust around three crossing
         # scratches for a 6000x4000 solid part: one scaled crop, 7.4 GB)
@@ -303,29 +299,43 @@ def _cost(members: list[Region], margin: int) -> int:
     return GROUP_COST + (box.height + 2 * margin) * (box.width + 2 * margin)
 
 
+def _cut(
+    box: Rect, want: tuple[int, int], floor: Rect, max_side: int, granularity: int, h: int, w: int
+) -> Rect:
+    """A crop of a photo of ``h`` x ``w`` centred on ``box``: ``want`` (height, width) px, at
+    least ``floor``'s sides (:func:`_fit_side`), inside the photo."""
+    ch = _fit_side(box.height, want[0], floor.height, max_side, granularity, h)
+    cw = _fit_side(box.width, want[1], floor.width, max_side, granularity, w)
+    y0, y1 = _span(box.y0, box.y1, ch, h)
+    x0, x1 = _span(box.x0, box.x1, cw, w)
+    return Rect(x0, y0, x1, y1)
+
+
 def share_crops(
     specks: Sequence[Region], height: int, width: int, max_side: int, min_side: int, granularity: int = 1
 ) -> list[tuple[Rect, tuple[Region, ...]]]:
-    """Network crops for ``specks`` (one-part regions of :func:`plan_regions`, in a photo of
-    ``height`` x ``width``) that each fill with the network: a speck's own crop is at least the
-    model's training size (``min_side``) round a few dozen pixels, so specks near each other
-    share one that holds each one's wanted context (:func:`_wanted`), where it has fewer
-    pixels than theirs apart (the network's time goes with its pixels). Joined in order, each
-    speck to the first crop it is cheaper in; a crop of one speck is its own (``crop``). Each
-    crop comes at its first speck's place."""
-    shared: list[tuple[Rect, list[Region], int]] = []  # crop, specks, pixels of their own crops
+    """Network crops for ``specks`` (one-part regions of :func:`plan_regions` with its default
+    context, in a photo of ``height`` x ``width``) that each fill with the network: a speck's own
+    crop is at least the model's training size (``min_side``) round a few dozen pixels, so
+    specks near each other share one that holds the context each wants (:func:`_wanted`),
+    sized and cut as a part's own crop is. Each speck in order joins the crop it grows least,
+    where that adds fewer pixels than its own crop (the network's time goes with its pixels);
+    else it keeps its own crop (``crop``). Each crop comes at its first speck's place."""
+    shared: list[tuple[Rect, list[Region], Rect]] = []  # crop, its specks, their context's box
     for r in specks:
-        own = _padded(r.crop, granularity)
-        for i, (_, members, apart) in enumerate(shared):
-            need = _need(r)
-            for m in members:
-                need = need.union(_need(m))
-            joined = _crop_holding(need, height, width, max_side, min_side, granularity)
-            if joined is not None and _padded(joined, granularity) < apart + own:
-                shared[i] = (joined, [*members, r], apart + own)
-                break
+        need, own = _need(r), _padded(r.crop, granularity)
+        best, added = None, own
+        for i, (crop, _, box) in enumerate(shared):
+            joined = box.union(need)
+            grown = _holding(joined, height, width, max_side, min_side, granularity)
+            more = None if grown is None else _padded(grown, granularity) - _padded(crop, granularity)
+            if more is not None and more < added:
+                best, added = (i, grown, joined), more
+        if best is None:
+            shared.append((r.crop, [r], need))
         else:
-            shared.append((r.crop, [r], own))
+            i, grown, joined = best
+            shared[i] = (grown, [*shared[i][1], r], joined)
     return [(crop, tuple(members)) for crop, members, _ in shared]
 
 
@@ -340,16 +350,14 @@ def _padded(crop: Rect, granularity: int) -> int:
     return -(-crop.height // g) * g * (-(-crop.width // g) * g)
 
 
-def _crop_holding(
+def _holding(
     need: Rect, height: int, width: int, max_side: int, min_side: int, granularity: int
 ) -> Rect | None:
-    """A crop of the photo holding ``need`` (as much of it as the photo has), sized as
-    :func:`plan_regions` sizes one part's; None when it is over the working size."""
+    """A crop of the photo holding ``need`` (as much of it as the photo has), at least
+    ``min_side``, sized as :func:`plan_regions` sizes one part's; None when it is over the
+    working size."""
     need = need.clip(width, height)
     if max(need.height, need.width) > max_side:
         return None
-    ch = _fit_side(need.height, max(need.height, min_side), need.height, max_side, granularity, height)
-    cw = _fit_side(need.width, max(need.width, min_side), need.width, max_side, granularity, width)
-    y0, y1 = _span(need.y0, need.y1, ch, height)
-    x0, x1 = _span(need.x0, need.x1, cw, width)
-    return Rect(x0, y0, x1, y1)
+    want = (max(need.height, min_side), max(need.width, min_side))
+    return _cut(need, want, need, max_side, granularity, height, width)

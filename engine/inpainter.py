@@ -603,12 +603,8 @@ class Inpainter:
                 group = left
             # alone, or the specks of a group not filled with it: a network pass a crop, specks
             # near each other sharing one
-            crops = (
-                share_crops(group, h, w, self.max_side, self.config.image_size, self.config.granularity)
-                if len(group) > 1
-                else [(r.crop, (r,)) for r in group]
-            )
-            for rect, members in crops:
+            g = self.config.granularity
+            for rect, members in share_crops(group, h, w, self.max_side, self.config.image_size, g):
                 if cancel is not None and cancel():
                     raise InpaintCancelled()
                 cores = [r.core.translated(-rect.x0, -rect.y0).slices for r in members]  # in the crop

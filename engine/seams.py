@@ -357,9 +357,9 @@ def smooth_fill(
     """The fill of the hole's thin parts and ramp from ``photo`` (N,C,H,W) at its ``valid``
     pixels (N,1,H,W, 1 = valid) alone: ``PLATE`` of the thin plate (from the membrane ``start``,
     kept within the range of the valid values within ``CLAMP`` px, or ``CLAMP_WIDE`` where fewer
-    than ``CLAMP_KNOWN`` are that near) and the rest membrane.
-    ``wide``: :func:`wide_parts` of ``valid`` where the caller has it. Hole pixels of ``photo`` are never read; beyond the ramp the result is
-    the membrane."""
+    than ``CLAMP_KNOWN`` are that near) and the rest membrane. ``wide``: :func:`wide_parts` of
+    ``valid`` where the caller has it. Hole pixels of ``photo`` are never read; beyond the ramp
+    the result is the membrane."""
     valid = valid.to(photo.dtype)
     wide = wide_parts(valid) if wide is None else wide
     free = (1.0 - valid) * (wide < 1).to(photo.dtype)

@@ -35,14 +35,16 @@ def _train(args: argparse.Namespace) -> int:
         print(f"retoucher-train damage train: error: {exc}", file=sys.stderr)
         return 2
     try:
-        weights = train_damage(config, explicit=set(given))
+        run = train_damage(config, explicit=set(given))
     except (DamageTrainError, TrainError, ValueError, OSError) as exc:
         print(f"retoucher-train damage train: error: {said(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
-    print(f"wrote {weights}")
-    return 0
+    print(f"wrote {run.weights}")
+    # stopped by --minutes before its --steps: exported, but not done (as the inpainting trainer's
+    # --time-limit: a script that chains runs sees it)
+    return 0 if run.finished else 3
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -109,7 +111,9 @@ def add_damage(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--data", type=Path, required=True, metavar="DATA_DIR", help="a 'prepare' output folder")
     t.add_argument("--out", type=Path, required=True, metavar="RUN_DIR")
     t.add_argument("--steps", type=int, help="total steps of the schedule (default 20000)")
-    t.add_argument("--minutes", type=float, default=None, help="stop (checkpoint, export) after this long")
+    t.add_argument(
+        "--minutes", type=float, default=None, help="stop (checkpoint, export; exit status 3) after this long"
+    )
     t.add_argument("--batch-size", type=int, help="default 16")
     t.add_argument("--crop", type=int, help="training crop side (default 256)")
     t.add_argument("--lr", type=float, help="peak learning rate (default 0.002)")

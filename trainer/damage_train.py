@@ -23,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ from .damage_synth import synthesize
 from .data import StepBatchSampler, load_rgb, worker_init
 from .runlog import append_log, truncate_log
 
-__all__ = ["DamageTrainConfig", "DamageTrainError", "train_damage"]
+__all__ = ["DamageRun", "DamageTrainConfig", "DamageTrainError", "train_damage"]
 
 CKPT_FORMAT = "retoucher.damage-train"
 CKPT_VERSION = 1
@@ -237,10 +237,21 @@ def export_detector(model: DamageNet, config: DamageTrainConfig, step: int, path
     return provenance
 
 
-def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) -> Path:
-    """Train (or resume), checkpoint, calibrate and export; returns the weight file's path.
-    ``explicit``: the options given on the command line; a resumed run takes only ``steps``,
-    ``minutes`` and ``workers`` of them (None: every field of ``config`` counts as given)."""
+class DamageRun(NamedTuple):
+    """What :func:`train_damage` made: the exported ``weights``, the ``step`` the run reached and
+    whether that is the end of its schedule (False: ``minutes`` stopped it first; the same
+    command resumes it)."""
+
+    weights: Path
+    step: int
+    finished: bool
+
+
+def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) -> DamageRun:
+    """Train (or resume), checkpoint, calibrate and export (also when ``minutes`` stops the run
+    before its steps). ``explicit``: the options given on the command line; a resumed run takes
+    only ``steps``, ``minutes`` and ``workers`` of them (None: every field of ``config`` counts as
+    given)."""
     out = Path(config.out)
     # a new folder is taken away again if the run fails before writing in it; one training at a
     # time in a run folder
@@ -248,7 +259,7 @@ def train_damage(config: DamageTrainConfig, explicit: set[str] | None = None) ->
         return _train_damage(config, explicit)
 
 
-def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
+def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> DamageRun:
     config, ckpt = _open(config, explicit)
     if ckpt is None:  # a new run's recipe records the warm-up it takes
         config = with_warmup(config)
@@ -384,4 +395,4 @@ def _train_damage(config: DamageTrainConfig, explicit: set[str] | None) -> Path:
         out,
         f"exported {weights}: threshold {provenance['threshold']:.3f}, calibration {provenance['calibration']}",
     )
-    return weights
+    return DamageRun(weights, step, step >= config.steps)

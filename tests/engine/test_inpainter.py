@@ -379,6 +379,19 @@ def test_wide_specks_near_each_other_share_a_network_crop():
     # too far apart to be cheaper as one (a crop of 512x256 against two of 256x256): apart
     pair = [speck(1000, 1000), speck(1400, 1000)]
     assert [m for _, m in share_crops(pair, h, w, max_side, min_side, g)] == [(pair[0],), (pair[1],)]
+    # a crop of several grows only where that adds fewer pixels than the speck's own crop: four
+    # in one 256x256 crop, and a fifth 300 px away would take it to 512x512 (+196k px for its
+    # own 65k): apart (the sum of the four's own crops was no measure of what the crop costs)
+    four = [speck(1000 + dx, 1000 + dy) for dx in (0, 60) for dy in (0, 60)]
+    fifth = speck(1300, 1300)
+    crops = share_crops([*four, fifth], h, w, max_side, min_side, g)
+    assert [m for _, m in crops] == [tuple(four), (fifth,)]
+    assert (crops[0][0].width, crops[0][0].height) == (256, 256)
+    # a speck joins the crop it grows least, not the first it fits
+    left, right = speck(1000, 1600), speck(1330, 1600)
+    middle = speck(1290, 1600)
+    crops = share_crops([left, right, middle], h, w, max_side, min_side, g)
+    assert [m for _, m in crops] == [(left,), (right, middle)]
 
 
 def _square(h, w, x, y, side):
@@ -407,8 +420,10 @@ def test_wide_specks_near_each_other_are_filled_in_one_network_pass(monkeypatch)
     passes = []
     real = ei.Inpainter._network
     monkeypatch.setattr(ei.Inpainter, "_network", lambda self, *a: passes.append(1) or real(self, *a))
-    out = inpainter(image, dust)
+    seen = []
+    out = inpainter(image, dust, progress=seen.append)
     assert len(passes) == 2
+    assert seen == sorted(seen) and seen[-1] == 1.0
     assert np.array_equal(out[~dust], image[~dust])
     # each speck in its own crop, as before: the same fill to a few grey levels
     monkeypatch.setattr(ei, "share_crops", lambda specks, *a: [(r.crop, (r,)) for r in specks])
@@ -421,9 +436,9 @@ def test_wide_specks_near_each_other_are_filled_in_one_network_pass(monkeypatch)
 
 def test_grouped_specks_report_progress_to_the_end_and_stop_at_cancel(inpainter, monkeypatch):
     """Progress counts a group's specks when it is filled: it rises and ends at 1. Cancel is
-    asked before a group and before each speck it left (a wide one, for the network): pressed
-    after the group, the network does not run (the first speck left was not asked about, and
-    its network pass ran before the fill stopped)."""
+    asked before a group and before each crop of the specks it left (a wide one, for the
+    network): pressed after the group, the network does not run (the first crop left was not
+    asked about, and its network pass ran before the fill stopped)."""
     import engine.inpainter as ei
 
     image = _photo(320, 320, seed=6)

@@ -222,7 +222,7 @@ def _config(prepared, out, **kw) -> DamageTrainConfig:
 
 def test_train_exports_a_loadable_calibrated_detector(prepared, tmp_path) -> None:
     out = tmp_path / "run"
-    weights = train_damage(_config(prepared, out))
+    weights = train_damage(_config(prepared, out)).weights
     info = read_damage_info(weights)
     assert info.provenance["steps"] == 4 and 0 < info.threshold < 1
     assert info.provenance["calibration"]["split"] == "train"
@@ -238,9 +238,9 @@ def test_resume_continues_exactly(prepared, tmp_path) -> None:
     No warm-up, so the cosine schedule over the 4 steps matters."""
     torch.use_deterministic_algorithms(True)
     try:
-        straight = train_damage(_config(prepared, tmp_path / "a", warmup=0))
-        train_damage(_config(prepared, tmp_path / "b", warmup=0, minutes=0.0))
-        resumed = train_damage(_config(prepared, tmp_path / "b", warmup=0))
+        straight = train_damage(_config(prepared, tmp_path / "a", warmup=0)).weights
+        assert not train_damage(_config(prepared, tmp_path / "b", warmup=0, minutes=0.0)).finished
+        resumed = train_damage(_config(prepared, tmp_path / "b", warmup=0)).weights
     finally:
         torch.use_deterministic_algorithms(False)
     sa, _ = DamageDetector(straight, device="cpu").model.state_dict(), None
@@ -252,8 +252,9 @@ def test_resume_continues_exactly(prepared, tmp_path) -> None:
 
 def test_time_budget_stops_with_checkpoint_and_export(prepared, tmp_path) -> None:
     out = tmp_path / "run"
-    weights = train_damage(_config(prepared, out, steps=1000, minutes=0.0))
-    assert read_damage_info(weights).provenance["steps"] == 1
+    run = train_damage(_config(prepared, out, steps=1000, minutes=0.0))
+    assert run.step == 1 and not run.finished
+    assert read_damage_info(run.weights).provenance["steps"] == 1
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
     assert ckpt["step"] == 1
     assert "budget is spent" in (out / "train.log").read_text()
@@ -286,13 +287,13 @@ def test_a_foreign_checkpoint_is_refused(prepared, tmp_path) -> None:
 
 
 def test_init_from_weights(prepared, tmp_path) -> None:
-    first = train_damage(_config(prepared, tmp_path / "a", steps=2))
-    second = train_damage(_config(prepared, tmp_path / "b", steps=2, init=str(first)))
+    first = train_damage(_config(prepared, tmp_path / "a", steps=2)).weights
+    second = train_damage(_config(prepared, tmp_path / "b", steps=2, init=str(first))).weights
     assert read_damage_info(second).provenance["init"] == str(first)
 
 
 def test_evaluate_command_prints_both_detectors(prepared, tmp_path, capsys) -> None:
-    weights = train_damage(_config(prepared, tmp_path / "run", steps=2))
+    weights = train_damage(_config(prepared, tmp_path / "run", steps=2)).weights
     report = tmp_path / "eval.json"
     rc = train_main(
         [
@@ -329,11 +330,16 @@ def test_evaluate_command_prints_both_detectors(prepared, tmp_path, capsys) -> N
 
 
 def test_resume_from_the_command_line_keeps_the_schedule(prepared, tmp_path) -> None:
-    """Options left out on a resume keep the run's values (no default --steps sneaks in)."""
+    """Options left out on a resume keep the run's values (no default --steps sneaks in). A run
+    that --minutes stopped before its --steps exits with status 3 (exported, not done: as the
+    inpainting trainer's --time-limit), the resumed run that ends its schedule with 0."""
     out = tmp_path / "run"
     common = ["damage", "train", "--data", str(prepared), "--out", str(out), "--crop", "32", "--width", "2"]
     common += ["--batch-size", "2", "--workers", "0", "--calibration-photos", "2", "--log-every", "1"]
-    assert train_main([*common, "--steps", "3", "--minutes", "0"]) == 0
+    assert train_main([*common, "--steps", "3", "--minutes", "0"]) == 3
+    assert (
+        torch.load(out / "ckpt.pt", weights_only=True)["step"] == 1 and (out / "damage.safetensors").is_file()
+    )
     assert train_main(["damage", "train", "--data", str(prepared), "--out", str(out), "--workers", "0"]) == 0
     ckpt = torch.load(out / "ckpt.pt", weights_only=True)
     assert ckpt["step"] == 3 and ckpt["config"]["steps"] == 3
@@ -356,7 +362,7 @@ def test_a_signal_mid_step_stops_after_the_step_with_a_checkpoint_and_resumes_ex
 
     torch.use_deterministic_algorithms(True)
     try:
-        straight = train_damage(_config(prepared, tmp_path / "a", warmup=0, steps=5, log_every=4))
+        straight = train_damage(_config(prepared, tmp_path / "a", warmup=0, steps=5, log_every=4)).weights
         real_loss = dt._loss
         calls = []
 
@@ -376,7 +382,7 @@ def test_a_signal_mid_step_stops_after_the_step_with_a_checkpoint_and_resumes_ex
         log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
         assert [r["step"] for r in log] == [3]  # the window of steps 1-3 is kept, not dropped
         monkeypatch.setattr(dt, "_loss", real_loss)
-        resumed = train_damage(_config(prepared, out, warmup=0, steps=5, log_every=4))
+        resumed = train_damage(_config(prepared, out, warmup=0, steps=5, log_every=4)).weights
     finally:
         torch.use_deterministic_algorithms(False)
     sa = DamageDetector(straight, device="cpu").model.state_dict()
@@ -498,8 +504,8 @@ def test_resuming_on_other_photos_says_so_and_a_moved_folder_does_not(prepared, 
 def test_init_from_a_detector_of_another_width_records_the_width_that_trained(prepared, tmp_path) -> None:
     """--init FILE --width 4 trained FILE's width-2 network, but the exported file's recipe said
     width 4."""
-    weights = train_damage(_config(prepared, tmp_path / "a", steps=1))
-    tuned = train_damage(_config(prepared, tmp_path / "b", steps=1, init=str(weights), width=4))
+    weights = train_damage(_config(prepared, tmp_path / "a", steps=1)).weights
+    tuned = train_damage(_config(prepared, tmp_path / "b", steps=1, init=str(weights), width=4)).weights
     info = read_damage_info(tuned)
     assert info.config.width == 2 and info.provenance["recipe"]["width"] == 2
     assert "is a width-2 detector: --width 4 is ignored" in (tmp_path / "b" / "train.log").read_text()
@@ -555,7 +561,7 @@ def test_a_signal_in_the_last_step_still_exports(prepared, tmp_path, monkeypatch
         return real_loss(logits, label)
 
     monkeypatch.setattr(dt, "_loss", signalling)
-    weights = train_damage(_config(prepared, tmp_path / "run", steps=2))
+    weights = train_damage(_config(prepared, tmp_path / "run", steps=2)).weights
     assert read_damage_info(weights).provenance["steps"] == 2
 
 
@@ -578,8 +584,8 @@ def test_a_ctrl_c_during_the_calibration_says_so_and_the_same_command_finishes(
     said = "interrupted while calibrating and exporting after step 4: the checkpoint is kept"
     assert said in capsys.readouterr().out and said in (out / "train.log").read_text()
     monkeypatch.setattr(dt, "export_detector", real)
-    weights = train_damage(_config(prepared, out))  # the same command: resumes at its end, exports
-    assert weights.is_file()
+    run = train_damage(_config(prepared, out))  # the same command: resumes at its end, exports
+    assert run.weights.is_file() and run.finished
 
 
 @pytest.mark.parametrize("trainer", ["inpainting", "damage"])
