@@ -365,13 +365,19 @@ class Inpainter:
             out = match_edges(out, image, known, thin=self.thin, whole=whole, spread=spread)
         return out
 
+    @property
+    def _from_photo(self) -> bool:
+        """Whether thin parts of a hole are filled from the photo alone (the edge match and its
+        thin fill both on), so that the network need not run for a hole thin everywhere."""
+        return self.edges and self.thin
+
     def _photo_only(
         self, x: torch.Tensor, valid: torch.Tensor, whole: torch.Tensor | None
     ) -> torch.Tensor | None:
         """The fill of ``x`` from the photo alone when every hole part is thin (the edge
         matching would replace the network's output everywhere: :func:`engine.seams.photo_fill`), else
         None (the network must run)."""
-        return photo_fill(x, valid, whole) if self.edges and self.thin else None
+        return photo_fill(x, valid, whole) if self._from_photo else None
 
     def _thin_fill(
         self,
@@ -463,12 +469,12 @@ class Inpainter:
         holds them all was most of a photo, whose colour then kept a grey wall's specks from
         being made grey). Dense dust: a window a speck cost about 4 ms each, most of it the
         same steps on a few dozen pixels (3000 specks on a 12-megapixel scan: 11.5 s)."""
-        if not (self.edges and self.thin):
+        if not self._from_photo:
             return list(group)
         rect = group[0].crop
         for r in group[1:]:
             rect = rect.union(r.crop)
-        cores = [r.core.translated(-rect.x0, -rect.y0).slices for r in group]  # in the crop
+        cores = _cores(rect, group)
         crop, crop_hole, todo, whole = self._region(result, remaining, hole, rect, cores)
         box = edge_window(todo)
         found = None
@@ -582,16 +588,14 @@ class Inpainter:
             if progress:
                 progress(1.0)
             return result
-        regions = plan_regions(
-            hole, self.max_side, self.config.image_size, granularity=self.config.granularity
-        )
+        h, w, g = *hole.shape, self.config.granularity
+        regions = plan_regions(hole, self.max_side, self.config.image_size, granularity=g)
         remaining = hole.copy()  # pixels filled by an earlier region are context for later ones
         # a grey photo is told on the whole photo: a coloured object over 1% of one crop made
         # that crop colour and its fill tinted, up to the crop's edges (None, a colour photo:
         # each crop decides on its own, a crop of grey sky filled grey)
         tone = grey_tone(image, hole if hidden is None else hole | hidden)
         done = 0
-        h, w = hole.shape
         for group in group_specks(regions, MARGIN):
             if len(group) > 1:
                 if cancel is not None and cancel():
@@ -603,11 +607,10 @@ class Inpainter:
                 group = left
             # alone, or the specks of a group not filled with it: a network pass a crop, specks
             # near each other sharing one
-            g = self.config.granularity
             for rect, members in share_crops(group, h, w, self.max_side, self.config.image_size, g):
                 if cancel is not None and cancel():
                     raise InpaintCancelled()
-                cores = [r.core.translated(-rect.x0, -rect.y0).slices for r in members]  # in the crop
+                cores = _cores(rect, members)
                 crop, crop_hole, todo, whole = self._region(result, remaining, hole, rect, cores)
                 if todo.any():
                     r = members[0]
@@ -619,7 +622,7 @@ class Inpainter:
                         len(members) > 1
                         or r.scaled
                         or np.array_equal(todo, crop_hole)
-                        or not (self.edges and self.thin)
+                        or not self._from_photo
                     )
                     box = None if alone else edge_window(todo)
                     thin = (
@@ -696,6 +699,11 @@ class Inpainter:
                 filled = self._finish(out[j], images[i], checked[i], strength, no_photo[i], tone=tone)
                 results[i][checked[i]] = filled[checked[i]]
         return results
+
+
+def _cores(rect: Rect, regions: Sequence[Region]) -> list[tuple[slice, slice]]:
+    """The ``regions``' cores as slices of their crop ``rect`` (a group's, or a shared one)."""
+    return [r.core.translated(-rect.x0, -rect.y0).slices for r in regions]
 
 
 def _within(box: tuple[slice, slice], window: tuple[slice, slice]) -> tuple[slice, slice]:
