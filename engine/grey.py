@@ -94,16 +94,60 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
         known = flat[~holes]
     if not known.size:
         return None
-    offset = _offset(known)
-    if not offset.any():  # R = G = B everywhere (a greyscale file): no statistics needed
+    channels = _channel_offsets(known)
+    if not any(c.any() for c in channels):  # R = G = B everywhere (a greyscale file)
         return np.zeros(3, np.int32)
-    tone = np.round(np.median(offset, axis=0)).astype(np.int32)
+    # the median and the 99th percentile from histograms of the small integer differences: the
+    # same values as np.median and np.percentile on the pixels (sorting them took 19 ms of a
+    # 512x512 fill, 4 with histograms)
+    tone = np.array([np.round(_median(c)) for c in channels], np.int32)
     if np.abs(tone).max() > GREY_TONE:
         return None
-    stray = np.abs(offset - tone).max(axis=1)
-    if np.percentile(stray, 99) > GREY_NOISE:
+    stray = np.abs(channels[0] - tone[0])
+    for c, t in zip(channels[1:], tone[1:]):
+        np.maximum(stray, np.abs(c - t), out=stray)
+    if _over_percentile(stray, 99, GREY_NOISE):
         return None
     return tone
+
+
+def _channel_offsets(rgb: np.ndarray) -> list[np.ndarray]:
+    """Each channel's difference from the luma of ``rgb`` (N x 3 uint8), three int16 arrays (the
+    :func:`_offset` values, a channel at a time: a row-wise maximum over N x 3 took 7 ms of a
+    512x512 crop)."""
+    columns = [rgb[:, c].astype(np.int16) for c in range(3)]
+    luma = columns[0].astype(np.uint32) * int(_LUMA_16[0])
+    for c, w in zip(columns[1:], _LUMA_16[1:]):
+        luma += c.astype(np.uint32) * int(w)
+    luma = ((luma + 32768) >> 16).astype(np.int16)
+    return [c - luma for c in columns]
+
+
+def _ranked(counts: np.ndarray, ranks: list[int]) -> list[int]:
+    """The values at 0-based ``ranks`` of the sorted values whose histogram is ``counts``
+    (``counts[v]``: how many equal ``v``)."""
+    return [int(v) for v in np.searchsorted(np.cumsum(counts), ranks, side="right")]
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median(values)`` of integers in [-255, 255] (exact: the two middle values' mean)."""
+    n = len(values)
+    low, high = _ranked(np.bincount(values + 255, minlength=511), [(n - 1) // 2, n // 2])
+    return (low - 255 + high - 255) / 2
+
+
+def _over_percentile(values: np.ndarray, q: float, limit: int) -> bool:
+    """``np.percentile(values, q) > limit`` for non-negative integers: the percentile lies between
+    the values ranked just below and above ``q``% of the way, told from a histogram; only where
+    ``limit`` falls between them is numpy asked."""
+    n = len(values)
+    at = (n - 1) * q / 100
+    below, above = _ranked(np.bincount(values), [max(int(at) - 1, 0), min(int(at) + 2, n - 1)])
+    if above <= limit:
+        return False
+    if below > limit:
+        return True
+    return bool(np.percentile(values, q) > limit)
 
 
 def _clearly_colour(image: np.ndarray, hole: np.ndarray, pixels: int = 4096) -> bool:
@@ -155,8 +199,11 @@ def _coloured_near(image: np.ndarray, hole: np.ndarray, tone: np.ndarray) -> np.
     smallest box twice, four times, ... as large that holds that many: deep inside a hole in a
     coloured object (a hand-tinted dress, a red patch; 80x80 px), the pixels over 12 px from its
     edge were greyed, a grey square with a coloured rim."""
-    offset = _offset(image.reshape(-1, 3))
-    stray = (np.abs(offset - tone).max(axis=1) > GREY_NOISE).reshape(hole.shape) & ~hole
+    channels = _channel_offsets(image.reshape(-1, 3))
+    stray = np.abs(channels[0] - tone[0])
+    for c, t in zip(channels[1:], tone[1:]):
+        np.maximum(stray, np.abs(c - t), out=stray)
+    stray = (stray > GREY_NOISE).reshape(hole.shape) & ~hole
     if not stray.any():  # R = G = B everywhere (a greyscale file), or noise alone
         return stray
     near, known = _box_sum(stray), _box_sum(~hole)

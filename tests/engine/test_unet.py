@@ -353,3 +353,10 @@ def test_the_refine_heads_local_mean_is_the_mean_of_the_valid_pixels_around(chan
                     want[n, :, y, x] = image[n][:, win[0], win[1]][:, valid].mean(1)
     torch.testing.assert_close(near_mean, want, rtol=0, atol=1e-6)  # the head works in float32
     assert (near_mean[0, :, 9:11, 11:13] == 0).all() and want[0].abs().sum() > 0
+    # the features come in the network output's layout: joined channels-first, each of the
+    # head's two convolutions converted them to channels-last again
+    assert feats.is_contiguous(
+        memory_format=torch.channels_last if channels_last else torch.contiguous_format
+    )
+    plain = head.features(torch.zeros(2, 3, 20, 24, dtype=torch.float64), image.contiguous(), mask)
+    assert torch.equal(feats, plain)
