@@ -89,7 +89,6 @@ __all__ = [
     "edge_window",
     "match_edges",
     "membrane",
-    "network_unused",
     "photo_fill",
     "smooth_fill",
     "square_max",
@@ -475,20 +474,13 @@ def _matched(
     return out + (fill - out) * (1.0 - valid)
 
 
-def network_unused(valid: torch.Tensor, whole: torch.Tensor | None = None) -> bool:
+def _unused(valid: torch.Tensor, windows: list[tuple[tuple[slice, ...], torch.Tensor] | None]) -> bool:
     """Whether :func:`match_edges` (with ``thin``) replaces every hole pixel of the network's
     output by the photo's own fill: every part of each image's hole (``valid``, N,1,H,W, 1 =
-    valid; its thin parts decided on ``whole`` where given, as there) is thin, so no pixel
-    of the network's output reaches the result, and the network need not run. Old scans: Find
-    Damage's specks and scratches are such holes, one network pass each (1,000 specks on a 12 MP
-    scan: 145 s, every network pass thrown away). False for an image that is all hole (the
-    network's output is kept there)."""
-    valid = valid.float()
-    return _unused(valid, _thin_windows(valid, whole))
-
-
-def _unused(valid: torch.Tensor, windows: list[tuple[tuple[slice, ...], torch.Tensor] | None]) -> bool:
-    """:func:`network_unused` of ``valid`` with its :func:`_thin_windows`."""
+    valid, with its :func:`_thin_windows`) is thin, so no pixel of the network's output reaches
+    the result, and the network need not run. Old scans: Find Damage's specks and scratches are
+    such holes, one network pass each (1,000 specks on a 12 MP scan: 145 s, every network pass
+    thrown away). False for an image that is all hole (the network's output is kept there)."""
     for i, found in enumerate(windows):
         if bool((valid[i, 0] <= 0).all()):
             return False
@@ -500,10 +492,10 @@ def _unused(valid: torch.Tensor, windows: list[tuple[tuple[slice, ...], torch.Te
 def photo_fill(
     image: torch.Tensor, valid: torch.Tensor, whole: torch.Tensor | None = None
 ) -> torch.Tensor | None:
-    """``match_edges(image, image, valid, thin=True, whole=whole)`` when :func:`network_unused`
-    (every hole part thin: the fill is the photo's own), else None; the thin parts are found
-    once (they were twice, first for the question, then for the fill: a tenth of the time of a
-    dense dust's fill)."""
+    """``match_edges(image, image, valid, thin=True, whole=whole)`` when the network's output
+    would be unused (every hole part thin, :func:`_unused`: the fill is the photo's own), else
+    None; the thin parts are found once (they were twice, first for the question, then for the
+    fill: a tenth of the time of a dense dust's fill)."""
     valid = valid.to(image.dtype)
     windows = _thin_windows(valid, whole)
     if not _unused(valid, windows):

@@ -25,7 +25,6 @@ from engine.seams import (
     edge_window,
     match_edges,
     membrane,
-    network_unused,
     photo_fill,
     smooth_fill,
     square_max,
@@ -526,7 +525,7 @@ def test_the_inpainter_fills_a_hole_in_a_flat_colour_flat_whatever_the_network_p
 
 
 def test_the_photo_s_own_fill_finds_the_thin_parts_once(monkeypatch):
-    """photo_fill is network_unused and match_edges(image, image, ...) in one: the same fill
+    """photo_fill is "is every part thin?" and match_edges(image, image, ...) in one: the same fill
     where every part is thin, None where one is wide, the thin parts found once an image (twice
     before, a tenth of a dense dust's fill)."""
     import engine.seams as seams
@@ -542,9 +541,9 @@ def test_the_photo_s_own_fill_finds_the_thin_parts_once(monkeypatch):
     fill = photo_fill(image, valid)
     assert len(calls) == 2  # one an image
     monkeypatch.undo()
-    assert network_unused(valid) and torch.equal(fill, match_edges(image, image, valid, thin=True))
+    assert fill is not None and torch.equal(fill, match_edges(image, image, valid, thin=True))
     valid[1, :, 5:35, 5:25] = 0  # a wide part in the second image
-    assert not network_unused(valid) and photo_fill(image, valid) is None
+    assert photo_fill(image, valid) is None
 
 
 def test_the_thin_plate_solves_each_separate_part_as_if_it_were_alone():
