@@ -120,14 +120,18 @@ def add_texture(
     if not bool((wide[h_mask] > 0).any()):
         return fill  # thin everywhere (dust, scratches): no texture (it was found out twice a speck)
     tex = texture_for(f, x, h_mask, seed=seed, hidden=window(no_photo), whole=window(whole), wide=wide)
+    gain = strength
     if tex is None and whole is not None:
         # nothing but earlier fills around (a tile whose crop was all hole): their grain, which
-        # came from the photo, rather than none
+        # came from the photo, rather than none; added as it is, since it holds the strength
+        # already (scaled by it again, a chain of such tiles along a narrow photo raised it to the
+        # strength's power tile after tile: saturated noise at strength 2, a fading grain below 1)
         tex = texture_for(f, x, h_mask, seed=seed, hidden=window(hidden), whole=window(whole), wide=wide)
+        gain = 1.0
     if tex is None:
         return fill
     out = fill.copy()
-    added = (f + strength * tex).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    added = (f + gain * tex).round_().clamp_(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     out[box] = np.where(hole[box][..., None], added, fill[box])
     return out
 

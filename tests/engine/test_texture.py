@@ -317,6 +317,29 @@ def test_a_tile_whose_crop_is_all_hole_still_gets_the_grain_of_the_fills_beside_
     assert grain(slice(0, 150)) > 0.3 * grain(slice(800, 1500))  # 0.1 against 7 without
 
 
+def test_a_chain_of_tiles_seeing_only_earlier_fills_keeps_the_grain_s_level():
+    """Tiles whose crops are all hole (a hole across a narrow photo's whole width, over 2,400 px)
+    take their grain from the tiles filled before them, which hold the strength already: scaled
+    by it again, the grain grew to the strength's power along the chain (strength 2: a grain of 6
+    levels at the ends, saturated noise of 40-64 in the middle)."""
+    rng = np.random.default_rng(0)
+    image = np.clip(np.array([120, 150, 90]) + rng.normal(0, 3, (40, 3000, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros((40, 3000), bool)
+    hole[:, 300:2700] = True
+    inp = _inpainter(2.0, max_side=512)
+    regions = plan_regions(hole, inp.max_side, inp.config.image_size, granularity=inp.config.granularity)
+    assert sum(hole[r.crop.slices].all() for r in regions) >= 4  # a chain of tiles blind to the photo
+    out = inp(image, hole)[:, :, 1].astype(float)
+
+    def grain(cols):
+        part = out[5:-5, cols]
+        return float(np.abs(part[1:-1] - 0.5 * (part[:-2] + part[2:])).mean())
+
+    ends = max(grain(slice(300, 500)), grain(slice(2500, 2700)))
+    middle = max(grain(slice(a, a + 200)) for a in range(900, 2100, 200))
+    assert 0.3 * ends < middle < 1.6 * ends, (middle, ends)
+
+
 def test_an_edge_around_the_hole_does_not_come_in_as_an_outline():
     """A wire crossing the surroundings is a minority of each donor patch's pixels: clipped to
     the patch's own grain, it does not reappear as bright lines in the fill."""
