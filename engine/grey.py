@@ -99,7 +99,7 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
         return np.zeros(3, np.int32)
     # the median and the 99th percentile from histograms of the small integer differences: the
     # same values as np.median and np.percentile on the pixels (sorting them took 19 ms of a
-    # 512x512 fill, 4 with histograms)
+    # 512x512 fill, 6 with histograms)
     tone = np.array([np.round(_median(c)) for c in channels], np.int32)
     if np.abs(tone).max() > GREY_TONE:
         return None

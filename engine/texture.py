@@ -123,11 +123,14 @@ def add_texture(
     gain = strength
     if tex is None and whole is not None:
         # nothing but earlier fills around (a tile whose crop was all hole): their grain, which
-        # came from the photo, rather than none; added as it is, since it holds the strength
-        # already (scaled by it again, a chain of such tiles along a narrow photo raised it to the
-        # strength's power tile after tile: saturated noise at strength 2, a fading grain below 1)
+        # came from the photo, rather than none; where no photo pixel is in view, added as it is,
+        # since it holds the strength already (scaled by it again, a chain of such tiles along a
+        # narrow photo raised it to the strength's power tile after tile: saturated noise at
+        # strength 2, a fading grain below 1)
         tex = texture_for(f, x, h_mask, seed=seed, hidden=window(hidden), whole=window(whole), wide=wide)
-        gain = 1.0
+        no_donor = window(no_photo)
+        if not bool((~h_mask & ~no_donor).any()):
+            gain = 1.0
     if tex is None:
         return fill
     out = fill.copy()
