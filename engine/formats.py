@@ -14,10 +14,12 @@ __all__ = [
     "DEFAULT_QUALITY",
     "IMAGE_SUFFIXES",
     "JPEG_FORMATS",
+    "OTHER_PHOTO_SUFFIXES",
     "format_for_suffix",
     "is_jpeg",
     "is_readable_suffix",
     "is_written",
+    "other_photo_format",
     "normalise_format",
     "output_format",
     "suffix_for_format",
@@ -40,6 +42,27 @@ SUFFIX_FORMATS = {
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
 """Suffixes treated as photos by folder-level tools (``retoucher batch``, ``prepare``) and
 offered by the app's file dialogs."""
+
+_RAW_SUFFIXES = (".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".iiq", ".kdc", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf", ".rw2", ".rwl", ".sr2", ".srf", ".srw", ".x3f")  # fmt: skip
+OTHER_PHOTO_SUFFIXES = {
+    ".heic": "HEIC",
+    ".heif": "HEIF",
+    ".hif": "HEIF",
+    ".avif": "AVIF",
+    ".jxl": "JPEG XL",
+    ".gif": "GIF",
+    ".jp2": "JPEG 2000",
+    ".j2k": "JPEG 2000",
+    ".jpf": "JPEG 2000",
+    ".psd": "PSD",
+    ".exr": "OpenEXR",
+    ".hdr": "Radiance HDR",
+    **dict.fromkeys(_RAW_SUFFIXES, "camera RAW"),
+}
+"""Suffix -> name of the photo formats that folder-level tools (``retoucher batch``,
+``retoucher detect``) leave out, so that they can say so: a phone's HEIC, camera RAW files kept
+beside their JPEGs, an animated GIF. Not :data:`IMAGE_SUFFIXES`; other files (a ``.txt``, an
+``.xmp`` sidecar) are no photos and are passed over without a word."""
 
 FORMAT_SUFFIXES = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "BMP": ".bmp"}
 """Format -> the suffix a new file of that format gets."""
@@ -90,6 +113,13 @@ def format_for_suffix(suffix: str) -> str:
     if fmt is None:
         raise ValueError(f"no image format is known for the file suffix {suffix!r}")
     return fmt
+
+
+def other_photo_format(path: str | os.PathLike[str]) -> str | None:
+    """The name of the photo format of a file that folder-level tools leave out, from its suffix
+    (``IMG_1.HEIC`` -> ``"HEIC"``, ``a.nef`` -> ``"camera RAW"``); None for a photo they
+    retouch and for a file that is no photo (:data:`OTHER_PHOTO_SUFFIXES`)."""
+    return OTHER_PHOTO_SUFFIXES.get(Path(path).suffix.lower())
 
 
 def is_readable_suffix(path: str | os.PathLike[str]) -> bool:

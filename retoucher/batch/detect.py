@@ -76,13 +76,14 @@ class DetectReport(BatchReport):
         return f"photos {total}: masks written {done}, skipped {skipped}, failed {failed}{stop}{share}"
 
 
-def plan_detect(options: DetectOptions) -> list[Job]:
+def plan_detect(options: DetectOptions, left_out: list[Path] | None = None) -> list[Job]:
     """Every photo of the run (all ranks), sorted, with its mask's path; collisions marked.
-    Raises :class:`BatchError` for unusable folders."""
+    ``left_out``: the photos in formats that are not looked at are added to it
+    (:func:`~.planning.list_images`). Raises :class:`BatchError` for unusable folders."""
     src, dst, exclude = resolve_folders(
         options.input_dir, options.output_dir, inputs="photo folder", outputs="mask folder"
     )
-    files = list_images(src, options.recursive, exclude)
+    files = list_images(src, options.recursive, exclude, left_out)
     return plan_outputs(src, dst, files, lambda f: ".png")
 
 
@@ -109,7 +110,9 @@ def run_detect(
     from engine.imageio import load_image, save_mask
     from engine.inpainter import InpaintCancelled
 
-    jobs, report = start_run(plan_detect(options), DetectReport(), rank, world_size)
+    left_out: list[Path] = []
+    jobs, report = start_run(plan_detect(options, left_out), DetectReport(), rank, world_size)
+    report.left_out = left_out
     ledger = Ledger(report, progress, cancel, stop)
     factory = detector_factory or default_detector_factory
 

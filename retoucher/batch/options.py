@@ -10,10 +10,13 @@ is a usage error before anything is read. Imports no torch: of the engine, only 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from engine.formats import other_photo_format
 from engine.mirror_pass import MIRROR
 from engine.texture_strength import check_texture
 
@@ -179,6 +182,17 @@ class BatchOptions:
             self.texture = check_texture(self.texture)
 
 
+def left_out_line(paths: Sequence[Path]) -> str:
+    """What a summary says of the photos left out for their format: how many of each format,
+    the commonest first, and what to do about them."""
+    kinds = Counter(other_photo_format(p) or p.suffix for p in paths)
+    told = ", ".join(f"{name} {count}" for name, count in kinds.most_common())
+    return (
+        f"left out {len(paths)} photo(s) in formats Retoucher does not retouch ({told}): "
+        "convert them to JPEG, PNG or TIFF to retouch them"
+    )
+
+
 @dataclass
 class BatchReport:
     """What happened to each input photo (paths are the inputs)."""
@@ -197,6 +211,9 @@ class BatchReport:
     no_damage: list[Path] = field(default_factory=list)  # --find-damage found nothing in them
     no_mask: list[Path] = field(default_factory=list)  # --masks DIR had none for them (--find-damage)
     unchanged: list[Path] = field(default_factory=list)  # done, written as they were: empty hole
+    # photos in formats that are not retouched (HEIC, camera RAW, GIF), left out of the plan: the
+    # whole run's (every rank finds the same; only rank 0's summary names them)
+    left_out: list[Path] = field(default_factory=list)
     # the warnings logged while it ran (a 16-bit photo written with 8 bits, a damaged JPEG, a JPEG
     # re-encoded whole), for a caller that says them afterwards (the app's Batch dialog; the
     # command line printed them as they came, and summary() leaves them out)
@@ -242,5 +259,7 @@ class BatchReport:
             lines.append(f"{prefix}no damage found in {len(self.no_damage)} photo(s)")
         if self.unchanged:
             lines.append(f"{prefix}{len(self.unchanged)} photo(s) had nothing to fill: written unchanged")
+        if self.left_out and self.rank == 0:
+            lines.append(prefix + left_out_line(self.left_out))
         lines += [f"{prefix}  FAILED {path}: {reason}" for path, reason in self.failed]
         return "\n".join(lines)

@@ -33,12 +33,18 @@ def is_within(path: Path, folder: Path) -> bool:
         return False
 
 
-def list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Path]:
+def list_images(
+    root: Path, recursive: bool, exclude: Sequence[Path], left_out: list[Path] | None = None
+) -> list[Path]:
     """The photos in ``root`` (with ``recursive``, in its sub-folders too), sorted; never in the
-    folders of ``exclude`` (the output and mask folders), whatever name or link leads to them."""
-    from engine.formats import IMAGE_SUFFIXES
+    folders of ``exclude`` (the output and mask folders), whatever name or link leads to them.
+    ``left_out``: given, the photos in formats that are not retouched (HEIC, camera RAW, GIF:
+    :data:`engine.formats.OTHER_PHOTO_SUFFIXES`) are added to it, sorted, for the report to
+    name (a folder of HEIC photos finished "done 0, failed 0" without a word about them)."""
+    from engine.formats import IMAGE_SUFFIXES, other_photo_format
 
     found: list[Path] = []
+    other: list[Path] = []
     excluded = {_identity(ex) for ex in exclude} - {None}
     # Linked sub-folders are followed (as linked files are read), each real folder once: a link
     # into the input folder's own tree (a loop, or a folder listed by its own name), a link to a
@@ -59,10 +65,16 @@ def list_images(root: Path, recursive: bool, exclude: Sequence[Path]) -> list[Pa
             kept.append(d)
         dirnames[:] = kept
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+            if name.startswith("."):
+                continue
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 found.append(here / name)
+            elif left_out is not None and other_photo_format(name) is not None:
+                other.append(here / name)
         if not recursive:
             break
+    if left_out is not None:
+        left_out.extend(sorted(other, key=lambda p: p.relative_to(root).as_posix()))
     return sorted(found, key=lambda p: p.relative_to(root).as_posix())
 
 
@@ -255,8 +267,9 @@ def _name_too_long(path: Path) -> bool:
     return False
 
 
-def plan_batch(options: BatchOptions) -> list[Job]:
+def plan_batch(options: BatchOptions, left_out: list[Path] | None = None) -> list[Job]:
     """Every input of the batch (all ranks), sorted, with its output path; collisions marked.
+    ``left_out``: the photos in formats that are not retouched are added to it (:func:`list_images`).
 
     Raises :class:`BatchError` for unusable folders.
     """
@@ -280,7 +293,7 @@ def plan_batch(options: BatchOptions) -> list[Job]:
         if not spec.value.is_file():
             raise BatchError(f"mask file not found: {spec.value}")
         mask_file = spec.value.resolve()
-    files = list_images(src, options.recursive, exclude)
+    files = list_images(src, options.recursive, exclude, left_out)
     masks: dict[Path, Path | None] | None = None
     if spec is not None and spec.kind == "dir":
         # Masks kept next to the photos (photo.jpg + photo_mask.png) are not photos to retouch.

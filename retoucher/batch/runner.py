@@ -10,6 +10,7 @@ import logging
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -69,7 +70,9 @@ def run_batch(
     """
     from engine.inpainter import InpaintCancelled
 
-    jobs, report = start_run(plan_batch(options), BatchReport(), rank, world_size)
+    left_out: list[Path] = []
+    jobs, report = start_run(plan_batch(options, left_out), BatchReport(), rank, world_size)
+    report.left_out = left_out
     holes = None
     if options.masks is not None:
         root = options.input_dir.expanduser().resolve()

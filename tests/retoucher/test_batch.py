@@ -1344,3 +1344,37 @@ def test_a_usage_error_is_one_line_when_stderr_is_no_terminal(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr == f"retoucher batch: error: input folder not found: {tmp_path / 'nope'}\n"
+
+
+def test_photos_in_formats_not_retouched_are_named_in_the_summary(folder, tmp_path, tiny_weights, capsys):
+    """A phone's HEIC photos, camera RAW files beside their JPEGs or a GIF were passed over
+    without a word ("done 1, failed 0 (of 1)" for a folder of four photos; a folder of HEIC
+    photos: "no photos found"): the summary counts them by format and says what to do. Other
+    files (a text file, an XMP sidecar) are no photos and stay unmentioned; exit status 0."""
+    src = tmp_path / "mixed"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(photo(48, 64, 7)).save(src / "a.jpg")
+    Image.fromarray(photo(48, 64, 8)).save(src / "b.gif")
+    (src / "IMG_1.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(20))
+    (src / "IMG_1.CR2").write_bytes(b"II*\x00")
+    (src / "sub" / "d.nef").write_bytes(b"raw")
+    (src / "a.xmp").write_text("<x/>")
+    (src / "notes.txt").write_text("not a photo")
+    report = run_batch(BatchOptions(src, tmp_path / "out", MaskSpec("center", 8), weights=tiny_weights))
+    assert [p.name for p in report.done] == ["a.jpg"]
+    assert [p.relative_to(src).as_posix() for p in report.left_out] == ["IMG_1.CR2", "IMG_1.HEIC", "b.gif"]
+    line = report.summary().splitlines()[-1]
+    assert line.startswith("left out 3 photo(s) in formats Retoucher does not retouch")
+    assert "camera RAW 1" in line and "HEIC 1" in line and "GIF 1" in line and "JPEG, PNG or TIFF" in line
+    assert (
+        run_cli("batch", src, tmp_path / "out2", "--center-hole", 8, "--weights", tiny_weights, "--recursive")
+        == 0
+    )
+    assert "left out 4 photo(s)" in capsys.readouterr().out  # sub/d.nef too
+    only = tmp_path / "phone"
+    only.mkdir()
+    (only / "IMG_2.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(20))
+    assert run_cli("batch", only, tmp_path / "out3", "--center-hole", 8, "--weights", tiny_weights) == 0
+    said = capsys.readouterr()
+    assert "left out 1 photo(s)" in said.out and "HEIC 1" in said.out and "no photos found" in said.err
+    assert not (tmp_path / "out" / "b.gif").exists() and not (tmp_path / "out" / "b.png").exists()

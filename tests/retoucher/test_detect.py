@@ -343,3 +343,15 @@ def test_the_console_command_in_a_subprocess(tmp_path, tiny_damage_weights):
     assert "damage detector: tiny-damage on CPU (threshold 0.50, dilate 2 px)" in proc.stdout
     assert "finding damage" not in proc.stderr  # --no-progress: no bar
     assert read_mask(masks / "a.png").shape == (40, 56)
+
+
+def test_photos_in_formats_not_looked_at_are_named_in_the_summary(photos, tmp_path, capsys):
+    """As retoucher batch: HEIC and camera RAW files are counted in the summary, not passed over
+    in silence (no mask is written for them); the text file stays unmentioned."""
+    (photos / "IMG_3.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic" + bytes(20))
+    (photos / "IMG_3.dng").write_bytes(b"II*\x00")
+    masks = tmp_path / "masks"
+    detect_main([str(photos), str(masks), "--dilate", "0"], detector_factory=FakeFactory())
+    out = capsys.readouterr().out
+    assert "left out 2 photo(s) in formats Retoucher does not retouch (HEIC 1, camera RAW 1)" in out
+    assert not list(masks.glob("IMG_3*"))
