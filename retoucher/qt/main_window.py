@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 CLOSE_WAIT_MS = 500
 """How long closing the window waits for a cancelled fill or damage search to stop."""
+STATUS_MARGINS = 48  # px of a status bar's spacing between its widgets and round its size grip
 
 
 class MainWindow(QMainWindow):
@@ -229,6 +230,23 @@ class MainWindow(QMainWindow):
         self.model_label = self.filler.model_label
         for w in (self.progress, self.size_label, self.zoom_label, self.device_label, self.model_label):
             sb.addPermanentWidget(w)
+        sb.messageChanged.connect(self._make_room_for_message)
+
+    def _make_room_for_message(self, text: str) -> None:
+        """While a status message does not fit beside the permanent labels, the device and
+        model labels step aside (in a 900 px window the split view's "Original left, retouched
+        right: drag to move the divider, Y to end" was cut after "drag", the fill's hints too);
+        they come back when it goes."""
+        aside = (self.device_label, self.model_label)
+        fits = True
+        if text:
+            sb = self.statusBar()
+            kept = (self.progress, self.size_label, self.zoom_label)
+            used = sum(w.sizeHint().width() for w in kept if w.isVisibleTo(sb))
+            used += sum(label.sizeHint().width() for label in aside) + STATUS_MARGINS
+            fits = sb.fontMetrics().horizontalAdvance(text) + used <= sb.width()
+        for label in aside:
+            label.setVisible(fits)
 
     # ================================================================== state display
     @property

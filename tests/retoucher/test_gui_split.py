@@ -372,3 +372,22 @@ def test_the_labels_stay_at_the_top_of_the_view_when_the_photo_is_scrolled(windo
     assert any(_side(w, img, x, y).startswith("neither") for x in xs if x < W / 2 for y in ys)
     far = [int(canvas.to_image(QPointF(0, y)).y()) for y in (100, 130)]  # where they were before
     assert _sides(w, img, [x for x in xs if x < W / 2 - 2], ys=far) == {"original"}
+
+
+@pytest.mark.parametrize("width, aside", [(900, True), (1500, False)])
+def test_the_split_hint_is_shown_whole_in_a_small_window(shown_window, width, aside):
+    """In a 900 px window the split view's hint was cut after "drag" beside the device and model
+    labels: they step aside while a message does not fit, and come back when it goes (in a
+    wide window they stay)."""
+    w = shown_window(_retouched(), size=(width, 700))
+    sb = w.statusBar()
+    w.set_split(True)
+    text = sb.currentMessage()
+    assert text.startswith("Original left, retouched right") and text.endswith("Y to end")
+    assert w.model_label.isHidden() == aside and w.device_label.isHidden() == aside
+    shown = [
+        x for x in (w.progress, w.size_label, w.zoom_label, w.device_label, w.model_label) if x.isVisible()
+    ]
+    assert sb.fontMetrics().horizontalAdvance(text) + sum(x.width() for x in shown) < sb.width()
+    sb.clearMessage()
+    assert w.model_label.isVisible() and w.device_label.isVisible()
