@@ -57,7 +57,7 @@ from .distributed import device_for_rank
 from .geometry import Rect
 from .grey import LOCAL, grey_fill, grey_tone
 from .mirror_pass import MIRROR, check_mirror
-from .seams import MARGIN, edge_window, match_edges, photo_fill, thin_fill
+from .seams import MARGIN, edge_window, match_edges, membrane, photo_fill, thin_fill
 from .texture import add_texture, check_mask
 from .texture_strength import check_texture
 from .unet import PConvUNet, UNetConfig
@@ -510,6 +510,12 @@ class Inpainter:
         ).float()
         return (both[:n] + both[n:].flip(-1)) * 0.5
 
+    def _continued(self, crop: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """``crop`` (uint8 hxwx3) with its ``hole`` filled by the smooth continuation of its
+        other pixels (:func:`engine.seams.membrane`)."""
+        x, valid = to_network(crop, hole, self.device)
+        return from_network(membrane(x, valid))[0]
+
     def _fill_crop(
         self,
         crop: np.ndarray,
@@ -633,6 +639,16 @@ class Inpainter:
                     if thin is not None:  # a speck or a scratch: filled from the photo alone
                         filled = thin[0]
                         crop[box][todo[box]] = filled[todo[box]]
+                    elif whole is not None and whole.all() and not crop_hole.all():
+                        # a tile blind to the photo (a hole across a narrow photo): the smooth
+                        # continuation of the earlier fills around it, not the network's guess,
+                        # which drifted a few levels a tile along the chain (a flat 60 px strip
+                        # 37 levels off mid-hole); the texture step gives it their grain. (With
+                        # no earlier fill in view either, the network's prior is all there is.)
+                        fill = self._continued(crop, crop_hole)
+                        no_photo = None if hidden is None else hidden[rect.slices]
+                        filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, crop_tone)
+                        crop[todo] = filled[todo]
                     else:
                         fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
                         if cancel is not None and cancel():  # before the texture: seconds on a large hole

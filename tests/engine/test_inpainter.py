@@ -729,6 +729,29 @@ def test_a_tile_whose_crop_is_all_hole_is_filled_after_its_neighbours():
     assert filled.all()
 
 
+def test_tiles_blind_to_the_photo_continue_the_fills_around_them_without_drifting(inpainter):
+    """A hole across a narrow photo's whole width: the tiles whose crops are all hole took the
+    network's guess from the earlier fills around them, a few levels off each, which the next
+    tile took for the photo (the shipped model on a flat 60x3000 strip: 37 levels off mid-hole,
+    and 194 at the far end of a 20000x40 strip with one pixel known). They are the smooth
+    continuation of those fills now: a flat strip stays its colour however long the chain."""
+    colour = np.array([90, 140, 60])
+    image = np.broadcast_to(colour.astype(np.uint8), (20, 1500, 3)).copy()
+    hole = np.zeros((20, 1500), bool)
+    hole[:, 100:1400] = True
+    regions = plan_regions(hole, inpainter.max_side, TINY.image_size, granularity=TINY.granularity)
+    assert sum(hole[r.crop.slices].all() for r in regions) >= 10  # a long chain of blind tiles
+    out = inpainter(image, hole).astype(int)
+    seen = [r.core for r in regions if not hole[r.crop.slices].all()]
+    blind = np.zeros_like(hole)
+    for r in regions:
+        if hole[r.crop.slices].all():
+            blind[r.core.slices] = True
+    drift = np.abs(out[blind] - colour).max()
+    worst_seen = max(np.abs(out[c.slices][hole[c.slices]] - colour).max() for c in seen)
+    assert drift <= worst_seen, (drift, worst_seen)
+
+
 def test_a_scaled_fill_can_be_cancelled_before_its_full_resolution_match(inpainter, monkeypatch):
     """The match at full resolution of a hole over most of a large photo is its longest step:
     a cancel asked during the scaled network pass stops the fill before it."""
