@@ -200,7 +200,8 @@ def _tiles(hole: np.ndarray, part: Rect, max_side: int, h: int, w: int) -> list[
     whose crop is all hole (the end of a thick stroke along a narrow photo) comes after the tiles
     nearer the photo, nearest first, so that their fills are its context: in raster order it
     went first and filled from nothing (the network's flat prior, 34 grey levels off on a grass
-    strip), which the tiles after it then took as context."""
+    strip), which the tiles after it then took as context. (The Inpainter fills such a tile with
+    the smooth continuation of those fills: the network's guess from them drifted along a chain.)"""
     core = max(1, max_side // 2)
     seen: list[Region] = []
     blind: list[Region] = []
