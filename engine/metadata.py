@@ -234,7 +234,18 @@ def exif_orientation(im: Image.Image, path: Path, *, quiet: bool = False) -> int
     """The EXIF orientation (1..8; 1 when absent, unreadable or out of range: some cameras and
     apps write 0, which viewers read as upright). ``quiet``: no warning for unreadable EXIF."""
     try:
-        value = int(im.getexif().get(_ORIENTATION, 1))
+        value = im.getexif().get(_ORIENTATION, 1)
+        if not isinstance(value, int):
+            # stored as text ("6") or a list: Pillow's exif_transpose (and strict viewers) leave
+            # the picture as stored, so it is upright as it is (taken as 6, the DPI was swapped
+            # and the JPEG's blocks refused as rotated, for a picture nothing turned)
+            if not quiet:
+                log.warning(
+                    "%s: its EXIF orientation is not a number (%r); the picture is used as stored",
+                    path,
+                    value,
+                )
+            return 1
         return value if 1 <= value <= 8 else 1
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds for damaged EXIF data
         if quiet:

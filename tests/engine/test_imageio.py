@@ -131,6 +131,28 @@ def test_an_out_of_range_orientation_is_upright(tmp_path, orientation):
     assert np.array_equal(np.asarray(Image.open(out).convert("RGB"))[far], loaded.rgb[far])
 
 
+def test_an_orientation_stored_as_text_is_upright(tmp_path, caplog):
+    """An orientation tag written as text ("6"): Pillow's exif_transpose (and strict viewers)
+    leave the picture as stored; read as 6 it drew a warning that the blocks "do not line up
+    with the upright one" and the JPEG was re-encoded whole, for a picture nothing turned."""
+    text_6 = b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x02\x00\x00\x00\x026\x00\x00\x00\x00\x00\x00\x00"
+    src = tmp_path / "text.jpg"
+    Image.fromarray(rng_rgb(64, 48)).save(src, exif=text_6, quality=90)
+    with Image.open(src) as raw:
+        assert raw.getexif().get(0x0112) == "6"  # the file holds what the test means
+        stored = np.asarray(raw.convert("RGB"))
+    with caplog.at_level(logging.WARNING):
+        loaded = load_image(src)
+    assert np.array_equal(loaded.rgb, stored) and loaded.source.orientation == 1
+    assert "orientation is not a number" in caplog.text
+    rgb = loaded.rgb.copy()
+    rgb[8:16, 8:16] = 0
+    out = block_save(tmp_path, loaded, rgb)  # the changed blocks only: it refuses a rotated source
+    far = np.ones(rgb.shape[:2], bool)
+    far[:32, :32] = False
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB"))[far], loaded.rgb[far])
+
+
 def test_save_never_writes_a_rotation(tmp_path):
     """Arrays are always upright, so EXIF handed to save_image is forced to orientation 1."""
     out = save_image(tmp_path / "x.jpg", rng_rgb(), metadata=PhotoMetadata(exif=exif_with(orientation=6)))
