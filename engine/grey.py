@@ -57,11 +57,6 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return (rgb.astype(np.uint32) @ _LUMA_16 + 32768) >> 16
 
 
-def _offset(rgb: np.ndarray) -> np.ndarray:
-    """Each channel's difference from the luma (int32 N x 3) of ``rgb`` (N x 3 uint8)."""
-    return rgb.astype(np.int32) - _luma(rgb).astype(np.int32)[:, None]
-
-
 def is_grey(image: np.ndarray, hole: np.ndarray | None = None) -> bool:
     """Whether every known pixel of ``image`` (uint8 HxWx3; ``hole`` bool HxW, True = hole;
     None: every pixel is known) has R = G = B exactly (False when no pixel is known): a picture
@@ -103,24 +98,30 @@ def grey_tone(image: np.ndarray, hole: np.ndarray) -> np.ndarray | None:
     tone = np.array([np.round(_median(c)) for c in channels], np.int32)
     if np.abs(tone).max() > GREY_TONE:
         return None
-    stray = np.abs(channels[0] - tone[0])
-    for c, t in zip(channels[1:], tone[1:]):
-        np.maximum(stray, np.abs(c - t), out=stray)
-    if _over_percentile(stray, 99, GREY_NOISE):
+    if _over_percentile(_stray(channels, tone), 99, GREY_NOISE):
         return None
     return tone
 
 
 def _channel_offsets(rgb: np.ndarray) -> list[np.ndarray]:
-    """Each channel's difference from the luma of ``rgb`` (N x 3 uint8), three int16 arrays (the
-    :func:`_offset` values, a channel at a time: a row-wise maximum over N x 3 took 7 ms of a
-    512x512 crop)."""
+    """Each channel's difference from the luma (:func:`_luma`) of ``rgb`` (N x 3 uint8), three
+    int16 arrays (a channel at a time: a row-wise maximum over N x 3 took 7 ms of a 512x512
+    crop)."""
     columns = [rgb[:, c].astype(np.int16) for c in range(3)]
     luma = columns[0].astype(np.uint32) * int(_LUMA_16[0])
     for c, w in zip(columns[1:], _LUMA_16[1:]):
         luma += c.astype(np.uint32) * int(w)
     luma = ((luma + 32768) >> 16).astype(np.int16)
     return [c - luma for c in columns]
+
+
+def _stray(channels: list[np.ndarray], tone: np.ndarray) -> np.ndarray:
+    """How far each pixel strays from ``tone``: the largest of its channels' distances from it
+    (``channels``: :func:`_channel_offsets`)."""
+    stray = np.abs(channels[0] - tone[0])
+    for c, t in zip(channels[1:], tone[1:]):
+        np.maximum(stray, np.abs(c - t), out=stray)
+    return stray
 
 
 def _ranked(counts: np.ndarray, ranks: list[int]) -> list[int]:
@@ -162,12 +163,11 @@ def _clearly_colour(image: np.ndarray, hole: np.ndarray, pixels: int = 4096) -> 
     sample = flat[at[~hole.reshape(-1)[at]]]
     if len(sample) < pixels // 4:  # too few known pixels drawn to tell: the full check decides
         return False
-    offset = _offset(sample)
-    tone = np.median(offset, axis=0)
+    channels = _channel_offsets(sample)
+    tone = np.array([np.median(c) for c in channels])
     if np.abs(tone).max() > 2 * GREY_TONE:  # a colour cast twice a grey photo's tint at most
         return True
-    stray = np.abs(offset - tone).max(axis=1)
-    return bool(np.median(stray) > 3 * GREY_NOISE)
+    return bool(np.median(_stray(channels, tone)) > 3 * GREY_NOISE)
 
 
 def grey_fill(
@@ -199,11 +199,8 @@ def _coloured_near(image: np.ndarray, hole: np.ndarray, tone: np.ndarray) -> np.
     smallest box twice, four times, ... as large that holds that many: deep inside a hole in a
     coloured object (a hand-tinted dress, a red patch; 80x80 px), the pixels over 12 px from its
     edge were greyed, a grey square with a coloured rim."""
-    channels = _channel_offsets(image.reshape(-1, 3))
-    stray = np.abs(channels[0] - tone[0])
-    for c, t in zip(channels[1:], tone[1:]):
-        np.maximum(stray, np.abs(c - t), out=stray)
-    stray = (stray > GREY_NOISE).reshape(hole.shape) & ~hole
+    stray = _stray(_channel_offsets(image.reshape(-1, 3)), tone) > GREY_NOISE
+    stray = stray.reshape(hole.shape) & ~hole
     if not stray.any():  # R = G = B everywhere (a greyscale file), or noise alone
         return stray
     near, known = _box_sum(stray), _box_sum(~hole)

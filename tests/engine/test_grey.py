@@ -251,7 +251,12 @@ def test_the_tone_from_histograms_is_numpy_s_median_and_percentile():
     """grey_tone reads the median and the 99th percentile off histograms of the small integer
     differences (quicker than sorting): the same decisions as np.median / np.percentile on the
     known pixels, on scans with noise, tints and coloured specks around the limits."""
-    from engine.grey import GREY_NOISE, _median, _offset, _over_percentile
+    from engine.grey import GREY_NOISE, LUMA, _median, _over_percentile
+
+    def _offset(rgb):  # each channel's difference from the rounded 16-bit fixed-point luma
+        rgb = rgb.astype(np.int64)
+        luma = (rgb @ np.array([round(w * 65536) for w in LUMA]) + 32768) >> 16
+        return rgb - luma[:, None]
 
     rng = np.random.default_rng(5)
     for n in [*range(1, 40), 1000, 1001, 4097]:
