@@ -639,22 +639,23 @@ class Inpainter:
                     if thin is not None:  # a speck or a scratch: filled from the photo alone
                         filled = thin[0]
                         crop[box][todo[box]] = filled[todo[box]]
-                    elif whole is not None and whole.all() and not crop_hole.all():
-                        # a tile blind to the photo (a hole across a narrow photo): the smooth
-                        # continuation of the earlier fills around it, not the network's guess,
-                        # which drifted a few levels a tile along the chain (a flat 60 px strip
-                        # 37 levels off mid-hole); the texture step gives it their grain. (With
-                        # no earlier fill in view either, the network's prior is all there is.)
-                        fill = self._continued(crop, crop_hole)
-                        no_photo = None if hidden is None else hidden[rect.slices]
-                        filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, crop_tone)
-                        crop[todo] = filled[todo]
                     else:
-                        fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
-                        if cancel is not None and cancel():  # before the texture: seconds on a large hole
-                            raise InpaintCancelled()
-                        if progress and r.scaled:  # one large hole is one region: half-way before its texture
-                            progress((done + 0.5) / len(regions))
+                        if whole is not None and whole.all() and not crop_hole.all():
+                            # a tile blind to the photo (a hole across a narrow photo): the smooth
+                            # continuation of the earlier fills around it, not the network's
+                            # guess, which drifted a few levels a tile along the chain (a flat 60
+                            # px strip 37 levels off mid-hole); the texture step gives it their
+                            # grain. (With no earlier fill in view, the network's prior is all
+                            # there is.)
+                            fill = self._continued(crop, crop_hole)
+                        else:
+                            fill = self._fill_crop(crop, crop_hole, r.scaled, mirror, cancel, whole)
+                            # before the texture: seconds on a large hole
+                            if cancel is not None and cancel():
+                                raise InpaintCancelled()
+                            # one large hole is one region: half-way before its texture
+                            if progress and r.scaled:
+                                progress((done + 0.5) / len(regions))
                         no_photo = None if hidden is None else hidden[rect.slices]
                         filled = self._finish(fill, crop, crop_hole, strength, no_photo, whole, crop_tone)
                         crop[todo] = filled[todo]
